@@ -1,0 +1,70 @@
+//! The repository config (format §5): plaintext JSON, stored once under `config/<id>`.
+//!
+//! It holds no secret: a storage operator may read it.
+
+use crate::chunker::ChunkerParams;
+use crate::error::{FormatError, Result};
+use serde::{Deserialize, Serialize};
+
+/// Default target pack size in bytes (16 MiB).
+pub const DEFAULT_PACK_SIZE: u64 = 16 * 1024 * 1024;
+
+/// Repository config.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Config {
+    /// Repository format version ([`crate::FORMAT_VERSION`]).
+    pub version: u32,
+    /// Random repository id, 64 hex digits.
+    pub id: String,
+    /// Chunker parameters (sizes; the secret seed lives in the key).
+    pub chunker: ChunkerParams,
+    /// Target pack size in bytes; a pack is closed once it reaches this size.
+    pub pack_size: u64,
+    /// zstd compression level used by writers (1–19; 0 = no compression).
+    pub compression_level: i32,
+}
+
+impl Config {
+    /// A new config with a fresh random id and default parameters.
+    ///
+    /// # Errors
+    /// [`FormatError::Random`].
+    pub fn new() -> Result<Self> {
+        Ok(Config {
+            version: crate::FORMAT_VERSION,
+            id: hex::encode(crate::error::random_32()?),
+            chunker: ChunkerParams::default(),
+            pack_size: DEFAULT_PACK_SIZE,
+            compression_level: 3,
+        })
+    }
+
+    /// Stored bytes.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        serde_json::to_vec_pretty(self).expect("config serializes")
+    }
+
+    /// Decode and check the version.
+    ///
+    /// # Errors
+    /// [`FormatError::UnsupportedVersion`] for another format version, [`FormatError::Malformed`].
+    pub fn from_bytes(b: &[u8]) -> Result<Self> {
+        #[derive(Deserialize)]
+        struct Probe {
+            version: u32,
+        }
+        let probe: Probe =
+            serde_json::from_slice(b).map_err(|e| FormatError::malformed("config", e))?;
+        if probe.version != crate::FORMAT_VERSION {
+            return Err(FormatError::UnsupportedVersion {
+                what: "repository",
+                found: probe.version,
+                supported: crate::FORMAT_VERSION,
+            });
+        }
+        let c: Config =
+            serde_json::from_slice(b).map_err(|e| FormatError::malformed("config", e))?;
+        c.chunker.validate()?;
+        Ok(c)
+    }
+}

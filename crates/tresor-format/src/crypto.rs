@@ -1,0 +1,280 @@
+//! Cryptography (format §3). Composed only from reviewed constructions:
+//!
+//! * **Sealing** of whole objects (snapshots, index objects, pack headers) uses HPKE
+//!   (RFC 9180) in base mode with the suite DHKEM(X25519, HKDF-SHA256) / HKDF-SHA256 /
+//!   ChaCha20-Poly1305, from the `hpke` crate. Anyone holding the repository public key can seal;
+//!   only the secret key opens. The HPKE `info` string binds the object kind
+//!   (`"tresor/v1/" + kind`), and the object's plaintext header is the AEAD associated data.
+//! * **Blobs** inside a pack are encrypted with XChaCha20-Poly1305 (`chacha20poly1305` crate)
+//!   under a fresh random 32-byte *data key* per pack, with a random 192-bit nonce per blob and
+//!   associated data `blob type byte || blob id`. The data key travels sealed (HPKE) in the pack
+//!   header and in index objects.
+//!
+//! Wire form of a sealed object: `magic "TRS1" (4) || kind (1) || encapsulated key (32) ||
+//! ciphertext || tag (16)`.
+
+use crate::error::{FormatError, Result, random_fill};
+use chacha20poly1305::aead::inout::InOutBuf;
+use chacha20poly1305::{AeadInOut, KeyInit, Tag, XChaCha20Poly1305, XNonce};
+use hpke::{Deserializable, Kem as _, OpModeR, OpModeS, Serializable};
+use serde::{Deserialize, Serialize};
+use zeroize::{Zeroize, ZeroizeOnDrop};
+
+type Kem = hpke::kem::X25519HkdfSha256;
+type Kdf = hpke::kdf::HkdfSha256;
+type Aead = hpke::aead::ChaCha20Poly1305;
+
+/// Magic bytes that start every sealed object.
+pub const SEALED_MAGIC: &[u8; 4] = b"TRS1";
+/// Bytes added by sealing: 5 header + 32 encapsulated key + 16 tag.
+pub const SEALED_OVERHEAD: usize = 5 + 32 + 16;
+/// Bytes added to a blob by encryption: 24 nonce + 16 tag.
+pub const BLOB_CRYPTO_OVERHEAD: usize = 24 + 16;
+
+/// Kinds of sealed objects; the byte is part of the header and of the HPKE `info`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum SealedKind {
+    /// A snapshot (§11).
+    Snapshot = 1,
+    /// An index object (§9).
+    Index = 2,
+    /// A pack header (§8).
+    PackHeader = 3,
+}
+
+impl SealedKind {
+    fn label(self) -> &'static str {
+        match self {
+            SealedKind::Snapshot => "snapshot",
+            SealedKind::Index => "index",
+            SealedKind::PackHeader => "pack header",
+        }
+    }
+    fn info(self) -> Vec<u8> {
+        let mut v = b"tresor/v1/".to_vec();
+        v.extend_from_slice(self.label().as_bytes());
+        v
+    }
+}
+
+/// The repository's key material (format §3.1), as held in a key file.
+///
+/// A *full* key has `secret_key`; a *put-only* key does not and can only write.
+#[derive(Clone, Serialize, Deserialize, Zeroize, ZeroizeOnDrop)]
+pub struct MasterKey {
+    /// X25519 secret key (32 bytes), absent in put-only keys.
+    #[serde(with = "opt_hex32", default, skip_serializing_if = "Option::is_none")]
+    pub secret_key: Option<[u8; 32]>,
+    /// X25519 public key (32 bytes): everything is sealed to it.
+    #[serde(with = "hex32")]
+    pub public_key: [u8; 32],
+    /// BLAKE3 key for blob ids (32 bytes); writers need it to deduplicate.
+    #[serde(with = "hex32")]
+    pub id_key: [u8; 32],
+    /// Seed for the chunker's gear table (see [`crate::chunker`]).
+    pub chunker_seed: u64,
+}
+
+impl std::fmt::Debug for MasterKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.secret_key.is_some() {
+            "MasterKey(full)"
+        } else {
+            "MasterKey(put-only)"
+        })
+    }
+}
+
+impl MasterKey {
+    /// Generate fresh key material for a new repository.
+    ///
+    /// # Errors
+    /// [`FormatError::Random`] when the OS has no randomness.
+    pub fn generate() -> Result<Self> {
+        let mut ikm = crate::error::random_32()?;
+        let (sk, pk) = Kem::derive_keypair(&ikm);
+        ikm.zeroize();
+        let mut seed = [0u8; 8];
+        random_fill(&mut seed)?;
+        let mut secret = [0u8; 32];
+        secret.copy_from_slice(&sk.to_bytes());
+        let mut public = [0u8; 32];
+        public.copy_from_slice(&pk.to_bytes());
+        Ok(MasterKey {
+            secret_key: Some(secret),
+            public_key: public,
+            id_key: crate::error::random_32()?,
+            chunker_seed: u64::from_le_bytes(seed) | 1,
+        })
+    }
+
+    /// Whether this key can read (holds the secret key).
+    pub fn can_read(&self) -> bool {
+        self.secret_key.is_some()
+    }
+
+    /// The same key without the secret key: what a put-only host receives.
+    pub fn put_only(&self) -> MasterKey {
+        MasterKey {
+            secret_key: None,
+            ..self.clone()
+        }
+    }
+
+    /// The blob id of `plaintext` under this repository's id key.
+    pub fn blob_id(&self, plaintext: &[u8]) -> crate::BlobId {
+        crate::BlobId::of(&self.id_key, plaintext)
+    }
+
+    /// Seal `plaintext` to the repository public key (HPKE base mode).
+    ///
+    /// # Errors
+    /// Only on an invalid public key in the key material.
+    pub fn seal(&self, kind: SealedKind, plaintext: &[u8]) -> Result<Vec<u8>> {
+        let pk = <Kem as hpke::Kem>::PublicKey::from_bytes(&self.public_key)
+            .map_err(|e| FormatError::malformed("public key", e))?;
+        let mut header = Vec::with_capacity(plaintext.len() + SEALED_OVERHEAD);
+        header.extend_from_slice(SEALED_MAGIC);
+        header.push(kind as u8);
+        let (enc, mut ct) = hpke::single_shot_seal::<Aead, Kdf, Kem>(
+            &OpModeS::Base,
+            &pk,
+            &kind.info(),
+            plaintext,
+            &header,
+        )
+        .map_err(|e| FormatError::malformed("seal", e))?;
+        let mut out = header;
+        out.extend_from_slice(&enc.to_bytes());
+        out.append(&mut ct);
+        Ok(out)
+    }
+
+    /// Open an object sealed with [`MasterKey::seal`].
+    ///
+    /// # Errors
+    /// [`FormatError::PutOnlyKey`] without a secret key; [`FormatError::Malformed`] for a bad
+    /// header; [`FormatError::Authentication`] when the bytes were changed or sealed elsewhere.
+    pub fn open(&self, kind: SealedKind, sealed: &[u8]) -> Result<Vec<u8>> {
+        let secret = self.secret_key.as_ref().ok_or(FormatError::PutOnlyKey)?;
+        if sealed.len() < SEALED_OVERHEAD || &sealed[..4] != SEALED_MAGIC {
+            return Err(FormatError::malformed(
+                kind.label(),
+                "not a sealed tresor object",
+            ));
+        }
+        if sealed[4] != kind as u8 {
+            return Err(FormatError::malformed(
+                kind.label(),
+                format!(
+                    "object kind byte {} where {} was expected",
+                    sealed[4], kind as u8
+                ),
+            ));
+        }
+        let sk = <Kem as hpke::Kem>::PrivateKey::from_bytes(secret)
+            .map_err(|e| FormatError::malformed("secret key", e))?;
+        let enc = <Kem as hpke::Kem>::EncappedKey::from_bytes(&sealed[5..37])
+            .map_err(|_| FormatError::Authentication { what: kind.label() })?;
+        hpke::single_shot_open::<Aead, Kdf, Kem>(
+            &OpModeR::Base,
+            &sk,
+            &enc,
+            &kind.info(),
+            &sealed[37..],
+            &sealed[..5],
+        )
+        .map_err(|_| FormatError::Authentication { what: kind.label() })
+    }
+}
+
+/// A per-pack symmetric key (32 bytes) for XChaCha20-Poly1305.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, Zeroize, ZeroizeOnDrop)]
+pub struct DataKey(pub [u8; 32]);
+
+impl std::fmt::Debug for DataKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DataKey(..)")
+    }
+}
+
+impl DataKey {
+    /// A fresh random data key.
+    ///
+    /// # Errors
+    /// [`FormatError::Random`].
+    pub fn generate() -> Result<Self> {
+        Ok(DataKey(crate::error::random_32()?))
+    }
+
+    /// Encrypt `buf` in place and return `nonce || ciphertext || tag`.
+    ///
+    /// # Errors
+    /// [`FormatError::Random`].
+    pub fn encrypt(&self, aad: &[u8], mut buf: Vec<u8>) -> Result<Vec<u8>> {
+        let mut nonce = [0u8; 24];
+        random_fill(&mut nonce)?;
+        let cipher = XChaCha20Poly1305::new_from_slice(&self.0).expect("32-byte key");
+        let n = XNonce::from(nonce);
+        let tag = cipher
+            .encrypt_inout_detached(&n, aad, InOutBuf::from(buf.as_mut_slice()))
+            .map_err(|e| FormatError::malformed("blob", e))?;
+        let mut out = Vec::with_capacity(buf.len() + BLOB_CRYPTO_OVERHEAD);
+        out.extend_from_slice(&nonce);
+        out.extend_from_slice(&buf);
+        out.extend_from_slice(&tag);
+        Ok(out)
+    }
+
+    /// Decrypt `nonce || ciphertext || tag`.
+    ///
+    /// # Errors
+    /// [`FormatError::Authentication`] when the bytes or the associated data do not match.
+    pub fn decrypt(&self, aad: &[u8], data: &[u8], what: &'static str) -> Result<Vec<u8>> {
+        if data.len() < BLOB_CRYPTO_OVERHEAD {
+            return Err(FormatError::Authentication { what });
+        }
+        let nonce = XNonce::try_from(&data[..24]).expect("24 bytes");
+        let tag_at = data.len() - 16;
+        let tag = Tag::try_from(&data[tag_at..]).expect("16 bytes");
+        let mut buf = data[24..tag_at].to_vec();
+        let cipher = XChaCha20Poly1305::new_from_slice(&self.0).expect("32-byte key");
+        cipher
+            .decrypt_inout_detached(&nonce, aad, InOutBuf::from(buf.as_mut_slice()), &tag)
+            .map_err(|_| FormatError::Authentication { what })?;
+        Ok(buf)
+    }
+}
+
+pub(crate) mod hex32 {
+    use serde::{Deserialize, Deserializer, Serializer};
+    pub fn serialize<S: Serializer>(v: &[u8; 32], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&hex::encode(v))
+    }
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<[u8; 32], D::Error> {
+        let s = String::deserialize(d)?;
+        let mut out = [0u8; 32];
+        hex::decode_to_slice(&s, &mut out).map_err(serde::de::Error::custom)?;
+        Ok(out)
+    }
+}
+
+pub(crate) mod opt_hex32 {
+    use serde::{Deserialize, Deserializer, Serializer};
+    pub fn serialize<S: Serializer>(v: &Option<[u8; 32]>, s: S) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(v) => super::hex32::serialize(v, s),
+            None => s.serialize_none(),
+        }
+    }
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<[u8; 32]>, D::Error> {
+        let s: Option<String> = Option::deserialize(d)?;
+        s.map(|s| {
+            let mut out = [0u8; 32];
+            hex::decode_to_slice(&s, &mut out).map_err(serde::de::Error::custom)?;
+            Ok(out)
+        })
+        .transpose()
+    }
+}

@@ -1,0 +1,36 @@
+//! # tresor-format: the repository format, as bytes ⇄ types
+//!
+//! This crate is the executable form of `docs/format.md` (format version [`FORMAT_VERSION`]).
+//! It does no I/O and spawns no threads: every function turns bytes into typed values or back.
+//!
+//! | module | spec section | what it owns |
+//! |---|---|---|
+//! | [`id`] | §2 | [`ObjectId`] (storage names, plain BLAKE3 of stored bytes), [`BlobId`] (keyed BLAKE3 of plaintext) |
+//! | [`crypto`] | §3 | [`crypto::MasterKey`], HPKE sealing of objects, per-pack data keys for blobs |
+//! | [`keyfile`] | §4 | password-wrapped key files (Argon2id + XChaCha20-Poly1305) |
+//! | [`config`] | §5 | the plaintext repository config |
+//! | [`chunker`] | §6 | keyed FastCDC (fastcdc `=5.0.0`, v2020) parameters |
+//! | [`blob`] | §7 | blob encoding: compression, padding, encryption |
+//! | [`pack`] | §8 | pack layout and sealed pack header |
+//! | [`index`] | §9 | index objects |
+//! | [`tree`] | §10 | trees and nodes |
+//! | [`snapshot`] | §11 | snapshots |
+
+pub mod blob;
+pub mod chunker;
+pub mod config;
+pub mod crypto;
+pub mod error;
+pub mod id;
+pub mod index;
+pub mod keyfile;
+pub mod pack;
+pub mod snapshot;
+pub mod tree;
+
+pub use error::{FormatError, Result};
+pub use id::{BlobId, ObjectId};
+
+/// The repository format version this crate reads and writes. Readers refuse any other version
+/// with [`FormatError::UnsupportedVersion`].
+pub const FORMAT_VERSION: u32 = 1;

@@ -1,0 +1,105 @@
+//! Snapshots (format §11): JSON sealed with HPKE ([`crate::crypto::SealedKind::Snapshot`]).
+
+use crate::crypto::{MasterKey, SealedKind};
+use crate::error::{FormatError, Result};
+use crate::{BlobId, ObjectId};
+use serde::{Deserialize, Serialize};
+
+/// Statistics of the backup run that made a snapshot.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnapshotSummary {
+    /// Files not in the parent snapshot.
+    pub files_new: u64,
+    /// Files in the parent whose metadata changed (re-read).
+    pub files_changed: u64,
+    /// Files unchanged since the parent (not read).
+    pub files_unmodified: u64,
+    /// Files in the parent snapshot but no longer present.
+    pub files_deleted: u64,
+    /// Directories not in the parent.
+    pub dirs_new: u64,
+    /// Directories whose listing or metadata changed.
+    pub dirs_changed: u64,
+    /// Directories unchanged.
+    pub dirs_unmodified: u64,
+    /// Files (and other non-directory nodes) in the snapshot.
+    pub total_files_processed: u64,
+    /// Sum of the sizes of all files in the snapshot, in bytes.
+    pub total_bytes_processed: u64,
+    /// Bytes actually read from files during this run.
+    pub bytes_read: u64,
+    /// Bytes added to the repository (stored, after dedup, compression and encryption).
+    pub data_added: u64,
+    /// Data blobs added.
+    pub data_blobs: u64,
+    /// Tree blobs added.
+    pub tree_blobs: u64,
+    /// Source entries that could not be read.
+    pub errors: u64,
+    /// Start of the backup, RFC 3339.
+    pub backup_start: String,
+    /// End of the backup, RFC 3339.
+    pub backup_end: String,
+}
+
+/// A snapshot.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Snapshot {
+    /// Snapshot version, always 1.
+    pub version: u32,
+    /// Snapshot time, RFC 3339 with offset.
+    pub time: String,
+    /// Root tree blob: a tree whose nodes are the backed-up paths' top directories.
+    pub tree: BlobId,
+    /// Backed-up paths as given (absolute).
+    pub paths: Vec<String>,
+    /// Host name.
+    pub hostname: String,
+    /// User name.
+    pub username: String,
+    /// User id.
+    pub uid: u32,
+    /// Group id.
+    pub gid: u32,
+    /// Tags.
+    pub tags: Vec<String>,
+    /// Exclude patterns in effect.
+    pub excludes: Vec<String>,
+    /// Parent snapshot, if one was used.
+    pub parent: Option<ObjectId>,
+    /// Statistics of the run.
+    pub summary: Option<SnapshotSummary>,
+    /// Program that wrote it, e.g. `"tresor 0.1.0"`.
+    pub program_version: String,
+}
+
+impl Snapshot {
+    /// Seal to the repository key: the stored bytes.
+    ///
+    /// # Errors
+    /// Only when sealing fails.
+    pub fn seal(&self, key: &MasterKey) -> Result<Vec<u8>> {
+        key.seal(
+            SealedKind::Snapshot,
+            &serde_json::to_vec(self).expect("snapshot serializes"),
+        )
+    }
+
+    /// Open stored bytes.
+    ///
+    /// # Errors
+    /// [`FormatError::Authentication`], [`FormatError::Malformed`], [`FormatError::UnsupportedVersion`].
+    pub fn open(key: &MasterKey, stored: &[u8]) -> Result<Self> {
+        let plain = key.open(SealedKind::Snapshot, stored)?;
+        let s: Snapshot =
+            serde_json::from_slice(&plain).map_err(|e| FormatError::malformed("snapshot", e))?;
+        if s.version != 1 {
+            return Err(FormatError::UnsupportedVersion {
+                what: "snapshot",
+                found: s.version,
+                supported: 1,
+            });
+        }
+        Ok(s)
+    }
+}

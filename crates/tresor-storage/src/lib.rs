@@ -1,0 +1,220 @@
+//! # tresor-storage: named immutable objects
+//!
+//! The storage layer knows nothing of encryption, packs or blobs. It stores opaque bytes under a
+//! ([`Kind`], name) pair, where the name is 64 lowercase hex digits: the BLAKE3 hash of the
+//! bytes (format §2). Objects are written once and never modified; [`Storage::write`] refuses
+//! to replace an existing object with different bytes.
+//!
+//! Implementations: [`local::LocalStorage`] (a directory), [`memory::MemoryStorage`] (tests),
+//! and the layer [`faulty::FaultyStorage`] (fault injection for tests). Every implementation
+//! passes [`conformance::run_all`].
+
+pub mod conformance;
+pub mod faulty;
+pub mod local;
+pub mod memory;
+
+use std::fmt;
+use thiserror::Error;
+
+/// The kinds of objects and the folder each lives in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Kind {
+    /// The repository config (`config/`).
+    Config,
+    /// Key files (`keys/`).
+    Key,
+    /// Snapshots (`snapshots/`).
+    Snapshot,
+    /// Index objects (`index/`).
+    Index,
+    /// Packs (`data/XX/`, sharded by the first two hex digits).
+    Pack,
+}
+
+impl Kind {
+    /// All kinds, in write order of a new repository.
+    pub const ALL: [Kind; 5] = [
+        Kind::Config,
+        Kind::Key,
+        Kind::Snapshot,
+        Kind::Index,
+        Kind::Pack,
+    ];
+
+    /// Folder name.
+    pub fn dir(self) -> &'static str {
+        match self {
+            Kind::Config => "config",
+            Kind::Key => "keys",
+            Kind::Snapshot => "snapshots",
+            Kind::Index => "index",
+            Kind::Pack => "data",
+        }
+    }
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Kind::Config => "config",
+            Kind::Key => "key",
+            Kind::Snapshot => "snapshot",
+            Kind::Index => "index",
+            Kind::Pack => "pack",
+        })
+    }
+}
+
+/// What went wrong.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// The object does not exist.
+    NotFound,
+    /// An object with that name but other bytes exists.
+    AlreadyExists,
+    /// The storage refused the operation (append-only, read-only, permissions).
+    PermissionDenied,
+    /// The name is not 64 lowercase hex digits.
+    InvalidName,
+    /// A range read past the end of the object.
+    ShortRead,
+    /// The storage is out of space.
+    NoSpace,
+    /// A passing fault (network, throttling); the operation may succeed when retried.
+    Transient,
+    /// Any other I/O error.
+    Other,
+}
+
+/// A storage error: kind, the object concerned, and a message.
+#[derive(Debug, Error)]
+#[error("{op} {kind_name} {name}: {message}")]
+pub struct StorageError {
+    /// Classification.
+    pub kind: ErrorKind,
+    /// Operation, e.g. "read", "write".
+    pub op: &'static str,
+    /// Object kind.
+    pub kind_name: String,
+    /// Object name (or location).
+    pub name: String,
+    /// Detail.
+    pub message: String,
+}
+
+impl StorageError {
+    /// Build an error.
+    pub fn new(
+        kind: ErrorKind,
+        op: &'static str,
+        object: Kind,
+        name: &str,
+        message: impl fmt::Display,
+    ) -> Self {
+        StorageError {
+            kind,
+            op,
+            kind_name: object.to_string(),
+            name: name.to_string(),
+            message: message.to_string(),
+        }
+    }
+
+    /// Build from an I/O error, classifying it.
+    pub fn io(op: &'static str, object: Kind, name: &str, e: &std::io::Error) -> Self {
+        use std::io::ErrorKind as K;
+        let kind = match e.kind() {
+            K::NotFound => ErrorKind::NotFound,
+            K::AlreadyExists => ErrorKind::AlreadyExists,
+            K::PermissionDenied | K::ReadOnlyFilesystem => ErrorKind::PermissionDenied,
+            K::StorageFull | K::QuotaExceeded => ErrorKind::NoSpace,
+            K::UnexpectedEof => ErrorKind::ShortRead,
+            K::Interrupted | K::TimedOut | K::ConnectionReset | K::ConnectionAborted => {
+                ErrorKind::Transient
+            }
+            _ => ErrorKind::Other,
+        };
+        Self::new(kind, op, object, name, e)
+    }
+}
+
+/// Result with [`StorageError`].
+pub type Result<T, E = StorageError> = std::result::Result<T, E>;
+
+/// Check that `name` is 64 lowercase hex digits.
+///
+/// # Errors
+/// [`ErrorKind::InvalidName`].
+pub fn check_name(kind: Kind, name: &str) -> Result<()> {
+    if name.len() == 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    {
+        Ok(())
+    } else {
+        Err(StorageError::new(
+            ErrorKind::InvalidName,
+            "check",
+            kind,
+            name,
+            "object names are 64 lowercase hex digits",
+        ))
+    }
+}
+
+/// The name content-addressed bytes must have: hex BLAKE3-256.
+pub fn name_of(data: &[u8]) -> String {
+    hex::encode(blake3::hash(data).as_bytes())
+}
+
+/// The storage contract. All methods are blocking and safe to call from many threads.
+pub trait Storage: Send + Sync + fmt::Debug {
+    /// Human-readable location (path or URL, never credentials).
+    fn location(&self) -> String;
+
+    /// Create the folders of a new repository. Idempotent.
+    ///
+    /// # Errors
+    /// I/O errors.
+    fn create(&self) -> Result<()>;
+
+    /// All objects of `kind` with their sizes in bytes, in no particular order.
+    ///
+    /// # Errors
+    /// I/O errors.
+    fn list(&self, kind: Kind) -> Result<Vec<(String, u64)>>;
+
+    /// The whole object.
+    ///
+    /// # Errors
+    /// [`ErrorKind::NotFound`] and I/O errors.
+    fn read(&self, kind: Kind, name: &str) -> Result<Vec<u8>>;
+
+    /// `length` bytes from `offset`. A read past the end is [`ErrorKind::ShortRead`].
+    ///
+    /// # Errors
+    /// [`ErrorKind::NotFound`], [`ErrorKind::ShortRead`] and I/O errors.
+    fn read_range(&self, kind: Kind, name: &str, offset: u64, length: u64) -> Result<Vec<u8>>;
+
+    /// Store a new object atomically: readers see all of it or nothing. Writing bytes that are
+    /// already stored under that name succeeds; other bytes under an existing name are refused.
+    ///
+    /// # Errors
+    /// [`ErrorKind::AlreadyExists`], [`ErrorKind::PermissionDenied`], [`ErrorKind::NoSpace`],
+    /// I/O errors.
+    fn write(&self, kind: Kind, name: &str, data: &[u8]) -> Result<()>;
+
+    /// Remove an object. Removing a missing object is [`ErrorKind::NotFound`].
+    ///
+    /// # Errors
+    /// [`ErrorKind::NotFound`], [`ErrorKind::PermissionDenied`], I/O errors.
+    fn delete(&self, kind: Kind, name: &str) -> Result<()>;
+
+    /// Size of an object in bytes.
+    ///
+    /// # Errors
+    /// [`ErrorKind::NotFound`] and I/O errors.
+    fn size(&self, kind: Kind, name: &str) -> Result<u64>;
+}
