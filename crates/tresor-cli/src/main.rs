@@ -1,1 +1,35 @@
-fn main() {}
+//! `tresor`: the command-line interface, a thin layer over `tresor-core`.
+//!
+//! Each command parses its flags (`cli`), opens the repository (`context`), calls one core
+//! function, and renders the typed result as text or JSON (`commands/*`). Exit codes are mapped
+//! in one place (`exit`) and documented in `docs/cli.md`.
+
+mod cli;
+mod commands;
+mod context;
+mod exit;
+mod output;
+mod password;
+
+use clap::Parser;
+
+fn main() {
+    let args = cli::Cli::parse();
+    // Deep trees are walked recursively: run on a thread with a large stack.
+    let handle = std::thread::Builder::new()
+        .name("tresor".into())
+        .stack_size(512 << 20)
+        .spawn(move || commands::run(args));
+    let code = match handle.map(|h| h.join()) {
+        Ok(Ok(Ok(code))) => code,
+        Ok(Ok(Err(e))) => {
+            eprintln!("tresor: {}", exit::message(&e));
+            exit::code(&e)
+        }
+        _ => {
+            eprintln!("tresor: internal error");
+            1
+        }
+    };
+    std::process::exit(code);
+}

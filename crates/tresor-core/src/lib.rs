@@ -1,1 +1,43 @@
-//! placeholder
+//! # tresor-core: repository handle and operations
+//!
+//! * [`repository`] opens and initialises repositories, holds the key and config, reads and writes
+//!   snapshots; [`index`] is the in-memory blob → pack map; [`blobs`] reads blobs back;
+//!   [`packer`] turns blobs into packs and index objects in the background.
+//! * Operations, each in its own module, each returning a typed result and printing nothing:
+//!   [`archiver`] (backup), [`restorer`] (restore), [`check`], [`ls`], [`snapshots`] (selection).
+//! * [`fsmeta`] reads and applies file metadata; [`exclude`] matches exclude patterns.
+//!
+//! The CLI crate renders results; nothing here writes to stdout.
+
+pub mod archiver;
+pub mod blobs;
+pub mod check;
+pub mod error;
+pub mod exclude;
+pub mod fsmeta;
+pub mod index;
+pub mod ls;
+pub mod packer;
+pub mod repository;
+pub mod restorer;
+pub mod snapshots;
+
+pub use error::{CoreError, Result};
+pub use repository::Repository;
+
+/// Program name and version written into snapshots, e.g. `"tresor 0.1.0"`.
+pub const PROGRAM_VERSION: &str = concat!("tresor ", env!("CARGO_PKG_VERSION"));
+
+/// Progress callbacks; all methods have empty defaults. Implementations must be thread-safe.
+pub trait Progress: Send + Sync {
+    /// A file (or other entry) was processed; `bytes` of its content were read.
+    fn file_done(&self, _bytes: u64) {}
+    /// `bytes` of content were read.
+    fn bytes_read(&self, _bytes: u64) {}
+    /// Total work is known: `files` entries, `bytes` content bytes.
+    fn set_total(&self, _files: u64, _bytes: u64) {}
+}
+
+/// A [`Progress`] that ignores everything.
+pub struct NoProgress;
+impl Progress for NoProgress {}

@@ -76,18 +76,6 @@ impl ChunkerParams {
         }
     }
 
-    /// A streaming chunker over `reader` keyed with `seed`.
-    pub fn stream<R: std::io::Read>(&self, reader: R, seed: u64) -> fastcdc::v2020::StreamCDC<R> {
-        fastcdc::v2020::StreamCDC::with_level_and_seed(
-            reader,
-            self.min_size as usize,
-            self.avg_size as usize,
-            self.max_size as usize,
-            fastcdc::v2020::Normalization::Level1,
-            seed,
-        )
-    }
-
     /// Cut points (chunk lengths) of an in-memory buffer, for test vectors.
     pub fn lengths(&self, data: &[u8], seed: u64) -> Vec<usize> {
         let (min, avg, max) = (
@@ -105,5 +93,61 @@ impl ChunkerParams {
         )
         .map(|c| c.length)
         .collect()
+    }
+}
+
+/// A prepared chunker: keyed gear tables and masks computed once, reusable for any number of
+/// files. [`Chunker::next_cut`] gives exactly the cut points of `fastcdc::v2020::FastCDC` with
+/// the same parameters and seed (checked by the test vectors).
+pub struct Chunker {
+    min: usize,
+    avg: usize,
+    max: usize,
+    masks: (u64, u64),
+    gear: std::borrow::Cow<'static, [u64]>,
+    gear_ls: std::borrow::Cow<'static, [u64]>,
+}
+
+impl Chunker {
+    /// Prepare a chunker for `params` keyed with `seed`.
+    pub fn new(params: &ChunkerParams, seed: u64) -> Self {
+        let (gear, gear_ls) = fastcdc::v2020::get_gear_with_seed(seed);
+        let avg = params.avg_size as usize;
+        Chunker {
+            min: params.min_size as usize,
+            avg,
+            max: params.max_size as usize,
+            masks: fastcdc::v2020::select_masks(avg, fastcdc::v2020::Normalization::Level1),
+            gear,
+            gear_ls,
+        }
+    }
+
+    /// Largest chunk in bytes: a caller must offer a window of at least this many bytes (or all
+    /// that remains of the input) to [`Chunker::next_cut`].
+    pub fn max_size(&self) -> usize {
+        self.max
+    }
+
+    /// Length in bytes of the next chunk at the start of `window`, which holds at least
+    /// [`Chunker::max_size`] bytes or everything left of the input. 0 only for an empty window.
+    pub fn next_cut(&self, window: &[u8]) -> usize {
+        if window.is_empty() {
+            return 0;
+        }
+        let (ms, ml) = self.masks;
+        let (_, n) = fastcdc::v2020::cut_gear(
+            window,
+            self.min,
+            self.avg,
+            self.max,
+            ms,
+            ml,
+            ms << 1,
+            ml << 1,
+            &self.gear,
+            &self.gear_ls,
+        );
+        n
     }
 }

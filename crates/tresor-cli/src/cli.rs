@@ -1,0 +1,190 @@
+//! Command-line flags (clap derive). Help texts live here, next to the flags.
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+/// tresor: encrypted, deduplicated backups to a local directory or object storage.
+#[derive(Debug, Parser)]
+#[command(name = "tresor", version, about, max_term_width = 100)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every command takes.
+#[derive(Debug, Args)]
+pub struct Global {
+    /// Repository location: a directory path.
+    #[arg(short = 'r', long = "repo", env = "TRESOR_REPOSITORY", global = true)]
+    pub repo: Option<String>,
+    /// Read the password from the first line of FILE (must not be group/world-readable).
+    #[arg(long, env = "TRESOR_PASSWORD_FILE", global = true)]
+    pub password_file: Option<PathBuf>,
+    /// Run CMD (with sh -c) and use the first line of its output as the password.
+    #[arg(long, env = "TRESOR_PASSWORD_COMMAND", global = true)]
+    pub password_command: Option<String>,
+    /// Accept a password file that others can read.
+    #[arg(long, global = true)]
+    pub insecure_password_file: bool,
+    /// Print results as JSON.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Print no progress and no informational messages.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a new repository.
+    Init(InitArgs),
+    /// Back up files and directories into a new snapshot.
+    Backup(BackupArgs),
+    /// List snapshots.
+    Snapshots(SnapshotsArgs),
+    /// List the contents of a snapshot.
+    Ls(LsArgs),
+    /// Print a decoded repository object (for debugging).
+    Cat(CatArgs),
+    /// Restore a snapshot into a directory.
+    Restore(RestoreArgs),
+    /// Check the repository for damage.
+    Check(CheckArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Read the new password from FILE instead of the usual sources.
+    #[arg(long)]
+    pub new_password_file: Option<PathBuf>,
+    /// Argon2id memory cost in KiB for the key file.
+    #[arg(long, default_value_t = 65536)]
+    pub kdf_memory_kib: u32,
+    /// Argon2id passes for the key file.
+    #[arg(long, default_value_t = 3)]
+    pub kdf_iterations: u32,
+    /// Target pack size in MiB.
+    #[arg(long, default_value_t = 16)]
+    pub pack_size_mib: u64,
+    /// zstd compression level (0 = off, 1–19).
+    #[arg(long, default_value_t = 3)]
+    pub compression_level: i32,
+}
+
+#[derive(Debug, Args)]
+pub struct SnapshotFilterArgs {
+    /// Only snapshots of this host (repeatable).
+    #[arg(long = "host")]
+    pub hosts: Vec<String>,
+    /// Only snapshots that include this path (repeatable).
+    #[arg(long = "path")]
+    pub paths: Vec<String>,
+    /// Only snapshots with this tag (repeatable).
+    #[arg(long = "tag")]
+    pub tags: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct BackupArgs {
+    /// Files and directories to back up.
+    #[arg(required_unless_present = "stdin")]
+    pub paths: Vec<PathBuf>,
+    /// Exclude paths matching GLOB (repeatable; restic syntax).
+    #[arg(short = 'e', long = "exclude")]
+    pub excludes: Vec<String>,
+    /// Read exclude patterns from FILE (repeatable).
+    #[arg(long = "exclude-file")]
+    pub exclude_files: Vec<PathBuf>,
+    /// Exclude directories that contain a file called NAME (repeatable).
+    #[arg(long = "exclude-if-present")]
+    pub exclude_if_present: Vec<String>,
+    /// Exclude directories marked with a valid CACHEDIR.TAG.
+    #[arg(long)]
+    pub exclude_caches: bool,
+    /// Do not cross file system boundaries.
+    #[arg(short = 'x', long)]
+    pub one_file_system: bool,
+    /// Tag for the snapshot (repeatable).
+    #[arg(long = "tag")]
+    pub tags: Vec<String>,
+    /// Host name to record (default: this machine's).
+    #[arg(long)]
+    pub host: Option<String>,
+    /// Snapshot time, "YYYY-MM-DD HH:MM:SS" in local time (default: now).
+    #[arg(long)]
+    pub time: Option<String>,
+    /// Compare with this snapshot instead of the latest one of the same host and paths.
+    #[arg(long)]
+    pub parent: Option<String>,
+    /// Read every file (use no parent snapshot).
+    #[arg(long)]
+    pub force: bool,
+    /// Back up standard input as one file.
+    #[arg(long)]
+    pub stdin: bool,
+    /// File name for --stdin.
+    #[arg(long, default_value = "stdin")]
+    pub stdin_filename: String,
+    /// Do everything except writing to the repository.
+    #[arg(short = 'n', long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SnapshotsArgs {
+    #[command(flatten)]
+    pub filter: SnapshotFilterArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct LsArgs {
+    /// Snapshot id (prefix) or "latest".
+    pub snapshot: String,
+    /// Directory inside the snapshot to list (default: everything).
+    pub path: Option<String>,
+    /// Long listing: type, mode, owner, size, mtime.
+    #[arg(short, long)]
+    pub long: bool,
+    #[command(flatten)]
+    pub filter: SnapshotFilterArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct CatArgs {
+    /// config, key, snapshot, index, pack (header), tree, blob.
+    pub kind: String,
+    /// Object or blob id (snapshot: id prefix or "latest").
+    pub id: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    /// SNAPSHOT[:SUBPATH]: snapshot id (prefix) or "latest", optionally a path inside it.
+    pub snapshot: String,
+    /// Directory to restore into.
+    #[arg(short, long)]
+    pub target: PathBuf,
+    /// Restore only paths matching GLOB (repeatable).
+    #[arg(short = 'i', long = "include")]
+    pub includes: Vec<String>,
+    /// Do not restore paths matching GLOB (repeatable).
+    #[arg(short = 'e', long = "exclude")]
+    pub excludes: Vec<String>,
+    /// Re-read restored files and compare them with the snapshot.
+    #[arg(long)]
+    pub verify: bool,
+    #[command(flatten)]
+    pub filter: SnapshotFilterArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Read and verify all data.
+    #[arg(long)]
+    pub read_data: bool,
+    /// Read and verify a subset of packs: "N/M" (part N of M) or "P%".
+    #[arg(long)]
+    pub read_data_subset: Option<String>,
+}

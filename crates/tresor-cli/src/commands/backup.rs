@@ -1,0 +1,156 @@
+use crate::cli::BackupArgs;
+use crate::context::{Context, hostname, username};
+use crate::exit;
+use crate::output::{Bar, bytes, duration};
+use anyhow::{Context as _, Result, bail};
+use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use tresor_core::archiver::{self, BackupOptions, BackupResult, ParentChoice, StdinSource};
+use tresor_core::exclude::PatternSet;
+
+/// Absolute, lexically normalised path (`.` and `..` resolved without following symlinks).
+fn normalize(p: &Path) -> Result<PathBuf> {
+    let abs = std::path::absolute(p).with_context(|| format!("{}", p.display()))?;
+    let mut out = PathBuf::from("/");
+    for c in abs.components() {
+        match c {
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::Normal(n) => out.push(n),
+            _ => {}
+        }
+    }
+    Ok(out)
+}
+
+fn parse_time(s: &str) -> Result<jiff::ZonedDateTime> {
+    let dt = jiff::civil::DateTime::strptime("%Y-%m-%d %H:%M:%S", s)
+        .with_context(|| format!("--time {s:?}: expected \"YYYY-MM-DD HH:MM:SS\""))?;
+    Ok(dt.to_zoned_datetime(jiff::tz::TimeZone::system())?)
+}
+
+pub fn run(ctx: &Context, a: BackupArgs) -> Result<i32> {
+    let mut paths = Vec::new();
+    for p in &a.paths {
+        let n = normalize(p)?;
+        std::fs::symlink_metadata(&n).with_context(|| format!("backup source {}", p.display()))?;
+        paths.push(n);
+    }
+    if a.stdin && !a.paths.is_empty() {
+        bail!("--stdin takes no paths");
+    }
+    let mut patterns = a.excludes.clone();
+    for f in &a.exclude_files {
+        patterns.extend(PatternSet::read_file(f)?);
+    }
+    let repo = ctx.open()?;
+    let parent = match (&a.parent, a.force) {
+        (_, true) => ParentChoice::None,
+        (Some(p), _) => {
+            let (list, _) = repo.load_snapshots()?;
+            ParentChoice::Id(tresor_core::snapshots::find(&list, p, &Default::default())?.0)
+        }
+        (None, _) => ParentChoice::Auto,
+    };
+    let cancel = Arc::new(AtomicBool::new(false));
+    {
+        let c = cancel.clone();
+        let _ = ctrlc::set_handler(move || c.store(true, Ordering::Relaxed));
+    }
+    let opts = BackupOptions {
+        paths,
+        excludes: PatternSet::new(&patterns)?,
+        exclude_if_present: a.exclude_if_present.clone(),
+        exclude_caches: a.exclude_caches,
+        one_file_system: a.one_file_system,
+        tags: a.tags.clone(),
+        hostname: a.host.clone().unwrap_or_else(hostname),
+        username: username(),
+        time: match &a.time {
+            Some(t) => parse_time(t)?,
+            None => jiff::ZonedDateTime::now(),
+        },
+        parent,
+        dry_run: a.dry_run,
+        stdin: a.stdin.then(|| StdinSource {
+            filename: a.stdin_filename.clone(),
+            reader: Box::new(std::io::stdin()),
+        }),
+        workers: super::workers(),
+        cancel: Some(cancel),
+    };
+    let bar = Bar::new(ctx.progress_enabled(), "backup");
+    let result = archiver::backup(&repo, opts, &bar);
+    bar.finish();
+    let result = result?;
+    report(ctx, &result);
+    Ok(if result.warnings.is_empty() {
+        exit::OK
+    } else {
+        exit::PARTIAL
+    })
+}
+
+fn report(ctx: &Context, r: &BackupResult) {
+    let s = &r.summary;
+    if ctx.json {
+        let v = serde_json::json!({
+            "message_type": "summary",
+            "snapshot_id": r.snapshot_id.map(|i| i.to_hex()),
+            "parent": r.parent.map(|i| i.to_hex()),
+            "dry_run": r.snapshot_id.is_none(),
+            "files_new": s.files_new,
+            "files_changed": s.files_changed,
+            "files_unmodified": s.files_unmodified,
+            "files_deleted": s.files_deleted,
+            "dirs_new": s.dirs_new,
+            "dirs_changed": s.dirs_changed,
+            "dirs_unmodified": s.dirs_unmodified,
+            "total_files_processed": s.total_files_processed,
+            "total_bytes_processed": s.total_bytes_processed,
+            "bytes_read": s.bytes_read,
+            "data_added": s.data_added,
+            "data_blobs": s.data_blobs,
+            "tree_blobs": s.tree_blobs,
+            "total_duration": r.elapsed.as_secs_f64(),
+            "errors": s.errors,
+            "error_list": r.warnings,
+        });
+        println!("{v}");
+        return;
+    }
+    for w in &r.warnings {
+        eprintln!("warning: {w}");
+    }
+    if ctx.quiet {
+        return;
+    }
+    println!(
+        "Files:       {:>9} new  {:>9} changed  {:>9} unmodified  {:>9} deleted",
+        s.files_new, s.files_changed, s.files_unmodified, s.files_deleted
+    );
+    println!(
+        "Directories: {:>9} new  {:>9} changed  {:>9} unmodified",
+        s.dirs_new, s.dirs_changed, s.dirs_unmodified
+    );
+    println!(
+        "Processed:   {} files, {}",
+        s.total_files_processed,
+        bytes(s.total_bytes_processed)
+    );
+    println!("Read:        {}", bytes(s.bytes_read));
+    println!(
+        "Added:       {} to the repository ({} data blobs, {} tree blobs)",
+        bytes(s.data_added),
+        s.data_blobs,
+        s.tree_blobs
+    );
+    println!("Elapsed:     {}", duration(r.elapsed));
+    println!("Errors:      {}", s.errors);
+    match r.snapshot_id {
+        Some(id) => println!("snapshot {} saved", id.short()),
+        None => println!("dry run: nothing was written"),
+    }
+}

@@ -1,0 +1,76 @@
+use crate::cli::CatArgs;
+use crate::context::Context;
+use crate::exit;
+use anyhow::{Context as _, Result, bail};
+use tresor_core::Repository;
+use tresor_core::blobs::BlobReader;
+use tresor_format::blob::BlobType;
+use tresor_format::index::IndexFile;
+use tresor_format::tree::Tree;
+use tresor_format::{BlobId, ObjectId, pack};
+use tresor_storage::Kind;
+
+fn object_id(id: Option<&String>) -> Result<ObjectId> {
+    let id = id.context("an object id is required")?;
+    id.parse()
+        .with_context(|| format!("{id:?} is not a full 64-digit id"))
+}
+
+pub fn run(ctx: &Context, a: &CatArgs) -> Result<i32> {
+    let storage = ctx.storage()?;
+    if a.kind == "config" {
+        let c = Repository::read_config(storage.as_ref())?;
+        println!("{}", serde_json::to_string_pretty(&c)?);
+        return Ok(exit::OK);
+    }
+    if a.kind == "key" {
+        let id = object_id(a.id.as_ref())?;
+        let b = storage.read(Kind::Key, &id.to_hex())?;
+        let kf = tresor_format::keyfile::KeyFile::from_bytes(&b)?;
+        println!("{}", serde_json::to_string_pretty(&kf)?);
+        return Ok(exit::OK);
+    }
+    let repo = ctx.open()?;
+    repo.require_read("cat")?;
+    let out = match a.kind.as_str() {
+        "snapshot" => {
+            let (list, _) = repo.load_snapshots()?;
+            let spec = a.id.as_deref().context("a snapshot id is required")?;
+            serde_json::to_value(
+                &tresor_core::snapshots::find(&list, spec, &Default::default())?.1,
+            )?
+        }
+        "index" => {
+            let id = object_id(a.id.as_ref())?;
+            let f = IndexFile::open(repo.key(), &repo.read_object(Kind::Index, &id)?)?;
+            serde_json::to_value(
+                &f.packs
+                    .iter()
+                    .map(|p| serde_json::json!({"pack": p.id, "blobs": p.blobs}))
+                    .collect::<Vec<_>>(),
+            )?
+        }
+        "pack" => {
+            let id = object_id(a.id.as_ref())?;
+            let bytes = repo.read_object(Kind::Pack, &id)?;
+            serde_json::to_value(pack::read_header(repo.key(), &bytes)?.blobs)?
+        }
+        "tree" | "blob" => {
+            let id: BlobId = a.id.as_deref().context("a blob id is required")?.parse()?;
+            let index = repo.load_index()?;
+            let reader = BlobReader::new(&repo, &index);
+            if a.kind == "tree" {
+                serde_json::to_value(Tree::decode(&reader.load(&id, BlobType::Tree)?)?)?
+            } else {
+                use std::io::Write;
+                std::io::stdout().write_all(&reader.load(&id, BlobType::Data)?)?;
+                return Ok(exit::OK);
+            }
+        }
+        k => {
+            bail!("unknown object kind {k:?}: use config, key, snapshot, index, pack, tree or blob")
+        }
+    };
+    println!("{}", serde_json::to_string_pretty(&out)?);
+    Ok(exit::OK)
+}

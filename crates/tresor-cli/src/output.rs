@@ -1,0 +1,85 @@
+//! Progress bars and human-readable sizes.
+
+use indicatif::{ProgressBar, ProgressStyle};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+/// Format bytes with binary units, e.g. `1.50 GiB`.
+pub fn bytes(n: u64) -> String {
+    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u + 1 < UNITS.len() {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.2} {}", UNITS[u])
+    }
+}
+
+/// Format a duration as `m:ss` or `h:mm:ss`.
+pub fn duration(d: Duration) -> String {
+    let s = d.as_secs();
+    if s >= 3600 {
+        format!("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
+    } else {
+        format!("{}:{:02}.{:01}", s / 60, s % 60, d.subsec_millis() / 100)
+    }
+}
+
+/// A terminal progress display: files, bytes, rate (and ETA when a total is known).
+pub struct Bar {
+    bar: Option<ProgressBar>,
+    files: AtomicU64,
+    bytes: AtomicU64,
+}
+
+impl Bar {
+    /// A bar when `enabled`, else a silent counter.
+    pub fn new(enabled: bool, verb: &str) -> Self {
+        let bar = enabled.then(|| {
+            let b = ProgressBar::new_spinner();
+            b.set_style(
+                ProgressStyle::with_template(&format!("{{spinner}} [{{elapsed_precise}}] {verb} {{msg}} {{bytes}} ({{bytes_per_sec}}) {{wide_bar}} {{eta}}"))
+                    .expect("template"),
+            );
+            b.enable_steady_tick(Duration::from_millis(200));
+            b
+        });
+        Bar {
+            bar,
+            files: AtomicU64::new(0),
+            bytes: AtomicU64::new(0),
+        }
+    }
+
+    /// Remove the bar.
+    pub fn finish(&self) {
+        if let Some(b) = &self.bar {
+            b.finish_and_clear();
+        }
+    }
+}
+
+impl tresor_core::Progress for Bar {
+    fn file_done(&self, _bytes: u64) {
+        let n = self.files.fetch_add(1, Ordering::Relaxed) + 1;
+        if let Some(b) = &self.bar {
+            b.set_message(format!("{n} files"));
+        }
+    }
+    fn bytes_read(&self, bytes: u64) {
+        self.bytes.fetch_add(bytes, Ordering::Relaxed);
+        if let Some(b) = &self.bar {
+            b.inc(bytes);
+        }
+    }
+    fn set_total(&self, _files: u64, bytes: u64) {
+        if let Some(b) = &self.bar {
+            b.set_length(bytes);
+        }
+    }
+}

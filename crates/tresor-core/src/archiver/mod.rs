@@ -1,0 +1,219 @@
+//! Backup: walk the source, chunk and deduplicate file contents, write trees and a snapshot.
+//!
+//! ```text
+//! walker thread (this one)                         packer (see crate::packer)
+//!   for each directory, sorted by name bytes:
+//!     lstat entry → Node
+//!     file unchanged vs parent node?  → reuse its blob list, read nothing
+//!     else read → keyed FastCDC → BLAKE3 id ──new id──▶ workers: compress, encrypt, pack
+//!     directory done → Tree blob     ──new id──▶          uploader: pack → index object
+//!   root tree → wait for packer → snapshot (packs, then index, then snapshot)
+//! ```
+//! Unchanged means: same size, mtime, ctime and inode as the node in the parent snapshot, and all
+//! its blobs present in the index. A file that changes while it is read is read again (up to
+//! three times); if it keeps changing, what was read is stored with the size read and a warning.
+//! Entries that cannot be read become warnings; the backup goes on and the snapshot is written.
+//!
+//! Memory is bounded by the index, the chunk buffer (2 × max chunk size), the packer's bounded
+//! queues and one tree per directory level being walked — never by file sizes.
+
+mod walk;
+
+use crate::error::{CoreError, Result};
+use crate::exclude::PatternSet;
+use crate::index::Index;
+use crate::packer::Packer;
+use crate::repository::Repository;
+use crate::{PROGRAM_VERSION, Progress};
+use std::io::Read;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::{Duration, Instant};
+use tresor_format::ObjectId;
+use tresor_format::snapshot::{Snapshot, SnapshotSummary};
+
+/// Which parent snapshot to compare against.
+#[derive(Debug, Clone, Default)]
+pub enum ParentChoice {
+    /// The latest snapshot of the same host with the same paths.
+    #[default]
+    Auto,
+    /// None: read every file.
+    None,
+    /// This snapshot.
+    Id(ObjectId),
+}
+
+/// Backing up a stream (e.g. standard input) as one file.
+pub struct StdinSource {
+    /// File name to record, e.g. `db.sql`.
+    pub filename: String,
+    /// The stream.
+    pub reader: Box<dyn Read + Send>,
+}
+
+/// What to back up and how.
+pub struct BackupOptions {
+    /// Absolute, normalised paths to back up.
+    pub paths: Vec<PathBuf>,
+    /// Exclude patterns.
+    pub excludes: PatternSet,
+    /// Skip directories that contain a file with one of these names.
+    pub exclude_if_present: Vec<String>,
+    /// Skip directories holding a valid `CACHEDIR.TAG`.
+    pub exclude_caches: bool,
+    /// Do not descend into other file systems (mount points are kept as empty directories).
+    pub one_file_system: bool,
+    /// Tags for the snapshot.
+    pub tags: Vec<String>,
+    /// Host name for the snapshot.
+    pub hostname: String,
+    /// User name for the snapshot.
+    pub username: String,
+    /// Snapshot time.
+    pub time: jiff::ZonedDateTime,
+    /// Parent selection.
+    pub parent: ParentChoice,
+    /// Encode everything but write nothing.
+    pub dry_run: bool,
+    /// Back up this stream instead of `paths`.
+    pub stdin: Option<StdinSource>,
+    /// Compression/encryption worker threads (≥ 1).
+    pub workers: usize,
+    /// Set to stop early; data written so far is indexed so the next backup reuses it.
+    pub cancel: Option<Arc<AtomicBool>>,
+}
+
+/// Outcome of a backup.
+#[derive(Debug, Clone)]
+pub struct BackupResult {
+    /// The new snapshot (None in a dry run).
+    pub snapshot_id: Option<ObjectId>,
+    /// The parent snapshot used.
+    pub parent: Option<ObjectId>,
+    /// Statistics, as stored in the snapshot.
+    pub summary: SnapshotSummary,
+    /// One line per entry that could not be read (path: reason).
+    pub warnings: Vec<String>,
+    /// Wall time of the run.
+    pub elapsed: Duration,
+}
+
+fn find_parent(repo: &Repository, opts: &BackupOptions) -> Result<Option<(ObjectId, Snapshot)>> {
+    if !repo.key().can_read() {
+        return Ok(None);
+    }
+    match &opts.parent {
+        ParentChoice::None => Ok(None),
+        ParentChoice::Id(id) => Ok(Some((*id, repo.load_snapshot(id)?))),
+        ParentChoice::Auto => {
+            let mut want: Vec<String> = snapshot_paths(opts);
+            want.sort();
+            let (list, _) = repo.load_snapshots()?;
+            Ok(list.into_iter().rev().find(|(_, s)| {
+                let mut p = s.paths.clone();
+                p.sort();
+                s.hostname == opts.hostname && p == want
+            }))
+        }
+    }
+}
+
+fn snapshot_paths(opts: &BackupOptions) -> Vec<String> {
+    match &opts.stdin {
+        Some(s) => vec![format!("/{}", s.filename)],
+        None => opts.paths.iter().map(|p| p.display().to_string()).collect(),
+    }
+}
+
+/// Run a backup and write a snapshot.
+///
+/// # Errors
+/// Repository errors (storage failures, a full disk, damaged index); unreadable *source*
+/// entries are not errors but [`BackupResult::warnings`]. [`CoreError::Interrupted`] when
+/// cancelled (after indexing what was written).
+pub fn backup(
+    repo: &Repository,
+    mut opts: BackupOptions,
+    progress: &dyn Progress,
+) -> Result<BackupResult> {
+    let started = Instant::now();
+    let backup_start = jiff::ZonedDateTime::now();
+    crate::fsmeta::raise_fd_limit();
+    let index = if repo.key().can_read() {
+        repo.load_index()?
+    } else {
+        Index::default()
+    };
+    let parent = find_parent(repo, &opts)?;
+    let cfg = repo.config();
+    let packer = Packer::new(
+        repo.storage().clone(),
+        repo.key().clone(),
+        cfg.pack_size,
+        cfg.compression_level,
+        opts.workers,
+        opts.dry_run,
+    );
+    let parent_tree_id = parent.as_ref().map(|(_, s)| s.tree);
+    let stdin = opts.stdin.take();
+    let mut w = walk::Walker::new(repo, &index, &opts, packer, progress);
+    let root = match stdin {
+        Some(src) => w.save_stdin(src, parent_tree_id),
+        None => w.save_root(parent_tree_id),
+    };
+    let (mut summary, warnings, packer) = w.finish();
+    let root = match root {
+        Ok(r) => r,
+        Err(e) => {
+            // Index what was written, so that the next backup reuses it.
+            let _ = packer.finish();
+            return Err(e);
+        }
+    };
+    let stats = packer.finish()?;
+    summary.data_added = stats.bytes_written;
+    summary.data_blobs = stats.data_blobs;
+    summary.tree_blobs = stats.tree_blobs;
+    summary.backup_start = backup_start.timestamp().to_string();
+    let mut snap = Snapshot {
+        version: 1,
+        time: opts.time.strftime("%Y-%m-%dT%H:%M:%S%.f%:z").to_string(),
+        tree: root,
+        paths: snapshot_paths(&opts),
+        hostname: opts.hostname.clone(),
+        username: opts.username.clone(),
+        uid: rustix::process::getuid().as_raw(),
+        gid: rustix::process::getgid().as_raw(),
+        tags: opts.tags.clone(),
+        excludes: opts.excludes.patterns().to_vec(),
+        parent: parent.as_ref().map(|(id, _)| *id),
+        summary: None,
+        program_version: PROGRAM_VERSION.into(),
+    };
+    summary.backup_end = jiff::Timestamp::now().to_string();
+    snap.summary = Some(summary.clone());
+    let snapshot_id = if opts.dry_run {
+        None
+    } else {
+        let bytes = snap.seal(repo.key())?;
+        summary.data_added += bytes.len() as u64;
+        Some(repo.write_object(tresor_storage::Kind::Snapshot, &bytes)?)
+    };
+    if opts
+        .cancel
+        .as_ref()
+        .is_some_and(|c| c.load(std::sync::atomic::Ordering::Relaxed))
+        && snapshot_id.is_none()
+    {
+        return Err(CoreError::Interrupted);
+    }
+    Ok(BackupResult {
+        snapshot_id,
+        parent: parent.map(|(id, _)| id),
+        summary,
+        warnings,
+        elapsed: started.elapsed(),
+    })
+}

@@ -1,0 +1,574 @@
+//! The walker: turns directories into trees, files into blob lists.
+
+use super::{BackupOptions, StdinSource};
+use crate::Progress;
+use crate::blobs::BlobReader;
+use crate::error::{CoreError, Result};
+use crate::exclude::CACHEDIR_TAG_SIGNATURE;
+use crate::fsmeta::{NameCache, fd_path, kind_of, node_from_metadata, read_xattrs};
+use crate::index::{IdSet, Index};
+use crate::packer::Packer;
+use crate::repository::Repository;
+use std::collections::BTreeMap;
+use std::ffi::OsStr;
+use std::fs::{File, Metadata};
+use std::io::Read;
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use tresor_format::BlobId;
+use tresor_format::blob::BlobType;
+use tresor_format::chunker::Chunker;
+use tresor_format::snapshot::SnapshotSummary;
+use tresor_format::tree::{Node, NodeKind, Tree};
+
+/// A directory of the virtual root: backed-up paths and the directories leading to them.
+enum VEntry {
+    Real,
+    Dir(BTreeMap<Vec<u8>, VEntry>),
+}
+
+pub(super) struct Walker<'a> {
+    repo: &'a Repository,
+    reader: BlobReader<'a>,
+    index: &'a Index,
+    opts: &'a BackupOptions,
+    packer: Packer,
+    progress: &'a dyn Progress,
+    known: IdSet<BlobId>,
+    chunker: Chunker,
+    buf: Vec<u8>,
+    names: NameCache,
+    stats: SnapshotSummary,
+    warnings: Vec<String>,
+}
+
+fn io_err(path: &Path, e: std::io::Error) -> String {
+    format!("{}: {e}", path.display())
+}
+
+impl<'a> Walker<'a> {
+    pub(super) fn new(
+        repo: &'a Repository,
+        index: &'a Index,
+        opts: &'a BackupOptions,
+        packer: Packer,
+        progress: &'a dyn Progress,
+    ) -> Self {
+        let chunker = Chunker::new(&repo.config().chunker, repo.key().chunker_seed);
+        let buf = vec![0u8; chunker.max_size() * 2];
+        Walker {
+            repo,
+            reader: BlobReader::new(repo, index),
+            index,
+            opts,
+            packer,
+            progress,
+            known: IdSet::default(),
+            chunker,
+            buf,
+            names: NameCache::default(),
+            stats: SnapshotSummary::default(),
+            warnings: Vec::new(),
+        }
+    }
+
+    pub(super) fn finish(self) -> (SnapshotSummary, Vec<String>, Packer) {
+        let mut stats = self.stats;
+        stats.errors = self.warnings.len() as u64;
+        (stats, self.warnings, self.packer)
+    }
+
+    fn warn(&mut self, msg: String) {
+        self.warnings.push(msg);
+    }
+
+    fn cancelled(&self) -> bool {
+        self.opts
+            .cancel
+            .as_ref()
+            .is_some_and(|c| c.load(Ordering::Relaxed))
+    }
+
+    /// Store a blob unless the repository or this run already has it.
+    fn store(&mut self, blob_type: BlobType, id: BlobId, data: Vec<u8>) -> Result<()> {
+        if self.index.contains(&id) || !self.known.insert(id) {
+            return Ok(());
+        }
+        self.packer.add(blob_type, id, data)
+    }
+
+    fn store_tree(&mut self, tree: &Tree) -> Result<BlobId> {
+        let bytes = tree.encode();
+        let id = self.repo.key().blob_id(&bytes);
+        self.store(BlobType::Tree, id, bytes)?;
+        Ok(id)
+    }
+
+    fn load_parent_tree(&mut self, id: Option<BlobId>) -> Option<Tree> {
+        let id = id?;
+        match self.reader.load_tree(&id) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                self.warn(format!("parent tree {id}: {e} (files are read again)"));
+                None
+            }
+        }
+    }
+
+    pub(super) fn save_root(&mut self, parent_root: Option<BlobId>) -> Result<BlobId> {
+        let mut root = BTreeMap::new();
+        for p in &self.opts.paths {
+            let mut cur = &mut root;
+            let comps: Vec<&OsStr> = p
+                .components()
+                .filter_map(|c| match c {
+                    std::path::Component::Normal(n) => Some(n),
+                    _ => None,
+                })
+                .collect();
+            for (i, c) in comps.iter().enumerate() {
+                let key = c.as_bytes().to_vec();
+                if i + 1 == comps.len() {
+                    cur.insert(key, VEntry::Real);
+                    break;
+                }
+                let e = cur
+                    .entry(key)
+                    .or_insert_with(|| VEntry::Dir(BTreeMap::new()));
+                match e {
+                    VEntry::Dir(m) => cur = m,
+                    VEntry::Real => break,
+                }
+            }
+        }
+        let parent = self.load_parent_tree(parent_root);
+        let tree = self.save_virtual(Path::new("/"), &root, parent.as_ref())?;
+        self.store_tree(&tree)
+    }
+
+    fn save_virtual(
+        &mut self,
+        dir: &Path,
+        children: &BTreeMap<Vec<u8>, VEntry>,
+        parent: Option<&Tree>,
+    ) -> Result<Tree> {
+        let dirfd = File::open(dir).map_err(|e| CoreError::io(dir, e))?;
+        let mut nodes = Vec::new();
+        for (name, entry) in children {
+            let path = dir.join(OsStr::from_bytes(name));
+            let pnode = parent.and_then(|t| t.find(name));
+            match entry {
+                VEntry::Real => {
+                    if let Some(n) = self.save_entry(dirfd.as_fd(), &path, name, pnode, None)? {
+                        nodes.push(n);
+                    }
+                }
+                VEntry::Dir(sub) => {
+                    let meta = match std::fs::symlink_metadata(&path) {
+                        Ok(m) => m,
+                        Err(e) => {
+                            let msg = io_err(&path, e);
+                            self.warn(msg);
+                            continue;
+                        }
+                    };
+                    let mut node =
+                        node_from_metadata(name.clone(), NodeKind::Dir, &meta, &mut self.names);
+                    let ptree = self.load_parent_tree(pnode.and_then(|n| n.subtree));
+                    let tree = self.save_virtual(&path, sub, ptree.as_ref())?;
+                    node.subtree = Some(self.store_tree(&tree)?);
+                    node.xattrs = read_xattrs(&path).unwrap_or_default();
+                    nodes.push(node);
+                }
+            }
+        }
+        Ok(Tree { nodes })
+    }
+
+    /// Back up one entry of an open directory. `None` when it cannot be read (a warning).
+    fn save_entry(
+        &mut self,
+        dir: std::os::fd::BorrowedFd<'_>,
+        path: &Path,
+        name: &[u8],
+        parent: Option<&Node>,
+        dev: Option<u64>,
+    ) -> Result<Option<Node>> {
+        if self.cancelled() {
+            return Err(CoreError::Interrupted);
+        }
+        let access = fd_path(dir, name);
+        let meta = match std::fs::symlink_metadata(&access) {
+            Ok(m) => m,
+            Err(e) => {
+                self.warn(io_err(path, e));
+                return Ok(None);
+            }
+        };
+        let Some(kind) = kind_of(meta.file_type()) else {
+            self.warn(format!("{}: unknown file type, skipped", path.display()));
+            return Ok(None);
+        };
+        if self.opts.excludes.matches(path) {
+            return Ok(None);
+        }
+        let mut node = node_from_metadata(name.to_vec(), kind, &meta, &mut self.names);
+        let parent = parent.filter(|p| p.kind == kind);
+        match kind {
+            NodeKind::Dir => {
+                let fd = match rustix::fs::openat(
+                    dir,
+                    name,
+                    rustix::fs::OFlags::RDONLY
+                        | rustix::fs::OFlags::DIRECTORY
+                        | rustix::fs::OFlags::NOFOLLOW
+                        | rustix::fs::OFlags::CLOEXEC,
+                    rustix::fs::Mode::empty(),
+                ) {
+                    Ok(fd) => fd,
+                    Err(e) => {
+                        self.warn(io_err(path, e.into()));
+                        return Ok(None);
+                    }
+                };
+                if self.excluded_by_marker(&fd) {
+                    return Ok(None);
+                }
+                let ptree = self.load_parent_tree(parent.and_then(|p| p.subtree));
+                let other_fs = self.opts.one_file_system && dev.is_some_and(|d| d != meta.dev());
+                let tree = if other_fs {
+                    Tree::default()
+                } else {
+                    match self.save_dir(&fd, path, ptree.as_ref(), meta.dev())? {
+                        Some(t) => t,
+                        None => return Ok(None),
+                    }
+                };
+                let id = self.store_tree(&tree)?;
+                match parent {
+                    None => self.stats.dirs_new += 1,
+                    Some(p) if p.subtree == Some(id) => self.stats.dirs_unmodified += 1,
+                    Some(_) => self.stats.dirs_changed += 1,
+                }
+                node.subtree = Some(id);
+            }
+            NodeKind::File => {
+                self.stats.total_files_processed += 1;
+                let unchanged = parent.filter(|p| {
+                    p.size == node.size
+                        && p.mtime == node.mtime
+                        && p.ctime == node.ctime
+                        && p.inode == node.inode
+                        && p.content.iter().all(|b| self.index.contains(b))
+                });
+                if let Some(p) = unchanged {
+                    node.content = p.content.clone();
+                    node.xattrs = p.xattrs.clone();
+                    self.stats.files_unmodified += 1;
+                    self.stats.total_bytes_processed += node.size;
+                    self.progress.file_done(0);
+                    return Ok(Some(node));
+                }
+                match self.read_file(&access, path, &mut node)? {
+                    true => {}
+                    false => return Ok(None),
+                }
+                if parent.is_some() {
+                    self.stats.files_changed += 1;
+                } else {
+                    self.stats.files_new += 1;
+                }
+                self.stats.total_bytes_processed += node.size;
+            }
+            NodeKind::Symlink => {
+                self.stats.total_files_processed += 1;
+                match std::fs::read_link(&access) {
+                    Ok(t) => node.target = t.into_os_string().into_vec(),
+                    Err(e) => {
+                        self.warn(io_err(path, e));
+                        return Ok(None);
+                    }
+                }
+                self.count_other(parent, &node);
+            }
+            _ => {
+                self.stats.total_files_processed += 1;
+                self.count_other(parent, &node);
+            }
+        }
+        match read_xattrs(&access) {
+            Ok(x) => node.xattrs = x,
+            Err(e) => self.warn(format!(
+                "{}: reading extended attributes: {e}",
+                path.display()
+            )),
+        }
+        Ok(Some(node))
+    }
+
+    fn count_other(&mut self, parent: Option<&Node>, node: &Node) {
+        match parent {
+            None => self.stats.files_new += 1,
+            Some(p)
+                if p.mtime == node.mtime && p.ctime == node.ctime && p.target == node.target =>
+            {
+                self.stats.files_unmodified += 1
+            }
+            Some(_) => self.stats.files_changed += 1,
+        }
+        self.progress.file_done(0);
+    }
+
+    fn excluded_by_marker(&mut self, fd: &OwnedFd) -> bool {
+        let names = &self.opts.exclude_if_present;
+        let present =
+            |n: &[u8]| rustix::fs::statat(fd, n, rustix::fs::AtFlags::SYMLINK_NOFOLLOW).is_ok();
+        if names.iter().any(|n| present(n.as_bytes())) {
+            return true;
+        }
+        if self.opts.exclude_caches {
+            let mut head = [0u8; CACHEDIR_TAG_SIGNATURE.len()];
+            if let Ok(mut f) = File::open(fd_path(fd.as_fd(), b"CACHEDIR.TAG"))
+                && f.read_exact(&mut head).is_ok()
+                && head == CACHEDIR_TAG_SIGNATURE
+            {
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Back up the entries of an open directory. `None` when it cannot be listed (a warning).
+    fn save_dir(
+        &mut self,
+        fd: &OwnedFd,
+        path: &Path,
+        parent: Option<&Tree>,
+        dev: u64,
+    ) -> Result<Option<Tree>> {
+        let listing = PathBuf::from(format!(
+            "/proc/self/fd/{}",
+            std::os::fd::AsRawFd::as_raw_fd(fd)
+        ));
+        let rd = match std::fs::read_dir(&listing) {
+            Ok(rd) => rd,
+            Err(e) => {
+                self.warn(io_err(path, e));
+                return Ok(None);
+            }
+        };
+        let mut names = Vec::new();
+        for e in rd {
+            match e {
+                Ok(e) => names.push(e.file_name().into_vec()),
+                Err(e) => {
+                    self.warn(io_err(path, e));
+                    return Ok(None);
+                }
+            }
+        }
+        names.sort_unstable();
+        let mut nodes = Vec::with_capacity(names.len());
+        for name in &names {
+            let child = path.join(OsStr::from_bytes(name));
+            let pnode = parent.and_then(|t| t.find(name));
+            if let Some(n) = self.save_entry(fd.as_fd(), &child, name, pnode, Some(dev))? {
+                nodes.push(n);
+            }
+        }
+        if let Some(p) = parent {
+            self.count_deleted(p, &nodes);
+        }
+        Ok(Some(Tree { nodes }))
+    }
+
+    fn count_deleted(&mut self, parent: &Tree, now: &[Node]) {
+        let mut gone = Vec::new();
+        for p in &parent.nodes {
+            if now
+                .binary_search_by(|n| n.name.as_slice().cmp(&p.name))
+                .is_err()
+            {
+                gone.push(p.clone());
+            }
+        }
+        while let Some(n) = gone.pop() {
+            match n.kind {
+                NodeKind::Dir => {
+                    if let Some(t) = n.subtree.and_then(|id| self.reader.load_tree(&id).ok()) {
+                        gone.extend(t.nodes);
+                    }
+                }
+                _ => self.stats.files_deleted += 1,
+            }
+        }
+    }
+
+    /// Read and chunk a file into `node.content`; sets `node.size` to the bytes read.
+    /// Returns false (with a warning) when the file cannot be read.
+    fn read_file(&mut self, access: &Path, path: &Path, node: &mut Node) -> Result<bool> {
+        for attempt in 0..3 {
+            let file = std::fs::OpenOptions::new()
+                .read(true)
+                .custom_flags(libc::O_NOATIME | libc::O_NOFOLLOW)
+                .open(access);
+            let file = match file {
+                Err(e) if e.raw_os_error() == Some(libc::EPERM) => std::fs::OpenOptions::new()
+                    .read(true)
+                    .custom_flags(libc::O_NOFOLLOW)
+                    .open(access),
+                f => f,
+            };
+            let mut file = match file {
+                Ok(f) => f,
+                Err(e) => {
+                    self.warn(io_err(path, e));
+                    return Ok(false);
+                }
+            };
+            let before = match file.metadata() {
+                Ok(m) => m,
+                Err(e) => {
+                    self.warn(io_err(path, e));
+                    return Ok(false);
+                }
+            };
+            let (content, size) = match self.chunk_stream(&mut file)? {
+                Ok(r) => r,
+                Err(e) => {
+                    self.warn(io_err(path, e));
+                    return Ok(false);
+                }
+            };
+            let after = file.metadata().ok();
+            let stable = after
+                .as_ref()
+                .is_some_and(|a| same_version(&before, a) && a.size() == size);
+            if stable || attempt == 2 {
+                if !stable {
+                    self.warn(format!(
+                        "{}: file changed while it was read; stored {size} bytes as read",
+                        path.display()
+                    ));
+                }
+                let fresh =
+                    node_from_metadata(node.name.clone(), NodeKind::File, &before, &mut self.names);
+                *node = Node {
+                    content,
+                    size,
+                    ..fresh
+                };
+                return Ok(true);
+            }
+        }
+        unreachable!("loop returns on its last attempt")
+    }
+
+    /// Chunk a stream, store new blobs; returns (blob ids, bytes read). The inner result holds
+    /// read errors of the source; the outer one repository errors.
+    fn chunk_stream(&mut self, r: &mut dyn Read) -> Result<std::io::Result<(Vec<BlobId>, u64)>> {
+        let max = self.chunker.max_size();
+        let mut buf = std::mem::take(&mut self.buf);
+        let (mut start, mut end, mut eof) = (0usize, 0usize, false);
+        let mut ids = Vec::new();
+        let mut total = 0u64;
+        let result = loop {
+            if end - start < max && !eof {
+                buf.copy_within(start..end, 0);
+                end -= start;
+                start = 0;
+                while end < buf.len() && !eof {
+                    match r.read(&mut buf[end..]) {
+                        Ok(0) => eof = true,
+                        Ok(n) => end += n,
+                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                        Err(e) => {
+                            self.buf = buf;
+                            return Ok(Err(e));
+                        }
+                    }
+                }
+            }
+            if start == end {
+                break Ok(Ok((ids, total)));
+            }
+            let n = self.chunker.next_cut(&buf[start..end]);
+            let data = buf[start..start + n].to_vec();
+            start += n;
+            total += n as u64;
+            self.stats.bytes_read += n as u64;
+            self.progress.bytes_read(n as u64);
+            let id = self.repo.key().blob_id(&data);
+            ids.push(id);
+            if let Err(e) = self.store(BlobType::Data, id, data) {
+                break Err(e);
+            }
+        };
+        self.buf = buf;
+        if result.is_ok() {
+            self.progress.file_done(total);
+        }
+        result
+    }
+
+    pub(super) fn save_stdin(
+        &mut self,
+        mut src: StdinSource,
+        parent_root: Option<BlobId>,
+    ) -> Result<BlobId> {
+        let parent = self.load_parent_tree(parent_root);
+        let (content, size) = self
+            .chunk_stream(&mut src.reader)?
+            .map_err(|e| CoreError::io("stdin", e))?;
+        let now = jiff::Timestamp::now();
+        let ts = tresor_format::tree::Timestamp {
+            secs: now.as_second(),
+            nanos: now.subsec_nanosecond() as u32,
+        };
+        let uid = rustix::process::getuid().as_raw();
+        let gid = rustix::process::getgid().as_raw();
+        let name = src.filename.into_bytes();
+        let node = Node {
+            kind: NodeKind::File,
+            mode: 0o644,
+            uid,
+            gid,
+            user: self.names.user(uid),
+            group: self.names.group(gid),
+            mtime: ts,
+            atime: ts,
+            ctime: ts,
+            size,
+            device: 0,
+            inode: 0,
+            links: 1,
+            rdev: 0,
+            target: Vec::new(),
+            xattrs: Vec::new(),
+            sparse: false,
+            content,
+            subtree: None,
+            name: name.clone(),
+        };
+        self.stats.total_files_processed = 1;
+        self.stats.total_bytes_processed = size;
+        match parent.as_ref().and_then(|t| t.find(&name)) {
+            Some(p) if p.content == node.content => self.stats.files_unmodified = 1,
+            Some(_) => self.stats.files_changed = 1,
+            None => self.stats.files_new = 1,
+        }
+        self.store_tree(&Tree { nodes: vec![node] })
+    }
+}
+
+fn same_version(a: &Metadata, b: &Metadata) -> bool {
+    a.size() == b.size()
+        && a.mtime() == b.mtime()
+        && a.mtime_nsec() == b.mtime_nsec()
+        && a.ctime() == b.ctime()
+        && a.ctime_nsec() == b.ctime_nsec()
+        && a.ino() == b.ino()
+}

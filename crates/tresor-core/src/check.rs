@@ -1,0 +1,280 @@
+//! `check`: prove the repository is intact.
+//!
+//! Structure (always): every key file and the config parse and match their names; every index
+//! object opens; every indexed pack exists and is long enough for its blobs; every snapshot
+//! opens; every tree of every snapshot loads and every data blob it names is indexed.
+//! With `read_data`: every pack (or a deterministic subset) is read whole, its name checked
+//! against its hash, its header opened and compared with the index, and every blob decrypted and
+//! checked against its id. Each problem is reported once, naming the objects, snapshots and files
+//! it affects.
+
+use crate::blobs::BlobReader;
+use crate::error::Result;
+use crate::index::{IdMap, IdSet};
+use crate::repository::Repository;
+use std::collections::HashMap;
+use tresor_format::blob::{self, BlobType};
+use tresor_format::keyfile::KeyFile;
+use tresor_format::pack;
+use tresor_format::tree::NodeKind;
+use tresor_format::{BlobId, ObjectId};
+use tresor_storage::Kind;
+
+/// Which packs `--read-data` reads.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ReadData {
+    /// None: structure only.
+    None,
+    /// All packs.
+    All,
+    /// Part `n` of `m` (1-based): packs whose id, as a number, falls in the n-th of m buckets.
+    Subset(u32, u32),
+    /// About this percentage of packs, chosen by id.
+    Percent(f64),
+}
+
+impl ReadData {
+    fn selects(&self, id: &ObjectId) -> bool {
+        let x = u32::from_be_bytes(id.0[..4].try_into().expect("4 bytes"));
+        match *self {
+            ReadData::None => false,
+            ReadData::All => true,
+            ReadData::Subset(n, m) => (u64::from(x) * u64::from(m) >> 32) as u32 == n - 1,
+            ReadData::Percent(p) => (f64::from(x) / 4_294_967_296.0) * 100.0 < p,
+        }
+    }
+}
+
+/// Result of a check.
+#[derive(Debug, Clone, Default)]
+pub struct CheckReport {
+    /// Problems that mean damage or missing data, one line each.
+    pub errors: Vec<String>,
+    /// Things that are not damage (e.g. unreferenced packs from interrupted backups).
+    pub warnings: Vec<String>,
+    /// Snapshots checked.
+    pub snapshots: usize,
+    /// Packs in the index.
+    pub packs: usize,
+    /// Blobs in the index.
+    pub blobs: usize,
+    /// Packs read whole.
+    pub packs_read: usize,
+    /// Bytes read whole.
+    pub bytes_read: u64,
+}
+
+/// Check the repository.
+///
+/// # Errors
+/// Only failures to list storage; damage goes into [`CheckReport::errors`].
+pub fn check(repo: &Repository, read_data: ReadData) -> Result<CheckReport> {
+    repo.require_read("check")?;
+    let mut r = CheckReport::default();
+    check_keys(repo, &mut r)?;
+    let (index, bad) = repo.load_index_lenient()?;
+    for (id, e) in bad {
+        r.errors.push(format!("index {id}: {e}"));
+    }
+    r.packs = index.packs().len();
+    r.blobs = index.len();
+    let stored: HashMap<String, u64> = repo.storage().list(Kind::Pack)?.into_iter().collect();
+    let mut pack_len: IdMap<ObjectId, u64> = IdMap::default();
+    for (_, loc) in index.blobs() {
+        let e = pack_len.entry(index.pack(loc.pack).id).or_default();
+        *e = (*e).max(loc.offset + u64::from(loc.length));
+    }
+    for p in index.packs() {
+        match stored.get(&p.id.to_hex()) {
+            None => r.errors.push(format!(
+                "pack {} is missing (listed in index {})",
+                p.id, p.index_id
+            )),
+            Some(size) if *size < pack_len.get(&p.id).copied().unwrap_or(0) + pack::TRAILER_LEN => {
+                r.errors.push(format!(
+                    "pack {} is truncated: {size} bytes, its blobs need more",
+                    p.id
+                ))
+            }
+            Some(_) => {}
+        }
+    }
+    for name in stored.keys() {
+        if name
+            .parse::<ObjectId>()
+            .ok()
+            .and_then(|id| index.pack_position(&id))
+            .is_none()
+        {
+            r.warnings.push(format!(
+                "pack {name} is not in any index (left by an interrupted backup; prune removes it)"
+            ));
+        }
+    }
+    let reader = BlobReader::new(repo, &index);
+    let users = check_snapshots(repo, &reader, &mut r)?;
+    if read_data != ReadData::None {
+        check_packs(repo, &index, read_data, &users, &mut r);
+    }
+    Ok(r)
+}
+
+fn check_keys(repo: &Repository, r: &mut CheckReport) -> Result<()> {
+    for (name, _) in repo.storage().list(Kind::Key)? {
+        match repo.storage().read(Kind::Key, &name) {
+            Ok(b) if tresor_storage::name_of(&b) != name => r
+                .errors
+                .push(format!("key {name}: content does not match its name")),
+            Ok(b) => {
+                if let Err(e) = KeyFile::from_bytes(&b) {
+                    r.errors.push(format!("key {name}: {e}"));
+                }
+            }
+            Err(e) => r.errors.push(format!("key {name}: {e}")),
+        }
+    }
+    Ok(())
+}
+
+/// Walk every snapshot; returns, for each data blob, the first file that uses it.
+fn check_snapshots(
+    repo: &Repository,
+    reader: &BlobReader<'_>,
+    r: &mut CheckReport,
+) -> Result<IdMap<BlobId, String>> {
+    let mut users: IdMap<BlobId, String> = IdMap::default();
+    let mut seen_trees: IdSet<BlobId> = IdSet::default();
+    let mut missing: IdMap<BlobId, Vec<String>> = IdMap::default();
+    let mut ids = repo.snapshot_ids()?;
+    ids.sort();
+    for id in ids {
+        let snap = match repo.load_snapshot(&id) {
+            Ok(s) => s,
+            Err(e) => {
+                r.errors.push(format!("snapshot {id}: {e}"));
+                continue;
+            }
+        };
+        r.snapshots += 1;
+        let mut stack = vec![(snap.tree, String::new())];
+        while let Some((tree_id, prefix)) = stack.pop() {
+            if !seen_trees.insert(tree_id) {
+                continue;
+            }
+            let tree = match reader.load_tree(&tree_id) {
+                Ok(t) => t,
+                Err(e) => {
+                    r.errors.push(format!(
+                        "snapshot {} directory {}/: {e}",
+                        id.short(),
+                        prefix
+                    ));
+                    continue;
+                }
+            };
+            for n in &tree.nodes {
+                let path = format!("{prefix}/{}", n.name_lossy());
+                match (n.kind, n.subtree) {
+                    (NodeKind::Dir, Some(s)) => stack.push((s, path)),
+                    (NodeKind::Dir, None) => r
+                        .errors
+                        .push(format!("snapshot {} directory {path}: no tree", id.short())),
+                    _ => {
+                        for b in &n.content {
+                            if !reader.index().contains(b) {
+                                missing
+                                    .entry(*b)
+                                    .or_default()
+                                    .push(format!("snapshot {} file {path}", id.short()));
+                            }
+                            users
+                                .entry(*b)
+                                .or_insert_with(|| format!("snapshot {} file {path}", id.short()));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let mut missing: Vec<_> = missing.into_iter().collect();
+    missing.sort_by(|a, b| a.0.cmp(&b.0));
+    for (b, files) in missing {
+        let more = if files.len() > 3 {
+            format!(" and {} more", files.len() - 3)
+        } else {
+            String::new()
+        };
+        r.errors.push(format!(
+            "data blob {b} is missing from the index; used by {}{more}",
+            files[..files.len().min(3)].join(", ")
+        ));
+    }
+    Ok(users)
+}
+
+fn check_packs(
+    repo: &Repository,
+    index: &crate::index::Index,
+    which: ReadData,
+    users: &IdMap<BlobId, String>,
+    r: &mut CheckReport,
+) {
+    let mut expected: IdMap<ObjectId, Vec<(BlobId, BlobType, u64, u32)>> = IdMap::default();
+    for (id, loc) in index.blobs() {
+        expected.entry(index.pack(loc.pack).id).or_default().push((
+            *id,
+            loc.blob_type,
+            loc.offset,
+            loc.length,
+        ));
+    }
+    let affects = |b: &BlobId| {
+        users
+            .get(b)
+            .map(|u| format!(" (affects {u})"))
+            .unwrap_or_default()
+    };
+    for p in index.packs() {
+        if !which.selects(&p.id) {
+            continue;
+        }
+        let bytes = match repo.storage().read(Kind::Pack, &p.id.to_hex()) {
+            Ok(b) => b,
+            Err(e) => {
+                r.errors.push(format!("pack {}: {e}", p.id));
+                continue;
+            }
+        };
+        r.packs_read += 1;
+        r.bytes_read += bytes.len() as u64;
+        if ObjectId::of(&bytes) != p.id {
+            r.errors.push(format!(
+                "pack {}: content does not match its name (modified or truncated)",
+                p.id
+            ));
+        }
+        match pack::read_header(repo.key(), &bytes) {
+            Ok(h) if h.data_key != p.data_key => r
+                .errors
+                .push(format!("pack {}: header key differs from the index", p.id)),
+            Ok(_) => {}
+            Err(e) => r.errors.push(format!("pack {}: header: {e}", p.id)),
+        }
+        let mut list = expected.remove(&p.id).unwrap_or_default();
+        list.sort_by_key(|e| e.2);
+        for (id, t, off, len) in list {
+            let Some(stored) = bytes.get(off as usize..(off + u64::from(len)) as usize) else {
+                r.errors.push(format!(
+                    "blob {id} in pack {}: beyond the end of the pack{}",
+                    p.id,
+                    affects(&id)
+                ));
+                continue;
+            };
+            if let Err(e) = blob::decode(&p.data_key, &repo.key().id_key, t, &id, stored) {
+                r.errors
+                    .push(format!("blob {id} in pack {}: {e}{}", p.id, affects(&id)));
+            }
+        }
+    }
+}

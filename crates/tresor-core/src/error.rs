@@ -1,0 +1,80 @@
+//! Errors of the operations layer. The CLI maps each variant to an exit code (`docs/cli.md`).
+
+use thiserror::Error;
+use tresor_format::FormatError;
+use tresor_storage::StorageError;
+
+/// Result with [`CoreError`].
+pub type Result<T, E = CoreError> = std::result::Result<T, E>;
+
+/// Errors of repository operations.
+#[derive(Debug, Error)]
+pub enum CoreError {
+    /// No repository at the location.
+    #[error("no repository at {0} (run `tresor init` first)")]
+    RepositoryNotFound(String),
+    /// A repository exists already where `init` was asked for.
+    #[error("a repository already exists at {0}")]
+    RepositoryExists(String),
+    /// No key file opened with the password.
+    #[error("wrong password: no key in the repository opens with it")]
+    WrongPassword,
+    /// The key can only write.
+    #[error("this key can write but not read (put-only key): {0} needs a full key")]
+    PutOnly(&'static str),
+    /// Stored data is damaged or missing.
+    #[error("repository damaged: {0}")]
+    Damaged(String),
+    /// Decoding failed.
+    #[error(transparent)]
+    Format(#[from] FormatError),
+    /// Storage failed.
+    #[error("storage: {0}")]
+    Storage(#[from] StorageError),
+    /// A local file operation failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file concerned.
+        path: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// No snapshot matched.
+    #[error("no snapshot matches {0:?}")]
+    SnapshotNotFound(String),
+    /// More than one snapshot matched an id prefix.
+    #[error("snapshot id prefix {0:?} is ambiguous")]
+    AmbiguousSnapshot(String),
+    /// Bad argument.
+    #[error("{0}")]
+    Invalid(String),
+    /// The operation was interrupted.
+    #[error("interrupted")]
+    Interrupted,
+}
+
+impl CoreError {
+    /// An I/O error about `path`.
+    pub fn io(path: impl AsRef<std::path::Path>, source: std::io::Error) -> Self {
+        CoreError::Io {
+            path: path.as_ref().display().to_string(),
+            source,
+        }
+    }
+
+    /// Whether this error means damaged or missing repository data.
+    pub fn is_damage(&self) -> bool {
+        match self {
+            CoreError::Damaged(_) => true,
+            CoreError::Format(f) => !matches!(
+                f,
+                FormatError::WrongPassword | FormatError::PutOnlyKey | FormatError::Random(_)
+            ),
+            CoreError::Storage(s) => matches!(
+                s.kind,
+                tresor_storage::ErrorKind::NotFound | tresor_storage::ErrorKind::ShortRead
+            ),
+            _ => false,
+        }
+    }
+}

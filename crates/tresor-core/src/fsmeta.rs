@@ -1,0 +1,168 @@
+//! File metadata: reading it into tree nodes (backup) and applying it (restore).
+//!
+//! Paths deeper than `PATH_MAX` are handled by addressing every entry relative to an open
+//! directory: either with `*at` system calls on the directory fd, or through the short path
+//! `/proc/self/fd/<dirfd>/<name>` ([`fd_path`]) where only a path API exists (xattrs).
+
+use std::collections::HashMap;
+use std::fs::Metadata;
+use std::os::fd::{AsRawFd, BorrowedFd};
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::path::PathBuf;
+use tresor_format::tree::{Node, NodeKind, Timestamp, Xattr};
+
+/// `/proc/self/fd/<dirfd>/<name>`: a short path to an entry of an open directory.
+pub fn fd_path(dir: BorrowedFd<'_>, name: &[u8]) -> PathBuf {
+    use std::os::unix::ffi::OsStrExt;
+    let mut p = PathBuf::from(format!("/proc/self/fd/{}", dir.as_raw_fd()));
+    p.push(std::ffi::OsStr::from_bytes(name));
+    p
+}
+
+/// Caches user and group names by id (the lookups read `/etc/passwd` each time).
+#[derive(Default)]
+pub struct NameCache {
+    users: HashMap<u32, Option<String>>,
+    groups: HashMap<u32, Option<String>>,
+}
+
+impl NameCache {
+    /// User name of `uid`, if any.
+    pub fn user(&mut self, uid: u32) -> Option<String> {
+        self.users
+            .entry(uid)
+            .or_insert_with(|| {
+                nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid))
+                    .ok()
+                    .flatten()
+                    .map(|u| u.name)
+            })
+            .clone()
+    }
+    /// Group name of `gid`, if any.
+    pub fn group(&mut self, gid: u32) -> Option<String> {
+        self.groups
+            .entry(gid)
+            .or_insert_with(|| {
+                nix::unistd::Group::from_gid(nix::unistd::Gid::from_raw(gid))
+                    .ok()
+                    .flatten()
+                    .map(|g| g.name)
+            })
+            .clone()
+    }
+}
+
+/// The node kind of a file type, `None` for unknown types.
+pub fn kind_of(ft: std::fs::FileType) -> Option<NodeKind> {
+    Some(if ft.is_file() {
+        NodeKind::File
+    } else if ft.is_dir() {
+        NodeKind::Dir
+    } else if ft.is_symlink() {
+        NodeKind::Symlink
+    } else if ft.is_fifo() {
+        NodeKind::Fifo
+    } else if ft.is_socket() {
+        NodeKind::Socket
+    } else if ft.is_char_device() {
+        NodeKind::CharDevice
+    } else if ft.is_block_device() {
+        NodeKind::BlockDevice
+    } else {
+        return None;
+    })
+}
+
+/// A node from `lstat` metadata; xattrs, content, target and subtree are left empty.
+pub fn node_from_metadata(
+    name: Vec<u8>,
+    kind: NodeKind,
+    m: &Metadata,
+    names: &mut NameCache,
+) -> Node {
+    let ts = |s: i64, ns: i64| Timestamp {
+        secs: s,
+        nanos: ns.clamp(0, 999_999_999) as u32,
+    };
+    Node {
+        name,
+        kind,
+        mode: m.mode() & 0o7777,
+        uid: m.uid(),
+        gid: m.gid(),
+        user: names.user(m.uid()),
+        group: names.group(m.gid()),
+        mtime: ts(m.mtime(), m.mtime_nsec()),
+        atime: ts(m.atime(), m.atime_nsec()),
+        ctime: ts(m.ctime(), m.ctime_nsec()),
+        size: if kind == NodeKind::Dir { 0 } else { m.size() },
+        device: m.dev(),
+        inode: m.ino(),
+        links: m.nlink(),
+        rdev: if matches!(kind, NodeKind::CharDevice | NodeKind::BlockDevice) {
+            m.rdev()
+        } else {
+            0
+        },
+        target: Vec::new(),
+        xattrs: Vec::new(),
+        sparse: kind == NodeKind::File && m.blocks().saturating_mul(512) < m.size(),
+        content: Vec::new(),
+        subtree: None,
+    }
+}
+
+/// Extended attributes of an entry (not following symlinks), sorted by name. File systems
+/// without xattr support give an empty list.
+///
+/// # Errors
+/// I/O errors other than "not supported".
+pub fn read_xattrs(path: &std::path::Path) -> std::io::Result<Vec<Xattr>> {
+    let names = match xattr::list(path) {
+        Ok(n) => n,
+        Err(e) if e.raw_os_error() == Some(libc::ENOTSUP) => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    let mut out = Vec::new();
+    for name in names {
+        use std::os::unix::ffi::OsStrExt;
+        if let Some(value) = xattr::get(path, &name)? {
+            out.push(Xattr {
+                name: name.as_bytes().to_vec(),
+                value,
+            });
+        }
+    }
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(out)
+}
+
+/// Set extended attributes on an entry (not following symlinks).
+///
+/// # Errors
+/// The first failing attribute, with its name.
+pub fn write_xattrs(path: &std::path::Path, xattrs: &[Xattr]) -> Result<(), String> {
+    use std::os::unix::ffi::OsStrExt;
+    for x in xattrs {
+        let name = std::ffi::OsStr::from_bytes(&x.name);
+        xattr::set(path, name, &x.value)
+            .map_err(|e| format!("xattr {}: {e}", String::from_utf8_lossy(&x.name)))?;
+    }
+    Ok(())
+}
+
+/// Whether this process runs as root (effective uid 0), so ownership can be restored.
+pub fn is_root() -> bool {
+    rustix::process::geteuid().is_root()
+}
+
+/// Raise the soft open-files limit to the hard limit (deep trees hold one fd per level).
+pub fn raise_fd_limit() {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let mut l = getrlimit(Resource::Nofile);
+    if l.current != l.maximum {
+        l.current = l.maximum;
+        let _ = setrlimit(Resource::Nofile, l);
+    }
+}

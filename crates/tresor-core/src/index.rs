@@ -1,0 +1,141 @@
+//! The in-memory master index: blob id → pack, offset, length.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+use tresor_format::blob::BlobType;
+use tresor_format::crypto::DataKey;
+use tresor_format::index::{IndexFile, IndexPack};
+use tresor_format::{BlobId, ObjectId};
+
+/// Hasher for ids that are already uniformly random (BLAKE3 outputs): uses their first 8 bytes.
+#[derive(Default)]
+pub struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for (i, b) in bytes.iter().take(8).enumerate() {
+            self.0 ^= u64::from(*b) << (8 * i);
+        }
+    }
+}
+
+/// A `HashMap` keyed by ids.
+pub type IdMap<K, V> = HashMap<K, V, BuildHasherDefault<IdHasher>>;
+/// A `HashSet` of ids.
+pub type IdSet<K> = std::collections::HashSet<K, BuildHasherDefault<IdHasher>>;
+
+/// Where a blob is stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BlobLocation {
+    /// Position of the pack in [`Index::packs`].
+    pub pack: u32,
+    /// Data or tree.
+    pub blob_type: BlobType,
+    /// Offset in the pack, bytes.
+    pub offset: u64,
+    /// Stored length, bytes.
+    pub length: u32,
+    /// Plaintext length, bytes.
+    pub raw_length: u32,
+}
+
+/// A pack known to the index.
+#[derive(Debug, Clone)]
+pub struct PackInfo {
+    /// Pack object id.
+    pub id: ObjectId,
+    /// The pack's data key.
+    pub data_key: DataKey,
+    /// Index object that listed it.
+    pub index_id: ObjectId,
+}
+
+/// All index objects merged.
+#[derive(Debug, Default)]
+pub struct Index {
+    blobs: IdMap<BlobId, BlobLocation>,
+    packs: Vec<PackInfo>,
+    pack_pos: IdMap<ObjectId, u32>,
+    index_ids: Vec<ObjectId>,
+}
+
+impl Index {
+    /// Add every pack of an index object.
+    pub fn add_file(&mut self, index_id: ObjectId, f: &IndexFile) {
+        self.index_ids.push(index_id);
+        for p in &f.packs {
+            self.add_pack(index_id, p);
+        }
+    }
+
+    /// Add one pack. A blob already known keeps its first location.
+    pub fn add_pack(&mut self, index_id: ObjectId, p: &IndexPack) {
+        if self.pack_pos.contains_key(&p.id) {
+            return;
+        }
+        let pos = self.packs.len() as u32;
+        self.packs.push(PackInfo {
+            id: p.id,
+            data_key: p.data_key.clone(),
+            index_id,
+        });
+        self.pack_pos.insert(p.id, pos);
+        for b in &p.blobs {
+            self.blobs.entry(b.id).or_insert(BlobLocation {
+                pack: pos,
+                blob_type: b.blob_type,
+                offset: b.offset,
+                length: b.length as u32,
+                raw_length: b.raw_length as u32,
+            });
+        }
+    }
+
+    /// Location of a blob.
+    pub fn get(&self, id: &BlobId) -> Option<&BlobLocation> {
+        self.blobs.get(id)
+    }
+
+    /// Whether the blob is indexed.
+    pub fn contains(&self, id: &BlobId) -> bool {
+        self.blobs.contains_key(id)
+    }
+
+    /// The pack at a position.
+    pub fn pack(&self, pos: u32) -> &PackInfo {
+        &self.packs[pos as usize]
+    }
+
+    /// All packs.
+    pub fn packs(&self) -> &[PackInfo] {
+        &self.packs
+    }
+
+    /// Position of a pack by id.
+    pub fn pack_position(&self, id: &ObjectId) -> Option<u32> {
+        self.pack_pos.get(id).copied()
+    }
+
+    /// All blobs.
+    pub fn blobs(&self) -> impl Iterator<Item = (&BlobId, &BlobLocation)> {
+        self.blobs.iter()
+    }
+
+    /// Number of blobs.
+    pub fn len(&self) -> usize {
+        self.blobs.len()
+    }
+
+    /// Whether no blob is indexed.
+    pub fn is_empty(&self) -> bool {
+        self.blobs.is_empty()
+    }
+
+    /// Index objects merged in.
+    pub fn index_ids(&self) -> &[ObjectId] {
+        &self.index_ids
+    }
+}

@@ -1,0 +1,289 @@
+//! The packer: turns blobs into packs and index objects, in background threads.
+//!
+//! ```text
+//! caller ──(type, id, plaintext)──▶ N workers ──(pack bytes)──▶ uploader ──▶ storage
+//!           bounded channel          each owns one open          writes the pack, then an
+//!                                    data pack and one tree pack index object every
+//!                                                                INDEX_EVERY packs and at the end
+//! ```
+//! Workers compress and encrypt ([`tresor_format::pack::PackBuilder`]); a pack is closed when it
+//! reaches the configured size. The uploader writes each pack before listing it in an index
+//! object, so an index never names a pack that is not stored (format §12). If the process dies,
+//! packs not yet indexed are unreferenced and later removed by prune; indexed ones are reused by
+//! the next backup. Memory is bounded: the channels are bounded and each worker holds at most two
+//! open packs.
+
+use crate::error::{CoreError, Result};
+use crossbeam_channel::{Receiver, Sender, bounded};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use tresor_format::blob::BlobType;
+use tresor_format::crypto::MasterKey;
+use tresor_format::index::{IndexFile, IndexPack};
+use tresor_format::pack::PackBuilder;
+use tresor_format::{BlobId, ObjectId};
+use tresor_storage::{Kind, Storage};
+
+/// Packs per index object written during a run.
+pub const INDEX_EVERY: usize = 16;
+
+/// What the packer wrote.
+#[derive(Debug, Default, Clone)]
+pub struct PackerStats {
+    /// Packs written.
+    pub packs: u64,
+    /// Bytes written to storage (packs and index objects).
+    pub bytes_written: u64,
+    /// Data blobs stored.
+    pub data_blobs: u64,
+    /// Tree blobs stored.
+    pub tree_blobs: u64,
+    /// Index objects written.
+    pub index_objects: Vec<ObjectId>,
+    /// Packs written, as indexed.
+    pub packs_written: Vec<IndexPack>,
+}
+
+struct Job {
+    blob_type: BlobType,
+    id: BlobId,
+    data: Vec<u8>,
+}
+
+/// Background pack writer. Call [`Packer::add`] for each new blob, then [`Packer::finish`].
+pub struct Packer {
+    tx: Option<Sender<Job>>,
+    workers: Vec<JoinHandle<()>>,
+    uploader: Option<JoinHandle<PackerStats>>,
+    error: Arc<Mutex<Option<CoreError>>>,
+    dry_run: bool,
+}
+
+fn record(error: &Mutex<Option<CoreError>>, e: CoreError) {
+    let mut g = error.lock().expect("packer error lock");
+    if g.is_none() {
+        *g = Some(e);
+    }
+}
+
+impl Packer {
+    /// Start `workers` worker threads and an uploader writing to `storage`. With `dry_run`,
+    /// blobs are encoded and counted but nothing is written.
+    pub fn new(
+        storage: Arc<dyn Storage>,
+        key: MasterKey,
+        pack_size: u64,
+        level: i32,
+        workers: usize,
+        dry_run: bool,
+    ) -> Self {
+        let (tx, rx) = bounded::<Job>(workers * 2);
+        let (ptx, prx) = bounded::<(Vec<u8>, IndexPack, BlobType)>(1);
+        let error = Arc::new(Mutex::new(None));
+        let key = Arc::new(key);
+        let workers = (0..workers.max(1))
+            .map(|_| {
+                let (rx, ptx, key, error) = (rx.clone(), ptx.clone(), key.clone(), error.clone());
+                std::thread::spawn(move || worker(rx, ptx, &key, pack_size, level, &error))
+            })
+            .collect();
+        drop(ptx);
+        let uploader = {
+            let error = error.clone();
+            std::thread::spawn(move || uploader(prx, storage.as_ref(), &key, dry_run, &error))
+        };
+        Packer {
+            tx: Some(tx),
+            workers,
+            uploader: Some(uploader),
+            error,
+            dry_run,
+        }
+    }
+
+    /// Whether this packer writes nothing.
+    pub fn is_dry_run(&self) -> bool {
+        self.dry_run
+    }
+
+    /// Queue a new blob. Blocks while the workers are busy.
+    ///
+    /// # Errors
+    /// The first error of a worker or the uploader (e.g. a full disk), after which the packer is
+    /// unusable.
+    pub fn add(&self, blob_type: BlobType, id: BlobId, data: Vec<u8>) -> Result<()> {
+        if let Some(e) = self.take_error() {
+            return Err(e);
+        }
+        let tx = self.tx.as_ref().expect("packer not finished");
+        if tx
+            .send(Job {
+                blob_type,
+                id,
+                data,
+            })
+            .is_err()
+        {
+            return Err(self
+                .take_error()
+                .unwrap_or_else(|| CoreError::Damaged("packer stopped".into())));
+        }
+        Ok(())
+    }
+
+    fn take_error(&self) -> Option<CoreError> {
+        self.error.lock().expect("packer error lock").take()
+    }
+
+    /// Flush all open packs, write the last index object and stop the threads.
+    ///
+    /// # Errors
+    /// The first error any thread met.
+    pub fn finish(mut self) -> Result<PackerStats> {
+        drop(self.tx.take());
+        for w in self.workers.drain(..) {
+            let _ = w.join();
+        }
+        let stats = self
+            .uploader
+            .take()
+            .expect("uploader")
+            .join()
+            .map_err(|_| CoreError::Damaged("uploader panicked".into()))?;
+        match self.take_error() {
+            Some(e) => Err(e),
+            None => Ok(stats),
+        }
+    }
+}
+
+impl Drop for Packer {
+    fn drop(&mut self) {
+        drop(self.tx.take());
+        for w in self.workers.drain(..) {
+            let _ = w.join();
+        }
+        if let Some(u) = self.uploader.take() {
+            let _ = u.join();
+        }
+    }
+}
+
+fn worker(
+    rx: Receiver<Job>,
+    ptx: Sender<(Vec<u8>, IndexPack, BlobType)>,
+    key: &MasterKey,
+    pack_size: u64,
+    level: i32,
+    error: &Mutex<Option<CoreError>>,
+) {
+    let mut open: [Option<PackBuilder>; 2] = [None, None];
+    let capacity = (pack_size as usize).min(64 << 20) + (4 << 20);
+    let close = |b: PackBuilder, t: BlobType| -> Result<()> {
+        let (bytes, header) = b.finish(key)?;
+        let id = ObjectId::of(&bytes);
+        ptx.send((
+            bytes,
+            IndexPack {
+                id,
+                data_key: header.data_key.clone(),
+                blobs: header.blobs,
+            },
+            t,
+        ))
+        .map_err(|_| CoreError::Damaged("uploader stopped".into()))
+    };
+    let mut run = || -> Result<()> {
+        for job in rx.iter() {
+            let slot = if job.blob_type == BlobType::Data {
+                0
+            } else {
+                1
+            };
+            if open[slot].is_none() {
+                let cap = if slot == 0 { capacity } else { 1 << 20 };
+                open[slot] = Some(PackBuilder::new(level, cap)?);
+            }
+            let b = open[slot].as_mut().expect("open pack");
+            b.add(job.blob_type, job.id, &job.data)?;
+            if b.size() >= pack_size {
+                close(open[slot].take().expect("open pack"), job.blob_type)?;
+            }
+        }
+        for (slot, t) in [(0, BlobType::Data), (1, BlobType::Tree)] {
+            if let Some(b) = open[slot].take().filter(|b| !b.is_empty()) {
+                close(b, t)?;
+            }
+        }
+        Ok(())
+    };
+    if let Err(e) = run() {
+        record(error, e);
+    }
+}
+
+fn uploader(
+    prx: Receiver<(Vec<u8>, IndexPack, BlobType)>,
+    storage: &dyn Storage,
+    key: &MasterKey,
+    dry_run: bool,
+    error: &Mutex<Option<CoreError>>,
+) -> PackerStats {
+    let mut stats = PackerStats::default();
+    let mut pending: Vec<IndexPack> = Vec::new();
+    let mut failed = false;
+    let flush = |pending: &mut Vec<IndexPack>, stats: &mut PackerStats| -> Result<()> {
+        if pending.is_empty() {
+            return Ok(());
+        }
+        let file = IndexFile {
+            version: 1,
+            supersedes: vec![],
+            packs: std::mem::take(pending),
+        };
+        let bytes = file.seal(key)?;
+        let id = ObjectId::of(&bytes);
+        if !dry_run {
+            storage.write(Kind::Index, &id.to_hex(), &bytes)?;
+        }
+        stats.bytes_written += bytes.len() as u64;
+        stats.index_objects.push(id);
+        Ok(())
+    };
+    for (bytes, pack, blob_type) in prx.iter() {
+        if failed {
+            continue;
+        }
+        let r = if dry_run {
+            Ok(())
+        } else {
+            storage
+                .write(Kind::Pack, &pack.id.to_hex(), &bytes)
+                .map_err(CoreError::from)
+        };
+        if let Err(e) = r {
+            record(error, e);
+            failed = true;
+            continue;
+        }
+        stats.packs += 1;
+        stats.bytes_written += bytes.len() as u64;
+        let n = pack.blobs.len() as u64;
+        match blob_type {
+            BlobType::Data => stats.data_blobs += n,
+            BlobType::Tree => stats.tree_blobs += n,
+        }
+        stats.packs_written.push(pack.clone());
+        pending.push(pack);
+        if pending.len() >= INDEX_EVERY
+            && let Err(e) = flush(&mut pending, &mut stats)
+        {
+            record(error, e);
+            failed = true;
+        }
+    }
+    if !failed && let Err(e) = flush(&mut pending, &mut stats) {
+        record(error, e);
+    }
+    stats
+}
