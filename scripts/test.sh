@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# The whole test suite. Installs and starts what the tests need, then runs them:
+#   - restic (Debian package), for the retention comparison test;
+#   - SeaweedFS on 127.0.0.1 (scripts/s3-server.sh), for the S3 tests.
+# Works on a fresh machine (as root, or with sudo for apt-get).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SUDO=""
+[[ "$(id -u)" == 0 ]] || SUDO="sudo"
+need_apt=()
+command -v restic >/dev/null || need_apt+=(restic)
+if ((${#need_apt[@]})); then
+    echo "test.sh: installing ${need_apt[*]}" >&2
+    $SUDO apt-get update -qq >&2
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >&2
+fi
+
+eval "$(scripts/s3-server.sh start)"
+trap 'scripts/s3-server.sh stop || true' EXIT
+
+cargo test --workspace --locked
