@@ -1,0 +1,345 @@
+//! Bad input and damage: clear one-line errors, documented exit codes, nothing lost.
+
+mod common;
+use common::*;
+use std::path::{Path, PathBuf};
+
+fn objects(repo: &Path, kind: &str) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![repo.join(kind)];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+fn flip_byte(p: &Path, at: usize) {
+    let mut b = std::fs::read(p).unwrap();
+    let i = at.min(b.len() - 1);
+    b[i] ^= 0x40;
+    std::fs::write(p, b).unwrap();
+}
+
+fn stderr(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// A repository with one small and one big file, backed up once.
+fn setup() -> (Env, PathBuf) {
+    let env = Env::new();
+    env.init();
+    let src = env.path("src");
+    std::fs::create_dir_all(src.join("d")).unwrap();
+    std::fs::write(src.join("small"), b"small file").unwrap();
+    std::fs::write(src.join("d/big"), pseudo_random(3, 6 << 20)).unwrap();
+    env.backup_json(&[&src], &[], 0);
+    (env, src)
+}
+
+#[test]
+fn wrong_password_is_one_line_and_exit_12() {
+    let (env, _) = setup();
+    let o = env
+        .cmd()
+        .env("TRESOR_PASSWORD", "wrong")
+        .args(["snapshots"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(12));
+    assert_eq!(stderr(&o).lines().count(), 1, "{}", stderr(&o));
+    assert!(stderr(&o).contains("wrong password"));
+    assert!(!stderr(&o).contains("wrong\n") && !stderr(&o).contains(PASSWORD));
+}
+
+#[test]
+fn missing_repository_is_exit_10() {
+    let env = Env::new();
+    let o = env.run_code(&["snapshots"], 10);
+    assert!(stderr(&o).contains("no repository"), "{}", stderr(&o));
+    env.init();
+    let o = env.run_code(&["init"], 1);
+    assert!(stderr(&o).contains("already exists"));
+}
+
+#[test]
+fn password_file_permissions_are_enforced() {
+    let (env, _) = setup();
+    let f = env.path("pw");
+    std::fs::write(&f, format!("{PASSWORD}\n")).unwrap();
+    std::fs::set_permissions(&f, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
+    let o = env
+        .cmd()
+        .env_remove("TRESOR_PASSWORD")
+        .args(["snapshots", "--password-file", f.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("readable by group or others"),
+        "{}",
+        stderr(&o)
+    );
+    let o = env
+        .cmd()
+        .env_remove("TRESOR_PASSWORD")
+        .args([
+            "snapshots",
+            "--insecure-password-file",
+            "--password-file",
+            f.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    std::fs::set_permissions(&f, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let o = env
+        .cmd()
+        .env_remove("TRESOR_PASSWORD")
+        .args(["snapshots", "--password-file", f.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0));
+    let o = env
+        .cmd()
+        .env_remove("TRESOR_PASSWORD")
+        .args([
+            "snapshots",
+            "--password-command",
+            &format!("echo '{PASSWORD}'"),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0));
+    let o = env
+        .cmd()
+        .env_remove("TRESOR_PASSWORD")
+        .stdin(std::process::Stdio::null())
+        .args(["snapshots"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("no password"));
+}
+
+/// Each way of damaging a pack is found by `check --read-data` and by restore.
+#[test]
+fn damaged_packs_are_reported() {
+    for (what, damage) in [
+        ("flip", &(|p: &Path| flip_byte(p, 100)) as &dyn Fn(&Path)),
+        ("truncate", &|p: &Path| {
+            let b = std::fs::read(p).unwrap();
+            std::fs::write(p, &b[..b.len() / 2]).unwrap();
+        }),
+        ("append", &|p: &Path| {
+            let mut b = std::fs::read(p).unwrap();
+            b.extend_from_slice(b"garbage");
+            std::fs::write(p, b).unwrap();
+        }),
+        ("delete", &|p: &Path| std::fs::remove_file(p).unwrap()),
+    ] {
+        let (env, src) = setup();
+        // The biggest pack holds the data of d/big.
+        let packs = objects(&env.repo, "data");
+        let big = packs
+            .iter()
+            .max_by_key(|p| std::fs::metadata(p).unwrap().len())
+            .unwrap()
+            .clone();
+        let name = big.file_name().unwrap().to_str().unwrap().to_string();
+        damage(&big);
+        let o = env.run(&["check", "--read-data"]);
+        assert_eq!(o.status.code(), Some(5), "{what}: {}", stderr(&o));
+        assert!(
+            stderr(&o).contains(&name),
+            "{what}: check names the pack: {}",
+            stderr(&o)
+        );
+        let t = env.path("t");
+        let o = env.run(&["restore", "latest", "--target", t.to_str().unwrap()]);
+        let rel = src.strip_prefix("/").unwrap();
+        if what == "append" {
+            // Appended bytes leave every blob intact: restore gets all data back.
+            assert_eq!(o.status.code(), Some(0), "{what}: {}", stderr(&o));
+            assert_eq!(
+                std::fs::read(t.join(rel).join("d/big")).unwrap(),
+                pseudo_random(3, 6 << 20)
+            );
+            continue;
+        }
+        assert_eq!(
+            o.status.code(),
+            Some(5),
+            "{what}: restore exit code: {}",
+            stderr(&o)
+        );
+        assert!(
+            stderr(&o).contains("d/big"),
+            "{what}: restore names the file: {}",
+            stderr(&o)
+        );
+        // The undamaged file is restored all the same.
+        assert_eq!(
+            std::fs::read(t.join(rel).join("small")).unwrap(),
+            b"small file",
+            "{what}"
+        );
+    }
+}
+
+#[test]
+fn damaged_index_snapshot_key_and_tree_are_reported() {
+    // Index object.
+    let (env, _) = setup();
+    flip_byte(&objects(&env.repo, "index")[0], 60);
+    let o = env.run(&["check"]);
+    assert_eq!(o.status.code(), Some(5), "{}", stderr(&o));
+    assert!(stderr(&o).contains("index"), "{}", stderr(&o));
+    // Snapshot.
+    let (env, _) = setup();
+    let snap = objects(&env.repo, "snapshots")[0].clone();
+    flip_byte(&snap, 50);
+    let o = env.run(&["check"]);
+    assert_eq!(o.status.code(), Some(5));
+    assert!(
+        stderr(&o).contains(snap.file_name().unwrap().to_str().unwrap()),
+        "{}",
+        stderr(&o)
+    );
+    // Key file: appended bytes change its hash; the only key no longer opens.
+    let (env, _) = setup();
+    let key = objects(&env.repo, "keys")[0].clone();
+    let mut b = std::fs::read(&key).unwrap();
+    b.extend_from_slice(b" ");
+    std::fs::write(&key, b).unwrap();
+    let o = env.run(&["snapshots"]);
+    assert_eq!(o.status.code(), Some(5), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("does not match its name"),
+        "{}",
+        stderr(&o)
+    );
+    // Tree pack (the smallest pack holds the trees).
+    let (env, _) = setup();
+    let packs = objects(&env.repo, "data");
+    let small = packs
+        .iter()
+        .min_by_key(|p| std::fs::metadata(p).unwrap().len())
+        .unwrap()
+        .clone();
+    flip_byte(&small, 10);
+    let o = env.run(&["check"]);
+    assert_eq!(o.status.code(), Some(5), "{}", stderr(&o));
+    assert!(stderr(&o).contains("directory"), "{}", stderr(&o));
+    let o = env.run(&["ls", "latest"]);
+    assert_eq!(o.status.code(), Some(5));
+}
+
+#[test]
+fn restore_never_writes_outside_the_target() {
+    let (env, src) = setup();
+    let outside = env.path("outside");
+    std::fs::create_dir(&outside).unwrap();
+    let t = env.path("t");
+    let base = t.join(src.strip_prefix("/").unwrap());
+    std::fs::create_dir_all(&base).unwrap();
+    // A symlink where directory d should be, pointing outside; a symlink where a file should be.
+    std::os::unix::fs::symlink(&outside, base.join("d")).unwrap();
+    std::os::unix::fs::symlink(outside.join("victim"), base.join("small")).unwrap();
+    std::fs::write(outside.join("victim"), b"untouched").unwrap();
+    env.ok(&["restore", "latest", "--target", t.to_str().unwrap()]);
+    assert_eq!(
+        std::fs::read_dir(&outside).unwrap().count(),
+        1,
+        "nothing written outside"
+    );
+    assert_eq!(std::fs::read(outside.join("victim")).unwrap(), b"untouched");
+    assert!(std::fs::symlink_metadata(base.join("d")).unwrap().is_dir());
+    assert_eq!(std::fs::read(base.join("small")).unwrap(), b"small file");
+    // A longer existing file is replaced completely.
+    std::fs::write(base.join("small"), vec![b'x'; 100_000]).unwrap();
+    env.ok(&["restore", "latest", "--target", t.to_str().unwrap()]);
+    assert_eq!(std::fs::read(base.join("small")).unwrap(), b"small file");
+}
+
+#[test]
+fn unreadable_source_gives_exit_3_and_a_snapshot() {
+    let env = Env::new();
+    env.init();
+    let src = env.path("src");
+    std::fs::create_dir_all(src.join("closed")).unwrap();
+    std::fs::write(src.join("open"), b"readable").unwrap();
+    std::fs::write(src.join("secret"), b"unreadable").unwrap();
+    std::fs::write(src.join("closed/inner"), b"x").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(src.join("secret"), std::fs::Permissions::from_mode(0o000)).unwrap();
+    std::fs::set_permissions(src.join("closed"), std::fs::Permissions::from_mode(0o000)).unwrap();
+    let mut cmd = env.cmd();
+    if is_root() {
+        // Root reads everything: run as nobody, with a repository nobody may write.
+        for p in [env.dir.path(), &env.repo] {
+            std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o777)).unwrap();
+        }
+        let mut stack = vec![env.repo.clone()];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(&d).unwrap() {
+                let p = e.unwrap().path();
+                rustix::fs::chownat(
+                    rustix::fs::CWD,
+                    &p,
+                    Some(rustix::fs::Uid::from_raw(65534)),
+                    None,
+                    rustix::fs::AtFlags::empty(),
+                )
+                .unwrap();
+                if p.is_dir() {
+                    stack.push(p);
+                }
+            }
+        }
+        rustix::fs::chownat(
+            rustix::fs::CWD,
+            &env.repo,
+            Some(rustix::fs::Uid::from_raw(65534)),
+            None,
+            rustix::fs::AtFlags::empty(),
+        )
+        .unwrap();
+        cmd = std::process::Command::new("setpriv");
+        cmd.args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            env!("CARGO_BIN_EXE_tresor"),
+        ])
+        .env("TRESOR_REPOSITORY", &env.repo)
+        .env("TRESOR_PASSWORD", PASSWORD);
+    }
+    let o = cmd
+        .args(["backup", "--json", src.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    let s: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(s["errors"], 2, "{s}");
+    let list = s["error_list"].to_string();
+    assert!(list.contains("secret") && list.contains("closed"), "{list}");
+    assert!(s["snapshot_id"].is_string());
+    std::fs::set_permissions(src.join("closed"), std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+#[test]
+fn backup_of_a_missing_path_fails_clearly() {
+    let env = Env::new();
+    env.init();
+    let o = env.run_code(&["backup", "/nonexistent/tresor/path"], 1);
+    assert!(stderr(&o).contains("/nonexistent/tresor/path"));
+    assert_eq!(stderr(&o).lines().count(), 1);
+}
