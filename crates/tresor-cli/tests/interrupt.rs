@@ -1,0 +1,180 @@
+//! An interrupted backup (kill -9, Ctrl-C) leaves a consistent repository, and the next backup
+//! reuses what was written.
+
+mod common;
+use common::*;
+use std::time::{Duration, Instant};
+
+fn big_source(env: &Env) -> std::path::PathBuf {
+    let src = env.path("src");
+    std::fs::create_dir_all(&src).unwrap();
+    for i in 0..12 {
+        std::fs::write(src.join(format!("f{i}")), pseudo_random(100 + i, 24 << 20)).unwrap();
+    }
+    src
+}
+
+fn wait_for_packs(env: &Env, n: usize, child: &mut std::process::Child) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        let count = walk_count(&env.repo.join("data"));
+        if count >= n {
+            return true;
+        }
+        if child.try_wait().unwrap().is_some() {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    false
+}
+
+fn walk_count(d: &std::path::Path) -> usize {
+    std::fs::read_dir(d)
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| {
+                    if e.path().is_dir() {
+                        walk_count(&e.path())
+                    } else {
+                        1
+                    }
+                })
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+#[test]
+fn kill_9_mid_backup_leaves_a_consistent_repository() {
+    let env = Env::new();
+    // Small packs, so that an index object is written early (every 16 packs).
+    env.ok(&[
+        "init",
+        "--kdf-memory-kib",
+        "8192",
+        "--kdf-iterations",
+        "1",
+        "--pack-size-mib",
+        "1",
+    ]);
+    let src = big_source(&env);
+    let mut child = env
+        .cmd()
+        .args(["backup", "--quiet", src.to_str().unwrap()])
+        .spawn()
+        .unwrap();
+    let started = wait_for_packs(&env, 40, &mut child);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(started, "backup wrote packs before it was killed");
+    // No snapshot, but a consistent repository.
+    let o = env.ok(&["snapshots", "--json"]);
+    let list: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(list.as_array().unwrap().len(), 0);
+    env.ok(&["check", "--read-data"]);
+    // The next backup completes and stores less than the whole source again.
+    let s = env.backup_json(&[&src], &[], 0);
+    let total = s["total_bytes_processed"].as_u64().unwrap();
+    let added = s["data_added"].as_u64().unwrap();
+    assert!(
+        added < total,
+        "data written before the kill is reused: added {added} of {total}"
+    );
+    env.ok(&["check", "--read-data"]);
+    let t = env.path("t");
+    env.ok(&["restore", "latest", "--target", t.to_str().unwrap()]);
+    let rel = src.strip_prefix("/").unwrap();
+    for i in 0..12 {
+        assert_eq!(
+            std::fs::read(t.join(rel).join(format!("f{i}"))).unwrap(),
+            pseudo_random(100 + i, 24 << 20),
+            "f{i}"
+        );
+    }
+}
+
+#[test]
+fn ctrl_c_indexes_what_was_written() {
+    let env = Env::new();
+    env.ok(&[
+        "init",
+        "--kdf-memory-kib",
+        "8192",
+        "--kdf-iterations",
+        "1",
+        "--pack-size-mib",
+        "1",
+    ]);
+    let src = big_source(&env);
+    let mut child = env
+        .cmd()
+        .args(["backup", "--quiet", src.to_str().unwrap()])
+        .spawn()
+        .unwrap();
+    let started = wait_for_packs(&env, 5, &mut child);
+    rustix::process::kill_process(
+        rustix::process::Pid::from_raw(child.id() as i32).unwrap(),
+        rustix::process::Signal::INT,
+    )
+    .unwrap();
+    let status = child.wait().unwrap();
+    assert!(started);
+    assert_eq!(status.code(), Some(130));
+    let indexes = walk_count(&env.repo.join("index"));
+    assert!(indexes >= 1, "packs written before Ctrl-C are indexed");
+    env.ok(&["check", "--read-data"]);
+    let s = env.backup_json(&[&src], &[], 0);
+    assert!(s["data_added"].as_u64().unwrap() < s["total_bytes_processed"].as_u64().unwrap());
+}
+
+#[test]
+fn a_file_growing_during_backup_is_stored_with_the_size_read() {
+    let env = Env::new();
+    env.init();
+    let src = env.path("src");
+    std::fs::create_dir_all(&src).unwrap();
+    let path = src.join("growing.log");
+    std::fs::write(&path, pseudo_random(5, 8 << 20)).unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = {
+        let (path, stop) = (path.clone(), stop.clone());
+        std::thread::spawn(move || {
+            use std::io::Write;
+            let mut f = std::fs::OpenOptions::new()
+                .append(true)
+                .open(&path)
+                .unwrap();
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) && Instant::now() < deadline {
+                f.write_all(&[b'x'; 4096]).unwrap();
+            }
+        })
+    };
+    let o = env.run(&["backup", "--json", src.to_str().unwrap()]);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    writer.join().unwrap();
+    assert!(
+        matches!(o.status.code(), Some(0 | 3)),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let ls = env.ok(&["ls", "--json", "latest"]);
+    let size = String::from_utf8_lossy(&ls.stdout)
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|v| v["name"] == "growing.log")
+        .unwrap()["size"]
+        .as_u64()
+        .unwrap();
+    let t = env.path("t");
+    env.ok(&["restore", "latest", "--target", t.to_str().unwrap()]);
+    let restored =
+        std::fs::read(t.join(src.strip_prefix("/").unwrap()).join("growing.log")).unwrap();
+    assert_eq!(
+        restored.len() as u64,
+        size,
+        "recorded size matches the stored content"
+    );
+    assert_eq!(&restored[..8 << 20], &pseudo_random(5, 8 << 20)[..]);
+}
