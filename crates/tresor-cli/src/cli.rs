@@ -34,6 +34,15 @@ pub struct Global {
     /// Print no progress and no informational messages.
     #[arg(short, long, global = true)]
     pub quiet: bool,
+    /// Local cache directory (default: $XDG_CACHE_HOME/tresor or ~/.cache/tresor).
+    #[arg(long, env = "TRESOR_CACHE_DIR", global = true)]
+    pub cache_dir: Option<PathBuf>,
+    /// Use no local cache.
+    #[arg(long, global = true)]
+    pub no_cache: bool,
+    /// Allow plain http:// to an S3 endpoint that is not on loopback.
+    #[arg(long, global = true)]
+    pub insecure_http: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -52,6 +61,63 @@ pub enum Command {
     Restore(RestoreArgs),
     /// Check the repository for damage.
     Check(CheckArgs),
+    /// Manage keys: list, add (full or put-only), remove, change password, paper backup.
+    #[command(subcommand)]
+    Key(KeyCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// List the keys of the repository.
+    List,
+    /// Add a key (full, or put-only with --put-only).
+    Add(KeyAddArgs),
+    /// Remove (revoke) a key; what it writes afterwards is ignored.
+    Remove {
+        /// Key id (prefix).
+        id: String,
+    },
+    /// Change the password of the key in use.
+    Passwd(NewPasswordArgs),
+    /// Print the full key material for a paper backup.
+    Export {
+        /// Paper format: grouped hex with a checksum per line (the only format).
+        #[arg(long)]
+        paper: bool,
+    },
+    /// Create a key from a paper backup (read from FILE or standard input).
+    Import {
+        /// File with the paper key (default: standard input).
+        #[arg(long)]
+        file: Option<PathBuf>,
+        #[command(flatten)]
+        new: NewPasswordArgs,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct NewPasswordArgs {
+    /// Read the new password from FILE (first line).
+    #[arg(long)]
+    pub new_password_file: Option<PathBuf>,
+    /// Argon2id memory cost in KiB for the key file.
+    #[arg(long, default_value_t = 65536)]
+    pub kdf_memory_kib: u32,
+    /// Argon2id passes for the key file.
+    #[arg(long, default_value_t = 3)]
+    pub kdf_iterations: u32,
+}
+
+#[derive(Debug, Args)]
+pub struct KeyAddArgs {
+    /// A put-only key: can write backups but not read, change or delete anything.
+    #[arg(long)]
+    pub put_only: bool,
+    /// Host the key is for (recorded in the key file).
+    #[arg(long)]
+    pub host: Option<String>,
+    #[command(flatten)]
+    pub new: NewPasswordArgs,
 }
 
 #[derive(Debug, Args)]

@@ -18,6 +18,10 @@ pub struct Context {
     pub json: bool,
     /// No progress, no chatter.
     pub quiet: bool,
+    /// Local cache directory, if caching is on.
+    pub cache_dir: Option<std::path::PathBuf>,
+    /// Allow plain http to non-loopback S3 endpoints.
+    pub insecure_http: bool,
 }
 
 impl Context {
@@ -35,17 +39,29 @@ impl Context {
             },
             json: g.json,
             quiet: g.quiet,
+            cache_dir: if g.no_cache {
+                None
+            } else {
+                g.cache_dir.clone().or_else(tresor_core::cache::default_dir)
+            },
+            insecure_http: g.insecure_http,
         })
     }
 
-    /// The storage at the location.
+    /// The storage at the location: `s3:…` URLs are S3 (credentials from the AWS chain), anything
+    /// else a local directory (`local:` prefix optional).
     pub fn storage(&self) -> Result<Arc<dyn Storage>> {
+        if tresor_s3::is_s3_url(&self.location) {
+            let mut o = tresor_s3::S3Options::default();
+            o.insecure_http = self.insecure_http;
+            return Ok(Arc::new(tresor_s3::S3Storage::open(&self.location, &o)?));
+        }
         let loc = self
             .location
             .strip_prefix("local:")
             .unwrap_or(&self.location);
-        if loc.contains("://") || loc.starts_with("s3:") {
-            bail!("repository location {loc:?}: this build supports local directories only");
+        if loc.contains("://") {
+            bail!("repository location {loc:?}: unknown scheme (use a directory path or s3:…)");
         }
         let path = std::path::absolute(loc)?;
         Ok(Arc::new(LocalStorage::new(path)))

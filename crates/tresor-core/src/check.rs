@@ -9,7 +9,7 @@
 //! it affects.
 
 use crate::blobs::BlobReader;
-use crate::error::Result;
+use crate::error::{CoreError, Result};
 use crate::index::{IdMap, IdSet};
 use crate::repository::Repository;
 use std::collections::HashMap;
@@ -73,8 +73,14 @@ pub fn check(repo: &Repository, read_data: ReadData) -> Result<CheckReport> {
     let mut r = CheckReport::default();
     check_keys(repo, &mut r)?;
     let (index, bad) = repo.load_index_lenient()?;
-    for (id, e) in bad {
-        r.errors.push(format!("index {id}: {e}"));
+    for problem in &repo.trust().problems {
+        r.errors.push(problem.clone());
+    }
+    for s in bad {
+        match s.error {
+            CoreError::Untrusted(m) => r.warnings.push(m),
+            e => r.errors.push(format!("index {}: {e}", s.id)),
+        }
     }
     r.packs = index.packs().len();
     r.blobs = index.len();
@@ -150,6 +156,10 @@ fn check_snapshots(
     for id in ids {
         let snap = match repo.load_snapshot(&id) {
             Ok(s) => s,
+            Err(CoreError::Untrusted(m)) => {
+                r.warnings.push(m);
+                continue;
+            }
             Err(e) => {
                 r.errors.push(format!("snapshot {id}: {e}"));
                 continue;

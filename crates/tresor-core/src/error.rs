@@ -45,6 +45,9 @@ pub enum CoreError {
     /// More than one snapshot matched an id prefix.
     #[error("snapshot id prefix {0:?} is ambiguous")]
     AmbiguousSnapshot(String),
+    /// An object signed by an unknown or revoked key; readers ignore it.
+    #[error("{0}")]
+    Untrusted(String),
     /// Bad argument.
     #[error("{0}")]
     Invalid(String),

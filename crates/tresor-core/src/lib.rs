@@ -11,16 +11,20 @@
 
 pub mod archiver;
 pub mod blobs;
+pub mod cache;
 pub mod check;
 pub mod error;
 pub mod exclude;
 pub mod fsmeta;
 pub mod index;
+pub mod keys;
 pub mod ls;
 pub mod packer;
 pub mod repository;
 pub mod restorer;
+pub mod retention;
 pub mod snapshots;
+pub mod trust;
 
 pub use error::{CoreError, Result};
 pub use repository::Repository;

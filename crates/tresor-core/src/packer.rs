@@ -21,6 +21,7 @@ use tresor_format::blob::BlobType;
 use tresor_format::crypto::MasterKey;
 use tresor_format::index::{IndexFile, IndexPack};
 use tresor_format::pack::PackBuilder;
+use tresor_format::sign::Signer;
 use tresor_format::{BlobId, ObjectId};
 use tresor_storage::{Kind, Storage};
 
@@ -67,11 +68,13 @@ fn record(error: &Mutex<Option<CoreError>>, e: CoreError) {
 }
 
 impl Packer {
-    /// Start `workers` worker threads and an uploader writing to `storage`. With `dry_run`,
-    /// blobs are encoded and counted but nothing is written.
+    /// Start `workers` worker threads and an uploader writing to `storage`; index objects are
+    /// signed by `signer`. With `dry_run`, blobs are encoded and counted but nothing is written.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         storage: Arc<dyn Storage>,
         key: MasterKey,
+        signer: Signer,
         pack_size: u64,
         level: i32,
         workers: usize,
@@ -90,7 +93,9 @@ impl Packer {
         drop(ptx);
         let uploader = {
             let error = error.clone();
-            std::thread::spawn(move || uploader(prx, storage.as_ref(), &key, dry_run, &error))
+            std::thread::spawn(move || {
+                uploader(prx, storage.as_ref(), &key, &signer, dry_run, &error)
+            })
         };
         Packer {
             tx: Some(tx),
@@ -226,6 +231,7 @@ fn uploader(
     prx: Receiver<(Vec<u8>, IndexPack, BlobType)>,
     storage: &dyn Storage,
     key: &MasterKey,
+    signer: &Signer,
     dry_run: bool,
     error: &Mutex<Option<CoreError>>,
 ) -> PackerStats {
@@ -241,7 +247,7 @@ fn uploader(
             supersedes: vec![],
             packs: std::mem::take(pending),
         };
-        let bytes = file.seal(key)?;
+        let bytes = file.to_object(key, signer)?;
         let id = ObjectId::of(&bytes);
         if !dry_run {
             storage.write(Kind::Index, &id.to_hex(), &bytes)?;

@@ -1,27 +1,32 @@
 //! Opening and initialising repositories; reading and writing snapshots and the index.
 //!
-//! A [`Repository`] holds the storage, the config and the unlocked key. It is cheap to share
-//! (`Arc`) between threads. Write ordering (format §12): packs, then index objects, then the
-//! snapshot — every writer in this crate follows it.
+//! A [`Repository`] holds the storage, the config, the unlocked key and the repository's
+//! [`Trust`] (certified keys and revocations). It is cheap to share between threads by
+//! reference. Write ordering (format §12): packs, then index objects, then the snapshot — every
+//! writer in this crate follows it.
 
 use crate::error::{CoreError, Result};
-use crate::index::Index;
+use crate::index::{IdSet, Index};
+use crate::trust::{Trust, Verdict};
 use std::sync::Arc;
 use tresor_format::config::Config;
 use tresor_format::crypto::MasterKey;
 use tresor_format::index::IndexFile;
-use tresor_format::keyfile::{KdfParams, KeyFile, KeyKind};
+use tresor_format::keyfile::{KdfParams, KeyFile, KeyKind, KeyPayload};
+use tresor_format::sign::Signer;
 use tresor_format::snapshot::Snapshot;
-use tresor_format::{FormatError, ObjectId};
+use tresor_format::{BlobId, FormatError, ObjectId};
 use tresor_storage::{ErrorKind, Kind, Storage};
 
-/// An open repository: storage, config and unlocked key.
+/// An open repository: storage, config, unlocked key, trust.
 pub struct Repository {
     storage: Arc<dyn Storage>,
     config: Config,
-    key: MasterKey,
+    payload: KeyPayload,
+    signer: Signer,
     key_id: ObjectId,
     key_kind: KeyKind,
+    trust: Trust,
 }
 
 impl std::fmt::Debug for Repository {
@@ -30,7 +35,7 @@ impl std::fmt::Debug for Repository {
     }
 }
 
-/// Who is creating a key: written into the key file.
+/// Who a key is made by or for: written into the key file.
 #[derive(Debug, Clone)]
 pub struct KeyOwner {
     /// Host name.
@@ -39,6 +44,49 @@ pub struct KeyOwner {
     pub username: String,
     /// Creation time, RFC 3339.
     pub created: String,
+}
+
+/// A damaged or ignored object met while loading.
+#[derive(Debug)]
+pub struct Skipped {
+    /// The object.
+    pub id: ObjectId,
+    /// Why it was skipped.
+    pub error: CoreError,
+}
+
+/// Create a certified key file for `master` (full, or put-only when `master` has no secret key)
+/// with a fresh signing key, certified by `admin` (a full key). Returns the stored bytes.
+///
+/// # Errors
+/// [`CoreError::PutOnly`] when `admin` cannot certify; format errors.
+pub fn make_key_file(
+    admin: &MasterKey,
+    master: MasterKey,
+    password: &str,
+    kdf: KdfParams,
+    owner: &KeyOwner,
+) -> Result<Vec<u8>> {
+    let signer = Signer::generate()?;
+    let kind = if master.can_read() {
+        KeyKind::Full
+    } else {
+        KeyKind::PutOnly
+    };
+    let cert = KeyFile::certify(admin, kind, &signer.public(), &owner.host, &owner.created)
+        .map_err(|_| CoreError::PutOnly("adding keys"))?;
+    let payload = KeyPayload {
+        master,
+        signing_secret: *signer.secret(),
+    };
+    let kf = KeyFile::create(
+        &payload,
+        password,
+        kdf,
+        (&owner.host, &owner.username, &owner.created),
+        cert,
+    )?;
+    Ok(kf.to_bytes())
 }
 
 impl Repository {
@@ -57,27 +105,12 @@ impl Repository {
         if !storage.list(Kind::Config)?.is_empty() {
             return Err(CoreError::RepositoryExists(storage.location()));
         }
-        let key = MasterKey::generate()?;
-        let kf = KeyFile::create(
-            &key,
-            password,
-            kdf,
-            &owner.host,
-            &owner.username,
-            &owner.created,
-        )?;
-        let kf_bytes = kf.to_bytes();
-        let key_id = ObjectId::of(&kf_bytes);
-        storage.write(Kind::Key, &key_id.to_hex(), &kf_bytes)?;
+        let master = MasterKey::generate()?;
+        let kf_bytes = make_key_file(&master, master.clone(), password, kdf, owner)?;
+        storage.write(Kind::Key, &ObjectId::of(&kf_bytes).to_hex(), &kf_bytes)?;
         let cfg_bytes = config.to_bytes();
         storage.write(Kind::Config, &ObjectId::of(&cfg_bytes).to_hex(), &cfg_bytes)?;
-        Ok(Repository {
-            storage,
-            config,
-            key,
-            key_id,
-            key_kind: KeyKind::Full,
-        })
+        Self::open(storage, password)
     }
 
     /// Read the config of the repository in `storage`.
@@ -134,14 +167,18 @@ impl Repository {
                 }
             };
             match kf.open(password) {
-                Ok(key) => {
+                Ok(payload) => {
                     let key_id: ObjectId = name.parse()?;
+                    let trust = Trust::load(storage.as_ref(), &payload.master)?;
+                    let signer = payload.signer();
                     return Ok(Repository {
                         storage,
                         config,
-                        key,
+                        signer,
+                        payload,
                         key_id,
                         key_kind: kf.kind,
+                        trust,
                     });
                 }
                 Err(FormatError::WrongPassword) => continue,
@@ -166,9 +203,17 @@ impl Repository {
     pub fn config(&self) -> &Config {
         &self.config
     }
-    /// The unlocked key.
+    /// The unlocked key material.
     pub fn key(&self) -> &MasterKey {
-        &self.key
+        &self.payload.master
+    }
+    /// This key's signer.
+    pub fn signer(&self) -> &Signer {
+        &self.signer
+    }
+    /// A copy of this key's signer (for background threads).
+    pub fn signer_copy(&self) -> Signer {
+        Signer::from_secret(&self.payload.signing_secret)
     }
     /// Id of the key file that was opened.
     pub fn key_id(&self) -> ObjectId {
@@ -178,13 +223,17 @@ impl Repository {
     pub fn key_kind(&self) -> KeyKind {
         self.key_kind
     }
+    /// Certified keys and revocations.
+    pub fn trust(&self) -> &Trust {
+        &self.trust
+    }
 
     /// Fail with [`CoreError::PutOnly`] unless the key can read.
     ///
     /// # Errors
     /// [`CoreError::PutOnly`] naming `what`.
     pub fn require_read(&self, what: &'static str) -> Result<()> {
-        if self.key.can_read() {
+        if self.key().can_read() {
             Ok(())
         } else {
             Err(CoreError::PutOnly(what))
@@ -215,23 +264,37 @@ impl Repository {
         Ok(bytes)
     }
 
-    /// Seal and store a snapshot; returns its id.
+    fn judge(&self, kind: &str, id: &ObjectId, signer: &[u8; 32]) -> Result<()> {
+        match self.trust.verdict(signer, id) {
+            Verdict::Full | Verdict::PutOnly => Ok(()),
+            Verdict::Revoked => Err(CoreError::Untrusted(format!(
+                "{kind} {id} was written by a revoked key after its revocation: ignored"
+            ))),
+            Verdict::Unknown => Err(CoreError::Untrusted(format!(
+                "{kind} {id} is signed by a key this repository does not know: ignored"
+            ))),
+        }
+    }
+
+    /// Seal, sign and store a snapshot; returns its id.
     ///
     /// # Errors
     /// Storage errors.
     pub fn save_snapshot(&self, snap: &Snapshot) -> Result<ObjectId> {
-        self.write_object(Kind::Snapshot, &snap.seal(&self.key)?)
+        self.write_object(Kind::Snapshot, &snap.seal(self.key(), &self.signer)?)
     }
 
     /// Load one snapshot.
     ///
     /// # Errors
-    /// [`CoreError::PutOnly`], storage errors, damage.
+    /// [`CoreError::PutOnly`], storage errors, damage, [`CoreError::Untrusted`].
     pub fn load_snapshot(&self, id: &ObjectId) -> Result<Snapshot> {
         self.require_read("reading snapshots")?;
         let bytes = self.read_object(Kind::Snapshot, id)?;
-        Snapshot::open(&self.key, &bytes)
-            .map_err(|e| CoreError::Damaged(format!("snapshot {id}: {e}")))
+        let (signer, snap) = Snapshot::open(self.key(), &bytes)
+            .map_err(|e| CoreError::Damaged(format!("snapshot {id}: {e}")))?;
+        self.judge("snapshot", id, &signer)?;
+        Ok(snap)
     }
 
     /// Ids of all snapshot objects (unsorted).
@@ -246,20 +309,18 @@ impl Repository {
             .collect()
     }
 
-    /// Load every snapshot, oldest first. Damaged snapshots are returned in the second list.
+    /// Load every snapshot, oldest first. Damaged and ignored snapshots are returned apart.
     ///
     /// # Errors
     /// [`CoreError::PutOnly`], storage errors on listing.
-    pub fn load_snapshots(
-        &self,
-    ) -> Result<(Vec<(ObjectId, Snapshot)>, Vec<(ObjectId, CoreError)>)> {
+    pub fn load_snapshots(&self) -> Result<(Vec<(ObjectId, Snapshot)>, Vec<Skipped>)> {
         self.require_read("listing snapshots")?;
         let mut ok = Vec::new();
         let mut bad = Vec::new();
         for id in self.snapshot_ids()? {
             match self.load_snapshot(&id) {
                 Ok(s) => ok.push((id, s)),
-                Err(e) => bad.push((id, e)),
+                Err(error) => bad.push(Skipped { id, error }),
             }
         }
         ok.sort_by(|a, b| {
@@ -275,41 +336,76 @@ impl Repository {
     /// # Errors
     /// [`CoreError::PutOnly`]; the first damaged index object as [`CoreError::Damaged`].
     pub fn load_index(&self) -> Result<Index> {
-        let (index, errors) = self.load_index_lenient()?;
-        match errors.into_iter().next() {
-            Some((id, e)) => Err(CoreError::Damaged(format!("index {id}: {e}"))),
+        let (index, skipped) = self.load_index_lenient()?;
+        match skipped
+            .into_iter()
+            .find(|s| !matches!(s.error, CoreError::Untrusted(_)))
+        {
+            Some(s) => Err(CoreError::Damaged(format!("index {}: {}", s.id, s.error))),
             None => Ok(index),
         }
     }
 
-    /// Load and merge all index objects, returning damaged ones separately instead of failing.
+    /// Load and merge all accepted index objects; damaged and ignored ones are returned apart.
+    /// Objects of full keys are merged first, so their blob locations are preferred.
     ///
     /// # Errors
     /// [`CoreError::PutOnly`], storage errors on listing.
-    pub fn load_index_lenient(&self) -> Result<(Index, Vec<(ObjectId, CoreError)>)> {
+    pub fn load_index_lenient(&self) -> Result<(Index, Vec<Skipped>)> {
         self.require_read("reading the index")?;
         let mut files = Vec::new();
-        let mut errors = Vec::new();
+        let mut skipped = Vec::new();
         for (name, _) in self.storage.list(Kind::Index)? {
             let id: ObjectId = name.parse()?;
             let r = self
                 .read_object(Kind::Index, &id)
-                .and_then(|b| IndexFile::open(&self.key, &b).map_err(CoreError::from));
-            match r {
-                Ok(f) => files.push((id, f)),
-                Err(e) => errors.push((id, e)),
+                .and_then(|b| IndexFile::open(self.key(), &b).map_err(CoreError::from));
+            match r.and_then(|(signer, f)| {
+                self.judge("index", &id, &signer)
+                    .map(|()| (self.trust.verdict(&signer, &id), f))
+            }) {
+                Ok((verdict, f)) => files.push((verdict != Verdict::Full, id, f)),
+                Err(error) => skipped.push(Skipped { id, error }),
             }
         }
+        files.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.cmp(&b.1)));
         let superseded: std::collections::HashSet<ObjectId> = files
             .iter()
-            .flat_map(|(_, f)| f.supersedes.iter().copied())
+            .flat_map(|(_, _, f)| f.supersedes.iter().copied())
             .collect();
         let mut index = Index::default();
-        for (id, f) in files {
+        for (_, id, f) in files {
             if !superseded.contains(&id) {
                 index.add_file(id, &f);
             }
         }
-        Ok((index, errors))
+        Ok((index, skipped))
+    }
+
+    /// The blobs a writer may deduplicate against: those listed by index objects of this key and
+    /// of full keys (format §13). Works with put-only keys.
+    ///
+    /// # Errors
+    /// Storage errors on listing. Unreadable index objects are skipped (their blobs are written
+    /// again).
+    pub fn load_dedup_set(&self) -> Result<IdSet<BlobId>> {
+        let mut set = IdSet::default();
+        let me = self.signer.public();
+        for (name, _) in self.storage.list(Kind::Index)? {
+            let id: ObjectId = name.parse()?;
+            let Ok(bytes) = self.read_object(Kind::Index, &id) else {
+                continue;
+            };
+            let Ok((signer, env)) = IndexFile::envelope(&bytes) else {
+                continue;
+            };
+            if signer != me && self.trust.verdict(&signer, &id) != Verdict::Full {
+                continue;
+            }
+            if let Ok(list) = IndexFile::dedup_list(self.key(), &env) {
+                set.extend(list.into_iter().map(|(_, b)| b));
+            }
+        }
+        Ok(set)
     }
 }

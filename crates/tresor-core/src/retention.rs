@@ -125,7 +125,9 @@ impl FromStr for KeepCount {
             _ => s
                 .parse::<u32>()
                 .map(KeepCount::Count)
-                .map_err(|_| RetentionError::InvalidCount { input: s.to_owned() }),
+                .map_err(|_| RetentionError::InvalidCount {
+                    input: s.to_owned(),
+                }),
         }
     }
 }
@@ -229,7 +231,11 @@ pub fn parse_duration(s: &str) -> Result<RetentionDuration, RetentionError> {
             'm' => d.months = num,
             'd' => d.days = num,
             'h' => d.hours = num,
-            other => return Err(err(format!("invalid unit {other:?} found after number {num}"))),
+            other => {
+                return Err(err(format!(
+                    "invalid unit {other:?} found after number {num}"
+                )));
+            }
         }
         rest = chars.as_str();
     }
@@ -500,12 +506,18 @@ pub struct Group {
 impl Group {
     /// Ids of the kept snapshots, newest first.
     pub fn kept(&self) -> impl Iterator<Item = &str> {
-        self.decisions.iter().filter(|d| d.keep).map(|d| d.id.as_str())
+        self.decisions
+            .iter()
+            .filter(|d| d.keep)
+            .map(|d| d.id.as_str())
     }
 
     /// Ids of the removed snapshots, newest first.
     pub fn removed(&self) -> impl Iterator<Item = &str> {
-        self.decisions.iter().filter(|d| !d.keep).map(|d| d.id.as_str())
+        self.decisions
+            .iter()
+            .filter(|d| !d.keep)
+            .map(|d| d.id.as_str())
     }
 
     /// True if the group is non-empty and every snapshot would be removed. restic ≥ 0.17 refuses
@@ -826,7 +838,10 @@ fn has_tags(sn: &SnapshotInfo, list: &[String]) -> bool {
 fn window_start(latest: Option<Timestamp>, tz: &TimeZone, d: RetentionDuration) -> Window {
     let (zone, latest) = match latest {
         Some(t) => (tz.clone(), t),
-        None => match civil::date(1, 1, 1).at(0, 0, 0, 0).to_zoned_datetime(TimeZone::UTC) {
+        None => match civil::date(1, 1, 1)
+            .at(0, 0, 0, 0)
+            .to_zoned_datetime(TimeZone::UTC)
+        {
             Ok(zero) => (TimeZone::UTC, zero.timestamp()),
             Err(_) => return Window::Unbounded,
         },
@@ -840,14 +855,17 @@ fn window_start(latest: Option<Timestamp>, tz: &TimeZone, d: RetentionDuration) 
 fn go_sub_calendar(latest: Timestamp, tz: &TimeZone, d: RetentionDuration) -> Option<Timestamp> {
     let dt = tz.to_datetime(latest);
     // Go's time.Date normalisation: months overflow into years, then days overflow into months.
-    let months = i64::from(dt.year()) * 12 + i64::from(dt.month()) - 1
+    let months = i64::from(dt.year()) * 12 + i64::from(dt.month())
+        - 1
         - i64::from(d.years) * 12
         - i64::from(d.months);
     let year = i16::try_from(months.div_euclid(12)).ok()?;
     let month = i8::try_from(months.rem_euclid(12) + 1).ok()?;
     let first = civil::Date::new(year, month, 1).ok()?;
     let day_offset = i64::from(dt.day()) - 1 - i64::from(d.days);
-    let date = first.checked_add(Span::new().try_days(day_offset).ok()?).ok()?;
+    let date = first
+        .checked_add(Span::new().try_days(day_offset).ok()?)
+        .ok()?;
     let wall = DateTime::from_parts(date, dt.time());
     let t = go_resolve_wall_clock(wall, tz)?;
     t.checked_sub(SignedDuration::from_hours(i64::from(d.hours)))
@@ -882,7 +900,10 @@ mod tests {
         let dt: DateTime = s.parse().expect("valid civil datetime");
         SnapshotInfo {
             id: s.to_owned(),
-            time: dt.to_zoned_datetime(tz.clone()).expect("in range").timestamp(),
+            time: dt
+                .to_zoned_datetime(tz.clone())
+                .expect("in range")
+                .timestamp(),
             hostname: host.to_owned(),
             paths: vec!["/data".to_owned()],
             tags: tags.iter().map(|t| (*t).to_owned()).collect(),
@@ -964,25 +985,31 @@ mod tests {
 
     #[test]
     fn decisions_are_newest_first() {
-        let r = run(&timeline(), &RetentionPolicy {
-            keep_last: count(1),
-            ..Default::default()
-        });
+        let r = run(
+            &timeline(),
+            &RetentionPolicy {
+                keep_last: count(1),
+                ..Default::default()
+            },
+        );
         let ids: Vec<&str> = r.iter().map(|(id, _)| id.as_str()).collect();
-        assert_eq!(ids, [
-            "2024-03-02 07:00:00",
-            "2024-03-01 10:00:00.5",
-            "2024-03-01 10:00:00",
-            "2024-02-29 10:00:00",
-            "2024-01-08 09:00:00",
-            "2024-01-07 18:00:00",
-            "2024-01-03 12:00:00",
-            "2024-01-01 08:30:00",
-            "2024-01-01 08:00:00",
-            "2024-01-01 00:00:00",
-            "2023-12-31 23:59:59",
-            "2022-06-15 12:00:00",
-        ]);
+        assert_eq!(
+            ids,
+            [
+                "2024-03-02 07:00:00",
+                "2024-03-01 10:00:00.5",
+                "2024-03-01 10:00:00",
+                "2024-02-29 10:00:00",
+                "2024-01-08 09:00:00",
+                "2024-01-07 18:00:00",
+                "2024-01-03 12:00:00",
+                "2024-01-01 08:30:00",
+                "2024-01-01 08:00:00",
+                "2024-01-01 00:00:00",
+                "2023-12-31 23:59:59",
+                "2022-06-15 12:00:00",
+            ]
+        );
         assert_eq!(kept(&r), ["2024-03-02 07:00:00"]);
         assert_eq!(reasons(&r, "2024-03-02 07:00:00"), ["last snapshot"]);
     }
@@ -990,33 +1017,45 @@ mod tests {
     #[test]
     fn keep_last_never_marks_oldest() {
         let snaps = &timeline()[..3]; // 3 snapshots, budget 5
-        let r = run(snaps, &RetentionPolicy {
-            keep_last: count(5),
-            ..Default::default()
-        });
+        let r = run(
+            snaps,
+            &RetentionPolicy {
+                keep_last: count(5),
+                ..Default::default()
+            },
+        );
         assert!(r.iter().all(|(_, reasons)| reasons == &["last snapshot"]));
     }
 
     #[test]
     fn keep_daily_with_oldest_rule() {
-        let r = run(&timeline(), &RetentionPolicy {
-            keep_daily: count(4),
-            ..Default::default()
-        });
+        let r = run(
+            &timeline(),
+            &RetentionPolicy {
+                keep_daily: count(4),
+                ..Default::default()
+            },
+        );
         // Newest of 03-02, 03-01 (the .5 one), 02-29, 01-08; budget then exhausted.
-        assert_eq!(kept(&r), [
-            "2024-03-02 07:00:00",
-            "2024-03-01 10:00:00.5",
-            "2024-02-29 10:00:00",
-            "2024-01-08 09:00:00",
-        ]);
+        assert_eq!(
+            kept(&r),
+            [
+                "2024-03-02 07:00:00",
+                "2024-03-01 10:00:00.5",
+                "2024-02-29 10:00:00",
+                "2024-01-08 09:00:00",
+            ]
+        );
 
         // With budget left at the end, the oldest snapshot is kept too: here 2022-06-15 is in a
         // bucket of its own anyway, so it is a plain "daily snapshot".
-        let r = run(&timeline(), &RetentionPolicy {
-            keep_daily: count(100),
-            ..Default::default()
-        });
+        let r = run(
+            &timeline(),
+            &RetentionPolicy {
+                keep_daily: count(100),
+                ..Default::default()
+            },
+        );
         assert_eq!(kept(&r).len(), 9);
         assert_eq!(reasons(&r, "2022-06-15 12:00:00"), ["daily snapshot"]);
         assert!(reasons(&r, "2024-01-01 08:00:00").is_empty());
@@ -1024,20 +1063,35 @@ mod tests {
 
         // The oldest shares its day with the previous one: kept as "oldest daily snapshot".
         let snaps = &timeline()[1..4]; // 2024-01-01 00:00, 08:00, 08:30
-        let r = run(snaps, &RetentionPolicy {
-            keep_daily: count(3),
-            ..Default::default()
-        });
-        assert_eq!(r, [
-            ("2024-01-01 08:30:00".to_owned(), vec!["daily snapshot".to_owned()]),
-            ("2024-01-01 08:00:00".to_owned(), vec![]),
-            ("2024-01-01 00:00:00".to_owned(), vec!["oldest daily snapshot".to_owned()]),
-        ]);
+        let r = run(
+            snaps,
+            &RetentionPolicy {
+                keep_daily: count(3),
+                ..Default::default()
+            },
+        );
+        assert_eq!(
+            r,
+            [
+                (
+                    "2024-01-01 08:30:00".to_owned(),
+                    vec!["daily snapshot".to_owned()]
+                ),
+                ("2024-01-01 08:00:00".to_owned(), vec![]),
+                (
+                    "2024-01-01 00:00:00".to_owned(),
+                    vec!["oldest daily snapshot".to_owned()]
+                ),
+            ]
+        );
         // ... but not when the budget is used up, and never in restic 0.14 mode.
-        let r = run(snaps, &RetentionPolicy {
-            keep_daily: count(1),
-            ..Default::default()
-        });
+        let r = run(
+            snaps,
+            &RetentionPolicy {
+                keep_daily: count(1),
+                ..Default::default()
+            },
+        );
         assert_eq!(kept(&r), ["2024-01-01 08:30:00"]);
         let r = run_with(
             snaps,
@@ -1056,51 +1110,66 @@ mod tests {
 
     #[test]
     fn keep_hourly() {
-        let r = run(&timeline(), &RetentionPolicy {
-            keep_hourly: count(6),
-            ..Default::default()
-        });
+        let r = run(
+            &timeline(),
+            &RetentionPolicy {
+                keep_hourly: count(6),
+                ..Default::default()
+            },
+        );
         // 03-01 10:00:00 and 10:00:00.5 share an hour; 01-01 08:00 and 08:30 share an hour.
-        assert_eq!(kept(&r), [
-            "2024-03-02 07:00:00",
-            "2024-03-01 10:00:00.5",
-            "2024-02-29 10:00:00",
-            "2024-01-08 09:00:00",
-            "2024-01-07 18:00:00",
-            "2024-01-03 12:00:00",
-        ]);
+        assert_eq!(
+            kept(&r),
+            [
+                "2024-03-02 07:00:00",
+                "2024-03-01 10:00:00.5",
+                "2024-02-29 10:00:00",
+                "2024-01-08 09:00:00",
+                "2024-01-07 18:00:00",
+                "2024-01-03 12:00:00",
+            ]
+        );
     }
 
     #[test]
     fn keep_weekly_uses_iso_weeks() {
-        let r = run(&timeline(), &RetentionPolicy {
-            keep_weekly: count(10),
-            ..Default::default()
-        });
+        let r = run(
+            &timeline(),
+            &RetentionPolicy {
+                keep_weekly: count(10),
+                ..Default::default()
+            },
+        );
         // ISO weeks: 2024-W09 (Thu 02-29 .. Sat 03-02), 2024-W02 (Mon 01-08), 2024-W01
         // (Mon 01-01 .. Sun 01-07), 2023-W52 (Sun 12-31), 2022-W24 (06-15).
-        assert_eq!(kept(&r), [
-            "2024-03-02 07:00:00",
-            "2024-01-08 09:00:00",
-            "2024-01-07 18:00:00",
-            "2023-12-31 23:59:59",
-            "2022-06-15 12:00:00",
-        ]);
+        assert_eq!(
+            kept(&r),
+            [
+                "2024-03-02 07:00:00",
+                "2024-01-08 09:00:00",
+                "2024-01-07 18:00:00",
+                "2023-12-31 23:59:59",
+                "2022-06-15 12:00:00",
+            ]
+        );
         assert_eq!(reasons(&r, "2024-01-07 18:00:00"), ["weekly snapshot"]);
     }
 
     #[test]
     fn keep_monthly_and_yearly() {
-        let r = run(&timeline(), &RetentionPolicy {
-            keep_monthly: count(3),
-            keep_yearly: Some(KeepCount::Unlimited),
-            ..Default::default()
-        });
+        let r = run(
+            &timeline(),
+            &RetentionPolicy {
+                keep_monthly: count(3),
+                keep_yearly: Some(KeepCount::Unlimited),
+                ..Default::default()
+            },
+        );
         assert_eq!(r.iter().filter(|(_, v)| !v.is_empty()).count(), 5);
-        assert_eq!(reasons(&r, "2024-03-02 07:00:00"), [
-            "monthly snapshot",
-            "yearly snapshot"
-        ]);
+        assert_eq!(
+            reasons(&r, "2024-03-02 07:00:00"),
+            ["monthly snapshot", "yearly snapshot"]
+        );
         assert_eq!(reasons(&r, "2024-02-29 10:00:00"), ["monthly snapshot"]);
         assert_eq!(reasons(&r, "2024-01-08 09:00:00"), ["monthly snapshot"]);
         assert_eq!(reasons(&r, "2023-12-31 23:59:59"), ["yearly snapshot"]);
@@ -1124,35 +1193,50 @@ mod tests {
             },
             &TimeZone::UTC,
         );
-        assert!(kept(&r).is_empty(), "restic 0.14 ignores -1 and removes everything");
+        assert!(
+            kept(&r).is_empty(),
+            "restic 0.14 ignores -1 and removes everything"
+        );
     }
 
     #[test]
     fn keep_within_measures_from_newest_snapshot() {
-        let r = run(&timeline(), &RetentionPolicy {
-            keep_within: dur("2d"),
-            ..Default::default()
-        });
+        let r = run(
+            &timeline(),
+            &RetentionPolicy {
+                keep_within: dur("2d"),
+                ..Default::default()
+            },
+        );
         // Newest 2024-03-02 07:00 minus 2 days = 2024-02-29 07:00 (leap year), strictly after.
-        assert_eq!(kept(&r), [
-            "2024-03-02 07:00:00",
-            "2024-03-01 10:00:00.5",
-            "2024-03-01 10:00:00",
-            "2024-02-29 10:00:00",
-        ]);
+        assert_eq!(
+            kept(&r),
+            [
+                "2024-03-02 07:00:00",
+                "2024-03-01 10:00:00.5",
+                "2024-03-01 10:00:00",
+                "2024-02-29 10:00:00",
+            ]
+        );
         assert_eq!(reasons(&r, "2024-02-29 10:00:00"), ["within 2d"]);
 
         // The bound is exclusive: exactly 1 day before the newest is outside.
         let snaps = [utc("2024-01-02 00:00:00"), utc("2024-01-01 00:00:00")];
-        let r = run(&snaps, &RetentionPolicy {
-            keep_within: dur("1d"),
-            ..Default::default()
-        });
+        let r = run(
+            &snaps,
+            &RetentionPolicy {
+                keep_within: dur("1d"),
+                ..Default::default()
+            },
+        );
         assert_eq!(kept(&r), ["2024-01-02 00:00:00"]);
-        let r = run(&snaps, &RetentionPolicy {
-            keep_within: dur("24h1m"), // months are calendar months: this is 1 month + 24 h
-            ..Default::default()
-        });
+        let r = run(
+            &snaps,
+            &RetentionPolicy {
+                keep_within: dur("24h1m"), // months are calendar months: this is 1 month + 24 h
+                ..Default::default()
+            },
+        );
         assert_eq!(kept(&r).len(), 2);
     }
 
@@ -1165,10 +1249,13 @@ mod tests {
             utc("2023-03-03 12:00:00"),
             utc("2023-02-28 13:00:00"),
         ];
-        let r = run(&snaps, &RetentionPolicy {
-            keep_within: dur("1m"),
-            ..Default::default()
-        });
+        let r = run(
+            &snaps,
+            &RetentionPolicy {
+                keep_within: dur("1m"),
+                ..Default::default()
+            },
+        );
         assert_eq!(kept(&r), ["2023-03-31 12:00:00", "2023-03-03 12:00:01"]);
         // 2024-02-29 minus 1 year is "2023-02-29" = 2023-03-01.
         let snaps = [
@@ -1176,10 +1263,13 @@ mod tests {
             utc("2023-03-01 00:00:01"),
             utc("2023-03-01 00:00:00"),
         ];
-        let r = run(&snaps, &RetentionPolicy {
-            keep_within: dur("1y"),
-            ..Default::default()
-        });
+        let r = run(
+            &snaps,
+            &RetentionPolicy {
+                keep_within: dur("1y"),
+                ..Default::default()
+            },
+        );
         assert_eq!(kept(&r), ["2024-02-29 00:00:00", "2023-03-01 00:00:01"]);
     }
 
@@ -1243,27 +1333,33 @@ mod tests {
         let r = run_with(&snaps, &policy, &ApplyOptions::default(), &tz);
         assert_eq!(kept(&r).len(), 2);
         let r = run_with(&snaps, &policy, &ApplyOptions::default(), &TimeZone::UTC);
-        assert_eq!(reasons(&r, "2023-12-31 23:00:00"), ["oldest yearly snapshot"]);
+        assert_eq!(
+            reasons(&r, "2023-12-31 23:00:00"),
+            ["oldest yearly snapshot"]
+        );
     }
 
     #[test]
     fn keep_within_buckets() {
-        let r = run(&timeline(), &RetentionPolicy {
-            keep_within_daily: dur("3d"),
-            keep_within_monthly: dur("1y"),
-            ..Default::default()
-        });
+        let r = run(
+            &timeline(),
+            &RetentionPolicy {
+                keep_within_daily: dur("3d"),
+                keep_within_monthly: dur("1y"),
+                ..Default::default()
+            },
+        );
         // 3d window: after 2024-02-28 07:00. 1y window: after 2023-03-02 07:00.
-        assert_eq!(reasons(&r, "2024-03-02 07:00:00"), [
-            "daily within 3d",
-            "monthly within 1y"
-        ]);
+        assert_eq!(
+            reasons(&r, "2024-03-02 07:00:00"),
+            ["daily within 3d", "monthly within 1y"]
+        );
         assert_eq!(reasons(&r, "2024-03-01 10:00:00.5"), ["daily within 3d"]);
         assert!(reasons(&r, "2024-03-01 10:00:00").is_empty());
-        assert_eq!(reasons(&r, "2024-02-29 10:00:00"), [
-            "daily within 3d",
-            "monthly within 1y"
-        ]);
+        assert_eq!(
+            reasons(&r, "2024-02-29 10:00:00"),
+            ["daily within 3d", "monthly within 1y"]
+        );
         assert_eq!(reasons(&r, "2024-01-08 09:00:00"), ["monthly within 1y"]);
         assert_eq!(reasons(&r, "2023-12-31 23:59:59"), ["monthly within 1y"]);
         assert!(reasons(&r, "2022-06-15 12:00:00").is_empty());
@@ -1271,11 +1367,17 @@ mod tests {
 
         // Oldest rule for within buckets: the oldest is inside the window and shares its day.
         let snaps = &timeline()[1..4];
-        let r = run(snaps, &RetentionPolicy {
-            keep_within_daily: dur("7d"),
-            ..Default::default()
-        });
-        assert_eq!(reasons(&r, "2024-01-01 00:00:00"), ["oldest daily within 7d"]);
+        let r = run(
+            snaps,
+            &RetentionPolicy {
+                keep_within_daily: dur("7d"),
+                ..Default::default()
+            },
+        );
+        assert_eq!(
+            reasons(&r, "2024-01-01 00:00:00"),
+            ["oldest daily within 7d"]
+        );
         assert!(reasons(&r, "2024-01-01 08:00:00").is_empty());
     }
 
@@ -1289,24 +1391,33 @@ mod tests {
             snap_in(&tz, "2024-01-02 00:00:00", "h", &["foo"]),
             snap_in(&tz, "2024-01-01 00:00:00", "h", &[]),
         ];
-        let r = run(&snaps, &RetentionPolicy {
-            keep_tags: vec![parse_tag_list("foo, bar"), parse_tag_list("foo")],
-            ..Default::default()
-        });
-        assert_eq!(reasons(&r, "2024-01-04 00:00:00"), [
-            "has tags [foo, bar]",
-            "has tags [foo]"
-        ]);
+        let r = run(
+            &snaps,
+            &RetentionPolicy {
+                keep_tags: vec![parse_tag_list("foo, bar"), parse_tag_list("foo")],
+                ..Default::default()
+            },
+        );
+        assert_eq!(
+            reasons(&r, "2024-01-04 00:00:00"),
+            ["has tags [foo, bar]", "has tags [foo]"]
+        );
         assert_eq!(reasons(&r, "2024-01-02 00:00:00"), ["has tags [foo]"]);
         assert_eq!(kept(&r).len(), 2);
 
         // The empty tag list matches untagged snapshots only; tags use no budget and come first.
-        let r = run(&snaps, &RetentionPolicy {
-            keep_tags: vec![parse_tag_list("")],
-            keep_last: count(1),
-            ..Default::default()
-        });
-        assert_eq!(reasons(&r, "2024-01-05 00:00:00"), ["has tags []", "last snapshot"]);
+        let r = run(
+            &snaps,
+            &RetentionPolicy {
+                keep_tags: vec![parse_tag_list("")],
+                keep_last: count(1),
+                ..Default::default()
+            },
+        );
+        assert_eq!(
+            reasons(&r, "2024-01-05 00:00:00"),
+            ["has tags []", "last snapshot"]
+        );
         assert_eq!(reasons(&r, "2024-01-01 00:00:00"), ["has tags []"]);
         assert_eq!(kept(&r).len(), 2);
         let groups = apply(
@@ -1323,27 +1434,36 @@ mod tests {
 
     #[test]
     fn combined_policy_reason_order() {
-        let r = run(&timeline(), &RetentionPolicy {
-            keep_last: count(2),
-            keep_daily: count(2),
-            keep_weekly: count(1),
-            keep_within: dur("1d"),
-            keep_within_hourly: dur("1d"),
-            ..Default::default()
-        });
-        assert_eq!(reasons(&r, "2024-03-02 07:00:00"), [
-            "within 1d",
-            "last snapshot",
-            "daily snapshot",
-            "weekly snapshot",
-            "hourly within 1d",
-        ]);
-        assert_eq!(reasons(&r, "2024-03-01 10:00:00.5"), [
-            "within 1d",
-            "last snapshot",
-            "daily snapshot",
-            "hourly within 1d",
-        ]);
+        let r = run(
+            &timeline(),
+            &RetentionPolicy {
+                keep_last: count(2),
+                keep_daily: count(2),
+                keep_weekly: count(1),
+                keep_within: dur("1d"),
+                keep_within_hourly: dur("1d"),
+                ..Default::default()
+            },
+        );
+        assert_eq!(
+            reasons(&r, "2024-03-02 07:00:00"),
+            [
+                "within 1d",
+                "last snapshot",
+                "daily snapshot",
+                "weekly snapshot",
+                "hourly within 1d",
+            ]
+        );
+        assert_eq!(
+            reasons(&r, "2024-03-01 10:00:00.5"),
+            [
+                "within 1d",
+                "last snapshot",
+                "daily snapshot",
+                "hourly within 1d",
+            ]
+        );
         assert_eq!(reasons(&r, "2024-03-01 10:00:00"), ["within 1d"]);
         assert_eq!(kept(&r).len(), 3);
     }
@@ -1370,11 +1490,14 @@ mod tests {
             },
             &TimeZone::UTC,
         );
-        assert_eq!(kept(&r), [
-            "2099-01-01 00:00:00",
-            "2024-01-10 00:00:00",
-            "2024-01-09 12:00:00"
-        ]);
+        assert_eq!(
+            kept(&r),
+            [
+                "2099-01-01 00:00:00",
+                "2024-01-10 00:00:00",
+                "2024-01-09 12:00:00"
+            ]
+        );
         // Without `now`, the 2099 snapshot is the newest and the others fall out.
         let r = run(&snaps, &policy);
         assert_eq!(kept(&r), ["2099-01-01 00:00:00"]);
@@ -1425,22 +1548,34 @@ mod tests {
         };
         let groups = apply(&snaps, &policy, GroupBy::default(), &tz);
         assert_eq!(groups.len(), 2);
-        assert_eq!(groups[0].key, GroupKey {
-            host: Some("a".to_owned()),
-            paths: Some(vec!["/b".to_owned(), "/z".to_owned()]),
-            tags: None,
-        });
-        assert_eq!(groups[0].kept().collect::<Vec<_>>(), ["2024-01-03 00:00:00"]);
-        assert_eq!(groups[0].removed().collect::<Vec<_>>(), ["2024-01-02 00:00:00"]);
+        assert_eq!(
+            groups[0].key,
+            GroupKey {
+                host: Some("a".to_owned()),
+                paths: Some(vec!["/b".to_owned(), "/z".to_owned()]),
+                tags: None,
+            }
+        );
+        assert_eq!(
+            groups[0].kept().collect::<Vec<_>>(),
+            ["2024-01-03 00:00:00"]
+        );
+        assert_eq!(
+            groups[0].removed().collect::<Vec<_>>(),
+            ["2024-01-02 00:00:00"]
+        );
         assert_eq!(groups[1].key.host.as_deref(), Some("b"));
 
         let groups = apply(&snaps, &policy, "tags".parse().unwrap(), &tz);
         assert_eq!(groups.len(), 1);
-        assert_eq!(groups[0].key, GroupKey {
-            host: None,
-            paths: None,
-            tags: Some(vec!["x".to_owned(), "y".to_owned()]),
-        });
+        assert_eq!(
+            groups[0].key,
+            GroupKey {
+                host: None,
+                paths: None,
+                tags: Some(vec!["x".to_owned(), "y".to_owned()]),
+            }
+        );
         assert_eq!(groups[0].kept().count(), 1);
         let groups = apply(&snaps, &policy, GroupBy::NONE, &tz);
         assert_eq!(groups.len(), 1);
@@ -1463,12 +1598,15 @@ mod tests {
     #[test]
     fn duration_parsing() {
         let d = parse_duration(" 1y2m3d4h ").unwrap();
-        assert_eq!(d, RetentionDuration {
-            years: 1,
-            months: 2,
-            days: 3,
-            hours: 4
-        });
+        assert_eq!(
+            d,
+            RetentionDuration {
+                years: 1,
+                months: 2,
+                days: 3,
+                hours: 4
+            }
+        );
         assert_eq!(d.to_string(), "1y2m3d4h");
         assert_eq!(parse_duration("4h1y").unwrap().to_string(), "1y4h");
         assert_eq!(parse_duration("1d2d").unwrap().days, 2);
@@ -1477,7 +1615,10 @@ mod tests {
         assert!(parse_duration("").unwrap().is_zero());
         for bad in ["1", "d", "1w", "1D", "-1d", "1d 2h", "99999999999d", "1.5d"] {
             assert!(
-                matches!(parse_duration(bad), Err(RetentionError::InvalidDuration { .. })),
+                matches!(
+                    parse_duration(bad),
+                    Err(RetentionError::InvalidDuration { .. })
+                ),
                 "{bad:?} should not parse"
             );
         }
@@ -1486,7 +1627,10 @@ mod tests {
     #[test]
     fn keep_count_parsing() {
         assert_eq!("7".parse::<KeepCount>().unwrap(), KeepCount::Count(7));
-        assert_eq!("unlimited".parse::<KeepCount>().unwrap(), KeepCount::Unlimited);
+        assert_eq!(
+            "unlimited".parse::<KeepCount>().unwrap(),
+            KeepCount::Unlimited
+        );
         assert_eq!("-1".parse::<KeepCount>().unwrap(), KeepCount::Unlimited);
         assert!("-2".parse::<KeepCount>().is_err());
         assert!("x".parse::<KeepCount>().is_err());
@@ -1530,10 +1674,13 @@ mod tests {
         a.id = "first".to_owned();
         let mut b = utc("2024-01-01 00:00:00");
         b.id = "second".to_owned();
-        let r = run(&[a, b], &RetentionPolicy {
-            keep_last: count(1),
-            ..Default::default()
-        });
+        let r = run(
+            &[a, b],
+            &RetentionPolicy {
+                keep_last: count(1),
+                ..Default::default()
+            },
+        );
         assert_eq!(r[0], ("first".to_owned(), vec!["last snapshot".to_owned()]));
         assert_eq!(r[1], ("second".to_owned(), vec![]));
     }

@@ -13,11 +13,20 @@
 //! (restic's order among equal times depends on its directory listing); the generator only
 //! produces identical times for snapshots that are identical in every attribute.
 //!
+//! Runtime: a repository made by `restic init` protects its key with scrypt parameters calibrated
+//! to take about half a second, and every restic command pays that again, which would make the
+//! ~600 restic runs of this test take minutes of CPU. The test therefore starts each repository
+//! from [`TEMPLATE_KEY`]/[`TEMPLATE_CONFIG`]: an empty repository made by `restic init` (format
+//! version 2) whose key file was re-encrypted with minimal scrypt parameters (N=16, r=1, p=1) for
+//! the password [`PASSWORD`]. If the installed restic cannot open it, the test falls back to a
+//! template made by `restic init` (slow but equivalent).
+//!
 //! Needs the `restic` binary (Debian: `apt-get install restic`). Without it the test prints a
 //! notice and passes, unless the environment variable `CI` is set, in which case it fails.
 //! restic 0.14/0.15 is compared with [`Semantics::Restic014`], restic ≥ 0.18 with
 //! [`Semantics::Current`]; other versions are not comparable and are treated like a missing
-//! binary. `RETENTION_VS_RESTIC_JOBS` sets the number of parallel timelines (default 3).
+//! binary. `RETENTION_VS_RESTIC_JOBS` sets the number of parallel timelines (default 6; restic
+//! spends most of each run waiting, not computing).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -36,6 +45,21 @@ use tresor_core::retention::{
 };
 
 const PASSWORD: &str = "tresor-retention-test";
+
+/// Name (SHA-256 of the content) and content of the template repository's key file.
+const TEMPLATE_KEY: (&str, &str) = (
+    "82c809ef22e4470536a7014e3c1054a7faf979b58031d1ef4526f176f7cb1f58",
+    r#"{"created":"2024-01-01T00:00:00Z","username":"tresor","hostname":"tresor-test","kdf":"scrypt","N":16,"r":1,"p":1,"salt":"xPIJ7iGtL8zonmn12ixQdDpoBrIZjSxLEKs1nLx1MgMGLseUiUrulaNMwKZcoV1VlUElpm7Ezle7zYgU9XvF5Q==","data":"JAm1SiC4Kxdf1O4HHwt+A/XsScaBrX04xT4ja0hdNhy9CR/1eDFVTs6Cu8/5212Mq3A1leZy63Q2TdaB6RDFzidSi4lTaOgO3TlEswXMWuPqWGD7vw84dmFIJKIqUoyvBsKvXz4EHvIzEYZ0mL88Aw5Hn0zA99JLaWtVbTC6Z4wO6BqyRSOp2LnfTrnQvQZ7ro/CHun/YswjByExdk74KQ=="}"#,
+);
+
+/// The template repository's `config` file (encrypted with the key above), hex-encoded.
+const TEMPLATE_CONFIG: &str = concat!(
+    "fbfdf8072c80171e1b6f375ba381822eba00cc86c80565fb223cf20e9957ca831e0fe8099878693a",
+    "4a0abad780ff918cfc628e74fa48d67e38c1ace1200b454a4cd98fe9b75e9da079f68deb2cdec663",
+    "b7529484fea3538308fc1ea17db6b848c01d46944278f58b6954029b9f9f29c82aacb959ced55431",
+    "94be45e9d522a830d2630b51a0c8bf2aa6286de3351cb963334063811f41b5c0552be1",
+);
+
 const TIMELINES: usize = 32;
 const POLICIES_PER_TIMELINE: usize = 4;
 const SEED: u64 = 0x7e50_4e7e_2024_0229;
@@ -122,6 +146,31 @@ fn sunday(year: i16, month: i8, n: i8) -> civil::Date {
         .expect("valid date")
 }
 
+/// The Sunday on which DST starts (spring) or ends (fall) in Berlin or New York.
+fn transition_day(scenario: Scenario, new_york: bool, year: i16) -> civil::Date {
+    match (scenario, new_york) {
+        (Scenario::DstSpring, false) => sunday(year, 3, 0),
+        (Scenario::DstSpring, true) => sunday(year, 3, 2),
+        (_, false) => sunday(year, 10, 0),
+        (_, true) => sunday(year, 11, 1),
+    }
+}
+
+/// Go's `AddDate(-years, -months, -days)` on a wall clock: overflowing months carry into years,
+/// then overflowing days into months.
+fn go_sub_date(wall: DateTime, years: i32, months: i32, days: i64) -> DateTime {
+    let total = i32::from(wall.year()) * 12 + i32::from(wall.month()) - 1 - years * 12 - months;
+    let first = civil::date(
+        total.div_euclid(12) as i16,
+        (total.rem_euclid(12) + 1) as i8,
+        1,
+    );
+    let date = first
+        .checked_add(jiff::Span::new().days(i64::from(wall.day()) - 1 - days))
+        .expect("in range");
+    date.to_datetime(wall.time())
+}
+
 fn add_minutes(dt: DateTime, minutes: i64) -> DateTime {
     dt.checked_add(jiff::Span::new().minutes(minutes))
         .expect("in range")
@@ -153,21 +202,9 @@ fn generate(index: usize, rng: &mut Rng) -> Timeline {
     let mut snapshots: Vec<Planned> = Vec::new();
     let year = rng.range(2016, 2024) as i16;
     wall = match scenario {
-        Scenario::DstSpring => {
-            let day = if new_york {
-                sunday(year, 3, 2)
-            } else {
-                sunday(year, 3, 0)
-            };
+        Scenario::DstSpring | Scenario::DstFall => {
+            let day = transition_day(scenario, new_york, year);
             day.yesterday().unwrap().at(20, 0, 0, 0)
-        }
-        Scenario::DstFall => {
-            let day = if new_york {
-                sunday(year, 11, 1)
-            } else {
-                sunday(year, 10, 0)
-            };
-            day.yesterday().unwrap().at(21, 0, 0, 0)
         }
         Scenario::YearEnd => {
             let y = *rng.pick(&[2015i16, 2020, 2021, 2022, 2023]); // 2015/2020: ISO week 53
@@ -269,6 +306,47 @@ fn generate(index: usize, rng: &mut Rng) -> Timeline {
             dir: 0,
         });
     }
+    // DST scenarios: often make the newest snapshot fall one day after the transition at the
+    // wall clock that is skipped (spring) or repeated (fall) on the transition day, and put a
+    // snapshot exactly on "newest minus 1d", which then lies in the gap or fold.
+    if matches!(scenario, Scenario::DstSpring | Scenario::DstFall)
+        && !snapshots.is_empty()
+        && rng.chance(75)
+    {
+        let day = transition_day(scenario, new_york, year);
+        let hour = if new_york && scenario == Scenario::DstFall {
+            1
+        } else {
+            2
+        };
+        let newest = day.tomorrow().unwrap().at(hour, 30, 0, 0);
+        if snapshots.iter().all(|p| p.wall < newest) {
+            let like = snapshots.last().unwrap().clone();
+            snapshots.push(Planned {
+                wall: newest,
+                ..like.clone()
+            });
+            snapshots.push(Planned {
+                wall: day.at(hour, 30, 0, 0),
+                ..like
+            });
+        }
+    }
+    // Snapshots exactly on `--keep-within` boundaries: the newest snapshot's wall clock minus
+    // 1, 2 or 7 days, 1 month or 1 year (month/day overflow normalised like restic/Go, so e.g.
+    // 31 March minus one month is 3 March). The bound is exclusive, so these must be removed.
+    if scenario != Scenario::Future && !snapshots.is_empty() && rng.chance(60) {
+        let newest = snapshots.iter().max_by_key(|p| p.wall).unwrap().clone();
+        for _ in 0..rng.range(1, 3) {
+            let (years, months, days) =
+                *rng.pick(&[(0, 0, 1), (0, 0, 2), (0, 0, 7), (0, 1, 0), (1, 0, 0)]);
+            let mut p = newest.clone();
+            p.wall = go_sub_date(newest.wall, years, months, days);
+            if !snapshots.contains(&p) {
+                snapshots.push(p);
+            }
+        }
+    }
     // Equal wall clocks must mean identical snapshots (see module docs): nudge others apart.
     for k in 1..snapshots.len() {
         while snapshots[..k]
@@ -329,16 +407,16 @@ fn random_policy(
     p.keep_monthly = count(rng);
     p.keep_yearly = count(rng);
     let durations: &[&str] = match scenario {
-        Scenario::SparseYears | Scenario::LeapDay => {
-            &["1y", "2y", "1y1d", "1y1m1d1h", "6m", "3y2m", "1m14d", "13m"]
-        }
+        Scenario::SparseYears | Scenario::LeapDay => &[
+            "1d", "1m", "1y", "2y", "1y1d", "1y1m1d1h", "6m", "3y2m", "1m14d", "13m",
+        ],
         _ => &[
             "1h", "5h", "1d", "1d1h", "2d", "3d12h", "7d", "13d23h", "1m", "1m14d", "2m2h", "1y",
         ],
     };
     let within = |rng: &mut Rng, percent: u64| -> Option<RetentionDuration> {
         rng.chance(percent)
-            .then(|| parse_duration(*rng.pick(durations)).unwrap())
+            .then(|| parse_duration(rng.pick::<&str>(durations)).unwrap())
     };
     p.keep_within = within(rng, 25);
     p.keep_within_hourly = within(rng, 20);
@@ -352,6 +430,9 @@ fn random_policy(
             p.keep_tags
                 .push(rng.pick(lists).split(',').map(str::to_owned).collect());
         }
+    }
+    if nr == 1 && matches!(scenario, Scenario::DstSpring | Scenario::DstFall) {
+        p.keep_within = Some(parse_duration("1d").unwrap());
     }
     if p.is_empty() {
         p.keep_last = Some(KeepCount::Count(rng.range(1, 4) as u32));
@@ -431,6 +512,22 @@ fn restic(env: &Env, repo: &Path, tz_name: &str, args: &[String]) -> Result<Vec<
     Ok(out.stdout)
 }
 
+/// Writes the low-KDF template repository (see the module docs) to `dir`.
+fn write_template(dir: &Path) -> std::io::Result<()> {
+    for sub in ["index", "keys", "locks", "snapshots"] {
+        std::fs::create_dir_all(dir.join(sub))?;
+    }
+    for i in 0..=255u8 {
+        std::fs::create_dir_all(dir.join("data").join(format!("{i:02x}")))?;
+    }
+    std::fs::write(dir.join("keys").join(TEMPLATE_KEY.0), TEMPLATE_KEY.1)?;
+    let config: Vec<u8> = (0..TEMPLATE_CONFIG.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&TEMPLATE_CONFIG[i..i + 2], 16).expect("hex"))
+        .collect();
+    std::fs::write(dir.join("config"), config)
+}
+
 fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
     std::fs::create_dir_all(to)?;
     for entry in std::fs::read_dir(from)? {
@@ -479,8 +576,17 @@ fn row(sn: &SnapshotInfo, keep: bool, reasons: Vec<String>) -> Row {
     (sn.time, sn.hostname.clone(), paths, tags, keep, reasons)
 }
 
-/// Runs one timeline; returns the number of policy evaluations compared, or mismatch reports.
-fn run_timeline(env: &Env, tl: &Timeline) -> Result<usize, String> {
+/// What one timeline compared: policy evaluations, snapshot decisions, of which kept.
+#[derive(Default)]
+struct Stats {
+    policies: usize,
+    decisions: usize,
+    kept: usize,
+}
+
+/// Runs one timeline; returns what was compared, or the mismatch reports.
+fn run_timeline(env: &Env, tl: &Timeline) -> Result<Stats, String> {
+    let mut stats = Stats::default();
     let repo = env.work.join(&tl.name);
     copy_dir(&env.template, &repo).map_err(|e| format!("copying template repo: {e}"))?;
     for p in &tl.snapshots {
@@ -641,8 +747,11 @@ fn run_timeline(env: &Env, tl: &Timeline) -> Result<usize, String> {
             ));
             continue;
         }
+        stats.policies += 1;
         for (key, theirs) in &their_groups {
             let ours = &our_groups[key];
+            stats.decisions += ours.len();
+            stats.kept += ours.iter().filter(|r| r.4).count();
             if theirs != ours {
                 let mut report = format!(
                     "{}: group {key:?} differs (time, keep: restic | ours):",
@@ -666,7 +775,7 @@ fn run_timeline(env: &Env, tl: &Timeline) -> Result<usize, String> {
         }
     }
     if failures.is_empty() {
-        Ok(tl.policies.len())
+        Ok(stats)
     } else {
         Err(failures.join("\n"))
     }
@@ -723,18 +832,26 @@ fn retention_matches_restic_forget() {
         dirs,
         semantics,
     };
-    restic(&env, &env.template, "UTC", &["init".to_owned()]).expect("restic init");
+    write_template(&env.template).expect("writing template repository");
+    let check = ["cat", "config", "--no-cache", "--no-lock"].map(String::from);
+    if let Err(e) = restic(&env, &env.template, "UTC", &check) {
+        eprintln!(
+            "notice: the low-KDF template repository does not open ({e}); using `restic init`"
+        );
+        std::fs::remove_dir_all(&env.template).expect("removing template");
+        restic(&env, &env.template, "UTC", &["init".to_owned()]).expect("restic init");
+    }
 
     let mut rng = Rng(SEED);
     let timelines: Vec<Timeline> = (0..TIMELINES).map(|i| generate(i, &mut rng)).collect();
     let jobs: usize = std::env::var("RETENTION_VS_RESTIC_JOBS")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(3)
+        .unwrap_or(6)
         .max(1);
     let next = AtomicUsize::new(0);
     let failures = Mutex::new(Vec::new());
-    let compared = AtomicUsize::new(0);
+    let totals = Mutex::new(Stats::default());
     std::thread::scope(|s| {
         for _ in 0..jobs {
             s.spawn(|| {
@@ -743,7 +860,10 @@ fn retention_matches_restic_forget() {
                     let Some(tl) = timelines.get(i) else { break };
                     match run_timeline(&env, tl) {
                         Ok(n) => {
-                            compared.fetch_add(n, Ordering::SeqCst);
+                            let mut t = totals.lock().unwrap();
+                            t.policies += n.policies;
+                            t.decisions += n.decisions;
+                            t.kept += n.kept;
                         }
                         Err(e) => failures.lock().unwrap().push(e),
                     }
@@ -754,10 +874,13 @@ fn retention_matches_restic_forget() {
     let failures = failures.into_inner().unwrap();
     let snapshot_count: usize = timelines.iter().map(|t| t.snapshots.len()).sum();
     eprintln!(
-        "{banner}: {} timelines, {snapshot_count} snapshots, {} policy evaluations compared \
+        "{banner}: {} timelines, {snapshot_count} snapshots, {} policy evaluations \
+         ({} snapshot decisions, {} kept) compared \
          ({} failed timelines) in {:.1?} with {jobs} jobs",
         timelines.len(),
-        compared.load(Ordering::SeqCst),
+        totals.lock().unwrap().policies,
+        totals.lock().unwrap().decisions,
+        totals.lock().unwrap().kept,
         failures.len(),
         started.elapsed()
     );

@@ -74,6 +74,12 @@ pub struct MasterKey {
     pub id_key: [u8; 32],
     /// Seed for the chunker's gear table (see [`crate::chunker`]).
     pub chunker_seed: u64,
+    /// Ed25519 public key of the repository admin: certifies keys, signs revocations.
+    #[serde(with = "hex32")]
+    pub admin_public: [u8; 32],
+    /// Ed25519 secret of the repository admin (32 bytes), full keys only.
+    #[serde(with = "opt_hex32", default, skip_serializing_if = "Option::is_none")]
+    pub admin_secret: Option<[u8; 32]>,
 }
 
 impl std::fmt::Debug for MasterKey {
@@ -101,11 +107,14 @@ impl MasterKey {
         secret.copy_from_slice(&sk.to_bytes());
         let mut public = [0u8; 32];
         public.copy_from_slice(&pk.to_bytes());
+        let admin = crate::sign::Signer::generate()?;
         Ok(MasterKey {
             secret_key: Some(secret),
             public_key: public,
             id_key: crate::error::random_32()?,
             chunker_seed: u64::from_le_bytes(seed) | 1,
+            admin_public: admin.public(),
+            admin_secret: Some(*admin.secret()),
         })
     }
 
@@ -114,12 +123,30 @@ impl MasterKey {
         self.secret_key.is_some()
     }
 
-    /// The same key without the secret key: what a put-only host receives.
+    /// The same key without the secret key and the admin secret: what a put-only host receives.
     pub fn put_only(&self) -> MasterKey {
         MasterKey {
             secret_key: None,
+            admin_secret: None,
             ..self.clone()
         }
+    }
+
+    /// The admin signer, for full keys.
+    ///
+    /// # Errors
+    /// [`FormatError::PutOnlyKey`] without the admin secret.
+    pub fn admin(&self) -> Result<crate::sign::Signer> {
+        self.admin_secret
+            .as_ref()
+            .map(crate::sign::Signer::from_secret)
+            .ok_or(FormatError::PutOnlyKey)
+    }
+
+    /// Key of the writer-readable dedup lists in index objects (§9):
+    /// `BLAKE3-derive_key("tresor v1 dedup list", id_key)`.
+    pub fn dedup_key(&self) -> DataKey {
+        DataKey(blake3::derive_key("tresor v1 dedup list", &self.id_key))
     }
 
     /// The blob id of `plaintext` under this repository's id key.

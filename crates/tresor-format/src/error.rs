@@ -56,6 +56,42 @@ impl FormatError {
     }
 }
 
+/// Refuse a postcard-encoded object whose leading `u32` version field is not `supported`, before
+/// the rest is decoded (its layout may differ in other versions).
+pub(crate) fn check_postcard_version(
+    plain: &[u8],
+    what: &'static str,
+    supported: u32,
+) -> Result<()> {
+    let (found, _) =
+        postcard::take_from_bytes::<u32>(plain).map_err(|e| FormatError::malformed(what, e))?;
+    if found != supported {
+        return Err(FormatError::UnsupportedVersion {
+            what,
+            found,
+            supported,
+        });
+    }
+    Ok(())
+}
+
+/// Refuse a JSON object whose `version` field is not `supported`, before the rest is decoded.
+pub(crate) fn check_json_version(b: &[u8], what: &'static str, supported: u32) -> Result<()> {
+    #[derive(serde::Deserialize)]
+    struct Probe {
+        version: u32,
+    }
+    let probe: Probe = serde_json::from_slice(b).map_err(|e| FormatError::malformed(what, e))?;
+    if probe.version != supported {
+        return Err(FormatError::UnsupportedVersion {
+            what,
+            found: probe.version,
+            supported,
+        });
+    }
+    Ok(())
+}
+
 /// Fill `buf` with random bytes from the operating system.
 ///
 /// # Errors

@@ -1,13 +1,23 @@
 //! Index objects (format §9): which pack holds which blob.
 //!
-//! Encoded with postcard and sealed with HPKE ([`crate::crypto::SealedKind::Index`]). An index
-//! object lists packs with their data keys and blobs; `supersedes` names index objects that this
-//! one replaces (written by prune and `repair index`), which readers then ignore.
+//! An index object is a signed envelope ([`crate::sign`], kind Index) around the postcard of
+//! [`IndexEnvelope`]:
+//! * `sealed`: the [`IndexFile`] (packs with their data keys and blobs; `supersedes`), postcard
+//!   encoded and sealed with HPKE ([`crate::crypto::SealedKind::Index`]): full keys only;
+//! * `dedup`: the list of (blob type, blob id) it adds, postcard encoded and encrypted with the
+//!   writers' dedup key ([`MasterKey::dedup_key`], associated data `"tresor dedup v1"`), so
+//!   that put-only writers can deduplicate against it without reading anything else.
+//!
+//! The signature tells every reader which key wrote the object; writers deduplicate only
+//! against their own index objects and those of full keys (format §13).
 
 use crate::ObjectId;
 use crate::crypto::{DataKey, MasterKey, SealedKind};
 use crate::error::{FormatError, Result};
+use crate::blob::BlobType;
 use crate::pack::BlobEntry;
+use crate::sign::{SignedKind, Signer, open_envelope};
+use crate::BlobId;
 use serde::{Deserialize, Serialize};
 
 /// One pack as listed in an index.
@@ -32,26 +42,73 @@ pub struct IndexFile {
     pub packs: Vec<IndexPack>,
 }
 
+/// The signed body of an index object.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IndexEnvelope {
+    /// The sealed [`IndexFile`].
+    #[serde(with = "serde_bytes")]
+    pub sealed: Vec<u8>,
+    /// The encrypted dedup list.
+    #[serde(with = "serde_bytes")]
+    pub dedup: Vec<u8>,
+}
+
+const DEDUP_AAD: &[u8] = b"tresor dedup v1";
+
 impl IndexFile {
     /// postcard encoding (before sealing).
     pub fn encode(&self) -> Vec<u8> {
         postcard::to_stdvec(self).expect("index serializes")
     }
 
-    /// Encode and seal: the stored bytes.
+    /// The stored bytes: signed envelope around the sealed index and the dedup list.
     ///
     /// # Errors
-    /// Only when sealing fails.
-    pub fn seal(&self, key: &MasterKey) -> Result<Vec<u8>> {
-        key.seal(SealedKind::Index, &self.encode())
+    /// Only when sealing fails or randomness is unavailable.
+    pub fn to_object(&self, key: &MasterKey, signer: &Signer) -> Result<Vec<u8>> {
+        let sealed = key.seal(SealedKind::Index, &self.encode())?;
+        let list: Vec<(BlobType, BlobId)> = self.packs.iter().flat_map(|p| p.blobs.iter().map(|b| (b.blob_type, b.id))).collect();
+        let dedup = key.dedup_key().encrypt(DEDUP_AAD, postcard::to_stdvec(&list).expect("dedup list serializes"))?;
+        let body = postcard::to_stdvec(&IndexEnvelope { sealed, dedup }).expect("envelope serializes");
+        Ok(signer.envelope(SignedKind::Index, &body))
     }
 
-    /// Open stored bytes.
+    /// Verify the signature and split an index object; returns the signer's public key.
     ///
     /// # Errors
-    /// [`FormatError::Authentication`], [`FormatError::Malformed`], [`FormatError::UnsupportedVersion`].
-    pub fn open(key: &MasterKey, stored: &[u8]) -> Result<Self> {
-        let plain = key.open(SealedKind::Index, stored)?;
+    /// [`FormatError::Authentication`] for a bad signature, [`FormatError::Malformed`].
+    pub fn envelope(stored: &[u8]) -> Result<([u8; 32], IndexEnvelope)> {
+        let (signer, body) = open_envelope(SignedKind::Index, stored)?;
+        let env = postcard::from_bytes(body).map_err(|e| FormatError::malformed("index envelope", e))?;
+        Ok((signer, env))
+    }
+
+    /// The dedup list of an index object (any key can read it).
+    ///
+    /// # Errors
+    /// [`FormatError::Authentication`], [`FormatError::Malformed`].
+    pub fn dedup_list(key: &MasterKey, env: &IndexEnvelope) -> Result<Vec<(BlobType, BlobId)>> {
+        let plain = key.dedup_key().decrypt(DEDUP_AAD, &env.dedup, "index dedup list")?;
+        postcard::from_bytes(&plain).map_err(|e| FormatError::malformed("index dedup list", e))
+    }
+
+    /// Open a stored index object (full keys); returns the signer and the index.
+    ///
+    /// # Errors
+    /// [`FormatError::PutOnlyKey`], [`FormatError::Authentication`], [`FormatError::Malformed`],
+    /// [`FormatError::UnsupportedVersion`].
+    pub fn open(key: &MasterKey, stored: &[u8]) -> Result<([u8; 32], Self)> {
+        let (signer, env) = Self::envelope(stored)?;
+        Ok((signer, Self::open_sealed(key, &env.sealed)?))
+    }
+
+    /// Open the sealed part of an index object.
+    ///
+    /// # Errors
+    /// As [`IndexFile::open`].
+    pub fn open_sealed(key: &MasterKey, sealed: &[u8]) -> Result<Self> {
+        let plain = key.open(SealedKind::Index, sealed)?;
+        crate::error::check_postcard_version(&plain, "index", 1)?;
         let f: IndexFile =
             postcard::from_bytes(&plain).map_err(|e| FormatError::malformed("index", e))?;
         if f.version != 1 {

@@ -4,6 +4,12 @@
 //! 0x13) derives a 32-byte key-encryption key from it and a random 16-byte salt, with the cost
 //! parameters stored in the file. The master key (JSON) is encrypted with XChaCha20-Poly1305 under
 //! that key; the associated data is the string `"tresor key v1"`. A key file is stored as JSON.
+//!
+//! The encrypted payload is a [`KeyPayload`]: the repository [`MasterKey`] (without the secret
+//! parts for put-only keys) and this key's own Ed25519 signing secret. The plaintext header
+//! carries the signing public key and a *certificate*: the admin key's signature over
+//! `kind || signing public key || host || created` ([`certificate_body`]), so that every key
+//! holder can tell certified keys (and full keys) from forged key files.
 
 use crate::crypto::{DataKey, MasterKey};
 use crate::error::{FormatError, Result, random_fill};
@@ -47,6 +53,42 @@ pub enum KeyKind {
     PutOnly,
 }
 
+/// What a key file encrypts.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct KeyPayload {
+    /// The repository key material.
+    pub master: MasterKey,
+    /// This key's Ed25519 signing secret (32 bytes, hex).
+    #[serde(with = "crate::crypto::hex32")]
+    pub signing_secret: [u8; 32],
+}
+
+impl Drop for KeyPayload {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.signing_secret);
+    }
+}
+
+impl KeyPayload {
+    /// The signer of this key.
+    pub fn signer(&self) -> crate::sign::Signer {
+        crate::sign::Signer::from_secret(&self.signing_secret)
+    }
+}
+
+/// The bytes the admin key signs to certify a key.
+pub fn certificate_body(kind: KeyKind, signing_public: &[u8; 32], host: &str, created: &str) -> Vec<u8> {
+    let mut b = vec![match kind {
+        KeyKind::Full => 1u8,
+        KeyKind::PutOnly => 2u8,
+    }];
+    b.extend_from_slice(signing_public);
+    b.extend_from_slice(&(host.len() as u32).to_le_bytes());
+    b.extend_from_slice(host.as_bytes());
+    b.extend_from_slice(created.as_bytes());
+    b
+}
+
 /// A key file as stored (JSON).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct KeyFile {
@@ -68,8 +110,12 @@ pub struct KeyFile {
     pub salt: String,
     /// Nonce, base64 (24 bytes).
     pub nonce: String,
-    /// Encrypted master key (JSON) with tag, base64.
+    /// Encrypted [`KeyPayload`] (JSON) with tag, base64.
     pub data: String,
+    /// This key's Ed25519 signing public key, hex.
+    pub signing_public: String,
+    /// Admin signature over [`certificate_body`], hex (64 bytes).
+    pub certificate: String,
 }
 
 /// Derive the 32-byte key-encryption key from a password.
@@ -89,24 +135,28 @@ pub fn derive_key(password: &str, salt: &[u8], params: KdfParams) -> Result<Zero
 }
 
 impl KeyFile {
-    /// Wrap `key` under `password`. `created` is an RFC 3339 time.
+    /// Wrap `payload` under `password`; `certificate` is the admin's signature over
+    /// [`certificate_body`] (see [`KeyFile::certify`]). `created` is an RFC 3339 time.
     ///
     /// # Errors
     /// [`FormatError::Random`] or invalid parameters.
     pub fn create(
-        key: &MasterKey,
+        payload: &KeyPayload,
         password: &str,
         params: KdfParams,
-        host: &str,
-        username: &str,
-        created: &str,
+        owner: (&str, &str, &str),
+        certificate: [u8; 64],
     ) -> Result<Self> {
+        let (host, username, created) = owner;
+        let key = &payload.master;
         let mut salt = [0u8; 16];
         random_fill(&mut salt)?;
         let kek = derive_key(password, &salt, params)?;
-        let plain = Zeroizing::new(serde_json::to_vec(key).expect("key serializes"));
+        let plain = Zeroizing::new(serde_json::to_vec(payload).expect("key serializes"));
         let sealed = DataKey(*kek).encrypt(KEY_AAD, plain.to_vec())?;
         Ok(KeyFile {
+            signing_public: hex::encode(payload.signer().public()),
+            certificate: hex::encode(certificate),
             version: 1,
             kind: if key.can_read() {
                 KeyKind::Full
@@ -124,12 +174,37 @@ impl KeyFile {
         })
     }
 
-    /// Unwrap the master key with `password`.
+    /// The admin signature certifying a new key of `kind` with `signing_public`.
+    ///
+    /// # Errors
+    /// [`FormatError::PutOnlyKey`] when `admin_key` has no admin secret.
+    pub fn certify(admin_key: &MasterKey, kind: KeyKind, signing_public: &[u8; 32], host: &str, created: &str) -> Result<[u8; 64]> {
+        Ok(admin_key.admin()?.sign(crate::sign::SignedKind::KeyCertificate, &certificate_body(kind, signing_public, host, created)))
+    }
+
+    /// The signing public key from the header.
+    ///
+    /// # Errors
+    /// [`FormatError::Malformed`].
+    pub fn signing_public(&self) -> Result<[u8; 32]> {
+        let mut out = [0u8; 32];
+        hex::decode_to_slice(&self.signing_public, &mut out).map_err(|e| FormatError::malformed("key file signing key", e))?;
+        Ok(out)
+    }
+
+    /// Whether the header's certificate is a valid admin signature.
+    pub fn certified_by(&self, admin_public: &[u8; 32]) -> bool {
+        let (Ok(pk), Ok(sig)) = (self.signing_public(), hex::decode(&self.certificate)) else { return false };
+        let Ok(sig) = <[u8; 64]>::try_from(sig.as_slice()) else { return false };
+        crate::sign::verify(admin_public, crate::sign::SignedKind::KeyCertificate, &certificate_body(self.kind, &pk, &self.host, &self.created), &sig)
+    }
+
+    /// Unwrap the key payload with `password`.
     ///
     /// # Errors
     /// [`FormatError::WrongPassword`] when the password does not fit (or the file was changed);
     /// [`FormatError::UnsupportedVersion`] / [`FormatError::Malformed`] for a foreign file.
-    pub fn open(&self, password: &str) -> Result<MasterKey> {
+    pub fn open(&self, password: &str) -> Result<KeyPayload> {
         if self.version != 1 {
             return Err(FormatError::UnsupportedVersion {
                 what: "key file",
@@ -173,8 +248,9 @@ impl KeyFile {
     /// Decode stored bytes.
     ///
     /// # Errors
-    /// [`FormatError::Malformed`].
+    /// [`FormatError::UnsupportedVersion`] for another key file version, [`FormatError::Malformed`].
     pub fn from_bytes(b: &[u8]) -> Result<Self> {
+        crate::error::check_json_version(b, "key file", 1)?;
         serde_json::from_slice(b).map_err(|e| FormatError::malformed("key file", e))
     }
 }

@@ -7,6 +7,7 @@
 //! |---|---|---|
 //! | [`id`] | §2 | [`ObjectId`] (storage names, plain BLAKE3 of stored bytes), [`BlobId`] (keyed BLAKE3 of plaintext) |
 //! | [`crypto`] | §3 | [`crypto::MasterKey`], HPKE sealing of objects, per-pack data keys for blobs |
+//! | [`sign`] | §3.2 | Ed25519 signed envelopes, key certificates |
 //! | [`keyfile`] | §4 | password-wrapped key files (Argon2id + XChaCha20-Poly1305) |
 //! | [`config`] | §5 | the plaintext repository config |
 //! | [`chunker`] | §6 | keyed FastCDC (fastcdc `=5.0.0`, v2020) parameters |
@@ -25,6 +26,8 @@ pub mod id;
 pub mod index;
 pub mod keyfile;
 pub mod pack;
+pub mod revocation;
+pub mod sign;
 pub mod snapshot;
 pub mod tree;
 

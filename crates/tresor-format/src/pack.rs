@@ -151,6 +151,7 @@ pub fn parse_trailer(trailer: &[u8]) -> Result<u64> {
 /// [`FormatError::Authentication`], [`FormatError::Malformed`], [`FormatError::UnsupportedVersion`].
 pub fn open_header(key: &MasterKey, sealed: &[u8]) -> Result<PackHeader> {
     let plain = key.open(SealedKind::PackHeader, sealed)?;
+    crate::error::check_postcard_version(&plain, "pack header", 1)?;
     let h: PackHeader =
         postcard::from_bytes(&plain).map_err(|e| FormatError::malformed("pack header", e))?;
     if h.version != 1 {
@@ -177,7 +178,7 @@ pub fn read_header(key: &MasterKey, pack: &[u8]) -> Result<PackHeader> {
         .checked_sub(TRAILER_LEN + hlen)
         .ok_or_else(|| FormatError::malformed("pack", "header length beyond pack start"))?;
     let h = open_header(key, &pack[start as usize..(n - TRAILER_LEN) as usize])?;
-    if let Some(b) = h.blobs.iter().find(|b| b.offset + b.length > start) {
+    if let Some(b) = h.blobs.iter().find(|b| b.offset.saturating_add(b.length) > start) {
         return Err(FormatError::malformed(
             "pack",
             format!("blob {} extends into the header", b.id),

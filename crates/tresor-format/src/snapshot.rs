@@ -1,4 +1,5 @@
-//! Snapshots (format §11): JSON sealed with HPKE ([`crate::crypto::SealedKind::Snapshot`]).
+//! Snapshots (format §11): JSON sealed with HPKE ([`crate::crypto::SealedKind::Snapshot`]),
+//! wrapped in a signed envelope ([`crate::sign`], kind Snapshot) that names the writing key.
 
 use crate::crypto::{MasterKey, SealedKind};
 use crate::error::{FormatError, Result};
@@ -74,23 +75,33 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
-    /// Seal to the repository key: the stored bytes.
+    /// Seal to the repository key and sign: the stored bytes.
     ///
     /// # Errors
     /// Only when sealing fails.
-    pub fn seal(&self, key: &MasterKey) -> Result<Vec<u8>> {
-        key.seal(
-            SealedKind::Snapshot,
-            &serde_json::to_vec(self).expect("snapshot serializes"),
-        )
+    pub fn seal(&self, key: &MasterKey, signer: &crate::sign::Signer) -> Result<Vec<u8>> {
+        let json = serde_json::to_vec(self).expect("snapshot serializes");
+        let sealed = key.seal(SealedKind::Snapshot, &json)?;
+        Ok(signer.envelope(crate::sign::SignedKind::Snapshot, &sealed))
     }
 
-    /// Open stored bytes.
+    /// The signer of a stored snapshot (verifies the signature; any key can do this).
+    ///
+    /// # Errors
+    /// [`FormatError::Authentication`], [`FormatError::Malformed`].
+    pub fn signer_of(stored: &[u8]) -> Result<[u8; 32]> {
+        Ok(crate::sign::open_envelope(crate::sign::SignedKind::Snapshot, stored)?.0)
+    }
+
+    /// Open stored bytes; returns the signer's public key and the snapshot.
     ///
     /// # Errors
     /// [`FormatError::Authentication`], [`FormatError::Malformed`], [`FormatError::UnsupportedVersion`].
-    pub fn open(key: &MasterKey, stored: &[u8]) -> Result<Self> {
-        let plain = key.open(SealedKind::Snapshot, stored)?;
+    pub fn open(key: &MasterKey, stored: &[u8]) -> Result<([u8; 32], Self)> {
+        let (signer, sealed) =
+            crate::sign::open_envelope(crate::sign::SignedKind::Snapshot, stored)?;
+        let plain = key.open(SealedKind::Snapshot, sealed)?;
+        crate::error::check_json_version(&plain, "snapshot", 1)?;
         let s: Snapshot =
             serde_json::from_slice(&plain).map_err(|e| FormatError::malformed("snapshot", e))?;
         if s.version != 1 {
@@ -100,6 +111,6 @@ impl Snapshot {
                 supported: 1,
             });
         }
-        Ok(s)
+        Ok((signer, s))
     }
 }

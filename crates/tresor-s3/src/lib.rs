@@ -40,8 +40,11 @@
 //! See [`parse_s3_url`]: `s3:https://ENDPOINT/BUCKET[/PREFIX]`, `s3:http://...` (loopback only
 //! unless [`S3Options::insecure_http`]), and `s3://BUCKET[/PREFIX]` for AWS.
 
-use opendal::layers::{RetryLayer, TimeoutLayer};
+#![warn(missing_docs)]
+
+use opendal::layers::{RetryEvent, RetryLayer, TimeoutLayer};
 use opendal::{Buffer, Operator, services};
+use std::cell::Cell;
 use std::fmt;
 use std::future::Future;
 use std::net::IpAddr;
@@ -73,7 +76,7 @@ pub struct S3Options {
     /// large packs over slow links.
     pub io_timeout: Duration,
     /// Retries of a request that failed temporarily (after the first attempt), with exponential
-    /// backoff from 100 ms to 5 s plus jitter. Default 5.
+    /// backoff from 100 ms to 5 s plus jitter. Default 5; 0 disables the retry layer.
     pub max_retries: usize,
 }
 
@@ -366,7 +369,10 @@ fn resolve_region(loc: &S3Location, opts: &S3Options, url: &str) -> Result<Strin
 ///
 /// Cheap to share between threads (`&S3Storage` from many threads; the methods block).
 pub struct S3Storage {
+    /// With timeouts and retries: used for everything...
     op: Operator,
+    /// ...except the first attempt of a range read: timeouts only.
+    op_once: Operator,
     /// `Some` until drop, where it is shut down in the background.
     rt: Option<Runtime>,
     location: S3Location,
@@ -390,12 +396,22 @@ impl Drop for S3Storage {
     }
 }
 
-/// Why a conditional create failed.
-enum CreateError {
+/// Result of a conditional create.
+enum Created {
+    /// Stored now, or the same bytes were already there.
+    Stored,
     /// The key holds other bytes.
     Conflict,
-    /// The store failed.
-    Store(opendal::Error),
+}
+
+tokio::task_local! {
+    /// Set when the retry layer retried something during the current storage call.
+    static RETRIED: Cell<bool>;
+}
+
+/// Retry-layer interceptor: records in [`RETRIED`] that a temporary error was retried.
+fn note_retry(_event: RetryEvent<'_>) {
+    let _ = RETRIED.try_with(|r| r.set(true));
 }
 
 /// A 409 `ConditionalRequestConflict`: another conditional write to the key is in progress.
@@ -417,36 +433,34 @@ fn conflict_backoff(attempt: u32) -> Duration {
 }
 
 /// `PUT` with `If-None-Match: *`; on 412 compare with what is stored.
-async fn create_object(
-    op: &Operator,
-    path: &str,
-    data: Buffer,
-) -> std::result::Result<(), CreateError> {
+async fn create_object(op: &Operator, path: &str, data: Buffer) -> opendal::Result<Created> {
     const MAX_ATTEMPTS: u32 = 8;
     let mut attempt = 0;
     loop {
         attempt += 1;
         match op.write_with(path, data.clone()).if_not_exists(true).await {
-            Ok(_) => return Ok(()),
+            Ok(_) => return Ok(Created::Stored),
             Err(e) if e.kind() == opendal::ErrorKind::ConditionNotMatch => {
                 match op.read(path).await {
                     Ok(existing) => {
-                        return if existing.len() == data.len()
-                            && existing.to_bytes() == data.to_bytes()
-                        {
-                            Ok(())
-                        } else {
-                            Err(CreateError::Conflict)
-                        };
+                        return Ok(
+                            if existing.len() == data.len()
+                                && existing.to_bytes() == data.to_bytes()
+                            {
+                                Created::Stored
+                            } else {
+                                Created::Conflict
+                            },
+                        );
                     }
                     // Deleted in between (or not yet visible): try to create it again.
                     Err(e)
                         if e.kind() == opendal::ErrorKind::NotFound && attempt < MAX_ATTEMPTS => {}
-                    Err(e) => return Err(CreateError::Store(e)),
+                    Err(e) => return Err(e),
                 }
             }
             Err(e) if is_conditional_conflict(&e) && attempt < MAX_ATTEMPTS => {}
-            Err(e) => return Err(CreateError::Store(e)),
+            Err(e) => return Err(e),
         }
         tokio::time::sleep(conflict_backoff(attempt)).await;
     }
@@ -462,7 +476,7 @@ fn map_err(op: &'static str, kind: Kind, name: &str, e: &opendal::Error) -> Stor
         D::RangeNotSatisfied => ErrorKind::ShortRead,
         D::AlreadyExists | D::ConditionNotMatch => ErrorKind::AlreadyExists,
         D::RateLimited => ErrorKind::Transient,
-        _ if e.is_temporary() || e.is_persistent() => ErrorKind::Transient,
+        _ if e.is_temporary() => ErrorKind::Transient,
         _ if [
             "QuotaExceeded",
             "StorageFull",
@@ -547,20 +561,25 @@ impl S3Storage {
         {
             builder = builder.disable_ec2_metadata();
         }
-        let op = Operator::new(builder)
+        let op_once = Operator::new(builder)
             .map_err(|e| location_error(url, format!("cannot configure S3: {e}")))?
             .layer(
                 TimeoutLayer::new()
                     .with_timeout(opts.timeout)
                     .with_io_timeout(opts.io_timeout),
-            )
-            .layer(
+            );
+        let op = if opts.max_retries == 0 {
+            op_once.clone()
+        } else {
+            op_once.clone().layer(
                 RetryLayer::new()
                     .with_jitter()
                     .with_min_delay(Duration::from_millis(100))
                     .with_max_delay(Duration::from_secs(5))
-                    .with_max_times(opts.max_retries),
-            );
+                    .with_max_times(opts.max_retries)
+                    .with_notify(note_retry),
+            )
+        };
 
         let workers = std::thread::available_parallelism().map_or(2, |n| n.get().min(4));
         let rt = tokio::runtime::Builder::new_multi_thread()
@@ -572,6 +591,7 @@ impl S3Storage {
 
         Ok(S3Storage {
             op,
+            op_once,
             rt: Some(rt),
             location,
             region,
@@ -603,11 +623,21 @@ impl S3Storage {
     }
 
     /// Run a future to completion on the private runtime, blocking the calling thread.
-    fn run<T, F>(&self, fut: F) -> T
+    ///
+    /// The retry layer marks every error it returns "persistent", temporary or not. So that
+    /// [`map_err`] can still tell passing faults apart, a failure of a call in which the retry
+    /// layer retried something is marked temporary again.
+    fn run<T, F>(&self, fut: F) -> opendal::Result<T>
     where
         T: Send + 'static,
-        F: Future<Output = T> + Send + 'static,
+        F: Future<Output = opendal::Result<T>> + Send + 'static,
     {
+        let fut = RETRIED.scope(Cell::new(false), async move {
+            match fut.await {
+                Err(e) if e.is_persistent() && RETRIED.with(Cell::get) => Err(e.set_temporary()),
+                r => r,
+            }
+        });
         let rt = self.rt.as_ref().expect("runtime lives until drop");
         if tokio::runtime::Handle::try_current().is_ok() {
             // Inside another runtime `block_on` would panic: hand the future over and wait.
@@ -737,9 +767,28 @@ impl Storage for S3Storage {
             .checked_add(length)
             .ok_or_else(|| short_read(kind, name, offset, length))?;
         let path = object_key(kind, name);
-        let op = self.op.clone();
-        match self.run(async move { op.read_with(&path).range(offset..end).await }) {
-            Ok(buf) if buf.len() as u64 == length => Ok(buf.to_vec()),
+        let (once, op) = (self.op_once.clone(), self.op.clone());
+        let outcome = self.run(async move {
+            use opendal::ErrorKind as D;
+            // First without retries: a range that runs past the end comes back short, which
+            // OpenDAL reports as an `Unexpected` "reader got too little data" error, and which
+            // the retry layer would retry for seconds.
+            match once.read_with(&path).range(offset..end).await {
+                Ok(buf) => Ok(Some(buf)),
+                Err(e) if e.kind() == D::RangeNotSatisfied => Ok(None),
+                Err(e) if matches!(e.kind(), D::NotFound | D::PermissionDenied) => Err(e),
+                Err(_) => {
+                    // Past the end, or a passing fault: the size tells which.
+                    if end > op.stat(&path).await?.content_length() {
+                        Ok(None)
+                    } else {
+                        op.read_with(&path).range(offset..end).await.map(Some)
+                    }
+                }
+            }
+        });
+        match outcome {
+            Ok(Some(buf)) if buf.len() as u64 == length => Ok(buf.to_vec()),
             Ok(_) => Err(short_read(kind, name, offset, length)),
             Err(e) if e.kind() == opendal::ErrorKind::RangeNotSatisfied => {
                 Err(short_read(kind, name, offset, length))
@@ -753,17 +802,17 @@ impl Storage for S3Storage {
         let path = object_key(kind, name);
         let op = self.op.clone();
         let data = Buffer::from(data.to_vec());
-        self.run(async move { create_object(&op, &path, data).await })
-            .map_err(|e| match e {
-                CreateError::Conflict => StorageError::new(
-                    ErrorKind::AlreadyExists,
-                    "write",
-                    kind,
-                    name,
-                    "object exists with other content",
-                ),
-                CreateError::Store(e) => map_err("write", kind, name, &e),
-            })
+        match self.run(async move { create_object(&op, &path, data).await }) {
+            Ok(Created::Stored) => Ok(()),
+            Ok(Created::Conflict) => Err(StorageError::new(
+                ErrorKind::AlreadyExists,
+                "write",
+                kind,
+                name,
+                "object exists with other content",
+            )),
+            Err(e) => Err(map_err("write", kind, name, &e)),
+        }
     }
 
     /// `HEAD` first, because S3 `DELETE` of a missing key succeeds.

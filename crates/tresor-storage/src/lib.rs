@@ -30,16 +30,19 @@ pub enum Kind {
     Index,
     /// Packs (`data/XX/`, sharded by the first two hex digits).
     Pack,
+    /// Key revocations (`revocations/`).
+    Revocation,
 }
 
 impl Kind {
     /// All kinds, in write order of a new repository.
-    pub const ALL: [Kind; 5] = [
+    pub const ALL: [Kind; 6] = [
         Kind::Config,
         Kind::Key,
         Kind::Snapshot,
         Kind::Index,
         Kind::Pack,
+        Kind::Revocation,
     ];
 
     /// Folder name.
@@ -50,6 +53,7 @@ impl Kind {
             Kind::Snapshot => "snapshots",
             Kind::Index => "index",
             Kind::Pack => "data",
+            Kind::Revocation => "revocations",
         }
     }
 }
@@ -62,6 +66,7 @@ impl fmt::Display for Kind {
             Kind::Snapshot => "snapshot",
             Kind::Index => "index",
             Kind::Pack => "pack",
+            Kind::Revocation => "revocation",
         })
     }
 }

@@ -47,6 +47,9 @@ pub fn run(ctx: &Context, a: BackupArgs) -> Result<i32> {
     }
     let repo = ctx.open()?;
     let parent = match (&a.parent, a.force) {
+        (Some(_), _) if !repo.key().can_read() => {
+            bail!("--parent needs a key that can read; put-only keys use the local cache")
+        }
         (_, true) => ParentChoice::None,
         (Some(p), _) => {
             let (list, _) = repo.load_snapshots()?;
@@ -80,6 +83,7 @@ pub fn run(ctx: &Context, a: BackupArgs) -> Result<i32> {
         }),
         workers: super::workers(),
         cancel: Some(cancel),
+        cache_dir: ctx.cache_dir.clone(),
     };
     let bar = Bar::new(ctx.progress_enabled(), "backup");
     let result = archiver::backup(&repo, opts, &bar);

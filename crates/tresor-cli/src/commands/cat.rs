@@ -42,7 +42,7 @@ pub fn run(ctx: &Context, a: &CatArgs) -> Result<i32> {
         }
         "index" => {
             let id = object_id(a.id.as_ref())?;
-            let f = IndexFile::open(repo.key(), &repo.read_object(Kind::Index, &id)?)?;
+            let (_, f) = IndexFile::open(repo.key(), &repo.read_object(Kind::Index, &id)?)?;
             serde_json::to_value(
                 &f.packs
                     .iter()

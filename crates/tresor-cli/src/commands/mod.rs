@@ -4,6 +4,7 @@ mod backup;
 mod cat;
 mod check;
 mod init;
+mod key;
 mod ls;
 mod restore;
 mod snapshots;
@@ -24,6 +25,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Cat(a) => cat::run(&ctx, &a),
         Command::Restore(a) => restore::run(&ctx, &a),
         Command::Check(a) => check::run(&ctx, &a),
+        Command::Key(c) => key::run(&ctx, &c),
     }
 }
 

@@ -6,9 +6,12 @@ use tresor_core::snapshots::{SnapshotFilter, time_of};
 
 pub fn run(ctx: &Context, a: &SnapshotsArgs) -> Result<i32> {
     let repo = ctx.open()?;
+    if !repo.key().can_read() {
+        return put_only(ctx, &repo);
+    }
     let (list, bad) = repo.load_snapshots()?;
-    for (id, e) in &bad {
-        eprintln!("warning: snapshot {id}: {e}");
+    for s in &bad {
+        eprintln!("warning: {}", s.error);
     }
     let filter = SnapshotFilter::from(&a.filter);
     let list: Vec<_> = list.iter().filter(|(_, s)| filter.matches(s)).collect();
@@ -52,4 +55,37 @@ pub fn run(ctx: &Context, a: &SnapshotsArgs) -> Result<i32> {
     } else {
         exit::DAMAGED
     })
+}
+
+/// What a put-only key may see: snapshot ids, sizes and which key signed them — never contents.
+fn put_only(ctx: &Context, repo: &tresor_core::Repository) -> Result<i32> {
+    let me = repo.signer().public();
+    let mut rows = Vec::new();
+    for (name, size) in repo.storage().list(tresor_storage::Kind::Snapshot)? {
+        let signer = repo
+            .storage()
+            .read(tresor_storage::Kind::Snapshot, &name)
+            .ok()
+            .and_then(|b| tresor_format::snapshot::Snapshot::signer_of(&b).ok());
+        let key = signer.and_then(|s| repo.trust().key(&s).map(|k| k.id.short()));
+        rows.push((name, size, signer == Some(me), key));
+    }
+    rows.sort();
+    if ctx.json {
+        let v: Vec<_> = rows.iter().map(|(n, size, mine, key)| serde_json::json!({"id": n, "size": size, "own": mine, "key": key})).collect();
+        println!("{}", serde_json::to_string_pretty(&v)?);
+    } else {
+        println!("this key is put-only: it cannot read snapshots, only list them");
+        println!("{:<10} {:>8} {:<10} Written by", "ID", "Size", "Key");
+        for (n, size, mine, key) in &rows {
+            println!(
+                "{:<10} {:>8} {:<10} {}",
+                &n[..8],
+                size,
+                key.clone().unwrap_or_else(|| "?".into()),
+                if *mine { "this key" } else { "another key" }
+            );
+        }
+    }
+    Ok(exit::OK)
 }

@@ -19,7 +19,8 @@
 
 mod walk;
 
-use crate::error::{CoreError, Result};
+use crate::cache::TreeCache;
+use crate::error::Result;
 use crate::exclude::PatternSet;
 use crate::index::Index;
 use crate::packer::Packer;
@@ -83,6 +84,9 @@ pub struct BackupOptions {
     pub workers: usize,
     /// Set to stop early; data written so far is indexed so the next backup reuses it.
     pub cancel: Option<Arc<AtomicBool>>,
+    /// Local cache directory; put-only keys keep their last snapshot's trees there
+    /// ([`crate::cache`]) to skip unchanged files.
+    pub cache_dir: Option<PathBuf>,
 }
 
 /// Outcome of a backup.
@@ -151,19 +155,45 @@ pub fn backup(
     let packer = Packer::new(
         repo.storage().clone(),
         repo.key().clone(),
+        repo.signer_copy(),
         cfg.pack_size,
         cfg.compression_level,
         opts.workers,
         opts.dry_run,
     );
-    let parent_tree_id = parent.as_ref().map(|(_, s)| s.tree);
+    let put_only = !repo.key().can_read();
+    let cache = match (&opts.cache_dir, put_only, &opts.parent) {
+        (Some(dir), true, ParentChoice::Auto) => Some(TreeCache::new(
+            dir,
+            &repo.config().id,
+            &repo.key_id().to_hex(),
+            &opts.hostname,
+            &snapshot_paths(&opts),
+        )),
+        _ => None,
+    };
+    let cached = cache.as_ref().and_then(|c| c.load(&repo.key().id_key));
+    let parent_tree_id = match &cached {
+        Some((root, _)) => Some(*root),
+        None => parent.as_ref().map(|(_, s)| s.tree),
+    };
     let stdin = opts.stdin.take();
-    let mut w = walk::Walker::new(repo, &index, &opts, packer, progress);
+    let dedup = repo.load_dedup_set()?;
+    let mut w = walk::Walker::new(
+        repo,
+        &index,
+        cached.map(|(_, t)| t),
+        cache.is_some(),
+        dedup,
+        &opts,
+        packer,
+        progress,
+    );
     let root = match stdin {
         Some(src) => w.save_stdin(src, parent_tree_id),
         None => w.save_root(parent_tree_id),
     };
-    let (mut summary, warnings, packer) = w.finish();
+    let (mut summary, mut warnings, packer, trees) = w.finish();
     let root = match root {
         Ok(r) => r,
         Err(e) => {
@@ -197,17 +227,16 @@ pub fn backup(
     let snapshot_id = if opts.dry_run {
         None
     } else {
-        let bytes = snap.seal(repo.key())?;
+        let bytes = snap.seal(repo.key(), repo.signer())?;
         summary.data_added += bytes.len() as u64;
         Some(repo.write_object(tresor_storage::Kind::Snapshot, &bytes)?)
     };
-    if opts
-        .cancel
-        .as_ref()
-        .is_some_and(|c| c.load(std::sync::atomic::Ordering::Relaxed))
-        && snapshot_id.is_none()
+    if let (Some(cache), Some(trees), Some(_)) = (cache, trees, snapshot_id)
+        && let Err(e) = cache.save(root, trees)
     {
-        return Err(CoreError::Interrupted);
+        warnings.push(format!(
+            "local cache: {e} (the next backup reads every file again)"
+        ));
     }
     Ok(BackupResult {
         snapshot_id,

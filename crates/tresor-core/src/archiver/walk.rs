@@ -6,7 +6,7 @@ use crate::blobs::BlobReader;
 use crate::error::{CoreError, Result};
 use crate::exclude::CACHEDIR_TAG_SIGNATURE;
 use crate::fsmeta::{NameCache, fd_path, kind_of, node_from_metadata, read_xattrs};
-use crate::index::{IdSet, Index};
+use crate::index::{IdMap, IdSet, Index};
 use crate::packer::Packer;
 use crate::repository::Repository;
 use std::collections::BTreeMap;
@@ -33,7 +33,10 @@ enum VEntry {
 pub(super) struct Walker<'a> {
     repo: &'a Repository,
     reader: BlobReader<'a>,
-    index: &'a Index,
+    /// Parent trees from the local cache (put-only keys), instead of the repository.
+    cached: Option<IdMap<BlobId, Tree>>,
+    /// Trees written in this run, for the local cache (put-only keys).
+    collected: Option<Vec<(BlobId, Vec<u8>)>>,
     opts: &'a BackupOptions,
     packer: Packer,
     progress: &'a dyn Progress,
@@ -53,6 +56,9 @@ impl<'a> Walker<'a> {
     pub(super) fn new(
         repo: &'a Repository,
         index: &'a Index,
+        cached: Option<IdMap<BlobId, Tree>>,
+        collect_trees: bool,
+        dedup: IdSet<BlobId>,
         opts: &'a BackupOptions,
         packer: Packer,
         progress: &'a dyn Progress,
@@ -62,11 +68,12 @@ impl<'a> Walker<'a> {
         Walker {
             repo,
             reader: BlobReader::new(repo, index),
-            index,
+            cached,
+            collected: collect_trees.then(Vec::new),
             opts,
             packer,
             progress,
-            known: IdSet::default(),
+            known: dedup,
             chunker,
             buf,
             names: NameCache::default(),
@@ -75,10 +82,17 @@ impl<'a> Walker<'a> {
         }
     }
 
-    pub(super) fn finish(self) -> (SnapshotSummary, Vec<String>, Packer) {
+    pub(super) fn finish(
+        self,
+    ) -> (
+        SnapshotSummary,
+        Vec<String>,
+        Packer,
+        Option<Vec<(BlobId, Vec<u8>)>>,
+    ) {
         let mut stats = self.stats;
         stats.errors = self.warnings.len() as u64;
-        (stats, self.warnings, self.packer)
+        (stats, self.warnings, self.packer, self.collected)
     }
 
     fn warn(&mut self, msg: String) {
@@ -94,7 +108,7 @@ impl<'a> Walker<'a> {
 
     /// Store a blob unless the repository or this run already has it.
     fn store(&mut self, blob_type: BlobType, id: BlobId, data: Vec<u8>) -> Result<()> {
-        if self.index.contains(&id) || !self.known.insert(id) {
+        if !self.known.insert(id) {
             return Ok(());
         }
         self.packer.add(blob_type, id, data)
@@ -103,12 +117,18 @@ impl<'a> Walker<'a> {
     fn store_tree(&mut self, tree: &Tree) -> Result<BlobId> {
         let bytes = tree.encode();
         let id = self.repo.key().blob_id(&bytes);
+        if let Some(c) = &mut self.collected {
+            c.push((id, bytes.clone()));
+        }
         self.store(BlobType::Tree, id, bytes)?;
         Ok(id)
     }
 
     fn load_parent_tree(&mut self, id: Option<BlobId>) -> Option<Tree> {
         let id = id?;
+        if let Some(c) = &self.cached {
+            return c.get(&id).cloned();
+        }
         match self.reader.load_tree(&id) {
             Ok(t) => Some(t),
             Err(e) => {
@@ -262,7 +282,7 @@ impl<'a> Walker<'a> {
                         && p.mtime == node.mtime
                         && p.ctime == node.ctime
                         && p.inode == node.inode
-                        && p.content.iter().all(|b| self.index.contains(b))
+                        && p.content.iter().all(|b| self.known.contains(b))
                 });
                 if let Some(p) = unchanged {
                     node.content = p.content.clone();

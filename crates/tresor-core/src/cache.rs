@@ -1,0 +1,104 @@
+//! The local tree cache of put-only writers.
+//!
+//! A put-only key cannot read its own previous snapshot, so to skip unchanged files it keeps the
+//! trees of its last snapshot (per repository, key, host and path set) in a local file. The
+//! repository stays the truth: a lost or damaged cache only means every file is read again
+//! (still uploading only new data, thanks to the dedup lists). Each tree is checked against its
+//! keyed id when loaded. The file is written atomically with mode 0600; it holds file names and
+//! metadata of this host's own files, nothing the host could not read anyway.
+
+use crate::index::IdMap;
+use serde::{Deserialize, Serialize};
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use tresor_format::BlobId;
+use tresor_format::tree::Tree;
+
+#[derive(Serialize, Deserialize)]
+struct CacheFile {
+    version: u32,
+    root: BlobId,
+    trees: Vec<(BlobId, serde_bytes::ByteBuf)>,
+}
+
+/// The cache file for one (repository, key, host, paths).
+#[derive(Debug, Clone)]
+pub struct TreeCache {
+    path: PathBuf,
+}
+
+/// The default cache directory: `$XDG_CACHE_HOME/tresor` or `~/.cache/tresor`.
+pub fn default_dir() -> Option<PathBuf> {
+    std::env::var_os("XDG_CACHE_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .map(|d| d.join("tresor"))
+}
+
+impl TreeCache {
+    /// The cache for a backup of `paths` by `host` with key `key_id` into repository `repo_id`.
+    pub fn new(dir: &Path, repo_id: &str, key_id: &str, host: &str, paths: &[String]) -> Self {
+        let mut h = blake3::Hasher::new();
+        h.update(host.as_bytes());
+        for p in paths {
+            h.update(b"\0");
+            h.update(p.as_bytes());
+        }
+        let name = format!(
+            "parent-{}-{}",
+            &key_id[..16.min(key_id.len())],
+            &h.finalize().to_hex()[..16]
+        );
+        TreeCache {
+            path: dir.join(repo_id).join(name),
+        }
+    }
+
+    /// The cached root tree id and trees, each verified against its id. `None` when absent or
+    /// unreadable.
+    pub fn load(&self, id_key: &[u8; 32]) -> Option<(BlobId, IdMap<BlobId, Tree>)> {
+        let bytes = std::fs::read(&self.path).ok()?;
+        let file: CacheFile = postcard::from_bytes(&bytes).ok()?;
+        if file.version != 1 {
+            return None;
+        }
+        let mut trees = IdMap::default();
+        for (id, b) in file.trees {
+            if BlobId::of(id_key, &b) != id {
+                return None;
+            }
+            trees.insert(id, Tree::decode(&b).ok()?);
+        }
+        Some((file.root, trees))
+    }
+
+    /// Replace the cache with this snapshot's trees.
+    ///
+    /// # Errors
+    /// I/O errors.
+    pub fn save(&self, root: BlobId, trees: Vec<(BlobId, Vec<u8>)>) -> std::io::Result<()> {
+        let dir = self.path.parent().expect("cache file has a parent");
+        std::fs::create_dir_all(dir)?;
+        let file = CacheFile {
+            version: 1,
+            root,
+            trees: trees
+                .into_iter()
+                .map(|(i, b)| (i, serde_bytes::ByteBuf::from(b)))
+                .collect(),
+        };
+        let bytes = postcard::to_stdvec(&file).map_err(std::io::Error::other)?;
+        let tmp = self.path.with_extension("tmp");
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        f.write_all(&bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, &self.path)
+    }
+}

@@ -1,0 +1,307 @@
+//! Key management: list, add (full or put-only), remove (revoke), change password, paper export
+//! and import.
+//!
+//! Removing a key writes a revocation first (signed by the admin key) that accepts every index
+//! object and snapshot the key wrote so far, then deletes its key file: what the key writes
+//! afterwards is ignored by readers and reported by `check`.
+
+use crate::error::{CoreError, Result};
+use crate::repository::{KeyOwner, Repository, make_key_file};
+use crate::trust::KeyInfo;
+use std::sync::Arc;
+use tresor_format::crypto::MasterKey;
+use tresor_format::index::IndexFile;
+use tresor_format::keyfile::{KdfParams, KeyFile, KeyKind};
+use tresor_format::revocation::Revocation;
+use tresor_format::snapshot::Snapshot;
+use tresor_format::{ObjectId, sign::Signer};
+use tresor_storage::{Kind, Storage};
+
+/// A key as listed.
+#[derive(Debug, Clone)]
+pub struct KeyListing {
+    /// Header information.
+    pub info: KeyInfo,
+    /// Whether this is the key in use.
+    pub current: bool,
+}
+
+/// All certified keys, oldest first.
+pub fn list(repo: &Repository) -> Vec<KeyListing> {
+    let mut v: Vec<KeyListing> = repo
+        .trust()
+        .keys()
+        .map(|k| KeyListing {
+            info: k.clone(),
+            current: k.id == repo.key_id(),
+        })
+        .collect();
+    v.sort_by(|a, b| {
+        a.info
+            .created
+            .cmp(&b.info.created)
+            .then(a.info.id.cmp(&b.info.id))
+    });
+    v
+}
+
+/// Add a key: a full key, or a put-only key (no secret key, no admin secret). Needs a full key.
+///
+/// # Errors
+/// [`CoreError::PutOnly`] when the current key is put-only; storage errors.
+pub fn add(
+    repo: &Repository,
+    password: &str,
+    kind: KeyKind,
+    kdf: KdfParams,
+    owner: &KeyOwner,
+) -> Result<ObjectId> {
+    repo.key()
+        .admin()
+        .map_err(|_| CoreError::PutOnly("adding keys"))?;
+    let master = match kind {
+        KeyKind::Full => repo.key().clone(),
+        KeyKind::PutOnly => repo.key().put_only(),
+    };
+    let bytes = make_key_file(repo.key(), master, password, kdf, owner)?;
+    repo.write_object(Kind::Key, &bytes)
+}
+
+/// Change the password of the key in use: writes a new key file with the same key material and
+/// signing key, then deletes the old one. Returns the new key file's id.
+///
+/// # Errors
+/// Storage errors (the old key file stays when the delete is refused).
+pub fn change_password(repo: &Repository, password: &str, kdf: KdfParams) -> Result<ObjectId> {
+    let old = KeyFile::from_bytes(&repo.read_object(Kind::Key, &repo.key_id())?)?;
+    let payload = tresor_format::keyfile::KeyPayload {
+        master: repo.key().clone(),
+        signing_secret: *repo.signer().secret(),
+    };
+    let mut cert = [0u8; 64];
+    hex::decode_to_slice(&old.certificate, &mut cert)
+        .map_err(|e| CoreError::Damaged(format!("key {}: certificate: {e}", repo.key_id())))?;
+    let kf = KeyFile::create(
+        &payload,
+        password,
+        kdf,
+        (&old.host, &old.username, &old.created),
+        cert,
+    )?;
+    let id = repo.write_object(Kind::Key, &kf.to_bytes())?;
+    repo.storage().delete(Kind::Key, &repo.key_id().to_hex())?;
+    Ok(id)
+}
+
+/// Index and snapshot objects grouped by signer.
+fn objects_by_signer(
+    storage: &dyn Storage,
+) -> Result<std::collections::HashMap<[u8; 32], Vec<ObjectId>>> {
+    let mut out: std::collections::HashMap<[u8; 32], Vec<ObjectId>> = Default::default();
+    for kind in [Kind::Index, Kind::Snapshot] {
+        for (name, _) in storage.list(kind)? {
+            let Ok(bytes) = storage.read(kind, &name) else {
+                continue;
+            };
+            let signer = match kind {
+                Kind::Index => IndexFile::envelope(&bytes).map(|(s, _)| s),
+                _ => Snapshot::signer_of(&bytes),
+            };
+            if let Ok(s) = signer {
+                out.entry(s).or_default().push(name.parse()?);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Objects (index and snapshot) signed by `signing_public`.
+fn objects_signed_by(storage: &dyn Storage, signing_public: &[u8; 32]) -> Result<Vec<ObjectId>> {
+    let mut v = objects_by_signer(storage)?
+        .remove(signing_public)
+        .unwrap_or_default();
+    v.sort();
+    Ok(v)
+}
+
+/// Remove (revoke) a key by key file id prefix. Refuses the key in use and the last full key.
+///
+/// # Errors
+/// [`CoreError::Invalid`] for those refusals or an unknown id; [`CoreError::PutOnly`].
+pub fn remove(repo: &Repository, id_prefix: &str, now: &str) -> Result<ObjectId> {
+    let admin = repo
+        .key()
+        .admin()
+        .map_err(|_| CoreError::PutOnly("removing keys"))?;
+    let keys = list(repo);
+    let matches: Vec<_> = keys
+        .iter()
+        .filter(|k| {
+            k.info
+                .id
+                .to_hex()
+                .starts_with(&id_prefix.to_ascii_lowercase())
+        })
+        .collect();
+    let k = match matches.as_slice() {
+        [k] => *k,
+        [] => return Err(CoreError::Invalid(format!("no key {id_prefix:?}"))),
+        _ => {
+            return Err(CoreError::Invalid(format!(
+                "key id prefix {id_prefix:?} is ambiguous"
+            )));
+        }
+    };
+    if k.current {
+        return Err(CoreError::Invalid(
+            "refusing to remove the key in use; open the repository with another key".into(),
+        ));
+    }
+    if k.info.kind == KeyKind::Full
+        && keys.iter().filter(|o| o.info.kind == KeyKind::Full).count() == 1
+    {
+        return Err(CoreError::Invalid(
+            "refusing to remove the last full key".into(),
+        ));
+    }
+    let accepted = objects_signed_by(repo.storage().as_ref(), &k.info.signing_public)?;
+    let rev = Revocation {
+        version: 1,
+        revoked: hex::encode(k.info.signing_public),
+        created: now.to_string(),
+        accepted,
+    };
+    repo.write_object(Kind::Revocation, &rev.to_object(&admin))?;
+    repo.storage().delete(Kind::Key, &k.info.id.to_hex())?;
+    Ok(k.info.id)
+}
+
+/// Paper export of the full key material, typed back by [`import_paper`].
+///
+/// Layout: a header line `tresor paper key v1 <repository id>`, then the key material
+/// (X25519 secret, X25519 public, id key, chunker seed, admin secret; 136 bytes) in lines of 16
+/// bytes, hex in groups of 4 digits, each line ending with a 4-digit checksum (the first two
+/// bytes of BLAKE3 over the line number and the line's bytes).
+///
+/// # Errors
+/// [`CoreError::PutOnly`] for put-only keys.
+pub fn export_paper(repo: &Repository) -> Result<String> {
+    let k = repo.key();
+    let (Some(secret), Some(admin)) = (k.secret_key, k.admin_secret) else {
+        return Err(CoreError::PutOnly("paper export"));
+    };
+    let mut bytes = Vec::with_capacity(136);
+    bytes.extend_from_slice(&secret);
+    bytes.extend_from_slice(&k.public_key);
+    bytes.extend_from_slice(&k.id_key);
+    bytes.extend_from_slice(&k.chunker_seed.to_le_bytes());
+    bytes.extend_from_slice(&admin);
+    let mut out = format!("tresor paper key v1 {}\n", repo.config().id);
+    for (i, line) in bytes.chunks(16).enumerate() {
+        let groups: Vec<String> = line.chunks(2).map(hex::encode).collect();
+        out.push_str(&format!(
+            "{:02}: {}  {}\n",
+            i + 1,
+            groups.join(" "),
+            line_checksum(i, line)
+        ));
+    }
+    zeroize::Zeroize::zeroize(&mut bytes);
+    Ok(out)
+}
+
+fn line_checksum(i: usize, line: &[u8]) -> String {
+    let mut h = blake3::Hasher::new();
+    h.update(&[i as u8]);
+    h.update(line);
+    hex::encode(&h.finalize().as_bytes()[..2])
+}
+
+/// Parse a paper key; errors name the line to check.
+///
+/// # Errors
+/// [`CoreError::Invalid`] naming the line with a typo.
+pub fn parse_paper(text: &str) -> Result<(String, MasterKey)> {
+    let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
+    let header = lines
+        .next()
+        .ok_or_else(|| CoreError::Invalid("empty paper key".into()))?;
+    let repo_id = header
+        .strip_prefix("tresor paper key v1 ")
+        .ok_or_else(|| CoreError::Invalid("not a tresor paper key (first line)".into()))?
+        .to_string();
+    let mut bytes = Vec::new();
+    for (i, l) in lines.enumerate() {
+        let body = l.split_once(':').map(|(_, b)| b).unwrap_or(l);
+        let mut groups: Vec<&str> = body.split_whitespace().collect();
+        let sum = groups
+            .pop()
+            .ok_or_else(|| CoreError::Invalid(format!("line {}: empty", i + 1)))?;
+        let line = hex::decode(groups.concat())
+            .map_err(|_| CoreError::Invalid(format!("line {}: not hex digits", i + 1)))?;
+        if line_checksum(i, &line) != sum.to_ascii_lowercase() {
+            return Err(CoreError::Invalid(format!(
+                "line {}: checksum does not match (typo?)",
+                i + 1
+            )));
+        }
+        bytes.extend(line);
+    }
+    if bytes.len() != 136 {
+        return Err(CoreError::Invalid(format!(
+            "paper key has {} bytes, expected 136 (missing lines?)",
+            bytes.len()
+        )));
+    }
+    let arr = |r: std::ops::Range<usize>| -> [u8; 32] { bytes[r].try_into().expect("32 bytes") };
+    let master = MasterKey {
+        secret_key: Some(arr(0..32)),
+        public_key: arr(32..64),
+        id_key: arr(64..96),
+        chunker_seed: u64::from_le_bytes(bytes[96..104].try_into().expect("8 bytes")),
+        admin_public: Signer::from_secret(&arr(104..136)).public(),
+        admin_secret: Some(arr(104..136)),
+    };
+    Ok((repo_id, master))
+}
+
+/// Create a new full key from a paper key, for a repository whose key files were lost.
+///
+/// # Errors
+/// [`CoreError::Invalid`] for a typo or a paper key of another repository.
+pub fn import_paper(
+    storage: Arc<dyn Storage>,
+    text: &str,
+    password: &str,
+    kdf: KdfParams,
+    owner: &KeyOwner,
+) -> Result<ObjectId> {
+    let config = Repository::read_config(storage.as_ref())?;
+    let (repo_id, master) = parse_paper(text)?;
+    if repo_id != config.id {
+        return Err(CoreError::Invalid(format!(
+            "this paper key belongs to repository {repo_id}, not {}",
+            config.id
+        )));
+    }
+    let bytes = make_key_file(&master, master.clone(), password, kdf, owner)?;
+    let id = ObjectId::of(&bytes);
+    storage.write(Kind::Key, &id.to_hex(), &bytes)?;
+    // Objects of keys whose key files were lost stay readable: the admin accepts them through
+    // revocations of those (lost) keys.
+    let trust = crate::trust::Trust::load(storage.as_ref(), &master)?;
+    let admin = master.admin()?;
+    for (signer, objects) in objects_by_signer(storage.as_ref())? {
+        if trust.key(&signer).is_none() && !trust.is_revoked(&signer) {
+            let rev = Revocation {
+                version: 1,
+                revoked: hex::encode(signer),
+                created: owner.created.clone(),
+                accepted: objects,
+            };
+            let b = rev.to_object(&admin);
+            storage.write(Kind::Revocation, &ObjectId::of(&b).to_hex(), &b)?;
+        }
+    }
+    Ok(id)
+}

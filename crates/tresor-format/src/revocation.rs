@@ -1,0 +1,52 @@
+//! Key revocations (format §4.2): JSON in a signed envelope made by the admin key.
+//!
+//! A revocation names a key's signing public key and the index and snapshot objects of that key
+//! that were accepted when it was revoked. Readers ignore every other object signed by it.
+
+use crate::ObjectId;
+use crate::error::{FormatError, Result};
+use crate::sign::{SignedKind, Signer, open_envelope};
+use serde::{Deserialize, Serialize};
+
+/// A revocation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Revocation {
+    /// Always 1.
+    pub version: u32,
+    /// Signing public key of the revoked key, hex.
+    pub revoked: String,
+    /// Time of the revocation, RFC 3339.
+    pub created: String,
+    /// Objects (index and snapshot) of the revoked key that stay valid.
+    pub accepted: Vec<ObjectId>,
+}
+
+impl Revocation {
+    /// Stored bytes, signed by the admin key.
+    pub fn to_object(&self, admin: &Signer) -> Vec<u8> {
+        admin.envelope(SignedKind::Revocation, &serde_json::to_vec(self).expect("revocation serializes"))
+    }
+
+    /// Open stored bytes, requiring the admin's signature.
+    ///
+    /// # Errors
+    /// [`FormatError::Authentication`] when not signed by `admin_public`; [`FormatError::Malformed`].
+    pub fn open(admin_public: &[u8; 32], stored: &[u8]) -> Result<Self> {
+        let (signer, body) = open_envelope(SignedKind::Revocation, stored)?;
+        if &signer != admin_public {
+            return Err(FormatError::Authentication { what: "revocation (not signed by the admin key)" });
+        }
+        crate::error::check_json_version(body, "revocation", 1)?;
+        serde_json::from_slice(body).map_err(|e| FormatError::malformed("revocation", e))
+    }
+
+    /// The revoked signing public key.
+    ///
+    /// # Errors
+    /// [`FormatError::Malformed`].
+    pub fn revoked_key(&self) -> Result<[u8; 32]> {
+        let mut out = [0u8; 32];
+        hex::decode_to_slice(&self.revoked, &mut out).map_err(|e| FormatError::malformed("revocation", e))?;
+        Ok(out)
+    }
+}
