@@ -1,7 +1,7 @@
 //! Reading blobs back: index lookup, range read, decrypt, decompress, verify id.
 
 use crate::error::{CoreError, Result};
-use crate::index::Index;
+use crate::index::{BlobLocation, Index};
 use crate::repository::Repository;
 use tresor_format::BlobId;
 use tresor_format::blob::{self, BlobType};
@@ -41,6 +41,20 @@ impl<'a> BlobReader<'a> {
             .index
             .get(id)
             .ok_or_else(|| CoreError::Damaged(format!("blob {id} is not in the index")))?;
+        let first = self.load_at(id, blob_type, loc);
+        if first.is_ok() {
+            return first;
+        }
+        // A blob stored twice (e.g. by two hosts) may be intact elsewhere.
+        for alt in self.index.alternates(id) {
+            if let Ok(plain) = self.load_at(id, blob_type, alt) {
+                return Ok(plain);
+            }
+        }
+        first
+    }
+
+    fn load_at(&self, id: &BlobId, blob_type: BlobType, loc: &BlobLocation) -> Result<Vec<u8>> {
         if loc.blob_type != blob_type {
             return Err(CoreError::Damaged(format!(
                 "blob {id} is indexed as {:?}, expected {blob_type:?}",

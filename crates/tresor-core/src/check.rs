@@ -230,7 +230,7 @@ fn check_packs(
     r: &mut CheckReport,
 ) {
     let mut expected: IdMap<ObjectId, Vec<(BlobId, BlobType, u64, u32)>> = IdMap::default();
-    for (id, loc) in index.blobs() {
+    for (id, loc) in index.all_locations() {
         expected.entry(index.pack(loc.pack).id).or_default().push((
             *id,
             loc.blob_type,

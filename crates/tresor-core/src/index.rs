@@ -57,6 +57,8 @@ pub struct PackInfo {
 #[derive(Debug, Default)]
 pub struct Index {
     blobs: IdMap<BlobId, BlobLocation>,
+    /// Further locations of blobs stored more than once (tried when the first one fails).
+    alternates: IdMap<BlobId, Vec<BlobLocation>>,
     packs: Vec<PackInfo>,
     pack_pos: IdMap<ObjectId, u32>,
     index_ids: Vec<ObjectId>,
@@ -71,7 +73,7 @@ impl Index {
         }
     }
 
-    /// Add one pack. A blob already known keeps its first location.
+    /// Add one pack. A blob already known keeps its first location; later ones are alternates.
     pub fn add_pack(&mut self, index_id: ObjectId, p: &IndexPack) {
         if self.pack_pos.contains_key(&p.id) {
             return;
@@ -84,14 +86,27 @@ impl Index {
         });
         self.pack_pos.insert(p.id, pos);
         for b in &p.blobs {
-            self.blobs.entry(b.id).or_insert(BlobLocation {
+            let loc = BlobLocation {
                 pack: pos,
                 blob_type: b.blob_type,
                 offset: b.offset,
                 length: b.length as u32,
                 raw_length: b.raw_length as u32,
-            });
+            };
+            match self.blobs.entry(b.id) {
+                std::collections::hash_map::Entry::Vacant(e) => {
+                    e.insert(loc);
+                }
+                std::collections::hash_map::Entry::Occupied(_) => {
+                    self.alternates.entry(b.id).or_default().push(loc)
+                }
+            }
         }
+    }
+
+    /// Other locations of a blob stored more than once.
+    pub fn alternates(&self, id: &BlobId) -> &[BlobLocation] {
+        self.alternates.get(id).map(Vec::as_slice).unwrap_or(&[])
     }
 
     /// Location of a blob.
@@ -122,6 +137,15 @@ impl Index {
     /// All blobs.
     pub fn blobs(&self) -> impl Iterator<Item = (&BlobId, &BlobLocation)> {
         self.blobs.iter()
+    }
+
+    /// Every stored copy of every blob, alternates included.
+    pub fn all_locations(&self) -> impl Iterator<Item = (&BlobId, &BlobLocation)> {
+        self.blobs.iter().chain(
+            self.alternates
+                .iter()
+                .flat_map(|(id, v)| v.iter().map(move |l| (id, l))),
+        )
     }
 
     /// Number of blobs.

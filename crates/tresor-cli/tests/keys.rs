@@ -1,0 +1,157 @@
+//! Key commands and put-only refusals through the CLI.
+
+mod common;
+use common::*;
+
+fn stderr(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn put_only_key_backs_up_but_every_read_is_refused() {
+    let env = Env::new();
+    env.init();
+    let pw = env.path("host-pw");
+    std::fs::write(&pw, "host password\n").unwrap();
+    std::fs::set_permissions(&pw, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let o = env.ok(&[
+        "key",
+        "add",
+        "--put-only",
+        "--host",
+        "vps",
+        "--new-password-file",
+        pw.to_str().unwrap(),
+        "--kdf-memory-kib",
+        "8192",
+        "--kdf-iterations",
+        "1",
+        "--json",
+    ]);
+    let added: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let src = env.path("src");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("f"), b"put-only data").unwrap();
+    let host = |args: &[&str]| {
+        env.cmd()
+            .env_remove("TRESOR_PASSWORD")
+            .env("TRESOR_PASSWORD_FILE", &pw)
+            .env("TRESOR_CACHE_DIR", env.path("cache"))
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let o = host(&["backup", "--json", src.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let o = host(&["backup", "--json", src.to_str().unwrap()]);
+    let s: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        s["bytes_read"], 0,
+        "second put-only backup uses the local cache: {s}"
+    );
+    let t = env.path("t");
+    for args in [
+        vec!["restore", "latest", "--target", t.to_str().unwrap()],
+        vec!["ls", "latest"],
+        vec!["cat", "snapshot", "latest"],
+        vec!["check", "--read-data"],
+        vec!["check"],
+        vec!["key", "add", "--new-password-file", pw.to_str().unwrap()],
+        vec!["key", "export", "--paper"],
+    ] {
+        let o = host(&args);
+        assert_eq!(o.status.code(), Some(13), "{args:?}: {}", stderr(&o));
+        assert!(
+            stderr(&o).contains("can write but not read"),
+            "{args:?}: {}",
+            stderr(&o)
+        );
+        assert!(!t.exists());
+    }
+    // `snapshots` shows ids and writers only.
+    let o = host(&["snapshots", "--json"]);
+    assert_eq!(o.status.code(), Some(0));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v.as_array().unwrap().len(), 2);
+    assert!(v[0]["own"].as_bool().unwrap());
+    assert!(v[0].get("paths").is_none() && v[0].get("time").is_none());
+    // The full key lists both keys and restores the host's snapshot.
+    let o = env.ok(&["key", "list", "--json"]);
+    let keys: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(keys.as_array().unwrap().len(), 2);
+    assert!(
+        keys.as_array()
+            .unwrap()
+            .iter()
+            .any(|k| k["kind"] == "put-only" && k["host"] == "vps" && k["id"] == added["id"])
+    );
+    env.ok(&["restore", "latest", "--target", t.to_str().unwrap()]);
+    assert_eq!(
+        std::fs::read(t.join(src.strip_prefix("/").unwrap()).join("f")).unwrap(),
+        b"put-only data"
+    );
+}
+
+#[test]
+fn key_passwd_remove_and_paper_round_trip() {
+    let env = Env::new();
+    env.init();
+    let pw = env.path("new-pw");
+    std::fs::write(&pw, "second password\n").unwrap();
+    std::fs::set_permissions(&pw, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let kdf = ["--kdf-memory-kib", "8192", "--kdf-iterations", "1"];
+    let mut args = vec!["key", "passwd", "--new-password-file", pw.to_str().unwrap()];
+    args.extend(kdf);
+    env.ok(&args);
+    assert_eq!(
+        env.run(&["snapshots"]).status.code(),
+        Some(12),
+        "old password no longer works"
+    );
+    let new = |args: &[&str]| {
+        env.cmd()
+            .env("TRESOR_PASSWORD", "second password")
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    assert_eq!(new(&["snapshots"]).status.code(), Some(0));
+    // The last full key cannot be removed.
+    let o = new(&["key", "list", "--json"]);
+    let keys: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let id = keys[0]["id"].as_str().unwrap().to_string();
+    let o = new(&["key", "remove", &id[..8]]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("key in use") || stderr(&o).contains("last full key"),
+        "{}",
+        stderr(&o)
+    );
+    // Paper export and import after losing every key file.
+    let o = new(&["key", "export", "--paper"]);
+    let paper = String::from_utf8(o.stdout).unwrap();
+    assert!(paper.starts_with("tresor paper key v1 "));
+    assert!(paper.lines().count() >= 10);
+    for e in std::fs::read_dir(env.repo.join("keys")).unwrap() {
+        std::fs::remove_file(e.unwrap().path()).unwrap();
+    }
+    let paper_file = env.path("paper.txt");
+    std::fs::write(&paper_file, &paper).unwrap();
+    let mut args = vec![
+        "key",
+        "import",
+        "--file",
+        paper_file.to_str().unwrap(),
+        "--new-password-file",
+        pw.to_str().unwrap(),
+    ];
+    args.extend(kdf);
+    let o = env
+        .cmd()
+        .env_remove("TRESOR_PASSWORD")
+        .args(&args)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(new(&["check"]).status.code(), Some(0));
+}

@@ -1,0 +1,353 @@
+//! Put-only keys: write but never read; a forging put-only host cannot poison other hosts;
+//! a removed (revoked) key's later writes are ignored.
+
+use std::path::Path;
+use std::sync::Arc;
+use tresor_core::archiver::{self, BackupOptions, BackupResult, ParentChoice};
+use tresor_core::exclude::PatternSet;
+use tresor_core::packer::Packer;
+use tresor_core::repository::KeyOwner;
+use tresor_core::restorer::{self, RestoreOptions};
+use tresor_core::{CoreError, NoProgress, Repository, check, keys};
+use tresor_format::blob::BlobType;
+use tresor_format::config::Config;
+use tresor_format::index::IndexFile;
+use tresor_format::keyfile::{KdfParams, KeyFile, KeyKind};
+use tresor_format::snapshot::Snapshot;
+use tresor_format::{FormatError, pack};
+use tresor_storage::local::LocalStorage;
+use tresor_storage::{Kind, Storage};
+
+const KDF: KdfParams = KdfParams {
+    m_kib: 64,
+    t: 1,
+    p: 1,
+};
+
+fn owner(host: &str) -> KeyOwner {
+    KeyOwner {
+        host: host.into(),
+        username: "test".into(),
+        created: "2026-11-30T00:00:00Z".into(),
+    }
+}
+
+fn setup(dir: &Path) -> (Arc<dyn Storage>, Repository) {
+    let storage: Arc<dyn Storage> = Arc::new(LocalStorage::new(dir.join("repo")));
+    let repo = Repository::init(
+        storage.clone(),
+        "admin",
+        KDF,
+        &owner("admin"),
+        Config::new().unwrap(),
+    )
+    .unwrap();
+    (storage, repo)
+}
+
+fn backup(repo: &Repository, path: &Path, host: &str, cache: Option<&Path>) -> BackupResult {
+    let opts = BackupOptions {
+        paths: vec![path.to_path_buf()],
+        excludes: PatternSet::new(&[]).unwrap(),
+        exclude_if_present: vec![],
+        exclude_caches: false,
+        one_file_system: false,
+        tags: vec![],
+        hostname: host.into(),
+        username: "test".into(),
+        time: jiff::ZonedDateTime::now(),
+        parent: ParentChoice::Auto,
+        dry_run: false,
+        stdin: None,
+        workers: 2,
+        cancel: None,
+        cache_dir: cache.map(Path::to_path_buf),
+    };
+    archiver::backup(repo, opts, &NoProgress).unwrap()
+}
+
+fn restore(
+    repo: &Repository,
+    snapshot: &tresor_format::ObjectId,
+    target: &Path,
+) -> restorer::RestoreResult {
+    let snap = repo.load_snapshot(snapshot).unwrap();
+    let index = repo.load_index().unwrap();
+    let opts = RestoreOptions {
+        target: target.to_path_buf(),
+        subpath: "/".into(),
+        includes: PatternSet::new(&[]).unwrap(),
+        excludes: PatternSet::new(&[]).unwrap(),
+        verify: true,
+        workers: 2,
+    };
+    restorer::restore(repo, &index, &snap, &opts, &NoProgress).unwrap()
+}
+
+fn source(dir: &Path, name: &str, content: &[u8]) -> std::path::PathBuf {
+    let src = dir.join(name);
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("data.bin"), content).unwrap();
+    std::fs::write(src.join("note.txt"), format!("host {name}")).unwrap();
+    src
+}
+
+fn data(seed: u8, len: usize) -> Vec<u8> {
+    (0..len)
+        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed) ^ (i >> 9) as u8)
+        .collect()
+}
+
+#[test]
+fn put_only_key_writes_incrementally_and_cannot_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let (storage, admin) = setup(dir.path());
+    keys::add(&admin, "host", KeyKind::PutOnly, KDF, &owner("vps")).unwrap();
+    let host = Repository::open(storage.clone(), "host").unwrap();
+    assert_eq!(host.key_kind(), KeyKind::PutOnly);
+    let src = source(dir.path(), "vps", &data(1, 3 << 20));
+    let cache = dir.path().join("cache");
+
+    let first = backup(&host, &src, "vps", Some(&cache));
+    assert!(first.summary.bytes_read > 3 << 20);
+    // With the local cache: nothing is read again.
+    let second = backup(&host, &src, "vps", Some(&cache));
+    assert_eq!(second.summary.bytes_read, 0, "{:?}", second.summary);
+    assert_eq!(second.summary.files_unmodified, 2);
+    // Without the cache: everything is read again, but no data is uploaded again.
+    let third = backup(&host, &src, "vps", None);
+    assert_eq!(third.summary.bytes_read, first.summary.bytes_read);
+    assert_eq!(third.summary.data_blobs, 0, "{:?}", third.summary);
+
+    // Reading is refused with the put-only error.
+    assert!(matches!(host.load_snapshots(), Err(CoreError::PutOnly(_))));
+    assert!(matches!(host.load_index(), Err(CoreError::PutOnly(_))));
+    assert!(matches!(
+        check::check(&host, check::ReadData::All),
+        Err(CoreError::PutOnly(_))
+    ));
+
+    // The full key restores the put-only host's snapshot byte for byte.
+    let admin = Repository::open(storage.clone(), "admin").unwrap();
+    let t = dir.path().join("restore");
+    let r = restore(&admin, &third.snapshot_id.unwrap(), &t);
+    assert!(r.problems.is_empty(), "{:?}", r.problems);
+    let restored = t.join(src.strip_prefix("/").unwrap());
+    assert_eq!(
+        std::fs::read(restored.join("data.bin")).unwrap(),
+        data(1, 3 << 20)
+    );
+    assert_eq!(
+        std::fs::read(restored.join("note.txt")).unwrap(),
+        b"host vps"
+    );
+    // All three snapshots are accepted by the admin; check is clean.
+    let admin = Repository::open(storage, "admin").unwrap();
+    assert_eq!(admin.load_snapshots().unwrap().0.len(), 3);
+    let report = check::check(&admin, check::ReadData::All).unwrap();
+    assert!(
+        report.errors.is_empty() && report.warnings.is_empty(),
+        "{report:?}"
+    );
+}
+
+#[test]
+fn put_only_key_file_opens_no_object() {
+    let dir = tempfile::tempdir().unwrap();
+    let (storage, admin) = setup(dir.path());
+    let src = source(dir.path(), "a", &data(2, 1 << 20));
+    backup(&admin, &src, "a", None);
+    let id = keys::add(&admin, "host", KeyKind::PutOnly, KDF, &owner("vps")).unwrap();
+    let kf = KeyFile::from_bytes(&storage.read(Kind::Key, &id.to_hex()).unwrap()).unwrap();
+    let payload = kf.open("host").unwrap();
+    assert!(payload.master.secret_key.is_none() && payload.master.admin_secret.is_none());
+    // Every 32-byte value the key file holds, tried as the secret key, opens nothing.
+    let mut candidates = vec![
+        payload.master.public_key,
+        payload.master.id_key,
+        payload.master.admin_public,
+        payload.signing_secret,
+        payload.master.dedup_key().0,
+    ];
+    candidates.push(*blake3::hash(&payload.master.id_key).as_bytes());
+    let mut tried = 0;
+    for c in candidates {
+        let mut k = payload.master.clone();
+        k.secret_key = Some(c);
+        for (name, _) in storage.list(Kind::Snapshot).unwrap() {
+            let b = storage.read(Kind::Snapshot, &name).unwrap();
+            assert!(matches!(
+                Snapshot::open(&k, &b),
+                Err(FormatError::Authentication { .. })
+            ));
+            tried += 1;
+        }
+        for (name, _) in storage.list(Kind::Index).unwrap() {
+            let b = storage.read(Kind::Index, &name).unwrap();
+            assert!(IndexFile::open(&k, &b).is_err());
+            tried += 1;
+        }
+        for (name, _) in storage.list(Kind::Pack).unwrap() {
+            let b = storage.read(Kind::Pack, &name).unwrap();
+            assert!(pack::read_header(&k, &b).is_err());
+            tried += 1;
+        }
+    }
+    assert!(tried >= 6 * 4);
+    // And without a secret key, opening says so.
+    let b = storage
+        .read(Kind::Snapshot, &storage.list(Kind::Snapshot).unwrap()[0].0)
+        .unwrap();
+    assert!(matches!(
+        Snapshot::open(&payload.master, &b),
+        Err(FormatError::PutOnlyKey)
+    ));
+}
+
+#[test]
+fn a_forged_blob_does_not_poison_other_hosts() {
+    let dir = tempfile::tempdir().unwrap();
+    let (storage, admin) = setup(dir.path());
+    keys::add(&admin, "evil", KeyKind::PutOnly, KDF, &owner("evil")).unwrap();
+    keys::add(&admin, "good", KeyKind::PutOnly, KDF, &owner("good")).unwrap();
+    let evil = Repository::open(storage.clone(), "evil").unwrap();
+    let good = Repository::open(storage.clone(), "good").unwrap();
+    let content = data(3, 2 << 20);
+    // The evil host stores garbage under the ids of the chunks of `content`.
+    let chunker =
+        tresor_format::chunker::Chunker::new(&evil.config().chunker, evil.key().chunker_seed);
+    let cfg = evil.config();
+    let packer = Packer::new(
+        evil.storage().clone(),
+        evil.key().clone(),
+        evil.signer_copy(),
+        cfg.pack_size,
+        cfg.compression_level,
+        1,
+        false,
+    );
+    let mut rest = &content[..];
+    let mut forged = 0;
+    while !rest.is_empty() {
+        let n = chunker.next_cut(rest);
+        packer
+            .add(
+                BlobType::Data,
+                evil.key().blob_id(&rest[..n]),
+                vec![0xEE; n],
+            )
+            .unwrap();
+        rest = &rest[n..];
+        forged += 1;
+    }
+    packer.finish().unwrap();
+    assert!(forged >= 1);
+    // The good host backs up the same data: it does not trust the evil host's index.
+    let src = source(dir.path(), "good", &content);
+    let b = backup(&good, &src, "good", None);
+    assert_eq!(
+        b.summary.data_blobs as usize,
+        forged + 1,
+        "good host uploads its own copies"
+    );
+    // The admin restores the good host's snapshot byte for byte...
+    let admin = Repository::open(storage.clone(), "admin").unwrap();
+    let t = dir.path().join("restore");
+    let r = restore(&admin, &b.snapshot_id.unwrap(), &t);
+    assert!(r.problems.is_empty(), "{:?}", r.problems);
+    assert_eq!(
+        std::fs::read(t.join(src.strip_prefix("/").unwrap()).join("data.bin")).unwrap(),
+        content
+    );
+    // ...and check --read-data names the forged blobs.
+    let report = check::check(&admin, check::ReadData::All).unwrap();
+    assert_eq!(report.errors.len(), forged, "{:?}", report.errors);
+    assert!(
+        report
+            .errors
+            .iter()
+            .all(|e| e.contains("does not match its id")),
+        "{:?}",
+        report.errors
+    );
+}
+
+#[test]
+fn a_removed_key_is_revoked() {
+    let dir = tempfile::tempdir().unwrap();
+    let (storage, admin) = setup(dir.path());
+    let id = keys::add(&admin, "host", KeyKind::PutOnly, KDF, &owner("vps")).unwrap();
+    let host = Repository::open(storage.clone(), "host").unwrap();
+    let src = source(dir.path(), "vps", &data(4, 1 << 20));
+    let before = backup(&host, &src, "vps", None);
+    // The admin removes the key; the host (compromised, say) keeps writing.
+    let admin = Repository::open(storage.clone(), "admin").unwrap();
+    keys::remove(&admin, &id.to_hex()[..8], "2026-11-30T01:00:00Z").unwrap();
+    assert!(matches!(
+        Repository::open(storage.clone(), "host"),
+        Err(CoreError::WrongPassword)
+    ));
+    std::fs::write(src.join("after.txt"), b"written after the revocation").unwrap();
+    let after = backup(&host, &src, "vps", None);
+    let admin = Repository::open(storage.clone(), "admin").unwrap();
+    let (list, skipped) = admin.load_snapshots().unwrap();
+    assert_eq!(
+        list.iter().map(|(i, _)| *i).collect::<Vec<_>>(),
+        vec![before.snapshot_id.unwrap()]
+    );
+    assert_eq!(skipped.len(), 1);
+    assert_eq!(skipped[0].id, after.snapshot_id.unwrap());
+    let report = check::check(&admin, check::ReadData::All).unwrap();
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    assert!(
+        report.warnings.iter().any(|w| w.contains("revoked")),
+        "{:?}",
+        report.warnings
+    );
+    // The snapshot from before the revocation still restores.
+    let r = restore(&admin, &before.snapshot_id.unwrap(), &dir.path().join("t"));
+    assert!(r.problems.is_empty());
+    // Refusals: the key in use, the last full key.
+    assert!(keys::remove(&admin, &admin.key_id().to_hex(), "x").is_err());
+}
+
+#[test]
+fn passwords_change_and_paper_keys_restore_access() {
+    let dir = tempfile::tempdir().unwrap();
+    let (storage, admin) = setup(dir.path());
+    let src = source(dir.path(), "a", &data(5, 1 << 20));
+    let b = backup(&admin, &src, "a", None);
+    // Password change: the old password stops working, the new one opens the same snapshots.
+    keys::change_password(&admin, "new admin", KDF).unwrap();
+    assert!(matches!(
+        Repository::open(storage.clone(), "admin"),
+        Err(CoreError::WrongPassword)
+    ));
+    let admin = Repository::open(storage.clone(), "new admin").unwrap();
+    assert_eq!(admin.load_snapshots().unwrap().0.len(), 1);
+    assert_eq!(storage.list(Kind::Key).unwrap().len(), 1);
+    // NFC normalisation: "é" typed as e + combining accent opens a key made with the composed form.
+    keys::add(&admin, "caf\u{e9}", KeyKind::Full, KDF, &owner("x")).unwrap();
+    assert!(Repository::open(storage.clone(), "cafe\u{301}").is_ok());
+    // Paper export, then every key file lost, then import.
+    let paper = keys::export_paper(&admin).unwrap();
+    let mut typo = paper.clone();
+    let pos = typo.find("\n02: ").unwrap() + 5;
+    typo.replace_range(
+        pos..pos + 1,
+        if &typo[pos..pos + 1] == "0" { "1" } else { "0" },
+    );
+    for (name, _) in storage.list(Kind::Key).unwrap() {
+        storage.delete(Kind::Key, &name).unwrap();
+    }
+    let err =
+        keys::import_paper(storage.clone(), &typo, "recovered", KDF, &owner("x")).unwrap_err();
+    assert!(err.to_string().contains("line 2"), "{err}");
+    keys::import_paper(storage.clone(), &paper, "recovered", KDF, &owner("x")).unwrap();
+    let back = Repository::open(storage.clone(), "recovered").unwrap();
+    let (list, skipped) = back.load_snapshots().unwrap();
+    assert!(skipped.is_empty(), "{skipped:?}");
+    let r = restore(&back, &list[0].0, &dir.path().join("t"));
+    assert!(r.problems.is_empty());
+    assert_eq!(list[0].0, b.snapshot_id.unwrap());
+}
