@@ -67,6 +67,18 @@ impl Context {
         Ok(Arc::new(LocalStorage::new(path)))
     }
 
+    /// For S3 locations: check that the store refuses overwrites (`If-None-Match: *`). Some
+    /// S3-compatible stores silently ignore the header; tresor must not trust them blindly.
+    /// Returns `Ok(true)` for local repositories.
+    pub fn probe_conditional_writes(&self) -> Result<bool> {
+        if !tresor_s3::is_s3_url(&self.location) {
+            return Ok(true);
+        }
+        let mut o = tresor_s3::S3Options::default();
+        o.insecure_http = self.insecure_http;
+        Ok(tresor_s3::S3Storage::open(&self.location, &o)?.probe_conditional_writes()?)
+    }
+
     /// Open the repository with the password.
     pub fn open(&self) -> Result<Repository> {
         let storage = self.storage()?;

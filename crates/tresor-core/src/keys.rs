@@ -170,6 +170,7 @@ pub fn remove(repo: &Repository, id_prefix: &str, now: &str) -> Result<ObjectId>
         revoked: hex::encode(k.info.signing_public),
         created: now.to_string(),
         accepted,
+        kind: Some(k.info.kind),
     };
     repo.write_object(Kind::Revocation, &rev.to_object(&admin))?;
     repo.storage().delete(Kind::Key, &k.info.id.to_hex())?;
@@ -298,6 +299,7 @@ pub fn import_paper(
                 revoked: hex::encode(signer),
                 created: owner.created.clone(),
                 accepted: objects,
+                kind: None,
             };
             let b = rev.to_object(&admin);
             storage.write(Kind::Revocation, &ObjectId::of(&b).to_hex(), &b)?;

@@ -369,8 +369,11 @@ impl Repository {
             }
         }
         files.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.cmp(&b.1)));
+        // Only full keys may retire index objects (prune, repair): a put-only key could otherwise
+        // hide other writers' data.
         let superseded: std::collections::HashSet<ObjectId> = files
             .iter()
+            .filter(|(not_full, _, _)| !not_full)
             .flat_map(|(_, _, f)| f.supersedes.iter().copied())
             .collect();
         let mut index = Index::default();

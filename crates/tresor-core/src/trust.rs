@@ -48,7 +48,7 @@ pub enum Verdict {
 #[derive(Debug, Default, Clone)]
 pub struct Trust {
     keys: HashMap<[u8; 32], KeyInfo>,
-    revoked: HashMap<[u8; 32], HashSet<ObjectId>>,
+    revoked: HashMap<[u8; 32], (HashSet<ObjectId>, Option<KeyKind>)>,
     /// Key files that could not be read or whose certificate is invalid (id: reason).
     pub problems: Vec<String>,
 }
@@ -96,7 +96,11 @@ impl Trust {
                 .and_then(|b| Revocation::open(&master.admin_public, &b).map_err(|e| e.to_string()))
                 .and_then(|r| r.revoked_key().map(|k| (k, r)).map_err(|e| e.to_string()));
             match r {
-                Ok((k, r)) => t.revoked.entry(k).or_default().extend(r.accepted),
+                Ok((k, r)) => {
+                    let e = t.revoked.entry(k).or_default();
+                    e.0.extend(r.accepted);
+                    e.1 = e.1.or(r.kind);
+                }
                 Err(e) => t.problems.push(format!("revocation {name}: {e}")),
             }
         }
@@ -105,11 +109,11 @@ impl Trust {
 
     /// The verdict on an object `id` signed by `signer`.
     pub fn verdict(&self, signer: &[u8; 32], id: &ObjectId) -> Verdict {
-        if let Some(accepted) = self.revoked.get(signer) {
+        if let Some((accepted, kind)) = self.revoked.get(signer) {
             if !accepted.contains(id) {
                 return Verdict::Revoked;
             }
-            return match self.keys.get(signer).map(|k| k.kind) {
+            return match self.keys.get(signer).map(|k| k.kind).or(*kind) {
                 Some(KeyKind::Full) => Verdict::Full,
                 _ => Verdict::PutOnly,
             };

@@ -872,15 +872,16 @@ fn retention_matches_restic_forget() {
         }
     });
     let failures = failures.into_inner().unwrap();
+    let totals = totals.into_inner().unwrap();
     let snapshot_count: usize = timelines.iter().map(|t| t.snapshots.len()).sum();
     eprintln!(
         "{banner}: {} timelines, {snapshot_count} snapshots, {} policy evaluations \
          ({} snapshot decisions, {} kept) compared \
          ({} failed timelines) in {:.1?} with {jobs} jobs",
         timelines.len(),
-        totals.lock().unwrap().policies,
-        totals.lock().unwrap().decisions,
-        totals.lock().unwrap().kept,
+        totals.policies,
+        totals.decisions,
+        totals.kept,
         failures.len(),
         started.elapsed()
     );

@@ -11,13 +11,13 @@
 //! The signature tells every reader which key wrote the object; writers deduplicate only
 //! against their own index objects and those of full keys (format §13).
 
+use crate::BlobId;
 use crate::ObjectId;
+use crate::blob::BlobType;
 use crate::crypto::{DataKey, MasterKey, SealedKind};
 use crate::error::{FormatError, Result};
-use crate::blob::BlobType;
 use crate::pack::BlobEntry;
 use crate::sign::{SignedKind, Signer, open_envelope};
-use crate::BlobId;
 use serde::{Deserialize, Serialize};
 
 /// One pack as listed in an index.
@@ -67,9 +67,17 @@ impl IndexFile {
     /// Only when sealing fails or randomness is unavailable.
     pub fn to_object(&self, key: &MasterKey, signer: &Signer) -> Result<Vec<u8>> {
         let sealed = key.seal(SealedKind::Index, &self.encode())?;
-        let list: Vec<(BlobType, BlobId)> = self.packs.iter().flat_map(|p| p.blobs.iter().map(|b| (b.blob_type, b.id))).collect();
-        let dedup = key.dedup_key().encrypt(DEDUP_AAD, postcard::to_stdvec(&list).expect("dedup list serializes"))?;
-        let body = postcard::to_stdvec(&IndexEnvelope { sealed, dedup }).expect("envelope serializes");
+        let list: Vec<(BlobType, BlobId)> = self
+            .packs
+            .iter()
+            .flat_map(|p| p.blobs.iter().map(|b| (b.blob_type, b.id)))
+            .collect();
+        let dedup = key.dedup_key().encrypt(
+            DEDUP_AAD,
+            postcard::to_stdvec(&list).expect("dedup list serializes"),
+        )?;
+        let body =
+            postcard::to_stdvec(&IndexEnvelope { sealed, dedup }).expect("envelope serializes");
         Ok(signer.envelope(SignedKind::Index, &body))
     }
 
@@ -79,7 +87,8 @@ impl IndexFile {
     /// [`FormatError::Authentication`] for a bad signature, [`FormatError::Malformed`].
     pub fn envelope(stored: &[u8]) -> Result<([u8; 32], IndexEnvelope)> {
         let (signer, body) = open_envelope(SignedKind::Index, stored)?;
-        let env = postcard::from_bytes(body).map_err(|e| FormatError::malformed("index envelope", e))?;
+        let env =
+            postcard::from_bytes(body).map_err(|e| FormatError::malformed("index envelope", e))?;
         Ok((signer, env))
     }
 
@@ -88,7 +97,9 @@ impl IndexFile {
     /// # Errors
     /// [`FormatError::Authentication`], [`FormatError::Malformed`].
     pub fn dedup_list(key: &MasterKey, env: &IndexEnvelope) -> Result<Vec<(BlobType, BlobId)>> {
-        let plain = key.dedup_key().decrypt(DEDUP_AAD, &env.dedup, "index dedup list")?;
+        let plain = key
+            .dedup_key()
+            .decrypt(DEDUP_AAD, &env.dedup, "index dedup list")?;
         postcard::from_bytes(&plain).map_err(|e| FormatError::malformed("index dedup list", e))
     }
 

@@ -77,7 +77,12 @@ impl KeyPayload {
 }
 
 /// The bytes the admin key signs to certify a key.
-pub fn certificate_body(kind: KeyKind, signing_public: &[u8; 32], host: &str, created: &str) -> Vec<u8> {
+pub fn certificate_body(
+    kind: KeyKind,
+    signing_public: &[u8; 32],
+    host: &str,
+    created: &str,
+) -> Vec<u8> {
     let mut b = vec![match kind {
         KeyKind::Full => 1u8,
         KeyKind::PutOnly => 2u8,
@@ -178,8 +183,17 @@ impl KeyFile {
     ///
     /// # Errors
     /// [`FormatError::PutOnlyKey`] when `admin_key` has no admin secret.
-    pub fn certify(admin_key: &MasterKey, kind: KeyKind, signing_public: &[u8; 32], host: &str, created: &str) -> Result<[u8; 64]> {
-        Ok(admin_key.admin()?.sign(crate::sign::SignedKind::KeyCertificate, &certificate_body(kind, signing_public, host, created)))
+    pub fn certify(
+        admin_key: &MasterKey,
+        kind: KeyKind,
+        signing_public: &[u8; 32],
+        host: &str,
+        created: &str,
+    ) -> Result<[u8; 64]> {
+        Ok(admin_key.admin()?.sign(
+            crate::sign::SignedKind::KeyCertificate,
+            &certificate_body(kind, signing_public, host, created),
+        ))
     }
 
     /// The signing public key from the header.
@@ -188,15 +202,25 @@ impl KeyFile {
     /// [`FormatError::Malformed`].
     pub fn signing_public(&self) -> Result<[u8; 32]> {
         let mut out = [0u8; 32];
-        hex::decode_to_slice(&self.signing_public, &mut out).map_err(|e| FormatError::malformed("key file signing key", e))?;
+        hex::decode_to_slice(&self.signing_public, &mut out)
+            .map_err(|e| FormatError::malformed("key file signing key", e))?;
         Ok(out)
     }
 
     /// Whether the header's certificate is a valid admin signature.
     pub fn certified_by(&self, admin_public: &[u8; 32]) -> bool {
-        let (Ok(pk), Ok(sig)) = (self.signing_public(), hex::decode(&self.certificate)) else { return false };
-        let Ok(sig) = <[u8; 64]>::try_from(sig.as_slice()) else { return false };
-        crate::sign::verify(admin_public, crate::sign::SignedKind::KeyCertificate, &certificate_body(self.kind, &pk, &self.host, &self.created), &sig)
+        let (Ok(pk), Ok(sig)) = (self.signing_public(), hex::decode(&self.certificate)) else {
+            return false;
+        };
+        let Ok(sig) = <[u8; 64]>::try_from(sig.as_slice()) else {
+            return false;
+        };
+        crate::sign::verify(
+            admin_public,
+            crate::sign::SignedKind::KeyCertificate,
+            &certificate_body(self.kind, &pk, &self.host, &self.created),
+            &sig,
+        )
     }
 
     /// Unwrap the key payload with `password`.

@@ -178,7 +178,11 @@ pub fn read_header(key: &MasterKey, pack: &[u8]) -> Result<PackHeader> {
         .checked_sub(TRAILER_LEN + hlen)
         .ok_or_else(|| FormatError::malformed("pack", "header length beyond pack start"))?;
     let h = open_header(key, &pack[start as usize..(n - TRAILER_LEN) as usize])?;
-    if let Some(b) = h.blobs.iter().find(|b| b.offset.saturating_add(b.length) > start) {
+    if let Some(b) = h
+        .blobs
+        .iter()
+        .find(|b| b.offset.saturating_add(b.length) > start)
+    {
         return Err(FormatError::malformed(
             "pack",
             format!("blob {} extends into the header", b.id),

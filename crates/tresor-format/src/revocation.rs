@@ -19,12 +19,19 @@ pub struct Revocation {
     pub created: String,
     /// Objects (index and snapshot) of the revoked key that stay valid.
     pub accepted: Vec<ObjectId>,
+    /// Kind of the revoked key, so that its accepted objects keep their standing (absent in
+    /// revocations of keys whose key file was lost: treated as put-only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<crate::keyfile::KeyKind>,
 }
 
 impl Revocation {
     /// Stored bytes, signed by the admin key.
     pub fn to_object(&self, admin: &Signer) -> Vec<u8> {
-        admin.envelope(SignedKind::Revocation, &serde_json::to_vec(self).expect("revocation serializes"))
+        admin.envelope(
+            SignedKind::Revocation,
+            &serde_json::to_vec(self).expect("revocation serializes"),
+        )
     }
 
     /// Open stored bytes, requiring the admin's signature.
@@ -34,7 +41,9 @@ impl Revocation {
     pub fn open(admin_public: &[u8; 32], stored: &[u8]) -> Result<Self> {
         let (signer, body) = open_envelope(SignedKind::Revocation, stored)?;
         if &signer != admin_public {
-            return Err(FormatError::Authentication { what: "revocation (not signed by the admin key)" });
+            return Err(FormatError::Authentication {
+                what: "revocation (not signed by the admin key)",
+            });
         }
         crate::error::check_json_version(body, "revocation", 1)?;
         serde_json::from_slice(body).map_err(|e| FormatError::malformed("revocation", e))
@@ -46,7 +55,8 @@ impl Revocation {
     /// [`FormatError::Malformed`].
     pub fn revoked_key(&self) -> Result<[u8; 32]> {
         let mut out = [0u8; 32];
-        hex::decode_to_slice(&self.revoked, &mut out).map_err(|e| FormatError::malformed("revocation", e))?;
+        hex::decode_to_slice(&self.revoked, &mut out)
+            .map_err(|e| FormatError::malformed("revocation", e))?;
         Ok(out)
     }
 }

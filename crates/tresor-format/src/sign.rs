@@ -91,8 +91,14 @@ impl Signer {
 
 /// Verify a detached signature made with [`Signer::sign`].
 pub fn verify(public: &[u8; 32], kind: SignedKind, body: &[u8], signature: &[u8; 64]) -> bool {
-    let Ok(vk) = VerifyingKey::from_bytes(public) else { return false };
-    vk.verify_strict(&message(kind, public, body), &Signature::from_bytes(signature)).is_ok()
+    let Ok(vk) = VerifyingKey::from_bytes(public) else {
+        return false;
+    };
+    vk.verify_strict(
+        &message(kind, public, body),
+        &Signature::from_bytes(signature),
+    )
+    .is_ok()
 }
 
 /// Parse and verify a signed envelope; returns the signer's public key and the body.
@@ -102,7 +108,10 @@ pub fn verify(public: &[u8; 32], kind: SignedKind, body: &[u8], signature: &[u8;
 /// the signature does not verify (modified bytes).
 pub fn open_envelope(kind: SignedKind, bytes: &[u8]) -> Result<([u8; 32], &[u8])> {
     if bytes.len() < SIGNED_OVERHEAD || &bytes[..4] != SIGNED_MAGIC {
-        return Err(FormatError::malformed("signed object", "not a signed tresor object"));
+        return Err(FormatError::malformed(
+            "signed object",
+            "not a signed tresor object",
+        ));
     }
     let signer: [u8; 32] = bytes[4..36].try_into().expect("32 bytes");
     let body = &bytes[36..bytes.len() - 64];

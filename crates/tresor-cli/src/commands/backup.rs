@@ -46,6 +46,12 @@ pub fn run(ctx: &Context, a: BackupArgs) -> Result<i32> {
         patterns.extend(PatternSet::read_file(f)?);
     }
     let repo = ctx.open()?;
+    if !ctx.probe_conditional_writes()? {
+        eprintln!(
+            "WARNING: {} ignores conditional writes (If-None-Match: *): existing objects are not protected against overwrites",
+            ctx.location
+        );
+    }
     let parent = match (&a.parent, a.force) {
         (Some(_), _) if !repo.key().can_read() => {
             bail!("--parent needs a key that can read; put-only keys use the local cache")

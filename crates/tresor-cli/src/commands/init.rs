@@ -9,6 +9,12 @@ use tresor_format::keyfile::KdfParams;
 
 pub fn run(ctx: &Context, a: &InitArgs) -> Result<i32> {
     let storage = ctx.storage()?;
+    if !ctx.probe_conditional_writes()? {
+        anyhow::bail!(
+            "{}: the store ignores conditional writes (If-None-Match: *), so objects could be overwritten; refusing to create a repository there",
+            ctx.location
+        );
+    }
     let pw = match &a.new_password_file {
         Some(f) => crate::password::read_file(f, ctx.password.insecure_file)?,
         None => ctx

@@ -1,0 +1,88 @@
+//! The main job against a real S3 server (SeaweedFS on loopback in CI; any endpoint through
+//! TRESOR_TEST_S3_URL and the AWS_* variables).
+
+mod common;
+use common::*;
+
+fn s3_url() -> Option<String> {
+    match std::env::var("TRESOR_TEST_S3_URL") {
+        Ok(u) if !u.is_empty() => {
+            let prefix = hex_prefix();
+            Some(format!("{}/cli-{prefix}", u.trim_end_matches('/')))
+        }
+        _ => {
+            let ci = std::env::var("CI")
+                .map(|v| !v.is_empty() && v != "false" && v != "0")
+                .unwrap_or(false);
+            assert!(
+                !ci,
+                "CI must run the S3 tests: TRESOR_TEST_S3_URL is not set (start scripts/s3-server.sh)"
+            );
+            eprintln!("TRESOR_TEST_S3_URL not set: S3 tests skipped");
+            None
+        }
+    }
+}
+
+fn hex_prefix() -> String {
+    let mut b = [0u8; 8];
+    std::io::Read::read_exact(&mut std::fs::File::open("/dev/urandom").unwrap(), &mut b).unwrap();
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+#[test]
+fn backup_restore_check_on_s3() {
+    let Some(url) = s3_url() else { return };
+    let env = Env::new();
+    let run = |args: &[&str]| {
+        let o = env
+            .cmd()
+            .env("TRESOR_REPOSITORY", &url)
+            .args(args)
+            .output()
+            .unwrap();
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        o
+    };
+    run(&[
+        "init",
+        "--kdf-memory-kib",
+        "8192",
+        "--kdf-iterations",
+        "1",
+        "--pack-size-mib",
+        "4",
+    ]);
+    let src = make_tree(env.dir.path());
+    let before = scan(&src, is_root());
+    run(&["backup", "--quiet", src.to_str().unwrap()]);
+    let o = run(&["backup", "--json", src.to_str().unwrap()]);
+    let s: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(s["bytes_read"], 0, "{s}");
+    let t = env.path("t");
+    run(&[
+        "restore",
+        "latest",
+        "--target",
+        t.to_str().unwrap(),
+        "--verify",
+    ]);
+    assert_same(
+        &before,
+        &scan(&t.join(src.strip_prefix("/").unwrap()), is_root()),
+    );
+    run(&["check", "--read-data"]);
+    // A second init at the same place is refused.
+    let o = env
+        .cmd()
+        .env("TRESOR_REPOSITORY", &url)
+        .args(["init"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+}

@@ -1,0 +1,1682 @@
+//! Format test vectors (`docs/format.md` §15).
+//!
+//! `tests/vectors/v1.json` was generated once by the ignored test [`generate`]
+//! (`cargo test -p tresor-format --test vectors -- --ignored generate`) and is committed. Every
+//! other test here only *reads* that file and checks the code against it, so any change to an
+//! encoding, to key derivation, to sealing or to chunk boundaries fails a test. Regenerating the
+//! file is a format change: it needs a new format version, not a new vector file.
+//!
+//! Deterministic encodings (trees, index objects, pack headers, snapshot JSON, config, ids, chunk
+//! lengths, Argon2id output) are recomputed from the fixtures below and compared byte for byte.
+//! Randomised outputs (sealed objects, key files, packs and their blobs) are stored as produced
+//! once; the tests open/decode them and compare with the fixtures. Several checks decode the bytes
+//! independently of the crate (HPKE and XChaCha20-Poly1305 called directly, a hand-written
+//! postcard reader) to pin what the specification says, not only what the crate does.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use chacha20poly1305::aead::inout::InOutBuf;
+use chacha20poly1305::{AeadInOut, KeyInit, Tag, XChaCha20Poly1305, XNonce};
+use hpke::{Deserializable, Kem as _, OpModeR, Serializable};
+use serde_json::{Value, json};
+use std::path::PathBuf;
+use tresor_format::blob::{self, BlobType, PAD_TO};
+use tresor_format::chunker::{Chunker, ChunkerParams};
+use tresor_format::config::Config;
+use tresor_format::crypto::{DataKey, MasterKey, SealedKind};
+use tresor_format::index::{IndexFile, IndexPack};
+use tresor_format::keyfile::{self, KdfParams, KeyFile, KeyKind, KeyPayload};
+use tresor_format::pack::{self, BlobEntry, PackBuilder, PackHeader};
+use tresor_format::revocation::Revocation;
+use tresor_format::sign::{self, SignedKind, Signer};
+use tresor_format::snapshot::{Snapshot, SnapshotSummary};
+use tresor_format::tree::{Node, NodeKind, Timestamp, Tree, Xattr};
+use tresor_format::{BlobId, FormatError, ObjectId};
+
+type Kem = hpke::kem::X25519HkdfSha256;
+type Kdf = hpke::kdf::HkdfSha256;
+type Aead = hpke::aead::ChaCha20Poly1305;
+
+// ---------------------------------------------------------------------------------------------
+// Fixtures and helpers shared by the generator and the checks.
+
+fn vectors_path() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/vectors/v1.json")
+}
+
+fn load() -> Value {
+    let text = std::fs::read_to_string(vectors_path()).expect("tests/vectors/v1.json is readable");
+    serde_json::from_str(&text).expect("v1.json is JSON")
+}
+
+fn s(v: &Value) -> &str {
+    v.as_str().expect("string")
+}
+
+fn unhex(v: &Value) -> Vec<u8> {
+    hex::decode(s(v)).expect("hex")
+}
+
+fn unhex32(v: &Value) -> [u8; 32] {
+    unhex(v).try_into().expect("32 bytes")
+}
+
+fn u(v: &Value) -> u64 {
+    v.as_u64().expect("unsigned integer")
+}
+
+/// SplitMix64 (Steele, Lea, Flood 2014): `state += 0x9e3779b97f4a7c15`, then
+/// `z = state; z = (z ^ z>>30) * 0xbf58476d1ce4e5b9; z = (z ^ z>>27) * 0x94d049bb133111eb;
+/// z ^ z>>31` (wrapping). The output stream is the little-endian bytes of successive outputs.
+fn splitmix_bytes(seed: u64, len: usize) -> Vec<u8> {
+    let mut state = seed;
+    let mut out = Vec::with_capacity(len + 8);
+    while out.len() < len {
+        state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^= z >> 31;
+        out.extend_from_slice(&z.to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
+/// Seed of the chunking input.
+const CHUNK_INPUT_SEED: u64 = 0x7265_736f_7274_0001;
+/// Length of the chunking input (16 MiB).
+const CHUNK_INPUT_LEN: usize = 16 << 20;
+/// Length of the odd-length prefix checked as a second chunking case.
+const CHUNK_PREFIX_LEN: usize = 5_000_001;
+/// The fixed master key's IKM for `DeriveKeyPair` (RFC 9180 §7.1.3).
+const MASTER_IKM: &[u8] = b"tresor format v1 test vector master key";
+
+/// Ed25519 secret of the fixed admin key.
+const ADMIN_SECRET: [u8; 32] = [0xad; 32];
+/// Ed25519 signing secrets of the fixed full key and put-only key.
+const FULL_SIGNING_SECRET: [u8; 32] = [0xf1; 32];
+const PUT_ONLY_SIGNING_SECRET: [u8; 32] = [0xb0; 32];
+
+/// The fixed master key of the vectors: X25519 pair from `DeriveKeyPair(MASTER_IKM)`,
+/// id key 0x00..0x1f, chunker seed 0x0123456789abcdef, admin secret 0xad × 32.
+fn fixture_master_key() -> MasterKey {
+    let (sk, pk) = Kem::derive_keypair(MASTER_IKM);
+    MasterKey {
+        secret_key: Some(sk.to_bytes().as_slice().try_into().expect("32")),
+        public_key: pk.to_bytes().as_slice().try_into().expect("32"),
+        id_key: std::array::from_fn(|i| i as u8),
+        chunker_seed: 0x0123_4567_89ab_cdef,
+        admin_public: Signer::from_secret(&ADMIN_SECRET).public(),
+        admin_secret: Some(ADMIN_SECRET),
+    }
+}
+
+fn full_signer() -> Signer {
+    Signer::from_secret(&FULL_SIGNING_SECRET)
+}
+
+fn fixture_revocation() -> Revocation {
+    Revocation {
+        version: 1,
+        revoked: hex::encode(Signer::from_secret(&PUT_ONLY_SIGNING_SECRET).public()),
+        created: "2025-07-01T00:00:00Z".into(),
+        accepted: vec![ObjectId([0x99; 32]), ObjectId([0x9a; 32])],
+        kind: None,
+    }
+}
+
+fn master_key_from(v: &Value) -> MasterKey {
+    MasterKey {
+        secret_key: v.get("secret_key").filter(|x| !x.is_null()).map(unhex32),
+        public_key: unhex32(&v["public_key"]),
+        id_key: unhex32(&v["id_key"]),
+        chunker_seed: u(&v["chunker_seed"]),
+        admin_public: unhex32(&v["admin_public"]),
+        admin_secret: v.get("admin_secret").filter(|x| !x.is_null()).map(unhex32),
+    }
+}
+
+fn assert_same_key(a: &MasterKey, b: &MasterKey) {
+    assert_eq!(a.secret_key, b.secret_key, "secret_key");
+    assert_eq!(a.public_key, b.public_key, "public_key");
+    assert_eq!(a.id_key, b.id_key, "id_key");
+    assert_eq!(a.chunker_seed, b.chunker_seed, "chunker_seed");
+    assert_eq!(a.admin_public, b.admin_public, "admin_public");
+    assert_eq!(a.admin_secret, b.admin_secret, "admin_secret");
+}
+
+fn ts(secs: i64, nanos: u32) -> Timestamp {
+    Timestamp { secs, nanos }
+}
+
+fn base_node(name: &[u8], kind: NodeKind) -> Node {
+    Node {
+        name: name.to_vec(),
+        kind,
+        mode: 0o644,
+        uid: 1000,
+        gid: 1000,
+        user: Some("ana".into()),
+        group: Some("staff".into()),
+        mtime: ts(1_700_000_000, 5),
+        atime: ts(1_700_000_001, 0),
+        ctime: ts(1_700_000_002, 999_999_999),
+        size: 0,
+        device: 0xfd01,
+        inode: 1 << 40,
+        links: 1,
+        rdev: 0,
+        target: vec![],
+        xattrs: vec![],
+        sparse: false,
+        content: vec![],
+        subtree: None,
+    }
+}
+
+/// A tree with every node kind, a non-UTF-8 name, negative and far-future timestamps, xattrs.
+fn fixture_tree() -> Tree {
+    let mut nodes = Vec::new();
+    let mut n = base_node(b"block-dev", NodeKind::BlockDevice);
+    (n.mode, n.uid, n.gid, n.rdev) = (0o660, 0, 6, 0x0800);
+    (n.user, n.group) = (Some("root".into()), Some("disk".into()));
+    nodes.push(n);
+    let mut n = base_node(b"char-dev", NodeKind::CharDevice);
+    (n.mode, n.rdev) = (0o666, 0x0103);
+    nodes.push(n);
+    let mut n = base_node(b"dir", NodeKind::Dir);
+    (n.mode, n.links) = (0o1777, 3);
+    n.subtree = Some(BlobId([0x5d; 32]));
+    nodes.push(n);
+    let mut n = base_node(b"file.txt", NodeKind::File);
+    n.mode = 0o4755;
+    n.size = 1_234_567;
+    n.links = 2;
+    n.mtime = ts(32_503_680_000, 123_456_789); // 3000-01-01T00:00:00.123456789Z
+    n.atime = ts(-62_135_596_800, 0); // 0001-01-01T00:00:00Z
+    n.ctime = ts(-1, 999_999_999); // 1969-12-31T23:59:59.999999999Z
+    n.sparse = true;
+    n.content = vec![BlobId([0xc1; 32]), BlobId([0xc2; 32])];
+    n.xattrs = vec![
+        Xattr {
+            name: b"security.capability".to_vec(),
+            value: vec![0x01, 0x00, 0x00, 0x02, 0x00, 0x04, 0x00, 0x00],
+        },
+        Xattr {
+            name: b"user.comment".to_vec(),
+            value: "h\u{e9}llo \u{1F600}".as_bytes().to_vec(),
+        },
+    ];
+    nodes.push(n);
+    let mut n = base_node(b"link", NodeKind::Symlink);
+    n.mode = 0o777;
+    n.target = b"../\xfftarget".to_vec();
+    n.size = n.target.len() as u64;
+    nodes.push(n);
+    nodes.push(base_node(b"pipe", NodeKind::Fifo));
+    nodes.push(base_node(b"sock", NodeKind::Socket));
+    let mut n = base_node(b"\xff\xfenon-utf8", NodeKind::File);
+    (n.uid, n.gid, n.user, n.group) = (4_294_967_294, 65_534, None, None);
+    n.mtime = ts(i64::MIN, 0);
+    n.atime = ts(i64::MAX, 999_999_999);
+    n.content = vec![BlobId([0xc3; 32])];
+    n.size = 7;
+    nodes.push(n);
+    Tree { nodes }
+}
+
+fn entry(t: BlobType, id: u8, offset: u64, length: u64, raw_length: u64) -> BlobEntry {
+    BlobEntry {
+        blob_type: t,
+        id: BlobId([id; 32]),
+        offset,
+        length,
+        raw_length,
+    }
+}
+
+fn fixture_index() -> IndexFile {
+    IndexFile {
+        version: 1,
+        supersedes: vec![ObjectId([0xaa; 32])],
+        packs: vec![
+            IndexPack {
+                id: ObjectId([0x11; 32]),
+                data_key: DataKey([0x22; 32]),
+                blobs: vec![
+                    entry(BlobType::Data, 0x33, 0, 104, 60),
+                    entry(BlobType::Data, 0x34, 104, 16_777_320, 16_777_216),
+                ],
+            },
+            IndexPack {
+                id: ObjectId([0x12; 32]),
+                data_key: DataKey([0x23; 32]),
+                blobs: vec![entry(BlobType::Tree, 0x44, 0, 300, 250)],
+            },
+        ],
+    }
+}
+
+fn fixture_pack_header() -> PackHeader {
+    PackHeader {
+        version: 1,
+        data_key: DataKey([0x55; 32]),
+        blobs: vec![
+            entry(BlobType::Data, 0x66, 0, 168, 127),
+            entry(BlobType::Data, 0x67, 168, 1_048_680, 1_048_576),
+        ],
+    }
+}
+
+fn fixture_snapshot() -> Snapshot {
+    Snapshot {
+        version: 1,
+        time: "2025-06-01T12:34:56.789+02:00".into(),
+        tree: BlobId([0x77; 32]),
+        paths: vec!["/home/ana".into(), "/etc".into()],
+        hostname: "vector-host".into(),
+        username: "ana".into(),
+        uid: 1000,
+        gid: 1000,
+        tags: vec!["nightly".into()],
+        excludes: vec!["*.tmp".into()],
+        parent: Some(ObjectId([0x88; 32])),
+        summary: Some(SnapshotSummary {
+            files_new: 1,
+            files_changed: 2,
+            files_unmodified: 3,
+            files_deleted: 4,
+            dirs_new: 5,
+            dirs_changed: 6,
+            dirs_unmodified: 7,
+            total_files_processed: 8,
+            total_bytes_processed: 9_000_000_000,
+            bytes_read: 10,
+            data_added: 11,
+            data_blobs: 12,
+            tree_blobs: 13,
+            errors: 0,
+            backup_start: "2025-06-01T10:34:56.789Z".into(),
+            backup_end: "2025-06-01T10:35:01Z".into(),
+        }),
+        program_version: "tresor 0.1.0".into(),
+    }
+}
+
+fn fixture_config() -> Config {
+    Config {
+        version: 1,
+        id: hex::encode(std::array::from_fn::<u8, 32, _>(|i| 0xe0 ^ i as u8)),
+        chunker: ChunkerParams::default(),
+        pack_size: tresor_format::config::DEFAULT_PACK_SIZE,
+        compression_level: 3,
+    }
+}
+
+fn snapshot_json(s: &Snapshot) -> Vec<u8> {
+    serde_json::to_vec(s).expect("snapshot serializes")
+}
+
+/// Argon2id cases: (label, password, salt, params).
+fn argon2_cases() -> Vec<(&'static str, String, Vec<u8>, KdfParams)> {
+    let small = KdfParams {
+        m_kib: 64,
+        t: 1,
+        p: 1,
+    };
+    vec![
+        (
+            "ascii",
+            "correct horse battery staple".into(),
+            b"tresor-salt-0001".to_vec(),
+            small,
+        ),
+        (
+            "nfc",
+            "Am\u{e9}lie \u{212B}".into(), // é precomposed; U+212B ANGSTROM SIGN (NFC: U+00C5)
+            b"tresor-salt-0002".to_vec(),
+            small,
+        ),
+        (
+            "nfd",
+            "Ame\u{301}lie A\u{30A}".into(), // e + COMBINING ACUTE; A + COMBINING RING ABOVE
+            b"tresor-salt-0002".to_vec(),
+            small,
+        ),
+        (
+            "two-lanes",
+            "tresor".into(),
+            b"tresor-salt-0004".to_vec(),
+            KdfParams {
+                m_kib: 128,
+                t: 2,
+                p: 2,
+            },
+        ),
+        (
+            "empty-2-lanes",
+            String::new(),
+            b"tresor-salt-0003".to_vec(),
+            KdfParams {
+                m_kib: 64,
+                t: 2,
+                p: 2,
+            },
+        ),
+    ]
+}
+
+const KEYFILE_PARAMS: KdfParams = KdfParams {
+    m_kib: 64,
+    t: 1,
+    p: 1,
+};
+
+/// Plaintexts of the blobs in the vector packs: (label, type, plaintext, expected flag).
+fn pack_blobs() -> Vec<(&'static str, BlobType, Vec<u8>, u8)> {
+    vec![
+        ("short-raw", BlobType::Data, b"hello, tresor\n".to_vec(), 0),
+        (
+            "compressible-zstd",
+            BlobType::Data,
+            b"tresor test vector line\n".repeat(200),
+            1,
+        ),
+        (
+            "random-raw",
+            BlobType::Data,
+            splitmix_bytes(0x1234, 1000),
+            0,
+        ),
+    ]
+}
+
+/// The streaming loop of the archiver: a buffer of `buf_len` ≥ max bytes, refilled (with reads
+/// of irregular sizes) whenever fewer than `max` unchunked bytes remain and input is left.
+fn stream_lengths(chunker: &Chunker, input: &[u8], buf_len: usize) -> Vec<usize> {
+    const READS: [usize; 5] = [65_536, 1, 12_295, 1 << 20, 3];
+    let max = chunker.max_size();
+    assert!(buf_len >= max);
+    let mut buf = vec![0u8; buf_len];
+    let (mut start, mut end, mut eof, mut pos, mut step) = (0usize, 0usize, false, 0usize, 0);
+    let mut out = Vec::new();
+    loop {
+        if end - start < max && !eof {
+            buf.copy_within(start..end, 0);
+            end -= start;
+            start = 0;
+            while end < buf.len() && !eof {
+                let n = (buf.len() - end)
+                    .min(READS[step % READS.len()])
+                    .min(input.len() - pos);
+                step += 1;
+                if n == 0 {
+                    eof = true;
+                } else {
+                    buf[end..end + n].copy_from_slice(&input[pos..pos + n]);
+                    pos += n;
+                    end += n;
+                }
+            }
+        }
+        if start == end {
+            return out;
+        }
+        let n = chunker.next_cut(&buf[start..end]);
+        assert!(n > 0 && n <= max);
+        out.push(n);
+        start += n;
+    }
+}
+
+fn lengths_json(v: &Value) -> Vec<usize> {
+    v.as_array()
+        .expect("array")
+        .iter()
+        .map(|x| u(x) as usize)
+        .collect()
+}
+
+/// A minimal postcard reader, written from the specification (§8–§10), independent of the
+/// `postcard` crate: unsigned varints (LEB128, 7 bits per byte, least significant first),
+/// zigzag for signed, length-prefixed byte strings, fixed 32-byte ids.
+struct Reader<'a> {
+    b: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn new(b: &'a [u8]) -> Self {
+        Reader { b, pos: 0 }
+    }
+    fn byte(&mut self) -> u8 {
+        let x = self.b[self.pos];
+        self.pos += 1;
+        x
+    }
+    fn varint(&mut self) -> u64 {
+        let mut v = 0u64;
+        for shift in (0..70).step_by(7) {
+            let b = self.byte();
+            v |= u64::from(b & 0x7f) << shift;
+            if b & 0x80 == 0 {
+                return v;
+            }
+        }
+        panic!("varint too long")
+    }
+    fn signed(&mut self) -> i64 {
+        let z = self.varint();
+        ((z >> 1) as i64) ^ -((z & 1) as i64)
+    }
+    fn take(&mut self, n: usize) -> &'a [u8] {
+        let x = &self.b[self.pos..self.pos + n];
+        self.pos += n;
+        x
+    }
+    fn bytes(&mut self) -> Vec<u8> {
+        let n = self.varint() as usize;
+        self.take(n).to_vec()
+    }
+    fn id(&mut self) -> [u8; 32] {
+        self.take(32).try_into().expect("32")
+    }
+    fn bool(&mut self) -> bool {
+        match self.byte() {
+            0 => false,
+            1 => true,
+            b => panic!("bool byte {b}"),
+        }
+    }
+    fn option(&mut self) -> bool {
+        self.bool()
+    }
+    fn string(&mut self) -> String {
+        String::from_utf8(self.bytes()).expect("utf-8")
+    }
+    fn timestamp(&mut self) -> Timestamp {
+        let secs = self.signed();
+        let nanos = self.varint() as u32;
+        Timestamp { secs, nanos }
+    }
+    fn blob_entry(&mut self) -> BlobEntry {
+        let blob_type = match self.varint() {
+            0 => BlobType::Data,
+            1 => BlobType::Tree,
+            t => panic!("blob type {t}"),
+        };
+        BlobEntry {
+            blob_type,
+            id: BlobId(self.id()),
+            offset: self.varint(),
+            length: self.varint(),
+            raw_length: self.varint(),
+        }
+    }
+    fn entries(&mut self) -> Vec<BlobEntry> {
+        (0..self.varint()).map(|_| self.blob_entry()).collect()
+    }
+    fn end(&self) {
+        assert_eq!(self.pos, self.b.len(), "trailing bytes");
+    }
+}
+
+fn read_index(b: &[u8]) -> IndexFile {
+    let mut r = Reader::new(b);
+    let version = r.varint() as u32;
+    let supersedes = (0..r.varint()).map(|_| ObjectId(r.id())).collect();
+    let packs = (0..r.varint())
+        .map(|_| IndexPack {
+            id: ObjectId(r.id()),
+            data_key: DataKey(r.id()),
+            blobs: r.entries(),
+        })
+        .collect();
+    r.end();
+    IndexFile {
+        version,
+        supersedes,
+        packs,
+    }
+}
+
+fn read_pack_header(b: &[u8]) -> PackHeader {
+    let mut r = Reader::new(b);
+    let h = PackHeader {
+        version: r.varint() as u32,
+        data_key: DataKey(r.id()),
+        blobs: r.entries(),
+    };
+    r.end();
+    h
+}
+
+fn read_tree(b: &[u8]) -> Tree {
+    assert_eq!(b[0], 1, "tree version byte");
+    let mut r = Reader::new(&b[1..]);
+    const KINDS: [NodeKind; 7] = [
+        NodeKind::File,
+        NodeKind::Dir,
+        NodeKind::Symlink,
+        NodeKind::Fifo,
+        NodeKind::Socket,
+        NodeKind::CharDevice,
+        NodeKind::BlockDevice,
+    ];
+    let nodes = (0..r.varint())
+        .map(|_| Node {
+            name: r.bytes(),
+            kind: KINDS[r.varint() as usize],
+            mode: r.varint() as u32,
+            uid: r.varint() as u32,
+            gid: r.varint() as u32,
+            user: r.option().then(|| r.string()),
+            group: r.option().then(|| r.string()),
+            mtime: r.timestamp(),
+            atime: r.timestamp(),
+            ctime: r.timestamp(),
+            size: r.varint(),
+            device: r.varint(),
+            inode: r.varint(),
+            links: r.varint(),
+            rdev: r.varint(),
+            target: r.bytes(),
+            xattrs: (0..r.varint())
+                .map(|_| Xattr {
+                    name: r.bytes(),
+                    value: r.bytes(),
+                })
+                .collect(),
+            sparse: r.bool(),
+            content: (0..r.varint()).map(|_| BlobId(r.id())).collect(),
+            subtree: r.option().then(|| BlobId(r.id())),
+        })
+        .collect();
+    r.end();
+    Tree { nodes }
+}
+
+fn sealed_kind(label: &str) -> SealedKind {
+    match label {
+        "snapshot" => SealedKind::Snapshot,
+        "index" => SealedKind::Index,
+        "pack header" => SealedKind::PackHeader,
+        k => panic!("kind {k}"),
+    }
+}
+
+/// Open a sealed object with the `hpke` crate directly, per §3 (info string, AAD = header).
+fn hpke_open(secret: &[u8; 32], info: &str, sealed: &[u8]) -> Option<Vec<u8>> {
+    let sk = <Kem as hpke::Kem>::PrivateKey::from_bytes(secret).ok()?;
+    let enc = <Kem as hpke::Kem>::EncappedKey::from_bytes(&sealed[5..37]).ok()?;
+    hpke::single_shot_open::<Aead, Kdf, Kem>(
+        &OpModeR::Base,
+        &sk,
+        &enc,
+        info.as_bytes(),
+        &sealed[37..],
+        &sealed[..5],
+    )
+    .ok()
+}
+
+/// XChaCha20-Poly1305 decryption of `nonce (24) || ciphertext || tag (16)`, directly.
+fn xchacha_open(key: &[u8; 32], aad: &[u8], data: &[u8]) -> Option<Vec<u8>> {
+    let nonce = XNonce::try_from(&data[..24]).ok()?;
+    let tag = Tag::try_from(&data[data.len() - 16..]).ok()?;
+    let mut buf = data[24..data.len() - 16].to_vec();
+    XChaCha20Poly1305::new_from_slice(key)
+        .ok()?
+        .decrypt_inout_detached(&nonce, aad, InOutBuf::from(buf.as_mut_slice()), &tag)
+        .ok()?;
+    Some(buf)
+}
+
+fn blob_type_name(t: BlobType) -> &'static str {
+    match t {
+        BlobType::Data => "data",
+        BlobType::Tree => "tree",
+    }
+}
+
+fn blob_type_from(v: &Value) -> BlobType {
+    match s(v) {
+        "data" => BlobType::Data,
+        "tree" => BlobType::Tree,
+        t => panic!("blob type {t}"),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The generator (run once; its output is committed).
+
+fn certificate_cases() -> Vec<(KeyKind, [u8; 32], &'static str, &'static str)> {
+    vec![
+        (
+            KeyKind::Full,
+            FULL_SIGNING_SECRET,
+            "vector-host",
+            "2025-01-01T00:00:00Z",
+        ),
+        (
+            KeyKind::PutOnly,
+            PUT_ONLY_SIGNING_SECRET,
+            "h\u{f6}st-\u{1F600}",
+            "2025-01-02T03:04:05Z",
+        ),
+    ]
+}
+
+/// Signature cases: (kind, signer secret, body).
+fn signature_cases() -> Vec<(SignedKind, [u8; 32], Vec<u8>)> {
+    vec![
+        (SignedKind::Snapshot, FULL_SIGNING_SECRET, b"".to_vec()),
+        (
+            SignedKind::Index,
+            PUT_ONLY_SIGNING_SECRET,
+            b"tresor signed body".to_vec(),
+        ),
+        (SignedKind::Revocation, ADMIN_SECRET, vec![0xff; 100]),
+    ]
+}
+
+fn kind_name(k: KeyKind) -> &'static str {
+    match k {
+        KeyKind::Full => "full",
+        KeyKind::PutOnly => "put-only",
+    }
+}
+
+/// Writes `tests/vectors/v1.json`. Ignored: running it again replaces every randomised vector.
+#[test]
+#[ignore = "generates tests/vectors/v1.json; run only to create a new vector file"]
+fn generate() {
+    let key = fixture_master_key();
+    let master_json = serde_json::to_string(&key).expect("key serializes");
+    let signer = full_signer();
+
+    let signatures: Vec<Value> = signature_cases()
+        .into_iter()
+        .map(|(kind, secret, body)| {
+            let s = Signer::from_secret(&secret);
+            json!({
+                "kind": kind as u8,
+                "signer_secret": hex::encode(secret),
+                "signer_public": hex::encode(s.public()),
+                "body_hex": hex::encode(&body),
+                "signature_hex": hex::encode(s.sign(kind, &body)),
+                "envelope_hex": hex::encode(s.envelope(kind, &body)),
+            })
+        })
+        .collect();
+
+    let certificates: Vec<Value> = certificate_cases()
+        .into_iter()
+        .map(|(kind, secret, host, created)| {
+            let pk = Signer::from_secret(&secret).public();
+            let cert = KeyFile::certify(&key, kind, &pk, host, created).expect("certify");
+            json!({
+                "kind": kind_name(kind),
+                "signing_public": hex::encode(pk),
+                "host": host,
+                "created": created,
+                "body_hex": hex::encode(keyfile::certificate_body(kind, &pk, host, created)),
+                "certificate_hex": hex::encode(cert),
+            })
+        })
+        .collect();
+
+    let argon2: Vec<Value> = argon2_cases()
+        .into_iter()
+        .map(|(label, pw, salt, p)| {
+            let k = keyfile::derive_key(&pw, &salt, p).expect("derive");
+            json!({
+                "label": label,
+                "password_utf8_hex": hex::encode(pw.as_bytes()),
+                "salt_hex": hex::encode(&salt),
+                "m_kib": p.m_kib, "t": p.t, "p": p.p,
+                "key_hex": hex::encode(*k),
+            })
+        })
+        .collect();
+
+    let key_files: Vec<Value> = certificate_cases()
+        .into_iter()
+        .zip(["correct horse battery staple", "Ame\u{301}lie"])
+        .map(|((kind, secret, host, created), pw)| {
+            let master = match kind {
+                KeyKind::Full => key.clone(),
+                KeyKind::PutOnly => key.put_only(),
+            };
+            let payload = KeyPayload {
+                master,
+                signing_secret: secret,
+            };
+            let pk = payload.signer().public();
+            let cert = KeyFile::certify(&key, kind, &pk, host, created).expect("certify");
+            let kf = KeyFile::create(
+                &payload,
+                pw,
+                KEYFILE_PARAMS,
+                (host, "vector-user", created),
+                cert,
+            )
+            .expect("key file");
+            let bytes = kf.to_bytes();
+            json!({
+                "password_utf8_hex": hex::encode(pw.as_bytes()),
+                "kind": kind_name(kind),
+                "payload_json": serde_json::to_string(&payload).expect("json"),
+                "stored": String::from_utf8(bytes.clone()).expect("utf-8"),
+                "object_id": ObjectId::of(&bytes).to_hex(),
+            })
+        })
+        .collect();
+
+    let mut id_cases = Vec::new();
+    for (label, input) in [
+        ("empty", Vec::new()),
+        ("abc", b"abc".to_vec()),
+        ("splitmix64(1), 1 MiB", splitmix_bytes(1, 1 << 20)),
+    ] {
+        id_cases.push(json!({
+            "label": label,
+            "input_hex": if input.len() <= 64 { json!(hex::encode(&input)) } else { Value::Null },
+            "object_id": ObjectId::of(&input).to_hex(),
+            "blob_id": BlobId::of(&key.id_key, &input).to_hex(),
+        }));
+    }
+
+    let tree = fixture_tree().encode();
+    let index = fixture_index().encode();
+    let header = pack::encode_header(&fixture_pack_header());
+    let snap = snapshot_json(&fixture_snapshot());
+
+    let sealed: Vec<Value> = [
+        ("snapshot", SealedKind::Snapshot, &snap),
+        ("index", SealedKind::Index, &index),
+        ("pack header", SealedKind::PackHeader, &header),
+    ]
+    .into_iter()
+    .map(|(label, kind, plain)| {
+        json!({
+            "kind": label,
+            "plaintext_hex": hex::encode(plain),
+            "sealed_hex": hex::encode(key.seal(kind, plain).expect("seal")),
+        })
+    })
+    .collect();
+
+    let snapshot_object = fixture_snapshot().seal(&key, &signer).expect("seal");
+    let index_object = fixture_index().to_object(&key, &signer).expect("seal");
+    let revocation_object = fixture_revocation().to_object(&key.admin().expect("admin"));
+    let dedup: Vec<Value> = fixture_index()
+        .packs
+        .iter()
+        .flat_map(|p| &p.blobs)
+        .map(|b| json!([blob_type_name(b.blob_type), b.id.to_hex()]))
+        .collect();
+
+    let mut packs = Vec::new();
+    let data_blobs: Vec<_> = pack_blobs().into_iter().map(|b| (b.0, b.1, b.2)).collect();
+    let tree_blobs = vec![("fixture-tree", BlobType::Tree, tree.clone())];
+    for blobs in [data_blobs, tree_blobs] {
+        let mut b = PackBuilder::new(3, 1 << 16).expect("builder");
+        for (_, t, plain) in &blobs {
+            b.add(*t, key.blob_id(plain), plain).expect("add");
+        }
+        let (bytes, header) = b.finish(&key).expect("finish");
+        let list: Vec<Value> = blobs
+            .iter()
+            .zip(&header.blobs)
+            .map(|((label, t, plain), e)| {
+                let stored = &bytes[e.offset as usize..(e.offset + e.length) as usize];
+                let aad = [&[t.byte()][..], &e.id.0].concat();
+                let inner = xchacha_open(&header.data_key.0, &aad, stored).expect("decrypts");
+                json!({
+                    "label": label,
+                    "type": blob_type_name(*t),
+                    "id": e.id.to_hex(),
+                    "plaintext_hex": hex::encode(plain),
+                    "flag": inner[0],
+                })
+            })
+            .collect();
+        packs.push(json!({
+            "pack_id": ObjectId::of(&bytes).to_hex(),
+            "pack_hex": hex::encode(&bytes),
+            "blobs": list,
+        }));
+    }
+
+    let params = ChunkerParams::default();
+    let input = splitmix_bytes(CHUNK_INPUT_SEED, CHUNK_INPUT_LEN);
+    let chunk_cases: Vec<Value> = [key.chunker_seed, 0, 0x5eed]
+        .into_iter()
+        .map(|seed| {
+            json!({
+                "seed": seed,
+                "lengths": params.lengths(&input, seed),
+                "prefix_lengths": params.lengths(&input[..CHUNK_PREFIX_LEN], seed),
+            })
+        })
+        .collect();
+
+    let doc = json!({
+        "about": "tresor repository format version 1 test vectors; see docs/format.md §15 and crates/tresor-format/tests/vectors.rs",
+        "format_version": 1,
+        "master_key": {
+            "derive_keypair_ikm_utf8": std::str::from_utf8(MASTER_IKM).expect("ascii"),
+            "secret_key": hex::encode(key.secret_key.expect("full")),
+            "public_key": hex::encode(key.public_key),
+            "id_key": hex::encode(key.id_key),
+            "chunker_seed": key.chunker_seed,
+            "admin_secret": hex::encode(ADMIN_SECRET),
+            "admin_public": hex::encode(key.admin_public),
+            "dedup_key": hex::encode(key.dedup_key().0),
+            "json": master_json,
+        },
+        "signatures": signatures,
+        "certificates": certificates,
+        "argon2id": argon2,
+        "key_files": key_files,
+        "ids": { "id_key": hex::encode(key.id_key), "cases": id_cases },
+        "tree": { "encoded_hex": hex::encode(&tree), "blob_id": key.blob_id(&tree).to_hex() },
+        "index": { "encoded_hex": hex::encode(&index) },
+        "pack_header": { "encoded_hex": hex::encode(&header) },
+        "snapshot": { "json": String::from_utf8(snap).expect("utf-8") },
+        "config": { "stored": String::from_utf8(fixture_config().to_bytes()).expect("utf-8") },
+        "sealed": sealed,
+        "objects": {
+            "signer_public": hex::encode(signer.public()),
+            "snapshot_hex": hex::encode(&snapshot_object),
+            "index_hex": hex::encode(&index_object),
+            "index_dedup_list": dedup,
+            "revocation_hex": hex::encode(&revocation_object),
+        },
+        "packs": packs,
+        "chunking": {
+            "input": "splitmix64 little-endian byte stream, see splitmix_bytes in vectors.rs",
+            "input_seed": CHUNK_INPUT_SEED,
+            "input_len": CHUNK_INPUT_LEN,
+            "input_blake3": blake3::hash(&input).to_hex().to_string(),
+            "prefix_len": CHUNK_PREFIX_LEN,
+            "min_size": params.min_size,
+            "avg_size": params.avg_size,
+            "max_size": params.max_size,
+            "cases": chunk_cases,
+        },
+    });
+    let path = vectors_path();
+    std::fs::create_dir_all(path.parent().expect("dir")).expect("mkdir");
+    let mut text = serde_json::to_string_pretty(&doc).expect("json");
+    text.push('\n');
+    std::fs::write(&path, text).expect("write v1.json");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Checks (read the committed file only).
+
+#[test]
+fn master_key_vector() {
+    let v = load();
+    let m = &v["master_key"];
+    let key = master_key_from(m);
+    assert_same_key(&key, &fixture_master_key());
+    // The public key is X25519(secret key); the admin public key is Ed25519(admin secret).
+    let sk = <Kem as hpke::Kem>::PrivateKey::from_bytes(&key.secret_key.expect("full")).unwrap();
+    assert_eq!(Kem::sk_to_pk(&sk).to_bytes().as_slice(), key.public_key);
+    assert_eq!(
+        ed25519_dalek::SigningKey::from_bytes(&key.admin_secret.unwrap())
+            .verifying_key()
+            .to_bytes(),
+        key.admin_public
+    );
+    // The dedup key: BLAKE3 derive_key("tresor v1 dedup list", id_key).
+    assert_eq!(key.dedup_key().0, unhex32(&m["dedup_key"]));
+    assert_eq!(
+        blake3::derive_key("tresor v1 dedup list", &key.id_key),
+        unhex32(&m["dedup_key"])
+    );
+    // §3.1: the JSON form inside key files.
+    assert_eq!(serde_json::to_string(&key).unwrap(), s(&m["json"]));
+    let parsed: MasterKey = serde_json::from_str(s(&m["json"])).unwrap();
+    assert_same_key(&parsed, &key);
+    // A put-only key omits `secret_key` and `admin_secret`.
+    let po = serde_json::to_value(key.put_only()).unwrap();
+    assert!(po.get("secret_key").is_none() && po.get("admin_secret").is_none());
+    assert!(!key.put_only().can_read());
+    assert!(key.put_only().admin().is_err());
+}
+
+#[test]
+fn signature_vectors() {
+    let v = load();
+    let cases = v["signatures"].as_array().unwrap();
+    assert_eq!(cases.len(), signature_cases().len());
+    for (c, (kind, secret, body)) in cases.iter().zip(signature_cases()) {
+        assert_eq!(u(&c["kind"]), kind as u64);
+        assert_eq!(unhex(&c["signer_secret"]), secret);
+        assert_eq!(unhex(&c["body_hex"]), body);
+        let signer = Signer::from_secret(&secret);
+        let pk = signer.public();
+        assert_eq!(hex::encode(pk), s(&c["signer_public"]));
+        let sig = signer.sign(kind, &body);
+        assert_eq!(
+            hex::encode(sig),
+            s(&c["signature_hex"]),
+            "Ed25519 is deterministic"
+        );
+        let env = unhex(&c["envelope_hex"]);
+        assert_eq!(signer.envelope(kind, &body), env);
+        // §3.2 independently: envelope = "TSG1" || signer || body || signature, and the
+        // signature is Ed25519 over "tresor signed v1" || kind || signer || body.
+        assert_eq!(env, [&b"TSG1"[..], &pk, &body, &sig].concat());
+        let msg = [&b"tresor signed v1"[..], &[kind as u8], &pk, &body].concat();
+        ed25519_dalek::VerifyingKey::from_bytes(&pk)
+            .unwrap()
+            .verify_strict(&msg, &ed25519_dalek::Signature::from_bytes(&sig))
+            .expect("plain Ed25519 verifies");
+        assert!(sign::verify(&pk, kind, &body, &sig));
+        let (who, b) = sign::open_envelope(kind, &env).unwrap();
+        assert_eq!((who, b), (pk, &body[..]));
+        let other = if kind == SignedKind::Index {
+            SignedKind::Snapshot
+        } else {
+            SignedKind::Index
+        };
+        assert!(matches!(
+            sign::open_envelope(other, &env),
+            Err(FormatError::Authentication { .. })
+        ));
+        for i in 0..env.len() {
+            let mut m = env.clone();
+            m[i] ^= 0x01;
+            match sign::open_envelope(kind, &m) {
+                Err(FormatError::Malformed { .. }) if i < 4 => {}
+                Err(FormatError::Authentication { .. }) if i >= 4 => {}
+                r => panic!("flipping byte {i} gave {:?}", r.map(|x| x.0)),
+            }
+        }
+    }
+}
+
+#[test]
+fn certificate_vectors() {
+    let v = load();
+    let admin = master_key_from(&v["master_key"]);
+    let cases = v["certificates"].as_array().unwrap();
+    assert_eq!(cases.len(), certificate_cases().len());
+    for (c, (kind, secret, host, created)) in cases.iter().zip(certificate_cases()) {
+        let pk = Signer::from_secret(&secret).public();
+        assert_eq!(
+            (s(&c["kind"]), s(&c["host"]), s(&c["created"])),
+            (kind_name(kind), host, created)
+        );
+        assert_eq!(hex::encode(pk), s(&c["signing_public"]));
+        let body = keyfile::certificate_body(kind, &pk, host, created);
+        assert_eq!(hex::encode(&body), s(&c["body_hex"]));
+        // kind byte || signing public key || u32 LE host length || host || created.
+        let kind_byte = if kind == KeyKind::Full { 1 } else { 2 };
+        let expected = [
+            &[kind_byte][..],
+            &pk,
+            &(host.len() as u32).to_le_bytes(),
+            host.as_bytes(),
+            created.as_bytes(),
+        ]
+        .concat();
+        assert_eq!(body, expected);
+        let cert = KeyFile::certify(&admin, kind, &pk, host, created).unwrap();
+        assert_eq!(hex::encode(cert), s(&c["certificate_hex"]));
+        assert!(sign::verify(
+            &admin.admin_public,
+            SignedKind::KeyCertificate,
+            &body,
+            &cert
+        ));
+        // Put-only keys cannot certify.
+        assert!(KeyFile::certify(&admin.put_only(), kind, &pk, host, created).is_err());
+    }
+}
+
+#[test]
+fn argon2id_vectors() {
+    let v = load();
+    let cases = v["argon2id"].as_array().unwrap();
+    assert_eq!(cases.len(), argon2_cases().len());
+    for (c, (label, pw, salt, p)) in cases.iter().zip(argon2_cases()) {
+        assert_eq!(s(&c["label"]), label);
+        assert_eq!(unhex(&c["password_utf8_hex"]), pw.as_bytes(), "{label}");
+        assert_eq!(unhex(&c["salt_hex"]), salt, "{label}");
+        let params = KdfParams {
+            m_kib: u(&c["m_kib"]) as u32,
+            t: u(&c["t"]) as u32,
+            p: u(&c["p"]) as u32,
+        };
+        assert_eq!(params, p, "{label}");
+        let k = keyfile::derive_key(&pw, &salt, params).unwrap();
+        assert_eq!(hex::encode(*k), s(&c["key_hex"]), "{label}");
+    }
+    // NFC normalisation: the NFD spelling derives the NFC spelling's key.
+    let by = |l: &str| cases.iter().find(|c| s(&c["label"]) == l).unwrap();
+    assert_ne!(
+        by("nfc")["password_utf8_hex"],
+        by("nfd")["password_utf8_hex"]
+    );
+    assert_eq!(by("nfc")["key_hex"], by("nfd")["key_hex"]);
+    // Invalid cost parameters are refused, not clamped.
+    let bad = KdfParams {
+        m_kib: 4,
+        t: 1,
+        p: 1,
+    };
+    assert!(matches!(
+        keyfile::derive_key("x", b"tresor-salt-0001", bad),
+        Err(FormatError::Malformed { .. })
+    ));
+}
+
+#[test]
+fn key_file_vectors() {
+    let v = load();
+    let files = v["key_files"].as_array().unwrap();
+    assert_eq!(files.len(), 2);
+    let full = master_key_from(&v["master_key"]);
+    let certs = v["certificates"].as_array().unwrap();
+    for ((f, cert), (kind, secret, host, created)) in
+        files.iter().zip(certs).zip(certificate_cases())
+    {
+        let pw = String::from_utf8(unhex(&f["password_utf8_hex"])).unwrap();
+        let bytes = s(&f["stored"]).as_bytes();
+        assert_eq!(ObjectId::of(bytes).to_hex(), s(&f["object_id"]));
+        let kf = KeyFile::from_bytes(bytes).unwrap();
+        assert_eq!(s(&f["kind"]), kind_name(kind));
+        assert_eq!(kf.kind, kind);
+        assert_eq!((kf.version, kf.kdf.as_str()), (1, "argon2id"));
+        assert_eq!(kf.params, KEYFILE_PARAMS);
+        assert_eq!(
+            (kf.host.as_str(), kf.username.as_str(), kf.created.as_str()),
+            (host, "vector-user", created)
+        );
+        // The plaintext header carries the signing public key and the admin certificate.
+        let pk = Signer::from_secret(&secret).public();
+        assert_eq!(kf.signing_public().unwrap(), pk);
+        assert_eq!(kf.certificate, s(&cert["certificate_hex"]));
+        assert!(kf.certified_by(&full.admin_public));
+        assert!(!kf.certified_by(&[0x01; 32]));
+        let mut forged = kf.clone();
+        forged.host = "elsewhere".into();
+        assert!(
+            !forged.certified_by(&full.admin_public),
+            "host is certified"
+        );
+
+        let payload = kf.open(&pw).unwrap();
+        let expected = if kind == KeyKind::PutOnly {
+            full.put_only()
+        } else {
+            full.clone()
+        };
+        assert_same_key(&payload.master, &expected);
+        assert_eq!(payload.signing_secret, secret);
+        assert_eq!(payload.signer().public(), pk);
+        // The NFC spelling of the password opens the key file made with its NFD spelling.
+        let nfc: String = pw.replace("e\u{301}", "\u{e9}");
+        assert_same_key(&kf.open(&nfc).unwrap().master, &expected);
+        assert!(matches!(kf.open("wrong"), Err(FormatError::WrongPassword)));
+
+        // §4 independently: Argon2id → XChaCha20-Poly1305 with AAD "tresor key v1" → JSON.
+        let salt = B64.decode(&kf.salt).unwrap();
+        let nonce = B64.decode(&kf.nonce).unwrap();
+        let data = B64.decode(&kf.data).unwrap();
+        assert_eq!((salt.len(), nonce.len()), (16, 24));
+        let kek = keyfile::derive_key(&pw, &salt, kf.params).unwrap();
+        let sealed = [nonce, data].concat();
+        let plain = xchacha_open(&kek, b"tresor key v1", &sealed).expect("key file decrypts");
+        assert_eq!(plain, s(&f["payload_json"]).as_bytes());
+        assert!(xchacha_open(&kek, b"tresor key v2", &sealed).is_none());
+        let payload_value: Value = serde_json::from_slice(&plain).unwrap();
+        assert_eq!(payload_value["signing_secret"], json!(hex::encode(secret)));
+        assert_eq!(
+            payload_value["master"],
+            serde_json::to_value(&expected).unwrap()
+        );
+
+        // A key file is JSON with exactly these fields.
+        let obj: Value = serde_json::from_slice(bytes).unwrap();
+        let mut fields: Vec<&str> = obj
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(|k| k.as_str())
+            .collect();
+        fields.sort_unstable();
+        assert_eq!(
+            fields,
+            [
+                "certificate",
+                "created",
+                "data",
+                "host",
+                "kdf",
+                "kind",
+                "nonce",
+                "params",
+                "salt",
+                "signing_public",
+                "username",
+                "version"
+            ]
+        );
+    }
+}
+
+#[test]
+fn id_vectors() {
+    let v = load();
+    let id_key = unhex32(&v["ids"]["id_key"]);
+    let inputs: [Vec<u8>; 3] = [Vec::new(), b"abc".to_vec(), splitmix_bytes(1, 1 << 20)];
+    let cases = v["ids"]["cases"].as_array().unwrap();
+    assert_eq!(cases.len(), inputs.len());
+    for (c, input) in cases.iter().zip(inputs) {
+        if let Some(h) = c["input_hex"].as_str() {
+            assert_eq!(hex::decode(h).unwrap(), input);
+        }
+        assert_eq!(ObjectId::of(&input).to_hex(), s(&c["object_id"]));
+        assert_eq!(BlobId::of(&id_key, &input).to_hex(), s(&c["blob_id"]));
+        assert_eq!(
+            s(&c["blob_id"]).parse::<BlobId>().unwrap(),
+            BlobId::of(&id_key, &input)
+        );
+    }
+    // ObjectId is plain BLAKE3-256 (the well-known hash of the empty string).
+    assert_eq!(
+        s(&cases[0]["object_id"]),
+        "af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262"
+    );
+}
+
+#[test]
+fn tree_vector() {
+    let v = load();
+    let t = &v["tree"];
+    let fixture = fixture_tree();
+    let encoded = fixture.encode();
+    assert_eq!(hex::encode(&encoded), s(&t["encoded_hex"]));
+    assert_eq!(Tree::decode(&encoded).unwrap(), fixture);
+    assert_eq!(read_tree(&encoded), fixture, "spec-level decoding");
+    let key = master_key_from(&v["master_key"]);
+    assert_eq!(key.blob_id(&encoded).to_hex(), s(&t["blob_id"]));
+    // Nodes are sorted by raw name bytes, so lookups work on non-UTF-8 names.
+    assert!(fixture.nodes.windows(2).all(|w| w[0].name < w[1].name));
+    assert_eq!(
+        fixture.find(b"\xff\xfenon-utf8").unwrap().uid,
+        4_294_967_294
+    );
+    // Another tree version is refused with the documented message.
+    let mut v2 = encoded.clone();
+    v2[0] = 2;
+    let err = Tree::decode(&v2).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "unsupported tree version 2 (this tresor reads version 1)"
+    );
+}
+
+#[test]
+fn index_and_pack_header_vectors() {
+    let v = load();
+    let index = fixture_index().encode();
+    assert_eq!(hex::encode(&index), s(&v["index"]["encoded_hex"]));
+    assert_eq!(read_index(&index), fixture_index(), "spec-level decoding");
+    let header = pack::encode_header(&fixture_pack_header());
+    assert_eq!(hex::encode(&header), s(&v["pack_header"]["encoded_hex"]));
+    assert_eq!(read_pack_header(&header), fixture_pack_header());
+}
+
+#[test]
+fn snapshot_and_config_vectors() {
+    let v = load();
+    let snap = snapshot_json(&fixture_snapshot());
+    assert_eq!(
+        std::str::from_utf8(&snap).unwrap(),
+        s(&v["snapshot"]["json"])
+    );
+    let cfg = fixture_config();
+    let stored = s(&v["config"]["stored"]);
+    assert_eq!(std::str::from_utf8(&cfg.to_bytes()).unwrap(), stored);
+    assert_eq!(Config::from_bytes(stored.as_bytes()).unwrap(), cfg);
+    let v2 = stored.replacen("\"version\": 1", "\"version\": 2", 1);
+    assert_eq!(
+        Config::from_bytes(v2.as_bytes()).unwrap_err().to_string(),
+        "unsupported repository version 2 (this tresor reads version 1)"
+    );
+    let odd = stored.replacen("262144", "262145", 1);
+    assert!(matches!(
+        Config::from_bytes(odd.as_bytes()),
+        Err(FormatError::Malformed { .. })
+    ));
+}
+
+#[test]
+fn sealed_vectors() {
+    let v = load();
+    let key = master_key_from(&v["master_key"]);
+    let secret = key.secret_key.unwrap();
+    let sealed = v["sealed"].as_array().unwrap();
+    let expected_plain = [
+        snapshot_json(&fixture_snapshot()),
+        fixture_index().encode(),
+        pack::encode_header(&fixture_pack_header()),
+    ];
+    assert_eq!(sealed.len(), 3);
+    let other = MasterKey::generate().unwrap();
+    for (c, plain) in sealed.iter().zip(expected_plain) {
+        let label = s(&c["kind"]);
+        let kind = sealed_kind(label);
+        let bytes = unhex(&c["sealed_hex"]);
+        assert_eq!(unhex(&c["plaintext_hex"]), plain, "{label}");
+        // Wire layout: "TRS1" || kind || enc (32) || ciphertext || tag (16).
+        assert_eq!(&bytes[..4], b"TRS1");
+        assert_eq!(bytes[4], kind as u8);
+        assert_eq!(bytes.len(), plain.len() + 5 + 32 + 16);
+        assert_eq!(key.open(kind, &bytes).unwrap(), plain, "{label}");
+        let info = format!("tresor/v1/{label}");
+        assert_eq!(
+            hpke_open(&secret, &info, &bytes).as_deref(),
+            Some(&plain[..])
+        );
+        assert!(hpke_open(&secret, "tresor/v1/other", &bytes).is_none());
+        match kind {
+            SealedKind::Snapshot => {
+                let snap: Snapshot = serde_json::from_slice(&plain).unwrap();
+                assert_eq!(snap, fixture_snapshot());
+            }
+            SealedKind::Index => {
+                assert_eq!(
+                    IndexFile::open_sealed(&key, &bytes).unwrap(),
+                    fixture_index()
+                );
+            }
+            SealedKind::PackHeader => {
+                assert_eq!(
+                    pack::open_header(&key, &bytes).unwrap(),
+                    fixture_pack_header()
+                );
+            }
+        }
+        // Any changed byte is detected: the header bytes are checked first (malformed), every
+        // other byte by authentication.
+        for i in 0..bytes.len() {
+            let mut m = bytes.clone();
+            m[i] ^= 0x01;
+            match key.open(kind, &m) {
+                Err(FormatError::Malformed { .. }) if i < 5 => {}
+                Err(FormatError::Authentication { .. }) if i >= 5 => {}
+                r => panic!("{label}: flipping byte {i} gave {:?}", r.map(|p| p.len())),
+            }
+        }
+        assert!(key.open(kind, &bytes[..bytes.len() - 1]).is_err());
+        assert!(matches!(
+            other.open(kind, &bytes),
+            Err(FormatError::Authentication { .. })
+        ));
+        assert!(matches!(
+            key.put_only().open(kind, &bytes),
+            Err(FormatError::PutOnlyKey)
+        ));
+        let wrong = if kind == SealedKind::Index {
+            SealedKind::Snapshot
+        } else {
+            SealedKind::Index
+        };
+        assert!(matches!(
+            key.open(wrong, &bytes),
+            Err(FormatError::Malformed { .. })
+        ));
+    }
+}
+
+/// Flip every byte of a signed object: the magic is malformed, every other byte fails.
+fn assert_tamper_evident<T>(bytes: &[u8], open: impl Fn(&[u8]) -> Result<T, FormatError>) {
+    for i in 0..bytes.len() {
+        let mut m = bytes.to_vec();
+        m[i] ^= 0x01;
+        match open(&m) {
+            Err(FormatError::Malformed { .. }) if i < 4 => {}
+            Err(FormatError::Authentication { .. }) if i >= 4 => {}
+            Err(e) => panic!("flipping byte {i} gave {e}"),
+            Ok(_) => panic!("flipping byte {i} was not detected"),
+        }
+    }
+}
+
+#[test]
+fn object_vectors() {
+    let v = load();
+    let key = master_key_from(&v["master_key"]);
+    let o = &v["objects"];
+    let signer_pk = unhex32(&o["signer_public"]);
+    assert_eq!(signer_pk, full_signer().public());
+
+    // Snapshot object: envelope(Snapshot, sealed snapshot JSON).
+    let snap = unhex(&o["snapshot_hex"]);
+    assert_eq!(&snap[..4], b"TSG1");
+    assert_eq!(&snap[4..36], &signer_pk);
+    assert_eq!(&snap[36..40], b"TRS1");
+    assert_eq!(snap[40], SealedKind::Snapshot as u8);
+    let (who, body) = sign::open_envelope(SignedKind::Snapshot, &snap).unwrap();
+    assert_eq!(who, signer_pk);
+    assert_eq!(
+        key.open(SealedKind::Snapshot, body).unwrap(),
+        snapshot_json(&fixture_snapshot())
+    );
+    assert_eq!(
+        Snapshot::open(&key, &snap).unwrap(),
+        (signer_pk, fixture_snapshot())
+    );
+    // Any key holder (no secret needed) can verify who wrote it.
+    assert_eq!(Snapshot::signer_of(&snap).unwrap(), signer_pk);
+    assert!(matches!(
+        Snapshot::open(&key.put_only(), &snap),
+        Err(FormatError::PutOnlyKey)
+    ));
+    assert_tamper_evident(&snap, |b| Snapshot::open(&key, b));
+
+    // Index object: envelope(Index, postcard { sealed: bytes, dedup: bytes }).
+    let index = unhex(&o["index_hex"]);
+    assert_eq!(&index[..4], b"TSG1");
+    let (who, env) = IndexFile::envelope(&index).unwrap();
+    assert_eq!(who, signer_pk);
+    let (_, body) = sign::open_envelope(SignedKind::Index, &index).unwrap();
+    let mut r = Reader::new(body);
+    let (sealed, dedup) = (r.bytes(), r.bytes());
+    r.end();
+    assert_eq!((&sealed, &dedup), (&env.sealed, &env.dedup));
+    assert_eq!(
+        IndexFile::open(&key, &index).unwrap(),
+        (signer_pk, fixture_index())
+    );
+    assert_eq!(
+        IndexFile::open_sealed(&key, &sealed).unwrap(),
+        fixture_index()
+    );
+    // The dedup list: XChaCha20-Poly1305 under the dedup key, AAD "tresor dedup v1",
+    // postcard list of (blob type, blob id); readable with a put-only key.
+    let plain = xchacha_open(&key.dedup_key().0, b"tresor dedup v1", &dedup).expect("decrypts");
+    let mut r = Reader::new(&plain);
+    let list: Vec<(BlobType, BlobId)> = (0..r.varint())
+        .map(|_| {
+            let t = if r.varint() == 0 {
+                BlobType::Data
+            } else {
+                BlobType::Tree
+            };
+            (t, BlobId(r.id()))
+        })
+        .collect();
+    r.end();
+    let want: Vec<(BlobType, BlobId)> = o["index_dedup_list"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (blob_type_from(&p[0]), s(&p[1]).parse().unwrap()))
+        .collect();
+    assert_eq!(list, want);
+    assert_eq!(IndexFile::dedup_list(&key.put_only(), &env).unwrap(), want);
+    let all: Vec<(BlobType, BlobId)> = fixture_index()
+        .packs
+        .iter()
+        .flat_map(|p| p.blobs.iter().map(|b| (b.blob_type, b.id)))
+        .collect();
+    assert_eq!(want, all);
+    assert!(matches!(
+        IndexFile::open(&key.put_only(), &index),
+        Err(FormatError::PutOnlyKey)
+    ));
+    assert_tamper_evident(&index, |b| IndexFile::open(&key, b));
+
+    // Revocation: envelope(Revocation, JSON) signed by the admin key; deterministic.
+    let rev = unhex(&o["revocation_hex"]);
+    let admin = key.admin().unwrap();
+    assert_eq!(fixture_revocation().to_object(&admin), rev);
+    let (who, body) = sign::open_envelope(SignedKind::Revocation, &rev).unwrap();
+    assert_eq!(who, key.admin_public);
+    assert_eq!(body, serde_json::to_vec(&fixture_revocation()).unwrap());
+    assert_eq!(
+        Revocation::open(&key.admin_public, &rev).unwrap(),
+        fixture_revocation()
+    );
+    assert!(matches!(
+        Revocation::open(&[0x01; 32], &rev),
+        Err(FormatError::Authentication { .. })
+    ));
+    // A revocation signed by anyone but the admin is refused.
+    let forged = full_signer().envelope(SignedKind::Revocation, body);
+    assert!(matches!(
+        Revocation::open(&key.admin_public, &forged),
+        Err(FormatError::Authentication { .. })
+    ));
+    assert_tamper_evident(&rev, |b| Revocation::open(&key.admin_public, b));
+}
+
+#[test]
+fn pack_and_blob_vectors() {
+    let v = load();
+    let key = master_key_from(&v["master_key"]);
+    let packs = v["packs"].as_array().unwrap();
+    assert_eq!(packs.len(), 2);
+    // (plaintext, expected flag): the data blobs exercise both flags; the tree's is as stored.
+    let mut expected: Vec<(Vec<u8>, Option<u8>)> =
+        pack_blobs().into_iter().map(|b| (b.2, Some(b.3))).collect();
+    expected.push((fixture_tree().encode(), None));
+    let mut expected = expected.into_iter();
+    for p in packs {
+        let bytes = unhex(&p["pack_hex"]);
+        assert_eq!(ObjectId::of(&bytes).to_hex(), s(&p["pack_id"]));
+        // Trailer: sealed header length (u32 LE) || "TPK1".
+        let n = bytes.len();
+        assert_eq!(&bytes[n - 4..], b"TPK1");
+        let hlen = pack::parse_trailer(&bytes[n - 8..]).unwrap() as usize;
+        let header_start = n - 8 - hlen;
+        let header = pack::read_header(&key, &bytes).unwrap();
+        assert_eq!(
+            pack::open_header(&key, &bytes[header_start..n - 8]).unwrap(),
+            header
+        );
+        let plain_header = key
+            .open(SealedKind::PackHeader, &bytes[header_start..n - 8])
+            .unwrap();
+        assert_eq!(
+            read_pack_header(&plain_header),
+            header,
+            "spec-level decoding"
+        );
+        assert_eq!(header.version, 1);
+        let list = p["blobs"].as_array().unwrap();
+        assert_eq!(header.blobs.len(), list.len());
+        let mut offset = 0u64;
+        for (e, b) in header.blobs.iter().zip(list) {
+            let label = s(&b["label"]);
+            let (plain, flag) = expected.next().unwrap();
+            if let Some(f) = flag {
+                assert_eq!(u64::from(f), u(&b["flag"]), "{label}: expected flag");
+            }
+            assert_eq!(unhex(&b["plaintext_hex"]), plain, "{label}");
+            let t = blob_type_from(&b["type"]);
+            assert_eq!(e.blob_type, t);
+            assert_eq!(e.id.to_hex(), s(&b["id"]));
+            assert_eq!(e.id, key.blob_id(&plain), "{label}: BlobId::of");
+            assert_eq!((e.offset, e.raw_length), (offset, plain.len() as u64));
+            let stored = &bytes[e.offset as usize..(e.offset + e.length) as usize];
+            offset += e.length;
+            assert_eq!(
+                blob::decode(&header.data_key, &key.id_key, t, &e.id, stored).unwrap(),
+                plain,
+                "{label}"
+            );
+            // §7 independently: nonce || XChaCha20-Poly1305(inner, aad = type || id) || tag,
+            // inner = flag || u32 LE body length || body || zeros to a multiple of 64.
+            let aad = [&[t.byte()][..], &e.id.0].concat();
+            let inner = xchacha_open(&header.data_key.0, &aad, stored).expect("decrypts");
+            assert_eq!(stored.len(), inner.len() + 40);
+            assert_eq!(inner.len() % PAD_TO, 0);
+            assert_eq!(u64::from(inner[0]), u(&b["flag"]), "{label}: flag");
+            let body_len = u32::from_le_bytes(inner[1..5].try_into().unwrap()) as usize;
+            assert_eq!(inner.len(), (5 + body_len).div_ceil(PAD_TO) * PAD_TO);
+            assert!(
+                inner[5 + body_len..].iter().all(|&z| z == 0),
+                "zero padding"
+            );
+            let body = &inner[5..5 + body_len];
+            match inner[0] {
+                0 => assert_eq!(body, &plain[..]),
+                1 => assert_eq!(zstd::stream::decode_all(body).unwrap(), plain),
+                f => panic!("flag {f}"),
+            }
+            // The blob type and id are bound as associated data.
+            let other_type = if t == BlobType::Data {
+                BlobType::Tree
+            } else {
+                BlobType::Data
+            };
+            assert!(matches!(
+                blob::decode(&header.data_key, &key.id_key, other_type, &e.id, stored),
+                Err(FormatError::Authentication { .. })
+            ));
+            let other_id = BlobId([0; 32]);
+            assert!(matches!(
+                blob::decode(&header.data_key, &key.id_key, t, &other_id, stored),
+                Err(FormatError::Authentication { .. })
+            ));
+            let mut m = stored.to_vec();
+            m[30] ^= 0x80;
+            assert!(matches!(
+                blob::decode(&header.data_key, &key.id_key, t, &e.id, &m),
+                Err(FormatError::Authentication { .. })
+            ));
+            if t == BlobType::Tree {
+                assert_eq!(Tree::decode(&plain).unwrap(), fixture_tree());
+            }
+        }
+        assert_eq!(
+            offset as usize, header_start,
+            "blobs are followed by the header"
+        );
+    }
+}
+
+#[test]
+fn chunking_vectors() {
+    let v = load();
+    let c = &v["chunking"];
+    let params = ChunkerParams::default();
+    assert_eq!(
+        (u(&c["min_size"]), u(&c["avg_size"]), u(&c["max_size"])),
+        (262_144, 1_048_576, 4_194_304)
+    );
+    assert_eq!(u(&c["input_seed"]), CHUNK_INPUT_SEED);
+    assert_eq!(u(&c["input_len"]) as usize, CHUNK_INPUT_LEN);
+    let input = splitmix_bytes(CHUNK_INPUT_SEED, CHUNK_INPUT_LEN);
+    assert_eq!(
+        blake3::hash(&input).to_hex().as_str(),
+        s(&c["input_blake3"]),
+        "the PRNG itself"
+    );
+    let prefix = &input[..u(&c["prefix_len"]) as usize];
+    let mut all = Vec::new();
+    for case in c["cases"].as_array().unwrap() {
+        let seed = u(&case["seed"]);
+        let want = lengths_json(&case["lengths"]);
+        let want_prefix = lengths_json(&case["prefix_lengths"]);
+        assert_eq!(want.iter().sum::<usize>(), input.len());
+        assert_eq!(want_prefix.iter().sum::<usize>(), prefix.len());
+        assert_eq!(
+            params.lengths(&input, seed),
+            want,
+            "seed {seed:#x}: fastcdc iterator"
+        );
+        assert_eq!(
+            params.lengths(prefix, seed),
+            want_prefix,
+            "seed {seed:#x}: prefix"
+        );
+        let chunker = Chunker::new(&params, seed);
+        for buf_len in [2 * chunker.max_size(), chunker.max_size()] {
+            assert_eq!(
+                stream_lengths(&chunker, &input, buf_len),
+                want,
+                "seed {seed:#x}: streaming next_cut, buffer {buf_len}"
+            );
+            assert_eq!(stream_lengths(&chunker, prefix, buf_len), want_prefix);
+        }
+        // Every chunk but the last is within [min, max].
+        let (last, body) = want.split_last().unwrap();
+        assert!(body.iter().all(|&l| (262_144..=4_194_304).contains(&l)));
+        assert!(*last <= 4_194_304);
+        all.push(want);
+    }
+    // The seed changes the boundaries.
+    assert_eq!(u(&c["cases"][1]["seed"]), 0);
+    assert_ne!(all[0], all[1]);
+    assert_ne!(all[0], all[2]);
+    assert_ne!(all[1], all[2]);
+    assert_eq!(u(&c["cases"][0]["seed"]), fixture_master_key().chunker_seed);
+}
+
+/// §14: every reader refuses another version with a clear message (not a decoding error).
+#[test]
+fn other_versions_are_refused() {
+    let key = fixture_master_key();
+    let signer = full_signer();
+    let msg = |e: FormatError| e.to_string();
+
+    let mut index = fixture_index();
+    index.version = 2;
+    let sealed = key.seal(SealedKind::Index, &index.encode()).unwrap();
+    assert_eq!(
+        msg(IndexFile::open_sealed(&key, &sealed).unwrap_err()),
+        "unsupported index version 2 (this tresor reads version 1)"
+    );
+    assert_eq!(
+        msg(IndexFile::open(&key, &index.to_object(&key, &signer).unwrap()).unwrap_err()),
+        "unsupported index version 2 (this tresor reads version 1)"
+    );
+    // Even when the rest is not a version-1 layout.
+    let sealed = key.seal(SealedKind::Index, &[2, 0xff, 0xff]).unwrap();
+    assert!(matches!(
+        IndexFile::open_sealed(&key, &sealed),
+        Err(FormatError::UnsupportedVersion { found: 2, .. })
+    ));
+
+    let sealed = key.seal(SealedKind::PackHeader, &[3, 0xff]).unwrap();
+    assert_eq!(
+        msg(pack::open_header(&key, &sealed).unwrap_err()),
+        "unsupported pack header version 3 (this tresor reads version 1)"
+    );
+
+    let sealed = key
+        .seal(SealedKind::Snapshot, br#"{"version":2,"new":"layout"}"#)
+        .unwrap();
+    let object = signer.envelope(SignedKind::Snapshot, &sealed);
+    assert_eq!(
+        msg(Snapshot::open(&key, &object).unwrap_err()),
+        "unsupported snapshot version 2 (this tresor reads version 1)"
+    );
+
+    assert_eq!(
+        msg(KeyFile::from_bytes(br#"{"version":2,"kind":"quantum"}"#).unwrap_err()),
+        "unsupported key file version 2 (this tresor reads version 1)"
+    );
+
+    let rev = key
+        .admin()
+        .unwrap()
+        .envelope(SignedKind::Revocation, br#"{"version":2}"#);
+    assert_eq!(
+        msg(Revocation::open(&key.admin_public, &rev).unwrap_err()),
+        "unsupported revocation version 2 (this tresor reads version 1)"
+    );
+}
