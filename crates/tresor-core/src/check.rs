@@ -39,7 +39,7 @@ impl ReadData {
         match *self {
             ReadData::None => false,
             ReadData::All => true,
-            ReadData::Subset(n, m) => (u64::from(x) * u64::from(m) >> 32) as u32 == n - 1,
+            ReadData::Subset(n, m) => ((u64::from(x) * u64::from(m)) >> 32) as u32 == n - 1,
             ReadData::Percent(p) => (f64::from(x) / 4_294_967_296.0) * 100.0 < p,
         }
     }
@@ -207,7 +207,7 @@ fn check_snapshots(
         }
     }
     let mut missing: Vec<_> = missing.into_iter().collect();
-    missing.sort_by(|a, b| a.0.cmp(&b.0));
+    missing.sort_by_key(|a| a.0);
     for (b, files) in missing {
         let more = if files.len() > 3 {
             format!(" and {} more", files.len() - 3)

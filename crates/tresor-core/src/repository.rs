@@ -46,6 +46,9 @@ pub struct KeyOwner {
     pub created: String,
 }
 
+/// Snapshots with their ids.
+pub type SnapshotList = Vec<(ObjectId, Snapshot)>;
+
 /// A damaged or ignored object met while loading.
 #[derive(Debug)]
 pub struct Skipped {
@@ -313,7 +316,7 @@ impl Repository {
     ///
     /// # Errors
     /// [`CoreError::PutOnly`], storage errors on listing.
-    pub fn load_snapshots(&self) -> Result<(Vec<(ObjectId, Snapshot)>, Vec<Skipped>)> {
+    pub fn load_snapshots(&self) -> Result<(SnapshotList, Vec<Skipped>)> {
         self.require_read("listing snapshots")?;
         let mut ok = Vec::new();
         let mut bad = Vec::new();

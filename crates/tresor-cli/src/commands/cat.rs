@@ -44,7 +44,7 @@ pub fn run(ctx: &Context, a: &CatArgs) -> Result<i32> {
             let id = object_id(a.id.as_ref())?;
             let (_, f) = IndexFile::open(repo.key(), &repo.read_object(Kind::Index, &id)?)?;
             serde_json::to_value(
-                &f.packs
+                f.packs
                     .iter()
                     .map(|p| serde_json::json!({"pack": p.id, "blobs": p.blobs}))
                     .collect::<Vec<_>>(),

@@ -150,7 +150,7 @@ pub fn make_tree(root: &Path) -> PathBuf {
     // Special files.
     mknodat(
         CWD,
-        &t.join("fifo"),
+        t.join("fifo"),
         FileType::Fifo,
         Mode::from_bits_truncate(0o640),
         0,
@@ -158,7 +158,7 @@ pub fn make_tree(root: &Path) -> PathBuf {
     .unwrap();
     mknodat(
         CWD,
-        &t.join("socket"),
+        t.join("socket"),
         FileType::Socket,
         Mode::from_bits_truncate(0o600),
         0,
@@ -167,7 +167,7 @@ pub fn make_tree(root: &Path) -> PathBuf {
     if is_root() {
         mknodat(
             CWD,
-            &t.join("chardev"),
+            t.join("chardev"),
             FileType::CharacterDevice,
             Mode::from_bits_truncate(0o600),
             rustix::fs::makedev(1, 3),
@@ -175,7 +175,7 @@ pub fn make_tree(root: &Path) -> PathBuf {
         .unwrap();
         mknodat(
             CWD,
-            &t.join("blockdev"),
+            t.join("blockdev"),
             FileType::BlockDevice,
             Mode::from_bits_truncate(0o600),
             rustix::fs::makedev(7, 200),
@@ -213,7 +213,7 @@ pub fn make_tree(root: &Path) -> PathBuf {
     if is_root() {
         rustix::fs::chownat(
             CWD,
-            &t.join("small.txt"),
+            t.join("small.txt"),
             Some(rustix::fs::Uid::from_raw(1234)),
             Some(rustix::fs::Gid::from_raw(5678)),
             rustix::fs::AtFlags::empty(),
@@ -221,7 +221,7 @@ pub fn make_tree(root: &Path) -> PathBuf {
         .unwrap();
         rustix::fs::chownat(
             CWD,
-            &t.join("link-rel"),
+            t.join("link-rel"),
             Some(rustix::fs::Uid::from_raw(4321)),
             None,
             rustix::fs::AtFlags::SYMLINK_NOFOLLOW,

@@ -179,21 +179,21 @@ pub fn backup(
     };
     let stdin = opts.stdin.take();
     let dedup = repo.load_dedup_set()?;
-    let mut w = walk::Walker::new(
-        repo,
-        &index,
-        cached.map(|(_, t)| t),
-        cache.is_some(),
-        dedup,
-        &opts,
-        packer,
-        progress,
-    );
+    let local = walk::LocalParent {
+        trees: cached.map(|(_, t)| t),
+        collect: cache.is_some(),
+    };
+    let mut w = walk::Walker::new(repo, &index, local, dedup, &opts, packer, progress);
     let root = match stdin {
         Some(src) => w.save_stdin(src, parent_tree_id),
         None => w.save_root(parent_tree_id),
     };
-    let (mut summary, mut warnings, packer, trees) = w.finish();
+    let walk::WalkOutcome {
+        mut summary,
+        mut warnings,
+        packer,
+        trees,
+    } = w.finish();
     let root = match root {
         Ok(r) => r,
         Err(e) => {

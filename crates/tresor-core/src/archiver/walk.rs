@@ -30,6 +30,22 @@ enum VEntry {
     Dir(BTreeMap<Vec<u8>, VEntry>),
 }
 
+/// Parent trees from the local cache of a put-only key, and whether to collect this run's trees.
+pub(super) struct LocalParent {
+    /// Cached parent trees, instead of reading them from the repository.
+    pub trees: Option<IdMap<BlobId, Tree>>,
+    /// Collect every tree written, to save in the cache.
+    pub collect: bool,
+}
+
+/// What a walk produced besides the root tree.
+pub(super) struct WalkOutcome {
+    pub summary: SnapshotSummary,
+    pub warnings: Vec<String>,
+    pub packer: Packer,
+    pub trees: Option<Vec<(BlobId, Vec<u8>)>>,
+}
+
 pub(super) struct Walker<'a> {
     repo: &'a Repository,
     reader: BlobReader<'a>,
@@ -56,13 +72,16 @@ impl<'a> Walker<'a> {
     pub(super) fn new(
         repo: &'a Repository,
         index: &'a Index,
-        cached: Option<IdMap<BlobId, Tree>>,
-        collect_trees: bool,
+        cache: LocalParent,
         dedup: IdSet<BlobId>,
         opts: &'a BackupOptions,
         packer: Packer,
         progress: &'a dyn Progress,
     ) -> Self {
+        let LocalParent {
+            trees: cached,
+            collect: collect_trees,
+        } = cache;
         let chunker = Chunker::new(&repo.config().chunker, repo.key().chunker_seed);
         let buf = vec![0u8; chunker.max_size() * 2];
         Walker {
@@ -82,17 +101,15 @@ impl<'a> Walker<'a> {
         }
     }
 
-    pub(super) fn finish(
-        self,
-    ) -> (
-        SnapshotSummary,
-        Vec<String>,
-        Packer,
-        Option<Vec<(BlobId, Vec<u8>)>>,
-    ) {
-        let mut stats = self.stats;
-        stats.errors = self.warnings.len() as u64;
-        (stats, self.warnings, self.packer, self.collected)
+    pub(super) fn finish(self) -> WalkOutcome {
+        let mut summary = self.stats;
+        summary.errors = self.warnings.len() as u64;
+        WalkOutcome {
+            summary,
+            warnings: self.warnings,
+            packer: self.packer,
+            trees: self.collected,
+        }
     }
 
     fn warn(&mut self, msg: String) {
