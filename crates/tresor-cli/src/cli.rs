@@ -61,6 +61,8 @@ pub enum Command {
     Restore(RestoreArgs),
     /// Check the repository for damage.
     Check(CheckArgs),
+    /// Remove snapshots by retention policy (or by id); data is freed by prune.
+    Forget(ForgetArgs),
     /// Manage keys: list, add (full or put-only), remove, change password, paper backup.
     #[command(subcommand)]
     Key(KeyCommand),
@@ -253,4 +255,57 @@ pub struct CheckArgs {
     /// Read and verify a subset of packs: "N/M" (part N of M) or "P%".
     #[arg(long)]
     pub read_data_subset: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ForgetArgs {
+    /// Snapshot ids (prefixes) to forget, instead of a policy.
+    pub snapshots: Vec<String>,
+    /// Keep the N newest snapshots ("unlimited" or -1 for all).
+    #[arg(long, value_name = "N")]
+    pub keep_last: Option<String>,
+    /// Keep the newest snapshot of each of the last N hours.
+    #[arg(long, value_name = "N")]
+    pub keep_hourly: Option<String>,
+    /// Keep the newest snapshot of each of the last N days.
+    #[arg(long, value_name = "N")]
+    pub keep_daily: Option<String>,
+    /// Keep the newest snapshot of each of the last N ISO weeks.
+    #[arg(long, value_name = "N")]
+    pub keep_weekly: Option<String>,
+    /// Keep the newest snapshot of each of the last N months.
+    #[arg(long, value_name = "N")]
+    pub keep_monthly: Option<String>,
+    /// Keep the newest snapshot of each of the last N years.
+    #[arg(long, value_name = "N")]
+    pub keep_yearly: Option<String>,
+    /// Keep snapshots newer than DURATION (e.g. 1y2m3d4h) before the newest snapshot.
+    #[arg(long, value_name = "DURATION")]
+    pub keep_within: Option<String>,
+    /// Keep hourly snapshots within DURATION.
+    #[arg(long, value_name = "DURATION")]
+    pub keep_within_hourly: Option<String>,
+    /// Keep daily snapshots within DURATION.
+    #[arg(long, value_name = "DURATION")]
+    pub keep_within_daily: Option<String>,
+    /// Keep weekly snapshots within DURATION.
+    #[arg(long, value_name = "DURATION")]
+    pub keep_within_weekly: Option<String>,
+    /// Keep monthly snapshots within DURATION.
+    #[arg(long, value_name = "DURATION")]
+    pub keep_within_monthly: Option<String>,
+    /// Keep yearly snapshots within DURATION.
+    #[arg(long, value_name = "DURATION")]
+    pub keep_within_yearly: Option<String>,
+    /// Keep snapshots with these tags (comma-separated: all of them; repeatable: any option).
+    #[arg(long = "keep-tag", value_name = "TAGS")]
+    pub keep_tags: Vec<String>,
+    /// Group snapshots by these fields: host, paths, tags (comma-separated; "" for no grouping).
+    #[arg(long, default_value = "host,paths")]
+    pub group_by: String,
+    #[command(flatten)]
+    pub filter: SnapshotFilterArgs,
+    /// Show what would be removed; remove nothing.
+    #[arg(short = 'n', long)]
+    pub dry_run: bool,
 }

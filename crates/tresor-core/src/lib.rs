@@ -15,6 +15,7 @@ pub mod cache;
 pub mod check;
 pub mod error;
 pub mod exclude;
+pub mod forget;
 pub mod fsmeta;
 pub mod index;
 pub mod keys;

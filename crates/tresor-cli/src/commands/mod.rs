@@ -3,6 +3,7 @@
 mod backup;
 mod cat;
 mod check;
+mod forget;
 mod init;
 mod key;
 mod ls;
@@ -26,6 +27,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Restore(a) => restore::run(&ctx, &a),
         Command::Check(a) => check::run(&ctx, &a),
         Command::Key(c) => key::run(&ctx, &c),
+        Command::Forget(a) => forget::run(&ctx, &a),
     }
 }
 

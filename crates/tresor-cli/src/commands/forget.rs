@@ -1,0 +1,129 @@
+use crate::cli::ForgetArgs;
+use crate::context::Context;
+use crate::exit;
+use anyhow::{Context as _, Result, bail};
+use tresor_core::forget;
+use tresor_core::retention::{
+    GroupBy, KeepCount, RetentionDuration, RetentionPolicy, parse_tag_list,
+};
+use tresor_core::snapshots::{SnapshotFilter, find};
+use tresor_format::ObjectId;
+
+fn count(flag: &str, v: &Option<String>) -> Result<Option<KeepCount>> {
+    v.as_deref()
+        .map(|s| {
+            s.parse::<KeepCount>()
+                .with_context(|| format!("--{flag} {s:?}"))
+        })
+        .transpose()
+}
+
+fn duration(flag: &str, v: &Option<String>) -> Result<Option<RetentionDuration>> {
+    v.as_deref()
+        .map(|s| {
+            s.parse::<RetentionDuration>()
+                .with_context(|| format!("--{flag} {s:?}"))
+        })
+        .transpose()
+}
+
+fn policy(a: &ForgetArgs) -> Result<RetentionPolicy> {
+    Ok(RetentionPolicy {
+        keep_last: count("keep-last", &a.keep_last)?,
+        keep_hourly: count("keep-hourly", &a.keep_hourly)?,
+        keep_daily: count("keep-daily", &a.keep_daily)?,
+        keep_weekly: count("keep-weekly", &a.keep_weekly)?,
+        keep_monthly: count("keep-monthly", &a.keep_monthly)?,
+        keep_yearly: count("keep-yearly", &a.keep_yearly)?,
+        keep_within: duration("keep-within", &a.keep_within)?,
+        keep_within_hourly: duration("keep-within-hourly", &a.keep_within_hourly)?,
+        keep_within_daily: duration("keep-within-daily", &a.keep_within_daily)?,
+        keep_within_weekly: duration("keep-within-weekly", &a.keep_within_weekly)?,
+        keep_within_monthly: duration("keep-within-monthly", &a.keep_within_monthly)?,
+        keep_within_yearly: duration("keep-within-yearly", &a.keep_within_yearly)?,
+        keep_tags: a.keep_tags.iter().map(|t| parse_tag_list(t)).collect(),
+    })
+}
+
+pub fn run(ctx: &Context, a: &ForgetArgs) -> Result<i32> {
+    let policy = policy(a)?;
+    let group_by: GroupBy = a
+        .group_by
+        .parse()
+        .with_context(|| format!("--group-by {:?}", a.group_by))?;
+    let repo = ctx.open()?;
+    let filter = SnapshotFilter::from(&a.filter);
+    let remove: Vec<ObjectId>;
+    if !a.snapshots.is_empty() {
+        if !policy.is_empty() {
+            bail!("give either snapshot ids or a policy, not both");
+        }
+        let (list, _) = repo.load_snapshots()?;
+        remove = a
+            .snapshots
+            .iter()
+            .map(|s| find(&list, s, &filter).map(|(id, _)| *id))
+            .collect::<Result<_, _>>()?;
+        if !ctx.json && !ctx.quiet {
+            for id in &remove {
+                println!("remove {}", id.short());
+            }
+        }
+    } else {
+        if policy.is_empty() {
+            bail!("no policy given: use --keep-* options or name snapshots to forget");
+        }
+        let groups = forget::plan(
+            &repo,
+            &policy,
+            group_by,
+            &filter,
+            &jiff::tz::TimeZone::system(),
+        )?;
+        if let Some(g) = groups.iter().find(|g| g.keeps_none()) {
+            bail!(
+                "the policy would remove every snapshot of group {:?}; refusing",
+                g.key
+            );
+        }
+        remove = groups
+            .iter()
+            .flat_map(|g| g.removed().map(|id| id.parse::<ObjectId>()))
+            .collect::<Result<_, _>>()?;
+        if ctx.json {
+            println!("{}", serde_json::to_string_pretty(&groups)?);
+        } else if !ctx.quiet {
+            println!("Applying policy: {policy}");
+            for g in &groups {
+                println!(
+                    "snapshots for host {:?}, paths {:?}, tags {:?}:",
+                    g.key.host.as_deref().unwrap_or("*"),
+                    g.key.paths,
+                    g.key.tags
+                );
+                for d in &g.decisions {
+                    let verdict = if d.keep {
+                        format!("keep    ({})", d.reasons.join(", "))
+                    } else {
+                        "remove".to_string()
+                    };
+                    println!("  {} {verdict}", &d.id[..8]);
+                }
+            }
+        }
+    }
+    if a.dry_run {
+        if !ctx.json && !ctx.quiet {
+            println!("dry run: {} snapshots would be removed", remove.len());
+        }
+        return Ok(exit::OK);
+    }
+    let done = forget::remove(&repo, &remove)?;
+    if !ctx.json && !ctx.quiet {
+        println!(
+            "removed {} snapshots; run `tresor prune` to free their data",
+            done.len()
+        );
+    }
+    Ok(exit::OK)
+}
