@@ -81,7 +81,7 @@ impl Packer {
         dry_run: bool,
     ) -> Self {
         let (tx, rx) = bounded::<Job>(workers * 2);
-        let (ptx, prx) = bounded::<(Vec<u8>, IndexPack, BlobType)>(1);
+        let (ptx, prx) = bounded::<(Vec<u8>, IndexPack, BlobType)>(0);
         let error = Arc::new(Mutex::new(None));
         let key = Arc::new(key);
         let workers = (0..workers.max(1))

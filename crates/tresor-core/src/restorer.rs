@@ -95,6 +95,8 @@ pub struct RestoreResult {
 
 struct DirState {
     fd: OwnedFd,
+    /// Created empty by this restore: entries need no check for what is already there.
+    fresh: bool,
     parent: Option<Arc<DirState>>,
     name: Vec<u8>,
     node: Option<Node>,
@@ -117,6 +119,8 @@ struct Shared<'a> {
     skipped: AtomicU64,
     verified: AtomicU64,
     bytes: AtomicU64,
+    others: AtomicU64,
+    devices_skipped: AtomicU64,
     progress: &'a dyn Progress,
 }
 
@@ -215,44 +219,53 @@ fn open_dir_at(dir: BorrowedFd<'_>, name: &[u8]) -> rustix::io::Result<OwnedFd> 
     )
 }
 
-/// Create (or reuse) directory `name` in `dir` and open it.
-fn ensure_dir(dir: BorrowedFd<'_>, name: &[u8]) -> std::io::Result<OwnedFd> {
+/// Create (or reuse) directory `name` in `dir` and open it; true when newly created.
+fn ensure_dir(dir: BorrowedFd<'_>, name: &[u8]) -> std::io::Result<(OwnedFd, bool)> {
+    match rustix::fs::mkdirat(dir, name, Mode::from_bits_truncate(0o700)) {
+        Ok(()) => return Ok((open_dir_at(dir, name)?, true)),
+        Err(rustix::io::Errno::EXIST) => {}
+        Err(e) => return Err(e.into()),
+    }
     match rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW) {
         Ok(st) if FileType::from_raw_mode(st.st_mode) == FileType::Directory => {
             // Make sure we can fill it, even if an earlier run left it read-only.
             let _ =
                 rustix::fs::chmodat(dir, name, Mode::from_bits_truncate(0o700), AtFlags::empty());
+            Ok((open_dir_at(dir, name)?, false))
         }
         Ok(_) => {
             remove_entry(dir, name)?;
             rustix::fs::mkdirat(dir, name, Mode::from_bits_truncate(0o700))?;
+            Ok((open_dir_at(dir, name)?, true))
         }
-        Err(rustix::io::Errno::NOENT) => {
-            rustix::fs::mkdirat(dir, name, Mode::from_bits_truncate(0o700))?
-        }
-        Err(e) => return Err(e.into()),
+        Err(e) => Err(e.into()),
     }
-    Ok(open_dir_at(dir, name)?)
 }
 
 fn restore_file(sh: &Shared<'_>, job: &FileJob) {
     let dir = job.dir.fd.as_fd();
     let name = job.node.name.as_slice();
     let node = &job.node;
-    let already = match rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW) {
-        Ok(st) if FileType::from_raw_mode(st.st_mode) == FileType::RegularFile => {
-            st.st_size as u64 == node.size
-                && st.st_mtime == node.mtime.secs
-                && st.st_mtime_nsec as u32 == node.mtime.nanos
-        }
-        Ok(_) => {
-            if let Err(e) = remove_entry(dir, name) {
-                sh.problem(&job.path, format!("removing existing entry: {e}"), false);
-                return;
+    // In a directory this restore created, nothing can be in the way.
+    let (already, existed) = if job.dir.fresh {
+        (false, false)
+    } else {
+        match rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW) {
+            Ok(st) if FileType::from_raw_mode(st.st_mode) == FileType::RegularFile => (
+                st.st_size as u64 == node.size
+                    && st.st_mtime == node.mtime.secs
+                    && st.st_mtime_nsec as u32 == node.mtime.nanos,
+                true,
+            ),
+            Ok(_) => {
+                if let Err(e) = remove_entry(dir, name) {
+                    sh.problem(&job.path, format!("removing existing entry: {e}"), false);
+                    return;
+                }
+                (false, false)
             }
-            false
+            Err(_) => (false, false),
         }
-        Err(_) => false,
     };
     if already && (!sh.verify || verify_file(sh, job).is_ok()) {
         sh.skipped.fetch_add(1, Ordering::Relaxed);
@@ -262,17 +275,18 @@ fn restore_file(sh: &Shared<'_>, job: &FileJob) {
         sh.progress.file_done(0);
         return;
     }
-    match write_content(sh, job) {
-        Ok(()) => {}
+    let file = match write_content(sh, job) {
+        Ok(f) => f,
         Err((msg, damage)) => {
             sh.problem(&job.path, msg, damage);
             return;
         }
-    }
-    if let Err(e) = apply_metadata(dir, name, node, sh.owner) {
+    };
+    if let Err(e) = file_metadata(&file, dir, node, sh.owner, existed) {
         sh.problem(&job.path, e, false);
         return;
     }
+    drop(file);
     sh.restored.fetch_add(1, Ordering::Relaxed);
     if sh.verify {
         match verify_file(sh, job) {
@@ -284,18 +298,59 @@ fn restore_file(sh: &Shared<'_>, job: &FileJob) {
     }
 }
 
-fn write_content(sh: &Shared<'_>, job: &FileJob) -> std::result::Result<(), (String, bool)> {
+/// Metadata of a file just written, through its open descriptor, in the order owner, mode,
+/// xattrs, times. The file was created with its permission bits (umask 0), so chmod is needed
+/// only for setuid/setgid/sticky bits, after a chown, or for a file that existed before.
+fn file_metadata(
+    file: &std::fs::File,
+    dir: BorrowedFd<'_>,
+    node: &Node,
+    owner: bool,
+    existed: bool,
+) -> std::result::Result<(), String> {
+    let (euid, egid) = (
+        rustix::process::geteuid().as_raw(),
+        rustix::process::getegid().as_raw(),
+    );
+    let chowned = owner && (existed || node.uid != euid || node.gid != egid);
+    if chowned {
+        rustix::fs::fchown(
+            file,
+            Some(rustix::fs::Uid::from_raw(node.uid)),
+            Some(rustix::fs::Gid::from_raw(node.gid)),
+        )
+        .map_err(|e| format!("chown: {e}"))?;
+    }
+    if existed || chowned || node.mode & 0o7000 != 0 {
+        rustix::fs::fchmod(file, Mode::from_bits_truncate(node.mode))
+            .map_err(|e| format!("chmod: {e}"))?;
+    }
+    if !node.xattrs.is_empty() {
+        write_xattrs(&fd_path(dir, &node.name), &node.xattrs)?;
+    }
+    let times = Timestamps {
+        last_access: ts(node.atime),
+        last_modification: ts(node.mtime),
+    };
+    rustix::fs::futimens(file, &times).map_err(|e| format!("set times: {e}"))
+}
+
+fn write_content(
+    sh: &Shared<'_>,
+    job: &FileJob,
+) -> std::result::Result<std::fs::File, (String, bool)> {
     let dir = job.dir.fd.as_fd();
     let node = &job.node;
     let fd = rustix::fs::openat(
         dir,
         node.name.as_slice(),
         OFlags::WRONLY | OFlags::CREATE | OFlags::TRUNC | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-        Mode::from_bits_truncate(0o600),
+        Mode::from_bits_truncate(node.mode & 0o777),
     )
     .map_err(|e| (format!("create: {e}"), false))?;
     let mut f = std::fs::File::from(fd);
     let mut written = 0u64;
+    let mut hole = false;
     for id in &node.content {
         let data = sh
             .reader
@@ -304,9 +359,11 @@ fn write_content(sh: &Shared<'_>, job: &FileJob) -> std::result::Result<(), (Str
         if node.sparse && data.iter().all(|b| *b == 0) {
             f.seek(SeekFrom::Current(data.len() as i64))
                 .map_err(|e| (format!("seek: {e}"), false))?;
+            hole = true;
         } else {
             f.write_all(&data)
                 .map_err(|e| (format!("write: {e}"), false))?;
+            hole = false;
         }
         written += data.len() as u64;
         sh.progress.bytes_read(data.len() as u64);
@@ -317,11 +374,14 @@ fn write_content(sh: &Shared<'_>, job: &FileJob) -> std::result::Result<(), (Str
             true,
         ));
     }
-    f.set_len(written)
-        .map_err(|e| (format!("truncate: {e}"), false))?;
+    if hole {
+        // A trailing hole: extend the file to its size.
+        f.set_len(written)
+            .map_err(|e| (format!("truncate: {e}"), false))?;
+    }
     sh.bytes.fetch_add(written, Ordering::Relaxed);
     sh.progress.file_done(written);
-    Ok(())
+    Ok(f)
 }
 
 /// Re-read a restored file and compare every piece with the blob ids of the snapshot.
@@ -368,8 +428,6 @@ struct Walk<'s, 'a> {
     deferred_links: Vec<(Arc<DirState>, Node, String)>,
     needed: Option<HashSet<String>>,
     dirs: u64,
-    others: u64,
-    devices_skipped: u64,
 }
 
 impl Walk<'_, '_> {
@@ -423,7 +481,7 @@ impl Walk<'_, '_> {
         match node.kind {
             NodeKind::Dir => {
                 self.dirs += 1;
-                let sub = match ensure_dir(fd, &name) {
+                let (sub, fresh) = match ensure_dir(fd, &name) {
                     Ok(f) => f,
                     Err(e) => {
                         self.sh
@@ -435,6 +493,7 @@ impl Walk<'_, '_> {
                 let subtree = node.subtree;
                 let state = Arc::new(DirState {
                     fd: sub,
+                    fresh,
                     parent: Some(dir.clone()),
                     name,
                     node: Some(node),
@@ -445,7 +504,7 @@ impl Walk<'_, '_> {
                     self.restore_tree(&state, &t, path)?;
                 }
                 self.sh.release(&state);
-                return Ok(());
+                Ok(())
             }
             NodeKind::File => {
                 if node.links > 1 {
@@ -465,46 +524,58 @@ impl Walk<'_, '_> {
                 self.jobs
                     .send(job)
                     .map_err(|_| CoreError::Invalid("restore workers stopped".into()))?;
-                return Ok(());
+                Ok(())
             }
-            _ => self.restore_special(fd, &node, target_path),
+            _ => {
+                // Symlinks, fifos, sockets, devices: created by the workers too.
+                let job = FileJob {
+                    dir: dir.clone(),
+                    node,
+                    path: target_path.to_string(),
+                };
+                self.jobs
+                    .send(job)
+                    .map_err(|_| CoreError::Invalid("restore workers stopped".into()))?;
+                Ok(())
+            }
         }
-        self.sh.release(dir);
-        Ok(())
     }
+}
 
-    fn restore_special(&mut self, fd: BorrowedFd<'_>, node: &Node, target_path: &str) {
-        let name = node.name.as_slice();
-        if let Err(e) = remove_entry(fd, name) {
-            self.sh
-                .problem(target_path, format!("removing existing entry: {e}"), false);
+/// Create a symlink, fifo, socket or device node (worker side).
+fn restore_special(sh: &Shared<'_>, job: &FileJob) {
+    let (fd, node, target_path) = (job.dir.fd.as_fd(), &job.node, job.path.as_str());
+    let name = node.name.as_slice();
+    if !job.dir.fresh
+        && let Err(e) = remove_entry(fd, name)
+    {
+        sh.problem(target_path, format!("removing existing entry: {e}"), false);
+        return;
+    }
+    let mode = Mode::from_bits_truncate(node.mode);
+    let r = match node.kind {
+        NodeKind::Symlink => rustix::fs::symlinkat(OsStr::from_bytes(&node.target), fd, name),
+        NodeKind::Fifo => rustix::fs::mknodat(fd, name, FileType::Fifo, mode, 0),
+        NodeKind::Socket => rustix::fs::mknodat(fd, name, FileType::Socket, mode, 0),
+        NodeKind::CharDevice | NodeKind::BlockDevice if !sh.owner => {
+            sh.devices_skipped.fetch_add(1, Ordering::Relaxed);
             return;
         }
-        let mode = Mode::from_bits_truncate(node.mode);
-        let r = match node.kind {
-            NodeKind::Symlink => rustix::fs::symlinkat(OsStr::from_bytes(&node.target), fd, name),
-            NodeKind::Fifo => rustix::fs::mknodat(fd, name, FileType::Fifo, mode, 0),
-            NodeKind::Socket => rustix::fs::mknodat(fd, name, FileType::Socket, mode, 0),
-            NodeKind::CharDevice | NodeKind::BlockDevice if !self.sh.owner => {
-                self.devices_skipped += 1;
-                return;
-            }
-            NodeKind::CharDevice => {
-                rustix::fs::mknodat(fd, name, FileType::CharacterDevice, mode, node.rdev)
-            }
-            NodeKind::BlockDevice => {
-                rustix::fs::mknodat(fd, name, FileType::BlockDevice, mode, node.rdev)
-            }
-            NodeKind::File | NodeKind::Dir => unreachable!("handled by restore_node"),
-        };
-        if let Err(e) = r {
-            self.sh.problem(target_path, format!("create: {e}"), false);
-            return;
+        NodeKind::CharDevice => {
+            rustix::fs::mknodat(fd, name, FileType::CharacterDevice, mode, node.rdev)
         }
-        self.others += 1;
-        if let Err(e) = apply_metadata(fd, name, node, self.sh.owner) {
-            self.sh.problem(target_path, e, false);
+        NodeKind::BlockDevice => {
+            rustix::fs::mknodat(fd, name, FileType::BlockDevice, mode, node.rdev)
         }
+        NodeKind::File | NodeKind::Dir => unreachable!("files and directories are not special"),
+    };
+    if let Err(e) = r {
+        sh.problem(target_path, format!("create: {e}"), false);
+        return;
+    }
+    sh.others.fetch_add(1, Ordering::Relaxed);
+    if let Err(e) = apply_metadata(fd, name, node, sh.owner) {
+        sh.problem(target_path, e, false);
     }
 }
 
@@ -565,10 +636,13 @@ pub fn restore(
         skipped: AtomicU64::new(0),
         verified: AtomicU64::new(0),
         bytes: AtomicU64::new(0),
+        others: AtomicU64::new(0),
+        devices_skipped: AtomicU64::new(0),
         progress,
     };
     let root = Arc::new(DirState {
         fd: target_fd,
+        fresh: false,
         parent: None,
         name: Vec::new(),
         node: None,
@@ -579,6 +653,8 @@ pub fn restore(
         owner_skipped: !owner,
         ..Default::default()
     };
+    // Files are created with their final permission bits; the umask must not mask them.
+    let old_umask = rustix::process::umask(Mode::empty());
     let (links, deferred) = std::thread::scope(|scope| -> Result<_> {
         let (tx, rx) = bounded::<FileJob>(256);
         let sh = &sh;
@@ -586,7 +662,11 @@ pub fn restore(
             let rx = rx.clone();
             scope.spawn(move || {
                 for job in rx.iter() {
-                    restore_file(sh, &job);
+                    if job.node.kind == NodeKind::File {
+                        restore_file(sh, &job);
+                    } else {
+                        restore_special(sh, &job);
+                    }
                     sh.release(&job.dir);
                 }
             });
@@ -616,8 +696,6 @@ pub fn restore(
             deferred_links: Vec::new(),
             needed,
             dirs: 0,
-            others: 0,
-            devices_skipped: 0,
         };
         match &start {
             None => w.restore_tree(&root, &snapshot.tree, "/")?,
@@ -637,14 +715,10 @@ pub fn restore(
             links,
             deferred_links,
             dirs,
-            others,
-            devices_skipped,
             ..
         } = w;
         drop(jobs);
         result.dirs = dirs;
-        result.others = others;
-        result.devices_skipped = devices_skipped;
         // Scoped workers are joined when the scope ends; hardlinks are made after that.
         Ok((links, deferred_links))
     })?;
@@ -665,6 +739,9 @@ pub fn restore(
             sh.release(&dir);
         }
     }
+    rustix::process::umask(old_umask);
+    result.others += sh.others.load(Ordering::Relaxed);
+    result.devices_skipped = sh.devices_skipped.load(Ordering::Relaxed);
     result.files_restored = sh.restored.load(Ordering::Relaxed);
     result.files_skipped = sh.skipped.load(Ordering::Relaxed);
     result.files_verified = sh.verified.load(Ordering::Relaxed);

@@ -7,7 +7,7 @@
 
 use crate::{ErrorKind, Kind, Result, Storage, StorageError, check_name};
 use std::fs;
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
@@ -15,12 +15,22 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, Clone)]
 pub struct LocalStorage {
     root: PathBuf,
+    /// Open pack files for range reads (restore reads many blobs of the same packs).
+    open_packs: std::sync::Arc<
+        std::sync::Mutex<std::collections::HashMap<String, std::sync::Arc<fs::File>>>,
+    >,
 }
+
+/// Open pack files kept for range reads.
+const OPEN_PACKS: usize = 64;
 
 impl LocalStorage {
     /// Storage rooted at `root` (not created until [`Storage::create`]).
     pub fn new(root: impl Into<PathBuf>) -> Self {
-        LocalStorage { root: root.into() }
+        LocalStorage {
+            root: root.into(),
+            open_packs: Default::default(),
+        }
     }
 
     /// The root directory.
@@ -151,19 +161,35 @@ impl Storage for LocalStorage {
     fn read_range(&self, kind: Kind, name: &str, offset: u64, length: u64) -> Result<Vec<u8>> {
         check_name(kind, name)?;
         let io = |e: std::io::Error| StorageError::io("read", kind, name, &e);
-        let mut f = fs::File::open(self.path(kind, name)).map_err(io)?;
-        f.seek(SeekFrom::Start(offset)).map_err(io)?;
-        let mut buf = vec![
-            0u8;
-            usize::try_from(length).map_err(|_| StorageError::new(
-                ErrorKind::Other,
-                "read",
-                kind,
-                name,
-                "length too large"
-            ))?
-        ];
-        match f.read_exact(&mut buf) {
+        let cached = if kind == Kind::Pack {
+            self.open_packs
+                .lock()
+                .expect("open packs")
+                .get(name)
+                .cloned()
+        } else {
+            None
+        };
+        let f = match cached {
+            Some(f) => f,
+            None => {
+                let f = std::sync::Arc::new(fs::File::open(self.path(kind, name)).map_err(io)?);
+                if kind == Kind::Pack {
+                    let mut m = self.open_packs.lock().expect("open packs");
+                    if m.len() >= OPEN_PACKS {
+                        m.clear();
+                    }
+                    m.insert(name.to_string(), f.clone());
+                }
+                f
+            }
+        };
+        let len = usize::try_from(length).map_err(|_| {
+            StorageError::new(ErrorKind::Other, "read", kind, name, "length too large")
+        })?;
+        let mut buf = vec![0u8; len];
+        use std::os::unix::fs::FileExt;
+        match f.read_exact_at(&mut buf, offset) {
             Ok(()) => Ok(buf),
             Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Err(StorageError::new(
                 ErrorKind::ShortRead,
@@ -191,6 +217,9 @@ impl Storage for LocalStorage {
 
     fn delete(&self, kind: Kind, name: &str) -> Result<()> {
         check_name(kind, name)?;
+        if kind == Kind::Pack {
+            self.open_packs.lock().expect("open packs").remove(name);
+        }
         fs::remove_file(self.path(kind, name))
             .map_err(|e| StorageError::io("delete", kind, name, &e))
     }
