@@ -43,6 +43,45 @@ pub struct Global {
     /// Allow plain http:// to an S3 endpoint that is not on loopback.
     #[arg(long, global = true)]
     pub insecure_http: bool,
+    #[command(flatten)]
+    pub s3: S3Flags,
+}
+
+/// S3 options every command takes (ignored for other locations).
+#[derive(Debug, Args)]
+pub struct S3Flags {
+    /// S3 storage class of packs, e.g. STANDARD_IA, ONEZONE_IA, GLACIER_IR.
+    #[arg(
+        long = "s3-storage-class-data",
+        env = "TRESOR_S3_STORAGE_CLASS_DATA",
+        global = true,
+        value_name = "CLASS"
+    )]
+    pub storage_class_data: Option<String>,
+    /// S3 storage class of everything else (config, keys, index, snapshots).
+    #[arg(
+        long = "s3-storage-class-metadata",
+        env = "TRESOR_S3_STORAGE_CLASS_METADATA",
+        global = true,
+        value_name = "CLASS"
+    )]
+    pub storage_class_metadata: Option<String>,
+    /// S3 server-side encryption of every write: AES256 or aws:kms.
+    #[arg(
+        long = "s3-sse",
+        env = "TRESOR_S3_SSE",
+        global = true,
+        value_name = "ALGORITHM"
+    )]
+    pub sse: Option<String>,
+    /// KMS key (id, ARN or alias/NAME) for --s3-sse aws:kms (default: the aws/s3 key).
+    #[arg(
+        long = "s3-sse-kms-key-id",
+        env = "TRESOR_S3_SSE_KMS_KEY_ID",
+        global = true,
+        value_name = "ID"
+    )]
+    pub sse_kms_key_id: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -66,6 +105,40 @@ pub enum Command {
     /// Manage keys: list, add (full or put-only), remove, change password, paper backup.
     #[command(subcommand)]
     Key(KeyCommand),
+    /// Free the space of unreferenced data (lock-free, two-phase: see docs/format.md §16).
+    Prune(PruneArgs),
+    /// Rebuild the index from the packs, or write snapshots that leave out damaged files.
+    #[command(subcommand)]
+    Repair(RepairCommand),
+    /// Print an AWS IAM policy (JSON) for the repository's bucket: append-only or admin.
+    S3Policy(S3PolicyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct S3PolicyArgs {
+    /// Bucket of the repository (default: from an s3: repository location).
+    #[arg(long)]
+    pub bucket: Option<String>,
+    /// Key prefix of the repository in the bucket (default: from the location, or none).
+    #[arg(long)]
+    pub prefix: Option<String>,
+    /// For backup hosts: create new objects only (If-None-Match), read only what backup needs,
+    /// never delete.
+    #[arg(long, conflicts_with = "admin", required_unless_present = "admin")]
+    pub append_only: bool,
+    /// For repository maintenance (init, keys, prune): read, create and delete under the prefix.
+    #[arg(long)]
+    pub admin: bool,
+    /// Append-only: the backup host has a full key, which also reads snapshots and packs.
+    #[arg(long)]
+    pub full_key: bool,
+    /// The repository uses Object Lock: allow per-object retention on writes.
+    #[arg(long)]
+    pub object_lock: bool,
+    /// Print a bucket policy for this principal (IAM user or role ARN) instead of an identity
+    /// policy.
+    #[arg(long, value_name = "ARN")]
+    pub principal: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -103,10 +176,10 @@ pub struct NewPasswordArgs {
     #[arg(long)]
     pub new_password_file: Option<PathBuf>,
     /// Argon2id memory cost in KiB for the key file.
-    #[arg(long, default_value_t = 65536)]
+    #[arg(long, default_value_t = tresor_format::keyfile::KdfParams::default().m_kib)]
     pub kdf_memory_kib: u32,
     /// Argon2id passes for the key file.
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = tresor_format::keyfile::KdfParams::default().t)]
     pub kdf_iterations: u32,
 }
 
@@ -128,10 +201,10 @@ pub struct InitArgs {
     #[arg(long)]
     pub new_password_file: Option<PathBuf>,
     /// Argon2id memory cost in KiB for the key file.
-    #[arg(long, default_value_t = 65536)]
+    #[arg(long, default_value_t = tresor_format::keyfile::KdfParams::default().m_kib)]
     pub kdf_memory_kib: u32,
     /// Argon2id passes for the key file.
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = tresor_format::keyfile::KdfParams::default().t)]
     pub kdf_iterations: u32,
     /// Target pack size in MiB.
     #[arg(long, default_value_t = 16)]
@@ -308,4 +381,50 @@ pub struct ForgetArgs {
     /// Show what would be removed; remove nothing.
     #[arg(short = 'n', long)]
     pub dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PruneArgs {
+    /// Print the plan; change nothing.
+    #[arg(short = 'n', long)]
+    pub dry_run: bool,
+    /// Unused space tolerated in partly used packs: N% of the used data, a size (500M, 2G) or
+    /// "unlimited".
+    #[arg(long, default_value = "5%", value_name = "PERCENT")]
+    pub max_unused: String,
+    /// Repack at most SIZE of packs in this run (e.g. 500M, 2G).
+    #[arg(long, value_name = "SIZE")]
+    pub max_repack_size: Option<String>,
+    /// HOST will not back up again and has no backup running: stop waiting for its next
+    /// snapshot before deleting condemned packs (repeatable).
+    #[arg(long = "inactive-host", value_name = "HOST")]
+    pub inactive_hosts: Vec<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RepairCommand {
+    /// Rebuild the index from the packs' headers (replaces every index object).
+    Index(RepairIndexArgs),
+    /// Write new snapshots that leave out damaged files and directories.
+    Snapshots(RepairSnapshotsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RepairIndexArgs {
+    /// Report what would be written; change nothing.
+    #[arg(short = 'n', long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RepairSnapshotsArgs {
+    /// Report what would be written; change nothing.
+    #[arg(short = 'n', long)]
+    pub dry_run: bool,
+    /// Remove each damaged snapshot once its repaired copy is written.
+    #[arg(long)]
+    pub forget: bool,
+    /// Decode every data blob to find damaged ones (reads all the data).
+    #[arg(long)]
+    pub read_data: bool,
 }

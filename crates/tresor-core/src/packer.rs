@@ -80,7 +80,7 @@ impl Packer {
         workers: usize,
         dry_run: bool,
     ) -> Self {
-        let (tx, rx) = bounded::<Job>(workers * 2);
+        let (tx, rx) = bounded::<Job>(workers.max(1));
         let (ptx, prx) = bounded::<(Vec<u8>, IndexPack, BlobType)>(0);
         let error = Arc::new(Mutex::new(None));
         let key = Arc::new(key);

@@ -33,11 +33,13 @@ pub struct KdfParams {
 }
 
 impl Default for KdfParams {
-    /// 64 MiB, 3 passes, 1 lane (RFC 9106 §4, second recommended option, single lane).
+    /// 32 MiB, 4 passes, 1 lane: above OWASP's minimums for Argon2id (19 MiB × 2 passes, or
+    /// 46 MiB × 1 pass) while keeping a backup's peak memory low. Users who want RFC 9106's
+    /// second recommended option pass `--kdf-memory-kib 65536 --kdf-iterations 3`.
     fn default() -> Self {
         KdfParams {
-            m_kib: 64 * 1024,
-            t: 3,
+            m_kib: 32 * 1024,
+            t: 4,
             p: 1,
         }
     }
