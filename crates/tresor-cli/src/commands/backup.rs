@@ -92,7 +92,22 @@ pub fn run(ctx: &Context, a: BackupArgs) -> Result<i32> {
         cache_dir: ctx.cache_dir.clone(),
     };
     let bar = Bar::new(ctx.progress_enabled(), "backup");
-    let result = archiver::backup(&repo, opts, &bar);
+    let scan_paths = if ctx.progress_enabled() && !a.stdin {
+        opts.paths.clone()
+    } else {
+        Vec::new()
+    };
+    let result = std::thread::scope(|scope| {
+        // For the ETA: count files and bytes in the background while the backup runs.
+        if !scan_paths.is_empty() {
+            let bar = &bar;
+            scope.spawn(move || {
+                let (files, bytes) = scan(&scan_paths);
+                tresor_core::Progress::set_total(bar, files, bytes);
+            });
+        }
+        archiver::backup(&repo, opts, &bar)
+    });
     bar.finish();
     let result = result?;
     report(ctx, &result);
@@ -101,6 +116,28 @@ pub fn run(ctx: &Context, a: BackupArgs) -> Result<i32> {
     } else {
         exit::PARTIAL
     })
+}
+
+/// Files and bytes below `paths` (best effort: unreadable entries are skipped).
+fn scan(paths: &[PathBuf]) -> (u64, u64) {
+    let (mut files, mut bytes) = (0u64, 0u64);
+    let mut stack: Vec<PathBuf> = paths.to_vec();
+    while let Some(p) = stack.pop() {
+        let Ok(m) = std::fs::symlink_metadata(&p) else {
+            continue;
+        };
+        if m.is_dir() {
+            if let Ok(rd) = std::fs::read_dir(&p) {
+                stack.extend(rd.flatten().map(|e| e.path()));
+            }
+        } else {
+            files += 1;
+            if m.is_file() {
+                bytes += m.len();
+            }
+        }
+    }
+    (files, bytes)
 }
 
 fn report(ctx: &Context, r: &BackupResult) {
