@@ -86,3 +86,80 @@ fn backup_restore_check_on_s3() {
         .unwrap();
     assert_eq!(o.status.code(), Some(1));
 }
+
+/// `--s3-storage-class-*` and `--s3-sse` (here through their environment variables) reach every
+/// write: packs get the data class, everything else the metadata class, all of it SSE-S3.
+#[test]
+fn storage_classes_and_sse_from_the_command_line() {
+    use tresor_storage::{Kind, Storage};
+    let Some(url) = s3_url() else { return };
+    let env = Env::new();
+    let run = |args: &[&str]| {
+        let o = env
+            .cmd()
+            .env("TRESOR_REPOSITORY", &url)
+            .env("TRESOR_S3_STORAGE_CLASS_DATA", "STANDARD_IA")
+            .env("TRESOR_S3_SSE", "AES256")
+            .args(args)
+            .output()
+            .unwrap();
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    };
+    run(&["init", "--kdf-memory-kib", "8192", "--kdf-iterations", "1"]);
+    let src = make_tree(env.dir.path());
+    run(&[
+        "--s3-storage-class-metadata",
+        "REDUCED_REDUNDANCY",
+        "backup",
+        "--quiet",
+        src.to_str().unwrap(),
+    ]);
+    let s = tresor_s3::S3Storage::open(&url, &tresor_s3::S3Options::default()).unwrap();
+    let mut seen = 0;
+    for kind in [Kind::Pack, Kind::Index, Kind::Snapshot] {
+        let objects = s.list(kind).unwrap();
+        assert!(!objects.is_empty(), "{kind}");
+        for (name, _) in objects {
+            let head = s.head(kind, &name).unwrap();
+            let want = if kind == Kind::Pack {
+                "STANDARD_IA"
+            } else {
+                "REDUCED_REDUNDANCY"
+            };
+            assert_eq!(head.storage_class.as_deref(), Some(want), "{kind} {head:?}");
+            assert_eq!(head.server_side_encryption.as_deref(), Some("AES256"));
+            seen += 1;
+        }
+    }
+    assert!(seen >= 3);
+    // The config and key, written by init without a metadata class: the bucket default.
+    for kind in [Kind::Config, Kind::Key] {
+        for (name, _) in s.list(kind).unwrap() {
+            let head = s.head(kind, &name).unwrap();
+            assert!(
+                matches!(head.storage_class.as_deref(), None | Some("STANDARD")),
+                "{kind} {head:?}"
+            );
+            assert_eq!(head.server_side_encryption.as_deref(), Some("AES256"));
+        }
+    }
+    // A bad class is refused before anything is written.
+    let o = env
+        .cmd()
+        .env("TRESOR_REPOSITORY", &url)
+        .args(["--s3-storage-class-data", "GLACIER", "snapshots"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("GLACIER_IR"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    run(&["check", "--read-data"]);
+}

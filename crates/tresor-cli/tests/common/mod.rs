@@ -228,6 +228,38 @@ pub fn make_tree(root: &Path) -> PathBuf {
         )
         .unwrap();
     }
+    if is_root() {
+        // A file capability (cap_net_raw+ep, VFS_CAP_REVISION_2) and a POSIX ACL; both must
+        // survive the restore's chown.
+        write(&t.join("capable"), b"has a capability");
+        rustix::fs::chownat(
+            CWD,
+            &t.join("capable"),
+            Some(rustix::fs::Uid::from_raw(1234)),
+            None,
+            rustix::fs::AtFlags::empty(),
+        )
+        .unwrap();
+        let mut cap = Vec::new();
+        for v in [0x0200_0001u32, 1 << 13, 0, 0, 0] {
+            cap.extend_from_slice(&v.to_le_bytes());
+        }
+        xattr::set(t.join("capable"), "security.capability", &cap).unwrap();
+        write(&t.join("acl"), b"has an ACL");
+        let mut acl = 2u32.to_le_bytes().to_vec();
+        for (tag, perm, id) in [
+            (0x01u16, 6u16, u32::MAX),
+            (0x02, 4, 1234),
+            (0x04, 4, u32::MAX),
+            (0x10, 4, u32::MAX),
+            (0x20, 0, u32::MAX),
+        ] {
+            acl.extend_from_slice(&tag.to_le_bytes());
+            acl.extend_from_slice(&perm.to_le_bytes());
+            acl.extend_from_slice(&id.to_le_bytes());
+        }
+        xattr::set(t.join("acl"), "system.posix_acl_access", &acl).unwrap();
+    }
     // Times: far past, far future, nanoseconds.
     set_times(&t.join("empty"), -2_208_988_800, 123_456_789); // 1900-01-01
     set_times(&t.join("-leading-dash"), 16_725_225_600, 999_999_999); // 2500-01-01
