@@ -45,6 +45,8 @@ pub struct Global {
     pub insecure_http: bool,
     #[command(flatten)]
     pub s3: S3Flags,
+    #[command(flatten)]
+    pub server: crate::commands::serve::ServerFlags,
 }
 
 /// S3 options every command takes (ignored for other locations).
@@ -112,6 +114,8 @@ pub enum Command {
     Repair(RepairCommand),
     /// Print an AWS IAM policy (JSON) for the repository's bucket: append-only or admin.
     S3Policy(S3PolicyArgs),
+    /// Serve repositories to tresor+https:// clients, or one over stdin/stdout for SSH.
+    Serve(crate::commands::serve::ServeArgs),
 }
 
 #[derive(Debug, Args)]
@@ -197,21 +201,21 @@ pub struct KeyAddArgs {
 
 #[derive(Debug, Args)]
 pub struct InitArgs {
-    /// Read the new password from FILE instead of the usual sources.
-    #[arg(long)]
-    pub new_password_file: Option<PathBuf>,
-    /// Argon2id memory cost in KiB for the key file.
-    #[arg(long, default_value_t = tresor_format::keyfile::KdfParams::default().m_kib)]
-    pub kdf_memory_kib: u32,
-    /// Argon2id passes for the key file.
-    #[arg(long, default_value_t = tresor_format::keyfile::KdfParams::default().t)]
-    pub kdf_iterations: u32,
+    #[command(flatten)]
+    pub new: NewPasswordArgs,
     /// Target pack size in MiB.
     #[arg(long, default_value_t = 16)]
     pub pack_size_mib: u64,
     /// zstd compression level (0 = off, 1–19).
     #[arg(long, default_value_t = 3)]
     pub compression_level: i32,
+    /// S3: lock every object for N days after it is written (Object Lock; the bucket must have it
+    /// enabled). Recorded in the repository config, so every writer applies it.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=36500))]
+    pub s3_object_lock_days: Option<u32>,
+    /// S3: Object Lock mode, governance (default) or compliance.
+    #[arg(long, value_name = "MODE", requires = "s3_object_lock_days")]
+    pub s3_object_lock_mode: Option<String>,
 }
 
 #[derive(Debug, Args)]

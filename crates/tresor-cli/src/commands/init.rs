@@ -4,18 +4,31 @@ use crate::exit;
 use anyhow::Result;
 use tresor_core::Repository;
 use tresor_core::repository::KeyOwner;
-use tresor_format::config::Config;
-use tresor_format::keyfile::KdfParams;
+use tresor_format::config::{Config, ObjectLockConfig, ObjectLockMode};
 
 pub fn run(ctx: &Context, a: &InitArgs) -> Result<i32> {
-    let storage = ctx.storage()?;
+    let lock = match a.s3_object_lock_days {
+        None => None,
+        Some(days) => Some(ObjectLockConfig {
+            mode: match a.s3_object_lock_mode.as_deref().unwrap_or("governance") {
+                m if m.eq_ignore_ascii_case("governance") => ObjectLockMode::Governance,
+                m if m.eq_ignore_ascii_case("compliance") => ObjectLockMode::Compliance,
+                m => anyhow::bail!("--s3-object-lock-mode {m:?}: expected governance or compliance"),
+            },
+            days,
+        }),
+    };
+    let storage = match lock {
+        Some(l) => ctx.storage_with_object_lock(l)?,
+        None => ctx.storage()?,
+    };
     if !ctx.probe_conditional_writes()? {
         anyhow::bail!(
             "{}: the store ignores conditional writes (If-None-Match: *), so objects could be overwritten; refusing to create a repository there",
             ctx.location
         );
     }
-    let pw = match &a.new_password_file {
+    let pw = match &a.new.new_password_file {
         Some(f) => crate::password::read_file(f, ctx.password.insecure_file)?,
         None => ctx
             .password
@@ -27,16 +40,13 @@ pub fn run(ctx: &Context, a: &InitArgs) -> Result<i32> {
     let mut config = Config::new()?;
     config.pack_size = a.pack_size_mib.clamp(1, 1024) << 20;
     config.compression_level = a.compression_level.clamp(0, 19);
+    config.object_lock = lock;
     let owner = KeyOwner {
         host: hostname(),
         username: username(),
         created: jiff::Timestamp::now().to_string(),
     };
-    let kdf = KdfParams {
-        m_kib: a.kdf_memory_kib.max(8),
-        t: a.kdf_iterations.max(1),
-        p: 1,
-    };
+    let kdf = super::key::kdf(&a.new);
     let repo = Repository::init(storage, &pw, kdf, &owner, config)?;
     if ctx.json {
         println!(
@@ -49,6 +59,16 @@ pub fn run(ctx: &Context, a: &InitArgs) -> Result<i32> {
             &repo.config().id[..10],
             ctx.location
         );
+        if let Some(l) = lock {
+            println!(
+                "Every object is locked ({}) for {} days after it is written.",
+                match l.mode {
+                    ObjectLockMode::Governance => "governance mode",
+                    ObjectLockMode::Compliance => "compliance mode",
+                },
+                l.days
+            );
+        }
         println!("Keep the password safe: without it the data cannot be read.");
     }
     Ok(exit::OK)

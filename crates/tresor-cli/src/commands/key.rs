@@ -18,7 +18,8 @@ fn new_password(ctx: &Context, a: &NewPasswordArgs) -> Result<String> {
     Ok(pw)
 }
 
-fn kdf(a: &NewPasswordArgs) -> KdfParams {
+/// KDF parameters from the flags.
+pub fn kdf(a: &NewPasswordArgs) -> KdfParams {
     KdfParams {
         m_kib: a.kdf_memory_kib.max(8),
         t: a.kdf_iterations.max(1),
