@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # tresor vs restic on S3: backup and restore of the tree dataset of bench/run.sh (~1 GiB, 60,000
-# files of /usr) to SeaweedFS on loopback, with each tool's S3 backend; throughput both ways and
+# files of /usr, selected the same way into bench/work/s3-data-*/) to SeaweedFS on loopback, with each tool's S3 backend; throughput both ways and
 # PUT requests per GB stored.
 #
 #   bench/s3.sh                  full tree (1 GiB), RUNS=1
@@ -40,7 +40,8 @@ if [[ "$QUICK" == 1 ]]; then
 else
     MODE=full TREE_BYTES=$((1024 * 1024 * 1024)) TREE_FILES=60000 SAMPLE=1
 fi
-DATA="$WORK/data-$MODE"
+# A private copy of the dataset: bench/run.sh modifies its own copy in place while it runs.
+DATA="$WORK/s3-data-$MODE"
 RUN="$WORK/s3-run-$MODE"
 RAW="$WORK/s3-raw-$MODE.tsv"
 OUT="$WORK/s3-results-$MODE.md"
@@ -68,8 +69,7 @@ fi
 [[ -x "$src_bin" ]] || die "no tresor binary at $src_bin"
 cp -p "$src_bin" "$TRESOR.tmp" && mv "$TRESOR.tmp" "$TRESOR"
 
-# ---- dataset (built as bench/run.sh builds it, and shared with it) -----------------------------
-python3 "$HELPER" revert "$DATA/modstate-tree"
+# ---- dataset (selected from /usr as bench/run.sh selects its tree, but a copy of its own) -------
 if [[ ! -f "$DATA/tree.done" ]]; then
     log "building tree dataset: ≤ $TREE_BYTES bytes, ≤ $TREE_FILES files"
     rm -rf "$DATA/tree" "$DATA/tree.tmp"
@@ -89,7 +89,7 @@ rm -rf "$RUN"
 mkdir -p "$RUN/logs"
 export TRESOR_S3_RUN_DIR="$RUN/server" TRESOR_S3_PORT="$PORT" TRESOR_S3_METRICS_PORT="$METRICS_PORT"
 stop_server() { "$ROOT/scripts/s3-server.sh" stop >/dev/null 2>&1 || true; }
-trap 'stop_server; python3 "$HELPER" revert "$DATA/modstate-tree" 2>/dev/null || true' EXIT
+trap stop_server EXIT
 eval "$("$ROOT/scripts/s3-server.sh" start)"
 ENDPOINT="http://127.0.0.1:$PORT"
 PY="$TRESOR_TEST_S3_PYTHON"

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite. Installs and starts what the tests need, then runs them:
 #   - restic (Debian package), for the retention comparison test;
-#   - SeaweedFS on 127.0.0.1 (scripts/s3-server.sh), for the S3 tests.
+#   - SeaweedFS on 127.0.0.1 (scripts/s3-server.sh), for the S3 tests;
+#   - moto on 127.0.0.1 with IAM enforced (scripts/s3-server.sh moto-start, same venv), for the
+#     test of the append-only policy from `tresor s3-policy`.
 # Works on a fresh machine (as root, or with sudo for apt-get).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,5 +20,7 @@ fi
 
 eval "$(scripts/s3-server.sh start)"
 trap 'scripts/s3-server.sh stop || true' EXIT
+eval "$(scripts/s3-server.sh moto-start)"
+trap 'scripts/s3-server.sh moto-stop || true; scripts/s3-server.sh stop || true' EXIT
 
 cargo test --workspace --locked

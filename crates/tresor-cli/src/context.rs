@@ -20,8 +20,24 @@ pub struct Context {
     pub quiet: bool,
     /// Local cache directory, if caching is on.
     pub cache_dir: Option<std::path::PathBuf>,
-    /// Allow plain http to non-loopback S3 endpoints.
-    pub insecure_http: bool,
+    /// Options for S3 locations (from the global flags).
+    pub s3: tresor_s3::S3Options,
+    /// Options for tresor+http(s):// and ssh:// locations (from the global flags).
+    pub server: crate::commands::serve::ServerFlags,
+}
+
+/// S3 options from the global flags.
+pub fn s3_options(g: &Global) -> Result<tresor_s3::S3Options> {
+    let mut o = tresor_s3::S3Options::default();
+    o.insecure_http = g.insecure_http;
+    o.storage_class_data = g.s3.storage_class_data.clone();
+    o.storage_class_metadata = g.s3.storage_class_metadata.clone();
+    o.sse = match (&g.s3.sse, &g.s3.sse_kms_key_id) {
+        (Some(a), k) => Some(tresor_s3::Sse::parse(a, k.as_deref())?),
+        (None, Some(_)) => bail!("--s3-sse-kms-key-id needs --s3-sse aws:kms"),
+        (None, None) => None,
+    };
+    Ok(o)
 }
 
 impl Context {
@@ -44,7 +60,8 @@ impl Context {
             } else {
                 g.cache_dir.clone().or_else(tresor_core::cache::default_dir)
             },
-            insecure_http: g.insecure_http,
+            s3: s3_options(g)?,
+            server: g.server.clone(),
         })
     }
 
@@ -52,9 +69,13 @@ impl Context {
     /// else a local directory (`local:` prefix optional).
     pub fn storage(&self) -> Result<Arc<dyn Storage>> {
         if tresor_s3::is_s3_url(&self.location) {
-            let mut o = tresor_s3::S3Options::default();
-            o.insecure_http = self.insecure_http;
-            return Ok(Arc::new(tresor_s3::S3Storage::open(&self.location, &o)?));
+            return Ok(Arc::new(self.open_s3()?));
+        }
+        if tresor_server::is_remote_url(&self.location) {
+            return Ok(Arc::new(tresor_server::RemoteStorage::open(
+                &self.location,
+                &self.server.remote_options()?,
+            )?));
         }
         let loc = self
             .location
@@ -67,6 +88,48 @@ impl Context {
         Ok(Arc::new(LocalStorage::new(path)))
     }
 
+    /// The S3 storage at the location. When the repository's config asks for Object Lock, every
+    /// object written gets that retention.
+    fn open_s3(&self) -> Result<tresor_s3::S3Storage> {
+        let s3 = tresor_s3::S3Storage::open(&self.location, &self.s3)?;
+        match Repository::read_config(&s3) {
+            Ok(c) => s3.set_object_lock(c.object_lock.map(object_lock)),
+            Err(tresor_core::CoreError::RepositoryNotFound(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+        Ok(s3)
+    }
+
+    /// For `init --s3-object-lock-days`: the S3 storage, giving every object it writes this
+    /// Object Lock retention, after checking that the bucket has Object Lock enabled and that a
+    /// locked probe object really is locked.
+    pub fn storage_with_object_lock(
+        &self,
+        lock: tresor_format::config::ObjectLockConfig,
+    ) -> Result<Arc<dyn Storage>> {
+        if !tresor_s3::is_s3_url(&self.location) {
+            bail!("--s3-object-lock-days needs an S3 repository location (s3:…)");
+        }
+        let s3 = tresor_s3::S3Storage::open(&self.location, &self.s3)?;
+        let bucket = s3.bucket_object_lock()?;
+        if !bucket.enabled {
+            bail!(
+                "{}: the bucket does not have Object Lock enabled (create it with Object Lock, \
+                 e.g. `aws s3api create-bucket --object-lock-enabled-for-bucket`)",
+                self.location
+            );
+        }
+        s3.set_object_lock(Some(object_lock(lock)));
+        if !s3.probe_object_lock()? {
+            bail!(
+                "{}: the store accepted the Object Lock headers but did not lock the probe object; \
+                 refusing to rely on it",
+                self.location
+            );
+        }
+        Ok(Arc::new(s3))
+    }
+
     /// For S3 locations: check that the store refuses overwrites (`If-None-Match: *`). Some
     /// S3-compatible stores silently ignore the header; tresor must not trust them blindly.
     /// Returns `Ok(true)` for local repositories.
@@ -74,9 +137,7 @@ impl Context {
         if !tresor_s3::is_s3_url(&self.location) {
             return Ok(true);
         }
-        let mut o = tresor_s3::S3Options::default();
-        o.insecure_http = self.insecure_http;
-        Ok(tresor_s3::S3Storage::open(&self.location, &o)?.probe_conditional_writes()?)
+        Ok(self.open_s3()?.probe_conditional_writes()?)
     }
 
     /// Open the repository with the password.
@@ -94,6 +155,18 @@ impl Context {
     /// Whether to draw progress bars: stderr is a terminal and output is for humans.
     pub fn progress_enabled(&self) -> bool {
         !self.quiet && !self.json && std::io::IsTerminal::is_terminal(&std::io::stderr())
+    }
+}
+
+/// The S3 form of a config's Object Lock setting.
+pub fn object_lock(c: tresor_format::config::ObjectLockConfig) -> tresor_s3::ObjectLock {
+    use tresor_format::config::ObjectLockMode;
+    tresor_s3::ObjectLock {
+        mode: match c.mode {
+            ObjectLockMode::Governance => tresor_s3::LockMode::Governance,
+            ObjectLockMode::Compliance => tresor_s3::LockMode::Compliance,
+        },
+        days: c.days,
     }
 }
 

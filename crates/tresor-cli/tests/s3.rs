@@ -163,3 +163,82 @@ fn storage_classes_and_sse_from_the_command_line() {
     );
     run(&["check", "--read-data"]);
 }
+
+/// `init --s3-object-lock-days` on a bucket with Object Lock: recorded in the config, and every
+/// object written afterwards (by init and by later backups, without any flag) carries the
+/// retention. On a bucket without Object Lock, init refuses.
+#[test]
+fn object_lock_from_init_reaches_every_object() {
+    use tresor_storage::{Kind, Storage};
+    let Some(url) = s3_url() else { return };
+    let (scheme, rest) = url.split_once("://").unwrap();
+    let endpoint = format!("{scheme}://{}", rest.split('/').next().unwrap());
+    let lock_url = format!("{endpoint}/tresor-cli-lock-{}/repo", hex_prefix());
+    let s = tresor_s3::S3Storage::open(&lock_url, &tresor_s3::S3Options::default()).unwrap();
+    let r = s
+        .bucket_request(
+            "PUT",
+            "",
+            "",
+            &[("x-amz-bucket-object-lock-enabled", "true")],
+            b"",
+        )
+        .unwrap();
+    assert!(r.is_success(), "{}", r.text());
+    let env = Env::new();
+    let run = |url: &str, args: &[&str]| {
+        env.cmd()
+            .env("TRESOR_REPOSITORY", url)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let kdf = ["--kdf-memory-kib", "8192", "--kdf-iterations", "1"];
+
+    // Refused where the bucket cannot lock, and without a days count.
+    let mut args = vec!["init", "--s3-object-lock-days", "1"];
+    args.extend(kdf);
+    let o = run(&url, &args);
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("does not have Object Lock enabled"), "{err}");
+    let o = run(&lock_url, &["init", "--s3-object-lock-mode", "compliance"]);
+    assert_eq!(o.status.code(), Some(2), "the mode needs the days");
+
+    let mut args = vec![
+        "init",
+        "--s3-object-lock-days",
+        "2",
+        "--s3-object-lock-mode",
+        "compliance",
+    ];
+    args.extend(kdf);
+    let o = run(&lock_url, &args);
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("locked (compliance mode) for 2 days"));
+    let src = make_tree(env.dir.path());
+    let o = run(&lock_url, &["backup", "--quiet", src.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+
+    let (name, _) = s.list(Kind::Config).unwrap().remove(0);
+    let config = String::from_utf8(s.read(Kind::Config, &name).unwrap()).unwrap();
+    assert!(config.contains("\"object_lock\""), "{config}");
+    let want = std::time::SystemTime::now() + std::time::Duration::from_secs(2 * 86_400);
+    let mut n = 0;
+    for kind in [Kind::Config, Kind::Key, Kind::Pack, Kind::Index, Kind::Snapshot] {
+        for (name, _) in s.list(kind).unwrap() {
+            let head = s.head(kind, &name).unwrap();
+            assert_eq!(head.lock_mode.as_deref(), Some("COMPLIANCE"), "{kind} {head:?}");
+            let until = s.locked_until(kind, &name).unwrap().expect("locked");
+            let off = until
+                .duration_since(want)
+                .or_else(|_| want.duration_since(until))
+                .unwrap();
+            assert!(off.as_secs() < 300, "{kind}: {head:?}");
+            n += 1;
+        }
+    }
+    assert!(n >= 5);
+    let o = run(&lock_url, &["check", "--read-data"]);
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+}

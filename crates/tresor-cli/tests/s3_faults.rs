@@ -48,9 +48,10 @@ enum Fault {
 enum Mode {
     /// Forward everything.
     Clean,
-    /// Every `every`-th request gets the next fault of `order` that applies to it and still has
-    /// budget.
-    Flaky { every: u64, order: Vec<Fault> },
+    /// Every `every[1]`-th upload (PUT with a body) and every `every[0]`-th other request gets
+    /// the next fault of `order` that applies to it and still has budget (each class keeps its
+    /// own turn in `order`).
+    Flaky { every: [u64; 2], order: Vec<Fault> },
     /// Pack uploads after the first `n` get a 500, forever.
     PackPutsFailAfter(u64),
 }
@@ -61,7 +62,10 @@ struct State {
     /// Faults left, per kind and per request kind (`true`: object uploads, `false`: the rest).
     budget: Mutex<HashMap<(Fault, bool), u32>>,
     injected: Mutex<Vec<(Fault, String, String)>>,
-    requests: AtomicU64,
+    /// Requests seen per class (other, upload).
+    requests: [AtomicU64; 2],
+    /// Next position in the fault order per class.
+    cursor: Mutex<[usize; 2]>,
     pack_puts: AtomicU64,
     stall: Duration,
     stall_forever: Duration,
@@ -87,7 +91,8 @@ impl Proxy {
             mode: Mutex::new(mode),
             budget: Mutex::new(budget.iter().map(|&(f, up, n)| ((f, up), n)).collect()),
             injected: Mutex::new(Vec::new()),
-            requests: AtomicU64::new(0),
+            requests: [AtomicU64::new(0), AtomicU64::new(0)],
+            cursor: Mutex::new([0, 0]),
             pack_puts: AtomicU64::new(0),
             stall,
             stall_forever: Duration::from_secs(30),
@@ -199,7 +204,6 @@ fn copy_n(
 
 impl State {
     fn decide(&self, method: &str, target: &str, body_len: u64) -> Option<Fault> {
-        let n = self.requests.fetch_add(1, Ordering::Relaxed) + 1;
         let mode = self.mode.lock().unwrap().clone();
         match mode {
             Mode::Clean => None,
@@ -209,15 +213,20 @@ impl State {
                     .then_some(Fault::Internal)
             }
             Mode::Flaky { every, order } => {
-                if n % every != 0 {
+                // Two classes of requests, each with its own count and its own turn in `order`:
+                // uploads (PUT with a body) and everything else.
+                let upload = method == "PUT" && body_len > 1024;
+                let class = usize::from(upload);
+                let n = self.requests[class].fetch_add(1, Ordering::Relaxed) + 1;
+                if !n.is_multiple_of(every[class]) {
                     return None;
                 }
-                let upload = method == "PUT" && body_len > 1024;
                 let download = method == "GET" && !target.contains("list-type");
                 let mut budget = self.budget.lock().unwrap();
-                let start = ((n / every) as usize) % order.len();
-                for i in 0..order.len() {
-                    let f = order[(start + i) % order.len()];
+                let mut cursor = self.cursor.lock().unwrap();
+                for _ in 0..order.len() {
+                    let f = order[cursor[class] % order.len()];
+                    cursor[class] += 1;
                     let applies = match f {
                         Fault::SlowDown | Fault::Internal => true,
                         Fault::ResetUpload | Fault::StallUpload | Fault::HangUpload => upload,
@@ -510,10 +519,10 @@ fn backup_and_restore_through_injected_faults() {
             (Fault::Internal, true, 2),
             (Fault::ResetUpload, true, 2),
             (Fault::StallUpload, true, 2),
-            (Fault::SlowDown, false, 2),
-            (Fault::Internal, false, 2),
-            (Fault::ResetDownload, false, 2),
-            (Fault::StallDownload, false, 2),
+            (Fault::SlowDown, false, 3),
+            (Fault::Internal, false, 3),
+            (Fault::ResetDownload, false, 8),
+            (Fault::StallDownload, false, 6),
         ],
         Duration::from_secs(2),
     );
@@ -543,7 +552,7 @@ fn backup_and_restore_through_injected_faults() {
     let before = scan(&src, is_root());
 
     proxy.set_mode(Mode::Flaky {
-        every: 2,
+        every: [2, 1],
         order: vec![
             Fault::ResetUpload,
             Fault::SlowDown,
@@ -593,8 +602,9 @@ fn backup_and_restore_through_injected_faults() {
     let all = proxy.injected();
     eprintln!("all faults: {all:?}");
     assert!(
-        all.iter().any(|(f, _, _)| *f == Fault::ResetDownload),
-        "a download was reset midway: {all:?}"
+        all.iter()
+            .any(|(f, _, t)| *f == Fault::ResetDownload && t.contains("/data/")),
+        "a pack download was reset midway: {all:?}"
     );
     assert_eq!(
         o.status.code(),
@@ -713,7 +723,7 @@ fn storage_retries_hung_uploads_after_the_timeout() {
     let proxy = Proxy::start(
         upstream,
         Mode::Flaky {
-            every: 2,
+            every: [2, 2],
             order: vec![Fault::HangUpload, Fault::StallUpload, Fault::ResetUpload],
         },
         &[

@@ -271,7 +271,7 @@ fn append_only_policy_against_moto_with_iam() {
     let t = env.path("t");
     admin(&["restore", "latest", "--target", t.to_str().unwrap()]);
     let mut after = scan(&t.join(src.strip_prefix("/").unwrap()), is_root());
-    after.remove(&b"added-later"[..].to_vec());
+    after.remove(&b"added-later"[..]);
     assert_same(&before, &after);
 
     // A host with a full key needs --full-key: it reads the parent snapshot and its trees.

@@ -21,6 +21,8 @@ pub mod index;
 pub mod keys;
 pub mod ls;
 pub mod packer;
+pub mod prune;
+pub mod repair;
 pub mod repository;
 pub mod restorer;
 pub mod retention;

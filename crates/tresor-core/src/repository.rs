@@ -356,6 +356,25 @@ impl Repository {
     /// [`CoreError::PutOnly`], storage errors on listing.
     pub fn load_index_lenient(&self) -> Result<(Index, Vec<Skipped>)> {
         self.require_read("reading the index")?;
+        // A concurrent prune replaces index objects and prune records (format §16): when a
+        // listed object vanishes before it is read, or the prune records change meanwhile, the
+        // view may be torn, so load again.
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let records = crate::prune::record_names(self)?;
+            let (index, skipped) = self.load_index_once()?;
+            let raced = skipped.iter().any(
+                |s| matches!(&s.error, CoreError::Storage(e) if e.kind == ErrorKind::NotFound),
+            ) || crate::prune::record_names(self)? != records;
+            if !raced || attempt >= 8 {
+                return Ok((index, skipped));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10 * attempt));
+        }
+    }
+
+    fn load_index_once(&self) -> Result<(Index, Vec<Skipped>)> {
         let mut files = Vec::new();
         let mut skipped = Vec::new();
         for (name, _) in self.storage.list(Kind::Index)? {
@@ -385,6 +404,8 @@ impl Repository {
                 index.add_file(id, &f);
             }
         }
+        // Packs condemned by prune stay readable until they are deleted (format §16).
+        crate::prune::merge_fossils(self, &mut index, &mut skipped)?;
         Ok((index, skipped))
     }
 

@@ -22,6 +22,29 @@ pub struct Config {
     pub pack_size: u64,
     /// zstd compression level used by writers (1–19; 0 = no compression).
     pub compression_level: i32,
+    /// S3 Object Lock retention that every writer gives the objects it writes (S3 repositories
+    /// only). Absent in repositories without it; older readers ignore it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub object_lock: Option<ObjectLockConfig>,
+}
+
+/// Object Lock retention of every object written (config field `object_lock`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjectLockConfig {
+    /// Retention mode.
+    pub mode: ObjectLockMode,
+    /// Days after its write that an object stays locked (at least 1).
+    pub days: u32,
+}
+
+/// S3 Object Lock retention mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ObjectLockMode {
+    /// Credentials with `s3:BypassGovernanceRetention` may delete early.
+    Governance,
+    /// Nobody may delete before the date.
+    Compliance,
 }
 
 impl Config {
@@ -36,6 +59,7 @@ impl Config {
             chunker: ChunkerParams::default(),
             pack_size: DEFAULT_PACK_SIZE,
             compression_level: 3,
+            object_lock: None,
         })
     }
 
@@ -65,6 +89,34 @@ impl Config {
         let c: Config =
             serde_json::from_slice(b).map_err(|e| FormatError::malformed("config", e))?;
         c.chunker.validate()?;
+        if c.object_lock.is_some_and(|l| l.days == 0) {
+            return Err(FormatError::malformed(
+                "config",
+                "object_lock.days must be at least 1",
+            ));
+        }
         Ok(c)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn object_lock_is_optional_and_round_trips() {
+        let mut c = Config::new().unwrap();
+        let plain = c.to_bytes();
+        assert!(!String::from_utf8_lossy(&plain).contains("object_lock"));
+        assert_eq!(Config::from_bytes(&plain).unwrap(), c);
+        c.object_lock = Some(ObjectLockConfig {
+            mode: ObjectLockMode::Compliance,
+            days: 30,
+        });
+        let locked = c.to_bytes();
+        assert!(String::from_utf8_lossy(&locked).contains("\"mode\": \"compliance\""));
+        assert_eq!(Config::from_bytes(&locked).unwrap(), c);
+        let zero = String::from_utf8_lossy(&locked).replace("\"days\": 30", "\"days\": 0");
+        assert!(Config::from_bytes(zero.as_bytes()).is_err());
     }
 }

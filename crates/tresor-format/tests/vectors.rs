@@ -311,6 +311,7 @@ fn fixture_config() -> Config {
         chunker: ChunkerParams::default(),
         pack_size: tresor_format::config::DEFAULT_PACK_SIZE,
         compression_level: 3,
+        object_lock: None,
     }
 }
 

@@ -35,6 +35,18 @@
 //!   identity, SSO, ECS and EC2 instance metadata (IMDS is skipped when
 //!   `AWS_EC2_METADATA_DISABLED=true`). Never from the URL: a URL with `user:pass@` is refused.
 //!
+//! * **Storage classes per object kind.** Packs are written with
+//!   [`S3Options::storage_class_data`], everything else with
+//!   [`S3Options::storage_class_metadata`] (two OpenDAL operators that differ only in the
+//!   `x-amz-storage-class` they send).
+//! * **Server-side encryption** ([`S3Options::sse`]): `x-amz-server-side-encryption` (and the
+//!   KMS key id) on every write, as defence in depth on top of tresor's own encryption.
+//! * **Append-only credentials.** With a policy from [`policy`] the credentials may not read
+//!   packs or snapshots, nor delete anything. When a conditional write meets an existing object
+//!   that cannot be read, [`Storage::write`] compares size and ETag from a listing instead.
+//! * **What OpenDAL does not expose** (response headers of `HEAD`, bucket settings) goes through
+//!   hand-signed requests: [`S3Storage::head`], [`S3Storage::bucket_request`].
+//!
 //! ## Locations
 //!
 //! See [`parse_s3_url`]: `s3:https://ENDPOINT/BUCKET[/PREFIX]`, `s3:http://...` (loopback only
@@ -42,12 +54,18 @@
 
 #![warn(missing_docs)]
 
+pub mod policy;
+mod signed;
+
+pub use signed::BucketResponse;
+
 use opendal::layers::{RetryEvent, RetryLayer, TimeoutLayer};
 use opendal::{Buffer, Operator, services};
 use std::cell::Cell;
 use std::fmt;
 use std::future::Future;
 use std::net::IpAddr;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 use tokio::runtime::Runtime;
 use tresor_storage::{ErrorKind, Kind, Result, Storage, StorageError, check_name};
@@ -78,6 +96,157 @@ pub struct S3Options {
     /// Retries of a request that failed temporarily (after the first attempt), with exponential
     /// backoff from 100 ms to 5 s plus jitter. Default 5; 0 disables the retry layer.
     pub max_retries: usize,
+    /// Storage class of packs (`x-amz-storage-class` on their `PUT`), e.g. `STANDARD_IA`,
+    /// `ONEZONE_IA`, `INTELLIGENT_TIERING` or `GLACIER_IR`. `None`: the bucket's default
+    /// (`STANDARD` on AWS). Checked by [`check_storage_class`].
+    pub storage_class_data: Option<String>,
+    /// Storage class of every other object: config, keys, index, snapshots, revocations.
+    /// `None`: the bucket's default.
+    pub storage_class_metadata: Option<String>,
+    /// Server-side encryption asked for on every write. `None`: the bucket's default.
+    pub sse: Option<Sse>,
+    /// Object Lock retention given to every object written (`x-amz-object-lock-mode` and
+    /// `-retain-until-date` on each `PUT`). Needs a bucket with Object Lock enabled. Can also be
+    /// set after opening ([`S3Storage::set_object_lock`]), e.g. from the repository config.
+    pub object_lock: Option<ObjectLock>,
+}
+
+/// Object Lock retention mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum LockMode {
+    /// Users with `s3:BypassGovernanceRetention` may still delete or shorten the lock.
+    Governance,
+    /// Nobody, not even the account's root user, can delete the object before the date.
+    Compliance,
+}
+
+impl LockMode {
+    /// `GOVERNANCE` or `COMPLIANCE`, as S3 spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LockMode::Governance => "GOVERNANCE",
+            LockMode::Compliance => "COMPLIANCE",
+        }
+    }
+
+    /// Parse `governance` or `compliance` (any case).
+    ///
+    /// # Errors
+    /// [`ErrorKind::Other`] for anything else.
+    pub fn parse(s: &str) -> Result<LockMode> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "governance" => Ok(LockMode::Governance),
+            "compliance" => Ok(LockMode::Compliance),
+            _ => Err(option_error(format!(
+                "Object Lock mode {s:?}: expected governance or compliance"
+            ))),
+        }
+    }
+}
+
+/// Object Lock retention for every object written: `mode` until `days` days after the write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ObjectLock {
+    /// Retention mode.
+    pub mode: LockMode,
+    /// Days from the write (at least 1).
+    pub days: u32,
+}
+
+impl ObjectLock {
+    /// The retain-until date of an object written now, as S3 wants it
+    /// (`YYYY-MM-DDTHH:MM:SSZ`, rounded up to the second).
+    pub fn retain_until_from_now(&self) -> String {
+        let until = jiff::Timestamp::now()
+            + jiff::SignedDuration::from_hours(24 * i64::from(self.days.max(1)))
+            + jiff::SignedDuration::from_secs(1);
+        until.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
+    }
+}
+
+/// Server-side encryption of written objects (`x-amz-server-side-encryption`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Sse {
+    /// SSE-S3: `AES256`, keys managed by the store.
+    Aes256,
+    /// SSE-KMS: `aws:kms`, with this key (id, ARN or alias ARN), or the account's default
+    /// `aws/s3` key when `None`.
+    Kms(Option<String>),
+}
+
+impl Sse {
+    /// From the command-line form: `algorithm` is `AES256` or `aws:kms` (case-insensitive);
+    /// `kms_key_id` only with `aws:kms`.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Other`] for another algorithm, or a key id without `aws:kms`.
+    pub fn parse(algorithm: &str, kms_key_id: Option<&str>) -> Result<Sse> {
+        let key = kms_key_id.map(str::trim).filter(|k| !k.is_empty());
+        match algorithm.trim() {
+            a if a.eq_ignore_ascii_case("AES256") => match key {
+                None => Ok(Sse::Aes256),
+                Some(_) => Err(option_error(
+                    "a KMS key id needs server-side encryption aws:kms, not AES256",
+                )),
+            },
+            a if a.eq_ignore_ascii_case("aws:kms") => Ok(Sse::Kms(key.map(str::to_string))),
+            a => Err(option_error(format!(
+                "server-side encryption {a:?}: expected AES256 or aws:kms"
+            ))),
+        }
+    }
+
+    /// The value of `x-amz-server-side-encryption`: `AES256` or `aws:kms`.
+    pub fn algorithm(&self) -> &'static str {
+        match self {
+            Sse::Aes256 => "AES256",
+            Sse::Kms(_) => "aws:kms",
+        }
+    }
+
+    /// The KMS key id, if one was given.
+    pub fn kms_key_id(&self) -> Option<&str> {
+        match self {
+            Sse::Kms(k) => k.as_deref(),
+            Sse::Aes256 => None,
+        }
+    }
+}
+
+fn option_error(message: impl fmt::Display) -> StorageError {
+    StorageError {
+        kind: ErrorKind::Other,
+        op: "open",
+        kind_name: "option".to_string(),
+        name: String::new(),
+        message: message.to_string(),
+    }
+}
+
+/// Check a storage class name: upper-case letters, digits and `_` (stores define their own
+/// classes, so the name is not checked against AWS's list). `GLACIER` and `DEEP_ARCHIVE` are
+/// refused: objects there cannot be read without a restore request, and tresor reads packs
+/// (trees of the parent snapshot, restore, check) and index objects (every backup).
+///
+/// # Errors
+/// [`ErrorKind::Other`] naming the problem.
+pub fn check_storage_class(class: &str) -> Result<()> {
+    if class.is_empty()
+        || !class
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
+    {
+        return Err(option_error(format!(
+            "storage class {class:?}: expected an S3 storage class such as STANDARD_IA or GLACIER_IR"
+        )));
+    }
+    if matches!(class, "GLACIER" | "DEEP_ARCHIVE") {
+        return Err(option_error(format!(
+            "storage class {class}: objects there cannot be read without a restore request, but \
+             tresor reads packs (parent trees, restore, check) and index objects; use GLACIER_IR"
+        )));
+    }
+    Ok(())
 }
 
 impl Default for S3Options {
@@ -90,6 +259,10 @@ impl Default for S3Options {
             timeout: Duration::from_secs(60),
             io_timeout: Duration::from_secs(120),
             max_retries: 5,
+            storage_class_data: None,
+            storage_class_metadata: None,
+            sse: None,
+            object_lock: None,
         }
     }
 }
@@ -371,12 +544,24 @@ fn resolve_region(loc: &S3Location, opts: &S3Options, url: &str) -> Result<Strin
 pub struct S3Storage {
     /// With timeouts and retries: used for everything...
     op: Operator,
-    /// ...except the first attempt of a range read: timeouts only.
+    /// ...except the first attempt of a range read: timeouts only...
     op_once: Operator,
+    /// ...and writes of packs, which may have another storage class.
+    op_pack: Operator,
+    /// Hand-signed requests for what OpenDAL does not expose.
+    signer: signed::BucketSigner,
     /// `Some` until drop, where it is shut down in the background.
     rt: Option<Runtime>,
     location: S3Location,
     region: String,
+    /// Whether ETags are the MD5 of the body (not with SSE-KMS).
+    etag_is_md5: bool,
+    /// Object Lock retention of new objects, shared with the HTTP transport.
+    lock: Arc<RwLock<Option<ObjectLock>>>,
+    /// [`S3Options::max_retries`], for the hand-signed `HEAD`.
+    max_retries: usize,
+    /// Read-ahead windows of packs.
+    windows: Windows,
 }
 
 impl fmt::Debug for S3Storage {
@@ -394,6 +579,82 @@ impl Drop for S3Storage {
             rt.shutdown_background();
         }
     }
+}
+
+/// What `HEAD` tells about one object ([`S3Storage::head`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ObjectHead {
+    /// Size in bytes.
+    pub size: u64,
+    /// ETag without quotes.
+    pub etag: Option<String>,
+    /// `x-amz-storage-class`. AWS leaves it out for `STANDARD`; SeaweedFS always sends it.
+    pub storage_class: Option<String>,
+    /// `x-amz-server-side-encryption`: `AES256` or `aws:kms`.
+    pub server_side_encryption: Option<String>,
+    /// `x-amz-server-side-encryption-aws-kms-key-id`.
+    pub kms_key_id: Option<String>,
+    /// `x-amz-object-lock-mode`: `GOVERNANCE` or `COMPLIANCE`.
+    pub lock_mode: Option<String>,
+    /// `x-amz-object-lock-retain-until-date`, as sent (RFC 3339).
+    pub lock_retain_until: Option<String>,
+    /// `x-amz-object-lock-legal-hold: ON`.
+    pub legal_hold: bool,
+    /// `x-amz-version-id` (versioned buckets).
+    pub version_id: Option<String>,
+}
+
+impl ObjectHead {
+    /// Until when the object may not be deleted: the retain-until date of an Object Lock
+    /// retention that has not passed, or 9999-12-31 under a legal hold; `None` otherwise.
+    pub fn locked_until(&self) -> Option<std::time::SystemTime> {
+        if self.legal_hold {
+            return Some(far_future());
+        }
+        self.lock_mode.as_ref()?;
+        let until: jiff::Timestamp = self.lock_retain_until.as_deref()?.parse().ok()?;
+        let until = std::time::SystemTime::try_from(until).ok()?;
+        (until > std::time::SystemTime::now()).then_some(until)
+    }
+
+    fn from_response(r: &BucketResponse) -> ObjectHead {
+        let h = |n: &str| r.header(n).map(str::to_string);
+        ObjectHead {
+            size: r
+                .header("content-length")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0),
+            etag: r.header("etag").map(|t| t.trim_matches('"').to_string()),
+            storage_class: h("x-amz-storage-class"),
+            server_side_encryption: h("x-amz-server-side-encryption"),
+            kms_key_id: h("x-amz-server-side-encryption-aws-kms-key-id"),
+            lock_mode: h("x-amz-object-lock-mode"),
+            lock_retain_until: h("x-amz-object-lock-retain-until-date"),
+            legal_hold: r
+                .header("x-amz-object-lock-legal-hold")
+                .is_some_and(|v| v.eq_ignore_ascii_case("ON")),
+            version_id: h("x-amz-version-id"),
+        }
+    }
+}
+
+/// 9999-12-31, standing for "no end date".
+fn far_future() -> std::time::SystemTime {
+    std::time::SystemTime::UNIX_EPOCH + Duration::from_secs(253_402_214_400)
+}
+
+/// A bucket's Object Lock settings ([`S3Storage::bucket_object_lock`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct BucketObjectLock {
+    /// Object Lock is enabled on the bucket (it can only be enabled at creation, or later on a
+    /// versioned bucket).
+    pub enabled: bool,
+    /// The default retention mode given to objects written without one.
+    pub default_mode: Option<LockMode>,
+    /// The default retention in days (years are converted at 365 days).
+    pub default_days: Option<u32>,
 }
 
 /// Result of a conditional create.
@@ -432,8 +693,54 @@ fn conflict_backoff(attempt: u32) -> Duration {
     Duration::from_millis(base + jitter)
 }
 
+/// Size and ETag of the object at `path`, from a listing (`None`: not there).
+async fn listed(op: &Operator, path: &str) -> opendal::Result<Option<(u64, Option<String>)>> {
+    let entries = op.list_with(path).await?;
+    Ok(entries
+        .into_iter()
+        .find(|e| e.path().trim_start_matches('/') == path && e.metadata().is_file())
+        .map(|e| {
+            let m = e.metadata();
+            (
+                m.content_length(),
+                m.etag().map(|t| t.trim_matches('"').to_ascii_lowercase()),
+            )
+        }))
+}
+
+/// Whether the stored object, which may not be read, holds `data`: judged by a listing's size and
+/// ETag (the MD5 of a single-`PUT` body, unless SSE-KMS). Under SSE-KMS, equal sizes and a name
+/// that is the BLAKE3 of `data` count as the same object (a different object under that name
+/// would fail every reader's hash check). `None`: the object is gone.
+async fn same_as_listed(
+    op: &Operator,
+    path: &str,
+    data: &Buffer,
+    etag_is_md5: bool,
+) -> opendal::Result<Option<bool>> {
+    let Some((size, etag)) = listed(op, path).await? else {
+        return Ok(None);
+    };
+    if size != data.len() as u64 {
+        return Ok(Some(false));
+    }
+    let bytes = data.to_bytes();
+    if etag_is_md5 {
+        use md5::Digest;
+        let md5 = hex::encode(md5::Md5::digest(&bytes));
+        return Ok(Some(etag.as_deref() == Some(md5.as_str())));
+    }
+    let name = path.rsplit('/').next().unwrap_or_default();
+    Ok(Some(name == tresor_storage::name_of(&bytes)))
+}
+
 /// `PUT` with `If-None-Match: *`; on 412 compare with what is stored.
-async fn create_object(op: &Operator, path: &str, data: Buffer) -> opendal::Result<Created> {
+async fn create_object(
+    op: &Operator,
+    path: &str,
+    data: Buffer,
+    etag_is_md5: bool,
+) -> opendal::Result<Created> {
     const MAX_ATTEMPTS: u32 = 8;
     let mut attempt = 0;
     loop {
@@ -456,6 +763,15 @@ async fn create_object(op: &Operator, path: &str, data: Buffer) -> opendal::Resu
                     // Deleted in between (or not yet visible): try to create it again.
                     Err(e)
                         if e.kind() == opendal::ErrorKind::NotFound && attempt < MAX_ATTEMPTS => {}
+                    // Append-only credentials that may not read this kind of object.
+                    Err(e) if e.kind() == opendal::ErrorKind::PermissionDenied => {
+                        match same_as_listed(op, path, &data, etag_is_md5).await? {
+                            Some(true) => return Ok(Created::Stored),
+                            Some(false) => return Ok(Created::Conflict),
+                            None if attempt < MAX_ATTEMPTS => {}
+                            None => return Err(e),
+                        }
+                    }
                     Err(e) => return Err(e),
                 }
             }
@@ -536,49 +852,97 @@ impl S3Storage {
         let region = resolve_region(&location, opts, url)?;
         opendal::install_default();
 
+        for class in [&opts.storage_class_data, &opts.storage_class_metadata]
+            .into_iter()
+            .flatten()
+        {
+            check_storage_class(class)?;
+        }
+
         let root = if location.prefix.is_empty() {
             "/".to_string()
         } else {
             format!("/{}/", location.prefix)
         };
-        let mut builder = services::S3::default()
-            .bucket(&location.bucket)
-            .root(&root)
-            .region(&region);
-        if let Some(endpoint) = &location.endpoint {
-            builder = builder.endpoint(endpoint);
-        }
-        if let Some(profile) = opts.profile.as_deref().filter(|p| !p.is_empty()) {
-            builder = builder.profile(profile);
-        }
         let virtual_host = opts
             .virtual_host_style
             .unwrap_or(location.endpoint.is_none() && !location.bucket.contains('.'));
-        if virtual_host {
-            builder = builder.enable_virtual_host_style();
-        }
-        if env_nonempty("AWS_EC2_METADATA_DISABLED").is_some_and(|v| v.eq_ignore_ascii_case("true"))
-        {
-            builder = builder.disable_ec2_metadata();
-        }
-        let op_once = Operator::new(builder)
-            .map_err(|e| location_error(url, format!("cannot configure S3: {e}")))?
-            .layer(
-                TimeoutLayer::new()
-                    .with_timeout(opts.timeout)
-                    .with_io_timeout(opts.io_timeout),
-            );
-        let op = if opts.max_retries == 0 {
-            op_once.clone()
+        let disable_imds = env_nonempty("AWS_EC2_METADATA_DISABLED")
+            .is_some_and(|v| v.eq_ignore_ascii_case("true"));
+        let profile = opts.profile.as_deref().filter(|p| !p.is_empty());
+        let signer = signed::BucketSigner::new(
+            location.endpoint.as_deref(),
+            &location.bucket,
+            &region,
+            profile,
+            virtual_host,
+            disable_imds,
+        );
+        let lock = Arc::new(RwLock::new(opts.object_lock));
+        // OpenDAL's requests are signed by our transport (see the signed module).
+        let context = opendal::OperationContext::new().with_http_transport(
+            opendal::HttpTransporter::new(signed::SigningTransport {
+                signer: signer.clone(),
+                lock: Arc::clone(&lock),
+            }),
+        );
+        // One pair of operators (timeouts only; timeouts and retries) per storage class.
+        let build = |storage_class: Option<&str>| -> Result<(Operator, Operator)> {
+            let mut builder = services::S3::default()
+                .bucket(&location.bucket)
+                .root(&root)
+                .region(&region)
+                .skip_signature();
+            if let Some(endpoint) = &location.endpoint {
+                builder = builder.endpoint(endpoint);
+            }
+            if let Some(profile) = profile {
+                builder = builder.profile(profile);
+            }
+            if virtual_host {
+                builder = builder.enable_virtual_host_style();
+            }
+            if disable_imds {
+                builder = builder.disable_ec2_metadata();
+            }
+            if let Some(class) = storage_class {
+                builder = builder.default_storage_class(class);
+            }
+            builder = match &opts.sse {
+                None => builder,
+                Some(Sse::Aes256) => builder.server_side_encryption_with_s3_key(),
+                Some(Sse::Kms(None)) => builder.server_side_encryption_with_aws_managed_kms_key(),
+                Some(Sse::Kms(Some(key))) => {
+                    builder.server_side_encryption_with_customer_managed_kms_key(key)
+                }
+            };
+            let op_once = Operator::new(builder)
+                .map_err(|e| location_error(url, format!("cannot configure S3: {e}")))?
+                .with_context(context.clone())
+                .layer(
+                    TimeoutLayer::new()
+                        .with_timeout(opts.timeout)
+                        .with_io_timeout(opts.io_timeout),
+                );
+            let op = if opts.max_retries == 0 {
+                op_once.clone()
+            } else {
+                op_once.clone().layer(
+                    RetryLayer::new()
+                        .with_jitter()
+                        .with_min_delay(Duration::from_millis(100))
+                        .with_max_delay(Duration::from_secs(5))
+                        .with_max_times(opts.max_retries)
+                        .with_notify(note_retry),
+                )
+            };
+            Ok((op, op_once))
+        };
+        let (op, op_once) = build(opts.storage_class_metadata.as_deref())?;
+        let op_pack = if opts.storage_class_data == opts.storage_class_metadata {
+            op.clone()
         } else {
-            op_once.clone().layer(
-                RetryLayer::new()
-                    .with_jitter()
-                    .with_min_delay(Duration::from_millis(100))
-                    .with_max_delay(Duration::from_secs(5))
-                    .with_max_times(opts.max_retries)
-                    .with_notify(note_retry),
-            )
+            build(opts.storage_class_data.as_deref())?.0
         };
 
         let workers = std::thread::available_parallelism().map_or(2, |n| n.get().min(4));
@@ -592,10 +956,27 @@ impl S3Storage {
         Ok(S3Storage {
             op,
             op_once,
+            op_pack,
+            signer,
             rt: Some(rt),
             location,
             region,
+            etag_is_md5: !matches!(opts.sse, Some(Sse::Kms(_))),
+            lock,
+            max_retries: opts.max_retries,
+            windows: Windows::default(),
         })
+    }
+
+    /// Give every object written from now on this Object Lock retention (`None`: no per-object
+    /// lock; a bucket default retention still applies).
+    pub fn set_object_lock(&self, lock: Option<ObjectLock>) {
+        *self.lock.write().unwrap_or_else(|e| e.into_inner()) = lock;
+    }
+
+    /// The per-object Object Lock retention in use.
+    pub fn object_lock(&self) -> Option<ObjectLock> {
+        *self.lock.read().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The parsed location.
@@ -606,6 +987,188 @@ impl S3Storage {
     /// The signing region in use.
     pub fn region(&self) -> &str {
         &self.region
+    }
+
+    /// A request to the bucket, signed with the storage's credentials (for diagnostics, bucket
+    /// settings and tests): `method` to `key` (relative to the bucket, not to the prefix; not
+    /// encoded; empty for the bucket itself), with an already encoded `query` (e.g.
+    /// `versions&prefix=p%2F`), extra `headers` and a `body`. The response is returned whatever
+    /// its status; it is not retried.
+    ///
+    /// # Errors
+    /// Only transport failures ([`ErrorKind::Transient`]) and credential problems.
+    pub fn bucket_request(
+        &self,
+        method: &str,
+        key: &str,
+        query: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Result<BucketResponse> {
+        let signer = self.signer.clone();
+        let (m, k, q, b) = (
+            method.to_string(),
+            key.to_string(),
+            query.to_string(),
+            body.to_vec(),
+        );
+        let h: Vec<(String, String)> = headers
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect();
+        self.run(async move {
+            let h: Vec<(&str, &str)> = h.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+            signer.send(&m, &k, &q, &h, b).await
+        })
+        .map_err(|e| map_err("request", Kind::Config, key, &e))
+    }
+
+    /// `HEAD` of one object, with the headers OpenDAL does not report: storage class, server-side
+    /// encryption, Object Lock mode and retain-until date. Passing failures are retried
+    /// [`S3Options::max_retries`] times with backoff.
+    ///
+    /// # Errors
+    /// [`ErrorKind::NotFound`], [`ErrorKind::PermissionDenied`] and transport errors.
+    pub fn head(&self, kind: Kind, name: &str) -> Result<ObjectHead> {
+        check_name(kind, name)?;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self.head_once(kind, name) {
+                Err(e) if e.kind == ErrorKind::Transient && attempt <= self.max_retries => {
+                    std::thread::sleep(conflict_backoff(attempt as u32 + 1));
+                }
+                r => return r,
+            }
+        }
+    }
+
+    fn head_once(&self, kind: Kind, name: &str) -> Result<ObjectHead> {
+        let key = self.key(kind, name);
+        let r = self.bucket_request("HEAD", &key, "", &[], &[])?;
+        match r.status {
+            200 => Ok(ObjectHead::from_response(&r)),
+            404 => Err(StorageError::new(
+                ErrorKind::NotFound,
+                "head",
+                kind,
+                name,
+                "no such object",
+            )),
+            403 => Err(StorageError::new(
+                ErrorKind::PermissionDenied,
+                "head",
+                kind,
+                name,
+                "access denied",
+            )),
+            s if s >= 500 || s == 429 => Err(StorageError::new(
+                ErrorKind::Transient,
+                "head",
+                kind,
+                name,
+                format!("HTTP {s}"),
+            )),
+            s => Err(StorageError::new(
+                ErrorKind::Other,
+                "head",
+                kind,
+                name,
+                format!("HTTP {s}"),
+            )),
+        }
+    }
+
+    /// The bucket's Object Lock settings (`GetObjectLockConfiguration`). A bucket without Object
+    /// Lock gives `enabled: false`.
+    ///
+    /// # Errors
+    /// [`ErrorKind::PermissionDenied`] (the credentials lack
+    /// `s3:GetBucketObjectLockConfiguration`), other HTTP errors, transport errors.
+    pub fn bucket_object_lock(&self) -> Result<BucketObjectLock> {
+        let r = self.bucket_request("GET", "", "object-lock", &[], b"")?;
+        let text = r.text();
+        let fail = |kind, what: &str| {
+            StorageError::new(
+                kind,
+                "object-lock",
+                Kind::Config,
+                &self.location.to_url(),
+                format!("{what}: HTTP {} {}", r.status, text.trim()),
+            )
+        };
+        match r.status {
+            200 => {}
+            404 => return Ok(BucketObjectLock::default()),
+            400 | 409 if text.contains("ObjectLockConfigurationNotFound") => {
+                return Ok(BucketObjectLock::default());
+            }
+            403 => return Err(fail(ErrorKind::PermissionDenied, "access denied")),
+            s if s >= 500 => return Err(fail(ErrorKind::Transient, "server error")),
+            _ => return Err(fail(ErrorKind::Other, "unexpected answer")),
+        }
+        let tag = |t: &str| {
+            text.split(&format!("<{t}>"))
+                .nth(1)
+                .and_then(|x| x.split(&format!("</{t}>")).next())
+                .map(str::trim)
+        };
+        let days = tag("Days").and_then(|d| d.parse::<u32>().ok()).or_else(|| {
+            tag("Years")
+                .and_then(|y| y.parse::<u32>().ok())
+                .map(|y| y.saturating_mul(365))
+        });
+        Ok(BucketObjectLock {
+            enabled: tag("ObjectLockEnabled") == Some("Enabled"),
+            default_mode: tag("Mode").and_then(|m| LockMode::parse(m).ok()),
+            default_days: days,
+        })
+    }
+
+    /// Whether the store applies the per-object Object Lock that [`S3Storage::set_object_lock`]
+    /// configured: writes a random probe object `PREFIX/probe/<32 hex digits>` (it stays locked
+    /// for that retention), `HEAD`s it and compares mode and retain-until date. Garage, for one,
+    /// accepts the headers and ignores them.
+    ///
+    /// # Errors
+    /// No lock configured ([`ErrorKind::Other`]), the write or the `HEAD` failing.
+    pub fn probe_object_lock(&self) -> Result<bool> {
+        let Some(lock) = self.object_lock() else {
+            return Err(option_error("no Object Lock retention configured to probe"));
+        };
+        let mut rnd = [0u8; 16];
+        getrandom::fill(&mut rnd)
+            .map_err(|e| StorageError::new(ErrorKind::Other, "probe", Kind::Config, "probe", e))?;
+        let path = format!("probe/{}", hex::encode(rnd));
+        let key = self.full_key(&path);
+        let before = jiff::Timestamp::now();
+        let op = self.op.clone();
+        let p = path.clone();
+        self.run(async move {
+            op.write_with(&p, Buffer::from(b"tresor lock probe".to_vec()))
+                .if_not_exists(true)
+                .await
+                .map(|_| ())
+        })
+        .map_err(|e| map_err("probe", Kind::Config, &key, &e))?;
+        let r = self.bucket_request("HEAD", &key, "", &[], b"")?;
+        if r.status != 200 {
+            return Err(StorageError::new(
+                ErrorKind::Other,
+                "probe",
+                Kind::Config,
+                &key,
+                format!("HEAD of the probe object: HTTP {}", r.status),
+            ));
+        }
+        let head = ObjectHead::from_response(&r);
+        let until = head
+            .lock_retain_until
+            .as_deref()
+            .and_then(|u| u.parse::<jiff::Timestamp>().ok());
+        let min = before + jiff::SignedDuration::from_hours(24 * i64::from(lock.days.max(1)))
+            - jiff::SignedDuration::from_secs(5);
+        Ok(head.lock_mode.as_deref() == Some(lock.mode.as_str()) && until.is_some_and(|u| u >= min))
     }
 
     /// Full object key in the bucket (`PREFIX/<kind dir>/<name>`), for messages and tests.
@@ -753,8 +1316,151 @@ impl Storage for S3Storage {
             .map_err(|e| map_err("read", kind, name, &e))
     }
 
+    /// Small ranges of packs are served from read-ahead windows (see [`WINDOW`]).
     fn read_range(&self, kind: Kind, name: &str, offset: u64, length: u64) -> Result<Vec<u8>> {
         check_name(kind, name)?;
+        if kind == Kind::Pack && length > 0 && length <= WINDOW / 2 {
+            let w = offset / WINDOW;
+            let rel = offset - w * WINDOW;
+            if rel + length <= WINDOW
+                && let Some(data) = self.window(name, w)
+            {
+                let (rel, len) = (rel as usize, length as usize);
+                if rel + len <= data.len() {
+                    return Ok(data[rel..rel + len].to_vec());
+                }
+                if (data.len() as u64) < WINDOW {
+                    // The window is the end of the pack.
+                    return Err(short_read(kind, name, offset, length));
+                }
+            }
+        }
+        self.read_range_direct(kind, name, offset, length)
+    }
+
+    fn write(&self, kind: Kind, name: &str, data: &[u8]) -> Result<()> {
+        self.write_object(kind, name, data)
+    }
+
+    /// `HEAD` first, because S3 `DELETE` of a missing key succeeds, and because a locked object
+    /// is refused here ([`ErrorKind::PermissionDenied`]): on a versioned bucket S3 would accept
+    /// the `DELETE`, hide the object behind a delete marker and keep (and bill) the locked
+    /// version.
+    fn delete(&self, kind: Kind, name: &str) -> Result<()> {
+        self.delete_object(kind, name)
+    }
+
+    fn size(&self, kind: Kind, name: &str) -> Result<u64> {
+        check_name(kind, name)?;
+        let path = object_key(kind, name);
+        let op = self.op.clone();
+        self.run(async move { op.stat(&path).await })
+            .map(|m| m.content_length())
+            .map_err(|e| map_err("stat", kind, name, &e))
+    }
+
+    fn locked_until(&self, kind: Kind, name: &str) -> Result<Option<std::time::SystemTime>> {
+        let head = self.head(kind, name)?;
+        Ok(head.locked_until())
+    }
+}
+
+/// Read-ahead window of pack range reads: restore and the trees of a backup's parent read one
+/// blob at a time, and one request per blob is slow over HTTP. A small range read of a pack
+/// fetches the aligned window of this size around it instead (one `HEAD` per pack for its size,
+/// then one `GET` per window) and later reads in that window are served from memory. Packs are
+/// immutable, so a cached window never goes stale.
+pub const WINDOW: u64 = 4 << 20;
+/// Windows kept (least recently used dropped): at most `WINDOW_SLOTS × WINDOW` bytes (48 MiB).
+const WINDOW_SLOTS: usize = 12;
+
+/// One cached window: filled once, by the first reader; the others wait for it.
+type WindowCell = Arc<std::sync::OnceLock<Option<Arc<Vec<u8>>>>>;
+
+/// The read-ahead cache of an [`S3Storage`].
+#[derive(Default)]
+struct Windows {
+    /// `(pack name, window number)` → window, least recently used first.
+    slots: std::sync::Mutex<std::collections::VecDeque<((String, u64), WindowCell)>>,
+    /// Pack sizes learnt by `HEAD`.
+    sizes: std::sync::Mutex<std::collections::HashMap<String, u64>>,
+}
+
+impl S3Storage {
+    /// The bytes of window `w` of pack `name` (shorter at the end of the pack), or `None` when
+    /// it could not be fetched (the caller then reads directly and reports the error).
+    fn window(&self, name: &str, w: u64) -> Option<Arc<Vec<u8>>> {
+        let key = (name.to_string(), w);
+        let cell = {
+            let mut slots = self.windows.slots.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(i) = slots.iter().position(|(k, _)| *k == key) {
+                let entry = slots.remove(i).expect("index from position");
+                let cell = Arc::clone(&entry.1);
+                slots.push_back(entry);
+                cell
+            } else {
+                let cell = WindowCell::default();
+                slots.push_back((key.clone(), Arc::clone(&cell)));
+                while slots.len() > WINDOW_SLOTS {
+                    slots.pop_front();
+                }
+                cell
+            }
+        };
+        let data = cell
+            .get_or_init(|| self.fetch_window(name, w).ok().map(Arc::new))
+            .clone();
+        if data.is_none() {
+            let mut slots = self.windows.slots.lock().unwrap_or_else(|e| e.into_inner());
+            slots.retain(|(k, c)| !(*k == key && Arc::ptr_eq(c, &cell)));
+        }
+        data
+    }
+
+    fn fetch_window(&self, name: &str, w: u64) -> Result<Vec<u8>> {
+        let known = self
+            .windows
+            .sizes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(name)
+            .copied();
+        let size = match known {
+            Some(s) => s,
+            None => {
+                let s = self.size(Kind::Pack, name)?;
+                let mut sizes = self.windows.sizes.lock().unwrap_or_else(|e| e.into_inner());
+                if sizes.len() >= 65_536 {
+                    sizes.clear();
+                }
+                sizes.insert(name.to_string(), s);
+                s
+            }
+        };
+        let start = w * WINDOW;
+        let end = (start + WINDOW).min(size);
+        if start >= end {
+            return Ok(Vec::new());
+        }
+        let path = object_key(Kind::Pack, name);
+        let op = self.op.clone();
+        let buf = self
+            .run(async move { op.read_with(&path).range(start..end).await })
+            .map_err(|e| map_err("read", Kind::Pack, name, &e))?;
+        if buf.len() as u64 != end - start {
+            return Err(short_read(Kind::Pack, name, start, end - start));
+        }
+        Ok(buf.to_vec())
+    }
+
+    /// A range read without the read-ahead windows.
+    fn read_range_direct(
+        &self,
+        kind: Kind,
+        name: &str,
+        offset: u64,
+        length: u64,
+    ) -> Result<Vec<u8>> {
         if length == 0 {
             let size = self.size(kind, name)?;
             return if offset <= size {
@@ -797,12 +1503,17 @@ impl Storage for S3Storage {
         }
     }
 
-    fn write(&self, kind: Kind, name: &str, data: &[u8]) -> Result<()> {
+    fn write_object(&self, kind: Kind, name: &str, data: &[u8]) -> Result<()> {
         check_name(kind, name)?;
         let path = object_key(kind, name);
-        let op = self.op.clone();
+        let op = if kind == Kind::Pack {
+            self.op_pack.clone()
+        } else {
+            self.op.clone()
+        };
         let data = Buffer::from(data.to_vec());
-        match self.run(async move { create_object(&op, &path, data).await }) {
+        let etag_is_md5 = self.etag_is_md5;
+        match self.run(async move { create_object(&op, &path, data, etag_is_md5).await }) {
             Ok(Created::Stored) => Ok(()),
             Ok(Created::Conflict) => Err(StorageError::new(
                 ErrorKind::AlreadyExists,
@@ -815,24 +1526,24 @@ impl Storage for S3Storage {
         }
     }
 
-    /// `HEAD` first, because S3 `DELETE` of a missing key succeeds.
-    fn delete(&self, kind: Kind, name: &str) -> Result<()> {
-        check_name(kind, name)?;
+    fn delete_object(&self, kind: Kind, name: &str) -> Result<()> {
+        if let Some(until) = self.locked_until(kind, name)? {
+            return Err(StorageError::new(
+                ErrorKind::PermissionDenied,
+                "delete",
+                kind,
+                name,
+                format!(
+                    "Object Lock retention until {}",
+                    jiff::Timestamp::try_from(until)
+                        .map(|t| t.to_string())
+                        .unwrap_or_else(|_| "far in the future".into())
+                ),
+            ));
+        }
         let path = object_key(kind, name);
         let op = self.op.clone();
-        self.run(async move {
-            op.stat(&path).await?;
-            op.delete(&path).await
-        })
-        .map_err(|e| map_err("delete", kind, name, &e))
-    }
-
-    fn size(&self, kind: Kind, name: &str) -> Result<u64> {
-        check_name(kind, name)?;
-        let path = object_key(kind, name);
-        let op = self.op.clone();
-        self.run(async move { op.stat(&path).await })
-            .map(|m| m.content_length())
-            .map_err(|e| map_err("stat", kind, name, &e))
+        self.run(async move { op.delete(&path).await })
+            .map_err(|e| map_err("delete", kind, name, &e))
     }
 }

@@ -32,17 +32,20 @@ pub enum Kind {
     Pack,
     /// Key revocations (`revocations/`).
     Revocation,
+    /// Prune records: prune state and condemned packs awaiting deletion (`prune/`).
+    PruneRecord,
 }
 
 impl Kind {
     /// All kinds, in write order of a new repository.
-    pub const ALL: [Kind; 6] = [
+    pub const ALL: [Kind; 7] = [
         Kind::Config,
         Kind::Key,
         Kind::Snapshot,
         Kind::Index,
         Kind::Pack,
         Kind::Revocation,
+        Kind::PruneRecord,
     ];
 
     /// Folder name.
@@ -54,6 +57,7 @@ impl Kind {
             Kind::Index => "index",
             Kind::Pack => "data",
             Kind::Revocation => "revocations",
+            Kind::PruneRecord => "prune",
         }
     }
 }
@@ -67,6 +71,7 @@ impl fmt::Display for Kind {
             Kind::Index => "index",
             Kind::Pack => "pack",
             Kind::Revocation => "revocation",
+            Kind::PruneRecord => "prune record",
         })
     }
 }
@@ -222,4 +227,19 @@ pub trait Storage: Send + Sync + fmt::Debug {
     /// # Errors
     /// [`ErrorKind::NotFound`] and I/O errors.
     fn size(&self, kind: Kind, name: &str) -> Result<u64>;
+
+    /// Until when the store will refuse to delete this object (S3 Object Lock retention or legal
+    /// hold), or `None` when nothing holds it. `prune` must not try to delete an object before
+    /// then: the delete fails (`PermissionDenied`), and on S3 the object stays billed. The default
+    /// (storages without locks) is `None` and does not check that the object exists. On S3 this
+    /// costs one `HEAD` per object: ask only about objects that are about to be deleted. A legal
+    /// hold, which has no end date, is reported as 9999-12-31.
+    ///
+    /// # Errors
+    /// [`ErrorKind::NotFound`], [`ErrorKind::PermissionDenied`] (S3: the credentials lack
+    /// `s3:GetObject` or `s3:GetObjectRetention`), I/O errors.
+    fn locked_until(&self, kind: Kind, name: &str) -> Result<Option<std::time::SystemTime>> {
+        let _ = (kind, name);
+        Ok(None)
+    }
 }

@@ -146,7 +146,12 @@ impl Storage for LocalStorage {
                 let name = e.file_name();
                 let Some(name) = name.to_str() else { continue };
                 if is_object_name(name) {
-                    out.push((name.to_string(), e.metadata().map_err(io)?.len()));
+                    // An object deleted while listing (prune runs beside backups) is skipped.
+                    match e.metadata() {
+                        Ok(m) => out.push((name.to_string(), m.len())),
+                        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+                        Err(err) => return Err(io(err)),
+                    }
                 }
             }
         }

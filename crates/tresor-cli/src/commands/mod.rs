@@ -7,7 +7,11 @@ mod forget;
 mod init;
 mod key;
 mod ls;
+mod prune;
+mod repair;
 mod restore;
+mod s3_policy;
+pub mod serve;
 mod snapshots;
 
 use crate::cli::{Cli, Command, SnapshotFilterArgs};
@@ -17,6 +21,13 @@ use tresor_core::snapshots::SnapshotFilter;
 
 /// Run the parsed command; returns the exit code.
 pub fn run(cli: Cli) -> Result<i32> {
+    // Needs no repository.
+    if let Command::S3Policy(a) = &cli.command {
+        return s3_policy::run(&cli.global, a);
+    }
+    if let Command::Serve(a) = &cli.command {
+        return serve::run(&cli.global, a);
+    }
     let ctx = Context::new(&cli.global)?;
     match cli.command {
         Command::Init(a) => init::run(&ctx, &a),
@@ -27,7 +38,10 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Restore(a) => restore::run(&ctx, &a),
         Command::Check(a) => check::run(&ctx, &a),
         Command::Key(c) => key::run(&ctx, &c),
+        Command::S3Policy(_) | Command::Serve(_) => unreachable!("handled above"),
         Command::Forget(a) => forget::run(&ctx, &a),
+        Command::Prune(a) => prune::run(&ctx, &a),
+        Command::Repair(c) => repair::run(&ctx, &c),
     }
 }
 

@@ -1,0 +1,2139 @@
+//! `prune`: free the space of data no snapshot references, without locks (format §16).
+//!
+//! # Plan, then execute
+//!
+//! [`plan`] reads everything and writes nothing: the snapshots (listed first), the prune records,
+//! the index objects, then the packs (listed last, so that every snapshot seen has its index
+//! objects and packs seen too). It walks every snapshot's trees and marks every blob they use,
+//! picks one stored copy of each used blob, and decides per pack:
+//!
+//! * **keep** — all its blobs are used, or it is partly used and within the tolerance;
+//! * **condemn** — no used blob (or it is a pack no index lists, left by an interrupted backup);
+//! * **repack** — partly used: its used blobs are copied into new packs, then it is condemned.
+//!   Candidates are taken, most unused first, until the unused bytes left in partly used packs
+//!   are at most `max_unused` (restic's semantics: a percentage of the used bytes) or the
+//!   repacked bytes would exceed `max_repack_size`;
+//! * **resurrect** — a condemned pack (or an unindexed one) holding a blob that a snapshot uses
+//!   and that no kept pack holds: it is indexed again;
+//! * **delete** — a condemned pack whose generation is approved (below).
+//!
+//! [`PrunePlan::execute`] carries the plan out. Nothing is deleted on the spot: condemning
+//! takes the pack out of the index and records it, with its index entries, in a *fossil* object
+//! of a new *generation*; a later run deletes it once that is safe.
+//!
+//! # Two-phase deletion in repository time
+//!
+//! Backups take no locks. A backup reads the index (and the dedup lists) when it starts and
+//! deduplicates against it until it ends, so it may reference a blob that a prune condemns
+//! meanwhile. Two rules make that harmless:
+//!
+//! 1. **Readers still see condemned packs.** [`crate::repository::Repository::load_index`] merges
+//!    the fossils of the live prune state after all index objects, so a snapshot that uses a
+//!    condemned blob restores and checks clean. Writers never see them (the dedup lists are those
+//!    of index objects only), so no backup that starts later can pick them up.
+//! 2. **A generation is deleted only when every backup that could have seen its packs has
+//!    ended,** judged from the repository's own history, never from a clock:
+//!    * *Arming.* After a run has written the new index and deleted every index object it
+//!      superseded, no index object (hence no dedup list) names a condemned pack. It then lists
+//!      the snapshots and records that set `S` (ids) and the hosts `H` that wrote them in the
+//!      generation. A run that cannot delete a superseded index object (crash, append-only
+//!      storage) leaves the generation unarmed; a later run retries.
+//!    * *Approval* (a later run): every host in `H` has a snapshot that is not in `S`, and no
+//!      pack appeared that no index lists (the sign of a backup uploading right now). A backup
+//!      running at arming time must have started before it; a host runs one backup at a time,
+//!      so the host's first snapshot outside `S` comes from that backup or a later one — either
+//!      way that backup has ended and its snapshot is visible to the approving run.
+//!    * *Resurrection.* Every run walks all snapshots; a used blob found only in a condemned pack
+//!      makes that pack indexed again (an index object listing it is written before the record
+//!      that stops listing it). The pack then belongs to no generation any more.
+//!
+//! Snapshot times and `backup_start` are never compared with anything, so a host with a wrong
+//! clock cannot make a generation look old: only the *presence* of new snapshot ids counts.
+//! Assumptions (as in Duplicacy's fossil collection): one backup at a time per host name, and a
+//! host's very first backup does not span both the arming and the approving run (the check for
+//! unindexed packs catches the common case of a large first backup). Hosts that will never back
+//! up again block approval; [`PruneOptions::inactive_hosts`] lets the operator waive them —
+//! safe exactly when that host has no backup running that started before the arming run.
+//!
+//! # Crash safety
+//!
+//! Write order of one run: new packs and their index objects (repack) → index object of
+//! resurrected packs → fossil objects of the new generation → the new prune state (superseding
+//! the old one; approved packs move to its `deleting` list) → the consolidated index object
+//! (superseding the index objects it replaces) → deletion of superseded states, unreferenced
+//! fossils and superseded index objects → deletion of approved packs → arming (a second state
+//! superseding the first). At every point each used blob is in an index object or in a fossil of
+//! the live state, and only packs no reader looks at are deleted; a run that dies is finished by
+//! the next one (leftover superseded objects are deleted, `deleting` packs are deleted, unarmed
+//! generations are armed).
+//!
+//! # Memory
+//!
+//! Blobs are kept in one sorted `Vec` of 40-byte entries (id, pack, length) with bit sets for
+//! "used" and "chosen copy"; trees are looked up through an [`Index`] of tree blobs only; index
+//! objects and fossils are streamed (read twice rather than held), and written in parts of at
+//! most [`PART_BLOBS`] blobs.
+
+use crate::Progress;
+use crate::blobs::BlobReader;
+use crate::error::{CoreError, Result};
+use crate::index::{IdMap, IdSet, Index};
+use crate::packer::Packer;
+use crate::repository::{Repository, Skipped};
+use crate::trust::Verdict;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use tresor_format::blob::{self, BlobType};
+use tresor_format::crypto::SealedKind;
+use tresor_format::index::{IndexFile, IndexPack};
+use tresor_format::pack;
+use tresor_format::sign::{SignedKind, open_envelope};
+use tresor_format::snapshot::Snapshot;
+use tresor_format::tree::NodeKind;
+use tresor_format::{BlobId, ObjectId};
+use tresor_storage::{ErrorKind, Kind};
+
+/// Most blobs listed by one index object or fossil object written by prune and repair.
+pub const PART_BLOBS: usize = 65_536;
+
+/// Index objects listing fewer blobs than this are merged into the consolidated index object
+/// when at least [`CONSOLIDATE_MIN`] of them exist.
+pub const SMALL_INDEX_BLOBS: u64 = 4096;
+/// See [`SMALL_INDEX_BLOBS`].
+pub const CONSOLIDATE_MIN: usize = 8;
+
+// ───────────────────────────── prune records (format §16) ─────────────────────────────
+
+/// Magic at the start of the sealed plaintext of a prune record (separates it from index
+/// objects, whose sealed plaintext starts with the version varint `0x01`).
+pub const RECORD_MAGIC: &[u8; 4] = b"TPR1";
+
+/// The prune state: pending generations of condemned packs and packs being deleted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct PruneState {
+    /// Record version, `1`.
+    pub version: u32,
+    /// Prune run that wrote it (a counter: repository time, not a clock).
+    pub run: u64,
+    /// State records this one replaces.
+    pub supersedes: Vec<ObjectId>,
+    /// Generations of condemned packs awaiting deletion, oldest first.
+    pub generations: Vec<Generation>,
+    /// Packs approved for deletion (no reader uses them); a run deletes them right away.
+    pub deleting: Vec<ObjectId>,
+}
+
+impl PruneState {
+    fn is_empty(&self) -> bool {
+        self.generations.is_empty() && self.deleting.is_empty()
+    }
+    fn same_content(&self, other: &PruneState) -> bool {
+        self.generations == other.generations && self.deleting == other.deleting
+    }
+}
+
+/// Packs condemned by one prune run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Generation {
+    /// Prune run that condemned them.
+    pub run: u64,
+    /// Fossil objects listing the packs with their index entries.
+    pub fossils: Vec<ObjectId>,
+    /// Packs whose header could not be read (no entries): deleted with the generation, never
+    /// read or resurrected.
+    pub blind: Vec<ObjectId>,
+    /// Number of packs.
+    pub packs: u64,
+    /// Their stored bytes.
+    pub bytes: u64,
+    /// Set once no index object names the packs any more.
+    pub armed: Option<Arming>,
+}
+
+/// What the repository looked like when a generation was armed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Arming {
+    /// Prune run that armed it.
+    pub run: u64,
+    /// Snapshot ids present, sorted.
+    pub snapshots: Vec<ObjectId>,
+    /// Host names of those snapshots, sorted, unique.
+    pub hosts: Vec<String>,
+}
+
+/// Condemned packs with their index entries (so they can be read and resurrected).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FossilSet {
+    /// Record version, `1`.
+    pub version: u32,
+    /// Prune run that condemned them.
+    pub run: u64,
+    /// The packs.
+    pub packs: Vec<FossilPack>,
+}
+
+/// One condemned pack.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FossilPack {
+    /// Pack id, data key and blob entries (empty when its header could not be read).
+    pub pack: IndexPack,
+    /// Whether the entries come from a full key's index object (or were verified blob by blob);
+    /// unverified packs are verified before they are indexed again.
+    pub verified: bool,
+}
+
+/// A prune record (`prune/<id>`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Record {
+    /// The prune state.
+    State(PruneState),
+    /// Condemned packs.
+    Fossils(FossilSet),
+}
+
+/// Seal (to the repository key, HPKE kind index) and sign (this key, kind index) a record.
+///
+/// # Errors
+/// Sealing failures.
+pub fn seal_record(repo: &Repository, record: &Record) -> Result<Vec<u8>> {
+    let mut plain = RECORD_MAGIC.to_vec();
+    plain.extend(postcard::to_stdvec(record).map_err(|e| CoreError::Invalid(e.to_string()))?);
+    let sealed = repo.key().seal(SealedKind::Index, &plain)?;
+    Ok(repo.signer().envelope(SignedKind::Index, &sealed))
+}
+
+/// Verify, open and decode a stored record; returns its signer.
+///
+/// # Errors
+/// Authentication and decoding failures as [`CoreError::Damaged`].
+pub fn open_record(repo: &Repository, id: &ObjectId, stored: &[u8]) -> Result<([u8; 32], Record)> {
+    let damaged = |e: &dyn fmt::Display| CoreError::Damaged(format!("prune record {id}: {e}"));
+    let (signer, body) = open_envelope(SignedKind::Index, stored).map_err(|e| damaged(&e))?;
+    let plain = repo
+        .key()
+        .open(SealedKind::Index, body)
+        .map_err(|e| damaged(&e))?;
+    let rest = plain
+        .strip_prefix(RECORD_MAGIC.as_slice())
+        .ok_or_else(|| damaged(&"not a prune record"))?;
+    let rec: Record = postcard::from_bytes(rest).map_err(|e| damaged(&e))?;
+    let version = match &rec {
+        Record::State(s) => s.version,
+        Record::Fossils(f) => f.version,
+    };
+    if version != 1 {
+        return Err(damaged(&format!(
+            "unsupported prune record version {version} (this tresor reads version 1)"
+        )));
+    }
+    Ok((signer, rec))
+}
+
+fn write_record(repo: &Repository, record: &Record) -> Result<(ObjectId, u64)> {
+    let bytes = seal_record(repo, record)?;
+    match repo.write_object(Kind::PruneRecord, &bytes) {
+        // Repositories made before prune existed have no `prune/` folder yet.
+        Err(CoreError::Storage(e)) if e.kind == ErrorKind::NotFound => {
+            repo.storage().create()?;
+            Ok((
+                repo.write_object(Kind::PruneRecord, &bytes)?,
+                bytes.len() as u64,
+            ))
+        }
+        r => r.map(|id| (id, bytes.len() as u64)),
+    }
+}
+
+/// Names of the objects in `prune/`, sorted (empty when there is no such folder).
+///
+/// # Errors
+/// Storage errors on listing.
+pub fn record_names(repo: &Repository) -> Result<Vec<ObjectId>> {
+    let mut v = list_records(repo)?;
+    v.sort();
+    Ok(v)
+}
+
+fn list_records(repo: &Repository) -> Result<Vec<ObjectId>> {
+    match repo.storage().list(Kind::PruneRecord) {
+        Ok(l) => l
+            .into_iter()
+            .map(|(n, _)| n.parse().map_err(CoreError::from))
+            .collect(),
+        Err(e) if e.kind == ErrorKind::NotFound => Ok(Vec::new()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The prune records found in storage.
+#[derive(Debug, Default)]
+pub struct Records {
+    /// Live states (not superseded by another), with their ids.
+    pub states: Vec<(ObjectId, PruneState)>,
+    /// States superseded by a live one (left by an interrupted prune).
+    pub superseded: Vec<ObjectId>,
+    /// Fossil objects present, referenced or not.
+    pub fossils: Vec<ObjectId>,
+    /// Records that are damaged, or not written by a full key (ignored).
+    pub skipped: Vec<Skipped>,
+}
+
+impl Records {
+    /// Fossil objects referenced by the live states.
+    pub fn live_fossils(&self) -> Vec<ObjectId> {
+        let mut v: Vec<ObjectId> = self
+            .states
+            .iter()
+            .flat_map(|(_, s)| s.generations.iter().flat_map(|g| g.fossils.iter().copied()))
+            .collect();
+        v.sort();
+        v.dedup();
+        v
+    }
+}
+
+/// Read every prune record. Records signed by anything but a certified full key are ignored
+/// (reported in [`Records::skipped`] as untrusted). A record deleted while this runs (by a
+/// concurrent prune replacing it) makes it list again, up to three times.
+///
+/// # Errors
+/// Storage errors on listing.
+pub fn load_records(repo: &Repository) -> Result<Records> {
+    let mut attempt = 0;
+    'again: loop {
+        attempt += 1;
+        let mut recs = Records::default();
+        let mut ids = list_records(repo)?;
+        ids.sort();
+        for id in ids {
+            let bytes = match repo.read_object(Kind::PruneRecord, &id) {
+                Ok(b) => b,
+                Err(CoreError::Storage(e)) if e.kind == ErrorKind::NotFound && attempt < 3 => {
+                    continue 'again;
+                }
+                Err(error) => {
+                    recs.skipped.push(Skipped { id, error });
+                    continue;
+                }
+            };
+            match open_record(repo, &id, &bytes) {
+                Ok((signer, rec)) => {
+                    if repo.trust().verdict(&signer, &id) != Verdict::Full {
+                        recs.skipped.push(Skipped {
+                            id,
+                            error: CoreError::Untrusted(format!(
+                                "prune record {id} is not signed by a full key: ignored"
+                            )),
+                        });
+                        continue;
+                    }
+                    match rec {
+                        Record::State(s) => recs.states.push((id, s)),
+                        Record::Fossils(_) => recs.fossils.push(id),
+                    }
+                }
+                Err(error) => recs.skipped.push(Skipped { id, error }),
+            }
+        }
+        let superseded: IdSet<ObjectId> = recs
+            .states
+            .iter()
+            .flat_map(|(_, s)| s.supersedes.iter().copied())
+            .collect();
+        let (dead, live): (Vec<_>, Vec<_>) = std::mem::take(&mut recs.states)
+            .into_iter()
+            .partition(|(id, _)| superseded.contains(id));
+        recs.states = live;
+        recs.states.sort_by_key(|(id, s)| (s.run, *id));
+        recs.superseded = dead.into_iter().map(|(id, _)| id).collect();
+        return Ok(recs);
+    }
+}
+
+/// Read one fossil object.
+///
+/// # Errors
+/// Storage errors, damage, a record that is not a fossil object.
+pub fn read_fossils(repo: &Repository, id: &ObjectId) -> Result<FossilSet> {
+    let bytes = repo.read_object(Kind::PruneRecord, id)?;
+    let (signer, rec) = open_record(repo, id, &bytes)?;
+    if repo.trust().verdict(&signer, id) != Verdict::Full {
+        return Err(CoreError::Untrusted(format!(
+            "prune record {id} is not signed by a full key: ignored"
+        )));
+    }
+    match rec {
+        Record::Fossils(f) => Ok(f),
+        Record::State(_) => Err(CoreError::Damaged(format!(
+            "prune record {id}: a state where fossils were expected"
+        ))),
+    }
+}
+
+/// Add the condemned packs of the live prune state to a reader's index (after every index
+/// object, so indexed copies are preferred). Problems go to `skipped`.
+///
+/// # Errors
+/// Storage errors on listing.
+pub fn merge_fossils(
+    repo: &Repository,
+    index: &mut Index,
+    skipped: &mut Vec<Skipped>,
+) -> Result<()> {
+    let recs = load_records(repo)?;
+    let live = recs.live_fossils();
+    skipped.extend(recs.skipped);
+    for f in live {
+        match read_fossils(repo, &f) {
+            Ok(set) => {
+                for p in &set.packs {
+                    index.add_pack(f, &p.pack);
+                }
+            }
+            Err(error) => skipped.push(Skipped { id: f, error }),
+        }
+    }
+    Ok(())
+}
+
+// ───────────────────────────── options ─────────────────────────────
+
+/// How much unused space partly used packs may keep.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MaxUnused {
+    /// A percentage of the used bytes (restic's `--max-unused 5%`).
+    Percent(f64),
+    /// An absolute number of bytes.
+    Bytes(u64),
+    /// Never repack for unused space.
+    Unlimited,
+}
+
+impl MaxUnused {
+    /// The tolerated unused bytes when `used` bytes are in use.
+    pub fn limit(&self, used: u64) -> u64 {
+        match *self {
+            MaxUnused::Percent(p) => (used as f64 * p / 100.0) as u64,
+            MaxUnused::Bytes(b) => b,
+            MaxUnused::Unlimited => u64::MAX,
+        }
+    }
+}
+
+impl std::str::FromStr for MaxUnused {
+    type Err = CoreError;
+    /// `unlimited`, `N%` or `N` (percent), or a size with a unit (`500M`, `2G`: bytes).
+    fn from_str(s: &str) -> Result<Self> {
+        let t = s.trim();
+        if t.eq_ignore_ascii_case("unlimited") {
+            return Ok(MaxUnused::Unlimited);
+        }
+        let bad = || CoreError::Invalid(format!("--max-unused {s:?}: use N%, a size or unlimited"));
+        let num = t.strip_suffix('%').unwrap_or(t).trim();
+        if let Ok(p) = num.parse::<f64>() {
+            if !(0.0..=100.0).contains(&p) && t.ends_with('%') {
+                return Err(bad());
+            }
+            if p.is_finite() && p >= 0.0 {
+                return Ok(MaxUnused::Percent(p));
+            }
+            return Err(bad());
+        }
+        parse_size(t).map(MaxUnused::Bytes).map_err(|_| bad())
+    }
+}
+
+/// Parse a size: a number of bytes with an optional binary unit `K`, `M`, `G`, `T` (also `KiB`,
+/// `MB`… — all binary, as restic does).
+///
+/// # Errors
+/// [`CoreError::Invalid`].
+pub fn parse_size(s: &str) -> Result<u64> {
+    let t = s.trim();
+    let upper = t.to_ascii_uppercase();
+    let stripped = upper
+        .strip_suffix("IB")
+        .or_else(|| upper.strip_suffix('B'))
+        .unwrap_or(&upper);
+    let (num, mul) = match stripped.chars().last() {
+        Some('K') => (&stripped[..stripped.len() - 1], 1u64 << 10),
+        Some('M') => (&stripped[..stripped.len() - 1], 1 << 20),
+        Some('G') => (&stripped[..stripped.len() - 1], 1 << 30),
+        Some('T') => (&stripped[..stripped.len() - 1], 1 << 40),
+        _ => (stripped, 1),
+    };
+    let v: f64 = num
+        .trim()
+        .parse()
+        .map_err(|_| CoreError::Invalid(format!("size {s:?}: use a number with K, M, G or T")))?;
+    if !v.is_finite() || v < 0.0 {
+        return Err(CoreError::Invalid(format!("size {s:?} is negative")));
+    }
+    Ok((v * mul as f64) as u64)
+}
+
+/// Options of a prune run.
+#[derive(Debug, Clone)]
+pub struct PruneOptions {
+    /// Unused space tolerated in partly used packs.
+    pub max_unused: MaxUnused,
+    /// At most this many bytes of packs are repacked in one run.
+    pub max_repack_size: Option<u64>,
+    /// Hosts the operator declares inactive: no backup of theirs started before the last
+    /// arming run is still running. They no longer hold back deletion.
+    pub inactive_hosts: Vec<String>,
+    /// Compression and encryption threads for repacking.
+    pub workers: usize,
+}
+
+impl Default for PruneOptions {
+    fn default() -> Self {
+        PruneOptions {
+            max_unused: MaxUnused::Percent(5.0),
+            max_repack_size: None,
+            inactive_hosts: Vec::new(),
+            workers: 2,
+        }
+    }
+}
+
+// ───────────────────────────── the plan ─────────────────────────────
+
+/// What happens to a pack.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PackAction {
+    /// Stays indexed.
+    Keep,
+    /// Taken out of the index into a new generation (unused, or unindexed).
+    Condemn,
+    /// Used blobs copied to new packs, then condemned.
+    Repack,
+    /// A condemned or unindexed pack with needed blobs: indexed again.
+    Resurrect,
+    /// Deleted in this run (its generation is approved).
+    Delete,
+    /// Listed by the index but missing from storage, and not needed: dropped from the index.
+    Drop,
+    /// Condemned earlier, still waiting.
+    Wait,
+}
+
+/// One pack in the plan.
+#[derive(Debug, Clone, Serialize)]
+pub struct PlannedPack {
+    /// Pack id.
+    pub id: ObjectId,
+    /// Stored size, bytes.
+    pub size: u64,
+    /// Blobs in it.
+    pub blobs: u32,
+    /// Blobs in use.
+    pub used_blobs: u32,
+    /// Stored bytes of blobs in use.
+    pub used_bytes: u64,
+}
+
+/// A pending generation as this run sees it.
+#[derive(Debug, Clone, Serialize)]
+pub struct GenerationStatus {
+    /// Prune run that condemned it.
+    pub run: u64,
+    /// Condemned packs still held by it.
+    pub packs: usize,
+    /// Their bytes.
+    pub bytes: u64,
+    /// Whether it is armed (no index object names its packs any more).
+    pub armed: bool,
+    /// Whether its packs are deleted in this run.
+    pub approved: bool,
+    /// Hosts that have not written a snapshot since it was armed.
+    pub waiting_for: Vec<String>,
+    /// Packs of it indexed again in this run.
+    pub resurrected: usize,
+    /// Why it waits, or that it is approved.
+    pub reason: String,
+}
+
+/// A prune plan: what [`PrunePlan::execute`] will do. Serialisable (for `--json`) and printable.
+#[derive(Serialize)]
+pub struct PrunePlan {
+    /// Number of this prune run (repository time: one more than the last recorded run).
+    pub run: u64,
+    /// Snapshots whose data is kept.
+    pub snapshots: usize,
+    /// Index objects read.
+    pub index_objects: usize,
+    /// Packs known (indexed, condemned or unindexed).
+    pub packs: usize,
+    /// Blob entries known.
+    pub blobs: u64,
+    /// Distinct blobs in use.
+    pub used_blobs: u64,
+    /// Stored bytes of the blobs in use (one copy each).
+    pub used_bytes: u64,
+    /// Stored bytes of indexed blobs not in use (or extra copies).
+    pub unused_bytes: u64,
+    /// Unused bytes tolerated in partly used packs after this run.
+    pub max_unused_bytes: u64,
+    /// Unused bytes left in kept packs after this run.
+    pub unused_bytes_after: u64,
+    /// Packs condemned because nothing uses them.
+    pub condemn_unused: Vec<PlannedPack>,
+    /// Packs condemned because no index lists them (interrupted or running backups).
+    pub condemn_unindexed: Vec<PlannedPack>,
+    /// Packs to repack (then condemned).
+    pub repack: Vec<PlannedPack>,
+    /// Blobs copied by the repack.
+    pub repack_blobs: u64,
+    /// Bytes copied by the repack.
+    pub repack_bytes: u64,
+    /// Indexed packs missing from storage, not needed: dropped from the index.
+    pub drop_missing: Vec<ObjectId>,
+    /// Condemned or unindexed packs indexed again.
+    pub resurrect: Vec<ObjectId>,
+    /// Packs deleted in this run.
+    pub delete: Vec<PlannedPack>,
+    /// Bytes freed in this run.
+    pub bytes_freed: u64,
+    /// Bytes condemned in this run (freed by a later run).
+    pub bytes_condemned: u64,
+    /// Pending generations from earlier runs.
+    pub generations: Vec<GenerationStatus>,
+    /// Packs no index lists that appeared since the last run (they hold back approval).
+    pub new_unindexed: usize,
+    /// Index objects to be replaced by the consolidated index object.
+    pub index_superseded: usize,
+    /// Index objects already superseded, to be deleted.
+    pub index_leftovers: usize,
+    /// Things worth knowing that are not errors.
+    pub warnings: Vec<String>,
+    /// The tables the plan was made from; taken apart by [`PrunePlan::execute`].
+    #[serde(skip)]
+    work: std::sync::Mutex<Work>,
+}
+
+impl fmt::Debug for PrunePlan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "PrunePlan(run {}, condemn {}+{}, repack {}, resurrect {}, delete {})",
+            self.run,
+            self.condemn_unused.len(),
+            self.condemn_unindexed.len(),
+            self.repack.len(),
+            self.resurrect.len(),
+            self.delete.len()
+        )
+    }
+}
+
+/// The compact tables the plan was made from, kept for execution.
+#[derive(Default)]
+struct Work {
+    packs: Vec<PackRec>,
+    pack_pos: IdMap<ObjectId, u32>,
+    index_objs: Vec<IndexObj>,
+    /// Sorted by id.
+    entries: Vec<Entry>,
+    /// Bit per entry: the copy of a used blob that is kept (or copied).
+    chosen: Vec<u64>,
+    /// Live states and their ids.
+    states: Vec<(ObjectId, PruneState)>,
+    superseded_states: Vec<ObjectId>,
+    fossil_ids: Vec<ObjectId>,
+    /// The state after this run, without the new generation (added on execution).
+    next_state: PruneState,
+    /// Host of every snapshot seen.
+    hosts: IdMap<ObjectId, String>,
+    /// Pack positions of orphans (unindexed packs) to condemn or resurrect.
+    orphans: Vec<u32>,
+    /// Orphans whose header or name did not check out: condemned without entries.
+    blind: Vec<u32>,
+    /// Index objects the consolidated object supersedes (positions).
+    affected: Vec<u32>,
+    /// Index objects superseded already (ids).
+    leftovers: Vec<ObjectId>,
+    workers: usize,
+    nothing_to_do: bool,
+    executed: bool,
+}
+
+#[derive(Clone, Copy)]
+struct Entry {
+    id: [u8; 32],
+    pack: u32,
+    len: u32,
+}
+
+struct IndexObj {
+    id: ObjectId,
+    full: bool,
+    superseded: bool,
+    blobs: u64,
+}
+
+struct PackRec {
+    id: ObjectId,
+    /// Stored size; `None` when the pack is not in storage.
+    size: Option<u64>,
+    /// Accepted index objects listing it (positions in `index_objs`).
+    listings: Vec<u32>,
+    /// Listed by a non-superseded index object.
+    live: bool,
+    /// Listed by a full key's index object, or verified.
+    trusted: bool,
+    /// Newest pending generation holding it (position in the generations of all live states).
+    generation: Option<u32>,
+    /// In a `deleting` list.
+    deleting: bool,
+    blobs: u32,
+    bytes: u64,
+    used_blobs: u32,
+    used_bytes: u64,
+    action: PackAction,
+}
+
+impl PackRec {
+    fn new(id: ObjectId) -> Self {
+        PackRec {
+            id,
+            size: None,
+            listings: Vec::new(),
+            live: false,
+            trusted: false,
+            generation: None,
+            deleting: false,
+            blobs: 0,
+            bytes: 0,
+            used_blobs: 0,
+            used_bytes: 0,
+            action: PackAction::Keep,
+        }
+    }
+    fn planned(&self) -> PlannedPack {
+        PlannedPack {
+            id: self.id,
+            size: self.size.unwrap_or(self.bytes),
+            blobs: self.blobs,
+            used_blobs: self.used_blobs,
+            used_bytes: self.used_bytes,
+        }
+    }
+}
+
+fn bit(v: &[u64], i: usize) -> bool {
+    v[i / 64] >> (i % 64) & 1 == 1
+}
+fn set_bit(v: &mut [u64], i: usize) {
+    v[i / 64] |= 1 << (i % 64);
+}
+
+fn range_of(entries: &[Entry], id: &[u8; 32]) -> std::ops::Range<usize> {
+    let start = entries.partition_point(|e| e.id < *id);
+    let mut end = start;
+    while end < entries.len() && entries[end].id == *id {
+        end += 1;
+    }
+    start..end
+}
+
+struct Tables {
+    packs: Vec<PackRec>,
+    pack_pos: IdMap<ObjectId, u32>,
+    entries: Vec<Entry>,
+    trees: Index,
+}
+
+impl Tables {
+    fn pos(&mut self, id: ObjectId) -> (u32, bool) {
+        if let Some(p) = self.pack_pos.get(&id) {
+            return (*p, false);
+        }
+        let p = self.packs.len() as u32;
+        self.packs.push(PackRec::new(id));
+        self.pack_pos.insert(id, p);
+        (p, true)
+    }
+
+    /// Add a pack's blob entries (once per pack).
+    fn add_entries(&mut self, pos: u32, source: ObjectId, p: &IndexPack) {
+        let rec = &mut self.packs[pos as usize];
+        rec.blobs = p.blobs.len() as u32;
+        rec.bytes = p.blobs.iter().map(|b| b.length).sum();
+        let mut trees = Vec::new();
+        for b in &p.blobs {
+            self.entries.push(Entry {
+                id: b.id.0,
+                pack: pos,
+                len: b.length.min(u64::from(u32::MAX)) as u32,
+            });
+            if b.blob_type == BlobType::Tree {
+                trees.push(b.clone());
+            }
+        }
+        if !trees.is_empty() {
+            self.trees.add_pack(
+                source,
+                &IndexPack {
+                    id: p.id,
+                    data_key: p.data_key.clone(),
+                    blobs: trees,
+                },
+            );
+        }
+    }
+}
+
+/// Read a pack's header by two range reads (trailer, then header).
+pub(crate) fn read_pack_header(
+    repo: &Repository,
+    id: &ObjectId,
+    size: u64,
+) -> Result<pack::PackHeader> {
+    let name = id.to_hex();
+    let damaged = |e: &dyn fmt::Display| CoreError::Damaged(format!("pack {id}: header: {e}"));
+    if size < pack::TRAILER_LEN {
+        return Err(damaged(&"shorter than its trailer"));
+    }
+    let trailer = repo.storage().read_range(
+        Kind::Pack,
+        &name,
+        size - pack::TRAILER_LEN,
+        pack::TRAILER_LEN,
+    )?;
+    let hlen = pack::parse_trailer(&trailer).map_err(|e| damaged(&e))?;
+    let start = size
+        .checked_sub(pack::TRAILER_LEN + hlen)
+        .ok_or_else(|| damaged(&"header length beyond pack start"))?;
+    let sealed = repo.storage().read_range(Kind::Pack, &name, start, hlen)?;
+    let h = pack::open_header(repo.key(), &sealed).map_err(|e| damaged(&e))?;
+    if let Some(b) = h
+        .blobs
+        .iter()
+        .find(|b| b.offset.saturating_add(b.length) > start)
+    {
+        return Err(damaged(&format!("blob {} extends into the header", b.id)));
+    }
+    Ok(h)
+}
+
+/// Read a whole pack and decode every listed blob (verifies the entries blob by blob).
+fn verify_pack(repo: &Repository, p: &IndexPack) -> Result<()> {
+    let bytes = repo.storage().read(Kind::Pack, &p.id.to_hex())?;
+    for b in &p.blobs {
+        let stored = bytes
+            .get(b.offset as usize..(b.offset + b.length) as usize)
+            .ok_or_else(|| {
+                CoreError::Damaged(format!("pack {}: blob {} beyond its end", p.id, b.id))
+            })?;
+        blob::decode(&p.data_key, &repo.key().id_key, b.blob_type, &b.id, stored).map_err(
+            |e| {
+                CoreError::Damaged(format!(
+                    "pack {}: blob {} does not verify ({e}): damaged or forged; run `tresor check --read-data`",
+                    p.id, b.id
+                ))
+            },
+        )?;
+    }
+    Ok(())
+}
+
+pub(crate) fn require_full_signer(repo: &Repository) -> Result<()> {
+    if repo
+        .trust()
+        .verdict(&repo.signer().public(), &ObjectId::default())
+        == Verdict::Full
+    {
+        Ok(())
+    } else {
+        Err(CoreError::Invalid(
+            "prune and repair need a certified, unrevoked full key (only full keys may retire index objects)"
+                .into(),
+        ))
+    }
+}
+
+/// A snapshot as prune needs it.
+struct SnapInfo {
+    id: ObjectId,
+    host: String,
+    tree: BlobId,
+}
+
+/// Open a snapshot whatever its signer (prune keeps the data of untrusted snapshots too: they
+/// may become trusted again, e.g. after a paper key import).
+fn open_snapshot_any(repo: &Repository, id: &ObjectId) -> Result<Snapshot> {
+    let bytes = repo.read_object(Kind::Snapshot, id)?;
+    Snapshot::open(repo.key(), &bytes)
+        .map(|(_, s)| s)
+        .map_err(|e| CoreError::Damaged(format!("snapshot {id}: {e}")))
+}
+
+/// Make a plan. Reads the whole repository's metadata; writes nothing.
+///
+/// # Errors
+/// [`CoreError::PutOnly`]; [`CoreError::Invalid`] without a full key; [`CoreError::Damaged`]
+/// when an index object, prune record, snapshot or tree cannot be read, or a used blob is
+/// stored nowhere (prune would otherwise lose track of data: run `check`, then `repair`).
+pub fn plan(repo: &Repository, opts: &PruneOptions) -> Result<PrunePlan> {
+    repo.require_read("prune")?;
+    require_full_signer(repo)?;
+    let mut warnings = Vec::new();
+
+    // 1. Snapshots first: every snapshot seen has its index objects and packs seen below.
+    let mut snap_ids = repo.snapshot_ids()?;
+    snap_ids.sort();
+    let mut snaps = Vec::with_capacity(snap_ids.len());
+    for id in snap_ids {
+        match open_snapshot_any(repo, &id) {
+            Ok(s) => snaps.push(SnapInfo {
+                id,
+                host: s.hostname,
+                tree: s.tree,
+            }),
+            Err(CoreError::Storage(e)) if e.kind == ErrorKind::NotFound => {} // just forgotten
+            Err(e) => {
+                return Err(CoreError::Damaged(format!(
+                    "{e}; prune needs every snapshot readable: remove the damaged snapshot first"
+                )));
+            }
+        }
+    }
+
+    // 2. Prune records.
+    let recs = load_records(repo)?;
+    for s in &recs.skipped {
+        match &s.error {
+            CoreError::Untrusted(m) => warnings.push(m.clone()),
+            e => {
+                return Err(CoreError::Damaged(format!(
+                    "prune record {}: {e}; run `tresor repair index`",
+                    s.id
+                )));
+            }
+        }
+    }
+
+    // 3. Index objects.
+    let mut t = Tables {
+        packs: Vec::new(),
+        pack_pos: IdMap::default(),
+        entries: Vec::new(),
+        trees: Index::default(),
+    };
+    let mut index_objs: Vec<IndexObj> = Vec::new();
+    let mut superseded: IdSet<ObjectId> = IdSet::default();
+    let mut index_names = repo.storage().list(Kind::Index)?;
+    index_names.sort();
+    for (name, _) in index_names {
+        let id: ObjectId = name.parse()?;
+        let file = match open_index(repo, &id) {
+            Err(CoreError::Storage(e)) if e.kind == ErrorKind::NotFound => continue,
+            r => r,
+        };
+        let (signer, f) = file.map_err(|e| {
+            CoreError::Damaged(format!(
+                "index {id}: {e}; run `tresor repair index` before pruning"
+            ))
+        })?;
+        let verdict = repo.trust().verdict(&signer, &id);
+        if !matches!(verdict, Verdict::Full | Verdict::PutOnly) {
+            warnings.push(format!(
+                "index {id} is signed by an unknown or revoked key: ignored (its packs count as unindexed)"
+            ));
+            continue;
+        }
+        let full = verdict == Verdict::Full;
+        if full {
+            superseded.extend(f.supersedes.iter().copied());
+        }
+        let obj = index_objs.len() as u32;
+        index_objs.push(IndexObj {
+            id,
+            full,
+            superseded: false,
+            blobs: f.packs.iter().map(|p| p.blobs.len() as u64).sum(),
+        });
+        for p in &f.packs {
+            let (pos, new) = t.pos(p.id);
+            if new {
+                t.add_entries(pos, id, p);
+            }
+            let rec = &mut t.packs[pos as usize];
+            rec.listings.push(obj);
+            rec.trusted |= full;
+        }
+    }
+    for o in &mut index_objs {
+        o.superseded = superseded.contains(&o.id);
+    }
+    for rec in &mut t.packs {
+        rec.live = rec
+            .listings
+            .iter()
+            .any(|o| !index_objs[*o as usize].superseded);
+    }
+    let leftovers: Vec<ObjectId> = index_objs
+        .iter()
+        .filter(|o| o.superseded)
+        .map(|o| o.id)
+        .collect();
+
+    // Fossils of the live states (newest generation wins) and deleting lists.
+    let mut gen_list: Vec<(usize, usize)> = Vec::new(); // (state, generation)
+    for (si, (_, st)) in recs.states.iter().enumerate() {
+        for gi in 0..st.generations.len() {
+            gen_list.push((si, gi));
+        }
+    }
+    gen_list.sort_by_key(|&(si, gi)| recs.states[si].1.generations[gi].run);
+    let mut gen_packs: Vec<Vec<u32>> = vec![Vec::new(); gen_list.len()];
+    for (g, &(si, gi)) in gen_list.iter().enumerate() {
+        for f in &recs.states[si].1.generations[gi].fossils {
+            let set = read_fossils(repo, f)
+                .map_err(|e| CoreError::Damaged(format!("{e}; run `tresor repair index`")))?;
+            for fp in &set.packs {
+                let (pos, new) = t.pos(fp.pack.id);
+                if new {
+                    t.add_entries(pos, *f, &fp.pack);
+                }
+                let rec = &mut t.packs[pos as usize];
+                rec.generation = Some(g as u32);
+                rec.trusted |= fp.verified;
+                gen_packs[g].push(pos);
+            }
+        }
+        for b in &recs.states[si].1.generations[gi].blind {
+            let (pos, _) = t.pos(*b);
+            t.packs[pos as usize].generation = Some(g as u32);
+            gen_packs[g].push(pos);
+        }
+    }
+    for (_, st) in &recs.states {
+        for d in &st.deleting {
+            let (pos, _) = t.pos(*d);
+            t.packs[pos as usize].deleting = true;
+        }
+    }
+
+    // 4. Packs in storage, last.
+    for (name, size) in repo.storage().list(Kind::Pack)? {
+        let Ok(id) = name.parse::<ObjectId>() else {
+            continue;
+        };
+        let (pos, _) = t.pos(id);
+        t.packs[pos as usize].size = Some(size);
+    }
+    let mut orphans = Vec::new();
+    let mut blind: Vec<u32> = Vec::new();
+    let mut new_unindexed = 0usize;
+    for pos in 0..t.packs.len() as u32 {
+        let rec = &t.packs[pos as usize];
+        if rec.size.is_none() || rec.live || rec.generation.is_some() || rec.deleting {
+            continue;
+        }
+        orphans.push(pos);
+        new_unindexed += 1;
+        if rec.listings.is_empty() {
+            // Read whole: a pack stored under a wrong name (a copy, or modified) must not be
+            // listed anywhere readers look (it is condemned without entries).
+            let id = rec.id;
+            let header = repo
+                .storage()
+                .read(Kind::Pack, &id.to_hex())
+                .map_err(CoreError::from)
+                .and_then(|b| {
+                    if ObjectId::of(&b) == id {
+                        pack::read_header(repo.key(), &b).map_err(CoreError::from)
+                    } else {
+                        Err(CoreError::Damaged("content does not match its name".into()))
+                    }
+                });
+            match header {
+                Ok(h) => t.add_entries(
+                    pos,
+                    id,
+                    &IndexPack {
+                        id,
+                        data_key: h.data_key,
+                        blobs: h.blobs,
+                    },
+                ),
+                Err(e) => {
+                    blind.push(pos);
+                    warnings.push(format!(
+                        "unindexed pack {id}: {e}: condemned without its entries"
+                    ));
+                }
+            }
+        }
+    }
+
+    // 5. Mark what the snapshots use.
+    let mut entries = std::mem::take(&mut t.entries);
+    entries.sort_unstable_by(|a, b| a.id.cmp(&b.id).then(a.pack.cmp(&b.pack)));
+    let mut used = vec![0u64; entries.len().div_ceil(64)];
+    let mut missing: Vec<String> = Vec::new();
+    {
+        let reader = BlobReader::new(repo, &t.trees);
+        let mut seen: IdSet<BlobId> = IdSet::default();
+        let mut mark = |id: &BlobId, what: &dyn Fn() -> String| {
+            let r = range_of(&entries, &id.0);
+            if r.is_empty() {
+                if missing.len() < 20 {
+                    missing.push(format!("blob {id} ({}) is stored nowhere", what()));
+                }
+                return;
+            }
+            for i in r {
+                set_bit(&mut used, i);
+            }
+        };
+        for s in &snaps {
+            let mut stack = vec![(s.tree, String::from("/"))];
+            while let Some((tree_id, path)) = stack.pop() {
+                if !seen.insert(tree_id) {
+                    continue;
+                }
+                mark(&tree_id, &|| {
+                    format!("directory {path} of snapshot {}", s.id.short())
+                });
+                let tree = reader.load_tree(&tree_id).map_err(|e| {
+                    CoreError::Damaged(format!(
+                        "snapshot {} directory {path}: {e}; run `tresor repair snapshots` before pruning",
+                        s.id.short()
+                    ))
+                })?;
+                for n in &tree.nodes {
+                    match (n.kind, n.subtree) {
+                        (NodeKind::Dir, Some(sub)) => {
+                            stack.push((sub, format!("{path}{}/", n.name_lossy())));
+                        }
+                        _ => {
+                            for b in &n.content {
+                                mark(b, &|| {
+                                    format!(
+                                        "file {path}{} of snapshot {}",
+                                        n.name_lossy(),
+                                        s.id.short()
+                                    )
+                                });
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    drop(t.trees);
+
+    // 6. Choose one stored copy of each used blob: indexed first, then condemned or unindexed
+    //    (which resurrects that pack).
+    let mut chosen = vec![0u64; used.len()];
+    let mut used_blobs = 0u64;
+    let mut used_bytes = 0u64;
+    let packs = &mut t.packs;
+    let mut i = 0;
+    while i < entries.len() {
+        let mut j = i + 1;
+        while j < entries.len() && entries[j].id == entries[i].id {
+            j += 1;
+        }
+        if bit(&used, i) {
+            let present = |k: usize| packs[entries[k].pack as usize].size.is_some();
+            let pick = (i..j)
+                .find(|&k| present(k) && packs[entries[k].pack as usize].live)
+                .or_else(|| (i..j).find(|&k| present(k)));
+            match pick {
+                Some(k) => {
+                    set_bit(&mut chosen, k);
+                    let p = &mut packs[entries[k].pack as usize];
+                    p.used_blobs += 1;
+                    p.used_bytes += u64::from(entries[k].len);
+                    used_blobs += 1;
+                    used_bytes += u64::from(entries[k].len);
+                    if !p.live {
+                        p.action = PackAction::Resurrect;
+                    }
+                }
+                None => {
+                    if missing.len() < 20 {
+                        missing.push(format!(
+                            "blob {} is only in packs missing from storage",
+                            BlobId(entries[i].id)
+                        ));
+                    }
+                }
+            }
+        }
+        i = j;
+    }
+    if !missing.is_empty() {
+        return Err(CoreError::Damaged(format!(
+            "snapshots use data that is not stored: {}; run `tresor check`, then `tresor repair index` or `tresor repair snapshots`",
+            missing.join("; ")
+        )));
+    }
+
+    // 7. Decide per indexed pack.
+    let max_unused_bytes = opts.max_unused.limit(used_bytes);
+    let mut unused_bytes = 0u64;
+    let mut candidates: Vec<u32> = Vec::new();
+    for (pos, p) in packs.iter_mut().enumerate() {
+        if !p.live {
+            continue;
+        }
+        unused_bytes += p.bytes - p.used_bytes.min(p.bytes);
+        if p.size.is_none() {
+            p.action = PackAction::Drop;
+        } else if p.used_blobs == 0 {
+            p.action = PackAction::Condemn;
+        } else if p.used_bytes < p.bytes {
+            candidates.push(pos as u32);
+        }
+    }
+    let mut unused_after: u64 = candidates
+        .iter()
+        .map(|&c| packs[c as usize].bytes - packs[c as usize].used_bytes)
+        .sum();
+    candidates.sort_by(|&a, &b| {
+        let (pa, pb) = (&packs[a as usize], &packs[b as usize]);
+        // Unused fraction, largest first: ua/ta > ub/tb ⇔ ua·tb > ub·ta.
+        let ka = u128::from(pa.bytes - pa.used_bytes) * u128::from(pb.bytes);
+        let kb = u128::from(pb.bytes - pb.used_bytes) * u128::from(pa.bytes);
+        kb.cmp(&ka).then(pa.id.cmp(&pb.id))
+    });
+    let mut repack_size = 0u64;
+    let mut repack_blobs = 0u64;
+    let mut repack_bytes = 0u64;
+    for c in candidates {
+        let p = &mut packs[c as usize];
+        if unused_after <= max_unused_bytes {
+            break;
+        }
+        let size = p.size.unwrap_or(p.bytes);
+        if opts
+            .max_repack_size
+            .is_some_and(|m| repack_size.saturating_add(size) > m)
+        {
+            continue;
+        }
+        p.action = PackAction::Repack;
+        repack_size += size;
+        repack_blobs += u64::from(p.used_blobs);
+        repack_bytes += p.used_bytes;
+        unused_after -= p.bytes - p.used_bytes;
+    }
+
+    // 8. Earlier generations: approval and deletion.
+    let mut hosts: IdMap<ObjectId, String> = IdMap::default();
+    for s in &snaps {
+        hosts.insert(s.id, s.host.clone());
+    }
+    let mut generations = Vec::new();
+    let mut approved = vec![false; gen_list.len()];
+    for (g, &(si, gi)) in gen_list.iter().enumerate() {
+        let gen_ = &recs.states[si].1.generations[gi];
+        let mut status = GenerationStatus {
+            run: gen_.run,
+            packs: 0,
+            bytes: 0,
+            armed: gen_.armed.is_some(),
+            approved: false,
+            waiting_for: Vec::new(),
+            resurrected: 0,
+            reason: String::new(),
+        };
+        for &pos in &gen_packs[g] {
+            let p = &packs[pos as usize];
+            if p.generation == Some(g as u32) && !p.live {
+                status.packs += 1;
+                status.bytes += p.size.unwrap_or(0);
+                if p.action == PackAction::Resurrect {
+                    status.resurrected += 1;
+                }
+            }
+        }
+        match &gen_.armed {
+            None => {
+                status.reason =
+                    "not armed yet: index objects naming its packs were still present".into();
+            }
+            Some(a) => {
+                status.waiting_for = a
+                    .hosts
+                    .iter()
+                    .filter(|h| !opts.inactive_hosts.contains(h))
+                    .filter(|h| {
+                        !snaps
+                            .iter()
+                            .any(|s| &s.host == *h && a.snapshots.binary_search(&s.id).is_err())
+                    })
+                    .cloned()
+                    .collect();
+                if !status.waiting_for.is_empty() {
+                    status.reason = format!(
+                        "waiting for a new snapshot of {}",
+                        status.waiting_for.join(", ")
+                    );
+                } else if new_unindexed > 0 {
+                    status.reason = format!(
+                        "{new_unindexed} packs no index lists appeared (a backup may be running)"
+                    );
+                } else {
+                    status.approved = true;
+                    approved[g] = true;
+                    status.reason =
+                        "approved: every host has written a snapshot since it was armed".into();
+                }
+            }
+        }
+        generations.push(status);
+    }
+    let mut delete = Vec::new();
+    let mut bytes_freed = 0u64;
+    for p in packs.iter_mut() {
+        if p.live || p.size.is_none() || p.action == PackAction::Resurrect {
+            continue;
+        }
+        let by_generation = p.generation.is_some_and(|g| approved[g as usize]);
+        if by_generation || (p.deleting && p.generation.is_none()) {
+            p.action = PackAction::Delete;
+            delete.push(p.planned());
+            bytes_freed += p.size.unwrap_or(0);
+        } else if p.generation.is_some() {
+            p.action = PackAction::Wait;
+        }
+    }
+
+    // Orphans: condemned, unless resurrected.
+    let mut condemn_unindexed = Vec::new();
+    for &pos in &orphans {
+        let p = &mut packs[pos as usize];
+        if p.action != PackAction::Resurrect {
+            p.action = PackAction::Condemn;
+            condemn_unindexed.push(p.planned());
+        }
+    }
+
+    // The consolidated index replaces every live index object that lists a changed pack, and
+    // small objects of full keys when there are many.
+    let mut affected: Vec<u32> = Vec::new();
+    let mut is_affected = vec![false; index_objs.len()];
+    for p in packs.iter() {
+        if p.live
+            && matches!(
+                p.action,
+                PackAction::Condemn | PackAction::Repack | PackAction::Drop
+            )
+        {
+            for &o in &p.listings {
+                if !index_objs[o as usize].superseded {
+                    is_affected[o as usize] = true;
+                }
+            }
+        }
+    }
+    let small: Vec<usize> = (0..index_objs.len())
+        .filter(|&o| {
+            let x = &index_objs[o];
+            !x.superseded && x.full && x.blobs < SMALL_INDEX_BLOBS
+        })
+        .collect();
+    if small.iter().filter(|&&o| !is_affected[o]).count() >= CONSOLIDATE_MIN {
+        for o in small {
+            is_affected[o] = true;
+        }
+    }
+    for (o, a) in is_affected.iter().enumerate() {
+        if *a {
+            affected.push(o as u32);
+        }
+    }
+
+    let bytes_condemned: u64 = packs
+        .iter()
+        .filter(|p| {
+            p.size.is_some()
+                && (matches!(p.action, PackAction::Repack) || (p.action == PackAction::Condemn))
+        })
+        .map(|p| p.size.unwrap_or(0))
+        .sum();
+    let condemn_unused: Vec<PlannedPack> = packs
+        .iter()
+        .filter(|p| p.live && p.action == PackAction::Condemn)
+        .map(PackRec::planned)
+        .collect();
+    let repack: Vec<PlannedPack> = packs
+        .iter()
+        .filter(|p| p.action == PackAction::Repack)
+        .map(PackRec::planned)
+        .collect();
+    let drop_missing: Vec<ObjectId> = packs
+        .iter()
+        .filter(|p| p.action == PackAction::Drop)
+        .map(|p| p.id)
+        .collect();
+    let resurrect: Vec<ObjectId> = packs
+        .iter()
+        .filter(|p| p.action == PackAction::Resurrect)
+        .map(|p| p.id)
+        .collect();
+
+    // The next state, before the new generation is added.
+    let run = recs.states.iter().map(|(_, s)| s.run).max().unwrap_or(0) + 1;
+    let mut next_state = PruneState {
+        version: 1,
+        run,
+        supersedes: recs.states.iter().map(|(id, _)| *id).collect(),
+        generations: Vec::new(),
+        deleting: delete.iter().map(|d| d.id).collect(),
+    };
+    next_state.deleting.sort();
+    for (g, &(si, gi)) in gen_list.iter().enumerate() {
+        if !approved[g] {
+            next_state
+                .generations
+                .push(recs.states[si].1.generations[gi].clone());
+        }
+    }
+    let unarmed = next_state.generations.iter().any(|g| g.armed.is_none());
+    let live_fossils = recs.live_fossils();
+    let old_state_same = recs.states.len() == 1 && recs.states[0].1.same_content(&next_state);
+    let nothing_to_do = condemn_unused.is_empty()
+        && condemn_unindexed.is_empty()
+        && repack.is_empty()
+        && drop_missing.is_empty()
+        && resurrect.is_empty()
+        && delete.is_empty()
+        && affected.is_empty()
+        && leftovers.is_empty()
+        && recs.superseded.is_empty()
+        && !unarmed
+        && (old_state_same || (recs.states.is_empty() && next_state.is_empty()))
+        && recs
+            .fossils
+            .iter()
+            .all(|f| live_fossils.binary_search(f).is_ok());
+
+    let blobs = entries.len() as u64;
+    let index_superseded = affected.len();
+    let index_leftovers = leftovers.len();
+    Ok(PrunePlan {
+        run,
+        snapshots: snaps.len(),
+        index_objects: index_objs.len(),
+        packs: packs.len(),
+        blobs,
+        used_blobs,
+        used_bytes,
+        unused_bytes,
+        max_unused_bytes,
+        unused_bytes_after: unused_after,
+        condemn_unused,
+        condemn_unindexed,
+        repack,
+        repack_blobs,
+        repack_bytes,
+        drop_missing,
+        resurrect,
+        delete,
+        bytes_freed,
+        bytes_condemned,
+        generations,
+        new_unindexed,
+        index_superseded,
+        index_leftovers,
+        warnings,
+        work: std::sync::Mutex::new(Work {
+            packs: t.packs,
+            pack_pos: t.pack_pos,
+            index_objs,
+            entries,
+            chosen,
+            states: recs.states,
+            superseded_states: recs.superseded,
+            fossil_ids: recs.fossils,
+            next_state,
+            hosts,
+            orphans,
+            blind,
+            affected,
+            leftovers,
+            workers: opts.workers.max(1),
+            nothing_to_do,
+            executed: false,
+        }),
+    })
+}
+
+// ───────────────────────────── execution ─────────────────────────────
+
+/// What a prune run did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct PruneStats {
+    /// The run number.
+    pub run: u64,
+    /// Packs repacked (their used blobs copied).
+    pub packs_repacked: usize,
+    /// Blobs copied.
+    pub blobs_repacked: u64,
+    /// New packs written by the repack.
+    pub packs_written: u64,
+    /// Bytes written: packs, index objects and prune records.
+    pub bytes_written: u64,
+    /// Index objects written.
+    pub index_written: usize,
+    /// Index objects deleted.
+    pub index_deleted: usize,
+    /// Packs condemned (freed by a later run).
+    pub packs_condemned: usize,
+    /// Their bytes.
+    pub bytes_condemned: u64,
+    /// Packs indexed again.
+    pub packs_resurrected: usize,
+    /// Packs deleted.
+    pub packs_deleted: usize,
+    /// Bytes freed.
+    pub bytes_freed: u64,
+    /// Prune records written.
+    pub records_written: usize,
+    /// Prune records deleted.
+    pub records_deleted: usize,
+    /// Whether the pending generations are armed after this run.
+    pub armed: bool,
+    /// Objects the storage refused to delete (append-only storage, object lock): `kind id: error`.
+    pub undeletable: Vec<String>,
+    /// Other problems met on the way that did not stop the run.
+    pub warnings: Vec<String>,
+}
+
+/// Streams index packs into index objects of at most [`PART_BLOBS`] blobs.
+pub(crate) struct IndexWriter<'a> {
+    repo: &'a Repository,
+    buf: Vec<IndexPack>,
+    blobs: usize,
+    dry_run: bool,
+    /// Objects written.
+    pub written: Vec<ObjectId>,
+    /// Bytes written.
+    pub bytes: u64,
+}
+
+impl<'a> IndexWriter<'a> {
+    pub(crate) fn new(repo: &'a Repository, dry_run: bool) -> Self {
+        IndexWriter {
+            repo,
+            buf: Vec::new(),
+            blobs: 0,
+            dry_run,
+            written: Vec::new(),
+            bytes: 0,
+        }
+    }
+    pub(crate) fn push(&mut self, p: IndexPack) -> Result<()> {
+        self.blobs += p.blobs.len();
+        self.buf.push(p);
+        if self.blobs >= PART_BLOBS {
+            self.flush(Vec::new())?;
+        }
+        Ok(())
+    }
+    fn flush(&mut self, supersedes: Vec<ObjectId>) -> Result<()> {
+        let file = IndexFile {
+            version: 1,
+            supersedes,
+            packs: std::mem::take(&mut self.buf),
+        };
+        self.blobs = 0;
+        let bytes = file.to_object(self.repo.key(), self.repo.signer())?;
+        let id = if self.dry_run {
+            ObjectId::of(&bytes)
+        } else {
+            self.repo.write_object(Kind::Index, &bytes)?
+        };
+        self.bytes += bytes.len() as u64;
+        self.written.push(id);
+        Ok(())
+    }
+    /// Write what is buffered; the last object carries `supersedes` (written even when empty
+    /// if `supersedes` is not).
+    pub(crate) fn finish(&mut self, supersedes: Vec<ObjectId>) -> Result<()> {
+        if !self.buf.is_empty() || !supersedes.is_empty() {
+            self.flush(supersedes)?;
+        }
+        Ok(())
+    }
+}
+
+struct FossilWriter<'a> {
+    repo: &'a Repository,
+    run: u64,
+    buf: Vec<FossilPack>,
+    blobs: usize,
+    written: Vec<ObjectId>,
+    bytes: u64,
+    packs: u64,
+    pack_bytes: u64,
+}
+
+impl FossilWriter<'_> {
+    fn push(&mut self, p: FossilPack, size: u64) -> Result<()> {
+        self.blobs += p.pack.blobs.len() + 1;
+        self.packs += 1;
+        self.pack_bytes += size;
+        self.buf.push(p);
+        if self.blobs >= PART_BLOBS {
+            self.flush()?;
+        }
+        Ok(())
+    }
+    fn flush(&mut self) -> Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let rec = Record::Fossils(FossilSet {
+            version: 1,
+            run: self.run,
+            packs: std::mem::take(&mut self.buf),
+        });
+        self.blobs = 0;
+        let (id, n) = write_record(self.repo, &rec)?;
+        self.written.push(id);
+        self.bytes += n;
+        Ok(())
+    }
+}
+
+fn delete_object(repo: &Repository, kind: Kind, id: &ObjectId, stats: &mut PruneStats) -> bool {
+    match repo.storage().delete(kind, &id.to_hex()) {
+        Ok(()) => true,
+        Err(e) if e.kind == ErrorKind::NotFound => true,
+        Err(e) if e.kind == ErrorKind::PermissionDenied => {
+            stats
+                .undeletable
+                .push(format!("{kind} {id}: {}", e.message));
+            false
+        }
+        Err(e) => {
+            stats
+                .warnings
+                .push(format!("could not delete {kind} {id}: {e}"));
+            false
+        }
+    }
+}
+
+impl Work {
+    fn chosen_in(&self, id: &BlobId, pos: u32) -> bool {
+        range_of(&self.entries, &id.0).any(|k| self.entries[k].pack == pos && bit(&self.chosen, k))
+    }
+
+    fn live_fossils(&self) -> Vec<ObjectId> {
+        let mut v: Vec<ObjectId> = self
+            .states
+            .iter()
+            .flat_map(|(_, s)| s.generations.iter().flat_map(|g| g.fossils.iter().copied()))
+            .collect();
+        v.sort();
+        v.dedup();
+        v
+    }
+}
+
+fn arming(repo: &Repository, run: u64, known: &IdMap<ObjectId, String>) -> Result<Arming> {
+    let mut snapshots = repo.snapshot_ids()?;
+    snapshots.sort();
+    let mut hosts: Vec<String> = Vec::new();
+    for id in &snapshots {
+        match known.get(id) {
+            Some(h) => hosts.push(h.clone()),
+            None => {
+                if let Ok(s) = open_snapshot_any(repo, id) {
+                    hosts.push(s.hostname);
+                }
+            }
+        }
+    }
+    hosts.sort();
+    hosts.dedup();
+    Ok(Arming {
+        run,
+        snapshots,
+        hosts,
+    })
+}
+
+/// Open an index object with as few copies of it in memory at once as possible.
+fn open_index(repo: &Repository, id: &ObjectId) -> Result<([u8; 32], IndexFile)> {
+    let stored = repo.read_object(Kind::Index, id)?;
+    let (signer, env) = IndexFile::envelope(&stored)?;
+    drop(stored);
+    let sealed = env.sealed;
+    drop(env.dedup);
+    let file = IndexFile::open_sealed(repo.key(), &sealed)?;
+    Ok((signer, file))
+}
+
+impl PrunePlan {
+    /// Whether executing would change nothing.
+    pub fn is_empty(&self) -> bool {
+        self.work.lock().map(|w| w.nothing_to_do).unwrap_or(false)
+    }
+
+    /// Carry the plan out (see the module documentation for the order of writes). `progress`
+    /// hears of every byte repacked.
+    ///
+    /// # Errors
+    /// Storage write failures, and [`CoreError::Damaged`] when a pack that must be indexed again
+    /// does not verify. Whatever was written before an error leaves a consistent repository
+    /// that the next run completes; failures to delete are reported in the stats, not raised.
+    /// A plan is executed once; a second call is [`CoreError::Invalid`].
+    pub fn execute(&self, repo: &Repository, progress: &dyn Progress) -> Result<PruneStats> {
+        require_full_signer(repo)?;
+        let mut guard = self
+            .work
+            .lock()
+            .map_err(|_| CoreError::Invalid("prune plan poisoned".into()))?;
+        if guard.executed {
+            return Err(CoreError::Invalid(
+                "this prune plan was executed already".into(),
+            ));
+        }
+        guard.executed = true;
+        let w = &mut *guard;
+        let mut stats = PruneStats {
+            run: self.run,
+            ..PruneStats::default()
+        };
+        if w.nothing_to_do {
+            stats.armed = w
+                .states
+                .iter()
+                .all(|(_, s)| s.generations.iter().all(|g| g.armed.is_some()));
+            return Ok(stats);
+        }
+        let mut actions: Vec<PackAction> = w.packs.iter().map(|p| p.action).collect();
+
+        // 1. Repack: copy the chosen used blobs of repacked packs into new packs.
+        let cfg = repo.config();
+        let packer = Packer::new(
+            repo.storage().clone(),
+            repo.key().clone(),
+            repo.signer_copy(),
+            cfg.pack_size,
+            cfg.compression_level,
+            w.workers,
+            false,
+        );
+        for (pos, p) in w.packs.iter().enumerate() {
+            if p.action != PackAction::Repack {
+                continue;
+            }
+            let r = (|| -> Result<u64> {
+                let bytes = repo.storage().read(Kind::Pack, &p.id.to_hex())?;
+                let h = pack::read_header(repo.key(), &bytes)?;
+                let mut n = 0;
+                for b in &h.blobs {
+                    if !w.chosen_in(&b.id, pos as u32) {
+                        continue;
+                    }
+                    let stored = &bytes[b.offset as usize..(b.offset + b.length) as usize];
+                    let plain =
+                        blob::decode(&h.data_key, &repo.key().id_key, b.blob_type, &b.id, stored)?;
+                    progress.bytes_read(b.length);
+                    packer.add(b.blob_type, b.id, plain)?;
+                    n += 1;
+                }
+                Ok(n)
+            })();
+            match r {
+                Ok(n) => {
+                    stats.packs_repacked += 1;
+                    stats.blobs_repacked += n;
+                }
+                Err(e @ CoreError::Storage(_)) if !e.is_damage() => return Err(e),
+                Err(e) => {
+                    stats
+                        .warnings
+                        .push(format!("pack {} not repacked, kept: {e}", p.id));
+                    actions[pos] = PackAction::Keep;
+                }
+            }
+        }
+        let pstats = packer.finish()?;
+        // The blob table is not needed any more: give its memory back before streaming the
+        // index objects again.
+        w.entries = Vec::new();
+        w.chosen = Vec::new();
+        stats.packs_written = pstats.packs;
+        stats.bytes_written += pstats.bytes_written;
+        stats.index_written += pstats.index_objects.len();
+
+        // 2. Resurrect: an index object listing condemned or unindexed packs with needed blobs.
+        let mut rz = IndexWriter::new(repo, false);
+        let resurrect_pos: IdSet<ObjectId> = w
+            .packs
+            .iter()
+            .filter(|p| p.action == PackAction::Resurrect)
+            .map(|p| p.id)
+            .collect();
+        if !resurrect_pos.is_empty() {
+            let mut done: IdSet<ObjectId> = IdSet::default();
+            for f in w.live_fossils() {
+                let set = read_fossils(repo, &f)?;
+                for fp in set.packs {
+                    if resurrect_pos.contains(&fp.pack.id) && done.insert(fp.pack.id) {
+                        if !fp.verified {
+                            verify_pack(repo, &fp.pack)?;
+                        }
+                        rz.push(fp.pack)?;
+                    }
+                }
+            }
+            for &pos in &w.orphans {
+                let p = &w.packs[pos as usize];
+                if p.action == PackAction::Resurrect && done.insert(p.id) {
+                    let h = read_pack_header(repo, &p.id, p.size.unwrap_or(0))?;
+                    let ip = IndexPack {
+                        id: p.id,
+                        data_key: h.data_key,
+                        blobs: h.blobs,
+                    };
+                    if !p.trusted {
+                        verify_pack(repo, &ip)?;
+                    }
+                    rz.push(ip)?;
+                }
+            }
+            rz.finish(Vec::new())?;
+            stats.packs_resurrected = done.len();
+        }
+        stats.index_written += rz.written.len();
+        stats.bytes_written += rz.bytes;
+
+        // 3. One pass over the affected index objects: condemned packs into fossils of a new
+        //    generation, kept packs into the consolidated index (all but its last part).
+        let mut fossils = FossilWriter {
+            repo,
+            run: self.run,
+            buf: Vec::new(),
+            blobs: 0,
+            written: Vec::new(),
+            bytes: 0,
+            packs: 0,
+            pack_bytes: 0,
+        };
+        let mut consolidated = IndexWriter::new(repo, false);
+        let mut emitted = vec![false; w.packs.len()];
+        let affected: IdSet<u32> = w.affected.iter().copied().collect();
+        for &o in &w.affected {
+            let obj = &w.index_objs[o as usize];
+            let (_, f) = open_index(repo, &obj.id)?;
+            for ip in f.packs {
+                let Some(&pos) = w.pack_pos.get(&ip.id) else {
+                    continue;
+                };
+                let p = &w.packs[pos as usize];
+                if emitted[pos as usize] {
+                    continue;
+                }
+                match actions[pos as usize] {
+                    PackAction::Condemn | PackAction::Repack => {
+                        emitted[pos as usize] = true;
+                        stats.packs_condemned += 1;
+                        stats.bytes_condemned += p.size.unwrap_or(0);
+                        fossils.push(
+                            FossilPack {
+                                pack: ip,
+                                verified: p.trusted,
+                            },
+                            p.size.unwrap_or(0),
+                        )?;
+                    }
+                    PackAction::Keep => {
+                        // Listed elsewhere too, by an object that stays: nothing to do.
+                        let stays = p.listings.iter().any(|l| {
+                            !affected.contains(l) && !w.index_objs[*l as usize].superseded
+                        });
+                        emitted[pos as usize] = true;
+                        if !stays {
+                            if !p.trusted {
+                                verify_pack(repo, &ip)?;
+                            }
+                            consolidated.push(ip)?;
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        let mut blind = Vec::new();
+        for &pos in &w.orphans {
+            let p = &w.packs[pos as usize];
+            if actions[pos as usize] != PackAction::Condemn {
+                continue;
+            }
+            stats.packs_condemned += 1;
+            let header = if w.blind.contains(&pos) {
+                Err(CoreError::Damaged("unreadable".into()))
+            } else {
+                read_pack_header(repo, &p.id, p.size.unwrap_or(0))
+            };
+            let ip = match header {
+                Ok(h) => IndexPack {
+                    id: p.id,
+                    data_key: h.data_key,
+                    blobs: h.blobs,
+                },
+                Err(_) => {
+                    // No entries to list: readers must not see it; deleted with the generation.
+                    blind.push(p.id);
+                    stats.bytes_condemned += p.size.unwrap_or(0);
+                    continue;
+                }
+            };
+            stats.bytes_condemned += p.size.unwrap_or(0);
+            fossils.push(
+                FossilPack {
+                    pack: ip,
+                    verified: p.trusted,
+                },
+                p.size.unwrap_or(0),
+            )?;
+        }
+        fossils.flush()?;
+        stats.records_written += fossils.written.len();
+        stats.bytes_written += fossils.bytes;
+
+        // 4. The new state: after the fossils and the resurrection index, before the index
+        //    objects that stop listing the condemned packs are superseded.
+        let mut state = w.next_state.clone();
+        let blind_count = blind.len() as u64;
+        let blind_bytes: u64 = blind
+            .iter()
+            .filter_map(|b| w.pack_pos.get(b))
+            .map(|&pos| w.packs[pos as usize].size.unwrap_or(0))
+            .sum();
+        if !fossils.written.is_empty() || !blind.is_empty() {
+            state.generations.push(Generation {
+                run: self.run,
+                fossils: fossils.written.clone(),
+                blind,
+                packs: fossils.packs + blind_count,
+                bytes: fossils.pack_bytes + blind_bytes,
+                armed: None,
+            });
+        }
+        let mut current: Vec<ObjectId> = w.states.iter().map(|(id, _)| *id).collect();
+        let changed = !(w.states.len() == 1 && w.states[0].1.same_content(&state));
+        if !state.is_empty() && changed {
+            state.supersedes = current.clone();
+            let (id, n) = write_record(repo, &Record::State(state.clone()))?;
+            stats.records_written += 1;
+            stats.bytes_written += n;
+            for old in &current {
+                if delete_object(repo, Kind::PruneRecord, old, &mut stats) {
+                    stats.records_deleted += 1;
+                }
+            }
+            current = vec![id];
+        }
+
+        // 5. The consolidated index: its last part supersedes the affected objects.
+        let supersedes: Vec<ObjectId> = w
+            .affected
+            .iter()
+            .map(|&o| w.index_objs[o as usize].id)
+            .collect();
+        consolidated.finish(supersedes.clone())?;
+        stats.index_written += consolidated.written.len();
+        stats.bytes_written += consolidated.bytes;
+
+        // 6. Superseded objects: states, fossils no state references, index objects.
+        for old in &w.superseded_states {
+            if delete_object(repo, Kind::PruneRecord, old, &mut stats) {
+                stats.records_deleted += 1;
+            }
+        }
+        let mut gone_index = true;
+        for id in supersedes.iter().chain(w.leftovers.iter()) {
+            if delete_object(repo, Kind::Index, id, &mut stats) {
+                stats.index_deleted += 1;
+            } else {
+                gone_index = false;
+            }
+        }
+
+        // 7. Approved packs.
+        let mut all_deleted = true;
+        for p in &w.packs {
+            if p.action == PackAction::Delete {
+                if delete_object(repo, Kind::Pack, &p.id, &mut stats) {
+                    stats.packs_deleted += 1;
+                    stats.bytes_freed += p.size.unwrap_or(0);
+                } else {
+                    all_deleted = false;
+                }
+            }
+        }
+
+        // 8. Arm: once no index object names a condemned pack, record the snapshots present.
+        if state.generations.iter().any(|g| g.armed.is_none()) {
+            let superseded_ids: IdSet<ObjectId> = supersedes
+                .iter()
+                .chain(w.leftovers.iter())
+                .copied()
+                .collect();
+            let present = repo.storage().list(Kind::Index)?;
+            let clean = gone_index
+                && !present.iter().any(|(n, _)| {
+                    n.parse()
+                        .is_ok_and(|id: ObjectId| superseded_ids.contains(&id))
+                });
+            if clean {
+                let arming = arming(repo, self.run, &w.hosts)?;
+                for g in &mut state.generations {
+                    if g.armed.is_none() {
+                        g.armed = Some(arming.clone());
+                    }
+                }
+                state.supersedes = current.clone();
+                let (id, n) = write_record(repo, &Record::State(state.clone()))?;
+                stats.records_written += 1;
+                stats.bytes_written += n;
+                for old in &current {
+                    if delete_object(repo, Kind::PruneRecord, old, &mut stats) {
+                        stats.records_deleted += 1;
+                    }
+                }
+                current = vec![id];
+            } else {
+                stats.warnings.push(
+                    "condemned packs are not armed yet: superseded index objects could not be deleted (the next prune retries)"
+                        .into(),
+                );
+            }
+        }
+        if state.is_empty() || (state.generations.is_empty() && all_deleted) {
+            for old in &current {
+                if delete_object(repo, Kind::PruneRecord, old, &mut stats) {
+                    stats.records_deleted += 1;
+                }
+            }
+        }
+        let referenced: IdSet<ObjectId> = state
+            .generations
+            .iter()
+            .flat_map(|g| g.fossils.iter().copied())
+            .collect();
+        for f in &w.fossil_ids {
+            if !referenced.contains(f) && delete_object(repo, Kind::PruneRecord, f, &mut stats) {
+                stats.records_deleted += 1;
+            }
+        }
+        stats.armed = state.generations.iter().all(|g| g.armed.is_some());
+        Ok(stats)
+    }
+}
+
+fn size(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u + 1 < UNITS.len() {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.2} {}", UNITS[u])
+    }
+}
+
+impl fmt::Display for PrunePlan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let sum = |v: &[PlannedPack]| v.iter().map(|p| p.size).sum::<u64>();
+        writeln!(
+            f,
+            "prune run {}: {} snapshots, {} packs, {} blobs ({} used, {}; unused {})",
+            self.run,
+            self.snapshots,
+            self.packs,
+            self.blobs,
+            self.used_blobs,
+            size(self.used_bytes),
+            size(self.unused_bytes)
+        )?;
+        writeln!(
+            f,
+            "condemn: {} unused packs ({}), {} unindexed packs ({}) — freed by a later run",
+            self.condemn_unused.len(),
+            size(sum(&self.condemn_unused)),
+            self.condemn_unindexed.len(),
+            size(sum(&self.condemn_unindexed))
+        )?;
+        writeln!(
+            f,
+            "repack: {} packs ({}), copying {} blobs ({}); unused after: {} (tolerated {})",
+            self.repack.len(),
+            size(sum(&self.repack)),
+            self.repack_blobs,
+            size(self.repack_bytes),
+            size(self.unused_bytes_after),
+            size(self.max_unused_bytes)
+        )?;
+        if !self.drop_missing.is_empty() {
+            writeln!(
+                f,
+                "drop from the index: {} packs missing from storage",
+                self.drop_missing.len()
+            )?;
+        }
+        if !self.resurrect.is_empty() {
+            writeln!(
+                f,
+                "resurrect: {} condemned or unindexed packs hold data snapshots use",
+                self.resurrect.len()
+            )?;
+        }
+        for g in &self.generations {
+            writeln!(
+                f,
+                "generation of run {}: {} packs ({}){}: {}",
+                g.run,
+                g.packs,
+                size(g.bytes),
+                if g.resurrected > 0 {
+                    format!(", {} resurrected", g.resurrected)
+                } else {
+                    String::new()
+                },
+                g.reason
+            )?;
+        }
+        writeln!(
+            f,
+            "delete now: {} packs, {} freed",
+            self.delete.len(),
+            size(self.bytes_freed)
+        )?;
+        if self.index_superseded + self.index_leftovers > 0 {
+            writeln!(
+                f,
+                "index: {} objects consolidated, {} superseded objects removed",
+                self.index_superseded, self.index_leftovers
+            )?;
+        }
+        for w in &self.warnings {
+            writeln!(f, "warning: {w}")?;
+        }
+        if self.is_empty() {
+            writeln!(f, "nothing to do")?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,522 @@
+//! `repair index` and `repair snapshots`: make a damaged repository usable again.
+//!
+//! **Index.** [`repair_index`] rebuilds the index from the packs: it reads every pack's header
+//! (two range reads: trailer, then sealed header), and writes new index objects listing every
+//! pack whose header opens; the last of them supersedes every index object that was there
+//! (accepted or damaged; objects of unknown or revoked keys are left alone, readers ignore them
+//! anyway). Then it deletes the superseded objects and every prune record (all packs are indexed
+//! again, so condemned packs are simply live again; the next prune condemns them anew).
+//!
+//! Trust (format §13): writers deduplicate against index objects of full keys, so re-listing a
+//! pack under a full key must not launder blobs a put-only key uploaded under false ids. Packs
+//! a full key's index object listed are taken as their headers say; every other pack is read
+//! whole and each blob decoded and checked against its id, and only blobs that verify are
+//! listed. A pack whose header does not open is reported; if a full key's index object listed
+//! it, the blobs that lie within the stored bytes are kept from that listing.
+//!
+//! **Snapshots.** [`repair_snapshots`] walks every snapshot. A file is damaged when one of its
+//! blobs is not indexed or lies beyond the end of its (missing or short) pack — or, with
+//! `read_data`, does not decode; a directory is damaged when its tree does not load. For each
+//! snapshot with damage it writes new trees without exactly those entries (unchanged subtrees
+//! keep their ids) and a new snapshot with the same metadata, the tag `repaired` and the old
+//! snapshot as parent, and reports each entry it left out. The old snapshot stays unless
+//! `forget` is set. Order: new tree packs and their index objects, then the snapshots, then
+//! (with `forget`) the deletions.
+
+use crate::blobs::BlobReader;
+use crate::error::{CoreError, Result};
+use crate::index::{IdMap, IdSet, Index};
+use crate::packer::Packer;
+use crate::prune::{self, IndexWriter};
+use crate::repository::Repository;
+use crate::trust::Verdict;
+use crate::{PROGRAM_VERSION, Progress};
+use serde::Serialize;
+use tresor_format::blob::{self, BlobType};
+use tresor_format::index::{IndexFile, IndexPack};
+use tresor_format::pack;
+use tresor_format::tree::{NodeKind, Tree};
+use tresor_format::{BlobId, ObjectId};
+use tresor_storage::{ErrorKind, Kind};
+
+/// What `repair index` did (or would do, in a dry run).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct RepairIndexReport {
+    /// Nothing was written or deleted.
+    pub dry_run: bool,
+    /// Packs listed by the new index.
+    pub packs: usize,
+    /// Blobs listed by the new index.
+    pub blobs: u64,
+    /// Packs read whole and verified blob by blob (no full key's index object listed them).
+    pub packs_verified: usize,
+    /// Blobs left out because they did not verify: `blob id in pack id: error`.
+    pub blobs_dropped: Vec<String>,
+    /// Packs whose header could not be read: `pack id: error`.
+    pub unreadable: Vec<String>,
+    /// Index objects that could not be opened (replaced): `index id: error`.
+    pub damaged_index: Vec<String>,
+    /// Packs an index object listed that are not in storage.
+    pub missing_packs: Vec<ObjectId>,
+    /// New index objects.
+    pub index_written: Vec<ObjectId>,
+    /// Index objects superseded by the new ones.
+    pub index_superseded: usize,
+    /// Index objects deleted.
+    pub index_deleted: usize,
+    /// Prune records deleted.
+    pub records_deleted: usize,
+    /// Objects the storage refused to delete.
+    pub undeletable: Vec<String>,
+}
+
+fn delete(
+    repo: &Repository,
+    kind: Kind,
+    id: &ObjectId,
+    undeletable: &mut Vec<String>,
+) -> Result<bool> {
+    match repo.storage().delete(kind, &id.to_hex()) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind == ErrorKind::NotFound => Ok(false),
+        Err(e) if e.kind == ErrorKind::PermissionDenied => {
+            undeletable.push(format!("{kind} {id}: {}", e.message));
+            Ok(false)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Rebuild the index from the packs (see the module documentation).
+///
+/// # Errors
+/// [`CoreError::PutOnly`], [`CoreError::Invalid`] without a full key, storage errors. Damaged
+/// packs and index objects are reported, not raised.
+pub fn repair_index(
+    repo: &Repository,
+    dry_run: bool,
+    progress: &dyn Progress,
+) -> Result<RepairIndexReport> {
+    repo.require_read("repair index")?;
+    prune::require_full_signer(repo)?;
+    let mut r = RepairIndexReport {
+        dry_run,
+        ..RepairIndexReport::default()
+    };
+    // Index objects: which to replace, which packs a full key vouched for.
+    let mut supersede = Vec::new();
+    let mut full_objects = Vec::new();
+    let mut trusted: IdSet<ObjectId> = IdSet::default();
+    let mut listed: IdSet<ObjectId> = IdSet::default();
+    let mut names = repo.storage().list(Kind::Index)?;
+    names.sort();
+    for (name, _) in names {
+        let id: ObjectId = name.parse()?;
+        let opened = match repo.read_object(Kind::Index, &id) {
+            Ok(b) => IndexFile::open(repo.key(), &b).map_err(CoreError::from),
+            Err(CoreError::Storage(e)) if e.kind == ErrorKind::NotFound => continue,
+            Err(e) => Err(e),
+        };
+        match opened {
+            Ok((signer, f)) => {
+                let v = repo.trust().verdict(&signer, &id);
+                if matches!(v, Verdict::Full | Verdict::PutOnly) {
+                    supersede.push(id);
+                    for p in &f.packs {
+                        listed.insert(p.id);
+                        if v == Verdict::Full {
+                            trusted.insert(p.id);
+                        }
+                    }
+                    if v == Verdict::Full {
+                        full_objects.push(id);
+                    }
+                }
+            }
+            Err(e) => {
+                r.damaged_index.push(format!("index {id}: {e}"));
+                supersede.push(id);
+            }
+        }
+    }
+    // Packs: header by range; untrusted packs verified whole.
+    let mut packs = repo.storage().list(Kind::Pack)?;
+    packs.sort();
+    let sizes: IdMap<ObjectId, u64> = packs
+        .iter()
+        .filter_map(|(n, s)| n.parse().ok().map(|id| (id, *s)))
+        .collect();
+    let mut writer = IndexWriter::new(repo, dry_run);
+    let mut need_listing: IdSet<ObjectId> = IdSet::default();
+    for (name, size) in &packs {
+        let Ok(id) = name.parse::<ObjectId>() else {
+            continue;
+        };
+        progress.file_done(0);
+        let header = match prune::read_pack_header(repo, &id, *size) {
+            Ok(h) => h,
+            Err(e) => {
+                r.unreadable.push(e.to_string());
+                if trusted.contains(&id) {
+                    need_listing.insert(id);
+                }
+                continue;
+            }
+        };
+        let mut ip = IndexPack {
+            id,
+            data_key: header.data_key,
+            blobs: header.blobs,
+        };
+        if !trusted.contains(&id) {
+            r.packs_verified += 1;
+            let bytes = repo.storage().read(Kind::Pack, name)?;
+            progress.bytes_read(bytes.len() as u64);
+            if ObjectId::of(&bytes) != id {
+                r.unreadable.push(format!(
+                    "pack {id}: content does not match its name (a copy, or modified)"
+                ));
+                continue;
+            }
+            ip.blobs.retain(|b| {
+                let stored = bytes.get(b.offset as usize..(b.offset + b.length) as usize);
+                let ok = stored
+                    .ok_or_else(|| "beyond the end".to_string())
+                    .and_then(|s| {
+                        blob::decode(&ip.data_key, &repo.key().id_key, b.blob_type, &b.id, s)
+                            .map(|_| ())
+                            .map_err(|e| e.to_string())
+                    });
+                match ok {
+                    Ok(()) => true,
+                    Err(e) => {
+                        r.blobs_dropped
+                            .push(format!("blob {} in pack {id}: {e}", b.id));
+                        false
+                    }
+                }
+            });
+        }
+        if !ip.blobs.is_empty() {
+            r.packs += 1;
+            r.blobs += ip.blobs.len() as u64;
+            writer.push(ip)?;
+        }
+    }
+    // Trusted packs with unreadable headers: keep what their listing places within the bytes.
+    if !need_listing.is_empty() {
+        for oid in &full_objects {
+            let bytes = repo.read_object(Kind::Index, oid)?;
+            let (_, f) = IndexFile::open(repo.key(), &bytes)?;
+            for mut p in f.packs {
+                if !need_listing.remove(&p.id) {
+                    continue;
+                }
+                let size = sizes.get(&p.id).copied().unwrap_or(0);
+                p.blobs
+                    .retain(|b| b.offset + b.length + pack::TRAILER_LEN <= size);
+                if !p.blobs.is_empty() {
+                    r.packs += 1;
+                    r.blobs += p.blobs.len() as u64;
+                    writer.push(p)?;
+                }
+            }
+        }
+    }
+    r.missing_packs = listed
+        .iter()
+        .filter(|id| !sizes.contains_key(*id))
+        .copied()
+        .collect();
+    r.missing_packs.sort();
+    r.index_superseded = supersede.len();
+    writer.finish(supersede.clone())?;
+    r.index_written = writer.written.clone();
+    if dry_run {
+        return Ok(r);
+    }
+    for id in &supersede {
+        if delete(repo, Kind::Index, id, &mut r.undeletable)? {
+            r.index_deleted += 1;
+        }
+    }
+    // Every pack is indexed again: prune records are obsolete.
+    let records = match repo.storage().list(Kind::PruneRecord) {
+        Ok(l) => l,
+        Err(e) if e.kind == ErrorKind::NotFound => Vec::new(),
+        Err(e) => return Err(e.into()),
+    };
+    for (name, _) in records {
+        let id: ObjectId = name.parse()?;
+        if delete(repo, Kind::PruneRecord, &id, &mut r.undeletable)? {
+            r.records_deleted += 1;
+        }
+    }
+    Ok(r)
+}
+
+/// Options of `repair snapshots`.
+#[derive(Debug, Clone, Default)]
+pub struct RepairSnapshotsOptions {
+    /// Write and delete nothing; report what would be done.
+    pub dry_run: bool,
+    /// Delete each repaired snapshot's original once its replacement is written.
+    pub forget: bool,
+    /// Decode every data blob (finds bit flips; reads all the data) instead of checking that
+    /// it is indexed and within its pack.
+    pub read_data: bool,
+    /// Compression and encryption threads for the new trees.
+    pub workers: usize,
+}
+
+/// One damaged snapshot and what was done about it.
+#[derive(Debug, Clone, Serialize)]
+pub struct RepairedSnapshot {
+    /// The damaged snapshot.
+    pub snapshot: ObjectId,
+    /// Its replacement (`None` in a dry run or when nothing could be saved).
+    pub new_snapshot: Option<ObjectId>,
+    /// Entries left out, absolute paths, each with the reason.
+    pub removed: Vec<String>,
+    /// Whether the damaged snapshot was deleted.
+    pub forgotten: bool,
+    /// Why no replacement could be written (root tree unreadable).
+    pub error: Option<String>,
+}
+
+/// What `repair snapshots` did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct RepairSnapshotsReport {
+    /// Nothing was written or deleted.
+    pub dry_run: bool,
+    /// Snapshots examined.
+    pub snapshots: usize,
+    /// Damaged snapshots.
+    pub repaired: Vec<RepairedSnapshot>,
+    /// Snapshot objects that could not be opened at all (not repairable; remove them).
+    pub unreadable: Vec<String>,
+    /// Index problems met while loading (the repair works with what loads).
+    pub index_problems: Vec<String>,
+    /// Objects the storage refused to delete.
+    pub undeletable: Vec<String>,
+}
+
+#[derive(Clone)]
+enum Fix {
+    Same,
+    Replaced(BlobId, Vec<String>),
+    Lost(String),
+}
+
+struct Fixer<'a> {
+    repo: &'a Repository,
+    reader: BlobReader<'a>,
+    sizes: IdMap<ObjectId, u64>,
+    read_data: bool,
+    trees: IdMap<BlobId, Fix>,
+    data: IdMap<BlobId, Option<String>>,
+    packer: Option<Packer>,
+    added: IdSet<BlobId>,
+}
+
+impl Fixer<'_> {
+    /// `None` when the blob is readable, else why not.
+    fn blob_problem(&mut self, id: &BlobId) -> Option<String> {
+        if let Some(p) = self.data.get(id) {
+            return p.clone();
+        }
+        let index = self.reader.index();
+        let problem = if self.read_data {
+            self.reader
+                .load(id, BlobType::Data)
+                .err()
+                .map(|e| e.to_string())
+        } else {
+            match index.get(id) {
+                None => Some(format!("blob {id} is not in the index")),
+                Some(first) => {
+                    let fits = |l: &crate::index::BlobLocation| {
+                        let p = index.pack(l.pack);
+                        self.sizes.get(&p.id).is_some_and(|s| {
+                            l.offset + u64::from(l.length) + pack::TRAILER_LEN <= *s
+                        })
+                    };
+                    if fits(first) || index.alternates(id).iter().any(fits) {
+                        None
+                    } else {
+                        Some(format!(
+                            "blob {id}: pack {} is missing or truncated",
+                            index.pack(first.pack).id
+                        ))
+                    }
+                }
+            }
+        };
+        self.data.insert(*id, problem.clone());
+        problem
+    }
+
+    fn fix_tree(&mut self, id: BlobId) -> Result<Fix> {
+        if let Some(f) = self.trees.get(&id) {
+            return Ok(f.clone());
+        }
+        let tree = match self.reader.load_tree(&id) {
+            Ok(t) => t,
+            Err(e) => {
+                let f = Fix::Lost(e.to_string());
+                self.trees.insert(id, f.clone());
+                return Ok(f);
+            }
+        };
+        let mut nodes = Vec::with_capacity(tree.nodes.len());
+        let mut removed = Vec::new();
+        let mut changed = false;
+        for mut n in tree.nodes {
+            let name = n.name_lossy();
+            match (n.kind, n.subtree) {
+                (NodeKind::Dir, Some(sub)) => match self.fix_tree(sub)? {
+                    Fix::Same => nodes.push(n),
+                    Fix::Replaced(new, r) => {
+                        n.subtree = Some(new);
+                        removed.extend(r.into_iter().map(|p| format!("{name}/{p}")));
+                        nodes.push(n);
+                        changed = true;
+                    }
+                    Fix::Lost(reason) => {
+                        removed.push(format!("{name}/ (directory unreadable: {reason})"));
+                        changed = true;
+                    }
+                },
+                _ => {
+                    let problem = n.content.iter().find_map(|b| self.blob_problem(b));
+                    match problem {
+                        None => nodes.push(n),
+                        Some(p) => {
+                            removed.push(format!("{name} ({p})"));
+                            changed = true;
+                        }
+                    }
+                }
+            }
+        }
+        let fix = if changed {
+            let bytes = Tree { nodes }.encode();
+            let new = BlobId::of(&self.repo.key().id_key, &bytes);
+            if !self.reader.index().contains(&new)
+                && self.added.insert(new)
+                && let Some(p) = &self.packer
+            {
+                p.add(BlobType::Tree, new, bytes)?;
+            }
+            Fix::Replaced(new, removed)
+        } else {
+            Fix::Same
+        };
+        self.trees.insert(id, fix.clone());
+        Ok(fix)
+    }
+}
+
+/// Write repaired copies of damaged snapshots (see the module documentation).
+///
+/// # Errors
+/// [`CoreError::PutOnly`], storage errors on writing. Damage is what this reports, not raises.
+pub fn repair_snapshots(
+    repo: &Repository,
+    opts: &RepairSnapshotsOptions,
+    progress: &dyn Progress,
+) -> Result<RepairSnapshotsReport> {
+    repo.require_read("repair snapshots")?;
+    let mut report = RepairSnapshotsReport {
+        dry_run: opts.dry_run,
+        ..RepairSnapshotsReport::default()
+    };
+    let (index, skipped): (Index, _) = repo.load_index_lenient()?;
+    for s in skipped {
+        report.index_problems.push(format!("{}: {}", s.id, s.error));
+    }
+    let sizes: IdMap<ObjectId, u64> = repo
+        .storage()
+        .list(Kind::Pack)?
+        .into_iter()
+        .filter_map(|(n, s)| n.parse().ok().map(|id| (id, s)))
+        .collect();
+    let (snaps, bad) = repo.load_snapshots()?;
+    for s in bad {
+        match s.error {
+            CoreError::Untrusted(_) => {}
+            e => report.unreadable.push(format!("snapshot {}: {e}", s.id)),
+        }
+    }
+    report.snapshots = snaps.len();
+    let cfg = repo.config();
+    let packer = (!opts.dry_run).then(|| {
+        Packer::new(
+            repo.storage().clone(),
+            repo.key().clone(),
+            repo.signer_copy(),
+            cfg.pack_size,
+            cfg.compression_level,
+            opts.workers.max(1),
+            false,
+        )
+    });
+    let mut fixer = Fixer {
+        repo,
+        reader: BlobReader::new(repo, &index),
+        sizes,
+        read_data: opts.read_data,
+        trees: IdMap::default(),
+        data: IdMap::default(),
+        packer,
+        added: IdSet::default(),
+    };
+    let mut staged = Vec::new();
+    for (id, snap) in &snaps {
+        progress.file_done(0);
+        match fixer.fix_tree(snap.tree)? {
+            Fix::Same => {}
+            Fix::Replaced(new, removed) => {
+                let mut s = snap.clone();
+                s.tree = new;
+                if !s.tags.iter().any(|t| t == "repaired") {
+                    s.tags.push("repaired".into());
+                }
+                s.parent = Some(*id);
+                s.summary = None;
+                s.program_version = PROGRAM_VERSION.into();
+                let removed = removed.into_iter().map(|p| format!("/{p}")).collect();
+                staged.push((*id, Some(s), removed, None));
+            }
+            Fix::Lost(reason) => {
+                staged.push((
+                    *id,
+                    None,
+                    vec!["/ (root directory unreadable)".to_string()],
+                    Some(format!("root tree unreadable: {reason}")),
+                ));
+            }
+        }
+    }
+    // Trees first (packs, then their index objects), then the snapshots.
+    if let Some(p) = fixer.packer.take() {
+        p.finish()?;
+    }
+    for (old, snap, removed, error) in staged {
+        let mut entry = RepairedSnapshot {
+            snapshot: old,
+            new_snapshot: None,
+            removed,
+            forgotten: false,
+            error,
+        };
+        if let (Some(s), false) = (&snap, opts.dry_run) {
+            entry.new_snapshot = Some(repo.save_snapshot(s)?);
+            if opts.forget {
+                entry.forgotten = delete(repo, Kind::Snapshot, &old, &mut report.undeletable)?;
+            }
+        }
+        report.repaired.push(entry);
+    }
+    Ok(report)
+}
