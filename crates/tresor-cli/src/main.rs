@@ -14,6 +14,14 @@ mod password;
 use clap::Parser;
 
 fn main() {
+    // Pack buffers (16 MiB and more) come and go all the time. With glibc's dynamic mmap
+    // threshold, freed buffers raise the threshold and later ones are carved from the heap, which
+    // is never returned: peak memory creeps up. A fixed threshold keeps large buffers in mmap.
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only changes allocator tuning; called before any other thread exists.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
+    }
     let args = cli::Cli::parse();
     // Deep trees are walked recursively: run on a thread with a large stack.
     let handle = std::thread::Builder::new()
