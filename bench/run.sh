@@ -81,6 +81,9 @@ if [[ " $TOOLS " == *" tresor "* ]]; then
 fi
 
 # ---- datasets ----------------------------------------------------------------------------------
+# One run per mode at a time: runs modify the dataset in place and share the run directory.
+exec 9> "$WORK/.lock-$MODE"
+flock -n 9 || die "another bench/run.sh (${MODE}) is running (lock $WORK/.lock-$MODE)"
 # Undo a modification left behind by an interrupted run (re-entrancy).
 python3 "$HELPER" revert "$DATA/modstate-tree"
 python3 "$HELPER" revert "$DATA/modstate-mixed"

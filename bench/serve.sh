@@ -72,23 +72,24 @@ timed_backup() {
     echo "$t1 - $t0" | bc -l
 }
 
-declare -A secs
-for path in local http stdio; do
-    times=()
-    for run in $(seq 1 "$RUNS"); do
+declare -A times
+# Runs are interleaved (local, http, stdio, local, …) so that load from elsewhere on the machine
+# spreads over the three paths alike.
+for run in $(seq 1 "$RUNS"); do
+    for path in local http stdio; do
         repo="$WORK/$path-$run"
         rm -rf "$WORK/cache"
         case $path in
         local)
             "$BIN" -r "$repo" init -q --kdf-memory-kib 8192 --kdf-iterations 1
-            times+=("$(timed_backup "$BIN" -r "$repo")")
+            t=$(timed_backup "$BIN" -r "$repo")
             ;;
         http)
             start_server "$repo"
             export TRESOR_SERVER_TOKEN=$TOKEN
             url="tresor+http://127.0.0.1:$PORT/main"
             "$BIN" -r "$url" init -q --kdf-memory-kib 8192 --kdf-iterations 1
-            times+=("$(timed_backup "$BIN" -r "$url")")
+            t=$(timed_backup "$BIN" -r "$url")
             kill "$SERVER_PID"
             wait "$SERVER_PID" 2>/dev/null || true
             unset TRESOR_SERVER_TOKEN
@@ -96,14 +97,18 @@ for path in local http stdio; do
         stdio)
             cmd="exec '$BIN' serve --stdio --repo '$repo' --role admin"
             "$BIN" -r "$repo" init -q --kdf-memory-kib 8192 --kdf-iterations 1
-            times+=("$(timed_backup "$BIN" -r ssh://bench/main --server-command "$cmd")")
+            t=$(timed_backup "$BIN" -r ssh://bench/main --server-command "$cmd")
             ;;
         esac
+        times[$path]="${times[$path]:-} $t"
         "$BIN" -r "$repo" check -q >/dev/null
         rm -rf "$repo"
     done
-    secs[$path]=$(printf '%s\n' "${times[@]}" | best)
-    printf '%-6s runs: %s s\n' "$path" "${times[*]}"
+done
+declare -A secs
+for path in local http stdio; do
+    secs[$path]=$(printf '%s\n' ${times[$path]} | best)
+    printf '%-6s runs:%s s\n' "$path" "${times[$path]}"
 done
 
 echo

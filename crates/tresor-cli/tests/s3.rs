@@ -214,21 +214,41 @@ fn object_lock_from_init_reaches_every_object() {
     ];
     args.extend(kdf);
     let o = run(&lock_url, &args);
-    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     assert!(String::from_utf8_lossy(&o.stdout).contains("locked (compliance mode) for 2 days"));
     let src = make_tree(env.dir.path());
     let o = run(&lock_url, &["backup", "--quiet", src.to_str().unwrap()]);
-    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
 
     let (name, _) = s.list(Kind::Config).unwrap().remove(0);
     let config = String::from_utf8(s.read(Kind::Config, &name).unwrap()).unwrap();
     assert!(config.contains("\"object_lock\""), "{config}");
     let want = std::time::SystemTime::now() + std::time::Duration::from_secs(2 * 86_400);
     let mut n = 0;
-    for kind in [Kind::Config, Kind::Key, Kind::Pack, Kind::Index, Kind::Snapshot] {
+    for kind in [
+        Kind::Config,
+        Kind::Key,
+        Kind::Pack,
+        Kind::Index,
+        Kind::Snapshot,
+    ] {
         for (name, _) in s.list(kind).unwrap() {
             let head = s.head(kind, &name).unwrap();
-            assert_eq!(head.lock_mode.as_deref(), Some("COMPLIANCE"), "{kind} {head:?}");
+            assert_eq!(
+                head.lock_mode.as_deref(),
+                Some("COMPLIANCE"),
+                "{kind} {head:?}"
+            );
             let until = s.locked_until(kind, &name).unwrap().expect("locked");
             let off = until
                 .duration_since(want)
@@ -240,5 +260,10 @@ fn object_lock_from_init_reaches_every_object() {
     }
     assert!(n >= 5);
     let o = run(&lock_url, &["check", "--read-data"]);
-    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
 }

@@ -87,7 +87,10 @@ fn backup_and_restore_through_sshd_forced_commands() {
     );
     let start = Instant::now();
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(start.elapsed() < Duration::from_secs(10), "sshd did not start");
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "sshd did not start"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     // The client's own `ssh …` invocation (from the ssh:// URL), through a wrapper that adds

@@ -8,11 +8,14 @@
 //! picks one stored copy of each used blob, and decides per pack:
 //!
 //! * **keep** — all its blobs are used, or it is partly used and within the tolerance;
-//! * **condemn** — no used blob (or it is a pack no index lists, left by an interrupted backup);
+//! * **condemn** — no used blob (or a pack no index lists that the previous run saw unindexed
+//!   already: left by an interrupted backup);
 //! * **repack** — partly used: its used blobs are copied into new packs, then it is condemned.
 //!   Candidates are taken, most unused first, until the unused bytes left in partly used packs
 //!   are at most `max_unused` (restic's semantics: a percentage of the used bytes) or the
 //!   repacked bytes would exceed `max_repack_size`;
+//! * **unindexed** — a pack no index lists and no earlier run saw: left alone (a running backup
+//!   indexes its packs before its snapshot); the next run condemns it if still unindexed;
 //! * **resurrect** — a condemned pack (or an unindexed one) holding a blob that a snapshot uses
 //!   and that no kept pack holds: it is indexed again;
 //! * **delete** — a condemned pack whose generation is approved (below).
@@ -60,9 +63,9 @@
 //! Write order of one run: new packs and their index objects (repack) → index object of
 //! resurrected packs → fossil objects of the new generation → the new prune state (superseding
 //! the old one; approved packs move to its `deleting` list) → the consolidated index object
-//! (superseding the index objects it replaces) → deletion of superseded states, unreferenced
-//! fossils and superseded index objects → deletion of approved packs → arming (a second state
-//! superseding the first). At every point each used blob is in an index object or in a fossil of
+//! (superseding the index objects it replaces) → deletion of superseded states and superseded
+//! index objects → deletion of approved packs → arming (a second state superseding the first) →
+//! deletion of fossils no live state references. At every point each used blob is in an index object or in a fossil of
 //! the live state, and only packs no reader looks at are deleted; a run that dies is finished by
 //! the next one (leftover superseded objects are deleted, `deleting` packs are deleted, unarmed
 //! generations are armed).
@@ -71,8 +74,8 @@
 //!
 //! Blobs are kept in one sorted `Vec` of 40-byte entries (id, pack, length) with bit sets for
 //! "used" and "chosen copy"; trees are looked up through an [`Index`] of tree blobs only; index
-//! objects and fossils are streamed (read twice rather than held), and written in parts of at
-//! most [`PART_BLOBS`] blobs.
+//! objects and fossils are streamed (read twice rather than held), and written in parts of about
+//! [`PART_BLOBS`] blobs; the blob table is freed before the index objects are streamed again.
 
 use crate::Progress;
 use crate::blobs::BlobReader;
@@ -121,14 +124,19 @@ pub struct PruneState {
     pub generations: Vec<Generation>,
     /// Packs approved for deletion (no reader uses them); a run deletes them right away.
     pub deleting: Vec<ObjectId>,
+    /// Packs no index lists, seen by this run for the first time, sorted. The next run condemns
+    /// those still unindexed (a running backup indexes its packs before its snapshot).
+    pub unindexed: Vec<ObjectId>,
 }
 
 impl PruneState {
     fn is_empty(&self) -> bool {
-        self.generations.is_empty() && self.deleting.is_empty()
+        self.generations.is_empty() && self.deleting.is_empty() && self.unindexed.is_empty()
     }
     fn same_content(&self, other: &PruneState) -> bool {
-        self.generations == other.generations && self.deleting == other.deleting
+        self.generations == other.generations
+            && self.deleting == other.deleting
+            && self.unindexed == other.unindexed
     }
 }
 
@@ -518,6 +526,8 @@ pub enum PackAction {
     Drop,
     /// Condemned earlier, still waiting.
     Wait,
+    /// Unindexed, seen for the first time: left alone until the next run.
+    Unindexed,
 }
 
 /// One pack in the plan.
@@ -581,8 +591,12 @@ pub struct PrunePlan {
     pub unused_bytes_after: u64,
     /// Packs condemned because nothing uses them.
     pub condemn_unused: Vec<PlannedPack>,
-    /// Packs condemned because no index lists them (interrupted or running backups).
+    /// Packs condemned because no index lists them and an earlier run saw them unindexed too
+    /// (left by interrupted backups).
     pub condemn_unindexed: Vec<PlannedPack>,
+    /// Packs no index lists, seen for the first time (maybe a running backup's): remembered,
+    /// condemned by the next run if still unindexed.
+    pub unindexed_seen: Vec<PlannedPack>,
     /// Packs to repack (then condemned).
     pub repack: Vec<PlannedPack>,
     /// Blobs copied by the repack.
@@ -1026,6 +1040,11 @@ pub fn plan(repo: &Repository, opts: &PruneOptions) -> Result<PrunePlan> {
         let (pos, _) = t.pos(id);
         t.packs[pos as usize].size = Some(size);
     }
+    let seen_before: IdSet<ObjectId> = recs
+        .states
+        .iter()
+        .flat_map(|(_, s)| s.unindexed.iter().copied())
+        .collect();
     let mut orphans = Vec::new();
     let mut blind: Vec<u32> = Vec::new();
     let mut new_unindexed = 0usize;
@@ -1035,7 +1054,9 @@ pub fn plan(repo: &Repository, opts: &PruneOptions) -> Result<PrunePlan> {
             continue;
         }
         orphans.push(pos);
-        new_unindexed += 1;
+        if !seen_before.contains(&rec.id) {
+            new_unindexed += 1;
+        }
         if rec.listings.is_empty() {
             // Read whole: a pack stored under a wrong name (a copy, or modified) must not be
             // listed anywhere readers look (it is condemned without entries).
@@ -1308,13 +1329,21 @@ pub fn plan(repo: &Repository, opts: &PruneOptions) -> Result<PrunePlan> {
         }
     }
 
-    // Orphans: condemned, unless resurrected.
+    // Orphans: resurrected when needed; condemned when an earlier run saw them unindexed
+    // already; else remembered.
     let mut condemn_unindexed = Vec::new();
+    let mut unindexed_seen = Vec::new();
     for &pos in &orphans {
         let p = &mut packs[pos as usize];
-        if p.action != PackAction::Resurrect {
+        if p.action == PackAction::Resurrect {
+            continue;
+        }
+        if seen_before.contains(&p.id) {
             p.action = PackAction::Condemn;
             condemn_unindexed.push(p.planned());
+        } else {
+            p.action = PackAction::Unindexed;
+            unindexed_seen.push(p.planned());
         }
     }
 
@@ -1390,8 +1419,10 @@ pub fn plan(repo: &Repository, opts: &PruneOptions) -> Result<PrunePlan> {
         supersedes: recs.states.iter().map(|(id, _)| *id).collect(),
         generations: Vec::new(),
         deleting: delete.iter().map(|d| d.id).collect(),
+        unindexed: unindexed_seen.iter().map(|p| p.id).collect(),
     };
     next_state.deleting.sort();
+    next_state.unindexed.sort();
     for (g, &(si, gi)) in gen_list.iter().enumerate() {
         if !approved[g] {
             next_state
@@ -1434,6 +1465,7 @@ pub fn plan(repo: &Repository, opts: &PruneOptions) -> Result<PrunePlan> {
         unused_bytes_after: unused_after,
         condemn_unused,
         condemn_unindexed,
+        unindexed_seen,
         repack,
         repack_blobs,
         repack_bytes,
@@ -1510,7 +1542,7 @@ pub struct PruneStats {
     pub warnings: Vec<String>,
 }
 
-/// Streams index packs into index objects of at most [`PART_BLOBS`] blobs.
+/// Streams index packs into index objects of about [`PART_BLOBS`] blobs each.
 pub(crate) struct IndexWriter<'a> {
     repo: &'a Repository,
     buf: Vec<IndexPack>,
@@ -2017,7 +2049,9 @@ impl PrunePlan {
                 );
             }
         }
-        if state.is_empty() || (state.generations.is_empty() && all_deleted) {
+        if state.is_empty()
+            || (state.generations.is_empty() && state.unindexed.is_empty() && all_deleted)
+        {
             for old in &current {
                 if delete_object(repo, Kind::PruneRecord, old, &mut stats) {
                     stats.records_deleted += 1;
@@ -2086,6 +2120,14 @@ impl fmt::Display for PrunePlan {
             size(self.unused_bytes_after),
             size(self.max_unused_bytes)
         )?;
+        if !self.unindexed_seen.is_empty() {
+            writeln!(
+                f,
+                "unindexed: {} packs ({}) no index lists, seen for the first time — condemned by the next run if still unindexed",
+                self.unindexed_seen.len(),
+                size(sum(&self.unindexed_seen))
+            )?;
+        }
         if !self.drop_missing.is_empty() {
             writeln!(
                 f,

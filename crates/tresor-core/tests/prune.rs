@@ -814,8 +814,9 @@ fn damaged_packs_are_found_and_repaired_or_reported() {
         assert!(rest.len() < v.len());
         assert_restores(&env.repo, &r.repaired[0].new_snapshot.unwrap(), &src, &rest);
     }
-    // Duplicated pack (a copy stored under another name): check warns, prune condemns it
-    // without ever listing it, and deletes it once approved.
+    // Duplicated pack (a copy stored under another name): check warns; the first prune only
+    // remembers it (it could be a running backup's), the second condemns it without ever
+    // listing it, and it is deleted once approved.
     {
         let (env, src, v, s) = small_repo();
         let p = pack_of(&env, "one", &v);
@@ -824,6 +825,9 @@ fn damaged_packs_are_found_and_repaired_or_reported() {
         env.guarded.inner.write(Kind::Pack, &fake, &bytes).unwrap();
         let r = env.check(true);
         assert!(r.warnings.iter().any(|w| w.contains(&fake)));
+        let (plan, _) = prune(&env.repo);
+        assert_eq!(plan.unindexed_seen.len(), 1);
+        assert!(plan.condemn_unindexed.is_empty());
         let (plan, _) = prune(&env.repo);
         assert_eq!(plan.condemn_unindexed.len(), 1);
         env.check(true);

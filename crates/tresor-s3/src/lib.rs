@@ -558,8 +558,9 @@ pub struct S3Storage {
     etag_is_md5: bool,
     /// Object Lock retention of new objects, shared with the HTTP transport.
     lock: Arc<RwLock<Option<ObjectLock>>>,
-    /// [`S3Options::max_retries`], for the hand-signed `HEAD`.
+    /// [`S3Options::max_retries`] and [`S3Options::io_timeout`], for hand-signed requests.
     max_retries: usize,
+    io_timeout: Duration,
     /// Read-ahead windows of packs.
     windows: Windows,
 }
@@ -964,6 +965,7 @@ impl S3Storage {
             etag_is_md5: !matches!(opts.sse, Some(Sse::Kms(_))),
             lock,
             max_retries: opts.max_retries,
+            io_timeout: opts.io_timeout,
             windows: Windows::default(),
         })
     }
@@ -993,7 +995,7 @@ impl S3Storage {
     /// settings and tests): `method` to `key` (relative to the bucket, not to the prefix; not
     /// encoded; empty for the bucket itself), with an already encoded `query` (e.g.
     /// `versions&prefix=p%2F`), extra `headers` and a `body`. The response is returned whatever
-    /// its status; it is not retried.
+    /// its status; only transport failures are retried ([`S3Options::max_retries`]).
     ///
     /// # Errors
     /// Only transport failures ([`ErrorKind::Transient`]) and credential problems.
@@ -1016,9 +1018,30 @@ impl S3Storage {
             .iter()
             .map(|(a, b)| (a.to_string(), b.to_string()))
             .collect();
+        let (retries, timeout) = (self.max_retries, self.io_timeout);
         self.run(async move {
             let h: Vec<(&str, &str)> = h.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
-            signer.send(&m, &k, &q, &h, b).await
+            // Transport failures (a pooled connection closed by the server, a reset) are
+            // retried; answers, whatever their status, are returned.
+            let mut attempt = 0;
+            loop {
+                attempt += 1;
+                let sent = tokio::time::timeout(timeout, signer.send(&m, &k, &q, &h, b.clone()))
+                    .await
+                    .unwrap_or_else(|_| {
+                        Err(opendal::Error::new(
+                            opendal::ErrorKind::Unexpected,
+                            "request timed out",
+                        )
+                        .set_temporary())
+                    });
+                match sent {
+                    Err(e) if e.is_temporary() && attempt <= retries => {
+                        tokio::time::sleep(conflict_backoff(attempt as u32 + 1)).await;
+                    }
+                    r => return r,
+                }
+            }
         })
         .map_err(|e| map_err("request", Kind::Config, key, &e))
     }
@@ -1144,11 +1167,15 @@ impl S3Storage {
         let before = jiff::Timestamp::now();
         let op = self.op.clone();
         let p = path.clone();
+        let etag_is_md5 = self.etag_is_md5;
         self.run(async move {
-            op.write_with(&p, Buffer::from(b"tresor lock probe".to_vec()))
-                .if_not_exists(true)
-                .await
-                .map(|_| ())
+            create_object(
+                &op,
+                &p,
+                Buffer::from(b"tresor lock probe".to_vec()),
+                etag_is_md5,
+            )
+            .await
         })
         .map_err(|e| map_err("probe", Kind::Config, &key, &e))?;
         let r = self.bucket_request("HEAD", &key, "", &[], b"")?;
@@ -1168,7 +1195,10 @@ impl S3Storage {
             .and_then(|u| u.parse::<jiff::Timestamp>().ok());
         let min = before + jiff::SignedDuration::from_hours(24 * i64::from(lock.days.max(1)))
             - jiff::SignedDuration::from_secs(5);
-        Ok(head.lock_mode.as_deref() == Some(lock.mode.as_str()) && until.is_some_and(|u| u >= min))
+        Ok(
+            head.lock_mode.as_deref() == Some(lock.mode.as_str())
+                && until.is_some_and(|u| u >= min),
+        )
     }
 
     /// Full object key in the bucket (`PREFIX/<kind dir>/<name>`), for messages and tests.
@@ -1232,12 +1262,24 @@ impl S3Storage {
         let path = format!("probe/{}", hex::encode(rnd));
         let name = self.full_key(&path);
         let op = self.op.clone();
+        let etag_is_md5 = self.etag_is_md5;
         let result = self.run(async move {
-            let first = op
-                .write_with(&path, Buffer::from(b"tresor probe 1".to_vec()))
-                .if_not_exists(true)
-                .await
-                .map(|_| ());
+            // Like any write: a retried first attempt that had succeeded meets its own object.
+            let first = match create_object(
+                &op,
+                &path,
+                Buffer::from(b"tresor probe 1".to_vec()),
+                etag_is_md5,
+            )
+            .await
+            {
+                Ok(Created::Stored) => Ok(()),
+                Ok(Created::Conflict) => Err(opendal::Error::new(
+                    opendal::ErrorKind::Unexpected,
+                    "a random probe name is taken by other bytes",
+                )),
+                Err(e) => Err(e),
+            };
             let outcome = match first {
                 Err(e) => Err(e),
                 Ok(()) => match op

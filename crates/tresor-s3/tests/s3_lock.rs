@@ -45,12 +45,20 @@ fn lock_bucket(endpoint: &str, lock: Option<ObjectLock>) -> S3Storage {
             b"",
         )
         .unwrap();
-    assert!(r.is_success(), "create lock bucket: {} {}", r.status, r.text());
+    assert!(
+        r.is_success(),
+        "create lock bucket: {} {}",
+        r.status,
+        r.text()
+    );
     s
 }
 
 fn near(a: SystemTime, b: SystemTime, slack: Duration) -> bool {
-    a.duration_since(b).or_else(|_| b.duration_since(a)).unwrap() <= slack
+    a.duration_since(b)
+        .or_else(|_| b.duration_since(a))
+        .unwrap()
+        <= slack
 }
 
 #[test]
@@ -64,7 +72,10 @@ fn every_object_written_carries_its_retain_until_date() {
     let b = s.bucket_object_lock().unwrap();
     assert!(b.enabled, "{b:?}");
     assert_eq!(b.default_days, None, "no default retention: {b:?}");
-    assert!(s.probe_object_lock().unwrap(), "the store applies per-object locks");
+    assert!(
+        s.probe_object_lock().unwrap(),
+        "the store applies per-object locks"
+    );
 
     let want = SystemTime::now() + Duration::from_secs(86_400);
     for kind in Kind::ALL {
@@ -72,9 +83,16 @@ fn every_object_written_carries_its_retain_until_date() {
         let name = name_of(&data);
         s.write(kind, &name, &data).unwrap();
         let head = s.head(kind, &name).unwrap();
-        assert_eq!(head.lock_mode.as_deref(), Some("GOVERNANCE"), "{kind}: {head:?}");
+        assert_eq!(
+            head.lock_mode.as_deref(),
+            Some("GOVERNANCE"),
+            "{kind}: {head:?}"
+        );
         let until = s.locked_until(kind, &name).unwrap().expect("locked");
-        assert!(near(until, want, Duration::from_secs(120)), "{kind}: {head:?}");
+        assert!(
+            near(until, want, Duration::from_secs(120)),
+            "{kind}: {head:?}"
+        );
         // tresor refuses to delete it...
         let e = s.delete(kind, &name).unwrap_err();
         assert_eq!(e.kind, ErrorKind::PermissionDenied, "{e}");

@@ -4,8 +4,9 @@
 //! Like `tresor-s3`, it hides an asynchronous client behind the blocking trait: each
 //! `RemoteStorage` owns a private tokio runtime (2 worker threads) and every method waits for its
 //! future on the calling thread (or, when called from inside another runtime, hands the future
-//! over and waits on a channel). Many threads may call it at once: HTTP requests go out on pooled
-//! connections, pipe requests as concurrent HTTP/2 streams.
+//! over and waits on a channel). Many threads may call it at once: requests go out as concurrent
+//! HTTP/2 streams on one connection or pipe (with prior knowledge for `tresor+http://`, by ALPN
+//! for `tresor+https://`, where HTTP/1.1 on pooled connections is the fallback).
 //!
 //! Requests that fail in passing (connection errors, 408, 429, 502–504) are retried with
 //! exponential backoff ([`RemoteOptions::retries`]); every operation of the protocol is
@@ -323,7 +324,15 @@ impl RemoteStorage {
                     .pool_idle_timeout(Duration::from_secs(10))
                     .pool_max_idle_per_host(32)
                     .tcp_nodelay(true)
+                    .http2_initial_stream_window_size(4 << 20)
+                    .http2_initial_connection_window_size(16 << 20)
+                    .http2_max_frame_size(1 << 20)
                     .user_agent(concat!("tresor/", env!("CARGO_PKG_VERSION")));
+                if !tls {
+                    // TLS negotiates HTTP/2 by ALPN; plain connections use it with prior
+                    // knowledge: one connection carries the concurrent requests of a backup.
+                    b = b.http2_prior_knowledge();
+                }
                 if let Some(ca) = &opts.tls_ca {
                     let pem = std::fs::read(ca)
                         .map_err(|e| open_error(url, format!("CA file {}: {e}", ca.display())))?;

@@ -50,7 +50,8 @@ pub struct Limits {
     /// Default 256 MiB.
     pub max_object_size: u64,
     /// Seconds within which the request line and headers must arrive (HTTP/1.1), else the
-    /// connection is closed; also bounds the TLS handshake. Default 30.
+    /// connection is closed; also bounds the TLS handshake and the first bytes of a plain
+    /// connection (HTTP/2 preface or not). Default 30.
     pub header_timeout_secs: u64,
     /// Longest pause, in seconds, between two pieces of a request body; a slower upload gets 408
     /// and nothing is stored. Default 60.

@@ -1,5 +1,5 @@
-//! The repository server: HTTP/1.1 and HTTP/2 (over TLS, by ALPN) on TCP, or HTTP/2 on
-//! stdin/stdout for SSH forced commands.
+//! The repository server: HTTP/1.1 and HTTP/2 on TCP (by ALPN over TLS; by the connection
+//! preface on plain connections), or HTTP/2 on stdin/stdout for SSH forced commands.
 //!
 //! Every request goes through [`handle`]: parse the path ([`crate::protocol::parse_path`]),
 //! authenticate, check that the repository is the client's own (others answer 404), check the
@@ -81,6 +81,8 @@ struct State {
     token_cache: Mutex<HashMap<[u8; 32], String>>,
     cache_key: [u8; 32],
     verify_permits: Semaphore,
+    /// Argon2id hash of a random token, checked for unknown client names.
+    dummy_hash: String,
     log: Mutex<AccessLog>,
 }
 
@@ -137,6 +139,13 @@ impl Server {
         // Without randomness the cache key is fixed, which only makes cache entries guessable
         // to someone who can already read the server's memory.
         let _ = getrandom::fill(&mut cache_key);
+        let dummy_hash = match &auth {
+            Auth::Tokens(_) => auth::generate_token("unknown")
+                .ok()
+                .and_then(|t| auth::hash_token(&t).ok())
+                .unwrap_or_default(),
+            Auth::Fixed { .. } => String::new(),
+        };
         Server {
             state: Arc::new(State {
                 repos,
@@ -145,6 +154,7 @@ impl Server {
                 token_cache: Mutex::new(HashMap::new()),
                 cache_key,
                 verify_permits: Semaphore::new(VERIFY_PERMITS),
+                dummy_hash,
                 log: Mutex::new(AccessLog::Stderr),
             }),
         }
@@ -371,7 +381,19 @@ async fn accept_loop(
             let _permit = permit;
             match tls {
                 None => {
-                    let _ = serve_h1(state, tcp, peer).await;
+                    // HTTP/2 with prior knowledge or HTTP/1.1, by the first bytes; a client
+                    // that sends them too slowly is dropped.
+                    let detect =
+                        tokio::time::timeout(state.limits.header_timeout(), starts_with_h2(&tcp));
+                    match detect.await {
+                        Ok(Ok(true)) => {
+                            let _ = serve_h2(state, tcp, peer).await;
+                        }
+                        Ok(Ok(false)) => {
+                            let _ = serve_h1(state, tcp, peer).await;
+                        }
+                        _ => {}
+                    }
                 }
                 Some(acceptor) => {
                     let handshake =
@@ -387,6 +409,24 @@ async fn accept_loop(
                 }
             }
         });
+    }
+}
+
+/// Whether the connection starts with the HTTP/2 connection preface (RFC 9113 §3.4), by
+/// peeking at its first bytes without consuming them.
+async fn starts_with_h2(tcp: &tokio::net::TcpStream) -> std::io::Result<bool> {
+    const PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+    let mut buf = [0u8; 24];
+    loop {
+        let n = tcp.peek(&mut buf).await?;
+        if n == 0 || buf[..n] != PREFACE[..n] {
+            return Ok(false);
+        }
+        if n == PREFACE.len() {
+            return Ok(true);
+        }
+        // A partial preface: wait for more (peek returns at once while data is pending).
+        tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }
 
@@ -639,18 +679,21 @@ impl State {
             .map(str::trim)
             .filter(|t| !t.is_empty() && t.len() <= MAX_TOKEN_LEN)
             .ok_or_else(|| unauthorized("Authorization must be Bearer NAME.SECRET"))?;
-        let name = auth::token_client(token).ok_or_else(|| unauthorized("bad token"))?;
-        let client = clients.get(name).ok_or_else(|| unauthorized("bad token"))?;
-        let ok = (name.to_string(), client.role, client.repository.clone());
+        let name = auth::token_client(token).unwrap_or("");
+        let known = clients.get(name);
+        // An unknown name costs the same Argon2 verification as a known one (against a hash
+        // made at start), so timing does not tell which client names exist.
+        let phc = known.map_or(self.dummy_hash.as_str(), |c| c.token_hash.as_str());
         let key = *blake3::keyed_hash(&self.cache_key, token.as_bytes()).as_bytes();
-        if self
-            .token_cache
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&key)
-            .is_some_and(|n| n == name)
+        if let Some(client) = known
+            && self
+                .token_cache
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(&key)
+                .is_some_and(|n| n == name)
         {
-            return Ok(ok);
+            return Ok((name.to_string(), client.role, client.repository.clone()));
         }
         let verified = {
             let _permit = self
@@ -658,14 +701,15 @@ impl State {
                 .acquire()
                 .await
                 .map_err(|_| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "shutting down"))?;
-            let (token, phc) = (token.to_string(), client.token_hash.clone());
+            let (token, phc) = (token.to_string(), phc.to_string());
             tokio::task::spawn_blocking(move || auth::verify_token(&token, &phc))
                 .await
                 .unwrap_or(false)
         };
-        if !verified {
+        let Some(client) = known.filter(|_| verified) else {
             return Err(unauthorized("bad token"));
-        }
+        };
+        let ok = (name.to_string(), client.role, client.repository.clone());
         let mut cache = self.token_cache.lock().unwrap_or_else(|e| e.into_inner());
         if cache.len() >= TOKEN_CACHE {
             cache.clear();

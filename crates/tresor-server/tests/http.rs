@@ -68,3 +68,25 @@ fn raw_protocol() {
     assert_eq!(s, 200);
     assert!(t.contains("\"role\":\"read\""), "{t}");
 }
+
+#[test]
+fn slow_http2_preface_is_dropped() {
+    use std::io::{Read, Write};
+    use std::time::{Duration, Instant};
+    let srv = TestServer::start("header_timeout_secs = 1");
+    let mut s = srv.connect();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let start = Instant::now();
+    s.write_all(b"PRI * HT").unwrap();
+    let mut buf = [0u8; 16];
+    let n = s.read(&mut buf).unwrap_or(0);
+    assert_eq!(n, 0, "closed without an answer");
+    let waited = start.elapsed();
+    assert!(
+        waited >= Duration::from_millis(900) && waited < Duration::from_secs(5),
+        "{waited:?}"
+    );
+    // Meanwhile and afterwards the server answers.
+    let (status, _) = srv.request("GET", "/main/", &srv.read, b"");
+    assert_eq!(status, 200);
+}

@@ -13,7 +13,9 @@ pub fn run(ctx: &Context, a: &InitArgs) -> Result<i32> {
             mode: match a.s3_object_lock_mode.as_deref().unwrap_or("governance") {
                 m if m.eq_ignore_ascii_case("governance") => ObjectLockMode::Governance,
                 m if m.eq_ignore_ascii_case("compliance") => ObjectLockMode::Compliance,
-                m => anyhow::bail!("--s3-object-lock-mode {m:?}: expected governance or compliance"),
+                m => {
+                    anyhow::bail!("--s3-object-lock-mode {m:?}: expected governance or compliance")
+                }
             },
             days,
         }),
