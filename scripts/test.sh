@@ -12,8 +12,15 @@ SUDO=""
 [[ "$(id -u)" == 0 ]] || SUDO="sudo"
 need_apt=()
 command -v restic >/dev/null || need_apt+=(restic)
+# sshd for the SSH forced-command test (started by the test itself on 127.0.0.1 only).
+[[ -x /usr/sbin/sshd ]] || need_apt+=(openssh-server)
 if ((${#need_apt[@]})); then
     echo "test.sh: installing ${need_apt[*]}" >&2
+    # Keep package scripts from starting services (sshd) while installing.
+    if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+        printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
+        $SUDO chmod +x /usr/sbin/policy-rc.d
+    fi
     $SUDO apt-get update -qq >&2
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >&2
 fi
