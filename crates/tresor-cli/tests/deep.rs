@@ -47,7 +47,7 @@ fn five_thousand_levels_deep() {
     env.ok(&["restore", "latest", "--target", t.to_str().unwrap()]);
     let mut fd = rustix::fs::openat(
         CWD,
-        &t.join(src.strip_prefix("/").unwrap()),
+        t.join(src.strip_prefix("/").unwrap()),
         OFlags::RDONLY | OFlags::DIRECTORY,
         Mode::empty(),
     )

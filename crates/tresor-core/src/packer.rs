@@ -288,7 +288,9 @@ fn uploader(
             failed = true;
         }
     }
-    if !failed && let Err(e) = flush(&mut pending, &mut stats) {
+    // Index the packs that were written, even after a failure, so that the next backup reuses
+    // them instead of uploading them again.
+    if let Err(e) = flush(&mut pending, &mut stats) {
         record(error, e);
     }
     stats

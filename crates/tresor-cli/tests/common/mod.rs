@@ -234,7 +234,7 @@ pub fn make_tree(root: &Path) -> PathBuf {
         write(&t.join("capable"), b"has a capability");
         rustix::fs::chownat(
             CWD,
-            &t.join("capable"),
+            t.join("capable"),
             Some(rustix::fs::Uid::from_raw(1234)),
             None,
             rustix::fs::AtFlags::empty(),
