@@ -385,6 +385,9 @@ pub struct ForgetArgs {
     /// Show what would be removed; remove nothing.
     #[arg(short = 'n', long)]
     pub dry_run: bool,
+    /// Run `prune` (with its defaults) after removing snapshots.
+    #[arg(long)]
+    pub prune: bool,
 }
 
 #[derive(Debug, Args)]
