@@ -61,6 +61,9 @@ need_apt openssl openssl
 need_apt python3 python3
 [[ " $TOOLS " == *" restic "* ]] && need_apt restic restic
 mkdir -p "$WORK/bin" "$DATA"
+# One run per mode at a time: runs modify the dataset in place and share the run directory.
+exec 9> "$WORK/.lock-$MODE"
+flock -n 9 || die "another bench/run.sh (${MODE}) is running (lock $WORK/.lock-$MODE)"
 # The binary is copied to bench/work/bin so that a concurrent build cannot swap it mid-run.
 # TRESOR_BIN=PATH uses an existing binary; SKIP_BUILD=1 uses target/release/tresor as it is.
 TRESOR="$WORK/bin/tresor"
@@ -81,9 +84,6 @@ if [[ " $TOOLS " == *" tresor "* ]]; then
 fi
 
 # ---- datasets ----------------------------------------------------------------------------------
-# One run per mode at a time: runs modify the dataset in place and share the run directory.
-exec 9> "$WORK/.lock-$MODE"
-flock -n 9 || die "another bench/run.sh (${MODE}) is running (lock $WORK/.lock-$MODE)"
 # Undo a modification left behind by an interrupted run (re-entrancy).
 python3 "$HELPER" revert "$DATA/modstate-tree"
 python3 "$HELPER" revert "$DATA/modstate-mixed"
