@@ -6,6 +6,9 @@
 #   RUNS=5 bench/run.sh          repetitions per timed step (median reported)
 #   TOOLS="tresor" bench/run.sh  only one tool (the floors then show "–")
 #   DATASETS="tree" bench/run.sh only some datasets (tree, mixed)
+#   KEEP=1 bench/run.sh          leave the restored trees under bench/work/run-*/ at the end
+#   SETTLE=0 bench/run.sh        do not wait before restores after recent deletions (see below;
+#                                default 360 s, 0 with QUICK=1)
 #
 # Datasets are built once under bench/work/data-{full,quick}/ and reused. Repositories, restore
 # targets and logs live under bench/work/run-{full,quick}/ and are recreated on each run. Results:
@@ -123,9 +126,44 @@ build_mixed() {
 build_tree   # the mixed file is made from the tree, so the tree is always built
 [[ " $DATASETS " == *" mixed "* ]] && build_mixed
 
-# ---- metadata ----------------------------------------------------------------------------------
+# ---- restore targets and ext4 -------------------------------------------------------------------
+# ext4's inode allocator skips inodes freed in the last minutes (recently_deleted() in
+# fs/ext4/ialloc.c: 30 s, plus 5 min while the inode table block is not yet written back) and
+# scans past them, so creating 60,000 files soon after deleting 60,000 others costs many times more
+# system time, for whichever program comes next (here a plain `cp -a` of the tree took 3 s, and
+# 17-30 s within minutes of deleting earlier copies; still slow 100 s after, normal after 8 min).
+# So the restore targets of a run are all kept until the run is over, and a restore starts only
+# once SETTLE seconds have passed since this script last deleted restored trees (time kept in
+# $WORK/.last-tree-delete, across runs).
+if [[ $MODE == quick ]]; then SETTLE="${SETTLE:-0}"; else SETTLE="${SETTLE:-360}"; fi
+LAST_DELETE_FILE="$WORK/.last-tree-delete"
+delete_trees() {  # PATH...: rm -rf, remembering the time if anything was there
+    local p any=0
+    for p in "$@"; do [[ -e "$p" ]] && any=1; done
+    rm -rf "$@"
+    if (( any )); then sync; date +%s > "$LAST_DELETE_FILE"; fi
+}
+settle() {
+    local last=0 wait
+    [[ -f "$LAST_DELETE_FILE" ]] && last=$(cat "$LAST_DELETE_FILE")
+    wait=$(( last + SETTLE - $(date +%s) ))
+    if (( wait > 0 )); then
+        log "waiting ${wait}s before the restore: restored trees were deleted less than ${SETTLE}s ago (ext4, see above)"
+        sleep "$wait"
+    fi
+}
+delete_trees "$RUN"/restore-*   # left by KEEP=1 or an interrupted run
 rm -rf "$RUN"
 mkdir -p "$RUN/logs"
+# Space: every repetition keeps its restored dataset until the end (repositories are removed).
+need_kib=0
+for ds in $DATASETS; do
+    need_kib=$(( need_kib + $(du -sk "$DATA/$ds" | cut -f1) * 2 * (RUNS + 1) ))
+done
+avail_kib=$(df -Pk "$WORK" | awk 'NR==2 {print $4}')
+(( avail_kib > need_kib )) || die "need about $((need_kib / 1048576 + 1)) GiB free under $WORK for restored trees and repositories, $((avail_kib / 1048576)) GiB available (lower RUNS)"
+
+# ---- metadata ----------------------------------------------------------------------------------
 : > "$META"
 meta() { printf '%s\t%s\n' "$1" "$2" >> "$META"; }
 meta mode "$MODE"
@@ -200,10 +238,9 @@ record_size() {  # DATASET STEP TOOL REP REPO
 # ---- the benchmark -----------------------------------------------------------------------------
 one_run() {  # DATASET TOOL REP
     local ds=$1 tool=$2 rep=$3
-    local src="$DATA/$ds" repo="$RUN/repo-$ds-$tool" target="$RUN/restore-$ds-$tool"
+    local src="$DATA/$ds" repo="$RUN/repo-$ds-$tool-$rep" target="$RUN/restore-$ds-$tool-$rep"
     local state="$DATA/modstate-$ds"
-    rm -rf "$repo" "$target" "$RUN/restic-cache"
-    export RESTIC_CACHE_DIR="$RUN/restic-cache"
+    export RESTIC_CACHE_DIR="$RUN/restic-cache-$ds-$rep"
 
     cmd_for "$tool" init "$repo"
     "${CMD[@]}" > "$RUN/logs/$ds.$tool.$rep.init.log" 2>&1 \
@@ -238,18 +275,8 @@ one_run() {  # DATASET TOOL REP
         log "$ds $tool: restored tree equals the source (diff -r --no-dereference)"
     fi
     python3 "$HELPER" revert "$state"
-    rm -rf "$target" "$repo" "$RUN/restic-cache"
-    sync
-    LAST_RM=$(date +%s)
-}
-
-# ext4 avoids reusing inodes deleted in the last ~30 s and scans for others (recently_deleted()),
-# which makes file creation right after deleting a previous restore target many times slower.
-# Restores start only once the last deletion is 35 s old, so neither tool pays for the other.
-LAST_RM=0
-settle() {
-    local wait=$(( LAST_RM + 35 - $(date +%s) ))
-    if (( wait > 0 )); then sleep "$wait"; fi
+    # The repository and cache hold few files; the restored tree stays until the run is over.
+    rm -rf "$repo" "$RESTIC_CACHE_DIR"
 }
 
 trap 'python3 "$HELPER" revert "$DATA/modstate-tree" 2>/dev/null || true; python3 "$HELPER" revert "$DATA/modstate-mixed" 2>/dev/null || true' EXIT
@@ -266,6 +293,11 @@ for ds in $DATASETS; do
 done
 
 meta load_end "$(cut -d' ' -f1-3 /proc/loadavg)"
+if [[ "${KEEP:-0}" == 1 ]]; then
+    log "KEEP=1: restored trees left under $RUN"
+else
+    delete_trees "$RUN"/restore-*
+fi
 python3 "$HELPER" report "$RAW" "$META" > "$WORK/results-$MODE.md"
 cp "$WORK/results-$MODE.md" "$WORK/results.md"
 cat "$WORK/results-$MODE.md"

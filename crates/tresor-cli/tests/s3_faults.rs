@@ -62,6 +62,8 @@ struct State {
     /// Faults left, per kind and per request kind (`true`: object uploads, `false`: the rest).
     budget: Mutex<HashMap<(Fault, bool), u32>>,
     injected: Mutex<Vec<(Fault, String, String)>>,
+    /// When set, only requests whose target contains this string are counted and faulted.
+    only: Mutex<Option<String>>,
     /// Requests seen per class (other, upload).
     requests: [AtomicU64; 2],
     /// Next position in the fault order per class.
@@ -91,6 +93,7 @@ impl Proxy {
             mode: Mutex::new(mode),
             budget: Mutex::new(budget.iter().map(|&(f, up, n)| ((f, up), n)).collect()),
             injected: Mutex::new(Vec::new()),
+            only: Mutex::new(None),
             requests: [AtomicU64::new(0), AtomicU64::new(0)],
             cursor: Mutex::new([0, 0]),
             pack_puts: AtomicU64::new(0),
@@ -116,6 +119,13 @@ impl Proxy {
 
     fn set_mode(&self, mode: Mode) {
         *self.state.mode.lock().unwrap() = mode;
+    }
+
+    /// Fault only requests whose target contains `only`, with a fresh budget.
+    fn target(&self, only: &str, budget: &[(Fault, bool, u32)]) {
+        *self.state.only.lock().unwrap() = Some(only.to_string());
+        *self.state.budget.lock().unwrap() =
+            budget.iter().map(|&(f, up, n)| ((f, up), n)).collect();
     }
 
     fn injected(&self) -> Vec<(Fault, String, String)> {
@@ -213,6 +223,11 @@ impl State {
                     .then_some(Fault::Internal)
             }
             Mode::Flaky { every, order } => {
+                if let Some(only) = self.only.lock().unwrap().as_deref()
+                    && !target.contains(only)
+                {
+                    return None;
+                }
                 // Two classes of requests, each with its own count and its own turn in `order`:
                 // uploads (PUT with a body) and everything else.
                 let upload = method == "PUT" && body_len > 1024;
@@ -587,7 +602,20 @@ fn backup_and_restore_through_injected_faults() {
     );
     check_clean(&env, &direct);
 
-    // Restore through the faults: downloads reset and stalled midway.
+    // Restore through the faults: pack downloads reset and stalled midway. Every pack download
+    // is a candidate, so that the schedule does not depend on how many metadata reads come first.
+    proxy.target(
+        "/data/",
+        &[
+            (Fault::ResetDownload, false, 3),
+            (Fault::StallDownload, false, 2),
+            (Fault::SlowDown, false, 1),
+        ],
+    );
+    proxy.set_mode(Mode::Flaky {
+        every: [1, 1],
+        order: vec![Fault::ResetDownload, Fault::StallDownload, Fault::SlowDown],
+    });
     let t = env.path("restored");
     let o = run(
         &via_proxy,
