@@ -72,12 +72,12 @@ impl<'a> BlobReader<'a> {
                 u64::from(loc.length),
             )
             .map_err(|e| CoreError::Damaged(format!("blob {id} in pack {}: {e}", pack.id)))?;
-        blob::decode(
+        blob::decode_owned(
             &pack.data_key,
             &self.repo.key().id_key,
             blob_type,
             id,
-            &stored,
+            stored,
         )
         .map_err(|e| CoreError::Damaged(format!("blob {id} in pack {}: {e}", pack.id)))
     }

@@ -138,6 +138,32 @@ pub fn read_xattrs(path: &std::path::Path) -> std::io::Result<Vec<Xattr>> {
     Ok(out)
 }
 
+/// Extended attributes of an open file, sorted by name (like [`read_xattrs`], without a path
+/// lookup).
+///
+/// # Errors
+/// I/O errors other than "not supported".
+pub fn read_file_xattrs(file: &std::fs::File) -> std::io::Result<Vec<Xattr>> {
+    use xattr::FileExt;
+    let names = match file.list_xattr() {
+        Ok(n) => n,
+        Err(e) if e.raw_os_error() == Some(libc::ENOTSUP) => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    let mut out = Vec::new();
+    for name in names {
+        use std::os::unix::ffi::OsStrExt;
+        if let Some(value) = file.get_xattr(&name)? {
+            out.push(Xattr {
+                name: name.as_bytes().to_vec(),
+                value,
+            });
+        }
+    }
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(out)
+}
+
 /// Set extended attributes on an entry (not following symlinks).
 ///
 /// # Errors

@@ -12,6 +12,12 @@
 //! packs not yet indexed are unreferenced and later removed by prune; indexed ones are reused by
 //! the next backup. Memory is bounded: the channels are bounded and each worker holds at most two
 //! open packs.
+//!
+//! Blobs travel in batches (up to [`BATCH_BYTES`] or [`BATCH_BLOBS`]), so that backing up many
+//! small files costs one channel hand-off per batch, not per file. Buffers are recycled: workers
+//! hand chunk buffers back to the caller ([`Packer::buffer`]) and the uploader hands written
+//! pack buffers back to the workers, so large buffers are not mapped and faulted in again for
+//! every chunk and every pack.
 
 use crate::error::{CoreError, Result};
 use crossbeam_channel::{Receiver, Sender, bounded};
@@ -27,6 +33,14 @@ use tresor_storage::{Kind, Storage};
 
 /// Packs per index object written during a run.
 pub const INDEX_EVERY: usize = 16;
+
+/// A batch of blobs is handed to the workers once it holds this many plaintext bytes…
+pub const BATCH_BYTES: usize = 1 << 20;
+/// … or this many blobs.
+pub const BATCH_BLOBS: usize = 256;
+
+/// Chunk buffers at least this large (bytes) are recycled through [`Packer::buffer`].
+const RECYCLE_MIN: usize = 64 << 10;
 
 /// What the packer wrote.
 #[derive(Debug, Default, Clone)]
@@ -51,9 +65,18 @@ struct Job {
     data: Vec<u8>,
 }
 
+#[derive(Default)]
+struct Batch {
+    jobs: Vec<Job>,
+    bytes: usize,
+}
+
 /// Background pack writer. Call [`Packer::add`] for each new blob, then [`Packer::finish`].
 pub struct Packer {
-    tx: Option<Sender<Job>>,
+    tx: Option<Sender<Vec<Job>>>,
+    batch: Mutex<Batch>,
+    /// Chunk buffers handed back by the workers.
+    spare: Receiver<Vec<u8>>,
     workers: Vec<JoinHandle<()>>,
     uploader: Option<JoinHandle<PackerStats>>,
     error: Arc<Mutex<Option<CoreError>>>,
@@ -80,25 +103,44 @@ impl Packer {
         workers: usize,
         dry_run: bool,
     ) -> Self {
-        let (tx, rx) = bounded::<Job>(workers.max(1));
+        let n = workers.max(1);
+        let (tx, rx) = bounded::<Vec<Job>>(n);
         let (ptx, prx) = bounded::<(Vec<u8>, IndexPack, BlobType)>(0);
+        let (spare_tx, spare) = bounded::<Vec<u8>>(2 * n + 2);
+        let (pack_spare_tx, pack_spare) = bounded::<Vec<u8>>(n);
         let error = Arc::new(Mutex::new(None));
         let key = Arc::new(key);
-        let workers = (0..workers.max(1))
+        let workers = (0..n)
             .map(|_| {
-                let (rx, ptx, key, error) = (rx.clone(), ptx.clone(), key.clone(), error.clone());
-                std::thread::spawn(move || worker(rx, ptx, &key, pack_size, level, &error))
+                let ctx = WorkerCtx {
+                    rx: rx.clone(),
+                    ptx: ptx.clone(),
+                    spare: spare_tx.clone(),
+                    pack_spare: pack_spare.clone(),
+                };
+                let (key, error) = (key.clone(), error.clone());
+                std::thread::spawn(move || worker(ctx, &key, pack_size, level, &error))
             })
             .collect();
         drop(ptx);
         let uploader = {
             let error = error.clone();
             std::thread::spawn(move || {
-                uploader(prx, storage.as_ref(), &key, &signer, dry_run, &error)
+                uploader(
+                    prx,
+                    pack_spare_tx,
+                    storage.as_ref(),
+                    &key,
+                    &signer,
+                    dry_run,
+                    &error,
+                )
             })
         };
         Packer {
             tx: Some(tx),
+            batch: Mutex::new(Batch::default()),
+            spare,
             workers,
             uploader: Some(uploader),
             error,
@@ -111,6 +153,14 @@ impl Packer {
         self.dry_run
     }
 
+    /// An empty buffer to put the next blob's plaintext in: one handed back by a worker when
+    /// there is one (its capacity kept), else a new one.
+    pub fn buffer(&self) -> Vec<u8> {
+        let mut b = self.spare.try_recv().unwrap_or_default();
+        b.clear();
+        b
+    }
+
     /// Queue a new blob. Blocks while the workers are busy.
     ///
     /// # Errors
@@ -120,20 +170,40 @@ impl Packer {
         if let Some(e) = self.take_error() {
             return Err(e);
         }
-        let tx = self.tx.as_ref().expect("packer not finished");
-        if tx
-            .send(Job {
+        let full = {
+            let mut batch = self.batch.lock().expect("packer batch lock");
+            batch.bytes += data.len();
+            batch.jobs.push(Job {
                 blob_type,
                 id,
                 data,
-            })
-            .is_err()
-        {
+            });
+            (batch.bytes >= BATCH_BYTES || batch.jobs.len() >= BATCH_BLOBS)
+                .then(|| std::mem::take(&mut *batch).jobs)
+        };
+        match full {
+            Some(jobs) => self.send(jobs),
+            None => Ok(()),
+        }
+    }
+
+    fn send(&self, jobs: Vec<Job>) -> Result<()> {
+        let tx = self.tx.as_ref().expect("packer not finished");
+        if tx.send(jobs).is_err() {
             return Err(self
                 .take_error()
                 .unwrap_or_else(|| CoreError::Damaged("packer stopped".into())));
         }
         Ok(())
+    }
+
+    /// Hand the queued blobs to the workers.
+    fn flush(&self) -> Result<()> {
+        let jobs = std::mem::take(&mut *self.batch.lock().expect("packer batch lock")).jobs;
+        if jobs.is_empty() {
+            return Ok(());
+        }
+        self.send(jobs)
     }
 
     fn take_error(&self) -> Option<CoreError> {
@@ -145,6 +215,7 @@ impl Packer {
     /// # Errors
     /// The first error any thread met.
     pub fn finish(mut self) -> Result<PackerStats> {
+        let flushed = self.flush();
         drop(self.tx.take());
         for w in self.workers.drain(..) {
             let _ = w.join();
@@ -157,7 +228,7 @@ impl Packer {
             .map_err(|_| CoreError::Damaged("uploader panicked".into()))?;
         match self.take_error() {
             Some(e) => Err(e),
-            None => Ok(stats),
+            None => flushed.map(|()| stats),
         }
     }
 }
@@ -174,9 +245,17 @@ impl Drop for Packer {
     }
 }
 
-fn worker(
-    rx: Receiver<Job>,
+struct WorkerCtx {
+    rx: Receiver<Vec<Job>>,
     ptx: Sender<(Vec<u8>, IndexPack, BlobType)>,
+    /// Chunk buffers back to the caller.
+    spare: Sender<Vec<u8>>,
+    /// Written pack buffers from the uploader.
+    pack_spare: Receiver<Vec<u8>>,
+}
+
+fn worker(
+    ctx: WorkerCtx,
     key: &MasterKey,
     pack_size: u64,
     level: i32,
@@ -187,30 +266,40 @@ fn worker(
     let close = |b: PackBuilder, t: BlobType| -> Result<()> {
         let (bytes, header) = b.finish(key)?;
         let id = ObjectId::of(&bytes);
-        ptx.send((
-            bytes,
-            IndexPack {
-                id,
-                data_key: header.data_key.clone(),
-                blobs: header.blobs,
-            },
-            t,
-        ))
-        .map_err(|_| CoreError::Damaged("uploader stopped".into()))
+        ctx.ptx
+            .send((
+                bytes,
+                IndexPack {
+                    id,
+                    data_key: header.data_key.clone(),
+                    blobs: header.blobs,
+                },
+                t,
+            ))
+            .map_err(|_| CoreError::Damaged("uploader stopped".into()))
     };
     let mut run = || -> Result<()> {
-        for job in rx.iter() {
+        for job in ctx.rx.iter().flatten() {
             let slot = if job.blob_type == BlobType::Data {
                 0
             } else {
                 1
             };
             if open[slot].is_none() {
-                let cap = if slot == 0 { capacity } else { 1 << 20 };
-                open[slot] = Some(PackBuilder::new(level, cap)?);
+                open[slot] = Some(if slot == 0 {
+                    match ctx.pack_spare.try_recv() {
+                        Ok(buf) => PackBuilder::with_buffer(level, buf)?,
+                        Err(_) => PackBuilder::new(level, capacity)?,
+                    }
+                } else {
+                    PackBuilder::new(level, 1 << 20)?
+                });
             }
             let b = open[slot].as_mut().expect("open pack");
             b.add(job.blob_type, job.id, &job.data)?;
+            if job.data.capacity() >= RECYCLE_MIN {
+                let _ = ctx.spare.try_send(job.data);
+            }
             if b.size() >= pack_size {
                 close(open[slot].take().expect("open pack"), job.blob_type)?;
             }
@@ -229,6 +318,7 @@ fn worker(
 
 fn uploader(
     prx: Receiver<(Vec<u8>, IndexPack, BlobType)>,
+    pack_spare: Sender<Vec<u8>>,
     storage: &dyn Storage,
     key: &MasterKey,
     signer: &Signer,
@@ -278,6 +368,9 @@ fn uploader(
         match blob_type {
             BlobType::Data => stats.data_blobs += n,
             BlobType::Tree => stats.tree_blobs += n,
+        }
+        if blob_type == BlobType::Data {
+            let _ = pack_spare.try_send(bytes);
         }
         stats.packs_written.push(pack.clone());
         pending.push(pack);

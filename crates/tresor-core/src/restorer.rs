@@ -122,7 +122,13 @@ struct Shared<'a> {
     others: AtomicU64,
     devices_skipped: AtomicU64,
     progress: &'a dyn Progress,
+    /// Threads that fetch and write the blobs of one large file at once.
+    file_threads: usize,
 }
+
+/// Files with at least this many blobs are written by [`Shared::file_threads`] threads at once
+/// (positional writes), so that restoring one large file uses every core.
+const PARALLEL_MIN_BLOBS: usize = 4;
 
 impl Shared<'_> {
     fn problem(&self, path: &str, message: String, damage: bool) {
@@ -349,6 +355,12 @@ fn write_content(
     )
     .map_err(|e| (format!("create: {e}"), false))?;
     let mut f = std::fs::File::from(fd);
+    if node.content.len() >= PARALLEL_MIN_BLOBS && sh.file_threads > 1 {
+        write_parallel(sh, node, &f)?;
+        sh.bytes.fetch_add(node.size, Ordering::Relaxed);
+        sh.progress.file_done(node.size);
+        return Ok(f);
+    }
     let mut written = 0u64;
     let mut hole = false;
     for id in &node.content {
@@ -382,6 +394,82 @@ fn write_content(
     sh.bytes.fetch_add(written, Ordering::Relaxed);
     sh.progress.file_done(written);
     Ok(f)
+}
+
+/// Write a file's blobs with [`Shared::file_threads`] threads, each taking the next blob,
+/// loading it and writing it at its offset (from the index's plaintext lengths). The file is
+/// first extended to its size, so zero blobs of sparse files are simply not written (holes).
+fn write_parallel(
+    sh: &Shared<'_>,
+    node: &Node,
+    f: &std::fs::File,
+) -> std::result::Result<(), (String, bool)> {
+    use std::os::unix::fs::FileExt;
+    let index = sh.reader.index();
+    let mut offsets = Vec::with_capacity(node.content.len() + 1);
+    let mut end = 0u64;
+    for id in &node.content {
+        let loc = index
+            .get(id)
+            .ok_or_else(|| (format!("blob {id} is not in the index"), true))?;
+        offsets.push(end);
+        end += u64::from(loc.raw_length);
+    }
+    offsets.push(end);
+    if end != node.size {
+        return Err((
+            format!("content is {end} bytes, snapshot says {}", node.size),
+            true,
+        ));
+    }
+    f.set_len(end)
+        .map_err(|e| (format!("truncate: {e}"), false))?;
+    let next = AtomicUsize::new(0);
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let failed: Mutex<Option<(String, bool)>> = Mutex::new(None);
+    let work = || {
+        while !stop.load(Ordering::Relaxed) {
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            let Some(id) = node.content.get(i) else {
+                break;
+            };
+            let r = (|| {
+                let data = sh
+                    .reader
+                    .load(id, BlobType::Data)
+                    .map_err(|e| (e.to_string(), true))?;
+                let want = offsets[i + 1] - offsets[i];
+                if data.len() as u64 != want {
+                    return Err((
+                        format!("blob {id} is {} bytes, the index says {want}", data.len()),
+                        true,
+                    ));
+                }
+                if !(node.sparse && data.iter().all(|b| *b == 0)) {
+                    f.write_all_at(&data, offsets[i])
+                        .map_err(|e| (format!("write: {e}"), false))?;
+                }
+                sh.progress.bytes_read(want);
+                Ok(())
+            })();
+            if let Err(e) = r {
+                stop.store(true, Ordering::Relaxed);
+                failed.lock().expect("failed lock").get_or_insert(e);
+                break;
+            }
+        }
+    };
+    let threads = sh.file_threads.min(node.content.len());
+    std::thread::scope(|s| {
+        for _ in 1..threads {
+            s.spawn(work);
+        }
+        work();
+    });
+    match failed.into_inner().expect("failed lock") {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
 }
 
 /// Re-read a restored file and compare every piece with the blob ids of the snapshot.
@@ -639,6 +727,9 @@ pub fn restore(
         others: AtomicU64::new(0),
         devices_skipped: AtomicU64::new(0),
         progress,
+        file_threads: std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(opts.workers.max(1)),
     };
     let root = Arc::new(DirState {
         fd: target_fd,

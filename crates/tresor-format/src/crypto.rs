@@ -254,23 +254,54 @@ impl DataKey {
         Ok(out)
     }
 
+    /// Encrypt `buf` in place with `nonce` and return the 16-byte tag. The caller MUST NOT use a
+    /// nonce twice with one key.
+    ///
+    /// # Panics
+    /// When `buf` is longer than XChaCha20 allows (256 GiB); blobs are at most 4 GiB.
+    pub fn encrypt_in_place(&self, nonce: &[u8; 24], aad: &[u8], buf: &mut [u8]) -> [u8; 16] {
+        let cipher = XChaCha20Poly1305::new_from_slice(&self.0).expect("32-byte key");
+        let tag = cipher
+            .encrypt_inout_detached(&XNonce::from(*nonce), aad, InOutBuf::from(buf))
+            .expect("blob shorter than 256 GiB");
+        tag.into()
+    }
+
     /// Decrypt `nonce || ciphertext || tag`.
     ///
     /// # Errors
     /// [`FormatError::Authentication`] when the bytes or the associated data do not match.
     pub fn decrypt(&self, aad: &[u8], data: &[u8], what: &'static str) -> Result<Vec<u8>> {
+        let mut buf = data.to_vec();
+        let r = self.decrypt_in_place(aad, &mut buf, what)?;
+        buf.truncate(r.end);
+        buf.drain(..r.start);
+        Ok(buf)
+    }
+
+    /// Decrypt `nonce || ciphertext || tag` where it lies; returns where the plaintext is in
+    /// `data` (bytes 24 to `len − 16`).
+    ///
+    /// # Errors
+    /// [`FormatError::Authentication`] when the bytes or the associated data do not match
+    /// (`data` then holds garbage).
+    pub fn decrypt_in_place(
+        &self,
+        aad: &[u8],
+        data: &mut [u8],
+        what: &'static str,
+    ) -> Result<std::ops::Range<usize>> {
         if data.len() < BLOB_CRYPTO_OVERHEAD {
             return Err(FormatError::Authentication { what });
         }
         let nonce = XNonce::try_from(&data[..24]).expect("24 bytes");
         let tag_at = data.len() - 16;
         let tag = Tag::try_from(&data[tag_at..]).expect("16 bytes");
-        let mut buf = data[24..tag_at].to_vec();
         let cipher = XChaCha20Poly1305::new_from_slice(&self.0).expect("32-byte key");
         cipher
-            .decrypt_inout_detached(&nonce, aad, InOutBuf::from(buf.as_mut_slice()), &tag)
+            .decrypt_inout_detached(&nonce, aad, InOutBuf::from(&mut data[24..tag_at]), &tag)
             .map_err(|_| FormatError::Authentication { what })?;
-        Ok(buf)
+        Ok(24..tag_at)
     }
 }
 

@@ -45,8 +45,13 @@ pub struct PackHeader {
 }
 
 /// Builds one pack in memory. Blobs are encrypted as they are added.
+///
+/// Blob nonces (format §7): a random 16-byte prefix drawn once per pack, followed by the blob's
+/// position in the pack as a u64 LE. Every pack has a fresh random data key, so nonces never
+/// repeat under one key, and no system call is made per blob.
 pub struct PackBuilder {
     data_key: DataKey,
+    nonce_prefix: [u8; 16],
     buf: Vec<u8>,
     blobs: Vec<BlobEntry>,
     compression_level: i32,
@@ -58,9 +63,22 @@ impl PackBuilder {
     /// # Errors
     /// [`FormatError::Random`].
     pub fn new(compression_level: i32, capacity: usize) -> Result<Self> {
+        Self::with_buffer(compression_level, Vec::with_capacity(capacity))
+    }
+
+    /// An empty pack with a fresh data key, built in `buf` (cleared first): lets a caller reuse
+    /// the buffer of a pack it has written.
+    ///
+    /// # Errors
+    /// [`FormatError::Random`].
+    pub fn with_buffer(compression_level: i32, mut buf: Vec<u8>) -> Result<Self> {
+        buf.clear();
+        let mut nonce_prefix = [0u8; 16];
+        crate::error::random_fill(&mut nonce_prefix)?;
         Ok(PackBuilder {
             data_key: DataKey::generate()?,
-            buf: Vec::with_capacity(capacity),
+            nonce_prefix,
+            buf,
             blobs: Vec::new(),
             compression_level,
         })
@@ -71,23 +89,27 @@ impl PackBuilder {
     /// # Errors
     /// See [`blob::encode`].
     pub fn add(&mut self, blob_type: BlobType, id: BlobId, plaintext: &[u8]) -> Result<u64> {
-        let stored = blob::encode(
+        let mut nonce = [0u8; 24];
+        nonce[..16].copy_from_slice(&self.nonce_prefix);
+        nonce[16..].copy_from_slice(&(self.blobs.len() as u64).to_le_bytes());
+        let offset = self.buf.len() as u64;
+        let length = blob::encode_into(
             &self.data_key,
+            &nonce,
             blob_type,
             &id,
             plaintext,
             self.compression_level,
-        )?;
-        let entry = BlobEntry {
+            &mut self.buf,
+        )? as u64;
+        self.blobs.push(BlobEntry {
             blob_type,
             id,
-            offset: self.buf.len() as u64,
-            length: stored.len() as u64,
+            offset,
+            length,
             raw_length: plaintext.len() as u64,
-        };
-        self.buf.extend_from_slice(&stored);
-        self.blobs.push(entry);
-        Ok(stored.len() as u64)
+        });
+        Ok(length)
     }
 
     /// Bytes of blob data so far.
@@ -189,4 +211,31 @@ pub fn read_header(key: &MasterKey, pack: &[u8]) -> Result<PackHeader> {
         ));
     }
     Ok(h)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crypto::MasterKey;
+
+    #[test]
+    fn blob_nonces_are_distinct_within_a_pack_and_across_packs() {
+        let key = MasterKey::generate().unwrap();
+        let mut nonces = std::collections::HashSet::new();
+        for _ in 0..3 {
+            let mut b = PackBuilder::new(3, 1 << 16).unwrap();
+            for i in 0..50u32 {
+                let plain = i.to_le_bytes().repeat(30);
+                let id = BlobId::of(&key.id_key, &plain);
+                b.add(BlobType::Data, id, &plain).unwrap();
+            }
+            let (bytes, header) = b.finish(&key).unwrap();
+            assert_eq!(read_header(&key, &bytes).unwrap(), header);
+            for e in &header.blobs {
+                let nonce = &bytes[e.offset as usize..e.offset as usize + 24];
+                assert!(nonces.insert(nonce.to_vec()), "nonce repeated");
+            }
+        }
+        assert_eq!(nonces.len(), 150);
+    }
 }

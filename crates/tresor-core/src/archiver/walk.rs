@@ -5,7 +5,9 @@ use crate::Progress;
 use crate::blobs::BlobReader;
 use crate::error::{CoreError, Result};
 use crate::exclude::CACHEDIR_TAG_SIGNATURE;
-use crate::fsmeta::{NameCache, fd_path, kind_of, node_from_metadata, read_xattrs};
+use crate::fsmeta::{
+    NameCache, fd_path, kind_of, node_from_metadata, read_file_xattrs, read_xattrs,
+};
 use crate::index::{IdMap, IdSet, Index};
 use crate::packer::Packer;
 use crate::repository::Repository;
@@ -15,7 +17,7 @@ use std::fs::{File, Metadata};
 use std::io::Read;
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use tresor_format::BlobId;
@@ -309,7 +311,7 @@ impl<'a> Walker<'a> {
                     self.progress.file_done(0);
                     return Ok(Some(node));
                 }
-                match self.read_file(&access, path, &mut node)? {
+                match self.read_file(dir, name, path, &mut node, meta)? {
                     true => {}
                     false => return Ok(None),
                 }
@@ -335,6 +337,10 @@ impl<'a> Walker<'a> {
                 self.stats.total_files_processed += 1;
                 self.count_other(parent, &node);
             }
+        }
+        if kind == NodeKind::File {
+            // read_file read them from the open file.
+            return Ok(Some(node));
         }
         match read_xattrs(&access) {
             Ok(x) => node.xattrs = x,
@@ -444,36 +450,57 @@ impl<'a> Walker<'a> {
         }
     }
 
-    /// Read and chunk a file into `node.content`; sets `node.size` to the bytes read.
-    /// Returns false (with a warning) when the file cannot be read.
-    fn read_file(&mut self, access: &Path, path: &Path, node: &mut Node) -> Result<bool> {
+    /// Read and chunk a file into `node.content` and its extended attributes into
+    /// `node.xattrs`; sets `node.size` to the bytes read. `lstat` is the entry's metadata from
+    /// the directory walk. Returns false (with a warning) when the file cannot be read.
+    ///
+    /// The file is opened relative to `dir` (no path lookup) and read up to the size `lstat`
+    /// (or, on a retry, `fstat`) gave; it counts as stable when `fstat` after reading shows the
+    /// same inode, size, mtime and ctime as before and the bytes read match the size.
+    fn read_file(
+        &mut self,
+        dir: std::os::fd::BorrowedFd<'_>,
+        name: &[u8],
+        path: &Path,
+        node: &mut Node,
+        lstat: Metadata,
+    ) -> Result<bool> {
+        let mut before = Some(lstat);
         for attempt in 0..3 {
-            let file = std::fs::OpenOptions::new()
-                .read(true)
-                .custom_flags(libc::O_NOATIME | libc::O_NOFOLLOW)
-                .open(access);
-            let file = match file {
-                Err(e) if e.raw_os_error() == Some(libc::EPERM) => std::fs::OpenOptions::new()
-                    .read(true)
-                    .custom_flags(libc::O_NOFOLLOW)
-                    .open(access),
+            let open = |flags| {
+                rustix::fs::openat(
+                    dir,
+                    name,
+                    rustix::fs::OFlags::RDONLY
+                        | rustix::fs::OFlags::NOFOLLOW
+                        | rustix::fs::OFlags::CLOEXEC
+                        | flags,
+                    rustix::fs::Mode::empty(),
+                )
+            };
+            let fd = match open(rustix::fs::OFlags::NOATIME) {
+                Err(rustix::io::Errno::PERM) => open(rustix::fs::OFlags::empty()),
                 f => f,
             };
-            let mut file = match file {
-                Ok(f) => f,
+            let file = match fd {
+                Ok(fd) => File::from(fd),
                 Err(e) => {
-                    self.warn(io_err(path, e));
+                    self.warn(io_err(path, e.into()));
                     return Ok(false);
                 }
             };
-            let before = match file.metadata() {
-                Ok(m) => m,
-                Err(e) => {
-                    self.warn(io_err(path, e));
-                    return Ok(false);
-                }
+            let before = match before.take() {
+                Some(m) => m,
+                None => match file.metadata() {
+                    Ok(m) => m,
+                    Err(e) => {
+                        self.warn(io_err(path, e));
+                        return Ok(false);
+                    }
+                },
             };
-            let (content, size) = match self.chunk_stream(&mut file)? {
+            let mut limited = (&file).take(before.size());
+            let (content, size) = match self.chunk_stream(&mut limited)? {
                 Ok(r) => r,
                 Err(e) => {
                     self.warn(io_err(path, e));
@@ -498,6 +525,13 @@ impl<'a> Walker<'a> {
                     size,
                     ..fresh
                 };
+                match read_file_xattrs(&file) {
+                    Ok(x) => node.xattrs = x,
+                    Err(e) => self.warn(format!(
+                        "{}: reading extended attributes: {e}",
+                        path.display()
+                    )),
+                }
                 return Ok(true);
             }
         }
@@ -533,16 +567,20 @@ impl<'a> Walker<'a> {
                 break Ok(Ok((ids, total)));
             }
             let n = self.chunker.next_cut(&buf[start..end]);
-            let data = buf[start..start + n].to_vec();
+            let chunk = &buf[start..start + n];
+            let id = self.repo.key().blob_id(chunk);
+            ids.push(id);
+            if self.known.insert(id) {
+                let mut data = self.packer.buffer();
+                data.extend_from_slice(chunk);
+                if let Err(e) = self.packer.add(BlobType::Data, id, data) {
+                    break Err(e);
+                }
+            }
             start += n;
             total += n as u64;
             self.stats.bytes_read += n as u64;
             self.progress.bytes_read(n as u64);
-            let id = self.repo.key().blob_id(&data);
-            ids.push(id);
-            if let Err(e) = self.store(BlobType::Data, id, data) {
-                break Err(e);
-            }
         };
         self.buf = buf;
         if result.is_ok() {
