@@ -266,4 +266,24 @@ fn object_lock_from_init_reaches_every_object() {
         "{}",
         String::from_utf8_lossy(&o.stderr)
     );
+
+    // forget plans around a locked snapshot: not attempted, reported, still there.
+    let o = run(&lock_url, &["snapshots", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let id = v[0]["id"].as_str().unwrap().to_string();
+    let o = run(&lock_url, &["forget", &id]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    assert!(err.contains("object lock until"), "{err}");
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("removed 0 snapshots"),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    assert_eq!(s.list(Kind::Snapshot).unwrap().len(), 1);
+    // prune has nothing to free and attempts no delete the lock would refuse.
+    let o = run(&lock_url, &["prune"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    assert!(!err.contains("refused"), "{err}");
 }

@@ -35,19 +35,41 @@ pub fn plan(
     Ok(retention::apply(&infos, policy, group_by, tz))
 }
 
-/// Delete snapshot objects. Returns the ids deleted.
+/// What [`remove`] did.
+#[derive(Debug, Clone, Default)]
+pub struct Removed {
+    /// Snapshots deleted.
+    pub deleted: Vec<ObjectId>,
+    /// Snapshots the storage still holds under a lock (S3 Object Lock), with the time the lock
+    /// ends: not attempted; forget them again after that time.
+    pub locked: Vec<(ObjectId, std::time::SystemTime)>,
+}
+
+/// Delete snapshot objects, except those still under the storage's object lock (reported in
+/// [`Removed::locked`], never attempted).
 ///
 /// # Errors
 /// The first storage error (e.g. permission denied on append-only storage); snapshots deleted
 /// before it stay deleted.
-pub fn remove(repo: &Repository, ids: &[ObjectId]) -> Result<Vec<ObjectId>> {
+pub fn remove(repo: &Repository, ids: &[ObjectId]) -> Result<Removed> {
     repo.require_read("forget")?;
-    let mut done = Vec::new();
+    let mut done = Removed::default();
+    let now = std::time::SystemTime::now();
     for id in ids {
+        let name = id.to_hex();
+        if let Some(until) = repo
+            .storage()
+            .locked_until(Kind::Snapshot, &name)
+            .map_err(CoreError::from)?
+            .filter(|t| *t > now)
+        {
+            done.locked.push((*id, until));
+            continue;
+        }
         repo.storage()
-            .delete(Kind::Snapshot, &id.to_hex())
+            .delete(Kind::Snapshot, &name)
             .map_err(CoreError::from)?;
-        done.push(*id);
+        done.deleted.push(*id);
     }
     Ok(done)
 }

@@ -609,6 +609,10 @@ pub struct PrunePlan {
     pub resurrect: Vec<ObjectId>,
     /// Packs deleted in this run.
     pub delete: Vec<PlannedPack>,
+    /// Packs due for deletion that the storage still holds under a lock (S3 Object Lock
+    /// retention or legal hold), with the time it ends (UTC, RFC 3339): not attempted, kept in
+    /// the `deleting` list, and deleted by the first run after that time.
+    pub locked: Vec<(PlannedPack, String)>,
     /// Bytes freed in this run.
     pub bytes_freed: u64,
     /// Bytes condemned in this run (freed by a later run).
@@ -1329,6 +1333,40 @@ pub fn plan(repo: &Repository, opts: &PruneOptions) -> Result<PrunePlan> {
         }
     }
 
+    // Packs under an S3 Object Lock are planned around: never attempted, kept for a later run.
+    // The storage's own clock decides in the end; a client clock ahead of it only means a
+    // refused delete, which is reported, and one behind it only postpones the deletion.
+    let now = std::time::SystemTime::now();
+    let mut locked = Vec::new();
+    let mut unlocked = Vec::with_capacity(delete.len());
+    for d in delete {
+        match repo.storage().locked_until(Kind::Pack, &d.id.to_hex()) {
+            Ok(Some(until)) if until > now => {
+                bytes_freed -= d.size;
+                locked.push((d, rfc3339(until)));
+            }
+            Ok(_) => unlocked.push(d),
+            Err(e) if e.kind == ErrorKind::NotFound => unlocked.push(d),
+            Err(e) => {
+                warnings.push(format!(
+                    "pack {}: could not ask the storage whether it is locked ({e}); kept for a later run",
+                    d.id
+                ));
+                bytes_freed -= d.size;
+                locked.push((d, String::new()));
+            }
+        }
+    }
+    let delete = unlocked;
+    if !locked.is_empty() {
+        let ids: IdSet<ObjectId> = locked.iter().map(|(d, _)| d.id).collect();
+        for p in packs.iter_mut() {
+            if p.action == PackAction::Delete && ids.contains(&p.id) {
+                p.action = PackAction::Wait;
+            }
+        }
+    }
+
     // Orphans: resurrected when needed; condemned when an earlier run saw them unindexed
     // already; else remembered.
     let mut condemn_unindexed = Vec::new();
@@ -1418,7 +1456,11 @@ pub fn plan(repo: &Repository, opts: &PruneOptions) -> Result<PrunePlan> {
         run,
         supersedes: recs.states.iter().map(|(id, _)| *id).collect(),
         generations: Vec::new(),
-        deleting: delete.iter().map(|d| d.id).collect(),
+        deleting: delete
+            .iter()
+            .chain(locked.iter().map(|(d, _)| d))
+            .map(|d| d.id)
+            .collect(),
         unindexed: unindexed_seen.iter().map(|p| p.id).collect(),
     };
     next_state.deleting.sort();
@@ -1439,6 +1481,7 @@ pub fn plan(repo: &Repository, opts: &PruneOptions) -> Result<PrunePlan> {
         && drop_missing.is_empty()
         && resurrect.is_empty()
         && delete.is_empty()
+        && locked.is_empty()
         && affected.is_empty()
         && leftovers.is_empty()
         && recs.superseded.is_empty()
@@ -1472,6 +1515,7 @@ pub fn plan(repo: &Repository, opts: &PruneOptions) -> Result<PrunePlan> {
         drop_missing,
         resurrect,
         delete,
+        locked,
         bytes_freed,
         bytes_condemned,
         generations,
@@ -1538,6 +1582,9 @@ pub struct PruneStats {
     pub armed: bool,
     /// Objects the storage refused to delete (append-only storage, object lock): `kind id: error`.
     pub undeletable: Vec<String>,
+    /// Objects due for deletion but still locked by the storage (S3 Object Lock), not
+    /// attempted: `kind id: locked until TIME`. A later run deletes them.
+    pub locked: Vec<String>,
     /// Other problems met on the way that did not stop the run.
     pub warnings: Vec<String>,
 }
@@ -1639,7 +1686,17 @@ impl FossilWriter<'_> {
     }
 }
 
+/// Delete an object unless the storage holds it under a lock (then it is reported in
+/// [`PruneStats::locked`] and not attempted). Returns whether it is gone.
 fn delete_object(repo: &Repository, kind: Kind, id: &ObjectId, stats: &mut PruneStats) -> bool {
+    if let Ok(Some(until)) = repo.storage().locked_until(kind, &id.to_hex())
+        && until > std::time::SystemTime::now()
+    {
+        stats
+            .locked
+            .push(format!("{kind} {id}: locked until {}", rfc3339(until)));
+        return false;
+    }
     match repo.storage().delete(kind, &id.to_hex()) {
         Ok(()) => true,
         Err(e) if e.kind == ErrorKind::NotFound => true,
@@ -1999,8 +2056,8 @@ impl PrunePlan {
             }
         }
 
-        // 7. Approved packs.
-        let mut all_deleted = true;
+        // 7. Approved packs (those under an object lock stay in the `deleting` list).
+        let mut all_deleted = self.locked.is_empty();
         for p in &w.packs {
             if p.action == PackAction::Delete {
                 if delete_object(repo, Kind::Pack, &p.id, &mut stats) {
@@ -2088,6 +2145,13 @@ fn size(n: u64) -> String {
     }
 }
 
+/// A time as RFC 3339 in UTC, to the second.
+fn rfc3339(t: std::time::SystemTime) -> String {
+    jiff::Timestamp::try_from(t)
+        .map(|t| t.round(jiff::Unit::Second).unwrap_or(t).to_string())
+        .unwrap_or_else(|_| format!("{t:?}"))
+}
+
 impl fmt::Display for PrunePlan {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let sum = |v: &[PlannedPack]| v.iter().map(|p| p.size).sum::<u64>();
@@ -2140,6 +2204,20 @@ impl fmt::Display for PrunePlan {
                 f,
                 "resurrect: {} condemned or unindexed packs hold data snapshots use",
                 self.resurrect.len()
+            )?;
+        }
+        if !self.locked.is_empty() {
+            let until = self
+                .locked
+                .iter()
+                .map(|(_, t)| t.as_str())
+                .max()
+                .unwrap_or_default();
+            writeln!(
+                f,
+                "locked: {} packs ({}) due for deletion are still under the storage's object lock (until {until} at the latest): not attempted, deleted by a prune run after that",
+                self.locked.len(),
+                size(self.locked.iter().map(|(p, _)| p.size).sum())
             )?;
         }
         for g in &self.generations {

@@ -28,11 +28,23 @@ const KDF: KdfParams = KdfParams {
 };
 const PW: &str = "pw";
 
-/// Local storage that can be told to refuse deleting index objects (append-only storage).
+/// Local storage that can be told to refuse deleting index objects (append-only storage), and
+/// to hold every pack under a lock until a given time (like S3 Object Lock: `locked_until`
+/// reports it and deletes are refused).
 #[derive(Debug)]
 struct Guarded {
     inner: LocalStorage,
     refuse_index_delete: AtomicBool,
+    packs_locked_until: Mutex<Option<std::time::SystemTime>>,
+    /// Deletes of locked packs that were attempted (and refused).
+    locked_delete_attempts: std::sync::atomic::AtomicUsize,
+}
+
+impl Guarded {
+    fn pack_lock(&self) -> Option<std::time::SystemTime> {
+        let until = (*self.packs_locked_until.lock().unwrap())?;
+        (until > std::time::SystemTime::now()).then_some(until)
+    }
 }
 
 impl Storage for Guarded {
@@ -61,6 +73,16 @@ impl Storage for Guarded {
         self.inner.write(kind, name, data)
     }
     fn delete(&self, kind: Kind, name: &str) -> tresor_storage::Result<()> {
+        if kind == Kind::Pack && self.pack_lock().is_some() {
+            self.locked_delete_attempts.fetch_add(1, Ordering::SeqCst);
+            return Err(StorageError::new(
+                ErrorKind::PermissionDenied,
+                "delete",
+                kind,
+                name,
+                "object lock",
+            ));
+        }
         if kind == Kind::Index && self.refuse_index_delete.load(Ordering::SeqCst) {
             return Err(StorageError::new(
                 ErrorKind::PermissionDenied,
@@ -74,6 +96,18 @@ impl Storage for Guarded {
     }
     fn size(&self, kind: Kind, name: &str) -> tresor_storage::Result<u64> {
         self.inner.size(kind, name)
+    }
+    fn locked_until(
+        &self,
+        kind: Kind,
+        name: &str,
+    ) -> tresor_storage::Result<Option<std::time::SystemTime>> {
+        self.inner.size(kind, name)?;
+        Ok(if kind == Kind::Pack {
+            self.pack_lock()
+        } else {
+            None
+        })
     }
 }
 
@@ -98,6 +132,8 @@ impl Env {
         let guarded = Arc::new(Guarded {
             inner: LocalStorage::new(dir.path().join("repo")),
             refuse_index_delete: AtomicBool::new(false),
+            packs_locked_until: Mutex::new(None),
+            locked_delete_attempts: Default::default(),
         });
         let owner = KeyOwner {
             host: "admin".into(),
@@ -404,6 +440,73 @@ fn condemned_packs_wait_for_every_host_in_repository_time() {
     env.check(true);
     assert_restores(&env.repo, &a2, &a, &va2);
     assert_restores(&env.repo, &a3, &a, &va2);
+}
+
+#[test]
+fn packs_under_object_lock_are_planned_around_and_deleted_later() {
+    let env = Env::new();
+    let a = env.src("a");
+    let v1 = files(&[("x", 20, 300 << 10), ("y", 21, 300 << 10)]);
+    write_tree(&a, &v1);
+    let s1 = backup(&env.repo, &a, "h");
+    let v2 = files(&[("y", 21, 300 << 10)]);
+    write_tree(&a, &v2);
+    let s2 = backup(&env.repo, &a, "h");
+    env.forget(&s1);
+    let (plan, stats) = prune(&env.repo);
+    assert!(!plan.condemn_unused.is_empty(), "{plan}");
+    assert!(stats.armed);
+    // Unused packs and repacked ones are condemned alike.
+    let condemned: Vec<ObjectId> = plan
+        .condemn_unused
+        .iter()
+        .chain(plan.repack.iter())
+        .map(|p| p.id)
+        .collect();
+    let s3 = backup(&env.repo, &a, "h");
+
+    // Every pack is locked for another hour: the approved packs are not attempted.
+    let until = std::time::SystemTime::now() + std::time::Duration::from_secs(3600);
+    *env.guarded.packs_locked_until.lock().unwrap() = Some(until);
+    let plan = prune::plan(&env.repo, &PruneOptions::default()).unwrap();
+    assert!(plan.generations[0].approved, "{plan}");
+    assert!(plan.delete.is_empty(), "{plan}");
+    assert_eq!(plan.bytes_freed, 0);
+    let mut locked: Vec<ObjectId> = plan.locked.iter().map(|(p, _)| p.id).collect();
+    locked.sort();
+    let mut want = condemned.clone();
+    want.sort();
+    assert_eq!(locked, want);
+    let shown = plan.to_string();
+    assert!(shown.contains("object lock"), "{shown}");
+    let stats = plan.execute(&env.repo, &NoProgress).unwrap();
+    assert_eq!(stats.packs_deleted, 0);
+    assert!(stats.undeletable.is_empty(), "{:?}", stats.undeletable);
+    assert_eq!(
+        env.guarded.locked_delete_attempts.load(Ordering::SeqCst),
+        0,
+        "no delete of a locked pack is attempted"
+    );
+    let present = |id: &ObjectId| env.storage().size(Kind::Pack, &id.to_hex()).is_ok();
+    assert!(condemned.iter().all(present));
+    env.check(true);
+    assert_restores(&env.repo, &s2, &a, &v2);
+
+    // Still locked: the next run plans around them again.
+    let (plan, stats) = prune(&env.repo);
+    assert_eq!(plan.locked.len(), condemned.len(), "{plan}");
+    assert_eq!(stats.packs_deleted, 0);
+
+    // The lock ends: the next run deletes them, without waiting for anything else.
+    *env.guarded.packs_locked_until.lock().unwrap() = None;
+    let (plan, stats) = prune(&env.repo);
+    assert!(plan.locked.is_empty(), "{plan}");
+    assert_eq!(stats.packs_deleted, condemned.len());
+    assert!(!condemned.iter().any(present));
+    assert_eq!(env.guarded.locked_delete_attempts.load(Ordering::SeqCst), 0);
+    env.check(true);
+    assert_restores(&env.repo, &s2, &a, &v2);
+    assert_restores(&env.repo, &s3, &a, &v2);
 }
 
 #[test]

@@ -119,10 +119,19 @@ pub fn run(ctx: &Context, a: &ForgetArgs) -> Result<i32> {
         return Ok(exit::OK);
     }
     let done = forget::remove(&repo, &remove)?;
+    for (id, until) in &done.locked {
+        eprintln!(
+            "note: snapshot {} is under the storage's object lock until {}: not removed (forget it again after that)",
+            id.short(),
+            jiff::Timestamp::try_from(*until)
+                .map(|t| t.round(jiff::Unit::Second).unwrap_or(t).to_string())
+                .unwrap_or_default()
+        );
+    }
     if !ctx.json && !ctx.quiet {
         println!(
             "removed {} snapshots; run `tresor prune` to free their data",
-            done.len()
+            done.deleted.len()
         );
     }
     Ok(exit::OK)

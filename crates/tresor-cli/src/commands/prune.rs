@@ -46,6 +46,9 @@ pub fn run(ctx: &Context, a: &PruneArgs) -> Result<i32> {
             serde_json::json!({"message_type": "summary", "dry_run": false, "plan": plan, "stats": stats})
         );
     } else {
+        for l in &stats.locked {
+            eprintln!("note: not deleted yet, still under object lock: {l}");
+        }
         for u in &stats.undeletable {
             eprintln!("warning: the storage refused to delete {u}");
         }
