@@ -162,6 +162,7 @@ fn main() {
             parent: None,
             summary: None,
             program_version: tresor_core::PROGRAM_VERSION.into(),
+            markers: vec![],
         };
         let id: ObjectId = repo.save_snapshot(&snap).unwrap();
         println!("snapshot {name} {id}");

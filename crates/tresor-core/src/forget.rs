@@ -7,6 +7,7 @@ use crate::repository::Repository;
 use crate::retention::{self, GroupBy, RetentionPolicy, SnapshotInfo};
 use crate::snapshots::{SnapshotFilter, time_of};
 use tresor_format::ObjectId;
+use tresor_format::snapshot::Snapshot;
 use tresor_storage::Kind;
 
 /// The decisions of a policy over the repository's snapshots (filtered), grouped.
@@ -46,7 +47,7 @@ pub struct Removed {
 }
 
 /// Delete snapshot objects, except those still under the storage's object lock (reported in
-/// [`Removed::locked`], never attempted).
+/// [`Removed::locked`], never attempted), with the backup start markers they list.
 ///
 /// # Errors
 /// The first storage error (e.g. permission denied on append-only storage); snapshots deleted
@@ -65,6 +66,23 @@ pub fn remove(repo: &Repository, ids: &[ObjectId]) -> Result<Removed> {
         {
             done.locked.push((*id, until));
             continue;
+        }
+        // The backup start markers the snapshot lists (format §16.1) go with it: its backup
+        // ended, and no other snapshot will list them.
+        if let Ok(bytes) = repo.read_object(Kind::Snapshot, id)
+            && let Ok((_, snap)) = Snapshot::open(repo.key(), &bytes)
+        {
+            for m in &snap.markers {
+                let locked = repo
+                    .storage()
+                    .locked_until(Kind::Marker, &m.to_hex())
+                    .ok()
+                    .flatten()
+                    .is_some_and(|t| t > now);
+                if !locked {
+                    let _ = repo.storage().delete(Kind::Marker, &m.to_hex());
+                }
+            }
         }
         repo.storage()
             .delete(Kind::Snapshot, &name)

@@ -4,7 +4,8 @@
 //!   snapshots; [`index`] is the in-memory blob → pack map; [`blobs`] reads blobs back;
 //!   [`packer`] turns blobs into packs and index objects in the background.
 //! * Operations, each in its own module, each returning a typed result and printing nothing:
-//!   [`archiver`] (backup), [`restorer`] (restore), [`check`], [`ls`], [`snapshots`] (selection).
+//!   [`archiver`] (backup, with its start [`markers`]), [`restorer`] (restore), [`check`], [`ls`],
+//!   [`snapshots`] (selection), [`forget`], [`prune`], [`repair`].
 //! * [`fsmeta`] reads and applies file metadata; [`exclude`] matches exclude patterns.
 //!
 //! The CLI crate renders results; nothing here writes to stdout.
@@ -20,6 +21,7 @@ pub mod fsmeta;
 pub mod index;
 pub mod keys;
 pub mod ls;
+pub mod markers;
 pub mod packer;
 pub mod prune;
 pub mod repair;

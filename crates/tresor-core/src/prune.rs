@@ -52,10 +52,14 @@
 //!
 //! Snapshot times and `backup_start` are never compared with anything, so a host with a wrong
 //! clock cannot make a generation look old: only the *presence* of new snapshot ids counts.
-//! Assumptions (as in Duplicacy's fossil collection): one backup at a time per host name, and a
-//! host's very first backup does not span both the arming and the approving run (the check for
-//! unindexed packs catches the common case of a large first backup). Hosts that will never back
-//! up again block approval; [`PruneOptions::inactive_hosts`] lets the operator waive them —
+//!    * *Backups without a snapshot yet.* A backup writes a start marker before it reads the
+//!      index, and its snapshot lists it (format §16.1). Arming adds the hosts of markers no
+//!      snapshot lists to `H`, so a backup that started before arming — including a host's very
+//!      first backup — is waited for like any host with snapshots. Markers whose snapshot exists
+//!      are deleted by prune.
+//!
+//! Assumption (as in Duplicacy's fossil collection): one backup at a time per host name. Hosts
+//! that will never back up again block approval; [`PruneOptions::inactive_hosts`] lets the operator waive them —
 //! safe exactly when that host has no backup running that started before the arming run.
 //!
 //! # Crash safety
@@ -89,6 +93,7 @@ use std::fmt;
 use tresor_format::blob::{self, BlobType};
 use tresor_format::crypto::SealedKind;
 use tresor_format::index::{IndexFile, IndexPack};
+use tresor_format::marker::Marker;
 use tresor_format::pack;
 use tresor_format::sign::{SignedKind, open_envelope};
 use tresor_format::snapshot::Snapshot;
@@ -665,6 +670,8 @@ struct Work {
     next_state: PruneState,
     /// Host of every snapshot seen.
     hosts: IdMap<ObjectId, String>,
+    /// Backup start markers listed by the snapshots the plan read (their backups ended).
+    resolved_markers: IdSet<ObjectId>,
     /// Pack positions of orphans (unindexed packs) to condemn or resurrect.
     orphans: Vec<u32>,
     /// Orphans whose header or name did not check out: condemned without entries.
@@ -880,6 +887,39 @@ struct SnapInfo {
     tree: BlobId,
 }
 
+/// Backup start markers (format §16.1) no snapshot lists, by host: each may be a backup that is
+/// still running. Markers that cannot be opened are reported in `warnings` and skipped.
+fn open_markers(
+    repo: &Repository,
+    resolved: &IdSet<ObjectId>,
+    warnings: &mut Vec<String>,
+) -> Result<Vec<(ObjectId, String)>> {
+    let names = match repo.storage().list(Kind::Marker) {
+        Ok(l) => l,
+        // Repositories made before markers existed have no `markers/` folder.
+        Err(e) if e.kind == ErrorKind::NotFound => Vec::new(),
+        Err(e) => return Err(e.into()),
+    };
+    let mut out = Vec::new();
+    for (name, _) in names {
+        let Ok(id) = name.parse::<ObjectId>() else {
+            continue;
+        };
+        if resolved.contains(&id) {
+            continue;
+        }
+        let opened = repo
+            .read_object(Kind::Marker, &id)
+            .and_then(|b| Marker::open(repo.key(), &b).map_err(CoreError::from));
+        match opened {
+            Ok((_, m)) => out.push((id, m.hostname)),
+            Err(CoreError::Storage(e)) if e.kind == ErrorKind::NotFound => {}
+            Err(e) => warnings.push(format!("backup start marker {id}: {e}; ignored")),
+        }
+    }
+    Ok(out)
+}
+
 /// Open a snapshot whatever its signer (prune keeps the data of untrusted snapshots too: they
 /// may become trusted again, e.g. after a paper key import).
 fn open_snapshot_any(repo: &Repository, id: &ObjectId) -> Result<Snapshot> {
@@ -904,13 +944,17 @@ pub fn plan(repo: &Repository, opts: &PruneOptions) -> Result<PrunePlan> {
     let mut snap_ids = repo.snapshot_ids()?;
     snap_ids.sort();
     let mut snaps = Vec::with_capacity(snap_ids.len());
+    let mut resolved_markers: IdSet<ObjectId> = IdSet::default();
     for id in snap_ids {
         match open_snapshot_any(repo, &id) {
-            Ok(s) => snaps.push(SnapInfo {
-                id,
-                host: s.hostname,
-                tree: s.tree,
-            }),
+            Ok(s) => {
+                resolved_markers.extend(s.markers.iter().copied());
+                snaps.push(SnapInfo {
+                    id,
+                    host: s.hostname,
+                    tree: s.tree,
+                });
+            }
             Err(CoreError::Storage(e)) if e.kind == ErrorKind::NotFound => {} // just forgotten
             Err(e) => {
                 return Err(CoreError::Damaged(format!(
@@ -1534,6 +1578,7 @@ pub fn plan(repo: &Repository, opts: &PruneOptions) -> Result<PrunePlan> {
             fossil_ids: recs.fossils,
             next_state,
             hosts,
+            resolved_markers,
             orphans,
             blind,
             affected,
@@ -1578,6 +1623,8 @@ pub struct PruneStats {
     pub records_written: usize,
     /// Prune records deleted.
     pub records_deleted: usize,
+    /// Backup start markers deleted (their snapshots exist).
+    pub markers_deleted: usize,
     /// Whether the pending generations are armed after this run.
     pub armed: bool,
     /// Objects the storage refused to delete (append-only storage, object lock): `kind id: error`.
@@ -1732,19 +1779,35 @@ impl Work {
     }
 }
 
-fn arming(repo: &Repository, run: u64, known: &IdMap<ObjectId, String>) -> Result<Arming> {
+/// Record the snapshots present and the hosts that must write a new one before the generation
+/// may be deleted: the hosts of those snapshots, and the hosts of backup start markers no
+/// snapshot lists (a backup that may have started before the condemned packs left the index —
+/// for a host without snapshots yet, its first backup). Markers are listed after the snapshots,
+/// so a backup that ends in between counts as running: the safe side.
+fn arming(
+    repo: &Repository,
+    run: u64,
+    known: &IdMap<ObjectId, String>,
+    resolved: &IdSet<ObjectId>,
+    warnings: &mut Vec<String>,
+) -> Result<Arming> {
     let mut snapshots = repo.snapshot_ids()?;
     snapshots.sort();
     let mut hosts: Vec<String> = Vec::new();
+    let mut resolved = resolved.clone();
     for id in &snapshots {
         match known.get(id) {
             Some(h) => hosts.push(h.clone()),
             None => {
                 if let Ok(s) = open_snapshot_any(repo, id) {
                     hosts.push(s.hostname);
+                    resolved.extend(s.markers.iter().copied());
                 }
             }
         }
+    }
+    for (_, host) in open_markers(repo, &resolved, warnings)? {
+        hosts.push(host);
     }
     hosts.sort();
     hosts.dedup();
@@ -2083,7 +2146,13 @@ impl PrunePlan {
                         .is_ok_and(|id: ObjectId| superseded_ids.contains(&id))
                 });
             if clean {
-                let arming = arming(repo, self.run, &w.hosts)?;
+                let arming = arming(
+                    repo,
+                    self.run,
+                    &w.hosts,
+                    &w.resolved_markers,
+                    &mut stats.warnings,
+                )?;
                 for g in &mut state.generations {
                     if g.armed.is_none() {
                         g.armed = Some(arming.clone());
@@ -2123,6 +2192,17 @@ impl PrunePlan {
         for f in &w.fossil_ids {
             if !referenced.contains(f) && delete_object(repo, Kind::PruneRecord, f, &mut stats) {
                 stats.records_deleted += 1;
+            }
+        }
+        // 10. Backup start markers whose snapshot exists have done their job.
+        if let Ok(list) = repo.storage().list(Kind::Marker) {
+            for (name, _) in list {
+                if let Ok(id) = name.parse::<ObjectId>()
+                    && w.resolved_markers.contains(&id)
+                    && delete_object(repo, Kind::Marker, &id, &mut stats)
+                {
+                    stats.markers_deleted += 1;
+                }
             }
         }
         stats.armed = state.generations.iter().all(|g| g.armed.is_some());

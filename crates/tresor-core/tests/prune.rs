@@ -166,7 +166,8 @@ impl Env {
     }
 
     fn forget(&self, id: &ObjectId) {
-        self.storage().delete(Kind::Snapshot, &id.to_hex()).unwrap();
+        let r = tresor_core::forget::remove(&self.repo, &[*id]).unwrap();
+        assert_eq!(r.deleted, vec![*id]);
     }
 
     fn check(&self, read_data: bool) -> check::CheckReport {
@@ -218,6 +219,16 @@ fn files(spec: &[(&str, u64, usize)]) -> Files {
 }
 
 fn backup_at(repo: &Repository, path: &Path, host: &str, time: jiff::ZonedDateTime) -> ObjectId {
+    backup_full(repo, path, host, time, None)
+}
+
+fn backup_full(
+    repo: &Repository,
+    path: &Path,
+    host: &str,
+    time: jiff::ZonedDateTime,
+    cache_dir: Option<PathBuf>,
+) -> ObjectId {
     let opts = BackupOptions {
         paths: vec![path.to_path_buf()],
         excludes: PatternSet::new(&[]).unwrap(),
@@ -233,7 +244,7 @@ fn backup_at(repo: &Repository, path: &Path, host: &str, time: jiff::ZonedDateTi
         stdin: None,
         workers: 2,
         cancel: None,
-        cache_dir: None,
+        cache_dir,
     };
     let r = archiver::backup(repo, opts, &NoProgress).unwrap();
     assert!(r.warnings.is_empty(), "{:?}", r.warnings);
@@ -507,6 +518,79 @@ fn packs_under_object_lock_are_planned_around_and_deleted_later() {
     env.check(true);
     assert_restores(&env.repo, &s2, &a, &v2);
     assert_restores(&env.repo, &s3, &a, &v2);
+}
+
+/// A host with no snapshot yet whose first backup started before a prune run armed a
+/// generation is waited for, through its backup start marker (format §16.1).
+#[test]
+fn a_new_hosts_running_first_backup_holds_back_deletion_through_its_marker() {
+    let env = Env::new();
+    let (a, b) = (env.src("a"), env.src("b"));
+    let v1 = files(&[("x", 30, 300 << 10), ("y", 31, 300 << 10)]);
+    write_tree(&a, &v1);
+    let s1 = backup(&env.repo, &a, "h1");
+    let v2 = files(&[("y", 31, 300 << 10)]);
+    write_tree(&a, &v2);
+    let _s2 = backup(&env.repo, &a, "h1");
+    env.forget(&s1);
+    // Every snapshot lists its own marker: forget deletes s1's, prune the one of s2.
+    assert_eq!(env.count(Kind::Marker), 1);
+    let (_, stats) = prune(&env.repo);
+    assert_eq!(stats.markers_deleted, 1);
+    assert_eq!(env.count(Kind::Marker), 0);
+
+    // h2's first backup starts: its marker is written before it reads the index...
+    let cache = env.src("cache");
+    let mut pending =
+        tresor_core::markers::PendingMarkers::load(Some(&cache), &env.repo.config().id, "h2");
+    let m = pending
+        .start(&env.repo, "h2", "2026-11-30T00:00:00Z")
+        .unwrap();
+    assert_eq!(env.count(Kind::Marker), 1);
+
+    // ...a new generation is condemned and armed while it runs...
+    let v3 = files(&[("z", 32, 200 << 10)]);
+    write_tree(&a, &v3);
+    let s3 = backup(&env.repo, &a, "h1");
+    env.forget(&_s2);
+    let (plan, stats) = prune(&env.repo);
+    assert!(stats.armed);
+    assert!(stats.packs_condemned > 0, "{plan}");
+    let run = plan.run;
+    // ...and h1 backs up again: without the marker the generation would now be approved.
+    let s4 = backup(&env.repo, &a, "h1");
+    let (plan, stats) = prune(&env.repo);
+    let g = plan.generations.iter().find(|g| g.run == run).unwrap();
+    assert!(!g.approved, "{plan}");
+    assert_eq!(stats.packs_deleted, 0);
+    assert_eq!(g.waiting_for, vec!["h2"], "{plan}");
+    assert_eq!(
+        env.count(Kind::Marker),
+        1,
+        "an unfinished backup's marker stays"
+    );
+    env.check(true);
+
+    // h2's backup ends: its snapshot lists the marker (remembered in the cache directory).
+    let vb = files(&[("w", 33, 100 << 10)]);
+    write_tree(&b, &vb);
+    let now = jiff::ZonedDateTime::now();
+    let sb = backup_full(&env.repo, &b, "h2", now, Some(cache.clone()));
+    let snap = env.repo.load_snapshot(&sb).unwrap();
+    assert_eq!(snap.markers.len(), 2, "{:?}", snap.markers);
+    assert!(snap.markers.contains(&m));
+    let (plan, stats) = prune(&env.repo);
+    assert!(plan.generations.iter().all(|g| g.approved), "{plan}");
+    assert!(stats.packs_deleted > 0);
+    assert_eq!(
+        env.count(Kind::Marker),
+        0,
+        "markers of ended backups are deleted"
+    );
+    env.check(true);
+    assert_restores(&env.repo, &s3, &a, &v3);
+    assert_restores(&env.repo, &s4, &a, &v3);
+    assert_restores(&env.repo, &sb, &b, &vb);
 }
 
 #[test]

@@ -41,6 +41,8 @@ pub enum SealedKind {
     Index = 2,
     /// A pack header (§8).
     PackHeader = 3,
+    /// A backup start marker (§16.1).
+    Marker = 4,
 }
 
 impl SealedKind {
@@ -49,6 +51,7 @@ impl SealedKind {
             SealedKind::Snapshot => "snapshot",
             SealedKind::Index => "index",
             SealedKind::PackHeader => "pack header",
+            SealedKind::Marker => "marker",
         }
     }
     fn info(self) -> Vec<u8> {

@@ -25,6 +25,7 @@ pub mod error;
 pub mod id;
 pub mod index;
 pub mod keyfile;
+pub mod marker;
 pub mod pack;
 pub mod revocation;
 pub mod sign;

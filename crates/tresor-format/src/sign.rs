@@ -29,6 +29,8 @@ pub enum SignedKind {
     KeyCertificate = 3,
     /// A revocation (signed by the admin key).
     Revocation = 4,
+    /// A backup start marker.
+    Marker = 5,
 }
 
 fn message(kind: SignedKind, signer: &[u8; 32], body: &[u8]) -> Vec<u8> {

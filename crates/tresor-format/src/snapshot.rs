@@ -72,6 +72,10 @@ pub struct Snapshot {
     pub summary: Option<SnapshotSummary>,
     /// Program that wrote it, e.g. `"tresor 0.1.0"`.
     pub program_version: String,
+    /// Backup start markers this backup ends (§16.1): its own, and those of earlier runs of the
+    /// same host that ended without a snapshot. Absent from the JSON when empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub markers: Vec<ObjectId>,
 }
 
 impl Snapshot {

@@ -301,6 +301,7 @@ fn fixture_snapshot() -> Snapshot {
             backup_end: "2025-06-01T10:35:01Z".into(),
         }),
         program_version: "tresor 0.1.0".into(),
+        markers: vec![],
     }
 }
 
@@ -1307,6 +1308,7 @@ fn sealed_vectors() {
                     fixture_pack_header()
                 );
             }
+            SealedKind::Marker => unreachable!("markers have no vector (format §16.1)"),
         }
         // Any changed byte is detected: the header bytes are checked first (malformed), every
         // other byte by authentication.

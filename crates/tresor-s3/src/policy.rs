@@ -6,7 +6,8 @@
 //!   put-only key reads (`config/`, `keys/`, `revocations/`, `index/`; with
 //!   [`PolicyOptions::full_key`] also `snapshots/`, `data/` and `prune/`, which a backup with a
 //!   full key reads for the parent snapshot's trees and the whole index); create objects only in `data/`, `index/`,
-//!   `snapshots/` and `probe/` (the conditional-write probe), and only with `If-None-Match`
+//!   `snapshots/`, `markers/` (backup start markers) and `probe/` (the conditional-write probe),
+//!   and only with `If-None-Match`
 //!   (condition key `s3:if-none-match`), so nothing can be overwritten; never delete anything in
 //!   the bucket, nor change its policy, versioning, lifecycle or Object Lock settings.
 //! * [`Role::Admin`], for the machine that runs `init`, `key add`, `prune`: read, create (still
@@ -152,7 +153,7 @@ pub fn policy(o: &PolicyOptions) -> Value {
     // Creating: only with If-None-Match, only over TLS, with the encryption asked for.
     let write_dirs: &[&str] = match o.role {
         Role::Admin => &[""],
-        Role::AppendOnly => &["data/", "index/", "snapshots/", "probe/"],
+        Role::AppendOnly => &["data/", "index/", "snapshots/", "markers/", "probe/"],
     };
     let write_arns = object_arns(o, write_dirs);
     let mut put_cond = json!({

@@ -112,10 +112,10 @@ const ALL: Ops = Ops(1 | 2 | 4 | 8);
 ///
 /// `append` is exactly what a backup with a put-only key does (measured from the access log of
 /// `tresor backup`): it lists and reads the config, the key files, the revocations and the index
-/// objects (their dedup lists), and creates packs, index objects and snapshots. It cannot list or
-/// read packs or snapshots, cannot create keys, revocations, configs or prune records, and
-/// deletes nothing. Overwrites are refused for every role: storage writes are create-only.
-pub const PERMISSIONS: [(Role, Kind, Ops); 21] = [
+/// objects (their dedup lists), and creates packs, index objects, snapshots and backup start
+/// markers. It cannot list or read packs, snapshots or markers, cannot create keys, revocations,
+/// configs or prune records, and deletes nothing. Overwrites are refused for every role: storage writes are create-only.
+pub const PERMISSIONS: [(Role, Kind, Ops); 24] = [
     (Role::Append, Kind::Config, LR),
     (Role::Append, Kind::Key, LR),
     (Role::Append, Kind::Revocation, LR),
@@ -123,6 +123,7 @@ pub const PERMISSIONS: [(Role, Kind, Ops); 21] = [
     (Role::Append, Kind::Snapshot, W),
     (Role::Append, Kind::Pack, W),
     (Role::Append, Kind::PruneRecord, NONE),
+    (Role::Append, Kind::Marker, W),
     (Role::Read, Kind::Config, LR),
     (Role::Read, Kind::Key, LR),
     (Role::Read, Kind::Revocation, LR),
@@ -130,6 +131,7 @@ pub const PERMISSIONS: [(Role, Kind, Ops); 21] = [
     (Role::Read, Kind::Snapshot, LR),
     (Role::Read, Kind::Pack, LR),
     (Role::Read, Kind::PruneRecord, LR),
+    (Role::Read, Kind::Marker, LR),
     (Role::Admin, Kind::Config, ALL),
     (Role::Admin, Kind::Key, ALL),
     (Role::Admin, Kind::Revocation, ALL),
@@ -137,6 +139,7 @@ pub const PERMISSIONS: [(Role, Kind, Ops); 21] = [
     (Role::Admin, Kind::Snapshot, ALL),
     (Role::Admin, Kind::Pack, ALL),
     (Role::Admin, Kind::PruneRecord, ALL),
+    (Role::Admin, Kind::Marker, ALL),
 ];
 
 /// Whether `role` may do `op` on objects of `kind`, by [`PERMISSIONS`].

@@ -34,11 +34,14 @@ pub enum Kind {
     Revocation,
     /// Prune records: prune state and condemned packs awaiting deletion (`prune/`).
     PruneRecord,
+    /// Backup start markers (`markers/`): written when a backup starts, deleted by prune once
+    /// a snapshot lists them.
+    Marker,
 }
 
 impl Kind {
     /// All kinds, in write order of a new repository.
-    pub const ALL: [Kind; 7] = [
+    pub const ALL: [Kind; 8] = [
         Kind::Config,
         Kind::Key,
         Kind::Snapshot,
@@ -46,6 +49,7 @@ impl Kind {
         Kind::Pack,
         Kind::Revocation,
         Kind::PruneRecord,
+        Kind::Marker,
     ];
 
     /// Folder name.
@@ -58,6 +62,7 @@ impl Kind {
             Kind::Pack => "data",
             Kind::Revocation => "revocations",
             Kind::PruneRecord => "prune",
+            Kind::Marker => "markers",
         }
     }
 }
@@ -72,6 +77,7 @@ impl fmt::Display for Kind {
             Kind::Pack => "pack",
             Kind::Revocation => "revocation",
             Kind::PruneRecord => "prune record",
+            Kind::Marker => "marker",
         })
     }
 }

@@ -20,9 +20,10 @@
 mod walk;
 
 use crate::cache::TreeCache;
-use crate::error::Result;
+use crate::error::{CoreError, Result};
 use crate::exclude::PatternSet;
 use crate::index::Index;
+use crate::markers::PendingMarkers;
 use crate::packer::Packer;
 use crate::repository::Repository;
 use crate::{PROGRAM_VERSION, Progress};
@@ -145,6 +146,21 @@ pub fn backup(
     let started = Instant::now();
     let backup_start = jiff::ZonedDateTime::now();
     crate::fsmeta::raise_fd_limit();
+    // The start marker goes first, before the index is read (format §16.1): a prune that
+    // condemns data this backup may deduplicate against then waits for this host.
+    let mut start_warnings = Vec::new();
+    let mut markers =
+        PendingMarkers::load(opts.cache_dir.as_deref(), &repo.config().id, &opts.hostname);
+    if !opts.dry_run
+        && let Err(e) = markers.start(repo, &opts.hostname, &backup_start.timestamp().to_string())
+    {
+        if matches!(e, CoreError::Interrupted) {
+            return Err(e);
+        }
+        start_warnings.push(format!(
+            "could not write the backup start marker ({e}): a prune running meanwhile may delete data this backup relies on"
+        ));
+    }
     let index = if repo.key().can_read() {
         repo.load_index()?
     } else {
@@ -194,6 +210,7 @@ pub fn backup(
         packer,
         trees,
     } = w.finish();
+    warnings.splice(0..0, start_warnings);
     let root = match root {
         Ok(r) => r,
         Err(e) => {
@@ -221,6 +238,7 @@ pub fn backup(
         parent: parent.as_ref().map(|(id, _)| *id),
         summary: None,
         program_version: PROGRAM_VERSION.into(),
+        markers: markers.ids().to_vec(),
     };
     summary.backup_end = jiff::Timestamp::now().to_string();
     snap.summary = Some(summary.clone());
@@ -229,7 +247,9 @@ pub fn backup(
     } else {
         let bytes = snap.seal(repo.key(), repo.signer())?;
         summary.data_added += bytes.len() as u64;
-        Some(repo.write_object(tresor_storage::Kind::Snapshot, &bytes)?)
+        let id = repo.write_object(tresor_storage::Kind::Snapshot, &bytes)?;
+        let _ = markers.done();
+        Some(id)
     };
     if let (Some(cache), Some(trees), Some(_)) = (cache, trees, snapshot_id)
         && let Err(e) = cache.save(root, trees)

@@ -1,0 +1,86 @@
+//! Backup start markers (format §16.1): JSON sealed with HPKE
+//! ([`crate::crypto::SealedKind::Marker`]) in a signed envelope ([`crate::sign`], kind Marker).
+//!
+//! A backup writes one before it reads the index, and lists it in its snapshot
+//! ([`crate::snapshot::Snapshot::markers`]) when it ends. A prune run that finds a marker no
+//! snapshot lists knows that the marker's host may have a backup running that started before
+//! the run; it then waits for that host as it waits for hosts with snapshots.
+
+use crate::crypto::{MasterKey, SealedKind};
+use crate::error::{FormatError, Result};
+use serde::{Deserialize, Serialize};
+
+/// A backup start marker.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Marker {
+    /// Marker version, always 1.
+    pub version: u32,
+    /// Host name of the backup (the snapshot's `hostname`).
+    pub hostname: String,
+    /// When the backup started, RFC 3339 (informational; prune never compares times).
+    pub started: String,
+    /// 16 random bytes, hex: makes every marker a distinct object.
+    pub nonce: String,
+}
+
+impl Marker {
+    /// A marker for a backup of `hostname` starting at `started` (RFC 3339).
+    ///
+    /// # Errors
+    /// [`FormatError::Random`].
+    pub fn new(hostname: &str, started: &str) -> Result<Self> {
+        let mut nonce = [0u8; 16];
+        crate::error::random_fill(&mut nonce)?;
+        Ok(Marker {
+            version: 1,
+            hostname: hostname.into(),
+            started: started.into(),
+            nonce: hex::encode(nonce),
+        })
+    }
+
+    /// Seal to the repository key and sign: the stored bytes.
+    ///
+    /// # Errors
+    /// Only when sealing fails.
+    pub fn seal(&self, key: &MasterKey, signer: &crate::sign::Signer) -> Result<Vec<u8>> {
+        let json = serde_json::to_vec(self).expect("marker serializes");
+        let sealed = key.seal(SealedKind::Marker, &json)?;
+        Ok(signer.envelope(crate::sign::SignedKind::Marker, &sealed))
+    }
+
+    /// Open stored bytes (needs a full key); returns the signer's public key and the marker.
+    ///
+    /// # Errors
+    /// [`FormatError::Authentication`], [`FormatError::Malformed`], [`FormatError::UnsupportedVersion`].
+    pub fn open(key: &MasterKey, stored: &[u8]) -> Result<([u8; 32], Self)> {
+        let (signer, sealed) = crate::sign::open_envelope(crate::sign::SignedKind::Marker, stored)?;
+        let plain = key.open(SealedKind::Marker, sealed)?;
+        crate::error::check_json_version(&plain, "marker", 1)?;
+        let m: Marker =
+            serde_json::from_slice(&plain).map_err(|e| FormatError::malformed("marker", e))?;
+        Ok((signer, m))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seal_open_round_trip_and_kind_separation() {
+        let key = MasterKey::generate().unwrap();
+        let signer = crate::sign::Signer::generate().unwrap();
+        let m = Marker::new("host-a", "2026-11-30T12:00:00Z").unwrap();
+        let stored = m.seal(&key, &signer).unwrap();
+        let (who, back) = Marker::open(&key, &stored).unwrap();
+        assert_eq!(back, m);
+        assert_eq!(who, signer.public());
+        assert_eq!(m.nonce.len(), 32);
+        assert_ne!(Marker::new("host-a", &m.started).unwrap().nonce, m.nonce);
+        // Not a snapshot, and a snapshot is not a marker.
+        assert!(crate::snapshot::Snapshot::open(&key, &stored).is_err());
+        // Another repository's key cannot open it.
+        assert!(Marker::open(&MasterKey::generate().unwrap(), &stored).is_err());
+    }
+}
