@@ -164,11 +164,12 @@ fn report(ctx: &Context, r: &BackupResult) {
             "total_duration": r.elapsed.as_secs_f64(),
             "errors": s.errors,
             "error_list": r.warnings,
+            "notices": r.notices,
         });
         println!("{v}");
         return;
     }
-    for w in &r.warnings {
+    for w in r.notices.iter().chain(&r.warnings) {
         eprintln!("warning: {w}");
     }
     if ctx.quiet {

@@ -101,6 +101,9 @@ pub struct BackupResult {
     pub summary: SnapshotSummary,
     /// One line per entry that could not be read (path: reason).
     pub warnings: Vec<String>,
+    /// Problems with the repository that did not stop the backup and lost no source data, e.g.
+    /// a start marker that could not be written (format §16.1).
+    pub notices: Vec<String>,
     /// Wall time of the run.
     pub elapsed: Duration,
 }
@@ -210,7 +213,6 @@ pub fn backup(
         packer,
         trees,
     } = w.finish();
-    warnings.splice(0..0, start_warnings);
     let root = match root {
         Ok(r) => r,
         Err(e) => {
@@ -263,6 +265,7 @@ pub fn backup(
         parent: parent.map(|(id, _)| id),
         summary,
         warnings,
+        notices: start_warnings,
         elapsed: started.elapsed(),
     })
 }
