@@ -84,6 +84,16 @@ pub struct S3Flags {
         value_name = "ID"
     )]
     pub sse_kms_key_id: Option<String>,
+    /// S3: pack uploads a backup keeps in flight at once (each holds one pack in memory).
+    #[arg(
+        long = "s3-connections",
+        env = "TRESOR_S3_CONNECTIONS",
+        global = true,
+        value_name = "N",
+        default_value_t = 4,
+        value_parser = clap::value_parser!(u16).range(1..=64)
+    )]
+    pub connections: u16,
 }
 
 #[derive(Debug, Subcommand)]

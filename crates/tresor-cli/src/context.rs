@@ -31,6 +31,7 @@ pub fn s3_options(g: &Global) -> Result<tresor_s3::S3Options> {
     let mut o = tresor_s3::S3Options::default();
     o.insecure_http = g.insecure_http;
     o.storage_class_data = g.s3.storage_class_data.clone();
+    o.connections = usize::from(g.s3.connections);
     o.storage_class_metadata = g.s3.storage_class_metadata.clone();
     o.sse = match (&g.s3.sse, &g.s3.sse_kms_key_id) {
         (Some(a), k) => Some(tresor_s3::Sse::parse(a, k.as_deref())?),

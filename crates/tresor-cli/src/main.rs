@@ -14,15 +14,25 @@ mod password;
 use clap::Parser;
 
 fn main() {
-    // Pack buffers (16 MiB and more) come and go all the time. With glibc's dynamic mmap
-    // threshold, freed buffers raise the threshold and later ones are carved from the heap, which
-    // is never returned: peak memory creeps up. A fixed threshold keeps large buffers in mmap.
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only changes allocator tuning; called before any other thread exists.
-    unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
-    }
     let args = cli::Cli::parse();
+    // Client commands: pack buffers (16 MiB and more) come and go all the time. With glibc's
+    // dynamic mmap threshold, freed buffers raise the threshold and later ones are carved from
+    // the heap, which is never returned: peak memory creeps up. A fixed threshold keeps large
+    // buffers in mmap (the packer recycles the ones it uses most).
+    // The server: every upload's body (a pack, up to the body limit) would be a fresh mapping
+    // whose pages are faulted in and zeroed again; from the heap they are reused instead, and
+    // the heap keeps what the busiest moment needed (not trimmed below 256 MiB).
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only changes allocator tuning; called before any other thread exists
+    // (argument parsing starts none).
+    unsafe {
+        if matches!(args.command, cli::Command::Serve(_)) {
+            libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
+            libc::mallopt(libc::M_TRIM_THRESHOLD, 256 << 20);
+        } else {
+            libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
+        }
+    }
     // Deep trees are walked recursively: run on a thread with a large stack.
     let handle = std::thread::Builder::new()
         .name("tresor".into())

@@ -316,6 +316,40 @@ fn worker(
     }
 }
 
+#[derive(Default)]
+struct UploadState {
+    stats: PackerStats,
+    /// Packs written and not yet listed in an index object.
+    pending: Vec<IndexPack>,
+    failed: bool,
+}
+
+/// Write the index object for `packs` (all of them already stored).
+fn write_index(
+    storage: &dyn Storage,
+    key: &MasterKey,
+    signer: &Signer,
+    dry_run: bool,
+    packs: Vec<IndexPack>,
+) -> Result<(ObjectId, u64)> {
+    let file = IndexFile {
+        version: 1,
+        supersedes: vec![],
+        packs,
+    };
+    let bytes = file.to_object(key, signer)?;
+    let id = ObjectId::of(&bytes);
+    if !dry_run {
+        storage.write(Kind::Index, &id.to_hex(), &bytes)?;
+    }
+    Ok((id, bytes.len() as u64))
+}
+
+/// The uploader: [`Storage::write_concurrency`] threads take finished packs and write them; an
+/// index object is written (by whichever thread completes the batch) for every
+/// [`INDEX_EVERY`] packs already stored, and one at the end for the rest — also after a
+/// failure, so that the next backup reuses what was written.
+#[allow(clippy::too_many_arguments)]
 fn uploader(
     prx: Receiver<(Vec<u8>, IndexPack, BlobType)>,
     pack_spare: Sender<Vec<u8>>,
@@ -325,66 +359,67 @@ fn uploader(
     dry_run: bool,
     error: &Mutex<Option<CoreError>>,
 ) -> PackerStats {
-    let mut stats = PackerStats::default();
-    let mut pending: Vec<IndexPack> = Vec::new();
-    let mut failed = false;
-    let flush = |pending: &mut Vec<IndexPack>, stats: &mut PackerStats| -> Result<()> {
-        if pending.is_empty() {
-            return Ok(());
+    let shared = Mutex::new(UploadState::default());
+    let lock = || shared.lock().expect("upload state lock");
+    let index_done = |r: Result<(ObjectId, u64)>| match r {
+        Ok((id, n)) => {
+            let mut st = lock();
+            st.stats.bytes_written += n;
+            st.stats.index_objects.push(id);
         }
-        let file = IndexFile {
-            version: 1,
-            supersedes: vec![],
-            packs: std::mem::take(pending),
-        };
-        let bytes = file.to_object(key, signer)?;
-        let id = ObjectId::of(&bytes);
-        if !dry_run {
-            storage.write(Kind::Index, &id.to_hex(), &bytes)?;
+        Err(e) => {
+            record(error, e);
+            lock().failed = true;
         }
-        stats.bytes_written += bytes.len() as u64;
-        stats.index_objects.push(id);
-        Ok(())
     };
-    for (bytes, pack, blob_type) in prx.iter() {
-        if failed {
-            continue;
+    let upload = || {
+        for (bytes, pack, blob_type) in prx.iter() {
+            if lock().failed {
+                continue;
+            }
+            let r = if dry_run {
+                Ok(())
+            } else {
+                storage
+                    .write(Kind::Pack, &pack.id.to_hex(), &bytes)
+                    .map_err(CoreError::from)
+            };
+            if let Err(e) = r {
+                record(error, e);
+                lock().failed = true;
+                continue;
+            }
+            let full = {
+                let mut st = lock();
+                st.stats.packs += 1;
+                st.stats.bytes_written += bytes.len() as u64;
+                let n = pack.blobs.len() as u64;
+                match blob_type {
+                    BlobType::Data => st.stats.data_blobs += n,
+                    BlobType::Tree => st.stats.tree_blobs += n,
+                }
+                st.stats.packs_written.push(pack.clone());
+                st.pending.push(pack);
+                (st.pending.len() >= INDEX_EVERY).then(|| std::mem::take(&mut st.pending))
+            };
+            if blob_type == BlobType::Data {
+                let _ = pack_spare.try_send(bytes);
+            }
+            if let Some(packs) = full {
+                index_done(write_index(storage, key, signer, dry_run, packs));
+            }
         }
-        let r = if dry_run {
-            Ok(())
-        } else {
-            storage
-                .write(Kind::Pack, &pack.id.to_hex(), &bytes)
-                .map_err(CoreError::from)
-        };
-        if let Err(e) = r {
-            record(error, e);
-            failed = true;
-            continue;
+    };
+    let threads = storage.write_concurrency().max(1);
+    std::thread::scope(|s| {
+        for _ in 1..threads {
+            s.spawn(upload);
         }
-        stats.packs += 1;
-        stats.bytes_written += bytes.len() as u64;
-        let n = pack.blobs.len() as u64;
-        match blob_type {
-            BlobType::Data => stats.data_blobs += n,
-            BlobType::Tree => stats.tree_blobs += n,
-        }
-        if blob_type == BlobType::Data {
-            let _ = pack_spare.try_send(bytes);
-        }
-        stats.packs_written.push(pack.clone());
-        pending.push(pack);
-        if pending.len() >= INDEX_EVERY
-            && let Err(e) = flush(&mut pending, &mut stats)
-        {
-            record(error, e);
-            failed = true;
-        }
+        upload();
+    });
+    let rest = std::mem::take(&mut lock().pending);
+    if !rest.is_empty() {
+        index_done(write_index(storage, key, signer, dry_run, rest));
     }
-    // Index the packs that were written, even after a failure, so that the next backup reuses
-    // them instead of uploading them again.
-    if let Err(e) = flush(&mut pending, &mut stats) {
-        record(error, e);
-    }
-    stats
+    shared.into_inner().expect("upload state lock").stats
 }

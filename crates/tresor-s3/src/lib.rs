@@ -109,6 +109,9 @@ pub struct S3Options {
     /// `-retain-until-date` on each `PUT`). Needs a bucket with Object Lock enabled. Can also be
     /// set after opening ([`S3Storage::set_object_lock`]), e.g. from the repository config.
     pub object_lock: Option<ObjectLock>,
+    /// Pack uploads a backup keeps in flight at once ([`Storage::write_concurrency`]); each
+    /// holds one pack in memory. Default 4.
+    pub connections: usize,
 }
 
 /// Object Lock retention mode.
@@ -263,6 +266,7 @@ impl Default for S3Options {
             storage_class_metadata: None,
             sse: None,
             object_lock: None,
+            connections: 4,
         }
     }
 }
@@ -563,6 +567,8 @@ pub struct S3Storage {
     io_timeout: Duration,
     /// Read-ahead windows of packs.
     windows: Windows,
+    /// [`S3Options::connections`].
+    connections: usize,
 }
 
 impl fmt::Debug for S3Storage {
@@ -967,6 +973,7 @@ impl S3Storage {
             max_retries: opts.max_retries,
             io_timeout: opts.io_timeout,
             windows: Windows::default(),
+            connections: opts.connections.max(1),
         })
     }
 
@@ -1300,6 +1307,10 @@ impl S3Storage {
 }
 
 impl Storage for S3Storage {
+    fn write_concurrency(&self) -> usize {
+        self.connections
+    }
+
     fn location(&self) -> String {
         self.location.to_url()
     }

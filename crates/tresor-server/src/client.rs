@@ -21,7 +21,7 @@ use std::fmt;
 use std::future::Future;
 use std::net::IpAddr;
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::runtime::Runtime;
 use tresor_storage::{ErrorKind, Kind, Result, Storage, StorageError, check_name};
@@ -287,6 +287,59 @@ pub struct RemoteStorage {
     transport: Transport,
     retries: u32,
     rt: Option<Runtime>,
+    /// Request body buffers of large writes, handed back when the transport drops the body.
+    bodies: Arc<BodyPool>,
+}
+
+/// Bodies of large uploads (packs) are copied into buffers that come back here once sent, so
+/// that every upload does not map and fault in fresh memory.
+#[derive(Default)]
+struct BodyPool(std::sync::Mutex<Vec<Vec<u8>>>);
+
+/// Bodies at least this large (bytes) use [`BodyPool`] buffers.
+const POOLED_BODY: usize = 1 << 20;
+
+/// A pooled buffer lent to a request body.
+struct PooledBody {
+    buf: Vec<u8>,
+    pool: Arc<BodyPool>,
+}
+
+impl AsRef<[u8]> for PooledBody {
+    fn as_ref(&self) -> &[u8] {
+        &self.buf
+    }
+}
+
+impl Drop for PooledBody {
+    fn drop(&mut self) {
+        let buf = std::mem::take(&mut self.buf);
+        let mut pool = self.pool.0.lock().unwrap_or_else(|e| e.into_inner());
+        if pool.len() < 8 {
+            pool.push(buf);
+        }
+    }
+}
+
+impl BodyPool {
+    /// `data` as a request body.
+    fn body(self: &Arc<Self>, data: &[u8]) -> Bytes {
+        if data.len() < POOLED_BODY {
+            return Bytes::copy_from_slice(data);
+        }
+        let mut buf = self
+            .0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .pop()
+            .unwrap_or_default();
+        buf.clear();
+        buf.extend_from_slice(data);
+        Bytes::from_owner(PooledBody {
+            buf,
+            pool: Arc::clone(self),
+        })
+    }
 }
 
 impl fmt::Debug for RemoteStorage {
@@ -433,6 +486,7 @@ impl RemoteStorage {
             transport,
             retries: opts.retries,
             rt: Some(rt),
+            bodies: Arc::default(),
         })
     }
 
@@ -633,6 +687,12 @@ impl Drop for RemoteStorage {
 }
 
 impl Storage for RemoteStorage {
+    /// Four uploads in flight: over HTTP, four connections; over a pipe (SSH), four streams of
+    /// the one HTTP/2 connection.
+    fn write_concurrency(&self) -> usize {
+        4
+    }
+
     fn location(&self) -> String {
         self.location.clone()
     }
@@ -726,7 +786,7 @@ impl Storage for RemoteStorage {
             Method::PUT,
             self.object_path(kind, name),
             None,
-            Bytes::copy_from_slice(data),
+            self.bodies.body(data),
             "write",
             kind,
             name,

@@ -190,6 +190,13 @@ pub trait Storage: Send + Sync + fmt::Debug {
     /// Human-readable location (path or URL, never credentials).
     fn location(&self) -> String;
 
+    /// How many object writes a writer should keep in flight at once (the backup's pack
+    /// uploads): 1 for storage where a write is bound by local CPU and disk, more for storage
+    /// behind a network round trip.
+    fn write_concurrency(&self) -> usize {
+        1
+    }
+
     /// Create the folders of a new repository. Idempotent.
     ///
     /// # Errors
