@@ -6,6 +6,9 @@
 #   bench/s3.sh                  full tree (1 GiB), RUNS=1
 #   QUICK=1 bench/s3.sh          the 100 MiB tree of QUICK=1 bench/run.sh
 #   RUNS=3 bench/s3.sh           repetitions (the median is reported)
+#   SETTLE=0 bench/s3.sh         do not wait before restores after recent deletions of restored
+#                                trees (default 360 s; see bench/README.md, "Restores and ext4")
+#   KEEP=1 bench/s3.sh           leave the restored trees under bench/work/s3-run-*/
 #   TRESOR_BIN=PATH bench/s3.sh  use this tresor binary (default: cargo build --release, copied)
 #
 # A dedicated SeaweedFS (scripts/s3-server.sh with its own run dir, S3 on 127.0.0.1:$BENCH_S3_PORT,
@@ -85,6 +88,9 @@ read -r FILES LINKS DIRS BYTES < <(python3 "$HELPER" stats "$SRC")
 log "dataset: $FILES files, $LINKS symlinks, $DIRS dirs, $BYTES bytes"
 
 # ---- the S3 server -----------------------------------------------------------------------------
+if compgen -G "$RUN/restore-*" > /dev/null; then
+    rm -rf "$RUN"/restore-*; sync; date +%s > "$WORK/.last-tree-delete"
+fi
 rm -rf "$RUN"
 mkdir -p "$RUN/logs"
 export TRESOR_S3_RUN_DIR="$RUN/server" TRESOR_S3_PORT="$PORT" TRESOR_S3_METRICS_PORT="$METRICS_PORT"
@@ -140,11 +146,26 @@ timed() {
     read -r WALL RSS USR SYS < <(python3 "$HELPER" parse-time "$base.time")
 }
 
+# ext4 slows down creating many files soon after many were deleted (see bench/README.md): the
+# restored trees are kept until the end of the run, and a restore starts only once SETTLE seconds
+# (default 360) have passed since this script last deleted restored trees.
+SETTLE="${SETTLE:-360}"
+LAST_DELETE_FILE="$WORK/.last-tree-delete"
+settle() {
+    local last=0 wait
+    [[ -f "$LAST_DELETE_FILE" ]] && last=$(cat "$LAST_DELETE_FILE")
+    wait=$(( last + SETTLE - $(date +%s) ))
+    if (( wait > 0 )); then
+        log "waiting ${wait}s before the restore: restored trees were deleted less than ${SETTLE}s ago"
+        sleep "$wait"
+    fi
+}
+
 one_run() {  # TOOL REP
     local tool=$1 rep=$2
     local bucket="bench-$tool-$rep-$RANDOM$RANDOM"
-    local url target="$RUN/restore-$tool"
-    rm -rf "$target" "$RUN/cache"
+    local url target="$RUN/restore-$tool-$rep"
+    rm -rf "$RUN/cache"
     mkdir -p "$target"
     s3py create "$bucket"
     if [[ $tool == tresor ]]; then
@@ -172,6 +193,7 @@ one_run() {  # TOOL REP
     log "$tool run $rep: backup ${WALL}s ($(python3 -c "print(round($BYTES/1048576/$WALL,1))") MiB/s), $n PUTs, $stored bytes in $objects objects, peak RSS $((RSS / 1024)) MiB, load before $LOAD"
 
     rm -rf "$RUN/cache"   # restore without a local cache of the repository
+    settle
     timed "$tool" "$rep" restore -- "${restore[@]}"
     printf '%s\t%s\trestore\t%s\t%s\t%s\t%s\t0\t0\t0\t%s\n' "$tool" "$rep" "$WALL" "$RSS" "$USR" "$SYS" "$LOAD" >> "$RAW"
     log "$tool run $rep: restore ${WALL}s ($(python3 -c "print(round($BYTES/1048576/$WALL,1))") MiB/s), peak RSS $((RSS / 1024)) MiB"
@@ -180,7 +202,6 @@ one_run() {  # TOOL REP
             || die "$tool: the restore differs from the source; see $RUN/logs/$tool.diff"
         log "$tool: restored tree equals the source"
     fi
-    rm -rf "$target"
 }
 
 for ((rep = 1; rep <= RUNS; rep++)); do
@@ -190,6 +211,10 @@ for ((rep = 1; rep <= RUNS; rep++)); do
         one_run "$tool" "$rep"
     done
 done
+
+if [[ "${KEEP:-0}" != 1 ]]; then
+    rm -rf "$RUN"/restore-*; sync; date +%s > "$WORK/.last-tree-delete"
+fi
 
 # ---- report ------------------------------------------------------------------------------------
 python3 - "$RAW" "$BYTES" "$FILES" "$MODE" "$RUNS" "$("$TRESOR" --version)" "$(restic version)" \
