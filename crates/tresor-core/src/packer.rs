@@ -106,8 +106,8 @@ impl Packer {
         let n = workers.max(1);
         let (tx, rx) = bounded::<Vec<Job>>(n);
         let (ptx, prx) = bounded::<(Vec<u8>, IndexPack, BlobType)>(0);
-        let (spare_tx, spare) = bounded::<Vec<u8>>(2 * n + 2);
-        let (pack_spare_tx, pack_spare) = bounded::<Vec<u8>>(n);
+        let (spare_tx, spare) = bounded::<Vec<u8>>(n + 1);
+        let (pack_spare_tx, pack_spare) = bounded::<Vec<u8>>(1);
         let error = Arc::new(Mutex::new(None));
         let key = Arc::new(key);
         let workers = (0..n)
