@@ -500,3 +500,47 @@ fn concurrent_backups_and_prunes_on_s3() {
     let env = Env::new();
     concurrent_backups_and_prunes(&env, &url);
 }
+
+/// `forget --prune` removes the snapshots and then runs prune (its plan is printed, the unused
+/// data is condemned); `--dry-run` shows both and changes nothing. A prune with nothing else to
+/// do still deletes the start markers of finished backups.
+#[test]
+fn forget_with_prune_prunes_and_markers_of_finished_backups_go() {
+    let env = Env::new();
+    init_small(&env);
+    let src = env.path("src");
+    write_source(&src, 1);
+    env.backup_json(&[&src], &["--host", "h"], 0);
+    assert_eq!(files_in(&env.repo.join("markers")), 1);
+    // Nothing to prune, but the finished backup's marker goes.
+    let o = env.ok(&["prune", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["stats"]["markers_deleted"], 1, "{v}");
+    assert_eq!(files_in(&env.repo.join("markers")), 0);
+
+    write_source(&src, 2);
+    env.backup_json(&[&src], &["--host", "h"], 0);
+    let ids = snapshot_ids(&env);
+    let records = files_in(&env.repo.join("prune"));
+    let o = env.ok(&["forget", "--keep-last", "1", "--prune", "--dry-run"]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        text.contains("prune run") && text.contains("dry run"),
+        "{text}"
+    );
+    assert_eq!(snapshot_ids(&env), ids, "a dry run removes nothing");
+    assert_eq!(files_in(&env.repo.join("prune")), records);
+
+    let o = env.ok(&["forget", "--keep-last", "1", "--prune"]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("prune run"), "{text}");
+    assert!(text.contains("condemned"), "{text}");
+    assert_eq!(snapshot_ids(&env), vec![ids[1].clone()]);
+    assert!(
+        files_in(&env.repo.join("prune")) > records,
+        "prune wrote its state"
+    );
+    assert_eq!(files_in(&env.repo.join("markers")), 0);
+    env.ok(&["check", "--read-data"]);
+    restore_matches(&env, &ids[1], &src);
+}

@@ -185,3 +185,52 @@ fn tree_comparison_detects_every_kind_of_difference() {
     });
     differs(&|| std::fs::remove_file(src.join("link-dangling")).unwrap());
 }
+
+/// Files in the way of a restore are replaced, never written into: a hard link to a file outside
+/// the target keeps that file unchanged, and a read-only file with other content is replaced.
+#[test]
+fn restore_replaces_hard_links_and_read_only_files_in_the_target() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = Env::new();
+    env.init();
+    let src = env.path("src");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("small"), b"snapshot content\n").unwrap();
+    std::fs::write(src.join("big"), pseudo_random(7, 6 << 20)).unwrap();
+    std::fs::write(src.join("ro"), b"new\n").unwrap();
+    env.backup_json(&[&src], &[], 0);
+    let target = env.path("restore");
+    env.ok(&["restore", "latest", "--target", target.to_str().unwrap()]);
+    let restored = target.join(src.strip_prefix("/").unwrap());
+
+    let outside = env.path("outside");
+    let outside_big = env.path("outside-big");
+    std::fs::write(&outside, b"must not change").unwrap();
+    std::fs::write(&outside_big, pseudo_random(8, 7 << 20)).unwrap();
+    for (name, out) in [("small", &outside), ("big", &outside_big)] {
+        std::fs::remove_file(restored.join(name)).unwrap();
+        std::fs::hard_link(out, restored.join(name)).unwrap();
+    }
+    std::fs::write(restored.join("ro"), b"old and longer\n").unwrap();
+    std::fs::set_permissions(restored.join("ro"), std::fs::Permissions::from_mode(0o444)).unwrap();
+
+    env.ok(&["restore", "latest", "--target", target.to_str().unwrap()]);
+    assert_eq!(std::fs::read(&outside).unwrap(), b"must not change");
+    assert_eq!(
+        std::fs::read(&outside_big).unwrap(),
+        pseudo_random(8, 7 << 20)
+    );
+    for name in ["small", "big", "ro"] {
+        assert_eq!(
+            std::fs::read(restored.join(name)).unwrap(),
+            std::fs::read(src.join(name)).unwrap(),
+            "{name}"
+        );
+    }
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(
+        std::fs::metadata(restored.join("small")).unwrap().nlink(),
+        1
+    );
+    assert_eq!(std::fs::metadata(restored.join("big")).unwrap().nlink(), 1);
+}

@@ -1733,6 +1733,24 @@ impl FossilWriter<'_> {
     }
 }
 
+/// Delete the backup start markers that snapshots list (their backups have ended), also when a
+/// run has nothing else to do.
+fn delete_resolved_markers(repo: &Repository, resolved: &IdSet<ObjectId>, stats: &mut PruneStats) {
+    if resolved.is_empty() {
+        return;
+    }
+    if let Ok(list) = repo.storage().list(Kind::Marker) {
+        for (name, _) in list {
+            if let Ok(id) = name.parse::<ObjectId>()
+                && resolved.contains(&id)
+                && delete_object(repo, Kind::Marker, &id, stats)
+            {
+                stats.markers_deleted += 1;
+            }
+        }
+    }
+}
+
 /// Delete an object unless the storage holds it under a lock (then it is reported in
 /// [`PruneStats::locked`] and not attempted). Returns whether it is gone.
 fn delete_object(repo: &Repository, kind: Kind, id: &ObjectId, stats: &mut PruneStats) -> bool {
@@ -1861,6 +1879,7 @@ impl PrunePlan {
             ..PruneStats::default()
         };
         if w.nothing_to_do {
+            delete_resolved_markers(repo, &w.resolved_markers, &mut stats);
             stats.armed = w
                 .states
                 .iter()
@@ -2195,16 +2214,7 @@ impl PrunePlan {
             }
         }
         // 10. Backup start markers whose snapshot exists have done their job.
-        if let Ok(list) = repo.storage().list(Kind::Marker) {
-            for (name, _) in list {
-                if let Ok(id) = name.parse::<ObjectId>()
-                    && w.resolved_markers.contains(&id)
-                    && delete_object(repo, Kind::Marker, &id, &mut stats)
-                {
-                    stats.markers_deleted += 1;
-                }
-            }
-        }
+        delete_resolved_markers(repo, &w.resolved_markers, &mut stats);
         stats.armed = state.generations.iter().all(|g| g.armed.is_some());
         Ok(stats)
     }

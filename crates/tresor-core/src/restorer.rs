@@ -12,8 +12,9 @@
 //! directory), so read-only directories restore fully and their mtimes stick.
 //! ```
 //! Safety in a non-empty target: every entry is addressed relative to an open directory fd with
-//! `O_NOFOLLOW`, so a symlink planted in the target is replaced, never followed. Files are
-//! truncated before writing (no stale tail). Metadata order: owner (root only), mode, xattrs
+//! `O_NOFOLLOW`, so a symlink planted in the target is replaced, never followed. A file in the
+//! way is unlinked and created anew (`O_EXCL`), never written into: a hard link planted in the
+//! target cannot carry the write to a file outside it, and read-only files are replaced too. Metadata order: owner (root only), mode, xattrs
 //! (after chown, which clears capabilities), times. The mtime is set last, which is what lets a
 //! re-run skip files that are already complete.
 
@@ -281,6 +282,12 @@ fn restore_file(sh: &Shared<'_>, job: &FileJob) {
         sh.progress.file_done(0);
         return;
     }
+    // A file in the way is replaced, never written into: it may be a hard link to a file outside
+    // the target, or read-only.
+    if existed && let Err(e) = remove_entry(dir, name) {
+        sh.problem(&job.path, format!("removing existing file: {e}"), false);
+        return;
+    }
     let file = match write_content(sh, job) {
         Ok(f) => f,
         Err((msg, damage)) => {
@@ -288,7 +295,8 @@ fn restore_file(sh: &Shared<'_>, job: &FileJob) {
             return;
         }
     };
-    if let Err(e) = file_metadata(&file, dir, node, sh.owner, existed) {
+    // The file is new (an existing one was removed above).
+    if let Err(e) = file_metadata(&file, dir, node, sh.owner, false) {
         sh.problem(&job.path, e, false);
         return;
     }
@@ -350,7 +358,7 @@ fn write_content(
     let fd = rustix::fs::openat(
         dir,
         node.name.as_slice(),
-        OFlags::WRONLY | OFlags::CREATE | OFlags::TRUNC | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
         Mode::from_bits_truncate(node.mode & 0o777),
     )
     .map_err(|e| (format!("create: {e}"), false))?;
@@ -921,7 +929,17 @@ mod tests {
             dirs.push(d);
         }
         let lens = [
-            1usize, 4095, 4096, 4097, 8191, 70_000, 1 << 20, 3 << 20, 123, 5 << 20, 9000,
+            1usize,
+            4095,
+            4096,
+            4097,
+            8191,
+            70_000,
+            1 << 20,
+            3 << 20,
+            123,
+            5 << 20,
+            9000,
         ];
         let mut pieces = Vec::new();
         let mut off = 0u64;

@@ -116,7 +116,12 @@ pub fn run(ctx: &Context, a: &ForgetArgs) -> Result<i32> {
         if !ctx.json && !ctx.quiet {
             println!("dry run: {} snapshots would be removed", remove.len());
         }
-        return Ok(exit::OK);
+        // The prune plan is made from the repository as it is (nothing was removed).
+        return if a.prune {
+            super::prune::run(ctx, &prune_args(true))
+        } else {
+            Ok(exit::OK)
+        };
     }
     let done = forget::remove(&repo, &remove)?;
     for (id, until) in &done.locked {
@@ -128,6 +133,12 @@ pub fn run(ctx: &Context, a: &ForgetArgs) -> Result<i32> {
                 .unwrap_or_default()
         );
     }
+    if a.prune {
+        if !ctx.json && !ctx.quiet {
+            println!("removed {} snapshots; pruning", done.deleted.len());
+        }
+        return super::prune::run(ctx, &prune_args(false));
+    }
     if !ctx.json && !ctx.quiet {
         println!(
             "removed {} snapshots; run `tresor prune` to free their data",
@@ -135,4 +146,14 @@ pub fn run(ctx: &Context, a: &ForgetArgs) -> Result<i32> {
         );
     }
     Ok(exit::OK)
+}
+
+/// `prune` with its defaults, for `forget --prune`.
+fn prune_args(dry_run: bool) -> crate::cli::PruneArgs {
+    crate::cli::PruneArgs {
+        dry_run,
+        max_unused: "5%".into(),
+        max_repack_size: None,
+        inactive_hosts: Vec::new(),
+    }
 }
