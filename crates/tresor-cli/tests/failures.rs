@@ -224,6 +224,25 @@ fn damaged_index_snapshot_key_and_tree_are_reported() {
         "{}",
         stderr(&o)
     );
+    // Asked for by id, a damaged snapshot is damage (exit 5, naming it), not "not found"; it can
+    // still be forgotten by its id.
+    let name = snap.file_name().unwrap().to_str().unwrap().to_string();
+    let t = env.path("t");
+    for args in [
+        vec!["restore", &name[..8], "--target", t.to_str().unwrap()],
+        vec!["ls", &name[..8]],
+    ] {
+        let o = env.run(&args);
+        assert_eq!(o.status.code(), Some(5), "{args:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains(&name[..8]), "{}", stderr(&o));
+        assert!(
+            !stderr(&o).contains("no snapshot matches"),
+            "{}",
+            stderr(&o)
+        );
+    }
+    env.ok(&["forget", &name[..8]]);
+    assert!(objects(&env.repo, "snapshots").is_empty());
     // Key file: appended bytes change its hash; the only key no longer opens.
     let (env, _) = setup();
     let key = objects(&env.repo, "keys")[0].clone();

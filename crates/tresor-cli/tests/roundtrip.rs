@@ -234,3 +234,51 @@ fn restore_replaces_hard_links_and_read_only_files_in_the_target() {
     );
     assert_eq!(std::fs::metadata(restored.join("big")).unwrap().nlink(), 1);
 }
+
+/// Holes inside chunks stay holes: a file of alternating 1 MiB data and 1 MiB holes (chunks
+/// mix both) and one with a few bytes in a 7 MiB hole restore with about the blocks of the
+/// source, not fully allocated.
+#[test]
+fn sparse_files_keep_their_holes_inside_chunks() {
+    use std::os::unix::fs::{FileExt, MetadataExt};
+    let env = Env::new();
+    env.init();
+    let src = env.path("src");
+    std::fs::create_dir_all(&src).unwrap();
+    let f = std::fs::File::create(src.join("checker")).unwrap();
+    for i in 0..5u64 {
+        f.write_all_at(&pseudo_random(i, 1 << 20), 2 * i << 20)
+            .unwrap();
+    }
+    f.set_len(10 << 20).unwrap();
+    let g = std::fs::File::create(src.join("dot")).unwrap();
+    g.write_all_at(b"ten bytes!", 3 << 20).unwrap();
+    g.set_len(7 << 20).unwrap();
+    drop((f, g));
+    env.backup_json(&[&src], &[], 0);
+    let target = env.path("restore");
+    env.ok(&[
+        "restore",
+        "latest",
+        "--target",
+        target.to_str().unwrap(),
+        "--verify",
+    ]);
+    let restored = target.join(src.strip_prefix("/").unwrap());
+    for name in ["checker", "dot"] {
+        let a = std::fs::metadata(src.join(name)).unwrap();
+        let b = std::fs::metadata(restored.join(name)).unwrap();
+        assert_eq!(a.len(), b.len());
+        assert_eq!(
+            std::fs::read(src.join(name)).unwrap(),
+            std::fs::read(restored.join(name)).unwrap()
+        );
+        // Allocated bytes: at most the source's plus a few blocks at run edges.
+        assert!(
+            b.blocks() * 512 <= a.blocks() * 512 + (64 << 10),
+            "{name}: source {} bytes allocated, restored {}",
+            a.blocks() * 512,
+            b.blocks() * 512
+        );
+    }
+}

@@ -344,6 +344,11 @@ impl Repository {
             .into_iter()
             .find(|s| !matches!(s.error, CoreError::Untrusted(_)))
         {
+            // Errors of loading that name the index object already are passed on as they are.
+            Some(Skipped {
+                id,
+                error: CoreError::Damaged(m),
+            }) if m.contains(&id.to_hex()) => Err(CoreError::Damaged(m)),
             Some(s) => Err(CoreError::Damaged(format!("index {}: {}", s.id, s.error))),
             None => Ok(index),
         }

@@ -363,7 +363,8 @@ fn write_content(
     )
     .map_err(|e| (format!("create: {e}"), false))?;
     let mut f = std::fs::File::from(fd);
-    if node.content.len() >= PARALLEL_MIN_BLOBS && sh.file_threads > 1 {
+    // Large files use every core; sparse files use the positional path for its holes.
+    if (node.content.len() >= PARALLEL_MIN_BLOBS && sh.file_threads > 1) || node.sparse {
         write_parallel(sh, dir, node, &f)?;
         sh.bytes.fetch_add(node.size, Ordering::Relaxed);
         sh.progress.file_done(node.size);
@@ -463,10 +464,12 @@ fn write_parallel(
                         true,
                     ));
                 }
-                if !(node.sparse && data.iter().all(|b| *b == 0)) {
+                let written = if node.sparse {
+                    write_nonzero_at(f, direct.as_ref(), &data, offsets[i], &mut bounce)
+                } else {
                     write_at(f, direct.as_ref(), &data, offsets[i], &mut bounce)
-                        .map_err(|e| (format!("write: {e}"), false))?;
-                }
+                };
+                written.map_err(|e| (format!("write: {e}"), false))?;
                 sh.progress.bytes_read(want);
                 Ok(())
             })();
@@ -540,6 +543,37 @@ fn write_at(
     }
     f.write_all_at(&data[..(a - off) as usize], off)?;
     f.write_all_at(&data[(b - off) as usize..], b)
+}
+
+/// [`write_at`] for sparse files: 4 KiB blocks (aligned in the file) that hold only zeros are
+/// not written, so they stay holes of the file, which was extended to its size beforehand.
+fn write_nonzero_at(
+    f: &std::fs::File,
+    direct: Option<&std::fs::File>,
+    data: &[u8],
+    off: u64,
+    bounce: &mut Vec<u8>,
+) -> std::io::Result<()> {
+    let block = DIRECT_ALIGN as usize;
+    let mut i = 0usize;
+    let mut run: Option<usize> = None;
+    while i < data.len() {
+        let end = (((off as usize + i) / block + 1) * block - off as usize).min(data.len());
+        let zero = data[i..end].iter().all(|b| *b == 0);
+        match (zero, run) {
+            (false, None) => run = Some(i),
+            (true, Some(start)) => {
+                write_at(f, direct, &data[start..i], off + start as u64, bounce)?;
+                run = None;
+            }
+            _ => {}
+        }
+        i = end;
+    }
+    if let Some(start) = run {
+        write_at(f, direct, &data[start..], off + start as u64, bounce)?;
+    }
+    Ok(())
 }
 
 /// Re-read a restored file and compare every piece with the blob ids of the snapshot.

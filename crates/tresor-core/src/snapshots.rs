@@ -1,6 +1,7 @@
 //! Selecting snapshots: by id prefix, or `latest` with host and path filters.
 
 use crate::error::{CoreError, Result};
+use crate::repository::Skipped;
 use tresor_format::ObjectId;
 use tresor_format::snapshot::Snapshot;
 
@@ -31,11 +32,42 @@ impl SnapshotFilter {
     }
 }
 
-/// Find one snapshot in `list` (oldest first) by `latest` or a hex id prefix.
+/// Find one snapshot in `list` (oldest first) by `latest` or a hex id prefix. `skipped` are the
+/// snapshot objects that could not be loaded ([`crate::Repository::load_snapshots`]): an id
+/// prefix that names only such an object gets its error, not "not found".
 ///
 /// # Errors
-/// [`CoreError::SnapshotNotFound`], [`CoreError::AmbiguousSnapshot`].
+/// [`CoreError::SnapshotNotFound`], [`CoreError::AmbiguousSnapshot`]; for a damaged snapshot
+/// object [`CoreError::Damaged`], for one of an untrusted key [`CoreError::Untrusted`].
 pub fn find<'a>(
+    list: &'a [(ObjectId, Snapshot)],
+    skipped: &[Skipped],
+    spec: &str,
+    filter: &SnapshotFilter,
+) -> Result<&'a (ObjectId, Snapshot)> {
+    match find_loaded(list, spec, filter) {
+        Err(CoreError::SnapshotNotFound(_)) if spec != "latest" => {
+            let spec_l = spec.to_ascii_lowercase();
+            match skipped
+                .iter()
+                .find(|s| !spec_l.is_empty() && s.id.to_hex().starts_with(&spec_l))
+            {
+                Some(Skipped {
+                    error: CoreError::Untrusted(m),
+                    ..
+                }) => Err(CoreError::Untrusted(m.clone())),
+                Some(Skipped { id, error }) => Err(CoreError::Damaged(format!(
+                    "snapshot {}: {error}",
+                    id.short()
+                ))),
+                None => Err(CoreError::SnapshotNotFound(spec.into())),
+            }
+        }
+        r => r,
+    }
+}
+
+fn find_loaded<'a>(
     list: &'a [(ObjectId, Snapshot)],
     spec: &str,
     filter: &SnapshotFilter,

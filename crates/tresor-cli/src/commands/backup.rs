@@ -58,8 +58,10 @@ pub fn run(ctx: &Context, a: BackupArgs) -> Result<i32> {
         }
         (_, true) => ParentChoice::None,
         (Some(p), _) => {
-            let (list, _) = repo.load_snapshots()?;
-            ParentChoice::Id(tresor_core::snapshots::find(&list, p, &Default::default())?.0)
+            let (list, skipped) = repo.load_snapshots()?;
+            ParentChoice::Id(
+                tresor_core::snapshots::find(&list, &skipped, p, &Default::default())?.0,
+            )
         }
         (None, _) => ParentChoice::Auto,
     };

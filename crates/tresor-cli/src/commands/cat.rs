@@ -34,10 +34,10 @@ pub fn run(ctx: &Context, a: &CatArgs) -> Result<i32> {
     repo.require_read("cat")?;
     let out = match a.kind.as_str() {
         "snapshot" => {
-            let (list, _) = repo.load_snapshots()?;
+            let (list, skipped) = repo.load_snapshots()?;
             let spec = a.id.as_deref().context("a snapshot id is required")?;
             serde_json::to_value(
-                &tresor_core::snapshots::find(&list, spec, &Default::default())?.1,
+                &tresor_core::snapshots::find(&list, &skipped, spec, &Default::default())?.1,
             )?
         }
         "index" => {

@@ -58,11 +58,26 @@ pub fn run(ctx: &Context, a: &ForgetArgs) -> Result<i32> {
         if !policy.is_empty() {
             bail!("give either snapshot ids or a policy, not both");
         }
-        let (list, _) = repo.load_snapshots()?;
+        let (list, skipped) = repo.load_snapshots()?;
+        // A damaged snapshot (or one of a revoked key) can be forgotten by its id too: that is
+        // how it is removed before a prune.
+        let unreadable = |spec: &str| {
+            let spec = spec.to_ascii_lowercase();
+            let mut it = skipped
+                .iter()
+                .filter(|s| !spec.is_empty() && s.id.to_hex().starts_with(&spec));
+            match (it.next(), it.next()) {
+                (Some(one), None) => Some(one.id),
+                _ => None,
+            }
+        };
         remove = a
             .snapshots
             .iter()
-            .map(|s| find(&list, s, &filter).map(|(id, _)| *id))
+            .map(|s| match find(&list, &skipped, s, &filter) {
+                Ok((id, _)) => Ok(*id),
+                Err(e) => unreadable(s).ok_or(e),
+            })
             .collect::<Result<_, _>>()?;
         if !ctx.json && !ctx.quiet {
             for id in &remove {

@@ -56,8 +56,8 @@ fn long_line(path: &str, n: &Node) -> String {
 pub fn run(ctx: &Context, a: &LsArgs) -> Result<i32> {
     let repo = ctx.open()?;
     repo.require_read("ls")?;
-    let (list, _) = repo.load_snapshots()?;
-    let (id, snap) = find(&list, &a.snapshot, &(&a.filter).into())?;
+    let (list, skipped) = repo.load_snapshots()?;
+    let (id, snap) = find(&list, &skipped, &a.snapshot, &(&a.filter).into())?;
     let index = repo.load_index()?;
     let reader = BlobReader::new(&repo, &index);
     let prefix = normalize(a.path.as_deref().unwrap_or("/"));

@@ -14,8 +14,8 @@ pub fn run(ctx: &Context, a: &RestoreArgs) -> Result<i32> {
     };
     let repo = ctx.open()?;
     repo.require_read("restore")?;
-    let (list, _) = repo.load_snapshots()?;
-    let (id, snap) = find(&list, spec, &(&a.filter).into())?;
+    let (list, skipped) = repo.load_snapshots()?;
+    let (id, snap) = find(&list, &skipped, spec, &(&a.filter).into())?;
     let index = repo.load_index()?;
     let opts = RestoreOptions {
         target: a.target.clone(),
