@@ -247,7 +247,7 @@ fn sparse_files_keep_their_holes_inside_chunks() {
     std::fs::create_dir_all(&src).unwrap();
     let f = std::fs::File::create(src.join("checker")).unwrap();
     for i in 0..5u64 {
-        f.write_all_at(&pseudo_random(i, 1 << 20), 2 * i << 20)
+        f.write_all_at(&pseudo_random(i, 1 << 20), (2 * i) << 20)
             .unwrap();
     }
     f.set_len(10 << 20).unwrap();
