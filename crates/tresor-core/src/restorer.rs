@@ -82,7 +82,8 @@ pub struct RestoreResult {
     pub others: u64,
     /// Content bytes written.
     pub bytes_written: u64,
-    /// Files verified after writing (with `verify`).
+    /// Files whose content was compared with the snapshot (with `verify`): those written and
+    /// those found already correct.
     pub files_verified: u64,
     /// Whether ownership was left alone because we are not root.
     pub owner_skipped: bool,
@@ -276,6 +277,9 @@ fn restore_file(sh: &Shared<'_>, job: &FileJob) {
     };
     if already && (!sh.verify || verify_file(sh, job).is_ok()) {
         sh.skipped.fetch_add(1, Ordering::Relaxed);
+        if sh.verify {
+            sh.verified.fetch_add(1, Ordering::Relaxed);
+        }
         if let Err(e) = apply_metadata(dir, name, node, sh.owner) {
             sh.problem(&job.path, e, false);
         }

@@ -62,7 +62,7 @@ pub fn run(ctx: &Context, a: &RestoreArgs) -> Result<i32> {
                 duration(r.elapsed)
             );
             if a.verify {
-                println!("verified {} files", r.files_verified + r.files_skipped);
+                println!("verified {} files", r.files_verified);
             }
             if r.owner_skipped {
                 println!("ownership not restored (not running as root)");
