@@ -107,7 +107,9 @@ impl Packer {
         let (tx, rx) = bounded::<Vec<Job>>(n);
         let (ptx, prx) = bounded::<(Vec<u8>, IndexPack, BlobType)>(0);
         let (spare_tx, spare) = bounded::<Vec<u8>>(n + 1);
-        let (pack_spare_tx, pack_spare) = bounded::<Vec<u8>>(1);
+        // One spare pack buffer per upload in flight: written packs come back at about the
+        // rate workers fill new ones.
+        let (pack_spare_tx, pack_spare) = bounded::<Vec<u8>>(storage.write_concurrency().max(1));
         let error = Arc::new(Mutex::new(None));
         let key = Arc::new(key);
         let workers = (0..n)
@@ -377,22 +379,26 @@ fn uploader(
             if lock().failed {
                 continue;
             }
+            let len = bytes.len() as u64;
             let r = if dry_run {
-                Ok(())
+                Ok(Some(bytes))
             } else {
                 storage
-                    .write(Kind::Pack, &pack.id.to_hex(), &bytes)
+                    .write_vec(Kind::Pack, &pack.id.to_hex(), bytes)
                     .map_err(CoreError::from)
             };
-            if let Err(e) = r {
-                record(error, e);
-                lock().failed = true;
-                continue;
-            }
+            let reusable = match r {
+                Ok(b) => b,
+                Err(e) => {
+                    record(error, e);
+                    lock().failed = true;
+                    continue;
+                }
+            };
             let full = {
                 let mut st = lock();
                 st.stats.packs += 1;
-                st.stats.bytes_written += bytes.len() as u64;
+                st.stats.bytes_written += len;
                 let n = pack.blobs.len() as u64;
                 match blob_type {
                     BlobType::Data => st.stats.data_blobs += n,
@@ -402,8 +408,10 @@ fn uploader(
                 st.pending.push(pack);
                 (st.pending.len() >= INDEX_EVERY).then(|| std::mem::take(&mut st.pending))
             };
-            if blob_type == BlobType::Data {
-                let _ = pack_spare.try_send(bytes);
+            if blob_type == BlobType::Data
+                && let Some(b) = reusable
+            {
+                let _ = pack_spare.try_send(b);
             }
             if let Some(packs) = full {
                 index_done(write_index(storage, key, signer, dry_run, packs));

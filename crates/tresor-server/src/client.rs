@@ -322,6 +322,20 @@ impl Drop for PooledBody {
 }
 
 impl BodyPool {
+    /// A buffer whose request has completed, if any.
+    fn take(&self) -> Option<Vec<u8>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).pop()
+    }
+
+    /// `data` itself as a request body (no copy); the buffer comes back to the pool when the
+    /// transport drops the body.
+    fn body_owned(self: &Arc<Self>, data: Vec<u8>) -> Bytes {
+        Bytes::from_owner(PooledBody {
+            buf: data,
+            pool: Arc::clone(self),
+        })
+    }
+
     /// `data` as a request body.
     fn body(self: &Arc<Self>, data: &[u8]) -> Bytes {
         if data.len() < POOLED_BODY {
@@ -793,6 +807,24 @@ impl Storage for RemoteStorage {
         )?;
         match r.status {
             StatusCode::OK | StatusCode::CREATED | StatusCode::NO_CONTENT => Ok(()),
+            _ => Err(status_error(&r, "write", kind, name)),
+        }
+    }
+
+    /// The buffer is sent as it is; a buffer of an earlier, completed upload is returned.
+    fn write_vec(&self, kind: Kind, name: &str, data: Vec<u8>) -> Result<Option<Vec<u8>>> {
+        check_name(kind, name)?;
+        let r = self.call(
+            Method::PUT,
+            self.object_path(kind, name),
+            None,
+            self.bodies.body_owned(data),
+            "write",
+            kind,
+            name,
+        )?;
+        match r.status {
+            StatusCode::OK | StatusCode::CREATED | StatusCode::NO_CONTENT => Ok(self.bodies.take()),
             _ => Err(status_error(&r, "write", kind, name)),
         }
     }

@@ -26,7 +26,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::{Semaphore, watch};
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::rustls;
-use tresor_storage::{ErrorKind, Kind, Storage, StorageError, name_of};
+use tresor_storage::{ErrorKind, Kind, Storage, StorageError};
 
 /// Verified tokens kept in memory (keyed hash of the token → client name), so that only the
 /// first request of a client pays for Argon2.
@@ -465,9 +465,6 @@ where
         .serve_connection(TokioIo::new(io), svc)
         .await
 }
-
-/// Most memory reserved for a request body before its bytes arrive.
-const PREALLOCATE: u64 = 16 << 20;
 
 /// Largest unread request body read and dropped after a refusal, in bytes.
 const DRAIN_LIMIT: u64 = 64 << 10;
@@ -938,8 +935,12 @@ async fn write(
     if declared.is_some_and(|n| n > limit) {
         return Err(too_large());
     }
-    // Memory grows with the bytes that really arrive, not with what the client declares.
-    let mut data = Vec::with_capacity(declared.unwrap_or(0).min(limit).min(PREALLOCATE) as usize);
+    // The body is kept as the chunks that arrive (memory grows with the bytes that really
+    // arrive, not with what the client declares) and hashed as it comes; the storage writes the
+    // chunks without joining them.
+    let mut parts: Vec<bytes::Bytes> = Vec::new();
+    let mut received = 0u64;
+    let mut hasher = blake3::Hasher::new();
     let idle = state.limits.body_timeout();
     loop {
         match tokio::time::timeout(idle, body.frame()).await {
@@ -955,20 +956,24 @@ async fn write(
             }
             Ok(Some(Ok(frame))) => {
                 if let Ok(chunk) = frame.into_data() {
-                    if data.len() as u64 + chunk.len() as u64 > limit {
+                    if received + chunk.len() as u64 > limit {
                         return Err(too_large());
                     }
-                    data.extend_from_slice(&chunk);
-                    e.bytes_in = data.len() as u64;
+                    received += chunk.len() as u64;
+                    hasher.update(&chunk);
+                    parts.push(chunk);
+                    e.bytes_in = received;
                 }
             }
         }
     }
-    let hash_ok = name_of(&data) == name;
+    let hash_ok = hex::encode(hasher.finalize().as_bytes()) == name;
     let status = blocking(storage, move |s| {
         if hash_ok {
             let existed = s.size(kind, &name).is_ok();
-            s.write(kind, &name, &data).map_err(ApiError::storage)?;
+            let slices: Vec<&[u8]> = parts.iter().map(|p| &p[..]).collect();
+            s.write_parts(kind, &name, &slices)
+                .map_err(ApiError::storage)?;
             Ok(if existed {
                 StatusCode::OK
             } else {

@@ -229,6 +229,30 @@ pub trait Storage: Send + Sync + fmt::Debug {
     /// I/O errors.
     fn write(&self, kind: Kind, name: &str, data: &[u8]) -> Result<()>;
 
+    /// [`Storage::write`] of an owned buffer. Returns a buffer the caller may reuse for its next
+    /// object, or `None`: storages that send the buffer itself (no copy) return one whose
+    /// earlier write has completed. The default writes `data` and returns it.
+    ///
+    /// # Errors
+    /// As [`Storage::write`].
+    fn write_vec(&self, kind: Kind, name: &str, data: Vec<u8>) -> Result<Option<Vec<u8>>> {
+        self.write(kind, name, &data)?;
+        Ok(Some(data))
+    }
+
+    /// [`Storage::write`] of the concatenation of `parts`, for callers that hold an object in
+    /// pieces (a server receiving a body): storages that can write the pieces as they are avoid
+    /// joining them first. The default joins them.
+    ///
+    /// # Errors
+    /// As [`Storage::write`].
+    fn write_parts(&self, kind: Kind, name: &str, parts: &[&[u8]]) -> Result<()> {
+        match parts {
+            [one] => self.write(kind, name, one),
+            _ => self.write(kind, name, &parts.concat()),
+        }
+    }
+
     /// Remove an object. Removing a missing object is [`ErrorKind::NotFound`].
     ///
     /// # Errors

@@ -48,7 +48,7 @@ impl LocalStorage {
         p
     }
 
-    fn write_new(&self, kind: Kind, name: &str, data: &[u8], target: &Path) -> Result<()> {
+    fn write_new(&self, kind: Kind, name: &str, data: &[&[u8]], target: &Path) -> Result<()> {
         let dir = target.parent().expect("object path has a parent");
         let mut rnd = [0u8; 8];
         getrandom::fill(&mut rnd)
@@ -80,9 +80,17 @@ impl LocalStorage {
         }
     }
 
-    fn same_or_conflict(&self, kind: Kind, name: &str, data: &[u8]) -> Result<()> {
+    fn same_or_conflict(&self, kind: Kind, name: &str, data: &[&[u8]]) -> Result<()> {
         let old = self.read(kind, name)?;
-        if old == data {
+        let same = old.len() == data.iter().map(|p| p.len()).sum::<usize>() && {
+            let mut at = 0;
+            data.iter().all(|p| {
+                let eq = old[at..at + p.len()] == **p;
+                at += p.len();
+                eq
+            })
+        };
+        if same {
             Ok(())
         } else {
             Err(StorageError::new(
@@ -114,8 +122,8 @@ thread_local! {
 /// virtual machines copying into fresh page-cache pages costs more CPU than the whole rest of
 /// writing, and a backup has no use for its packs in the cache. File systems that refuse
 /// `O_DIRECT` (`EINVAL`, e.g. tmpfs) get a plain buffered write.
-fn write_file(tmp: &Path, data: &[u8]) -> std::io::Result<()> {
-    if data.len() >= DIRECT_MIN {
+fn write_file(tmp: &Path, data: &[&[u8]]) -> std::io::Result<()> {
+    if data.iter().map(|p| p.len()).sum::<usize>() >= DIRECT_MIN {
         match write_direct(tmp, data) {
             Ok(()) => return Ok(()),
             Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
@@ -129,11 +137,13 @@ fn write_file(tmp: &Path, data: &[u8]) -> std::io::Result<()> {
         .create_new(true)
         .mode(0o600)
         .open(tmp)?;
-    f.write_all(data)?;
+    for part in data {
+        f.write_all(part)?;
+    }
     f.sync_all()
 }
 
-fn write_direct(tmp: &Path, data: &[u8]) -> std::io::Result<()> {
+fn write_direct(tmp: &Path, data: &[&[u8]]) -> std::io::Result<()> {
     use std::os::unix::fs::FileExt;
     let f = fs::OpenOptions::new()
         .write(true)
@@ -148,18 +158,30 @@ fn write_direct(tmp: &Path, data: &[u8]) -> std::io::Result<()> {
         }
         let start = b.as_ptr().align_offset(DIRECT_ALIGN);
         let buf = &mut b[start..start + DIRECT_CHUNK];
-        let mut off = 0usize;
-        while off < data.len() {
-            let n = (data.len() - off).min(DIRECT_CHUNK);
-            let padded = n.div_ceil(DIRECT_ALIGN) * DIRECT_ALIGN;
-            buf[..n].copy_from_slice(&data[off..off + n]);
-            buf[n..padded].fill(0);
-            f.write_all_at(&buf[..padded], off as u64)?;
-            off += n;
+        // Fill the bounce buffer from the parts in order; write it whenever it is full.
+        let (mut off, mut fill) = (0u64, 0usize);
+        for part in data {
+            let mut rest: &[u8] = part;
+            while !rest.is_empty() {
+                let n = rest.len().min(DIRECT_CHUNK - fill);
+                buf[fill..fill + n].copy_from_slice(&rest[..n]);
+                fill += n;
+                rest = &rest[n..];
+                if fill == DIRECT_CHUNK {
+                    f.write_all_at(buf, off)?;
+                    off += fill as u64;
+                    fill = 0;
+                }
+            }
+        }
+        if fill > 0 {
+            let padded = fill.div_ceil(DIRECT_ALIGN) * DIRECT_ALIGN;
+            buf[fill..padded].fill(0);
+            f.write_all_at(&buf[..padded], off)?;
         }
         Ok::<_, std::io::Error>(())
     })?;
-    f.set_len(data.len() as u64)?;
+    f.set_len(data.iter().map(|p| p.len() as u64).sum())?;
     f.sync_all()
 }
 
@@ -266,6 +288,10 @@ impl Storage for LocalStorage {
     }
 
     fn write(&self, kind: Kind, name: &str, data: &[u8]) -> Result<()> {
+        self.write_parts(kind, name, &[data])
+    }
+
+    fn write_parts(&self, kind: Kind, name: &str, data: &[&[u8]]) -> Result<()> {
         check_name(kind, name)?;
         let target = self.path(kind, name);
         match self.write_new(kind, name, data, &target) {
@@ -340,9 +366,26 @@ mod tests {
                 s.write(Kind::Pack, &name, &bytes).unwrap();
                 let e = s.write(Kind::Pack, &name, &data(len, 99)).unwrap_err();
                 assert_eq!(e.kind, ErrorKind::AlreadyExists);
+                // The same in pieces of odd sizes (as a server receives a body).
+                let (a, b) = (len / 3, len / 3 + len / 5 + 1);
+                let parts = [&bytes[..a], &bytes[a..b.min(len)], &bytes[b.min(len)..]];
+                s.write_parts(Kind::Pack, &name, &parts).unwrap();
+                let other = data(len, 98);
+                let e = s
+                    .write_parts(Kind::Pack, &name, &[&other[..a], &other[a..]])
+                    .unwrap_err();
+                assert_eq!(e.kind, ErrorKind::AlreadyExists);
+                let fresh = LocalStorage::new(root.path().join(format!("fresh-{i}")));
+                fresh.create().unwrap();
+                fresh.write_parts(Kind::Pack, &name, &parts).unwrap();
+                assert_eq!(
+                    fresh.read(Kind::Pack, &name).unwrap(),
+                    bytes,
+                    "{len} in parts"
+                );
             }
             // No temporary files are left behind.
-            for entry in walk(&root.path().join("repo")) {
+            for entry in walk(root.path()) {
                 let n = entry.file_name().unwrap().to_string_lossy().into_owned();
                 assert!(!n.starts_with(".tmp-"), "{n}");
             }
