@@ -373,3 +373,49 @@ fn backup_of_a_missing_path_fails_clearly() {
     assert!(stderr(&o).contains("/nonexistent/tresor/path"));
     assert_eq!(stderr(&o).lines().count(), 1);
 }
+
+/// A damaged data blob is reported once, with every snapshot and file that uses it.
+#[test]
+fn a_damaged_blob_names_every_snapshot_and_file_it_hits() {
+    let env = Env::new();
+    env.init();
+    let src = env.path("src");
+    std::fs::create_dir_all(&src).unwrap();
+    let data = pseudo_random(11, 300 << 10);
+    std::fs::write(src.join("a.bin"), &data).unwrap();
+    env.backup_json(&[&src], &[], 0);
+    std::fs::write(src.join("copy.bin"), &data).unwrap();
+    env.backup_json(&[&src], &[], 0);
+    let o = env.ok(&["snapshots", "--json"]);
+    let snaps: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let shorts: Vec<String> = snaps
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["short_id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(shorts.len(), 2);
+    // The data pack is the largest; its first blob is the file's content.
+    let packs = objects(&env.repo, "data");
+    let data_pack = packs
+        .iter()
+        .max_by_key(|p| std::fs::metadata(p).unwrap().len())
+        .unwrap();
+    flip_byte(data_pack, 5000);
+    let o = env.run(&["check", "--read-data", "--json"]);
+    assert_eq!(o.status.code(), Some(5), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let errors: Vec<&str> = v["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e.as_str().unwrap())
+        .filter(|e| e.starts_with("blob "))
+        .collect();
+    assert_eq!(errors.len(), 1, "reported once: {errors:?}");
+    let e = errors[0];
+    for s in &shorts {
+        assert!(e.contains(&format!("snapshot {s} file")), "{s}: {e}");
+    }
+    assert!(e.contains("a.bin") && e.contains("copy.bin"), "{e}");
+}

@@ -118,11 +118,91 @@ pub fn check(repo: &Repository, read_data: ReadData) -> Result<CheckReport> {
         }
     }
     let reader = BlobReader::new(repo, &index);
-    let users = check_snapshots(repo, &reader, &mut r)?;
+    check_snapshots(repo, &reader, &mut r)?;
     if read_data != ReadData::None {
-        check_packs(repo, &index, read_data, &users, &mut r);
+        let bad = check_packs(repo, &index, read_data, &mut r);
+        if !bad.is_empty() {
+            name_users(repo, &reader, &bad, &mut r)?;
+        }
     }
     Ok(r)
+}
+
+/// Files of one tree (and below) that hold one of the damaged blobs: `(blob, path)`.
+type Hits = std::rc::Rc<Vec<(BlobId, String)>>;
+
+/// Memoised per tree, so that each tree is read once however many snapshots share it.
+fn tree_hits(
+    reader: &BlobReader<'_>,
+    tree: BlobId,
+    bad: &IdSet<BlobId>,
+    memo: &mut IdMap<BlobId, Hits>,
+) -> Hits {
+    if let Some(h) = memo.get(&tree) {
+        return h.clone();
+    }
+    let mut out = Vec::new();
+    if let Ok(t) = reader.load_tree(&tree) {
+        for n in &t.nodes {
+            let name = n.name_lossy();
+            match (n.kind, n.subtree) {
+                (NodeKind::Dir, Some(sub)) => {
+                    for (b, p) in tree_hits(reader, sub, bad, memo).iter() {
+                        out.push((*b, format!("/{name}{p}")));
+                    }
+                }
+                _ => {
+                    for b in n.content.iter().filter(|b| bad.contains(*b)) {
+                        out.push((*b, format!("/{name}")));
+                    }
+                }
+            }
+        }
+    }
+    out.dedup();
+    let h = Hits::new(out);
+    memo.insert(tree, h.clone());
+    h
+}
+
+/// Append to each damaged blob's error every snapshot and file it hits (the first three, then a
+/// count).
+fn name_users(
+    repo: &Repository,
+    reader: &BlobReader<'_>,
+    bad: &[(usize, BlobId)],
+    r: &mut CheckReport,
+) -> Result<()> {
+    let set: IdSet<BlobId> = bad.iter().map(|(_, b)| *b).collect();
+    let mut memo = IdMap::default();
+    let mut users: IdMap<BlobId, Vec<String>> = IdMap::default();
+    let mut ids = repo.snapshot_ids()?;
+    ids.sort();
+    for id in ids {
+        let Ok(snap) = repo.load_snapshot(&id) else {
+            continue;
+        };
+        for (b, path) in tree_hits(reader, snap.tree, &set, &mut memo).iter() {
+            users
+                .entry(*b)
+                .or_default()
+                .push(format!("snapshot {} file {path}", id.short()));
+        }
+    }
+    for (at, b) in bad {
+        if let Some(u) = users.get(b) {
+            let more = if u.len() > 3 {
+                format!(" and {} more", u.len() - 3)
+            } else {
+                String::new()
+            };
+            r.errors[*at].push_str(&format!(
+                " (affects {}{more})",
+                u[..u.len().min(3)].join(", ")
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn check_keys(repo: &Repository, r: &mut CheckReport) -> Result<()> {
@@ -142,13 +222,8 @@ fn check_keys(repo: &Repository, r: &mut CheckReport) -> Result<()> {
     Ok(())
 }
 
-/// Walk every snapshot; returns, for each data blob, the first file that uses it.
-fn check_snapshots(
-    repo: &Repository,
-    reader: &BlobReader<'_>,
-    r: &mut CheckReport,
-) -> Result<IdMap<BlobId, String>> {
-    let mut users: IdMap<BlobId, String> = IdMap::default();
+/// Walk every snapshot: every tree loads, every data blob is indexed.
+fn check_snapshots(repo: &Repository, reader: &BlobReader<'_>, r: &mut CheckReport) -> Result<()> {
     let mut seen_trees: IdSet<BlobId> = IdSet::default();
     let mut missing: IdMap<BlobId, Vec<String>> = IdMap::default();
     let mut ids = repo.snapshot_ids()?;
@@ -197,9 +272,6 @@ fn check_snapshots(
                                     .or_default()
                                     .push(format!("snapshot {} file {path}", id.short()));
                             }
-                            users
-                                .entry(*b)
-                                .or_insert_with(|| format!("snapshot {} file {path}", id.short()));
                         }
                     }
                 }
@@ -219,16 +291,17 @@ fn check_snapshots(
             files[..files.len().min(3)].join(", ")
         ));
     }
-    Ok(users)
+    Ok(())
 }
 
+/// Read packs; returns the damaged blobs with the position of their error in `r.errors`.
 fn check_packs(
     repo: &Repository,
     index: &crate::index::Index,
     which: ReadData,
-    users: &IdMap<BlobId, String>,
     r: &mut CheckReport,
-) {
+) -> Vec<(usize, BlobId)> {
+    let mut bad = Vec::new();
     let mut expected: IdMap<ObjectId, Vec<(BlobId, BlobType, u64, u32)>> = IdMap::default();
     for (id, loc) in index.all_locations() {
         expected.entry(index.pack(loc.pack).id).or_default().push((
@@ -238,12 +311,6 @@ fn check_packs(
             loc.length,
         ));
     }
-    let affects = |b: &BlobId| {
-        users
-            .get(b)
-            .map(|u| format!(" (affects {u})"))
-            .unwrap_or_default()
-    };
     for p in index.packs() {
         if !which.selects(&p.id) {
             continue;
@@ -274,17 +341,18 @@ fn check_packs(
         list.sort_by_key(|e| e.2);
         for (id, t, off, len) in list {
             let Some(stored) = bytes.get(off as usize..(off + u64::from(len)) as usize) else {
+                bad.push((r.errors.len(), id));
                 r.errors.push(format!(
-                    "blob {id} in pack {}: beyond the end of the pack{}",
-                    p.id,
-                    affects(&id)
+                    "blob {id} in pack {}: beyond the end of the pack",
+                    p.id
                 ));
                 continue;
             };
             if let Err(e) = blob::decode(&p.data_key, &repo.key().id_key, t, &id, stored) {
-                r.errors
-                    .push(format!("blob {id} in pack {}: {e}{}", p.id, affects(&id)));
+                bad.push((r.errors.len(), id));
+                r.errors.push(format!("blob {id} in pack {}: {e}", p.id));
             }
         }
     }
+    bad
 }
