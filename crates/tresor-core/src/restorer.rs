@@ -4,8 +4,8 @@
 //! walker (this thread)                            N workers
 //!   depth-first over trees                         file job: skip if already correct
 //!   dirs: mkdir (0700) relative to parent fd  ──▶  (regular file, same size and mtime), else
-//!   files ─────────────────────────────────────▶  create/truncate, write blobs (holes for zero
-//!   symlinks, fifos, sockets, devices: created     runs of sparse files), set_len, metadata,
+//!   files ─────────────────────────────────────▶  replace, write blobs (large files: several
+//!   symlinks, fifos, sockets, devices: created     threads; sparse files: holes), metadata,
 //!   hardlinks: deferred until their first path     optional verify (re-read, re-hash)
 //!   exists
 //! directory metadata is applied when the last entry below it is done (a pending counter per
@@ -30,7 +30,7 @@ use crossbeam_channel::bounded;
 use rustix::fs::{AtFlags, FileType, Mode, OFlags, Timespec, Timestamps};
 use std::collections::{HashMap, HashSet};
 use std::ffi::OsStr;
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::{Read, Write};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
@@ -374,22 +374,15 @@ fn write_content(
         sh.progress.file_done(node.size);
         return Ok(f);
     }
+    // A small, dense file: its blobs in order.
     let mut written = 0u64;
-    let mut hole = false;
     for id in &node.content {
         let data = sh
             .reader
             .load(id, BlobType::Data)
             .map_err(|e| (e.to_string(), true))?;
-        if node.sparse && data.iter().all(|b| *b == 0) {
-            f.seek(SeekFrom::Current(data.len() as i64))
-                .map_err(|e| (format!("seek: {e}"), false))?;
-            hole = true;
-        } else {
-            f.write_all(&data)
-                .map_err(|e| (format!("write: {e}"), false))?;
-            hole = false;
-        }
+        f.write_all(&data)
+            .map_err(|e| (format!("write: {e}"), false))?;
         written += data.len() as u64;
         sh.progress.bytes_read(data.len() as u64);
     }
@@ -399,11 +392,6 @@ fn write_content(
             true,
         ));
     }
-    if hole {
-        // A trailing hole: extend the file to its size.
-        f.set_len(written)
-            .map_err(|e| (format!("truncate: {e}"), false))?;
-    }
     sh.bytes.fetch_add(written, Ordering::Relaxed);
     sh.progress.file_done(written);
     Ok(f)
@@ -411,7 +399,8 @@ fn write_content(
 
 /// Write a file's blobs with [`Shared::file_threads`] threads, each taking the next blob,
 /// loading it and writing it at its offset (from the index's plaintext lengths). The file is
-/// first extended to its size, so zero blobs of sparse files are simply not written (holes).
+/// first extended to its size, so the all-zero blocks of sparse files are simply not written
+/// (holes, see [`write_nonzero_at`]).
 fn write_parallel(
     sh: &Shared<'_>,
     dir: BorrowedFd<'_>,
