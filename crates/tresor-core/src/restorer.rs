@@ -40,6 +40,7 @@ use std::time::{Duration, Instant};
 use tresor_format::blob::BlobType;
 use tresor_format::snapshot::Snapshot;
 use tresor_format::tree::{Node, NodeKind};
+use tresor_storage::direct::Bounce;
 
 /// What to restore and how.
 #[derive(Debug, Clone)]
@@ -439,7 +440,7 @@ fn write_parallel(
     let stop = std::sync::atomic::AtomicBool::new(false);
     let failed: Mutex<Option<(String, bool)>> = Mutex::new(None);
     let work = || {
-        let mut bounce = Vec::new();
+        let mut bounce = Bounce::default();
         while !stop.load(Ordering::Relaxed) {
             let i = next.fetch_add(1, Ordering::Relaxed);
             let Some(id) = node.content.get(i) else {
@@ -486,10 +487,7 @@ fn write_parallel(
     }
 }
 
-/// Alignment of `O_DIRECT` buffers, offsets and lengths, in bytes.
-const DIRECT_ALIGN: u64 = 4096;
-/// Size of a restore thread's aligned bounce buffer, in bytes.
-const DIRECT_CHUNK: usize = 4 << 20;
+const DIRECT_ALIGN: u64 = tresor_storage::direct::ALIGN as u64;
 
 /// Write `data` at `off`: the whole 4 KiB blocks inside it through `direct` (an `O_DIRECT`
 /// descriptor of the same file, via the aligned `bounce` buffer), the partial blocks at its two
@@ -502,7 +500,7 @@ fn write_at(
     direct: Option<&std::fs::File>,
     data: &[u8],
     off: u64,
-    bounce: &mut Vec<u8>,
+    bounce: &mut Bounce,
 ) -> std::io::Result<()> {
     use std::os::unix::fs::FileExt;
     let end = off + data.len() as u64;
@@ -513,14 +511,10 @@ fn write_at(
     let Some(direct) = direct.filter(|_| a < b) else {
         return f.write_all_at(data, off);
     };
-    if bounce.len() < DIRECT_CHUNK + DIRECT_ALIGN as usize {
-        *bounce = vec![0u8; DIRECT_CHUNK + DIRECT_ALIGN as usize];
-    }
-    let start = bounce.as_ptr().align_offset(DIRECT_ALIGN as usize);
-    let buf = &mut bounce[start..start + DIRECT_CHUNK];
+    let buf = bounce.buf();
     let mut pos = a;
     while pos < b {
-        let n = ((b - pos) as usize).min(DIRECT_CHUNK);
+        let n = ((b - pos) as usize).min(buf.len());
         let from = (pos - off) as usize;
         buf[..n].copy_from_slice(&data[from..from + n]);
         match direct.write_all_at(&buf[..n], pos) {
@@ -545,7 +539,7 @@ fn write_nonzero_at(
     direct: Option<&std::fs::File>,
     data: &[u8],
     off: u64,
-    bounce: &mut Vec<u8>,
+    bounce: &mut Bounce,
 ) -> std::io::Result<()> {
     let block = DIRECT_ALIGN as usize;
     let mut i = 0usize;
@@ -990,7 +984,7 @@ mod tests {
                 .custom_flags(libc::O_DIRECT)
                 .open(&path)
                 .ok();
-            let mut bounce = Vec::new();
+            let mut bounce = Bounce::default();
             for (off, data) in pieces.iter().rev() {
                 write_at(&f, direct.as_ref(), data, *off, &mut bounce).unwrap();
             }

@@ -10,6 +10,7 @@
 //! passes [`conformance::run_all`].
 
 pub mod conformance;
+pub mod direct;
 pub mod faulty;
 pub mod local;
 pub mod memory;

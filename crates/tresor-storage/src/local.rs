@@ -5,6 +5,7 @@
 //! and is moved into place with `renameat2(RENAME_NOREPLACE)`, so an object is either absent or
 //! complete and an existing object is never replaced.
 
+use crate::direct::{ALIGN as DIRECT_ALIGN, Bounce, CHUNK as DIRECT_CHUNK};
 use crate::{ErrorKind, Kind, Result, Storage, StorageError, check_name};
 use std::fs;
 use std::io::Write;
@@ -107,14 +108,8 @@ impl LocalStorage {
 /// Objects at least this large (bytes) are written with `O_DIRECT` where the file system
 /// allows it (see [`write_file`]).
 const DIRECT_MIN: usize = 1 << 20;
-/// Alignment of `O_DIRECT` buffers, offsets and lengths (bytes): the page size, a multiple of
-/// every logical block size in use.
-const DIRECT_ALIGN: usize = 4096;
-/// Size of the aligned bounce buffer (bytes).
-const DIRECT_CHUNK: usize = 4 << 20;
-
 thread_local! {
-    static BOUNCE: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    static BOUNCE: std::cell::RefCell<Bounce> = std::cell::RefCell::new(Bounce::default());
 }
 
 /// Write `data` to the new file `tmp` and `fsync` it. Large objects (packs) bypass the page cache
@@ -153,11 +148,7 @@ fn write_direct(tmp: &Path, data: &[&[u8]]) -> std::io::Result<()> {
         .open(tmp)?;
     BOUNCE.with(|b| {
         let mut b = b.borrow_mut();
-        if b.len() < DIRECT_CHUNK + DIRECT_ALIGN {
-            *b = vec![0u8; DIRECT_CHUNK + DIRECT_ALIGN];
-        }
-        let start = b.as_ptr().align_offset(DIRECT_ALIGN);
-        let buf = &mut b[start..start + DIRECT_CHUNK];
+        let buf = b.buf();
         // Fill the bounce buffer from the parts in order; write it whenever it is full.
         let (mut off, mut fill) = (0u64, 0usize);
         for part in data {
