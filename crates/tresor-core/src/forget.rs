@@ -55,15 +55,8 @@ pub struct Removed {
 pub fn remove(repo: &Repository, ids: &[ObjectId]) -> Result<Removed> {
     repo.require_read("forget")?;
     let mut done = Removed::default();
-    let now = std::time::SystemTime::now();
     for id in ids {
-        let name = id.to_hex();
-        if let Some(until) = repo
-            .storage()
-            .locked_until(Kind::Snapshot, &name)
-            .map_err(CoreError::from)?
-            .filter(|t| *t > now)
-        {
+        if let Some(until) = repo.lock_end(Kind::Snapshot, id)? {
             done.locked.push((*id, until));
             continue;
         }
@@ -73,19 +66,13 @@ pub fn remove(repo: &Repository, ids: &[ObjectId]) -> Result<Removed> {
             && let Ok((_, snap)) = Snapshot::open(repo.key(), &bytes)
         {
             for m in &snap.markers {
-                let locked = repo
-                    .storage()
-                    .locked_until(Kind::Marker, &m.to_hex())
-                    .ok()
-                    .flatten()
-                    .is_some_and(|t| t > now);
-                if !locked {
+                if let Ok(None) = repo.lock_end(Kind::Marker, m) {
                     let _ = repo.storage().delete(Kind::Marker, &m.to_hex());
                 }
             }
         }
         repo.storage()
-            .delete(Kind::Snapshot, &name)
+            .delete(Kind::Snapshot, &id.to_hex())
             .map_err(CoreError::from)?;
         done.deleted.push(*id);
     }

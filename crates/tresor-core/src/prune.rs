@@ -86,7 +86,7 @@ use crate::blobs::BlobReader;
 use crate::error::{CoreError, Result};
 use crate::index::{IdMap, IdSet, Index};
 use crate::packer::Packer;
-use crate::repository::{Repository, Skipped};
+use crate::repository::{Repository, Skipped, rfc3339_utc};
 use crate::trust::Verdict;
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -1377,17 +1377,15 @@ pub fn plan(repo: &Repository, opts: &PruneOptions) -> Result<PrunePlan> {
         }
     }
 
-    // Packs under an S3 Object Lock are planned around: never attempted, kept for a later run.
-    // The storage's own clock decides in the end; a client clock ahead of it only means a
-    // refused delete, which is reported, and one behind it only postpones the deletion.
-    let now = std::time::SystemTime::now();
+    // Packs under an S3 Object Lock are planned around: never attempted, kept for a later run
+    // (see `Repository::lock_end` on clocks).
     let mut locked = Vec::new();
     let mut unlocked = Vec::with_capacity(delete.len());
     for d in delete {
-        match repo.storage().locked_until(Kind::Pack, &d.id.to_hex()) {
-            Ok(Some(until)) if until > now => {
+        match repo.lock_end(Kind::Pack, &d.id) {
+            Ok(Some(until)) => {
                 bytes_freed -= d.size;
-                locked.push((d, rfc3339(until)));
+                locked.push((d, rfc3339_utc(until)));
             }
             Ok(_) => unlocked.push(d),
             Err(e) if e.kind == ErrorKind::NotFound => unlocked.push(d),
@@ -1754,12 +1752,10 @@ fn delete_resolved_markers(repo: &Repository, resolved: &IdSet<ObjectId>, stats:
 /// Delete an object unless the storage holds it under a lock (then it is reported in
 /// [`PruneStats::locked`] and not attempted). Returns whether it is gone.
 fn delete_object(repo: &Repository, kind: Kind, id: &ObjectId, stats: &mut PruneStats) -> bool {
-    if let Ok(Some(until)) = repo.storage().locked_until(kind, &id.to_hex())
-        && until > std::time::SystemTime::now()
-    {
+    if let Ok(Some(until)) = repo.lock_end(kind, id) {
         stats
             .locked
-            .push(format!("{kind} {id}: locked until {}", rfc3339(until)));
+            .push(format!("{kind} {id}: locked until {}", rfc3339_utc(until)));
         return false;
     }
     match repo.storage().delete(kind, &id.to_hex()) {
@@ -2233,13 +2229,6 @@ fn size(n: u64) -> String {
     } else {
         format!("{v:.2} {}", UNITS[u])
     }
-}
-
-/// A time as RFC 3339 in UTC, to the second.
-fn rfc3339(t: std::time::SystemTime) -> String {
-    jiff::Timestamp::try_from(t)
-        .map(|t| t.round(jiff::Unit::Second).unwrap_or(t).to_string())
-        .unwrap_or_else(|_| format!("{t:?}"))
 }
 
 impl fmt::Display for PrunePlan {

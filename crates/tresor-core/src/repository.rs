@@ -255,6 +255,26 @@ impl Repository {
 
     /// Read an object and check that its bytes hash to its name.
     ///
+    /// Until when the storage still holds object `id` under a lock (S3 Object Lock retention or
+    /// legal hold), or `None` when it may be deleted now. The storage's own clock decides in the
+    /// end: a client clock ahead of it can only cause a refused delete, one behind it only a
+    /// later one.
+    ///
+    /// # Errors
+    /// Storage errors of asking ([`tresor_storage::ErrorKind::NotFound`] for a missing object
+    /// on storages that can lock).
+    pub fn lock_end(
+        &self,
+        kind: Kind,
+        id: &ObjectId,
+    ) -> std::result::Result<Option<std::time::SystemTime>, tresor_storage::StorageError> {
+        let now = std::time::SystemTime::now();
+        Ok(self
+            .storage
+            .locked_until(kind, &id.to_hex())?
+            .filter(|t| *t > now))
+    }
+
     /// # Errors
     /// Storage errors; [`CoreError::Damaged`] on a hash mismatch.
     pub fn read_object(&self, kind: Kind, id: &ObjectId) -> Result<Vec<u8>> {
@@ -440,4 +460,11 @@ impl Repository {
         }
         Ok(set)
     }
+}
+
+/// A time as RFC 3339 in UTC, to the second (e.g. the end of an object lock).
+pub fn rfc3339_utc(t: std::time::SystemTime) -> String {
+    jiff::Timestamp::try_from(t)
+        .map(|t| t.round(jiff::Unit::Second).unwrap_or(t).to_string())
+        .unwrap_or_else(|_| format!("{t:?}"))
 }

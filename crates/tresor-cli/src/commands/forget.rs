@@ -143,9 +143,7 @@ pub fn run(ctx: &Context, a: &ForgetArgs) -> Result<i32> {
         eprintln!(
             "note: snapshot {} is under the storage's object lock until {}: not removed (forget it again after that)",
             id.short(),
-            jiff::Timestamp::try_from(*until)
-                .map(|t| t.round(jiff::Unit::Second).unwrap_or(t).to_string())
-                .unwrap_or_default()
+            tresor_core::repository::rfc3339_utc(*until)
         );
     }
     if a.prune {
