@@ -47,11 +47,7 @@ pub fn find<'a>(
 ) -> Result<&'a (ObjectId, Snapshot)> {
     match find_loaded(list, spec, filter) {
         Err(CoreError::SnapshotNotFound(_)) if spec != "latest" => {
-            let spec_l = spec.to_ascii_lowercase();
-            match skipped
-                .iter()
-                .find(|s| !spec_l.is_empty() && s.id.to_hex().starts_with(&spec_l))
-            {
+            match skipped_matching(skipped, spec).next() {
                 Some(Skipped {
                     error: CoreError::Untrusted(m),
                     ..
@@ -65,6 +61,17 @@ pub fn find<'a>(
         }
         r => r,
     }
+}
+
+/// The snapshot objects that could not be loaded whose id starts with the hex prefix `spec`.
+pub fn skipped_matching<'a>(
+    skipped: &'a [Skipped],
+    spec: &str,
+) -> impl Iterator<Item = &'a Skipped> {
+    let spec = spec.to_ascii_lowercase();
+    skipped
+        .iter()
+        .filter(move |s| !spec.is_empty() && s.id.to_hex().starts_with(&spec))
 }
 
 fn find_loaded<'a>(

@@ -6,7 +6,7 @@ use tresor_core::forget;
 use tresor_core::retention::{
     GroupBy, KeepCount, RetentionDuration, RetentionPolicy, parse_tag_list,
 };
-use tresor_core::snapshots::{SnapshotFilter, find};
+use tresor_core::snapshots::{SnapshotFilter, find, skipped_matching};
 use tresor_format::ObjectId;
 
 fn count(flag: &str, v: &Option<String>) -> Result<Option<KeepCount>> {
@@ -62,10 +62,7 @@ pub fn run(ctx: &Context, a: &ForgetArgs) -> Result<i32> {
         // A damaged snapshot (or one of a revoked key) can be forgotten by its id too: that is
         // how it is removed before a prune.
         let unreadable = |spec: &str| {
-            let spec = spec.to_ascii_lowercase();
-            let mut it = skipped
-                .iter()
-                .filter(|s| !spec.is_empty() && s.id.to_hex().starts_with(&spec));
+            let mut it = skipped_matching(&skipped, spec);
             match (it.next(), it.next()) {
                 (Some(one), None) => Some(one.id),
                 _ => None,
