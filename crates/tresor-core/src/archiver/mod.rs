@@ -20,7 +20,7 @@
 mod walk;
 
 use crate::cache::TreeCache;
-use crate::error::{CoreError, Result};
+use crate::error::Result;
 use crate::exclude::PatternSet;
 use crate::index::Index;
 use crate::markers::PendingMarkers;
@@ -157,9 +157,6 @@ pub fn backup(
     if !opts.dry_run
         && let Err(e) = markers.start(repo, &opts.hostname, &backup_start.timestamp().to_string())
     {
-        if matches!(e, CoreError::Interrupted) {
-            return Err(e);
-        }
         start_warnings.push(format!(
             "could not write the backup start marker ({e}): a prune running meanwhile may delete data this backup relies on"
         ));
