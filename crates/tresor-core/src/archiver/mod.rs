@@ -139,7 +139,7 @@ fn snapshot_paths(opts: &BackupOptions) -> Vec<String> {
 ///
 /// # Errors
 /// Repository errors (storage failures, a full disk, damaged index); unreadable *source*
-/// entries are not errors but [`BackupResult::warnings`]. [`CoreError::Interrupted`] when
+/// entries are not errors but [`BackupResult::warnings`]. [`crate::CoreError::Interrupted`] when
 /// cancelled (after indexing what was written).
 pub fn backup(
     repo: &Repository,
