@@ -1,6 +1,6 @@
 //! Backup start markers (format §16.1), the backup side.
 //!
-//! [`start`] writes a marker before the backup reads the index; the snapshot lists it (and the
+//! [`PendingMarkers::start`] writes a marker before the backup reads the index; the snapshot lists it (and the
 //! markers of earlier runs of this host that ended without a snapshot, remembered in a local file
 //! of the cache directory) so that prune knows these backups have ended. Prune waits for the
 //! host of every marker no snapshot lists; see `crate::prune`.
