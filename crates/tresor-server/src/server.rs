@@ -26,7 +26,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::{Semaphore, watch};
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::rustls;
-use tresor_storage::{ErrorKind, Kind, Storage, StorageError};
+use tresor_storage::{ErrorKind, Kind, Storage, StorageError, name_of_hash};
 
 /// Verified tokens kept in memory (keyed hash of the token → client name), so that only the
 /// first request of a client pays for Argon2.
@@ -967,7 +967,7 @@ async fn write(
             }
         }
     }
-    let hash_ok = hex::encode(hasher.finalize().as_bytes()) == name;
+    let hash_ok = name_of_hash(&hasher.finalize()) == name;
     let status = blocking(storage, move |s| {
         if hash_ok {
             let existed = s.size(kind, &name).is_ok();

@@ -183,7 +183,12 @@ pub fn check_name(kind: Kind, name: &str) -> Result<()> {
 
 /// The name content-addressed bytes must have: hex BLAKE3-256.
 pub fn name_of(data: &[u8]) -> String {
-    hex::encode(blake3::hash(data).as_bytes())
+    name_of_hash(&blake3::hash(data))
+}
+
+/// [`name_of`] from a BLAKE3 hash computed elsewhere (e.g. incrementally, as a body arrives).
+pub fn name_of_hash(hash: &blake3::Hash) -> String {
+    hex::encode(hash.as_bytes())
 }
 
 /// The storage contract. All methods are blocking and safe to call from many threads.
