@@ -88,9 +88,10 @@ read -r FILES LINKS DIRS BYTES < <(python3 "$HELPER" stats "$SRC")
 log "dataset: $FILES files, $LINKS symlinks, $DIRS dirs, $BYTES bytes"
 
 # ---- the S3 server -----------------------------------------------------------------------------
-if compgen -G "$RUN/restore-*" > /dev/null; then
-    rm -rf "$RUN"/restore-*; sync; date +%s > "$WORK/.last-tree-delete"
-fi
+# Restored trees are kept until the end of the run; restores wait for ext4 (bench/settle.sh).
+SETTLE="${SETTLE:-360}"
+source "$BENCH/settle.sh"
+delete_trees "$RUN"/restore-*   # left by KEEP=1 or an interrupted run
 rm -rf "$RUN"
 mkdir -p "$RUN/logs"
 export TRESOR_S3_RUN_DIR="$RUN/server" TRESOR_S3_PORT="$PORT" TRESOR_S3_METRICS_PORT="$METRICS_PORT"
@@ -146,21 +147,6 @@ timed() {
     read -r WALL RSS USR SYS < <(python3 "$HELPER" parse-time "$base.time")
 }
 
-# ext4 slows down creating many files soon after many were deleted (see bench/README.md): the
-# restored trees are kept until the end of the run, and a restore starts only once SETTLE seconds
-# (default 360) have passed since this script last deleted restored trees.
-SETTLE="${SETTLE:-360}"
-LAST_DELETE_FILE="$WORK/.last-tree-delete"
-settle() {
-    local last=0 wait
-    [[ -f "$LAST_DELETE_FILE" ]] && last=$(cat "$LAST_DELETE_FILE")
-    wait=$(( last + SETTLE - $(date +%s) ))
-    if (( wait > 0 )); then
-        log "waiting ${wait}s before the restore: restored trees were deleted less than ${SETTLE}s ago"
-        sleep "$wait"
-    fi
-}
-
 one_run() {  # TOOL REP
     local tool=$1 rep=$2
     local bucket="bench-$tool-$rep-$RANDOM$RANDOM"
@@ -213,7 +199,7 @@ for ((rep = 1; rep <= RUNS; rep++)); do
 done
 
 if [[ "${KEEP:-0}" != 1 ]]; then
-    rm -rf "$RUN"/restore-*; sync; date +%s > "$WORK/.last-tree-delete"
+    delete_trees "$RUN"/restore-*
 fi
 
 # ---- report ------------------------------------------------------------------------------------
