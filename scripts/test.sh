@@ -4,6 +4,8 @@
 #   - SeaweedFS on 127.0.0.1 (scripts/s3-server.sh), for the S3 tests;
 #   - moto on 127.0.0.1 with IAM enforced (scripts/s3-server.sh moto-start, same venv), for the
 #     test of the append-only policy from `tresor s3-policy`.
+#   - /dev/fuse for the `tresor mount` tests (a real FUSE mount; as root no fusermount is
+#     needed). Without /dev/fuse those tests say "skipped" and pass.
 # Works on a fresh machine (as root, or with sudo for apt-get).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,6 +26,8 @@ if ((${#need_apt[@]})); then
     $SUDO apt-get update -qq >&2
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >&2
 fi
+
+[[ -e /dev/fuse ]] || echo "test.sh: no /dev/fuse here: the mount tests will be skipped" >&2
 
 eval "$(scripts/s3-server.sh start)"
 trap 'scripts/s3-server.sh stop || true' EXIT

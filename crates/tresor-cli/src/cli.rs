@@ -110,6 +110,8 @@ pub enum Command {
     Cat(CatArgs),
     /// Restore a snapshot into a directory.
     Restore(RestoreArgs),
+    /// Browse the snapshots as a read-only file system (FUSE) until unmounted or Ctrl-C.
+    Mount(MountArgs),
     /// Check the repository for damage.
     Check(CheckArgs),
     /// Remove snapshots by retention policy (or by id); data is freed by prune.
@@ -302,6 +304,19 @@ pub struct LsArgs {
     /// Long listing: type, mode, owner, size, mtime.
     #[arg(short, long)]
     pub long: bool,
+    #[command(flatten)]
+    pub filter: SnapshotFilterArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct MountArgs {
+    /// Empty directory to mount on.
+    pub mountpoint: PathBuf,
+    /// Let other users see the mount (needs `user_allow_other` in /etc/fuse.conf unless root);
+    /// the snapshots' own owners and modes still apply.
+    #[arg(long)]
+    pub allow_other: bool,
+    /// Show only the matching snapshots.
     #[command(flatten)]
     pub filter: SnapshotFilterArgs,
 }

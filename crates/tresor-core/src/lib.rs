@@ -5,7 +5,7 @@
 //!   [`packer`] turns blobs into packs and index objects in the background.
 //! * Operations, each in its own module, each returning a typed result and printing nothing:
 //!   [`archiver`] (backup, with its start [`markers`]), [`restorer`] (restore), [`check`], [`ls`],
-//!   [`snapshots`] (selection), [`forget`], [`prune`], [`repair`].
+//!   [`snapshots`] (selection), [`forget`], [`prune`], [`repair`], [`vfs`] (the view `mount` shows).
 //! * [`fsmeta`] reads and applies file metadata; [`exclude`] matches exclude patterns.
 //!
 //! The CLI crate renders results; nothing here writes to stdout.
@@ -30,6 +30,7 @@ pub mod restorer;
 pub mod retention;
 pub mod snapshots;
 pub mod trust;
+pub mod vfs;
 
 pub use error::{CoreError, Result};
 pub use repository::Repository;

@@ -1,70 +1,20 @@
 //! Put-only keys: write but never read; a forging put-only host cannot poison other hosts;
 //! a removed (revoked) key's later writes are ignored.
 
+mod common;
+use common::*;
+
 use std::path::Path;
-use std::sync::Arc;
-use tresor_core::archiver::{self, BackupOptions, BackupResult, ParentChoice};
 use tresor_core::exclude::PatternSet;
 use tresor_core::packer::Packer;
-use tresor_core::repository::KeyOwner;
 use tresor_core::restorer::{self, RestoreOptions};
 use tresor_core::{CoreError, NoProgress, Repository, check, keys};
 use tresor_format::blob::BlobType;
-use tresor_format::config::Config;
 use tresor_format::index::IndexFile;
-use tresor_format::keyfile::{KdfParams, KeyFile, KeyKind};
+use tresor_format::keyfile::{KeyFile, KeyKind};
 use tresor_format::snapshot::Snapshot;
 use tresor_format::{FormatError, pack};
-use tresor_storage::local::LocalStorage;
-use tresor_storage::{Kind, Storage};
-
-const KDF: KdfParams = KdfParams {
-    m_kib: 64,
-    t: 1,
-    p: 1,
-};
-
-fn owner(host: &str) -> KeyOwner {
-    KeyOwner {
-        host: host.into(),
-        username: "test".into(),
-        created: "2026-11-30T00:00:00Z".into(),
-    }
-}
-
-fn setup(dir: &Path) -> (Arc<dyn Storage>, Repository) {
-    let storage: Arc<dyn Storage> = Arc::new(LocalStorage::new(dir.join("repo")));
-    let repo = Repository::init(
-        storage.clone(),
-        "admin",
-        KDF,
-        &owner("admin"),
-        Config::new().unwrap(),
-    )
-    .unwrap();
-    (storage, repo)
-}
-
-fn backup(repo: &Repository, path: &Path, host: &str, cache: Option<&Path>) -> BackupResult {
-    let opts = BackupOptions {
-        paths: vec![path.to_path_buf()],
-        excludes: PatternSet::new(&[]).unwrap(),
-        exclude_if_present: vec![],
-        exclude_caches: false,
-        one_file_system: false,
-        tags: vec![],
-        hostname: host.into(),
-        username: "test".into(),
-        time: jiff::ZonedDateTime::now(),
-        parent: ParentChoice::Auto,
-        dry_run: false,
-        stdin: None,
-        workers: 2,
-        cancel: None,
-        cache_dir: cache.map(Path::to_path_buf),
-    };
-    archiver::backup(repo, opts, &NoProgress).unwrap()
-}
+use tresor_storage::Kind;
 
 fn restore(
     repo: &Repository,

@@ -7,6 +7,7 @@ mod forget;
 mod init;
 mod key;
 mod ls;
+mod mount;
 mod prune;
 mod repair;
 mod restore;
@@ -36,6 +37,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Ls(a) => ls::run(&ctx, &a),
         Command::Cat(a) => cat::run(&ctx, &a),
         Command::Restore(a) => restore::run(&ctx, &a),
+        Command::Mount(a) => mount::run(&ctx, &a),
         Command::Check(a) => check::run(&ctx, &a),
         Command::Key(c) => key::run(&ctx, &c),
         Command::S3Policy(_) | Command::Serve(_) => unreachable!("handled above"),

@@ -273,7 +273,7 @@ pub fn make_tree(root: &Path) -> PathBuf {
 }
 
 /// Everything compared about one entry.
-#[derive(Debug, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Entry {
     pub kind: String,
     pub mode: u32,

@@ -1,0 +1,62 @@
+//! Helpers shared by the core integration tests: a repository on local storage and a backup.
+#![allow(dead_code)]
+
+use std::path::Path;
+use std::sync::Arc;
+use tresor_core::archiver::{self, BackupOptions, BackupResult, ParentChoice};
+use tresor_core::exclude::PatternSet;
+use tresor_core::repository::KeyOwner;
+use tresor_core::{NoProgress, Repository};
+use tresor_format::config::Config;
+use tresor_format::keyfile::KdfParams;
+use tresor_storage::Storage;
+use tresor_storage::local::LocalStorage;
+
+/// Cheap key derivation for tests.
+pub const KDF: KdfParams = KdfParams {
+    m_kib: 64,
+    t: 1,
+    p: 1,
+};
+
+pub fn owner(host: &str) -> KeyOwner {
+    KeyOwner {
+        host: host.into(),
+        username: "test".into(),
+        created: "2026-11-30T00:00:00Z".into(),
+    }
+}
+
+pub fn setup(dir: &Path) -> (Arc<dyn Storage>, Repository) {
+    let storage: Arc<dyn Storage> = Arc::new(LocalStorage::new(dir.join("repo")));
+    let repo = Repository::init(
+        storage.clone(),
+        "admin",
+        KDF,
+        &owner("admin"),
+        Config::new().unwrap(),
+    )
+    .unwrap();
+    (storage, repo)
+}
+
+pub fn backup(repo: &Repository, path: &Path, host: &str, cache: Option<&Path>) -> BackupResult {
+    let opts = BackupOptions {
+        paths: vec![path.to_path_buf()],
+        excludes: PatternSet::new(&[]).unwrap(),
+        exclude_if_present: vec![],
+        exclude_caches: false,
+        one_file_system: false,
+        tags: vec![],
+        hostname: host.into(),
+        username: "test".into(),
+        time: jiff::ZonedDateTime::now(),
+        parent: ParentChoice::Auto,
+        dry_run: false,
+        stdin: None,
+        workers: 2,
+        cancel: None,
+        cache_dir: cache.map(Path::to_path_buf),
+    };
+    archiver::backup(repo, opts, &NoProgress).unwrap()
+}

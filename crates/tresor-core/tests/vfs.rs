@@ -1,0 +1,135 @@
+//! The file system view behind `tresor mount`, without FUSE: layout, lookups, reads across
+//! blob boundaries, hard links sharing an inode, put-only keys refused.
+
+mod common;
+use common::*;
+use tresor_core::vfs::{ROOT, Vfs};
+use tresor_core::{CoreError, Repository, keys};
+use tresor_format::keyfile::KeyKind;
+use tresor_format::tree::NodeKind;
+
+fn data(len: usize) -> Vec<u8> {
+    let mut x = 0x1234_5678_9abc_def0u64;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+/// Walk `path` (slash-separated) from the root; panics when a component is missing.
+fn resolve(vfs: &Vfs, path: &str) -> u64 {
+    path.split('/')
+        .filter(|c| !c.is_empty())
+        .fold(ROOT, |ino, c| {
+            vfs.lookup(ino, c.as_bytes())
+                .unwrap()
+                .unwrap_or_else(|| panic!("{c} missing in {path}"))
+                .ino
+        })
+}
+
+#[test]
+fn view_lists_snapshots_and_reads_files_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let (storage, repo) = setup(dir.path());
+    let src = dir.path().join("src");
+    std::fs::create_dir_all(src.join("sub")).unwrap();
+    let big = data(5 << 20);
+    std::fs::write(src.join("big"), &big).unwrap();
+    std::fs::write(src.join("sub/a"), b"alpha").unwrap();
+    std::fs::hard_link(src.join("sub/a"), src.join("a-link")).unwrap();
+    std::os::unix::fs::symlink("sub/a", src.join("sym")).unwrap();
+    let snap = backup(&repo, &src, "h1", None).snapshot_id.unwrap();
+
+    let (list, _) = repo.load_snapshots().unwrap();
+    let index = repo.load_index().unwrap();
+    let vfs = Vfs::new(repo, index, &list, (1000, 1000)).unwrap();
+    let names = |ino| -> Vec<String> {
+        vfs.readdir(ino)
+            .unwrap()
+            .into_iter()
+            .map(|e| String::from_utf8(e.name).unwrap())
+            .collect()
+    };
+    assert_eq!(names(ROOT), ["hosts", "ids", "snapshots", "tags"]);
+    assert_eq!(names(resolve(&vfs, "ids")), [snap.short()]);
+    assert_eq!(names(resolve(&vfs, "hosts")), ["h1"]);
+    assert!(names(resolve(&vfs, "tags")).is_empty());
+    let snaps = names(resolve(&vfs, "snapshots"));
+    assert_eq!(snaps.len(), 2);
+    assert_eq!(snaps[1], "latest");
+    let latest = resolve(&vfs, "snapshots/latest");
+    assert_eq!(vfs.getattr(latest).unwrap().kind, NodeKind::Symlink);
+    assert_eq!(vfs.readlink(latest).unwrap(), snaps[0].as_bytes());
+    let root_attr = vfs.getattr(ROOT).unwrap();
+    assert_eq!(
+        (root_attr.uid, root_attr.gid, root_attr.mode),
+        (1000, 1000, 0o555)
+    );
+
+    let base = format!("ids/{}{}", snap.short(), src.display());
+    let big_ino = resolve(&vfs, &format!("{base}/big"));
+    let attr = vfs.getattr(big_ino).unwrap();
+    assert_eq!((attr.kind, attr.size), (NodeKind::File, big.len() as u64));
+    // Whole file in 128 KiB requests, as the kernel asks.
+    let mut back = Vec::new();
+    while back.len() < big.len() {
+        let part = vfs.read(big_ino, back.len() as u64, 128 << 10).unwrap();
+        assert!(!part.is_empty());
+        back.extend(part);
+    }
+    assert!(back == big, "content differs");
+    // Odd ranges, across blob boundaries, and past the end.
+    for (off, len) in [
+        (0usize, 0usize),
+        (1, 3 << 20),
+        (2_000_003, 1_500_000),
+        (big.len() - 5, 50),
+    ] {
+        let got = vfs.read(big_ino, off as u64, len).unwrap();
+        assert!(
+            got == big[off..(off + len).min(big.len())],
+            "range {off}+{len}"
+        );
+    }
+    assert!(
+        vfs.read(big_ino, big.len() as u64 + 10, 10)
+            .unwrap()
+            .is_empty()
+    );
+
+    // Hard links share one inode; the symlink reads its target.
+    let a = resolve(&vfs, &format!("{base}/sub/a"));
+    assert_eq!(resolve(&vfs, &format!("{base}/a-link")), a);
+    assert_eq!(vfs.getattr(a).unwrap().links, 2);
+    assert_eq!(vfs.read(a, 0, 100).unwrap(), b"alpha");
+    let sym = resolve(&vfs, &format!("{base}/sym"));
+    assert_eq!(vfs.readlink(sym).unwrap(), b"sub/a");
+    // The same snapshot under another path is another directory with its own inodes.
+    let other = resolve(
+        &vfs,
+        &format!("snapshots/{}{}/sub/a", snaps[0], src.display()),
+    );
+    assert_ne!(other, a);
+    assert_eq!(vfs.read(other, 0, 100).unwrap(), b"alpha");
+    // Not found, not a directory, not a file.
+    assert!(vfs.lookup(ROOT, b"nope").unwrap().is_none());
+    assert!(vfs.readdir(big_ino).is_err());
+    assert!(vfs.read(ROOT, 0, 1).is_err());
+    assert!(vfs.getattr(1 << 40).is_err());
+
+    // A put-only key cannot make a view.
+    let admin = Repository::open(storage.clone(), "admin").unwrap();
+    keys::add(&admin, "host", KeyKind::PutOnly, KDF, &owner("vps")).unwrap();
+    let host = Repository::open(storage, "host").unwrap();
+    let index = admin.load_index().unwrap();
+    match Vfs::new(host, index, &list, (0, 0)) {
+        Err(CoreError::PutOnly(what)) => assert_eq!(what, "mount"),
+        Err(e) => panic!("wrong error: {e}"),
+        Ok(_) => panic!("a put-only key made a view"),
+    }
+}
