@@ -172,9 +172,18 @@ pub enum KeyCommand {
     Passwd(NewPasswordArgs),
     /// Print the full key material for a paper backup.
     Export {
-        /// Paper format: grouped hex with a checksum per line (the only format).
+        /// Paper format: grouped hex with a checksum per line (the only format, also without
+        /// this flag; with --json the same text in a JSON string).
         #[arg(long)]
         paper: bool,
+    },
+    /// List the signers of snapshots and index objects that no key file or revocation vouches
+    /// for (ignored by readers), and accept some with --accept.
+    Signers {
+        /// Accept the signers whose public key starts with PREFIX (repeatable; "all" for every
+        /// one listed): their objects so far become readable, later ones stay ignored.
+        #[arg(long = "accept", value_name = "PREFIX")]
+        accept: Vec<String>,
     },
     /// Create a key from a paper backup (read from FILE or standard input).
     Import {
@@ -191,6 +200,9 @@ pub struct NewPasswordArgs {
     /// Read the new password from FILE (first line).
     #[arg(long)]
     pub new_password_file: Option<PathBuf>,
+    /// Accept an empty new password (anyone who can read the storage can then read the backups).
+    #[arg(long)]
+    pub allow_empty_password: bool,
     /// Argon2id memory cost in KiB for the key file.
     #[arg(long, default_value_t = tresor_format::keyfile::KdfParams::default().m_kib)]
     pub kdf_memory_kib: u32,

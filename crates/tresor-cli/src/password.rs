@@ -69,8 +69,8 @@ impl PasswordSource {
         )
     }
 
-    /// A new password (asked twice on a terminal). Empty passwords are refused.
-    pub fn get_new(&self, prompt: &str) -> Result<String> {
+    /// A new password (asked twice on a terminal), from these sources.
+    fn get_new(&self, prompt: &str) -> Result<String> {
         let interactive = self.file.is_none()
             && self.command.is_none()
             && std::env::var_os("TRESOR_PASSWORD").is_none();
@@ -82,9 +82,44 @@ impl PasswordSource {
                 bail!("the passwords do not match");
             }
         }
-        if p.is_empty() {
-            bail!("empty passwords are refused");
-        }
         Ok(p)
     }
+}
+
+/// The new password of `init` or a key command: `--new-password-file`, else for `init` the
+/// usual sources (`from` = the repository's password sources), else a prompt on a terminal
+/// (asked twice). Key commands never take the new password from `TRESOR_PASSWORD` or
+/// `--password-file`: those hold the password of the key in use.
+///
+/// # Errors
+/// No source; an unreadable file; an empty password without `--allow-empty-password`.
+pub fn new_password(
+    a: &crate::cli::NewPasswordArgs,
+    insecure_file: bool,
+    from: Option<&PasswordSource>,
+    prompt: &str,
+) -> Result<String> {
+    let pw = match (&a.new_password_file, from) {
+        (Some(f), _) => read_file(f, insecure_file)?,
+        (None, Some(src)) => src.get_new(prompt)?,
+        (None, None) => {
+            if !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+                bail!(
+                    "no new password given: use --new-password-file FILE (TRESOR_PASSWORD and \
+                     --password-file give the password of the key in use, never the new one)"
+                );
+            }
+            let p = rpassword::prompt_password(prompt).context("reading password")?;
+            let again = rpassword::prompt_password("enter the password again: ")
+                .context("reading password")?;
+            if again != p {
+                bail!("the passwords do not match");
+            }
+            p
+        }
+    };
+    if pw.is_empty() && !a.allow_empty_password {
+        bail!("empty passwords are refused (--allow-empty-password to insist)");
+    }
+    Ok(pw)
 }

@@ -96,6 +96,10 @@ fn put_only_key_backs_up_but_every_read_is_refused() {
 fn key_passwd_remove_and_paper_round_trip() {
     let env = Env::new();
     env.init();
+    let src = env.path("src");
+    std::fs::create_dir(&src).unwrap();
+    std::fs::write(src.join("f"), b"before the keys were lost").unwrap();
+    env.ok(&["backup", src.to_str().unwrap()]);
     let pw = env.path("new-pw");
     std::fs::write(&pw, "second password\n").unwrap();
     std::fs::set_permissions(&pw, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
@@ -153,5 +157,95 @@ fn key_passwd_remove_and_paper_round_trip() {
         .output()
         .unwrap();
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    // The lost key's snapshot is listed, not accepted: the admin judges, then accepts it.
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(
+        out.contains("1 snapshot(s)") && out.contains("key signers --accept"),
+        "{out}"
+    );
+    let o = new(&["snapshots", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v.as_array().unwrap().len(), 0);
+    let o = new(&["key", "signers", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let signer = v["unknown"][0]["signer"].as_str().unwrap().to_string();
+    assert_eq!(
+        v["unknown"][0]["snapshots"][0]["paths"][0],
+        src.to_str().unwrap()
+    );
+    let o = new(&["key", "signers", "--accept", &signer[..12]]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let t = env.path("t");
+    assert_eq!(
+        new(&["restore", "latest", "--target", t.to_str().unwrap()])
+            .status
+            .code(),
+        Some(0)
+    );
+    assert_eq!(
+        std::fs::read(t.join(src.strip_prefix("/").unwrap()).join("f")).unwrap(),
+        b"before the keys were lost"
+    );
     assert_eq!(new(&["check"]).status.code(), Some(0));
+}
+
+#[test]
+fn new_passwords_come_only_from_new_password_sources() {
+    use std::process::Stdio;
+    let env = Env::new();
+    env.init();
+    // TRESOR_PASSWORD is the current password, never the new one.
+    let o = env
+        .cmd()
+        .args(["key", "add", "--put-only"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("--new-password-file"), "{}", stderr(&o));
+    let o = env
+        .cmd()
+        .args(["key", "passwd"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    // A new password that opens an existing key is refused.
+    let same = env.path("same");
+    std::fs::write(&same, format!("{PASSWORD}\n")).unwrap();
+    std::fs::set_permissions(&same, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let o = env.run(&[
+        "key",
+        "add",
+        "--put-only",
+        "--new-password-file",
+        same.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("already opens key"), "{}", stderr(&o));
+    // Empty: refused unless insisted on.
+    let empty = env.path("empty");
+    std::fs::write(&empty, "\n").unwrap();
+    std::fs::set_permissions(&empty, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let kdf = ["--kdf-memory-kib", "8192", "--kdf-iterations", "1"];
+    let mut args = vec!["key", "add", "--new-password-file", empty.to_str().unwrap()];
+    args.extend(kdf);
+    let o = env.run(&args);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("empty passwords are refused"),
+        "{}",
+        stderr(&o)
+    );
+    args.push("--allow-empty-password");
+    env.ok(&args);
+    let o = env
+        .cmd()
+        .env("TRESOR_PASSWORD", "")
+        .args(["key", "list", "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let keys: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(keys.as_array().unwrap().len(), 2);
 }

@@ -12,14 +12,29 @@ use serde::{Deserialize, Serialize};
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-use tresor_format::BlobId;
 use tresor_format::tree::Tree;
+use tresor_format::{BlobId, ObjectId};
+
+/// Version 2 added `snapshot`; a version-1 file is not read (one backup reads every file again).
+const CACHE_VERSION: u32 = 2;
 
 #[derive(Serialize, Deserialize)]
 struct CacheFile {
     version: u32,
     root: BlobId,
     trees: Vec<(BlobId, serde_bytes::ByteBuf)>,
+    /// The snapshot these trees belong to (the next backup's parent).
+    snapshot: ObjectId,
+}
+
+/// What a cache file holds: the last snapshot's id, its root tree id and its trees.
+pub struct CachedParent {
+    /// The snapshot (recorded as the next snapshot's parent).
+    pub snapshot: ObjectId,
+    /// Its root tree.
+    pub root: BlobId,
+    /// Its trees, each verified against its id.
+    pub trees: IdMap<BlobId, Tree>,
 }
 
 /// The cache file for one (repository, key, host, paths).
@@ -56,12 +71,12 @@ impl TreeCache {
         }
     }
 
-    /// The cached root tree id and trees, each verified against its id. `None` when absent or
-    /// unreadable.
-    pub fn load(&self, id_key: &[u8; 32]) -> Option<(BlobId, IdMap<BlobId, Tree>)> {
+    /// The cached parent, its trees each verified against its id. `None` when absent,
+    /// unreadable or of another cache version.
+    pub fn load(&self, id_key: &[u8; 32]) -> Option<CachedParent> {
         let bytes = std::fs::read(&self.path).ok()?;
         let file: CacheFile = postcard::from_bytes(&bytes).ok()?;
-        if file.version != 1 {
+        if file.version != CACHE_VERSION {
             return None;
         }
         let mut trees = IdMap::default();
@@ -71,18 +86,28 @@ impl TreeCache {
             }
             trees.insert(id, Tree::decode(&b).ok()?);
         }
-        Some((file.root, trees))
+        Some(CachedParent {
+            snapshot: file.snapshot,
+            root: file.root,
+            trees,
+        })
     }
 
-    /// Replace the cache with this snapshot's trees.
+    /// Replace the cache with the trees of `snapshot`, whose root tree is `root`.
     ///
     /// # Errors
     /// I/O errors.
-    pub fn save(&self, root: BlobId, trees: Vec<(BlobId, Vec<u8>)>) -> std::io::Result<()> {
+    pub fn save(
+        &self,
+        snapshot: ObjectId,
+        root: BlobId,
+        trees: Vec<(BlobId, Vec<u8>)>,
+    ) -> std::io::Result<()> {
         let dir = self.path.parent().expect("cache file has a parent");
         std::fs::create_dir_all(dir)?;
         let file = CacheFile {
-            version: 1,
+            version: CACHE_VERSION,
+            snapshot,
             root,
             trees: trees
                 .into_iter()

@@ -19,6 +19,9 @@ pub enum CoreError {
     /// No key file opened with the password.
     #[error("wrong password: no key in the repository opens with it")]
     WrongPassword,
+    /// The password opens only a key that was removed (revoked): what it would write is ignored.
+    #[error("key {0} was removed from this repository (revoked): ask its admin for a new key")]
+    KeyRevoked(String),
     /// The key can only write.
     #[error("this key can write but not read (put-only key): {0} needs a full key")]
     PutOnly(&'static str),

@@ -24,6 +24,9 @@ pub struct KeyListing {
     pub info: KeyInfo,
     /// Whether this is the key in use.
     pub current: bool,
+    /// Whether the key was removed (a revocation names it) although its key file is present:
+    /// it no longer opens the repository and what it writes is ignored.
+    pub revoked: bool,
 }
 
 /// All certified keys, oldest first.
@@ -34,6 +37,7 @@ pub fn list(repo: &Repository) -> Vec<KeyListing> {
         .map(|k| KeyListing {
             info: k.clone(),
             current: k.id == repo.key_id(),
+            revoked: repo.trust().is_revoked(&k.signing_public),
         })
         .collect();
     v.sort_by(|a, b| {
@@ -45,10 +49,35 @@ pub fn list(repo: &Repository) -> Vec<KeyListing> {
     v
 }
 
+/// Fail when `password` already opens one of the repository's key files. Every key needs a
+/// password of its own: opening tries the key files in turn and takes the first that opens, so
+/// a put-only key sharing the admin's password could shadow the full key.
+///
+/// # Errors
+/// [`CoreError::Invalid`] naming the key the password opens; storage errors on listing.
+pub fn ensure_password_unused(storage: &dyn Storage, password: &str) -> Result<()> {
+    for (name, _) in storage.list(Kind::Key)? {
+        let Ok(bytes) = storage.read(Kind::Key, &name) else {
+            continue;
+        };
+        let Ok(kf) = KeyFile::from_bytes(&bytes) else {
+            continue;
+        };
+        if kf.open(password).is_ok() {
+            return Err(CoreError::Invalid(format!(
+                "this password already opens key {}: every key needs a password of its own",
+                &name[..8.min(name.len())]
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Add a key: a full key, or a put-only key (no secret key, no admin secret). Needs a full key.
 ///
 /// # Errors
-/// [`CoreError::PutOnly`] when the current key is put-only; storage errors.
+/// [`CoreError::PutOnly`] when the current key is put-only; [`CoreError::Invalid`] when the
+/// password already opens a key ([`ensure_password_unused`]); storage errors.
 pub fn add(
     repo: &Repository,
     password: &str,
@@ -59,6 +88,7 @@ pub fn add(
     repo.key()
         .admin()
         .map_err(|_| CoreError::PutOnly("adding keys"))?;
+    ensure_password_unused(repo.storage().as_ref(), password)?;
     let master = match kind {
         KeyKind::Full => repo.key().clone(),
         KeyKind::PutOnly => repo.key().put_only(),
@@ -71,8 +101,10 @@ pub fn add(
 /// signing key, then deletes the old one. Returns the new key file's id.
 ///
 /// # Errors
-/// Storage errors (the old key file stays when the delete is refused).
+/// [`CoreError::Invalid`] when the password already opens a key (this one included); storage
+/// errors (the old key file stays when the delete is refused).
 pub fn change_password(repo: &Repository, password: &str, kdf: KdfParams) -> Result<ObjectId> {
+    ensure_password_unused(repo.storage().as_ref(), password)?;
     let old = KeyFile::from_bytes(&repo.read_object(Kind::Key, &repo.key_id())?)?;
     let payload = tresor_format::keyfile::KeyPayload {
         master: repo.key().clone(),
@@ -266,17 +298,189 @@ pub fn parse_paper(text: &str) -> Result<(String, MasterKey)> {
     Ok((repo_id, master))
 }
 
-/// Create a new full key from a paper key, for a repository whose key files were lost.
+/// A signer of index objects or snapshots with no certified key file and no revocation: its
+/// objects are ignored by readers (format §4.2) until the admin accepts it.
+#[derive(Debug, Clone)]
+pub struct UnknownSigner {
+    /// Its Ed25519 public key.
+    pub signer: [u8; 32],
+    /// Its snapshots, oldest first, as far as they decrypt (object id, snapshot).
+    pub snapshots: Vec<(ObjectId, Option<Snapshot>)>,
+    /// How many index objects it signed.
+    pub index_objects: usize,
+}
+
+/// The signers nobody vouches for (see [`UnknownSigner`]): a key whose key file was lost, or a
+/// forger (e.g. a put-only host signing with a made-up key after its revocation).
 ///
 /// # Errors
-/// [`CoreError::Invalid`] for a typo or a paper key of another repository.
+/// Storage errors on listing.
+pub fn unknown_signers(storage: &dyn Storage, master: &MasterKey) -> Result<Vec<UnknownSigner>> {
+    let trust = crate::trust::Trust::load(storage, master)?;
+    let mut out = Vec::new();
+    let mut by_signer: Vec<_> = objects_by_signer(storage)?.into_iter().collect();
+    by_signer.sort();
+    for (signer, _) in by_signer {
+        if trust.key(&signer).is_some() || trust.is_revoked(&signer) {
+            continue;
+        }
+        let mut u = UnknownSigner {
+            signer,
+            snapshots: Vec::new(),
+            index_objects: 0,
+        };
+        for (name, _) in storage.list(Kind::Index)? {
+            if let Ok(bytes) = storage.read(Kind::Index, &name)
+                && IndexFile::envelope(&bytes).map(|(s, _)| s).ok() == Some(signer)
+            {
+                u.index_objects += 1;
+            }
+        }
+        for (name, _) in storage.list(Kind::Snapshot)? {
+            let Ok(bytes) = storage.read(Kind::Snapshot, &name) else {
+                continue;
+            };
+            if Snapshot::signer_of(&bytes).ok() != Some(signer) {
+                continue;
+            }
+            let snap = Snapshot::open(master, &bytes).ok().map(|(_, s)| s);
+            u.snapshots.push((name.parse()?, snap));
+        }
+        u.snapshots.sort_by(|a, b| {
+            let t = |s: &Option<Snapshot>| s.as_ref().map(|s| s.time.clone());
+            t(&a.1).cmp(&t(&b.1)).then(a.0.cmp(&b.0))
+        });
+        out.push(u);
+    }
+    Ok(out)
+}
+
+/// Accept the objects of unknown signers (those whose public key starts with one of the hex
+/// `prefixes`, or all with `"all"`): writes, for each, an admin revocation that accepts every
+/// object it signed so far (format §4.2); what it signs later stays ignored. Returns the
+/// signers accepted.
+///
+/// # Errors
+/// [`CoreError::PutOnly`] without the admin key; [`CoreError::Invalid`] for a prefix that
+/// names no unknown signer; storage errors.
+pub fn accept_signers(
+    storage: &dyn Storage,
+    master: &MasterKey,
+    prefixes: &[String],
+    now: &str,
+) -> Result<Vec<[u8; 32]>> {
+    let admin = master
+        .admin()
+        .map_err(|_| CoreError::PutOnly("accepting signers"))?;
+    let unknown = unknown_signers(storage, master)?;
+    let mut chosen = Vec::new();
+    for p in prefixes {
+        let p = p.to_ascii_lowercase();
+        let hits: Vec<_> = unknown
+            .iter()
+            .filter(|u| p == "all" || hex::encode(u.signer).starts_with(&p))
+            .collect();
+        if hits.is_empty() && p != "all" {
+            return Err(CoreError::Invalid(format!("no unknown signer {p:?}")));
+        }
+        chosen.extend(hits.into_iter().map(|u| u.signer));
+    }
+    chosen.sort();
+    chosen.dedup();
+    for signer in &chosen {
+        let rev = Revocation {
+            version: 1,
+            revoked: hex::encode(signer),
+            created: now.to_string(),
+            accepted: objects_signed_by(storage, signer)?,
+            kind: None,
+        };
+        let b = rev.to_object(&admin);
+        storage.write(Kind::Revocation, &ObjectId::of(&b).to_hex(), &b)?;
+    }
+    Ok(chosen)
+}
+
+/// Check that typed-back key material is this repository's: the X25519 pair matches, the
+/// admin key certifies the remaining key files (if any), and it decrypts a snapshot or index
+/// object (if any). An empty repository has nothing to check against.
+fn verify_material(storage: &dyn Storage, master: &MasterKey) -> Result<()> {
+    let foreign = |why: String| {
+        CoreError::Invalid(format!(
+            "this paper key does not belong to this repository: {why}"
+        ))
+    };
+    if !master.is_consistent() {
+        return Err(foreign(
+            "its secret and public keys do not match (typo in lines 1-4?)".into(),
+        ));
+    }
+    let keys = storage.list(Kind::Key)?;
+    if !keys.is_empty() {
+        let certified = keys.iter().any(|(name, _)| {
+            storage
+                .read(Kind::Key, name)
+                .ok()
+                .and_then(|b| KeyFile::from_bytes(&b).ok())
+                .is_some_and(|kf| kf.certified_by(&master.admin_public))
+        });
+        if !certified {
+            return Err(foreign(format!(
+                "none of its {} key files is certified by its admin key",
+                keys.len()
+            )));
+        }
+    }
+    for kind in [Kind::Snapshot, Kind::Index] {
+        let names = storage.list(kind)?;
+        let mut tried = 0;
+        for (name, _) in names.iter().take(5) {
+            let Ok(bytes) = storage.read(kind, name) else {
+                continue;
+            };
+            tried += 1;
+            let opened = match kind {
+                Kind::Snapshot => Snapshot::open(master, &bytes).is_ok(),
+                _ => IndexFile::open(master, &bytes).is_ok(),
+            };
+            if opened {
+                return Ok(());
+            }
+        }
+        if tried > 0 {
+            return Err(foreign(format!(
+                "it decrypts none of {tried} {kind:?} objects tried"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// What [`import_paper`] did.
+#[derive(Debug)]
+pub struct Imported {
+    /// The new key file.
+    pub id: ObjectId,
+    /// Signers whose objects stay ignored until accepted ([`accept_signers`]).
+    pub unknown: Vec<UnknownSigner>,
+}
+
+/// Create a full key from a paper key (e.g. when every key file was lost or every password
+/// forgotten), after checking the material against the repository (`verify_material`).
+///
+/// Objects of signers without a key file are *not* accepted here: a lost key and a forger look
+/// alike. They are returned for the admin to judge, then [`accept_signers`].
+///
+/// # Errors
+/// [`CoreError::Invalid`] for a paper key with a typo (naming the line), of another
+/// repository, or a password that already opens a key; storage errors.
 pub fn import_paper(
     storage: Arc<dyn Storage>,
     text: &str,
     password: &str,
     kdf: KdfParams,
     owner: &KeyOwner,
-) -> Result<ObjectId> {
+) -> Result<Imported> {
     let config = Repository::read_config(storage.as_ref())?;
     let (repo_id, master) = parse_paper(text)?;
     if repo_id != config.id {
@@ -285,25 +489,11 @@ pub fn import_paper(
             config.id
         )));
     }
+    verify_material(storage.as_ref(), &master)?;
+    ensure_password_unused(storage.as_ref(), password)?;
     let bytes = make_key_file(&master, master.clone(), password, kdf, owner)?;
     let id = ObjectId::of(&bytes);
     storage.write(Kind::Key, &id.to_hex(), &bytes)?;
-    // Objects of keys whose key files were lost stay readable: the admin accepts them through
-    // revocations of those (lost) keys.
-    let trust = crate::trust::Trust::load(storage.as_ref(), &master)?;
-    let admin = master.admin()?;
-    for (signer, objects) in objects_by_signer(storage.as_ref())? {
-        if trust.key(&signer).is_none() && !trust.is_revoked(&signer) {
-            let rev = Revocation {
-                version: 1,
-                revoked: hex::encode(signer),
-                created: owner.created.clone(),
-                accepted: objects,
-                kind: None,
-            };
-            let b = rev.to_object(&admin);
-            storage.write(Kind::Revocation, &ObjectId::of(&b).to_hex(), &b)?;
-        }
-    }
-    Ok(id)
+    let unknown = unknown_signers(storage.as_ref(), &master)?;
+    Ok(Imported { id, unknown })
 }

@@ -150,12 +150,14 @@ impl Repository {
     /// Open the repository in `storage` with `password`, trying every key file.
     ///
     /// # Errors
-    /// [`CoreError::RepositoryNotFound`], [`CoreError::WrongPassword`], or damage.
+    /// [`CoreError::RepositoryNotFound`], [`CoreError::WrongPassword`],
+    /// [`CoreError::KeyRevoked`] when the password opens only a removed key, or damage.
     pub fn open(storage: Arc<dyn Storage>, password: &str) -> Result<Self> {
         let config = Self::read_config(storage.as_ref())?;
         let mut keys = storage.list(Kind::Key)?;
         keys.sort();
         let mut damaged = Vec::new();
+        let mut revoked = None;
         for (name, _) in keys {
             let bytes = storage.read(Kind::Key, &name)?;
             let kf = match KeyFile::from_bytes(&bytes) {
@@ -174,6 +176,11 @@ impl Repository {
                     let key_id: ObjectId = name.parse()?;
                     let trust = Trust::load(storage.as_ref(), &payload.master)?;
                     let signer = payload.signer();
+                    if trust.is_revoked(&signer.public()) {
+                        // A removed key whose key file is back (or was never deleted).
+                        revoked = Some(key_id);
+                        continue;
+                    }
                     return Ok(Repository {
                         storage,
                         config,
@@ -188,7 +195,9 @@ impl Repository {
                 Err(e) => damaged.push(format!("key {name}: {e}")),
             }
         }
-        if damaged.is_empty() {
+        if let Some(id) = revoked {
+            Err(CoreError::KeyRevoked(id.short()))
+        } else if damaged.is_empty() {
             Err(CoreError::WrongPassword)
         } else {
             Err(CoreError::Damaged(format!(

@@ -64,10 +64,15 @@ fn put_only_key_writes_incrementally_and_cannot_read() {
     let second = backup(&host, &src, "vps", Some(&cache));
     assert_eq!(second.summary.bytes_read, 0, "{:?}", second.summary);
     assert_eq!(second.summary.files_unmodified, 2);
+    assert_eq!(
+        second.parent, first.snapshot_id,
+        "the cached snapshot is the parent"
+    );
     // Without the cache: everything is read again, but no data is uploaded again.
     let third = backup(&host, &src, "vps", None);
     assert_eq!(third.summary.bytes_read, first.summary.bytes_read);
     assert_eq!(third.summary.data_blobs, 0, "{:?}", third.summary);
+    assert_eq!(third.parent, None);
 
     // Reading is refused with the put-only error.
     assert!(matches!(host.load_snapshots(), Err(CoreError::PutOnly(_))));
@@ -232,6 +237,7 @@ fn a_removed_key_is_revoked() {
     let before = backup(&host, &src, "vps", None);
     // The admin removes the key; the host (compromised, say) keeps writing.
     let admin = Repository::open(storage.clone(), "admin").unwrap();
+    let key_file = storage.read(Kind::Key, &id.to_hex()).unwrap();
     keys::remove(&admin, &id.to_hex()[..8], "2026-11-30T01:00:00Z").unwrap();
     assert!(matches!(
         Repository::open(storage.clone(), "host"),
@@ -259,6 +265,105 @@ fn a_removed_key_is_revoked() {
     assert!(r.problems.is_empty());
     // Refusals: the key in use, the last full key.
     assert!(keys::remove(&admin, &admin.key_id().to_hex(), "x").is_err());
+
+    // The removed key's file put back: it does not open, and the admin sees it as revoked.
+    storage.write(Kind::Key, &id.to_hex(), &key_file).unwrap();
+    match Repository::open(storage.clone(), "host") {
+        Err(CoreError::KeyRevoked(k)) => assert_eq!(k, id.short()),
+        other => panic!("a revoked key opened: {other:?}"),
+    }
+    let admin = Repository::open(storage.clone(), "admin").unwrap();
+    let listed = keys::list(&admin);
+    assert!(listed.iter().any(|k| k.info.id == id && k.revoked));
+    assert!(listed.iter().any(|k| k.current && !k.revoked));
+
+    // The host re-signs its post-revocation snapshot with a made-up key: unknown, ignored —
+    // and a paper-key import does not launder it.
+    let bytes = storage
+        .read(Kind::Snapshot, &after.snapshot_id.unwrap().to_hex())
+        .unwrap();
+    let (_, snap) = Snapshot::open(admin.key(), &bytes).unwrap();
+    let forger = tresor_format::sign::Signer::generate().unwrap();
+    let forged = snap.seal(&host.key().put_only(), &forger).unwrap();
+    let forged_id = tresor_format::ObjectId::of(&forged);
+    storage
+        .write(Kind::Snapshot, &forged_id.to_hex(), &forged)
+        .unwrap();
+    let visible = |repo: &Repository| -> Vec<tresor_format::ObjectId> {
+        repo.load_snapshots()
+            .unwrap()
+            .0
+            .iter()
+            .map(|(i, _)| *i)
+            .collect()
+    };
+    assert_eq!(visible(&admin), vec![before.snapshot_id.unwrap()]);
+    let paper = keys::export_paper(&admin).unwrap();
+    let imported =
+        keys::import_paper(storage.clone(), &paper, "recovered", KDF, &owner("x")).unwrap();
+    assert_eq!(imported.unknown.len(), 1, "{:?}", imported.unknown);
+    assert_eq!(imported.unknown[0].signer, forger.public());
+    assert_eq!(imported.unknown[0].snapshots[0].0, forged_id);
+    let recovered = Repository::open(storage.clone(), "recovered").unwrap();
+    assert_eq!(visible(&recovered), vec![before.snapshot_id.unwrap()]);
+    // Only when the admin accepts that signer does its snapshot count.
+    let accepted = keys::accept_signers(
+        storage.as_ref(),
+        recovered.key(),
+        &[hex::encode(&forger.public()[..4])],
+        "2026-11-30T02:00:00Z",
+    )
+    .unwrap();
+    assert_eq!(accepted, vec![forger.public()]);
+    let recovered = Repository::open(storage.clone(), "recovered").unwrap();
+    assert_eq!(visible(&recovered).len(), 2);
+}
+
+#[test]
+fn every_key_needs_its_own_password() {
+    let dir = tempfile::tempdir().unwrap();
+    let (storage, admin) = setup(dir.path());
+    for kind in [KeyKind::PutOnly, KeyKind::Full] {
+        let err = keys::add(&admin, "admin", kind, KDF, &owner("vps")).unwrap_err();
+        assert!(err.to_string().contains("already opens key"), "{err}");
+    }
+    keys::add(&admin, "host", KeyKind::PutOnly, KDF, &owner("vps")).unwrap();
+    let err = keys::change_password(&admin, "host", KDF).unwrap_err();
+    assert!(err.to_string().contains("already opens key"), "{err}");
+    let err = keys::add(&admin, "host", KeyKind::Full, KDF, &owner("x")).unwrap_err();
+    assert!(err.to_string().contains("already opens key"), "{err}");
+    // Nothing was written by the refusals: the admin still opens as the full key.
+    assert_eq!(storage.list(Kind::Key).unwrap().len(), 2);
+    let again = Repository::open(storage.clone(), "admin").unwrap();
+    assert_eq!(again.key_kind(), KeyKind::Full);
+}
+
+#[test]
+fn a_paper_key_of_another_repository_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (storage, admin) = setup(dir.path());
+    backup(&admin, &source(dir.path(), "a", &data(1, 1000)), "a", None);
+    let other_dir = tempfile::tempdir().unwrap();
+    let (_, other) = setup(other_dir.path());
+    let paper = keys::export_paper(&other).unwrap();
+    // Relabelled as this repository's: the material still does not fit.
+    let relabelled = paper.replacen(&other.config().id, &admin.config().id, 1);
+    let err = keys::import_paper(storage.clone(), &relabelled, "x", KDF, &owner("x")).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("does not belong to this repository"),
+        "{err}"
+    );
+    // Even with every key file gone, it must decrypt the repository's objects.
+    for (name, _) in storage.list(Kind::Key).unwrap() {
+        storage.delete(Kind::Key, &name).unwrap();
+    }
+    let err = keys::import_paper(storage.clone(), &relabelled, "x", KDF, &owner("x")).unwrap_err();
+    assert!(err.to_string().contains("decrypts none"), "{err}");
+    assert!(
+        storage.list(Kind::Key).unwrap().is_empty(),
+        "nothing written"
+    );
 }
 
 #[test]
@@ -293,7 +398,16 @@ fn passwords_change_and_paper_keys_restore_access() {
     let err =
         keys::import_paper(storage.clone(), &typo, "recovered", KDF, &owner("x")).unwrap_err();
     assert!(err.to_string().contains("line 2"), "{err}");
-    keys::import_paper(storage.clone(), &paper, "recovered", KDF, &owner("x")).unwrap();
+    let imported =
+        keys::import_paper(storage.clone(), &paper, "recovered", KDF, &owner("x")).unwrap();
+    // The lost keys' objects are listed for the admin to judge, not accepted blindly.
+    let back = Repository::open(storage.clone(), "recovered").unwrap();
+    assert!(back.load_snapshots().unwrap().0.is_empty());
+    assert_eq!(imported.unknown.len(), 1, "{:?}", imported.unknown);
+    let listed = &imported.unknown[0].snapshots;
+    assert_eq!(listed[0].0, b.snapshot_id.unwrap());
+    assert_eq!(listed[0].1.as_ref().unwrap().hostname, "a");
+    keys::accept_signers(storage.as_ref(), back.key(), &["all".into()], "now").unwrap();
     let back = Repository::open(storage.clone(), "recovered").unwrap();
     let (list, skipped) = back.load_snapshots().unwrap();
     assert!(skipped.is_empty(), "{skipped:?}");

@@ -121,6 +121,18 @@ impl MasterKey {
         })
     }
 
+    /// Whether the X25519 public key is the one of the secret key (always true for put-only
+    /// keys, which hold no secret). Used to check typed-back key material.
+    pub fn is_consistent(&self) -> bool {
+        let Some(secret) = &self.secret_key else {
+            return true;
+        };
+        match <Kem as hpke::Kem>::PrivateKey::from_bytes(secret) {
+            Ok(sk) => Kem::sk_to_pk(&sk).to_bytes().as_slice() == self.public_key,
+            Err(_) => false,
+        }
+    }
+
     /// Whether this key can read (holds the secret key).
     pub fn can_read(&self) -> bool {
         self.secret_key.is_some()

@@ -30,15 +30,12 @@ pub fn run(ctx: &Context, a: &InitArgs) -> Result<i32> {
             ctx.location
         );
     }
-    let pw = match &a.new.new_password_file {
-        Some(f) => crate::password::read_file(f, ctx.password.insecure_file)?,
-        None => ctx
-            .password
-            .get_new("enter a password for the new repository: ")?,
-    };
-    if pw.is_empty() {
-        anyhow::bail!("empty passwords are refused");
-    }
+    let pw = crate::password::new_password(
+        &a.new,
+        ctx.password.insecure_file,
+        Some(&ctx.password),
+        "enter a password for the new repository: ",
+    )?;
     let mut config = Config::new()?;
     config.pack_size = a.pack_size_mib.clamp(1, 1024) << 20;
     config.compression_level = a.compression_level.clamp(0, 19);

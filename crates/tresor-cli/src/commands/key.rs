@@ -8,14 +8,48 @@ use tresor_core::repository::KeyOwner;
 use tresor_format::keyfile::{KdfParams, KeyKind};
 
 fn new_password(ctx: &Context, a: &NewPasswordArgs) -> Result<String> {
-    let pw = match &a.new_password_file {
-        Some(f) => crate::password::read_file(f, ctx.password.insecure_file)?,
-        None => crate::password::PasswordSource::default().get_new("enter the new password: ")?,
-    };
-    if pw.is_empty() {
-        anyhow::bail!("empty passwords are refused");
+    crate::password::new_password(
+        a,
+        ctx.password.insecure_file,
+        None,
+        "enter the new password: ",
+    )
+}
+
+fn signer_json(u: &keys::UnknownSigner) -> serde_json::Value {
+    serde_json::json!({
+        "signer": hex::encode(u.signer),
+        "index_objects": u.index_objects,
+        "snapshots": u.snapshots.iter().map(|(id, s)| serde_json::json!({
+            "id": id.to_hex(),
+            "time": s.as_ref().map(|s| s.time.clone()),
+            "hostname": s.as_ref().map(|s| s.hostname.clone()),
+            "paths": s.as_ref().map(|s| s.paths.clone()),
+        })).collect::<Vec<_>>(),
+    })
+}
+
+fn print_unknown(unknown: &[keys::UnknownSigner]) {
+    for u in unknown {
+        println!(
+            "signer {}: {} snapshot(s), {} index object(s) — ignored by readers",
+            &hex::encode(u.signer)[..16],
+            u.snapshots.len(),
+            u.index_objects
+        );
+        for (id, s) in &u.snapshots {
+            match s {
+                Some(s) => println!(
+                    "  {} {} {} {}",
+                    id.short(),
+                    s.time,
+                    s.hostname,
+                    s.paths.join(" ")
+                ),
+                None => println!("  {} (does not decrypt)", id.short()),
+            }
+        }
     }
-    Ok(pw)
 }
 
 /// KDF parameters from the flags.
@@ -61,7 +95,7 @@ pub fn run(ctx: &Context, c: &KeyCommand) -> Result<i32> {
             if ctx.json {
                 let v: Vec<_> = list
                     .iter()
-                    .map(|k| serde_json::json!({"id": k.info.id.to_hex(), "current": k.current, "kind": kind_name(k.info.kind),
+                    .map(|k| serde_json::json!({"id": k.info.id.to_hex(), "current": k.current, "revoked": k.revoked, "kind": kind_name(k.info.kind),
                         "host": k.info.host, "username": k.info.username, "created": k.info.created}))
                     .collect();
                 println!("{}", serde_json::to_string_pretty(&v)?);
@@ -72,10 +106,15 @@ pub fn run(ctx: &Context, c: &KeyCommand) -> Result<i32> {
                 );
                 for k in &list {
                     let cur = if k.current { "*" } else { " " };
+                    let kind = if k.revoked {
+                        "revoked"
+                    } else {
+                        kind_name(k.info.kind)
+                    };
                     println!(
                         "{cur} {:<10} {:<9} {:<16} {:<12} {}",
                         k.info.id.short(),
-                        kind_name(k.info.kind),
+                        kind,
                         k.info.host,
                         k.info.username,
                         k.info.created
@@ -111,7 +150,45 @@ pub fn run(ctx: &Context, c: &KeyCommand) -> Result<i32> {
         }
         KeyCommand::Export { paper: _ } => {
             let repo = ctx.open()?;
-            print!("{}", keys::export_paper(&repo)?);
+            let paper = keys::export_paper(&repo)?;
+            if ctx.json {
+                println!("{}", serde_json::json!({ "paper": paper }));
+            } else {
+                print!("{paper}");
+            }
+        }
+        KeyCommand::Signers { accept } => {
+            let repo = ctx.open()?;
+            repo.require_read("listing signers")?;
+            let storage = repo.storage().as_ref();
+            let unknown = keys::unknown_signers(storage, repo.key())?;
+            let accepted = if accept.is_empty() {
+                Vec::new()
+            } else {
+                keys::accept_signers(
+                    storage,
+                    repo.key(),
+                    accept,
+                    &jiff::Timestamp::now().to_string(),
+                )?
+            };
+            if ctx.json {
+                println!(
+                    "{}",
+                    serde_json::json!({
+                        "unknown": unknown.iter().map(signer_json).collect::<Vec<_>>(),
+                        "accepted": accepted.iter().map(hex::encode).collect::<Vec<_>>(),
+                    })
+                );
+            } else {
+                if unknown.is_empty() {
+                    println!("every signer is vouched for by a key file or a revocation");
+                }
+                print_unknown(&unknown);
+                for a in &accepted {
+                    println!("accepted signer {}", &hex::encode(a)[..16]);
+                }
+            }
         }
         KeyCommand::Import { file, new } => {
             let text = match file {
@@ -127,8 +204,26 @@ pub fn run(ctx: &Context, c: &KeyCommand) -> Result<i32> {
                 }
             };
             let pw = new_password(ctx, new)?;
-            let id = keys::import_paper(ctx.storage()?, &text, &pw, kdf(new), &owner(None))?;
-            print_id(ctx, "imported", &id);
+            let imported = keys::import_paper(ctx.storage()?, &text, &pw, kdf(new), &owner(None))?;
+            if ctx.json {
+                println!(
+                    "{}",
+                    serde_json::json!({
+                        "message_type": "imported",
+                        "id": imported.id.to_hex(),
+                        "unknown_signers": imported.unknown.iter().map(signer_json).collect::<Vec<_>>(),
+                    })
+                );
+            } else {
+                print_id(ctx, "imported", &imported.id);
+                if !imported.unknown.is_empty() {
+                    println!(
+                        "these signers have no key file (lost keys, or a forger); their objects stay \
+                         ignored until you accept them with `tresor key signers --accept PREFIX`:"
+                    );
+                    print_unknown(&imported.unknown);
+                }
+            }
         }
     }
     Ok(exit::OK)

@@ -190,13 +190,18 @@ pub fn backup(
     };
     let cached = cache.as_ref().and_then(|c| c.load(&repo.key().id_key));
     let parent_tree_id = match &cached {
-        Some((root, _)) => Some(*root),
+        Some(c) => Some(c.root),
         None => parent.as_ref().map(|(_, s)| s.tree),
+    };
+    // A put-only key's parent is the snapshot its cache holds (it cannot read the list).
+    let parent_id = match &cached {
+        Some(c) => Some(c.snapshot),
+        None => parent.as_ref().map(|(id, _)| *id),
     };
     let stdin = opts.stdin.take();
     let dedup = repo.load_dedup_set()?;
     let local = walk::LocalParent {
-        trees: cached.map(|(_, t)| t),
+        trees: cached.map(|c| c.trees),
         collect: cache.is_some(),
     };
     let mut w = walk::Walker::new(repo, &index, local, dedup, &opts, packer, progress);
@@ -234,7 +239,7 @@ pub fn backup(
         gid: rustix::process::getgid().as_raw(),
         tags: opts.tags.clone(),
         excludes: opts.excludes.patterns().to_vec(),
-        parent: parent.as_ref().map(|(id, _)| *id),
+        parent: parent_id,
         summary: None,
         program_version: PROGRAM_VERSION.into(),
         markers: markers.ids().to_vec(),
@@ -250,8 +255,8 @@ pub fn backup(
         let _ = markers.done();
         Some(id)
     };
-    if let (Some(cache), Some(trees), Some(_)) = (cache, trees, snapshot_id)
-        && let Err(e) = cache.save(root, trees)
+    if let (Some(cache), Some(trees), Some(id)) = (cache, trees, snapshot_id)
+        && let Err(e) = cache.save(id, root, trees)
     {
         warnings.push(format!(
             "local cache: {e} (the next backup reads every file again)"
@@ -259,7 +264,7 @@ pub fn backup(
     }
     Ok(BackupResult {
         snapshot_id,
-        parent: parent.map(|(id, _)| id),
+        parent: parent_id,
         summary,
         warnings,
         notices: start_warnings,
