@@ -33,6 +33,22 @@ fn main() {
             libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
         }
     }
+    // `tresor snapshots | head -1`: once the reader is gone, printing fails with EPIPE and
+    // `println!` panics. End quietly, as a program killed by SIGPIPE would (128 + 13). SIGPIPE
+    // itself stays ignored, so a dropped SSH pipe during a backup is an error, not a kill.
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let msg = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if msg.starts_with("failed printing to stdout") && msg.contains("Broken pipe") {
+            std::process::exit(141);
+        }
+        default_hook(info);
+    }));
     // Deep trees are walked recursively: run on a thread with a large stack.
     let handle = std::thread::Builder::new()
         .name("tresor".into())

@@ -419,3 +419,35 @@ fn a_damaged_blob_names_every_snapshot_and_file_it_hits() {
     }
     assert!(e.contains("a.bin") && e.contains("copy.bin"), "{e}");
 }
+
+#[test]
+fn a_closed_stdout_ends_quietly_like_sigpipe() {
+    let env = Env::new();
+    env.init();
+    let src = make_tree(env.dir.path());
+    env.ok(&["backup", src.to_str().unwrap()]);
+    for args in [
+        &["snapshots"][..],
+        &["ls", "latest"],
+        &["snapshots", "--json"],
+    ] {
+        // The reader is gone before tresor writes its first line.
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let o = env
+            .cmd()
+            .args(args)
+            .stdout(writer)
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+            .wait_with_output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(141), "{args:?}: {err}");
+        assert!(
+            !err.contains("panicked") && !err.contains("internal error"),
+            "{err}"
+        );
+    }
+}

@@ -75,6 +75,9 @@ fn put_only_key_backs_up_but_every_read_is_refused() {
     assert_eq!(v.as_array().unwrap().len(), 2);
     assert!(v[0]["own"].as_bool().unwrap());
     assert!(v[0].get("paths").is_none() && v[0].get("time").is_none());
+    assert_eq!(v[0]["ignored"], false);
+    let o = host(&["snapshots", "--host", "vps"]);
+    assert_eq!(o.status.code(), Some(13), "{}", stderr(&o));
     // The full key lists both keys and restores the host's snapshot.
     let o = env.ok(&["key", "list", "--json"]);
     let keys: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();

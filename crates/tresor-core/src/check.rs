@@ -294,7 +294,67 @@ fn check_snapshots(repo: &Repository, reader: &BlobReader<'_>, r: &mut CheckRepo
     Ok(())
 }
 
+/// The pack of another copy of `id` (not one of `bad`) that reads back intact, if any.
+fn intact_copy(
+    repo: &Repository,
+    index: &crate::index::Index,
+    id: &BlobId,
+    bad: &[(ObjectId, ObjectId, String)],
+) -> Option<ObjectId> {
+    let first = index.get(id)?;
+    std::iter::once(first)
+        .chain(index.alternates(id))
+        .filter(|loc| !bad.iter().any(|(p, _, _)| *p == index.pack(loc.pack).id))
+        .find_map(|loc| {
+            let pack = index.pack(loc.pack);
+            let stored = repo
+                .storage()
+                .read_range(
+                    Kind::Pack,
+                    &pack.id.to_hex(),
+                    loc.offset,
+                    u64::from(loc.length),
+                )
+                .ok()?;
+            blob::decode(
+                &pack.data_key,
+                &repo.key().id_key,
+                loc.blob_type,
+                id,
+                &stored,
+            )
+            .ok()
+            .map(|_| pack.id)
+        })
+}
+
+/// Who signed an index object, for messages: "put-only key 1a2b3c4d (host vps)".
+fn writer_of(repo: &Repository, index_id: &ObjectId) -> String {
+    let signer = repo
+        .storage()
+        .read(Kind::Index, &index_id.to_hex())
+        .ok()
+        .and_then(|b| {
+            tresor_format::index::IndexFile::envelope(&b)
+                .ok()
+                .map(|(s, _)| s)
+        });
+    match signer.as_ref().and_then(|s| repo.trust().key(s)) {
+        Some(k) => format!(
+            "{} key {} (host {})",
+            match k.kind {
+                tresor_format::keyfile::KeyKind::Full => "full",
+                tresor_format::keyfile::KeyKind::PutOnly => "put-only",
+            },
+            k.id.short(),
+            k.host
+        ),
+        None => "a key without a key file".into(),
+    }
+}
+
 /// Read packs; returns the damaged blobs with the position of their error in `r.errors`.
+/// A damaged copy of a blob that is also stored intact elsewhere is a warning, not damage.
 fn check_packs(
     repo: &Repository,
     index: &crate::index::Index,
@@ -302,6 +362,8 @@ fn check_packs(
     r: &mut CheckReport,
 ) -> Vec<(usize, BlobId)> {
     let mut bad = Vec::new();
+    // Damaged copies per blob: (pack, index object listing it, what is wrong).
+    let mut bad_copies: IdMap<BlobId, Vec<(ObjectId, ObjectId, String)>> = IdMap::default();
     let mut expected: IdMap<ObjectId, Vec<(BlobId, BlobType, u64, u32)>> = IdMap::default();
     for (id, loc) in index.all_locations() {
         expected.entry(index.pack(loc.pack).id).or_default().push((
@@ -340,17 +402,40 @@ fn check_packs(
         let mut list = expected.remove(&p.id).unwrap_or_default();
         list.sort_by_key(|e| e.2);
         for (id, t, off, len) in list {
-            let Some(stored) = bytes.get(off as usize..(off + u64::from(len)) as usize) else {
-                bad.push((r.errors.len(), id));
-                r.errors.push(format!(
-                    "blob {id} in pack {}: beyond the end of the pack",
-                    p.id
-                ));
-                continue;
+            let why = match bytes.get(off as usize..(off + u64::from(len)) as usize) {
+                None => "beyond the end of the pack".to_string(),
+                Some(stored) => match blob::decode(&p.data_key, &repo.key().id_key, t, &id, stored)
+                {
+                    Ok(_) => continue,
+                    Err(e) => e.to_string(),
+                },
             };
-            if let Err(e) = blob::decode(&p.data_key, &repo.key().id_key, t, &id, stored) {
-                bad.push((r.errors.len(), id));
-                r.errors.push(format!("blob {id} in pack {}: {e}", p.id));
+            bad_copies
+                .entry(id)
+                .or_default()
+                .push((p.id, p.index_id, why));
+        }
+    }
+    let mut bad_copies: Vec<_> = bad_copies.into_iter().collect();
+    bad_copies.sort_by_key(|(id, _)| *id);
+    for (id, copies) in bad_copies {
+        // A blob stored twice (two hosts, or a forger's copy) is intact when another copy is.
+        match intact_copy(repo, index, &id, &copies) {
+            Some(good) => {
+                for (pack, index_id, why) in &copies {
+                    r.warnings.push(format!(
+                        "blob {id}: the copy in pack {pack} ({why}; listed in index {}, written \
+                         by {}) is ignored; readers use the intact copy in pack {good}",
+                        index_id.short(),
+                        writer_of(repo, index_id)
+                    ));
+                }
+            }
+            None => {
+                for (pack, _, why) in &copies {
+                    bad.push((r.errors.len(), id));
+                    r.errors.push(format!("blob {id} in pack {pack}: {why}"));
+                }
             }
         }
     }

@@ -7,6 +7,13 @@ use tresor_core::snapshots::{SnapshotFilter, time_of};
 pub fn run(ctx: &Context, a: &SnapshotsArgs) -> Result<i32> {
     let repo = ctx.open()?;
     if !repo.key().can_read() {
+        let f = &a.filter;
+        if !(f.hosts.is_empty() && f.paths.is_empty() && f.tags.is_empty()) {
+            return Err(tresor_core::CoreError::PutOnly(
+                "filtering snapshots by host, path or tag (they are encrypted)",
+            )
+            .into());
+        }
         return put_only(ctx, &repo);
     }
     let (list, bad) = repo.load_snapshots()?;
@@ -68,22 +75,32 @@ fn put_only(ctx: &Context, repo: &tresor_core::Repository) -> Result<i32> {
             .ok()
             .and_then(|b| tresor_format::snapshot::Snapshot::signer_of(&b).ok());
         let key = signer.and_then(|s| repo.trust().key(&s).map(|k| k.id.short()));
-        rows.push((name, size, signer == Some(me), key));
+        // Whether readers accept it (an unknown or revoked signer's snapshot is ignored).
+        let accepted = match (signer, name.parse()) {
+            (Some(s), Ok(id)) => repo.trust().accepts(&s, &id),
+            _ => false,
+        };
+        rows.push((name, size, signer == Some(me), key, accepted));
     }
     rows.sort();
     if ctx.json {
-        let v: Vec<_> = rows.iter().map(|(n, size, mine, key)| serde_json::json!({"id": n, "size": size, "own": mine, "key": key})).collect();
+        let v: Vec<_> = rows.iter().map(|(n, size, mine, key, accepted)| serde_json::json!({"id": n, "size": size, "own": mine, "key": key, "ignored": !accepted})).collect();
         println!("{}", serde_json::to_string_pretty(&v)?);
     } else {
         println!("this key is put-only: it cannot read snapshots, only list them");
         println!("{:<10} {:>8} {:<10} Written by", "ID", "Size", "Key");
-        for (n, size, mine, key) in &rows {
+        for (n, size, mine, key, accepted) in &rows {
             println!(
-                "{:<10} {:>8} {:<10} {}",
+                "{:<10} {:>8} {:<10} {}{}",
                 &n[..8],
                 size,
                 key.clone().unwrap_or_else(|| "?".into()),
-                if *mine { "this key" } else { "another key" }
+                if *mine { "this key" } else { "another key" },
+                if *accepted {
+                    ""
+                } else {
+                    " (ignored by readers: unknown or revoked signer)"
+                }
             );
         }
     }
