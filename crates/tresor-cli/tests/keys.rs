@@ -11,9 +11,7 @@ fn stderr(o: &std::process::Output) -> String {
 fn put_only_key_backs_up_but_every_read_is_refused() {
     let env = Env::new();
     env.init();
-    let pw = env.path("host-pw");
-    std::fs::write(&pw, "host password\n").unwrap();
-    std::fs::set_permissions(&pw, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let pw = env.password_file("host-pw", "host password\n");
     let o = env.ok(&[
         "key",
         "add",
@@ -103,9 +101,7 @@ fn key_passwd_remove_and_paper_round_trip() {
     std::fs::create_dir(&src).unwrap();
     std::fs::write(src.join("f"), b"before the keys were lost").unwrap();
     env.ok(&["backup", src.to_str().unwrap()]);
-    let pw = env.path("new-pw");
-    std::fs::write(&pw, "second password\n").unwrap();
-    std::fs::set_permissions(&pw, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let pw = env.password_file("new-pw", "second password\n");
     let kdf = ["--kdf-memory-kib", "8192", "--kdf-iterations", "1"];
     let mut args = vec!["key", "passwd", "--new-password-file", pw.to_str().unwrap()];
     args.extend(kdf);
@@ -214,9 +210,7 @@ fn new_passwords_come_only_from_new_password_sources() {
         .unwrap();
     assert_eq!(o.status.code(), Some(1));
     // A new password that opens an existing key is refused.
-    let same = env.path("same");
-    std::fs::write(&same, format!("{PASSWORD}\n")).unwrap();
-    std::fs::set_permissions(&same, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let same = env.password_file("same", &format!("{PASSWORD}\n"));
     let o = env.run(&[
         "key",
         "add",
@@ -227,9 +221,7 @@ fn new_passwords_come_only_from_new_password_sources() {
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("already opens key"), "{}", stderr(&o));
     // Empty: refused unless insisted on.
-    let empty = env.path("empty");
-    std::fs::write(&empty, "\n").unwrap();
-    std::fs::set_permissions(&empty, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let empty = env.password_file("empty", "\n");
     let kdf = ["--kdf-memory-kib", "8192", "--kdf-iterations", "1"];
     let mut args = vec!["key", "add", "--new-password-file", empty.to_str().unwrap()];
     args.extend(kdf);

@@ -127,16 +127,6 @@ fn without_sparse(
     s
 }
 
-fn snapshot_ids(env: &Env) -> Vec<String> {
-    let o = env.ok(&["snapshots", "--json"]);
-    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["id"].as_str().unwrap().to_string())
-        .collect()
-}
-
 #[test]
 fn mounted_snapshots_match_the_source_field_by_field() {
     if !fuse_available() {
@@ -153,7 +143,7 @@ fn mounted_snapshots_match_the_source_field_by_field() {
     std::fs::write(src.join("dir/sub/deeper/leaf"), b"changed leaf").unwrap();
     let second = scan(&src, is_root());
     env.backup_json(&[&src], &["--tag", "weekly"], 0);
-    let ids = snapshot_ids(&env);
+    let ids = env.snapshot_ids();
     assert_eq!(ids.len(), 2);
 
     let mnt = env.path("mnt");
@@ -255,9 +245,7 @@ fn put_only_key_cannot_mount() {
     env.init();
     std::fs::write(env.path("src"), b"data").unwrap();
     env.ok(&["backup", env.path("src").to_str().unwrap()]);
-    let pw = env.path("host-password");
-    std::fs::write(&pw, "host password").unwrap();
-    std::fs::set_permissions(&pw, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let pw = env.password_file("host-password", "host password");
     env.ok(&[
         "key",
         "add",

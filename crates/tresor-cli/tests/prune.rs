@@ -50,16 +50,6 @@ fn bytes_in(dir: &Path) -> u64 {
         .unwrap_or(0)
 }
 
-fn snapshot_ids(env: &Env) -> Vec<String> {
-    let o = env.ok(&["snapshots", "--json"]);
-    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["id"].as_str().unwrap().to_string())
-        .collect()
-}
-
 fn forget(env: &Env, id: &str) {
     std::fs::remove_file(env.repo.join("snapshots").join(id)).unwrap();
 }
@@ -105,7 +95,7 @@ fn prune_prints_its_plan_frees_space_and_keeps_snapshots() {
     env.backup_json(&[&src], &["--host", "h"], 0);
     write_source(&src, 2);
     env.backup_json(&[&src], &["--host", "h"], 0);
-    let ids = snapshot_ids(&env);
+    let ids = env.snapshot_ids();
     forget(&env, &ids[0]);
     let packs = files_in(&env.repo.join("data"));
     let bytes = bytes_in(&env.repo.join("data"));
@@ -176,7 +166,7 @@ fn kill_9_at_any_moment_of_a_prune_leaves_a_repository_check_accepts() {
         // New work for prune: a new version backed up, the oldest snapshot forgotten.
         write_source(&src, round);
         env.backup_json(&[&src], &["--host", "h"], 0);
-        let ids = snapshot_ids(&env);
+        let ids = env.snapshot_ids();
         if ids.len() > 2 {
             forget(&env, &ids[0]);
         }
@@ -250,7 +240,7 @@ fn kill_9_at_any_moment_of_a_prune_leaves_a_repository_check_accepts() {
     let r: serde_json::Value = serde_json::from_slice(&r.stdout).unwrap();
     assert!(r["errors"].as_array().unwrap().is_empty(), "{r}");
     restore_matches(&env, "latest", &src);
-    for id in snapshot_ids(&env) {
+    for id in env.snapshot_ids() {
         let t = env.path(&format!("all-{id}"));
         env.ok(&["restore", &id, "--target", t.to_str().unwrap(), "--verify"]);
     }
@@ -297,7 +287,7 @@ fn repair_index_and_snapshots_from_the_command_line() {
     let o = env.ok(&["repair", "snapshots", "--dry-run"]);
     let text = String::from_utf8_lossy(&o.stdout);
     assert!(text.contains("left out"), "{text}");
-    assert_eq!(snapshot_ids(&env).len(), 1, "dry run writes nothing");
+    assert_eq!(env.snapshot_ids().len(), 1, "dry run writes nothing");
     let o = env.ok(&["repair", "snapshots", "--forget", "--json"]);
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let fixed = &v["report"]["repaired"][0];
@@ -520,7 +510,7 @@ fn forget_with_prune_prunes_and_markers_of_finished_backups_go() {
 
     write_source(&src, 2);
     env.backup_json(&[&src], &["--host", "h"], 0);
-    let ids = snapshot_ids(&env);
+    let ids = env.snapshot_ids();
     let records = files_in(&env.repo.join("prune"));
     let o = env.ok(&["forget", "--keep-last", "1", "--prune", "--dry-run"]);
     let text = String::from_utf8_lossy(&o.stdout);
@@ -528,14 +518,14 @@ fn forget_with_prune_prunes_and_markers_of_finished_backups_go() {
         text.contains("prune run") && text.contains("dry run"),
         "{text}"
     );
-    assert_eq!(snapshot_ids(&env), ids, "a dry run removes nothing");
+    assert_eq!(env.snapshot_ids(), ids, "a dry run removes nothing");
     assert_eq!(files_in(&env.repo.join("prune")), records);
 
     let o = env.ok(&["forget", "--keep-last", "1", "--prune"]);
     let text = String::from_utf8_lossy(&o.stdout);
     assert!(text.contains("prune run"), "{text}");
     assert!(text.contains("condemned"), "{text}");
-    assert_eq!(snapshot_ids(&env), vec![ids[1].clone()]);
+    assert_eq!(env.snapshot_ids(), vec![ids[1].clone()]);
     assert!(
         files_in(&env.repo.join("prune")) > records,
         "prune wrote its state"

@@ -181,9 +181,7 @@ fn append_only_policy_against_moto_with_iam() {
         "--pack-size-mib",
         "4",
     ]);
-    let pw = env.path("host-pw");
-    std::fs::write(&pw, "host password\n").unwrap();
-    std::fs::set_permissions(&pw, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let pw = env.password_file("host-pw", "host password\n");
     admin(&[
         "key",
         "add",

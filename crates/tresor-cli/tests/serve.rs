@@ -110,10 +110,7 @@ impl Served {
 }
 
 fn password_file(env: &Env, name: &str, text: &str) -> PathBuf {
-    let p = env.path(name);
-    std::fs::write(&p, format!("{text}\n")).unwrap();
-    std::fs::set_permissions(&p, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
-    p
+    env.password_file(name, &format!("{text}\n"))
 }
 
 /// init (admin) → put-only key (admin) → backup (append token, put-only key) → restore and

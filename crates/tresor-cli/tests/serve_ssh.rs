@@ -126,13 +126,7 @@ fn backup_and_restore_through_sshd_forced_commands() {
         std::env::var("PATH").unwrap_or_default()
     );
 
-    let host_pw = env.path("host-pw");
-    std::fs::write(&host_pw, "host password\n").unwrap();
-    std::fs::set_permissions(
-        &host_pw,
-        std::os::unix::fs::PermissionsExt::from_mode(0o600),
-    )
-    .unwrap();
+    let host_pw = env.password_file("host-pw", "host password\n");
     env.ok(&[
         "key",
         "add",

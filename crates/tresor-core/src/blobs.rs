@@ -54,7 +54,12 @@ impl<'a> BlobReader<'a> {
         first
     }
 
-    fn load_at(&self, id: &BlobId, blob_type: BlobType, loc: &BlobLocation) -> Result<Vec<u8>> {
+    /// Load and verify the copy of blob `id` stored at `loc` (one of its locations in the
+    /// index: [`Index::get`] or [`Index::alternates`]).
+    ///
+    /// # Errors
+    /// As [`BlobReader::load`], for this copy only.
+    pub fn load_at(&self, id: &BlobId, blob_type: BlobType, loc: &BlobLocation) -> Result<Vec<u8>> {
         if loc.blob_type != blob_type {
             return Err(CoreError::Damaged(format!(
                 "blob {id} is indexed as {:?}, expected {blob_type:?}",

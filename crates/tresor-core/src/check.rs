@@ -301,30 +301,16 @@ fn intact_copy(
     id: &BlobId,
     bad: &[(ObjectId, ObjectId, String)],
 ) -> Option<ObjectId> {
+    let reader = BlobReader::new(repo, index);
     let first = index.get(id)?;
     std::iter::once(first)
         .chain(index.alternates(id))
         .filter(|loc| !bad.iter().any(|(p, _, _)| *p == index.pack(loc.pack).id))
         .find_map(|loc| {
-            let pack = index.pack(loc.pack);
-            let stored = repo
-                .storage()
-                .read_range(
-                    Kind::Pack,
-                    &pack.id.to_hex(),
-                    loc.offset,
-                    u64::from(loc.length),
-                )
-                .ok()?;
-            blob::decode(
-                &pack.data_key,
-                &repo.key().id_key,
-                loc.blob_type,
-                id,
-                &stored,
-            )
-            .ok()
-            .map(|_| pack.id)
+            reader
+                .load_at(id, loc.blob_type, loc)
+                .ok()
+                .map(|_| index.pack(loc.pack).id)
         })
 }
 

@@ -2,11 +2,13 @@
 //! condemned packs are deleted only when every host has moved on, backups that deduplicate
 //! against condemned data resurrect it, concurrent backups survive, and damage is repaired.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use tresor_core::archiver::{self, BackupOptions, ParentChoice};
+use tresor_core::archiver::{self, BackupOptions};
 use tresor_core::check::{self, ReadData};
 use tresor_core::exclude::PatternSet;
 use tresor_core::prune::{self, MaxUnused, PruneOptions, PrunePlan, PruneStats};
@@ -230,21 +232,9 @@ fn backup_full(
     cache_dir: Option<PathBuf>,
 ) -> ObjectId {
     let opts = BackupOptions {
-        paths: vec![path.to_path_buf()],
-        excludes: PatternSet::new(&[]).unwrap(),
-        exclude_if_present: vec![],
-        exclude_caches: false,
-        one_file_system: false,
-        tags: vec![],
-        hostname: host.into(),
-        username: "test".into(),
         time,
-        parent: ParentChoice::Auto,
-        dry_run: false,
-        stdin: None,
-        workers: 2,
-        cancel: None,
         cache_dir,
+        ..common::backup_options(path, host)
     };
     let r = archiver::backup(repo, opts, &NoProgress).unwrap();
     assert!(r.warnings.is_empty(), "{:?}", r.warnings);

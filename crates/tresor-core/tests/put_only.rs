@@ -42,12 +42,6 @@ fn source(dir: &Path, name: &str, content: &[u8]) -> std::path::PathBuf {
     src
 }
 
-fn data(seed: u8, len: usize) -> Vec<u8> {
-    (0..len)
-        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed) ^ (i >> 9) as u8)
-        .collect()
-}
-
 #[test]
 fn put_only_key_writes_incrementally_and_cannot_read() {
     let dir = tempfile::tempdir().unwrap();

@@ -8,18 +8,6 @@ use tresor_core::{CoreError, Repository, keys};
 use tresor_format::keyfile::KeyKind;
 use tresor_format::tree::NodeKind;
 
-fn data(len: usize) -> Vec<u8> {
-    let mut x = 0x1234_5678_9abc_def0u64;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
-}
-
 /// Walk `path` (slash-separated) from the root; panics when a component is missing.
 fn resolve(vfs: &Vfs, path: &str) -> u64 {
     path.split('/')
@@ -38,7 +26,7 @@ fn view_lists_snapshots_and_reads_files_exactly() {
     let (storage, repo) = setup(dir.path());
     let src = dir.path().join("src");
     std::fs::create_dir_all(src.join("sub")).unwrap();
-    let big = data(5 << 20);
+    let big = data(9, 5 << 20);
     std::fs::write(src.join("big"), &big).unwrap();
     std::fs::write(src.join("sub/a"), b"alpha").unwrap();
     std::fs::hard_link(src.join("sub/a"), src.join("a-link")).unwrap();

@@ -63,6 +63,25 @@ impl Env {
         self.ok(&["init", "--kdf-memory-kib", "8192", "--kdf-iterations", "1"]);
     }
 
+    /// A password file `name` in the test dir (mode 0600, as tresor requires) holding `content`.
+    pub fn password_file(&self, name: &str, content: &str) -> PathBuf {
+        let p = self.path(name);
+        std::fs::write(&p, content).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).unwrap();
+        p
+    }
+
+    /// Full ids of the snapshots (`snapshots --json`), oldest first.
+    pub fn snapshot_ids(&self) -> Vec<String> {
+        let o = self.ok(&["snapshots", "--json"]);
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["id"].as_str().unwrap().to_string())
+            .collect()
+    }
+
     /// `backup --json` of paths; returns the summary.
     pub fn backup_json(&self, paths: &[&Path], extra: &[&str], code: i32) -> serde_json::Value {
         let mut args: Vec<String> = vec!["backup".into(), "--json".into()];

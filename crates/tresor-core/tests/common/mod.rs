@@ -40,8 +40,9 @@ pub fn setup(dir: &Path) -> (Arc<dyn Storage>, Repository) {
     (storage, repo)
 }
 
-pub fn backup(repo: &Repository, path: &Path, host: &str, cache: Option<&Path>) -> BackupResult {
-    let opts = BackupOptions {
+/// Options for a plain backup of `path` as `host`, now, with the parent found automatically.
+pub fn backup_options(path: &Path, host: &str) -> BackupOptions {
+    BackupOptions {
         paths: vec![path.to_path_buf()],
         excludes: PatternSet::new(&[]).unwrap(),
         exclude_if_present: vec![],
@@ -56,7 +57,21 @@ pub fn backup(repo: &Repository, path: &Path, host: &str, cache: Option<&Path>) 
         stdin: None,
         workers: 2,
         cancel: None,
+        cache_dir: None,
+    }
+}
+
+pub fn backup(repo: &Repository, path: &Path, host: &str, cache: Option<&Path>) -> BackupResult {
+    let opts = BackupOptions {
         cache_dir: cache.map(Path::to_path_buf),
+        ..backup_options(path, host)
     };
     archiver::backup(repo, opts, &NoProgress).unwrap()
+}
+
+/// Deterministic test content: `len` bytes that depend on `seed`.
+pub fn data(seed: u8, len: usize) -> Vec<u8> {
+    (0..len)
+        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed) ^ (i >> 9) as u8)
+        .collect()
 }
