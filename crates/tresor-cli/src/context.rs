@@ -67,6 +67,18 @@ impl Context {
     }
 
     /// The storage at the location: `s3:…` URLs are S3 (credentials from the AWS chain), anything
+    /// The directory of a local-directory repository (`None` for S3 and remote ones).
+    pub fn local_path(&self) -> Option<std::path::PathBuf> {
+        if tresor_s3::is_s3_url(&self.location) || tresor_server::is_remote_url(&self.location) {
+            return None;
+        }
+        let loc = self
+            .location
+            .strip_prefix("local:")
+            .unwrap_or(&self.location);
+        std::path::absolute(loc).ok()
+    }
+
     /// else a local directory (`local:` prefix optional).
     pub fn storage(&self) -> Result<Arc<dyn Storage>> {
         if tresor_s3::is_s3_url(&self.location) {

@@ -4,7 +4,7 @@
 
 mod common;
 use common::*;
-use std::os::unix::fs::FileExt;
+use std::os::unix::fs::{FileExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
@@ -18,12 +18,26 @@ fn fuse_available() -> bool {
     ok
 }
 
-fn is_mounted(dir: &Path) -> bool {
+/// Mounts at `dir`, topmost last, as "TYPE SOURCE" ("fuse tresor", "tmpfs tmpfs", …).
+fn mounts_at(dir: &Path) -> Vec<String> {
     let dir = std::fs::canonicalize(dir).unwrap();
     std::fs::read_to_string("/proc/self/mountinfo")
         .unwrap()
         .lines()
-        .any(|l| l.split(' ').nth(4) == Some(dir.to_str().unwrap()))
+        .filter(|l| l.split(' ').nth(4) == Some(dir.to_str().unwrap()))
+        .filter_map(|l| {
+            let mut after = l.split(" - ").nth(1)?.split(' ');
+            Some(format!("{} {}", after.next()?, after.next()?))
+        })
+        .collect()
+}
+
+fn is_mounted(dir: &Path) -> bool {
+    !mounts_at(dir).is_empty()
+}
+
+fn is_tresor_mounted(dir: &Path) -> bool {
+    mounts_at(dir).iter().any(|t| t == "fuse tresor")
 }
 
 /// A running `tresor mount`; unmounted (lazily, by force) if the test fails half-way.
@@ -49,7 +63,7 @@ impl Mount {
             dir: dir.to_path_buf(),
         };
         let start = Instant::now();
-        while !is_mounted(dir) {
+        while !is_tresor_mounted(dir) {
             if let Some(status) = m.child.as_mut().unwrap().try_wait().unwrap() {
                 let out = m.child.take().unwrap().wait_with_output().unwrap();
                 panic!(
@@ -328,4 +342,104 @@ fn damaged_data_reads_as_eio_and_names_the_file() {
         "the damage names the file: {stderr}"
     );
     assert!(stderr.contains("blob"), "and the blob: {stderr}");
+}
+
+#[test]
+fn acls_are_enforced_and_ending_leaves_what_is_mounted_below() {
+    if !fuse_available() || !is_root() {
+        eprintln!("skipped: needs root (tmpfs, setfacl, other uids)");
+        return;
+    }
+    use std::os::unix::process::CommandExt;
+    let env = Env::new();
+    env.init();
+    // Other users must be able to walk to the file (the test dir is 0700).
+    std::fs::set_permissions(env.dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let src = env.path("src");
+    std::fs::create_dir(&src).unwrap();
+    std::fs::set_permissions(&src, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::write(src.join("f"), b"topsecret").unwrap();
+    std::fs::set_permissions(src.join("f"), std::fs::Permissions::from_mode(0o644)).unwrap();
+    // An ACL (user, user:1234 with no rights, group, mask, other) — as `setfacl -m u:1234:---`.
+    let mut acl = 2u32.to_le_bytes().to_vec();
+    for (tag, perm, id) in [
+        (0x01u16, 6u16, u32::MAX),
+        (0x02, 0, 1234),
+        (0x04, 4, u32::MAX),
+        (0x10, 4, u32::MAX),
+        (0x20, 4, u32::MAX),
+    ] {
+        acl.extend_from_slice(&tag.to_le_bytes());
+        acl.extend_from_slice(&perm.to_le_bytes());
+        acl.extend_from_slice(&id.to_le_bytes());
+    }
+    xattr::set(src.join("f"), "system.posix_acl_access", &acl).unwrap();
+    env.ok(&["backup", src.to_str().unwrap()]);
+    // The mount point is itself a mount (a tmpfs with a file): it must survive.
+    let mnt = env.path("mnt");
+    std::fs::create_dir(&mnt).unwrap();
+    let st = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "tmpfs"])
+        .arg(&mnt)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    std::fs::write(mnt.join("precious"), b"below").unwrap();
+    let m = Mount::start(&env, &mnt, &["--allow-other"]);
+    let f = mnt
+        .join("snapshots/latest")
+        .join(src.strip_prefix("/").unwrap())
+        .join("f");
+    let cat_as = |uid: u32| {
+        std::process::Command::new("cat")
+            .arg(&f)
+            .uid(uid)
+            .gid(uid)
+            .output()
+            .unwrap()
+    };
+    let denied = cat_as(1234);
+    assert!(!denied.status.success(), "the ACL denies uid 1234");
+    let why = String::from_utf8_lossy(&denied.stderr);
+    assert!(why.contains("Permission denied"), "{why}");
+    let other = cat_as(1235);
+    assert!(
+        other.status.success(),
+        "{}",
+        String::from_utf8_lossy(&other.stderr)
+    );
+    assert_eq!(other.stdout, b"topsecret");
+    let (code, stderr) = m.interrupt();
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stderr.contains("not empty"), "{stderr}");
+    assert_eq!(
+        mounts_at(&mnt),
+        ["tmpfs tmpfs"],
+        "the tmpfs below is still mounted"
+    );
+    assert_eq!(std::fs::read(mnt.join("precious")).unwrap(), b"below");
+    std::process::Command::new("umount")
+        .arg(&mnt)
+        .status()
+        .unwrap();
+}
+
+#[test]
+fn mount_points_that_cannot_work_are_refused() {
+    let env = Env::new();
+    env.init();
+    let file = env.path("file");
+    std::fs::write(&file, b"x").unwrap();
+    for (dir, says) in [
+        (env.path("missing"), "no such directory"),
+        (file, "not a directory"),
+        (env.repo.clone(), "the repository"),
+        (env.dir.path().to_path_buf(), "the repository"),
+    ] {
+        let o = env.run(&["mount", dir.to_str().unwrap()]);
+        assert_eq!(o.status.code(), Some(1), "{dir:?}");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains(says), "{dir:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+    }
 }

@@ -16,6 +16,7 @@ use fuser::{
     ReplyEntry, ReplyOpen, ReplyXattr, Request, SessionACL,
 };
 use std::ffi::OsStr;
+use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::sync::Arc;
@@ -29,13 +30,40 @@ use tresor_format::tree::{NodeKind, Timestamp};
 /// How long the kernel may cache entries and attributes: the view never changes.
 const TTL: Duration = Duration::from_secs(3600);
 
-pub fn run(ctx: &Context, a: &MountArgs) -> Result<i32> {
-    if !a.mountpoint.is_dir() {
+/// Refuse mount points that cannot work or would hide something: missing, not a directory, a
+/// stale mount left by a killed `tresor mount`, or the repository's own directory or one above
+/// it (every read of the repository would go through the mount itself).
+fn check_mountpoint(ctx: &Context, dir: &Path) -> Result<()> {
+    let shown = dir.display();
+    match std::fs::metadata(dir) {
+        Ok(m) if m.is_dir() => {}
+        Ok(_) => bail!("{shown}: not a directory (mount on an empty directory)"),
+        Err(e) if e.raw_os_error() == Some(rustix::io::Errno::NOTCONN.raw_os_error()) => bail!(
+            "{shown}: a stale mount (left by a `tresor mount` that was killed?): run `umount {shown}` first"
+        ),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            bail!("{shown}: no such directory (the mount point must exist)")
+        }
+        Err(e) => return Err(e).with_context(|| format!("{shown}: mount point")),
+    }
+    let canonical = |p: &Path| std::fs::canonicalize(p).ok();
+    let mnt = canonical(dir).with_context(|| format!("{shown}: mount point"))?;
+    if let Some(repo) = ctx.local_path().as_deref().and_then(canonical)
+        && (repo.starts_with(&mnt) || mnt.starts_with(&repo))
+    {
         bail!(
-            "{}: not a directory (the mount point must exist)",
-            a.mountpoint.display()
+            "{shown}: the repository {} is there: mount somewhere outside it",
+            repo.display()
         );
     }
+    if std::fs::read_dir(dir)?.next().is_some() {
+        eprintln!("warning: {shown} is not empty: its files are hidden while mounted");
+    }
+    Ok(())
+}
+
+pub fn run(ctx: &Context, a: &MountArgs) -> Result<i32> {
+    check_mountpoint(ctx, &a.mountpoint)?;
     let repo = ctx.open()?;
     repo.require_read("mount")?;
     let (mut list, skipped) = repo.load_snapshots()?;
@@ -91,7 +119,10 @@ pub fn run(ctx: &Context, a: &MountArgs) -> Result<i32> {
             let detach = now >= 2;
             match unmount(&a.mountpoint, detach) {
                 // Detached: open files keep the connection; end now, which aborts it.
-                Ok(()) if detach => return Ok(exit::OK),
+                Ok(()) if detach => {
+                    end_without_unmounting(session);
+                    return Ok(exit::OK);
+                }
                 Ok(()) => {}
                 Err(e) if e.raw_os_error() == Some(rustix::io::Errno::BUSY.raw_os_error()) => {
                     eprintln!(
@@ -105,10 +136,16 @@ pub fn run(ctx: &Context, a: &MountArgs) -> Result<i32> {
         std::thread::sleep(Duration::from_millis(100));
     }
     // Unmounted (by us or from outside): the session has ended.
-    session
-        .join()
-        .with_context(|| format!("{dir}: file system session"))?;
+    end_without_unmounting(session);
     Ok(exit::OK)
+}
+
+/// Let go of a session whose file system is already unmounted (or detached). Dropping or
+/// joining it would make `fuser` unmount the mount point once more — and that would unmount
+/// whatever is mounted there below ours (a disk, a tmpfs, another `tresor mount`). The session
+/// thread has ended (or ends when the kernel closes the connection); the process exits next.
+fn end_without_unmounting(session: fuser::BackgroundSession) {
+    std::mem::forget(session);
 }
 
 /// Unmount `dir` (lazily when `detach`): directly when allowed (root), else through the setuid
@@ -151,6 +188,19 @@ fn unmount(dir: &Path, detach: bool) -> std::io::Result<()> {
 
 struct Fs {
     vfs: Vfs,
+}
+
+impl Fs {
+    /// Ask the kernel to enforce POSIX ACLs (`system.posix_acl_access` from getxattr) besides
+    /// the mode bits, as the source file system did; without it, a file readable by its mode but
+    /// denied to a user by an ACL would be readable through `--allow-other`.
+    fn want_acls(config: &mut fuser::KernelConfig) -> io::Result<()> {
+        config
+            .add_capabilities(fuser::InitFlags::FUSE_POSIX_ACL)
+            .map_err(|_| {
+                io::Error::other("the kernel's FUSE has no POSIX ACL support: refusing to mount")
+            })
+    }
 }
 
 fn system_time(t: Timestamp) -> SystemTime {
@@ -208,6 +258,10 @@ fn errno(e: &CoreError) -> Errno {
 }
 
 impl Filesystem for Fs {
+    fn init(&mut self, _req: &Request, config: &mut fuser::KernelConfig) -> io::Result<()> {
+        Fs::want_acls(config)
+    }
+
     fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
         match self.vfs.lookup(parent.0, name.as_bytes()) {
             Ok(Some(a)) => reply.entry(&TTL, &file_attr(&a), Generation(0)),
