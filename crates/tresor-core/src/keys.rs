@@ -361,8 +361,8 @@ pub fn unknown_signers(storage: &dyn Storage, master: &MasterKey) -> Result<Vec<
 /// signers accepted.
 ///
 /// # Errors
-/// [`CoreError::PutOnly`] without the admin key; [`CoreError::Invalid`] for a prefix that
-/// names no unknown signer; storage errors.
+/// [`CoreError::PutOnly`] without the admin key; [`CoreError::Invalid`] for a prefix that is
+/// not at least 4 hex digits (nor `"all"`) or names no unknown signer; storage errors.
 pub fn accept_signers(
     storage: &dyn Storage,
     master: &MasterKey,
@@ -376,6 +376,11 @@ pub fn accept_signers(
     let mut chosen = Vec::new();
     for p in prefixes {
         let p = p.to_ascii_lowercase();
+        if p != "all" && (p.len() < 4 || !p.bytes().all(|b| b.is_ascii_hexdigit())) {
+            return Err(CoreError::Invalid(format!(
+                "{p:?} is not a signer: give at least 4 hex digits of one, or \"all\""
+            )));
+        }
         let hits: Vec<_> = unknown
             .iter()
             .filter(|u| p == "all" || hex::encode(u.signer).starts_with(&p))

@@ -102,6 +102,9 @@ enum Target {
 
 struct Entry {
     content: Content,
+    /// The directory it was first found in (0 for the root), and its name there: for messages.
+    parent: Ino,
+    name: Vec<u8>,
     /// The snapshot root directory this entry lies in (0 for virtual entries).
     root: Ino,
     /// Time shown for virtual entries and snapshot roots.
@@ -215,14 +218,22 @@ fn grouped(
             groups.entry(k).or_default().push(i);
         }
     }
+    let mut taken = std::collections::HashSet::new();
     let entries = groups
         .into_iter()
         .map(|(k, pick)| {
-            // A name must not contain '/' or be "." / "..".
-            let name = match k.replace('/', "_").as_str() {
+            // A name must not contain '/' or be "." / ".."; two groups that come out the same
+            // ("a/b" and "a_b") are told apart by a counter.
+            let base = match k.replace('/', "_").as_str() {
                 "" | "." | ".." => format!("_{k}"),
                 n => n.to_string(),
             };
+            let mut name = base.clone();
+            let mut n = 1;
+            while !taken.insert(name.clone()) {
+                n += 1;
+                name = format!("{base}~{n}");
+            }
             (name.into_bytes(), snapshot_dir(list, names, &pick))
         })
         .collect();
@@ -274,6 +285,8 @@ impl Vfs {
         ];
         let root_entry = Entry {
             root: 0,
+            parent: 0,
+            name: Vec::new(),
             content: Content::Virtual(root),
             time: newest,
             children: OnceLock::new(),
@@ -322,9 +335,13 @@ impl Vfs {
                 .iter()
                 .map(|(name, t)| (name.clone(), entry_of(t)))
                 .collect(),
-            Content::SnapshotRoot(tree) => self.tree_entries(tree, ino)?,
+            Content::SnapshotRoot(tree) => self
+                .tree_entries(tree, ino)
+                .map_err(|err| self.damage_at(ino, err))?,
             Content::Node(n) => match (n.kind, n.subtree) {
-                (NodeKind::Dir, Some(tree)) => self.tree_entries(&tree, e.root)?,
+                (NodeKind::Dir, Some(tree)) => self
+                    .tree_entries(&tree, e.root)
+                    .map_err(|err| self.damage_at(ino, err))?,
                 (NodeKind::Dir, None) => Vec::new(),
                 _ => {
                     return Err(CoreError::Invalid(format!(
@@ -348,7 +365,9 @@ impl Vfs {
         let mut links = self.links.lock().unwrap_or_else(|e| e.into_inner());
         let made: Vec<(Vec<u8>, Ino)> = new
             .into_iter()
-            .map(|(name, entry)| {
+            .map(|(name, mut entry)| {
+                entry.parent = ino;
+                entry.name = name.clone();
                 let link = match &entry.content {
                     Content::Node(n) if n.kind == NodeKind::File && n.links > 1 => {
                         Some((entry.root, n.device, n.inode))
@@ -382,6 +401,8 @@ impl Vfs {
                     n.name.clone(),
                     Entry {
                         root,
+                        parent: 0,
+                        name: Vec::new(),
                         time: n.mtime,
                         content: Content::Node(Box::new(n)),
                         children: OnceLock::new(),
@@ -526,10 +547,10 @@ impl Vfs {
                 let mut ends = Vec::with_capacity(n.content.len());
                 for id in &n.content {
                     let loc = self.index.get(id).ok_or_else(|| {
-                        CoreError::Damaged(format!(
-                            "{}: blob {id} is not in the index",
-                            n.name_lossy()
-                        ))
+                        self.damage_at(
+                            ino,
+                            CoreError::Damaged(format!("blob {id} is not in the index")),
+                        )
                     })?;
                     end += u64::from(loc.raw_length);
                     ends.push(end);
@@ -547,7 +568,7 @@ impl Vfs {
             let start = if i == 0 { 0 } else { ends[i - 1] };
             let blob = self
                 .blob(&n.content[i])
-                .map_err(|err| CoreError::Damaged(format!("{}: {err}", n.name_lossy())))?;
+                .map_err(|err| self.damage_at(ino, err))?;
             let from = (pos - start) as usize;
             let to = ((stop - start) as usize).min(blob.len());
             if from >= to {
@@ -572,6 +593,31 @@ impl Vfs {
         Ok(data)
     }
 
+    /// The path of `ino` in the view ("/snapshots/<time>/home/me/file"), by the names it was
+    /// first found under.
+    pub fn path_of(&self, ino: Ino) -> String {
+        let mut parts = Vec::new();
+        let mut at = ino;
+        // Bounded: every entry's parent was numbered before it.
+        while let Some(e) = self.entry(at).filter(|_| at != ROOT) {
+            parts.push(String::from_utf8_lossy(&e.name).into_owned());
+            if e.parent >= at {
+                break;
+            }
+            at = e.parent;
+        }
+        parts.reverse();
+        format!("/{}", parts.join("/"))
+    }
+
+    /// Damage found while serving `ino`: the message names its path in the view.
+    fn damage_at(&self, ino: Ino, err: CoreError) -> CoreError {
+        match err {
+            CoreError::Damaged(m) => CoreError::Damaged(format!("{}: {m}", self.path_of(ino))),
+            other => other,
+        }
+    }
+
     /// How many inodes have been numbered so far (the root included).
     pub fn inode_count(&self) -> usize {
         self.entries.read().unwrap_or_else(|e| e.into_inner()).len() - 1
@@ -581,6 +627,8 @@ impl Vfs {
 fn placeholder() -> Entry {
     Entry {
         root: 0,
+        parent: 0,
+        name: Vec::new(),
         content: Content::Virtual(Vec::new()),
         time: Timestamp::default(),
         children: OnceLock::new(),
@@ -596,6 +644,8 @@ fn entry_of(t: &Target) -> Entry {
     };
     Entry {
         root: 0,
+        parent: 0,
+        name: Vec::new(),
         content,
         time,
         children: OnceLock::new(),

@@ -315,6 +315,12 @@ fn a_removed_key_is_revoked() {
     )
     .unwrap();
     assert_eq!(accepted, vec![forger.public()]);
+    // An empty or non-hex prefix names nobody (it must not mean "everyone").
+    for bad in ["", "xyz!", "ab"] {
+        let err = keys::accept_signers(storage.as_ref(), recovered.key(), &[bad.into()], "now")
+            .unwrap_err();
+        assert!(err.to_string().contains("is not a signer"), "{err}");
+    }
     let recovered = Repository::open(storage.clone(), "recovered").unwrap();
     assert_eq!(visible(&recovered).len(), 2);
 }

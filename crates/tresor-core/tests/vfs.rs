@@ -95,6 +95,8 @@ fn view_lists_snapshots_and_reads_files_exactly() {
     assert_eq!(resolve(&vfs, &format!("{base}/a-link")), a);
     assert_eq!(vfs.getattr(a).unwrap().links, 2);
     assert_eq!(vfs.read(a, 0, 100).unwrap(), b"alpha");
+    assert_eq!(vfs.path_of(big_ino), format!("/{base}/big"));
+    assert_eq!(vfs.path_of(ROOT), "/");
     let sym = resolve(&vfs, &format!("{base}/sym"));
     assert_eq!(vfs.readlink(sym).unwrap(), b"sub/a");
     // The same snapshot under another path is another directory with its own inodes.
@@ -119,5 +121,37 @@ fn view_lists_snapshots_and_reads_files_exactly() {
         Err(CoreError::PutOnly(what)) => assert_eq!(what, "mount"),
         Err(e) => panic!("wrong error: {e}"),
         Ok(_) => panic!("a put-only key made a view"),
+    }
+}
+
+#[test]
+fn hosts_and_tags_that_sanitise_alike_stay_apart() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, repo) = setup(dir.path());
+    let src = dir.path().join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("f"), b"x").unwrap();
+    for host in ["a/b", "a_b", ".."] {
+        backup(&repo, &src, host, None);
+    }
+    let (list, _) = repo.load_snapshots().unwrap();
+    let index = repo.load_index().unwrap();
+    let vfs = Vfs::new(repo, index, &list, (0, 0)).unwrap();
+    let names = |ino| -> Vec<String> {
+        vfs.readdir(ino)
+            .unwrap()
+            .into_iter()
+            .map(|e| String::from_utf8(e.name).unwrap())
+            .collect()
+    };
+    let hosts = resolve(&vfs, "hosts");
+    assert_eq!(names(hosts), ["_..", "a_b", "a_b~2"]);
+    for h in ["_..", "a_b", "a_b~2"] {
+        let in_host = names(resolve(&vfs, &format!("hosts/{h}")));
+        assert_eq!(
+            in_host.len(),
+            2,
+            "{h}: one snapshot and latest: {in_host:?}"
+        );
     }
 }
