@@ -14,6 +14,18 @@ mod password;
 use clap::Parser;
 
 fn main() {
+    // An option variable set but empty (`TRESOR_PASSWORD_FILE=`) means "not given", as in a
+    // shell profile that clears it; clap would call it a missing value of the flag. (An empty
+    // TRESOR_PASSWORD is a password and is not read through clap.)
+    for (k, v) in std::env::vars_os() {
+        if v.is_empty()
+            && k.to_str()
+                .is_some_and(|k| k.starts_with("TRESOR_") && k != "TRESOR_PASSWORD")
+        {
+            // SAFETY: no other thread exists yet.
+            unsafe { std::env::remove_var(&k) };
+        }
+    }
     let args = cli::Cli::parse();
     // Client commands: pack buffers (16 MiB and more) come and go all the time. With glibc's
     // dynamic mmap threshold, freed buffers raise the threshold and later ones are carved from
@@ -36,6 +48,7 @@ fn main() {
     // `tresor snapshots | head -1`: once the reader is gone, printing fails with EPIPE and
     // `println!` panics. End quietly, as a program killed by SIGPIPE would (128 + 13). SIGPIPE
     // itself stays ignored, so a dropped SSH pipe during a backup is an error, not a kill.
+    // Other failures to print (`> /dev/full`) end with one line and exit 1.
     let default_hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
         let msg = info
@@ -44,8 +57,13 @@ fn main() {
             .map(String::as_str)
             .or_else(|| info.payload().downcast_ref::<&str>().copied())
             .unwrap_or("");
-        if msg.starts_with("failed printing to stdout") && msg.contains("Broken pipe") {
-            std::process::exit(141);
+        if let Some(why) = msg.strip_prefix("failed printing to stdout: ") {
+            if why.contains("Broken pipe") {
+                std::process::exit(141);
+            }
+            // A full disk or a closed terminal: one line, not a panic.
+            eprintln!("tresor: cannot write to standard output: {why}");
+            std::process::exit(exit::ERROR);
         }
         default_hook(info);
     }));

@@ -421,7 +421,7 @@ fn a_damaged_blob_names_every_snapshot_and_file_it_hits() {
 }
 
 #[test]
-fn a_closed_stdout_ends_quietly_like_sigpipe() {
+fn unwritable_stdout_ends_like_sigpipe_or_with_one_line() {
     let env = Env::new();
     env.init();
     let src = make_tree(env.dir.path());

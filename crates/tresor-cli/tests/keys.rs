@@ -165,6 +165,8 @@ fn key_passwd_remove_and_paper_round_trip() {
     let o = new(&["snapshots", "--json"]);
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v.as_array().unwrap().len(), 0);
+    assert_eq!(o.status.code(), Some(0), "ignored on purpose is not damage");
+    assert!(stderr(&o).contains("does not know"), "{}", stderr(&o));
     let o = new(&["key", "signers", "--json"]);
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let signer = v["unknown"][0]["signer"].as_str().unwrap().to_string();

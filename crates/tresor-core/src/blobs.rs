@@ -30,6 +30,17 @@ impl<'a> BlobReader<'a> {
         self.index
     }
 
+    /// "blob … is not in the index", saying when ignored index objects might list it.
+    pub fn not_indexed(&self, id: &BlobId) -> String {
+        match self.index.ignored_objects {
+            0 => format!("blob {id} is not in the index"),
+            n => format!(
+                "blob {id} is not in the index ({n} index objects of unknown or revoked signers \
+                 are ignored: see `tresor key signers`)"
+            ),
+        }
+    }
+
     /// Load and verify a blob's plaintext.
     ///
     /// # Errors
@@ -40,7 +51,7 @@ impl<'a> BlobReader<'a> {
         let loc = self
             .index
             .get(id)
-            .ok_or_else(|| CoreError::Damaged(format!("blob {id} is not in the index")))?;
+            .ok_or_else(|| CoreError::Damaged(self.not_indexed(id)))?;
         let first = self.load_at(id, blob_type, loc);
         if first.is_ok() {
             return first;

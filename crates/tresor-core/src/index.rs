@@ -62,6 +62,9 @@ pub struct Index {
     packs: Vec<PackInfo>,
     pack_pos: IdMap<ObjectId, u32>,
     index_ids: Vec<ObjectId>,
+    /// Index objects left out because readers ignore their signer (unknown or revoked key):
+    /// a blob missing from this index may be listed there (messages say so).
+    pub ignored_objects: usize,
 }
 
 impl Index {

@@ -55,7 +55,11 @@ pub fn list(repo: &Repository) -> Vec<KeyListing> {
 ///
 /// # Errors
 /// [`CoreError::Invalid`] naming the key the password opens; storage errors on listing.
-pub fn ensure_password_unused(storage: &dyn Storage, password: &str) -> Result<()> {
+pub fn ensure_password_unused(
+    storage: &dyn Storage,
+    trust: &crate::trust::Trust,
+    password: &str,
+) -> Result<()> {
     for (name, _) in storage.list(Kind::Key)? {
         let Ok(bytes) = storage.read(Kind::Key, &name) else {
             continue;
@@ -63,6 +67,10 @@ pub fn ensure_password_unused(storage: &dyn Storage, password: &str) -> Result<(
         let Ok(kf) = KeyFile::from_bytes(&bytes) else {
             continue;
         };
+        // A removed key's file never opens the repository (its password may be reused).
+        if kf.signing_public().is_ok_and(|k| trust.is_revoked(&k)) {
+            continue;
+        }
         if kf.open(password).is_ok() {
             return Err(CoreError::Invalid(format!(
                 "this password already opens key {}: every key needs a password of its own",
@@ -88,7 +96,7 @@ pub fn add(
     repo.key()
         .admin()
         .map_err(|_| CoreError::PutOnly("adding keys"))?;
-    ensure_password_unused(repo.storage().as_ref(), password)?;
+    ensure_password_unused(repo.storage().as_ref(), repo.trust(), password)?;
     let master = match kind {
         KeyKind::Full => repo.key().clone(),
         KeyKind::PutOnly => repo.key().put_only(),
@@ -104,7 +112,7 @@ pub fn add(
 /// [`CoreError::Invalid`] when the password already opens a key (this one included); storage
 /// errors (the old key file stays when the delete is refused).
 pub fn change_password(repo: &Repository, password: &str, kdf: KdfParams) -> Result<ObjectId> {
-    ensure_password_unused(repo.storage().as_ref(), password)?;
+    ensure_password_unused(repo.storage().as_ref(), repo.trust(), password)?;
     let old = KeyFile::from_bytes(&repo.read_object(Kind::Key, &repo.key_id())?)?;
     let payload = tresor_format::keyfile::KeyPayload {
         master: repo.key().clone(),
@@ -495,7 +503,8 @@ pub fn import_paper(
         )));
     }
     verify_material(storage.as_ref(), &master)?;
-    ensure_password_unused(storage.as_ref(), password)?;
+    let trust = crate::trust::Trust::load(storage.as_ref(), &master)?;
+    ensure_password_unused(storage.as_ref(), &trust, password)?;
     let bytes = make_key_file(&master, master.clone(), password, kdf, owner)?;
     let id = ObjectId::of(&bytes);
     storage.write(Kind::Key, &id.to_hex(), &bytes)?;

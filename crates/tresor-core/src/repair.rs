@@ -333,7 +333,7 @@ impl Fixer<'_> {
                 .map(|e| e.to_string())
         } else {
             match index.get(id) {
-                None => Some(format!("blob {id} is not in the index")),
+                None => Some(self.reader.not_indexed(id)),
                 Some(first) => {
                     let fits = |l: &crate::index::BlobLocation| {
                         let p = index.pack(l.pack);

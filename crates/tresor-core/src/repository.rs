@@ -368,7 +368,11 @@ impl Repository {
     /// # Errors
     /// [`CoreError::PutOnly`]; the first damaged index object as [`CoreError::Damaged`].
     pub fn load_index(&self) -> Result<Index> {
-        let (index, skipped) = self.load_index_lenient()?;
+        let (mut index, skipped) = self.load_index_lenient()?;
+        index.ignored_objects = skipped
+            .iter()
+            .filter(|s| matches!(s.error, CoreError::Untrusted(_)))
+            .count();
         match skipped
             .into_iter()
             .find(|s| !matches!(s.error, CoreError::Untrusted(_)))

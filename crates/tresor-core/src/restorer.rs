@@ -414,7 +414,7 @@ fn write_parallel(
     for id in &node.content {
         let loc = index
             .get(id)
-            .ok_or_else(|| (format!("blob {id} is not in the index"), true))?;
+            .ok_or_else(|| (sh.reader.not_indexed(id), true))?;
         offsets.push(end);
         end += u64::from(loc.raw_length);
     }

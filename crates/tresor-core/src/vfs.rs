@@ -547,10 +547,7 @@ impl Vfs {
                 let mut ends = Vec::with_capacity(n.content.len());
                 for id in &n.content {
                     let loc = self.index.get(id).ok_or_else(|| {
-                        self.damage_at(
-                            ino,
-                            CoreError::Damaged(format!("blob {id} is not in the index")),
-                        )
+                        self.damage_at(ino, CoreError::Damaged(self.reader().not_indexed(id)))
                     })?;
                     end += u64::from(loc.raw_length);
                     ends.push(end);

@@ -276,6 +276,12 @@ fn a_removed_key_is_revoked() {
     let listed = keys::list(&admin);
     assert!(listed.iter().any(|k| k.info.id == id && k.revoked));
     assert!(listed.iter().any(|k| k.current && !k.revoked));
+    // Its password may be given to a new key: the revoked file is passed over when opening.
+    let new_id = keys::add(&admin, "host", KeyKind::PutOnly, KDF, &owner("vps2")).unwrap();
+    assert_eq!(
+        Repository::open(storage.clone(), "host").unwrap().key_id(),
+        new_id
+    );
 
     // The host re-signs its post-revocation snapshot with a made-up key: unknown, ignored —
     // and a paper-key import does not launder it.

@@ -57,11 +57,18 @@ pub fn run(ctx: &Context, a: &SnapshotsArgs) -> Result<i32> {
             println!("{} snapshots", list.len());
         }
     }
-    Ok(if bad.is_empty() {
-        exit::OK
-    } else {
-        exit::DAMAGED
-    })
+    // Snapshots of unknown or revoked signers are ignored on purpose (warned about above);
+    // only snapshots that cannot be read are damage.
+    Ok(
+        if bad
+            .iter()
+            .all(|s| matches!(s.error, tresor_core::CoreError::Untrusted(_)))
+        {
+            exit::OK
+        } else {
+            exit::DAMAGED
+        },
+    )
 }
 
 /// What a put-only key may see: snapshot ids, sizes and which key signed them — never contents.
