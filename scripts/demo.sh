@@ -10,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 SRC="${1:-/usr/share/doc}"
 cargo build --release --locked -p tresor
-T="$PWD/target/release/tresor"
+T="${CARGO_TARGET_DIR:-$PWD/target}/release/tresor"
 WORK="$(mktemp -d)"
 [[ "${KEEP:-0}" == 1 ]] || trap 'rm -rf "$WORK"' EXIT
 export TRESOR_REPOSITORY="$WORK/repo"
