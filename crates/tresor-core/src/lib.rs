@@ -10,6 +10,8 @@
 //!
 //! The CLI crate renders results; nothing here writes to stdout.
 
+#![warn(missing_docs)]
+
 pub mod archiver;
 pub mod blobs;
 pub mod cache;

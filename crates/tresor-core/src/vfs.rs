@@ -590,7 +590,7 @@ impl Vfs {
         Ok(data)
     }
 
-    /// The path of `ino` in the view ("/snapshots/<time>/home/me/file"), by the names it was
+    /// The path of `ino` in the view (`/snapshots/<time>/home/me/file`), by the names it was
     /// first found under.
     pub fn path_of(&self, ino: Ino) -> String {
         let mut parts = Vec::new();

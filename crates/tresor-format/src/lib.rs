@@ -17,6 +17,8 @@
 //! | [`tree`] | §10 | trees and nodes |
 //! | [`snapshot`] | §11 | snapshots |
 
+#![warn(missing_docs)]
+
 pub mod blob;
 pub mod chunker;
 pub mod config;

@@ -9,6 +9,8 @@
 //! and the layer [`faulty::FaultyStorage`] (fault injection for tests). Every implementation
 //! passes [`conformance::run_all`].
 
+#![warn(missing_docs)]
+
 pub mod conformance;
 pub mod direct;
 pub mod faulty;
