@@ -341,6 +341,14 @@ fn damaged_data_reads_as_eio_and_names_the_file() {
     let path = format!("{}/victim: blob", src.display());
     let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error:")).collect();
     assert!(!errors.is_empty(), "{stderr}");
+    let mut unique = errors.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(
+        unique.len(),
+        errors.len(),
+        "each problem said once: {stderr}"
+    );
     for e in errors {
         assert!(
             e.contains("repository damaged: /snapshots/2") && e.contains(&path),
@@ -416,8 +424,32 @@ fn acls_are_enforced_and_ending_leaves_what_is_mounted_below() {
         String::from_utf8_lossy(&other.stderr)
     );
     assert_eq!(other.stdout, b"topsecret");
+    // Something mounted over ours: Ctrl-C must not unmount it.
+    let st = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "tmpfs"])
+        .arg(&mnt)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    std::fs::write(mnt.join("above"), b"above").unwrap();
+    m.signal();
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(
+        mounts_at(&mnt),
+        ["tmpfs tmpfs", "fuse tresor", "tmpfs tmpfs"],
+        "all three still mounted"
+    );
+    assert_eq!(std::fs::read(mnt.join("above")).unwrap(), b"above");
+    std::process::Command::new("umount")
+        .arg(&mnt)
+        .status()
+        .unwrap();
     let (code, stderr) = m.interrupt();
     assert_eq!(code, Some(0), "{stderr}");
+    assert!(
+        stderr.contains("something else is mounted over"),
+        "{stderr}"
+    );
     assert!(stderr.contains("not empty"), "{stderr}");
     assert_eq!(
         mounts_at(&mnt),

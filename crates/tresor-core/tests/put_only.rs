@@ -67,6 +67,26 @@ fn put_only_key_writes_incrementally_and_cannot_read() {
     assert_eq!(third.summary.bytes_read, first.summary.bytes_read);
     assert_eq!(third.summary.data_blobs, 0, "{:?}", third.summary);
     assert_eq!(third.parent, None);
+    // A forced backup (no parent) still refreshes the cache: the next one builds on it.
+    let forced = tresor_core::archiver::backup(
+        &host,
+        tresor_core::archiver::BackupOptions {
+            parent: tresor_core::archiver::ParentChoice::None,
+            cache_dir: Some(cache.clone()),
+            ..backup_options(&src, "vps")
+        },
+        &tresor_core::NoProgress,
+    )
+    .unwrap();
+    let after_forced = backup(&host, &src, "vps", Some(&cache));
+    assert_eq!(after_forced.parent, forced.snapshot_id);
+    assert_eq!(after_forced.summary.bytes_read, 0);
+    // A new password keeps the cache (it is kept per signing key, not per key file).
+    keys::change_password(&host, "host2", KDF).unwrap();
+    let host = Repository::open(storage.clone(), "host2").unwrap();
+    let again = backup(&host, &src, "vps", Some(&cache));
+    assert_eq!(again.parent, after_forced.snapshot_id);
+    assert_eq!(again.summary.bytes_read, 0);
 
     // Reading is refused with the put-only error.
     assert!(matches!(host.load_snapshots(), Err(CoreError::PutOnly(_))));
@@ -90,9 +110,9 @@ fn put_only_key_writes_incrementally_and_cannot_read() {
         std::fs::read(restored.join("note.txt")).unwrap(),
         b"host vps"
     );
-    // All three snapshots are accepted by the admin; check is clean.
+    // All six snapshots are accepted by the admin; check is clean.
     let admin = Repository::open(storage, "admin").unwrap();
-    assert_eq!(admin.load_snapshots().unwrap().0.len(), 3);
+    assert_eq!(admin.load_snapshots().unwrap().0.len(), 6);
     let report = check::check(&admin, check::ReadData::All).unwrap();
     assert!(
         report.errors.is_empty() && report.warnings.is_empty(),

@@ -97,7 +97,10 @@ pub fn run(ctx: &Context, a: &MountArgs) -> Result<i32> {
         cfg.acl = SessionACL::All;
     }
     cfg.n_threads = Some(super::workers().max(2));
-    let session = fuser::spawn_mount(Fs { vfs }, &a.mountpoint, &cfg)
+    // Unmount later by the path resolved now (a symlink may be re-pointed meanwhile).
+    let target = std::fs::canonicalize(&a.mountpoint)
+        .with_context(|| format!("{}: mount point", a.mountpoint.display()))?;
+    let session = fuser::spawn_mount(Fs { vfs }, &target, &cfg)
         .with_context(|| format!("{}: cannot mount", a.mountpoint.display()))?;
 
     let presses = Arc::new(AtomicUsize::new(0));
@@ -105,6 +108,11 @@ pub fn run(ctx: &Context, a: &MountArgs) -> Result<i32> {
     let _ = ctrlc::set_handler(move || {
         p.fetch_add(1, Ordering::Relaxed);
     });
+    // Our mount's device: whatever is on top of `target` when asked to end must be this one,
+    // or unmounting would remove something mounted over ours.
+    let ours = rustix::fs::stat(&target)
+        .with_context(|| format!("{}: mount point", a.mountpoint.display()))?
+        .st_dev;
     let dir = a.mountpoint.display();
     if !ctx.quiet {
         eprintln!(
@@ -117,7 +125,15 @@ pub fn run(ctx: &Context, a: &MountArgs) -> Result<i32> {
         if now > handled {
             handled = now;
             let detach = now >= 2;
-            match unmount(&a.mountpoint, detach) {
+            let on_top = rustix::fs::stat(&target).map(|st| st.st_dev);
+            if on_top.is_ok_and(|d| d != ours) {
+                eprintln!(
+                    "warning: something else is mounted over {dir}: unmount that first \
+                     (tresor only ever unmounts its own mount)"
+                );
+                continue;
+            }
+            match unmount(&target, detach) {
                 // Detached: open files keep the connection; end now, which aborts it.
                 Ok(()) if detach => {
                     end_without_unmounting(session);
@@ -251,7 +267,14 @@ fn errno(e: &CoreError) -> Errno {
         CoreError::Invalid(_) => Errno::ENOENT,
         CoreError::PutOnly(_) => Errno::EACCES,
         other => {
-            eprintln!("error: {other}");
+            // The kernel retries a failed read several times: say each problem once.
+            static SAID: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+            let msg = other.to_string();
+            let mut said = SAID.lock().unwrap_or_else(|e| e.into_inner());
+            if !said.contains(&msg) {
+                eprintln!("error: {msg}");
+                said.push(msg);
+            }
             Errno::EIO
         }
     }

@@ -178,17 +178,22 @@ pub fn backup(
         opts.dry_run,
     );
     let put_only = !repo.key().can_read();
-    let cache = match (&opts.cache_dir, put_only, &opts.parent) {
-        (Some(dir), true, ParentChoice::Auto) => Some(TreeCache::new(
+    // Kept per signing key (it survives `key passwd`, which changes the key file's id). Every
+    // put-only backup updates it, `--force` ones too; only automatic parent choice reads it.
+    let cache = match (&opts.cache_dir, put_only) {
+        (Some(dir), true) => Some(TreeCache::new(
             dir,
             &repo.config().id,
-            &repo.key_id().to_hex(),
+            &hex::encode(repo.signer().public()),
             &opts.hostname,
             &snapshot_paths(&opts),
         )),
         _ => None,
     };
-    let cached = cache.as_ref().and_then(|c| c.load(&repo.key().id_key));
+    let cached = match opts.parent {
+        ParentChoice::Auto => cache.as_ref().and_then(|c| c.load(&repo.key().id_key)),
+        _ => None,
+    };
     let parent_tree_id = match &cached {
         Some(c) => Some(c.root),
         None => parent.as_ref().map(|(_, s)| s.tree),
