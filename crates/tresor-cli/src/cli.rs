@@ -203,11 +203,14 @@ pub struct NewPasswordArgs {
     /// Accept an empty new password (anyone who can read the storage can then read the backups).
     #[arg(long)]
     pub allow_empty_password: bool,
-    /// Argon2id memory cost in KiB for the key file.
-    #[arg(long, default_value_t = tresor_format::keyfile::KdfParams::default().m_kib)]
+    /// Argon2id memory cost in KiB for the key file (at least 8192: less makes guessing the
+    /// password cheap).
+    #[arg(long, default_value_t = tresor_format::keyfile::KdfParams::default().m_kib,
+          value_parser = clap::value_parser!(u32).range(8192..))]
     pub kdf_memory_kib: u32,
-    /// Argon2id passes for the key file.
-    #[arg(long, default_value_t = tresor_format::keyfile::KdfParams::default().t)]
+    /// Argon2id passes for the key file (at least 1).
+    #[arg(long, default_value_t = tresor_format::keyfile::KdfParams::default().t,
+          value_parser = clap::value_parser!(u32).range(1..))]
     pub kdf_iterations: u32,
 }
 

@@ -167,6 +167,14 @@ fn key_passwd_remove_and_paper_round_trip() {
     assert_eq!(v.as_array().unwrap().len(), 0);
     assert_eq!(o.status.code(), Some(0), "ignored on purpose is not damage");
     assert!(stderr(&o).contains("does not know"), "{}", stderr(&o));
+    // check does not mistake the ignored signer's packs for leftovers prune would delete.
+    let o = new(&["check"]);
+    let all = format!("{}{}", String::from_utf8_lossy(&o.stdout), stderr(&o));
+    assert!(
+        all.contains("listed only by ignored index objects"),
+        "{all}"
+    );
+    assert!(!all.contains("interrupted backup"), "{all}");
     let o = new(&["key", "signers", "--json"]);
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let signer = v["unknown"][0]["signer"].as_str().unwrap().to_string();

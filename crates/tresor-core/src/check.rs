@@ -76,9 +76,19 @@ pub fn check(repo: &Repository, read_data: ReadData) -> Result<CheckReport> {
     for problem in &repo.trust().problems {
         r.errors.push(problem.clone());
     }
+    // Packs listed only by index objects readers ignore (unknown or revoked signer): not
+    // leftovers of interrupted backups, and not for prune to judge as such.
+    let mut ignored_packs: IdSet<ObjectId> = IdSet::default();
     for s in bad {
         match s.error {
-            CoreError::Untrusted(m) => r.warnings.push(m),
+            CoreError::Untrusted(m) => {
+                if let Ok(b) = repo.read_object(Kind::Index, &s.id)
+                    && let Ok((_, f)) = tresor_format::index::IndexFile::open(repo.key(), &b)
+                {
+                    ignored_packs.extend(f.packs.iter().map(|p| p.id));
+                }
+                r.warnings.push(m)
+            }
             e => r.errors.push(format!("index {}: {e}", s.id)),
         }
     }
@@ -111,11 +121,27 @@ pub fn check(repo: &Repository, read_data: ReadData) -> Result<CheckReport> {
             .ok()
             .and_then(|id| index.pack_position(&id))
             .is_none()
+            && !name
+                .parse::<ObjectId>()
+                .is_ok_and(|id| ignored_packs.contains(&id))
         {
             r.warnings.push(format!(
                 "pack {name} is not in any index (left by an interrupted backup; prune removes it)"
             ));
         }
+    }
+    let mut ignored_packs: Vec<_> = ignored_packs
+        .into_iter()
+        .filter(|id| index.pack_position(id).is_none() && stored.contains_key(&id.to_hex()))
+        .collect();
+    ignored_packs.sort();
+    if !ignored_packs.is_empty() {
+        r.warnings.push(format!(
+            "{} packs are listed only by ignored index objects (unknown or revoked signers), \
+             e.g. {}: if those signers are yours, accept them (`tresor key signers`)",
+            ignored_packs.len(),
+            ignored_packs[0].short()
+        ));
     }
     let reader = BlobReader::new(repo, &index);
     check_snapshots(repo, &reader, &mut r)?;
@@ -236,7 +262,14 @@ fn check_snapshots(repo: &Repository, reader: &BlobReader<'_>, r: &mut CheckRepo
                 continue;
             }
             Err(e) => {
-                r.errors.push(format!("snapshot {id}: {e}"));
+                let m = e.to_string();
+                // Name the snapshot once (storage errors name it already).
+                r.errors
+                    .push(if m.contains(&id.to_hex()) || m.contains(&id.short()) {
+                        m
+                    } else {
+                        format!("snapshot {id}: {m}")
+                    });
                 continue;
             }
         };

@@ -1345,7 +1345,12 @@ pub fn plan(repo: &Repository, opts: &PruneOptions) -> Result<PrunePlan> {
                 if !status.waiting_for.is_empty() {
                     status.reason = format!(
                         "waiting for a new snapshot of {}",
-                        status.waiting_for.join(", ")
+                        status
+                            .waiting_for
+                            .iter()
+                            .map(|h| format!("{h:?}"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     );
                 } else if new_unindexed > 0 {
                     status.reason = format!(

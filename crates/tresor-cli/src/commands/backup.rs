@@ -32,6 +32,16 @@ fn parse_time(s: &str) -> Result<jiff::ZonedDateTime> {
 }
 
 pub fn run(ctx: &Context, a: BackupArgs) -> Result<i32> {
+    if a.host.as_deref().is_some_and(|h| h.trim().is_empty()) {
+        anyhow::bail!("--host: an empty host name cannot be selected or shown; give a name");
+    }
+    if let Some(t) = a
+        .tags
+        .iter()
+        .find(|t| t.trim().is_empty() || t.contains('\n'))
+    {
+        anyhow::bail!("--tag {t:?}: a tag must not be empty or contain a line break");
+    }
     let mut paths = Vec::new();
     for p in &a.paths {
         let n = normalize(p)?;

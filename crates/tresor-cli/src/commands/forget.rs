@@ -107,12 +107,22 @@ pub fn run(ctx: &Context, a: &ForgetArgs) -> Result<i32> {
         } else if !ctx.quiet {
             println!("Applying policy: {policy}");
             for g in &groups {
-                println!(
-                    "snapshots for host {:?}, paths {:?}, tags {:?}:",
-                    g.key.host.as_deref().unwrap_or("*"),
-                    g.key.paths,
-                    g.key.tags
-                );
+                // Only the fields the snapshots are grouped by (restic's wording).
+                let mut parts = Vec::new();
+                if let Some(h) = &g.key.host {
+                    parts.push(format!("host {h:?}"));
+                }
+                if let Some(p) = &g.key.paths {
+                    parts.push(format!("paths [{}]", p.join(", ")));
+                }
+                if let Some(t) = &g.key.tags {
+                    parts.push(format!("tags [{}]", t.join(", ")));
+                }
+                if parts.is_empty() {
+                    println!("all snapshots:");
+                } else {
+                    println!("snapshots for {}:", parts.join(", "));
+                }
                 for d in &g.decisions {
                     let verdict = if d.keep {
                         format!("keep    ({})", d.reasons.join(", "))

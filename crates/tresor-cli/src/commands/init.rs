@@ -7,6 +7,17 @@ use tresor_core::repository::KeyOwner;
 use tresor_format::config::{Config, ObjectLockConfig, ObjectLockMode};
 
 pub fn run(ctx: &Context, a: &InitArgs) -> Result<i32> {
+    // A repository in a directory that holds other files would mix with them (and a backup
+    // source given as the repository by mistake would fill up with objects).
+    if let Some(dir) = ctx.local_path()
+        && !dir.join("config").exists()
+        && std::fs::read_dir(&dir).is_ok_and(|mut d| d.next().is_some())
+    {
+        anyhow::bail!(
+            "{}: the directory is not empty: create the repository in a new or empty directory",
+            dir.display()
+        );
+    }
     let lock = match a.s3_object_lock_days {
         None => None,
         Some(days) => Some(ObjectLockConfig {

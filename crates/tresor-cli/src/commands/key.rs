@@ -55,8 +55,8 @@ fn print_unknown(unknown: &[keys::UnknownSigner]) {
 /// KDF parameters from the flags.
 pub fn kdf(a: &NewPasswordArgs) -> KdfParams {
     KdfParams {
-        m_kib: a.kdf_memory_kib.max(8),
-        t: a.kdf_iterations.max(1),
+        m_kib: a.kdf_memory_kib,
+        t: a.kdf_iterations,
         p: 1,
     }
 }
