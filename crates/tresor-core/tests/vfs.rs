@@ -8,6 +8,15 @@ use tresor_core::{CoreError, Repository, keys};
 use tresor_format::keyfile::KeyKind;
 use tresor_format::tree::NodeKind;
 
+/// The names in directory `ino`, in order.
+fn names(vfs: &Vfs, ino: u64) -> Vec<String> {
+    vfs.readdir(ino)
+        .unwrap()
+        .into_iter()
+        .map(|e| String::from_utf8(e.name).unwrap())
+        .collect()
+}
+
 /// Walk `path` (slash-separated) from the root; panics when a component is missing.
 fn resolve(vfs: &Vfs, path: &str) -> u64 {
     path.split('/')
@@ -36,13 +45,7 @@ fn view_lists_snapshots_and_reads_files_exactly() {
     let (list, _) = repo.load_snapshots().unwrap();
     let index = repo.load_index().unwrap();
     let vfs = Vfs::new(repo, index, &list, (1000, 1000)).unwrap();
-    let names = |ino| -> Vec<String> {
-        vfs.readdir(ino)
-            .unwrap()
-            .into_iter()
-            .map(|e| String::from_utf8(e.name).unwrap())
-            .collect()
-    };
+    let names = |ino| names(&vfs, ino);
     assert_eq!(names(ROOT), ["hosts", "ids", "snapshots", "tags"]);
     assert_eq!(names(resolve(&vfs, "ids")), [snap.short()]);
     assert_eq!(names(resolve(&vfs, "hosts")), ["h1"]);
@@ -137,13 +140,7 @@ fn hosts_and_tags_that_sanitise_alike_stay_apart() {
     let (list, _) = repo.load_snapshots().unwrap();
     let index = repo.load_index().unwrap();
     let vfs = Vfs::new(repo, index, &list, (0, 0)).unwrap();
-    let names = |ino| -> Vec<String> {
-        vfs.readdir(ino)
-            .unwrap()
-            .into_iter()
-            .map(|e| String::from_utf8(e.name).unwrap())
-            .collect()
-    };
+    let names = |ino| names(&vfs, ino);
     let hosts = resolve(&vfs, "hosts");
     assert_eq!(names(hosts), ["_..", "a_b", "a_b~2"]);
     for h in ["_..", "a_b", "a_b~2"] {
