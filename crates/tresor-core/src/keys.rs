@@ -133,11 +133,15 @@ pub fn change_password(repo: &Repository, password: &str, kdf: KdfParams) -> Res
     Ok(id)
 }
 
-/// Index and snapshot objects grouped by signer.
-fn objects_by_signer(
-    storage: &dyn Storage,
-) -> Result<std::collections::HashMap<[u8; 32], Vec<ObjectId>>> {
-    let mut out: std::collections::HashMap<[u8; 32], Vec<ObjectId>> = Default::default();
+/// The objects (index objects and snapshots) one key signed, with their kind.
+type Signed = Vec<(Kind, ObjectId)>;
+
+/// Signed objects by signer public key.
+type BySigner = std::collections::HashMap<[u8; 32], Signed>;
+
+/// Index and snapshot objects grouped by signer, each object read once.
+fn objects_by_signer(storage: &dyn Storage) -> Result<BySigner> {
+    let mut out = BySigner::default();
     for kind in [Kind::Index, Kind::Snapshot] {
         for (name, _) in storage.list(kind)? {
             let Ok(bytes) = storage.read(kind, &name) else {
@@ -148,20 +152,35 @@ fn objects_by_signer(
                 _ => Snapshot::signer_of(&bytes),
             };
             if let Ok(s) = signer {
-                out.entry(s).or_default().push(name.parse()?);
+                out.entry(s).or_default().push((kind, name.parse()?));
             }
         }
     }
     Ok(out)
 }
 
-/// Objects (index and snapshot) signed by `signing_public`.
-fn objects_signed_by(storage: &dyn Storage, signing_public: &[u8; 32]) -> Result<Vec<ObjectId>> {
-    let mut v = objects_by_signer(storage)?
-        .remove(signing_public)
-        .unwrap_or_default();
-    v.sort();
-    Ok(v)
+/// Write the admin revocation of `signer` that accepts `objects` (its objects so far; format
+/// §4.2). `kind` is the revoked key's kind when a key file told it.
+fn write_revocation(
+    storage: &dyn Storage,
+    admin: &Signer,
+    signer: &[u8; 32],
+    objects: &[(Kind, ObjectId)],
+    kind: Option<KeyKind>,
+    now: &str,
+) -> Result<()> {
+    let mut accepted: Vec<ObjectId> = objects.iter().map(|(_, id)| *id).collect();
+    accepted.sort();
+    let rev = Revocation {
+        version: 1,
+        revoked: hex::encode(signer),
+        created: now.to_string(),
+        accepted,
+        kind,
+    };
+    let b = rev.to_object(admin);
+    storage.write(Kind::Revocation, &ObjectId::of(&b).to_hex(), &b)?;
+    Ok(())
 }
 
 /// Remove (revoke) a key by key file id prefix. Refuses the key in use and the last full key.
@@ -204,15 +223,18 @@ pub fn remove(repo: &Repository, id_prefix: &str, now: &str) -> Result<ObjectId>
             "refusing to remove the last full key".into(),
         ));
     }
-    let accepted = objects_signed_by(repo.storage().as_ref(), &k.info.signing_public)?;
-    let rev = Revocation {
-        version: 1,
-        revoked: hex::encode(k.info.signing_public),
-        created: now.to_string(),
-        accepted,
-        kind: Some(k.info.kind),
-    };
-    repo.write_object(Kind::Revocation, &rev.to_object(&admin))?;
+    let storage = repo.storage().as_ref();
+    let objects = objects_by_signer(storage)?
+        .remove(&k.info.signing_public)
+        .unwrap_or_default();
+    write_revocation(
+        storage,
+        &admin,
+        &k.info.signing_public,
+        &objects,
+        Some(k.info.kind),
+        now,
+    )?;
     repo.storage().delete(Kind::Key, &k.info.id.to_hex())?;
     Ok(k.info.id)
 }
@@ -326,33 +348,19 @@ pub struct UnknownSigner {
 pub fn unknown_signers(storage: &dyn Storage, master: &MasterKey) -> Result<Vec<UnknownSigner>> {
     let trust = crate::trust::Trust::load(storage, master)?;
     let mut out = Vec::new();
-    let mut by_signer: Vec<_> = objects_by_signer(storage)?.into_iter().collect();
-    by_signer.sort();
-    for (signer, _) in by_signer {
-        if trust.key(&signer).is_some() || trust.is_revoked(&signer) {
-            continue;
-        }
+    for (signer, objects) in unknown_objects(&trust, objects_by_signer(storage)?) {
         let mut u = UnknownSigner {
             signer,
             snapshots: Vec::new(),
-            index_objects: 0,
+            index_objects: objects.iter().filter(|(k, _)| *k == Kind::Index).count(),
         };
-        for (name, _) in storage.list(Kind::Index)? {
-            if let Ok(bytes) = storage.read(Kind::Index, &name)
-                && IndexFile::envelope(&bytes).map(|(s, _)| s).ok() == Some(signer)
-            {
-                u.index_objects += 1;
-            }
-        }
-        for (name, _) in storage.list(Kind::Snapshot)? {
-            let Ok(bytes) = storage.read(Kind::Snapshot, &name) else {
-                continue;
-            };
-            if Snapshot::signer_of(&bytes).ok() != Some(signer) {
-                continue;
-            }
-            let snap = Snapshot::open(master, &bytes).ok().map(|(_, s)| s);
-            u.snapshots.push((name.parse()?, snap));
+        for (_, id) in objects.iter().filter(|(k, _)| *k == Kind::Snapshot) {
+            let snap = storage
+                .read(Kind::Snapshot, &id.to_hex())
+                .ok()
+                .and_then(|b| Snapshot::open(master, &b).ok())
+                .map(|(_, s)| s);
+            u.snapshots.push((*id, snap));
         }
         u.snapshots.sort_by(|a, b| {
             let t = |s: &Option<Snapshot>| s.as_ref().map(|s| s.time.clone());
@@ -361,6 +369,17 @@ pub fn unknown_signers(storage: &dyn Storage, master: &MasterKey) -> Result<Vec<
         out.push(u);
     }
     Ok(out)
+}
+
+/// The signers of `by_signer` with no certified key file and no revocation, in key order,
+/// with their objects.
+fn unknown_objects(trust: &crate::trust::Trust, by_signer: BySigner) -> Vec<([u8; 32], Signed)> {
+    let mut v: Vec<_> = by_signer
+        .into_iter()
+        .filter(|(s, _)| trust.key(s).is_none() && !trust.is_revoked(s))
+        .collect();
+    v.sort();
+    v
 }
 
 /// Accept the objects of unknown signers (those whose public key starts with one of the hex
@@ -380,7 +399,8 @@ pub fn accept_signers(
     let admin = master
         .admin()
         .map_err(|_| CoreError::PutOnly("accepting signers"))?;
-    let unknown = unknown_signers(storage, master)?;
+    let trust = crate::trust::Trust::load(storage, master)?;
+    let unknown = unknown_objects(&trust, objects_by_signer(storage)?);
     let mut chosen = Vec::new();
     for p in prefixes {
         let p = p.to_ascii_lowercase();
@@ -389,28 +409,22 @@ pub fn accept_signers(
                 "{p:?} is not a signer: give at least 4 hex digits of one, or \"all\""
             )));
         }
-        let hits: Vec<_> = unknown
-            .iter()
-            .filter(|u| p == "all" || hex::encode(u.signer).starts_with(&p))
-            .collect();
-        if hits.is_empty() && p != "all" {
+        let before = chosen.len();
+        chosen.extend(
+            unknown
+                .iter()
+                .filter(|(signer, _)| p == "all" || hex::encode(signer).starts_with(&p)),
+        );
+        if chosen.len() == before && p != "all" {
             return Err(CoreError::Invalid(format!("no unknown signer {p:?}")));
         }
-        chosen.extend(hits.into_iter().map(|u| u.signer));
     }
-    chosen.sort();
-    chosen.dedup();
-    for signer in &chosen {
-        let rev = Revocation {
-            version: 1,
-            revoked: hex::encode(signer),
-            created: now.to_string(),
-            accepted: objects_signed_by(storage, signer)?,
-            kind: None,
-        };
-        let b = rev.to_object(&admin);
-        storage.write(Kind::Revocation, &ObjectId::of(&b).to_hex(), &b)?;
+    chosen.sort_by_key(|(signer, _)| *signer);
+    chosen.dedup_by_key(|(signer, _)| *signer);
+    for (signer, objects) in &chosen {
+        write_revocation(storage, &admin, signer, objects, None, now)?;
     }
+    let chosen = chosen.into_iter().map(|(signer, _)| *signer).collect();
     Ok(chosen)
 }
 
