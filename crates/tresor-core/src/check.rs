@@ -116,15 +116,10 @@ pub fn check(repo: &Repository, read_data: ReadData) -> Result<CheckReport> {
         }
     }
     for name in stored.keys() {
-        if name
+        let listed = name
             .parse::<ObjectId>()
-            .ok()
-            .and_then(|id| index.pack_position(&id))
-            .is_none()
-            && !name
-                .parse::<ObjectId>()
-                .is_ok_and(|id| ignored_packs.contains(&id))
-        {
+            .is_ok_and(|id| index.pack_position(&id).is_some() || ignored_packs.contains(&id));
+        if !listed {
             r.warnings.push(format!(
                 "pack {name} is not in any index (left by an interrupted backup; prune removes it)"
             ));

@@ -262,8 +262,6 @@ impl Repository {
         Ok(id)
     }
 
-    /// Read an object and check that its bytes hash to its name.
-    ///
     /// Until when the storage still holds object `id` under a lock (S3 Object Lock retention or
     /// legal hold), or `None` when it may be deleted now. The storage's own clock decides in the
     /// end: a client clock ahead of it can only cause a refused delete, one behind it only a
@@ -284,6 +282,8 @@ impl Repository {
             .filter(|t| *t > now))
     }
 
+    /// Read an object and check that its bytes hash to its name.
+    ///
     /// # Errors
     /// Storage errors; [`CoreError::Damaged`] on a hash mismatch.
     pub fn read_object(&self, kind: Kind, id: &ObjectId) -> Result<Vec<u8>> {
@@ -368,11 +368,7 @@ impl Repository {
     /// # Errors
     /// [`CoreError::PutOnly`]; the first damaged index object as [`CoreError::Damaged`].
     pub fn load_index(&self) -> Result<Index> {
-        let (mut index, skipped) = self.load_index_lenient()?;
-        index.ignored_objects = skipped
-            .iter()
-            .filter(|s| matches!(s.error, CoreError::Untrusted(_)))
-            .count();
+        let (index, skipped) = self.load_index_lenient()?;
         match skipped
             .into_iter()
             .find(|s| !matches!(s.error, CoreError::Untrusted(_)))
@@ -444,6 +440,10 @@ impl Repository {
         }
         // Packs condemned by prune stay readable until they are deleted (format §16).
         crate::prune::merge_fossils(self, &mut index, &mut skipped)?;
+        index.ignored_objects = skipped
+            .iter()
+            .filter(|s| matches!(s.error, CoreError::Untrusted(_)))
+            .count();
         Ok((index, skipped))
     }
 
