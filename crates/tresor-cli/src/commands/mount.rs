@@ -18,7 +18,7 @@ use fuser::{
 use std::ffi::OsStr;
 use std::io;
 use std::os::unix::ffi::OsStrExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -32,8 +32,10 @@ const TTL: Duration = Duration::from_secs(3600);
 
 /// Refuse mount points that cannot work or would hide something: missing, not a directory, a
 /// stale mount left by a killed `tresor mount`, or the repository's own directory or one above
-/// it (every read of the repository would go through the mount itself).
-fn check_mountpoint(ctx: &Context, dir: &Path) -> Result<()> {
+/// it (every read of the repository would go through the mount itself). Returns the mount
+/// point resolved now: it is mounted and later unmounted by that path, so a symlink re-pointed
+/// meanwhile cannot redirect the unmount.
+fn check_mountpoint(ctx: &Context, dir: &Path) -> Result<PathBuf> {
     let shown = dir.display();
     match std::fs::metadata(dir) {
         Ok(m) if m.is_dir() => {}
@@ -59,11 +61,11 @@ fn check_mountpoint(ctx: &Context, dir: &Path) -> Result<()> {
     if std::fs::read_dir(dir)?.next().is_some() {
         eprintln!("warning: {shown} is not empty: its files are hidden while mounted");
     }
-    Ok(())
+    Ok(mnt)
 }
 
 pub fn run(ctx: &Context, a: &MountArgs) -> Result<i32> {
-    check_mountpoint(ctx, &a.mountpoint)?;
+    let target = check_mountpoint(ctx, &a.mountpoint)?;
     let repo = ctx.open()?;
     repo.require_read("mount")?;
     let (mut list, skipped) = repo.load_snapshots()?;
@@ -97,9 +99,6 @@ pub fn run(ctx: &Context, a: &MountArgs) -> Result<i32> {
         cfg.acl = SessionACL::All;
     }
     cfg.n_threads = Some(super::workers().max(2));
-    // Unmount later by the path resolved now (a symlink may be re-pointed meanwhile).
-    let target = std::fs::canonicalize(&a.mountpoint)
-        .with_context(|| format!("{}: mount point", a.mountpoint.display()))?;
     let session = fuser::spawn_mount(Fs { vfs }, &target, &cfg)
         .with_context(|| format!("{}: cannot mount", a.mountpoint.display()))?;
 
