@@ -205,19 +205,6 @@ struct Fs {
     vfs: Vfs,
 }
 
-impl Fs {
-    /// Ask the kernel to enforce POSIX ACLs (`system.posix_acl_access` from getxattr) besides
-    /// the mode bits, as the source file system did; without it, a file readable by its mode but
-    /// denied to a user by an ACL would be readable through `--allow-other`.
-    fn want_acls(config: &mut fuser::KernelConfig) -> io::Result<()> {
-        config
-            .add_capabilities(fuser::InitFlags::FUSE_POSIX_ACL)
-            .map_err(|_| {
-                io::Error::other("the kernel's FUSE has no POSIX ACL support: refusing to mount")
-            })
-    }
-}
-
 fn system_time(t: Timestamp) -> SystemTime {
     if t.secs >= 0 {
         UNIX_EPOCH + Duration::new(t.secs as u64, t.nanos)
@@ -259,7 +246,7 @@ fn file_attr(a: &Attr) -> FileAttr {
     }
 }
 
-/// The errno for an error of the view; damage is also reported on stderr (once per request),
+/// The errno for an error of the view; damage is also reported on stderr (each message once),
 /// naming what is damaged, since the reader only sees EIO.
 fn errno(e: &CoreError) -> Errno {
     match e {
@@ -280,8 +267,15 @@ fn errno(e: &CoreError) -> Errno {
 }
 
 impl Filesystem for Fs {
+    /// Ask the kernel to enforce POSIX ACLs (`system.posix_acl_access` from getxattr) besides
+    /// the mode bits, as the source file system did; without it, a file readable by its mode but
+    /// denied to a user by an ACL would be readable through `--allow-other`.
     fn init(&mut self, _req: &Request, config: &mut fuser::KernelConfig) -> io::Result<()> {
-        Fs::want_acls(config)
+        config
+            .add_capabilities(fuser::InitFlags::FUSE_POSIX_ACL)
+            .map_err(|_| {
+                io::Error::other("the kernel's FUSE has no POSIX ACL support: refusing to mount")
+            })
     }
 
     fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
@@ -387,9 +381,7 @@ impl Filesystem for Fs {
         };
         match xattrs.iter().find(|x| x.name == name.as_bytes()) {
             None => reply.error(Errno::NO_XATTR),
-            Some(x) if size == 0 => reply.size(x.value.len() as u32),
-            Some(x) if x.value.len() > size as usize => reply.error(Errno::ERANGE),
-            Some(x) => reply.data(&x.value),
+            Some(x) => reply_xattr(reply, &x.value, size),
         }
     }
 
@@ -403,12 +395,18 @@ impl Filesystem for Fs {
             names.extend_from_slice(&x.name);
             names.push(0);
         }
-        if size == 0 {
-            reply.size(names.len() as u32);
-        } else if names.len() > size as usize {
-            reply.error(Errno::ERANGE);
-        } else {
-            reply.data(&names);
-        }
+        reply_xattr(reply, &names, size);
+    }
+}
+
+/// Answer getxattr/listxattr: the length when asked with `size` 0, else the bytes if they fit
+/// in `size`, else ERANGE.
+fn reply_xattr(reply: ReplyXattr, data: &[u8], size: u32) {
+    if size == 0 {
+        reply.size(data.len() as u32);
+    } else if data.len() > size as usize {
+        reply.error(Errno::ERANGE);
+    } else {
+        reply.data(data);
     }
 }
