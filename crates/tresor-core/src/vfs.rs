@@ -115,6 +115,21 @@ struct Entry {
     offsets: OnceLock<Vec<u64>>,
 }
 
+impl Entry {
+    /// An entry not yet placed in a directory (`children` sets `parent` and `name`).
+    fn new(content: Content, time: Timestamp, root: Ino) -> Self {
+        Entry {
+            content,
+            parent: 0,
+            name: Vec::new(),
+            root,
+            time,
+            children: OnceLock::new(),
+            offsets: OnceLock::new(),
+        }
+    }
+}
+
 /// The read-only view over the snapshots of one repository.
 pub struct Vfs {
     repo: Repository,
@@ -283,21 +298,16 @@ impl Vfs {
                 grouped(list, &names, |s| s.tags.clone(), newest),
             ),
         ];
-        let root_entry = Entry {
-            root: 0,
-            parent: 0,
-            name: Vec::new(),
-            content: Content::Virtual(root),
-            time: newest,
-            children: OnceLock::new(),
-            offsets: OnceLock::new(),
-        };
+        let root_entry = Entry::new(Content::Virtual(root), newest, 0);
         Ok(Vfs {
             repo,
             index,
             owner,
             // Inode 0 is not used; the root is inode 1.
-            entries: RwLock::new(vec![Arc::new(placeholder()), Arc::new(root_entry)]),
+            entries: RwLock::new(vec![
+                Arc::new(Entry::new(Content::Virtual(Vec::new()), newest, 0)),
+                Arc::new(root_entry),
+            ]),
             links: Mutex::new(HashMap::new()),
             cache: Mutex::new(BlobCache::default()),
         })
@@ -330,7 +340,8 @@ impl Vfs {
         if let Some(c) = e.children.get() {
             return Ok(c.clone());
         }
-        let new: Vec<(Vec<u8>, Entry)> = match &e.content {
+        let not_dir = || CoreError::Invalid(format!("inode {ino} is not a directory"));
+        let mut new: Vec<(Vec<u8>, Entry)> = match &e.content {
             Content::Virtual(list) => list
                 .iter()
                 .map(|(name, t)| (name.clone(), entry_of(t)))
@@ -343,21 +354,12 @@ impl Vfs {
                     .tree_entries(&tree, e.root)
                     .map_err(|err| self.damage_at(ino, err))?,
                 (NodeKind::Dir, None) => Vec::new(),
-                _ => {
-                    return Err(CoreError::Invalid(format!(
-                        "inode {ino} is not a directory"
-                    )));
-                }
+                _ => return Err(not_dir()),
             },
-            Content::Link(_) => {
-                return Err(CoreError::Invalid(format!(
-                    "inode {ino} is not a directory"
-                )));
-            }
+            Content::Link(_) => return Err(not_dir()),
         };
-        let mut new = new;
         // Listings are kept sorted by name bytes for lookup (trees are stored sorted; virtual
-        // directories are sorted here, and a name made twice by sanitising is shown once).
+        // directories are sorted here, and two snapshots with the same short id show once).
         new.sort_by(|a, b| a.0.cmp(&b.0));
         new.dedup_by(|a, b| a.0 == b.0);
         // Two threads may race here; the first to finish wins and the other's inodes stay
@@ -397,17 +399,10 @@ impl Vfs {
         Ok(t.nodes
             .into_iter()
             .map(|n| {
+                let time = n.mtime;
                 (
                     n.name.clone(),
-                    Entry {
-                        root,
-                        parent: 0,
-                        name: Vec::new(),
-                        time: n.mtime,
-                        content: Content::Node(Box::new(n)),
-                        children: OnceLock::new(),
-                        offsets: OnceLock::new(),
-                    },
+                    Entry::new(Content::Node(Box::new(n)), time, root),
                 )
             })
             .collect())
@@ -621,32 +616,11 @@ impl Vfs {
     }
 }
 
-fn placeholder() -> Entry {
-    Entry {
-        root: 0,
-        parent: 0,
-        name: Vec::new(),
-        content: Content::Virtual(Vec::new()),
-        time: Timestamp::default(),
-        children: OnceLock::new(),
-        offsets: OnceLock::new(),
-    }
-}
-
 fn entry_of(t: &Target) -> Entry {
-    let (content, time) = match t {
-        Target::Dir(list, time) => (Content::Virtual(list.clone()), *time),
-        Target::Link(to, time) => (Content::Link(to.clone()), *time),
-        Target::Snapshot(tree, time) => (Content::SnapshotRoot(*tree), *time),
-    };
-    Entry {
-        root: 0,
-        parent: 0,
-        name: Vec::new(),
-        content,
-        time,
-        children: OnceLock::new(),
-        offsets: OnceLock::new(),
+    match t {
+        Target::Dir(list, time) => Entry::new(Content::Virtual(list.clone()), *time, 0),
+        Target::Link(to, time) => Entry::new(Content::Link(to.clone()), *time, 0),
+        Target::Snapshot(tree, time) => Entry::new(Content::SnapshotRoot(*tree), *time, 0),
     }
 }
 
