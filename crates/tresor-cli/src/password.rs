@@ -73,17 +73,25 @@ impl PasswordSource {
     fn get_new(&self, prompt: &str) -> Result<String> {
         let interactive = self.file.is_none()
             && self.command.is_none()
-            && std::env::var_os("TRESOR_PASSWORD").is_none();
-        let p = self.get(prompt)?;
+            && std::env::var_os("TRESOR_PASSWORD").is_none()
+            && std::io::IsTerminal::is_terminal(&std::io::stdin());
         if interactive {
-            let again = rpassword::prompt_password("enter the password again: ")
-                .context("reading password")?;
-            if again != p {
-                bail!("the passwords do not match");
-            }
+            prompt_twice(prompt)
+        } else {
+            self.get(prompt)
         }
-        Ok(p)
     }
+}
+
+/// Ask for a new password on the terminal, twice.
+fn prompt_twice(prompt: &str) -> Result<String> {
+    let p = rpassword::prompt_password(prompt).context("reading password")?;
+    let again =
+        rpassword::prompt_password("enter the password again: ").context("reading password")?;
+    if again != p {
+        bail!("the passwords do not match");
+    }
+    Ok(p)
 }
 
 /// The new password of `init` or a key command: `--new-password-file`, else for `init` the
@@ -109,13 +117,7 @@ pub fn new_password(
                      --password-file give the password of the key in use, never the new one)"
                 );
             }
-            let p = rpassword::prompt_password(prompt).context("reading password")?;
-            let again = rpassword::prompt_password("enter the password again: ")
-                .context("reading password")?;
-            if again != p {
-                bail!("the passwords do not match");
-            }
-            p
+            prompt_twice(prompt)?
         }
     };
     if pw.is_empty() && !a.allow_empty_password {
