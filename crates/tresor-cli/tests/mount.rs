@@ -32,6 +32,15 @@ fn mounts_at(dir: &Path) -> Vec<String> {
         .collect()
 }
 
+/// A new repository for a mount test, or `None` (the test passes) where FUSE is missing.
+fn fuse_env() -> Option<Env> {
+    fuse_available().then(|| {
+        let env = Env::new();
+        env.init();
+        env
+    })
+}
+
 fn is_mounted(dir: &Path) -> bool {
     !mounts_at(dir).is_empty()
 }
@@ -143,11 +152,7 @@ fn without_sparse(
 
 #[test]
 fn mounted_snapshots_match_the_source_field_by_field() {
-    if !fuse_available() {
-        return;
-    }
-    let env = Env::new();
-    env.init();
+    let Some(env) = fuse_env() else { return };
     let src = make_tree(env.dir.path());
     let first = scan(&src, is_root());
     env.backup_json(&[&src], &["--tag", "daily"], 0);
@@ -252,11 +257,7 @@ fn libc_erofs() -> i32 {
 
 #[test]
 fn put_only_key_cannot_mount() {
-    if !fuse_available() {
-        return;
-    }
-    let env = Env::new();
-    env.init();
+    let Some(env) = fuse_env() else { return };
     std::fs::write(env.path("src"), b"data").unwrap();
     env.ok(&["backup", env.path("src").to_str().unwrap()]);
     let pw = env.password_file("host-password", "host password");
@@ -287,11 +288,7 @@ fn put_only_key_cannot_mount() {
 
 #[test]
 fn damaged_data_reads_as_eio_and_names_the_file() {
-    if !fuse_available() {
-        return;
-    }
-    let env = Env::new();
-    env.init();
+    let Some(env) = fuse_env() else { return };
     let src = env.path("src");
     std::fs::create_dir(&src).unwrap();
     std::fs::write(src.join("victim"), pseudo_random(7, 3 << 20)).unwrap();
@@ -376,18 +373,13 @@ fn acls_are_enforced_and_ending_leaves_what_is_mounted_below() {
     std::fs::write(src.join("f"), b"topsecret").unwrap();
     std::fs::set_permissions(src.join("f"), std::fs::Permissions::from_mode(0o644)).unwrap();
     // An ACL (user, user:1234 with no rights, group, mask, other) — as `setfacl -m u:1234:---`.
-    let mut acl = 2u32.to_le_bytes().to_vec();
-    for (tag, perm, id) in [
-        (0x01u16, 6u16, u32::MAX),
+    let acl = posix_acl(&[
+        (0x01, 6, u32::MAX),
         (0x02, 0, 1234),
         (0x04, 4, u32::MAX),
         (0x10, 4, u32::MAX),
         (0x20, 4, u32::MAX),
-    ] {
-        acl.extend_from_slice(&tag.to_le_bytes());
-        acl.extend_from_slice(&perm.to_le_bytes());
-        acl.extend_from_slice(&id.to_le_bytes());
-    }
+    ]);
     xattr::set(src.join("f"), "system.posix_acl_access", &acl).unwrap();
     env.ok(&["backup", src.to_str().unwrap()]);
     // The mount point is itself a mount (a tmpfs with a file): it must survive.

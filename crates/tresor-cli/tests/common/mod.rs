@@ -136,6 +136,19 @@ fn set_times(path: &Path, secs: i64, nanos: i64) {
     .unwrap();
 }
 
+/// The `system.posix_acl_access` value (Linux xattr format, version 2) of ACL entries
+/// `(tag, permissions, id)`: tags 0x01 user-obj, 0x02 user, 0x04 group-obj, 0x08 group,
+/// 0x10 mask, 0x20 other; id `u32::MAX` where none applies.
+pub fn posix_acl(entries: &[(u16, u16, u32)]) -> Vec<u8> {
+    let mut acl = 2u32.to_le_bytes().to_vec();
+    for (tag, perm, id) in entries {
+        acl.extend_from_slice(&tag.to_le_bytes());
+        acl.extend_from_slice(&perm.to_le_bytes());
+        acl.extend_from_slice(&id.to_le_bytes());
+    }
+    acl
+}
+
 /// Build a tree holding every file type, odd names, odd modes and times, xattrs, hardlinks,
 /// a sparse file and multi-chunk files. Returns its root.
 pub fn make_tree(root: &Path) -> PathBuf {
@@ -265,18 +278,13 @@ pub fn make_tree(root: &Path) -> PathBuf {
         }
         xattr::set(t.join("capable"), "security.capability", &cap).unwrap();
         write(&t.join("acl"), b"has an ACL");
-        let mut acl = 2u32.to_le_bytes().to_vec();
-        for (tag, perm, id) in [
-            (0x01u16, 6u16, u32::MAX),
+        let acl = posix_acl(&[
+            (0x01, 6, u32::MAX),
             (0x02, 4, 1234),
             (0x04, 4, u32::MAX),
             (0x10, 4, u32::MAX),
             (0x20, 0, u32::MAX),
-        ] {
-            acl.extend_from_slice(&tag.to_le_bytes());
-            acl.extend_from_slice(&perm.to_le_bytes());
-            acl.extend_from_slice(&id.to_le_bytes());
-        }
+        ]);
         xattr::set(t.join("acl"), "system.posix_acl_access", &acl).unwrap();
     }
     // Times: far past, far future, nanoseconds.
