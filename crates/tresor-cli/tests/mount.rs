@@ -32,6 +32,16 @@ fn mounts_at(dir: &Path) -> Vec<String> {
         .collect()
 }
 
+/// Mount a tmpfs on `dir` (root only).
+fn mount_tmpfs(dir: &Path) {
+    let st = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "tmpfs"])
+        .arg(dir)
+        .status()
+        .unwrap();
+    assert!(st.success(), "mount -t tmpfs {dir:?}");
+}
+
 /// A new repository for a mount test, or `None` (the test passes) where FUSE is missing.
 fn fuse_env() -> Option<Env> {
     fuse_available().then(|| {
@@ -385,12 +395,7 @@ fn acls_are_enforced_and_ending_leaves_what_is_mounted_below() {
     // The mount point is itself a mount (a tmpfs with a file): it must survive.
     let mnt = env.path("mnt");
     std::fs::create_dir(&mnt).unwrap();
-    let st = std::process::Command::new("mount")
-        .args(["-t", "tmpfs", "tmpfs"])
-        .arg(&mnt)
-        .status()
-        .unwrap();
-    assert!(st.success());
+    mount_tmpfs(&mnt);
     std::fs::write(mnt.join("precious"), b"below").unwrap();
     let m = Mount::start(&env, &mnt, &["--allow-other"]);
     let f = mnt
@@ -417,12 +422,7 @@ fn acls_are_enforced_and_ending_leaves_what_is_mounted_below() {
     );
     assert_eq!(other.stdout, b"topsecret");
     // Something mounted over ours: Ctrl-C must not unmount it.
-    let st = std::process::Command::new("mount")
-        .args(["-t", "tmpfs", "tmpfs"])
-        .arg(&mnt)
-        .status()
-        .unwrap();
-    assert!(st.success());
+    mount_tmpfs(&mnt);
     std::fs::write(mnt.join("above"), b"above").unwrap();
     m.signal();
     std::thread::sleep(Duration::from_millis(500));
