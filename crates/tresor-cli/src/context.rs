@@ -67,16 +67,22 @@ impl Context {
     }
 
     /// The storage at the location: `s3:…` URLs are S3 (credentials from the AWS chain), anything
-    /// The directory of a local-directory repository (`None` for S3 and remote ones).
-    pub fn local_path(&self) -> Option<std::path::PathBuf> {
+    /// The location as a local directory (without a `local:` prefix), or `None` for S3 and
+    /// remote repositories.
+    fn local_location(&self) -> Option<&str> {
         if tresor_s3::is_s3_url(&self.location) || tresor_server::is_remote_url(&self.location) {
             return None;
         }
-        let loc = self
-            .location
-            .strip_prefix("local:")
-            .unwrap_or(&self.location);
-        std::path::absolute(loc).ok()
+        Some(
+            self.location
+                .strip_prefix("local:")
+                .unwrap_or(&self.location),
+        )
+    }
+
+    /// The directory of a local-directory repository (`None` for S3 and remote ones).
+    pub fn local_path(&self) -> Option<std::path::PathBuf> {
+        std::path::absolute(self.local_location()?).ok()
     }
 
     /// else a local directory (`local:` prefix optional).
@@ -90,10 +96,7 @@ impl Context {
                 &self.server.remote_options()?,
             )?));
         }
-        let loc = self
-            .location
-            .strip_prefix("local:")
-            .unwrap_or(&self.location);
+        let loc = self.local_location().expect("neither S3 nor remote");
         if loc.contains("://") {
             bail!("repository location {loc:?}: unknown scheme (use a directory path or s3:…)");
         }
