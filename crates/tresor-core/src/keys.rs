@@ -340,15 +340,18 @@ pub struct UnknownSigner {
     pub index_objects: usize,
 }
 
-/// The signers nobody vouches for (see [`UnknownSigner`]): a key whose key file was lost, or a
-/// forger (e.g. a put-only host signing with a made-up key after its revocation).
+/// The signers nobody vouches for in `trust` (see [`UnknownSigner`]): a key whose key file was
+/// lost, or a forger (e.g. a put-only host signing with a made-up key after its revocation).
 ///
 /// # Errors
 /// Storage errors on listing.
-pub fn unknown_signers(storage: &dyn Storage, master: &MasterKey) -> Result<Vec<UnknownSigner>> {
-    let trust = crate::trust::Trust::load(storage, master)?;
+pub fn unknown_signers(
+    storage: &dyn Storage,
+    master: &MasterKey,
+    trust: &crate::trust::Trust,
+) -> Result<Vec<UnknownSigner>> {
     let mut out = Vec::new();
-    for (signer, objects) in unknown_objects(&trust, objects_by_signer(storage)?) {
+    for (signer, objects) in unknown_objects(trust, objects_by_signer(storage)?) {
         let mut u = UnknownSigner {
             signer,
             snapshots: Vec::new(),
@@ -393,14 +396,14 @@ fn unknown_objects(trust: &crate::trust::Trust, by_signer: BySigner) -> Vec<([u8
 pub fn accept_signers(
     storage: &dyn Storage,
     master: &MasterKey,
+    trust: &crate::trust::Trust,
     prefixes: &[String],
     now: &str,
 ) -> Result<Vec<[u8; 32]>> {
     let admin = master
         .admin()
         .map_err(|_| CoreError::PutOnly("accepting signers"))?;
-    let trust = crate::trust::Trust::load(storage, master)?;
-    let unknown = unknown_objects(&trust, objects_by_signer(storage)?);
+    let unknown = unknown_objects(trust, objects_by_signer(storage)?);
     let mut chosen = Vec::new();
     for p in prefixes {
         let p = p.to_ascii_lowercase();
@@ -522,6 +525,7 @@ pub fn import_paper(
     let bytes = make_key_file(&master, master.clone(), password, kdf, owner)?;
     let id = ObjectId::of(&bytes);
     storage.write(Kind::Key, &id.to_hex(), &bytes)?;
-    let unknown = unknown_signers(storage.as_ref(), &master)?;
+    // The new key signed nothing yet: the trust loaded before it judges the signers alike.
+    let unknown = unknown_signers(storage.as_ref(), &master, &trust)?;
     Ok(Imported { id, unknown })
 }

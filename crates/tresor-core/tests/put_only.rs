@@ -336,6 +336,7 @@ fn a_removed_key_is_revoked() {
     let accepted = keys::accept_signers(
         storage.as_ref(),
         recovered.key(),
+        recovered.trust(),
         &[hex::encode(&forger.public()[..4])],
         "2026-11-30T02:00:00Z",
     )
@@ -343,8 +344,14 @@ fn a_removed_key_is_revoked() {
     assert_eq!(accepted, vec![forger.public()]);
     // An empty or non-hex prefix names nobody (it must not mean "everyone").
     for bad in ["", "xyz!", "ab"] {
-        let err = keys::accept_signers(storage.as_ref(), recovered.key(), &[bad.into()], "now")
-            .unwrap_err();
+        let err = keys::accept_signers(
+            storage.as_ref(),
+            recovered.key(),
+            recovered.trust(),
+            &[bad.into()],
+            "now",
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("is not a signer"), "{err}");
     }
     let recovered = Repository::open(storage.clone(), "recovered").unwrap();
@@ -439,7 +446,14 @@ fn passwords_change_and_paper_keys_restore_access() {
     let listed = &imported.unknown[0].snapshots;
     assert_eq!(listed[0].0, b.snapshot_id.unwrap());
     assert_eq!(listed[0].1.as_ref().unwrap().hostname, "a");
-    keys::accept_signers(storage.as_ref(), back.key(), &["all".into()], "now").unwrap();
+    keys::accept_signers(
+        storage.as_ref(),
+        back.key(),
+        back.trust(),
+        &["all".into()],
+        "now",
+    )
+    .unwrap();
     let back = Repository::open(storage.clone(), "recovered").unwrap();
     let (list, skipped) = back.load_snapshots().unwrap();
     assert!(skipped.is_empty(), "{skipped:?}");

@@ -161,13 +161,14 @@ pub fn run(ctx: &Context, c: &KeyCommand) -> Result<i32> {
             let repo = ctx.open()?;
             repo.require_read("listing signers")?;
             let storage = repo.storage().as_ref();
-            let unknown = keys::unknown_signers(storage, repo.key())?;
+            let unknown = keys::unknown_signers(storage, repo.key(), repo.trust())?;
             let accepted = if accept.is_empty() {
                 Vec::new()
             } else {
                 keys::accept_signers(
                     storage,
                     repo.key(),
+                    repo.trust(),
                     accept,
                     &jiff::Timestamp::now().to_string(),
                 )?
