@@ -11,6 +11,21 @@ use serde::{Deserialize, Serialize};
 /// Tree encoding version.
 pub const TREE_VERSION: u8 = 1;
 
+/// Deepest nesting of directories (tree blobs below the root tree) that writers produce and
+/// readers follow; a deeper tree is damage. Bounds the recursion of every tree walk.
+pub const MAX_TREE_DEPTH: usize = 16_384;
+
+/// Largest plaintext of a tree blob, bytes (64 MiB, about 300 000 nodes): a tree blob that
+/// declares or decompresses to more is damage, and writers split nothing — a directory with
+/// more entries than fit cannot be backed up.
+pub const MAX_TREE_SIZE: usize = 64 << 20;
+
+/// Whether `name` may be a node name (format §10): not empty, not `.` or `..`, and without
+/// `/` or NUL bytes. Every reader checks it before a name reaches a file system or a path.
+pub fn valid_name(name: &[u8]) -> bool {
+    !name.is_empty() && name != b"." && name != b".." && !name.iter().any(|b| *b == b'/' || *b == 0)
+}
+
 /// A point in time: seconds since 1970-01-01 UTC (may be negative) plus nanoseconds (0..1e9).
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
