@@ -15,10 +15,10 @@ pub const TREE_VERSION: u8 = 1;
 /// readers follow; a deeper tree is damage. Bounds the recursion of every tree walk.
 pub const MAX_TREE_DEPTH: usize = 16_384;
 
-/// Largest plaintext of a tree blob, bytes (64 MiB, about 300 000 nodes): a tree blob that
-/// declares or decompresses to more is damage, and writers split nothing — a directory with
-/// more entries than fit cannot be backed up.
-pub const MAX_TREE_SIZE: usize = 64 << 20;
+/// Largest plaintext of a tree blob, bytes (256 MiB: about two million small files in one
+/// directory). A tree blob that decompresses to more is damage; a writer refuses to store a
+/// larger tree (the directory is reported as an error, the rest of the backup goes on).
+pub const MAX_TREE_SIZE: usize = 256 << 20;
 
 /// Whether `name` may be a node name (format §10): not empty, not `.` or `..`, and without
 /// `/` or NUL bytes. Every reader checks it before a name reaches a file system or a path.
