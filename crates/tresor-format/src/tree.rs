@@ -3,6 +3,15 @@
 //! A tree is one directory listing, stored as a blob of type [`crate::blob::BlobType::Tree`]:
 //! `version byte (1) || postcard(Tree)`. Nodes are sorted by their raw name bytes. Names, symlink
 //! targets and xattrs are raw bytes, never assumed to be UTF-8.
+//!
+//! Trees are validated where they are decoded ([`Tree::decode`]) and before they are encoded
+//! ([`Tree::validate`], [`Tree::encode_checked`]): a tree written by a hostile or broken writer
+//! never reaches a file system or a path. The rules are those of format §10: every name passes
+//! [`valid_name`]; names strictly increase bytewise (no duplicates); xattr names are not empty,
+//! hold no NUL and strictly increase; symlink targets, user and group names hold no NUL; a
+//! directory has a subtree and nothing else does; only files have content and only symlinks a
+//! target; modes fit in `0o7777`; nanoseconds are below 10⁹; the plaintext is at most
+//! [`MAX_TREE_SIZE`] bytes.
 
 use crate::BlobId;
 use crate::error::{FormatError, Result};
@@ -24,6 +33,16 @@ pub const MAX_TREE_SIZE: usize = 256 << 20;
 /// `/` or NUL bytes. Every reader checks it before a name reaches a file system or a path.
 pub fn valid_name(name: &[u8]) -> bool {
     !name.is_empty() && name != b"." && name != b".." && !name.iter().any(|b| *b == b'/' || *b == 0)
+}
+
+fn check_size(len: usize) -> Result<()> {
+    if len > MAX_TREE_SIZE {
+        return Err(FormatError::malformed(
+            "tree",
+            format!("{len} bytes, more than the largest tree ({MAX_TREE_SIZE} bytes)"),
+        ));
+    }
+    Ok(())
 }
 
 /// A point in time: seconds since 1970-01-01 UTC (may be negative) plus nanoseconds (0..1e9).
@@ -129,19 +148,145 @@ pub struct Tree {
     pub nodes: Vec<Node>,
 }
 
+/// A name (or other raw bytes) for messages: in double quotes, with non-printable and
+/// non-ASCII bytes escaped (`\xff`, `\n`, `\"`), so a hostile name cannot move the cursor of a
+/// terminal or fake another line.
+pub fn escape_name(name: &[u8]) -> String {
+    format!("\"{}\"", name.escape_ascii())
+}
+
+fn bad_tree(name: &[u8], problem: &str) -> FormatError {
+    FormatError::malformed("tree", format!("{}: {problem}", escape_name(name)))
+}
+
+fn check_timestamps(n: &Node) -> Result<()> {
+    for (what, t) in [("mtime", n.mtime), ("atime", n.atime), ("ctime", n.ctime)] {
+        if t.nanos >= 1_000_000_000 {
+            return Err(bad_tree(
+                &n.name,
+                &format!("{what} nanoseconds {} not below 10^9", t.nanos),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn check_xattrs(n: &Node) -> Result<()> {
+    let mut prev: Option<&[u8]> = None;
+    for x in &n.xattrs {
+        if x.name.is_empty() || x.name.contains(&0) {
+            return Err(bad_tree(
+                &n.name,
+                &format!("extended attribute name {} not valid", escape_name(&x.name)),
+            ));
+        }
+        if prev.is_some_and(|p| p >= x.name.as_slice()) {
+            return Err(bad_tree(
+                &n.name,
+                &format!(
+                    "extended attribute {} duplicated or out of order",
+                    escape_name(&x.name)
+                ),
+            ));
+        }
+        prev = Some(&x.name);
+    }
+    Ok(())
+}
+
+impl Node {
+    /// Check this node against the rules of format §10 (everything but the order of names in
+    /// its tree).
+    ///
+    /// # Errors
+    /// [`FormatError::Malformed`] (`"tree"`) naming the node (escaped) and the problem.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |problem: &str| Err(bad_tree(&self.name, problem));
+        if !valid_name(&self.name) {
+            return bad("not a valid name");
+        }
+        if self.mode > 0o7777 {
+            return bad(&format!("mode {:o} has bits beyond 7777", self.mode));
+        }
+        match (self.kind, self.subtree.is_some()) {
+            (NodeKind::Dir, false) => return bad("directory without a subtree"),
+            (NodeKind::Dir, true) | (_, false) => {}
+            (_, true) => return bad("subtree on a node that is not a directory"),
+        }
+        if self.kind != NodeKind::File && !self.content.is_empty() {
+            return bad("content on a node that is not a file");
+        }
+        if self.kind != NodeKind::Symlink && !self.target.is_empty() {
+            return bad("symlink target on a node that is not a symlink");
+        }
+        if self.target.contains(&0) {
+            return bad("symlink target holds a NUL byte");
+        }
+        if [&self.user, &self.group]
+            .into_iter()
+            .any(|s| s.as_ref().is_some_and(|s| s.contains('\0')))
+        {
+            return bad("user or group name holds a NUL byte");
+        }
+        check_timestamps(self)?;
+        check_xattrs(self)
+    }
+}
+
 impl Tree {
-    /// Plaintext blob bytes: version byte then postcard.
+    /// Plaintext blob bytes: version byte then postcard. Writers call [`Tree::validate`] first
+    /// (or use [`Tree::encode_checked`]): readers refuse a tree that breaks the rules.
     pub fn encode(&self) -> Vec<u8> {
         let mut out = vec![TREE_VERSION];
         out.extend(postcard::to_stdvec(self).expect("tree serializes"));
         out
     }
 
-    /// Decode plaintext blob bytes.
+    /// [`Tree::validate`], then [`Tree::encode`], refusing a plaintext over [`MAX_TREE_SIZE`]:
+    /// the bytes every reader accepts.
     ///
     /// # Errors
-    /// [`FormatError::UnsupportedVersion`], [`FormatError::Malformed`].
+    /// [`FormatError::Malformed`] as [`Tree::validate`], or for a tree too large.
+    pub fn encode_checked(&self) -> Result<Vec<u8>> {
+        self.validate()?;
+        let out = self.encode();
+        check_size(out.len())?;
+        Ok(out)
+    }
+
+    /// Check every node ([`Node::validate`]) and that names strictly increase bytewise (sorted,
+    /// no duplicates): the rules readers enforce in [`Tree::decode`].
+    ///
+    /// # Errors
+    /// [`FormatError::Malformed`] (`"tree"`) naming the first offending node (escaped) and the
+    /// problem, e.g. `malformed tree: "..": not a valid name`.
+    pub fn validate(&self) -> Result<()> {
+        let mut prev: Option<&[u8]> = None;
+        for n in &self.nodes {
+            n.validate()?;
+            if let Some(p) = prev
+                && p >= n.name.as_slice()
+            {
+                let problem = if p == n.name.as_slice() {
+                    "duplicate name".to_string()
+                } else {
+                    format!("out of order (after {})", escape_name(p))
+                };
+                return Err(bad_tree(&n.name, &problem));
+            }
+            prev = Some(&n.name);
+        }
+        Ok(())
+    }
+
+    /// Decode plaintext blob bytes and [validate](Tree::validate) the tree.
+    ///
+    /// # Errors
+    /// [`FormatError::UnsupportedVersion`]; [`FormatError::Malformed`] for bytes that are not a
+    /// tree, a plaintext over [`MAX_TREE_SIZE`], or a tree that breaks a rule of
+    /// [`Tree::validate`].
     pub fn decode(b: &[u8]) -> Result<Self> {
+        check_size(b.len())?;
         match b.first() {
             Some(&TREE_VERSION) => {}
             Some(&v) => {
@@ -153,7 +298,10 @@ impl Tree {
             }
             None => return Err(FormatError::malformed("tree", "empty")),
         }
-        postcard::from_bytes(&b[1..]).map_err(|e| FormatError::malformed("tree", e))
+        let tree: Tree =
+            postcard::from_bytes(&b[1..]).map_err(|e| FormatError::malformed("tree", e))?;
+        tree.validate()?;
+        Ok(tree)
     }
 
     /// The node called `name`, by binary search.
@@ -162,5 +310,216 @@ impl Tree {
             .binary_search_by(|n| n.name.as_slice().cmp(name))
             .ok()
             .map(|i| &self.nodes[i])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn node(name: &[u8], kind: NodeKind) -> Node {
+        Node {
+            name: name.to_vec(),
+            kind,
+            mode: 0o644,
+            uid: 0,
+            gid: 0,
+            user: Some("root".into()),
+            group: None,
+            mtime: Timestamp::default(),
+            atime: Timestamp::default(),
+            ctime: Timestamp::default(),
+            size: 0,
+            device: 0,
+            inode: 0,
+            links: 1,
+            rdev: 0,
+            target: Vec::new(),
+            xattrs: Vec::new(),
+            sparse: false,
+            content: Vec::new(),
+            subtree: (kind == NodeKind::Dir).then_some(BlobId([7; 32])),
+        }
+    }
+
+    fn xattr(name: &[u8]) -> Xattr {
+        Xattr {
+            name: name.to_vec(),
+            value: b"v".to_vec(),
+        }
+    }
+
+    /// The message `Tree::decode` gives for the bytes `encode` (which does not validate) makes
+    /// of `nodes`; `validate` gives the same one.
+    fn refused(nodes: Vec<Node>) -> String {
+        let t = Tree { nodes };
+        let e = Tree::decode(&t.encode()).expect_err("decode refuses it");
+        assert!(
+            matches!(&e, FormatError::Malformed { what: "tree", .. }),
+            "{e:?}"
+        );
+        assert_eq!(t.validate().unwrap_err().to_string(), e.to_string());
+        assert_eq!(t.encode_checked().unwrap_err().to_string(), e.to_string());
+        e.to_string()
+    }
+
+    #[test]
+    fn valid_tree_round_trips() {
+        let mut file = node(b"a\xff", NodeKind::File);
+        file.content = vec![BlobId([1; 32])];
+        file.xattrs = vec![xattr(b"security.capability"), xattr(b"user.x")];
+        file.mode = 0o7777;
+        file.mtime.nanos = 999_999_999;
+        let mut link = node(b"link", NodeKind::Symlink);
+        link.target = b"../../etc/passwd".to_vec();
+        let t = Tree {
+            nodes: vec![
+                node(b"-", NodeKind::Dir),
+                node(b"A", NodeKind::Fifo),
+                file,
+                link,
+            ],
+        };
+        let b = t.encode_checked().unwrap();
+        assert_eq!(b, t.encode());
+        assert_eq!(Tree::decode(&b).unwrap(), t);
+        assert_eq!(
+            Tree::decode(&Tree::default().encode()).unwrap(),
+            Tree::default()
+        );
+    }
+
+    #[test]
+    fn bad_names_are_refused_and_named() {
+        let cases: [(&[u8], &str); 6] = [
+            (b"..", r#""..": not a valid name"#),
+            (b".", r#"".": not a valid name"#),
+            (b"", r#""": not a valid name"#),
+            (b"../../etc/x", r#""../../etc/x": not a valid name"#),
+            (b"a\0b", r#""a\x00b": not a valid name"#),
+            (b"/", r#""/": not a valid name"#),
+        ];
+        for (name, msg) in cases {
+            let got = refused(vec![node(name, NodeKind::File)]);
+            assert_eq!(got, format!("malformed tree: {msg}"));
+        }
+        // Escaped: a name cannot write control characters to a terminal.
+        let got = refused(vec![
+            node(b"ok", NodeKind::File),
+            node(b"x/\x1b[2J\n", NodeKind::File),
+        ]);
+        assert_eq!(got, r#"malformed tree: "x/\x1b[2J\n": not a valid name"#);
+    }
+
+    #[test]
+    fn names_must_strictly_increase() {
+        let got = refused(vec![
+            node(b"d", NodeKind::Dir),
+            node(b"d", NodeKind::Symlink),
+        ]);
+        assert_eq!(got, r#"malformed tree: "d": duplicate name"#);
+        let got = refused(vec![node(b"b", NodeKind::File), node(b"a", NodeKind::File)]);
+        assert_eq!(got, r#"malformed tree: "a": out of order (after "b")"#);
+        // Bytewise, not by text: "B" (0x42) sorts before "a" (0x61), "\xff" after everything.
+        let got = refused(vec![
+            node(b"\xff", NodeKind::File),
+            node(b"a", NodeKind::File),
+        ]);
+        assert_eq!(got, r#"malformed tree: "a": out of order (after "\xff")"#);
+    }
+
+    #[test]
+    fn xattr_names_are_checked() {
+        let with = |names: &[&[u8]]| {
+            let mut n = node(b"f", NodeKind::File);
+            n.xattrs = names.iter().map(|x| xattr(x)).collect();
+            refused(vec![n])
+        };
+        assert_eq!(
+            with(&[b""]),
+            r#"malformed tree: "f": extended attribute name "" not valid"#
+        );
+        assert_eq!(
+            with(&[b"user.a\0b"]),
+            r#"malformed tree: "f": extended attribute name "user.a\x00b" not valid"#
+        );
+        assert_eq!(
+            with(&[b"user.a", b"user.a"]),
+            r#"malformed tree: "f": extended attribute "user.a" duplicated or out of order"#
+        );
+        assert_eq!(
+            with(&[b"user.b", b"user.a"]),
+            r#"malformed tree: "f": extended attribute "user.a" duplicated or out of order"#
+        );
+    }
+
+    #[test]
+    fn fields_that_do_not_fit_the_kind_are_refused() {
+        let mut link = node(b"l", NodeKind::Symlink);
+        link.target = b"/etc/\0shadow".to_vec();
+        assert_eq!(
+            refused(vec![link]),
+            r#"malformed tree: "l": symlink target holds a NUL byte"#
+        );
+        let mut d = node(b"d", NodeKind::Dir);
+        d.subtree = None;
+        assert_eq!(
+            refused(vec![d]),
+            r#"malformed tree: "d": directory without a subtree"#
+        );
+        let mut f = node(b"f", NodeKind::Fifo);
+        f.subtree = Some(BlobId([1; 32]));
+        assert_eq!(
+            refused(vec![f]),
+            r#"malformed tree: "f": subtree on a node that is not a directory"#
+        );
+        let mut d = node(b"d", NodeKind::Dir);
+        d.content = vec![BlobId([1; 32])];
+        assert_eq!(
+            refused(vec![d]),
+            r#"malformed tree: "d": content on a node that is not a file"#
+        );
+        let mut f = node(b"f", NodeKind::File);
+        f.target = b"x".to_vec();
+        assert_eq!(
+            refused(vec![f]),
+            r#"malformed tree: "f": symlink target on a node that is not a symlink"#
+        );
+        let mut f = node(b"f", NodeKind::File);
+        f.mode = 0o100644;
+        assert_eq!(
+            refused(vec![f]),
+            r#"malformed tree: "f": mode 100644 has bits beyond 7777"#
+        );
+        let mut f = node(b"f", NodeKind::File);
+        f.ctime.nanos = 1_000_000_000;
+        assert_eq!(
+            refused(vec![f]),
+            r#"malformed tree: "f": ctime nanoseconds 1000000000 not below 10^9"#
+        );
+        let mut f = node(b"f", NodeKind::File);
+        f.group = Some("wheel\0".into());
+        assert_eq!(
+            refused(vec![f]),
+            r#"malformed tree: "f": user or group name holds a NUL byte"#
+        );
+    }
+
+    #[test]
+    fn size_is_capped_before_decoding() {
+        let mut big = vec![TREE_VERSION];
+        big.resize(MAX_TREE_SIZE + 1, 0);
+        let e = Tree::decode(&big).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            format!(
+                "malformed tree: {} bytes, more than the largest tree ({MAX_TREE_SIZE} bytes)",
+                MAX_TREE_SIZE + 1
+            )
+        );
+        // Exactly MAX_TREE_SIZE is not refused for its size: an empty tree, then zeros that the
+        // reader ignores (format, conventions: trailing bytes).
+        big.truncate(MAX_TREE_SIZE);
+        assert_eq!(Tree::decode(&big).unwrap(), Tree::default());
     }
 }

@@ -20,11 +20,11 @@ use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
-use tresor_format::BlobId;
 use tresor_format::blob::BlobType;
 use tresor_format::chunker::Chunker;
 use tresor_format::snapshot::SnapshotSummary;
 use tresor_format::tree::{Node, NodeKind, Tree};
+use tresor_format::{BlobId, FormatError};
 
 /// A directory of the virtual root: backed-up paths and the directories leading to them.
 enum VEntry {
@@ -133,14 +133,21 @@ impl<'a> Walker<'a> {
         self.packer.add(blob_type, id, data)
     }
 
-    fn store_tree(&mut self, tree: &Tree) -> Result<BlobId> {
-        let bytes = tree.encode();
+    /// Store a directory's tree. The inner error: readers would refuse the tree (a name or field
+    /// that breaks format §10, or more than [`tresor_format::tree::MAX_TREE_SIZE`] bytes), an
+    /// error for that directory, not for the backup (it never happens for names read from a
+    /// file system).
+    fn store_tree(&mut self, tree: &Tree) -> Result<std::result::Result<BlobId, FormatError>> {
+        let bytes = match tree.encode_checked() {
+            Ok(b) => b,
+            Err(e) => return Ok(Err(e)),
+        };
         let id = self.repo.key().blob_id(&bytes);
         if let Some(c) = &mut self.collected {
             c.push((id, bytes.clone()));
         }
         self.store(BlobType::Tree, id, bytes)?;
-        Ok(id)
+        Ok(Ok(id))
     }
 
     fn load_parent_tree(&mut self, id: Option<BlobId>) -> Option<Tree> {
@@ -185,7 +192,7 @@ impl<'a> Walker<'a> {
         }
         let parent = self.load_parent_tree(parent_root);
         let tree = self.save_virtual(Path::new("/"), &root, parent.as_ref())?;
-        self.store_tree(&tree)
+        Ok(self.store_tree(&tree)??)
     }
 
     fn save_virtual(
@@ -218,7 +225,7 @@ impl<'a> Walker<'a> {
                         node_from_metadata(name.clone(), NodeKind::Dir, &meta, &mut self.names);
                     let ptree = self.load_parent_tree(pnode.and_then(|n| n.subtree));
                     let tree = self.save_virtual(&path, sub, ptree.as_ref())?;
-                    node.subtree = Some(self.store_tree(&tree)?);
+                    node.subtree = Some(self.store_tree(&tree)??);
                     node.xattrs = read_xattrs(&path).unwrap_or_default();
                     nodes.push(node);
                 }
@@ -286,7 +293,13 @@ impl<'a> Walker<'a> {
                         None => return Ok(None),
                     }
                 };
-                let id = self.store_tree(&tree)?;
+                let id = match self.store_tree(&tree)? {
+                    Ok(id) => id,
+                    Err(e) => {
+                        self.warn(format!("{}: {e}", path.display()));
+                        return Ok(None);
+                    }
+                };
                 match parent {
                     None => self.stats.dirs_new += 1,
                     Some(p) if p.subtree == Some(id) => self.stats.dirs_unmodified += 1,
@@ -635,7 +648,7 @@ impl<'a> Walker<'a> {
             Some(_) => self.stats.files_changed = 1,
             None => self.stats.files_new = 1,
         }
-        self.store_tree(&Tree { nodes: vec![node] })
+        Ok(self.store_tree(&Tree { nodes: vec![node] })??)
     }
 }
 
