@@ -15,6 +15,13 @@ use std::cell::RefCell;
 
 /// Padding granularity of the inner blob encoding, in bytes.
 pub const PAD_TO: usize = 64;
+
+/// Largest plaintext of a data blob, bytes: the largest chunk the chunker can cut (16 MiB,
+/// fastcdc's `MAXIMUM_MAX`, the upper bound of `chunker.max_size`, format §5). Readers refuse
+/// a data blob that is (or decompresses to) more, without producing more than this.
+pub const MAX_CHUNK_SIZE: usize = fastcdc::v2020::MAXIMUM_MAX;
+
+const _: () = assert!(MAX_CHUNK_SIZE == 16 << 20);
 const FLAG_RAW: u8 = 0;
 const FLAG_ZSTD: u8 = 1;
 
@@ -28,6 +35,23 @@ pub enum BlobType {
 }
 
 impl BlobType {
+    /// The largest plaintext a blob of this type holds, bytes: [`MAX_CHUNK_SIZE`] for data,
+    /// [`crate::tree::MAX_TREE_SIZE`] for trees. Writers never store more and readers never
+    /// decompress more (format §7).
+    pub fn max_plaintext(self) -> usize {
+        match self {
+            BlobType::Data => MAX_CHUNK_SIZE,
+            BlobType::Tree => crate::tree::MAX_TREE_SIZE,
+        }
+    }
+
+    fn noun(self) -> &'static str {
+        match self {
+            BlobType::Data => "a data blob",
+            BlobType::Tree => "a tree blob",
+        }
+    }
+
     /// The byte used in associated data.
     pub fn byte(self) -> u8 {
         match self {
@@ -81,7 +105,8 @@ fn compress_into(level: i32, plaintext: &[u8], out: &mut Vec<u8>) -> Option<usiz
 /// Encode and encrypt a blob: returns the stored bytes.
 ///
 /// # Errors
-/// [`FormatError::Random`]; a body over 4 GiB is [`FormatError::Malformed`].
+/// [`FormatError::Random`]; a plaintext over [`BlobType::max_plaintext`] is
+/// [`FormatError::Malformed`].
 pub fn encode(
     key: &DataKey,
     blob_type: BlobType,
@@ -103,7 +128,8 @@ pub fn encode(
 /// random 16-byte prefix per pack and a blob counter.
 ///
 /// # Errors
-/// A body over 4 GiB is [`FormatError::Malformed`] (`out` is then unchanged).
+/// A plaintext over [`BlobType::max_plaintext`] is [`FormatError::Malformed`] (`out` is then
+/// unchanged): readers would refuse it.
 pub fn encode_into(
     key: &DataKey,
     nonce: &[u8; 24],
@@ -113,6 +139,7 @@ pub fn encode_into(
     level: i32,
     out: &mut Vec<u8>,
 ) -> Result<usize> {
+    too_large(blob_type, plaintext.len())?;
     let start = out.len();
     out.extend_from_slice(nonce);
     let inner_start = out.len();
@@ -140,9 +167,13 @@ pub fn encode_into(
 
 /// Decrypt and decode a blob's stored bytes and check that the plaintext hashes to `id`.
 ///
+/// Never produces more than [`BlobType::max_plaintext`] bytes: a raw body over it, or a zstd
+/// frame that declares or decompresses to more, is refused as malformed, and memory use while
+/// refusing stays within about that bound.
+///
 /// # Errors
 /// [`FormatError::Authentication`] for modified bytes, [`FormatError::Malformed`] for a bad
-/// body, [`FormatError::BlobIdMismatch`] when the content does not hash to `id`.
+/// or too large body, [`FormatError::BlobIdMismatch`] when the content does not hash to `id`.
 pub fn decode(
     key: &DataKey,
     id_key: &[u8; 32],
@@ -177,11 +208,12 @@ pub fn decode_owned(
     }
     let plain = match stored[at] {
         FLAG_RAW => {
+            too_large(blob_type, body_len)?;
             stored.copy_within(body, 0);
             stored.truncate(body_len);
             stored
         }
-        FLAG_ZSTD => decompress(&stored[body])?,
+        FLAG_ZSTD => decompress(&stored[body], blob_type)?,
         f => return Err(FormatError::malformed("blob", format!("unknown flag {f}"))),
     };
     if BlobId::of(id_key, &plain) != *id {
@@ -198,10 +230,29 @@ thread_local! {
     static DECOMPRESSOR: RefCell<Option<zstd::bulk::Decompressor<'static>>> = const { RefCell::new(None) };
 }
 
-fn decompress(frame: &[u8]) -> Result<Vec<u8>> {
+/// Refuse a plaintext of `len` bytes that a blob of `blob_type` cannot hold.
+fn too_large(blob_type: BlobType, len: usize) -> Result<()> {
+    let cap = blob_type.max_plaintext();
+    if len > cap {
+        return Err(FormatError::malformed(
+            "blob",
+            format!("{len} bytes, more than {} holds ({cap})", blob_type.noun()),
+        ));
+    }
+    Ok(())
+}
+
+/// Decompress one zstd frame into at most `blob_type.max_plaintext()` bytes. A frame that
+/// declares its size (as every frame tresor writes does) is decompressed in one call into a
+/// buffer of that size; others are streamed and cut off after the cap.
+fn decompress(frame: &[u8], blob_type: BlobType) -> Result<Vec<u8>> {
     let declared = zstd::zstd_safe::get_frame_content_size(frame)
         .ok()
         .flatten();
+    if let Some(n) = declared {
+        too_large(blob_type, usize::try_from(n).unwrap_or(usize::MAX))
+            .map_err(|_| declared_too_large(blob_type, n))?;
+    }
     if let Some(n) = declared.filter(|n| *n <= ONE_SHOT_MAX) {
         let one_shot = DECOMPRESSOR.with(|d| {
             let mut d = d.borrow_mut();
@@ -219,7 +270,47 @@ fn decompress(frame: &[u8]) -> Result<Vec<u8>> {
             return Ok(out);
         }
     }
-    zstd::stream::decode_all(frame).map_err(|e| FormatError::malformed("blob", e))
+    decompress_capped(frame, blob_type)
+}
+
+fn declared_too_large(blob_type: BlobType, n: u64) -> FormatError {
+    FormatError::malformed(
+        "blob",
+        format!(
+            "zstd frame declares {n} bytes, more than {} holds ({})",
+            blob_type.noun(),
+            blob_type.max_plaintext()
+        ),
+    )
+}
+
+/// Stream-decompress `frame`, reading at most one byte beyond the cap: memory stays within
+/// about the cap (and the decoder's window, limited to the cap for data blobs) whatever the
+/// frame claims.
+fn decompress_capped(frame: &[u8], blob_type: BlobType) -> Result<Vec<u8>> {
+    use std::io::Read;
+    let cap = blob_type.max_plaintext();
+    let malformed = |e: std::io::Error| FormatError::malformed("blob", e);
+    let mut decoder = zstd::stream::read::Decoder::with_buffer(frame).map_err(malformed)?;
+    if blob_type == BlobType::Data {
+        // 2^24 = MAX_CHUNK_SIZE: no back-reference of a data blob reaches further.
+        decoder.window_log_max(24).map_err(malformed)?;
+    }
+    let mut out = Vec::new();
+    decoder
+        .take(cap as u64 + 1)
+        .read_to_end(&mut out)
+        .map_err(malformed)?;
+    if out.len() > cap {
+        return Err(FormatError::malformed(
+            "blob",
+            format!(
+                "zstd frame decompresses to more than {} holds ({cap})",
+                blob_type.noun()
+            ),
+        ));
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -272,6 +363,139 @@ mod tests {
         // The same bytes as `encode` gives for the same nonce: decode with the wrong type fails.
         let (start, n, id, _) = &spans[0];
         assert!(decode(&key, &id_key, BlobType::Tree, id, &out[*start..*start + *n]).is_err());
+    }
+
+    /// A zstd frame of `total` zero bytes (a multiple of 128 KiB) made of RLE blocks, 4 bytes
+    /// per 128 KiB: 1 GiB is 32 774 bytes. With `declare`, the header states the size.
+    fn zero_bomb(total: u64, declare: bool) -> Vec<u8> {
+        let mut f = vec![0x28, 0xb5, 0x2f, 0xfd];
+        // Frame header descriptor (content size field of 8 bytes or none, no single segment),
+        // then the window descriptor: 2^(10 + 7) = 128 KiB.
+        f.push(if declare { 0xc0 } else { 0x00 });
+        f.push(7 << 3);
+        if declare {
+            f.extend_from_slice(&total.to_le_bytes());
+        }
+        let blocks = total / (128 << 10);
+        for i in 0..blocks {
+            let last = u32::from(i + 1 == blocks);
+            let header = ((128u32 << 10) << 3) | (1 << 1) | last; // RLE block of 128 KiB
+            f.extend_from_slice(&header.to_le_bytes()[..3]);
+            f.push(0);
+        }
+        f
+    }
+
+    /// Stored bytes of a blob whose inner encoding is `flag || len || body || padding`.
+    fn craft(key: &DataKey, t: BlobType, id: &BlobId, flag: u8, body: &[u8]) -> Vec<u8> {
+        let mut inner = vec![flag];
+        inner.extend_from_slice(&(body.len() as u32).to_le_bytes());
+        inner.extend_from_slice(body);
+        inner.resize(inner.len().div_ceil(PAD_TO) * PAD_TO, 0);
+        key.encrypt(&aad(t, id), inner).unwrap()
+    }
+
+    #[test]
+    fn decompression_bombs_are_refused_within_the_cap() {
+        let key = DataKey([3; 32]);
+        let id_key = [4u8; 32];
+        let id = BlobId([5; 32]);
+        let bomb = zero_bomb(1 << 30, false);
+        assert_eq!(bomb.len(), 6 + 8192 * 4);
+        // It is a real zstd frame of zeros, without a declared size.
+        let mut head = vec![0u8; 1 << 20];
+        std::io::Read::read_exact(
+            &mut zstd::stream::read::Decoder::new(&bomb[..]).unwrap(),
+            &mut head,
+        )
+        .unwrap();
+        assert!(head.iter().all(|b| *b == 0));
+        assert_eq!(zstd::zstd_safe::get_frame_content_size(&bomb).ok(), Some(None));
+        let stored = craft(&key, BlobType::Data, &id, FLAG_ZSTD, &bomb);
+        let e = decode(&key, &id_key, BlobType::Data, &id, &stored).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "malformed blob: zstd frame decompresses to more than a data blob holds (16777216)"
+        );
+        // Declared sizes over the cap are refused before anything is decompressed.
+        let declared = zero_bomb(1 << 30, true);
+        assert_eq!(
+            zstd::zstd_safe::get_frame_content_size(&declared).ok(),
+            Some(Some(1 << 30))
+        );
+        for (t, cap) in [(BlobType::Data, 16 << 20), (BlobType::Tree, 256 << 20)] {
+            let stored = craft(&key, t, &id, FLAG_ZSTD, &declared);
+            let e = decode(&key, &id_key, t, &id, &stored).unwrap_err();
+            let noun = t.noun();
+            assert_eq!(
+                e.to_string(),
+                format!(
+                    "malformed blob: zstd frame declares 1073741824 bytes, more than {noun} holds ({cap})"
+                )
+            );
+        }
+    }
+
+    #[test]
+    fn raw_bodies_over_the_cap_are_refused() {
+        let key = DataKey([3; 32]);
+        let body = vec![0u8; MAX_CHUNK_SIZE + 1];
+        let id = BlobId::of(&[4; 32], &body);
+        let stored = craft(&key, BlobType::Data, &id, FLAG_RAW, &body);
+        let e = decode(&key, &[4; 32], BlobType::Data, &id, &stored).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "malformed blob: 16777217 bytes, more than a data blob holds (16777216)"
+        );
+        // Writers refuse to make such a blob.
+        let e = encode(&key, BlobType::Data, &id, &body, 0).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "malformed blob: 16777217 bytes, more than a data blob holds (16777216)"
+        );
+        // The same body is a tree's business up to 256 MiB.
+        let id = BlobId::of(&[4; 32], &body);
+        let stored = craft(&key, BlobType::Tree, &id, FLAG_RAW, &body);
+        assert_eq!(
+            decode(&key, &[4; 32], BlobType::Tree, &id, &stored)
+                .unwrap()
+                .len(),
+            body.len()
+        );
+    }
+
+    #[test]
+    fn honest_frames_up_to_the_cap_decode() {
+        let key = DataKey([3; 32]);
+        let id_key = [4u8; 32];
+        // Exactly the cap, compressed by the writer (declared size: the one-shot path).
+        let full = vec![7u8; MAX_CHUNK_SIZE];
+        let id = BlobId::of(&id_key, &full);
+        let stored = encode(&key, BlobType::Data, &id, &full, 3).unwrap();
+        assert!(stored.len() < 4096, "{}", stored.len());
+        assert_eq!(
+            decode(&key, &id_key, BlobType::Data, &id, &stored).unwrap(),
+            full
+        );
+        // A frame without a declared size (a streaming compressor) is streamed under the cap.
+        let text = b"no declared size ".repeat(60_000);
+        let frame = zstd::stream::encode_all(&text[..], 3).unwrap();
+        assert_eq!(zstd::zstd_safe::get_frame_content_size(&frame).ok(), Some(None));
+        let id = BlobId::of(&id_key, &text);
+        let stored = craft(&key, BlobType::Data, &id, FLAG_ZSTD, &frame);
+        assert_eq!(
+            decode(&key, &id_key, BlobType::Data, &id, &stored).unwrap(),
+            text
+        );
+        // So is a frame of exactly the cap without a declared size.
+        let frame = zero_bomb(MAX_CHUNK_SIZE as u64, false);
+        let zeros = vec![0u8; MAX_CHUNK_SIZE];
+        let id = BlobId::of(&id_key, &zeros);
+        let stored = craft(&key, BlobType::Data, &id, FLAG_ZSTD, &frame);
+        assert_eq!(
+            decode(&key, &id_key, BlobType::Data, &id, &stored).unwrap(),
+            zeros
+        );
     }
 
     #[test]
