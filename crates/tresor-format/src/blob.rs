@@ -410,7 +410,10 @@ mod tests {
         )
         .unwrap();
         assert!(head.iter().all(|b| *b == 0));
-        assert_eq!(zstd::zstd_safe::get_frame_content_size(&bomb).ok(), Some(None));
+        assert_eq!(
+            zstd::zstd_safe::get_frame_content_size(&bomb).ok(),
+            Some(None)
+        );
         let stored = craft(&key, BlobType::Data, &id, FLAG_ZSTD, &bomb);
         let e = decode(&key, &id_key, BlobType::Data, &id, &stored).unwrap_err();
         assert_eq!(
@@ -480,7 +483,10 @@ mod tests {
         // A frame without a declared size (a streaming compressor) is streamed under the cap.
         let text = b"no declared size ".repeat(60_000);
         let frame = zstd::stream::encode_all(&text[..], 3).unwrap();
-        assert_eq!(zstd::zstd_safe::get_frame_content_size(&frame).ok(), Some(None));
+        assert_eq!(
+            zstd::zstd_safe::get_frame_content_size(&frame).ok(),
+            Some(None)
+        );
         let id = BlobId::of(&id_key, &text);
         let stored = craft(&key, BlobType::Data, &id, FLAG_ZSTD, &frame);
         assert_eq!(

@@ -47,6 +47,12 @@ pub enum ObjectLockMode {
     Compliance,
 }
 
+/// Whether `id` is a repository id as format §5 requires: exactly 64 lowercase hex digits.
+/// Readers use it as a directory name (the local cache), so nothing else may pass.
+pub fn is_repository_id(id: &str) -> bool {
+    id.len() == 64 && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
 impl Config {
     /// A new config with a fresh random id and default parameters.
     ///
@@ -68,7 +74,8 @@ impl Config {
         serde_json::to_vec_pretty(self).expect("config serializes")
     }
 
-    /// Decode and check the version.
+    /// Decode and check the version, the chunker sizes, the id ([`is_repository_id`]) and the
+    /// Object Lock days.
     ///
     /// # Errors
     /// [`FormatError::UnsupportedVersion`] for another format version, [`FormatError::Malformed`].
@@ -89,6 +96,15 @@ impl Config {
         let c: Config =
             serde_json::from_slice(b).map_err(|e| FormatError::malformed("config", e))?;
         c.chunker.validate()?;
+        if !is_repository_id(&c.id) {
+            return Err(FormatError::malformed(
+                "config",
+                format!(
+                    "id {} is not 64 lowercase hex digits",
+                    crate::tree::escape_name(c.id.as_bytes())
+                ),
+            ));
+        }
         if c.object_lock.is_some_and(|l| l.days == 0) {
             return Err(FormatError::malformed(
                 "config",
@@ -118,5 +134,42 @@ mod tests {
         assert_eq!(Config::from_bytes(&locked).unwrap(), c);
         let zero = String::from_utf8_lossy(&locked).replace("\"days\": 30", "\"days\": 0");
         assert!(Config::from_bytes(zero.as_bytes()).is_err());
+    }
+
+    #[test]
+    fn id_must_be_64_lowercase_hex_digits() {
+        let c = Config::new().unwrap();
+        assert!(is_repository_id(&c.id));
+        let plain = String::from_utf8(c.to_bytes()).unwrap();
+        let with = |id: &str| Config::from_bytes(plain.replace(&c.id, id).as_bytes());
+        assert_eq!(
+            with(&"0123456789abcdef".repeat(4)).unwrap().id,
+            "0123456789abcdef".repeat(4)
+        );
+        let bad = [
+            (
+                "../../../../tmp/x".to_string(),
+                r#""../../../../tmp/x""#.to_string(),
+            ),
+            (
+                "ABCDEF".repeat(10) + "ABCD",
+                format!("\"{}\"", "ABCDEF".repeat(10) + "ABCD"),
+            ),
+            ("a".repeat(63), format!("\"{}\"", "a".repeat(63))),
+            ("a".repeat(65), format!("\"{}\"", "a".repeat(65))),
+            (String::new(), r#""""#.to_string()),
+            ("g".repeat(64), format!("\"{}\"", "g".repeat(64))),
+            (
+                "a".repeat(62) + "\\n", // JSON for a line break
+                format!("\"{}\\n\"", "a".repeat(62)),
+            ),
+        ];
+        for (id, shown) in bad {
+            let e = with(&id).unwrap_err().to_string();
+            assert_eq!(
+                e,
+                format!("malformed config: id {shown} is not 64 lowercase hex digits")
+            );
+        }
     }
 }
