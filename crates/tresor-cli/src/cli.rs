@@ -204,13 +204,16 @@ pub struct NewPasswordArgs {
     #[arg(long)]
     pub allow_empty_password: bool,
     /// Argon2id memory cost in KiB for the key file (at least 8192: less makes guessing the
-    /// password cheap).
+    /// password cheap; at most 2097152 = 2 GiB, and memory × passes at most 2 GiB: readers
+    /// refuse costlier key files).
     #[arg(long, default_value_t = tresor_format::keyfile::KdfParams::default().m_kib,
-          value_parser = clap::value_parser!(u32).range(8192..))]
+          value_parser = clap::value_parser!(u32)
+              .range(8192..=i64::from(tresor_format::keyfile::KdfParams::MAX_M_KIB)))]
     pub kdf_memory_kib: u32,
-    /// Argon2id passes for the key file (at least 1).
+    /// Argon2id passes for the key file (1 to 64).
     #[arg(long, default_value_t = tresor_format::keyfile::KdfParams::default().t,
-          value_parser = clap::value_parser!(u32).range(1..))]
+          value_parser = clap::value_parser!(u32)
+              .range(1..=i64::from(tresor_format::keyfile::KdfParams::MAX_T)))]
     pub kdf_iterations: u32,
 }
 

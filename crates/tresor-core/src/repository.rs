@@ -154,23 +154,11 @@ impl Repository {
     /// [`CoreError::KeyRevoked`] when the password opens only a removed key, or damage.
     pub fn open(storage: Arc<dyn Storage>, password: &str) -> Result<Self> {
         let config = Self::read_config(storage.as_ref())?;
-        let mut keys = storage.list(Kind::Key)?;
-        keys.sort();
         let mut damaged = Vec::new();
         let mut revoked = None;
-        for (name, _) in keys {
-            let bytes = storage.read(Kind::Key, &name)?;
-            let kf = match KeyFile::from_bytes(&bytes) {
-                Ok(kf) if ObjectId::of(&bytes).to_hex() == name => kf,
-                Ok(_) => {
-                    damaged.push(format!("key {name}: content does not match its name"));
-                    continue;
-                }
-                Err(e) => {
-                    damaged.push(format!("key {name}: {e}"));
-                    continue;
-                }
-            };
+        // Cheapest first: a planted key file with costly Argon2id parameters (within the
+        // bounds every key file is held to) cannot delay opening with an honest key.
+        for (name, kf) in crate::keys::key_files_cheapest_first(storage.as_ref(), &mut damaged)? {
             match kf.open(password) {
                 Ok(payload) => {
                     let key_id: ObjectId = name.parse()?;

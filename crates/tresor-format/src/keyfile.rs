@@ -45,6 +45,59 @@ impl Default for KdfParams {
     }
 }
 
+impl KdfParams {
+    /// Largest Argon2id memory cost readers attempt, KiB (2 GiB, RFC 9106's first recommended
+    /// option).
+    pub const MAX_M_KIB: u32 = 2 << 20;
+    /// Most Argon2id passes readers attempt.
+    pub const MAX_T: u32 = 64;
+    /// Most Argon2id lanes readers attempt.
+    pub const MAX_P: u32 = 16;
+    /// Largest memory × passes readers attempt, KiB (2 GiB: RFC 9106's 2 GiB × 1 pass, or
+    /// 512 MiB × 4, or 64 MiB × 32; 16 times the default; several seconds on one core): what one
+    /// key file can cost a client that tries it.
+    pub const MAX_COST: u64 = 2 << 20;
+
+    /// The work Argon2id does with these parameters: memory (KiB) × passes. Lanes split the
+    /// memory, they add no work. Clients try the cheapest key files first.
+    pub fn cost(&self) -> u64 {
+        u64::from(self.m_kib) * u64::from(self.t)
+    }
+
+    /// Check the parameters against the bounds above and Argon2's own minimums (t ≥ 1,
+    /// 1 ≤ p, m ≥ 8 × p): a key file with others is malformed and never attempted, so a planted
+    /// key file cannot make a client spend unbounded time or memory.
+    ///
+    /// # Errors
+    /// [`FormatError::Malformed`] (`"kdf parameters"`) naming the bound.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |what: String| Err(FormatError::malformed("kdf parameters", what));
+        if self.m_kib > Self::MAX_M_KIB {
+            return bad(format!(
+                "memory {} KiB over {} KiB",
+                self.m_kib,
+                Self::MAX_M_KIB
+            ));
+        }
+        if self.t > Self::MAX_T {
+            return bad(format!("{} passes, more than {}", self.t, Self::MAX_T));
+        }
+        if self.p > Self::MAX_P {
+            return bad(format!("{} lanes, more than {}", self.p, Self::MAX_P));
+        }
+        if self.cost() > Self::MAX_COST {
+            return bad(format!(
+                "memory × passes = {} KiB, over {} KiB",
+                self.cost(),
+                Self::MAX_COST
+            ));
+        }
+        argon2::Params::new(self.m_kib, self.t, self.p, Some(32))
+            .map(|_| ())
+            .or_else(|e| bad(e.to_string()))
+    }
+}
+
 /// What a key may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -128,8 +181,10 @@ pub struct KeyFile {
 /// Derive the 32-byte key-encryption key from a password.
 ///
 /// # Errors
-/// [`FormatError::Malformed`] for invalid cost parameters.
+/// [`FormatError::Malformed`] for cost parameters out of bounds ([`KdfParams::validate`]),
+/// before any work.
 pub fn derive_key(password: &str, salt: &[u8], params: KdfParams) -> Result<Zeroizing<[u8; 32]>> {
+    params.validate()?;
     let normalized: Zeroizing<String> = Zeroizing::new(password.nfc().collect());
     let p = argon2::Params::new(params.m_kib, params.t, params.p, Some(32))
         .map_err(|e| FormatError::malformed("kdf parameters", e))?;
@@ -271,12 +326,99 @@ impl KeyFile {
         serde_json::to_vec_pretty(self).expect("key file serializes")
     }
 
-    /// Decode stored bytes.
+    /// Decode stored bytes; the KDF parameters must be within bounds ([`KdfParams::validate`]).
     ///
     /// # Errors
     /// [`FormatError::UnsupportedVersion`] for another key file version, [`FormatError::Malformed`].
     pub fn from_bytes(b: &[u8]) -> Result<Self> {
         crate::error::check_json_version(b, "key file", 1)?;
-        serde_json::from_slice(b).map_err(|e| FormatError::malformed("key file", e))
+        let kf: KeyFile =
+            serde_json::from_slice(b).map_err(|e| FormatError::malformed("key file", e))?;
+        kf.params.validate().map_err(|e| match e {
+            FormatError::Malformed { detail, .. } => {
+                FormatError::malformed("key file", format!("kdf parameters: {detail}"))
+            }
+            e => e,
+        })?;
+        Ok(kf)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(m_kib: u32, t: u32, p: u32) -> KdfParams {
+        KdfParams { m_kib, t, p }
+    }
+
+    #[test]
+    fn kdf_parameters_are_bounded() {
+        for ok in [
+            KdfParams::default(),
+            p(8, 1, 1),
+            p(2 << 20, 1, 16),
+            p(512 << 10, 4, 1),
+            p(32 << 10, 64, 4),
+        ] {
+            ok.validate().unwrap();
+        }
+        let cases = [
+            (
+                p((2 << 20) + 1, 1, 1),
+                "memory 2097153 KiB over 2097152 KiB",
+            ),
+            (
+                p(u32::MAX, u32::MAX, u32::MAX),
+                "memory 4294967295 KiB over 2097152 KiB",
+            ),
+            (p(64, 65, 1), "65 passes, more than 64"),
+            (p(1024, 1, 17), "17 lanes, more than 16"),
+            (
+                p(1 << 20, 3, 1),
+                "memory × passes = 3145728 KiB, over 2097152 KiB",
+            ),
+            (p(8, 0, 1), "time cost is too small"),
+            (p(8, 1, 2), "memory cost is too small"),
+        ];
+        for (params, msg) in cases {
+            assert_eq!(
+                params.validate().unwrap_err().to_string(),
+                format!("malformed kdf parameters: {msg}"),
+                "{params:?}"
+            );
+            // Never attempted: refused at once, whatever the password.
+            assert!(derive_key("pw", &[0; 16], params).is_err());
+        }
+        assert_eq!(p(1024, 3, 1).cost(), 3072);
+    }
+
+    #[test]
+    fn key_files_with_huge_parameters_are_malformed() {
+        let key = MasterKey::generate().unwrap();
+        let payload = KeyPayload {
+            master: key.clone(),
+            signing_secret: [1; 32],
+        };
+        let cheap = p(8, 1, 1);
+        let kf = KeyFile::create(&payload, "pw", cheap, ("h", "u", "c"), [0; 64]).unwrap();
+        let text = String::from_utf8(kf.to_bytes()).unwrap();
+        assert!(KeyFile::from_bytes(text.as_bytes()).is_ok());
+        let planted = text.replace("\"m_kib\": 8,", "\"m_kib\": 4294967295,");
+        assert_ne!(planted, text);
+        let e = KeyFile::from_bytes(planted.as_bytes()).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "malformed key file: kdf parameters: memory 4294967295 KiB over 2097152 KiB"
+        );
+        // Even a KeyFile value built by hand is refused before Argon2 runs.
+        let mut hand = kf.clone();
+        hand.params = p(1 << 20, 64, 1);
+        let started = std::time::Instant::now();
+        assert!(matches!(
+            hand.open("pw"),
+            Err(FormatError::Malformed { .. })
+        ));
+        assert!(started.elapsed() < std::time::Duration::from_secs(1));
     }
 }

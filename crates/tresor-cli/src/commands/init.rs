@@ -41,6 +41,7 @@ pub fn run(ctx: &Context, a: &InitArgs) -> Result<i32> {
             ctx.location
         );
     }
+    let kdf = super::key::kdf(&a.new)?;
     let pw = crate::password::new_password(
         &a.new,
         ctx.password.insecure_file,
@@ -56,7 +57,6 @@ pub fn run(ctx: &Context, a: &InitArgs) -> Result<i32> {
         username: username(),
         created: jiff::Timestamp::now().to_string(),
     };
-    let kdf = super::key::kdf(&a.new);
     let repo = Repository::init(storage, &pw, kdf, &owner, config)?;
     if ctx.json {
         println!(

@@ -52,13 +52,21 @@ fn print_unknown(unknown: &[keys::UnknownSigner]) {
     }
 }
 
-/// KDF parameters from the flags.
-pub fn kdf(a: &NewPasswordArgs) -> KdfParams {
-    KdfParams {
+/// KDF parameters from the flags, within the bounds every reader holds key files to.
+pub fn kdf(a: &NewPasswordArgs) -> Result<KdfParams> {
+    let params = KdfParams {
         m_kib: a.kdf_memory_kib,
         t: a.kdf_iterations,
         p: 1,
+    };
+    if params.cost() > KdfParams::MAX_COST {
+        anyhow::bail!(
+            "--kdf-memory-kib × --kdf-iterations = {} KiB: readers refuse key files that cost more than {} KiB (format §4)",
+            params.cost(),
+            KdfParams::MAX_COST
+        );
     }
+    Ok(params)
 }
 
 fn owner(host: Option<&String>) -> KeyOwner {
@@ -127,6 +135,7 @@ pub fn run(ctx: &Context, c: &KeyCommand) -> Result<i32> {
             host,
             new,
         }) => {
+            let params = kdf(new)?;
             let repo = ctx.open()?;
             let pw = new_password(ctx, new)?;
             let kind = if *put_only {
@@ -134,7 +143,7 @@ pub fn run(ctx: &Context, c: &KeyCommand) -> Result<i32> {
             } else {
                 KeyKind::Full
             };
-            let id = keys::add(&repo, &pw, kind, kdf(new), &owner(host.as_ref()))?;
+            let id = keys::add(&repo, &pw, kind, params, &owner(host.as_ref()))?;
             print_id(ctx, "added", &id);
         }
         KeyCommand::Remove { id } => {
@@ -143,9 +152,10 @@ pub fn run(ctx: &Context, c: &KeyCommand) -> Result<i32> {
             print_id(ctx, "removed", &removed);
         }
         KeyCommand::Passwd(new) => {
+            let params = kdf(new)?;
             let repo = ctx.open()?;
             let pw = new_password(ctx, new)?;
-            let id = keys::change_password(&repo, &pw, kdf(new))?;
+            let id = keys::change_password(&repo, &pw, params)?;
             print_id(ctx, "changed password of", &id);
         }
         KeyCommand::Export { paper: _ } => {
@@ -204,8 +214,9 @@ pub fn run(ctx: &Context, c: &KeyCommand) -> Result<i32> {
                     s
                 }
             };
+            let params = kdf(new)?;
             let pw = new_password(ctx, new)?;
-            let imported = keys::import_paper(ctx.storage()?, &text, &pw, kdf(new), &owner(None))?;
+            let imported = keys::import_paper(ctx.storage()?, &text, &pw, params, &owner(None))?;
             if ctx.json {
                 println!(
                     "{}",
