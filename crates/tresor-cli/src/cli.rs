@@ -261,6 +261,15 @@ pub struct SnapshotFilterArgs {
     pub tags: Vec<String>,
 }
 
+/// A single file name as it may appear in a tree (format §10): refused with a usage error.
+fn file_name(s: &str) -> Result<String, String> {
+    if tresor_format::tree::valid_name(s.as_bytes()) {
+        Ok(s.to_string())
+    } else {
+        Err("a file name must not be empty, `.` or `..`, nor hold `/` or NUL".into())
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct BackupArgs {
     /// Files and directories to back up.
@@ -299,8 +308,8 @@ pub struct BackupArgs {
     /// Back up standard input as one file.
     #[arg(long)]
     pub stdin: bool,
-    /// File name for --stdin.
-    #[arg(long, default_value = "stdin")]
+    /// File name for --stdin: one name (not empty, not `.` or `..`, no `/`).
+    #[arg(long, default_value = "stdin", value_parser = file_name)]
     pub stdin_filename: String,
     /// Do everything except writing to the repository.
     #[arg(short = 'n', long)]

@@ -82,3 +82,55 @@ fn a_planted_key_file_cannot_delay_opening() {
     );
     assert_eq!(host.key_kind(), KeyKind::PutOnly);
 }
+
+#[test]
+fn names_that_cannot_enter_a_tree_are_refused_before_anything_is_written() {
+    use tresor_core::archiver::{self, StdinSource};
+    let dir = tempfile::tempdir().unwrap();
+    let (storage, repo) = setup(dir.path());
+    let stdin = |name: &str| {
+        let mut o = backup_options(dir.path(), "h");
+        o.paths.clear();
+        o.stdin = Some(StdinSource {
+            filename: name.into(),
+            reader: Box::new(&b"data"[..]),
+        });
+        o
+    };
+    for (name, shown) in [
+        ("../../../../tmp/x", r#""../../../../tmp/x""#),
+        ("..", r#""..""#),
+        ("", r#""""#),
+        ("a/b", r#""a/b""#),
+        ("nul\0", r#""nul\x00""#),
+    ] {
+        let e = archiver::backup(&repo, stdin(name), &tresor_core::NoProgress).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "stdin file name {shown}: not a valid file name (not empty, not . or .., no / or NUL)"
+            )
+        );
+    }
+    let path = |p: &str| {
+        let mut o = backup_options(dir.path(), "h");
+        o.paths = vec![p.into()];
+        o
+    };
+    let rel = dir.path().join("x/../y").display().to_string();
+    for p in ["relative/x", &rel, "/a/./b", "/a//b", "/a/b/", "./a"] {
+        let e = archiver::backup(&repo, path(p), &tresor_core::NoProgress).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!("backup path {p}: not absolute and normalised (no ., .., // or trailing /)")
+        );
+    }
+    let e = archiver::backup(&repo, path("/"), &tresor_core::NoProgress).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "backing up / itself is not supported: name the directories below it"
+    );
+    for kind in [Kind::Marker, Kind::Pack, Kind::Index, Kind::Snapshot] {
+        assert_eq!(storage.list(kind).unwrap(), vec![], "{kind:?}");
+    }
+}

@@ -135,17 +135,53 @@ fn snapshot_paths(opts: &BackupOptions) -> Vec<String> {
     }
 }
 
+/// Refuse what would put names into trees that readers refuse (format §10), before anything is
+/// written: a stdin file name that is not one valid name, and paths that are not absolute and
+/// normalised (as [`BackupOptions::paths`] must be), or are `/` itself.
+fn check_names(opts: &BackupOptions) -> Result<()> {
+    use std::path::Component;
+    if let Some(s) = &opts.stdin
+        && !tresor_format::tree::valid_name(s.filename.as_bytes())
+    {
+        return Err(crate::CoreError::Invalid(format!(
+            "stdin file name {}: not a valid file name (not empty, not . or .., no / or NUL)",
+            tresor_format::tree::escape_name(s.filename.as_bytes())
+        )));
+    }
+    for p in &opts.paths {
+        let comps = || p.components().skip(1);
+        let normal: PathBuf = p.components().collect();
+        if !p.is_absolute()
+            || normal.as_os_str() != p.as_os_str()
+            || comps().any(|c| !matches!(c, Component::Normal(_)))
+        {
+            return Err(crate::CoreError::Invalid(format!(
+                "backup path {}: not absolute and normalised (no ., .., // or trailing /)",
+                p.display()
+            )));
+        }
+        if comps().next().is_none() {
+            return Err(crate::CoreError::Invalid(
+                "backing up / itself is not supported: name the directories below it".into(),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Run a backup and write a snapshot.
 ///
 /// # Errors
-/// Repository errors (storage failures, a full disk, damaged index); unreadable *source*
-/// entries are not errors but [`BackupResult::warnings`]. [`crate::CoreError::Interrupted`] when
+/// [`crate::CoreError::Invalid`] for a stdin file name or a path that cannot become a tree name
+/// (before anything is written). Repository errors (storage failures, a full disk, damaged
+/// index); unreadable *source* entries are not errors but [`BackupResult::warnings`]. [`crate::CoreError::Interrupted`] when
 /// cancelled (after indexing what was written).
 pub fn backup(
     repo: &Repository,
     mut opts: BackupOptions,
     progress: &dyn Progress,
 ) -> Result<BackupResult> {
+    check_names(&opts)?;
     let started = Instant::now();
     let backup_start = jiff::ZonedDateTime::now();
     crate::fsmeta::raise_fd_limit();

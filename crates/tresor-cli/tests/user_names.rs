@@ -1,0 +1,162 @@
+//! Names that users give on the command line and that become tree node names (format §10):
+//! `--stdin-filename` must be one valid name; backup paths are normalised (`.`, `..`, `//`,
+//! trailing slashes) so that only plain components enter the tree. Also the bounds of the
+//! Argon2id flags.
+
+mod common;
+use common::*;
+
+use std::io::Write;
+use std::process::Stdio;
+
+/// `backup --stdin --stdin-filename NAME` fed `input`; returns (exit code, stderr).
+fn backup_stdin(env: &Env, name: &str, input: &[u8]) -> (Option<i32>, String) {
+    let mut child = env
+        .cmd()
+        .args(["backup", "--stdin", "--stdin-filename", name])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The command may refuse before it reads: a closed pipe is not an error here.
+    let _ = child.stdin.take().unwrap().write_all(input);
+    let o = child.wait_with_output().unwrap();
+    (
+        o.status.code(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+/// Names of the objects of one kind in the repository.
+fn objects(env: &Env, dir: &str) -> Vec<String> {
+    match std::fs::read_dir(env.repo.join(dir)) {
+        Ok(rd) => rd
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
+#[test]
+fn stdin_filename_must_be_one_valid_name() {
+    let env = Env::new();
+    env.init();
+    for name in [
+        "../../../../tmp/x",
+        "..",
+        ".",
+        "",
+        "a/b",
+        "/etc/passwd",
+        "x/",
+    ] {
+        let (code, err) = backup_stdin(&env, name, b"payload");
+        assert_eq!(code, Some(2), "{name:?}: {err}");
+        assert!(
+            err.contains(&format!("invalid value '{name}' for '--stdin-filename"))
+                && err.contains("a file name must not be empty, `.` or `..`, nor hold `/` or NUL"),
+            "{name:?}: {err}"
+        );
+    }
+    // Nothing was written: no marker, no pack, no snapshot.
+    for dir in ["markers", "data", "snapshots", "index"] {
+        let found: Vec<_> = objects(&env, dir)
+            .into_iter()
+            .filter(|n| n.len() == 64 || n.len() == 2)
+            .collect();
+        assert!(found.is_empty(), "{dir}: {found:?}");
+    }
+    // A plain name (even odd ones) works and lists as given.
+    for name in ["db.sql", "...", " lead space", "ünï"] {
+        let (code, err) = backup_stdin(&env, name, name.as_bytes());
+        assert_eq!(code, Some(0), "{name:?}: {err}");
+        let o = env.ok(&["ls", "latest"]);
+        assert_eq!(String::from_utf8_lossy(&o.stdout), format!("/{name}\n"));
+    }
+}
+
+#[test]
+fn backup_paths_are_normalised() {
+    let env = Env::new();
+    env.init();
+    let src = env.path("src");
+    std::fs::create_dir_all(src.join("sub/inner")).unwrap();
+    std::fs::write(src.join("sub/inner/f"), b"content").unwrap();
+    // `//`, `.`, `..` and a trailing slash: the snapshot holds the plain path.
+    let messy = format!("{}//sub/./inner/../inner/", src.display());
+    let want = src.join("sub/inner");
+    env.ok(&["backup", "-q", &messy]);
+    let o = env.ok(&["snapshots", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        v[0]["paths"],
+        serde_json::json!([want.display().to_string()])
+    );
+    let o = env.ok(&["ls", "latest", &want.display().to_string()]);
+    let listed = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert_eq!(
+        listed,
+        format!("{}\n{}/f\n", want.display(), want.display()),
+        "{listed}"
+    );
+    // A relative path with `..` is resolved against the working directory.
+    let o = env
+        .cmd()
+        .current_dir(src.join("sub/inner"))
+        .args(["backup", "--json", "../inner/./f"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let o = env.ok(&["snapshots", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        v[1]["paths"],
+        serde_json::json!([want.join("f").display().to_string()])
+    );
+    // `/` itself would give an empty snapshot: refused, nothing written.
+    let before = objects(&env, "snapshots").len();
+    let o = env.run_code(&["backup", "/"], 1);
+    assert_eq!(
+        String::from_utf8_lossy(&o.stderr),
+        "tresor: backing up / itself is not supported: name the directories below it\n"
+    );
+    assert_eq!(objects(&env, "snapshots").len(), before);
+}
+
+#[test]
+fn kdf_flags_are_bounded() {
+    let env = Env::new();
+    let o = env.run_code(&["init", "--kdf-memory-kib", "2097153"], 2);
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("2097153 is not in 8192..=2097152"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let o = env.run_code(&["init", "--kdf-iterations", "65"], 2);
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("65 is not in 1..=64"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let o = env.run_code(
+        &[
+            "init",
+            "--kdf-memory-kib",
+            "1048576",
+            "--kdf-iterations",
+            "3",
+        ],
+        1,
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&o.stderr),
+        "tresor: --kdf-memory-kib × --kdf-iterations = 3145728 KiB: readers refuse key files that cost more than 2097152 KiB (format §4)\n"
+    );
+    assert!(!env.repo.join("config").exists());
+}
