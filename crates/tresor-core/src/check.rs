@@ -277,10 +277,14 @@ fn check_snapshots(repo: &Repository, reader: &BlobReader<'_>, r: &mut CheckRepo
             let tree = match reader.load_tree(&tree_id) {
                 Ok(t) => t,
                 Err(e) => {
+                    // The reason, e.g. `tree …: malformed tree: "..": not a valid name`.
+                    let why = match e {
+                        CoreError::Damaged(m) => m,
+                        e => e.to_string(),
+                    };
                     r.errors.push(format!(
-                        "snapshot {} directory {}/: {e}",
-                        id.short(),
-                        prefix
+                        "snapshot {} directory {prefix}/: {why}",
+                        id.short()
                     ));
                     continue;
                 }

@@ -6,9 +6,13 @@ mod common;
 use common::*;
 
 use std::time::{Duration, Instant};
+use tresor_core::packer::Packer;
 use tresor_core::{Repository, check, keys};
-use tresor_format::ObjectId;
+use tresor_format::blob::BlobType;
 use tresor_format::keyfile::{KdfParams, KeyFile, KeyKind};
+use tresor_format::snapshot::Snapshot;
+use tresor_format::tree::{Node, NodeKind, Timestamp, Tree};
+use tresor_format::{BlobId, ObjectId};
 use tresor_storage::{Kind, Storage};
 
 /// Store `kf` as a key file; returns its name.
@@ -133,4 +137,149 @@ fn names_that_cannot_enter_a_tree_are_refused_before_anything_is_written() {
     for kind in [Kind::Marker, Kind::Pack, Kind::Index, Kind::Snapshot] {
         assert_eq!(storage.list(kind).unwrap(), vec![], "{kind:?}");
     }
+}
+
+fn node(name: &[u8], kind: NodeKind, subtree: Option<BlobId>) -> Node {
+    Node {
+        name: name.to_vec(),
+        kind,
+        mode: 0o644,
+        uid: 0,
+        gid: 0,
+        user: None,
+        group: None,
+        mtime: Timestamp::default(),
+        atime: Timestamp::default(),
+        ctime: Timestamp::default(),
+        size: 0,
+        device: 0,
+        inode: 0,
+        links: 1,
+        rdev: 0,
+        target: Vec::new(),
+        xattrs: Vec::new(),
+        sparse: false,
+        content: Vec::new(),
+        subtree,
+    }
+}
+
+fn snapshot(tree: BlobId) -> Snapshot {
+    Snapshot {
+        version: 1,
+        time: "2026-12-01T00:00:00Z".into(),
+        tree,
+        paths: vec!["/home".into()],
+        hostname: "evil".into(),
+        username: "evil".into(),
+        uid: 0,
+        gid: 0,
+        tags: vec![],
+        excludes: vec![],
+        parent: None,
+        summary: None,
+        program_version: "forged".into(),
+        markers: vec![],
+    }
+}
+
+/// A put-only host stores trees that break format §10 (postcard written directly, no
+/// validation), in its own packs and index object, and snapshots that use them: `check` reports
+/// each as damage naming the snapshot, the directory and the reason; an honest snapshot stays
+/// clean.
+#[test]
+fn check_names_trees_that_break_the_rules() {
+    let dir = tempfile::tempdir().unwrap();
+    let (storage, admin) = setup(dir.path());
+    keys::add(&admin, "evil", KeyKind::PutOnly, KDF, &owner("evil")).unwrap();
+    let evil = Repository::open(storage.clone(), "evil").unwrap();
+    let src = dir.path().join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("f"), b"honest").unwrap();
+    let honest = backup(&admin, &src, "good", None);
+    let file = |n: &[u8]| node(n, NodeKind::File, None);
+    let cases: Vec<(Vec<Node>, &str)> = vec![
+        (vec![file(b"..")], r#""..": not a valid name"#),
+        (
+            vec![file(b"../../etc/cron.d/x")],
+            r#""../../etc/cron.d/x": not a valid name"#,
+        ),
+        (vec![file(b"")], r#""": not a valid name"#),
+        (
+            vec![
+                node(b"d", NodeKind::Dir, Some(BlobId([1; 32]))),
+                node(b"d", NodeKind::Symlink, None),
+            ],
+            r#""d": duplicate name"#,
+        ),
+        (
+            vec![file(b"b"), file(b"a")],
+            r#""a": out of order (after "b")"#,
+        ),
+        (
+            vec![node(b"p", NodeKind::Fifo, Some(BlobId([1; 32])))],
+            r#""p": subtree on a node that is not a directory"#,
+        ),
+    ];
+    let cfg = evil.config();
+    let packer = Packer::new(
+        storage.clone(),
+        evil.key().clone(),
+        evil.signer_copy(),
+        cfg.pack_size,
+        cfg.compression_level,
+        1,
+        false,
+    );
+    let mut expect = Vec::new();
+    let mut roots = Vec::new();
+    for (nodes, reason) in cases {
+        let bad = Tree { nodes }.encode();
+        let bad_id = evil.key().blob_id(&bad);
+        packer.add(BlobType::Tree, bad_id, bad).unwrap();
+        let root = Tree {
+            nodes: vec![node(b"home", NodeKind::Dir, Some(bad_id))],
+        }
+        .encode_checked()
+        .unwrap();
+        let root_id = evil.key().blob_id(&root);
+        packer.add(BlobType::Tree, root_id, root).unwrap();
+        roots.push(root_id);
+        expect.push((bad_id, reason));
+    }
+    // A root tree that is bad itself.
+    let bad_root = Tree {
+        nodes: vec![file(b"x\0y")],
+    }
+    .encode();
+    let bad_root_id = evil.key().blob_id(&bad_root);
+    packer.add(BlobType::Tree, bad_root_id, bad_root).unwrap();
+    packer.finish().unwrap();
+    let mut want = Vec::new();
+    for (root, (bad_id, reason)) in roots.into_iter().zip(expect) {
+        let id = evil.save_snapshot(&snapshot(root)).unwrap();
+        want.push(format!(
+            "snapshot {} directory /home/: tree {bad_id}: malformed tree: {reason}",
+            id.short()
+        ));
+    }
+    let id = evil.save_snapshot(&snapshot(bad_root_id)).unwrap();
+    want.push(format!(
+        "snapshot {} directory /: tree {bad_root_id}: malformed tree: \"x\\x00y\": not a valid name",
+        id.short()
+    ));
+    let admin = Repository::open(storage.clone(), "admin").unwrap();
+    let report = check::check(&admin, check::ReadData::All).unwrap();
+    let mut got = report.errors.clone();
+    got.sort();
+    want.sort();
+    assert_eq!(got, want);
+    assert_eq!(report.snapshots, 8);
+    // The honest snapshot is intact and restores as before.
+    let snap = admin.load_snapshot(&honest.snapshot_id.unwrap()).unwrap();
+    let index = admin.load_index().unwrap();
+    let tree = tresor_core::blobs::BlobReader::new(&admin, &index)
+        .load_tree(&snap.tree)
+        .unwrap();
+    assert!(!tree.nodes.is_empty());
 }
