@@ -283,3 +283,125 @@ fn check_names_trees_that_break_the_rules() {
         .unwrap();
     assert!(!tree.nodes.is_empty());
 }
+
+/// A prune record to start mutations from: every field of both variants set.
+fn records() -> Vec<tresor_core::prune::Record> {
+    use tresor_core::prune::{Arming, FossilPack, FossilSet, Generation, PruneState, Record};
+    use tresor_format::crypto::DataKey;
+    use tresor_format::index::IndexPack;
+    use tresor_format::pack::BlobEntry;
+    let state = PruneState {
+        version: 1,
+        run: 7,
+        supersedes: vec![ObjectId([1; 32])],
+        generations: vec![Generation {
+            run: 6,
+            fossils: vec![ObjectId([2; 32])],
+            blind: vec![ObjectId([3; 32])],
+            packs: 2,
+            bytes: 1 << 30,
+            armed: Some(Arming {
+                run: 7,
+                snapshots: vec![ObjectId([4; 32])],
+                hosts: vec!["a".into(), "b".into()],
+            }),
+        }],
+        deleting: vec![ObjectId([5; 32])],
+        unindexed: vec![ObjectId([6; 32])],
+    };
+    let fossils = FossilSet {
+        version: 1,
+        run: 6,
+        packs: vec![FossilPack {
+            pack: IndexPack {
+                id: ObjectId([7; 32]),
+                data_key: DataKey([8; 32]),
+                blobs: vec![BlobEntry {
+                    blob_type: BlobType::Tree,
+                    id: BlobId([9; 32]),
+                    offset: 0,
+                    length: 104,
+                    raw_length: 50,
+                }],
+            },
+            verified: true,
+        }],
+    };
+    vec![Record::State(state), Record::Fossils(fossils)]
+}
+
+/// The prune record decoder (`prune::open_record`) fed arbitrary bytes, arbitrary and mutated
+/// plaintexts behind a valid seal and signature: `Ok` or `Err`, never a panic.
+#[test]
+fn prune_record_decoder_never_panics() {
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config, TestRunner};
+    use tresor_core::prune::{RECORD_MAGIC, open_record, seal_record};
+    use tresor_format::crypto::SealedKind;
+    use tresor_format::sign::SignedKind;
+    let dir = tempfile::tempdir().unwrap();
+    let (_, repo) = setup(dir.path());
+    let id = ObjectId([0; 32]);
+    let wrap = |plain: &[u8]| {
+        let sealed = repo.key().seal(SealedKind::Index, plain).unwrap();
+        repo.signer().envelope(SignedKind::Index, &sealed)
+    };
+    let valid: Vec<Vec<u8>> = records()
+        .iter()
+        .map(|r| {
+            let stored = seal_record(&repo, r).unwrap();
+            assert_eq!(open_record(&repo, &id, &stored).unwrap().1, *r);
+            postcard::to_stdvec(r).unwrap()
+        })
+        .collect();
+    let change = (
+        any::<usize>(),
+        prop_oneof![
+            any::<u8>().prop_map(|b| vec![b]),
+            any::<u64>().prop_map(|n| {
+                let mut v = Vec::new();
+                let mut n = n | 1 << 40;
+                while n >= 0x80 {
+                    v.push(n as u8 | 0x80);
+                    n >>= 7;
+                }
+                v.push(n as u8);
+                v
+            }),
+        ],
+        0usize..3,
+    );
+    let cases = (
+        prop::collection::vec(any::<u8>(), 0..300),
+        prop::collection::vec(change, 1..4),
+        any::<bool>(),
+    );
+    let mut runner = TestRunner::new(Config {
+        cases: 256,
+        failure_persistence: None,
+        ..Config::default()
+    });
+    runner
+        .run(&cases, |(bytes, changes, which)| {
+            let _ = open_record(&repo, &id, &bytes);
+            let mut plain = RECORD_MAGIC.to_vec();
+            plain.extend_from_slice(&bytes);
+            let _ = open_record(&repo, &id, &wrap(&plain));
+            let mut m = valid[usize::from(which)].clone();
+            for (at, b, how) in changes {
+                let at = at % (m.len() + 1);
+                let end = match how {
+                    0 => at,
+                    1 => (at + b.len()).min(m.len()),
+                    _ => m.len(),
+                };
+                let with = if how == 2 { Vec::new() } else { b };
+                m.splice(at..end, with);
+            }
+            let mut plain = RECORD_MAGIC.to_vec();
+            plain.extend_from_slice(&m);
+            let _ = open_record(&repo, &id, &wrap(&plain));
+            Ok(())
+        })
+        .unwrap();
+}
