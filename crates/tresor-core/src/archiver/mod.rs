@@ -137,7 +137,8 @@ fn snapshot_paths(opts: &BackupOptions) -> Vec<String> {
 
 /// Refuse what would put names into trees that readers refuse (format §10), before anything is
 /// written: a stdin file name that is not one valid name, and paths that are not absolute and
-/// normalised (as [`BackupOptions::paths`] must be), or are `/` itself.
+/// normalised (as [`BackupOptions::paths`] must be). `/` itself is allowed: its listing is the
+/// root tree.
 fn check_names(opts: &BackupOptions) -> Result<()> {
     use std::path::Component;
     if let Some(s) = &opts.stdin
@@ -159,11 +160,6 @@ fn check_names(opts: &BackupOptions) -> Result<()> {
                 "backup path {}: not absolute and normalised (no ., .., // or trailing /)",
                 p.display()
             )));
-        }
-        if comps().next().is_none() {
-            return Err(crate::CoreError::Invalid(
-                "backing up / itself is not supported: name the directories below it".into(),
-            ));
         }
     }
     Ok(())

@@ -165,6 +165,9 @@ impl<'a> Walker<'a> {
     }
 
     pub(super) fn save_root(&mut self, parent_root: Option<BlobId>) -> Result<BlobId> {
+        if self.opts.paths.iter().any(|p| p.as_os_str() == "/") {
+            return self.save_whole_root(parent_root);
+        }
         let mut root = BTreeMap::new();
         for p in &self.opts.paths {
             let mut cur = &mut root;
@@ -192,6 +195,18 @@ impl<'a> Walker<'a> {
         }
         let parent = self.load_parent_tree(parent_root);
         let tree = self.save_virtual(Path::new("/"), &root, parent.as_ref())?;
+        Ok(self.store_tree(&tree)??)
+    }
+
+    /// Backing up `/` itself: the root tree is the listing of `/` (other paths are below it).
+    fn save_whole_root(&mut self, parent_root: Option<BlobId>) -> Result<BlobId> {
+        let root = Path::new("/");
+        let fd: OwnedFd = File::open(root).map_err(|e| CoreError::io(root, e))?.into();
+        let dev = fd_metadata_dev(&fd).map_err(|e| CoreError::io(root, e))?;
+        let parent = self.load_parent_tree(parent_root);
+        let tree = self
+            .save_dir(&fd, root, parent.as_ref(), dev)?
+            .ok_or_else(|| CoreError::Invalid("/ cannot be listed".into()))?;
         Ok(self.store_tree(&tree)??)
     }
 
@@ -659,4 +674,9 @@ fn same_version(a: &Metadata, b: &Metadata) -> bool {
         && a.ctime() == b.ctime()
         && a.ctime_nsec() == b.ctime_nsec()
         && a.ino() == b.ino()
+}
+
+/// Device id of an open file (`st_dev`).
+fn fd_metadata_dev(fd: &OwnedFd) -> std::io::Result<u64> {
+    Ok(rustix::fs::fstat(fd).map_err(std::io::Error::from)?.st_dev)
 }
