@@ -75,14 +75,15 @@ pub fn open_beneath(
 }
 
 /// The fallback of [`open_beneath`]: every directory on the way opened with `O_PATH |
-/// O_DIRECTORY | O_NOFOLLOW` relative to the previous one, the last component with `flags |
-/// O_NOFOLLOW`.
+/// O_NOFOLLOW` relative to the previous one (and checked to be a directory), the last component
+/// with `flags | O_NOFOLLOW`. A symlink gives `ELOOP` as with `openat2`.
 fn open_components(
     dir: BorrowedFd<'_>,
     comps: &[&[u8]],
     flags: OFlags,
     mode: Mode,
 ) -> rustix::io::Result<OwnedFd> {
+    use rustix::fs::FileType;
     let (last, parents) = comps.split_last().ok_or(Errno::XDEV)?;
     let mut held: Option<OwnedFd> = None;
     for c in parents {
@@ -90,13 +91,26 @@ fn open_components(
         let next = rustix::fs::openat(
             at,
             *c,
-            OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
             Mode::empty(),
         )?;
-        held = Some(next);
+        match FileType::from_raw_mode(rustix::fs::fstat(&next)?.st_mode) {
+            FileType::Directory => held = Some(next),
+            FileType::Symlink => return Err(Errno::LOOP),
+            _ => return Err(Errno::NOTDIR),
+        }
     }
     let at = held.as_ref().map_or(dir, |f| f.as_fd());
-    rustix::fs::openat(at, *last, flags | OFlags::NOFOLLOW, mode)
+    match rustix::fs::openat(at, *last, flags | OFlags::NOFOLLOW, mode) {
+        // O_DIRECTORY | O_NOFOLLOW on a symlink says ENOTDIR; openat2 says ELOOP.
+        Err(Errno::NOTDIR)
+            if rustix::fs::statat(at, *last, rustix::fs::AtFlags::SYMLINK_NOFOLLOW)
+                .is_ok_and(|st| FileType::from_raw_mode(st.st_mode) == FileType::Symlink) =>
+        {
+            Err(Errno::LOOP)
+        }
+        r => r,
+    }
 }
 
 /// Set extended attributes through an open descriptor (not `O_PATH`).
@@ -294,5 +308,62 @@ pub fn raise_fd_limit() {
     if l.current != l.maximum {
         l.current = l.maximum;
         let _ = setrlimit(Resource::Nofile, l);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Both ways of opening beneath a directory refuse the same escapes: `..`, absolute or
+    /// empty components, and symlinks anywhere on the path (the last one opened itself only
+    /// with `O_PATH | O_NOFOLLOW`).
+    #[test]
+    fn open_beneath_never_leaves_the_directory() {
+        let tmp = tempfile::tempdir().unwrap();
+        let base = tmp.path().join("base");
+        std::fs::create_dir_all(base.join("a/b")).unwrap();
+        std::fs::write(base.join("a/b/f"), b"in").unwrap();
+        std::fs::write(tmp.path().join("outside"), b"out").unwrap();
+        std::os::unix::fs::symlink(tmp.path(), base.join("up")).unwrap();
+        std::os::unix::fs::symlink("../../outside", base.join("a/link")).unwrap();
+        let dir = std::fs::File::open(&base).unwrap();
+        let d = dir.as_fd();
+        let ro = OFlags::RDONLY;
+        let opens: [&dyn Fn(&[u8], OFlags) -> rustix::io::Result<OwnedFd>; 2] =
+            [&|p, f| open_beneath(d, p, f, Mode::empty()), &|p, f| {
+                let comps: Vec<&[u8]> = p.split(|b| *b == b'/').collect();
+                open_components(d, &comps, f | OFlags::CLOEXEC, Mode::empty())
+            }];
+        for open in opens {
+            let f = open(b"a/b/f", ro).unwrap();
+            let mut s = String::new();
+            std::io::Read::read_to_string(&mut std::fs::File::from(f), &mut s).unwrap();
+            assert_eq!(s, "in");
+            assert_eq!(open(b"up/outside", ro).unwrap_err(), Errno::LOOP);
+            assert_eq!(open(b"a/link", ro).unwrap_err(), Errno::LOOP);
+            assert_eq!(
+                open(b"up", ro | OFlags::DIRECTORY).unwrap_err(),
+                Errno::LOOP
+            );
+            let link = open(b"a/link", OFlags::PATH | OFlags::NOFOLLOW).unwrap();
+            let st = rustix::fs::fstat(&link).unwrap();
+            assert_eq!(
+                rustix::fs::FileType::from_raw_mode(st.st_mode),
+                rustix::fs::FileType::Symlink
+            );
+        }
+        for bad in [
+            &b"../outside"[..],
+            b"a/../../outside",
+            b"",
+            b"/etc/passwd",
+            b"a//b",
+        ] {
+            assert_eq!(
+                open_beneath(d, bad, ro, Mode::empty()).unwrap_err(),
+                Errno::XDEV
+            );
+        }
     }
 }

@@ -199,7 +199,7 @@ pub(super) fn restore_special(sh: &Shared<'_>, job: &FileJob) {
 /// Metadata of the fifo, socket or device just made: opened with `O_PATH | O_NOFOLLOW` (never
 /// really opened: no fifo blocks, no device sees an open), checked with `fstat` to be a node of
 /// that type, then changed through that descriptor.
-fn special_meta(sh: &Shared<'_>, job: &FileJob) -> Result<(), String> {
+pub(super) fn special_meta(sh: &Shared<'_>, job: &FileJob) -> Result<(), String> {
     let node = &job.node;
     let fd = open_beneath(
         job.dir.fd.as_fd(),

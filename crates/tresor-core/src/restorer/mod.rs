@@ -60,7 +60,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tresor_format::snapshot::Snapshot;
-use tresor_format::tree::NodeKind;
+use tresor_format::tree::{NodeKind, valid_name};
 use walk::{DirState, FileJob, Walk};
 
 /// What to restore and how.
@@ -315,6 +315,12 @@ fn run(
     snapshot: &Snapshot,
     root: &Arc<DirState>,
 ) -> Result<u64> {
+    if ls::components(&opts.subpath).iter().any(|c| !valid_name(c)) {
+        return Err(CoreError::Invalid(format!(
+            "{}: `..` is not a name in a snapshot path",
+            opts.subpath
+        )));
+    }
     let start = find_node(&sh.reader, &snapshot.tree, &opts.subpath)?;
     let prefix = ls::normalize(&opts.subpath);
     let (links, deferred, dirs) = std::thread::scope(|scope| -> Result<_> {
@@ -371,5 +377,177 @@ fn result(sh: Shared<'_>, dirs: u64, started: Instant) -> RestoreResult {
         xattrs_filtered: get(&c.xattrs_filtered),
         problems: sh.problems.into_inner().expect("problems lock"),
         elapsed: started.elapsed(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::repository::KeyOwner;
+    use std::os::fd::AsFd;
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    use tresor_format::config::Config;
+    use tresor_format::keyfile::KdfParams;
+    use tresor_format::tree::{Node, Timestamp};
+
+    /// Run `f` with a [`Shared`] over an empty in-memory repository.
+    fn with_shared(policy: MetaPolicy, f: impl FnOnce(&Shared<'_>)) {
+        let storage = Arc::new(tresor_storage::memory::MemoryStorage::new());
+        let owner = KeyOwner {
+            host: "h".into(),
+            username: "u".into(),
+            created: "2026-01-01T00:00:00Z".into(),
+        };
+        let kdf = KdfParams {
+            m_kib: 64,
+            t: 1,
+            p: 1,
+        };
+        let repo = Repository::init(storage, "pw", kdf, &owner, Config::new().unwrap()).unwrap();
+        let index = Index::default();
+        let sh = Shared {
+            reader: BlobReader::new(&repo, &index),
+            policy,
+            root: is_root(),
+            special_files: true,
+            verify: false,
+            problems: Mutex::new(Vec::new()),
+            dropped: Mutex::new(Vec::new()),
+            c: Counters::default(),
+            progress: &crate::NoProgress,
+            file_threads: 1,
+            max_chunk: 1 << 20,
+        };
+        f(&sh);
+    }
+
+    fn node(name: &str, kind: NodeKind, mode: u32) -> Node {
+        let t = Timestamp {
+            secs: 1_000_000_000,
+            nanos: 7,
+        };
+        Node {
+            name: name.as_bytes().to_vec(),
+            kind,
+            mode,
+            uid: rustix::process::geteuid().as_raw(),
+            gid: rustix::process::getegid().as_raw(),
+            user: None,
+            group: None,
+            mtime: t,
+            atime: t,
+            ctime: t,
+            size: 0,
+            device: 0,
+            inode: 0,
+            links: 1,
+            rdev: 0,
+            target: vec![],
+            xattrs: vec![],
+            sparse: false,
+            content: vec![],
+            subtree: None,
+        }
+    }
+
+    fn policy() -> MetaPolicy {
+        MetaPolicy {
+            owner: is_root(),
+            privileged: true,
+            xattrs: XattrFilter::default(),
+        }
+    }
+
+    /// The attack: a directory's name replaced by a symlink to an outside file after
+    /// the directory was created. Its metadata still goes to the directory (through its fd);
+    /// the outside file keeps its mode and mtime.
+    #[test]
+    fn directory_metadata_goes_through_its_fd_even_when_its_name_is_replaced() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (target, outside) = (tmp.path().join("t"), tmp.path().join("outside"));
+        std::fs::create_dir(&target).unwrap();
+        std::fs::write(&outside, b"do not touch").unwrap();
+        std::fs::set_permissions(&outside, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let before = std::fs::metadata(&outside).unwrap();
+        let root_fd: OwnedFd = std::fs::File::open(&target).unwrap().into();
+        let root = Arc::new(DirState::root(root_fd, target.display().to_string()));
+        let (fd, fresh) = walk::ensure_dir(root.fd.as_fd(), b"d").unwrap();
+        assert!(fresh);
+        let d = Arc::new(DirState {
+            fd,
+            fresh,
+            parent: Some(root.clone()),
+            name: b"d".to_vec(),
+            node: Some(node("d", NodeKind::Dir, 0o2777)),
+            pending: std::sync::atomic::AtomicUsize::new(1),
+        });
+        std::fs::rename(target.join("d"), target.join("moved")).unwrap();
+        std::os::unix::fs::symlink(&outside, target.join("d")).unwrap();
+        with_shared(policy(), |sh| {
+            sh.release(&d);
+            assert!(sh.problems.lock().unwrap().is_empty());
+        });
+        let after = std::fs::metadata(&outside).unwrap();
+        assert_eq!(after.mode() & 0o7777, 0o644);
+        assert_eq!(
+            (after.mtime(), after.mtime_nsec()),
+            (before.mtime(), before.mtime_nsec())
+        );
+        assert_eq!(std::fs::read(&outside).unwrap(), b"do not touch");
+        let moved = std::fs::symlink_metadata(target.join("moved")).unwrap();
+        assert!(moved.is_dir());
+        assert_eq!(moved.mode() & 0o7777, 0o2777);
+        assert_eq!((moved.mtime(), moved.mtime_nsec()), (1_000_000_000, 7));
+    }
+
+    /// A fifo's metadata goes through an O_PATH descriptor: a fifo named in the tree gets its
+    /// mode and times, and one replaced by a symlink before its metadata is refused, leaving
+    /// the symlink's target alone.
+    #[test]
+    fn special_files_get_metadata_through_an_o_path_fd() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (target, outside) = (tmp.path().join("t"), tmp.path().join("outside"));
+        std::fs::create_dir(&target).unwrap();
+        std::fs::write(&outside, b"x").unwrap();
+        std::fs::set_permissions(&outside, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let root_fd: OwnedFd = std::fs::File::open(&target).unwrap().into();
+        let root = Arc::new(DirState::root(root_fd, target.display().to_string()));
+        let old_umask = rustix::process::umask(Mode::empty());
+        with_shared(policy(), |sh| {
+            let job = FileJob {
+                dir: root.clone(),
+                node: node("fifo", NodeKind::Fifo, 0o640),
+            };
+            entries::restore_special(sh, &job);
+            assert!(sh.problems.lock().unwrap().is_empty());
+            let m = std::fs::symlink_metadata(target.join("fifo")).unwrap();
+            assert!(std::os::unix::fs::FileTypeExt::is_fifo(&m.file_type()));
+            assert_eq!(m.mode() & 0o7777, 0o640);
+            assert_eq!((m.mtime(), m.mtime_nsec()), (1_000_000_000, 7));
+            // The name now holds a symlink to the outside file: no metadata goes through it.
+            std::os::unix::fs::symlink(&outside, target.join("fifo2")).unwrap();
+            let job = FileJob {
+                dir: root.clone(),
+                node: node("fifo2", NodeKind::Fifo, 0o4777),
+            };
+            let err = entries::special_meta(sh, &job).unwrap_err();
+            assert!(err.contains("replaced by another entry"), "{err}");
+        });
+        rustix::process::umask(old_umask);
+        let m = std::fs::metadata(&outside).unwrap();
+        assert_eq!(m.mode() & 0o7777, 0o600);
+    }
+
+    #[test]
+    fn names_must_be_valid_and_strictly_increasing() {
+        use walk::name_problem;
+        for bad in [&b""[..], b".", b"..", b"a/b", b"/", b"../x", b"a\0b"] {
+            assert!(name_problem(None, bad).is_some(), "{bad:?}");
+        }
+        assert!(name_problem(None, b"...").is_none());
+        assert!(name_problem(Some(b"a"), b"b").is_none());
+        assert!(name_problem(Some(b"b"), b"b").is_some(), "duplicate");
+        assert!(name_problem(Some(b"b"), b"a").is_some(), "unsorted");
+        assert!(name_problem(Some(b"a"), b"a\xff").is_none());
     }
 }

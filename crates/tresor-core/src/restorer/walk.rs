@@ -48,14 +48,18 @@ impl DirState {
     /// Its path in the target, for messages (built on demand: deep trees would otherwise hold
     /// a quadratic amount of path text).
     pub fn path(&self) -> String {
-        let mut names = vec![self.name.as_slice()];
-        let mut cur = self.parent.as_deref();
+        let mut names = Vec::new();
+        let mut cur = Some(self);
         while let Some(d) = cur {
-            names.push(d.name.as_slice());
+            match d.parent.as_deref() {
+                Some(_) => names.push(shown(&d.name)),
+                // The target root: its path as given.
+                None => names.push(String::from_utf8_lossy(&d.name).into_owned()),
+            }
             cur = d.parent.as_deref();
         }
-        let parts: Vec<String> = names.iter().rev().map(|n| shown(n)).collect();
-        parts.join("/")
+        names.reverse();
+        names.join("/")
     }
 
     /// The path of entry `name` in it, for messages.
