@@ -315,6 +315,8 @@ pub fn raise_fd_limit() {
 mod tests {
     use super::*;
 
+    type Open<'a> = dyn Fn(&[u8], OFlags) -> rustix::io::Result<OwnedFd> + 'a;
+
     /// Both ways of opening beneath a directory refuse the same escapes: `..`, absolute or
     /// empty components, and symlinks anywhere on the path (the last one opened itself only
     /// with `O_PATH | O_NOFOLLOW`).
@@ -330,11 +332,10 @@ mod tests {
         let dir = std::fs::File::open(&base).unwrap();
         let d = dir.as_fd();
         let ro = OFlags::RDONLY;
-        let opens: [&dyn Fn(&[u8], OFlags) -> rustix::io::Result<OwnedFd>; 2] =
-            [&|p, f| open_beneath(d, p, f, Mode::empty()), &|p, f| {
-                let comps: Vec<&[u8]> = p.split(|b| *b == b'/').collect();
-                open_components(d, &comps, f | OFlags::CLOEXEC, Mode::empty())
-            }];
+        let opens: [&Open<'_>; 2] = [&|p, f| open_beneath(d, p, f, Mode::empty()), &|p, f| {
+            let comps: Vec<&[u8]> = p.split(|b| *b == b'/').collect();
+            open_components(d, &comps, f | OFlags::CLOEXEC, Mode::empty())
+        }];
         for open in opens {
             let f = open(b"a/b/f", ro).unwrap();
             let mut s = String::new();

@@ -147,9 +147,12 @@ fn opts(target: &Path) -> RestoreOptions {
     }
 }
 
+/// Per path: mode, owner, size, mtime (seconds, nanoseconds) and content.
+type State = BTreeMap<PathBuf, (u32, u32, u64, i64, i64, Vec<u8>)>;
+
 /// Everything below `dir` except `skip` (the target and the repository): type, mode, owner,
 /// size, mtime and content, to show that a restore changed nothing outside its target.
-fn outside(dir: &Path, skip: &[&Path]) -> BTreeMap<PathBuf, (u32, u32, u64, i64, i64, Vec<u8>)> {
+fn outside(dir: &Path, skip: &[&Path]) -> State {
     let mut out = BTreeMap::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
@@ -211,7 +214,7 @@ impl Scene {
         self.dir.path().join(p)
     }
     /// The state outside the targets (`t*`) and the repository.
-    fn outside(&self) -> BTreeMap<PathBuf, (u32, u32, u64, i64, i64, Vec<u8>)> {
+    fn outside(&self) -> State {
         let skip: Vec<PathBuf> = std::fs::read_dir(self.dir.path())
             .unwrap()
             .map(|e| e.unwrap().path())
@@ -233,39 +236,42 @@ fn assert_damage_below(r: &RestoreResult, below: &str, at_least: usize) {
     }
 }
 
-/// Names that are empty, `.`, `..`, hold `/` or climb out with `../..` are damage: nothing is
-/// created for them, nothing outside the target changes (on the old code a file named `..` in a
-/// target that existed removed the target's parent), and the honest entries restore.
-#[test]
-fn bad_names_are_damage_and_nothing_leaves_the_target() {
-    let s = Scene::new();
+/// A snapshot with a directory `evil` holding entries named ``, `.`, `..` (a directory),
+/// `../sentinel` and `a/b`, then one honest entry `ok`; and a directory `honest`.
+fn bad_names(s: &Scene) -> ObjectId {
     let c = Craft::new(&s.admin);
+    let above = vec![c.file(b"x", b"written above the target")];
     let evil = vec![
         c.file(b"", b"empty name"),
         c.file(b".", b"dot"),
-        c.dir(
-            b"..",
-            0o777,
-            vec![c.file(b"x", b"written above the target")],
-        ),
+        c.dir(b"..", 0o777, above),
         c.file(b"../sentinel", b"overwritten"),
         c.file(b"a/b", b"slash"),
         c.file(b"ok", b"the one honest entry of this tree"),
     ];
-    let big = data(7, 3 << 20);
     let honest = vec![
-        c.file(b"big", &big),
+        c.file(b"big", &data(7, 3 << 20)),
         c.dir(b"sub", 0o750, vec![c.file(b"inner", b"inner")]),
     ];
     let root = vec![c.dir(b"evil", 0o755, evil), c.dir(b"honest", 0o755, honest)];
-    let id = c.snapshot(root);
-    let before = s.outside();
+    c.snapshot(root)
+}
 
-    // The whole snapshot into a new target.
-    let t = s.path("t1");
+/// Bad names are damage naming their path: nothing is created for them, nothing outside the
+/// target changes, and the honest entries restore. (Should the tree decoder refuse such a tree
+/// as a whole, `evil` stays empty; either way nothing else changes.)
+#[test]
+fn bad_names_are_damage_and_nothing_leaves_the_target() {
+    let s = Scene::new();
+    let id = bad_names(&s);
+    let before = s.outside();
+    let t = s.path("t");
     let r = restore_with(&s.admin, &id, opts(&t)).unwrap();
     assert_damage_below(&r, &format!("{}/evil/", t.display()), 1);
-    assert_eq!(std::fs::read(t.join("honest/big")).unwrap(), big);
+    assert_eq!(
+        std::fs::read(t.join("honest/big")).unwrap(),
+        data(7, 3 << 20)
+    );
     assert_eq!(std::fs::read(t.join("honest/sub/inner")).unwrap(), b"inner");
     let in_evil: Vec<_> = std::fs::read_dir(t.join("evil"))
         .unwrap()
@@ -274,44 +280,48 @@ fn bad_names_are_damage_and_nothing_leaves_the_target() {
     assert!(in_evil.len() <= 1, "{in_evil:?}");
     if let Some(n) = in_evil.first() {
         assert_eq!(n, "ok");
-        assert_eq!(
-            std::fs::read(t.join("evil/ok")).unwrap(),
-            b"the one honest entry of this tree"
-        );
+        let ok = std::fs::read(t.join("evil/ok")).unwrap();
+        assert_eq!(ok, b"the one honest entry of this tree");
     }
     assert_eq!(s.outside(), before);
+}
 
-    // The hostile directory's contents into a target that exists and holds a file.
-    let t = s.path("t2");
+/// The hostile directory's entries restored straight into a target that exists (where the old
+/// code removed what `.` and `..` named, and wrote `../sentinel`): damage, the target's own
+/// file stays, nothing outside changes.
+#[test]
+fn bad_names_in_an_existing_target_touch_nothing_outside() {
+    let s = Scene::new();
+    let id = bad_names(&s);
+    let before = s.outside();
+    let t = s.path("t");
     std::fs::create_dir(&t).unwrap();
     std::fs::write(t.join("present"), b"was here").unwrap();
-    let r = restore_with(
-        &s.admin,
-        &id,
-        RestoreOptions {
-            subpath: "/evil".into(),
-            ..opts(&t)
-        },
-    )
-    .unwrap();
+    let sub = RestoreOptions {
+        subpath: "/evil".into(),
+        ..opts(&t)
+    };
+    let r = restore_with(&s.admin, &id, sub).unwrap();
     assert_damage_below(&r, &t.display().to_string(), 1);
     assert_eq!(std::fs::read(t.join("present")).unwrap(), b"was here");
     assert_eq!(s.outside(), before);
+}
 
-    // A subpath naming the `..` entry itself (`restore SNAP:/evil/..`).
-    let t = s.path("t3");
+/// A subpath through `..` (`restore SNAP:/evil/..`) is refused before anything is written.
+#[test]
+fn a_subpath_through_dot_dot_is_refused() {
+    let s = Scene::new();
+    let id = bad_names(&s);
+    let before = s.outside();
+    let t = s.path("t");
     std::fs::create_dir(&t).unwrap();
-    let r = restore_with(
-        &s.admin,
-        &id,
-        RestoreOptions {
-            subpath: "/evil/..".into(),
-            ..opts(&t)
-        },
-    );
-    match r {
-        Ok(r) => assert_damage_below(&r, &t.display().to_string(), 1),
-        Err(e) => assert!(e.is_damage() || matches!(e, CoreError::Invalid(_)), "{e}"),
+    let sub = RestoreOptions {
+        subpath: "/evil/..".into(),
+        ..opts(&t)
+    };
+    match restore_with(&s.admin, &id, sub) {
+        Err(CoreError::Invalid(m)) => assert!(m.contains("`..`"), "{m}"),
+        other => panic!("not refused: {other:?}"),
     }
     assert_eq!(std::fs::read_dir(&t).unwrap().count(), 0);
     assert_eq!(s.outside(), before);

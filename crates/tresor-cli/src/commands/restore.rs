@@ -22,7 +22,7 @@ pub fn run(ctx: &Context, a: &RestoreArgs) -> Result<i32> {
     let (list, skipped) = repo.load_snapshots()?;
     let (id, snap) = find(&list, &skipped, spec, &(&a.filter).into())?;
     // Privileged metadata only from snapshots of full keys, unless the admin says otherwise.
-    let verdict = repo.snapshot_verdict(&id)?;
+    let verdict = repo.snapshot_verdict(id)?;
     let index = repo.load_index()?;
     let opts = RestoreOptions {
         subpath: sub,

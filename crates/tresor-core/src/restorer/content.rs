@@ -142,31 +142,20 @@ fn write_parallel(sh: &Shared<'_>, node: &Node, f: &std::fs::File) -> Result<Vec
         let mut bounce = Bounce::default();
         while !stop.load(Ordering::Relaxed) {
             let i = next.fetch_add(1, Ordering::Relaxed);
-            let Some(id) = node.content.get(i) else {
+            if i >= node.content.len() {
                 break;
+            }
+            let at = Piece {
+                f,
+                direct: direct.as_ref(),
+                off: offsets[i],
+                want: offsets[i + 1] - offsets[i],
             };
-            let (off, want) = (offsets[i], offsets[i + 1] - offsets[i]);
-            let r = sh
-                .reader
-                .load(id, BlobType::Data)
-                .map_err(|e| Parallel::Failed((e.to_string(), true)))
-                .and_then(|data| {
-                    if data.len() as u64 != want {
-                        return Err(Parallel::Lengths);
-                    }
-                    let written = if node.sparse {
-                        write_nonzero_at(f, direct.as_ref(), &data, off, &mut bounce)
-                    } else {
-                        write_at(f, direct.as_ref(), &data, off, &mut bounce)
-                    };
-                    written.map_err(|e| Parallel::Failed((format!("write: {e}"), false)))
-                });
-            if let Err(e) = r {
+            if let Err(e) = write_blob(sh, node, i, &at, &mut bounce) {
                 stop.store(true, Ordering::Relaxed);
                 failed.lock().expect("failed lock").get_or_insert(e);
                 break;
             }
-            sh.progress.bytes_read(want);
         }
     };
     let threads = sh.file_threads.min(node.content.len()).max(1);
@@ -180,6 +169,39 @@ fn write_parallel(sh: &Shared<'_>, node: &Node, f: &std::fs::File) -> Result<Vec
         Some(e) => Err(e),
         None => Ok(offsets.windows(2).map(|w| w[1] - w[0]).collect()),
     }
+}
+
+/// Where one blob of [`write_parallel`] goes.
+struct Piece<'f> {
+    f: &'f std::fs::File,
+    direct: Option<&'f std::fs::File>,
+    off: u64,
+    want: u64,
+}
+
+/// Load blob `i` of `node` and write it at its place, if it has the expected length.
+fn write_blob(
+    sh: &Shared<'_>,
+    node: &Node,
+    i: usize,
+    at: &Piece<'_>,
+    bounce: &mut Bounce,
+) -> Result<(), Parallel> {
+    let data = sh
+        .reader
+        .load(&node.content[i], BlobType::Data)
+        .map_err(|e| Parallel::Failed((e.to_string(), true)))?;
+    if data.len() as u64 != at.want {
+        return Err(Parallel::Lengths);
+    }
+    let written = if node.sparse {
+        write_nonzero_at(at.f, at.direct, &data, at.off, bounce)
+    } else {
+        write_at(at.f, at.direct, &data, at.off, bounce)
+    };
+    written.map_err(|e| Parallel::Failed((format!("write: {e}"), false)))?;
+    sh.progress.bytes_read(at.want);
+    Ok(())
 }
 
 /// The lengths the index gives for `node`'s blobs, each at most the repository's largest
