@@ -389,7 +389,7 @@ impl Privileged {
         env.backup_json(&[&src], &[], 0);
         let full = env.snapshot_ids().pop().unwrap();
         assert_ne!(put_only, full);
-        let before = state(env.dir.path(), &[env.repo.clone()]);
+        let before = state(env.dir.path(), std::slice::from_ref(&env.repo));
         Some(Privileged {
             env,
             src,
