@@ -262,11 +262,18 @@ fn as_a_user_dropped_privileges_are_named_in_warnings() {
     let t = env.path("t");
     std::fs::create_dir(&t).unwrap();
     chown(&t, USER);
+    let skip = [env.repo.clone(), t.clone()];
+    let before = state(env.dir.path(), &skip);
     let o = as_user(
         &env,
         &["restore", "latest", "--target", t.to_str().unwrap()],
     );
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(
+        state(env.dir.path(), &skip),
+        before,
+        "something outside changed"
+    );
     let w = stderr(&o);
     let restored = t.join(src.strip_prefix("/").unwrap());
     for name in ["setuid", "setgid"] {

@@ -73,7 +73,7 @@ pub(super) fn apply(
     let mut errors = Vec::new();
     let mut dropped = false;
     let owner_set = set_owner(sh, a, node, chown, &mut errors);
-    let (uid, gid) = if owner_set {
+    let (uid, gid) = if owner_set || node.mode & 0o6000 == 0 {
         (node.uid, node.gid)
     } else {
         current_owner(a)
