@@ -34,6 +34,7 @@ pub(super) struct DirState {
 }
 
 impl DirState {
+    /// The target directory, open as `fd`, shown as `path` in messages.
     pub fn root(fd: OwnedFd, path: String) -> Self {
         DirState {
             fd,
