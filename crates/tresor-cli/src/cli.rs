@@ -372,6 +372,25 @@ pub struct RestoreArgs {
     /// Re-read restored files and compare them with the snapshot.
     #[arg(long)]
     pub verify: bool,
+    /// Never set owners, even as root (files belong to the user running restore; setuid and
+    /// setgid bits and file capabilities are then not applied).
+    #[arg(long)]
+    pub no_owner: bool,
+    /// Do not create device nodes, fifos or sockets.
+    #[arg(long)]
+    pub no_special_files: bool,
+    /// Restore only extended attributes whose name matches GLOB (repeatable); replaces the
+    /// default list: user.*, system.posix_acl_access, system.posix_acl_default,
+    /// security.capability.
+    #[arg(long = "include-xattr", value_name = "GLOB")]
+    pub include_xattrs: Vec<String>,
+    /// Do not restore extended attributes whose name matches GLOB (repeatable).
+    #[arg(long = "exclude-xattr", value_name = "GLOB")]
+    pub exclude_xattrs: Vec<String>,
+    /// Apply device nodes, setuid/setgid bits and security.*/trusted.* attributes also from a
+    /// snapshot written by a put-only key (withheld by default).
+    #[arg(long)]
+    pub trust_privileged: bool,
     #[command(flatten)]
     pub filter: SnapshotFilterArgs,
 }

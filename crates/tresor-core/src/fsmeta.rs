@@ -3,12 +3,20 @@
 //! Paths deeper than `PATH_MAX` are handled by addressing every entry relative to an open
 //! directory: either with `*at` system calls on the directory fd, or through the short path
 //! `/proc/self/fd/<dirfd>/<name>` ([`fd_path`]) where only a path API exists (xattrs).
+//!
+//! The apply side (restore) never resolves a name twice: entries are opened beneath their
+//! directory with [`open_beneath`] (no symlink, no `..`, no magic link can lead out), and their
+//! metadata is changed through that descriptor ([`write_xattrs_fd`], or [`proc_fd`] for
+//! descriptors opened with `O_PATH`, which names exactly that inode).
 
+use rustix::fs::{Mode, OFlags, ResolveFlags};
+use rustix::io::Errno;
 use std::collections::HashMap;
 use std::fs::Metadata;
-use std::os::fd::{AsRawFd, BorrowedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use tresor_format::tree::{Node, NodeKind, Timestamp, Xattr};
 
 /// `/proc/self/fd/<dirfd>/<name>`: a short path to an entry of an open directory.
@@ -17,6 +25,130 @@ pub fn fd_path(dir: BorrowedFd<'_>, name: &[u8]) -> PathBuf {
     let mut p = PathBuf::from(format!("/proc/self/fd/{}", dir.as_raw_fd()));
     p.push(std::ffi::OsStr::from_bytes(name));
     p
+}
+
+/// `/proc/self/fd/<fd>`: a path naming exactly the inode an open descriptor refers to (also one
+/// opened with `O_PATH`), for calls that exist only for paths (chmod, setxattr, utimensat).
+/// Path calls follow this magic link to that inode, never to whatever name it had.
+pub fn proc_fd(fd: BorrowedFd<'_>) -> PathBuf {
+    PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd()))
+}
+
+/// Set once `openat2` answered `ENOSYS` (kernels before 5.6): then only the component walk.
+static NO_OPENAT2: AtomicBool = AtomicBool::new(false);
+
+/// Open `path` (one or more `/`-separated names, relative) beneath the directory `dir` so that
+/// nothing can lead out of it: `openat2` with `RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS |
+/// RESOLVE_NO_MAGICLINKS`; where the kernel lacks `openat2` (`ENOSYS`, or `EPERM` from a
+/// seccomp filter), a walk one component at a time with `O_NOFOLLOW`. `O_CLOEXEC` is added.
+///
+/// A symlink anywhere on the way fails with `ELOOP` (as the last component with `O_PATH |
+/// O_NOFOLLOW`, the symlink itself is opened); an empty path, an empty component, `.` or `..`
+/// fails with `EXDEV` before any system call.
+///
+/// # Errors
+/// The errno of the failing open.
+pub fn open_beneath(
+    dir: BorrowedFd<'_>,
+    path: &[u8],
+    flags: OFlags,
+    mode: Mode,
+) -> rustix::io::Result<OwnedFd> {
+    let comps: Vec<&[u8]> = path.split(|b| *b == b'/').collect();
+    if comps
+        .iter()
+        .any(|c| c.is_empty() || *c == b"." || *c == b"..")
+    {
+        return Err(Errno::XDEV);
+    }
+    let flags = flags | OFlags::CLOEXEC;
+    if !NO_OPENAT2.load(Ordering::Relaxed) {
+        let resolve =
+            ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS;
+        match rustix::fs::openat2(dir, path, flags, mode, resolve) {
+            Err(Errno::NOSYS) => NO_OPENAT2.store(true, Ordering::Relaxed),
+            Err(Errno::PERM) => {}
+            r => return r,
+        }
+    }
+    open_components(dir, &comps, flags, mode)
+}
+
+/// The fallback of [`open_beneath`]: every directory on the way opened with `O_PATH |
+/// O_NOFOLLOW` relative to the previous one (and checked to be a directory), the last component
+/// with `flags | O_NOFOLLOW`. A symlink gives `ELOOP` as with `openat2`.
+fn open_components(
+    dir: BorrowedFd<'_>,
+    comps: &[&[u8]],
+    flags: OFlags,
+    mode: Mode,
+) -> rustix::io::Result<OwnedFd> {
+    use rustix::fs::FileType;
+    let (last, parents) = comps.split_last().ok_or(Errno::XDEV)?;
+    let mut held: Option<OwnedFd> = None;
+    for c in parents {
+        let at = held.as_ref().map_or(dir, |f| f.as_fd());
+        let next = rustix::fs::openat(
+            at,
+            *c,
+            OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+        )?;
+        match FileType::from_raw_mode(rustix::fs::fstat(&next)?.st_mode) {
+            FileType::Directory => held = Some(next),
+            FileType::Symlink => return Err(Errno::LOOP),
+            _ => return Err(Errno::NOTDIR),
+        }
+    }
+    let at = held.as_ref().map_or(dir, |f| f.as_fd());
+    match rustix::fs::openat(at, *last, flags | OFlags::NOFOLLOW, mode) {
+        // O_DIRECTORY | O_NOFOLLOW on a symlink says ENOTDIR; openat2 says ELOOP.
+        Err(Errno::NOTDIR)
+            if rustix::fs::statat(at, *last, rustix::fs::AtFlags::SYMLINK_NOFOLLOW)
+                .is_ok_and(|st| FileType::from_raw_mode(st.st_mode) == FileType::Symlink) =>
+        {
+            Err(Errno::LOOP)
+        }
+        r => r,
+    }
+}
+
+/// Set extended attributes through an open descriptor (not `O_PATH`).
+///
+/// # Errors
+/// The first failing attribute, with its name.
+pub fn write_xattrs_fd(fd: BorrowedFd<'_>, xattrs: &[&Xattr]) -> Result<(), String> {
+    use std::os::unix::ffi::OsStrExt;
+    for x in xattrs {
+        let name = std::ffi::OsStr::from_bytes(&x.name);
+        rustix::fs::fsetxattr(fd, name, &x.value, rustix::fs::XattrFlags::empty())
+            .map_err(|e| format!("xattr {}: {e}", String::from_utf8_lossy(&x.name)))?;
+    }
+    Ok(())
+}
+
+/// Set extended attributes by path: following the last component (`follow`, for a
+/// [`proc_fd`] path) or not (`lsetxattr`, for a symlink itself).
+///
+/// # Errors
+/// The first failing attribute, with its name.
+pub fn write_xattrs_path(
+    path: &std::path::Path,
+    xattrs: &[&Xattr],
+    follow: bool,
+) -> Result<(), String> {
+    use std::os::unix::ffi::OsStrExt;
+    for x in xattrs {
+        let name = std::ffi::OsStr::from_bytes(&x.name);
+        let flags = rustix::fs::XattrFlags::empty();
+        let r = if follow {
+            rustix::fs::setxattr(path, name, &x.value, flags)
+        } else {
+            rustix::fs::lsetxattr(path, name, &x.value, flags)
+        };
+        r.map_err(|e| format!("xattr {}: {e}", String::from_utf8_lossy(&x.name)))?;
+    }
+    Ok(())
 }
 
 /// Caches user and group names by id (the lookups read `/etc/passwd` each time).
@@ -164,20 +296,6 @@ pub fn read_file_xattrs(file: &std::fs::File) -> std::io::Result<Vec<Xattr>> {
     Ok(out)
 }
 
-/// Set extended attributes on an entry (not following symlinks).
-///
-/// # Errors
-/// The first failing attribute, with its name.
-pub fn write_xattrs(path: &std::path::Path, xattrs: &[Xattr]) -> Result<(), String> {
-    use std::os::unix::ffi::OsStrExt;
-    for x in xattrs {
-        let name = std::ffi::OsStr::from_bytes(&x.name);
-        xattr::set(path, name, &x.value)
-            .map_err(|e| format!("xattr {}: {e}", String::from_utf8_lossy(&x.name)))?;
-    }
-    Ok(())
-}
-
 /// Whether this process runs as root (effective uid 0), so ownership can be restored.
 pub fn is_root() -> bool {
     rustix::process::geteuid().is_root()
@@ -190,5 +308,63 @@ pub fn raise_fd_limit() {
     if l.current != l.maximum {
         l.current = l.maximum;
         let _ = setrlimit(Resource::Nofile, l);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    type Open<'a> = dyn Fn(&[u8], OFlags) -> rustix::io::Result<OwnedFd> + 'a;
+
+    /// Both ways of opening beneath a directory refuse the same escapes: `..`, absolute or
+    /// empty components, and symlinks anywhere on the path (the last one opened itself only
+    /// with `O_PATH | O_NOFOLLOW`).
+    #[test]
+    fn open_beneath_never_leaves_the_directory() {
+        let tmp = tempfile::tempdir().unwrap();
+        let base = tmp.path().join("base");
+        std::fs::create_dir_all(base.join("a/b")).unwrap();
+        std::fs::write(base.join("a/b/f"), b"in").unwrap();
+        std::fs::write(tmp.path().join("outside"), b"out").unwrap();
+        std::os::unix::fs::symlink(tmp.path(), base.join("up")).unwrap();
+        std::os::unix::fs::symlink("../../outside", base.join("a/link")).unwrap();
+        let dir = std::fs::File::open(&base).unwrap();
+        let d = dir.as_fd();
+        let ro = OFlags::RDONLY;
+        let opens: [&Open<'_>; 2] = [&|p, f| open_beneath(d, p, f, Mode::empty()), &|p, f| {
+            let comps: Vec<&[u8]> = p.split(|b| *b == b'/').collect();
+            open_components(d, &comps, f | OFlags::CLOEXEC, Mode::empty())
+        }];
+        for open in opens {
+            let f = open(b"a/b/f", ro).unwrap();
+            let mut s = String::new();
+            std::io::Read::read_to_string(&mut std::fs::File::from(f), &mut s).unwrap();
+            assert_eq!(s, "in");
+            assert_eq!(open(b"up/outside", ro).unwrap_err(), Errno::LOOP);
+            assert_eq!(open(b"a/link", ro).unwrap_err(), Errno::LOOP);
+            assert_eq!(
+                open(b"up", ro | OFlags::DIRECTORY).unwrap_err(),
+                Errno::LOOP
+            );
+            let link = open(b"a/link", OFlags::PATH | OFlags::NOFOLLOW).unwrap();
+            let st = rustix::fs::fstat(&link).unwrap();
+            assert_eq!(
+                rustix::fs::FileType::from_raw_mode(st.st_mode),
+                rustix::fs::FileType::Symlink
+            );
+        }
+        for bad in [
+            &b"../outside"[..],
+            b"a/../../outside",
+            b"",
+            b"/etc/passwd",
+            b"a//b",
+        ] {
+            assert_eq!(
+                open_beneath(d, bad, ro, Mode::empty()).unwrap_err(),
+                Errno::XDEV
+            );
+        }
     }
 }

@@ -317,6 +317,22 @@ impl Repository {
         Ok(snap)
     }
 
+    /// The verdict on the key that signed snapshot `id` ([`Verdict::Full`] or
+    /// [`Verdict::PutOnly`] for an accepted snapshot): restore applies privileged metadata
+    /// (device nodes, setuid bits, `security.*` attributes) only from full keys' snapshots unless
+    /// told otherwise. Checks the signature; needs no secret key.
+    ///
+    /// # Errors
+    /// Storage errors, damage (name or signature), [`CoreError::Untrusted`] for an unknown or
+    /// revoked signer.
+    pub fn snapshot_verdict(&self, id: &ObjectId) -> Result<Verdict> {
+        let bytes = self.read_object(Kind::Snapshot, id)?;
+        let signer = Snapshot::signer_of(&bytes)
+            .map_err(|e| CoreError::Damaged(format!("snapshot {id}: {e}")))?;
+        self.judge("snapshot", id, &signer)?;
+        Ok(self.trust.verdict(&signer, id))
+    }
+
     /// Ids of all snapshot objects (unsorted).
     ///
     /// # Errors

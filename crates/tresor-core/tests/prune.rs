@@ -10,7 +10,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use tresor_core::archiver::{self, BackupOptions};
 use tresor_core::check::{self, ReadData};
-use tresor_core::exclude::PatternSet;
 use tresor_core::prune::{self, MaxUnused, PruneOptions, PrunePlan, PruneStats};
 use tresor_core::repair::{self, RepairSnapshotsOptions};
 use tresor_core::repository::KeyOwner;
@@ -251,12 +250,8 @@ fn assert_restores(repo: &Repository, snap: &ObjectId, path: &Path, expected: &F
     let s = repo.load_snapshot(snap).unwrap();
     let index = repo.load_index().unwrap();
     let opts = RestoreOptions {
-        target: target.path().to_path_buf(),
-        subpath: "/".into(),
-        includes: PatternSet::new(&[]).unwrap(),
-        excludes: PatternSet::new(&[]).unwrap(),
         verify: true,
-        workers: 2,
+        ..RestoreOptions::new(target.path().to_path_buf())
     };
     let r = restorer::restore(repo, &index, &s, &opts, &NoProgress).unwrap();
     assert!(r.problems.is_empty(), "restore {snap}: {:?}", r.problems);

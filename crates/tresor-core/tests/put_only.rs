@@ -5,7 +5,6 @@ mod common;
 use common::*;
 
 use std::path::Path;
-use tresor_core::exclude::PatternSet;
 use tresor_core::packer::Packer;
 use tresor_core::restorer::{self, RestoreOptions};
 use tresor_core::{CoreError, NoProgress, Repository, check, keys};
@@ -24,12 +23,8 @@ fn restore(
     let snap = repo.load_snapshot(snapshot).unwrap();
     let index = repo.load_index().unwrap();
     let opts = RestoreOptions {
-        target: target.to_path_buf(),
-        subpath: "/".into(),
-        includes: PatternSet::new(&[]).unwrap(),
-        excludes: PatternSet::new(&[]).unwrap(),
         verify: true,
-        workers: 2,
+        ..RestoreOptions::new(target.to_path_buf())
     };
     restorer::restore(repo, &index, &snap, &opts, &NoProgress).unwrap()
 }

@@ -1,0 +1,553 @@
+//! Restore: write a snapshot's tree into a target directory.
+//!
+//! ```text
+//! walker (this thread, iterative)                 N workers
+//!   depth-first over trees; every name checked     file job: skip if already correct
+//!   (valid, strictly increasing), depth ≤          (regular file, same size and mtime, …),
+//!   MAX_TREE_DEPTH                                 else replace, write blobs (large files:
+//!   dirs: mkdir (0700), open beneath parent  ──▶   several threads; sparse files: holes),
+//!   files ────────────────────────────────────▶    metadata through the file's fd, optional
+//!   symlinks, fifos, sockets, devices: created     verify (re-read through that fd, re-hash)
+//!   hardlinks: deferred until their first path exists
+//! directory metadata is applied through the directory's own fd when the last entry below it is
+//! done (a pending counter per directory), so read-only directories restore fully and their
+//! mtimes stick.
+//! ```
+//!
+//! Hostile snapshots and planted targets (format §13):
+//! * **Names** are checked again here, whatever the tree decoder did: a name that is empty,
+//!   `.`, `..` or holds `/` or NUL, and a name not strictly greater than the one before it in
+//!   its tree (duplicate or unsorted) is damage naming the path; nothing is created for it and
+//!   the rest restores. Directories nested deeper than
+//!   [`tresor_format::tree::MAX_TREE_DEPTH`] are damage too.
+//! * **Everything is opened beneath its directory** ([`crate::fsmeta::open_beneath`]:
+//!   `openat2` with `RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS`, or a
+//!   component walk with `O_NOFOLLOW`), so a symlink planted in the target is replaced, never
+//!   followed. A file in the way is unlinked and created anew (`O_EXCL`), never written into: a
+//!   hard link planted in the target cannot carry the write to a file outside it.
+//! * **Metadata goes through the entry's own descriptor** (`fchown`, `fchmod`, `fsetxattr`,
+//!   `futimens`; for fifos, sockets and devices an `O_PATH` descriptor checked with `fstat`
+//!   and `/proc/self/fd/N`; symlinks only by no-follow calls): no name is resolved a second
+//!   time after it was created, so replacing a name by a symlink cannot redirect a chmod.
+//! * **Privileges** follow [`policy`]: setuid/setgid bits and file capabilities only with the
+//!   owner; device nodes, setuid/setgid bits and `security.*`/`trusted.*` attributes only from
+//!   snapshots of trusted writers (see [`RestoreOptions::privileged`]).
+//!
+//! Metadata order: owner (root only), mode, xattrs (after chown, which clears capabilities),
+//! times. The mtime is set last, which is what lets a re-run skip files that are already
+//! complete.
+
+mod content;
+mod entries;
+mod meta;
+pub mod policy;
+mod walk;
+
+use crate::Progress;
+use crate::blobs::BlobReader;
+use crate::error::{CoreError, Result};
+use crate::exclude::PatternSet;
+use crate::fsmeta::is_root;
+use crate::index::Index;
+use crate::ls::{self, find_node};
+use crate::repository::Repository;
+use crossbeam_channel::bounded;
+use policy::{Fate, MetaPolicy, XattrFilter};
+use rustix::fs::Mode;
+use std::os::fd::OwnedFd;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tresor_format::snapshot::Snapshot;
+use tresor_format::tree::{NodeKind, valid_name};
+use walk::{DirState, FileJob, Walk};
+
+/// What to restore and how.
+#[derive(Debug, Clone)]
+pub struct RestoreOptions {
+    /// Target directory (created if missing).
+    pub target: PathBuf,
+    /// Path inside the snapshot to restore (its contents go into the target); `/` for all.
+    pub subpath: String,
+    /// Restore only entries matching (or below a directory matching) these patterns.
+    pub includes: PatternSet,
+    /// Skip entries matching these patterns.
+    pub excludes: PatternSet,
+    /// Re-read every restored file and compare it with the snapshot.
+    pub verify: bool,
+    /// Worker threads writing files.
+    pub workers: usize,
+    /// Set owners when running as root (`false`: `--no-owner`, never chown).
+    pub owner: bool,
+    /// Create fifos, sockets and device nodes (`false`: `--no-special-files`).
+    pub special_files: bool,
+    /// Which extended attributes to write.
+    pub xattrs: XattrFilter,
+    /// Apply privileged metadata: device nodes, setuid/setgid bits of files, `security.*` and
+    /// `trusted.*` attributes. The caller sets it when the snapshot was signed by a full key
+    /// ([`Repository::snapshot_verdict`]) or the admin passed `--trust-privileged`; otherwise
+    /// they are withheld and counted in [`RestoreResult::withheld`].
+    pub privileged: bool,
+}
+
+impl RestoreOptions {
+    /// Restore everything into `target`: no patterns, no verify, 2 workers, owners (as root),
+    /// special files, the default xattr allow-list, privileged metadata withheld.
+    pub fn new(target: PathBuf) -> Self {
+        let none = PatternSet::new(&[]).expect("an empty pattern set compiles");
+        RestoreOptions {
+            target,
+            subpath: "/".into(),
+            includes: none.clone(),
+            excludes: none,
+            verify: false,
+            workers: 2,
+            owner: true,
+            special_files: true,
+            xattrs: XattrFilter::default(),
+            privileged: false,
+        }
+    }
+}
+
+/// One problem met during restore.
+#[derive(Debug, Clone)]
+pub struct RestoreProblem {
+    /// Path in the target.
+    pub path: String,
+    /// What went wrong.
+    pub message: String,
+    /// Whether repository data was missing or corrupt (as opposed to a local write problem).
+    pub damage: bool,
+}
+
+/// Privileged metadata not applied because the snapshot's writer is not trusted with it
+/// ([`RestoreOptions::privileged`] false).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Withheld {
+    /// Device nodes not created.
+    pub devices: u64,
+    /// Files restored without their setuid/setgid bits.
+    pub setid_files: u64,
+    /// `security.*` and `trusted.*` attributes not written.
+    pub xattrs: u64,
+}
+
+impl Withheld {
+    /// Whether anything was withheld.
+    pub fn any(&self) -> bool {
+        self.devices + self.setid_files + self.xattrs > 0
+    }
+}
+
+/// Outcome of a restore.
+#[derive(Debug, Clone, Default)]
+pub struct RestoreResult {
+    /// Files written.
+    pub files_restored: u64,
+    /// Files already correct in the target, left as they were.
+    pub files_skipped: u64,
+    /// Directories created or updated.
+    pub dirs: u64,
+    /// Other entries (symlinks, fifos, sockets, devices, hardlinks).
+    pub others: u64,
+    /// Content bytes written.
+    pub bytes_written: u64,
+    /// Files whose content was compared with the snapshot (with `verify`): those written and
+    /// those found already correct.
+    pub files_verified: u64,
+    /// Whether ownership was left alone (not root, or [`RestoreOptions::owner`] false).
+    pub owner_skipped: bool,
+    /// Device nodes not created because we are not root.
+    pub devices_skipped: u64,
+    /// Fifos, sockets and devices not created because [`RestoreOptions::special_files`] is off.
+    pub special_skipped: u64,
+    /// Privileged metadata withheld from an untrusted writer's snapshot.
+    pub withheld: Withheld,
+    /// Files (target paths) whose setuid/setgid bits or capability were not applied because
+    /// their owner was not restored.
+    pub privileges_dropped: Vec<String>,
+    /// Extended attributes not written because the allow-list leaves them out.
+    pub xattrs_filtered: u64,
+    /// Problems, one per entry.
+    pub problems: Vec<RestoreProblem>,
+    /// Wall time.
+    pub elapsed: Duration,
+}
+
+#[derive(Default)]
+struct Counters {
+    restored: AtomicU64,
+    skipped: AtomicU64,
+    verified: AtomicU64,
+    bytes: AtomicU64,
+    others: AtomicU64,
+    devices_skipped: AtomicU64,
+    special_skipped: AtomicU64,
+    withheld_devices: AtomicU64,
+    withheld_setid: AtomicU64,
+    withheld_xattrs: AtomicU64,
+    xattrs_filtered: AtomicU64,
+}
+
+fn bump(c: &AtomicU64) {
+    c.fetch_add(1, Ordering::Relaxed);
+}
+
+struct Shared<'a> {
+    reader: BlobReader<'a>,
+    policy: MetaPolicy,
+    /// Running as root (device nodes can be made).
+    root: bool,
+    special_files: bool,
+    verify: bool,
+    problems: Mutex<Vec<RestoreProblem>>,
+    dropped: Mutex<Vec<String>>,
+    c: Counters,
+    progress: &'a dyn Progress,
+    /// Threads that fetch and write the blobs of one large file at once.
+    file_threads: usize,
+    /// Largest chunk of this repository (bounds what verify reads per blob).
+    max_chunk: u64,
+}
+
+impl Shared<'_> {
+    fn problem(&self, path: &str, message: String, damage: bool) {
+        self.problems
+            .lock()
+            .expect("problems lock")
+            .push(RestoreProblem {
+                path: path.into(),
+                message,
+                damage,
+            });
+    }
+
+    /// Count the fate of a piece of privileged metadata; `dropped` marks the entry for the
+    /// privileges warning.
+    fn note(&self, fate: Fate, setid: bool, dropped: &mut bool) {
+        match (fate, setid) {
+            (Fate::Apply, _) => {}
+            (Fate::Filtered, _) => bump(&self.c.xattrs_filtered),
+            (Fate::Withheld, true) => bump(&self.c.withheld_setid),
+            (Fate::Withheld, false) => bump(&self.c.withheld_xattrs),
+            (Fate::Dropped, _) => *dropped = true,
+        }
+    }
+
+    fn privileges_dropped(&self, path: String) {
+        self.dropped.lock().expect("dropped lock").push(path);
+    }
+
+    /// One entry below `dir` is done; apply metadata of every directory that is now complete,
+    /// through its own descriptor.
+    fn release(&self, dir: &Arc<DirState>) {
+        let mut cur = Some(dir.clone());
+        while let Some(d) = cur {
+            if d.pending.fetch_sub(1, Ordering::AcqRel) != 1 {
+                return;
+            }
+            if let Some(node) = &d.node
+                && let Err(e) = meta::dir_meta(self, &d, node)
+            {
+                self.problem(&d.path(), e, false);
+            }
+            cur = d.parent.clone();
+        }
+    }
+}
+
+/// Restore `snapshot` (or its `subpath`) into `opts.target`.
+///
+/// # Errors
+/// Fatal problems only (target not creatable, subpath missing, root tree unreadable). Problems
+/// with single entries are collected in [`RestoreResult::problems`].
+pub fn restore(
+    repo: &Repository,
+    index: &Index,
+    snapshot: &Snapshot,
+    opts: &RestoreOptions,
+    progress: &dyn Progress,
+) -> Result<RestoreResult> {
+    repo.require_read("restore")?;
+    let started = Instant::now();
+    crate::fsmeta::raise_fd_limit();
+    let reader = BlobReader::new(repo, index);
+    std::fs::create_dir_all(&opts.target).map_err(|e| CoreError::io(&opts.target, e))?;
+    let target_fd: OwnedFd = std::fs::File::open(&opts.target)
+        .map_err(|e| CoreError::io(&opts.target, e))?
+        .into();
+    let root = is_root();
+    let sh = Shared {
+        reader,
+        policy: MetaPolicy {
+            owner: root && opts.owner,
+            privileged: opts.privileged,
+            xattrs: opts.xattrs.clone(),
+        },
+        root,
+        special_files: opts.special_files,
+        verify: opts.verify,
+        problems: Mutex::new(Vec::new()),
+        dropped: Mutex::new(Vec::new()),
+        c: Counters::default(),
+        progress,
+        // Twice the cores: writes bypassing the page cache wait for the disk.
+        file_threads: (2 * std::thread::available_parallelism().map_or(1, |n| n.get()))
+            .min(opts.workers.max(1)),
+        max_chunk: u64::from(repo.config().chunker.max_size),
+    };
+    let root_dir = Arc::new(DirState::root(target_fd, opts.target.display().to_string()));
+    // Files are created with their final permission bits; the umask must not mask them.
+    let old_umask = rustix::process::umask(Mode::empty());
+    let walked = run(&sh, opts, snapshot, &root_dir);
+    rustix::process::umask(old_umask);
+    let dirs = walked?;
+    Ok(result(sh, dirs, started))
+}
+
+/// Walk the snapshot with workers writing files, then make the deferred hard links; returns
+/// the number of directories.
+fn run(
+    sh: &Shared<'_>,
+    opts: &RestoreOptions,
+    snapshot: &Snapshot,
+    root: &Arc<DirState>,
+) -> Result<u64> {
+    if ls::components(&opts.subpath).iter().any(|c| !valid_name(c)) {
+        return Err(CoreError::Invalid(format!(
+            "{}: `..` is not a name in a snapshot path",
+            opts.subpath
+        )));
+    }
+    let start = find_node(&sh.reader, &snapshot.tree, &opts.subpath)?;
+    let prefix = ls::normalize(&opts.subpath);
+    let (links, deferred, dirs) = std::thread::scope(|scope| -> Result<_> {
+        let (tx, rx) = bounded::<FileJob>(256);
+        for _ in 0..opts.workers.max(1) {
+            let rx = rx.clone();
+            scope.spawn(move || {
+                for job in rx.iter() {
+                    if job.node.kind == NodeKind::File {
+                        entries::restore_file(sh, &job);
+                    } else {
+                        entries::restore_special(sh, &job);
+                    }
+                    sh.release(&job.dir);
+                }
+            });
+        }
+        let mut w = Walk::new(sh, opts, tx, &prefix);
+        match &start {
+            None => w.run(root, &snapshot.tree)?,
+            Some(n) if n.kind == NodeKind::Dir => {
+                if let Some(s) = n.subtree {
+                    w.run(root, &s)?;
+                }
+            }
+            Some(n) => w.single(root, n.clone())?,
+        }
+        // Scoped workers are joined when the scope ends; hardlinks are made after that.
+        Ok(w.finish())
+    })?;
+    entries::make_links(sh, &links, deferred);
+    Ok(dirs)
+}
+
+fn result(sh: Shared<'_>, dirs: u64, started: Instant) -> RestoreResult {
+    let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+    let c = &sh.c;
+    RestoreResult {
+        files_restored: get(&c.restored),
+        files_skipped: get(&c.skipped),
+        dirs,
+        others: get(&c.others),
+        bytes_written: get(&c.bytes),
+        files_verified: get(&c.verified),
+        owner_skipped: !sh.policy.owner,
+        devices_skipped: get(&c.devices_skipped),
+        special_skipped: get(&c.special_skipped),
+        withheld: Withheld {
+            devices: get(&c.withheld_devices),
+            setid_files: get(&c.withheld_setid),
+            xattrs: get(&c.withheld_xattrs),
+        },
+        privileges_dropped: sh.dropped.into_inner().expect("dropped lock"),
+        xattrs_filtered: get(&c.xattrs_filtered),
+        problems: sh.problems.into_inner().expect("problems lock"),
+        elapsed: started.elapsed(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::repository::KeyOwner;
+    use std::os::fd::AsFd;
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    use tresor_format::config::Config;
+    use tresor_format::keyfile::KdfParams;
+    use tresor_format::tree::{Node, Timestamp};
+
+    /// Run `f` with a [`Shared`] over an empty in-memory repository.
+    fn with_shared(policy: MetaPolicy, f: impl FnOnce(&Shared<'_>)) {
+        let storage = Arc::new(tresor_storage::memory::MemoryStorage::new());
+        let owner = KeyOwner {
+            host: "h".into(),
+            username: "u".into(),
+            created: "2026-01-01T00:00:00Z".into(),
+        };
+        let kdf = KdfParams {
+            m_kib: 64,
+            t: 1,
+            p: 1,
+        };
+        let repo = Repository::init(storage, "pw", kdf, &owner, Config::new().unwrap()).unwrap();
+        let index = Index::default();
+        let sh = Shared {
+            reader: BlobReader::new(&repo, &index),
+            policy,
+            root: is_root(),
+            special_files: true,
+            verify: false,
+            problems: Mutex::new(Vec::new()),
+            dropped: Mutex::new(Vec::new()),
+            c: Counters::default(),
+            progress: &crate::NoProgress,
+            file_threads: 1,
+            max_chunk: 1 << 20,
+        };
+        f(&sh);
+    }
+
+    fn node(name: &str, kind: NodeKind, mode: u32) -> Node {
+        let t = Timestamp {
+            secs: 1_000_000_000,
+            nanos: 7,
+        };
+        Node {
+            name: name.as_bytes().to_vec(),
+            kind,
+            mode,
+            uid: rustix::process::geteuid().as_raw(),
+            gid: rustix::process::getegid().as_raw(),
+            user: None,
+            group: None,
+            mtime: t,
+            atime: t,
+            ctime: t,
+            size: 0,
+            device: 0,
+            inode: 0,
+            links: 1,
+            rdev: 0,
+            target: vec![],
+            xattrs: vec![],
+            sparse: false,
+            content: vec![],
+            subtree: None,
+        }
+    }
+
+    fn policy() -> MetaPolicy {
+        MetaPolicy {
+            owner: is_root(),
+            privileged: true,
+            xattrs: XattrFilter::default(),
+        }
+    }
+
+    /// The issue's attack: a directory's name replaced by a symlink to an outside file after
+    /// the directory was created. Its metadata still goes to the directory (through its fd);
+    /// the outside file keeps its mode and mtime.
+    #[test]
+    fn directory_metadata_goes_through_its_fd_even_when_its_name_is_replaced() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (target, outside) = (tmp.path().join("t"), tmp.path().join("outside"));
+        std::fs::create_dir(&target).unwrap();
+        std::fs::write(&outside, b"do not touch").unwrap();
+        std::fs::set_permissions(&outside, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let before = std::fs::metadata(&outside).unwrap();
+        let root_fd: OwnedFd = std::fs::File::open(&target).unwrap().into();
+        let root = Arc::new(DirState::root(root_fd, target.display().to_string()));
+        let (fd, fresh) = walk::ensure_dir(root.fd.as_fd(), b"d").unwrap();
+        assert!(fresh);
+        let d = Arc::new(DirState {
+            fd,
+            fresh,
+            parent: Some(root.clone()),
+            name: b"d".to_vec(),
+            node: Some(node("d", NodeKind::Dir, 0o2777)),
+            pending: std::sync::atomic::AtomicUsize::new(1),
+        });
+        std::fs::rename(target.join("d"), target.join("moved")).unwrap();
+        std::os::unix::fs::symlink(&outside, target.join("d")).unwrap();
+        with_shared(policy(), |sh| {
+            sh.release(&d);
+            assert!(sh.problems.lock().unwrap().is_empty());
+        });
+        let after = std::fs::metadata(&outside).unwrap();
+        assert_eq!(after.mode() & 0o7777, 0o644);
+        assert_eq!(
+            (after.mtime(), after.mtime_nsec()),
+            (before.mtime(), before.mtime_nsec())
+        );
+        assert_eq!(std::fs::read(&outside).unwrap(), b"do not touch");
+        let moved = std::fs::symlink_metadata(target.join("moved")).unwrap();
+        assert!(moved.is_dir());
+        assert_eq!(moved.mode() & 0o7777, 0o2777);
+        assert_eq!((moved.mtime(), moved.mtime_nsec()), (1_000_000_000, 7));
+    }
+
+    /// A fifo's metadata goes through an O_PATH descriptor: a fifo named in the tree gets its
+    /// mode and times, and one replaced by a symlink before its metadata is refused, leaving
+    /// the symlink's target alone.
+    #[test]
+    fn special_files_get_metadata_through_an_o_path_fd() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (target, outside) = (tmp.path().join("t"), tmp.path().join("outside"));
+        std::fs::create_dir(&target).unwrap();
+        std::fs::write(&outside, b"x").unwrap();
+        std::fs::set_permissions(&outside, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let root_fd: OwnedFd = std::fs::File::open(&target).unwrap().into();
+        let root = Arc::new(DirState::root(root_fd, target.display().to_string()));
+        let old_umask = rustix::process::umask(Mode::empty());
+        with_shared(policy(), |sh| {
+            let job = FileJob {
+                dir: root.clone(),
+                node: node("fifo", NodeKind::Fifo, 0o640),
+            };
+            entries::restore_special(sh, &job);
+            assert!(sh.problems.lock().unwrap().is_empty());
+            let m = std::fs::symlink_metadata(target.join("fifo")).unwrap();
+            assert!(std::os::unix::fs::FileTypeExt::is_fifo(&m.file_type()));
+            assert_eq!(m.mode() & 0o7777, 0o640);
+            assert_eq!((m.mtime(), m.mtime_nsec()), (1_000_000_000, 7));
+            // The name now holds a symlink to the outside file: no metadata goes through it.
+            std::os::unix::fs::symlink(&outside, target.join("fifo2")).unwrap();
+            let job = FileJob {
+                dir: root.clone(),
+                node: node("fifo2", NodeKind::Fifo, 0o4777),
+            };
+            let err = entries::special_meta(sh, &job).unwrap_err();
+            assert!(err.contains("replaced by another entry"), "{err}");
+        });
+        rustix::process::umask(old_umask);
+        let m = std::fs::metadata(&outside).unwrap();
+        assert_eq!(m.mode() & 0o7777, 0o600);
+    }
+
+    #[test]
+    fn names_must_be_valid_and_strictly_increasing() {
+        use walk::name_problem;
+        for bad in [&b""[..], b".", b"..", b"a/b", b"/", b"../x", b"a\0b"] {
+            assert!(name_problem(None, bad).is_some(), "{bad:?}");
+        }
+        assert!(name_problem(None, b"...").is_none());
+        assert!(name_problem(Some(b"a"), b"b").is_none());
+        assert!(name_problem(Some(b"b"), b"b").is_some(), "duplicate");
+        assert!(name_problem(Some(b"b"), b"a").is_some(), "unsorted");
+        assert!(name_problem(Some(b"a"), b"a\xff").is_none());
+    }
+}

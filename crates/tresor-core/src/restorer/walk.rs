@@ -1,0 +1,459 @@
+//! The walker: depth-first over the snapshot's trees without recursion, checking every name,
+//! creating directories and handing every other entry to the workers.
+
+use super::{RestoreOptions, Shared};
+use crate::blobs::BlobReader;
+use crate::error::{CoreError, Result};
+use crate::exclude::PatternSet;
+use crate::fsmeta::{fd_path, open_beneath, proc_fd};
+use crossbeam_channel::Sender;
+use rustix::fs::{AtFlags, FileType, Mode, OFlags};
+use rustix::io::Errno;
+use std::collections::{HashMap, HashSet};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use tresor_format::BlobId;
+use tresor_format::tree::{MAX_TREE_DEPTH, Node, NodeKind, valid_name};
+
+/// A directory being restored.
+pub(super) struct DirState {
+    /// Its open descriptor (read-only, a directory): entries are made relative to it and its
+    /// own metadata is applied through it.
+    pub fd: OwnedFd,
+    /// Created empty by this restore: entries need no check for what is already there.
+    pub fresh: bool,
+    pub parent: Option<Arc<DirState>>,
+    /// Its name in the parent (for the target root: the target path, for messages).
+    pub name: Vec<u8>,
+    /// Its node (`None` for the target root, whose metadata is left alone).
+    pub node: Option<Node>,
+    /// Entries not done yet, plus one held by the walker until its listing is done.
+    pub pending: AtomicUsize,
+}
+
+impl DirState {
+    /// The target directory, open as `fd`, shown as `path` in messages.
+    pub fn root(fd: OwnedFd, path: String) -> Self {
+        DirState {
+            fd,
+            fresh: false,
+            parent: None,
+            name: path.into_bytes(),
+            node: None,
+            pending: AtomicUsize::new(1),
+        }
+    }
+
+    /// Its path in the target, for messages (built on demand: deep trees would otherwise hold
+    /// a quadratic amount of path text).
+    pub fn path(&self) -> String {
+        let mut names = Vec::new();
+        let mut cur = Some(self);
+        while let Some(d) = cur {
+            match d.parent.as_deref() {
+                Some(_) => names.push(shown(&d.name)),
+                // The target root: its path as given.
+                None => names.push(String::from_utf8_lossy(&d.name).into_owned()),
+            }
+            cur = d.parent.as_deref();
+        }
+        names.reverse();
+        names.join("/")
+    }
+
+    /// The path of entry `name` in it, for messages.
+    pub fn child_path(&self, name: &[u8]) -> String {
+        format!("{}/{}", self.path(), shown(name))
+    }
+}
+
+impl Drop for DirState {
+    /// Unlink the parent chain iteratively: dropping the last directory of a deep tree must not
+    /// recurse once per level.
+    fn drop(&mut self) {
+        let mut next = self.parent.take();
+        while let Some(p) = next {
+            match Arc::try_unwrap(p) {
+                Ok(mut d) => next = d.parent.take(),
+                Err(_) => break,
+            }
+        }
+    }
+}
+
+/// A name for messages: as text when valid, quoted and escaped when not (so that `a/b` or `..`
+/// cannot pass for a path).
+fn shown(name: &[u8]) -> String {
+    let s = String::from_utf8_lossy(name);
+    if valid_name(name) {
+        s.into_owned()
+    } else {
+        format!("{s:?}")
+    }
+}
+
+/// A file, symlink or special file for the workers.
+pub(super) struct FileJob {
+    pub dir: Arc<DirState>,
+    pub node: Node,
+}
+
+impl FileJob {
+    /// Its path in the target, for messages.
+    pub fn path(&self) -> String {
+        self.dir.child_path(&self.node.name)
+    }
+}
+
+/// Why a node name is refused, if it is.
+pub(super) fn name_problem(prev: Option<&[u8]>, name: &[u8]) -> Option<&'static str> {
+    if !valid_name(name) {
+        Some("invalid name in the snapshot (empty, `.`, `..`, or holding `/` or NUL): not restored")
+    } else if prev.is_some_and(|p| p >= name) {
+        Some("name duplicated or out of order in its directory in the snapshot: not restored")
+    } else {
+        None
+    }
+}
+
+/// One tree being walked.
+struct Frame {
+    dir: Arc<DirState>,
+    nodes: std::vec::IntoIter<Node>,
+    /// The last name accepted in this tree.
+    prev: Option<Vec<u8>>,
+    /// Length of this directory's snapshot path in [`Walk::spath`].
+    base: usize,
+    /// This directory or an ancestor matches an exclude / include pattern.
+    excluded: bool,
+    included: bool,
+}
+
+/// Hard-link groups: the first name of each, by (device, inode).
+pub(super) type Links = HashMap<(u64, u64), (Arc<DirState>, Vec<u8>)>;
+/// Further names of hard-link groups, made after every file exists.
+pub(super) type Deferred = Vec<(Arc<DirState>, Node)>;
+
+pub(super) struct Walk<'s, 'a> {
+    sh: &'s Shared<'a>,
+    opts: &'s RestoreOptions,
+    jobs: Sender<FileJob>,
+    links: Links,
+    deferred: Deferred,
+    /// Hashes of the snapshot paths of directories that lead to included entries.
+    needed: Option<HashSet<[u8; 32]>>,
+    dirs: u64,
+    /// Snapshot path of the entry at hand ("" for the root), grown and cut as the walk moves.
+    spath: String,
+    /// Depth of the restored subpath below the snapshot's root tree.
+    base_depth: usize,
+    stack: Vec<Frame>,
+}
+
+impl<'s, 'a> Walk<'s, 'a> {
+    pub fn new(
+        sh: &'s Shared<'a>,
+        opts: &'s RestoreOptions,
+        jobs: Sender<FileJob>,
+        prefix: &str,
+    ) -> Self {
+        let spath = prefix.trim_end_matches('/').to_string();
+        Walk {
+            sh,
+            opts,
+            jobs,
+            links: HashMap::new(),
+            deferred: Vec::new(),
+            needed: None,
+            dirs: 0,
+            base_depth: crate::ls::components(&spath).len(),
+            spath,
+            stack: Vec::new(),
+        }
+    }
+
+    /// Hard-link groups, links to make once every file exists, and the directory count.
+    pub fn finish(self) -> (Links, Deferred, u64) {
+        (self.links, self.deferred, self.dirs)
+    }
+
+    /// Restore the entries of `tree` into `root`.
+    ///
+    /// # Errors
+    /// Only when the workers are gone.
+    pub fn run(&mut self, root: &Arc<DirState>, tree: &BlobId) -> Result<()> {
+        if !self.opts.includes.is_empty() {
+            let depth = self.base_depth;
+            self.needed = Some(needed_dirs(
+                &self.sh.reader,
+                tree,
+                &self.spath,
+                depth,
+                &self.opts.includes,
+            ));
+        }
+        let p = if self.spath.is_empty() {
+            "/"
+        } else {
+            &self.spath
+        };
+        let excluded = self.opts.excludes.matches_or_ancestor(Path::new(p));
+        let included = self.opts.includes.matches_or_ancestor(Path::new(p));
+        root.pending.fetch_add(1, Ordering::AcqRel);
+        self.enter(root.clone(), tree, excluded, included);
+        self.walk()
+    }
+
+    /// Restore the single non-directory entry `node` (a subpath naming a file) into `root`.
+    ///
+    /// # Errors
+    /// Only when the workers are gone.
+    pub fn single(&mut self, root: &Arc<DirState>, node: Node) -> Result<()> {
+        if let Some(msg) = name_problem(None, &node.name) {
+            self.sh
+                .problem(&root.child_path(&node.name), msg.into(), true);
+            return Ok(());
+        }
+        root.pending.fetch_add(1, Ordering::AcqRel);
+        self.dispatch(root, node)
+    }
+
+    /// Load `tree` and push it as the listing of `dir` (whose snapshot path is `spath`).
+    fn enter(&mut self, dir: Arc<DirState>, tree: &BlobId, excluded: bool, included: bool) {
+        match self.sh.reader.load_tree(tree) {
+            Ok(t) => self.stack.push(Frame {
+                dir,
+                nodes: t.nodes.into_iter(),
+                prev: None,
+                base: self.spath.len(),
+                excluded,
+                included,
+            }),
+            Err(e) => {
+                self.sh.problem(&dir.path(), e.to_string(), true);
+                self.sh.release(&dir);
+            }
+        }
+    }
+
+    fn walk(&mut self) -> Result<()> {
+        while let Some(frame) = self.stack.last_mut() {
+            let Some(node) = frame.nodes.next() else {
+                let done = self.stack.pop().expect("a frame");
+                self.sh.release(&done.dir);
+                continue;
+            };
+            let dir = frame.dir.clone();
+            if let Some(msg) = name_problem(frame.prev.as_deref(), &node.name) {
+                self.sh
+                    .problem(&dir.child_path(&node.name), msg.into(), true);
+                continue;
+            }
+            frame.prev = Some(node.name.clone());
+            let (base, fx, fi) = (frame.base, frame.excluded, frame.included);
+            self.spath.truncate(base);
+            self.spath.push('/');
+            self.spath.push_str(&node.name_lossy());
+            let p = Path::new(&self.spath);
+            let excluded = fx || self.opts.excludes.matches(p);
+            let included = fi || self.opts.includes.matches(p);
+            let wanted = !excluded && (self.opts.includes.is_empty() || included);
+            let descend = node.kind == NodeKind::Dir
+                && self
+                    .needed
+                    .as_ref()
+                    .is_some_and(|n| n.contains(blake3::hash(self.spath.as_bytes()).as_bytes()));
+            if !wanted && !descend {
+                continue;
+            }
+            dir.pending.fetch_add(1, Ordering::AcqRel);
+            if node.kind == NodeKind::Dir {
+                self.directory(&dir, node, excluded, included);
+            } else {
+                self.dispatch(&dir, node)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Create directory `node` in `dir` and push its listing.
+    fn directory(&mut self, dir: &Arc<DirState>, node: Node, excluded: bool, included: bool) {
+        if self.stack.len() + self.base_depth > MAX_TREE_DEPTH {
+            let msg =
+                format!("directories nested deeper than {MAX_TREE_DEPTH} levels: not restored");
+            self.sh.problem(&dir.child_path(&node.name), msg, true);
+            self.sh.release(dir);
+            return;
+        }
+        self.dirs += 1;
+        let (fd, fresh) = match ensure_dir(dir.fd.as_fd(), &node.name) {
+            Ok(f) => f,
+            Err(e) => {
+                let msg = format!("create directory: {e}");
+                self.sh.problem(&dir.child_path(&node.name), msg, false);
+                self.sh.release(dir);
+                return;
+            }
+        };
+        let subtree = node.subtree.filter(|_| node.kind == NodeKind::Dir);
+        let state = Arc::new(DirState {
+            fd,
+            fresh,
+            parent: Some(dir.clone()),
+            name: node.name.clone(),
+            node: Some(node),
+            pending: AtomicUsize::new(1),
+        });
+        match subtree {
+            Some(t) => self.enter(state, &t, excluded, included),
+            None => self.sh.release(&state),
+        }
+    }
+
+    /// Hand a non-directory entry to the workers (hard links after their first name).
+    fn dispatch(&mut self, dir: &Arc<DirState>, node: Node) -> Result<()> {
+        if node.kind == NodeKind::File && node.links > 1 {
+            let key = (node.device, node.inode);
+            if self.links.contains_key(&key) {
+                self.deferred.push((dir.clone(), node));
+                return Ok(());
+            }
+            self.links.insert(key, (dir.clone(), node.name.clone()));
+        }
+        let job = FileJob {
+            dir: dir.clone(),
+            node,
+        };
+        self.jobs
+            .send(job)
+            .map_err(|_| CoreError::Invalid("restore workers stopped".into()))
+    }
+}
+
+/// One tree of [`needed_dirs`].
+struct NeedFrame {
+    nodes: std::vec::IntoIter<Node>,
+    base: usize,
+    any: bool,
+}
+
+/// Hashes of the snapshot paths of the directories below `tree` (at `prefix`, `depth` trees
+/// below the root) that lead to an entry matching `includes`: walked when includes are given.
+/// A subtree that does not load counts as needed, so that the walk reports it.
+fn needed_dirs(
+    reader: &BlobReader<'_>,
+    tree: &BlobId,
+    prefix: &str,
+    depth: usize,
+    includes: &PatternSet,
+) -> HashSet<[u8; 32]> {
+    let mut out = HashSet::new();
+    let Ok(t) = reader.load_tree(tree) else {
+        return out;
+    };
+    let mut path = prefix.to_string();
+    let mut stack = vec![NeedFrame {
+        nodes: t.nodes.into_iter(),
+        base: path.len(),
+        any: false,
+    }];
+    loop {
+        let level = stack.len();
+        let Some(f) = stack.last_mut() else {
+            break;
+        };
+        let Some(n) = f.nodes.next() else {
+            let done = stack.pop().expect("a frame");
+            if let (true, Some(parent)) = (done.any, stack.last_mut()) {
+                parent.any = true;
+                out.insert(*blake3::hash(&path.as_bytes()[..done.base]).as_bytes());
+            }
+            continue;
+        };
+        if !valid_name(&n.name) {
+            continue;
+        }
+        path.truncate(f.base);
+        path.push('/');
+        path.push_str(&n.name_lossy());
+        if includes.matches(Path::new(&path)) {
+            f.any = true;
+            continue;
+        }
+        let Some(sub) = n.subtree.filter(|_| n.kind == NodeKind::Dir) else {
+            continue;
+        };
+        if level + depth > MAX_TREE_DEPTH {
+            continue;
+        }
+        match reader.load_tree(&sub) {
+            Ok(t) => stack.push(NeedFrame {
+                nodes: t.nodes.into_iter(),
+                base: path.len(),
+                any: false,
+            }),
+            Err(_) => {
+                f.any = true;
+                out.insert(*blake3::hash(path.as_bytes()).as_bytes());
+            }
+        }
+    }
+    out
+}
+
+/// Remove whatever is at `name` in `dir` (a directory recursively), not following symlinks.
+pub(super) fn remove_entry(dir: BorrowedFd<'_>, name: &[u8]) -> std::io::Result<()> {
+    match rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW) {
+        Err(Errno::NOENT) => Ok(()),
+        Err(e) => Err(e.into()),
+        Ok(st) if FileType::from_raw_mode(st.st_mode) == FileType::Directory => {
+            // std's remove_dir_all does not follow symlinks, also not when racing.
+            std::fs::remove_dir_all(fd_path(dir, name))
+        }
+        Ok(_) => rustix::fs::unlinkat(dir, name, AtFlags::empty()).map_err(Into::into),
+    }
+}
+
+const DIR_FLAGS: OFlags = OFlags::RDONLY
+    .union(OFlags::DIRECTORY)
+    .union(OFlags::NOFOLLOW);
+
+/// Create (or reuse) directory `name` in `dir` and open it beneath `dir`; true when newly
+/// created. An existing directory is made writable for us (mode 0700) through its own
+/// descriptor; anything else in the way is removed.
+pub(super) fn ensure_dir(dir: BorrowedFd<'_>, name: &[u8]) -> std::io::Result<(OwnedFd, bool)> {
+    match rustix::fs::mkdirat(dir, name, Mode::from_bits_truncate(0o700)) {
+        Ok(()) => return Ok((open_beneath(dir, name, DIR_FLAGS, Mode::empty())?, true)),
+        Err(Errno::EXIST) => {}
+        Err(e) => return Err(e.into()),
+    }
+    match open_beneath(dir, name, DIR_FLAGS, Mode::empty()) {
+        Ok(fd) => {
+            // Make sure we can fill it, even if an earlier run left it read-only.
+            let _ = rustix::fs::fchmod(&fd, Mode::from_bits_truncate(0o700));
+            Ok((fd, false))
+        }
+        // Not a directory, or a symlink: replaced.
+        Err(Errno::NOTDIR | Errno::LOOP) => {
+            remove_entry(dir, name)?;
+            rustix::fs::mkdirat(dir, name, Mode::from_bits_truncate(0o700))?;
+            Ok((open_beneath(dir, name, DIR_FLAGS, Mode::empty())?, true))
+        }
+        // A directory we may not read (an earlier run left it mode 0): chmod it through an
+        // O_PATH descriptor of exactly that directory, then open it through that.
+        Err(Errno::ACCESS) => {
+            let path_fd = open_beneath(
+                dir,
+                name,
+                OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW,
+                Mode::empty(),
+            )?;
+            rustix::fs::chmod(proc_fd(path_fd.as_fd()), Mode::from_bits_truncate(0o700))?;
+            let fd = rustix::fs::openat(&path_fd, ".", DIR_FLAGS | OFlags::CLOEXEC, Mode::empty())?;
+            Ok((fd, false))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
