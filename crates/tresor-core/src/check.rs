@@ -395,7 +395,12 @@ fn check_snapshots(repo: &Repository, index: &Index, r: &mut CheckReport) -> Res
 
 /// The pack of another copy of `id` (not at one of the listing positions in `bad`) that reads
 /// back intact, if any.
-fn intact_copy(repo: &Repository, index: &Index, id: &BlobId, bad: &[(u32, String)]) -> Option<ObjectId> {
+fn intact_copy(
+    repo: &Repository,
+    index: &Index,
+    id: &BlobId,
+    bad: &[(u32, String)],
+) -> Option<ObjectId> {
     let reader = BlobReader::new(repo, index);
     reader
         .candidates(id)
@@ -477,7 +482,8 @@ fn check_packs(
     let mut bad = Vec::new();
     // Damaged copies per blob: (listing position, what is wrong).
     let mut bad_copies: IdMap<BlobId, Vec<(u32, String)>> = IdMap::default();
-    let mut expected: Vec<Vec<(BlobId, BlobType, u64, u32)>> = vec![Vec::new(); index.packs().len()];
+    let mut expected: Vec<Vec<(BlobId, BlobType, u64, u32)>> =
+        vec![Vec::new(); index.packs().len()];
     for (id, loc) in index.all_locations() {
         expected[loc.pack as usize].push((*id, loc.blob_type, loc.offset, loc.length));
     }
@@ -491,8 +497,13 @@ fn check_packs(
         if !which.selects(&id) {
             continue;
         }
-        let read =
-            crate::limits::read_bounded(repo.storage().as_ref(), Kind::Pack, &id.to_hex(), None, limit);
+        let read = crate::limits::read_bounded(
+            repo.storage().as_ref(),
+            Kind::Pack,
+            &id.to_hex(),
+            None,
+            limit,
+        );
         let bytes = match read {
             Ok(b) => b,
             Err(e) => {

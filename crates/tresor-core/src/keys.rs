@@ -361,10 +361,16 @@ pub fn unknown_signers(
             index_objects: objects.iter().filter(|(k, _)| *k == Kind::Index).count(),
         };
         for (_, id) in objects.iter().filter(|(k, _)| *k == Kind::Snapshot) {
-            let snap = read_bounded(storage, Kind::Snapshot, &id.to_hex(), None, limits::SNAPSHOT)
-                .ok()
-                .and_then(|b| Snapshot::open(master, &b).ok())
-                .map(|(_, s)| s);
+            let snap = read_bounded(
+                storage,
+                Kind::Snapshot,
+                &id.to_hex(),
+                None,
+                limits::SNAPSHOT,
+            )
+            .ok()
+            .and_then(|b| Snapshot::open(master, &b).ok())
+            .map(|(_, s)| s);
             u.snapshots.push((*id, snap));
         }
         u.snapshots.sort_by(|a, b| {

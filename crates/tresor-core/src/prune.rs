@@ -224,8 +224,12 @@ pub fn open_record(repo: &Repository, id: &ObjectId, stored: &[u8]) -> Result<([
 }
 
 fn decode_record(id: &ObjectId, repo: &Repository, stored: &[u8]) -> Judged<([u8; 32], Record)> {
-    let garbage =
-        |e: &dyn fmt::Display| (Defect::Garbage, CoreError::Damaged(format!("prune record {id}: {e}")));
+    let garbage = |e: &dyn fmt::Display| {
+        (
+            Defect::Garbage,
+            CoreError::Damaged(format!("prune record {id}: {e}")),
+        )
+    };
     let (signer, body) = open_envelope(SignedKind::Index, stored).map_err(|e| garbage(&e))?;
     let plain = repo
         .key()
@@ -903,10 +907,9 @@ fn stored_blob(bytes: &[u8], offset: u64, length: u64) -> Option<&[u8]> {
 fn verify_pack(repo: &Repository, p: &IndexPack) -> Result<()> {
     let bytes = repo.read_object(Kind::Pack, &p.id)?;
     for b in &p.blobs {
-        let stored = stored_blob(&bytes, b.offset, b.length)
-            .ok_or_else(|| {
-                CoreError::Damaged(format!("pack {}: blob {} beyond its end", p.id, b.id))
-            })?;
+        let stored = stored_blob(&bytes, b.offset, b.length).ok_or_else(|| {
+            CoreError::Damaged(format!("pack {}: blob {} beyond its end", p.id, b.id))
+        })?;
         blob::decode(&p.data_key, &repo.key().id_key, b.blob_type, &b.id, stored).map_err(
             |e| {
                 CoreError::Damaged(format!(
@@ -1157,7 +1160,9 @@ fn plan_index(
 /// own header decides which key is true; when the entries in the tables are not that listing's,
 /// they are replaced by the header's (not trusted: verified before they are indexed again).
 fn resolve_conflicts(repo: &Repository, t: &mut Tables, warnings: &mut Vec<String>) -> Result<()> {
-    let conflicts: Vec<usize> = (0..t.packs.len()).filter(|&p| t.packs[p].conflict).collect();
+    let conflicts: Vec<usize> = (0..t.packs.len())
+        .filter(|&p| t.packs[p].conflict)
+        .collect();
     if conflicts.is_empty() {
         return Ok(());
     }

@@ -508,7 +508,11 @@ impl Repository {
 
     /// Read, open and judge one index object (`listed`: its size from a listing); returns who
     /// listed its packs.
-    pub(crate) fn open_index(&self, id: &ObjectId, listed: Option<u64>) -> Judged<(Lister, IndexFile)> {
+    pub(crate) fn open_index(
+        &self,
+        id: &ObjectId,
+        listed: Option<u64>,
+    ) -> Judged<(Lister, IndexFile)> {
         let bytes = self.fetch(Kind::Index, id, listed)?;
         let (signer, f) = IndexFile::open(self.key(), &bytes).map_err(|e| {
             (

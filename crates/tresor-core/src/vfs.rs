@@ -300,12 +300,7 @@ impl Vfs {
         let ids = list
             .iter()
             .enumerate()
-            .map(|(i, (id, _))| {
-                (
-                    id.short().into_bytes(),
-                    snapshot_target(list, &signers, i),
-                )
-            })
+            .map(|(i, (id, _))| (id.short().into_bytes(), snapshot_target(list, &signers, i)))
             .collect();
         let root = vec![
             (
@@ -428,7 +423,12 @@ impl Vfs {
     ///
     /// # Errors
     /// Damage: the tree does not load, or lies deeper than [`MAX_TREE_DEPTH`].
-    fn tree_entries(&self, tree: &BlobId, root: Ino, depth: usize) -> Result<Vec<(Vec<u8>, Entry)>> {
+    fn tree_entries(
+        &self,
+        tree: &BlobId,
+        root: Ino,
+        depth: usize,
+    ) -> Result<Vec<(Vec<u8>, Entry)>> {
         if depth > MAX_TREE_DEPTH {
             return Err(CoreError::Damaged(crate::prune::too_deep()));
         }
