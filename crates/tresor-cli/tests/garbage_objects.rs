@@ -52,7 +52,10 @@ fn garbage_objects_are_named_by_check_and_deleted_by_prune() {
     for (kind, id) in [("index", &index), ("snapshot", &snapshot)] {
         let line = errors.iter().find(|e| e.contains(id.as_str())).unwrap();
         assert!(line.starts_with(&format!("{kind} {id}: ")), "{line}");
-        assert!(line.ends_with("an admin's `tresor prune` deletes it)"), "{line}");
+        assert!(
+            line.ends_with("an admin's `tresor prune` deletes it)"),
+            "{line}"
+        );
     }
 
     let o = env.ok(&["prune", "--dry-run", "--json"]);

@@ -641,3 +641,89 @@ fn a_failing_preferred_copy_falls_back_for_every_error_kind() {
     }
     assert!(matches!(e, CoreError::Damaged(_)));
 }
+
+/// Tree `tree` with the file at `comps` (path components below it) pointing at `content`; the
+/// new trees are added to `out`.
+fn swap_content(
+    reader: &BlobReader<'_>,
+    tree: BlobId,
+    comps: &[&str],
+    content: &[BlobId],
+    out: &mut Vec<(BlobId, Vec<u8>)>,
+) -> BlobId {
+    let mut t = reader.load_tree(&tree).unwrap();
+    let node = t
+        .nodes
+        .iter_mut()
+        .find(|n| n.name == comps[0].as_bytes())
+        .unwrap();
+    if comps.len() == 1 {
+        node.content = content.to_vec();
+    } else {
+        let sub = swap_content(reader, node.subtree.unwrap(), &comps[1..], content, out);
+        node.subtree = Some(sub);
+    }
+    let bytes = t.encode();
+    let id = reader.repo().key().blob_id(&bytes);
+    out.push((id, bytes));
+    id
+}
+
+#[test]
+fn a_put_only_hosts_snapshot_is_never_an_automatic_parent() {
+    let w = world();
+    let admin = w.admin();
+    let own = &w.honest[0];
+    let index = admin.load_index().unwrap();
+    let reader = BlobReader::new(&admin, &index);
+    let snap = admin.load_snapshot(&own.id).unwrap();
+    // The evil host copies the admin's last snapshot, names itself "admin", dates it later, and
+    // points data.bin (same size, times and inode) at the blobs of note.txt.
+    let note = format!("{}/note.txt", own.src.display());
+    let other = ls::find_node(&reader, &snap.tree, &note)
+        .unwrap()
+        .unwrap()
+        .content;
+    let path = format!("{}/data.bin", own.src.display());
+    let comps: Vec<&str> = path.split('/').filter(|c| !c.is_empty()).collect();
+    let mut trees = Vec::new();
+    let root = swap_content(&reader, snap.tree, &comps, &other, &mut trees);
+    let evil = Repository::open(w.storage.clone(), "evil").unwrap();
+    let cfg = evil.config();
+    let packer = tresor_core::packer::Packer::new(
+        w.storage.clone(),
+        evil.key().clone(),
+        evil.signer_copy(),
+        cfg.pack_size,
+        0,
+        1,
+        false,
+    );
+    for (id, bytes) in trees {
+        packer.add(BlobType::Tree, id, bytes).unwrap();
+    }
+    packer.finish().unwrap();
+    let mut forged = snap.clone();
+    forged.tree = root;
+    forged.time = "2100-01-01T00:00:00Z".into();
+    let forged_id = w.put(
+        Kind::Snapshot,
+        &forged.seal(evil.key(), evil.signer()).unwrap(),
+    );
+    let admin = w.admin();
+    assert!(
+        admin
+            .load_snapshots()
+            .unwrap()
+            .0
+            .iter()
+            .any(|(id, _)| *id == forged_id)
+    );
+    // The admin's next backup takes its own snapshot as parent, not the forged one.
+    let b = backup(&admin, &own.src, "admin", None);
+    assert_eq!(b.parent, Some(own.id));
+    assert_eq!(b.summary.files_unmodified, 2, "{:?}", b.summary);
+    let mut w = w;
+    w.honest[0].id = b.snapshot_id.unwrap();
+    w.restores_exactly(&w.admin(), "after the backup");
+}
