@@ -94,12 +94,13 @@ fn skipped_line(s: &Skipped) -> String {
 fn put_only(ctx: &Context, repo: &tresor_core::Repository) -> Result<i32> {
     let me = repo.signer().public();
     let mut rows = Vec::new();
-    for (name, size) in repo.storage().list(tresor_storage::Kind::Snapshot)? {
-        let signer = repo
-            .storage()
-            .read(tresor_storage::Kind::Snapshot, &name)
-            .ok()
-            .and_then(|b| tresor_format::snapshot::Snapshot::signer_of(&b).ok());
+    let kind = tresor_storage::Kind::Snapshot;
+    for (name, size) in repo.storage().list(kind)? {
+        let limit = tresor_core::limits::SNAPSHOT;
+        let signer =
+            tresor_core::limits::read_bounded(&**repo.storage(), kind, &name, Some(size), limit)
+                .ok()
+                .and_then(|b| tresor_format::snapshot::Snapshot::signer_of(&b).ok());
         let key = signer.and_then(|s| repo.trust().key(&s).map(|k| k.id.short()));
         // Whether readers accept it (an unknown or revoked signer's snapshot is ignored).
         let accepted = match (signer, name.parse()) {
