@@ -727,3 +727,107 @@ fn a_put_only_hosts_snapshot_is_never_an_automatic_parent() {
     w.honest[0].id = b.snapshot_id.unwrap();
     w.restores_exactly(&w.admin(), "after the backup");
 }
+
+#[test]
+fn a_false_listing_of_another_hosts_pack_hides_nothing() {
+    let w = world();
+    let admin = w.admin();
+    let good = &w.honest[1];
+    let index = admin.load_index().unwrap();
+    let reader = BlobReader::new(&admin, &index);
+    let snap = admin.load_snapshot(&good.id).unwrap();
+    let path = format!("{}/data.bin", good.src.display());
+    let first = ls::find_node(&reader, &snap.tree, &path)
+        .unwrap()
+        .unwrap()
+        .content[0];
+    let pack = index.pack(reader.location(&first).unwrap().pack).id;
+    // The evil host lists the good host's pack under a made-up key, with one entry of a blob
+    // nobody uses (so that the pack would look unused), in an index object that sorts first.
+    let evil = Repository::open(w.storage.clone(), "evil").unwrap();
+    let entry = BlobEntry {
+        blob_type: BlobType::Data,
+        id: BlobId([7; 32]),
+        offset: 0,
+        length: 104,
+        raw_length: 10,
+    };
+    let lowest = w
+        .storage
+        .list(Kind::Index)
+        .unwrap()
+        .into_iter()
+        .map(|(n, _)| n)
+        .min()
+        .unwrap();
+    let false_listing = (0u32..10_000)
+        .map(|n| {
+            let f = IndexFile {
+                version: 1,
+                supersedes: vec![ObjectId::of(&n.to_le_bytes())],
+                packs: vec![IndexPack {
+                    id: pack,
+                    data_key: DataKey([9; 32]),
+                    blobs: vec![entry.clone()],
+                }],
+            };
+            f.to_object(evil.key(), evil.signer()).unwrap()
+        })
+        .find(|obj| ObjectId::of(obj).to_hex() < lowest)
+        .unwrap();
+    let evil_index = w.put(Kind::Index, &false_listing);
+    // Readers keep the true listing: the good host's snapshot reads as before.
+    let admin = w.admin();
+    let index = admin.load_index().unwrap();
+    let listings: Vec<_> = index.packs().iter().filter(|p| p.id == pack).collect();
+    assert_eq!(listings.len(), 2);
+    assert_eq!(listings[0].index_id, evil_index);
+    w.restores_exactly(&admin, "with a false listing");
+    // check --read-data names the false listing.
+    let report = check::check(&admin, check::ReadData::All).unwrap();
+    let named: Vec<_> = report
+        .errors
+        .iter()
+        .filter(|e| e.contains(&evil_index.to_hex()))
+        .collect();
+    assert_eq!(named.len(), 1, "{report:?}");
+    assert!(named[0].contains("header key differs") && named[0].contains("host evil"));
+    // Prune judges the pack by its header: kept (its blobs are used), never condemned.
+    let plan = prune::plan(&admin, &PruneOptions::default()).unwrap();
+    assert!(!plan.condemn_unused.iter().any(|p| p.id == pack), "{plan}");
+    assert!(
+        plan.warnings
+            .iter()
+            .any(|m| m.contains(&pack.to_hex()) && m.contains("different data keys"))
+    );
+    plan.execute(&admin, &NoProgress).unwrap();
+    for round in 0..2 {
+        backup(&w.admin(), &w.honest[0].src, "admin", None);
+        backup(
+            &Repository::open(w.storage.clone(), "good").unwrap(),
+            &good.src,
+            "good",
+            None,
+        );
+        let admin = w.admin();
+        prune::plan(&admin, &PruneOptions::default())
+            .unwrap()
+            .execute(&admin, &NoProgress)
+            .unwrap();
+        w.restores_exactly(&w.admin(), &format!("round {round}"));
+    }
+    // No index object of a full key ever lists the pack under the false key.
+    let admin = w.admin();
+    for (name, _) in w.storage.list(Kind::Index).unwrap() {
+        let (signer, f) =
+            IndexFile::open(admin.key(), &w.storage.read(Kind::Index, &name).unwrap()).unwrap();
+        if signer == admin.signer().public() {
+            assert!(
+                !f.packs
+                    .iter()
+                    .any(|p| p.id == pack && p.data_key.0 == [9; 32]),
+                "{name}"
+            );
+        }
+    }
+}
