@@ -377,6 +377,12 @@ fn check_snapshots(repo: &Repository, index: &Index, r: &mut CheckReport) -> Res
             }
         }
     }
+    report_missing(missing, r);
+    Ok(snaps)
+}
+
+/// One error per data blob missing from the index, naming the first three files using it.
+fn report_missing(missing: IdMap<BlobId, Vec<String>>, r: &mut CheckReport) {
     let mut missing: Vec<_> = missing.into_iter().collect();
     missing.sort_by_key(|a| a.0);
     for (b, files) in missing {
@@ -390,7 +396,6 @@ fn check_snapshots(repo: &Repository, index: &Index, r: &mut CheckReport) -> Res
             files[..files.len().min(3)].join(", ")
         ));
     }
-    Ok(snaps)
 }
 
 /// The pack of another copy of `id` (not at one of the listing positions in `bad`) that reads
@@ -479,7 +484,6 @@ fn check_packs(
     which: ReadData,
     r: &mut CheckReport,
 ) -> Vec<(usize, BlobId)> {
-    let mut bad = Vec::new();
     // Damaged copies per blob: (listing position, what is wrong).
     let mut bad_copies: IdMap<BlobId, Vec<(u32, String)>> = IdMap::default();
     let mut expected: Vec<Vec<(BlobId, BlobType, u64, u32)>> =
@@ -526,6 +530,18 @@ fn check_packs(
             bad_copies.entry(blob).or_default().push((pos, why));
         }
     }
+    judge_copies(repo, index, bad_copies, r)
+}
+
+/// Damaged copies of blobs: a warning each when the blob is intact elsewhere, else an error
+/// each. Returns the damaged blobs with the position of their error in `r.errors`.
+fn judge_copies(
+    repo: &Repository,
+    index: &Index,
+    bad_copies: IdMap<BlobId, Vec<(u32, String)>>,
+    r: &mut CheckReport,
+) -> Vec<(usize, BlobId)> {
+    let mut bad = Vec::new();
     let mut bad_copies: Vec<_> = bad_copies.into_iter().collect();
     bad_copies.sort_by_key(|(id, _)| *id);
     for (id, copies) in bad_copies {
