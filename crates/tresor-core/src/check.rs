@@ -2,7 +2,10 @@
 //!
 //! Structure (always): every key file and the config parse and match their names; every index
 //! object opens; every indexed pack exists and is long enough for its blobs; every snapshot
-//! opens; every tree of every snapshot loads and every data blob it names is indexed.
+//! opens; every tree of every snapshot loads (nested at most [`MAX_TREE_DEPTH`] deep) and every
+//! data blob it names is indexed. Objects that are skipped are named with their reason: garbage
+//! (no key wrote it: an admin's `prune` deletes it) and damage are errors, objects of ignored
+//! signers are warnings.
 //! With `read_data`: every pack (or a deterministic subset) is read whole, its name checked
 //! against its hash, its header opened and compared with the index, and every blob decrypted and
 //! checked against its id. Each problem is reported once, naming the objects, snapshots and files
@@ -10,13 +13,13 @@
 
 use crate::blobs::BlobReader;
 use crate::error::{CoreError, Result};
-use crate::index::{IdMap, IdSet};
-use crate::repository::Repository;
+use crate::index::{IdMap, IdSet, Index, Lister, PackInfo};
+use crate::repository::{Defect, Repository, Skipped};
 use std::collections::HashMap;
 use tresor_format::blob::{self, BlobType};
 use tresor_format::keyfile::KeyFile;
 use tresor_format::pack;
-use tresor_format::tree::NodeKind;
+use tresor_format::tree::{MAX_TREE_DEPTH, Node, NodeKind};
 use tresor_format::{BlobId, ObjectId};
 use tresor_storage::Kind;
 
@@ -79,42 +82,19 @@ pub fn check(repo: &Repository, read_data: ReadData) -> Result<CheckReport> {
     // Packs listed only by index objects readers ignore (unknown or revoked signer): not
     // leftovers of interrupted backups, and not for prune to judge as such.
     let mut ignored_packs: IdSet<ObjectId> = IdSet::default();
-    for s in bad {
-        match s.error {
-            CoreError::Untrusted(m) => {
-                if let Ok(b) = repo.read_object(Kind::Index, &s.id)
-                    && let Ok((_, f)) = tresor_format::index::IndexFile::open(repo.key(), &b)
-                {
-                    ignored_packs.extend(f.packs.iter().map(|p| p.id));
-                }
-                r.warnings.push(m)
-            }
-            e => r.errors.push(format!("index {}: {e}", s.id)),
+    for s in &bad {
+        if s.defect == Defect::Ignored
+            && let Ok(b) = repo.read_object(Kind::Index, &s.id)
+            && let Ok((_, f)) = tresor_format::index::IndexFile::open(repo.key(), &b)
+        {
+            ignored_packs.extend(f.packs.iter().map(|p| p.id));
         }
+        report_skipped(&mut r, "index", s);
     }
-    r.packs = index.packs().len();
+    r.packs = distinct_packs(&index).len();
     r.blobs = index.len();
     let stored: HashMap<String, u64> = repo.storage().list(Kind::Pack)?.into_iter().collect();
-    let mut pack_len: IdMap<ObjectId, u64> = IdMap::default();
-    for (_, loc) in index.blobs() {
-        let e = pack_len.entry(index.pack(loc.pack).id).or_default();
-        *e = (*e).max(loc.offset + u64::from(loc.length));
-    }
-    for p in index.packs() {
-        match stored.get(&p.id.to_hex()) {
-            None => r.errors.push(format!(
-                "pack {} is missing (listed in index {})",
-                p.id, p.index_id
-            )),
-            Some(size) if *size < pack_len.get(&p.id).copied().unwrap_or(0) + pack::TRAILER_LEN => {
-                r.errors.push(format!(
-                    "pack {} is truncated: {size} bytes, its blobs need more",
-                    p.id
-                ))
-            }
-            Some(_) => {}
-        }
-    }
+    check_pack_sizes(&index, &stored, &mut r);
     for name in stored.keys() {
         let listed = name
             .parse::<ObjectId>()
@@ -138,72 +118,164 @@ pub fn check(repo: &Repository, read_data: ReadData) -> Result<CheckReport> {
             ignored_packs[0].short()
         ));
     }
-    let reader = BlobReader::new(repo, &index);
-    check_snapshots(repo, &reader, &mut r)?;
+    let snaps = check_snapshots(repo, &index, &mut r)?;
     if read_data != ReadData::None {
         let bad = check_packs(repo, &index, read_data, &mut r);
         if !bad.is_empty() {
-            name_users(repo, &reader, &bad, &mut r)?;
+            name_users(repo, &index, &snaps, &bad, &mut r);
         }
     }
     Ok(r)
 }
 
+/// Report an object a loader skipped, once, naming it and saying what it is and what to do.
+fn report_skipped(r: &mut CheckReport, kind: &str, s: &Skipped) {
+    let m = match &s.error {
+        CoreError::Damaged(m) | CoreError::Untrusted(m) => m.clone(),
+        e => e.to_string(),
+    };
+    // Name the object once (most messages name it already).
+    let m = if m.contains(&s.id.to_hex()) {
+        m
+    } else {
+        format!("{kind} {}: {m}", s.id)
+    };
+    match s.defect {
+        Defect::Ignored => r.warnings.push(m),
+        Defect::Garbage => r.errors.push(format!(
+            "{m} (garbage: no key wrote it; readers skip it, and an admin's `tresor prune` deletes it)"
+        )),
+        Defect::Damaged => r.errors.push(format!("{m} (damaged: readers skip it)")),
+        Defect::Unreadable => r.errors.push(m),
+    }
+}
+
+/// The positions of the first listing of every pack the index knows, one per pack id.
+fn distinct_packs(index: &Index) -> Vec<u32> {
+    let mut seen: IdSet<ObjectId> = IdSet::default();
+    (0..index.packs().len() as u32)
+        .filter(|&pos| seen.insert(index.pack(pos).id))
+        .collect()
+}
+
+/// Every indexed pack exists and is long enough for the blobs each of its listings places in it.
+fn check_pack_sizes(index: &Index, stored: &HashMap<String, u64>, r: &mut CheckReport) {
+    // Per listing: a false listing (another writer's pack, made-up offsets) is named by itself.
+    let mut listing_len: Vec<u64> = vec![0; index.packs().len()];
+    for (_, loc) in index.all_locations() {
+        let e = &mut listing_len[loc.pack as usize];
+        *e = (*e).max(loc.offset.saturating_add(u64::from(loc.length)));
+    }
+    let mut missing: IdSet<ObjectId> = IdSet::default();
+    for (pos, p) in index.packs().iter().enumerate() {
+        match stored.get(&p.id.to_hex()) {
+            None if missing.insert(p.id) => r.errors.push(format!(
+                "pack {} is missing (listed in index {})",
+                p.id, p.index_id
+            )),
+            None => {}
+            Some(size) if *size < listing_len[pos].saturating_add(pack::TRAILER_LEN) => {
+                r.errors.push(format!(
+                    "pack {} is truncated: {size} bytes, the blobs index {} lists in it need more",
+                    p.id,
+                    p.index_id.short()
+                ))
+            }
+            Some(_) => {}
+        }
+    }
+}
+
 /// Files of one tree (and below) that hold one of the damaged blobs: `(blob, path)`.
 type Hits = std::rc::Rc<Vec<(BlobId, String)>>;
 
-/// Memoised per tree, so that each tree is read once however many snapshots share it.
+/// A tree being searched by [`tree_hits`]: its nodes, the next one to look at, what was found.
+struct HitFrame {
+    id: BlobId,
+    /// Its name in its parent (empty for the root).
+    name: String,
+    nodes: Vec<Node>,
+    next: usize,
+    out: Vec<(BlobId, String)>,
+}
+
+/// The files below `root` that hold one of the `bad` blobs. Memoised per tree, so that each
+/// tree is read once however many snapshots share it; walked with an explicit stack (no
+/// recursion), not below [`MAX_TREE_DEPTH`] levels. Trees that do not load hold nothing here
+/// (`check` reports them).
 fn tree_hits(
     reader: &BlobReader<'_>,
-    tree: BlobId,
+    root: BlobId,
     bad: &IdSet<BlobId>,
     memo: &mut IdMap<BlobId, Hits>,
 ) -> Hits {
-    if let Some(h) = memo.get(&tree) {
+    if let Some(h) = memo.get(&root) {
         return h.clone();
     }
-    let mut out = Vec::new();
-    if let Ok(t) = reader.load_tree(&tree) {
-        for n in &t.nodes {
-            let name = n.name_lossy();
-            match (n.kind, n.subtree) {
-                (NodeKind::Dir, Some(sub)) => {
-                    for (b, p) in tree_hits(reader, sub, bad, memo).iter() {
-                        out.push((*b, format!("/{name}{p}")));
-                    }
+    let frame = |id: BlobId, name: String| HitFrame {
+        id,
+        name,
+        nodes: reader.load_tree(&id).map(|t| t.nodes).unwrap_or_default(),
+        next: 0,
+        out: Vec::new(),
+    };
+    let mut stack = vec![frame(root, String::new())];
+    loop {
+        let depth = stack.len();
+        let top = stack.last_mut().expect("the stack ends with its root");
+        let Some(n) = top.nodes.get(top.next) else {
+            let done = stack.pop().expect("the stack ends with its root");
+            let mut out = done.out;
+            out.dedup();
+            let h = Hits::new(out);
+            memo.insert(done.id, h.clone());
+            match stack.last_mut() {
+                Some(parent) => {
+                    let prefixed = h.iter().map(|(b, p)| (*b, format!("/{}{p}", done.name)));
+                    parent.out.extend(prefixed);
                 }
-                _ => {
-                    for b in n.content.iter().filter(|b| bad.contains(*b)) {
-                        out.push((*b, format!("/{name}")));
-                    }
-                }
+                None => return h,
             }
+            continue;
+        };
+        top.next += 1;
+        let name = n.name_lossy();
+        let sub = match (n.kind, n.subtree) {
+            (NodeKind::Dir, Some(sub)) => sub,
+            _ => {
+                let hits = n.content.iter().filter(|b| bad.contains(*b));
+                let found: Vec<_> = hits.map(|b| (*b, format!("/{name}"))).collect();
+                top.out.extend(found);
+                continue;
+            }
+        };
+        if let Some(h) = memo.get(&sub) {
+            top.out
+                .extend(h.iter().map(|(b, p)| (*b, format!("/{name}{p}"))));
+        } else if depth <= MAX_TREE_DEPTH {
+            stack.push(frame(sub, name));
         }
     }
-    out.dedup();
-    let h = Hits::new(out);
-    memo.insert(tree, h.clone());
-    h
 }
+
+/// A snapshot as check walked it: id, root tree, signer (when its signature verifies).
+type SnapRef = (ObjectId, BlobId, Option<[u8; 32]>);
 
 /// Append to each damaged blob's error every snapshot and file it hits (the first three, then a
 /// count).
 fn name_users(
     repo: &Repository,
-    reader: &BlobReader<'_>,
+    index: &Index,
+    snaps: &[SnapRef],
     bad: &[(usize, BlobId)],
     r: &mut CheckReport,
-) -> Result<()> {
+) {
     let set: IdSet<BlobId> = bad.iter().map(|(_, b)| *b).collect();
     let mut memo = IdMap::default();
     let mut users: IdMap<BlobId, Vec<String>> = IdMap::default();
-    let mut ids = repo.snapshot_ids()?;
-    ids.sort();
-    for id in ids {
-        let Ok(snap) = repo.load_snapshot(&id) else {
-            continue;
-        };
-        for (b, path) in tree_hits(reader, snap.tree, &set, &mut memo).iter() {
+    for &(id, tree, signer) in snaps {
+        let reader = BlobReader::for_snapshot(repo, index, signer);
+        for (b, path) in tree_hits(&reader, tree, &set, &mut memo).iter() {
             users
                 .entry(*b)
                 .or_default()
@@ -223,12 +295,18 @@ fn name_users(
             ));
         }
     }
-    Ok(())
 }
 
 fn check_keys(repo: &Repository, r: &mut CheckReport) -> Result<()> {
-    for (name, _) in repo.storage().list(Kind::Key)? {
-        match repo.storage().read(Kind::Key, &name) {
+    for (name, size) in repo.storage().list(Kind::Key)? {
+        let read = crate::limits::read_bounded(
+            repo.storage().as_ref(),
+            Kind::Key,
+            &name,
+            Some(size),
+            crate::limits::KEY,
+        );
+        match read {
             Ok(b) if tresor_storage::name_of(&b) != name => r
                 .errors
                 .push(format!("key {name}: content does not match its name")),
@@ -243,35 +321,34 @@ fn check_keys(repo: &Repository, r: &mut CheckReport) -> Result<()> {
     Ok(())
 }
 
-/// Walk every snapshot: every tree loads, every data blob is indexed.
-fn check_snapshots(repo: &Repository, reader: &BlobReader<'_>, r: &mut CheckReport) -> Result<()> {
+/// Walk every snapshot: every tree loads (nested at most [`MAX_TREE_DEPTH`] deep), every data
+/// blob is indexed. Snapshots that do not load are reported by id and reason. Returns the
+/// snapshots walked, by id.
+fn check_snapshots(repo: &Repository, index: &Index, r: &mut CheckReport) -> Result<Vec<SnapRef>> {
+    let (list, skipped) = repo.load_snapshots()?;
+    for s in &skipped {
+        report_skipped(r, "snapshot", s);
+    }
+    let mut snaps: Vec<SnapRef> = list
+        .into_iter()
+        .map(|(id, s)| (id, s.tree, repo.snapshot_signer(&id).ok()))
+        .collect();
+    snaps.sort_by_key(|s| s.0);
+    r.snapshots = snaps.len();
     let mut seen_trees: IdSet<BlobId> = IdSet::default();
     let mut missing: IdMap<BlobId, Vec<String>> = IdMap::default();
-    let mut ids = repo.snapshot_ids()?;
-    ids.sort();
-    for id in ids {
-        let snap = match repo.load_snapshot(&id) {
-            Ok(s) => s,
-            Err(CoreError::Untrusted(m)) => {
-                r.warnings.push(m);
-                continue;
-            }
-            Err(e) => {
-                let m = e.to_string();
-                // Name the snapshot once (storage errors name it already).
-                r.errors
-                    .push(if m.contains(&id.to_hex()) || m.contains(&id.short()) {
-                        m
-                    } else {
-                        format!("snapshot {id}: {m}")
-                    });
-                continue;
-            }
-        };
-        r.snapshots += 1;
-        let mut stack = vec![(snap.tree, String::new())];
-        while let Some((tree_id, prefix)) = stack.pop() {
+    for &(id, root, signer) in &snaps {
+        let reader = BlobReader::for_snapshot(repo, index, signer);
+        let mut stack = vec![(root, String::new(), 0usize)];
+        while let Some((tree_id, prefix, depth)) = stack.pop() {
             if !seen_trees.insert(tree_id) {
+                continue;
+            }
+            let at = |e: &dyn std::fmt::Display| {
+                format!("snapshot {} directory {prefix}/: {e}", id.short())
+            };
+            if depth > MAX_TREE_DEPTH {
+                r.errors.push(at(&crate::prune::too_deep()));
                 continue;
             }
             let tree = match reader.load_tree(&tree_id) {
@@ -282,34 +359,35 @@ fn check_snapshots(repo: &Repository, reader: &BlobReader<'_>, r: &mut CheckRepo
                         CoreError::Damaged(m) => m,
                         e => e.to_string(),
                     };
-                    r.errors.push(format!(
-                        "snapshot {} directory {prefix}/: {why}",
-                        id.short()
-                    ));
+                    r.errors.push(at(&why));
                     continue;
                 }
             };
             for n in &tree.nodes {
                 let path = format!("{prefix}/{}", n.name_lossy());
                 match (n.kind, n.subtree) {
-                    (NodeKind::Dir, Some(s)) => stack.push((s, path)),
+                    (NodeKind::Dir, Some(s)) => stack.push((s, path, depth + 1)),
                     (NodeKind::Dir, None) => r
                         .errors
                         .push(format!("snapshot {} directory {path}: no tree", id.short())),
                     _ => {
-                        for b in &n.content {
-                            if !reader.index().contains(b) {
-                                missing
-                                    .entry(*b)
-                                    .or_default()
-                                    .push(format!("snapshot {} file {path}", id.short()));
-                            }
+                        for b in n.content.iter().filter(|b| !index.contains(b)) {
+                            missing
+                                .entry(*b)
+                                .or_default()
+                                .push(format!("snapshot {} file {path}", id.short()));
                         }
                     }
                 }
             }
         }
     }
+    report_missing(missing, r);
+    Ok(snaps)
+}
+
+/// One error per data blob missing from the index, naming the first three files using it.
+fn report_missing(missing: IdMap<BlobId, Vec<String>>, r: &mut CheckReport) {
     let mut missing: Vec<_> = missing.into_iter().collect();
     missing.sort_by_key(|a| a.0);
     for (b, files) in missing {
@@ -323,21 +401,21 @@ fn check_snapshots(repo: &Repository, reader: &BlobReader<'_>, r: &mut CheckRepo
             files[..files.len().min(3)].join(", ")
         ));
     }
-    Ok(())
 }
 
-/// The pack of another copy of `id` (not one of `bad`) that reads back intact, if any.
+/// The pack of another copy of `id` (not at one of the listing positions in `bad`) that reads
+/// back intact, if any.
 fn intact_copy(
     repo: &Repository,
-    index: &crate::index::Index,
+    index: &Index,
     id: &BlobId,
-    bad: &[(ObjectId, ObjectId, String)],
+    bad: &[(u32, String)],
 ) -> Option<ObjectId> {
     let reader = BlobReader::new(repo, index);
-    let first = index.get(id)?;
-    std::iter::once(first)
-        .chain(index.alternates(id))
-        .filter(|loc| !bad.iter().any(|(p, _, _)| *p == index.pack(loc.pack).id))
+    reader
+        .candidates(id)
+        .into_iter()
+        .filter(|loc| !bad.iter().any(|(pos, _)| *pos == loc.pack))
         .find_map(|loc| {
             reader
                 .load_at(id, loc.blob_type, loc)
@@ -346,81 +424,49 @@ fn intact_copy(
         })
 }
 
-/// Who signed an index object, for messages: "put-only key 1a2b3c4d (host vps)".
-fn writer_of(repo: &Repository, index_id: &ObjectId) -> String {
-    let signer = repo
-        .storage()
-        .read(Kind::Index, &index_id.to_hex())
-        .ok()
-        .and_then(|b| {
-            tresor_format::index::IndexFile::envelope(&b)
-                .ok()
-                .map(|(s, _)| s)
-        });
-    match signer.as_ref().and_then(|s| repo.trust().key(s)) {
-        Some(k) => format!(
-            "{} key {} (host {})",
-            match k.kind {
-                tresor_format::keyfile::KeyKind::Full => "full",
-                tresor_format::keyfile::KeyKind::PutOnly => "put-only",
-            },
-            k.id.short(),
-            k.host
-        ),
-        None => "a key without a key file".into(),
+/// Who listed a pack, for messages: "put-only key 1a2b3c4d (host vps)".
+fn writer_of(repo: &Repository, p: &PackInfo) -> String {
+    match p.lister {
+        Lister::Full => "a full key".into(),
+        Lister::Unverified => "a put-only key (in a prune record)".into(),
+        Lister::PutOnly(s) => match repo.trust().key(&s) {
+            Some(k) => format!("put-only key {} (host {})", k.id.short(), k.host),
+            None => "a put-only key without a key file (revoked and accepted)".into(),
+        },
     }
 }
 
-/// Read packs; returns the damaged blobs with the position of their error in `r.errors`.
-/// A damaged copy of a blob that is also stored intact elsewhere is a warning, not damage.
-fn check_packs(
+/// What is wrong with each listed blob of one pack read whole: `(blob, listing position, why)`.
+fn pack_failures(
     repo: &Repository,
-    index: &crate::index::Index,
-    which: ReadData,
+    index: &Index,
+    bytes: &[u8],
+    listings: &[u32],
+    expected: &[Vec<(BlobId, BlobType, u64, u32)>],
     r: &mut CheckReport,
-) -> Vec<(usize, BlobId)> {
-    let mut bad = Vec::new();
-    // Damaged copies per blob: (pack, index object listing it, what is wrong).
-    let mut bad_copies: IdMap<BlobId, Vec<(ObjectId, ObjectId, String)>> = IdMap::default();
-    let mut expected: IdMap<ObjectId, Vec<(BlobId, BlobType, u64, u32)>> = IdMap::default();
-    for (id, loc) in index.all_locations() {
-        expected.entry(index.pack(loc.pack).id).or_default().push((
-            *id,
-            loc.blob_type,
-            loc.offset,
-            loc.length,
-        ));
-    }
-    for p in index.packs() {
-        if !which.selects(&p.id) {
-            continue;
-        }
-        let bytes = match repo.storage().read(Kind::Pack, &p.id.to_hex()) {
-            Ok(b) => b,
-            Err(e) => {
-                r.errors.push(format!("pack {}: {e}", p.id));
-                continue;
-            }
-        };
-        r.packs_read += 1;
-        r.bytes_read += bytes.len() as u64;
-        if ObjectId::of(&bytes) != p.id {
-            r.errors.push(format!(
-                "pack {}: content does not match its name (modified or truncated)",
-                p.id
-            ));
-        }
-        match pack::read_header(repo.key(), &bytes) {
-            Ok(h) if h.data_key != p.data_key => r
-                .errors
-                .push(format!("pack {}: header key differs from the index", p.id)),
+) -> Vec<(BlobId, u32, String)> {
+    let header = pack::read_header(repo.key(), bytes);
+    let mut out = Vec::new();
+    for &pos in listings {
+        let p = index.pack(pos);
+        match &header {
+            Ok(h) if h.data_key != p.data_key => r.errors.push(format!(
+                "pack {}: header key differs from its listing in index {} (written by {})",
+                p.id,
+                p.index_id,
+                writer_of(repo, p)
+            )),
             Ok(_) => {}
-            Err(e) => r.errors.push(format!("pack {}: header: {e}", p.id)),
+            Err(e) if pos == listings[0] => r.errors.push(format!("pack {}: header: {e}", p.id)),
+            Err(_) => {}
         }
-        let mut list = expected.remove(&p.id).unwrap_or_default();
+        let mut list = expected[pos as usize].clone();
         list.sort_by_key(|e| e.2);
         for (id, t, off, len) in list {
-            let why = match bytes.get(off as usize..(off + u64::from(len)) as usize) {
+            let range = usize::try_from(off)
+                .ok()
+                .and_then(|o| Some(o..o.checked_add(len as usize)?));
+            let why = match range.and_then(|range| bytes.get(range)) {
                 None => "beyond the end of the pack".to_string(),
                 Some(stored) => match blob::decode(&p.data_key, &repo.key().id_key, t, &id, stored)
                 {
@@ -428,31 +474,101 @@ fn check_packs(
                     Err(e) => e.to_string(),
                 },
             };
-            bad_copies
-                .entry(id)
-                .or_default()
-                .push((p.id, p.index_id, why));
+            out.push((id, pos, why));
         }
     }
+    out
+}
+
+/// Read packs (each once, bounded by [`crate::limits`]); returns the damaged blobs with the
+/// position of their error in `r.errors`. A damaged copy of a blob that is also stored intact
+/// elsewhere is a warning, not damage.
+fn check_packs(
+    repo: &Repository,
+    index: &Index,
+    which: ReadData,
+    r: &mut CheckReport,
+) -> Vec<(usize, BlobId)> {
+    // Damaged copies per blob: (listing position, what is wrong).
+    let mut bad_copies: IdMap<BlobId, Vec<(u32, String)>> = IdMap::default();
+    let mut expected: Vec<Vec<(BlobId, BlobType, u64, u32)>> =
+        vec![Vec::new(); index.packs().len()];
+    for (id, loc) in index.all_locations() {
+        expected[loc.pack as usize].push((*id, loc.blob_type, loc.offset, loc.length));
+    }
+    let mut listings: IdMap<ObjectId, Vec<u32>> = IdMap::default();
+    for (pos, p) in index.packs().iter().enumerate() {
+        listings.entry(p.id).or_default().push(pos as u32);
+    }
+    let limit = crate::limits::max_object_size(Kind::Pack, repo.config());
+    for first in distinct_packs(index) {
+        let id = index.pack(first).id;
+        if !which.selects(&id) {
+            continue;
+        }
+        let read = crate::limits::read_bounded(
+            repo.storage().as_ref(),
+            Kind::Pack,
+            &id.to_hex(),
+            None,
+            limit,
+        );
+        let bytes = match read {
+            Ok(b) => b,
+            Err(e) => {
+                let m = match e {
+                    CoreError::Damaged(m) => m,
+                    e => format!("pack {id}: {e}"),
+                };
+                r.errors.push(m);
+                continue;
+            }
+        };
+        r.packs_read += 1;
+        r.bytes_read += bytes.len() as u64;
+        if ObjectId::of(&bytes) != id {
+            r.errors.push(format!(
+                "pack {id}: content does not match its name (modified or truncated)"
+            ));
+        }
+        for (blob, pos, why) in pack_failures(repo, index, &bytes, &listings[&id], &expected, r) {
+            bad_copies.entry(blob).or_default().push((pos, why));
+        }
+    }
+    judge_copies(repo, index, bad_copies, r)
+}
+
+/// Damaged copies of blobs: a warning each when the blob is intact elsewhere, else an error
+/// each. Returns the damaged blobs with the position of their error in `r.errors`.
+fn judge_copies(
+    repo: &Repository,
+    index: &Index,
+    bad_copies: IdMap<BlobId, Vec<(u32, String)>>,
+    r: &mut CheckReport,
+) -> Vec<(usize, BlobId)> {
+    let mut bad = Vec::new();
     let mut bad_copies: Vec<_> = bad_copies.into_iter().collect();
     bad_copies.sort_by_key(|(id, _)| *id);
     for (id, copies) in bad_copies {
         // A blob stored twice (two hosts, or a forger's copy) is intact when another copy is.
         match intact_copy(repo, index, &id, &copies) {
             Some(good) => {
-                for (pack, index_id, why) in &copies {
+                for (pos, why) in &copies {
+                    let p = index.pack(*pos);
                     r.warnings.push(format!(
-                        "blob {id}: the copy in pack {pack} ({why}; listed in index {}, written \
+                        "blob {id}: the copy in pack {} ({why}; listed in index {}, written \
                          by {}) is ignored; readers use the intact copy in pack {good}",
-                        index_id.short(),
-                        writer_of(repo, index_id)
+                        p.id,
+                        p.index_id.short(),
+                        writer_of(repo, p)
                     ));
                 }
             }
             None => {
-                for (pack, _, why) in &copies {
+                for (pos, why) in &copies {
                     bad.push((r.errors.len(), id));
-                    r.errors.push(format!("blob {id} in pack {pack}: {why}"));
+                    r.errors
+                        .push(format!("blob {id} in pack {}: {why}", index.pack(*pos).id));
                 }
             }
         }

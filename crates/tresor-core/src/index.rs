@@ -42,18 +42,37 @@ pub struct BlobLocation {
     pub raw_length: u32,
 }
 
-/// A pack known to the index.
+/// Who vouches for a listing of a pack: the class of the signer of the index object (or prune
+/// record) that listed it. Readers prefer copies by this (format §9): a full key's listings,
+/// then those of the signer of the snapshot being read, then the others.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Lister {
+    /// An index object of a full key, or a prune fossil whose entries come from one or were
+    /// verified blob by blob.
+    Full,
+    /// An index object of the put-only key with this signing public key.
+    PutOnly([u8; 32]),
+    /// A prune fossil whose entries were not verified (they came from a put-only key).
+    Unverified,
+}
+
+/// A pack known to the index, as one index object listed it.
 #[derive(Debug, Clone)]
 pub struct PackInfo {
     /// Pack object id.
     pub id: ObjectId,
     /// The pack's data key.
     pub data_key: DataKey,
-    /// Index object that listed it.
+    /// Index object (or prune record) that listed it.
     pub index_id: ObjectId,
+    /// Who signed that listing.
+    pub lister: Lister,
 }
 
-/// All index objects merged.
+/// All index objects merged. A pack listed by several index objects with the same data key is
+/// known once (by the first listing: full keys' objects are merged first); listings of one pack
+/// with different data keys (a forger's listing of another writer's pack) are kept apart, each
+/// with its own entries, so that a false listing cannot hide the true one.
 #[derive(Debug, Default)]
 pub struct Index {
     blobs: IdMap<BlobId, BlobLocation>,
@@ -61,40 +80,56 @@ pub struct Index {
     alternates: IdMap<BlobId, Vec<BlobLocation>>,
     packs: Vec<PackInfo>,
     pack_pos: IdMap<ObjectId, u32>,
+    /// Further listings of a pack with other data keys (positions in `packs`).
+    other_listings: IdMap<ObjectId, Vec<u32>>,
     index_ids: Vec<ObjectId>,
     /// Index objects left out because readers ignore their signer (unknown or revoked key):
     /// a blob missing from this index may be listed there (messages say so).
     pub ignored_objects: usize,
+    /// Index objects and prune records left out as damaged or garbage (`check` names them).
+    pub damaged_objects: usize,
 }
 
 impl Index {
-    /// Add every pack of an index object.
-    pub fn add_file(&mut self, index_id: ObjectId, f: &IndexFile) {
+    /// Add every pack of an index object signed by `lister`.
+    pub fn add_file(&mut self, index_id: ObjectId, lister: Lister, f: &IndexFile) {
         self.index_ids.push(index_id);
         for p in &f.packs {
-            self.add_pack(index_id, p);
+            self.add_pack(index_id, lister, p);
         }
     }
 
-    /// Add one pack. A blob already known keeps its first location; later ones are alternates.
-    pub fn add_pack(&mut self, index_id: ObjectId, p: &IndexPack) {
-        if self.pack_pos.contains_key(&p.id) {
-            return;
-        }
+    /// Add one pack as listed by `index_id` (signed by `lister`). A pack already known with the
+    /// same data key is skipped; with another data key it is added as a further listing. A blob
+    /// already known keeps its first location; later ones are alternates. Lengths that do not
+    /// fit 32 bits are kept as `u32::MAX` (no stored blob is that long: readers refuse it).
+    pub fn add_pack(&mut self, index_id: ObjectId, lister: Lister, p: &IndexPack) {
         let pos = self.packs.len() as u32;
+        if let Some(&first) = self.pack_pos.get(&p.id) {
+            let others = self.other_listings.get(&p.id).map(Vec::as_slice);
+            if std::iter::once(&first)
+                .chain(others.unwrap_or_default())
+                .any(|&i| self.packs[i as usize].data_key.0 == p.data_key.0)
+            {
+                return;
+            }
+            self.other_listings.entry(p.id).or_default().push(pos);
+        } else {
+            self.pack_pos.insert(p.id, pos);
+        }
         self.packs.push(PackInfo {
             id: p.id,
             data_key: p.data_key.clone(),
             index_id,
+            lister,
         });
-        self.pack_pos.insert(p.id, pos);
         for b in &p.blobs {
             let loc = BlobLocation {
                 pack: pos,
                 blob_type: b.blob_type,
                 offset: b.offset,
-                length: b.length as u32,
-                raw_length: b.raw_length as u32,
+                length: u32::try_from(b.length).unwrap_or(u32::MAX),
+                raw_length: u32::try_from(b.raw_length).unwrap_or(u32::MAX),
             };
             match self.blobs.entry(b.id) {
                 std::collections::hash_map::Entry::Vacant(e) => {
@@ -110,6 +145,14 @@ impl Index {
     /// Other locations of a blob stored more than once.
     pub fn alternates(&self, id: &BlobId) -> &[BlobLocation] {
         self.alternates.get(id).map(Vec::as_slice).unwrap_or(&[])
+    }
+
+    /// Every location of a blob, first one first (empty when it is not indexed).
+    pub fn locations(&self, id: &BlobId) -> impl Iterator<Item = &BlobLocation> {
+        self.blobs
+            .get(id)
+            .into_iter()
+            .chain(self.alternates(id).iter())
     }
 
     /// Location of a blob.
@@ -132,7 +175,7 @@ impl Index {
         &self.packs
     }
 
-    /// Position of a pack by id.
+    /// Position of a pack's first listing by id.
     pub fn pack_position(&self, id: &ObjectId) -> Option<u32> {
         self.pack_pos.get(id).copied()
     }

@@ -6,6 +6,7 @@
 //! afterwards is ignored by readers and reported by `check`.
 
 use crate::error::{CoreError, Result};
+use crate::limits::{self, read_bounded};
 use crate::repository::{KeyOwner, Repository, make_key_file};
 use crate::trust::KeyInfo;
 use std::sync::Arc;
@@ -60,8 +61,8 @@ pub fn ensure_password_unused(
     trust: &crate::trust::Trust,
     password: &str,
 ) -> Result<()> {
-    for (name, _) in storage.list(Kind::Key)? {
-        let Ok(bytes) = storage.read(Kind::Key, &name) else {
+    for (name, size) in storage.list(Kind::Key)? {
+        let Ok(bytes) = read_bounded(storage, Kind::Key, &name, Some(size), limits::KEY) else {
             continue;
         };
         let Ok(kf) = KeyFile::from_bytes(&bytes) else {
@@ -92,8 +93,9 @@ pub(crate) fn key_files_cheapest_first(
     damaged: &mut Vec<String>,
 ) -> Result<Vec<(String, KeyFile)>> {
     let mut out = Vec::new();
-    for (name, _) in storage.list(Kind::Key)? {
-        let bytes = storage.read(Kind::Key, &name)?;
+    for (name, size) in storage.list(Kind::Key)? {
+        let bytes =
+            crate::limits::read_bounded(storage, Kind::Key, &name, Some(size), crate::limits::KEY)?;
         match KeyFile::from_bytes(&bytes) {
             Ok(kf) if ObjectId::of(&bytes).to_hex() == name => out.push((name, kf)),
             Ok(_) => damaged.push(format!("key {name}: content does not match its name")),
@@ -166,9 +168,11 @@ type BySigner = std::collections::HashMap<[u8; 32], Signed>;
 /// Index and snapshot objects grouped by signer, each object read once.
 fn objects_by_signer(storage: &dyn Storage) -> Result<BySigner> {
     let mut out = BySigner::default();
+    let config = crate::Repository::read_config(storage)?;
     for kind in [Kind::Index, Kind::Snapshot] {
-        for (name, _) in storage.list(kind)? {
-            let Ok(bytes) = storage.read(kind, &name) else {
+        let limit = limits::max_object_size(kind, &config);
+        for (name, size) in storage.list(kind)? {
+            let Ok(bytes) = read_bounded(storage, kind, &name, Some(size), limit) else {
                 continue;
             };
             let signer = match kind {
@@ -382,11 +386,16 @@ pub fn unknown_signers(
             index_objects: objects.iter().filter(|(k, _)| *k == Kind::Index).count(),
         };
         for (_, id) in objects.iter().filter(|(k, _)| *k == Kind::Snapshot) {
-            let snap = storage
-                .read(Kind::Snapshot, &id.to_hex())
-                .ok()
-                .and_then(|b| Snapshot::open(master, &b).ok())
-                .map(|(_, s)| s);
+            let snap = read_bounded(
+                storage,
+                Kind::Snapshot,
+                &id.to_hex(),
+                None,
+                limits::SNAPSHOT,
+            )
+            .ok()
+            .and_then(|b| Snapshot::open(master, &b).ok())
+            .map(|(_, s)| s);
             u.snapshots.push((*id, snap));
         }
         u.snapshots.sort_by(|a, b| {
@@ -471,9 +480,8 @@ fn verify_material(storage: &dyn Storage, master: &MasterKey) -> Result<()> {
     }
     let keys = storage.list(Kind::Key)?;
     if !keys.is_empty() {
-        let certified = keys.iter().any(|(name, _)| {
-            storage
-                .read(Kind::Key, name)
+        let certified = keys.iter().any(|(name, size)| {
+            read_bounded(storage, Kind::Key, name, Some(*size), limits::KEY)
                 .ok()
                 .and_then(|b| KeyFile::from_bytes(&b).ok())
                 .is_some_and(|kf| kf.certified_by(&master.admin_public))
@@ -485,11 +493,13 @@ fn verify_material(storage: &dyn Storage, master: &MasterKey) -> Result<()> {
             )));
         }
     }
+    let config = Repository::read_config(storage)?;
     for kind in [Kind::Snapshot, Kind::Index] {
         let names = storage.list(kind)?;
         let mut tried = 0;
-        for (name, _) in names.iter().take(5) {
-            let Ok(bytes) = storage.read(kind, name) else {
+        for (name, size) in names.iter().take(5) {
+            let limit = limits::max_object_size(kind, &config);
+            let Ok(bytes) = read_bounded(storage, kind, name, Some(*size), limit) else {
                 continue;
             };
             tried += 1;

@@ -6,7 +6,8 @@
 //! * Operations, each in its own module, each returning a typed result and printing nothing:
 //!   [`archiver`] (backup, with its start [`markers`]), [`restorer`] (restore), [`check`], [`ls`],
 //!   [`snapshots`] (selection), [`forget`], [`prune`], [`repair`], [`vfs`] (the view `mount` shows).
-//! * [`fsmeta`] reads and applies file metadata; [`exclude`] matches exclude patterns.
+//! * [`fsmeta`] reads and applies file metadata; [`exclude`] matches exclude patterns;
+//!   [`limits`] bounds every object and blob a reader takes in.
 //!
 //! The CLI crate renders results; nothing here writes to stdout.
 
@@ -22,6 +23,7 @@ pub mod forget;
 pub mod fsmeta;
 pub mod index;
 pub mod keys;
+pub mod limits;
 pub mod ls;
 pub mod markers;
 pub mod packer;

@@ -3,7 +3,7 @@
 use crate::blobs::BlobReader;
 use crate::error::{CoreError, Result};
 use tresor_format::BlobId;
-use tresor_format::tree::{Node, NodeKind};
+use tresor_format::tree::{MAX_TREE_DEPTH, Node, NodeKind};
 
 /// Split a snapshot-internal path ("/usr/share") into name components.
 pub fn components(path: &str) -> Vec<Vec<u8>> {
@@ -53,22 +53,39 @@ pub fn find_node(reader: &BlobReader<'_>, root: &BlobId, path: &str) -> Result<O
 }
 
 /// Visit every node below `tree` depth-first in name order; `f` gets the node's path (starting
-/// with `prefix`) and the node. Stops at the first error.
+/// with `prefix`) and the node. Stops at the first error. Walks with an explicit stack, so deep
+/// trees need no deep call stack.
 ///
 /// # Errors
-/// Damage (a tree that cannot be loaded).
+/// Damage: a tree that cannot be loaded, or directories nested deeper than [`MAX_TREE_DEPTH`]
+/// below `tree` (naming the path).
 pub fn walk(
     reader: &BlobReader<'_>,
     tree: &BlobId,
     prefix: &str,
     f: &mut dyn FnMut(&str, &Node),
 ) -> Result<()> {
-    let t = reader.load_tree(tree)?;
-    for n in &t.nodes {
-        let path = format!("{}/{}", prefix.trim_end_matches('/'), n.name_lossy());
-        f(&path, n);
+    let first = reader.load_tree(tree)?;
+    let mut stack = vec![(
+        first.nodes.into_iter(),
+        prefix.trim_end_matches('/').to_string(),
+    )];
+    while let Some((nodes, dir)) = stack.last_mut() {
+        let Some(n) = nodes.next() else {
+            stack.pop();
+            continue;
+        };
+        let path = format!("{dir}/{}", n.name_lossy());
+        f(&path, &n);
         if let (NodeKind::Dir, Some(sub)) = (n.kind, n.subtree) {
-            walk(reader, &sub, &path, f)?;
+            if stack.len() > MAX_TREE_DEPTH {
+                return Err(CoreError::Damaged(format!(
+                    "{path}: {}",
+                    crate::prune::too_deep()
+                )));
+            }
+            let t = reader.load_tree(&sub)?;
+            stack.push((t.nodes.into_iter(), path));
         }
     }
     Ok(())

@@ -84,9 +84,9 @@
 use crate::Progress;
 use crate::blobs::BlobReader;
 use crate::error::{CoreError, Result};
-use crate::index::{IdMap, IdSet, Index};
+use crate::index::{IdMap, IdSet, Index, Lister};
 use crate::packer::Packer;
-use crate::repository::{Repository, Skipped, rfc3339_utc};
+use crate::repository::{Defect, Judged, Repository, Skipped, rfc3339_utc};
 use crate::trust::Verdict;
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -97,8 +97,8 @@ use tresor_format::marker::Marker;
 use tresor_format::pack;
 use tresor_format::sign::{SignedKind, open_envelope};
 use tresor_format::snapshot::Snapshot;
-use tresor_format::tree::NodeKind;
-use tresor_format::{BlobId, ObjectId};
+use tresor_format::tree::{MAX_TREE_DEPTH, NodeKind};
+use tresor_format::{BlobId, FormatError, ObjectId};
 use tresor_storage::{ErrorKind, Kind};
 
 /// Most blobs listed by one index object or fossil object written by prune and repair.
@@ -220,26 +220,53 @@ pub fn seal_record(repo: &Repository, record: &Record) -> Result<Vec<u8>> {
 /// # Errors
 /// Authentication and decoding failures as [`CoreError::Damaged`].
 pub fn open_record(repo: &Repository, id: &ObjectId, stored: &[u8]) -> Result<([u8; 32], Record)> {
-    let damaged = |e: &dyn fmt::Display| CoreError::Damaged(format!("prune record {id}: {e}"));
-    let (signer, body) = open_envelope(SignedKind::Index, stored).map_err(|e| damaged(&e))?;
+    decode_record(id, repo, stored).map_err(|(_, e)| e)
+}
+
+fn decode_record(id: &ObjectId, repo: &Repository, stored: &[u8]) -> Judged<([u8; 32], Record)> {
+    let garbage = |e: &dyn fmt::Display| {
+        (
+            Defect::Garbage,
+            CoreError::Damaged(format!("prune record {id}: {e}")),
+        )
+    };
+    let (signer, body) = open_envelope(SignedKind::Index, stored).map_err(|e| garbage(&e))?;
     let plain = repo
         .key()
         .open(SealedKind::Index, body)
-        .map_err(|e| damaged(&e))?;
+        .map_err(|e| garbage(&e))?;
     let rest = plain
         .strip_prefix(RECORD_MAGIC.as_slice())
-        .ok_or_else(|| damaged(&"not a prune record"))?;
-    let rec: Record = postcard::from_bytes(rest).map_err(|e| damaged(&e))?;
+        .ok_or_else(|| garbage(&"not a prune record"))?;
+    let rec: Record = postcard::from_bytes(rest).map_err(|e| garbage(&e))?;
     let version = match &rec {
         Record::State(s) => s.version,
         Record::Fossils(f) => f.version,
     };
     if version != 1 {
-        return Err(damaged(&format!(
-            "unsupported prune record version {version} (this tresor reads version 1)"
-        )));
+        return Err((
+            Defect::Damaged,
+            CoreError::Damaged(format!(
+                "prune record {id}: unsupported prune record version {version} (this tresor reads version 1)"
+            )),
+        ));
     }
     Ok((signer, rec))
+}
+
+/// Read (bounded), open and judge one prune record: only a full key's records count.
+fn load_record(repo: &Repository, id: &ObjectId, listed: Option<u64>) -> Judged<Record> {
+    let bytes = repo.fetch(Kind::PruneRecord, id, listed)?;
+    let (signer, rec) = decode_record(id, repo, &bytes)?;
+    if repo.trust().verdict(&signer, id) != Verdict::Full {
+        return Err((
+            Defect::Ignored,
+            CoreError::Untrusted(format!(
+                "prune record {id} is not signed by a full key: ignored"
+            )),
+        ));
+    }
+    Ok(rec)
 }
 
 fn write_record(repo: &Repository, record: &Record) -> Result<(ObjectId, u64)> {
@@ -268,10 +295,17 @@ pub fn record_names(repo: &Repository) -> Result<Vec<ObjectId>> {
 }
 
 fn list_records(repo: &Repository) -> Result<Vec<ObjectId>> {
+    Ok(list_records_sized(repo)?
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect())
+}
+
+fn list_records_sized(repo: &Repository) -> Result<Vec<(ObjectId, u64)>> {
     match repo.storage().list(Kind::PruneRecord) {
         Ok(l) => l
             .into_iter()
-            .map(|(n, _)| n.parse().map_err(CoreError::from))
+            .map(|(n, size)| Ok((n.parse()?, size)))
             .collect(),
         Err(e) if e.kind == ErrorKind::NotFound => Ok(Vec::new()),
         Err(e) => Err(e.into()),
@@ -316,36 +350,16 @@ pub fn load_records(repo: &Repository) -> Result<Records> {
     'again: loop {
         attempt += 1;
         let mut recs = Records::default();
-        let mut ids = list_records(repo)?;
+        let mut ids = list_records_sized(repo)?;
         ids.sort();
-        for id in ids {
-            let bytes = match repo.read_object(Kind::PruneRecord, &id) {
-                Ok(b) => b,
-                Err(CoreError::Storage(e)) if e.kind == ErrorKind::NotFound && attempt < 3 => {
+        for (id, size) in ids {
+            match load_record(repo, &id, Some(size)) {
+                Ok(Record::State(s)) => recs.states.push((id, s)),
+                Ok(Record::Fossils(_)) => recs.fossils.push(id),
+                Err((_, CoreError::Storage(e))) if e.kind == ErrorKind::NotFound && attempt < 3 => {
                     continue 'again;
                 }
-                Err(error) => {
-                    recs.skipped.push(Skipped { id, error });
-                    continue;
-                }
-            };
-            match open_record(repo, &id, &bytes) {
-                Ok((signer, rec)) => {
-                    if repo.trust().verdict(&signer, &id) != Verdict::Full {
-                        recs.skipped.push(Skipped {
-                            id,
-                            error: CoreError::Untrusted(format!(
-                                "prune record {id} is not signed by a full key: ignored"
-                            )),
-                        });
-                        continue;
-                    }
-                    match rec {
-                        Record::State(s) => recs.states.push((id, s)),
-                        Record::Fossils(_) => recs.fossils.push(id),
-                    }
-                }
-                Err(error) => recs.skipped.push(Skipped { id, error }),
+                Err((defect, error)) => recs.skipped.push(Skipped { id, error, defect }),
             }
         }
         let superseded: IdSet<ObjectId> = recs
@@ -368,18 +382,18 @@ pub fn load_records(repo: &Repository) -> Result<Records> {
 /// # Errors
 /// Storage errors, damage, a record that is not a fossil object.
 pub fn read_fossils(repo: &Repository, id: &ObjectId) -> Result<FossilSet> {
-    let bytes = repo.read_object(Kind::PruneRecord, id)?;
-    let (signer, rec) = open_record(repo, id, &bytes)?;
-    if repo.trust().verdict(&signer, id) != Verdict::Full {
-        return Err(CoreError::Untrusted(format!(
-            "prune record {id} is not signed by a full key: ignored"
-        )));
-    }
-    match rec {
+    read_fossils_judged(repo, id).map_err(|(_, e)| e)
+}
+
+fn read_fossils_judged(repo: &Repository, id: &ObjectId) -> Judged<FossilSet> {
+    match load_record(repo, id, None)? {
         Record::Fossils(f) => Ok(f),
-        Record::State(_) => Err(CoreError::Damaged(format!(
-            "prune record {id}: a state where fossils were expected"
-        ))),
+        Record::State(_) => Err((
+            Defect::Damaged,
+            CoreError::Damaged(format!(
+                "prune record {id}: a state where fossils were expected"
+            )),
+        )),
     }
 }
 
@@ -397,13 +411,21 @@ pub fn merge_fossils(
     let live = recs.live_fossils();
     skipped.extend(recs.skipped);
     for f in live {
-        match read_fossils(repo, &f) {
+        match read_fossils_judged(repo, &f) {
             Ok(set) => {
                 for p in &set.packs {
-                    index.add_pack(f, &p.pack);
+                    let lister = match p.verified {
+                        true => Lister::Full,
+                        false => Lister::Unverified,
+                    };
+                    index.add_pack(f, lister, &p.pack);
                 }
             }
-            Err(error) => skipped.push(Skipped { id: f, error }),
+            Err((defect, error)) => skipped.push(Skipped {
+                id: f,
+                error,
+                defect,
+            }),
         }
     }
     Ok(())
@@ -630,6 +652,11 @@ pub struct PrunePlan {
     pub index_superseded: usize,
     /// Index objects already superseded, to be deleted.
     pub index_leftovers: usize,
+    /// Objects no key wrote (bytes that do not match the name, a bad envelope, signature,
+    /// sealing or encoding): deleted by this run. Objects of unknown or revoked signers are
+    /// never garbage (they may be a lost key's), nor are objects a storage error kept from
+    /// being read.
+    pub garbage: Vec<GarbageObject>,
     /// Things worth knowing that are not errors.
     pub warnings: Vec<String>,
     /// The tables the plan was made from; taken apart by [`PrunePlan::execute`].
@@ -707,8 +734,13 @@ struct PackRec {
     listings: Vec<u32>,
     /// Listed by a non-superseded index object.
     live: bool,
-    /// Listed by a full key's index object, or verified.
+    /// Listed by a full key's index object (with the data key of the entries in the tables),
+    /// or verified.
     trusted: bool,
+    /// Data key of the listing whose entries are in the tables.
+    key: [u8; 32],
+    /// Listed with more than one data key (see [`resolve_conflicts`]).
+    conflict: bool,
     /// Newest pending generation holding it (position in the generations of all live states).
     generation: Option<u32>,
     /// In a `deleting` list.
@@ -728,6 +760,8 @@ impl PackRec {
             listings: Vec::new(),
             live: false,
             trusted: false,
+            key: [0; 32],
+            conflict: false,
             generation: None,
             deleting: false,
             blobs: 0,
@@ -782,11 +816,28 @@ impl Tables {
         (p, true)
     }
 
-    /// Add a pack's blob entries (once per pack).
-    fn add_entries(&mut self, pos: u32, source: ObjectId, p: &IndexPack) {
+    /// Add an index object's listing of a pack: its entries when the pack is new; a listing
+    /// with another data key than the first marks a conflict ([`resolve_conflicts`]).
+    fn add_listing(&mut self, obj: u32, source: ObjectId, lister: Lister, p: &IndexPack) {
+        let (pos, new) = self.pos(p.id);
+        if new {
+            self.add_entries(pos, source, lister, p);
+        }
         let rec = &mut self.packs[pos as usize];
+        rec.listings.push(obj);
+        if rec.key == p.data_key.0 {
+            rec.trusted |= lister == Lister::Full;
+        } else {
+            rec.conflict = true;
+        }
+    }
+
+    /// Add a pack's blob entries (once per pack), as `lister` listed them.
+    fn add_entries(&mut self, pos: u32, source: ObjectId, lister: Lister, p: &IndexPack) {
+        let rec = &mut self.packs[pos as usize];
+        rec.key = p.data_key.0;
         rec.blobs = p.blobs.len() as u32;
-        rec.bytes = p.blobs.iter().map(|b| b.length).sum();
+        rec.bytes = p.blobs.iter().fold(0u64, |a, b| a.saturating_add(b.length));
         let mut trees = Vec::new();
         for b in &p.blobs {
             self.entries.push(Entry {
@@ -801,6 +852,7 @@ impl Tables {
         if !trees.is_empty() {
             self.trees.add_pack(
                 source,
+                lister,
                 &IndexPack {
                     id: p.id,
                     data_key: p.data_key.clone(),
@@ -844,15 +896,20 @@ pub(crate) fn read_pack_header(
     Ok(h)
 }
 
+/// The stored bytes `offset..offset + length` of a pack read whole, if they lie within it.
+fn stored_blob(bytes: &[u8], offset: u64, length: u64) -> Option<&[u8]> {
+    let start = usize::try_from(offset).ok()?;
+    let end = start.checked_add(usize::try_from(length).ok()?)?;
+    bytes.get(start..end)
+}
+
 /// Read a whole pack and decode every listed blob (verifies the entries blob by blob).
 fn verify_pack(repo: &Repository, p: &IndexPack) -> Result<()> {
-    let bytes = repo.storage().read(Kind::Pack, &p.id.to_hex())?;
+    let bytes = repo.read_object(Kind::Pack, &p.id)?;
     for b in &p.blobs {
-        let stored = bytes
-            .get(b.offset as usize..(b.offset + b.length) as usize)
-            .ok_or_else(|| {
-                CoreError::Damaged(format!("pack {}: blob {} beyond its end", p.id, b.id))
-            })?;
+        let stored = stored_blob(&bytes, b.offset, b.length).ok_or_else(|| {
+            CoreError::Damaged(format!("pack {}: blob {} beyond its end", p.id, b.id))
+        })?;
         blob::decode(&p.data_key, &repo.key().id_key, b.blob_type, &b.id, stored).map_err(
             |e| {
                 CoreError::Damaged(format!(
@@ -920,13 +977,354 @@ fn open_markers(
     Ok(out)
 }
 
-/// Open a snapshot whatever its signer (prune keeps the data of untrusted snapshots too: they
-/// may become trusted again, e.g. after a paper key import).
-fn open_snapshot_any(repo: &Repository, id: &ObjectId) -> Result<Snapshot> {
-    let bytes = repo.read_object(Kind::Snapshot, id)?;
+/// Open a snapshot whatever its signer (prune keeps the data of ignored snapshots too: they
+/// may become trusted again, e.g. after a paper key import). `listed`: its size from a listing.
+fn open_snapshot_any(repo: &Repository, id: &ObjectId, listed: Option<u64>) -> Judged<Snapshot> {
+    let bytes = repo.fetch(Kind::Snapshot, id, listed)?;
     Snapshot::open(repo.key(), &bytes)
         .map(|(_, s)| s)
-        .map_err(|e| CoreError::Damaged(format!("snapshot {id}: {e}")))
+        .map_err(|e| {
+            (
+                Defect::of_format(&e),
+                CoreError::Damaged(format!("snapshot {id}: {e}")),
+            )
+        })
+}
+
+/// An object that no key wrote (format §16, "Garbage"): deleted by the run that finds it.
+#[derive(Debug, Clone, Serialize)]
+pub struct GarbageObject {
+    /// Its kind: `snapshot`, `index` or `marker`.
+    #[serde(serialize_with = "kind_name")]
+    pub kind: Kind,
+    /// Its id.
+    pub id: ObjectId,
+    /// Why it is garbage.
+    pub reason: String,
+}
+
+fn kind_name<S: serde::Serializer>(k: &Kind, s: S) -> std::result::Result<S::Ok, S::Error> {
+    s.serialize_str(&k.to_string())
+}
+
+/// What a run makes of an object it could not use: garbage is deleted, an object that is only
+/// damaged (too large, unknown version) is skipped with a warning, a storage error stops the
+/// run (nothing may be concluded from a transient failure). `Ok(())` means: go on without it.
+fn triage(
+    kind: Kind,
+    id: ObjectId,
+    (defect, error): (Defect, CoreError),
+    what: &str,
+    garbage: &mut Vec<GarbageObject>,
+    warnings: &mut Vec<String>,
+) -> Result<()> {
+    match defect {
+        Defect::Unreadable => match error {
+            // Deleted meanwhile (forget, or a concurrent prune's replacement).
+            CoreError::Storage(e) if e.kind == ErrorKind::NotFound => Ok(()),
+            e => Err(e),
+        },
+        Defect::Garbage => {
+            let reason = match error {
+                CoreError::Damaged(m) => m,
+                e => e.to_string(),
+            };
+            garbage.push(GarbageObject { kind, id, reason });
+            Ok(())
+        }
+        Defect::Damaged | Defect::Ignored => {
+            warnings.push(format!("{error}: skipped ({what})"));
+            Ok(())
+        }
+    }
+}
+
+/// 1. Every snapshot, whatever its signer (listed first: every snapshot seen has its index
+///    objects and packs seen later). Also returns the markers they list.
+fn plan_snapshots(
+    repo: &Repository,
+    garbage: &mut Vec<GarbageObject>,
+    warnings: &mut Vec<String>,
+) -> Result<(Vec<SnapInfo>, IdSet<ObjectId>)> {
+    let mut names = repo.storage().list(Kind::Snapshot)?;
+    names.sort();
+    let mut snaps = Vec::with_capacity(names.len());
+    let mut resolved_markers: IdSet<ObjectId> = IdSet::default();
+    for (name, size) in names {
+        let id: ObjectId = name.parse()?;
+        match open_snapshot_any(repo, &id, Some(size)) {
+            Ok(s) => {
+                resolved_markers.extend(s.markers.iter().copied());
+                snaps.push(SnapInfo {
+                    id,
+                    host: s.hostname,
+                    tree: s.tree,
+                });
+            }
+            Err(e) => triage(
+                Kind::Snapshot,
+                id,
+                e,
+                "no data is kept for it; `tresor forget` removes it",
+                garbage,
+                warnings,
+            )?,
+        }
+    }
+    Ok((snaps, resolved_markers))
+}
+
+/// Backup start markers that do not open: garbage (a marker that opens, whatever its state,
+/// is for arming to judge).
+fn plan_markers(
+    repo: &Repository,
+    garbage: &mut Vec<GarbageObject>,
+    warnings: &mut Vec<String>,
+) -> Result<()> {
+    let names = match repo.storage().list(Kind::Marker) {
+        Ok(l) => l,
+        Err(e) if e.kind == ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e.into()),
+    };
+    for (name, size) in names {
+        let Ok(id) = name.parse::<ObjectId>() else {
+            continue;
+        };
+        let opened = repo.fetch(Kind::Marker, &id, Some(size)).and_then(|b| {
+            Marker::open(repo.key(), &b).map_err(|e| {
+                (
+                    Defect::of_format(&e),
+                    CoreError::Damaged(format!("backup start marker {id}: {e}")),
+                )
+            })
+        });
+        if let Err(e) = opened {
+            triage(Kind::Marker, id, e, "left in place", garbage, warnings)?;
+        }
+    }
+    Ok(())
+}
+
+/// 3. Every index object: its packs and their entries go to the tables (a full key's listing
+///    of a pack preferred; see [`resolve_conflicts`] for listings with other data keys).
+///    Returns the objects and those a full key's object supersedes.
+fn plan_index(
+    repo: &Repository,
+    t: &mut Tables,
+    garbage: &mut Vec<GarbageObject>,
+    warnings: &mut Vec<String>,
+) -> Result<(Vec<IndexObj>, IdSet<ObjectId>)> {
+    let mut index_objs: Vec<IndexObj> = Vec::new();
+    let mut superseded: IdSet<ObjectId> = IdSet::default();
+    let mut index_names = repo.storage().list(Kind::Index)?;
+    index_names.sort();
+    for (name, size) in index_names {
+        let id: ObjectId = name.parse()?;
+        let (signer, f) = match open_index_any(repo, &id, Some(size)) {
+            Ok(x) => x,
+            Err(e) => {
+                let what = "its packs count as unindexed; `tresor repair index` replaces it";
+                triage(Kind::Index, id, e, what, garbage, warnings)?;
+                continue;
+            }
+        };
+        let verdict = repo.trust().verdict(&signer, &id);
+        if !matches!(verdict, Verdict::Full | Verdict::PutOnly) {
+            warnings.push(format!(
+                "index {id} is signed by an unknown or revoked key: ignored (its packs count as unindexed)"
+            ));
+            continue;
+        }
+        let full = verdict == Verdict::Full;
+        let lister = if full {
+            superseded.extend(f.supersedes.iter().copied());
+            Lister::Full
+        } else {
+            Lister::PutOnly(signer)
+        };
+        let obj = index_objs.len() as u32;
+        index_objs.push(IndexObj {
+            id,
+            full,
+            superseded: false,
+            blobs: f.packs.iter().map(|p| p.blobs.len() as u64).sum(),
+        });
+        for p in &f.packs {
+            t.add_listing(obj, id, lister, p);
+        }
+    }
+    Ok((index_objs, superseded))
+}
+
+/// Packs listed with different data keys (a forger listed another writer's pack): the pack's
+/// own header decides which key is true; when the entries in the tables are not that listing's,
+/// they are replaced by the header's (not trusted: verified before they are indexed again).
+fn resolve_conflicts(repo: &Repository, t: &mut Tables, warnings: &mut Vec<String>) -> Result<()> {
+    let conflicts: Vec<usize> = (0..t.packs.len())
+        .filter(|&p| t.packs[p].conflict)
+        .collect();
+    if conflicts.is_empty() {
+        return Ok(());
+    }
+    let sizes: IdMap<ObjectId, u64> = repo
+        .storage()
+        .list(Kind::Pack)?
+        .into_iter()
+        .filter_map(|(n, s)| n.parse().ok().map(|id| (id, s)))
+        .collect();
+    let mut replace = Vec::new();
+    for pos in conflicts {
+        let id = t.packs[pos].id;
+        let Some(&size) = sizes.get(&id) else {
+            continue;
+        };
+        match read_pack_header(repo, &id, size) {
+            Ok(h) if h.data_key.0 != t.packs[pos].key => replace.push((pos as u32, h)),
+            Ok(_) => {}
+            Err(e @ CoreError::Storage(_)) => return Err(e),
+            Err(e) => warnings.push(format!("pack {id} is listed with different keys: {e}")),
+        }
+        warnings.push(format!(
+            "pack {id} is listed with different data keys: its header decides (`tresor check` \
+             names the false listings)"
+        ));
+    }
+    let replaced: IdSet<u32> = replace.iter().map(|(p, _)| *p).collect();
+    t.entries.retain(|e| !replaced.contains(&e.pack));
+    for (pos, h) in replace {
+        let id = t.packs[pos as usize].id;
+        let ip = IndexPack {
+            id,
+            data_key: h.data_key,
+            blobs: h.blobs,
+        };
+        t.add_entries(pos, id, Lister::Unverified, &ip);
+        t.packs[pos as usize].trusted = false;
+    }
+    Ok(())
+}
+
+/// 5. Mark the entries of every blob a snapshot uses (trees through `trees`). Returns the
+///    bit set over `entries` (sorted by id) and the first few used blobs stored nowhere.
+///
+/// # Errors
+/// [`CoreError::Damaged`] naming the snapshot and directory when a tree does not load or is
+/// nested deeper than [`MAX_TREE_DEPTH`]: its data cannot be marked.
+fn mark_used(
+    repo: &Repository,
+    snaps: &[SnapInfo],
+    entries: &[Entry],
+    trees: &Index,
+) -> Result<(Vec<u64>, Vec<String>)> {
+    let mut used = vec![0u64; entries.len().div_ceil(64)];
+    let mut missing: Vec<String> = Vec::new();
+    let reader = BlobReader::new(repo, trees);
+    let mut seen: IdSet<BlobId> = IdSet::default();
+    let mut mark = |id: &BlobId, what: &dyn Fn() -> String| {
+        let r = range_of(entries, &id.0);
+        if r.is_empty() && missing.len() < 20 {
+            missing.push(format!("blob {id} ({}) is stored nowhere", what()));
+        }
+        for i in r {
+            set_bit(&mut used, i);
+        }
+    };
+    for s in snaps {
+        let damaged = |path: &str, e: &dyn fmt::Display| {
+            CoreError::Damaged(format!(
+                "snapshot {} directory {path}: {e}; run `tresor repair snapshots` before pruning",
+                s.id.short()
+            ))
+        };
+        let mut stack = vec![(s.tree, String::from("/"), 0usize)];
+        while let Some((tree_id, path, depth)) = stack.pop() {
+            if !seen.insert(tree_id) {
+                continue;
+            }
+            mark(&tree_id, &|| {
+                format!("directory {path} of snapshot {}", s.id.short())
+            });
+            if depth > MAX_TREE_DEPTH {
+                return Err(damaged(&path, &too_deep()));
+            }
+            let tree = reader.load_tree(&tree_id).map_err(|e| damaged(&path, &e))?;
+            for n in &tree.nodes {
+                if let (NodeKind::Dir, Some(sub)) = (n.kind, n.subtree) {
+                    stack.push((sub, format!("{path}{}/", n.name_lossy()), depth + 1));
+                    continue;
+                }
+                for b in &n.content {
+                    mark(b, &|| {
+                        format!("file {path}{} of snapshot {}", n.name_lossy(), s.id.short())
+                    });
+                }
+            }
+        }
+    }
+    Ok((used, missing))
+}
+
+/// "nested deeper than … directories" (format §10).
+pub(crate) fn too_deep() -> String {
+    format!("nested deeper than {MAX_TREE_DEPTH} directories")
+}
+
+/// 6. Choose the copies of each used blob that are kept: the first live copy a full key
+///    listed; without one, every live copy (which of them is intact is not known without
+///    reading them, and a forger's copy must not be kept in place of the true one); without a
+///    live copy, one condemned or unindexed copy (trusted first), which resurrects its pack.
+///    Returns the chosen bits, the used blobs and their bytes (one copy each); used blobs
+///    stored nowhere are added to `missing`.
+fn choose_copies(
+    entries: &[Entry],
+    used: &[u64],
+    packs: &mut [PackRec],
+    missing: &mut Vec<String>,
+) -> (Vec<u64>, u64, u64) {
+    let mut chosen = vec![0u64; used.len()];
+    let (mut used_blobs, mut used_bytes) = (0u64, 0u64);
+    let mut i = 0;
+    while i < entries.len() {
+        let mut j = i + 1;
+        while j < entries.len() && entries[j].id == entries[i].id {
+            j += 1;
+        }
+        if bit(used, i) {
+            let rec = |k: usize| &packs[entries[k].pack as usize];
+            let present = |k: usize| rec(k).size.is_some();
+            let live = |k: usize| present(k) && rec(k).live;
+            let picks: Vec<usize> = match (i..j).find(|&k| live(k) && rec(k).trusted) {
+                Some(k) => vec![k],
+                None if (i..j).any(live) => (i..j).filter(|&k| live(k)).collect(),
+                None => (i..j)
+                    .find(|&k| present(k) && rec(k).trusted)
+                    .or_else(|| (i..j).find(|&k| present(k)))
+                    .into_iter()
+                    .collect(),
+            };
+            if picks.is_empty() && missing.len() < 20 {
+                missing.push(format!(
+                    "blob {} is only in packs missing from storage",
+                    BlobId(entries[i].id)
+                ));
+            }
+            if let Some(&k) = picks.first() {
+                used_blobs += 1;
+                used_bytes += u64::from(entries[k].len);
+            }
+            for k in picks {
+                set_bit(&mut chosen, k);
+                let p = &mut packs[entries[k].pack as usize];
+                p.used_blobs += 1;
+                p.used_bytes += u64::from(entries[k].len);
+                if !p.live {
+                    p.action = PackAction::Resurrect;
+                }
+            }
+        }
+        i = j;
+    }
+    (chosen, used_blobs, used_bytes)
 }
 
 /// Make a plan. Reads the whole repository's metadata; writes nothing.
@@ -940,29 +1338,9 @@ pub fn plan(repo: &Repository, opts: &PruneOptions) -> Result<PrunePlan> {
     require_full_signer(repo)?;
     let mut warnings = Vec::new();
 
-    // 1. Snapshots first: every snapshot seen has its index objects and packs seen below.
-    let mut snap_ids = repo.snapshot_ids()?;
-    snap_ids.sort();
-    let mut snaps = Vec::with_capacity(snap_ids.len());
-    let mut resolved_markers: IdSet<ObjectId> = IdSet::default();
-    for id in snap_ids {
-        match open_snapshot_any(repo, &id) {
-            Ok(s) => {
-                resolved_markers.extend(s.markers.iter().copied());
-                snaps.push(SnapInfo {
-                    id,
-                    host: s.hostname,
-                    tree: s.tree,
-                });
-            }
-            Err(CoreError::Storage(e)) if e.kind == ErrorKind::NotFound => {} // just forgotten
-            Err(e) => {
-                return Err(CoreError::Damaged(format!(
-                    "{e}; prune needs every snapshot readable: remove the damaged snapshot first"
-                )));
-            }
-        }
-    }
+    let mut garbage = Vec::new();
+    let (snaps, resolved_markers) = plan_snapshots(repo, &mut garbage, &mut warnings)?;
+    plan_markers(repo, &mut garbage, &mut warnings)?;
 
     // 2. Prune records.
     let recs = load_records(repo)?;
@@ -985,49 +1363,8 @@ pub fn plan(repo: &Repository, opts: &PruneOptions) -> Result<PrunePlan> {
         entries: Vec::new(),
         trees: Index::default(),
     };
-    let mut index_objs: Vec<IndexObj> = Vec::new();
-    let mut superseded: IdSet<ObjectId> = IdSet::default();
-    let mut index_names = repo.storage().list(Kind::Index)?;
-    index_names.sort();
-    for (name, _) in index_names {
-        let id: ObjectId = name.parse()?;
-        let file = match open_index(repo, &id) {
-            Err(CoreError::Storage(e)) if e.kind == ErrorKind::NotFound => continue,
-            r => r,
-        };
-        let (signer, f) = file.map_err(|e| {
-            CoreError::Damaged(format!(
-                "index {id}: {e}; run `tresor repair index` before pruning"
-            ))
-        })?;
-        let verdict = repo.trust().verdict(&signer, &id);
-        if !matches!(verdict, Verdict::Full | Verdict::PutOnly) {
-            warnings.push(format!(
-                "index {id} is signed by an unknown or revoked key: ignored (its packs count as unindexed)"
-            ));
-            continue;
-        }
-        let full = verdict == Verdict::Full;
-        if full {
-            superseded.extend(f.supersedes.iter().copied());
-        }
-        let obj = index_objs.len() as u32;
-        index_objs.push(IndexObj {
-            id,
-            full,
-            superseded: false,
-            blobs: f.packs.iter().map(|p| p.blobs.len() as u64).sum(),
-        });
-        for p in &f.packs {
-            let (pos, new) = t.pos(p.id);
-            if new {
-                t.add_entries(pos, id, p);
-            }
-            let rec = &mut t.packs[pos as usize];
-            rec.listings.push(obj);
-            rec.trusted |= full;
-        }
-    }
+    let (mut index_objs, superseded) = plan_index(repo, &mut t, &mut garbage, &mut warnings)?;
+    resolve_conflicts(repo, &mut t, &mut warnings)?;
     for o in &mut index_objs {
         o.superseded = superseded.contains(&o.id);
     }
@@ -1059,7 +1396,11 @@ pub fn plan(repo: &Repository, opts: &PruneOptions) -> Result<PrunePlan> {
             for fp in &set.packs {
                 let (pos, new) = t.pos(fp.pack.id);
                 if new {
-                    t.add_entries(pos, *f, &fp.pack);
+                    let lister = match fp.verified {
+                        true => Lister::Full,
+                        false => Lister::Unverified,
+                    };
+                    t.add_entries(pos, *f, lister, &fp.pack);
                 }
                 let rec = &mut t.packs[pos as usize];
                 rec.generation = Some(g as u32);
@@ -1109,21 +1450,17 @@ pub fn plan(repo: &Repository, opts: &PruneOptions) -> Result<PrunePlan> {
             // Read whole: a pack stored under a wrong name (a copy, or modified) must not be
             // listed anywhere readers look (it is condemned without entries).
             let id = rec.id;
-            let header = repo
-                .storage()
-                .read(Kind::Pack, &id.to_hex())
-                .map_err(CoreError::from)
-                .and_then(|b| {
-                    if ObjectId::of(&b) == id {
-                        pack::read_header(repo.key(), &b).map_err(CoreError::from)
-                    } else {
-                        Err(CoreError::Damaged("content does not match its name".into()))
-                    }
-                });
+            let header = match repo.fetch(Kind::Pack, &id, rec.size) {
+                Ok(b) => pack::read_header(repo.key(), &b).map_err(CoreError::from),
+                // A transient failure must not condemn a pack blind.
+                Err((Defect::Unreadable, e)) => return Err(e),
+                Err((_, e)) => Err(e),
+            };
             match header {
                 Ok(h) => t.add_entries(
                     pos,
                     id,
+                    Lister::Unverified,
                     &IndexPack {
                         id,
                         data_key: h.data_key,
@@ -1143,102 +1480,12 @@ pub fn plan(repo: &Repository, opts: &PruneOptions) -> Result<PrunePlan> {
     // 5. Mark what the snapshots use.
     let mut entries = std::mem::take(&mut t.entries);
     entries.sort_unstable_by(|a, b| a.id.cmp(&b.id).then(a.pack.cmp(&b.pack)));
-    let mut used = vec![0u64; entries.len().div_ceil(64)];
-    let mut missing: Vec<String> = Vec::new();
-    {
-        let reader = BlobReader::new(repo, &t.trees);
-        let mut seen: IdSet<BlobId> = IdSet::default();
-        let mut mark = |id: &BlobId, what: &dyn Fn() -> String| {
-            let r = range_of(&entries, &id.0);
-            if r.is_empty() {
-                if missing.len() < 20 {
-                    missing.push(format!("blob {id} ({}) is stored nowhere", what()));
-                }
-                return;
-            }
-            for i in r {
-                set_bit(&mut used, i);
-            }
-        };
-        for s in &snaps {
-            let mut stack = vec![(s.tree, String::from("/"))];
-            while let Some((tree_id, path)) = stack.pop() {
-                if !seen.insert(tree_id) {
-                    continue;
-                }
-                mark(&tree_id, &|| {
-                    format!("directory {path} of snapshot {}", s.id.short())
-                });
-                let tree = reader.load_tree(&tree_id).map_err(|e| {
-                    CoreError::Damaged(format!(
-                        "snapshot {} directory {path}: {e}; run `tresor repair snapshots` before pruning",
-                        s.id.short()
-                    ))
-                })?;
-                for n in &tree.nodes {
-                    match (n.kind, n.subtree) {
-                        (NodeKind::Dir, Some(sub)) => {
-                            stack.push((sub, format!("{path}{}/", n.name_lossy())));
-                        }
-                        _ => {
-                            for b in &n.content {
-                                mark(b, &|| {
-                                    format!(
-                                        "file {path}{} of snapshot {}",
-                                        n.name_lossy(),
-                                        s.id.short()
-                                    )
-                                });
-                            }
-                        }
-                    }
-                }
-            }
-        }
-    }
+    let (used, mut missing) = mark_used(repo, &snaps, &entries, &t.trees)?;
     drop(t.trees);
 
-    // 6. Choose one stored copy of each used blob: indexed first, then condemned or unindexed
-    //    (which resurrects that pack).
-    let mut chosen = vec![0u64; used.len()];
-    let mut used_blobs = 0u64;
-    let mut used_bytes = 0u64;
+    // 6. Choose the stored copies of each used blob to keep.
     let packs = &mut t.packs;
-    let mut i = 0;
-    while i < entries.len() {
-        let mut j = i + 1;
-        while j < entries.len() && entries[j].id == entries[i].id {
-            j += 1;
-        }
-        if bit(&used, i) {
-            let present = |k: usize| packs[entries[k].pack as usize].size.is_some();
-            let pick = (i..j)
-                .find(|&k| present(k) && packs[entries[k].pack as usize].live)
-                .or_else(|| (i..j).find(|&k| present(k)));
-            match pick {
-                Some(k) => {
-                    set_bit(&mut chosen, k);
-                    let p = &mut packs[entries[k].pack as usize];
-                    p.used_blobs += 1;
-                    p.used_bytes += u64::from(entries[k].len);
-                    used_blobs += 1;
-                    used_bytes += u64::from(entries[k].len);
-                    if !p.live {
-                        p.action = PackAction::Resurrect;
-                    }
-                }
-                None => {
-                    if missing.len() < 20 {
-                        missing.push(format!(
-                            "blob {} is only in packs missing from storage",
-                            BlobId(entries[i].id)
-                        ));
-                    }
-                }
-            }
-        }
-        i = j;
-    }
+    let (chosen, used_blobs, used_bytes) = choose_copies(&entries, &used, packs, &mut missing);
     if !missing.is_empty() {
         return Err(CoreError::Damaged(format!(
             "snapshots use data that is not stored: {}; run `tresor check`, then `tresor repair index` or `tresor repair snapshots`",
@@ -1533,6 +1780,7 @@ pub fn plan(repo: &Repository, opts: &PruneOptions) -> Result<PrunePlan> {
         && leftovers.is_empty()
         && recs.superseded.is_empty()
         && !unarmed
+        && garbage.is_empty()
         && (old_state_same || (recs.states.is_empty() && next_state.is_empty()))
         && recs
             .fossils
@@ -1569,6 +1817,7 @@ pub fn plan(repo: &Repository, opts: &PruneOptions) -> Result<PrunePlan> {
         new_unindexed,
         index_superseded,
         index_leftovers,
+        garbage,
         warnings,
         work: std::sync::Mutex::new(Work {
             packs: t.packs,
@@ -1628,6 +1877,8 @@ pub struct PruneStats {
     pub records_deleted: usize,
     /// Backup start markers deleted (their snapshots exist).
     pub markers_deleted: usize,
+    /// Garbage objects deleted ([`PrunePlan::garbage`]).
+    pub garbage_deleted: usize,
     /// Whether the pending generations are armed after this run.
     pub armed: bool,
     /// Objects the storage refused to delete (append-only storage, object lock): `kind id: error`.
@@ -1818,7 +2069,7 @@ fn arming(
         match known.get(id) {
             Some(h) => hosts.push(h.clone()),
             None => {
-                if let Ok(s) = open_snapshot_any(repo, id) {
+                if let Ok(s) = open_snapshot_any(repo, id, None) {
                     hosts.push(s.hostname);
                     resolved.extend(s.markers.iter().copied());
                 }
@@ -1837,15 +2088,30 @@ fn arming(
     })
 }
 
-/// Open an index object with as few copies of it in memory at once as possible.
-fn open_index(repo: &Repository, id: &ObjectId) -> Result<([u8; 32], IndexFile)> {
-    let stored = repo.read_object(Kind::Index, id)?;
-    let (signer, env) = IndexFile::envelope(&stored)?;
+/// Open an index object (whatever its signer) with as few copies of it in memory at once as
+/// possible. `listed`: its size from a listing.
+fn open_index_any(
+    repo: &Repository,
+    id: &ObjectId,
+    listed: Option<u64>,
+) -> Judged<([u8; 32], IndexFile)> {
+    let bad = |e: FormatError| {
+        (
+            Defect::of_format(&e),
+            CoreError::Damaged(format!("index {id}: {e}")),
+        )
+    };
+    let stored = repo.fetch(Kind::Index, id, listed)?;
+    let (signer, env) = IndexFile::envelope(&stored).map_err(bad)?;
     drop(stored);
     let sealed = env.sealed;
     drop(env.dedup);
-    let file = IndexFile::open_sealed(repo.key(), &sealed)?;
+    let file = IndexFile::open_sealed(repo.key(), &sealed).map_err(bad)?;
     Ok((signer, file))
+}
+
+fn open_index(repo: &Repository, id: &ObjectId) -> Result<([u8; 32], IndexFile)> {
+    open_index_any(repo, id, None).map_err(|(_, e)| e)
 }
 
 impl PrunePlan {
@@ -1889,6 +2155,13 @@ impl PrunePlan {
         }
         let mut actions: Vec<PackAction> = w.packs.iter().map(|p| p.action).collect();
 
+        // 0. Garbage: no reader uses it, so it goes first.
+        for g in &self.garbage {
+            if delete_object(repo, g.kind, &g.id, &mut stats) {
+                stats.garbage_deleted += 1;
+            }
+        }
+
         // 1. Repack: copy the chosen used blobs of repacked packs into new packs.
         let cfg = repo.config();
         let packer = Packer::new(
@@ -1900,23 +2173,28 @@ impl PrunePlan {
             w.workers,
             false,
         );
+        // A blob kept in several packs (copies no full key vouched for) is copied once.
+        let mut copied: IdSet<BlobId> = IdSet::default();
         for (pos, p) in w.packs.iter().enumerate() {
             if p.action != PackAction::Repack {
                 continue;
             }
             let r = (|| -> Result<u64> {
-                let bytes = repo.storage().read(Kind::Pack, &p.id.to_hex())?;
+                let bytes = repo.read_object(Kind::Pack, &p.id)?;
                 let h = pack::read_header(repo.key(), &bytes)?;
                 let mut n = 0;
                 for b in &h.blobs {
-                    if !w.chosen_in(&b.id, pos as u32) {
+                    if !w.chosen_in(&b.id, pos as u32) || copied.contains(&b.id) {
                         continue;
                     }
-                    let stored = &bytes[b.offset as usize..(b.offset + b.length) as usize];
+                    let stored = stored_blob(&bytes, b.offset, b.length).ok_or_else(|| {
+                        CoreError::Damaged(format!("pack {}: blob {} beyond its end", p.id, b.id))
+                    })?;
                     let plain =
                         blob::decode(&h.data_key, &repo.key().id_key, b.blob_type, &b.id, stored)?;
                     progress.bytes_read(b.length);
                     packer.add(b.blob_type, b.id, plain)?;
+                    copied.insert(b.id);
                     n += 1;
                 }
                 Ok(n)
@@ -2009,7 +2287,8 @@ impl PrunePlan {
                     continue;
                 };
                 let p = &w.packs[pos as usize];
-                if emitted[pos as usize] {
+                // A listing with another key than the pack's (a forger's) is never passed on.
+                if emitted[pos as usize] || ip.data_key.0 != p.key {
                     continue;
                 }
                 match actions[pos as usize] {
@@ -2042,10 +2321,26 @@ impl PrunePlan {
                 }
             }
         }
-        let mut blind = Vec::new();
-        for &pos in &w.orphans {
+        // Packs condemned whose affected listings all had a false key: their entries come from
+        // their headers, like those of orphans.
+        let listed_falsely = (0..w.packs.len() as u32).filter(|&pos| {
             let p = &w.packs[pos as usize];
-            if actions[pos as usize] != PackAction::Condemn {
+            p.conflict
+                && p.live
+                && !emitted[pos as usize]
+                && matches!(
+                    actions[pos as usize],
+                    PackAction::Condemn | PackAction::Repack
+                )
+        });
+        let mut blind = Vec::new();
+        for pos in w.orphans.iter().copied().chain(listed_falsely) {
+            let p = &w.packs[pos as usize];
+            // (Orphans are never repacked: only indexed packs are.)
+            if !matches!(
+                actions[pos as usize],
+                PackAction::Condemn | PackAction::Repack
+            ) {
                 continue;
             }
             stats.packs_condemned += 1;
@@ -2330,6 +2625,13 @@ impl fmt::Display for PrunePlan {
                 f,
                 "index: {} objects consolidated, {} superseded objects removed",
                 self.index_superseded, self.index_leftovers
+            )?;
+        }
+        for g in &self.garbage {
+            writeln!(
+                f,
+                "garbage (no key wrote it; deleted by this run): {} {}: {}",
+                g.kind, g.id, g.reason
             )?;
         }
         for w in &self.warnings {

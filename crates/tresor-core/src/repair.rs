@@ -28,14 +28,14 @@ use crate::error::{CoreError, Result};
 use crate::index::{IdMap, IdSet, Index};
 use crate::packer::Packer;
 use crate::prune::{self, IndexWriter};
-use crate::repository::Repository;
+use crate::repository::{Defect, Repository};
 use crate::trust::Verdict;
 use crate::{PROGRAM_VERSION, Progress};
 use serde::Serialize;
 use tresor_format::blob::{self, BlobType};
 use tresor_format::index::{IndexFile, IndexPack};
 use tresor_format::pack;
-use tresor_format::tree::{NodeKind, Tree};
+use tresor_format::tree::{Node, NodeKind, Tree};
 use tresor_format::{BlobId, ObjectId};
 use tresor_storage::{ErrorKind, Kind};
 
@@ -110,12 +110,14 @@ pub fn repair_index(
     let mut listed: IdSet<ObjectId> = IdSet::default();
     let mut names = repo.storage().list(Kind::Index)?;
     names.sort();
-    for (name, _) in names {
+    for (name, size) in names {
         let id: ObjectId = name.parse()?;
-        let opened = match repo.read_object(Kind::Index, &id) {
+        let opened = match repo.fetch(Kind::Index, &id, Some(size)) {
             Ok(b) => IndexFile::open(repo.key(), &b).map_err(CoreError::from),
-            Err(CoreError::Storage(e)) if e.kind == ErrorKind::NotFound => continue,
-            Err(e) => Err(e),
+            Err((_, CoreError::Storage(e))) if e.kind == ErrorKind::NotFound => continue,
+            // A failure to read says nothing about the object: never replace it for that.
+            Err((Defect::Unreadable, e)) => return Err(e),
+            Err((_, e)) => Err(e),
         };
         match opened {
             Ok((signer, f)) => {
@@ -170,16 +172,26 @@ pub fn repair_index(
         };
         if !trusted.contains(&id) {
             r.packs_verified += 1;
-            let bytes = repo.storage().read(Kind::Pack, name)?;
+            let bytes = match repo.fetch(Kind::Pack, &id, Some(*size)) {
+                Ok(b) => b,
+                Err((Defect::Unreadable, e)) => return Err(e),
+                Err((Defect::Garbage, _)) => {
+                    r.unreadable.push(format!(
+                        "pack {id}: content does not match its name (a copy, or modified)"
+                    ));
+                    continue;
+                }
+                Err((_, e)) => {
+                    r.unreadable.push(e.to_string());
+                    continue;
+                }
+            };
             progress.bytes_read(bytes.len() as u64);
-            if ObjectId::of(&bytes) != id {
-                r.unreadable.push(format!(
-                    "pack {id}: content does not match its name (a copy, or modified)"
-                ));
-                continue;
-            }
             ip.blobs.retain(|b| {
-                let stored = bytes.get(b.offset as usize..(b.offset + b.length) as usize);
+                let stored = usize::try_from(b.offset)
+                    .ok()
+                    .zip(usize::try_from(b.length).ok())
+                    .and_then(|(o, l)| bytes.get(o..o.checked_add(l)?));
                 let ok = stored
                     .ok_or_else(|| "beyond the end".to_string())
                     .and_then(|s| {
@@ -213,8 +225,12 @@ pub fn repair_index(
                     continue;
                 }
                 let size = sizes.get(&p.id).copied().unwrap_or(0);
-                p.blobs
-                    .retain(|b| b.offset + b.length + pack::TRAILER_LEN <= size);
+                p.blobs.retain(|b| {
+                    b.offset
+                        .saturating_add(b.length)
+                        .saturating_add(pack::TRAILER_LEN)
+                        <= size
+                });
                 if !p.blobs.is_empty() {
                     r.packs += 1;
                     r.blobs += p.blobs.len() as u64;
@@ -310,7 +326,9 @@ enum Fix {
 
 struct Fixer<'a> {
     repo: &'a Repository,
-    reader: BlobReader<'a>,
+    index: &'a Index,
+    /// Signer of the snapshot being repaired (its copies are preferred after full keys').
+    signer: Option<[u8; 32]>,
     sizes: IdMap<ObjectId, u64>,
     read_data: bool,
     trees: IdMap<BlobId, Fix>,
@@ -319,101 +337,176 @@ struct Fixer<'a> {
     added: IdSet<BlobId>,
 }
 
+/// A tree being repaired by [`Fixer::fix_tree`]: its nodes still to look at (reversed, the next
+/// last), the node whose subtree is being repaired, and what is kept and left out so far.
+struct FixFrame {
+    id: BlobId,
+    todo: Vec<Node>,
+    pending: Option<Node>,
+    nodes: Vec<Node>,
+    removed: Vec<String>,
+    changed: bool,
+}
+
+impl FixFrame {
+    fn new(id: BlobId, tree: Tree) -> Self {
+        let mut todo = tree.nodes;
+        todo.reverse();
+        FixFrame {
+            id,
+            todo,
+            pending: None,
+            nodes: Vec::new(),
+            removed: Vec::new(),
+            changed: false,
+        }
+    }
+
+    /// Take the repair of the subtree of directory node `n` into this tree.
+    fn apply(&mut self, mut n: Node, fix: Fix) {
+        let name = n.name_lossy();
+        match fix {
+            Fix::Same => self.nodes.push(n),
+            Fix::Replaced(new, r) => {
+                n.subtree = Some(new);
+                self.removed
+                    .extend(r.into_iter().map(|p| format!("{name}/{p}")));
+                self.nodes.push(n);
+                self.changed = true;
+            }
+            Fix::Lost(reason) => {
+                self.removed
+                    .push(format!("{name}/ (directory unreadable: {reason})"));
+                self.changed = true;
+            }
+        }
+    }
+}
+
 impl Fixer<'_> {
+    fn reader(&self) -> BlobReader<'_> {
+        BlobReader::for_snapshot(self.repo, self.index, self.signer)
+    }
+
     /// `None` when the blob is readable, else why not.
     fn blob_problem(&mut self, id: &BlobId) -> Option<String> {
         if let Some(p) = self.data.get(id) {
             return p.clone();
         }
-        let index = self.reader.index();
+        let index = self.index;
         let problem = if self.read_data {
-            self.reader
+            self.reader()
                 .load(id, BlobType::Data)
                 .err()
                 .map(|e| e.to_string())
         } else {
+            let fits = |l: &crate::index::BlobLocation| {
+                let p = index.pack(l.pack);
+                self.sizes.get(&p.id).is_some_and(|s| {
+                    l.offset
+                        .saturating_add(u64::from(l.length))
+                        .saturating_add(pack::TRAILER_LEN)
+                        <= *s
+                })
+            };
             match index.get(id) {
-                None => Some(self.reader.not_indexed(id)),
-                Some(first) => {
-                    let fits = |l: &crate::index::BlobLocation| {
-                        let p = index.pack(l.pack);
-                        self.sizes.get(&p.id).is_some_and(|s| {
-                            l.offset + u64::from(l.length) + pack::TRAILER_LEN <= *s
-                        })
-                    };
-                    if fits(first) || index.alternates(id).iter().any(fits) {
-                        None
-                    } else {
-                        Some(format!(
-                            "blob {id}: pack {} is missing or truncated",
-                            index.pack(first.pack).id
-                        ))
-                    }
-                }
+                None => Some(self.reader().not_indexed(id)),
+                Some(_) if index.locations(id).any(fits) => None,
+                Some(first) => Some(format!(
+                    "blob {id}: pack {} is missing or truncated",
+                    index.pack(first.pack).id
+                )),
             }
         };
         self.data.insert(*id, problem.clone());
         problem
     }
 
-    fn fix_tree(&mut self, id: BlobId) -> Result<Fix> {
-        if let Some(f) = self.trees.get(&id) {
-            return Ok(f.clone());
-        }
-        let tree = match self.reader.load_tree(&id) {
-            Ok(t) => t,
-            Err(e) => {
-                let f = Fix::Lost(e.to_string());
-                self.trees.insert(id, f.clone());
-                return Ok(f);
+    /// The tree `id` as it loads now, or what is wrong with it at `depth` below the root.
+    fn open_tree(&mut self, id: BlobId, depth: usize) -> std::result::Result<Tree, Fix> {
+        let lost = if depth > tresor_format::tree::MAX_TREE_DEPTH {
+            crate::prune::too_deep()
+        } else {
+            match self.reader().load_tree(&id) {
+                Ok(t) => return Ok(t),
+                Err(e) => e.to_string(),
             }
         };
-        let mut nodes = Vec::with_capacity(tree.nodes.len());
-        let mut removed = Vec::new();
-        let mut changed = false;
-        for mut n in tree.nodes {
-            let name = n.name_lossy();
-            match (n.kind, n.subtree) {
-                (NodeKind::Dir, Some(sub)) => match self.fix_tree(sub)? {
-                    Fix::Same => nodes.push(n),
-                    Fix::Replaced(new, r) => {
-                        n.subtree = Some(new);
-                        removed.extend(r.into_iter().map(|p| format!("{name}/{p}")));
-                        nodes.push(n);
-                        changed = true;
-                    }
-                    Fix::Lost(reason) => {
-                        removed.push(format!("{name}/ (directory unreadable: {reason})"));
-                        changed = true;
-                    }
-                },
-                _ => {
-                    let problem = n.content.iter().find_map(|b| self.blob_problem(b));
-                    match problem {
-                        None => nodes.push(n),
-                        Some(p) => {
-                            removed.push(format!("{name} ({p})"));
-                            changed = true;
-                        }
-                    }
-                }
-            }
-        }
-        let fix = if changed {
-            let bytes = Tree { nodes }.encode();
+        let f = Fix::Lost(lost);
+        self.trees.insert(id, f.clone());
+        Err(f)
+    }
+
+    /// The repair of a tree whose nodes are all looked at: a new tree without what was left out.
+    fn finish(&mut self, f: FixFrame) -> Result<Fix> {
+        let fix = if f.changed {
+            let bytes = Tree { nodes: f.nodes }.encode();
             let new = BlobId::of(&self.repo.key().id_key, &bytes);
-            if !self.reader.index().contains(&new)
+            if !self.index.contains(&new)
                 && self.added.insert(new)
                 && let Some(p) = &self.packer
             {
                 p.add(BlobType::Tree, new, bytes)?;
             }
-            Fix::Replaced(new, removed)
+            Fix::Replaced(new, f.removed)
         } else {
             Fix::Same
         };
-        self.trees.insert(id, fix.clone());
+        self.trees.insert(f.id, fix.clone());
         Ok(fix)
+    }
+
+    /// Repair tree `root` and everything below it (memoised per tree), walking with an explicit
+    /// stack: deep trees need no deep call stack; below [`tresor_format::tree::MAX_TREE_DEPTH`]
+    /// levels a directory counts as unreadable.
+    fn fix_tree(&mut self, root: BlobId) -> Result<Fix> {
+        if let Some(f) = self.trees.get(&root) {
+            return Ok(f.clone());
+        }
+        let mut stack = match self.open_tree(root, 0) {
+            Ok(t) => vec![FixFrame::new(root, t)],
+            Err(f) => return Ok(f),
+        };
+        loop {
+            let depth = stack.len();
+            let top = stack.last_mut().expect("the stack ends with its root");
+            let Some(n) = top.todo.pop() else {
+                let done = stack.pop().expect("the stack ends with its root");
+                let fix = self.finish(done)?;
+                match stack.last_mut() {
+                    Some(parent) => {
+                        let n = parent.pending.take().expect("a subtree was being repaired");
+                        parent.apply(n, fix);
+                    }
+                    None => return Ok(fix),
+                }
+                continue;
+            };
+            let sub = match (n.kind, n.subtree) {
+                (NodeKind::Dir, Some(sub)) => sub,
+                _ => {
+                    match n.content.iter().find_map(|b| self.blob_problem(b)) {
+                        None => top.nodes.push(n),
+                        Some(p) => {
+                            top.removed.push(format!("{} ({p})", n.name_lossy()));
+                            top.changed = true;
+                        }
+                    }
+                    continue;
+                }
+            };
+            if let Some(f) = self.trees.get(&sub).cloned() {
+                top.apply(n, f);
+                continue;
+            }
+            match self.open_tree(sub, depth) {
+                Ok(t) => {
+                    top.pending = Some(n);
+                    stack.push(FixFrame::new(sub, t));
+                }
+                Err(f) => top.apply(n, f),
+            }
+        }
     }
 }
 
@@ -463,7 +556,8 @@ pub fn repair_snapshots(
     });
     let mut fixer = Fixer {
         repo,
-        reader: BlobReader::new(repo, &index),
+        index: &index,
+        signer: None,
         sizes,
         read_data: opts.read_data,
         trees: IdMap::default(),
@@ -474,6 +568,7 @@ pub fn repair_snapshots(
     let mut staged = Vec::new();
     for (id, snap) in &snaps {
         progress.file_done(0);
+        fixer.signer = repo.snapshot_signer(id).ok();
         match fixer.fix_tree(snap.tree)? {
             Fix::Same => {}
             Fix::Replaced(new, removed) => {

@@ -6,9 +6,10 @@
 //! writer in this crate follows it.
 
 use crate::error::{CoreError, Result};
-use crate::index::{IdSet, Index};
+use crate::index::{IdMap, IdSet, Index, Lister};
+use crate::limits;
 use crate::trust::{Trust, Verdict};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use tresor_format::config::Config;
 use tresor_format::crypto::MasterKey;
 use tresor_format::index::IndexFile;
@@ -27,6 +28,8 @@ pub struct Repository {
     key_id: ObjectId,
     key_kind: KeyKind,
     trust: Trust,
+    /// Signers of the snapshots loaded so far ([`Repository::snapshot_signer`]).
+    signers: Mutex<IdMap<ObjectId, [u8; 32]>>,
 }
 
 impl std::fmt::Debug for Repository {
@@ -56,7 +59,46 @@ pub struct Skipped {
     pub id: ObjectId,
     /// Why it was skipped.
     pub error: CoreError,
+    /// What kind of problem that is.
+    pub defect: Defect,
 }
+
+/// What is wrong with an object a loader left out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Defect {
+    /// Not an object any key wrote: its bytes do not hash to its name, or its envelope, magic,
+    /// signature, sealing or encoding is wrong. Nothing can read it; an admin's `prune`
+    /// deletes it.
+    Garbage,
+    /// A sound object signed by a key readers ignore (unknown or revoked, format §4.2): kept,
+    /// since it may be a lost key's, until an admin accepts or removes it.
+    Ignored,
+    /// Damaged without being provably garbage (larger than its kind may be, or of an unknown
+    /// version): skipped and reported, never deleted by `prune`.
+    Damaged,
+    /// Could not be read (a storage error): nothing is concluded about it.
+    Unreadable,
+}
+
+impl Defect {
+    /// The class of a failure to decode an object's bytes: garbage, except for an unknown
+    /// version (a newer writer's object is not garbage).
+    pub fn of_format(e: &FormatError) -> Defect {
+        match e {
+            FormatError::UnsupportedVersion { .. } => Defect::Damaged,
+            FormatError::Authentication { .. }
+            | FormatError::Malformed { .. }
+            | FormatError::BlobIdMismatch(_) => Defect::Garbage,
+            FormatError::WrongPassword | FormatError::PutOnlyKey | FormatError::Random(_) => {
+                Defect::Unreadable
+            }
+        }
+    }
+}
+
+/// An object's problem, classified (the error of a loader that says what kind it is).
+pub type Judged<T> = std::result::Result<T, (Defect, CoreError)>;
 
 /// Create a certified key file for `master` (full, or put-only when `master` has no secret key)
 /// with a fresh signing key, certified by `admin` (a full key). Returns the stored bytes.
@@ -131,8 +173,9 @@ impl Repository {
         };
         match list.as_slice() {
             [] => Err(CoreError::RepositoryNotFound(storage.location())),
-            [(name, _)] => {
-                let bytes = storage.read(Kind::Config, name)?;
+            [(name, size)] => {
+                let bytes =
+                    limits::read_bounded(storage, Kind::Config, name, Some(*size), limits::CONFIG)?;
                 if ObjectId::of(&bytes).to_hex() != *name {
                     return Err(CoreError::Damaged(format!(
                         "config {name}: content does not match its name"
@@ -177,6 +220,7 @@ impl Repository {
                         key_id,
                         key_kind: kf.kind,
                         trust,
+                        signers: Mutex::default(),
                     });
                 }
                 Err(FormatError::WrongPassword) => continue,
@@ -270,29 +314,47 @@ impl Repository {
             .filter(|t| *t > now))
     }
 
-    /// Read an object and check that its bytes hash to its name.
+    /// Read an object whole — refused unread when the storage says it is larger than its
+    /// kind may be ([`limits::max_object_size`]) — and check that its bytes hash to its name.
     ///
     /// # Errors
-    /// Storage errors; [`CoreError::Damaged`] on a hash mismatch.
+    /// Storage errors; [`CoreError::Damaged`] when too large or on a hash mismatch.
     pub fn read_object(&self, kind: Kind, id: &ObjectId) -> Result<Vec<u8>> {
-        let bytes = self.storage.read(kind, &id.to_hex())?;
+        self.fetch(kind, id, None).map_err(|(_, e)| e)
+    }
+
+    /// [`Repository::read_object`] with the object's size from a listing (no need to ask the
+    /// storage), the problem classified.
+    ///
+    /// # Errors
+    /// [`Defect::Unreadable`] for storage errors, [`Defect::Damaged`] for an object over its
+    /// limit, [`Defect::Garbage`] for one whose bytes do not hash to its name.
+    pub fn fetch(&self, kind: Kind, id: &ObjectId, listed: Option<u64>) -> Judged<Vec<u8>> {
+        let limit = limits::max_object_size(kind, &self.config);
+        let bytes = limits::read_bounded(self.storage.as_ref(), kind, &id.to_hex(), listed, limit)
+            .map_err(|e| match e {
+                CoreError::Storage(_) => (Defect::Unreadable, e),
+                e => (Defect::Damaged, e),
+            })?;
         if ObjectId::of(&bytes) != *id {
-            return Err(CoreError::Damaged(format!(
-                "{kind} {id}: content does not match its name"
-            )));
+            return Err((
+                Defect::Garbage,
+                CoreError::Damaged(format!("{kind} {id}: content does not match its name")),
+            ));
         }
         Ok(bytes)
     }
 
-    fn judge(&self, kind: &str, id: &ObjectId, signer: &[u8; 32]) -> Result<()> {
+    fn judge(&self, kind: &str, id: &ObjectId, signer: &[u8; 32]) -> Judged<Verdict> {
+        let ignored = |m: String| Err((Defect::Ignored, CoreError::Untrusted(m)));
         match self.trust.verdict(signer, id) {
-            Verdict::Full | Verdict::PutOnly => Ok(()),
-            Verdict::Revoked => Err(CoreError::Untrusted(format!(
+            v @ (Verdict::Full | Verdict::PutOnly) => Ok(v),
+            Verdict::Revoked => ignored(format!(
                 "{kind} {id} was written by a revoked key after its revocation: ignored"
-            ))),
-            Verdict::Unknown => Err(CoreError::Untrusted(format!(
+            )),
+            Verdict::Unknown => ignored(format!(
                 "{kind} {id} is signed by a key this repository does not know: ignored"
-            ))),
+            )),
         }
     }
 
@@ -310,10 +372,24 @@ impl Repository {
     /// [`CoreError::PutOnly`], storage errors, damage, [`CoreError::Untrusted`].
     pub fn load_snapshot(&self, id: &ObjectId) -> Result<Snapshot> {
         self.require_read("reading snapshots")?;
-        let bytes = self.read_object(Kind::Snapshot, id)?;
-        let (signer, snap) = Snapshot::open(self.key(), &bytes)
-            .map_err(|e| CoreError::Damaged(format!("snapshot {id}: {e}")))?;
+        self.open_snapshot(id, None).map_err(|(_, e)| e)
+    }
+
+    /// Read, open and judge one snapshot (`listed`: its size from a listing); remembers its
+    /// signer.
+    fn open_snapshot(&self, id: &ObjectId, listed: Option<u64>) -> Judged<Snapshot> {
+        let bytes = self.fetch(Kind::Snapshot, id, listed)?;
+        let (signer, snap) = Snapshot::open(self.key(), &bytes).map_err(|e| {
+            (
+                Defect::of_format(&e),
+                CoreError::Damaged(format!("snapshot {id}: {e}")),
+            )
+        })?;
         self.judge("snapshot", id, &signer)?;
+        self.signers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(*id, signer);
         Ok(snap)
     }
 
@@ -326,11 +402,35 @@ impl Repository {
     /// Storage errors, damage (name or signature), [`CoreError::Untrusted`] for an unknown or
     /// revoked signer.
     pub fn snapshot_verdict(&self, id: &ObjectId) -> Result<Verdict> {
+        let signer = self.snapshot_signer(id)?;
+        self.judge("snapshot", id, &signer).map_err(|(_, e)| e)?;
+        Ok(self.trust.verdict(&signer, id))
+    }
+
+    /// The signing public key of snapshot `id` (verified), e.g. for
+    /// [`crate::blobs::BlobReader::for_snapshot`]. Known without a read for snapshots loaded
+    /// through this handle.
+    ///
+    /// # Errors
+    /// Storage errors; [`CoreError::Damaged`] when the object is damaged or its signature
+    /// does not verify.
+    pub fn snapshot_signer(&self, id: &ObjectId) -> Result<[u8; 32]> {
+        if let Some(s) = self
+            .signers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(id)
+        {
+            return Ok(*s);
+        }
         let bytes = self.read_object(Kind::Snapshot, id)?;
         let signer = Snapshot::signer_of(&bytes)
             .map_err(|e| CoreError::Damaged(format!("snapshot {id}: {e}")))?;
-        self.judge("snapshot", id, &signer)?;
-        Ok(self.trust.verdict(&signer, id))
+        self.signers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(*id, signer);
+        Ok(signer)
     }
 
     /// Ids of all snapshot objects (unsorted).
@@ -353,10 +453,11 @@ impl Repository {
         self.require_read("listing snapshots")?;
         let mut ok = Vec::new();
         let mut bad = Vec::new();
-        for id in self.snapshot_ids()? {
-            match self.load_snapshot(&id) {
+        for (name, size) in self.storage.list(Kind::Snapshot)? {
+            let id: ObjectId = name.parse()?;
+            match self.open_snapshot(&id, Some(size)) {
                 Ok(s) => ok.push((id, s)),
-                Err(error) => bad.push(Skipped { id, error }),
+                Err((defect, error)) => bad.push(Skipped { id, error, defect }),
             }
         }
         ok.sort_by(|a, b| {
@@ -367,22 +468,17 @@ impl Repository {
         Ok((ok, bad))
     }
 
-    /// Load and merge all index objects. Superseded index objects are skipped.
+    /// Load and merge all accepted index objects. Superseded, damaged and garbage objects and
+    /// those of ignored signers are left out ([`Index::damaged_objects`] and
+    /// [`Index::ignored_objects`] count them; `check` names them): they never stop a reader.
     ///
     /// # Errors
-    /// [`CoreError::PutOnly`]; the first damaged index object as [`CoreError::Damaged`].
+    /// [`CoreError::PutOnly`]; storage errors, also of reading an index object (a transient
+    /// failure must not look like a smaller index).
     pub fn load_index(&self) -> Result<Index> {
         let (index, skipped) = self.load_index_lenient()?;
-        match skipped
-            .into_iter()
-            .find(|s| !matches!(s.error, CoreError::Untrusted(_)))
-        {
-            // Errors of loading that name the index object already are passed on as they are.
-            Some(Skipped {
-                id,
-                error: CoreError::Damaged(m),
-            }) if m.contains(&id.to_hex()) => Err(CoreError::Damaged(m)),
-            Some(s) => Err(CoreError::Damaged(format!("index {}: {}", s.id, s.error))),
+        match skipped.into_iter().find(|s| s.defect == Defect::Unreadable) {
+            Some(s) => Err(s.error),
             None => Ok(index),
         }
     }
@@ -412,20 +508,34 @@ impl Repository {
         }
     }
 
+    /// Read, open and judge one index object (`listed`: its size from a listing); returns who
+    /// listed its packs.
+    pub(crate) fn open_index(
+        &self,
+        id: &ObjectId,
+        listed: Option<u64>,
+    ) -> Judged<(Lister, IndexFile)> {
+        let bytes = self.fetch(Kind::Index, id, listed)?;
+        let (signer, f) = IndexFile::open(self.key(), &bytes).map_err(|e| {
+            (
+                Defect::of_format(&e),
+                CoreError::Damaged(format!("index {id}: {e}")),
+            )
+        })?;
+        Ok(match self.judge("index", id, &signer)? {
+            Verdict::Full => (Lister::Full, f),
+            _ => (Lister::PutOnly(signer), f),
+        })
+    }
+
     fn load_index_once(&self) -> Result<(Index, Vec<Skipped>)> {
         let mut files = Vec::new();
         let mut skipped = Vec::new();
-        for (name, _) in self.storage.list(Kind::Index)? {
+        for (name, size) in self.storage.list(Kind::Index)? {
             let id: ObjectId = name.parse()?;
-            let r = self
-                .read_object(Kind::Index, &id)
-                .and_then(|b| IndexFile::open(self.key(), &b).map_err(CoreError::from));
-            match r.and_then(|(signer, f)| {
-                self.judge("index", &id, &signer)
-                    .map(|()| (self.trust.verdict(&signer, &id), f))
-            }) {
-                Ok((verdict, f)) => files.push((verdict != Verdict::Full, id, f)),
-                Err(error) => skipped.push(Skipped { id, error }),
+            match self.open_index(&id, Some(size)) {
+                Ok((lister, f)) => files.push((lister != Lister::Full, id, lister, f)),
+                Err((defect, error)) => skipped.push(Skipped { id, error, defect }),
             }
         }
         files.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.cmp(&b.1)));
@@ -433,20 +543,24 @@ impl Repository {
         // hide other writers' data.
         let superseded: std::collections::HashSet<ObjectId> = files
             .iter()
-            .filter(|(not_full, _, _)| !not_full)
-            .flat_map(|(_, _, f)| f.supersedes.iter().copied())
+            .filter(|(not_full, ..)| !not_full)
+            .flat_map(|(.., f)| f.supersedes.iter().copied())
             .collect();
         let mut index = Index::default();
-        for (_, id, f) in files {
+        for (_, id, lister, f) in files {
             if !superseded.contains(&id) {
-                index.add_file(id, &f);
+                index.add_file(id, lister, &f);
             }
         }
         // Packs condemned by prune stay readable until they are deleted (format §16).
         crate::prune::merge_fossils(self, &mut index, &mut skipped)?;
         index.ignored_objects = skipped
             .iter()
-            .filter(|s| matches!(s.error, CoreError::Untrusted(_)))
+            .filter(|s| s.defect == Defect::Ignored)
+            .count();
+        index.damaged_objects = skipped
+            .iter()
+            .filter(|s| matches!(s.defect, Defect::Garbage | Defect::Damaged))
             .count();
         Ok((index, skipped))
     }
@@ -460,9 +574,9 @@ impl Repository {
     pub fn load_dedup_set(&self) -> Result<IdSet<BlobId>> {
         let mut set = IdSet::default();
         let me = self.signer.public();
-        for (name, _) in self.storage.list(Kind::Index)? {
+        for (name, size) in self.storage.list(Kind::Index)? {
             let id: ObjectId = name.parse()?;
-            let Ok(bytes) = self.read_object(Kind::Index, &id) else {
+            let Ok(bytes) = self.fetch(Kind::Index, &id, Some(size)) else {
                 continue;
             };
             let Ok((signer, env)) = IndexFile::envelope(&bytes) else {

@@ -52,7 +52,7 @@ pub fn find<'a>(
                     error: CoreError::Untrusted(m),
                     ..
                 }) => Err(CoreError::Untrusted(m.clone())),
-                Some(Skipped { id, error }) => Err(CoreError::Damaged(format!(
+                Some(Skipped { id, error, .. }) => Err(CoreError::Damaged(format!(
                     "snapshot {}: {error}",
                     id.short()
                 ))),

@@ -7,6 +7,7 @@
 //! index objects and those of full keys, so a put-only host that uploads a blob under a false id
 //! cannot break other hosts' backups.
 
+use crate::limits::{self, read_bounded};
 use std::collections::{HashMap, HashSet};
 use tresor_format::ObjectId;
 use tresor_format::crypto::MasterKey;
@@ -61,9 +62,8 @@ impl Trust {
     /// Storage errors on listing.
     pub fn load(storage: &dyn Storage, master: &MasterKey) -> tresor_storage::Result<Self> {
         let mut t = Trust::default();
-        for (name, _) in storage.list(Kind::Key)? {
-            let parsed = storage
-                .read(Kind::Key, &name)
+        for (name, size) in storage.list(Kind::Key)? {
+            let parsed = read_bounded(storage, Kind::Key, &name, Some(size), limits::KEY)
                 .map_err(|e| e.to_string())
                 .and_then(|b| {
                     if tresor_storage::name_of(&b) != name {
@@ -89,9 +89,9 @@ impl Trust {
                 Err(e) => t.problems.push(format!("key {name}: {e}")),
             }
         }
-        for (name, _) in storage.list(Kind::Revocation)? {
-            let r = storage
-                .read(Kind::Revocation, &name)
+        for (name, size) in storage.list(Kind::Revocation)? {
+            let limit = limits::REVOCATION;
+            let r = read_bounded(storage, Kind::Revocation, &name, Some(size), limit)
                 .map_err(|e| e.to_string())
                 .and_then(|b| Revocation::open(&master.admin_public, &b).map_err(|e| e.to_string()))
                 .and_then(|r| r.revoked_key().map(|k| (k, r)).map_err(|e| e.to_string()));

@@ -31,7 +31,7 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use tresor_format::BlobId;
 use tresor_format::blob::BlobType;
-use tresor_format::tree::{Node, NodeKind, Timestamp, Xattr};
+use tresor_format::tree::{MAX_TREE_DEPTH, Node, NodeKind, Timestamp, Xattr};
 
 /// An inode number of the view; [`ROOT`] is the top directory.
 pub type Ino = u64;
@@ -86,8 +86,9 @@ enum Content {
     Virtual(Vec<(Vec<u8>, Target)>),
     /// A symlink made up by the view (`latest`).
     Link(Vec<u8>),
-    /// A snapshot's root directory: its tree.
-    SnapshotRoot(BlobId),
+    /// A snapshot's root directory: its tree, and the snapshot's signer (its copies of blobs are
+    /// preferred after full keys', [`BlobReader::for_snapshot`]).
+    SnapshotRoot(BlobId, Option<[u8; 32]>),
     /// An entry of a snapshot.
     Node(Box<Node>),
 }
@@ -97,7 +98,7 @@ enum Content {
 enum Target {
     Dir(Vec<(Vec<u8>, Target)>, Timestamp),
     Link(Vec<u8>, Timestamp),
-    Snapshot(BlobId, Timestamp),
+    Snapshot(BlobId, Option<[u8; 32]>, Timestamp),
 }
 
 struct Entry {
@@ -107,6 +108,8 @@ struct Entry {
     name: Vec<u8>,
     /// The snapshot root directory this entry lies in (0 for virtual entries).
     root: Ino,
+    /// Directories between the snapshot root and this entry (0 for the root's entries).
+    depth: usize,
     /// Time shown for virtual entries and snapshot roots.
     time: Timestamp,
     /// Children, numbered on first use: name → inode.
@@ -123,6 +126,7 @@ impl Entry {
             parent: 0,
             name: Vec::new(),
             root,
+            depth: 0,
             time,
             children: OnceLock::new(),
             offsets: OnceLock::new(),
@@ -196,15 +200,25 @@ fn snapshot_names(list: &SnapshotList) -> Vec<String> {
         .collect()
 }
 
+/// The entry of snapshot `i` of `list` (`signers` in the same order).
+fn snapshot_target(list: &SnapshotList, signers: &[Option<[u8; 32]>], i: usize) -> Target {
+    let s = &list[i].1;
+    Target::Snapshot(s.tree, signers[i], timestamp(time_of(s)))
+}
+
 /// A directory of snapshots (oldest first) named by time, with `latest` when not empty.
-fn snapshot_dir(list: &SnapshotList, names: &[String], pick: &[usize]) -> Target {
+fn snapshot_dir(
+    list: &SnapshotList,
+    signers: &[Option<[u8; 32]>],
+    names: &[String],
+    pick: &[usize],
+) -> Target {
     let mut out: Vec<(Vec<u8>, Target)> = pick
         .iter()
         .map(|&i| {
-            let (_, s) = &list[i];
             (
                 names[i].clone().into_bytes(),
-                Target::Snapshot(s.tree, timestamp(time_of(s))),
+                snapshot_target(list, signers, i),
             )
         })
         .collect();
@@ -223,6 +237,7 @@ fn snapshot_dir(list: &SnapshotList, names: &[String], pick: &[usize]) -> Target
 /// A directory of groups (hosts, tags), each a snapshot directory.
 fn grouped(
     list: &SnapshotList,
+    signers: &[Option<[u8; 32]>],
     names: &[String],
     keys: impl Fn(&tresor_format::snapshot::Snapshot) -> Vec<String>,
     time: Timestamp,
@@ -249,7 +264,7 @@ fn grouped(
                 n += 1;
                 name = format!("{base}~{n}");
             }
-            (name.into_bytes(), snapshot_dir(list, names, &pick))
+            (name.into_bytes(), snapshot_dir(list, signers, names, &pick))
         })
         .collect();
     Target::Dir(entries, time)
@@ -270,6 +285,11 @@ impl Vfs {
     ) -> Result<Self> {
         repo.require_read("mount")?;
         let names = snapshot_names(list);
+        // Known without a read when `list` was loaded through `repo`.
+        let signers: Vec<Option<[u8; 32]>> = list
+            .iter()
+            .map(|(id, _)| repo.snapshot_signer(id).ok())
+            .collect();
         // Virtual directories show the time of the newest snapshot.
         let newest = list
             .iter()
@@ -279,23 +299,22 @@ impl Vfs {
         let all: Vec<usize> = (0..list.len()).collect();
         let ids = list
             .iter()
-            .map(|(id, s)| {
-                (
-                    id.short().into_bytes(),
-                    Target::Snapshot(s.tree, timestamp(time_of(s))),
-                )
-            })
+            .enumerate()
+            .map(|(i, (id, _))| (id.short().into_bytes(), snapshot_target(list, &signers, i)))
             .collect();
         let root = vec![
             (
                 b"hosts".to_vec(),
-                grouped(list, &names, |s| vec![s.hostname.clone()], newest),
+                grouped(list, &signers, &names, |s| vec![s.hostname.clone()], newest),
             ),
             (b"ids".to_vec(), Target::Dir(ids, newest)),
-            (b"snapshots".to_vec(), snapshot_dir(list, &names, &all)),
+            (
+                b"snapshots".to_vec(),
+                snapshot_dir(list, &signers, &names, &all),
+            ),
             (
                 b"tags".to_vec(),
-                grouped(list, &names, |s| s.tags.clone(), newest),
+                grouped(list, &signers, &names, |s| s.tags.clone(), newest),
             ),
         ];
         let root_entry = Entry::new(Content::Virtual(root), newest, 0);
@@ -313,8 +332,14 @@ impl Vfs {
         })
     }
 
-    fn reader(&self) -> BlobReader<'_> {
-        BlobReader::new(&self.repo, &self.index)
+    /// A blob reader for the snapshot whose root directory is inode `root` (its signer's
+    /// copies preferred after full keys').
+    fn reader(&self, root: Ino) -> BlobReader<'_> {
+        let signer = match self.entry(root).as_deref().map(|e| &e.content) {
+            Some(Content::SnapshotRoot(_, signer)) => *signer,
+            _ => None,
+        };
+        BlobReader::for_snapshot(&self.repo, &self.index, signer)
     }
 
     fn entry(&self, ino: Ino) -> Option<Arc<Entry>> {
@@ -346,12 +371,12 @@ impl Vfs {
                 .iter()
                 .map(|(name, t)| (name.clone(), entry_of(t)))
                 .collect(),
-            Content::SnapshotRoot(tree) => self
-                .tree_entries(tree, ino)
+            Content::SnapshotRoot(tree, _) => self
+                .tree_entries(tree, ino, 0)
                 .map_err(|err| self.damage_at(ino, err))?,
             Content::Node(n) => match (n.kind, n.subtree) {
                 (NodeKind::Dir, Some(tree)) => self
-                    .tree_entries(&tree, e.root)
+                    .tree_entries(&tree, e.root, e.depth + 1)
                     .map_err(|err| self.damage_at(ino, err))?,
                 (NodeKind::Dir, None) => Vec::new(),
                 _ => return Err(not_dir()),
@@ -393,17 +418,29 @@ impl Vfs {
         Ok(e.children.get_or_init(|| made).clone())
     }
 
-    /// The entries of `tree`, lying in the snapshot whose root directory is `root`.
-    fn tree_entries(&self, tree: &BlobId, root: Ino) -> Result<Vec<(Vec<u8>, Entry)>> {
-        let t = self.reader().load_tree(tree)?;
+    /// The entries of `tree`, lying `depth` directories below the root directory `root` of
+    /// their snapshot.
+    ///
+    /// # Errors
+    /// Damage: the tree does not load, or lies deeper than [`MAX_TREE_DEPTH`].
+    fn tree_entries(
+        &self,
+        tree: &BlobId,
+        root: Ino,
+        depth: usize,
+    ) -> Result<Vec<(Vec<u8>, Entry)>> {
+        if depth > MAX_TREE_DEPTH {
+            return Err(CoreError::Damaged(crate::prune::too_deep()));
+        }
+        let t = self.reader(root).load_tree(tree)?;
         Ok(t.nodes
             .into_iter()
             .map(|n| {
+                let name = n.name.clone();
                 let time = n.mtime;
-                (
-                    n.name.clone(),
-                    Entry::new(Content::Node(Box::new(n)), time, root),
-                )
+                let mut e = Entry::new(Content::Node(Box::new(n)), time, root);
+                e.depth = depth;
+                (name, e)
             })
             .collect())
     }
@@ -433,7 +470,7 @@ impl Vfs {
             rdev: 0,
         };
         match &e.content {
-            Content::Virtual(_) | Content::SnapshotRoot(_) => virtual_attr(NodeKind::Dir, 0),
+            Content::Virtual(_) | Content::SnapshotRoot(..) => virtual_attr(NodeKind::Dir, 0),
             Content::Link(t) => Attr {
                 mode: 0o777,
                 ..virtual_attr(NodeKind::Symlink, t.len() as u64)
@@ -522,31 +559,26 @@ impl Vfs {
     }
 
     /// Up to `size` bytes of the file `ino` from byte `offset`; fewer only at the end of the
-    /// file. Every blob read is authenticated and its id checked.
+    /// file. Every blob read is authenticated, its id checked, and its length checked against
+    /// the length its preferred index entry gives (which places the blobs in the file).
     ///
     /// # Errors
     /// [`CoreError::Invalid`] when `ino` is not a file; [`CoreError::Damaged`] when a blob is
-    /// missing or damaged (naming the blob and the file).
+    /// missing, damaged or of another length than indexed (naming the blob and the file).
     pub fn read(&self, ino: Ino, offset: u64, size: usize) -> Result<Vec<u8>> {
         let e = self.entry(ino).ok_or_else(|| Self::not_found(ino))?;
+        let not_file = || CoreError::Invalid(format!("inode {ino} is not a file"));
         let Content::Node(n) = &e.content else {
-            return Err(CoreError::Invalid(format!("inode {ino} is not a file")));
+            return Err(not_file());
         };
         if n.kind != NodeKind::File {
-            return Err(CoreError::Invalid(format!("inode {ino} is not a file")));
+            return Err(not_file());
         }
+        let reader = self.reader(e.root);
         let ends = match e.offsets.get() {
             Some(o) => o,
             None => {
-                let mut end = 0u64;
-                let mut ends = Vec::with_capacity(n.content.len());
-                for id in &n.content {
-                    let loc = self.index.get(id).ok_or_else(|| {
-                        self.damage_at(ino, CoreError::Damaged(self.reader().not_indexed(id)))
-                    })?;
-                    end += u64::from(loc.raw_length);
-                    ends.push(end);
-                }
+                let ends = blob_ends(&reader, n).map_err(|err| self.damage_at(ino, err))?;
                 e.offsets.get_or_init(|| ends)
             }
         };
@@ -558,14 +590,12 @@ impl Vfs {
         let mut i = ends.partition_point(|&end| end <= pos);
         while pos < stop && i < ends.len() {
             let start = if i == 0 { 0 } else { ends[i - 1] };
+            let id = &n.content[i];
             let blob = self
-                .blob(&n.content[i])
+                .blob(&reader, id, ends[i] - start)
                 .map_err(|err| self.damage_at(ino, err))?;
             let from = (pos - start) as usize;
-            let to = ((stop - start) as usize).min(blob.len());
-            if from >= to {
-                break;
-            }
+            let to = (stop.min(ends[i]) - start) as usize;
             out.extend_from_slice(&blob[from..to]);
             pos = start + to as u64;
             i += 1;
@@ -573,15 +603,27 @@ impl Vfs {
         Ok(out)
     }
 
-    fn blob(&self, id: &BlobId) -> Result<Arc<Vec<u8>>> {
-        if let Some(b) = self.cache.lock().unwrap_or_else(|e| e.into_inner()).get(id) {
-            return Ok(b);
+    /// Blob `id`, verified, which must be `len` bytes long (a shorter or longer blob would put
+    /// wrong bytes at wrong offsets: damage).
+    fn blob(&self, reader: &BlobReader<'_>, id: &BlobId, len: u64) -> Result<Arc<Vec<u8>>> {
+        let cached = self.cache.lock().unwrap_or_else(|e| e.into_inner()).get(id);
+        let data = match cached {
+            Some(b) => b,
+            None => {
+                let data = Arc::new(reader.load(id, BlobType::Data)?);
+                self.cache
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .put(*id, data.clone());
+                data
+            }
+        };
+        if data.len() as u64 != len {
+            return Err(CoreError::Damaged(format!(
+                "blob {id} is {} bytes, the index says {len}",
+                data.len()
+            )));
         }
-        let data = Arc::new(self.reader().load(id, BlobType::Data)?);
-        self.cache
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .put(*id, data.clone());
         Ok(data)
     }
 
@@ -616,11 +658,28 @@ impl Vfs {
     }
 }
 
+/// The end offset of each content blob of file `n` in the file, from the plaintext lengths of
+/// the blobs' preferred index entries.
+fn blob_ends(reader: &BlobReader<'_>, n: &Node) -> Result<Vec<u64>> {
+    let mut end = 0u64;
+    let mut ends = Vec::with_capacity(n.content.len());
+    for id in &n.content {
+        let loc = reader
+            .location(id)
+            .ok_or_else(|| CoreError::Damaged(reader.not_indexed(id)))?;
+        end += u64::from(loc.raw_length);
+        ends.push(end);
+    }
+    Ok(ends)
+}
+
 fn entry_of(t: &Target) -> Entry {
     match t {
         Target::Dir(list, time) => Entry::new(Content::Virtual(list.clone()), *time, 0),
         Target::Link(to, time) => Entry::new(Content::Link(to.clone()), *time, 0),
-        Target::Snapshot(tree, time) => Entry::new(Content::SnapshotRoot(*tree), *time, 0),
+        Target::Snapshot(tree, signer, time) => {
+            Entry::new(Content::SnapshotRoot(*tree, *signer), *time, 0)
+        }
     }
 }
 

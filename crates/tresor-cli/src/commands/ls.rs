@@ -59,7 +59,8 @@ pub fn run(ctx: &Context, a: &LsArgs) -> Result<i32> {
     let (list, skipped) = repo.load_snapshots()?;
     let (id, snap) = find(&list, &skipped, &a.snapshot, &(&a.filter).into())?;
     let index = repo.load_index()?;
-    let reader = BlobReader::new(&repo, &index);
+    // The snapshot's own copies of blobs are preferred after full keys'.
+    let reader = BlobReader::for_snapshot(&repo, &index, repo.snapshot_signer(id).ok());
     let prefix = normalize(a.path.as_deref().unwrap_or("/"));
     let start = find_node(&reader, &snap.tree, &prefix)?;
     let json = ctx.json;

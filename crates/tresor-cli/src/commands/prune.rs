@@ -65,6 +65,12 @@ pub fn run(ctx: &Context, a: &PruneArgs) -> Result<i32> {
                 output::bytes(stats.bytes_condemned),
                 stats.packs_resurrected
             );
+            if stats.garbage_deleted > 0 {
+                println!(
+                    "deleted {} garbage objects (listed above)",
+                    stats.garbage_deleted
+                );
+            }
             println!(
                 "deleted {} packs, {} freed; index objects: {} written, {} deleted{}",
                 stats.packs_deleted,

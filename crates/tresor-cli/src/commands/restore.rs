@@ -34,6 +34,7 @@ pub fn run(ctx: &Context, a: &RestoreArgs) -> Result<i32> {
         special_files: !a.no_special_files,
         xattrs: XattrFilter::new(&a.include_xattrs, &a.exclude_xattrs)?,
         privileged: verdict == Verdict::Full || a.trust_privileged,
+        signer: repo.snapshot_signer(id).ok(),
         ..RestoreOptions::new(a.target.clone())
     };
     let bar = Bar::new(ctx.progress_enabled(), "restore");

@@ -2,6 +2,8 @@ use crate::cli::SnapshotsArgs;
 use crate::context::Context;
 use crate::exit;
 use anyhow::Result;
+use tresor_core::CoreError;
+use tresor_core::repository::{Defect, Skipped};
 use tresor_core::snapshots::{SnapshotFilter, time_of};
 
 pub fn run(ctx: &Context, a: &SnapshotsArgs) -> Result<i32> {
@@ -18,7 +20,7 @@ pub fn run(ctx: &Context, a: &SnapshotsArgs) -> Result<i32> {
     }
     let (list, bad) = repo.load_snapshots()?;
     for s in &bad {
-        eprintln!("warning: {}", s.error);
+        eprintln!("warning: {}", skipped_line(s));
     }
     let filter = SnapshotFilter::from(&a.filter);
     let list: Vec<_> = list.iter().filter(|(_, s)| filter.matches(s)).collect();
@@ -57,30 +59,48 @@ pub fn run(ctx: &Context, a: &SnapshotsArgs) -> Result<i32> {
             println!("{} snapshots", list.len());
         }
     }
-    // Snapshots of unknown or revoked signers are ignored on purpose (warned about above);
-    // only snapshots that cannot be read are damage.
-    Ok(
-        if bad
-            .iter()
-            .all(|s| matches!(s.error, tresor_core::CoreError::Untrusted(_)))
-        {
-            exit::OK
-        } else {
-            exit::DAMAGED
-        },
-    )
+    // Snapshot objects that do not load are left out with a warning (`check` judges them):
+    // garbage anyone could upload must not fail the listing. Only a snapshot the storage could
+    // not read makes the list incomplete for real (one deleted meanwhile was forgotten).
+    Ok(bad
+        .iter()
+        .filter(|s| s.defect == Defect::Unreadable)
+        .map(|s| match &s.error {
+            CoreError::Storage(e) if e.kind == tresor_storage::ErrorKind::NotFound => exit::OK,
+            e if e.is_damage() => exit::DAMAGED,
+            _ => exit::ERROR,
+        })
+        .max()
+        .unwrap_or(exit::OK))
+}
+
+/// The warning for a snapshot object that was left out.
+fn skipped_line(s: &Skipped) -> String {
+    let what = match s.defect {
+        Defect::Garbage => {
+            " (garbage: no key wrote it; left out, and an admin's `tresor prune` deletes it)"
+        }
+        Defect::Damaged => " (damaged: left out; `tresor forget` removes it)",
+        Defect::Ignored | Defect::Unreadable => "",
+    };
+    let m = match &s.error {
+        CoreError::Damaged(m) | CoreError::Untrusted(m) => m.clone(),
+        e => e.to_string(),
+    };
+    format!("{m}{what}")
 }
 
 /// What a put-only key may see: snapshot ids, sizes and which key signed them — never contents.
 fn put_only(ctx: &Context, repo: &tresor_core::Repository) -> Result<i32> {
     let me = repo.signer().public();
     let mut rows = Vec::new();
-    for (name, size) in repo.storage().list(tresor_storage::Kind::Snapshot)? {
-        let signer = repo
-            .storage()
-            .read(tresor_storage::Kind::Snapshot, &name)
-            .ok()
-            .and_then(|b| tresor_format::snapshot::Snapshot::signer_of(&b).ok());
+    let kind = tresor_storage::Kind::Snapshot;
+    for (name, size) in repo.storage().list(kind)? {
+        let limit = tresor_core::limits::SNAPSHOT;
+        let signer =
+            tresor_core::limits::read_bounded(&**repo.storage(), kind, &name, Some(size), limit)
+                .ok()
+                .and_then(|b| tresor_format::snapshot::Snapshot::signer_of(&b).ok());
         let key = signer.and_then(|s| repo.trust().key(&s).map(|k| k.id.short()));
         // Whether readers accept it (an unknown or revoked signer's snapshot is ignored).
         let accepted = match (signer, name.parse()) {

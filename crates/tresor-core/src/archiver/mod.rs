@@ -119,13 +119,23 @@ fn find_parent(repo: &Repository, opts: &BackupOptions) -> Result<Option<(Object
             let mut want: Vec<String> = snapshot_paths(opts);
             want.sort();
             let (list, _) = repo.load_snapshots()?;
-            Ok(list.into_iter().rev().find(|(_, s)| {
+            Ok(list.into_iter().rev().find(|(id, s)| {
                 let mut p = s.paths.clone();
                 p.sort();
-                s.hostname == opts.hostname && p == want
+                s.hostname == opts.hostname && p == want && trusted_parent(repo, id)
             }))
         }
     }
+}
+
+/// Whether snapshot `id` may be an automatic parent: a parent's file lists are taken over
+/// without reading the files, so only snapshots of this key or of a full key qualify (as for
+/// deduplication, format §13): a put-only host naming itself after this one could otherwise
+/// make an unchanged-looking file's snapshot entry point at other content.
+fn trusted_parent(repo: &Repository, id: &ObjectId) -> bool {
+    repo.snapshot_signer(id).is_ok_and(|s| {
+        s == repo.signer().public() || repo.trust().verdict(&s, id) == crate::trust::Verdict::Full
+    })
 }
 
 fn snapshot_paths(opts: &BackupOptions) -> Vec<String> {

@@ -97,14 +97,14 @@ fn write_sequential(sh: &Shared<'_>, node: &Node, f: &std::fs::File) -> Result<V
     Ok(lens)
 }
 
-/// Blob end offsets from the index's plaintext lengths, if they add up to the node's size.
+/// Blob end offsets from the preferred copies' plaintext lengths (index), if they add up to the node's size.
 fn index_offsets(sh: &Shared<'_>, node: &Node) -> Result<Option<Vec<u64>>, Failure> {
-    let index = sh.reader.index();
     let mut offsets = Vec::with_capacity(node.content.len() + 1);
     let mut end = 0u64;
     for id in &node.content {
-        let loc = index
-            .get(id)
+        let loc = sh
+            .reader
+            .location(id)
             .ok_or_else(|| (sh.reader.not_indexed(id), true))?;
         offsets.push(end);
         end += u64::from(loc.raw_length);
@@ -207,10 +207,9 @@ fn write_blob(
 /// The lengths the index gives for `node`'s blobs, each at most the repository's largest
 /// chunk (for checking a file found in the target; a wrong length only fails the check).
 pub(super) fn index_lengths(sh: &Shared<'_>, node: &Node) -> Result<Vec<u64>, String> {
-    let index = sh.reader.index();
     node.content
         .iter()
-        .map(|id| match index.get(id) {
+        .map(|id| match sh.reader.location(id) {
             Some(loc) if u64::from(loc.raw_length) <= sh.max_chunk => Ok(u64::from(loc.raw_length)),
             Some(_) => Err(format!(
                 "blob {id}: the index gives a length above the largest chunk"

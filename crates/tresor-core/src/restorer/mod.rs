@@ -89,6 +89,9 @@ pub struct RestoreOptions {
     /// ([`Repository::snapshot_verdict`]) or the admin passed `--trust-privileged`; otherwise
     /// they are withheld and counted in [`RestoreResult::withheld`].
     pub privileged: bool,
+    /// The snapshot's signer ([`Repository::snapshot_signer`]): copies of blobs listed by full
+    /// keys are read first, then that signer's, then others ([`BlobReader::for_snapshot`]).
+    pub signer: Option<[u8; 32]>,
 }
 
 impl RestoreOptions {
@@ -107,6 +110,7 @@ impl RestoreOptions {
             special_files: true,
             xattrs: XattrFilter::default(),
             privileged: false,
+            signer: None,
         }
     }
 }
@@ -273,7 +277,7 @@ pub fn restore(
     repo.require_read("restore")?;
     let started = Instant::now();
     crate::fsmeta::raise_fd_limit();
-    let reader = BlobReader::new(repo, index);
+    let reader = BlobReader::for_snapshot(repo, index, opts.signer);
     std::fs::create_dir_all(&opts.target).map_err(|e| CoreError::io(&opts.target, e))?;
     let target_fd: OwnedFd = std::fs::File::open(&opts.target)
         .map_err(|e| CoreError::io(&opts.target, e))?

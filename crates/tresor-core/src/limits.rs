@@ -1,0 +1,154 @@
+//! The largest objects readers take in (format §2, "Size limits"), in one table.
+//!
+//! Every object a reader takes in whole — config, key files, revocations, snapshots, index
+//! objects, prune records, markers, and packs read for verification — is first measured (the
+//! size the storage lists for it, or asks for once) against its kind's limit and then read with
+//! one ranged read of exactly that many bytes. A hostile object of many gigabytes is so refused
+//! as damage without being read into memory; an object that is larger than listed fails its
+//! name check. Stored blobs are bounded the same way before they are read.
+//!
+//! The limits are generous: well above what any tresor writer produces (the reason is given per
+//! kind), so that no honest object is ever refused.
+
+use crate::error::{CoreError, Result};
+use crate::packer::INDEX_EVERY;
+use tresor_format::blob::BlobType;
+use tresor_format::config::Config;
+use tresor_format::tree::MAX_TREE_SIZE;
+use tresor_storage::{Kind, Storage};
+
+const MIB: u64 = 1 << 20;
+
+/// Config: about 500 bytes of JSON.
+pub const CONFIG: u64 = MIB;
+/// Key file: about 1 KiB of JSON.
+pub const KEY: u64 = MIB;
+/// Revocation: 67 bytes of JSON per accepted object id, so about a million of them.
+pub const REVOCATION: u64 = 64 * MIB;
+/// Snapshot: a few KiB of JSON (paths, tags, excludes, markers).
+pub const SNAPSHOT: u64 = 16 * MIB;
+/// Backup start marker: about 300 bytes.
+pub const MARKER: u64 = MIB;
+/// Prune record: a fossil record lists about 65 536 blobs (about 3.5 MB); a state lists pack
+/// and snapshot ids.
+pub const PRUNE_RECORD: u64 = 64 * MIB;
+/// Index object, at least: prune and repair write about 65 536 blobs per object (about 6 MB).
+pub const INDEX_MIN: u64 = 64 * MIB;
+
+/// The largest object of `kind` readers take in, bytes. Index objects and packs scale with the
+/// config's `pack_size`: a backup lists up to [`INDEX_EVERY`] packs in one index object, and an
+/// index entry (with its dedup list entry, about 80 bytes) is smaller than the smallest stored
+/// blob (104 bytes), so an index object is smaller than the packs it lists; a pack holds up to
+/// `pack_size` bytes of blobs, one more blob (a tree blob may reach [`MAX_TREE_SIZE`]) and a
+/// header of under 50 bytes per blob.
+pub fn max_object_size(kind: Kind, config: &Config) -> u64 {
+    match kind {
+        Kind::Config => CONFIG,
+        Kind::Key => KEY,
+        Kind::Revocation => REVOCATION,
+        Kind::Snapshot => SNAPSHOT,
+        Kind::Marker => MARKER,
+        Kind::PruneRecord => PRUNE_RECORD,
+        Kind::Index => INDEX_MIN.max((INDEX_EVERY as u64).saturating_mul(config.pack_size)),
+        Kind::Pack => 2u64
+            .saturating_mul(config.pack_size.saturating_add(MAX_TREE_SIZE as u64))
+            .saturating_add(MIB),
+    }
+}
+
+/// The largest stored length of a blob of `blob_type` (format §7): a data blob holds at most
+/// one chunk (`chunker.max_size`), a tree blob at most [`MAX_TREE_SIZE`] bytes, each with its
+/// encryption, header and padding overhead.
+pub fn max_stored_blob(blob_type: BlobType, config: &Config) -> u64 {
+    let plain = match blob_type {
+        BlobType::Data => u64::from(config.chunker.max_size),
+        BlobType::Tree => MAX_TREE_SIZE as u64,
+    };
+    40 + (5 + plain).div_ceil(64) * 64
+}
+
+/// Read object `name` of `kind` whole, refusing it unread when it is larger than `limit`.
+/// `listed` is its size from a listing; without one the storage is asked. Does not check the
+/// name against the content (callers do: an object larger than listed fails that check).
+///
+/// # Errors
+/// [`CoreError::Damaged`] ("… bytes, more than …") for an object over the limit; storage errors.
+pub fn read_bounded(
+    storage: &dyn Storage,
+    kind: Kind,
+    name: &str,
+    listed: Option<u64>,
+    limit: u64,
+) -> Result<Vec<u8>> {
+    let size = match listed {
+        Some(s) => s,
+        None => storage.size(kind, name)?,
+    };
+    if size > limit {
+        return Err(too_large(kind, name, size, limit));
+    }
+    if size == 0 {
+        return Ok(Vec::new());
+    }
+    Ok(storage.read_range(kind, name, 0, size)?)
+}
+
+/// The error for an object over its kind's limit.
+pub fn too_large(kind: Kind, name: &str, size: u64, limit: u64) -> CoreError {
+    CoreError::Damaged(format!(
+        "{kind} {name} is {size} bytes, more than the {limit} bytes a {kind} may have: refused unread"
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limits_cover_what_writers_produce() {
+        let c = Config::new().unwrap();
+        assert_eq!(max_object_size(Kind::Index, &c), 256 * MIB);
+        assert_eq!(
+            max_object_size(Kind::Pack, &c),
+            2 * (16 * MIB + 256 * MIB) + MIB
+        );
+        assert_eq!(max_stored_blob(BlobType::Data, &c), 40 + 4 * MIB + 64);
+        assert_eq!(max_stored_blob(BlobType::Tree, &c), 40 + 256 * MIB + 64);
+        let small = Config {
+            pack_size: MIB,
+            ..c.clone()
+        };
+        assert_eq!(max_object_size(Kind::Index, &small), INDEX_MIN);
+        let huge = Config {
+            pack_size: u64::MAX,
+            ..c
+        };
+        assert_eq!(max_object_size(Kind::Index, &huge), u64::MAX);
+    }
+
+    #[test]
+    fn an_object_over_its_limit_is_refused_unread() {
+        let s = tresor_storage::memory::MemoryStorage::default();
+        s.create().unwrap();
+        let big = vec![7u8; 2000];
+        let name = tresor_storage::name_of(&big);
+        s.write(Kind::Snapshot, &name, &big).unwrap();
+        let e = read_bounded(&s, Kind::Snapshot, &name, None, 1999).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "repository damaged: snapshot {name} is 2000 bytes, more than the 1999 bytes a \
+                 snapshot may have: refused unread"
+            )
+        );
+        assert_eq!(
+            read_bounded(&s, Kind::Snapshot, &name, Some(2000), 2000).unwrap(),
+            big
+        );
+        // A listing that understates the size reads only what it says (the name check fails).
+        assert_eq!(
+            read_bounded(&s, Kind::Snapshot, &name, Some(10), 2000).unwrap(),
+            big[..10]
+        );
+    }
+}
