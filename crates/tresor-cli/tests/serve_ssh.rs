@@ -190,3 +190,64 @@ fn backup_and_restore_through_sshd_forced_commands() {
     );
     env.ok(&["check", "--read-data"]);
 }
+
+/// A stand-in `ssh` in a directory put first on `PATH`: it records its arguments, one a line,
+/// in `argv` beside it and fails.
+fn fake_ssh(env: &Env) -> (std::ffi::OsString, std::path::PathBuf) {
+    use std::os::unix::fs::PermissionsExt;
+    let bin = env.path("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let argv = bin.join("argv");
+    let script = format!(
+        "#!/bin/sh\nprintf '%s\\n' \"$@\" > '{}'\nexit 1\n",
+        argv.display()
+    );
+    std::fs::write(bin.join("ssh"), script).unwrap();
+    std::fs::set_permissions(bin.join("ssh"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut path = bin.into_os_string();
+    path.push(":");
+    path.push(std::env::var_os("PATH").unwrap_or_default());
+    (path, argv)
+}
+
+/// Issue 10: an `ssh://` host or user starting with `-` would be an option of ssh
+/// (`-oProxyCommand…` runs a command); it is refused before ssh is started, and the destination
+/// always follows `--`.
+#[test]
+fn ssh_locations_never_pass_options_to_ssh() {
+    let env = Env::new();
+    let (path, argv) = fake_ssh(&env);
+    for (bad, why) in [
+        (
+            "ssh://-oProxyCommand/srv/repo",
+            "an ssh host name must not start with '-'",
+        ),
+        (
+            "ssh://-lroot@host/srv/repo",
+            "an ssh user name must not start with '-'",
+        ),
+    ] {
+        let o = env
+            .cmd()
+            .env("PATH", &path)
+            .args(["-r", bad, "snapshots"])
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+        let e = stderr(&o);
+        assert_eq!(e.lines().count(), 1, "{e}");
+        assert!(e.starts_with("tresor: ") && e.contains(why), "{e}");
+        assert!(!argv.exists(), "ssh was not started for {bad}");
+    }
+    let o = env
+        .cmd()
+        .env("PATH", &path)
+        .args(["-r", "ssh://backup@host:2222/srv/a b", "snapshots"])
+        .output()
+        .unwrap();
+    assert_ne!(o.status.code(), Some(0));
+    assert_eq!(
+        std::fs::read_to_string(&argv).unwrap(),
+        "-T\n-p\n2222\n--\nbackup@host\ntresor serve --stdio --repo '/srv/a b' --role admin\n"
+    );
+}

@@ -204,6 +204,13 @@ pub fn parse_remote_url(url: &str) -> Result<RemoteLocation> {
             return Err(open_error(url, "bad user name"));
         }
         let (host, port) = split_host_port(url, hostport)?;
+        // ssh would take `-oProxyCommand=…` as an option, not as a destination.
+        if host.starts_with('-') {
+            return Err(open_error(url, "an ssh host name must not start with '-'"));
+        }
+        if user.as_deref().is_some_and(|u| u.starts_with('-')) {
+            return Err(open_error(url, "an ssh user name must not start with '-'"));
+        }
         if path.is_empty() {
             return Err(open_error(url, "no repository path"));
         }
@@ -256,6 +263,25 @@ pub fn parse_remote_url(url: &str) -> Result<RemoteLocation> {
 /// Quote a word for a POSIX shell (the remote side of `ssh`).
 fn shell_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', "'\\''"))
+}
+
+/// The arguments of `ssh` for an `ssh://` location: options, then `--`, so that nothing after it
+/// (the destination, the remote command) is taken as an option even if it starts with `-`.
+fn ssh_args(user: Option<&str>, host: &str, port: Option<u16>, path: &str) -> Vec<String> {
+    let mut args = vec!["-T".to_string()];
+    if let Some(p) = port {
+        args.extend(["-p".to_string(), p.to_string()]);
+    }
+    args.push("--".to_string());
+    args.push(match user {
+        Some(u) => format!("{u}@{host}"),
+        None => host.to_string(),
+    });
+    args.push(format!(
+        "tresor serve --stdio --repo {} --role admin",
+        shell_quote(path)
+    ));
+    args
 }
 
 enum Transport {
@@ -446,18 +472,7 @@ impl RemoteStorage {
                     }
                     None => {
                         let mut cmd = tokio::process::Command::new("ssh");
-                        cmd.arg("-T");
-                        if let Some(p) = port {
-                            cmd.arg("-p").arg(p.to_string());
-                        }
-                        cmd.arg(match &user {
-                            Some(u) => format!("{u}@{host}"),
-                            None => host.clone(),
-                        });
-                        cmd.arg(format!(
-                            "tresor serve --stdio --repo {} --role admin",
-                            shell_quote(&path)
-                        ));
+                        cmd.args(ssh_args(user.as_deref(), &host, port, &path));
                         cmd
                     }
                 };
@@ -917,6 +932,54 @@ mod tests {
         }
         let e = parse_remote_url("tresor+https://vps1.secrettoken@host/main").unwrap_err();
         assert!(!e.to_string().contains("secrettoken"));
+    }
+
+    #[test]
+    fn ssh_destinations_are_never_options() {
+        for (bad, why) in [
+            (
+                "ssh://-oProxyCommand/srv/repo",
+                "an ssh host name must not start with '-'",
+            ),
+            (
+                "ssh://backup@-v/srv/repo",
+                "an ssh host name must not start with '-'",
+            ),
+            (
+                "ssh://-lroot@host/srv/repo",
+                "an ssh user name must not start with '-'",
+            ),
+            (
+                "ssh://-@host/srv/repo",
+                "an ssh user name must not start with '-'",
+            ),
+        ] {
+            let e = parse_remote_url(bad).unwrap_err();
+            assert_eq!(e.message, why, "{bad}");
+            assert_eq!(e.name, bad);
+        }
+        // A dash inside a name is fine.
+        assert!(parse_remote_url("ssh://back-up@my-host/srv/repo").is_ok());
+        assert_eq!(
+            ssh_args(Some("backup"), "host", Some(2222), "/srv/a b"),
+            [
+                "-T",
+                "-p",
+                "2222",
+                "--",
+                "backup@host",
+                "tresor serve --stdio --repo '/srv/a b' --role admin"
+            ]
+        );
+        assert_eq!(
+            ssh_args(None, "host", None, "/r"),
+            [
+                "-T",
+                "--",
+                "host",
+                "tresor serve --stdio --repo '/r' --role admin"
+            ]
+        );
     }
 
     #[test]

@@ -75,11 +75,7 @@ pub fn run(ctx: &Context, a: BackupArgs) -> Result<i32> {
         }
         (None, _) => ParentChoice::Auto,
     };
-    let cancel = Arc::new(AtomicBool::new(false));
-    {
-        let c = cancel.clone();
-        let _ = ctrlc::set_handler(move || c.store(true, Ordering::Relaxed));
-    }
+    let cancel = stop_on_signals();
     let opts = BackupOptions {
         paths,
         excludes: PatternSet::new(&patterns)?,
@@ -128,6 +124,28 @@ pub fn run(ctx: &Context, a: BackupArgs) -> Result<i32> {
     } else {
         exit::PARTIAL
     })
+}
+
+/// The first Ctrl-C, SIGTERM or SIGHUP sets the returned flag: the backup stops, indexes what it
+/// wrote and exits 130. A second one exits 130 at once — even when the backup is blocked (a read
+/// from a pipe or a hung file system): written packs then stay unindexed, which `check` reports
+/// as warnings and `prune` removes; storage writes are atomic, so nothing is half-written.
+fn stop_on_signals() -> Arc<AtomicBool> {
+    let cancel = Arc::new(AtomicBool::new(false));
+    let c = cancel.clone();
+    let _ = ctrlc::set_handler(move || {
+        // This runs on ctrlc's own thread, not in the signal handler.
+        if c.swap(true, Ordering::SeqCst) {
+            eprintln!("tresor: interrupted again: stopping at once");
+            // SAFETY: _exit ends the process without running anything else (no exit
+            // handlers that could wait for a lock another, blocked thread holds).
+            unsafe { libc::_exit(exit::INTERRUPTED) };
+        }
+        eprintln!(
+            "tresor: interrupted: indexing what was written (interrupt again to stop at once)"
+        );
+    });
+    cancel
 }
 
 /// Files and bytes below `paths` (best effort: unreadable entries are skipped).

@@ -1,5 +1,6 @@
 //! The walker: turns directories into trees, files into blob lists.
 
+use super::open::{Listed, open_dir, open_regular};
 use super::{BackupOptions, StdinSource};
 use crate::Progress;
 use crate::blobs::BlobReader;
@@ -11,9 +12,10 @@ use crate::fsmeta::{
 use crate::index::{IdMap, IdSet, Index};
 use crate::packer::Packer;
 use crate::repository::Repository;
+use rustix::fs::OFlags;
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
-use std::fs::{File, Metadata};
+use std::fs::Metadata;
 use std::io::Read;
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
@@ -201,7 +203,12 @@ impl<'a> Walker<'a> {
     /// Backing up `/` itself: the root tree is the listing of `/` (other paths are below it).
     fn save_whole_root(&mut self, parent_root: Option<BlobId>) -> Result<BlobId> {
         let root = Path::new("/");
-        let fd: OwnedFd = File::open(root).map_err(|e| CoreError::io(root, e))?.into();
+        let fd = rustix::fs::open(
+            root,
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            rustix::fs::Mode::empty(),
+        )
+        .map_err(|e| CoreError::io(root, e.into()))?;
         let dev = fd_metadata_dev(&fd).map_err(|e| CoreError::io(root, e))?;
         let parent = self.load_parent_tree(parent_root);
         let tree = self
@@ -216,7 +223,14 @@ impl<'a> Walker<'a> {
         children: &BTreeMap<Vec<u8>, VEntry>,
         parent: Option<&Tree>,
     ) -> Result<Tree> {
-        let dirfd = File::open(dir).map_err(|e| CoreError::io(dir, e))?;
+        // The leading components of the paths given: symlinks are followed (`/var/run`), but
+        // O_DIRECTORY never opens (and blocks on) a FIFO put in a directory's place.
+        let dirfd = rustix::fs::open(
+            dir,
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NONBLOCK | OFlags::CLOEXEC,
+            rustix::fs::Mode::empty(),
+        )
+        .map_err(|e| CoreError::io(dir, e.into()))?;
         let mut nodes = Vec::new();
         for (name, entry) in children {
             let path = dir.join(OsStr::from_bytes(name));
@@ -280,18 +294,10 @@ impl<'a> Walker<'a> {
         let parent = parent.filter(|p| p.kind == kind);
         match kind {
             NodeKind::Dir => {
-                let fd = match rustix::fs::openat(
-                    dir,
-                    name,
-                    rustix::fs::OFlags::RDONLY
-                        | rustix::fs::OFlags::DIRECTORY
-                        | rustix::fs::OFlags::NOFOLLOW
-                        | rustix::fs::OFlags::CLOEXEC,
-                    rustix::fs::Mode::empty(),
-                ) {
+                let fd = match open_dir(dir, name) {
                     Ok(fd) => fd,
                     Err(e) => {
-                        self.warn(io_err(path, e.into()));
+                        self.warn(format!("{}: {e}", path.display()));
                         return Ok(None);
                     }
                 };
@@ -402,7 +408,8 @@ impl<'a> Walker<'a> {
         }
         if self.opts.exclude_caches {
             let mut head = [0u8; CACHEDIR_TAG_SIGNATURE.len()];
-            if let Ok(mut f) = File::open(fd_path(fd.as_fd(), b"CACHEDIR.TAG"))
+            // Not followed if a symlink, never blocks on a FIFO: a regular file or nothing.
+            if let Ok(mut f) = open_regular(fd.as_fd(), b"CACHEDIR.TAG", None)
                 && f.read_exact(&mut head).is_ok()
                 && head == CACHEDIR_TAG_SIGNATURE
             {
@@ -482,7 +489,9 @@ impl<'a> Walker<'a> {
     /// `node.xattrs`; sets `node.size` to the bytes read. `lstat` is the entry's metadata from
     /// the directory walk. Returns false (with a warning) when the file cannot be read.
     ///
-    /// The file is opened relative to `dir` (no path lookup) and read up to the size `lstat`
+    /// The file is opened relative to `dir` (no path lookup) without blocking or following a
+    /// symlink, and must be the regular file listed (same device and inode: not a FIFO or
+    /// another file swapped in meanwhile, see [`super::open`]). It is read up to the size `lstat`
     /// (or, on a retry, `fstat`) gave; it counts as stable when `fstat` after reading shows the
     /// same inode, size, mtime and ctime as before and the bytes read match the size.
     fn read_file(
@@ -493,27 +502,16 @@ impl<'a> Walker<'a> {
         node: &mut Node,
         lstat: Metadata,
     ) -> Result<bool> {
+        let listed = Listed {
+            dev: lstat.dev(),
+            ino: lstat.ino(),
+        };
         let mut before = Some(lstat);
         for attempt in 0..3 {
-            let open = |flags| {
-                rustix::fs::openat(
-                    dir,
-                    name,
-                    rustix::fs::OFlags::RDONLY
-                        | rustix::fs::OFlags::NOFOLLOW
-                        | rustix::fs::OFlags::CLOEXEC
-                        | flags,
-                    rustix::fs::Mode::empty(),
-                )
-            };
-            let fd = match open(rustix::fs::OFlags::NOATIME) {
-                Err(rustix::io::Errno::PERM) => open(rustix::fs::OFlags::empty()),
-                f => f,
-            };
-            let file = match fd {
-                Ok(fd) => File::from(fd),
+            let file = match open_regular(dir, name, Some(listed)) {
+                Ok(f) => f,
                 Err(e) => {
-                    self.warn(io_err(path, e.into()));
+                    self.warn(format!("{}: {e}", path.display()));
                     return Ok(false);
                 }
             };
@@ -575,6 +573,10 @@ impl<'a> Walker<'a> {
         let mut ids = Vec::new();
         let mut total = 0u64;
         let result = loop {
+            // A large file (or a long stream) does not delay a requested stop until its end.
+            if self.cancelled() {
+                break Err(CoreError::Interrupted);
+            }
             if end - start < max && !eof {
                 buf.copy_within(start..end, 0);
                 end -= start;

@@ -1,0 +1,376 @@
+//! Opening what the walker listed, without blocking and without following anything.
+//!
+//! Between the walker's `lstat` of an entry and its `openat`, a local user can replace a regular
+//! file by a FIFO (whose open would block until a writer appears, forever), a symlink or another
+//! file. So files are opened with `O_NONBLOCK | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC` (and
+//! `O_NOATIME` where permitted), and `fstat` of the open file must show the regular file that
+//! was listed — same device and inode — before a byte is read. Anything else is
+//! [`OpenError::Changed`]: the walker warns and skips the entry.
+
+use rustix::fs::{FileType, Mode, OFlags};
+use rustix::io::Errno;
+use std::fs::File;
+use std::os::fd::{BorrowedFd, OwnedFd};
+
+/// The identity of a listed entry: `st_dev` and `st_ino` from the walker's `lstat`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Listed {
+    /// Device of the file system holding the entry.
+    pub dev: u64,
+    /// Inode number.
+    pub ino: u64,
+}
+
+/// Why an entry could not be opened for reading.
+#[derive(Debug)]
+pub(super) enum OpenError {
+    /// The entry is no longer what was listed; the text says what it is now ("a fifo",
+    /// "another file", …).
+    Changed(&'static str),
+    /// The open or `fstat` failed (permissions, a vanished entry, …).
+    Io(std::io::Error),
+}
+
+impl std::fmt::Display for OpenError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            OpenError::Changed(now) => {
+                write!(f, "changed while being backed up (now {now}), skipped")
+            }
+            OpenError::Io(e) => e.fmt(f),
+        }
+    }
+}
+
+impl From<Errno> for OpenError {
+    fn from(e: Errno) -> Self {
+        match e {
+            // O_NOFOLLOW on a symlink.
+            Errno::LOOP => OpenError::Changed("a symbolic link"),
+            // O_DIRECTORY on something else.
+            Errno::NOTDIR => OpenError::Changed("not a directory"),
+            // A socket (or a FIFO opened for writing): no such device or address.
+            Errno::NXIO => OpenError::Changed("a socket or device"),
+            e => OpenError::Io(e.into()),
+        }
+    }
+}
+
+/// What a file type is, for [`OpenError::Changed`].
+fn describe(t: FileType) -> &'static str {
+    match t {
+        FileType::RegularFile => "a regular file",
+        FileType::Directory => "a directory",
+        FileType::Symlink => "a symbolic link",
+        FileType::Fifo => "a fifo",
+        FileType::Socket => "a socket",
+        FileType::CharacterDevice => "a character device",
+        FileType::BlockDevice => "a block device",
+        FileType::Unknown => "of an unknown type",
+    }
+}
+
+/// Open `name` in `dir` for reading: never blocks (a FIFO opens at once and is refused), never
+/// follows a symlink, never becomes the controlling terminal. With `listed`, the open file must
+/// be that file (same device and inode). The returned file is in blocking mode again.
+///
+/// # Errors
+/// [`OpenError::Changed`] when the entry is not a regular file, or not the listed one;
+/// [`OpenError::Io`] when the open or `fstat` fails.
+pub(super) fn open_regular(
+    dir: BorrowedFd<'_>,
+    name: &[u8],
+    listed: Option<Listed>,
+) -> Result<File, OpenError> {
+    #[cfg(test)]
+    tests::before_open(name);
+    let flags = OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOFOLLOW | OFlags::NOCTTY;
+    let flags = flags | OFlags::CLOEXEC;
+    // O_NOATIME is refused (EPERM) on files of other users unless privileged.
+    let fd = match rustix::fs::openat(dir, name, flags | OFlags::NOATIME, Mode::empty()) {
+        Err(Errno::PERM) => rustix::fs::openat(dir, name, flags, Mode::empty()),
+        r => r,
+    }?;
+    check_identity(&fd, FileType::RegularFile, listed)?;
+    // O_NONBLOCK only served the open; reads of a regular file block as usual (some file
+    // systems would otherwise answer EAGAIN).
+    let fl = rustix::fs::fcntl_getfl(&fd)?;
+    rustix::fs::fcntl_setfl(&fd, fl - OFlags::NONBLOCK)?;
+    Ok(File::from(fd))
+}
+
+/// Open the directory `name` in `dir` for listing (`O_DIRECTORY | O_NOFOLLOW`: neither a FIFO
+/// nor a symlink put in its place is opened). Its identity is not compared with the listing: an
+/// automount point changes device and inode when it is opened, and another directory in its
+/// place cannot block the walk.
+///
+/// # Errors
+/// [`OpenError::Changed`] when the entry is no longer a directory; [`OpenError::Io`] otherwise.
+pub(super) fn open_dir(dir: BorrowedFd<'_>, name: &[u8]) -> Result<OwnedFd, OpenError> {
+    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::NONBLOCK;
+    let fd = rustix::fs::openat(dir, name, flags | OFlags::CLOEXEC, Mode::empty())?;
+    Ok(fd)
+}
+
+/// `fstat` the open `fd`: it must be of type `want` and, with `listed`, that very file.
+fn check_identity(fd: &OwnedFd, want: FileType, listed: Option<Listed>) -> Result<(), OpenError> {
+    let st = rustix::fs::fstat(fd)?;
+    let now = FileType::from_raw_mode(st.st_mode);
+    if now != want {
+        return Err(OpenError::Changed(describe(now)));
+    }
+    if let Some(l) = listed
+        && (st.st_dev != l.dev || st.st_ino != l.ino)
+    {
+        return Err(OpenError::Changed("another file"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::fd::AsFd;
+    use std::os::unix::fs::MetadataExt;
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    /// A test's code run in the race window.
+    type Hook = Box<dyn Fn(&[u8])>;
+
+    thread_local! {
+        /// Called with the name before each [`open_regular`] of this thread: the race window.
+        pub(super) static BEFORE_OPEN: std::cell::RefCell<Option<Hook>> =
+            const { std::cell::RefCell::new(None) };
+    }
+
+    pub(super) fn before_open(name: &[u8]) {
+        BEFORE_OPEN.with_borrow(|h| {
+            if let Some(h) = h {
+                h(name)
+            }
+        });
+    }
+
+    /// Run `f` on a thread; fail (instead of hanging) when it does not return within 5 s.
+    fn bounded<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || tx.send(f()).unwrap());
+        rx.recv_timeout(Duration::from_secs(5))
+            .expect("the open returned within 5 s (it blocked)")
+    }
+
+    fn listed(p: &std::path::Path) -> Listed {
+        let m = std::fs::symlink_metadata(p).unwrap();
+        Listed {
+            dev: m.dev(),
+            ino: m.ino(),
+        }
+    }
+
+    fn open_in(dir: &std::path::Path, name: &'static str, l: Option<Listed>) -> String {
+        let d = File::open(dir).unwrap();
+        bounded(move || match open_regular(d.as_fd(), name.as_bytes(), l) {
+            Ok(_) => "ok".to_string(),
+            Err(e) => e.to_string(),
+        })
+    }
+
+    #[test]
+    fn a_file_swapped_for_a_fifo_is_refused_at_once() {
+        let t = tempfile::tempdir().unwrap();
+        let p = t.path().join("f");
+        std::fs::write(&p, b"listed").unwrap();
+        let was = listed(&p);
+        // The swap, between listing and opening: the listed metadata is now stale.
+        std::fs::remove_file(&p).unwrap();
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            &p,
+            FileType::Fifo,
+            Mode::from_bits_truncate(0o644),
+            0,
+        )
+        .unwrap();
+        assert_eq!(
+            open_in(t.path(), "f", Some(was)),
+            "changed while being backed up (now a fifo), skipped"
+        );
+        // Without an expected identity too: the type alone refuses it.
+        assert_eq!(
+            open_in(t.path(), "f", None),
+            "changed while being backed up (now a fifo), skipped"
+        );
+    }
+
+    #[test]
+    fn a_file_swapped_for_a_symlink_or_another_file_is_refused() {
+        let t = tempfile::tempdir().unwrap();
+        let p = t.path().join("f");
+        std::fs::write(&p, b"listed").unwrap();
+        let was = listed(&p);
+        std::fs::write(t.path().join("other"), b"other").unwrap();
+        std::fs::rename(t.path().join("other"), &p).unwrap();
+        assert_eq!(
+            open_in(t.path(), "f", Some(was)),
+            "changed while being backed up (now another file), skipped"
+        );
+        std::fs::remove_file(&p).unwrap();
+        std::os::unix::fs::symlink("/etc/passwd", &p).unwrap();
+        assert_eq!(
+            open_in(t.path(), "f", Some(was)),
+            "changed while being backed up (now a symbolic link), skipped"
+        );
+    }
+
+    #[test]
+    fn the_listed_file_opens_in_blocking_mode() {
+        let t = tempfile::tempdir().unwrap();
+        let p = t.path().join("f");
+        std::fs::write(&p, b"content").unwrap();
+        let d = File::open(t.path()).unwrap();
+        let f = open_regular(d.as_fd(), b"f", Some(listed(&p))).unwrap();
+        let fl = rustix::fs::fcntl_getfl(&f).unwrap();
+        assert!(!fl.contains(OFlags::NONBLOCK), "{fl:?}");
+        assert_eq!(std::io::read_to_string(&f).unwrap(), "content");
+        assert_eq!(
+            open_in(t.path(), "missing", None),
+            "No such file or directory (os error 2)"
+        );
+    }
+
+    #[test]
+    fn a_directory_swapped_for_a_fifo_is_refused_at_once() {
+        let t = tempfile::tempdir().unwrap();
+        let p = t.path().join("d");
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            &p,
+            FileType::Fifo,
+            Mode::from_bits_truncate(0o644),
+            0,
+        )
+        .unwrap();
+        let d = File::open(t.path()).unwrap();
+        let r = bounded(move || {
+            open_dir(d.as_fd(), b"d")
+                .map(drop)
+                .map_err(|e| e.to_string())
+        });
+        assert_eq!(
+            r,
+            Err("changed while being backed up (now not a directory), skipped".to_string())
+        );
+    }
+}
+
+/// The walker between `lstat` and open: a file of the source swapped for a FIFO in that window
+/// (deterministically, through the test hook) is skipped with a warning, the backup ends, and
+/// the snapshot holds the other files.
+#[cfg(test)]
+mod walker_tests {
+    use super::tests::BEFORE_OPEN;
+    use super::*;
+    use crate::archiver::{BackupOptions, ParentChoice, backup};
+    use crate::blobs::BlobReader;
+    use crate::exclude::PatternSet;
+    use crate::repository::{KeyOwner, Repository};
+    use std::sync::Arc;
+    use tresor_format::keyfile::KdfParams;
+
+    fn repository() -> Repository {
+        let owner = KeyOwner {
+            host: "h".into(),
+            username: "u".into(),
+            created: "2026-11-30T00:00:00Z".into(),
+        };
+        let kdf = KdfParams {
+            m_kib: 64,
+            t: 1,
+            p: 1,
+        };
+        let storage = Arc::new(tresor_storage::memory::MemoryStorage::new());
+        let config = tresor_format::config::Config::new().unwrap();
+        Repository::init(storage, "pw", kdf, &owner, config).unwrap()
+    }
+
+    fn options(path: &std::path::Path) -> BackupOptions {
+        BackupOptions {
+            paths: vec![path.to_path_buf()],
+            excludes: PatternSet::new(&[]).unwrap(),
+            exclude_if_present: vec![],
+            exclude_caches: false,
+            one_file_system: false,
+            tags: vec![],
+            hostname: "h".into(),
+            username: "u".into(),
+            time: jiff::ZonedDateTime::now(),
+            parent: ParentChoice::None,
+            dry_run: false,
+            stdin: None,
+            workers: 1,
+            cancel: None,
+            cache_dir: None,
+        }
+    }
+
+    /// Names and kinds in the snapshot's tree at `path`.
+    fn listing(
+        repo: &Repository,
+        id: &tresor_format::ObjectId,
+        path: &std::path::Path,
+    ) -> Vec<String> {
+        let index = repo.load_index().unwrap();
+        let reader = BlobReader::new(repo, &index);
+        let mut tree = reader
+            .load_tree(&repo.load_snapshot(id).unwrap().tree)
+            .unwrap();
+        for c in path.iter().skip(1) {
+            let n = tree
+                .find(std::os::unix::ffi::OsStrExt::as_bytes(c))
+                .unwrap();
+            tree = reader.load_tree(&n.subtree.unwrap()).unwrap();
+        }
+        let names = tree.nodes.iter();
+        names
+            .map(|n| format!("{} {:?}", String::from_utf8_lossy(&n.name), n.kind))
+            .collect()
+    }
+
+    #[test]
+    fn a_file_swapped_for_a_fifo_while_walking_is_skipped_without_blocking() {
+        let t = tempfile::tempdir().unwrap();
+        let src = t.path().join("src");
+        std::fs::create_dir(&src).unwrap();
+        std::fs::write(src.join("a"), b"swapped").unwrap();
+        std::fs::write(src.join("b"), b"stays").unwrap();
+        let (dir, src2) = (src.clone(), src.clone());
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            BEFORE_OPEN.set(Some(Box::new(move |name: &[u8]| {
+                if name == b"a" {
+                    let p = dir.join("a");
+                    std::fs::remove_file(&p).unwrap();
+                    let mode = Mode::from_bits_truncate(0o644);
+                    rustix::fs::mknodat(rustix::fs::CWD, &p, FileType::Fifo, mode, 0).unwrap();
+                }
+            })));
+            let repo = repository();
+            let r = backup(&repo, options(&src2), &crate::NoProgress).unwrap();
+            let names = listing(&repo, &r.snapshot_id.unwrap(), &src2);
+            tx.send((r, names)).unwrap();
+        });
+        let (r, names) = rx
+            .recv_timeout(std::time::Duration::from_secs(20))
+            .expect("the backup ended (it blocked on the FIFO)");
+        let a = src.join("a").display().to_string();
+        assert_eq!(
+            r.warnings,
+            vec![format!(
+                "{a}: changed while being backed up (now a fifo), skipped"
+            )]
+        );
+        assert_eq!(r.summary.errors, 1);
+        assert_eq!(names, vec!["b File".to_string()]);
+    }
+}
