@@ -178,9 +178,18 @@ pub struct ClientConfig {
     /// The repository it may use; every other repository answers 404 to it.
     pub repository: String,
     /// What it may do there.
+    #[serde(deserialize_with = "role")]
     pub role: Role,
     /// Argon2id PHC hash of its token.
     pub token_hash: String,
+}
+
+/// A role from its name (`append`, `read` or `admin`).
+fn role<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Role, D::Error> {
+    let s = String::deserialize(d)?;
+    Role::parse(&s).ok_or_else(|| {
+        serde::de::Error::custom(format!("role {s:?}: expected append, read or admin"))
+    })
 }
 
 impl ServerConfig {
@@ -264,13 +273,13 @@ mod tests {
         assert_eq!(c.limits.max_in_flight_bytes, 1 << 30);
         assert_eq!(c.limits.spool_threshold, 1 << 20);
         assert_eq!(c.limits.spool_dir, None);
-        let c = ServerConfig::parse(
+        let c2 = ServerConfig::parse(
             "[limits]\nspool_dir = \"/var/spool/t\"\nh2_keepalive_secs = 0\n\
              [repositories.main]\npath = \"/x\"\n",
         )
         .unwrap();
-        assert_eq!(c.limits.spool_dir, Some(PathBuf::from("/var/spool/t")));
-        assert_eq!(c.limits.h2_keepalive(), None);
+        assert_eq!(c2.limits.spool_dir, Some(PathBuf::from("/var/spool/t")));
+        assert_eq!(c2.limits.h2_keepalive(), None);
         assert_eq!(c.clients["vps1"].role, Role::Append);
         for bad in [
             "[repositories.main]\npath = \"/x\"\ns3 = \"s3://b\"\n".to_string(),
