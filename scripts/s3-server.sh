@@ -7,7 +7,9 @@
 #   scripts/s3-server.sh stop         stop the server and delete its data
 #   scripts/s3-server.sh status       exit 0 when running
 #   scripts/s3-server.sh moto-start   install and start moto (PyPI `moto[server]`) on 127.0.0.1 with
-#                                     IAM enforced (INITIAL_NO_AUTH_ACTION_COUNT=3): the three
+#                                     IAM enforced (INITIAL_NO_AUTH_ACTION_COUNT=3), IAM conditions
+#                                     of S3 requests evaluated by scripts/moto_iam_conditions.py
+#                                     (moto itself ignores them); the three
 #                                     unauthenticated calls create an administrator IAM user, whose
 #                                     keys are printed as TRESOR_TEST_MOTO_ADMIN_KEY / _SECRET next
 #                                     to TRESOR_TEST_MOTO_ENDPOINT
@@ -33,6 +35,7 @@
 #   TRESOR_S3_METRICS_PORT  also serve Prometheus metrics on 127.0.0.1:PORT (request counts per
 #                    bucket and type: SeaweedFS_s3_request_total).
 set -euo pipefail
+SCRIPTS="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 
 SEAWEEDFS_VERSION="4.48"
 BOTO3_VERSION="1.44.8"
@@ -233,8 +236,9 @@ moto_start() {
     install_moto
     mkdir -p "$MOTO_RUN"
     log "starting moto on 127.0.0.1:$MOTO_PORT (IAM enforced after 3 unauthenticated calls)"
-    INITIAL_NO_AUTH_ACTION_COUNT=3 setsid "$VENV/bin/moto_server" -H 127.0.0.1 -p "$MOTO_PORT" \
-        </dev/null >"$MOTO_RUN/moto.log" 2>&1 &
+    # moto itself ignores IAM conditions: moto_iam_conditions.py evaluates them for S3 requests.
+    INITIAL_NO_AUTH_ACTION_COUNT=3 setsid "$VENV/bin/python" "$SCRIPTS/moto_iam_conditions.py" \
+        -H 127.0.0.1 -p "$MOTO_PORT" </dev/null >"$MOTO_RUN/moto.log" 2>&1 &
     echo $! >"$MOTO_RUN/pid"
     local i
     # TCP probe only: an HTTP request would use up one of the unauthenticated calls.

@@ -148,9 +148,17 @@ pub struct S3PolicyArgs {
     /// Append-only: the backup host has a full key, which also reads snapshots and packs.
     #[arg(long)]
     pub full_key: bool,
-    /// The repository uses Object Lock: allow per-object retention on writes.
+    /// The repository uses Object Lock: allow writes only with its lock mode and a retention of
+    /// at most its days (+1); read both from the repository's config (an s3: location), or
+    /// give them with --object-lock-days / --object-lock-mode.
     #[arg(long)]
     pub object_lock: bool,
+    /// The repository's Object Lock retention in days (implies --object-lock).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=36500))]
+    pub object_lock_days: Option<u32>,
+    /// The repository's Object Lock mode: governance (default) or compliance.
+    #[arg(long, value_name = "MODE", requires = "object_lock_days")]
+    pub object_lock_mode: Option<String>,
     /// Print a bucket policy for this principal (IAM user or role ARN) instead of an identity
     /// policy.
     #[arg(long, value_name = "ARN")]

@@ -336,7 +336,8 @@ fn hostile_append_client_changes_nothing() {
         srv.raw(b"GET /main/config/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"),
         401
     );
-    // Oversized: declared, and streamed without a length.
+    // Oversized: declared (413); streamed without a length: refused before the body is read
+    // (411, uploads need a Content-Length).
     let put_head = |len: &str| {
         format!(
             "PUT /main/data/{name} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {tok}\r\n{len}\r\n\r\n"
@@ -360,7 +361,7 @@ fn hostile_append_client_changes_nothing() {
         }
         let mut out = [0u8; 12];
         let _ = s.read(&mut out);
-        assert_eq!(&out, b"HTTP/1.1 413");
+        assert_eq!(&out, b"HTTP/1.1 411");
     }
     // Truncated: Content-Length larger than what is sent, then close.
     {

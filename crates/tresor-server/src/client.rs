@@ -10,7 +10,9 @@
 //!
 //! Requests that fail in passing (connection errors, 408, 429, 502–504) are retried with
 //! exponential backoff ([`RemoteOptions::retries`]); every operation of the protocol is
-//! idempotent (a repeated create of the same bytes succeeds).
+//! idempotent (a repeated create of the same bytes succeeds). A busy server (503 or 429 with
+//! `Retry-After`, e.g. over its budget of uploads in flight) is waited for as long as it asks,
+//! again and again, until [`RemoteOptions::timeout`] has passed since the first attempt.
 
 use crate::protocol::{self, STDIO_REPOSITORY};
 use bytes::Bytes;
@@ -46,7 +48,8 @@ pub struct RemoteOptions {
     /// the protocol on its standard input and output (e.g. `ssh backup@host` with a forced
     /// command, or `tresor serve --stdio --repo /srv/repo --role append` locally).
     pub server_command: Option<String>,
-    /// Timeout of one request, body included. Default 300 s.
+    /// Timeout of one request, body included; also how long, in all, a request keeps waiting
+    /// for a busy server that answers 503 or 429 with `Retry-After`. Default 300 s.
     pub timeout: Duration,
     /// Retries of a request that failed in passing. Default 4.
     pub retries: u32,
@@ -312,6 +315,8 @@ pub struct RemoteStorage {
     repository: String,
     transport: Transport,
     retries: u32,
+    /// How long in all a request waits for a server that says it is busy.
+    busy_wait: Duration,
     rt: Option<Runtime>,
     /// Request body buffers of large writes, handed back when the transport drops the body.
     bodies: Arc<BodyPool>,
@@ -514,6 +519,7 @@ impl RemoteStorage {
             repository,
             transport,
             retries: opts.retries,
+            busy_wait: opts.timeout,
             rt: Some(rt),
             bodies: Arc::default(),
         })
@@ -635,7 +641,8 @@ impl RemoteStorage {
         }
     }
 
-    /// One request, retried when it fails in passing.
+    /// One request, retried when it fails in passing, and repeated after the server's
+    /// `Retry-After` while the server says it is busy.
     #[allow(clippy::too_many_arguments)]
     fn call(
         &self,
@@ -647,26 +654,86 @@ impl RemoteStorage {
         kind: Kind,
         name: &str,
     ) -> Result<Reply> {
+        let start = std::time::Instant::now();
         let mut attempt = 0;
         loop {
             let outcome = self.send_once(&method, &path, range.as_deref(), &body);
-            let retry = match &outcome {
-                Err(_) => matches!(self.transport, Transport::Http { .. }),
-                Ok(r) => matches!(r.status.as_u16(), 408 | 429 | 502 | 503 | 504),
+            let pause = match retry_of(&outcome, &self.transport) {
+                Retry::No => None,
+                Retry::Backoff => (attempt < self.retries).then(|| {
+                    attempt += 1;
+                    Duration::from_millis(100 << (attempt - 1).min(5))
+                }),
+                Retry::After(wait) => {
+                    let wait = wait + jitter(wait / 4);
+                    (start.elapsed() + wait <= self.busy_wait).then_some(wait)
+                }
             };
-            if !retry || attempt >= self.retries {
+            let Some(pause) = pause else {
                 return outcome.map_err(|TransportError(m)| {
                     StorageError::new(ErrorKind::Transient, op, kind, name, m)
                 });
-            }
-            std::thread::sleep(Duration::from_millis(100 << attempt.min(5)));
-            attempt += 1;
+            };
+            std::thread::sleep(pause);
         }
     }
 
     fn object_path(&self, kind: Kind, name: &str) -> String {
         protocol::path_of(&self.repository, Some(kind), Some(name))
     }
+}
+
+/// Whether and how a request is tried again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Retry {
+    /// Final: success, or an error that another attempt would not change.
+    No,
+    /// A passing failure: again after an exponential backoff, up to the retry count.
+    Backoff,
+    /// The server is busy: again after this long, until the busy-wait time is used up.
+    After(Duration),
+}
+
+/// Longest `Retry-After` the client honours as it is; longer ones are waited in such steps.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
+
+fn retry_of(outcome: &std::result::Result<Reply, TransportError>, transport: &Transport) -> Retry {
+    match outcome {
+        // Over a pipe the server process is gone: nothing to retry with.
+        Err(_) => match transport {
+            Transport::Http { .. } => Retry::Backoff,
+            Transport::Pipe { .. } => Retry::No,
+        },
+        Ok(r) => match r.status.as_u16() {
+            429 | 503 => match retry_after(&r.headers) {
+                Some(d) => Retry::After(d),
+                None => Retry::Backoff,
+            },
+            408 | 502 | 504 => Retry::Backoff,
+            _ => Retry::No,
+        },
+    }
+}
+
+/// A `Retry-After` header in seconds (at most [`MAX_RETRY_AFTER`]); HTTP dates are not used.
+fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let secs: u64 = headers
+        .get(header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    Some(Duration::from_secs(secs).min(MAX_RETRY_AFTER))
+}
+
+/// A random duration up to `max`, so that clients told to wait do not all come back at once.
+fn jitter(max: Duration) -> Duration {
+    let mut r = [0u8; 2];
+    if getrandom::fill(&mut r).is_err() {
+        return Duration::ZERO;
+    }
+    max.mul_f64(f64::from(u16::from_le_bytes(r)) / f64::from(u16::MAX))
 }
 
 /// An error and its sources, one line.
@@ -980,6 +1047,44 @@ mod tests {
                 "tresor serve --stdio --repo '/r' --role admin"
             ]
         );
+    }
+
+    #[test]
+    fn busy_answers_are_waited_for() {
+        let reply = |status: u16, retry_after: Option<&str>| {
+            let mut headers = HeaderMap::new();
+            if let Some(v) = retry_after {
+                headers.insert(header::RETRY_AFTER, v.parse().unwrap());
+            }
+            Ok(Reply {
+                status: StatusCode::from_u16(status).unwrap(),
+                headers,
+                body: Bytes::new(),
+            })
+        };
+        let http = Transport::Http {
+            client: reqwest::Client::new(),
+            base: String::new(),
+            token: None,
+        };
+        let secs = |n| Retry::After(Duration::from_secs(n));
+        assert_eq!(retry_of(&reply(503, Some("1")), &http), secs(1));
+        assert_eq!(retry_of(&reply(429, Some(" 7 ")), &http), secs(7));
+        assert_eq!(retry_of(&reply(503, Some("3600")), &http), secs(30));
+        assert_eq!(retry_of(&reply(503, None), &http), Retry::Backoff);
+        assert_eq!(
+            retry_of(&reply(503, Some("Wed, 21 Oct 2015 07:28:00 GMT")), &http),
+            Retry::Backoff
+        );
+        for s in [408, 502, 504] {
+            assert_eq!(retry_of(&reply(s, None), &http), Retry::Backoff, "{s}");
+        }
+        for s in [200, 201, 400, 401, 403, 404, 409, 411, 413, 500, 507] {
+            assert_eq!(retry_of(&reply(s, Some("1")), &http), Retry::No, "{s}");
+        }
+        let failed = Err(TransportError("reset".into()));
+        assert_eq!(retry_of(&failed, &http), Retry::Backoff);
+        assert!(jitter(Duration::from_millis(250)) <= Duration::from_millis(250));
     }
 
     #[test]

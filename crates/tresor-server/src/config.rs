@@ -3,9 +3,16 @@
 //! ```toml
 //! [limits]                       # optional; these are the defaults
 //! max_object_size = 268435456    # bytes; larger PUT bodies get 413
-//! header_timeout_secs = 30       # a request's headers must arrive within this time
+//! header_timeout_secs = 30       # first request of a connection, and every request's headers
+//! idle_timeout_secs = 60         # a connection with no request in progress is closed then
 //! body_timeout_secs = 60         # longest pause between two pieces of a request body
 //! max_connections = 256          # connections served at once; more wait in the kernel queue
+//! max_connections_per_address = 16   # per client IP address (IPv6: per /64); more are closed
+//! max_streams_per_connection = 64     # HTTP/2 requests at once on one connection
+//! h2_keepalive_secs = 30         # HTTP/2 ping interval (and how long an answer may take); 0 = off
+//! max_in_flight_bytes = 1073741824    # uploads being received at once (by Content-Length); 503
+//! spool_threshold = 1048576      # larger bodies go to a temporary file, not memory
+//! # spool_dir = "/var/tmp/tresor"     # default: a local repository's own directory, else $TMPDIR
 //!
 //! [repositories.main]
 //! path = "/srv/tresor/main"      # a local directory (created with its folders at start)
@@ -42,22 +49,49 @@ pub struct ServerConfig {
     pub clients: BTreeMap<String, ClientConfig>,
 }
 
-/// Limits that protect the server from large, slow or many requests.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+/// Limits that protect the server from large, slow, idle or many requests and connections.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Limits {
     /// Largest object a client may upload, in bytes (a larger `Content-Length` or body gets 413).
     /// Default 256 MiB.
     pub max_object_size: u64,
-    /// Seconds within which the request line and headers must arrive (HTTP/1.1), else the
-    /// connection is closed; also bounds the TLS handshake and the first bytes of a plain
-    /// connection (HTTP/2 preface or not). Default 30.
+    /// Seconds within which a new connection must complete its TLS handshake, show whether it
+    /// speaks HTTP/2, and send its first complete request; and within which the request line and
+    /// headers of every HTTP/1.1 request must arrive (hyper's header read timeout, which also
+    /// bounds the wait for the next request on an idle keep-alive connection). A connection that
+    /// misses it is closed. Default 30.
     pub header_timeout_secs: u64,
+    /// Seconds a connection may stay open with no request in progress (no handler running and
+    /// no response being sent) after its first request; then it is closed (HTTP/2: `GOAWAY`,
+    /// and dropped if the client does not close within `header_timeout_secs`). Default 60.
+    pub idle_timeout_secs: u64,
     /// Longest pause, in seconds, between two pieces of a request body; a slower upload gets 408
     /// and nothing is stored. Default 60.
     pub body_timeout_secs: u64,
     /// Connections served at once. Default 256.
     pub max_connections: usize,
+    /// Connections served at once from one client address (IPv4 address, or IPv6 /64 prefix);
+    /// a connection over it is closed at once, before anything is read. Default 16.
+    pub max_connections_per_address: usize,
+    /// HTTP/2 streams (requests) a client may have open at once on one connection. Default 64.
+    pub max_streams_per_connection: u32,
+    /// HTTP/2 keep-alive: seconds between pings on a connection, and how long the answer may
+    /// take before the connection is dropped as dead; 0 turns pings off. Default 30.
+    pub h2_keepalive_secs: u64,
+    /// Bytes of uploads being received at once, counted by their `Content-Length` from the
+    /// moment the server accepts the request until the object is stored. An upload that would
+    /// go over it is answered 503 with `Retry-After: 1` before its body is read (clients wait
+    /// and retry). At least `max_object_size`. Default 1 GiB.
+    pub max_in_flight_bytes: u64,
+    /// Request bodies larger than this (bytes) are written to a temporary file as they arrive
+    /// (see `spool_dir`) instead of being kept in memory; the object is then written to the
+    /// storage from that file. Default 1 MiB.
+    pub spool_threshold: u64,
+    /// Folder for those temporary files (unnamed files, `O_TMPFILE`: nothing is left behind).
+    /// Default: a local repository's own directory (same file system), for S3 repositories the
+    /// system temporary folder (`$TMPDIR`, else `/tmp`: make sure that is not a RAM disk).
+    pub spool_dir: Option<PathBuf>,
 }
 
 impl Default for Limits {
@@ -65,8 +99,15 @@ impl Default for Limits {
         Limits {
             max_object_size: 256 << 20,
             header_timeout_secs: 30,
+            idle_timeout_secs: 60,
             body_timeout_secs: 60,
             max_connections: 256,
+            max_connections_per_address: 16,
+            max_streams_per_connection: 64,
+            h2_keepalive_secs: 30,
+            max_in_flight_bytes: 1 << 30,
+            spool_threshold: 1 << 20,
+            spool_dir: None,
         }
     }
 }
@@ -77,9 +118,45 @@ impl Limits {
         Duration::from_secs(self.header_timeout_secs.max(1))
     }
 
+    /// [`Limits::idle_timeout_secs`] as a duration (at least 1 s).
+    pub fn idle_timeout(&self) -> Duration {
+        Duration::from_secs(self.idle_timeout_secs.max(1))
+    }
+
     /// [`Limits::body_timeout_secs`] as a duration (at least 1 s).
     pub fn body_timeout(&self) -> Duration {
         Duration::from_secs(self.body_timeout_secs.max(1))
+    }
+
+    /// [`Limits::h2_keepalive_secs`] as a duration, `None` when 0.
+    pub fn h2_keepalive(&self) -> Option<Duration> {
+        (self.h2_keepalive_secs > 0).then(|| Duration::from_secs(self.h2_keepalive_secs))
+    }
+
+    /// Check that the limits can work together.
+    ///
+    /// # Errors
+    /// A zero size, count or stream limit, or `max_in_flight_bytes` below `max_object_size`
+    /// (such an object could never be accepted).
+    pub fn check(&self) -> Result<(), String> {
+        if self.max_object_size == 0
+            || self.max_connections == 0
+            || self.max_connections_per_address == 0
+            || self.max_streams_per_connection == 0
+        {
+            return Err(
+                "limits: max_object_size, max_connections, max_connections_per_address \
+                 and max_streams_per_connection must be positive"
+                    .into(),
+            );
+        }
+        if self.max_in_flight_bytes < self.max_object_size {
+            return Err(format!(
+                "limits: max_in_flight_bytes ({}) must be at least max_object_size ({})",
+                self.max_in_flight_bytes, self.max_object_size
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -101,9 +178,18 @@ pub struct ClientConfig {
     /// The repository it may use; every other repository answers 404 to it.
     pub repository: String,
     /// What it may do there.
+    #[serde(deserialize_with = "role")]
     pub role: Role,
     /// Argon2id PHC hash of its token.
     pub token_hash: String,
+}
+
+/// A role from its name (`append`, `read` or `admin`).
+fn role<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Role, D::Error> {
+    let s = String::deserialize(d)?;
+    Role::parse(&s).ok_or_else(|| {
+        serde::de::Error::custom(format!("role {s:?}: expected append, read or admin"))
+    })
 }
 
 impl ServerConfig {
@@ -111,7 +197,8 @@ impl ServerConfig {
     ///
     /// # Errors
     /// TOML syntax, unknown keys, bad names, a client of an unknown repository, a repository with
-    /// neither or both of `path` and `s3`, a token hash that is not Argon2id PHC, zero limits.
+    /// neither or both of `path` and `s3`, a token hash that is not Argon2id PHC, limits that do
+    /// not pass [`Limits::check`].
     pub fn parse(text: &str) -> Result<ServerConfig, String> {
         let c: ServerConfig = toml::from_str(text).map_err(|e| e.to_string())?;
         c.check()?;
@@ -161,11 +248,7 @@ impl ServerConfig {
             }
             check_phc(&c.token_hash).map_err(|e| format!("client {name}: token_hash: {e}"))?;
         }
-        let l = &self.limits;
-        if l.max_object_size == 0 || l.max_connections == 0 {
-            return Err("limits: max_object_size and max_connections must be positive".into());
-        }
-        Ok(())
+        self.limits.check()
     }
 }
 
@@ -184,6 +267,19 @@ mod tests {
         .unwrap();
         assert_eq!(c.limits.max_object_size, 1000);
         assert_eq!(c.limits.header_timeout_secs, 30);
+        assert_eq!(c.limits.idle_timeout_secs, 60);
+        assert_eq!(c.limits.max_connections_per_address, 16);
+        assert_eq!(c.limits.max_streams_per_connection, 64);
+        assert_eq!(c.limits.max_in_flight_bytes, 1 << 30);
+        assert_eq!(c.limits.spool_threshold, 1 << 20);
+        assert_eq!(c.limits.spool_dir, None);
+        let c2 = ServerConfig::parse(
+            "[limits]\nspool_dir = \"/var/spool/t\"\nh2_keepalive_secs = 0\n\
+             [repositories.main]\npath = \"/x\"\n",
+        )
+        .unwrap();
+        assert_eq!(c2.limits.spool_dir, Some(PathBuf::from("/var/spool/t")));
+        assert_eq!(c2.limits.h2_keepalive(), None);
         assert_eq!(c.clients["vps1"].role, Role::Append);
         for bad in [
             "[repositories.main]\npath = \"/x\"\ns3 = \"s3://b\"\n".to_string(),
@@ -201,6 +297,13 @@ mod tests {
                 "[repositories.main]\npath = \"/x\"\n[clients.a]\nrepository = \"main\"\n\
                  role = \"root\"\ntoken_hash = \"{H}\"\n"
             ),
+            "[limits]\nmax_object_size = 2000\nmax_in_flight_bytes = 1999\n\
+             [repositories.main]\npath = \"/x\"\n"
+                .to_string(),
+            "[limits]\nmax_connections_per_address = 0\n[repositories.main]\npath = \"/x\"\n"
+                .to_string(),
+            "[limits]\nmax_streams_per_connection = 0\n[repositories.main]\npath = \"/x\"\n"
+                .to_string(),
         ] {
             assert!(ServerConfig::parse(&bad).is_err(), "{bad}");
         }

@@ -17,10 +17,12 @@
 pub mod auth;
 pub mod client;
 pub mod config;
+mod conn;
 pub mod protocol;
 pub mod server;
+mod upload;
 
 pub use auth::Role;
 pub use client::{RemoteOptions, RemoteStorage, is_remote_url};
 pub use config::ServerConfig;
-pub use server::{AccessLog, Server, ServerHandle};
+pub use server::{AccessLog, Server, ServerHandle, ServerStats};

@@ -8,7 +8,9 @@
 
 use crate::auth::{self, Op, Role};
 use crate::config::{ClientConfig, Limits, ServerConfig};
+use crate::conn::{self, Activity, AddressSlots, Deadlines, Ended, TrackedBody};
 use crate::protocol::{self, PROTOCOL_VERSION, STDIO_REPOSITORY, Target};
+use crate::upload::{self, Meter, ReceiveError, Spool};
 use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
@@ -20,6 +22,7 @@ use std::convert::Infallible;
 use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -76,14 +79,56 @@ pub struct Server {
 #[derive(Debug)]
 struct State {
     repos: HashMap<String, Arc<dyn Storage>>,
+    /// Where each repository's large uploads are spooled.
+    spools: HashMap<String, Spool>,
     auth: Auth,
     limits: Limits,
+    /// Bytes of uploads being received (by `Content-Length`), capped.
+    in_flight: Arc<Meter>,
+    /// Body bytes held in memory by the handlers.
+    buffered: Arc<Meter>,
+    addresses: Arc<AddressSlots>,
+    counters: Counters,
     token_cache: Mutex<HashMap<[u8; 32], String>>,
     cache_key: [u8; 32],
     verify_permits: Semaphore,
     /// Argon2id hash of a random token, checked for unknown client names.
     dummy_hash: String,
     log: Mutex<AccessLog>,
+}
+
+/// Event counts behind [`ServerStats`].
+#[derive(Debug, Default)]
+struct Counters {
+    spooled: AtomicU64,
+    busy: AtomicU64,
+    refused: AtomicU64,
+    idle_closed: AtomicU64,
+}
+
+/// What the server's limits are doing: for monitoring, and for tests that check that uploads
+/// do not grow memory.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ServerStats {
+    /// Bytes of uploads being received now (their `Content-Length`s).
+    pub in_flight_bytes: u64,
+    /// The most [`ServerStats::in_flight_bytes`] ever reached.
+    pub peak_in_flight_bytes: u64,
+    /// Request body bytes the handlers hold in memory now (small bodies whole, large ones up to
+    /// one 1 MiB batch each on their way to the spool file). Excludes HTTP/2 flow-control
+    /// buffers inside hyper (at most one connection window, 16 MiB, per connection).
+    pub buffered_bytes: u64,
+    /// The most [`ServerStats::buffered_bytes`] ever reached.
+    pub peak_buffered_bytes: u64,
+    /// Uploads received through a spool file.
+    pub spooled_uploads: u64,
+    /// Uploads answered 503 because of `max_in_flight_bytes`.
+    pub busy_refusals: u64,
+    /// Connections closed at once because of `max_connections_per_address`.
+    pub refused_connections: u64,
+    /// Connections closed by the first-request or idle deadline.
+    pub idle_closed: u64,
 }
 
 impl Server {
@@ -94,11 +139,17 @@ impl Server {
     /// A message naming the repository whose storage cannot be opened.
     pub fn from_config(config: &ServerConfig) -> Result<Server, String> {
         let mut repos: HashMap<String, Arc<dyn Storage>> = HashMap::new();
+        let mut spools = HashMap::new();
         for (name, r) in &config.repositories {
+            let spool_dir = match &r.path {
+                Some(p) => std::path::absolute(p).map_err(|e| format!("repository {name}: {e}"))?,
+                None => std::env::temp_dir(),
+            };
+            spools.insert(name.clone(), Spool::new(&config.limits, &spool_dir));
             let storage: Arc<dyn Storage> = match (&r.path, &r.s3) {
-                (Some(p), _) => Arc::new(tresor_storage::local::LocalStorage::new(
-                    std::path::absolute(p).map_err(|e| format!("repository {name}: {e}"))?,
-                )),
+                (Some(_), _) => {
+                    Arc::new(tresor_storage::local::LocalStorage::new(spool_dir.clone()))
+                }
                 (None, Some(url)) => Arc::new(
                     tresor_s3::S3Storage::open(url, &tresor_s3::S3Options::default())
                         .map_err(|e| format!("repository {name}: {e}"))?,
@@ -112,19 +163,27 @@ impl Server {
         }
         Ok(Self::build(
             repos,
+            spools,
             Auth::Tokens(config.clients.clone()),
-            config.limits,
+            config.limits.clone(),
         ))
     }
 
     /// A server of one repository in `storage`, named [`STDIO_REPOSITORY`], whose one client
     /// `client` (a name for the log) has `role` without a token: for `--stdio`, where SSH
-    /// authenticated the other end.
+    /// authenticated the other end. Large uploads are spooled in `limits.spool_dir`, else in the
+    /// system temporary folder.
     pub fn single(storage: Arc<dyn Storage>, client: &str, role: Role, limits: Limits) -> Server {
         let mut repos = HashMap::new();
         repos.insert(STDIO_REPOSITORY.to_string(), storage);
+        let mut spools = HashMap::new();
+        spools.insert(
+            STDIO_REPOSITORY.to_string(),
+            Spool::new(&limits, &std::env::temp_dir()),
+        );
         Self::build(
             repos,
+            spools,
             Auth::Fixed {
                 client: client.to_string(),
                 role,
@@ -134,7 +193,12 @@ impl Server {
         )
     }
 
-    fn build(repos: HashMap<String, Arc<dyn Storage>>, auth: Auth, limits: Limits) -> Server {
+    fn build(
+        repos: HashMap<String, Arc<dyn Storage>>,
+        spools: HashMap<String, Spool>,
+        auth: Auth,
+        limits: Limits,
+    ) -> Server {
         let mut cache_key = [0u8; 32];
         // Without randomness the cache key is fixed, which only makes cache entries guessable
         // to someone who can already read the server's memory.
@@ -149,7 +213,12 @@ impl Server {
         Server {
             state: Arc::new(State {
                 repos,
+                spools,
                 auth,
+                in_flight: Meter::new(limits.max_in_flight_bytes),
+                buffered: Meter::new(u64::MAX),
+                addresses: AddressSlots::new(limits.max_connections_per_address),
+                counters: Counters::default(),
                 limits,
                 token_cache: Mutex::new(HashMap::new()),
                 cache_key,
@@ -157,6 +226,24 @@ impl Server {
                 dummy_hash,
                 log: Mutex::new(AccessLog::Stderr),
             }),
+        }
+    }
+
+    /// The counters of the server's limits (see [`ServerStats`]).
+    pub fn stats(&self) -> ServerStats {
+        let s = &self.state;
+        let (in_flight_bytes, peak_in_flight_bytes) = s.in_flight.now_and_peak();
+        let (buffered_bytes, peak_buffered_bytes) = s.buffered.now_and_peak();
+        let n = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        ServerStats {
+            in_flight_bytes,
+            peak_in_flight_bytes,
+            buffered_bytes,
+            peak_buffered_bytes,
+            spooled_uploads: n(&s.counters.spooled),
+            busy_refusals: n(&s.counters.busy),
+            refused_connections: n(&s.counters.refused),
+            idle_closed: n(&s.counters.idle_closed),
         }
     }
 
@@ -240,7 +327,9 @@ impl Server {
         let state = self.state.clone();
         let result = rt.block_on(async move {
             let io = tokio::io::join(tokio::io::stdin(), tokio::io::stdout());
-            serve_h2(state, io, Arc::from("stdio")).await
+            serve_h2(state, io, Arc::from("stdio"), Activity::new(), None)
+                .await
+                .0
         });
         rt.shutdown_timeout(Duration::from_millis(100));
         match result {
@@ -258,7 +347,15 @@ impl Server {
     where
         I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
-        serve_h2(self.state.clone(), io, Arc::from(peer)).await
+        serve_h2(
+            self.state.clone(),
+            io,
+            Arc::from(peer),
+            Activity::new(),
+            None,
+        )
+        .await
+        .0
     }
 }
 
@@ -373,42 +470,83 @@ async fn accept_loop(
             },
             _ = stop.changed() => break,
         };
+        let Some(slot) = state.addresses.try_take(peer.ip()) else {
+            // Closed before anything is read: one address cannot take every connection.
+            state.counters.refused.fetch_add(1, Ordering::Relaxed);
+            state.log_event(&format!(
+                "peer={peer} connection refused: {} connections from this address \
+                 (max_connections_per_address)",
+                state.limits.max_connections_per_address
+            ));
+            drop(tcp);
+            continue;
+        };
         let _ = tcp.set_nodelay(true);
         let state = state.clone();
         let tls = tls.clone();
-        let peer: Arc<str> = Arc::from(peer.to_string());
         tokio::spawn(async move {
             let _permit = permit;
-            match tls {
-                None => {
-                    // HTTP/2 with prior knowledge or HTTP/1.1, by the first bytes; a client
-                    // that sends them too slowly is dropped.
-                    let detect =
-                        tokio::time::timeout(state.limits.header_timeout(), starts_with_h2(&tcp));
-                    match detect.await {
-                        Ok(Ok(true)) => {
-                            let _ = serve_h2(state, tcp, peer).await;
-                        }
-                        Ok(Ok(false)) => {
-                            let _ = serve_h1(state, tcp, peer).await;
-                        }
-                        _ => {}
-                    }
-                }
-                Some(acceptor) => {
-                    let handshake =
-                        tokio::time::timeout(state.limits.header_timeout(), acceptor.accept(tcp));
-                    let Ok(Ok(stream)) = handshake.await else {
-                        return;
-                    };
-                    if stream.get_ref().1.alpn_protocol() == Some(b"h2") {
-                        let _ = serve_h2(state, stream, peer).await;
-                    } else {
-                        let _ = serve_h1(state, stream, peer).await;
-                    }
+            let _slot = slot;
+            let peer_name: Arc<str> = Arc::from(peer.to_string());
+            let ended = serve_tcp(&state, tcp, tls, peer_name).await;
+            if let Ended::Idle { had_requests } = ended {
+                state.counters.idle_closed.fetch_add(1, Ordering::Relaxed);
+                if !had_requests {
+                    state.log_event(&format!(
+                        "peer={peer} connection closed: no request within {} s \
+                         (header_timeout_secs)",
+                        state.limits.header_timeout().as_secs()
+                    ));
                 }
             }
         });
+    }
+}
+
+/// Serve one accepted TCP connection (TLS, protocol detection, HTTP/1.1 or HTTP/2) with the
+/// first-request and idle deadlines.
+async fn serve_tcp(
+    state: &Arc<State>,
+    tcp: tokio::net::TcpStream,
+    tls: Option<TlsAcceptor>,
+    peer: Arc<str>,
+) -> Ended {
+    let limits = &state.limits;
+    let activity = Activity::new();
+    let deadlines = Some(Deadlines {
+        first: limits.header_timeout(),
+        idle: limits.idle_timeout(),
+        grace: limits.header_timeout(),
+    });
+    let no_request = Ended::Idle {
+        had_requests: false,
+    };
+    let state = state.clone();
+    match tls {
+        None => {
+            // HTTP/2 with prior knowledge or HTTP/1.1, by the first bytes; a client that sends
+            // them too slowly is dropped.
+            let detect = tokio::time::timeout(limits.header_timeout(), starts_with_h2(&tcp));
+            match detect.await {
+                Ok(Ok(true)) => serve_h2(state, tcp, peer, activity, deadlines).await.1,
+                Ok(Ok(false)) => serve_h1(state, tcp, peer, activity, deadlines).await.1,
+                Ok(Err(_)) => Ended::Closed,
+                Err(_) => no_request,
+            }
+        }
+        Some(acceptor) => {
+            let handshake = tokio::time::timeout(limits.header_timeout(), acceptor.accept(tcp));
+            let stream = match handshake.await {
+                Ok(Ok(stream)) => stream,
+                Ok(Err(_)) => return Ended::Closed,
+                Err(_) => return no_request,
+            };
+            if stream.get_ref().1.alpn_protocol() == Some(b"h2") {
+                serve_h2(state, stream, peer, activity, deadlines).await.1
+            } else {
+                serve_h1(state, stream, peer, activity, deadlines).await.1
+            }
+        }
     }
 }
 
@@ -430,41 +568,73 @@ async fn starts_with_h2(tcp: &tokio::net::TcpStream) -> std::io::Result<bool> {
     }
 }
 
-async fn serve_h1<I>(state: Arc<State>, io: I, peer: Arc<str>) -> Result<(), hyper::Error>
+/// Handle one request; the connection counts as busy until the response has been sent.
+async fn handle_tracked(
+    state: Arc<State>,
+    req: Request<Incoming>,
+    peer: Arc<str>,
+    activity: Arc<Activity>,
+) -> Result<Response<TrackedBody>, Infallible> {
+    let active = activity.begin();
+    let response = handle(state, req, peer).await;
+    Ok(response.map(|b| TrackedBody::new(b, Some(active))))
+}
+
+async fn serve_h1<I>(
+    state: Arc<State>,
+    io: I,
+    peer: Arc<str>,
+    activity: Arc<Activity>,
+    deadlines: Option<Deadlines>,
+) -> (Result<(), hyper::Error>, Ended)
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let timeout = state.limits.header_timeout();
+    let a = activity.clone();
     let svc = hyper::service::service_fn(move |req| {
-        let (state, peer) = (state.clone(), peer.clone());
-        async move { Ok::<_, Infallible>(handle(state, req, peer).await) }
+        handle_tracked(state.clone(), req, peer.clone(), a.clone())
     });
-    hyper::server::conn::http1::Builder::new()
+    let conn = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
         .header_read_timeout(timeout)
         // A client that shuts down its sending side after the request still gets the answer.
         .half_close(true)
-        .serve_connection(TokioIo::new(io), svc)
-        .await
+        .serve_connection(TokioIo::new(io), svc);
+    conn::drive(conn, &activity, deadlines, |c| c.graceful_shutdown()).await
 }
 
-async fn serve_h2<I>(state: Arc<State>, io: I, peer: Arc<str>) -> Result<(), hyper::Error>
+async fn serve_h2<I>(
+    state: Arc<State>,
+    io: I,
+    peer: Arc<str>,
+    activity: Arc<Activity>,
+    deadlines: Option<Deadlines>,
+) -> (Result<(), hyper::Error>, Ended)
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    let limits = state.limits.clone();
+    let a = activity.clone();
     let svc = hyper::service::service_fn(move |req| {
-        let (state, peer) = (state.clone(), peer.clone());
-        async move { Ok::<_, Infallible>(handle(state, req, peer).await) }
+        handle_tracked(state.clone(), req, peer.clone(), a.clone())
     });
-    hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+    let mut builder = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
+    builder
         .timer(TokioTimer::new())
         .initial_stream_window_size(H2_STREAM_WINDOW)
         .initial_connection_window_size(H2_CONN_WINDOW)
         .max_frame_size(1 << 20)
-        .max_concurrent_streams(64)
-        .serve_connection(TokioIo::new(io), svc)
-        .await
+        .max_concurrent_streams(limits.max_streams_per_connection);
+    if let Some(ping) = limits.h2_keepalive() {
+        builder.keep_alive_interval(ping).keep_alive_timeout(ping);
+    }
+    let conn = builder.serve_connection(TokioIo::new(io), svc);
+    conn::drive(conn, &activity, deadlines, |c| c.graceful_shutdown()).await
 }
+
+/// `Retry-After` of every 503 answer, in seconds.
+const RETRY_AFTER: &str = "1";
 
 /// Largest unread request body read and dropped after a refusal, in bytes.
 const DRAIN_LIMIT: u64 = 64 << 10;
@@ -551,6 +721,10 @@ impl ApiError {
                     HeaderValue::from_static("GET, HEAD, PUT, DELETE"),
                 );
             }
+            StatusCode::SERVICE_UNAVAILABLE => {
+                r.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER));
+            }
             _ => {}
         }
         r
@@ -561,6 +735,7 @@ impl ApiError {
 #[derive(Debug, Default)]
 struct Entry {
     client: Option<String>,
+    repository: Option<String>,
     role: Option<Role>,
     op: Option<&'static str>,
     kind: Option<Kind>,
@@ -646,6 +821,21 @@ impl State {
         }
         line.push('\n');
         match &mut *log {
+            AccessLog::File(f) => {
+                let _ = f.write_all(line.as_bytes());
+            }
+            _ => {
+                let _ = std::io::stderr().lock().write_all(line.as_bytes());
+            }
+        }
+    }
+
+    /// A line about a connection (not a request) in the access log, unless it is off.
+    fn log_event(&self, text: &str) {
+        let mut log = self.log.lock().unwrap_or_else(|e| e.into_inner());
+        let line = format!("tresor-serve: {text}\n");
+        match &mut *log {
+            AccessLog::Off => {}
             AccessLog::File(f) => {
                 let _ = f.write_all(line.as_bytes());
             }
@@ -753,6 +943,7 @@ async fn route(
     let (client, role, repo) = state.authenticate(&req.headers).await?;
     e.client = Some(client.clone());
     e.role = Some(role);
+    e.repository = Some(repo.clone());
     // Other repositories do not exist for this client.
     let storage = match state.repos.get(target.repository()) {
         Some(s) if target.repository() == repo => s.clone(),
@@ -913,85 +1104,89 @@ async fn write(
     kind: Kind,
     name: String,
     headers: &HeaderMap,
-    mut body: Incoming,
+    body: Incoming,
     e: &mut Entry,
 ) -> Result<Response<Full<Bytes>>, ApiError> {
     let limit = state.limits.max_object_size;
-    let too_large = || {
-        ApiError::new(
+    let declared = match headers.get(header::CONTENT_LENGTH) {
+        None => {
+            return Err(ApiError::new(
+                StatusCode::LENGTH_REQUIRED,
+                "uploads need a Content-Length",
+            ));
+        }
+        Some(v) => v
+            .to_str()
+            .ok()
+            .and_then(|s| s.parse::<u64>().ok())
+            .ok_or_else(|| ApiError::bad("bad Content-Length"))?,
+    };
+    if declared > limit {
+        return Err(ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             format!("objects are limited to {limit} bytes"),
-        )
-    };
-    let declared = match headers.get(header::CONTENT_LENGTH) {
-        None => None,
-        Some(v) => Some(
-            v.to_str()
-                .ok()
-                .and_then(|s| s.parse::<u64>().ok())
-                .ok_or_else(|| ApiError::bad("bad Content-Length"))?,
-        ),
-    };
-    if declared.is_some_and(|n| n > limit) {
-        return Err(too_large());
+        ));
     }
-    // The body is kept as the chunks that arrive (memory grows with the bytes that really
-    // arrive, not with what the client declares) and hashed as it comes; the storage writes the
-    // chunks without joining them.
-    let mut parts: Vec<bytes::Bytes> = Vec::new();
-    let mut received = 0u64;
-    let mut hasher = blake3::Hasher::new();
-    let idle = state.limits.body_timeout();
-    loop {
-        match tokio::time::timeout(idle, body.frame()).await {
-            Err(_) => {
-                return Err(ApiError::new(
-                    StatusCode::REQUEST_TIMEOUT,
-                    "request body too slow",
-                ));
-            }
-            Ok(None) => break,
-            Ok(Some(Err(err))) => {
-                return Err(ApiError::bad(format!("incomplete request body: {err}")));
-            }
-            Ok(Some(Ok(frame))) => {
-                if let Ok(chunk) = frame.into_data() {
-                    if received + chunk.len() as u64 > limit {
-                        return Err(too_large());
-                    }
-                    received += chunk.len() as u64;
-                    hasher.update(&chunk);
-                    parts.push(chunk);
-                    e.bytes_in = received;
-                }
-            }
-        }
+    // Admission: the upload's bytes count against the global budget until it is stored.
+    let Some(_in_flight) = state.in_flight.try_take(declared) else {
+        state.counters.busy.fetch_add(1, Ordering::Relaxed);
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the server is receiving too many uploads; retry",
+        ));
+    };
+    let spool = state
+        .spools
+        .get(e.repository.as_deref().unwrap_or_default())
+        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "no such repository"))?;
+    let received = upload::receive(
+        body,
+        declared,
+        spool,
+        state.limits.body_timeout(),
+        &state.buffered,
+        &mut e.bytes_in,
+    )
+    .await
+    .map_err(receive_error)?;
+    if received.spooled() {
+        state.counters.spooled.fetch_add(1, Ordering::Relaxed);
     }
-    let hash_ok = name_of_hash(&hasher.finalize()) == name;
+    let hash_ok = name_of_hash(&received.hash) == name;
     let status = blocking(storage, move |s| {
-        if hash_ok {
-            let existed = s.size(kind, &name).is_ok();
-            let slices: Vec<&[u8]> = parts.iter().map(|p| &p[..]).collect();
-            s.write_parts(kind, &name, &slices)
-                .map_err(ApiError::storage)?;
-            Ok(if existed {
-                StatusCode::OK
-            } else {
-                StatusCode::CREATED
-            })
-        } else {
-            match s.size(kind, &name) {
-                Ok(_) => Err(ApiError::new(
+        if !hash_ok {
+            return Err(match s.size(kind, &name) {
+                Ok(_) => ApiError::new(
                     StatusCode::CONFLICT,
                     "an object with other bytes exists under that name",
-                )),
-                Err(err) if err.kind == ErrorKind::NotFound => Err(ApiError::bad(
-                    "object name is not the BLAKE3 hash of the body",
-                )),
-                Err(err) => Err(ApiError::storage(err)),
-            }
+                ),
+                Err(err) if err.kind == ErrorKind::NotFound => {
+                    ApiError::bad("object name is not the BLAKE3 hash of the body")
+                }
+                Err(err) => ApiError::storage(err),
+            });
         }
+        let existed = s.size(kind, &name).is_ok();
+        received.store(s, kind, &name).map_err(ApiError::storage)?;
+        Ok(if existed {
+            StatusCode::OK
+        } else {
+            StatusCode::CREATED
+        })
     })
     .await?;
     Ok(ok(status, Vec::new(), "application/json"))
+}
+
+fn receive_error(e: ReceiveError) -> ApiError {
+    match e {
+        ReceiveError::Slow => ApiError::new(StatusCode::REQUEST_TIMEOUT, "request body too slow"),
+        ReceiveError::Incomplete(m) => ApiError::bad(format!("incomplete request body: {m}")),
+        ReceiveError::WrongLength => ApiError::bad("body length differs from Content-Length"),
+        ReceiveError::Spool(err) => ApiError {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            message: "the server cannot store the upload now; retry".into(),
+            detail: Some(err),
+        },
+    }
 }

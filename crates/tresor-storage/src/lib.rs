@@ -11,6 +11,7 @@
 
 #![warn(missing_docs)]
 
+pub mod access;
 pub mod conformance;
 pub mod direct;
 pub mod faulty;

@@ -3,7 +3,7 @@
 use crate::cli::{Global, S3PolicyArgs};
 use crate::exit;
 use anyhow::{Result, bail};
-use tresor_s3::policy::{PolicyOptions, Role, policy};
+use tresor_s3::policy::{ObjectLockPolicy, PolicyOptions, Role, policy};
 
 /// Print the policy JSON on stdout. Bucket and prefix come from the flags, or else from an `s3:`
 /// repository location; `--s3-sse` (global) makes the policy require that encryption.
@@ -45,8 +45,36 @@ pub fn run(g: &Global, a: &S3PolicyArgs) -> Result<i32> {
     );
     o.full_key = a.full_key;
     o.sse = s3.sse.clone();
-    o.object_lock = a.object_lock;
+    o.object_lock = object_lock(g, a)?;
     o.principal = a.principal.clone();
     println!("{}", serde_json::to_string_pretty(&policy(&o))?);
     Ok(exit::OK)
+}
+
+/// The repository's Object Lock retention for the policy: from `--object-lock-days` (and
+/// `--object-lock-mode`), or with `--object-lock` alone from the config of the `s3:` repository.
+fn object_lock(g: &Global, a: &S3PolicyArgs) -> Result<Option<ObjectLockPolicy>> {
+    if let Some(days) = a.object_lock_days {
+        let mode =
+            tresor_s3::LockMode::parse(a.object_lock_mode.as_deref().unwrap_or("governance"))?;
+        return Ok(Some(ObjectLockPolicy { mode, days }));
+    }
+    if !a.object_lock {
+        return Ok(None);
+    }
+    let Some(repo) = g.repo.as_deref().filter(|r| tresor_s3::is_s3_url(r)) else {
+        bail!(
+            "--object-lock reads the retention from an s3: repository's config; without one, give --object-lock-days N [--object-lock-mode MODE]"
+        );
+    };
+    let storage = tresor_s3::S3Storage::open(repo, &crate::context::s3_options(g)?)?;
+    let config = tresor_core::Repository::read_config(&storage)?;
+    let Some(lock) = config.object_lock else {
+        bail!("{repo}: the repository does not use Object Lock (no object_lock in its config)");
+    };
+    let l = crate::context::object_lock(lock);
+    Ok(Some(ObjectLockPolicy {
+        mode: l.mode,
+        days: l.days,
+    }))
 }

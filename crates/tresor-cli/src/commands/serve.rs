@@ -74,9 +74,17 @@ pub struct ServeArgs {
     /// --stdio: the client's name in the access log.
     #[arg(long, default_value = "ssh", value_name = "NAME")]
     pub client_name: String,
-    /// --stdio: largest object accepted, in bytes.
+    /// --stdio: largest object accepted, in bytes (default 256 MiB).
     #[arg(long, value_name = "BYTES")]
     pub max_object_size: Option<u64>,
+    /// --stdio: bytes of uploads received at once; more are answered 503 and retried by the
+    /// client (default 1 GiB, at least --max-object-size).
+    #[arg(long, value_name = "BYTES")]
+    pub max_in_flight_bytes: Option<u64>,
+    /// --stdio: folder for the temporary files of uploads larger than 1 MiB (default: the
+    /// repository's own directory; for S3, the system temporary folder).
+    #[arg(long, value_name = "DIR")]
+    pub spool_dir: Option<PathBuf>,
     /// Append the access log to FILE (default: standard error; with --stdio only refused
     /// requests go there).
     #[arg(long, value_name = "FILE")]
@@ -132,6 +140,14 @@ pub fn run(g: &Global, a: &ServeArgs) -> Result<i32> {
             bail!("--stdio needs the repository: --repo PATH");
         };
         let role = Role::parse(a.role.as_deref().unwrap_or("")).context("--role")?;
+        let mut limits = Limits::default();
+        if let Some(m) = a.max_object_size {
+            limits.max_object_size = m.max(1);
+        }
+        if let Some(m) = a.max_in_flight_bytes {
+            limits.max_in_flight_bytes = m;
+        }
+        limits.spool_dir = a.spool_dir.clone();
         let storage: Arc<dyn Storage> = if tresor_s3::is_s3_url(repo) {
             Arc::new(tresor_s3::S3Storage::open(
                 repo,
@@ -139,13 +155,12 @@ pub fn run(g: &Global, a: &ServeArgs) -> Result<i32> {
             )?)
         } else {
             let path = std::path::absolute(repo.strip_prefix("local:").unwrap_or(repo))?;
+            // Large uploads are spooled on the repository's own file system.
+            limits.spool_dir.get_or_insert_with(|| path.clone());
             Arc::new(tresor_storage::local::LocalStorage::new(path))
         };
+        limits.check().map_err(anyhow::Error::msg)?;
         storage.create()?;
-        let mut limits = Limits::default();
-        if let Some(m) = a.max_object_size {
-            limits.max_object_size = m.max(1);
-        }
         let server = Server::single(storage, &a.client_name, role, limits);
         server.set_access_log(log);
         server.serve_stdio()?;

@@ -10,6 +10,7 @@ use tresor_server::{AccessLog, RemoteOptions, RemoteStorage, Server, ServerConfi
 
 pub struct TestServer {
     pub dir: tempfile::TempDir,
+    pub server: Server,
     pub handle: ServerHandle,
     pub admin: String,
     pub append: String,
@@ -49,6 +50,7 @@ impl TestServer {
         let handle = server.spawn(listener, None).unwrap();
         TestServer {
             dir,
+            server,
             handle,
             admin,
             append,
@@ -83,6 +85,29 @@ impl TestServer {
         s
     }
 
+    /// A connection from another loopback address (`127.0.0.N`).
+    pub fn connect_from(&self, local: [u8; 4]) -> TcpStream {
+        let s = connect_from(local, self.handle.addr());
+        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        s
+    }
+
+    /// One request on a connection from another loopback address; (status, response text).
+    pub fn request_from(&self, local: [u8; 4], path: &str, token: &str) -> (u16, String) {
+        let mut s = self.connect_from(local);
+        s.write_all(
+            format!(
+                "GET {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
+            )
+            .as_bytes(),
+        )
+        .unwrap();
+        let mut out = Vec::new();
+        let _ = s.read_to_end(&mut out);
+        let text = String::from_utf8_lossy(&out).into_owned();
+        (status_of(&text), text)
+    }
+
     /// Send raw bytes on a new connection, half-close, and read the whole answer.
     pub fn raw(&self, request: &[u8]) -> String {
         let mut s = self.connect();
@@ -104,6 +129,24 @@ impl TestServer {
         let text = self.raw(&req);
         (status_of(&text), text)
     }
+}
+
+/// A blocking TCP connection to `to` from `127.0.0.N` (any loopback address works on Linux).
+pub fn connect_from(local: [u8; 4], to: std::net::SocketAddr) -> TcpStream {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let stream = rt.block_on(async {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket
+            .bind((std::net::Ipv4Addr::from(local), 0).into())
+            .unwrap();
+        socket.connect(to).await.unwrap()
+    });
+    let stream = stream.into_std().unwrap();
+    stream.set_nonblocking(false).unwrap();
+    stream
 }
 
 /// The status code of a raw HTTP/1.1 response (0 when there is none).
