@@ -395,10 +395,17 @@ fn append_only_policy_against_moto_with_iam() {
         assert_eq!(seen[name], want, "{name}: {seen:?}");
     }
 
-    // The administrator finds everything intact.
+    // The administrator finds everything intact (and trusts this host's device nodes, setuid
+    // bits and capabilities, which restore withholds from put-only snapshots by default).
     admin(&["check", "--read-data"]);
     let t = env.path("t");
-    admin(&["restore", "latest", "--target", t.to_str().unwrap()]);
+    admin(&[
+        "restore",
+        "latest",
+        "--trust-privileged",
+        "--target",
+        t.to_str().unwrap(),
+    ]);
     let mut after = scan(&t.join(src.strip_prefix("/").unwrap()), is_root());
     after.remove(&b"added-later"[..]);
     assert_same(&before, &after);
@@ -411,13 +418,25 @@ fn append_only_policy_against_moto_with_iam() {
         &format!("full-{}", hex8()),
         &["--append-only", "--full-key"],
     );
-    let o = with_creds(env.cmd(), &url, &fkey, &fsecret)
-        .args(["backup", "--json", src.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert_eq!(o.status.code(), Some(0), "full-key backup: {}", stderr(&o));
-    let s: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    assert!(s["parent"].is_string(), "the parent snapshot was read: {s}");
+    // The put-only host's snapshots are never taken over as parents (their blob lists are
+    // unread); the full key's second backup reads its first one.
+    let full_backup = || {
+        let o = with_creds(env.cmd(), &url, &fkey, &fsecret)
+            .args(["backup", "--json", src.to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(0), "full-key backup: {}", stderr(&o));
+        serde_json::from_slice::<serde_json::Value>(&o.stdout).unwrap()
+    };
+    let s = full_backup();
+    assert!(
+        s["parent"].is_null(),
+        "a put-only parent was taken over: {s}"
+    );
+    let first = s["snapshot_id"].clone();
+    let s = full_backup();
+    assert_eq!(s["parent"], first, "the parent snapshot was read: {s}");
+    assert_eq!(s["files_unmodified"], 30, "{s}");
     // With the put-only policy a full key may not even list what it loads (prune records,
     // snapshots), as with the server's `append` role: the backup stops with the refusal.
     let o = with_creds(env.cmd(), &url, &key, &secret)
