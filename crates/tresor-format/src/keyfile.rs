@@ -214,7 +214,11 @@ impl KeyFile {
         let mut salt = [0u8; 16];
         random_fill(&mut salt)?;
         let kek = derive_key(password, &salt, params)?;
-        let plain = Zeroizing::new(serde_json::to_vec(payload).expect("key serializes"));
+        // Room for the whole payload JSON (about 600 bytes) up front: growing the buffer would
+        // leave copies of the hex key material behind in freed memory.
+        let mut plain = Zeroizing::new(Vec::with_capacity(2048));
+        serde_json::to_writer(&mut *plain, payload).expect("key serializes");
+        // The copy is encrypted in place: it holds ciphertext afterwards.
         let sealed = DataKey(*kek).encrypt(KEY_AAD, plain.to_vec())?;
         Ok(KeyFile {
             signing_public: hex::encode(payload.signer().public()),
