@@ -57,7 +57,7 @@ fn text_bytes(len: usize) -> Vec<u8> {
 
 /// Cut all of `data` with `cut`; returns the number of chunks and of bytes hashed (beyond
 /// `min` in each chunk).
-fn cut_all(data: &[u8], min: usize, cut: &dyn Fn(&[u8]) -> usize) -> (usize, usize) {
+fn cut_all(data: &[u8], min: usize, cut: Cut<'_>) -> (usize, usize) {
     let (mut at, mut n, mut hashed) = (0, 0, 0);
     while at < data.len() {
         let len = cut(&data[at..]);
@@ -92,7 +92,10 @@ struct Best {
     chunks: usize,
 }
 
-fn race(data: &[u8], min: usize, rounds: usize, cutters: &[&dyn Fn(&[u8]) -> usize]) -> Vec<Best> {
+/// A cut function: the length of the next chunk of a window.
+type Cut<'a> = &'a dyn Fn(&[u8]) -> usize;
+
+fn race(data: &[u8], min: usize, rounds: usize, cutters: &[Cut<'_>]) -> Vec<Best> {
     let mut best = vec![Best::default(); cutters.len()];
     for _ in 0..rounds {
         for (i, cut) in cutters.iter().enumerate() {
