@@ -451,3 +451,74 @@ fn unwritable_stdout_ends_like_sigpipe_or_with_one_line() {
         );
     }
 }
+
+/// A version-1 repository (format §14): every command refuses it with one line naming the
+/// version, exit 1 (it is not damaged, just not this tresor's), and writes nothing.
+#[test]
+fn a_version_1_repository_is_refused_by_name() {
+    let env = Env::new();
+    // The config of a version-1 repository, as tresor 0.1 wrote it; no other object.
+    let config = br#"{
+  "version": 1,
+  "id": "a3f1e2d4c5b6a7980112233445566778899aabbccddeeff0011223344556677",
+  "chunker": {
+    "algorithm": "fastcdc-v2020",
+    "min_size": 262144,
+    "avg_size": 1048576,
+    "max_size": 4194304
+  },
+  "pack_size": 16777216,
+  "compression_level": 3
+}"#;
+    std::fs::create_dir_all(env.repo.join("config")).unwrap();
+    let name = blake3::hash(config).to_hex();
+    std::fs::write(env.repo.join("config").join(name.as_str()), config).unwrap();
+    let listing = || {
+        let mut v: Vec<PathBuf> = walk(&env.repo);
+        v.sort();
+        v
+    };
+    let before = listing();
+    assert_eq!(before, vec![env.repo.join("config").join(name.as_str())]);
+    let src = env.path("src");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("f"), b"data").unwrap();
+    let src = src.display().to_string();
+    for args in [
+        vec!["snapshots"],
+        vec!["check"],
+        vec!["key", "list"],
+        vec!["backup", src.as_str()],
+        vec!["cat", "config"],
+        vec!["prune"],
+    ] {
+        let o = env.run_code(&args, 1);
+        assert_eq!(
+            stderr(&o),
+            "tresor: unsupported repository version 1 (this tresor reads version 2)\n",
+            "{args:?}"
+        );
+        assert!(o.stdout.is_empty(), "{args:?}");
+    }
+    let o = env.run_code(&["init"], 1);
+    assert!(stderr(&o).contains("already exists"), "{}", stderr(&o));
+    assert_eq!(listing(), before, "nothing written");
+    assert_eq!(
+        std::fs::read(env.repo.join("config").join(name.as_str())).unwrap(),
+        config
+    );
+}
+
+/// Every file under `dir`.
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}

@@ -638,7 +638,7 @@ fn foreign_index(via: Via) {
         .collect();
     let (pack, entry) = fx.crafter().pack(&forged);
     let f = tresor_format::index::IndexFile {
-        version: 1,
+        version: tresor_format::FORMAT_VERSION,
         supersedes: vec![],
         packs: vec![entry],
     };
@@ -782,6 +782,6 @@ fn kit_frames_and_blobs_decode() {
     )
     .unwrap();
     assert_eq!(plain, tree_bytes(&nodes));
-    assert_eq!(plain[0], 1);
+    assert_eq!(plain[0], tresor_format::tree::TREE_VERSION);
     assert_eq!(plain[1], 2, "two nodes, in the order given");
 }

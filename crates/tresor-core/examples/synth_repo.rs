@@ -149,7 +149,7 @@ fn main() {
     let stats = packer.finish().unwrap();
     for (name, root) in roots {
         let snap = Snapshot {
-            version: 1,
+            version: tresor_format::FORMAT_VERSION,
             time: "2026-11-30T00:00:00Z".into(),
             tree: root,
             paths: vec!["/bench".into()],

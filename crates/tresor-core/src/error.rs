@@ -68,13 +68,20 @@ impl CoreError {
         }
     }
 
-    /// Whether this error means damaged or missing repository data.
+    /// Whether this error means damaged or missing repository data. A repository of another
+    /// format version (its config says so) is not damaged: this tresor does not read it.
     pub fn is_damage(&self) -> bool {
         match self {
             CoreError::Damaged(_) => true,
             CoreError::Format(f) => !matches!(
                 f,
-                FormatError::WrongPassword | FormatError::PutOnlyKey | FormatError::Random(_)
+                FormatError::WrongPassword
+                    | FormatError::PutOnlyKey
+                    | FormatError::Random(_)
+                    | FormatError::UnsupportedVersion {
+                        what: "repository",
+                        ..
+                    }
             ),
             CoreError::Storage(s) => matches!(
                 s.kind,

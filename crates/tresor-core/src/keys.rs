@@ -17,6 +17,7 @@ use tresor_format::revocation::Revocation;
 use tresor_format::snapshot::Snapshot;
 use tresor_format::{ObjectId, sign::Signer};
 use tresor_storage::{Kind, Storage};
+use zeroize::Zeroizing;
 
 /// A key as listed.
 #[derive(Debug, Clone)]
@@ -200,7 +201,7 @@ fn write_revocation(
     let mut accepted: Vec<ObjectId> = objects.iter().map(|(_, id)| *id).collect();
     accepted.sort();
     let rev = Revocation {
-        version: 1,
+        version: tresor_format::FORMAT_VERSION,
         revoked: hex::encode(signer),
         created: now.to_string(),
         accepted,
@@ -267,39 +268,51 @@ pub fn remove(repo: &Repository, id_prefix: &str, now: &str) -> Result<ObjectId>
     Ok(k.info.id)
 }
 
+/// Bytes of key material on a paper key: X25519 secret, X25519 public, id key, chunker key,
+/// admin secret (32 each).
+const PAPER_BYTES: usize = 160;
+/// First words of a paper key's header line (the repository id follows).
+const PAPER_HEADER: &str = "tresor paper key v2 ";
+
 /// Paper export of the full key material, typed back by [`import_paper`].
 ///
-/// Layout: a header line `tresor paper key v1 <repository id>`, then the key material
-/// (X25519 secret, X25519 public, id key, chunker seed, admin secret; 136 bytes) in lines of 16
+/// Layout: a header line `tresor paper key v2 <repository id>`, then the key material
+/// (X25519 secret, X25519 public, id key, chunker key, admin secret; 160 bytes) in lines of 16
 /// bytes, hex in groups of 4 digits, each line ending with a 4-digit checksum (the first two
-/// bytes of BLAKE3 over the line number and the line's bytes).
+/// bytes of BLAKE3 over the line number and the line's bytes). The text is wiped when dropped.
 ///
 /// # Errors
 /// [`CoreError::PutOnly`] for put-only keys.
-pub fn export_paper(repo: &Repository) -> Result<String> {
+pub fn export_paper(repo: &Repository) -> Result<Zeroizing<String>> {
     let k = repo.key();
     let (Some(secret), Some(admin)) = (k.secret_key, k.admin_secret) else {
         return Err(CoreError::PutOnly("paper export"));
     };
-    let mut bytes = Vec::with_capacity(136);
-    bytes.extend_from_slice(&secret);
-    bytes.extend_from_slice(&k.public_key);
-    bytes.extend_from_slice(&k.id_key);
-    bytes.extend_from_slice(&k.chunker_seed.to_le_bytes());
-    bytes.extend_from_slice(&admin);
-    let mut out = format!("tresor paper key v1 {}\n", repo.config().id);
-    for (i, line) in bytes.chunks(16).enumerate() {
-        let groups: Vec<String> = line.chunks(2).map(hex::encode).collect();
-        out.push_str(&format!(
-            "{:02}: {}  {}\n",
-            i + 1,
-            groups.join(" "),
-            line_checksum(i, line)
-        ));
+    let mut bytes = Zeroizing::new(Vec::with_capacity(PAPER_BYTES));
+    for part in [&secret, &k.public_key, &k.id_key, &k.chunker_key, &admin] {
+        bytes.extend_from_slice(part);
     }
-    zeroize::Zeroize::zeroize(&mut bytes);
+    let mut out = Zeroizing::new(String::with_capacity(64 * 11));
+    out.push_str(PAPER_HEADER);
+    out.push_str(&repo.config().id);
+    out.push('\n');
+    for (i, line) in bytes.chunks(16).enumerate() {
+        out.push_str(&format!("{:02}:", i + 1));
+        for group in line.chunks(2) {
+            out.push(' ');
+            for b in group {
+                out.push(char::from(HEX[usize::from(b >> 4)]));
+                out.push(char::from(HEX[usize::from(b & 15)]));
+            }
+        }
+        out.push_str("  ");
+        out.push_str(&line_checksum(i, line));
+        out.push('\n');
+    }
     Ok(out)
 }
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
 
 fn line_checksum(i: usize, line: &[u8]) -> String {
     let mut h = blake3::Hasher::new();
@@ -318,40 +331,42 @@ pub fn parse_paper(text: &str) -> Result<(String, MasterKey)> {
         .next()
         .ok_or_else(|| CoreError::Invalid("empty paper key".into()))?;
     let repo_id = header
-        .strip_prefix("tresor paper key v1 ")
+        .strip_prefix(PAPER_HEADER)
         .ok_or_else(|| CoreError::Invalid("not a tresor paper key (first line)".into()))?
         .to_string();
-    let mut bytes = Vec::new();
+    let mut bytes = Zeroizing::new(Vec::new());
     for (i, l) in lines.enumerate() {
         let body = l.split_once(':').map(|(_, b)| b).unwrap_or(l);
         let mut groups: Vec<&str> = body.split_whitespace().collect();
         let sum = groups
             .pop()
             .ok_or_else(|| CoreError::Invalid(format!("line {}: empty", i + 1)))?;
-        let line = hex::decode(groups.concat())
-            .map_err(|_| CoreError::Invalid(format!("line {}: not hex digits", i + 1)))?;
+        let line = Zeroizing::new(
+            hex::decode(Zeroizing::new(groups.concat()).as_bytes())
+                .map_err(|_| CoreError::Invalid(format!("line {}: not hex digits", i + 1)))?,
+        );
         if line_checksum(i, &line) != sum.to_ascii_lowercase() {
             return Err(CoreError::Invalid(format!(
                 "line {}: checksum does not match (typo?)",
                 i + 1
             )));
         }
-        bytes.extend(line);
+        bytes.extend_from_slice(&line);
     }
-    if bytes.len() != 136 {
+    if bytes.len() != PAPER_BYTES {
         return Err(CoreError::Invalid(format!(
-            "paper key has {} bytes, expected 136 (missing lines?)",
+            "paper key has {} bytes, expected {PAPER_BYTES} (missing lines?)",
             bytes.len()
         )));
     }
-    let arr = |r: std::ops::Range<usize>| -> [u8; 32] { bytes[r].try_into().expect("32 bytes") };
+    let arr = |i: usize| -> [u8; 32] { bytes[32 * i..32 * i + 32].try_into().expect("32 bytes") };
     let master = MasterKey {
-        secret_key: Some(arr(0..32)),
-        public_key: arr(32..64),
-        id_key: arr(64..96),
-        chunker_seed: u64::from_le_bytes(bytes[96..104].try_into().expect("8 bytes")),
-        admin_public: Signer::from_secret(&arr(104..136)).public(),
-        admin_secret: Some(arr(104..136)),
+        secret_key: Some(arr(0)),
+        public_key: arr(1),
+        id_key: arr(2),
+        chunker_key: arr(3),
+        admin_public: Signer::from_secret(&arr(4)).public(),
+        admin_secret: Some(arr(4)),
     };
     Ok((repo_id, master))
 }

@@ -64,7 +64,7 @@ pub fn max_stored_blob(blob_type: BlobType, config: &Config) -> u64 {
         BlobType::Data => u64::from(config.chunker.max_size),
         BlobType::Tree => MAX_TREE_SIZE as u64,
     };
-    40 + (5 + plain).div_ceil(64) * 64
+    tresor_format::blob::stored_len(plain as usize) as u64
 }
 
 /// Read object `name` of `kind` whole, refusing it unread when it is larger than `limit`.
@@ -112,8 +112,15 @@ mod tests {
             max_object_size(Kind::Pack, &c),
             2 * (16 * MIB + 256 * MIB) + MIB
         );
-        assert_eq!(max_stored_blob(BlobType::Data, &c), 40 + 4 * MIB + 64);
-        assert_eq!(max_stored_blob(BlobType::Tree, &c), 40 + 256 * MIB + 64);
+        // Padmé (format §7): 4 MiB + 5 rounds up to a multiple of 128 KiB, 256 MiB + 5 of 8 MiB.
+        assert_eq!(
+            max_stored_blob(BlobType::Data, &c),
+            40 + 4 * MIB + 128 * 1024
+        );
+        assert_eq!(
+            max_stored_blob(BlobType::Tree, &c),
+            40 + 256 * MIB + 8 * MIB
+        );
         let small = Config {
             pack_size: MIB,
             ..c.clone()
@@ -124,6 +131,27 @@ mod tests {
             ..c
         };
         assert_eq!(max_object_size(Kind::Index, &huge), u64::MAX);
+    }
+
+    /// The largest blob a writer makes — an incompressible chunk of the maximum size — is
+    /// within the limit readers hold stored blobs to.
+    #[test]
+    fn the_largest_blob_a_writer_stores_is_within_the_limit() {
+        let c = Config::new().unwrap();
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let chunk: Vec<u8> = (0..c.chunker.max_size)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect();
+        let key = tresor_format::crypto::DataKey([3; 32]);
+        let id = tresor_format::BlobId::of(&[1; 32], &chunk);
+        let stored = tresor_format::blob::encode(&key, BlobType::Data, &id, &chunk, 3).unwrap();
+        assert!(stored.len() as u64 <= max_stored_blob(BlobType::Data, &c));
+        assert!(stored.len() as u64 > max_stored_blob(BlobType::Data, &c) - 128 * 1024);
     }
 
     #[test]

@@ -41,6 +41,10 @@ pub const BATCH_BLOBS: usize = 256;
 
 /// Chunk buffers at least this large (bytes) are recycled through [`Packer::buffer`].
 const RECYCLE_MIN: usize = 64 << 10;
+/// Bytes a pack buffer holds beyond `pack_size`: the stored length of a blob of the default
+/// largest chunk (4 MiB, Padmé-padded to 4 MiB + 128 KiB, format §7) and 64 KiB for the sealed
+/// header.
+const LAST_BLOB_ROOM: usize = tresor_format::blob::stored_len(4 << 20) + (64 << 10);
 
 /// What the packer wrote.
 #[derive(Debug, Default, Clone)]
@@ -264,7 +268,9 @@ fn worker(
     error: &Mutex<Option<CoreError>>,
 ) {
     let mut open: [Option<PackBuilder>; 2] = [None, None];
-    let capacity = (pack_size as usize).min(64 << 20) + (4 << 20);
+    // A pack closes once its blobs reach `pack_size`: room for one more blob of the default
+    // largest chunk as stored (Padmé-padded, format §7) and a sealed header of some size.
+    let capacity = (pack_size as usize).min(64 << 20) + LAST_BLOB_ROOM;
     let close = |b: PackBuilder, t: BlobType| -> Result<()> {
         let (bytes, header) = b.finish(key)?;
         let id = ObjectId::of(&bytes);
@@ -335,7 +341,7 @@ fn write_index(
     packs: Vec<IndexPack>,
 ) -> Result<(ObjectId, u64)> {
     let file = IndexFile {
-        version: 1,
+        version: tresor_format::FORMAT_VERSION,
         supersedes: vec![],
         packs,
     };

@@ -113,13 +113,13 @@ pub const CONSOLIDATE_MIN: usize = 8;
 // ───────────────────────────── prune records (format §16) ─────────────────────────────
 
 /// Magic at the start of the sealed plaintext of a prune record (separates it from index
-/// objects, whose sealed plaintext starts with the version varint `0x01`).
-pub const RECORD_MAGIC: &[u8; 4] = b"TPR1";
+/// objects, whose sealed plaintext starts with the version varint `0x02`).
+pub const RECORD_MAGIC: &[u8; 4] = b"TPR2";
 
 /// The prune state: pending generations of condemned packs and packs being deleted.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct PruneState {
-    /// Record version, `1`.
+    /// Record version, [`tresor_format::FORMAT_VERSION`] (2).
     pub version: u32,
     /// Prune run that wrote it (a counter: repository time, not a clock).
     pub run: u64,
@@ -177,7 +177,7 @@ pub struct Arming {
 /// Condemned packs with their index entries (so they can be read and resurrected).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FossilSet {
-    /// Record version, `1`.
+    /// Record version, [`tresor_format::FORMAT_VERSION`] (2).
     pub version: u32,
     /// Prune run that condemned them.
     pub run: u64,
@@ -211,7 +211,9 @@ pub enum Record {
 pub fn seal_record(repo: &Repository, record: &Record) -> Result<Vec<u8>> {
     let mut plain = RECORD_MAGIC.to_vec();
     plain.extend(postcard::to_stdvec(record).map_err(|e| CoreError::Invalid(e.to_string()))?);
-    let sealed = repo.key().seal(SealedKind::Index, &plain)?;
+    let sealed = repo
+        .key()
+        .seal(SealedKind::Index, &plain, Some(&repo.signer().public()))?;
     Ok(repo.signer().envelope(SignedKind::Index, &sealed))
 }
 
@@ -233,7 +235,7 @@ fn decode_record(id: &ObjectId, repo: &Repository, stored: &[u8]) -> Judged<([u8
     let (signer, body) = open_envelope(SignedKind::Index, stored).map_err(|e| garbage(&e))?;
     let plain = repo
         .key()
-        .open(SealedKind::Index, body)
+        .open(SealedKind::Index, body, Some(&signer))
         .map_err(|e| garbage(&e))?;
     let rest = plain
         .strip_prefix(RECORD_MAGIC.as_slice())
@@ -243,11 +245,12 @@ fn decode_record(id: &ObjectId, repo: &Repository, stored: &[u8]) -> Judged<([u8
         Record::State(s) => s.version,
         Record::Fossils(f) => f.version,
     };
-    if version != 1 {
+    if version != tresor_format::FORMAT_VERSION {
         return Err((
             Defect::Damaged,
             CoreError::Damaged(format!(
-                "prune record {id}: unsupported prune record version {version} (this tresor reads version 1)"
+                "prune record {id}: unsupported prune record version {version} (this tresor reads version {})",
+                tresor_format::FORMAT_VERSION
             )),
         ));
     }
@@ -1746,7 +1749,7 @@ pub fn plan(repo: &Repository, opts: &PruneOptions) -> Result<PrunePlan> {
     // The next state, before the new generation is added.
     let run = recs.states.iter().map(|(_, s)| s.run).max().unwrap_or(0) + 1;
     let mut next_state = PruneState {
-        version: 1,
+        version: tresor_format::FORMAT_VERSION,
         run,
         supersedes: recs.states.iter().map(|(id, _)| *id).collect(),
         generations: Vec::new(),
@@ -1923,7 +1926,7 @@ impl<'a> IndexWriter<'a> {
     }
     fn flush(&mut self, supersedes: Vec<ObjectId>) -> Result<()> {
         let file = IndexFile {
-            version: 1,
+            version: tresor_format::FORMAT_VERSION,
             supersedes,
             packs: std::mem::take(&mut self.buf),
         };
@@ -1975,7 +1978,7 @@ impl FossilWriter<'_> {
             return Ok(());
         }
         let rec = Record::Fossils(FossilSet {
-            version: 1,
+            version: tresor_format::FORMAT_VERSION,
             run: self.run,
             packs: std::mem::take(&mut self.buf),
         });
@@ -2106,7 +2109,7 @@ fn open_index_any(
     drop(stored);
     let sealed = env.sealed;
     drop(env.dedup);
-    let file = IndexFile::open_sealed(repo.key(), &sealed).map_err(bad)?;
+    let file = IndexFile::open_sealed(repo.key(), &sealed, &signer).map_err(bad)?;
     Ok((signer, file))
 }
 

@@ -70,7 +70,7 @@ fn one_level_too_deep_is_damage_everywhere() {
     packer.add(BlobType::Tree, id, bytes).unwrap();
     packer.finish().unwrap();
     let snap = Snapshot {
-        version: 1,
+        version: tresor_format::FORMAT_VERSION,
         time: "2026-01-01T00:00:00Z".into(),
         tree: id,
         paths: vec!["/d".into()],

@@ -161,7 +161,7 @@ fn node(name: &[u8], kind: NodeKind, subtree: Option<BlobId>) -> Node {
 
 fn snapshot(tree: BlobId) -> Snapshot {
     Snapshot {
-        version: 1,
+        version: tresor_format::FORMAT_VERSION,
         time: "2026-12-01T00:00:00Z".into(),
         tree,
         paths: vec!["/home".into()],
@@ -286,7 +286,7 @@ fn records() -> Vec<tresor_core::prune::Record> {
     use tresor_format::index::IndexPack;
     use tresor_format::pack::BlobEntry;
     let state = PruneState {
-        version: 1,
+        version: tresor_format::FORMAT_VERSION,
         run: 7,
         supersedes: vec![ObjectId([1; 32])],
         generations: vec![Generation {
@@ -305,7 +305,7 @@ fn records() -> Vec<tresor_core::prune::Record> {
         unindexed: vec![ObjectId([6; 32])],
     };
     let fossils = FossilSet {
-        version: 1,
+        version: tresor_format::FORMAT_VERSION,
         run: 6,
         packs: vec![FossilPack {
             pack: IndexPack {
@@ -338,7 +338,10 @@ fn prune_record_decoder_never_panics() {
     let (_, repo) = setup(dir.path());
     let id = ObjectId([0; 32]);
     let wrap = |plain: &[u8]| {
-        let sealed = repo.key().seal(SealedKind::Index, plain).unwrap();
+        let sealed = repo
+            .key()
+            .seal(SealedKind::Index, plain, Some(&repo.signer().public()))
+            .unwrap();
         repo.signer().envelope(SignedKind::Index, &sealed)
     };
     let valid: Vec<Vec<u8>> = records()

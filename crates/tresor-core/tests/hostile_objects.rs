@@ -373,7 +373,7 @@ fn forge_copies(w: &World, raw_length_delta: u64) -> (ObjectId, ObjectId, Vec<Bl
     // Vary `supersedes` (which a put-only key's object cannot use) until the name sorts first.
     for n in 0u32..10_000 {
         let f = IndexFile {
-            version: 1,
+            version: tresor_format::FORMAT_VERSION,
             supersedes: vec![ObjectId::of(&n.to_le_bytes())],
             packs: vec![IndexPack {
                 id: pack,
@@ -765,7 +765,7 @@ fn a_false_listing_of_another_hosts_pack_hides_nothing() {
     let false_listing = (0u32..10_000)
         .map(|n| {
             let f = IndexFile {
-                version: 1,
+                version: tresor_format::FORMAT_VERSION,
                 supersedes: vec![ObjectId::of(&n.to_le_bytes())],
                 packs: vec![IndexPack {
                     id: pack,

@@ -179,7 +179,7 @@ fn a_forged_blob_does_not_poison_other_hosts() {
     let content = data(3, 2 << 20);
     // The evil host stores garbage under the ids of the chunks of `content`.
     let chunker =
-        tresor_format::chunker::Chunker::new(&evil.config().chunker, evil.key().chunker_seed);
+        tresor_format::chunker::Chunker::new(&evil.config().chunker, &evil.key().chunker_key);
     let cfg = evil.config();
     let packer = Packer::new(
         evil.storage().clone(),
@@ -420,7 +420,7 @@ fn passwords_change_and_paper_keys_restore_access() {
     assert!(Repository::open(storage.clone(), "cafe\u{301}").is_ok());
     // Paper export, then every key file lost, then import.
     let paper = keys::export_paper(&admin).unwrap();
-    let mut typo = paper.clone();
+    let mut typo = paper.to_string();
     let pos = typo.find("\n02: ").unwrap() + 5;
     typo.replace_range(
         pos..pos + 1,
@@ -437,6 +437,16 @@ fn passwords_change_and_paper_keys_restore_access() {
     // The lost keys' objects are listed for the admin to judge, not accepted blindly.
     let back = Repository::open(storage.clone(), "recovered").unwrap();
     assert!(back.load_snapshots().unwrap().0.is_empty());
+    // Every part of the key material came back, the chunker key too (dedup needs it).
+    let (old, new) = (admin.key(), back.key());
+    assert_eq!(
+        (old.secret_key, old.public_key, old.id_key),
+        (new.secret_key, new.public_key, new.id_key)
+    );
+    assert_eq!(
+        (old.chunker_key, old.admin_secret, old.admin_public),
+        (new.chunker_key, new.admin_secret, new.admin_public)
+    );
     assert_eq!(imported.unknown.len(), 1, "{:?}", imported.unknown);
     let listed = &imported.unknown[0].snapshots;
     assert_eq!(listed[0].0, b.snapshot_id.unwrap());

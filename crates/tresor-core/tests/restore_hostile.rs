@@ -102,7 +102,7 @@ impl<'r> Craft<'r> {
         let tree = self.tree(root);
         self.packer.finish().unwrap();
         let snap = Snapshot {
-            version: 1,
+            version: tresor_format::FORMAT_VERSION,
             time: "2026-11-30T12:00:00Z".into(),
             tree,
             paths: vec!["/crafted".into()],
@@ -534,7 +534,7 @@ fn a_shadow_entry_with_a_wrong_raw_length_does_not_break_an_honest_restore() {
     // The evil host stores real copies of the same chunks, then lies about their lengths.
     let c = Craft::new(&evil);
     let chunker =
-        tresor_format::chunker::Chunker::new(&evil.config().chunker, evil.key().chunker_seed);
+        tresor_format::chunker::Chunker::new(&evil.config().chunker, &evil.key().chunker_key);
     for content in [&big[..], &small[..]] {
         let mut rest = content;
         while !rest.is_empty() {

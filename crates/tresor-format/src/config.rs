@@ -16,7 +16,7 @@ pub struct Config {
     pub version: u32,
     /// Random repository id, 64 hex digits.
     pub id: String,
-    /// Chunker parameters (sizes; the secret seed lives in the key).
+    /// Chunker parameters (sizes; the secret chunker key lives in the key material).
     pub chunker: ChunkerParams,
     /// Target pack size in bytes; a pack is closed once it reaches this size.
     pub pack_size: u64,
@@ -171,5 +171,44 @@ mod tests {
                 format!("malformed config: id {shown} is not 64 lowercase hex digits")
             );
         }
+    }
+
+    #[test]
+    fn version_1_is_refused_by_name() {
+        let c = Config::new().unwrap();
+        assert_eq!(c.version, 2);
+        let text = String::from_utf8(c.to_bytes()).unwrap();
+        for (v, shown) in [(1, "1"), (3, "3"), (0, "0")] {
+            let other = text.replacen("\"version\": 2", &format!("\"version\": {v}"), 1);
+            assert_eq!(
+                Config::from_bytes(other.as_bytes())
+                    .unwrap_err()
+                    .to_string(),
+                format!("unsupported repository version {shown} (this tresor reads version 2)")
+            );
+        }
+        // A whole version-1 config as tresor 0.1 wrote it: refused by its version, before
+        // its chunker algorithm (`fastcdc-v2020`, unknown now) is looked at.
+        let v1 = r#"{
+  "version": 1,
+  "id": "e0e1e2e3e4e5e6e7e8e9eaebecedeeeff0f1f2f3f4f5f6f7f8f9fafbfcfdfeff",
+  "chunker": {"algorithm": "fastcdc-v2020", "min_size": 262144, "avg_size": 1048576, "max_size": 4194304},
+  "pack_size": 16777216,
+  "compression_level": 3
+}"#;
+        assert_eq!(
+            Config::from_bytes(v1.as_bytes()).unwrap_err().to_string(),
+            "unsupported repository version 1 (this tresor reads version 2)"
+        );
+        let v2 = v1.replace("\"version\": 1", "\"version\": 2");
+        assert!(matches!(
+            Config::from_bytes(v2.as_bytes()),
+            Err(FormatError::Malformed { what: "config", .. })
+        ));
+        let keyed = v2.replace("fastcdc-v2020", "fastcdc-v2020-keyed-gear");
+        assert_eq!(
+            Config::from_bytes(keyed.as_bytes()).unwrap().chunker,
+            ChunkerParams::default()
+        );
     }
 }

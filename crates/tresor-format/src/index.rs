@@ -5,7 +5,7 @@
 //! * `sealed`: the [`IndexFile`] (packs with their data keys and blobs; `supersedes`), postcard
 //!   encoded and sealed with HPKE ([`crate::crypto::SealedKind::Index`]): full keys only;
 //! * `dedup`: the list of (blob type, blob id) it adds, postcard encoded and encrypted with the
-//!   writers' dedup key ([`MasterKey::dedup_key`], associated data `"tresor dedup v1"`), so
+//!   writers' dedup key ([`MasterKey::dedup_key`], associated data `"tresor dedup v2"`), so
 //!   that put-only writers can deduplicate against it without reading anything else.
 //!
 //! The signature tells every reader which key wrote the object; writers deduplicate only
@@ -34,7 +34,7 @@ pub struct IndexPack {
 /// An index object.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct IndexFile {
-    /// Index version, always 1.
+    /// Index version, always [`crate::FORMAT_VERSION`].
     pub version: u32,
     /// Index objects this one replaces.
     pub supersedes: Vec<ObjectId>,
@@ -53,7 +53,7 @@ pub struct IndexEnvelope {
     pub dedup: Vec<u8>,
 }
 
-const DEDUP_AAD: &[u8] = b"tresor dedup v1";
+const DEDUP_AAD: &[u8] = b"tresor dedup v2";
 
 impl IndexFile {
     /// postcard encoding (before sealing).
@@ -66,7 +66,7 @@ impl IndexFile {
     /// # Errors
     /// Only when sealing fails or randomness is unavailable.
     pub fn to_object(&self, key: &MasterKey, signer: &Signer) -> Result<Vec<u8>> {
-        let sealed = key.seal(SealedKind::Index, &self.encode())?;
+        let sealed = key.seal(SealedKind::Index, &self.encode(), Some(&signer.public()))?;
         let list: Vec<(BlobType, BlobId)> = self
             .packs
             .iter()
@@ -110,23 +110,24 @@ impl IndexFile {
     /// [`FormatError::UnsupportedVersion`].
     pub fn open(key: &MasterKey, stored: &[u8]) -> Result<([u8; 32], Self)> {
         let (signer, env) = Self::envelope(stored)?;
-        Ok((signer, Self::open_sealed(key, &env.sealed)?))
+        Ok((signer, Self::open_sealed(key, &env.sealed, &signer)?))
     }
 
-    /// Open the sealed part of an index object.
+    /// Open the sealed part of an index object whose envelope `signer` signed (the signer is
+    /// bound in the associated data, format §3).
     ///
     /// # Errors
     /// As [`IndexFile::open`].
-    pub fn open_sealed(key: &MasterKey, sealed: &[u8]) -> Result<Self> {
-        let plain = key.open(SealedKind::Index, sealed)?;
-        crate::error::check_postcard_version(&plain, "index", 1)?;
+    pub fn open_sealed(key: &MasterKey, sealed: &[u8], signer: &[u8; 32]) -> Result<Self> {
+        let plain = key.open(SealedKind::Index, sealed, Some(signer))?;
+        crate::error::check_postcard_version(&plain, "index", crate::FORMAT_VERSION)?;
         let f: IndexFile =
             postcard::from_bytes(&plain).map_err(|e| FormatError::malformed("index", e))?;
-        if f.version != 1 {
+        if f.version != crate::FORMAT_VERSION {
             return Err(FormatError::UnsupportedVersion {
                 what: "index",
                 found: f.version,
-                supported: 1,
+                supported: crate::FORMAT_VERSION,
             });
         }
         Ok(f)

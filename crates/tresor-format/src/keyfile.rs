@@ -3,7 +3,7 @@
 //! The password is normalised to Unicode NFC, then Argon2id (RFC 9106, `argon2` crate, version
 //! 0x13) derives a 32-byte key-encryption key from it and a random 16-byte salt, with the cost
 //! parameters stored in the file. The master key (JSON) is encrypted with XChaCha20-Poly1305 under
-//! that key; the associated data is the string `"tresor key v1"`. A key file is stored as JSON.
+//! that key; the associated data is the string `"tresor key v2"`. A key file is stored as JSON.
 //!
 //! The encrypted payload is a [`KeyPayload`]: the repository [`MasterKey`] (without the secret
 //! parts for put-only keys) and this key's own Ed25519 signing secret. The plaintext header
@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use unicode_normalization::UnicodeNormalization;
 use zeroize::Zeroizing;
 
-const KEY_AAD: &[u8] = b"tresor key v1";
+const KEY_AAD: &[u8] = b"tresor key v2";
 
 /// Argon2id cost parameters (RFC 9106 §3.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -152,7 +152,7 @@ pub fn certificate_body(
 /// A key file as stored (JSON).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct KeyFile {
-    /// Key file format version, always 1.
+    /// Key file format version, always [`crate::FORMAT_VERSION`].
     pub version: u32,
     /// Full or put-only.
     pub kind: KeyKind,
@@ -214,12 +214,16 @@ impl KeyFile {
         let mut salt = [0u8; 16];
         random_fill(&mut salt)?;
         let kek = derive_key(password, &salt, params)?;
-        let plain = Zeroizing::new(serde_json::to_vec(payload).expect("key serializes"));
+        // Room for the whole payload JSON (about 600 bytes) up front: growing the buffer would
+        // leave copies of the hex key material behind in freed memory.
+        let mut plain = Zeroizing::new(Vec::with_capacity(2048));
+        serde_json::to_writer(&mut *plain, payload).expect("key serializes");
+        // The copy is encrypted in place: it holds ciphertext afterwards.
         let sealed = DataKey(*kek).encrypt(KEY_AAD, plain.to_vec())?;
         Ok(KeyFile {
             signing_public: hex::encode(payload.signer().public()),
             certificate: hex::encode(certificate),
-            version: 1,
+            version: crate::FORMAT_VERSION,
             kind: if key.can_read() {
                 KeyKind::Full
             } else {
@@ -286,11 +290,11 @@ impl KeyFile {
     /// [`FormatError::WrongPassword`] when the password does not fit (or the file was changed);
     /// [`FormatError::UnsupportedVersion`] / [`FormatError::Malformed`] for a foreign file.
     pub fn open(&self, password: &str) -> Result<KeyPayload> {
-        if self.version != 1 {
+        if self.version != crate::FORMAT_VERSION {
             return Err(FormatError::UnsupportedVersion {
                 what: "key file",
                 found: self.version,
-                supported: 1,
+                supported: crate::FORMAT_VERSION,
             });
         }
         if self.kdf != "argon2id" {
@@ -331,7 +335,7 @@ impl KeyFile {
     /// # Errors
     /// [`FormatError::UnsupportedVersion`] for another key file version, [`FormatError::Malformed`].
     pub fn from_bytes(b: &[u8]) -> Result<Self> {
-        crate::error::check_json_version(b, "key file", 1)?;
+        crate::error::check_json_version(b, "key file", crate::FORMAT_VERSION)?;
         let kf: KeyFile =
             serde_json::from_slice(b).map_err(|e| FormatError::malformed("key file", e))?;
         kf.params.validate().map_err(|e| match e {

@@ -10,8 +10,8 @@
 //! | [`sign`] | §3.2 | Ed25519 signed envelopes, key certificates |
 //! | [`keyfile`] | §4 | password-wrapped key files (Argon2id + XChaCha20-Poly1305) |
 //! | [`config`] | §5 | the plaintext repository config |
-//! | [`chunker`] | §6 | keyed FastCDC (fastcdc `=5.0.0`, v2020) parameters |
-//! | [`blob`] | §7 | blob encoding: compression, padding, encryption |
+//! | [`chunker`] | §6 | FastCDC 2020 with a gear table keyed by a 256-bit key (BLAKE3 XOF) |
+//! | [`blob`] | §7 | blob encoding: compression, Padmé padding, encryption |
 //! | [`pack`] | §8 | pack layout and sealed pack header |
 //! | [`index`] | §9 | index objects |
 //! | [`tree`] | §10 | trees and nodes |
@@ -39,4 +39,4 @@ pub use id::{BlobId, ObjectId};
 
 /// The repository format version this crate reads and writes. Readers refuse any other version
 /// with [`FormatError::UnsupportedVersion`].
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;

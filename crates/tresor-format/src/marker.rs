@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 /// A backup start marker.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Marker {
-    /// Marker version, always 1.
+    /// Marker version, always [`crate::FORMAT_VERSION`].
     pub version: u32,
     /// Host name of the backup (the snapshot's `hostname`).
     pub hostname: String,
@@ -32,7 +32,7 @@ impl Marker {
         let mut nonce = [0u8; 16];
         crate::error::random_fill(&mut nonce)?;
         Ok(Marker {
-            version: 1,
+            version: crate::FORMAT_VERSION,
             hostname: hostname.into(),
             started: started.into(),
             nonce: hex::encode(nonce),
@@ -45,7 +45,7 @@ impl Marker {
     /// Only when sealing fails.
     pub fn seal(&self, key: &MasterKey, signer: &crate::sign::Signer) -> Result<Vec<u8>> {
         let json = serde_json::to_vec(self).expect("marker serializes");
-        let sealed = key.seal(SealedKind::Marker, &json)?;
+        let sealed = key.seal(SealedKind::Marker, &json, Some(&signer.public()))?;
         Ok(signer.envelope(crate::sign::SignedKind::Marker, &sealed))
     }
 
@@ -55,8 +55,8 @@ impl Marker {
     /// [`FormatError::Authentication`], [`FormatError::Malformed`], [`FormatError::UnsupportedVersion`].
     pub fn open(key: &MasterKey, stored: &[u8]) -> Result<([u8; 32], Self)> {
         let (signer, sealed) = crate::sign::open_envelope(crate::sign::SignedKind::Marker, stored)?;
-        let plain = key.open(SealedKind::Marker, sealed)?;
-        crate::error::check_json_version(&plain, "marker", 1)?;
+        let plain = key.open(SealedKind::Marker, sealed, Some(&signer))?;
+        crate::error::check_json_version(&plain, "marker", crate::FORMAT_VERSION)?;
         let m: Marker =
             serde_json::from_slice(&plain).map_err(|e| FormatError::malformed("marker", e))?;
         Ok((signer, m))

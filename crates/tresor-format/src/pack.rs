@@ -1,10 +1,11 @@
 //! Packs (format §8).
 //!
 //! ```text
-//! pack = blob_0 || blob_1 || … || blob_n-1 || sealed header || header length (u32 LE) || "TPK1"
+//! pack = blob_0 || blob_1 || … || blob_n-1 || sealed header || header length (u32 LE) || "TPK2"
 //! ```
 //! Each `blob_i` is a stored blob ([`crate::blob`]). The header is a postcard-encoded
-//! [`PackHeader`] sealed with HPKE ([`crate::crypto::SealedKind::PackHeader`]); it holds the pack's
+//! [`PackHeader`] sealed with HPKE ([`crate::crypto::SealedKind::PackHeader`], associated data the
+//! sealed header alone: packs are not signed); it holds the pack's
 //! data key and one [`BlobEntry`] per blob. A pack is named by the BLAKE3 of all its bytes.
 
 use crate::BlobId;
@@ -14,7 +15,7 @@ use crate::error::{FormatError, Result};
 use serde::{Deserialize, Serialize};
 
 /// Trailer magic.
-pub const PACK_MAGIC: &[u8; 4] = b"TPK1";
+pub const PACK_MAGIC: &[u8; 4] = b"TPK2";
 /// Length of the trailer (header length + magic).
 pub const TRAILER_LEN: u64 = 8;
 
@@ -36,7 +37,7 @@ pub struct BlobEntry {
 /// The decrypted pack header.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PackHeader {
-    /// Pack header version, always 1.
+    /// Pack header version, always [`crate::FORMAT_VERSION`].
     pub version: u32,
     /// The key every blob of this pack is encrypted with.
     pub data_key: DataKey,
@@ -133,12 +134,12 @@ impl PackBuilder {
     /// Only when sealing fails (invalid public key).
     pub fn finish(self, key: &MasterKey) -> Result<(Vec<u8>, PackHeader)> {
         let header = PackHeader {
-            version: 1,
+            version: crate::FORMAT_VERSION,
             data_key: self.data_key,
             blobs: self.blobs,
         };
         let mut buf = self.buf;
-        let sealed = key.seal(SealedKind::PackHeader, &encode_header(&header))?;
+        let sealed = key.seal(SealedKind::PackHeader, &encode_header(&header), None)?;
         buf.extend_from_slice(&sealed);
         buf.extend_from_slice(&(sealed.len() as u32).to_le_bytes());
         buf.extend_from_slice(PACK_MAGIC);
@@ -172,15 +173,15 @@ pub fn parse_trailer(trailer: &[u8]) -> Result<u64> {
 /// # Errors
 /// [`FormatError::Authentication`], [`FormatError::Malformed`], [`FormatError::UnsupportedVersion`].
 pub fn open_header(key: &MasterKey, sealed: &[u8]) -> Result<PackHeader> {
-    let plain = key.open(SealedKind::PackHeader, sealed)?;
-    crate::error::check_postcard_version(&plain, "pack header", 1)?;
+    let plain = key.open(SealedKind::PackHeader, sealed, None)?;
+    crate::error::check_postcard_version(&plain, "pack header", crate::FORMAT_VERSION)?;
     let h: PackHeader =
         postcard::from_bytes(&plain).map_err(|e| FormatError::malformed("pack header", e))?;
-    if h.version != 1 {
+    if h.version != crate::FORMAT_VERSION {
         return Err(FormatError::UnsupportedVersion {
             what: "pack header",
             found: h.version,
-            supported: 1,
+            supported: crate::FORMAT_VERSION,
         });
     }
     Ok(h)

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 /// A revocation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Revocation {
-    /// Always 1.
+    /// Always [`crate::FORMAT_VERSION`].
     pub version: u32,
     /// Signing public key of the revoked key, hex.
     pub revoked: String,
@@ -45,7 +45,7 @@ impl Revocation {
                 what: "revocation (not signed by the admin key)",
             });
         }
-        crate::error::check_json_version(body, "revocation", 1)?;
+        crate::error::check_json_version(body, "revocation", crate::FORMAT_VERSION)?;
         serde_json::from_slice(body).map_err(|e| FormatError::malformed("revocation", e))
     }
 

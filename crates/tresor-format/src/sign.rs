@@ -5,15 +5,17 @@
 //! tell who wrote them. The repository's *admin* key pair (secret part held only by full keys)
 //! certifies every key's signing public key and signs revocations.
 //!
-//! Signed envelope: `"TSG1" (4) || signer public key (32) || body || signature (64)`, where the
-//! signature covers `"tresor signed v1" || kind byte || signer public key || body`.
+//! Signed envelope: `"TSG2" (4) || signer public key (32) || body || signature (64)`, where the
+//! signature covers `"tresor signed v2" || kind byte || signer public key || body`.
 
 use crate::error::{FormatError, Result};
 use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
 use zeroize::Zeroizing;
 
 /// Magic bytes of a signed envelope.
-pub const SIGNED_MAGIC: &[u8; 4] = b"TSG1";
+pub const SIGNED_MAGIC: &[u8; 4] = b"TSG2";
+/// The context every signed message starts with (16 ASCII bytes, format §3.2).
+pub const SIGNED_CONTEXT: &[u8; 16] = b"tresor signed v2";
 /// Bytes a signed envelope adds around its body.
 pub const SIGNED_OVERHEAD: usize = 4 + 32 + 64;
 
@@ -35,7 +37,7 @@ pub enum SignedKind {
 
 fn message(kind: SignedKind, signer: &[u8; 32], body: &[u8]) -> Vec<u8> {
     let mut m = Vec::with_capacity(body.len() + 49);
-    m.extend_from_slice(b"tresor signed v1");
+    m.extend_from_slice(SIGNED_CONTEXT);
     m.push(kind as u8);
     m.extend_from_slice(signer);
     m.extend_from_slice(body);

@@ -46,7 +46,7 @@ pub struct SnapshotSummary {
 /// A snapshot.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Snapshot {
-    /// Snapshot version, always 1.
+    /// Snapshot version, always [`crate::FORMAT_VERSION`].
     pub version: u32,
     /// Snapshot time, RFC 3339 with offset.
     pub time: String,
@@ -85,7 +85,7 @@ impl Snapshot {
     /// Only when sealing fails.
     pub fn seal(&self, key: &MasterKey, signer: &crate::sign::Signer) -> Result<Vec<u8>> {
         let json = serde_json::to_vec(self).expect("snapshot serializes");
-        let sealed = key.seal(SealedKind::Snapshot, &json)?;
+        let sealed = key.seal(SealedKind::Snapshot, &json, Some(&signer.public()))?;
         Ok(signer.envelope(crate::sign::SignedKind::Snapshot, &sealed))
     }
 
@@ -104,15 +104,15 @@ impl Snapshot {
     pub fn open(key: &MasterKey, stored: &[u8]) -> Result<([u8; 32], Self)> {
         let (signer, sealed) =
             crate::sign::open_envelope(crate::sign::SignedKind::Snapshot, stored)?;
-        let plain = key.open(SealedKind::Snapshot, sealed)?;
-        crate::error::check_json_version(&plain, "snapshot", 1)?;
+        let plain = key.open(SealedKind::Snapshot, sealed, Some(&signer))?;
+        crate::error::check_json_version(&plain, "snapshot", crate::FORMAT_VERSION)?;
         let s: Snapshot =
             serde_json::from_slice(&plain).map_err(|e| FormatError::malformed("snapshot", e))?;
-        if s.version != 1 {
+        if s.version != crate::FORMAT_VERSION {
             return Err(FormatError::UnsupportedVersion {
                 what: "snapshot",
                 found: s.version,
-                supported: 1,
+                supported: crate::FORMAT_VERSION,
             });
         }
         Ok((signer, s))

@@ -18,7 +18,8 @@ use crate::error::{FormatError, Result};
 use serde::{Deserialize, Serialize};
 
 /// Tree encoding version.
-pub const TREE_VERSION: u8 = 1;
+pub const TREE_VERSION: u8 = 2;
+const _: () = assert!(TREE_VERSION as u32 == crate::FORMAT_VERSION);
 
 /// Deepest nesting of directories (tree blobs below the root tree) that writers produce and
 /// readers follow; a deeper tree is damage. Bounds the recursion of every tree walk.

@@ -26,8 +26,9 @@ use tresor_format::pack::{self, BlobEntry, PackBuilder};
 use tresor_format::revocation::Revocation;
 use tresor_format::sign::{self, SignedKind, Signer};
 use tresor_format::snapshot::Snapshot;
+use tresor_format::tree::TREE_VERSION;
 use tresor_format::tree::{Node, NodeKind, Timestamp, Tree, Xattr};
-use tresor_format::{BlobId, ObjectId};
+use tresor_format::{BlobId, FORMAT_VERSION, FormatError, ObjectId};
 
 /// Largest single allocation the decoders may make in these tests (64 MiB: four times the
 /// largest data blob; the inputs here are a few KiB).
@@ -282,7 +283,7 @@ fn entry(blob_type: BlobType, id: u8, offset: u64) -> BlobEntry {
 
 fn fixture_index() -> IndexFile {
     IndexFile {
-        version: 1,
+        version: FORMAT_VERSION,
         supersedes: vec![ObjectId([9; 32])],
         packs: vec![IndexPack {
             id: ObjectId([3; 32]),
@@ -294,7 +295,7 @@ fn fixture_index() -> IndexFile {
 
 fn fixture_snapshot() -> Snapshot {
     Snapshot {
-        version: 1,
+        version: FORMAT_VERSION,
         time: "2026-01-02T03:04:05.5+01:00".into(),
         tree: BlobId([7; 32]),
         paths: vec!["/home".into()],
@@ -311,8 +312,8 @@ fn fixture_snapshot() -> Snapshot {
     }
 }
 
-const DEDUP_AAD: &[u8] = b"tresor dedup v1";
-const KEY_AAD: &[u8] = b"tresor key v1";
+const DEDUP_AAD: &[u8] = b"tresor dedup v2";
+const KEY_AAD: &[u8] = b"tresor key v2";
 const CHEAP: KdfParams = KdfParams {
     m_kib: 8,
     t: 1,
@@ -325,7 +326,7 @@ fn key_file_around(payload: Vec<u8>) -> KeyFile {
     let kek = keyfile::derive_key("pw", &salt, CHEAP).unwrap();
     let sealed = DataKey(*kek).encrypt(KEY_AAD, payload).unwrap();
     KeyFile {
-        version: 1,
+        version: FORMAT_VERSION,
         kind: keyfile::KeyKind::Full,
         host: "h".into(),
         username: "u".into(),
@@ -380,7 +381,7 @@ fn inner_of(flag: u8, body: &[u8]) -> Vec<u8> {
     let mut inner = vec![flag];
     inner.extend_from_slice(&(body.len() as u32).to_le_bytes());
     inner.extend_from_slice(body);
-    inner.resize(inner.len().div_ceil(64) * 64, 0);
+    inner.resize(blob::padded_len(inner.len()), 0);
     inner
 }
 
@@ -392,9 +393,10 @@ fn sealed_any(b: &[u8]) {
         SealedKind::PackHeader,
         SealedKind::Marker,
     ] {
-        let _ = k.open(kind, b);
+        let signer = kind.in_envelope().then(|| keys().signer.public());
+        let _ = k.open(kind, b, signer.as_ref());
     }
-    let _ = k.put_only().open(SealedKind::Index, b);
+    let _ = k.put_only().open(SealedKind::Index, b, Some(&[0; 32]));
     let _ = DataKey([1; 32]).decrypt(b"aad", b, "x");
 }
 
@@ -417,7 +419,7 @@ fn pack_any(pack: &[u8], header_plain: &[u8]) {
     let _ = pack::parse_trailer(tail);
     let _ = pack::read_header(k, pack);
     let _ = pack::open_header(k, pack);
-    let sealed = k.seal(SealedKind::PackHeader, header_plain).unwrap();
+    let sealed = k.seal(SealedKind::PackHeader, header_plain, None).unwrap();
     let _ = pack::open_header(k, &sealed);
 }
 
@@ -427,12 +429,14 @@ fn index_any(stored: &[u8], body: &[u8], plain: &[u8], dedup: &[u8]) {
     let k = &keys().master;
     let _ = IndexFile::open(k, stored);
     let _ = IndexFile::envelope(stored);
-    let signed = keys().signer.envelope(SignedKind::Index, body);
-    if let Ok((_, env)) = IndexFile::envelope(&signed) {
-        let _ = IndexFile::open_sealed(k, &env.sealed);
+    let signer = &keys().signer;
+    let signed = signer.envelope(SignedKind::Index, body);
+    if let Ok((who, env)) = IndexFile::envelope(&signed) {
+        let _ = IndexFile::open_sealed(k, &env.sealed, &who);
         let _ = IndexFile::dedup_list(k, &env);
     }
-    let _ = IndexFile::open_sealed(k, &k.seal(SealedKind::Index, plain).unwrap());
+    let sealed = k.seal(SealedKind::Index, plain, Some(&signer.public()));
+    let _ = IndexFile::open_sealed(k, &sealed.unwrap(), &signer.public());
     let env = IndexEnvelope {
         sealed: Vec::new(),
         dedup: k.dedup_key().encrypt(DEDUP_AAD, dedup.to_vec()).unwrap(),
@@ -450,7 +454,7 @@ fn snapshot_any(stored: &[u8], json: &[u8]) {
         (SealedKind::Snapshot, SignedKind::Snapshot),
         (SealedKind::Marker, SignedKind::Marker),
     ] {
-        let obj = signer.envelope(k, &master.seal(s, json).unwrap());
+        let obj = signer.envelope(k, &master.seal(s, json, Some(&signer.public())).unwrap());
         let _ = Snapshot::open(master, &obj);
         let _ = Marker::open(master, &obj);
     }
@@ -520,7 +524,7 @@ proptest! {
     #[test]
     fn arbitrary_bytes_never_panic(b in prop::collection::vec(any::<u8>(), 0..600)) {
         tree_any(&b);
-        let mut tree = vec![1u8];
+        let mut tree = vec![TREE_VERSION];
         tree.extend_from_slice(&b);
         tree_any(&tree);
         blob_any(&b);
@@ -604,7 +608,7 @@ proptest! {
     #[test]
     fn mutated_revocations_never_panic(ops in ops(), change in json_change()) {
         let r = Revocation {
-            version: 1,
+            version: FORMAT_VERSION,
             revoked: hex::encode([1u8; 32]),
             created: "2026-01-01T00:00:00Z".into(),
             accepted: vec![ObjectId([2; 32])],
@@ -640,7 +644,9 @@ proptest! {
     #[test]
     fn mutated_sealed_and_signed_objects_never_panic(ops in ops()) {
         let Keys { master, signer, .. } = keys();
-        let sealed = master.seal(SealedKind::Marker, b"{\"version\":1}").unwrap();
+        let sealed = master
+            .seal(SealedKind::Marker, b"{\"version\":2}", Some(&signer.public()))
+            .unwrap();
         sealed_any(&mutate(&sealed, &ops));
         let signed = signer.envelope(SignedKind::Snapshot, &sealed);
         signed_any(&mutate(&signed, &ops));
@@ -660,19 +666,32 @@ fn the_allocation_limit_holds() {
 /// nodes, a byte string of 2^40 bytes, an index of 2^50 packs.
 #[test]
 fn huge_declared_lengths_are_refused_cheaply() {
-    let mut tree = vec![1u8];
+    let mut tree = vec![TREE_VERSION];
     tree.extend(varint(1 << 60));
-    assert!(Tree::decode(&tree).is_err());
-    let mut tree = vec![1u8, 1];
+    assert!(matches!(
+        Tree::decode(&tree),
+        Err(FormatError::Malformed { .. })
+    ));
+    let mut tree = vec![TREE_VERSION, 1];
     tree.extend(varint(1 << 40));
     tree.extend_from_slice(b"short");
-    assert!(Tree::decode(&tree).is_err());
-    let k = &keys().master;
-    let mut index = varint(1);
+    assert!(matches!(
+        Tree::decode(&tree),
+        Err(FormatError::Malformed { .. })
+    ));
+    let Keys {
+        master: k, signer, ..
+    } = keys();
+    let mut index = varint(u64::from(FORMAT_VERSION));
     index.extend(varint(0));
     index.extend(varint(1 << 50));
-    let sealed = k.seal(SealedKind::Index, &index).unwrap();
-    assert!(IndexFile::open_sealed(k, &sealed).is_err());
+    let sealed = k
+        .seal(SealedKind::Index, &index, Some(&signer.public()))
+        .unwrap();
+    assert!(matches!(
+        IndexFile::open_sealed(k, &sealed, &signer.public()),
+        Err(FormatError::Malformed { .. })
+    ));
     let list = varint(1 << 62);
     let env = IndexEnvelope {
         sealed: vec![],

@@ -1,17 +1,20 @@
 //! Format test vectors (`docs/format.md` §15).
 //!
-//! `tests/vectors/v1.json` was generated once by the ignored test [`generate`]
+//! `tests/vectors/v2.json` was generated once by the ignored test [`generate`]
 //! (`cargo test -p tresor-format --test vectors -- --ignored generate`) and is committed. Every
 //! other test here only *reads* that file and checks the code against it, so any change to an
-//! encoding, to key derivation, to sealing or to chunk boundaries fails a test. Regenerating the
-//! file is a format change: it needs a new format version, not a new vector file.
+//! encoding, to key derivation, to sealing, to padding or to chunk boundaries fails a test.
+//! Regenerating the file is a format change: it needs a new format version, not a new vector
+//! file. (Format version 1 had `v1.json`; version 1 repositories are refused now, and so are
+//! its objects: see [`other_versions_are_refused`].)
 //!
 //! Deterministic encodings (trees, index objects, pack headers, snapshot JSON, config, ids, chunk
 //! lengths, Argon2id output) are recomputed from the fixtures below and compared byte for byte.
 //! Randomised outputs (sealed objects, key files, packs and their blobs) are stored as produced
 //! once; the tests open/decode them and compare with the fixtures. Several checks decode the bytes
-//! independently of the crate (HPKE and XChaCha20-Poly1305 called directly, a hand-written
-//! postcard reader) to pin what the specification says, not only what the crate does.
+//! independently of the crate (HPKE and XChaCha20-Poly1305 called directly with the associated
+//! data spelled out, a hand-written postcard reader, Padmé and the gear table computed from the
+//! text) to pin what the specification says, not only what the crate does.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -26,12 +29,13 @@ use tresor_format::config::Config;
 use tresor_format::crypto::{DataKey, MasterKey, SealedKind};
 use tresor_format::index::{IndexFile, IndexPack};
 use tresor_format::keyfile::{self, KdfParams, KeyFile, KeyKind, KeyPayload};
+use tresor_format::marker::Marker;
 use tresor_format::pack::{self, BlobEntry, PackBuilder, PackHeader};
 use tresor_format::revocation::Revocation;
 use tresor_format::sign::{self, SignedKind, Signer};
 use tresor_format::snapshot::{Snapshot, SnapshotSummary};
 use tresor_format::tree::{Node, NodeKind, Timestamp, Tree, Xattr};
-use tresor_format::{BlobId, FormatError, ObjectId};
+use tresor_format::{BlobId, FORMAT_VERSION, FormatError, ObjectId};
 
 type Kem = hpke::kem::X25519HkdfSha256;
 type Kdf = hpke::kdf::HkdfSha256;
@@ -41,12 +45,12 @@ type Aead = hpke::aead::ChaCha20Poly1305;
 // Fixtures and helpers shared by the generator and the checks.
 
 fn vectors_path() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/vectors/v1.json")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/vectors/v2.json")
 }
 
 fn load() -> Value {
-    let text = std::fs::read_to_string(vectors_path()).expect("tests/vectors/v1.json is readable");
-    serde_json::from_str(&text).expect("v1.json is JSON")
+    let text = std::fs::read_to_string(vectors_path()).expect("tests/vectors/v2.json is readable");
+    serde_json::from_str(&text).expect("v2.json is JSON")
 }
 
 fn s(v: &Value) -> &str {
@@ -90,7 +94,19 @@ const CHUNK_INPUT_LEN: usize = 16 << 20;
 /// Length of the odd-length prefix checked as a second chunking case.
 const CHUNK_PREFIX_LEN: usize = 5_000_001;
 /// The fixed master key's IKM for `DeriveKeyPair` (RFC 9180 §7.1.3).
-const MASTER_IKM: &[u8] = b"tresor format v1 test vector master key";
+const MASTER_IKM: &[u8] = b"tresor format v2 test vector master key";
+/// The fixed chunker key: bytes `0xc0 ^ i`.
+const CHUNKER_KEY: [u8; 32] = {
+    let mut k = [0u8; 32];
+    let mut i = 0;
+    while i < 32 {
+        k[i] = 0xc0 ^ i as u8;
+        i += 1;
+    }
+    k
+};
+/// Chunker keys of the chunking vectors besides the fixture's.
+const OTHER_CHUNKER_KEYS: [[u8; 32]; 2] = [[0; 32], [0x5e; 32]];
 
 /// Ed25519 secret of the fixed admin key.
 const ADMIN_SECRET: [u8; 32] = [0xad; 32];
@@ -99,14 +115,14 @@ const FULL_SIGNING_SECRET: [u8; 32] = [0xf1; 32];
 const PUT_ONLY_SIGNING_SECRET: [u8; 32] = [0xb0; 32];
 
 /// The fixed master key of the vectors: X25519 pair from `DeriveKeyPair(MASTER_IKM)`,
-/// id key 0x00..0x1f, chunker seed 0x0123456789abcdef, admin secret 0xad × 32.
+/// id key 0x00..0x1f, chunker key [`CHUNKER_KEY`], admin secret 0xad × 32.
 fn fixture_master_key() -> MasterKey {
     let (sk, pk) = Kem::derive_keypair(MASTER_IKM);
     MasterKey {
         secret_key: Some(sk.to_bytes().as_slice().try_into().expect("32")),
         public_key: pk.to_bytes().as_slice().try_into().expect("32"),
         id_key: std::array::from_fn(|i| i as u8),
-        chunker_seed: 0x0123_4567_89ab_cdef,
+        chunker_key: CHUNKER_KEY,
         admin_public: Signer::from_secret(&ADMIN_SECRET).public(),
         admin_secret: Some(ADMIN_SECRET),
     }
@@ -118,7 +134,7 @@ fn full_signer() -> Signer {
 
 fn fixture_revocation() -> Revocation {
     Revocation {
-        version: 1,
+        version: FORMAT_VERSION,
         revoked: hex::encode(Signer::from_secret(&PUT_ONLY_SIGNING_SECRET).public()),
         created: "2025-07-01T00:00:00Z".into(),
         accepted: vec![ObjectId([0x99; 32]), ObjectId([0x9a; 32])],
@@ -131,7 +147,7 @@ fn master_key_from(v: &Value) -> MasterKey {
         secret_key: v.get("secret_key").filter(|x| !x.is_null()).map(unhex32),
         public_key: unhex32(&v["public_key"]),
         id_key: unhex32(&v["id_key"]),
-        chunker_seed: u(&v["chunker_seed"]),
+        chunker_key: unhex32(&v["chunker_key"]),
         admin_public: unhex32(&v["admin_public"]),
         admin_secret: v.get("admin_secret").filter(|x| !x.is_null()).map(unhex32),
     }
@@ -141,7 +157,7 @@ fn assert_same_key(a: &MasterKey, b: &MasterKey) {
     assert_eq!(a.secret_key, b.secret_key, "secret_key");
     assert_eq!(a.public_key, b.public_key, "public_key");
     assert_eq!(a.id_key, b.id_key, "id_key");
-    assert_eq!(a.chunker_seed, b.chunker_seed, "chunker_seed");
+    assert_eq!(a.chunker_key, b.chunker_key, "chunker_key");
     assert_eq!(a.admin_public, b.admin_public, "admin_public");
     assert_eq!(a.admin_secret, b.admin_secret, "admin_secret");
 }
@@ -236,23 +252,24 @@ fn entry(t: BlobType, id: u8, offset: u64, length: u64, raw_length: u64) -> Blob
     }
 }
 
+/// Index entries: stored lengths as §7 gives them for the raw lengths (Padmé).
 fn fixture_index() -> IndexFile {
     IndexFile {
-        version: 1,
+        version: FORMAT_VERSION,
         supersedes: vec![ObjectId([0xaa; 32])],
         packs: vec![
             IndexPack {
                 id: ObjectId([0x11; 32]),
                 data_key: DataKey([0x22; 32]),
                 blobs: vec![
-                    entry(BlobType::Data, 0x33, 0, 104, 60),
-                    entry(BlobType::Data, 0x34, 104, 16_777_320, 16_777_216),
+                    entry(BlobType::Data, 0x33, 0, 104, 50),
+                    entry(BlobType::Data, 0x34, 104, 17_301_544, 16_777_216),
                 ],
             },
             IndexPack {
                 id: ObjectId([0x12; 32]),
                 data_key: DataKey([0x23; 32]),
-                blobs: vec![entry(BlobType::Tree, 0x44, 0, 300, 250)],
+                blobs: vec![entry(BlobType::Tree, 0x44, 0, 296, 250)],
             },
         ],
     }
@@ -260,18 +277,18 @@ fn fixture_index() -> IndexFile {
 
 fn fixture_pack_header() -> PackHeader {
     PackHeader {
-        version: 1,
+        version: FORMAT_VERSION,
         data_key: DataKey([0x55; 32]),
         blobs: vec![
-            entry(BlobType::Data, 0x66, 0, 168, 127),
-            entry(BlobType::Data, 0x67, 168, 1_048_680, 1_048_576),
+            entry(BlobType::Data, 0x66, 0, 232, 127),
+            entry(BlobType::Data, 0x67, 232, 1_081_384, 1_048_576),
         ],
     }
 }
 
 fn fixture_snapshot() -> Snapshot {
     Snapshot {
-        version: 1,
+        version: FORMAT_VERSION,
         time: "2025-06-01T12:34:56.789+02:00".into(),
         tree: BlobId([0x77; 32]),
         paths: vec!["/home/ana".into(), "/etc".into()],
@@ -307,7 +324,7 @@ fn fixture_snapshot() -> Snapshot {
 
 fn fixture_config() -> Config {
     Config {
-        version: 1,
+        version: FORMAT_VERSION,
         id: hex::encode(std::array::from_fn::<u8, 32, _>(|i| 0xe0 ^ i as u8)),
         chunker: ChunkerParams::default(),
         pack_size: tresor_format::config::DEFAULT_PACK_SIZE,
@@ -318,6 +335,81 @@ fn fixture_config() -> Config {
 
 fn snapshot_json(s: &Snapshot) -> Vec<u8> {
     serde_json::to_vec(s).expect("snapshot serializes")
+}
+
+fn fixture_marker() -> Marker {
+    Marker {
+        version: FORMAT_VERSION,
+        hostname: "vector-host".into(),
+        started: "2025-06-01T10:34:56.789Z".into(),
+        nonce: "00112233445566778899aabbccddeeff".into(),
+    }
+}
+
+fn marker_json(m: &Marker) -> Vec<u8> {
+    serde_json::to_vec(m).expect("marker serializes")
+}
+
+/// Inner lengths (`5 + body`) of the Padmé vectors: both ends of the small range, around the
+/// 64-byte rounding and the worst Padmé case (129), powers of two and one past them, the
+/// default chunk bounds, the largest data blob and the largest tree blob.
+const PADME_LENGTHS: [u64; 22] = [
+    0,
+    1,
+    2,
+    3,
+    5,
+    9,
+    63,
+    64,
+    65,
+    129,
+    1000,
+    1025,
+    4101,
+    65_537,
+    (256 << 10) + 5,
+    1 << 20,
+    (1 << 20) + 1,
+    (1 << 20) + 5,
+    (4 << 20) + 5,
+    (16 << 20) + 5,
+    (1 << 30) + 1,
+    (256 << 20) + 5,
+];
+
+/// Padmé from §7's text, without the crate: `E` and `S` by counting bits.
+fn spec_padme(l: u64) -> u64 {
+    if l < 2 {
+        return l;
+    }
+    let bits = |x: u64| 64 - x.leading_zeros() as u64; // ⌊log2 x⌋ + 1
+    let e = bits(l) - 1;
+    let s = bits(e);
+    let z = e - s;
+    let m = (1u64 << z) - 1;
+    (l + m) & !m
+}
+
+/// The gear table from §6's text, without the crate: BLAKE3 keyed XOF of the input string.
+fn spec_gear(chunker_key: &[u8; 32]) -> Vec<u64> {
+    let mut x = [0u8; 2048];
+    let mut h = blake3::Hasher::new_keyed(chunker_key);
+    h.update(b"tresor v2 gear table");
+    h.finalize_xof().fill(&mut x);
+    x.chunks(8)
+        .map(|c| u64::from_le_bytes(c.try_into().expect("8")))
+        .collect()
+}
+
+/// AEAD associated data of a sealed object per §3: its 5-byte header, then the signer's public
+/// key when the object travels in a signed envelope (every kind but pack headers).
+fn spec_aad(sealed: &[u8], signer: Option<&[u8; 32]>) -> Vec<u8> {
+    let mut aad = sealed[..5].to_vec();
+    if let Some(pk) = signer {
+        aad.extend_from_slice(pk);
+    }
+    aad
 }
 
 /// Argon2id cases: (label, password, salt, params).
@@ -389,6 +481,13 @@ fn pack_blobs() -> Vec<(&'static str, BlobType, Vec<u8>, u8)> {
             "random-raw",
             BlobType::Data,
             splitmix_bytes(0x1234, 1000),
+            0,
+        ),
+        // 5 005 bytes of inner: Padmé gives 5 120 (a multiple of 2^8), 64-byte padding 5 056.
+        (
+            "random-raw-padme",
+            BlobType::Data,
+            splitmix_bytes(0x5678, 5000),
             0,
         ),
     ]
@@ -555,7 +654,7 @@ fn read_pack_header(b: &[u8]) -> PackHeader {
 }
 
 fn read_tree(b: &[u8]) -> Tree {
-    assert_eq!(b[0], 1, "tree version byte");
+    assert_eq!(b[0], 2, "tree version byte");
     let mut r = Reader::new(&b[1..]);
     const KINDS: [NodeKind; 7] = [
         NodeKind::File,
@@ -599,17 +698,8 @@ fn read_tree(b: &[u8]) -> Tree {
     Tree { nodes }
 }
 
-fn sealed_kind(label: &str) -> SealedKind {
-    match label {
-        "snapshot" => SealedKind::Snapshot,
-        "index" => SealedKind::Index,
-        "pack header" => SealedKind::PackHeader,
-        k => panic!("kind {k}"),
-    }
-}
-
-/// Open a sealed object with the `hpke` crate directly, per §3 (info string, AAD = header).
-fn hpke_open(secret: &[u8; 32], info: &str, sealed: &[u8]) -> Option<Vec<u8>> {
+/// Open a sealed object with the `hpke` crate directly, per §3 (info string, associated data).
+fn hpke_open(secret: &[u8; 32], info: &str, aad: &[u8], sealed: &[u8]) -> Option<Vec<u8>> {
     let sk = <Kem as hpke::Kem>::PrivateKey::from_bytes(secret).ok()?;
     let enc = <Kem as hpke::Kem>::EncappedKey::from_bytes(&sealed[5..37]).ok()?;
     hpke::single_shot_open::<Aead, Kdf, Kem>(
@@ -618,7 +708,7 @@ fn hpke_open(secret: &[u8; 32], info: &str, sealed: &[u8]) -> Option<Vec<u8>> {
         &enc,
         info.as_bytes(),
         &sealed[37..],
-        &sealed[..5],
+        aad,
     )
     .ok()
 }
@@ -690,9 +780,24 @@ fn kind_name(k: KeyKind) -> &'static str {
     }
 }
 
-/// Writes `tests/vectors/v1.json`. Ignored: running it again replaces every randomised vector.
+/// The sealed vectors: (label, kind, plaintext).
+fn sealed_cases(
+    snap: &[u8],
+    index: &[u8],
+    header: &[u8],
+    marker: &[u8],
+) -> Vec<(&'static str, SealedKind, Vec<u8>)> {
+    vec![
+        ("snapshot", SealedKind::Snapshot, snap.to_vec()),
+        ("index", SealedKind::Index, index.to_vec()),
+        ("pack header", SealedKind::PackHeader, header.to_vec()),
+        ("marker", SealedKind::Marker, marker.to_vec()),
+    ]
+}
+
+/// Writes `tests/vectors/v2.json`. Ignored: running it again replaces every randomised vector.
 #[test]
-#[ignore = "generates tests/vectors/v1.json; run only to create a new vector file"]
+#[ignore = "generates tests/vectors/v2.json; run only to create a new vector file"]
 fn generate() {
     let key = fixture_master_key();
     let master_json = serde_json::to_string(&key).expect("key serializes");
@@ -795,22 +900,25 @@ fn generate() {
     let header = pack::encode_header(&fixture_pack_header());
     let snap = snapshot_json(&fixture_snapshot());
 
-    let sealed: Vec<Value> = [
-        ("snapshot", SealedKind::Snapshot, &snap),
-        ("index", SealedKind::Index, &index),
-        ("pack header", SealedKind::PackHeader, &header),
-    ]
-    .into_iter()
-    .map(|(label, kind, plain)| {
-        json!({
-            "kind": label,
-            "plaintext_hex": hex::encode(plain),
-            "sealed_hex": hex::encode(key.seal(kind, plain).expect("seal")),
+    let marker = marker_json(&fixture_marker());
+    let signer_pk = signer.public();
+    let sealed: Vec<Value> = sealed_cases(&snap, &index, &header, &marker)
+        .into_iter()
+        .map(|(label, kind, plain)| {
+            let by = kind.in_envelope().then_some(&signer_pk);
+            let bytes = key.seal(kind, &plain, by).expect("seal");
+            json!({
+                "kind": label,
+                "signer_public": by.map(hex::encode),
+                "plaintext_hex": hex::encode(&plain),
+                "aad_hex": hex::encode(spec_aad(&bytes, by)),
+                "sealed_hex": hex::encode(&bytes),
+            })
         })
-    })
-    .collect();
+        .collect();
 
     let snapshot_object = fixture_snapshot().seal(&key, &signer).expect("seal");
+    let marker_object = fixture_marker().seal(&key, &signer).expect("seal");
     let index_object = fixture_index().to_object(&key, &signer).expect("seal");
     let revocation_object = fixture_revocation().to_object(&key.admin().expect("admin"));
     let dedup: Vec<Value> = fixture_index()
@@ -854,26 +962,37 @@ fn generate() {
 
     let params = ChunkerParams::default();
     let input = splitmix_bytes(CHUNK_INPUT_SEED, CHUNK_INPUT_LEN);
-    let chunk_cases: Vec<Value> = [key.chunker_seed, 0, 0x5eed]
-        .into_iter()
-        .map(|seed| {
+    let chunk_cases: Vec<Value> = std::iter::once(key.chunker_key)
+        .chain(OTHER_CHUNKER_KEYS)
+        .map(|k| {
             json!({
-                "seed": seed,
-                "lengths": params.lengths(&input, seed),
-                "prefix_lengths": params.lengths(&input[..CHUNK_PREFIX_LEN], seed),
+                "chunker_key": hex::encode(k),
+                "lengths": params.lengths(&input, &k),
+                "prefix_lengths": params.lengths(&input[..CHUNK_PREFIX_LEN], &k),
+            })
+        })
+        .collect();
+    let (gear, gear_ls) = tresor_format::chunker::gear_table(&key.chunker_key);
+    let padme: Vec<Value> = PADME_LENGTHS
+        .iter()
+        .map(|&l| {
+            json!({
+                "inner_len": l,
+                "padme": blob::padme(l),
+                "padded_len": blob::padded_len(l as usize),
             })
         })
         .collect();
 
     let doc = json!({
-        "about": "tresor repository format version 1 test vectors; see docs/format.md §15 and crates/tresor-format/tests/vectors.rs",
-        "format_version": 1,
+        "about": "tresor repository format version 2 test vectors; see docs/format.md §15 and crates/tresor-format/tests/vectors.rs",
+        "format_version": FORMAT_VERSION,
         "master_key": {
             "derive_keypair_ikm_utf8": std::str::from_utf8(MASTER_IKM).expect("ascii"),
             "secret_key": hex::encode(key.secret_key.expect("full")),
             "public_key": hex::encode(key.public_key),
             "id_key": hex::encode(key.id_key),
-            "chunker_seed": key.chunker_seed,
+            "chunker_key": hex::encode(key.chunker_key),
             "admin_secret": hex::encode(ADMIN_SECRET),
             "admin_public": hex::encode(key.admin_public),
             "dedup_key": hex::encode(key.dedup_key().0),
@@ -888,16 +1007,28 @@ fn generate() {
         "index": { "encoded_hex": hex::encode(&index) },
         "pack_header": { "encoded_hex": hex::encode(&header) },
         "snapshot": { "json": String::from_utf8(snap).expect("utf-8") },
+        "marker": { "json": String::from_utf8(marker).expect("utf-8") },
         "config": { "stored": String::from_utf8(fixture_config().to_bytes()).expect("utf-8") },
         "sealed": sealed,
         "objects": {
             "signer_public": hex::encode(signer.public()),
             "snapshot_hex": hex::encode(&snapshot_object),
+            "marker_hex": hex::encode(&marker_object),
             "index_hex": hex::encode(&index_object),
             "index_dedup_list": dedup,
             "revocation_hex": hex::encode(&revocation_object),
         },
         "packs": packs,
+        "padme": padme,
+        "gear_table": {
+            "chunker_key": hex::encode(key.chunker_key),
+            "input_utf8": std::str::from_utf8(tresor_format::chunker::GEAR_TABLE_INPUT).expect("ascii"),
+            "first": [format!("{:016x}", gear[0]), format!("{:016x}", gear[1])],
+            "last": format!("{:016x}", gear[255]),
+            "first_ls": format!("{:016x}", gear_ls[0]),
+            "last_ls": format!("{:016x}", gear_ls[255]),
+            "table_blake3": blake3::hash(&gear.iter().flat_map(|g| g.to_le_bytes()).collect::<Vec<u8>>()).to_hex().to_string(),
+        },
         "chunking": {
             "input": "splitmix64 little-endian byte stream, see splitmix_bytes in vectors.rs",
             "input_seed": CHUNK_INPUT_SEED,
@@ -914,7 +1045,7 @@ fn generate() {
     std::fs::create_dir_all(path.parent().expect("dir")).expect("mkdir");
     let mut text = serde_json::to_string_pretty(&doc).expect("json");
     text.push('\n');
-    std::fs::write(&path, text).expect("write v1.json");
+    std::fs::write(&path, text).expect("write v2.json");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -935,14 +1066,17 @@ fn master_key_vector() {
             .to_bytes(),
         key.admin_public
     );
-    // The dedup key: BLAKE3 derive_key("tresor v1 dedup list", id_key).
+    // The dedup key: BLAKE3 derive_key("tresor v2 dedup list", id_key).
     assert_eq!(key.dedup_key().0, unhex32(&m["dedup_key"]));
     assert_eq!(
-        blake3::derive_key("tresor v1 dedup list", &key.id_key),
+        blake3::derive_key("tresor v2 dedup list", &key.id_key),
         unhex32(&m["dedup_key"])
     );
     // §3.1: the JSON form inside key files.
     assert_eq!(serde_json::to_string(&key).unwrap(), s(&m["json"]));
+    let fields: Value = serde_json::from_str(s(&m["json"])).unwrap();
+    assert_eq!(fields["chunker_key"], json!(hex::encode(CHUNKER_KEY)));
+    assert!(fields.get("chunker_seed").is_none());
     let parsed: MasterKey = serde_json::from_str(s(&m["json"])).unwrap();
     assert_same_key(&parsed, &key);
     // A put-only key omits `secret_key` and `admin_secret`.
@@ -972,10 +1106,10 @@ fn signature_vectors() {
         );
         let env = unhex(&c["envelope_hex"]);
         assert_eq!(signer.envelope(kind, &body), env);
-        // §3.2 independently: envelope = "TSG1" || signer || body || signature, and the
-        // signature is Ed25519 over "tresor signed v1" || kind || signer || body.
-        assert_eq!(env, [&b"TSG1"[..], &pk, &body, &sig].concat());
-        let msg = [&b"tresor signed v1"[..], &[kind as u8], &pk, &body].concat();
+        // §3.2 independently: envelope = "TSG2" || signer || body || signature, and the
+        // signature is Ed25519 over "tresor signed v2" || kind || signer || body.
+        assert_eq!(env, [&b"TSG2"[..], &pk, &body, &sig].concat());
+        let msg = [&b"tresor signed v2"[..], &[kind as u8], &pk, &body].concat();
         ed25519_dalek::VerifyingKey::from_bytes(&pk)
             .unwrap()
             .verify_strict(&msg, &ed25519_dalek::Signature::from_bytes(&sig))
@@ -1096,7 +1230,7 @@ fn key_file_vectors() {
         let kf = KeyFile::from_bytes(bytes).unwrap();
         assert_eq!(s(&f["kind"]), kind_name(kind));
         assert_eq!(kf.kind, kind);
-        assert_eq!((kf.version, kf.kdf.as_str()), (1, "argon2id"));
+        assert_eq!((kf.version, kf.kdf.as_str()), (2, "argon2id"));
         assert_eq!(kf.params, KEYFILE_PARAMS);
         assert_eq!(
             (kf.host.as_str(), kf.username.as_str(), kf.created.as_str()),
@@ -1129,16 +1263,16 @@ fn key_file_vectors() {
         assert_same_key(&kf.open(&nfc).unwrap().master, &expected);
         assert!(matches!(kf.open("wrong"), Err(FormatError::WrongPassword)));
 
-        // §4 independently: Argon2id → XChaCha20-Poly1305 with AAD "tresor key v1" → JSON.
+        // §4 independently: Argon2id → XChaCha20-Poly1305 with AAD "tresor key v2" → JSON.
         let salt = B64.decode(&kf.salt).unwrap();
         let nonce = B64.decode(&kf.nonce).unwrap();
         let data = B64.decode(&kf.data).unwrap();
         assert_eq!((salt.len(), nonce.len()), (16, 24));
         let kek = keyfile::derive_key(&pw, &salt, kf.params).unwrap();
         let sealed = [nonce, data].concat();
-        let plain = xchacha_open(&kek, b"tresor key v1", &sealed).expect("key file decrypts");
+        let plain = xchacha_open(&kek, b"tresor key v2", &sealed).expect("key file decrypts");
         assert_eq!(plain, s(&f["payload_json"]).as_bytes());
-        assert!(xchacha_open(&kek, b"tresor key v2", &sealed).is_none());
+        assert!(xchacha_open(&kek, b"tresor key v1", &sealed).is_none());
         let payload_value: Value = serde_json::from_slice(&plain).unwrap();
         assert_eq!(payload_value["signing_secret"], json!(hex::encode(secret)));
         assert_eq!(
@@ -1217,14 +1351,16 @@ fn tree_vector() {
         fixture.find(b"\xff\xfenon-utf8").unwrap().uid,
         4_294_967_294
     );
-    // Another tree version is refused with the documented message.
-    let mut v2 = encoded.clone();
-    v2[0] = 2;
-    let err = Tree::decode(&v2).unwrap_err();
-    assert_eq!(
-        err.to_string(),
-        "unsupported tree version 2 (this tresor reads version 1)"
-    );
+    // Other tree versions (version 1's byte above all) are refused with the documented message.
+    for version in [1u8, 3] {
+        let mut other = encoded.clone();
+        other[0] = version;
+        let err = Tree::decode(&other).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!("unsupported tree version {version} (this tresor reads version 2)")
+        );
+    }
 }
 
 /// One node written by hand as format §10 describes it (independent of the crate's encoder):
@@ -1258,7 +1394,7 @@ fn leb(mut n: u64, out: &mut Vec<u8>) {
 }
 
 fn hand_tree(nodes: &[HandNode<'_>]) -> Vec<u8> {
-    let mut b = vec![1u8];
+    let mut b = vec![2u8]; // the tree version byte of format version 2
     leb(nodes.len() as u64, &mut b);
     for n in nodes {
         leb(n.name.len() as u64, &mut b);
@@ -1289,7 +1425,7 @@ fn hand_tree(nodes: &[HandNode<'_>]) -> Vec<u8> {
     b
 }
 
-/// Negative vectors (format §10 rules; not in v1.json, which stays as generated): trees
+/// Negative vectors (format §10 rules; not in v2.json, which stays as generated): trees
 /// encoded by hand that break one rule each are refused with a message naming the node.
 #[test]
 fn invalid_tree_vectors() {
@@ -1409,11 +1545,24 @@ fn snapshot_and_config_vectors() {
     let stored = s(&v["config"]["stored"]);
     assert_eq!(std::str::from_utf8(&cfg.to_bytes()).unwrap(), stored);
     assert_eq!(Config::from_bytes(stored.as_bytes()).unwrap(), cfg);
-    let v2 = stored.replacen("\"version\": 1", "\"version\": 2", 1);
-    assert_eq!(
-        Config::from_bytes(v2.as_bytes()).unwrap_err().to_string(),
-        "unsupported repository version 2 (this tresor reads version 1)"
-    );
+    for version in [1, 3] {
+        let other = stored.replacen("\"version\": 2", &format!("\"version\": {version}"), 1);
+        assert_eq!(
+            Config::from_bytes(other.as_bytes())
+                .unwrap_err()
+                .to_string(),
+            format!("unsupported repository version {version} (this tresor reads version 2)")
+        );
+    }
+    // The algorithm name of version 2; version 1's name is not accepted under version 2.
+    assert!(stored.contains("\"algorithm\": \"fastcdc-v2020-keyed-gear\""));
+    let seeded = stored.replacen("fastcdc-v2020-keyed-gear", "fastcdc-v2020", 1);
+    assert!(matches!(
+        Config::from_bytes(seeded.as_bytes()),
+        Err(FormatError::Malformed { .. })
+    ));
+    let m = marker_json(&fixture_marker());
+    assert_eq!(std::str::from_utf8(&m).unwrap(), s(&v["marker"]["json"]));
     let odd = stored.replacen("262144", "262145", 1);
     assert!(matches!(
         Config::from_bytes(odd.as_bytes()),
@@ -1426,67 +1575,63 @@ fn sealed_vectors() {
     let v = load();
     let key = master_key_from(&v["master_key"]);
     let secret = key.secret_key.unwrap();
+    let signer_pk = full_signer().public();
+    let cases = sealed_cases(
+        &snapshot_json(&fixture_snapshot()),
+        &fixture_index().encode(),
+        &pack::encode_header(&fixture_pack_header()),
+        &marker_json(&fixture_marker()),
+    );
     let sealed = v["sealed"].as_array().unwrap();
-    let expected_plain = [
-        snapshot_json(&fixture_snapshot()),
-        fixture_index().encode(),
-        pack::encode_header(&fixture_pack_header()),
-    ];
-    assert_eq!(sealed.len(), 3);
+    assert_eq!(sealed.len(), cases.len());
     let other = MasterKey::generate().unwrap();
-    for (c, plain) in sealed.iter().zip(expected_plain) {
-        let label = s(&c["kind"]);
-        let kind = sealed_kind(label);
+    for (c, (label, kind, plain)) in sealed.iter().zip(cases) {
+        assert_eq!(s(&c["kind"]), label);
         let bytes = unhex(&c["sealed_hex"]);
         assert_eq!(unhex(&c["plaintext_hex"]), plain, "{label}");
-        // Wire layout: "TRS1" || kind || enc (32) || ciphertext || tag (16).
-        assert_eq!(&bytes[..4], b"TRS1");
+        // The signer is bound for every kind but pack headers (they are not signed).
+        let by = c["signer_public"]
+            .as_str()
+            .map(|_| unhex32(&c["signer_public"]));
+        assert_eq!(by.is_some(), kind != SealedKind::PackHeader, "{label}");
+        assert_eq!(by.is_some(), kind.in_envelope(), "{label}");
+        if let Some(pk) = by {
+            assert_eq!(pk, signer_pk);
+        }
+        let by = by.as_ref();
+        // Wire layout: "TRS2" || kind || enc (32) || ciphertext || tag (16).
+        assert_eq!(&bytes[..4], b"TRS2");
         assert_eq!(bytes[4], kind as u8);
         assert_eq!(bytes.len(), plain.len() + 5 + 32 + 16);
-        assert_eq!(key.open(kind, &bytes).unwrap(), plain, "{label}");
-        let info = format!("tresor/v1/{label}");
+        assert_eq!(key.open(kind, &bytes, by).unwrap(), plain, "{label}");
+        // §3 independently: HPKE with info "tresor/v2/<label>" and AAD = header || signer.
+        let aad = unhex(&c["aad_hex"]);
+        assert_eq!(aad, spec_aad(&bytes, by), "{label}");
+        assert_eq!(aad.len(), if by.is_some() { 37 } else { 5 });
+        let info = format!("tresor/v2/{label}");
         assert_eq!(
-            hpke_open(&secret, &info, &bytes).as_deref(),
+            hpke_open(&secret, &info, &aad, &bytes).as_deref(),
             Some(&plain[..])
         );
-        assert!(hpke_open(&secret, "tresor/v1/other", &bytes).is_none());
-        match kind {
-            SealedKind::Snapshot => {
-                let snap: Snapshot = serde_json::from_slice(&plain).unwrap();
-                assert_eq!(snap, fixture_snapshot());
-            }
-            SealedKind::Index => {
-                assert_eq!(
-                    IndexFile::open_sealed(&key, &bytes).unwrap(),
-                    fixture_index()
-                );
-            }
-            SealedKind::PackHeader => {
-                assert_eq!(
-                    pack::open_header(&key, &bytes).unwrap(),
-                    fixture_pack_header()
-                );
-            }
-            SealedKind::Marker => unreachable!("markers have no vector (format §16.1)"),
+        assert!(hpke_open(&secret, "tresor/v1/other", &aad, &bytes).is_none());
+        assert!(hpke_open(&secret, &format!("tresor/v1/{label}"), &aad, &bytes).is_none());
+        if by.is_some() {
+            // Without the signer, or with another one, it does not open.
+            assert!(hpke_open(&secret, &info, &bytes[..5], &bytes).is_none());
+            assert!(matches!(
+                key.open(kind, &bytes, Some(&[0x01; 32])),
+                Err(FormatError::Authentication { .. })
+            ));
         }
-        // Any changed byte is detected: the header bytes are checked first (malformed), every
-        // other byte by authentication.
-        for i in 0..bytes.len() {
-            let mut m = bytes.clone();
-            m[i] ^= 0x01;
-            match key.open(kind, &m) {
-                Err(FormatError::Malformed { .. }) if i < 5 => {}
-                Err(FormatError::Authentication { .. }) if i >= 5 => {}
-                r => panic!("{label}: flipping byte {i} gave {:?}", r.map(|p| p.len())),
-            }
-        }
-        assert!(key.open(kind, &bytes[..bytes.len() - 1]).is_err());
+        check_sealed_plaintext(&key, kind, &bytes, &plain);
+        assert_seal_is_tamper_evident(&key, kind, &bytes, by, label);
+        assert!(key.open(kind, &bytes[..bytes.len() - 1], by).is_err());
         assert!(matches!(
-            other.open(kind, &bytes),
+            other.open(kind, &bytes, by),
             Err(FormatError::Authentication { .. })
         ));
         assert!(matches!(
-            key.put_only().open(kind, &bytes),
+            key.put_only().open(kind, &bytes, by),
             Err(FormatError::PutOnlyKey)
         ));
         let wrong = if kind == SealedKind::Index {
@@ -1495,9 +1640,56 @@ fn sealed_vectors() {
             SealedKind::Index
         };
         assert!(matches!(
-            key.open(wrong, &bytes),
+            key.open(wrong, &bytes, Some(&signer_pk)),
             Err(FormatError::Malformed { .. })
         ));
+    }
+}
+
+/// The plaintext of a sealed vector is the fixture it was made from.
+fn check_sealed_plaintext(key: &MasterKey, kind: SealedKind, bytes: &[u8], plain: &[u8]) {
+    let signer_pk = full_signer().public();
+    match kind {
+        SealedKind::Snapshot => {
+            let snap: Snapshot = serde_json::from_slice(plain).unwrap();
+            assert_eq!(snap, fixture_snapshot());
+        }
+        SealedKind::Index => {
+            assert_eq!(
+                IndexFile::open_sealed(key, bytes, &signer_pk).unwrap(),
+                fixture_index()
+            );
+        }
+        SealedKind::PackHeader => {
+            assert_eq!(
+                pack::open_header(key, bytes).unwrap(),
+                fixture_pack_header()
+            );
+        }
+        SealedKind::Marker => {
+            let m: Marker = serde_json::from_slice(plain).unwrap();
+            assert_eq!(m, fixture_marker());
+        }
+    }
+}
+
+/// Any changed byte is detected: the header bytes are checked first (malformed), every other
+/// byte by authentication.
+fn assert_seal_is_tamper_evident(
+    key: &MasterKey,
+    kind: SealedKind,
+    bytes: &[u8],
+    by: Option<&[u8; 32]>,
+    label: &str,
+) {
+    for i in 0..bytes.len() {
+        let mut m = bytes.to_vec();
+        m[i] ^= 0x01;
+        match key.open(kind, &m, by) {
+            Err(FormatError::Malformed { .. }) if i < 5 => {}
+            Err(FormatError::Authentication { .. }) if i >= 5 => {}
+            r => panic!("{label}: flipping byte {i} gave {:?}", r.map(|p| p.len())),
+        }
     }
 }
 
@@ -1523,18 +1715,38 @@ fn object_vectors() {
     let signer_pk = unhex32(&o["signer_public"]);
     assert_eq!(signer_pk, full_signer().public());
 
-    // Snapshot object: envelope(Snapshot, sealed snapshot JSON).
+    // Snapshot object: envelope(Snapshot, sealed snapshot JSON bound to the signer).
     let snap = unhex(&o["snapshot_hex"]);
-    assert_eq!(&snap[..4], b"TSG1");
+    assert_eq!(&snap[..4], b"TSG2");
     assert_eq!(&snap[4..36], &signer_pk);
-    assert_eq!(&snap[36..40], b"TRS1");
+    assert_eq!(&snap[36..40], b"TRS2");
     assert_eq!(snap[40], SealedKind::Snapshot as u8);
     let (who, body) = sign::open_envelope(SignedKind::Snapshot, &snap).unwrap();
     assert_eq!(who, signer_pk);
     assert_eq!(
-        key.open(SealedKind::Snapshot, body).unwrap(),
+        key.open(SealedKind::Snapshot, body, Some(&signer_pk))
+            .unwrap(),
         snapshot_json(&fixture_snapshot())
     );
+    // §3 independently: the envelope's signer is the tail of the associated data.
+    let secret = key.secret_key.unwrap();
+    assert_eq!(
+        hpke_open(
+            &secret,
+            "tresor/v2/snapshot",
+            &[&body[..5], &signer_pk].concat(),
+            body
+        ),
+        Some(snapshot_json(&fixture_snapshot()))
+    );
+    // Re-signed by another key, the same ciphertext no longer opens.
+    let forger = Signer::from_secret(&PUT_ONLY_SIGNING_SECRET);
+    let rewrapped = forger.envelope(SignedKind::Snapshot, body);
+    assert_eq!(Snapshot::signer_of(&rewrapped).unwrap(), forger.public());
+    assert!(matches!(
+        Snapshot::open(&key, &rewrapped),
+        Err(FormatError::Authentication { what: "snapshot" })
+    ));
     assert_eq!(
         Snapshot::open(&key, &snap).unwrap(),
         (signer_pk, fixture_snapshot())
@@ -1549,7 +1761,7 @@ fn object_vectors() {
 
     // Index object: envelope(Index, postcard { sealed: bytes, dedup: bytes }).
     let index = unhex(&o["index_hex"]);
-    assert_eq!(&index[..4], b"TSG1");
+    assert_eq!(&index[..4], b"TSG2");
     let (who, env) = IndexFile::envelope(&index).unwrap();
     assert_eq!(who, signer_pk);
     let (_, body) = sign::open_envelope(SignedKind::Index, &index).unwrap();
@@ -1562,12 +1774,21 @@ fn object_vectors() {
         (signer_pk, fixture_index())
     );
     assert_eq!(
-        IndexFile::open_sealed(&key, &sealed).unwrap(),
+        IndexFile::open_sealed(&key, &sealed, &signer_pk).unwrap(),
         fixture_index()
     );
-    // The dedup list: XChaCha20-Poly1305 under the dedup key, AAD "tresor dedup v1",
+    assert!(matches!(
+        IndexFile::open_sealed(&key, &sealed, &forger.public()),
+        Err(FormatError::Authentication { what: "index" })
+    ));
+    let rewrapped = forger.envelope(SignedKind::Index, body);
+    assert!(matches!(
+        IndexFile::open(&key, &rewrapped),
+        Err(FormatError::Authentication { what: "index" })
+    ));
+    // The dedup list: XChaCha20-Poly1305 under the dedup key, AAD "tresor dedup v2",
     // postcard list of (blob type, blob id); readable with a put-only key.
-    let plain = xchacha_open(&key.dedup_key().0, b"tresor dedup v1", &dedup).expect("decrypts");
+    let plain = xchacha_open(&key.dedup_key().0, b"tresor dedup v2", &dedup).expect("decrypts");
     let mut r = Reader::new(&plain);
     let list: Vec<(BlobType, BlobId)> = (0..r.varint())
         .map(|_| {
@@ -1599,6 +1820,34 @@ fn object_vectors() {
         Err(FormatError::PutOnlyKey)
     ));
     assert_tamper_evident(&index, |b| IndexFile::open(&key, b));
+
+    // Marker object: envelope(Marker, sealed marker JSON bound to the signer).
+    let marker = unhex(&o["marker_hex"]);
+    assert_eq!(
+        (&marker[..4], &marker[36..40]),
+        (&b"TSG2"[..], &b"TRS2"[..])
+    );
+    assert_eq!(marker[40], SealedKind::Marker as u8);
+    assert_eq!(
+        Marker::open(&key, &marker).unwrap(),
+        (signer_pk, fixture_marker())
+    );
+    let (_, body) = sign::open_envelope(SignedKind::Marker, &marker).unwrap();
+    assert_eq!(
+        hpke_open(
+            &secret,
+            "tresor/v2/marker",
+            &[&body[..5], &signer_pk].concat(),
+            body
+        ),
+        Some(marker_json(&fixture_marker()))
+    );
+    let rewrapped = forger.envelope(SignedKind::Marker, body);
+    assert!(matches!(
+        Marker::open(&key, &rewrapped),
+        Err(FormatError::Authentication { what: "marker" })
+    ));
+    assert_tamper_evident(&marker, |b| Marker::open(&key, b));
 
     // Revocation: envelope(Revocation, JSON) signed by the admin key; deterministic.
     let rev = unhex(&o["revocation_hex"]);
@@ -1638,9 +1887,9 @@ fn pack_and_blob_vectors() {
     for p in packs {
         let bytes = unhex(&p["pack_hex"]);
         assert_eq!(ObjectId::of(&bytes).to_hex(), s(&p["pack_id"]));
-        // Trailer: sealed header length (u32 LE) || "TPK1".
+        // Trailer: sealed header length (u32 LE) || "TPK2".
         let n = bytes.len();
-        assert_eq!(&bytes[n - 4..], b"TPK1");
+        assert_eq!(&bytes[n - 4..], b"TPK2");
         let hlen = pack::parse_trailer(&bytes[n - 8..]).unwrap() as usize;
         let header_start = n - 8 - hlen;
         let header = pack::read_header(&key, &bytes).unwrap();
@@ -1649,14 +1898,25 @@ fn pack_and_blob_vectors() {
             header
         );
         let plain_header = key
-            .open(SealedKind::PackHeader, &bytes[header_start..n - 8])
+            .open(SealedKind::PackHeader, &bytes[header_start..n - 8], None)
             .unwrap();
+        // §3 independently: a pack header's associated data is its 5-byte header alone.
+        let sealed_header = &bytes[header_start..n - 8];
+        assert_eq!(
+            hpke_open(
+                &key.secret_key.unwrap(),
+                "tresor/v2/pack header",
+                &sealed_header[..5],
+                sealed_header
+            ),
+            Some(plain_header.clone())
+        );
         assert_eq!(
             read_pack_header(&plain_header),
             header,
             "spec-level decoding"
         );
-        assert_eq!(header.version, 1);
+        assert_eq!(header.version, 2);
         let list = p["blobs"].as_array().unwrap();
         assert_eq!(header.blobs.len(), list.len());
         let mut offset = 0u64;
@@ -1680,14 +1940,17 @@ fn pack_and_blob_vectors() {
                 "{label}"
             );
             // §7 independently: nonce || XChaCha20-Poly1305(inner, aad = type || id) || tag,
-            // inner = flag || u32 LE body length || body || zeros to a multiple of 64.
+            // inner = flag || u32 LE body length || body || zeros to Padmé(5 + body length)
+            // rounded up to a multiple of 64.
             let aad = [&[t.byte()][..], &e.id.0].concat();
             let inner = xchacha_open(&header.data_key.0, &aad, stored).expect("decrypts");
             assert_eq!(stored.len(), inner.len() + 40);
             assert_eq!(inner.len() % PAD_TO, 0);
             assert_eq!(u64::from(inner[0]), u(&b["flag"]), "{label}: flag");
             let body_len = u32::from_le_bytes(inner[1..5].try_into().unwrap()) as usize;
-            assert_eq!(inner.len(), (5 + body_len).div_ceil(PAD_TO) * PAD_TO);
+            let padded = spec_padme(5 + body_len as u64).div_ceil(64) * 64;
+            assert_eq!(inner.len() as u64, padded, "{label}: Padmé");
+            assert_eq!(stored.len(), blob::stored_len(body_len), "{label}");
             assert!(
                 inner[5 + body_len..].iter().all(|&z| z == 0),
                 "zero padding"
@@ -1731,6 +1994,65 @@ fn pack_and_blob_vectors() {
 }
 
 #[test]
+fn padme_vectors() {
+    let v = load();
+    let cases = v["padme"].as_array().unwrap();
+    assert_eq!(cases.len(), PADME_LENGTHS.len());
+    for (c, &l) in cases.iter().zip(&PADME_LENGTHS) {
+        assert_eq!(u(&c["inner_len"]), l);
+        let want = u(&c["padme"]);
+        assert_eq!(blob::padme(l), want, "L = {l}");
+        assert_eq!(spec_padme(l), want, "L = {l}: from the text");
+        assert_eq!(
+            blob::padded_len(l as usize) as u64,
+            u(&c["padded_len"]),
+            "L = {l}"
+        );
+        assert_eq!(u(&c["padded_len"]), want.div_ceil(64) * 64, "L = {l}");
+        assert!(
+            want >= l && (want - l) * 8 < l.max(1),
+            "L = {l}: overhead below 1/8"
+        );
+    }
+    let by = |l: u64| u(&cases[PADME_LENGTHS.iter().position(|&x| x == l).unwrap()]["padme"]);
+    // Worked examples of §7: the worst case, a 1 MiB chunk one byte over, the largest chunk.
+    assert_eq!(by(129), 144);
+    assert_eq!(by((1 << 20) + 5), (1 << 20) + (32 << 10));
+    assert_eq!(by((4 << 20) + 5), (4 << 20) + (128 << 10));
+    assert_eq!(by((16 << 20) + 5), (16 << 20) + (512 << 10));
+}
+
+#[test]
+fn gear_table_vector() {
+    let v = load();
+    let g = &v["gear_table"];
+    let key = unhex32(&g["chunker_key"]);
+    assert_eq!(key, CHUNKER_KEY);
+    assert_eq!(s(&g["input_utf8"]), "tresor v2 gear table");
+    let hex64 = |x: &Value| u64::from_str_radix(s(x), 16).expect("hex u64");
+    let (gear, gear_ls) = tresor_format::chunker::gear_table(&key);
+    let spec = spec_gear(&key);
+    assert_eq!(&gear[..], &spec[..], "the crate's table is the text's");
+    assert_eq!(
+        (gear[0], gear[1]),
+        (hex64(&g["first"][0]), hex64(&g["first"][1]))
+    );
+    assert_eq!(gear[255], hex64(&g["last"]));
+    assert_eq!(
+        (gear_ls[0], gear_ls[255]),
+        (hex64(&g["first_ls"]), hex64(&g["last_ls"]))
+    );
+    assert!(gear.iter().zip(gear_ls.iter()).all(|(g, gl)| *gl == g << 1));
+    let le: Vec<u8> = spec.iter().flat_map(|x| x.to_le_bytes()).collect();
+    assert_eq!(blake3::hash(&le).to_hex().as_str(), s(&g["table_blake3"]));
+    // Other keys give unrelated tables; the all-zero key is an ordinary key, not "unkeyed".
+    for other in OTHER_CHUNKER_KEYS {
+        let t = spec_gear(&other);
+        assert_eq!(t.iter().zip(&spec).filter(|(a, b)| a == b).count(), 0);
+    }
+}
+
+#[test]
 fn chunking_vectors() {
     let v = load();
     let c = &v["chunking"];
@@ -1748,29 +2070,30 @@ fn chunking_vectors() {
         "the PRNG itself"
     );
     let prefix = &input[..u(&c["prefix_len"]) as usize];
+    let cases = c["cases"].as_array().unwrap();
+    let keys: Vec<[u8; 32]> = std::iter::once(CHUNKER_KEY)
+        .chain(OTHER_CHUNKER_KEYS)
+        .collect();
+    assert_eq!(cases.len(), keys.len());
     let mut all = Vec::new();
-    for case in c["cases"].as_array().unwrap() {
-        let seed = u(&case["seed"]);
+    for (case, key) in cases.iter().zip(keys) {
+        assert_eq!(unhex32(&case["chunker_key"]), key);
         let want = lengths_json(&case["lengths"]);
         let want_prefix = lengths_json(&case["prefix_lengths"]);
         assert_eq!(want.iter().sum::<usize>(), input.len());
         assert_eq!(want_prefix.iter().sum::<usize>(), prefix.len());
         assert_eq!(
-            params.lengths(&input, seed),
+            params.lengths(&input, &key),
             want,
-            "seed {seed:#x}: fastcdc iterator"
+            "reference, key {key:x?}"
         );
-        assert_eq!(
-            params.lengths(prefix, seed),
-            want_prefix,
-            "seed {seed:#x}: prefix"
-        );
-        let chunker = Chunker::new(&params, seed);
+        assert_eq!(params.lengths(prefix, &key), want_prefix, "prefix");
+        let chunker = Chunker::new(&params, &key);
         for buf_len in [2 * chunker.max_size(), chunker.max_size()] {
             assert_eq!(
                 stream_lengths(&chunker, &input, buf_len),
                 want,
-                "seed {seed:#x}: streaming next_cut, buffer {buf_len}"
+                "streaming next_cut, buffer {buf_len}"
             );
             assert_eq!(stream_lengths(&chunker, prefix, buf_len), want_prefix);
         }
@@ -1780,65 +2103,82 @@ fn chunking_vectors() {
         assert!(*last <= 4_194_304);
         all.push(want);
     }
-    // The seed changes the boundaries.
-    assert_eq!(u(&c["cases"][1]["seed"]), 0);
+    // The key changes the boundaries.
     assert_ne!(all[0], all[1]);
     assert_ne!(all[0], all[2]);
     assert_ne!(all[1], all[2]);
-    assert_eq!(u(&c["cases"][0]["seed"]), fixture_master_key().chunker_seed);
 }
 
-/// §14: every reader refuses another version with a clear message (not a decoding error).
+/// §14: every reader refuses another version — version 1 above all — with a clear message
+/// naming it (not a decoding error).
 #[test]
 fn other_versions_are_refused() {
     let key = fixture_master_key();
     let signer = full_signer();
+    let pk = signer.public();
     let msg = |e: FormatError| e.to_string();
+    for version in [1u32, 3] {
+        let want = |what: &str| {
+            format!("unsupported {what} version {version} (this tresor reads version 2)")
+        };
+        let mut index = fixture_index();
+        index.version = version;
+        let sealed = key
+            .seal(SealedKind::Index, &index.encode(), Some(&pk))
+            .unwrap();
+        assert_eq!(
+            msg(IndexFile::open_sealed(&key, &sealed, &pk).unwrap_err()),
+            want("index")
+        );
+        assert_eq!(
+            msg(IndexFile::open(&key, &index.to_object(&key, &signer).unwrap()).unwrap_err()),
+            want("index")
+        );
+        // Even when the rest is not a version-2 layout.
+        let sealed = key
+            .seal(SealedKind::Index, &[version as u8, 0xff, 0xff], Some(&pk))
+            .unwrap();
+        assert!(matches!(
+            IndexFile::open_sealed(&key, &sealed, &pk),
+            Err(FormatError::UnsupportedVersion { found, .. }) if found == version
+        ));
 
-    let mut index = fixture_index();
-    index.version = 2;
-    let sealed = key.seal(SealedKind::Index, &index.encode()).unwrap();
-    assert_eq!(
-        msg(IndexFile::open_sealed(&key, &sealed).unwrap_err()),
-        "unsupported index version 2 (this tresor reads version 1)"
-    );
-    assert_eq!(
-        msg(IndexFile::open(&key, &index.to_object(&key, &signer).unwrap()).unwrap_err()),
-        "unsupported index version 2 (this tresor reads version 1)"
-    );
-    // Even when the rest is not a version-1 layout.
-    let sealed = key.seal(SealedKind::Index, &[2, 0xff, 0xff]).unwrap();
-    assert!(matches!(
-        IndexFile::open_sealed(&key, &sealed),
-        Err(FormatError::UnsupportedVersion { found: 2, .. })
-    ));
+        let sealed = key
+            .seal(SealedKind::PackHeader, &[version as u8, 0xff], None)
+            .unwrap();
+        assert_eq!(
+            msg(pack::open_header(&key, &sealed).unwrap_err()),
+            want("pack header")
+        );
 
-    let sealed = key.seal(SealedKind::PackHeader, &[3, 0xff]).unwrap();
-    assert_eq!(
-        msg(pack::open_header(&key, &sealed).unwrap_err()),
-        "unsupported pack header version 3 (this tresor reads version 1)"
-    );
+        let json = format!(r#"{{"version":{version},"new":"layout"}}"#);
+        for (sealed_kind, signed_kind, what) in [
+            (SealedKind::Snapshot, SignedKind::Snapshot, "snapshot"),
+            (SealedKind::Marker, SignedKind::Marker, "marker"),
+        ] {
+            let sealed = key.seal(sealed_kind, json.as_bytes(), Some(&pk)).unwrap();
+            let object = signer.envelope(signed_kind, &sealed);
+            let e = if what == "snapshot" {
+                Snapshot::open(&key, &object).map(|_| ()).unwrap_err()
+            } else {
+                Marker::open(&key, &object).map(|_| ()).unwrap_err()
+            };
+            assert_eq!(msg(e), want(what));
+        }
 
-    let sealed = key
-        .seal(SealedKind::Snapshot, br#"{"version":2,"new":"layout"}"#)
-        .unwrap();
-    let object = signer.envelope(SignedKind::Snapshot, &sealed);
-    assert_eq!(
-        msg(Snapshot::open(&key, &object).unwrap_err()),
-        "unsupported snapshot version 2 (this tresor reads version 1)"
-    );
+        let kf = format!(r#"{{"version":{version},"kind":"quantum"}}"#);
+        assert_eq!(
+            msg(KeyFile::from_bytes(kf.as_bytes()).unwrap_err()),
+            want("key file")
+        );
 
-    assert_eq!(
-        msg(KeyFile::from_bytes(br#"{"version":2,"kind":"quantum"}"#).unwrap_err()),
-        "unsupported key file version 2 (this tresor reads version 1)"
-    );
-
-    let rev = key
-        .admin()
-        .unwrap()
-        .envelope(SignedKind::Revocation, br#"{"version":2}"#);
-    assert_eq!(
-        msg(Revocation::open(&key.admin_public, &rev).unwrap_err()),
-        "unsupported revocation version 2 (this tresor reads version 1)"
-    );
+        let rev = key
+            .admin()
+            .unwrap()
+            .envelope(SignedKind::Revocation, json.as_bytes());
+        assert_eq!(
+            msg(Revocation::open(&key.admin_public, &rev).unwrap_err()),
+            want("revocation")
+        );
+    }
 }

@@ -162,9 +162,16 @@ pub fn run(ctx: &Context, c: &KeyCommand) -> Result<i32> {
             let repo = ctx.open()?;
             let paper = keys::export_paper(&repo)?;
             if ctx.json {
-                println!("{}", serde_json::json!({ "paper": paper }));
+                #[derive(serde::Serialize)]
+                struct Paper<'a> {
+                    paper: &'a str,
+                }
+                let json = zeroize::Zeroizing::new(serde_json::to_string(&Paper {
+                    paper: paper.as_str(),
+                })?);
+                println!("{}", json.as_str());
             } else {
-                print!("{paper}");
+                print!("{}", paper.as_str());
             }
         }
         KeyCommand::Signers { accept } => {

@@ -262,12 +262,12 @@ impl<'a> Crafter<'a> {
             bytes.extend_from_slice(&stored);
         }
         let header = PackHeader {
-            version: 1,
+            version: tresor_format::FORMAT_VERSION,
             data_key: data_key.clone(),
             blobs: entries.clone(),
         };
         let plain = tresor_format::pack::encode_header(&header);
-        let sealed = self.key.seal(SealedKind::PackHeader, &plain).unwrap();
+        let sealed = self.key.seal(SealedKind::PackHeader, &plain, None).unwrap();
         bytes.extend_from_slice(&sealed);
         bytes.extend_from_slice(&(sealed.len() as u32).to_le_bytes());
         bytes.extend_from_slice(PACK_MAGIC);
@@ -284,7 +284,7 @@ impl<'a> Crafter<'a> {
     /// `supersedes`, which put-only keys' index objects cannot use) varies its name.
     pub fn index(&self, packs: Vec<IndexPack>, salt: Option<[u8; 32]>) -> Object {
         let f = IndexFile {
-            version: 1,
+            version: tresor_format::FORMAT_VERSION,
             supersedes: salt.map(ObjectId).into_iter().collect(),
             packs,
         };
@@ -309,7 +309,7 @@ impl<'a> Crafter<'a> {
     /// A snapshot of the root tree `tree` for `host`, dated 2099 (so it is `latest`).
     pub fn snapshot(&self, tree: BlobId, host: &str) -> Object {
         let s = Snapshot {
-            version: 1,
+            version: tresor_format::FORMAT_VERSION,
             time: "2099-01-01T00:00:00+00:00".into(),
             tree,
             paths: vec!["/".into()],

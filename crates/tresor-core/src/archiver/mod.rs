@@ -277,7 +277,7 @@ pub fn backup(
     summary.tree_blobs = stats.tree_blobs;
     summary.backup_start = backup_start.timestamp().to_string();
     let mut snap = Snapshot {
-        version: 1,
+        version: tresor_format::FORMAT_VERSION,
         time: opts.time.strftime("%Y-%m-%dT%H:%M:%S%.f%:z").to_string(),
         tree: root,
         paths: snapshot_paths(&opts),

@@ -86,7 +86,7 @@ impl<'a> Walker<'a> {
             trees: cached,
             collect: collect_trees,
         } = cache;
-        let chunker = Chunker::new(&repo.config().chunker, repo.key().chunker_seed);
+        let chunker = Chunker::new(&repo.config().chunker, &repo.key().chunker_key);
         let buf = vec![0u8; chunker.max_size() * 2];
         Walker {
             repo,
