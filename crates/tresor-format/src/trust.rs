@@ -141,7 +141,11 @@ impl TrustRecord {
         if !increasing(&mut self.revoked.iter().map(|k| k.signing_public)) {
             return bad("revoked keys are not sorted and unique".into());
         }
-        if let Some(k) = self.keys.iter().find(|k| self.is_revoked(&k.signing_public)) {
+        if let Some(k) = self
+            .keys
+            .iter()
+            .find(|k| self.is_revoked(&k.signing_public))
+        {
             return bad(format!(
                 "key {} is both trusted and revoked",
                 hex::encode(&k.signing_public[..4])
@@ -265,7 +269,10 @@ mod tests {
         for i in [0, 4, 40, stored.len() / 2, stored.len() - 1] {
             let mut bad = stored.clone();
             bad[i] ^= 1;
-            assert!(TrustRecord::open(&admin().public(), &bad).is_err(), "byte {i}");
+            assert!(
+                TrustRecord::open(&admin().public(), &bad).is_err(),
+                "byte {i}"
+            );
         }
         let body = serde_json::to_vec(&r).unwrap();
         let as_revocation = admin().envelope(SignedKind::Revocation, &body);
@@ -278,8 +285,11 @@ mod tests {
     fn malformed_records_are_refused_by_rule() {
         let open = |r: &TrustRecord| {
             let body = serde_json::to_vec(r).unwrap();
-            TrustRecord::open(&admin().public(), &admin().envelope(SignedKind::Trust, &body))
-                .map_err(|e| e.to_string())
+            TrustRecord::open(
+                &admin().public(),
+                &admin().envelope(SignedKind::Trust, &body),
+            )
+            .map_err(|e| e.to_string())
         };
         let mut unsorted = sample();
         unsorted.keys.reverse();
