@@ -165,11 +165,16 @@ impl Context {
             "enter password for repository {}: ",
             self.location
         ))?;
-        Ok(Repository::open_with(
-            storage,
-            &pw,
-            self.cache_dir.as_deref(),
-        )?)
+        let repo = Repository::open_with(storage, &pw, self.cache_dir.as_deref())?;
+        if let Some(p) = repo.cache_problem()
+            && !self.quiet
+        {
+            eprintln!(
+                "warning: local cache {p}: this machine cannot notice a rollback of the \
+                 repository or hidden snapshots (use --cache-dir DIR)"
+            );
+        }
+        Ok(repo)
     }
 
     /// This machine's high-water marks of repository `repo_id` (`None` with `--no-cache`).

@@ -148,14 +148,21 @@ impl HighWater {
     /// back); I/O errors of the cache directory.
     pub fn check_trust_seq(&self, found: u64) -> Result<()> {
         let path = self.path();
+        let rolled_back = |seen: u64| {
+            CoreError::Damaged(format!(
+                "trust record went back from {seen} to {found}: the storage rolled back (if you \
+                 restored the repository on purpose, delete {})",
+                path.display()
+            ))
+        };
+        // Compared before locking too: a file that can be read but not written still counts.
+        let seen = self.load().trust_seq;
+        if found < seen {
+            return Err(rolled_back(seen));
+        }
         self.update(|m| {
             if found < m.trust_seq {
-                return Err(CoreError::Damaged(format!(
-                    "trust record went back from {} to {found}: the storage rolled back (if you \
-                     restored the repository on purpose, delete {})",
-                    m.trust_seq,
-                    path.display()
-                )));
+                return Err(rolled_back(m.trust_seq));
             }
             m.trust_seq = found;
             Ok(())

@@ -35,6 +35,8 @@ pub struct Repository {
     signers: Mutex<IdMap<ObjectId, [u8; 32]>>,
     /// What this machine has seen of the repository, when a cache directory is used.
     marks: Option<HighWater>,
+    /// Why the cache directory could not hold the high-water marks (then `marks` is `None`).
+    cache_problem: Option<String>,
 }
 
 impl std::fmt::Debug for Repository {
@@ -253,6 +255,8 @@ impl Repository {
             let key_id: ObjectId = name.parse()?;
             let trust = Trust::load(storage.as_ref(), &payload.master)?;
             trust.authenticate_config(&config_id)?;
+            // Before judging the key: an older trust record may not list it yet.
+            let (marks, cache_problem) = high_water(cache_dir, &config.id, trust.seq())?;
             let signer = payload.signer();
             if trust.is_revoked(&signer.public()) {
                 // A removed key whose key file is back (or was never deleted).
@@ -262,10 +266,6 @@ impl Repository {
             if trust.key(&signer.public()).is_none() {
                 unlisted = Some(key_id);
                 continue;
-            }
-            let marks = cache_dir.map(|d| HighWater::new(d, &config.id));
-            if let Some(m) = &marks {
-                m.check_trust_seq(trust.seq())?;
             }
             return Ok(Repository {
                 storage,
@@ -277,6 +277,7 @@ impl Repository {
                 trust,
                 signers: Mutex::default(),
                 marks,
+                cache_problem,
             });
         }
         if let Some(id) = revoked {
@@ -328,6 +329,11 @@ impl Repository {
     /// This machine's high-water marks of the repository (`None` without a cache directory).
     pub fn high_water(&self) -> Option<&HighWater> {
         self.marks.as_ref()
+    }
+    /// Why the cache directory could not keep high-water marks (it cannot be written): then
+    /// rollback and hidden snapshots go unnoticed. The CLI warns with it.
+    pub fn cache_problem(&self) -> Option<&str> {
+        self.cache_problem.as_deref()
     }
 
     /// Remember a trust record `seq` this process wrote (after a key operation), so that a
@@ -690,6 +696,27 @@ impl Repository {
             }
         }
         Ok(set)
+    }
+}
+
+/// The high-water marks under `cache_dir` after checking the storage's trust `seq` against
+/// them; a cache directory that cannot be written gives no marks and a problem to report.
+///
+/// # Errors
+/// [`CoreError::Damaged`] when the storage rolled back.
+fn high_water(
+    cache_dir: Option<&Path>,
+    repo_id: &str,
+    seq: u64,
+) -> Result<(Option<HighWater>, Option<String>)> {
+    let Some(dir) = cache_dir else {
+        return Ok((None, None));
+    };
+    let marks = HighWater::new(dir, repo_id);
+    match marks.check_trust_seq(seq) {
+        Ok(()) => Ok((Some(marks), None)),
+        Err(e @ CoreError::Io { .. }) => Ok((None, Some(e.to_string()))),
+        Err(e) => Err(e),
     }
 }
 
