@@ -255,7 +255,7 @@ fn a_revoked_key_stays_revoked_when_its_revocation_is_deleted_and_its_key_file_p
     for who in ["admin", "fresh"] {
         // Without the revocation nothing of the revoked key is accepted, its old snapshot
         // neither; the admin's snapshot is untouched.
-        assert_eq!(lab.listed(who), [lab.honest.clone()], "{who}");
+        assert_eq!(lab.listed(who), vec![lab.honest.clone()], "{who}");
         let o = lab.code(who, &["check"], 5);
         let e = stderr(&o);
         assert!(
@@ -427,7 +427,7 @@ fn garbage_and_unsigned_trust_records_are_ignored_and_reported() {
     )
     .unwrap();
 
-    assert_eq!(lab.listed("admin"), [lab.honest.clone()]);
+    assert_eq!(lab.listed("admin"), vec![lab.honest.clone()]);
     lab.backup("host", "vps");
     let o = lab.code("admin", &["check"], 5);
     let e = stderr(&o);
@@ -503,7 +503,7 @@ fn trust_records_with_the_same_seq_merge_conservatively() {
     // The revocation counts: the host's key opens nothing, its snapshot is ignored.
     let o = lab.code("host", &["backup", lab.src.to_str().unwrap()], 12);
     assert!(stderr(&o).contains("revoked"), "{}", stderr(&o));
-    assert_eq!(lab.listed("admin"), [lab.honest.clone()]);
+    assert_eq!(lab.listed("admin"), vec![lab.honest.clone()]);
     assert!(!lab.listed("admin").contains(&host_snapshot));
     // The key only one record lists is not trusted.
     let o = lab
@@ -598,7 +598,7 @@ fn snapshots_removed_by_forget_are_not_reported() {
         let o = lab.code(who, &["snapshots"], 0);
         assert!(!stderr(&o).contains("hidden"), "{who}: {}", stderr(&o));
         lab.code(who, &["check"], 0);
-        assert_eq!(lab.listed(who), [lab.honest.clone()]);
+        assert_eq!(lab.listed(who), vec![lab.honest.clone()]);
     }
     let records = tresor_core::prune::load_records(&lab.admin()).unwrap();
     let mut forgotten: Vec<ObjectId> = records
@@ -637,7 +637,7 @@ fn accept_refuses_a_prefix_two_ground_signers_share() {
     let hostile = "evil\x1b[2J\nhost";
     let sa = lab.resigned(&a, hostile);
     let sb = lab.resigned(&b, "other");
-    assert_eq!(lab.listed("admin"), [lab.honest.clone()]);
+    assert_eq!(lab.listed("admin"), vec![lab.honest.clone()]);
     let (records, revocations) = (lab.count(Kind::Trust), lab.count(Kind::Revocation));
 
     let o = lab.code(
@@ -667,7 +667,7 @@ fn accept_refuses_a_prefix_two_ground_signers_share() {
     );
     assert_eq!(lab.count(Kind::Trust), records, "nothing written");
     assert_eq!(lab.count(Kind::Revocation), revocations);
-    assert_eq!(lab.listed("admin"), [lab.honest.clone()]);
+    assert_eq!(lab.listed("admin"), vec![lab.honest.clone()]);
 
     // The listing escapes what the forger chose.
     let o = lab.code("admin", &["key", "signers"], 0);

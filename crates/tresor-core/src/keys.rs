@@ -707,9 +707,9 @@ mod tests {
                 .map(|v| v.iter().map(|u| hex::encode(u.signer)).collect::<Vec<_>>())
                 .map_err(|e| e.to_string())
         };
-        assert_eq!(pick(&["1234abce"]).unwrap(), [b.clone()]);
-        assert_eq!(pick(&["1234ABCE1"]).unwrap(), [b.clone()]);
-        assert_eq!(pick(&[&a]).unwrap(), [a.clone()]);
+        assert_eq!(pick(&["1234abce"]).unwrap(), vec![b.clone()]);
+        assert_eq!(pick(&["1234ABCE1"]).unwrap(), vec![b.clone()]);
+        assert_eq!(pick(&[&a]).unwrap(), vec![a.clone()]);
         assert_eq!(pick(&["1234abcd0", &c]).unwrap(), [a.clone(), c.clone()]);
         assert_eq!(
             pick(&["all", "1234abce"]).unwrap(),

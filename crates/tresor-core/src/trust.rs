@@ -243,7 +243,7 @@ fn load_records(
             Err(e) => problems.push(format!("trust record {name}: {e}: ignored")),
         }
     }
-    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out.sort_by_key(|a| a.0);
     Ok(out)
 }
 
@@ -346,49 +346,18 @@ fn load_revocations(
 fn build(
     record: Option<TrustRecord>,
     files: HashMap<[u8; 32], KeyInfo>,
-    mut revocations: Revocations,
+    revocations: Revocations,
     problems: &mut Vec<String>,
 ) -> Trust {
-    let mut t = Trust::default();
     let empty = TrustRecord::new(1, ObjectId::default());
     let rec = record.as_ref().unwrap_or(&empty);
-    for r in &rec.revoked {
-        let (accepted, kind, ids) = revocations.remove(&r.signing_public).unwrap_or_default();
-        if !ids.contains(&r.revocation) {
-            problems.push(format!(
-                "key {} is revoked by revocation {}, which is missing: its objects accepted \
-                 only as other revocations list them",
-                hex::encode(&r.signing_public[..4]),
-                r.revocation.short()
-            ));
-        }
-        let kind = r.kind.or(kind);
-        let host = r.host.clone();
-        t.revoked.insert(
-            r.signing_public,
-            RevokedInfo {
-                accepted,
-                kind,
-                host,
-            },
-        );
-    }
-    // Revocations the record does not name (its write was interrupted) revoke all the same.
-    for (k, (accepted, kind, _)) in revocations {
-        let host = files.get(&k).map(|f| f.host.clone());
-        t.revoked.insert(
-            k,
-            RevokedInfo {
-                accepted,
-                kind,
-                host,
-            },
-        );
-    }
-    for k in &rec.keys {
-        if t.revoked.contains_key(&k.signing_public) {
-            continue;
-        }
+    let revoked = revoked_keys(rec, &files, revocations, problems);
+    let mut keys = HashMap::new();
+    for k in rec
+        .keys
+        .iter()
+        .filter(|k| !revoked.contains_key(&k.signing_public))
+    {
         match files.get(&k.signing_public) {
             Some(f) => {
                 let info = KeyInfo {
@@ -397,7 +366,7 @@ fn build(
                     created: k.created.clone(),
                     ..f.clone()
                 };
-                t.keys.insert(k.signing_public, info);
+                keys.insert(k.signing_public, info);
             }
             None => problems.push(format!(
                 "key {} ({}, host {}) is in the trust record but its key file is missing: not \
@@ -409,16 +378,64 @@ fn build(
         }
     }
     for f in files.values() {
-        if !t.keys.contains_key(&f.signing_public) && !t.revoked.contains_key(&f.signing_public) {
+        if !keys.contains_key(&f.signing_public) && !revoked.contains_key(&f.signing_public) {
             problems.push(format!(
                 "key {} is certified but not in the trust record: not trusted",
                 f.id
             ));
         }
     }
-    t.files = files;
-    t.record = record;
-    t
+    Trust {
+        keys,
+        files,
+        revoked,
+        record,
+        ..Trust::default()
+    }
+}
+
+/// The revoked keys: those the record lists (accepting what their revocation objects list; a
+/// missing one is reported) and those an authentic revocation object names.
+fn revoked_keys(
+    rec: &TrustRecord,
+    files: &HashMap<[u8; 32], KeyInfo>,
+    mut revocations: Revocations,
+    problems: &mut Vec<String>,
+) -> HashMap<[u8; 32], RevokedInfo> {
+    let mut out = HashMap::new();
+    for r in &rec.revoked {
+        let (accepted, kind, ids) = revocations.remove(&r.signing_public).unwrap_or_default();
+        if !ids.contains(&r.revocation) {
+            problems.push(format!(
+                "key {} is revoked by revocation {}, which is missing: its objects accepted \
+                 only as other revocations list them",
+                hex::encode(&r.signing_public[..4]),
+                r.revocation.short()
+            ));
+        }
+        let (kind, host) = (r.kind.or(kind), r.host.clone());
+        out.insert(
+            r.signing_public,
+            RevokedInfo {
+                accepted,
+                kind,
+                host,
+            },
+        );
+    }
+    // Revocations the record does not name (its write was interrupted) revoke all the same.
+    for (k, (accepted, kind, _)) in revocations {
+        let host = files.get(&k).map(|f| f.host.clone());
+        out.insert(
+            k,
+            RevokedInfo {
+                accepted,
+                kind,
+                host,
+            },
+        );
+    }
+    out
 }
 
 fn kind_name(k: KeyKind) -> &'static str {
