@@ -131,16 +131,24 @@ impl Lab {
         ids
     }
 
-    /// Snapshot `id` restores, as seen by a fresh client, byte for byte.
+    /// Snapshot `id` restores, as seen by a fresh client with the admin's key, byte for byte.
     fn assert_restores(&self, id: &str) {
+        self.assert_restores_with(id, PASSWORD);
+    }
+
+    /// [`Lab::assert_restores`] with the key that `password` opens.
+    fn assert_restores_with(&self, id: &str, password: &str) {
         let t = tempfile::tempdir_in(self.env.dir.path()).unwrap();
         let target = t.path().join("t");
-        let fresh = format!("fresh-{}", t.path().file_name().unwrap().to_string_lossy());
-        self.code(
-            &fresh,
-            &["restore", id, "--target", target.to_str().unwrap()],
-            0,
-        );
+        let o = self
+            .env
+            .cmd()
+            .env("TRESOR_PASSWORD", password)
+            .env("TRESOR_CACHE_DIR", t.path().join("cache"))
+            .args(["restore", id, "--target", target.to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(0), "restore {id}: {}", stderr(&o));
         let dir = target.join(self.src.strip_prefix("/").unwrap());
         for (name, data) in &self.files {
             assert_eq!(&std::fs::read(dir.join(name)).unwrap(), data, "{name}");
@@ -716,4 +724,74 @@ fn ground_pair() -> (Signer, Signer) {
         seen.insert(key, secret);
     }
     panic!("no two signers share 8 hex digits in 2^22 tries");
+}
+
+/// Every trust record lost: nothing opens ("no trust record"); a paper-key import writes a new
+/// record above the highest `seq` this machine saw, trusting the config as it is (shown for the
+/// admin to check) and only the new key; the old keys' signers are then accepted by name.
+#[test]
+fn a_paper_key_import_rebuilds_a_lost_trust_record() {
+    let lab = Lab::new();
+    lab.add_host_key("vps", HOST_PW);
+    lab.code("admin", &["snapshots"], 0);
+    let paper = stdout(&lab.code("admin", &["key", "export", "--paper"], 0));
+    let paper_file = lab.env.path("paper.txt");
+    std::fs::write(&paper_file, paper).unwrap();
+    for (path, _) in lab.trust_files() {
+        std::fs::remove_file(path).unwrap();
+    }
+    let o = lab.code("admin", &["snapshots"], 5);
+    assert!(
+        stderr(&o).contains(
+            "repository damaged: no trust record: not a format 2 repository (or its trust \
+             records were deleted)"
+        ),
+        "{}",
+        stderr(&o)
+    );
+    let pw = lab
+        .env
+        .password_file("recovered.pw", "recovered password\n");
+    let mut args = vec!["key", "import", "--file", paper_file.to_str().unwrap()];
+    args.extend(["--new-password-file", pw.to_str().unwrap()]);
+    args.extend(KDF);
+    let o = lab.code("admin", &args, 0);
+    assert!(
+        stderr(&o).contains(
+            "warning: the repository had no trust record: a new one trusts the config as it is \
+             now (chunks 262144/1048576/4194304 bytes, packs of 16777216 bytes, compression \
+             level 3, object lock none) and only the imported key"
+        ),
+        "{}",
+        stderr(&o)
+    );
+    // Above the seq 2 this machine saw.
+    let records = lab.trust_files();
+    assert_eq!(records.iter().map(|(_, s)| *s).collect::<Vec<_>>(), [3]);
+    let recovered = |args: &[&str]| {
+        lab.env
+            .cmd()
+            .env("TRESOR_PASSWORD", "recovered password")
+            .env("TRESOR_CACHE_DIR", lab.cache("admin"))
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let o = recovered(&["snapshots", "--json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(stdout(&o).trim(), "[]");
+    // The old keys are not trusted any more: the admin's and the host's.
+    let o = lab.code("admin", &["snapshots"], 12);
+    assert!(
+        stderr(&o).contains("is not in the repository's trust record"),
+        "{}",
+        stderr(&o)
+    );
+    lab.code("host", &["backup", lab.src.to_str().unwrap()], 12);
+    let o = recovered(&["key", "signers", "--accept", "all", "--yes"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stdout(&o).contains("accepted signer"), "{}", stdout(&o));
+    let o = recovered(&["snapshots", "--json"]);
+    assert!(stdout(&o).contains(&lab.honest), "{}", stdout(&o));
+    lab.assert_restores_with(&lab.honest, "recovered password");
 }

@@ -115,6 +115,8 @@ fn signers(ctx: &Context, accept: &[String], yes: bool) -> Result<()> {
             println!("every signer is vouched for by a trusted key or a revocation");
         }
         print_unknown(&unknown);
+    } else if accepted.is_empty() {
+        println!("nothing to accept: every signer is vouched for by a trusted key or a revocation");
     } else {
         for a in &accepted {
             println!("accepted signer {}", hex::encode(a));
