@@ -185,13 +185,17 @@ pub enum KeyCommand {
         #[arg(long)]
         paper: bool,
     },
-    /// List the signers of snapshots and index objects that no key file or revocation vouches
-    /// for (ignored by readers), and accept some with --accept.
+    /// List the signers of snapshots and index objects that no trusted key or revocation
+    /// vouches for (ignored by readers), and accept some with --accept.
     Signers {
-        /// Accept the signers whose public key starts with PREFIX (repeatable; "all" for every
-        /// one listed): their objects so far become readable, later ones stay ignored.
+        /// Accept the one signer whose public key starts with PREFIX (at least 8 hex digits, or
+        /// all 64; a prefix two signers share is refused), repeatable; "all" for every one
+        /// listed. Their objects so far become readable, later ones stay ignored.
         #[arg(long = "accept", value_name = "PREFIX")]
         accept: Vec<String>,
+        /// Accept without asking (needed when standard input is not a terminal).
+        #[arg(long)]
+        yes: bool,
     },
     /// Create a key from a paper backup (read from FILE or standard input).
     Import {

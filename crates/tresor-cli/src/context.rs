@@ -165,7 +165,22 @@ impl Context {
             "enter password for repository {}: ",
             self.location
         ))?;
-        Ok(Repository::open(storage, &pw)?)
+        let repo = Repository::open_with(storage, &pw, self.cache_dir.as_deref())?;
+        if let Some(p) = repo.cache_problem()
+            && !self.quiet
+        {
+            eprintln!(
+                "warning: local cache {p}: this machine cannot notice a rollback of the \
+                 repository or hidden snapshots (use --cache-dir DIR)"
+            );
+        }
+        Ok(repo)
+    }
+
+    /// This machine's high-water marks of repository `repo_id` (`None` with `--no-cache`).
+    pub fn high_water(&self, repo_id: &str) -> Option<tresor_core::highwater::HighWater> {
+        let dir = self.cache_dir.as_deref()?;
+        Some(tresor_core::highwater::HighWater::new(dir, repo_id))
     }
 
     /// Whether to draw progress bars: stderr is a terminal and output is for humans.

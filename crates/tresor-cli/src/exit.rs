@@ -12,7 +12,8 @@ pub const PARTIAL: i32 = 3;
 pub const DAMAGED: i32 = 5;
 /// No repository at the given location.
 pub const NO_REPOSITORY: i32 = 10;
-/// Wrong password: no key opens with it (or only a removed, revoked key).
+/// Wrong password: no key opens with it (or only a removed, revoked key, or one the trust
+/// record does not list).
 pub const WRONG_PASSWORD: i32 = 12;
 /// The key is put-only and cannot read.
 pub const PUT_ONLY: i32 = 13;
@@ -23,7 +24,9 @@ pub const INTERRUPTED: i32 = 130;
 pub fn code(e: &anyhow::Error) -> i32 {
     match e.downcast_ref::<CoreError>() {
         Some(CoreError::RepositoryNotFound(_)) => NO_REPOSITORY,
-        Some(CoreError::WrongPassword | CoreError::KeyRevoked(_)) => WRONG_PASSWORD,
+        Some(CoreError::WrongPassword | CoreError::KeyRevoked(_) | CoreError::KeyNotTrusted(_)) => {
+            WRONG_PASSWORD
+        }
         Some(CoreError::PutOnly(_)) => PUT_ONLY,
         Some(CoreError::Interrupted) => INTERRUPTED,
         Some(c) if c.is_damage() => DAMAGED,

@@ -183,8 +183,30 @@ fn key_passwd_remove_and_paper_round_trip() {
         v["unknown"][0]["snapshots"][0]["paths"][0],
         src.to_str().unwrap()
     );
+    // Without a terminal to confirm on, accepting needs --yes; the listing says what it would
+    // accept, and nothing is written.
+    let trust_records = || std::fs::read_dir(env.repo.join("trust")).unwrap().count();
+    let before = trust_records();
     let o = new(&["key", "signers", "--accept", &signer[..12]]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("add --yes to accept the 1 signer(s) listed above"),
+        "{}",
+        stderr(&o)
+    );
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(
+        out.contains(&format!("signer {signer}: 2 object(s)")),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("paths \"{}\"", src.display())),
+        "{out}"
+    );
+    assert_eq!(trust_records(), before);
+    let o = new(&["key", "signers", "--accept", &signer[..12], "--yes"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(trust_records(), before + 1);
     let t = env.path("t");
     assert_eq!(
         new(&["restore", "latest", "--target", t.to_str().unwrap()])

@@ -542,9 +542,18 @@ fn restricted_storage_api() {
         let e = s.list(kind).unwrap_err();
         assert_eq!(e.kind, ErrorKind::PermissionDenied, "list {kind}: {e}");
     }
-    for kind in [Kind::Config, Kind::Key, Kind::Revocation, Kind::Index] {
+    for kind in [
+        Kind::Config,
+        Kind::Key,
+        Kind::Revocation,
+        Kind::Index,
+        Kind::Trust,
+    ] {
         s.list(kind).unwrap();
     }
+    // Trust records are read (a put-only key verifies them), never written.
+    let (trust, _) = s.list(Kind::Trust).unwrap().into_iter().next().unwrap();
+    s.read(Kind::Trust, &trust).unwrap();
     let e = s.delete(Kind::Pack, &pack).unwrap_err();
     assert_eq!(e.kind, ErrorKind::PermissionDenied, "delete pack: {e}");
     let (config, _) = s.list(Kind::Config).unwrap().into_iter().next().unwrap();
@@ -577,7 +586,7 @@ fn restricted_storage_api() {
     println!("extra object: {}", s.key(Kind::Pack, &name));
 
     // Folders a backup host never writes.
-    for kind in [Kind::Key, Kind::Config, Kind::Revocation] {
+    for kind in [Kind::Key, Kind::Config, Kind::Revocation, Kind::Trust] {
         let e = s.write(kind, &name, &data).unwrap_err();
         assert_eq!(e.kind, ErrorKind::PermissionDenied, "write {kind}: {e}");
     }

@@ -2,7 +2,8 @@
 //!
 //! Structure (always): every key file and the config parse and match their names; every index
 //! object opens; every indexed pack exists and is long enough for its blobs; every snapshot
-//! opens; every tree of every snapshot loads (nested at most [`MAX_TREE_DEPTH`] deep) and every
+//! opens, and none that this machine saw before is missing without a forget record (hidden by
+//! the storage?); every tree of every snapshot loads (nested at most [`MAX_TREE_DEPTH`] deep) and every
 //! data blob it names is indexed. Objects that are skipped are named with their reason: garbage
 //! (no key wrote it: an admin's `prune` deletes it) and damage are errors, objects of ignored
 //! signers are warnings.
@@ -119,6 +120,9 @@ pub fn check(repo: &Repository, read_data: ReadData) -> Result<CheckReport> {
         ));
     }
     let snaps = check_snapshots(repo, &index, &mut r)?;
+    for h in repo.hidden_snapshots()? {
+        r.errors.push(h.to_string());
+    }
     if read_data != ReadData::None {
         let bad = check_packs(repo, &index, read_data, &mut r);
         if !bad.is_empty() {

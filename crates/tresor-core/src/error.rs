@@ -22,6 +22,11 @@ pub enum CoreError {
     /// The password opens only a key that was removed (revoked): what it would write is ignored.
     #[error("key {0} was removed from this repository (revoked): ask its admin for a new key")]
     KeyRevoked(String),
+    /// The password opens only keys the trust record does not list (format §4.3).
+    #[error(
+        "key {0} is not in the repository's trust record (its addition did not finish, or the storage put it there): ask its admin for a new key"
+    )]
+    KeyNotTrusted(String),
     /// The key can only write.
     #[error("this key can write but not read (put-only key): {0} needs a full key")]
     PutOnly(&'static str),

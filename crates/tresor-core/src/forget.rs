@@ -3,6 +3,7 @@
 //! function of (snapshots, policy, time zone) that matches `restic forget`.
 
 use crate::error::{CoreError, Result};
+use crate::prune::{ForgetRecord, Record};
 use crate::repository::Repository;
 use crate::retention::{self, GroupBy, RetentionPolicy, SnapshotInfo};
 use crate::snapshots::{SnapshotFilter, time_of};
@@ -46,8 +47,26 @@ pub struct Removed {
     pub locked: Vec<(ObjectId, std::time::SystemTime)>,
 }
 
+/// Write a forget record (format §16) listing `ids`, the snapshots about to be deleted, so that
+/// clients that saw them do not report them as hidden by the storage. Nothing is written for no
+/// ids.
+///
+/// # Errors
+/// Sealing and storage errors: then nothing may be deleted.
+pub fn record_forgotten(repo: &Repository, ids: &[ObjectId]) -> Result<Option<ObjectId>> {
+    if ids.is_empty() {
+        return Ok(None);
+    }
+    let mut ids = ids.to_vec();
+    ids.sort();
+    ids.dedup();
+    let rec = Record::Forgotten(ForgetRecord { version: 1, ids });
+    Ok(Some(crate::prune::write_record(repo, &rec)?.0))
+}
+
 /// Delete snapshot objects, except those still under the storage's object lock (reported in
-/// [`Removed::locked`], never attempted), with the backup start markers they list.
+/// [`Removed::locked`], never attempted), with the backup start markers they list. A forget
+/// record listing the snapshots to delete is written first ([`record_forgotten`]).
 ///
 /// # Errors
 /// The first storage error (e.g. permission denied on append-only storage); snapshots deleted
@@ -55,11 +74,15 @@ pub struct Removed {
 pub fn remove(repo: &Repository, ids: &[ObjectId]) -> Result<Removed> {
     repo.require_read("forget")?;
     let mut done = Removed::default();
+    let mut delete = Vec::new();
     for id in ids {
-        if let Some(until) = repo.lock_end(Kind::Snapshot, id)? {
-            done.locked.push((*id, until));
-            continue;
+        match repo.lock_end(Kind::Snapshot, id)? {
+            Some(until) => done.locked.push((*id, until)),
+            None => delete.push(*id),
         }
+    }
+    record_forgotten(repo, &delete)?;
+    for id in &delete {
         // The backup start markers the snapshot lists (format §16.1) go with it: its backup
         // ended, and no other snapshot will list them.
         if let Ok(bytes) = repo.read_object(Kind::Snapshot, id)

@@ -6,15 +6,17 @@
 //! afterwards is ignored by readers and reported by `check`.
 
 use crate::error::{CoreError, Result};
+use crate::highwater::HighWater;
 use crate::limits::{self, read_bounded};
-use crate::repository::{KeyOwner, Repository, make_key_file};
-use crate::trust::KeyInfo;
+use crate::repository::{KeyOwner, Repository, make_key_file, trusted_key};
+use crate::trust::{KeyInfo, Standing};
 use std::sync::Arc;
 use tresor_format::crypto::MasterKey;
 use tresor_format::index::IndexFile;
 use tresor_format::keyfile::{KdfParams, KeyFile, KeyKind};
 use tresor_format::revocation::Revocation;
 use tresor_format::snapshot::Snapshot;
+use tresor_format::trust::{RevokedKey, TrustRecord};
 use tresor_format::{ObjectId, sign::Signer};
 use tresor_storage::{Kind, Storage};
 use zeroize::Zeroizing;
@@ -26,20 +28,20 @@ pub struct KeyListing {
     pub info: KeyInfo,
     /// Whether this is the key in use.
     pub current: bool,
-    /// Whether the key was removed (a revocation names it) although its key file is present:
-    /// it no longer opens the repository and what it writes is ignored.
-    pub revoked: bool,
+    /// Trusted; or removed (a revocation names it) although its key file is present — it no
+    /// longer opens the repository and what it writes is ignored; or not in the trust record.
+    pub standing: Standing,
 }
 
-/// All certified keys, oldest first.
+/// All certified key files, oldest first.
 pub fn list(repo: &Repository) -> Vec<KeyListing> {
     let mut v: Vec<KeyListing> = repo
         .trust()
-        .keys()
-        .map(|k| KeyListing {
+        .key_files()
+        .map(|(k, standing)| KeyListing {
             info: k.clone(),
             current: k.id == repo.key_id(),
-            revoked: repo.trust().is_revoked(&k.signing_public),
+            standing,
         })
         .collect();
     v.sort_by(|a, b| {
@@ -129,7 +131,11 @@ pub fn add(
         KeyKind::PutOnly => repo.key().put_only(),
     };
     let bytes = make_key_file(repo.key(), master, password, kdf, owner)?;
-    repo.write_object(Kind::Key, &bytes)
+    let id = repo.write_object(Kind::Key, &bytes)?;
+    let entry = trusted_key(&KeyFile::from_bytes(&bytes)?)?;
+    let rec = crate::trust::update(repo.storage().as_ref(), repo.key(), |r| r.trust(entry))?;
+    repo.note_trust_seq(rec.seq)?;
+    Ok(id)
 }
 
 /// Change the password of the key in use: writes a new key file with the same key material and
@@ -189,17 +195,18 @@ fn objects_by_signer(storage: &dyn Storage) -> Result<BySigner> {
 }
 
 /// Write the admin revocation of `signer` that accepts `objects` (its objects so far; format
-/// §4.2). `kind` is the revoked key's kind when a key file told it.
+/// §4.2). `kind` is the revoked key's kind when a key file told it. Returns its id.
 fn write_revocation(
     storage: &dyn Storage,
     admin: &Signer,
     signer: &[u8; 32],
-    objects: &[(Kind, ObjectId)],
+    objects: &[ObjectId],
     kind: Option<KeyKind>,
     now: &str,
-) -> Result<()> {
-    let mut accepted: Vec<ObjectId> = objects.iter().map(|(_, id)| *id).collect();
+) -> Result<ObjectId> {
+    let mut accepted = objects.to_vec();
     accepted.sort();
+    accepted.dedup();
     let rev = Revocation {
         version: tresor_format::FORMAT_VERSION,
         revoked: hex::encode(signer),
@@ -208,11 +215,16 @@ fn write_revocation(
         kind,
     };
     let b = rev.to_object(admin);
-    storage.write(Kind::Revocation, &ObjectId::of(&b).to_hex(), &b)?;
-    Ok(())
+    let id = ObjectId::of(&b);
+    storage.write(Kind::Revocation, &id.to_hex(), &b)?;
+    Ok(id)
 }
 
-/// Remove (revoke) a key by key file id prefix. Refuses the key in use and the last full key.
+/// Remove (revoke) a key by key file id prefix: write its revocation (accepting what it signed
+/// so far — nothing for a key the trust record never listed), then a trust record that lists it
+/// as revoked, then delete its key file. A key already revoked (its key file is back) only loses
+/// its key file: a second revocation would accept what it signed after the first. Refuses the
+/// key in use and the last trusted full key.
 ///
 /// # Errors
 /// [`CoreError::Invalid`] for those refusals or an unknown id; [`CoreError::PutOnly`].
@@ -245,25 +257,16 @@ pub fn remove(repo: &Repository, id_prefix: &str, now: &str) -> Result<ObjectId>
             "refusing to remove the key in use; open the repository with another key".into(),
         ));
     }
-    if k.info.kind == KeyKind::Full
-        && keys.iter().filter(|o| o.info.kind == KeyKind::Full).count() == 1
-    {
+    let trusted_full =
+        |o: &KeyListing| o.info.kind == KeyKind::Full && o.standing == Standing::Trusted;
+    if trusted_full(k) && keys.iter().filter(|o| trusted_full(o)).count() == 1 {
         return Err(CoreError::Invalid(
             "refusing to remove the last full key".into(),
         ));
     }
-    let storage = repo.storage().as_ref();
-    let objects = objects_by_signer(storage)?
-        .remove(&k.info.signing_public)
-        .unwrap_or_default();
-    write_revocation(
-        storage,
-        &admin,
-        &k.info.signing_public,
-        &objects,
-        Some(k.info.kind),
-        now,
-    )?;
+    if k.standing != Standing::Revoked {
+        revoke(repo, &admin, k, now)?;
+    }
     repo.storage().delete(Kind::Key, &k.info.id.to_hex())?;
     Ok(k.info.id)
 }
@@ -273,6 +276,31 @@ pub fn remove(repo: &Repository, id_prefix: &str, now: &str) -> Result<ObjectId>
 const PAPER_BYTES: usize = 160;
 /// First words of a paper key's header line (the repository id follows).
 const PAPER_HEADER: &str = "tresor paper key v2 ";
+
+/// The revocation and trust record of [`remove`].
+fn revoke(repo: &Repository, admin: &Signer, k: &KeyListing, now: &str) -> Result<()> {
+    let storage = repo.storage().as_ref();
+    let objects: Vec<ObjectId> = match k.standing {
+        Standing::Trusted => objects_by_signer(storage)?
+            .remove(&k.info.signing_public)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(_, id)| id)
+            .collect(),
+        // Never trusted: nothing it signed was ever accepted.
+        _ => Vec::new(),
+    };
+    let signer = k.info.signing_public;
+    let rev = write_revocation(storage, admin, &signer, &objects, Some(k.info.kind), now)?;
+    let entry = RevokedKey {
+        signing_public: signer,
+        kind: Some(k.info.kind),
+        host: Some(k.info.host.clone()),
+        revocation: rev,
+    };
+    let rec = crate::trust::update(storage, repo.key(), |r| r.revoke(entry))?;
+    repo.note_trust_seq(rec.seq)
+}
 
 /// Paper export of the full key material, typed back by [`import_paper`].
 ///
@@ -371,8 +399,8 @@ pub fn parse_paper(text: &str) -> Result<(String, MasterKey)> {
     Ok((repo_id, master))
 }
 
-/// A signer of index objects or snapshots with no certified key file and no revocation: its
-/// objects are ignored by readers (format §4.2) until the admin accepts it.
+/// A signer of index objects or snapshots that no trusted key and no revocation vouches for:
+/// its objects are ignored by readers (format §4.2) until the admin accepts it.
 #[derive(Debug, Clone)]
 pub struct UnknownSigner {
     /// Its Ed25519 public key.
@@ -381,6 +409,8 @@ pub struct UnknownSigner {
     pub snapshots: Vec<(ObjectId, Option<Snapshot>)>,
     /// How many index objects it signed.
     pub index_objects: usize,
+    /// Every object it signed (index objects and snapshots), sorted: what accepting it accepts.
+    pub objects: Vec<ObjectId>,
 }
 
 /// The signers nobody vouches for in `trust` (see [`UnknownSigner`]): a key whose key file was
@@ -395,10 +425,13 @@ pub fn unknown_signers(
 ) -> Result<Vec<UnknownSigner>> {
     let mut out = Vec::new();
     for (signer, objects) in unknown_objects(trust, objects_by_signer(storage)?) {
+        let mut ids: Vec<ObjectId> = objects.iter().map(|(_, id)| *id).collect();
+        ids.sort();
         let mut u = UnknownSigner {
             signer,
             snapshots: Vec::new(),
             index_objects: objects.iter().filter(|(k, _)| *k == Kind::Index).count(),
+            objects: ids,
         };
         for (_, id) in objects.iter().filter(|(k, _)| *k == Kind::Snapshot) {
             let snap = read_bounded(
@@ -422,8 +455,8 @@ pub fn unknown_signers(
     Ok(out)
 }
 
-/// The signers of `by_signer` with no certified key file and no revocation, in key order,
-/// with their objects.
+/// The signers of `by_signer` with no trusted key and no revocation, in key order, with their
+/// objects.
 fn unknown_objects(trust: &crate::trust::Trust, by_signer: BySigner) -> Vec<([u8; 32], Signed)> {
     let mut v: Vec<_> = by_signer
         .into_iter()
@@ -433,50 +466,96 @@ fn unknown_objects(trust: &crate::trust::Trust, by_signer: BySigner) -> Vec<([u8
     v
 }
 
-/// Accept the objects of unknown signers (those whose public key starts with one of the hex
-/// `prefixes`, or all with `"all"`): writes, for each, an admin revocation that accepts every
-/// object it signed so far (format §4.2); what it signs later stays ignored. Returns the
+/// Fewest hex digits of a signer that `key signers --accept` takes: 8 (32 bits), so that a key
+/// ground to share a lost key's short prefix cannot ride along unnoticed — and a prefix that
+/// matches two signers is refused anyway.
+pub const MIN_SIGNER_PREFIX: usize = 8;
+
+/// The unknown signers `specs` name: each spec is `all`, or a prefix of at least
+/// [`MIN_SIGNER_PREFIX`] hex digits (up to the full 64) that matches exactly one of `unknown`.
+/// The result is sorted by signer, without duplicates.
+///
+/// # Errors
+/// [`CoreError::Invalid`] for a spec that is not such a prefix, names no unknown signer, or
+/// matches several (naming them all).
+pub fn choose_signers<'a>(
+    unknown: &'a [UnknownSigner],
+    specs: &[String],
+) -> Result<Vec<&'a UnknownSigner>> {
+    let mut chosen: Vec<&UnknownSigner> = Vec::new();
+    for spec in specs {
+        let p = spec.to_ascii_lowercase();
+        if p == "all" {
+            chosen.extend(unknown);
+            continue;
+        }
+        if !(MIN_SIGNER_PREFIX..=64).contains(&p.len()) || !p.bytes().all(|b| b.is_ascii_hexdigit())
+        {
+            return Err(CoreError::Invalid(format!(
+                "{spec:?} is not a signer: give at least {MIN_SIGNER_PREFIX} hex digits of one \
+                 (or all 64), or \"all\""
+            )));
+        }
+        let hits: Vec<&UnknownSigner> = unknown
+            .iter()
+            .filter(|u| hex::encode(u.signer).starts_with(&p))
+            .collect();
+        match hits.as_slice() {
+            [] => return Err(CoreError::Invalid(format!("no unknown signer {p}"))),
+            [one] => chosen.push(one),
+            many => {
+                let names: Vec<String> = many.iter().map(|u| hex::encode(u.signer)).collect();
+                return Err(CoreError::Invalid(format!(
+                    "signer prefix {p} is ambiguous: it matches {} unknown signers ({}); give \
+                     more digits or the full key",
+                    many.len(),
+                    names.join(", ")
+                )));
+            }
+        }
+    }
+    chosen.sort_by_key(|u| u.signer);
+    chosen.dedup_by_key(|u| u.signer);
+    Ok(chosen)
+}
+
+/// Accept unknown signers chosen by [`choose_signers`]: writes, for each, an admin revocation
+/// that accepts exactly the objects listed in [`UnknownSigner::objects`] (format §4.2) — what
+/// it signs later stays ignored — then one trust record listing them as revoked. Returns the
 /// signers accepted.
 ///
 /// # Errors
-/// [`CoreError::PutOnly`] without the admin key; [`CoreError::Invalid`] for a prefix that is
-/// not at least 4 hex digits (nor `"all"`) or names no unknown signer; storage errors.
+/// [`CoreError::PutOnly`] without the admin key; storage errors.
 pub fn accept_signers(
-    storage: &dyn Storage,
-    master: &MasterKey,
-    trust: &crate::trust::Trust,
-    prefixes: &[String],
+    repo: &Repository,
+    chosen: &[&UnknownSigner],
     now: &str,
 ) -> Result<Vec<[u8; 32]>> {
-    let admin = master
+    let admin = repo
+        .key()
         .admin()
         .map_err(|_| CoreError::PutOnly("accepting signers"))?;
-    let unknown = unknown_objects(trust, objects_by_signer(storage)?);
-    let mut chosen = Vec::new();
-    for p in prefixes {
-        let p = p.to_ascii_lowercase();
-        if p != "all" && (p.len() < 4 || !p.bytes().all(|b| b.is_ascii_hexdigit())) {
-            return Err(CoreError::Invalid(format!(
-                "{p:?} is not a signer: give at least 4 hex digits of one, or \"all\""
-            )));
-        }
-        let before = chosen.len();
-        chosen.extend(
-            unknown
-                .iter()
-                .filter(|(signer, _)| p == "all" || hex::encode(signer).starts_with(&p)),
-        );
-        if chosen.len() == before && p != "all" {
-            return Err(CoreError::Invalid(format!("no unknown signer {p:?}")));
-        }
+    if chosen.is_empty() {
+        return Ok(Vec::new());
     }
-    chosen.sort_by_key(|(signer, _)| *signer);
-    chosen.dedup_by_key(|(signer, _)| *signer);
-    for (signer, objects) in &chosen {
-        write_revocation(storage, &admin, signer, objects, None, now)?;
+    let storage = repo.storage().as_ref();
+    let mut entries = Vec::new();
+    for u in chosen {
+        let rev = write_revocation(storage, &admin, &u.signer, &u.objects, None, now)?;
+        entries.push(RevokedKey {
+            signing_public: u.signer,
+            kind: None,
+            host: None,
+            revocation: rev,
+        });
     }
-    let chosen = chosen.into_iter().map(|(signer, _)| *signer).collect();
-    Ok(chosen)
+    let rec = crate::trust::update(storage, repo.key(), |r| {
+        for e in entries {
+            r.revoke(e);
+        }
+    })?;
+    repo.note_trust_seq(rec.seq)?;
+    Ok(chosen.iter().map(|u| u.signer).collect())
 }
 
 /// Check that typed-back key material is this repository's: the X25519 pair matches, the
@@ -542,25 +621,33 @@ pub struct Imported {
     pub id: ObjectId,
     /// Signers whose objects stay ignored until accepted ([`accept_signers`]).
     pub unknown: Vec<UnknownSigner>,
+    /// No trust record was found: a new one was written that trusts the config as it is now
+    /// and only the new key (the caller shows the config for the admin to check).
+    pub trust_rebuilt: bool,
 }
 
 /// Create a full key from a paper key (e.g. when every key file was lost or every password
-/// forgotten), after checking the material against the repository (`verify_material`).
+/// forgotten), after checking the material against the repository (`verify_material`) and the
+/// config against the trust record, then add it to the trust record. Without any trust record
+/// (every one lost) a new one is written, trusting the config as it is and only the new key,
+/// numbered above the highest `seq` in `marks`.
 ///
-/// Objects of signers without a key file are *not* accepted here: a lost key and a forger look
-/// alike. They are returned for the admin to judge, then [`accept_signers`].
+/// Objects of signers without a trusted key are *not* accepted here: a lost key and a forger
+/// look alike. They are returned for the admin to judge, then [`accept_signers`].
 ///
 /// # Errors
 /// [`CoreError::Invalid`] for a paper key with a typo (naming the line), of another
-/// repository, or a password that already opens a key; storage errors.
+/// repository, or a password that already opens a key; [`CoreError::Damaged`] for a config the
+/// trust record does not name; storage errors.
 pub fn import_paper(
     storage: Arc<dyn Storage>,
     text: &str,
     password: &str,
     kdf: KdfParams,
     owner: &KeyOwner,
+    marks: Option<&HighWater>,
 ) -> Result<Imported> {
-    let config = Repository::read_config(storage.as_ref())?;
+    let (config_id, config) = Repository::read_config_with_id(storage.as_ref())?;
     let (repo_id, master) = parse_paper(text)?;
     if repo_id != config.id {
         return Err(CoreError::Invalid(format!(
@@ -570,11 +657,99 @@ pub fn import_paper(
     }
     verify_material(storage.as_ref(), &master)?;
     let trust = crate::trust::Trust::load(storage.as_ref(), &master)?;
+    let rebuild = trust.record().is_none();
+    if !rebuild {
+        trust.authenticate_config(&config_id)?;
+    }
     ensure_password_unused(storage.as_ref(), &trust, password)?;
     let bytes = make_key_file(&master, master.clone(), password, kdf, owner)?;
     let id = ObjectId::of(&bytes);
     storage.write(Kind::Key, &id.to_hex(), &bytes)?;
+    let entry = trusted_key(&KeyFile::from_bytes(&bytes)?)?;
+    let seq = if rebuild {
+        let seen = marks.map_or(0, |m| m.load().trust_seq);
+        let mut rec = TrustRecord::new(seen + 1, config_id);
+        rec.trust(entry);
+        crate::trust::write_record(storage.as_ref(), &master.admin()?, &rec)?;
+        rec.seq
+    } else {
+        crate::trust::update(storage.as_ref(), &master, |r| r.trust(entry))?.seq
+    };
+    if let Some(m) = marks {
+        m.check_trust_seq(seq)?;
+    }
     // The new key signed nothing yet: the trust loaded before it judges the signers alike.
     let unknown = unknown_signers(storage.as_ref(), &master, &trust)?;
-    Ok(Imported { id, unknown })
+    Ok(Imported {
+        id,
+        unknown,
+        trust_rebuilt: rebuild,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn unknown(hexes: &[&str]) -> Vec<UnknownSigner> {
+        hexes
+            .iter()
+            .map(|h| {
+                let mut signer = [0u8; 32];
+                hex::decode_to_slice(h, &mut signer).unwrap();
+                UnknownSigner {
+                    signer,
+                    snapshots: Vec::new(),
+                    index_objects: 0,
+                    objects: Vec::new(),
+                }
+            })
+            .collect()
+    }
+
+    fn specs(s: &[&str]) -> Vec<String> {
+        s.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn a_signer_is_named_by_a_unique_prefix_of_eight_digits_or_more() {
+        let a = format!("1234abcd{}", "0".repeat(56));
+        let b = format!("1234abce{}", "1".repeat(56));
+        let c = format!("1234abcd{}", "f".repeat(56)); // shares a's first 8 digits
+        let u = unknown(&[&a, &b, &c]);
+        let pick = |s: &[&str]| {
+            choose_signers(&u, &specs(s))
+                .map(|v| v.iter().map(|u| hex::encode(u.signer)).collect::<Vec<_>>())
+                .map_err(|e| e.to_string())
+        };
+        assert_eq!(pick(&["1234abce"]).unwrap(), vec![b.clone()]);
+        assert_eq!(pick(&["1234ABCE1"]).unwrap(), vec![b.clone()]);
+        assert_eq!(pick(&[&a]).unwrap(), vec![a.clone()]);
+        assert_eq!(pick(&["1234abcd0", &c]).unwrap(), [a.clone(), c.clone()]);
+        assert_eq!(
+            pick(&["all", "1234abce"]).unwrap(),
+            [a.clone(), c.clone(), b.clone()]
+        );
+        assert_eq!(
+            pick(&["1234abcd"]).unwrap_err(),
+            format!(
+                "signer prefix 1234abcd is ambiguous: it matches 2 unknown signers ({a}, {c}); \
+                 give more digits or the full key"
+            )
+        );
+        for short in ["1234abc", "1234", "", "1234abcg", &format!("{a}0")] {
+            assert_eq!(
+                pick(&[short]).unwrap_err(),
+                format!(
+                    "{short:?} is not a signer: give at least 8 hex digits of one (or all 64), \
+                     or \"all\""
+                )
+            );
+        }
+        assert_eq!(
+            pick(&["99999999"]).unwrap_err(),
+            "no unknown signer 99999999"
+        );
+        assert_eq!(pick(&[]).unwrap(), Vec::<String>::new());
+    }
 }

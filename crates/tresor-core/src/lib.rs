@@ -6,6 +6,8 @@
 //! * Operations, each in its own module, each returning a typed result and printing nothing:
 //!   [`archiver`] (backup, with its start [`markers`]), [`restorer`] (restore), [`check`], [`ls`],
 //!   [`snapshots`] (selection), [`forget`], [`prune`], [`repair`], [`vfs`] (the view `mount` shows).
+//! * [`trust`] judges signers by the newest trust record; [`highwater`] remembers what this
+//!   machine saw of a repository (rollback and hidden snapshots).
 //! * [`fsmeta`] reads and applies file metadata; [`exclude`] matches exclude patterns;
 //!   [`limits`] bounds every object and blob a reader takes in.
 //!
@@ -21,6 +23,7 @@ pub mod error;
 pub mod exclude;
 pub mod forget;
 pub mod fsmeta;
+pub mod highwater;
 pub mod index;
 pub mod keys;
 pub mod limits;

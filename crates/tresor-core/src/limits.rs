@@ -32,6 +32,9 @@ pub const MARKER: u64 = MIB;
 /// Prune record: a fossil record lists about 65 536 blobs (about 3.5 MB); a state lists pack
 /// and snapshot ids.
 pub const PRUNE_RECORD: u64 = 64 * MIB;
+/// Trust record: about 200 bytes of JSON per trusted or revoked key, so about 80 000 keys
+/// (every signer `key signers --accept` accepts adds one).
+pub const TRUST: u64 = 16 * MIB;
 /// Index object, at least: prune and repair write about 65 536 blobs per object (about 6 MB).
 pub const INDEX_MIN: u64 = 64 * MIB;
 
@@ -49,6 +52,7 @@ pub fn max_object_size(kind: Kind, config: &Config) -> u64 {
         Kind::Snapshot => SNAPSHOT,
         Kind::Marker => MARKER,
         Kind::PruneRecord => PRUNE_RECORD,
+        Kind::Trust => TRUST,
         Kind::Index => INDEX_MIN.max((INDEX_EVERY as u64).saturating_mul(config.pack_size)),
         Kind::Pack => 2u64
             .saturating_mul(config.pack_size.saturating_add(MAX_TREE_SIZE as u64))

@@ -195,6 +195,17 @@ pub struct FossilPack {
     pub verified: bool,
 }
 
+/// Snapshots `forget` (or `repair snapshots --forget`) deleted: written before deleting them, so
+/// that a client that saw them does not report them as hidden by the storage (format §16).
+/// Never deleted by prune or repair.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ForgetRecord {
+    /// Record version, `1`.
+    pub version: u32,
+    /// The snapshots deleted, sorted.
+    pub ids: Vec<ObjectId>,
+}
+
 /// A prune record (`prune/<id>`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Record {
@@ -202,6 +213,8 @@ pub enum Record {
     State(PruneState),
     /// Condemned packs.
     Fossils(FossilSet),
+    /// Snapshots deleted on purpose.
+    Forgotten(ForgetRecord),
 }
 
 /// Seal (to the repository key, HPKE kind index) and sign (this key, kind index) a record.
@@ -244,6 +257,7 @@ fn decode_record(id: &ObjectId, repo: &Repository, stored: &[u8]) -> Judged<([u8
     let version = match &rec {
         Record::State(s) => s.version,
         Record::Fossils(f) => f.version,
+        Record::Forgotten(f) => f.version,
     };
     if version != tresor_format::FORMAT_VERSION {
         return Err((
@@ -272,7 +286,12 @@ fn load_record(repo: &Repository, id: &ObjectId, listed: Option<u64>) -> Judged<
     Ok(rec)
 }
 
-fn write_record(repo: &Repository, record: &Record) -> Result<(ObjectId, u64)> {
+/// Write a prune record (creating `prune/` in repositories made before it existed); returns its
+/// id and size.
+///
+/// # Errors
+/// Sealing and storage errors.
+pub(crate) fn write_record(repo: &Repository, record: &Record) -> Result<(ObjectId, u64)> {
     let bytes = seal_record(repo, record)?;
     match repo.write_object(Kind::PruneRecord, &bytes) {
         // Repositories made before prune existed have no `prune/` folder yet.
@@ -324,6 +343,8 @@ pub struct Records {
     pub superseded: Vec<ObjectId>,
     /// Fossil objects present, referenced or not.
     pub fossils: Vec<ObjectId>,
+    /// Forget records, with the snapshots each lists.
+    pub forgotten: Vec<(ObjectId, Vec<ObjectId>)>,
     /// Records that are damaged, or not written by a full key (ignored).
     pub skipped: Vec<Skipped>,
 }
@@ -359,6 +380,7 @@ pub fn load_records(repo: &Repository) -> Result<Records> {
             match load_record(repo, &id, Some(size)) {
                 Ok(Record::State(s)) => recs.states.push((id, s)),
                 Ok(Record::Fossils(_)) => recs.fossils.push(id),
+                Ok(Record::Forgotten(f)) => recs.forgotten.push((id, f.ids)),
                 Err((_, CoreError::Storage(e))) if e.kind == ErrorKind::NotFound && attempt < 3 => {
                     continue 'again;
                 }
@@ -391,10 +413,10 @@ pub fn read_fossils(repo: &Repository, id: &ObjectId) -> Result<FossilSet> {
 fn read_fossils_judged(repo: &Repository, id: &ObjectId) -> Judged<FossilSet> {
     match load_record(repo, id, None)? {
         Record::Fossils(f) => Ok(f),
-        Record::State(_) => Err((
+        Record::State(_) | Record::Forgotten(_) => Err((
             Defect::Damaged,
             CoreError::Damaged(format!(
-                "prune record {id}: a state where fossils were expected"
+                "prune record {id}: not a fossil record where fossils were expected"
             )),
         )),
     }

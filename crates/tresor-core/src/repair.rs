@@ -256,14 +256,23 @@ pub fn repair_index(
             r.index_deleted += 1;
         }
     }
-    // Every pack is indexed again: prune records are obsolete.
+    // Every pack is indexed again: prune records are obsolete — except forget records, which
+    // say which snapshots were deleted on purpose (format §16).
     let records = match repo.storage().list(Kind::PruneRecord) {
         Ok(l) => l,
         Err(e) if e.kind == ErrorKind::NotFound => Vec::new(),
         Err(e) => return Err(e.into()),
     };
+    let keep: IdSet<ObjectId> = crate::prune::load_records(repo)?
+        .forgotten
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
     for (name, _) in records {
         let id: ObjectId = name.parse()?;
+        if keep.contains(&id) {
+            continue;
+        }
         if delete(repo, Kind::PruneRecord, &id, &mut r.undeletable)? {
             r.records_deleted += 1;
         }
@@ -608,6 +617,7 @@ pub fn repair_snapshots(
         if let (Some(s), false) = (&snap, opts.dry_run) {
             entry.new_snapshot = Some(repo.save_snapshot(s)?);
             if opts.forget {
+                crate::forget::record_forgotten(repo, &[old])?;
                 entry.forgotten = delete(repo, Kind::Snapshot, &old, &mut report.undeletable)?;
             }
         }

@@ -6,9 +6,11 @@
 //! writer in this crate follows it.
 
 use crate::error::{CoreError, Result};
+use crate::highwater::{Hidden, HighWater, Seen};
 use crate::index::{IdMap, IdSet, Index, Lister};
 use crate::limits;
 use crate::trust::{Trust, Verdict};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use tresor_format::config::Config;
 use tresor_format::crypto::MasterKey;
@@ -16,6 +18,7 @@ use tresor_format::index::IndexFile;
 use tresor_format::keyfile::{KdfParams, KeyFile, KeyKind, KeyPayload};
 use tresor_format::sign::Signer;
 use tresor_format::snapshot::Snapshot;
+use tresor_format::trust::{TrustRecord, TrustedKey};
 use tresor_format::{BlobId, FormatError, ObjectId};
 use tresor_storage::{ErrorKind, Kind, Storage};
 
@@ -30,6 +33,10 @@ pub struct Repository {
     trust: Trust,
     /// Signers of the snapshots loaded so far ([`Repository::snapshot_signer`]).
     signers: Mutex<IdMap<ObjectId, [u8; 32]>>,
+    /// What this machine has seen of the repository, when a cache directory is used.
+    marks: Option<HighWater>,
+    /// Why the cache directory could not hold the high-water marks (then `marks` is `None`).
+    cache_problem: Option<String>,
 }
 
 impl std::fmt::Debug for Repository {
@@ -153,8 +160,14 @@ impl Repository {
         let master = MasterKey::generate()?;
         let kf_bytes = make_key_file(&master, master.clone(), password, kdf, owner)?;
         storage.write(Kind::Key, &ObjectId::of(&kf_bytes).to_hex(), &kf_bytes)?;
+        // The trust record names the config, which is written last: a repository exists when
+        // its config exists (format §2, §12).
         let cfg_bytes = config.to_bytes();
-        storage.write(Kind::Config, &ObjectId::of(&cfg_bytes).to_hex(), &cfg_bytes)?;
+        let cfg_id = ObjectId::of(&cfg_bytes);
+        let mut record = TrustRecord::new(1, cfg_id);
+        record.trust(trusted_key(&KeyFile::from_bytes(&kf_bytes)?)?);
+        crate::trust::write_record(storage.as_ref(), &master.admin()?, &record)?;
+        storage.write(Kind::Config, &cfg_id.to_hex(), &cfg_bytes)?;
         Self::open(storage, password)
     }
 
@@ -164,6 +177,15 @@ impl Repository {
     /// [`CoreError::RepositoryNotFound`] when there is none; [`CoreError::Damaged`] when its
     /// name does not match its content or there are several.
     pub fn read_config(storage: &dyn Storage) -> Result<Config> {
+        Ok(Self::read_config_with_id(storage)?.1)
+    }
+
+    /// [`Repository::read_config`], with the config object's id (which the trust record must
+    /// name, format §4.3).
+    ///
+    /// # Errors
+    /// As [`Repository::read_config`].
+    pub fn read_config_with_id(storage: &dyn Storage) -> Result<(ObjectId, Config)> {
         let list = match storage.list(Kind::Config) {
             Ok(l) => l,
             Err(e) if e.kind == ErrorKind::NotFound => {
@@ -176,12 +198,13 @@ impl Repository {
             [(name, size)] => {
                 let bytes =
                     limits::read_bounded(storage, Kind::Config, name, Some(*size), limits::CONFIG)?;
-                if ObjectId::of(&bytes).to_hex() != *name {
+                let id = ObjectId::of(&bytes);
+                if id.to_hex() != *name {
                     return Err(CoreError::Damaged(format!(
                         "config {name}: content does not match its name"
                     )));
                 }
-                Ok(Config::from_bytes(&bytes)?)
+                Ok((id, Config::from_bytes(&bytes)?))
             }
             _ => Err(CoreError::Damaged(format!(
                 "{} config objects, expected one",
@@ -190,45 +213,77 @@ impl Repository {
         }
     }
 
-    /// Open the repository in `storage` with `password`, trying every key file.
+    /// Open the repository in `storage` with `password`, trying every key file, without
+    /// high-water marks ([`Repository::open_with`]).
+    ///
+    /// # Errors
+    /// As [`Repository::open_with`].
+    pub fn open(storage: Arc<dyn Storage>, password: &str) -> Result<Self> {
+        Self::open_with(storage, password, None)
+    }
+
+    /// Open the repository in `storage` with `password`, trying every key file. The config must
+    /// be the one the newest trust record names, and the key must be trusted by it. With a
+    /// cache directory, the storage's newest trust record must not be older than the newest
+    /// this machine has seen ([`HighWater`]).
     ///
     /// # Errors
     /// [`CoreError::RepositoryNotFound`], [`CoreError::WrongPassword`],
-    /// [`CoreError::KeyRevoked`] when the password opens only a removed key, or damage.
-    pub fn open(storage: Arc<dyn Storage>, password: &str) -> Result<Self> {
-        let config = Self::read_config(storage.as_ref())?;
+    /// [`CoreError::KeyRevoked`] when the password opens only a removed key,
+    /// [`CoreError::KeyNotTrusted`] when it opens only keys the trust record does not list,
+    /// [`CoreError::Damaged`] for a config the trust record does not name, no trust record, or
+    /// a rollback; [`CoreError::Io`] when the cache directory cannot be written.
+    pub fn open_with(
+        storage: Arc<dyn Storage>,
+        password: &str,
+        cache_dir: Option<&Path>,
+    ) -> Result<Self> {
+        let (config_id, config) = Self::read_config_with_id(storage.as_ref())?;
         let mut damaged = Vec::new();
-        let mut revoked = None;
+        let (mut revoked, mut unlisted) = (None, None);
         // Cheapest first: a planted key file with costly Argon2id parameters (within the
         // bounds every key file is held to) cannot delay opening with an honest key.
         for (name, kf) in crate::keys::key_files_cheapest_first(storage.as_ref(), &mut damaged)? {
-            match kf.open(password) {
-                Ok(payload) => {
-                    let key_id: ObjectId = name.parse()?;
-                    let trust = Trust::load(storage.as_ref(), &payload.master)?;
-                    let signer = payload.signer();
-                    if trust.is_revoked(&signer.public()) {
-                        // A removed key whose key file is back (or was never deleted).
-                        revoked = Some(key_id);
-                        continue;
-                    }
-                    return Ok(Repository {
-                        storage,
-                        config,
-                        signer,
-                        payload,
-                        key_id,
-                        key_kind: kf.kind,
-                        trust,
-                        signers: Mutex::default(),
-                    });
-                }
+            let payload = match kf.open(password) {
+                Ok(p) => p,
                 Err(FormatError::WrongPassword) => continue,
-                Err(e) => damaged.push(format!("key {name}: {e}")),
+                Err(e) => {
+                    damaged.push(format!("key {name}: {e}"));
+                    continue;
+                }
+            };
+            let key_id: ObjectId = name.parse()?;
+            let trust = Trust::load(storage.as_ref(), &payload.master)?;
+            trust.authenticate_config(&config_id)?;
+            // Before judging the key: an older trust record may not list it yet.
+            let (marks, cache_problem) = high_water(cache_dir, &config.id, trust.seq())?;
+            let signer = payload.signer();
+            if trust.is_revoked(&signer.public()) {
+                // A removed key whose key file is back (or was never deleted).
+                revoked = Some(key_id);
+                continue;
             }
+            if trust.key(&signer.public()).is_none() {
+                unlisted = Some(key_id);
+                continue;
+            }
+            return Ok(Repository {
+                storage,
+                config,
+                signer,
+                payload,
+                key_id,
+                key_kind: kf.kind,
+                trust,
+                signers: Mutex::default(),
+                marks,
+                cache_problem,
+            });
         }
         if let Some(id) = revoked {
             Err(CoreError::KeyRevoked(id.short()))
+        } else if let Some(id) = unlisted {
+            Err(CoreError::KeyNotTrusted(id.short()))
         } else if damaged.is_empty() {
             Err(CoreError::WrongPassword)
         } else {
@@ -267,9 +322,51 @@ impl Repository {
     pub fn key_kind(&self) -> KeyKind {
         self.key_kind
     }
-    /// Certified keys and revocations.
+    /// Trusted keys and revocations, from the newest trust record.
     pub fn trust(&self) -> &Trust {
         &self.trust
+    }
+    /// This machine's high-water marks of the repository (`None` without a cache directory).
+    pub fn high_water(&self) -> Option<&HighWater> {
+        self.marks.as_ref()
+    }
+    /// Why the cache directory could not keep high-water marks (it cannot be written): then
+    /// rollback and hidden snapshots go unnoticed. The CLI warns with it.
+    pub fn cache_problem(&self) -> Option<&str> {
+        self.cache_problem.as_deref()
+    }
+
+    /// Remember a trust record `seq` this process wrote (after a key operation), so that a
+    /// storage that drops it is noticed.
+    ///
+    /// # Errors
+    /// [`CoreError::Damaged`] when a higher one was seen already; cache I/O errors.
+    pub fn note_trust_seq(&self, seq: u64) -> Result<()> {
+        match &self.marks {
+            Some(m) => m.check_trust_seq(seq),
+            None => Ok(()),
+        }
+    }
+
+    /// The snapshots this machine saw before that are missing now and that no forget record
+    /// lists (format §16): hidden by the storage? Empty without a cache directory.
+    ///
+    /// # Errors
+    /// [`CoreError::PutOnly`]; storage errors on listing; cache I/O errors.
+    pub fn hidden_snapshots(&self) -> Result<Vec<Hidden>> {
+        self.require_read("comparing snapshots with those seen before")?;
+        let Some(marks) = &self.marks else {
+            return Ok(Vec::new());
+        };
+        let present = self.snapshot_ids()?.into_iter().collect();
+        marks.hidden(&present, || {
+            let recs = crate::prune::load_records(self)?;
+            Ok(recs
+                .forgotten
+                .into_iter()
+                .flat_map(|(_, ids)| ids)
+                .collect())
+        })
     }
 
     /// Fail with [`CoreError::PutOnly`] unless the key can read.
@@ -465,6 +562,15 @@ impl Repository {
                 .cmp(&crate::snapshots::time_of(&b.1))
                 .then(a.0.cmp(&b.0))
         });
+        if let Some(m) = &self.marks {
+            let seen = ok.iter().map(|(id, s)| {
+                let (host, time) = (s.hostname.clone(), s.time.clone());
+                (*id, Seen { host, time })
+            });
+            // Best effort: a cache that cannot be written only weakens what `hidden_snapshots`
+            // can tell later (opening checked that it could be written).
+            let _ = m.note_snapshots(seen);
+        }
         Ok((ok, bad))
     }
 
@@ -591,6 +697,40 @@ impl Repository {
         }
         Ok(set)
     }
+}
+
+/// The high-water marks under `cache_dir` after checking the storage's trust `seq` against
+/// them; a cache directory that cannot be written gives no marks and a problem to report.
+///
+/// # Errors
+/// [`CoreError::Damaged`] when the storage rolled back.
+fn high_water(
+    cache_dir: Option<&Path>,
+    repo_id: &str,
+    seq: u64,
+) -> Result<(Option<HighWater>, Option<String>)> {
+    let Some(dir) = cache_dir else {
+        return Ok((None, None));
+    };
+    let marks = HighWater::new(dir, repo_id);
+    match marks.check_trust_seq(seq) {
+        Ok(()) => Ok((Some(marks), None)),
+        Err(e @ CoreError::Io { .. }) => Ok((None, Some(e.to_string()))),
+        Err(e) => Err(e),
+    }
+}
+
+/// The trust record entry of a key file (kind, host and creation time as certified).
+///
+/// # Errors
+/// [`FormatError::Malformed`] for a key file whose signing key is not 32 hex bytes.
+pub fn trusted_key(kf: &KeyFile) -> Result<TrustedKey> {
+    Ok(TrustedKey {
+        signing_public: kf.signing_public()?,
+        kind: kf.kind,
+        host: kf.host.clone(),
+        created: kf.created.clone(),
+    })
 }
 
 /// A time as RFC 3339 in UTC, to the second (e.g. the end of an object lock).

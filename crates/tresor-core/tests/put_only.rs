@@ -7,6 +7,7 @@ use common::*;
 use std::path::Path;
 use tresor_core::packer::Packer;
 use tresor_core::restorer::{self, RestoreOptions};
+use tresor_core::trust::Standing;
 use tresor_core::{CoreError, NoProgress, Repository, check, keys};
 use tresor_format::blob::BlobType;
 use tresor_format::index::IndexFile;
@@ -289,8 +290,16 @@ fn a_removed_key_is_revoked() {
     }
     let admin = Repository::open(storage.clone(), "admin").unwrap();
     let listed = keys::list(&admin);
-    assert!(listed.iter().any(|k| k.info.id == id && k.revoked));
-    assert!(listed.iter().any(|k| k.current && !k.revoked));
+    assert!(
+        listed
+            .iter()
+            .any(|k| k.info.id == id && k.standing == Standing::Revoked)
+    );
+    assert!(
+        listed
+            .iter()
+            .any(|k| k.current && k.standing == Standing::Trusted)
+    );
     // Its password may be given to a new key: the revoked file is passed over when opening.
     let new_id = keys::add(&admin, "host", KeyKind::PutOnly, KDF, &owner("vps2")).unwrap();
     assert_eq!(
@@ -321,32 +330,21 @@ fn a_removed_key_is_revoked() {
     assert_eq!(visible(&admin), vec![before.snapshot_id.unwrap()]);
     let paper = keys::export_paper(&admin).unwrap();
     let imported =
-        keys::import_paper(storage.clone(), &paper, "recovered", KDF, &owner("x")).unwrap();
+        keys::import_paper(storage.clone(), &paper, "recovered", KDF, &owner("x"), None).unwrap();
     assert_eq!(imported.unknown.len(), 1, "{:?}", imported.unknown);
     assert_eq!(imported.unknown[0].signer, forger.public());
     assert_eq!(imported.unknown[0].snapshots[0].0, forged_id);
     let recovered = Repository::open(storage.clone(), "recovered").unwrap();
     assert_eq!(visible(&recovered), vec![before.snapshot_id.unwrap()]);
     // Only when the admin accepts that signer does its snapshot count.
-    let accepted = keys::accept_signers(
-        storage.as_ref(),
-        recovered.key(),
-        recovered.trust(),
-        &[hex::encode(&forger.public()[..4])],
-        "2026-11-30T02:00:00Z",
-    )
-    .unwrap();
+    let unknown =
+        keys::unknown_signers(storage.as_ref(), recovered.key(), recovered.trust()).unwrap();
+    let chosen = keys::choose_signers(&unknown, &[hex::encode(&forger.public()[..4])]).unwrap();
+    let accepted = keys::accept_signers(&recovered, &chosen, "2026-11-30T02:00:00Z").unwrap();
     assert_eq!(accepted, vec![forger.public()]);
-    // An empty or non-hex prefix names nobody (it must not mean "everyone").
-    for bad in ["", "xyz!", "ab"] {
-        let err = keys::accept_signers(
-            storage.as_ref(),
-            recovered.key(),
-            recovered.trust(),
-            &[bad.into()],
-            "now",
-        )
-        .unwrap_err();
+    // An empty, short or non-hex prefix names nobody (it must not mean "everyone").
+    for bad in ["", "xyz!", "ab", "abcdef0"] {
+        let err = keys::choose_signers(&unknown, &[bad.into()]).unwrap_err();
         assert!(err.to_string().contains("is not a signer"), "{err}");
     }
     let recovered = Repository::open(storage.clone(), "recovered").unwrap();
@@ -382,7 +380,8 @@ fn a_paper_key_of_another_repository_is_refused() {
     let paper = keys::export_paper(&other).unwrap();
     // Relabelled as this repository's: the material still does not fit.
     let relabelled = paper.replacen(&other.config().id, &admin.config().id, 1);
-    let err = keys::import_paper(storage.clone(), &relabelled, "x", KDF, &owner("x")).unwrap_err();
+    let err =
+        keys::import_paper(storage.clone(), &relabelled, "x", KDF, &owner("x"), None).unwrap_err();
     assert!(
         err.to_string()
             .contains("does not belong to this repository"),
@@ -392,7 +391,8 @@ fn a_paper_key_of_another_repository_is_refused() {
     for (name, _) in storage.list(Kind::Key).unwrap() {
         storage.delete(Kind::Key, &name).unwrap();
     }
-    let err = keys::import_paper(storage.clone(), &relabelled, "x", KDF, &owner("x")).unwrap_err();
+    let err =
+        keys::import_paper(storage.clone(), &relabelled, "x", KDF, &owner("x"), None).unwrap_err();
     assert!(err.to_string().contains("decrypts none"), "{err}");
     assert!(
         storage.list(Kind::Key).unwrap().is_empty(),
@@ -429,11 +429,11 @@ fn passwords_change_and_paper_keys_restore_access() {
     for (name, _) in storage.list(Kind::Key).unwrap() {
         storage.delete(Kind::Key, &name).unwrap();
     }
-    let err =
-        keys::import_paper(storage.clone(), &typo, "recovered", KDF, &owner("x")).unwrap_err();
+    let err = keys::import_paper(storage.clone(), &typo, "recovered", KDF, &owner("x"), None)
+        .unwrap_err();
     assert!(err.to_string().contains("line 2"), "{err}");
     let imported =
-        keys::import_paper(storage.clone(), &paper, "recovered", KDF, &owner("x")).unwrap();
+        keys::import_paper(storage.clone(), &paper, "recovered", KDF, &owner("x"), None).unwrap();
     // The lost keys' objects are listed for the admin to judge, not accepted blindly.
     let back = Repository::open(storage.clone(), "recovered").unwrap();
     assert!(back.load_snapshots().unwrap().0.is_empty());
@@ -451,14 +451,9 @@ fn passwords_change_and_paper_keys_restore_access() {
     let listed = &imported.unknown[0].snapshots;
     assert_eq!(listed[0].0, b.snapshot_id.unwrap());
     assert_eq!(listed[0].1.as_ref().unwrap().hostname, "a");
-    keys::accept_signers(
-        storage.as_ref(),
-        back.key(),
-        back.trust(),
-        &["all".into()],
-        "now",
-    )
-    .unwrap();
+    let unknown = keys::unknown_signers(storage.as_ref(), back.key(), back.trust()).unwrap();
+    let chosen = keys::choose_signers(&unknown, &["all".into()]).unwrap();
+    keys::accept_signers(&back, &chosen, "now").unwrap();
     let back = Repository::open(storage.clone(), "recovered").unwrap();
     let (list, skipped) = back.load_snapshots().unwrap();
     assert!(skipped.is_empty(), "{skipped:?}");

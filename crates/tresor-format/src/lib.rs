@@ -9,6 +9,8 @@
 //! | [`crypto`] | §3 | [`crypto::MasterKey`], HPKE sealing of objects, per-pack data keys for blobs |
 //! | [`sign`] | §3.2 | Ed25519 signed envelopes, key certificates |
 //! | [`keyfile`] | §4 | password-wrapped key files (Argon2id + XChaCha20-Poly1305) |
+//! | [`revocation`] | §4.2 | admin-signed key revocations |
+//! | [`trust`] | §4.3 | admin-signed trust records: trusted and revoked keys, the config's id |
 //! | [`config`] | §5 | the plaintext repository config |
 //! | [`chunker`] | §6 | FastCDC 2020 with a gear table keyed by a 256-bit key (BLAKE3 XOF) |
 //! | [`blob`] | §7 | blob encoding: compression, Padmé padding, encryption |
@@ -33,6 +35,7 @@ pub mod revocation;
 pub mod sign;
 pub mod snapshot;
 pub mod tree;
+pub mod trust;
 
 pub use error::{FormatError, Result};
 pub use id::{BlobId, ObjectId};

@@ -33,6 +33,8 @@ pub enum SignedKind {
     Revocation = 4,
     /// A backup start marker.
     Marker = 5,
+    /// A trust record (signed by the admin key, format §4.3).
+    Trust = 6,
 }
 
 fn message(kind: SignedKind, signer: &[u8; 32], body: &[u8]) -> Vec<u8> {

@@ -28,6 +28,7 @@ use tresor_format::sign::{self, SignedKind, Signer};
 use tresor_format::snapshot::Snapshot;
 use tresor_format::tree::TREE_VERSION;
 use tresor_format::tree::{Node, NodeKind, Timestamp, Tree, Xattr};
+use tresor_format::trust::{RevokedKey, TrustRecord, TrustedKey};
 use tresor_format::{BlobId, FORMAT_VERSION, FormatError, ObjectId};
 
 /// Largest single allocation the decoders may make in these tests (64 MiB: four times the
@@ -407,6 +408,7 @@ fn signed_any(b: &[u8]) {
         SignedKind::KeyCertificate,
         SignedKind::Revocation,
         SignedKind::Marker,
+        SignedKind::Trust,
     ] {
         let _ = sign::open_envelope(kind, b);
     }
@@ -467,6 +469,33 @@ fn revocation_any(body: &[u8]) {
     if let Ok(r) = Revocation::open(&master.admin_public, &obj) {
         let _ = r.revoked_key();
     }
+}
+
+/// Trust records: the stored bytes, and a JSON body signed properly by the admin key.
+fn trust_any(stored: &[u8], body: &[u8]) {
+    let Keys { master, admin, .. } = keys();
+    let _ = TrustRecord::open(&master.admin_public, stored);
+    let obj = admin.envelope(SignedKind::Trust, body);
+    if let Ok(r) = TrustRecord::open(&master.admin_public, &obj) {
+        let _ = r.merge_conservatively(&r);
+    }
+}
+
+fn fixture_trust() -> TrustRecord {
+    let mut r = TrustRecord::new(4, ObjectId([3; 32]));
+    r.trust(TrustedKey {
+        signing_public: [1; 32],
+        kind: keyfile::KeyKind::Full,
+        host: "h".into(),
+        created: "2026-01-01T00:00:00Z".into(),
+    });
+    r.revoke(RevokedKey {
+        signing_public: [2; 32],
+        kind: None,
+        host: None,
+        revocation: ObjectId([4; 32]),
+    });
+    r
 }
 
 /// Key files: the JSON, and (with cheap parameters only: costly ones are refused by
@@ -536,6 +565,7 @@ proptest! {
         index_any(&b, &b, &b, &b);
         snapshot_any(&b, &b);
         revocation_any(&b);
+        trust_any(&b, &b);
         key_file_any(&b);
         key_payload_any(&b);
         config_any(&b);
@@ -620,6 +650,16 @@ proptest! {
         let body = serde_json::to_vec(&r).unwrap();
         revocation_any(&mutate(&body, &ops));
         revocation_any(&mutate_json(&body, change.0, change.1, change.2));
+    }
+
+    #[test]
+    fn mutated_trust_records_never_panic(ops in ops(), change in json_change()) {
+        let r = fixture_trust();
+        let obj = r.to_object(&keys().admin);
+        signed_any(&mutate(&obj, &ops));
+        let body = serde_json::to_vec(&r).unwrap();
+        trust_any(&mutate(&obj, &ops), &mutate(&body, &ops));
+        trust_any(&obj, &mutate_json(&body, change.0, change.1, change.2));
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! permission table `tresor serve` enforces too ([`tresor_storage::access::PERMISSIONS`]):
 //!
 //! * [`Role::AppendOnly`], for backup hosts with a put-only key — the `append` role: list and
-//!   read only `config/`, `keys/`, `revocations/` and `index/`; create objects only in
+//!   read only `config/`, `keys/`, `revocations/`, `trust/` and `index/`; create objects only in
 //!   `data/`, `index/`, `snapshots/`, `markers/` (backup start markers) and `probe/` (the
 //!   conditional-write probe), and only with `If-None-Match` (condition key `s3:if-none-match`),
 //!   so nothing can be overwritten; never delete anything, nor change the bucket's policy,
@@ -457,7 +457,8 @@ mod tests {
                 "arn:aws:s3:::b/backups/host1/config/*",
                 "arn:aws:s3:::b/backups/host1/keys/*",
                 "arn:aws:s3:::b/backups/host1/index/*",
-                "arn:aws:s3:::b/backups/host1/revocations/*"
+                "arn:aws:s3:::b/backups/host1/revocations/*",
+                "arn:aws:s3:::b/backups/host1/trust/*"
             ])
         );
         let put = statement(&p, "CreateNewObjectsOnly");
@@ -514,6 +515,7 @@ mod tests {
             "r/keys/".into(),
             "r/index/".into(),
             "r/revocations/".into(),
+            "r/trust/".into(),
             format!("r/index/{name}"),
             pack.clone(),
             format!("r/snapshots/{name}"),

@@ -24,7 +24,7 @@ pub fn kind_segment(kind: Kind) -> &'static str {
 }
 
 /// The object kind of a URL path segment, or `None` for anything not in the fixed list
-/// `config keys snapshots index data revocations prune`.
+/// `config keys snapshots index data revocations prune markers trust`.
 pub fn kind_from_segment(segment: &str) -> Option<Kind> {
     Kind::ALL.into_iter().find(|k| k.dir() == segment)
 }

@@ -102,11 +102,13 @@ const ALL: Ops = Ops(1 | 2 | 4 | 8);
 /// backup host with a *full* key adds the reads and lists of `read`, which that backup needs).
 ///
 /// `append` is exactly what a backup with a put-only key does (measured from the access log of
-/// `tresor backup`): it lists and reads the config, the key files, the revocations and the index
-/// objects (their dedup lists), and creates packs, index objects, snapshots and backup start
-/// markers. It cannot list or read packs, snapshots or markers, cannot create keys, revocations,
-/// configs or prune records, and deletes nothing. Overwrites are refused for every role: storage writes are create-only.
-pub const PERMISSIONS: [(Role, Kind, Ops); 24] = [
+/// `tresor backup`): it lists and reads the config, the key files, the revocations, the trust
+/// records (a put-only key verifies them: they authenticate the config and say which keys are
+/// trusted) and the index objects (their dedup lists), and creates packs, index objects,
+/// snapshots and backup start markers. It cannot list or read packs, snapshots or markers,
+/// cannot create keys, revocations, trust records, configs or prune records, and deletes
+/// nothing. Overwrites are refused for every role: storage writes are create-only.
+pub const PERMISSIONS: [(Role, Kind, Ops); 27] = [
     (Role::Append, Kind::Config, LR),
     (Role::Append, Kind::Key, LR),
     (Role::Append, Kind::Revocation, LR),
@@ -115,6 +117,7 @@ pub const PERMISSIONS: [(Role, Kind, Ops); 24] = [
     (Role::Append, Kind::Pack, W),
     (Role::Append, Kind::PruneRecord, NONE),
     (Role::Append, Kind::Marker, W),
+    (Role::Append, Kind::Trust, LR),
     (Role::Read, Kind::Config, LR),
     (Role::Read, Kind::Key, LR),
     (Role::Read, Kind::Revocation, LR),
@@ -123,6 +126,7 @@ pub const PERMISSIONS: [(Role, Kind, Ops); 24] = [
     (Role::Read, Kind::Pack, LR),
     (Role::Read, Kind::PruneRecord, LR),
     (Role::Read, Kind::Marker, LR),
+    (Role::Read, Kind::Trust, LR),
     (Role::Admin, Kind::Config, ALL),
     (Role::Admin, Kind::Key, ALL),
     (Role::Admin, Kind::Revocation, ALL),
@@ -131,6 +135,7 @@ pub const PERMISSIONS: [(Role, Kind, Ops); 24] = [
     (Role::Admin, Kind::Pack, ALL),
     (Role::Admin, Kind::PruneRecord, ALL),
     (Role::Admin, Kind::Marker, ALL),
+    (Role::Admin, Kind::Trust, ALL),
 ];
 
 /// Whether `role` may do `op` on objects of `kind`, by [`PERMISSIONS`].
@@ -178,6 +183,10 @@ mod tests {
         assert!(!allowed(Role::Append, Kind::Key, Op::Write));
         assert!(allowed(Role::Append, Kind::Pack, Op::Write));
         assert!(allowed(Role::Append, Kind::Index, Op::Read));
+        assert!(allowed(Role::Append, Kind::Trust, Op::Read));
+        assert!(allowed(Role::Append, Kind::Trust, Op::List));
+        assert!(!allowed(Role::Append, Kind::Trust, Op::Write));
+        assert!(allowed(Role::Admin, Kind::Trust, Op::Write));
     }
 
     #[test]
@@ -185,11 +194,11 @@ mod tests {
         use Kind::*;
         assert_eq!(
             kinds(Role::Append, Op::List),
-            [Config, Key, Index, Revocation]
+            [Config, Key, Index, Revocation, Trust]
         );
         assert_eq!(
             kinds(Role::Append, Op::Read),
-            [Config, Key, Index, Revocation]
+            [Config, Key, Index, Revocation, Trust]
         );
         assert_eq!(
             kinds(Role::Append, Op::Write),

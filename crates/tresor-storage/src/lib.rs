@@ -41,11 +41,14 @@ pub enum Kind {
     /// Backup start markers (`markers/`): written when a backup starts, deleted by prune once
     /// a snapshot lists them.
     Marker,
+    /// Trust records (`trust/`): the admin-signed, numbered list of trusted and revoked keys
+    /// and the config's id (format §4.3).
+    Trust,
 }
 
 impl Kind {
-    /// All kinds, in write order of a new repository.
-    pub const ALL: [Kind; 8] = [
+    /// All kinds, in the order listings show them (the permission table, IAM policies).
+    pub const ALL: [Kind; 9] = [
         Kind::Config,
         Kind::Key,
         Kind::Snapshot,
@@ -54,6 +57,7 @@ impl Kind {
         Kind::Revocation,
         Kind::PruneRecord,
         Kind::Marker,
+        Kind::Trust,
     ];
 
     /// Folder name.
@@ -67,6 +71,7 @@ impl Kind {
             Kind::Revocation => "revocations",
             Kind::PruneRecord => "prune",
             Kind::Marker => "markers",
+            Kind::Trust => "trust",
         }
     }
 }
@@ -82,6 +87,7 @@ impl fmt::Display for Kind {
             Kind::Revocation => "revocation",
             Kind::PruneRecord => "prune record",
             Kind::Marker => "marker",
+            Kind::Trust => "trust record",
         })
     }
 }

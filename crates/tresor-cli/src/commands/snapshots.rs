@@ -59,6 +59,17 @@ pub fn run(ctx: &Context, a: &SnapshotsArgs) -> Result<i32> {
             println!("{} snapshots", list.len());
         }
     }
+    // Snapshots this machine saw before that are gone without a forget record: the storage
+    // hides them (or they were deleted by hand); the listing is incomplete.
+    let hidden = repo.hidden_snapshots()?;
+    for h in &hidden {
+        eprintln!("warning: {h}");
+    }
+    let hidden_code = if hidden.is_empty() {
+        exit::OK
+    } else {
+        exit::DAMAGED
+    };
     // Snapshot objects that do not load are left out with a warning (`check` judges them):
     // garbage anyone could upload must not fail the listing. Only a snapshot the storage could
     // not read makes the list incomplete for real (one deleted meanwhile was forgotten).
@@ -71,7 +82,8 @@ pub fn run(ctx: &Context, a: &SnapshotsArgs) -> Result<i32> {
             _ => exit::ERROR,
         })
         .max()
-        .unwrap_or(exit::OK))
+        .unwrap_or(exit::OK)
+        .max(hidden_code))
 }
 
 /// The warning for a snapshot object that was left out.
