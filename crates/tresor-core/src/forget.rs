@@ -60,7 +60,10 @@ pub fn record_forgotten(repo: &Repository, ids: &[ObjectId]) -> Result<Option<Ob
     let mut ids = ids.to_vec();
     ids.sort();
     ids.dedup();
-    let rec = Record::Forgotten(ForgetRecord { version: 1, ids });
+    let rec = Record::Forgotten(ForgetRecord {
+        version: tresor_format::FORMAT_VERSION,
+        ids,
+    });
     Ok(Some(crate::prune::write_record(repo, &rec)?.0))
 }
 

@@ -324,7 +324,7 @@ mod tests {
                 crate::FORMAT_VERSION
             )
         );
-        let junk = admin().envelope(SignedKind::Trust, br#"{"version":1,"seq":"x"}"#);
+        let junk = admin().envelope(SignedKind::Trust, br#"{"version":2,"seq":"x"}"#);
         assert!(
             TrustRecord::open(&admin().public(), &junk)
                 .unwrap_err()
