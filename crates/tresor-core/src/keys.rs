@@ -188,13 +188,13 @@ fn objects_by_signer(storage: &dyn Storage) -> Result<BySigner> {
 }
 
 /// Write the admin revocation of `signer` that accepts `objects` (its objects so far; format
-/// §4.2). `kind` is the revoked key's kind when a key file told it.
+/// §4.2). `key` is the revoked key's kind and certified host when a key file told them.
 fn write_revocation(
     storage: &dyn Storage,
     admin: &Signer,
     signer: &[u8; 32],
     objects: &[(Kind, ObjectId)],
-    kind: Option<KeyKind>,
+    key: Option<(KeyKind, &str)>,
     now: &str,
 ) -> Result<()> {
     let mut accepted: Vec<ObjectId> = objects.iter().map(|(_, id)| *id).collect();
@@ -204,7 +204,8 @@ fn write_revocation(
         revoked: hex::encode(signer),
         created: now.to_string(),
         accepted,
-        kind,
+        kind: key.map(|k| k.0),
+        host: key.map(|k| k.1.to_string()),
     };
     let b = rev.to_object(admin);
     storage.write(Kind::Revocation, &ObjectId::of(&b).to_hex(), &b)?;
@@ -260,7 +261,7 @@ pub fn remove(repo: &Repository, id_prefix: &str, now: &str) -> Result<ObjectId>
         &admin,
         &k.info.signing_public,
         &objects,
-        Some(k.info.kind),
+        Some((k.info.kind, &k.info.host)),
         now,
     )?;
     repo.storage().delete(Kind::Key, &k.info.id.to_hex())?;

@@ -376,7 +376,8 @@ impl Repository {
     }
 
     /// Read, open and judge one snapshot (`listed`: its size from a listing); remembers its
-    /// signer.
+    /// signer. A snapshot of a put-only key that claims another host than the one its key is
+    /// certified for is ignored (format §11).
     fn open_snapshot(&self, id: &ObjectId, listed: Option<u64>) -> Judged<Snapshot> {
         let bytes = self.fetch(Kind::Snapshot, id, listed)?;
         let (signer, snap) = Snapshot::open(self.key(), &bytes).map_err(|e| {
@@ -386,6 +387,16 @@ impl Repository {
             )
         })?;
         self.judge("snapshot", id, &signer)?;
+        if !self.trust.speaks_for(&signer, id, &snap.hostname) {
+            return Err((
+                Defect::Ignored,
+                CoreError::Untrusted(format!(
+                    "snapshot {id} claims host {:?}, but it is signed by a put-only key certified for host {:?}: ignored",
+                    snap.hostname,
+                    self.trust.certified_host(&signer).unwrap_or_default()
+                )),
+            ));
+        }
         self.signers
             .lock()
             .unwrap_or_else(|e| e.into_inner())

@@ -45,11 +45,22 @@ pub enum Verdict {
     Unknown,
 }
 
+/// What the revocations of one key say.
+#[derive(Debug, Default, Clone)]
+struct Revoked {
+    /// Objects that stay valid.
+    accepted: HashSet<ObjectId>,
+    /// The key's kind, when a revocation tells it.
+    kind: Option<KeyKind>,
+    /// The host the key was certified for, when a revocation tells it.
+    host: Option<String>,
+}
+
 /// The certified keys and revocations of a repository.
 #[derive(Debug, Default, Clone)]
 pub struct Trust {
     keys: HashMap<[u8; 32], KeyInfo>,
-    revoked: HashMap<[u8; 32], (HashSet<ObjectId>, Option<KeyKind>)>,
+    revoked: HashMap<[u8; 32], Revoked>,
     /// Key files that could not be read or whose certificate is invalid (id: reason).
     pub problems: Vec<String>,
 }
@@ -98,8 +109,9 @@ impl Trust {
             match r {
                 Ok((k, r)) => {
                     let e = t.revoked.entry(k).or_default();
-                    e.0.extend(r.accepted);
-                    e.1 = e.1.or(r.kind);
+                    e.accepted.extend(r.accepted);
+                    e.kind = e.kind.or(r.kind);
+                    e.host = e.host.take().or(r.host);
                 }
                 Err(e) => t.problems.push(format!("revocation {name}: {e}")),
             }
@@ -109,11 +121,11 @@ impl Trust {
 
     /// The verdict on an object `id` signed by `signer`.
     pub fn verdict(&self, signer: &[u8; 32], id: &ObjectId) -> Verdict {
-        if let Some((accepted, kind)) = self.revoked.get(signer) {
-            if !accepted.contains(id) {
+        if let Some(r) = self.revoked.get(signer) {
+            if !r.accepted.contains(id) {
                 return Verdict::Revoked;
             }
-            return match self.keys.get(signer).map(|k| k.kind).or(*kind) {
+            return match self.keys.get(signer).map(|k| k.kind).or(r.kind) {
                 Some(KeyKind::Full) => Verdict::Full,
                 _ => Verdict::PutOnly,
             };
@@ -138,6 +150,29 @@ impl Trust {
     /// The key with this signing public key, if certified.
     pub fn key(&self, signing_public: &[u8; 32]) -> Option<&KeyInfo> {
         self.keys.get(signing_public)
+    }
+
+    /// The host the key with this signing public key is certified for: its key file's, or for a
+    /// removed key its revocation's. `None` when neither tells (an unknown signer, or a lost
+    /// key's objects that an admin accepted by id).
+    pub fn certified_host(&self, signing_public: &[u8; 32]) -> Option<&str> {
+        match self.keys.get(signing_public) {
+            Some(k) => Some(&k.host),
+            None => self.revoked.get(signing_public)?.host.as_deref(),
+        }
+    }
+
+    /// Whether object `id` signed by `signer`, which claims to be about host `host` (a snapshot
+    /// or a backup start marker), speaks for that host (format §11): readers accept it, and
+    /// its key is a full key (which may write for any host) or a put-only key certified for
+    /// `host`. A put-only key whose host is not known (objects of a lost key that an admin
+    /// accepted one by one) is taken at its word.
+    pub fn speaks_for(&self, signer: &[u8; 32], id: &ObjectId, host: &str) -> bool {
+        match self.verdict(signer, id) {
+            Verdict::Full => true,
+            Verdict::PutOnly => self.certified_host(signer).is_none_or(|h| h == host),
+            Verdict::Revoked | Verdict::Unknown => false,
+        }
     }
 
     /// Whether this signing key has been revoked.

@@ -407,10 +407,13 @@ fn forged_copies_under_another_hosts_blob_ids_do_not_win() {
         assert!(any.load(id, BlobType::Data).unwrap() == plain);
         assert_eq!(admin.key().blob_id(&plain), *id);
     }
-    // Prune keeps the good host's packs: which copy is intact is not known without reading.
+    // Prune keeps the good host's copies (its snapshot uses them; the forger's snapshot-less
+    // copies are nobody's), after reading them: the forged pack is condemned.
     let plan = prune::plan(&admin, &PruneOptions::default()).unwrap();
-    assert!(plan.condemn_unused.is_empty(), "{plan}");
+    let condemned: Vec<ObjectId> = plan.condemn_unused.iter().map(|p| p.id).collect();
+    assert_eq!(condemned, [forged_pack], "{plan}");
     assert!(plan.repack.is_empty(), "{plan}");
+    assert!(plan.warnings.is_empty(), "{:?}", plan.warnings);
     // check --read-data names every forged copy and its writer, as warnings.
     let report = check::check(&admin, check::ReadData::All).unwrap();
     let forged: Vec<_> = report
@@ -442,7 +445,10 @@ fn forged_copies_under_another_hosts_blob_ids_do_not_win() {
         plan.execute(&admin, &NoProgress).unwrap();
         w.restores_exactly(&w.admin(), &format!("round {round}"));
     }
-    assert!(w.exists(Kind::Pack, &forged_pack));
+    assert!(
+        !w.exists(Kind::Pack, &forged_pack),
+        "the forged pack is deleted"
+    );
 }
 
 #[test]

@@ -609,6 +609,7 @@ proptest! {
             created: "2026-01-01T00:00:00Z".into(),
             accepted: vec![ObjectId([2; 32])],
             kind: Some(keyfile::KeyKind::PutOnly),
+            host: Some("h".into()),
         };
         let obj = r.to_object(&keys().admin);
         signed_any(&mutate(&obj, &ops));

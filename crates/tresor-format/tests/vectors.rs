@@ -123,6 +123,7 @@ fn fixture_revocation() -> Revocation {
         created: "2025-07-01T00:00:00Z".into(),
         accepted: vec![ObjectId([0x99; 32]), ObjectId([0x9a; 32])],
         kind: None,
+        host: None,
     }
 }
 
