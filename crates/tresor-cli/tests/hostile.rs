@@ -386,7 +386,7 @@ impl Trees {
 }
 
 /// Items 1–2: deliver a snapshot of crafted trees, then: `restore latest` (which picks it: it
-/// is dated 2099) changes nothing outside T and does not succeed, `check` calls it damage
+/// is dated an hour from now) changes nothing outside T and does not succeed, `check` calls it damage
 /// naming the snapshot, and the honest snapshot restores.
 fn expect_tree_refused(fx: &mut Fx, via: Via, trees: Trees, root: BlobId) {
     let objects = fx.crafter().snapshot_of(&trees.blobs, root, "evil");

@@ -704,7 +704,7 @@ struct Work {
     /// Host of every snapshot seen (`None` for a snapshot that does not speak for its host).
     hosts: IdMap<ObjectId, Option<String>>,
     /// Backup start markers listed by the snapshots the plan read (their backups ended).
-    resolved_markers: IdSet<ObjectId>,
+    resolved_markers: Resolved,
     /// Pack positions of orphans (unindexed packs) to condemn or resurrect.
     orphans: Vec<u32>,
     /// Orphans whose header or name did not check out: condemned without entries.
@@ -981,11 +981,40 @@ struct SnapInfo {
     counts: bool,
 }
 
-/// Backup start markers (format §16.1) no snapshot lists, by host: each may be a backup that is
-/// still running. Markers that cannot be opened are reported in `warnings` and skipped.
+/// Backup start markers listed by snapshots that speak for their host: marker id → that host.
+/// A marker is *resolved* (its backup ended) only by a snapshot of its own host (format §16.1).
+type Resolved = IdMap<ObjectId, String>;
+
+/// Record the markers that snapshot `s` (signed by `signer`) lists, if it speaks for its host:
+/// a put-only key's snapshot naming another host, or listing other hosts' markers, resolves
+/// nothing.
+fn resolve_markers(
+    repo: &Repository,
+    id: &ObjectId,
+    signer: &[u8; 32],
+    s: &Snapshot,
+    r: &mut Resolved,
+) {
+    if repo.trust().speaks_for(signer, id, &s.hostname) {
+        for m in &s.markers {
+            r.insert(*m, s.hostname.clone());
+        }
+    }
+}
+
+/// Open a marker: its signer and host.
+fn open_marker(repo: &Repository, id: &ObjectId) -> Result<([u8; 32], String)> {
+    let b = repo.read_object(Kind::Marker, id)?;
+    let (signer, m) = Marker::open(repo.key(), &b)?;
+    Ok((signer, m.hostname))
+}
+
+/// Backup start markers (format §16.1) no snapshot of their host lists, by host: each may be a
+/// backup that is still running. Markers that cannot be opened, and markers whose signer may
+/// not write for their host, are reported in `warnings` and skipped.
 fn open_markers(
     repo: &Repository,
-    resolved: &IdSet<ObjectId>,
+    resolved: &Resolved,
     warnings: &mut Vec<String>,
 ) -> Result<Vec<(ObjectId, String)>> {
     let names = match repo.storage().list(Kind::Marker) {
@@ -999,19 +1028,13 @@ fn open_markers(
         let Ok(id) = name.parse::<ObjectId>() else {
             continue;
         };
-        if resolved.contains(&id) {
-            continue;
-        }
-        let opened = repo
-            .read_object(Kind::Marker, &id)
-            .and_then(|b| Marker::open(repo.key(), &b).map_err(CoreError::from));
-        match opened {
-            Ok((signer, m)) if repo.trust().speaks_for(&signer, &id, &m.hostname) => {
-                out.push((id, m.hostname))
+        match open_marker(repo, &id) {
+            Ok((_, host)) if resolved.get(&id) == Some(&host) => {}
+            Ok((signer, host)) if repo.trust().speaks_for(&signer, &id, &host) => {
+                out.push((id, host))
             }
-            Ok((_, m)) => warnings.push(format!(
-                "backup start marker {id} for host {:?}: its signer may not write for that host; ignored",
-                m.hostname
+            Ok((_, host)) => warnings.push(format!(
+                "backup start marker {id} for host {host:?}: its signer may not write for that host; ignored"
             )),
             Err(CoreError::Storage(e)) if e.kind == ErrorKind::NotFound => {}
             Err(e) => warnings.push(format!("backup start marker {id}: {e}; ignored")),
@@ -1093,17 +1116,17 @@ fn plan_snapshots(
     signers: &mut keep::Signers,
     garbage: &mut Vec<GarbageObject>,
     warnings: &mut Vec<String>,
-) -> Result<(Vec<SnapInfo>, IdSet<ObjectId>)> {
+) -> Result<(Vec<SnapInfo>, Resolved)> {
     let mut names = repo.storage().list(Kind::Snapshot)?;
     names.sort();
     let mut snaps = Vec::with_capacity(names.len());
-    let mut resolved_markers: IdSet<ObjectId> = IdSet::default();
+    let mut resolved_markers = Resolved::default();
     let future = crate::snapshots::future_after();
     for (name, size) in names {
         let id: ObjectId = name.parse()?;
         match open_snapshot_any(repo, &id, Some(size)) {
             Ok((signer, s)) => {
-                resolved_markers.extend(s.markers.iter().copied());
+                resolve_markers(repo, &id, &signer, &s, &mut resolved_markers);
                 let speaks = repo.trust().speaks_for(&signer, &id, &s.hostname);
                 snaps.push(SnapInfo {
                     id,
@@ -1929,16 +1952,17 @@ impl FossilWriter<'_> {
     }
 }
 
-/// Delete the backup start markers that snapshots list (their backups have ended), also when a
-/// run has nothing else to do.
-fn delete_resolved_markers(repo: &Repository, resolved: &IdSet<ObjectId>, stats: &mut PruneStats) {
+/// Delete the backup start markers that snapshots of their own host list (their backups have
+/// ended), also when a run has nothing else to do.
+fn delete_resolved_markers(repo: &Repository, resolved: &Resolved, stats: &mut PruneStats) {
     if resolved.is_empty() {
         return;
     }
     if let Ok(list) = repo.storage().list(Kind::Marker) {
         for (name, _) in list {
             if let Ok(id) = name.parse::<ObjectId>()
-                && resolved.contains(&id)
+                && let Some(host) = resolved.get(&id)
+                && open_marker(repo, &id).is_ok_and(|(_, h)| h == *host)
                 && delete_object(repo, Kind::Marker, &id, stats)
             {
                 stats.markers_deleted += 1;
@@ -2001,7 +2025,7 @@ fn arming(
     repo: &Repository,
     run: u64,
     known: &IdMap<ObjectId, Option<String>>,
-    resolved: &IdSet<ObjectId>,
+    resolved: &Resolved,
     warnings: &mut Vec<String>,
 ) -> Result<Arming> {
     let mut snapshots = repo.snapshot_ids()?;
@@ -2013,7 +2037,7 @@ fn arming(
             Some(h) => hosts.extend(h.iter().cloned()),
             None => {
                 if let Ok((signer, s)) = open_snapshot_any(repo, id, None) {
-                    resolved.extend(s.markers.iter().copied());
+                    resolve_markers(repo, id, &signer, &s, &mut resolved);
                     if repo.trust().speaks_for(&signer, id, &s.hostname) {
                         hosts.push(s.hostname);
                     }

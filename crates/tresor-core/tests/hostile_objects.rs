@@ -719,18 +719,30 @@ fn a_put_only_hosts_snapshot_is_never_an_automatic_parent() {
         &forged.seal(evil.key(), evil.signer()).unwrap(),
     );
     let admin = w.admin();
+    // A put-only key writes only for its own host: readers ignore this one (format §11).
+    let (_, skipped) = admin.load_snapshots().unwrap();
     assert!(
-        admin
-            .load_snapshots()
-            .unwrap()
-            .0
+        skipped
             .iter()
-            .any(|(id, _)| *id == forged_id)
+            .any(|s| s.id == forged_id && s.defect == Defect::Ignored)
     );
     // The admin's next backup takes its own snapshot as parent, not the forged one.
     let b = backup(&admin, &own.src, "admin", None);
     assert_eq!(b.parent, Some(own.id));
     assert_eq!(b.summary.files_unmodified, 2, "{:?}", b.summary);
+    // Under its own host name the forgery is accepted, but a full key backing up the same
+    // paths as that host still never takes it as a parent: it reads every file.
+    forged.hostname = "evil".into();
+    forged.time = jiff::Timestamp::now().to_string();
+    let forged_id = w.put(
+        Kind::Snapshot,
+        &forged.seal(evil.key(), evil.signer()).unwrap(),
+    );
+    let (list, _) = admin.load_snapshots().unwrap();
+    assert!(list.iter().any(|(id, _)| *id == forged_id));
+    let b = backup(&admin, &own.src, "evil", None);
+    assert_eq!(b.parent, None);
+    assert_eq!(b.summary.files_unmodified, 0, "{:?}", b.summary);
     let mut w = w;
     w.honest[0].id = b.snapshot_id.unwrap();
     w.restores_exactly(&w.admin(), "after the backup");

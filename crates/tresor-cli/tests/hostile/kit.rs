@@ -306,11 +306,15 @@ impl<'a> Crafter<'a> {
         panic!("no index object name sorts before {bound}");
     }
 
-    /// A snapshot of the root tree `tree` for `host`, dated 2099 (so it is `latest`).
+    /// A snapshot of the root tree `tree` for `host`, dated an hour from now (so it is
+    /// `latest`, yet not dated in the future, which readers never take as `latest`).
     pub fn snapshot(&self, tree: BlobId, host: &str) -> Object {
+        let soon = jiff::Timestamp::now()
+            .checked_add(jiff::SignedDuration::from_hours(1))
+            .unwrap();
         let s = Snapshot {
             version: 1,
-            time: "2099-01-01T00:00:00+00:00".into(),
+            time: soon.to_string(),
             tree,
             paths: vec!["/".into()],
             hostname: host.into(),
