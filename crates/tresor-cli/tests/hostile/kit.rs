@@ -365,9 +365,15 @@ impl<'a> Crafter<'a> {
         vec![pack, self.index_sorting_first(vec![entry], others)]
     }
 
-    /// The blobs listed in the dedup lists of the index objects in `storage` not signed by
-    /// this key (what any key may learn of other writers), with those objects' names.
-    pub fn others_blobs(&self, storage: &dyn Storage) -> (Vec<(BlobType, BlobId)>, Vec<String>) {
+    /// The blobs listed by the index objects in `storage` not signed by this key, with those
+    /// objects' names, as read with the full key material `leak`. A put-only key learns no
+    /// other writer's blob ids (dedup lists are sealed for their writer, format §9): the tests
+    /// hand them over, as a leak of any kind would.
+    pub fn others_blobs(
+        &self,
+        storage: &dyn Storage,
+        leak: &MasterKey,
+    ) -> (Vec<(BlobType, BlobId)>, Vec<String>) {
         let mut blobs = Vec::new();
         let mut names = Vec::new();
         for (name, _) in storage.list(Kind::Index).unwrap() {
@@ -378,7 +384,10 @@ impl<'a> Crafter<'a> {
             if signer == self.signer.public() {
                 continue;
             }
-            blobs.extend(IndexFile::dedup_list(self.key, &env).unwrap());
+            assert!(IndexFile::dedup_list(self.signer, &env).is_err());
+            let f = IndexFile::open_sealed(leak, &env.sealed).unwrap();
+            let listed = f.packs.iter().flat_map(|p| &p.blobs);
+            blobs.extend(listed.map(|b| (b.blob_type, b.id)));
             names.push(name);
         }
         (blobs, names)
