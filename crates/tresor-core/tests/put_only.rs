@@ -562,3 +562,67 @@ fn dedup_lists_are_readable_by_their_writer_only() {
         assert!(std::fs::read(back.join("data.bin")).unwrap() == content);
     }
 }
+
+/// The cost of per-writer dedup lists after a prune (format §13): when prune re-lists a put-only
+/// host's still-used data under its own full key (here by repacking a half-used pack), the
+/// host's next backup uploads that data once more; the prune after that keeps the host's own
+/// copies (read and verified first) and condemns the full key's, and from then on the host
+/// uploads nothing again — no churn.
+#[test]
+fn a_put_only_host_uploads_data_prune_relisted_once_then_never_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let (storage, _) = setup(dir.path());
+    let admin = Repository::open(storage.clone(), "admin").unwrap();
+    keys::add(&admin, "a", KeyKind::PutOnly, KDF, &owner("a")).unwrap();
+    let a = Repository::open(storage.clone(), "a").unwrap();
+    let admin = Repository::open(storage.clone(), "admin").unwrap();
+    let cache = dir.path().join("cache");
+    let src = source(dir.path(), "a", &data(31, 3 << 20));
+    std::fs::write(src.join("gone.bin"), data(32, 3 << 20)).unwrap();
+    let s1 = backup(&a, &src, "a", Some(&cache)).snapshot_id.unwrap();
+    std::fs::remove_file(src.join("gone.bin")).unwrap();
+    let s2 = backup(&a, &src, "a", Some(&cache));
+    assert_eq!(s2.summary.data_blobs, 0);
+    tresor_core::forget::remove(&admin, &[s1]).unwrap();
+    let prune = || {
+        let plan = tresor_core::prune::plan(&admin, &Default::default()).unwrap();
+        plan.execute(&admin, &NoProgress).unwrap();
+        plan
+    };
+    let plan = prune();
+    assert_eq!(plan.repack.len(), 1, "{plan}");
+    let restores = |id: &tresor_format::ObjectId, round: &str| {
+        let t = dir.path().join(round);
+        let r = restore(&admin, id, &t);
+        assert!(r.problems.is_empty(), "{round}: {:?}", r.problems);
+        let back = t.join(src.strip_prefix("/").unwrap());
+        assert!(std::fs::read(back.join("data.bin")).unwrap() == data(31, 3 << 20));
+        assert!(!back.join("gone.bin").exists());
+    };
+    restores(&s2.snapshot_id.unwrap(), "after repack");
+    // data.bin's blobs are now listed by the admin's index object only: uploaded once more.
+    let s3 = backup(&a, &src, "a", Some(&cache));
+    assert_eq!(s3.summary.files_unmodified, 0, "{:?}", s3.summary);
+    assert!(s3.summary.data_blobs >= 1, "{:?}", s3.summary);
+    // The next prune keeps the host's own copies and condemns the repacked pack.
+    let plan = prune();
+    assert!(!plan.condemn_unused.is_empty(), "{plan}");
+    assert!(plan.warnings.is_empty(), "{:?}", plan.warnings);
+    restores(&s3.snapshot_id.unwrap(), "after the host's copies won");
+    // From now on nothing is uploaded again and prune leaves the host's packs alone.
+    for round in 0..2 {
+        let s = backup(&a, &src, "a", Some(&cache));
+        assert_eq!(s.summary.data_blobs, 0, "round {round}: {:?}", s.summary);
+        assert_eq!(
+            s.summary.files_unmodified, 2,
+            "round {round}: {:?}",
+            s.summary
+        );
+        let plan = prune();
+        assert!(
+            plan.condemn_unused.is_empty() && plan.repack.is_empty(),
+            "{plan}"
+        );
+        restores(&s.snapshot_id.unwrap(), &format!("round {round}"));
+    }
+}
