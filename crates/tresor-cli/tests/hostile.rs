@@ -290,6 +290,12 @@ enum Via {
 }
 
 impl Fx {
+    /// The repository opened with the admin's full key: what a leak of other writers' blob ids
+    /// would give the hostile host (its own key gives none).
+    fn leak(&self) -> Repository {
+        Repository::open(self.evil.storage().clone(), PASSWORD).unwrap()
+    }
+
     fn channel(&mut self, via: Via) -> Channel {
         match via {
             Via::Library => Channel::Library(self.evil.storage().clone()),
@@ -386,7 +392,7 @@ impl Trees {
 }
 
 /// Items 1–2: deliver a snapshot of crafted trees, then: `restore latest` (which picks it: it
-/// is dated 2099) changes nothing outside T and does not succeed, `check` calls it damage
+/// is dated an hour from now) changes nothing outside T and does not succeed, `check` calls it damage
 /// naming the snapshot, and the honest snapshot restores.
 fn expect_tree_refused(fx: &mut Fx, via: Via, trees: Trees, root: BlobId) {
     let objects = fx.crafter().snapshot_of(&trees.blobs, root, "evil");
@@ -623,7 +629,9 @@ fn signed_garbage_snapshot(via: Via) {
 /// stored under the honest host's blob ids.
 fn foreign_index(via: Via) {
     let mut fx = setup();
-    let (ids, _) = fx.crafter().others_blobs(fx.evil.storage().as_ref());
+    let (ids, _) = fx
+        .crafter()
+        .others_blobs(fx.evil.storage().as_ref(), fx.leak().key());
     let key = fx.evil.key().clone();
     let foreign = tresor_format::sign::Signer::generate().unwrap();
     let forged: Vec<Blob> = ids
@@ -657,7 +665,8 @@ fn expect_forged_ignored(
     (flag, body, raw_length): (u8, &[u8], u64),
 ) {
     let crafter = fx.crafter();
-    let (mut ids, others) = crafter.others_blobs(fx.evil.storage().as_ref());
+    let leak = fx.leak();
+    let (mut ids, others) = crafter.others_blobs(fx.evil.storage().as_ref(), leak.key());
     ids.retain(|(t, _)| types.contains(t));
     assert!(ids.len() >= 4, "{ids:?}");
     let objects = crafter.forged_copies(&ids, flag, body, raw_length, &others);

@@ -625,8 +625,8 @@ fn serve_command_line_with_hash_token() {
 }
 
 /// Two rounds of eight concurrent backups through the server, each host with its own put-only
-/// key token and cache; during the second round the admin forgets every snapshot of the first
-/// round and prunes. Afterwards (and after the prunes that delete what was condemned) every
+/// key (certified for its host: a put-only key writes for one host) and cache; during the
+/// second round the admin forgets every snapshot of the first round and prunes. Afterwards (and after the prunes that delete what was condemned) every
 /// kept snapshot restores byte for byte and `check --read-data` is clean.
 #[test]
 fn eight_clients_back_up_at_once_while_an_admin_forgets_and_prunes() {
@@ -638,26 +638,19 @@ fn eight_clients_back_up_at_once_while_an_admin_forgets_and_prunes() {
         None,
         &["init", "--kdf-memory-kib", "8192", "--kdf-iterations", "1"],
     );
-    let host_pw = password_file(&env, "host-pw", "host password");
-    srv.ok(
-        &env,
-        &srv.admin,
-        None,
-        &[
-            "key",
-            "add",
-            "--put-only",
-            "--host",
-            "fleet",
-            "--new-password-file",
-            host_pw.to_str().unwrap(),
-            "--kdf-memory-kib",
-            "8192",
-            "--kdf-iterations",
-            "1",
-        ],
-    );
-    // Eight sources sharing some data (dedup across concurrent writers) and with their own.
+    let host_pws: Vec<PathBuf> = (0..8)
+        .map(|i| {
+            let pw = password_file(&env, &format!("host{i}-pw"), &format!("host {i} password"));
+            let host = format!("client{i}");
+            let mut add = vec!["key", "add", "--put-only", "--host", &host];
+            add.extend(["--new-password-file", pw.to_str().unwrap()]);
+            add.extend(["--kdf-memory-kib", "8192", "--kdf-iterations", "1"]);
+            srv.ok(&env, &srv.admin, None, &add);
+            pw
+        })
+        .collect();
+    // Eight sources sharing some data (each put-only key stores its own copy: they
+    // deduplicate against their own index objects only) and with their own.
     let shared = pseudo_random(100, 256 << 10);
     let sources: Vec<PathBuf> = (0..8u64)
         .map(|i| {
@@ -679,7 +672,7 @@ fn eight_clients_back_up_at_once_while_an_admin_forgets_and_prunes() {
                 c.env("TRESOR_REPOSITORY", &url)
                     .env("TRESOR_SERVER_TOKEN", &srv.append)
                     .env_remove("TRESOR_PASSWORD")
-                    .env("TRESOR_PASSWORD_FILE", &host_pw)
+                    .env("TRESOR_PASSWORD_FILE", &host_pws[i])
                     .env("TRESOR_CACHE_DIR", env.path(&format!("cache{i}")))
                     .args(["backup", "--json", "--host", &format!("client{i}")])
                     .arg(s)

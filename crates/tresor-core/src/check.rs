@@ -326,12 +326,23 @@ fn check_keys(repo: &Repository, r: &mut CheckReport) -> Result<()> {
 }
 
 /// Walk every snapshot: every tree loads (nested at most [`MAX_TREE_DEPTH`] deep), every data
-/// blob is indexed. Snapshots that do not load are reported by id and reason. Returns the
-/// snapshots walked, by id.
+/// blob is indexed. Snapshots that do not load (or that readers ignore: an unknown or revoked
+/// signer, a put-only key claiming another host) are reported by id and reason, and snapshots
+/// dated in the future as warnings. Returns the snapshots walked, by id.
 fn check_snapshots(repo: &Repository, index: &Index, r: &mut CheckReport) -> Result<Vec<SnapRef>> {
     let (list, skipped) = repo.load_snapshots()?;
     for s in &skipped {
         report_skipped(r, "snapshot", s);
+    }
+    let future = crate::snapshots::future_after();
+    for (id, s) in list
+        .iter()
+        .filter(|(_, s)| crate::snapshots::is_future(s, future))
+    {
+        r.warnings.push(format!(
+            "snapshot {id} is dated {:?}, more than a day ahead of this clock: never `latest`, not counted by retention policies or by prune's approval",
+            s.time
+        ));
     }
     let mut snaps: Vec<SnapRef> = list
         .into_iter()

@@ -11,7 +11,8 @@ use tresor_format::ObjectId;
 use tresor_format::snapshot::Snapshot;
 use tresor_storage::Kind;
 
-/// The decisions of a policy over the repository's snapshots (filtered), grouped.
+/// The decisions of a policy over the repository's snapshots (filtered), grouped; see
+/// [`plan_policy`].
 ///
 /// # Errors
 /// [`CoreError::PutOnly`]; storage errors.
@@ -22,10 +23,42 @@ pub fn plan(
     filter: &SnapshotFilter,
     tz: &jiff::tz::TimeZone,
 ) -> Result<Vec<retention::Group>> {
+    Ok(plan_policy(repo, policy, group_by, filter, tz)?.groups)
+}
+
+/// What a policy decides, and the snapshots it does not judge.
+#[derive(Debug, Clone)]
+pub struct PolicyPlan {
+    /// The decisions, per group.
+    pub groups: Vec<retention::Group>,
+    /// Snapshots that pass the filter but are dated in the future
+    /// ([`crate::snapshots::is_future`]), with their time: the policy neither counts nor
+    /// removes them (format §11), so a snapshot claiming a far future time cannot push the
+    /// real ones out of `--keep-last`.
+    pub future: Vec<(ObjectId, String)>,
+}
+
+/// The decisions of a policy over the repository's snapshots (filtered), grouped. Snapshots
+/// readers ignore (unknown or revoked signers, put-only keys claiming another host) are not
+/// loaded at all; snapshots dated in the future are left out and returned apart.
+///
+/// # Errors
+/// [`CoreError::PutOnly`]; storage errors.
+pub fn plan_policy(
+    repo: &Repository,
+    policy: &RetentionPolicy,
+    group_by: GroupBy,
+    filter: &SnapshotFilter,
+    tz: &jiff::tz::TimeZone,
+) -> Result<PolicyPlan> {
     let (list, _) = repo.load_snapshots()?;
+    let after = crate::snapshots::future_after();
+    let (future, list): (Vec<_>, Vec<_>) = list
+        .into_iter()
+        .filter(|(_, s)| filter.matches(s))
+        .partition(|(_, s)| crate::snapshots::is_future(s, after));
     let infos: Vec<SnapshotInfo> = list
         .iter()
-        .filter(|(_, s)| filter.matches(s))
         .map(|(id, s)| SnapshotInfo {
             id: id.to_hex(),
             time: time_of(s),
@@ -34,7 +67,17 @@ pub fn plan(
             tags: s.tags.clone(),
         })
         .collect();
-    Ok(retention::apply(&infos, policy, group_by, tz))
+    Ok(PolicyPlan {
+        groups: retention::apply(&infos, policy, group_by, tz),
+        future: future.into_iter().map(|(id, s)| (id, s.time)).collect(),
+    })
+}
+
+/// The host a backup start marker names, if it opens.
+fn marker_host(repo: &Repository, id: &ObjectId) -> Option<String> {
+    let b = repo.read_object(Kind::Marker, id).ok()?;
+    let (_, m) = tresor_format::marker::Marker::open(repo.key(), &b).ok()?;
+    Some(m.hostname)
 }
 
 /// What [`remove`] did.
@@ -87,12 +130,17 @@ pub fn remove(repo: &Repository, ids: &[ObjectId]) -> Result<Removed> {
     record_forgotten(repo, &delete)?;
     for id in &delete {
         // The backup start markers the snapshot lists (format §16.1) go with it: its backup
-        // ended, and no other snapshot will list them.
+        // ended, and no other snapshot will list them. Only a snapshot that speaks for its
+        // host, and only that host's markers: a put-only key listing other hosts' markers
+        // must not make their running backups invisible to prune.
         if let Ok(bytes) = repo.read_object(Kind::Snapshot, id)
-            && let Ok((_, snap)) = Snapshot::open(repo.key(), &bytes)
+            && let Ok((signer, snap)) = Snapshot::open(repo.key(), &bytes)
+            && repo.trust().speaks_for(&signer, id, &snap.hostname)
         {
             for m in &snap.markers {
-                if let Ok(None) = repo.lock_end(Kind::Marker, m) {
+                if marker_host(repo, m).as_deref() == Some(snap.hostname.as_str())
+                    && let Ok(None) = repo.lock_end(Kind::Marker, m)
+                {
                     let _ = repo.storage().delete(Kind::Marker, &m.to_hex());
                 }
             }

@@ -195,13 +195,14 @@ fn objects_by_signer(storage: &dyn Storage) -> Result<BySigner> {
 }
 
 /// Write the admin revocation of `signer` that accepts `objects` (its objects so far; format
-/// §4.2). `kind` is the revoked key's kind when a key file told it. Returns its id.
+/// §4.2). `key` is the revoked key's kind and certified host when a key file told them.
+/// Returns its id.
 fn write_revocation(
     storage: &dyn Storage,
     admin: &Signer,
     signer: &[u8; 32],
     objects: &[ObjectId],
-    kind: Option<KeyKind>,
+    key: Option<(KeyKind, &str)>,
     now: &str,
 ) -> Result<ObjectId> {
     let mut accepted = objects.to_vec();
@@ -212,7 +213,8 @@ fn write_revocation(
         revoked: hex::encode(signer),
         created: now.to_string(),
         accepted,
-        kind,
+        kind: key.map(|k| k.0),
+        host: key.map(|k| k.1.to_string()),
     };
     let b = rev.to_object(admin);
     let id = ObjectId::of(&b);
@@ -291,7 +293,8 @@ fn revoke(repo: &Repository, admin: &Signer, k: &KeyListing, now: &str) -> Resul
         _ => Vec::new(),
     };
     let signer = k.info.signing_public;
-    let rev = write_revocation(storage, admin, &signer, &objects, Some(k.info.kind), now)?;
+    let key = Some((k.info.kind, k.info.host.as_str()));
+    let rev = write_revocation(storage, admin, &signer, &objects, key, now)?;
     let entry = RevokedKey {
         signing_public: signer,
         kind: Some(k.info.kind),

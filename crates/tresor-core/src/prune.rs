@@ -4,8 +4,11 @@
 //!
 //! [`plan`] reads everything and writes nothing: the snapshots (listed first), the prune records,
 //! the index objects, then the packs (listed last, so that every snapshot seen has its index
-//! objects and packs seen too). It walks every snapshot's trees and marks every blob they use,
-//! picks one stored copy of each used blob, and decides per pack:
+//! objects and packs seen too). It walks every snapshot's trees and marks every blob they use
+//! (and which signers' snapshots use it), picks the stored copies of each used blob to keep by
+//! trust ([`copies::choose`]: a full key's copy, each put-only user's own copy; a copy nobody
+//! vouches for is read and verified before any other copy of that blob is condemned), and
+//! decides per pack:
 //!
 //! * **keep** — all its blobs are used, or it is partly used and within the tolerance;
 //! * **condemn** — no used blob (or a pack no index lists that the previous run saw unindexed
@@ -41,7 +44,8 @@
 //!      the snapshots and records that set `S` (ids) and the hosts `H` that wrote them in the
 //!      generation. A run that cannot delete a superseded index object (crash, append-only
 //!      storage) leaves the generation unarmed; a later run retries.
-//!    * *Approval* (a later run): every host in `H` has a snapshot that is not in `S`, and no
+//!    * *Approval* (a later run): every host in `H` has a snapshot that is not in `S` (one
+//!      that readers accept, that speaks for its host and is not dated in the future), and no
 //!      pack appeared that no index lists (the sign of a backup uploading right now). A backup
 //!      running at arming time must have started before it; a host runs one backup at a time,
 //!      so the host's first snapshot outside `S` comes from that backup or a later one — either
@@ -82,7 +86,6 @@
 //! [`PART_BLOBS`] blobs; the blob table is freed before the index objects are streamed again.
 
 use crate::Progress;
-use crate::blobs::BlobReader;
 use crate::error::{CoreError, Result};
 use crate::index::{IdMap, IdSet, Index, Lister};
 use crate::packer::Packer;
@@ -97,9 +100,12 @@ use tresor_format::marker::Marker;
 use tresor_format::pack;
 use tresor_format::sign::{SignedKind, open_envelope};
 use tresor_format::snapshot::Snapshot;
-use tresor_format::tree::{MAX_TREE_DEPTH, NodeKind};
+use tresor_format::tree::MAX_TREE_DEPTH;
 use tresor_format::{BlobId, FormatError, ObjectId};
 use tresor_storage::{ErrorKind, Kind};
+
+pub mod copies;
+mod keep;
 
 /// Most blobs listed by one index object or fossil object written by prune and repair.
 pub const PART_BLOBS: usize = 65_536;
@@ -720,10 +726,10 @@ struct Work {
     fossil_ids: Vec<ObjectId>,
     /// The state after this run, without the new generation (added on execution).
     next_state: PruneState,
-    /// Host of every snapshot seen.
-    hosts: IdMap<ObjectId, String>,
+    /// Host of every snapshot seen (`None` for a snapshot that does not speak for its host).
+    hosts: IdMap<ObjectId, Option<String>>,
     /// Backup start markers listed by the snapshots the plan read (their backups ended).
-    resolved_markers: IdSet<ObjectId>,
+    resolved_markers: Resolved,
     /// Pack positions of orphans (unindexed packs) to condemn or resurrect.
     orphans: Vec<u32>,
     /// Orphans whose header or name did not check out: condemned without entries.
@@ -764,6 +770,10 @@ struct PackRec {
     trusted: bool,
     /// Data key of the listing whose entries are in the tables.
     key: [u8; 32],
+    /// Who signed that listing.
+    lister: Lister,
+    /// Where that listing is: an index object, a fossil record, or the pack's own header.
+    source: Source,
     /// Listed with more than one data key (see [`resolve_conflicts`]).
     conflict: bool,
     /// Newest pending generation holding it (position in the generations of all live states).
@@ -786,6 +796,8 @@ impl PackRec {
             live: false,
             trusted: false,
             key: [0; 32],
+            lister: Lister::Unverified,
+            source: Source::Header,
             conflict: false,
             generation: None,
             deleting: false,
@@ -805,6 +817,18 @@ impl PackRec {
             used_bytes: self.used_bytes,
         }
     }
+}
+
+/// Where the entries of a pack in the tables come from (to read them again, e.g. to verify a
+/// copy).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Source {
+    /// The index object with this id.
+    Index(ObjectId),
+    /// The fossil record with this id.
+    Fossil(ObjectId),
+    /// The pack's own header.
+    Header,
 }
 
 fn bit(v: &[u64], i: usize) -> bool {
@@ -843,10 +867,10 @@ impl Tables {
 
     /// Add an index object's listing of a pack: its entries when the pack is new; a listing
     /// with another data key than the first marks a conflict ([`resolve_conflicts`]).
-    fn add_listing(&mut self, obj: u32, source: ObjectId, lister: Lister, p: &IndexPack) {
+    fn add_listing(&mut self, obj: u32, index: ObjectId, lister: Lister, p: &IndexPack) {
         let (pos, new) = self.pos(p.id);
         if new {
-            self.add_entries(pos, source, lister, p);
+            self.add_entries(pos, Source::Index(index), lister, p);
         }
         let rec = &mut self.packs[pos as usize];
         rec.listings.push(obj);
@@ -857,10 +881,16 @@ impl Tables {
         }
     }
 
-    /// Add a pack's blob entries (once per pack), as `lister` listed them.
-    fn add_entries(&mut self, pos: u32, source: ObjectId, lister: Lister, p: &IndexPack) {
+    /// Add a pack's blob entries (once per pack), as `lister` listed them in `source`.
+    fn add_entries(&mut self, pos: u32, source: Source, lister: Lister, p: &IndexPack) {
         let rec = &mut self.packs[pos as usize];
         rec.key = p.data_key.0;
+        rec.lister = lister;
+        rec.source = source;
+        let source = match source {
+            Source::Index(id) | Source::Fossil(id) => id,
+            Source::Header => p.id,
+        };
         rec.blobs = p.blobs.len() as u32;
         rec.bytes = p.blobs.iter().fold(0u64, |a, b| a.saturating_add(b.length));
         let mut trees = Vec::new();
@@ -967,13 +997,49 @@ struct SnapInfo {
     id: ObjectId,
     host: String,
     tree: BlobId,
+    signer: [u8; 32],
+    /// Its signer's bit in the user sets of blobs ([`keep::Signers`]) when it speaks for its
+    /// host (readers accept it, and a put-only key wrote only for the host it is certified
+    /// for); `None` for a snapshot readers ignore (its data is kept all the same).
+    user: Option<u8>,
+    /// Whether it counts for approval: it speaks for its host and is not dated in the future.
+    counts: bool,
 }
 
-/// Backup start markers (format §16.1) no snapshot lists, by host: each may be a backup that is
-/// still running. Markers that cannot be opened are reported in `warnings` and skipped.
+/// Backup start markers listed by snapshots that speak for their host: marker id → that host.
+/// A marker is *resolved* (its backup ended) only by a snapshot of its own host (format §16.1).
+type Resolved = IdMap<ObjectId, String>;
+
+/// Record the markers that snapshot `s` (signed by `signer`) lists, if it speaks for its host:
+/// a put-only key's snapshot naming another host, or listing other hosts' markers, resolves
+/// nothing.
+fn resolve_markers(
+    repo: &Repository,
+    id: &ObjectId,
+    signer: &[u8; 32],
+    s: &Snapshot,
+    r: &mut Resolved,
+) {
+    if repo.trust().speaks_for(signer, id, &s.hostname) {
+        for m in &s.markers {
+            r.insert(*m, s.hostname.clone());
+        }
+    }
+}
+
+/// Open a marker: its signer and host.
+fn open_marker(repo: &Repository, id: &ObjectId) -> Result<([u8; 32], String)> {
+    let b = repo.read_object(Kind::Marker, id)?;
+    let (signer, m) = Marker::open(repo.key(), &b)?;
+    Ok((signer, m.hostname))
+}
+
+/// Backup start markers (format §16.1) no snapshot of their host lists, by host: each may be a
+/// backup that is still running. Markers that cannot be opened, and markers whose signer may
+/// not write for their host, are reported in `warnings` and skipped.
 fn open_markers(
     repo: &Repository,
-    resolved: &IdSet<ObjectId>,
+    resolved: &Resolved,
     warnings: &mut Vec<String>,
 ) -> Result<Vec<(ObjectId, String)>> {
     let names = match repo.storage().list(Kind::Marker) {
@@ -987,14 +1053,14 @@ fn open_markers(
         let Ok(id) = name.parse::<ObjectId>() else {
             continue;
         };
-        if resolved.contains(&id) {
-            continue;
-        }
-        let opened = repo
-            .read_object(Kind::Marker, &id)
-            .and_then(|b| Marker::open(repo.key(), &b).map_err(CoreError::from));
-        match opened {
-            Ok((_, m)) => out.push((id, m.hostname)),
+        match open_marker(repo, &id) {
+            Ok((_, host)) if resolved.get(&id) == Some(&host) => {}
+            Ok((signer, host)) if repo.trust().speaks_for(&signer, &id, &host) => {
+                out.push((id, host))
+            }
+            Ok((_, host)) => warnings.push(format!(
+                "backup start marker {id} for host {host:?}: its signer may not write for that host; ignored"
+            )),
             Err(CoreError::Storage(e)) if e.kind == ErrorKind::NotFound => {}
             Err(e) => warnings.push(format!("backup start marker {id}: {e}; ignored")),
         }
@@ -1003,17 +1069,20 @@ fn open_markers(
 }
 
 /// Open a snapshot whatever its signer (prune keeps the data of ignored snapshots too: they
-/// may become trusted again, e.g. after a paper key import). `listed`: its size from a listing.
-fn open_snapshot_any(repo: &Repository, id: &ObjectId, listed: Option<u64>) -> Judged<Snapshot> {
+/// may become trusted again, e.g. after a paper key import); returns its signer too.
+/// `listed`: its size from a listing.
+fn open_snapshot_any(
+    repo: &Repository,
+    id: &ObjectId,
+    listed: Option<u64>,
+) -> Judged<([u8; 32], Snapshot)> {
     let bytes = repo.fetch(Kind::Snapshot, id, listed)?;
-    Snapshot::open(repo.key(), &bytes)
-        .map(|(_, s)| s)
-        .map_err(|e| {
-            (
-                Defect::of_format(&e),
-                CoreError::Damaged(format!("snapshot {id}: {e}")),
-            )
-        })
+    Snapshot::open(repo.key(), &bytes).map_err(|e| {
+        (
+            Defect::of_format(&e),
+            CoreError::Damaged(format!("snapshot {id}: {e}")),
+        )
+    })
 }
 
 /// An object that no key wrote (format §16, "Garbage"): deleted by the run that finds it.
@@ -1065,25 +1134,32 @@ fn triage(
 }
 
 /// 1. Every snapshot, whatever its signer (listed first: every snapshot seen has its index
-///    objects and packs seen later). Also returns the markers they list.
+///    objects and packs seen later), numbering the signers of those that speak for their host
+///    in `signers`. Also returns the markers they list.
 fn plan_snapshots(
     repo: &Repository,
+    signers: &mut keep::Signers,
     garbage: &mut Vec<GarbageObject>,
     warnings: &mut Vec<String>,
-) -> Result<(Vec<SnapInfo>, IdSet<ObjectId>)> {
+) -> Result<(Vec<SnapInfo>, Resolved)> {
     let mut names = repo.storage().list(Kind::Snapshot)?;
     names.sort();
     let mut snaps = Vec::with_capacity(names.len());
-    let mut resolved_markers: IdSet<ObjectId> = IdSet::default();
+    let mut resolved_markers = Resolved::default();
+    let future = crate::snapshots::future_after();
     for (name, size) in names {
         let id: ObjectId = name.parse()?;
         match open_snapshot_any(repo, &id, Some(size)) {
-            Ok(s) => {
-                resolved_markers.extend(s.markers.iter().copied());
+            Ok((signer, s)) => {
+                resolve_markers(repo, &id, &signer, &s, &mut resolved_markers);
+                let speaks = repo.trust().speaks_for(&signer, &id, &s.hostname);
                 snaps.push(SnapInfo {
                     id,
+                    counts: speaks && !crate::snapshots::is_future(&s, future),
+                    user: speaks.then(|| signers.bit(signer)),
                     host: s.hostname,
                     tree: s.tree,
+                    signer,
                 });
             }
             Err(e) => triage(
@@ -1223,70 +1299,10 @@ fn resolve_conflicts(repo: &Repository, t: &mut Tables, warnings: &mut Vec<Strin
             data_key: h.data_key,
             blobs: h.blobs,
         };
-        t.add_entries(pos, id, Lister::Unverified, &ip);
+        t.add_entries(pos, Source::Header, Lister::Unverified, &ip);
         t.packs[pos as usize].trusted = false;
     }
     Ok(())
-}
-
-/// 5. Mark the entries of every blob a snapshot uses (trees through `trees`). Returns the
-///    bit set over `entries` (sorted by id) and the first few used blobs stored nowhere.
-///
-/// # Errors
-/// [`CoreError::Damaged`] naming the snapshot and directory when a tree does not load or is
-/// nested deeper than [`MAX_TREE_DEPTH`]: its data cannot be marked.
-fn mark_used(
-    repo: &Repository,
-    snaps: &[SnapInfo],
-    entries: &[Entry],
-    trees: &Index,
-) -> Result<(Vec<u64>, Vec<String>)> {
-    let mut used = vec![0u64; entries.len().div_ceil(64)];
-    let mut missing: Vec<String> = Vec::new();
-    let reader = BlobReader::new(repo, trees);
-    let mut seen: IdSet<BlobId> = IdSet::default();
-    let mut mark = |id: &BlobId, what: &dyn Fn() -> String| {
-        let r = range_of(entries, &id.0);
-        if r.is_empty() && missing.len() < 20 {
-            missing.push(format!("blob {id} ({}) is stored nowhere", what()));
-        }
-        for i in r {
-            set_bit(&mut used, i);
-        }
-    };
-    for s in snaps {
-        let damaged = |path: &str, e: &dyn fmt::Display| {
-            CoreError::Damaged(format!(
-                "snapshot {} directory {path}: {e}; run `tresor repair snapshots` before pruning",
-                s.id.short()
-            ))
-        };
-        let mut stack = vec![(s.tree, String::from("/"), 0usize)];
-        while let Some((tree_id, path, depth)) = stack.pop() {
-            if !seen.insert(tree_id) {
-                continue;
-            }
-            mark(&tree_id, &|| {
-                format!("directory {path} of snapshot {}", s.id.short())
-            });
-            if depth > MAX_TREE_DEPTH {
-                return Err(damaged(&path, &too_deep()));
-            }
-            let tree = reader.load_tree(&tree_id).map_err(|e| damaged(&path, &e))?;
-            for n in &tree.nodes {
-                if let (NodeKind::Dir, Some(sub)) = (n.kind, n.subtree) {
-                    stack.push((sub, format!("{path}{}/", n.name_lossy()), depth + 1));
-                    continue;
-                }
-                for b in &n.content {
-                    mark(b, &|| {
-                        format!("file {path}{} of snapshot {}", n.name_lossy(), s.id.short())
-                    });
-                }
-            }
-        }
-    }
-    Ok((used, missing))
 }
 
 /// "nested deeper than … directories" (format §10).
@@ -1294,62 +1310,49 @@ pub(crate) fn too_deep() -> String {
     format!("nested deeper than {MAX_TREE_DEPTH} directories")
 }
 
-/// 6. Choose the copies of each used blob that are kept: the first live copy a full key
-///    listed; without one, every live copy (which of them is intact is not known without
-///    reading them, and a forger's copy must not be kept in place of the true one); without a
-///    live copy, one condemned or unindexed copy (trusted first), which resurrects its pack.
-///    Returns the chosen bits, the used blobs and their bytes (one copy each); used blobs
-///    stored nowhere are added to `missing`.
-fn choose_copies(
+/// Steps 6 and 7 of [`plan`]: choose the copies to keep ([`copies::choose`]), decide per
+/// indexed pack, then read the copies that must be verified before the packs decided on may
+/// go; when any was read, choose and decide again (a copy that failed is replaced by the next).
+/// Each round reads at least one copy not read before, so the loop ends.
+///
+/// # Errors
+/// [`CoreError::Damaged`] when a used blob has no intact copy in storage; storage errors of
+/// reading a copy.
+fn keep_and_decide(
+    repo: &Repository,
     entries: &[Entry],
-    used: &[u64],
+    marked: &keep::Marked,
+    signers: &keep::Signers,
     packs: &mut [PackRec],
-    missing: &mut Vec<String>,
-) -> (Vec<u64>, u64, u64) {
-    let mut chosen = vec![0u64; used.len()];
-    let (mut used_blobs, mut used_bytes) = (0u64, 0u64);
-    let mut i = 0;
-    while i < entries.len() {
-        let mut j = i + 1;
-        while j < entries.len() && entries[j].id == entries[i].id {
-            j += 1;
+    opts: &PruneOptions,
+    warnings: &mut Vec<String>,
+) -> Result<(Vec<u64>, u64, u64, keep::Decision)> {
+    let mut checks = std::collections::HashMap::new();
+    loop {
+        for p in packs.iter_mut() {
+            (p.used_blobs, p.used_bytes, p.action) = (0, 0, PackAction::Keep);
         }
-        if bit(used, i) {
-            let rec = |k: usize| &packs[entries[k].pack as usize];
-            let present = |k: usize| rec(k).size.is_some();
-            let live = |k: usize| present(k) && rec(k).live;
-            let picks: Vec<usize> = match (i..j).find(|&k| live(k) && rec(k).trusted) {
-                Some(k) => vec![k],
-                None if (i..j).any(live) => (i..j).filter(|&k| live(k)).collect(),
-                None => (i..j)
-                    .find(|&k| present(k) && rec(k).trusted)
-                    .or_else(|| (i..j).find(|&k| present(k)))
-                    .into_iter()
-                    .collect(),
-            };
-            if picks.is_empty() && missing.len() < 20 {
-                missing.push(format!(
-                    "blob {} is only in packs missing from storage",
-                    BlobId(entries[i].id)
-                ));
-            }
-            if let Some(&k) = picks.first() {
-                used_blobs += 1;
-                used_bytes += u64::from(entries[k].len);
-            }
-            for k in picks {
-                set_bit(&mut chosen, k);
-                let p = &mut packs[entries[k].pack as usize];
-                p.used_blobs += 1;
-                p.used_bytes += u64::from(entries[k].len);
-                if !p.live {
-                    p.action = PackAction::Resurrect;
-                }
-            }
+        let mut missing = marked.missing.clone();
+        let t = keep::Tables {
+            entries,
+            marked,
+            signers,
+            checks: &checks,
+        };
+        let (chosen, used_blobs, used_bytes) = keep::choose_copies(&t, packs, &mut missing);
+        if !missing.is_empty() {
+            return Err(CoreError::Damaged(format!(
+                "snapshots use data that is not stored: {}; run `tresor check`, then `tresor repair index` or `tresor repair snapshots`",
+                missing.join("; ")
+            )));
         }
-        i = j;
+        let d = keep::decide(packs, used_bytes, opts);
+        let requests = keep::verify_requests(&t, packs);
+        if requests.is_empty() {
+            return Ok((chosen, used_blobs, used_bytes, d));
+        }
+        keep::verify_copies(repo, packs, entries, &requests, &mut checks, warnings)?;
     }
-    (chosen, used_blobs, used_bytes)
 }
 
 /// Make a plan. Reads the whole repository's metadata; writes nothing.
@@ -1364,7 +1367,9 @@ pub fn plan(repo: &Repository, opts: &PruneOptions) -> Result<PrunePlan> {
     let mut warnings = Vec::new();
 
     let mut garbage = Vec::new();
-    let (snaps, resolved_markers) = plan_snapshots(repo, &mut garbage, &mut warnings)?;
+    let mut signers = keep::Signers::default();
+    let (snaps, resolved_markers) =
+        plan_snapshots(repo, &mut signers, &mut garbage, &mut warnings)?;
     plan_markers(repo, &mut garbage, &mut warnings)?;
 
     // 2. Prune records.
@@ -1425,7 +1430,7 @@ pub fn plan(repo: &Repository, opts: &PruneOptions) -> Result<PrunePlan> {
                         true => Lister::Full,
                         false => Lister::Unverified,
                     };
-                    t.add_entries(pos, *f, lister, &fp.pack);
+                    t.add_entries(pos, Source::Fossil(*f), lister, &fp.pack);
                 }
                 let rec = &mut t.packs[pos as usize];
                 rec.generation = Some(g as u32);
@@ -1484,7 +1489,7 @@ pub fn plan(repo: &Repository, opts: &PruneOptions) -> Result<PrunePlan> {
             match header {
                 Ok(h) => t.add_entries(
                     pos,
-                    id,
+                    Source::Header,
                     Lister::Unverified,
                     &IndexPack {
                         id,
@@ -1505,73 +1510,33 @@ pub fn plan(repo: &Repository, opts: &PruneOptions) -> Result<PrunePlan> {
     // 5. Mark what the snapshots use.
     let mut entries = std::mem::take(&mut t.entries);
     entries.sort_unstable_by(|a, b| a.id.cmp(&b.id).then(a.pack.cmp(&b.pack)));
-    let (used, mut missing) = mark_used(repo, &snaps, &entries, &t.trees)?;
+    let marked = keep::mark_used(repo, &snaps, &entries, &t.trees)?;
     drop(t.trees);
 
-    // 6. Choose the stored copies of each used blob to keep.
+    // 6., 7. Choose the stored copies of each used blob to keep, decide per indexed pack, and
+    //    verify the copies that must be verified before others go — until none is left.
     let packs = &mut t.packs;
-    let (chosen, used_blobs, used_bytes) = choose_copies(&entries, &used, packs, &mut missing);
-    if !missing.is_empty() {
-        return Err(CoreError::Damaged(format!(
-            "snapshots use data that is not stored: {}; run `tresor check`, then `tresor repair index` or `tresor repair snapshots`",
-            missing.join("; ")
-        )));
-    }
-
-    // 7. Decide per indexed pack.
-    let max_unused_bytes = opts.max_unused.limit(used_bytes);
-    let mut unused_bytes = 0u64;
-    let mut candidates: Vec<u32> = Vec::new();
-    for (pos, p) in packs.iter_mut().enumerate() {
-        if !p.live {
-            continue;
-        }
-        unused_bytes += p.bytes - p.used_bytes.min(p.bytes);
-        if p.size.is_none() {
-            p.action = PackAction::Drop;
-        } else if p.used_blobs == 0 {
-            p.action = PackAction::Condemn;
-        } else if p.used_bytes < p.bytes {
-            candidates.push(pos as u32);
-        }
-    }
-    let mut unused_after: u64 = candidates
-        .iter()
-        .map(|&c| packs[c as usize].bytes - packs[c as usize].used_bytes)
-        .sum();
-    candidates.sort_by(|&a, &b| {
-        let (pa, pb) = (&packs[a as usize], &packs[b as usize]);
-        // Unused fraction, largest first: ua/ta > ub/tb ⇔ ua·tb > ub·ta.
-        let ka = u128::from(pa.bytes - pa.used_bytes) * u128::from(pb.bytes);
-        let kb = u128::from(pb.bytes - pb.used_bytes) * u128::from(pa.bytes);
-        kb.cmp(&ka).then(pa.id.cmp(&pb.id))
-    });
-    let mut repack_size = 0u64;
-    let mut repack_blobs = 0u64;
-    let mut repack_bytes = 0u64;
-    for c in candidates {
-        let p = &mut packs[c as usize];
-        if unused_after <= max_unused_bytes {
-            break;
-        }
-        let size = p.size.unwrap_or(p.bytes);
-        if opts
-            .max_repack_size
-            .is_some_and(|m| repack_size.saturating_add(size) > m)
-        {
-            continue;
-        }
-        p.action = PackAction::Repack;
-        repack_size += size;
-        repack_blobs += u64::from(p.used_blobs);
-        repack_bytes += p.used_bytes;
-        unused_after -= p.bytes - p.used_bytes;
-    }
+    let (chosen, used_blobs, used_bytes, d) = keep_and_decide(
+        repo,
+        &entries,
+        &marked,
+        &signers,
+        packs,
+        opts,
+        &mut warnings,
+    )?;
+    let keep::Decision {
+        unused_bytes,
+        max_unused_bytes,
+        unused_after,
+        repack_blobs,
+        repack_bytes,
+    } = d;
 
     // 8. Earlier generations: approval and deletion.
-    let mut hosts: IdMap<ObjectId, String> = IdMap::default();
+    let mut hosts: IdMap<ObjectId, Option<String>> = IdMap::default();
     for s in &snaps {
-        hosts.insert(s.id, s.host.clone());
+        hosts.insert(s.id, s.user.map(|_| s.host.clone()));
     }
     let mut generations = Vec::new();
     let mut approved = vec![false; gen_list.len()];
@@ -1608,9 +1573,9 @@ pub fn plan(repo: &Repository, opts: &PruneOptions) -> Result<PrunePlan> {
                     .iter()
                     .filter(|h| !opts.inactive_hosts.contains(h))
                     .filter(|h| {
-                        !snaps
-                            .iter()
-                            .any(|s| &s.host == *h && a.snapshots.binary_search(&s.id).is_err())
+                        !snaps.iter().any(|s| {
+                            s.counts && &s.host == *h && a.snapshots.binary_search(&s.id).is_err()
+                        })
                     })
                     .cloned()
                     .collect();
@@ -2012,16 +1977,17 @@ impl FossilWriter<'_> {
     }
 }
 
-/// Delete the backup start markers that snapshots list (their backups have ended), also when a
-/// run has nothing else to do.
-fn delete_resolved_markers(repo: &Repository, resolved: &IdSet<ObjectId>, stats: &mut PruneStats) {
+/// Delete the backup start markers that snapshots of their own host list (their backups have
+/// ended), also when a run has nothing else to do.
+fn delete_resolved_markers(repo: &Repository, resolved: &Resolved, stats: &mut PruneStats) {
     if resolved.is_empty() {
         return;
     }
     if let Ok(list) = repo.storage().list(Kind::Marker) {
         for (name, _) in list {
             if let Ok(id) = name.parse::<ObjectId>()
-                && resolved.contains(&id)
+                && let Some(host) = resolved.get(&id)
+                && open_marker(repo, &id).is_ok_and(|(_, h)| h == *host)
                 && delete_object(repo, Kind::Marker, &id, stats)
             {
                 stats.markers_deleted += 1;
@@ -2075,15 +2041,16 @@ impl Work {
 }
 
 /// Record the snapshots present and the hosts that must write a new one before the generation
-/// may be deleted: the hosts of those snapshots, and the hosts of backup start markers no
-/// snapshot lists (a backup that may have started before the condemned packs left the index —
+/// may be deleted: the hosts of those snapshots (those that speak for their host: a put-only
+/// key naming another host is ignored, as readers ignore it), and the hosts of backup start
+/// markers no snapshot lists (a backup that may have started before the condemned packs left the index —
 /// for a host without snapshots yet, its first backup). Markers are listed after the snapshots,
 /// so a backup that ends in between counts as running: the safe side.
 fn arming(
     repo: &Repository,
     run: u64,
-    known: &IdMap<ObjectId, String>,
-    resolved: &IdSet<ObjectId>,
+    known: &IdMap<ObjectId, Option<String>>,
+    resolved: &Resolved,
     warnings: &mut Vec<String>,
 ) -> Result<Arming> {
     let mut snapshots = repo.snapshot_ids()?;
@@ -2092,11 +2059,13 @@ fn arming(
     let mut resolved = resolved.clone();
     for id in &snapshots {
         match known.get(id) {
-            Some(h) => hosts.push(h.clone()),
+            Some(h) => hosts.extend(h.iter().cloned()),
             None => {
-                if let Ok(s) = open_snapshot_any(repo, id, None) {
-                    hosts.push(s.hostname);
-                    resolved.extend(s.markers.iter().copied());
+                if let Ok((signer, s)) = open_snapshot_any(repo, id, None) {
+                    resolve_markers(repo, id, &signer, &s, &mut resolved);
+                    if repo.trust().speaks_for(&signer, id, &s.hostname) {
+                        hosts.push(s.hostname);
+                    }
                 }
             }
         }

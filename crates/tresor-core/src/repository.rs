@@ -473,7 +473,8 @@ impl Repository {
     }
 
     /// Read, open and judge one snapshot (`listed`: its size from a listing); remembers its
-    /// signer.
+    /// signer. A snapshot of a put-only key that claims another host than the one its key is
+    /// certified for is ignored (format §11).
     fn open_snapshot(&self, id: &ObjectId, listed: Option<u64>) -> Judged<Snapshot> {
         let bytes = self.fetch(Kind::Snapshot, id, listed)?;
         let (signer, snap) = Snapshot::open(self.key(), &bytes).map_err(|e| {
@@ -483,6 +484,16 @@ impl Repository {
             )
         })?;
         self.judge("snapshot", id, &signer)?;
+        if !self.trust.speaks_for(&signer, id, &snap.hostname) {
+            return Err((
+                Defect::Ignored,
+                CoreError::Untrusted(format!(
+                    "snapshot {id} claims host {:?}, but it is signed by a put-only key certified for host {:?}: ignored",
+                    snap.hostname,
+                    self.trust.certified_host(&signer).unwrap_or_default()
+                )),
+            ));
+        }
         self.signers
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -671,8 +682,10 @@ impl Repository {
         Ok((index, skipped))
     }
 
-    /// The blobs a writer may deduplicate against: those listed by index objects of this key and
-    /// of full keys (format §13). Works with put-only keys.
+    /// The blobs a writer may deduplicate against (format §9, §13): those in the dedup lists of
+    /// this key's own index objects (sealed for their writer alone), and — for a full key —
+    /// those of the index objects of full keys, whose sealed index it opens. A put-only key
+    /// sees its own lists only: no other writer's blob ids.
     ///
     /// # Errors
     /// Storage errors on listing. Unreadable index objects are skipped (their blobs are written
@@ -680,6 +693,7 @@ impl Repository {
     pub fn load_dedup_set(&self) -> Result<IdSet<BlobId>> {
         let mut set = IdSet::default();
         let me = self.signer.public();
+        let full = self.key().can_read();
         for (name, size) in self.storage.list(Kind::Index)? {
             let id: ObjectId = name.parse()?;
             let Ok(bytes) = self.fetch(Kind::Index, &id, Some(size)) else {
@@ -688,11 +702,15 @@ impl Repository {
             let Ok((signer, env)) = IndexFile::envelope(&bytes) else {
                 continue;
             };
-            if signer != me && self.trust.verdict(&signer, &id) != Verdict::Full {
-                continue;
-            }
-            if let Ok(list) = IndexFile::dedup_list(self.key(), &env) {
-                set.extend(list.into_iter().map(|(_, b)| b));
+            if signer == me {
+                if let Ok(list) = IndexFile::dedup_list(&self.signer, &env) {
+                    set.extend(list.into_iter().map(|(_, b)| b));
+                }
+            } else if full
+                && self.trust.verdict(&signer, &id) == Verdict::Full
+                && let Ok(f) = IndexFile::open_sealed(self.key(), &env.sealed, &signer)
+            {
+                set.extend(f.packs.iter().flat_map(|p| p.blobs.iter().map(|b| b.id)));
             }
         }
         Ok(set)

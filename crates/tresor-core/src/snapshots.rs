@@ -12,6 +12,56 @@ pub fn time_of(s: &Snapshot) -> jiff::Timestamp {
         .unwrap_or(jiff::Timestamp::MIN)
 }
 
+/// How far after the reader's clock a snapshot's time may lie before the snapshot is *future*
+/// (format §11): one day, for clocks that are a little off and time zones.
+pub const FUTURE_SLACK: jiff::SignedDuration = jiff::SignedDuration::from_hours(24);
+
+/// Snapshots dated after this time are *future* ([`FUTURE_SLACK`] after the clock of this
+/// machine): never `latest`, never counted by a retention policy (nor removed by one), and not
+/// counted by prune's approval.
+pub fn future_after() -> jiff::Timestamp {
+    jiff::Timestamp::now()
+        .checked_add(FUTURE_SLACK)
+        .unwrap_or(jiff::Timestamp::MAX)
+}
+
+/// Whether snapshot `s` is dated after `after` (see [`future_after`]).
+pub fn is_future(s: &Snapshot, after: jiff::Timestamp) -> bool {
+    time_of(s) > after
+}
+
+/// Who signed a snapshot, as listings show it (format §11).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct SignerInfo {
+    /// Short id of the signer's key file (as `tresor key list` shows it), or `None` when it
+    /// has none any more (a removed key whose objects stay accepted).
+    pub id: Option<String>,
+    /// `"full"` or `"put-only"`.
+    pub kind: &'static str,
+    /// The signing public key, 64 hex digits.
+    pub public: String,
+    /// The host its key is certified for, when known.
+    pub host: Option<String>,
+}
+
+/// The signer of snapshot `id` (loaded through `repo`, so readers accepted it), or `None` when
+/// it cannot be told (the object is gone, or readers do not accept its signer).
+pub fn signer_info(repo: &crate::Repository, id: &ObjectId) -> Option<SignerInfo> {
+    let signer = repo.snapshot_signer(id).ok()?;
+    let trust = repo.trust();
+    let kind = match trust.verdict(&signer, id) {
+        crate::trust::Verdict::Full => "full",
+        crate::trust::Verdict::PutOnly => "put-only",
+        _ => return None,
+    };
+    Some(SignerInfo {
+        id: trust.key(&signer).map(|k| k.id.short()),
+        kind,
+        public: hex::encode(signer),
+        host: trust.certified_host(&signer).map(str::to_string),
+    })
+}
+
 /// Filters for `latest` and for listings.
 #[derive(Debug, Clone, Default)]
 pub struct SnapshotFilter {
@@ -32,7 +82,8 @@ impl SnapshotFilter {
     }
 }
 
-/// Find one snapshot in `list` (oldest first) by `latest` or a hex id prefix. `skipped` are the
+/// Find one snapshot in `list` (oldest first) by `latest` (the newest that passes `filter` and
+/// is not dated in the future, [`is_future`]) or a hex id prefix. `skipped` are the
 /// snapshot objects that could not be loaded ([`crate::Repository::load_snapshots`]): an id
 /// prefix that names only such an object gets its error, not "not found".
 ///
@@ -80,10 +131,11 @@ fn find_loaded<'a>(
     filter: &SnapshotFilter,
 ) -> Result<&'a (ObjectId, Snapshot)> {
     if spec == "latest" {
+        let future = future_after();
         return list
             .iter()
             .rev()
-            .find(|(_, s)| filter.matches(s))
+            .find(|(_, s)| filter.matches(s) && !is_future(s, future))
             .ok_or_else(|| CoreError::SnapshotNotFound(spec.into()));
     }
     let spec_l = spec.to_ascii_lowercase();

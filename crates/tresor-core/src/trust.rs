@@ -158,6 +158,19 @@ impl Trust {
         })
     }
 
+    /// Whether object `id` signed by `signer`, which claims to be about host `host` (a snapshot
+    /// or a backup start marker), speaks for that host (format §11): readers accept it, and
+    /// its key is a full key (which may write for any host) or a put-only key certified for
+    /// `host`. A put-only key whose host is not known (objects of a lost key that an admin
+    /// accepted one by one) is taken at its word.
+    pub fn speaks_for(&self, signer: &[u8; 32], id: &ObjectId, host: &str) -> bool {
+        match self.verdict(signer, id) {
+            Verdict::Full => true,
+            Verdict::PutOnly => self.certified_host(signer).is_none_or(|h| h == host),
+            Verdict::Revoked | Verdict::Unknown => false,
+        }
+    }
+
     /// Whether this signing key has been revoked.
     pub fn is_revoked(&self, signing_public: &[u8; 32]) -> bool {
         self.revoked.contains_key(signing_public)

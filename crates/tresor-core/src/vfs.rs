@@ -5,7 +5,7 @@
 //!
 //! ```text
 //! /snapshots/<time>/…            every snapshot, named by its UTC time (RFC 3339, seconds)
-//! /snapshots/latest → <time>     symlink to the newest snapshot
+//! /snapshots/latest → <time>     symlink to the newest snapshot not dated in the future
 //! /ids/<short id>/…              every snapshot by the first 8 hex digits of its id
 //! /hosts/<host>/<time>/…         the snapshots of each host (+ `latest`)
 //! /tags/<tag>/<time>/…           the snapshots carrying each tag (+ `latest`)
@@ -206,7 +206,8 @@ fn snapshot_target(list: &SnapshotList, signers: &[Option<[u8; 32]>], i: usize) 
     Target::Snapshot(s.tree, signers[i], timestamp(time_of(s)))
 }
 
-/// A directory of snapshots (oldest first) named by time, with `latest` when not empty.
+/// A directory of snapshots (oldest first) named by time, with `latest` (the newest not dated in
+/// the future, [`crate::snapshots::is_future`]) when there is one.
 fn snapshot_dir(
     list: &SnapshotList,
     signers: &[Option<[u8; 32]>],
@@ -222,7 +223,11 @@ fn snapshot_dir(
             )
         })
         .collect();
-    let newest = pick.iter().max_by_key(|&&i| (time_of(&list[i].1), i));
+    let future = crate::snapshots::future_after();
+    let newest = pick
+        .iter()
+        .filter(|&&i| !crate::snapshots::is_future(&list[i].1, future))
+        .max_by_key(|&&i| (time_of(&list[i].1), i));
     let time = newest.map_or_else(Timestamp::default, |&i| timestamp(time_of(&list[i].1)));
     if let Some(&i) = newest {
         out.push((

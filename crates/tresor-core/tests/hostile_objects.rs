@@ -407,10 +407,13 @@ fn forged_copies_under_another_hosts_blob_ids_do_not_win() {
         assert!(any.load(id, BlobType::Data).unwrap() == plain);
         assert_eq!(admin.key().blob_id(&plain), *id);
     }
-    // Prune keeps the good host's packs: which copy is intact is not known without reading.
+    // Prune keeps the good host's copies (its snapshot uses them; the forger's snapshot-less
+    // copies are nobody's), after reading them: the forged pack is condemned.
     let plan = prune::plan(&admin, &PruneOptions::default()).unwrap();
-    assert!(plan.condemn_unused.is_empty(), "{plan}");
+    let condemned: Vec<ObjectId> = plan.condemn_unused.iter().map(|p| p.id).collect();
+    assert_eq!(condemned, [forged_pack], "{plan}");
     assert!(plan.repack.is_empty(), "{plan}");
+    assert!(plan.warnings.is_empty(), "{:?}", plan.warnings);
     // check --read-data names every forged copy and its writer, as warnings.
     let report = check::check(&admin, check::ReadData::All).unwrap();
     let forged: Vec<_> = report
@@ -442,7 +445,10 @@ fn forged_copies_under_another_hosts_blob_ids_do_not_win() {
         plan.execute(&admin, &NoProgress).unwrap();
         w.restores_exactly(&w.admin(), &format!("round {round}"));
     }
-    assert!(w.exists(Kind::Pack, &forged_pack));
+    assert!(
+        !w.exists(Kind::Pack, &forged_pack),
+        "the forged pack is deleted"
+    );
 }
 
 #[test]
@@ -713,18 +719,30 @@ fn a_put_only_hosts_snapshot_is_never_an_automatic_parent() {
         &forged.seal(evil.key(), evil.signer()).unwrap(),
     );
     let admin = w.admin();
+    // A put-only key writes only for its own host: readers ignore this one (format §11).
+    let (_, skipped) = admin.load_snapshots().unwrap();
     assert!(
-        admin
-            .load_snapshots()
-            .unwrap()
-            .0
+        skipped
             .iter()
-            .any(|(id, _)| *id == forged_id)
+            .any(|s| s.id == forged_id && s.defect == Defect::Ignored)
     );
     // The admin's next backup takes its own snapshot as parent, not the forged one.
     let b = backup(&admin, &own.src, "admin", None);
     assert_eq!(b.parent, Some(own.id));
     assert_eq!(b.summary.files_unmodified, 2, "{:?}", b.summary);
+    // Under its own host name the forgery is accepted, but a full key backing up the same
+    // paths as that host still never takes it as a parent: it reads every file.
+    forged.hostname = "evil".into();
+    forged.time = jiff::Timestamp::now().to_string();
+    let forged_id = w.put(
+        Kind::Snapshot,
+        &forged.seal(evil.key(), evil.signer()).unwrap(),
+    );
+    let (list, _) = admin.load_snapshots().unwrap();
+    assert!(list.iter().any(|(id, _)| *id == forged_id));
+    let b = backup(&admin, &own.src, "evil", None);
+    assert_eq!(b.parent, None);
+    assert_eq!(b.summary.files_unmodified, 0, "{:?}", b.summary);
     let mut w = w;
     w.honest[0].id = b.snapshot_id.unwrap();
     w.restores_exactly(&w.admin(), "after the backup");

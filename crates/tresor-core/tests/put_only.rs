@@ -132,7 +132,7 @@ fn put_only_key_file_opens_no_object() {
         payload.master.id_key,
         payload.master.admin_public,
         payload.signing_secret,
-        payload.master.dedup_key().0,
+        tresor_format::index::dedup_key(&payload.signer()).0,
     ];
     candidates.push(*blake3::hash(&payload.master.id_key).as_bytes());
     let mut tried = 0;
@@ -460,4 +460,174 @@ fn passwords_change_and_paper_keys_restore_access() {
     let r = restore(&back, &list[0].0, &dir.path().join("t"));
     assert!(r.problems.is_empty());
     assert_eq!(list[0].0, b.snapshot_id.unwrap());
+}
+
+/// Issue 11, item 5: dedup lists are sealed for their writer (format §9, §13). A put-only host
+/// reads neither another host's nor a full key's lists and learns no blob id from them; it
+/// still deduplicates against its own earlier backups; a full key deduplicates against its own
+/// and other full keys' index objects as before, never against put-only keys'.
+#[test]
+fn dedup_lists_are_readable_by_their_writer_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let (storage, admin) = setup(dir.path());
+    keys::add(&admin, "a", KeyKind::PutOnly, KDF, &owner("a")).unwrap();
+    keys::add(&admin, "b", KeyKind::PutOnly, KDF, &owner("b")).unwrap();
+    keys::add(&admin, "admin2", KeyKind::Full, KDF, &owner("admin2")).unwrap();
+    let (a, b) = (
+        Repository::open(storage.clone(), "a").unwrap(),
+        Repository::open(storage.clone(), "b").unwrap(),
+    );
+    let src_a = source(dir.path(), "a", &data(21, 3 << 20));
+    let first = backup(&a, &src_a, "a", None);
+    assert!(first.summary.data_blobs >= 1);
+    let src_admin = source(dir.path(), "admin", &data(22, 2 << 20));
+    let by_admin = backup(&admin, &src_admin, "admin", None);
+    assert!(by_admin.summary.data_blobs >= 1);
+
+    // b opens no list but its own (it has none yet): every other object fails to authenticate.
+    let mut others = 0;
+    for (name, _) in storage.list(Kind::Index).unwrap() {
+        let (signer, env) =
+            IndexFile::envelope(&storage.read(Kind::Index, &name).unwrap()).unwrap();
+        assert_ne!(signer, b.signer().public());
+        assert!(matches!(
+            IndexFile::dedup_list(b.signer(), &env),
+            Err(FormatError::Authentication { .. })
+        ));
+        others += 1;
+    }
+    assert!(others >= 2, "a's and the admin's index objects");
+    assert!(
+        b.load_dedup_set().unwrap().is_empty(),
+        "b learns no blob id"
+    );
+    // So b uploads content a and the admin stored already (no confirmation of their files).
+    let src_b = source(dir.path(), "b", &data(21, 3 << 20));
+    std::fs::write(src_b.join("admin.bin"), data(22, 2 << 20)).unwrap();
+    let b_first = backup(&b, &src_b, "b", None);
+    // (Every host's note.txt differs: a's and the admin's data blobs less their notes, plus
+    // b's own note.)
+    assert_eq!(
+        b_first.summary.data_blobs,
+        (first.summary.data_blobs - 1) + (by_admin.summary.data_blobs - 1) + 1,
+        "{:?}",
+        b_first.summary
+    );
+
+    // a deduplicates against its own earlier backup: reads every file (no cache), uploads no
+    // blob; the blob ids it sees are exactly those of its own uploads.
+    let admin = Repository::open(storage.clone(), "admin").unwrap();
+    let index = admin.load_index().unwrap();
+    let a_lister = tresor_core::index::Lister::PutOnly(a.signer().public());
+    let own: std::collections::BTreeSet<_> = index
+        .all_locations()
+        .filter(|(_, l)| index.pack(l.pack).lister == a_lister)
+        .map(|(id, _)| *id)
+        .collect();
+    assert!(own.len() >= 2);
+    let seen: std::collections::BTreeSet<_> = a.load_dedup_set().unwrap().into_iter().collect();
+    assert_eq!(seen, own);
+    let again = backup(&a, &src_a, "a", None);
+    assert_eq!(again.summary.bytes_read, first.summary.bytes_read);
+    // (Directory trees may change: reading updates access times.)
+    assert_eq!(again.summary.data_blobs, 0, "{:?}", again.summary);
+    assert!(again.summary.data_added < 16 << 10, "{:?}", again.summary);
+
+    // Full keys deduplicate against their own and other full keys' objects, not put-only ones'.
+    let admin2 = Repository::open(storage.clone(), "admin2").unwrap();
+    let full_seen = admin2.load_dedup_set().unwrap();
+    let full_listed: std::collections::BTreeSet<_> = index
+        .all_locations()
+        .filter(|(_, l)| index.pack(l.pack).lister == tresor_core::index::Lister::Full)
+        .map(|(id, _)| *id)
+        .collect();
+    assert_eq!(
+        full_seen
+            .into_iter()
+            .collect::<std::collections::BTreeSet<_>>(),
+        full_listed
+    );
+    let r = backup(&admin2, &src_admin, "admin", None);
+    assert_eq!(r.summary.data_blobs, 0, "{:?}", r.summary);
+    let r = backup(&admin, &src_a, "admin", None);
+    assert_eq!(
+        r.summary.data_blobs, first.summary.data_blobs,
+        "{:?}",
+        r.summary
+    );
+    // Every snapshot restores byte for byte.
+    for (id, src, content) in [
+        (again.snapshot_id.unwrap(), &src_a, data(21, 3 << 20)),
+        (b_first.snapshot_id.unwrap(), &src_b, data(21, 3 << 20)),
+    ] {
+        let t = dir.path().join(format!("t-{}", id.short()));
+        let r = restore(&admin, &id, &t);
+        assert!(r.problems.is_empty(), "{:?}", r.problems);
+        let back = t.join(src.strip_prefix("/").unwrap());
+        assert!(std::fs::read(back.join("data.bin")).unwrap() == content);
+    }
+}
+
+/// The cost of per-writer dedup lists after a prune (format §13): when prune re-lists a put-only
+/// host's still-used data under its own full key (here by repacking a half-used pack), the
+/// host's next backup uploads that data once more; the prune after that keeps the host's own
+/// copies (read and verified first) and condemns the full key's, and from then on the host
+/// uploads nothing again — no churn.
+#[test]
+fn a_put_only_host_uploads_data_prune_relisted_once_then_never_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let (storage, _) = setup(dir.path());
+    let admin = Repository::open(storage.clone(), "admin").unwrap();
+    keys::add(&admin, "a", KeyKind::PutOnly, KDF, &owner("a")).unwrap();
+    let a = Repository::open(storage.clone(), "a").unwrap();
+    let admin = Repository::open(storage.clone(), "admin").unwrap();
+    let cache = dir.path().join("cache");
+    let src = source(dir.path(), "a", &data(31, 3 << 20));
+    std::fs::write(src.join("gone.bin"), data(32, 3 << 20)).unwrap();
+    let s1 = backup(&a, &src, "a", Some(&cache)).snapshot_id.unwrap();
+    std::fs::remove_file(src.join("gone.bin")).unwrap();
+    let s2 = backup(&a, &src, "a", Some(&cache));
+    assert_eq!(s2.summary.data_blobs, 0);
+    tresor_core::forget::remove(&admin, &[s1]).unwrap();
+    let prune = || {
+        let plan = tresor_core::prune::plan(&admin, &Default::default()).unwrap();
+        plan.execute(&admin, &NoProgress).unwrap();
+        plan
+    };
+    let plan = prune();
+    assert_eq!(plan.repack.len(), 1, "{plan}");
+    let restores = |id: &tresor_format::ObjectId, round: &str| {
+        let t = dir.path().join(round);
+        let r = restore(&admin, id, &t);
+        assert!(r.problems.is_empty(), "{round}: {:?}", r.problems);
+        let back = t.join(src.strip_prefix("/").unwrap());
+        assert!(std::fs::read(back.join("data.bin")).unwrap() == data(31, 3 << 20));
+        assert!(!back.join("gone.bin").exists());
+    };
+    restores(&s2.snapshot_id.unwrap(), "after repack");
+    // data.bin's blobs are now listed by the admin's index object only: uploaded once more.
+    let s3 = backup(&a, &src, "a", Some(&cache));
+    assert_eq!(s3.summary.files_unmodified, 0, "{:?}", s3.summary);
+    assert!(s3.summary.data_blobs >= 1, "{:?}", s3.summary);
+    // The next prune keeps the host's own copies and condemns the repacked pack.
+    let plan = prune();
+    assert!(!plan.condemn_unused.is_empty(), "{plan}");
+    assert!(plan.warnings.is_empty(), "{:?}", plan.warnings);
+    restores(&s3.snapshot_id.unwrap(), "after the host's copies won");
+    // From now on nothing is uploaded again and prune leaves the host's packs alone.
+    for round in 0..2 {
+        let s = backup(&a, &src, "a", Some(&cache));
+        assert_eq!(s.summary.data_blobs, 0, "round {round}: {:?}", s.summary);
+        assert_eq!(
+            s.summary.files_unmodified, 2,
+            "round {round}: {:?}",
+            s.summary
+        );
+        let plan = prune();
+        assert!(
+            plan.condemn_unused.is_empty() && plan.repack.is_empty(),
+            "{plan}"
+        );
+        restores(&s.snapshot_id.unwrap(), &format!("round {round}"));
+    }
 }

@@ -193,12 +193,6 @@ impl MasterKey {
             .ok_or(FormatError::PutOnlyKey)
     }
 
-    /// Key of the writer-readable dedup lists in index objects (§9):
-    /// `BLAKE3-derive_key("tresor v2 dedup list", id_key)`.
-    pub fn dedup_key(&self) -> DataKey {
-        DataKey(blake3::derive_key("tresor v2 dedup list", &self.id_key))
-    }
-
     /// The blob id of `plaintext` under this repository's id key.
     pub fn blob_id(&self, plaintext: &[u8]) -> crate::BlobId {
         crate::BlobId::of(&self.id_key, plaintext)

@@ -4,12 +4,15 @@
 //! [`IndexEnvelope`]:
 //! * `sealed`: the [`IndexFile`] (packs with their data keys and blobs; `supersedes`), postcard
 //!   encoded and sealed with HPKE ([`crate::crypto::SealedKind::Index`]): full keys only;
-//! * `dedup`: the list of (blob type, blob id) it adds, postcard encoded and encrypted with the
-//!   writers' dedup key ([`MasterKey::dedup_key`], associated data `"tresor dedup v2"`), so
-//!   that put-only writers can deduplicate against it without reading anything else.
+//! * `dedup`: the list of (blob type, blob id) it adds, postcard encoded and encrypted under the
+//!   *writer's* dedup key ([`dedup_key`]: derived from the writer's signing secret, associated
+//!   data `"tresor dedup v2"`), so that the writer — a put-only key too — can deduplicate
+//!   against its own index objects without reading anything else, and no other key can read it.
 //!
-//! The signature tells every reader which key wrote the object; writers deduplicate only
-//! against their own index objects and those of full keys (format §13).
+//! The signature tells every reader which key wrote the object. Writers deduplicate against
+//! their own index objects (their dedup lists) and, full keys only, against the sealed index
+//! of other full keys' objects (format §9, §13). A put-only key learns no other writer's blob
+//! ids.
 
 use crate::BlobId;
 use crate::ObjectId;
@@ -55,13 +58,27 @@ pub struct IndexEnvelope {
 
 const DEDUP_AAD: &[u8] = b"tresor dedup v2";
 
+/// BLAKE3 `derive_key` context of [`dedup_key`].
+pub const DEDUP_CONTEXT: &str = "tresor v2 dedup list";
+
+/// The key of the dedup lists `writer` writes (format §3, §9):
+/// `BLAKE3-derive_key("tresor v2 dedup list", writer's signing secret)`. Only the writer can
+/// compute it: no other key — full or put-only — and not the storage can read its lists.
+pub fn dedup_key(writer: &Signer) -> DataKey {
+    DataKey(blake3::derive_key(
+        DEDUP_CONTEXT,
+        writer.secret().as_slice(),
+    ))
+}
+
 impl IndexFile {
     /// postcard encoding (before sealing).
     pub fn encode(&self) -> Vec<u8> {
         postcard::to_stdvec(self).expect("index serializes")
     }
 
-    /// The stored bytes: signed envelope around the sealed index and the dedup list.
+    /// The stored bytes: signed envelope (by `signer`) around the sealed index and the dedup list
+    /// (under `signer`'s [`dedup_key`]).
     ///
     /// # Errors
     /// Only when sealing fails or randomness is unavailable.
@@ -72,7 +89,7 @@ impl IndexFile {
             .iter()
             .flat_map(|p| p.blobs.iter().map(|b| (b.blob_type, b.id)))
             .collect();
-        let dedup = key.dedup_key().encrypt(
+        let dedup = dedup_key(signer).encrypt(
             DEDUP_AAD,
             postcard::to_stdvec(&list).expect("dedup list serializes"),
         )?;
@@ -92,14 +109,13 @@ impl IndexFile {
         Ok((signer, env))
     }
 
-    /// The dedup list of an index object (any key can read it).
+    /// The dedup list of an index object that `writer` wrote: only its writer can read it.
     ///
     /// # Errors
-    /// [`FormatError::Authentication`], [`FormatError::Malformed`].
-    pub fn dedup_list(key: &MasterKey, env: &IndexEnvelope) -> Result<Vec<(BlobType, BlobId)>> {
-        let plain = key
-            .dedup_key()
-            .decrypt(DEDUP_AAD, &env.dedup, "index dedup list")?;
+    /// [`FormatError::Authentication`] — also for another writer's list —,
+    /// [`FormatError::Malformed`].
+    pub fn dedup_list(writer: &Signer, env: &IndexEnvelope) -> Result<Vec<(BlobType, BlobId)>> {
+        let plain = dedup_key(writer).decrypt(DEDUP_AAD, &env.dedup, "index dedup list")?;
         postcard::from_bytes(&plain).map_err(|e| FormatError::malformed("index dedup list", e))
     }
 
@@ -131,5 +147,67 @@ impl IndexFile {
             });
         }
         Ok(f)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::blob::BlobType;
+
+    fn index() -> IndexFile {
+        let entry = |n: u8, blob_type| BlobEntry {
+            blob_type,
+            id: BlobId([n; 32]),
+            offset: u64::from(n) * 104,
+            length: 104,
+            raw_length: 10,
+        };
+        IndexFile {
+            version: 1,
+            supersedes: vec![],
+            packs: vec![IndexPack {
+                id: ObjectId([9; 32]),
+                data_key: DataKey([8; 32]),
+                blobs: vec![entry(1, BlobType::Data), entry(2, BlobType::Tree)],
+            }],
+        }
+    }
+
+    #[test]
+    fn only_the_writer_reads_its_dedup_list() {
+        let key = MasterKey::generate().unwrap();
+        let (a, b) = (Signer::generate().unwrap(), Signer::generate().unwrap());
+        let stored = index().to_object(&key.put_only(), &a).unwrap();
+        let (signer, env) = IndexFile::envelope(&stored).unwrap();
+        assert_eq!(signer, a.public());
+        let want = vec![
+            (BlobType::Data, BlobId([1; 32])),
+            (BlobType::Tree, BlobId([2; 32])),
+        ];
+        assert_eq!(IndexFile::dedup_list(&a, &env).unwrap(), want);
+        // Another writer (put-only or full: the list is not under any repository key) cannot.
+        assert!(matches!(
+            IndexFile::dedup_list(&b, &env),
+            Err(FormatError::Authentication { .. })
+        ));
+        let admin = key.admin().unwrap();
+        assert!(IndexFile::dedup_list(&admin, &env).is_err());
+        // Nor does version 1's key, derived from the id key every key holds.
+        let v1 = DataKey(blake3::derive_key("tresor v1 dedup list", &key.id_key));
+        assert!(v1.decrypt(DEDUP_AAD, &env.dedup, "dedup").is_err());
+        // The key: derive_key("tresor v2 dedup list", signing secret), one per writer.
+        let want_key = blake3::derive_key("tresor v2 dedup list", a.secret().as_slice());
+        assert_eq!(dedup_key(&a).0, want_key);
+        assert_ne!(dedup_key(&a).0, dedup_key(&b).0);
+        let plain = DataKey(want_key)
+            .decrypt(DEDUP_AAD, &env.dedup, "dedup")
+            .unwrap();
+        assert_eq!(plain, postcard::to_stdvec(&want).unwrap());
+        // A full key reads the sealed part of anyone's object.
+        assert_eq!(
+            IndexFile::open(&key, &stored).unwrap(),
+            (a.public(), index())
+        );
     }
 }

@@ -23,6 +23,10 @@ pub struct Revocation {
     /// revocations of keys whose key file was lost: treated as put-only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kind: Option<crate::keyfile::KeyKind>,
+    /// Host the revoked key was certified for, so that the objects it signed stay bound to that
+    /// host (format §4.2, §11); absent when no key file told it (a lost key's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
 }
 
 impl Revocation {

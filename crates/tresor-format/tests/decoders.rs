@@ -19,7 +19,7 @@ use std::sync::OnceLock;
 use tresor_format::blob::{self, BlobType};
 use tresor_format::config::Config;
 use tresor_format::crypto::{DataKey, MasterKey, SealedKind};
-use tresor_format::index::{IndexEnvelope, IndexFile, IndexPack};
+use tresor_format::index::{IndexEnvelope, IndexFile, IndexPack, dedup_key};
 use tresor_format::keyfile::{self, KdfParams, KeyFile, KeyPayload};
 use tresor_format::marker::Marker;
 use tresor_format::pack::{self, BlobEntry, PackBuilder};
@@ -428,22 +428,23 @@ fn pack_any(pack: &[u8], header_plain: &[u8]) {
 /// Index objects: the stored object, a signed envelope body, a sealed index plaintext and a
 /// dedup list plaintext.
 fn index_any(stored: &[u8], body: &[u8], plain: &[u8], dedup: &[u8]) {
-    let k = &keys().master;
+    let (k, writer) = (&keys().master, &keys().signer);
     let _ = IndexFile::open(k, stored);
     let _ = IndexFile::envelope(stored);
-    let signer = &keys().signer;
-    let signed = signer.envelope(SignedKind::Index, body);
+    let signed = writer.envelope(SignedKind::Index, body);
     if let Ok((who, env)) = IndexFile::envelope(&signed) {
         let _ = IndexFile::open_sealed(k, &env.sealed, &who);
-        let _ = IndexFile::dedup_list(k, &env);
+        let _ = IndexFile::dedup_list(writer, &env);
     }
-    let sealed = k.seal(SealedKind::Index, plain, Some(&signer.public()));
-    let _ = IndexFile::open_sealed(k, &sealed.unwrap(), &signer.public());
+    let sealed = k.seal(SealedKind::Index, plain, Some(&writer.public()));
+    let _ = IndexFile::open_sealed(k, &sealed.unwrap(), &writer.public());
     let env = IndexEnvelope {
         sealed: Vec::new(),
-        dedup: k.dedup_key().encrypt(DEDUP_AAD, dedup.to_vec()).unwrap(),
+        dedup: dedup_key(writer)
+            .encrypt(DEDUP_AAD, dedup.to_vec())
+            .unwrap(),
     };
-    let _ = IndexFile::dedup_list(k, &env);
+    let _ = IndexFile::dedup_list(writer, &env);
 }
 
 /// Snapshots and markers: stored bytes, and a JSON plaintext sealed and signed properly.
@@ -643,6 +644,7 @@ proptest! {
             created: "2026-01-01T00:00:00Z".into(),
             accepted: vec![ObjectId([2; 32])],
             kind: Some(keyfile::KeyKind::PutOnly),
+            host: Some("h".into()),
         };
         let obj = r.to_object(&keys().admin);
         signed_any(&mutate(&obj, &ops));
@@ -733,9 +735,10 @@ fn huge_declared_lengths_are_refused_cheaply() {
         Err(FormatError::Malformed { .. })
     ));
     let list = varint(1 << 62);
+    let writer = &keys().signer;
     let env = IndexEnvelope {
         sealed: vec![],
-        dedup: k.dedup_key().encrypt(DEDUP_AAD, list).unwrap(),
+        dedup: dedup_key(writer).encrypt(DEDUP_AAD, list).unwrap(),
     };
-    assert!(IndexFile::dedup_list(k, &env).is_err());
+    assert!(IndexFile::dedup_list(writer, &env).is_err());
 }

@@ -139,6 +139,7 @@ fn fixture_revocation() -> Revocation {
         created: "2025-07-01T00:00:00Z".into(),
         accepted: vec![ObjectId([0x99; 32]), ObjectId([0x9a; 32])],
         kind: None,
+        host: None,
     }
 }
 
@@ -995,7 +996,6 @@ fn generate() {
             "chunker_key": hex::encode(key.chunker_key),
             "admin_secret": hex::encode(ADMIN_SECRET),
             "admin_public": hex::encode(key.admin_public),
-            "dedup_key": hex::encode(key.dedup_key().0),
             "json": master_json,
         },
         "signatures": signatures,
@@ -1016,6 +1016,7 @@ fn generate() {
             "marker_hex": hex::encode(&marker_object),
             "index_hex": hex::encode(&index_object),
             "index_dedup_list": dedup,
+            "index_dedup_key": hex::encode(tresor_format::index::dedup_key(&signer).0),
             "revocation_hex": hex::encode(&revocation_object),
         },
         "packs": packs,
@@ -1065,12 +1066,6 @@ fn master_key_vector() {
             .verifying_key()
             .to_bytes(),
         key.admin_public
-    );
-    // The dedup key: BLAKE3 derive_key("tresor v2 dedup list", id_key).
-    assert_eq!(key.dedup_key().0, unhex32(&m["dedup_key"]));
-    assert_eq!(
-        blake3::derive_key("tresor v2 dedup list", &key.id_key),
-        unhex32(&m["dedup_key"])
     );
     // §3.1: the JSON form inside key files.
     assert_eq!(serde_json::to_string(&key).unwrap(), s(&m["json"]));
@@ -1786,9 +1781,13 @@ fn object_vectors() {
         IndexFile::open(&key, &rewrapped),
         Err(FormatError::Authentication { what: "index" })
     ));
-    // The dedup list: XChaCha20-Poly1305 under the dedup key, AAD "tresor dedup v2",
-    // postcard list of (blob type, blob id); readable with a put-only key.
-    let plain = xchacha_open(&key.dedup_key().0, b"tresor dedup v2", &dedup).expect("decrypts");
+    // The dedup list: XChaCha20-Poly1305 under the writer's dedup key, BLAKE3
+    // derive_key("tresor v2 dedup list", its signing secret), AAD "tresor dedup v2", postcard
+    // list of (blob type, blob id); readable by its writer only.
+    let dedup_key = blake3::derive_key("tresor v2 dedup list", &FULL_SIGNING_SECRET);
+    assert_eq!(dedup_key, unhex32(&o["index_dedup_key"]));
+    assert_eq!(tresor_format::index::dedup_key(&full_signer()).0, dedup_key);
+    let plain = xchacha_open(&dedup_key, b"tresor dedup v2", &dedup).expect("decrypts");
     let mut r = Reader::new(&plain);
     let list: Vec<(BlobType, BlobId)> = (0..r.varint())
         .map(|_| {
@@ -1808,7 +1807,14 @@ fn object_vectors() {
         .map(|p| (blob_type_from(&p[0]), s(&p[1]).parse().unwrap()))
         .collect();
     assert_eq!(list, want);
-    assert_eq!(IndexFile::dedup_list(&key.put_only(), &env).unwrap(), want);
+    assert_eq!(IndexFile::dedup_list(&full_signer(), &env).unwrap(), want);
+    let other = Signer::from_secret(&PUT_ONLY_SIGNING_SECRET);
+    assert!(matches!(
+        IndexFile::dedup_list(&other, &env),
+        Err(FormatError::Authentication { .. })
+    ));
+    let v1_key = blake3::derive_key("tresor v1 dedup list", &key.id_key);
+    assert!(xchacha_open(&v1_key, b"tresor dedup v1", &dedup).is_none());
     let all: Vec<(BlobType, BlobId)> = fixture_index()
         .packs
         .iter()

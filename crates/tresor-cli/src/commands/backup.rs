@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use tresor_core::archiver::{self, BackupOptions, BackupResult, ParentChoice, StdinSource};
 use tresor_core::exclude::PatternSet;
+use tresor_format::keyfile::KeyKind;
 
 /// Absolute, lexically normalised path (`.` and `..` resolved without following symlinks).
 fn normalize(p: &Path) -> Result<PathBuf> {
@@ -83,7 +84,15 @@ pub fn run(ctx: &Context, a: BackupArgs) -> Result<i32> {
         exclude_caches: a.exclude_caches,
         one_file_system: a.one_file_system,
         tags: a.tags.clone(),
-        hostname: a.host.clone().unwrap_or_else(hostname),
+        // A put-only key writes for the host it is certified for (format §11).
+        hostname: a.host.clone().unwrap_or_else(|| {
+            let me = repo.signer().public();
+            match repo.key_kind() {
+                KeyKind::PutOnly => repo.trust().certified_host(&me).map(str::to_string),
+                KeyKind::Full => None,
+            }
+            .unwrap_or_else(hostname)
+        }),
         username: username(),
         time: match &a.time {
             Some(t) => parse_time(t)?,

@@ -85,13 +85,19 @@ pub fn run(ctx: &Context, a: &ForgetArgs) -> Result<i32> {
         if policy.is_empty() {
             bail!("no policy given: use --keep-* options or name snapshots to forget");
         }
-        let groups = forget::plan(
+        let forget::PolicyPlan { groups, future } = forget::plan_policy(
             &repo,
             &policy,
             group_by,
             &filter,
             &jiff::tz::TimeZone::system(),
         )?;
+        for (id, time) in &future {
+            eprintln!(
+                "note: snapshot {} is dated {time:?}, more than a day ahead of this clock: the policy neither keeps nor removes it (forget it by id)",
+                id.short()
+            );
+        }
         if let Some(g) = groups.iter().find(|g| g.keeps_none()) {
             bail!(
                 "the policy would remove every snapshot of group {:?}; refusing",

@@ -4,7 +4,7 @@ use crate::exit;
 use anyhow::Result;
 use tresor_core::CoreError;
 use tresor_core::repository::{Defect, Skipped};
-use tresor_core::snapshots::{SnapshotFilter, time_of};
+use tresor_core::snapshots::{SnapshotFilter, future_after, is_future, signer_info, time_of};
 
 pub fn run(ctx: &Context, a: &SnapshotsArgs) -> Result<i32> {
     let repo = ctx.open()?;
@@ -24,6 +24,7 @@ pub fn run(ctx: &Context, a: &SnapshotsArgs) -> Result<i32> {
     }
     let filter = SnapshotFilter::from(&a.filter);
     let list: Vec<_> = list.iter().filter(|(_, s)| filter.matches(s)).collect();
+    let after = future_after();
     if ctx.json {
         let v: Vec<_> = list
             .iter()
@@ -32,32 +33,13 @@ pub fn run(ctx: &Context, a: &SnapshotsArgs) -> Result<i32> {
                     "id": id.to_hex(), "short_id": id.short(), "time": s.time, "host": s.hostname, "hostname": s.hostname,
                     "username": s.username, "paths": s.paths, "tags": s.tags, "parent": s.parent.map(|p| p.to_hex()),
                     "tree": s.tree.to_hex(), "program_version": s.program_version, "summary": s.summary,
+                    "signer": signer_info(&repo, id), "future": is_future(s, after),
                 })
             })
             .collect();
         println!("{}", serde_json::to_string_pretty(&v)?);
     } else {
-        println!(
-            "{:<10} {:<19} {:<16} {:<16} Paths",
-            "ID", "Time", "Host", "Tags"
-        );
-        for (id, s) in &list {
-            let t = time_of(s)
-                .to_zoned_datetime(jiff::tz::TimeZone::system())
-                .strftime("%Y-%m-%d %H:%M:%S")
-                .to_string();
-            println!(
-                "{:<10} {:<19} {:<16} {:<16} {}",
-                id.short(),
-                t,
-                s.hostname,
-                s.tags.join(","),
-                s.paths.join(" ")
-            );
-        }
-        if !ctx.quiet {
-            println!("{} snapshots", list.len());
-        }
+        print_table(&repo, &list, after, ctx.quiet);
     }
     // Snapshots this machine saw before that are gone without a forget record: the storage
     // hides them (or they were deleted by hand); the listing is incomplete.
@@ -84,6 +66,63 @@ pub fn run(ctx: &Context, a: &SnapshotsArgs) -> Result<i32> {
         .max()
         .unwrap_or(exit::OK)
         .max(hidden_code))
+}
+
+/// The table of snapshots: id, time (`!` when dated in the future), host, signer (short key
+/// id and kind), tags, paths. Host names, tags and paths are escaped (anyone with a key
+/// chooses them).
+fn print_table(
+    repo: &tresor_core::Repository,
+    list: &[&(tresor_format::ObjectId, tresor_format::snapshot::Snapshot)],
+    after: jiff::Timestamp,
+    quiet: bool,
+) {
+    println!(
+        "{:<10} {:<21} {:<16} {:<19} {:<16} Paths",
+        "ID", "Time", "Host", "Signer", "Tags"
+    );
+    let mut future = 0;
+    for (id, s) in list {
+        let mut t = time_of(s)
+            .to_zoned_datetime(jiff::tz::TimeZone::system())
+            .strftime("%Y-%m-%d %H:%M:%S")
+            .to_string();
+        if is_future(s, after) {
+            t.push_str(" !");
+            future += 1;
+        }
+        let signer = signer_info(repo, id).map_or_else(
+            || "?".to_string(),
+            |k| format!("{} {}", k.id.as_deref().unwrap_or("removed"), k.kind),
+        );
+        println!(
+            "{:<10} {:<21} {:<16} {:<19} {:<16} {}",
+            id.short(),
+            t,
+            escape(&s.hostname),
+            signer,
+            escape(&s.tags.join(",")),
+            escape(&s.paths.join(" "))
+        );
+    }
+    if !quiet {
+        println!("{} snapshots", list.len());
+        if future > 0 {
+            println!(
+                "! dated more than a day ahead of this clock: never `latest`, not counted by `forget` policies or by prune's approval"
+            );
+        }
+    }
+}
+
+/// Control characters (a terminal would act on them) as escapes; the rest as it is.
+fn escape(s: &str) -> String {
+    s.chars()
+        .flat_map(|c| match c.is_control() {
+            true => c.escape_default().collect::<Vec<_>>(),
+            false => vec![c],
+        })
+        .collect()
 }
 
 /// The warning for a snapshot object that was left out.

@@ -306,11 +306,15 @@ impl<'a> Crafter<'a> {
         panic!("no index object name sorts before {bound}");
     }
 
-    /// A snapshot of the root tree `tree` for `host`, dated 2099 (so it is `latest`).
+    /// A snapshot of the root tree `tree` for `host`, dated an hour from now (so it is
+    /// `latest`, yet not dated in the future, which readers never take as `latest`).
     pub fn snapshot(&self, tree: BlobId, host: &str) -> Object {
+        let soon = jiff::Timestamp::now()
+            .checked_add(jiff::SignedDuration::from_hours(1))
+            .unwrap();
         let s = Snapshot {
             version: tresor_format::FORMAT_VERSION,
-            time: "2099-01-01T00:00:00+00:00".into(),
+            time: soon.to_string(),
             tree,
             paths: vec!["/".into()],
             hostname: host.into(),
@@ -361,9 +365,15 @@ impl<'a> Crafter<'a> {
         vec![pack, self.index_sorting_first(vec![entry], others)]
     }
 
-    /// The blobs listed in the dedup lists of the index objects in `storage` not signed by
-    /// this key (what any key may learn of other writers), with those objects' names.
-    pub fn others_blobs(&self, storage: &dyn Storage) -> (Vec<(BlobType, BlobId)>, Vec<String>) {
+    /// The blobs listed by the index objects in `storage` not signed by this key, with those
+    /// objects' names, as read with the full key material `leak`. A put-only key learns no
+    /// other writer's blob ids (dedup lists are sealed for their writer, format §9): the tests
+    /// hand them over, as a leak of any kind would.
+    pub fn others_blobs(
+        &self,
+        storage: &dyn Storage,
+        leak: &MasterKey,
+    ) -> (Vec<(BlobType, BlobId)>, Vec<String>) {
         let mut blobs = Vec::new();
         let mut names = Vec::new();
         for (name, _) in storage.list(Kind::Index).unwrap() {
@@ -374,7 +384,10 @@ impl<'a> Crafter<'a> {
             if signer == self.signer.public() {
                 continue;
             }
-            blobs.extend(IndexFile::dedup_list(self.key, &env).unwrap());
+            assert!(IndexFile::dedup_list(self.signer, &env).is_err());
+            let f = IndexFile::open_sealed(leak, &env.sealed, &signer).unwrap();
+            let listed = f.packs.iter().flat_map(|p| &p.blobs);
+            blobs.extend(listed.map(|b| (b.blob_type, b.id)));
             names.push(name);
         }
         (blobs, names)

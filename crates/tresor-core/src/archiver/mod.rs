@@ -120,10 +120,14 @@ fn find_parent(repo: &Repository, opts: &BackupOptions) -> Result<Option<(Object
             let mut want: Vec<String> = snapshot_paths(opts);
             want.sort();
             let (list, _) = repo.load_snapshots()?;
+            let future = crate::snapshots::future_after();
             Ok(list.into_iter().rev().find(|(id, s)| {
                 let mut p = s.paths.clone();
                 p.sort();
-                s.hostname == opts.hostname && p == want && trusted_parent(repo, id)
+                s.hostname == opts.hostname
+                    && p == want
+                    && !crate::snapshots::is_future(s, future)
+                    && trusted_parent(repo, id)
             }))
         }
     }
@@ -143,6 +147,20 @@ fn snapshot_paths(opts: &BackupOptions) -> Vec<String> {
     match &opts.stdin {
         Some(s) => vec![format!("/{}", s.filename)],
         None => opts.paths.iter().map(|p| p.display().to_string()).collect(),
+    }
+}
+
+/// Refuse, before anything is written, a backup whose snapshot every reader would ignore: a
+/// put-only key writes only for the host it is certified for (format §11).
+fn check_host(repo: &Repository, hostname: &str) -> Result<()> {
+    if repo.key_kind() != tresor_format::keyfile::KeyKind::PutOnly {
+        return Ok(());
+    }
+    match repo.trust().certified_host(&repo.signer().public()) {
+        Some(h) if h != hostname => Err(crate::CoreError::Invalid(format!(
+            "this put-only key is certified for host {h:?}: readers would ignore its snapshot for host {hostname:?} (back up as {h:?}, or use a key made for {hostname:?})"
+        ))),
+        _ => Ok(()),
     }
 }
 
@@ -179,8 +197,8 @@ fn check_names(opts: &BackupOptions) -> Result<()> {
 /// Run a backup and write a snapshot.
 ///
 /// # Errors
-/// [`crate::CoreError::Invalid`] for a stdin file name or a path that cannot become a tree name
-/// (before anything is written). Repository errors (storage failures, a full disk, damaged
+/// [`crate::CoreError::Invalid`] for a stdin file name or a path that cannot become a tree name,
+/// or a host name a put-only key is not certified for (before anything is written). Repository errors (storage failures, a full disk, damaged
 /// index); unreadable *source* entries are not errors but [`BackupResult::warnings`]. [`crate::CoreError::Interrupted`] when
 /// cancelled (after indexing what was written).
 pub fn backup(
@@ -189,6 +207,7 @@ pub fn backup(
     progress: &dyn Progress,
 ) -> Result<BackupResult> {
     check_names(&opts)?;
+    check_host(repo, &opts.hostname)?;
     let started = Instant::now();
     let backup_start = jiff::ZonedDateTime::now();
     crate::fsmeta::raise_fd_limit();
