@@ -169,7 +169,7 @@ impl World {
         // Vary `supersedes` (which a put-only key's object cannot use) until the name sorts first.
         for n in 0u32..10_000 {
             let f = IndexFile {
-                version: 1,
+                version: tresor_format::FORMAT_VERSION,
                 supersedes: vec![ObjectId::of(&n.to_le_bytes())],
                 packs: vec![IndexPack {
                     id: pack,

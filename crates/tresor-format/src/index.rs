@@ -164,7 +164,7 @@ mod tests {
             raw_length: 10,
         };
         IndexFile {
-            version: 1,
+            version: crate::FORMAT_VERSION,
             supersedes: vec![],
             packs: vec![IndexPack {
                 id: ObjectId([9; 32]),
