@@ -101,3 +101,74 @@ fn judge(sh: &Shared<'_>, node: &Node, file: File, st: &Stat) -> Prior {
     }
     replace(Some((file, size)))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tresor_format::tree::{NodeKind, Timestamp};
+
+    fn node(secs: i64, nanos: u32) -> Node {
+        let t = Timestamp { secs, nanos };
+        Node {
+            name: b"f".to_vec(),
+            kind: NodeKind::File,
+            mode: 0o644,
+            uid: 0,
+            gid: 0,
+            user: None,
+            group: None,
+            mtime: t,
+            atime: t,
+            ctime: t,
+            size: 0,
+            device: 0,
+            inode: 0,
+            links: 1,
+            rdev: 0,
+            target: vec![],
+            xattrs: vec![],
+            sparse: false,
+            content: vec![],
+            subtree: None,
+        }
+    }
+
+    fn seen(secs: i64, nanos: i64) -> Stat {
+        // SAFETY: `Stat` is a plain C struct; all-zero is a valid value.
+        let mut st: Stat = unsafe { std::mem::zeroed() };
+        st.st_mtime = secs;
+        st.st_mtime_nsec = nanos as _;
+        st
+    }
+
+    /// `never` leaves everything, `if-newer` what is at least as new (to the nanosecond),
+    /// `always` and `if-changed` nothing.
+    #[test]
+    fn which_existing_entries_are_left_alone() {
+        let n = node(1_000, 500);
+        let cases = [
+            (Overwrite::Never, seen(0, 0), true),
+            (Overwrite::IfNewer, seen(1_000, 500), true),
+            (Overwrite::IfNewer, seen(1_000, 501), true),
+            (Overwrite::IfNewer, seen(1_000, 499), false),
+            (Overwrite::IfNewer, seen(999, 999_999_999), false),
+            (Overwrite::Always, seen(5_000, 0), false),
+            (Overwrite::IfChanged, seen(5_000, 0), false),
+        ];
+        for (mode, st, want) in cases {
+            assert_eq!(left_alone(mode, &n, &st), want, "{mode:?} {}", st.st_mtime);
+        }
+        let parsed: Vec<Overwrite> = ["always", "if-changed", "if-newer", "never"]
+            .iter()
+            .map(|s| s.parse().unwrap())
+            .collect();
+        let want = [
+            Overwrite::Always,
+            Overwrite::IfChanged,
+            Overwrite::IfNewer,
+            Overwrite::Never,
+        ];
+        assert_eq!(parsed, want);
+        assert!("sometimes".parse::<Overwrite>().is_err());
+    }
+}
