@@ -8,6 +8,8 @@ use rustix::fs::{AtFlags, FileType, Mode, OFlags};
 use rustix::io::Errno;
 use std::fs::File;
 use std::os::fd::BorrowedFd;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// The prefix of every temporary name.
 pub const PREFIX: &[u8] = b".tresor-restore-";
@@ -15,22 +17,29 @@ pub const PREFIX: &[u8] = b".tresor-restore-";
 /// Attempts at a fresh random name before giving up (a name taken is `EEXIST`).
 const ATTEMPTS: usize = 16;
 
-/// A random temporary name: [`PREFIX`] and 16 hex digits from the kernel's random source.
+/// A random temporary name: [`PREFIX`] and 16 hex digits, the keyed BLAKE3 hash of a counter
+/// under a key drawn once per process from the kernel's random source (one system call per
+/// process, not per file; the names cannot be guessed from outside).
 fn random_name() -> Vec<u8> {
-    let mut r = [0u8; 8];
-    // SAFETY: `r` is a valid, writable buffer of its length.
-    let n = unsafe { libc::getrandom(r.as_mut_ptr().cast(), r.len(), 0) };
-    if n != r.len() as isize {
-        // No random source: the time and a counter, still created O_EXCL.
-        static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-        let c = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let t = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos() as u64);
-        r = (t ^ c.rotate_left(32) ^ u64::from(std::process::id())).to_le_bytes();
-    }
+    static KEY: OnceLock<[u8; 32]> = OnceLock::new();
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let key = KEY.get_or_init(|| {
+        let mut k = [0u8; 32];
+        // SAFETY: `k` is a valid, writable buffer of its length.
+        let n = unsafe { libc::getrandom(k.as_mut_ptr().cast(), k.len(), 0) };
+        if n != k.len() as isize {
+            // No random source: the time and the process id (names are still created O_EXCL).
+            let t = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos());
+            k = *blake3::hash(format!("{t} {}", std::process::id()).as_bytes()).as_bytes();
+        }
+        k
+    });
+    let c = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let h = blake3::keyed_hash(key, &c.to_le_bytes());
     let mut name = PREFIX.to_vec();
-    name.extend_from_slice(hex::encode(r).as_bytes());
+    name.extend_from_slice(hex::encode(&h.as_bytes()[..8]).as_bytes());
     name
 }
 
