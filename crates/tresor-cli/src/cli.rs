@@ -384,7 +384,8 @@ pub struct RestoreArgs {
     /// its content is the snapshot's; only differing blobs are fetched), if-changed (trust
     /// files of the snapshot's size and mtime), if-newer (leave entries at least as new as the
     /// snapshot's), never (leave every existing entry).
-    #[arg(long, value_name = "MODE", default_value = "always")]
+    #[arg(long, value_name = "MODE", default_value = "always",
+          value_parser = ["always", "if-changed", "if-newer", "never"])]
     pub overwrite: String,
     /// Never set owners, even as root (files belong to the user running restore; setuid and
     /// setgid bits and file capabilities are then not applied).
