@@ -135,38 +135,8 @@ fn print_differences(r: &RestoreResult) {
     }
 }
 
-fn print_text(ctx: &Context, a: &RestoreArgs, r: &RestoreResult, short: &str) {
-    for p in &r.problems {
-        eprintln!("error: {}: {}", p.path, p.message);
-    }
-    print_differences(r);
-    for p in r.privileges_dropped.iter().take(NAMED_PATHS) {
-        eprintln!(
-            "warning: {p}: setuid/setgid bits or file capability not applied: its owner was not restored"
-        );
-    }
-    if r.privileges_dropped.len() > NAMED_PATHS {
-        eprintln!(
-            "warning: … and {} more files without their setuid/setgid bits or capability",
-            r.privileges_dropped.len() - NAMED_PATHS
-        );
-    }
-    if ctx.quiet {
-        return;
-    }
-    println!(
-        "restored snapshot {short} to {}: {} files ({}), {} already correct, {} directories, {} other entries in {}",
-        a.target.display(),
-        r.files_restored,
-        bytes(r.bytes_written),
-        r.files_skipped,
-        r.dirs,
-        r.others,
-        duration(r.elapsed)
-    );
-    if a.verify {
-        println!("verified {} files", r.files_verified);
-    }
+/// The lines about existing entries, reused and fetched data, leftovers and differences.
+fn print_notes(a: &RestoreArgs, r: &RestoreResult) {
     if r.entries_kept > 0 {
         println!(
             "{} existing entries left as they were (--overwrite {})",
@@ -200,6 +170,41 @@ fn print_text(ctx: &Context, a: &RestoreArgs, r: &RestoreResult, short: &str) {
             c.entry
         );
     }
+}
+
+fn print_text(ctx: &Context, a: &RestoreArgs, r: &RestoreResult, short: &str) {
+    for p in &r.problems {
+        eprintln!("error: {}: {}", p.path, p.message);
+    }
+    print_differences(r);
+    for p in r.privileges_dropped.iter().take(NAMED_PATHS) {
+        eprintln!(
+            "warning: {p}: setuid/setgid bits or file capability not applied: its owner was not restored"
+        );
+    }
+    if r.privileges_dropped.len() > NAMED_PATHS {
+        eprintln!(
+            "warning: … and {} more files without their setuid/setgid bits or capability",
+            r.privileges_dropped.len() - NAMED_PATHS
+        );
+    }
+    if ctx.quiet {
+        return;
+    }
+    println!(
+        "restored snapshot {short} to {}: {} files ({}), {} already correct, {} directories, {} other entries in {}",
+        a.target.display(),
+        r.files_restored,
+        bytes(r.bytes_written),
+        r.files_skipped,
+        r.dirs,
+        r.others,
+        duration(r.elapsed)
+    );
+    if a.verify {
+        println!("verified {} files", r.files_verified);
+    }
+    print_notes(a, r);
     if r.owner_skipped {
         let why = if a.no_owner {
             "--no-owner"
