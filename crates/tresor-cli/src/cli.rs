@@ -384,6 +384,13 @@ pub struct RestoreArgs {
     /// Re-read restored files and compare them with the snapshot.
     #[arg(long)]
     pub verify: bool,
+    /// What to do with entries already in the target: always (default: a file stays only when
+    /// its content is the snapshot's; only differing blobs are fetched), if-changed (trust
+    /// files of the snapshot's size and mtime), if-newer (leave entries at least as new as the
+    /// snapshot's), never (leave every existing entry).
+    #[arg(long, value_name = "MODE", default_value = "always",
+          value_parser = ["always", "if-changed", "if-newer", "never"])]
+    pub overwrite: String,
     /// Never set owners, even as root (files belong to the user running restore; setuid and
     /// setgid bits and file capabilities are then not applied).
     #[arg(long)]

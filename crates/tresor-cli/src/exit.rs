@@ -8,6 +8,9 @@ pub const OK: i32 = 0;
 pub const ERROR: i32 = 1;
 /// The snapshot was saved, but some source entries could not be read.
 pub const PARTIAL: i32 = 3;
+/// `restore`: restored, but the target could not reproduce everything (owners, times, attributes,
+/// device nodes: listed as differences).
+pub const DIFFERENCES: i32 = 4;
 /// Repository data is damaged or missing (check, restore, any read).
 pub const DAMAGED: i32 = 5;
 /// No repository at the given location.

@@ -223,7 +223,8 @@ fn as_a_user_links_are_not_followed_and_setid_bits_need_the_owner() {
     let before = state(env.dir.path(), &skip);
     let target = t.to_str().unwrap();
     let o = as_user(&env, &["restore", "latest", "--target", target, "--json"]);
-    assert_eq!(o.status.code(), Some(0), "{}\n{}", stdout(&o), stderr(&o));
+    // Restored with differences: the owners (root's) of every entry.
+    assert_eq!(o.status.code(), Some(4), "{}\n{}", stdout(&o), stderr(&o));
     assert_eq!(
         state(env.dir.path(), &skip),
         before,
@@ -240,6 +241,13 @@ fn as_a_user_links_are_not_followed_and_setid_bits_need_the_owner() {
     }
     let r = json(&o);
     assert_eq!(r["owner_skipped"], true, "{r}");
+    // Four directories, five files and a symlink belong to root in the snapshot: counted, not
+    // listed one by one.
+    assert_eq!(r["owners_not_restored"], 10, "{r}");
+    let counts = serde_json::json!({"owner": 10, "mode": 0, "mtime": 0, "atime": 0,
+        "xattr": 0, "entry": 0, "total": 10});
+    assert_eq!(r["difference_counts"], counts, "{r}");
+    assert_eq!(r["differences"], serde_json::json!([]), "{r}");
     let mut dropped: Vec<String> = serde_json::from_value(r["privileges_dropped"].clone()).unwrap();
     dropped.sort();
     let named = |n: &str| restored.join(n).display().to_string();
@@ -268,7 +276,7 @@ fn as_a_user_dropped_privileges_are_named_in_warnings() {
         &env,
         &["restore", "latest", "--target", t.to_str().unwrap()],
     );
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(o.status.code(), Some(4), "{}", stderr(&o));
     assert_eq!(
         state(env.dir.path(), &skip),
         before,
@@ -283,6 +291,11 @@ fn as_a_user_dropped_privileges_are_named_in_warnings() {
         );
         assert!(w.contains(&line), "{w}");
     }
+    let owners = "warning: owners not restored: 10 entries (not running as root)\n";
+    assert!(w.contains(owners), "{w}");
+    let summary =
+        "restored with 10 differences: owner 10, mode 0, mtime 0, atime 0, xattr 0, entry 0";
+    assert!(stdout(&o).contains(summary), "{}", stdout(&o));
 }
 
 /// A repository with a backup of [`source`] that user [`USER`] can read; `None` when not root

@@ -6,8 +6,8 @@
 //!
 //! The apply side (restore) never resolves a name twice: entries are opened beneath their
 //! directory with [`open_beneath`] (no symlink, no `..`, no magic link can lead out), and their
-//! metadata is changed through that descriptor ([`write_xattrs_fd`], or [`proc_fd`] for
-//! descriptors opened with `O_PATH`, which names exactly that inode).
+//! metadata is changed through that descriptor ([`set_xattrs`] with [`XattrTarget::Fd`], or
+//! [`proc_fd`] for descriptors opened with `O_PATH`, which names exactly that inode).
 
 use rustix::fs::{Mode, OFlags, ResolveFlags};
 use rustix::io::Errno;
@@ -113,42 +113,38 @@ fn open_components(
     }
 }
 
-/// Set extended attributes through an open descriptor (not `O_PATH`).
-///
-/// # Errors
-/// The first failing attribute, with its name.
-pub fn write_xattrs_fd(fd: BorrowedFd<'_>, xattrs: &[&Xattr]) -> Result<(), String> {
-    use std::os::unix::ffi::OsStrExt;
-    for x in xattrs {
-        let name = std::ffi::OsStr::from_bytes(&x.name);
-        rustix::fs::fsetxattr(fd, name, &x.value, rustix::fs::XattrFlags::empty())
-            .map_err(|e| format!("xattr {}: {e}", String::from_utf8_lossy(&x.name)))?;
-    }
-    Ok(())
+/// Where [`set_xattrs`] writes.
+#[derive(Debug, Clone, Copy)]
+pub enum XattrTarget<'a> {
+    /// An open descriptor (not `O_PATH`): `fsetxattr`.
+    Fd(BorrowedFd<'a>),
+    /// A path whose last component is followed (a [`proc_fd`] path): `setxattr`.
+    Follow(&'a std::path::Path),
+    /// A path whose last component is not followed (a symlink itself): `lsetxattr`.
+    NoFollow(&'a std::path::Path),
 }
 
-/// Set extended attributes by path: following the last component (`follow`, for a
-/// [`proc_fd`] path) or not (`lsetxattr`, for a symlink itself).
+/// Set every attribute of `xattrs` on `target`, each one tried whatever happened to the others
+/// (a file system may refuse one attribute and take the next).
 ///
-/// # Errors
-/// The first failing attribute, with its name.
-pub fn write_xattrs_path(
-    path: &std::path::Path,
-    xattrs: &[&Xattr],
-    follow: bool,
-) -> Result<(), String> {
+/// Returns the attributes that were not set, each with the errno of its call (e.g. `ENOTSUP`:
+/// no extended attributes here; `E2BIG`/`ENOSPC`: too large for this file system; `EPERM`).
+pub fn set_xattrs<'x>(target: XattrTarget<'_>, xattrs: &[&'x Xattr]) -> Vec<(&'x Xattr, Errno)> {
     use std::os::unix::ffi::OsStrExt;
+    let flags = rustix::fs::XattrFlags::empty();
+    let mut refused = Vec::new();
     for x in xattrs {
         let name = std::ffi::OsStr::from_bytes(&x.name);
-        let flags = rustix::fs::XattrFlags::empty();
-        let r = if follow {
-            rustix::fs::setxattr(path, name, &x.value, flags)
-        } else {
-            rustix::fs::lsetxattr(path, name, &x.value, flags)
+        let r = match target {
+            XattrTarget::Fd(fd) => rustix::fs::fsetxattr(fd, name, &x.value, flags),
+            XattrTarget::Follow(p) => rustix::fs::setxattr(p, name, &x.value, flags),
+            XattrTarget::NoFollow(p) => rustix::fs::lsetxattr(p, name, &x.value, flags),
         };
-        r.map_err(|e| format!("xattr {}: {e}", String::from_utf8_lossy(&x.name)))?;
+        if let Err(e) = r {
+            refused.push((*x, e));
+        }
     }
-    Ok(())
+    refused
 }
 
 /// Caches user and group names by id (the lookups read `/etc/passwd` each time).

@@ -1,7 +1,8 @@
 //! Restore of hostile snapshots (issue 10): trees crafted directly through `tresor-format` with
 //! bad, duplicate and unsorted names, symlink/directory clashes, trees nested too deep, and index
 //! objects whose plaintext lengths lie. Every test asserts that nothing outside the restore
-//! target changed and that the honest part of the snapshot restores byte for byte.
+//! target changed and that the honest part of the snapshot restores byte for byte. Also
+//! (issue 13) a snapshot whose ACL and mode disagree: the difference is reported.
 
 mod common;
 use common::*;
@@ -608,4 +609,56 @@ fn a_wrong_raw_length_in_the_only_index_entry_is_survived() {
     assert!(r.problems.is_empty(), "{:?}", r.problems);
     assert_eq!(std::fs::read(restored.join("big")).unwrap(), big);
     assert_eq!(s.outside(), before);
+}
+
+/// The `system.posix_acl_access` value (version 2) of ACL entries `(tag, permissions, id)`.
+fn posix_acl(entries: &[(u16, u16, u32)]) -> Vec<u8> {
+    let mut acl = 2u32.to_le_bytes().to_vec();
+    for (tag, perm, id) in entries {
+        acl.extend_from_slice(&tag.to_le_bytes());
+        acl.extend_from_slice(&perm.to_le_bytes());
+        acl.extend_from_slice(&id.to_le_bytes());
+    }
+    acl
+}
+
+/// Issue 13, class 2: a snapshot whose ACL disagrees with its mode (mask rwx, group bits r--).
+/// The file system sets the group bits from the ACL's mask, so the mode read back is not the
+/// one applied: a difference naming both values, not silence (and not an error).
+#[test]
+fn a_mode_the_file_system_changes_is_a_difference() {
+    use tresor_core::restorer::{DiffKind, Difference};
+    let s = Scene::new();
+    let c = Craft::new(&s.admin);
+    let mut f = c.file(b"f", b"content");
+    f.mode = 0o640;
+    let acl = posix_acl(&[
+        (0x01, 6, u32::MAX),
+        (0x02, 7, 1234),
+        (0x04, 4, u32::MAX),
+        (0x10, 7, u32::MAX),
+        (0x20, 0, u32::MAX),
+    ]);
+    f.xattrs = vec![tresor_format::tree::Xattr {
+        name: b"system.posix_acl_access".to_vec(),
+        value: acl,
+    }];
+    let id = c.snapshot(vec![f]);
+    let t = s.path("t");
+    let r = restore_with(&s.admin, &id, opts(&t)).unwrap();
+    assert!(r.problems.is_empty(), "{:?}", r.problems);
+    let want = vec![Difference {
+        path: format!("{}/f", t.display()),
+        what: DiffKind::Mode,
+        wanted: "0640".into(),
+        got: "0670".into(),
+    }];
+    assert_eq!(r.differences, want);
+    assert_eq!(
+        (r.difference_counts.mode, r.difference_counts.total()),
+        (1, 1)
+    );
+    let m = std::fs::metadata(t.join("f")).unwrap();
+    assert_eq!(m.mode() & 0o7777, 0o670);
+    assert_eq!(std::fs::read(t.join("f")).unwrap(), b"content");
 }

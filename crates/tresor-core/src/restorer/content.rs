@@ -1,10 +1,12 @@
 //! A file's content: its blobs loaded (verified against their ids) and written, several at a
-//! time for large files, sequentially when the index's lengths cannot be trusted; and verify,
-//! which reads the file back through the descriptor it was written with.
+//! time for large files, sequentially when the index's lengths cannot be trusted; pieces of an
+//! older file at the same place whose keyed hash is the blob's id are copied instead of
+//! fetched; and verify, which reads the file back through the descriptor it was written with.
 
 use super::Shared;
 use crate::fsmeta::proc_fd;
 use rustix::fs::{Mode, OFlags};
+use std::fs::File;
 use std::os::fd::AsFd;
 use std::os::unix::fs::FileExt;
 use std::sync::Mutex;
@@ -29,19 +31,32 @@ enum Parallel {
     Failed(Failure),
 }
 
+/// An older file at the place being restored, whose matching pieces are copied.
+#[derive(Clone, Copy)]
+pub(super) struct Old<'f> {
+    pub file: &'f File,
+    /// Its size when it was checked (pieces beyond it are not tried).
+    pub size: u64,
+}
+
 /// Write `node`'s content into the new, empty file `f`; returns the length of every blob as
-/// loaded and verified (what [`verify`] then reads back).
+/// loaded and verified (what [`verify`] then reads back). With `old`, every piece of `old` at a
+/// blob's place whose keyed hash is that blob's id is copied from it instead of fetched (read
+/// and hashed once, then written: what is copied is exactly what was checked).
 ///
 /// # Errors
 /// Damage (blob missing or corrupt, content not of the node's size) or write errors.
 pub(super) fn write_content(
     sh: &Shared<'_>,
     node: &Node,
-    f: &std::fs::File,
+    f: &File,
+    old: Option<Old<'_>>,
 ) -> Result<Vec<u64>, Failure> {
-    // Large files use every core; sparse files use the positional path for its holes.
-    if (node.content.len() >= PARALLEL_MIN_BLOBS && sh.file_threads > 1) || node.sparse {
-        match write_parallel(sh, node, f) {
+    // Large files use every core; sparse files use the positional path for its holes; pieces
+    // of an older file are found at the index's offsets.
+    let parallel = node.content.len() >= PARALLEL_MIN_BLOBS && sh.file_threads > 1;
+    if parallel || node.sparse || old.is_some() {
+        match write_parallel(sh, node, f, old) {
             Ok(lens) => return Ok(lens),
             Err(Parallel::Failed(e)) => return Err(e),
             // A shadow index entry with a wrong length must not break an honest restore.
@@ -55,7 +70,7 @@ pub(super) fn write_content(
 
 /// Blob after blob, each at the end of the previous one (all-zero blocks of sparse files left
 /// as holes).
-fn write_sequential(sh: &Shared<'_>, node: &Node, f: &std::fs::File) -> Result<Vec<u64>, Failure> {
+fn write_sequential(sh: &Shared<'_>, node: &Node, f: &File) -> Result<Vec<u64>, Failure> {
     if node.sparse {
         f.set_len(node.size)
             .map_err(|e| (format!("truncate: {e}"), false))?;
@@ -64,10 +79,7 @@ fn write_sequential(sh: &Shared<'_>, node: &Node, f: &std::fs::File) -> Result<V
     let mut lens = Vec::with_capacity(node.content.len());
     let mut off = 0u64;
     for id in &node.content {
-        let data = sh
-            .reader
-            .load(id, BlobType::Data)
-            .map_err(|e| (e.to_string(), true))?;
+        let data = fetch(sh, id).map_err(|e| (e, true))?;
         let len = data.len() as u64;
         if off + len > node.size {
             return Err((
@@ -113,12 +125,46 @@ fn index_offsets(sh: &Shared<'_>, node: &Node) -> Result<Option<Vec<u64>>, Failu
     Ok((end == node.size).then_some(offsets))
 }
 
+/// Load blob `id` from the repository (verified), counted as fetched.
+fn fetch(sh: &Shared<'_>, id: &tresor_format::BlobId) -> Result<Vec<u8>, String> {
+    let data = sh
+        .reader
+        .load(id, BlobType::Data)
+        .map_err(|e| e.to_string())?;
+    sh.c.fetched.fetch_add(data.len() as u64, Ordering::Relaxed);
+    super::bump(&sh.c.blobs_fetched);
+    Ok(data)
+}
+
+/// The piece of `old` at `off` of length `want`, if its keyed hash is `id` (counted as reused).
+fn reuse(
+    sh: &Shared<'_>,
+    old: Option<Old<'_>>,
+    id: &tresor_format::BlobId,
+    off: u64,
+    want: u64,
+) -> Option<Vec<u8>> {
+    let old = old.filter(|o| off + want <= o.size && want <= sh.max_chunk)?;
+    let mut buf = vec![0u8; want as usize];
+    old.file.read_exact_at(&mut buf, off).ok()?;
+    if sh.reader.repo().key().blob_id(&buf) != *id {
+        return None;
+    }
+    sh.c.reused.fetch_add(want, Ordering::Relaxed);
+    Some(buf)
+}
+
 /// Write a file's blobs with [`Shared::file_threads`] threads, each taking the next blob,
-/// loading it and writing it at its offset (from the index's plaintext lengths, trusted for
-/// positioning only: a verified blob of another length sends the file to the sequential path).
-/// The file is first extended to its size, so the all-zero blocks of sparse files are simply
-/// not written (holes, see [`write_nonzero_at`]).
-fn write_parallel(sh: &Shared<'_>, node: &Node, f: &std::fs::File) -> Result<Vec<u64>, Parallel> {
+/// loading it (or copying it from `old`) and writing it at its offset (from the index's
+/// plaintext lengths, trusted for positioning only: a verified blob of another length sends
+/// the file to the sequential path). The file is first extended to its size, so the all-zero
+/// blocks of sparse files are simply not written (holes, see [`write_nonzero_at`]).
+fn write_parallel(
+    sh: &Shared<'_>,
+    node: &Node,
+    f: &File,
+    old: Option<Old<'_>>,
+) -> Result<Vec<u64>, Parallel> {
     let offsets = match index_offsets(sh, node) {
         Ok(Some(o)) => o,
         Ok(None) => return Err(Parallel::Lengths),
@@ -151,7 +197,7 @@ fn write_parallel(sh: &Shared<'_>, node: &Node, f: &std::fs::File) -> Result<Vec
                 off: offsets[i],
                 want: offsets[i + 1] - offsets[i],
             };
-            if let Err(e) = write_blob(sh, node, i, &at, &mut bounce) {
+            if let Err(e) = write_blob(sh, node, i, &at, old, &mut bounce) {
                 stop.store(true, Ordering::Relaxed);
                 failed.lock().expect("failed lock").get_or_insert(e);
                 break;
@@ -179,18 +225,21 @@ struct Piece<'f> {
     want: u64,
 }
 
-/// Load blob `i` of `node` and write it at its place, if it has the expected length.
+/// Load blob `i` of `node` (or copy it from `old`) and write it at its place, if it has the
+/// expected length.
 fn write_blob(
     sh: &Shared<'_>,
     node: &Node,
     i: usize,
     at: &Piece<'_>,
+    old: Option<Old<'_>>,
     bounce: &mut Bounce,
 ) -> Result<(), Parallel> {
-    let data = sh
-        .reader
-        .load(&node.content[i], BlobType::Data)
-        .map_err(|e| Parallel::Failed((e.to_string(), true)))?;
+    let id = &node.content[i];
+    let data = match reuse(sh, old, id, at.off, at.want) {
+        Some(d) => d,
+        None => fetch(sh, id).map_err(|e| Parallel::Failed((e, true)))?,
+    };
     if data.len() as u64 != at.want {
         return Err(Parallel::Lengths);
     }

@@ -1,12 +1,14 @@
 //! The workers' side: one file, symlink, fifo, socket or device at a time; hard links last.
 
-use super::content::{index_lengths, verify, write_content};
+use super::content::{Old, verify, write_content};
+use super::differ::{DiffKind, describe, refused_type};
+use super::existing::{Prior, left_alone, prior};
 use super::meta::{Access, apply, owned_as_created, symlink_meta};
+use super::temp::Temp;
 use super::walk::{DirState, FileJob, Links, remove_entry};
 use super::{Shared, bump};
 use crate::fsmeta::open_beneath;
-use rustix::fs::{AtFlags, FileType, Mode, OFlags, Stat};
-use rustix::io::Errno;
+use rustix::fs::{AtFlags, FileType, Mode, OFlags};
 use std::ffi::OsStr;
 use std::fs::File;
 use std::os::fd::AsFd;
@@ -15,108 +17,91 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use tresor_format::tree::{Node, NodeKind};
 
-/// What is at a file's place in a target that restore did not create.
-enum Existing {
-    /// Nothing.
-    Nothing,
-    /// Something that must go (another type, another content, a file with more links …).
-    Replace,
-    /// The file, already correct, opened read-only: metadata goes through this descriptor.
-    Correct(File),
-}
-
-fn is_regular(st: &Stat) -> bool {
-    FileType::from_raw_mode(st.st_mode) == FileType::RegularFile
-}
-
-/// Whether the file at the job's place can stay: a regular file of the node's size and mtime,
-/// with no more links than the node, opened without following or blocking and checked with
-/// `fstat` to be the file seen (same device and inode). A file whose metadata would grant
-/// privileges (setuid/setgid, a capability) must also have the node's owner already and the
-/// node's content (read back and hashed); with `--verify`, every file.
-fn existing(sh: &Shared<'_>, job: &FileJob) -> Existing {
-    let (dir, node) = (job.dir.fd.as_fd(), &job.node);
-    let seen = match rustix::fs::statat(dir, node.name.as_slice(), AtFlags::SYMLINK_NOFOLLOW) {
-        Err(Errno::NOENT) => return Existing::Nothing,
-        Err(_) => return Existing::Replace,
-        Ok(st) => st,
-    };
-    let same_times = seen.st_size as u64 == node.size
-        && seen.st_mtime == node.mtime.secs
-        && seen.st_mtime_nsec as u32 == node.mtime.nanos;
-    if !is_regular(&seen) || !same_times || seen.st_nlink > node.links.max(1) {
-        return Existing::Replace;
-    }
-    let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::NOCTTY;
-    let Ok(fd) = open_beneath(dir, &node.name, flags, Mode::empty()) else {
-        return Existing::Replace;
-    };
-    let Ok(st) = rustix::fs::fstat(&fd) else {
-        return Existing::Replace;
-    };
-    if !is_regular(&st) || st.st_dev != seen.st_dev || st.st_ino != seen.st_ino {
-        return Existing::Replace;
-    }
-    let file = File::from(fd);
-    let privileged = sh.policy.grants_privilege(node);
-    if privileged && (st.st_uid != node.uid || st.st_gid != node.gid) {
-        return Existing::Replace;
-    }
-    if privileged || sh.verify {
-        let checked = index_lengths(sh, node).and_then(|lens| verify(sh, &file, node, &lens));
-        if checked.is_err() {
-            return Existing::Replace;
-        }
-    }
-    Existing::Correct(file)
-}
-
-/// Restore one regular file (worker side).
+/// Restore one regular file (worker side): left alone, kept (metadata only) or written anew
+/// under a temporary name and renamed into place.
 pub(super) fn restore_file(sh: &Shared<'_>, job: &FileJob) {
-    let (dir, node) = (job.dir.fd.as_fd(), &job.node);
-    if !job.dir.fresh {
-        match existing(sh, job) {
-            Existing::Nothing => {}
-            Existing::Correct(file) => return keep_file(sh, job, &file),
-            // A file in the way is replaced, never written into: it may be a hard link to a
-            // file outside the target, or read-only.
-            Existing::Replace => {
-                if let Err(e) = remove_entry(dir, &node.name) {
-                    sh.problem(&job.path(), format!("removing existing entry: {e}"), false);
-                    return;
-                }
-            }
+    let prior = if job.dir.fresh {
+        Prior::Nothing
+    } else {
+        prior(sh, job)
+    };
+    match prior {
+        Prior::Keep => {
+            bump(&sh.c.kept);
+            sh.progress.file_done(0);
+        }
+        Prior::Correct(file) => keep_file(sh, job, &file),
+        Prior::Nothing => write_file(sh, job, None, false),
+        Prior::Replace { old, dir } => {
+            let old = old.as_ref().map(|(file, size)| Old { file, size: *size });
+            write_file(sh, job, old, dir);
         }
     }
-    let flags = OFlags::RDWR | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW;
-    let file = match open_beneath(
-        dir,
-        &node.name,
-        flags,
-        Mode::from_bits_truncate(node.mode & 0o777),
-    ) {
-        Ok(fd) => File::from(fd),
-        Err(e) => return sh.problem(&job.path(), format!("create: {e}"), false),
+}
+
+/// Write the file under a temporary name (content, `--verify`, metadata, times last) and rename
+/// it to its name; a directory in the way is removed just before. When its content cannot be
+/// written (damage, or a local error), the temporary file is removed and whatever held the name
+/// stays as it was.
+fn write_file(sh: &Shared<'_>, job: &FileJob, old: Option<Old<'_>>, dir_in_way: bool) {
+    let (dir, node) = (job.dir.fd.as_fd(), &job.node);
+    let temp = match Temp::create(dir) {
+        Ok(t) => t,
+        Err(e) => return failed(sh, job, (format!("create: {e}"), false)),
     };
-    let lens = match write_content(sh, node, &file) {
-        Ok(l) => l,
-        Err((msg, damage)) => return sh.problem(&job.path(), msg, damage),
-    };
+    if let Err(f) = fill(sh, job, &temp.file, old) {
+        temp.discard(dir);
+        return failed(sh, job, f);
+    }
+    if dir_in_way && let Err(e) = remove_entry(dir, &node.name) {
+        temp.discard(dir);
+        let msg = format!("removing the directory in the way: {e}");
+        return failed(sh, job, (msg, false));
+    }
+    match temp.commit(dir, &node.name) {
+        Ok(_) => bump(&sh.c.restored),
+        Err(e) => failed(sh, job, (format!("rename into place: {e}"), false)),
+    }
+}
+
+/// A file not restored: its problem, and its hard-link group marked so that no further name
+/// is linked to whatever holds its first name.
+fn failed(sh: &Shared<'_>, job: &FileJob, (msg, damage): (String, bool)) {
+    if job.node.links > 1 {
+        sh.failed_links
+            .lock()
+            .expect("failed links lock")
+            .insert((job.node.device, job.node.inode), damage);
+    }
+    sh.problem(&job.path(), msg, damage);
+}
+
+/// Content, verify and metadata of the new file `f` (still under its temporary name).
+///
+/// # Errors
+/// Damage or a local error writing or verifying the content; metadata problems are reported
+/// on their own and do not keep the file from its name.
+fn fill(
+    sh: &Shared<'_>,
+    job: &FileJob,
+    f: &File,
+    old: Option<Old<'_>>,
+) -> Result<(), (String, bool)> {
+    let node = &job.node;
+    let lens = write_content(sh, node, f, old)?;
     sh.c.bytes.fetch_add(node.size, Ordering::Relaxed);
     sh.progress.file_done(node.size);
-    let chown = !job.dir.fresh || !owned_as_created(node);
-    if let Err(e) = apply(sh, Access::Fd(file.as_fd()), node, chown, false, &|| {
-        job.path()
-    }) {
-        return sh.problem(&job.path(), e, false);
-    }
-    bump(&sh.c.restored);
     if sh.verify {
-        match verify(sh, &file, node, &lens) {
-            Ok(()) => bump(&sh.c.verified),
-            Err(e) => sh.problem(&job.path(), format!("verify: {e}"), false),
-        }
+        verify(sh, f, node, &lens).map_err(|e| (format!("verify: {e}"), false))?;
+        bump(&sh.c.verified);
     }
+    // A new file belongs to us (in a directory this restore made, whose setgid bit is not set
+    // yet): no chown needed when that is the node's owner already.
+    let chown = !job.dir.fresh || !owned_as_created(node);
+    if let Err(e) = apply(sh, Access::Fd(f.as_fd()), node, chown, true, &|| job.path()) {
+        sh.problem(&job.path(), e, false);
+    }
+    Ok(())
 }
 
 /// A file found already correct: only its metadata, through the descriptor it was checked by.
@@ -133,8 +118,10 @@ fn keep_file(sh: &Shared<'_>, job: &FileJob, file: &File) {
     sh.progress.file_done(0);
 }
 
-/// Whether a special node is left out, counted by why.
-fn left_out(sh: &Shared<'_>, kind: NodeKind) -> bool {
+/// Whether a special node is left out, counted by why; a device node that cannot be made
+/// without root is a difference naming it.
+fn left_out(sh: &Shared<'_>, job: &FileJob) -> bool {
+    let kind = job.node.kind;
     let device = matches!(kind, NodeKind::CharDevice | NodeKind::BlockDevice);
     let special = device || matches!(kind, NodeKind::Fifo | NodeKind::Socket);
     let counter = if special && !sh.special_files {
@@ -142,12 +129,20 @@ fn left_out(sh: &Shared<'_>, kind: NodeKind) -> bool {
     } else if device && !sh.policy.privileged {
         &sh.c.withheld_devices
     } else if device && !sh.root {
+        not_created(sh, job, "not running as root".into());
         &sh.c.devices_skipped
     } else {
         return false;
     };
     bump(counter);
     true
+}
+
+/// A difference: the entry was not created, and why.
+fn not_created(sh: &Shared<'_>, job: &FileJob, why: String) {
+    let got = format!("not created: {why}");
+    sh.diffs
+        .add(job.path(), DiffKind::Entry, describe(&job.node), got, true);
 }
 
 fn file_type(kind: NodeKind) -> FileType {
@@ -162,17 +157,24 @@ fn file_type(kind: NodeKind) -> FileType {
     }
 }
 
-/// Create a symlink, fifo, socket or device node (worker side).
+/// Create a symlink, fifo, socket or device node (worker side). What held its name goes
+/// first (unless the overwrite mode leaves it); a type of entry the target refuses is a
+/// difference, not an error.
 pub(super) fn restore_special(sh: &Shared<'_>, job: &FileJob) {
     let (dir, node) = (job.dir.fd.as_fd(), &job.node);
-    if left_out(sh, node.kind) {
+    if left_out(sh, job) {
         return;
     }
     let name = node.name.as_slice();
-    if !job.dir.fresh
-        && let Err(e) = remove_entry(dir, name)
-    {
-        return sh.problem(&job.path(), format!("removing existing entry: {e}"), false);
+    if !job.dir.fresh {
+        if let Ok(seen) = rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW)
+            && left_alone(sh.overwrite, node, &seen)
+        {
+            return bump(&sh.c.kept);
+        }
+        if let Err(e) = remove_entry(dir, name) {
+            return sh.problem(&job.path(), format!("removing existing entry: {e}"), false);
+        }
     }
     let mode = Mode::from_bits_truncate(node.mode & 0o777);
     let r = match node.kind {
@@ -182,8 +184,10 @@ pub(super) fn restore_special(sh: &Shared<'_>, job: &FileJob) {
         }
         _ => rustix::fs::mknodat(dir, name, file_type(node.kind), mode, 0),
     };
-    if let Err(e) = r {
-        return sh.problem(&job.path(), format!("create: {e}"), false);
+    match r {
+        Ok(()) => {}
+        Err(e) if refused_type(e) => return not_created(sh, job, e.to_string()),
+        Err(e) => return sh.problem(&job.path(), format!("create: {e}"), false),
     }
     bump(&sh.c.others);
     let r = if node.kind == NodeKind::Symlink {
@@ -218,28 +222,61 @@ pub(super) fn special_meta(sh: &Shared<'_>, job: &FileJob) -> Result<(), String>
     })
 }
 
-/// Make the deferred hard links (after every file exists), each to the first name of its group.
+/// Make the deferred hard links (after every file exists and was renamed into place), each to
+/// the first name of its group — not when that name's file failed (its problem is repeated for
+/// each further name, and what holds the name stays), and not where the overwrite mode leaves
+/// the entry alone. A name that is already a link to the first name stays.
 pub(super) fn make_links(sh: &Shared<'_>, links: &Links, deferred: Vec<(Arc<DirState>, Node)>) {
+    let failed = std::mem::take(&mut *sh.failed_links.lock().expect("failed links lock"));
     for (dir, node) in deferred {
         if let Some((first_dir, first_name)) = links.get(&(node.device, node.inode)) {
-            if !dir.fresh {
-                let _ = remove_entry(dir.fd.as_fd(), &node.name);
-            }
-            match rustix::fs::linkat(
-                first_dir.fd.as_fd(),
-                first_name.as_slice(),
-                dir.fd.as_fd(),
-                node.name.as_slice(),
-                AtFlags::empty(),
-            ) {
-                Ok(()) => bump(&sh.c.others),
-                Err(e) => sh.problem(
-                    &dir.child_path(&node.name),
-                    format!("hard link: {e}"),
-                    false,
-                ),
+            let path = || dir.child_path(&node.name);
+            match failed.get(&(node.device, node.inode)) {
+                Some(damage) => {
+                    let first = first_dir.child_path(first_name);
+                    let msg = format!("hard link to {first}, which was not restored");
+                    sh.problem(&path(), msg, *damage);
+                }
+                None => link_one(sh, (first_dir, first_name), &dir, &node),
             }
         }
         sh.release(&dir);
+    }
+}
+
+/// Link `node`'s name in `dir` to the first name of its group.
+fn link_one(
+    sh: &Shared<'_>,
+    (first_dir, first_name): (&Arc<DirState>, &Vec<u8>),
+    dir: &DirState,
+    node: &Node,
+) {
+    let (fd, name) = (dir.fd.as_fd(), node.name.as_slice());
+    if !dir.fresh
+        && let Ok(seen) = rustix::fs::statat(fd, name, AtFlags::SYMLINK_NOFOLLOW)
+    {
+        let first = rustix::fs::statat(
+            first_dir.fd.as_fd(),
+            first_name.as_slice(),
+            AtFlags::SYMLINK_NOFOLLOW,
+        );
+        let same = first.is_ok_and(|f| (f.st_dev, f.st_ino) == (seen.st_dev, seen.st_ino));
+        if same {
+            return bump(&sh.c.others);
+        }
+        if left_alone(sh.overwrite, node, &seen) {
+            return bump(&sh.c.kept);
+        }
+        let _ = remove_entry(fd, name);
+    }
+    match rustix::fs::linkat(
+        first_dir.fd.as_fd(),
+        first_name.as_slice(),
+        fd,
+        name,
+        AtFlags::empty(),
+    ) {
+        Ok(()) => bump(&sh.c.others),
+        Err(e) => sh.problem(&dir.child_path(name), format!("hard link: {e}"), false),
     }
 }

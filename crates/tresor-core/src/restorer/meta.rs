@@ -1,12 +1,17 @@
 //! Applying a node's metadata to the entry restore made, in the order owner, mode, xattrs,
 //! times — always through the entry's own descriptor, never by resolving its name again
 //! (symlinks, which have no descriptor to change them through, only by no-follow calls).
+//! Then it is read back through the same descriptor and compared ([`super::differ`]): what the
+//! target refused (`chown`, an attribute, a time out of its range, a mode bit) is a
+//! difference naming the path, never an error and never silent.
 
 use super::Shared;
+use super::differ::{DiffKind, Wanted, compare, refused};
 use super::policy::Fate;
 use super::walk::DirState;
-use crate::fsmeta::{fd_path, proc_fd, write_xattrs_fd, write_xattrs_path};
-use rustix::fs::{AtFlags, CWD, Gid, Mode, Timespec, Timestamps, Uid};
+use crate::fsmeta::{XattrTarget, fd_path, proc_fd, set_xattrs};
+use rustix::fs::{AtFlags, CWD, Gid, Mode, Stat, Timespec, Timestamps, Uid};
+use rustix::io::Errno;
 use std::os::fd::{AsFd, BorrowedFd};
 use tresor_format::tree::{Node, Xattr};
 
@@ -57,11 +62,12 @@ pub(super) fn dir_meta(sh: &Shared<'_>, d: &DirState, node: &Node) -> Result<(),
     apply(sh, Access::Fd(d.fd.as_fd()), node, true, true, &|| d.path())
 }
 
-/// Metadata of a regular file or special file through `a`. `chown`: the owner must be set (it
-/// is not known to be right already); `chmod`: the mode must be set even without special bits.
+/// Metadata of a regular file or special file through `a`, then read back and compared.
+/// `chown`: the owner must be set (it is not known to be right already); `chmod`: the mode
+/// must be set even without special bits.
 ///
 /// # Errors
-/// Every failing step, joined.
+/// Every failing step that is not a refusal of the target, joined.
 pub(super) fn apply(
     sh: &Shared<'_>,
     a: Access<'_>,
@@ -86,31 +92,82 @@ pub(super) fn apply(
             Access::Fd(fd) => rustix::fs::fchmod(fd, m),
             Access::Path(fd) => rustix::fs::chmod(proc_fd(fd), m),
         };
-        if let Err(e) = r {
-            errors.push(format!("chmod: {e}"));
-        }
+        keep_error(r, "chmod", &mut errors);
     }
     let xattrs = allowed_xattrs(sh, node, owner_set, &mut dropped);
     if !xattrs.is_empty() {
-        let r = match a {
-            Access::Fd(fd) => write_xattrs_fd(fd, &xattrs),
-            Access::Path(fd) => write_xattrs_path(&proc_fd(fd), &xattrs, true),
+        let p = proc_fd(a.fd());
+        let target = match a {
+            Access::Fd(fd) => XattrTarget::Fd(fd),
+            Access::Path(_) => XattrTarget::Follow(&p),
         };
-        if let Err(e) = r {
-            errors.push(e);
-        }
+        xattr_refusals(sh, set_xattrs(target, &xattrs), path, &mut errors);
     }
     let r = match a {
         Access::Fd(fd) => rustix::fs::futimens(fd, &times(node)),
         Access::Path(fd) => rustix::fs::utimensat(CWD, proc_fd(fd), &times(node), AtFlags::empty()),
     };
-    if let Err(e) = r {
-        errors.push(format!("set times: {e}"));
-    }
+    keep_error(r, "set times", &mut errors);
     if dropped {
         sh.privileges_dropped(path());
     }
+    read_back(sh, rustix::fs::fstat(a.fd()), node, Some(mode), path);
     joined(errors)
+}
+
+/// Keep the error of a metadata call unless the target refused it (then the read-back shows
+/// the difference).
+fn keep_error(r: rustix::io::Result<()>, what: &str, errors: &mut Vec<String>) {
+    if let Err(e) = r
+        && !refused(e)
+    {
+        errors.push(format!("{what}: {e}"));
+    }
+}
+
+/// Attributes the target refused are differences; other failures errors.
+fn xattr_refusals(
+    sh: &Shared<'_>,
+    failed: Vec<(&Xattr, Errno)>,
+    path: &dyn Fn() -> String,
+    errors: &mut Vec<String>,
+) {
+    for (x, e) in failed {
+        let name = String::from_utf8_lossy(&x.name);
+        if refused(e) {
+            let wanted = format!("{name} ({} bytes)", x.value.len());
+            let got = format!("refused: {e}");
+            sh.diffs.add(path(), DiffKind::Xattr, wanted, got, true);
+        } else {
+            errors.push(format!("xattr {name}: {e}"));
+        }
+    }
+}
+
+/// Compare the entry as it now is (`st`) with the node: owner (when owners are to be restored:
+/// listed as root, only counted without root), permission bits `mode` as applied, times.
+fn read_back(
+    sh: &Shared<'_>,
+    st: rustix::io::Result<Stat>,
+    node: &Node,
+    mode: Option<u32>,
+    path: &dyn Fn() -> String,
+) {
+    let Ok(st) = st else { return };
+    let w = Wanted {
+        node,
+        mode,
+        owner: sh.owner_wanted,
+    };
+    let found = compare(&w, &st);
+    if found.is_empty() {
+        return;
+    }
+    let p = path();
+    for (what, wanted, got) in found {
+        let listed = what != DiffKind::Owner || sh.policy.owner;
+        sh.diffs.add(p.clone(), what, wanted, got, listed);
+    }
 }
 
 fn joined(errors: Vec<String>) -> Result<(), String> {
@@ -121,7 +178,9 @@ fn joined(errors: Vec<String>) -> Result<(), String> {
     }
 }
 
-/// Set the owner when the policy says so; true when the entry is now owned as `node` says.
+/// Set the owner when the policy says so; true when the entry is now owned as `node` says. A
+/// refused `chown` (`EPERM`, or `EINVAL` for an id a user namespace does not map) is left to
+/// the read-back.
 fn set_owner(
     sh: &Shared<'_>,
     a: Access<'_>,
@@ -140,13 +199,9 @@ fn set_owner(
         Access::Fd(fd) => rustix::fs::fchown(fd, uid, gid),
         Access::Path(fd) => rustix::fs::chownat(fd, "", uid, gid, AtFlags::EMPTY_PATH),
     };
-    match r {
-        Ok(()) => true,
-        Err(e) => {
-            errors.push(format!("chown: {e}"));
-            false
-        }
-    }
+    let ok = r.is_ok();
+    keep_error(r, "chown", errors);
+    ok
 }
 
 /// The entry's owner as it is (`u32::MAX` when it cannot be read: then no bit that needs the
@@ -175,10 +230,11 @@ fn allowed_xattrs<'n>(
         .collect()
 }
 
-/// Metadata of the symlink `name` in `dir`: no-follow calls only (its mode means nothing).
+/// Metadata of the symlink `name` in `dir`: no-follow calls only (its mode means nothing),
+/// then read back with `lstat`.
 ///
 /// # Errors
-/// Every failing step, joined.
+/// Every failing step that is not a refusal of the target, joined.
 pub(super) fn symlink_meta(
     sh: &Shared<'_>,
     dir: BorrowedFd<'_>,
@@ -190,23 +246,23 @@ pub(super) fn symlink_meta(
     let mut owner_set = false;
     if sh.policy.owner {
         let (uid, gid) = (Some(Uid::from_raw(node.uid)), Some(Gid::from_raw(node.gid)));
-        match rustix::fs::chownat(dir, name, uid, gid, AtFlags::SYMLINK_NOFOLLOW) {
-            Ok(()) => owner_set = true,
-            Err(e) => errors.push(format!("chown: {e}")),
-        }
+        let r = rustix::fs::chownat(dir, name, uid, gid, AtFlags::SYMLINK_NOFOLLOW);
+        owner_set = r.is_ok();
+        keep_error(r, "chown", &mut errors);
     }
     let mut dropped = false;
     let xattrs = allowed_xattrs(sh, node, owner_set, &mut dropped);
-    if !xattrs.is_empty()
-        && let Err(e) = write_xattrs_path(&fd_path(dir, name), &xattrs, false)
-    {
-        errors.push(e);
+    if !xattrs.is_empty() {
+        let p = fd_path(dir, name);
+        let failed = set_xattrs(XattrTarget::NoFollow(&p), &xattrs);
+        xattr_refusals(sh, failed, path, &mut errors);
     }
-    if let Err(e) = rustix::fs::utimensat(dir, name, &times(node), AtFlags::SYMLINK_NOFOLLOW) {
-        errors.push(format!("set times: {e}"));
-    }
+    let r = rustix::fs::utimensat(dir, name, &times(node), AtFlags::SYMLINK_NOFOLLOW);
+    keep_error(r, "set times", &mut errors);
     if dropped {
         sh.privileges_dropped(path());
     }
+    let st = rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW);
+    read_back(sh, st, node, None, path);
     joined(errors)
 }

@@ -2,12 +2,15 @@
 //!
 //! ```text
 //! walker (this thread, iterative)                 N workers
-//!   depth-first over trees; every name checked     file job: skip if already correct
-//!   (valid, strictly increasing), depth ≤          (regular file, same size and mtime, …),
-//!   MAX_TREE_DEPTH                                 else replace, write blobs (large files:
-//!   dirs: mkdir (0700), open beneath parent  ──▶   several threads; sparse files: holes),
-//!   files ────────────────────────────────────▶    metadata through the file's fd, optional
-//!   symlinks, fifos, sockets, devices: created     verify (re-read through that fd, re-hash)
+//!   depth-first over trees; every name checked     file job: keep if already correct (its
+//!   (valid, strictly increasing), depth ≤          content hashed against the blob ids, see
+//!   MAX_TREE_DEPTH; leftover temporary files of    Overwrite), else write a new file under a
+//!   an interrupted restore removed                 temporary name: blobs fetched, or copied
+//!   dirs: mkdir (0700), open beneath parent  ──▶   from the old file where its content matches
+//!   files ────────────────────────────────────▶    (large files: several threads; sparse
+//!   symlinks, fifos, sockets, devices: created     files: holes); optional verify; metadata
+//!                                                  through its fd, read back and compared;
+//!                                                  then renamed into place
 //!   hardlinks: deferred until their first path exists
 //! directory metadata is applied through the directory's own fd when the last entry below it is
 //! done (a pending counter per directory), so read-only directories restore fully and their
@@ -34,13 +37,24 @@
 //!   snapshots of trusted writers (see [`RestoreOptions::privileged`]).
 //!
 //! Metadata order: owner (root only), mode, xattrs (after chown, which clears capabilities),
-//! times. The mtime is set last, which is what lets a re-run skip files that are already
-//! complete.
+//! times. After applying, every entry is read back through the same descriptor: what the target
+//! could not take (an owner without root or refused, a time outside the file system's range,
+//! an attribute refused, a device node without root) is a [`Difference`] naming the path, the
+//! value wanted and the value got.
+//!
+//! **No damaged file at its final name**: a file is written as `.tresor-restore-<random>`
+//! beneath its directory and renamed to its name only when its content is complete (and
+//! verified with [`RestoreOptions::verify`]) and its metadata applied. When a blob is missing
+//! or corrupt the temporary file is removed: the name keeps what it held before (an older
+//! version stays untouched), the problem names the path.
 
 mod content;
+pub mod differ;
 mod entries;
+mod existing;
 mod meta;
 pub mod policy;
+mod temp;
 mod walk;
 
 use crate::Progress;
@@ -52,8 +66,11 @@ use crate::index::Index;
 use crate::ls::{self, find_node};
 use crate::repository::Repository;
 use crossbeam_channel::bounded;
+use differ::Diffs;
+pub use differ::{DiffKind, Difference, DifferenceCounts};
 use policy::{Fate, MetaPolicy, XattrFilter};
 use rustix::fs::Mode;
+use std::collections::HashMap;
 use std::os::fd::OwnedFd;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -62,6 +79,49 @@ use std::time::{Duration, Instant};
 use tresor_format::snapshot::Snapshot;
 use tresor_format::tree::{NodeKind, valid_name};
 use walk::{DirState, FileJob, Walk};
+
+/// What restore does with an entry that is already at the place of a snapshot's entry
+/// (restic 0.17's `--overwrite`, with restic's default). Directories are always entered and
+/// get the snapshot's metadata.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Overwrite {
+    /// `always` (the default): a regular file stays only when its content is the snapshot's —
+    /// cut at the snapshot's blob lengths, every piece's keyed hash equal to the blob id, same
+    /// size — and then gets the snapshot's metadata; otherwise it is replaced by a new file, for
+    /// which every piece of the old one that matches is copied and only the others fetched.
+    /// Other entries are replaced.
+    #[default]
+    Always,
+    /// `if-changed`: like `always`, but a regular file of the snapshot's size and mtime is
+    /// trusted to be correct without reading it (except a file that would get setuid/setgid
+    /// bits or a capability, and with `verify`).
+    IfChanged,
+    /// `if-newer`: an entry whose mtime is at least the snapshot's is left as it is (content
+    /// and metadata); older ones as with `always`.
+    IfNewer,
+    /// `never`: every existing entry (other than a directory) is left as it is; only missing
+    /// entries are restored.
+    Never,
+}
+
+impl std::str::FromStr for Overwrite {
+    type Err = CoreError;
+
+    /// `always`, `if-changed`, `if-newer` or `never`.
+    fn from_str(s: &str) -> Result<Self> {
+        Ok(match s {
+            "always" => Overwrite::Always,
+            "if-changed" => Overwrite::IfChanged,
+            "if-newer" => Overwrite::IfNewer,
+            "never" => Overwrite::Never,
+            _ => {
+                return Err(CoreError::Invalid(format!(
+                    "--overwrite {s:?}: use always, if-changed, if-newer or never"
+                )));
+            }
+        })
+    }
+}
 
 /// What to restore and how.
 #[derive(Debug, Clone)]
@@ -78,8 +138,11 @@ pub struct RestoreOptions {
     pub verify: bool,
     /// Worker threads writing files.
     pub workers: usize,
-    /// Set owners when running as root (`false`: `--no-owner`, never chown).
+    /// Set owners when running as root (`false`: `--no-owner`, never chown). When true and not
+    /// running as root, entries whose owner is not the snapshot's are counted as differences.
     pub owner: bool,
+    /// What to do with entries already in the target.
+    pub overwrite: Overwrite,
     /// Create fifos, sockets and device nodes (`false`: `--no-special-files`).
     pub special_files: bool,
     /// Which extended attributes to write.
@@ -96,7 +159,8 @@ pub struct RestoreOptions {
 
 impl RestoreOptions {
     /// Restore everything into `target`: no patterns, no verify, 2 workers, owners (as root),
-    /// special files, the default xattr allow-list, privileged metadata withheld.
+    /// overwrite `always`, special files, the default xattr allow-list, privileged metadata
+    /// withheld.
     pub fn new(target: PathBuf) -> Self {
         let none = PatternSet::new(&[]).expect("an empty pattern set compiles");
         RestoreOptions {
@@ -107,6 +171,7 @@ impl RestoreOptions {
             verify: false,
             workers: 2,
             owner: true,
+            overwrite: Overwrite::Always,
             special_files: true,
             xattrs: XattrFilter::default(),
             privileged: false,
@@ -150,14 +215,25 @@ impl Withheld {
 pub struct RestoreResult {
     /// Files written.
     pub files_restored: u64,
-    /// Files already correct in the target, left as they were.
+    /// Files already correct in the target (content checked, or trusted by size and mtime with
+    /// [`Overwrite::IfChanged`]): their content left as it was, their metadata applied.
     pub files_skipped: u64,
+    /// Existing entries the overwrite mode left entirely as they were
+    /// ([`Overwrite::Never`], [`Overwrite::IfNewer`]).
+    pub entries_kept: u64,
     /// Directories created or updated.
     pub dirs: u64,
     /// Other entries (symlinks, fifos, sockets, devices, hardlinks).
     pub others: u64,
-    /// Content bytes written.
+    /// Content bytes written (sizes of the files written).
     pub bytes_written: u64,
+    /// Plaintext bytes of blobs fetched from the repository for them.
+    pub bytes_fetched: u64,
+    /// Blobs fetched from the repository for them.
+    pub blobs_fetched: u64,
+    /// Bytes copied from older files at the same place whose content matched the snapshot's
+    /// blobs (instead of fetched).
+    pub bytes_reused: u64,
     /// Files whose content was compared with the snapshot (with `verify`): those written and
     /// those found already correct.
     pub files_verified: u64,
@@ -174,16 +250,35 @@ pub struct RestoreResult {
     pub privileges_dropped: Vec<String>,
     /// Extended attributes not written because the allow-list leaves them out.
     pub xattrs_filtered: u64,
+    /// What the target could not reproduce, sorted by path (at most [`differ::MAX_LISTED`];
+    /// owners of a restore without root are only counted).
+    pub differences: Vec<Difference>,
+    /// Differences by kind, exact.
+    pub difference_counts: DifferenceCounts,
+    /// Temporary files of an interrupted restore that were removed.
+    pub leftovers_removed: u64,
     /// Problems, one per entry.
     pub problems: Vec<RestoreProblem>,
     /// Wall time.
     pub elapsed: Duration,
 }
 
+impl RestoreResult {
+    /// Whether anything differs from the snapshot (see [`RestoreResult::difference_counts`]).
+    pub fn has_differences(&self) -> bool {
+        self.difference_counts.total() > 0
+    }
+}
+
 #[derive(Default)]
 struct Counters {
     restored: AtomicU64,
     skipped: AtomicU64,
+    kept: AtomicU64,
+    fetched: AtomicU64,
+    blobs_fetched: AtomicU64,
+    reused: AtomicU64,
+    leftovers: AtomicU64,
     verified: AtomicU64,
     bytes: AtomicU64,
     others: AtomicU64,
@@ -206,8 +301,15 @@ struct Shared<'a> {
     root: bool,
     special_files: bool,
     verify: bool,
+    overwrite: Overwrite,
+    /// Owners are to be restored (not `--no-owner`); without root, differing owners are counted.
+    owner_wanted: bool,
     problems: Mutex<Vec<RestoreProblem>>,
     dropped: Mutex<Vec<String>>,
+    diffs: Diffs,
+    /// Hard-link groups (device, inode) whose first name was not restored, and whether that
+    /// was damage: their further names are not linked.
+    failed_links: Mutex<HashMap<(u64, u64), bool>>,
     c: Counters,
     progress: &'a dyn Progress,
     /// Threads that fetch and write the blobs of one large file at once.
@@ -293,8 +395,12 @@ pub fn restore(
         root,
         special_files: opts.special_files,
         verify: opts.verify,
+        overwrite: opts.overwrite,
+        owner_wanted: opts.owner,
         problems: Mutex::new(Vec::new()),
         dropped: Mutex::new(Vec::new()),
+        diffs: Diffs::default(),
+        failed_links: Mutex::new(HashMap::new()),
         c: Counters::default(),
         progress,
         // Twice the cores: writes bypassing the page cache wait for the disk.
@@ -362,12 +468,17 @@ fn run(
 fn result(sh: Shared<'_>, dirs: u64, started: Instant) -> RestoreResult {
     let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
     let c = &sh.c;
+    let (differences, difference_counts) = sh.diffs.finish();
     RestoreResult {
         files_restored: get(&c.restored),
         files_skipped: get(&c.skipped),
+        entries_kept: get(&c.kept),
         dirs,
         others: get(&c.others),
         bytes_written: get(&c.bytes),
+        bytes_fetched: get(&c.fetched),
+        blobs_fetched: get(&c.blobs_fetched),
+        bytes_reused: get(&c.reused),
         files_verified: get(&c.verified),
         owner_skipped: !sh.policy.owner,
         devices_skipped: get(&c.devices_skipped),
@@ -379,6 +490,9 @@ fn result(sh: Shared<'_>, dirs: u64, started: Instant) -> RestoreResult {
         },
         privileges_dropped: sh.dropped.into_inner().expect("dropped lock"),
         xattrs_filtered: get(&c.xattrs_filtered),
+        differences,
+        difference_counts,
+        leftovers_removed: get(&c.leftovers),
         problems: sh.problems.into_inner().expect("problems lock"),
         elapsed: started.elapsed(),
     }
@@ -415,8 +529,12 @@ mod tests {
             root: is_root(),
             special_files: true,
             verify: false,
+            overwrite: Overwrite::Always,
+            owner_wanted: true,
             problems: Mutex::new(Vec::new()),
             dropped: Mutex::new(Vec::new()),
+            diffs: Diffs::default(),
+            failed_links: Mutex::new(HashMap::new()),
             c: Counters::default(),
             progress: &crate::NoProgress,
             file_threads: 1,

@@ -220,22 +220,45 @@ impl<'s, 'a> Walk<'s, 'a> {
         self.dispatch(root, node)
     }
 
-    /// Load `tree` and push it as the listing of `dir` (whose snapshot path is `spath`).
+    /// Load `tree` and push it as the listing of `dir` (whose snapshot path is `spath`). In a
+    /// directory that existed, temporary files an interrupted restore left are removed first
+    /// (none of this restore's exist there yet: its entries are handed out after this).
     fn enter(&mut self, dir: Arc<DirState>, tree: &BlobId, excluded: bool, included: bool) {
         match self.sh.reader.load_tree(tree) {
-            Ok(t) => self.stack.push(Frame {
-                dir,
-                nodes: t.nodes.into_iter(),
-                prev: None,
-                base: self.spath.len(),
-                excluded,
-                included,
-            }),
+            Ok(t) => {
+                if !dir.fresh {
+                    let listed = |n: &[u8]| {
+                        t.nodes
+                            .binary_search_by(|x| x.name.as_slice().cmp(n))
+                            .is_ok()
+                    };
+                    let removed = super::temp::remove_leftovers(dir.fd.as_fd(), &listed);
+                    self.sh.c.leftovers.fetch_add(removed, Ordering::Relaxed);
+                }
+                self.push(dir, t, excluded, included);
+            }
             Err(e) => {
                 self.sh.problem(&dir.path(), e.to_string(), true);
                 self.sh.release(&dir);
             }
         }
+    }
+
+    fn push(
+        &mut self,
+        dir: Arc<DirState>,
+        t: tresor_format::tree::Tree,
+        excluded: bool,
+        included: bool,
+    ) {
+        self.stack.push(Frame {
+            dir,
+            nodes: t.nodes.into_iter(),
+            prev: None,
+            base: self.spath.len(),
+            excluded,
+            included,
+        });
     }
 
     fn walk(&mut self) -> Result<()> {
