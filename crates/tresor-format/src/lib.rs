@@ -18,6 +18,8 @@
 //! | [`index`] | §9 | index objects |
 //! | [`tree`] | §10 | trees and nodes |
 //! | [`snapshot`] | §11 | snapshots |
+//! | [`record`] | §16 | prune records: prune state, fossils of condemned packs, forget records |
+//! | [`marker`] | §16.1 | backup start markers |
 
 #![warn(missing_docs)]
 
@@ -31,6 +33,7 @@ pub mod index;
 pub mod keyfile;
 pub mod marker;
 pub mod pack;
+pub mod record;
 pub mod revocation;
 pub mod sign;
 pub mod snapshot;

@@ -23,6 +23,9 @@ use tresor_format::index::{IndexEnvelope, IndexFile, IndexPack, dedup_key};
 use tresor_format::keyfile::{self, KdfParams, KeyFile, KeyPayload};
 use tresor_format::marker::Marker;
 use tresor_format::pack::{self, BlobEntry, PackBuilder};
+use tresor_format::record::{
+    Arming, ForgetRecord, FossilPack, FossilSet, Generation, PruneState, RECORD_MAGIC, Record,
+};
 use tresor_format::revocation::Revocation;
 use tresor_format::sign::{self, SignedKind, Signer};
 use tresor_format::snapshot::Snapshot;
@@ -463,6 +466,64 @@ fn snapshot_any(stored: &[u8], json: &[u8]) {
     }
 }
 
+/// Prune records, one per variant, every field set (as the vectors' fixtures).
+fn fixture_records() -> Vec<Record> {
+    let state = PruneState {
+        version: FORMAT_VERSION,
+        run: 7,
+        supersedes: vec![ObjectId([1; 32])],
+        generations: vec![Generation {
+            run: 6,
+            fossils: vec![ObjectId([2; 32])],
+            blind: vec![ObjectId([3; 32])],
+            packs: 2,
+            bytes: 1 << 30,
+            armed: Some(Arming {
+                run: 7,
+                snapshots: vec![ObjectId([4; 32])],
+                hosts: vec!["a".into(), "b".into()],
+            }),
+        }],
+        deleting: vec![ObjectId([5; 32])],
+        unindexed: vec![ObjectId([6; 32])],
+    };
+    let fossils = FossilSet {
+        version: FORMAT_VERSION,
+        run: 6,
+        packs: vec![FossilPack {
+            pack: fixture_index().packs[0].clone(),
+            verified: true,
+        }],
+    };
+    let forgotten = ForgetRecord {
+        version: FORMAT_VERSION,
+        ids: vec![ObjectId([8; 32]), ObjectId([9; 32])],
+    };
+    vec![
+        Record::State(state),
+        Record::Fossils(fossils),
+        Record::Forgotten(forgotten),
+    ]
+}
+
+/// Prune records: stored bytes, and a postcard body behind the magic, sealed and signed
+/// properly (so that the parser behind the checks is reached).
+fn record_any(stored: &[u8], body: &[u8]) {
+    let Keys { master, signer, .. } = keys();
+    let _ = Record::open(master, stored);
+    let mut plain = RECORD_MAGIC.to_vec();
+    plain.extend_from_slice(body);
+    let _ = Record::decode(&plain);
+    let _ = Record::decode(body);
+    let sealed = master
+        .seal(SealedKind::Index, &plain, Some(&signer.public()))
+        .unwrap();
+    if let Ok((who, r)) = Record::open(master, &signer.envelope(SignedKind::Index, &sealed)) {
+        assert_eq!(who, signer.public());
+        assert_eq!(r.version(), FORMAT_VERSION);
+    }
+}
+
 fn revocation_any(body: &[u8]) {
     let Keys { master, admin, .. } = keys();
     let _ = Revocation::open(&master.admin_public, body);
@@ -564,6 +625,7 @@ proptest! {
         signed_any(&b);
         pack_any(&b, &b);
         index_any(&b, &b, &b, &b);
+        record_any(&b, &b);
         snapshot_any(&b, &b);
         revocation_any(&b);
         trust_any(&b, &b);
@@ -622,6 +684,16 @@ proptest! {
             &mutate(&f.encode(), &ops),
             &mutate(&dedup, &ops),
         );
+    }
+
+    #[test]
+    fn mutated_prune_records_never_panic(ops in ops(), which in 0usize..3) {
+        let Keys { master, signer, .. } = keys();
+        let r = &fixture_records()[which];
+        let stored = r.seal(master, signer).unwrap();
+        assert_eq!(&Record::open(master, &stored).unwrap().1, r);
+        let body = postcard::to_stdvec(r).unwrap();
+        record_any(&mutate(&stored, &ops), &mutate(&body, &ops));
     }
 
     #[test]

@@ -31,6 +31,9 @@ use tresor_format::index::{IndexFile, IndexPack};
 use tresor_format::keyfile::{self, KdfParams, KeyFile, KeyKind, KeyPayload};
 use tresor_format::marker::Marker;
 use tresor_format::pack::{self, BlobEntry, PackBuilder, PackHeader};
+use tresor_format::record::{
+    Arming, ForgetRecord, FossilPack, FossilSet, Generation, PruneState, RECORD_MAGIC, Record,
+};
 use tresor_format::revocation::Revocation;
 use tresor_format::sign::{self, SignedKind, Signer};
 use tresor_format::snapshot::{Snapshot, SnapshotSummary};
@@ -351,6 +354,68 @@ fn marker_json(m: &Marker) -> Vec<u8> {
     serde_json::to_vec(m).expect("marker serializes")
 }
 
+/// Prune records (§16), one per variant in variant order, every field set: a state with an
+/// armed and an unarmed generation (a non-ASCII host name), a fossil set with a verified pack
+/// (the fixture index's first) and a blind one without entries, a forget record.
+fn fixture_records() -> Vec<(&'static str, Record)> {
+    let state = PruneState {
+        version: FORMAT_VERSION,
+        run: 7,
+        supersedes: vec![ObjectId([0x71; 32])],
+        generations: vec![
+            Generation {
+                run: 6,
+                fossils: vec![ObjectId([0x72; 32])],
+                blind: vec![ObjectId([0x73; 32])],
+                packs: 2,
+                bytes: 1 << 33,
+                armed: Some(Arming {
+                    run: 7,
+                    snapshots: vec![ObjectId([0x74; 32]), ObjectId([0x75; 32])],
+                    hosts: vec!["h\u{f6}st-\u{1F600}".into(), "vector-host".into()],
+                }),
+            },
+            Generation {
+                run: 7,
+                fossils: vec![],
+                blind: vec![],
+                packs: 0,
+                bytes: 0,
+                armed: None,
+            },
+        ],
+        deleting: vec![ObjectId([0x76; 32])],
+        unindexed: vec![ObjectId([0x77; 32]), ObjectId([0x78; 32])],
+    };
+    let fossils = FossilSet {
+        version: FORMAT_VERSION,
+        run: 6,
+        packs: vec![
+            FossilPack {
+                pack: fixture_index().packs[0].clone(),
+                verified: true,
+            },
+            FossilPack {
+                pack: IndexPack {
+                    id: ObjectId([0x79; 32]),
+                    data_key: DataKey([0x7a; 32]),
+                    blobs: vec![],
+                },
+                verified: false,
+            },
+        ],
+    };
+    let forgotten = ForgetRecord {
+        version: FORMAT_VERSION,
+        ids: vec![ObjectId([0x7b; 32]), ObjectId([0x7c; 32])],
+    };
+    vec![
+        ("state", Record::State(state)),
+        ("fossils", Record::Fossils(fossils)),
+        ("forgotten", Record::Forgotten(forgotten)),
+    ]
+}
+
 /// Inner lengths (`5 + body`) of the Padmé vectors: both ends of the small range, around the
 /// 64-byte rounding and the worst Padmé case (129), powers of two and one past them, the
 /// default chunk bounds, the largest data blob and the largest tree blob.
@@ -540,7 +605,7 @@ fn lengths_json(v: &Value) -> Vec<usize> {
         .collect()
 }
 
-/// A minimal postcard reader, written from the specification (§8–§10), independent of the
+/// A minimal postcard reader, written from the specification (§8–§10, §16), independent of the
 /// `postcard` crate: unsigned varints (LEB128, 7 bits per byte, least significant first),
 /// zigzag for signed, length-prefixed byte strings, fixed 32-byte ids.
 struct Reader<'a> {
@@ -652,6 +717,61 @@ fn read_pack_header(b: &[u8]) -> PackHeader {
     };
     r.end();
     h
+}
+
+fn read_ids(r: &mut Reader<'_>) -> Vec<ObjectId> {
+    (0..r.varint()).map(|_| ObjectId(r.id())).collect()
+}
+
+/// A prune record from its sealed plaintext, per §16: the magic, then the variant index and
+/// the fields of the variant in order.
+fn read_record(b: &[u8]) -> Record {
+    assert_eq!(&b[..4], b"TPR2", "magic");
+    let mut r = Reader::new(&b[4..]);
+    let rec = match r.varint() {
+        0 => Record::State(PruneState {
+            version: r.varint() as u32,
+            run: r.varint(),
+            supersedes: read_ids(&mut r),
+            generations: (0..r.varint())
+                .map(|_| Generation {
+                    run: r.varint(),
+                    fossils: read_ids(&mut r),
+                    blind: read_ids(&mut r),
+                    packs: r.varint(),
+                    bytes: r.varint(),
+                    armed: r.option().then(|| Arming {
+                        run: r.varint(),
+                        snapshots: read_ids(&mut r),
+                        hosts: (0..r.varint()).map(|_| r.string()).collect(),
+                    }),
+                })
+                .collect(),
+            deleting: read_ids(&mut r),
+            unindexed: read_ids(&mut r),
+        }),
+        1 => Record::Fossils(FossilSet {
+            version: r.varint() as u32,
+            run: r.varint(),
+            packs: (0..r.varint())
+                .map(|_| FossilPack {
+                    pack: IndexPack {
+                        id: ObjectId(r.id()),
+                        data_key: DataKey(r.id()),
+                        blobs: r.entries(),
+                    },
+                    verified: r.bool(),
+                })
+                .collect(),
+        }),
+        2 => Record::Forgotten(ForgetRecord {
+            version: r.varint() as u32,
+            ids: read_ids(&mut r),
+        }),
+        v => panic!("record variant {v}"),
+    };
+    r.end();
+    rec
 }
 
 fn read_tree(b: &[u8]) -> Tree {
@@ -985,7 +1105,18 @@ fn generate() {
         })
         .collect();
 
-    let doc = json!({
+    let records: Vec<Value> = fixture_records()
+        .into_iter()
+        .map(|(kind, rec)| {
+            json!({
+                "kind": kind,
+                "encoded_hex": hex::encode(rec.encode()),
+                "object_hex": hex::encode(rec.seal(&key, &signer).expect("seal")),
+            })
+        })
+        .collect();
+
+    let mut doc = json!({
         "about": "tresor repository format version 2 test vectors; see docs/format.md §15 and crates/tresor-format/tests/vectors.rs",
         "format_version": FORMAT_VERSION,
         "master_key": {
@@ -1020,6 +1151,11 @@ fn generate() {
             "revocation_hex": hex::encode(&revocation_object),
         },
         "packs": packs,
+        "records": {
+            "magic_utf8": std::str::from_utf8(RECORD_MAGIC).expect("ascii"),
+            "signer_public": hex::encode(signer.public()),
+            "cases": records,
+        },
         "padme": padme,
         "gear_table": {
             "chunker_key": hex::encode(key.chunker_key),
@@ -1043,6 +1179,15 @@ fn generate() {
         },
     });
     let path = vectors_path();
+    // The vectors of a format version are made once: an entry the committed file holds is kept
+    // as it is (made again, its randomised parts would differ). Only entries it lacks — those of
+    // additions to the format, like `records` — are written.
+    if let Ok(text) = std::fs::read_to_string(&path) {
+        let committed: Value = serde_json::from_str(&text).expect("v2.json is JSON");
+        for (k, v) in committed.as_object().expect("an object") {
+            doc[k] = v.clone();
+        }
+    }
     std::fs::create_dir_all(path.parent().expect("dir")).expect("mkdir");
     let mut text = serde_json::to_string_pretty(&doc).expect("json");
     text.push('\n');
@@ -1880,6 +2025,83 @@ fn object_vectors() {
 }
 
 #[test]
+fn record_vectors() {
+    let v = load();
+    let key = master_key_from(&v["master_key"]);
+    let r = &v["records"];
+    assert_eq!(s(&r["magic_utf8"]).as_bytes(), RECORD_MAGIC);
+    let signer_pk = unhex32(&r["signer_public"]);
+    assert_eq!(signer_pk, full_signer().public());
+    let cases = r["cases"].as_array().unwrap();
+    let fixtures = fixture_records();
+    assert_eq!(cases.len(), fixtures.len());
+    let secret = key.secret_key.unwrap();
+    let forger = Signer::from_secret(&PUT_ONLY_SIGNING_SECRET);
+    for (variant, (c, (kind, rec))) in cases.iter().zip(&fixtures).enumerate() {
+        assert_eq!(s(&c["kind"]), *kind);
+        let encoded = unhex(&c["encoded_hex"]);
+        assert_eq!(rec.encode(), encoded, "{kind}");
+        assert_eq!(encoded[4] as usize, variant, "{kind}: variant index");
+        assert_eq!(read_record(&encoded), *rec, "{kind}: spec-level decoding");
+        assert_eq!(Record::decode(&encoded).unwrap(), *rec, "{kind}");
+        // §16 and §3 independently: envelope(Index, sealed(Index, plaintext) bound to the
+        // signer).
+        let object = unhex(&c["object_hex"]);
+        assert_eq!(
+            (&object[..4], &object[4..36], &object[36..40]),
+            (&b"TSG2"[..], &signer_pk[..], &b"TRS2"[..])
+        );
+        assert_eq!(object[40], SealedKind::Index as u8);
+        let (who, body) = sign::open_envelope(SignedKind::Index, &object).unwrap();
+        assert_eq!(who, signer_pk);
+        assert_eq!(
+            hpke_open(
+                &secret,
+                "tresor/v2/index",
+                &[&body[..5], &signer_pk].concat(),
+                body
+            ),
+            Some(encoded.clone()),
+            "{kind}"
+        );
+        assert_eq!(
+            Record::open(&key, &object).unwrap(),
+            (signer_pk, rec.clone())
+        );
+        // Not an index object; not openable without the secret key; not re-signable.
+        assert!(IndexFile::open(&key, &object).is_err(), "{kind}");
+        assert!(matches!(
+            Record::open(&key.put_only(), &object),
+            Err(FormatError::PutOnlyKey)
+        ));
+        let rewrapped = forger.envelope(SignedKind::Index, body);
+        assert!(matches!(
+            Record::open(&key, &rewrapped),
+            Err(FormatError::Authentication { what: "index" })
+        ));
+        assert_tamper_evident(&object, |b| Record::open(&key, b));
+    }
+    // The magic: an index's sealed plaintext is no record, a record's is no index.
+    let sealed = key
+        .seal(
+            SealedKind::Index,
+            &fixture_index().encode(),
+            Some(&signer_pk),
+        )
+        .unwrap();
+    let disguised = full_signer().envelope(SignedKind::Index, &sealed);
+    assert_eq!(
+        Record::open(&key, &disguised).unwrap_err().to_string(),
+        "malformed prune record: not a prune record"
+    );
+    let record = unhex(&cases[0]["object_hex"]);
+    let (_, body) = sign::open_envelope(SignedKind::Index, &record).unwrap();
+    assert!(IndexFile::open_sealed(&key, body, &signer_pk).is_err());
+    // An index object is no record either.
+    assert!(Record::open(&key, &unhex(&v["objects"]["index_hex"])).is_err());
+}
+
+#[test]
 fn pack_and_blob_vectors() {
     let v = load();
     let key = master_key_from(&v["master_key"]);
@@ -2176,6 +2398,15 @@ fn other_versions_are_refused() {
         assert_eq!(
             msg(KeyFile::from_bytes(kf.as_bytes()).unwrap_err()),
             want("key file")
+        );
+
+        let mut forgotten = fixture_records().pop().unwrap().1;
+        if let Record::Forgotten(f) = &mut forgotten {
+            f.version = version;
+        }
+        assert_eq!(
+            msg(Record::open(&key, &forgotten.seal(&key, &signer).unwrap()).unwrap_err()),
+            want("prune record")
         );
 
         let rev = key
