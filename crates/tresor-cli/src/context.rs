@@ -59,7 +59,9 @@ impl Context {
             cache_dir: if g.no_cache {
                 None
             } else {
-                g.cache_dir.clone().or_else(tresor_core::cache::default_dir)
+                g.cache_dir
+                    .clone()
+                    .or_else(tresor_core::repo::cache::default_dir)
             },
             s3: s3_options(g)?,
             server: g.server.clone(),
@@ -178,9 +180,9 @@ impl Context {
     }
 
     /// This machine's high-water marks of repository `repo_id` (`None` with `--no-cache`).
-    pub fn high_water(&self, repo_id: &str) -> Option<tresor_core::highwater::HighWater> {
+    pub fn high_water(&self, repo_id: &str) -> Option<tresor_core::repo::highwater::HighWater> {
         let dir = self.cache_dir.as_deref()?;
-        Some(tresor_core::highwater::HighWater::new(dir, repo_id))
+        Some(tresor_core::repo::highwater::HighWater::new(dir, repo_id))
     }
 
     /// Whether to draw progress bars: stderr is a terminal and output is for humans.

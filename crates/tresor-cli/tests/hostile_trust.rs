@@ -334,7 +334,7 @@ fn a_config_weakened_field_by_field_is_refused() {
         days: 30,
     });
     let storage: Arc<dyn Storage> = Arc::new(LocalStorage::new(env.repo.clone()));
-    let owner = tresor_core::repository::KeyOwner {
+    let owner = tresor_core::repo::KeyOwner {
         host: "admin-host".into(),
         username: "root".into(),
         created: "2026-12-01T00:00:00Z".into(),
@@ -480,8 +480,9 @@ fn trust_records_with_the_same_seq_merge_conservatively() {
         host: Some(host_key.host.clone()),
         revocation: ObjectId([0x5e; 32]),
     });
-    tresor_core::trust::write_record(lab.storage().as_ref(), &admin_signer, &revoking).unwrap();
-    let kf = tresor_core::repository::make_key_file(
+    tresor_core::repo::trust::write_record(lab.storage().as_ref(), &admin_signer, &revoking)
+        .unwrap();
+    let kf = tresor_core::repo::make_key_file(
         admin.key(),
         admin.key().put_only(),
         "third password",
@@ -490,7 +491,7 @@ fn trust_records_with_the_same_seq_merge_conservatively() {
             t: 1,
             p: 1,
         },
-        &tresor_core::repository::KeyOwner {
+        &tresor_core::repo::KeyOwner {
             host: "vps3".into(),
             username: "u".into(),
             created: "2026-12-01T00:00:00Z".into(),
@@ -500,12 +501,10 @@ fn trust_records_with_the_same_seq_merge_conservatively() {
     let kf_id = lab.put(Kind::Key, &kf);
     let mut adding = base.clone();
     adding.trust(
-        tresor_core::repository::trusted_key(
-            &tresor_format::keyfile::KeyFile::from_bytes(&kf).unwrap(),
-        )
-        .unwrap(),
+        tresor_core::repo::trusted_key(&tresor_format::keyfile::KeyFile::from_bytes(&kf).unwrap())
+            .unwrap(),
     );
-    tresor_core::trust::write_record(lab.storage().as_ref(), &admin_signer, &adding).unwrap();
+    tresor_core::repo::trust::write_record(lab.storage().as_ref(), &admin_signer, &adding).unwrap();
     assert_eq!(lab.trust_files().iter().filter(|(_, s)| *s == 2).count(), 3);
 
     // The revocation counts: the host's key opens nothing, its snapshot is ignored.

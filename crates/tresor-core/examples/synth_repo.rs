@@ -7,8 +7,8 @@
 
 use std::sync::Arc;
 use tresor_core::Repository;
-use tresor_core::packer::Packer;
-use tresor_core::repository::KeyOwner;
+use tresor_core::repo::KeyOwner;
+use tresor_core::repo::packer::Packer;
 use tresor_format::blob::BlobType;
 use tresor_format::config::Config;
 use tresor_format::keyfile::KdfParams;

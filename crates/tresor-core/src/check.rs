@@ -12,10 +12,10 @@
 //! checked against its id. Each problem is reported once, naming the objects, snapshots and files
 //! it affects.
 
-use crate::blobs::BlobReader;
 use crate::error::{CoreError, Result};
-use crate::index::{IdMap, IdSet, Index, Lister, PackInfo};
-use crate::repository::{Defect, Repository, Skipped};
+use crate::repo::blobs::BlobReader;
+use crate::repo::index::{IdMap, IdSet, Index, Lister, PackInfo};
+use crate::repo::{Defect, Repository, Skipped};
 use std::collections::HashMap;
 use tresor_format::blob::{self, BlobType};
 use tresor_format::keyfile::KeyFile;
@@ -303,12 +303,12 @@ fn name_users(
 
 fn check_keys(repo: &Repository, r: &mut CheckReport) -> Result<()> {
     for (name, size) in repo.storage().list(Kind::Key)? {
-        let read = crate::limits::read_bounded(
+        let read = crate::repo::limits::read_bounded(
             repo.storage().as_ref(),
             Kind::Key,
             &name,
             Some(size),
-            crate::limits::KEY,
+            crate::repo::limits::KEY,
         );
         match read {
             Ok(b) if tresor_storage::name_of(&b) != name => r
@@ -495,7 +495,7 @@ fn pack_failures(
     out
 }
 
-/// Read packs (each once, bounded by [`crate::limits`]); returns the damaged blobs with the
+/// Read packs (each once, bounded by [`crate::repo::limits`]); returns the damaged blobs with the
 /// position of their error in `r.errors`. A damaged copy of a blob that is also stored intact
 /// elsewhere is a warning, not damage.
 fn check_packs(
@@ -515,13 +515,13 @@ fn check_packs(
     for (pos, p) in index.packs().iter().enumerate() {
         listings.entry(p.id).or_default().push(pos as u32);
     }
-    let limit = crate::limits::max_object_size(Kind::Pack, repo.config());
+    let limit = crate::repo::limits::max_object_size(Kind::Pack, repo.config());
     for first in distinct_packs(index) {
         let id = index.pack(first).id;
         if !which.selects(&id) {
             continue;
         }
-        let read = crate::limits::read_bounded(
+        let read = crate::repo::limits::read_bounded(
             repo.storage().as_ref(),
             Kind::Pack,
             &id.to_hex(),

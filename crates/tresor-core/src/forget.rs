@@ -4,7 +4,7 @@
 
 use crate::error::{CoreError, Result};
 use crate::prune::{ForgetRecord, Record};
-use crate::repository::Repository;
+use crate::repo::Repository;
 use crate::retention::{self, GroupBy, RetentionPolicy, SnapshotInfo};
 use crate::snapshots::{SnapshotFilter, time_of};
 use tresor_format::ObjectId;

@@ -6,10 +6,10 @@
 //! afterwards is ignored by readers and reported by `check`.
 
 use crate::error::{CoreError, Result};
-use crate::highwater::HighWater;
-use crate::limits::{self, read_bounded};
-use crate::repository::{KeyOwner, Repository, make_key_file, trusted_key};
-use crate::trust::{KeyInfo, Standing};
+use crate::repo::highwater::HighWater;
+use crate::repo::limits::{self, read_bounded};
+use crate::repo::trust::{KeyInfo, Standing};
+use crate::repo::{KeyOwner, Repository, make_key_file, trusted_key};
 use std::sync::Arc;
 use tresor_format::crypto::MasterKey;
 use tresor_format::index::IndexFile;
@@ -61,7 +61,7 @@ pub fn list(repo: &Repository) -> Vec<KeyListing> {
 /// [`CoreError::Invalid`] naming the key the password opens; storage errors on listing.
 pub fn ensure_password_unused(
     storage: &dyn Storage,
-    trust: &crate::trust::Trust,
+    trust: &crate::repo::trust::Trust,
     password: &str,
 ) -> Result<()> {
     for (name, size) in storage.list(Kind::Key)? {
@@ -97,8 +97,13 @@ pub(crate) fn key_files_cheapest_first(
 ) -> Result<Vec<(String, KeyFile)>> {
     let mut out = Vec::new();
     for (name, size) in storage.list(Kind::Key)? {
-        let bytes =
-            crate::limits::read_bounded(storage, Kind::Key, &name, Some(size), crate::limits::KEY)?;
+        let bytes = crate::repo::limits::read_bounded(
+            storage,
+            Kind::Key,
+            &name,
+            Some(size),
+            crate::repo::limits::KEY,
+        )?;
         match KeyFile::from_bytes(&bytes) {
             Ok(kf) if ObjectId::of(&bytes).to_hex() == name => out.push((name, kf)),
             Ok(_) => damaged.push(format!("key {name}: content does not match its name")),
@@ -133,7 +138,7 @@ pub fn add(
     let bytes = make_key_file(repo.key(), master, password, kdf, owner)?;
     let id = repo.write_object(Kind::Key, &bytes)?;
     let entry = trusted_key(&KeyFile::from_bytes(&bytes)?)?;
-    let rec = crate::trust::update(repo.storage().as_ref(), repo.key(), |r| r.trust(entry))?;
+    let rec = crate::repo::trust::update(repo.storage().as_ref(), repo.key(), |r| r.trust(entry))?;
     repo.note_trust_seq(rec.seq)?;
     Ok(id)
 }
@@ -301,7 +306,7 @@ fn revoke(repo: &Repository, admin: &Signer, k: &KeyListing, now: &str) -> Resul
         host: Some(k.info.host.clone()),
         revocation: rev,
     };
-    let rec = crate::trust::update(storage, repo.key(), |r| r.revoke(entry))?;
+    let rec = crate::repo::trust::update(storage, repo.key(), |r| r.revoke(entry))?;
     repo.note_trust_seq(rec.seq)
 }
 
@@ -424,7 +429,7 @@ pub struct UnknownSigner {
 pub fn unknown_signers(
     storage: &dyn Storage,
     master: &MasterKey,
-    trust: &crate::trust::Trust,
+    trust: &crate::repo::trust::Trust,
 ) -> Result<Vec<UnknownSigner>> {
     let mut out = Vec::new();
     for (signer, objects) in unknown_objects(trust, objects_by_signer(storage)?) {
@@ -460,7 +465,10 @@ pub fn unknown_signers(
 
 /// The signers of `by_signer` with no trusted key and no revocation, in key order, with their
 /// objects.
-fn unknown_objects(trust: &crate::trust::Trust, by_signer: BySigner) -> Vec<([u8; 32], Signed)> {
+fn unknown_objects(
+    trust: &crate::repo::trust::Trust,
+    by_signer: BySigner,
+) -> Vec<([u8; 32], Signed)> {
     let mut v: Vec<_> = by_signer
         .into_iter()
         .filter(|(s, _)| trust.key(s).is_none() && !trust.is_revoked(s))
@@ -552,7 +560,7 @@ pub fn accept_signers(
             revocation: rev,
         });
     }
-    let rec = crate::trust::update(storage, repo.key(), |r| {
+    let rec = crate::repo::trust::update(storage, repo.key(), |r| {
         for e in entries {
             r.revoke(e);
         }
@@ -659,7 +667,7 @@ pub fn import_paper(
         )));
     }
     verify_material(storage.as_ref(), &master)?;
-    let trust = crate::trust::Trust::load(storage.as_ref(), &master)?;
+    let trust = crate::repo::trust::Trust::load(storage.as_ref(), &master)?;
     let rebuild = trust.record().is_none();
     if !rebuild {
         trust.authenticate_config(&config_id)?;
@@ -673,10 +681,10 @@ pub fn import_paper(
         let seen = marks.map_or(0, |m| m.load().trust_seq);
         let mut rec = TrustRecord::new(seen + 1, config_id);
         rec.trust(entry);
-        crate::trust::write_record(storage.as_ref(), &master.admin()?, &rec)?;
+        crate::repo::trust::write_record(storage.as_ref(), &master.admin()?, &rec)?;
         rec.seq
     } else {
-        crate::trust::update(storage.as_ref(), &master, |r| r.trust(entry))?.seq
+        crate::repo::trust::update(storage.as_ref(), &master, |r| r.trust(entry))?.seq
     };
     if let Some(m) = marks {
         m.check_trust_seq(seq)?;

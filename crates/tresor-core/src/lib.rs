@@ -16,31 +16,22 @@
 #![warn(missing_docs)]
 
 pub mod archiver;
-pub mod blobs;
-pub mod cache;
 pub mod check;
 pub mod error;
 pub mod exclude;
 pub mod forget;
 pub mod fsmeta;
-pub mod highwater;
-pub mod index;
 pub mod keys;
-pub mod limits;
-pub mod ls;
-pub mod markers;
-pub mod packer;
 pub mod prune;
 pub mod repair;
-pub mod repository;
+pub mod repo;
 pub mod restorer;
 pub mod retention;
 pub mod snapshots;
-pub mod trust;
 pub mod vfs;
 
 pub use error::{CoreError, Result};
-pub use repository::Repository;
+pub use repo::Repository;
 
 /// Program name and version written into snapshots, e.g. `"tresor 0.1.0"`.
 pub const PROGRAM_VERSION: &str = concat!("tresor ", env!("CARGO_PKG_VERSION"));

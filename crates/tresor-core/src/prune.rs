@@ -33,7 +33,7 @@
 //! deduplicates against it until it ends, so it may reference a blob that a prune condemns
 //! meanwhile. Two rules make that harmless:
 //!
-//! 1. **Readers still see condemned packs.** [`crate::repository::Repository::load_index`] merges
+//! 1. **Readers still see condemned packs.** [`crate::repo::Repository::load_index`] merges
 //!    the fossils of the live prune state after all index objects, so a snapshot that uses a
 //!    condemned blob restores and checks clean. Writers never see them (the dedup lists are those
 //!    of index objects only), so no backup that starts later can pick them up.
@@ -87,10 +87,10 @@
 
 use crate::Progress;
 use crate::error::{CoreError, Result};
-use crate::index::{IdMap, IdSet, Index, Lister};
-use crate::packer::Packer;
-use crate::repository::{Defect, Judged, Repository, Skipped, rfc3339_utc};
-use crate::trust::Verdict;
+use crate::repo::index::{IdMap, IdSet, Index, Lister};
+use crate::repo::packer::Packer;
+use crate::repo::trust::Verdict;
+use crate::repo::{Defect, Judged, Repository, Skipped, rfc3339_utc};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use tresor_format::blob::{self, BlobType};

@@ -23,13 +23,13 @@
 //! `forget` is set. Order: new tree packs and their index objects, then the snapshots, then
 //! (with `forget`) the deletions.
 
-use crate::blobs::BlobReader;
 use crate::error::{CoreError, Result};
-use crate::index::{IdMap, IdSet, Index};
-use crate::packer::Packer;
 use crate::prune::{self, IndexWriter};
-use crate::repository::{Defect, Repository};
-use crate::trust::Verdict;
+use crate::repo::blobs::BlobReader;
+use crate::repo::index::{IdMap, IdSet, Index};
+use crate::repo::packer::Packer;
+use crate::repo::trust::Verdict;
+use crate::repo::{Defect, Repository};
 use crate::{PROGRAM_VERSION, Progress};
 use serde::Serialize;
 use tresor_format::blob::{self, BlobType};
@@ -409,7 +409,7 @@ impl Fixer<'_> {
                 .err()
                 .map(|e| e.to_string())
         } else {
-            let fits = |l: &crate::index::BlobLocation| {
+            let fits = |l: &crate::repo::index::BlobLocation| {
                 let p = index.pack(l.pack);
                 self.sizes.get(&p.id).is_some_and(|s| {
                     l.offset

@@ -1,7 +1,7 @@
 //! Selecting snapshots: by id prefix, or `latest` with host and path filters.
 
 use crate::error::{CoreError, Result};
-use crate::repository::Skipped;
+use crate::repo::Skipped;
 use tresor_format::ObjectId;
 use tresor_format::snapshot::Snapshot;
 
@@ -50,8 +50,8 @@ pub fn signer_info(repo: &crate::Repository, id: &ObjectId) -> Option<SignerInfo
     let signer = repo.snapshot_signer(id).ok()?;
     let trust = repo.trust();
     let kind = match trust.verdict(&signer, id) {
-        crate::trust::Verdict::Full => "full",
-        crate::trust::Verdict::PutOnly => "put-only",
+        crate::repo::trust::Verdict::Full => "full",
+        crate::repo::trust::Verdict::PutOnly => "put-only",
         _ => return None,
     };
     Some(SignerInfo {

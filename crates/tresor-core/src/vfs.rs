@@ -22,10 +22,10 @@
 //! small cache (at most [`BLOB_CACHE_BYTES`]) because the kernel reads in 128 KiB requests and
 //! a blob is up to 8 MiB.
 
-use crate::blobs::BlobReader;
 use crate::error::{CoreError, Result};
-use crate::index::Index;
-use crate::repository::{Repository, SnapshotList};
+use crate::repo::blobs::BlobReader;
+use crate::repo::index::Index;
+use crate::repo::{Repository, SnapshotList};
 use crate::snapshots::time_of;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};

@@ -5,12 +5,13 @@
 mod common;
 use common::*;
 
-use tresor_core::blobs::BlobReader;
-use tresor_core::packer::Packer;
 use tresor_core::prune::{self, PruneOptions};
 use tresor_core::repair::{self, RepairSnapshotsOptions};
+use tresor_core::repo::blobs::BlobReader;
+use tresor_core::repo::packer::Packer;
+use tresor_core::repo::tree;
 use tresor_core::vfs::{ROOT, Vfs};
-use tresor_core::{CoreError, NoProgress, check, ls};
+use tresor_core::{CoreError, NoProgress, check};
 use tresor_format::BlobId;
 use tresor_format::blob::BlobType;
 use tresor_format::snapshot::Snapshot;
@@ -101,7 +102,7 @@ fn one_level_too_deep_is_damage_everywhere() {
     let index = repo.load_index().unwrap();
     let reader = BlobReader::new(&repo, &index);
     let mut seen = 0usize;
-    let e = ls::walk(&reader, &snap.tree, "/", &mut |_, _| seen += 1).unwrap_err();
+    let e = tree::walk(&reader, &snap.tree, "/", &mut |_, _| seen += 1).unwrap_err();
     assert_eq!(
         e.to_string(),
         format!("repository damaged: {path}: {too_deep}")

@@ -6,7 +6,7 @@ mod common;
 use common::*;
 
 use std::time::{Duration, Instant};
-use tresor_core::packer::Packer;
+use tresor_core::repo::packer::Packer;
 use tresor_core::{Repository, check, keys};
 use tresor_format::blob::BlobType;
 use tresor_format::keyfile::{KdfParams, KeyFile, KeyKind};
@@ -273,7 +273,7 @@ fn check_names_trees_that_break_the_rules() {
     // The honest snapshot is intact and restores as before.
     let snap = admin.load_snapshot(&honest.snapshot_id.unwrap()).unwrap();
     let index = admin.load_index().unwrap();
-    let tree = tresor_core::blobs::BlobReader::new(&admin, &index)
+    let tree = tresor_core::repo::blobs::BlobReader::new(&admin, &index)
         .load_tree(&snap.tree)
         .unwrap();
     assert!(!tree.nodes.is_empty());

@@ -11,13 +11,14 @@ use common::*;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use tresor_core::blobs::BlobReader;
-use tresor_core::index::{Index, Lister};
 use tresor_core::prune::{self, PruneOptions};
-use tresor_core::repository::Defect;
+use tresor_core::repo::Defect;
+use tresor_core::repo::blobs::BlobReader;
+use tresor_core::repo::index::{Index, Lister};
+use tresor_core::repo::tree;
 use tresor_core::restorer::{self, RestoreOptions};
 use tresor_core::vfs::{ROOT, Vfs};
-use tresor_core::{CoreError, NoProgress, Repository, check, forget, keys, ls};
+use tresor_core::{CoreError, NoProgress, Repository, check, forget, keys};
 use tresor_format::blob::BlobType;
 use tresor_format::config::Config;
 use tresor_format::crypto::DataKey;
@@ -204,7 +205,7 @@ impl World {
             let signer = repo.snapshot_signer(&h.id).ok();
             let reader = BlobReader::for_snapshot(repo, &index, signer);
             let mut files = Vec::new();
-            ls::walk(&reader, &snap.tree, "/", &mut |p, n| {
+            tree::walk(&reader, &snap.tree, "/", &mut |p, n| {
                 if n.kind == tresor_format::tree::NodeKind::File {
                     files.push(p.to_string());
                 }
@@ -350,7 +351,9 @@ fn forge_copies(w: &World, raw_length_delta: u64) -> (ObjectId, ObjectId, Vec<Bl
     let reader = BlobReader::new(&admin, &index);
     let snap = admin.load_snapshot(&good.id).unwrap();
     let path = format!("{}/data.bin", good.src.display());
-    let node = ls::find_node(&reader, &snap.tree, &path).unwrap().unwrap();
+    let node = tree::find_node(&reader, &snap.tree, &path)
+        .unwrap()
+        .unwrap();
     let evil = Repository::open(w.storage.clone(), "evil").unwrap();
     let mut pb = PackBuilder::new(0, 4 << 20).unwrap();
     for id in &node.content {
@@ -688,7 +691,7 @@ fn a_put_only_hosts_snapshot_is_never_an_automatic_parent() {
     // The evil host copies the admin's last snapshot, names itself "admin", dates it later, and
     // points data.bin (same size, times and inode) at the blobs of note.txt.
     let note = format!("{}/note.txt", own.src.display());
-    let other = ls::find_node(&reader, &snap.tree, &note)
+    let other = tree::find_node(&reader, &snap.tree, &note)
         .unwrap()
         .unwrap()
         .content;
@@ -698,7 +701,7 @@ fn a_put_only_hosts_snapshot_is_never_an_automatic_parent() {
     let root = swap_content(&reader, snap.tree, &comps, &other, &mut trees);
     let evil = Repository::open(w.storage.clone(), "evil").unwrap();
     let cfg = evil.config();
-    let packer = tresor_core::packer::Packer::new(
+    let packer = tresor_core::repo::packer::Packer::new(
         w.storage.clone(),
         evil.key().clone(),
         evil.signer_copy(),
@@ -757,7 +760,7 @@ fn a_false_listing_of_another_hosts_pack_hides_nothing() {
     let reader = BlobReader::new(&admin, &index);
     let snap = admin.load_snapshot(&good.id).unwrap();
     let path = format!("{}/data.bin", good.src.display());
-    let first = ls::find_node(&reader, &snap.tree, &path)
+    let first = tree::find_node(&reader, &snap.tree, &path)
         .unwrap()
         .unwrap()
         .content[0];

@@ -11,10 +11,11 @@ use common::*;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use tresor_core::blobs::BlobReader;
 use tresor_core::prune::{self, PruneOptions, PrunePlan, PruneStats};
+use tresor_core::repo::blobs::BlobReader;
+use tresor_core::repo::tree;
 use tresor_core::restorer::{self, RestoreOptions};
-use tresor_core::{NoProgress, Repository, check, keys, ls};
+use tresor_core::{NoProgress, Repository, check, keys};
 use tresor_format::blob::BlobType;
 use tresor_format::index::{IndexFile, IndexPack};
 use tresor_format::keyfile::KeyKind;
@@ -129,7 +130,9 @@ impl World {
         let reader = BlobReader::new(&admin, &index);
         let snap = admin.load_snapshot(&self.kept[0].id).unwrap();
         let path = format!("{}/data.bin", self.kept[0].src.display());
-        let node = ls::find_node(&reader, &snap.tree, &path).unwrap().unwrap();
+        let node = tree::find_node(&reader, &snap.tree, &path)
+            .unwrap()
+            .unwrap();
         assert!(
             node.content.len() >= 2,
             "several blobs: {}",

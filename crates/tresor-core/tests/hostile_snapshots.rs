@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use tresor_core::archiver::{self, BackupOptions};
 use tresor_core::prune::{self, PruneOptions, PrunePlan};
-use tresor_core::repository::Defect;
+use tresor_core::repo::Defect;
 use tresor_core::retention::{KeepCount, RetentionPolicy};
 use tresor_core::snapshots::{self, SnapshotFilter};
 use tresor_core::{NoProgress, Repository, check, forget, keys};

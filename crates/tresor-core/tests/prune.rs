@@ -12,7 +12,7 @@ use tresor_core::archiver::{self, BackupOptions};
 use tresor_core::check::{self, ReadData};
 use tresor_core::prune::{self, MaxUnused, PruneOptions, PrunePlan, PruneStats};
 use tresor_core::repair::{self, RepairSnapshotsOptions};
-use tresor_core::repository::KeyOwner;
+use tresor_core::repo::KeyOwner;
 use tresor_core::restorer::{self, RestoreOptions};
 use tresor_core::{NoProgress, Repository};
 use tresor_format::ObjectId;
@@ -531,7 +531,7 @@ fn a_new_hosts_running_first_backup_holds_back_deletion_through_its_marker() {
     // h2's first backup starts: its marker is written before it reads the index...
     let cache = env.src("cache");
     let mut pending =
-        tresor_core::markers::PendingMarkers::load(Some(&cache), &env.repo.config().id, "h2");
+        tresor_core::repo::markers::PendingMarkers::load(Some(&cache), &env.repo.config().id, "h2");
     let m = pending
         .start(&env.repo, "h2", "2026-11-30T00:00:00Z")
         .unwrap();
@@ -817,7 +817,7 @@ fn errors(env: &Env, read_data: bool) -> Vec<String> {
 fn pack_of(env: &Env, file: &str, v: &Files) -> ObjectId {
     // The pack holding the file's first chunk (at least min_size = 16 KiB long).
     let index = env.repo.load_index().unwrap();
-    let reader = tresor_core::blobs::BlobReader::new(&env.repo, &index);
+    let reader = tresor_core::repo::blobs::BlobReader::new(&env.repo, &index);
     for (bid, loc) in index.blobs() {
         if loc.blob_type != tresor_format::blob::BlobType::Data {
             continue;

@@ -5,9 +5,9 @@ mod common;
 use common::*;
 
 use std::path::Path;
-use tresor_core::packer::Packer;
+use tresor_core::repo::packer::Packer;
+use tresor_core::repo::trust::Standing;
 use tresor_core::restorer::{self, RestoreOptions};
-use tresor_core::trust::Standing;
 use tresor_core::{CoreError, NoProgress, Repository, check, keys};
 use tresor_format::blob::BlobType;
 use tresor_format::index::IndexFile;
@@ -518,7 +518,7 @@ fn dedup_lists_are_readable_by_their_writer_only() {
     // blob; the blob ids it sees are exactly those of its own uploads.
     let admin = Repository::open(storage.clone(), "admin").unwrap();
     let index = admin.load_index().unwrap();
-    let a_lister = tresor_core::index::Lister::PutOnly(a.signer().public());
+    let a_lister = tresor_core::repo::index::Lister::PutOnly(a.signer().public());
     let own: std::collections::BTreeSet<_> = index
         .all_locations()
         .filter(|(_, l)| index.pack(l.pack).lister == a_lister)
@@ -538,7 +538,7 @@ fn dedup_lists_are_readable_by_their_writer_only() {
     let full_seen = admin2.load_dedup_set().unwrap();
     let full_listed: std::collections::BTreeSet<_> = index
         .all_locations()
-        .filter(|(_, l)| index.pack(l.pack).lister == tresor_core::index::Lister::Full)
+        .filter(|(_, l)| index.pack(l.pack).lister == tresor_core::repo::index::Lister::Full)
         .map(|(id, _)| *id)
         .collect();
     assert_eq!(

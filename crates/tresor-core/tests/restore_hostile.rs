@@ -10,7 +10,7 @@ use common::*;
 use std::collections::BTreeMap;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use tresor_core::packer::Packer;
+use tresor_core::repo::packer::Packer;
 use tresor_core::restorer::{self, RestoreOptions, RestoreResult};
 use tresor_core::{CoreError, NoProgress, Repository, keys};
 use tresor_format::blob::BlobType;

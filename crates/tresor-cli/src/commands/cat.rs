@@ -3,7 +3,7 @@ use crate::context::Context;
 use crate::exit;
 use anyhow::{Context as _, Result, bail};
 use tresor_core::Repository;
-use tresor_core::blobs::BlobReader;
+use tresor_core::repo::blobs::BlobReader;
 use tresor_format::blob::BlobType;
 use tresor_format::index::IndexFile;
 use tresor_format::tree::Tree;

@@ -156,7 +156,7 @@ pub fn run(ctx: &Context, a: &ForgetArgs) -> Result<i32> {
         eprintln!(
             "note: snapshot {} is under the storage's object lock until {}: not removed (forget it again after that)",
             id.short(),
-            tresor_core::repository::rfc3339_utc(*until)
+            tresor_core::repo::rfc3339_utc(*until)
         );
     }
     if a.prune {

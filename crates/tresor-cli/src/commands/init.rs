@@ -3,7 +3,7 @@ use crate::context::{Context, hostname, username};
 use crate::exit;
 use anyhow::Result;
 use tresor_core::Repository;
-use tresor_core::repository::KeyOwner;
+use tresor_core::repo::KeyOwner;
 use tresor_format::config::{Config, ObjectLockConfig, ObjectLockMode};
 
 pub fn run(ctx: &Context, a: &InitArgs) -> Result<i32> {

@@ -4,8 +4,8 @@ use crate::exit;
 use anyhow::{Context as _, Result};
 use std::io::Read;
 use tresor_core::keys;
-use tresor_core::repository::KeyOwner;
-use tresor_core::trust::Standing;
+use tresor_core::repo::KeyOwner;
+use tresor_core::repo::trust::Standing;
 use tresor_format::keyfile::{KdfParams, KeyKind};
 
 fn new_password(ctx: &Context, a: &NewPasswordArgs) -> Result<String> {

@@ -2,8 +2,8 @@ use crate::cli::LsArgs;
 use crate::context::Context;
 use crate::exit;
 use anyhow::Result;
-use tresor_core::blobs::BlobReader;
-use tresor_core::ls::{find_node, normalize, walk};
+use tresor_core::repo::blobs::BlobReader;
+use tresor_core::repo::tree::{find_node, normalize, walk};
 use tresor_core::snapshots::find;
 use tresor_format::tree::{Node, NodeKind};
 

@@ -4,10 +4,10 @@ use crate::exit;
 use crate::output::{Bar, bytes, duration};
 use anyhow::Result;
 use tresor_core::exclude::PatternSet;
+use tresor_core::repo::trust::Verdict;
 use tresor_core::restorer::policy::XattrFilter;
 use tresor_core::restorer::{self, DiffKind, Overwrite, RestoreOptions, RestoreResult};
 use tresor_core::snapshots::find;
-use tresor_core::trust::Verdict;
 
 /// Paths named one by one in the warning about dropped privileges; the rest are counted.
 const NAMED_PATHS: usize = 10;

@@ -3,7 +3,7 @@ use crate::context::Context;
 use crate::exit;
 use anyhow::Result;
 use tresor_core::CoreError;
-use tresor_core::repository::{Defect, Skipped};
+use tresor_core::repo::{Defect, Skipped};
 use tresor_core::snapshots::{SnapshotFilter, future_after, is_future, signer_info, time_of};
 
 pub fn run(ctx: &Context, a: &SnapshotsArgs) -> Result<i32> {
@@ -147,11 +147,16 @@ fn put_only(ctx: &Context, repo: &tresor_core::Repository) -> Result<i32> {
     let mut rows = Vec::new();
     let kind = tresor_storage::Kind::Snapshot;
     for (name, size) in repo.storage().list(kind)? {
-        let limit = tresor_core::limits::SNAPSHOT;
-        let signer =
-            tresor_core::limits::read_bounded(&**repo.storage(), kind, &name, Some(size), limit)
-                .ok()
-                .and_then(|b| tresor_format::snapshot::Snapshot::signer_of(&b).ok());
+        let limit = tresor_core::repo::limits::SNAPSHOT;
+        let signer = tresor_core::repo::limits::read_bounded(
+            &**repo.storage(),
+            kind,
+            &name,
+            Some(size),
+            limit,
+        )
+        .ok()
+        .and_then(|b| tresor_format::snapshot::Snapshot::signer_of(&b).ok());
         let key = signer.and_then(|s| repo.trust().key(&s).map(|k| k.id.short()));
         // Whether readers accept it (an unknown or revoked signer's snapshot is ignored).
         let accepted = match (signer, name.parse()) {

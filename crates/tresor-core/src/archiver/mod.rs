@@ -1,7 +1,7 @@
 //! Backup: walk the source, chunk and deduplicate file contents, write trees and a snapshot.
 //!
 //! ```text
-//! walker thread (this one)                         packer (see crate::packer)
+//! walker thread (this one)                         packer (see crate::repo::packer)
 //!   for each directory, sorted by name bytes:
 //!     lstat entry → Node
 //!     file unchanged vs parent node?  → reuse its blob list, read nothing
@@ -20,13 +20,13 @@
 mod open;
 mod walk;
 
-use crate::cache::TreeCache;
 use crate::error::Result;
 use crate::exclude::PatternSet;
-use crate::index::Index;
-use crate::markers::PendingMarkers;
-use crate::packer::Packer;
-use crate::repository::Repository;
+use crate::repo::Repository;
+use crate::repo::cache::TreeCache;
+use crate::repo::index::Index;
+use crate::repo::markers::PendingMarkers;
+use crate::repo::packer::Packer;
 use crate::{PROGRAM_VERSION, Progress};
 use std::io::Read;
 use std::path::PathBuf;
@@ -87,7 +87,7 @@ pub struct BackupOptions {
     /// Set to stop early; data written so far is indexed so the next backup reuses it.
     pub cancel: Option<Arc<AtomicBool>>,
     /// Local cache directory; put-only keys keep their last snapshot's trees there
-    /// ([`crate::cache`]) to skip unchanged files.
+    /// ([`crate::repo::cache`]) to skip unchanged files.
     pub cache_dir: Option<PathBuf>,
 }
 
@@ -139,7 +139,8 @@ fn find_parent(repo: &Repository, opts: &BackupOptions) -> Result<Option<(Object
 /// make an unchanged-looking file's snapshot entry point at other content.
 fn trusted_parent(repo: &Repository, id: &ObjectId) -> bool {
     repo.snapshot_signer(id).is_ok_and(|s| {
-        s == repo.signer().public() || repo.trust().verdict(&s, id) == crate::trust::Verdict::Full
+        s == repo.signer().public()
+            || repo.trust().verdict(&s, id) == crate::repo::trust::Verdict::Full
     })
 }
 

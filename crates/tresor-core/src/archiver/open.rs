@@ -272,9 +272,9 @@ mod walker_tests {
     use super::tests::BEFORE_OPEN;
     use super::*;
     use crate::archiver::{BackupOptions, ParentChoice, backup};
-    use crate::blobs::BlobReader;
     use crate::exclude::PatternSet;
-    use crate::repository::{KeyOwner, Repository};
+    use crate::repo::blobs::BlobReader;
+    use crate::repo::{KeyOwner, Repository};
     use std::sync::Arc;
     use tresor_format::keyfile::KdfParams;
 

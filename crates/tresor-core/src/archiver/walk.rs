@@ -3,15 +3,15 @@
 use super::open::{Listed, open_dir, open_regular};
 use super::{BackupOptions, StdinSource};
 use crate::Progress;
-use crate::blobs::BlobReader;
 use crate::error::{CoreError, Result};
 use crate::exclude::CACHEDIR_TAG_SIGNATURE;
 use crate::fsmeta::{
     NameCache, fd_path, kind_of, node_from_metadata, read_file_xattrs, read_xattrs,
 };
-use crate::index::{IdMap, IdSet, Index};
-use crate::packer::Packer;
-use crate::repository::Repository;
+use crate::repo::Repository;
+use crate::repo::blobs::BlobReader;
+use crate::repo::index::{IdMap, IdSet, Index};
+use crate::repo::packer::Packer;
 use rustix::fs::OFlags;
 use std::collections::BTreeMap;
 use std::ffi::OsStr;

@@ -27,7 +27,7 @@
 //! The kept copies never depend on `doomed` (only the verification request does), so a caller
 //! can choose first, decide which packs go, then ask which copies to verify.
 
-use crate::index::Lister;
+use crate::repo::index::Lister;
 
 /// Where a copy's pack stands before this run decides anything.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]

@@ -7,10 +7,10 @@ use super::{
     Entry, PackAction, PackRec, PruneOptions, SnapInfo, Source, bit, open_index, range_of,
     read_fossils, read_pack_header, set_bit, too_deep,
 };
-use crate::blobs::BlobReader;
 use crate::error::{CoreError, Result};
-use crate::index::{IdSet, Index, Lister};
-use crate::repository::Repository;
+use crate::repo::Repository;
+use crate::repo::blobs::BlobReader;
+use crate::repo::index::{IdSet, Index, Lister};
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use tresor_format::index::IndexPack;

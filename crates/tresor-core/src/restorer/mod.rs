@@ -58,13 +58,13 @@ mod temp;
 mod walk;
 
 use crate::Progress;
-use crate::blobs::BlobReader;
 use crate::error::{CoreError, Result};
 use crate::exclude::PatternSet;
 use crate::fsmeta::is_root;
-use crate::index::Index;
-use crate::ls::{self, find_node};
-use crate::repository::Repository;
+use crate::repo::Repository;
+use crate::repo::blobs::BlobReader;
+use crate::repo::index::Index;
+use crate::repo::tree::{self as ls, find_node};
 use crossbeam_channel::bounded;
 use differ::Diffs;
 pub use differ::{DiffKind, Difference, DifferenceCounts};
@@ -501,7 +501,7 @@ fn result(sh: Shared<'_>, dirs: u64, started: Instant) -> RestoreResult {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::repository::KeyOwner;
+    use crate::repo::KeyOwner;
     use std::os::fd::AsFd;
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
     use tresor_format::config::Config;

@@ -2,10 +2,10 @@
 //! creating directories and handing every other entry to the workers.
 
 use super::{RestoreOptions, Shared};
-use crate::blobs::BlobReader;
 use crate::error::{CoreError, Result};
 use crate::exclude::PatternSet;
 use crate::fsmeta::{fd_path, open_beneath, proc_fd};
+use crate::repo::blobs::BlobReader;
 use crossbeam_channel::Sender;
 use rustix::fs::{AtFlags, FileType, Mode, OFlags};
 use rustix::io::Errno;
@@ -168,7 +168,7 @@ impl<'s, 'a> Walk<'s, 'a> {
             deferred: Vec::new(),
             needed: None,
             dirs: 0,
-            base_depth: crate::ls::components(&spath).len(),
+            base_depth: crate::repo::tree::components(&spath).len(),
             spath,
             stack: Vec::new(),
         }

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::sync::Arc;
 use tresor_core::archiver::{self, BackupOptions, BackupResult, ParentChoice};
 use tresor_core::exclude::PatternSet;
-use tresor_core::repository::KeyOwner;
+use tresor_core::repo::KeyOwner;
 use tresor_core::{NoProgress, Repository};
 use tresor_format::config::Config;
 use tresor_format::keyfile::KdfParams;

@@ -8,8 +8,8 @@
 //! the reader try the next one; only when no copy is intact are all failures reported.
 
 use crate::error::{CoreError, Result};
-use crate::index::{BlobLocation, Index, Lister};
-use crate::repository::Repository;
+use crate::repo::Repository;
+use crate::repo::index::{BlobLocation, Index, Lister};
 use tresor_format::BlobId;
 use tresor_format::blob::{self, BlobType};
 use tresor_format::tree::Tree;
@@ -194,7 +194,7 @@ impl<'a> BlobReader<'a> {
                 loc.blob_type
             )));
         }
-        let max = crate::limits::max_stored_blob(blob_type, self.repo.config());
+        let max = crate::repo::limits::max_stored_blob(blob_type, self.repo.config());
         if u64::from(loc.length) > max {
             return Err(damaged(&format!(
                 "indexed with {} stored bytes, more than a blob can have ({max})",

@@ -6,7 +6,7 @@
 //! host of every marker no snapshot lists; see `crate::prune`.
 
 use crate::error::{CoreError, Result};
-use crate::repository::Repository;
+use crate::repo::Repository;
 use std::path::{Path, PathBuf};
 use tresor_format::ObjectId;
 use tresor_format::marker::Marker;

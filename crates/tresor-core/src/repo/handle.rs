@@ -6,10 +6,10 @@
 //! writer in this crate follows it.
 
 use crate::error::{CoreError, Result};
-use crate::highwater::{Hidden, HighWater, Seen};
-use crate::index::{IdMap, IdSet, Index, Lister};
-use crate::limits;
-use crate::trust::{Trust, Verdict};
+use crate::repo::highwater::{Hidden, HighWater, Seen};
+use crate::repo::index::{IdMap, IdSet, Index, Lister};
+use crate::repo::limits;
+use crate::repo::trust::{Trust, Verdict};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use tresor_format::config::Config;
@@ -166,7 +166,7 @@ impl Repository {
         let cfg_id = ObjectId::of(&cfg_bytes);
         let mut record = TrustRecord::new(1, cfg_id);
         record.trust(trusted_key(&KeyFile::from_bytes(&kf_bytes)?)?);
-        crate::trust::write_record(storage.as_ref(), &master.admin()?, &record)?;
+        crate::repo::trust::write_record(storage.as_ref(), &master.admin()?, &record)?;
         storage.write(Kind::Config, &cfg_id.to_hex(), &cfg_bytes)?;
         Self::open(storage, password)
     }
@@ -516,7 +516,7 @@ impl Repository {
     }
 
     /// The signing public key of snapshot `id` (verified), e.g. for
-    /// [`crate::blobs::BlobReader::for_snapshot`]. Known without a read for snapshots loaded
+    /// [`crate::repo::blobs::BlobReader::for_snapshot`]. Known without a read for snapshots loaded
     /// through this handle.
     ///
     /// # Errors

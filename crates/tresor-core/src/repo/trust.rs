@@ -11,7 +11,7 @@
 //! put-only host that uploads a blob under a false id cannot break other hosts' backups.
 
 use crate::error::{CoreError, Result};
-use crate::limits::{self, read_bounded};
+use crate::repo::limits::{self, read_bounded};
 use std::collections::{HashMap, HashSet};
 use tresor_format::ObjectId;
 use tresor_format::crypto::MasterKey;

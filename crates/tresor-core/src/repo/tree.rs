@@ -1,7 +1,7 @@
 //! Listing the contents of a snapshot.
 
-use crate::blobs::BlobReader;
 use crate::error::{CoreError, Result};
+use crate::repo::blobs::BlobReader;
 use tresor_format::BlobId;
 use tresor_format::tree::{MAX_TREE_DEPTH, Node, NodeKind};
 

@@ -7,7 +7,7 @@
 //! keyed id when loaded. The file is written atomically with mode 0600; it holds file names and
 //! metadata of this host's own files, nothing the host could not read anyway.
 
-use crate::index::IdMap;
+use crate::repo::index::IdMap;
 use serde::{Deserialize, Serialize};
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;

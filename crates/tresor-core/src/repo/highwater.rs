@@ -13,7 +13,7 @@
 //! `flock` on `seen.lock`, mode 0600. A file that does not parse is treated as absent.
 
 use crate::error::{CoreError, Result};
-use crate::index::IdSet;
+use crate::repo::index::IdSet;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::io::Write;

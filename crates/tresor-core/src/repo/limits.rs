@@ -11,7 +11,7 @@
 //! kind), so that no honest object is ever refused.
 
 use crate::error::{CoreError, Result};
-use crate::packer::INDEX_EVERY;
+use crate::repo::packer::INDEX_EVERY;
 use tresor_format::blob::BlobType;
 use tresor_format::config::Config;
 use tresor_format::tree::MAX_TREE_SIZE;
