@@ -607,7 +607,7 @@ fn snapshots_removed_by_forget_are_not_reported() {
         lab.code(who, &["check"], 0);
         assert_eq!(lab.listed(who), vec![lab.honest.clone()]);
     }
-    let records = tresor_core::prune::load_records(&lab.admin()).unwrap();
+    let records = tresor_core::repo::records::load_records(&lab.admin()).unwrap();
     let mut forgotten: Vec<ObjectId> = records
         .forgotten
         .iter()

@@ -334,10 +334,10 @@ fn check_snapshots(repo: &Repository, index: &Index, r: &mut CheckReport) -> Res
     for s in &skipped {
         report_skipped(r, "snapshot", s);
     }
-    let future = crate::snapshots::future_after();
+    let future = crate::repo::snapshots::future_after();
     for (id, s) in list
         .iter()
-        .filter(|(_, s)| crate::snapshots::is_future(s, future))
+        .filter(|(_, s)| crate::repo::snapshots::is_future(s, future))
     {
         r.warnings.push(format!(
             "snapshot {id} is dated {:?}, more than a day ahead of this clock: never `latest`, not counted by retention policies or by prune's approval",
@@ -363,7 +363,7 @@ fn check_snapshots(repo: &Repository, index: &Index, r: &mut CheckReport) -> Res
                 format!("snapshot {} directory {prefix}/: {e}", id.short())
             };
             if depth > MAX_TREE_DEPTH {
-                r.errors.push(at(&crate::prune::too_deep()));
+                r.errors.push(at(&crate::repo::limits::too_deep()));
                 continue;
             }
             let tree = match reader.load_tree(&tree_id) {

@@ -3,10 +3,11 @@
 //! function of (snapshots, policy, time zone) that matches `restic forget`.
 
 use crate::error::{CoreError, Result};
-use crate::prune::{ForgetRecord, Record};
 use crate::repo::Repository;
+use crate::repo::records::record_forgotten;
+use crate::repo::snapshots::time_of;
 use crate::retention::{self, GroupBy, RetentionPolicy, SnapshotInfo};
-use crate::snapshots::{SnapshotFilter, time_of};
+use crate::snapshots::SnapshotFilter;
 use tresor_format::ObjectId;
 use tresor_format::snapshot::Snapshot;
 use tresor_storage::Kind;
@@ -32,7 +33,7 @@ pub struct PolicyPlan {
     /// The decisions, per group.
     pub groups: Vec<retention::Group>,
     /// Snapshots that pass the filter but are dated in the future
-    /// ([`crate::snapshots::is_future`]), with their time: the policy neither counts nor
+    /// ([`crate::repo::snapshots::is_future`]), with their time: the policy neither counts nor
     /// removes them (format §11), so a snapshot claiming a far future time cannot push the
     /// real ones out of `--keep-last`.
     pub future: Vec<(ObjectId, String)>,
@@ -52,11 +53,11 @@ pub fn plan_policy(
     tz: &jiff::tz::TimeZone,
 ) -> Result<PolicyPlan> {
     let (list, _) = repo.load_snapshots()?;
-    let after = crate::snapshots::future_after();
+    let after = crate::repo::snapshots::future_after();
     let (future, list): (Vec<_>, Vec<_>) = list
         .into_iter()
         .filter(|(_, s)| filter.matches(s))
-        .partition(|(_, s)| crate::snapshots::is_future(s, after));
+        .partition(|(_, s)| crate::repo::snapshots::is_future(s, after));
     let infos: Vec<SnapshotInfo> = list
         .iter()
         .map(|(id, s)| SnapshotInfo {
@@ -88,26 +89,6 @@ pub struct Removed {
     /// Snapshots the storage still holds under a lock (S3 Object Lock), with the time the lock
     /// ends: not attempted; forget them again after that time.
     pub locked: Vec<(ObjectId, std::time::SystemTime)>,
-}
-
-/// Write a forget record (format §16) listing `ids`, the snapshots about to be deleted, so that
-/// clients that saw them do not report them as hidden by the storage. Nothing is written for no
-/// ids.
-///
-/// # Errors
-/// Sealing and storage errors: then nothing may be deleted.
-pub fn record_forgotten(repo: &Repository, ids: &[ObjectId]) -> Result<Option<ObjectId>> {
-    if ids.is_empty() {
-        return Ok(None);
-    }
-    let mut ids = ids.to_vec();
-    ids.sort();
-    ids.dedup();
-    let rec = Record::Forgotten(ForgetRecord {
-        version: tresor_format::FORMAT_VERSION,
-        ids,
-    });
-    Ok(Some(crate::prune::write_record(repo, &rec)?.0))
 }
 
 /// Delete snapshot objects, except those still under the storage's object lock (reported in

@@ -85,36 +85,6 @@ pub fn ensure_password_unused(
     Ok(())
 }
 
-/// The key files that parse (KDF parameters within bounds, `KdfParams::validate`) and match
-/// their names, cheapest Argon2id cost first, then by name. The others are described in
-/// `damaged`, one line each (`key <name>: <problem>`).
-///
-/// # Errors
-/// Storage errors on listing and reading.
-pub(crate) fn key_files_cheapest_first(
-    storage: &dyn Storage,
-    damaged: &mut Vec<String>,
-) -> Result<Vec<(String, KeyFile)>> {
-    let mut out = Vec::new();
-    for (name, size) in storage.list(Kind::Key)? {
-        let bytes = crate::repo::limits::read_bounded(
-            storage,
-            Kind::Key,
-            &name,
-            Some(size),
-            crate::repo::limits::KEY,
-        )?;
-        match KeyFile::from_bytes(&bytes) {
-            Ok(kf) if ObjectId::of(&bytes).to_hex() == name => out.push((name, kf)),
-            Ok(_) => damaged.push(format!("key {name}: content does not match its name")),
-            Err(e) => damaged.push(format!("key {name}: {e}")),
-        }
-    }
-    damaged.sort();
-    out.sort_by(|(a, ka), (b, kb)| (ka.params.cost(), a).cmp(&(kb.params.cost(), b)));
-    Ok(out)
-}
-
 /// Add a key: a full key, or a put-only key (no secret key, no admin secret). Needs a full key.
 ///
 /// # Errors

@@ -1,20 +1,26 @@
-//! # tresor-core: repository handle and operations
+//! # tresor-core: the repository layer and the operations on it
 //!
-//! * [`repository`] opens and initialises repositories, holds the key and config, reads and writes
-//!   snapshots; [`index`] is the in-memory blob → pack map; [`blobs`] reads blobs back;
-//!   [`packer`] turns blobs into packs and index objects in the background.
-//! * Operations, each in its own module, each returning a typed result and printing nothing:
-//!   [`archiver`] (backup, with its start [`markers`]), [`restorer`] (restore), [`check`], [`ls`],
-//!   [`snapshots`] (selection), [`forget`], [`prune`], [`repair`], [`vfs`] (the view `mount` shows).
-//! * [`trust`] judges signers by the newest trust record; [`highwater`] remembers what this
-//!   machine saw of a repository (rollback and hidden snapshots).
-//! * [`fsmeta`] reads and applies file metadata; [`exclude`] matches exclude patterns;
-//!   [`limits`] bounds every object and blob a reader takes in.
+//! Three layers, each using only the ones below it (`src/architecture.rs` checks this, and that
+//! no modules depend on each other in a cycle):
 //!
-//! The CLI crate renders results; nothing here writes to stdout.
+//! * **Operations**, each in its own module, each returning a typed result and printing
+//!   nothing: [`archiver`] (backup), [`restorer`] (restore), [`check`], [`snapshots`]
+//!   (selection), [`forget`] (with the pure [`retention`] policy), [`prune`], [`repair`],
+//!   [`keys`], [`vfs`] (the view `mount` shows). No operation uses another one, except `forget`
+//!   using `retention` and `snapshots`.
+//! * **The repository layer**, [`repo`]: the [`Repository`] handle (open, init, keys and trust,
+//!   snapshots, index, prune records), reading blobs and trees, the packer, markers, the tree
+//!   cache, the limits readers hold objects to. It uses no operation.
+//! * **Local helpers**: [`fsmeta`] reads and applies file metadata, [`exclude`] matches exclude
+//!   patterns; and [`error`], which every layer uses.
+//!
+//! The CLI crate renders results and words the advice for errors; nothing here writes to
+//! stdout.
 
 #![warn(missing_docs)]
 
+#[cfg(test)]
+mod architecture;
 pub mod archiver;
 pub mod check;
 pub mod error;

@@ -88,379 +88,31 @@
 use crate::Progress;
 use crate::error::{CoreError, Result};
 use crate::repo::index::{IdMap, IdSet, Index, Lister};
+use crate::repo::index_writer::{IndexWriter, PART_BLOBS};
 use crate::repo::packer::Packer;
+use crate::repo::packs::{read_pack_header, stored_blob, verify_pack};
+use crate::repo::records::{load_records, read_fossils, write_record};
 use crate::repo::trust::Verdict;
-use crate::repo::{Defect, Judged, Repository, Skipped, rfc3339_utc};
-use serde::{Deserialize, Serialize};
+use crate::repo::{Defect, Judged, Repository, rfc3339_utc};
+use serde::Serialize;
 use std::fmt;
 use tresor_format::blob::{self, BlobType};
-use tresor_format::crypto::SealedKind;
 use tresor_format::index::{IndexFile, IndexPack};
 use tresor_format::marker::Marker;
 use tresor_format::pack;
-use tresor_format::sign::{SignedKind, open_envelope};
+use tresor_format::record::{Arming, FossilPack, FossilSet, Generation, PruneState, Record};
 use tresor_format::snapshot::Snapshot;
-use tresor_format::tree::MAX_TREE_DEPTH;
 use tresor_format::{BlobId, FormatError, ObjectId};
 use tresor_storage::{ErrorKind, Kind};
 
 pub mod copies;
 mod keep;
 
-/// Most blobs listed by one index object or fossil object written by prune and repair.
-pub const PART_BLOBS: usize = 65_536;
-
 /// Index objects listing fewer blobs than this are merged into the consolidated index object
 /// when at least [`CONSOLIDATE_MIN`] of them exist.
 pub const SMALL_INDEX_BLOBS: u64 = 4096;
 /// See [`SMALL_INDEX_BLOBS`].
 pub const CONSOLIDATE_MIN: usize = 8;
-
-// ───────────────────────────── prune records (format §16) ─────────────────────────────
-
-/// Magic at the start of the sealed plaintext of a prune record (separates it from index
-/// objects, whose sealed plaintext starts with the version varint `0x02`).
-pub const RECORD_MAGIC: &[u8; 4] = b"TPR2";
-
-/// The prune state: pending generations of condemned packs and packs being deleted.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
-pub struct PruneState {
-    /// Record version, [`tresor_format::FORMAT_VERSION`] (2).
-    pub version: u32,
-    /// Prune run that wrote it (a counter: repository time, not a clock).
-    pub run: u64,
-    /// State records this one replaces.
-    pub supersedes: Vec<ObjectId>,
-    /// Generations of condemned packs awaiting deletion, oldest first.
-    pub generations: Vec<Generation>,
-    /// Packs approved for deletion (no reader uses them); a run deletes them right away.
-    pub deleting: Vec<ObjectId>,
-    /// Packs no index lists, seen by this run for the first time, sorted. The next run condemns
-    /// those still unindexed (a running backup indexes its packs before its snapshot).
-    pub unindexed: Vec<ObjectId>,
-}
-
-impl PruneState {
-    fn is_empty(&self) -> bool {
-        self.generations.is_empty() && self.deleting.is_empty() && self.unindexed.is_empty()
-    }
-    fn same_content(&self, other: &PruneState) -> bool {
-        self.generations == other.generations
-            && self.deleting == other.deleting
-            && self.unindexed == other.unindexed
-    }
-}
-
-/// Packs condemned by one prune run.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Generation {
-    /// Prune run that condemned them.
-    pub run: u64,
-    /// Fossil objects listing the packs with their index entries.
-    pub fossils: Vec<ObjectId>,
-    /// Packs whose header could not be read (no entries): deleted with the generation, never
-    /// read or resurrected.
-    pub blind: Vec<ObjectId>,
-    /// Number of packs.
-    pub packs: u64,
-    /// Their stored bytes.
-    pub bytes: u64,
-    /// Set once no index object names the packs any more.
-    pub armed: Option<Arming>,
-}
-
-/// What the repository looked like when a generation was armed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Arming {
-    /// Prune run that armed it.
-    pub run: u64,
-    /// Snapshot ids present, sorted.
-    pub snapshots: Vec<ObjectId>,
-    /// Host names of those snapshots, sorted, unique.
-    pub hosts: Vec<String>,
-}
-
-/// Condemned packs with their index entries (so they can be read and resurrected).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FossilSet {
-    /// Record version, [`tresor_format::FORMAT_VERSION`] (2).
-    pub version: u32,
-    /// Prune run that condemned them.
-    pub run: u64,
-    /// The packs.
-    pub packs: Vec<FossilPack>,
-}
-
-/// One condemned pack.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FossilPack {
-    /// Pack id, data key and blob entries (empty when its header could not be read).
-    pub pack: IndexPack,
-    /// Whether the entries come from a full key's index object (or were verified blob by blob);
-    /// unverified packs are verified before they are indexed again.
-    pub verified: bool,
-}
-
-/// Snapshots `forget` (or `repair snapshots --forget`) deleted: written before deleting them, so
-/// that a client that saw them does not report them as hidden by the storage (format §16).
-/// Never deleted by prune or repair.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ForgetRecord {
-    /// Record version, `1`.
-    pub version: u32,
-    /// The snapshots deleted, sorted.
-    pub ids: Vec<ObjectId>,
-}
-
-/// A prune record (`prune/<id>`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Record {
-    /// The prune state.
-    State(PruneState),
-    /// Condemned packs.
-    Fossils(FossilSet),
-    /// Snapshots deleted on purpose.
-    Forgotten(ForgetRecord),
-}
-
-/// Seal (to the repository key, HPKE kind index) and sign (this key, kind index) a record.
-///
-/// # Errors
-/// Sealing failures.
-pub fn seal_record(repo: &Repository, record: &Record) -> Result<Vec<u8>> {
-    let mut plain = RECORD_MAGIC.to_vec();
-    plain.extend(postcard::to_stdvec(record).map_err(|e| CoreError::Invalid(e.to_string()))?);
-    let sealed = repo
-        .key()
-        .seal(SealedKind::Index, &plain, Some(&repo.signer().public()))?;
-    Ok(repo.signer().envelope(SignedKind::Index, &sealed))
-}
-
-/// Verify, open and decode a stored record; returns its signer.
-///
-/// # Errors
-/// Authentication and decoding failures as [`CoreError::Damaged`].
-pub fn open_record(repo: &Repository, id: &ObjectId, stored: &[u8]) -> Result<([u8; 32], Record)> {
-    decode_record(id, repo, stored).map_err(|(_, e)| e)
-}
-
-fn decode_record(id: &ObjectId, repo: &Repository, stored: &[u8]) -> Judged<([u8; 32], Record)> {
-    let garbage = |e: &dyn fmt::Display| {
-        (
-            Defect::Garbage,
-            CoreError::Damaged(format!("prune record {id}: {e}")),
-        )
-    };
-    let (signer, body) = open_envelope(SignedKind::Index, stored).map_err(|e| garbage(&e))?;
-    let plain = repo
-        .key()
-        .open(SealedKind::Index, body, Some(&signer))
-        .map_err(|e| garbage(&e))?;
-    let rest = plain
-        .strip_prefix(RECORD_MAGIC.as_slice())
-        .ok_or_else(|| garbage(&"not a prune record"))?;
-    let rec: Record = postcard::from_bytes(rest).map_err(|e| garbage(&e))?;
-    let version = match &rec {
-        Record::State(s) => s.version,
-        Record::Fossils(f) => f.version,
-        Record::Forgotten(f) => f.version,
-    };
-    if version != tresor_format::FORMAT_VERSION {
-        return Err((
-            Defect::Damaged,
-            CoreError::Damaged(format!(
-                "prune record {id}: unsupported prune record version {version} (this tresor reads version {})",
-                tresor_format::FORMAT_VERSION
-            )),
-        ));
-    }
-    Ok((signer, rec))
-}
-
-/// Read (bounded), open and judge one prune record: only a full key's records count.
-fn load_record(repo: &Repository, id: &ObjectId, listed: Option<u64>) -> Judged<Record> {
-    let bytes = repo.fetch(Kind::PruneRecord, id, listed)?;
-    let (signer, rec) = decode_record(id, repo, &bytes)?;
-    if repo.trust().verdict(&signer, id) != Verdict::Full {
-        return Err((
-            Defect::Ignored,
-            CoreError::Untrusted(format!(
-                "prune record {id} is not signed by a full key: ignored"
-            )),
-        ));
-    }
-    Ok(rec)
-}
-
-/// Write a prune record (creating `prune/` in repositories made before it existed); returns its
-/// id and size.
-///
-/// # Errors
-/// Sealing and storage errors.
-pub(crate) fn write_record(repo: &Repository, record: &Record) -> Result<(ObjectId, u64)> {
-    let bytes = seal_record(repo, record)?;
-    match repo.write_object(Kind::PruneRecord, &bytes) {
-        // Repositories made before prune existed have no `prune/` folder yet.
-        Err(CoreError::Storage(e)) if e.kind == ErrorKind::NotFound => {
-            repo.storage().create()?;
-            Ok((
-                repo.write_object(Kind::PruneRecord, &bytes)?,
-                bytes.len() as u64,
-            ))
-        }
-        r => r.map(|id| (id, bytes.len() as u64)),
-    }
-}
-
-/// Names of the objects in `prune/`, sorted (empty when there is no such folder).
-///
-/// # Errors
-/// Storage errors on listing.
-pub fn record_names(repo: &Repository) -> Result<Vec<ObjectId>> {
-    let mut v = list_records(repo)?;
-    v.sort();
-    Ok(v)
-}
-
-fn list_records(repo: &Repository) -> Result<Vec<ObjectId>> {
-    Ok(list_records_sized(repo)?
-        .into_iter()
-        .map(|(id, _)| id)
-        .collect())
-}
-
-fn list_records_sized(repo: &Repository) -> Result<Vec<(ObjectId, u64)>> {
-    match repo.storage().list(Kind::PruneRecord) {
-        Ok(l) => l
-            .into_iter()
-            .map(|(n, size)| Ok((n.parse()?, size)))
-            .collect(),
-        Err(e) if e.kind == ErrorKind::NotFound => Ok(Vec::new()),
-        Err(e) => Err(e.into()),
-    }
-}
-
-/// The prune records found in storage.
-#[derive(Debug, Default)]
-pub struct Records {
-    /// Live states (not superseded by another), with their ids.
-    pub states: Vec<(ObjectId, PruneState)>,
-    /// States superseded by a live one (left by an interrupted prune).
-    pub superseded: Vec<ObjectId>,
-    /// Fossil objects present, referenced or not.
-    pub fossils: Vec<ObjectId>,
-    /// Forget records, with the snapshots each lists.
-    pub forgotten: Vec<(ObjectId, Vec<ObjectId>)>,
-    /// Records that are damaged, or not written by a full key (ignored).
-    pub skipped: Vec<Skipped>,
-}
-
-impl Records {
-    /// Fossil objects referenced by the live states.
-    pub fn live_fossils(&self) -> Vec<ObjectId> {
-        let mut v: Vec<ObjectId> = self
-            .states
-            .iter()
-            .flat_map(|(_, s)| s.generations.iter().flat_map(|g| g.fossils.iter().copied()))
-            .collect();
-        v.sort();
-        v.dedup();
-        v
-    }
-}
-
-/// Read every prune record. Records signed by anything but a certified full key are ignored
-/// (reported in [`Records::skipped`] as untrusted). A record deleted while this runs (by a
-/// concurrent prune replacing it) makes it list again, up to three times.
-///
-/// # Errors
-/// Storage errors on listing.
-pub fn load_records(repo: &Repository) -> Result<Records> {
-    let mut attempt = 0;
-    'again: loop {
-        attempt += 1;
-        let mut recs = Records::default();
-        let mut ids = list_records_sized(repo)?;
-        ids.sort();
-        for (id, size) in ids {
-            match load_record(repo, &id, Some(size)) {
-                Ok(Record::State(s)) => recs.states.push((id, s)),
-                Ok(Record::Fossils(_)) => recs.fossils.push(id),
-                Ok(Record::Forgotten(f)) => recs.forgotten.push((id, f.ids)),
-                Err((_, CoreError::Storage(e))) if e.kind == ErrorKind::NotFound && attempt < 3 => {
-                    continue 'again;
-                }
-                Err((defect, error)) => recs.skipped.push(Skipped { id, error, defect }),
-            }
-        }
-        let superseded: IdSet<ObjectId> = recs
-            .states
-            .iter()
-            .flat_map(|(_, s)| s.supersedes.iter().copied())
-            .collect();
-        let (dead, live): (Vec<_>, Vec<_>) = std::mem::take(&mut recs.states)
-            .into_iter()
-            .partition(|(id, _)| superseded.contains(id));
-        recs.states = live;
-        recs.states.sort_by_key(|(id, s)| (s.run, *id));
-        recs.superseded = dead.into_iter().map(|(id, _)| id).collect();
-        return Ok(recs);
-    }
-}
-
-/// Read one fossil object.
-///
-/// # Errors
-/// Storage errors, damage, a record that is not a fossil object.
-pub fn read_fossils(repo: &Repository, id: &ObjectId) -> Result<FossilSet> {
-    read_fossils_judged(repo, id).map_err(|(_, e)| e)
-}
-
-fn read_fossils_judged(repo: &Repository, id: &ObjectId) -> Judged<FossilSet> {
-    match load_record(repo, id, None)? {
-        Record::Fossils(f) => Ok(f),
-        Record::State(_) | Record::Forgotten(_) => Err((
-            Defect::Damaged,
-            CoreError::Damaged(format!(
-                "prune record {id}: not a fossil record where fossils were expected"
-            )),
-        )),
-    }
-}
-
-/// Add the condemned packs of the live prune state to a reader's index (after every index
-/// object, so indexed copies are preferred). Problems go to `skipped`.
-///
-/// # Errors
-/// Storage errors on listing.
-pub fn merge_fossils(
-    repo: &Repository,
-    index: &mut Index,
-    skipped: &mut Vec<Skipped>,
-) -> Result<()> {
-    let recs = load_records(repo)?;
-    let live = recs.live_fossils();
-    skipped.extend(recs.skipped);
-    for f in live {
-        match read_fossils_judged(repo, &f) {
-            Ok(set) => {
-                for p in &set.packs {
-                    let lister = match p.verified {
-                        true => Lister::Full,
-                        false => Lister::Unverified,
-                    };
-                    index.add_pack(f, lister, &p.pack);
-                }
-            }
-            Err((defect, error)) => skipped.push(Skipped {
-                id: f,
-                error,
-                defect,
-            }),
-        }
-    }
-    Ok(())
-}
 
 // ───────────────────────────── options ─────────────────────────────
 
@@ -918,80 +570,6 @@ impl Tables {
     }
 }
 
-/// Read a pack's header by two range reads (trailer, then header).
-pub(crate) fn read_pack_header(
-    repo: &Repository,
-    id: &ObjectId,
-    size: u64,
-) -> Result<pack::PackHeader> {
-    let name = id.to_hex();
-    let damaged = |e: &dyn fmt::Display| CoreError::Damaged(format!("pack {id}: header: {e}"));
-    if size < pack::TRAILER_LEN {
-        return Err(damaged(&"shorter than its trailer"));
-    }
-    let trailer = repo.storage().read_range(
-        Kind::Pack,
-        &name,
-        size - pack::TRAILER_LEN,
-        pack::TRAILER_LEN,
-    )?;
-    let hlen = pack::parse_trailer(&trailer).map_err(|e| damaged(&e))?;
-    let start = size
-        .checked_sub(pack::TRAILER_LEN + hlen)
-        .ok_or_else(|| damaged(&"header length beyond pack start"))?;
-    let sealed = repo.storage().read_range(Kind::Pack, &name, start, hlen)?;
-    let h = pack::open_header(repo.key(), &sealed).map_err(|e| damaged(&e))?;
-    if let Some(b) = h
-        .blobs
-        .iter()
-        .find(|b| b.offset.saturating_add(b.length) > start)
-    {
-        return Err(damaged(&format!("blob {} extends into the header", b.id)));
-    }
-    Ok(h)
-}
-
-/// The stored bytes `offset..offset + length` of a pack read whole, if they lie within it.
-fn stored_blob(bytes: &[u8], offset: u64, length: u64) -> Option<&[u8]> {
-    let start = usize::try_from(offset).ok()?;
-    let end = start.checked_add(usize::try_from(length).ok()?)?;
-    bytes.get(start..end)
-}
-
-/// Read a whole pack and decode every listed blob (verifies the entries blob by blob).
-fn verify_pack(repo: &Repository, p: &IndexPack) -> Result<()> {
-    let bytes = repo.read_object(Kind::Pack, &p.id)?;
-    for b in &p.blobs {
-        let stored = stored_blob(&bytes, b.offset, b.length).ok_or_else(|| {
-            CoreError::Damaged(format!("pack {}: blob {} beyond its end", p.id, b.id))
-        })?;
-        blob::decode(&p.data_key, &repo.key().id_key, b.blob_type, &b.id, stored).map_err(
-            |e| {
-                CoreError::Damaged(format!(
-                    "pack {}: blob {} does not verify ({e}): damaged or forged; run `tresor check --read-data`",
-                    p.id, b.id
-                ))
-            },
-        )?;
-    }
-    Ok(())
-}
-
-pub(crate) fn require_full_signer(repo: &Repository) -> Result<()> {
-    if repo
-        .trust()
-        .verdict(&repo.signer().public(), &ObjectId::default())
-        == Verdict::Full
-    {
-        Ok(())
-    } else {
-        Err(CoreError::Invalid(
-            "prune and repair need a certified, unrevoked full key (only full keys may retire index objects)"
-                .into(),
-        ))
-    }
-}
-
 /// A snapshot as prune needs it.
 struct SnapInfo {
     id: ObjectId,
@@ -1146,7 +724,7 @@ fn plan_snapshots(
     names.sort();
     let mut snaps = Vec::with_capacity(names.len());
     let mut resolved_markers = Resolved::default();
-    let future = crate::snapshots::future_after();
+    let future = crate::repo::snapshots::future_after();
     for (name, size) in names {
         let id: ObjectId = name.parse()?;
         match open_snapshot_any(repo, &id, Some(size)) {
@@ -1155,7 +733,7 @@ fn plan_snapshots(
                 let speaks = repo.trust().speaks_for(&signer, &id, &s.hostname);
                 snaps.push(SnapInfo {
                     id,
-                    counts: speaks && !crate::snapshots::is_future(&s, future),
+                    counts: speaks && !crate::repo::snapshots::is_future(&s, future),
                     user: speaks.then(|| signers.bit(signer)),
                     host: s.hostname,
                     tree: s.tree,
@@ -1305,11 +883,6 @@ fn resolve_conflicts(repo: &Repository, t: &mut Tables, warnings: &mut Vec<Strin
     Ok(())
 }
 
-/// "nested deeper than … directories" (format §10).
-pub(crate) fn too_deep() -> String {
-    format!("nested deeper than {MAX_TREE_DEPTH} directories")
-}
-
 /// Steps 6 and 7 of [`plan`]: choose the copies to keep ([`copies::choose`]), decide per
 /// indexed pack, then read the copies that must be verified before the packs decided on may
 /// go; when any was read, choose and decide again (a copy that failed is replaced by the next).
@@ -1363,7 +936,7 @@ fn keep_and_decide(
 /// stored nowhere (prune would otherwise lose track of data: run `check`, then `repair`).
 pub fn plan(repo: &Repository, opts: &PruneOptions) -> Result<PrunePlan> {
     repo.require_read("prune")?;
-    require_full_signer(repo)?;
+    repo.require_full_signer()?;
     let mut warnings = Vec::new();
 
     let mut garbage = Vec::new();
@@ -1880,64 +1453,6 @@ pub struct PruneStats {
     pub warnings: Vec<String>,
 }
 
-/// Streams index packs into index objects of about [`PART_BLOBS`] blobs each.
-pub(crate) struct IndexWriter<'a> {
-    repo: &'a Repository,
-    buf: Vec<IndexPack>,
-    blobs: usize,
-    dry_run: bool,
-    /// Objects written.
-    pub written: Vec<ObjectId>,
-    /// Bytes written.
-    pub bytes: u64,
-}
-
-impl<'a> IndexWriter<'a> {
-    pub(crate) fn new(repo: &'a Repository, dry_run: bool) -> Self {
-        IndexWriter {
-            repo,
-            buf: Vec::new(),
-            blobs: 0,
-            dry_run,
-            written: Vec::new(),
-            bytes: 0,
-        }
-    }
-    pub(crate) fn push(&mut self, p: IndexPack) -> Result<()> {
-        self.blobs += p.blobs.len();
-        self.buf.push(p);
-        if self.blobs >= PART_BLOBS {
-            self.flush(Vec::new())?;
-        }
-        Ok(())
-    }
-    fn flush(&mut self, supersedes: Vec<ObjectId>) -> Result<()> {
-        let file = IndexFile {
-            version: tresor_format::FORMAT_VERSION,
-            supersedes,
-            packs: std::mem::take(&mut self.buf),
-        };
-        self.blobs = 0;
-        let bytes = file.to_object(self.repo.key(), self.repo.signer())?;
-        let id = if self.dry_run {
-            ObjectId::of(&bytes)
-        } else {
-            self.repo.write_object(Kind::Index, &bytes)?
-        };
-        self.bytes += bytes.len() as u64;
-        self.written.push(id);
-        Ok(())
-    }
-    /// Write what is buffered; the last object carries `supersedes` (written even when empty
-    /// if `supersedes` is not).
-    pub(crate) fn finish(&mut self, supersedes: Vec<ObjectId>) -> Result<()> {
-        if !self.buf.is_empty() || !supersedes.is_empty() {
-            self.flush(supersedes)?;
-        }
-        Ok(())
-    }
-}
-
 struct FossilWriter<'a> {
     repo: &'a Repository,
     run: u64,
@@ -2123,7 +1638,7 @@ impl PrunePlan {
     /// that the next run completes; failures to delete are reported in the stats, not raised.
     /// A plan is executed once; a second call is [`CoreError::Invalid`].
     pub fn execute(&self, repo: &Repository, progress: &dyn Progress) -> Result<PruneStats> {
-        require_full_signer(repo)?;
+        repo.require_full_signer()?;
         let mut guard = self
             .work
             .lock()

@@ -24,10 +24,12 @@
 //! (with `forget`) the deletions.
 
 use crate::error::{CoreError, Result};
-use crate::prune::{self, IndexWriter};
 use crate::repo::blobs::BlobReader;
 use crate::repo::index::{IdMap, IdSet, Index};
+use crate::repo::index_writer::IndexWriter;
 use crate::repo::packer::Packer;
+use crate::repo::packs::read_pack_header;
+use crate::repo::records::{load_records, record_forgotten};
 use crate::repo::trust::Verdict;
 use crate::repo::{Defect, Repository};
 use crate::{PROGRAM_VERSION, Progress};
@@ -98,7 +100,7 @@ pub fn repair_index(
     progress: &dyn Progress,
 ) -> Result<RepairIndexReport> {
     repo.require_read("repair index")?;
-    prune::require_full_signer(repo)?;
+    repo.require_full_signer()?;
     let mut r = RepairIndexReport {
         dry_run,
         ..RepairIndexReport::default()
@@ -155,7 +157,7 @@ pub fn repair_index(
             continue;
         };
         progress.file_done(0);
-        let header = match prune::read_pack_header(repo, &id, *size) {
+        let header = match read_pack_header(repo, &id, *size) {
             Ok(h) => h,
             Err(e) => {
                 r.unreadable.push(e.to_string());
@@ -263,7 +265,7 @@ pub fn repair_index(
         Err(e) if e.kind == ErrorKind::NotFound => Vec::new(),
         Err(e) => return Err(e.into()),
     };
-    let keep: IdSet<ObjectId> = crate::prune::load_records(repo)?
+    let keep: IdSet<ObjectId> = load_records(repo)?
         .forgotten
         .into_iter()
         .map(|(id, _)| id)
@@ -434,7 +436,7 @@ impl Fixer<'_> {
     /// The tree `id` as it loads now, or what is wrong with it at `depth` below the root.
     fn open_tree(&mut self, id: BlobId, depth: usize) -> std::result::Result<Tree, Fix> {
         let lost = if depth > tresor_format::tree::MAX_TREE_DEPTH {
-            crate::prune::too_deep()
+            crate::repo::limits::too_deep()
         } else {
             match self.reader().load_tree(&id) {
                 Ok(t) => return Ok(t),
@@ -617,7 +619,7 @@ pub fn repair_snapshots(
         if let (Some(s), false) = (&snap, opts.dry_run) {
             entry.new_snapshot = Some(repo.save_snapshot(s)?);
             if opts.forget {
-                crate::forget::record_forgotten(repo, &[old])?;
+                record_forgotten(repo, &[old])?;
                 entry.forgotten = delete(repo, Kind::Snapshot, &old, &mut report.undeletable)?;
             }
         }

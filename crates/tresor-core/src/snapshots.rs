@@ -2,33 +2,9 @@
 
 use crate::error::{CoreError, Result};
 use crate::repo::Skipped;
+use crate::repo::snapshots::{future_after, is_future};
 use tresor_format::ObjectId;
 use tresor_format::snapshot::Snapshot;
-
-/// Snapshot time as a timestamp (snapshots with an unparsable time sort first).
-pub fn time_of(s: &Snapshot) -> jiff::Timestamp {
-    s.time
-        .parse::<jiff::Timestamp>()
-        .unwrap_or(jiff::Timestamp::MIN)
-}
-
-/// How far after the reader's clock a snapshot's time may lie before the snapshot is *future*
-/// (format §11): one day, for clocks that are a little off and time zones.
-pub const FUTURE_SLACK: jiff::SignedDuration = jiff::SignedDuration::from_hours(24);
-
-/// Snapshots dated after this time are *future* ([`FUTURE_SLACK`] after the clock of this
-/// machine): never `latest`, never counted by a retention policy (nor removed by one), and not
-/// counted by prune's approval.
-pub fn future_after() -> jiff::Timestamp {
-    jiff::Timestamp::now()
-        .checked_add(FUTURE_SLACK)
-        .unwrap_or(jiff::Timestamp::MAX)
-}
-
-/// Whether snapshot `s` is dated after `after` (see [`future_after`]).
-pub fn is_future(s: &Snapshot, after: jiff::Timestamp) -> bool {
-    time_of(s) > after
-}
 
 /// Who signed a snapshot, as listings show it (format §11).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]

@@ -25,8 +25,8 @@
 use crate::error::{CoreError, Result};
 use crate::repo::blobs::BlobReader;
 use crate::repo::index::Index;
+use crate::repo::snapshots::time_of;
 use crate::repo::{Repository, SnapshotList};
-use crate::snapshots::time_of;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use tresor_format::BlobId;
@@ -207,7 +207,7 @@ fn snapshot_target(list: &SnapshotList, signers: &[Option<[u8; 32]>], i: usize) 
 }
 
 /// A directory of snapshots (oldest first) named by time, with `latest` (the newest not dated in
-/// the future, [`crate::snapshots::is_future`]) when there is one.
+/// the future, [`crate::repo::snapshots::is_future`]) when there is one.
 fn snapshot_dir(
     list: &SnapshotList,
     signers: &[Option<[u8; 32]>],
@@ -223,10 +223,10 @@ fn snapshot_dir(
             )
         })
         .collect();
-    let future = crate::snapshots::future_after();
+    let future = crate::repo::snapshots::future_after();
     let newest = pick
         .iter()
-        .filter(|&&i| !crate::snapshots::is_future(&list[i].1, future))
+        .filter(|&&i| !crate::repo::snapshots::is_future(&list[i].1, future))
         .max_by_key(|&&i| (time_of(&list[i].1), i));
     let time = newest.map_or_else(Timestamp::default, |&i| timestamp(time_of(&list[i].1)));
     if let Some(&i) = newest {
@@ -435,7 +435,7 @@ impl Vfs {
         depth: usize,
     ) -> Result<Vec<(Vec<u8>, Entry)>> {
         if depth > MAX_TREE_DEPTH {
-            return Err(CoreError::Damaged(crate::prune::too_deep()));
+            return Err(CoreError::Damaged(crate::repo::limits::too_deep()));
         }
         let t = self.reader(root).load_tree(tree)?;
         Ok(t.nodes

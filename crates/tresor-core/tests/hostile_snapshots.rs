@@ -14,6 +14,7 @@ use std::sync::Arc;
 use tresor_core::archiver::{self, BackupOptions};
 use tresor_core::prune::{self, PruneOptions, PrunePlan};
 use tresor_core::repo::Defect;
+use tresor_core::repo::snapshots::{future_after, is_future};
 use tresor_core::retention::{KeepCount, RetentionPolicy};
 use tresor_core::snapshots::{self, SnapshotFilter};
 use tresor_core::{NoProgress, Repository, check, forget, keys};
@@ -223,7 +224,7 @@ fn a_future_snapshot_is_flagged_never_latest_never_judged_by_a_policy() {
     let admin = w.open("admin");
     let (list, _) = admin.load_snapshots().unwrap();
     let (_, s) = list.iter().find(|(id, _)| *id == future).unwrap();
-    assert!(snapshots::is_future(s, snapshots::future_after()));
+    assert!(is_future(s, future_after()));
     assert_eq!(list.last().unwrap().0, future, "it sorts last");
     assert_eq!(w.latest(&["evil"], vec![], &[]), w.evil);
     assert_eq!(w.latest(&[], w.victim_paths(), &[]), w.victim[1]);

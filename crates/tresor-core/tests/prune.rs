@@ -378,7 +378,7 @@ fn prune_frees_space_repacks_and_kept_snapshots_restore() {
     let (plan, _) = prune(&env.repo);
     assert!(plan.is_empty(), "{plan}");
     // Only the forget record stays (format §16: it says the snapshot was deleted on purpose).
-    let recs = tresor_core::prune::load_records(&env.repo).unwrap();
+    let recs = tresor_core::repo::records::load_records(&env.repo).unwrap();
     assert!(recs.states.is_empty() && recs.fossils.is_empty());
     assert_eq!(recs.forgotten.len(), 1);
     assert_eq!(env.count(Kind::PruneRecord), 1);

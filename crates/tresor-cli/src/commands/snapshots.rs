@@ -3,8 +3,9 @@ use crate::context::Context;
 use crate::exit;
 use anyhow::Result;
 use tresor_core::CoreError;
+use tresor_core::repo::snapshots::{future_after, is_future, time_of};
 use tresor_core::repo::{Defect, Skipped};
-use tresor_core::snapshots::{SnapshotFilter, future_after, is_future, signer_info, time_of};
+use tresor_core::snapshots::{SnapshotFilter, signer_info};
 
 pub fn run(ctx: &Context, a: &SnapshotsArgs) -> Result<i32> {
     let repo = ctx.open()?;

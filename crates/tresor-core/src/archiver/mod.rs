@@ -120,13 +120,13 @@ fn find_parent(repo: &Repository, opts: &BackupOptions) -> Result<Option<(Object
             let mut want: Vec<String> = snapshot_paths(opts);
             want.sort();
             let (list, _) = repo.load_snapshots()?;
-            let future = crate::snapshots::future_after();
+            let future = crate::repo::snapshots::future_after();
             Ok(list.into_iter().rev().find(|(id, s)| {
                 let mut p = s.paths.clone();
                 p.sort();
                 s.hostname == opts.hostname
                     && p == want
-                    && !crate::snapshots::is_future(s, future)
+                    && !crate::repo::snapshots::is_future(s, future)
                     && trusted_parent(repo, id)
             }))
         }

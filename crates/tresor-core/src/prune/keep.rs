@@ -4,13 +4,15 @@
 
 use super::copies::{self, Check, Copy, Place, Users};
 use super::{
-    Entry, PackAction, PackRec, PruneOptions, SnapInfo, Source, bit, open_index, range_of,
-    read_fossils, read_pack_header, set_bit, too_deep,
+    Entry, PackAction, PackRec, PruneOptions, SnapInfo, Source, bit, open_index, range_of, set_bit,
 };
 use crate::error::{CoreError, Result};
 use crate::repo::Repository;
 use crate::repo::blobs::BlobReader;
 use crate::repo::index::{IdSet, Index, Lister};
+use crate::repo::limits::too_deep;
+use crate::repo::packs::read_pack_header;
+use crate::repo::records::read_fossils;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use tresor_format::index::IndexPack;

@@ -14,7 +14,7 @@ use crate::error::{CoreError, Result};
 use crate::repo::packer::INDEX_EVERY;
 use tresor_format::blob::BlobType;
 use tresor_format::config::Config;
-use tresor_format::tree::MAX_TREE_SIZE;
+use tresor_format::tree::{MAX_TREE_DEPTH, MAX_TREE_SIZE};
 use tresor_storage::{Kind, Storage};
 
 const MIB: u64 = 1 << 20;
@@ -95,6 +95,12 @@ pub fn read_bounded(
         return Ok(Vec::new());
     }
     Ok(storage.read_range(kind, name, 0, size)?)
+}
+
+/// "nested deeper than … directories": why a tree below [`MAX_TREE_DEPTH`] levels is not read
+/// (format §10).
+pub fn too_deep() -> String {
+    format!("nested deeper than {MAX_TREE_DEPTH} directories")
 }
 
 /// The error for an object over its kind's limit.

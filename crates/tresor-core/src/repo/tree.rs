@@ -81,7 +81,7 @@ pub fn walk(
             if stack.len() > MAX_TREE_DEPTH {
                 return Err(CoreError::Damaged(format!(
                     "{path}: {}",
-                    crate::prune::too_deep()
+                    super::limits::too_deep()
                 )));
             }
             let t = reader.load_tree(&sub)?;

@@ -1,0 +1,144 @@
+//! Loading the index: every accepted index object, then the fossils of the live prune state
+//! (format §9, §16); and the blobs a writer may deduplicate against.
+
+use super::handle::{Defect, Judged, Repository, Skipped};
+use super::index::{IdSet, Index, Lister};
+use super::records;
+use super::trust::Verdict;
+use crate::error::{CoreError, Result};
+use tresor_format::index::IndexFile;
+use tresor_format::{BlobId, ObjectId};
+use tresor_storage::{ErrorKind, Kind};
+
+impl Repository {
+    /// Load and merge all accepted index objects. Superseded, damaged and garbage objects and
+    /// those of ignored signers are left out ([`Index::damaged_objects`] and
+    /// [`Index::ignored_objects`] count them; `check` names them): they never stop a reader.
+    ///
+    /// # Errors
+    /// [`CoreError::PutOnly`]; storage errors, also of reading an index object (a transient
+    /// failure must not look like a smaller index).
+    pub fn load_index(&self) -> Result<Index> {
+        let (index, skipped) = self.load_index_lenient()?;
+        match skipped.into_iter().find(|s| s.defect == Defect::Unreadable) {
+            Some(s) => Err(s.error),
+            None => Ok(index),
+        }
+    }
+
+    /// Load and merge all accepted index objects; damaged and ignored ones are returned apart.
+    /// Objects of full keys are merged first, so their blob locations are preferred.
+    ///
+    /// # Errors
+    /// [`CoreError::PutOnly`], storage errors on listing.
+    pub fn load_index_lenient(&self) -> Result<(Index, Vec<Skipped>)> {
+        self.require_read("reading the index")?;
+        // A concurrent prune replaces index objects and prune records (format §16): when a
+        // listed object vanishes before it is read, or the prune records change meanwhile, the
+        // view may be torn, so load again.
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let records = records::record_names(self)?;
+            let (index, skipped) = self.load_index_once()?;
+            let raced = skipped.iter().any(
+                |s| matches!(&s.error, CoreError::Storage(e) if e.kind == ErrorKind::NotFound),
+            ) || records::record_names(self)? != records;
+            if !raced || attempt >= 8 {
+                return Ok((index, skipped));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10 * attempt));
+        }
+    }
+
+    /// Read, open and judge one index object (`listed`: its size from a listing); returns who
+    /// listed its packs.
+    pub(crate) fn open_index(
+        &self,
+        id: &ObjectId,
+        listed: Option<u64>,
+    ) -> Judged<(Lister, IndexFile)> {
+        let bytes = self.fetch(Kind::Index, id, listed)?;
+        let (signer, f) = IndexFile::open(self.key(), &bytes).map_err(|e| {
+            (
+                Defect::of_format(&e),
+                CoreError::Damaged(format!("index {id}: {e}")),
+            )
+        })?;
+        Ok(match self.judge("index", id, &signer)? {
+            Verdict::Full => (Lister::Full, f),
+            _ => (Lister::PutOnly(signer), f),
+        })
+    }
+
+    fn load_index_once(&self) -> Result<(Index, Vec<Skipped>)> {
+        let mut files = Vec::new();
+        let mut skipped = Vec::new();
+        for (name, size) in self.storage.list(Kind::Index)? {
+            let id: ObjectId = name.parse()?;
+            match self.open_index(&id, Some(size)) {
+                Ok((lister, f)) => files.push((lister != Lister::Full, id, lister, f)),
+                Err((defect, error)) => skipped.push(Skipped { id, error, defect }),
+            }
+        }
+        files.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.cmp(&b.1)));
+        // Only full keys may retire index objects (prune, repair): a put-only key could otherwise
+        // hide other writers' data.
+        let superseded: std::collections::HashSet<ObjectId> = files
+            .iter()
+            .filter(|(not_full, ..)| !not_full)
+            .flat_map(|(.., f)| f.supersedes.iter().copied())
+            .collect();
+        let mut index = Index::default();
+        for (_, id, lister, f) in files {
+            if !superseded.contains(&id) {
+                index.add_file(id, lister, &f);
+            }
+        }
+        // Packs condemned by prune stay readable until they are deleted (format §16).
+        records::merge_fossils(self, &mut index, &mut skipped)?;
+        index.ignored_objects = skipped
+            .iter()
+            .filter(|s| s.defect == Defect::Ignored)
+            .count();
+        index.damaged_objects = skipped
+            .iter()
+            .filter(|s| matches!(s.defect, Defect::Garbage | Defect::Damaged))
+            .count();
+        Ok((index, skipped))
+    }
+
+    /// The blobs a writer may deduplicate against (format §9, §13): those in the dedup lists of
+    /// this key's own index objects (sealed for their writer alone), and — for a full key —
+    /// those of the index objects of full keys, whose sealed index it opens. A put-only key
+    /// sees its own lists only: no other writer's blob ids.
+    ///
+    /// # Errors
+    /// Storage errors on listing. Unreadable index objects are skipped (their blobs are written
+    /// again).
+    pub fn load_dedup_set(&self) -> Result<IdSet<BlobId>> {
+        let mut set = IdSet::default();
+        let me = self.signer.public();
+        let full = self.key().can_read();
+        for (name, size) in self.storage.list(Kind::Index)? {
+            let id: ObjectId = name.parse()?;
+            let Ok(bytes) = self.fetch(Kind::Index, &id, Some(size)) else {
+                continue;
+            };
+            let Ok((signer, env)) = IndexFile::envelope(&bytes) else {
+                continue;
+            };
+            if signer == me {
+                if let Ok(list) = IndexFile::dedup_list(&self.signer, &env) {
+                    set.extend(list.into_iter().map(|(_, b)| b));
+                }
+            } else if full
+                && self.trust.verdict(&signer, &id) == Verdict::Full
+                && let Ok(f) = IndexFile::open_sealed(self.key(), &env.sealed, &signer)
+            {
+                set.extend(f.packs.iter().flat_map(|p| p.blobs.iter().map(|b| b.id)));
+            }
+        }
+        Ok(set)
+    }
+}
