@@ -10,6 +10,7 @@ mod context;
 mod exit;
 mod output;
 mod password;
+mod render;
 
 use clap::Parser;
 

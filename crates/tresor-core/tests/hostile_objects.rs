@@ -273,7 +273,7 @@ impl World {
             .collect();
         let expected: BTreeSet<(String, ObjectId)> =
             garbage.iter().map(|(k, id)| (k.to_string(), *id)).collect();
-        assert_eq!(planned, expected, "{plan}");
+        assert_eq!(planned, expected, "{plan:?}");
         let stats = plan.execute(&admin, &NoProgress).unwrap();
         assert_eq!(stats.garbage_deleted, garbage.len());
         for (kind, id) in garbage {
@@ -414,8 +414,8 @@ fn forged_copies_under_another_hosts_blob_ids_do_not_win() {
     // copies are nobody's), after reading them: the forged pack is condemned.
     let plan = prune::plan(&admin, &PruneOptions::default()).unwrap();
     let condemned: Vec<ObjectId> = plan.condemn_unused.iter().map(|p| p.id).collect();
-    assert_eq!(condemned, [forged_pack], "{plan}");
-    assert!(plan.repack.is_empty(), "{plan}");
+    assert_eq!(condemned, [forged_pack], "{plan:?}");
+    assert!(plan.repack.is_empty(), "{plan:?}");
     assert!(plan.warnings.is_empty(), "{:?}", plan.warnings);
     // check --read-data names every forged copy and its writer, as warnings.
     let report = check::check(&admin, check::ReadData::All).unwrap();
@@ -817,7 +817,10 @@ fn a_false_listing_of_another_hosts_pack_hides_nothing() {
     assert!(named[0].contains("header key differs") && named[0].contains("host evil"));
     // Prune judges the pack by its header: kept (its blobs are used), never condemned.
     let plan = prune::plan(&admin, &PruneOptions::default()).unwrap();
-    assert!(!plan.condemn_unused.iter().any(|p| p.id == pack), "{plan}");
+    assert!(
+        !plan.condemn_unused.iter().any(|p| p.id == pack),
+        "{plan:?}"
+    );
     assert!(
         plan.warnings
             .iter()

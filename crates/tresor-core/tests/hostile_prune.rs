@@ -219,8 +219,8 @@ fn forged_copies_and_forged_approvals_delete_nothing_of_the_victim() {
     // it) is condemned, and the generation armed.
     let (plan, stats) = w.prune();
     let condemned: Vec<ObjectId> = plan.condemn_unused.iter().map(|p| p.id).collect();
-    assert_eq!(condemned, [forged], "{plan}");
-    assert!(plan.repack.is_empty(), "{plan}");
+    assert_eq!(condemned, [forged], "{plan:?}");
+    assert!(plan.repack.is_empty(), "{plan:?}");
     assert!(stats.armed);
     w.restores_exactly("run 1");
 
@@ -230,8 +230,8 @@ fn forged_copies_and_forged_approvals_delete_nothing_of_the_victim() {
     let fake_admin = w.forge_snapshot("admin");
     let (plan, _) = w.prune();
     let g = &plan.generations[0];
-    assert!(!g.approved, "{plan}");
-    assert_eq!(g.waiting_for, ["admin", "victim"], "{plan}");
+    assert!(!g.approved, "{plan:?}");
+    assert_eq!(g.waiting_for, ["admin", "victim"], "{plan:?}");
     assert!(w.exists(Kind::Pack, &forged));
     for p in &victim_packs {
         assert!(w.exists(Kind::Pack, p), "the victim's pack {p} is kept");
@@ -246,9 +246,9 @@ fn forged_copies_and_forged_approvals_delete_nothing_of_the_victim() {
     // The honest hosts back up: the generation is approved, and only the forged pack goes.
     w.honest_backups();
     let (plan, stats) = w.prune();
-    assert!(plan.generations[0].approved, "{plan}");
+    assert!(plan.generations[0].approved, "{plan:?}");
     let deleted: Vec<ObjectId> = plan.delete.iter().map(|p| p.id).collect();
-    assert_eq!(deleted, [forged], "{plan}");
+    assert_eq!(deleted, [forged], "{plan:?}");
     assert_eq!(stats.packs_deleted, 1);
     for p in &victim_packs {
         assert!(w.exists(Kind::Pack, p), "the victim's pack {p} is kept");
@@ -271,8 +271,8 @@ fn a_forger_using_the_blobs_in_its_own_snapshot_keeps_only_its_own_copies() {
     let own = w.forge_snapshot("evil");
     for round in 0..3 {
         let (plan, _) = w.prune();
-        assert!(plan.condemn_unused.is_empty(), "{plan}");
-        assert!(plan.repack.is_empty(), "{plan}");
+        assert!(plan.condemn_unused.is_empty(), "{plan:?}");
+        assert!(plan.repack.is_empty(), "{plan:?}");
         w.honest_backups();
         w.restores_exactly(&format!("round {round}"));
     }

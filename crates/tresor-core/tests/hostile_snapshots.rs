@@ -261,7 +261,7 @@ fn a_future_snapshot_does_not_approve_a_generation() {
     let gone = backup(&admin, &extra, "admin", None).snapshot_id.unwrap();
     forget::remove(&admin, &[gone]).unwrap();
     let plan = w.plan();
-    assert!(!plan.condemn_unused.is_empty(), "{plan}");
+    assert!(!plan.condemn_unused.is_empty(), "{plan:?}");
     assert!(plan.execute(&admin, &NoProgress).unwrap().armed);
 
     backup_at(&admin, &w.dir, "admin", 0);
@@ -271,12 +271,12 @@ fn a_future_snapshot_does_not_approve_a_generation() {
         .unwrap();
     w.forge(|s| s.time = in_a_year.to_string());
     let plan = w.plan();
-    assert_eq!(plan.generations[0].waiting_for, ["evil"], "{plan}");
+    assert_eq!(plan.generations[0].waiting_for, ["evil"], "{plan:?}");
     assert!(plan.delete.is_empty());
     // A snapshot dated now approves it.
     w.forge(|_| {});
     let plan = w.plan();
-    assert!(plan.generations[0].approved, "{plan}");
+    assert!(plan.generations[0].approved, "{plan:?}");
     assert!(!plan.delete.is_empty());
 }
 

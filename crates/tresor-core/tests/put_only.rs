@@ -595,7 +595,7 @@ fn a_put_only_host_uploads_data_prune_relisted_once_then_never_again() {
         plan
     };
     let plan = prune();
-    assert_eq!(plan.repack.len(), 1, "{plan}");
+    assert_eq!(plan.repack.len(), 1, "{plan:?}");
     let restores = |id: &tresor_format::ObjectId, round: &str| {
         let t = dir.path().join(round);
         let r = restore(&admin, id, &t);
@@ -611,7 +611,7 @@ fn a_put_only_host_uploads_data_prune_relisted_once_then_never_again() {
     assert!(s3.summary.data_blobs >= 1, "{:?}", s3.summary);
     // The next prune keeps the host's own copies and condemns the repacked pack.
     let plan = prune();
-    assert!(!plan.condemn_unused.is_empty(), "{plan}");
+    assert!(!plan.condemn_unused.is_empty(), "{plan:?}");
     assert!(plan.warnings.is_empty(), "{:?}", plan.warnings);
     restores(&s3.snapshot_id.unwrap(), "after the host's copies won");
     // From now on nothing is uploaded again and prune leaves the host's packs alone.
@@ -626,7 +626,7 @@ fn a_put_only_host_uploads_data_prune_relisted_once_then_never_again() {
         let plan = prune();
         assert!(
             plan.condemn_unused.is_empty() && plan.repack.is_empty(),
-            "{plan}"
+            "{plan:?}"
         );
         restores(&s.snapshot_id.unwrap(), &format!("round {round}"));
     }

@@ -4,6 +4,7 @@ use crate::cli::PruneArgs;
 use crate::context::Context;
 use crate::exit;
 use crate::output;
+use crate::render;
 use anyhow::Result;
 use tresor_core::prune::{self, MaxUnused, PruneOptions, parse_size};
 
@@ -25,13 +26,13 @@ pub fn run(ctx: &Context, a: &PruneArgs) -> Result<i32> {
                 serde_json::json!({"message_type": "plan", "dry_run": true, "plan": plan})
             );
         } else {
-            print!("{plan}");
+            print!("{}", render::prune::Plan(&plan));
             println!("dry run: nothing was changed");
         }
         return Ok(exit::OK);
     }
     if !ctx.json && !ctx.quiet {
-        print!("{plan}");
+        print!("{}", render::prune::Plan(&plan));
     }
     let bar = output::Bar::new(
         ctx.progress_enabled() && !plan.repack.is_empty(),

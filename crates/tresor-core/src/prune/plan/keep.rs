@@ -1,12 +1,19 @@
-//! Mark, keep, decide: which blobs the snapshots use, which stored copies of them are kept
-//! ([`super::copies::choose`]), what happens to every indexed pack — and the copies that must
-//! be read and verified before another copy of the same blob may be condemned (format §16).
+//! Steps 6 to 8 of a plan — mark, keep, decide: which blobs the snapshots use, which stored
+//! copies of them are kept ([`crate::prune::copies::choose`]), what happens to every pack
+//! ([`decide`]) — and the copies that must be read and verified before another copy of the same
+//! blob may be condemned (format §16).
 
-use super::copies::{self, Check, Copy, Place, Users};
-use super::{
-    Entry, PackAction, PackRec, PruneOptions, SnapInfo, Source, bit, open_index, range_of, set_bit,
-};
+use super::packs::Orphans;
+use super::snapshots::Snapshots;
 use crate::error::{CoreError, Result};
+use crate::prune::copies::{self, Check, Copy, Place, Users};
+use crate::prune::decide::{PackFacts, Space, decide};
+use crate::prune::options::PruneOptions;
+use crate::prune::read::open_index;
+use crate::prune::report::{GenerationStatus, PackAction};
+use crate::prune::tables::{
+    Entry, PackRec, Signers, SnapInfo, Source, Tables, bit, range_of, set_bit,
+};
 use crate::repo::Repository;
 use crate::repo::blobs::BlobReader;
 use crate::repo::index::{IdSet, Index, Lister};
@@ -19,36 +26,138 @@ use tresor_format::index::IndexPack;
 use tresor_format::tree::{MAX_TREE_DEPTH, NodeKind};
 use tresor_format::{BlobId, ObjectId};
 
-/// The bit of the user sets that stands for every signer beyond the first 63.
-const MORE: u8 = 63;
+/// What keeping found: the blob entries (sorted by id), the copies kept, the used blobs and
+/// their bytes (one copy each), and the space the decisions leave.
+pub(super) struct Kept {
+    /// Blob entries, sorted by id, then pack.
+    pub entries: Vec<Entry>,
+    /// Bit per entry: the copy of a used blob that is kept (or copied).
+    pub chosen: Vec<u64>,
+    /// Distinct blobs in use.
+    pub used_blobs: u64,
+    /// Their stored bytes.
+    pub used_bytes: u64,
+    /// Unused space, and what the repack copies.
+    pub space: Space,
+}
 
-/// The signers of the snapshots that count, numbered for the per-blob user sets: bit `i` of a
-/// set is signer `i` (for `i` < 63); bit 63 stands for all the others.
-#[derive(Default)]
-pub(super) struct Signers(Vec<[u8; 32]>);
+/// What [`decide`] needs besides the packs: the approved generations, the packs earlier runs
+/// saw unindexed, the options.
+struct Rules<'a> {
+    approved: Vec<bool>,
+    seen_before: &'a IdSet<ObjectId>,
+    opts: &'a PruneOptions,
+}
 
-impl Signers {
-    /// The bit of `signer` in user sets.
-    pub(super) fn bit(&mut self, signer: [u8; 32]) -> u8 {
-        match self.0.iter().position(|s| *s == signer) {
-            Some(i) => (i as u8).min(MORE),
-            None => {
-                self.0.push(signer);
-                ((self.0.len() - 1) as u8).min(MORE)
-            }
+/// Mark the blobs the snapshots use (the tree index is freed afterwards), then keep copies and
+/// decide per pack ([`keep_and_decide`]): the packs get their used counts and actions.
+///
+/// # Errors
+/// [`CoreError::Damaged`] when a tree does not load or a used blob has no intact copy; storage
+/// errors of reading a copy.
+pub(super) fn keep(
+    repo: &Repository,
+    snaps: &Snapshots,
+    t: &mut Tables,
+    status: &[GenerationStatus],
+    orphans: &Orphans,
+    opts: &PruneOptions,
+    warnings: &mut Vec<String>,
+) -> Result<Kept> {
+    let mut entries = std::mem::take(&mut t.entries);
+    entries.sort_unstable_by(|a, b| a.id.cmp(&b.id).then(a.pack.cmp(&b.pack)));
+    let marked = mark_used(repo, &snaps.list, &entries, &t.trees)?;
+    drop(std::mem::take(&mut t.trees));
+    let rules = Rules {
+        approved: status.iter().map(|s| s.approved).collect(),
+        seen_before: &orphans.seen_before,
+        opts,
+    };
+    let signers = &snaps.signers;
+    let (chosen, used_blobs, used_bytes, space) = keep_and_decide(
+        repo,
+        &entries,
+        &marked,
+        signers,
+        &mut t.packs,
+        &rules,
+        warnings,
+    )?;
+    Ok(Kept {
+        entries,
+        chosen,
+        used_blobs,
+        used_bytes,
+        space,
+    })
+}
+
+/// Choose the copies to keep ([`copies::choose`]), decide per pack, then read the copies that
+/// must be verified before the packs decided on may go; when any was read, choose and decide
+/// again (a copy that failed is replaced by the next). Each round reads at least one copy not
+/// read before, so the loop ends.
+///
+/// # Errors
+/// [`CoreError::Damaged`] when a used blob has no intact copy in storage; storage errors of
+/// reading a copy.
+fn keep_and_decide(
+    repo: &Repository,
+    entries: &[Entry],
+    marked: &Marked,
+    signers: &Signers,
+    packs: &mut [PackRec],
+    rules: &Rules,
+    warnings: &mut Vec<String>,
+) -> Result<(Vec<u64>, u64, u64, Space)> {
+    let mut checks = HashMap::new();
+    loop {
+        for p in packs.iter_mut() {
+            (p.used_blobs, p.used_bytes, p.action) = (0, 0, PackAction::Keep);
         }
-    }
-
-    /// The users in `set`, by name, into `out`; returns whether there are others.
-    fn users(&self, set: u64, out: &mut Vec<[u8; 32]>) -> bool {
-        out.clear();
-        for (i, s) in self.0.iter().enumerate().take(MORE as usize) {
-            if set >> i & 1 == 1 {
-                out.push(*s);
-            }
+        let mut missing = marked.missing.clone();
+        let t = CopyTables {
+            entries,
+            marked,
+            signers,
+            checks: &checks,
+        };
+        let (chosen, used_blobs, used_bytes) = choose_copies(&t, packs, &mut missing);
+        if !missing.is_empty() {
+            return Err(CoreError::Damaged(format!(
+                "snapshots use data that is not stored: {}; run `tresor check`, then `tresor repair index` or `tresor repair snapshots`",
+                missing.join("; ")
+            )));
         }
-        set >> MORE & 1 == 1
+        let space = decide_all(packs, used_bytes, rules);
+        let requests = verify_requests(&t, packs);
+        if requests.is_empty() {
+            return Ok((chosen, used_blobs, used_bytes, space));
+        }
+        verify_copies(repo, packs, entries, &requests, &mut checks, warnings)?;
     }
+}
+
+/// [`decide`] over the packs as the tables hold them; their actions are set.
+fn decide_all(packs: &mut [PackRec], used_bytes: u64, rules: &Rules) -> Space {
+    let facts: Vec<PackFacts> = packs
+        .iter()
+        .map(|p| PackFacts {
+            id: p.id,
+            size: p.size,
+            live: p.live,
+            bytes: p.bytes,
+            used_blobs: p.used_blobs,
+            used_bytes: p.used_bytes,
+            generation: p.generation.map(|g| rules.approved[g as usize]),
+            deleting: p.deleting,
+            seen_unindexed: rules.seen_before.contains(&p.id),
+        })
+        .collect();
+    let (actions, space) = decide(&facts, used_bytes, rules.opts);
+    for (p, a) in packs.iter_mut().zip(actions) {
+        p.action = a;
+    }
+    space
 }
 
 /// What marking found: used entries, the users of each entry's blob, and the first few used
@@ -148,7 +257,7 @@ fn walk_snapshot(
 }
 
 /// Everything the choice of copies looks at.
-pub(super) struct Tables<'a> {
+pub(super) struct CopyTables<'a> {
     /// Blob entries, sorted by id.
     pub entries: &'a [Entry],
     /// Marking's result.
@@ -159,7 +268,7 @@ pub(super) struct Tables<'a> {
     pub checks: &'a HashMap<usize, Check>,
 }
 
-impl Tables<'_> {
+impl CopyTables<'_> {
     /// The copies of the blob at `range` as [`copies::choose`] takes them.
     fn copies(&self, packs: &[PackRec], range: std::ops::Range<usize>, out: &mut Vec<Copy>) {
         out.clear();
@@ -212,10 +321,10 @@ fn doomed(p: &PackRec) -> bool {
 }
 
 /// The copies kept: the chosen bits, the used blobs and their bytes (one copy each). Packs
-/// get their used counts, and condemned or unindexed packs holding a kept copy are resurrected.
-/// Used blobs with no intact copy in storage are added to `missing`.
+/// get their used counts (a pack out of the index holding a kept copy is then resurrected, see
+/// [`decide`]). Used blobs with no intact copy in storage are added to `missing`.
 pub(super) fn choose_copies(
-    t: &Tables,
+    t: &CopyTables,
     packs: &mut [PackRec],
     missing: &mut Vec<String>,
 ) -> (Vec<u64>, u64, u64) {
@@ -242,16 +351,13 @@ pub(super) fn choose_copies(
             let p = &mut packs[e.pack as usize];
             p.used_blobs += 1;
             p.used_bytes += u64::from(e.len);
-            if !p.live {
-                p.action = PackAction::Resurrect;
-            }
         }
     }
     (chosen, used_blobs, used_bytes)
 }
 
 /// The entries (copies) that must be verified before the packs decided on may be condemned.
-pub(super) fn verify_requests(t: &Tables, packs: &[PackRec]) -> Vec<usize> {
+pub(super) fn verify_requests(t: &CopyTables, packs: &[PackRec]) -> Vec<usize> {
     let mut out = Vec::new();
     t.each_choice(packs, &mut |i, c| {
         if let Some(k) = c.verify
@@ -261,74 +367,6 @@ pub(super) fn verify_requests(t: &Tables, packs: &[PackRec]) -> Vec<usize> {
         }
     });
     out
-}
-
-/// How much space partly used packs keep, and what is repacked.
-#[derive(Default)]
-pub(super) struct Decision {
-    /// Unused bytes in indexed packs before this run.
-    pub unused_bytes: u64,
-    /// Unused bytes tolerated.
-    pub max_unused_bytes: u64,
-    /// Unused bytes left in kept packs.
-    pub unused_after: u64,
-    /// Blobs and bytes copied by the repack.
-    pub repack_blobs: u64,
-    /// See `repack_blobs`.
-    pub repack_bytes: u64,
-}
-
-/// Step 7 of the plan, after the copies are chosen: indexed packs missing from storage are
-/// dropped, unused ones condemned, partly used ones repacked (most unused first) until the
-/// unused bytes left are within `opts.max_unused` or `opts.max_repack_size` is reached.
-pub(super) fn decide(packs: &mut [PackRec], used_bytes: u64, opts: &PruneOptions) -> Decision {
-    let mut d = Decision {
-        max_unused_bytes: opts.max_unused.limit(used_bytes),
-        ..Decision::default()
-    };
-    let mut candidates: Vec<u32> = Vec::new();
-    for (pos, p) in packs.iter_mut().enumerate() {
-        if !p.live {
-            continue;
-        }
-        d.unused_bytes += p.bytes - p.used_bytes.min(p.bytes);
-        if p.size.is_none() {
-            p.action = PackAction::Drop;
-        } else if p.used_blobs == 0 {
-            p.action = PackAction::Condemn;
-        } else if p.used_bytes < p.bytes {
-            candidates.push(pos as u32);
-        }
-    }
-    let unused = |p: &PackRec| p.bytes - p.used_bytes.min(p.bytes);
-    d.unused_after = candidates.iter().map(|&c| unused(&packs[c as usize])).sum();
-    candidates.sort_by(|&a, &b| {
-        let (pa, pb) = (&packs[a as usize], &packs[b as usize]);
-        // Unused fraction, largest first: ua/ta > ub/tb ⇔ ua·tb > ub·ta.
-        let ka = u128::from(unused(pa)) * u128::from(pb.bytes);
-        let kb = u128::from(unused(pb)) * u128::from(pa.bytes);
-        kb.cmp(&ka).then(pa.id.cmp(&pb.id))
-    });
-    let mut repack_size = 0u64;
-    for c in candidates {
-        let p = &mut packs[c as usize];
-        if d.unused_after <= d.max_unused_bytes {
-            break;
-        }
-        let size = p.size.unwrap_or(p.bytes);
-        if opts
-            .max_repack_size
-            .is_some_and(|m| repack_size.saturating_add(size) > m)
-        {
-            continue;
-        }
-        p.action = PackAction::Repack;
-        repack_size += size;
-        d.repack_blobs += u64::from(p.used_blobs);
-        d.repack_bytes += p.used_bytes;
-        d.unused_after -= unused(p);
-    }
-    d
 }
 
 /// Read and verify the copies at `requests` (entry positions) through

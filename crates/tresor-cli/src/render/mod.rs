@@ -1,0 +1,3 @@
+//! Human-readable renderings of core results.
+
+pub mod prune;
