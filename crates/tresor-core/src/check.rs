@@ -371,7 +371,7 @@ fn check_snapshots(repo: &Repository, index: &Index, r: &mut CheckReport) -> Res
                 Err(e) => {
                     // The reason, e.g. `tree …: malformed tree: "..": not a valid name`.
                     let why = match e {
-                        CoreError::Damaged(m) => m,
+                        CoreError::Damaged(m) | CoreError::KnownDamage { message: m, .. } => m,
                         e => e.to_string(),
                     };
                     r.errors.push(at(&why));

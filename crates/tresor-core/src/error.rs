@@ -1,4 +1,6 @@
-//! Errors of the operations layer. The CLI maps each variant to an exit code (`docs/cli.md`).
+//! Errors of the repository layer and the operations. They say what happened; the CLI maps
+//! each to an exit code (`docs/cli.md`) and words the advice (which command to run) for the
+//! kinds of damage [`Damage`] names.
 
 use thiserror::Error;
 use tresor_format::FormatError;
@@ -11,7 +13,7 @@ pub type Result<T, E = CoreError> = std::result::Result<T, E>;
 #[derive(Debug, Error)]
 pub enum CoreError {
     /// No repository at the location.
-    #[error("no repository at {0} (run `tresor init` first)")]
+    #[error("no repository at {0}")]
     RepositoryNotFound(String),
     /// A repository exists already where `init` was asked for.
     #[error("a repository already exists at {0}")]
@@ -33,6 +35,15 @@ pub enum CoreError {
     /// Stored data is damaged or missing.
     #[error("repository damaged: {0}")]
     Damaged(String),
+    /// Stored data is damaged in a way [`Damage`] names, which one of the maintenance commands
+    /// deals with.
+    #[error("repository damaged: {message}")]
+    KnownDamage {
+        /// What is damaged.
+        damage: Damage,
+        /// What and where.
+        message: String,
+    },
     /// Decoding failed.
     #[error(transparent)]
     Format(#[from] FormatError),
@@ -64,7 +75,34 @@ pub enum CoreError {
     Interrupted,
 }
 
+/// What is damaged, for the damage one of the maintenance commands deals with (the CLI says
+/// which): [`CoreError::KnownDamage`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Damage {
+    /// A stored blob does not decode to its id (its pack read whole to be indexed again).
+    BlobDoesNotVerify,
+    /// Snapshots use blobs no intact copy of which is stored.
+    UsedDataMissing,
+    /// A prune record (a state or fossils) does not load.
+    PruneRecord,
+    /// A tree of a snapshot does not load, or is nested too deep, where prune must walk it.
+    SnapshotTree,
+    /// A blob is in no index object readers take, while index objects were left out that may
+    /// list it.
+    NotIndexed {
+        /// Index objects of unknown or revoked signers left out.
+        ignored: usize,
+        /// Damaged index objects left out.
+        damaged: usize,
+    },
+}
+
 impl CoreError {
+    /// Damage of kind `damage`, described by `message`.
+    pub fn damage(damage: Damage, message: String) -> Self {
+        CoreError::KnownDamage { damage, message }
+    }
+
     /// An I/O error about `path`.
     pub fn io(path: impl AsRef<std::path::Path>, source: std::io::Error) -> Self {
         CoreError::Io {
@@ -77,7 +115,7 @@ impl CoreError {
     /// format version (its config says so) is not damaged: this tresor does not read it.
     pub fn is_damage(&self) -> bool {
         match self {
-            CoreError::Damaged(_) => true,
+            CoreError::Damaged(_) | CoreError::KnownDamage { .. } => true,
             CoreError::Format(f) => !matches!(
                 f,
                 FormatError::WrongPassword

@@ -36,7 +36,7 @@ pub mod retention;
 pub mod snapshots;
 pub mod vfs;
 
-pub use error::{CoreError, Result};
+pub use error::{CoreError, Damage, Result};
 pub use repo::Repository;
 
 /// Program name and version written into snapshots, e.g. `"tresor 0.1.0"`.

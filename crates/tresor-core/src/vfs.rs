@@ -671,7 +671,7 @@ fn blob_ends(reader: &BlobReader<'_>, n: &Node) -> Result<Vec<u64>> {
     for id in &n.content {
         let loc = reader
             .location(id)
-            .ok_or_else(|| CoreError::Damaged(reader.not_indexed(id)))?;
+            .ok_or_else(|| reader.not_indexed_error(id))?;
         end += u64::from(loc.raw_length);
         ends.push(end);
     }

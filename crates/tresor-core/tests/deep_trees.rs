@@ -11,7 +11,7 @@ use tresor_core::repo::blobs::BlobReader;
 use tresor_core::repo::packer::Packer;
 use tresor_core::repo::tree;
 use tresor_core::vfs::{ROOT, Vfs};
-use tresor_core::{CoreError, NoProgress, check};
+use tresor_core::{CoreError, Damage, NoProgress, check};
 use tresor_format::BlobId;
 use tresor_format::blob::BlobType;
 use tresor_format::snapshot::Snapshot;
@@ -110,7 +110,13 @@ fn one_level_too_deep_is_damage_everywhere() {
     assert_eq!(seen, levels);
 
     let e = prune::plan(&repo, &PruneOptions::default()).unwrap_err();
-    assert!(matches!(e, CoreError::Damaged(_)));
+    assert!(matches!(
+        e,
+        CoreError::KnownDamage {
+            damage: Damage::SnapshotTree,
+            ..
+        }
+    ));
     let m = e.to_string();
     assert!(
         m.contains(&format!("directory /{}: {too_deep}", "d/".repeat(levels))),

@@ -255,7 +255,7 @@ fn errno(e: &CoreError) -> Errno {
         other => {
             // The kernel retries a failed read several times: say each problem once.
             static SAID: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
-            let msg = other.to_string();
+            let msg = crate::exit::with_advice(other);
             let mut said = SAID.lock().unwrap_or_else(|e| e.into_inner());
             if !said.contains(&msg) {
                 eprintln!("error: {msg}");

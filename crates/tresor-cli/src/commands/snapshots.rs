@@ -136,7 +136,9 @@ fn skipped_line(s: &Skipped) -> String {
         Defect::Ignored | Defect::Unreadable => "",
     };
     let m = match &s.error {
-        CoreError::Damaged(m) | CoreError::Untrusted(m) => m.clone(),
+        CoreError::Damaged(m)
+        | CoreError::Untrusted(m)
+        | CoreError::KnownDamage { message: m, .. } => m.clone(),
         e => e.to_string(),
     };
     format!("{m}{what}")

@@ -7,7 +7,7 @@
 //! read, failed authentication, a malformed body, another id, another length than listed — makes
 //! the reader try the next one; only when no copy is intact are all failures reported.
 
-use crate::error::{CoreError, Result};
+use crate::error::{CoreError, Damage, Result};
 use crate::repo::Repository;
 use crate::repo::index::{BlobLocation, Index, Lister};
 use tresor_format::BlobId;
@@ -65,13 +65,13 @@ impl<'a> BlobReader<'a> {
         let mut why = Vec::new();
         if self.index.ignored_objects > 0 {
             why.push(format!(
-                "{} index objects of unknown or revoked signers are ignored: see `tresor key signers`",
+                "{} index objects of unknown or revoked signers are ignored",
                 self.index.ignored_objects
             ));
         }
         if self.index.damaged_objects > 0 {
             why.push(format!(
-                "{} damaged index objects are skipped: see `tresor check`",
+                "{} damaged index objects are skipped",
                 self.index.damaged_objects
             ));
         }
@@ -79,6 +79,16 @@ impl<'a> BlobReader<'a> {
             true => format!("blob {id} is not in the index"),
             false => format!("blob {id} is not in the index ({})", why.join("; ")),
         }
+    }
+
+    /// The error for a blob that is not indexed: [`Damage::NotIndexed`] with
+    /// [`BlobReader::not_indexed`] as its message.
+    pub fn not_indexed_error(&self, id: &BlobId) -> CoreError {
+        let damage = Damage::NotIndexed {
+            ignored: self.index.ignored_objects,
+            damaged: self.index.damaged_objects,
+        };
+        CoreError::damage(damage, self.not_indexed(id))
     }
 
     /// How much this reader trusts a copy: 0 (full key), 1 (the snapshot's signer), 2 (others).
@@ -112,14 +122,14 @@ impl<'a> BlobReader<'a> {
     /// the length themselves).
     ///
     /// # Errors
-    /// [`CoreError::Damaged`] when the blob is not indexed or no copy is intact (naming every
-    /// copy and what is wrong with it); a storage error (not damage) when every copy failed with
-    /// one.
+    /// [`Damage::NotIndexed`] when the blob is not indexed; [`CoreError::Damaged`] when no copy
+    /// is intact (naming every copy and what is wrong with it); a storage error (not damage)
+    /// when every copy failed with one.
     pub fn load(&self, id: &BlobId, blob_type: BlobType) -> Result<Vec<u8>> {
         self.repo.require_read("reading data")?;
         let candidates = self.candidates(id);
         if candidates.is_empty() {
-            return Err(CoreError::Damaged(self.not_indexed(id)));
+            return Err(self.not_indexed_error(id));
         }
         let mut failures = Vec::new();
         // A copy that hashes to `id` but has another length than its listing says is authentic

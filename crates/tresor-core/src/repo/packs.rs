@@ -1,7 +1,7 @@
 //! Packs read back whole or by their header: the mechanics prune and repair share.
 
 use super::handle::Repository;
-use crate::error::{CoreError, Result};
+use crate::error::{CoreError, Damage, Result};
 use std::fmt;
 use tresor_format::index::IndexPack;
 use tresor_format::{ObjectId, blob, pack};
@@ -50,22 +50,21 @@ pub fn stored_blob(bytes: &[u8], offset: u64, length: u64) -> Option<&[u8]> {
 /// Read a whole pack and decode every listed blob (verifies the entries blob by blob).
 ///
 /// # Errors
-/// Storage errors; [`CoreError::Damaged`] for a blob beyond the pack's end or one that does not
-/// verify.
+/// Storage errors; [`CoreError::Damaged`] for a blob beyond the pack's end,
+/// [`Damage::BlobDoesNotVerify`] for one that does not verify.
 pub fn verify_pack(repo: &Repository, p: &IndexPack) -> Result<()> {
     let bytes = repo.read_object(Kind::Pack, &p.id)?;
     for b in &p.blobs {
         let stored = stored_blob(&bytes, b.offset, b.length).ok_or_else(|| {
             CoreError::Damaged(format!("pack {}: blob {} beyond its end", p.id, b.id))
         })?;
-        blob::decode(&p.data_key, &repo.key().id_key, b.blob_type, &b.id, stored).map_err(
-            |e| {
-                CoreError::Damaged(format!(
-                    "pack {}: blob {} does not verify ({e}): damaged or forged; run `tresor check --read-data`",
-                    p.id, b.id
-                ))
-            },
-        )?;
+        blob::decode(&p.data_key, &repo.key().id_key, b.blob_type, &b.id, stored).map_err(|e| {
+            let m = format!(
+                "pack {}: blob {} does not verify ({e}): damaged or forged",
+                p.id, b.id
+            );
+            CoreError::damage(Damage::BlobDoesNotVerify, m)
+        })?;
     }
     Ok(())
 }

@@ -1,6 +1,6 @@
 //! Step 3, continued: the fossils of the live prune states, and their `deleting` lists.
 
-use crate::error::{CoreError, Result};
+use crate::error::{CoreError, Damage, Result};
 use crate::prune::tables::{Source, Tables};
 use crate::repo::Repository;
 use crate::repo::index::Lister;
@@ -30,7 +30,7 @@ impl Generations {
 /// of the `deleting` lists.
 ///
 /// # Errors
-/// Storage errors; [`CoreError::Damaged`] for a fossil record that does not load.
+/// Storage errors; [`Damage::PruneRecord`] for a fossil record that does not load.
 pub(super) fn read(repo: &Repository, recs: &Records, t: &mut Tables) -> Result<Generations> {
     let mut list: Vec<(usize, usize)> = Vec::new();
     for (si, (_, st)) in recs.states.iter().enumerate() {
@@ -72,8 +72,8 @@ fn add_fossils(
     t: &mut Tables,
     held: &mut Vec<u32>,
 ) -> Result<()> {
-    let set = read_fossils(repo, f)
-        .map_err(|e| CoreError::Damaged(format!("{e}; run `tresor repair index`")))?;
+    let set =
+        read_fossils(repo, f).map_err(|e| CoreError::damage(Damage::PruneRecord, e.to_string()))?;
     for fp in &set.packs {
         let (pos, new) = t.pos(fp.pack.id);
         if new {

@@ -5,7 +5,7 @@
 
 use super::packs::Orphans;
 use super::snapshots::Snapshots;
-use crate::error::{CoreError, Result};
+use crate::error::{CoreError, Damage, Result};
 use crate::prune::copies::{self, Check, Copy, Place, Users};
 use crate::prune::decide::{PackFacts, Space, decide};
 use crate::prune::options::PruneOptions;
@@ -53,8 +53,8 @@ struct Rules<'a> {
 /// decide per pack ([`keep_and_decide`]): the packs get their used counts and actions.
 ///
 /// # Errors
-/// [`CoreError::Damaged`] when a tree does not load or a used blob has no intact copy; storage
-/// errors of reading a copy.
+/// [`Damage::SnapshotTree`] when a tree does not load, [`Damage::UsedDataMissing`] when a used
+/// blob has no intact copy; storage errors of reading a copy.
 pub(super) fn keep(
     repo: &Repository,
     snaps: &Snapshots,
@@ -98,8 +98,8 @@ pub(super) fn keep(
 /// read before, so the loop ends.
 ///
 /// # Errors
-/// [`CoreError::Damaged`] when a used blob has no intact copy in storage; storage errors of
-/// reading a copy.
+/// [`Damage::UsedDataMissing`] when a used blob has no intact copy in storage; storage errors
+/// of reading a copy.
 fn keep_and_decide(
     repo: &Repository,
     entries: &[Entry],
@@ -123,10 +123,11 @@ fn keep_and_decide(
         };
         let (chosen, used_blobs, used_bytes) = choose_copies(&t, packs, &mut missing);
         if !missing.is_empty() {
-            return Err(CoreError::Damaged(format!(
-                "snapshots use data that is not stored: {}; run `tresor check`, then `tresor repair index` or `tresor repair snapshots`",
+            let m = format!(
+                "snapshots use data that is not stored: {}",
                 missing.join("; ")
-            )));
+            );
+            return Err(CoreError::damage(Damage::UsedDataMissing, m));
         }
         let space = decide_all(packs, used_bytes, rules);
         let requests = verify_requests(&t, packs);
@@ -224,10 +225,8 @@ fn walk_snapshot(
     mark: &mut dyn FnMut(&BlobId, &dyn Fn() -> String),
 ) -> Result<()> {
     let damaged = |path: &str, e: &dyn fmt::Display| {
-        CoreError::Damaged(format!(
-            "snapshot {} directory {path}: {e}; run `tresor repair snapshots` before pruning",
-            s.id.short()
-        ))
+        let m = format!("snapshot {} directory {path}: {e}", s.id.short());
+        CoreError::damage(Damage::SnapshotTree, m)
     };
     let mut stack = vec![(s.tree, String::from("/"), 0usize)];
     while let Some((tree_id, path, depth)) = stack.pop() {

@@ -45,9 +45,9 @@ struct Found {
 ///
 /// # Errors
 /// [`crate::CoreError::PutOnly`]; [`crate::CoreError::Invalid`] without a full key;
-/// [`crate::CoreError::Damaged`] when an index object, prune record, snapshot or tree cannot be
-/// read, or a used blob is stored nowhere (prune would otherwise lose track of data: run
-/// `check`, then `repair`).
+/// [`crate::CoreError::Damaged`] when an index object or snapshot cannot be read;
+/// [`crate::CoreError::KnownDamage`] when a prune record or a tree cannot be read, or a used blob
+/// is stored nowhere (prune would otherwise lose track of data).
 pub fn plan(repo: &Repository, opts: &PruneOptions) -> Result<PrunePlan> {
     repo.require_read("prune")?;
     repo.require_full_signer()?;

@@ -1,6 +1,6 @@
 //! Step 2: the prune records.
 
-use crate::error::{CoreError, Result};
+use crate::error::{CoreError, Damage, Result};
 use crate::repo::Repository;
 use crate::repo::records::{Records, load_records};
 
@@ -8,17 +8,15 @@ use crate::repo::records::{Records, load_records};
 /// a damaged one stops the plan (prune would lose track of condemned packs).
 ///
 /// # Errors
-/// Storage errors; [`CoreError::Damaged`] for a record that does not load.
+/// Storage errors; [`Damage::PruneRecord`] for a record that does not load.
 pub(super) fn read(repo: &Repository, warnings: &mut Vec<String>) -> Result<Records> {
     let recs = load_records(repo)?;
     for s in &recs.skipped {
         match &s.error {
             CoreError::Untrusted(m) => warnings.push(m.clone()),
             e => {
-                return Err(CoreError::Damaged(format!(
-                    "prune record {}: {e}; run `tresor repair index`",
-                    s.id
-                )));
+                let m = format!("prune record {}: {e}", s.id);
+                return Err(CoreError::damage(Damage::PruneRecord, m));
             }
         }
     }
