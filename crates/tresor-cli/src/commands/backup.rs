@@ -99,7 +99,7 @@ pub fn run(ctx: &Context, a: BackupArgs) -> Result<i32> {
         cancel: Some(cancel),
         cache_dir: ctx.cache_dir.clone(),
     };
-    let bar = Bar::new(ctx.progress_enabled(), "backup");
+    let bar = Bar::new(ctx.progress_enabled(), "backup").with_wait_lines(!ctx.quiet && !ctx.json);
     let scan_paths = if ctx.progress_enabled() && !a.stdin {
         opts.paths.clone()
     } else {

@@ -210,6 +210,9 @@ fn drop_unreadable_paths(opts: &mut BackupOptions) -> Result<Vec<String>> {
 
 /// Run a backup and write a snapshot.
 ///
+/// Waits for the store (throttling, passing failures the storage retries) are reported to
+/// `progress` ([`Progress::store_waiting`]) while it runs.
+///
 /// Backup paths that cannot be looked at are left out with a warning each (see
 /// [`BackupResult::warnings`]); the others are backed up.
 ///
@@ -219,6 +222,16 @@ fn drop_unreadable_paths(opts: &mut BackupOptions) -> Result<Vec<String>> {
 /// index); unreadable *source* entries are not errors but [`BackupResult::warnings`]. [`crate::CoreError::Interrupted`] when
 /// cancelled (after indexing what was written).
 pub fn backup(
+    repo: &Repository,
+    opts: BackupOptions,
+    progress: &dyn Progress,
+) -> Result<BackupResult> {
+    crate::waiting::reported_to(repo.storage(), progress, || {
+        run_backup(repo, opts, progress)
+    })
+}
+
+fn run_backup(
     repo: &Repository,
     mut opts: BackupOptions,
     progress: &dyn Progress,
