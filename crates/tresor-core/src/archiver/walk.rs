@@ -316,18 +316,7 @@ impl<'a> Walker<'a> {
                 super::pause::after_file(self.stats.total_files_processed);
                 return Ok(kept.then_some(node));
             }
-            NodeKind::Symlink => match std::fs::read_link(&access) {
-                Ok(t) => {
-                    node.target = t.into_os_string().into_vec();
-                    self.stats.total_files_processed += 1;
-                    self.count_other(parent, &node);
-                    true
-                }
-                Err(e) => {
-                    self.warn(io_err(path, e));
-                    false
-                }
-            },
+            NodeKind::Symlink => self.save_symlink(&access, path, parent, &mut node),
             _ => {
                 self.stats.total_files_processed += 1;
                 self.count_other(parent, &node);
@@ -345,6 +334,29 @@ impl<'a> Walker<'a> {
             )),
         }
         Ok(Some(node))
+    }
+
+    /// The target of a symlink entry into `node.target`. False when it cannot be read (a
+    /// warning).
+    fn save_symlink(
+        &mut self,
+        access: &Path,
+        path: &Path,
+        parent: Option<&Node>,
+        node: &mut Node,
+    ) -> bool {
+        match std::fs::read_link(access) {
+            Ok(t) => {
+                node.target = t.into_os_string().into_vec();
+                self.stats.total_files_processed += 1;
+                self.count_other(parent, node);
+                true
+            }
+            Err(e) => {
+                self.warn(io_err(path, e));
+                false
+            }
+        }
     }
 
     /// The subtree of a directory entry into `node.subtree`. False when the entry is to be left
