@@ -6,8 +6,8 @@
 //!    without a cycle. A module's use of its own parent or children does not count; everything
 //!    else does, tests and re-exports included (a path through a re-export counts for the module
 //!    that defines the item).
-//! 2. **Layers.** The repository layer (`repo`) and the local helpers (`fsmeta`, `exclude`) use
-//!    nothing but `error` and the crate root's own items; `error` uses nothing.
+//! 2. **Layers.** The repository layer (`repo`) and the local helpers (`fsmeta`, `exclude`,
+//!    `waiting`) use nothing but `error` and the crate root's own items; `error` uses nothing.
 //! 3. **Operations stand apart.** An operation uses another one only where [`OPERATION_USES`]
 //!    says so.
 //!
@@ -27,6 +27,7 @@ const LOWER_LAYERS: &[(&str, &[&str])] = &[
     ("error", &[]),
     ("fsmeta", &["error"]),
     ("exclude", &["error"]),
+    ("waiting", &[]),
     ("repo", &["error"]),
 ];
 
