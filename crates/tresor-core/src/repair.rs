@@ -37,6 +37,7 @@ use serde::Serialize;
 use tresor_format::blob::{self, BlobType};
 use tresor_format::index::{IndexFile, IndexPack};
 use tresor_format::pack;
+use tresor_format::snapshot::Snapshot;
 use tresor_format::tree::{Node, NodeKind, Tree};
 use tresor_format::{BlobId, ObjectId};
 use tresor_storage::{ErrorKind, Kind};
@@ -105,11 +106,73 @@ pub fn repair_index(
         dry_run,
         ..RepairIndexReport::default()
     };
-    // Index objects: which to replace, which packs a full key vouched for.
-    let mut supersede = Vec::new();
-    let mut full_objects = Vec::new();
-    let mut trusted: IdSet<ObjectId> = IdSet::default();
-    let mut listed: IdSet<ObjectId> = IdSet::default();
+    let objects = read_index_objects(repo, &mut r)?;
+    let mut packs = repo.storage().list(Kind::Pack)?;
+    packs.sort();
+    let sizes: IdMap<ObjectId, u64> = packs
+        .iter()
+        .filter_map(|(n, s)| n.parse().ok().map(|id| (id, *s)))
+        .collect();
+    let mut writer = IndexWriter::new(repo, dry_run);
+    let need_listing = index_packs(
+        repo,
+        &objects.trusted,
+        &packs,
+        &mut writer,
+        &mut r,
+        progress,
+    )?;
+    keep_listings(
+        repo,
+        &objects.full,
+        need_listing,
+        &sizes,
+        &mut writer,
+        &mut r,
+    )?;
+    r.missing_packs = objects
+        .listed
+        .iter()
+        .filter(|id| !sizes.contains_key(*id))
+        .copied()
+        .collect();
+    r.missing_packs.sort();
+    r.index_superseded = objects.supersede.len();
+    writer.finish(objects.supersede.clone())?;
+    r.index_written = writer.written.clone();
+    if dry_run {
+        return Ok(r);
+    }
+    for id in &objects.supersede {
+        if delete(repo, Kind::Index, id, &mut r.undeletable)? {
+            r.index_deleted += 1;
+        }
+    }
+    delete_prune_records(repo, &mut r)?;
+    Ok(r)
+}
+
+/// The index objects as `repair index` found them.
+#[derive(Default)]
+struct IndexObjects {
+    /// To be replaced: those of full and put-only keys, and the damaged ones (sorted by id).
+    supersede: Vec<ObjectId>,
+    /// Those of full keys.
+    full: Vec<ObjectId>,
+    /// Packs a full key's index object listed.
+    trusted: IdSet<ObjectId>,
+    /// Packs an index object of a full or put-only key listed.
+    listed: IdSet<ObjectId>,
+}
+
+/// Step 1: the index objects — which to replace, which packs a full key vouched for. Damaged
+/// ones go to `r.damaged_index` (and are replaced).
+///
+/// # Errors
+/// Storage errors, a name that is no object id, an object that cannot be read (a failure to
+/// read says nothing about the object: it is never replaced for that).
+fn read_index_objects(repo: &Repository, r: &mut RepairIndexReport) -> Result<IndexObjects> {
+    let mut o = IndexObjects::default();
     let mut names = repo.storage().list(Kind::Index)?;
     names.sort();
     for (name, size) in names {
@@ -125,34 +188,43 @@ pub fn repair_index(
             Ok((signer, f)) => {
                 let v = repo.trust().verdict(&signer, &id);
                 if matches!(v, Verdict::Full | Verdict::PutOnly) {
-                    supersede.push(id);
+                    o.supersede.push(id);
                     for p in &f.packs {
-                        listed.insert(p.id);
+                        o.listed.insert(p.id);
                         if v == Verdict::Full {
-                            trusted.insert(p.id);
+                            o.trusted.insert(p.id);
                         }
                     }
                     if v == Verdict::Full {
-                        full_objects.push(id);
+                        o.full.push(id);
                     }
                 }
             }
             Err(e) => {
                 r.damaged_index.push(format!("index {id}: {e}"));
-                supersede.push(id);
+                o.supersede.push(id);
             }
         }
     }
-    // Packs: header by range; untrusted packs verified whole.
-    let mut packs = repo.storage().list(Kind::Pack)?;
-    packs.sort();
-    let sizes: IdMap<ObjectId, u64> = packs
-        .iter()
-        .filter_map(|(n, s)| n.parse().ok().map(|id| (id, *s)))
-        .collect();
-    let mut writer = IndexWriter::new(repo, dry_run);
+    Ok(o)
+}
+
+/// Step 2: every pack by its header (range reads); packs no full key vouched for are read
+/// whole and only their blobs that verify are kept. Returns the trusted packs whose header
+/// does not read (their listing is kept, step 3).
+///
+/// # Errors
+/// Storage errors of reading a pack or writing the index.
+fn index_packs(
+    repo: &Repository,
+    trusted: &IdSet<ObjectId>,
+    packs: &[(String, u64)],
+    writer: &mut IndexWriter<'_>,
+    r: &mut RepairIndexReport,
+    progress: &dyn Progress,
+) -> Result<IdSet<ObjectId>> {
     let mut need_listing: IdSet<ObjectId> = IdSet::default();
-    for (name, size) in &packs {
+    for (name, size) in packs {
         let Ok(id) = name.parse::<ObjectId>() else {
             continue;
         };
@@ -172,44 +244,8 @@ pub fn repair_index(
             data_key: header.data_key,
             blobs: header.blobs,
         };
-        if !trusted.contains(&id) {
-            r.packs_verified += 1;
-            let bytes = match repo.fetch(Kind::Pack, &id, Some(*size)) {
-                Ok(b) => b,
-                Err((Defect::Unreadable, e)) => return Err(e),
-                Err((Defect::Garbage, _)) => {
-                    r.unreadable.push(format!(
-                        "pack {id}: content does not match its name (a copy, or modified)"
-                    ));
-                    continue;
-                }
-                Err((_, e)) => {
-                    r.unreadable.push(e.to_string());
-                    continue;
-                }
-            };
-            progress.bytes_read(bytes.len() as u64);
-            ip.blobs.retain(|b| {
-                let stored = usize::try_from(b.offset)
-                    .ok()
-                    .zip(usize::try_from(b.length).ok())
-                    .and_then(|(o, l)| bytes.get(o..o.checked_add(l)?));
-                let ok = stored
-                    .ok_or_else(|| "beyond the end".to_string())
-                    .and_then(|s| {
-                        blob::decode(&ip.data_key, &repo.key().id_key, b.blob_type, &b.id, s)
-                            .map(|_| ())
-                            .map_err(|e| e.to_string())
-                    });
-                match ok {
-                    Ok(()) => true,
-                    Err(e) => {
-                        r.blobs_dropped
-                            .push(format!("blob {} in pack {id}: {e}", b.id));
-                        false
-                    }
-                }
-            });
+        if !trusted.contains(&id) && !verify_pack_blobs(repo, &mut ip, *size, r, progress)? {
+            continue;
         }
         if !ip.blobs.is_empty() {
             r.packs += 1;
@@ -217,49 +253,109 @@ pub fn repair_index(
             writer.push(ip)?;
         }
     }
-    // Trusted packs with unreadable headers: keep what their listing places within the bytes.
-    if !need_listing.is_empty() {
-        for oid in &full_objects {
-            let bytes = repo.read_object(Kind::Index, oid)?;
-            let (_, f) = IndexFile::open(repo.key(), &bytes)?;
-            for mut p in f.packs {
-                if !need_listing.remove(&p.id) {
-                    continue;
-                }
-                let size = sizes.get(&p.id).copied().unwrap_or(0);
-                p.blobs.retain(|b| {
-                    b.offset
-                        .saturating_add(b.length)
-                        .saturating_add(pack::TRAILER_LEN)
-                        <= size
-                });
-                if !p.blobs.is_empty() {
-                    r.packs += 1;
-                    r.blobs += p.blobs.len() as u64;
-                    writer.push(p)?;
-                }
+    Ok(need_listing)
+}
+
+/// Read an untrusted pack whole and keep only the blobs of `ip` that decode to their ids (the
+/// others go to `r.blobs_dropped`). False when the pack does not read (in `r.unreadable`).
+///
+/// # Errors
+/// A storage error of reading the pack.
+fn verify_pack_blobs(
+    repo: &Repository,
+    ip: &mut IndexPack,
+    size: u64,
+    r: &mut RepairIndexReport,
+    progress: &dyn Progress,
+) -> Result<bool> {
+    let id = ip.id;
+    r.packs_verified += 1;
+    let bytes = match repo.fetch(Kind::Pack, &id, Some(size)) {
+        Ok(b) => b,
+        Err((Defect::Unreadable, e)) => return Err(e),
+        Err((Defect::Garbage, _)) => {
+            r.unreadable.push(format!(
+                "pack {id}: content does not match its name (a copy, or modified)"
+            ));
+            return Ok(false);
+        }
+        Err((_, e)) => {
+            r.unreadable.push(e.to_string());
+            return Ok(false);
+        }
+    };
+    progress.bytes_read(bytes.len() as u64);
+    let data_key = &ip.data_key;
+    ip.blobs.retain(|b| {
+        let stored = usize::try_from(b.offset)
+            .ok()
+            .zip(usize::try_from(b.length).ok())
+            .and_then(|(o, l)| bytes.get(o..o.checked_add(l)?));
+        let ok = stored
+            .ok_or_else(|| "beyond the end".to_string())
+            .and_then(|s| {
+                blob::decode(data_key, &repo.key().id_key, b.blob_type, &b.id, s)
+                    .map(|_| ())
+                    .map_err(|e| e.to_string())
+            });
+        match ok {
+            Ok(()) => true,
+            Err(e) => {
+                r.blobs_dropped
+                    .push(format!("blob {} in pack {id}: {e}", b.id));
+                false
+            }
+        }
+    });
+    Ok(true)
+}
+
+/// Step 3: trusted packs with unreadable headers — keep what their full key's listing places
+/// within the stored bytes.
+///
+/// # Errors
+/// Storage errors; an index object of a full key that no longer opens.
+fn keep_listings(
+    repo: &Repository,
+    full_objects: &[ObjectId],
+    mut need_listing: IdSet<ObjectId>,
+    sizes: &IdMap<ObjectId, u64>,
+    writer: &mut IndexWriter<'_>,
+    r: &mut RepairIndexReport,
+) -> Result<()> {
+    if need_listing.is_empty() {
+        return Ok(());
+    }
+    for oid in full_objects {
+        let bytes = repo.read_object(Kind::Index, oid)?;
+        let (_, f) = IndexFile::open(repo.key(), &bytes)?;
+        for mut p in f.packs {
+            if !need_listing.remove(&p.id) {
+                continue;
+            }
+            let size = sizes.get(&p.id).copied().unwrap_or(0);
+            p.blobs.retain(|b| {
+                b.offset
+                    .saturating_add(b.length)
+                    .saturating_add(pack::TRAILER_LEN)
+                    <= size
+            });
+            if !p.blobs.is_empty() {
+                r.packs += 1;
+                r.blobs += p.blobs.len() as u64;
+                writer.push(p)?;
             }
         }
     }
-    r.missing_packs = listed
-        .iter()
-        .filter(|id| !sizes.contains_key(*id))
-        .copied()
-        .collect();
-    r.missing_packs.sort();
-    r.index_superseded = supersede.len();
-    writer.finish(supersede.clone())?;
-    r.index_written = writer.written.clone();
-    if dry_run {
-        return Ok(r);
-    }
-    for id in &supersede {
-        if delete(repo, Kind::Index, id, &mut r.undeletable)? {
-            r.index_deleted += 1;
-        }
-    }
-    // Every pack is indexed again: prune records are obsolete — except forget records, which
-    // say which snapshots were deleted on purpose (format §16).
+    Ok(())
+}
+
+/// Step 4: every pack is indexed again, so prune records are obsolete — except forget records,
+/// which say which snapshots were deleted on purpose (format §16). Deletes the others.
+///
+/// # Errors
+/// Storage errors (a refused delete is reported in `r.undeletable`).
+fn delete_prune_records(repo: &Repository, r: &mut RepairIndexReport) -> Result<()> {
     let records = match repo.storage().list(Kind::PruneRecord) {
         Ok(l) => l,
         Err(e) if e.kind == ErrorKind::NotFound => Vec::new(),
@@ -279,7 +375,7 @@ pub fn repair_index(
             r.records_deleted += 1;
         }
     }
-    Ok(r)
+    Ok(())
 }
 
 /// Options of `repair snapshots`.
@@ -553,18 +649,6 @@ pub fn repair_snapshots(
         }
     }
     report.snapshots = snaps.len();
-    let cfg = repo.config();
-    let packer = (!opts.dry_run).then(|| {
-        Packer::new(
-            repo.storage().clone(),
-            repo.key().clone(),
-            repo.signer_copy(),
-            cfg.pack_size,
-            cfg.compression_level,
-            opts.workers.max(1),
-            false,
-        )
-    });
     let mut fixer = Fixer {
         repo,
         index: &index,
@@ -573,13 +657,50 @@ pub fn repair_snapshots(
         read_data: opts.read_data,
         trees: IdMap::default(),
         data: IdMap::default(),
-        packer,
+        packer: (!opts.dry_run).then(|| new_packer(repo, opts.workers)),
         added: IdSet::default(),
     };
+    let staged = stage_repairs(&mut fixer, &snaps, progress)?;
+    // Trees first (packs, then their index objects), then the snapshots.
+    if let Some(p) = fixer.packer.take() {
+        p.finish()?;
+    }
+    write_repairs(repo, opts, staged, &mut report)?;
+    Ok(report)
+}
+
+/// The packer new trees go to, with `workers` workers (at least one).
+fn new_packer(repo: &Repository, workers: usize) -> Packer {
+    let cfg = repo.config();
+    Packer::new(
+        repo.storage().clone(),
+        repo.key().clone(),
+        repo.signer_copy(),
+        cfg.pack_size,
+        cfg.compression_level,
+        workers.max(1),
+        false,
+    )
+}
+
+/// A damaged snapshot, staged: its id, its replacement (none when its root is lost), the
+/// entries left out, and the error that lost the root.
+type Staged = (ObjectId, Option<Snapshot>, Vec<String>, Option<String>);
+
+/// Fix every snapshot's tree (new trees go to the fixer's packer) and stage a replacement for
+/// each damaged one.
+///
+/// # Errors
+/// Storage errors of writing trees.
+fn stage_repairs(
+    fixer: &mut Fixer<'_>,
+    snaps: &[(ObjectId, Snapshot)],
+    progress: &dyn Progress,
+) -> Result<Vec<Staged>> {
     let mut staged = Vec::new();
-    for (id, snap) in &snaps {
+    for (id, snap) in snaps {
         progress.file_done(0);
-        fixer.signer = repo.snapshot_signer(id).ok();
+        fixer.signer = fixer.repo.snapshot_signer(id).ok();
         match fixer.fix_tree(snap.tree)? {
             Fix::Same => {}
             Fix::Replaced(new, removed) => {
@@ -604,10 +725,20 @@ pub fn repair_snapshots(
             }
         }
     }
-    // Trees first (packs, then their index objects), then the snapshots.
-    if let Some(p) = fixer.packer.take() {
-        p.finish()?;
-    }
+    Ok(staged)
+}
+
+/// Save the staged snapshots (not in a dry run) and, with `forget`, delete their originals;
+/// every one goes to `report.repaired`.
+///
+/// # Errors
+/// Storage errors of writing a snapshot or a forget record.
+fn write_repairs(
+    repo: &Repository,
+    opts: &RepairSnapshotsOptions,
+    staged: Vec<Staged>,
+    report: &mut RepairSnapshotsReport,
+) -> Result<()> {
     for (old, snap, removed, error) in staged {
         let mut entry = RepairedSnapshot {
             snapshot: old,
@@ -625,5 +756,5 @@ pub fn repair_snapshots(
         }
         report.repaired.push(entry);
     }
-    Ok(report)
+    Ok(())
 }

@@ -683,11 +683,105 @@ struct CountBucket {
     last: Option<i64>,
 }
 
+impl CountBucket {
+    /// The policy's `--keep-<calendar> N` buckets that keep anything (`unlimited` only under
+    /// the current semantics).
+    fn from_policy(policy: &RetentionPolicy, current: bool) -> Vec<CountBucket> {
+        policy
+            .count_buckets()
+            .into_iter()
+            .filter_map(|(count, cal)| {
+                let budget = match count? {
+                    KeepCount::Count(0) => return None,
+                    KeepCount::Count(n) => Some(n),
+                    KeepCount::Unlimited if current => None,
+                    KeepCount::Unlimited => return None,
+                };
+                Some(CountBucket {
+                    cal,
+                    budget,
+                    last: None,
+                })
+            })
+            .collect()
+    }
+
+    /// Snapshot number `nr` (newest first, at `dt`): the reason this bucket keeps it, if any.
+    fn judge(&mut self, dt: DateTime, nr: usize, is_oldest: bool) -> Option<String> {
+        if self.budget == Some(0) {
+            return None;
+        }
+        let val = self.cal.key(dt, nr);
+        let same_bucket = self.last == Some(val);
+        if same_bucket && !is_oldest {
+            return None;
+        }
+        let base = self.cal.count_reason();
+        self.last = Some(val);
+        if let Some(n) = &mut self.budget {
+            *n -= 1;
+        }
+        Some(if same_bucket {
+            format!("oldest {base}")
+        } else {
+            base.to_owned()
+        })
+    }
+}
+
 struct WithinBucket {
     cal: Calendar,
     duration: RetentionDuration,
     window: Window,
     last: Option<i64>,
+}
+
+impl WithinBucket {
+    /// The policy's `--keep-within-<calendar> D` buckets (a zero duration keeps nothing).
+    fn from_policy(
+        policy: &RetentionPolicy,
+        window: impl Fn(RetentionDuration) -> Window,
+    ) -> Vec<WithinBucket> {
+        policy
+            .within_buckets()
+            .into_iter()
+            .filter_map(|(d, cal)| {
+                let duration = d.filter(|d| !d.is_zero())?;
+                Some(WithinBucket {
+                    cal,
+                    duration,
+                    window: window(duration),
+                    last: None,
+                })
+            })
+            .collect()
+    }
+
+    /// Snapshot number `nr` (newest first, taken at `time`, `dt`): the reason this bucket keeps
+    /// it, if any.
+    fn judge(
+        &mut self,
+        time: Timestamp,
+        dt: DateTime,
+        nr: usize,
+        is_oldest: bool,
+    ) -> Option<String> {
+        if !self.window.contains(time) {
+            return None;
+        }
+        let val = self.cal.key(dt, nr);
+        let same_bucket = self.last == Some(val);
+        if same_bucket && !is_oldest {
+            return None;
+        }
+        let base = format!("{} within {}", self.cal.adjective(), self.duration);
+        self.last = Some(val);
+        Some(if same_bucket {
+            format!("oldest {base}")
+        } else {
+            base
+        })
+    }
 }
 
 fn decide_group(
@@ -722,36 +816,8 @@ fn decide_group(
         .keep_within
         .filter(|d| !d.is_zero())
         .map(|d| (d, window(d)));
-    let mut counts: Vec<CountBucket> = policy
-        .count_buckets()
-        .into_iter()
-        .filter_map(|(count, cal)| {
-            let budget = match count? {
-                KeepCount::Count(0) => return None,
-                KeepCount::Count(n) => Some(n),
-                KeepCount::Unlimited if current => None,
-                KeepCount::Unlimited => return None,
-            };
-            Some(CountBucket {
-                cal,
-                budget,
-                last: None,
-            })
-        })
-        .collect();
-    let mut withins: Vec<WithinBucket> = policy
-        .within_buckets()
-        .into_iter()
-        .filter_map(|(d, cal)| {
-            let duration = d.filter(|d| !d.is_zero())?;
-            Some(WithinBucket {
-                cal,
-                duration,
-                window: window(duration),
-                last: None,
-            })
-        })
-        .collect();
+    let mut counts = CountBucket::from_policy(policy, current);
+    let mut withins = WithinBucket::from_policy(policy, window);
 
     let oldest_nr = list.len().saturating_sub(1);
     let mut decisions = Vec::with_capacity(list.len());
@@ -772,42 +838,12 @@ fn decide_group(
             reasons.push(format!("within {d}"));
         }
 
-        for b in &mut counts {
-            if b.budget == Some(0) {
-                continue;
-            }
-            let val = b.cal.key(dt, nr);
-            let same_bucket = b.last == Some(val);
-            if !same_bucket || is_oldest {
-                let base = b.cal.count_reason();
-                reasons.push(if same_bucket {
-                    format!("oldest {base}")
-                } else {
-                    base.to_owned()
-                });
-                b.last = Some(val);
-                if let Some(n) = &mut b.budget {
-                    *n -= 1;
-                }
-            }
-        }
-
-        for b in &mut withins {
-            if !b.window.contains(sn.time) {
-                continue;
-            }
-            let val = b.cal.key(dt, nr);
-            let same_bucket = b.last == Some(val);
-            if !same_bucket || is_oldest {
-                let base = format!("{} within {}", b.cal.adjective(), b.duration);
-                reasons.push(if same_bucket {
-                    format!("oldest {base}")
-                } else {
-                    base
-                });
-                b.last = Some(val);
-            }
-        }
+        reasons.extend(counts.iter_mut().filter_map(|b| b.judge(dt, nr, is_oldest)));
+        reasons.extend(
+            withins
+                .iter_mut()
+                .filter_map(|b| b.judge(sn.time, dt, nr, is_oldest)),
+        );
 
         decisions.push(Decision {
             id: sn.id.clone(),
