@@ -12,7 +12,8 @@
 //!   snapshots, index, prune records), reading blobs and trees, the packer, markers, the tree
 //!   cache, the limits readers hold objects to. It uses no operation.
 //! * **Local helpers**: [`fsmeta`] reads and applies file metadata, [`exclude`] matches exclude
-//!   patterns; and [`error`], which every layer uses.
+//!   patterns, [`waiting`] passes the store's waits to a [`Progress`]; and [`error`], which every
+//!   layer uses.
 //!
 //! The CLI crate renders results and words the advice for errors; nothing here writes to
 //! stdout.
