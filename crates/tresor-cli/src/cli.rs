@@ -522,6 +522,11 @@ pub struct RepairIndexArgs {
     /// Report what would be written; change nothing.
     #[arg(short = 'n', long)]
     pub dry_run: bool,
+    /// Read every pack whole and verify each blob (finds bit flips; reads all the data):
+    /// intact blobs of damaged packs are copied into new packs, the damaged packs left for
+    /// `prune` to delete.
+    #[arg(long)]
+    pub read_data: bool,
 }
 
 #[derive(Debug, Args)]

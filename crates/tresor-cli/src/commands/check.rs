@@ -39,6 +39,11 @@ fn share(r: &tresor_core::check::CheckReport) -> String {
     )
 }
 
+/// What to do about damage, in the order that loses least (docs/cli.md, "Repairing").
+const REPAIR_HINT: &str = "to repair: `tresor repair index --read-data` (rebuilds the index, \
+     salvages damaged packs), then back up the same files again (uploads what the index lost), \
+     then `tresor repair snapshots --forget` for what no backup could heal";
+
 pub fn run(ctx: &Context, a: &CheckArgs) -> Result<i32> {
     let which = match (&a.read_data_subset, a.read_data) {
         (Some(s), _) => parse_subset(s)?,
@@ -77,6 +82,9 @@ pub fn run(ctx: &Context, a: &CheckArgs) -> Result<i32> {
                     format!("{} errors found", r.errors.len())
                 }
             );
+            if !r.errors.is_empty() {
+                println!("{REPAIR_HINT}");
+            }
         }
     }
     Ok(if r.errors.is_empty() {

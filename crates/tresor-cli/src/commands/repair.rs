@@ -5,7 +5,7 @@ use crate::context::Context;
 use crate::exit;
 use anyhow::Result;
 use tresor_core::NoProgress;
-use tresor_core::repair::{self, RepairSnapshotsOptions};
+use tresor_core::repair::{self, RepairIndexOptions, RepairIndexReport, RepairSnapshotsOptions};
 
 pub fn run(ctx: &Context, c: &RepairCommand) -> Result<i32> {
     match c {
@@ -16,9 +16,12 @@ pub fn run(ctx: &Context, c: &RepairCommand) -> Result<i32> {
 
 fn index(ctx: &Context, a: &RepairIndexArgs) -> Result<i32> {
     let repo = ctx.open()?;
-    let r = repair::repair_index(&repo, a.dry_run, &NoProgress)?;
-    let damage =
-        !r.unreadable.is_empty() || !r.blobs_dropped.is_empty() || !r.missing_packs.is_empty();
+    let opts = RepairIndexOptions {
+        dry_run: a.dry_run,
+        read_data: a.read_data,
+        workers: super::workers(),
+    };
+    let r = repair::repair_index_with(&repo, &opts, &NoProgress)?;
     if ctx.json {
         println!(
             "{}",
@@ -37,32 +40,45 @@ fn index(ctx: &Context, a: &RepairIndexArgs) -> Result<i32> {
         for m in &r.missing_packs {
             eprintln!("error: pack {m} is listed by the old index but missing from storage");
         }
+        for p in &r.packs_salvaged {
+            eprintln!(
+                "warning: pack {p} is damaged: its intact blobs copied, the pack left for `tresor prune`"
+            );
+        }
         for u in &r.undeletable {
             eprintln!("warning: the storage refused to delete {u}");
         }
         if !ctx.quiet {
-            println!(
-                "{} {} packs, {} blobs ({} packs verified blob by blob) in {} index objects, superseding {}{}",
-                if r.dry_run { "would index" } else { "indexed" },
-                r.packs,
-                r.blobs,
-                r.packs_verified,
-                r.index_written.len(),
-                r.index_superseded,
-                if r.dry_run {
-                    " (dry run: nothing was changed)"
-                } else {
-                    ""
-                }
-            );
-            if damage {
-                println!(
-                    "damage remains: run `tresor repair snapshots` to write snapshots without the lost files"
-                );
-            }
+            print_index_summary(&r);
         }
     }
-    Ok(if damage { exit::DAMAGED } else { exit::OK })
+    // The index is rebuilt: the repair did its job, whatever data was lost before it.
+    Ok(exit::OK)
+}
+
+fn print_index_summary(r: &RepairIndexReport) {
+    println!(
+        "{} {} packs, {} blobs ({} packs verified blob by blob, {} blobs salvaged from {} damaged packs) in {} index objects, superseding {}{}",
+        if r.dry_run { "would index" } else { "indexed" },
+        r.packs,
+        r.blobs,
+        r.packs_verified,
+        r.blobs_salvaged,
+        r.packs_salvaged.len(),
+        r.index_written.len(),
+        r.index_superseded,
+        if r.dry_run {
+            " (dry run: nothing was changed)"
+        } else {
+            ""
+        }
+    );
+    if r.damage_remains() {
+        println!(
+            "data was lost: a backup of the same files uploads again what they still hold; \
+             `tresor repair snapshots` writes snapshots without the rest"
+        );
+    }
 }
 
 fn snapshots(ctx: &Context, a: &RepairSnapshotsArgs) -> Result<i32> {
