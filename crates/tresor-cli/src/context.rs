@@ -1,6 +1,6 @@
 //! Opening storage and repositories from the global options.
 
-use crate::cli::Global;
+use crate::args::Global;
 use crate::password::PasswordSource;
 use anyhow::{Result, bail};
 use std::sync::Arc;
@@ -23,7 +23,7 @@ pub struct Context {
     /// Options for S3 locations (from the global flags).
     pub s3: tresor_s3::S3Options,
     /// Options for tresor+http(s):// and ssh:// locations (from the global flags).
-    pub server: crate::commands::serve::ServerFlags,
+    pub server: crate::args::ServerFlags,
 }
 
 /// S3 options from the global flags.

@@ -1,10 +1,10 @@
 //! `tresor`: the command-line interface, a thin layer over `tresor-core`.
 //!
-//! Each command parses its flags (`cli`), opens the repository (`context`), calls one core
+//! Each command parses its flags (`args`), opens the repository (`context`), calls one core
 //! function, and renders the typed result as text or JSON (`commands/*`). Exit codes are mapped
 //! in one place (`exit`) and documented in `docs/cli.md`.
 
-mod cli;
+mod args;
 mod commands;
 mod context;
 mod exit;
@@ -26,7 +26,7 @@ fn main() {
             unsafe { std::env::remove_var(&k) };
         }
     }
-    let args = cli::Cli::parse();
+    let args = args::Cli::parse();
     // Client commands: pack buffers (16 MiB and more) come and go all the time. With glibc's
     // dynamic mmap threshold, freed buffers raise the threshold and later ones are carved from
     // the heap, which is never returned: peak memory creeps up. A fixed threshold keeps large
@@ -38,7 +38,7 @@ fn main() {
     // SAFETY: mallopt only changes allocator tuning; called before any other thread exists
     // (argument parsing starts none).
     unsafe {
-        if matches!(args.command, cli::Command::Serve(_)) {
+        if matches!(args.command, args::Command::Serve(_)) {
             libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
             libc::mallopt(libc::M_TRIM_THRESHOLD, 256 << 20);
         } else {

@@ -1,4 +1,4 @@
-use crate::cli::BackupArgs;
+use crate::args::BackupArgs;
 use crate::context::{Context, hostname, username};
 use crate::exit;
 use crate::output::{Bar, bytes, duration};

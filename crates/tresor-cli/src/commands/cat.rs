@@ -1,4 +1,4 @@
-use crate::cli::CatArgs;
+use crate::args::CatArgs;
 use crate::context::Context;
 use crate::exit;
 use anyhow::{Context as _, Result, bail};

@@ -1,4 +1,4 @@
-use crate::cli::CheckArgs;
+use crate::args::CheckArgs;
 use crate::context::Context;
 use crate::exit;
 use anyhow::{Context as _, Result, bail};

@@ -1,4 +1,4 @@
-use crate::cli::ForgetArgs;
+use crate::args::ForgetArgs;
 use crate::context::Context;
 use crate::exit;
 use anyhow::{Context as _, Result, bail};
@@ -175,8 +175,8 @@ pub fn run(ctx: &Context, a: &ForgetArgs) -> Result<i32> {
 }
 
 /// `prune` with its defaults, for `forget --prune`.
-fn prune_args(dry_run: bool) -> crate::cli::PruneArgs {
-    crate::cli::PruneArgs {
+fn prune_args(dry_run: bool) -> crate::args::PruneArgs {
+    crate::args::PruneArgs {
         dry_run,
         max_unused: "5%".into(),
         max_repack_size: None,

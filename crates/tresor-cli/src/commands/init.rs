@@ -1,4 +1,4 @@
-use crate::cli::InitArgs;
+use crate::args::InitArgs;
 use crate::context::{Context, hostname, username};
 use crate::exit;
 use anyhow::Result;

@@ -1,4 +1,4 @@
-use crate::cli::{KeyAddArgs, KeyCommand, NewPasswordArgs};
+use crate::args::{KeyAddArgs, KeyCommand, NewPasswordArgs};
 use crate::context::{Context, hostname, username};
 use crate::exit;
 use anyhow::{Context as _, Result};

@@ -1,4 +1,4 @@
-use crate::cli::LsArgs;
+use crate::args::LsArgs;
 use crate::context::Context;
 use crate::exit;
 use anyhow::Result;

@@ -6,7 +6,7 @@
 //! and keeps serving; a second Ctrl-C detaches it at once. An external `umount` /
 //! `fusermount3 -u` ends the command too.
 
-use crate::cli::MountArgs;
+use crate::args::MountArgs;
 use crate::context::Context;
 use crate::exit;
 use anyhow::{Context as _, Result, bail};

@@ -1,6 +1,6 @@
 //! `tresor prune`: print the plan, then carry it out (format §16: two-phase, lock-free).
 
-use crate::cli::PruneArgs;
+use crate::args::PruneArgs;
 use crate::context::Context;
 use crate::exit;
 use crate::output;

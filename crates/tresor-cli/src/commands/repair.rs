@@ -1,6 +1,6 @@
 //! `tresor repair index` and `tresor repair snapshots`.
 
-use crate::cli::{RepairCommand, RepairIndexArgs, RepairSnapshotsArgs};
+use crate::args::{RepairCommand, RepairIndexArgs, RepairSnapshotsArgs};
 use crate::context::Context;
 use crate::exit;
 use anyhow::Result;

@@ -1,4 +1,4 @@
-use crate::cli::RestoreArgs;
+use crate::args::RestoreArgs;
 use crate::context::Context;
 use crate::exit;
 use crate::output::{Bar, bytes, duration};

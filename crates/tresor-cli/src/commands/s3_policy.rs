@@ -1,6 +1,6 @@
 //! `tresor s3-policy`: print the IAM policy for a repository's bucket (see `tresor_s3::policy`).
 
-use crate::cli::{Global, S3PolicyArgs};
+use crate::args::{Global, S3PolicyArgs};
 use crate::exit;
 use anyhow::{Result, bail};
 use tresor_s3::policy::{ObjectLockPolicy, PolicyOptions, Role, policy};

@@ -1,4 +1,4 @@
-use crate::cli::SnapshotsArgs;
+use crate::args::SnapshotsArgs;
 use crate::context::Context;
 use crate::exit;
 use anyhow::Result;
