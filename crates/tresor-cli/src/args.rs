@@ -120,17 +120,6 @@ pub struct ServerFlags {
     pub server_command: Option<String>,
 }
 
-impl ServerFlags {
-    /// Client options for [`tresor_server::RemoteStorage::open`].
-    pub fn remote_options(&self) -> anyhow::Result<tresor_server::RemoteOptions> {
-        let mut o = tresor_server::RemoteOptions::default();
-        o.token = tresor_server::client::token_from_env(self.server_token_file.as_deref())?;
-        o.tls_ca = self.tls_ca.clone();
-        o.server_command = self.server_command.clone();
-        Ok(o)
-    }
-}
-
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Create a new repository.

@@ -131,13 +131,40 @@ pub struct ServerStats {
     pub idle_closed: u64,
 }
 
+/// Opens the storage of one configured repository: given its name and its config, the storage
+/// or a message. See [`Server::from_config_with`].
+pub type OpenStorage<'a> =
+    &'a dyn Fn(&str, &crate::config::RepositoryConfig) -> Result<Arc<dyn Storage>, String>;
+
 impl Server {
-    /// A server for a config: opens every repository's storage and creates its folders (local
-    /// directories), or checks that its bucket can be listed (S3).
+    /// A server for a config whose repositories are local directories: opens each and creates
+    /// its folders. A repository in S3 is refused: the caller opens those
+    /// ([`Server::from_config_with`]; `tresor serve` does, with the one function that opens every
+    /// repository location), so this crate does not depend on an S3 client.
     ///
     /// # Errors
     /// A message naming the repository whose storage cannot be opened.
     pub fn from_config(config: &ServerConfig) -> Result<Server, String> {
+        Self::from_config_with(config, &|name, r| match &r.path {
+            Some(p) => Ok(Arc::new(tresor_storage::local::LocalStorage::new(
+                std::path::absolute(p).map_err(|e| format!("repository {name}: {e}"))?,
+            ))),
+            None => Err(format!(
+                "repository {name}: only local directories are opened here; \
+                 give S3 storage with Server::from_config_with"
+            )),
+        })
+    }
+
+    /// A server for a config, with every repository's storage opened by `open` (given the
+    /// repository's name and config; errors are messages). Creates each storage's folders
+    /// ([`Storage::create`]: directories locally, a listing check in S3). Large uploads are
+    /// spooled in `limits.spool_dir`, else in a local repository's own directory, else in the
+    /// system temporary folder.
+    ///
+    /// # Errors
+    /// A message naming the repository whose storage cannot be opened or created.
+    pub fn from_config_with(config: &ServerConfig, open: OpenStorage<'_>) -> Result<Server, String> {
         let mut repos: HashMap<String, Arc<dyn Storage>> = HashMap::new();
         let mut spools = HashMap::new();
         for (name, r) in &config.repositories {
@@ -146,16 +173,7 @@ impl Server {
                 None => std::env::temp_dir(),
             };
             spools.insert(name.clone(), Spool::new(&config.limits, &spool_dir));
-            let storage: Arc<dyn Storage> = match (&r.path, &r.s3) {
-                (Some(_), _) => {
-                    Arc::new(tresor_storage::local::LocalStorage::new(spool_dir.clone()))
-                }
-                (None, Some(url)) => Arc::new(
-                    tresor_s3::S3Storage::open(url, &tresor_s3::S3Options::default())
-                        .map_err(|e| format!("repository {name}: {e}"))?,
-                ),
-                (None, None) => return Err(format!("repository {name}: no path or s3")),
-            };
+            let storage = open(name, r)?;
             storage
                 .create()
                 .map_err(|e| format!("repository {name}: {e}"))?;

@@ -2,10 +2,11 @@
 //! commands, and `tresor serve hash-token`.
 
 use crate::args::{Global, HashTokenArgs, ServeAction, ServeArgs};
+use crate::location::{self, Lock, Location, OpenOptions};
 use anyhow::{Context as _, Result, bail};
 use std::sync::Arc;
 use tresor_server::auth::{Role, generate_token, hash_token};
-use tresor_server::config::Limits;
+use tresor_server::config::{Limits, RepositoryConfig};
 use tresor_server::{AccessLog, Server, ServerConfig};
 use tresor_storage::Storage;
 
@@ -43,17 +44,12 @@ pub fn run(g: &Global, a: &ServeArgs) -> Result<i32> {
             limits.max_in_flight_bytes = m;
         }
         limits.spool_dir = a.spool_dir.clone();
-        let storage: Arc<dyn Storage> = if tresor_s3::is_s3_url(repo) {
-            Arc::new(tresor_s3::S3Storage::open(
-                repo,
-                &crate::context::s3_options(g)?,
-            )?)
-        } else {
-            let path = std::path::absolute(repo.strip_prefix("local:").unwrap_or(repo))?;
-            // Large uploads are spooled on the repository's own file system.
-            limits.spool_dir.get_or_insert_with(|| path.clone());
-            Arc::new(tresor_storage::local::LocalStorage::new(path))
-        };
+        let location = Location::parse(repo)?;
+        // Large uploads are spooled on the repository's own file system.
+        if let Some(path) = location.local_path() {
+            limits.spool_dir.get_or_insert_with(|| path.to_path_buf());
+        }
+        let storage = location::open(&location, &OpenOptions::from_global(g)?, Lock::Off)?;
         limits.check().map_err(anyhow::Error::msg)?;
         storage.create()?;
         let server = Server::single(storage, &a.client_name, role, limits);
@@ -71,7 +67,9 @@ pub fn run(g: &Global, a: &ServeArgs) -> Result<i32> {
         }
         _ => None,
     };
-    let server = Server::from_config(&config).map_err(anyhow::Error::msg)?;
+    let opts = OpenOptions::from_global(g)?;
+    let server = Server::from_config_with(&config, &|name, r| open_served(name, r, &opts))
+        .map_err(anyhow::Error::msg)?;
     server.set_access_log(log);
     let listener =
         std::net::TcpListener::bind(listen).with_context(|| format!("listen {listen}"))?;
@@ -92,6 +90,24 @@ pub fn run(g: &Global, a: &ServeArgs) -> Result<i32> {
     }
     server.run(listener, tls)?;
     Ok(crate::exit::OK)
+}
+
+/// The storage of a repository of the server config, opened like every repository location
+/// (S3 with the global S3 options; no Object Lock of its own: the server stores what clients
+/// send).
+fn open_served(
+    name: &str,
+    r: &RepositoryConfig,
+    opts: &OpenOptions,
+) -> std::result::Result<Arc<dyn Storage>, String> {
+    let location = match (&r.path, &r.s3) {
+        (Some(p), _) => std::path::absolute(p).map(Location::Local).map_err(anyhow::Error::from),
+        (None, Some(url)) => Location::parse(url),
+        (None, None) => Err(anyhow::anyhow!("no path or s3")),
+    };
+    location
+        .and_then(|l| location::open(&l, opts, Lock::Off))
+        .map_err(|e| format!("repository {name}: {}", crate::exit::message(&e)))
 }
 
 fn hash_token_cmd(g: &Global, h: &HashTokenArgs) -> Result<i32> {
