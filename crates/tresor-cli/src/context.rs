@@ -2,7 +2,7 @@
 //! global options; opens the repository (storage through `location`).
 
 use crate::args::Global;
-use crate::location::{self, Lock, Location, OpenOptions};
+use crate::location::{self, Location, Lock, OpenOptions};
 use crate::password::PasswordSource;
 use anyhow::{Result, bail};
 use std::sync::Arc;
@@ -61,7 +61,11 @@ impl Context {
     /// The storage at the location; S3 objects get the Object Lock retention the repository's
     /// config asks for.
     pub fn storage(&self) -> Result<Arc<dyn Storage>> {
-        location::open(&Location::parse(&self.location)?, &self.open, Lock::FromConfig)
+        location::open(
+            &Location::parse(&self.location)?,
+            &self.open,
+            Lock::FromConfig,
+        )
     }
 
     /// For `init --s3-object-lock-days`: the S3 storage, giving every object it writes this
@@ -71,7 +75,11 @@ impl Context {
         &self,
         lock: tresor_format::config::ObjectLockConfig,
     ) -> Result<Arc<dyn Storage>> {
-        location::open(&Location::parse(&self.location)?, &self.open, Lock::Enable(lock))
+        location::open(
+            &Location::parse(&self.location)?,
+            &self.open,
+            Lock::Enable(lock),
+        )
     }
 
     /// Whether the store refuses overwrites (only S3 stores are asked; see
@@ -105,6 +113,14 @@ impl Context {
     pub fn high_water(&self, repo_id: &str) -> Option<tresor_core::highwater::HighWater> {
         let dir = self.cache_dir.as_deref()?;
         Some(tresor_core::highwater::HighWater::new(dir, repo_id))
+    }
+
+    /// How results are shown (`--json`, `--quiet`).
+    pub fn mode(&self) -> crate::render::Mode {
+        crate::render::Mode {
+            json: self.json,
+            quiet: self.quiet,
+        }
     }
 
     /// Whether to draw progress bars: stderr is a terminal and output is for humans.

@@ -11,6 +11,7 @@ mod exit;
 mod location;
 mod output;
 mod password;
+mod render;
 
 use clap::Parser;
 

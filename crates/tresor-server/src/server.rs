@@ -164,7 +164,10 @@ impl Server {
     ///
     /// # Errors
     /// A message naming the repository whose storage cannot be opened or created.
-    pub fn from_config_with(config: &ServerConfig, open: OpenStorage<'_>) -> Result<Server, String> {
+    pub fn from_config_with(
+        config: &ServerConfig,
+        open: OpenStorage<'_>,
+    ) -> Result<Server, String> {
         let mut repos: HashMap<String, Arc<dyn Storage>> = HashMap::new();
         let mut spools = HashMap::new();
         for (name, r) in &config.repositories {

@@ -1,6 +1,7 @@
 use crate::args::CheckArgs;
 use crate::context::Context;
 use crate::exit;
+use crate::render::{self, check::Checked};
 use anyhow::{Context as _, Result, bail};
 use tresor_core::check::{ReadData, check};
 
@@ -33,34 +34,7 @@ pub fn run(ctx: &Context, a: &CheckArgs) -> Result<i32> {
     };
     let repo = ctx.open()?;
     let r = check(&repo, which)?;
-    if ctx.json {
-        println!(
-            "{}",
-            serde_json::json!({"message_type": "summary", "snapshots": r.snapshots, "packs": r.packs, "blobs": r.blobs,
-                "packs_read": r.packs_read, "bytes_read": r.bytes_read, "errors": r.errors, "warnings": r.warnings})
-        );
-    } else {
-        for w in &r.warnings {
-            eprintln!("warning: {w}");
-        }
-        for e in &r.errors {
-            eprintln!("error: {e}");
-        }
-        if !ctx.quiet {
-            println!(
-                "checked {} snapshots, {} packs, {} blobs; read {} packs",
-                r.snapshots, r.packs, r.blobs, r.packs_read
-            );
-            println!(
-                "{}",
-                if r.errors.is_empty() {
-                    "no errors were found".to_string()
-                } else {
-                    format!("{} errors found", r.errors.len())
-                }
-            );
-        }
-    }
+    render::emit(&Checked::from(&r), ctx.mode())?;
     Ok(if r.errors.is_empty() {
         exit::OK
     } else {

@@ -2,7 +2,8 @@
 
 use crate::args::{Global, S3PolicyArgs};
 use crate::exit;
-use crate::location::{self, Lock, Location, OpenOptions};
+use crate::location::{self, Location, Lock, OpenOptions};
+use crate::render::s3_policy::Policy;
 use anyhow::{Result, bail};
 use tresor_s3::policy::{ObjectLockPolicy, PolicyOptions, Role, policy};
 
@@ -48,7 +49,11 @@ pub fn run(g: &Global, a: &S3PolicyArgs) -> Result<i32> {
     o.sse = s3.sse.clone();
     o.object_lock = object_lock(g, a)?;
     o.principal = a.principal.clone();
-    println!("{}", serde_json::to_string_pretty(&policy(&o))?);
+    let mode = crate::render::Mode {
+        json: g.json,
+        quiet: g.quiet,
+    };
+    crate::render::emit(&Policy(policy(&o)), mode)?;
     Ok(exit::OK)
 }
 

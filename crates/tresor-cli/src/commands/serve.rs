@@ -2,7 +2,8 @@
 //! commands, and `tresor serve hash-token`.
 
 use crate::args::{Global, HashTokenArgs, ServeAction, ServeArgs};
-use crate::location::{self, Lock, Location, OpenOptions};
+use crate::location::{self, Location, Lock, OpenOptions};
+use crate::render::serve::HashedToken;
 use anyhow::{Context as _, Result, bail};
 use std::sync::Arc;
 use tresor_server::auth::{Role, generate_token, hash_token};
@@ -101,7 +102,9 @@ fn open_served(
     opts: &OpenOptions,
 ) -> std::result::Result<Arc<dyn Storage>, String> {
     let location = match (&r.path, &r.s3) {
-        (Some(p), _) => std::path::absolute(p).map(Location::Local).map_err(anyhow::Error::from),
+        (Some(p), _) => std::path::absolute(p)
+            .map(Location::Local)
+            .map_err(anyhow::Error::from),
         (None, Some(url)) => Location::parse(url),
         (None, None) => Err(anyhow::anyhow!("no path or s3")),
     };
@@ -126,26 +129,17 @@ fn hash_token_cmd(g: &Global, h: &HashTokenArgs) -> Result<i32> {
         generate_token(&h.client)?
     };
     let hash = hash_token(&token).map_err(anyhow::Error::msg)?;
-    if g.json {
-        println!(
-            "{}",
-            serde_json::json!({
-                "client": h.client,
-                "repository": h.repository,
-                "role": h.role,
-                "token": if h.stdin { None } else { Some(&token) },
-                "token_hash": hash,
-            })
-        );
-        return Ok(crate::exit::OK);
-    }
-    if !h.stdin {
-        println!("# token for the client (TRESOR_SERVER_TOKEN); it is not stored anywhere:");
-        println!("# {token}");
-    }
-    println!("[clients.{}]", h.client);
-    println!("repository = \"{}\"", h.repository);
-    println!("role = \"{}\"", h.role);
-    println!("token_hash = \"{hash}\"");
+    let o = HashedToken {
+        client: &h.client,
+        repository: &h.repository,
+        role: &h.role,
+        token: (!h.stdin).then_some(token.as_str()),
+        token_hash: &hash,
+    };
+    let mode = crate::render::Mode {
+        json: g.json,
+        quiet: g.quiet,
+    };
+    crate::render::emit(&o, mode)?;
     Ok(crate::exit::OK)
 }
