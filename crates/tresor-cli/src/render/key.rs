@@ -338,3 +338,138 @@ impl Outcome for Imported<'_> {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::render::{Mode, Stream, render};
+    use tresor_format::BlobId;
+    use tresor_format::snapshot::Snapshot;
+
+    const TEXT: Mode = Mode {
+        json: false,
+        quiet: false,
+    };
+    const JSON: Mode = Mode {
+        json: true,
+        quiet: false,
+    };
+
+    fn signer() -> UnknownSigner {
+        let s = Snapshot {
+            version: 2,
+            time: "2024-01-01T00:00:00Z".into(),
+            tree: BlobId([0; 32]),
+            paths: vec!["/a\nb".into()],
+            hostname: "h".into(),
+            username: "u".into(),
+            uid: 0,
+            gid: 0,
+            tags: vec![],
+            excludes: vec![],
+            parent: None,
+            summary: None,
+            program_version: "tresor".into(),
+            markers: vec![],
+        };
+        UnknownSigner {
+            signer: [0xee; 32],
+            snapshots: vec![(ObjectId([1; 32]), Some(s)), (ObjectId([2; 32]), None)],
+            index_objects: 1,
+            objects: vec![ObjectId([1; 32]), ObjectId([2; 32]), ObjectId([3; 32])],
+        }
+    }
+
+    #[test]
+    fn signers_in_every_case() {
+        let unknown = [signer()];
+        let listed = Signers {
+            unknown: &unknown,
+            accepted: &[],
+            asked: false,
+        };
+        let ee = "ee".repeat(32);
+        assert_eq!(
+            render(&listed, TEXT).unwrap().stream(Stream::Out),
+            format!(
+                "signer {ee}: 3 object(s): 2 snapshot(s), 1 index object(s) — ignored by readers\n  \
+                 01010101 time \"2024-01-01T00:00:00Z\" host \"h\" paths \"/a\\nb\"\n  \
+                 02020202 (does not decrypt)\n"
+            )
+        );
+        let none = Signers {
+            unknown: &[],
+            accepted: &[],
+            asked: true,
+        };
+        assert_eq!(
+            render(&none, TEXT).unwrap().stream(Stream::Out),
+            "nothing to accept: every signer is vouched for by a trusted key or a revocation\n"
+        );
+        let accepted = Signers {
+            unknown: &unknown,
+            accepted: &[[0xee; 32]],
+            asked: true,
+        };
+        assert_eq!(
+            render(&accepted, TEXT).unwrap().stream(Stream::Out),
+            format!("accepted signer {ee}\n")
+        );
+        let v: serde_json::Value =
+            serde_json::from_str(&render(&accepted, JSON).unwrap().stream(Stream::Out)).unwrap();
+        assert_eq!(v["accepted"][0], ee);
+        assert_eq!(v["unknown"][0]["objects"], 3);
+        assert_eq!(
+            v["unknown"][0]["snapshots"][1]["time"],
+            serde_json::Value::Null
+        );
+        let chosen = [&unknown[0]];
+        let to_accept = render(&ToAccept(&chosen), JSON).unwrap();
+        assert_eq!(to_accept.stream(Stream::Out), "");
+        assert_eq!(
+            to_accept.stream(Stream::Err),
+            format!(
+                "to accept: signer {ee}: 3 object(s), 2 snapshot(s)\n  \
+                 01010101 time \"2024-01-01T00:00:00Z\" host \"h\" paths \"/a\\nb\"\n"
+            )
+        );
+    }
+
+    #[test]
+    fn imported_and_paper() {
+        let unknown = [signer()];
+        let o = Imported {
+            id: ObjectId([9; 32]),
+            unknown: &unknown,
+            trust_rebuilt: Some("chunks 1/2/3 bytes".into()),
+        };
+        let warning = "warning: the repository had no trust record: a new one trusts the config \
+                       as it is now (chunks 1/2/3 bytes) and only the imported key; check the \
+                       config is yours\n";
+        let t = render(&o, TEXT).unwrap();
+        assert_eq!(t.stream(Stream::Err), warning);
+        assert!(t.stream(Stream::Out).starts_with(
+            "imported key 09090909\nthese signers have no key file (lost keys, or a forger); \
+             their objects stay ignored until you accept them with `tresor key signers --accept PREFIX`:\n\
+             signer "
+        ));
+        let j = render(&o, JSON).unwrap();
+        assert_eq!(j.stream(Stream::Err), warning);
+        let v: serde_json::Value = serde_json::from_str(&j.stream(Stream::Out)).unwrap();
+        assert_eq!(
+            (v["message_type"].as_str(), v["trust_rebuilt"].as_bool()),
+            (Some("imported"), Some(true))
+        );
+        let paper = Paper {
+            paper: Zeroizing::new("line 1\nline 2\n".into()),
+        };
+        assert_eq!(
+            render(&paper, TEXT).unwrap().stream(Stream::Out),
+            "line 1\nline 2\n"
+        );
+        assert_eq!(
+            render(&paper, JSON).unwrap().stream(Stream::Out),
+            "{\"paper\":\"line 1\\nline 2\\n\"}\n"
+        );
+    }
+}
