@@ -975,18 +975,7 @@ async fn route(
     let method = req.method.clone();
     let (kind, name, op) = match (target, &method) {
         (Target::Repository(r), &Method::GET | &Method::HEAD) => {
-            let info = serde_json::json!({
-                "protocol": PROTOCOL_VERSION,
-                "repository": r,
-                "client": client,
-                "role": role.as_str(),
-                "max_object_size": state.limits.max_object_size,
-            });
-            return Ok(ok(
-                StatusCode::OK,
-                info.to_string().into_bytes(),
-                "application/json",
-            ));
+            return Ok(repository_info(state, r, &client, role));
         }
         (Target::List(_, k), &Method::GET) => (k, None, Op::List),
         (Target::Object(_, k, n), &Method::GET | &Method::HEAD) => (k, Some(n), Op::Read),
@@ -1008,11 +997,46 @@ async fn route(
             format!("role {role} may not {} {kind} objects", op.as_str()),
         ));
     }
-    let name = name.map(str::to_string);
+    let what = (op, kind, name.map(str::to_string));
+    perform(state, &storage, what, req, body, e).await
+}
+
+/// `GET /{repo}/`: what the server says about the repository and the client.
+fn repository_info(
+    state: &State,
+    repository: &str,
+    client: &str,
+    role: Role,
+) -> Response<Full<Bytes>> {
+    let info = serde_json::json!({
+        "protocol": PROTOCOL_VERSION,
+        "repository": repository,
+        "client": client,
+        "role": role.as_str(),
+        "max_object_size": state.limits.max_object_size,
+    });
+    ok(
+        StatusCode::OK,
+        info.to_string().into_bytes(),
+        "application/json",
+    )
+}
+
+/// Carry out an allowed request on `storage`: `what` is the operation, the kind and the name
+/// of the object (none for a listing).
+async fn perform(
+    state: &State,
+    storage: &Arc<dyn Storage>,
+    (op, kind, name): (Op, Kind, Option<String>),
+    req: &http::request::Parts,
+    body: &mut Option<Incoming>,
+    e: &mut Entry,
+) -> Result<Response<Full<Bytes>>, ApiError> {
+    let method = &req.method;
     match op {
         Op::List => {
             let mut list =
-                blocking(&storage, move |s| s.list(kind).map_err(ApiError::storage)).await?;
+                blocking(storage, move |s| s.list(kind).map_err(ApiError::storage)).await?;
             list.sort();
             let body = serde_json::to_vec(&list).map_err(|e| ApiError {
                 status: StatusCode::INTERNAL_SERVER_ERROR,
@@ -1023,10 +1047,10 @@ async fn route(
         }
         Op::Read => {
             read(
-                &storage,
+                storage,
                 kind,
                 name.unwrap_or_default(),
-                &method,
+                method,
                 &req.headers,
             )
             .await
@@ -1037,7 +1061,7 @@ async fn route(
             };
             write(
                 state,
-                &storage,
+                storage,
                 kind,
                 name.unwrap_or_default(),
                 &req.headers,
@@ -1048,7 +1072,7 @@ async fn route(
         }
         Op::Delete => {
             let n = name.unwrap_or_default();
-            blocking(&storage, move |s| {
+            blocking(storage, move |s| {
                 s.delete(kind, &n).map_err(ApiError::storage)
             })
             .await?;

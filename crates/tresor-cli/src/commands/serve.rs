@@ -33,31 +33,43 @@ pub fn run(g: &Global, a: &ServeArgs) -> Result<i32> {
         None => AccessLog::Stderr,
     };
     if a.stdio {
-        let Some(repo) = &g.repo else {
-            bail!("--stdio needs the repository: --repo PATH");
-        };
-        let role = Role::parse(a.role.as_deref().unwrap_or("")).context("--role")?;
-        let mut limits = Limits::default();
-        if let Some(m) = a.max_object_size {
-            limits.max_object_size = m.max(1);
-        }
-        if let Some(m) = a.max_in_flight_bytes {
-            limits.max_in_flight_bytes = m;
-        }
-        limits.spool_dir = a.spool_dir.clone();
-        let location = Location::parse(repo)?;
-        // Large uploads are spooled on the repository's own file system.
-        if let Some(path) = location.local_path() {
-            limits.spool_dir.get_or_insert_with(|| path.to_path_buf());
-        }
-        let storage = location::open(&location, &OpenOptions::from_global(g)?, Lock::Off)?;
-        limits.check().map_err(anyhow::Error::msg)?;
-        storage.create()?;
-        let server = Server::single(storage, &a.client_name, role, limits);
-        server.set_access_log(log);
-        server.serve_stdio()?;
-        return Ok(crate::exit::OK);
+        serve_stdio(g, a, log)?;
+    } else {
+        serve_config(g, a, log)?;
     }
+    Ok(crate::exit::OK)
+}
+
+/// `--stdio`: the repository of `--repo` on standard input and output, for one client.
+fn serve_stdio(g: &Global, a: &ServeArgs, log: AccessLog) -> Result<()> {
+    let Some(repo) = &g.repo else {
+        bail!("--stdio needs the repository: --repo PATH");
+    };
+    let role = Role::parse(a.role.as_deref().unwrap_or("")).context("--role")?;
+    let mut limits = Limits::default();
+    if let Some(m) = a.max_object_size {
+        limits.max_object_size = m.max(1);
+    }
+    if let Some(m) = a.max_in_flight_bytes {
+        limits.max_in_flight_bytes = m;
+    }
+    limits.spool_dir = a.spool_dir.clone();
+    let location = Location::parse(repo)?;
+    // Large uploads are spooled on the repository's own file system.
+    if let Some(path) = location.local_path() {
+        limits.spool_dir.get_or_insert_with(|| path.to_path_buf());
+    }
+    let storage = location::open(&location, &OpenOptions::from_global(g)?, Lock::Off)?;
+    limits.check().map_err(anyhow::Error::msg)?;
+    storage.create()?;
+    let server = Server::single(storage, &a.client_name, role, limits);
+    server.set_access_log(log);
+    server.serve_stdio()?;
+    Ok(())
+}
+
+/// `--listen ADDR --config FILE`: the config's repositories over HTTP(S) until killed.
+fn serve_config(g: &Global, a: &ServeArgs, log: AccessLog) -> Result<()> {
     let (Some(listen), Some(config)) = (&a.listen, &a.config) else {
         bail!("tresor serve needs --listen ADDR --config FILE (or --stdio)");
     };
@@ -90,7 +102,7 @@ pub fn run(g: &Global, a: &ServeArgs) -> Result<i32> {
         );
     }
     server.run(listener, tls)?;
-    Ok(crate::exit::OK)
+    Ok(())
 }
 
 /// The storage of a repository of the server config, opened like every repository location

@@ -100,10 +100,44 @@ struct Problem<'a> {
     damage: bool,
 }
 
+impl<'a> From<&'a tresor_core::restorer::Difference> for Difference<'a> {
+    fn from(d: &'a tresor_core::restorer::Difference) -> Self {
+        Difference {
+            path: &d.path,
+            what: d.what.name(),
+            wanted: &d.wanted,
+            got: &d.got,
+        }
+    }
+}
+
+impl From<tresor_core::restorer::DifferenceCounts> for Counts {
+    fn from(c: tresor_core::restorer::DifferenceCounts) -> Self {
+        Counts {
+            owner: c.owner,
+            mode: c.mode,
+            mtime: c.mtime,
+            atime: c.atime,
+            xattr: c.xattr,
+            entry: c.entry,
+            total: c.total(),
+        }
+    }
+}
+
+impl<'a> From<&'a tresor_core::restorer::RestoreProblem> for Problem<'a> {
+    fn from(p: &'a tresor_core::restorer::RestoreProblem) -> Self {
+        Problem {
+            path: &p.path,
+            message: &p.message,
+            damage: p.damage,
+        }
+    }
+}
+
 impl Serialize for Restored<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
         let r = self.result;
-        let (w, c) = (r.withheld, r.difference_counts);
         Json {
             message_type: "summary",
             snapshot_id: self.snapshot,
@@ -128,41 +162,20 @@ impl Serialize for Restored<'_> {
             },
             privileged: self.privileged,
             withheld: Withheld {
-                devices: w.devices,
-                setid_files: w.setid_files,
-                xattrs: w.xattrs,
+                devices: r.withheld.devices,
+                setid_files: r.withheld.setid_files,
+                xattrs: r.withheld.xattrs,
             },
             privileges_dropped: &r.privileges_dropped,
             xattrs_filtered: r.xattrs_filtered,
-            differences: (r.differences.iter())
-                .map(|d| Difference {
-                    path: &d.path,
-                    what: d.what.name(),
-                    wanted: &d.wanted,
-                    got: &d.got,
-                })
-                .collect(),
-            owners_not_restored: c.owner,
-            difference_counts: Counts {
-                owner: c.owner,
-                mode: c.mode,
-                mtime: c.mtime,
-                atime: c.atime,
-                xattr: c.xattr,
-                entry: c.entry,
-                total: c.total(),
-            },
+            differences: r.differences.iter().map(Difference::from).collect(),
+            owners_not_restored: r.difference_counts.owner,
+            difference_counts: Counts::from(r.difference_counts),
             leftovers_removed: r.leftovers_removed,
             total_duration: r.elapsed,
             errors: r.problems.len(),
             damaged: r.problems.iter().filter(|p| p.damage).count(),
-            error_list: (r.problems.iter())
-                .map(|p| Problem {
-                    path: &p.path,
-                    message: &p.message,
-                    damage: p.damage,
-                })
-                .collect(),
+            error_list: r.problems.iter().map(Problem::from).collect(),
         }
         .serialize(s)
     }
