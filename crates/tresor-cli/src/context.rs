@@ -59,13 +59,15 @@ impl Context {
     }
 
     /// The storage at the location; S3 objects get the Object Lock retention the repository's
-    /// config asks for.
+    /// config asks for. Network storages print their waits for the store on stderr (unless
+    /// `--quiet` or `--json`).
     pub fn storage(&self) -> Result<Arc<dyn Storage>> {
-        location::open(
-            &Location::parse(&self.location)?,
-            &self.open,
-            Lock::FromConfig,
-        )
+        let location = Location::parse(&self.location)?;
+        let storage = location::open(&location, &self.open, Lock::FromConfig)?;
+        if location.local_path().is_none() && !self.quiet && !self.json {
+            storage.set_wait_observer(Some(Arc::new(crate::output::WaitLines::default())));
+        }
+        Ok(storage)
     }
 
     /// For `init --s3-object-lock-days`: the S3 storage, giving every object it writes this

@@ -10,6 +10,7 @@ use crate::args::{Global, ServerFlags};
 use anyhow::{Result, bail};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 use tresor_core::{CoreError, Repository};
 use tresor_format::config::{ObjectLockConfig, ObjectLockMode};
 use tresor_storage::Storage;
@@ -61,6 +62,8 @@ pub struct OpenOptions {
     pub s3: tresor_s3::S3Options,
     /// For `tresor+http(s)://` and `ssh://` locations.
     pub server: ServerFlags,
+    /// How long network storages retry a request that fails in passing (`--retry-for`).
+    pub retry_for: Duration,
 }
 
 impl OpenOptions {
@@ -71,6 +74,7 @@ impl OpenOptions {
     pub fn from_global(g: &Global) -> Result<OpenOptions> {
         let mut s3 = tresor_s3::S3Options::default();
         s3.insecure_http = g.insecure_http;
+        s3.retry_for = Duration::from_secs(g.retry_for);
         s3.storage_class_data = g.s3.storage_class_data.clone();
         s3.connections = usize::from(g.s3.connections);
         s3.storage_class_metadata = g.s3.storage_class_metadata.clone();
@@ -82,6 +86,7 @@ impl OpenOptions {
         Ok(OpenOptions {
             s3,
             server: g.server.clone(),
+            retry_for: Duration::from_secs(g.retry_for),
         })
     }
 }
@@ -116,7 +121,7 @@ pub fn open(location: &Location, o: &OpenOptions, lock: Lock) -> Result<Arc<dyn 
         Location::S3(url) => Arc::new(open_s3(url, &o.s3, lock)?),
         Location::Remote(url) => Arc::new(tresor_server::RemoteStorage::open(
             url,
-            &remote_options(&o.server)?,
+            &remote_options(&o.server, o.retry_for)?,
         )?),
     })
 }
@@ -170,8 +175,9 @@ fn enable_object_lock(url: &str, s3: &tresor_s3::S3Storage, lock: ObjectLockConf
 
 /// Client options for [`tresor_server::RemoteStorage::open`]. The token comes from
 /// `TRESOR_SERVER_TOKEN` or the token file, never from a flag nor from the URL.
-fn remote_options(f: &ServerFlags) -> Result<tresor_server::RemoteOptions> {
+fn remote_options(f: &ServerFlags, retry_for: Duration) -> Result<tresor_server::RemoteOptions> {
     let mut o = tresor_server::RemoteOptions::default();
+    o.retry_for = retry_for;
     o.token = tresor_server::client::token_from_env(f.server_token_file.as_deref())?;
     o.tls_ca = f.tls_ca.clone();
     o.server_command = f.server_command.clone();

@@ -36,6 +36,12 @@ impl<S: Storage> Storage for FaultyStorage<S> {
     fn location(&self) -> String {
         format!("faulty:{}", self.inner.location())
     }
+    fn set_wait_observer(
+        &self,
+        observer: Option<std::sync::Arc<dyn crate::retry::WaitObserver>>,
+    ) -> Option<std::sync::Arc<dyn crate::retry::WaitObserver>> {
+        self.inner.set_wait_observer(observer)
+    }
     fn create(&self) -> Result<()> {
         self.inner.create()
     }

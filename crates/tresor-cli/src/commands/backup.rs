@@ -81,8 +81,8 @@ pub fn run(ctx: &Context, a: BackupArgs) -> Result<i32> {
     })
 }
 
-/// The source paths, normalised, after checking the host name, the tags and that each path
-/// exists.
+/// The source paths, normalised, after checking the host name and the tags (paths that cannot
+/// be looked at are left out by the backup, with a warning each).
 fn sources(a: &BackupArgs) -> Result<Vec<PathBuf>> {
     if a.host.as_deref().is_some_and(|h| h.trim().is_empty()) {
         anyhow::bail!("--host: an empty host name cannot be selected or shown; give a name");
@@ -94,12 +94,12 @@ fn sources(a: &BackupArgs) -> Result<Vec<PathBuf>> {
     {
         anyhow::bail!("--tag {t:?}: a tag must not be empty or contain a line break");
     }
-    let mut paths = Vec::new();
-    for p in &a.paths {
-        let n = normalize(p)?;
-        std::fs::symlink_metadata(&n).with_context(|| format!("backup source {}", p.display()))?;
-        paths.push(n);
-    }
+    // Paths that cannot be looked at are left out by the backup, with a warning each.
+    let paths = a
+        .paths
+        .iter()
+        .map(|p| normalize(p))
+        .collect::<Result<Vec<_>>>()?;
     if a.stdin && !a.paths.is_empty() {
         bail!("--stdin takes no paths");
     }
@@ -145,17 +145,18 @@ fn back_up(
     opts: BackupOptions,
     stdin: bool,
 ) -> Result<BackupResult> {
-    let bar = Bar::new(ctx.progress_enabled(), "backup");
+    let bar = Bar::new(ctx.progress_enabled(), "backup").with_wait_lines(!ctx.quiet && !ctx.json);
     let scan_paths = if ctx.progress_enabled() && !stdin {
         opts.paths.clone()
     } else {
         Vec::new()
     };
+    let scan_excludes = opts.excludes.clone();
     let result = std::thread::scope(|scope| {
         if !scan_paths.is_empty() {
-            let bar = &bar;
+            let (bar, excludes) = (&bar, &scan_excludes);
             scope.spawn(move || {
-                let (files, bytes) = scan(&scan_paths);
+                let (files, bytes) = scan(&scan_paths, excludes);
                 tresor_core::Progress::set_total(bar, files, bytes);
             });
         }
@@ -187,11 +188,15 @@ fn stop_on_signals() -> Arc<AtomicBool> {
     cancel
 }
 
-/// Files and bytes below `paths` (best effort: unreadable entries are skipped).
-fn scan(paths: &[PathBuf]) -> (u64, u64) {
+/// Files and bytes below `paths` (best effort: unreadable entries are skipped). Like the backup,
+/// it never looks at excluded entries.
+fn scan(paths: &[PathBuf], excludes: &PatternSet) -> (u64, u64) {
     let (mut files, mut bytes) = (0u64, 0u64);
     let mut stack: Vec<PathBuf> = paths.to_vec();
     while let Some(p) = stack.pop() {
+        if excludes.matches(&p) {
+            continue;
+        }
         let Ok(m) = std::fs::symlink_metadata(&p) else {
             continue;
         };

@@ -34,7 +34,7 @@ pub fn run(ctx: &Context, a: &CheckArgs) -> Result<i32> {
     };
     let repo = ctx.open()?;
     let r = check(&repo, which)?;
-    render::emit(&Checked::from(&r), ctx.mode())?;
+    render::emit(&Checked::new(&r, which != ReadData::None), ctx.mode())?;
     Ok(if r.errors.is_empty() {
         exit::OK
     } else {

@@ -18,26 +18,52 @@ pub struct Checked<'a> {
     pub blobs: usize,
     /// Packs read whole.
     pub packs_read: usize,
+    /// Packs chosen to be read (those whose read failed are errors).
+    pub packs_selected: usize,
+    /// How they were chosen, e.g. `all packs`, `5% at random`, `part 2/7 by pack id`.
+    pub selection: &'a str,
     /// Bytes of the packs read.
     pub bytes_read: u64,
     /// Damage and missing data, one line each (exit 5 when any).
     pub errors: &'a [String],
     /// Things that are not damage.
     pub warnings: &'a [String],
+    /// Pack data was asked for (`--read-data`, `--read-data-subset`): the text says which
+    /// share was read.
+    #[serde(skip)]
+    pub read_data: bool,
 }
 
-impl<'a> From<&'a CheckReport> for Checked<'a> {
-    fn from(r: &'a CheckReport) -> Self {
+impl<'a> Checked<'a> {
+    /// The outcome of `r`; `read_data`: pack data was asked for.
+    pub fn new(r: &'a CheckReport, read_data: bool) -> Self {
         Checked {
             message_type: "summary",
             snapshots: r.snapshots,
             packs: r.packs,
             blobs: r.blobs,
             packs_read: r.packs_read,
+            packs_selected: r.packs_selected,
+            selection: &r.selection,
             bytes_read: r.bytes_read,
             errors: &r.errors,
             warnings: &r.warnings,
+            read_data,
         }
+    }
+
+    /// The share of the packs `--read-data(-subset)` read, e.g.
+    /// `read 3 of 40 packs (7.5%): 5% at random`.
+    fn share(&self) -> String {
+        let percent = if self.packs == 0 {
+            0.0
+        } else {
+            self.packs_selected as f64 * 100.0 / self.packs as f64
+        };
+        format!(
+            "read {} of {} packs ({percent:.1}%): {}",
+            self.packs_selected, self.packs, self.selection
+        )
     }
 }
 
@@ -53,6 +79,9 @@ impl Outcome for Checked<'_> {
             "checked {} snapshots, {} packs, {} blobs; read {} packs",
             self.snapshots, self.packs, self.blobs, self.packs_read
         ));
+        if self.read_data {
+            t.info(self.share());
+        }
         t.info(if self.errors.is_empty() {
             "no errors were found".to_string()
         } else {
@@ -79,10 +108,12 @@ mod tests {
             packs: 3,
             blobs: 40,
             packs_read: 1,
+            packs_selected: 1,
+            selection: "part 1/3 by pack id".into(),
             bytes_read: 100,
         };
         let t = render(
-            &Checked::from(&r),
+            &Checked::new(&r, true),
             Mode {
                 json: false,
                 quiet: false,
@@ -95,10 +126,23 @@ mod tests {
         );
         assert_eq!(
             t.stream(Stream::Out),
+            "checked 2 snapshots, 3 packs, 40 blobs; read 1 packs\n\
+             read 1 of 3 packs (33.3%): part 1/3 by pack id\n1 errors found\n"
+        );
+        let plain = render(
+            &Checked::new(&r, false),
+            Mode {
+                json: false,
+                quiet: false,
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            plain.stream(Stream::Out),
             "checked 2 snapshots, 3 packs, 40 blobs; read 1 packs\n1 errors found\n"
         );
         let j = render(
-            &Checked::from(&r),
+            &Checked::new(&r, true),
             Mode {
                 json: true,
                 quiet: false,
@@ -108,7 +152,8 @@ mod tests {
         assert_eq!(
             j.stream(Stream::Out),
             "{\"message_type\":\"summary\",\"snapshots\":2,\"packs\":3,\"blobs\":40,\
-             \"packs_read\":1,\"bytes_read\":100,\"errors\":[\"pack P: missing\"],\
+             \"packs_read\":1,\"packs_selected\":1,\"selection\":\"part 1/3 by pack id\",\
+             \"bytes_read\":100,\"errors\":[\"pack P: missing\"],\
              \"warnings\":[\"pack Q: unreferenced\"]}\n"
         );
     }
