@@ -1,18 +1,7 @@
 //! `repair index` and `repair snapshots`: make a damaged repository usable again.
 //!
-//! **Index.** [`repair_index`] rebuilds the index from the packs: it reads every pack's header
-//! (two range reads: trailer, then sealed header), and writes new index objects listing every
-//! pack whose header opens; the last of them supersedes every index object that was there
-//! (accepted or damaged; objects of unknown or revoked keys are left alone, readers ignore them
-//! anyway). Then it deletes the superseded objects and every prune record (all packs are indexed
-//! again, so condemned packs are simply live again; the next prune condemns them anew).
-//!
-//! Trust (format §13): writers deduplicate against index objects of full keys, so re-listing a
-//! pack under a full key must not launder blobs a put-only key uploaded under false ids. Packs
-//! a full key's index object listed are taken as their headers say; every other pack is read
-//! whole and each blob decoded and checked against its id, and only blobs that verify are
-//! listed. A pack whose header does not open is reported; if a full key's index object listed
-//! it, the blobs that lie within the stored bytes are kept from that listing.
+//! **Index.** [`repair_index`] rebuilds the index from the packs in storage, verifying and
+//! salvaging damaged packs (module `index`).
 //!
 //! **Snapshots.** [`repair_snapshots`] walks every snapshot. A file is damaged when one of its
 //! blobs is not indexed or lies beyond the end of its (missing or short) pack — or, with
@@ -23,55 +12,23 @@
 //! `forget` is set. Order: new tree packs and their index objects, then the snapshots, then
 //! (with `forget`) the deletions.
 
+mod index;
+pub use index::{RepairIndexOptions, RepairIndexReport, repair_index, repair_index_with};
+
 use crate::error::{CoreError, Result};
+use crate::repo::Repository;
 use crate::repo::blobs::BlobReader;
 use crate::repo::index::{IdMap, IdSet, Index};
-use crate::repo::index_writer::IndexWriter;
 use crate::repo::packer::Packer;
-use crate::repo::packs::read_pack_header;
-use crate::repo::records::{load_records, record_forgotten};
-use crate::repo::trust::Verdict;
-use crate::repo::{Defect, Repository};
+use crate::repo::records::record_forgotten;
 use crate::{PROGRAM_VERSION, Progress};
 use serde::Serialize;
-use tresor_format::blob::{self, BlobType};
-use tresor_format::index::{IndexFile, IndexPack};
+use tresor_format::blob::BlobType;
 use tresor_format::pack;
 use tresor_format::snapshot::Snapshot;
 use tresor_format::tree::{Node, NodeKind, Tree};
 use tresor_format::{BlobId, ObjectId};
 use tresor_storage::{ErrorKind, Kind};
-
-/// What `repair index` did (or would do, in a dry run).
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct RepairIndexReport {
-    /// Nothing was written or deleted.
-    pub dry_run: bool,
-    /// Packs listed by the new index.
-    pub packs: usize,
-    /// Blobs listed by the new index.
-    pub blobs: u64,
-    /// Packs read whole and verified blob by blob (no full key's index object listed them).
-    pub packs_verified: usize,
-    /// Blobs left out because they did not verify: `blob id in pack id: error`.
-    pub blobs_dropped: Vec<String>,
-    /// Packs whose header could not be read: `pack id: error`.
-    pub unreadable: Vec<String>,
-    /// Index objects that could not be opened (replaced): `index id: error`.
-    pub damaged_index: Vec<String>,
-    /// Packs an index object listed that are not in storage.
-    pub missing_packs: Vec<ObjectId>,
-    /// New index objects.
-    pub index_written: Vec<ObjectId>,
-    /// Index objects superseded by the new ones.
-    pub index_superseded: usize,
-    /// Index objects deleted.
-    pub index_deleted: usize,
-    /// Prune records deleted.
-    pub records_deleted: usize,
-    /// Objects the storage refused to delete.
-    pub undeletable: Vec<String>,
-}
 
 fn delete(
     repo: &Repository,
@@ -88,294 +45,6 @@ fn delete(
         }
         Err(e) => Err(e.into()),
     }
-}
-
-/// Rebuild the index from the packs (see the module documentation).
-///
-/// # Errors
-/// [`CoreError::PutOnly`], [`CoreError::Invalid`] without a full key, storage errors. Damaged
-/// packs and index objects are reported, not raised.
-pub fn repair_index(
-    repo: &Repository,
-    dry_run: bool,
-    progress: &dyn Progress,
-) -> Result<RepairIndexReport> {
-    repo.require_read("repair index")?;
-    repo.require_full_signer()?;
-    let mut r = RepairIndexReport {
-        dry_run,
-        ..RepairIndexReport::default()
-    };
-    let objects = read_index_objects(repo, &mut r)?;
-    let mut packs = repo.storage().list(Kind::Pack)?;
-    packs.sort();
-    let sizes: IdMap<ObjectId, u64> = packs
-        .iter()
-        .filter_map(|(n, s)| n.parse().ok().map(|id| (id, *s)))
-        .collect();
-    let mut writer = IndexWriter::new(repo, dry_run);
-    let need_listing = index_packs(
-        repo,
-        &objects.trusted,
-        &packs,
-        &mut writer,
-        &mut r,
-        progress,
-    )?;
-    keep_listings(
-        repo,
-        &objects.full,
-        need_listing,
-        &sizes,
-        &mut writer,
-        &mut r,
-    )?;
-    r.missing_packs = objects
-        .listed
-        .iter()
-        .filter(|id| !sizes.contains_key(*id))
-        .copied()
-        .collect();
-    r.missing_packs.sort();
-    r.index_superseded = objects.supersede.len();
-    writer.finish(objects.supersede.clone())?;
-    r.index_written = writer.written.clone();
-    if dry_run {
-        return Ok(r);
-    }
-    for id in &objects.supersede {
-        if delete(repo, Kind::Index, id, &mut r.undeletable)? {
-            r.index_deleted += 1;
-        }
-    }
-    delete_prune_records(repo, &mut r)?;
-    Ok(r)
-}
-
-/// The index objects as `repair index` found them.
-#[derive(Default)]
-struct IndexObjects {
-    /// To be replaced: those of full and put-only keys, and the damaged ones (sorted by id).
-    supersede: Vec<ObjectId>,
-    /// Those of full keys.
-    full: Vec<ObjectId>,
-    /// Packs a full key's index object listed.
-    trusted: IdSet<ObjectId>,
-    /// Packs an index object of a full or put-only key listed.
-    listed: IdSet<ObjectId>,
-}
-
-/// Step 1: the index objects — which to replace, which packs a full key vouched for. Damaged
-/// ones go to `r.damaged_index` (and are replaced).
-///
-/// # Errors
-/// Storage errors, a name that is no object id, an object that cannot be read (a failure to
-/// read says nothing about the object: it is never replaced for that).
-fn read_index_objects(repo: &Repository, r: &mut RepairIndexReport) -> Result<IndexObjects> {
-    let mut o = IndexObjects::default();
-    let mut names = repo.storage().list(Kind::Index)?;
-    names.sort();
-    for (name, size) in names {
-        let id: ObjectId = name.parse()?;
-        let opened = match repo.fetch(Kind::Index, &id, Some(size)) {
-            Ok(b) => IndexFile::open(repo.key(), &b).map_err(CoreError::from),
-            Err((_, CoreError::Storage(e))) if e.kind == ErrorKind::NotFound => continue,
-            // A failure to read says nothing about the object: never replace it for that.
-            Err((Defect::Unreadable, e)) => return Err(e),
-            Err((_, e)) => Err(e),
-        };
-        match opened {
-            Ok((signer, f)) => {
-                let v = repo.trust().verdict(&signer, &id);
-                if matches!(v, Verdict::Full | Verdict::PutOnly) {
-                    o.supersede.push(id);
-                    for p in &f.packs {
-                        o.listed.insert(p.id);
-                        if v == Verdict::Full {
-                            o.trusted.insert(p.id);
-                        }
-                    }
-                    if v == Verdict::Full {
-                        o.full.push(id);
-                    }
-                }
-            }
-            Err(e) => {
-                r.damaged_index.push(format!("index {id}: {e}"));
-                o.supersede.push(id);
-            }
-        }
-    }
-    Ok(o)
-}
-
-/// Step 2: every pack by its header (range reads); packs no full key vouched for are read
-/// whole and only their blobs that verify are kept. Returns the trusted packs whose header
-/// does not read (their listing is kept, step 3).
-///
-/// # Errors
-/// Storage errors of reading a pack or writing the index.
-fn index_packs(
-    repo: &Repository,
-    trusted: &IdSet<ObjectId>,
-    packs: &[(String, u64)],
-    writer: &mut IndexWriter<'_>,
-    r: &mut RepairIndexReport,
-    progress: &dyn Progress,
-) -> Result<IdSet<ObjectId>> {
-    let mut need_listing: IdSet<ObjectId> = IdSet::default();
-    for (name, size) in packs {
-        let Ok(id) = name.parse::<ObjectId>() else {
-            continue;
-        };
-        progress.file_done(0);
-        let header = match read_pack_header(repo, &id, *size) {
-            Ok(h) => h,
-            Err(e) => {
-                r.unreadable.push(e.to_string());
-                if trusted.contains(&id) {
-                    need_listing.insert(id);
-                }
-                continue;
-            }
-        };
-        let mut ip = IndexPack {
-            id,
-            data_key: header.data_key,
-            blobs: header.blobs,
-        };
-        if !trusted.contains(&id) && !verify_pack_blobs(repo, &mut ip, *size, r, progress)? {
-            continue;
-        }
-        if !ip.blobs.is_empty() {
-            r.packs += 1;
-            r.blobs += ip.blobs.len() as u64;
-            writer.push(ip)?;
-        }
-    }
-    Ok(need_listing)
-}
-
-/// Read an untrusted pack whole and keep only the blobs of `ip` that decode to their ids (the
-/// others go to `r.blobs_dropped`). False when the pack does not read (in `r.unreadable`).
-///
-/// # Errors
-/// A storage error of reading the pack.
-fn verify_pack_blobs(
-    repo: &Repository,
-    ip: &mut IndexPack,
-    size: u64,
-    r: &mut RepairIndexReport,
-    progress: &dyn Progress,
-) -> Result<bool> {
-    let id = ip.id;
-    r.packs_verified += 1;
-    let bytes = match repo.fetch(Kind::Pack, &id, Some(size)) {
-        Ok(b) => b,
-        Err((Defect::Unreadable, e)) => return Err(e),
-        Err((Defect::Garbage, _)) => {
-            r.unreadable.push(format!(
-                "pack {id}: content does not match its name (a copy, or modified)"
-            ));
-            return Ok(false);
-        }
-        Err((_, e)) => {
-            r.unreadable.push(e.to_string());
-            return Ok(false);
-        }
-    };
-    progress.bytes_read(bytes.len() as u64);
-    let data_key = &ip.data_key;
-    ip.blobs.retain(|b| {
-        let stored = usize::try_from(b.offset)
-            .ok()
-            .zip(usize::try_from(b.length).ok())
-            .and_then(|(o, l)| bytes.get(o..o.checked_add(l)?));
-        let ok = stored
-            .ok_or_else(|| "beyond the end".to_string())
-            .and_then(|s| {
-                blob::decode(data_key, &repo.key().id_key, b.blob_type, &b.id, s)
-                    .map(|_| ())
-                    .map_err(|e| e.to_string())
-            });
-        match ok {
-            Ok(()) => true,
-            Err(e) => {
-                r.blobs_dropped
-                    .push(format!("blob {} in pack {id}: {e}", b.id));
-                false
-            }
-        }
-    });
-    Ok(true)
-}
-
-/// Step 3: trusted packs with unreadable headers — keep what their full key's listing places
-/// within the stored bytes.
-///
-/// # Errors
-/// Storage errors; an index object of a full key that no longer opens.
-fn keep_listings(
-    repo: &Repository,
-    full_objects: &[ObjectId],
-    mut need_listing: IdSet<ObjectId>,
-    sizes: &IdMap<ObjectId, u64>,
-    writer: &mut IndexWriter<'_>,
-    r: &mut RepairIndexReport,
-) -> Result<()> {
-    if need_listing.is_empty() {
-        return Ok(());
-    }
-    for oid in full_objects {
-        let bytes = repo.read_object(Kind::Index, oid)?;
-        let (_, f) = IndexFile::open(repo.key(), &bytes)?;
-        for mut p in f.packs {
-            if !need_listing.remove(&p.id) {
-                continue;
-            }
-            let size = sizes.get(&p.id).copied().unwrap_or(0);
-            p.blobs.retain(|b| {
-                b.offset
-                    .saturating_add(b.length)
-                    .saturating_add(pack::TRAILER_LEN)
-                    <= size
-            });
-            if !p.blobs.is_empty() {
-                r.packs += 1;
-                r.blobs += p.blobs.len() as u64;
-                writer.push(p)?;
-            }
-        }
-    }
-    Ok(())
-}
-
-/// Step 4: every pack is indexed again, so prune records are obsolete — except forget records,
-/// which say which snapshots were deleted on purpose (format §16). Deletes the others.
-///
-/// # Errors
-/// Storage errors (a refused delete is reported in `r.undeletable`).
-fn delete_prune_records(repo: &Repository, r: &mut RepairIndexReport) -> Result<()> {
-    let records = match repo.storage().list(Kind::PruneRecord) {
-        Ok(l) => l,
-        Err(e) if e.kind == ErrorKind::NotFound => Vec::new(),
-        Err(e) => return Err(e.into()),
-    };
-    let keep: IdSet<ObjectId> = load_records(repo)?
-        .forgotten
-        .into_iter()
-        .map(|(id, _)| id)
-        .collect();
-    for (name, _) in records {
-        let id: ObjectId = name.parse()?;
-        if keep.contains(&id) {
-            continue;
-        }
-        if delete(repo, Kind::PruneRecord, &id, &mut r.undeletable)? {
-            r.records_deleted += 1;
-        }
-    }
-    Ok(())
 }
 
 /// Options of `repair snapshots`.
