@@ -71,6 +71,12 @@ fn hostile_names_are_escaped_for_people_and_exact_in_json() {
     let o = env.ok(&["ls", "-l", "latest"]);
     assert_clean("ls -l", &o.stdout);
 
+    // An error that ends a command, naming what the user typed: one clean line.
+    let o = env.run(&["ls", "latest", "/no\x1b[2J\nerror: forged"]);
+    assert_ne!(o.status.code(), Some(0));
+    assert_clean("ls error", &o.stderr);
+    assert_eq!(String::from_utf8_lossy(&o.stderr).lines().count(), 1);
+
     // ls --json: the exact bytes of every name, path and target.
     let o = env.ok(&["ls", "--json", "latest"]);
     let mut seen = 0;

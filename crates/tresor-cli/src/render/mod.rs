@@ -163,6 +163,12 @@ impl Text {
     }
 }
 
+/// One line on standard error outside an outcome (errors that end the command, progress
+/// notices, mount messages), through the same last guard as [`Text`]'s lines.
+pub fn say(line: String) {
+    eprintln!("{}", tresor_format::tree::display_line(&line));
+}
+
 /// The last guard of every line printed: no control character reaches the terminal, whatever
 /// text a message embeds (docs/cli.md, "Names in output"). Lines without any keep their memory.
 fn guarded(line: String) -> Zeroizing<String> {
