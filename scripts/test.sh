@@ -7,8 +7,13 @@
 #   - /dev/fuse for the `tresor mount` tests (a real FUSE mount; as root no fusermount is
 #     needed). Without /dev/fuse those tests say "skipped" and pass.
 # Works on a fresh machine (as root, or with sudo for apt-get).
+# First of all, the guard rails: clippy over every target, warnings are errors (the workspace
+# lints in Cargo.toml: no function over 80 lines, no tangled function, no #[allow] without a
+# reason).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+cargo clippy --workspace --all-targets --locked -- -D warnings
 
 SUDO=""
 [[ "$(id -u)" == 0 ]] || SUDO="sudo"

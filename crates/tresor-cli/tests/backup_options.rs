@@ -17,6 +17,10 @@ fn listing(env: &Env) -> Vec<String> {
 }
 
 #[test]
+#[allow(
+    clippy::too_many_lines,
+    reason = "one test scenario, read top to bottom; its steps share state"
+)]
 fn excludes_markers_and_snapshot_fields() {
     let env = Env::new();
     env.init();

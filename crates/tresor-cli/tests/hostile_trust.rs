@@ -326,6 +326,10 @@ fn a_client_that_saw_the_newest_trust_record_refuses_an_older_one() {
 /// Each field of the config weakened by the storage (pack size, compression, chunk sizes, Object
 /// Lock, and the id): refused by full and put-only keys alike, nothing written.
 #[test]
+#[allow(
+    clippy::too_many_lines,
+    reason = "one test scenario, read top to bottom; its steps share state"
+)]
 fn a_config_weakened_field_by_field_is_refused() {
     let env = Env::new();
     let mut config = tresor_format::config::Config::new().unwrap();

@@ -215,6 +215,10 @@ fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
 /// closes) ignores the first SIGTERM until the read returns, but the second one ends it at once
 /// with exit code 130; what it wrote leaves the repository consistent and a later backup works.
 #[test]
+#[allow(
+    clippy::too_many_lines,
+    reason = "one test scenario, read top to bottom; its steps share state"
+)]
 fn a_second_sigterm_stops_a_blocked_backup_at_once() {
     use std::io::Write;
     let env = Env::new();

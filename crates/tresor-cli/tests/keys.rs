@@ -94,6 +94,11 @@ fn put_only_key_backs_up_but_every_read_is_refused() {
 }
 
 #[test]
+#[allow(
+    clippy::cognitive_complexity,
+    clippy::too_many_lines,
+    reason = "one test scenario, read top to bottom; its steps share state"
+)]
 fn key_passwd_remove_and_paper_round_trip() {
     let env = Env::new();
     env.init();

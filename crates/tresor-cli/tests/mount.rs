@@ -161,6 +161,10 @@ fn without_sparse(
 }
 
 #[test]
+#[allow(
+    clippy::too_many_lines,
+    reason = "one test scenario, read top to bottom; its steps share state"
+)]
 fn mounted_snapshots_match_the_source_field_by_field() {
     let Some(env) = fuse_env() else { return };
     let src = make_tree(env.dir.path());
@@ -367,6 +371,10 @@ fn damaged_data_reads_as_eio_and_names_the_file() {
 }
 
 #[test]
+#[allow(
+    clippy::too_many_lines,
+    reason = "one test scenario, read top to bottom; its steps share state"
+)]
 fn acls_are_enforced_and_ending_leaves_what_is_mounted_below() {
     if !fuse_available() || !is_root() {
         eprintln!("skipped: needs root (tmpfs, setfacl, other uids)");

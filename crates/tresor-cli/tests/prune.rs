@@ -356,6 +356,10 @@ fn s3_url() -> Option<String> {
 
 /// Two hosts back up three times each while prune runs over and over (and snapshots are
 /// forgotten); then every kept snapshot restores and check --read-data is clean.
+#[allow(
+    clippy::too_many_lines,
+    reason = "one test scenario, read top to bottom; its steps share state"
+)]
 fn concurrent_backups_and_prunes(env: &Env, location: &str) {
     let cmd = |args: &[&str]| {
         let o = env

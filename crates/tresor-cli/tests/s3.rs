@@ -168,6 +168,10 @@ fn storage_classes_and_sse_from_the_command_line() {
 /// object written afterwards (by init and by later backups, without any flag) carries the
 /// retention. On a bucket without Object Lock, init refuses.
 #[test]
+#[allow(
+    clippy::too_many_lines,
+    reason = "one test scenario, read top to bottom; its steps share state"
+)]
 fn object_lock_from_init_reaches_every_object() {
     use tresor_storage::{Kind, Storage};
     let Some(url) = s3_url() else { return };

@@ -274,6 +274,10 @@ fn error_response(status: &str, code: &str) -> Vec<u8> {
     .into_bytes()
 }
 
+#[allow(
+    clippy::too_many_lines,
+    reason = "one test scenario, read top to bottom; its steps share state"
+)]
 fn handle(mut client: TcpStream, st: &State) -> std::io::Result<()> {
     client.set_read_timeout(Some(Duration::from_secs(120)))?;
     let Some((head, mut rest)) = read_head(&mut client)? else {
@@ -521,6 +525,10 @@ fn check_clean(env: &Env, url: &str) {
 // Tests.
 
 #[test]
+#[allow(
+    clippy::too_many_lines,
+    reason = "one test scenario, read top to bottom; its steps share state"
+)]
 fn backup_and_restore_through_injected_faults() {
     let Some(endpoint) = endpoint() else { return };
     let upstream: SocketAddr = endpoint.strip_prefix("http://").unwrap().parse().unwrap();

@@ -259,6 +259,10 @@ fn first_object(m: &Moto, bucket: &str, prefix: &str) -> (String, u64) {
 }
 
 #[test]
+#[allow(
+    clippy::too_many_lines,
+    reason = "one test scenario, read top to bottom; its steps share state"
+)]
 fn append_only_policy_against_moto_with_iam() {
     let Some(m) = moto() else { return };
     let env = Env::new();

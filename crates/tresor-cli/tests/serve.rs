@@ -241,6 +241,11 @@ fn files(dir: &Path) -> std::collections::BTreeMap<PathBuf, u64> {
 }
 
 #[test]
+#[allow(
+    clippy::cognitive_complexity,
+    clippy::too_many_lines,
+    reason = "one test scenario, read top to bottom; its steps share state"
+)]
 fn hostile_append_client_changes_nothing() {
     let env = Env::new();
     let srv = serve(
@@ -525,6 +530,10 @@ fn backup_and_restore_over_a_server_command() {
 }
 
 #[test]
+#[allow(
+    clippy::too_many_lines,
+    reason = "one test scenario, read top to bottom; its steps share state"
+)]
 fn serve_command_line_with_hash_token() {
     let env = Env::new();
     let mut config = format!("[repositories.main]\npath = \"{}\"\n", env.repo.display());
@@ -629,6 +638,10 @@ fn serve_command_line_with_hash_token() {
 /// second round the admin forgets every snapshot of the first round and prunes. Afterwards (and after the prunes that delete what was condemned) every
 /// kept snapshot restores byte for byte and `check --read-data` is clean.
 #[test]
+#[allow(
+    clippy::too_many_lines,
+    reason = "one test scenario, read top to bottom; its steps share state"
+)]
 fn eight_clients_back_up_at_once_while_an_admin_forgets_and_prunes() {
     let env = Env::new();
     let srv = serve(&env, "");

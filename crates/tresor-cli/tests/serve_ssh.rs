@@ -33,6 +33,10 @@ impl Drop for Sshd {
 }
 
 #[test]
+#[allow(
+    clippy::too_many_lines,
+    reason = "one test scenario, read top to bottom; its steps share state"
+)]
 fn backup_and_restore_through_sshd_forced_commands() {
     if std::env::var_os("CI").is_none() || !Path::new(SSHD).exists() || !is_root() {
         eprintln!("skipped: needs CI set, root, and {SSHD} (Debian openssh-server)");

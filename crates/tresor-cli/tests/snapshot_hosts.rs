@@ -15,6 +15,10 @@ fn stdout(o: &std::process::Output) -> String {
 }
 
 #[test]
+#[allow(
+    clippy::too_many_lines,
+    reason = "one test scenario, read top to bottom; its steps share state"
+)]
 fn put_only_hosts_listings_and_future_snapshots() {
     let env = Env::new();
     env.init();

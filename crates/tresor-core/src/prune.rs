@@ -1361,6 +1361,11 @@ fn keep_and_decide(
 /// [`CoreError::PutOnly`]; [`CoreError::Invalid`] without a full key; [`CoreError::Damaged`]
 /// when an index object, prune record, snapshot or tree cannot be read, or a used blob is
 /// stored nowhere (prune would otherwise lose track of data: run `check`, then `repair`).
+#[allow(
+    clippy::cognitive_complexity,
+    clippy::too_many_lines,
+    reason = "split by r12-core/r12-cli"
+)]
 pub fn plan(repo: &Repository, opts: &PruneOptions) -> Result<PrunePlan> {
     repo.require_read("prune")?;
     require_full_signer(repo)?;
@@ -2122,6 +2127,11 @@ impl PrunePlan {
     /// does not verify. Whatever was written before an error leaves a consistent repository
     /// that the next run completes; failures to delete are reported in the stats, not raised.
     /// A plan is executed once; a second call is [`CoreError::Invalid`].
+    #[allow(
+        clippy::cognitive_complexity,
+        clippy::too_many_lines,
+        reason = "split by r12-core/r12-cli"
+    )]
     pub fn execute(&self, repo: &Repository, progress: &dyn Progress) -> Result<PruneStats> {
         require_full_signer(repo)?;
         let mut guard = self
@@ -2526,6 +2536,7 @@ fn size(n: u64) -> String {
 }
 
 impl fmt::Display for PrunePlan {
+    #[allow(clippy::too_many_lines, reason = "split by r12-core/r12-cli")]
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let sum = |v: &[PlannedPack]| v.iter().map(|p| p.size).sum::<u64>();
         writeln!(

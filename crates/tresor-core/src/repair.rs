@@ -92,6 +92,7 @@ fn delete(
 /// # Errors
 /// [`CoreError::PutOnly`], [`CoreError::Invalid`] without a full key, storage errors. Damaged
 /// packs and index objects are reported, not raised.
+#[allow(clippy::too_many_lines, reason = "split by r12-core/r12-cli")]
 pub fn repair_index(
     repo: &Repository,
     dry_run: bool,
@@ -523,6 +524,7 @@ impl Fixer<'_> {
 ///
 /// # Errors
 /// [`CoreError::PutOnly`], storage errors on writing. Damage is what this reports, not raises.
+#[allow(clippy::too_many_lines, reason = "split by r12-core/r12-cli")]
 pub fn repair_snapshots(
     repo: &Repository,
     opts: &RepairSnapshotsOptions,

@@ -690,6 +690,7 @@ struct WithinBucket {
     last: Option<i64>,
 }
 
+#[allow(clippy::too_many_lines, reason = "split by r12-core/r12-cli")]
 fn decide_group(
     mut list: Vec<&SnapshotInfo>,
     policy: &RetentionPolicy,

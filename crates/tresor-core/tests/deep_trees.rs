@@ -42,6 +42,10 @@ fn dir(sub: BlobId) -> Node {
 }
 
 #[test]
+#[allow(
+    clippy::too_many_lines,
+    reason = "one test scenario, read top to bottom; its steps share state"
+)]
 fn one_level_too_deep_is_damage_everywhere() {
     let dir_ = tempfile::tempdir().unwrap();
     let (_, repo) = setup(dir_.path());

@@ -183,6 +183,10 @@ fn snapshot(tree: BlobId) -> Snapshot {
 /// each as damage naming the snapshot, the directory and the reason; an honest snapshot stays
 /// clean.
 #[test]
+#[allow(
+    clippy::too_many_lines,
+    reason = "one test scenario, read top to bottom; its steps share state"
+)]
 fn check_names_trees_that_break_the_rules() {
     let dir = tempfile::tempdir().unwrap();
     let (storage, admin) = setup(dir.path());

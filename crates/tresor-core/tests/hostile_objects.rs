@@ -749,6 +749,10 @@ fn a_put_only_hosts_snapshot_is_never_an_automatic_parent() {
 }
 
 #[test]
+#[allow(
+    clippy::too_many_lines,
+    reason = "one test scenario, read top to bottom; its steps share state"
+)]
 fn a_false_listing_of_another_hosts_pack_hides_nothing() {
     let w = world();
     let admin = w.admin();

@@ -677,6 +677,10 @@ fn backup_deduplicating_against_condemned_data_resurrects_it() {
 }
 
 #[test]
+#[allow(
+    clippy::too_many_lines,
+    reason = "one test scenario, read top to bottom; its steps share state"
+)]
 fn concurrent_backups_and_prunes_keep_every_snapshot_restorable() {
     let env = Env::new();
     let storage = env.storage().clone();
@@ -918,6 +922,10 @@ fn repair_snapshots_leaves_out_exactly_the_damaged_files() {
 }
 
 #[test]
+#[allow(
+    clippy::too_many_lines,
+    reason = "one test scenario, read top to bottom; its steps share state"
+)]
 fn damaged_packs_are_found_and_repaired_or_reported() {
     // Truncated pack: found by check, reported by repair index, files left out by repair
     // snapshots.

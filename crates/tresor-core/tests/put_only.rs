@@ -244,6 +244,10 @@ fn a_forged_blob_does_not_poison_other_hosts() {
 }
 
 #[test]
+#[allow(
+    clippy::too_many_lines,
+    reason = "one test scenario, read top to bottom; its steps share state"
+)]
 fn a_removed_key_is_revoked() {
     let dir = tempfile::tempdir().unwrap();
     let (storage, admin) = setup(dir.path());
@@ -467,6 +471,10 @@ fn passwords_change_and_paper_keys_restore_access() {
 /// still deduplicates against its own earlier backups; a full key deduplicates against its own
 /// and other full keys' index objects as before, never against put-only keys'.
 #[test]
+#[allow(
+    clippy::too_many_lines,
+    reason = "one test scenario, read top to bottom; its steps share state"
+)]
 fn dedup_lists_are_readable_by_their_writer_only() {
     let dir = tempfile::tempdir().unwrap();
     let (storage, admin) = setup(dir.path());

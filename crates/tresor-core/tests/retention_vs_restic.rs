@@ -176,6 +176,10 @@ fn add_minutes(dt: DateTime, minutes: i64) -> DateTime {
         .expect("in range")
 }
 
+#[allow(
+    clippy::too_many_lines,
+    reason = "one test scenario, read top to bottom; its steps share state"
+)]
 fn generate(index: usize, rng: &mut Rng) -> Timeline {
     let scenario = SCENARIOS[index % SCENARIOS.len()];
     let tz_name = match (scenario, index % 3) {
@@ -585,6 +589,10 @@ struct Stats {
 }
 
 /// Runs one timeline; returns what was compared, or the mismatch reports.
+#[allow(
+    clippy::too_many_lines,
+    reason = "one test scenario, read top to bottom; its steps share state"
+)]
 fn run_timeline(env: &Env, tl: &Timeline) -> Result<Stats, String> {
     let mut stats = Stats::default();
     let repo = env.work.join(&tl.name);
@@ -802,6 +810,10 @@ fn skip_or_fail(message: &str) {
 }
 
 #[test]
+#[allow(
+    clippy::too_many_lines,
+    reason = "one test scenario, read top to bottom; its steps share state"
+)]
 fn retention_matches_restic_forget() {
     let Some((major, minor, banner)) = restic_version() else {
         skip_or_fail("`restic` is not installed or `restic version` failed");

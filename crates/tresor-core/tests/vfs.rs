@@ -30,6 +30,11 @@ fn resolve(vfs: &Vfs, path: &str) -> u64 {
 }
 
 #[test]
+#[allow(
+    clippy::cognitive_complexity,
+    clippy::too_many_lines,
+    reason = "one test scenario, read top to bottom; its steps share state"
+)]
 fn view_lists_snapshots_and_reads_files_exactly() {
     let dir = tempfile::tempdir().unwrap();
     let (storage, repo) = setup(dir.path());

@@ -799,6 +799,10 @@ fn sealed_cases(
 /// Writes `tests/vectors/v2.json`. Ignored: running it again replaces every randomised vector.
 #[test]
 #[ignore = "generates tests/vectors/v2.json; run only to create a new vector file"]
+#[allow(
+    clippy::too_many_lines,
+    reason = "one test scenario, read top to bottom; its steps share state"
+)]
 fn generate() {
     let key = fixture_master_key();
     let master_json = serde_json::to_string(&key).expect("key serializes");
@@ -1210,6 +1214,10 @@ fn argon2id_vectors() {
 }
 
 #[test]
+#[allow(
+    clippy::too_many_lines,
+    reason = "one test scenario, read top to bottom; its steps share state"
+)]
 fn key_file_vectors() {
     let v = load();
     let files = v["key_files"].as_array().unwrap();
@@ -1423,6 +1431,10 @@ fn hand_tree(nodes: &[HandNode<'_>]) -> Vec<u8> {
 /// Negative vectors (format §10 rules; not in v2.json, which stays as generated): trees
 /// encoded by hand that break one rule each are refused with a message naming the node.
 #[test]
+#[allow(
+    clippy::too_many_lines,
+    reason = "one test scenario, read top to bottom; its steps share state"
+)]
 fn invalid_tree_vectors() {
     let n = |name: &'static [u8]| HandNode { name, ..FILE };
     // The hand encoding is right: the same bytes with a good name decode.
@@ -1566,6 +1578,10 @@ fn snapshot_and_config_vectors() {
 }
 
 #[test]
+#[allow(
+    clippy::cognitive_complexity,
+    reason = "one test scenario, read top to bottom; its steps share state"
+)]
 fn sealed_vectors() {
     let v = load();
     let key = master_key_from(&v["master_key"]);
@@ -1703,6 +1719,11 @@ fn assert_tamper_evident<T>(bytes: &[u8], open: impl Fn(&[u8]) -> Result<T, Form
 }
 
 #[test]
+#[allow(
+    clippy::cognitive_complexity,
+    clippy::too_many_lines,
+    reason = "one test scenario, read top to bottom; its steps share state"
+)]
 fn object_vectors() {
     let v = load();
     let key = master_key_from(&v["master_key"]);
@@ -1880,6 +1901,11 @@ fn object_vectors() {
 }
 
 #[test]
+#[allow(
+    clippy::cognitive_complexity,
+    clippy::too_many_lines,
+    reason = "one test scenario, read top to bottom; its steps share state"
+)]
 fn pack_and_blob_vectors() {
     let v = load();
     let key = master_key_from(&v["master_key"]);

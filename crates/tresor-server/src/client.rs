@@ -395,6 +395,120 @@ impl fmt::Debug for RemoteStorage {
     }
 }
 
+/// The HTTP client of a `tresor+http(s)://` location: HTTP/2 (by ALPN over TLS, with prior
+/// knowledge over plain TCP), the CA file of `opts` when given.
+fn http_transport(
+    url: &str,
+    opts: &RemoteOptions,
+    rt: &tokio::runtime::Runtime,
+    tls: bool,
+    host: &str,
+    port: Option<u16>,
+) -> Result<Transport> {
+    let mut b = reqwest::Client::builder()
+        .timeout(opts.timeout)
+        .connect_timeout(Duration::from_secs(15))
+        .pool_idle_timeout(Duration::from_secs(10))
+        .pool_max_idle_per_host(32)
+        .tcp_nodelay(true)
+        .http2_initial_stream_window_size(4 << 20)
+        .http2_initial_connection_window_size(16 << 20)
+        .http2_max_frame_size(1 << 20)
+        .user_agent(concat!("tresor/", env!("CARGO_PKG_VERSION")));
+    if !tls {
+        // TLS negotiates HTTP/2 by ALPN; plain connections use it with prior
+        // knowledge: one connection carries the concurrent requests of a backup.
+        b = b.http2_prior_knowledge();
+    }
+    if let Some(ca) = &opts.tls_ca {
+        let pem = std::fs::read(ca)
+            .map_err(|e| open_error(url, format!("CA file {}: {e}", ca.display())))?;
+        let certs = reqwest::Certificate::from_pem_bundle(&pem)
+            .map_err(|e| open_error(url, format!("CA file {}: {e}", ca.display())))?;
+        if certs.is_empty() {
+            return Err(open_error(
+                url,
+                format!("CA file {}: no certificate", ca.display()),
+            ));
+        }
+        b = b.tls_certs_only(certs);
+    }
+    let client = {
+        let _g = rt.enter();
+        b.build()
+            .map_err(|e| open_error(url, format!("HTTP client: {e}")))?
+    };
+    let scheme = if tls { "https" } else { "http" };
+    let base = match port {
+        Some(p) => format!("{scheme}://{host}:{p}"),
+        None => format!("{scheme}://{host}"),
+    };
+    Ok(Transport::Http {
+        client,
+        base,
+        token: opts.token.clone(),
+    })
+}
+
+/// The command that runs the server of an `ssh://` location: `opts.server_command` through
+/// `sh -c`, or `ssh` with [`ssh_args`].
+fn server_command(
+    opts: &RemoteOptions,
+    user: Option<&str>,
+    host: &str,
+    port: Option<u16>,
+    path: &str,
+) -> tokio::process::Command {
+    let mut cmd = match &opts.server_command {
+        Some(c) => {
+            let mut cmd = tokio::process::Command::new("sh");
+            cmd.arg("-c").arg(c);
+            cmd
+        }
+        None => {
+            let mut cmd = tokio::process::Command::new("ssh");
+            cmd.args(ssh_args(user, host, port, path));
+            cmd
+        }
+    };
+    cmd.stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::inherit())
+        .kill_on_drop(true);
+    cmd
+}
+
+/// Start the server command and do the HTTP/2 handshake over its stdin and stdout.
+fn pipe_transport(
+    url: &str,
+    rt: &tokio::runtime::Runtime,
+    mut cmd: tokio::process::Command,
+) -> Result<Transport> {
+    let (sender, child) = rt.block_on(async {
+        let mut child = cmd
+            .spawn()
+            .map_err(|e| open_error(url, format!("cannot start server command: {e}")))?;
+        let stdin = child.stdin.take().expect("piped stdin");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let io = TokioIo::new(tokio::io::join(stdout, stdin));
+        let (sender, conn) = hyper::client::conn::http2::Builder::new(TokioExecutor::new())
+            .initial_stream_window_size(4 << 20)
+            .initial_connection_window_size(16 << 20)
+            .max_frame_size(1 << 20)
+            .handshake(io)
+            .await
+            .map_err(|e| open_error(url, format!("server command: {e}")))?;
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        Ok::<_, StorageError>((sender, child))
+    })?;
+    Ok(Transport::Pipe {
+        sender: Mutex::new(Some(sender)),
+        child: Mutex::new(Some(child)),
+    })
+}
+
 impl RemoteStorage {
     /// Open a remote location (see [`parse_remote_url`]). For `tresor+http(s)://` nothing is
     /// sent yet; for `ssh://` the server process is started and the HTTP/2 handshake done.
@@ -415,103 +529,18 @@ impl RemoteStorage {
                 host,
                 port,
                 repository,
-            } => {
-                let mut b = reqwest::Client::builder()
-                    .timeout(opts.timeout)
-                    .connect_timeout(Duration::from_secs(15))
-                    .pool_idle_timeout(Duration::from_secs(10))
-                    .pool_max_idle_per_host(32)
-                    .tcp_nodelay(true)
-                    .http2_initial_stream_window_size(4 << 20)
-                    .http2_initial_connection_window_size(16 << 20)
-                    .http2_max_frame_size(1 << 20)
-                    .user_agent(concat!("tresor/", env!("CARGO_PKG_VERSION")));
-                if !tls {
-                    // TLS negotiates HTTP/2 by ALPN; plain connections use it with prior
-                    // knowledge: one connection carries the concurrent requests of a backup.
-                    b = b.http2_prior_knowledge();
-                }
-                if let Some(ca) = &opts.tls_ca {
-                    let pem = std::fs::read(ca)
-                        .map_err(|e| open_error(url, format!("CA file {}: {e}", ca.display())))?;
-                    let certs = reqwest::Certificate::from_pem_bundle(&pem)
-                        .map_err(|e| open_error(url, format!("CA file {}: {e}", ca.display())))?;
-                    if certs.is_empty() {
-                        return Err(open_error(
-                            url,
-                            format!("CA file {}: no certificate", ca.display()),
-                        ));
-                    }
-                    b = b.tls_certs_only(certs);
-                }
-                let client = {
-                    let _g = rt.enter();
-                    b.build()
-                        .map_err(|e| open_error(url, format!("HTTP client: {e}")))?
-                };
-                let scheme = if tls { "https" } else { "http" };
-                let base = match port {
-                    Some(p) => format!("{scheme}://{host}:{p}"),
-                    None => format!("{scheme}://{host}"),
-                };
-                (
-                    Transport::Http {
-                        client,
-                        base,
-                        token: opts.token.clone(),
-                    },
-                    repository,
-                )
-            }
+            } => (
+                http_transport(url, opts, &rt, tls, &host, port)?,
+                repository,
+            ),
             RemoteLocation::Ssh {
                 user,
                 host,
                 port,
                 path,
             } => {
-                let mut cmd = match &opts.server_command {
-                    Some(c) => {
-                        let mut cmd = tokio::process::Command::new("sh");
-                        cmd.arg("-c").arg(c);
-                        cmd
-                    }
-                    None => {
-                        let mut cmd = tokio::process::Command::new("ssh");
-                        cmd.args(ssh_args(user.as_deref(), &host, port, &path));
-                        cmd
-                    }
-                };
-                cmd.stdin(std::process::Stdio::piped())
-                    .stdout(std::process::Stdio::piped())
-                    .stderr(std::process::Stdio::inherit())
-                    .kill_on_drop(true);
-                let (sender, child) = rt.block_on(async {
-                    let mut child = cmd.spawn().map_err(|e| {
-                        open_error(url, format!("cannot start server command: {e}"))
-                    })?;
-                    let stdin = child.stdin.take().expect("piped stdin");
-                    let stdout = child.stdout.take().expect("piped stdout");
-                    let io = TokioIo::new(tokio::io::join(stdout, stdin));
-                    let (sender, conn) =
-                        hyper::client::conn::http2::Builder::new(TokioExecutor::new())
-                            .initial_stream_window_size(4 << 20)
-                            .initial_connection_window_size(16 << 20)
-                            .max_frame_size(1 << 20)
-                            .handshake(io)
-                            .await
-                            .map_err(|e| open_error(url, format!("server command: {e}")))?;
-                    tokio::spawn(async move {
-                        let _ = conn.await;
-                    });
-                    Ok::<_, StorageError>((sender, child))
-                })?;
-                (
-                    Transport::Pipe {
-                        sender: Mutex::new(Some(sender)),
-                        child: Mutex::new(Some(child)),
-                    },
-                    STDIO_REPOSITORY.to_string(),
-                )
+                let cmd = server_command(opts, user.as_deref(), &host, port, &path);
+                (pipe_transport(url, &rt, cmd)?, STDIO_REPOSITORY.to_string())
             }
         };
         Ok(RemoteStorage {
@@ -643,7 +672,10 @@ impl RemoteStorage {
 
     /// One request, retried when it fails in passing, and repeated after the server's
     /// `Retry-After` while the server says it is busy.
-    #[allow(clippy::too_many_arguments)]
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "one request: method, path, range, body, and the object for the error"
+    )]
     fn call(
         &self,
         method: Method,

@@ -783,7 +783,10 @@ async fn handle(
 }
 
 impl State {
-    #[allow(clippy::too_many_arguments)]
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "one access-log line: every field it prints"
+    )]
     fn log_line(
         &self,
         e: &Entry,
@@ -930,12 +933,71 @@ fn ok(status: StatusCode, body: Vec<u8>, content_type: &'static str) -> Response
     r
 }
 
+/// What a request asks for, once its path is parsed, its client authenticated and its
+/// repository found: one operation on objects of one kind.
+struct Asked {
+    storage: Arc<dyn Storage>,
+    kind: Kind,
+    name: Option<String>,
+    op: Op,
+}
+
 async fn route(
     state: &State,
     req: &http::request::Parts,
     body: &mut Option<Incoming>,
     e: &mut Entry,
 ) -> Result<Response<Full<Bytes>>, ApiError> {
+    let Asked {
+        storage,
+        kind,
+        name,
+        op,
+    } = match resolve(state, req, e).await? {
+        Ok(request) => request,
+        Err(answered) => return Ok(answered),
+    };
+    match op {
+        Op::List => {
+            let mut list =
+                blocking(&storage, move |s| s.list(kind).map_err(ApiError::storage)).await?;
+            list.sort();
+            let body = serde_json::to_vec(&list).map_err(|e| ApiError {
+                status: StatusCode::INTERNAL_SERVER_ERROR,
+                message: "internal error".into(),
+                detail: Some(e.to_string()),
+            })?;
+            Ok(ok(StatusCode::OK, body, "application/json"))
+        }
+        Op::Read => {
+            let name = name.unwrap_or_default();
+            read(&storage, kind, name, &req.method, &req.headers).await
+        }
+        Op::Write => {
+            let Some(body) = body.take() else {
+                return Err(ApiError::bad("no request body"));
+            };
+            let name = name.unwrap_or_default();
+            write(state, &storage, kind, name, &req.headers, body, e).await
+        }
+        Op::Delete => {
+            let n = name.unwrap_or_default();
+            blocking(&storage, move |s| {
+                s.delete(kind, &n).map_err(ApiError::storage)
+            })
+            .await?;
+            Ok(ok(StatusCode::NO_CONTENT, Vec::new(), "application/json"))
+        }
+    }
+}
+
+/// Parse the path, authenticate the client, find its repository and check the permission
+/// table. `Ok(Err(response))`: the request is answered already (`GET /{repo}/`).
+async fn resolve(
+    state: &State,
+    req: &http::request::Parts,
+    e: &mut Entry,
+) -> Result<Result<Asked, Response<Full<Bytes>>>, ApiError> {
     if req.uri.query().is_some() {
         return Err(ApiError::bad("query strings are not part of the protocol"));
     }
@@ -951,21 +1013,10 @@ async fn route(
             return Err(ApiError::new(StatusCode::NOT_FOUND, "no such repository"));
         }
     };
-    let method = req.method.clone();
-    let (kind, name, op) = match (target, &method) {
+    let method = &req.method;
+    let (kind, name, op) = match (target, method) {
         (Target::Repository(r), &Method::GET | &Method::HEAD) => {
-            let info = serde_json::json!({
-                "protocol": PROTOCOL_VERSION,
-                "repository": r,
-                "client": client,
-                "role": role.as_str(),
-                "max_object_size": state.limits.max_object_size,
-            });
-            return Ok(ok(
-                StatusCode::OK,
-                info.to_string().into_bytes(),
-                "application/json",
-            ));
+            return Ok(Err(whoami(state, r, &client, role)));
         }
         (Target::List(_, k), &Method::GET) => (k, None, Op::List),
         (Target::Object(_, k, n), &Method::GET | &Method::HEAD) => (k, Some(n), Op::Read),
@@ -988,52 +1039,28 @@ async fn route(
         ));
     }
     let name = name.map(str::to_string);
-    match op {
-        Op::List => {
-            let mut list =
-                blocking(&storage, move |s| s.list(kind).map_err(ApiError::storage)).await?;
-            list.sort();
-            let body = serde_json::to_vec(&list).map_err(|e| ApiError {
-                status: StatusCode::INTERNAL_SERVER_ERROR,
-                message: "internal error".into(),
-                detail: Some(e.to_string()),
-            })?;
-            Ok(ok(StatusCode::OK, body, "application/json"))
-        }
-        Op::Read => {
-            read(
-                &storage,
-                kind,
-                name.unwrap_or_default(),
-                &method,
-                &req.headers,
-            )
-            .await
-        }
-        Op::Write => {
-            let Some(body) = body.take() else {
-                return Err(ApiError::bad("no request body"));
-            };
-            write(
-                state,
-                &storage,
-                kind,
-                name.unwrap_or_default(),
-                &req.headers,
-                body,
-                e,
-            )
-            .await
-        }
-        Op::Delete => {
-            let n = name.unwrap_or_default();
-            blocking(&storage, move |s| {
-                s.delete(kind, &n).map_err(ApiError::storage)
-            })
-            .await?;
-            Ok(ok(StatusCode::NO_CONTENT, Vec::new(), "application/json"))
-        }
-    }
+    Ok(Ok(Asked {
+        storage,
+        kind,
+        name,
+        op,
+    }))
+}
+
+/// `GET /{repo}/`: who the client is, its role, the protocol version and the object size limit.
+fn whoami(state: &State, repo: &str, client: &str, role: Role) -> Response<Full<Bytes>> {
+    let info = serde_json::json!({
+        "protocol": PROTOCOL_VERSION,
+        "repository": repo,
+        "client": client,
+        "role": role.as_str(),
+        "max_object_size": state.limits.max_object_size,
+    });
+    ok(
+        StatusCode::OK,
+        info.to_string().into_bytes(),
+        "application/json",
+    )
 }
 
 async fn read(

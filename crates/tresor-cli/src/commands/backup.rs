@@ -32,6 +32,7 @@ fn parse_time(s: &str) -> Result<jiff::ZonedDateTime> {
     Ok(dt.to_zoned_datetime(jiff::tz::TimeZone::system())?)
 }
 
+#[allow(clippy::too_many_lines, reason = "split by r12-core/r12-cli")]
 pub fn run(ctx: &Context, a: BackupArgs) -> Result<i32> {
     if a.host.as_deref().is_some_and(|h| h.trim().is_empty()) {
         anyhow::bail!("--host: an empty host name cannot be selected or shown; give a name");

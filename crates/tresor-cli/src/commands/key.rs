@@ -197,6 +197,7 @@ fn print_id(ctx: &Context, what: &str, id: &tresor_format::ObjectId) {
     }
 }
 
+#[allow(clippy::too_many_lines, reason = "split by r12-core/r12-cli")]
 pub fn run(ctx: &Context, c: &KeyCommand) -> Result<i32> {
     match c {
         KeyCommand::List => {

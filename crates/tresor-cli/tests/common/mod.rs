@@ -1,5 +1,8 @@
 //! Shared helpers for the CLI tests: running tresor, generating trees, comparing trees.
-#![allow(dead_code)]
+#![allow(
+    dead_code,
+    reason = "each test binary uses a different part of the shared helpers"
+)]
 
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
@@ -151,6 +154,10 @@ pub fn posix_acl(entries: &[(u16, u16, u32)]) -> Vec<u8> {
 
 /// Build a tree holding every file type, odd names, odd modes and times, xattrs, hardlinks,
 /// a sparse file and multi-chunk files. Returns its root.
+#[allow(
+    clippy::too_many_lines,
+    reason = "one test scenario, read top to bottom; its steps share state"
+)]
 pub fn make_tree(root: &Path) -> PathBuf {
     use rustix::fs::{CWD, FileType, Mode, mknodat};
     let t = root.join("src");
@@ -318,6 +325,10 @@ pub struct Entry {
 }
 
 /// Metadata (first, so reading contents cannot change it) and contents of every entry below `root`.
+#[allow(
+    clippy::too_many_lines,
+    reason = "one test scenario, read top to bottom; its steps share state"
+)]
 pub fn scan(root: &Path, with_owner: bool) -> BTreeMap<Vec<u8>, Entry> {
     let mut out = BTreeMap::new();
     let mut inodes: BTreeMap<u64, Vec<u8>> = BTreeMap::new();

@@ -7,7 +7,10 @@
 //! key is enough: sealing needs only the public key) and delivered through a [`Channel`]: the
 //! library's storage, a `tresor serve` `append` client over loopback HTTP, or files written
 //! into the repository directory as its storage would.
-#![allow(dead_code)]
+#![allow(
+    dead_code,
+    reason = "each test binary uses a different part of the shared helpers"
+)]
 
 use std::io::{Read, Write};
 use std::path::PathBuf;

@@ -201,6 +201,7 @@ fn check_names(opts: &BackupOptions) -> Result<()> {
 /// or a host name a put-only key is not certified for (before anything is written). Repository errors (storage failures, a full disk, damaged
 /// index); unreadable *source* entries are not errors but [`BackupResult::warnings`]. [`crate::CoreError::Interrupted`] when
 /// cancelled (after indexing what was written).
+#[allow(clippy::too_many_lines, reason = "split by r12-core/r12-cli")]
 pub fn backup(
     repo: &Repository,
     mut opts: BackupOptions,

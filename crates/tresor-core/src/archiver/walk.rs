@@ -264,6 +264,7 @@ impl<'a> Walker<'a> {
     }
 
     /// Back up one entry of an open directory. `None` when it cannot be read (a warning).
+    #[allow(clippy::too_many_lines, reason = "split by r12-core/r12-cli")]
     fn save_entry(
         &mut self,
         dir: std::os::fd::BorrowedFd<'_>,

@@ -1,5 +1,8 @@
 //! Helpers shared by the core integration tests: a repository on local storage and a backup.
-#![allow(dead_code)]
+#![allow(
+    dead_code,
+    reason = "each test binary uses a different part of the shared helpers"
+)]
 
 use std::path::Path;
 use std::sync::Arc;

@@ -1,5 +1,8 @@
 //! A server on 127.0.0.1:0 with two repositories (`main`, `other`) and one client per role.
-#![allow(dead_code)]
+#![allow(
+    dead_code,
+    reason = "each test binary uses a different part of the shared helpers"
+)]
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
