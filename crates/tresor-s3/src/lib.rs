@@ -68,7 +68,7 @@ use std::net::IpAddr;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 use tokio::runtime::Runtime;
-use tresor_storage::{ErrorKind, Kind, Result, Storage, StorageError, check_name};
+use tresor_storage::{ErrorKind, Kind, Result, Storage, StorageError, check_name, layout};
 
 /// Options for [`S3Storage::open`]. Construct with [`S3Options::default`] and set fields.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -826,20 +826,10 @@ fn short_read(kind: Kind, name: &str, offset: u64, length: u64) -> StorageError 
     )
 }
 
-fn is_object_name(n: &str) -> bool {
-    n.len() == 64
-        && n.bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-}
-
 /// The key of an object relative to the prefix: `<kind dir>/<name>`, packs
-/// `data/<first two hex digits>/<name>`.
+/// `data/<first two hex digits>/<name>` ([`layout::object_key`]).
 fn object_key(kind: Kind, name: &str) -> String {
-    if kind == Kind::Pack {
-        format!("{}/{}/{}", kind.dir(), &name[..2.min(name.len())], name)
-    } else {
-        format!("{}/{}", kind.dir(), name)
-    }
+    layout::object_key(kind, name)
 }
 
 impl S3Storage {
@@ -1347,17 +1337,7 @@ impl Storage for S3Storage {
             let Some(rest) = path.strip_prefix(&dir) else {
                 continue;
             };
-            let name = if kind == Kind::Pack {
-                match rest.split_once('/') {
-                    Some((shard, n)) if shard.len() == 2 && !n.contains('/') => n,
-                    _ => continue,
-                }
-            } else if rest.contains('/') {
-                continue;
-            } else {
-                rest
-            };
-            if is_object_name(name) {
+            if let Some(name) = layout::name_at(kind, rest) {
                 out.push((name.to_string(), entry.metadata().content_length()));
             }
         }

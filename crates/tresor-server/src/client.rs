@@ -786,11 +786,10 @@ fn status_error(r: &Reply, op: &'static str, kind: Kind, name: &str) -> StorageE
         op,
         kind,
         name,
-        format!(
-            "server answered {}: {}",
-            r.status,
-            protocol::error_message(&r.body)
-        ),
+        match protocol::error_message(&r.body) {
+            m if m.is_empty() => format!("server answered {}", r.status),
+            m => format!("server answered {}: {m}", r.status),
+        },
     )
 }
 
