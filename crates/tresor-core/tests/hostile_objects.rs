@@ -10,7 +10,7 @@ use common::*;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use tresor_core::blobs::BlobReader;
 use tresor_core::index::{Index, Lister};
 use tresor_core::prune::{self, PruneOptions};
@@ -26,74 +26,21 @@ use tresor_format::keyfile::KeyKind;
 use tresor_format::pack::{BlobEntry, PackBuilder};
 use tresor_format::sign::Signer;
 use tresor_format::{BlobId, ObjectId};
+use tresor_storage::faulty::{Fault, FaultyStorage, Method};
 use tresor_storage::local::LocalStorage;
-use tresor_storage::{ErrorKind, Kind, Storage, StorageError};
+use tresor_storage::{ErrorKind, Kind, Storage};
 
-/// Local storage that records every read (kind, name, bytes asked for) and can fail the range
-/// reads of chosen objects with a transient error.
-#[derive(Debug)]
-struct Watched {
-    inner: LocalStorage,
-    reads: Mutex<Vec<(Kind, String, u64)>>,
-    failing: Mutex<BTreeSet<String>>,
-}
+/// Local storage behind the fault layer, which records every call; the range reads of chosen
+/// objects fail with a transient error.
+type Watched = FaultyStorage<LocalStorage>;
 
-impl Watched {
-    fn read_of(&self, name: &str) -> Vec<u64> {
-        let reads = self.reads.lock().unwrap();
-        reads
-            .iter()
-            .filter(|(_, n, _)| n == name)
-            .map(|r| r.2)
-            .collect()
-    }
-}
-
-impl Storage for Watched {
-    fn location(&self) -> String {
-        self.inner.location()
-    }
-    fn create(&self) -> tresor_storage::Result<()> {
-        self.inner.create()
-    }
-    fn list(&self, kind: Kind) -> tresor_storage::Result<Vec<(String, u64)>> {
-        self.inner.list(kind)
-    }
-    fn read(&self, kind: Kind, name: &str) -> tresor_storage::Result<Vec<u8>> {
-        let b = self.inner.read(kind, name)?;
-        let len = b.len() as u64;
-        self.reads.lock().unwrap().push((kind, name.into(), len));
-        Ok(b)
-    }
-    fn read_range(
-        &self,
-        kind: Kind,
-        name: &str,
-        off: u64,
-        len: u64,
-    ) -> tresor_storage::Result<Vec<u8>> {
-        self.reads.lock().unwrap().push((kind, name.into(), len));
-        if self.failing.lock().unwrap().contains(name) {
-            let e = "injected transient fault";
-            return Err(StorageError::new(
-                ErrorKind::Transient,
-                "read",
-                kind,
-                name,
-                e,
-            ));
-        }
-        self.inner.read_range(kind, name, off, len)
-    }
-    fn write(&self, kind: Kind, name: &str, data: &[u8]) -> tresor_storage::Result<()> {
-        self.inner.write(kind, name, data)
-    }
-    fn delete(&self, kind: Kind, name: &str) -> tresor_storage::Result<()> {
-        self.inner.delete(kind, name)
-    }
-    fn size(&self, kind: Kind, name: &str) -> tresor_storage::Result<u64> {
-        self.inner.size(kind, name)
-    }
+/// The bytes of every read (whole or range) of the object `name`.
+fn read_of(w: &Watched, name: &str) -> Vec<u64> {
+    w.calls()
+        .iter()
+        .filter(|c| matches!(c.method, Method::Read | Method::ReadRange) && c.name == name)
+        .map(|c| c.len)
+        .collect()
 }
 
 /// An honest snapshot and what it holds.
@@ -123,11 +70,7 @@ fn source(dir: &Path, name: &str, content: &[u8]) -> PathBuf {
 
 fn world() -> World {
     let dir = tempfile::tempdir().unwrap();
-    let watched = Arc::new(Watched {
-        inner: LocalStorage::new(dir.path().join("repo")),
-        reads: Mutex::new(Vec::new()),
-        failing: Mutex::new(BTreeSet::new()),
-    });
+    let watched = Arc::new(Watched::new(LocalStorage::new(dir.path().join("repo"))));
     let storage: Arc<dyn Storage> = watched.clone();
     let admin = Repository::init(
         storage.clone(),
@@ -519,8 +462,8 @@ fn huge_objects_are_refused_without_being_read() {
     // Damaged, not provably garbage: reported, skipped, and never deleted by prune.
     w.honest_work_goes_on(&[index, snapshot], true, &[]);
     assert!(w.exists(Kind::Index, &index) && w.exists(Kind::Snapshot, &snapshot));
-    assert_eq!(w.watched.read_of(&index.to_hex()), Vec::<u64>::new());
-    assert_eq!(w.watched.read_of(&snapshot.to_hex()), Vec::<u64>::new());
+    assert_eq!(read_of(&w.watched, &index.to_hex()), Vec::<u64>::new());
+    assert_eq!(read_of(&w.watched, &snapshot.to_hex()), Vec::<u64>::new());
 }
 
 /// One way a copy of a blob can fail, as a pack in storage and its listing.
@@ -548,7 +491,8 @@ fn failing_copy(w: &World, kind: &str, id: BlobId, plain: &[u8]) -> IndexPack {
             let mut e = h.blobs[0].clone();
             match kind {
                 "storage error" => {
-                    w.watched.failing.lock().unwrap().insert(pack.to_hex());
+                    let fault = Fault::on(Method::ReadRange, ErrorKind::Transient);
+                    w.watched.inject(fault.name(&pack.to_hex()));
                 }
                 "short read" => e.offset = bytes.len() as u64 - 10,
                 _ => e.raw_length = n + 1,

@@ -19,8 +19,9 @@ use tresor_format::ObjectId;
 use tresor_format::config::Config;
 use tresor_format::index::IndexFile;
 use tresor_format::keyfile::KdfParams;
+use tresor_storage::faulty::{Fault, FaultyStorage, Method};
 use tresor_storage::local::LocalStorage;
-use tresor_storage::{ErrorKind, Kind, Storage, StorageError};
+use tresor_storage::{ErrorKind, Kind, Storage};
 
 const KDF: KdfParams = KdfParams {
     m_kib: 64,
@@ -29,87 +30,23 @@ const KDF: KdfParams = KdfParams {
 };
 const PW: &str = "pw";
 
-/// Local storage that can be told to refuse deleting index objects (append-only storage), and
-/// to hold every pack under a lock until a given time (like S3 Object Lock: `locked_until`
-/// reports it and deletes are refused).
-#[derive(Debug)]
-struct Guarded {
-    inner: LocalStorage,
-    refuse_index_delete: AtomicBool,
-    packs_locked_until: Mutex<Option<std::time::SystemTime>>,
-    /// Deletes of locked packs that were attempted (and refused).
-    locked_delete_attempts: std::sync::atomic::AtomicUsize,
+/// Local storage behind the fault layer: told to refuse deleting index objects (append-only
+/// storage), or to hold every pack under a lock until a given time (like S3 Object Lock:
+/// `locked_until` reports it and deletes are refused).
+type Guarded = FaultyStorage<LocalStorage>;
+
+/// The fault that refuses deleting index objects.
+fn refuse_index_delete() -> Fault {
+    Fault::on(Method::Delete, ErrorKind::PermissionDenied).kind(Kind::Index)
 }
 
-impl Guarded {
-    fn pack_lock(&self) -> Option<std::time::SystemTime> {
-        let until = (*self.packs_locked_until.lock().unwrap())?;
-        (until > std::time::SystemTime::now()).then_some(until)
-    }
-}
-
-impl Storage for Guarded {
-    fn location(&self) -> String {
-        self.inner.location()
-    }
-    fn create(&self) -> tresor_storage::Result<()> {
-        self.inner.create()
-    }
-    fn list(&self, kind: Kind) -> tresor_storage::Result<Vec<(String, u64)>> {
-        self.inner.list(kind)
-    }
-    fn read(&self, kind: Kind, name: &str) -> tresor_storage::Result<Vec<u8>> {
-        self.inner.read(kind, name)
-    }
-    fn read_range(
-        &self,
-        kind: Kind,
-        name: &str,
-        offset: u64,
-        length: u64,
-    ) -> tresor_storage::Result<Vec<u8>> {
-        self.inner.read_range(kind, name, offset, length)
-    }
-    fn write(&self, kind: Kind, name: &str, data: &[u8]) -> tresor_storage::Result<()> {
-        self.inner.write(kind, name, data)
-    }
-    fn delete(&self, kind: Kind, name: &str) -> tresor_storage::Result<()> {
-        if kind == Kind::Pack && self.pack_lock().is_some() {
-            self.locked_delete_attempts.fetch_add(1, Ordering::SeqCst);
-            return Err(StorageError::new(
-                ErrorKind::PermissionDenied,
-                "delete",
-                kind,
-                name,
-                "object lock",
-            ));
-        }
-        if kind == Kind::Index && self.refuse_index_delete.load(Ordering::SeqCst) {
-            return Err(StorageError::new(
-                ErrorKind::PermissionDenied,
-                "delete",
-                kind,
-                name,
-                "object lock",
-            ));
-        }
-        self.inner.delete(kind, name)
-    }
-    fn size(&self, kind: Kind, name: &str) -> tresor_storage::Result<u64> {
-        self.inner.size(kind, name)
-    }
-    fn locked_until(
-        &self,
-        kind: Kind,
-        name: &str,
-    ) -> tresor_storage::Result<Option<std::time::SystemTime>> {
-        self.inner.size(kind, name)?;
-        Ok(if kind == Kind::Pack {
-            self.pack_lock()
-        } else {
-            None
-        })
-    }
+/// Deletes of locked packs that were attempted (and refused).
+fn locked_delete_attempts(g: &Guarded) -> usize {
+    g.calls()
+        .iter()
+        .filter(|c| c.method == Method::Delete && c.kind == Some(Kind::Pack))
+        .filter(|c| c.error == Some(ErrorKind::PermissionDenied))
+        .count()
 }
 
 struct Env {
@@ -130,12 +67,7 @@ fn small_config() -> Config {
 impl Env {
     fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let guarded = Arc::new(Guarded {
-            inner: LocalStorage::new(dir.path().join("repo")),
-            refuse_index_delete: AtomicBool::new(false),
-            packs_locked_until: Mutex::new(None),
-            locked_delete_attempts: Default::default(),
-        });
+        let guarded = Arc::new(Guarded::new(LocalStorage::new(dir.path().join("repo"))));
         let owner = KeyOwner {
             host: "admin".into(),
             username: "test".into(),
@@ -467,7 +399,7 @@ fn packs_under_object_lock_are_planned_around_and_deleted_later() {
 
     // Every pack is locked for another hour: the approved packs are not attempted.
     let until = std::time::SystemTime::now() + std::time::Duration::from_secs(3600);
-    *env.guarded.packs_locked_until.lock().unwrap() = Some(until);
+    env.guarded.lock_kind(Kind::Pack, Some(until));
     let plan = prune::plan(&env.repo, &PruneOptions::default()).unwrap();
     assert!(plan.generations[0].approved, "{plan}");
     assert!(plan.delete.is_empty(), "{plan}");
@@ -483,7 +415,7 @@ fn packs_under_object_lock_are_planned_around_and_deleted_later() {
     assert_eq!(stats.packs_deleted, 0);
     assert!(stats.undeletable.is_empty(), "{:?}", stats.undeletable);
     assert_eq!(
-        env.guarded.locked_delete_attempts.load(Ordering::SeqCst),
+        locked_delete_attempts(&env.guarded),
         0,
         "no delete of a locked pack is attempted"
     );
@@ -498,12 +430,12 @@ fn packs_under_object_lock_are_planned_around_and_deleted_later() {
     assert_eq!(stats.packs_deleted, 0);
 
     // The lock ends: the next run deletes them, without waiting for anything else.
-    *env.guarded.packs_locked_until.lock().unwrap() = None;
+    env.guarded.lock_kind(Kind::Pack, None);
     let (plan, stats) = prune(&env.repo);
     assert!(plan.locked.is_empty(), "{plan}");
     assert_eq!(stats.packs_deleted, condemned.len());
     assert!(!condemned.iter().any(present));
-    assert_eq!(env.guarded.locked_delete_attempts.load(Ordering::SeqCst), 0);
+    assert_eq!(locked_delete_attempts(&env.guarded), 0);
     env.check(true);
     assert_restores(&env.repo, &s2, &a, &v2);
     assert_restores(&env.repo, &s3, &a, &v2);
@@ -597,9 +529,7 @@ fn backup_deduplicating_against_condemned_data_resurrects_it() {
     // Run 1 on storage that refuses to delete index objects (e.g. object lock): x's packs are
     // condemned, but the superseded index objects (and their dedup lists) stay, so the
     // generation cannot be armed.
-    env.guarded
-        .refuse_index_delete
-        .store(true, Ordering::SeqCst);
+    env.guarded.inject(refuse_index_delete());
     let (plan, stats) = prune(&env.repo);
     assert!(!plan.condemn_unused.is_empty());
     assert!(
@@ -621,9 +551,7 @@ fn backup_deduplicating_against_condemned_data_resurrects_it() {
 
     // Run 2 (deletes allowed again): resurrects x's packs, deletes the superseded index
     // objects and arms what remains.
-    env.guarded
-        .refuse_index_delete
-        .store(false, Ordering::SeqCst);
+    env.guarded.remove(&refuse_index_delete());
     let (plan, stats) = prune(&env.repo);
     assert!(!plan.resurrect.is_empty(), "{plan}");
     assert_eq!(stats.packs_resurrected, plan.resurrect.len());
@@ -1006,7 +934,10 @@ fn damaged_packs_are_found_and_repaired_or_reported() {
         let p = pack_of(&env, "one", &v);
         let bytes = env.storage().read(Kind::Pack, &p.to_hex()).unwrap();
         let fake = "ab".repeat(32);
-        env.guarded.inner.write(Kind::Pack, &fake, &bytes).unwrap();
+        env.guarded
+            .wrapped()
+            .write(Kind::Pack, &fake, &bytes)
+            .unwrap();
         let r = env.check(true);
         assert!(r.warnings.iter().any(|w| w.contains(&fake)));
         let (plan, _) = prune(&env.repo);

@@ -33,7 +33,8 @@ pub enum Method {
 
 /// Which calls fail, and with what: calls of one [`Method`], optionally only of one kind and one
 /// object name; the first [`Fault::after`] matching calls pass, then [`Fault::times`] of them
-/// fail (all of them by default). A failed call does not reach the wrapped storage.
+/// fail (all of them by default). A failed call does not reach the wrapped storage; its error
+/// says `injected <kind> fault` (`injected transient fault`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Fault {
     method: Method,
@@ -222,7 +223,7 @@ impl<S: Storage> FaultyStorage<S> {
                 op_name(method),
                 kind.unwrap_or(Kind::Config),
                 name,
-                "injected fault",
+                format!("injected {} fault", error_word(error)),
             )),
             None => run(),
         };
@@ -234,6 +235,20 @@ impl<S: Storage> FaultyStorage<S> {
             error: result.as_ref().err().map(|e| e.kind),
         });
         result
+    }
+}
+
+/// The error kind in the message of an injected fault: `injected transient fault`.
+fn error_word(kind: ErrorKind) -> &'static str {
+    match kind {
+        ErrorKind::NotFound => "not-found",
+        ErrorKind::AlreadyExists => "already-exists",
+        ErrorKind::PermissionDenied => "permission",
+        ErrorKind::InvalidName => "invalid-name",
+        ErrorKind::ShortRead => "short-read",
+        ErrorKind::NoSpace => "no-space",
+        ErrorKind::Transient => "transient",
+        ErrorKind::Other => "other",
     }
 }
 
@@ -376,7 +391,7 @@ mod tests {
         s.inject(Fault::on(Method::Write, ErrorKind::NoSpace).name(&name));
         let e = s.write_vec(Kind::Pack, &name, b"one".to_vec()).unwrap_err();
         assert_eq!((e.kind, e.op), (ErrorKind::NoSpace, "write"));
-        assert_eq!(e.message, "injected fault");
+        assert_eq!(e.message, "injected no-space fault");
         let e = s
             .write_parts(Kind::Pack, &name, &[b"o", b"ne"])
             .unwrap_err();
