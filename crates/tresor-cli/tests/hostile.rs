@@ -1,7 +1,7 @@
 //! The hostile-input suite (issue 10, items 1–4): what a put-only host, an `append`-role client
 //! of `tresor serve`, or the storage itself can upload must not harm the admin's machine.
 //!
-//! Every attack is crafted with the kit (`hostile/kit.rs`) from bytes and delivered through
+//! Every attack is crafted with the kit (`tresor_testkit::craft`) from bytes and delivered through
 //! each of three channels (test modules `library`, `append`, `storage`). Then, as root, the
 //! admin runs `check --read-data` and `restore latest --target T`, and each test asserts:
 //! * nothing outside `T` changed (the full listing of the directory around `T`, with a sentinel
@@ -14,11 +14,8 @@
 //! command may use more than [`MAX_RSS_KIB`] (but a walk of `MAX_TREE_DEPTH` levels).
 
 mod common;
-#[path = "hostile/kit.rs"]
-mod kit;
 
 use common::*;
-use kit::*;
 use std::collections::BTreeMap;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -30,6 +27,7 @@ use tresor_format::BlobId;
 use tresor_format::blob::BlobType;
 use tresor_format::tree::{MAX_TREE_DEPTH, Node, NodeKind};
 use tresor_storage::Kind;
+use tresor_testkit::craft::*;
 
 const GOOD_PW: &str = "password of the honest host";
 const EVIL_PW: &str = "password of the hostile host";

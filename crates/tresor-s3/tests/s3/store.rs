@@ -8,39 +8,13 @@
 //! ```
 //!
 //! Without `TRESOR_TEST_S3_URL` these tests print a notice and pass, except under CI (`CI` set
-//! and not `false`/`0`), where they fail: CI must always run them.
+//! and not `false`/`0`), where they fail: CI must always run them (`tresor_testkit::require`).
 
 use std::sync::{Arc, Barrier};
 use std::time::Duration;
 use tresor_s3::{S3Options, S3Storage};
 use tresor_storage::{ErrorKind, Kind, Storage, conformance, name_of};
-
-/// The server URL, or `None` (after a notice) when S3 tests are not configured outside CI.
-fn server_url() -> Option<String> {
-    if let Ok(url) = std::env::var("TRESOR_TEST_S3_URL")
-        && !url.is_empty()
-    {
-        return Some(url);
-    }
-    let ci = std::env::var("CI").unwrap_or_default();
-    if !ci.is_empty() && ci != "false" && ci != "0" {
-        panic!(
-            "TRESOR_TEST_S3_URL is not set, but CI={ci}: CI must run the S3 tests. Start a server \
-             with `eval \"$(scripts/s3-server.sh start)\"` before `cargo test`."
-        );
-    }
-    eprintln!(
-        "notice: TRESOR_TEST_S3_URL is not set, skipping this S3 test \
-         (run `eval \"$(scripts/s3-server.sh start)\"` to enable the S3 tests)"
-    );
-    None
-}
-
-fn random_hex(bytes: usize) -> String {
-    let mut b = vec![0u8; bytes];
-    getrandom::fill(&mut b).unwrap();
-    hex::encode(b)
-}
+use tresor_testkit::require::{random_hex, s3_url as server_url};
 
 /// A storage under a fresh random prefix of the test bucket, created.
 fn fresh_storage(url: &str) -> S3Storage {

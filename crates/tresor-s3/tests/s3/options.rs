@@ -1,30 +1,10 @@
 //! Storage classes per object kind and server-side encryption, against a real S3 server
-//! (`TRESOR_TEST_S3_URL`, see tests/s3.rs; SeaweedFS in CI, which echoes both in `HEAD` and in
+//! (`TRESOR_TEST_S3_URL`, see `store`; SeaweedFS in CI, which echoes both in `HEAD` and in
 //! listings).
 
 use tresor_s3::{S3Options, S3Storage, Sse};
 use tresor_storage::{ErrorKind, Kind, Storage, name_of};
-
-fn server_url() -> Option<String> {
-    if let Ok(url) = std::env::var("TRESOR_TEST_S3_URL")
-        && !url.is_empty()
-    {
-        return Some(url);
-    }
-    let ci = std::env::var("CI").unwrap_or_default();
-    assert!(
-        ci.is_empty() || ci == "false" || ci == "0",
-        "TRESOR_TEST_S3_URL is not set, but CI={ci}: CI must run the S3 tests"
-    );
-    eprintln!("notice: TRESOR_TEST_S3_URL is not set, skipping this S3 test");
-    None
-}
-
-fn random_hex(bytes: usize) -> String {
-    let mut b = vec![0u8; bytes];
-    getrandom::fill(&mut b).unwrap();
-    hex::encode(b)
-}
+use tresor_testkit::require::{random_hex, s3_url as server_url};
 
 fn open(url: &str, opts: &S3Options) -> S3Storage {
     let url = format!("{}/o-{}", url.trim_end_matches('/'), random_hex(8));

@@ -5,29 +5,13 @@
 use std::time::{Duration, SystemTime};
 use tresor_s3::{LockMode, ObjectLock, S3Options, S3Storage};
 use tresor_storage::{ErrorKind, Kind, Storage, name_of};
+use tresor_testkit::require::{random_hex, s3_url};
 
 /// The server's endpoint (`s3:http://host:port`), or `None` when S3 tests are not configured.
 fn endpoint() -> Option<String> {
-    let url = match std::env::var("TRESOR_TEST_S3_URL") {
-        Ok(u) if !u.is_empty() => u,
-        _ => {
-            let ci = std::env::var("CI").unwrap_or_default();
-            assert!(
-                ci.is_empty() || ci == "false" || ci == "0",
-                "TRESOR_TEST_S3_URL is not set, but CI={ci}: CI must run the S3 tests"
-            );
-            eprintln!("notice: TRESOR_TEST_S3_URL is not set, skipping this S3 test");
-            return None;
-        }
-    };
+    let url = s3_url()?;
     let (scheme, rest) = url.split_once("://").unwrap();
     Some(format!("{scheme}://{}", rest.split('/').next().unwrap()))
-}
-
-fn random_hex(bytes: usize) -> String {
-    let mut b = vec![0u8; bytes];
-    getrandom::fill(&mut b).unwrap();
-    hex::encode(b)
 }
 
 /// A new bucket with Object Lock enabled (and so versioning); a storage under `p` in it.

@@ -1,9 +1,7 @@
 //! `RemoteStorage` against a live server passes the storage conformance suite.
 
-mod common;
-
-use common::TestServer;
 use tresor_storage::{ErrorKind, Kind, Storage, conformance, name_of};
+use tresor_testkit::prelude::TestServer;
 
 #[test]
 fn remote_storage_conforms_over_http() {

@@ -1,11 +1,9 @@
 //! Upload throughput of `RemoteStorage` over loopback HTTP (ignored: a measurement, not a check).
-//! `cargo test --release -p tresor-server --test throughput -- --ignored --nocapture`
+//! `cargo test --release -p tresor-server --test server throughput -- --ignored --nocapture`
 
-mod common;
-
-use common::TestServer;
 use std::time::Instant;
 use tresor_storage::{Kind, Storage, name_of};
+use tresor_testkit::prelude::TestServer;
 
 #[test]
 #[ignore]

@@ -1,9 +1,7 @@
 //! The protocol with raw HTTP/1.1 requests: statuses, headers, ranges.
 
-mod common;
-
-use common::TestServer;
 use tresor_storage::name_of;
+use tresor_testkit::prelude::TestServer;
 
 #[test]
 fn raw_protocol() {

@@ -1,4 +1,4 @@
-//! Crafting kit for hostile-input tests (issue 10): trees, blobs, packs, index objects,
+//! Crafting kit for hostile-input tests (feature `core`; issue 10): trees, blobs, packs, index objects,
 //! snapshots and garbage made straight from bytes — postcard for trees, the layouts of format
 //! §7–§11 for blobs and packs — so that no check of a tresor writer is in the way: names may be
 //! anything, nodes unsorted or duplicated, blob ids and lengths false, zstd frames bombs.
@@ -7,11 +7,6 @@
 //! key is enough: sealing needs only the public key) and delivered through a [`Channel`]: the
 //! library's storage, a `tresor serve` `append` client over loopback HTTP, or files written
 //! into the repository directory as its storage would.
-#![allow(
-    dead_code,
-    reason = "each test binary uses a different part of the shared helpers"
-)]
-
 use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -24,7 +19,7 @@ use tresor_format::sign::Signer;
 use tresor_format::snapshot::Snapshot;
 use tresor_format::tree::{Node, NodeKind, Timestamp};
 use tresor_format::{BlobId, ObjectId};
-use tresor_storage::{Kind, Storage};
+use tresor_storage::{Kind, Storage, layout};
 
 /// One object to deliver: its kind, name (the BLAKE3 of `bytes`, unless forged) and bytes.
 #[derive(Clone)]
@@ -435,12 +430,9 @@ impl Channel {
                 assert_eq!(status, 201, "PUT {path} through the append role");
             }
             Channel::Storage(root) => {
-                let mut dir = root.join(o.kind.dir());
-                if o.kind == Kind::Pack {
-                    dir = dir.join(&o.name[..2]);
-                }
-                std::fs::create_dir_all(&dir).unwrap();
-                std::fs::write(dir.join(&o.name), &o.bytes).unwrap();
+                let path = root.join(layout::object_key(o.kind, &o.name));
+                std::fs::create_dir_all(path.parent().expect("a folder")).unwrap();
+                std::fs::write(path, &o.bytes).unwrap();
             }
         }
     }

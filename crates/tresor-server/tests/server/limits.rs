@@ -2,14 +2,12 @@
 //! first request and for idle connections, connections per address, the budget of uploads in
 //! flight, and spooling of large bodies to disk.
 
-mod common;
-
 use bytes::Bytes;
-use common::{TestServer, status_of};
 use http_body_util::{BodyExt, Empty};
 use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 use tresor_storage::{Kind, Storage, name_of};
+use tresor_testkit::prelude::{TestServer, status_of};
 
 const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 /// An empty HTTP/2 SETTINGS frame: length 0, type 4, no flags, stream 0.

@@ -1,8 +1,5 @@
-//! A server on 127.0.0.1:0 with two repositories (`main`, `other`) and one client per role.
-#![allow(
-    dead_code,
-    reason = "each test binary uses a different part of the shared helpers"
-)]
+//! A `tresor serve` server on 127.0.0.1 (feature `server`) with two repositories (`main`,
+//! `other`) and one client per role, and raw HTTP/1.1 requests to it.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -11,14 +8,23 @@ use std::time::Duration;
 use tresor_server::auth::{generate_token, hash_token};
 use tresor_server::{AccessLog, RemoteOptions, RemoteStorage, Server, ServerConfig, ServerHandle};
 
+/// A running server, its repositories in a temporary directory, and the clients' tokens.
 pub struct TestServer {
+    /// Holds the repositories `main` and `other` and the access log.
     pub dir: tempfile::TempDir,
+    /// The server.
     pub server: Server,
+    /// Its listener on 127.0.0.1 (a free port).
     pub handle: ServerHandle,
+    /// Token of client `admin`: role admin on `main`.
     pub admin: String,
+    /// Token of client `vps1`: role append on `main`.
     pub append: String,
+    /// Token of client `restorer`: role read on `main`.
     pub read: String,
+    /// Token of client `otheradmin`: role admin on `other`.
     pub other_admin: String,
+    /// The access log file.
     pub log: PathBuf,
 }
 
@@ -63,10 +69,12 @@ impl TestServer {
         }
     }
 
+    /// The `tresor+http://` URL of repository `repo`.
     pub fn url(&self, repo: &str) -> String {
         format!("tresor+http://{}/{repo}", self.handle.addr())
     }
 
+    /// A client storage of repository `repo` with `token` (one retry).
     pub fn storage(&self, repo: &str, token: &str) -> RemoteStorage {
         let mut o = RemoteOptions::default();
         o.token = Some(token.to_string());
@@ -74,14 +82,17 @@ impl TestServer {
         RemoteStorage::open(&self.url(repo), &o).unwrap()
     }
 
+    /// The folder of repository `repo`.
     pub fn repo_path(&self, repo: &str) -> PathBuf {
         self.dir.path().join(repo)
     }
 
+    /// The access log so far.
     pub fn access_log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap()
     }
 
+    /// A new connection (20 s read timeout).
     pub fn connect(&self) -> TcpStream {
         let s = TcpStream::connect(self.handle.addr()).unwrap();
         s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
