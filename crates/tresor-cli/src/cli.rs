@@ -43,6 +43,17 @@ pub struct Global {
     /// Allow plain http:// to an S3 endpoint that is not on loopback.
     #[arg(long, global = true)]
     pub insecure_http: bool,
+    /// S3 and tresor+http(s):// / ssh:// repositories: keep retrying a request that fails in
+    /// passing (throttling such as 503 SlowDown or 429, 5xx, reset connections) for SECONDS from
+    /// its first attempt, with exponential backoff; 0 never retries.
+    #[arg(
+        long,
+        env = "TRESOR_RETRY_FOR",
+        global = true,
+        value_name = "SECONDS",
+        default_value_t = 300
+    )]
+    pub retry_for: u64,
     #[command(flatten)]
     pub s3: S3Flags,
     #[command(flatten)]

@@ -24,12 +24,15 @@ pub struct Context {
     pub s3: tresor_s3::S3Options,
     /// Options for tresor+http(s):// and ssh:// locations (from the global flags).
     pub server: crate::commands::serve::ServerFlags,
+    /// How long network storages retry a request that fails in passing (`--retry-for`).
+    pub retry_for: std::time::Duration,
 }
 
 /// S3 options from the global flags.
 pub fn s3_options(g: &Global) -> Result<tresor_s3::S3Options> {
     let mut o = tresor_s3::S3Options::default();
     o.insecure_http = g.insecure_http;
+    o.retry_for = std::time::Duration::from_secs(g.retry_for);
     o.storage_class_data = g.s3.storage_class_data.clone();
     o.connections = usize::from(g.s3.connections);
     o.storage_class_metadata = g.s3.storage_class_metadata.clone();
@@ -63,10 +66,10 @@ impl Context {
             },
             s3: s3_options(g)?,
             server: g.server.clone(),
+            retry_for: std::time::Duration::from_secs(g.retry_for),
         })
     }
 
-    /// The storage at the location: `s3:…` URLs are S3 (credentials from the AWS chain), anything
     /// The location as a local directory (without a `local:` prefix), or `None` for S3 and
     /// remote repositories.
     fn local_location(&self) -> Option<&str> {
@@ -85,17 +88,28 @@ impl Context {
         std::path::absolute(self.local_location()?).ok()
     }
 
-    /// else a local directory (`local:` prefix optional).
+    /// The storage at the location: `s3:…` URLs are S3 (credentials from the AWS chain),
+    /// `tresor+http(s)://` and `ssh://` a `tresor serve` server, anything else a local directory
+    /// (`local:` prefix optional). Network storages print their waits for the store on stderr
+    /// (unless `--quiet` or `--json`).
     pub fn storage(&self) -> Result<Arc<dyn Storage>> {
-        if tresor_s3::is_s3_url(&self.location) {
-            return Ok(Arc::new(self.open_s3()?));
+        let remote: Arc<dyn Storage> = if tresor_s3::is_s3_url(&self.location) {
+            Arc::new(self.open_s3()?)
+        } else if tresor_server::is_remote_url(&self.location) {
+            let mut o = self.server.remote_options()?;
+            o.retry_for = self.retry_for;
+            Arc::new(tresor_server::RemoteStorage::open(&self.location, &o)?)
+        } else {
+            return self.local_storage();
+        };
+        if !self.quiet && !self.json {
+            remote.set_wait_observer(Some(Arc::new(crate::output::WaitLines::default())));
         }
-        if tresor_server::is_remote_url(&self.location) {
-            return Ok(Arc::new(tresor_server::RemoteStorage::open(
-                &self.location,
-                &self.server.remote_options()?,
-            )?));
-        }
+        Ok(remote)
+    }
+
+    /// The local directory at the location.
+    fn local_storage(&self) -> Result<Arc<dyn Storage>> {
         let loc = self.local_location().expect("neither S3 nor remote");
         if loc.contains("://") {
             bail!("repository location {loc:?}: unknown scheme (use a directory path or s3:…)");

@@ -1,8 +1,10 @@
 //! Progress bars and human-readable sizes.
 
 use indicatif::{ProgressBar, ProgressStyle};
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
+use tresor_storage::retry::{WaitNotice, WaitObserver};
 
 /// Format bytes with binary units, e.g. `1.50 GiB`.
 pub fn bytes(n: u64) -> String {
@@ -30,11 +32,37 @@ pub fn duration(d: Duration) -> String {
     }
 }
 
-/// A terminal progress display: files, bytes, rate (and ETA when a total is known).
+/// Waits for the store as lines on stderr, `tresor: waiting for the store: …`: the first one,
+/// then at most one every 10 s (a throttled store makes every upload wait at once).
+#[derive(Default)]
+pub struct WaitLines {
+    last: Mutex<Option<Instant>>,
+}
+
+impl WaitLines {
+    fn print(&self, notice: &WaitNotice) {
+        let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
+        if last.is_none_or(|t| t.elapsed() >= Duration::from_secs(10)) {
+            *last = Some(Instant::now());
+            eprintln!("tresor: {notice}");
+        }
+    }
+}
+
+impl WaitObserver for WaitLines {
+    fn waiting(&self, notice: &WaitNotice) {
+        self.print(notice);
+    }
+}
+
+/// A terminal progress display: files, bytes, rate (and ETA when a total is known). Waits for
+/// the store show in its message, or as [`WaitLines`] when there is no bar but notices are on.
 pub struct Bar {
     bar: Option<ProgressBar>,
     files: AtomicU64,
     bytes: AtomicU64,
+    /// Print waits for the store on stderr when there is no bar.
+    lines: Option<WaitLines>,
 }
 
 impl Bar {
@@ -53,7 +81,14 @@ impl Bar {
             bar,
             files: AtomicU64::new(0),
             bytes: AtomicU64::new(0),
+            lines: None,
         }
+    }
+
+    /// Without a bar, print waits for the store on stderr ([`WaitLines`]) when `on`.
+    pub fn with_wait_lines(mut self, on: bool) -> Self {
+        self.lines = on.then(WaitLines::default);
+        self
     }
 
     /// Remove the bar.
@@ -80,6 +115,19 @@ impl tresor_core::Progress for Bar {
     fn set_total(&self, _files: u64, bytes: u64) {
         if let Some(b) = &self.bar {
             b.set_length(bytes);
+        }
+    }
+    fn store_waiting(&self, notice: &WaitNotice) {
+        match (&self.bar, &self.lines) {
+            (Some(b), _) => b.set_message(notice.to_string()),
+            (None, Some(l)) => l.print(notice),
+            (None, None) => {}
+        }
+    }
+    fn store_recovered(&self) {
+        if let Some(b) = &self.bar {
+            let n = self.files.load(Ordering::Relaxed);
+            b.set_message(format!("{n} files"));
         }
     }
 }

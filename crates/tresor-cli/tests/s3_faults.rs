@@ -11,6 +11,11 @@
 //!   one version of every object (nothing was ever overwritten, not even by retried writes).
 //! * At the storage level, with short timeouts: stalls longer than the timeout are cut off and
 //!   retried.
+//! * Throttling is waited out (issue 13, item 8): during a 20-second burst in which the proxy
+//!   answers every request with 503 SlowDown (an S3 XML error body) or resets the connection, a
+//!   backup started in it completes, saying "waiting for the store"; every kind of storage call
+//!   (list, read, range read, stat, write, delete, HEAD, hand-signed requests) waits out a
+//!   shorter burst and tells its observer.
 
 mod common;
 use common::*;
@@ -41,6 +46,8 @@ enum Fault {
     StallDownload,
     /// Like `StallUpload`, but wait for `stall_forever` and then reset: the client must time out.
     HangUpload,
+    /// Reset the client connection as soon as the request head has arrived.
+    ResetAtOnce,
 }
 
 /// What the proxy does.
@@ -54,6 +61,11 @@ enum Mode {
     Flaky { every: [u64; 2], order: Vec<Fault> },
     /// Pack uploads after the first `n` get a 500, forever.
     PackPutsFailAfter(u64),
+    /// Until the instant, every request gets 503 SlowDown, but every fourth a reset; then
+    /// everything is forwarded.
+    Burst(std::time::Instant),
+    /// Like `Burst`, for this long from the first pack upload on.
+    BurstFromFirstPackPut(Duration),
 }
 
 struct State {
@@ -69,6 +81,8 @@ struct State {
     /// Next position in the fault order per class.
     cursor: Mutex<[usize; 2]>,
     pack_puts: AtomicU64,
+    /// When the first pack upload arrived.
+    first_pack_put: Mutex<Option<std::time::Instant>>,
     stall: Duration,
     stall_forever: Duration,
     stop: AtomicBool,
@@ -97,6 +111,7 @@ impl Proxy {
             requests: [AtomicU64::new(0), AtomicU64::new(0)],
             cursor: Mutex::new([0, 0]),
             pack_puts: AtomicU64::new(0),
+            first_pack_put: Mutex::new(None),
             stall,
             stall_forever: Duration::from_secs(30),
             stop: AtomicBool::new(false),
@@ -213,10 +228,30 @@ fn copy_n(
 }
 
 impl State {
+    /// The fault of a request in a burst that lasts until `until`.
+    fn burst(&self, until: std::time::Instant) -> Option<Fault> {
+        (std::time::Instant::now() < until).then(|| {
+            match self.requests[0].fetch_add(1, Ordering::Relaxed) % 4 {
+                3 => Fault::ResetAtOnce,
+                _ => Fault::SlowDown,
+            }
+        })
+    }
+
     fn decide(&self, method: &str, target: &str, body_len: u64) -> Option<Fault> {
         let mode = self.mode.lock().unwrap().clone();
         match mode {
             Mode::Clean => None,
+            Mode::Burst(until) => self.burst(until),
+            Mode::BurstFromFirstPackPut(len) => {
+                let mut first = self.first_pack_put.lock().unwrap();
+                if method == "PUT" && target.contains("/data/") && first.is_none() {
+                    *first = Some(std::time::Instant::now());
+                }
+                let until = (*first)? + len;
+                drop(first);
+                self.burst(until)
+            }
             Mode::PackPutsFailAfter(k) => {
                 let is_pack_put = method == "PUT" && target.contains("/data/");
                 (is_pack_put && self.pack_puts.fetch_add(1, Ordering::Relaxed) >= k)
@@ -243,7 +278,7 @@ impl State {
                     let f = order[cursor[class] % order.len()];
                     cursor[class] += 1;
                     let applies = match f {
-                        Fault::SlowDown | Fault::Internal => true,
+                        Fault::SlowDown | Fault::Internal | Fault::ResetAtOnce => true,
                         Fault::ResetUpload | Fault::StallUpload | Fault::HangUpload => upload,
                         Fault::ResetDownload | Fault::StallDownload => download,
                     };
@@ -318,6 +353,10 @@ fn handle(mut client: TcpStream, st: &State) -> std::io::Result<()> {
     new_head.push_str("\r\nConnection: close\r\n\r\n");
 
     match fault {
+        Some(Fault::ResetAtOnce) => {
+            reset(&client);
+            return Ok(());
+        }
         Some(Fault::SlowDown) | Some(Fault::Internal) => {
             let mut sink = std::io::sink();
             let k = (rest.len() as u64).min(body_len);
@@ -709,11 +748,21 @@ fn permanent_upload_failure_is_a_clear_error_and_the_next_backup_completes() {
     let before = scan(&src, is_root());
 
     proxy.set_mode(Mode::PackPutsFailAfter(3));
-    let o = run(&via_proxy, &["backup", "--json", src.to_str().unwrap()]);
-    let err = stderr(&o);
-    assert_eq!(o.status.code(), Some(1), "the backup fails: {err}");
-    assert!(err.starts_with("tresor: "), "{err}");
-    assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
+    // Retried for 5 s (not the default five minutes), then given up.
+    let o = run(
+        &via_proxy,
+        &["backup", "--retry-for", "5", src.to_str().unwrap()],
+    );
+    let all = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "the backup fails: {all}");
+    // The waits are announced; the error that ends the backup is one line.
+    let (waits, err): (Vec<&str>, Vec<&str>) = all
+        .lines()
+        .partition(|l| l.starts_with("tresor: waiting for the store: write pack "));
+    assert!(!waits.is_empty(), "{all}");
+    let err = err.join("\n");
+    assert!(err.starts_with("tresor: "), "{all}");
+    assert_eq!(err.lines().count(), 1, "one line: {all}");
     assert!(
         err.contains("write pack") && err.contains("InternalError"),
         "names the failed write and the server's answer: {err}"
@@ -797,4 +846,230 @@ fn storage_retries_hung_uploads_after_the_timeout() {
     let (counts, _) = versions(&direct, "repo/");
     assert_eq!(counts.len(), written.len());
     assert!(counts.values().all(|n| *n == 1), "{counts:?}");
+}
+
+/// Issue 13, item 8: a backup that starts in a 20-second throttle burst — every request answered
+/// with 503 SlowDown or a reset connection, reads, lists and uploads alike — completes after it,
+/// saying that it waits for the store; the repository is clean and holds one version per object.
+#[test]
+fn a_backup_through_a_20_second_throttle_burst_succeeds() {
+    let Some(endpoint) = endpoint() else { return };
+    let upstream: SocketAddr = endpoint.strip_prefix("http://").unwrap().parse().unwrap();
+    let (bucket, s) = versioned_bucket(&endpoint);
+    let direct = format!("s3:{endpoint}/{bucket}/repo");
+    let proxy = Proxy::start(upstream, Mode::Clean, &[], Duration::from_secs(1));
+    let via_proxy = format!("s3:http://{}/{bucket}/repo", proxy.addr);
+    let env = Env::new();
+    let run = |url: &str, args: &[&str]| {
+        env.cmd()
+            .env("TRESOR_REPOSITORY", url)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let o = run(
+        &direct,
+        &["init", "--kdf-memory-kib", "8192", "--kdf-iterations", "1"],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let src = make_tree(env.dir.path());
+    let before = scan(&src, is_root());
+
+    // A first, short burst as the backup starts (reads and listings), and a 20-second one from
+    // its first pack upload on (uploads of packs, the index and the snapshot).
+    let start = std::time::Instant::now();
+    proxy.set_mode(Mode::Burst(start + Duration::from_secs(3)));
+    let later = std::thread::spawn({
+        let state = Arc::clone(&proxy.state);
+        move || {
+            std::thread::sleep(Duration::from_secs(3));
+            *state.mode.lock().unwrap() = Mode::BurstFromFirstPackPut(Duration::from_secs(20));
+        }
+    });
+    let o = run(&via_proxy, &["backup", src.to_str().unwrap()]);
+    let took = start.elapsed();
+    later.join().unwrap();
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(0), "backup through the burst: {err}");
+    let first_put = proxy
+        .state
+        .first_pack_put
+        .lock()
+        .unwrap()
+        .expect("packs were uploaded");
+    assert!(
+        // About 30 s alone; the bound leaves room for a loaded machine.
+        first_put.elapsed() >= Duration::from_secs(20) && took < Duration::from_secs(90),
+        "{took:?}"
+    );
+    let faults = proxy.injected();
+    for (fault, method) in [
+        (Fault::SlowDown, "GET"),
+        (Fault::SlowDown, "PUT"),
+        (Fault::ResetAtOnce, "PUT"),
+    ] {
+        assert!(
+            faults.iter().any(|(f, m, _)| *f == fault && m == method),
+            "{fault:?} on a {method}: {faults:?}"
+        );
+    }
+    let waits: Vec<&str> = err
+        .lines()
+        .filter(|l| l.starts_with("tresor: waiting for the store: "))
+        .collect();
+    assert!(
+        waits.len() >= 2 && waits.iter().any(|l| l.contains("SlowDown")),
+        "{err}"
+    );
+    // At most one line every 10 s, not one per request.
+    assert!(waits.len() <= 6, "{err}");
+    check_clean(&env, &direct);
+    let t = env.path("restored");
+    let o = run(
+        &direct,
+        &["restore", "latest", "--target", t.to_str().unwrap()],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_same(
+        &before,
+        &scan(&t.join(src.strip_prefix("/").unwrap()), is_root()),
+    );
+    let (counts, _) = versions(&s, "repo/");
+    assert!(counts.values().all(|n| *n == 1), "{counts:?}");
+}
+
+/// One storage call of [`every_storage_call_waits_out_a_throttle_burst`].
+type Call<'a> = Box<dyn Fn() -> Result<(), String> + 'a>;
+
+/// Records the operations that waited, and those that recovered.
+#[derive(Default)]
+struct Waits(Mutex<Vec<String>>);
+
+impl tresor_storage::retry::WaitObserver for Waits {
+    fn waiting(&self, n: &tresor_storage::retry::WaitNotice) {
+        eprintln!("{n}");
+        self.0.lock().unwrap().push(format!("wait {}", n.op));
+    }
+    fn recovered(&self, op: &str, _object: &str) {
+        self.0.lock().unwrap().push(format!("ok {op}"));
+    }
+}
+
+/// Each kind of storage call of [`every_storage_call_waits_out_a_throttle_burst`] on `s`, with
+/// the operations that may wait in it: `(name, data)` is stored as an index object, `other` is
+/// written as a snapshot, looked at and deleted.
+fn storage_calls<'a>(
+    s: &'a tresor_s3::S3Storage,
+    (name, data): (&'a str, &'a [u8]),
+    (other_name, other): (&'a str, &'a [u8]),
+) -> Vec<(&'static [&'static str], Call<'a>)> {
+    use tresor_storage::{Kind, Storage};
+    fn err(e: tresor_storage::StorageError) -> String {
+        e.to_string()
+    }
+    fn want(ok: bool, what: &str) -> Result<(), String> {
+        ok.then_some(()).ok_or(what.to_string())
+    }
+    // (operations that may wait, the call)
+    vec![
+        (&["check"], Box::new(move || s.create().map_err(err))),
+        (
+            &["list"],
+            Box::new(move || {
+                let l = s.list(Kind::Index).map_err(err)?;
+                want(l == [(name.to_string(), data.len() as u64)], "listing")
+            }),
+        ),
+        (
+            &["read"],
+            Box::new(move || want(s.read(Kind::Index, name).map_err(err)? == data, "bytes")),
+        ),
+        (
+            &["stat", "read"],
+            Box::new(move || {
+                let r = s.read_range(Kind::Index, name, 10, 50_000).map_err(err)?;
+                want(r == data[10..50_010], "range")
+            }),
+        ),
+        (
+            &["stat"],
+            Box::new(move || {
+                let n = s.size(Kind::Index, name).map_err(err)?;
+                want(n == data.len() as u64, "size")
+            }),
+        ),
+        (
+            &["write"],
+            Box::new(move || s.write(Kind::Snapshot, other_name, other).map_err(err)),
+        ),
+        (
+            &["head"],
+            Box::new(move || s.head(Kind::Snapshot, other_name).map(drop).map_err(err)),
+        ),
+        (
+            &["head", "delete"],
+            Box::new(move || s.delete(Kind::Snapshot, other_name).map_err(err)),
+        ),
+        (
+            // Answers of hand-signed requests are the caller's, whatever their status: only
+            // transport failures (the resets) are retried.
+            &["request"],
+            Box::new(move || {
+                let r = s
+                    .bucket_request("GET", "", "versioning", &[], b"")
+                    .map_err(err)?;
+                want(r.status == 200 || r.status == 503, "status")
+            }),
+        ),
+    ]
+}
+
+/// Every kind of S3 call waits out a throttle burst (not only uploads): each one, started in a
+/// burst of 1.5 s, succeeds and has told the observer that it waited and recovered.
+#[test]
+fn every_storage_call_waits_out_a_throttle_burst() {
+    use tresor_storage::{Kind, Storage, name_of};
+    let Some(endpoint) = endpoint() else { return };
+    let upstream: SocketAddr = endpoint.strip_prefix("http://").unwrap().parse().unwrap();
+    let (bucket, direct) = versioned_bucket(&endpoint);
+    let proxy = Proxy::start(upstream, Mode::Clean, &[], Duration::from_secs(1));
+    let s = tresor_s3::S3Storage::open(
+        &format!("s3:http://{}/{bucket}/repo", proxy.addr),
+        &tresor_s3::S3Options::default(),
+    )
+    .unwrap();
+    let waits = Arc::new(Waits::default());
+    s.set_wait_observer(Some(waits.clone()));
+    let data = pseudo_random(7, 100_000);
+    let name = name_of(&data);
+    direct.write(Kind::Index, &name, &data).unwrap();
+    let other = pseudo_random(8, 1000);
+    let other_name = name_of(&other);
+    let burst = || {
+        let until = std::time::Instant::now() + Duration::from_millis(1500);
+        proxy.set_mode(Mode::Burst(until));
+    };
+    let calls = storage_calls(&s, (&name, &data), (&other_name, &other));
+    for (ops, call) in &calls {
+        waits.0.lock().unwrap().clear();
+        burst();
+        call().unwrap_or_else(|e| panic!("{ops:?}: {e}"));
+        let log = waits.0.lock().unwrap().clone();
+        if ops == &["request"] {
+            continue;
+        }
+        assert!(
+            log.iter()
+                .any(|l| ops.iter().any(|op| *l == format!("wait {op}"))),
+            "{ops:?}: {log:?}"
+        );
+        assert!(
+            log.last().is_some_and(|l| l.starts_with("ok ")),
+            "{ops:?}: {log:?}"
+        );
+    }
+    assert_eq!(
+        s.read(Kind::Snapshot, &other_name).unwrap_err().kind,
+        tresor_storage::ErrorKind::NotFound
+    );
 }

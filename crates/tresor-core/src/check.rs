@@ -7,7 +7,8 @@
 //! data blob it names is indexed. Objects that are skipped are named with their reason: garbage
 //! (no key wrote it: an admin's `prune` deletes it) and damage are errors, objects of ignored
 //! signers are warnings.
-//! With `read_data`: every pack (or a deterministic subset) is read whole, its name checked
+//! With `read_data`: every pack (or a subset: a share chosen at random, or a fixed part by id;
+//! at least one pack whenever there are any) is read whole, its name checked
 //! against its hash, its header opened and compared with the index, and every blob decrypted and
 //! checked against its id. Each problem is reported once, naming the objects, snapshots and files
 //! it affects.
@@ -24,27 +25,71 @@ use tresor_format::tree::{MAX_TREE_DEPTH, Node, NodeKind};
 use tresor_format::{BlobId, ObjectId};
 use tresor_storage::Kind;
 
-/// Which packs `--read-data` reads.
+/// Which packs `--read-data` reads. Whenever the repository has packs, every choice but
+/// [`ReadData::None`] reads at least one.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum ReadData {
     /// None: structure only.
     None,
     /// All packs.
     All,
-    /// Part `n` of `m` (1-based): packs whose id, as a number, falls in the n-th of m buckets.
+    /// Part `n` of `m` (1-based): packs whose id, as a number, falls in the n-th of m buckets,
+    /// the same packs on every run, so that parts 1 to m read every pack once. A part that
+    /// holds no pack reads one pack chosen at random instead.
     Subset(u32, u32),
-    /// About this percentage of packs, chosen by id.
+    /// This percentage of the packs (rounded up, at least one), chosen at random on every run.
     Percent(f64),
 }
 
 impl ReadData {
-    fn selects(&self, id: &ObjectId) -> bool {
+    fn in_part(n: u32, m: u32, id: &ObjectId) -> bool {
         let x = u32::from_be_bytes(id.0[..4].try_into().expect("4 bytes"));
-        match *self {
-            ReadData::None => false,
-            ReadData::All => true,
-            ReadData::Subset(n, m) => ((u64::from(x) * u64::from(m)) >> 32) as u32 == n - 1,
-            ReadData::Percent(p) => (f64::from(x) / 4_294_967_296.0) * 100.0 < p,
+        ((u64::from(x) * u64::from(m)) >> 32) as u32 == n - 1
+    }
+}
+
+/// A random number below `n` (> 0), from the operating system's generator.
+fn random_below(n: usize) -> usize {
+    let mut b = [0u8; 8];
+    // No randomness: the first candidates, which still reads packs.
+    if getrandom::fill(&mut b).is_err() {
+        return 0;
+    }
+    (u64::from_le_bytes(b) % n as u64) as usize
+}
+
+/// `k` distinct positions below `n`, chosen uniformly at random (a partial Fisher–Yates
+/// shuffle), in increasing order.
+fn random_choice(n: usize, k: usize) -> Vec<usize> {
+    let mut all: Vec<usize> = (0..n).collect();
+    for i in 0..k.min(n) {
+        let j = i + random_below(n - i);
+        all.swap(i, j);
+    }
+    all.truncate(k.min(n));
+    all.sort_unstable();
+    all
+}
+
+/// The packs `which` reads, as positions in `ids`, and how they were chosen (for the report).
+fn select_packs(ids: &[ObjectId], which: ReadData) -> (Vec<usize>, String) {
+    let n = ids.len();
+    match which {
+        ReadData::None => (Vec::new(), "no packs".into()),
+        ReadData::All => ((0..n).collect(), "all packs".into()),
+        ReadData::Subset(part, parts) => {
+            let chosen: Vec<usize> = (0..n)
+                .filter(|&i| ReadData::in_part(part, parts, &ids[i]))
+                .collect();
+            if chosen.is_empty() && n > 0 {
+                let how = format!("part {part}/{parts} by pack id holds no pack: one at random");
+                return (random_choice(n, 1), how);
+            }
+            (chosen, format!("part {part}/{parts} by pack id"))
+        }
+        ReadData::Percent(p) => {
+            let k = ((p / 100.0 * n as f64).ceil() as usize).clamp(1, n.max(1));
+            (random_choice(n, k.min(n)), format!("{p}% at random"))
         }
     }
 }
@@ -64,6 +109,10 @@ pub struct CheckReport {
     pub blobs: usize,
     /// Packs read whole.
     pub packs_read: usize,
+    /// Packs chosen to be read (those whose read failed are errors).
+    pub packs_selected: usize,
+    /// How they were chosen, e.g. `all packs`, `5% at random`, `part 2/7 by pack id`.
+    pub selection: String,
     /// Bytes read whole.
     pub bytes_read: u64,
 }
@@ -516,11 +565,13 @@ fn check_packs(
         listings.entry(p.id).or_default().push(pos as u32);
     }
     let limit = crate::limits::max_object_size(Kind::Pack, repo.config());
-    for first in distinct_packs(index) {
-        let id = index.pack(first).id;
-        if !which.selects(&id) {
-            continue;
-        }
+    let ids: Vec<ObjectId> = distinct_packs(index)
+        .into_iter()
+        .map(|first| index.pack(first).id)
+        .collect();
+    let (chosen, selection) = select_packs(&ids, which);
+    (r.packs_selected, r.selection) = (chosen.len(), selection);
+    for id in chosen.into_iter().map(|i| ids[i]) {
         let read = crate::limits::read_bounded(
             repo.storage().as_ref(),
             Kind::Pack,
@@ -590,3 +641,6 @@ fn judge_copies(
     }
     bad
 }
+
+#[cfg(test)]
+mod read_data_tests;

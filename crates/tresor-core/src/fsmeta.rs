@@ -203,6 +203,11 @@ pub fn kind_of(ft: std::fs::FileType) -> Option<NodeKind> {
 }
 
 /// A node from `lstat` metadata; xattrs, content, target and subtree are left empty.
+///
+/// The access time is not recorded: `atime` holds the modification time (as restic does without
+/// `--with-atime`). Reading the source — by the backup itself, or by anyone between two backups
+/// — changes access times, and recording them would make every directory above a read file look
+/// changed on the next run.
 pub fn node_from_metadata(
     name: Vec<u8>,
     kind: NodeKind,
@@ -222,7 +227,7 @@ pub fn node_from_metadata(
         user: names.user(m.uid()),
         group: names.group(m.gid()),
         mtime: ts(m.mtime(), m.mtime_nsec()),
-        atime: ts(m.atime(), m.atime_nsec()),
+        atime: ts(m.mtime(), m.mtime_nsec()),
         ctime: ts(m.ctime(), m.ctime_nsec()),
         size: if kind == NodeKind::Dir { 0 } else { m.size() },
         device: m.dev(),

@@ -38,6 +38,7 @@ pub mod retention;
 pub mod snapshots;
 pub mod trust;
 pub mod vfs;
+pub mod waiting;
 
 pub use error::{CoreError, Result};
 pub use repository::Repository;
@@ -53,6 +54,12 @@ pub trait Progress: Send + Sync {
     fn bytes_read(&self, _bytes: u64) {}
     /// Total work is known: `files` entries, `bytes` content bytes.
     fn set_total(&self, _files: u64, _bytes: u64) {}
+    /// A storage request waits for the store — throttled (503 SlowDown, 429), a passing server
+    /// error or a reset connection — and is sent again after `notice.delay`
+    /// ([`tresor_storage::retry`]). Called on a thread of its own, in order.
+    fn store_waiting(&self, _notice: &tresor_storage::retry::WaitNotice) {}
+    /// A request that had waited for the store went through.
+    fn store_recovered(&self) {}
 }
 
 /// A [`Progress`] that ignores everything.

@@ -20,10 +20,16 @@
 //!   ignore `If-None-Match`; [`S3Storage::probe_conditional_writes`] detects that.
 //! * **Retries and timeouts.** OpenDAL's `TimeoutLayer` bounds every request
 //!   ([`S3Options::timeout`] for control calls such as stat, list and delete,
-//!   [`S3Options::io_timeout`] for a read or write body), and its `RetryLayer` wraps it:
-//!   temporary failures (5xx, 429/SlowDown, connection errors, timeouts) are retried with
-//!   exponential backoff and jitter, at most [`S3Options::max_retries`] times. What still fails is
-//!   reported as [`ErrorKind::Transient`].
+//!   [`S3Options::io_timeout`] for a read or write body). Every storage call — list, read, range
+//!   read, write, stat, delete, `HEAD`, hand-signed requests, the probes — is one unit that is
+//!   sent again as a whole when it fails in passing (5xx such as 503 SlowDown and 500
+//!   InternalError, 429, a reset or refused connection, a timeout), with exponential backoff and
+//!   jitter, until [`S3Options::retry_for`] has passed since its first attempt (five minutes by
+//!   default: throttling bursts are waited out) — see [`tresor_storage::retry`]. Every call is
+//!   idempotent (writes are conditional, see above), so a retry of a call whose answer was lost
+//!   is harmless. The storage's [`tresor_storage::retry::WaitObserver`] hears of every wait. What
+//!   still fails is reported as [`ErrorKind::Transient`]. (OpenDAL's own `RetryLayer` is not
+//!   used: it retries a fixed number of times, not for a time, and only some operations.)
 //! * **Error mapping.** 404 is [`ErrorKind::NotFound`], 403 is [`ErrorKind::PermissionDenied`],
 //!   a range past the end is [`ErrorKind::ShortRead`], 5xx, throttling, timeouts and connection
 //!   errors are [`ErrorKind::Transient`], anything else is [`ErrorKind::Other`].
@@ -59,15 +65,15 @@ mod signed;
 
 pub use signed::BucketResponse;
 
-use opendal::layers::{RetryEvent, RetryLayer, TimeoutLayer};
+use opendal::layers::TimeoutLayer;
 use opendal::{Buffer, Operator, services};
-use std::cell::Cell;
 use std::fmt;
 use std::future::Future;
 use std::net::IpAddr;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 use tokio::runtime::Runtime;
+use tresor_storage::retry::{Retrier, RetryPolicy, Verdict, WaitObserver};
 use tresor_storage::{ErrorKind, Kind, Result, Storage, StorageError, check_name, layout};
 
 /// Options for [`S3Storage::open`]. Construct with [`S3Options::default`] and set fields.
@@ -93,8 +99,13 @@ pub struct S3Options {
     /// Timeout of one body transfer (a whole object `PUT`, a read). Default 120 s; raise it for
     /// large packs over slow links.
     pub io_timeout: Duration,
-    /// Retries of a request that failed temporarily (after the first attempt), with exponential
-    /// backoff from 100 ms to 5 s plus jitter. Default 5; 0 disables the retry layer.
+    /// How long a request that fails in passing is retried, from its first attempt (with
+    /// exponential backoff from 200 ms to 10 s and jitter, [`tresor_storage::retry`]). Default
+    /// 300 s; zero never retries.
+    pub retry_for: Duration,
+    /// At most this many retries of one request, whatever [`S3Options::retry_for`] leaves.
+    /// Default: no limit (`usize::MAX`); 0 never retries (S3 answers carry no `Retry-After`
+    /// that tresor follows: every retry counts).
     pub max_retries: usize,
     /// Storage class of packs (`x-amz-storage-class` on their `PUT`), e.g. `STANDARD_IA`,
     /// `ONEZONE_IA`, `INTELLIGENT_TIERING` or `GLACIER_IR`. `None`: the bucket's default
@@ -261,7 +272,8 @@ impl Default for S3Options {
             insecure_http: false,
             timeout: Duration::from_secs(60),
             io_timeout: Duration::from_secs(120),
-            max_retries: 5,
+            retry_for: tresor_storage::retry::DEFAULT_RETRY_FOR,
+            max_retries: usize::MAX,
             storage_class_data: None,
             storage_class_metadata: None,
             sse: None,
@@ -546,11 +558,9 @@ fn resolve_region(loc: &S3Location, opts: &S3Options, url: &str) -> Result<Strin
 ///
 /// Cheap to share between threads (`&S3Storage` from many threads; the methods block).
 pub struct S3Storage {
-    /// With timeouts and retries: used for everything...
+    /// With timeouts: used for everything...
     op: Operator,
-    /// ...except the first attempt of a range read: timeouts only...
-    op_once: Operator,
-    /// ...and writes of packs, which may have another storage class.
+    /// ...but writes of packs, which may have another storage class.
     op_pack: Operator,
     /// Hand-signed requests for what OpenDAL does not expose.
     signer: signed::BucketSigner,
@@ -562,8 +572,9 @@ pub struct S3Storage {
     etag_is_md5: bool,
     /// Object Lock retention of new objects, shared with the HTTP transport.
     lock: Arc<RwLock<Option<ObjectLock>>>,
-    /// [`S3Options::max_retries`] and [`S3Options::io_timeout`], for hand-signed requests.
-    max_retries: usize,
+    /// Retries every call ([`S3Options::retry_for`]).
+    retrier: Retrier,
+    /// [`S3Options::io_timeout`], for hand-signed requests.
     io_timeout: Duration,
     /// Read-ahead windows of packs.
     windows: Windows,
@@ -672,14 +683,44 @@ enum Created {
     Conflict,
 }
 
-tokio::task_local! {
-    /// Set when the retry layer retried something during the current storage call.
-    static RETRIED: Cell<bool>;
+/// Whether an OpenDAL error is worth another attempt: a temporary failure (5xx, a transport
+/// failure, a timeout) or throttling.
+fn is_passing(e: &opendal::Error) -> bool {
+    e.is_temporary() || e.kind() == opendal::ErrorKind::RateLimited
 }
 
-/// Retry-layer interceptor: records in [`RETRIED`] that a temporary error was retried.
-fn note_retry(_event: RetryEvent<'_>) {
-    let _ = RETRIED.try_with(|r| r.set(true));
+/// The [`Verdict`] on an OpenDAL error.
+fn verdict(e: &opendal::Error) -> Verdict {
+    if is_passing(e) {
+        Verdict::Backoff
+    } else {
+        Verdict::Final
+    }
+}
+
+/// An OpenDAL error told briefly, for wait notices: its kind, message (for S3 answers the
+/// parsed error: code and message) and source (a transport failure), without the request's
+/// context.
+struct Brief(opendal::Error);
+
+impl fmt::Display for Brief {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0.message().is_empty() && std::error::Error::source(&self.0).is_none() {
+            return self.0.fmt(f);
+        }
+        write!(f, "{}: {}", self.0.kind(), self.0.message())?;
+        let mut source = std::error::Error::source(&self.0);
+        while let Some(s) = source {
+            write!(f, ": {s}")?;
+            source = s.source();
+        }
+        Ok(())
+    }
+}
+
+/// An object named in wait notices: `pack 1a2b3c4d`.
+fn what(kind: Kind, name: &str) -> String {
+    format!("{kind} {}", name.get(..8).unwrap_or(name))
 }
 
 /// A 409 `ConditionalRequestConflict`: another conditional write to the key is in progress.
@@ -789,6 +830,30 @@ async fn create_object(
     }
 }
 
+/// The probe of [`S3Storage::probe_conditional_writes`]: write `path`, write other bytes there
+/// with `If-None-Match: *` (refused: `true`; accepted: `false`), delete it.
+async fn probe_twice(op: Operator, path: String, etag_is_md5: bool) -> opendal::Result<bool> {
+    // Like any write: a retried first attempt that had succeeded meets its own object.
+    let first = Buffer::from(b"tresor probe 1".to_vec());
+    let outcome = match create_object(&op, &path, first, etag_is_md5).await {
+        Ok(Created::Stored) => {
+            let second = Buffer::from(b"tresor probe 2".to_vec());
+            match op.write_with(&path, second).if_not_exists(true).await {
+                Ok(_) => Ok(false),
+                Err(e) if e.kind() == opendal::ErrorKind::ConditionNotMatch => Ok(true),
+                Err(e) => Err(e),
+            }
+        }
+        Ok(Created::Conflict) => Err(opendal::Error::new(
+            opendal::ErrorKind::Unexpected,
+            "a random probe name is taken by other bytes",
+        )),
+        Err(e) => Err(e),
+    };
+    let _ = op.delete(&path).await;
+    outcome
+}
+
 /// Map an OpenDAL error to a [`StorageError`].
 fn map_err(op: &'static str, kind: Kind, name: &str, e: &opendal::Error) -> StorageError {
     use opendal::ErrorKind as D;
@@ -887,8 +952,8 @@ impl S3Storage {
                 lock: Arc::clone(&lock),
             }),
         );
-        // One pair of operators (timeouts only; timeouts and retries) per storage class.
-        let build = |storage_class: Option<&str>| -> Result<(Operator, Operator)> {
+        // One operator per storage class; retries are this storage's (`call`).
+        let build = |storage_class: Option<&str>| -> Result<Operator> {
             let mut builder = services::S3::default()
                 .bucket(&location.bucket)
                 .root(&root)
@@ -917,33 +982,20 @@ impl S3Storage {
                     builder.server_side_encryption_with_customer_managed_kms_key(key)
                 }
             };
-            let op_once = Operator::new(builder)
+            Ok(Operator::new(builder)
                 .map_err(|e| location_error(url, format!("cannot configure S3: {e}")))?
                 .with_context(context.clone())
                 .layer(
                     TimeoutLayer::new()
                         .with_timeout(opts.timeout)
                         .with_io_timeout(opts.io_timeout),
-                );
-            let op = if opts.max_retries == 0 {
-                op_once.clone()
-            } else {
-                op_once.clone().layer(
-                    RetryLayer::new()
-                        .with_jitter()
-                        .with_min_delay(Duration::from_millis(100))
-                        .with_max_delay(Duration::from_secs(5))
-                        .with_max_times(opts.max_retries)
-                        .with_notify(note_retry),
-                )
-            };
-            Ok((op, op_once))
+                ))
         };
-        let (op, op_once) = build(opts.storage_class_metadata.as_deref())?;
+        let op = build(opts.storage_class_metadata.as_deref())?;
         let op_pack = if opts.storage_class_data == opts.storage_class_metadata {
             op.clone()
         } else {
-            build(opts.storage_class_data.as_deref())?.0
+            build(opts.storage_class_data.as_deref())?
         };
 
         let workers = std::thread::available_parallelism().map_or(2, |n| n.get().min(4));
@@ -956,7 +1008,6 @@ impl S3Storage {
 
         Ok(S3Storage {
             op,
-            op_once,
             op_pack,
             signer,
             rt: Some(rt),
@@ -964,7 +1015,10 @@ impl S3Storage {
             region,
             etag_is_md5: !matches!(opts.sse, Some(Sse::Kms(_))),
             lock,
-            max_retries: opts.max_retries,
+            retrier: Retrier::new(RetryPolicy::new(
+                opts.retry_for,
+                u32::try_from(opts.max_retries).unwrap_or(u32::MAX),
+            )),
             io_timeout: opts.io_timeout,
             windows: Windows::default(),
             connections: opts.connections.max(1),
@@ -996,7 +1050,8 @@ impl S3Storage {
     /// settings and tests): `method` to `key` (relative to the bucket, not to the prefix; not
     /// encoded; empty for the bucket itself), with an already encoded `query` (e.g.
     /// `versions&prefix=p%2F`), extra `headers` and a `body`. The response is returned whatever
-    /// its status; only transport failures are retried ([`S3Options::max_retries`]).
+    /// its status; only transport failures (and timeouts) are retried, as every call is
+    /// ([`S3Options::retry_for`]).
     ///
     /// # Errors
     /// Only transport failures ([`ErrorKind::Transient`]) and credential problems.
@@ -1019,15 +1074,20 @@ impl S3Storage {
             .iter()
             .map(|(a, b)| (a.to_string(), b.to_string()))
             .collect();
-        let (retries, timeout) = (self.max_retries, self.io_timeout);
-        self.run(async move {
-            let h: Vec<(&str, &str)> = h.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
-            // Transport failures (a pooled connection closed by the server, a reset) are
-            // retried; answers, whatever their status, are returned.
-            let mut attempt = 0;
-            loop {
-                attempt += 1;
-                let sent = tokio::time::timeout(timeout, signer.send(&m, &k, &q, &h, b.clone()))
+        let timeout = self.io_timeout;
+        self.call("request", key, || {
+            let (signer, m, k, q, b, h) = (
+                signer.clone(),
+                m.clone(),
+                k.clone(),
+                q.clone(),
+                b.clone(),
+                h.clone(),
+            );
+            async move {
+                let h: Vec<(&str, &str)> =
+                    h.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+                tokio::time::timeout(timeout, signer.send(&m, &k, &q, &h, b))
                     .await
                     .unwrap_or_else(|_| {
                         Err(opendal::Error::new(
@@ -1035,36 +1095,29 @@ impl S3Storage {
                             "request timed out",
                         )
                         .set_temporary())
-                    });
-                match sent {
-                    Err(e) if e.is_temporary() && attempt <= retries => {
-                        tokio::time::sleep(conflict_backoff(attempt as u32 + 1)).await;
-                    }
-                    r => return r,
-                }
+                    })
             }
         })
         .map_err(|e| map_err("request", Kind::Config, key, &e))
     }
 
     /// `HEAD` of one object, with the headers OpenDAL does not report: storage class, server-side
-    /// encryption, Object Lock mode and retain-until date. Passing failures are retried
-    /// [`S3Options::max_retries`] times with backoff.
+    /// encryption, Object Lock mode and retain-until date. Passing failures (5xx, 429, transport)
+    /// are retried as every call is ([`S3Options::retry_for`]).
     ///
     /// # Errors
     /// [`ErrorKind::NotFound`], [`ErrorKind::PermissionDenied`] and transport errors.
     pub fn head(&self, kind: Kind, name: &str) -> Result<ObjectHead> {
         check_name(kind, name)?;
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            match self.head_once(kind, name) {
-                Err(e) if e.kind == ErrorKind::Transient && attempt <= self.max_retries => {
-                    std::thread::sleep(conflict_backoff(attempt as u32 + 1));
-                }
-                r => return r,
-            }
-        }
+        self.retrier.run(
+            "head",
+            &what(kind, name),
+            || self.head_once(kind, name),
+            |e| match e.kind {
+                ErrorKind::Transient => Verdict::Backoff,
+                _ => Verdict::Final,
+            },
+        )
     }
 
     fn head_once(&self, kind: Kind, name: &str) -> Result<ObjectHead> {
@@ -1166,17 +1219,13 @@ impl S3Storage {
         let path = format!("probe/{}", hex::encode(rnd));
         let key = self.full_key(&path);
         let before = jiff::Timestamp::now();
-        let op = self.op.clone();
-        let p = path.clone();
         let etag_is_md5 = self.etag_is_md5;
-        self.run(async move {
-            create_object(
-                &op,
-                &p,
-                Buffer::from(b"tresor lock probe".to_vec()),
-                etag_is_md5,
-            )
-            .await
+        self.call("probe", &path, || {
+            let (op, p) = (self.op.clone(), path.clone());
+            async move {
+                let probe = Buffer::from(b"tresor lock probe".to_vec());
+                create_object(&op, &p, probe, etag_is_md5).await
+            }
         })
         .map_err(|e| map_err("probe", Kind::Config, &key, &e))?;
         let r = self.bucket_request("HEAD", &key, "", &[], b"")?;
@@ -1216,22 +1265,31 @@ impl S3Storage {
         }
     }
 
+    /// Run the request that `make` builds, under the retry policy: a failure in passing builds
+    /// and sends it again after a backoff ([`S3Options::retry_for`]); `op` and `object` name it
+    /// in wait notices.
+    fn call<T, F, Fut>(&self, op: &str, object: &str, make: F) -> opendal::Result<T>
+    where
+        T: Send + 'static,
+        F: Fn() -> Fut,
+        Fut: Future<Output = opendal::Result<T>> + Send + 'static,
+    {
+        self.retrier
+            .run(
+                op,
+                object,
+                || self.run(make()).map_err(Brief),
+                |b| verdict(&b.0),
+            )
+            .map_err(|b| b.0)
+    }
+
     /// Run a future to completion on the private runtime, blocking the calling thread.
-    ///
-    /// The retry layer marks every error it returns "persistent", temporary or not. So that
-    /// [`map_err`] can still tell passing faults apart, a failure of a call in which the retry
-    /// layer retried something is marked temporary again.
     fn run<T, F>(&self, fut: F) -> opendal::Result<T>
     where
         T: Send + 'static,
         F: Future<Output = opendal::Result<T>> + Send + 'static,
     {
-        let fut = RETRIED.scope(Cell::new(false), async move {
-            match fut.await {
-                Err(e) if e.is_persistent() && RETRIED.with(Cell::get) => Err(e.set_temporary()),
-                r => r,
-            }
-        });
         let rt = self.rt.as_ref().expect("runtime lives until drop");
         if tokio::runtime::Handle::try_current().is_ok() {
             // Inside another runtime `block_on` would panic: hand the future over and wait.
@@ -1262,39 +1320,9 @@ impl S3Storage {
             .map_err(|e| StorageError::new(ErrorKind::Other, "probe", Kind::Config, "probe", e))?;
         let path = format!("probe/{}", hex::encode(rnd));
         let name = self.full_key(&path);
-        let op = self.op.clone();
         let etag_is_md5 = self.etag_is_md5;
-        let result = self.run(async move {
-            // Like any write: a retried first attempt that had succeeded meets its own object.
-            let first = match create_object(
-                &op,
-                &path,
-                Buffer::from(b"tresor probe 1".to_vec()),
-                etag_is_md5,
-            )
-            .await
-            {
-                Ok(Created::Stored) => Ok(()),
-                Ok(Created::Conflict) => Err(opendal::Error::new(
-                    opendal::ErrorKind::Unexpected,
-                    "a random probe name is taken by other bytes",
-                )),
-                Err(e) => Err(e),
-            };
-            let outcome = match first {
-                Err(e) => Err(e),
-                Ok(()) => match op
-                    .write_with(&path, Buffer::from(b"tresor probe 2".to_vec()))
-                    .if_not_exists(true)
-                    .await
-                {
-                    Ok(_) => Ok(false),
-                    Err(e) if e.kind() == opendal::ErrorKind::ConditionNotMatch => Ok(true),
-                    Err(e) => Err(e),
-                },
-            };
-            let _ = op.delete(&path).await;
-            outcome
+        let result = self.call("probe", &path, || {
+            probe_twice(self.op.clone(), path.clone(), etag_is_md5)
         });
         result.map_err(|e| map_err("probe", Kind::Config, &name, &e))
     }
@@ -1311,8 +1339,12 @@ impl Storage for S3Storage {
 
     /// S3 has no folders to create: this checks that the bucket exists and can be listed.
     fn create(&self) -> Result<()> {
-        let op = self.op.clone();
-        self.run(async move { op.check().await }).map_err(|e| {
+        let loc = self.location.to_url();
+        self.call("check", &loc, || {
+            let op = self.op.clone();
+            async move { op.check().await }
+        })
+        .map_err(|e| {
             let mut err = map_err("create", Kind::Config, &self.location.to_url(), &e);
             if e.kind() == opendal::ErrorKind::ConfigInvalid {
                 err.message = format!("bucket missing or misconfigured: {}", err.message);
@@ -1323,10 +1355,11 @@ impl Storage for S3Storage {
 
     fn list(&self, kind: Kind) -> Result<Vec<(String, u64)>> {
         let dir = format!("{}/", kind.dir());
-        let op = self.op.clone();
-        let d = dir.clone();
         let entries = self
-            .run(async move { op.list_with(&d).recursive(true).await })
+            .call("list", &dir, || {
+                let (op, d) = (self.op.clone(), dir.clone());
+                async move { op.list_with(&d).recursive(true).await }
+            })
             .map_err(|e| map_err("list", kind, &self.key(kind, ""), &e))?;
         let mut out = Vec::with_capacity(entries.len());
         for entry in entries {
@@ -1347,10 +1380,12 @@ impl Storage for S3Storage {
     fn read(&self, kind: Kind, name: &str) -> Result<Vec<u8>> {
         check_name(kind, name)?;
         let path = object_key(kind, name);
-        let op = self.op.clone();
-        self.run(async move { op.read(&path).await })
-            .map(|b| b.to_vec())
-            .map_err(|e| map_err("read", kind, name, &e))
+        self.call("read", &what(kind, name), || {
+            let (op, path) = (self.op.clone(), path.clone());
+            async move { op.read(&path).await }
+        })
+        .map(|b| b.to_vec())
+        .map_err(|e| map_err("read", kind, name, &e))
     }
 
     /// Small ranges of packs are served from read-ahead windows (see [`WINDOW`]).
@@ -1390,15 +1425,24 @@ impl Storage for S3Storage {
     fn size(&self, kind: Kind, name: &str) -> Result<u64> {
         check_name(kind, name)?;
         let path = object_key(kind, name);
-        let op = self.op.clone();
-        self.run(async move { op.stat(&path).await })
-            .map(|m| m.content_length())
-            .map_err(|e| map_err("stat", kind, name, &e))
+        self.call("stat", &what(kind, name), || {
+            let (op, path) = (self.op.clone(), path.clone());
+            async move { op.stat(&path).await }
+        })
+        .map(|m| m.content_length())
+        .map_err(|e| map_err("stat", kind, name, &e))
     }
 
     fn locked_until(&self, kind: Kind, name: &str) -> Result<Option<std::time::SystemTime>> {
         let head = self.head(kind, name)?;
         Ok(head.locked_until())
+    }
+
+    fn set_wait_observer(
+        &self,
+        observer: Option<Arc<dyn WaitObserver>>,
+    ) -> Option<Arc<dyn WaitObserver>> {
+        self.retrier.set_observer(observer)
     }
 }
 
@@ -1480,9 +1524,11 @@ impl S3Storage {
             return Ok(Vec::new());
         }
         let path = object_key(Kind::Pack, name);
-        let op = self.op.clone();
         let buf = self
-            .run(async move { op.read_with(&path).range(start..end).await })
+            .call("read", &what(Kind::Pack, name), || {
+                let (op, path) = (self.op.clone(), path.clone());
+                async move { op.read_with(&path).range(start..end).await }
+            })
             .map_err(|e| map_err("read", Kind::Pack, name, &e))?;
         if buf.len() as u64 != end - start {
             return Err(short_read(Kind::Pack, name, start, end - start));
@@ -1510,23 +1556,22 @@ impl S3Storage {
             .checked_add(length)
             .ok_or_else(|| short_read(kind, name, offset, length))?;
         let path = object_key(kind, name);
-        let (once, op) = (self.op_once.clone(), self.op.clone());
-        let outcome = self.run(async move {
-            use opendal::ErrorKind as D;
-            // First without retries: a range that runs past the end comes back short, which
-            // OpenDAL reports as an `Unexpected` "reader got too little data" error, and which
-            // the retry layer would retry for seconds.
-            match once.read_with(&path).range(offset..end).await {
-                Ok(buf) => Ok(Some(buf)),
-                Err(e) if e.kind() == D::RangeNotSatisfied => Ok(None),
-                Err(e) if matches!(e.kind(), D::NotFound | D::PermissionDenied) => Err(e),
-                Err(_) => {
-                    // Past the end, or a passing fault: the size tells which.
-                    if end > op.stat(&path).await?.content_length() {
-                        Ok(None)
-                    } else {
-                        op.read_with(&path).range(offset..end).await.map(Some)
-                    }
+        let outcome = self.call("read", &what(kind, name), || {
+            let (op, path) = (self.op.clone(), path.clone());
+            async move {
+                use opendal::ErrorKind as D;
+                match op.read_with(&path).range(offset..end).await {
+                    Ok(buf) => Ok(Some(buf)),
+                    Err(e) if e.kind() == D::RangeNotSatisfied => Ok(None),
+                    Err(e) if matches!(e.kind(), D::NotFound | D::PermissionDenied) => Err(e),
+                    // A range that runs past the end comes back short, which OpenDAL reports as
+                    // an `Unexpected` "reader got too little data" error: the size tells it
+                    // from a passing fault (retried, when it is one).
+                    Err(e) => match op.stat(&path).await {
+                        Ok(m) if end > m.content_length() => Ok(None),
+                        Ok(_) => Err(e),
+                        Err(s) => Err(s),
+                    },
                 }
             }
         });
@@ -1550,7 +1595,11 @@ impl S3Storage {
         };
         let data = Buffer::from(data.to_vec());
         let etag_is_md5 = self.etag_is_md5;
-        match self.run(async move { create_object(&op, &path, data, etag_is_md5).await }) {
+        let created = self.call("write", &what(kind, name), || {
+            let (op, path, data) = (op.clone(), path.clone(), data.clone());
+            async move { create_object(&op, &path, data, etag_is_md5).await }
+        });
+        match created {
             Ok(Created::Stored) => Ok(()),
             Ok(Created::Conflict) => Err(StorageError::new(
                 ErrorKind::AlreadyExists,
@@ -1579,8 +1628,10 @@ impl S3Storage {
             ));
         }
         let path = object_key(kind, name);
-        let op = self.op.clone();
-        self.run(async move { op.delete(&path).await })
-            .map_err(|e| map_err("delete", kind, name, &e))
+        self.call("delete", &what(kind, name), || {
+            let (op, path) = (self.op.clone(), path.clone());
+            async move { op.delete(&path).await }
+        })
+        .map_err(|e| map_err("delete", kind, name, &e))
     }
 }

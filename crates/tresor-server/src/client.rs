@@ -8,11 +8,12 @@
 //! HTTP/2 streams on one connection or pipe (with prior knowledge for `tresor+http://`, by ALPN
 //! for `tresor+https://`, where HTTP/1.1 on pooled connections is the fallback).
 //!
-//! Requests that fail in passing (connection errors, 408, 429, 502–504) are retried with
-//! exponential backoff ([`RemoteOptions::retries`]); every operation of the protocol is
-//! idempotent (a repeated create of the same bytes succeeds). A busy server (503 or 429 with
-//! `Retry-After`, e.g. over its budget of uploads in flight) is waited for as long as it asks,
-//! again and again, until [`RemoteOptions::timeout`] has passed since the first attempt.
+//! Requests that fail in passing (connection errors and resets, 408, 429, 500, 502–504) are
+//! retried with exponential backoff and jitter until [`RemoteOptions::retry_for`] (five minutes
+//! by default) has passed since the first attempt ([`tresor_storage::retry`]); every operation
+//! of the protocol is idempotent (a repeated create of the same bytes succeeds). A busy server
+//! (503 or 429 with `Retry-After`, e.g. over its budget of uploads in flight) is waited for as
+//! long as it asks, within the same time. The storage's wait observer hears of every wait.
 
 use crate::protocol::{self, STDIO_REPOSITORY};
 use bytes::Bytes;
@@ -26,6 +27,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::runtime::Runtime;
+use tresor_storage::retry::{Retrier, RetryPolicy, Verdict, WaitObserver};
 use tresor_storage::{ErrorKind, Kind, Result, Storage, StorageError, check_name};
 
 /// The environment variable holding the client token (`NAME.SECRET`).
@@ -48,10 +50,14 @@ pub struct RemoteOptions {
     /// the protocol on its standard input and output (e.g. `ssh backup@host` with a forced
     /// command, or `tresor serve --stdio --repo /srv/repo --role append` locally).
     pub server_command: Option<String>,
-    /// Timeout of one request, body included; also how long, in all, a request keeps waiting
-    /// for a busy server that answers 503 or 429 with `Retry-After`. Default 300 s.
+    /// Timeout of one request, body included. Default 300 s.
     pub timeout: Duration,
-    /// Retries of a request that failed in passing. Default 4.
+    /// How long a request that fails in passing, or meets a busy server, is retried, from its
+    /// first attempt. Default 300 s; zero never retries.
+    pub retry_for: Duration,
+    /// At most this many retries of one request after passing failures, whatever
+    /// [`RemoteOptions::retry_for`] leaves (a busy server's `Retry-After` waits count only
+    /// against the time). Default: no limit (`u32::MAX`); 0 retries only busy answers.
     pub retries: u32,
 }
 
@@ -62,7 +68,8 @@ impl Default for RemoteOptions {
             tls_ca: None,
             server_command: None,
             timeout: Duration::from_secs(300),
-            retries: 4,
+            retry_for: tresor_storage::retry::DEFAULT_RETRY_FOR,
+            retries: u32::MAX,
         }
     }
 }
@@ -74,6 +81,7 @@ impl fmt::Debug for RemoteOptions {
             .field("tls_ca", &self.tls_ca)
             .field("server_command", &self.server_command)
             .field("timeout", &self.timeout)
+            .field("retry_for", &self.retry_for)
             .field("retries", &self.retries)
             .finish()
     }
@@ -309,14 +317,34 @@ struct Reply {
 /// A transport failure (no HTTP status): connection refused, reset, timeout, closed pipe.
 struct TransportError(String);
 
+/// An attempt that may be worth repeating: a transport failure, or an answer that says to try
+/// again (busy, throttled, a passing server error).
+enum Attempt {
+    Failed(TransportError),
+    Answered(Box<Reply>),
+}
+
+impl fmt::Display for Attempt {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Attempt::Failed(TransportError(m)) => f.write_str(m),
+            Attempt::Answered(r) => write!(
+                f,
+                "server answered {}: {}",
+                r.status,
+                protocol::error_message(&r.body)
+            ),
+        }
+    }
+}
+
 /// A repository behind a `tresor serve` server. See the module docs.
 pub struct RemoteStorage {
     location: String,
     repository: String,
     transport: Transport,
-    retries: u32,
-    /// How long in all a request waits for a server that says it is busy.
-    busy_wait: Duration,
+    /// Retries every request ([`RemoteOptions::retry_for`]).
+    retrier: Retrier,
     rt: Option<Runtime>,
     /// Request body buffers of large writes, handed back when the transport drops the body.
     bodies: Arc<BodyPool>,
@@ -547,8 +575,7 @@ impl RemoteStorage {
             location: url.to_string(),
             repository,
             transport,
-            retries: opts.retries,
-            busy_wait: opts.timeout,
+            retrier: Retrier::new(RetryPolicy::new(opts.retry_for, opts.retries)),
             rt: Some(rt),
             bodies: Arc::default(),
         })
@@ -671,7 +698,9 @@ impl RemoteStorage {
     }
 
     /// One request, retried when it fails in passing, and repeated after the server's
-    /// `Retry-After` while the server says it is busy.
+    /// `Retry-After` while the server says it is busy, under the retry policy. An answer that
+    /// still says "try again" when the policy gives up is returned as it is (the caller turns
+    /// its status into an error).
     #[allow(
         clippy::too_many_arguments,
         reason = "one request: method, path, range, body, and the object for the error"
@@ -686,27 +715,34 @@ impl RemoteStorage {
         kind: Kind,
         name: &str,
     ) -> Result<Reply> {
-        let start = std::time::Instant::now();
-        let mut attempt = 0;
-        loop {
-            let outcome = self.send_once(&method, &path, range.as_deref(), &body);
-            let pause = match retry_of(&outcome, &self.transport) {
-                Retry::No => None,
-                Retry::Backoff => (attempt < self.retries).then(|| {
-                    attempt += 1;
-                    Duration::from_millis(100 << (attempt - 1).min(5))
-                }),
-                Retry::After(wait) => {
-                    let wait = wait + jitter(wait / 4);
-                    (start.elapsed() + wait <= self.busy_wait).then_some(wait)
+        let object = format!("{kind} {}", name.get(..8).unwrap_or(name));
+        let outcome = self.retrier.run(
+            op,
+            &object,
+            || {
+                let outcome = self.send_once(&method, &path, range.as_deref(), &body);
+                match retry_of(&outcome, &self.transport) {
+                    Retry::No => outcome.map_err(Attempt::Failed),
+                    _ => Err(match outcome {
+                        Ok(r) => Attempt::Answered(Box::new(r)),
+                        Err(e) => Attempt::Failed(e),
+                    }),
                 }
-            };
-            let Some(pause) = pause else {
-                return outcome.map_err(|TransportError(m)| {
-                    StorageError::new(ErrorKind::Transient, op, kind, name, m)
-                });
-            };
-            std::thread::sleep(pause);
+            },
+            |a| {
+                match a {
+                    Attempt::Failed(_) => retry_of_transport(&self.transport),
+                    Attempt::Answered(r) => retry_of_reply(r),
+                }
+                .verdict()
+            },
+        );
+        match outcome {
+            Ok(r) => Ok(r),
+            Err(Attempt::Answered(r)) => Ok(*r),
+            Err(Attempt::Failed(TransportError(m))) => {
+                Err(StorageError::new(ErrorKind::Transient, op, kind, name, m))
+            }
         }
     }
 
@@ -720,30 +756,49 @@ impl RemoteStorage {
 enum Retry {
     /// Final: success, or an error that another attempt would not change.
     No,
-    /// A passing failure: again after an exponential backoff, up to the retry count.
+    /// A passing failure: again after an exponential backoff, within the retry time.
     Backoff,
-    /// The server is busy: again after this long, until the busy-wait time is used up.
+    /// The server is busy: again after this long, within the retry time.
     After(Duration),
 }
 
 /// Longest `Retry-After` the client honours as it is; longer ones are waited in such steps.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
 
+impl Retry {
+    fn verdict(self) -> Verdict {
+        match self {
+            Retry::No => Verdict::Final,
+            Retry::Backoff => Verdict::Backoff,
+            Retry::After(d) => Verdict::After(d),
+        }
+    }
+}
+
 fn retry_of(outcome: &std::result::Result<Reply, TransportError>, transport: &Transport) -> Retry {
     match outcome {
-        // Over a pipe the server process is gone: nothing to retry with.
-        Err(_) => match transport {
-            Transport::Http { .. } => Retry::Backoff,
-            Transport::Pipe { .. } => Retry::No,
+        Err(_) => retry_of_transport(transport),
+        Ok(r) => retry_of_reply(r),
+    }
+}
+
+/// A transport failure: over HTTP, try again; over a pipe the server process is gone.
+fn retry_of_transport(transport: &Transport) -> Retry {
+    match transport {
+        Transport::Http { .. } => Retry::Backoff,
+        Transport::Pipe { .. } => Retry::No,
+    }
+}
+
+/// An answer: busy or throttled (after `Retry-After` when given), or a passing server error.
+fn retry_of_reply(r: &Reply) -> Retry {
+    match r.status.as_u16() {
+        429 | 503 => match retry_after(&r.headers) {
+            Some(d) => Retry::After(d),
+            None => Retry::Backoff,
         },
-        Ok(r) => match r.status.as_u16() {
-            429 | 503 => match retry_after(&r.headers) {
-                Some(d) => Retry::After(d),
-                None => Retry::Backoff,
-            },
-            408 | 502 | 504 => Retry::Backoff,
-            _ => Retry::No,
-        },
+        408 | 500 | 502 | 504 => Retry::Backoff,
+        _ => Retry::No,
     }
 }
 
@@ -757,15 +812,6 @@ fn retry_after(headers: &HeaderMap) -> Option<Duration> {
         .parse()
         .ok()?;
     Some(Duration::from_secs(secs).min(MAX_RETRY_AFTER))
-}
-
-/// A random duration up to `max`, so that clients told to wait do not all come back at once.
-fn jitter(max: Duration) -> Duration {
-    let mut r = [0u8; 2];
-    if getrandom::fill(&mut r).is_err() {
-        return Duration::ZERO;
-    }
-    max.mul_f64(f64::from(u16::from_le_bytes(r)) / f64::from(u16::MAX))
 }
 
 /// An error and its sources, one line.
@@ -942,6 +988,13 @@ impl Storage for RemoteStorage {
         }
     }
 
+    fn set_wait_observer(
+        &self,
+        observer: Option<Arc<dyn WaitObserver>>,
+    ) -> Option<Arc<dyn WaitObserver>> {
+        self.retrier.set_observer(observer)
+    }
+
     fn delete(&self, kind: Kind, name: &str) -> Result<()> {
         check_name(kind, name)?;
         let r = self.call(
@@ -1107,15 +1160,14 @@ mod tests {
             retry_of(&reply(503, Some("Wed, 21 Oct 2015 07:28:00 GMT")), &http),
             Retry::Backoff
         );
-        for s in [408, 502, 504] {
+        for s in [408, 500, 502, 504] {
             assert_eq!(retry_of(&reply(s, None), &http), Retry::Backoff, "{s}");
         }
-        for s in [200, 201, 400, 401, 403, 404, 409, 411, 413, 500, 507] {
+        for s in [200, 201, 400, 401, 403, 404, 409, 411, 413, 507] {
             assert_eq!(retry_of(&reply(s, Some("1")), &http), Retry::No, "{s}");
         }
         let failed = Err(TransportError("reset".into()));
         assert_eq!(retry_of(&failed, &http), Retry::Backoff);
-        assert!(jitter(Duration::from_millis(250)) <= Duration::from_millis(250));
     }
 
     #[test]

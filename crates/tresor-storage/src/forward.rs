@@ -1,13 +1,15 @@
 //! The forwarding layer: a storage that wraps another one implements [`Forward`] instead of
 //! [`Storage`], overrides only the methods it changes, and every other method — the optional
 //! ones with defaults included (`write_vec`, `write_parts`, `write_concurrency`,
-//! `locked_until`) — goes to the wrapped storage unchanged. A wrapper written against
+//! `locked_until`, `set_wait_observer`) — goes to the wrapped storage unchanged. A wrapper written against
 //! [`Storage`] directly would silently fall back to the trait defaults for those and lose what
 //! the wrapped storage does there (S3's Object Lock dates, the local storage's unjoined writes,
-//! a network storage's write concurrency).
+//! a network storage's write concurrency, the wait observer of a retrying client).
 
+use crate::retry::WaitObserver;
 use crate::{Kind, Result, Storage};
 use std::fmt;
+use std::sync::Arc;
 use std::time::SystemTime;
 
 /// A layer over another storage. Every type implementing it is a [`Storage`] (blanket
@@ -110,6 +112,14 @@ pub trait Forward: Send + Sync + fmt::Debug {
     fn locked_until(&self, kind: Kind, name: &str) -> Result<Option<SystemTime>> {
         self.inner().locked_until(kind, name)
     }
+
+    /// [`Storage::set_wait_observer`].
+    fn set_wait_observer(
+        &self,
+        observer: Option<Arc<dyn WaitObserver>>,
+    ) -> Option<Arc<dyn WaitObserver>> {
+        self.inner().set_wait_observer(observer)
+    }
 }
 
 impl<T: Forward> Storage for T {
@@ -149,6 +159,12 @@ impl<T: Forward> Storage for T {
     fn locked_until(&self, kind: Kind, name: &str) -> Result<Option<SystemTime>> {
         Forward::locked_until(self, kind, name)
     }
+    fn set_wait_observer(
+        &self,
+        observer: Option<Arc<dyn WaitObserver>>,
+    ) -> Option<Arc<dyn WaitObserver>> {
+        Forward::set_wait_observer(self, observer)
+    }
 }
 
 #[cfg(test)]
@@ -160,9 +176,23 @@ mod tests {
 
     /// A storage whose every method answers something no default would: it records which of
     /// its methods were called.
-    #[derive(Debug, Default)]
+    #[derive(Default)]
     struct Distinct {
         calls: Mutex<Vec<&'static str>>,
+        observer: Mutex<Option<Arc<dyn WaitObserver>>>,
+    }
+
+    impl fmt::Debug for Distinct {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("Distinct")
+        }
+    }
+
+    /// An observer that ignores everything (only its identity matters).
+    struct Quiet;
+
+    impl WaitObserver for Quiet {
+        fn waiting(&self, _: &crate::retry::WaitNotice) {}
     }
 
     impl Distinct {
@@ -216,6 +246,12 @@ mod tests {
         fn locked_until(&self, _: Kind, _: &str) -> Result<Option<SystemTime>> {
             Ok(Some(SystemTime::UNIX_EPOCH + Duration::from_secs(42)))
         }
+        fn set_wait_observer(
+            &self,
+            observer: Option<Arc<dyn WaitObserver>>,
+        ) -> Option<Arc<dyn WaitObserver>> {
+            std::mem::replace(&mut *self.observer.lock().unwrap(), observer)
+        }
     }
 
     /// A layer that overrides nothing.
@@ -251,6 +287,12 @@ mod tests {
             s.locked_until(Kind::Pack, &n).unwrap(),
             Some(SystemTime::UNIX_EPOCH + Duration::from_secs(42))
         );
+        let quiet: Arc<dyn WaitObserver> = Arc::new(Quiet);
+        assert!(s.set_wait_observer(Some(quiet.clone())).is_none());
+        let back = s
+            .set_wait_observer(None)
+            .expect("the wrapped storage kept it");
+        assert!(Arc::ptr_eq(&back, &quiet));
     }
 
     /// A layer that overrides one method keeps the others forwarded.

@@ -25,11 +25,13 @@ mod forward;
 pub mod layout;
 pub mod local;
 pub mod memory;
+pub mod retry;
 
 pub use forward::Forward;
 pub use layout::{check_name, is_object_name};
 
 use std::fmt;
+use std::sync::Arc;
 use thiserror::Error;
 
 /// The kinds of objects and the folder each lives in.
@@ -268,5 +270,16 @@ pub trait Storage: Send + Sync + fmt::Debug {
     fn locked_until(&self, kind: Kind, name: &str) -> Result<Option<std::time::SystemTime>> {
         check_name(kind, name)?;
         Ok(None)
+    }
+
+    /// Tell `observer` whenever a request waits for the store (throttling or a passing failure
+    /// retried, see [`retry`]); `None` stops that. Returns the observer set before. Storages
+    /// that never wait (a directory, memory) keep none: the default ignores it.
+    fn set_wait_observer(
+        &self,
+        observer: Option<Arc<dyn retry::WaitObserver>>,
+    ) -> Option<Arc<dyn retry::WaitObserver>> {
+        let _ = observer;
+        None
     }
 }

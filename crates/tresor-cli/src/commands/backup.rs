@@ -44,12 +44,12 @@ pub fn run(ctx: &Context, a: BackupArgs) -> Result<i32> {
     {
         anyhow::bail!("--tag {t:?}: a tag must not be empty or contain a line break");
     }
-    let mut paths = Vec::new();
-    for p in &a.paths {
-        let n = normalize(p)?;
-        std::fs::symlink_metadata(&n).with_context(|| format!("backup source {}", p.display()))?;
-        paths.push(n);
-    }
+    // Paths that cannot be looked at are left out by the backup, with a warning each.
+    let paths = a
+        .paths
+        .iter()
+        .map(|p| normalize(p))
+        .collect::<Result<Vec<_>>>()?;
     if a.stdin && !a.paths.is_empty() {
         bail!("--stdin takes no paths");
     }
@@ -109,18 +109,19 @@ pub fn run(ctx: &Context, a: BackupArgs) -> Result<i32> {
         cancel: Some(cancel),
         cache_dir: ctx.cache_dir.clone(),
     };
-    let bar = Bar::new(ctx.progress_enabled(), "backup");
+    let bar = Bar::new(ctx.progress_enabled(), "backup").with_wait_lines(!ctx.quiet && !ctx.json);
     let scan_paths = if ctx.progress_enabled() && !a.stdin {
         opts.paths.clone()
     } else {
         Vec::new()
     };
+    let scan_excludes = opts.excludes.clone();
     let result = std::thread::scope(|scope| {
         // For the ETA: count files and bytes in the background while the backup runs.
         if !scan_paths.is_empty() {
-            let bar = &bar;
+            let (bar, excludes) = (&bar, &scan_excludes);
             scope.spawn(move || {
-                let (files, bytes) = scan(&scan_paths);
+                let (files, bytes) = scan(&scan_paths, excludes);
                 tresor_core::Progress::set_total(bar, files, bytes);
             });
         }
@@ -158,11 +159,15 @@ fn stop_on_signals() -> Arc<AtomicBool> {
     cancel
 }
 
-/// Files and bytes below `paths` (best effort: unreadable entries are skipped).
-fn scan(paths: &[PathBuf]) -> (u64, u64) {
+/// Files and bytes below `paths` (best effort: unreadable entries are skipped). Like the backup,
+/// it never looks at excluded entries.
+fn scan(paths: &[PathBuf], excludes: &PatternSet) -> (u64, u64) {
     let (mut files, mut bytes) = (0u64, 0u64);
     let mut stack: Vec<PathBuf> = paths.to_vec();
     while let Some(p) = stack.pop() {
+        if excludes.matches(&p) {
+            continue;
+        }
         let Ok(m) = std::fs::symlink_metadata(&p) else {
             continue;
         };

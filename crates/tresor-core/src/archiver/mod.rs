@@ -18,6 +18,7 @@
 //! queues and one tree per directory level being walked — never by file sizes.
 
 mod open;
+mod pause;
 mod walk;
 
 use crate::cache::TreeCache;
@@ -194,21 +195,70 @@ fn check_names(opts: &BackupOptions) -> Result<()> {
     Ok(())
 }
 
+/// Leave out the backup paths that cannot be looked at (`lstat` fails: missing, or below a
+/// directory this user cannot enter), as restic does: each is a warning, the others are backed
+/// up and only they become the snapshot's `paths`. Excluded paths are not looked at. None left
+/// is an error.
+fn drop_unreadable_paths(opts: &mut BackupOptions) -> Result<Vec<String>> {
+    if opts.stdin.is_some() {
+        return Ok(Vec::new());
+    }
+    let mut warnings = Vec::new();
+    let excludes = &opts.excludes;
+    opts.paths.retain(|p| {
+        if p.as_os_str() == "/" || excludes.matches(p) {
+            return true;
+        }
+        match std::fs::symlink_metadata(p) {
+            Ok(_) => true,
+            Err(e) => {
+                warnings.push(format!("{}: {e} (not backed up)", p.display()));
+                false
+            }
+        }
+    });
+    if opts.paths.is_empty() && !warnings.is_empty() {
+        return Err(crate::CoreError::Invalid(format!(
+            "none of the backup paths can be read: {}",
+            warnings.join("; ")
+        )));
+    }
+    Ok(warnings)
+}
+
 /// Run a backup and write a snapshot.
+///
+/// Waits for the store (throttling, passing failures the storage retries) are reported to
+/// `progress` ([`Progress::store_waiting`]) while it runs.
+///
+/// Backup paths that cannot be looked at are left out with a warning each (see
+/// [`BackupResult::warnings`]); the others are backed up.
 ///
 /// # Errors
 /// [`crate::CoreError::Invalid`] for a stdin file name or a path that cannot become a tree name,
-/// or a host name a put-only key is not certified for (before anything is written). Repository errors (storage failures, a full disk, damaged
+/// or a host name a put-only key is not certified for, or when none of the paths can be looked at
+/// (before anything is written). Repository errors (storage failures, a full disk, damaged
 /// index); unreadable *source* entries are not errors but [`BackupResult::warnings`]. [`crate::CoreError::Interrupted`] when
 /// cancelled (after indexing what was written).
-#[allow(clippy::too_many_lines, reason = "split by r12-core/r12-cli")]
 pub fn backup(
+    repo: &Repository,
+    opts: BackupOptions,
+    progress: &dyn Progress,
+) -> Result<BackupResult> {
+    crate::waiting::reported_to(repo.storage(), progress, || {
+        run_backup(repo, opts, progress)
+    })
+}
+
+#[allow(clippy::too_many_lines, reason = "split by r12-core/r12-cli")]
+fn run_backup(
     repo: &Repository,
     mut opts: BackupOptions,
     progress: &dyn Progress,
 ) -> Result<BackupResult> {
     check_names(&opts)?;
     check_host(repo, &opts.hostname)?;
+    let unreadable = drop_unreadable_paths(&mut opts)?;
     let started = Instant::now();
     let backup_start = jiff::ZonedDateTime::now();
     crate::fsmeta::raise_fd_limit();
@@ -266,6 +316,8 @@ pub fn backup(
         Some(c) => Some(c.snapshot),
         None => parent.as_ref().map(|(id, _)| *id),
     };
+    // The snapshot's paths name the stdin file (`/NAME`), so compute them before taking it.
+    let paths = snapshot_paths(&opts);
     let stdin = opts.stdin.take();
     let dedup = repo.load_dedup_set()?;
     let local = walk::LocalParent {
@@ -273,6 +325,9 @@ pub fn backup(
         collect: cache.is_some(),
     };
     let mut w = walk::Walker::new(repo, &index, local, dedup, &opts, packer, progress);
+    for msg in unreadable {
+        w.warn(msg);
+    }
     let root = match stdin {
         Some(src) => w.save_stdin(src, parent_tree_id),
         None => w.save_root(parent_tree_id),
@@ -300,7 +355,7 @@ pub fn backup(
         version: tresor_format::FORMAT_VERSION,
         time: opts.time.strftime("%Y-%m-%dT%H:%M:%S%.f%:z").to_string(),
         tree: root,
-        paths: snapshot_paths(&opts),
+        paths,
         hostname: opts.hostname.clone(),
         username: opts.username.clone(),
         uid: rustix::process::getuid().as_raw(),

@@ -1,6 +1,6 @@
 //! The walker: turns directories into trees, files into blob lists.
 
-use super::open::{Listed, open_dir, open_regular};
+use super::open::{Listed, OpenError, open_dir, open_regular};
 use super::{BackupOptions, StdinSource};
 use crate::Progress;
 use crate::blobs::BlobReader;
@@ -72,6 +72,14 @@ fn io_err(path: &Path, e: std::io::Error) -> String {
     format!("{}: {e}", path.display())
 }
 
+/// The warning for a directory whose entries cannot be listed: it is stored without them.
+fn unlistable(path: &Path, e: &std::io::Error) -> String {
+    format!(
+        "{}: cannot list the directory ({e}): stored with its metadata, without its entries",
+        path.display()
+    )
+}
+
 impl<'a> Walker<'a> {
     pub(super) fn new(
         repo: &'a Repository,
@@ -116,7 +124,7 @@ impl<'a> Walker<'a> {
         }
     }
 
-    fn warn(&mut self, msg: String) {
+    pub(super) fn warn(&mut self, msg: String) {
         self.warnings.push(msg);
     }
 
@@ -224,10 +232,12 @@ impl<'a> Walker<'a> {
         parent: Option<&Tree>,
     ) -> Result<Tree> {
         // The leading components of the paths given: symlinks are followed (`/var/run`), but
-        // O_DIRECTORY never opens (and blocks on) a FIFO put in a directory's place.
+        // O_DIRECTORY never opens (and blocks on) a FIFO put in a directory's place. O_PATH: only
+        // entries below are looked up through it, so a directory that can be entered but not
+        // listed (mode `--x`, as /home/USER often is) leads to the paths below it.
         let dirfd = rustix::fs::open(
             dir,
-            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NONBLOCK | OFlags::CLOEXEC,
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
             rustix::fs::Mode::empty(),
         )
         .map_err(|e| CoreError::io(dir, e.into()))?;
@@ -263,8 +273,11 @@ impl<'a> Walker<'a> {
         Ok(Tree { nodes })
     }
 
-    /// Back up one entry of an open directory. `None` when it cannot be read (a warning).
-    #[allow(clippy::too_many_lines, reason = "split by r12-core/r12-cli")]
+    /// Back up one entry of an open directory. `None` when it is excluded, or cannot be read (a
+    /// warning).
+    ///
+    /// An excluded entry is never touched: the patterns match the path alone, so the exclusion
+    /// is decided before any system call on the entry (no `lstat`, no open, no listing).
     fn save_entry(
         &mut self,
         dir: std::os::fd::BorrowedFd<'_>,
@@ -276,6 +289,11 @@ impl<'a> Walker<'a> {
         if self.cancelled() {
             return Err(CoreError::Interrupted);
         }
+        if self.opts.excludes.matches(path) {
+            return Ok(None);
+        }
+        #[cfg(test)]
+        tests::touched(path);
         let access = fd_path(dir, name);
         let meta = match std::fs::symlink_metadata(&access) {
             Ok(m) => m,
@@ -288,94 +306,25 @@ impl<'a> Walker<'a> {
             self.warn(format!("{}: unknown file type, skipped", path.display()));
             return Ok(None);
         };
-        if self.opts.excludes.matches(path) {
-            return Ok(None);
-        }
         let mut node = node_from_metadata(name.to_vec(), kind, &meta, &mut self.names);
         let parent = parent.filter(|p| p.kind == kind);
-        match kind {
-            NodeKind::Dir => {
-                let fd = match open_dir(dir, name) {
-                    Ok(fd) => fd,
-                    Err(e) => {
-                        self.warn(format!("{}: {e}", path.display()));
-                        return Ok(None);
-                    }
-                };
-                if self.excluded_by_marker(&fd) {
-                    return Ok(None);
-                }
-                let ptree = self.load_parent_tree(parent.and_then(|p| p.subtree));
-                let other_fs = self.opts.one_file_system && dev.is_some_and(|d| d != meta.dev());
-                let tree = if other_fs {
-                    Tree::default()
-                } else {
-                    match self.save_dir(&fd, path, ptree.as_ref(), meta.dev())? {
-                        Some(t) => t,
-                        None => return Ok(None),
-                    }
-                };
-                let id = match self.store_tree(&tree)? {
-                    Ok(id) => id,
-                    Err(e) => {
-                        self.warn(format!("{}: {e}", path.display()));
-                        return Ok(None);
-                    }
-                };
-                match parent {
-                    None => self.stats.dirs_new += 1,
-                    Some(p) if p.subtree == Some(id) => self.stats.dirs_unmodified += 1,
-                    Some(_) => self.stats.dirs_changed += 1,
-                }
-                node.subtree = Some(id);
-            }
+        let kept = match kind {
+            NodeKind::Dir => self.save_dir_node(dir, path, &meta, parent, dev, &mut node)?,
             NodeKind::File => {
-                self.stats.total_files_processed += 1;
-                let unchanged = parent.filter(|p| {
-                    p.size == node.size
-                        && p.mtime == node.mtime
-                        && p.ctime == node.ctime
-                        && p.inode == node.inode
-                        && p.content.iter().all(|b| self.known.contains(b))
-                });
-                if let Some(p) = unchanged {
-                    node.content = p.content.clone();
-                    node.xattrs = p.xattrs.clone();
-                    self.stats.files_unmodified += 1;
-                    self.stats.total_bytes_processed += node.size;
-                    self.progress.file_done(0);
-                    return Ok(Some(node));
-                }
-                match self.read_file(dir, name, path, &mut node, meta)? {
-                    true => {}
-                    false => return Ok(None),
-                }
-                if parent.is_some() {
-                    self.stats.files_changed += 1;
-                } else {
-                    self.stats.files_new += 1;
-                }
-                self.stats.total_bytes_processed += node.size;
+                // read_file reads the extended attributes from the open file.
+                let kept = self.save_file_node(dir, path, meta, parent, &mut node)?;
+                super::pause::after_file(self.stats.total_files_processed);
+                return Ok(kept.then_some(node));
             }
-            NodeKind::Symlink => {
-                self.stats.total_files_processed += 1;
-                match std::fs::read_link(&access) {
-                    Ok(t) => node.target = t.into_os_string().into_vec(),
-                    Err(e) => {
-                        self.warn(io_err(path, e));
-                        return Ok(None);
-                    }
-                }
-                self.count_other(parent, &node);
-            }
+            NodeKind::Symlink => self.save_symlink(&access, path, parent, &mut node),
             _ => {
                 self.stats.total_files_processed += 1;
                 self.count_other(parent, &node);
+                true
             }
-        }
-        if kind == NodeKind::File {
-            // read_file read them from the open file.
-            return Ok(Some(node));
+        };
+        if !kept {
+            return Ok(None);
         }
         match read_xattrs(&access) {
             Ok(x) => node.xattrs = x,
@@ -385,6 +334,124 @@ impl<'a> Walker<'a> {
             )),
         }
         Ok(Some(node))
+    }
+
+    /// The target of a symlink entry into `node.target`. False when it cannot be read (a
+    /// warning).
+    fn save_symlink(
+        &mut self,
+        access: &Path,
+        path: &Path,
+        parent: Option<&Node>,
+        node: &mut Node,
+    ) -> bool {
+        match std::fs::read_link(access) {
+            Ok(t) => {
+                node.target = t.into_os_string().into_vec();
+                self.stats.total_files_processed += 1;
+                self.count_other(parent, node);
+                true
+            }
+            Err(e) => {
+                self.warn(io_err(path, e));
+                false
+            }
+        }
+    }
+
+    /// The subtree of a directory entry into `node.subtree`. False when the entry is to be left
+    /// out: no longer a directory, gone, excluded by a marker file, or its tree cannot be
+    /// stored (each but the marker with a warning).
+    ///
+    /// A directory that cannot be opened or listed (mode `--x` or `---` for this user, a read
+    /// error) is kept with its own metadata and an empty listing, with a warning naming it: the
+    /// snapshot shows that it exists, and the rest of the tree is backed up.
+    fn save_dir_node(
+        &mut self,
+        dir: std::os::fd::BorrowedFd<'_>,
+        path: &Path,
+        meta: &Metadata,
+        parent: Option<&Node>,
+        dev: Option<u64>,
+        node: &mut Node,
+    ) -> Result<bool> {
+        let tree = match open_dir(dir, &node.name) {
+            Ok(fd) => {
+                if self.excluded_by_marker(&fd) {
+                    return Ok(false);
+                }
+                let ptree = self.load_parent_tree(parent.and_then(|p| p.subtree));
+                let other_fs = self.opts.one_file_system && dev.is_some_and(|d| d != meta.dev());
+                if other_fs {
+                    Tree::default()
+                } else {
+                    // Not listable: kept without entries (save_dir warned).
+                    let listed = self.save_dir(&fd, path, ptree.as_ref(), meta.dev())?;
+                    listed.unwrap_or_default()
+                }
+            }
+            Err(OpenError::Io(e)) if e.kind() != std::io::ErrorKind::NotFound => {
+                self.warn(unlistable(path, &e));
+                Tree::default()
+            }
+            Err(e) => {
+                self.warn(format!("{}: {e}", path.display()));
+                return Ok(false);
+            }
+        };
+        let id = match self.store_tree(&tree)? {
+            Ok(id) => id,
+            Err(e) => {
+                self.warn(format!("{}: {e}", path.display()));
+                return Ok(false);
+            }
+        };
+        match parent {
+            None => self.stats.dirs_new += 1,
+            Some(p) if p.subtree == Some(id) => self.stats.dirs_unmodified += 1,
+            Some(_) => self.stats.dirs_changed += 1,
+        }
+        node.subtree = Some(id);
+        Ok(true)
+    }
+
+    /// The content of a regular file entry into `node` (unchanged since the parent: its blob
+    /// list, without reading). False when it cannot be read (a warning).
+    fn save_file_node(
+        &mut self,
+        dir: std::os::fd::BorrowedFd<'_>,
+        path: &Path,
+        meta: Metadata,
+        parent: Option<&Node>,
+        node: &mut Node,
+    ) -> Result<bool> {
+        self.stats.total_files_processed += 1;
+        let unchanged = parent.filter(|p| {
+            p.size == node.size
+                && p.mtime == node.mtime
+                && p.ctime == node.ctime
+                && p.inode == node.inode
+                && p.content.iter().all(|b| self.known.contains(b))
+        });
+        if let Some(p) = unchanged {
+            node.content = p.content.clone();
+            node.xattrs = p.xattrs.clone();
+            self.stats.files_unmodified += 1;
+            self.stats.total_bytes_processed += node.size;
+            self.progress.file_done(0);
+            return Ok(true);
+        }
+        let name = node.name.clone();
+        if !self.read_file(dir, &name, path, node, meta)? {
+            return Ok(false);
+        }
+        if parent.is_some() {
+            self.stats.files_changed += 1;
+        } else {
+            self.stats.files_new += 1;
+        }
+        self.stats.total_bytes_processed += node.size;
+        Ok(true)
     }
 
     fn count_other(&mut self, parent: Option<&Node>, node: &Node) {
@@ -420,7 +487,8 @@ impl<'a> Walker<'a> {
         false
     }
 
-    /// Back up the entries of an open directory. `None` when it cannot be listed (a warning).
+    /// Back up the entries of an open directory. `None` when it cannot be listed (a warning,
+    /// [`unlistable`]).
     fn save_dir(
         &mut self,
         fd: &OwnedFd,
@@ -435,7 +503,7 @@ impl<'a> Walker<'a> {
         let rd = match std::fs::read_dir(&listing) {
             Ok(rd) => rd,
             Err(e) => {
-                self.warn(io_err(path, e));
+                self.warn(unlistable(path, &e));
                 return Ok(None);
             }
         };
@@ -444,7 +512,7 @@ impl<'a> Walker<'a> {
             match e {
                 Ok(e) => names.push(e.file_name().into_vec()),
                 Err(e) => {
-                    self.warn(io_err(path, e));
+                    self.warn(unlistable(path, &e));
                     return Ok(None);
                 }
             }
@@ -682,4 +750,120 @@ fn same_version(a: &Metadata, b: &Metadata) -> bool {
 /// Device id of an open file (`st_dev`).
 fn fd_metadata_dev(fd: &OwnedFd) -> std::io::Result<u64> {
     Ok(rustix::fs::fstat(fd).map_err(std::io::Error::from)?.st_dev)
+}
+
+#[cfg(test)]
+pub(super) mod tests {
+    use std::cell::RefCell;
+    use std::path::{Path, PathBuf};
+
+    thread_local! {
+        /// Paths of the entries this thread's walker looked at (`lstat`), when recording.
+        pub(in crate::archiver) static TOUCHED: RefCell<Option<Vec<PathBuf>>> =
+            const { RefCell::new(None) };
+    }
+
+    /// Record that the walker is about to `lstat` (and maybe open or list) `path`.
+    pub(super) fn touched(path: &Path) {
+        TOUCHED.with_borrow_mut(|t| {
+            if let Some(t) = t {
+                t.push(path.to_path_buf())
+            }
+        });
+    }
+
+    use crate::archiver::{BackupOptions, ParentChoice, backup};
+    use crate::exclude::PatternSet;
+    use crate::repository::{KeyOwner, Repository};
+    use std::sync::Arc;
+
+    fn repository() -> Repository {
+        let owner = KeyOwner {
+            host: "h".into(),
+            username: "u".into(),
+            created: "2026-11-30T00:00:00Z".into(),
+        };
+        let kdf = tresor_format::keyfile::KdfParams {
+            m_kib: 64,
+            t: 1,
+            p: 1,
+        };
+        let storage = Arc::new(tresor_storage::memory::MemoryStorage::new());
+        let config = tresor_format::config::Config::new().unwrap();
+        Repository::init(storage, "pw", kdf, &owner, config).unwrap()
+    }
+
+    fn options(paths: Vec<PathBuf>, excludes: &[&str]) -> BackupOptions {
+        let excludes: Vec<String> = excludes.iter().map(|s| s.to_string()).collect();
+        BackupOptions {
+            paths,
+            excludes: PatternSet::new(&excludes).unwrap(),
+            exclude_if_present: vec![],
+            exclude_caches: false,
+            one_file_system: false,
+            tags: vec![],
+            hostname: "h".into(),
+            username: "u".into(),
+            time: jiff::ZonedDateTime::now(),
+            parent: ParentChoice::None,
+            dry_run: false,
+            stdin: None,
+            workers: 1,
+            cancel: None,
+            cache_dir: None,
+        }
+    }
+
+    /// Every path the walker looked at while backing up `paths` (this thread).
+    fn touched_by(paths: Vec<PathBuf>, excludes: &[&str]) -> (Vec<PathBuf>, Vec<String>) {
+        TOUCHED.set(Some(Vec::new()));
+        let r = backup(&repository(), options(paths, excludes), &crate::NoProgress).unwrap();
+        (TOUCHED.take().unwrap(), r.warnings)
+    }
+
+    /// Excluded entries are decided by their path alone: the walker never looks at them (no
+    /// `lstat`, so no open or listing either), nor at anything below an excluded directory; a
+    /// negation brings back a file the patterns excluded before.
+    #[test]
+    fn excluded_entries_are_never_looked_at() {
+        let t = tempfile::tempdir().unwrap();
+        let src = t.path().join("src");
+        for d in ["keep/sub", "cache/deep", "x/node_modules/m"] {
+            std::fs::create_dir_all(src.join(d)).unwrap();
+        }
+        for f in [
+            "keep/a.txt",
+            "keep/b.tmp",
+            "keep/sub/c.tmp",
+            "keep/important.tmp",
+            "cache/deep/d",
+            "x/node_modules/m/e",
+            "x/y",
+        ] {
+            std::fs::write(src.join(f), f).unwrap();
+        }
+        let excludes = ["*.tmp", "cache/", "node_modules", "!important.tmp"];
+        let (seen, warnings) = touched_by(vec![src.clone()], &excludes);
+        assert_eq!(warnings, Vec::<String>::new());
+        let mut rel: Vec<String> = seen
+            .iter()
+            .map(|p| p.strip_prefix(&src).unwrap().display().to_string())
+            .collect();
+        rel.sort();
+        assert_eq!(
+            rel,
+            [
+                "",
+                "keep",
+                "keep/a.txt",
+                "keep/important.tmp",
+                "keep/sub",
+                "x",
+                "x/y"
+            ]
+        );
+        // Nothing excluded: everything is looked at (the check above can fail).
+        let (all, _) = touched_by(vec![src.clone()], &[]);
+        assert_eq!(all.len(), 15, "{all:?}");
+    }
 }

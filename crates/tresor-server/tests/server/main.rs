@@ -5,5 +5,6 @@
 mod conformance;
 mod http;
 mod limits;
+mod retries;
 mod throughput;
 mod tls;
