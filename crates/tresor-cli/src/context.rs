@@ -1,12 +1,13 @@
-//! Opening storage and repositories from the global options.
+//! The state of one command run: the location, password sources and output mode from the
+//! global options; opens the repository (storage through `location`).
 
-use crate::cli::Global;
+use crate::args::Global;
+use crate::location::{self, Location, Lock, OpenOptions};
 use crate::password::PasswordSource;
 use anyhow::{Result, bail};
 use std::sync::Arc;
 use tresor_core::Repository;
 use tresor_storage::Storage;
-use tresor_storage::local::LocalStorage;
 
 /// Global state of one command run.
 pub struct Context {
@@ -20,28 +21,8 @@ pub struct Context {
     pub quiet: bool,
     /// Local cache directory, if caching is on.
     pub cache_dir: Option<std::path::PathBuf>,
-    /// Options for S3 locations (from the global flags).
-    pub s3: tresor_s3::S3Options,
-    /// Options for tresor+http(s):// and ssh:// locations (from the global flags).
-    pub server: crate::commands::serve::ServerFlags,
-    /// How long network storages retry a request that fails in passing (`--retry-for`).
-    pub retry_for: std::time::Duration,
-}
-
-/// S3 options from the global flags.
-pub fn s3_options(g: &Global) -> Result<tresor_s3::S3Options> {
-    let mut o = tresor_s3::S3Options::default();
-    o.insecure_http = g.insecure_http;
-    o.retry_for = std::time::Duration::from_secs(g.retry_for);
-    o.storage_class_data = g.s3.storage_class_data.clone();
-    o.connections = usize::from(g.s3.connections);
-    o.storage_class_metadata = g.s3.storage_class_metadata.clone();
-    o.sse = match (&g.s3.sse, &g.s3.sse_kms_key_id) {
-        (Some(a), k) => Some(tresor_s3::Sse::parse(a, k.as_deref())?),
-        (None, Some(_)) => bail!("--s3-sse-kms-key-id needs --s3-sse aws:kms"),
-        (None, None) => None,
-    };
-    Ok(o)
+    /// Options for S3 and server locations (from the global flags).
+    pub open: OpenOptions,
 }
 
 impl Context {
@@ -64,70 +45,29 @@ impl Context {
             } else {
                 g.cache_dir.clone().or_else(tresor_core::cache::default_dir)
             },
-            s3: s3_options(g)?,
-            server: g.server.clone(),
-            retry_for: std::time::Duration::from_secs(g.retry_for),
+            open: OpenOptions::from_global(g)?,
         })
     }
 
-    /// The location as a local directory (without a `local:` prefix), or `None` for S3 and
-    /// remote repositories.
-    fn local_location(&self) -> Option<&str> {
-        if tresor_s3::is_s3_url(&self.location) || tresor_server::is_remote_url(&self.location) {
-            return None;
-        }
-        Some(
-            self.location
-                .strip_prefix("local:")
-                .unwrap_or(&self.location),
-        )
-    }
-
-    /// The directory of a local-directory repository (`None` for S3 and remote ones).
+    /// The directory of a local-directory repository (`None` for S3 and remote ones, and for a
+    /// location that does not parse: opening it says why).
     pub fn local_path(&self) -> Option<std::path::PathBuf> {
-        std::path::absolute(self.local_location()?).ok()
+        Location::parse(&self.location)
+            .ok()?
+            .local_path()
+            .map(Into::into)
     }
 
-    /// The storage at the location: `s3:…` URLs are S3 (credentials from the AWS chain),
-    /// `tresor+http(s)://` and `ssh://` a `tresor serve` server, anything else a local directory
-    /// (`local:` prefix optional). Network storages print their waits for the store on stderr
-    /// (unless `--quiet` or `--json`).
+    /// The storage at the location; S3 objects get the Object Lock retention the repository's
+    /// config asks for. Network storages print their waits for the store on stderr (unless
+    /// `--quiet` or `--json`).
     pub fn storage(&self) -> Result<Arc<dyn Storage>> {
-        let remote: Arc<dyn Storage> = if tresor_s3::is_s3_url(&self.location) {
-            Arc::new(self.open_s3()?)
-        } else if tresor_server::is_remote_url(&self.location) {
-            let mut o = self.server.remote_options()?;
-            o.retry_for = self.retry_for;
-            Arc::new(tresor_server::RemoteStorage::open(&self.location, &o)?)
-        } else {
-            return self.local_storage();
-        };
-        if !self.quiet && !self.json {
-            remote.set_wait_observer(Some(Arc::new(crate::output::WaitLines::default())));
+        let location = Location::parse(&self.location)?;
+        let storage = location::open(&location, &self.open, Lock::FromConfig)?;
+        if location.local_path().is_none() && !self.quiet && !self.json {
+            storage.set_wait_observer(Some(Arc::new(crate::output::WaitLines::default())));
         }
-        Ok(remote)
-    }
-
-    /// The local directory at the location.
-    fn local_storage(&self) -> Result<Arc<dyn Storage>> {
-        let loc = self.local_location().expect("neither S3 nor remote");
-        if loc.contains("://") {
-            bail!("repository location {loc:?}: unknown scheme (use a directory path or s3:…)");
-        }
-        let path = std::path::absolute(loc)?;
-        Ok(Arc::new(LocalStorage::new(path)))
-    }
-
-    /// The S3 storage at the location. When the repository's config asks for Object Lock, every
-    /// object written gets that retention.
-    fn open_s3(&self) -> Result<tresor_s3::S3Storage> {
-        let s3 = tresor_s3::S3Storage::open(&self.location, &self.s3)?;
-        match Repository::read_config(&s3) {
-            Ok(c) => s3.set_object_lock(c.object_lock.map(object_lock)),
-            Err(tresor_core::CoreError::RepositoryNotFound(_)) => {}
-            Err(e) => return Err(e.into()),
-        }
-        Ok(s3)
+        Ok(storage)
     }
 
     /// For `init --s3-object-lock-days`: the S3 storage, giving every object it writes this
@@ -137,37 +77,17 @@ impl Context {
         &self,
         lock: tresor_format::config::ObjectLockConfig,
     ) -> Result<Arc<dyn Storage>> {
-        if !tresor_s3::is_s3_url(&self.location) {
-            bail!("--s3-object-lock-days needs an S3 repository location (s3:…)");
-        }
-        let s3 = tresor_s3::S3Storage::open(&self.location, &self.s3)?;
-        let bucket = s3.bucket_object_lock()?;
-        if !bucket.enabled {
-            bail!(
-                "{}: the bucket does not have Object Lock enabled (create it with Object Lock, \
-                 e.g. `aws s3api create-bucket --object-lock-enabled-for-bucket`)",
-                self.location
-            );
-        }
-        s3.set_object_lock(Some(object_lock(lock)));
-        if !s3.probe_object_lock()? {
-            bail!(
-                "{}: the store accepted the Object Lock headers but did not lock the probe object; \
-                 refusing to rely on it",
-                self.location
-            );
-        }
-        Ok(Arc::new(s3))
+        location::open(
+            &Location::parse(&self.location)?,
+            &self.open,
+            Lock::Enable(lock),
+        )
     }
 
-    /// For S3 locations: check that the store refuses overwrites (`If-None-Match: *`). Some
-    /// S3-compatible stores silently ignore the header; tresor must not trust them blindly.
-    /// Returns `Ok(true)` for local repositories.
+    /// Whether the store refuses overwrites (only S3 stores are asked; see
+    /// [`location::probe_conditional_writes`]).
     pub fn probe_conditional_writes(&self) -> Result<bool> {
-        if !tresor_s3::is_s3_url(&self.location) {
-            return Ok(true);
-        }
-        Ok(self.open_s3()?.probe_conditional_writes()?)
+        location::probe_conditional_writes(&Location::parse(&self.location)?, &self.open)
     }
 
     /// Open the repository with the password.
@@ -197,21 +117,17 @@ impl Context {
         Some(tresor_core::highwater::HighWater::new(dir, repo_id))
     }
 
+    /// How results are shown (`--json`, `--quiet`).
+    pub fn mode(&self) -> crate::render::Mode {
+        crate::render::Mode {
+            json: self.json,
+            quiet: self.quiet,
+        }
+    }
+
     /// Whether to draw progress bars: stderr is a terminal and output is for humans.
     pub fn progress_enabled(&self) -> bool {
         !self.quiet && !self.json && std::io::IsTerminal::is_terminal(&std::io::stderr())
-    }
-}
-
-/// The S3 form of a config's Object Lock setting.
-pub fn object_lock(c: tresor_format::config::ObjectLockConfig) -> tresor_s3::ObjectLock {
-    use tresor_format::config::ObjectLockMode;
-    tresor_s3::ObjectLock {
-        mode: match c.mode {
-            ObjectLockMode::Governance => tresor_s3::LockMode::Governance,
-            ObjectLockMode::Compliance => tresor_s3::LockMode::Compliance,
-        },
-        days: c.days,
     }
 }
 

@@ -1,22 +1,49 @@
 //! `tresor`: the command-line interface, a thin layer over `tresor-core`.
 //!
-//! Each command parses its flags (`cli`), opens the repository (`context`), calls one core
-//! function, and renders the typed result as text or JSON (`commands/*`). Exit codes are mapped
-//! in one place (`exit`) and documented in `docs/cli.md`.
+//! Each command parses its flags (`args`), opens the repository (`context`; storage from a
+//! location only through `location`), calls core, and hands what it got back as a typed outcome
+//! to `render`, which prints it as text or JSON (`commands/*` hold the steps). Exit codes are
+//! mapped in one place (`exit`) and documented in `docs/cli.md`.
 
-mod cli;
+mod args;
 mod commands;
 mod context;
 mod exit;
+mod location;
 mod output;
 mod password;
+mod render;
 
 use clap::Parser;
 
 fn main() {
-    // An option variable set but empty (`TRESOR_PASSWORD_FILE=`) means "not given", as in a
-    // shell profile that clears it; clap would call it a missing value of the flag. (An empty
-    // TRESOR_PASSWORD is a password and is not read through clap.)
+    drop_empty_options();
+    let args = args::Cli::parse();
+    tune_allocator(matches!(args.command, args::Command::Serve(_)));
+    end_quietly_when_stdout_closes();
+    // Deep trees are walked recursively: run on a thread with a large stack.
+    let handle = std::thread::Builder::new()
+        .name("tresor".into())
+        .stack_size(512 << 20)
+        .spawn(move || commands::run(args));
+    let code = match handle.map(|h| h.join()) {
+        Ok(Ok(Ok(code))) => code,
+        Ok(Ok(Err(e))) => {
+            eprintln!("tresor: {}", exit::message(&e));
+            exit::code(&e)
+        }
+        _ => {
+            eprintln!("tresor: internal error");
+            1
+        }
+    };
+    std::process::exit(code);
+}
+
+/// An option variable set but empty (`TRESOR_PASSWORD_FILE=`) means "not given", as in a
+/// shell profile that clears it; clap would call it a missing value of the flag. (An empty
+/// TRESOR_PASSWORD is a password and is not read through clap.)
+fn drop_empty_options() {
     for (k, v) in std::env::vars_os() {
         if v.is_empty()
             && k.to_str()
@@ -26,29 +53,36 @@ fn main() {
             unsafe { std::env::remove_var(&k) };
         }
     }
-    let args = cli::Cli::parse();
-    // Client commands: pack buffers (16 MiB and more) come and go all the time. With glibc's
-    // dynamic mmap threshold, freed buffers raise the threshold and later ones are carved from
-    // the heap, which is never returned: peak memory creeps up. A fixed threshold keeps large
-    // buffers in mmap (the packer recycles the ones it uses most).
-    // The server: every upload's body (a pack, up to the body limit) would be a fresh mapping
-    // whose pages are faulted in and zeroed again; from the heap they are reused instead, and
-    // the heap keeps what the busiest moment needed (not trimmed below 256 MiB).
+}
+
+/// Client commands: pack buffers (16 MiB and more) come and go all the time. With glibc's
+/// dynamic mmap threshold, freed buffers raise the threshold and later ones are carved from
+/// the heap, which is never returned: peak memory creeps up. A fixed threshold keeps large
+/// buffers in mmap (the packer recycles the ones it uses most).
+/// The server: every upload's body (a pack, up to the body limit) would be a fresh mapping
+/// whose pages are faulted in and zeroed again; from the heap they are reused instead, and
+/// the heap keeps what the busiest moment needed (not trimmed below 256 MiB).
+fn tune_allocator(server: bool) {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only changes allocator tuning; called before any other thread exists
     // (argument parsing starts none).
     unsafe {
-        if matches!(args.command, cli::Command::Serve(_)) {
+        if server {
             libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
             libc::mallopt(libc::M_TRIM_THRESHOLD, 256 << 20);
         } else {
             libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
         }
     }
-    // `tresor snapshots | head -1`: once the reader is gone, printing fails with EPIPE and
-    // `println!` panics. End quietly, as a program killed by SIGPIPE would (128 + 13). SIGPIPE
-    // itself stays ignored, so a dropped SSH pipe during a backup is an error, not a kill.
-    // Other failures to print (`> /dev/full`) end with one line and exit 1.
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    let _ = server;
+}
+
+/// `tresor snapshots | head -1`: once the reader is gone, printing fails with EPIPE and
+/// `println!` panics. End quietly, as a program killed by SIGPIPE would (128 + 13). SIGPIPE
+/// itself stays ignored, so a dropped SSH pipe during a backup is an error, not a kill.
+/// Other failures to print (`> /dev/full`) end with one line and exit 1.
+fn end_quietly_when_stdout_closes() {
     let default_hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
         let msg = info
@@ -67,21 +101,4 @@ fn main() {
         }
         default_hook(info);
     }));
-    // Deep trees are walked recursively: run on a thread with a large stack.
-    let handle = std::thread::Builder::new()
-        .name("tresor".into())
-        .stack_size(512 << 20)
-        .spawn(move || commands::run(args));
-    let code = match handle.map(|h| h.join()) {
-        Ok(Ok(Ok(code))) => code,
-        Ok(Ok(Err(e))) => {
-            eprintln!("tresor: {}", exit::message(&e));
-            exit::code(&e)
-        }
-        _ => {
-            eprintln!("tresor: internal error");
-            1
-        }
-    };
-    std::process::exit(code);
 }

@@ -102,7 +102,7 @@ fn prompt_twice(prompt: &str) -> Result<String> {
 /// # Errors
 /// No source; an unreadable file; an empty password without `--allow-empty-password`.
 pub fn new_password(
-    a: &crate::cli::NewPasswordArgs,
+    a: &crate::args::NewPasswordArgs,
     insecure_file: bool,
     from: Option<&PasswordSource>,
     prompt: &str,

@@ -1,18 +1,7 @@
 //! `repair index` and `repair snapshots`: make a damaged repository usable again.
 //!
-//! **Index.** [`repair_index`] rebuilds the index from the packs: it reads every pack's header
-//! (two range reads: trailer, then sealed header), and writes new index objects listing every
-//! pack whose header opens; the last of them supersedes every index object that was there
-//! (accepted or damaged; objects of unknown or revoked keys are left alone, readers ignore them
-//! anyway). Then it deletes the superseded objects and every prune record (all packs are indexed
-//! again, so condemned packs are simply live again; the next prune condemns them anew).
-//!
-//! Trust (format §13): writers deduplicate against index objects of full keys, so re-listing a
-//! pack under a full key must not launder blobs a put-only key uploaded under false ids. Packs
-//! a full key's index object listed are taken as their headers say; every other pack is read
-//! whole and each blob decoded and checked against its id, and only blobs that verify are
-//! listed. A pack whose header does not open is reported; if a full key's index object listed
-//! it, the blobs that lie within the stored bytes are kept from that listing.
+//! **Index.** [`repair_index`] rebuilds the index from the packs in storage, verifying and
+//! salvaging damaged packs (module `index`).
 //!
 //! **Snapshots.** [`repair_snapshots`] walks every snapshot. A file is damaged when one of its
 //! blobs is not indexed or lies beyond the end of its (missing or short) pack — or, with
@@ -23,52 +12,21 @@
 //! `forget` is set. Order: new tree packs and their index objects, then the snapshots, then
 //! (with `forget`) the deletions.
 
+mod index;
+pub use index::{RepairIndexOptions, RepairIndexReport, repair_index, repair_index_with};
+
 use crate::blobs::BlobReader;
 use crate::error::{CoreError, Result};
 use crate::index::{IdMap, IdSet, Index};
 use crate::packer::Packer;
-use crate::prune::{self, IndexWriter};
-use crate::repository::{Defect, Repository};
-use crate::trust::Verdict;
+use crate::repository::Repository;
 use crate::{PROGRAM_VERSION, Progress};
 use serde::Serialize;
-use tresor_format::blob::{self, BlobType};
-use tresor_format::index::{IndexFile, IndexPack};
+use tresor_format::blob::BlobType;
 use tresor_format::pack;
 use tresor_format::tree::{Node, NodeKind, Tree};
 use tresor_format::{BlobId, ObjectId};
 use tresor_storage::{ErrorKind, Kind};
-
-/// What `repair index` did (or would do, in a dry run).
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct RepairIndexReport {
-    /// Nothing was written or deleted.
-    pub dry_run: bool,
-    /// Packs listed by the new index.
-    pub packs: usize,
-    /// Blobs listed by the new index.
-    pub blobs: u64,
-    /// Packs read whole and verified blob by blob (no full key's index object listed them).
-    pub packs_verified: usize,
-    /// Blobs left out because they did not verify: `blob id in pack id: error`.
-    pub blobs_dropped: Vec<String>,
-    /// Packs whose header could not be read: `pack id: error`.
-    pub unreadable: Vec<String>,
-    /// Index objects that could not be opened (replaced): `index id: error`.
-    pub damaged_index: Vec<String>,
-    /// Packs an index object listed that are not in storage.
-    pub missing_packs: Vec<ObjectId>,
-    /// New index objects.
-    pub index_written: Vec<ObjectId>,
-    /// Index objects superseded by the new ones.
-    pub index_superseded: usize,
-    /// Index objects deleted.
-    pub index_deleted: usize,
-    /// Prune records deleted.
-    pub records_deleted: usize,
-    /// Objects the storage refused to delete.
-    pub undeletable: Vec<String>,
-}
 
 fn delete(
     repo: &Repository,
@@ -85,200 +43,6 @@ fn delete(
         }
         Err(e) => Err(e.into()),
     }
-}
-
-/// Rebuild the index from the packs (see the module documentation).
-///
-/// # Errors
-/// [`CoreError::PutOnly`], [`CoreError::Invalid`] without a full key, storage errors. Damaged
-/// packs and index objects are reported, not raised.
-#[allow(clippy::too_many_lines, reason = "split by r12-core/r12-cli")]
-pub fn repair_index(
-    repo: &Repository,
-    dry_run: bool,
-    progress: &dyn Progress,
-) -> Result<RepairIndexReport> {
-    repo.require_read("repair index")?;
-    prune::require_full_signer(repo)?;
-    let mut r = RepairIndexReport {
-        dry_run,
-        ..RepairIndexReport::default()
-    };
-    // Index objects: which to replace, which packs a full key vouched for.
-    let mut supersede = Vec::new();
-    let mut full_objects = Vec::new();
-    let mut trusted: IdSet<ObjectId> = IdSet::default();
-    let mut listed: IdSet<ObjectId> = IdSet::default();
-    let mut names = repo.storage().list(Kind::Index)?;
-    names.sort();
-    for (name, size) in names {
-        let id: ObjectId = name.parse()?;
-        let opened = match repo.fetch(Kind::Index, &id, Some(size)) {
-            Ok(b) => IndexFile::open(repo.key(), &b).map_err(CoreError::from),
-            Err((_, CoreError::Storage(e))) if e.kind == ErrorKind::NotFound => continue,
-            // A failure to read says nothing about the object: never replace it for that.
-            Err((Defect::Unreadable, e)) => return Err(e),
-            Err((_, e)) => Err(e),
-        };
-        match opened {
-            Ok((signer, f)) => {
-                let v = repo.trust().verdict(&signer, &id);
-                if matches!(v, Verdict::Full | Verdict::PutOnly) {
-                    supersede.push(id);
-                    for p in &f.packs {
-                        listed.insert(p.id);
-                        if v == Verdict::Full {
-                            trusted.insert(p.id);
-                        }
-                    }
-                    if v == Verdict::Full {
-                        full_objects.push(id);
-                    }
-                }
-            }
-            Err(e) => {
-                r.damaged_index.push(format!("index {id}: {e}"));
-                supersede.push(id);
-            }
-        }
-    }
-    // Packs: header by range; untrusted packs verified whole.
-    let mut packs = repo.storage().list(Kind::Pack)?;
-    packs.sort();
-    let sizes: IdMap<ObjectId, u64> = packs
-        .iter()
-        .filter_map(|(n, s)| n.parse().ok().map(|id| (id, *s)))
-        .collect();
-    let mut writer = IndexWriter::new(repo, dry_run);
-    let mut need_listing: IdSet<ObjectId> = IdSet::default();
-    for (name, size) in &packs {
-        let Ok(id) = name.parse::<ObjectId>() else {
-            continue;
-        };
-        progress.file_done(0);
-        let header = match prune::read_pack_header(repo, &id, *size) {
-            Ok(h) => h,
-            Err(e) => {
-                r.unreadable.push(e.to_string());
-                if trusted.contains(&id) {
-                    need_listing.insert(id);
-                }
-                continue;
-            }
-        };
-        let mut ip = IndexPack {
-            id,
-            data_key: header.data_key,
-            blobs: header.blobs,
-        };
-        if !trusted.contains(&id) {
-            r.packs_verified += 1;
-            let bytes = match repo.fetch(Kind::Pack, &id, Some(*size)) {
-                Ok(b) => b,
-                Err((Defect::Unreadable, e)) => return Err(e),
-                Err((Defect::Garbage, _)) => {
-                    r.unreadable.push(format!(
-                        "pack {id}: content does not match its name (a copy, or modified)"
-                    ));
-                    continue;
-                }
-                Err((_, e)) => {
-                    r.unreadable.push(e.to_string());
-                    continue;
-                }
-            };
-            progress.bytes_read(bytes.len() as u64);
-            ip.blobs.retain(|b| {
-                let stored = usize::try_from(b.offset)
-                    .ok()
-                    .zip(usize::try_from(b.length).ok())
-                    .and_then(|(o, l)| bytes.get(o..o.checked_add(l)?));
-                let ok = stored
-                    .ok_or_else(|| "beyond the end".to_string())
-                    .and_then(|s| {
-                        blob::decode(&ip.data_key, &repo.key().id_key, b.blob_type, &b.id, s)
-                            .map(|_| ())
-                            .map_err(|e| e.to_string())
-                    });
-                match ok {
-                    Ok(()) => true,
-                    Err(e) => {
-                        r.blobs_dropped
-                            .push(format!("blob {} in pack {id}: {e}", b.id));
-                        false
-                    }
-                }
-            });
-        }
-        if !ip.blobs.is_empty() {
-            r.packs += 1;
-            r.blobs += ip.blobs.len() as u64;
-            writer.push(ip)?;
-        }
-    }
-    // Trusted packs with unreadable headers: keep what their listing places within the bytes.
-    if !need_listing.is_empty() {
-        for oid in &full_objects {
-            let bytes = repo.read_object(Kind::Index, oid)?;
-            let (_, f) = IndexFile::open(repo.key(), &bytes)?;
-            for mut p in f.packs {
-                if !need_listing.remove(&p.id) {
-                    continue;
-                }
-                let size = sizes.get(&p.id).copied().unwrap_or(0);
-                p.blobs.retain(|b| {
-                    b.offset
-                        .saturating_add(b.length)
-                        .saturating_add(pack::TRAILER_LEN)
-                        <= size
-                });
-                if !p.blobs.is_empty() {
-                    r.packs += 1;
-                    r.blobs += p.blobs.len() as u64;
-                    writer.push(p)?;
-                }
-            }
-        }
-    }
-    r.missing_packs = listed
-        .iter()
-        .filter(|id| !sizes.contains_key(*id))
-        .copied()
-        .collect();
-    r.missing_packs.sort();
-    r.index_superseded = supersede.len();
-    writer.finish(supersede.clone())?;
-    r.index_written = writer.written.clone();
-    if dry_run {
-        return Ok(r);
-    }
-    for id in &supersede {
-        if delete(repo, Kind::Index, id, &mut r.undeletable)? {
-            r.index_deleted += 1;
-        }
-    }
-    // Every pack is indexed again: prune records are obsolete — except forget records, which
-    // say which snapshots were deleted on purpose (format §16).
-    let records = match repo.storage().list(Kind::PruneRecord) {
-        Ok(l) => l,
-        Err(e) if e.kind == ErrorKind::NotFound => Vec::new(),
-        Err(e) => return Err(e.into()),
-    };
-    let keep: IdSet<ObjectId> = crate::prune::load_records(repo)?
-        .forgotten
-        .into_iter()
-        .map(|(id, _)| id)
-        .collect();
-    for (name, _) in records {
-        let id: ObjectId = name.parse()?;
-        if keep.contains(&id) {
-            continue;
-        }
-        if delete(repo, Kind::PruneRecord, &id, &mut r.undeletable)? {
-            r.records_deleted += 1;
-        }
-    }
-    Ok(r)
 }
 
 /// Options of `repair snapshots`.

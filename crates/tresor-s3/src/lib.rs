@@ -897,6 +897,72 @@ fn object_key(kind: Kind, name: &str) -> String {
     layout::object_key(kind, name)
 }
 
+/// The runtime that runs a storage's requests (up to 4 threads).
+fn io_runtime(url: &str) -> Result<Runtime> {
+    let workers = std::thread::available_parallelism().map_or(2, |n| n.get().min(4));
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .thread_name("tresor-s3")
+        .enable_all()
+        .build()
+        .map_err(|e| location_error(url, format!("cannot start the I/O runtime: {e}")))
+}
+
+/// What every OpenDAL operator of one [`S3Storage`] is built from.
+struct OperatorSpec<'a> {
+    url: &'a str,
+    location: &'a S3Location,
+    root: String,
+    region: &'a str,
+    profile: Option<&'a str>,
+    virtual_host: bool,
+    disable_imds: bool,
+    context: opendal::OperationContext,
+}
+
+impl OperatorSpec<'_> {
+    /// The operator for objects of `storage_class`, with timeouts (retries are the storage's
+    /// own, `call`).
+    fn build(&self, opts: &S3Options, storage_class: Option<&str>) -> Result<Operator> {
+        let mut builder = services::S3::default()
+            .bucket(&self.location.bucket)
+            .root(&self.root)
+            .region(self.region)
+            .skip_signature();
+        if let Some(endpoint) = &self.location.endpoint {
+            builder = builder.endpoint(endpoint);
+        }
+        if let Some(profile) = self.profile {
+            builder = builder.profile(profile);
+        }
+        if self.virtual_host {
+            builder = builder.enable_virtual_host_style();
+        }
+        if self.disable_imds {
+            builder = builder.disable_ec2_metadata();
+        }
+        if let Some(class) = storage_class {
+            builder = builder.default_storage_class(class);
+        }
+        builder = match &opts.sse {
+            None => builder,
+            Some(Sse::Aes256) => builder.server_side_encryption_with_s3_key(),
+            Some(Sse::Kms(None)) => builder.server_side_encryption_with_aws_managed_kms_key(),
+            Some(Sse::Kms(Some(key))) => {
+                builder.server_side_encryption_with_customer_managed_kms_key(key)
+            }
+        };
+        Ok(Operator::new(builder)
+            .map_err(|e| location_error(self.url, format!("cannot configure S3: {e}")))?
+            .with_context(self.context.clone())
+            .layer(
+                TimeoutLayer::new()
+                    .with_timeout(opts.timeout)
+                    .with_io_timeout(opts.io_timeout),
+            ))
+    }
+}
+
 impl S3Storage {
     /// Open the repository at `url` (see [`parse_s3_url`] for the forms). Does no network I/O:
     /// a wrong bucket or missing credentials show up on the first operation ([`Storage::create`]
@@ -925,11 +991,6 @@ impl S3Storage {
             check_storage_class(class)?;
         }
 
-        let root = if location.prefix.is_empty() {
-            "/".to_string()
-        } else {
-            format!("/{}/", location.prefix)
-        };
         let virtual_host = opts
             .virtual_host_style
             .unwrap_or(location.endpoint.is_none() && !location.bucket.contains('.'));
@@ -953,44 +1014,21 @@ impl S3Storage {
             }),
         );
         // One operator per storage class; retries are this storage's (`call`).
-        let build = |storage_class: Option<&str>| -> Result<Operator> {
-            let mut builder = services::S3::default()
-                .bucket(&location.bucket)
-                .root(&root)
-                .region(&region)
-                .skip_signature();
-            if let Some(endpoint) = &location.endpoint {
-                builder = builder.endpoint(endpoint);
-            }
-            if let Some(profile) = profile {
-                builder = builder.profile(profile);
-            }
-            if virtual_host {
-                builder = builder.enable_virtual_host_style();
-            }
-            if disable_imds {
-                builder = builder.disable_ec2_metadata();
-            }
-            if let Some(class) = storage_class {
-                builder = builder.default_storage_class(class);
-            }
-            builder = match &opts.sse {
-                None => builder,
-                Some(Sse::Aes256) => builder.server_side_encryption_with_s3_key(),
-                Some(Sse::Kms(None)) => builder.server_side_encryption_with_aws_managed_kms_key(),
-                Some(Sse::Kms(Some(key))) => {
-                    builder.server_side_encryption_with_customer_managed_kms_key(key)
-                }
-            };
-            Ok(Operator::new(builder)
-                .map_err(|e| location_error(url, format!("cannot configure S3: {e}")))?
-                .with_context(context.clone())
-                .layer(
-                    TimeoutLayer::new()
-                        .with_timeout(opts.timeout)
-                        .with_io_timeout(opts.io_timeout),
-                ))
+        let spec = OperatorSpec {
+            url,
+            location: &location,
+            root: if location.prefix.is_empty() {
+                "/".to_string()
+            } else {
+                format!("/{}/", location.prefix)
+            },
+            region: &region,
+            profile,
+            virtual_host,
+            disable_imds,
+            context,
         };
+        let build = |storage_class: Option<&str>| spec.build(opts, storage_class);
         let op = build(opts.storage_class_metadata.as_deref())?;
         let op_pack = if opts.storage_class_data == opts.storage_class_metadata {
             op.clone()
@@ -998,13 +1036,7 @@ impl S3Storage {
             build(opts.storage_class_data.as_deref())?
         };
 
-        let workers = std::thread::available_parallelism().map_or(2, |n| n.get().min(4));
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(workers)
-            .thread_name("tresor-s3")
-            .enable_all()
-            .build()
-            .map_err(|e| location_error(url, format!("cannot start the I/O runtime: {e}")))?;
+        let rt = io_runtime(url)?;
 
         Ok(S3Storage {
             op,

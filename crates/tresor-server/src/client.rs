@@ -423,8 +423,8 @@ impl fmt::Debug for RemoteStorage {
     }
 }
 
-/// The HTTP client of a `tresor+http(s)://` location: HTTP/2 (by ALPN over TLS, with prior
-/// knowledge over plain TCP), the CA file of `opts` when given.
+/// The HTTP client for `tresor+http(s)://HOST[:PORT]` (HTTP/2; plain HTTP with prior
+/// knowledge), trusting only `opts.tls_ca` when given.
 fn http_transport(
     url: &str,
     opts: &RemoteOptions,
@@ -478,15 +478,17 @@ fn http_transport(
     })
 }
 
-/// The command that runs the server of an `ssh://` location: `opts.server_command` through
-/// `sh -c`, or `ssh` with [`ssh_args`].
-fn server_command(
+/// The server command for `ssh://` started, and the HTTP/2 handshake done over its standard
+/// input and output.
+fn ssh_transport(
+    url: &str,
     opts: &RemoteOptions,
+    rt: &tokio::runtime::Runtime,
     user: Option<&str>,
     host: &str,
     port: Option<u16>,
     path: &str,
-) -> tokio::process::Command {
+) -> Result<Transport> {
     let mut cmd = match &opts.server_command {
         Some(c) => {
             let mut cmd = tokio::process::Command::new("sh");
@@ -503,15 +505,6 @@ fn server_command(
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::inherit())
         .kill_on_drop(true);
-    cmd
-}
-
-/// Start the server command and do the HTTP/2 handshake over its stdin and stdout.
-fn pipe_transport(
-    url: &str,
-    rt: &tokio::runtime::Runtime,
-    mut cmd: tokio::process::Command,
-) -> Result<Transport> {
     let (sender, child) = rt.block_on(async {
         let mut child = cmd
             .spawn()
@@ -566,10 +559,10 @@ impl RemoteStorage {
                 host,
                 port,
                 path,
-            } => {
-                let cmd = server_command(opts, user.as_deref(), &host, port, &path);
-                (pipe_transport(url, &rt, cmd)?, STDIO_REPOSITORY.to_string())
-            }
+            } => (
+                ssh_transport(url, opts, &rt, user.as_deref(), &host, port, &path)?,
+                STDIO_REPOSITORY.to_string(),
+            ),
         };
         Ok(RemoteStorage {
             location: url.to_string(),

@@ -25,4 +25,4 @@ mod upload;
 pub use auth::Role;
 pub use client::{RemoteOptions, RemoteStorage, is_remote_url};
 pub use config::ServerConfig;
-pub use server::{AccessLog, Server, ServerHandle, ServerStats};
+pub use server::{AccessLog, OpenStorage, Server, ServerHandle, ServerStats};

@@ -131,13 +131,43 @@ pub struct ServerStats {
     pub idle_closed: u64,
 }
 
+/// Opens the storage of one configured repository: given its name and its config, the storage
+/// or a message. See [`Server::from_config_with`].
+pub type OpenStorage<'a> =
+    &'a dyn Fn(&str, &crate::config::RepositoryConfig) -> Result<Arc<dyn Storage>, String>;
+
 impl Server {
-    /// A server for a config: opens every repository's storage and creates its folders (local
-    /// directories), or checks that its bucket can be listed (S3).
+    /// A server for a config whose repositories are local directories: opens each and creates
+    /// its folders. A repository in S3 is refused: the caller opens those
+    /// ([`Server::from_config_with`]; `tresor serve` does, with the one function that opens every
+    /// repository location), so this crate does not depend on an S3 client.
     ///
     /// # Errors
     /// A message naming the repository whose storage cannot be opened.
     pub fn from_config(config: &ServerConfig) -> Result<Server, String> {
+        Self::from_config_with(config, &|name, r| match &r.path {
+            Some(p) => Ok(Arc::new(tresor_storage::local::LocalStorage::new(
+                std::path::absolute(p).map_err(|e| format!("repository {name}: {e}"))?,
+            ))),
+            None => Err(format!(
+                "repository {name}: only local directories are opened here; \
+                 give S3 storage with Server::from_config_with"
+            )),
+        })
+    }
+
+    /// A server for a config, with every repository's storage opened by `open` (given the
+    /// repository's name and config; errors are messages). Creates each storage's folders
+    /// ([`Storage::create`]: directories locally, a listing check in S3). Large uploads are
+    /// spooled in `limits.spool_dir`, else in a local repository's own directory, else in the
+    /// system temporary folder.
+    ///
+    /// # Errors
+    /// A message naming the repository whose storage cannot be opened or created.
+    pub fn from_config_with(
+        config: &ServerConfig,
+        open: OpenStorage<'_>,
+    ) -> Result<Server, String> {
         let mut repos: HashMap<String, Arc<dyn Storage>> = HashMap::new();
         let mut spools = HashMap::new();
         for (name, r) in &config.repositories {
@@ -146,16 +176,7 @@ impl Server {
                 None => std::env::temp_dir(),
             };
             spools.insert(name.clone(), Spool::new(&config.limits, &spool_dir));
-            let storage: Arc<dyn Storage> = match (&r.path, &r.s3) {
-                (Some(_), _) => {
-                    Arc::new(tresor_storage::local::LocalStorage::new(spool_dir.clone()))
-                }
-                (None, Some(url)) => Arc::new(
-                    tresor_s3::S3Storage::open(url, &tresor_s3::S3Options::default())
-                        .map_err(|e| format!("repository {name}: {e}"))?,
-                ),
-                (None, None) => return Err(format!("repository {name}: no path or s3")),
-            };
+            let storage = open(name, r)?;
             storage
                 .create()
                 .map_err(|e| format!("repository {name}: {e}"))?;
@@ -940,71 +961,12 @@ fn ok(status: StatusCode, body: Vec<u8>, content_type: &'static str) -> Response
     r
 }
 
-/// What a request asks for, once its path is parsed, its client authenticated and its
-/// repository found: one operation on objects of one kind.
-struct Asked {
-    storage: Arc<dyn Storage>,
-    kind: Kind,
-    name: Option<String>,
-    op: Op,
-}
-
 async fn route(
     state: &State,
     req: &http::request::Parts,
     body: &mut Option<Incoming>,
     e: &mut Entry,
 ) -> Result<Response<Full<Bytes>>, ApiError> {
-    let Asked {
-        storage,
-        kind,
-        name,
-        op,
-    } = match resolve(state, req, e).await? {
-        Ok(request) => request,
-        Err(answered) => return Ok(answered),
-    };
-    match op {
-        Op::List => {
-            let mut list =
-                blocking(&storage, move |s| s.list(kind).map_err(ApiError::storage)).await?;
-            list.sort();
-            let body = serde_json::to_vec(&list).map_err(|e| ApiError {
-                status: StatusCode::INTERNAL_SERVER_ERROR,
-                message: "internal error".into(),
-                detail: Some(e.to_string()),
-            })?;
-            Ok(ok(StatusCode::OK, body, "application/json"))
-        }
-        Op::Read => {
-            let name = name.unwrap_or_default();
-            read(&storage, kind, name, &req.method, &req.headers).await
-        }
-        Op::Write => {
-            let Some(body) = body.take() else {
-                return Err(ApiError::bad("no request body"));
-            };
-            let name = name.unwrap_or_default();
-            write(state, &storage, kind, name, &req.headers, body, e).await
-        }
-        Op::Delete => {
-            let n = name.unwrap_or_default();
-            blocking(&storage, move |s| {
-                s.delete(kind, &n).map_err(ApiError::storage)
-            })
-            .await?;
-            Ok(ok(StatusCode::NO_CONTENT, Vec::new(), "application/json"))
-        }
-    }
-}
-
-/// Parse the path, authenticate the client, find its repository and check the permission
-/// table. `Ok(Err(response))`: the request is answered already (`GET /{repo}/`).
-async fn resolve(
-    state: &State,
-    req: &http::request::Parts,
-    e: &mut Entry,
-) -> Result<Result<Asked, Response<Full<Bytes>>>, ApiError> {
     if req.uri.query().is_some() {
         return Err(ApiError::bad("query strings are not part of the protocol"));
     }
@@ -1020,10 +982,10 @@ async fn resolve(
             return Err(ApiError::new(StatusCode::NOT_FOUND, "no such repository"));
         }
     };
-    let method = &req.method;
-    let (kind, name, op) = match (target, method) {
+    let method = req.method.clone();
+    let (kind, name, op) = match (target, &method) {
         (Target::Repository(r), &Method::GET | &Method::HEAD) => {
-            return Ok(Err(whoami(state, r, &client, role)));
+            return Ok(repository_info(state, r, &client, role));
         }
         (Target::List(_, k), &Method::GET) => (k, None, Op::List),
         (Target::Object(_, k, n), &Method::GET | &Method::HEAD) => (k, Some(n), Op::Read),
@@ -1045,20 +1007,20 @@ async fn resolve(
             format!("role {role} may not {} {kind} objects", op.as_str()),
         ));
     }
-    let name = name.map(str::to_string);
-    Ok(Ok(Asked {
-        storage,
-        kind,
-        name,
-        op,
-    }))
+    let what = (op, kind, name.map(str::to_string));
+    perform(state, &storage, what, req, body, e).await
 }
 
-/// `GET /{repo}/`: who the client is, its role, the protocol version and the object size limit.
-fn whoami(state: &State, repo: &str, client: &str, role: Role) -> Response<Full<Bytes>> {
+/// `GET /{repo}/`: what the server says about the repository and the client.
+fn repository_info(
+    state: &State,
+    repository: &str,
+    client: &str,
+    role: Role,
+) -> Response<Full<Bytes>> {
     let info = serde_json::json!({
         "protocol": PROTOCOL_VERSION,
-        "repository": repo,
+        "repository": repository,
         "client": client,
         "role": role.as_str(),
         "max_object_size": state.limits.max_object_size,
@@ -1068,6 +1030,65 @@ fn whoami(state: &State, repo: &str, client: &str, role: Role) -> Response<Full<
         info.to_string().into_bytes(),
         "application/json",
     )
+}
+
+/// Carry out an allowed request on `storage`: `what` is the operation, the kind and the name
+/// of the object (none for a listing).
+async fn perform(
+    state: &State,
+    storage: &Arc<dyn Storage>,
+    (op, kind, name): (Op, Kind, Option<String>),
+    req: &http::request::Parts,
+    body: &mut Option<Incoming>,
+    e: &mut Entry,
+) -> Result<Response<Full<Bytes>>, ApiError> {
+    let method = &req.method;
+    match op {
+        Op::List => {
+            let mut list =
+                blocking(storage, move |s| s.list(kind).map_err(ApiError::storage)).await?;
+            list.sort();
+            let body = serde_json::to_vec(&list).map_err(|e| ApiError {
+                status: StatusCode::INTERNAL_SERVER_ERROR,
+                message: "internal error".into(),
+                detail: Some(e.to_string()),
+            })?;
+            Ok(ok(StatusCode::OK, body, "application/json"))
+        }
+        Op::Read => {
+            read(
+                storage,
+                kind,
+                name.unwrap_or_default(),
+                method,
+                &req.headers,
+            )
+            .await
+        }
+        Op::Write => {
+            let Some(body) = body.take() else {
+                return Err(ApiError::bad("no request body"));
+            };
+            write(
+                state,
+                storage,
+                kind,
+                name.unwrap_or_default(),
+                &req.headers,
+                body,
+                e,
+            )
+            .await
+        }
+        Op::Delete => {
+            let n = name.unwrap_or_default();
+            blocking(storage, move |s| {
+                s.delete(kind, &n).map_err(ApiError::storage)
+            })
+            .await?;
+            Ok(ok(StatusCode::NO_CONTENT, Vec::new(), "application/json"))
+        }
+    }
 }
 
 async fn read(

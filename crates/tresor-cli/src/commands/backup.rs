@@ -1,11 +1,13 @@
-use crate::cli::BackupArgs;
+use crate::args::BackupArgs;
 use crate::context::{Context, hostname, username};
 use crate::exit;
-use crate::output::{Bar, bytes, duration};
+use crate::output::Bar;
+use crate::render::{self, backup::BackupSummary};
 use anyhow::{Context as _, Result, bail};
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use tresor_core::Repository;
 use tresor_core::archiver::{self, BackupOptions, BackupResult, ParentChoice, StdinSource};
 use tresor_core::exclude::PatternSet;
 use tresor_format::keyfile::KeyKind;
@@ -34,6 +36,55 @@ fn parse_time(s: &str) -> Result<jiff::ZonedDateTime> {
 
 #[allow(clippy::too_many_lines, reason = "split by r12-core/r12-cli")]
 pub fn run(ctx: &Context, a: BackupArgs) -> Result<i32> {
+    let paths = sources(&a)?;
+    let mut patterns = a.excludes.clone();
+    for f in &a.exclude_files {
+        patterns.extend(PatternSet::read_file(f)?);
+    }
+    let repo = ctx.open()?;
+    if !ctx.probe_conditional_writes()? {
+        eprintln!(
+            "WARNING: {} ignores conditional writes (If-None-Match: *): existing objects are not protected against overwrites",
+            ctx.location
+        );
+    }
+    let parent = parent(&repo, &a)?;
+    let cancel = stop_on_signals();
+    let opts = BackupOptions {
+        paths,
+        excludes: PatternSet::new(&patterns)?,
+        exclude_if_present: a.exclude_if_present.clone(),
+        exclude_caches: a.exclude_caches,
+        one_file_system: a.one_file_system,
+        tags: a.tags.clone(),
+        hostname: host(&repo, &a),
+        username: username(),
+        time: match &a.time {
+            Some(t) => parse_time(t)?,
+            None => jiff::ZonedDateTime::now(),
+        },
+        parent,
+        dry_run: a.dry_run,
+        stdin: a.stdin.then(|| StdinSource {
+            filename: a.stdin_filename.clone(),
+            reader: Box::new(std::io::stdin()),
+        }),
+        workers: super::workers(),
+        cancel: Some(cancel),
+        cache_dir: ctx.cache_dir.clone(),
+    };
+    let result = back_up(ctx, &repo, opts, a.stdin)?;
+    render::emit(&BackupSummary::from(&result), ctx.mode())?;
+    Ok(if result.warnings.is_empty() {
+        exit::OK
+    } else {
+        exit::PARTIAL
+    })
+}
+
+/// The source paths, normalised, after checking the host name and the tags (paths that cannot
+/// be looked at are left out by the backup, with a warning each).
+fn sources(a: &BackupArgs) -> Result<Vec<PathBuf>> {
     if a.host.as_deref().is_some_and(|h| h.trim().is_empty()) {
         anyhow::bail!("--host: an empty host name cannot be selected or shown; give a name");
     }
@@ -53,18 +104,13 @@ pub fn run(ctx: &Context, a: BackupArgs) -> Result<i32> {
     if a.stdin && !a.paths.is_empty() {
         bail!("--stdin takes no paths");
     }
-    let mut patterns = a.excludes.clone();
-    for f in &a.exclude_files {
-        patterns.extend(PatternSet::read_file(f)?);
-    }
-    let repo = ctx.open()?;
-    if !ctx.probe_conditional_writes()? {
-        eprintln!(
-            "WARNING: {} ignores conditional writes (If-None-Match: *): existing objects are not protected against overwrites",
-            ctx.location
-        );
-    }
-    let parent = match (&a.parent, a.force) {
+    Ok(paths)
+}
+
+/// The parent snapshot: none with `--force`, the one `--parent` names, or the latest fitting
+/// one.
+fn parent(repo: &Repository, a: &BackupArgs) -> Result<ParentChoice> {
+    Ok(match (&a.parent, a.force) {
         (Some(_), _) if !repo.key().can_read() => {
             bail!("--parent needs a key that can read; put-only keys use the local cache")
         }
@@ -76,48 +122,38 @@ pub fn run(ctx: &Context, a: BackupArgs) -> Result<i32> {
             )
         }
         (None, _) => ParentChoice::Auto,
-    };
-    let cancel = stop_on_signals();
-    let opts = BackupOptions {
-        paths,
-        excludes: PatternSet::new(&patterns)?,
-        exclude_if_present: a.exclude_if_present.clone(),
-        exclude_caches: a.exclude_caches,
-        one_file_system: a.one_file_system,
-        tags: a.tags.clone(),
-        // A put-only key writes for the host it is certified for (format §11).
-        hostname: a.host.clone().unwrap_or_else(|| {
-            let me = repo.signer().public();
-            match repo.key_kind() {
-                KeyKind::PutOnly => repo.trust().certified_host(&me).map(str::to_string),
-                KeyKind::Full => None,
-            }
-            .unwrap_or_else(hostname)
-        }),
-        username: username(),
-        time: match &a.time {
-            Some(t) => parse_time(t)?,
-            None => jiff::ZonedDateTime::now(),
-        },
-        parent,
-        dry_run: a.dry_run,
-        stdin: a.stdin.then(|| StdinSource {
-            filename: a.stdin_filename.clone(),
-            reader: Box::new(std::io::stdin()),
-        }),
-        workers: super::workers(),
-        cancel: Some(cancel),
-        cache_dir: ctx.cache_dir.clone(),
-    };
+    })
+}
+
+/// The host the snapshot is for: `--host`, else (a put-only key writes for the host it is
+/// certified for, format §11) the key's host, else this machine's name.
+fn host(repo: &Repository, a: &BackupArgs) -> String {
+    a.host.clone().unwrap_or_else(|| {
+        let me = repo.signer().public();
+        match repo.key_kind() {
+            KeyKind::PutOnly => repo.trust().certified_host(&me).map(str::to_string),
+            KeyKind::Full => None,
+        }
+        .unwrap_or_else(hostname)
+    })
+}
+
+/// Run the backup with a progress bar (and, for its ETA, files and bytes counted in the
+/// background while the backup runs).
+fn back_up(
+    ctx: &Context,
+    repo: &Repository,
+    opts: BackupOptions,
+    stdin: bool,
+) -> Result<BackupResult> {
     let bar = Bar::new(ctx.progress_enabled(), "backup").with_wait_lines(!ctx.quiet && !ctx.json);
-    let scan_paths = if ctx.progress_enabled() && !a.stdin {
+    let scan_paths = if ctx.progress_enabled() && !stdin {
         opts.paths.clone()
     } else {
         Vec::new()
     };
     let scan_excludes = opts.excludes.clone();
     let result = std::thread::scope(|scope| {
-        // For the ETA: count files and bytes in the background while the backup runs.
         if !scan_paths.is_empty() {
             let (bar, excludes) = (&bar, &scan_excludes);
             scope.spawn(move || {
@@ -125,16 +161,10 @@ pub fn run(ctx: &Context, a: BackupArgs) -> Result<i32> {
                 tresor_core::Progress::set_total(bar, files, bytes);
             });
         }
-        archiver::backup(&repo, opts, &bar)
+        archiver::backup(repo, opts, &bar)
     });
     bar.finish();
-    let result = result?;
-    report(ctx, &result);
-    Ok(if result.warnings.is_empty() {
-        exit::OK
-    } else {
-        exit::PARTIAL
-    })
+    Ok(result?)
 }
 
 /// The first Ctrl-C, SIGTERM or SIGHUP sets the returned flag: the backup stops, indexes what it
@@ -183,67 +213,4 @@ fn scan(paths: &[PathBuf], excludes: &PatternSet) -> (u64, u64) {
         }
     }
     (files, bytes)
-}
-
-fn report(ctx: &Context, r: &BackupResult) {
-    let s = &r.summary;
-    if ctx.json {
-        let v = serde_json::json!({
-            "message_type": "summary",
-            "snapshot_id": r.snapshot_id.map(|i| i.to_hex()),
-            "parent": r.parent.map(|i| i.to_hex()),
-            "dry_run": r.snapshot_id.is_none(),
-            "files_new": s.files_new,
-            "files_changed": s.files_changed,
-            "files_unmodified": s.files_unmodified,
-            "files_deleted": s.files_deleted,
-            "dirs_new": s.dirs_new,
-            "dirs_changed": s.dirs_changed,
-            "dirs_unmodified": s.dirs_unmodified,
-            "total_files_processed": s.total_files_processed,
-            "total_bytes_processed": s.total_bytes_processed,
-            "bytes_read": s.bytes_read,
-            "data_added": s.data_added,
-            "data_blobs": s.data_blobs,
-            "tree_blobs": s.tree_blobs,
-            "total_duration": r.elapsed.as_secs_f64(),
-            "errors": s.errors,
-            "error_list": r.warnings,
-            "notices": r.notices,
-        });
-        println!("{v}");
-        return;
-    }
-    for w in r.notices.iter().chain(&r.warnings) {
-        eprintln!("warning: {w}");
-    }
-    if ctx.quiet {
-        return;
-    }
-    println!(
-        "Files:       {:>9} new  {:>9} changed  {:>9} unmodified  {:>9} deleted",
-        s.files_new, s.files_changed, s.files_unmodified, s.files_deleted
-    );
-    println!(
-        "Directories: {:>9} new  {:>9} changed  {:>9} unmodified",
-        s.dirs_new, s.dirs_changed, s.dirs_unmodified
-    );
-    println!(
-        "Processed:   {} files, {}",
-        s.total_files_processed,
-        bytes(s.total_bytes_processed)
-    );
-    println!("Read:        {}", bytes(s.bytes_read));
-    println!(
-        "Added:       {} to the repository ({} data blobs, {} tree blobs)",
-        bytes(s.data_added),
-        s.data_blobs,
-        s.tree_blobs
-    );
-    println!("Elapsed:     {}", duration(r.elapsed));
-    println!("Errors:      {}", s.errors);
-    match r.snapshot_id {
-        Some(id) => println!("snapshot {} saved", id.short()),
-        None => println!("dry run: nothing was written"),
-    }
 }

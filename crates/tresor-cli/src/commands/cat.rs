@@ -1,6 +1,7 @@
-use crate::cli::CatArgs;
+use crate::args::CatArgs;
 use crate::context::Context;
 use crate::exit;
+use crate::render::{self, cat::Object};
 use anyhow::{Context as _, Result, bail};
 use tresor_core::Repository;
 use tresor_core::blobs::BlobReader;
@@ -20,57 +21,53 @@ pub fn run(ctx: &Context, a: &CatArgs) -> Result<i32> {
     let storage = ctx.storage()?;
     if a.kind == "config" {
         let c = Repository::read_config(storage.as_ref())?;
-        println!("{}", serde_json::to_string_pretty(&c)?);
+        render::emit(&Object::Config(&c), ctx.mode())?;
         return Ok(exit::OK);
     }
     if a.kind == "key" {
         let id = object_id(a.id.as_ref())?;
         let b = storage.read(Kind::Key, &id.to_hex())?;
         let kf = tresor_format::keyfile::KeyFile::from_bytes(&b)?;
-        println!("{}", serde_json::to_string_pretty(&kf)?);
+        render::emit(&Object::Key(&kf), ctx.mode())?;
         return Ok(exit::OK);
     }
     let repo = ctx.open()?;
     repo.require_read("cat")?;
-    let out = match a.kind.as_str() {
+    match a.kind.as_str() {
         "snapshot" => {
             let (list, skipped) = repo.load_snapshots()?;
             let spec = a.id.as_deref().context("a snapshot id is required")?;
-            serde_json::to_value(
-                &tresor_core::snapshots::find(&list, &skipped, spec, &Default::default())?.1,
-            )?
+            let (_, s) = tresor_core::snapshots::find(&list, &skipped, spec, &Default::default())?;
+            render::emit(&Object::Snapshot(s), ctx.mode())?;
         }
         "index" => {
             let id = object_id(a.id.as_ref())?;
             let (_, f) = IndexFile::open(repo.key(), &repo.read_object(Kind::Index, &id)?)?;
-            serde_json::to_value(
-                f.packs
-                    .iter()
-                    .map(|p| serde_json::json!({"pack": p.id, "blobs": p.blobs}))
-                    .collect::<Vec<_>>(),
-            )?
+            let packs = f.packs.iter().map(Into::into).collect();
+            render::emit(&Object::Index(packs), ctx.mode())?;
         }
         "pack" => {
             let id = object_id(a.id.as_ref())?;
             let bytes = repo.read_object(Kind::Pack, &id)?;
-            serde_json::to_value(pack::read_header(repo.key(), &bytes)?.blobs)?
+            let header = pack::read_header(repo.key(), &bytes)?;
+            render::emit(&Object::Pack(&header.blobs), ctx.mode())?;
         }
         "tree" | "blob" => {
             let id: BlobId = a.id.as_deref().context("a blob id is required")?.parse()?;
             let index = repo.load_index()?;
             let reader = BlobReader::new(&repo, &index);
             if a.kind == "tree" {
-                serde_json::to_value(Tree::decode(&reader.load(&id, BlobType::Tree)?)?)?
+                let tree = Tree::decode(&reader.load(&id, BlobType::Tree)?)?;
+                render::emit(&Object::Tree(&tree), ctx.mode())?;
             } else {
+                // The plaintext as it is: not an outcome to render.
                 use std::io::Write;
                 std::io::stdout().write_all(&reader.load(&id, BlobType::Data)?)?;
-                return Ok(exit::OK);
             }
         }
         k => {
             bail!("unknown object kind {k:?}: use config, key, snapshot, index, pack, tree or blob")
         }
-    };
-    println!("{}", serde_json::to_string_pretty(&out)?);
+    }
     Ok(exit::OK)
 }

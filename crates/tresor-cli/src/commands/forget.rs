@@ -1,7 +1,10 @@
-use crate::cli::ForgetArgs;
+use crate::args::ForgetArgs;
 use crate::context::Context;
 use crate::exit;
+use crate::render::forget::{ByIds, Decisions, DryRun, Removed, future_note};
+use crate::render::{self, Diagnostics};
 use anyhow::{Context as _, Result, bail};
+use tresor_core::Repository;
 use tresor_core::forget;
 use tresor_core::retention::{
     GroupBy, KeepCount, RetentionDuration, RetentionPolicy, parse_tag_list,
@@ -54,97 +57,21 @@ pub fn run(ctx: &Context, a: &ForgetArgs) -> Result<i32> {
         .with_context(|| format!("--group-by {:?}", a.group_by))?;
     let repo = ctx.open()?;
     let filter = SnapshotFilter::from(&a.filter);
-    let remove: Vec<ObjectId>;
-    if !a.snapshots.is_empty() {
+    let remove = if !a.snapshots.is_empty() {
         if !policy.is_empty() {
             bail!("give either snapshot ids or a policy, not both");
         }
-        let (list, skipped) = repo.load_snapshots()?;
-        // A damaged snapshot (or one of a revoked key) can be forgotten by its id too: that is
-        // how it is removed before a prune.
-        let unreadable = |spec: &str| {
-            let mut it = skipped_matching(&skipped, spec);
-            match (it.next(), it.next()) {
-                (Some(one), None) => Some(one.id),
-                _ => None,
-            }
-        };
-        remove = a
-            .snapshots
-            .iter()
-            .map(|s| match find(&list, &skipped, s, &filter) {
-                Ok((id, _)) => Ok(*id),
-                Err(e) => unreadable(s).ok_or(e),
-            })
-            .collect::<Result<_, _>>()?;
-        if !ctx.json && !ctx.quiet {
-            for id in &remove {
-                println!("remove {}", id.short());
-            }
-        }
+        let remove = by_ids(&repo, &a.snapshots, &filter)?;
+        render::emit(&ByIds(&remove), ctx.mode())?;
+        remove
     } else {
         if policy.is_empty() {
             bail!("no policy given: use --keep-* options or name snapshots to forget");
         }
-        let forget::PolicyPlan { groups, future } = forget::plan_policy(
-            &repo,
-            &policy,
-            group_by,
-            &filter,
-            &jiff::tz::TimeZone::system(),
-        )?;
-        for (id, time) in &future {
-            eprintln!(
-                "note: snapshot {} is dated {time:?}, more than a day ahead of this clock: the policy neither keeps nor removes it (forget it by id)",
-                id.short()
-            );
-        }
-        if let Some(g) = groups.iter().find(|g| g.keeps_none()) {
-            bail!(
-                "the policy would remove every snapshot of group {:?}; refusing",
-                g.key
-            );
-        }
-        remove = groups
-            .iter()
-            .flat_map(|g| g.removed().map(|id| id.parse::<ObjectId>()))
-            .collect::<Result<_, _>>()?;
-        if ctx.json {
-            println!("{}", serde_json::to_string_pretty(&groups)?);
-        } else if !ctx.quiet {
-            println!("Applying policy: {policy}");
-            for g in &groups {
-                // Only the fields the snapshots are grouped by (restic's wording).
-                let mut parts = Vec::new();
-                if let Some(h) = &g.key.host {
-                    parts.push(format!("host {h:?}"));
-                }
-                if let Some(p) = &g.key.paths {
-                    parts.push(format!("paths [{}]", p.join(", ")));
-                }
-                if let Some(t) = &g.key.tags {
-                    parts.push(format!("tags [{}]", t.join(", ")));
-                }
-                if parts.is_empty() {
-                    println!("all snapshots:");
-                } else {
-                    println!("snapshots for {}:", parts.join(", "));
-                }
-                for d in &g.decisions {
-                    let verdict = if d.keep {
-                        format!("keep    ({})", d.reasons.join(", "))
-                    } else {
-                        "remove".to_string()
-                    };
-                    println!("  {} {verdict}", &d.id[..8]);
-                }
-            }
-        }
-    }
+        by_policy(ctx, &repo, &policy, group_by, &filter)?
+    };
     if a.dry_run {
-        if !ctx.json && !ctx.quiet {
-            println!("dry run: {} snapshots would be removed", remove.len());
-        }
+        render::emit(&DryRun(remove.len()), ctx.mode())?;
         // The prune plan is made from the repository as it is (nothing was removed).
         return if a.prune {
             super::prune::run(ctx, &prune_args(true))
@@ -153,31 +80,79 @@ pub fn run(ctx: &Context, a: &ForgetArgs) -> Result<i32> {
         };
     }
     let done = forget::remove(&repo, &remove)?;
-    for (id, until) in &done.locked {
-        eprintln!(
-            "note: snapshot {} is under the storage's object lock until {}: not removed (forget it again after that)",
-            id.short(),
-            tresor_core::repository::rfc3339_utc(*until)
-        );
-    }
+    let removed = Removed {
+        deleted: done.deleted.len(),
+        locked: (done.locked.iter())
+            .map(|(id, until)| (*id, tresor_core::repository::rfc3339_utc(*until)))
+            .collect(),
+        pruning: a.prune,
+    };
+    render::emit(&removed, ctx.mode())?;
     if a.prune {
-        if !ctx.json && !ctx.quiet {
-            println!("removed {} snapshots; pruning", done.deleted.len());
-        }
         return super::prune::run(ctx, &prune_args(false));
-    }
-    if !ctx.json && !ctx.quiet {
-        println!(
-            "removed {} snapshots; run `tresor prune` to free their data",
-            done.deleted.len()
-        );
     }
     Ok(exit::OK)
 }
 
+/// The snapshots `specs` name (id prefixes or `latest`). A damaged snapshot (or one of a
+/// revoked key) can be forgotten by its id too: that is how it is removed before a prune.
+fn by_ids(repo: &Repository, specs: &[String], filter: &SnapshotFilter) -> Result<Vec<ObjectId>> {
+    let (list, skipped) = repo.load_snapshots()?;
+    let unreadable = |spec: &str| {
+        let mut it = skipped_matching(&skipped, spec);
+        match (it.next(), it.next()) {
+            (Some(one), None) => Some(one.id),
+            _ => None,
+        }
+    };
+    Ok(specs
+        .iter()
+        .map(|s| match find(&list, &skipped, s, filter) {
+            Ok((id, _)) => Ok(*id),
+            Err(e) => unreadable(s).ok_or(e),
+        })
+        .collect::<Result<_, _>>()?)
+}
+
+/// The snapshots the policy removes, after showing its decisions. Refuses a policy that would
+/// remove every snapshot of a group.
+fn by_policy(
+    ctx: &Context,
+    repo: &Repository,
+    policy: &RetentionPolicy,
+    group_by: GroupBy,
+    filter: &SnapshotFilter,
+) -> Result<Vec<ObjectId>> {
+    let forget::PolicyPlan { groups, future } = forget::plan_policy(
+        repo,
+        policy,
+        group_by,
+        filter,
+        &jiff::tz::TimeZone::system(),
+    )?;
+    let notes = future.iter().map(|(id, time)| future_note(id, time));
+    render::emit(&Diagnostics(notes.collect()), ctx.mode())?;
+    if let Some(g) = groups.iter().find(|g| g.keeps_none()) {
+        bail!(
+            "the policy would remove every snapshot of group {:?}; refusing",
+            g.key
+        );
+    }
+    let remove = groups
+        .iter()
+        .flat_map(|g| g.removed().map(|id| id.parse::<ObjectId>()))
+        .collect::<Result<_, _>>()?;
+    let decisions = Decisions {
+        policy,
+        groups: &groups,
+    };
+    render::emit(&decisions, ctx.mode())?;
+    Ok(remove)
+}
+
 /// `prune` with its defaults, for `forget --prune`.
-fn prune_args(dry_run: bool) -> crate::cli::PruneArgs {
-    crate::cli::PruneArgs {
+fn prune_args(dry_run: bool) -> crate::args::PruneArgs {
+    crate::args::PruneArgs {
         dry_run,
         max_unused: "5%".into(),
         max_repack_size: None,

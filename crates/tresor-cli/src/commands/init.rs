@@ -1,6 +1,7 @@
-use crate::cli::InitArgs;
+use crate::args::InitArgs;
 use crate::context::{Context, hostname, username};
 use crate::exit;
+use crate::render::{self, init::Initialized};
 use anyhow::Result;
 use tresor_core::Repository;
 use tresor_core::repository::KeyOwner;
@@ -18,19 +19,7 @@ pub fn run(ctx: &Context, a: &InitArgs) -> Result<i32> {
             dir.display()
         );
     }
-    let lock = match a.s3_object_lock_days {
-        None => None,
-        Some(days) => Some(ObjectLockConfig {
-            mode: match a.s3_object_lock_mode.as_deref().unwrap_or("governance") {
-                m if m.eq_ignore_ascii_case("governance") => ObjectLockMode::Governance,
-                m if m.eq_ignore_ascii_case("compliance") => ObjectLockMode::Compliance,
-                m => {
-                    anyhow::bail!("--s3-object-lock-mode {m:?}: expected governance or compliance")
-                }
-            },
-            days,
-        }),
-    };
+    let lock = object_lock(a)?;
     let storage = match lock {
         Some(l) => ctx.storage_with_object_lock(l)?,
         None => ctx.storage()?,
@@ -58,28 +47,26 @@ pub fn run(ctx: &Context, a: &InitArgs) -> Result<i32> {
         created: jiff::Timestamp::now().to_string(),
     };
     let repo = Repository::init(storage, &pw, kdf, &owner, config)?;
-    if ctx.json {
-        println!(
-            "{}",
-            serde_json::json!({"message_type": "initialized", "id": repo.config().id, "repository": ctx.location})
-        );
-    } else if !ctx.quiet {
-        println!(
-            "created tresor repository {} at {}",
-            &repo.config().id[..10],
-            ctx.location
-        );
-        if let Some(l) = lock {
-            println!(
-                "Every object is locked ({}) for {} days after it is written.",
-                match l.mode {
-                    ObjectLockMode::Governance => "governance mode",
-                    ObjectLockMode::Compliance => "compliance mode",
-                },
-                l.days
-            );
-        }
-        println!("Keep the password safe: without it the data cannot be read.");
-    }
+    render::emit(
+        &Initialized::new(&repo.config().id, &ctx.location, lock),
+        ctx.mode(),
+    )?;
     Ok(exit::OK)
+}
+
+/// The Object Lock retention `--s3-object-lock-days` and `--s3-object-lock-mode` ask for.
+fn object_lock(a: &InitArgs) -> Result<Option<ObjectLockConfig>> {
+    Ok(match a.s3_object_lock_days {
+        None => None,
+        Some(days) => Some(ObjectLockConfig {
+            mode: match a.s3_object_lock_mode.as_deref().unwrap_or("governance") {
+                m if m.eq_ignore_ascii_case("governance") => ObjectLockMode::Governance,
+                m if m.eq_ignore_ascii_case("compliance") => ObjectLockMode::Compliance,
+                m => {
+                    anyhow::bail!("--s3-object-lock-mode {m:?}: expected governance or compliance")
+                }
+            },
+            days,
+        }),
+    })
 }

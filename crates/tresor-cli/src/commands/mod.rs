@@ -12,10 +12,10 @@ mod prune;
 mod repair;
 mod restore;
 mod s3_policy;
-pub mod serve;
+mod serve;
 mod snapshots;
 
-use crate::cli::{Cli, Command, SnapshotFilterArgs};
+use crate::args::{Cli, Command, SnapshotFilterArgs};
 use crate::context::Context;
 use anyhow::Result;
 use tresor_core::snapshots::SnapshotFilter;

@@ -6,7 +6,7 @@
 //! and keeps serving; a second Ctrl-C detaches it at once. An external `umount` /
 //! `fusermount3 -u` ends the command too.
 
-use crate::cli::MountArgs;
+use crate::args::MountArgs;
 use crate::context::Context;
 use crate::exit;
 use anyhow::{Context as _, Result, bail};
@@ -67,6 +67,30 @@ fn check_mountpoint(ctx: &Context, dir: &Path) -> Result<PathBuf> {
 #[allow(clippy::too_many_lines, reason = "split by r12-core/r12-cli")]
 pub fn run(ctx: &Context, a: &MountArgs) -> Result<i32> {
     let target = check_mountpoint(ctx, &a.mountpoint)?;
+    let (session, count) = mount(ctx, a, &target)?;
+    let presses = Arc::new(AtomicUsize::new(0));
+    let p = presses.clone();
+    let _ = ctrlc::set_handler(move || {
+        p.fetch_add(1, Ordering::Relaxed);
+    });
+    // Our mount's device: whatever is on top of `target` when asked to end must be this one,
+    // or unmounting would remove something mounted over ours.
+    let ours = rustix::fs::stat(&target)
+        .with_context(|| format!("{}: mount point", a.mountpoint.display()))?
+        .st_dev;
+    let dir = a.mountpoint.display();
+    if !ctx.quiet {
+        eprintln!(
+            "{count} snapshot(s) mounted at {dir} (read-only); Ctrl-C or `umount {dir}` to end"
+        );
+    }
+    serve(session, &target, &a.mountpoint, ours, &presses)?;
+    Ok(exit::OK)
+}
+
+/// Mount the view of the snapshots the filter selects at `target`; returns the session and
+/// how many snapshots it shows.
+fn mount(ctx: &Context, a: &MountArgs, target: &Path) -> Result<(fuser::BackgroundSession, usize)> {
     let repo = ctx.open()?;
     repo.require_read("mount")?;
     let (mut list, skipped) = repo.load_snapshots()?;
@@ -100,32 +124,29 @@ pub fn run(ctx: &Context, a: &MountArgs) -> Result<i32> {
         cfg.acl = SessionACL::All;
     }
     cfg.n_threads = Some(super::workers().max(2));
-    let session = fuser::spawn_mount(Fs { vfs }, &target, &cfg)
+    let session = fuser::spawn_mount(Fs { vfs }, target, &cfg)
         .with_context(|| format!("{}: cannot mount", a.mountpoint.display()))?;
+    Ok((session, count))
+}
 
-    let presses = Arc::new(AtomicUsize::new(0));
-    let p = presses.clone();
-    let _ = ctrlc::set_handler(move || {
-        p.fetch_add(1, Ordering::Relaxed);
-    });
-    // Our mount's device: whatever is on top of `target` when asked to end must be this one,
-    // or unmounting would remove something mounted over ours.
-    let ours = rustix::fs::stat(&target)
-        .with_context(|| format!("{}: mount point", a.mountpoint.display()))?
-        .st_dev;
-    let dir = a.mountpoint.display();
-    if !ctx.quiet {
-        eprintln!(
-            "{count} snapshot(s) mounted at {dir} (read-only); Ctrl-C or `umount {dir}` to end"
-        );
-    }
+/// Serve until the mount is gone: unmounted from outside, or by us after a Ctrl-C (`presses`
+/// counts them; the second detaches). A mount over ours (another device `ours`) is never
+/// unmounted.
+fn serve(
+    session: fuser::BackgroundSession,
+    target: &Path,
+    shown: &Path,
+    ours: u64,
+    presses: &AtomicUsize,
+) -> Result<()> {
+    let dir = shown.display();
     let mut handled = 0;
     while !session.guard.is_finished() {
         let now = presses.load(Ordering::Relaxed);
         if now > handled {
             handled = now;
             let detach = now >= 2;
-            let on_top = rustix::fs::stat(&target).map(|st| st.st_dev);
+            let on_top = rustix::fs::stat(target).map(|st| st.st_dev);
             if on_top.is_ok_and(|d| d != ours) {
                 eprintln!(
                     "warning: something else is mounted over {dir}: unmount that first \
@@ -133,11 +154,11 @@ pub fn run(ctx: &Context, a: &MountArgs) -> Result<i32> {
                 );
                 continue;
             }
-            match unmount(&target, detach) {
+            match unmount(target, detach) {
                 // Detached: open files keep the connection; end now, which aborts it.
                 Ok(()) if detach => {
                     end_without_unmounting(session);
-                    return Ok(exit::OK);
+                    return Ok(());
                 }
                 Ok(()) => {}
                 Err(e) if e.raw_os_error() == Some(rustix::io::Errno::BUSY.raw_os_error()) => {
@@ -153,7 +174,7 @@ pub fn run(ctx: &Context, a: &MountArgs) -> Result<i32> {
     }
     // Unmounted (by us or from outside): the session has ended.
     end_without_unmounting(session);
-    Ok(exit::OK)
+    Ok(())
 }
 
 /// Let go of a session whose file system is already unmounted (or detached). Dropping or

@@ -1,14 +1,16 @@
 //! `tresor s3-policy`: print the IAM policy for a repository's bucket (see `tresor_s3::policy`).
 
-use crate::cli::{Global, S3PolicyArgs};
+use crate::args::{Global, S3PolicyArgs};
 use crate::exit;
+use crate::location::{self, Location, Lock, OpenOptions};
+use crate::render::s3_policy::Policy;
 use anyhow::{Result, bail};
 use tresor_s3::policy::{ObjectLockPolicy, PolicyOptions, Role, policy};
 
 /// Print the policy JSON on stdout. Bucket and prefix come from the flags, or else from an `s3:`
 /// repository location; `--s3-sse` (global) makes the policy require that encryption.
 pub fn run(g: &Global, a: &S3PolicyArgs) -> Result<i32> {
-    let s3 = crate::context::s3_options(g)?;
+    let s3 = OpenOptions::from_global(g)?.s3;
     let from_repo = match g.repo.as_deref() {
         Some(r) if tresor_s3::is_s3_url(r) => Some(tresor_s3::parse_s3_url(r, &s3)?),
         _ => None,
@@ -47,7 +49,11 @@ pub fn run(g: &Global, a: &S3PolicyArgs) -> Result<i32> {
     o.sse = s3.sse.clone();
     o.object_lock = object_lock(g, a)?;
     o.principal = a.principal.clone();
-    println!("{}", serde_json::to_string_pretty(&policy(&o))?);
+    let mode = crate::render::Mode {
+        json: g.json,
+        quiet: g.quiet,
+    };
+    crate::render::emit(&Policy(policy(&o)), mode)?;
     Ok(exit::OK)
 }
 
@@ -67,12 +73,16 @@ fn object_lock(g: &Global, a: &S3PolicyArgs) -> Result<Option<ObjectLockPolicy>>
             "--object-lock reads the retention from an s3: repository's config; without one, give --object-lock-days N [--object-lock-mode MODE]"
         );
     };
-    let storage = tresor_s3::S3Storage::open(repo, &crate::context::s3_options(g)?)?;
-    let config = tresor_core::Repository::read_config(&storage)?;
+    let storage = location::open(
+        &Location::S3(repo.to_string()),
+        &OpenOptions::from_global(g)?,
+        Lock::Off,
+    )?;
+    let config = tresor_core::Repository::read_config(storage.as_ref())?;
     let Some(lock) = config.object_lock else {
         bail!("{repo}: the repository does not use Object Lock (no object_lock in its config)");
     };
-    let l = crate::context::object_lock(lock);
+    let l = location::object_lock(lock);
     Ok(Some(ObjectLockPolicy {
         mode: l.mode,
         days: l.days,

@@ -273,7 +273,13 @@ fn atime_of(p: &Path) -> (i64, i64) {
 fn reading_the_source_changes_nothing_in_the_next_backup() {
     let env = Env::new();
     env.init();
-    let src = env.path("src");
+    // Not under /tmp: the snapshot holds the source's ancestors too, and tests running beside
+    // this one change /tmp's mtime (a real change, a new tree). /var/tmp is ours alone.
+    let home = tempfile::Builder::new()
+        .prefix("tresor-exactness-")
+        .tempdir_in("/var/tmp")
+        .unwrap();
+    let src = home.path().join("src");
     for d in ["d1/d2", "d3"] {
         std::fs::create_dir_all(src.join(d)).unwrap();
     }

@@ -1,4 +1,5 @@
-//! Command-line flags (clap derive). Help texts live here, next to the flags.
+//! Command-line flags (clap derive): every command's argument struct, and the global options.
+//! Help texts live here, next to the flags. Depends on no other module of the CLI.
 
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
@@ -57,7 +58,7 @@ pub struct Global {
     #[command(flatten)]
     pub s3: S3Flags,
     #[command(flatten)]
-    pub server: crate::commands::serve::ServerFlags,
+    pub server: ServerFlags,
 }
 
 /// S3 options every command takes (ignored for other locations).
@@ -107,6 +108,29 @@ pub struct S3Flags {
     pub connections: u16,
 }
 
+/// Options of remote locations (`tresor+https://`, `tresor+http://`, `ssh://`), taken by every
+/// command. The token itself comes from `TRESOR_SERVER_TOKEN` or the token file, never from a
+/// flag (it would show in `ps`) nor from the URL.
+#[derive(Debug, Clone, Args)]
+pub struct ServerFlags {
+    /// tresor+https://: trust only the CA certificates in this PEM file (default: system roots).
+    #[arg(long, env = "TRESOR_TLS_CA", global = true, value_name = "FILE")]
+    pub tls_ca: Option<PathBuf>,
+    /// tresor+http(s)://: read the client token from the first line of FILE (default: the
+    /// TRESOR_SERVER_TOKEN environment variable).
+    #[arg(
+        long,
+        env = "TRESOR_SERVER_TOKEN_FILE",
+        global = true,
+        value_name = "FILE"
+    )]
+    pub server_token_file: Option<PathBuf>,
+    /// ssh://: run CMD (with sh -c) to reach the server instead of
+    /// `ssh [-p PORT] USER@HOST tresor serve --stdio --repo PATH --role admin`.
+    #[arg(long, env = "TRESOR_SERVER_COMMAND", global = true, value_name = "CMD")]
+    pub server_command: Option<String>,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Create a new repository.
@@ -138,7 +162,7 @@ pub enum Command {
     /// Print an AWS IAM policy (JSON) for the repository's bucket: append-only or admin.
     S3Policy(S3PolicyArgs),
     /// Serve repositories to tresor+https:// clients, or one over stdin/stdout for SSH.
-    Serve(crate::commands::serve::ServeArgs),
+    Serve(ServeArgs),
 }
 
 #[derive(Debug, Args)]
@@ -522,6 +546,11 @@ pub struct RepairIndexArgs {
     /// Report what would be written; change nothing.
     #[arg(short = 'n', long)]
     pub dry_run: bool,
+    /// Read every pack whole and verify each blob (finds bit flips; reads all the data):
+    /// intact blobs of damaged packs are copied into new packs, the damaged packs left for
+    /// `prune` to delete.
+    #[arg(long)]
+    pub read_data: bool,
 }
 
 #[derive(Debug, Args)]
@@ -535,4 +564,73 @@ pub struct RepairSnapshotsArgs {
     /// Decode every data blob to find damaged ones (reads all the data).
     #[arg(long)]
     pub read_data: bool,
+}
+
+/// Flags of `tresor serve`.
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct ServeArgs {
+    /// `hash-token`, or none to serve.
+    #[command(subcommand)]
+    pub action: Option<ServeAction>,
+    /// Address to listen on, e.g. 127.0.0.1:8080 or [::]:8443.
+    #[arg(long, value_name = "ADDR", required_unless_present = "stdio")]
+    pub listen: Option<String>,
+    /// Server config (TOML): repositories, clients with token hashes and roles, limits.
+    #[arg(long, value_name = "FILE", required_unless_present = "stdio")]
+    pub config: Option<PathBuf>,
+    /// TLS certificate chain (PEM, leaf first); with --tls-key, serve HTTPS (HTTP/1.1 and h2).
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM).
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Serve the repository given with -r/--repo on standard input and output (HTTP/2), for
+    /// `command="tresor serve --stdio --repo PATH --role append"` in authorized_keys.
+    #[arg(long, conflicts_with_all = ["listen", "config", "tls_cert"], requires = "role")]
+    pub stdio: bool,
+    /// --stdio: what the other end may do: append, read or admin.
+    #[arg(long, value_parser = ["append", "read", "admin"])]
+    pub role: Option<String>,
+    /// --stdio: the client's name in the access log.
+    #[arg(long, default_value = "ssh", value_name = "NAME")]
+    pub client_name: String,
+    /// --stdio: largest object accepted, in bytes (default 256 MiB).
+    #[arg(long, value_name = "BYTES")]
+    pub max_object_size: Option<u64>,
+    /// --stdio: bytes of uploads received at once; more are answered 503 and retried by the
+    /// client (default 1 GiB, at least --max-object-size).
+    #[arg(long, value_name = "BYTES")]
+    pub max_in_flight_bytes: Option<u64>,
+    /// --stdio: folder for the temporary files of uploads larger than 1 MiB (default: the
+    /// repository's own directory; for S3, the system temporary folder).
+    #[arg(long, value_name = "DIR")]
+    pub spool_dir: Option<PathBuf>,
+    /// Append the access log to FILE (default: standard error; with --stdio only refused
+    /// requests go there).
+    #[arg(long, value_name = "FILE")]
+    pub log: Option<PathBuf>,
+}
+
+/// Subcommands of `tresor serve`.
+#[derive(Debug, Subcommand)]
+pub enum ServeAction {
+    /// Make a new client token and print it with the Argon2id hash for the server config.
+    HashToken(HashTokenArgs),
+}
+
+/// Flags of `tresor serve hash-token`.
+#[derive(Debug, Args)]
+pub struct HashTokenArgs {
+    /// The client's name in the config ([clients.NAME]); the token starts with it.
+    pub client: String,
+    /// Repository for the printed config lines.
+    #[arg(long, default_value = "main")]
+    pub repository: String,
+    /// Role for the printed config lines: append, read or admin.
+    #[arg(long, default_value = "append", value_parser = ["append", "read", "admin"])]
+    pub role: String,
+    /// Hash the token read from standard input instead of making a new one.
+    #[arg(long)]
+    pub stdin: bool,
 }

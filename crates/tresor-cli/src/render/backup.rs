@@ -1,0 +1,205 @@
+//! `backup`: the summary of a backup run.
+
+use super::{Level, Outcome, Text, seconds};
+use crate::output::{bytes, duration};
+use anyhow::Result;
+use serde::Serialize;
+use std::time::Duration;
+use tresor_core::archiver::BackupResult;
+use tresor_format::ObjectId;
+
+/// What a backup did (JSON: `docs/cli.md`, "backup").
+#[derive(Debug, Serialize)]
+pub struct BackupSummary<'a> {
+    /// Always `"summary"`.
+    pub message_type: &'static str,
+    /// The new snapshot, `None` in a dry run.
+    pub snapshot_id: Option<ObjectId>,
+    /// The parent snapshot used.
+    pub parent: Option<ObjectId>,
+    /// Nothing was written.
+    pub dry_run: bool,
+    /// Files (non-directory entries) not in the parent.
+    pub files_new: u64,
+    /// Files whose metadata changed since the parent (read again).
+    pub files_changed: u64,
+    /// Files unchanged since the parent (not read).
+    pub files_unmodified: u64,
+    /// Files of the parent no longer present.
+    pub files_deleted: u64,
+    /// Directories not in the parent.
+    pub dirs_new: u64,
+    /// Directories whose listing or metadata changed.
+    pub dirs_changed: u64,
+    /// Directories unchanged.
+    pub dirs_unmodified: u64,
+    /// Non-directory entries in the snapshot.
+    pub total_files_processed: u64,
+    /// Sum of the file sizes in the snapshot, bytes.
+    pub total_bytes_processed: u64,
+    /// Bytes read from source files in this run.
+    pub bytes_read: u64,
+    /// Bytes written to the repository (after dedup, compression, encryption).
+    pub data_added: u64,
+    /// Data blobs added.
+    pub data_blobs: u64,
+    /// Tree blobs added.
+    pub tree_blobs: u64,
+    /// Wall time, seconds.
+    #[serde(serialize_with = "seconds")]
+    pub total_duration: Duration,
+    /// Source entries that could not be read.
+    pub errors: u64,
+    /// One line per unreadable entry (`PATH: reason`).
+    pub error_list: &'a [String],
+    /// Repository problems that lost no source data (e.g. a start marker not written).
+    pub notices: &'a [String],
+}
+
+impl<'a> From<&'a BackupResult> for BackupSummary<'a> {
+    fn from(r: &'a BackupResult) -> Self {
+        let s = &r.summary;
+        BackupSummary {
+            message_type: "summary",
+            snapshot_id: r.snapshot_id,
+            parent: r.parent,
+            dry_run: r.snapshot_id.is_none(),
+            files_new: s.files_new,
+            files_changed: s.files_changed,
+            files_unmodified: s.files_unmodified,
+            files_deleted: s.files_deleted,
+            dirs_new: s.dirs_new,
+            dirs_changed: s.dirs_changed,
+            dirs_unmodified: s.dirs_unmodified,
+            total_files_processed: s.total_files_processed,
+            total_bytes_processed: s.total_bytes_processed,
+            bytes_read: s.bytes_read,
+            data_added: s.data_added,
+            data_blobs: s.data_blobs,
+            tree_blobs: s.tree_blobs,
+            total_duration: r.elapsed,
+            errors: s.errors,
+            error_list: &r.warnings,
+            notices: &r.notices,
+        }
+    }
+}
+
+impl Outcome for BackupSummary<'_> {
+    fn text(&self, t: &mut Text) {
+        for w in self.notices.iter().chain(self.error_list) {
+            t.diag(Level::Warning, w);
+        }
+        t.info(format!(
+            "Files:       {:>9} new  {:>9} changed  {:>9} unmodified  {:>9} deleted",
+            self.files_new, self.files_changed, self.files_unmodified, self.files_deleted
+        ));
+        t.info(format!(
+            "Directories: {:>9} new  {:>9} changed  {:>9} unmodified",
+            self.dirs_new, self.dirs_changed, self.dirs_unmodified
+        ));
+        t.info(format!(
+            "Processed:   {} files, {}",
+            self.total_files_processed,
+            bytes(self.total_bytes_processed)
+        ));
+        t.info(format!("Read:        {}", bytes(self.bytes_read)));
+        t.info(format!(
+            "Added:       {} to the repository ({} data blobs, {} tree blobs)",
+            bytes(self.data_added),
+            self.data_blobs,
+            self.tree_blobs
+        ));
+        t.info(format!("Elapsed:     {}", duration(self.total_duration)));
+        t.info(format!("Errors:      {}", self.errors));
+        t.info(match self.snapshot_id {
+            Some(id) => format!("snapshot {} saved", id.short()),
+            None => "dry run: nothing was written".to_string(),
+        });
+    }
+
+    fn json(&self, t: &mut Text) -> Result<()> {
+        t.json_line(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::render::{Mode, Stream, render};
+
+    fn result() -> BackupResult {
+        let mut r = BackupResult {
+            snapshot_id: Some(ObjectId([0xab; 32])),
+            parent: None,
+            summary: Default::default(),
+            warnings: vec!["/src/x: permission denied".into()],
+            notices: vec!["marker not written".into()],
+            elapsed: Duration::from_millis(61_250),
+        };
+        r.summary.files_new = 3;
+        r.summary.total_bytes_processed = 1536;
+        r.summary.errors = 1;
+        r
+    }
+
+    #[test]
+    fn text() {
+        let r = result();
+        let t = render(
+            &BackupSummary::from(&r),
+            Mode {
+                json: false,
+                quiet: false,
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            t.stream(Stream::Err),
+            "warning: marker not written\nwarning: /src/x: permission denied\n"
+        );
+        assert_eq!(
+            t.stream(Stream::Out),
+            "Files:               3 new          0 changed          0 unmodified          0 deleted\n\
+             Directories:         0 new          0 changed          0 unmodified\n\
+             Processed:   0 files, 1.50 KiB\n\
+             Read:        0 B\n\
+             Added:       0 B to the repository (0 data blobs, 0 tree blobs)\n\
+             Elapsed:     1:01.2\n\
+             Errors:      1\n\
+             snapshot abababab saved\n"
+        );
+        let q = render(
+            &BackupSummary::from(&r),
+            Mode {
+                json: false,
+                quiet: true,
+            },
+        )
+        .unwrap();
+        assert_eq!(q.stream(Stream::Out), "");
+        assert_eq!(q.stream(Stream::Err), t.stream(Stream::Err));
+    }
+
+    #[test]
+    fn json() {
+        let r = result();
+        let t = render(
+            &BackupSummary::from(&r),
+            Mode {
+                json: true,
+                quiet: false,
+            },
+        )
+        .unwrap();
+        assert_eq!(t.stream(Stream::Err), "");
+        let v: serde_json::Value = serde_json::from_str(&t.stream(Stream::Out)).unwrap();
+        assert_eq!(v["snapshot_id"], "ab".repeat(32));
+        assert_eq!(v["parent"], serde_json::Value::Null);
+        assert_eq!(v["dry_run"], false);
+        assert_eq!(v["files_new"], 3);
+        assert_eq!(v["total_duration"], 61.25);
+        assert_eq!(v["error_list"][0], "/src/x: permission denied");
+        assert_eq!(v["notices"][0], "marker not written");
+    }
+}

@@ -1,0 +1,281 @@
+//! `ls`: one entry of a snapshot per line.
+
+use super::{Outcome, Text};
+use anyhow::Result;
+use serde::Serialize;
+use tresor_format::ObjectId;
+use tresor_format::tree::{Node, NodeKind, Timestamp};
+
+/// The name `ls` shows for a node kind.
+pub fn kind_name(k: NodeKind) -> &'static str {
+    match k {
+        NodeKind::File => "file",
+        NodeKind::Dir => "dir",
+        NodeKind::Symlink => "symlink",
+        NodeKind::Fifo => "fifo",
+        NodeKind::Socket => "socket",
+        NodeKind::CharDevice => "chardev",
+        NodeKind::BlockDevice => "blockdev",
+    }
+}
+
+/// One entry (JSON: `docs/cli.md`, "ls": one object per line).
+#[derive(Debug, Serialize)]
+pub struct Entry<'a> {
+    /// Absolute path in the snapshot.
+    pub path: &'a str,
+    /// File name (non-UTF-8 bytes replaced).
+    pub name: String,
+    /// The name's bytes in hex, when it is not UTF-8.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name_hex: Option<String>,
+    /// `file`, `dir`, `symlink`, `fifo`, `socket`, `chardev` or `blockdev`.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// Permission bits.
+    pub mode: u32,
+    /// Owner user id.
+    pub uid: u32,
+    /// Owner group id.
+    pub gid: u32,
+    /// Owner user name, when recorded.
+    pub user: &'a Option<String>,
+    /// Owner group name, when recorded.
+    pub group: &'a Option<String>,
+    /// Size, bytes.
+    pub size: u64,
+    /// Modification time.
+    pub mtime: Timestamp,
+    /// Inode number at backup.
+    pub inode: u64,
+    /// Hard link count at backup.
+    pub links: u64,
+    /// Symlinks: the target (non-UTF-8 bytes replaced).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    /// `-l`: the long form of the text.
+    #[serde(skip)]
+    pub long: bool,
+    /// The time zone of the long form's times.
+    #[serde(skip)]
+    pub zone: &'a jiff::tz::TimeZone,
+}
+
+impl<'a> Entry<'a> {
+    /// The entry of node `n` at `path`.
+    pub fn new(path: &'a str, n: &'a Node, long: bool, zone: &'a jiff::tz::TimeZone) -> Self {
+        Entry {
+            path,
+            name: n.name_lossy(),
+            name_hex: std::str::from_utf8(&n.name)
+                .is_err()
+                .then(|| hex::encode(&n.name)),
+            kind: kind_name(n.kind),
+            mode: n.mode,
+            uid: n.uid,
+            gid: n.gid,
+            user: &n.user,
+            group: &n.group,
+            size: n.size,
+            mtime: n.mtime,
+            inode: n.inode,
+            links: n.links,
+            target: (n.kind == NodeKind::Symlink)
+                .then(|| String::from_utf8_lossy(&n.target).into_owned()),
+            long,
+            zone,
+        }
+    }
+
+    fn long_line(&self) -> String {
+        let t = jiff::Timestamp::new(self.mtime.secs, self.mtime.nanos as i32)
+            .map(|t| {
+                t.to_zoned_datetime(self.zone.clone())
+                    .strftime("%Y-%m-%d %H:%M:%S")
+                    .to_string()
+            })
+            .unwrap_or_else(|_| self.mtime.secs.to_string());
+        format!(
+            "{:<8} {:04o} {:>8} {:>8} {:>12} {} {}",
+            self.kind,
+            self.mode,
+            self.user.clone().unwrap_or(self.uid.to_string()),
+            self.group.clone().unwrap_or(self.gid.to_string()),
+            self.size,
+            t,
+            self.path
+        )
+    }
+}
+
+impl Outcome for Entry<'_> {
+    fn text(&self, t: &mut Text) {
+        if self.long {
+            t.out(self.long_line());
+        } else {
+            t.out(self.path);
+        }
+    }
+
+    fn json(&self, t: &mut Text) -> Result<()> {
+        t.json_line(self)
+    }
+}
+
+/// The line before the listing (standard error, text only): which snapshot is listed.
+#[derive(Debug)]
+pub struct Heading<'a> {
+    /// The snapshot.
+    pub id: ObjectId,
+    /// Its paths.
+    pub paths: &'a [String],
+    /// Its time as recorded.
+    pub time: &'a str,
+}
+
+impl Outcome for Heading<'_> {
+    fn text(&self, t: &mut Text) {
+        if !t.quiet() {
+            let (id, paths, time) = (self.id.short(), self.paths, self.time);
+            t.err(format!("snapshot {id} of {paths:?} at {time}"));
+        }
+    }
+
+    fn json(&self, _: &mut Text) -> Result<()> {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::render::{Mode, Stream, render};
+
+    fn node(name: &[u8], kind: NodeKind) -> Node {
+        let t = Timestamp {
+            secs: 1_577_934_245,
+            nanos: 5,
+        };
+        Node {
+            name: name.to_vec(),
+            kind,
+            mode: 0o644,
+            uid: 1000,
+            gid: 100,
+            user: Some("me".into()),
+            group: None,
+            mtime: t,
+            atime: t,
+            ctime: t,
+            size: 6,
+            device: 1,
+            inode: 77,
+            links: 1,
+            rdev: 0,
+            target: b"a.txt".to_vec(),
+            xattrs: vec![],
+            sparse: false,
+            content: vec![],
+            subtree: None,
+        }
+    }
+
+    #[test]
+    fn lines() {
+        let utc = jiff::tz::TimeZone::UTC;
+        let n = node(b"a\xff", NodeKind::Symlink);
+        let short = Entry::new("/x/a\u{fffd}", &n, false, &utc);
+        let t = render(
+            &short,
+            Mode {
+                json: false,
+                quiet: true,
+            },
+        )
+        .unwrap();
+        assert_eq!(t.stream(Stream::Out), "/x/a\u{fffd}\n");
+        let long = Entry::new("/x/l", &n, true, &utc);
+        let t = render(
+            &long,
+            Mode {
+                json: false,
+                quiet: true,
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            t.stream(Stream::Out),
+            "symlink  0644       me      100            6 2020-01-02 03:04:05 /x/l\n"
+        );
+        let j = render(
+            &short,
+            Mode {
+                json: true,
+                quiet: false,
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            j.stream(Stream::Out),
+            "{\"path\":\"/x/a\u{fffd}\",\"name\":\"a\u{fffd}\",\"name_hex\":\"61ff\",\"type\":\"symlink\",\
+             \"mode\":420,\"uid\":1000,\"gid\":100,\"user\":\"me\",\"group\":null,\"size\":6,\
+             \"mtime\":{\"secs\":1577934245,\"nanos\":5},\"inode\":77,\"links\":1,\"target\":\"a.txt\"}\n"
+        );
+        let file = node(b"f", NodeKind::File);
+        let j = render(
+            &Entry::new("/f", &file, false, &utc),
+            Mode {
+                json: true,
+                quiet: false,
+            },
+        );
+        let v: serde_json::Value = serde_json::from_str(&j.unwrap().stream(Stream::Out)).unwrap();
+        assert!(v.get("name_hex").is_none() && v.get("target").is_none());
+    }
+
+    #[test]
+    fn heading() {
+        let paths = vec!["/src".to_string()];
+        let h = Heading {
+            id: ObjectId([0xcd; 32]),
+            paths: &paths,
+            time: "T",
+        };
+        let t = render(
+            &h,
+            Mode {
+                json: false,
+                quiet: false,
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            t.stream(Stream::Err),
+            "snapshot cdcdcdcd of [\"/src\"] at T\n"
+        );
+        assert_eq!(
+            render(
+                &h,
+                Mode {
+                    json: false,
+                    quiet: true
+                }
+            )
+            .unwrap()
+            .stream(Stream::Err),
+            ""
+        );
+        assert_eq!(
+            render(
+                &h,
+                Mode {
+                    json: true,
+                    quiet: false
+                }
+            )
+            .unwrap()
+            .stream(Stream::Err),
+            ""
+        );
+    }
+}
