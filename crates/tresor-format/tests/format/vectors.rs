@@ -1,7 +1,7 @@
 //! Format test vectors (`docs/format.md` §15).
 //!
 //! `tests/vectors/v2.json` was generated once by the ignored test [`generate`]
-//! (`cargo test -p tresor-format --test vectors -- --ignored generate`) and is committed. Every
+//! (`cargo test -p tresor-format --test format -- --ignored vectors::generate`) and is committed. Every
 //! other test here only *reads* that file and checks the code against it, so any change to an
 //! encoding, to key derivation, to sealing, to padding or to chunk boundaries fails a test.
 //! Regenerating the file is a format change: it needs a new format version, not a new vector
