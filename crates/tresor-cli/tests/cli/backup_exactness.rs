@@ -81,13 +81,7 @@ fn as_user(env: &Env, args: &[&str]) -> Output {
 /// entered but not listed and `closed` (0700) not even entered by the user; `private` (0711)
 /// holds a readable `public`. `None` when not root or without `setpriv` (never in CI).
 fn user_scene() -> Option<(Env, PathBuf)> {
-    let ci = std::env::var_os("CI").is_some();
-    if !is_root() {
-        assert!(!ci, "CI runs tests as root");
-        return None;
-    }
-    if !Path::new("/usr/bin/setpriv").exists() && !Path::new("/bin/setpriv").exists() {
-        assert!(!ci, "setpriv (util-linux) is needed in CI");
+    if !require_all(&[Need::Root, Need::Setpriv]) {
         return None;
     }
     let env = Env::new();

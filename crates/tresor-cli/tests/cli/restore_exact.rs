@@ -34,11 +34,7 @@ fn sh(cmd: &mut Command) {
 
 /// Root is needed to mount; CI runs as root, so there the test must not pass by skipping.
 fn root_or_skip() -> bool {
-    if is_root() {
-        return true;
-    }
-    assert!(std::env::var_os("CI").is_none(), "CI runs tests as root");
-    false
+    require(Need::Root)
 }
 
 /// A file system mounted for one test, unmounted (and its image removed) when dropped.

@@ -147,8 +147,7 @@ fn plant(restored: &Path, src: &Path, out: &Path, victim: &str) {
 /// made setuid root (the old code kept it as "already correct" and chmodded it 04755).
 #[test]
 fn planted_entries_are_replaced_and_never_made_setuid_root() {
-    if !is_root() {
-        assert!(std::env::var_os("CI").is_none(), "CI runs tests as root");
+    if !require(Need::Root) {
         return;
     }
     let env = Env::new();
@@ -300,13 +299,7 @@ fn as_a_user_dropped_privileges_are_named_in_warnings() {
 /// A repository with a backup of [`source`] that user [`USER`] can read; `None` when not root
 /// or `setpriv` is missing (never in CI).
 fn user_scene() -> Option<(Env, PathBuf)> {
-    if !is_root() {
-        assert!(std::env::var_os("CI").is_none(), "CI runs tests as root");
-        return None;
-    }
-    if !Path::new("/usr/bin/setpriv").exists() && !Path::new("/bin/setpriv").exists() {
-        let msg = "setpriv (util-linux) is needed in CI";
-        assert!(std::env::var_os("CI").is_none(), "{msg}");
+    if !require_all(&[Need::Root, Need::Setpriv]) {
         return None;
     }
     let env = Env::new();
@@ -376,8 +369,7 @@ struct Privileged {
 impl Privileged {
     /// `None` when not running as root (never in CI).
     fn new() -> Option<Self> {
-        if !is_root() {
-            assert!(std::env::var_os("CI").is_none(), "CI runs tests as root");
+        if !require(Need::Root) {
             return None;
         }
         let env = Env::new();
