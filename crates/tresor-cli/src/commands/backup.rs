@@ -34,7 +34,6 @@ fn parse_time(s: &str) -> Result<jiff::ZonedDateTime> {
     Ok(dt.to_zoned_datetime(jiff::tz::TimeZone::system())?)
 }
 
-#[allow(clippy::too_many_lines, reason = "split by r12-core/r12-cli")]
 pub fn run(ctx: &Context, a: BackupArgs) -> Result<i32> {
     let paths = sources(&a)?;
     let mut patterns = a.excludes.clone();

@@ -48,7 +48,6 @@ fn policy(a: &ForgetArgs) -> Result<RetentionPolicy> {
     })
 }
 
-#[allow(clippy::too_many_lines, reason = "split by r12-core/r12-cli")]
 pub fn run(ctx: &Context, a: &ForgetArgs) -> Result<i32> {
     let policy = policy(a)?;
     let group_by: GroupBy = a

@@ -64,7 +64,6 @@ fn check_mountpoint(ctx: &Context, dir: &Path) -> Result<PathBuf> {
     Ok(mnt)
 }
 
-#[allow(clippy::too_many_lines, reason = "split by r12-core/r12-cli")]
 pub fn run(ctx: &Context, a: &MountArgs) -> Result<i32> {
     let target = check_mountpoint(ctx, &a.mountpoint)?;
     let (session, count) = mount(ctx, a, &target)?;
