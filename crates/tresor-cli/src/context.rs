@@ -103,10 +103,10 @@ impl Context {
         if let Some(p) = repo.cache_problem()
             && !self.quiet
         {
-            eprintln!(
+            crate::render::say(format!(
                 "warning: local cache {p}: this machine cannot notice a rollback of the \
                  repository or hidden snapshots (use --cache-dir DIR)"
-            );
+            ));
         }
         Ok(repo)
     }

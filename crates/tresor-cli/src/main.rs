@@ -29,7 +29,7 @@ fn main() {
     let code = match handle.map(|h| h.join()) {
         Ok(Ok(Ok(code))) => code,
         Ok(Ok(Err(e))) => {
-            eprintln!("tresor: {}", exit::message(&e));
+            crate::render::say(format!("tresor: {}", exit::message(&e)));
             exit::code(&e)
         }
         _ => {

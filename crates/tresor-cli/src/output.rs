@@ -44,7 +44,7 @@ impl WaitLines {
         let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
         if last.is_none_or(|t| t.elapsed() >= Duration::from_secs(10)) {
             *last = Some(Instant::now());
-            eprintln!("tresor: {notice}");
+            crate::render::say(format!("tresor: {notice}"));
         }
     }
 }

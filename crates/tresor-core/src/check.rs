@@ -292,7 +292,7 @@ fn tree_hits(
             continue;
         };
         top.next += 1;
-        let name = n.name_lossy();
+        let name = n.name_shown();
         let sub = match (n.kind, n.subtree) {
             (NodeKind::Dir, Some(sub)) => sub,
             _ => {
@@ -428,7 +428,7 @@ fn check_snapshots(repo: &Repository, index: &Index, r: &mut CheckReport) -> Res
                 }
             };
             for n in &tree.nodes {
-                let path = format!("{prefix}/{}", n.name_lossy());
+                let path = format!("{prefix}/{}", n.name_shown());
                 match (n.kind, n.subtree) {
                     (NodeKind::Dir, Some(s)) => stack.push((s, path, depth + 1)),
                     (NodeKind::Dir, None) => r

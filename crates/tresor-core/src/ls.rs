@@ -52,8 +52,8 @@ pub fn find_node(reader: &BlobReader<'_>, root: &BlobId, path: &str) -> Result<O
     Ok(found)
 }
 
-/// Visit every node below `tree` depth-first in name order; `f` gets the node's path (starting
-/// with `prefix`) and the node. Stops at the first error. Walks with an explicit stack, so deep
+/// Visit every node below `tree` depth-first in name order; `f` gets the node's path as the
+/// bytes of the names (starting with `prefix`) and the node. Stops at the first error. Walks with an explicit stack, so deep
 /// trees need no deep call stack.
 ///
 /// # Errors
@@ -63,24 +63,25 @@ pub fn walk(
     reader: &BlobReader<'_>,
     tree: &BlobId,
     prefix: &str,
-    f: &mut dyn FnMut(&str, &Node),
+    f: &mut dyn FnMut(&[u8], &Node),
 ) -> Result<()> {
     let first = reader.load_tree(tree)?;
     let mut stack = vec![(
         first.nodes.into_iter(),
-        prefix.trim_end_matches('/').to_string(),
+        prefix.trim_end_matches('/').as_bytes().to_vec(),
     )];
     while let Some((nodes, dir)) = stack.last_mut() {
         let Some(n) = nodes.next() else {
             stack.pop();
             continue;
         };
-        let path = format!("{dir}/{}", n.name_lossy());
+        let path = [&dir[..], b"/", &n.name].concat();
         f(&path, &n);
         if let (NodeKind::Dir, Some(sub)) = (n.kind, n.subtree) {
             if stack.len() > MAX_TREE_DEPTH {
                 return Err(CoreError::Damaged(format!(
-                    "{path}: {}",
+                    "{}: {}",
+                    tresor_format::tree::display_bytes(&path),
                     crate::prune::too_deep()
                 )));
             }

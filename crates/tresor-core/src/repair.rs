@@ -138,7 +138,7 @@ impl FixFrame {
 
     /// Take the repair of the subtree of directory node `n` into this tree.
     fn apply(&mut self, mut n: Node, fix: Fix) {
-        let name = n.name_lossy();
+        let name = n.name_shown();
         match fix {
             Fix::Same => self.nodes.push(n),
             Fix::Replaced(new, r) => {
@@ -262,7 +262,7 @@ impl Fixer<'_> {
                     match n.content.iter().find_map(|b| self.blob_problem(b)) {
                         None => top.nodes.push(n),
                         Some(p) => {
-                            top.removed.push(format!("{} ({p})", n.name_lossy()));
+                            top.removed.push(format!("{} ({p})", n.name_shown()));
                             top.changed = true;
                         }
                     }

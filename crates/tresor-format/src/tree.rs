@@ -136,10 +136,75 @@ pub struct Node {
 }
 
 impl Node {
-    /// The name as text, with non-UTF-8 bytes replaced (for display only).
+    /// The name as text, with non-UTF-8 bytes replaced by U+FFFD (for matching patterns and
+    /// for JSON, beside the exact bytes; people get [`Node::name_shown`]).
     pub fn name_lossy(&self) -> String {
         String::from_utf8_lossy(&self.name).into_owned()
     }
+
+    /// The name for people, by the display rule of [`display_bytes`].
+    pub fn name_shown(&self) -> String {
+        display_bytes(&self.name)
+    }
+}
+
+/// Bytes someone else chose (a file name, a path, a host name) as text for people, by one
+/// reversible rule (docs/cli.md, "Names in output"): valid UTF-8 as it is, except `\` → `\\`;
+/// `\n`, `\t`, `\r` as C escapes; other control characters (C0 and DEL) as `\xNN`; C1 controls
+/// and the Unicode format characters that hide or reorder text (bidirectional controls,
+/// zero-width characters, the byte order mark, line and paragraph separators) as `\u{XXXX}`;
+/// every byte that is not part of valid UTF-8 as `\xNN`. Every backslash in the result starts
+/// an escape, so the result has no control character and names one byte string only.
+pub fn display_bytes(b: &[u8]) -> String {
+    let mut out = String::with_capacity(b.len());
+    for chunk in b.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            push_shown(&mut out, c, true);
+        }
+        for byte in chunk.invalid() {
+            out.push_str(&format!("\\x{byte:02x}"));
+        }
+    }
+    out
+}
+
+/// Text for one line on a terminal: control and hiding characters escaped as by
+/// [`display_bytes`], backslashes left as they are (the text may hold escapes already). The
+/// last guard of every line the CLI prints.
+pub fn display_line(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        push_shown(&mut out, c, false);
+    }
+    out
+}
+
+fn push_shown(out: &mut String, c: char, escape_backslash: bool) {
+    match c {
+        '\\' if escape_backslash => out.push_str("\\\\"),
+        '\n' => out.push_str("\\n"),
+        '\t' => out.push_str("\\t"),
+        '\r' => out.push_str("\\r"),
+        c if (c as u32) < 0x20 || c == '\u{7f}' => out.push_str(&format!("\\x{:02x}", c as u32)),
+        c if hides_text(c) => out.push_str(&format!("\\u{{{:04x}}}", c as u32)),
+        c => out.push(c),
+    }
+}
+
+/// Whether `c` is a C1 control or a format character that hides or reorder text on a terminal
+/// (bidirectional controls, zero-width characters, U+FEFF, U+2028/U+2029): escaped as
+/// `\u{XXXX}` by [`display_bytes`].
+pub fn hides_text(c: char) -> bool {
+    matches!(c as u32,
+        0x80..=0x9f
+        | 0x061c
+        | 0x180e
+        | 0x200b..=0x200f
+        | 0x2028..=0x202e
+        | 0x2060..=0x2064
+        | 0x2066..=0x206f
+        | 0xfeff
+        | 0xfff9..=0xfffb)
 }
 
 /// A directory listing.
@@ -316,6 +381,33 @@ impl Tree {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn display_rule() {
+        let cases: &[(&[u8], &str)] = &[
+            (b"plain name.txt", "plain name.txt"),
+            (
+                "caf\u{e9} \u{65e5}\u{672c}".as_bytes(),
+                "caf\u{e9} \u{65e5}\u{672c}",
+            ),
+            (b"new\nline\ttab\rcr", r"new\nline\ttab\rcr"),
+            (b"\x1b[31mred\x07\x7f", r"\x1b[31mred\x07\x7f"),
+            (b"back\\slash \\x41", r"back\\slash \\x41"),
+            (b"bad\xff\xfe", r"bad\xff\xfe"),
+            ("evil\u{202e}txt.exe".as_bytes(), r"evil\u{202e}txt.exe"),
+            (
+                "c1\u{9b}zw\u{200b}bom\u{feff}".as_bytes(),
+                r"c1\u{009b}zw\u{200b}bom\u{feff}",
+            ),
+        ];
+        for (raw, shown) in cases {
+            assert_eq!(display_bytes(raw), *shown, "{raw:?}");
+            assert!(!display_bytes(raw).chars().any(char::is_control));
+        }
+        // Lines keep escapes they already hold, and lose their control characters.
+        assert_eq!(display_line("a\\x41\nb\u{1b}"), r"a\x41\nb\x1b");
+    }
+
     use super::*;
 
     fn node(name: &[u8], kind: NodeKind) -> Node {

@@ -42,10 +42,10 @@ pub fn run(ctx: &Context, a: BackupArgs) -> Result<i32> {
     }
     let repo = ctx.open()?;
     if !ctx.probe_conditional_writes()? {
-        eprintln!(
+        crate::render::say(format!(
             "WARNING: {} ignores conditional writes (If-None-Match: *): existing objects are not protected against overwrites",
             ctx.location
-        );
+        ));
     }
     let parent = parent(&repo, &a)?;
     let cancel = stop_on_signals();

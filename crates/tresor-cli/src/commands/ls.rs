@@ -21,7 +21,7 @@ pub fn run(ctx: &Context, a: &LsArgs) -> Result<i32> {
     let (mode, long) = (ctx.mode(), a.long);
     let zone = jiff::tz::TimeZone::system();
     let mut failed = None;
-    let mut print = |path: &str, n: &Node| {
+    let mut print = |path: &[u8], n: &Node| {
         if let Err(e) = render::emit(&Entry::new(path, n, long, &zone), mode) {
             failed.get_or_insert(e);
         }
@@ -37,7 +37,7 @@ pub fn run(ctx: &Context, a: &LsArgs) -> Result<i32> {
     match start {
         None => walk(&reader, &snap.tree, "/", &mut print)?,
         Some(n) => {
-            print(&prefix, &n);
+            print(prefix.as_bytes(), &n);
             if let (NodeKind::Dir, Some(t)) = (n.kind, n.subtree) {
                 walk(&reader, &t, &prefix, &mut print)?;
             }

@@ -59,7 +59,9 @@ fn check_mountpoint(ctx: &Context, dir: &Path) -> Result<PathBuf> {
         );
     }
     if std::fs::read_dir(dir)?.next().is_some() {
-        eprintln!("warning: {shown} is not empty: its files are hidden while mounted");
+        crate::render::say(format!(
+            "warning: {shown} is not empty: its files are hidden while mounted"
+        ));
     }
     Ok(mnt)
 }
@@ -79,9 +81,9 @@ pub fn run(ctx: &Context, a: &MountArgs) -> Result<i32> {
         .st_dev;
     let dir = a.mountpoint.display();
     if !ctx.quiet {
-        eprintln!(
+        crate::render::say(format!(
             "{count} snapshot(s) mounted at {dir} (read-only); Ctrl-C or `umount {dir}` to end"
-        );
+        ));
     }
     serve(session, &target, &a.mountpoint, ours, &presses)?;
     Ok(exit::OK)
@@ -94,11 +96,11 @@ fn mount(ctx: &Context, a: &MountArgs, target: &Path) -> Result<(fuser::Backgrou
     repo.require_read("mount")?;
     let (mut list, skipped) = repo.load_snapshots()?;
     for s in &skipped {
-        eprintln!(
+        crate::render::say(format!(
             "warning: snapshot {}: {} (not shown)",
             s.id.short(),
             s.error
-        );
+        ));
     }
     let filter: SnapshotFilter = (&a.filter).into();
     list.retain(|(_, s)| filter.matches(s));
@@ -147,10 +149,10 @@ fn serve(
             let detach = now >= 2;
             let on_top = rustix::fs::stat(target).map(|st| st.st_dev);
             if on_top.is_ok_and(|d| d != ours) {
-                eprintln!(
+                crate::render::say(format!(
                     "warning: something else is mounted over {dir}: unmount that first \
                      (tresor only ever unmounts its own mount)"
-                );
+                ));
                 continue;
             }
             match unmount(target, detach) {
@@ -161,10 +163,10 @@ fn serve(
                 }
                 Ok(()) => {}
                 Err(e) if e.raw_os_error() == Some(rustix::io::Errno::BUSY.raw_os_error()) => {
-                    eprintln!(
+                    crate::render::say(format!(
                         "warning: {dir} is busy (files or directories in it are open): close them, \
                          or press Ctrl-C again to detach it now (what is open then fails)"
-                    );
+                    ));
                 }
                 Err(e) => return Err(e).with_context(|| format!("{dir}: cannot unmount")),
             }
@@ -279,7 +281,7 @@ fn errno(e: &CoreError) -> Errno {
             let msg = other.to_string();
             let mut said = SAID.lock().unwrap_or_else(|e| e.into_inner());
             if !said.contains(&msg) {
-                eprintln!("error: {msg}");
+                crate::render::say(format!("error: {msg}"));
                 said.push(msg);
             }
             Errno::EIO

@@ -88,18 +88,18 @@ fn serve_config(g: &Global, a: &ServeArgs, log: AccessLog) -> Result<()> {
         std::net::TcpListener::bind(listen).with_context(|| format!("listen {listen}"))?;
     let addr = listener.local_addr()?;
     if tls.is_none() && !addr.ip().is_loopback() {
-        eprintln!(
+        crate::render::say(format!(
             "tresor serve: warning: plain HTTP on {addr}: tokens and traffic are readable on the \
              network; use --tls-cert/--tls-key or a TLS proxy"
-        );
+        ));
     }
     if !g.quiet {
-        eprintln!(
+        crate::render::say(format!(
             "tresor serve: listening on {}://{addr} ({} repositories, {} clients)",
             if tls.is_some() { "https" } else { "http" },
             config.repositories.len(),
             config.clients.len()
-        );
+        ));
     }
     server.run(listener, tls)?;
     Ok(())

@@ -19,11 +19,22 @@ pub fn kind_name(k: NodeKind) -> &'static str {
     }
 }
 
+/// The bytes in hex when they are not UTF-8 (JSON carries them exactly beside the text).
+fn hex_unless_utf8(b: &[u8]) -> Option<String> {
+    std::str::from_utf8(b).is_err().then(|| hex::encode(b))
+}
+
 /// One entry (JSON: `docs/cli.md`, "ls": one object per line).
 #[derive(Debug, Serialize)]
 pub struct Entry<'a> {
-    /// Absolute path in the snapshot.
-    pub path: &'a str,
+    /// Absolute path in the snapshot (non-UTF-8 bytes replaced).
+    pub path: String,
+    /// The path's bytes in hex, when it is not UTF-8.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path_hex: Option<String>,
+    /// The path for people (the display rule, docs/cli.md "Names in output").
+    #[serde(skip)]
+    pub shown: String,
     /// File name (non-UTF-8 bytes replaced).
     pub name: String,
     /// The name's bytes in hex, when it is not UTF-8.
@@ -53,6 +64,9 @@ pub struct Entry<'a> {
     /// Symlinks: the target (non-UTF-8 bytes replaced).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub target: Option<String>,
+    /// Symlinks: the target's bytes in hex, when it is not UTF-8.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target_hex: Option<String>,
     /// `-l`: the long form of the text.
     #[serde(skip)]
     pub long: bool,
@@ -63,13 +77,15 @@ pub struct Entry<'a> {
 
 impl<'a> Entry<'a> {
     /// The entry of node `n` at `path`.
-    pub fn new(path: &'a str, n: &'a Node, long: bool, zone: &'a jiff::tz::TimeZone) -> Self {
+    pub fn new(path: &[u8], n: &'a Node, long: bool, zone: &'a jiff::tz::TimeZone) -> Self {
+        let link = n.kind == NodeKind::Symlink;
         Entry {
-            path,
+            path: String::from_utf8_lossy(path).into_owned(),
+            path_hex: hex_unless_utf8(path),
+            shown: tresor_format::tree::display_bytes(path),
             name: n.name_lossy(),
-            name_hex: std::str::from_utf8(&n.name)
-                .is_err()
-                .then(|| hex::encode(&n.name)),
+            name_hex: hex_unless_utf8(&n.name),
+            target_hex: link.then(|| hex_unless_utf8(&n.target)).flatten(),
             kind: kind_name(n.kind),
             mode: n.mode,
             uid: n.uid,
@@ -80,8 +96,7 @@ impl<'a> Entry<'a> {
             mtime: n.mtime,
             inode: n.inode,
             links: n.links,
-            target: (n.kind == NodeKind::Symlink)
-                .then(|| String::from_utf8_lossy(&n.target).into_owned()),
+            target: link.then(|| String::from_utf8_lossy(&n.target).into_owned()),
             long,
             zone,
         }
@@ -103,7 +118,7 @@ impl<'a> Entry<'a> {
             self.group.clone().unwrap_or(self.gid.to_string()),
             self.size,
             t,
-            self.path
+            self.shown
         )
     }
 }
@@ -113,7 +128,7 @@ impl Outcome for Entry<'_> {
         if self.long {
             t.out(self.long_line());
         } else {
-            t.out(self.path);
+            t.out(self.shown.as_str());
         }
     }
 
@@ -184,7 +199,7 @@ mod tests {
     fn lines() {
         let utc = jiff::tz::TimeZone::UTC;
         let n = node(b"a\xff", NodeKind::Symlink);
-        let short = Entry::new("/x/a\u{fffd}", &n, false, &utc);
+        let short = Entry::new(b"/x/a\xff", &n, false, &utc);
         let t = render(
             &short,
             Mode {
@@ -193,8 +208,8 @@ mod tests {
             },
         )
         .unwrap();
-        assert_eq!(t.stream(Stream::Out), "/x/a\u{fffd}\n");
-        let long = Entry::new("/x/l", &n, true, &utc);
+        assert_eq!(t.stream(Stream::Out), "/x/a\\xff\n");
+        let long = Entry::new(b"/x/l", &n, true, &utc);
         let t = render(
             &long,
             Mode {
@@ -217,13 +232,13 @@ mod tests {
         .unwrap();
         assert_eq!(
             j.stream(Stream::Out),
-            "{\"path\":\"/x/a\u{fffd}\",\"name\":\"a\u{fffd}\",\"name_hex\":\"61ff\",\"type\":\"symlink\",\
+            "{\"path\":\"/x/a\u{fffd}\",\"path_hex\":\"2f782f61ff\",\"name\":\"a\u{fffd}\",\"name_hex\":\"61ff\",\"type\":\"symlink\",\
              \"mode\":420,\"uid\":1000,\"gid\":100,\"user\":\"me\",\"group\":null,\"size\":6,\
              \"mtime\":{\"secs\":1577934245,\"nanos\":5},\"inode\":77,\"links\":1,\"target\":\"a.txt\"}\n"
         );
         let file = node(b"f", NodeKind::File);
         let j = render(
-            &Entry::new("/f", &file, false, &utc),
+            &Entry::new(b"/f", &file, false, &utc),
             Mode {
                 json: true,
                 quiet: false,

@@ -89,7 +89,7 @@ impl Text {
 
     /// A result line on standard output (also with `--quiet`).
     pub fn out(&mut self, line: impl Into<String>) {
-        self.lines.push((Stream::Out, Zeroizing::new(line.into())));
+        self.lines.push((Stream::Out, guarded(line.into())));
     }
 
     /// Every line of `text` on standard output (a final line break adds no empty line).
@@ -113,7 +113,7 @@ impl Text {
 
     /// A line on standard error as it is.
     pub fn err(&mut self, line: impl Into<String>) {
-        self.lines.push((Stream::Err, Zeroizing::new(line.into())));
+        self.lines.push((Stream::Err, guarded(line.into())));
     }
 
     /// One JSON document on one line.
@@ -121,7 +121,8 @@ impl Text {
     /// # Errors
     /// A value serde cannot serialise (none of the outcomes).
     pub fn json_line<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<()> {
-        self.out(serde_json::to_string(value)?);
+        let doc = json_safe(serde_json::to_string(value)?);
+        self.lines.push((Stream::Out, doc));
         Ok(())
     }
 
@@ -130,7 +131,9 @@ impl Text {
     /// # Errors
     /// As [`Text::json_line`].
     pub fn json_pretty<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<()> {
-        self.out(serde_json::to_string_pretty(value)?);
+        // Its line breaks are its layout.
+        let doc = json_safe(serde_json::to_string_pretty(value)?);
+        self.lines.push((Stream::Out, doc));
         Ok(())
     }
 
@@ -158,6 +161,43 @@ impl Text {
             }
         }
     }
+}
+
+/// One line on standard error outside an outcome (errors that end the command, progress
+/// notices, mount messages), through the same last guard as [`Text`]'s lines.
+pub fn say(line: String) {
+    eprintln!("{}", tresor_format::tree::display_line(&line));
+}
+
+/// The last guard of every line printed: no control character reaches the terminal, whatever
+/// text a message embeds (docs/cli.md, "Names in output"). Lines without any keep their memory.
+fn guarded(line: String) -> Zeroizing<String> {
+    let line = Zeroizing::new(line);
+    let shown = tresor_format::tree::display_line(&line);
+    if shown == *line {
+        line
+    } else {
+        Zeroizing::new(shown)
+    }
+}
+
+/// A JSON document with the characters JSON leaves raw but a terminal acts on (C1 controls,
+/// bidirectional and zero-width characters: only inside strings) as `\uXXXX` escapes; the
+/// same value for a JSON reader.
+fn json_safe(doc: String) -> Zeroizing<String> {
+    let doc = Zeroizing::new(doc);
+    if !doc.chars().any(tresor_format::tree::hides_text) {
+        return doc;
+    }
+    let mut out = String::with_capacity(doc.len() + 16);
+    for c in doc.chars() {
+        if tresor_format::tree::hides_text(c) {
+            out.push_str(&format!("\\u{:04x}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    Zeroizing::new(out)
 }
 
 /// What a command did, with its two renderings.
@@ -228,14 +268,10 @@ pub fn quoted(s: &str) -> String {
     tresor_format::tree::escape_name(s.as_bytes())
 }
 
-/// Control characters (a terminal would act on them) as escapes; the rest as it is.
+/// Text someone else chose, shown by the display rule (docs/cli.md, "Names in output"):
+/// control and hiding characters and backslashes escaped, the rest as it is.
 pub fn escape_controls(s: &str) -> String {
-    s.chars()
-        .flat_map(|c| match c.is_control() {
-            true => c.escape_default().collect::<Vec<_>>(),
-            false => vec![c],
-        })
-        .collect()
+    tresor_format::tree::display_bytes(s.as_bytes())
 }
 
 #[cfg(test)]
@@ -291,7 +327,12 @@ mod tests {
 
     #[test]
     fn escapes() {
-        assert_eq!(escape_controls("a\nb\u{1b}[2J"), "a\\nb\\u{1b}[2J");
+        assert_eq!(escape_controls("a\nb\u{1b}[2J\\"), "a\\nb\\x1b[2J\\\\");
+        let mut t = Text::new(false);
+        t.out("name\u{1b}]0;x\u{7}\u{202e}");
+        t.err("warning: a\nb");
+        assert_eq!(t.stream(Stream::Out), "name\\x1b]0;x\\x07\\u{202e}\n");
+        assert_eq!(t.stream(Stream::Err), "warning: a\\nb\n");
         assert_eq!(quoted("h\nx"), tresor_format::tree::escape_name(b"h\nx"));
     }
 }

@@ -239,8 +239,8 @@ mod tests {
         assert_eq!(
             t.stream(Stream::Out),
             "ID         Time                  Host             Signer              Tags             Paths\n\
-             01010101   2024-01-02 03:04:05   h\\n1             1234abcd full       t1,t\\u{1b}2      /home/a /etc\n\
-             02020202   2999-01-01 00:00:00 ! h2               ?                   t1,t\\u{1b}2      /home/a /etc\n\
+             01010101   2024-01-02 03:04:05   h\\n1             1234abcd full       t1,t\\x1b2        /home/a /etc\n\
+             02020202   2999-01-01 00:00:00 ! h2               ?                   t1,t\\x1b2        /home/a /etc\n\
              2 snapshots\n\
              ! dated more than a day ahead of this clock: never `latest`, not counted by `forget` policies or by prune's approval\n"
         );

@@ -42,6 +42,27 @@ fn largest_pack(env: &Env) -> PathBuf {
     packs.pop().unwrap()
 }
 
+/// A repository with 1 MiB packs holding one backup of [`write_source`]: (env, source, its id).
+fn backed_up() -> (Env, PathBuf, String) {
+    let env = Env::new();
+    init_small(&env);
+    let src = env.path("src");
+    write_source(&src);
+    let first = env.backup_json(&[&src], &[], 0);
+    let s1 = first["snapshot_id"].as_str().unwrap().to_string();
+    (env, src, s1)
+}
+
+/// Flip `bits` in the byte at `at(length)` of the largest pack; returns the pack's name.
+fn flip_in_largest_pack(env: &Env, at: impl Fn(usize) -> usize, bits: u8) -> String {
+    let pack = largest_pack(env);
+    let mut bytes = std::fs::read(&pack).unwrap();
+    let i = at(bytes.len());
+    bytes[i] ^= bits;
+    std::fs::write(&pack, &bytes).unwrap();
+    pack.file_name().unwrap().to_str().unwrap().to_string()
+}
+
 fn json(o: &std::process::Output) -> serde_json::Value {
     serde_json::from_slice(&o.stdout).unwrap()
 }
@@ -56,18 +77,8 @@ fn restores_exactly(env: &Env, id: &str, src: &Path) {
 
 #[test]
 fn a_flipped_bit_is_salvaged_and_the_next_backup_heals_every_snapshot() {
-    let env = Env::new();
-    init_small(&env);
-    let src = env.path("src");
-    write_source(&src);
-    let first = env.backup_json(&[&src], &[], 0);
-    let s1 = first["snapshot_id"].as_str().unwrap().to_string();
-    let pack = largest_pack(&env);
-    let pack_name = pack.file_name().unwrap().to_str().unwrap().to_string();
-    let mut bytes = std::fs::read(&pack).unwrap();
-    let middle = bytes.len() / 2;
-    bytes[middle] ^= 0x40;
-    std::fs::write(&pack, &bytes).unwrap();
+    let (env, src, s1) = backed_up();
+    let pack_name = flip_in_largest_pack(&env, |len| len / 2, 0x40);
 
     // check finds it and says what to do.
     let o = env.run_code(&["check", "--read-data"], 5);
@@ -132,12 +143,7 @@ fn a_flipped_bit_is_salvaged_and_the_next_backup_heals_every_snapshot() {
 
 #[test]
 fn a_lost_pack_is_reported_exit_0_and_the_next_backup_heals_the_old_snapshot() {
-    let env = Env::new();
-    init_small(&env);
-    let src = env.path("src");
-    write_source(&src);
-    let first = env.backup_json(&[&src], &[], 0);
-    let s1 = first["snapshot_id"].as_str().unwrap().to_string();
+    let (env, src, s1) = backed_up();
     std::fs::remove_file(largest_pack(&env)).unwrap();
     env.run_code(&["check"], 5);
 
@@ -166,18 +172,9 @@ fn a_lost_pack_is_reported_exit_0_and_the_next_backup_heals_the_old_snapshot() {
 
 #[test]
 fn a_pack_whose_header_is_damaged_is_salvaged_from_the_index_listing() {
-    let env = Env::new();
-    init_small(&env);
-    let src = env.path("src");
-    write_source(&src);
-    let first = env.backup_json(&[&src], &[], 0);
-    let s1 = first["snapshot_id"].as_str().unwrap().to_string();
-    let pack = largest_pack(&env);
-    let pack_name = pack.file_name().unwrap().to_str().unwrap().to_string();
-    let mut bytes = std::fs::read(&pack).unwrap();
-    let n = bytes.len();
-    bytes[n - 40] ^= 0x01; // in the sealed header, before the trailer
-    std::fs::write(&pack, &bytes).unwrap();
+    let (env, src, s1) = backed_up();
+    // In the sealed header, before the trailer.
+    let pack_name = flip_in_largest_pack(&env, |len| len - 40, 0x01);
 
     let o = env.ok(&["repair", "index", "--read-data", "--json"]);
     let r = &json(&o)["report"];

@@ -188,7 +188,7 @@ fn check_names(opts: &BackupOptions) -> Result<()> {
         {
             return Err(crate::CoreError::Invalid(format!(
                 "backup path {}: not absolute and normalised (no ., .., // or trailing /)",
-                p.display()
+                walk::shown(p)
             )));
         }
     }
@@ -212,7 +212,7 @@ fn drop_unreadable_paths(opts: &mut BackupOptions) -> Result<Vec<String>> {
         match std::fs::symlink_metadata(p) {
             Ok(_) => true,
             Err(e) => {
-                warnings.push(format!("{}: {e} (not backed up)", p.display()));
+                warnings.push(format!("{}: {e} (not backed up)", walk::shown(p)));
                 false
             }
         }

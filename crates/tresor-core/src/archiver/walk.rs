@@ -68,15 +68,21 @@ pub(super) struct Walker<'a> {
     warnings: Vec<String>,
 }
 
+/// A source path for messages, by the display rule (docs/cli.md, "Names in output").
+pub(super) fn shown(path: &Path) -> String {
+    use std::os::unix::ffi::OsStrExt;
+    tresor_format::tree::display_bytes(path.as_os_str().as_bytes())
+}
+
 fn io_err(path: &Path, e: std::io::Error) -> String {
-    format!("{}: {e}", path.display())
+    format!("{}: {e}", shown(path))
 }
 
 /// The warning for a directory whose entries cannot be listed: it is stored without them.
 fn unlistable(path: &Path, e: &std::io::Error) -> String {
     format!(
         "{}: cannot list the directory ({e}): stored with its metadata, without its entries",
-        path.display()
+        shown(path)
     )
 }
 
@@ -303,7 +309,7 @@ impl<'a> Walker<'a> {
             }
         };
         let Some(kind) = kind_of(meta.file_type()) else {
-            self.warn(format!("{}: unknown file type, skipped", path.display()));
+            self.warn(format!("{}: unknown file type, skipped", shown(path)));
             return Ok(None);
         };
         let mut node = node_from_metadata(name.to_vec(), kind, &meta, &mut self.names);
@@ -328,10 +334,7 @@ impl<'a> Walker<'a> {
         }
         match read_xattrs(&access) {
             Ok(x) => node.xattrs = x,
-            Err(e) => self.warn(format!(
-                "{}: reading extended attributes: {e}",
-                path.display()
-            )),
+            Err(e) => self.warn(format!("{}: reading extended attributes: {e}", shown(path))),
         }
         Ok(Some(node))
     }
@@ -395,14 +398,14 @@ impl<'a> Walker<'a> {
                 Tree::default()
             }
             Err(e) => {
-                self.warn(format!("{}: {e}", path.display()));
+                self.warn(format!("{}: {e}", shown(path)));
                 return Ok(false);
             }
         };
         let id = match self.store_tree(&tree)? {
             Ok(id) => id,
             Err(e) => {
-                self.warn(format!("{}: {e}", path.display()));
+                self.warn(format!("{}: {e}", shown(path)));
                 return Ok(false);
             }
         };
@@ -580,7 +583,7 @@ impl<'a> Walker<'a> {
             let file = match open_regular(dir, name, Some(listed)) {
                 Ok(f) => f,
                 Err(e) => {
-                    self.warn(format!("{}: {e}", path.display()));
+                    self.warn(format!("{}: {e}", shown(path)));
                     return Ok(false);
                 }
             };
@@ -610,7 +613,7 @@ impl<'a> Walker<'a> {
                 if !stable {
                     self.warn(format!(
                         "{}: file changed while it was read; stored {size} bytes as read",
-                        path.display()
+                        shown(path)
                     ));
                 }
                 let fresh =
@@ -622,10 +625,9 @@ impl<'a> Walker<'a> {
                 };
                 match read_file_xattrs(&file) {
                     Ok(x) => node.xattrs = x,
-                    Err(e) => self.warn(format!(
-                        "{}: reading extended attributes: {e}",
-                        path.display()
-                    )),
+                    Err(e) => {
+                        self.warn(format!("{}: reading extended attributes: {e}", shown(path)))
+                    }
                 }
                 return Ok(true);
             }

@@ -132,12 +132,12 @@ fn walk_snapshot(
         let tree = reader.load_tree(&tree_id).map_err(|e| damaged(&path, &e))?;
         for n in &tree.nodes {
             if let (NodeKind::Dir, Some(sub)) = (n.kind, n.subtree) {
-                stack.push((sub, format!("{path}{}/", n.name_lossy()), depth + 1));
+                stack.push((sub, format!("{path}{}/", n.name_shown()), depth + 1));
                 continue;
             }
             for b in &n.content {
                 mark(b, &|| {
-                    format!("file {path}{} of snapshot {}", n.name_lossy(), s.id.short())
+                    format!("file {path}{} of snapshot {}", n.name_shown(), s.id.short())
                 });
             }
         }

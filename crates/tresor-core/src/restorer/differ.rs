@@ -212,7 +212,10 @@ pub(super) fn describe(node: &Node) -> String {
         NodeKind::BlockDevice => format!("block device {}", dev()),
         NodeKind::Fifo => "fifo".into(),
         NodeKind::Socket => "socket".into(),
-        NodeKind::Symlink => format!("symlink to {}", String::from_utf8_lossy(&node.target)),
+        NodeKind::Symlink => format!(
+            "symlink to {}",
+            tresor_format::tree::display_bytes(&node.target)
+        ),
         NodeKind::File => "file".into(),
         NodeKind::Dir => "directory".into(),
     }

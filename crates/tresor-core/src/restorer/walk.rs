@@ -55,7 +55,7 @@ impl DirState {
             match d.parent.as_deref() {
                 Some(_) => names.push(shown(&d.name)),
                 // The target root: its path as given.
-                None => names.push(String::from_utf8_lossy(&d.name).into_owned()),
+                None => names.push(tresor_format::tree::display_bytes(&d.name)),
             }
             cur = d.parent.as_deref();
         }
@@ -83,14 +83,13 @@ impl Drop for DirState {
     }
 }
 
-/// A name for messages: as text when valid, quoted and escaped when not (so that `a/b` or `..`
-/// cannot pass for a path).
+/// A name for messages: by the display rule (docs/cli.md, "Names in output") when valid,
+/// quoted and escaped when not (so that `a/b` or `..` cannot pass for a path).
 fn shown(name: &[u8]) -> String {
-    let s = String::from_utf8_lossy(name);
     if valid_name(name) {
-        s.into_owned()
+        tresor_format::tree::display_bytes(name)
     } else {
-        format!("{s:?}")
+        tresor_format::tree::escape_name(name)
     }
 }
 

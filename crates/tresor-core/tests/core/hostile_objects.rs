@@ -148,7 +148,7 @@ impl World {
             let mut files = Vec::new();
             ls::walk(&reader, &snap.tree, "/", &mut |p, n| {
                 if n.kind == tresor_format::tree::NodeKind::File {
-                    files.push(p.to_string());
+                    files.push(String::from_utf8(p.to_vec()).unwrap());
                 }
             })
             .unwrap();
