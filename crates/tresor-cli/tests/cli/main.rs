@@ -19,6 +19,7 @@ mod interrupt;
 mod json_contract;
 mod keys;
 mod mount;
+mod names_in_output;
 mod prune;
 mod repair_heals;
 mod restore_exact;

@@ -3,11 +3,10 @@
 //! UTF-8 — backed up, listed, checked after damage and restored; no command puts a control
 //! character on the terminal, and `ls --json` gives every name's bytes back exactly.
 
-mod common;
-use common::*;
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
+use tresor_testkit::prelude::*;
 
 /// (raw name, how people see it)
 const NAMES: &[(&[u8], &str)] = &[
