@@ -5,10 +5,17 @@
 #   - moto on 127.0.0.1 with IAM enforced (scripts/s3-server.sh moto-start, same venv), for the
 #     test of the append-only policy from `tresor s3-policy`.
 #   - /dev/fuse for the `tresor mount` tests (a real FUSE mount; as root no fusermount is
-#     needed). Without /dev/fuse those tests say "skipped" and pass.
+#     needed). Without /dev/fuse those tests say "skipped" and pass on a developer machine, and
+#     fail in CI (CI=true): every test that needs something from the machine goes through
+#     tresor_testkit::require (crates/tresor-testkit).
 # Works on a fresh machine (as root, or with sudo for apt-get).
+# First of all, the guard rails: clippy over every target, warnings are errors (the workspace
+# lints in Cargo.toml: no function over 80 lines, no tangled function, no #[allow] without a
+# reason).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+cargo clippy --workspace --all-targets --locked -- -D warnings
 
 SUDO=""
 [[ "$(id -u)" == 0 ]] || SUDO="sudo"
@@ -27,7 +34,7 @@ if ((${#need_apt[@]})); then
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >&2
 fi
 
-[[ -e /dev/fuse ]] || echo "test.sh: no /dev/fuse here: the mount tests will be skipped" >&2
+[[ -e /dev/fuse ]] || echo "test.sh: no /dev/fuse here: the mount tests will be skipped (and fail when CI=true)" >&2
 
 eval "$(scripts/s3-server.sh start)"
 trap 'scripts/s3-server.sh stop || true' EXIT

@@ -55,6 +55,10 @@ fn node(
     }
 }
 
+#[allow(
+    clippy::too_many_lines,
+    reason = "an example program written as one linear script"
+)]
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if args.len() < 4 {

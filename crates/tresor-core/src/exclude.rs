@@ -1,5 +1,5 @@
 //! Exclude and include patterns, with restic's semantics (restic `doc/040_backup.rst`,
-//! "Excluding Files"; checked against restic 0.14 by `tresor-cli/tests/exclude_vs_restic.rs`):
+//! "Excluding Files"; checked against restic 0.14 by `tresor-cli/tests/cli/exclude_vs_restic.rs`):
 //!
 //! * A pattern is matched against the absolute path of an entry, one path component against one
 //!   pattern component. Components use Go's `filepath.Match` syntax: `*` (any run of bytes but

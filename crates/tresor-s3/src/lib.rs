@@ -74,7 +74,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 use tokio::runtime::Runtime;
 use tresor_storage::retry::{Retrier, RetryPolicy, Verdict, WaitObserver};
-use tresor_storage::{ErrorKind, Kind, Result, Storage, StorageError, check_name};
+use tresor_storage::{ErrorKind, Kind, Result, Storage, StorageError, check_name, layout};
 
 /// Options for [`S3Storage::open`]. Construct with [`S3Options::default`] and set fields.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -891,20 +891,10 @@ fn short_read(kind: Kind, name: &str, offset: u64, length: u64) -> StorageError 
     )
 }
 
-fn is_object_name(n: &str) -> bool {
-    n.len() == 64
-        && n.bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-}
-
 /// The key of an object relative to the prefix: `<kind dir>/<name>`, packs
-/// `data/<first two hex digits>/<name>`.
+/// `data/<first two hex digits>/<name>` ([`layout::object_key`]).
 fn object_key(kind: Kind, name: &str) -> String {
-    if kind == Kind::Pack {
-        format!("{}/{}/{}", kind.dir(), &name[..2.min(name.len())], name)
-    } else {
-        format!("{}/{}", kind.dir(), name)
-    }
+    layout::object_key(kind, name)
 }
 
 /// The runtime that runs a storage's requests (up to 4 threads).
@@ -985,6 +975,10 @@ impl S3Storage {
     /// [`ErrorKind::Other`] for a malformed or refused URL (plain http to a non-loopback host
     /// without [`S3Options::insecure_http`], credentials in the URL), a missing AWS region, or
     /// when the runtime or the OpenDAL operator cannot be built.
+    #[allow(
+        clippy::too_many_lines,
+        reason = "S3Storage::open; split after the issue-13 S3 retry work lands"
+    )]
     pub fn open(url: &str, opts: &S3Options) -> Result<S3Storage> {
         let location = parse_s3_url(url, opts)?;
         let region = resolve_region(&location, opts, url)?;
@@ -1408,17 +1402,7 @@ impl Storage for S3Storage {
             let Some(rest) = path.strip_prefix(&dir) else {
                 continue;
             };
-            let name = if kind == Kind::Pack {
-                match rest.split_once('/') {
-                    Some((shard, n)) if shard.len() == 2 && !n.contains('/') => n,
-                    _ => continue,
-                }
-            } else if rest.contains('/') {
-                continue;
-            } else {
-                rest
-            };
-            if is_object_name(name) {
+            if let Some(name) = layout::name_at(kind, rest) {
                 out.push((name.to_string(), entry.metadata().content_length()));
             }
         }

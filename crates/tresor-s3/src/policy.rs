@@ -51,6 +51,7 @@ use crate::{LockMode, Sse};
 use serde_json::{Value, json};
 use tresor_storage::Kind;
 use tresor_storage::access::{self, Op};
+use tresor_storage::layout;
 
 /// Which kind of credentials the policy is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -187,12 +188,12 @@ fn list_statements(o: &PolicyOptions) -> Vec<Value> {
         top_cond["StringEquals"]["s3:prefix"] = json!(o.key(""));
     }
     let folders: Vec<String> = listed.iter().map(|d| o.key(&format!("{d}/*"))).collect();
-    let name = "?".repeat(64);
+    let name = "?".repeat(layout::NAME_LEN);
     let mut single: Vec<String> = Vec::new();
     for d in o.folders(Op::Write).unwrap_or_default() {
         if !listed.contains(&d) {
-            let shard = if d == Kind::Pack.dir() { "??/" } else { "" };
-            single.push(o.key(&format!("{d}/{shard}{name}")));
+            let kind = Kind::from_dir(d).expect("a kind's folder");
+            single.push(o.key(&layout::key_pattern(kind, &name)));
         }
     }
     single.push(o.key(&format!("probe/{}", "?".repeat(32))));

@@ -694,7 +694,10 @@ impl RemoteStorage {
     /// `Retry-After` while the server says it is busy, under the retry policy. An answer that
     /// still says "try again" when the policy gives up is returned as it is (the caller turns
     /// its status into an error).
-    #[allow(clippy::too_many_arguments)]
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "one request: method, path, range, body, and the object for the error"
+    )]
     fn call(
         &self,
         method: Method,
@@ -822,11 +825,10 @@ fn status_error(r: &Reply, op: &'static str, kind: Kind, name: &str) -> StorageE
         op,
         kind,
         name,
-        format!(
-            "server answered {}: {}",
-            r.status,
-            protocol::error_message(&r.body)
-        ),
+        match protocol::error_message(&r.body) {
+            m if m.is_empty() => format!("server answered {}", r.status),
+            m => format!("server answered {}: {m}", r.status),
+        },
     )
 }
 

@@ -6,7 +6,7 @@
 //! percent-decoded, and every segment is checked against a fixed grammar, so a path can never
 //! name anything outside the repository folders (no `..`, no encoded slashes).
 
-use tresor_storage::{ErrorKind, Kind};
+use tresor_storage::{ErrorKind, Kind, layout};
 
 /// Protocol version, reported by `GET /{repo}/` and documented in `docs/protocol.md`.
 pub const PROTOCOL_VERSION: u32 = 1;
@@ -17,16 +17,16 @@ pub const STDIO_REPOSITORY: &str = "repo";
 /// Longest repository or client name, in bytes.
 pub const MAX_NAME_LEN: usize = 64;
 
-/// The URL path segment of an object kind: its folder name ([`Kind::dir`]), e.g. `data` for
-/// packs, `keys` for key files.
+/// The URL path segment of an object kind: its folder name ([`Kind::dir`], the storage
+/// layout), e.g. `data` for packs, `keys` for key files.
 pub fn kind_segment(kind: Kind) -> &'static str {
     kind.dir()
 }
 
 /// The object kind of a URL path segment, or `None` for anything not in the fixed list
-/// `config keys snapshots index data revocations prune markers trust`.
+/// `config keys snapshots index data revocations prune markers trust` ([`Kind::from_dir`]).
 pub fn kind_from_segment(segment: &str) -> Option<Kind> {
-    Kind::ALL.into_iter().find(|k| k.dir() == segment)
+    Kind::from_dir(segment)
 }
 
 /// Whether `name` is a valid repository or client name: 1 to [`MAX_NAME_LEN`] bytes of
@@ -37,14 +37,6 @@ pub fn valid_name(name: &str) -> bool {
         && name
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
-}
-
-/// Whether `name` is an object name: 64 lowercase hex digits.
-pub fn valid_object_name(name: &str) -> bool {
-    name.len() == 64
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 /// What a request path names.
@@ -102,7 +94,7 @@ pub fn parse_path(path: &str) -> Result<Target<'_>, &'static str> {
         [_, k, ""] => Ok(Target::List(repo, kind(k)?)),
         [_, k, name] => {
             let kind = kind(k)?;
-            if valid_object_name(name) {
+            if layout::is_object_name(name) {
                 Ok(Target::Object(repo, kind, name))
             } else {
                 Err("object names are 64 lowercase hex digits")

@@ -780,7 +780,14 @@ async fn handle(
         Ok(r) => r,
         Err(e) => {
             entry.detail = e.detail.clone().or_else(|| Some(e.message.clone()));
-            e.response()
+            let mut r = e.response();
+            if method == Method::HEAD {
+                // A HEAD answer has no body: over HTTP/2 one would break the stream, and the
+                // client would see a transport error instead of the status (a missing object
+                // would look like a passing fault).
+                *r.body_mut() = Full::new(Bytes::new());
+            }
+            r
         }
     };
     if let Some(body) = body {
@@ -804,7 +811,10 @@ async fn handle(
 }
 
 impl State {
-    #[allow(clippy::too_many_arguments)]
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "one access-log line: every field it prints"
+    )]
     fn log_line(
         &self,
         e: &Entry,

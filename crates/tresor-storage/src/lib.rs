@@ -5,9 +5,15 @@
 //! bytes (format §2). Objects are written once and never modified; [`Storage::write`] refuses
 //! to replace an existing object with different bytes.
 //!
+//! The rulebook every storage follows is here, once: the object layout and name rules
+//! ([`layout`]), the permission table of roles ([`access`]), and the contract itself
+//! ([`Storage`], checked by [`conformance::run_all`]).
+//!
 //! Implementations: [`local::LocalStorage`] (a directory), [`memory::MemoryStorage`] (tests),
-//! and the layer [`faulty::FaultyStorage`] (fault injection for tests). Every implementation
-//! passes [`conformance::run_all`].
+//! S3 (`tresor-s3`) and the `tresor serve` client (`tresor-server`). Layers that wrap a storage
+//! (fault injection: [`faulty::FaultyStorage`]; request counting, throttling) implement
+//! [`Forward`], which passes every method they do not override — the optional ones included —
+//! to the wrapped storage. Every implementation passes [`conformance::run_all`].
 
 #![warn(missing_docs)]
 
@@ -15,9 +21,14 @@ pub mod access;
 pub mod conformance;
 pub mod direct;
 pub mod faulty;
+mod forward;
+pub mod layout;
 pub mod local;
 pub mod memory;
 pub mod retry;
+
+pub use forward::Forward;
+pub use layout::{check_name, is_object_name};
 
 use std::fmt;
 use std::sync::Arc;
@@ -61,21 +72,6 @@ impl Kind {
         Kind::Marker,
         Kind::Trust,
     ];
-
-    /// Folder name.
-    pub fn dir(self) -> &'static str {
-        match self {
-            Kind::Config => "config",
-            Kind::Key => "keys",
-            Kind::Snapshot => "snapshots",
-            Kind::Index => "index",
-            Kind::Pack => "data",
-            Kind::Revocation => "revocations",
-            Kind::PruneRecord => "prune",
-            Kind::Marker => "markers",
-            Kind::Trust => "trust",
-        }
-    }
 }
 
 impl fmt::Display for Kind {
@@ -170,28 +166,6 @@ impl StorageError {
 /// Result with [`StorageError`].
 pub type Result<T, E = StorageError> = std::result::Result<T, E>;
 
-/// Check that `name` is 64 lowercase hex digits.
-///
-/// # Errors
-/// [`ErrorKind::InvalidName`].
-pub fn check_name(kind: Kind, name: &str) -> Result<()> {
-    if name.len() == 64
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-    {
-        Ok(())
-    } else {
-        Err(StorageError::new(
-            ErrorKind::InvalidName,
-            "check",
-            kind,
-            name,
-            "object names are 64 lowercase hex digits",
-        ))
-    }
-}
-
 /// The name content-addressed bytes must have: hex BLAKE3-256.
 pub fn name_of(data: &[u8]) -> String {
     name_of_hash(&blake3::hash(data))
@@ -285,15 +259,16 @@ pub trait Storage: Send + Sync + fmt::Debug {
     /// Until when the store will refuse to delete this object (S3 Object Lock retention or legal
     /// hold), or `None` when nothing holds it. `prune` must not try to delete an object before
     /// then: the delete fails (`PermissionDenied`), and on S3 the object stays billed. The default
-    /// (storages without locks) is `None` and does not check that the object exists. On S3 this
+    /// (storages without locks) is `None` and does not check that the object exists (it does
+    /// check the name). On S3 this
     /// costs one `HEAD` per object: ask only about objects that are about to be deleted. A legal
     /// hold, which has no end date, is reported as 9999-12-31.
     ///
     /// # Errors
-    /// [`ErrorKind::NotFound`], [`ErrorKind::PermissionDenied`] (S3: the credentials lack
+    /// [`ErrorKind::InvalidName`], [`ErrorKind::NotFound`], [`ErrorKind::PermissionDenied`] (S3: the credentials lack
     /// `s3:GetObject` or `s3:GetObjectRetention`), I/O errors.
     fn locked_until(&self, kind: Kind, name: &str) -> Result<Option<std::time::SystemTime>> {
-        let _ = (kind, name);
+        check_name(kind, name)?;
         Ok(None)
     }
 

@@ -1,12 +1,14 @@
 //! A repository in a local directory.
 //!
-//! Layout: `<root>/<kind dir>/<name>`, packs sharded as `<root>/data/<first two hex>/<name>`.
+//! Layout ([`crate::layout`]): `<root>/<kind dir>/<name>`, packs fanned out as
+//! `<root>/data/<first two hex>/<name>`.
 //! A write goes to a temporary file `.tmp-<random>` beside the target, is flushed with `fsync`,
 //! and is moved into place with `renameat2(RENAME_NOREPLACE)`, so an object is either absent or
 //! complete and an existing object is never replaced.
 
 use crate::direct::{ALIGN as DIRECT_ALIGN, Bounce, CHUNK as DIRECT_CHUNK};
-use crate::{ErrorKind, Kind, Result, Storage, StorageError, check_name};
+use crate::layout::{self, check_name};
+use crate::{ErrorKind, Kind, Result, Storage, StorageError};
 use std::fs;
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
@@ -39,11 +41,11 @@ impl LocalStorage {
         &self.root
     }
 
-    /// Path of an object.
+    /// Path of an object: the root joined with its key ([`layout::object_key`]).
     pub fn path(&self, kind: Kind, name: &str) -> PathBuf {
         let mut p = self.root.join(kind.dir());
-        if kind == Kind::Pack {
-            p.push(&name[..2.min(name.len())]);
+        if let Some(shard) = layout::shard(kind, name) {
+            p.push(shard);
         }
         p.push(name);
         p
@@ -176,12 +178,6 @@ fn write_direct(tmp: &Path, data: &[&[u8]]) -> std::io::Result<()> {
     f.sync_all()
 }
 
-fn is_object_name(n: &str) -> bool {
-    n.len() == 64
-        && n.bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-}
-
 impl Storage for LocalStorage {
     fn location(&self) -> String {
         self.root.display().to_string()
@@ -196,33 +192,40 @@ impl Storage for LocalStorage {
         Ok(())
     }
 
+    /// Every file at its own key ([`layout::name_at`]): packs only in their fan-out folder.
     fn list(&self, kind: Kind) -> Result<Vec<(String, u64)>> {
         let base = self.root.join(kind.dir());
         let io =
             |e: std::io::Error| StorageError::io("list", kind, &base.display().to_string(), &e);
-        let mut dirs = vec![base.clone()];
-        if kind == Kind::Pack {
-            dirs.clear();
+        let mut folders = vec![String::new()];
+        if kind.is_sharded() {
+            folders.clear();
             for e in fs::read_dir(&base).map_err(io)? {
                 let e = e.map_err(io)?;
-                if e.file_type().map_err(io)?.is_dir() {
-                    dirs.push(e.path());
+                let name = e.file_name();
+                match name.to_str() {
+                    Some(n) if layout::is_shard(n) && e.file_type().map_err(io)?.is_dir() => {
+                        folders.push(format!("{n}/"));
+                    }
+                    _ => {}
                 }
             }
         }
         let mut out = Vec::new();
-        for d in dirs {
-            for e in fs::read_dir(&d).map_err(io)? {
+        for folder in folders {
+            for e in fs::read_dir(base.join(&folder)).map_err(io)? {
                 let e = e.map_err(io)?;
-                let name = e.file_name();
-                let Some(name) = name.to_str() else { continue };
-                if is_object_name(name) {
-                    // An object deleted while listing (prune runs beside backups) is skipped.
-                    match e.metadata() {
-                        Ok(m) => out.push((name.to_string(), m.len())),
-                        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
-                        Err(err) => return Err(io(err)),
-                    }
+                let file = e.file_name();
+                let Some(file) = file.to_str() else { continue };
+                let rel = format!("{folder}{file}");
+                let Some(name) = layout::name_at(kind, &rel) else {
+                    continue;
+                };
+                // An object deleted while listing (prune runs beside backups) is skipped.
+                match e.metadata() {
+                    Ok(m) => out.push((name.to_string(), m.len())),
+                    Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(err) => return Err(io(err)),
                 }
             }
         }
@@ -286,7 +289,7 @@ impl Storage for LocalStorage {
         check_name(kind, name)?;
         let target = self.path(kind, name);
         match self.write_new(kind, name, data, &target) {
-            Err(e) if e.kind == ErrorKind::NotFound && kind == Kind::Pack => {
+            Err(e) if e.kind == ErrorKind::NotFound && kind.is_sharded() => {
                 let dir = target.parent().expect("parent");
                 fs::create_dir_all(dir).map_err(|e| StorageError::io("write", kind, name, &e))?;
                 self.write_new(kind, name, data, &target)

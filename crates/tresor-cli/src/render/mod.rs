@@ -3,7 +3,7 @@
 //! A command returns what it did as an outcome type (one per command, or per phase of a command
 //! that reports before it goes on, such as prune's plan). Each outcome has one text renderer and
 //! one JSON renderer ([`Outcome`]); the JSON forms are the contract documented in `docs/cli.md`
-//! ("JSON output", a table per command) and checked by `tests/json_contract.rs`. Renderers are
+//! ("JSON output", a table per command) and checked by `tests/cli/json_contract.rs`. Renderers are
 //! pure: they append lines to a [`Text`], which [`emit`] prints. Nothing here opens a
 //! repository or decides an exit code.
 

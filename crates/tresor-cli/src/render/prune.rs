@@ -150,6 +150,15 @@ fn size(n: u64) -> String {
 
 impl fmt::Display for Plan<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.totals(f)?;
+        self.pending(f)?;
+        self.actions(f)
+    }
+}
+
+impl Plan<'_> {
+    /// The run's totals and what it condemns and repacks.
+    fn totals(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let p = self.0;
         let sum = |v: &[PlannedPack]| v.iter().map(|p| p.size).sum::<u64>();
         writeln!(
@@ -181,6 +190,13 @@ impl fmt::Display for Plan<'_> {
             size(p.unused_bytes_after),
             size(p.max_unused_bytes)
         )?;
+        Ok(())
+    }
+
+    /// Packs waiting on something: unindexed, missing, resurrected, locked.
+    fn pending(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let p = self.0;
+        let sum = |v: &[PlannedPack]| v.iter().map(|p| p.size).sum::<u64>();
         if !p.unindexed_seen.is_empty() {
             writeln!(
                 f,
@@ -217,6 +233,12 @@ impl fmt::Display for Plan<'_> {
                 size(p.locked.iter().map(|(p, _)| p.size).sum())
             )?;
         }
+        Ok(())
+    }
+
+    /// Generations, deletions, index consolidation, garbage, warnings.
+    fn actions(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let p = self.0;
         for g in &p.generations {
             writeln!(
                 f,

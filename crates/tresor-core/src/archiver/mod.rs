@@ -251,6 +251,7 @@ pub fn backup(
     })
 }
 
+#[allow(clippy::too_many_lines, reason = "split by r12-core/r12-cli")]
 fn run_backup(
     repo: &Repository,
     mut opts: BackupOptions,

@@ -97,7 +97,10 @@ fn record(error: &Mutex<Option<CoreError>>, e: CoreError) {
 impl Packer {
     /// Start `workers` worker threads and an uploader writing to `storage`; index objects are
     /// signed by `signer`. With `dry_run`, blobs are encoded and counted but nothing is written.
-    #[allow(clippy::too_many_arguments)]
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "the packer's settings; an options struct is r12-core's to introduce"
+    )]
     pub fn new(
         storage: Arc<dyn Storage>,
         key: MasterKey,
@@ -357,7 +360,10 @@ fn write_index(
 /// index object is written (by whichever thread completes the batch) for every
 /// [`INDEX_EVERY`] packs already stored, and one at the end for the rest — also after a
 /// failure, so that the next backup reuses what was written.
-#[allow(clippy::too_many_arguments)]
+#[allow(
+    clippy::too_many_arguments,
+    reason = "a thread body taking its channels and shared state"
+)]
 fn uploader(
     prx: Receiver<(Vec<u8>, IndexPack, BlobType)>,
     pack_spare: Sender<Vec<u8>>,

@@ -1,0 +1,43 @@
+//! The integration tests of the `tresor` binary, one test binary: a module per subject. Run one
+//! with `cargo test -p tresor --test cli mount::`. Repositories, the binary, trees and the
+//! requirement gate come from `tresor_testkit`; tests that send signals, mount, start daemons on
+//! ports picked in advance or race a deadline hold `tresor_testkit::serial::exclusive`.
+
+mod backup_exactness;
+mod backup_options;
+mod backup_pause;
+mod check_subset;
+mod deep;
+mod exclude_vs_restic;
+mod failures;
+mod forget;
+mod garbage_objects;
+mod hostile;
+mod hostile_source;
+mod hostile_trust;
+mod interrupt;
+mod json_contract;
+mod keys;
+mod mount;
+mod names_in_output;
+mod prune;
+mod repair_heals;
+mod restore_exact;
+mod restore_safety;
+mod roundtrip;
+mod s3;
+mod s3_faults;
+mod s3_policy;
+mod serve;
+mod serve_ssh;
+mod snapshot_hosts;
+mod user_names;
+
+/// The kit finds the binary cargo built for these tests.
+#[test]
+fn the_kit_runs_the_binary_cargo_built() {
+    assert_eq!(
+        tresor_testkit::cli::tresor_bin(),
+        std::path::Path::new(env!("CARGO_BIN_EXE_tresor"))
+    );
+}

@@ -1,0 +1,158 @@
+//! A snapshot whose directories nest one level deeper than `MAX_TREE_DEPTH`: `check`, `ls`,
+//! `prune`, `repair snapshots` and the mount view report it as damage naming the path, and none
+//! of them needs a deep call stack (this test runs on the test harness's small thread stack).
+
+use tresor_testkit::repo::*;
+
+use tresor_core::prune::{self, PruneOptions};
+use tresor_core::repair::{self, RepairSnapshotsOptions};
+use tresor_core::repo::blobs::BlobReader;
+use tresor_core::repo::packer::Packer;
+use tresor_core::repo::tree;
+use tresor_core::vfs::{ROOT, Vfs};
+use tresor_core::{CoreError, Damage, NoProgress, check};
+use tresor_format::BlobId;
+use tresor_format::blob::BlobType;
+use tresor_format::snapshot::Snapshot;
+use tresor_format::tree::{MAX_TREE_DEPTH, Node, NodeKind, Timestamp, Tree};
+
+fn dir(sub: BlobId) -> Node {
+    Node {
+        name: b"d".to_vec(),
+        kind: NodeKind::Dir,
+        mode: 0o755,
+        uid: 0,
+        gid: 0,
+        user: None,
+        group: None,
+        mtime: Timestamp::default(),
+        atime: Timestamp::default(),
+        ctime: Timestamp::default(),
+        size: 0,
+        device: 0,
+        inode: 0,
+        links: 1,
+        rdev: 0,
+        target: Vec::new(),
+        xattrs: Vec::new(),
+        sparse: false,
+        content: Vec::new(),
+        subtree: Some(sub),
+    }
+}
+
+#[test]
+#[allow(
+    clippy::too_many_lines,
+    reason = "one test scenario, read top to bottom; its steps share state"
+)]
+fn one_level_too_deep_is_damage_everywhere() {
+    let dir_ = tempfile::tempdir().unwrap();
+    let (_, repo) = setup(dir_.path());
+    // Trees T0 (root) … TL, each holding "d" → the next; TL (empty) lies at depth L.
+    let levels = MAX_TREE_DEPTH + 1;
+    let cfg = repo.config();
+    let packer = Packer::new(
+        repo.storage().clone(),
+        repo.key().clone(),
+        repo.signer_copy(),
+        cfg.pack_size,
+        0,
+        2,
+        false,
+    );
+    let mut bytes = Tree::default().encode();
+    let mut id = repo.key().blob_id(&bytes);
+    for _ in 0..levels {
+        packer.add(BlobType::Tree, id, bytes).unwrap();
+        bytes = Tree {
+            nodes: vec![dir(id)],
+        }
+        .encode();
+        id = repo.key().blob_id(&bytes);
+    }
+    packer.add(BlobType::Tree, id, bytes).unwrap();
+    packer.finish().unwrap();
+    let snap = Snapshot {
+        version: tresor_format::FORMAT_VERSION,
+        time: "2026-01-01T00:00:00Z".into(),
+        tree: id,
+        paths: vec!["/d".into()],
+        hostname: "deep".into(),
+        username: "t".into(),
+        uid: 0,
+        gid: 0,
+        tags: vec![],
+        excludes: vec![],
+        parent: None,
+        summary: None,
+        program_version: "test".into(),
+        markers: vec![],
+    };
+    let snap_id = repo.save_snapshot(&snap).unwrap();
+    let too_deep = format!("nested deeper than {MAX_TREE_DEPTH} directories");
+    let path = "/d".repeat(levels);
+
+    let report = check::check(&repo, check::ReadData::None).unwrap();
+    assert_eq!(
+        report.errors,
+        [format!(
+            "snapshot {} directory {path}/: {too_deep}",
+            snap_id.short()
+        )]
+    );
+
+    let index = repo.load_index().unwrap();
+    let reader = BlobReader::new(&repo, &index);
+    let mut seen = 0usize;
+    let e = tree::walk(&reader, &snap.tree, "/", &mut |_, _| seen += 1).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        format!("repository damaged: {path}: {too_deep}")
+    );
+    assert_eq!(seen, levels);
+
+    let e = prune::plan(&repo, &PruneOptions::default()).unwrap_err();
+    assert!(matches!(
+        e,
+        CoreError::KnownDamage {
+            damage: Damage::SnapshotTree,
+            ..
+        }
+    ));
+    let m = e.to_string();
+    assert!(
+        m.contains(&format!("directory /{}: {too_deep}", "d/".repeat(levels))),
+        "{}",
+        &m[..200]
+    );
+
+    let opts = RepairSnapshotsOptions {
+        dry_run: true,
+        ..Default::default()
+    };
+    let r = repair::repair_snapshots(&repo, &opts, &NoProgress).unwrap();
+    assert_eq!(r.repaired.len(), 1);
+    assert_eq!(
+        r.repaired[0].removed,
+        [format!(
+            "/{}/ (directory unreadable: {too_deep})",
+            "d/".repeat(levels - 1) + "d"
+        )]
+    );
+
+    let (list, _) = repo.load_snapshots().unwrap();
+    let vfs = Vfs::new(repo, index, &list, (0, 0)).unwrap();
+    let base = format!("ids/{}", snap_id.short());
+    let mut ino = base.split('/').fold(ROOT, |ino, c| {
+        vfs.lookup(ino, c.as_bytes()).unwrap().unwrap().ino
+    });
+    for _ in 0..levels {
+        ino = vfs.lookup(ino, b"d").unwrap().unwrap().ino;
+    }
+    let e = vfs.readdir(ino).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        format!("repository damaged: /{base}{path}: {too_deep}")
+    );
+}

@@ -1,0 +1,331 @@
+//! The forwarding layer: a storage that wraps another one implements [`Forward`] instead of
+//! [`Storage`], overrides only the methods it changes, and every other method — the optional
+//! ones with defaults included (`write_vec`, `write_parts`, `write_concurrency`,
+//! `locked_until`, `set_wait_observer`) — goes to the wrapped storage unchanged. A wrapper written against
+//! [`Storage`] directly would silently fall back to the trait defaults for those and lose what
+//! the wrapped storage does there (S3's Object Lock dates, the local storage's unjoined writes,
+//! a network storage's write concurrency, the wait observer of a retrying client).
+
+use crate::retry::WaitObserver;
+use crate::{Kind, Result, Storage};
+use std::fmt;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+/// A layer over another storage. Every type implementing it is a [`Storage`] (blanket
+/// implementation) that calls the methods of `Forward`; each of them defaults to the same
+/// method of [`Forward::inner`].
+///
+/// Implement it in the module that defines the wrapper and call the wrapped storage through
+/// `self.inner()`. Where both traits are in scope, method calls on the wrapper are ambiguous:
+/// callers import [`Storage`] only.
+pub trait Forward: Send + Sync + fmt::Debug {
+    /// The wrapped storage.
+    fn inner(&self) -> &dyn Storage;
+
+    /// [`Storage::location`].
+    fn location(&self) -> String {
+        self.inner().location()
+    }
+
+    /// [`Storage::write_concurrency`].
+    fn write_concurrency(&self) -> usize {
+        self.inner().write_concurrency()
+    }
+
+    /// [`Storage::create`].
+    ///
+    /// # Errors
+    /// As [`Storage::create`].
+    fn create(&self) -> Result<()> {
+        self.inner().create()
+    }
+
+    /// [`Storage::list`].
+    ///
+    /// # Errors
+    /// As [`Storage::list`].
+    fn list(&self, kind: Kind) -> Result<Vec<(String, u64)>> {
+        self.inner().list(kind)
+    }
+
+    /// [`Storage::read`].
+    ///
+    /// # Errors
+    /// As [`Storage::read`].
+    fn read(&self, kind: Kind, name: &str) -> Result<Vec<u8>> {
+        self.inner().read(kind, name)
+    }
+
+    /// [`Storage::read_range`].
+    ///
+    /// # Errors
+    /// As [`Storage::read_range`].
+    fn read_range(&self, kind: Kind, name: &str, offset: u64, length: u64) -> Result<Vec<u8>> {
+        self.inner().read_range(kind, name, offset, length)
+    }
+
+    /// [`Storage::write`].
+    ///
+    /// # Errors
+    /// As [`Storage::write`].
+    fn write(&self, kind: Kind, name: &str, data: &[u8]) -> Result<()> {
+        self.inner().write(kind, name, data)
+    }
+
+    /// [`Storage::write_vec`].
+    ///
+    /// # Errors
+    /// As [`Storage::write`].
+    fn write_vec(&self, kind: Kind, name: &str, data: Vec<u8>) -> Result<Option<Vec<u8>>> {
+        self.inner().write_vec(kind, name, data)
+    }
+
+    /// [`Storage::write_parts`].
+    ///
+    /// # Errors
+    /// As [`Storage::write`].
+    fn write_parts(&self, kind: Kind, name: &str, parts: &[&[u8]]) -> Result<()> {
+        self.inner().write_parts(kind, name, parts)
+    }
+
+    /// [`Storage::delete`].
+    ///
+    /// # Errors
+    /// As [`Storage::delete`].
+    fn delete(&self, kind: Kind, name: &str) -> Result<()> {
+        self.inner().delete(kind, name)
+    }
+
+    /// [`Storage::size`].
+    ///
+    /// # Errors
+    /// As [`Storage::size`].
+    fn size(&self, kind: Kind, name: &str) -> Result<u64> {
+        self.inner().size(kind, name)
+    }
+
+    /// [`Storage::locked_until`].
+    ///
+    /// # Errors
+    /// As [`Storage::locked_until`].
+    fn locked_until(&self, kind: Kind, name: &str) -> Result<Option<SystemTime>> {
+        self.inner().locked_until(kind, name)
+    }
+
+    /// [`Storage::set_wait_observer`].
+    fn set_wait_observer(
+        &self,
+        observer: Option<Arc<dyn WaitObserver>>,
+    ) -> Option<Arc<dyn WaitObserver>> {
+        self.inner().set_wait_observer(observer)
+    }
+}
+
+impl<T: Forward> Storage for T {
+    fn location(&self) -> String {
+        Forward::location(self)
+    }
+    fn write_concurrency(&self) -> usize {
+        Forward::write_concurrency(self)
+    }
+    fn create(&self) -> Result<()> {
+        Forward::create(self)
+    }
+    fn list(&self, kind: Kind) -> Result<Vec<(String, u64)>> {
+        Forward::list(self, kind)
+    }
+    fn read(&self, kind: Kind, name: &str) -> Result<Vec<u8>> {
+        Forward::read(self, kind, name)
+    }
+    fn read_range(&self, kind: Kind, name: &str, offset: u64, length: u64) -> Result<Vec<u8>> {
+        Forward::read_range(self, kind, name, offset, length)
+    }
+    fn write(&self, kind: Kind, name: &str, data: &[u8]) -> Result<()> {
+        Forward::write(self, kind, name, data)
+    }
+    fn write_vec(&self, kind: Kind, name: &str, data: Vec<u8>) -> Result<Option<Vec<u8>>> {
+        Forward::write_vec(self, kind, name, data)
+    }
+    fn write_parts(&self, kind: Kind, name: &str, parts: &[&[u8]]) -> Result<()> {
+        Forward::write_parts(self, kind, name, parts)
+    }
+    fn delete(&self, kind: Kind, name: &str) -> Result<()> {
+        Forward::delete(self, kind, name)
+    }
+    fn size(&self, kind: Kind, name: &str) -> Result<u64> {
+        Forward::size(self, kind, name)
+    }
+    fn locked_until(&self, kind: Kind, name: &str) -> Result<Option<SystemTime>> {
+        Forward::locked_until(self, kind, name)
+    }
+    fn set_wait_observer(
+        &self,
+        observer: Option<Arc<dyn WaitObserver>>,
+    ) -> Option<Arc<dyn WaitObserver>> {
+        Forward::set_wait_observer(self, observer)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{ErrorKind, StorageError, name_of};
+    use std::sync::Mutex;
+    use std::time::Duration;
+
+    /// A storage whose every method answers something no default would: it records which of
+    /// its methods were called.
+    #[derive(Default)]
+    struct Distinct {
+        calls: Mutex<Vec<&'static str>>,
+        observer: Mutex<Option<Arc<dyn WaitObserver>>>,
+    }
+
+    impl fmt::Debug for Distinct {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("Distinct")
+        }
+    }
+
+    /// An observer that ignores everything (only its identity matters).
+    struct Quiet;
+
+    impl WaitObserver for Quiet {
+        fn waiting(&self, _: &crate::retry::WaitNotice) {}
+    }
+
+    impl Distinct {
+        fn called(&self, m: &'static str) {
+            self.calls.lock().unwrap().push(m);
+        }
+    }
+
+    fn e(op: &'static str) -> StorageError {
+        StorageError::new(ErrorKind::Other, op, Kind::Pack, "", "distinct")
+    }
+
+    impl Storage for Distinct {
+        fn location(&self) -> String {
+            "distinct:".into()
+        }
+        fn write_concurrency(&self) -> usize {
+            7
+        }
+        fn create(&self) -> Result<()> {
+            self.called("create");
+            Ok(())
+        }
+        fn list(&self, _: Kind) -> Result<Vec<(String, u64)>> {
+            Ok(vec![("listed".into(), 3)])
+        }
+        fn read(&self, _: Kind, _: &str) -> Result<Vec<u8>> {
+            Ok(b"read".to_vec())
+        }
+        fn read_range(&self, _: Kind, _: &str, offset: u64, length: u64) -> Result<Vec<u8>> {
+            Ok(vec![offset as u8, length as u8])
+        }
+        fn write(&self, _: Kind, _: &str, _: &[u8]) -> Result<()> {
+            Err(e("write"))
+        }
+        fn write_vec(&self, _: Kind, _: &str, data: Vec<u8>) -> Result<Option<Vec<u8>>> {
+            self.called("write_vec");
+            Ok(Some(data.into_iter().rev().collect()))
+        }
+        fn write_parts(&self, _: Kind, _: &str, parts: &[&[u8]]) -> Result<()> {
+            self.called("write_parts");
+            assert_eq!(parts.len(), 2, "the parts arrive unjoined");
+            Ok(())
+        }
+        fn delete(&self, _: Kind, _: &str) -> Result<()> {
+            Err(e("delete"))
+        }
+        fn size(&self, _: Kind, _: &str) -> Result<u64> {
+            Ok(99)
+        }
+        fn locked_until(&self, _: Kind, _: &str) -> Result<Option<SystemTime>> {
+            Ok(Some(SystemTime::UNIX_EPOCH + Duration::from_secs(42)))
+        }
+        fn set_wait_observer(
+            &self,
+            observer: Option<Arc<dyn WaitObserver>>,
+        ) -> Option<Arc<dyn WaitObserver>> {
+            std::mem::replace(&mut *self.observer.lock().unwrap(), observer)
+        }
+    }
+
+    /// A layer that overrides nothing.
+    #[derive(Debug, Default)]
+    struct Plain(Distinct);
+
+    impl Forward for Plain {
+        fn inner(&self) -> &dyn Storage {
+            &self.0
+        }
+    }
+
+    /// Every method of a layer reaches the wrapped storage's own implementation, not the
+    /// trait's default (which would join the parts, copy the vector, report concurrency 1 and
+    /// no lock).
+    #[test]
+    fn every_method_reaches_the_wrapped_storage() {
+        let s: &dyn Storage = &Plain::default();
+        let n = name_of(b"x");
+        assert_eq!(s.location(), "distinct:");
+        assert_eq!(s.write_concurrency(), 7);
+        s.create().unwrap();
+        assert_eq!(s.list(Kind::Pack).unwrap(), [("listed".to_string(), 3)]);
+        assert_eq!(s.read(Kind::Pack, &n).unwrap(), b"read");
+        assert_eq!(s.read_range(Kind::Pack, &n, 5, 6).unwrap(), [5, 6]);
+        assert_eq!(s.write(Kind::Pack, &n, b"ab").unwrap_err().op, "write");
+        let back = s.write_vec(Kind::Pack, &n, b"abc".to_vec()).unwrap();
+        assert_eq!(back.as_deref(), Some(&b"cba"[..]));
+        s.write_parts(Kind::Pack, &n, &[b"a", b"b"]).unwrap();
+        assert_eq!(s.delete(Kind::Pack, &n).unwrap_err().op, "delete");
+        assert_eq!(s.size(Kind::Pack, &n).unwrap(), 99);
+        assert_eq!(
+            s.locked_until(Kind::Pack, &n).unwrap(),
+            Some(SystemTime::UNIX_EPOCH + Duration::from_secs(42))
+        );
+        let quiet: Arc<dyn WaitObserver> = Arc::new(Quiet);
+        assert!(s.set_wait_observer(Some(quiet.clone())).is_none());
+        let back = s
+            .set_wait_observer(None)
+            .expect("the wrapped storage kept it");
+        assert!(Arc::ptr_eq(&back, &quiet));
+    }
+
+    /// A layer that overrides one method keeps the others forwarded.
+    #[derive(Debug, Default)]
+    struct Counting {
+        inner: Distinct,
+        reads: Mutex<u32>,
+    }
+
+    impl Forward for Counting {
+        fn inner(&self) -> &dyn Storage {
+            &self.inner
+        }
+        fn read(&self, kind: Kind, name: &str) -> Result<Vec<u8>> {
+            *self.reads.lock().unwrap() += 1;
+            self.inner.read(kind, name)
+        }
+    }
+
+    #[test]
+    fn an_override_changes_only_its_method() {
+        let c = Counting::default();
+        let n = name_of(b"y");
+        let s: &dyn Storage = &c;
+        assert_eq!(s.read(Kind::Index, &n).unwrap(), b"read");
+        assert_eq!(s.read(Kind::Index, &n).unwrap(), b"read");
+        assert_eq!(*c.reads.lock().unwrap(), 2);
+        s.write_parts(Kind::Pack, &n, &[b"a", b"b"]).unwrap();
+        s.write_vec(Kind::Pack, &n, vec![1]).unwrap();
+        s.create().unwrap();
+        assert_eq!(
+            *c.inner.calls.lock().unwrap(),
+            ["write_parts", "write_vec", "create"]
+        );
+    }
+}

@@ -1,0 +1,81 @@
+//! Repositories through the library (feature `core`): a repository on local storage with cheap
+//! key derivation, key owners, backups, deterministic content.
+
+use std::path::Path;
+use std::sync::Arc;
+use tresor_core::archiver::{self, BackupOptions, BackupResult, ParentChoice};
+use tresor_core::exclude::PatternSet;
+use tresor_core::repo::KeyOwner;
+use tresor_core::{NoProgress, Repository};
+use tresor_format::config::Config;
+use tresor_format::keyfile::KdfParams;
+use tresor_storage::Storage;
+use tresor_storage::local::LocalStorage;
+
+/// Cheap key derivation for tests.
+pub const KDF: KdfParams = KdfParams {
+    m_kib: 64,
+    t: 1,
+    p: 1,
+};
+
+/// The owner of a key made on `host` by user `test`, on 2026-11-30.
+pub fn owner(host: &str) -> KeyOwner {
+    KeyOwner {
+        host: host.into(),
+        username: "test".into(),
+        created: "2026-11-30T00:00:00Z".into(),
+    }
+}
+
+/// A new repository in `dir/repo` (password `admin`, host `admin`, default config) and its
+/// storage.
+pub fn setup(dir: &Path) -> (Arc<dyn Storage>, Repository) {
+    let storage: Arc<dyn Storage> = Arc::new(LocalStorage::new(dir.join("repo")));
+    let repo = Repository::init(
+        storage.clone(),
+        "admin",
+        KDF,
+        &owner("admin"),
+        Config::new().unwrap(),
+    )
+    .unwrap();
+    (storage, repo)
+}
+
+/// Options for a plain backup of `path` as `host`, now, with the parent found automatically.
+pub fn backup_options(path: &Path, host: &str) -> BackupOptions {
+    BackupOptions {
+        paths: vec![path.to_path_buf()],
+        excludes: PatternSet::new(&[]).unwrap(),
+        exclude_if_present: vec![],
+        exclude_caches: false,
+        one_file_system: false,
+        tags: vec![],
+        hostname: host.into(),
+        username: "test".into(),
+        time: jiff::ZonedDateTime::now(),
+        parent: ParentChoice::Auto,
+        dry_run: false,
+        stdin: None,
+        workers: 2,
+        cancel: None,
+        cache_dir: None,
+    }
+}
+
+/// Back up `path` as `host` (with the file cache in `cache`, if given); panics on failure.
+pub fn backup(repo: &Repository, path: &Path, host: &str, cache: Option<&Path>) -> BackupResult {
+    let opts = BackupOptions {
+        cache_dir: cache.map(Path::to_path_buf),
+        ..backup_options(path, host)
+    };
+    archiver::backup(repo, opts, &NoProgress).unwrap()
+}
+
+/// Deterministic test content: `len` bytes that depend on `seed`.
+pub fn data(seed: u8, len: usize) -> Vec<u8> {
+    (0..len)
+        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed) ^ (i >> 9) as u8)
+        .collect()
+}
