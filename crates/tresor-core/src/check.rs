@@ -16,6 +16,7 @@
 use crate::error::{CoreError, Result};
 use crate::repo::blobs::BlobReader;
 use crate::repo::index::{IdMap, IdSet, Index, Lister, PackInfo};
+use crate::repo::packs::stored_blob;
 use crate::repo::{Defect, Repository, Skipped};
 use std::collections::HashMap;
 use tresor_format::blob::{self, BlobType};
@@ -527,10 +528,7 @@ fn pack_failures(
         let mut list = expected[pos as usize].clone();
         list.sort_by_key(|e| e.2);
         for (id, t, off, len) in list {
-            let range = usize::try_from(off)
-                .ok()
-                .and_then(|o| Some(o..o.checked_add(len as usize)?));
-            let why = match range.and_then(|range| bytes.get(range)) {
+            let why = match stored_blob(bytes, off, u64::from(len)) {
                 None => "beyond the end of the pack".to_string(),
                 Some(stored) => match blob::decode(&p.data_key, &repo.key().id_key, t, &id, stored)
                 {

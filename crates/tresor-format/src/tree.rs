@@ -170,13 +170,17 @@ pub fn display_bytes(b: &[u8]) -> String {
 
 /// Text for one line on a terminal: control and hiding characters escaped as by
 /// [`display_bytes`], backslashes left as they are (the text may hold escapes already). The
-/// last guard of every line the CLI prints.
-pub fn display_line(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
+/// last guard of every line the CLI prints. Borrows `s` when it has nothing to escape.
+pub fn display_line(s: &str) -> std::borrow::Cow<'_, str> {
+    let safe = |c: char| c >= ' ' && c != '\u{7f}' && !hides_text(c);
+    if s.chars().all(safe) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
     for c in s.chars() {
         push_shown(&mut out, c, false);
     }
-    out
+    std::borrow::Cow::Owned(out)
 }
 
 fn push_shown(out: &mut String, c: char, escape_backslash: bool) {

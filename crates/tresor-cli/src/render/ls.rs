@@ -32,9 +32,10 @@ pub struct Entry<'a> {
     /// The path's bytes in hex, when it is not UTF-8.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub path_hex: Option<String>,
-    /// The path for people (the display rule, docs/cli.md "Names in output").
+    /// The path's bytes (text output shows them by the display rule, docs/cli.md "Names in
+    /// output").
     #[serde(skip)]
-    pub shown: String,
+    pub raw_path: &'a [u8],
     /// File name (non-UTF-8 bytes replaced).
     pub name: String,
     /// The name's bytes in hex, when it is not UTF-8.
@@ -77,12 +78,12 @@ pub struct Entry<'a> {
 
 impl<'a> Entry<'a> {
     /// The entry of node `n` at `path`.
-    pub fn new(path: &[u8], n: &'a Node, long: bool, zone: &'a jiff::tz::TimeZone) -> Self {
+    pub fn new(path: &'a [u8], n: &'a Node, long: bool, zone: &'a jiff::tz::TimeZone) -> Self {
         let link = n.kind == NodeKind::Symlink;
         Entry {
             path: String::from_utf8_lossy(path).into_owned(),
             path_hex: hex_unless_utf8(path),
-            shown: tresor_format::tree::display_bytes(path),
+            raw_path: path,
             name: n.name_lossy(),
             name_hex: hex_unless_utf8(&n.name),
             target_hex: link.then(|| hex_unless_utf8(&n.target)).flatten(),
@@ -118,7 +119,7 @@ impl<'a> Entry<'a> {
             self.group.clone().unwrap_or(self.gid.to_string()),
             self.size,
             t,
-            self.shown
+            tresor_format::tree::display_bytes(self.raw_path)
         )
     }
 }
@@ -128,7 +129,7 @@ impl Outcome for Entry<'_> {
         if self.long {
             t.out(self.long_line());
         } else {
-            t.out(self.shown.as_str());
+            t.out(tresor_format::tree::display_bytes(self.raw_path));
         }
     }
 

@@ -173,12 +173,11 @@ pub fn say(line: String) {
 /// text a message embeds (docs/cli.md, "Names in output"). Lines without any keep their memory.
 fn guarded(line: String) -> Zeroizing<String> {
     let line = Zeroizing::new(line);
-    let shown = tresor_format::tree::display_line(&line);
-    if shown == *line {
-        line
-    } else {
-        Zeroizing::new(shown)
-    }
+    let shown = match tresor_format::tree::display_line(&line) {
+        std::borrow::Cow::Owned(shown) => Some(shown),
+        std::borrow::Cow::Borrowed(_) => None,
+    };
+    shown.map_or(line, Zeroizing::new)
 }
 
 /// A JSON document with the characters JSON leaves raw but a terminal acts on (C1 controls,

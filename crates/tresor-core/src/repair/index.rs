@@ -29,7 +29,7 @@ use crate::repo::index::{IdMap, IdSet};
 use crate::repo::index_writer::IndexWriter;
 use crate::repo::limits;
 use crate::repo::packer::Packer;
-use crate::repo::packs::read_pack_header;
+use crate::repo::packs::{read_pack_header, stored_blob};
 use crate::repo::records::load_records;
 use crate::repo::trust::Verdict;
 use crate::repo::{Defect, Repository};
@@ -295,20 +295,17 @@ impl Run<'_> {
     /// Read a pack whole; list the blobs of `ip` that verify, or salvage them when the pack's
     /// bytes do not match its name.
     fn verify_whole(&mut self, mut ip: IndexPack, size: u64) -> Result<()> {
-        let id = ip.id;
-        let Some(bytes) = self.read_whole(&id, size)? else {
+        let Some(bytes) = self.read_whole(&ip.id, size)? else {
             return Ok(());
         };
-        self.r.packs_verified += 1;
-        self.progress.bytes_read(bytes.len() as u64);
-        let plain = self.verified_blobs(&bytes, &mut ip);
-        if ObjectId::of(&bytes) == id {
-            return self.index(ip);
+        if ObjectId::of(&bytes) != ip.id {
+            return self.salvage_from(&bytes, ip);
         }
-        self.salvage(&ip, plain)
+        self.verified_blobs(&bytes, &mut ip, false);
+        self.index(ip)
     }
 
-    /// The pack's bytes, or None (reported) when it is over its limit.
+    /// The pack's bytes (counted as verified), or None (reported) when it is over its limit.
     fn read_whole(&mut self, id: &ObjectId, size: u64) -> Result<Option<Vec<u8>>> {
         let limit = limits::max_object_size(Kind::Pack, self.repo.config());
         let storage = self.repo.storage();
@@ -319,7 +316,11 @@ impl Run<'_> {
             Some(size),
             limit,
         ) {
-            Ok(b) => Ok(Some(b)),
+            Ok(b) => {
+                self.r.packs_verified += 1;
+                self.progress.bytes_read(b.len() as u64);
+                Ok(Some(b))
+            }
             Err(e @ CoreError::Storage(_)) => Err(e),
             Err(e) => {
                 self.r.unreadable.push(format!("pack {id}: {e}"));
@@ -328,18 +329,14 @@ impl Run<'_> {
         }
     }
 
-    /// Keep in `ip` the blobs that decode and match their ids; returns their plaintexts, in
-    /// the same order. The others are reported as dropped.
-    fn verified_blobs(&mut self, bytes: &[u8], ip: &mut IndexPack) -> Vec<Vec<u8>> {
+    /// Keep in `ip` the blobs that decode and match their ids; with `keep`, returns their
+    /// plaintexts in the same order. The others are reported as dropped.
+    fn verified_blobs(&mut self, bytes: &[u8], ip: &mut IndexPack, keep: bool) -> Vec<Vec<u8>> {
         let key = self.repo.key();
         let mut plain = Vec::new();
         let dropped = &mut self.r.blobs_dropped;
         ip.blobs.retain(|b| {
-            let stored = usize::try_from(b.offset)
-                .ok()
-                .zip(usize::try_from(b.length).ok())
-                .and_then(|(o, l)| bytes.get(o..o.checked_add(l)?));
-            let decoded = stored
+            let decoded = stored_blob(bytes, b.offset, b.length)
                 .ok_or_else(|| "beyond the end of the pack".to_string())
                 .and_then(|s| {
                     blob::decode(&ip.data_key, &key.id_key, b.blob_type, &b.id, s)
@@ -347,7 +344,9 @@ impl Run<'_> {
                 });
             match decoded {
                 Ok(p) => {
-                    plain.push(p);
+                    if keep {
+                        plain.push(p);
+                    }
                     true
                 }
                 Err(e) => {
@@ -359,7 +358,12 @@ impl Run<'_> {
         plain
     }
 
-    /// Copy the verified blobs of a damaged pack into new packs; the pack stays unindexed.
+    /// Copy the blobs of a damaged pack that verify into new packs; the pack stays unindexed.
+    fn salvage_from(&mut self, bytes: &[u8], mut ip: IndexPack) -> Result<()> {
+        let plain = self.verified_blobs(bytes, &mut ip, true);
+        self.salvage(&ip, plain)
+    }
+
     fn salvage(&mut self, ip: &IndexPack, plain: Vec<Vec<u8>>) -> Result<()> {
         self.r.packs_salvaged.push(ip.id);
         self.r.blobs_salvaged += ip.blobs.len() as u64;
@@ -402,14 +406,11 @@ impl Run<'_> {
         Ok(())
     }
 
-    fn salvage_headless(&mut self, mut p: IndexPack, size: u64) -> Result<()> {
-        let Some(bytes) = self.read_whole(&p.id, size)? else {
-            return Ok(());
-        };
-        self.r.packs_verified += 1;
-        self.progress.bytes_read(bytes.len() as u64);
-        let plain = self.verified_blobs(&bytes, &mut p);
-        self.salvage(&p, plain)
+    fn salvage_headless(&mut self, p: IndexPack, size: u64) -> Result<()> {
+        match self.read_whole(&p.id, size)? {
+            Some(bytes) => self.salvage_from(&bytes, p),
+            None => Ok(()),
+        }
     }
 }
 
