@@ -303,8 +303,9 @@ pub struct SnapshotFilterArgs {
     /// Only snapshots that include this path (repeatable).
     #[arg(long = "path")]
     pub paths: Vec<String>,
-    /// Only snapshots with this tag (repeatable).
-    #[arg(long = "tag")]
+    /// Only snapshots with all of these tags (comma-separated; repeatable: any of the options;
+    /// "" matches snapshots without tags).
+    #[arg(long = "tag", value_name = "TAG[,TAG]")]
     pub tags: Vec<String>,
 }
 
@@ -337,8 +338,8 @@ pub struct BackupArgs {
     /// Do not cross file system boundaries.
     #[arg(short = 'x', long)]
     pub one_file_system: bool,
-    /// Tag for the snapshot (repeatable).
-    #[arg(long = "tag")]
+    /// Tags for the snapshot (comma-separated; repeatable, the tags add up).
+    #[arg(long = "tag", value_name = "TAG[,TAG]")]
     pub tags: Vec<String>,
     /// Host name to record (default: this machine's).
     #[arg(long)]
@@ -378,6 +379,9 @@ pub struct LsArgs {
     /// Long listing: type, mode, owner, size, mtime.
     #[arg(short, long)]
     pub long: bool,
+    /// With --long: sizes with binary units (1.50 MiB) instead of bytes.
+    #[arg(long)]
+    pub human_readable: bool,
     #[command(flatten)]
     pub filter: SnapshotFilterArgs,
 }

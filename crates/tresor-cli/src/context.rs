@@ -141,11 +141,12 @@ pub fn hostname() -> String {
         .into_owned()
 }
 
-/// User name running tresor.
+/// User name running tresor: the name of the real uid in the user database (getpwuid, as
+/// restic does), else the uid in decimal. Not `$USER`, which cron and systemd units lack and
+/// anyone can set.
 pub fn username() -> String {
     let uid = rustix::process::getuid().as_raw();
-    std::env::var("USER")
-        .ok()
-        .filter(|u| !u.is_empty())
+    tresor_core::fsmeta::NameCache::default()
+        .user(uid)
         .unwrap_or_else(|| uid.to_string())
 }

@@ -7,7 +7,8 @@
 //!    else does, tests and re-exports included (a path through a re-export counts for the module
 //!    that defines the item).
 //! 2. **Layers.** The repository layer (`repo`) and the local helpers (`fsmeta`, `exclude`,
-//!    `waiting`) use nothing but `error` and the crate root's own items; `error` uses nothing.
+//!    `waiting`, `time`) use nothing but `error` and the crate root's own items (`repo` also
+//!    `time`); `error` uses nothing.
 //! 3. **Operations stand apart.** An operation uses another one only where [`OPERATION_USES`]
 //!    says so.
 //!
@@ -28,7 +29,8 @@ const LOWER_LAYERS: &[(&str, &[&str])] = &[
     ("fsmeta", &["error"]),
     ("exclude", &["error"]),
     ("waiting", &[]),
-    ("repo", &["error"]),
+    ("time", &[]),
+    ("repo", &["error", "time"]),
 ];
 
 /// The only uses of one operation by another: `forget` applies a retention policy to the

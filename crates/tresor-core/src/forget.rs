@@ -37,6 +37,8 @@ pub struct PolicyPlan {
     /// removes them (format §11), so a snapshot claiming a far future time cannot push the
     /// real ones out of `--keep-last`.
     pub future: Vec<(ObjectId, String)>,
+    /// The snapshots the policy judged (time, host, paths, tags), for showing its decisions.
+    pub snapshots: Vec<SnapshotInfo>,
 }
 
 /// The decisions of a policy over the repository's snapshots (filtered), grouped. Snapshots
@@ -71,6 +73,7 @@ pub fn plan_policy(
     Ok(PolicyPlan {
         groups: retention::apply(&infos, policy, group_by, tz),
         future: future.into_iter().map(|(id, s)| (id, s.time)).collect(),
+        snapshots: infos,
     })
 }
 

@@ -12,8 +12,8 @@
 //!   snapshots, index, prune records), reading blobs and trees, the packer, markers, the tree
 //!   cache, the limits readers hold objects to. It uses no operation.
 //! * **Local helpers**: [`fsmeta`] reads and applies file metadata, [`exclude`] matches exclude
-//!   patterns, [`waiting`] passes the store's waits to a [`Progress`]; and [`error`], which every
-//!   layer uses.
+//!   patterns, [`time`] formats times for output (the one time rule), [`waiting`] passes the
+//!   store's waits to a [`Progress`]; and [`error`], which every layer uses.
 //!
 //! The CLI crate renders results and words the advice for errors; nothing here writes to
 //! stdout.
@@ -35,6 +35,7 @@ pub mod repo;
 pub mod restorer;
 pub mod retention;
 pub mod snapshots;
+pub mod time;
 pub mod vfs;
 pub mod waiting;
 

@@ -45,8 +45,12 @@ pub struct SnapshotFilter {
     pub hosts: Vec<String>,
     /// Only snapshots whose paths include all of these (any, when empty).
     pub paths: Vec<String>,
-    /// Only snapshots carrying all of these tags (any, when empty).
-    pub tags: Vec<String>,
+    /// Tag lists as restic's `--tag` takes them (`TagLists`): a snapshot passes when it
+    /// carries every tag of at least one list (any snapshot, when there is no list). A list
+    /// `[""]` matches snapshots without tags. Build one list per `--tag` option with
+    /// [`crate::retention::parse_tag_list`]: `--tag a,b` is `[["a", "b"]]` ("has both"),
+    /// `--tag a --tag b` is `[["a"], ["b"]]` ("has either").
+    pub tags: Vec<Vec<String>>,
 }
 
 impl SnapshotFilter {
@@ -54,8 +58,22 @@ impl SnapshotFilter {
     pub fn matches(&self, s: &Snapshot) -> bool {
         (self.hosts.is_empty() || self.hosts.contains(&s.hostname))
             && self.paths.iter().all(|p| s.paths.contains(p))
-            && self.tags.iter().all(|t| s.tags.contains(t))
+            && (self.tags.is_empty() || self.tags.iter().any(|l| has_tags(s, l)))
     }
+}
+
+/// Whether `s` carries every tag of `list`, restic's `HasTags`: an empty tag in the list
+/// matches a snapshot without tags.
+fn has_tags(s: &Snapshot, list: &[String]) -> bool {
+    for tag in list {
+        if tag.is_empty() && s.tags.is_empty() {
+            return true;
+        }
+        if !s.tags.contains(tag) {
+            return false;
+        }
+    }
+    true
 }
 
 /// Find one snapshot in `list` (oldest first) by `latest` (the newest that passes `filter` and

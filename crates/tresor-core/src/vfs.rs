@@ -178,8 +178,10 @@ fn timestamp(t: jiff::Timestamp) -> Timestamp {
     }
 }
 
-/// Names of snapshot directories (oldest first), unique within `list`.
-fn snapshot_names(list: &SnapshotList) -> Vec<String> {
+/// Names of snapshot directories (oldest first), unique within `list`: the time in `zone` to
+/// the second with its offset ([`crate::time::name`]); a second snapshot of the same second
+/// gets `-<short id>`, one with an unreadable time its short id.
+fn snapshot_names(list: &SnapshotList, zone: &jiff::tz::TimeZone) -> Vec<String> {
     let mut seen = std::collections::HashSet::new();
     list.iter()
         .map(|(id, s)| {
@@ -187,7 +189,7 @@ fn snapshot_names(list: &SnapshotList) -> Vec<String> {
             let base = if t == jiff::Timestamp::MIN {
                 id.short()
             } else {
-                t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
+                crate::time::name(t, zone)
             };
             let name = if seen.contains(&base) {
                 format!("{base}-{}", id.short())
@@ -289,7 +291,7 @@ impl Vfs {
         owner: (u32, u32),
     ) -> Result<Self> {
         repo.require_read("mount")?;
-        let names = snapshot_names(list);
+        let names = snapshot_names(list, &jiff::tz::TimeZone::system());
         // Known without a read when `list` was loaded through `repo`.
         let signers: Vec<Option<[u8; 32]>> = list
             .iter()
@@ -691,6 +693,41 @@ fn entry_of(t: &Target) -> Entry {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tresor_format::ObjectId;
+
+    #[test]
+    fn snapshot_names_are_local_seconds_and_unique() {
+        let snap = |time: &str| tresor_format::snapshot::Snapshot {
+            version: 2,
+            time: time.into(),
+            tree: BlobId([7; 32]),
+            paths: vec![],
+            hostname: "h".into(),
+            username: "u".into(),
+            uid: 0,
+            gid: 0,
+            tags: vec![],
+            excludes: vec![],
+            parent: None,
+            summary: None,
+            program_version: String::new(),
+            markers: vec![],
+        };
+        let list = vec![
+            (ObjectId([1; 32]), snap("2026-01-02T09:34:05.1Z")),
+            (ObjectId([2; 32]), snap("2026-01-02T15:04:05.9+05:30")),
+            (ObjectId([3; 32]), snap("garbage")),
+        ];
+        let zone = jiff::tz::TimeZone::posix("IST-5:30").unwrap();
+        assert_eq!(
+            snapshot_names(&list, &zone),
+            [
+                "2026-01-02T15:04:05+05:30",
+                "2026-01-02T15:04:05+05:30-02020202",
+                "03030303"
+            ]
+        );
+    }
 
     #[test]
     fn blob_cache_evicts_oldest_beyond_its_budget() {

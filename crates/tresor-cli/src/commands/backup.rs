@@ -36,6 +36,7 @@ fn parse_time(s: &str) -> Result<jiff::ZonedDateTime> {
 
 pub fn run(ctx: &Context, a: BackupArgs) -> Result<i32> {
     let paths = sources(&a)?;
+    let tags = tags(&a.tags)?;
     let mut patterns = a.excludes.clone();
     for f in &a.exclude_files {
         patterns.extend(PatternSet::read_file(f)?);
@@ -55,7 +56,7 @@ pub fn run(ctx: &Context, a: BackupArgs) -> Result<i32> {
         exclude_if_present: a.exclude_if_present.clone(),
         exclude_caches: a.exclude_caches,
         one_file_system: a.one_file_system,
-        tags: a.tags.clone(),
+        tags,
         hostname: host(&repo, &a),
         username: username(),
         time: match &a.time {
@@ -81,18 +82,11 @@ pub fn run(ctx: &Context, a: BackupArgs) -> Result<i32> {
     })
 }
 
-/// The source paths, normalised, after checking the host name and the tags (paths that cannot
+/// The source paths, normalised, after checking the host name (paths that cannot
 /// be looked at are left out by the backup, with a warning each).
 fn sources(a: &BackupArgs) -> Result<Vec<PathBuf>> {
     if a.host.as_deref().is_some_and(|h| h.trim().is_empty()) {
         anyhow::bail!("--host: an empty host name cannot be selected or shown; give a name");
-    }
-    if let Some(t) = a
-        .tags
-        .iter()
-        .find(|t| t.trim().is_empty() || t.contains('\n'))
-    {
-        anyhow::bail!("--tag {t:?}: a tag must not be empty or contain a line break");
     }
     // Paths that cannot be looked at are left out by the backup, with a warning each.
     let paths = a
@@ -104,6 +98,24 @@ fn sources(a: &BackupArgs) -> Result<Vec<PathBuf>> {
         bail!("--stdin takes no paths");
     }
     Ok(paths)
+}
+
+/// The snapshot's tags from the `--tag` options, like restic: each option is a comma-separated
+/// list (`--tag a,b` gives two tags, spaces around each removed), options add up, a tag given
+/// twice is kept once.
+fn tags(options: &[String]) -> Result<Vec<String>> {
+    let mut tags: Vec<String> = Vec::new();
+    for option in options {
+        for t in tresor_core::retention::parse_tag_list(option) {
+            if t.is_empty() || t.contains('\n') {
+                bail!("--tag {option:?}: a tag must not be empty or contain a line break");
+            }
+            if !tags.contains(&t) {
+                tags.push(t);
+            }
+        }
+    }
+    Ok(tags)
 }
 
 /// The parent snapshot: none with `--force`, the one `--parent` names, or the latest fitting

@@ -1,7 +1,7 @@
 use crate::args::CatArgs;
 use crate::context::Context;
 use crate::exit;
-use crate::render::{self, cat::Object};
+use crate::render::{self, cat::Object, cat::tree_view};
 use anyhow::{Context as _, Result, bail};
 use tresor_core::Repository;
 use tresor_core::repo::blobs::BlobReader;
@@ -58,7 +58,7 @@ pub fn run(ctx: &Context, a: &CatArgs) -> Result<i32> {
             let reader = BlobReader::new(&repo, &index);
             if a.kind == "tree" {
                 let tree = Tree::decode(&reader.load(&id, BlobType::Tree)?)?;
-                render::emit(&Object::Tree(&tree), ctx.mode())?;
+                render::emit(&Object::Tree(tree_view(&tree)?), ctx.mode())?;
             } else {
                 // The plaintext as it is: not an outcome to render.
                 use std::io::Write;

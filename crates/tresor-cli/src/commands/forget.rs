@@ -1,7 +1,7 @@
 use crate::args::ForgetArgs;
 use crate::context::Context;
 use crate::exit;
-use crate::render::forget::{ByIds, Decisions, DryRun, Removed, future_note};
+use crate::render::forget::{ByIds, Decisions, DryRun, Removed, future_note, group_name};
 use crate::render::{self, Diagnostics};
 use anyhow::{Context as _, Result, bail};
 use tresor_core::Repository;
@@ -82,7 +82,7 @@ pub fn run(ctx: &Context, a: &ForgetArgs) -> Result<i32> {
     let removed = Removed {
         deleted: done.deleted.len(),
         locked: (done.locked.iter())
-            .map(|(id, until)| (*id, tresor_core::repo::rfc3339_utc(*until)))
+            .map(|(id, until)| (*id, tresor_core::time::human_system(*until)))
             .collect(),
         pruning: a.prune,
     };
@@ -122,28 +122,25 @@ fn by_policy(
     group_by: GroupBy,
     filter: &SnapshotFilter,
 ) -> Result<Vec<ObjectId>> {
-    let forget::PolicyPlan { groups, future } = forget::plan_policy(
-        repo,
-        policy,
-        group_by,
-        filter,
-        &jiff::tz::TimeZone::system(),
-    )?;
-    let notes = future.iter().map(|(id, time)| future_note(id, time));
+    let zone = jiff::tz::TimeZone::system();
+    let plan = forget::plan_policy(repo, policy, group_by, filter, &zone)?;
+    let notes = plan.future.iter().map(|(id, time)| {
+        let shown = tresor_core::time::human_recorded(time, &zone);
+        future_note(id, &shown.unwrap_or_else(|| render::quoted(time)))
+    });
     render::emit(&Diagnostics(notes.collect()), ctx.mode())?;
-    if let Some(g) = groups.iter().find(|g| g.keeps_none()) {
-        bail!(
-            "the policy would remove every snapshot of group {:?}; refusing",
-            g.key
-        );
+    if let Some(g) = plan.groups.iter().find(|g| g.keeps_none()) {
+        let group = group_name(g).unwrap_or_else(|| "all snapshots".into());
+        bail!("the policy would remove every snapshot of the group ({group}); refusing");
     }
-    let remove = groups
-        .iter()
+    let remove = (plan.groups.iter())
         .flat_map(|g| g.removed().map(|id| id.parse::<ObjectId>()))
         .collect::<Result<_, _>>()?;
     let decisions = Decisions {
         policy,
-        groups: &groups,
+        groups: &plan.groups,
+        snapshots: &plan.snapshots,
+        zone,
     };
     render::emit(&decisions, ctx.mode())?;
     Ok(remove)

@@ -44,7 +44,7 @@ pub fn run(ctx: &Context, a: &InitArgs) -> Result<i32> {
     let owner = KeyOwner {
         host: hostname(),
         username: username(),
-        created: jiff::Timestamp::now().to_string(),
+        created: tresor_core::time::now_recorded(),
     };
     let repo = Repository::init(storage, &pw, kdf, &owner, config)?;
     render::emit(

@@ -15,12 +15,14 @@ pub fn run(ctx: &Context, c: &KeyCommand) -> Result<i32> {
         KeyCommand::List => {
             let repo = ctx.open()?;
             let list = keys::list(&repo);
-            render::emit(&KeyList(list.iter().map(Into::into).collect()), ctx.mode())?;
+            let rows = list.iter().map(Into::into).collect();
+            let zone = jiff::tz::TimeZone::system();
+            render::emit(&KeyList(rows, zone), ctx.mode())?;
         }
         KeyCommand::Add(a) => add(ctx, a)?,
         KeyCommand::Remove { id } => {
             let repo = ctx.open()?;
-            let removed = keys::remove(&repo, id, &jiff::Timestamp::now().to_string())?;
+            let removed = keys::remove(&repo, id, &tresor_core::time::now_recorded())?;
             changed(ctx, "removed", removed)?;
         }
         KeyCommand::Passwd(new) => {
@@ -103,7 +105,7 @@ fn signers(ctx: &Context, accept: &[String], yes: bool) -> Result<()> {
         render::emit(&ToAccept(&chosen), ctx.mode())?;
         confirm(yes, chosen.len())?;
     }
-    let accepted = keys::accept_signers(&repo, &chosen, &jiff::Timestamp::now().to_string())?;
+    let accepted = keys::accept_signers(&repo, &chosen, &tresor_core::time::now_recorded())?;
     let o = Signers {
         unknown: &unknown,
         accepted: &accepted,
@@ -158,7 +160,7 @@ fn owner(host: Option<&String>) -> KeyOwner {
     KeyOwner {
         host: host.cloned().unwrap_or_else(hostname),
         username: username(),
-        created: jiff::Timestamp::now().to_string(),
+        created: tresor_core::time::now_recorded(),
     }
 }
 

@@ -22,7 +22,9 @@ pub fn run(ctx: &Context, a: &LsArgs) -> Result<i32> {
     let zone = jiff::tz::TimeZone::system();
     let mut failed = None;
     let mut print = |path: &[u8], n: &Node| {
-        if let Err(e) = render::emit(&Entry::new(path, n, long, &zone), mode) {
+        let mut entry = Entry::new(path, n, long, &zone);
+        entry.human = a.human_readable;
+        if let Err(e) = render::emit(&entry, mode) {
             failed.get_or_insert(e);
         }
     };
@@ -30,7 +32,8 @@ pub fn run(ctx: &Context, a: &LsArgs) -> Result<i32> {
         &Heading {
             id: *id,
             paths: &snap.paths,
-            time: &snap.time,
+            time: tresor_core::repo::snapshots::time_of(snap),
+            zone: &zone,
         },
         mode,
     )?;

@@ -18,6 +18,7 @@ mod snapshots;
 use crate::args::{Cli, Command, SnapshotFilterArgs};
 use crate::context::Context;
 use anyhow::Result;
+use tresor_core::retention::parse_tag_list;
 use tresor_core::snapshots::SnapshotFilter;
 
 /// Run the parsed command; returns the exit code.
@@ -52,7 +53,7 @@ impl From<&SnapshotFilterArgs> for SnapshotFilter {
         SnapshotFilter {
             hosts: a.hosts.clone(),
             paths: a.paths.clone(),
-            tags: a.tags.clone(),
+            tags: a.tags.iter().map(|t| parse_tag_list(t)).collect(),
         }
     }
 }

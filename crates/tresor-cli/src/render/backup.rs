@@ -90,26 +90,24 @@ impl Outcome for BackupSummary<'_> {
         for w in self.notices.iter().chain(self.error_list) {
             t.diag(Level::Warning, w);
         }
-        t.info(format!(
-            "Files:       {:>9} new  {:>9} changed  {:>9} unmodified  {:>9} deleted",
-            self.files_new, self.files_changed, self.files_unmodified, self.files_deleted
-        ));
-        t.info(format!(
-            "Directories: {:>9} new  {:>9} changed  {:>9} unmodified",
-            self.dirs_new, self.dirs_changed, self.dirs_unmodified
-        ));
-        t.info(format!(
-            "Processed:   {} files, {}",
-            self.total_files_processed,
-            bytes(self.total_bytes_processed)
-        ));
-        t.info(format!("Read:        {}", bytes(self.bytes_read)));
-        t.info(format!(
-            "Added:       {} to the repository ({} data blobs, {} tree blobs)",
-            bytes(self.data_added),
-            self.data_blobs,
-            self.tree_blobs
-        ));
+        for line in self.count_lines() {
+            t.info(line);
+        }
+        let processed = [
+            format!("{} files", self.total_files_processed),
+            bytes(self.total_bytes_processed),
+        ];
+        let added = [
+            format!("{} to the repository", bytes(self.data_added)),
+            format!("{} data blobs", self.data_blobs),
+            format!("{} tree blobs", self.tree_blobs),
+        ];
+        let lines = (wrapped("Processed:", &processed).into_iter())
+            .chain(wrapped("Read:", &[bytes(self.bytes_read)]))
+            .chain(wrapped("Added:", &added));
+        for line in lines {
+            t.info(line);
+        }
         t.info(format!("Elapsed:     {}", duration(self.total_duration)));
         t.info(format!("Errors:      {}", self.errors));
         t.info(match self.snapshot_id {
@@ -121,6 +119,63 @@ impl Outcome for BackupSummary<'_> {
     fn json(&self, t: &mut Text) -> Result<()> {
         t.json_line(self)
     }
+}
+
+impl BackupSummary<'_> {
+    /// `Files:` and `Directories:`, their numbers aligned in columns as wide as the larger of
+    /// the two, wrapped to [`WIDTH`].
+    fn count_lines(&self) -> Vec<String> {
+        let files = [
+            self.files_new,
+            self.files_changed,
+            self.files_unmodified,
+            self.files_deleted,
+        ];
+        let dirs = [self.dirs_new, self.dirs_changed, self.dirs_unmodified];
+        let digits = |n: u64| n.to_string().len();
+        let width = |i: usize| digits(files[i]).max(dirs.get(i).copied().map_or(0, digits));
+        let words = ["new", "changed", "unmodified", "deleted"];
+        let parts = |counts: &[u64]| -> Vec<String> {
+            (counts.iter().enumerate())
+                .map(|(i, n)| format!("{n:>w$} {}", words[i], w = width(i)))
+                .collect()
+        };
+        let mut lines = wrapped("Files:", &parts(&files));
+        lines.extend(wrapped("Directories:", &parts(&dirs)));
+        lines
+    }
+}
+
+/// The text summary fits a terminal this wide.
+const WIDTH: usize = 80;
+
+/// The width of the labels (`Directories: `).
+const LABEL: usize = 13;
+
+/// `label` padded to [`LABEL`], then `parts` separated by `, `, wrapped to [`WIDTH`] columns
+/// (continuation lines indented under the first part). Any part up to 33 characters fits.
+fn wrapped(label: &str, parts: &[String]) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut line = format!("{label:<LABEL$}");
+    let mut empty = true;
+    for (i, p) in parts.iter().enumerate() {
+        let piece = if i + 1 < parts.len() {
+            format!("{p},")
+        } else {
+            p.clone()
+        };
+        if !empty && line.chars().count() + 1 + piece.chars().count() > WIDTH {
+            lines.push(std::mem::replace(&mut line, " ".repeat(LABEL)));
+            empty = true;
+        }
+        if !empty {
+            line.push(' ');
+        }
+        line.push_str(&piece);
+        empty = false;
+    }
+    lines.push(line);
+    lines
 }
 
 #[cfg(test)]
@@ -160,11 +215,11 @@ mod tests {
         );
         assert_eq!(
             t.stream(Stream::Out),
-            "Files:               3 new          0 changed          0 unmodified          0 deleted\n\
-             Directories:         0 new          0 changed          0 unmodified\n\
+            "Files:       3 new, 0 changed, 0 unmodified, 0 deleted\n\
+             Directories: 0 new, 0 changed, 0 unmodified\n\
              Processed:   0 files, 1.50 KiB\n\
              Read:        0 B\n\
-             Added:       0 B to the repository (0 data blobs, 0 tree blobs)\n\
+             Added:       0 B to the repository, 0 data blobs, 0 tree blobs\n\
              Elapsed:     1:01.2\n\
              Errors:      1\n\
              snapshot abababab saved\n"
@@ -179,6 +234,36 @@ mod tests {
         .unwrap();
         assert_eq!(q.stream(Stream::Out), "");
         assert_eq!(q.stream(Stream::Err), t.stream(Stream::Err));
+    }
+
+    #[test]
+    fn fits_80_columns_with_long_numbers() {
+        let mut r = result();
+        let s = &mut r.summary;
+        (s.files_new, s.files_changed, s.files_unmodified) = (12_345_678_901, 7, u64::MAX);
+        (s.files_deleted, s.dirs_new, s.dirs_changed) = (123_456, 98_765_432_109, 0);
+        (s.total_files_processed, s.total_bytes_processed) = (u64::MAX, u64::MAX);
+        (s.bytes_read, s.data_added) = (u64::MAX, 5 << 40);
+        (s.data_blobs, s.tree_blobs) = (u64::MAX, 1_234_567_890_123);
+        let quiet = Mode {
+            json: false,
+            quiet: false,
+        };
+        let out = render(&BackupSummary::from(&r), quiet)
+            .unwrap()
+            .stream(Stream::Out);
+        assert!(out.lines().all(|l| l.chars().count() <= 80), "{out}");
+        assert_eq!(
+            out.lines().take(6).collect::<Vec<_>>(),
+            [
+                "Files:       12345678901 new, 7 changed, 18446744073709551615 unmodified,",
+                "             123456 deleted",
+                "Directories: 98765432109 new, 0 changed,                    0 unmodified",
+                "Processed:   18446744073709551615 files, 16384.00 PiB",
+                "Read:        16384.00 PiB",
+                "Added:       5.00 TiB to the repository, 18446744073709551615 data blobs,",
+            ]
+        );
     }
 
     #[test]

@@ -43,8 +43,30 @@ pub enum Object<'a> {
     Index(Vec<IndexedPack<'a>>),
     /// `cat pack ID`: the blobs its header lists.
     Pack(&'a [BlobEntry]),
-    /// `cat tree ID`.
-    Tree(&'a Tree),
+    /// `cat tree ID`: see [`tree_view`].
+    Tree(serde_json::Value),
+}
+
+/// A tree as `cat tree` shows it: its format type as it serialises, with the names (of entries
+/// and extended attributes) and symlink targets as text by the display rule
+/// ([`tresor_format::tree::display_bytes`]: control characters, backslashes and non-UTF-8
+/// bytes escaped) instead of arrays of bytes.
+///
+/// # Errors
+/// None in practice (a tree always serialises); the serde error otherwise.
+pub fn tree_view(tree: &Tree) -> Result<serde_json::Value> {
+    use tresor_format::tree::display_bytes;
+    let mut v = serde_json::to_value(tree)?;
+    let nodes = v["nodes"].as_array_mut().into_iter().flatten();
+    for (n, node) in nodes.zip(&tree.nodes) {
+        n["name"] = display_bytes(&node.name).into();
+        n["target"] = display_bytes(&node.target).into();
+        let xattrs = n["xattrs"].as_array_mut().into_iter().flatten();
+        for (x, xattr) in xattrs.zip(&node.xattrs) {
+            x["name"] = display_bytes(&xattr.name).into();
+        }
+    }
+    Ok(v)
 }
 
 impl Outcome for Object<'_> {
@@ -66,6 +88,52 @@ mod tests {
     use crate::render::{Mode, Stream, render};
     use tresor_format::BlobId;
     use tresor_format::blob::BlobType;
+
+    #[test]
+    fn tree_names_are_text() {
+        let mut node = symlink_node();
+        node.name = b"a\\b\n\xff".to_vec();
+        node.target = b"t\x1b".to_vec();
+        node.xattrs = vec![tresor_format::tree::Xattr {
+            name: b"user.x".to_vec(),
+            value: vec![1, 2],
+        }];
+        let v = tree_view(&Tree { nodes: vec![node] }).unwrap();
+        assert_eq!(v["nodes"][0]["name"], "a\\\\b\\n\\xff");
+        assert_eq!(v["nodes"][0]["target"], "t\\x1b");
+        assert_eq!(v["nodes"][0]["xattrs"][0]["name"], "user.x");
+        assert_eq!(
+            v["nodes"][0]["xattrs"][0]["value"],
+            serde_json::json!([1, 2])
+        );
+        assert_eq!(v["nodes"][0]["mode"], 0o644);
+    }
+
+    fn symlink_node() -> tresor_format::tree::Node {
+        let t = tresor_format::tree::Timestamp { secs: 1, nanos: 0 };
+        tresor_format::tree::Node {
+            name: vec![],
+            kind: tresor_format::tree::NodeKind::Symlink,
+            mode: 0o644,
+            uid: 0,
+            gid: 0,
+            user: None,
+            group: None,
+            mtime: t,
+            atime: t,
+            ctime: t,
+            size: 0,
+            device: 0,
+            inode: 0,
+            links: 1,
+            rdev: 0,
+            target: vec![],
+            xattrs: vec![],
+            sparse: false,
+            content: vec![],
+            subtree: None,
+        }
+    }
 
     #[test]
     fn pack_blobs_in_both_modes() {

@@ -57,36 +57,41 @@ impl<'a> From<&'a KeyListing> for KeyRow<'a> {
     }
 }
 
-/// The keys of the repository, oldest first.
+/// The keys of the repository, oldest first, and the time zone of the table's times.
 #[derive(Debug)]
-pub struct KeyList<'a>(pub Vec<KeyRow<'a>>);
+pub struct KeyList<'a>(pub Vec<KeyRow<'a>>, pub jiff::tz::TimeZone);
 
 impl Outcome for KeyList<'_> {
     fn text(&self, t: &mut Text) {
-        t.out(format!(
-            "  {:<10} {:<9} {:<16} {:<12} Created",
-            "ID", "Kind", "Host", "User"
-        ));
-        for k in &self.0 {
-            let cur = if k.current { "*" } else { " " };
-            let kind = match k.standing {
-                Standing::Trusted => k.kind,
-                Standing::Revoked => "revoked",
-                Standing::NotListed => "untrusted",
-            };
-            t.out(format!(
-                "{cur} {:<10} {:<9} {:<16} {:<12} {}",
-                k.id.short(),
-                kind,
-                quoted(k.host),
-                quoted(k.username),
-                k.created
-            ));
+        let rows: Vec<Vec<String>> = self.0.iter().map(|k| self.row(k)).collect();
+        for line in super::table::lines(&["  ID", "Kind", "Host", "User", "Created"], &rows) {
+            t.out(line);
         }
     }
 
     fn json(&self, t: &mut Text) -> Result<()> {
         t.json_pretty(&self.0)
+    }
+}
+
+impl KeyList<'_> {
+    /// `*` before the key in use; the creation time in local time (as recorded when it does
+    /// not parse, quoted).
+    fn row(&self, k: &KeyRow) -> Vec<String> {
+        let cur = if k.current { "*" } else { " " };
+        let kind = match k.standing {
+            Standing::Trusted => k.kind,
+            Standing::Revoked => "revoked",
+            Standing::NotListed => "untrusted",
+        };
+        let created = tresor_core::time::human_recorded(k.created, &self.1);
+        vec![
+            format!("{cur} {}", k.id.short()),
+            kind.to_string(),
+            quoted(k.host),
+            quoted(k.username),
+            created.unwrap_or_else(|| quoted(k.created)),
+        ]
     }
 }
 

@@ -71,6 +71,9 @@ pub struct Entry<'a> {
     /// `-l`: the long form of the text.
     #[serde(skip)]
     pub long: bool,
+    /// `--human-readable`: sizes in the long form with binary units (`1.50 MiB`).
+    #[serde(skip)]
+    pub human: bool,
     /// The time zone of the long form's times.
     #[serde(skip)]
     pub zone: &'a jiff::tz::TimeZone,
@@ -99,25 +102,27 @@ impl<'a> Entry<'a> {
             links: n.links,
             target: link.then(|| String::from_utf8_lossy(&n.target).into_owned()),
             long,
+            human: false,
             zone,
         }
     }
 
     fn long_line(&self) -> String {
         let t = jiff::Timestamp::new(self.mtime.secs, self.mtime.nanos as i32)
-            .map(|t| {
-                t.to_zoned_datetime(self.zone.clone())
-                    .strftime("%Y-%m-%d %H:%M:%S")
-                    .to_string()
-            })
+            .map(|t| tresor_core::time::human(t, self.zone))
             .unwrap_or_else(|_| self.mtime.secs.to_string());
+        let size = if self.human {
+            crate::output::bytes(self.size)
+        } else {
+            self.size.to_string()
+        };
         format!(
             "{:<8} {:04o} {:>8} {:>8} {:>12} {} {}",
             self.kind,
             self.mode,
             self.user.clone().unwrap_or(self.uid.to_string()),
             self.group.clone().unwrap_or(self.gid.to_string()),
-            self.size,
+            size,
             t,
             tresor_format::tree::display_bytes(self.raw_path)
         )
@@ -138,22 +143,34 @@ impl Outcome for Entry<'_> {
     }
 }
 
-/// The line before the listing (standard error, text only): which snapshot is listed.
+/// The line before the listing (standard error, text only): which snapshot is listed, its
+/// paths (escaped, space-separated) and its time (local).
 #[derive(Debug)]
 pub struct Heading<'a> {
     /// The snapshot.
     pub id: ObjectId,
     /// Its paths.
     pub paths: &'a [String],
-    /// Its time as recorded.
-    pub time: &'a str,
+    /// Its time.
+    pub time: jiff::Timestamp,
+    /// The time zone of the time shown.
+    pub zone: &'a jiff::tz::TimeZone,
 }
 
 impl Outcome for Heading<'_> {
     fn text(&self, t: &mut Text) {
         if !t.quiet() {
-            let (id, paths, time) = (self.id.short(), self.paths, self.time);
-            t.err(format!("snapshot {id} of {paths:?} at {time}"));
+            let paths: Vec<String> = self
+                .paths
+                .iter()
+                .map(|p| super::escape_controls(p))
+                .collect();
+            t.err(format!(
+                "snapshot {} of {} at {}",
+                self.id.short(),
+                paths.join(" "),
+                tresor_core::time::human(self.time, self.zone)
+            ));
         }
     }
 
@@ -223,6 +240,22 @@ mod tests {
             t.stream(Stream::Out),
             "symlink  0644       me      100            6 2020-01-02 03:04:05 /x/l\n"
         );
+        let mut big = node(b"b", NodeKind::File);
+        big.size = 3 << 19;
+        let mut human = Entry::new(b"/b", &big, true, &utc);
+        human.human = true;
+        let t = render(
+            &human,
+            Mode {
+                json: false,
+                quiet: true,
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            t.stream(Stream::Out),
+            "file     0644       me      100     1.50 MiB 2020-01-02 03:04:05 /b\n"
+        );
         let j = render(
             &short,
             Mode {
@@ -251,11 +284,13 @@ mod tests {
 
     #[test]
     fn heading() {
-        let paths = vec!["/src".to_string()];
+        let paths = vec!["/src".to_string(), "/a b\n".to_string()];
+        let zone = jiff::tz::TimeZone::posix("IST-5:30").unwrap();
         let h = Heading {
             id: ObjectId([0xcd; 32]),
             paths: &paths,
-            time: "T",
+            time: "2026-01-02T09:34:05.123456789Z".parse().unwrap(),
+            zone: &zone,
         };
         let t = render(
             &h,
@@ -267,7 +302,7 @@ mod tests {
         .unwrap();
         assert_eq!(
             t.stream(Stream::Err),
-            "snapshot cdcdcdcd of [\"/src\"] at T\n"
+            "snapshot cdcdcdcd of /src /a b\\n at 2026-01-02 15:04:05\n"
         );
         assert_eq!(
             render(

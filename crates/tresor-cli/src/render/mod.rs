@@ -20,6 +20,7 @@ pub mod restore;
 pub mod s3_policy;
 pub mod serve;
 pub mod snapshots;
+pub mod table;
 
 use anyhow::Result;
 use serde::Serialize;

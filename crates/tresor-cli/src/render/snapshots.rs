@@ -82,12 +82,10 @@ impl Outcome for SnapshotList<'_> {
         for s in &self.skipped {
             t.diag(Level::Warning, s);
         }
-        t.out(format!(
-            "{:<10} {:<21} {:<16} {:<19} {:<16} Paths",
-            "ID", "Time", "Host", "Signer", "Tags"
-        ));
-        for r in &self.rows {
-            t.out(self.table_row(r));
+        let rows: Vec<Vec<String>> = self.rows.iter().map(|r| self.table_row(r)).collect();
+        let header = ["ID", "Time", "Host", "Signer", "Tags", "Paths"];
+        for line in super::table::lines(&header, &rows) {
+            t.out(line);
         }
         t.info(format!("{} snapshots", self.rows.len()));
         if self.rows.iter().any(|r| r.future) {
@@ -107,15 +105,11 @@ impl Outcome for SnapshotList<'_> {
 }
 
 impl SnapshotList<'_> {
-    /// One line of the table: id, time (`!` when dated in the future), host, signer (short key
-    /// id and kind), tags, paths. Host names, tags and paths are escaped (anyone with a key
-    /// chooses them).
-    fn table_row(&self, r: &SnapshotRow) -> String {
-        let mut time = r
-            .timestamp
-            .to_zoned_datetime(self.zone.clone())
-            .strftime("%Y-%m-%d %H:%M:%S")
-            .to_string();
+    /// One row of the table: id, time (local, `!` when dated in the future), host, signer
+    /// (short key id and kind), tags, paths. Host names, tags and paths are escaped (anyone
+    /// with a key chooses them).
+    fn table_row(&self, r: &SnapshotRow) -> Vec<String> {
+        let mut time = tresor_core::time::human(r.timestamp, &self.zone);
         if r.future {
             time.push_str(" !");
         }
@@ -123,15 +117,14 @@ impl SnapshotList<'_> {
             || "?".to_string(),
             |k| format!("{} {}", k.id.as_deref().unwrap_or("removed"), k.kind),
         );
-        format!(
-            "{:<10} {:<21} {:<16} {:<19} {:<16} {}",
-            r.short_id,
+        vec![
+            r.short_id.clone(),
             time,
             escape_controls(r.host),
             signer,
             escape_controls(&r.tags.join(",")),
-            escape_controls(&r.paths.join(" "))
-        )
+            escape_controls(&r.paths.join(" ")),
+        ]
     }
 }
 
@@ -238,9 +231,9 @@ mod tests {
         assert_eq!(t.stream(Stream::Err), "warning: snapshot X: damaged\n");
         assert_eq!(
             t.stream(Stream::Out),
-            "ID         Time                  Host             Signer              Tags             Paths\n\
-             01010101   2024-01-02 03:04:05   h\\n1             1234abcd full       t1,t\\x1b2        /home/a /etc\n\
-             02020202   2999-01-01 00:00:00 ! h2               ?                   t1,t\\x1b2        /home/a /etc\n\
+            "ID        Time                   Host  Signer         Tags       Paths\n\
+             01010101  2024-01-02 03:04:05    h\\n1  1234abcd full  t1,t\\x1b2  /home/a /etc\n\
+             02020202  2999-01-01 00:00:00 !  h2    ?              t1,t\\x1b2  /home/a /etc\n\
              2 snapshots\n\
              ! dated more than a day ahead of this clock: never `latest`, not counted by `forget` policies or by prune's approval\n"
         );

@@ -77,7 +77,12 @@ fn excludes_markers_and_snapshot_fields() {
     let paths = listing(&env);
     let base = src.display().to_string();
     assert!(paths.contains(&format!("{base}/keep/a.txt")), "{paths:?}");
-    for gone in ["keep/b.tmp", "tmpdir", "cache", "marked", "node_modules"] {
+    // --exclude-caches keeps the directory and its CACHEDIR.TAG, as restic does.
+    assert!(
+        paths.contains(&format!("{base}/cache/CACHEDIR.TAG")),
+        "{paths:?}"
+    );
+    for gone in ["keep/b.tmp", "tmpdir", "cache/d", "marked", "node_modules"] {
         assert!(
             !paths
                 .iter()

@@ -214,3 +214,54 @@ fn exclude_decisions_match_restic() {
     }
     assert!(differences.is_empty(), "{}", differences.join("\n"));
 }
+
+/// `--exclude-caches` keeps a cache directory and its `CACHEDIR.TAG`, nothing else in it, as
+/// restic does; a tag without the signature marks nothing.
+#[test]
+fn exclude_caches_matches_restic() {
+    if !restic_present() {
+        return;
+    }
+    let env = Env::new();
+    env.init();
+    let src = env.path("src");
+    for d in ["c/sub", "fake", "plain"] {
+        std::fs::create_dir_all(src.join(d)).unwrap();
+    }
+    let tag = b"Signature: 8a477f597d28d172789f06886806bc55\n".as_slice();
+    for (f, body) in [
+        ("c/CACHEDIR.TAG", tag),
+        ("c/data", b"d".as_slice()),
+        ("c/sub/x", b"x"),
+        ("fake/CACHEDIR.TAG", b"Signature: nope"),
+        ("fake/y", b"y"),
+        ("plain/z", b"z"),
+    ] {
+        std::fs::write(src.join(f), body).unwrap();
+    }
+    let s = src.to_str().unwrap();
+    let init = Command::new("restic")
+        .args(["-r", env.path("restic").to_str().unwrap(), "init"])
+        .env("RESTIC_PASSWORD", "x")
+        .output()
+        .unwrap();
+    assert!(
+        init.status.success(),
+        "{}",
+        String::from_utf8_lossy(&init.stderr)
+    );
+    let args = vec!["--exclude-caches".to_string()];
+    let ours = tresor_keeps(&env, s, &args);
+    assert_eq!(ours, restic_keeps(&env, s, &args));
+    let want = [
+        "",
+        "c",
+        "c/CACHEDIR.TAG",
+        "fake",
+        "fake/CACHEDIR.TAG",
+        "fake/y",
+        "plain",
+        "plain/z",
+    ];
+    assert_eq!(ours, want.iter().map(|p| p.to_string()).collect());
+}

@@ -20,6 +20,7 @@ mod json_contract;
 mod keys;
 mod mount;
 mod names_in_output;
+mod output_rules;
 mod prune;
 mod repair_heals;
 mod restore_exact;
@@ -31,6 +32,7 @@ mod s3_policy;
 mod serve;
 mod serve_ssh;
 mod snapshot_hosts;
+mod tags;
 mod user_names;
 
 /// The kit finds the binary cargo built for these tests.

@@ -495,15 +495,13 @@ fn content_ids(env: &Env, path: &Path) -> Vec<String> {
     let names: Vec<_> = path.iter().skip(1).collect();
     for (i, name) in names.iter().enumerate() {
         let t = json_of(&env.ok(&["cat", "tree", &tree]));
-        let want = name.as_encoded_bytes();
+        // `cat tree` shows names as text (plain names here: nothing escaped).
+        let want = name.to_str().unwrap();
         let node = t["nodes"]
             .as_array()
             .unwrap()
             .iter()
-            .find(|n| {
-                let b: Vec<u8> = serde_json::from_value(n["name"].clone()).unwrap();
-                b == want
-            })
+            .find(|n| n["name"] == want)
             .unwrap()
             .clone();
         if i + 1 == names.len() {

@@ -380,12 +380,15 @@ impl<'a> Walker<'a> {
     ) -> Result<bool> {
         let tree = match open_dir(dir, &node.name) {
             Ok(fd) => {
-                if self.excluded_by_marker(&fd) {
+                let marker = self.marker(&fd);
+                if marker == Marker::Exclude {
                     return Ok(false);
                 }
                 let ptree = self.load_parent_tree(parent.and_then(|p| p.subtree));
                 let other_fs = self.opts.one_file_system && dev.is_some_and(|d| d != meta.dev());
-                if other_fs {
+                if marker == Marker::Cache {
+                    self.cache_dir(&fd, path, ptree.as_ref(), meta.dev())?
+                } else if other_fs {
                     Tree::default()
                 } else {
                     // Not listable: kept without entries (save_dir warned).
@@ -428,7 +431,6 @@ impl<'a> Walker<'a> {
         parent: Option<&Node>,
         node: &mut Node,
     ) -> Result<bool> {
-        self.stats.total_files_processed += 1;
         let unchanged = parent.filter(|p| {
             p.size == node.size
                 && p.mtime == node.mtime
@@ -440,6 +442,7 @@ impl<'a> Walker<'a> {
             node.content = p.content.clone();
             node.xattrs = p.xattrs.clone();
             self.stats.files_unmodified += 1;
+            self.stats.total_files_processed += 1;
             self.stats.total_bytes_processed += node.size;
             self.progress.file_done(0);
             return Ok(true);
@@ -453,6 +456,8 @@ impl<'a> Walker<'a> {
         } else {
             self.stats.files_new += 1;
         }
+        // Only what is stored counts as processed (not a file left out with a warning).
+        self.stats.total_files_processed += 1;
         self.stats.total_bytes_processed += node.size;
         Ok(true)
     }
@@ -470,24 +475,45 @@ impl<'a> Walker<'a> {
         self.progress.file_done(0);
     }
 
-    fn excluded_by_marker(&mut self, fd: &OwnedFd) -> bool {
+    /// What the marker files in a directory say: `--exclude-if-present` leaves it out,
+    /// `--exclude-caches` keeps only it and its `CACHEDIR.TAG` (as restic does).
+    fn marker(&mut self, fd: &OwnedFd) -> Marker {
         let names = &self.opts.exclude_if_present;
         let present =
             |n: &[u8]| rustix::fs::statat(fd, n, rustix::fs::AtFlags::SYMLINK_NOFOLLOW).is_ok();
         if names.iter().any(|n| present(n.as_bytes())) {
-            return true;
+            return Marker::Exclude;
         }
         if self.opts.exclude_caches {
             let mut head = [0u8; CACHEDIR_TAG_SIGNATURE.len()];
             // Not followed if a symlink, never blocks on a FIFO: a regular file or nothing.
-            if let Ok(mut f) = open_regular(fd.as_fd(), b"CACHEDIR.TAG", None)
+            if let Ok(mut f) = open_regular(fd.as_fd(), CACHEDIR_TAG, None)
                 && f.read_exact(&mut head).is_ok()
                 && head == CACHEDIR_TAG_SIGNATURE
             {
-                return true;
+                return Marker::Cache;
             }
         }
-        false
+        Marker::None
+    }
+
+    /// The listing of a cache directory (`--exclude-caches`): its `CACHEDIR.TAG` alone,
+    /// backed up like any file (it may be gone by now: then nothing).
+    fn cache_dir(
+        &mut self,
+        fd: &OwnedFd,
+        path: &Path,
+        parent: Option<&Tree>,
+        dev: u64,
+    ) -> Result<Tree> {
+        let child = path.join(OsStr::from_bytes(CACHEDIR_TAG));
+        let pnode = parent.and_then(|t| t.find(CACHEDIR_TAG));
+        let tag = self.save_entry(fd.as_fd(), &child, CACHEDIR_TAG, pnode, Some(dev))?;
+        let nodes: Vec<Node> = tag.into_iter().collect();
+        if let Some(p) = parent {
+            self.count_deleted(p, &nodes);
+        }
+        Ok(Tree { nodes })
     }
 
     /// Back up the entries of an open directory. `None` when it cannot be listed (a warning,
@@ -752,6 +778,20 @@ fn same_version(a: &Metadata, b: &Metadata) -> bool {
 /// Device id of an open file (`st_dev`).
 fn fd_metadata_dev(fd: &OwnedFd) -> std::io::Result<u64> {
     Ok(rustix::fs::fstat(fd).map_err(std::io::Error::from)?.st_dev)
+}
+
+/// The name of the file that marks a cache directory (bford.info/cachedir).
+const CACHEDIR_TAG: &[u8] = b"CACHEDIR.TAG";
+
+/// What a directory's marker files decide ([`Walker::marker`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Marker {
+    /// No marker: back up everything.
+    None,
+    /// `--exclude-if-present`: leave the directory out.
+    Exclude,
+    /// `--exclude-caches`: keep the directory and its `CACHEDIR.TAG`, nothing else.
+    Cache,
 }
 
 #[cfg(test)]

@@ -108,7 +108,7 @@ impl World {
         let filter = SnapshotFilter {
             hosts: hosts.iter().map(|h| h.to_string()).collect(),
             paths,
-            tags: tags.iter().map(|t| t.to_string()).collect(),
+            tags: vec![tags.iter().map(|t| t.to_string()).collect()],
         };
         snapshots::find(&list, &skipped, "latest", &filter)
             .unwrap()
