@@ -389,9 +389,12 @@ fn check_snapshots(repo: &Repository, index: &Index, r: &mut CheckReport) -> Res
         .iter()
         .filter(|(_, s)| crate::repo::snapshots::is_future(s, future))
     {
+        // Local time when it parses (the one time rule); else as recorded, escaped.
+        let zone = jiff::tz::TimeZone::system();
+        let time = crate::time::human_recorded(&s.time, &zone)
+            .unwrap_or_else(|| tresor_format::tree::escape_name(s.time.as_bytes()));
         r.warnings.push(format!(
-            "snapshot {id} is dated {:?}, more than a day ahead of this clock: never `latest`, not counted by retention policies or by prune's approval",
-            s.time
+            "snapshot {id} is dated {time}, more than a day ahead of this clock: never `latest`, not counted by retention policies or by prune's approval"
         ));
     }
     let mut snaps: Vec<SnapRef> = list

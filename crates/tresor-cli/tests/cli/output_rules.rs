@@ -265,3 +265,33 @@ fn exclude_caches_keeps_the_directory_and_its_tag_and_processed_counts_what_was_
         text(&text_sum.stdout)
     );
 }
+
+#[test]
+fn future_snapshots_are_named_with_local_times() {
+    let env = Env::new();
+    env.init();
+    let src = env.path("src");
+    std::fs::create_dir_all(&src).unwrap();
+    let s = src.to_str().unwrap();
+    ist(
+        &env,
+        &["backup", "--quiet", "--time", "2999-01-02 15:04:05", s],
+    );
+    let id = env.snapshot_ids()[0].clone();
+    let o = env
+        .cmd()
+        .env("TZ", "IST-5:30")
+        .args(["check"])
+        .output()
+        .unwrap();
+    let warning = format!(
+        "warning: snapshot {id} is dated 2999-01-02 15:04:05, more than a day ahead of this clock"
+    );
+    assert!(text(&o.stderr).contains(&warning), "{}", text(&o.stderr));
+    let o = ist(&env, &["forget", "--keep-last", "1", "--dry-run"]);
+    let note = format!(
+        "note: snapshot {} is dated 2999-01-02 15:04:05, more",
+        &id[..8]
+    );
+    assert!(text(&o.stderr).contains(&note), "{}", text(&o.stderr));
+}
