@@ -332,7 +332,8 @@ pub struct BackupArgs {
     /// Exclude directories that contain a file called NAME (repeatable).
     #[arg(long = "exclude-if-present")]
     pub exclude_if_present: Vec<String>,
-    /// Exclude directories marked with a valid CACHEDIR.TAG.
+    /// Exclude the contents of directories marked with a valid CACHEDIR.TAG (the directory and
+    /// its CACHEDIR.TAG stay, as with restic).
     #[arg(long)]
     pub exclude_caches: bool,
     /// Do not cross file system boundaries.

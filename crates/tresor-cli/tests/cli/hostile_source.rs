@@ -137,6 +137,9 @@ fn cachedir_tags_that_are_fifos_or_symlinks_are_not_opened() {
             entry("/link-tag", "dir"),
             entry("/link-tag/CACHEDIR.TAG", "symlink"),
             entry("/link-tag/data", "file"),
+            // The real cache: the directory and its tag stay, as with restic.
+            entry("/real-cache", "dir"),
+            entry("/real-cache/CACHEDIR.TAG", "file"),
         ]
     );
 }

@@ -65,7 +65,8 @@ pub struct BackupOptions {
     pub excludes: PatternSet,
     /// Skip directories that contain a file with one of these names.
     pub exclude_if_present: Vec<String>,
-    /// Skip directories holding a valid `CACHEDIR.TAG`.
+    /// Keep of a directory holding a valid `CACHEDIR.TAG` only the directory and that file
+    /// (restic's `--exclude-caches`).
     pub exclude_caches: bool,
     /// Do not descend into other file systems (mount points are kept as empty directories).
     pub one_file_system: bool,
