@@ -3,7 +3,7 @@
 use crate::args::PruneArgs;
 use crate::context::Context;
 use crate::exit;
-use crate::output;
+use crate::progress::{Bar, Show};
 use crate::render;
 use crate::render::prune::{Announced, Pruned};
 use anyhow::Result;
@@ -25,8 +25,8 @@ pub fn run(ctx: &Context, a: &PruneArgs) -> Result<i32> {
         return Ok(exit::OK);
     }
     render::emit(&Announced(&plan), ctx.mode())?;
-    let bar = output::Bar::new(
-        ctx.progress_enabled() && !plan.repack.is_empty(),
+    let bar = Bar::new(
+        Show::bar_if(ctx.progress_enabled() && !plan.repack.is_empty()),
         "repacking",
     );
     let stats = plan.execute(&repo, &bar);

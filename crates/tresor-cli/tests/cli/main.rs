@@ -20,6 +20,8 @@ mod json_contract;
 mod keys;
 mod mount;
 mod names_in_output;
+mod progress;
+mod progress_pty;
 mod prune;
 mod repair_heals;
 mod restore_exact;

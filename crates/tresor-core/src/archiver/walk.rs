@@ -131,6 +131,7 @@ impl<'a> Walker<'a> {
     }
 
     pub(super) fn warn(&mut self, msg: String) {
+        self.progress.error();
         self.warnings.push(msg);
     }
 
@@ -441,6 +442,7 @@ impl<'a> Walker<'a> {
             node.xattrs = p.xattrs.clone();
             self.stats.files_unmodified += 1;
             self.stats.total_bytes_processed += node.size;
+            self.progress.bytes_skipped(node.size);
             self.progress.file_done(0);
             return Ok(true);
         }
@@ -579,6 +581,7 @@ impl<'a> Walker<'a> {
             ino: lstat.ino(),
         };
         let mut before = Some(lstat);
+        self.progress.current_file(path);
         for attempt in 0..3 {
             let file = match open_regular(dir, name, Some(listed)) {
                 Ok(f) => f,
