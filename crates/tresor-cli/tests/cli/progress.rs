@@ -118,6 +118,13 @@ fn json_verbose_streams_status_lines_then_the_summary() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let (statuses, _) = status_lines(&o.stdout);
     check_growth(&statuses, 300, 300 * 40_000);
+    // The whole snapshot: its total is known from the first line on.
+    for s in &statuses {
+        assert_eq!(
+            (&s["total_files"], &s["total_bytes"]),
+            (&300.into(), &12_000_000.into())
+        );
+    }
 }
 
 #[test]
