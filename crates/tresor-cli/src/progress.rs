@@ -59,11 +59,14 @@ pub struct Status {
     pub current_files: Vec<String>,
     /// Entries that could not be processed so far.
     pub error_count: u64,
+    /// Bytes done per second so far (shown on the bar; not a field of the status lines).
+    #[serde(skip)]
+    pub rate: Option<u64>,
 }
 
 /// The counters the callbacks update.
 struct Counters {
-    started: Instant,
+    started: Mutex<Instant>,
     files: AtomicU64,
     bytes: AtomicU64,
     total_files: AtomicU64,
@@ -77,7 +80,7 @@ struct Counters {
 impl Counters {
     fn new(verb: &str) -> Counters {
         Counters {
-            started: Instant::now(),
+            started: Mutex::new(Instant::now()),
             files: AtomicU64::new(0),
             bytes: AtomicU64::new(0),
             total_files: AtomicU64::new(0),
@@ -93,9 +96,15 @@ impl Counters {
         let files_done = self.files.load(Ordering::Relaxed);
         let bytes_done = self.bytes.load(Ordering::Relaxed);
         let total_files = self.total_files.load(Ordering::Relaxed).max(files_done);
-        let total_bytes = self.total_bytes.load(Ordering::Relaxed).max(bytes_done);
-        let elapsed = self.started.elapsed();
-        let (done, total) = if total_bytes > 0 {
+        let given_bytes = self.total_bytes.load(Ordering::Relaxed);
+        let total_bytes = given_bytes.max(bytes_done);
+        let elapsed = self
+            .started
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .elapsed();
+        // By bytes when there is a total of bytes (a phase counts steps, its bytes are extra).
+        let (done, total) = if given_bytes > 0 {
             (bytes_done, total_bytes)
         } else {
             (files_done, total_files)
@@ -117,6 +126,8 @@ impl Counters {
             seconds_remaining: remaining(elapsed, done, total),
             current_files: current.iter().map(|p| shown(p)).collect(),
             error_count: self.errors.load(Ordering::Relaxed),
+            rate: (elapsed >= Duration::from_millis(500))
+                .then(|| (bytes_done as f64 / elapsed.as_secs_f64()) as u64),
         }
     }
 }
@@ -153,11 +164,9 @@ pub fn lines(verb: &str, s: &Status, waiting: Option<&str>) -> String {
     let eta = s
         .seconds_remaining
         .map_or_else(|| "ETA -".to_string(), |r| format!("ETA {}", clock(r)));
-    let rate = if s.seconds_elapsed > 0 {
-        format!(", {}/s", bytes(s.bytes_done / s.seconds_elapsed))
-    } else {
-        String::new()
-    };
+    let rate = s
+        .rate
+        .map_or_else(String::new, |r| format!(", {}/s", bytes(r)));
     let amount = if s.total_bytes > 0 {
         format!(", {} / {}{rate}", bytes(s.bytes_done), bytes(s.total_bytes))
     } else {
@@ -329,6 +338,7 @@ impl tresor_core::Progress for Bar {
             n.store(0, Ordering::Relaxed);
         }
         c.total_files.store(total, Ordering::Relaxed);
+        *c.started.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
     }
     fn store_waiting(&self, notice: &WaitNotice) {
         match (&self.shared.bar, &self.lines) {
@@ -392,6 +402,23 @@ mod tests {
     }
 
     #[test]
+    fn a_phase_counts_its_steps_from_zero() {
+        let bar = Bar::new(Show::Nothing, "check");
+        bar.phase("checking snapshots", 4);
+        bar.file_done(0);
+        bar.phase("reading packs", 10);
+        bar.file_done(0);
+        bar.file_done(0);
+        bar.bytes_read(5000);
+        let s = bar.status();
+        // By steps: the bytes read have no total of their own.
+        assert_eq!((s.files_done, s.total_files, s.percent_done), (2, 10, 0.2));
+        assert_eq!(s.bytes_done, 5000);
+        assert_eq!(*bar.shared.counters.verb.lock().unwrap(), "reading packs");
+        bar.finish();
+    }
+
+    #[test]
     fn the_bar_shows_counts_rate_eta_and_the_current_file() {
         let s = Status {
             message_type: "status",
@@ -404,6 +431,7 @@ mod tests {
             seconds_remaining: Some(6),
             current_files: vec!["/src/a\\nb".into()],
             error_count: 1,
+            rate: Some(512),
         };
         assert_eq!(
             lines("backup", &s, None),
@@ -413,6 +441,7 @@ mod tests {
         let s = Status {
             seconds_remaining: None,
             seconds_elapsed: 0,
+            rate: None,
             total_bytes: 0,
             bytes_done: 0,
             ..s

@@ -55,6 +55,7 @@ fn check_growth(statuses: &[Value], files: u64, bytes: u64) {
         );
     }
     for s in statuses {
+        crate::json_contract::check("backup and restore status lines", s);
         assert!(n(s, "bytes_done") <= n(s, "total_bytes"), "{s}");
         assert!(n(s, "files_done") <= n(s, "total_files"), "{s}");
         assert!(
