@@ -126,6 +126,20 @@ fn json_verbose_streams_status_lines_then_the_summary() {
             (&300.into(), &12_000_000.into())
         );
     }
+
+    // Part of it: the total is what the walk found, ahead of the done counts.
+    let o = env
+        .cmd()
+        .env("TRESOR_PROGRESS_FPS", "100")
+        .args(["--json", "-v", "restore"])
+        .arg(format!("latest:{src_s}/d001"))
+        .arg("--target")
+        .arg(env.path("part"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let (statuses, _) = status_lines(&o.stdout);
+    check_growth(&statuses, 100, 100 * 40_000);
 }
 
 #[test]

@@ -98,12 +98,13 @@ fn sparse_source(count: usize, size: u64) -> tempfile::TempDir {
 }
 
 /// Run a backup on the terminal; the distinct bar samples seen, in order, and the last screen.
-fn samples_of_backup(env: &Env, src: &std::path::Path) -> (Vec<Sample>, String) {
+fn samples_of_backup(env: &Env, flags: &[&str], src: &std::path::Path) -> (Vec<Sample>, String) {
     let (master, slave) = open_pty();
     let mut child = env
         .cmd()
         .env("TERM", "xterm")
         .env("TRESOR_PROGRESS_FPS", "20")
+        .args(flags)
         .arg("backup")
         .arg(src)
         .stdin(Stdio::null())
@@ -151,7 +152,7 @@ fn the_bar_advances_and_its_eta_falls() {
     let env = Env::new();
     env.init();
     let src = sparse_source(6, 512 << 20);
-    let (seen, last_screen) = samples_of_backup(&env, src.path());
+    let (seen, last_screen) = samples_of_backup(&env, &[], src.path());
     let timed: Vec<&Sample> = seen.iter().filter(|s| s.eta.is_some()).collect();
     assert!(
         timed.len() >= 3,
@@ -164,5 +165,15 @@ fn the_bar_advances_and_its_eta_falls() {
         assert!(w[1].percent >= w[0].percent, "the bar went back: {seen:?}");
     }
     // The bar is cleared at the end, not left behind.
+    assert_eq!(last_screen.trim(), "", "{last_screen}");
+}
+
+#[test]
+fn quiet_draws_nothing_on_a_terminal() {
+    let env = Env::new();
+    env.init();
+    let src = sparse_source(1, 256 << 20);
+    let (seen, last_screen) = samples_of_backup(&env, &["--quiet"], src.path());
+    assert_eq!(seen, []);
     assert_eq!(last_screen.trim(), "", "{last_screen}");
 }
