@@ -19,6 +19,8 @@ pub struct Context {
     pub json: bool,
     /// No progress, no chatter.
     pub quiet: bool,
+    /// `-v`: with `--json`, status lines while working.
+    pub verbose: bool,
     /// Local cache directory, if caching is on.
     pub cache_dir: Option<std::path::PathBuf>,
     /// Options for S3 and server locations (from the global flags).
@@ -40,6 +42,7 @@ impl Context {
             },
             json: g.json,
             quiet: g.quiet,
+            verbose: g.verbose,
             cache_dir: if g.no_cache {
                 None
             } else {
@@ -130,6 +133,16 @@ impl Context {
     /// Whether to draw progress bars: stderr is a terminal and output is for humans.
     pub fn progress_enabled(&self) -> bool {
         !self.quiet && !self.json && std::io::IsTerminal::is_terminal(&std::io::stderr())
+    }
+
+    /// Where the progress of backup and restore goes: JSON status lines with `--json -v`
+    /// (not with `--quiet`), a bar when [`Context::progress_enabled`], else nowhere.
+    pub fn progress(&self) -> crate::progress::Show {
+        if self.json && self.verbose && !self.quiet {
+            crate::progress::Show::Json
+        } else {
+            crate::progress::Show::bar_if(self.progress_enabled())
+        }
     }
 }
 

@@ -12,6 +12,7 @@ mod exit;
 mod location;
 mod output;
 mod password;
+mod progress;
 mod render;
 
 use clap::Parser;

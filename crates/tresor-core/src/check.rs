@@ -13,6 +13,7 @@
 //! checked against its id. Each problem is reported once, naming the objects, snapshots and files
 //! it affects.
 
+use crate::Progress;
 use crate::error::{CoreError, Result};
 use crate::repo::blobs::BlobReader;
 use crate::repo::index::{IdMap, IdSet, Index, Lister, PackInfo};
@@ -123,9 +124,24 @@ pub struct CheckReport {
 /// # Errors
 /// Only failures to list storage; damage goes into [`CheckReport::errors`].
 pub fn check(repo: &Repository, read_data: ReadData) -> Result<CheckReport> {
+    check_with(repo, read_data, &crate::NoProgress)
+}
+
+/// [`check`], telling `progress` its phases ([`Progress::phase`]: `"loading index"`,
+/// `"checking snapshots"` with one step per snapshot, `"reading packs"` with one step per pack
+/// and the bytes read).
+///
+/// # Errors
+/// As [`check`].
+pub fn check_with(
+    repo: &Repository,
+    read_data: ReadData,
+    progress: &dyn Progress,
+) -> Result<CheckReport> {
     repo.require_read("check")?;
     let mut r = CheckReport::default();
     check_keys(repo, &mut r)?;
+    progress.phase("loading index", 0);
     let (index, bad) = repo.load_index_lenient()?;
     for problem in &repo.trust().problems {
         r.errors.push(problem.clone());
@@ -169,12 +185,12 @@ pub fn check(repo: &Repository, read_data: ReadData) -> Result<CheckReport> {
             ignored_packs[0].short()
         ));
     }
-    let snaps = check_snapshots(repo, &index, &mut r)?;
+    let snaps = check_snapshots(repo, &index, &mut r, progress)?;
     for h in repo.hidden_snapshots()? {
         r.errors.push(h.to_string());
     }
     if read_data != ReadData::None {
-        let bad = check_packs(repo, &index, read_data, &mut r);
+        let bad = check_packs(repo, &index, read_data, &mut r, progress);
         if !bad.is_empty() {
             name_users(repo, &index, &snaps, &bad, &mut r);
         }
@@ -379,7 +395,12 @@ fn check_keys(repo: &Repository, r: &mut CheckReport) -> Result<()> {
 /// blob is indexed. Snapshots that do not load (or that readers ignore: an unknown or revoked
 /// signer, a put-only key claiming another host) are reported by id and reason, and snapshots
 /// dated in the future as warnings. Returns the snapshots walked, by id.
-fn check_snapshots(repo: &Repository, index: &Index, r: &mut CheckReport) -> Result<Vec<SnapRef>> {
+fn check_snapshots(
+    repo: &Repository,
+    index: &Index,
+    r: &mut CheckReport,
+    progress: &dyn Progress,
+) -> Result<Vec<SnapRef>> {
     let (list, skipped) = repo.load_snapshots()?;
     for s in &skipped {
         report_skipped(r, "snapshot", s);
@@ -405,7 +426,9 @@ fn check_snapshots(repo: &Repository, index: &Index, r: &mut CheckReport) -> Res
     r.snapshots = snaps.len();
     let mut seen_trees: IdSet<BlobId> = IdSet::default();
     let mut missing: IdMap<BlobId, Vec<String>> = IdMap::default();
+    progress.phase("checking snapshots", snaps.len() as u64);
     for &(id, root, signer) in &snaps {
+        progress.file_done(0);
         let reader = BlobReader::for_snapshot(repo, index, signer);
         let mut stack = vec![(root, String::new(), 0usize)];
         while let Some((tree_id, prefix, depth)) = stack.pop() {
@@ -553,6 +576,7 @@ fn check_packs(
     index: &Index,
     which: ReadData,
     r: &mut CheckReport,
+    progress: &dyn Progress,
 ) -> Vec<(usize, BlobId)> {
     // Damaged copies per blob: (listing position, what is wrong).
     let mut bad_copies: IdMap<BlobId, Vec<(u32, String)>> = IdMap::default();
@@ -572,7 +596,9 @@ fn check_packs(
         .collect();
     let (chosen, selection) = select_packs(&ids, which);
     (r.packs_selected, r.selection) = (chosen.len(), selection);
+    progress.phase("reading packs", chosen.len() as u64);
     for id in chosen.into_iter().map(|i| ids[i]) {
+        progress.file_done(0);
         let read = crate::repo::limits::read_bounded(
             repo.storage().as_ref(),
             Kind::Pack,
@@ -593,6 +619,7 @@ fn check_packs(
         };
         r.packs_read += 1;
         r.bytes_read += bytes.len() as u64;
+        progress.bytes_read(bytes.len() as u64);
         if ObjectId::of(&bytes) != id {
             r.errors.push(format!(
                 "pack {id}: content does not match its name (modified or truncated)"

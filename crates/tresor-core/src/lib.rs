@@ -51,8 +51,22 @@ pub trait Progress: Send + Sync {
     fn file_done(&self, _bytes: u64) {}
     /// `bytes` of content were read.
     fn bytes_read(&self, _bytes: u64) {}
-    /// Total work is known: `files` entries, `bytes` content bytes.
+    /// `bytes` of content were done without reading them: a backed-up file unchanged since the
+    /// parent snapshot (its blob list is reused), a restored file already correct at the target.
+    fn bytes_skipped(&self, _bytes: u64) {}
+    /// The total work: `files` entries, `bytes` content bytes. May be called again and again
+    /// while an estimate grows (backup: [`archiver::Estimate`] counting the sources as the walk
+    /// runs); the last call holds. Done counts may pass an estimate (the sources grew).
     fn set_total(&self, _files: u64, _bytes: u64) {}
+    /// Work started on the entry at `path` (backup: a source file about to be read; restore:
+    /// a file about to be written). For display only.
+    fn current_file(&self, _path: &std::path::Path) {}
+    /// An entry could not be processed: one more of the warnings or problems the operation's
+    /// result lists.
+    fn error(&self) {}
+    /// The operation entered a new phase named `name` (e.g. prune's `"repacking"`), with `total`
+    /// steps when known (0 when not); the counts of the phase start at zero.
+    fn phase(&self, _name: &str, _total: u64) {}
     /// A storage request waits for the store — throttled (503 SlowDown, 429), a passing server
     /// error or a reset connection — and is sent again after `notice.delay`
     /// ([`tresor_storage::retry`]). Called on a thread of its own, in order.

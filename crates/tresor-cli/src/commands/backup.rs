@@ -1,7 +1,7 @@
 use crate::args::BackupArgs;
 use crate::context::{Context, hostname, username};
 use crate::exit;
-use crate::output::Bar;
+use crate::progress::{Bar, Show};
 use crate::render::{self, backup::BackupSummary};
 use anyhow::{Context as _, Result, bail};
 use std::path::{Component, Path, PathBuf};
@@ -73,7 +73,7 @@ pub fn run(ctx: &Context, a: BackupArgs) -> Result<i32> {
         cancel: Some(cancel),
         cache_dir: ctx.cache_dir.clone(),
     };
-    let result = back_up(ctx, &repo, opts, a.stdin)?;
+    let result = back_up(ctx, &repo, opts)?;
     render::emit(&BackupSummary::from(&result), ctx.mode())?;
     Ok(if result.warnings.is_empty() {
         exit::OK
@@ -149,30 +149,21 @@ fn host(repo: &Repository, a: &BackupArgs) -> String {
     })
 }
 
-/// Run the backup with a progress bar (and, for its ETA, files and bytes counted in the
-/// background while the backup runs).
-fn back_up(
-    ctx: &Context,
-    repo: &Repository,
-    opts: BackupOptions,
-    stdin: bool,
-) -> Result<BackupResult> {
-    let bar = Bar::new(ctx.progress_enabled(), "backup").with_wait_lines(!ctx.quiet && !ctx.json);
-    let scan_paths = if ctx.progress_enabled() && !stdin {
-        opts.paths.clone()
-    } else {
-        Vec::new()
-    };
-    let scan_excludes = opts.excludes.clone();
+/// Run the backup with its progress, the total estimated by a count of the sources
+/// ([`archiver::Estimate`]) on a thread of its own while the backup runs.
+fn back_up(ctx: &Context, repo: &Repository, opts: BackupOptions) -> Result<BackupResult> {
+    let show = ctx.progress();
+    let bar = Bar::new(show, "backup").with_wait_lines(!ctx.quiet && !ctx.json);
+    let estimate = (show != Show::Nothing).then(|| archiver::Estimate::of(&opts));
+    let done = AtomicBool::new(false);
     let result = std::thread::scope(|scope| {
-        if !scan_paths.is_empty() {
-            let (bar, excludes) = (&bar, &scan_excludes);
-            scope.spawn(move || {
-                let (files, bytes) = scan(&scan_paths, excludes);
-                tresor_core::Progress::set_total(bar, files, bytes);
-            });
+        if let Some(e) = &estimate {
+            let (bar, done) = (&bar, &done);
+            scope.spawn(move || e.run(bar, done));
         }
-        archiver::backup(repo, opts, &bar)
+        let r = archiver::backup(repo, opts, &bar);
+        done.store(true, Ordering::Relaxed);
+        r
     });
     bar.finish();
     Ok(result?)
@@ -198,30 +189,4 @@ fn stop_on_signals() -> Arc<AtomicBool> {
         );
     });
     cancel
-}
-
-/// Files and bytes below `paths` (best effort: unreadable entries are skipped). Like the backup,
-/// it never looks at excluded entries.
-fn scan(paths: &[PathBuf], excludes: &PatternSet) -> (u64, u64) {
-    let (mut files, mut bytes) = (0u64, 0u64);
-    let mut stack: Vec<PathBuf> = paths.to_vec();
-    while let Some(p) = stack.pop() {
-        if excludes.matches(&p) {
-            continue;
-        }
-        let Ok(m) = std::fs::symlink_metadata(&p) else {
-            continue;
-        };
-        if m.is_dir() {
-            if let Ok(rd) = std::fs::read_dir(&p) {
-                stack.extend(rd.flatten().map(|e| e.path()));
-            }
-        } else {
-            files += 1;
-            if m.is_file() {
-                bytes += m.len();
-            }
-        }
-    }
-    (files, bytes)
 }

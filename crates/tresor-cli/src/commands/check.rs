@@ -1,9 +1,10 @@
 use crate::args::CheckArgs;
 use crate::context::Context;
 use crate::exit;
+use crate::progress::{Bar, Show};
 use crate::render::{self, check::Checked};
 use anyhow::{Context as _, Result, bail};
-use tresor_core::check::{ReadData, check};
+use tresor_core::check::{ReadData, check_with};
 
 fn parse_subset(s: &str) -> Result<ReadData> {
     if let Some(p) = s.strip_suffix('%') {
@@ -33,7 +34,10 @@ pub fn run(ctx: &Context, a: &CheckArgs) -> Result<i32> {
         (None, false) => ReadData::None,
     };
     let repo = ctx.open()?;
-    let r = check(&repo, which)?;
+    let bar = Bar::new(Show::bar_if(ctx.progress_enabled()), "check");
+    let r = check_with(&repo, which, &bar);
+    bar.finish();
+    let r = r?;
     render::emit(&Checked::new(&r, which != ReadData::None), ctx.mode())?;
     Ok(if r.errors.is_empty() {
         exit::OK

@@ -9,6 +9,7 @@
 use crate::args::MountArgs;
 use crate::context::Context;
 use crate::exit;
+use crate::progress::{Bar, Show};
 use anyhow::{Context as _, Result, bail};
 use fuser::{
     Config, Errno, FileAttr, FileHandle, FileType, Filesystem, FopenFlags, Generation, INodeNo,
@@ -94,7 +95,11 @@ pub fn run(ctx: &Context, a: &MountArgs) -> Result<i32> {
 fn mount(ctx: &Context, a: &MountArgs, target: &Path) -> Result<(fuser::BackgroundSession, usize)> {
     let repo = ctx.open()?;
     repo.require_read("mount")?;
-    let (mut list, skipped) = repo.load_snapshots()?;
+    let show = Show::bar_if(ctx.progress_enabled());
+    let bar = Bar::new(show, "mount: loading snapshots");
+    let loaded = repo.load_snapshots();
+    bar.finish();
+    let (mut list, skipped) = loaded?;
     for s in &skipped {
         crate::render::say(format!(
             "warning: snapshot {}: {} (not shown)",
@@ -104,13 +109,17 @@ fn mount(ctx: &Context, a: &MountArgs, target: &Path) -> Result<(fuser::Backgrou
     }
     let filter: SnapshotFilter = (&a.filter).into();
     list.retain(|(_, s)| filter.matches(s));
-    let index = repo.load_index()?;
     let count = list.len();
     let owner = (
         rustix::process::getuid().as_raw(),
         rustix::process::getgid().as_raw(),
     );
-    let vfs = Vfs::new(repo, index, &list, owner)?;
+    let bar = Bar::new(show, "mount: loading the index");
+    let vfs = repo
+        .load_index()
+        .and_then(|index| Vfs::new(repo, index, &list, owner));
+    bar.finish();
+    let vfs = vfs?;
 
     let mut cfg = Config::default();
     cfg.mount_options = vec![

@@ -3,7 +3,7 @@
 use crate::args::PruneArgs;
 use crate::context::Context;
 use crate::exit;
-use crate::output;
+use crate::progress::{Bar, Show};
 use crate::render;
 use crate::render::prune::{Announced, Pruned};
 use anyhow::Result;
@@ -19,16 +19,20 @@ pub fn run(ctx: &Context, a: &PruneArgs) -> Result<i32> {
         inactive_hosts: a.inactive_hosts.clone(),
         workers: super::workers(),
     };
-    let plan = prune::plan(&repo, &opts)?;
+    let planning = Bar::new(
+        Show::bar_if(ctx.progress_enabled()),
+        "prune: listing and marking",
+    );
+    let plan = prune::plan(&repo, &opts);
+    planning.finish();
+    let plan = plan?;
     if a.dry_run {
         render::emit(&Pruned::dry_run(&plan), ctx.mode())?;
         return Ok(exit::OK);
     }
     render::emit(&Announced(&plan), ctx.mode())?;
-    let bar = output::Bar::new(
-        ctx.progress_enabled() && !plan.repack.is_empty(),
-        "repacking",
-    );
+    let bar = Bar::new(Show::bar_if(ctx.progress_enabled()), "prune");
+    tresor_core::Progress::phase(&bar, "prune: repacking", plan.repack.len() as u64);
     let stats = plan.execute(&repo, &bar);
     bar.finish();
     let stats = stats?;

@@ -1,7 +1,7 @@
 use crate::args::RestoreArgs;
 use crate::context::Context;
 use crate::exit;
-use crate::output::Bar;
+use crate::progress::Bar;
 use crate::render::{self, restore::Restored};
 use anyhow::Result;
 use tresor_core::exclude::PatternSet;
@@ -36,7 +36,7 @@ pub fn run(ctx: &Context, a: &RestoreArgs) -> Result<i32> {
         signer: repo.snapshot_signer(id).ok(),
         ..RestoreOptions::new(a.target.clone())
     };
-    let bar = Bar::new(ctx.progress_enabled(), "restore");
+    let bar = Bar::new(ctx.progress(), "restore");
     let r = restorer::restore(&repo, &index, snap, &opts, &bar);
     bar.finish();
     let r = r?;

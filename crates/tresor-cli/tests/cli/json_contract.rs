@@ -199,7 +199,7 @@ fn docs() -> String {
 }
 
 /// Check one document against section `name`.
-fn check(name: &str, doc: &Value) {
+pub(crate) fn check(name: &str, doc: &Value) {
     let table = contract::table(&docs(), name);
     let problems = contract::problems(&table, doc);
     assert!(

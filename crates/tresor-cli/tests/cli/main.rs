@@ -21,6 +21,8 @@ mod keys;
 mod mount;
 mod names_in_output;
 mod output_rules;
+mod progress;
+mod progress_pty;
 mod prune;
 mod repair_heals;
 mod restore_exact;

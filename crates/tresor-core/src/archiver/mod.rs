@@ -19,7 +19,10 @@
 
 mod open;
 mod pause;
+mod scan;
 mod walk;
+
+pub use scan::Estimate;
 
 use crate::error::Result;
 use crate::exclude::PatternSet;

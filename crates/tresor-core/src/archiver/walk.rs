@@ -131,6 +131,7 @@ impl<'a> Walker<'a> {
     }
 
     pub(super) fn warn(&mut self, msg: String) {
+        self.progress.error();
         self.warnings.push(msg);
     }
 
@@ -444,6 +445,7 @@ impl<'a> Walker<'a> {
             self.stats.files_unmodified += 1;
             self.stats.total_files_processed += 1;
             self.stats.total_bytes_processed += node.size;
+            self.progress.bytes_skipped(node.size);
             self.progress.file_done(0);
             return Ok(true);
         }
@@ -605,6 +607,7 @@ impl<'a> Walker<'a> {
             ino: lstat.ino(),
         };
         let mut before = Some(lstat);
+        self.progress.current_file(path);
         for attempt in 0..3 {
             let file = match open_regular(dir, name, Some(listed)) {
                 Ok(f) => f,

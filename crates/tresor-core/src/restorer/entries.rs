@@ -28,6 +28,7 @@ pub(super) fn restore_file(sh: &Shared<'_>, job: &FileJob) {
     match prior {
         Prior::Keep => {
             bump(&sh.c.kept);
+            sh.progress.bytes_skipped(job.node.size);
             sh.progress.file_done(0);
         }
         Prior::Correct(file) => keep_file(sh, job, &file),
@@ -115,6 +116,7 @@ fn keep_file(sh: &Shared<'_>, job: &FileJob, file: &File) {
     }) {
         sh.problem(&job.path(), e, false);
     }
+    sh.progress.bytes_skipped(job.node.size);
     sh.progress.file_done(0);
 }
 
@@ -240,6 +242,8 @@ pub(super) fn make_links(sh: &Shared<'_>, links: &Links, deferred: Vec<(Arc<DirS
                 None => link_one(sh, (first_dir, first_name), &dir, &node),
             }
         }
+        sh.progress.bytes_skipped(node.size);
+        sh.progress.file_done(0);
         sh.release(&dir);
     }
 }

@@ -72,7 +72,7 @@ use policy::{Fate, MetaPolicy, XattrFilter};
 use rustix::fs::Mode;
 use std::collections::HashMap;
 use std::os::fd::OwnedFd;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -320,6 +320,7 @@ struct Shared<'a> {
 
 impl Shared<'_> {
     fn problem(&self, path: &str, message: String, damage: bool) {
+        self.progress.error();
         self.problems
             .lock()
             .expect("problems lock")
@@ -433,6 +434,13 @@ fn run(
     }
     let start = find_node(&sh.reader, &snapshot.tree, &opts.subpath)?;
     let prefix = ls::normalize(&opts.subpath);
+    // The whole snapshot: its summary is the total. Part of it: the walk counts as it goes.
+    let whole = start.is_none() && opts.includes.is_empty() && opts.excludes.is_empty();
+    let summary = snapshot.summary.as_ref().filter(|_| whole);
+    if let Some(s) = summary {
+        sh.progress
+            .set_total(s.total_files_processed, s.total_bytes_processed);
+    }
     let (links, deferred, dirs) = std::thread::scope(|scope| -> Result<_> {
         let (tx, rx) = bounded::<FileJob>(256);
         for _ in 0..opts.workers.max(1) {
@@ -440,15 +448,18 @@ fn run(
             scope.spawn(move || {
                 for job in rx.iter() {
                     if job.node.kind == NodeKind::File {
+                        sh.progress.current_file(Path::new(&job.path()));
                         entries::restore_file(sh, &job);
                     } else {
                         entries::restore_special(sh, &job);
+                        sh.progress.file_done(0);
                     }
                     sh.release(&job.dir);
                 }
             });
         }
         let mut w = Walk::new(sh, opts, tx, &prefix);
+        w.count_total(summary.is_none());
         match &start {
             None => w.run(root, &snapshot.tree)?,
             Some(n) if n.kind == NodeKind::Dir => {

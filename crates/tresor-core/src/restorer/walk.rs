@@ -149,6 +149,9 @@ pub(super) struct Walk<'s, 'a> {
     /// Depth of the restored subpath below the snapshot's root tree.
     base_depth: usize,
     stack: Vec<Frame>,
+    /// Entries and content bytes handed to the workers, reported as the total when
+    /// [`Walk::count_total`] asked for it.
+    found: Option<(u64, u64)>,
 }
 
 impl<'s, 'a> Walk<'s, 'a> {
@@ -170,7 +173,14 @@ impl<'s, 'a> Walk<'s, 'a> {
             base_depth: crate::repo::tree::components(&spath).len(),
             spath,
             stack: Vec::new(),
+            found: None,
         }
+    }
+
+    /// When `on`, report the entries found so far as the total ([`crate::Progress::set_total`]):
+    /// the walk runs ahead of the workers, so the total grows ahead of the done counts.
+    pub fn count_total(&mut self, on: bool) {
+        self.found = on.then_some((0, 0));
     }
 
     /// Hard-link groups, links to make once every file exists, and the directory count.
@@ -336,6 +346,11 @@ impl<'s, 'a> Walk<'s, 'a> {
 
     /// Hand a non-directory entry to the workers (hard links after their first name).
     fn dispatch(&mut self, dir: &Arc<DirState>, node: Node) -> Result<()> {
+        if let Some((files, bytes)) = &mut self.found {
+            *files += 1;
+            *bytes += node.size;
+            self.sh.progress.set_total(*files, *bytes);
+        }
         if node.kind == NodeKind::File && node.links > 1 {
             let key = (node.device, node.inode);
             if self.links.contains_key(&key) {

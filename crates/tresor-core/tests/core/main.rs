@@ -7,6 +7,7 @@ mod hostile_format;
 mod hostile_objects;
 mod hostile_prune;
 mod hostile_snapshots;
+mod progress;
 mod prune;
 mod put_only;
 mod restore_hostile;

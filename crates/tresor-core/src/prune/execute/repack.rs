@@ -41,7 +41,9 @@ pub(super) fn repack(
         if p.action != PackAction::Repack {
             continue;
         }
-        match copy_pack(repo, w, pos as u32, p, &packer, &mut copied, progress) {
+        let copy = copy_pack(repo, w, pos as u32, p, &packer, &mut copied, progress);
+        progress.file_done(0);
+        match copy {
             Ok(n) => {
                 stats.packs_repacked += 1;
                 stats.blobs_repacked += n;
