@@ -18,43 +18,67 @@ impl std::fmt::Display for NotARepository {
 
 impl std::error::Error for NotARepository {}
 
+/// What is at a local path that holds no tresor repository.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Found {
+    /// Nothing: no such file or directory.
+    Nothing,
+    /// An empty directory.
+    Empty,
+    /// A file (or anything else that is not a directory).
+    File,
+    /// A restic repository: a `config` file beside `keys/` and `data/`.
+    Restic,
+    /// A directory with other things in it and no `config` folder.
+    Other,
+}
+
 /// What is at `path` when it is not a tresor repository: `None` when it may be one (it has a
 /// `config` folder) or cannot be looked at (then the storage's own error says why).
-pub fn local(path: &Path) -> Option<NotARepository> {
-    let shown = path.display();
-    let init = "(run `tresor init` first)";
+pub fn found(path: &Path) -> Option<Found> {
     let meta = match std::fs::metadata(path) {
         Ok(m) => m,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Some(NotARepository(format!(
-                "no repository at {shown}: no such file or directory {init}"
-            )));
-        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Some(Found::Nothing),
         Err(_) => return None,
     };
     if !meta.is_dir() {
-        return Some(NotARepository(format!(
-            "{shown} is a file, not a tresor repository"
-        )));
+        return Some(Found::File);
     }
-    let mut entries = std::fs::read_dir(path).ok()?;
-    if entries.next().is_none() {
-        return Some(NotARepository(format!(
-            "no repository at {shown}: the directory is empty {init}"
-        )));
+    if std::fs::read_dir(path).ok()?.next().is_none() {
+        return Some(Found::Empty);
     }
     let is_dir = |name: &str| path.join(name).is_dir();
     if is_dir("config") {
         return None;
     }
-    if path.join("config").is_file() && is_dir("keys") && is_dir("data") {
-        return Some(NotARepository(format!(
-            "{shown} is a restic repository, not a tresor repository"
-        )));
+    let restic = path.join("config").is_file() && is_dir("keys") && is_dir("data");
+    Some(if restic { Found::Restic } else { Found::Other })
+}
+
+/// The error for a local `path` that holds no tresor repository ([`found`]), to open it.
+pub fn local(path: &Path) -> Option<NotARepository> {
+    let shown = path.display();
+    let init = "(run `tresor init` first)";
+    Some(NotARepository(match found(path)? {
+        Found::Nothing => format!("no repository at {shown}: no such file or directory {init}"),
+        Found::Empty => format!("no repository at {shown}: the directory is empty {init}"),
+        Found::File => format!("{shown} is a file, not a tresor repository"),
+        Found::Restic => format!("{shown} is a restic repository, not a tresor repository"),
+        Found::Other => format!("{shown} is not a tresor repository (it has no config folder)"),
+    }))
+}
+
+/// Why `init` must not create a repository at the local `path` (`None`: it may, or a
+/// repository is there already, which `init` reports itself).
+pub fn init_refusal(path: &Path) -> Option<String> {
+    let shown = path.display();
+    let elsewhere = "create the repository in a new or empty directory";
+    match found(path)? {
+        Found::Nothing | Found::Empty => None,
+        Found::File => Some(format!("{shown} is a file: {elsewhere}")),
+        Found::Restic => Some(format!("{shown} is a restic repository: {elsewhere}")),
+        Found::Other => Some(format!("{shown}: the directory is not empty: {elsewhere}")),
     }
-    Some(NotARepository(format!(
-        "{shown} is not a tresor repository (it has no config folder)"
-    )))
 }
 
 /// `e`, named after the repository at `location` when the storage refused access (permission
@@ -154,6 +178,29 @@ mod tests {
             ))
         );
         assert_eq!(msg("tresor"), None);
+        let refusal = |n: &str| init_refusal(&p(n));
+        assert_eq!(refusal("missing"), None);
+        assert_eq!(refusal("empty"), None);
+        assert_eq!(refusal("tresor"), None);
+        let elsewhere = "create the repository in a new or empty directory";
+        assert_eq!(
+            refusal("file"),
+            Some(format!("{} is a file: {elsewhere}", shown("file")))
+        );
+        assert_eq!(
+            refusal("restic"),
+            Some(format!(
+                "{} is a restic repository: {elsewhere}",
+                shown("restic")
+            ))
+        );
+        assert_eq!(
+            refusal("other"),
+            Some(format!(
+                "{}: the directory is not empty: {elsewhere}",
+                shown("other")
+            ))
+        );
     }
 
     #[test]

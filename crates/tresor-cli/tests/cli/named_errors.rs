@@ -96,6 +96,36 @@ fn locations_without_a_repository_say_what_is_there() {
 }
 
 #[test]
+fn init_names_a_file_or_a_restic_repository_in_its_way() {
+    let env = Env::new();
+    let (file, restic, other) = (env.path("file"), env.path("restic"), env.path("other"));
+    std::fs::write(&file, b"not a repository").unwrap();
+    fake_restic(&restic);
+    std::fs::create_dir(&other).unwrap();
+    std::fs::write(other.join("notes.txt"), b"x").unwrap();
+    let elsewhere = "create the repository in a new or empty directory";
+    for (location, what) in [
+        (&file, "is a file:"),
+        (&restic, "is a restic repository:"),
+        (&other, ": the directory is not empty:"),
+    ] {
+        let sep = if what.starts_with(':') { "" } else { " " };
+        let line = format!("tresor: {}{sep}{what} {elsewhere}", location.display());
+        one_line(&env, location, &["init"], 1, &line);
+    }
+    assert_eq!(std::fs::read(&file).unwrap(), b"not a repository");
+    let mut left: Vec<String> = std::fs::read_dir(&restic)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    left.sort();
+    assert_eq!(
+        left,
+        ["config", "data", "index", "keys", "locks", "snapshots"]
+    );
+}
+
+#[test]
 fn a_real_restic_repository_is_named_as_one() {
     if !require_all(&[Need::Restic]) {
         return;
@@ -114,6 +144,11 @@ fn a_real_restic_repository_is_named_as_one() {
         repo.display()
     );
     one_line(&env, &repo, &["snapshots"], 10, &line);
+    let line = format!(
+        "tresor: {} is a restic repository: create the repository in a new or empty directory",
+        repo.display()
+    );
+    one_line(&env, &repo, &["init"], 1, &line);
 }
 
 #[test]
