@@ -1,6 +1,7 @@
 //! Errors that name the thing: a location that holds no tresor repository says what is there in
 //! one line naming the path (exit 10); a repository the storage refuses to show is named in the
-//! "permission denied" line (exit 1); a `mount` that cannot open `/dev/fuse` says what to do.
+//! "permission denied" line (exit 1: a local directory, S3's `403 AccessDenied`); a `mount` that
+//! cannot open `/dev/fuse` says what to do.
 
 use std::path::Path;
 use tresor_testkit::cli::Env;
@@ -244,4 +245,63 @@ fn a_user_who_cannot_open_dev_fuse_is_told_what_to_do() {
          user to its group, or make it mode 0666 as most systems do) or run as root; see \
          `tresor mount` in docs/cli.md\n"
     );
+}
+
+/// A loopback "S3 server" that answers every request `403 AccessDenied` (at most 16
+/// connections); returns its port.
+fn access_denied_server() -> u16 {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let body = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>AccessDenied</Code>\
+                    <Message>Access Denied</Message></Error>";
+        for conn in listener.incoming().take(16) {
+            let Ok(mut c) = conn else { continue };
+            let mut request = Vec::new();
+            let mut buf = [0u8; 4096];
+            while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                match c.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => request.extend_from_slice(&buf[..n]),
+                }
+            }
+            let _ = write!(
+                c,
+                "HTTP/1.1 403 Forbidden\r\nContent-Type: application/xml\r\nContent-Length: \
+                 {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    port
+}
+
+#[test]
+fn s3_access_denied_names_the_repository() {
+    let env = Env::new();
+    let location = format!("s3:http://127.0.0.1:{}/bucket/pre", access_denied_server());
+    let mut c = env.cmd();
+    for (k, _) in std::env::vars_os() {
+        if k.to_str().is_some_and(|k| k.starts_with("AWS_")) {
+            c.env_remove(k);
+        }
+    }
+    let o = c
+        .args(["-r", &location, "--retry-for", "0", "snapshots"])
+        .env("AWS_ACCESS_KEY_ID", "tresor-test")
+        .env("AWS_SECRET_ACCESS_KEY", "tresor-test-secret")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("HOME", env.dir.path())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    let head = format!(
+        "tresor: permission denied by repository {location}: storage: list config pre/config/: "
+    );
+    assert!(err.starts_with(&head), "{err}");
+    assert!(err.contains("AccessDenied"), "{err}");
 }
