@@ -204,6 +204,20 @@ mod tests {
     }
 
     #[test]
+    fn not_a_repository_is_exit_10_also_under_context() {
+        let e = anyhow::Error::from(NotARepository(
+            "/r is a file, not a tresor repository".into(),
+        ));
+        assert_eq!(crate::exit::code(&e), crate::exit::NO_REPOSITORY);
+        let e = e.context("opening");
+        assert_eq!(crate::exit::code(&e), crate::exit::NO_REPOSITORY);
+        assert_eq!(
+            crate::exit::message(&e),
+            "opening: /r is a file, not a tresor repository"
+        );
+    }
+
+    #[test]
     fn permission_errors_name_the_repository_and_others_stay() {
         let err = |kind| {
             let s = StorageError::new(kind, "list", Kind::Config, "config", "AccessDenied");

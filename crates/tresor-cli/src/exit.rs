@@ -47,8 +47,8 @@ exit_codes! {
 
 /// The exit code for an error.
 pub fn code(e: &anyhow::Error) -> i32 {
-    if e.downcast_ref::<crate::diagnose::NotARepository>()
-        .is_some()
+    if e.chain()
+        .any(<dyn std::error::Error>::is::<crate::diagnose::NotARepository>)
     {
         return NO_REPOSITORY;
     }
