@@ -18,21 +18,25 @@ pub struct Cli {
 #[derive(Debug, Args)]
 #[command(next_help_heading = "Global options")]
 pub struct Global {
-    /// Repository location: PATH, s3:https://HOST/BUCKET[/PREFIX], s3://BUCKET[/PREFIX],
-    /// tresor+https://HOST[:PORT]/REPO or ssh://[USER@]HOST[:PORT]/PATH.
+    /// Repository location: PATH, s3:https://HOST/BUCKET[/PREFIX],
+    /// s3://BUCKET[/PREFIX], tresor+https://HOST[:PORT]/REPO or
+    /// ssh://[USER@]HOST[:PORT]/PATH (more with --help).
     ///
-    ///   PATH or local:PATH                    a local directory
-    ///   s3:https://ENDPOINT/BUCKET[/PREFIX]   an S3-compatible store (s3:http:// to loopback
-    ///                                         only, unless --insecure-http)
-    ///   s3://BUCKET[/PREFIX]                  AWS S3 (region from AWS_REGION,
-    ///                                         AWS_DEFAULT_REGION or the profile)
-    ///   tresor+https://HOST[:PORT]/REPO       a `tresor serve` server (tresor+http:// to
-    ///                                         loopback only; token from TRESOR_SERVER_TOKEN
-    ///                                         or --server-token-file)
-    ///   ssh://[USER@]HOST[:PORT]/PATH         `tresor serve --stdio` on HOST, through ssh
-    /// S3 credentials come from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN or
-    /// the shared files (AWS_PROFILE, AWS_SHARED_CREDENTIALS_FILE, AWS_CONFIG_FILE), never
-    /// from the location.
+    ///   PATH or local:PATH
+    ///       a local directory
+    ///   s3:https://ENDPOINT/BUCKET[/PREFIX]
+    ///       an S3-compatible store (s3:http:// to loopback only, unless
+    ///       --insecure-http)
+    ///   s3://BUCKET[/PREFIX]
+    ///       AWS S3 (region from AWS_REGION, AWS_DEFAULT_REGION or the profile)
+    ///   tresor+https://HOST[:PORT]/REPO
+    ///       a `tresor serve` server (tresor+http:// to loopback only; token
+    ///       from TRESOR_SERVER_TOKEN or --server-token-file)
+    ///   ssh://[USER@]HOST[:PORT]/PATH
+    ///       `tresor serve --stdio` on HOST, reached through ssh
+    /// S3 credentials come from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
+    /// AWS_SESSION_TOKEN or the shared files (AWS_PROFILE,
+    /// AWS_SHARED_CREDENTIALS_FILE, AWS_CONFIG_FILE), never from the location.
     #[arg(short = 'r', long = "repo", env = "TRESOR_REPOSITORY", global = true)]
     #[arg(verbatim_doc_comment, value_name = "LOCATION")]
     pub repo: Option<String>,

@@ -12,10 +12,7 @@ use std::fmt::Write as _;
 /// it in their own help too (`[env: …]`).
 pub const ENVIRONMENT: &[(&str, &str)] = &[
     ("TRESOR_REPOSITORY", "repository location (-r/--repo)"),
-    (
-        "TRESOR_PASSWORD",
-        "the password (unless --password-file or --password-command)",
-    ),
+    ("TRESOR_PASSWORD", "the password (see --password-file)"),
     ("TRESOR_PASSWORD_FILE", "--password-file"),
     ("TRESOR_PASSWORD_COMMAND", "--password-command"),
     ("TRESOR_CACHE_DIR", "--cache-dir"),
@@ -29,45 +26,32 @@ pub const ENVIRONMENT: &[(&str, &str)] = &[
     ("TRESOR_S3_SSE_KMS_KEY_ID", "--s3-sse-kms-key-id"),
     ("TRESOR_S3_CONNECTIONS", "--s3-connections"),
     ("TRESOR_TLS_CA", "--tls-ca"),
-    (
-        "TRESOR_SERVER_TOKEN",
-        "tresor+http(s)://: the client token (no flag: it would show in ps)",
-    ),
+    ("TRESOR_SERVER_TOKEN", "tresor+http(s)://: the client token"),
     ("TRESOR_SERVER_TOKEN_FILE", "--server-token-file"),
     ("TRESOR_SERVER_COMMAND", "--server-command"),
     ("AWS_ACCESS_KEY_ID", "s3: credentials (with the next two)"),
     ("AWS_SECRET_ACCESS_KEY", "s3: credentials"),
     ("AWS_SESSION_TOKEN", "s3: credentials (temporary)"),
-    (
-        "AWS_PROFILE",
-        "s3: profile in the shared credentials and config files",
-    ),
+    ("AWS_PROFILE", "s3: profile of the shared files"),
     (
         "AWS_SHARED_CREDENTIALS_FILE",
         "s3: default ~/.aws/credentials",
     ),
     ("AWS_CONFIG_FILE", "s3: default ~/.aws/config"),
-    (
-        "AWS_REGION",
-        "s3: signing region (then AWS_DEFAULT_REGION, the profile)",
-    ),
-    ("AWS_DEFAULT_REGION", "s3: signing region"),
+    ("AWS_REGION", "s3: region (then AWS_DEFAULT_REGION)"),
+    ("AWS_DEFAULT_REGION", "s3: region"),
     ("AWS_ENDPOINT_URL", "s3://: endpoint instead of AWS's"),
     (
         "AWS_EC2_METADATA_DISABLED",
         "s3: true skips instance metadata",
     ),
-    (
-        "XDG_CACHE_HOME",
-        "default --cache-dir: $XDG_CACHE_HOME/tresor",
-    ),
-    ("HOME", "default --cache-dir ~/.cache/tresor; ~/.aws"),
-    ("USER", "backup: the user name recorded in the snapshot"),
+    ("XDG_CACHE_HOME", "default cache: $XDG_CACHE_HOME/tresor"),
+    ("HOME", "default cache: ~/.cache/tresor; ~/.aws"),
+    ("USER", "backup: the user name recorded"),
 ];
 
 /// What the main help's footer says after [`ENVIRONMENT`]: the variables named in exclude files.
-const ENVIRONMENT_NOTE: &str =
-    "Exclude files (--exclude-file) expand $NAME and ${NAME} from the environment.";
+const ENVIRONMENT_NOTE: &str = "Exclude files expand $NAME and ${NAME} from the environment.";
 
 /// The examples that end each command's help: the command's words (`""` for tresor itself),
 /// then two or three command lines.
@@ -397,6 +381,15 @@ mod tests {
             listed.len(),
             "examples of no command: {listed:?}"
         );
+    }
+
+    #[test]
+    fn the_environment_list_fits_80_columns() {
+        let width = ENVIRONMENT.iter().map(|(n, _)| n.len()).max().unwrap();
+        for (name, what) in ENVIRONMENT {
+            assert!(2 + width + 2 + what.chars().count() <= 80, "{name}: {what}");
+        }
+        assert!(2 + ENVIRONMENT_NOTE.len() <= 80);
     }
 
     #[test]
