@@ -14,13 +14,34 @@ pub struct Cli {
     pub command: Command,
 }
 
-/// Options every command takes.
+/// Options every command takes (shown under their own headings, apart from each command's own).
 #[derive(Debug, Args)]
+#[command(next_help_heading = "Global options")]
 pub struct Global {
-    /// Repository location: a directory path.
+    /// Repository location: PATH, s3:https://HOST/BUCKET[/PREFIX],
+    /// s3://BUCKET[/PREFIX], tresor+https://HOST[:PORT]/REPO or
+    /// ssh://[USER@]HOST[:PORT]/PATH (more with --help).
+    ///
+    ///   PATH or local:PATH
+    ///       a local directory
+    ///   s3:https://ENDPOINT/BUCKET[/PREFIX]
+    ///       an S3-compatible store (s3:http:// to loopback only, unless
+    ///       --insecure-http)
+    ///   s3://BUCKET[/PREFIX]
+    ///       AWS S3 (region from AWS_REGION, AWS_DEFAULT_REGION or the profile)
+    ///   tresor+https://HOST[:PORT]/REPO
+    ///       a `tresor serve` server (tresor+http:// to loopback only; token
+    ///       from TRESOR_SERVER_TOKEN or --server-token-file)
+    ///   ssh://[USER@]HOST[:PORT]/PATH
+    ///       `tresor serve --stdio` on HOST, reached through ssh
+    /// S3 credentials come from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
+    /// AWS_SESSION_TOKEN or the shared files (AWS_PROFILE,
+    /// AWS_SHARED_CREDENTIALS_FILE, AWS_CONFIG_FILE), never from the location.
     #[arg(short = 'r', long = "repo", env = "TRESOR_REPOSITORY", global = true)]
+    #[arg(verbatim_doc_comment, value_name = "LOCATION")]
     pub repo: Option<String>,
     /// Read the password from the first line of FILE (must not be group/world-readable).
+    /// Without it or --password-command: TRESOR_PASSWORD, else a prompt on the terminal.
     #[arg(long, env = "TRESOR_PASSWORD_FILE", global = true)]
     pub password_file: Option<PathBuf>,
     /// Run CMD (with sh -c) and use the first line of its output as the password.
@@ -66,6 +87,7 @@ pub struct Global {
 
 /// S3 options every command takes (ignored for other locations).
 #[derive(Debug, Args)]
+#[command(next_help_heading = "Global options for S3")]
 pub struct S3Flags {
     /// S3 storage class of packs, e.g. STANDARD_IA, ONEZONE_IA, GLACIER_IR.
     #[arg(
@@ -115,6 +137,7 @@ pub struct S3Flags {
 /// command. The token itself comes from `TRESOR_SERVER_TOKEN` or the token file, never from a
 /// flag (it would show in `ps`) nor from the URL.
 #[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Global options for tresor servers")]
 pub struct ServerFlags {
     /// tresor+https://: trust only the CA certificates in this PEM file (default: system roots).
     #[arg(long, env = "TRESOR_TLS_CA", global = true, value_name = "FILE")]

@@ -95,11 +95,26 @@ impl Context {
         location::probe_conditional_writes(&Location::parse(&self.location)?, &self.open)
     }
 
+    /// The repository's config in `storage` (this context's); a local location that holds no
+    /// repository says what is there instead ([`crate::diagnose::local`]).
+    pub fn read_config(&self, storage: &dyn Storage) -> Result<tresor_format::config::Config> {
+        Repository::read_config(storage).map_err(|e| {
+            let not_repo = matches!(
+                e,
+                tresor_core::CoreError::RepositoryNotFound(_) | tresor_core::CoreError::Storage(_)
+            );
+            match self.local_path().filter(|_| not_repo) {
+                Some(p) => crate::diagnose::local(&p).map_or_else(|| e.into(), Into::into),
+                None => e.into(),
+            }
+        })
+    }
+
     /// Open the repository with the password.
     pub fn open(&self) -> Result<Repository> {
         let storage = self.storage()?;
         // Fail on a missing repository before asking for a password.
-        Repository::read_config(storage.as_ref())?;
+        self.read_config(storage.as_ref())?;
         let pw = self.password.get(&format!(
             "enter password for repository {}: ",
             self.location

@@ -2,29 +2,56 @@
 
 use tresor_core::{CoreError, Damage};
 
-/// Success.
-pub const OK: i32 = 0;
-/// A fatal error not covered below.
-pub const ERROR: i32 = 1;
-/// The snapshot was saved, but some source entries could not be read.
-pub const PARTIAL: i32 = 3;
-/// `restore`: restored, but the target could not reproduce everything (owners, times, attributes,
-/// device nodes: listed as differences).
-pub const DIFFERENCES: i32 = 4;
-/// Repository data is damaged or missing (check, restore, any read).
-pub const DAMAGED: i32 = 5;
-/// No repository at the given location.
-pub const NO_REPOSITORY: i32 = 10;
-/// Wrong password: no key opens with it (or only a removed, revoked key, or one the trust
-/// record does not list).
-pub const WRONG_PASSWORD: i32 = 12;
-/// The key is put-only and cannot read.
-pub const PUT_ONLY: i32 = 13;
-/// Interrupted (Ctrl-C).
-pub const INTERRUPTED: i32 = 130;
+/// Declares the exit codes: each one a constant and a row of [`TABLE`], from the same line, so
+/// `tresor help exit-codes` cannot drift from what the code returns.
+macro_rules! exit_codes {
+    ($($(#[doc = $doc:literal])* $name:ident = $code:literal, $help:literal;)*) => {
+        $($(#[doc = $doc])* #[allow(dead_code, reason = "every code is listed in the table")]
+        pub const $name: i32 = $code;)*
+        /// Every exit code with its meaning as `tresor help exit-codes` prints it, ascending.
+        pub const TABLE: &[(i32, &str)] = &[$(($code, $help)),*];
+    };
+}
+
+exit_codes! {
+    /// Success.
+    OK = 0, "success";
+    /// A fatal error not covered below.
+    ERROR = 1, "error: bad arguments to a command, local I/O problems, a storage that refuses \
+        access (permission denied: the line names the repository), another format version";
+    /// A usage error: an unknown flag, a missing argument (clap's exit code).
+    USAGE = 2, "usage error: unknown flag, missing argument";
+    /// The snapshot was saved, but some source entries could not be read.
+    PARTIAL = 3, "backup: the snapshot was saved, but some source entries could not be read";
+    /// `restore`: restored, but the target could not reproduce everything (owners, times,
+    /// attributes, device nodes: listed as differences).
+    DIFFERENCES = 4, "restore: everything was restored, but the target could not reproduce \
+        everything (owners, times, attributes, device nodes: listed)";
+    /// Repository data is damaged or missing (check, restore, any read).
+    DAMAGED = 5, "repository damaged: corrupt or missing data, a config the trust record does \
+        not name, a rollback, a snapshot seen before that is missing";
+    /// No repository at the given location.
+    NO_REPOSITORY = 10, "no tresor repository at the location (missing, empty, a file, \
+        another program's repository)";
+    /// Wrong password: no key opens with it (or only a removed, revoked key, or one the trust
+    /// record does not list).
+    WRONG_PASSWORD = 12, "wrong password: no key opens with it (or only a removed key, or one \
+        the trust record does not list)";
+    /// The key is put-only and cannot read.
+    PUT_ONLY = 13, "the key is put-only and cannot read";
+    /// Interrupted (Ctrl-C, SIGTERM, SIGHUP).
+    INTERRUPTED = 130, "interrupted (Ctrl-C, SIGTERM or SIGHUP)";
+    /// Standard output was closed by its reader, as if killed by SIGPIPE (128 + 13).
+    BROKEN_PIPE = 141, "standard output was closed by its reader (`tresor snapshots | head -1`)";
+}
 
 /// The exit code for an error.
 pub fn code(e: &anyhow::Error) -> i32 {
+    if e.chain()
+        .any(<dyn std::error::Error>::is::<crate::diagnose::NotARepository>)
+    {
+        return NO_REPOSITORY;
+    }
     match e.downcast_ref::<CoreError>() {
         Some(CoreError::RepositoryNotFound(_)) => NO_REPOSITORY,
         Some(CoreError::WrongPassword | CoreError::KeyRevoked(_) | CoreError::KeyNotTrusted(_)) => {

@@ -8,18 +8,23 @@
 mod args;
 mod commands;
 mod context;
+mod diagnose;
 mod exit;
+mod help;
 mod location;
 mod output;
 mod password;
 mod progress;
 mod render;
 
-use clap::Parser;
-
 fn main() {
+    let words: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
+    if let Some(text) = help::topic(&words) {
+        print!("{text}");
+        return;
+    }
     drop_empty_options();
-    let args = args::Cli::parse();
+    let args = help::parse();
     tune_allocator(matches!(args.command, args::Command::Serve(_)));
     end_quietly_when_stdout_closes();
     // Deep trees are walked recursively: run on a thread with a large stack.
@@ -35,7 +40,7 @@ fn main() {
         }
         _ => {
             eprintln!("tresor: internal error");
-            1
+            exit::ERROR
         }
     };
     std::process::exit(code);
@@ -94,7 +99,7 @@ fn end_quietly_when_stdout_closes() {
             .unwrap_or("");
         if let Some(why) = msg.strip_prefix("failed printing to stdout: ") {
             if why.contains("Broken pipe") {
-                std::process::exit(141);
+                std::process::exit(exit::BROKEN_PIPE);
             }
             // A full disk or a closed terminal: one line, not a panic.
             eprintln!("tresor: cannot write to standard output: {why}");

@@ -3,7 +3,6 @@ use crate::context::Context;
 use crate::exit;
 use crate::render::{self, cat::Object, cat::tree_view};
 use anyhow::{Context as _, Result, bail};
-use tresor_core::Repository;
 use tresor_core::repo::blobs::BlobReader;
 use tresor_format::blob::BlobType;
 use tresor_format::index::IndexFile;
@@ -20,7 +19,7 @@ fn object_id(id: Option<&String>) -> Result<ObjectId> {
 pub fn run(ctx: &Context, a: &CatArgs) -> Result<i32> {
     let storage = ctx.storage()?;
     if a.kind == "config" {
-        let c = Repository::read_config(storage.as_ref())?;
+        let c = ctx.read_config(storage.as_ref())?;
         render::emit(&Object::Config(&c), ctx.mode())?;
         return Ok(exit::OK);
     }

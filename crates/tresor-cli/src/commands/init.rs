@@ -10,14 +10,11 @@ use tresor_format::config::{Config, ObjectLockConfig, ObjectLockMode};
 pub fn run(ctx: &Context, a: &InitArgs) -> Result<i32> {
     // A repository in a directory that holds other files would mix with them (and a backup
     // source given as the repository by mistake would fill up with objects).
-    if let Some(dir) = ctx.local_path()
-        && !dir.join("config").exists()
-        && std::fs::read_dir(&dir).is_ok_and(|mut d| d.next().is_some())
+    if let Some(why) = ctx
+        .local_path()
+        .and_then(|d| crate::diagnose::init_refusal(&d))
     {
-        anyhow::bail!(
-            "{}: the directory is not empty: create the repository in a new or empty directory",
-            dir.display()
-        );
+        anyhow::bail!(why);
     }
     let lock = object_lock(a)?;
     let storage = match lock {

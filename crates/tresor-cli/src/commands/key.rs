@@ -128,7 +128,7 @@ fn import(ctx: &Context, file: Option<&PathBuf>, new: &NewPasswordArgs) -> Resul
     let params = kdf(new)?;
     let pw = new_password(ctx, new)?;
     let storage = ctx.storage()?;
-    let config = tresor_core::Repository::read_config(storage.as_ref())?;
+    let config = ctx.read_config(storage.as_ref())?;
     let marks = ctx.high_water(&config.id);
     let imported = keys::import_paper(storage, &text, &pw, params, &owner(None), marks.as_ref())?;
     let o = Imported {

@@ -31,20 +31,25 @@ pub fn run(cli: Cli) -> Result<i32> {
         return serve::run(&cli.global, a);
     }
     let ctx = Context::new(&cli.global)?;
-    match cli.command {
-        Command::Init(a) => init::run(&ctx, &a),
-        Command::Backup(a) => backup::run(&ctx, a),
-        Command::Snapshots(a) => snapshots::run(&ctx, &a),
-        Command::Ls(a) => ls::run(&ctx, &a),
-        Command::Cat(a) => cat::run(&ctx, &a),
-        Command::Restore(a) => restore::run(&ctx, &a),
-        Command::Mount(a) => mount::run(&ctx, &a),
-        Command::Check(a) => check::run(&ctx, &a),
-        Command::Key(c) => key::run(&ctx, &c),
+    run_with(&ctx, cli.command).map_err(|e| crate::diagnose::name_repository(e, &ctx.location))
+}
+
+/// Run a command that works on the repository of `ctx`.
+fn run_with(ctx: &Context, command: Command) -> Result<i32> {
+    match command {
+        Command::Init(a) => init::run(ctx, &a),
+        Command::Backup(a) => backup::run(ctx, a),
+        Command::Snapshots(a) => snapshots::run(ctx, &a),
+        Command::Ls(a) => ls::run(ctx, &a),
+        Command::Cat(a) => cat::run(ctx, &a),
+        Command::Restore(a) => restore::run(ctx, &a),
+        Command::Mount(a) => mount::run(ctx, &a),
+        Command::Check(a) => check::run(ctx, &a),
+        Command::Key(c) => key::run(ctx, &c),
         Command::S3Policy(_) | Command::Serve(_) => unreachable!("handled above"),
-        Command::Forget(a) => forget::run(&ctx, &a),
-        Command::Prune(a) => prune::run(&ctx, &a),
-        Command::Repair(c) => repair::run(&ctx, &c),
+        Command::Forget(a) => forget::run(ctx, &a),
+        Command::Prune(a) => prune::run(ctx, &a),
+        Command::Repair(c) => repair::run(ctx, &c),
     }
 }
 

@@ -69,6 +69,7 @@ fn check_mountpoint(ctx: &Context, dir: &Path) -> Result<PathBuf> {
 
 pub fn run(ctx: &Context, a: &MountArgs) -> Result<i32> {
     let target = check_mountpoint(ctx, &a.mountpoint)?;
+    crate::diagnose::fuse_device(Path::new("/dev/fuse"))?;
     let (session, count) = mount(ctx, a, &target)?;
     let presses = Arc::new(AtomicUsize::new(0));
     let p = presses.clone();
