@@ -56,7 +56,13 @@ pub struct Entry<'a> {
     pub group: &'a Option<String>,
     /// Size, bytes.
     pub size: u64,
-    /// Modification time.
+    /// Modification time as JSON shows it: RFC 3339 with this machine's offset and the
+    /// fraction of a second (the time rule, `tresor_core::time::rfc3339`); `None` (null) for a
+    /// time beyond what RFC 3339 can show, which `mtime_unix` still holds.
+    #[serde(rename = "mtime")]
+    pub mtime_shown: Option<String>,
+    /// Modification time since the epoch, UTC, exact (seconds and nanoseconds).
+    #[serde(rename = "mtime_unix")]
     pub mtime: Timestamp,
     /// Inode number at backup.
     pub inode: u64,
@@ -97,6 +103,9 @@ impl<'a> Entry<'a> {
             user: &n.user,
             group: &n.group,
             size: n.size,
+            mtime_shown: jiff::Timestamp::new(n.mtime.secs, n.mtime.nanos as i32)
+                .ok()
+                .map(|t| tresor_core::time::rfc3339(t, zone)),
             mtime: n.mtime,
             inode: n.inode,
             links: n.links,
@@ -268,7 +277,8 @@ mod tests {
             j.stream(Stream::Out),
             "{\"path\":\"/x/a\u{fffd}\",\"path_hex\":\"2f782f61ff\",\"name\":\"a\u{fffd}\",\"name_hex\":\"61ff\",\"type\":\"symlink\",\
              \"mode\":420,\"uid\":1000,\"gid\":100,\"user\":\"me\",\"group\":null,\"size\":6,\
-             \"mtime\":{\"secs\":1577934245,\"nanos\":5},\"inode\":77,\"links\":1,\"target\":\"a.txt\"}\n"
+             \"mtime\":\"2020-01-02T03:04:05.000000005+00:00\",\
+             \"mtime_unix\":{\"secs\":1577934245,\"nanos\":5},\"inode\":77,\"links\":1,\"target\":\"a.txt\"}\n"
         );
         let file = node(b"f", NodeKind::File);
         let j = render(

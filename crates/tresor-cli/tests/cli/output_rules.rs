@@ -104,6 +104,18 @@ fn times_are_local_to_the_second_and_json_has_the_offset() {
     );
     let bytes = text(&ist(&env, &["ls", "latest", "-l"]).stdout);
     assert!(bytes.contains(" 1572864 2020-01-02 08:34:05 "), "{bytes}");
+    // ls --json: RFC 3339 with the offset (as restic), and the exact time beside it.
+    let o = ist(&env, &["ls", "--json", "latest"]);
+    let f: serde_json::Value = text(&o.stdout)
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|v| v["name"] == "f")
+        .unwrap();
+    assert_eq!(f["mtime"], "2020-01-02T08:34:05+05:30");
+    assert_eq!(
+        f["mtime_unix"],
+        serde_json::json!({"secs": 1_577_934_245, "nanos": 0})
+    );
 }
 
 #[test]
