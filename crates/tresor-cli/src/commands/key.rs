@@ -174,7 +174,13 @@ fn config_summary(c: &tresor_format::config::Config) -> String {
         c.pack_size,
         c.compression_level,
         match c.object_lock {
-            Some(l) => format!("{:?} {} days", l.mode, l.days),
+            Some(l) => {
+                let mode = match l.mode {
+                    tresor_format::config::ObjectLockMode::Governance => "governance",
+                    tresor_format::config::ObjectLockMode::Compliance => "compliance",
+                };
+                format!("{mode} {} days", l.days)
+            }
             None => "none".into(),
         }
     )
