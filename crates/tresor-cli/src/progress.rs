@@ -62,6 +62,14 @@ pub struct Status {
     /// Bytes done per second so far (shown on the bar; not a field of the status lines).
     #[serde(skip)]
     pub rate: Option<u64>,
+    /// What the entries are, for the bar: `files`, or the unit of a phase (`snapshots`,
+    /// `packs`). Not a field of the status lines.
+    #[serde(skip)]
+    pub unit: String,
+    /// Whether `total_bytes` was given (else it only mirrors `bytes_done`, and the bar shows the
+    /// bytes done alone). Not a field of the status lines.
+    #[serde(skip)]
+    pub bytes_have_total: bool,
 }
 
 /// The counters the callbacks update.
@@ -75,6 +83,7 @@ struct Counters {
     current: Mutex<Option<PathBuf>>,
     waiting: Mutex<Option<String>>,
     verb: Mutex<String>,
+    unit: Mutex<String>,
 }
 
 impl Counters {
@@ -89,6 +98,7 @@ impl Counters {
             current: Mutex::new(None),
             waiting: Mutex::new(None),
             verb: Mutex::new(verb.to_string()),
+            unit: Mutex::new("files".to_string()),
         }
     }
 
@@ -128,6 +138,8 @@ impl Counters {
             error_count: self.errors.load(Ordering::Relaxed),
             rate: (elapsed >= Duration::from_millis(500))
                 .then(|| (bytes_done as f64 / elapsed.as_secs_f64()) as u64),
+            unit: self.unit.lock().unwrap_or_else(|e| e.into_inner()).clone(),
+            bytes_have_total: given_bytes > 0,
         }
     }
 }
@@ -167,8 +179,10 @@ pub fn lines(verb: &str, s: &Status, waiting: Option<&str>) -> String {
     let rate = s
         .rate
         .map_or_else(String::new, |r| format!(", {}/s", bytes(r)));
-    let amount = if s.total_bytes > 0 {
+    let amount = if s.bytes_have_total {
         format!(", {} / {}{rate}", bytes(s.bytes_done), bytes(s.total_bytes))
+    } else if s.bytes_done > 0 {
+        format!(", {}{rate}", bytes(s.bytes_done))
     } else {
         String::new()
     };
@@ -177,13 +191,14 @@ pub fn lines(verb: &str, s: &Status, waiting: Option<&str>) -> String {
         .or_else(|| s.current_files.first().cloned())
         .unwrap_or_default();
     format!(
-        "{verb} [{}] [{}{}] {:6.2}%  {eta}\n{} / {} files{amount}, {} errors\n{third}",
+        "{verb} [{}] [{}{}] {:6.2}%  {eta}\n{} / {} {}{amount}, {} errors\n{third}",
         clock(s.seconds_elapsed),
         "#".repeat(filled),
         "-".repeat(WIDTH - filled),
         s.percent_done * 100.0,
         s.files_done,
         s.total_files,
+        s.unit,
         s.error_count,
     )
 }
@@ -331,9 +346,10 @@ impl tresor_core::Progress for Bar {
     fn error(&self) {
         self.shared.counters.errors.fetch_add(1, Ordering::Relaxed);
     }
-    fn phase(&self, name: &str, total: u64) {
+    fn phase(&self, name: &str, unit: &str, total: u64) {
         let c = &self.shared.counters;
         *c.verb.lock().unwrap_or_else(|e| e.into_inner()) = name.to_string();
+        *c.unit.lock().unwrap_or_else(|e| e.into_inner()) = unit.to_string();
         for n in [&c.files, &c.bytes, &c.total_bytes] {
             n.store(0, Ordering::Relaxed);
         }
@@ -404,9 +420,9 @@ mod tests {
     #[test]
     fn a_phase_counts_its_steps_from_zero() {
         let bar = Bar::new(Show::Nothing, "check");
-        bar.phase("checking snapshots", 4);
+        bar.phase("checking snapshots", "snapshots", 4);
         bar.file_done(0);
-        bar.phase("reading packs", 10);
+        bar.phase("reading packs", "packs", 10);
         bar.file_done(0);
         bar.file_done(0);
         bar.bytes_read(5000);
@@ -415,6 +431,10 @@ mod tests {
         assert_eq!((s.files_done, s.total_files, s.percent_done), (2, 10, 0.2));
         assert_eq!(s.bytes_done, 5000);
         assert_eq!(*bar.shared.counters.verb.lock().unwrap(), "reading packs");
+        assert_eq!(
+            lines("check", &s, None).lines().nth(1),
+            Some("2 / 10 packs, 4.88 KiB, 0 errors")
+        );
         bar.finish();
     }
 
@@ -432,6 +452,8 @@ mod tests {
             current_files: vec!["/src/a\\nb".into()],
             error_count: 1,
             rate: Some(512),
+            unit: "files".into(),
+            bytes_have_total: true,
         };
         assert_eq!(
             lines("backup", &s, None),
@@ -444,6 +466,7 @@ mod tests {
             rate: None,
             total_bytes: 0,
             bytes_done: 0,
+            bytes_have_total: false,
             ..s
         };
         assert_eq!(

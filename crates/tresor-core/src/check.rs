@@ -141,7 +141,7 @@ pub fn check_with(
     repo.require_read("check")?;
     let mut r = CheckReport::default();
     check_keys(repo, &mut r)?;
-    progress.phase("loading index", 0);
+    progress.phase("loading index", "index objects", 0);
     let (index, bad) = repo.load_index_lenient()?;
     for problem in &repo.trust().problems {
         r.errors.push(problem.clone());
@@ -426,7 +426,7 @@ fn check_snapshots(
     r.snapshots = snaps.len();
     let mut seen_trees: IdSet<BlobId> = IdSet::default();
     let mut missing: IdMap<BlobId, Vec<String>> = IdMap::default();
-    progress.phase("checking snapshots", snaps.len() as u64);
+    progress.phase("checking snapshots", "snapshots", snaps.len() as u64);
     for &(id, root, signer) in &snaps {
         progress.file_done(0);
         let reader = BlobReader::for_snapshot(repo, index, signer);
@@ -596,7 +596,7 @@ fn check_packs(
         .collect();
     let (chosen, selection) = select_packs(&ids, which);
     (r.packs_selected, r.selection) = (chosen.len(), selection);
-    progress.phase("reading packs", chosen.len() as u64);
+    progress.phase("reading packs", "packs", chosen.len() as u64);
     for id in chosen.into_iter().map(|i| ids[i]) {
         progress.file_done(0);
         let read = crate::repo::limits::read_bounded(

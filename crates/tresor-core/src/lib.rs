@@ -64,9 +64,10 @@ pub trait Progress: Send + Sync {
     /// An entry could not be processed: one more of the warnings or problems the operation's
     /// result lists.
     fn error(&self) {}
-    /// The operation entered a new phase named `name` (e.g. prune's `"repacking"`), with `total`
-    /// steps when known (0 when not); the counts of the phase start at zero.
-    fn phase(&self, _name: &str, _total: u64) {}
+    /// The operation entered a new phase named `name` (e.g. check's `"reading packs"`), with
+    /// `total` steps when known (0 when not), each one of `unit` (plural, e.g. `"packs"`); the
+    /// counts of the phase start at zero, and its bytes have no total.
+    fn phase(&self, _name: &str, _unit: &str, _total: u64) {}
     /// A storage request waits for the store — throttled (503 SlowDown, 429), a passing server
     /// error or a reset connection — and is sent again after `notice.delay`
     /// ([`tresor_storage::retry`]). Called on a thread of its own, in order.

@@ -43,7 +43,8 @@ pub fn signer_info(repo: &crate::Repository, id: &ObjectId) -> Option<SignerInfo
 pub struct SnapshotFilter {
     /// Only snapshots of these hosts (any, when empty).
     pub hosts: Vec<String>,
-    /// Only snapshots whose paths include all of these (any, when empty).
+    /// Only snapshots whose paths include all of these (any, when empty), compared after
+    /// [`clean_path`] on both sides (`/srv/` matches `/srv`).
     pub paths: Vec<String>,
     /// Tag lists as restic's `--tag` takes them (`TagLists`): a snapshot passes when it
     /// carries every tag of at least one list (any snapshot, when there is no list). A list
@@ -57,8 +58,35 @@ impl SnapshotFilter {
     /// Whether `s` passes the filter.
     pub fn matches(&self, s: &Snapshot) -> bool {
         (self.hosts.is_empty() || self.hosts.contains(&s.hostname))
-            && self.paths.iter().all(|p| s.paths.contains(p))
+            && self.paths.iter().all(|p| {
+                let p = clean_path(p);
+                s.paths.iter().any(|sp| clean_path(sp) == p)
+            })
             && (self.tags.is_empty() || self.tags.iter().any(|l| has_tags(s, l)))
+    }
+}
+
+/// `p` cleaned lexically, as Go's `filepath.Clean` (which restic applies to paths): repeated
+/// slashes and `.` components removed, `..` taking away the component before it (never above
+/// the root), no trailing slash except for `/` itself. `""` stays `""`.
+pub fn clean_path(p: &str) -> String {
+    let absolute = p.starts_with('/');
+    let mut parts: Vec<&str> = Vec::new();
+    for c in p.split('/') {
+        match c {
+            "" | "." => {}
+            ".." if parts.last().is_some_and(|l| *l != "..") => {
+                parts.pop();
+            }
+            ".." if absolute => {}
+            c => parts.push(c),
+        }
+    }
+    let joined = parts.join("/");
+    match (absolute, joined.is_empty()) {
+        (true, _) => format!("/{joined}"),
+        (false, true) if !p.is_empty() => ".".to_string(),
+        _ => joined,
     }
 }
 
@@ -143,5 +171,26 @@ fn find_loaded<'a>(
         (Some(one), None) => Ok(one),
         (Some(_), Some(_)) => Err(CoreError::AmbiguousSnapshot(spec.into())),
         _ => Err(CoreError::SnapshotNotFound(spec.into())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::clean_path;
+
+    #[test]
+    fn paths_are_cleaned_as_go_filepath_clean() {
+        for (p, want) in [
+            ("/srv/", "/srv"),
+            ("/srv//data/./x/", "/srv/data/x"),
+            ("/srv/a/../b", "/srv/b"),
+            ("/../..", "/"),
+            ("/", "/"),
+            ("a/../..", ".."),
+            ("./", "."),
+            ("", ""),
+        ] {
+            assert_eq!(clean_path(p), want, "{p}");
+        }
     }
 }

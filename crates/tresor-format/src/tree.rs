@@ -218,11 +218,13 @@ pub struct Tree {
     pub nodes: Vec<Node>,
 }
 
-/// A name (or other raw bytes) for messages: in double quotes, with non-printable and
-/// non-ASCII bytes escaped (`\xff`, `\n`, `\"`), so a hostile name cannot move the cursor of a
-/// terminal or fake another line.
+/// A name (or other raw bytes) for messages: in double quotes, shown by the rule of
+/// [`display_bytes`] (control and hiding characters, backslashes and bytes that are not UTF-8
+/// escaped: `\n`, `\x1b`, `\xff`, `\u{202e}`) with `"` escaped as `\"`; other characters,
+/// `müller` or `日本`, as they are. So a hostile name cannot move the cursor of a terminal,
+/// fake another line, or end the quotes early.
 pub fn escape_name(name: &[u8]) -> String {
-    format!("\"{}\"", name.escape_ascii())
+    format!("\"{}\"", display_bytes(name).replace('"', "\\\""))
 }
 
 fn bad_tree(name: &[u8], problem: &str) -> FormatError {
@@ -385,6 +387,18 @@ impl Tree {
 
 #[cfg(test)]
 mod tests {
+
+    /// Quoted names keep printable non-ASCII text (`müller`, `日本`) and escape what could
+    /// move the cursor, hide text, end the quotes or is not UTF-8.
+    #[test]
+    fn escape_name_keeps_text_and_escapes_the_rest() {
+        assert_eq!(escape_name("müller-日本".as_bytes()), "\"müller-日本\"");
+        assert_eq!(
+            escape_name(b"a\"b\\c\n\x1b]0;x\x07\xff"),
+            "\"a\\\"b\\\\c\\n\\x1b]0;x\\x07\\xff\""
+        );
+        assert_eq!(escape_name("\u{202e}".as_bytes()), "\"\\u{202e}\"");
+    }
 
     #[test]
     fn display_rule() {

@@ -57,9 +57,19 @@ impl From<&SnapshotFilterArgs> for SnapshotFilter {
     fn from(a: &SnapshotFilterArgs) -> Self {
         SnapshotFilter {
             hosts: a.hosts.clone(),
-            paths: a.paths.clone(),
+            paths: a.paths.iter().map(|p| absolute_path(p)).collect(),
             tags: a.tags.iter().map(|t| parse_tag_list(t)).collect(),
         }
+    }
+}
+
+/// A `--path` filter as snapshots record paths: absolute (a relative one is taken from the
+/// current directory, as `backup` records it); cleaning is the filter's
+/// ([`tresor_core::snapshots::clean_path`]).
+fn absolute_path(p: &str) -> String {
+    match std::env::current_dir() {
+        Ok(cwd) if !p.starts_with('/') => cwd.join(p).to_string_lossy().into_owned(),
+        _ => p.to_string(),
     }
 }
 

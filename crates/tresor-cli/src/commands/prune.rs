@@ -32,7 +32,7 @@ pub fn run(ctx: &Context, a: &PruneArgs) -> Result<i32> {
     }
     render::emit(&Announced(&plan), ctx.mode())?;
     let bar = Bar::new(Show::bar_if(ctx.progress_enabled()), "prune");
-    tresor_core::Progress::phase(&bar, "prune: repacking", plan.repack.len() as u64);
+    tresor_core::Progress::phase(&bar, "prune: repacking", "packs", plan.repack.len() as u64);
     let stats = plan.execute(&repo, &bar);
     bar.finish();
     let stats = stats?;

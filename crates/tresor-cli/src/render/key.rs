@@ -1,6 +1,6 @@
 //! `key …`: the key list, a key added, removed or changed, the paper key, unknown signers.
 
-use super::{Level, Outcome, Text, quoted};
+use super::{Level, Outcome, Text, escape_controls, quoted};
 use anyhow::Result;
 use serde::Serialize;
 use tresor_core::keys::{KeyListing, UnknownSigner};
@@ -88,8 +88,8 @@ impl KeyList<'_> {
         vec![
             format!("{cur} {}", k.id.short()),
             kind.to_string(),
-            quoted(k.host),
-            quoted(k.username),
+            escape_controls(k.host),
+            escape_controls(k.username),
             created.unwrap_or_else(|| quoted(k.created)),
         ]
     }

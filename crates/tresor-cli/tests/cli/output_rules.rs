@@ -307,3 +307,52 @@ fn future_snapshots_are_named_with_local_times() {
     );
     assert!(text(&o.stderr).contains(&note), "{}", text(&o.stderr));
 }
+
+/// Names in other scripts print as they are — in quotes (`forget`'s group heading) and in
+/// tables, whose columns count terminal cells (`日本` takes four) — and `--path` filters
+/// compare cleaned paths (`/srv/` selects snapshots of `/srv`; a relative one is taken from
+/// the current directory).
+#[test]
+fn international_names_print_as_text_and_path_filters_are_cleaned() {
+    let env = Env::new();
+    env.init();
+    let src = env.path("src");
+    std::fs::create_dir(&src).unwrap();
+    std::fs::write(src.join("f"), b"x").unwrap();
+    let s = src.to_str().unwrap();
+    for host in ["müller-pc", "日本語ホスト"] {
+        env.ok(&["backup", s, "--host", host, "--tag", "größe"]);
+    }
+    let o = env.ok(&["forget", "--keep-last", "1", "-n"]);
+    let out = text(&o.stdout);
+    assert!(
+        out.contains("snapshots for host \"müller-pc\", paths ["),
+        "{out}"
+    );
+    assert!(
+        out.contains("snapshots for host \"日本語ホスト\", paths ["),
+        "{out}"
+    );
+    let table = text(&env.ok(&["snapshots"]).stdout);
+    let rows: Vec<&str> = table.lines().filter(|l| l.contains("größe")).collect();
+    assert_eq!(rows.len(), 2, "{table}");
+    // The Signer column starts at the same terminal column on both rows.
+    let col = |row: &str| {
+        let at = row.find("full").unwrap();
+        unicode_width::UnicodeWidthStr::width(&row[..at])
+    };
+    assert_eq!(col(rows[0]), col(rows[1]), "{table}");
+    for filter in [format!("{s}/"), format!("{s}/./"), format!("{s}//")] {
+        let o = env.ok(&["snapshots", "--json", "--path", &filter]);
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(v.as_array().unwrap().len(), 2, "{filter}");
+    }
+    let o = env
+        .cmd()
+        .current_dir(env.path(""))
+        .args(["snapshots", "--json", "--path", "src"])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v.as_array().unwrap().len(), 2);
+}

@@ -43,11 +43,11 @@ impl Progress for Recorder {
             .unwrap()
             .push(Event::Current(path.to_path_buf()));
     }
-    fn phase(&self, name: &str, total: u64) {
+    fn phase(&self, name: &str, unit: &str, total: u64) {
         self.0
             .lock()
             .unwrap()
-            .push(Event::Phase(name.into(), total));
+            .push(Event::Phase(format!("{name} ({unit})"), total));
     }
 }
 
@@ -115,9 +115,9 @@ fn backup_reports_files_read_and_unchanged_bytes_and_check_its_phases() {
     assert_eq!(
         phases,
         [
-            &Event::Phase("loading index".into(), 0),
-            &Event::Phase("checking snapshots".into(), 2),
-            &Event::Phase("reading packs".into(), packs),
+            &Event::Phase("loading index (index objects)".into(), 0),
+            &Event::Phase("checking snapshots (snapshots)".into(), 2),
+            &Event::Phase("reading packs (packs)".into(), packs),
         ]
     );
     assert_eq!(
