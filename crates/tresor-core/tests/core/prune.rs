@@ -8,7 +8,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use tresor_core::archiver::{self, BackupOptions};
 use tresor_core::check::{self, ReadData};
-use tresor_core::prune::{self, MaxUnused, PruneOptions, PrunePlan, PruneStats};
+use tresor_core::prune::{
+    self, FreedLater, Later, MaxUnused, PruneOptions, PrunePlan, PruneStats, WaitingHost,
+};
 use tresor_core::repair::{self, RepairSnapshotsOptions};
 use tresor_core::repo::KeyOwner;
 use tresor_core::restorer::{self, RestoreOptions};
@@ -337,13 +339,41 @@ fn condemned_packs_wait_for_every_host_in_repository_time() {
     assert!(!plan.condemn_unused.is_empty());
     assert!(stats.armed);
     let condemned: Vec<ObjectId> = plan.condemn_unused.iter().map(|p| p.id).collect();
+    // It says what it frees later, and on which condition: every host backs up again.
+    assert_eq!(
+        stats.freed_later,
+        [FreedLater {
+            packs: stats.packs_condemned,
+            bytes: stats.bytes_condemned,
+            when: Later::HostsBackUp,
+            hosts: vec!["h1".into(), "h2".into()],
+        }]
+    );
+    assert!(stats.packs_condemned >= condemned.len());
+    let time_of = |id: &ObjectId| env.repo.load_snapshot(id).unwrap().time;
     let present = |id: &ObjectId| env.storage().size(Kind::Pack, &id.to_hex()).is_ok();
     assert!(condemned.iter().all(present));
 
-    // Run 2, nobody backed up: nothing is deleted.
+    // Run 2, nobody backed up: nothing is deleted. The plan names each host, since when it
+    // is waited for (its newest snapshot) and how to release it.
     let (plan, stats) = prune(&env.repo);
     assert_eq!(plan.generations[0].waiting_for, vec!["h1", "h2"]);
+    let waiting = |host: &str, last: &ObjectId| WaitingHost {
+        host: host.into(),
+        last_snapshot: Some(time_of(last)),
+        unfinished: vec![],
+        release: format!("tresor prune --inactive-host {host}"),
+    };
+    assert_eq!(
+        plan.generations[0].waiting,
+        [waiting("h1", &a2), waiting("h2", &_b1)]
+    );
+    assert_eq!(plan.generations[0].armed_run, Some(plan.run - 1));
     assert_eq!(stats.packs_deleted, 0);
+    assert_eq!(stats.freed_later.len(), 1, "{:?}", stats.freed_later);
+    assert_eq!(stats.freed_later[0].when, Later::HostsBackUp);
+    assert_eq!(stats.freed_later[0].hosts, ["h1", "h2"]);
+    assert_eq!(stats.freed_later[0].packs, plan.generations[0].packs);
     assert!(condemned.iter().all(present));
 
     // h1 backs up with a clock 36 years behind: it still counts (only snapshot ids matter).
@@ -354,6 +384,8 @@ fn condemned_packs_wait_for_every_host_in_repository_time() {
     let a3 = backup_at(&env.repo, &a, "h1", old);
     let (plan, stats) = prune(&env.repo);
     assert_eq!(plan.generations[0].waiting_for, vec!["h2"]);
+    assert_eq!(plan.generations[0].waiting, [waiting("h2", &_b1)]);
+    assert_eq!(stats.freed_later[0].hosts, ["h2"]);
     assert_eq!(stats.packs_deleted, 0);
     assert!(condemned.iter().all(present));
     env.check(true);
@@ -366,6 +398,8 @@ fn condemned_packs_wait_for_every_host_in_repository_time() {
     let (plan, stats) = prune_with(&env.repo, &opts);
     assert!(plan.generations[0].approved, "{plan:?}");
     assert!(stats.packs_deleted >= condemned.len());
+    assert_eq!(stats.bytes_freed, plan.generations[0].bytes);
+    assert_eq!(stats.freed_later, []);
     assert!(!condemned.iter().any(present));
     env.check(true);
     assert_restores(&env.repo, &a2, &a, &va2);
@@ -482,6 +516,16 @@ fn a_new_hosts_running_first_backup_holds_back_deletion_through_its_marker() {
     assert!(!g.approved, "{plan:?}");
     assert_eq!(stats.packs_deleted, 0);
     assert_eq!(g.waiting_for, vec!["h2"], "{plan:?}");
+    // Waiting for a backup that started and has no snapshot: named with its start time.
+    assert_eq!(
+        g.waiting,
+        [WaitingHost {
+            host: "h2".into(),
+            last_snapshot: None,
+            unfinished: vec!["2026-11-30T00:00:00Z".into()],
+            release: "tresor prune --inactive-host h2".into(),
+        }]
+    );
     assert_eq!(
         env.count(Kind::Marker),
         1,

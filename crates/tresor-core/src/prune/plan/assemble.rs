@@ -29,6 +29,7 @@ pub(super) struct Parts {
     pub affected: Vec<u32>,
     pub found: Found,
     pub workers: usize,
+    pub inactive_hosts: Vec<String>,
 }
 
 /// The packs with `action` (among `among`, all when `None`), as planned.
@@ -187,6 +188,7 @@ pub(super) fn plan(p: Parts) -> PrunePlan {
             affected: p.affected,
             leftovers: p.index.leftovers,
             workers: p.workers,
+            inactive_hosts: p.inactive_hosts,
             executed: false,
         },
     )

@@ -3,7 +3,7 @@
 //!
 //! 1. [`snapshots::read`]: every snapshot, whatever its signer — listed first, so that every
 //!    snapshot seen has its index objects and packs seen later; [`snapshots::garbage_markers`]:
-//!    backup start markers that do not open;
+//!    backup start markers that do not open, and the backups of those no snapshot lists;
 //! 2. [`records::read`]: the prune records;
 //! 3. [`index::read`]: every index object into the tables, conflicting listings judged by the
 //!    packs' headers; [`fossils::read`]: the fossils of the live states and their `deleting`
@@ -53,13 +53,18 @@ pub fn plan(repo: &Repository, opts: &PruneOptions) -> Result<PrunePlan> {
     repo.require_full_signer()?;
     let mut found = Found::default();
     let snaps = snapshots::read(repo, &mut found)?;
-    snapshots::garbage_markers(repo, &mut found)?;
+    let unfinished = snapshots::garbage_markers(repo, &snaps.resolved, &mut found)?;
     let recs = records::read(repo, &mut found.warnings)?;
     let mut t = Tables::default();
     let index = index::read(repo, &mut t, &mut found)?;
     let gens = fossils::read(repo, &recs, &mut t)?;
     let orphans = packs::read(repo, &recs, &mut t, &mut found.warnings)?;
-    let mut status = approve::approve(&recs, &gens, &snaps.list, orphans.new_unindexed, opts);
+    let seen = approve::Seen {
+        snaps: &snaps.list,
+        unfinished: &unfinished,
+        new_unindexed: orphans.new_unindexed,
+    };
+    let mut status = approve::approve(&recs, &gens, &seen, opts);
     let kept = keep::keep(
         repo,
         &snaps,
@@ -85,5 +90,6 @@ pub fn plan(repo: &Repository, opts: &PruneOptions) -> Result<PrunePlan> {
         affected,
         found,
         workers: opts.workers.max(1),
+        inactive_hosts: opts.inactive_hosts.clone(),
     }))
 }

@@ -46,6 +46,7 @@ pub(super) fn read(repo: &Repository, found: &mut Found) -> Result<Snapshots> {
                     counts: speaks && !is_future(&s, future),
                     user: speaks.then(|| out.signers.bit(signer)),
                     host: s.hostname,
+                    time: s.time,
                     tree: s.tree,
                     signer,
                 });
@@ -63,15 +64,31 @@ pub(super) fn read(repo: &Repository, found: &mut Found) -> Result<Snapshots> {
     Ok(out)
 }
 
+/// A backup that started and that no snapshot of its host lists (format §16.1): maybe still
+/// running. Shown in the plan (what a generation waits for); arming lists markers again.
+#[derive(Debug, Clone)]
+pub(super) struct Unfinished {
+    /// Its host.
+    pub host: String,
+    /// Its marker's `started` (RFC 3339, informational).
+    pub started: String,
+}
+
 /// Backup start markers that do not open: garbage (a marker that opens, whatever its state,
-/// is for arming to judge).
+/// is for arming to judge). Returns the backups of the markers that open, whose signer may
+/// write for their host and that no snapshot read resolves ([`Unfinished`]).
 ///
 /// # Errors
 /// Storage errors.
-pub(super) fn garbage_markers(repo: &Repository, found: &mut Found) -> Result<()> {
+pub(super) fn garbage_markers(
+    repo: &Repository,
+    resolved: &Resolved,
+    found: &mut Found,
+) -> Result<Vec<Unfinished>> {
+    let mut unfinished = Vec::new();
     let names = match repo.storage().list(Kind::Marker) {
         Ok(l) => l,
-        Err(e) if e.kind == ErrorKind::NotFound => return Ok(()),
+        Err(e) if e.kind == ErrorKind::NotFound => return Ok(unfinished),
         Err(e) => return Err(e.into()),
     };
     for (name, size) in names {
@@ -86,10 +103,21 @@ pub(super) fn garbage_markers(repo: &Repository, found: &mut Found) -> Result<()
                 )
             })
         });
-        if let Err(e) = opened {
-            let (garbage, warnings) = (&mut found.garbage, &mut found.warnings);
-            triage(Kind::Marker, id, e, "left in place", garbage, warnings)?;
+        match opened {
+            Ok((signer, m)) => {
+                let open = resolved.get(&id) != Some(&m.hostname);
+                if open && repo.trust().speaks_for(&signer, &id, &m.hostname) {
+                    unfinished.push(Unfinished {
+                        host: m.hostname,
+                        started: m.started,
+                    });
+                }
+            }
+            Err(e) => {
+                let (garbage, warnings) = (&mut found.garbage, &mut found.warnings);
+                triage(Kind::Marker, id, e, "left in place", garbage, warnings)?;
+            }
         }
     }
-    Ok(())
+    Ok(unfinished)
 }
