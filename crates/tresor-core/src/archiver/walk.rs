@@ -813,6 +813,7 @@ pub(super) mod tests {
             workers: 1,
             cancel: None,
             cache_dir: None,
+            marker_refresh: None,
         }
     }
 

@@ -23,6 +23,8 @@ use tresor_storage::faulty::{Fault, FaultyStorage, Method};
 use tresor_storage::local::LocalStorage;
 use tresor_storage::{ErrorKind, Kind, Storage};
 
+mod orphans;
+
 const KDF: KdfParams = KdfParams {
     m_kib: 64,
     t: 1,
@@ -496,7 +498,7 @@ fn a_new_hosts_running_first_backup_holds_back_deletion_through_its_marker() {
     let mut pending =
         tresor_core::repo::markers::PendingMarkers::load(Some(&cache), &env.repo.config().id, "h2");
     let m = pending
-        .start(&env.repo, "h2", "2026-11-30T00:00:00Z")
+        .start(&env.repo, "h2", "2026-11-30T00:00:00Z", None)
         .unwrap();
     assert_eq!(env.count(Kind::Marker), 1);
 
