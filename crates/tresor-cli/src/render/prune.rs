@@ -271,6 +271,21 @@ impl Plan<'_> {
                 size(sum(&p.unindexed_seen))
             )?;
         }
+        if !p.delete_unindexed.is_empty() {
+            writeln!(
+                f,
+                "unindexed, deleted now: {} packs ({}) an earlier run saw unindexed, left by backups that ended without indexing them — {}",
+                p.delete_unindexed.len(),
+                size(sum(&p.delete_unindexed)),
+                p.orphan_rule.reason
+            )?;
+        } else if !p.condemn_unindexed.is_empty() {
+            writeln!(
+                f,
+                "unindexed, condemned (not deleted now): {}",
+                p.orphan_rule.reason
+            )?;
+        }
         if !p.drop_missing.is_empty() {
             writeln!(
                 f,
@@ -405,6 +420,13 @@ mod plan_tests {
     use tresor_format::ObjectId;
     use tresor_storage::Kind;
 
+    fn rule(applies: bool, reason: &str) -> tresor_core::prune::OrphanRule {
+        tresor_core::prune::OrphanRule {
+            applies,
+            reason: reason.into(),
+        }
+    }
+
     fn pack(n: u8, size: u64) -> PlannedPack {
         PlannedPack {
             id: ObjectId([n; 32]),
@@ -473,6 +495,7 @@ mod plan_tests {
                 reason: "snapshot x: bad".into(),
             }],
             warnings: vec!["something odd".into()],
+            orphan_rule: rule(false, "a backup may be running: 1 start markers …"),
             ..PlanReport::default()
         };
         let want = format!(
@@ -480,6 +503,7 @@ mod plan_tests {
              condemn: 2 unused packs (2.00 KiB), 1 unindexed packs (100 B) — freed by a later run\n\
              repack: 1 packs (1.00 MiB), copying 17 blobs (1023 B); unused after: 999 B (tolerated 1000 B)\n\
              unindexed: 1 packs (2.00 KiB) no index lists, seen for the first time — condemned by the next run if still unindexed\n\
+             unindexed, condemned (not deleted now): a backup may be running: 1 start markers …\n\
              drop from the index: 1 packs missing from storage\n\
              resurrect: 2 condemned or unindexed packs hold data snapshots use\n\
              locked: 2 packs (1.00 KiB) due for deletion are still under the storage's object lock (until 2031-01-01T00:00:00Z at the latest): not attempted, deleted by a prune run after that\n\
@@ -493,6 +517,22 @@ mod plan_tests {
             ObjectId([12; 32])
         );
         assert_eq!(Plan(&r).to_string(), want);
+    }
+
+    /// No backup can be running: unindexed packs are deleted now, with the reason.
+    #[test]
+    fn unindexed_packs_deleted_now_are_said_with_the_reason() {
+        let r = PlanReport {
+            delete_unindexed: vec![pack(3, 100)],
+            orphan_rule: rule(true, "no backup can be running: …"),
+            ..PlanReport::default()
+        };
+        let text = Plan(&r).to_string();
+        assert_eq!(
+            text.lines().nth(3).unwrap(),
+            "unindexed, deleted now: 1 packs (100 B) an earlier run saw unindexed, left by backups that ended without indexing them — no backup can be running: …",
+            "{text}"
+        );
     }
 
     fn waiting(host: &str, last: Option<&str>, unfinished: &[&str]) -> WaitingHost {

@@ -29,15 +29,16 @@ use crate::repo::cache::TreeCache;
 use crate::repo::index::Index;
 use crate::repo::markers::PendingMarkers;
 use crate::repo::packer::Packer;
-use refresh::Refresher;
 use crate::{PROGRAM_VERSION, Progress};
+use refresh::Refresher;
 use std::io::Read;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
 use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tresor_format::ObjectId;
 use tresor_format::snapshot::{Snapshot, SnapshotSummary};
+use tresor_storage::Storage;
 
 /// Which parent snapshot to compare against.
 #[derive(Debug, Clone, Default)]
@@ -312,8 +313,13 @@ fn run_backup(
     };
     let parent = find_parent(repo, &opts)?;
     let cfg = repo.config();
+    // Index objects are written only while the markers refresh (format §16.1).
+    let storage: Arc<dyn Storage> = match &refresher {
+        Some(r) => Arc::new(refresh::Guarded::new(repo.storage().clone(), r.liveness())),
+        None => repo.storage().clone(),
+    };
     let packer = Packer::new(
-        repo.storage().clone(),
+        storage,
         repo.key().clone(),
         repo.signer_copy(),
         cfg.pack_size,
@@ -398,8 +404,12 @@ fn run_backup(
         program_version: PROGRAM_VERSION.into(),
         markers: vec![],
     };
-    // The refresh thread stops before the snapshot takes the list of this backup's markers.
-    drop(refresher);
+    // The refresh thread stops before the snapshot takes the list of this backup's markers,
+    // and the snapshot is written only if the markers kept refreshing (format §16.1).
+    if let Some(live) = refresher.map(Refresher::stop) {
+        live.check(refresh::Stamp::now())
+            .map_err(crate::CoreError::Invalid)?;
+    }
     snap.markers = markers.lock().expect("markers").ids().to_vec();
     summary.backup_end = jiff::Timestamp::now().to_string();
     snap.summary = Some(summary.clone());

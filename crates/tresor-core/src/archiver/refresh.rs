@@ -12,18 +12,9 @@ use std::time::{Duration, Instant, SystemTime};
 use tresor_format::crypto::MasterKey;
 use tresor_format::marker::Marker;
 use tresor_format::sign::Signer;
-use tresor_storage::{Kind, Storage};
+use tresor_storage::{ErrorKind, Forward, Kind, Storage, StorageError};
 
-/// How often a running backup writes a fresh marker: 5 minutes (as restic refreshes its locks).
-pub const REFRESH: Duration = Duration::from_secs(300);
-
-/// Marker age from which prune treats a marker as stale: 30 minutes, restic's stale-lock age
-/// (`StaleLockTimeout` in restic's `internal/restic/lock.go`).
-pub const STALE_AGE: Duration = Duration::from_secs(30 * 60);
-
-/// Longest time a backup goes on without a successful marker write before it stops itself:
-/// half of [`STALE_AGE`].
-pub const MAX_GAP: Duration = Duration::from_secs(15 * 60);
+pub use crate::repo::markers::{MAX_GAP, REFRESH, STALE_AGE};
 
 /// When a marker write started, by both clocks: the monotonic one (which stops while the
 /// machine is suspended) and the wall clock (which does not).
@@ -45,6 +36,47 @@ impl Stamp {
     }
 }
 
+/// What the refresh thread knows about the backup's markers: when the last successful write
+/// started, and the longest gap seen between two successful writes (a gap heals nothing: a
+/// backup that once went [`MAX_GAP`] without a marker may have been judged dead meanwhile).
+#[derive(Debug, Clone, Copy)]
+pub struct Liveness {
+    /// Start of the last successful marker write.
+    pub last: Stamp,
+    /// The longest gap between the starts of two successful writes.
+    pub worst: Duration,
+}
+
+impl Liveness {
+    /// A backup whose first marker write started at `first` and succeeded.
+    pub fn new(first: Stamp) -> Self {
+        Liveness {
+            last: first,
+            worst: Duration::ZERO,
+        }
+    }
+
+    /// A marker write that started at `at` succeeded.
+    pub fn written(&mut self, at: Stamp) {
+        self.worst = self.worst.max(gap(self.last, at));
+        self.last = at;
+    }
+
+    /// `Err` with the one-line reason when the backup must stop instead of writing an index
+    /// object or its snapshot at `now` ([`too_late`], or an earlier gap that was too long).
+    ///
+    /// # Errors
+    /// The message of [`stopped_message`].
+    pub fn check(&self, now: Stamp) -> Result<(), String> {
+        let longest = self.worst.max(gap(self.last, now));
+        if longest > MAX_GAP {
+            Err(stopped_message(longest))
+        } else {
+            Ok(())
+        }
+    }
+}
+
 /// The time since `last` by whichever clock says more: a suspended laptop shows it on the
 /// wall clock, a wall clock set back on the monotonic one.
 pub fn gap(last: Stamp, now: Stamp) -> Duration {
@@ -59,12 +91,12 @@ pub fn too_late(last: Stamp, now: Stamp) -> bool {
     gap(last, now) > MAX_GAP
 }
 
-/// The one-line error of a backup that stopped itself ([`too_late`]).
-pub fn stopped_message(last: Stamp, now: Stamp) -> String {
+/// The one-line error of a backup that stopped itself after going `longest` without a marker.
+pub fn stopped_message(longest: Duration) -> String {
     format!(
-        "stopped: no backup marker could be written for {} s (more than {} s), so a prune may \
-         take this backup for dead; nothing was indexed, back up again",
-        gap(last, now).as_secs(),
+        "backup stopped: no start marker could be written for {} s (more than {} s), so a prune \
+         may take this backup for dead (format §16.1); nothing more is indexed, back up again",
+        longest.as_secs(),
         MAX_GAP.as_secs()
     )
 }
@@ -87,7 +119,7 @@ pub struct MarkerSource {
 pub struct Refresher {
     stop: Option<Sender<()>>,
     thread: Option<JoinHandle<()>>,
-    last: Arc<Mutex<Stamp>>,
+    live: Arc<Mutex<Liveness>>,
 }
 
 impl Refresher {
@@ -100,39 +132,34 @@ impl Refresher {
         every: Duration,
         first: Stamp,
     ) -> Self {
-        let last = Arc::new(Mutex::new(first));
+        let live = Arc::new(Mutex::new(Liveness::new(first)));
         let (tx, rx) = std::sync::mpsc::channel::<()>();
-        let seen = last.clone();
+        let seen = live.clone();
         let thread = std::thread::spawn(move || {
             while let Err(RecvTimeoutError::Timeout) = rx.recv_timeout(every) {
                 let at = Stamp::now();
                 if let Some(id) = source.write(refresh_secs(every)) {
                     markers.lock().expect("markers").remember(id);
-                    *seen.lock().expect("stamp") = at;
+                    seen.lock().expect("liveness").written(at);
                 }
             }
         });
         Refresher {
             stop: Some(tx),
             thread: Some(thread),
-            last,
+            live,
         }
     }
 
-    /// When the last successful marker write started.
-    pub fn last(&self) -> Stamp {
-        *self.last.lock().expect("stamp")
+    /// What the thread knows, shared (for the guard of index writes on other threads).
+    pub fn liveness(&self) -> Arc<Mutex<Liveness>> {
+        self.live.clone()
     }
 
-    /// The shared stamp of the last successful write, for guards on other threads.
-    pub fn last_shared(&self) -> Arc<Mutex<Stamp>> {
-        self.last.clone()
-    }
-
-    /// Stop the thread (waiting for a write in progress) and return [`Refresher::last`].
-    pub fn stop(mut self) -> Stamp {
+    /// Stop the thread (waiting for a write in progress) and return what it knew last.
+    pub fn stop(mut self) -> Liveness {
         self.halt();
-        self.last()
+        *self.live.lock().expect("liveness")
     }
 
     fn halt(&mut self) {
@@ -146,6 +173,54 @@ impl Refresher {
 impl Drop for Refresher {
     fn drop(&mut self) {
         self.halt();
+    }
+}
+
+/// The storage a backup writes packs and index objects through while its markers refresh: an
+/// index object is written only while [`Liveness::check`] passes (format §16.1), so a backup
+/// that prune may take for dead never indexes anything.
+#[derive(Debug)]
+pub struct Guarded {
+    inner: Arc<dyn Storage>,
+    live: Arc<Mutex<Liveness>>,
+}
+
+impl Guarded {
+    /// Guard `inner` with what [`Refresher::liveness`] gives.
+    pub fn new(inner: Arc<dyn Storage>, live: Arc<Mutex<Liveness>>) -> Self {
+        Guarded { inner, live }
+    }
+
+    fn check(&self, kind: Kind, name: &str) -> tresor_storage::Result<()> {
+        if kind != Kind::Index && kind != Kind::Snapshot {
+            return Ok(());
+        }
+        let live = *self.live.lock().expect("liveness");
+        live.check(Stamp::now())
+            .map_err(|m| StorageError::new(ErrorKind::Other, "write", kind, name, m))
+    }
+}
+
+impl Forward for Guarded {
+    fn inner(&self) -> &dyn Storage {
+        &*self.inner
+    }
+    fn write(&self, kind: Kind, name: &str, data: &[u8]) -> tresor_storage::Result<()> {
+        self.check(kind, name)?;
+        self.inner.write(kind, name, data)
+    }
+    fn write_vec(
+        &self,
+        kind: Kind,
+        name: &str,
+        data: Vec<u8>,
+    ) -> tresor_storage::Result<Option<Vec<u8>>> {
+        self.check(kind, name)?;
+        self.inner.write_vec(kind, name, data)
+    }
+    fn write_parts(&self, kind: Kind, name: &str, parts: &[&[u8]]) -> tresor_storage::Result<()> {
+        self.check(kind, name)?;
+        self.inner.write_parts(kind, name, parts)
     }
 }
 
@@ -163,7 +238,9 @@ impl MarkerSource {
             .with_refresh(refresh_secs);
         let bytes = marker.seal(&self.key, &self.signer).ok()?;
         let id = tresor_format::ObjectId::of(&bytes);
-        self.storage.write(Kind::Marker, &id.to_hex(), &bytes).ok()?;
+        self.storage
+            .write(Kind::Marker, &id.to_hex(), &bytes)
+            .ok()?;
         Some(id)
     }
 }
@@ -200,9 +277,60 @@ mod tests {
         assert!(!too_late(base, at(base, 900, 900)));
         assert!(too_late(base, at(base, 900, 901)));
         assert!(too_late(base, at(base, 901, 0)));
-        let msg = stopped_message(base, at(base, 0, 1000));
-        assert!(msg.starts_with("stopped: no backup marker could be written for 1000 s (more than 900 s)"));
-        assert!(!msg.contains('\n'));
+    }
+
+    /// A gap between two successful writes stays against the backup: a marker written after
+    /// it does not make the backup fit to index again; short gaps are fine.
+    #[test]
+    fn a_long_gap_is_never_healed_by_a_later_marker() {
+        let base = Stamp::now();
+        let mut live = Liveness::new(base);
+        live.written(at(base, 300, 300));
+        live.written(at(base, 600, 600));
+        assert_eq!(live.worst, Duration::from_secs(300));
+        assert_eq!(live.check(at(base, 1400, 1400)), Ok(()));
+        // Suspended for 40 minutes, then the refresh succeeds at once.
+        live.written(at(base, 610, 3000));
+        assert_eq!(live.worst, Duration::from_secs(2400));
+        let err = live.check(at(base, 611, 3001)).unwrap_err();
+        assert_eq!(
+            err,
+            "backup stopped: no start marker could be written for 2400 s (more than 900 s), so a \
+             prune may take this backup for dead (format §16.1); nothing more is indexed, back up again"
+        );
+        // Never a successful refresh after the first marker: the time since it counts.
+        let first = Liveness::new(base);
+        assert!(first.check(at(base, 900, 900)).is_ok());
+        assert!(first.check(at(base, 901, 10)).is_err());
+    }
+
+    /// The guard lets packs through always, index objects and snapshots only while the
+    /// markers refresh; a stopped backup's index write fails with the one-line reason.
+    #[test]
+    fn the_guard_refuses_index_writes_after_a_gap() {
+        use tresor_storage::memory::MemoryStorage;
+        let inner: Arc<dyn Storage> = Arc::new(MemoryStorage::new());
+        let live = Arc::new(Mutex::new(Liveness::new(Stamp::now())));
+        let guarded = Guarded::new(inner.clone(), live.clone());
+        let g: &dyn Storage = &guarded;
+        let name = tresor_storage::name_of(b"i");
+        g.write(Kind::Index, &name, b"i").unwrap();
+        // Twenty minutes without a marker, seen on the wall clock (a suspend).
+        live.lock().unwrap().last.system -= Duration::from_secs(20 * 60);
+        let other = tresor_storage::name_of(b"j");
+        for kind in [Kind::Index, Kind::Snapshot] {
+            let e = g.write(kind, &other, b"j").unwrap_err();
+            assert!(
+                e.message
+                    .starts_with("backup stopped: no start marker could be written for 1200 s"),
+                "{e}"
+            );
+            assert!(g.write_vec(kind, &other, b"j".to_vec()).is_err());
+            assert!(g.write_parts(kind, &other, &[b"j"]).is_err());
+        }
+        g.write(Kind::Pack, &other, b"j").unwrap();
+        assert_eq!(inner.list(Kind::Index).unwrap(), [(name, 1)]);
+        assert!(inner.list(Kind::Snapshot).unwrap().is_empty());
     }
 
     #[test]

@@ -111,8 +111,8 @@ pub use decide::{PackFacts, Space, decide};
 pub use options::{MaxUnused, PruneOptions, parse_size};
 pub use plan::plan;
 pub use report::{
-    FreedLater, GarbageObject, GenerationStatus, Later, PackAction, PlanReport, PlannedPack,
-    PruneStats, WaitingHost,
+    FreedLater, GarbageObject, GenerationStatus, Later, OrphanRule, PackAction, PlanReport,
+    PlannedPack, PruneStats, WaitingHost,
 };
 
 use serde::Serialize;

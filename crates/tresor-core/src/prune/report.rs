@@ -27,6 +27,15 @@ pub enum PackAction {
     Unindexed,
 }
 
+/// The rule for the unindexed packs of dead backups (format §16, step 3).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct OrphanRule {
+    /// No backup can be running: unindexed packs an earlier run saw are deleted at once.
+    pub applies: bool,
+    /// Why, or what holds it back, in one line.
+    pub reason: String,
+}
+
 /// One pack in the plan.
 #[derive(Debug, Clone, Serialize)]
 pub struct PlannedPack {
@@ -115,6 +124,13 @@ pub struct PlanReport {
     /// Packs condemned because no index lists them and an earlier run saw them unindexed too
     /// (left by interrupted backups).
     pub condemn_unindexed: Vec<PlannedPack>,
+    /// Packs an earlier run saw unindexed that no index object lists, deleted by this run
+    /// without a grace period because no backup can be running ([`PlanReport::orphan_rule`];
+    /// also in `delete`, or `locked`).
+    pub delete_unindexed: Vec<PlannedPack>,
+    /// Whether unindexed packs go straight to `deleting`, and why (or why not), format §16
+    /// step 3.
+    pub orphan_rule: OrphanRule,
     /// Packs no index lists, seen for the first time (maybe a running backup's): remembered,
     /// condemned by the next run if still unindexed.
     pub unindexed_seen: Vec<PlannedPack>,

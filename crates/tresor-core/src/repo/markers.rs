@@ -8,9 +8,21 @@
 use crate::error::{CoreError, Result};
 use crate::repo::Repository;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 use tresor_format::ObjectId;
 use tresor_format::marker::Marker;
 use tresor_storage::{ErrorKind, Kind};
+
+/// How often a running backup writes a fresh marker: 5 minutes (as restic refreshes its locks).
+pub const REFRESH: Duration = Duration::from_secs(300);
+
+/// Marker age from which prune treats a marker as stale: 30 minutes, restic's stale-lock age
+/// (`StaleLockTimeout` in restic's `internal/restic/lock.go`).
+pub const STALE_AGE: Duration = Duration::from_secs(30 * 60);
+
+/// Longest time a backup goes on without a successful marker write before it stops itself:
+/// half of [`STALE_AGE`].
+pub const MAX_GAP: Duration = Duration::from_secs(15 * 60);
 
 /// Markers of this host that no snapshot lists yet, kept in
 /// `<cache dir>/<repository id>/markers-<hash of host>` (one hex id per line).

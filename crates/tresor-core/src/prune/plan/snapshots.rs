@@ -1,6 +1,7 @@
 //! Step 1: the snapshots, whatever their signer, and the markers that do not open.
 
 use super::Found;
+use super::orphans::SeenMarker;
 use crate::error::{CoreError, Result};
 use crate::prune::read::{open_snapshot_any, resolve_markers, triage};
 use crate::prune::tables::{Resolved, Signers, SnapInfo};
@@ -74,9 +75,20 @@ pub(super) struct Unfinished {
     pub started: String,
 }
 
+/// What the markers step found: the backups that may be running, and every marker seen.
+#[derive(Default)]
+pub(super) struct Markers {
+    /// Backups of markers that open, whose signer may write for their host and that no
+    /// snapshot read resolves.
+    pub unfinished: Vec<Unfinished>,
+    /// Every marker listed, for the rule on unindexed packs ([`super::orphans`]).
+    pub seen: Vec<SeenMarker>,
+}
+
 /// Backup start markers that do not open: garbage (a marker that opens, whatever its state,
 /// is for arming to judge). Returns the backups of the markers that open, whose signer may
-/// write for their host and that no snapshot read resolves ([`Unfinished`]).
+/// write for their host and that no snapshot read resolves ([`Unfinished`]), and every
+/// marker seen.
 ///
 /// # Errors
 /// Storage errors.
@@ -84,11 +96,11 @@ pub(super) fn garbage_markers(
     repo: &Repository,
     resolved: &Resolved,
     found: &mut Found,
-) -> Result<Vec<Unfinished>> {
-    let mut unfinished = Vec::new();
+) -> Result<Markers> {
+    let mut out = Markers::default();
     let names = match repo.storage().list(Kind::Marker) {
         Ok(l) => l,
-        Err(e) if e.kind == ErrorKind::NotFound => return Ok(unfinished),
+        Err(e) if e.kind == ErrorKind::NotFound => return Ok(out),
         Err(e) => return Err(e.into()),
     };
     for (name, size) in names {
@@ -103,11 +115,17 @@ pub(super) fn garbage_markers(
                 )
             })
         });
+        let mut seen = SeenMarker {
+            name,
+            listed: false,
+            refresh_secs: None,
+        };
         match opened {
             Ok((signer, m)) => {
                 let open = resolved.get(&id) != Some(&m.hostname);
+                (seen.listed, seen.refresh_secs) = (!open, m.refresh_secs);
                 if open && repo.trust().speaks_for(&signer, &id, &m.hostname) {
-                    unfinished.push(Unfinished {
+                    out.unfinished.push(Unfinished {
                         host: m.hostname,
                         started: m.started,
                     });
@@ -118,6 +136,7 @@ pub(super) fn garbage_markers(
                 triage(Kind::Marker, id, e, "left in place", garbage, warnings)?;
             }
         }
+        out.seen.push(seen);
     }
-    Ok(unfinished)
+    Ok(out)
 }
