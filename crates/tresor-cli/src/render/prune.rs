@@ -190,7 +190,8 @@ fn later_line(f: &FreedLater) -> String {
         ),
         Later::Unindexed => format!(
             "maybe freed later: {what} no index lists yet, condemned by the next prune run if \
-             still unindexed (a running backup may still index them)"
+             still unindexed, or deleted by it when no backup can be running (a running backup \
+             may still index them)"
         ),
     }
 }

@@ -261,7 +261,8 @@ pub enum Later {
     /// Due for deletion, but under the storage's object lock: a run after the lock ends.
     LockEnds,
     /// No index lists them yet, seen for the first time: condemned by the next prune run if
-    /// still unindexed (a running backup may index them).
+    /// still unindexed — deleted by it when no backup can be running (format §16, step 3) —
+    /// (a running backup may index them).
     Unindexed,
 }
 
