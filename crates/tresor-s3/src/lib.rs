@@ -1361,13 +1361,20 @@ impl S3Storage {
         Ok(out)
     }
 
-    /// The store's clock: the `Date` header of a `HeadBucket` (the permission listing needs,
-    /// `s3:ListBucket`), to the second. `None` when the answer carries no parsable `Date`.
+    /// The store's clock: the `Date` header of a one-key ListObjectsV2 of `kind`'s folder (the
+    /// grant listing needs anyway — also under a prefix, where an IAM policy conditions
+    /// `s3:ListBucket` on `s3:prefix`), to the second. `None` when the answer carries no
+    /// parsable `Date`.
     ///
     /// # Errors
-    /// Transport errors and HTTP errors other than a missing `Date`.
-    pub fn server_now(&self) -> Result<Option<std::time::SystemTime>> {
-        let r = self.bucket_request("HEAD", "", "", &[], &[])?;
+    /// Transport errors and HTTP errors.
+    pub fn server_now(&self, kind: Kind) -> Result<Option<std::time::SystemTime>> {
+        let prefix = self.full_key(&format!("{}/", kind.dir()));
+        let query = format!(
+            "list-type=2&max-keys=1&prefix={}",
+            signed::encode_path(&prefix).replace('/', "%2F")
+        );
+        let r = self.bucket_request("GET", "", &query, &[], &[])?;
         if !r.is_success() {
             let kind = match r.status {
                 403 => ErrorKind::PermissionDenied,
@@ -1439,11 +1446,11 @@ impl Storage for S3Storage {
             .collect())
     }
 
-    /// `LastModified` of ListObjectsV2; "now" is the `Date` of a `HeadBucket` sent first
+    /// `LastModified` of ListObjectsV2; "now" is the `Date` of a one-key listing sent first
     /// ([`S3Storage::server_now`]). `None` when the store sends no usable `Date` or an entry
     /// lacks its `LastModified`.
     fn list_stamped(&self, kind: Kind) -> Result<Option<Stamped>> {
-        let Some(now) = self.server_now()? else {
+        let Some(now) = self.server_now(kind)? else {
             return Ok(None);
         };
         let mut objects = Vec::new();

@@ -95,14 +95,15 @@ impl LocalStorage {
     /// The time the file system stamps on a file created now: that of a fresh temporary file
     /// in `kind`'s folder (removed at once). On a local file system this is the kernel's clock;
     /// on a network file system (NFS, SMB) it is the server's, which also stamped the listed
-    /// files — so ages never mix the client's clock with the server's.
-    fn stamp_now(&self, kind: Kind) -> Result<std::time::SystemTime> {
-        let dir = self.root.join(kind.dir());
-        let io = |e: std::io::Error| StorageError::io("list", kind, &dir.display().to_string(), &e);
+    /// files — so ages never mix the client's clock with the server's. `None` when no file can
+    /// be created there (a read-only repository): then the storage cannot tell the time.
+    fn stamp_now(&self, kind: Kind) -> Option<std::time::SystemTime> {
         let mut rnd = [0u8; 8];
-        getrandom::fill(&mut rnd)
-            .map_err(|e| StorageError::new(ErrorKind::Other, "list", kind, "", e))?;
-        let tmp = dir.join(format!(".tmp-now-{}", hex::encode(rnd)));
+        getrandom::fill(&mut rnd).ok()?;
+        let tmp = self
+            .root
+            .join(kind.dir())
+            .join(format!(".tmp-now-{}", hex::encode(rnd)));
         let made = fs::OpenOptions::new()
             .write(true)
             .create_new(true)
@@ -110,7 +111,7 @@ impl LocalStorage {
             .and_then(|f| f.metadata())
             .and_then(|m| m.modified());
         let _ = fs::remove_file(&tmp);
-        made.map_err(io)
+        made.ok()
     }
 
     fn write_new(&self, kind: Kind, name: &str, data: &[&[u8]], target: &Path) -> Result<()> {
@@ -259,9 +260,12 @@ impl Storage for LocalStorage {
         Ok(listed.into_iter().map(|(n, m)| (n, m.len())).collect())
     }
 
-    /// Modification times of the files; "now" is the stamp of a fresh file, taken first.
+    /// Modification times of the files; "now" is the stamp of a fresh file, taken first
+    /// (`None` when no file can be created: a read-only repository).
     fn list_stamped(&self, kind: Kind) -> Result<Option<Stamped>> {
-        let now = self.stamp_now(kind)?;
+        let Some(now) = self.stamp_now(kind) else {
+            return Ok(None);
+        };
         let io = |e: std::io::Error| StorageError::io("list", kind, "", &e);
         let mut objects = Vec::new();
         for (name, m) in self.list_metadata(kind)? {

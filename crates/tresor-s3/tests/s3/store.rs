@@ -270,5 +270,6 @@ fn stamped_listing_gives_last_modified_and_the_server_date() {
     let packs = s.list_stamped(Kind::Pack).unwrap().expect("S3 stamps");
     assert_eq!(packs.objects.len(), 1);
     assert_eq!(packs.objects[0].0, name_of(b"pack"));
+    assert!(packs.now >= before && packs.now <= after, "{packs:?}");
     cleanup(&s);
 }
