@@ -21,6 +21,12 @@ pub struct Marker {
     pub started: String,
     /// 16 random bytes, hex: makes every marker a distinct object.
     pub nonce: String,
+    /// Seconds between the markers the backup writes while it runs (a fresh marker every
+    /// `refresh_secs`), or `None` (JSON field absent): a marker of an older tresor, which never
+    /// refreshes and is never judged stale (format §16.1). An addition without a version
+    /// change: older readers ignore the field.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_secs: Option<u64>,
 }
 
 impl Marker {
@@ -36,7 +42,15 @@ impl Marker {
             hostname: hostname.into(),
             started: started.into(),
             nonce: hex::encode(nonce),
+            refresh_secs: None,
         })
+    }
+
+    /// The same marker, declaring that its backup writes a fresh one every `secs` seconds.
+    #[must_use]
+    pub fn with_refresh(mut self, secs: u64) -> Self {
+        self.refresh_secs = Some(secs);
+        self
     }
 
     /// Seal to the repository key and sign: the stored bytes.
@@ -82,5 +96,29 @@ mod tests {
         assert!(crate::snapshot::Snapshot::open(&key, &stored).is_err());
         // Another repository's key cannot open it.
         assert!(Marker::open(&MasterKey::generate().unwrap(), &stored).is_err());
+    }
+
+    /// `refresh_secs` is written only when set, read back exactly, and a marker without it
+    /// (an older tresor's) reads as `None`; an unknown field is ignored.
+    #[test]
+    fn refresh_secs_is_optional_json() {
+        let m = Marker::new("h", "2026-01-01T00:00:00Z").unwrap();
+        let plain = serde_json::to_string(&m).unwrap();
+        assert!(!plain.contains("refresh"), "{plain}");
+        let r = m.clone().with_refresh(300);
+        let json = serde_json::to_string(&r).unwrap();
+        assert!(json.ends_with(r#","refresh_secs":300}"#), "{json}");
+        let back: Marker = serde_json::from_str(&json).unwrap();
+        assert_eq!(back.refresh_secs, Some(300));
+        assert_eq!(back, r);
+        let old = format!(
+            r#"{{"version":2,"hostname":"h","started":"2026-01-01T00:00:00Z","nonce":"{}","future":1}}"#,
+            m.nonce
+        );
+        assert_eq!(serde_json::from_str::<Marker>(&old).unwrap(), m);
+        let key = MasterKey::generate().unwrap();
+        let signer = crate::sign::Signer::generate().unwrap();
+        let (_, opened) = Marker::open(&key, &r.seal(&key, &signer).unwrap()).unwrap();
+        assert_eq!(opened.refresh_secs, Some(300));
     }
 }

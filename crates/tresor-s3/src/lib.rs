@@ -74,7 +74,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 use tokio::runtime::Runtime;
 use tresor_storage::retry::{Retrier, RetryPolicy, Verdict, WaitObserver};
-use tresor_storage::{ErrorKind, Kind, Result, Storage, StorageError, check_name, layout};
+use tresor_storage::{ErrorKind, Kind, Result, Stamped, Storage, StorageError, check_name, layout};
 
 /// Options for [`S3Storage::open`]. Construct with [`S3Options::default`] and set fields.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -1335,6 +1335,59 @@ impl S3Storage {
         }
     }
 
+    /// Every object of `kind` at its own key ([`layout::name_at`]) with the metadata the
+    /// listing gave.
+    fn list_entries(&self, kind: Kind) -> Result<Vec<(String, opendal::Metadata)>> {
+        let dir = format!("{}/", kind.dir());
+        let entries = self
+            .call("list", &dir, || {
+                let (op, d) = (self.op.clone(), dir.clone());
+                async move { op.list_with(&d).recursive(true).await }
+            })
+            .map_err(|e| map_err("list", kind, &self.key(kind, ""), &e))?;
+        let mut out = Vec::with_capacity(entries.len());
+        for entry in entries {
+            if !entry.metadata().is_file() {
+                continue;
+            }
+            let path = entry.path().trim_start_matches('/');
+            let Some(rest) = path.strip_prefix(&dir) else {
+                continue;
+            };
+            if let Some(name) = layout::name_at(kind, rest) {
+                out.push((name.to_string(), entry.metadata().clone()));
+            }
+        }
+        Ok(out)
+    }
+
+    /// The store's clock: the `Date` header of a one-key ListObjectsV2 of `kind`'s folder (the
+    /// grant listing needs anyway — also under a prefix, where an IAM policy conditions
+    /// `s3:ListBucket` on `s3:prefix`), to the second. `None` when the answer carries no
+    /// parsable `Date`.
+    ///
+    /// # Errors
+    /// Transport errors and HTTP errors.
+    pub fn server_now(&self, kind: Kind) -> Result<Option<std::time::SystemTime>> {
+        let prefix = self.full_key(&format!("{}/", kind.dir()));
+        let query = format!(
+            "list-type=2&max-keys=1&prefix={}",
+            signed::encode_path(&prefix).replace('/', "%2F")
+        );
+        let r = self.bucket_request("GET", "", &query, &[], &[])?;
+        if !r.is_success() {
+            let kind = match r.status {
+                403 => ErrorKind::PermissionDenied,
+                s if s >= 500 || s == 429 => ErrorKind::Transient,
+                _ => ErrorKind::Other,
+            };
+            let msg = format!("HTTP {} asking the time", r.status);
+            return Err(StorageError::new(kind, "list", Kind::Config, "", msg));
+        }
+        let date = r.header("date").map(opendal::raw::Timestamp::parse_rfc2822);
+        Ok(date.and_then(|d| d.ok()).map(std::time::SystemTime::from))
+    }
+
     /// Whether the store enforces `If-None-Match: *` on `PUT`, which [`Storage::write`] relies
     /// on to never replace an object.
     ///
@@ -1386,27 +1439,28 @@ impl Storage for S3Storage {
     }
 
     fn list(&self, kind: Kind) -> Result<Vec<(String, u64)>> {
-        let dir = format!("{}/", kind.dir());
-        let entries = self
-            .call("list", &dir, || {
-                let (op, d) = (self.op.clone(), dir.clone());
-                async move { op.list_with(&d).recursive(true).await }
-            })
-            .map_err(|e| map_err("list", kind, &self.key(kind, ""), &e))?;
-        let mut out = Vec::with_capacity(entries.len());
-        for entry in entries {
-            if !entry.metadata().is_file() {
-                continue;
-            }
-            let path = entry.path().trim_start_matches('/');
-            let Some(rest) = path.strip_prefix(&dir) else {
-                continue;
+        let listed = self.list_entries(kind)?;
+        Ok(listed
+            .into_iter()
+            .map(|(n, m)| (n, m.content_length()))
+            .collect())
+    }
+
+    /// `LastModified` of ListObjectsV2; "now" is the `Date` of a one-key listing sent first
+    /// ([`S3Storage::server_now`]). `None` when the store sends no usable `Date` or an entry
+    /// lacks its `LastModified`.
+    fn list_stamped(&self, kind: Kind) -> Result<Option<Stamped>> {
+        let Some(now) = self.server_now(kind)? else {
+            return Ok(None);
+        };
+        let mut objects = Vec::new();
+        for (name, m) in self.list_entries(kind)? {
+            let Some(at) = m.last_modified() else {
+                return Ok(None);
             };
-            if let Some(name) = layout::name_at(kind, rest) {
-                out.push((name.to_string(), entry.metadata().content_length()));
-            }
+            objects.push((name, at.into()));
         }
-        Ok(out)
+        Ok(Some(Stamped { now, objects }))
     }
 
     fn read(&self, kind: Kind, name: &str) -> Result<Vec<u8>> {

@@ -282,6 +282,12 @@ impl<S: Storage> crate::Forward for FaultyStorage<S> {
         self.call(m, |_| 0, || self.inner.list(kind))
     }
 
+    /// Fails as [`Storage::list`] does (the same rules apply).
+    fn list_stamped(&self, kind: Kind) -> Result<Option<crate::Stamped>> {
+        let m = (Method::List, Some(kind), "");
+        self.call(m, |_| 0, || self.inner.list_stamped(kind))
+    }
+
     fn read(&self, kind: Kind, name: &str) -> Result<Vec<u8>> {
         let m = (Method::Read, Some(kind), name);
         let len = |r: &Result<Vec<u8>>| r.as_ref().map_or(0, |b| b.len() as u64);

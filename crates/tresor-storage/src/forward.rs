@@ -1,13 +1,13 @@
 //! The forwarding layer: a storage that wraps another one implements [`Forward`] instead of
 //! [`Storage`], overrides only the methods it changes, and every other method — the optional
 //! ones with defaults included (`write_vec`, `write_parts`, `write_concurrency`,
-//! `locked_until`, `set_wait_observer`) — goes to the wrapped storage unchanged. A wrapper written against
+//! `list_stamped`, `locked_until`, `set_wait_observer`) — goes to the wrapped storage unchanged. A wrapper written against
 //! [`Storage`] directly would silently fall back to the trait defaults for those and lose what
 //! the wrapped storage does there (S3's Object Lock dates, the local storage's unjoined writes,
 //! a network storage's write concurrency, the wait observer of a retrying client).
 
 use crate::retry::WaitObserver;
-use crate::{Kind, Result, Storage};
+use crate::{Kind, Result, Stamped, Storage};
 use std::fmt;
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -47,6 +47,14 @@ pub trait Forward: Send + Sync + fmt::Debug {
     /// As [`Storage::list`].
     fn list(&self, kind: Kind) -> Result<Vec<(String, u64)>> {
         self.inner().list(kind)
+    }
+
+    /// [`Storage::list_stamped`].
+    ///
+    /// # Errors
+    /// As [`Storage::list`].
+    fn list_stamped(&self, kind: Kind) -> Result<Option<Stamped>> {
+        self.inner().list_stamped(kind)
     }
 
     /// [`Storage::read`].
@@ -135,6 +143,9 @@ impl<T: Forward> Storage for T {
     fn list(&self, kind: Kind) -> Result<Vec<(String, u64)>> {
         Forward::list(self, kind)
     }
+    fn list_stamped(&self, kind: Kind) -> Result<Option<Stamped>> {
+        Forward::list_stamped(self, kind)
+    }
     fn read(&self, kind: Kind, name: &str) -> Result<Vec<u8>> {
         Forward::read(self, kind, name)
     }
@@ -219,6 +230,13 @@ mod tests {
         fn list(&self, _: Kind) -> Result<Vec<(String, u64)>> {
             Ok(vec![("listed".into(), 3)])
         }
+        fn list_stamped(&self, _: Kind) -> Result<Option<Stamped>> {
+            let t = SystemTime::UNIX_EPOCH + Duration::from_secs(5);
+            Ok(Some(Stamped {
+                now: t,
+                objects: vec![("stamped".into(), t)],
+            }))
+        }
         fn read(&self, _: Kind, _: &str) -> Result<Vec<u8>> {
             Ok(b"read".to_vec())
         }
@@ -275,6 +293,12 @@ mod tests {
         assert_eq!(s.write_concurrency(), 7);
         s.create().unwrap();
         assert_eq!(s.list(Kind::Pack).unwrap(), [("listed".to_string(), 3)]);
+        let t = SystemTime::UNIX_EPOCH + Duration::from_secs(5);
+        let stamped = s.list_stamped(Kind::Marker).unwrap().expect("stamped");
+        assert_eq!(
+            (stamped.now, stamped.objects),
+            (t, vec![("stamped".into(), t)])
+        );
         assert_eq!(s.read(Kind::Pack, &n).unwrap(), b"read");
         assert_eq!(s.read_range(Kind::Pack, &n, 5, 6).unwrap(), [5, 6]);
         assert_eq!(s.write(Kind::Pack, &n, b"ab").unwrap_err().op, "write");

@@ -176,6 +176,16 @@ pub fn name_of_hash(hash: &blake3::Hash) -> String {
     hex::encode(hash.as_bytes())
 }
 
+/// A listing stamped by the storage's own clock ([`Storage::list_stamped`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stamped {
+    /// The storage's current time, read *before* the listing: every age computed against it
+    /// is at most the true age (an object written meanwhile gets age 0).
+    pub now: std::time::SystemTime,
+    /// Each listed object's name and last modification time, by the storage's clock.
+    pub objects: Vec<(String, std::time::SystemTime)>,
+}
+
 /// The storage contract. All methods are blocking and safe to call from many threads.
 pub trait Storage: Send + Sync + fmt::Debug {
     /// Human-readable location (path or URL, never credentials).
@@ -199,6 +209,18 @@ pub trait Storage: Send + Sync + fmt::Debug {
     /// # Errors
     /// I/O errors.
     fn list(&self, kind: Kind) -> Result<Vec<(String, u64)>>;
+
+    /// All objects of `kind` with their modification times and the storage's current time,
+    /// all by the storage's own clock (never the client's), or `None` when the storage cannot
+    /// tell (the default: a network client without such a call, memory). `prune` uses it to
+    /// judge the age of backup markers (format §16.1); with `None` it judges none.
+    ///
+    /// # Errors
+    /// As [`Storage::list`].
+    fn list_stamped(&self, kind: Kind) -> Result<Option<Stamped>> {
+        let _ = kind;
+        Ok(None)
+    }
 
     /// The whole object.
     ///

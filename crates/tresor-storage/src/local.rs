@@ -8,7 +8,7 @@
 
 use crate::direct::{ALIGN as DIRECT_ALIGN, Bounce, CHUNK as DIRECT_CHUNK};
 use crate::layout::{self, check_name};
-use crate::{ErrorKind, Kind, Result, Storage, StorageError};
+use crate::{ErrorKind, Kind, Result, Stamped, Storage, StorageError};
 use std::fs;
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
@@ -49,6 +49,69 @@ impl LocalStorage {
         }
         p.push(name);
         p
+    }
+
+    /// Every file at its own key ([`layout::name_at`]) with its metadata: packs only in their
+    /// fan-out folder.
+    fn list_metadata(&self, kind: Kind) -> Result<Vec<(String, fs::Metadata)>> {
+        let base = self.root.join(kind.dir());
+        let io =
+            |e: std::io::Error| StorageError::io("list", kind, &base.display().to_string(), &e);
+        let mut folders = vec![String::new()];
+        if kind.is_sharded() {
+            folders.clear();
+            for e in fs::read_dir(&base).map_err(io)? {
+                let e = e.map_err(io)?;
+                let name = e.file_name();
+                match name.to_str() {
+                    Some(n) if layout::is_shard(n) && e.file_type().map_err(io)?.is_dir() => {
+                        folders.push(format!("{n}/"));
+                    }
+                    _ => {}
+                }
+            }
+        }
+        let mut out = Vec::new();
+        for folder in folders {
+            for e in fs::read_dir(base.join(&folder)).map_err(io)? {
+                let e = e.map_err(io)?;
+                let file = e.file_name();
+                let Some(file) = file.to_str() else { continue };
+                let rel = format!("{folder}{file}");
+                let Some(name) = layout::name_at(kind, &rel) else {
+                    continue;
+                };
+                // An object deleted while listing (prune runs beside backups) is skipped.
+                match e.metadata() {
+                    Ok(m) => out.push((name.to_string(), m)),
+                    Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(err) => return Err(io(err)),
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The time the file system stamps on a file created now: that of a fresh temporary file
+    /// in `kind`'s folder (removed at once). On a local file system this is the kernel's clock;
+    /// on a network file system (NFS, SMB) it is the server's, which also stamped the listed
+    /// files — so ages never mix the client's clock with the server's. `None` when no file can
+    /// be created there (a read-only repository): then the storage cannot tell the time.
+    fn stamp_now(&self, kind: Kind) -> Option<std::time::SystemTime> {
+        let mut rnd = [0u8; 8];
+        getrandom::fill(&mut rnd).ok()?;
+        let tmp = self
+            .root
+            .join(kind.dir())
+            .join(format!(".tmp-now-{}", hex::encode(rnd)));
+        let made = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)
+            .and_then(|f| f.metadata())
+            .and_then(|m| m.modified());
+        let _ = fs::remove_file(&tmp);
+        made.ok()
     }
 
     fn write_new(&self, kind: Kind, name: &str, data: &[&[u8]], target: &Path) -> Result<()> {
@@ -192,44 +255,23 @@ impl Storage for LocalStorage {
         Ok(())
     }
 
-    /// Every file at its own key ([`layout::name_at`]): packs only in their fan-out folder.
     fn list(&self, kind: Kind) -> Result<Vec<(String, u64)>> {
-        let base = self.root.join(kind.dir());
-        let io =
-            |e: std::io::Error| StorageError::io("list", kind, &base.display().to_string(), &e);
-        let mut folders = vec![String::new()];
-        if kind.is_sharded() {
-            folders.clear();
-            for e in fs::read_dir(&base).map_err(io)? {
-                let e = e.map_err(io)?;
-                let name = e.file_name();
-                match name.to_str() {
-                    Some(n) if layout::is_shard(n) && e.file_type().map_err(io)?.is_dir() => {
-                        folders.push(format!("{n}/"));
-                    }
-                    _ => {}
-                }
-            }
+        let listed = self.list_metadata(kind)?;
+        Ok(listed.into_iter().map(|(n, m)| (n, m.len())).collect())
+    }
+
+    /// Modification times of the files; "now" is the stamp of a fresh file, taken first
+    /// (`None` when no file can be created: a read-only repository).
+    fn list_stamped(&self, kind: Kind) -> Result<Option<Stamped>> {
+        let Some(now) = self.stamp_now(kind) else {
+            return Ok(None);
+        };
+        let io = |e: std::io::Error| StorageError::io("list", kind, "", &e);
+        let mut objects = Vec::new();
+        for (name, m) in self.list_metadata(kind)? {
+            objects.push((name, m.modified().map_err(io)?));
         }
-        let mut out = Vec::new();
-        for folder in folders {
-            for e in fs::read_dir(base.join(&folder)).map_err(io)? {
-                let e = e.map_err(io)?;
-                let file = e.file_name();
-                let Some(file) = file.to_str() else { continue };
-                let rel = format!("{folder}{file}");
-                let Some(name) = layout::name_at(kind, &rel) else {
-                    continue;
-                };
-                // An object deleted while listing (prune runs beside backups) is skipped.
-                match e.metadata() {
-                    Ok(m) => out.push((name.to_string(), m.len())),
-                    Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
-                    Err(err) => return Err(io(err)),
-                }
-            }
-        }
-        Ok(out)
+        Ok(Some(Stamped { now, objects }))
     }
 
     fn read(&self, kind: Kind, name: &str) -> Result<Vec<u8>> {
@@ -384,6 +426,59 @@ mod tests {
                 assert!(!n.starts_with(".tmp-"), "{n}");
             }
         }
+    }
+
+    /// A stamped listing gives each file's modification time (here set back by an hour) and
+    /// "now" from a fresh file, which it leaves no trace of; an empty folder lists nothing.
+    #[test]
+    fn stamped_listing_gives_file_times_and_the_file_system_clock() {
+        use std::time::{Duration, SystemTime};
+        let root = tempfile::tempdir().unwrap();
+        let s = LocalStorage::new(root.path());
+        s.create().unwrap();
+        let (old, new) = (crate::name_of(b"old"), crate::name_of(b"new"));
+        s.write(Kind::Marker, &old, b"old").unwrap();
+        s.write(Kind::Marker, &new, b"new").unwrap();
+        let hour_ago = SystemTime::now() - Duration::from_secs(3600);
+        let f = fs::File::options()
+            .write(true)
+            .open(s.path(Kind::Marker, &old))
+            .unwrap();
+        f.set_modified(hour_ago).unwrap();
+        let before = SystemTime::now();
+        let mut stamped = s.list_stamped(Kind::Marker).unwrap().expect("local stamps");
+        let after = SystemTime::now();
+        // The kernel stamps files with its coarse clock: up to a tick behind `now()`.
+        let tick = Duration::from_millis(50);
+        assert!(
+            stamped.now + tick >= before && stamped.now <= after,
+            "{stamped:?}"
+        );
+        stamped.objects.sort();
+        let mut want = vec![
+            (old.clone(), hour_ago),
+            (new.clone(), SystemTime::UNIX_EPOCH),
+        ];
+        want.sort();
+        assert_eq!(stamped.objects.len(), 2);
+        for ((name, at), (want_name, want_at)) in stamped.objects.iter().zip(&want) {
+            assert_eq!(name, want_name);
+            if *name == old {
+                assert_eq!(*at, *want_at);
+            } else {
+                assert!(*at + tick >= before - Duration::from_secs(60) && *at <= after);
+            }
+        }
+        let left: Vec<_> = walk(root.path())
+            .into_iter()
+            .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with(".tmp"))
+            .collect();
+        assert!(left.is_empty(), "{left:?}");
+        let empty = s
+            .list_stamped(Kind::Snapshot)
+            .unwrap()
+            .expect("local stamps");
+        assert!(empty.objects.is_empty());
     }
 
     fn walk(dir: &Path) -> Vec<PathBuf> {

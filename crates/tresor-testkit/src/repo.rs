@@ -61,6 +61,7 @@ pub fn backup_options(path: &Path, host: &str) -> BackupOptions {
         workers: 2,
         cancel: None,
         cache_dir: None,
+        marker_refresh: None,
     }
 }
 

@@ -72,6 +72,7 @@ pub fn run(ctx: &Context, a: BackupArgs) -> Result<i32> {
         workers: super::workers(),
         cancel: Some(cancel),
         cache_dir: ctx.cache_dir.clone(),
+        marker_refresh: None,
     };
     let result = back_up(ctx, &repo, opts)?;
     render::emit(&BackupSummary::from(&result), ctx.mode())?;

@@ -1,12 +1,14 @@
 //! `prune`: the plan (its text exactly as the plan's `Display` in tresor-core printed it), and
 //! what the run did.
 
-use super::{Level, Outcome, Text};
+use super::{Level, Outcome, Text, escape_controls, quoted};
 use crate::output::bytes;
 use anyhow::Result;
 use serde::Serialize;
 use std::fmt;
-use tresor_core::prune::{PlanReport, PlannedPack, PrunePlan, PruneStats};
+use tresor_core::prune::{
+    FreedLater, Later, PlanReport, PlannedPack, PrunePlan, PruneStats, WaitingHost,
+};
 
 /// The plan's text, one line per step ([`Plan`]).
 pub fn plan_text(plan: &PrunePlan, t: &mut Text) {
@@ -116,7 +118,7 @@ fn summary(stats: &PruneStats, t: &mut Text) {
         ));
     }
     t.info(format!(
-        "deleted {} packs, {} freed; index objects: {} written, {} deleted{}",
+        "freed now: {} packs deleted ({}); index objects: {} written, {} deleted{}",
         stats.packs_deleted,
         bytes(stats.bytes_freed),
         stats.index_written,
@@ -127,6 +129,71 @@ fn summary(stats: &PruneStats, t: &mut Text) {
             "; condemned packs not armed yet (next prune)"
         }
     ));
+    for f in &stats.freed_later {
+        t.info(later_line(f));
+    }
+}
+
+/// A time a host wrote (RFC 3339) in local time without fractions, or as it is (escaped) when
+/// it does not parse.
+fn local_time(t: &str, zone: &jiff::tz::TimeZone) -> String {
+    match t.parse::<jiff::Timestamp>() {
+        Ok(ts) => ts
+            .to_zoned_datetime(zone.clone())
+            .strftime("%Y-%m-%d %H:%M:%S")
+            .to_string(),
+        Err(_) => quoted(t),
+    }
+}
+
+/// One host a generation waits for: since when, and how to release it when that is safe.
+fn waiting_line(w: &WaitingHost, zone: &jiff::tz::TimeZone) -> String {
+    let host = quoted(&w.host);
+    let since = match (&w.last_snapshot, w.unfinished.first()) {
+        (Some(t), _) => format!("no snapshot since {}", local_time(t, zone)),
+        (None, Some(t)) => format!(
+            "a backup started {} and has no snapshot yet",
+            local_time(t, zone)
+        ),
+        (None, None) => "no snapshot since the arming run".to_string(),
+    };
+    let more = match (w.last_snapshot.is_some(), w.unfinished.len()) {
+        (true, n @ 1..) => format!("; {n} backups started and have no snapshot yet"),
+        (false, n @ 2..) => format!(" ({} more)", n - 1),
+        _ => String::new(),
+    };
+    format!(
+        "waiting for host {host}: {since}{more}; if {host} is gone or no backup of it is running, release it with `{}`",
+        escape_controls(&w.release)
+    )
+}
+
+/// One line of what a later run frees, and on which condition.
+fn later_line(f: &FreedLater) -> String {
+    let what = format!("{} packs ({})", f.packs, bytes(f.bytes));
+    let hosts = || {
+        let names: Vec<String> = f.hosts.iter().map(|h| quoted(h)).collect();
+        format!("{{{}}}", names.join(", "))
+    };
+    match f.when {
+        Later::HostsBackUp => format!(
+            "freed later: {what}, by the first prune run after every host in {} has backed up again",
+            hosts()
+        ),
+        Later::NextRun => format!("freed later: {what}, on the next prune run"),
+        Later::Arming => format!(
+            "freed later: {what}, once a prune run has armed them (index objects naming them \
+             are still present), then after every host has backed up again"
+        ),
+        Later::LockEnds => format!(
+            "freed later: {what}, by the first prune run after the storage's object lock ends"
+        ),
+        Later::Unindexed => format!(
+            "maybe freed later: {what} no index lists yet, condemned by the next prune run if \
+             still unindexed, or deleted by it when no backup can be running (a running backup \
+             may still index them)"
+        ),
+    }
 }
 
 /// A plan's report, displayed as the lines `tresor prune` prints.
@@ -205,6 +272,21 @@ impl Plan<'_> {
                 size(sum(&p.unindexed_seen))
             )?;
         }
+        if !p.delete_unindexed.is_empty() {
+            writeln!(
+                f,
+                "unindexed, deleted now: {} packs ({}) an earlier run saw unindexed, left by backups that ended without indexing them — {}",
+                p.delete_unindexed.len(),
+                size(sum(&p.delete_unindexed)),
+                p.orphan_rule.reason
+            )?;
+        } else if !p.condemn_unindexed.is_empty() {
+            writeln!(
+                f,
+                "unindexed, condemned (not deleted now): {}",
+                p.orphan_rule.reason
+            )?;
+        }
         if !p.drop_missing.is_empty() {
             writeln!(
                 f,
@@ -239,6 +321,7 @@ impl Plan<'_> {
     /// Generations, deletions, index consolidation, garbage, warnings.
     fn actions(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let p = self.0;
+        let zone = jiff::tz::TimeZone::system();
         for g in &p.generations {
             writeln!(
                 f,
@@ -253,6 +336,9 @@ impl Plan<'_> {
                 },
                 g.reason
             )?;
+            for w in &g.waiting {
+                writeln!(f, "  {}", waiting_line(w, &zone))?;
+            }
         }
         writeln!(
             f,
@@ -314,7 +400,7 @@ mod tests {
             t.stream(Stream::Out),
             "repacked 1 packs (3 blobs) into 1 new packs; condemned 2 packs (2.00 KiB); resurrected 0\n\
              deleted 1 garbage objects (listed above)\n\
-             deleted 4 packs, 1.00 MiB freed; index objects: 1 written, 2 deleted; condemned packs not armed yet (next prune)\n"
+             freed now: 4 packs deleted (1.00 MiB); index objects: 1 written, 2 deleted; condemned packs not armed yet (next prune)\n"
         );
         assert_eq!(
             t.stream(Stream::Err),
@@ -335,6 +421,13 @@ mod plan_tests {
     use tresor_format::ObjectId;
     use tresor_storage::Kind;
 
+    fn rule(applies: bool, reason: &str) -> tresor_core::prune::OrphanRule {
+        tresor_core::prune::OrphanRule {
+            applies,
+            reason: reason.into(),
+        }
+    }
+
     fn pack(n: u8, size: u64) -> PlannedPack {
         PlannedPack {
             id: ObjectId([n; 32]),
@@ -353,7 +446,9 @@ mod plan_tests {
             bytes: 3 << 20,
             armed: true,
             approved: false,
+            armed_run: Some(run + 1),
             waiting_for: vec![],
+            waiting: vec![],
             resurrected,
             reason: reason.into(),
         };
@@ -382,7 +477,11 @@ mod plan_tests {
             ],
             bytes_freed: 10,
             generations: vec![
-                status(5, 0, "waiting for a new snapshot of \"a\""),
+                GenerationStatus {
+                    waiting_for: vec!["a".into()],
+                    waiting: vec![waiting("a", None, &[])],
+                    ..status(5, 0, "waiting for a new snapshot of \"a\"")
+                },
                 status(
                     6,
                     1,
@@ -397,6 +496,7 @@ mod plan_tests {
                 reason: "snapshot x: bad".into(),
             }],
             warnings: vec!["something odd".into()],
+            orphan_rule: rule(false, "a backup may be running: 1 start markers …"),
             ..PlanReport::default()
         };
         let want = format!(
@@ -404,10 +504,12 @@ mod plan_tests {
              condemn: 2 unused packs (2.00 KiB), 1 unindexed packs (100 B) — freed by a later run\n\
              repack: 1 packs (1.00 MiB), copying 17 blobs (1023 B); unused after: 999 B (tolerated 1000 B)\n\
              unindexed: 1 packs (2.00 KiB) no index lists, seen for the first time — condemned by the next run if still unindexed\n\
+             unindexed, condemned (not deleted now): a backup may be running: 1 start markers …\n\
              drop from the index: 1 packs missing from storage\n\
              resurrect: 2 condemned or unindexed packs hold data snapshots use\n\
              locked: 2 packs (1.00 KiB) due for deletion are still under the storage's object lock (until 2031-01-01T00:00:00Z at the latest): not attempted, deleted by a prune run after that\n\
              generation of run 5: 2 packs (3.00 MiB): waiting for a new snapshot of \"a\"\n\
+             \x20 waiting for host \"a\": no snapshot since the arming run; if \"a\" is gone or no backup of it is running, release it with `tresor prune --inactive-host a`\n\
              generation of run 6: 2 packs (3.00 MiB), 1 resurrected: approved: every host has written a snapshot since it was armed\n\
              delete now: 1 packs, 10 B freed\n\
              index: 2 objects consolidated, 1 superseded objects removed\n\
@@ -416,6 +518,97 @@ mod plan_tests {
             ObjectId([12; 32])
         );
         assert_eq!(Plan(&r).to_string(), want);
+    }
+
+    /// No backup can be running: unindexed packs are deleted now, with the reason.
+    #[test]
+    fn unindexed_packs_deleted_now_are_said_with_the_reason() {
+        let r = PlanReport {
+            delete_unindexed: vec![pack(3, 100)],
+            orphan_rule: rule(true, "no backup can be running: …"),
+            ..PlanReport::default()
+        };
+        let text = Plan(&r).to_string();
+        assert_eq!(
+            text.lines().nth(3).unwrap(),
+            "unindexed, deleted now: 1 packs (100 B) an earlier run saw unindexed, left by backups that ended without indexing them — no backup can be running: …",
+            "{text}"
+        );
+    }
+
+    fn waiting(host: &str, last: Option<&str>, unfinished: &[&str]) -> WaitingHost {
+        WaitingHost {
+            host: host.into(),
+            last_snapshot: last.map(Into::into),
+            unfinished: unfinished.iter().map(|s| s.to_string()).collect(),
+            release: format!("tresor prune --inactive-host {host}"),
+        }
+    }
+
+    /// Since when a host is waited for, in the given zone without fractions; the host name
+    /// escaped, the release command given.
+    #[test]
+    fn a_waiting_host_is_shown_with_since_when_and_its_release() {
+        let zone = jiff::tz::TimeZone::fixed(jiff::tz::offset(2));
+        let w = waiting("h1", Some("2026-12-01T08:00:00.123456789Z"), &[]);
+        assert_eq!(
+            waiting_line(&w, &zone),
+            "waiting for host \"h1\": no snapshot since 2026-12-01 10:00:00; if \"h1\" is gone or \
+             no backup of it is running, release it with `tresor prune --inactive-host h1`"
+        );
+        let w = waiting(
+            "h1",
+            Some("2026-12-01T08:00:00Z"),
+            &["2026-12-02T00:00:00Z"],
+        );
+        assert!(
+            waiting_line(&w, &zone).starts_with(
+                "waiting for host \"h1\": no snapshot since 2026-12-01 10:00:00; 1 backups \
+                 started and have no snapshot yet; if"
+            ),
+            "{}",
+            waiting_line(&w, &zone)
+        );
+        let w = waiting(
+            "new\x1b[2J",
+            None,
+            &["2026-12-06T13:30:00Z", "2026-12-06T14:00:00Z"],
+        );
+        assert_eq!(
+            waiting_line(&w, &zone),
+            "waiting for host \"new\\x1b[2J\": a backup started 2026-12-06 15:30:00 and has no \
+             snapshot yet (1 more); if \"new\\x1b[2J\" is gone or no backup of it is running, \
+             release it with `tresor prune --inactive-host new\\x1b[2J`"
+        );
+        let w = waiting("h", None, &["yesterday"]);
+        assert!(
+            waiting_line(&w, &zone).contains("a backup started \"yesterday\" and has"),
+            "{}",
+            waiting_line(&w, &zone)
+        );
+    }
+
+    /// Each condition of a later deletion in its own words.
+    #[test]
+    fn what_later_runs_free_is_said_with_its_condition() {
+        let f = |when, hosts: &[&str]| FreedLater {
+            packs: 3,
+            bytes: 3 << 20,
+            when,
+            hosts: hosts.iter().map(|h| h.to_string()).collect(),
+        };
+        assert_eq!(
+            later_line(&f(Later::HostsBackUp, &["a", "b c"])),
+            "freed later: 3 packs (3.00 MiB), by the first prune run after every host in \
+             {\"a\", \"b c\"} has backed up again"
+        );
+        assert_eq!(
+            later_line(&f(Later::NextRun, &[])),
+            "freed later: 3 packs (3.00 MiB), on the next prune run"
+        );
+        assert!(later_line(&f(Later::Arming, &[])).contains("once a prune run has armed them"));
+        assert!(later_line(&f(Later::LockEnds, &[])).contains("after the storage's object lock"));
+        assert!(later_line(&f(Later::Unindexed, &[])).starts_with("maybe freed later: 3 packs"));
     }
 
     #[test]

@@ -294,6 +294,42 @@ fn a_second_sigterm_stops_a_blocked_backup_at_once() {
         })
         .collect();
     assert_eq!(warnings, expected);
+    // Its start markers age past 30 minutes (in the storage, by the file times): the second
+    // prune deletes the packs it left, with no snapshot written meanwhile (format §16 step 3).
+    let then = std::time::SystemTime::now() - Duration::from_secs(31 * 60);
+    for m in std::fs::read_dir(env.repo.join("markers")).unwrap() {
+        let f = std::fs::File::options()
+            .write(true)
+            .open(m.unwrap().path())
+            .unwrap();
+        f.set_modified(then).unwrap();
+    }
+    let prune = |env: &Env| -> serde_json::Value {
+        serde_json::from_slice(&env.ok(&["prune", "--json"]).stdout).unwrap()
+    };
+    let ids = |v: &serde_json::Value| -> Vec<String> {
+        let mut ids: Vec<String> = v
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["id"].as_str().unwrap().to_string())
+            .collect();
+        ids.sort();
+        ids
+    };
+    let first = prune(&env);
+    assert_eq!(ids(&first["plan"]["unindexed_seen"]), written, "{first}");
+    let second = prune(&env);
+    assert_eq!(
+        ids(&second["plan"]["delete_unindexed"]),
+        written,
+        "{second}"
+    );
+    assert_eq!(second["plan"]["orphan_rule"]["applies"], true, "{second}");
+    assert_eq!(second["stats"]["packs_deleted"], written.len(), "{second}");
+    assert!(packs(&env.repo).is_empty(), "the packs are gone");
+    assert!(env.snapshot_ids().is_empty());
+    env.ok(&["check"]);
     // A later backup works and restores byte for byte.
     let mut later = env
         .cmd()

@@ -519,6 +519,44 @@ fn forget_with_prune_prunes_and_markers_of_finished_backups_go() {
         "prune wrote its state"
     );
     assert_eq!(files_in(&env.repo.join("markers")), 0);
+    // What it freed now and what a later run frees, with the condition.
+    assert!(text.contains("freed now: 0 packs deleted (0 B)"), "{text}");
+    assert!(
+        text.contains("by the first prune run after every host in {\"h\"} has backed up again"),
+        "{text}"
+    );
+    env.ok(&["check", "--read-data"]);
+    restore_matches(&env, &ids[1], &src);
+
+    // The next prune waits for h, and says since when and how to release it.
+    let o = env.ok(&["prune"]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    let line = text
+        .lines()
+        .find(|l| l.contains("waiting for host"))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(
+        line.starts_with("  waiting for host \"h\": no snapshot since 20")
+            && line.ends_with(
+                "; if \"h\" is gone or no backup of it is running, release it with \
+                 `tresor prune --inactive-host h`"
+            ),
+        "{line}"
+    );
+    let o = env.ok(&["prune", "--json", "--dry-run"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let w = &v["plan"]["generations"][0]["waiting"][0];
+    let time = env.ok(&["snapshots", "--json"]);
+    let snaps: serde_json::Value = serde_json::from_slice(&time.stdout).unwrap();
+    assert_eq!(w["host"], "h", "{v}");
+    let ts = |v: &serde_json::Value| v.as_str().unwrap().parse::<jiff::Timestamp>().unwrap();
+    assert_eq!(ts(&w["last_snapshot"]), ts(&snaps[0]["time"]), "{v}");
+    assert_eq!(w["release"], "tresor prune --inactive-host h", "{v}");
+    // Released: the packs go now.
+    let o = env.ok(&["prune", "--inactive-host", "h"]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(!text.contains("freed now: 0 packs"), "{text}");
+    assert!(!text.contains("freed later"), "{text}");
     env.ok(&["check", "--read-data"]);
     restore_matches(&env, &ids[1], &src);
 }

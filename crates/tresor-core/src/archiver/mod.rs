@@ -19,6 +19,7 @@
 
 mod open;
 mod pause;
+pub mod refresh;
 mod scan;
 mod walk;
 
@@ -32,13 +33,15 @@ use crate::repo::index::Index;
 use crate::repo::markers::PendingMarkers;
 use crate::repo::packer::Packer;
 use crate::{PROGRAM_VERSION, Progress};
+use refresh::Refresher;
 use std::io::Read;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tresor_format::ObjectId;
 use tresor_format::snapshot::{Snapshot, SnapshotSummary};
+use tresor_storage::Storage;
 
 /// Which parent snapshot to compare against.
 #[derive(Debug, Clone, Default)]
@@ -94,6 +97,9 @@ pub struct BackupOptions {
     /// Local cache directory; put-only keys keep their last snapshot's trees there
     /// ([`crate::repo::cache`]) to skip unchanged files.
     pub cache_dir: Option<PathBuf>,
+    /// For tests: write a fresh start marker this often instead of every
+    /// [`refresh::REFRESH`] (format §16.1). `None` in every real backup.
+    pub marker_refresh: Option<Duration>,
 }
 
 /// Outcome of a backup.
@@ -255,6 +261,40 @@ pub fn backup(
     })
 }
 
+/// Write the backup's first start marker (format §16.1, not in a dry run) and start its
+/// refresh thread; the warning when the marker could not be written (then nothing refreshes).
+fn start_markers(
+    repo: &Repository,
+    opts: &BackupOptions,
+    backup_start: &jiff::ZonedDateTime,
+) -> (Arc<Mutex<PendingMarkers>>, Option<Refresher>, Vec<String>) {
+    let mut markers =
+        PendingMarkers::load(opts.cache_dir.as_deref(), &repo.config().id, &opts.hostname);
+    let every = opts.marker_refresh.unwrap_or(refresh::REFRESH);
+    let started = backup_start.timestamp().to_string();
+    let first = refresh::Stamp::now();
+    if opts.dry_run {
+        return (Arc::new(Mutex::new(markers)), None, vec![]);
+    }
+    let secs = Some(refresh::refresh_secs(every));
+    if let Err(e) = markers.start(repo, &opts.hostname, &started, secs) {
+        let warning = format!(
+            "could not write the backup start marker ({e}): a prune running meanwhile may delete data this backup relies on"
+        );
+        return (Arc::new(Mutex::new(markers)), None, vec![warning]);
+    }
+    let markers = Arc::new(Mutex::new(markers));
+    let source = refresh::MarkerSource {
+        storage: repo.storage().clone(),
+        key: repo.key().clone(),
+        signer: repo.signer_copy(),
+        host: opts.hostname.clone(),
+        started,
+    };
+    let refresher = Refresher::start(source, markers.clone(), every, first);
+    (markers, Some(refresher), vec![])
+}
+
 #[allow(clippy::too_many_lines, reason = "split by r12-core/r12-cli")]
 fn run_backup(
     repo: &Repository,
@@ -269,16 +309,7 @@ fn run_backup(
     crate::fsmeta::raise_fd_limit();
     // The start marker goes first, before the index is read (format §16.1): a prune that
     // condemns data this backup may deduplicate against then waits for this host.
-    let mut start_warnings = Vec::new();
-    let mut markers =
-        PendingMarkers::load(opts.cache_dir.as_deref(), &repo.config().id, &opts.hostname);
-    if !opts.dry_run
-        && let Err(e) = markers.start(repo, &opts.hostname, &backup_start.timestamp().to_string())
-    {
-        start_warnings.push(format!(
-            "could not write the backup start marker ({e}): a prune running meanwhile may delete data this backup relies on"
-        ));
-    }
+    let (markers, refresher, start_warnings) = start_markers(repo, &opts, &backup_start);
     let index = if repo.key().can_read() {
         repo.load_index()?
     } else {
@@ -286,8 +317,13 @@ fn run_backup(
     };
     let parent = find_parent(repo, &opts)?;
     let cfg = repo.config();
+    // Index objects are written only while the markers refresh (format §16.1).
+    let storage: Arc<dyn Storage> = match &refresher {
+        Some(r) => Arc::new(refresh::Guarded::new(repo.storage().clone(), r.liveness())),
+        None => repo.storage().clone(),
+    };
     let packer = Packer::new(
-        repo.storage().clone(),
+        storage,
         repo.key().clone(),
         repo.signer_copy(),
         cfg.pack_size,
@@ -370,8 +406,15 @@ fn run_backup(
         parent: parent_id,
         summary: None,
         program_version: PROGRAM_VERSION.into(),
-        markers: markers.ids().to_vec(),
+        markers: vec![],
     };
+    // The refresh thread stops before the snapshot takes the list of this backup's markers,
+    // and the snapshot is written only if the markers kept refreshing (format §16.1).
+    if let Some(live) = refresher.map(Refresher::stop) {
+        live.check(refresh::Stamp::now())
+            .map_err(crate::CoreError::Invalid)?;
+    }
+    snap.markers = markers.lock().expect("markers").ids().to_vec();
     summary.backup_end = jiff::Timestamp::now().to_string();
     snap.summary = Some(summary.clone());
     let snapshot_id = if opts.dry_run {
@@ -380,7 +423,7 @@ fn run_backup(
         let bytes = snap.seal(repo.key(), repo.signer())?;
         summary.data_added += bytes.len() as u64;
         let id = repo.write_object(tresor_storage::Kind::Snapshot, &bytes)?;
-        let _ = markers.done();
+        let _ = markers.lock().expect("markers").done();
         Some(id)
     };
     if let (Some(cache), Some(trees), Some(id)) = (cache, trees, snapshot_id)

@@ -311,6 +311,7 @@ mod walker_tests {
             workers: 1,
             cancel: None,
             cache_dir: None,
+            marker_refresh: None,
         }
     }
 

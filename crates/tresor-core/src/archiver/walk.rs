@@ -856,6 +856,7 @@ pub(super) mod tests {
             workers: 1,
             cancel: None,
             cache_dir: None,
+            marker_refresh: None,
         }
     }
 

@@ -26,6 +26,9 @@ pub struct PackFacts {
     pub deleting: bool,
     /// No index lists it, no record holds it, and an earlier run saw it so already.
     pub seen_unindexed: bool,
+    /// No backup can be running and no present index object lists it, superseded ones
+    /// included (format §16, step 3): when `seen_unindexed` too, it is deleted at once.
+    pub free: bool,
 }
 
 /// The unused space of indexed packs, and what the repack copies.
@@ -54,7 +57,8 @@ pub struct Space {
 /// * a pack of an approved generation, or in a `deleting` list and in no generation, is
 ///   **deleted**; one of a generation that is not approved **waits**;
 /// * a pack no index lists and no record holds is **condemned** when an earlier run saw it so
-///   already, else remembered (**unindexed**);
+///   already — **deleted** at once when no backup can be running and no index object lists it
+///   at all (`free`) —, else remembered (**unindexed**);
 /// * any other pack (not in storage, not indexed) is left as it is (**keep**).
 pub fn decide(
     packs: &[PackFacts],
@@ -112,6 +116,7 @@ fn dormant(p: &PackFacts) -> PackAction {
     match (p.generation, p.deleting) {
         (Some(true), _) | (None, true) => PackAction::Delete,
         (Some(false), _) => PackAction::Wait,
+        (None, false) if p.seen_unindexed && p.free => PackAction::Delete,
         (None, false) if p.seen_unindexed => PackAction::Condemn,
         (None, false) => PackAction::Unindexed,
     }
@@ -284,12 +289,21 @@ mod tests {
                 p.size = None;
                 p.generation = Some(true);
             }),
+            // No backup can be running (format §16, step 3): seen before → deleted at once;
+            // seen for the first time, or needed, as without the rule.
+            with(dormant(10), &|p| (p.seen_unindexed, p.free) = (true, true)),
+            with(dormant(11), &|p| p.free = true),
+            with(dormant(12), &|p| {
+                (p.seen_unindexed, p.free) = (true, true);
+                (p.used_blobs, p.used_bytes) = (1, 10);
+            }),
         ];
-        let (a, s) = run(&packs, 60, &opts(MaxUnused::Percent(0.0), None));
+        let (a, s) = run(&packs, 70, &opts(MaxUnused::Percent(0.0), None));
         assert_eq!(
             a,
             [
-                Delete, Wait, Resurrect, Delete, Wait, Condemn, Unindexed, Resurrect, Keep
+                Delete, Wait, Resurrect, Delete, Wait, Condemn, Unindexed, Resurrect, Keep, Delete,
+                Unindexed, Resurrect
             ]
         );
         // Packs out of the index count for no unused space and are never repacked.

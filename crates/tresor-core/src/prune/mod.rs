@@ -100,6 +100,7 @@
 pub mod copies;
 pub mod decide;
 mod execute;
+mod later;
 mod options;
 mod plan;
 mod read;
@@ -110,7 +111,8 @@ pub use decide::{PackFacts, Space, decide};
 pub use options::{MaxUnused, PruneOptions, parse_size};
 pub use plan::plan;
 pub use report::{
-    GarbageObject, GenerationStatus, PackAction, PlanReport, PlannedPack, PruneStats,
+    FreedLater, GarbageObject, GenerationStatus, Later, OrphanRule, PackAction, PlanReport,
+    PlannedPack, PruneStats, WaitingHost,
 };
 
 use serde::Serialize;

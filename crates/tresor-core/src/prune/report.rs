@@ -27,6 +27,15 @@ pub enum PackAction {
     Unindexed,
 }
 
+/// The rule for the unindexed packs of dead backups (format §16, step 3).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct OrphanRule {
+    /// No backup can be running: unindexed packs an earlier run saw are deleted at once.
+    pub applies: bool,
+    /// Why, or what holds it back, in one line.
+    pub reason: String,
+}
+
 /// One pack in the plan.
 #[derive(Debug, Clone, Serialize)]
 pub struct PlannedPack {
@@ -55,12 +64,34 @@ pub struct GenerationStatus {
     pub armed: bool,
     /// Whether its packs are deleted in this run.
     pub approved: bool,
+    /// The run that armed it, if armed.
+    pub armed_run: Option<u64>,
     /// Hosts that have not written a snapshot since it was armed.
     pub waiting_for: Vec<String>,
+    /// The same hosts, each with since when the generation waits for it and how to release it.
+    pub waiting: Vec<WaitingHost>,
     /// Packs of it indexed again in this run.
     pub resurrected: usize,
     /// Why it waits, or that it is approved.
     pub reason: String,
+}
+
+/// A host a pending generation waits for (format §16, step 4 (a)): since when, and how to
+/// stop waiting for it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct WaitingHost {
+    /// The host name.
+    pub host: String,
+    /// The `time` (RFC 3339, as the host wrote it) of its newest snapshot that counts, all of
+    /// which the arming run saw: the generation waits for a snapshot after that one. `None`
+    /// when it has no such snapshot (a backup start marker put it in the arming).
+    pub last_snapshot: Option<String>,
+    /// The start times (RFC 3339, as the host wrote them) of its backups that started and that
+    /// no snapshot lists yet (format §16.1): maybe still running, maybe killed.
+    pub unfinished: Vec<String>,
+    /// The command that stops waiting for the host: safe only when no backup of it that started
+    /// before the arming run is still running (the machine is gone, its backups are disabled).
+    pub release: String,
 }
 
 /// What a prune run will do, as plain data: everything the CLI shows of a plan (it renders
@@ -93,6 +124,13 @@ pub struct PlanReport {
     /// Packs condemned because no index lists them and an earlier run saw them unindexed too
     /// (left by interrupted backups).
     pub condemn_unindexed: Vec<PlannedPack>,
+    /// Packs an earlier run saw unindexed that no index object lists, deleted by this run
+    /// without a grace period because no backup can be running ([`PlanReport::orphan_rule`];
+    /// also in `delete`, or `locked`).
+    pub delete_unindexed: Vec<PlannedPack>,
+    /// Whether unindexed packs go straight to `deleting`, and why (or why not), format §16
+    /// step 3.
+    pub orphan_rule: OrphanRule,
     /// Packs no index lists, seen for the first time (maybe a running backup's): remembered,
     /// condemned by the next run if still unindexed.
     pub unindexed_seen: Vec<PlannedPack>,
@@ -203,4 +241,40 @@ pub struct PruneStats {
     pub locked: Vec<String>,
     /// Other problems met on the way that did not stop the run.
     pub warnings: Vec<String>,
+    /// What later runs will free (packs this run leaves condemned, locked or unindexed), by
+    /// condition.
+    pub freed_later: Vec<FreedLater>,
+}
+
+/// What a later prune run frees once a condition holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Later {
+    /// After every host in [`FreedLater::hosts`] has written a snapshot (format §16, step 4
+    /// (a)), the next prune run then.
+    HostsBackUp,
+    /// The next prune run (armed, no host to wait for; unless a pack no index lists appears).
+    NextRun,
+    /// Not armed yet (superseded index objects could not be deleted): once a prune run arms
+    /// them, then after every host has backed up again.
+    Arming,
+    /// Due for deletion, but under the storage's object lock: a run after the lock ends.
+    LockEnds,
+    /// No index lists them yet, seen for the first time: condemned by the next prune run if
+    /// still unindexed — deleted by it when no backup can be running (format §16, step 3) —
+    /// (a running backup may index them).
+    Unindexed,
+}
+
+/// Packs a later run frees, and on which condition.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FreedLater {
+    /// How many packs.
+    pub packs: usize,
+    /// Their stored bytes.
+    pub bytes: u64,
+    /// The condition.
+    pub when: Later,
+    /// With [`Later::HostsBackUp`]: the hosts that must write a snapshot first; else empty.
+    pub hosts: Vec<String>,
 }

@@ -37,6 +37,8 @@ pub(super) struct Work {
     /// Index objects superseded already (ids).
     pub(super) leftovers: Vec<ObjectId>,
     pub(super) workers: usize,
+    /// Hosts the operator declared inactive for this run.
+    pub(super) inactive_hosts: Vec<String>,
     pub(super) executed: bool,
 }
 
@@ -220,6 +222,8 @@ impl Tables {
 pub(super) struct SnapInfo {
     pub(super) id: ObjectId,
     pub(super) host: String,
+    /// Its `time` (RFC 3339, as its writer wrote it): shown, never compared with a clock.
+    pub(super) time: String,
     pub(super) tree: BlobId,
     pub(super) signer: [u8; 32],
     /// Its signer's bit in the user sets of blobs ([`Signers`]) when it speaks for its

@@ -8,9 +8,21 @@
 use crate::error::{CoreError, Result};
 use crate::repo::Repository;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 use tresor_format::ObjectId;
 use tresor_format::marker::Marker;
 use tresor_storage::{ErrorKind, Kind};
+
+/// How often a running backup writes a fresh marker: 5 minutes (as restic refreshes its locks).
+pub const REFRESH: Duration = Duration::from_secs(300);
+
+/// Marker age from which prune treats a marker as stale: 30 minutes, restic's stale-lock age
+/// (`StaleLockTimeout` in restic's `internal/restic/lock.go`).
+pub const STALE_AGE: Duration = Duration::from_secs(30 * 60);
+
+/// Longest time a backup goes on without a successful marker write before it stops itself:
+/// half of [`STALE_AGE`].
+pub const MAX_GAP: Duration = Duration::from_secs(15 * 60);
 
 /// Markers of this host that no snapshot lists yet, kept in
 /// `<cache dir>/<repository id>/markers-<hash of host>` (one hex id per line).
@@ -62,14 +74,23 @@ impl PendingMarkers {
         std::fs::rename(&tmp, path)
     }
 
-    /// Write a marker for a backup of `host` starting at `started` (RFC 3339) and remember it.
-    /// An older repository without a `markers/` folder gets one.
+    /// Write a marker for a backup of `host` starting at `started` (RFC 3339), declaring
+    /// `refresh_secs` (the backup writes a fresh marker that often, format §16.1), and
+    /// remember it. An older repository without a `markers/` folder gets one.
     ///
     /// # Errors
     /// Storage errors writing the marker. Failing to remember it locally is not an error (the
     /// marker then stays until an operator waives the host, see `prune --inactive-host`).
-    pub fn start(&mut self, repo: &Repository, host: &str, started: &str) -> Result<ObjectId> {
-        let bytes = Marker::new(host, started)?.seal(repo.key(), repo.signer())?;
+    pub fn start(
+        &mut self,
+        repo: &Repository,
+        host: &str,
+        started: &str,
+        refresh_secs: Option<u64>,
+    ) -> Result<ObjectId> {
+        let mut marker = Marker::new(host, started)?;
+        marker.refresh_secs = refresh_secs;
+        let bytes = marker.seal(repo.key(), repo.signer())?;
         let id = match repo.write_object(Kind::Marker, &bytes) {
             Err(CoreError::Storage(e)) if e.kind == ErrorKind::NotFound => {
                 repo.storage().create()?;
@@ -77,9 +98,16 @@ impl PendingMarkers {
             }
             r => r?,
         };
+        self.remember(id);
+        Ok(id)
+    }
+
+    /// Remember a marker written for this host (a refresh, format §16.1) until a snapshot
+    /// lists it. Failing to save the local file is not an error, as in
+    /// [`PendingMarkers::start`].
+    pub fn remember(&mut self, id: ObjectId) {
         self.ids.push(id);
         let _ = self.save();
-        Ok(id)
     }
 
     /// A snapshot listing [`PendingMarkers::ids`] was written: forget them.

@@ -8,7 +8,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use tresor_core::archiver::{self, BackupOptions};
 use tresor_core::check::{self, ReadData};
-use tresor_core::prune::{self, MaxUnused, PruneOptions, PrunePlan, PruneStats};
+use tresor_core::prune::{
+    self, FreedLater, Later, MaxUnused, PruneOptions, PrunePlan, PruneStats, WaitingHost,
+};
 use tresor_core::repair::{self, RepairSnapshotsOptions};
 use tresor_core::repo::KeyOwner;
 use tresor_core::restorer::{self, RestoreOptions};
@@ -20,6 +22,8 @@ use tresor_format::keyfile::KdfParams;
 use tresor_storage::faulty::{Fault, FaultyStorage, Method};
 use tresor_storage::local::LocalStorage;
 use tresor_storage::{ErrorKind, Kind, Storage};
+
+mod orphans;
 
 const KDF: KdfParams = KdfParams {
     m_kib: 64,
@@ -337,13 +341,41 @@ fn condemned_packs_wait_for_every_host_in_repository_time() {
     assert!(!plan.condemn_unused.is_empty());
     assert!(stats.armed);
     let condemned: Vec<ObjectId> = plan.condemn_unused.iter().map(|p| p.id).collect();
+    // It says what it frees later, and on which condition: every host backs up again.
+    assert_eq!(
+        stats.freed_later,
+        [FreedLater {
+            packs: stats.packs_condemned,
+            bytes: stats.bytes_condemned,
+            when: Later::HostsBackUp,
+            hosts: vec!["h1".into(), "h2".into()],
+        }]
+    );
+    assert!(stats.packs_condemned >= condemned.len());
+    let time_of = |id: &ObjectId| env.repo.load_snapshot(id).unwrap().time;
     let present = |id: &ObjectId| env.storage().size(Kind::Pack, &id.to_hex()).is_ok();
     assert!(condemned.iter().all(present));
 
-    // Run 2, nobody backed up: nothing is deleted.
+    // Run 2, nobody backed up: nothing is deleted. The plan names each host, since when it
+    // is waited for (its newest snapshot) and how to release it.
     let (plan, stats) = prune(&env.repo);
     assert_eq!(plan.generations[0].waiting_for, vec!["h1", "h2"]);
+    let waiting = |host: &str, last: &ObjectId| WaitingHost {
+        host: host.into(),
+        last_snapshot: Some(time_of(last)),
+        unfinished: vec![],
+        release: format!("tresor prune --inactive-host {host}"),
+    };
+    assert_eq!(
+        plan.generations[0].waiting,
+        [waiting("h1", &a2), waiting("h2", &_b1)]
+    );
+    assert_eq!(plan.generations[0].armed_run, Some(plan.run - 1));
     assert_eq!(stats.packs_deleted, 0);
+    assert_eq!(stats.freed_later.len(), 1, "{:?}", stats.freed_later);
+    assert_eq!(stats.freed_later[0].when, Later::HostsBackUp);
+    assert_eq!(stats.freed_later[0].hosts, ["h1", "h2"]);
+    assert_eq!(stats.freed_later[0].packs, plan.generations[0].packs);
     assert!(condemned.iter().all(present));
 
     // h1 backs up with a clock 36 years behind: it still counts (only snapshot ids matter).
@@ -354,6 +386,8 @@ fn condemned_packs_wait_for_every_host_in_repository_time() {
     let a3 = backup_at(&env.repo, &a, "h1", old);
     let (plan, stats) = prune(&env.repo);
     assert_eq!(plan.generations[0].waiting_for, vec!["h2"]);
+    assert_eq!(plan.generations[0].waiting, [waiting("h2", &_b1)]);
+    assert_eq!(stats.freed_later[0].hosts, ["h2"]);
     assert_eq!(stats.packs_deleted, 0);
     assert!(condemned.iter().all(present));
     env.check(true);
@@ -366,6 +400,8 @@ fn condemned_packs_wait_for_every_host_in_repository_time() {
     let (plan, stats) = prune_with(&env.repo, &opts);
     assert!(plan.generations[0].approved, "{plan:?}");
     assert!(stats.packs_deleted >= condemned.len());
+    assert_eq!(stats.bytes_freed, plan.generations[0].bytes);
+    assert_eq!(stats.freed_later, []);
     assert!(!condemned.iter().any(present));
     env.check(true);
     assert_restores(&env.repo, &a2, &a, &va2);
@@ -462,7 +498,7 @@ fn a_new_hosts_running_first_backup_holds_back_deletion_through_its_marker() {
     let mut pending =
         tresor_core::repo::markers::PendingMarkers::load(Some(&cache), &env.repo.config().id, "h2");
     let m = pending
-        .start(&env.repo, "h2", "2026-11-30T00:00:00Z")
+        .start(&env.repo, "h2", "2026-11-30T00:00:00Z", None)
         .unwrap();
     assert_eq!(env.count(Kind::Marker), 1);
 
@@ -482,6 +518,16 @@ fn a_new_hosts_running_first_backup_holds_back_deletion_through_its_marker() {
     assert!(!g.approved, "{plan:?}");
     assert_eq!(stats.packs_deleted, 0);
     assert_eq!(g.waiting_for, vec!["h2"], "{plan:?}");
+    // Waiting for a backup that started and has no snapshot: named with its start time.
+    assert_eq!(
+        g.waiting,
+        [WaitingHost {
+            host: "h2".into(),
+            last_snapshot: None,
+            unfinished: vec!["2026-11-30T00:00:00Z".into()],
+            release: "tresor prune --inactive-host h2".into(),
+        }]
+    );
     assert_eq!(
         env.count(Kind::Marker),
         1,
@@ -924,8 +970,9 @@ fn damaged_packs_are_found_and_repaired_or_reported() {
         assert_restores(&env.repo, &r.repaired[0].new_snapshot.unwrap(), &src, &rest);
     }
     // Duplicated pack (a copy stored under another name): check warns; the first prune only
-    // remembers it (it could be a running backup's), the second condemns it without ever
-    // listing it, and it is deleted once approved.
+    // remembers it (it could be a running backup's), the second deletes it without ever
+    // listing it: no marker that no snapshot lists, so no backup can be running (format §16,
+    // step 3).
     {
         let (env, src, v, s) = small_repo();
         let p = pack_of(&env, "one", &v);
@@ -940,11 +987,10 @@ fn damaged_packs_are_found_and_repaired_or_reported() {
         let (plan, _) = prune(&env.repo);
         assert_eq!(plan.unindexed_seen.len(), 1);
         assert!(plan.condemn_unindexed.is_empty());
-        let (plan, _) = prune(&env.repo);
-        assert_eq!(plan.condemn_unindexed.len(), 1);
-        env.check(true);
-        backup(&env.repo, &src, "h");
-        let (_, stats) = prune(&env.repo);
+        let (plan, stats) = prune(&env.repo);
+        assert!(plan.condemn_unindexed.is_empty());
+        assert_eq!(plan.delete_unindexed.len(), 1);
+        assert_eq!(plan.delete_unindexed[0].id.to_hex(), fake);
         assert_eq!(stats.packs_deleted, 1);
         assert!(env.storage().size(Kind::Pack, &fake).is_err());
         let r = env.check(true);

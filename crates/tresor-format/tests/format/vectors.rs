@@ -347,6 +347,7 @@ fn fixture_marker() -> Marker {
         hostname: "vector-host".into(),
         started: "2025-06-01T10:34:56.789Z".into(),
         nonce: "00112233445566778899aabbccddeeff".into(),
+        refresh_secs: None,
     }
 }
 

@@ -242,3 +242,34 @@ fn unreachable_server_is_transient() {
         assert_eq!(err.kind, ErrorKind::Transient, "retries {retries}: {err}");
     }
 }
+
+/// A stamped listing gives each object of the kind with its `LastModified` and the server's
+/// `Date`, all by the server's clock (here on the same machine: within a few seconds of ours,
+/// to the second); other kinds and sharded packs are listed apart.
+#[test]
+fn stamped_listing_gives_last_modified_and_the_server_date() {
+    use std::time::SystemTime;
+    let Some(url) = server_url() else { return };
+    let s = fresh_storage(&url);
+    let before = SystemTime::now() - Duration::from_secs(2);
+    let (a, b) = (name_of(b"marker a"), name_of(b"marker b"));
+    s.write(Kind::Marker, &a, b"marker a").unwrap();
+    s.write(Kind::Marker, &b, b"marker b").unwrap();
+    s.write(Kind::Pack, &name_of(b"pack"), b"pack").unwrap();
+    let stamped = s.list_stamped(Kind::Marker).unwrap().expect("S3 stamps");
+    let after = SystemTime::now() + Duration::from_secs(2);
+    assert!(stamped.now >= before && stamped.now <= after, "{stamped:?}");
+    let mut names: Vec<_> = stamped.objects.iter().map(|(n, _)| n.clone()).collect();
+    names.sort();
+    let mut want = vec![a, b];
+    want.sort();
+    assert_eq!(names, want);
+    for (name, at) in &stamped.objects {
+        assert!(*at >= before && *at <= after, "{name}: {at:?}");
+    }
+    let packs = s.list_stamped(Kind::Pack).unwrap().expect("S3 stamps");
+    assert_eq!(packs.objects.len(), 1);
+    assert_eq!(packs.objects[0].0, name_of(b"pack"));
+    assert!(packs.now >= before && packs.now <= after, "{packs:?}");
+    cleanup(&s);
+}

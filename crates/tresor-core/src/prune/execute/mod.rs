@@ -24,6 +24,7 @@ mod resurrect;
 mod state;
 
 use super::PrunePlan;
+use super::later;
 use super::report::{PackAction, PruneStats};
 use super::tables::Work;
 use crate::Progress;
@@ -54,6 +55,12 @@ impl PrunePlan {
                 .states
                 .iter()
                 .all(|(_, s)| s.generations.iter().all(|g| g.armed.is_some()));
+            let after = later::AfterRun {
+                armed_hosts: None,
+                condemned: (0, 0),
+                inactive: &w.inactive_hosts,
+            };
+            stats.freed_later = later::freed_later(&self.report, &after);
             return Ok(stats);
         }
         let mut actions: Vec<PackAction> = w.packs.iter().map(|p| p.action).collect();
@@ -70,6 +77,12 @@ impl PrunePlan {
         state.finish(repo, w, all_deleted, &mut stats);
         delete::resolved_markers(repo, &w.resolved_markers, &mut stats);
         stats.armed = state.armed();
+        let after = later::AfterRun {
+            armed_hosts: state.armed_hosts(),
+            condemned: (stats.packs_condemned, stats.bytes_condemned),
+            inactive: &w.inactive_hosts,
+        };
+        stats.freed_later = later::freed_later(&self.report, &after);
         Ok(stats)
     }
 

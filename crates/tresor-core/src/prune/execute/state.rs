@@ -17,6 +17,8 @@ use tresor_storage::Kind;
 pub(super) struct State {
     state: PruneState,
     current: Vec<ObjectId>,
+    /// The hosts this run's arming recorded, once it armed.
+    armed_hosts: Option<Vec<String>>,
 }
 
 impl State {
@@ -26,6 +28,7 @@ impl State {
         State {
             state: w.next_state.clone(),
             current: w.states.iter().map(|(id, _)| *id).collect(),
+            armed_hosts: None,
         }
     }
 
@@ -113,7 +116,14 @@ impl State {
                 g.armed = Some(arming.clone());
             }
         }
-        self.replace(repo, stats)
+        self.replace(repo, stats)?;
+        self.armed_hosts = Some(arming.hosts);
+        Ok(())
+    }
+
+    /// The hosts this run's arming recorded, `None` when it armed nothing.
+    pub fn armed_hosts(&self) -> Option<&[String]> {
+        self.armed_hosts.as_deref()
     }
 
     /// Step 9: delete the current state when nothing is pending any more (or only packs

@@ -8,7 +8,7 @@ use super::locks::Held;
 use super::packs::Orphans;
 use super::snapshots::Snapshots;
 use crate::prune::PrunePlan;
-use crate::prune::report::{GenerationStatus, PackAction, PlanReport, PlannedPack};
+use crate::prune::report::{GenerationStatus, OrphanRule, PackAction, PlanReport, PlannedPack};
 use crate::prune::tables::{PackRec, Tables, Work};
 use crate::repo::index::IdMap;
 use crate::repo::records::Records;
@@ -28,7 +28,9 @@ pub(super) struct Parts {
     pub held: Held,
     pub affected: Vec<u32>,
     pub found: Found,
+    pub orphan_rule: OrphanRule,
     pub workers: usize,
+    pub inactive_hosts: Vec<String>,
 }
 
 /// The packs with `action` (among `among`, all when `None`), as planned.
@@ -79,6 +81,8 @@ fn report(p: &Parts) -> PlanReport {
         unused_bytes_after: p.kept.space.unused_after,
         condemn_unused: planned(packs, None, |x| x.live && condemned(x)),
         condemn_unindexed: planned(packs, orphans, condemned),
+        delete_unindexed: planned(packs, orphans, |x| x.action == PackAction::Delete),
+        orphan_rule: p.orphan_rule.clone(),
         unindexed_seen: planned(packs, orphans, |x| x.action == PackAction::Unindexed),
         repack: planned(packs, None, |x| x.action == PackAction::Repack),
         repack_blobs: p.kept.space.repack_blobs,
@@ -187,6 +191,7 @@ pub(super) fn plan(p: Parts) -> PrunePlan {
             affected: p.affected,
             leftovers: p.index.leftovers,
             workers: p.workers,
+            inactive_hosts: p.inactive_hosts,
             executed: false,
         },
     )

@@ -19,6 +19,9 @@ pub(super) struct IndexObjects {
     pub objs: Vec<IndexObj>,
     /// Index objects a full key's object supersedes already (ids): deleted by the run.
     pub leftovers: Vec<ObjectId>,
+    /// Index objects skipped (damaged, or of an unknown or revoked signer): the packs they
+    /// list are not known.
+    pub skipped: usize,
 }
 
 /// Every index object: its packs and their entries go to the tables (a full key's listing of a
@@ -29,7 +32,7 @@ pub(super) struct IndexObjects {
 /// # Errors
 /// Storage errors.
 pub(super) fn read(repo: &Repository, t: &mut Tables, found: &mut Found) -> Result<IndexObjects> {
-    let (mut objs, superseded) = list(repo, t, found)?;
+    let (mut objs, superseded, skipped) = list(repo, t, found)?;
     resolve_conflicts(repo, t, &mut found.warnings)?;
     for o in &mut objs {
         o.superseded = superseded.contains(&o.id);
@@ -38,16 +41,21 @@ pub(super) fn read(repo: &Repository, t: &mut Tables, found: &mut Found) -> Resu
         rec.live = rec.listings.iter().any(|o| !objs[*o as usize].superseded);
     }
     let leftovers = objs.iter().filter(|o| o.superseded).map(|o| o.id).collect();
-    Ok(IndexObjects { objs, leftovers })
+    Ok(IndexObjects {
+        objs,
+        leftovers,
+        skipped,
+    })
 }
 
-/// The accepted index objects, their listings added to the tables; and the ids full keys'
-/// objects supersede.
+/// The accepted index objects, their listings added to the tables; the ids full keys'
+/// objects supersede; how many were skipped.
 fn list(
     repo: &Repository,
     t: &mut Tables,
     found: &mut Found,
-) -> Result<(Vec<IndexObj>, IdSet<ObjectId>)> {
+) -> Result<(Vec<IndexObj>, IdSet<ObjectId>, usize)> {
+    let mut skipped = 0;
     let mut index_objs: Vec<IndexObj> = Vec::new();
     let mut superseded: IdSet<ObjectId> = IdSet::default();
     let mut index_names = repo.storage().list(Kind::Index)?;
@@ -66,6 +74,7 @@ fn list(
                     &mut found.garbage,
                     &mut found.warnings,
                 )?;
+                skipped += 1;
                 continue;
             }
         };
@@ -74,6 +83,7 @@ fn list(
             found.warnings.push(format!(
                 "index {id} is signed by an unknown or revoked key: ignored (its packs count as unindexed)"
             ));
+            skipped += 1;
             continue;
         }
         let full = verdict == Verdict::Full;
@@ -94,7 +104,7 @@ fn list(
             t.add_listing(obj, id, lister, p);
         }
     }
-    Ok((index_objs, superseded))
+    Ok((index_objs, superseded, skipped))
 }
 
 /// Packs listed with different data keys (a forger listed another writer's pack): the pack's

@@ -46,6 +46,8 @@ pub(super) struct Kept {
 struct Rules<'a> {
     approved: Vec<bool>,
     seen_before: &'a IdSet<ObjectId>,
+    /// No backup can be running ([`super::packs::Orphans::free`]).
+    free_orphans: bool,
     opts: &'a PruneOptions,
 }
 
@@ -71,6 +73,7 @@ pub(super) fn keep(
     let rules = Rules {
         approved: status.iter().map(|s| s.approved).collect(),
         seen_before: &orphans.seen_before,
+        free_orphans: orphans.free,
         opts,
     };
     let signers = &snaps.signers;
@@ -152,6 +155,7 @@ fn decide_all(packs: &mut [PackRec], used_bytes: u64, rules: &Rules) -> Space {
             generation: p.generation.map(|g| rules.approved[g as usize]),
             deleting: p.deleting,
             seen_unindexed: rules.seen_before.contains(&p.id),
+            free: rules.free_orphans && p.listings.is_empty(),
         })
         .collect();
     let (actions, space) = decide(&facts, used_bytes, rules.opts);

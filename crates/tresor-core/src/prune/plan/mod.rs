@@ -3,11 +3,13 @@
 //!
 //! 1. [`snapshots::read`]: every snapshot, whatever its signer — listed first, so that every
 //!    snapshot seen has its index objects and packs seen later; [`snapshots::garbage_markers`]:
-//!    backup start markers that do not open;
+//!    backup start markers that do not open, and the backups of those no snapshot lists;
 //! 2. [`records::read`]: the prune records;
 //! 3. [`index::read`]: every index object into the tables, conflicting listings judged by the
 //!    packs' headers; [`fossils::read`]: the fossils of the live states and their `deleting`
 //!    lists;
+//!    [`orphans::age`]: the markers no snapshot lists, aged by the storage's clock (before the
+//!    index objects are listed); [`orphans::decide`]: whether no backup can be running;
 //! 4. [`packs::read`]: the packs in storage, listed last; packs nothing lists (*orphans*);
 //! 5. [`approve::approve`]: which pending generations are approved;
 //! 6. [`keep::keep`]: mark what the snapshots use, keep copies by trust, decide per pack
@@ -23,6 +25,7 @@ mod fossils;
 mod index;
 pub(super) mod keep;
 mod locks;
+mod orphans;
 mod packs;
 mod records;
 mod snapshots;
@@ -53,13 +56,22 @@ pub fn plan(repo: &Repository, opts: &PruneOptions) -> Result<PrunePlan> {
     repo.require_full_signer()?;
     let mut found = Found::default();
     let snaps = snapshots::read(repo, &mut found)?;
-    snapshots::garbage_markers(repo, &mut found)?;
+    let markers = snapshots::garbage_markers(repo, &snaps.resolved, &mut found)?;
+    // Aged by the storage's clock before the index objects are listed (format §16, step 3).
+    let aged = orphans::age(repo, &markers.seen)?;
     let recs = records::read(repo, &mut found.warnings)?;
     let mut t = Tables::default();
     let index = index::read(repo, &mut t, &mut found)?;
+    let orphan_rule = orphans::decide(aged.as_deref(), index.skipped);
     let gens = fossils::read(repo, &recs, &mut t)?;
-    let orphans = packs::read(repo, &recs, &mut t, &mut found.warnings)?;
-    let mut status = approve::approve(&recs, &gens, &snaps.list, orphans.new_unindexed, opts);
+    let mut orphans = packs::read(repo, &recs, &mut t, &mut found.warnings)?;
+    orphans.free = orphan_rule.applies;
+    let seen = approve::Seen {
+        snaps: &snaps.list,
+        unfinished: &markers.unfinished,
+        new_unindexed: orphans.new_unindexed,
+    };
+    let mut status = approve::approve(&recs, &gens, &seen, opts);
     let kept = keep::keep(
         repo,
         &snaps,
@@ -84,6 +96,8 @@ pub fn plan(repo: &Repository, opts: &PruneOptions) -> Result<PrunePlan> {
         held,
         affected,
         found,
+        orphan_rule,
         workers: opts.workers.max(1),
+        inactive_hosts: opts.inactive_hosts.clone(),
     }))
 }

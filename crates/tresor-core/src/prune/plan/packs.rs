@@ -19,6 +19,9 @@ pub(super) struct Orphans {
     pub new_unindexed: usize,
     /// The packs earlier runs saw unindexed (the live states' `unindexed` lists).
     pub seen_before: IdSet<ObjectId>,
+    /// No backup can be running ([`super::orphans::decide`]): those of them that no index
+    /// object lists and no kept blob needs are deleted at once.
+    pub free: bool,
 }
 
 /// List the packs in storage (sizes into the tables) and find the orphans; an orphan no index
@@ -49,6 +52,7 @@ pub(super) fn read(
             .iter()
             .flat_map(|(_, s)| s.unindexed.iter().copied())
             .collect(),
+        free: false,
     };
     for pos in 0..t.packs.len() as u32 {
         let rec = &t.packs[pos as usize];

@@ -1,6 +1,7 @@
 //! Step 1: the snapshots, whatever their signer, and the markers that do not open.
 
 use super::Found;
+use super::orphans::SeenMarker;
 use crate::error::{CoreError, Result};
 use crate::prune::read::{open_snapshot_any, resolve_markers, triage};
 use crate::prune::tables::{Resolved, Signers, SnapInfo};
@@ -46,6 +47,7 @@ pub(super) fn read(repo: &Repository, found: &mut Found) -> Result<Snapshots> {
                     counts: speaks && !is_future(&s, future),
                     user: speaks.then(|| out.signers.bit(signer)),
                     host: s.hostname,
+                    time: s.time,
                     tree: s.tree,
                     signer,
                 });
@@ -63,15 +65,42 @@ pub(super) fn read(repo: &Repository, found: &mut Found) -> Result<Snapshots> {
     Ok(out)
 }
 
+/// A backup that started and that no snapshot of its host lists (format §16.1): maybe still
+/// running. Shown in the plan (what a generation waits for); arming lists markers again.
+#[derive(Debug, Clone)]
+pub(super) struct Unfinished {
+    /// Its host.
+    pub host: String,
+    /// Its marker's `started` (RFC 3339, informational).
+    pub started: String,
+}
+
+/// What the markers step found: the backups that may be running, and every marker seen.
+#[derive(Default)]
+pub(super) struct Markers {
+    /// Backups of markers that open, whose signer may write for their host and that no
+    /// snapshot read resolves.
+    pub unfinished: Vec<Unfinished>,
+    /// Every marker listed, for the rule on unindexed packs ([`super::orphans`]).
+    pub seen: Vec<SeenMarker>,
+}
+
 /// Backup start markers that do not open: garbage (a marker that opens, whatever its state,
-/// is for arming to judge).
+/// is for arming to judge). Returns the backups of the markers that open, whose signer may
+/// write for their host and that no snapshot read resolves ([`Unfinished`]), and every
+/// marker seen.
 ///
 /// # Errors
 /// Storage errors.
-pub(super) fn garbage_markers(repo: &Repository, found: &mut Found) -> Result<()> {
+pub(super) fn garbage_markers(
+    repo: &Repository,
+    resolved: &Resolved,
+    found: &mut Found,
+) -> Result<Markers> {
+    let mut out = Markers::default();
     let names = match repo.storage().list(Kind::Marker) {
         Ok(l) => l,
-        Err(e) if e.kind == ErrorKind::NotFound => return Ok(()),
+        Err(e) if e.kind == ErrorKind::NotFound => return Ok(out),
         Err(e) => return Err(e.into()),
     };
     for (name, size) in names {
@@ -86,10 +115,28 @@ pub(super) fn garbage_markers(repo: &Repository, found: &mut Found) -> Result<()
                 )
             })
         });
-        if let Err(e) = opened {
-            let (garbage, warnings) = (&mut found.garbage, &mut found.warnings);
-            triage(Kind::Marker, id, e, "left in place", garbage, warnings)?;
+        let mut seen = SeenMarker {
+            name,
+            listed: false,
+            refresh_secs: None,
+        };
+        match opened {
+            Ok((signer, m)) => {
+                let open = resolved.get(&id) != Some(&m.hostname);
+                (seen.listed, seen.refresh_secs) = (!open, m.refresh_secs);
+                if open && repo.trust().speaks_for(&signer, &id, &m.hostname) {
+                    out.unfinished.push(Unfinished {
+                        host: m.hostname,
+                        started: m.started,
+                    });
+                }
+            }
+            Err(e) => {
+                let (garbage, warnings) = (&mut found.garbage, &mut found.warnings);
+                triage(Kind::Marker, id, e, "left in place", garbage, warnings)?;
+            }
         }
+        out.seen.push(seen);
     }
-    Ok(())
+    Ok(out)
 }
