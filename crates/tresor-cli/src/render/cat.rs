@@ -91,7 +91,7 @@ mod tests {
 
     #[test]
     fn tree_names_are_text() {
-        let mut node = symlink_node();
+        let mut node = tresor_testkit::craft::node(b"", tresor_format::tree::NodeKind::Symlink);
         node.name = b"a\\b\n\xff".to_vec();
         node.target = b"t\x1b".to_vec();
         node.xattrs = vec![tresor_format::tree::Xattr {
@@ -107,32 +107,6 @@ mod tests {
             serde_json::json!([1, 2])
         );
         assert_eq!(v["nodes"][0]["mode"], 0o644);
-    }
-
-    fn symlink_node() -> tresor_format::tree::Node {
-        let t = tresor_format::tree::Timestamp { secs: 1, nanos: 0 };
-        tresor_format::tree::Node {
-            name: vec![],
-            kind: tresor_format::tree::NodeKind::Symlink,
-            mode: 0o644,
-            uid: 0,
-            gid: 0,
-            user: None,
-            group: None,
-            mtime: t,
-            atime: t,
-            ctime: t,
-            size: 0,
-            device: 0,
-            inode: 0,
-            links: 1,
-            rdev: 0,
-            target: vec![],
-            xattrs: vec![],
-            sparse: false,
-            content: vec![],
-            subtree: None,
-        }
     }
 
     #[test]
