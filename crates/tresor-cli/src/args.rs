@@ -189,6 +189,27 @@ pub enum Command {
     S3Policy(S3PolicyArgs),
     /// Serve repositories to tresor+https:// clients, or one over stdin/stdout for SSH.
     Serve(ServeArgs),
+    /// Write shell completions and man pages (needs no repository).
+    Generate(GenerateArgs),
+}
+
+/// Flags of `tresor generate`: at least one of them.
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("output").required(true).multiple(true)))]
+pub struct GenerateArgs {
+    /// Write the bash completion script to FILE ("-": standard output).
+    #[arg(long, value_name = "FILE", group = "output")]
+    pub bash_completion: Option<PathBuf>,
+    /// Write the zsh completion script to FILE ("-": standard output).
+    #[arg(long, value_name = "FILE", group = "output")]
+    pub zsh_completion: Option<PathBuf>,
+    /// Write the fish completion script to FILE ("-": standard output).
+    #[arg(long, value_name = "FILE", group = "output")]
+    pub fish_completion: Option<PathBuf>,
+    /// Write one man page per command into DIR (created if missing): tresor.1,
+    /// tresor-backup.1, tresor-key-add.1, …
+    #[arg(long, value_name = "DIR", group = "output")]
+    pub man: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -227,6 +227,14 @@ pub const EXAMPLES: &[(&str, &[&str])] = &[
         ],
     ),
     (
+        "generate",
+        &[
+            "tresor generate --bash-completion /etc/bash_completion.d/tresor",
+            "tresor generate --zsh-completion _tresor --fish-completion tresor.fish",
+            "tresor generate --man /usr/local/share/man/man1",
+        ],
+    ),
+    (
         "serve hash-token",
         &[
             "tresor serve hash-token web1 --repository main --role append",
@@ -235,10 +243,24 @@ pub const EXAMPLES: &[(&str, &[&str])] = &[
     ),
 ];
 
+/// What `tresor --version` prints after the name: the crate's version, the commit it was built
+/// from (`unknown` outside a git checkout) and the repository format version it writes.
+pub fn version() -> &'static str {
+    static TEXT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    TEXT.get_or_init(|| {
+        format!(
+            "{} (commit {}, format {})",
+            env!("CARGO_PKG_VERSION"),
+            env!("TRESOR_COMMIT"),
+            tresor_format::FORMAT_VERSION
+        )
+    })
+}
+
 /// The clap command tresor parses with: the derived one, every command's help ending with its
 /// examples, the main help with the environment and where the exit codes are.
 pub fn command() -> clap::Command {
-    let mut cmd = Cli::command();
+    let mut cmd = Cli::command().version(version());
     let header = *cmd.get_styles().get_header();
     let heading = |title: &str| format!("{}{title}:{}", header.render(), header.render_reset());
     for (path, lines) in EXAMPLES {

@@ -4,6 +4,7 @@ mod backup;
 mod cat;
 mod check;
 mod forget;
+mod generate;
 mod init;
 mod key;
 mod ls;
@@ -30,6 +31,9 @@ pub fn run(cli: Cli) -> Result<i32> {
     if let Command::Serve(a) = &cli.command {
         return serve::run(&cli.global, a);
     }
+    if let Command::Generate(a) = &cli.command {
+        return generate::run(a);
+    }
     let ctx = Context::new(&cli.global)?;
     run_with(&ctx, cli.command).map_err(|e| crate::diagnose::name_repository(e, &ctx.location))
 }
@@ -46,7 +50,9 @@ fn run_with(ctx: &Context, command: Command) -> Result<i32> {
         Command::Mount(a) => mount::run(ctx, &a),
         Command::Check(a) => check::run(ctx, &a),
         Command::Key(c) => key::run(ctx, &c),
-        Command::S3Policy(_) | Command::Serve(_) => unreachable!("handled above"),
+        Command::S3Policy(_) | Command::Serve(_) | Command::Generate(_) => {
+            unreachable!("handled above")
+        }
         Command::Forget(a) => forget::run(ctx, &a),
         Command::Prune(a) => prune::run(ctx, &a),
         Command::Repair(c) => repair::run(ctx, &c),

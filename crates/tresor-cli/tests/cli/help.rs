@@ -42,7 +42,7 @@ fn first_words(lines: &[&str]) -> Vec<String> {
 }
 
 /// Every command path (`["key", "add"]`), by walking the "Commands:" sections of the help.
-fn command_paths(prefix: &[String]) -> Vec<Vec<String>> {
+pub(crate) fn command_paths(prefix: &[String]) -> Vec<Vec<String>> {
     let mut args: Vec<&str> = prefix.iter().map(String::as_str).collect();
     args.push("--help");
     let help = tresor_out(&args);

@@ -12,6 +12,7 @@ mod exclude_vs_restic;
 mod failures;
 mod forget;
 mod garbage_objects;
+mod generate;
 mod help;
 mod hostile;
 mod hostile_source;
