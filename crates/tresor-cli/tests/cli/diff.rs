@@ -69,6 +69,7 @@ fn every_kind_of_change_and_restic_agrees() {
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
     let stats = docs.last().unwrap();
+    super::json_contract::check("diff statistics", stats);
     assert_eq!(stats["message_type"], "statistics");
     assert_eq!(stats["source_snapshot"], one.as_str());
     assert_eq!(stats["target_snapshot"], two.as_str());
@@ -89,6 +90,7 @@ fn every_kind_of_change_and_restic_agrees() {
         .iter()
         .map(|d| {
             assert_eq!(d["message_type"], "change");
+            super::json_contract::check("diff", d);
             format!(
                 "{:<5}{}",
                 d["modifier"].as_str().unwrap(),
