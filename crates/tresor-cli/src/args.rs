@@ -417,9 +417,11 @@ pub struct LsArgs {
 
 #[derive(Debug, Args)]
 pub struct DiffArgs {
-    /// SNAPSHOT[:PATH]: the first snapshot (id prefix or "latest"), optionally a directory in it.
+    /// The first snapshot (id prefix or "latest"), optionally `:PATH`, a directory in it.
+    #[arg(value_name = "SNAPSHOT1[:PATH]")]
     pub before: String,
-    /// SNAPSHOT[:PATH]: the second snapshot, optionally a directory in it.
+    /// The second snapshot, optionally `:PATH`, a directory in it.
+    #[arg(value_name = "SNAPSHOT2[:PATH]")]
     pub after: String,
     /// Also show metadata-only changes (U): mode, owner, times but access time, xattrs ….
     #[arg(long)]
