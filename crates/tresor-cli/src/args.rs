@@ -169,6 +169,8 @@ pub enum Command {
     Ls(LsArgs),
     /// Print a decoded repository object (for debugging).
     Cat(CatArgs),
+    /// Show what changed between two snapshots (restic's + - M T U markers).
+    Diff(DiffArgs),
     /// Restore a snapshot into a directory.
     Restore(RestoreArgs),
     /// Browse the snapshots as a read-only file system (FUSE) until unmounted or Ctrl-C.
@@ -430,6 +432,21 @@ pub struct LsArgs {
     /// With --long: sizes with binary units (1.50 MiB) instead of bytes.
     #[arg(long)]
     pub human_readable: bool,
+    #[command(flatten)]
+    pub filter: SnapshotFilterArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// The first snapshot (id prefix or "latest"), optionally `:PATH`, a directory in it.
+    #[arg(value_name = "SNAPSHOT1[:PATH]")]
+    pub before: String,
+    /// The second snapshot, optionally `:PATH`, a directory in it.
+    #[arg(value_name = "SNAPSHOT2[:PATH]")]
+    pub after: String,
+    /// Also show metadata-only changes (U): mode, owner, times but access time, xattrs ….
+    #[arg(long)]
+    pub metadata: bool,
     #[command(flatten)]
     pub filter: SnapshotFilterArgs,
 }

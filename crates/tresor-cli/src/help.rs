@@ -102,6 +102,13 @@ pub const EXAMPLES: &[(&str, &[&str])] = &[
         &["tresor cat config", "tresor cat snapshot latest --json"],
     ),
     (
+        "diff",
+        &[
+            "tresor diff 3173c619 latest",
+            "tresor diff 3173c619:/home/me latest:/home/me --metadata --json",
+        ],
+    ),
+    (
         "restore",
         &[
             "tresor restore latest --target /tmp/restore",

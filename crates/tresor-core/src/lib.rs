@@ -24,6 +24,7 @@
 mod architecture;
 pub mod archiver;
 pub mod check;
+pub mod diff;
 pub mod error;
 pub mod exclude;
 pub mod forget;

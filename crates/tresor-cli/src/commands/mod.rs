@@ -3,6 +3,7 @@
 mod backup;
 mod cat;
 mod check;
+mod diff;
 mod forget;
 mod generate;
 mod init;
@@ -46,6 +47,7 @@ fn run_with(ctx: &Context, command: Command) -> Result<i32> {
         Command::Snapshots(a) => snapshots::run(ctx, &a),
         Command::Ls(a) => ls::run(ctx, &a),
         Command::Cat(a) => cat::run(ctx, &a),
+        Command::Diff(a) => diff::run(ctx, &a),
         Command::Restore(a) => restore::run(ctx, &a),
         Command::Mount(a) => mount::run(ctx, &a),
         Command::Check(a) => check::run(ctx, &a),

@@ -8,6 +8,7 @@ mod backup_options;
 mod backup_pause;
 mod check_subset;
 mod deep;
+mod diff;
 mod exclude_vs_restic;
 mod failures;
 mod forget;
