@@ -415,5 +415,12 @@ fn shell_name(s: &str) -> (&str, usize) {
 /// Content of a `CACHEDIR.TAG` file must start with this (bford.info/cachedir).
 pub const CACHEDIR_TAG_SIGNATURE: &[u8] = b"Signature: 8a477f597d28d172789f06886806bc55";
 
+/// Whether `tag` (an open `CACHEDIR.TAG`) starts with [`CACHEDIR_TAG_SIGNATURE`]; reads at most
+/// the signature's 43 bytes. A read error counts as no.
+pub fn is_cachedir_tag(tag: &mut impl std::io::Read) -> bool {
+    let mut head = [0u8; CACHEDIR_TAG_SIGNATURE.len()];
+    tag.read_exact(&mut head).is_ok() && head == CACHEDIR_TAG_SIGNATURE
+}
+
 #[cfg(test)]
 mod tests;

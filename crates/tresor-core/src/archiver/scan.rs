@@ -2,9 +2,10 @@
 //! exclusion rules, run beside the backup so that progress has a total (restic does the same).
 
 use super::BackupOptions;
+use super::walk::Marker;
 use crate::Progress;
-use crate::exclude::{CACHEDIR_TAG_SIGNATURE, PatternSet};
-use std::io::Read;
+use crate::exclude::{PatternSet, is_cachedir_tag};
+
 use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -119,28 +120,15 @@ impl Estimate {
         }
         let tag = dir.join("CACHEDIR.TAG");
         let is_file = std::fs::symlink_metadata(&tag).is_ok_and(|m| m.is_file());
-        let mut head = [0u8; CACHEDIR_TAG_SIGNATURE.len()];
-        let valid = is_file
-            && std::fs::File::open(&tag).is_ok_and(|mut f| {
-                f.read_exact(&mut head).is_ok() && head == CACHEDIR_TAG_SIGNATURE
-            });
+        let valid = is_file && std::fs::File::open(&tag).is_ok_and(|mut f| is_cachedir_tag(&mut f));
         if valid { Marker::Cache } else { Marker::None }
     }
-}
-
-/// What a directory's marker files say ([`Estimate::marker`]).
-enum Marker {
-    /// Count the directory's entries.
-    None,
-    /// Leave the directory's entries out (`--exclude-if-present`).
-    Exclude,
-    /// Count only its `CACHEDIR.TAG` (`--exclude-caches`).
-    Cache,
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::exclude::CACHEDIR_TAG_SIGNATURE;
     use std::sync::Mutex;
 
     #[derive(Default)]

@@ -4,7 +4,7 @@ use super::open::{Listed, OpenError, open_dir, open_regular};
 use super::{BackupOptions, StdinSource};
 use crate::Progress;
 use crate::error::{CoreError, Result};
-use crate::exclude::CACHEDIR_TAG_SIGNATURE;
+use crate::exclude::is_cachedir_tag;
 use crate::fsmeta::{
     NameCache, fd_path, kind_of, node_from_metadata, read_file_xattrs, read_xattrs,
 };
@@ -487,11 +487,9 @@ impl<'a> Walker<'a> {
             return Marker::Exclude;
         }
         if self.opts.exclude_caches {
-            let mut head = [0u8; CACHEDIR_TAG_SIGNATURE.len()];
             // Not followed if a symlink, never blocks on a FIFO: a regular file or nothing.
             if let Ok(mut f) = open_regular(fd.as_fd(), CACHEDIR_TAG, None)
-                && f.read_exact(&mut head).is_ok()
-                && head == CACHEDIR_TAG_SIGNATURE
+                && is_cachedir_tag(&mut f)
             {
                 return Marker::Cache;
             }
@@ -786,9 +784,10 @@ fn fd_metadata_dev(fd: &OwnedFd) -> std::io::Result<u64> {
 /// The name of the file that marks a cache directory (bford.info/cachedir).
 const CACHEDIR_TAG: &[u8] = b"CACHEDIR.TAG";
 
-/// What a directory's marker files decide ([`Walker::marker`]).
+/// What a directory's marker files decide ([`Walker::marker`], and the count of the sources,
+/// `super::scan`, by the same rule).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Marker {
+pub(super) enum Marker {
     /// No marker: back up everything.
     None,
     /// `--exclude-if-present`: leave the directory out.
