@@ -20,13 +20,22 @@ pub fn bytes(n: u64) -> String {
     }
 }
 
-/// Format a duration as `m:ss` or `h:mm:ss`.
+/// Format a duration as `m:ss.t` (tenths of a second) or, from an hour on, [`clock`]'s `h:mm:ss`.
 pub fn duration(d: Duration) -> String {
     let s = d.as_secs();
     if s >= 3600 {
-        format!("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
+        clock(s)
     } else {
         format!("{}:{:02}.{:01}", s / 60, s % 60, d.subsec_millis() / 100)
+    }
+}
+
+/// `s` seconds as `m:ss`, or `h:mm:ss` from an hour on.
+pub fn clock(s: u64) -> String {
+    if s >= 3600 {
+        format!("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
+    } else {
+        format!("{}:{:02}", s / 60, s % 60)
     }
 }
 

@@ -4,7 +4,7 @@
 //! thread draws `TRESOR_PROGRESS_FPS` times a second (default: 10 on a terminal, 1 for status
 //! lines).
 
-use crate::output::{WaitLines, bytes};
+use crate::output::{WaitLines, bytes, clock};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -157,15 +157,6 @@ pub fn remaining(elapsed: Duration, done: u64, total: u64) -> Option<u64> {
 fn shown(p: &Path) -> String {
     use std::os::unix::ffi::OsStrExt;
     tresor_format::tree::display_bytes(p.as_os_str().as_bytes())
-}
-
-/// `m:ss`, or `h:mm:ss` from an hour on.
-fn clock(s: u64) -> String {
-    if s >= 3600 {
-        format!("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
-    } else {
-        format!("{}:{:02}", s / 60, s % 60)
-    }
 }
 
 /// The bar's three lines: verb, time, bar, percentage and ETA; counts, rate and errors; the
@@ -321,11 +312,9 @@ impl tresor_core::Progress for Bar {
             .bytes
             .fetch_add(bytes, Ordering::Relaxed);
     }
+    /// Skipped bytes count as done, as read ones do.
     fn bytes_skipped(&self, bytes: u64) {
-        self.shared
-            .counters
-            .bytes
-            .fetch_add(bytes, Ordering::Relaxed);
+        self.bytes_read(bytes);
     }
     fn set_total(&self, files: u64, bytes: u64) {
         let c = &self.shared.counters;
