@@ -167,6 +167,7 @@ fn main() {
             summary: None,
             program_version: tresor_core::PROGRAM_VERSION.into(),
             markers: vec![],
+            original: None,
         };
         let id: ObjectId = repo.save_snapshot(&snap).unwrap();
         println!("snapshot {name} {id}");

@@ -379,6 +379,7 @@ fn stage_repairs(
                     s.tags.push("repaired".into());
                 }
                 s.parent = Some(*id);
+                s.original = Some(snap.original.unwrap_or(*id));
                 s.summary = None;
                 s.program_version = PROGRAM_VERSION.into();
                 let removed = removed.into_iter().map(|p| format!("/{p}")).collect();

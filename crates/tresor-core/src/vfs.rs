@@ -712,6 +712,7 @@ mod tests {
             summary: None,
             program_version: String::new(),
             markers: vec![],
+            original: None,
         };
         let list = vec![
             (ObjectId([1; 32]), snap("2026-01-02T09:34:05.1Z")),

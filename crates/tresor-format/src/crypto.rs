@@ -474,6 +474,7 @@ mod tests {
             summary: None,
             program_version: "tresor".into(),
             markers: vec![],
+            original: None,
         };
         let stored = snap.seal(&key, &honest).unwrap();
         let (_, sealed) = crate::sign::open_envelope(SignedKind::Snapshot, &stored).unwrap();

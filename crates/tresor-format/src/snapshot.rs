@@ -76,6 +76,12 @@ pub struct Snapshot {
     /// same host that ended without a snapshot. Absent from the JSON when empty.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub markers: Vec<ObjectId>,
+    /// The snapshot this one replaces or was copied from: set by `tag`, `rewrite`,
+    /// `repair snapshots` (the id of the snapshot edited, or that snapshot's own `original`
+    /// when it has one, so a chain of edits names the first) and by `copy` (the id in the
+    /// source repository). Informational: no reader follows it. Absent from the JSON when none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub original: Option<ObjectId>,
 }
 
 impl Snapshot {

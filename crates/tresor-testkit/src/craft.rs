@@ -325,6 +325,7 @@ impl<'a> Crafter<'a> {
             summary: None,
             program_version: "tresor 0.1.0".into(),
             markers: vec![],
+            original: None,
         };
         Object::new(Kind::Snapshot, s.seal(self.key, self.signer).unwrap())
     }

@@ -376,6 +376,7 @@ mod tests {
             summary: None,
             program_version: "tresor".into(),
             markers: vec![],
+            original: None,
         };
         UnknownSigner {
             signer: [0xee; 32],

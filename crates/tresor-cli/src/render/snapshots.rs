@@ -197,6 +197,7 @@ mod tests {
             summary: None,
             program_version: "tresor 0.1.0".into(),
             markers: vec![],
+            original: None,
         }
     }
 

@@ -407,6 +407,7 @@ fn run_backup(
         summary: None,
         program_version: PROGRAM_VERSION.into(),
         markers: vec![],
+        original: None,
     };
     // The refresh thread stops before the snapshot takes the list of this backup's markers,
     // and the snapshot is written only if the markers kept refreshing (format §16.1).

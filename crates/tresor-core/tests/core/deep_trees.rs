@@ -88,6 +88,7 @@ fn one_level_too_deep_is_damage_everywhere() {
         summary: None,
         program_version: "test".into(),
         markers: vec![],
+        original: None,
     };
     let snap_id = repo.save_snapshot(&snap).unwrap();
     let too_deep = format!("nested deeper than {MAX_TREE_DEPTH} directories");

@@ -174,6 +174,7 @@ fn snapshot(tree: BlobId) -> Snapshot {
         summary: None,
         program_version: "forged".into(),
         markers: vec![],
+        original: None,
     }
 }
 

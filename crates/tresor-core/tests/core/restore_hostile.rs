@@ -116,6 +116,7 @@ impl<'r> Craft<'r> {
             summary: None,
             program_version: "hostile".into(),
             markers: vec![],
+            original: None,
         };
         self.repo.save_snapshot(&snap).unwrap()
     }

@@ -313,6 +313,7 @@ fn fixture_snapshot() -> Snapshot {
         summary: Some(Default::default()),
         program_version: "tresor 0.1.0".into(),
         markers: vec![ObjectId([9; 32])],
+        original: None,
     }
 }
 

@@ -323,6 +323,7 @@ fn fixture_snapshot() -> Snapshot {
         }),
         program_version: "tresor 0.1.0".into(),
         markers: vec![],
+        original: None,
     }
 }
 
