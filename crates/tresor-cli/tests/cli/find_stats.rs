@@ -305,6 +305,13 @@ fn stats_restore_size_like_restic_and_raw_data_like_the_index() {
             (Some(size), Some(count)),
             "{v}"
         );
+        // restic also counts the empty content (directories, the symlink) once as a file.
+        let mode = |m: &str| {
+            let v = restic_json(&env, &r, &["stats", "latest", "--mode", m]);
+            ["total_size", "total_file_count", "total_blob_count"].map(|k| v[k].as_u64())
+        };
+        assert_eq!(mode("files-by-contents"), [Some(120), Some(8), None]);
+        assert_eq!(mode("blobs-per-file"), [Some(120), Some(7), Some(7)]);
     }
     // files-by-contents: "hello" once, and the other six contents (h1 = h2).
     let fc = json(&env.ok(&["stats", "--json", "--mode", "files-by-contents"]));
