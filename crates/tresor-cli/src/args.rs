@@ -193,6 +193,10 @@ pub enum Command {
     Serve(ServeArgs),
     /// Write shell completions and man pages (needs no repository).
     Generate(GenerateArgs),
+    /// Find entries by name pattern, blob or tree id in snapshots (restic's find).
+    Find(FindArgs),
+    /// Sizes of snapshots and their data: restic's four modes, ratios, per-host totals.
+    Stats(StatsArgs),
 }
 
 /// Flags of `tresor generate`: at least one of them.
@@ -702,4 +706,57 @@ pub struct HashTokenArgs {
     /// Hash the token read from standard input instead of making a new one.
     #[arg(long)]
     pub stdin: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct FindArgs {
+    /// Glob patterns (restic's syntax): matched against the name, or against consecutive
+    /// components of the path when the pattern holds `/` (anchored at the root with a leading
+    /// `/`).
+    #[arg(required_unless_present_any = ["blobs", "trees"])]
+    pub patterns: Vec<String>,
+    /// Look only in this snapshot (id prefix or "latest"; repeatable; default: all).
+    #[arg(short = 's', long = "snapshot", value_name = "ID")]
+    pub snapshots: Vec<String>,
+    /// Only entries modified at or after this time ("YYYY-MM-DD[ HH:MM[:SS]]", local).
+    #[arg(short = 'O', long, value_name = "TIME")]
+    pub oldest: Option<String>,
+    /// Only entries modified at or before this time ("YYYY-MM-DD[ HH:MM[:SS]]", local).
+    #[arg(short = 'N', long, value_name = "TIME")]
+    pub newest: Option<String>,
+    /// Compare patterns and paths in lower case.
+    #[arg(short = 'i', long)]
+    pub ignore_case: bool,
+    /// Files whose content uses this data blob (id or unique prefix; repeatable).
+    #[arg(long = "blob", value_name = "ID")]
+    pub blobs: Vec<String>,
+    /// Directories with this tree (id or unique prefix; repeatable).
+    #[arg(long = "tree", value_name = "ID")]
+    pub trees: Vec<String>,
+    #[command(flatten)]
+    pub filter: SnapshotFilterArgs,
+}
+
+/// What `stats` counts (restic's modes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum StatsMode {
+    /// The size a restore of the snapshots would write (default).
+    RestoreSize,
+    /// Files with distinct content and their sizes.
+    FilesByContents,
+    /// The distinct blobs referenced and their stored size.
+    RawData,
+    /// The distinct data blobs of each distinct file content.
+    BlobsPerFile,
+}
+
+#[derive(Debug, Args)]
+pub struct StatsArgs {
+    /// Snapshots to count (id prefixes or "latest"; default: all that pass the filters).
+    pub snapshots: Vec<String>,
+    /// What to count.
+    #[arg(long, value_enum, default_value = "restore-size")]
+    pub mode: StatsMode,
+    #[command(flatten)]
+    pub filter: SnapshotFilterArgs,
 }

@@ -248,6 +248,22 @@ pub const EXAMPLES: &[(&str, &[&str])] = &[
             "tresor serve hash-token web1 --stdin < token.txt",
         ],
     ),
+    (
+        "find",
+        &[
+            "tresor find '*.conf' --host web1",
+            "tresor find -i 'photos/*.jpg' --newest '2024-06-30' --json",
+            "tresor find --blob 1a2b3c4d --snapshot latest",
+        ],
+    ),
+    (
+        "stats",
+        &[
+            "tresor stats",
+            "tresor stats latest --mode raw-data --json",
+            "tresor stats --host web1 --mode files-by-contents",
+        ],
+    ),
 ];
 
 /// What `tresor --version` prints after the name: the crate's version, the commit it was built

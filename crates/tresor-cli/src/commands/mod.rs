@@ -4,6 +4,7 @@ mod backup;
 mod cat;
 mod check;
 mod diff;
+mod find;
 mod forget;
 mod generate;
 mod init;
@@ -16,6 +17,7 @@ mod restore;
 mod s3_policy;
 mod serve;
 mod snapshots;
+mod stats;
 
 use crate::args::{Cli, Command, SnapshotFilterArgs};
 use crate::context::Context;
@@ -58,6 +60,8 @@ fn run_with(ctx: &Context, command: Command) -> Result<i32> {
         Command::Forget(a) => forget::run(ctx, &a),
         Command::Prune(a) => prune::run(ctx, &a),
         Command::Repair(c) => repair::run(ctx, &c),
+        Command::Find(a) => find::run(ctx, &a),
+        Command::Stats(a) => stats::run(ctx, &a),
     }
 }
 

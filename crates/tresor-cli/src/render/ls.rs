@@ -116,7 +116,8 @@ impl<'a> Entry<'a> {
         }
     }
 
-    fn long_line(&self) -> String {
+    /// The `-l` line: type, mode, owner, size, mtime (local), path by the display rule.
+    pub fn long_line(&self) -> String {
         let t = jiff::Timestamp::new(self.mtime.secs, self.mtime.nanos as i32)
             .map(|t| tresor_core::time::human(t, self.zone))
             .unwrap_or_else(|_| self.mtime.secs.to_string());

@@ -11,6 +11,7 @@ pub mod backup;
 pub mod cat;
 pub mod check;
 pub mod diff;
+pub mod find;
 pub mod forget;
 pub mod init;
 pub mod key;
@@ -21,6 +22,7 @@ pub mod restore;
 pub mod s3_policy;
 pub mod serve;
 pub mod snapshots;
+pub mod stats;
 pub mod table;
 
 use anyhow::Result;

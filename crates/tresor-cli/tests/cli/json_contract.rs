@@ -356,6 +356,8 @@ fn every_documented_section_parses() {
         "key import",
         "s3-policy",
         "serve hash-token",
+        "find",
+        "stats",
     ] {
         contract::table(&doc, name);
     }

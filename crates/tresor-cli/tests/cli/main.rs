@@ -11,6 +11,7 @@ mod deep;
 mod diff;
 mod exclude_vs_restic;
 mod failures;
+mod find_stats;
 mod forget;
 mod garbage_objects;
 mod generate;
