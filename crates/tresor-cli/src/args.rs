@@ -193,6 +193,9 @@ pub enum Command {
     Serve(ServeArgs),
     /// Write shell completions and man pages (needs no repository).
     Generate(GenerateArgs),
+    /// The offline spool of `backup --spool`: upload it (flush) or show what waits (status).
+    #[command(subcommand)]
+    Spool(SpoolCommand),
 }
 
 /// Flags of `tresor generate`: at least one of them.
@@ -412,6 +415,14 @@ pub struct BackupArgs {
     /// Do everything except writing to the repository.
     #[arg(short = 'n', long)]
     pub dry_run: bool,
+    /// Offline spool (docs/format.md §17): prepare DIR while the repository is reachable, and
+    /// back up into DIR when it is not (connection refused, timeout); `tresor spool flush`
+    /// uploads it later.
+    #[arg(long, value_name = "DIR")]
+    pub spool: Option<PathBuf>,
+    /// With --spool: always back up into the spool, even when the repository is reachable.
+    #[arg(long, requires = "spool")]
+    pub spool_always: bool,
 }
 
 #[derive(Debug, Args)]
@@ -702,4 +713,21 @@ pub struct HashTokenArgs {
     /// Hash the token read from standard input instead of making a new one.
     #[arg(long)]
     pub stdin: bool,
+}
+
+/// Subcommands of `tresor spool`.
+#[derive(Debug, Subcommand)]
+pub enum SpoolCommand {
+    /// Upload what the spool holds into the repository (-r), verified, then empty it.
+    Flush(SpoolArgs),
+    /// Show the snapshots and bytes waiting in the spool (needs no repository).
+    Status(SpoolArgs),
+}
+
+/// Flags of `tresor spool flush` and `tresor spool status`.
+#[derive(Debug, Args)]
+pub struct SpoolArgs {
+    /// The spool directory (the one given to `backup --spool`).
+    #[arg(long, value_name = "DIR")]
+    pub spool: PathBuf,
 }

@@ -36,6 +36,7 @@ pub mod repo;
 pub mod restorer;
 pub mod retention;
 pub mod snapshots;
+pub mod spool;
 pub mod time;
 pub mod vfs;
 pub mod waiting;

@@ -16,6 +16,7 @@ mod restore;
 mod s3_policy;
 mod serve;
 mod snapshots;
+mod spool;
 
 use crate::args::{Cli, Command, SnapshotFilterArgs};
 use crate::context::Context;
@@ -34,6 +35,13 @@ pub fn run(cli: Cli) -> Result<i32> {
     }
     if let Command::Generate(a) = &cli.command {
         return generate::run(a);
+    }
+    if let Command::Spool(crate::args::SpoolCommand::Status(a)) = &cli.command {
+        let mode = crate::render::Mode {
+            json: cli.global.json,
+            quiet: cli.global.quiet,
+        };
+        return spool::status(a, mode);
     }
     let ctx = Context::new(&cli.global)?;
     run_with(&ctx, cli.command).map_err(|e| crate::diagnose::name_repository(e, &ctx.location))
@@ -58,6 +66,7 @@ fn run_with(ctx: &Context, command: Command) -> Result<i32> {
         Command::Forget(a) => forget::run(ctx, &a),
         Command::Prune(a) => prune::run(ctx, &a),
         Command::Repair(c) => repair::run(ctx, &c),
+        Command::Spool(c) => spool::run(ctx, &c),
     }
 }
 
