@@ -50,7 +50,8 @@ fn prepare_copies_config_key_and_trust_verbatim_mode_0700() {
     for kind in [Kind::Config, Kind::Key, Kind::Trust] {
         let mut a = storage.list(kind).unwrap();
         let mut b = spool.list(kind).unwrap();
-        (a.sort(), b.sort());
+        a.sort();
+        b.sort();
         assert_eq!(a, b, "{kind}");
         for (name, _) in a {
             assert_eq!(
