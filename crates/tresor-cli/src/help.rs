@@ -251,7 +251,7 @@ pub const EXAMPLES: &[(&str, &[&str])] = &[
     (
         "spool",
         &[
-            "tresor backup ~/Documents --spool ~/.local/share/tresor-spool",
+            "tresor spool status --spool ~/.local/share/tresor-spool",
             "tresor spool flush --spool ~/.local/share/tresor-spool",
         ],
     ),
