@@ -197,6 +197,9 @@ pub enum Command {
     Find(FindArgs),
     /// Sizes of snapshots and their data: restic's four modes, ratios, per-host totals.
     Stats(StatsArgs),
+    /// The offline spool of `backup --spool`: upload it (flush) or show what waits (status).
+    #[command(subcommand)]
+    Spool(SpoolCommand),
 }
 
 /// Flags of `tresor generate`: at least one of them.
@@ -416,6 +419,14 @@ pub struct BackupArgs {
     /// Do everything except writing to the repository.
     #[arg(short = 'n', long)]
     pub dry_run: bool,
+    /// Offline spool (docs/format.md §17): prepare DIR while the repository is reachable, and
+    /// back up into DIR when it is not (connection refused, timeout); `tresor spool flush`
+    /// uploads it later.
+    #[arg(long, value_name = "DIR")]
+    pub spool: Option<PathBuf>,
+    /// With --spool: always back up into the spool, even when the repository is reachable.
+    #[arg(long, requires = "spool")]
+    pub spool_always: bool,
 }
 
 #[derive(Debug, Args)]
@@ -759,4 +770,21 @@ pub struct StatsArgs {
     pub mode: StatsMode,
     #[command(flatten)]
     pub filter: SnapshotFilterArgs,
+}
+
+/// Subcommands of `tresor spool`.
+#[derive(Debug, Subcommand)]
+pub enum SpoolCommand {
+    /// Upload what the spool holds into the repository (-r), verified, then empty it.
+    Flush(SpoolArgs),
+    /// Show the snapshots and bytes waiting in the spool (needs no repository).
+    Status(SpoolArgs),
+}
+
+/// Flags of `tresor spool flush` and `tresor spool status`.
+#[derive(Debug, Args)]
+pub struct SpoolArgs {
+    /// The spool directory (the one given to `backup --spool`).
+    #[arg(long, value_name = "DIR")]
+    pub spool: PathBuf,
 }

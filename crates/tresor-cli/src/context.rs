@@ -112,7 +112,12 @@ impl Context {
 
     /// Open the repository with the password.
     pub fn open(&self) -> Result<Repository> {
-        let storage = self.storage()?;
+        self.open_storage(self.storage()?)
+    }
+
+    /// Open the repository in `storage` (this context's, or an offline spool of it) with the
+    /// password.
+    pub fn open_storage(&self, storage: Arc<dyn Storage>) -> Result<Repository> {
         // Fail on a missing repository before asking for a password.
         self.read_config(storage.as_ref())?;
         let pw = self.password.get(&format!(

@@ -264,6 +264,27 @@ pub const EXAMPLES: &[(&str, &[&str])] = &[
             "tresor stats --host web1 --mode files-by-contents",
         ],
     ),
+    (
+        "spool",
+        &[
+            "tresor spool status --spool ~/.local/share/tresor-spool",
+            "tresor spool flush --spool ~/.local/share/tresor-spool",
+        ],
+    ),
+    (
+        "spool flush",
+        &[
+            "tresor -r s3:https://s3.example.com/backups spool flush --spool ~/.local/share/tresor-spool",
+            "tresor -r /srv/backup spool flush --spool /var/spool/tresor --json",
+        ],
+    ),
+    (
+        "spool status",
+        &[
+            "tresor spool status --spool ~/.local/share/tresor-spool",
+            "tresor spool status --spool /var/spool/tresor --json",
+        ],
+    ),
 ];
 
 /// What `tresor --version` prints after the name: the crate's version, the commit it was built

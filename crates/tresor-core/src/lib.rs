@@ -6,8 +6,8 @@
 //! * **Operations**, each in its own module, each returning a typed result and printing
 //!   nothing: [`archiver`] (backup), [`restorer`] (restore), [`check`], [`snapshots`]
 //!   (selection), [`forget`] (with the pure [`retention`] policy), [`prune`], [`repair`],
-//!   [`keys`], [`vfs`] (the view `mount` shows). No operation uses another one, except `forget`
-//!   using `retention` and `snapshots`.
+//!   [`keys`], [`vfs`] (the view `mount` shows), [`spool`] (the offline spool). No operation
+//!   uses another one, except `forget` using `retention` and `snapshots`.
 //! * **The repository layer**, [`repo`]: the [`Repository`] handle (open, init, keys and trust,
 //!   snapshots, index, prune records), reading blobs and trees, the packer, markers, the tree
 //!   cache, the limits readers hold objects to. It uses no operation.
@@ -37,6 +37,7 @@ pub mod repo;
 pub mod restorer;
 pub mod retention;
 pub mod snapshots;
+pub mod spool;
 pub mod stats;
 pub mod time;
 pub mod vfs;

@@ -41,8 +41,8 @@ pub fn run(ctx: &Context, a: BackupArgs) -> Result<i32> {
     for f in &a.exclude_files {
         patterns.extend(PatternSet::read_file(f)?);
     }
-    let repo = ctx.open()?;
-    if !ctx.probe_conditional_writes()? {
+    let (repo, spooled) = super::spool::backup_target(ctx, a.spool.as_deref(), a.spool_always)?;
+    if !spooled && !ctx.probe_conditional_writes()? {
         crate::render::say(format!(
             "WARNING: {} ignores conditional writes (If-None-Match: *): existing objects are not protected against overwrites",
             ctx.location

@@ -17,6 +17,7 @@ mod restore;
 mod s3_policy;
 mod serve;
 mod snapshots;
+mod spool;
 mod stats;
 
 use crate::args::{Cli, Command, SnapshotFilterArgs};
@@ -36,6 +37,13 @@ pub fn run(cli: Cli) -> Result<i32> {
     }
     if let Command::Generate(a) = &cli.command {
         return generate::run(a);
+    }
+    if let Command::Spool(crate::args::SpoolCommand::Status(a)) = &cli.command {
+        let mode = crate::render::Mode {
+            json: cli.global.json,
+            quiet: cli.global.quiet,
+        };
+        return spool::status(a, mode);
     }
     let ctx = Context::new(&cli.global)?;
     run_with(&ctx, cli.command).map_err(|e| crate::diagnose::name_repository(e, &ctx.location))
@@ -62,6 +70,7 @@ fn run_with(ctx: &Context, command: Command) -> Result<i32> {
         Command::Repair(c) => repair::run(ctx, &c),
         Command::Find(a) => find::run(ctx, &a),
         Command::Stats(a) => stats::run(ctx, &a),
+        Command::Spool(c) => spool::run(ctx, &c),
     }
 }
 

@@ -22,6 +22,7 @@ pub mod restore;
 pub mod s3_policy;
 pub mod serve;
 pub mod snapshots;
+pub mod spool;
 pub mod stats;
 pub mod table;
 

@@ -741,3 +741,20 @@ fn s3_policy_and_hash_token() {
     check("serve hash-token", &again);
     assert_eq!(again["token"], Value::Null);
 }
+
+#[test]
+fn spool_status_and_flush() {
+    let env = Env::new();
+    let src = repo_with_snapshots(&env);
+    let sp = env.path("spool");
+    let spool = sp.to_str().unwrap();
+    let s = src.to_str().unwrap();
+    env.ok(&["backup", s, "--spool", spool, "--spool-always", "-q"]);
+    let status = json(&env, &["spool", "status", "--spool", spool], 0);
+    check("spool status", &status);
+    assert_eq!(status["snapshots"], 1, "{status}");
+    let flushed = json(&env, &["spool", "flush", "--spool", spool], 0);
+    check("spool flush", &flushed);
+    assert_eq!(flushed["snapshots"], 1, "{flushed}");
+    assert_eq!(flushed["bytes"], status["bytes"], "{flushed}");
+}

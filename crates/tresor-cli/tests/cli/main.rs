@@ -39,6 +39,7 @@ mod s3_policy;
 mod serve;
 mod serve_ssh;
 mod snapshot_hosts;
+mod spool;
 mod tags;
 mod user_names;
 

@@ -12,4 +12,5 @@ mod prune;
 mod put_only;
 mod restore_hostile;
 mod retention_vs_restic;
+mod spool;
 mod vfs;
