@@ -193,6 +193,8 @@ pub enum Command {
     Serve(ServeArgs),
     /// Write shell completions and man pages (needs no repository).
     Generate(GenerateArgs),
+    /// Copy snapshots from another repository (other keys) into this one.
+    Copy(CopyArgs),
 }
 
 /// Flags of `tresor generate`: at least one of them.
@@ -702,4 +704,25 @@ pub struct HashTokenArgs {
     /// Hash the token read from standard input instead of making a new one.
     #[arg(long)]
     pub stdin: bool,
+}
+
+/// Flags of `tresor copy`: the source repository and which of its snapshots.
+#[derive(Debug, Args)]
+pub struct CopyArgs {
+    /// Source repository location (the same forms as --repo).
+    #[arg(long, env = "TRESOR_FROM_REPOSITORY", value_name = "LOCATION")]
+    pub from_repo: String,
+    /// Read the source's password from the first line of FILE. Without it or
+    /// --from-password-command: TRESOR_FROM_PASSWORD, else a prompt on the terminal.
+    #[arg(long, env = "TRESOR_FROM_PASSWORD_FILE", value_name = "FILE")]
+    pub from_password_file: Option<PathBuf>,
+    /// Run CMD (with sh -c) and use the first line of its output as the source's password.
+    #[arg(long, env = "TRESOR_FROM_PASSWORD_COMMAND", value_name = "CMD")]
+    pub from_password_command: Option<String>,
+    /// Snapshots of the source to copy (id prefix or "latest"; default: all that the filters
+    /// select).
+    #[arg(value_name = "SNAPSHOT")]
+    pub snapshots: Vec<String>,
+    #[command(flatten)]
+    pub filter: SnapshotFilterArgs,
 }

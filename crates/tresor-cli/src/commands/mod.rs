@@ -3,6 +3,7 @@
 mod backup;
 mod cat;
 mod check;
+mod copy;
 mod diff;
 mod forget;
 mod generate;
@@ -58,6 +59,7 @@ fn run_with(ctx: &Context, command: Command) -> Result<i32> {
         Command::Forget(a) => forget::run(ctx, &a),
         Command::Prune(a) => prune::run(ctx, &a),
         Command::Repair(c) => repair::run(ctx, &c),
+        Command::Copy(a) => copy::run(ctx, &a),
     }
 }
 
