@@ -356,6 +356,7 @@ fn every_documented_section_parses() {
         "key import",
         "s3-policy",
         "serve hash-token",
+        "copy",
     ] {
         contract::table(&doc, name);
     }

@@ -40,6 +40,7 @@ mod serve_ssh;
 mod snapshot_hosts;
 mod tags;
 mod user_names;
+mod copy;
 
 /// The kit finds the binary cargo built for these tests.
 #[test]

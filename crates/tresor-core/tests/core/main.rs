@@ -13,3 +13,4 @@ mod put_only;
 mod restore_hostile;
 mod retention_vs_restic;
 mod vfs;
+mod copy;
