@@ -7,6 +7,7 @@ mod backup_exactness;
 mod backup_options;
 mod backup_pause;
 mod check_subset;
+mod copy;
 mod deep;
 mod diff;
 mod exclude_vs_restic;
@@ -40,7 +41,6 @@ mod serve_ssh;
 mod snapshot_hosts;
 mod tags;
 mod user_names;
-mod copy;
 
 /// The kit finds the binary cargo built for these tests.
 #[test]

@@ -84,10 +84,17 @@ fn an_interrupted_copy_completes_on_the_second_run_without_duplicates() {
     assert_eq!(copies.len(), 2);
     for ((sid, s), (cid, c)) in list.iter().zip(&copies) {
         assert_eq!(c.original, Some(*sid));
-        assert_eq!((&c.time, &c.paths, &c.hostname), (&s.time, &s.paths, &s.hostname));
+        assert_eq!(
+            (&c.time, &c.paths, &c.hostname),
+            (&s.time, &s.paths, &s.hostname)
+        );
         for f in ["big", "sub/small"] {
             let p = Path::new(&s.paths[0]).join(f);
-            assert_eq!(file_bytes(&dst, cid, &p), file_bytes(&src, sid, &p), "{p:?}");
+            assert_eq!(
+                file_bytes(&dst, cid, &p),
+                file_bytes(&src, sid, &p),
+                "{p:?}"
+            );
         }
     }
     // A third run copies nothing and reads nothing.

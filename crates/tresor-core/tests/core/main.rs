@@ -2,6 +2,7 @@
 //! `cargo test -p tresor-core --test core prune::`. Repositories and backups through the library
 //! come from `tresor_testkit::repo`; the restic comparison needs restic (`tresor_testkit::require`).
 
+mod copy;
 mod deep_trees;
 mod hostile_format;
 mod hostile_objects;
@@ -13,4 +14,3 @@ mod put_only;
 mod restore_hostile;
 mod retention_vs_restic;
 mod vfs;
-mod copy;
