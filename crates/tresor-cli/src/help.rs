@@ -263,7 +263,7 @@ pub const EXAMPLES: &[(&str, &[&str])] = &[
         &[
             "tresor -r /srv/backup copy --from-repo s3://old-bucket/web1 --from-password-file old.pw",
             "tresor -r s3://offsite/web1 copy --from-repo /srv/backup --host web1 latest",
-            "TRESOR_FROM_REPOSITORY=/srv/backup tresor -r /mnt/usb copy --tag daily --json",
+            "tresor -r /mnt/usb copy --from-repo /srv/backup --tag daily --json",
         ],
     ),
 ];

@@ -80,13 +80,38 @@ pub struct CopyReport {
     pub objects_written: u64,
 }
 
+/// What restic's "similar snapshot" rule compares besides the tree: time, host, and the paths
+/// and tags in any order.
+#[derive(PartialEq, Eq)]
+struct Look {
+    time: String,
+    host: String,
+    paths: Vec<String>,
+    tags: Vec<String>,
+}
+
+impl Look {
+    fn of(s: &Snapshot) -> Self {
+        let mut paths = s.paths.clone();
+        paths.sort();
+        let mut tags = s.tags.clone();
+        tags.sort();
+        Look {
+            time: s.time.clone(),
+            host: s.hostname.clone(),
+            paths,
+            tags,
+        }
+    }
+}
+
 /// What a full target's snapshots say about earlier copies.
 #[derive(Default)]
 struct Present {
     /// `original` of each target snapshot → that snapshot.
     originals: IdMap<ObjectId, ObjectId>,
-    /// Target snapshots by (time, host, paths, tags) → (id, root tree).
-    similar: Vec<(String, String, Vec<String>, Vec<String>, ObjectId, BlobId)>,
+    /// Each target snapshot's look, id and root tree.
+    similar: Vec<(Look, ObjectId, BlobId)>,
 }
 
 impl Present {
@@ -100,28 +125,18 @@ impl Present {
             if let Some(o) = s.original {
                 p.originals.insert(o, id);
             }
-            let mut paths = s.paths.clone();
-            paths.sort();
-            let mut tags = s.tags.clone();
-            tags.sort();
-            p.similar
-                .push((s.time, s.hostname, paths, tags, id, s.tree));
+            p.similar.push((Look::of(&s), id, s.tree));
         }
         Ok(p)
     }
 
-    /// The target snapshot with the same time, host, paths and tags as `s` and root `tree`.
+    /// The target snapshot that looks like `s` and has the root `tree`.
     fn similar(&self, s: &Snapshot, tree: &BlobId) -> Option<ObjectId> {
-        let mut paths = s.paths.clone();
-        paths.sort();
-        let mut tags = s.tags.clone();
-        tags.sort();
+        let look = Look::of(s);
         self.similar
             .iter()
-            .find(|(t, h, p, g, _, r)| {
-                *t == s.time && *h == s.hostname && *p == paths && *g == tags && r == tree
-            })
-            .map(|e| e.4)
+            .find(|(l, _, r)| *l == look && r == tree)
+            .map(|e| e.1)
     }
 }
 

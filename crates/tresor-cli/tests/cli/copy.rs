@@ -182,9 +182,9 @@ fn filters_and_ids_select_what_is_copied() {
         .unwrap()
         .to_string();
     let r = json(&copy(&target, &src, &["--tag", "daily", "--host", &me], 0));
-    assert_eq!(picked(&r), [daily.clone()]);
+    assert_eq!(picked(&r), [daily.as_str()]);
     let r = json(&copy(&target, &src, &[&weekly[..8]], 0));
-    assert_eq!(picked(&r), [weekly.clone()]);
+    assert_eq!(picked(&r), [weekly.as_str()]);
     assert_eq!(r["copied"], 1);
     let r = json(&copy(&target, &src, &["--tag", "daily"], 0));
     assert_eq!(picked(&r), [daily, other]);
