@@ -50,6 +50,9 @@ pub struct CopyOptions {
     /// Source snapshot ids already copied into the target by earlier runs, as far as the
     /// caller knows (a put-only target's local record; a full target is read instead).
     pub copied: IdSet<ObjectId>,
+    /// A local file to which the id of each source snapshot is appended (one hex id per line)
+    /// as soon as its copy is written: a put-only target's record for later runs.
+    pub record: Option<std::path::PathBuf>,
 }
 
 /// What happened to one selected snapshot.
@@ -78,6 +81,8 @@ pub struct CopyReport {
     pub bytes_written: u64,
     /// Objects written to the target: packs, index objects and snapshots.
     pub objects_written: u64,
+    /// Problems that lost nothing, e.g. the local record that could not be written.
+    pub notices: Vec<String>,
 }
 
 /// What restic's "similar snapshot" rule compares besides the tree: time, host, and the paths
@@ -202,10 +207,38 @@ pub fn copy(
             None if opts.copied.contains(id) => skipped(*id, None),
             None => c.copy_one(*id, snap, &present, opts.workers)?,
         };
+        if let (true, Some(p)) = (entry.written, &opts.record)
+            && let Err(e) = append_record(p, id)
+        {
+            c.report.notices.push(format!(
+                "local record {}: {e} (a later copy with this key copies snapshot {} again)",
+                p.display(),
+                id.short()
+            ));
+        }
         c.report.snapshots.push(entry);
         progress.file_done(0);
     }
     Ok(c.report)
+}
+
+/// The source snapshot ids a record file lists (none when it cannot be read).
+pub fn read_record(path: &std::path::Path) -> IdSet<ObjectId> {
+    std::fs::read_to_string(path)
+        .map(|t| t.lines().filter_map(|l| l.trim().parse().ok()).collect())
+        .unwrap_or_default()
+}
+
+fn append_record(path: &std::path::Path, id: &ObjectId) -> std::io::Result<()> {
+    use std::io::Write as _;
+    if let Some(d) = path.parent() {
+        std::fs::create_dir_all(d)?;
+    }
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)?;
+    f.write_all(format!("{}\n", id.to_hex()).as_bytes())
 }
 
 fn skipped(source: ObjectId, target: Option<ObjectId>) -> CopiedSnapshot {

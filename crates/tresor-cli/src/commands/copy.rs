@@ -7,7 +7,7 @@ use crate::render::{self, copy::Copied};
 use anyhow::{Context as _, Result, bail};
 use std::path::PathBuf;
 use tresor_core::Repository;
-use tresor_core::copy::{CopyOptions, copy};
+use tresor_core::copy::{CopyOptions, copy, read_record};
 use tresor_core::repo::index::IdSet;
 use tresor_core::snapshots::{SnapshotFilter, find};
 use tresor_format::ObjectId;
@@ -21,21 +21,16 @@ pub fn run(ctx: &Context, a: &CopyArgs) -> Result<i32> {
     let record = record_path(ctx, &dst);
     let opts = CopyOptions {
         workers: super::workers(),
-        copied: record.as_ref().map(read_record).unwrap_or_default(),
+        copied: record.as_deref().map(read_record).unwrap_or_default(),
+        record,
     };
     let index = src.load_index()?;
     let bar = Bar::new(Show::bar_if(ctx.progress_enabled()), "copy");
     let r = copy(&src, &index, &dst, &selected, &opts, &bar);
     bar.finish();
     let r = r?;
-    if let Some(p) = &record {
-        let written = r.snapshots.iter().filter(|s| s.written).map(|s| s.source);
-        if let Err(e) = append_record(p, written) {
-            render::say(format!(
-                "warning: local record {}: {e} (a later copy with this put-only key copies these snapshots again)",
-                p.display()
-            ));
-        }
+    for n in &r.notices {
+        render::say(format!("warning: {n}"));
     }
     render::emit(&Copied::new(&r, &selected), ctx.mode())?;
     Ok(exit::OK)
@@ -119,26 +114,4 @@ fn record_path(ctx: &Context, dst: &Repository) -> Option<PathBuf> {
     let signer = hex::encode(dst.signer().public());
     let dir = ctx.cache_dir.as_ref()?.join(&dst.config().id);
     Some(dir.join(format!("copied-{}", &signer[..16])))
-}
-
-fn read_record(p: &PathBuf) -> IdSet<ObjectId> {
-    std::fs::read_to_string(p)
-        .map(|t| t.lines().filter_map(|l| l.trim().parse().ok()).collect())
-        .unwrap_or_default()
-}
-
-fn append_record(p: &PathBuf, ids: impl Iterator<Item = ObjectId>) -> std::io::Result<()> {
-    use std::io::Write as _;
-    let text: String = ids.map(|id| format!("{}\n", id.to_hex())).collect();
-    if text.is_empty() {
-        return Ok(());
-    }
-    if let Some(d) = p.parent() {
-        std::fs::create_dir_all(d)?;
-    }
-    let mut f = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(p)?;
-    f.write_all(text.as_bytes())
 }

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 use std::sync::Arc;
-use tresor_core::copy::{CopyOptions, copy};
+use tresor_core::copy::{CopyOptions, copy, read_record};
 use tresor_core::repo::blobs::BlobReader;
 use tresor_core::repo::tree::find_node;
 use tresor_core::{NoProgress, Repository};
@@ -57,8 +57,10 @@ fn an_interrupted_copy_completes_on_the_second_run_without_duplicates() {
     let dst = Repository::init(storage, "other", KDF, &owner("t"), Config::new().unwrap()).unwrap();
     let list = selected(&src);
     let index = src.load_index().unwrap();
+    let rec = dir.path().join("cache/copied");
     let opts = CopyOptions {
         workers: 2,
+        record: Some(rec.clone()),
         ..CopyOptions::default()
     };
     faulty.inject(
@@ -70,6 +72,8 @@ fn an_interrupted_copy_completes_on_the_second_run_without_duplicates() {
     assert!(e.to_string().contains("injected"), "{e}");
     faulty.clear();
     assert_eq!(dst.load_snapshots().unwrap().0.len(), 1);
+    // The record names the snapshot copied before the failure, at once.
+    assert_eq!(read_record(&rec), [list[0].0].into_iter().collect());
     let packs = faulty.list(Kind::Pack).unwrap().len();
     let r = copy(&src, &index, &dst, &list, &opts, &NoProgress).unwrap();
     assert_eq!(r.snapshots.len(), 2);
@@ -82,6 +86,8 @@ fn an_interrupted_copy_completes_on_the_second_run_without_duplicates() {
     assert_eq!(faulty.list(Kind::Pack).unwrap().len(), packs);
     let copies = selected(&dst);
     assert_eq!(copies.len(), 2);
+    let both: tresor_core::repo::index::IdSet<ObjectId> = list.iter().map(|s| s.0).collect();
+    assert_eq!(read_record(&rec), both);
     for ((sid, s), (cid, c)) in list.iter().zip(&copies) {
         assert_eq!(c.original, Some(*sid));
         assert_eq!(
