@@ -200,6 +200,8 @@ pub enum Command {
     /// The offline spool of `backup --spool`: upload it (flush) or show what waits (status).
     #[command(subcommand)]
     Spool(SpoolCommand),
+    /// Copy snapshots from another repository (other keys) into this one.
+    Copy(CopyArgs),
 }
 
 /// Flags of `tresor generate`: at least one of them.
@@ -787,4 +789,25 @@ pub struct SpoolArgs {
     /// The spool directory (the one given to `backup --spool`).
     #[arg(long, value_name = "DIR")]
     pub spool: PathBuf,
+}
+
+/// Flags of `tresor copy`: the source repository and which of its snapshots.
+#[derive(Debug, Args)]
+pub struct CopyArgs {
+    /// Source repository location (the same forms as --repo).
+    #[arg(long, env = "TRESOR_FROM_REPOSITORY", value_name = "LOCATION")]
+    pub from_repo: String,
+    /// Read the source's password from the first line of FILE. Without it or
+    /// --from-password-command: TRESOR_FROM_PASSWORD, else a prompt on the terminal.
+    #[arg(long, env = "TRESOR_FROM_PASSWORD_FILE", value_name = "FILE")]
+    pub from_password_file: Option<PathBuf>,
+    /// Run CMD (with sh -c) and use the first line of its output as the source's password.
+    #[arg(long, env = "TRESOR_FROM_PASSWORD_COMMAND", value_name = "CMD")]
+    pub from_password_command: Option<String>,
+    /// Snapshots of the source to copy (id prefix or "latest"; default: all that the filters
+    /// select).
+    #[arg(value_name = "SNAPSHOT")]
+    pub snapshots: Vec<String>,
+    #[command(flatten)]
+    pub filter: SnapshotFilterArgs,
 }

@@ -51,6 +51,16 @@ pub const ENVIRONMENT: &[(&str, &str)] = &[
         "TRESOR_PROGRESS_FPS",
         "progress redraws per second (0.01-100)",
     ),
+    (
+        "TRESOR_FROM_REPOSITORY",
+        "copy: source location (--from-repo)",
+    ),
+    ("TRESOR_FROM_PASSWORD", "copy: the source's password"),
+    ("TRESOR_FROM_PASSWORD_FILE", "copy: --from-password-file"),
+    (
+        "TRESOR_FROM_PASSWORD_COMMAND",
+        "copy: --from-password-command",
+    ),
 ];
 
 /// What the main help's footer says after [`ENVIRONMENT`]: the variables named in exclude files.
@@ -283,6 +293,14 @@ pub const EXAMPLES: &[(&str, &[&str])] = &[
         &[
             "tresor spool status --spool ~/.local/share/tresor-spool",
             "tresor spool status --spool /var/spool/tresor --json",
+        ],
+    ),
+    (
+        "copy",
+        &[
+            "tresor -r /srv/backup copy --from-repo s3://old-bucket/web1 --from-password-file old.pw",
+            "tresor -r s3://offsite/web1 copy --from-repo /srv/backup --host web1 latest",
+            "tresor -r /mnt/usb copy --from-repo /srv/backup --tag daily --json",
         ],
     ),
 ];

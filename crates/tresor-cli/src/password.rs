@@ -36,7 +36,8 @@ pub fn read_file(path: &Path, insecure: bool) -> Result<String> {
     Ok(first_line(&s))
 }
 
-fn run_command(cmd: &str) -> Result<String> {
+/// The first line of what `cmd` (run with `sh -c`) prints.
+pub fn run_command(cmd: &str) -> Result<String> {
     let out = std::process::Command::new("sh")
         .arg("-c")
         .arg(cmd)

@@ -6,8 +6,9 @@
 //! * **Operations**, each in its own module, each returning a typed result and printing
 //!   nothing: [`archiver`] (backup), [`restorer`] (restore), [`check`], [`snapshots`]
 //!   (selection), [`forget`] (with the pure [`retention`] policy), [`prune`], [`repair`],
-//!   [`keys`], [`vfs`] (the view `mount` shows), [`spool`] (the offline spool). No operation
-//!   uses another one, except `forget` using `retention` and `snapshots`.
+//!   [`keys`], [`vfs`] (the view `mount` shows), [`spool`] (the offline spool), [`copy`]
+//!   (snapshots into another repository). No operation uses another one, except `forget` using
+//!   `retention` and `snapshots`.
 //! * **The repository layer**, [`repo`]: the [`Repository`] handle (open, init, keys and trust,
 //!   snapshots, index, prune records), reading blobs and trees, the packer, markers, the tree
 //!   cache, the limits readers hold objects to. It uses no operation.
@@ -24,6 +25,7 @@
 mod architecture;
 pub mod archiver;
 pub mod check;
+pub mod copy;
 pub mod diff;
 pub mod error;
 pub mod exclude;

@@ -3,6 +3,7 @@
 mod backup;
 mod cat;
 mod check;
+mod copy;
 mod diff;
 mod find;
 mod forget;
@@ -71,6 +72,7 @@ fn run_with(ctx: &Context, command: Command) -> Result<i32> {
         Command::Find(a) => find::run(ctx, &a),
         Command::Stats(a) => stats::run(ctx, &a),
         Command::Spool(c) => spool::run(ctx, &c),
+        Command::Copy(a) => copy::run(ctx, &a),
     }
 }
 

@@ -358,6 +358,7 @@ fn every_documented_section_parses() {
         "serve hash-token",
         "find",
         "stats",
+        "copy",
     ] {
         contract::table(&doc, name);
     }

@@ -7,6 +7,7 @@ mod backup_exactness;
 mod backup_options;
 mod backup_pause;
 mod check_subset;
+mod copy;
 mod deep;
 mod diff;
 mod exclude_vs_restic;

@@ -2,6 +2,7 @@
 //! `cargo test -p tresor-core --test core prune::`. Repositories and backups through the library
 //! come from `tresor_testkit::repo`; the restic comparison needs restic (`tresor_testkit::require`).
 
+mod copy;
 mod deep_trees;
 mod hostile_format;
 mod hostile_objects;
