@@ -516,6 +516,14 @@ pub struct RestoreArgs {
     pub trust_privileged: bool,
     #[command(flatten)]
     pub filter: SnapshotFilterArgs,
+    /// Write nothing: list what would be restored, updated, left unchanged or kept (and
+    /// deleted, with --delete), one line per entry.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Remove entries of the target's directories that the snapshot lacks (only those the
+    /// include/exclude patterns select; never outside the target, never through a symlink).
+    #[arg(long)]
+    pub delete: bool,
 }
 
 #[derive(Debug, Args)]

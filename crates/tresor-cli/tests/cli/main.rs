@@ -30,6 +30,7 @@ mod progress_pty;
 mod prune;
 mod repair_heals;
 mod restore_exact;
+mod restore_flags;
 mod restore_safety;
 mod roundtrip;
 mod s3;
