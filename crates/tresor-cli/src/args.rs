@@ -424,8 +424,13 @@ pub struct SnapshotsArgs {
 pub struct LsArgs {
     /// Snapshot id (prefix) or "latest".
     pub snapshot: String,
-    /// Directory inside the snapshot to list (default: everything).
-    pub path: Option<String>,
+    /// Paths inside the snapshot to list: each and its direct children (restic's rule;
+    /// default: everything).
+    #[arg(value_name = "PATH")]
+    pub dirs: Vec<String>,
+    /// With paths: list everything below them, not only their direct children.
+    #[arg(long)]
+    pub recursive: bool,
     /// Long listing: type, mode, owner, size, mtime.
     #[arg(short, long)]
     pub long: bool,

@@ -21,6 +21,7 @@ mod hostile_trust;
 mod interrupt;
 mod json_contract;
 mod keys;
+mod ls_paths;
 mod mount;
 mod named_errors;
 mod names_in_output;
