@@ -370,7 +370,7 @@ fn file_name(s: &str) -> Result<String, String> {
 #[derive(Debug, Args)]
 pub struct BackupArgs {
     /// Files and directories to back up.
-    #[arg(required_unless_present = "stdin")]
+    #[arg(required_unless_present_any = ["stdin", "files_from", "files_from_verbatim", "files_from_raw"])]
     pub paths: Vec<PathBuf>,
     /// Exclude paths matching GLOB (repeatable; restic syntax).
     #[arg(short = 'e', long = "exclude")]
@@ -412,6 +412,22 @@ pub struct BackupArgs {
     /// Do everything except writing to the repository.
     #[arg(short = 'n', long)]
     pub dry_run: bool,
+    /// Also back up the paths FILE names, one glob per line ("#" comments and blank lines
+    /// skipped; "-": standard input; repeatable).
+    #[arg(long, value_name = "FILE")]
+    pub files_from: Vec<PathBuf>,
+    /// Also back up the paths FILE names, one per line as they are (repeatable).
+    #[arg(long, value_name = "FILE")]
+    pub files_from_verbatim: Vec<PathBuf>,
+    /// Also back up the paths FILE names, separated by NUL bytes (repeatable).
+    #[arg(long, value_name = "FILE")]
+    pub files_from_raw: Vec<PathBuf>,
+    /// Like --exclude, ignoring the case of names (repeatable).
+    #[arg(long = "iexclude", value_name = "PATTERN")]
+    pub iexcludes: Vec<String>,
+    /// Like --exclude-file, ignoring the case of names (repeatable).
+    #[arg(long = "iexclude-file", value_name = "FILE")]
+    pub iexclude_files: Vec<PathBuf>,
 }
 
 #[derive(Debug, Args)]

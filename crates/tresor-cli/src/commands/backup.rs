@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use tresor_core::Repository;
 use tresor_core::archiver::{self, BackupOptions, BackupResult, ParentChoice, StdinSource};
 use tresor_core::exclude::PatternSet;
+use tresor_core::exclude::files_from::{self, FilesFrom};
 use tresor_format::keyfile::KeyKind;
 
 /// Absolute, lexically normalised path (`.` and `..` resolved without following symlinks).
@@ -41,6 +42,10 @@ pub fn run(ctx: &Context, a: BackupArgs) -> Result<i32> {
     for f in &a.exclude_files {
         patterns.extend(PatternSet::read_file(f)?);
     }
+    let mut ipatterns = a.iexcludes.clone();
+    for f in &a.iexclude_files {
+        ipatterns.extend(PatternSet::read_file(f)?);
+    }
     let repo = ctx.open()?;
     if !ctx.probe_conditional_writes()? {
         crate::render::say(format!(
@@ -52,7 +57,7 @@ pub fn run(ctx: &Context, a: BackupArgs) -> Result<i32> {
     let cancel = stop_on_signals();
     let opts = BackupOptions {
         paths,
-        excludes: PatternSet::new(&patterns)?,
+        excludes: PatternSet::new(&patterns)?.with_insensitive(&ipatterns)?,
         exclude_if_present: a.exclude_if_present.clone(),
         exclude_caches: a.exclude_caches,
         one_file_system: a.one_file_system,
@@ -90,12 +95,29 @@ fn sources(a: &BackupArgs) -> Result<Vec<PathBuf>> {
         anyhow::bail!("--host: an empty host name cannot be selected or shown; give a name");
     }
     // Paths that cannot be looked at are left out by the backup, with a warning each.
-    let paths = a
-        .paths
+    let mut given = a.paths.clone();
+    let lists = [
+        (&a.files_from, FilesFrom::Globs),
+        (&a.files_from_verbatim, FilesFrom::Verbatim),
+        (&a.files_from_raw, FilesFrom::Raw),
+    ];
+    for (files, how) in lists {
+        for f in files {
+            let (found, warnings) = files_from::read(f, how)?;
+            for w in warnings {
+                crate::render::say(format!("warning: {w}"));
+            }
+            given.extend(found);
+        }
+    }
+    let paths = given
         .iter()
         .map(|p| normalize(p))
         .collect::<Result<Vec<_>>>()?;
-    if a.stdin && !a.paths.is_empty() {
+    if !a.stdin && given.is_empty() {
+        bail!("nothing to back up: the --files-from lists name no existing path");
+    }
+    if a.stdin && !given.is_empty() {
         bail!("--stdin takes no paths");
     }
     Ok(paths)

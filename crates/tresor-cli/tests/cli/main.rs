@@ -6,6 +6,7 @@
 mod backup_exactness;
 mod backup_options;
 mod backup_pause;
+mod backup_sources;
 mod check_subset;
 mod deep;
 mod diff;
