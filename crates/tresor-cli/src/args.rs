@@ -428,6 +428,10 @@ pub struct BackupArgs {
     /// Like --exclude-file, ignoring the case of names (repeatable).
     #[arg(long = "iexclude-file", value_name = "FILE")]
     pub iexclude_files: Vec<PathBuf>,
+    /// Leave out files (every entry but directories) larger than SIZE: bytes, or with a unit
+    /// k, m, g, t (KiB, MiB, GiB, TiB), as restic.
+    #[arg(long, value_name = "SIZE")]
+    pub exclude_larger_than: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -60,6 +60,11 @@ pub fn run(ctx: &Context, a: BackupArgs) -> Result<i32> {
         excludes: PatternSet::new(&patterns)?.with_insensitive(&ipatterns)?,
         exclude_if_present: a.exclude_if_present.clone(),
         exclude_caches: a.exclude_caches,
+        exclude_larger_than: a
+            .exclude_larger_than
+            .as_deref()
+            .map(parse_size)
+            .transpose()?,
         one_file_system: a.one_file_system,
         tags,
         hostname: host(&repo, &a),
@@ -86,6 +91,28 @@ pub fn run(ctx: &Context, a: BackupArgs) -> Result<i32> {
     } else {
         exit::PARTIAL
     })
+}
+
+/// restic's sizes: a whole number of bytes, or with a unit k, m, g or t (either case; powers
+/// of 1024).
+fn parse_size(s: &str) -> Result<u64> {
+    let t = s.trim();
+    let (num, shift) = match t.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => {
+            let shift = match c.to_ascii_lowercase() {
+                'k' => 10,
+                'm' => 20,
+                'g' => 30,
+                't' => 40,
+                _ => bail!("--exclude-larger-than {s:?}: the unit is one of k, m, g, t"),
+            };
+            (&t[..i], shift)
+        }
+        _ => (t, 0),
+    };
+    let bad = || anyhow::anyhow!("--exclude-larger-than {s:?}: a whole number, then k, m, g or t");
+    let n: u64 = num.parse().map_err(|_| bad())?;
+    n.checked_mul(1 << shift).ok_or_else(bad)
 }
 
 /// The source paths, normalised, after checking the host name (paths that cannot

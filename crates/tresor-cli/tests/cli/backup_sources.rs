@@ -175,3 +175,54 @@ fn files_from_and_iexclude_match_restic() {
         assert_eq!(tresor_files(&env, &s, &a), want, "{args:?}");
     }
 }
+
+/// `--exclude-larger-than`: files above the size are neither stored nor counted; a file of
+/// exactly the size stays; directories stay whatever their size. The same as restic's choice.
+#[test]
+fn exclude_larger_than_leaves_out_larger_files_like_restic() {
+    let env = Env::new();
+    let src = env.path("sized");
+    std::fs::create_dir_all(src.join("d")).unwrap();
+    for (name, len) in [
+        ("small", 100),
+        ("d/exact", 1024),
+        ("d/over", 1025),
+        ("big", 5 << 20),
+    ] {
+        std::fs::write(src.join(name), vec![b'x'; len]).unwrap();
+    }
+    let s = src.display().to_string();
+    env.init();
+    for size in ["1k", "1024", "1K"] {
+        let got = tresor_files(&env, &s, &["--exclude-larger-than", size, &s]);
+        assert_eq!(got, set(&["small", "d/exact"]), "{size}");
+    }
+    assert_eq!(
+        tresor_files(&env, &s, &["--exclude-larger-than", "1m", &s]),
+        set(&["small", "d/exact", "d/over"])
+    );
+    let v = env.backup_json(&[&src], &["--exclude-larger-than", "1k", "--force"], 0);
+    assert_eq!(v["total_files_processed"], 2, "{v}");
+    assert_eq!(v["total_bytes_processed"], 1124, "{v}");
+    for bad in ["1x", "k", "-1", "1.5k"] {
+        let o = env.run(&["backup", &format!("--exclude-larger-than={bad}"), &s]);
+        assert_eq!(o.status.code(), Some(1), "{bad}");
+    }
+    if !tresor_testkit::require::require(tresor_testkit::require::Need::Restic) {
+        return;
+    }
+    let init = Command::new("restic")
+        .args(["-r", env.path("restic").to_str().unwrap(), "init"])
+        .env("RESTIC_PASSWORD", "x")
+        .output()
+        .unwrap();
+    assert!(init.status.success());
+    for size in ["1k", "1m"] {
+        let args = ["--exclude-larger-than", size, &s];
+        assert_eq!(
+            restic_files(&env, &s, &args),
+            tresor_files(&env, &s, &args),
+            "{size}"
+        );
+    }
+}
