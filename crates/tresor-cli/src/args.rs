@@ -379,7 +379,7 @@ fn file_name(s: &str) -> Result<String, String> {
 #[derive(Debug, Args)]
 pub struct BackupArgs {
     /// Files and directories to back up.
-    #[arg(required_unless_present = "stdin")]
+    #[arg(required_unless_present_any = ["stdin", "files_from", "files_from_verbatim", "files_from_raw"])]
     pub paths: Vec<PathBuf>,
     /// Exclude paths matching GLOB (repeatable; restic syntax).
     #[arg(short = 'e', long = "exclude")]
@@ -429,6 +429,26 @@ pub struct BackupArgs {
     /// With --spool: always back up into the spool, even when the repository is reachable.
     #[arg(long, requires = "spool")]
     pub spool_always: bool,
+    /// Also back up the paths FILE names, one glob per line ("#" comments and blank lines
+    /// skipped; "-": standard input; repeatable).
+    #[arg(long, value_name = "FILE")]
+    pub files_from: Vec<PathBuf>,
+    /// Also back up the paths FILE names, one per line as they are (repeatable).
+    #[arg(long, value_name = "FILE")]
+    pub files_from_verbatim: Vec<PathBuf>,
+    /// Also back up the paths FILE names, separated by NUL bytes (repeatable).
+    #[arg(long, value_name = "FILE")]
+    pub files_from_raw: Vec<PathBuf>,
+    /// Like --exclude, ignoring the case of names (repeatable).
+    #[arg(long = "iexclude", value_name = "PATTERN")]
+    pub iexcludes: Vec<String>,
+    /// Like --exclude-file, ignoring the case of names (repeatable).
+    #[arg(long = "iexclude-file", value_name = "FILE")]
+    pub iexclude_files: Vec<PathBuf>,
+    /// Leave out files (every entry but directories) larger than SIZE: bytes, or with a unit
+    /// k, m, g, t (KiB, MiB, GiB, TiB), as restic.
+    #[arg(long, value_name = "SIZE")]
+    pub exclude_larger_than: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -441,8 +461,13 @@ pub struct SnapshotsArgs {
 pub struct LsArgs {
     /// Snapshot id (prefix) or "latest".
     pub snapshot: String,
-    /// Directory inside the snapshot to list (default: everything).
-    pub path: Option<String>,
+    /// Paths inside the snapshot to list: each and its direct children (restic's rule;
+    /// default: everything).
+    #[arg(value_name = "PATH")]
+    pub dirs: Vec<String>,
+    /// With paths: list everything below them, not only their direct children.
+    #[arg(long)]
+    pub recursive: bool,
     /// Long listing: type, mode, owner, size, mtime.
     #[arg(short, long)]
     pub long: bool,
@@ -533,6 +558,14 @@ pub struct RestoreArgs {
     pub trust_privileged: bool,
     #[command(flatten)]
     pub filter: SnapshotFilterArgs,
+    /// Write nothing: list what would be restored, updated, left unchanged or kept (and
+    /// deleted, with --delete), one line per entry.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Remove entries of the target's directories that the snapshot lacks (only those the
+    /// include/exclude patterns select; never outside the target, never through a symlink).
+    #[arg(long)]
+    pub delete: bool,
 }
 
 #[derive(Debug, Args)]

@@ -25,6 +25,8 @@
 //!
 //! Matching needs only the path: the walker decides before it looks at an entry at all.
 
+pub mod files_from;
+
 use crate::error::{CoreError, Result};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
@@ -54,6 +56,9 @@ struct Pattern {
 pub struct PatternSet {
     compiled: Vec<Pattern>,
     patterns: Vec<String>,
+    /// `--iexclude` patterns (lower-cased), matched against the lower-cased path as a set of
+    /// their own: a path is excluded when either set excludes it (restic's rule).
+    folded: Vec<Pattern>,
 }
 
 impl PatternSet {
@@ -70,7 +75,21 @@ impl PatternSet {
         Ok(PatternSet {
             compiled,
             patterns: patterns.to_vec(),
+            folded: Vec::new(),
         })
+    }
+
+    /// Add case-insensitive patterns (`--iexclude`, `--iexclude-file`): restic lower-cases
+    /// them and the path (Unicode lower case; a path that is not UTF-8: its ASCII letters).
+    ///
+    /// # Errors
+    /// As [`PatternSet::new`].
+    pub fn with_insensitive(mut self, patterns: &[String]) -> Result<Self> {
+        for p in patterns.iter().filter(|p| !p.is_empty()) {
+            self.folded.push(compile(&p.to_lowercase())?);
+            self.patterns.push(p.clone());
+        }
+        Ok(self)
     }
 
     /// Read patterns from a file: one per line, trimmed; blank lines and `#` comments ignored;
@@ -102,25 +121,40 @@ impl PatternSet {
     /// negation. Since a pattern that matches a directory matches everything below it, this
     /// also says whether an ancestor is excluded (negations aside).
     pub fn matches(&self, path: &Path) -> bool {
-        if self.compiled.is_empty() {
-            return false;
-        }
-        let comps: Vec<&[u8]> = path.as_os_str().as_bytes().split(|b| *b == b'/').collect();
-        let mut excluded = false;
-        for p in &self.compiled {
-            if p.negated {
-                excluded = excluded && !match_parts(&p.parts, &comps);
-            } else {
-                excluded = excluded || match_parts(&p.parts, &comps);
+        let bytes = path.as_os_str().as_bytes();
+        if !self.folded.is_empty() {
+            let lower = match std::str::from_utf8(bytes) {
+                Ok(s) => s.to_lowercase().into_bytes(),
+                Err(_) => bytes.to_ascii_lowercase(),
+            };
+            if set_matches(&self.folded, &lower) {
+                return true;
             }
         }
-        excluded
+        set_matches(&self.compiled, bytes)
     }
 
     /// Whether `path` or one of its ancestors matches a pattern.
     pub fn matches_or_ancestor(&self, path: &Path) -> bool {
-        !self.compiled.is_empty() && path.ancestors().any(|p| self.matches(p))
+        !self.is_empty() && path.ancestors().any(|p| self.matches(p))
     }
+}
+
+/// Whether the last pattern of `set` that matches `path` is not a negation.
+fn set_matches(set: &[Pattern], path: &[u8]) -> bool {
+    if set.is_empty() {
+        return false;
+    }
+    let comps: Vec<&[u8]> = path.split(|b| *b == b'/').collect();
+    let mut excluded = false;
+    for p in set {
+        if p.negated {
+            excluded = excluded && !match_parts(&p.parts, &comps);
+        } else {
+            excluded = excluded || match_parts(&p.parts, &comps);
+        }
+    }
+    excluded
 }
 
 /// Compile one non-empty pattern.

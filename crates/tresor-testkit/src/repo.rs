@@ -50,6 +50,7 @@ pub fn backup_options(path: &Path, host: &str) -> BackupOptions {
         excludes: PatternSet::new(&[]).unwrap(),
         exclude_if_present: vec![],
         exclude_caches: false,
+        exclude_larger_than: None,
         one_file_system: false,
         tags: vec![],
         hostname: host.into(),

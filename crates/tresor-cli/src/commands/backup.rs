@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use tresor_core::Repository;
 use tresor_core::archiver::{self, BackupOptions, BackupResult, ParentChoice, StdinSource};
 use tresor_core::exclude::PatternSet;
+use tresor_core::exclude::files_from::{self, FilesFrom};
 use tresor_format::keyfile::KeyKind;
 
 /// Absolute, lexically normalised path (`.` and `..` resolved without following symlinks).
@@ -41,6 +42,10 @@ pub fn run(ctx: &Context, a: BackupArgs) -> Result<i32> {
     for f in &a.exclude_files {
         patterns.extend(PatternSet::read_file(f)?);
     }
+    let mut ipatterns = a.iexcludes.clone();
+    for f in &a.iexclude_files {
+        ipatterns.extend(PatternSet::read_file(f)?);
+    }
     let (repo, spooled) = super::spool::backup_target(ctx, a.spool.as_deref(), a.spool_always)?;
     if !spooled && !ctx.probe_conditional_writes()? {
         crate::render::say(format!(
@@ -52,9 +57,14 @@ pub fn run(ctx: &Context, a: BackupArgs) -> Result<i32> {
     let cancel = stop_on_signals();
     let opts = BackupOptions {
         paths,
-        excludes: PatternSet::new(&patterns)?,
+        excludes: PatternSet::new(&patterns)?.with_insensitive(&ipatterns)?,
         exclude_if_present: a.exclude_if_present.clone(),
         exclude_caches: a.exclude_caches,
+        exclude_larger_than: a
+            .exclude_larger_than
+            .as_deref()
+            .map(parse_size)
+            .transpose()?,
         one_file_system: a.one_file_system,
         tags,
         hostname: host(&repo, &a),
@@ -83,6 +93,28 @@ pub fn run(ctx: &Context, a: BackupArgs) -> Result<i32> {
     })
 }
 
+/// restic's sizes: a whole number of bytes, or with a unit k, m, g or t (either case; powers
+/// of 1024).
+fn parse_size(s: &str) -> Result<u64> {
+    let t = s.trim();
+    let (num, shift) = match t.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => {
+            let shift = match c.to_ascii_lowercase() {
+                'k' => 10,
+                'm' => 20,
+                'g' => 30,
+                't' => 40,
+                _ => bail!("--exclude-larger-than {s:?}: the unit is one of k, m, g, t"),
+            };
+            (&t[..i], shift)
+        }
+        _ => (t, 0),
+    };
+    let bad = || anyhow::anyhow!("--exclude-larger-than {s:?}: a whole number, then k, m, g or t");
+    let n: u64 = num.parse().map_err(|_| bad())?;
+    n.checked_mul(1 << shift).ok_or_else(bad)
+}
+
 /// The source paths, normalised, after checking the host name (paths that cannot
 /// be looked at are left out by the backup, with a warning each).
 fn sources(a: &BackupArgs) -> Result<Vec<PathBuf>> {
@@ -90,12 +122,29 @@ fn sources(a: &BackupArgs) -> Result<Vec<PathBuf>> {
         anyhow::bail!("--host: an empty host name cannot be selected or shown; give a name");
     }
     // Paths that cannot be looked at are left out by the backup, with a warning each.
-    let paths = a
-        .paths
+    let mut given = a.paths.clone();
+    let lists = [
+        (&a.files_from, FilesFrom::Globs),
+        (&a.files_from_verbatim, FilesFrom::Verbatim),
+        (&a.files_from_raw, FilesFrom::Raw),
+    ];
+    for (files, how) in lists {
+        for f in files {
+            let (found, warnings) = files_from::read(f, how)?;
+            for w in warnings {
+                crate::render::say(format!("warning: {w}"));
+            }
+            given.extend(found);
+        }
+    }
+    let paths = given
         .iter()
         .map(|p| normalize(p))
         .collect::<Result<Vec<_>>>()?;
-    if a.stdin && !a.paths.is_empty() {
+    if !a.stdin && given.is_empty() {
+        bail!("nothing to back up: the --files-from lists name no existing path");
+    }
+    if a.stdin && !given.is_empty() {
         bail!("--stdin takes no paths");
     }
     Ok(paths)

@@ -4,9 +4,9 @@ use crate::exit;
 use crate::render::{self, ls::Entry, ls::Heading};
 use anyhow::Result;
 use tresor_core::repo::blobs::BlobReader;
-use tresor_core::repo::tree::{find_node, normalize, walk};
+use tresor_core::repo::tree::{find_node, normalize, walk_selected};
 use tresor_core::snapshots::find;
-use tresor_format::tree::{Node, NodeKind};
+use tresor_format::tree::Node;
 
 pub fn run(ctx: &Context, a: &LsArgs) -> Result<i32> {
     let repo = ctx.open()?;
@@ -16,8 +16,10 @@ pub fn run(ctx: &Context, a: &LsArgs) -> Result<i32> {
     let index = repo.load_index()?;
     // The snapshot's own copies of blobs are preferred after full keys'.
     let reader = BlobReader::for_snapshot(&repo, &index, repo.snapshot_signer(id).ok());
-    let prefix = normalize(a.path.as_deref().unwrap_or("/"));
-    let start = find_node(&reader, &snap.tree, &prefix)?;
+    // A path the snapshot lacks is an error (restic prints nothing).
+    for p in &a.dirs {
+        find_node(&reader, &snap.tree, &normalize(p))?;
+    }
     let (mode, long) = (ctx.mode(), a.long);
     let zone = jiff::tz::TimeZone::system();
     let mut failed = None;
@@ -37,14 +39,6 @@ pub fn run(ctx: &Context, a: &LsArgs) -> Result<i32> {
         },
         mode,
     )?;
-    match start {
-        None => walk(&reader, &snap.tree, "/", &mut print)?,
-        Some(n) => {
-            print(prefix.as_bytes(), &n);
-            if let (NodeKind::Dir, Some(t)) = (n.kind, n.subtree) {
-                walk(&reader, &t, &prefix, &mut print)?;
-            }
-        }
-    }
+    walk_selected(&reader, &snap.tree, &a.dirs, a.recursive, &mut print)?;
     failed.map_or(Ok(exit::OK), Err)
 }

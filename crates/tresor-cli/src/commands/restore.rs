@@ -34,6 +34,8 @@ pub fn run(ctx: &Context, a: &RestoreArgs) -> Result<i32> {
         xattrs: XattrFilter::new(&a.include_xattrs, &a.exclude_xattrs)?,
         privileged: verdict == Verdict::Full || a.trust_privileged,
         signer: repo.snapshot_signer(id).ok(),
+        dry_run: a.dry_run,
+        delete: a.delete,
         ..RestoreOptions::new(a.target.clone())
     };
     let bar = Bar::new(ctx.progress(), "restore");
@@ -49,6 +51,7 @@ pub fn run(ctx: &Context, a: &RestoreArgs) -> Result<i32> {
         target: &a.target,
         verify: a.verify,
         no_owner: a.no_owner,
+        dry_run: a.dry_run,
     };
     render::emit(&restored, ctx.mode())?;
     Ok(code(&r))

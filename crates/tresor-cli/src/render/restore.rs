@@ -5,7 +5,7 @@ use crate::output::{bytes, duration};
 use anyhow::Result;
 use serde::{Serialize, Serializer};
 use std::path::Path;
-use tresor_core::restorer::{DiffKind, RestoreResult};
+use tresor_core::restorer::{ActionKind, DiffKind, RestoreResult};
 use tresor_format::ObjectId;
 
 /// Paths named one by one in the warning about dropped privileges; the rest are counted.
@@ -30,6 +30,8 @@ pub struct Restored<'a> {
     pub verify: bool,
     /// `--no-owner`.
     pub no_owner: bool,
+    /// `--dry-run`: nothing was written; the actions say what would have been.
+    pub dry_run: bool,
 }
 
 /// The JSON document.
@@ -65,6 +67,14 @@ struct Json<'a> {
     errors: usize,
     damaged: usize,
     error_list: Vec<Problem<'a>>,
+    dry_run: bool,
+    actions: Vec<Action<'a>>,
+}
+
+#[derive(Serialize)]
+struct Action<'a> {
+    path: &'a str,
+    action: &'static str,
 }
 
 #[derive(Serialize)]
@@ -176,6 +186,15 @@ impl Serialize for Restored<'_> {
             errors: r.problems.len(),
             damaged: r.problems.iter().filter(|p| p.damage).count(),
             error_list: r.problems.iter().map(Problem::from).collect(),
+            dry_run: self.dry_run,
+            actions: r
+                .actions
+                .iter()
+                .map(|a| Action {
+                    path: &a.path,
+                    action: a.kind.name(),
+                })
+                .collect(),
         }
         .serialize(s)
     }
@@ -186,6 +205,12 @@ impl Outcome for Restored<'_> {
         let r = self.result;
         for p in &r.problems {
             t.diag(Level::Error, format!("{}: {}", p.path, p.message));
+        }
+        for a in &r.actions {
+            t.out(format!("{:<9} {}", a.kind.name(), a.path));
+        }
+        if self.dry_run {
+            return self.dry_summary(t);
         }
         differences(r, t);
         dropped_privileges(r, t);
@@ -213,6 +238,21 @@ impl Outcome for Restored<'_> {
 }
 
 impl Restored<'_> {
+    /// The dry run's last line: counts of the actions, nothing written.
+    fn dry_summary(&self, t: &mut Text) {
+        let count = |k: ActionKind| self.result.actions.iter().filter(|a| a.kind == k).count();
+        t.info(format!(
+            "dry run of snapshot {} to {}: would restore {}, update {}, leave {} unchanged, keep {}, delete {}; nothing written",
+            self.snapshot.short(),
+            self.target.display(),
+            count(ActionKind::Restore),
+            count(ActionKind::Update),
+            count(ActionKind::Unchanged),
+            count(ActionKind::Keep),
+            count(ActionKind::Delete),
+        ));
+    }
+
     /// The lines about existing entries, reused and fetched data, leftovers and differences.
     fn notes(&self, t: &mut Text) {
         let r = self.result;

@@ -44,7 +44,13 @@ fn run_bounded(env: &Env, args: &[&str]) -> Output {
 
 /// `ls --json latest` as (path, type) pairs below `root`.
 fn listing(env: &Env, root: &Path) -> Vec<(String, String)> {
-    let o = env.ok(&["ls", "--json", "latest", root.to_str().unwrap()]);
+    let o = env.ok(&[
+        "ls",
+        "--json",
+        "--recursive",
+        "latest",
+        root.to_str().unwrap(),
+    ]);
     String::from_utf8(o.stdout)
         .unwrap()
         .lines()

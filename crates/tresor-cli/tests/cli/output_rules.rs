@@ -88,7 +88,10 @@ fn times_are_local_to_the_second_and_json_has_the_offset() {
     );
     assert_eq!(table, want);
     // ls: the heading without debug quoting, times local, sizes human-readable on request.
-    let o = ist(&env, &["ls", "latest", "-l", "--human-readable", "/"]);
+    let o = ist(
+        &env,
+        &["ls", "latest", "-l", "--human-readable", "--recursive", "/"],
+    );
     assert_eq!(
         text(&o.stderr),
         format!("snapshot {id} of {src_s} at 2026-01-02 15:04:05\n")

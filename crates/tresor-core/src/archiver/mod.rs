@@ -74,6 +74,9 @@ pub struct BackupOptions {
     /// Keep of a directory holding a valid `CACHEDIR.TAG` only the directory and that file
     /// (restic's `--exclude-caches`).
     pub exclude_caches: bool,
+    /// Leave out every entry but directories whose size (`lstat`) is above this many bytes
+    /// (restic's `--exclude-larger-than`); such entries are neither stored nor counted.
+    pub exclude_larger_than: Option<u64>,
     /// Do not descend into other file systems (mount points are kept as empty directories).
     pub one_file_system: bool,
     /// Tags for the snapshot.

@@ -300,6 +300,7 @@ mod walker_tests {
             excludes: PatternSet::new(&[]).unwrap(),
             exclude_if_present: vec![],
             exclude_caches: false,
+            exclude_larger_than: None,
             one_file_system: false,
             tags: vec![],
             hostname: "h".into(),

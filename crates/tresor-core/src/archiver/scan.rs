@@ -21,6 +21,7 @@ pub struct Estimate {
     excludes: PatternSet,
     exclude_if_present: Vec<String>,
     exclude_caches: bool,
+    exclude_larger_than: Option<u64>,
     one_file_system: bool,
 }
 
@@ -36,6 +37,7 @@ impl Estimate {
             excludes: opts.excludes.clone(),
             exclude_if_present: opts.exclude_if_present.clone(),
             exclude_caches: opts.exclude_caches,
+            exclude_larger_than: opts.exclude_larger_than,
             one_file_system: opts.one_file_system,
         }
     }
@@ -61,6 +63,9 @@ impl Estimate {
             let Ok(meta) = std::fs::symlink_metadata(&path) else {
                 continue;
             };
+            if super::walk::too_large(self.exclude_larger_than, &meta) {
+                continue;
+            }
             if meta.is_dir() {
                 if !dev.is_some_and(|d| self.one_file_system && d != meta.dev()) {
                     self.push_entries(&path, meta.dev(), &mut stack);
@@ -146,6 +151,7 @@ mod tests {
             excludes: PatternSet::new(&excludes).unwrap(),
             exclude_if_present: vec![".nobackup".into()],
             exclude_caches: caches,
+            exclude_larger_than: None,
             one_file_system: false,
         }
     }

@@ -309,6 +309,9 @@ impl<'a> Walker<'a> {
                 return Ok(None);
             }
         };
+        if too_large(self.opts.exclude_larger_than, &meta) {
+            return Ok(None);
+        }
         let Some(kind) = kind_of(meta.file_type()) else {
             self.warn(format!("{}: unknown file type, skipped", shown(path)));
             return Ok(None);
@@ -796,6 +799,11 @@ pub(super) enum Marker {
     Cache,
 }
 
+/// Whether `--exclude-larger-than` leaves this entry out: not a directory, larger than `max`.
+pub(super) fn too_large(max: Option<u64>, meta: &std::fs::Metadata) -> bool {
+    max.is_some_and(|m| !meta.is_dir() && meta.len() > m)
+}
+
 #[cfg(test)]
 pub(super) mod tests {
     use std::cell::RefCell;
@@ -844,6 +852,7 @@ pub(super) mod tests {
             excludes: PatternSet::new(&excludes).unwrap(),
             exclude_if_present: vec![],
             exclude_caches: false,
+            exclude_larger_than: None,
             one_file_system: false,
             tags: vec![],
             hostname: "h".into(),

@@ -65,6 +65,55 @@ pub fn walk(
     prefix: &str,
     f: &mut dyn FnMut(&[u8], &Node),
 ) -> Result<()> {
+    walk_pruned(reader, tree, prefix, &mut |p, n| {
+        f(p, n);
+        true
+    })
+}
+
+/// `ls`'s selection, restic's rule: with no `dirs`, every node; otherwise every node at or
+/// below one of `dirs` (normalized snapshot paths; `/` is everything) — but below it only its
+/// direct children unless `recursive` — and the directories on the way to one of them are
+/// entered without being listed. `f` gets each selected node's path and the node, in name
+/// order.
+///
+/// # Errors
+/// As [`walk`].
+pub fn walk_selected(
+    reader: &BlobReader<'_>,
+    root: &BlobId,
+    dirs: &[String],
+    recursive: bool,
+    f: &mut dyn FnMut(&[u8], &Node),
+) -> Result<()> {
+    if dirs.is_empty() {
+        return walk(reader, root, "/", f);
+    }
+    let dirs: Vec<String> = dirs.iter().map(|d| normalize(d)).collect();
+    walk_pruned(reader, root, "/", &mut |path, n| {
+        let within = dirs.iter().any(|d| at_or_below(d.as_bytes(), path));
+        if within {
+            f(path, n);
+        }
+        (within && recursive) || dirs.iter().any(|d| at_or_below(path, d.as_bytes()))
+    })
+}
+
+/// Whether `path` is `base` or below it (`/` holds everything).
+fn at_or_below(base: &[u8], path: &[u8]) -> bool {
+    base == b"/" || path == base || (path.starts_with(base) && path.get(base.len()) == Some(&b'/'))
+}
+
+/// As [`walk`], entering a directory only when `f` returns true for it.
+///
+/// # Errors
+/// As [`walk`].
+pub fn walk_pruned(
+    reader: &BlobReader<'_>,
+    tree: &BlobId,
+    prefix: &str,
+    f: &mut dyn FnMut(&[u8], &Node) -> bool,
+) -> Result<()> {
     let first = reader.load_tree(tree)?;
     let mut stack = vec![(
         first.nodes.into_iter(),
@@ -76,8 +125,8 @@ pub fn walk(
             continue;
         };
         let path = [&dir[..], b"/", &n.name].concat();
-        f(&path, &n);
-        if let (NodeKind::Dir, Some(sub)) = (n.kind, n.subtree) {
+        let enter = f(&path, &n);
+        if let (NodeKind::Dir, Some(sub), true) = (n.kind, n.subtree, enter) {
             if stack.len() > MAX_TREE_DEPTH {
                 return Err(CoreError::Damaged(format!(
                     "{}: {}",

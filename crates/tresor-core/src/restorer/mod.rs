@@ -53,6 +53,7 @@ pub mod differ;
 mod entries;
 mod existing;
 mod meta;
+mod plan;
 pub mod policy;
 mod temp;
 mod walk;
@@ -68,6 +69,7 @@ use crate::repo::tree::{self as ls, find_node};
 use crossbeam_channel::bounded;
 use differ::Diffs;
 pub use differ::{DiffKind, Difference, DifferenceCounts};
+pub use plan::{Action, ActionKind};
 use policy::{Fate, MetaPolicy, XattrFilter};
 use rustix::fs::Mode;
 use std::collections::HashMap;
@@ -155,6 +157,12 @@ pub struct RestoreOptions {
     /// The snapshot's signer ([`Repository::snapshot_signer`]): copies of blobs listed by full
     /// keys are read first, then that signer's, then others ([`BlobReader::for_snapshot`]).
     pub signer: Option<[u8; 32]>,
+    /// `--dry-run`: write nothing, list in [`RestoreResult::actions`] what would be done
+    /// (see [`plan`]).
+    pub dry_run: bool,
+    /// `--delete`: remove the entries of the target's directories that the snapshot lacks
+    /// (never outside the target, never through a symlink; see [`plan`]).
+    pub delete: bool,
 }
 
 impl RestoreOptions {
@@ -176,6 +184,8 @@ impl RestoreOptions {
             xattrs: XattrFilter::default(),
             privileged: false,
             signer: None,
+            dry_run: false,
+            delete: false,
         }
     }
 }
@@ -259,6 +269,9 @@ pub struct RestoreResult {
     pub leftovers_removed: u64,
     /// Problems, one per entry.
     pub problems: Vec<RestoreProblem>,
+    /// With [`RestoreOptions::dry_run`] every entry and what would be done with it; otherwise
+    /// the entries removed by [`RestoreOptions::delete`]. Sorted by path.
+    pub actions: Vec<Action>,
     /// Wall time.
     pub elapsed: Duration,
 }
@@ -316,6 +329,9 @@ struct Shared<'a> {
     file_threads: usize,
     /// Largest chunk of this repository (bounds what verify reads per blob).
     max_chunk: u64,
+    /// `--dry-run`: nothing is written, [`Shared::actions`] lists what would be.
+    dry_run: bool,
+    actions: Mutex<Vec<Action>>,
 }
 
 impl Shared<'_> {
@@ -356,6 +372,7 @@ impl Shared<'_> {
                 return;
             }
             if let Some(node) = &d.node
+                && !self.dry_run
                 && let Err(e) = meta::dir_meta(self, &d, node)
             {
                 self.problem(&d.path(), e, false);
@@ -381,10 +398,7 @@ pub fn restore(
     let started = Instant::now();
     crate::fsmeta::raise_fd_limit();
     let reader = BlobReader::for_snapshot(repo, index, opts.signer);
-    std::fs::create_dir_all(&opts.target).map_err(|e| CoreError::io(&opts.target, e))?;
-    let target_fd: OwnedFd = std::fs::File::open(&opts.target)
-        .map_err(|e| CoreError::io(&opts.target, e))?
-        .into();
+    let (target_fd, fresh) = open_target(opts)?;
     let root = is_root();
     let sh = Shared {
         reader,
@@ -408,14 +422,31 @@ pub fn restore(
         file_threads: (2 * std::thread::available_parallelism().map_or(1, |n| n.get()))
             .min(opts.workers.max(1)),
         max_chunk: u64::from(repo.config().chunker.max_size),
+        dry_run: opts.dry_run,
+        actions: Mutex::new(Vec::new()),
     };
-    let root_dir = Arc::new(DirState::root(target_fd, opts.target.display().to_string()));
+    let mut root_dir = DirState::root(target_fd, opts.target.display().to_string());
+    root_dir.fresh = fresh;
+    let root_dir = Arc::new(root_dir);
     // Files are created with their final permission bits; the umask must not mask them.
     let old_umask = rustix::process::umask(Mode::empty());
     let walked = run(&sh, opts, snapshot, &root_dir);
     rustix::process::umask(old_umask);
     let dirs = walked?;
     Ok(result(sh, dirs, started))
+}
+
+/// The target, created if missing — with the dry run only opened, and when missing a stand-in
+/// (`/`, never used) marked fresh.
+fn open_target(opts: &RestoreOptions) -> Result<(OwnedFd, bool)> {
+    let t = &opts.target;
+    let missing = opts.dry_run && std::fs::symlink_metadata(t).is_err();
+    if !opts.dry_run {
+        std::fs::create_dir_all(t).map_err(|e| CoreError::io(t, e))?;
+    }
+    let open = if missing { Path::new("/") } else { t.as_path() };
+    let fd = std::fs::File::open(open).map_err(|e| CoreError::io(t, e))?;
+    Ok((fd.into(), missing))
 }
 
 /// Walk the snapshot with workers writing files, then make the deferred hard links; returns
@@ -447,7 +478,9 @@ fn run(
             let rx = rx.clone();
             scope.spawn(move || {
                 for job in rx.iter() {
-                    if job.node.kind == NodeKind::File {
+                    if sh.dry_run {
+                        plan::plan_entry(sh, &job);
+                    } else if job.node.kind == NodeKind::File {
                         sh.progress.current_file(Path::new(&job.path()));
                         entries::restore_file(sh, &job);
                     } else {
@@ -472,7 +505,13 @@ fn run(
         // Scoped workers are joined when the scope ends; hardlinks are made after that.
         Ok(w.finish())
     })?;
-    entries::make_links(sh, &links, deferred);
+    if sh.dry_run {
+        for (dir, node) in deferred {
+            plan::plan_entry(sh, &FileJob { dir, node });
+        }
+    } else {
+        entries::make_links(sh, &links, deferred);
+    }
     Ok(dirs)
 }
 
@@ -505,6 +544,11 @@ fn result(sh: Shared<'_>, dirs: u64, started: Instant) -> RestoreResult {
         difference_counts,
         leftovers_removed: get(&c.leftovers),
         problems: sh.problems.into_inner().expect("problems lock"),
+        actions: {
+            let mut a = sh.actions.into_inner().expect("actions lock");
+            a.sort();
+            a
+        },
         elapsed: started.elapsed(),
     }
 }
@@ -550,6 +594,8 @@ mod tests {
             progress: &crate::NoProgress,
             file_threads: 1,
             max_chunk: 1 << 20,
+            dry_run: false,
+            actions: Mutex::new(Vec::new()),
         };
         f(&sh);
     }

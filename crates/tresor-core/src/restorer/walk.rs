@@ -235,7 +235,7 @@ impl<'s, 'a> Walk<'s, 'a> {
     fn enter(&mut self, dir: Arc<DirState>, tree: &BlobId, excluded: bool, included: bool) {
         match self.sh.reader.load_tree(tree) {
             Ok(t) => {
-                if !dir.fresh {
+                if !dir.fresh && !self.sh.dry_run {
                     let listed = |n: &[u8]| {
                         t.nodes
                             .binary_search_by(|x| x.name.as_slice().cmp(n))
@@ -243,6 +243,10 @@ impl<'s, 'a> Walk<'s, 'a> {
                     };
                     let removed = super::temp::remove_leftovers(dir.fd.as_fd(), &listed);
                     self.sh.c.leftovers.fetch_add(removed, Ordering::Relaxed);
+                }
+                if !dir.fresh && self.opts.delete {
+                    let at = (self.spath.as_str(), excluded, included);
+                    super::plan::delete_unexpected(self.sh, self.opts, &dir, &t, at);
                 }
                 self.push(dir, t, excluded, included);
             }
@@ -320,7 +324,7 @@ impl<'s, 'a> Walk<'s, 'a> {
             return;
         }
         self.dirs += 1;
-        let (fd, fresh) = match ensure_dir(dir.fd.as_fd(), &node.name) {
+        let (fd, fresh) = match super::plan::directory(self.sh, dir, &node.name) {
             Ok(f) => f,
             Err(e) => {
                 let msg = format!("create directory: {e}");
