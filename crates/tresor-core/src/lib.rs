@@ -35,8 +35,11 @@ pub mod repair;
 pub mod repo;
 pub mod restorer;
 pub mod retention;
+pub mod rewrite;
 pub mod snapshots;
+pub mod tag;
 pub mod time;
+mod tree_rewrite;
 pub mod vfs;
 pub mod waiting;
 

@@ -13,9 +13,11 @@ mod mount;
 mod prune;
 mod repair;
 mod restore;
+mod rewrite;
 mod s3_policy;
 mod serve;
 mod snapshots;
+mod tag;
 
 use crate::args::{Cli, Command, SnapshotFilterArgs};
 use crate::context::Context;
@@ -58,6 +60,8 @@ fn run_with(ctx: &Context, command: Command) -> Result<i32> {
         Command::Forget(a) => forget::run(ctx, &a),
         Command::Prune(a) => prune::run(ctx, &a),
         Command::Repair(c) => repair::run(ctx, &c),
+        Command::Tag(a) => tag::run(ctx, &a),
+        Command::Rewrite(a) => rewrite::run(ctx, &a),
     }
 }
 

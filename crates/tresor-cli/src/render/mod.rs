@@ -18,10 +18,12 @@ pub mod ls;
 pub mod prune;
 pub mod repair;
 pub mod restore;
+pub mod rewrite;
 pub mod s3_policy;
 pub mod serve;
 pub mod snapshots;
 pub mod table;
+pub mod tag;
 
 use anyhow::Result;
 use serde::Serialize;
