@@ -51,8 +51,8 @@ pub struct RewriteReport {
     pub snapshots: usize,
     /// Snapshots that lose entries.
     pub rewritten: Vec<Rewritten>,
-    /// Old snapshots the storage keeps under an Object Lock until the given time: replaced,
-    /// but not deleted (forget them after that time).
+    /// Old snapshots the storage keeps under an Object Lock until the given time (with
+    /// `forget`): not replaced, since they could not be deleted.
     pub locked: Vec<(ObjectId, SystemTime)>,
 }
 

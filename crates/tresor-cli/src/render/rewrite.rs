@@ -1,11 +1,10 @@
 //! `rewrite`: per snapshot the paths left out and `old -> new`, and a summary.
 
-use super::tag::locked_notes;
+use super::tag::{Locked, locked, locked_notes};
 use super::{Outcome, Text};
 use anyhow::Result;
 use serde::Serialize;
 use tresor_core::rewrite::{RewriteReport, Rewritten};
-use tresor_format::ObjectId;
 
 /// The one JSON document of `rewrite` (`docs/cli.md`, "rewrite").
 #[derive(Debug, Serialize)]
@@ -16,8 +15,8 @@ pub struct RewriteSummary<'a> {
     snapshots: usize,
     /// Snapshots that lose entries.
     rewritten: &'a [Rewritten],
-    /// Old snapshots kept under an Object Lock: id and the lock's end.
-    locked: Vec<(ObjectId, String)>,
+    /// Old snapshots kept under an Object Lock.
+    locked: Vec<Locked>,
 }
 
 impl<'a> RewriteSummary<'a> {
@@ -28,9 +27,7 @@ impl<'a> RewriteSummary<'a> {
             dry_run,
             snapshots: report.snapshots,
             rewritten: &report.rewritten,
-            locked: (report.locked.iter())
-                .map(|(id, until)| (*id, tresor_core::time::human_system(*until)))
-                .collect(),
+            locked: locked(&report.locked),
         }
     }
 }

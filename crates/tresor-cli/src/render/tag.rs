@@ -21,8 +21,27 @@ struct Changed {
 struct Summary {
     message_type: &'static str,
     changed_snapshots: usize,
-    /// Old snapshots kept under an Object Lock: id and the lock's end.
-    locked: Vec<(ObjectId, String)>,
+    /// Old snapshots kept under an Object Lock.
+    locked: Vec<Locked>,
+}
+
+/// An old snapshot the storage keeps under an Object Lock: left as it is.
+#[derive(Debug, Serialize)]
+pub struct Locked {
+    /// The snapshot.
+    pub snapshot: ObjectId,
+    /// When the lock ends (local time).
+    pub until: String,
+}
+
+/// The locked snapshots of `locked`, for showing.
+pub fn locked(locked: &[(ObjectId, std::time::SystemTime)]) -> Vec<Locked> {
+    (locked.iter())
+        .map(|(id, until)| Locked {
+            snapshot: *id,
+            until: tresor_core::time::human_system(*until),
+        })
+        .collect()
 }
 
 /// What `tag` did.
@@ -42,9 +61,7 @@ impl Tagged {
                 forgotten: r.forgotten,
             })
             .collect();
-        let locked = (removed.locked.iter())
-            .map(|(id, until)| (*id, tresor_core::time::human_system(*until)))
-            .collect();
+        let locked = locked(&removed.locked);
         Tagged {
             summary: Summary {
                 message_type: "summary",
@@ -57,8 +74,12 @@ impl Tagged {
 }
 
 /// The notes of snapshots kept under an Object Lock (the same in text and JSON).
-pub fn locked_notes(t: &mut Text, locked: &[(ObjectId, String)]) {
-    for (id, until) in locked {
+pub fn locked_notes(t: &mut Text, locked: &[Locked]) {
+    for Locked {
+        snapshot: id,
+        until,
+    } in locked
+    {
         t.diag(
             Level::Note,
             format!(

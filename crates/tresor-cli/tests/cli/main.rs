@@ -38,6 +38,7 @@ mod s3_policy;
 mod serve;
 mod serve_ssh;
 mod snapshot_hosts;
+mod tag_rewrite;
 mod tags;
 mod user_names;
 
