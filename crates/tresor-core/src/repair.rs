@@ -19,7 +19,7 @@ use crate::error::{CoreError, Result};
 use crate::repo::Repository;
 use crate::repo::index::{IdMap, Index};
 use crate::repo::records::record_forgotten;
-use crate::tree_rewrite::{Drop, Fix, Fixer, new_packer};
+use crate::repo::tree_rewrite::{Drop, Fix, Fixer, new_packer};
 use crate::{PROGRAM_VERSION, Progress};
 use serde::Serialize;
 use tresor_format::ObjectId;

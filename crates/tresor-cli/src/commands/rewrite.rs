@@ -5,8 +5,8 @@ use crate::context::Context;
 use crate::exit;
 use crate::render::{self, rewrite::RewriteSummary};
 use anyhow::{Result, bail};
+use tresor_core::edit::rewrite::{RewriteOptions, rewrite};
 use tresor_core::exclude::PatternSet;
-use tresor_core::rewrite::{RewriteOptions, rewrite};
 
 pub fn run(ctx: &Context, a: &RewriteArgs) -> Result<i32> {
     let mut patterns = a.excludes.clone();

@@ -6,8 +6,8 @@ use crate::exit;
 use crate::render::{self, tag::Tagged};
 use anyhow::{Result, bail};
 use tresor_core::Repository;
+use tresor_core::edit::tag::{TagEdit, tag};
 use tresor_core::snapshots::{SnapshotFilter, find};
-use tresor_core::tag::{TagEdit, tag};
 use tresor_format::ObjectId;
 use tresor_format::snapshot::Snapshot;
 

@@ -4,7 +4,7 @@ use super::tag::{Locked, locked, locked_notes};
 use super::{Outcome, Text};
 use anyhow::Result;
 use serde::Serialize;
-use tresor_core::rewrite::{RewriteReport, Rewritten};
+use tresor_core::edit::rewrite::{RewriteReport, Rewritten};
 
 /// The one JSON document of `rewrite` (`docs/cli.md`, "rewrite").
 #[derive(Debug, Serialize)]

@@ -3,8 +3,8 @@
 use super::{Level, Outcome, Text};
 use anyhow::Result;
 use serde::Serialize;
+use tresor_core::edit::tag::Replaced;
 use tresor_core::forget::Removed;
-use tresor_core::tag::Replaced;
 use tresor_format::ObjectId;
 
 /// One replaced snapshot (JSON: `docs/cli.md`, "tag"), restic's `changed` message.

@@ -1,7 +1,7 @@
 //! `rewrite`: new snapshots without the paths exclude patterns match (restic's `rewrite`).
 //!
 //! Each selected snapshot's trees are rewritten bottom-up by the machinery `repair snapshots`
-//! uses ([`crate::tree_rewrite`]): a pattern is matched against an entry's absolute path as in
+//! uses ([`crate::repo::tree_rewrite`]): a pattern is matched against an entry's absolute path as in
 //! `backup` ([`crate::exclude`]); a matching directory goes with everything below it; only
 //! trees that lose an entry (or hold such a tree) are written again, every other subtree keeps
 //! its id. A snapshot that loses nothing is left alone. The new snapshot keeps every field but
@@ -9,13 +9,13 @@
 //! old one is deleted (`forget`), as restic does, and its `summary` is dropped (restic adjusts
 //! two of its counts; the other counts describe the backup run, which the rewritten snapshot
 //! no longer is). Order: new tree packs and their index objects, then the snapshots, then (with
-//! `forget`) the deletions ([`crate::tag::replace`]). The excluded data is freed by prune.
+//! `forget`) the deletions ([`super::tag::replace`]). The excluded data is freed by prune.
 
+use super::tag::{Replaced, replace, successor};
 use crate::error::Result;
 use crate::exclude::PatternSet;
 use crate::repo::Repository;
-use crate::tag::{Replaced, replace, successor};
-use crate::tree_rewrite::{Drop, Fix, Fixer, new_packer};
+use crate::repo::tree_rewrite::{Drop, Fix, Fixer, new_packer};
 use serde::Serialize;
 use std::time::SystemTime;
 use tresor_format::ObjectId;
@@ -69,7 +69,8 @@ pub fn rewrite(
     repo.require_read("rewrite")?;
     let index = repo.load_index()?;
     let packer = (!opts.dry_run).then(|| new_packer(repo, opts.workers));
-    let mut fixer = Fixer::new(repo, &index, Drop::Excluded(&opts.excludes), packer);
+    let excluded = |p: &std::path::Path| opts.excludes.matches(p);
+    let mut fixer = Fixer::new(repo, &index, Drop::Excluded(&excluded), packer);
     let mut staged = Vec::new();
     let mut removed = std::collections::HashMap::new();
     for (id, snap) in snaps {

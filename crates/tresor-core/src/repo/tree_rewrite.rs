@@ -5,7 +5,6 @@
 //! below [`tresor_format::tree::MAX_TREE_DEPTH`] levels a directory counts as unreadable.
 
 use crate::error::{CoreError, Result};
-use crate::exclude::PatternSet;
 use crate::repo::Repository;
 use crate::repo::blobs::BlobReader;
 use crate::repo::index::{IdMap, IdSet, Index};
@@ -42,9 +41,9 @@ pub(crate) enum Drop<'a> {
         /// What is wrong with each data blob looked at (`None`: readable).
         data: IdMap<BlobId, Option<String>>,
     },
-    /// Entries whose absolute path the patterns exclude (`rewrite`); a tree that does not load
-    /// is an error.
-    Excluded(&'a PatternSet),
+    /// Entries whose absolute path the function says are excluded (`rewrite`); a tree that
+    /// does not load is an error.
+    Excluded(&'a dyn Fn(&std::path::Path) -> bool),
 }
 
 /// Rewrites trees (see the module documentation); new trees go to `packer`.
@@ -196,12 +195,14 @@ impl<'a> Fixer<'a> {
     /// Why node `n` at `path` is left out, as listed (its name and the reason), if it is.
     fn left_out(&mut self, path: &[u8], n: &Node) -> Option<String> {
         match &self.drop {
-            Drop::Excluded(p) => p
-                .matches(std::path::Path::new(std::ffi::OsStr::from_bytes(path)))
-                .then(|| match n.kind {
-                    NodeKind::Dir => format!("{}/", n.name_shown()),
-                    _ => n.name_shown(),
-                }),
+            Drop::Excluded(excluded) => {
+                excluded(std::path::Path::new(std::ffi::OsStr::from_bytes(path))).then(|| {
+                    match n.kind {
+                        NodeKind::Dir => format!("{}/", n.name_shown()),
+                        _ => n.name_shown(),
+                    }
+                })
+            }
             Drop::Damaged { .. } if n.kind == NodeKind::Dir && n.subtree.is_some() => None,
             Drop::Damaged { .. } => n
                 .content
