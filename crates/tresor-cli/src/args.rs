@@ -202,6 +202,10 @@ pub enum Command {
     Spool(SpoolCommand),
     /// Copy snapshots from another repository (other keys) into this one.
     Copy(CopyArgs),
+    /// Add, remove or set tags of snapshots (each edited snapshot is replaced by a new one).
+    Tag(TagArgs),
+    /// Write new snapshots without the excluded paths (data freed by prune).
+    Rewrite(RewriteArgs),
 }
 
 /// Flags of `tresor generate`: at least one of them.
@@ -841,6 +845,46 @@ pub struct CopyArgs {
     /// select).
     #[arg(value_name = "SNAPSHOT")]
     pub snapshots: Vec<String>,
+    #[command(flatten)]
+    pub filter: SnapshotFilterArgs,
+}
+
+/// Flags of `tresor tag`: at least one of --add, --remove, --set.
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("edit").required(true).multiple(true)))]
+pub struct TagArgs {
+    /// Snapshots to edit (id prefix or "latest"; default: every snapshot the filters select).
+    pub snapshots: Vec<String>,
+    /// Tags to add (comma-separated; repeatable).
+    #[arg(long, value_name = "TAG[,TAG]", group = "edit")]
+    pub add: Vec<String>,
+    /// Tags to remove (comma-separated; repeatable).
+    #[arg(long, value_name = "TAG[,TAG]", group = "edit")]
+    pub remove: Vec<String>,
+    /// Replace the tags with these (comma-separated; repeatable; "" for none).
+    #[arg(long, value_name = "TAG[,TAG]", group = "edit", conflicts_with_all = ["add", "remove"])]
+    pub set: Vec<String>,
+    #[command(flatten)]
+    pub filter: SnapshotFilterArgs,
+}
+
+/// Flags of `tresor rewrite`.
+#[derive(Debug, Args)]
+pub struct RewriteArgs {
+    /// Snapshots to rewrite (id prefix or "latest"; default: every snapshot the filters select).
+    pub snapshots: Vec<String>,
+    /// Leave out paths matching GLOB (repeatable; the syntax of backup's --exclude).
+    #[arg(short = 'e', long = "exclude", value_name = "GLOB")]
+    pub excludes: Vec<String>,
+    /// Read exclude patterns from FILE (repeatable).
+    #[arg(long = "exclude-file", value_name = "FILE")]
+    pub exclude_files: Vec<PathBuf>,
+    /// Delete each rewritten snapshot once its replacement is written (no `rewrite` tag then).
+    #[arg(long)]
+    pub forget: bool,
+    /// Report what would be rewritten; change nothing.
+    #[arg(short = 'n', long)]
+    pub dry_run: bool,
     #[command(flatten)]
     pub filter: SnapshotFilterArgs,
 }

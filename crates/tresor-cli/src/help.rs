@@ -303,6 +303,21 @@ pub const EXAMPLES: &[(&str, &[&str])] = &[
             "tresor -r /mnt/usb copy --from-repo /srv/backup --tag daily --json",
         ],
     ),
+    (
+        "tag",
+        &[
+            "tresor tag latest --add keep",
+            "tresor tag --host web1 --tag daily --remove daily --add weekly",
+            "tresor tag 3173c619 --set release,v2 --json",
+        ],
+    ),
+    (
+        "rewrite",
+        &[
+            "tresor rewrite latest --exclude '*.tmp' --dry-run",
+            "tresor rewrite --host web1 --exclude-file secrets.txt --forget",
+        ],
+    ),
 ];
 
 /// What `tresor --version` prints after the name: the crate's version, the commit it was built

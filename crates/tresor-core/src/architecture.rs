@@ -34,8 +34,12 @@ const LOWER_LAYERS: &[(&str, &[&str])] = &[
 ];
 
 /// The only uses of one operation by another: `forget` applies a retention policy to the
-/// snapshots a filter selects.
-const OPERATION_USES: &[(&str, &[&str])] = &[("forget", &["retention", "snapshots"])];
+/// snapshots a filter selects; `edit` (tag, rewrite) deletes the snapshots it replaces by
+/// `forget`'s one delete path.
+const OPERATION_USES: &[(&str, &[&str])] = &[
+    ("forget", &["retention", "snapshots"]),
+    ("edit", &["forget"]),
+];
 
 /// Top-level modules that are no operation: the lower layers, and this test.
 fn is_operation(top: &str) -> bool {

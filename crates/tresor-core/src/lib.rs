@@ -27,6 +27,7 @@ pub mod archiver;
 pub mod check;
 pub mod copy;
 pub mod diff;
+pub mod edit;
 pub mod error;
 pub mod exclude;
 pub mod find;

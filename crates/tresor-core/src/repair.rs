@@ -17,17 +17,13 @@ pub use index::{RepairIndexOptions, RepairIndexReport, repair_index, repair_inde
 
 use crate::error::{CoreError, Result};
 use crate::repo::Repository;
-use crate::repo::blobs::BlobReader;
-use crate::repo::index::{IdMap, IdSet, Index};
-use crate::repo::packer::Packer;
+use crate::repo::index::{IdMap, Index};
 use crate::repo::records::record_forgotten;
+use crate::repo::tree_rewrite::{Drop, Fix, Fixer, new_packer};
 use crate::{PROGRAM_VERSION, Progress};
 use serde::Serialize;
-use tresor_format::blob::BlobType;
-use tresor_format::pack;
+use tresor_format::ObjectId;
 use tresor_format::snapshot::Snapshot;
-use tresor_format::tree::{Node, NodeKind, Tree};
-use tresor_format::{BlobId, ObjectId};
 use tresor_storage::{ErrorKind, Kind};
 
 fn delete(
@@ -93,199 +89,6 @@ pub struct RepairSnapshotsReport {
     pub undeletable: Vec<String>,
 }
 
-#[derive(Clone)]
-enum Fix {
-    Same,
-    Replaced(BlobId, Vec<String>),
-    Lost(String),
-}
-
-struct Fixer<'a> {
-    repo: &'a Repository,
-    index: &'a Index,
-    /// Signer of the snapshot being repaired (its copies are preferred after full keys').
-    signer: Option<[u8; 32]>,
-    sizes: IdMap<ObjectId, u64>,
-    read_data: bool,
-    trees: IdMap<BlobId, Fix>,
-    data: IdMap<BlobId, Option<String>>,
-    packer: Option<Packer>,
-    added: IdSet<BlobId>,
-}
-
-/// A tree being repaired by [`Fixer::fix_tree`]: its nodes still to look at (reversed, the next
-/// last), the node whose subtree is being repaired, and what is kept and left out so far.
-struct FixFrame {
-    id: BlobId,
-    todo: Vec<Node>,
-    pending: Option<Node>,
-    nodes: Vec<Node>,
-    removed: Vec<String>,
-    changed: bool,
-}
-
-impl FixFrame {
-    fn new(id: BlobId, tree: Tree) -> Self {
-        let mut todo = tree.nodes;
-        todo.reverse();
-        FixFrame {
-            id,
-            todo,
-            pending: None,
-            nodes: Vec::new(),
-            removed: Vec::new(),
-            changed: false,
-        }
-    }
-
-    /// Take the repair of the subtree of directory node `n` into this tree.
-    fn apply(&mut self, mut n: Node, fix: Fix) {
-        let name = n.name_shown();
-        match fix {
-            Fix::Same => self.nodes.push(n),
-            Fix::Replaced(new, r) => {
-                n.subtree = Some(new);
-                self.removed
-                    .extend(r.into_iter().map(|p| format!("{name}/{p}")));
-                self.nodes.push(n);
-                self.changed = true;
-            }
-            Fix::Lost(reason) => {
-                self.removed
-                    .push(format!("{name}/ (directory unreadable: {reason})"));
-                self.changed = true;
-            }
-        }
-    }
-}
-
-impl Fixer<'_> {
-    fn reader(&self) -> BlobReader<'_> {
-        BlobReader::for_snapshot(self.repo, self.index, self.signer)
-    }
-
-    /// `None` when the blob is readable, else why not.
-    fn blob_problem(&mut self, id: &BlobId) -> Option<String> {
-        if let Some(p) = self.data.get(id) {
-            return p.clone();
-        }
-        let index = self.index;
-        let problem = if self.read_data {
-            self.reader()
-                .load(id, BlobType::Data)
-                .err()
-                .map(|e| e.to_string())
-        } else {
-            let fits = |l: &crate::repo::index::BlobLocation| {
-                let p = index.pack(l.pack);
-                self.sizes.get(&p.id).is_some_and(|s| {
-                    l.offset
-                        .saturating_add(u64::from(l.length))
-                        .saturating_add(pack::TRAILER_LEN)
-                        <= *s
-                })
-            };
-            match index.get(id) {
-                None => Some(self.reader().not_indexed(id)),
-                Some(_) if index.locations(id).any(fits) => None,
-                Some(first) => Some(format!(
-                    "blob {id}: pack {} is missing or truncated",
-                    index.pack(first.pack).id
-                )),
-            }
-        };
-        self.data.insert(*id, problem.clone());
-        problem
-    }
-
-    /// The tree `id` as it loads now, or what is wrong with it at `depth` below the root.
-    fn open_tree(&mut self, id: BlobId, depth: usize) -> std::result::Result<Tree, Fix> {
-        let lost = if depth > tresor_format::tree::MAX_TREE_DEPTH {
-            crate::repo::limits::too_deep()
-        } else {
-            match self.reader().load_tree(&id) {
-                Ok(t) => return Ok(t),
-                Err(e) => e.to_string(),
-            }
-        };
-        let f = Fix::Lost(lost);
-        self.trees.insert(id, f.clone());
-        Err(f)
-    }
-
-    /// The repair of a tree whose nodes are all looked at: a new tree without what was left out.
-    fn finish(&mut self, f: FixFrame) -> Result<Fix> {
-        let fix = if f.changed {
-            let bytes = Tree { nodes: f.nodes }.encode();
-            let new = BlobId::of(&self.repo.key().id_key, &bytes);
-            if !self.index.contains(&new)
-                && self.added.insert(new)
-                && let Some(p) = &self.packer
-            {
-                p.add(BlobType::Tree, new, bytes)?;
-            }
-            Fix::Replaced(new, f.removed)
-        } else {
-            Fix::Same
-        };
-        self.trees.insert(f.id, fix.clone());
-        Ok(fix)
-    }
-
-    /// Repair tree `root` and everything below it (memoised per tree), walking with an explicit
-    /// stack: deep trees need no deep call stack; below [`tresor_format::tree::MAX_TREE_DEPTH`]
-    /// levels a directory counts as unreadable.
-    fn fix_tree(&mut self, root: BlobId) -> Result<Fix> {
-        if let Some(f) = self.trees.get(&root) {
-            return Ok(f.clone());
-        }
-        let mut stack = match self.open_tree(root, 0) {
-            Ok(t) => vec![FixFrame::new(root, t)],
-            Err(f) => return Ok(f),
-        };
-        loop {
-            let depth = stack.len();
-            let top = stack.last_mut().expect("the stack ends with its root");
-            let Some(n) = top.todo.pop() else {
-                let done = stack.pop().expect("the stack ends with its root");
-                let fix = self.finish(done)?;
-                match stack.last_mut() {
-                    Some(parent) => {
-                        let n = parent.pending.take().expect("a subtree was being repaired");
-                        parent.apply(n, fix);
-                    }
-                    None => return Ok(fix),
-                }
-                continue;
-            };
-            let sub = match (n.kind, n.subtree) {
-                (NodeKind::Dir, Some(sub)) => sub,
-                _ => {
-                    match n.content.iter().find_map(|b| self.blob_problem(b)) {
-                        None => top.nodes.push(n),
-                        Some(p) => {
-                            top.removed.push(format!("{} ({p})", n.name_shown()));
-                            top.changed = true;
-                        }
-                    }
-                    continue;
-                }
-            };
-            if let Some(f) = self.trees.get(&sub).cloned() {
-                top.apply(n, f);
-                continue;
-            }
-            match self.open_tree(sub, depth) {
-                Ok(t) => {
-                    top.pending = Some(n);
-                    stack.push(FixFrame::new(sub, t));
-                }
-                Err(f) => top.apply(n, f),
-            }
-        }
-    }
-}
-
 /// Write repaired copies of damaged snapshots (see the module documentation).
 ///
 /// # Errors
@@ -318,17 +121,13 @@ pub fn repair_snapshots(
         }
     }
     report.snapshots = snaps.len();
-    let mut fixer = Fixer {
-        repo,
-        index: &index,
-        signer: None,
+    let drop = Drop::Damaged {
         sizes,
         read_data: opts.read_data,
-        trees: IdMap::default(),
         data: IdMap::default(),
-        packer: (!opts.dry_run).then(|| new_packer(repo, opts.workers)),
-        added: IdSet::default(),
     };
+    let packer = (!opts.dry_run).then(|| new_packer(repo, opts.workers));
+    let mut fixer = Fixer::new(repo, &index, drop, packer);
     let staged = stage_repairs(&mut fixer, &snaps, progress)?;
     // Trees first (packs, then their index objects), then the snapshots.
     if let Some(p) = fixer.packer.take() {
@@ -336,20 +135,6 @@ pub fn repair_snapshots(
     }
     write_repairs(repo, opts, staged, &mut report)?;
     Ok(report)
-}
-
-/// The packer new trees go to, with `workers` workers (at least one).
-fn new_packer(repo: &Repository, workers: usize) -> Packer {
-    let cfg = repo.config();
-    Packer::new(
-        repo.storage().clone(),
-        repo.key().clone(),
-        repo.signer_copy(),
-        cfg.pack_size,
-        cfg.compression_level,
-        workers.max(1),
-        false,
-    )
 }
 
 /// A damaged snapshot, staged: its id, its replacement (none when its root is lost), the

@@ -15,11 +15,13 @@ mod mount;
 mod prune;
 mod repair;
 mod restore;
+mod rewrite;
 mod s3_policy;
 mod serve;
 mod snapshots;
 mod spool;
 mod stats;
+mod tag;
 
 use crate::args::{Cli, Command, SnapshotFilterArgs};
 use crate::context::Context;
@@ -73,6 +75,8 @@ fn run_with(ctx: &Context, command: Command) -> Result<i32> {
         Command::Stats(a) => stats::run(ctx, &a),
         Command::Spool(c) => spool::run(ctx, &c),
         Command::Copy(a) => copy::run(ctx, &a),
+        Command::Tag(a) => tag::run(ctx, &a),
+        Command::Rewrite(a) => rewrite::run(ctx, &a),
     }
 }
 

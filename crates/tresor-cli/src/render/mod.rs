@@ -20,12 +20,14 @@ pub mod ls;
 pub mod prune;
 pub mod repair;
 pub mod restore;
+pub mod rewrite;
 pub mod s3_policy;
 pub mod serve;
 pub mod snapshots;
 pub mod spool;
 pub mod stats;
 pub mod table;
+pub mod tag;
 
 use anyhow::Result;
 use serde::Serialize;

@@ -44,6 +44,7 @@ mod serve;
 mod serve_ssh;
 mod snapshot_hosts;
 mod spool;
+mod tag_rewrite;
 mod tags;
 mod user_names;
 

@@ -42,6 +42,7 @@ pub mod packs;
 pub mod records;
 pub mod snapshots;
 pub mod tree;
+pub(crate) mod tree_rewrite;
 pub mod trust;
 
 pub use handle::{Defect, Judged, Repository, Skipped, SnapshotList, rfc3339_utc};

@@ -815,3 +815,39 @@ fn huge_declared_lengths_are_refused_cheaply() {
     };
     assert!(IndexFile::dedup_list(writer, &env).is_err());
 }
+
+/// A snapshot's optional `original` (format §11, written by `tag`, `rewrite`, `repair
+/// snapshots`, `copy`): absent from the JSON when none, a hex id when set, `null` read as none,
+/// and a malformed id a clear error.
+#[test]
+fn snapshot_original_is_optional_hex() {
+    let Keys { master, signer, .. } = keys();
+    let seal = |json: &[u8]| {
+        let sealed = master.seal(SealedKind::Snapshot, json, Some(&signer.public()));
+        signer.envelope(SignedKind::Snapshot, &sealed.unwrap())
+    };
+    let mut s = fixture_snapshot();
+    let json = String::from_utf8(serde_json::to_vec(&s).unwrap()).unwrap();
+    assert!(!json.contains("original"), "{json}");
+    assert_eq!(Snapshot::open(master, &seal(json.as_bytes())).unwrap().1, s);
+
+    s.original = Some(ObjectId([7; 32]));
+    let json = String::from_utf8(serde_json::to_vec(&s).unwrap()).unwrap();
+    let want = format!("\"original\":\"{}\"", "07".repeat(32));
+    assert!(json.ends_with(&format!(",{want}}}")), "{json}");
+    let opened = Snapshot::open(master, &s.seal(master, signer).unwrap()).unwrap();
+    assert_eq!(opened.1.original, Some(ObjectId([7; 32])));
+    assert_eq!(opened.1, s);
+
+    let null = json.replace(&want, "\"original\":null");
+    let opened = Snapshot::open(master, &seal(null.as_bytes())).unwrap().1;
+    assert_eq!(opened.original, None);
+    for bad in [
+        "\"original\":\"07\"",
+        "\"original\":\"zz\"",
+        "\"original\":7",
+    ] {
+        let e = Snapshot::open(master, &seal(json.replace(&want, bad).as_bytes())).unwrap_err();
+        assert!(e.to_string().contains("snapshot"), "{bad}: {e}");
+    }
+}
