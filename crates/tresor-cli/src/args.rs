@@ -193,6 +193,8 @@ pub enum Command {
     Serve(ServeArgs),
     /// Write shell completions and man pages (needs no repository).
     Generate(GenerateArgs),
+    /// Write a file of a snapshot to standard output, or a directory as a tar or zip archive.
+    Dump(DumpArgs),
 }
 
 /// Flags of `tresor generate`: at least one of them.
@@ -702,4 +704,26 @@ pub struct HashTokenArgs {
     /// Hash the token read from standard input instead of making a new one.
     #[arg(long)]
     pub stdin: bool,
+}
+
+/// Flags of `tresor dump`.
+#[derive(Debug, Args)]
+pub struct DumpArgs {
+    /// SNAPSHOT[:PATH]: snapshot id (prefix) or "latest", optionally a file or directory in it
+    /// (default: the whole snapshot).
+    #[arg(value_name = "SNAPSHOT[:PATH]")]
+    pub snapshot: String,
+    /// Archive format for a directory: tar (PAX) or zip. A file is written as its bytes.
+    #[arg(long, default_value = "tar", value_parser = ["tar", "zip"])]
+    pub archive: String,
+    /// Write to FILE (through a temporary file in its directory, renamed when complete)
+    /// instead of standard output.
+    #[arg(short, long, value_name = "FILE")]
+    pub target: Option<PathBuf>,
+    /// Keep setuid/setgid bits, security.*/trusted.* attributes and device nodes even when
+    /// the snapshot was not written by a full key.
+    #[arg(long)]
+    pub trust_privileged: bool,
+    #[command(flatten)]
+    pub filter: SnapshotFilterArgs,
 }

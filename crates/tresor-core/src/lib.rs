@@ -25,6 +25,7 @@ mod architecture;
 pub mod archiver;
 pub mod check;
 pub mod diff;
+pub mod dump;
 pub mod error;
 pub mod exclude;
 pub mod forget;

@@ -4,6 +4,7 @@ mod backup;
 mod cat;
 mod check;
 mod diff;
+mod dump;
 mod forget;
 mod generate;
 mod init;
@@ -58,6 +59,7 @@ fn run_with(ctx: &Context, command: Command) -> Result<i32> {
         Command::Forget(a) => forget::run(ctx, &a),
         Command::Prune(a) => prune::run(ctx, &a),
         Command::Repair(c) => repair::run(ctx, &c),
+        Command::Dump(a) => dump::run(ctx, &a),
     }
 }
 

@@ -11,6 +11,7 @@ pub mod backup;
 pub mod cat;
 pub mod check;
 pub mod diff;
+pub mod dump;
 pub mod forget;
 pub mod init;
 pub mod key;
