@@ -9,6 +9,7 @@ mod backup_pause;
 mod check_subset;
 mod deep;
 mod diff;
+mod dump;
 mod exclude_vs_restic;
 mod failures;
 mod forget;
