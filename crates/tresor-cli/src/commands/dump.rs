@@ -6,6 +6,7 @@ use anyhow::{Result, bail};
 use std::io::{IsTerminal, Write};
 use tresor_core::dump::{self, Archive, Options};
 use tresor_core::repo::blobs::BlobReader;
+use tresor_core::repo::tree::normalize;
 use tresor_core::repo::trust::Verdict;
 use tresor_core::snapshots::find;
 
@@ -36,7 +37,7 @@ pub fn run(ctx: &Context, a: &DumpArgs) -> Result<i32> {
     };
     let summary = Summary {
         snapshot: *id,
-        path: path.to_string(),
+        path: normalize(path),
         archive: &a.archive,
         target: a.target.as_deref(),
         dumped: d,

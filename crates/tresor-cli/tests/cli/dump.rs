@@ -70,6 +70,7 @@ fn tar_of_every_file_type_extracts_to_the_source() {
     assert_eq!(v["hardlinks"], 2, "{v}");
     assert_eq!(v["skipped"], 1, "the socket: {v}");
     assert_eq!(v["withheld"], 0, "a full key's snapshot: {v}");
+    crate::json_contract::check("dump", &v);
     let x = env.path("x");
     gnu_tar_extract(&out, &x);
     let after = scan(&x.join(src.strip_prefix("/").unwrap()), is_root());
@@ -99,6 +100,22 @@ fn a_directory_to_stdout_and_a_file_as_its_bytes() {
         let o = env.ok(&["dump", &format!("latest:{s}/{f}")]);
         assert!(o.stdout == std::fs::read(src.join(f)).unwrap(), "{f}");
     }
+    // With --target and --json: the summary of a single file.
+    let t = env.path("big.out");
+    let o = env.ok(&[
+        "dump",
+        &format!("latest:{s}/dir/big.bin/"),
+        "-t",
+        t.to_str().unwrap(),
+        "--json",
+    ]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    crate::json_contract::check("dump", &v);
+    assert_eq!(v["single_file"], true);
+    assert_eq!(v["archive"], serde_json::Value::Null);
+    assert_eq!(v["path"], format!("{s}/dir/big.bin"));
+    assert_eq!(v["bytes"], 9 * 1024 * 1024 + 123);
+    assert!(std::fs::read(&t).unwrap() == std::fs::read(src.join("dir/big.bin")).unwrap());
     let o = env.ok(&["dump", &format!("latest:{s}/dir")]);
     let tar = env.path("dir.tar");
     std::fs::write(&tar, &o.stdout).unwrap();
