@@ -18,6 +18,7 @@
 //! default allow-list are left out too.
 
 mod content;
+mod sparse;
 mod tar;
 mod zip;
 

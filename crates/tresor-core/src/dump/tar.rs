@@ -68,21 +68,22 @@ impl Tar<'_, '_> {
             return Ok(());
         }
         self.d.withheld += withheld;
-        let mut h = header(node, mode);
-        self.pax(node, &xattrs)?;
+        let mut h = header(node, mode, Header::new_gnu());
+        if node.kind != NodeKind::File {
+            self.pax(node, &xattrs, &[])?;
+        }
         let mut name = path.to_vec();
         if let Some(first) = self.hard_link(path, node) {
+            self.pax(node, &xattrs, &[])?;
             h.set_entry_type(EntryType::Link);
             self.d.hardlinks += 1;
             return self.append(&mut h, &name, Some(&first), None);
         }
         match node.kind {
             NodeKind::File => {
-                h.set_size(node.size);
                 self.d.files += 1;
                 self.d.bytes += node.size;
-                let mut c = Content::new(self.reader, node, path);
-                return self.append(&mut h, &name, None, Some(&mut c));
+                return self.file(&mut h, &name, node, &xattrs);
             }
             NodeKind::Dir => {
                 name.push(b'/');
@@ -101,6 +102,42 @@ impl Tar<'_, '_> {
             }
         }
         self.append(&mut h, &name, None, None)
+    }
+
+    /// A regular file: its content, or for a sparse file with all-zero blobs the PAX 1.0
+    /// sparse map and its data regions ([`super::sparse`]).
+    fn file(&mut self, h: &mut Header, name: &[u8], node: &Node, xattrs: &[&Xattr]) -> Result<()> {
+        h.set_entry_type(EntryType::Regular);
+        let sparse = match node.sparse {
+            true => super::sparse::map(self.reader, node)?,
+            false => None,
+        };
+        let Some(sp) = sparse else {
+            self.pax(node, xattrs, &[])?;
+            h.set_size(node.size);
+            let mut c = Content::new(self.reader, node, name);
+            return self.append(h, name, None, Some(&mut c));
+        };
+        let real = node.size.to_string();
+        let records: [(&[u8], &[u8]); 4] = [
+            (b"GNU.sparse.major", b"1"),
+            (b"GNU.sparse.minor", b"0"),
+            (b"GNU.sparse.name", name),
+            (b"GNU.sparse.realsize", real.as_bytes()),
+        ];
+        self.pax(node, xattrs, &records)?;
+        // GNU tar reads the PAX sparse records only before a POSIX (ustar) header.
+        let mut u = header(node, h.mode().unwrap_or(0), Header::new_ustar());
+        let h = &mut u;
+        h.set_entry_type(EntryType::Regular);
+        h.set_size(sp.size());
+        // GNU tar's name for the entry itself; the real name is in GNU.sparse.name.
+        let base = name.rsplit(|b| *b == b'/').next().unwrap_or(name);
+        let shown = [&b"GNUSparseFile.0/"[..], base].concat();
+        set_long(&mut self.b, h, &shown, b'L')?;
+        h.set_cksum();
+        let r = sp.reader(self.reader, name);
+        self.b.append(h, r).map_err(|e| io_error(e, "output"))
     }
 
     /// For a node with several links seen before: the path it was first written at.
@@ -124,7 +161,7 @@ impl Tar<'_, '_> {
         h: &mut Header,
         name: &[u8],
         link: Option<&[u8]>,
-        content: Option<&mut Content<'_, '_>>,
+        content: Option<&mut Content<'_>>,
     ) -> Result<()> {
         set_long(&mut self.b, h, name, b'L')?;
         if let Some(l) = link {
@@ -138,9 +175,12 @@ impl Tar<'_, '_> {
         r.map_err(|e| io_error(e, "output"))
     }
 
-    /// A PAX extended header with the node's nanosecond times, large ids and attributes.
-    fn pax(&mut self, node: &Node, xattrs: &[&Xattr]) -> Result<()> {
+    /// A PAX extended header with `extra`, the node's nanosecond times and attributes.
+    fn pax(&mut self, node: &Node, xattrs: &[&Xattr], extra: &[(&[u8], &[u8])]) -> Result<()> {
         let mut data = Vec::new();
+        for (k, v) in extra {
+            record(&mut data, k, v);
+        }
         record(&mut data, b"mtime", pax_time(node.mtime).as_bytes());
         record(&mut data, b"atime", pax_time(node.atime).as_bytes());
         for x in xattrs {
@@ -162,10 +202,9 @@ impl Tar<'_, '_> {
     }
 }
 
-/// The header fields every entry has: mode, owner, size 0, mtime (whole seconds; before 1970:
+/// `h` with the fields every entry has: mode, owner, size 0, mtime (whole seconds; before 1970:
 /// 0, the PAX record has the time).
-fn header(node: &Node, mode: u32) -> Header {
-    let mut h = Header::new_gnu();
+fn header(node: &Node, mode: u32, mut h: Header) -> Header {
     h.set_mode(mode);
     h.set_uid(u64::from(node.uid));
     h.set_gid(u64::from(node.gid));
