@@ -206,6 +206,8 @@ pub enum Command {
     Tag(TagArgs),
     /// Write new snapshots without the excluded paths (data freed by prune).
     Rewrite(RewriteArgs),
+    /// Write a file of a snapshot to standard output, or a directory as a tar or zip archive.
+    Dump(DumpArgs),
 }
 
 /// Flags of `tresor generate`: at least one of them.
@@ -885,6 +887,28 @@ pub struct RewriteArgs {
     /// Report what would be rewritten; change nothing.
     #[arg(short = 'n', long)]
     pub dry_run: bool,
+    #[command(flatten)]
+    pub filter: SnapshotFilterArgs,
+}
+
+/// Flags of `tresor dump`.
+#[derive(Debug, Args)]
+pub struct DumpArgs {
+    /// SNAPSHOT[:PATH]: snapshot id (prefix) or "latest", optionally a file or directory in it
+    /// (default: the whole snapshot).
+    #[arg(value_name = "SNAPSHOT[:PATH]")]
+    pub snapshot: String,
+    /// Archive format for a directory: tar (PAX) or zip. A file is written as its bytes.
+    #[arg(long, default_value = "tar", value_parser = ["tar", "zip"])]
+    pub archive: String,
+    /// Write to FILE (through a temporary file in its directory, renamed when complete)
+    /// instead of standard output.
+    #[arg(short, long, value_name = "FILE")]
+    pub target: Option<PathBuf>,
+    /// Keep setuid/setgid bits, security.*/trusted.* attributes and device nodes even when
+    /// the snapshot was not written by a full key.
+    #[arg(long)]
+    pub trust_privileged: bool,
     #[command(flatten)]
     pub filter: SnapshotFilterArgs,
 }

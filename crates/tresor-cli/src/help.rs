@@ -252,6 +252,14 @@ pub const EXAMPLES: &[(&str, &[&str])] = &[
         ],
     ),
     (
+        "dump",
+        &[
+            "tresor dump latest:/etc/hosts > hosts",
+            "tresor dump 3173c619:/home/me --target me.tar",
+            "tresor dump latest:/home/me/Documents --archive zip --target docs.zip",
+        ],
+    ),
+    (
         "serve hash-token",
         &[
             "tresor serve hash-token web1 --repository main --role append",

@@ -7,7 +7,7 @@
 //!    else does, tests and re-exports included (a path through a re-export counts for the module
 //!    that defines the item).
 //! 2. **Layers.** The repository layer (`repo`) and the local helpers (`fsmeta`, `exclude`,
-//!    `waiting`, `time`) use nothing but `error` and the crate root's own items (`repo` also
+//!    `waiting`, `time`, `metapolicy`) use nothing but `error` and the crate root's own items (`repo` also
 //!    `time`); `error` uses nothing.
 //! 3. **Operations stand apart.** An operation uses another one only where [`OPERATION_USES`]
 //!    says so.
@@ -30,6 +30,7 @@ const LOWER_LAYERS: &[(&str, &[&str])] = &[
     ("exclude", &["error"]),
     ("waiting", &[]),
     ("time", &[]),
+    ("metapolicy", &["error"]),
     ("repo", &["error", "time"]),
 ];
 

@@ -7,14 +7,16 @@
 //!   nothing: [`archiver`] (backup), [`restorer`] (restore), [`check`], [`snapshots`]
 //!   (selection), [`forget`] (with the pure [`retention`] policy), [`prune`], [`repair`],
 //!   [`keys`], [`vfs`] (the view `mount` shows), [`spool`] (the offline spool), [`copy`]
-//!   (snapshots into another repository). No operation uses another one, except `forget` using
-//!   `retention` and `snapshots`.
+//!   (snapshots into another repository), [`diff`], [`find`], [`stats`], [`dump`], [`edit`]
+//!   (tag, rewrite). No operation uses another one, except `forget` using `retention` and
+//!   `snapshots`, and `edit` using `forget`.
 //! * **The repository layer**, [`repo`]: the [`Repository`] handle (open, init, keys and trust,
 //!   snapshots, index, prune records), reading blobs and trees, the packer, markers, the tree
 //!   cache, the limits readers hold objects to. It uses no operation.
 //! * **Local helpers**: [`fsmeta`] reads and applies file metadata, [`exclude`] matches exclude
 //!   patterns, [`time`] formats times for output (the one time rule), [`waiting`] passes the
-//!   store's waits to a [`Progress`]; and [`error`], which every layer uses.
+//!   store's waits to a [`Progress`], [`metapolicy`] decides which metadata restore and dump
+//!   may apply; and [`error`], which every layer uses.
 //!
 //! The CLI crate renders results and words the advice for errors; nothing here writes to
 //! stdout.
@@ -27,6 +29,7 @@ pub mod archiver;
 pub mod check;
 pub mod copy;
 pub mod diff;
+pub mod dump;
 pub mod edit;
 pub mod error;
 pub mod exclude;
@@ -34,6 +37,7 @@ pub mod find;
 pub mod forget;
 pub mod fsmeta;
 pub mod keys;
+pub mod metapolicy;
 pub mod prune;
 pub mod repair;
 pub mod repo;

@@ -5,6 +5,7 @@ mod cat;
 mod check;
 mod copy;
 mod diff;
+mod dump;
 mod find;
 mod forget;
 mod generate;
@@ -77,6 +78,7 @@ fn run_with(ctx: &Context, command: Command) -> Result<i32> {
         Command::Copy(a) => copy::run(ctx, &a),
         Command::Tag(a) => tag::run(ctx, &a),
         Command::Rewrite(a) => rewrite::run(ctx, &a),
+        Command::Dump(a) => dump::run(ctx, &a),
     }
 }
 

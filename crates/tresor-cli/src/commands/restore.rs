@@ -5,8 +5,8 @@ use crate::progress::Bar;
 use crate::render::{self, restore::Restored};
 use anyhow::Result;
 use tresor_core::exclude::PatternSet;
+use tresor_core::metapolicy::XattrFilter;
 use tresor_core::repo::trust::Verdict;
-use tresor_core::restorer::policy::XattrFilter;
 use tresor_core::restorer::{self, Overwrite, RestoreOptions, RestoreResult};
 use tresor_core::snapshots::find;
 

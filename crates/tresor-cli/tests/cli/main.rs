@@ -11,6 +11,7 @@ mod check_subset;
 mod copy;
 mod deep;
 mod diff;
+mod dump;
 mod exclude_vs_restic;
 mod failures;
 mod find_stats;

@@ -560,3 +560,38 @@ fn forget_with_prune_prunes_and_markers_of_finished_backups_go() {
     env.ok(&["check", "--read-data"]);
     restore_matches(&env, &ids[1], &src);
 }
+
+/// A snapshot written by `tag` (it records `original`) is not the end of its host's backup:
+/// a generation armed while the host's backup could be running still waits for that host
+/// (format §16 step 4). Before the rule, the tagged copy counted and approved the generation.
+#[test]
+fn a_tagged_snapshot_does_not_approve_a_generation() {
+    let env = Env::new();
+    init_small(&env);
+    let src = env.path("src");
+    write_source(&src, 1);
+    env.backup_json(&[&src], &["--host", "h"], 0);
+    write_source(&src, 2);
+    env.backup_json(&[&src], &["--host", "h"], 0);
+    env.ok(&["forget", "--keep-last", "1", "--prune"]);
+    let waiting = |env: &Env| {
+        let o = env.ok(&["prune", "--json", "--dry-run"]);
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        v["plan"]["generations"][0]["waiting"].clone()
+    };
+    assert_eq!(waiting(&env)[0]["host"], "h");
+    env.ok(&["tag", "latest", "--add", "kept"]);
+    let snaps = env.ok(&["snapshots", "--json"]);
+    let snaps: serde_json::Value = serde_json::from_slice(&snaps.stdout).unwrap();
+    assert_eq!(snaps[0]["tags"], serde_json::json!(["kept"]), "{snaps}");
+    assert_eq!(
+        waiting(&env)[0]["host"],
+        "h",
+        "the tagged snapshot must not count"
+    );
+    // A real backup of h ends the wait.
+    write_source(&src, 3);
+    env.backup_json(&[&src], &["--host", "h"], 0);
+    let w = waiting(&env);
+    assert!(w.is_null() || w == serde_json::json!([]), "{w}");
+}

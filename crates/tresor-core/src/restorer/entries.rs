@@ -2,10 +2,11 @@
 
 use super::content::{Old, verify, write_content};
 use super::differ::{DiffKind, describe, refused_type};
+use super::dirs::{DirState, FileJob, remove_entry};
 use super::existing::{Prior, left_alone, prior};
 use super::meta::{Access, apply, owned_as_created, symlink_meta};
 use super::temp::Temp;
-use super::walk::{DirState, FileJob, Links, remove_entry};
+use super::walk::Links;
 use super::{Shared, bump};
 use crate::fsmeta::open_beneath;
 use rustix::fs::{AtFlags, FileType, Mode, OFlags};

@@ -3,7 +3,7 @@
 //! replaced — with the pieces of an older file whose content matches copied, not fetched.
 
 use super::content::{index_lengths, verify};
-use super::walk::FileJob;
+use super::dirs::FileJob;
 use super::{Overwrite, Shared};
 use crate::fsmeta::open_beneath;
 use rustix::fs::{AtFlags, FileType, Mode, OFlags, Stat};

@@ -7,9 +7,9 @@
 
 use super::Shared;
 use super::differ::{DiffKind, Wanted, compare, refused};
-use super::policy::Fate;
-use super::walk::DirState;
+use super::dirs::DirState;
 use crate::fsmeta::{XattrTarget, fd_path, proc_fd, set_xattrs};
+use crate::metapolicy::Fate;
 use rustix::fs::{AtFlags, CWD, Gid, Mode, Stat, Timespec, Timestamps, Uid};
 use rustix::io::Errno;
 use std::os::fd::{AsFd, BorrowedFd};

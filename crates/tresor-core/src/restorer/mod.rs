@@ -32,7 +32,7 @@
 //!   `futimens`; for fifos, sockets and devices an `O_PATH` descriptor checked with `fstat`
 //!   and `/proc/self/fd/N`; symlinks only by no-follow calls): no name is resolved a second
 //!   time after it was created, so replacing a name by a symlink cannot redirect a chmod.
-//! * **Privileges** follow [`policy`]: setuid/setgid bits and file capabilities only with the
+//! * **Privileges** follow [`crate::metapolicy`]: setuid/setgid bits and file capabilities only with the
 //!   owner; device nodes, setuid/setgid bits and `security.*`/`trusted.*` attributes only from
 //!   snapshots of trusted writers (see [`RestoreOptions::privileged`]).
 //!
@@ -50,11 +50,12 @@
 
 mod content;
 pub mod differ;
+mod dirs;
 mod entries;
 mod existing;
 mod meta;
 mod plan;
-pub mod policy;
+
 mod temp;
 mod walk;
 
@@ -62,6 +63,7 @@ use crate::Progress;
 use crate::error::{CoreError, Result};
 use crate::exclude::PatternSet;
 use crate::fsmeta::is_root;
+use crate::metapolicy::{Fate, MetaPolicy, XattrFilter};
 use crate::repo::Repository;
 use crate::repo::blobs::BlobReader;
 use crate::repo::index::Index;
@@ -69,8 +71,8 @@ use crate::repo::tree::{self as ls, find_node};
 use crossbeam_channel::bounded;
 use differ::Diffs;
 pub use differ::{DiffKind, Difference, DifferenceCounts};
+use dirs::{DirState, FileJob};
 pub use plan::{Action, ActionKind};
-use policy::{Fate, MetaPolicy, XattrFilter};
 use rustix::fs::Mode;
 use std::collections::HashMap;
 use std::os::fd::OwnedFd;
@@ -80,7 +82,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tresor_format::snapshot::Snapshot;
 use tresor_format::tree::{NodeKind, valid_name};
-use walk::{DirState, FileJob, Walk};
+use walk::Walk;
 
 /// What restore does with an entry that is already at the place of a snapshot's entry
 /// (restic 0.17's `--overwrite`, with restic's default). Directories are always entered and
@@ -650,7 +652,7 @@ mod tests {
         let before = std::fs::metadata(&outside).unwrap();
         let root_fd: OwnedFd = std::fs::File::open(&target).unwrap().into();
         let root = Arc::new(DirState::root(root_fd, target.display().to_string()));
-        let (fd, fresh) = walk::ensure_dir(root.fd.as_fd(), b"d").unwrap();
+        let (fd, fresh) = dirs::ensure_dir(root.fd.as_fd(), b"d").unwrap();
         assert!(fresh);
         let d = Arc::new(DirState {
             fd,

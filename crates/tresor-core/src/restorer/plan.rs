@@ -10,10 +10,10 @@
 //! * **Delete**: in every directory of the target that existed and that the walk enters, the
 //!   entries the snapshot's directory lacks are removed — only those the include / exclude
 //!   patterns would have restored (restic's rule), by name beneath the directory's descriptor
-//!   without following symlinks ([`super::walk::remove_entry`]): a symlink in the target is
+//!   without following symlinks ([`super::dirs::remove_entry`]): a symlink in the target is
 //!   removed itself, never what it points to. With the dry run they are only listed.
 
-use super::walk::{DirState, FileJob, ensure_dir, remove_entry};
+use super::dirs::{DirState, FileJob, ensure_dir, remove_entry};
 use super::{RestoreOptions, Shared};
 use crate::fsmeta::open_beneath;
 use rustix::fs::{AtFlags, Mode, OFlags};

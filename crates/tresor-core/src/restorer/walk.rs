@@ -1,110 +1,19 @@
 //! The walker: depth-first over the snapshot's trees without recursion, checking every name,
 //! creating directories and handing every other entry to the workers.
 
+use super::dirs::{DirState, FileJob};
 use super::{RestoreOptions, Shared};
 use crate::error::{CoreError, Result};
 use crate::exclude::PatternSet;
-use crate::fsmeta::{fd_path, open_beneath, proc_fd};
 use crate::repo::blobs::BlobReader;
 use crossbeam_channel::Sender;
-use rustix::fs::{AtFlags, FileType, Mode, OFlags};
-use rustix::io::Errno;
 use std::collections::{HashMap, HashSet};
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::AsFd;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use tresor_format::BlobId;
 use tresor_format::tree::{MAX_TREE_DEPTH, Node, NodeKind, valid_name};
-
-/// A directory being restored.
-pub(super) struct DirState {
-    /// Its open descriptor (read-only, a directory): entries are made relative to it and its
-    /// own metadata is applied through it.
-    pub fd: OwnedFd,
-    /// Created empty by this restore: entries need no check for what is already there.
-    pub fresh: bool,
-    pub parent: Option<Arc<DirState>>,
-    /// Its name in the parent (for the target root: the target path, for messages).
-    pub name: Vec<u8>,
-    /// Its node (`None` for the target root, whose metadata is left alone).
-    pub node: Option<Node>,
-    /// Entries not done yet, plus one held by the walker until its listing is done.
-    pub pending: AtomicUsize,
-}
-
-impl DirState {
-    /// The target directory, open as `fd`, shown as `path` in messages.
-    pub fn root(fd: OwnedFd, path: String) -> Self {
-        DirState {
-            fd,
-            fresh: false,
-            parent: None,
-            name: path.into_bytes(),
-            node: None,
-            pending: AtomicUsize::new(1),
-        }
-    }
-
-    /// Its path in the target, for messages (built on demand: deep trees would otherwise hold
-    /// a quadratic amount of path text).
-    pub fn path(&self) -> String {
-        let mut names = Vec::new();
-        let mut cur = Some(self);
-        while let Some(d) = cur {
-            match d.parent.as_deref() {
-                Some(_) => names.push(shown(&d.name)),
-                // The target root: its path as given.
-                None => names.push(tresor_format::tree::display_bytes(&d.name)),
-            }
-            cur = d.parent.as_deref();
-        }
-        names.reverse();
-        names.join("/")
-    }
-
-    /// The path of entry `name` in it, for messages.
-    pub fn child_path(&self, name: &[u8]) -> String {
-        format!("{}/{}", self.path(), shown(name))
-    }
-}
-
-impl Drop for DirState {
-    /// Unlink the parent chain iteratively: dropping the last directory of a deep tree must not
-    /// recurse once per level.
-    fn drop(&mut self) {
-        let mut next = self.parent.take();
-        while let Some(p) = next {
-            match Arc::try_unwrap(p) {
-                Ok(mut d) => next = d.parent.take(),
-                Err(_) => break,
-            }
-        }
-    }
-}
-
-/// A name for messages: by the display rule (docs/cli.md, "Names in output") when valid,
-/// quoted and escaped when not (so that `a/b` or `..` cannot pass for a path).
-fn shown(name: &[u8]) -> String {
-    if valid_name(name) {
-        tresor_format::tree::display_bytes(name)
-    } else {
-        tresor_format::tree::escape_name(name)
-    }
-}
-
-/// A file, symlink or special file for the workers.
-pub(super) struct FileJob {
-    pub dir: Arc<DirState>,
-    pub node: Node,
-}
-
-impl FileJob {
-    /// Its path in the target, for messages.
-    pub fn path(&self) -> String {
-        self.dir.child_path(&self.node.name)
-    }
-}
 
 /// Why a node name is refused, if it is.
 pub(super) fn name_problem(prev: Option<&[u8]>, name: &[u8]) -> Option<&'static str> {
@@ -442,59 +351,4 @@ fn needed_dirs(
         }
     }
     out
-}
-
-/// Remove whatever is at `name` in `dir` (a directory recursively), not following symlinks.
-pub(super) fn remove_entry(dir: BorrowedFd<'_>, name: &[u8]) -> std::io::Result<()> {
-    match rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW) {
-        Err(Errno::NOENT) => Ok(()),
-        Err(e) => Err(e.into()),
-        Ok(st) if FileType::from_raw_mode(st.st_mode) == FileType::Directory => {
-            // std's remove_dir_all does not follow symlinks, also not when racing.
-            std::fs::remove_dir_all(fd_path(dir, name))
-        }
-        Ok(_) => rustix::fs::unlinkat(dir, name, AtFlags::empty()).map_err(Into::into),
-    }
-}
-
-const DIR_FLAGS: OFlags = OFlags::RDONLY
-    .union(OFlags::DIRECTORY)
-    .union(OFlags::NOFOLLOW);
-
-/// Create (or reuse) directory `name` in `dir` and open it beneath `dir`; true when newly
-/// created. An existing directory is made writable for us (mode 0700) through its own
-/// descriptor; anything else in the way is removed.
-pub(super) fn ensure_dir(dir: BorrowedFd<'_>, name: &[u8]) -> std::io::Result<(OwnedFd, bool)> {
-    match rustix::fs::mkdirat(dir, name, Mode::from_bits_truncate(0o700)) {
-        Ok(()) => return Ok((open_beneath(dir, name, DIR_FLAGS, Mode::empty())?, true)),
-        Err(Errno::EXIST) => {}
-        Err(e) => return Err(e.into()),
-    }
-    match open_beneath(dir, name, DIR_FLAGS, Mode::empty()) {
-        Ok(fd) => {
-            // Make sure we can fill it, even if an earlier run left it read-only.
-            let _ = rustix::fs::fchmod(&fd, Mode::from_bits_truncate(0o700));
-            Ok((fd, false))
-        }
-        // Not a directory, or a symlink: replaced.
-        Err(Errno::NOTDIR | Errno::LOOP) => {
-            remove_entry(dir, name)?;
-            rustix::fs::mkdirat(dir, name, Mode::from_bits_truncate(0o700))?;
-            Ok((open_beneath(dir, name, DIR_FLAGS, Mode::empty())?, true))
-        }
-        // A directory we may not read (an earlier run left it mode 0): chmod it through an
-        // O_PATH descriptor of exactly that directory, then open it through that.
-        Err(Errno::ACCESS) => {
-            let path_fd = open_beneath(
-                dir,
-                name,
-                OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW,
-                Mode::empty(),
-            )?;
-            rustix::fs::chmod(proc_fd(path_fd.as_fd()), Mode::from_bits_truncate(0o700))?;
-            let fd = rustix::fs::openat(&path_fd, ".", DIR_FLAGS | OFlags::CLOEXEC, Mode::empty())?;
-            Ok((fd, false))
-        }
-        Err(e) => Err(e.into()),
-    }
 }

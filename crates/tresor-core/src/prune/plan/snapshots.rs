@@ -44,7 +44,9 @@ pub(super) fn read(repo: &Repository, found: &mut Found) -> Result<Snapshots> {
                 let speaks = repo.trust().speaks_for(&signer, &id, &s.hostname);
                 out.list.push(SnapInfo {
                     id,
-                    counts: speaks && !is_future(&s, future),
+                    // A snapshot that records an `original` was written by tag, rewrite,
+                    // repair or copy, not by the end of its host's backup (§16 step 4).
+                    counts: speaks && !is_future(&s, future) && s.original.is_none(),
                     user: speaks.then(|| out.signers.bit(signer)),
                     host: s.hostname,
                     time: s.time,

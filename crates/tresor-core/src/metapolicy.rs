@@ -1,4 +1,4 @@
-//! What restore may apply: ownership, privilege bits, special files, extended attributes.
+//! What restore (and dump) may apply or write: ownership, privilege bits, special files, extended attributes.
 //!
 //! Pure decisions, no I/O. Three rules meet here:
 //! * the **xattr allow-list** ([`XattrFilter`]): by default `user.*`,

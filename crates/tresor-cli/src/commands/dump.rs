@@ -1,0 +1,47 @@
+use crate::args::DumpArgs;
+use crate::context::Context;
+use crate::exit;
+use crate::render::{self, dump::Summary};
+use anyhow::{Result, bail};
+use std::io::{IsTerminal, Write};
+use tresor_core::dump::{self, Archive, Options};
+use tresor_core::repo::blobs::BlobReader;
+use tresor_core::repo::tree::normalize;
+use tresor_core::repo::trust::Verdict;
+use tresor_core::snapshots::find;
+
+pub fn run(ctx: &Context, a: &DumpArgs) -> Result<i32> {
+    let (spec, path) = a.snapshot.split_once(':').unwrap_or((&a.snapshot, "/"));
+    if a.target.is_none() && std::io::stdout().is_terminal() {
+        bail!("standard output is a terminal: redirect it, or give --target FILE");
+    }
+    let repo = ctx.open()?;
+    repo.require_read("dump")?;
+    let (list, skipped) = repo.load_snapshots()?;
+    let (id, snap) = find(&list, &skipped, spec, &(&a.filter).into())?;
+    // Privileged metadata only from snapshots of full keys, as restore.
+    let verdict = repo.snapshot_verdict(id)?;
+    let index = repo.load_index()?;
+    let reader = BlobReader::for_snapshot(&repo, &index, repo.snapshot_signer(id).ok());
+    let opts = Options {
+        archive: a.archive.parse::<Archive>()?,
+        privileged: verdict == Verdict::Full || a.trust_privileged,
+    };
+    let write = |out: &mut dyn Write| dump::dump(&reader, &snap.tree, path, &opts, out);
+    let d = match &a.target {
+        Some(t) => dump::to_file(t, write)?,
+        None => {
+            let mut out = std::io::BufWriter::with_capacity(1 << 20, std::io::stdout().lock());
+            write(&mut out)?
+        }
+    };
+    let summary = Summary {
+        snapshot: *id,
+        path: normalize(path),
+        archive: &a.archive,
+        target: a.target.as_deref(),
+        dumped: d,
+    };
+    render::emit(&summary, ctx.mode())?;
+    Ok(exit::OK)
+}
