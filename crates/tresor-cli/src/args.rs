@@ -847,6 +847,12 @@ pub struct CopyArgs {
     /// select).
     #[arg(value_name = "SNAPSHOT")]
     pub snapshots: Vec<String>,
+    /// Also re-sign snapshots that were not written by a full key (a put-only key's): this
+    /// key then vouches for their privileged metadata (setuid/setgid bits, device nodes,
+    /// security.*/trusted.* attributes), which restore applies from a full key's snapshot.
+    /// Without it such snapshots are left as they are, with a warning (exit 1).
+    #[arg(long)]
+    pub trust_privileged: bool,
     #[command(flatten)]
     pub filter: SnapshotFilterArgs,
 }
@@ -866,6 +872,12 @@ pub struct TagArgs {
     /// Replace the tags with these (comma-separated; repeatable; "" for none).
     #[arg(long, value_name = "TAG[,TAG]", group = "edit", conflicts_with_all = ["add", "remove"])]
     pub set: Vec<String>,
+    /// Also re-sign snapshots that were not written by a full key (a put-only key's): this
+    /// key then vouches for their privileged metadata (setuid/setgid bits, device nodes,
+    /// security.*/trusted.* attributes), which restore applies from a full key's snapshot.
+    /// Without it such snapshots are left as they are, with a warning (exit 1).
+    #[arg(long)]
+    pub trust_privileged: bool,
     #[command(flatten)]
     pub filter: SnapshotFilterArgs,
 }
@@ -881,12 +893,24 @@ pub struct RewriteArgs {
     /// Read exclude patterns from FILE (repeatable).
     #[arg(long = "exclude-file", value_name = "FILE")]
     pub exclude_files: Vec<PathBuf>,
+    /// Like --exclude, ignoring the case of names (repeatable).
+    #[arg(long = "iexclude", value_name = "GLOB")]
+    pub iexcludes: Vec<String>,
+    /// Like --exclude-file, ignoring the case of names (repeatable).
+    #[arg(long = "iexclude-file", value_name = "FILE")]
+    pub iexclude_files: Vec<PathBuf>,
     /// Delete each rewritten snapshot once its replacement is written (no `rewrite` tag then).
     #[arg(long)]
     pub forget: bool,
     /// Report what would be rewritten; change nothing.
     #[arg(short = 'n', long)]
     pub dry_run: bool,
+    /// Also re-sign snapshots that were not written by a full key (a put-only key's): this
+    /// key then vouches for their privileged metadata (setuid/setgid bits, device nodes,
+    /// security.*/trusted.* attributes), which restore applies from a full key's snapshot.
+    /// Without it such snapshots are left as they are, with a warning (exit 1).
+    #[arg(long)]
+    pub trust_privileged: bool,
     #[command(flatten)]
     pub filter: SnapshotFilterArgs,
 }

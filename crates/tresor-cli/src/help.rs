@@ -324,6 +324,7 @@ pub const EXAMPLES: &[(&str, &[&str])] = &[
         &[
             "tresor rewrite latest --exclude '*.tmp' --dry-run",
             "tresor rewrite --host web1 --exclude-file secrets.txt --forget",
+            "tresor rewrite 3173c619 --iexclude '*.ISO' --forget",
         ],
     ),
 ];

@@ -18,6 +18,9 @@ pub fn run(ctx: &Context, a: &CopyArgs) -> Result<i32> {
     let src = open_source(&src_ctx, a)?;
     let dst = ctx.open()?;
     let selected = select(&src, a)?;
+    // A put-only target key signs as a put-only key: nothing to vouch for.
+    let trust = a.trust_privileged || !dst.key().can_read();
+    let (selected, refused) = super::tag::vouched(&src, selected, trust)?;
     let record = record_path(ctx, &dst);
     let opts = CopyOptions {
         workers: super::workers(),
@@ -33,7 +36,7 @@ pub fn run(ctx: &Context, a: &CopyArgs) -> Result<i32> {
         render::say(format!("warning: {n}"));
     }
     render::emit(&Copied::new(&r, &selected), ctx.mode())?;
-    Ok(exit::OK)
+    Ok(if refused { exit::ERROR } else { exit::OK })
 }
 
 /// The context of the source repository: its location and password sources, the rest as the

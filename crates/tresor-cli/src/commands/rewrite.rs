@@ -13,13 +13,20 @@ pub fn run(ctx: &Context, a: &RewriteArgs) -> Result<i32> {
     for f in &a.exclude_files {
         patterns.extend(PatternSet::read_file(f)?);
     }
-    let excludes = PatternSet::new(&patterns)?;
+    let mut ipatterns = a.iexcludes.clone();
+    for f in &a.iexclude_files {
+        ipatterns.extend(PatternSet::read_file(f)?);
+    }
+    let excludes = PatternSet::new(&patterns)?.with_insensitive(&ipatterns)?;
     if excludes.is_empty() {
-        bail!("nothing to leave out: give --exclude or --exclude-file");
+        bail!(
+            "nothing to leave out: give --exclude, --exclude-file, --iexclude or --iexclude-file"
+        );
     }
     let repo = ctx.open()?;
     repo.require_read("rewrite")?;
     let snaps = super::tag::select(&repo, &a.snapshots, &(&a.filter).into())?;
+    let (snaps, refused) = super::tag::vouched(&repo, snaps, a.trust_privileged)?;
     let opts = RewriteOptions {
         excludes,
         forget: a.forget,
@@ -28,5 +35,5 @@ pub fn run(ctx: &Context, a: &RewriteArgs) -> Result<i32> {
     };
     let report = rewrite(&repo, &snaps, &opts)?;
     render::emit(&RewriteSummary::new(&report, a.dry_run), ctx.mode())?;
-    Ok(exit::OK)
+    Ok(if refused { exit::ERROR } else { exit::OK })
 }

@@ -7,6 +7,7 @@ use crate::render::{self, tag::Tagged};
 use anyhow::{Result, bail};
 use tresor_core::Repository;
 use tresor_core::edit::tag::{TagEdit, tag};
+use tresor_core::repo::trust::Verdict;
 use tresor_core::snapshots::{SnapshotFilter, find};
 use tresor_format::ObjectId;
 use tresor_format::snapshot::Snapshot;
@@ -22,9 +23,42 @@ pub fn run(ctx: &Context, a: &TagArgs) -> Result<i32> {
     let repo = ctx.open()?;
     repo.require_read("tag")?;
     let snaps = select(&repo, &a.snapshots, &(&a.filter).into())?;
+    let (snaps, refused) = vouched(&repo, snaps, a.trust_privileged)?;
     let (replaced, removed) = tag(&repo, &snaps, &edit)?;
     render::emit(&Tagged::new(&replaced, &removed), ctx.mode())?;
-    Ok(exit::OK)
+    Ok(if refused { exit::ERROR } else { exit::OK })
+}
+
+/// The snapshots this key may re-sign: a full key's signature makes restore apply privileged
+/// metadata (setuid/setgid bits, device nodes, `security.*`/`trusted.*` attributes), which it
+/// withholds from snapshots of put-only (or unknown) keys. So a snapshot not written by a full
+/// key is kept out with a warning, unless `trust` (`--trust-privileged`) vouches for it.
+/// Returns the snapshots to go on with and whether any was kept out.
+///
+/// # Errors
+/// Storage errors reading a snapshot's signer.
+pub(super) fn vouched(
+    repo: &Repository,
+    snaps: Vec<(ObjectId, Snapshot)>,
+    trust: bool,
+) -> Result<(Vec<(ObjectId, Snapshot)>, bool)> {
+    let mut out = Vec::with_capacity(snaps.len());
+    let mut refused = false;
+    for (id, s) in snaps {
+        if trust || repo.snapshot_verdict(&id)? == Verdict::Full {
+            out.push((id, s));
+            continue;
+        }
+        refused = true;
+        render::say(format!(
+            "warning: snapshot {} (host {}) was not written by a full key: left as it is, since \
+             signing it with this key would vouch for its privileged metadata; \
+             --trust-privileged re-signs it",
+            id.short(),
+            tresor_format::tree::escape_name(s.hostname.as_bytes())
+        ));
+    }
+    Ok((out, refused))
 }
 
 /// Tags from comma-separated options, each once; an empty tag is refused, except that

@@ -318,3 +318,51 @@ fn s3_to_local_and_local_to_s3() {
         (Some(0), Some(0))
     );
 }
+
+/// A snapshot a put-only key wrote in the source is not signed by the target's full key unless
+/// the admin vouches for its privileged metadata (`--trust-privileged`): the copy would make
+/// restore apply its setuid bits and device nodes (found by the review of issue 15).
+#[test]
+fn a_put_only_keys_snapshot_is_copied_only_when_vouched_for() {
+    let src = Source::new();
+    let dir = src.env.path("src");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("f"), pseudo_random(4, 50_000)).unwrap();
+    let pw = src.env.password_file("vps.pw", "vps password\n");
+    src.ok(&[
+        "key",
+        "add",
+        "--put-only",
+        "--host",
+        "vps",
+        "--new-password-file",
+        pw.to_str().unwrap(),
+        "--kdf-memory-kib",
+        "8192",
+        "--kdf-iterations",
+        "1",
+    ]);
+    let o = src
+        .env
+        .cmd()
+        .env("TRESOR_PASSWORD", "vps password")
+        .args(["--no-cache", "backup", "--host", "vps"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    code(&o, 0);
+    let target = Env::new();
+    target.init();
+    let before = objects(&target.repo);
+    let o = copy(&target, &src, &[], 1);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("was not written by a full key") && err.contains("--trust-privileged"),
+        "{err}"
+    );
+    assert_eq!(json(&o)["copied"], 0);
+    assert_eq!(objects(&target.repo), before, "nothing written");
+    let o = copy(&target, &src, &["--trust-privileged"], 0);
+    assert_eq!(json(&o)["copied"], 1);
+    restore_and_compare(&target, "latest", &dir, "restored");
+}

@@ -160,8 +160,22 @@ fn put_only_keys_may_neither_tag_nor_rewrite() {
         );
         assert_eq!(objects(&env.repo), before, "{args:?} wrote nothing");
     }
-    // The full key re-signs the put-only host's snapshot and keeps its host name.
-    let o = env.ok(&["tag", &id, "--add", "x", "--json"]);
+    // The full key does not re-sign a put-only key's snapshot unasked: that would vouch for
+    // its privileged metadata (restore applies it from full keys' snapshots only).
+    for args in [
+        vec!["tag", id.as_str(), "--add", "x"],
+        vec!["rewrite", id.as_str(), "--exclude", "f"],
+    ] {
+        let o = env.run_code(&args, 1);
+        let err = String::from_utf8(o.stderr).unwrap();
+        assert!(
+            err.contains("was not written by a full key") && err.contains("--trust-privileged"),
+            "{err}"
+        );
+        assert_eq!(objects(&env.repo), before, "{args:?} wrote nothing");
+    }
+    // With --trust-privileged it re-signs it and keeps its host name.
+    let o = env.ok(&["tag", &id, "--add", "x", "--json", "--trust-privileged"]);
     let new = json_lines(&o)[0]["new_snapshot_id"]
         .as_str()
         .unwrap()
@@ -170,6 +184,18 @@ fn put_only_keys_may_neither_tag_nor_rewrite() {
     assert_eq!(s["hostname"], "vps");
     assert_eq!(tags(&s), ["x"]);
     assert_eq!(env.snapshot_ids(), [new]);
+}
+
+/// The paths a `rewrite --dry-run` of snapshot `id` with `args` leaves out, sorted.
+fn dry_run_removed(env: &Env, id: &str, args: &[&str]) -> Vec<String> {
+    let mut all = vec!["rewrite", id, "--dry-run", "--json"];
+    all.extend(args);
+    let v = &json_lines(&env.ok(&all))[0];
+    let mut removed: Vec<String> = (v["rewritten"][0]["removed"].as_array().unwrap().iter())
+        .map(|p| p.as_str().unwrap().to_string())
+        .collect();
+    removed.sort();
+    removed
 }
 
 /// `ls` of a snapshot: its paths, one a line, in order.
@@ -241,6 +267,9 @@ fn rewrite_leaves_out_exactly_the_excluded_paths_and_prune_frees_them() {
     sorted.sort();
     assert_eq!(sorted, gone);
     assert_eq!(objects(&env.repo), repo_before);
+    // --iexclude ignores case: the same entries.
+    let iexcl = ["--iexclude", "*.TMP", "--iexclude", "JUNK"];
+    assert_eq!(dry_run_removed(&env, &old, &iexcl), gone);
 
     // Without --forget: a new snapshot tagged `rewrite`, the old one stays.
     let mut args = vec!["rewrite", &old, "--json"];
