@@ -104,7 +104,10 @@ impl Outcome for BackupSummary<'_> {
         ];
         let lines = (wrapped("Processed:", &processed).into_iter())
             .chain(wrapped("Read:", &[bytes(self.bytes_read)]))
-            .chain(wrapped("Added:", &added));
+            .chain(wrapped(
+                if self.dry_run { "Would add:" } else { "Added:" },
+                &added,
+            ));
         for line in lines {
             t.info(line);
         }
@@ -234,6 +237,25 @@ mod tests {
         .unwrap();
         assert_eq!(q.stream(Stream::Out), "");
         assert_eq!(q.stream(Stream::Err), t.stream(Stream::Err));
+    }
+
+    /// A dry run says what it would add, as restic does ("Would add"), and that nothing was
+    /// written.
+    #[test]
+    fn dry_run_text() {
+        let mut r = result();
+        r.snapshot_id = None;
+        let mode = Mode {
+            json: false,
+            quiet: false,
+        };
+        let t = render(&BackupSummary::from(&r), mode).unwrap();
+        let out = t.stream(Stream::Out);
+        assert!(
+            out.contains("\nWould add:   0 B to the repository, 0 data blobs, 0 tree blobs\n"),
+            "{out}"
+        );
+        assert!(out.ends_with("dry run: nothing was written\n"), "{out}");
     }
 
     #[test]
