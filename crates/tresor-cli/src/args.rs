@@ -56,9 +56,10 @@ pub struct Global {
     /// Print no progress and no informational messages.
     #[arg(short, long, global = true)]
     pub quiet: bool,
-    /// More output: with --json, status lines while backup and restore work.
-    #[arg(short, long, global = true)]
-    pub verbose: bool,
+    /// More output: with --json, status lines while backup and restore work; else backup lists
+    /// new and modified files (-vv: also unchanged ones and directories).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
     /// Local cache directory (default: $XDG_CACHE_HOME/tresor or ~/.cache/tresor).
     #[arg(long, env = "TRESOR_CACHE_DIR", global = true)]
     pub cache_dir: Option<PathBuf>,

@@ -19,8 +19,9 @@ pub struct Context {
     pub json: bool,
     /// No progress, no chatter.
     pub quiet: bool,
-    /// `-v`: with `--json`, status lines while working.
-    pub verbose: bool,
+    /// How often `-v` was given: with `--json`, status lines while working; else backup lists
+    /// the files it saved (1: new and modified, 2: also unchanged ones and directories).
+    pub verbose: u8,
     /// Local cache directory, if caching is on.
     pub cache_dir: Option<std::path::PathBuf>,
     /// Options for S3 and server locations (from the global flags).
@@ -158,7 +159,7 @@ impl Context {
     /// Where the progress of backup and restore goes: JSON status lines with `--json -v`
     /// (not with `--quiet`), a bar when [`Context::progress_enabled`], else nowhere.
     pub fn progress(&self) -> crate::progress::Show {
-        if self.json && self.verbose && !self.quiet {
+        if self.json && self.verbose > 0 && !self.quiet {
             crate::progress::Show::Json
         } else {
             crate::progress::Show::bar_if(self.progress_enabled())

@@ -7,6 +7,7 @@ mod backup_exactness;
 mod backup_options;
 mod backup_pause;
 mod backup_sources;
+mod backup_verbose;
 mod check_subset;
 mod copy;
 mod deep;
