@@ -80,6 +80,17 @@ pub struct Global {
         default_value_t = 300
     )]
     pub retry_for: u64,
+    /// Limit uploads (bytes written to the repository) to KIB_S KiB per second; 0: no limit.
+    #[arg(long, env = "TRESOR_LIMIT_UPLOAD", global = true, value_name = "KIB_S")]
+    pub limit_upload: Option<u64>,
+    /// Limit downloads (bytes read from the repository) to KIB_S KiB per second; 0: no limit.
+    #[arg(
+        long,
+        env = "TRESOR_LIMIT_DOWNLOAD",
+        global = true,
+        value_name = "KIB_S"
+    )]
+    pub limit_download: Option<u64>,
     #[command(flatten)]
     pub s3: S3Flags,
     #[command(flatten)]

@@ -64,12 +64,13 @@ impl Context {
             .map(Into::into)
     }
 
-    /// The storage at the location; S3 objects get the Object Lock retention the repository's
-    /// config asks for. Network storages print their waits for the store on stderr (unless
+    /// The storage at the location, held to `--limit-upload` / `--limit-download`; S3 objects
+    /// get the Object Lock retention the repository's config asks for. Network storages print their waits for the store on stderr (unless
     /// `--quiet` or `--json`).
     pub fn storage(&self) -> Result<Arc<dyn Storage>> {
         let location = Location::parse(&self.location)?;
         let storage = location::open(&location, &self.open, Lock::FromConfig)?;
+        let storage = location::throttled(storage, self.open.limits);
         if location.local_path().is_none() && !self.quiet && !self.json {
             storage.set_wait_observer(Some(Arc::new(crate::output::WaitLines::default())));
         }
@@ -83,11 +84,12 @@ impl Context {
         &self,
         lock: tresor_format::config::ObjectLockConfig,
     ) -> Result<Arc<dyn Storage>> {
-        location::open(
+        let storage = location::open(
             &Location::parse(&self.location)?,
             &self.open,
             Lock::Enable(lock),
-        )
+        )?;
+        Ok(location::throttled(storage, self.open.limits))
     }
 
     /// Whether the store refuses overwrites (only S3 stores are asked; see

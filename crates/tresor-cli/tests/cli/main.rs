@@ -26,6 +26,7 @@ mod hostile_trust;
 mod interrupt;
 mod json_contract;
 mod keys;
+mod limits;
 mod ls_paths;
 mod mount;
 mod named_errors;

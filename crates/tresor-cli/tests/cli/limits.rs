@@ -1,0 +1,89 @@
+//! `--limit-upload` / `--limit-download` (KiB/s) hold a command's transfers to the repository
+//! to the rate: ~2 MiB of incompressible data at 1024 KiB/s takes about two seconds each way
+//! (the bucket starts empty), against a local repository (the limit is one layer over every
+//! storage).
+
+use std::time::{Duration, Instant};
+use tresor_testkit::prelude::*;
+
+/// `n` bytes that do not compress (xorshift64).
+fn noise(n: usize) -> Vec<u8> {
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+fn timed(env: &Env, args: &[&str]) -> Duration {
+    let start = Instant::now();
+    env.ok(args);
+    start.elapsed()
+}
+
+#[test]
+fn uploads_and_downloads_keep_to_the_limits() {
+    let env = Env::new();
+    env.init();
+    let src = env.path("src");
+    std::fs::create_dir_all(&src).unwrap();
+    let data = noise(2 << 20);
+    std::fs::write(src.join("big"), &data).unwrap();
+    let s = src.to_str().unwrap();
+    let up = timed(&env, &["--limit-upload", "1024", "backup", s]);
+    assert!(up >= Duration::from_millis(1500), "backup took {up:?}");
+    assert!(up < Duration::from_secs(10), "backup took {up:?}");
+    let target = env.path("target");
+    let t = target.to_str().unwrap();
+    let down = timed(
+        &env,
+        &[
+            "--limit-download",
+            "1024",
+            "restore",
+            "latest",
+            "--target",
+            t,
+        ],
+    );
+    assert!(down >= Duration::from_millis(1500), "restore took {down:?}");
+    assert!(down < Duration::from_secs(10), "restore took {down:?}");
+    let restored = std::fs::read(target.join(s.trim_start_matches('/')).join("big")).unwrap();
+    assert!(restored == data, "restored bytes differ");
+    // Without limits the same work is quick (the time above is the limit's).
+    let target2 = env.path("target2");
+    let free = timed(
+        &env,
+        &["restore", "latest", "--target", target2.to_str().unwrap()],
+    );
+    assert!(free < Duration::from_millis(1500), "restore took {free:?}");
+}
+
+#[test]
+fn the_limits_come_from_the_environment_too() {
+    let env = Env::new();
+    env.init();
+    let src = env.path("src");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("f"), noise(1 << 20)).unwrap();
+    let start = Instant::now();
+    let o = env
+        .cmd()
+        .env("TRESOR_LIMIT_UPLOAD", "1024")
+        .args(["backup", src.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let took = start.elapsed();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(took >= Duration::from_millis(900), "backup took {took:?}");
+    assert!(took < Duration::from_secs(8), "backup took {took:?}");
+}
