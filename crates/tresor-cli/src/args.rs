@@ -56,9 +56,10 @@ pub struct Global {
     /// Print no progress and no informational messages.
     #[arg(short, long, global = true)]
     pub quiet: bool,
-    /// More output: with --json, status lines while backup and restore work.
-    #[arg(short, long, global = true)]
-    pub verbose: bool,
+    /// More output: with --json, status lines while backup and restore work; else backup lists
+    /// new and modified files (-vv: also unchanged ones and directories).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
     /// Local cache directory (default: $XDG_CACHE_HOME/tresor or ~/.cache/tresor).
     #[arg(long, env = "TRESOR_CACHE_DIR", global = true)]
     pub cache_dir: Option<PathBuf>,
@@ -79,6 +80,17 @@ pub struct Global {
         default_value_t = 300
     )]
     pub retry_for: u64,
+    /// Limit uploads (bytes written to the repository) to KIB_S KiB per second; 0: no limit.
+    #[arg(long, env = "TRESOR_LIMIT_UPLOAD", global = true, value_name = "KIB_S")]
+    pub limit_upload: Option<u64>,
+    /// Limit downloads (bytes read from the repository) to KIB_S KiB per second; 0: no limit.
+    #[arg(
+        long,
+        env = "TRESOR_LIMIT_DOWNLOAD",
+        global = true,
+        value_name = "KIB_S"
+    )]
+    pub limit_download: Option<u64>,
     #[command(flatten)]
     pub s3: S3Flags,
     #[command(flatten)]

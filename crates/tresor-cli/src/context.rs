@@ -19,8 +19,9 @@ pub struct Context {
     pub json: bool,
     /// No progress, no chatter.
     pub quiet: bool,
-    /// `-v`: with `--json`, status lines while working.
-    pub verbose: bool,
+    /// How often `-v` was given: with `--json`, status lines while working; else backup lists
+    /// the files it saved (1: new and modified, 2: also unchanged ones and directories).
+    pub verbose: u8,
     /// Local cache directory, if caching is on.
     pub cache_dir: Option<std::path::PathBuf>,
     /// Options for S3 and server locations (from the global flags).
@@ -63,12 +64,13 @@ impl Context {
             .map(Into::into)
     }
 
-    /// The storage at the location; S3 objects get the Object Lock retention the repository's
-    /// config asks for. Network storages print their waits for the store on stderr (unless
+    /// The storage at the location, held to `--limit-upload` / `--limit-download`; S3 objects
+    /// get the Object Lock retention the repository's config asks for. Network storages print their waits for the store on stderr (unless
     /// `--quiet` or `--json`).
     pub fn storage(&self) -> Result<Arc<dyn Storage>> {
         let location = Location::parse(&self.location)?;
         let storage = location::open(&location, &self.open, Lock::FromConfig)?;
+        let storage = location::throttled(storage, self.open.limits);
         if location.local_path().is_none() && !self.quiet && !self.json {
             storage.set_wait_observer(Some(Arc::new(crate::output::WaitLines::default())));
         }
@@ -82,11 +84,12 @@ impl Context {
         &self,
         lock: tresor_format::config::ObjectLockConfig,
     ) -> Result<Arc<dyn Storage>> {
-        location::open(
+        let storage = location::open(
             &Location::parse(&self.location)?,
             &self.open,
             Lock::Enable(lock),
-        )
+        )?;
+        Ok(location::throttled(storage, self.open.limits))
     }
 
     /// Whether the store refuses overwrites (only S3 stores are asked; see
@@ -158,7 +161,7 @@ impl Context {
     /// Where the progress of backup and restore goes: JSON status lines with `--json -v`
     /// (not with `--quiet`), a bar when [`Context::progress_enabled`], else nowhere.
     pub fn progress(&self) -> crate::progress::Show {
-        if self.json && self.verbose && !self.quiet {
+        if self.json && self.verbose > 0 && !self.quiet {
             crate::progress::Show::Json
         } else {
             crate::progress::Show::bar_if(self.progress_enabled())

@@ -17,6 +17,8 @@ pub const ENVIRONMENT: &[(&str, &str)] = &[
     ("TRESOR_PASSWORD_COMMAND", "--password-command"),
     ("TRESOR_CACHE_DIR", "--cache-dir"),
     ("TRESOR_RETRY_FOR", "--retry-for"),
+    ("TRESOR_LIMIT_UPLOAD", "--limit-upload"),
+    ("TRESOR_LIMIT_DOWNLOAD", "--limit-download"),
     ("TRESOR_S3_STORAGE_CLASS_DATA", "--s3-storage-class-data"),
     (
         "TRESOR_S3_STORAGE_CLASS_METADATA",

@@ -15,6 +15,7 @@ use tresor_core::{CoreError, Repository};
 use tresor_format::config::{ObjectLockConfig, ObjectLockMode};
 use tresor_storage::Storage;
 use tresor_storage::local::LocalStorage;
+use tresor_storage::throttle::{Limits, Throttled};
 
 /// A parsed repository location.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,6 +65,9 @@ pub struct OpenOptions {
     pub server: ServerFlags,
     /// How long network storages retry a request that fails in passing (`--retry-for`).
     pub retry_for: Duration,
+    /// Bandwidth limits of commands' storage (`--limit-upload`, `--limit-download`; see
+    /// [`throttled`]).
+    pub limits: Limits,
 }
 
 impl OpenOptions {
@@ -87,8 +91,32 @@ impl OpenOptions {
             s3,
             server: g.server.clone(),
             retry_for: Duration::from_secs(g.retry_for),
+            limits: Limits {
+                upload: bytes_per_second("--limit-upload", g.limit_upload)?,
+                download: bytes_per_second("--limit-download", g.limit_download)?,
+            },
         })
     }
+}
+
+/// A limit of KiB per second in bytes per second; 0 or none is no limit.
+fn bytes_per_second(flag: &str, kib: Option<u64>) -> Result<Option<u64>> {
+    match kib.filter(|&k| k > 0) {
+        None => Ok(None),
+        Some(k) => match k.checked_mul(1024) {
+            Some(b) => Ok(Some(b)),
+            None => bail!("{flag} {k}: too large (KiB per second)"),
+        },
+    }
+}
+
+/// `storage` held to `limits` ([`Throttled`]: every backend, one layer), or as it is when
+/// there are none.
+pub fn throttled(storage: Arc<dyn Storage>, limits: Limits) -> Arc<dyn Storage> {
+    if limits == Limits::default() {
+        return storage;
+    }
+    Arc::new(Throttled::new(storage, limits))
 }
 
 /// What an S3 storage does about Object Lock (other locations ignore it).

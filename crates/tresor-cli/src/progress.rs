@@ -13,6 +13,7 @@ use std::sync::mpsc::{RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
+use tresor_core::ItemOutcome;
 use tresor_storage::retry::WaitNotice;
 
 /// Where progress goes.
@@ -243,6 +244,8 @@ pub struct Bar {
     ticker: Option<(Sender<()>, JoinHandle<()>)>,
     /// Print waits for the store on stderr when there is no bar.
     lines: Option<WaitLines>,
+    /// Backup's listing of saved entries on standard output ([`Bar::with_listing`]).
+    listing: u8,
 }
 
 impl Bar {
@@ -273,7 +276,16 @@ impl Bar {
             shared,
             ticker,
             lines: None,
+            listing: 0,
         }
+    }
+
+    /// List the entries a backup saves on standard output, as restic's `backup -vv` does
+    /// ([`listing_line`]): at `level` 1 new and modified files, at 2 and above also unchanged
+    /// files and every directory; 0 lists nothing.
+    pub fn with_listing(mut self, level: u8) -> Self {
+        self.listing = level;
+        self
     }
 
     /// Without a bar, print waits for the store on stderr ([`WaitLines`]) when `on`.
@@ -302,7 +314,42 @@ impl Bar {
     }
 }
 
+/// One line of backup's listing, or `None` when `level` leaves the entry out (see
+/// [`Bar::with_listing`]): restic's words padded to ten columns (`new       `,
+/// `modified  `, `unchanged `), then the path by the display rule; a directory's path ends in
+/// `/`.
+pub fn listing_line(level: u8, path: &Path, dir: bool, outcome: ItemOutcome) -> Option<String> {
+    let quiet_kind = dir || outcome == ItemOutcome::Unchanged;
+    if level == 0 || (level == 1 && quiet_kind) {
+        return None;
+    }
+    let word = match outcome {
+        ItemOutcome::New => "new",
+        ItemOutcome::Modified => "modified",
+        ItemOutcome::Unchanged => "unchanged",
+    };
+    let mut name = shown(path);
+    if dir && !name.ends_with('/') {
+        name.push('/');
+    }
+    Some(format!("{word:<9} {name}"))
+}
+
 impl tresor_core::Progress for Bar {
+    fn item_done(&self, path: &Path, dir: bool, outcome: ItemOutcome) {
+        let Some(line) = listing_line(self.listing, path, dir, outcome) else {
+            return;
+        };
+        let print = || {
+            use std::io::Write;
+            // A reader gone is noticed by the summary's println (see `main`).
+            let _ = writeln!(std::io::stdout().lock(), "{line}");
+        };
+        match &self.shared.bar {
+            Some(b) => b.suspend(print),
+            None => print(),
+        }
+    }
     fn file_done(&self, _bytes: u64) {
         self.shared.counters.files.fetch_add(1, Ordering::Relaxed);
     }
@@ -425,6 +472,22 @@ mod tests {
             Some("2 / 10 packs, 4.88 KiB, 0 errors")
         );
         bar.finish();
+    }
+
+    #[test]
+    fn listing_lines_by_level_with_restics_columns() {
+        use ItemOutcome::*;
+        let f = Path::new("/s/a\nb");
+        let d = Path::new("/s/d");
+        let line = |level, p, dir, o| listing_line(level, p, dir, o);
+        assert_eq!(line(0, f, false, New), None);
+        assert_eq!(line(1, f, false, New).unwrap(), "new       /s/a\\nb");
+        assert_eq!(line(1, f, false, Modified).unwrap(), "modified  /s/a\\nb");
+        assert_eq!(line(1, f, false, Unchanged), None);
+        assert_eq!(line(1, d, true, New), None);
+        assert_eq!(line(2, f, false, Unchanged).unwrap(), "unchanged /s/a\\nb");
+        assert_eq!(line(2, d, true, Modified).unwrap(), "modified  /s/d/");
+        assert_eq!(line(3, Path::new("/"), true, New).unwrap(), "new       /");
     }
 
     #[test]

@@ -85,6 +85,22 @@ pub trait Progress: Send + Sync {
     fn store_waiting(&self, _notice: &tresor_storage::retry::WaitNotice) {}
     /// A request that had waited for the store went through.
     fn store_recovered(&self) {}
+    /// Backup saved the entry at source path `path` (a directory when `dir`, after its entries);
+    /// `outcome` compares it with the parent snapshot. Entries left out with a warning are not
+    /// reported. For listing (`backup -v`); called on the walking thread, in walk order.
+    fn item_done(&self, _path: &std::path::Path, _dir: bool, _outcome: ItemOutcome) {}
+}
+
+/// What a backup made of one entry, compared with the parent snapshot ([`Progress::item_done`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ItemOutcome {
+    /// Not in the parent snapshot.
+    New,
+    /// In the parent, changed: a file read again (its size, times or inode differ), a
+    /// directory whose tree differs, another entry whose times or target differ.
+    Modified,
+    /// As in the parent snapshot (a file's content reused without reading it).
+    Unchanged,
 }
 
 /// A [`Progress`] that ignores everything.

@@ -11,7 +11,8 @@
 //!
 //! Implementations: [`local::LocalStorage`] (a directory), [`memory::MemoryStorage`] (tests),
 //! S3 (`tresor-s3`) and the `tresor serve` client (`tresor-server`). Layers that wrap a storage
-//! (fault injection: [`faulty::FaultyStorage`]; request counting, throttling) implement
+//! (fault injection: [`faulty::FaultyStorage`]; bandwidth limits: [`throttle::Throttled`];
+//! request counting) implement
 //! [`Forward`], which passes every method they do not override — the optional ones included —
 //! to the wrapped storage. Every implementation passes [`conformance::run_all`].
 
@@ -26,6 +27,7 @@ pub mod layout;
 pub mod local;
 pub mod memory;
 pub mod retry;
+pub mod throttle;
 
 pub use forward::Forward;
 pub use layout::{check_name, is_object_name};

@@ -203,7 +203,14 @@ fn host(repo: &Repository, a: &BackupArgs) -> String {
 /// ([`archiver::Estimate`]) on a thread of its own while the backup runs.
 fn back_up(ctx: &Context, repo: &Repository, opts: BackupOptions) -> Result<BackupResult> {
     let show = ctx.progress();
-    let bar = Bar::new(show, "backup").with_wait_lines(!ctx.quiet && !ctx.json);
+    let listing = if ctx.quiet || ctx.json {
+        0
+    } else {
+        ctx.verbose
+    };
+    let bar = Bar::new(show, "backup")
+        .with_wait_lines(!ctx.quiet && !ctx.json)
+        .with_listing(listing);
     let estimate = (show != Show::Nothing).then(|| archiver::Estimate::of(&opts));
     let done = AtomicBool::new(false);
     let result = std::thread::scope(|scope| {

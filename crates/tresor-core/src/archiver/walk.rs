@@ -2,7 +2,6 @@
 
 use super::open::{Listed, OpenError, open_dir, open_regular};
 use super::{BackupOptions, StdinSource};
-use crate::Progress;
 use crate::error::{CoreError, Result};
 use crate::exclude::is_cachedir_tag;
 use crate::fsmeta::{
@@ -12,6 +11,7 @@ use crate::repo::Repository;
 use crate::repo::blobs::BlobReader;
 use crate::repo::index::{IdMap, IdSet, Index};
 use crate::repo::packer::Packer;
+use crate::{ItemOutcome, Progress};
 use rustix::fs::OFlags;
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
@@ -329,7 +329,7 @@ impl<'a> Walker<'a> {
             NodeKind::Symlink => self.save_symlink(&access, path, parent, &mut node),
             _ => {
                 self.stats.total_files_processed += 1;
-                self.count_other(parent, &node);
+                self.count_other(path, parent, &node);
                 true
             }
         };
@@ -356,7 +356,7 @@ impl<'a> Walker<'a> {
             Ok(t) => {
                 node.target = t.into_os_string().into_vec();
                 self.stats.total_files_processed += 1;
-                self.count_other(parent, node);
+                self.count_other(path, parent, node);
                 true
             }
             Err(e) => {
@@ -416,11 +416,21 @@ impl<'a> Walker<'a> {
                 return Ok(false);
             }
         };
-        match parent {
-            None => self.stats.dirs_new += 1,
-            Some(p) if p.subtree == Some(id) => self.stats.dirs_unmodified += 1,
-            Some(_) => self.stats.dirs_changed += 1,
-        }
+        let outcome = match parent {
+            None => {
+                self.stats.dirs_new += 1;
+                ItemOutcome::New
+            }
+            Some(p) if p.subtree == Some(id) => {
+                self.stats.dirs_unmodified += 1;
+                ItemOutcome::Unchanged
+            }
+            Some(_) => {
+                self.stats.dirs_changed += 1;
+                ItemOutcome::Modified
+            }
+        };
+        self.progress.item_done(path, true, outcome);
         node.subtree = Some(id);
         Ok(true)
     }
@@ -450,34 +460,44 @@ impl<'a> Walker<'a> {
             self.stats.total_bytes_processed += node.size;
             self.progress.bytes_skipped(node.size);
             self.progress.file_done(0);
+            self.progress.item_done(path, false, ItemOutcome::Unchanged);
             return Ok(true);
         }
         let name = node.name.clone();
         if !self.read_file(dir, &name, path, node, meta)? {
             return Ok(false);
         }
-        if parent.is_some() {
+        let outcome = if parent.is_some() {
             self.stats.files_changed += 1;
+            ItemOutcome::Modified
         } else {
             self.stats.files_new += 1;
-        }
+            ItemOutcome::New
+        };
+        self.progress.item_done(path, false, outcome);
         // Only what is stored counts as processed (not a file left out with a warning).
         self.stats.total_files_processed += 1;
         self.stats.total_bytes_processed += node.size;
         Ok(true)
     }
 
-    fn count_other(&mut self, parent: Option<&Node>, node: &Node) {
-        match parent {
-            None => self.stats.files_new += 1,
+    fn count_other(&mut self, path: &Path, parent: Option<&Node>, node: &Node) {
+        let outcome = match parent {
+            None => ItemOutcome::New,
             Some(p)
                 if p.mtime == node.mtime && p.ctime == node.ctime && p.target == node.target =>
             {
-                self.stats.files_unmodified += 1
+                ItemOutcome::Unchanged
             }
-            Some(_) => self.stats.files_changed += 1,
+            Some(_) => ItemOutcome::Modified,
+        };
+        match outcome {
+            ItemOutcome::New => self.stats.files_new += 1,
+            ItemOutcome::Unchanged => self.stats.files_unmodified += 1,
+            ItemOutcome::Modified => self.stats.files_changed += 1,
         }
         self.progress.file_done(0);
+        self.progress.item_done(path, false, outcome);
     }
 
     /// What the marker files in a directory say: `--exclude-if-present` leaves it out,
