@@ -74,13 +74,17 @@ fn uploads_and_downloads_keep_to_the_limits() {
     assert!(down < Duration::from_secs(10), "restore took {down:?}");
     let restored = std::fs::read(target.join(s.trim_start_matches('/')).join("big")).unwrap();
     assert!(restored == data, "restored bytes differ");
-    // Without limits the same work is quick (the time above is the limit's).
+    // Without limits the same work is quicker by most of the ~2 s the limit adds (compared with
+    // the limited run rather than a fixed bound, so that a loaded machine slows both alike).
     let target2 = env.path("target2");
     let free = timed(
         &env,
         &["restore", "latest", "--target", target2.to_str().unwrap()],
     );
-    assert!(free < Duration::from_millis(1500), "restore took {free:?}");
+    assert!(
+        free + Duration::from_millis(800) < down,
+        "unlimited restore took {free:?}, limited {down:?}"
+    );
 }
 
 #[test]
