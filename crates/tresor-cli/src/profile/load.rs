@@ -141,3 +141,49 @@ pub fn choose(config: Option<&Path>, name: &str) -> Result<Chosen> {
         profile,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_count_from_one() {
+        let text = "a = 1\nb = 2\n\nc = 3";
+        assert_eq!(line_of(text, 0), 1);
+        assert_eq!(line_of(text, 6), 2);
+        assert_eq!(line_of(text, text.len() - 1), 4);
+        assert_eq!(line_of(text, 10_000), 4);
+    }
+
+    #[test]
+    fn unknown_fields_become_unknown_keys() {
+        assert_eq!(
+            describe("unknown field `bogus`, expected one of `a`, `b`\n"),
+            "unknown key \"bogus\" (expected one of `a`, `b`)"
+        );
+        assert_eq!(describe("unknown field `x`"), "unknown key \"x\"");
+        assert_eq!(
+            describe("invalid type: string \"x\",\n expected i64"),
+            "invalid type: string \"x\", expected i64"
+        );
+    }
+
+    #[test]
+    fn a_wrong_type_names_its_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("t.toml");
+        std::fs::write(&file, "[profiles.a]\nhost = \"h\"\ntags = \"daily\"\n").unwrap();
+        let e = read(&file).unwrap_err().to_string();
+        assert!(
+            e.starts_with(&format!("{}:3: invalid type", file.display())),
+            "{e}"
+        );
+        assert!(!e.contains('\n'), "{e}");
+    }
+
+    #[test]
+    fn an_explicit_file_is_taken_as_given() {
+        let p = Path::new("/nonexistent/x.toml");
+        assert_eq!(locate(Some(p)).unwrap(), p);
+    }
+}

@@ -41,14 +41,13 @@ pub fn given(m: &ArgMatches, id: &str, env: Option<&'static str>) -> Option<Orig
     }
 }
 
-/// The name of the profile the command line asks for: `-P NAME`, else `run NAME` or
-/// `profile show NAME`.
+/// The name of the profile the command line asks for: `run NAME` or `profile show NAME`, else
+/// `-P NAME`.
 pub fn wanted(cli: &Cli) -> Option<&str> {
     match &cli.command {
-        _ if cli.global.profile.is_some() => cli.global.profile.as_deref(),
         Command::Run(a) => Some(&a.name),
         Command::Profile(crate::args::ProfileCommand::Show { name }) => Some(name),
-        _ => None,
+        _ => cli.global.profile.as_deref(),
     }
 }
 

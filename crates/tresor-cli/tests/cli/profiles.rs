@@ -350,3 +350,34 @@ fn profile_show_names_origins_and_masks() {
     assert_eq!(json(&o)["profiles"], serde_json::json!(["other", "work"]));
     crate::json_contract::check("profile list", &json(&o));
 }
+
+#[test]
+fn the_user_file_is_found_under_xdg_config_home_and_its_absence_is_named() {
+    let env = Env::new();
+    let file = config(&env, "", 0o644);
+    let xdg = env.path("xdg");
+    std::fs::create_dir_all(xdg.join("tresor")).unwrap();
+    std::fs::rename(&file, xdg.join("tresor/tresor.toml")).unwrap();
+    let mut c = env.cmd();
+    c.env_remove("TRESOR_CONFIG").env("XDG_CONFIG_HOME", &xdg);
+    let o = run(c, &["profile", "list"], 0);
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout),
+        format!(
+            "profiles of {}\nother\nwork\n",
+            xdg.join("tresor/tresor.toml").display()
+        )
+    );
+    // No file anywhere (the system file is absent on test machines).
+    let mut c = env.cmd();
+    c.env_remove("TRESOR_CONFIG")
+        .env("XDG_CONFIG_HOME", env.path("none"));
+    if !Path::new("/etc/tresor/tresor.toml").exists() {
+        let o = run(c, &["-P", "work", "snapshots"], 1);
+        assert!(
+            stderr(&o).starts_with("tresor: no configuration file: use --config FILE or create "),
+            "{}",
+            stderr(&o)
+        );
+    }
+}
