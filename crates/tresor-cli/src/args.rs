@@ -15,7 +15,7 @@ pub struct Cli {
 }
 
 /// Options every command takes (shown under their own headings, apart from each command's own).
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 #[command(next_help_heading = "Global options")]
 pub struct Global {
     /// Repository location: PATH, s3:https://HOST/BUCKET[/PREFIX],
@@ -95,10 +95,21 @@ pub struct Global {
     pub s3: S3Flags,
     #[command(flatten)]
     pub server: ServerFlags,
+    /// Use the settings of profile NAME of the configuration file as defaults (flags and
+    /// environment variables override them; see `tresor profile show NAME`).
+    #[arg(short = 'P', long = "profile", global = true, value_name = "NAME")]
+    pub profile: Option<String>,
+    /// The configuration file of profiles (default: $XDG_CONFIG_HOME/tresor/tresor.toml or
+    /// ~/.config/tresor/tresor.toml, else /etc/tresor/tresor.toml).
+    #[arg(long, env = "TRESOR_CONFIG", global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// The password a profile holds (`password`, allowed only in a mode-600 file); never a flag.
+    #[arg(skip)]
+    pub profile_password: Option<String>,
 }
 
 /// S3 options every command takes (ignored for other locations).
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 #[command(next_help_heading = "Global options for S3")]
 pub struct S3Flags {
     /// S3 storage class of packs, e.g. STANDARD_IA, ONEZONE_IA, GLACIER_IR.
@@ -220,6 +231,30 @@ pub enum Command {
     Rewrite(RewriteArgs),
     /// Write a file of a snapshot to standard output, or a directory as a tar or zip archive.
     Dump(DumpArgs),
+    /// Run a profile's job: backup, then its after_backup steps (forget, prune, check).
+    Run(RunArgs),
+    /// Profiles of the configuration file: list them, show one's effective settings.
+    #[command(subcommand)]
+    Profile(ProfileCommand),
+}
+
+/// `tresor run NAME`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The profile.
+    pub name: String,
+}
+
+/// `tresor profile …`.
+#[derive(Debug, Subcommand)]
+pub enum ProfileCommand {
+    /// List the profiles of the configuration file.
+    List,
+    /// Show a profile's effective settings and where each comes from (secrets masked).
+    Show {
+        /// The profile.
+        name: String,
+    },
 }
 
 /// Flags of `tresor generate`: at least one of them.

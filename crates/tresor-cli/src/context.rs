@@ -40,6 +40,7 @@ impl Context {
                 file: g.password_file.clone(),
                 command: g.password_command.clone(),
                 insecure_file: g.insecure_password_file,
+                profile: g.profile_password.clone().map(Into::into),
             },
             json: g.json,
             quiet: g.quiet,

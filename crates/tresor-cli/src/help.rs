@@ -48,7 +48,7 @@ pub const ENVIRONMENT: &[(&str, &str)] = &[
         "s3: true skips instance metadata",
     ),
     ("XDG_CACHE_HOME", "default cache: $XDG_CACHE_HOME/tresor"),
-    ("HOME", "default cache: ~/.cache/tresor; ~/.aws"),
+    ("HOME", "~/.cache/tresor, ~/.config/tresor, ~/.aws"),
     (
         "TRESOR_PROGRESS_FPS",
         "progress redraws per second (0.01-100)",
@@ -59,6 +59,11 @@ pub const ENVIRONMENT: &[(&str, &str)] = &[
     ),
     ("TRESOR_FROM_PASSWORD", "copy: the source's password"),
     ("TRESOR_FROM_PASSWORD_FILE", "copy: --from-password-file"),
+    ("TRESOR_CONFIG", "--config: the file of profiles"),
+    (
+        "XDG_CONFIG_HOME",
+        "config: $XDG_CONFIG_HOME/tresor/tresor.toml",
+    ),
     (
         "TRESOR_FROM_PASSWORD_COMMAND",
         "copy: --from-password-command",
@@ -322,6 +327,31 @@ pub const EXAMPLES: &[(&str, &[&str])] = &[
         ],
     ),
     (
+        "run",
+        &[
+            "tresor run laptop",
+            "tresor --config /etc/tresor/fleet.toml run web1 --json",
+        ],
+    ),
+    (
+        "profile",
+        &["tresor profile list", "tresor profile show laptop --json"],
+    ),
+    (
+        "profile list",
+        &[
+            "tresor profile list",
+            "tresor --config ./tresor.toml profile list",
+        ],
+    ),
+    (
+        "profile show",
+        &[
+            "tresor profile show laptop",
+            "tresor -r /srv/other profile show laptop --json",
+        ],
+    ),
+    (
         "rewrite",
         &[
             "tresor rewrite latest --exclude '*.tmp' --dry-run",
@@ -361,7 +391,18 @@ pub fn command() -> clap::Command {
         }
         cmd = with_subcommand(cmd, path, |c| c.after_help(text));
     }
-    cmd
+    // A profile's `sources` stand in for backup's PATHs: checked after the profile is applied
+    // ([`require_backup_source`]).
+    cmd.mut_subcommand("backup", |c| {
+        c.mut_arg("paths", |a| {
+            clap::Arg::new("paths")
+                .help(a.get_help().cloned().unwrap_or_default())
+                .value_name("PATHS")
+                .num_args(1..)
+                .action(clap::ArgAction::Append)
+                .value_parser(clap::value_parser!(std::path::PathBuf))
+        })
+    })
 }
 
 /// `cmd` with `f` applied to its subcommand at `path` (space-separated words; `""`: itself).
@@ -394,10 +435,38 @@ fn footer(heading: &dyn Fn(&str) -> String) -> String {
 
 /// The parsed command line (clap's usage errors and `--help` end the process, as
 /// `Cli::parse` would).
-pub fn parse() -> Cli {
+pub fn parse() -> (Cli, clap::ArgMatches) {
     let mut cmd = command();
-    let mut matches = cmd.clone().get_matches();
-    Cli::from_arg_matches_mut(&mut matches).unwrap_or_else(|e| e.format(&mut cmd).exit())
+    let matches = cmd.clone().get_matches();
+    let cli = Cli::from_arg_matches_mut(&mut matches.clone())
+        .unwrap_or_else(|e| e.format(&mut cmd).exit());
+    (cli, matches)
+}
+
+/// `backup` without any source once a profile (`-P`) had its say: the usage error clap gives
+/// for a missing argument (exit 2). (clap itself cannot require PATHs: a profile's `sources`
+/// stand in for them.)
+pub fn require_backup_source(cli: &Cli) {
+    let crate::args::Command::Backup(a) = &cli.command else {
+        return;
+    };
+    let none = a.paths.is_empty()
+        && !a.stdin
+        && a.files_from.is_empty()
+        && a.files_from_verbatim.is_empty()
+        && a.files_from_raw.is_empty();
+    if none {
+        let mut cmd = command();
+        cmd.build();
+        let backup = cmd.find_subcommand_mut("backup").expect("backup");
+        backup
+            .error(
+                clap::error::ErrorKind::MissingRequiredArgument,
+                "the following required arguments were not provided:\n  <PATHS>... \
+                 (or --stdin, --files-from…, or a profile's sources with -P NAME)",
+            )
+            .exit();
+    }
 }
 
 /// The text of the help topic the arguments (without the program name) ask for:

@@ -14,6 +14,7 @@ mod help;
 mod location;
 mod output;
 mod password;
+mod profile;
 mod progress;
 mod render;
 
@@ -24,14 +25,19 @@ fn main() {
         return;
     }
     drop_empty_options();
-    let args = help::parse();
+    let (mut args, matches) = help::parse();
+    let chosen = profile::merge::apply(&mut args, &matches).unwrap_or_else(|e| {
+        crate::render::say(format!("tresor: {}", exit::message(&e)));
+        std::process::exit(exit::code(&e))
+    });
+    help::require_backup_source(&args);
     tune_allocator(matches!(args.command, args::Command::Serve(_)));
     end_quietly_when_stdout_closes();
     // Deep trees are walked recursively: run on a thread with a large stack.
     let handle = std::thread::Builder::new()
         .name("tresor".into())
         .stack_size(512 << 20)
-        .spawn(move || commands::run(args));
+        .spawn(move || profile::dispatch(args, &matches, chosen));
     let code = match handle.map(|h| h.join()) {
         Ok(Ok(Ok(code))) => code,
         Ok(Ok(Err(e))) => {

@@ -14,6 +14,10 @@ pub struct PasswordSource {
     pub command: Option<String>,
     /// `--insecure-password-file`: accept a group/world-readable file.
     pub insecure_file: bool,
+    /// The `password` of a profile (a mode-600 configuration file that allows it); used when
+    /// no file or command is given, before `TRESOR_PASSWORD` (which, when set, keeps the
+    /// profile from giving one at all).
+    pub profile: Option<zeroize::Zeroizing<String>>,
 }
 
 fn first_line(s: &str) -> String {
@@ -59,6 +63,9 @@ impl PasswordSource {
         if let Some(c) = &self.command {
             return run_command(c);
         }
+        if let Some(p) = &self.profile {
+            return Ok(p.to_string());
+        }
         if let Ok(p) = std::env::var("TRESOR_PASSWORD") {
             return Ok(p);
         }
@@ -74,6 +81,7 @@ impl PasswordSource {
     fn get_new(&self, prompt: &str) -> Result<String> {
         let interactive = self.file.is_none()
             && self.command.is_none()
+            && self.profile.is_none()
             && std::env::var_os("TRESOR_PASSWORD").is_none()
             && std::io::IsTerminal::is_terminal(&std::io::stdin());
         if interactive {

@@ -48,6 +48,7 @@ fn source_context(ctx: &Context, a: &CopyArgs) -> Context {
             file: a.from_password_file.clone(),
             command: a.from_password_command.clone(),
             insecure_file: ctx.password.insecure_file,
+            profile: None,
         },
         json: ctx.json,
         quiet: ctx.quiet,

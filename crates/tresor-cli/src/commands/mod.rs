@@ -66,7 +66,11 @@ fn run_with(ctx: &Context, command: Command) -> Result<i32> {
         Command::Mount(a) => mount::run(ctx, &a),
         Command::Check(a) => check::run(ctx, &a),
         Command::Key(c) => key::run(ctx, &c),
-        Command::S3Policy(_) | Command::Serve(_) | Command::Generate(_) => {
+        Command::S3Policy(_)
+        | Command::Serve(_)
+        | Command::Generate(_)
+        | Command::Run(_)
+        | Command::Profile(_) => {
             unreachable!("handled above")
         }
         Command::Forget(a) => forget::run(ctx, &a),

@@ -359,6 +359,8 @@ fn every_documented_section_parses() {
         "find",
         "stats",
         "copy",
+        "profile show",
+        "profile list",
     ] {
         contract::table(&doc, name);
     }

@@ -32,6 +32,7 @@ mod mount;
 mod named_errors;
 mod names_in_output;
 mod output_rules;
+mod profiles;
 mod progress;
 mod progress_pty;
 mod prune;
