@@ -140,3 +140,34 @@ pub fn walk_pruned(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Names keep their exact bytes (not UTF-8, a newline, a backslash); only `/` separates.
+    #[test]
+    fn components_and_normalize_keep_bytes() {
+        let p = b"d//\xff/./nl\nname/a\\b/";
+        let want: Vec<Vec<u8>> = vec![
+            b"d".to_vec(),
+            b"\xff".to_vec(),
+            b"nl\nname".to_vec(),
+            b"a\\b".to_vec(),
+        ];
+        assert_eq!(components(p), want);
+        assert_eq!(normalize(p), b"/d/\xff/nl\nname/a\\b".to_vec());
+        assert_eq!(normalize(b""), b"/".to_vec());
+        assert_eq!(normalize(b"/./"), b"/".to_vec());
+    }
+
+    /// `/` holds everything; a sibling sharing a prefix is not below.
+    #[test]
+    fn at_or_below_compares_whole_names() {
+        assert!(at_or_below(b"/", b"/x"));
+        assert!(at_or_below(b"/d/\xff", b"/d/\xff"));
+        assert!(at_or_below(b"/d/\xff", b"/d/\xff/f"));
+        assert!(!at_or_below(b"/d/\xff", b"/d/\xff\xfe"));
+        assert!(!at_or_below(b"/d/\xff/f", b"/d/\xff"));
+    }
+}
