@@ -2,6 +2,7 @@
 //! Help texts live here, next to the flags. Depends on no other module of the CLI.
 
 use clap::{Args, Parser, Subcommand};
+use std::ffi::OsString;
 use std::path::PathBuf;
 
 /// tresor: encrypted, deduplicated backups to a local directory or object storage.
@@ -517,7 +518,7 @@ pub struct LsArgs {
     /// Paths inside the snapshot to list: each and its direct children (restic's rule;
     /// default: everything).
     #[arg(value_name = "PATH")]
-    pub dirs: Vec<String>,
+    pub dirs: Vec<OsString>,
     /// With paths: list everything below them, not only their direct children.
     #[arg(long)]
     pub recursive: bool,
@@ -535,10 +536,10 @@ pub struct LsArgs {
 pub struct DiffArgs {
     /// The first snapshot (id prefix or "latest"), optionally `:PATH`, a directory in it.
     #[arg(value_name = "SNAPSHOT1[:PATH]")]
-    pub before: String,
+    pub before: OsString,
     /// The second snapshot, optionally `:PATH`, a directory in it.
     #[arg(value_name = "SNAPSHOT2[:PATH]")]
-    pub after: String,
+    pub after: OsString,
     /// Also show metadata-only changes (U): mode, owner, times but access time, xattrs ….
     #[arg(long)]
     pub metadata: bool,
@@ -570,7 +571,7 @@ pub struct CatArgs {
 #[derive(Debug, Args)]
 pub struct RestoreArgs {
     /// SNAPSHOT[:SUBPATH]: snapshot id (prefix) or "latest", optionally a path inside it.
-    pub snapshot: String,
+    pub snapshot: OsString,
     /// Directory to restore into.
     #[arg(short, long)]
     pub target: PathBuf,
@@ -968,7 +969,7 @@ pub struct DumpArgs {
     /// SNAPSHOT[:PATH]: snapshot id (prefix) or "latest", optionally a file or directory in it
     /// (default: the whole snapshot).
     #[arg(value_name = "SNAPSHOT[:PATH]")]
-    pub snapshot: String,
+    pub snapshot: OsString,
     /// Archive format for a directory: tar (PAX) or zip. A file is written as its bytes.
     #[arg(long, default_value = "tar", value_parser = ["tar", "zip"])]
     pub archive: String,

@@ -96,15 +96,28 @@ impl PatternSet {
     /// environment variables expanded (see the module documentation).
     ///
     /// # Errors
-    /// [`CoreError::Io`] when the file cannot be read (or is not UTF-8).
+    /// [`CoreError::Io`] when the file cannot be read; [`CoreError::Invalid`] naming the file
+    /// and the line (`FILE:LINE`, from 1) for the first line that is not UTF-8 (patterns are
+    /// text; a name that is not UTF-8 is matched with `?` or `*`).
     pub fn read_file(path: &Path) -> Result<Vec<String>> {
-        let text = std::fs::read_to_string(path).map_err(|e| CoreError::io(path, e))?;
-        Ok(text
-            .lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty() && !l.starts_with('#'))
-            .map(|l| expand_env(l, |name| std::env::var(name).unwrap_or_default()))
-            .collect())
+        let data = std::fs::read(path).map_err(|e| CoreError::io(path, e))?;
+        let mut out = Vec::new();
+        for (i, line) in data.split(|&b| b == b'\n').enumerate() {
+            let Ok(l) = std::str::from_utf8(line) else {
+                return Err(CoreError::Invalid(format!(
+                    "{}:{}: exclude patterns must be UTF-8 text; match a name that is not UTF-8 with ? or *",
+                    tresor_format::tree::display_bytes(path.as_os_str().as_bytes()),
+                    i + 1
+                )));
+            };
+            let l = l.trim();
+            if !l.is_empty() && !l.starts_with('#') {
+                out.push(expand_env(l, |name| {
+                    std::env::var(name).unwrap_or_default()
+                }));
+            }
+        }
+        Ok(out)
     }
 
     /// Whether no pattern was given.

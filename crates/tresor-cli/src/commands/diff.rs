@@ -3,6 +3,7 @@ use crate::context::Context;
 use crate::exit;
 use crate::render::{self, diff::ChangeLine, diff::Heading, diff::Summary};
 use anyhow::Result;
+use std::ffi::OsStr;
 use tresor_core::diff::{Options, Side, Source, diff};
 use tresor_core::repo::blobs::BlobReader;
 use tresor_core::repo::index::Index;
@@ -18,9 +19,9 @@ pub fn run(ctx: &Context, a: &DiffArgs) -> Result<i32> {
     let index = repo.load_index()?;
     let (list, skipped) = repo.load_snapshots()?;
     let filter = (&a.filter).into();
-    let resolve = |spec: &str| -> Result<(ObjectId, BlobId)> {
-        let (snap_spec, path) = spec.split_once(':').unwrap_or((spec, "/"));
-        let (id, snap) = find(&list, &skipped, snap_spec, &filter)?;
+    let resolve = |arg: &OsStr| -> Result<(ObjectId, BlobId)> {
+        let (snap_spec, path) = super::split_snapshot_path(arg);
+        let (id, snap) = find(&list, &skipped, &snap_spec, &filter)?;
         Ok((*id, subtree(&repo, &index, id, &snap.tree, path)?))
     };
     let (before, b_tree) = resolve(&a.before)?;
@@ -61,7 +62,7 @@ fn subtree(
     index: &Index,
     id: &ObjectId,
     root: &BlobId,
-    path: &str,
+    path: &[u8],
 ) -> Result<BlobId> {
     let reader = BlobReader::for_snapshot(repo, index, repo.snapshot_signer(id).ok());
     let path = normalize(path);
@@ -71,7 +72,7 @@ fn subtree(
             (NodeKind::Dir, Some(t)) => Ok(t),
             _ => Err(CoreError::Invalid(format!(
                 "{}: not a directory in snapshot {}",
-                tresor_format::tree::display_bytes(path.as_bytes()),
+                tresor_format::tree::display_bytes(&path),
                 id.short()
             ))
             .into()),

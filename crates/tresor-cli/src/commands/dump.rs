@@ -11,14 +11,14 @@ use tresor_core::repo::trust::Verdict;
 use tresor_core::snapshots::find;
 
 pub fn run(ctx: &Context, a: &DumpArgs) -> Result<i32> {
-    let (spec, path) = a.snapshot.split_once(':').unwrap_or((&a.snapshot, "/"));
+    let (spec, path) = super::split_snapshot_path(&a.snapshot);
     if a.target.is_none() && std::io::stdout().is_terminal() {
         bail!("standard output is a terminal: redirect it, or give --target FILE");
     }
     let repo = ctx.open()?;
     repo.require_read("dump")?;
     let (list, skipped) = repo.load_snapshots()?;
-    let (id, snap) = find(&list, &skipped, spec, &(&a.filter).into())?;
+    let (id, snap) = find(&list, &skipped, &spec, &(&a.filter).into())?;
     // Privileged metadata only from snapshots of full keys, as restore.
     let verdict = repo.snapshot_verdict(id)?;
     let index = repo.load_index()?;

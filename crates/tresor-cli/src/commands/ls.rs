@@ -3,6 +3,7 @@ use crate::context::Context;
 use crate::exit;
 use crate::render::{self, ls::Entry, ls::Heading};
 use anyhow::Result;
+use std::os::unix::ffi::OsStrExt;
 use tresor_core::repo::blobs::BlobReader;
 use tresor_core::repo::tree::{find_node, normalize, walk_selected};
 use tresor_core::snapshots::find;
@@ -17,7 +18,8 @@ pub fn run(ctx: &Context, a: &LsArgs) -> Result<i32> {
     // The snapshot's own copies of blobs are preferred after full keys'.
     let reader = BlobReader::for_snapshot(&repo, &index, repo.snapshot_signer(id).ok());
     // A path the snapshot lacks is an error (restic prints nothing).
-    for p in &a.dirs {
+    let dirs: Vec<Vec<u8>> = a.dirs.iter().map(|d| d.as_bytes().to_vec()).collect();
+    for p in &dirs {
         find_node(&reader, &snap.tree, &normalize(p))?;
     }
     let (mode, long) = (ctx.mode(), a.long);
@@ -39,6 +41,6 @@ pub fn run(ctx: &Context, a: &LsArgs) -> Result<i32> {
         },
         mode,
     )?;
-    walk_selected(&reader, &snap.tree, &a.dirs, a.recursive, &mut print)?;
+    walk_selected(&reader, &snap.tree, &dirs, a.recursive, &mut print)?;
     failed.map_or(Ok(exit::OK), Err)
 }

@@ -112,3 +112,16 @@ pub fn workers() -> usize {
         .map(|n| n.get())
         .unwrap_or(2)
 }
+
+/// Split a `SNAPSHOT[:PATH]` argument at its first `:` on bytes: the snapshot (id prefix or
+/// `latest`; bytes that are not UTF-8 shown lossily, they name no snapshot) and the path's
+/// exact bytes (`/` when absent), so a path in the snapshot need not be UTF-8.
+fn split_snapshot_path(arg: &std::ffi::OsStr) -> (String, &[u8]) {
+    use std::os::unix::ffi::OsStrExt;
+    let b = arg.as_bytes();
+    let (spec, path) = match b.iter().position(|&c| c == b':') {
+        Some(i) => (&b[..i], &b[i + 1..]),
+        None => (b, &b"/"[..]),
+    };
+    (String::from_utf8_lossy(spec).into_owned(), path)
+}

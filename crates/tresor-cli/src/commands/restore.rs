@@ -11,19 +11,16 @@ use tresor_core::restorer::{self, Overwrite, RestoreOptions, RestoreResult};
 use tresor_core::snapshots::find;
 
 pub fn run(ctx: &Context, a: &RestoreArgs) -> Result<i32> {
-    let (spec, sub) = match a.snapshot.split_once(':') {
-        Some((s, p)) => (s, p.to_string()),
-        None => (a.snapshot.as_str(), "/".to_string()),
-    };
+    let (spec, sub) = super::split_snapshot_path(&a.snapshot);
     let repo = ctx.open()?;
     repo.require_read("restore")?;
     let (list, skipped) = repo.load_snapshots()?;
-    let (id, snap) = find(&list, &skipped, spec, &(&a.filter).into())?;
+    let (id, snap) = find(&list, &skipped, &spec, &(&a.filter).into())?;
     // Privileged metadata only from snapshots of full keys, unless the admin says otherwise.
     let verdict = repo.snapshot_verdict(id)?;
     let index = repo.load_index()?;
     let opts = RestoreOptions {
-        subpath: sub,
+        subpath: sub.to_vec(),
         includes: PatternSet::new(&a.includes)?,
         excludes: PatternSet::new(&a.excludes)?,
         verify: a.verify,

@@ -13,8 +13,8 @@ use tresor_format::ObjectId;
 pub struct Summary<'a> {
     /// The snapshot dumped.
     pub snapshot: ObjectId,
-    /// The path in it.
-    pub path: String,
+    /// The path in it (its exact bytes).
+    pub path: Vec<u8>,
     /// `tar` or `zip`.
     pub archive: &'a str,
     /// The file written, `None` for standard output.
@@ -28,7 +28,7 @@ pub struct Summary<'a> {
 struct Json<'a> {
     message_type: &'static str,
     snapshot_id: String,
-    path: &'a str,
+    path: String,
     archive: Option<&'a str>,
     target: String,
     #[serde(flatten)]
@@ -78,7 +78,7 @@ impl Outcome for Summary<'_> {
         };
         t.info(format!(
             "dumped {} of snapshot {} to {} ({what}, {} bytes of content)",
-            tresor_format::tree::display_bytes(self.path.as_bytes()),
+            tresor_format::tree::display_bytes(&self.path),
             self.snapshot.short(),
             tresor_format::tree::display_bytes(target.as_os_str().as_encoded_bytes()),
             d.bytes
@@ -93,7 +93,7 @@ impl Outcome for Summary<'_> {
         t.json_line(&Json {
             message_type: "summary",
             snapshot_id: self.snapshot.to_string(),
-            path: &self.path,
+            path: String::from_utf8_lossy(&self.path).into_owned(),
             archive: (!self.dumped.single_file).then_some(self.archive),
             target: target.to_string_lossy().into_owned(),
             dumped: &self.dumped,

@@ -8,6 +8,7 @@ mod backup_options;
 mod backup_pause;
 mod backup_sources;
 mod backup_verbose;
+mod byte_paths;
 mod check_subset;
 mod copy;
 mod deep;

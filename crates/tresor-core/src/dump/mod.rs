@@ -100,7 +100,7 @@ pub struct Dumped {
 pub fn dump(
     reader: &BlobReader<'_>,
     root: &BlobId,
-    path: &str,
+    path: &[u8],
     opts: &Options,
     out: &mut dyn Write,
 ) -> Result<Dumped> {
@@ -110,11 +110,11 @@ pub fn dump(
         Some(n) if n.kind == NodeKind::Dir => n.subtree.ok_or_else(|| {
             CoreError::Damaged(format!(
                 "{}: directory without a tree",
-                display_bytes(path.as_bytes())
+                display_bytes(&path)
             ))
         })?,
         Some(n) if n.kind == NodeKind::File => {
-            let bytes = std::io::copy(&mut Content::new(reader, &n, path.as_bytes()), out)
+            let bytes = std::io::copy(&mut Content::new(reader, &n, &path), out)
                 .map_err(|e| io_error(e, "output"))?;
             out.flush().map_err(|e| io_error(e, "output"))?;
             return Ok(Dumped {
@@ -127,7 +127,7 @@ pub fn dump(
         Some(_) => {
             return Err(CoreError::Invalid(format!(
                 "{}: neither a file nor a directory; dump writes files and directories",
-                display_bytes(path.as_bytes())
+                display_bytes(&path)
             )));
         }
     };

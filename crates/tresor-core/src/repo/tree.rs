@@ -5,46 +5,46 @@ use crate::repo::blobs::BlobReader;
 use tresor_format::BlobId;
 use tresor_format::tree::{MAX_TREE_DEPTH, Node, NodeKind};
 
-/// Split a snapshot-internal path ("/usr/share") into name components.
-pub fn components(path: &str) -> Vec<Vec<u8>> {
-    path.split('/')
-        .filter(|c| !c.is_empty() && *c != ".")
-        .map(|c| c.as_bytes().to_vec())
+/// Split a snapshot-internal path (`b"/usr/share"`, any bytes but `/` in a name) into name
+/// components; empty components and `.` are dropped.
+pub fn components(path: &[u8]) -> Vec<Vec<u8>> {
+    path.split(|&b| b == b'/')
+        .filter(|c| !c.is_empty() && *c != b".")
+        .map(<[u8]>::to_vec)
         .collect()
 }
 
-/// Normalise a snapshot-internal path: `"usr/share/"` → `"/usr/share"`, `""` → `"/"`.
-pub fn normalize(path: &str) -> String {
+/// Normalise a snapshot-internal path: `b"usr/share/"` → `b"/usr/share"`, `b""` → `b"/"`.
+/// Names keep their exact bytes.
+pub fn normalize(path: &[u8]) -> Vec<u8> {
     let comps = components(path);
     if comps.is_empty() {
-        return "/".into();
+        return b"/".to_vec();
     }
-    comps
-        .iter()
-        .map(|c| format!("/{}", String::from_utf8_lossy(c)))
-        .collect()
+    comps.iter().flat_map(|c| [&b"/"[..], c].concat()).collect()
 }
 
 /// Find the node at `path` below the tree `root`. `Ok(None)` means the root itself.
 ///
 /// # Errors
-/// [`CoreError::Invalid`] when the path does not exist in the snapshot; damage.
-pub fn find_node(reader: &BlobReader<'_>, root: &BlobId, path: &str) -> Result<Option<Node>> {
+/// [`CoreError::Invalid`] when the path does not exist in the snapshot (naming it by
+/// [`tresor_format::tree::display_bytes`]); damage.
+pub fn find_node(reader: &BlobReader<'_>, root: &BlobId, path: &[u8]) -> Result<Option<Node>> {
+    let shown = || tresor_format::tree::display_bytes(path);
     let mut tree_id = *root;
     let mut found = None;
     let comps = components(path);
     for (i, c) in comps.iter().enumerate() {
         let tree = reader.load_tree(&tree_id)?;
-        let node = tree
-            .find(c)
-            .cloned()
-            .ok_or_else(|| CoreError::Invalid(format!("{path}: no such path in the snapshot")))?;
+        let node = tree.find(c).cloned().ok_or_else(|| {
+            CoreError::Invalid(format!("{}: no such path in the snapshot", shown()))
+        })?;
         if i + 1 < comps.len() {
             tree_id = node
                 .subtree
                 .filter(|_| node.kind == NodeKind::Dir)
                 .ok_or_else(|| {
-                    CoreError::Invalid(format!("{path}: not a directory in the snapshot"))
+                    CoreError::Invalid(format!("{}: not a directory in the snapshot", shown()))
                 })?;
         }
         found = Some(node);
@@ -82,20 +82,20 @@ pub fn walk(
 pub fn walk_selected(
     reader: &BlobReader<'_>,
     root: &BlobId,
-    dirs: &[String],
+    dirs: &[Vec<u8>],
     recursive: bool,
     f: &mut dyn FnMut(&[u8], &Node),
 ) -> Result<()> {
     if dirs.is_empty() {
         return walk(reader, root, "/", f);
     }
-    let dirs: Vec<String> = dirs.iter().map(|d| normalize(d)).collect();
+    let dirs: Vec<Vec<u8>> = dirs.iter().map(|d| normalize(d)).collect();
     walk_pruned(reader, root, "/", &mut |path, n| {
-        let within = dirs.iter().any(|d| at_or_below(d.as_bytes(), path));
+        let within = dirs.iter().any(|d| at_or_below(d, path));
         if within {
             f(path, n);
         }
-        (within && recursive) || dirs.iter().any(|d| at_or_below(path, d.as_bytes()))
+        (within && recursive) || dirs.iter().any(|d| at_or_below(path, d))
     })
 }
 
@@ -139,4 +139,35 @@ pub fn walk_pruned(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Names keep their exact bytes (not UTF-8, a newline, a backslash); only `/` separates.
+    #[test]
+    fn components_and_normalize_keep_bytes() {
+        let p = b"d//\xff/./nl\nname/a\\b/";
+        let want: Vec<Vec<u8>> = vec![
+            b"d".to_vec(),
+            b"\xff".to_vec(),
+            b"nl\nname".to_vec(),
+            b"a\\b".to_vec(),
+        ];
+        assert_eq!(components(p), want);
+        assert_eq!(normalize(p), b"/d/\xff/nl\nname/a\\b".to_vec());
+        assert_eq!(normalize(b""), b"/".to_vec());
+        assert_eq!(normalize(b"/./"), b"/".to_vec());
+    }
+
+    /// `/` holds everything; a sibling sharing a prefix is not below.
+    #[test]
+    fn at_or_below_compares_whole_names() {
+        assert!(at_or_below(b"/", b"/x"));
+        assert!(at_or_below(b"/d/\xff", b"/d/\xff"));
+        assert!(at_or_below(b"/d/\xff", b"/d/\xff/f"));
+        assert!(!at_or_below(b"/d/\xff", b"/d/\xff\xfe"));
+        assert!(!at_or_below(b"/d/\xff/f", b"/d/\xff"));
+    }
 }

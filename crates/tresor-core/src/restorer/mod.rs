@@ -132,8 +132,9 @@ impl std::str::FromStr for Overwrite {
 pub struct RestoreOptions {
     /// Target directory (created if missing).
     pub target: PathBuf,
-    /// Path inside the snapshot to restore (its contents go into the target); `/` for all.
-    pub subpath: String,
+    /// Path inside the snapshot to restore (its contents go into the target), as the bytes of
+    /// its names (any but `/`); `/` for all.
+    pub subpath: Vec<u8>,
     /// Restore only entries matching (or below a directory matching) these patterns.
     pub includes: PatternSet,
     /// Skip entries matching these patterns.
@@ -462,7 +463,7 @@ fn run(
     if ls::components(&opts.subpath).iter().any(|c| !valid_name(c)) {
         return Err(CoreError::Invalid(format!(
             "{}: `..` is not a name in a snapshot path",
-            opts.subpath
+            tresor_format::tree::display_bytes(&opts.subpath)
         )));
     }
     let start = find_node(&sh.reader, &snapshot.tree, &opts.subpath)?;

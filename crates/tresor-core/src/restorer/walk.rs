@@ -68,9 +68,11 @@ impl<'s, 'a> Walk<'s, 'a> {
         sh: &'s Shared<'a>,
         opts: &'s RestoreOptions,
         jobs: Sender<FileJob>,
-        prefix: &str,
+        prefix: &[u8],
     ) -> Self {
-        let spath = prefix.trim_end_matches('/').to_string();
+        let spath = String::from_utf8_lossy(prefix)
+            .trim_end_matches('/')
+            .to_string();
         Walk {
             sh,
             opts,
@@ -79,7 +81,7 @@ impl<'s, 'a> Walk<'s, 'a> {
             deferred: Vec::new(),
             needed: None,
             dirs: 0,
-            base_depth: crate::repo::tree::components(&spath).len(),
+            base_depth: crate::repo::tree::components(prefix).len(),
             spath,
             stack: Vec::new(),
             found: None,

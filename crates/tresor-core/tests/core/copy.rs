@@ -34,7 +34,7 @@ fn file_bytes(repo: &Repository, id: &ObjectId, path: &Path) -> Vec<u8> {
     let index = repo.load_index().unwrap();
     let reader = BlobReader::new(repo, &index);
     let root = repo.load_snapshot(id).unwrap().tree;
-    let node = find_node(&reader, &root, path.to_str().unwrap())
+    let node = find_node(&reader, &root, path.as_os_str().as_encoded_bytes())
         .unwrap()
         .unwrap();
     let mut out = Vec::new();

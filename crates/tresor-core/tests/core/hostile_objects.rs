@@ -293,7 +293,7 @@ fn forge_copies(w: &World, raw_length_delta: u64) -> (ObjectId, ObjectId, Vec<Bl
     let reader = BlobReader::new(&admin, &index);
     let snap = admin.load_snapshot(&good.id).unwrap();
     let path = format!("{}/data.bin", good.src.display());
-    let node = tree::find_node(&reader, &snap.tree, &path)
+    let node = tree::find_node(&reader, &snap.tree, path.as_bytes())
         .unwrap()
         .unwrap();
     let evil = Repository::open(w.storage.clone(), "evil").unwrap();
@@ -634,7 +634,7 @@ fn a_put_only_hosts_snapshot_is_never_an_automatic_parent() {
     // The evil host copies the admin's last snapshot, names itself "admin", dates it later, and
     // points data.bin (same size, times and inode) at the blobs of note.txt.
     let note = format!("{}/note.txt", own.src.display());
-    let other = tree::find_node(&reader, &snap.tree, &note)
+    let other = tree::find_node(&reader, &snap.tree, note.as_bytes())
         .unwrap()
         .unwrap()
         .content;
@@ -707,7 +707,7 @@ fn a_false_listing_of_another_hosts_pack_hides_nothing() {
     let reader = BlobReader::new(&admin, &index);
     let snap = admin.load_snapshot(&good.id).unwrap();
     let path = format!("{}/data.bin", good.src.display());
-    let first = tree::find_node(&reader, &snap.tree, &path)
+    let first = tree::find_node(&reader, &snap.tree, path.as_bytes())
         .unwrap()
         .unwrap()
         .content[0];

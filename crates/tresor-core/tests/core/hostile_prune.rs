@@ -129,7 +129,7 @@ impl World {
         let reader = BlobReader::new(&admin, &index);
         let snap = admin.load_snapshot(&self.kept[0].id).unwrap();
         let path = format!("{}/data.bin", self.kept[0].src.display());
-        let node = tree::find_node(&reader, &snap.tree, &path)
+        let node = tree::find_node(&reader, &snap.tree, path.as_bytes())
             .unwrap()
             .unwrap();
         assert!(
