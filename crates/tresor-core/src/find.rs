@@ -151,26 +151,12 @@ mod tests {
     fn node(name: &[u8], kind: NodeKind, secs: i64) -> Node {
         let t = Timestamp { secs, nanos: 0 };
         Node {
-            name: name.to_vec(),
-            kind,
             mode: 0o644,
-            uid: 0,
-            gid: 0,
-            user: None,
-            group: None,
             mtime: t,
             atime: t,
             ctime: t,
-            size: 0,
-            device: 0,
-            inode: 0,
             links: 1,
-            rdev: 0,
-            target: vec![],
-            xattrs: vec![],
-            sparse: false,
-            content: vec![],
-            subtree: None,
+            ..Node::bare(name, kind)
         }
     }
 

@@ -136,6 +136,35 @@ pub struct Node {
 }
 
 impl Node {
+    /// A node named `name` of `kind` with every other field zero or empty (mode 0, owner 0,
+    /// no names, times at the Unix epoch, size 0, no content, no subtree): the base that
+    /// fixtures and crafted trees fill in field by field,
+    /// `Node { size: 5, ..Node::bare(b"f", NodeKind::File) }`. Not a valid file by itself.
+    pub fn bare(name: &[u8], kind: NodeKind) -> Self {
+        Node {
+            name: name.to_vec(),
+            kind,
+            mode: 0,
+            uid: 0,
+            gid: 0,
+            user: None,
+            group: None,
+            mtime: Timestamp::default(),
+            atime: Timestamp::default(),
+            ctime: Timestamp::default(),
+            size: 0,
+            device: 0,
+            inode: 0,
+            links: 0,
+            rdev: 0,
+            target: Vec::new(),
+            xattrs: Vec::new(),
+            sparse: false,
+            content: Vec::new(),
+            subtree: None,
+        }
+    }
+
     /// The name as text, with non-UTF-8 bytes replaced by U+FFFD (for matching patterns and
     /// for JSON, beside the exact bytes; people get [`Node::name_shown`]).
     pub fn name_lossy(&self) -> String {

@@ -58,26 +58,12 @@ pub fn node(name: &[u8], kind: NodeKind) -> Node {
         nanos: 0,
     };
     Node {
-        name: name.to_vec(),
-        kind,
         mode: if kind == NodeKind::Dir { 0o755 } else { 0o644 },
-        uid: 0,
-        gid: 0,
-        user: None,
-        group: None,
         mtime: t,
         atime: t,
         ctime: t,
-        size: 0,
-        device: 0,
-        inode: 0,
         links: 1,
-        rdev: 0,
-        target: Vec::new(),
-        xattrs: Vec::new(),
-        sparse: false,
-        content: Vec::new(),
-        subtree: None,
+        ..Node::bare(name, kind)
     }
 }
 

@@ -182,26 +182,17 @@ mod tests {
             nanos: 5,
         };
         Node {
-            name: b"a\xff".to_vec(),
-            kind: NodeKind::File,
             mode: 0o4755,
             uid: 1000,
             gid: 100,
             user: Some("me".into()),
-            group: None,
             mtime: t,
             atime: t,
-            ctime: Timestamp { secs: 0, nanos: 0 },
             size: 6,
             device: 2049,
             inode: 77,
             links: 2,
-            rdev: 0,
-            target: vec![],
-            xattrs: vec![],
-            sparse: false,
-            content: vec![],
-            subtree: None,
+            ..Node::bare(b"a\xff", NodeKind::File)
         }
     }
 

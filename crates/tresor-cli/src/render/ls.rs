@@ -200,13 +200,10 @@ mod tests {
             nanos: 5,
         };
         Node {
-            name: name.to_vec(),
-            kind,
             mode: 0o644,
             uid: 1000,
             gid: 100,
             user: Some("me".into()),
-            group: None,
             mtime: t,
             atime: t,
             ctime: t,
@@ -214,12 +211,8 @@ mod tests {
             device: 1,
             inode: 77,
             links: 1,
-            rdev: 0,
             target: b"a.txt".to_vec(),
-            xattrs: vec![],
-            sparse: false,
-            content: vec![],
-            subtree: None,
+            ..Node::bare(name, kind)
         }
     }
 

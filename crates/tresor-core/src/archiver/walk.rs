@@ -758,7 +758,6 @@ impl<'a> Walker<'a> {
         let gid = rustix::process::getgid().as_raw();
         let name = src.filename.into_bytes();
         let node = Node {
-            kind: NodeKind::File,
             mode: 0o644,
             uid,
             gid,
@@ -768,16 +767,9 @@ impl<'a> Walker<'a> {
             atime: ts,
             ctime: ts,
             size,
-            device: 0,
-            inode: 0,
             links: 1,
-            rdev: 0,
-            target: Vec::new(),
-            xattrs: Vec::new(),
-            sparse: false,
             content,
-            subtree: None,
-            name: name.clone(),
+            ..Node::bare(&name, NodeKind::File)
         };
         self.stats.total_files_processed = 1;
         self.stats.total_bytes_processed = size;

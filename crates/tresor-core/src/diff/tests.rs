@@ -5,26 +5,10 @@ use std::collections::HashMap;
 
 fn node(name: &str, kind: NodeKind) -> Node {
     Node {
-        name: name.as_bytes().to_vec(),
-        kind,
         mode: 0o644,
-        uid: 0,
-        gid: 0,
-        user: None,
-        group: None,
         mtime: Timestamp { secs: 1, nanos: 0 },
-        atime: Timestamp::default(),
-        ctime: Timestamp::default(),
-        size: 0,
-        device: 0,
-        inode: 0,
         links: 1,
-        rdev: 0,
-        target: Vec::new(),
-        xattrs: Vec::new(),
-        sparse: false,
-        content: Vec::new(),
-        subtree: None,
+        ..Node::bare(name.as_bytes(), kind)
     }
 }
 

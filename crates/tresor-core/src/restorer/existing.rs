@@ -110,26 +110,12 @@ mod tests {
     fn node(secs: i64, nanos: u32) -> Node {
         let t = Timestamp { secs, nanos };
         Node {
-            name: b"f".to_vec(),
-            kind: NodeKind::File,
             mode: 0o644,
-            uid: 0,
-            gid: 0,
-            user: None,
-            group: None,
             mtime: t,
             atime: t,
             ctime: t,
-            size: 0,
-            device: 0,
-            inode: 0,
             links: 1,
-            rdev: 0,
-            target: vec![],
-            xattrs: vec![],
-            sparse: false,
-            content: vec![],
-            subtree: None,
+            ..Node::bare(b"f", NodeKind::File)
         }
     }
 

@@ -609,26 +609,14 @@ mod tests {
             nanos: 7,
         };
         Node {
-            name: name.as_bytes().to_vec(),
-            kind,
             mode,
             uid: rustix::process::geteuid().as_raw(),
             gid: rustix::process::getegid().as_raw(),
-            user: None,
-            group: None,
             mtime: t,
             atime: t,
             ctime: t,
-            size: 0,
-            device: 0,
-            inode: 0,
             links: 1,
-            rdev: 0,
-            target: vec![],
-            xattrs: vec![],
-            sparse: false,
-            content: vec![],
-            subtree: None,
+            ..Node::bare(name.as_bytes(), kind)
         }
     }
 

@@ -14,30 +14,14 @@ use tresor_core::{CoreError, Damage, NoProgress, check};
 use tresor_format::BlobId;
 use tresor_format::blob::BlobType;
 use tresor_format::snapshot::Snapshot;
-use tresor_format::tree::{MAX_TREE_DEPTH, Node, NodeKind, Timestamp, Tree};
+use tresor_format::tree::{MAX_TREE_DEPTH, Node, NodeKind, Tree};
 
 fn dir(sub: BlobId) -> Node {
     Node {
-        name: b"d".to_vec(),
-        kind: NodeKind::Dir,
         mode: 0o755,
-        uid: 0,
-        gid: 0,
-        user: None,
-        group: None,
-        mtime: Timestamp::default(),
-        atime: Timestamp::default(),
-        ctime: Timestamp::default(),
-        size: 0,
-        device: 0,
-        inode: 0,
         links: 1,
-        rdev: 0,
-        target: Vec::new(),
-        xattrs: Vec::new(),
-        sparse: false,
-        content: Vec::new(),
         subtree: Some(sub),
+        ..Node::bare(b"d", NodeKind::Dir)
     }
 }
 

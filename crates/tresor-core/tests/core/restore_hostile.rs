@@ -33,26 +33,15 @@ const T: Timestamp = Timestamp {
 
 fn base(name: &[u8], kind: NodeKind, mode: u32) -> Node {
     Node {
-        name: name.to_vec(),
-        kind,
         mode,
         uid: rustix::process::geteuid().as_raw(),
         gid: rustix::process::getegid().as_raw(),
-        user: None,
-        group: None,
         mtime: T,
         atime: T,
         ctime: T,
-        size: 0,
         device: 1,
-        inode: 0,
         links: 1,
-        rdev: 0,
-        target: vec![],
-        xattrs: vec![],
-        sparse: false,
-        content: vec![],
-        subtree: None,
+        ..Node::bare(name, kind)
     }
 }
 

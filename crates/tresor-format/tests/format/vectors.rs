@@ -172,8 +172,6 @@ fn ts(secs: i64, nanos: u32) -> Timestamp {
 
 fn base_node(name: &[u8], kind: NodeKind) -> Node {
     Node {
-        name: name.to_vec(),
-        kind,
         mode: 0o644,
         uid: 1000,
         gid: 1000,
@@ -182,16 +180,10 @@ fn base_node(name: &[u8], kind: NodeKind) -> Node {
         mtime: ts(1_700_000_000, 5),
         atime: ts(1_700_000_001, 0),
         ctime: ts(1_700_000_002, 999_999_999),
-        size: 0,
         device: 0xfd01,
         inode: 1 << 40,
         links: 1,
-        rdev: 0,
-        target: vec![],
-        xattrs: vec![],
-        sparse: false,
-        content: vec![],
-        subtree: None,
+        ..Node::bare(name, kind)
     }
 }
 
