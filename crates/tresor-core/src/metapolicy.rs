@@ -165,26 +165,11 @@ impl MetaPolicy {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tresor_format::tree::Timestamp;
 
     fn node(kind: NodeKind, mode: u32, xattrs: &[&str]) -> Node {
         Node {
-            name: b"f".to_vec(),
-            kind,
             mode,
-            uid: 0,
-            gid: 0,
-            user: None,
-            group: None,
-            mtime: Timestamp::default(),
-            atime: Timestamp::default(),
-            ctime: Timestamp::default(),
-            size: 0,
-            device: 0,
-            inode: 0,
             links: 1,
-            rdev: 0,
-            target: vec![],
             xattrs: xattrs
                 .iter()
                 .map(|n| Xattr {
@@ -192,9 +177,7 @@ mod tests {
                     value: b"v".to_vec(),
                 })
                 .collect(),
-            sparse: false,
-            content: vec![],
-            subtree: None,
+            ..Node::bare(b"f", kind)
         }
     }
 

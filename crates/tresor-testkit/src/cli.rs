@@ -86,6 +86,13 @@ impl Env {
         self.ok(&["init", "--kdf-memory-kib", "8192", "--kdf-iterations", "1"]);
     }
 
+    /// Add, with the key in use, a put-only key for `host` whose password is the first line
+    /// of `password_file` (see [`put_only_key_args`]).
+    pub fn add_put_only_key(&self, host: &str, password_file: &Path) -> Output {
+        let args = put_only_key_args(host, password_file);
+        self.ok(&args.iter().map(String::as_str).collect::<Vec<_>>())
+    }
+
     /// A password file `name` in the test dir (mode 0600, as tresor requires) holding `content`.
     pub fn password_file(&self, name: &str, content: &str) -> PathBuf {
         let p = self.path(name);
@@ -116,4 +123,24 @@ impl Env {
         serde_json::from_slice(&o.stdout)
             .unwrap_or_else(|e| panic!("backup json: {e}: {}", String::from_utf8_lossy(&o.stdout)))
     }
+}
+
+/// The arguments of `tresor key add --put-only --host HOST` with the new key's password from
+/// `password_file` and cheap key derivation (8 MiB, one iteration), for tests that run it with
+/// another repository's password than [`Env::ok`]'s.
+pub fn put_only_key_args(host: &str, password_file: &Path) -> Vec<String> {
+    let file = password_file.to_str().expect("test paths are UTF-8");
+    [
+        "key",
+        "add",
+        "--put-only",
+        "--host",
+        host,
+        "--new-password-file",
+        file,
+    ]
+    .into_iter()
+    .chain(["--kdf-memory-kib", "8192", "--kdf-iterations", "1"])
+    .map(str::to_string)
+    .collect()
 }

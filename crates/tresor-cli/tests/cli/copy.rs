@@ -209,19 +209,7 @@ fn a_put_only_target_key_copies_its_own_host_only() {
     let target = Env::new();
     target.init();
     let pw = target.password_file("vps.pw", "vps password\n");
-    target.ok(&[
-        "key",
-        "add",
-        "--put-only",
-        "--host",
-        "vps",
-        "--new-password-file",
-        pw.to_str().unwrap(),
-        "--kdf-memory-kib",
-        "8192",
-        "--kdf-iterations",
-        "1",
-    ]);
+    target.add_put_only_key("vps", &pw);
     let as_vps = |extra: &[&str], want: i32| {
         let spw = target.password_file("source.pw", &format!("{SOURCE_PW}\n"));
         let o = target
@@ -329,19 +317,8 @@ fn a_put_only_keys_snapshot_is_copied_only_when_vouched_for() {
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("f"), pseudo_random(4, 50_000)).unwrap();
     let pw = src.env.password_file("vps.pw", "vps password\n");
-    src.ok(&[
-        "key",
-        "add",
-        "--put-only",
-        "--host",
-        "vps",
-        "--new-password-file",
-        pw.to_str().unwrap(),
-        "--kdf-memory-kib",
-        "8192",
-        "--kdf-iterations",
-        "1",
-    ]);
+    let add: Vec<String> = put_only_key_args("vps", &pw);
+    src.ok(&add.iter().map(String::as_str).collect::<Vec<_>>());
     let o = src
         .env
         .cmd()

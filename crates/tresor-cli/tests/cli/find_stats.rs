@@ -418,19 +418,7 @@ fn hostile_names_escaped_and_put_only_refused() {
     assert_eq!(m["path_hex"].as_str().unwrap(), hex(&want));
     // A put-only key: both refuse, exit 13, as `ls`.
     let pw = env.password_file("put.pw", "put-only password\n");
-    env.ok(&[
-        "key",
-        "add",
-        "--put-only",
-        "--host",
-        "vps",
-        "--new-password-file",
-        pw.to_str().unwrap(),
-        "--kdf-memory-kib",
-        "8192",
-        "--kdf-iterations",
-        "1",
-    ]);
+    env.add_put_only_key("vps", &pw);
     for args in [vec!["stats"], vec!["find", "evil*"], vec!["ls", "latest"]] {
         let o = env
             .cmd()

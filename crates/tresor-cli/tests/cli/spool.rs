@@ -154,19 +154,7 @@ fn put_only_key_spools_always_and_flushes() {
     env.init();
     let pw = env.password_file("put.pw", "put-only password\n");
     let pwf = pw.to_str().unwrap();
-    env.ok(&[
-        "key",
-        "add",
-        "--put-only",
-        "--host",
-        "laptop",
-        "--new-password-file",
-        pwf,
-        "--kdf-memory-kib",
-        "8192",
-        "--kdf-iterations",
-        "1",
-    ]);
+    env.add_put_only_key("laptop", &pw);
     let src = source(&env);
     let sp = env.path("spool");
     let (s, spool) = (src.to_str().unwrap(), sp.to_str().unwrap());

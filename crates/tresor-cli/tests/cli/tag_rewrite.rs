@@ -120,19 +120,7 @@ fn put_only_keys_may_neither_tag_nor_rewrite() {
     std::fs::write(src.join("f"), "f\n").unwrap();
     let pw = env.password_file("put.pw", "put-only password\n");
     let p = pw.to_str().unwrap();
-    env.ok(&[
-        "key",
-        "add",
-        "--put-only",
-        "--host",
-        "vps",
-        "--new-password-file",
-        p,
-        "--kdf-memory-kib",
-        "8192",
-        "--kdf-iterations",
-        "1",
-    ]);
+    env.add_put_only_key("vps", &pw);
     let put = |args: &[&str]| {
         env.cmd()
             .env_remove("TRESOR_PASSWORD")
