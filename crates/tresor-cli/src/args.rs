@@ -107,6 +107,10 @@ pub struct Global {
     /// The password a profile holds (`password`, allowed only in a mode-600 file); never a flag.
     #[arg(skip)]
     pub profile_password: Option<String>,
+    /// Also write the command's final JSON result to FILE (mode 600); used by `tresor run`
+    /// for its hooks' TRESOR_SUMMARY_FILE.
+    #[arg(long, global = true, hide = true, value_name = "FILE")]
+    pub summary_file: Option<PathBuf>,
 }
 
 /// S3 options every command takes (ignored for other locations).

@@ -30,6 +30,8 @@ exit_codes! {
     /// Repository data is damaged or missing (check, restore, any read).
     DAMAGED = 5, "repository damaged: corrupt or missing data, a config the trust record does \
         not name, a rollback, a snapshot seen before that is missing";
+    /// `tresor run`: a `before` hook failed and stopped the job.
+    HOOK_STOPPED = 8, "run: a before hook failed and stopped the job (on_before_failure = \"stop\")";
     /// No repository at the given location.
     NO_REPOSITORY = 10, "no tresor repository at the location (missing, empty, a file, \
         another program's repository)";

@@ -12,6 +12,7 @@ mod diagnose;
 mod exit;
 mod help;
 mod location;
+mod notify;
 mod output;
 mod password;
 mod profile;
@@ -31,6 +32,7 @@ fn main() {
         std::process::exit(exit::code(&e))
     });
     help::require_backup_source(&args);
+    render::summary_file(args.global.summary_file.clone());
     tune_allocator(matches!(args.command, args::Command::Serve(_)));
     end_quietly_when_stdout_closes();
     // Deep trees are walked recursively: run on a thread with a large stack.

@@ -7,10 +7,12 @@
 //! prints the effective settings with their origins; [`run`] is `tresor run NAME`.
 //! The configuration is a CLI matter: nothing below the CLI knows about it.
 
+pub mod hooks;
 pub mod load;
 pub mod merge;
 pub mod run;
 pub mod show;
+pub mod tail;
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -83,6 +85,10 @@ pub struct Profile {
     pub after_backup: Option<Spanned<Vec<Step>>>,
     /// `check --read-data-subset` for the `check` step of `tresor run` (`"5%"`, `"1/10"`).
     pub check_read_data_subset: Option<Spanned<String>>,
+    /// `[profiles.NAME.hooks]`: commands `tresor run` runs around the job and its steps.
+    pub hooks: Option<Spanned<hooks::Hooks>>,
+    /// `[profiles.NAME.notify]`: where `tresor run` reports start, success and failure.
+    pub notify: Option<Spanned<crate::notify::Config>>,
 }
 
 /// A `keep_*` count: an integer, or a string the flag takes (`"unlimited"`, `"-1"`).

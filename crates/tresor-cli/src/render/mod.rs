@@ -259,6 +259,45 @@ pub fn render(o: &(impl Outcome + ?Sized), mode: Mode) -> Result<Text> {
 /// As [`Outcome::json`].
 pub fn emit(o: &(impl Outcome + ?Sized), mode: Mode) -> Result<()> {
     render(o, mode)?.print();
+    write_summary(o)
+}
+
+/// The file `--summary-file` names, set once by `main`.
+static SUMMARY_FILE: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+
+/// Remember `--summary-file FILE`: every [`emit`] then also writes its JSON there (the last
+/// one stays: the command's final result).
+pub fn summary_file(path: Option<std::path::PathBuf>) {
+    if let Some(p) = path {
+        let _ = SUMMARY_FILE.set(p);
+    }
+}
+
+/// Write `o`'s JSON to the summary file, if there is one (created mode 600, replaced).
+fn write_summary(o: &(impl Outcome + ?Sized)) -> Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let Some(path) = SUMMARY_FILE.get() else {
+        return Ok(());
+    };
+    let json = render(
+        o,
+        Mode {
+            json: true,
+            quiet: true,
+        },
+    )?;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
+    for (s, l) in json.lines() {
+        if s == Stream::Out {
+            writeln!(f, "{l}")?;
+        }
+    }
     Ok(())
 }
 
