@@ -243,6 +243,24 @@ pub fn mask_url(url: &str) -> String {
     crate::render::escape_controls(&format!("{scheme}://{host}{tail}"))
 }
 
+/// A notify configuration as JSON (`profile show`) with its secrets masked: every URL by
+/// [`mask_url`], every header value as `***`.
+pub fn mask(v: &mut serde_json::Value) {
+    let Some(o) = v.as_object_mut() else { return };
+    for (k, v) in o.iter_mut() {
+        match (k.as_str(), v) {
+            ("healthchecks" | "url", serde_json::Value::String(u)) => *u = mask_url(u),
+            ("headers", serde_json::Value::Object(h)) => {
+                for x in h.values_mut() {
+                    *x = "***".into();
+                }
+            }
+            (_, v @ serde_json::Value::Object(_)) => mask(v),
+            _ => {}
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

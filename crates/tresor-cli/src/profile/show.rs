@@ -144,12 +144,21 @@ pub fn shown(g: &Global, m: &ArgMatches, c: &Chosen) -> Shown {
             "check_read_data_subset",
             p.check_read_data_subset.as_ref(),
         ),
+        file_setting(c, "hooks", p.hooks.as_ref()),
+        notify_setting(c),
     ]);
     Shown {
         profile: c.name.clone(),
         file: c.file.display().to_string(),
         settings: s,
     }
+}
+
+/// `notify`, its URLs masked ([`crate::notify::mask_url`]) and its headers' values `***`.
+fn notify_setting(c: &Chosen) -> Setting {
+    let mut s = file_setting(c, "notify", c.profile.notify.as_ref());
+    crate::notify::mask(&mut s.value);
+    s
 }
 
 /// `password_file`, `password_command`, `password`: the user's sources replace all three of

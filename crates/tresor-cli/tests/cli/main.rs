@@ -42,6 +42,7 @@ mod restore_exact;
 mod restore_flags;
 mod restore_safety;
 mod roundtrip;
+mod run_hooks;
 mod s3;
 mod s3_faults;
 mod s3_policy;
