@@ -361,6 +361,7 @@ fn every_documented_section_parses() {
         "copy",
         "profile show",
         "profile list",
+        "webhook (notification body)",
     ] {
         contract::table(&doc, name);
     }

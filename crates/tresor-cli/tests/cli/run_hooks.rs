@@ -334,7 +334,8 @@ fn receiver(script: &[u16]) -> (String, Arc<Mutex<Vec<Req>>>) {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}", l.local_addr().unwrap());
     let seen = Arc::new(Mutex::new(Vec::new()));
-    let (log, mut script) = (seen.clone(), script.to_vec().into_iter());
+    let (log, script) = (seen.clone(), Vec::from(script));
+    let mut script = script.into_iter();
     std::thread::spawn(move || {
         for s in l.incoming().flatten() {
             let mut r = BufReader::new(s.try_clone().unwrap());
@@ -434,6 +435,9 @@ fn a_webhook_gets_every_field_as_json_and_hostile_text_stays_json() {
             "exit_code": null, "snapshot_id": null, "summary": null, "log_tail": ""})
     );
     let end = r[1].json();
+    for doc in [&start, &end] {
+        crate::json_contract::check("webhook (notification body)", doc);
+    }
     assert_eq!(end["event"], "success");
     assert_eq!(end["exit_code"], 0);
     assert_eq!(end["snapshot_id"], id.as_str());
