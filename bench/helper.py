@@ -260,7 +260,7 @@ def cmd_report(raw_path, meta_path):
 
     out = []
     w = out.append
-    w(f"# tresor vs restic ({meta.get('mode', '?')} run, median of {meta.get('runs', '?')})")
+    w(f"# tresor vs bupstash vs restic ({meta.get('mode', '?')} run, median of {meta.get('runs', '?')})")
     w("")
     w(f"* date: {meta.get('date', '?')}")
     w(f"* machine: {meta.get('nproc', '?')} CPUs ({meta.get('cpu', '?')}), "
@@ -269,6 +269,8 @@ def cmd_report(raw_path, meta_path):
       "(other builds may share the machine)")
     w(f"* tresor: {meta.get('tresor_version', '?')} (git HEAD at run time: {meta.get('git', '?')}), "
       "`tresor init` defaults (zstd 3, 16 MiB packs)")
+    w(f"* bupstash: {meta.get('bupstash_version', '?')}, `bupstash put` defaults "
+      "(send log and stat cache on, zstd), key file without a password")
     w(f"* restic: {meta.get('restic_version', '?')}, `restic init` defaults "
       "(repository v2, `--compression auto`), cache under bench/work")
     w("")
@@ -283,48 +285,62 @@ def cmd_report(raw_path, meta_path):
     w("")
     w("## Floors")
     w("")
-    w("Throughput = dataset bytes / wall seconds, in MiB/s. Ratio = tresor / restic. "
+    w("Throughput = dataset bytes / wall seconds, in MiB/s. Ratio = tresor / peer. "
       "The last column is the same ratio computed from CPU time (user + sys) instead of wall "
-      "time: not a floor, but steadier when other jobs share the machine.")
+      "time: not a floor, but steadier when other jobs share the machine. Floors against "
+      "bupstash and the RSS floor against restic are issue 19's.")
     w("")
-    w("| dataset | step | metric | tresor | restic | ratio | floor | result | ratio by CPU time |")
-    w("|---|---|---|---:|---:|---:|---|---|---:|")
+    w("| dataset | step | metric | peer | tresor | peer's | ratio | floor | result | ratio by CPU time |")
+    w("|---|---|---|---|---:|---:|---:|---|---|---:|")
     verdicts = []
 
-    def row(ds, step_label, metric, t, r, floor_txt, ok, cpu_ratio=None):
+    def row(ds, step_label, metric, peer, t, r, floor_txt, ok, cpu_ratio=None):
         ratio = (t / r) if (t is not None and r) else None
         res = "–"
         if ok is not None and ratio is not None:
             res = "PASS" if ok(ratio) else "**FAIL**"
             verdicts.append(res == "PASS")
-        w(f"| {ds} | {step_label} | {metric} | {fmt(t)} | {fmt(r)} | "
+        w(f"| {ds} | {step_label} | {metric} | {peer} | {fmt(t)} | {fmt(r)} | "
           f"{fmt(ratio, 3) + '×' if ratio is not None else '–'} | {floor_txt} | {res} | "
           f"{fmt(cpu_ratio, 3) + '×' if cpu_ratio is not None else ''} |")
 
+    # (peer, step) -> (floor text, test on the ratio); None: shown without a floor
+    time_floors = {
+        ("bupstash", "first"): ("≥ 1.5×", lambda q: q >= 1.5),
+        ("bupstash", "unchanged"): ("≤ 0.5×", lambda q: q <= 0.5),
+        ("bupstash", "changed"): ("(none)", None),
+        ("bupstash", "restore"): ("≥ 1.5×", lambda q: q >= 1.5),
+        ("restic", "first"): ("≥ 2×", lambda q: q >= 2.0),
+        ("restic", "unchanged"): ("≤ 0.3×", lambda q: q <= 0.3),
+        ("restic", "changed"): ("(none)", None),
+        ("restic", "restore"): ("≥ 1.5×", lambda q: q >= 1.5),
+    }
+    rss_floor = {"bupstash": ("≤ 1×", lambda q: q <= 1.0), "restic": ("≤ 0.5×", lambda q: q <= 0.5)}
+    peers = [p for p in ("bupstash", "restic") if any(k[2] == p for k in data)]
     for ds in datasets:
         nbytes = int(meta.get(ds + "_bytes", 0))
+        tput = lambda x: (nbytes / MIB / x) if x else None
         for step, label in STEPS:
-            tw, rw = med(ds, step, "tresor", "wall"), med(ds, step, "restic", "wall")
-            tc, rc = med(ds, step, "tresor", "cpu"), med(ds, step, "restic", "cpu")
-            tput = lambda x: (nbytes / MIB / x) if x else None
-            cpu_t = (rc / tc) if (tc and rc) else None     # throughput ratio per CPU second
-            cpu_w = (tc / rc) if (tc and rc) else None     # time ratio
-            if step == "first":
-                row(ds, label, "throughput MiB/s", tput(tw), tput(rw), "≥ 2×", lambda q: q >= 2.0, cpu_t)
-            elif step == "unchanged":
-                row(ds, label, "wall s", tw, rw, "≤ 0.3×", lambda q: q <= 0.3, cpu_w)
-            elif step == "changed":
-                row(ds, label, "wall s", tw, rw, "(none)", None, cpu_w)
-            elif step == "restore":
-                row(ds, label, "throughput MiB/s", tput(tw), tput(rw), "≥ 1.5×", lambda q: q >= 1.5, cpu_t)
-            tr, rr = med(ds, step, "tresor", "rss"), med(ds, step, "restic", "rss")
-            row(ds, label, "peak RSS MiB", tr / 1024 if tr else None, rr / 1024 if rr else None,
-                "≤ 1×", lambda q: q <= 1.0)
+            for peer in peers:
+                tw, rw = med(ds, step, "tresor", "wall"), med(ds, step, peer, "wall")
+                tc, rc = med(ds, step, "tresor", "cpu"), med(ds, step, peer, "cpu")
+                floor_txt, ok = time_floors[(peer, step)]
+                if step in ("first", "restore"):
+                    cpu_t = (rc / tc) if (tc and rc) else None     # throughput ratio per CPU second
+                    row(ds, label, "throughput MiB/s", peer, tput(tw), tput(rw), floor_txt, ok, cpu_t)
+                else:
+                    cpu_w = (tc / rc) if (tc and rc) else None     # time ratio
+                    row(ds, label, "wall s", peer, tw, rw, floor_txt, ok, cpu_w)
+            for peer in peers:
+                tr, rr = med(ds, step, "tresor", "rss"), med(ds, step, peer, "rss")
+                row(ds, label, "peak RSS MiB", peer, tr / 1024 if tr else None,
+                    rr / 1024 if rr else None, *rss_floor[peer])
         for step, label in (("size_first", "repo size after first backup"),
                             ("size_final", "repo size after all runs")):
-            t, r = med(ds, step, "tresor", "bytes"), med(ds, step, "restic", "bytes")
-            row(ds, label, "MiB (du -sb)", t / MIB if t else None, r / MIB if r else None,
-                "≤ 1×", lambda q: q <= 1.0)
+            for peer in peers:
+                t, r = med(ds, step, "tresor", "bytes"), med(ds, step, peer, "bytes")
+                row(ds, label, "MiB (du -sb)", peer, t / MIB if t else None,
+                    r / MIB if r else None, "≤ 1×", lambda q: q <= 1.0)
     w("")
     w(f"**{sum(verdicts)} of {len(verdicts)} floors pass.**")
     w("")
@@ -339,7 +355,7 @@ def cmd_report(raw_path, meta_path):
     for ds in datasets:
         nbytes = int(meta.get(ds + "_bytes", 0))
         for step, label in STEPS:
-            for tool in ("tresor", "restic"):
+            for tool in ("tresor", "bupstash", "restic"):
                 wall = med(ds, step, tool, "wall")
                 if wall is None:
                     continue

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# tresor vs restic: backup, incremental rerun, restore, memory and repository size.
+# tresor vs bupstash vs restic: backup, incremental rerun, restore, memory and repository size.
 #
 #   bench/run.sh                 full run: ~1 GiB / ~60k-file tree and a 1 GiB mixed file, RUNS=3
 #   QUICK=1 bench/run.sh         ~100 MiB datasets, for a smoke run
 #   RUNS=5 bench/run.sh          repetitions per timed step (median reported)
-#   TOOLS="tresor" bench/run.sh  only one tool (the floors then show "–")
+#   TOOLS="tresor" bench/run.sh  only some tools (tresor bupstash restic; missing peers' floors show "–")
 #   DATASETS="tree" bench/run.sh only some datasets (tree, mixed)
 #   KEEP=1 bench/run.sh          leave the restored trees under bench/work/run-*/ at the end
 #   SETTLE=0 bench/run.sh        do not wait before restores after recent deletions (see below;
@@ -22,7 +22,8 @@ WORK="$BENCH/work"
 HELPER="$BENCH/helper.py"
 RUNS="${RUNS:-3}"
 QUICK="${QUICK:-0}"
-TOOLS="${TOOLS:-tresor restic}"
+TOOLS="${TOOLS:-tresor bupstash restic}"
+BUPSTASH_VERSION="${BUPSTASH_VERSION:-^0.12}"
 DATASETS="${DATASETS:-tree mixed}"
 TIME=/usr/bin/time
 PASSWORD="tresor-bench-password"
@@ -64,6 +65,18 @@ need_apt openssl openssl
 need_apt python3 python3
 [[ " $TOOLS " == *" restic "* ]] && need_apt restic restic
 mkdir -p "$WORK/bin" "$DATA"
+# bupstash: `cargo install` into bench/work/tools/bupstash (its build directory is deleted after),
+# linked against Debian's libsodium. BUPSTASH_BIN=PATH uses an existing binary.
+BUPSTASH="${BUPSTASH_BIN:-$WORK/tools/bupstash/bin/bupstash}"
+if [[ " $TOOLS " == *" bupstash "* && ! -x "$BUPSTASH" ]]; then
+    need_apt pkg-config pkg-config
+    need_apt /usr/include/sodium.h libsodium-dev
+    log "installing bupstash $BUPSTASH_VERSION (cargo install, a few minutes)"
+    CARGO_TARGET_DIR="$WORK/tools/bupstash-target" CARGO_INCREMENTAL=0 \
+        cargo install bupstash --version "$BUPSTASH_VERSION" --locked --root "$WORK/tools/bupstash" >&2 \
+        || { rm -rf "$WORK/tools/bupstash-target"; die "cargo install bupstash failed"; }
+    rm -rf "$WORK/tools/bupstash-target"
+fi
 # One run per mode at a time: runs modify the dataset in place and share the run directory.
 exec 9> "$WORK/.lock-$MODE"
 flock -n 9 || die "another bench/run.sh (${MODE}) is running (lock $WORK/.lock-$MODE)"
@@ -155,6 +168,7 @@ meta load_start "$(cut -d' ' -f1-3 /proc/loadavg)"
 meta git "$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$ROOT" diff --quiet HEAD -- crates 2>/dev/null || echo '+uncommitted changes in crates/')"
 [[ -x "$TRESOR" ]] && meta tresor_version "$("$TRESOR" --version), binary built $(stat -c '%y' "$TRESOR" | cut -d. -f1)"
 command -v restic >/dev/null && meta restic_version "$(restic version)"
+[[ -x "$BUPSTASH" ]] && meta bupstash_version "$("$BUPSTASH" version)"
 for ds in $DATASETS; do
     src="$DATA/$ds"
     read -r files links dirs bytes < <(python3 "$HELPER" stats "$src")
@@ -172,12 +186,25 @@ printf 'dataset\tstep\ttool\trep\twall_s\trss_kib\tuser_s\tsys_s\tbytes\tload1\n
 # ---- tools -------------------------------------------------------------------------------------
 export TRESOR_PASSWORD="$PASSWORD" RESTIC_PASSWORD="$PASSWORD"
 unset TRESOR_REPOSITORY TRESOR_PASSWORD_FILE TRESOR_PASSWORD_COMMAND RESTIC_REPOSITORY \
-      RESTIC_PASSWORD_FILE RESTIC_PASSWORD_COMMAND RESTIC_COMPRESSION RESTIC_PACK_SIZE || true
+      RESTIC_PASSWORD_FILE RESTIC_PASSWORD_COMMAND RESTIC_COMPRESSION RESTIC_PACK_SIZE \
+      BUPSTASH_REPOSITORY BUPSTASH_REPOSITORY_COMMAND BUPSTASH_KEY BUPSTASH_KEY_COMMAND \
+      BUPSTASH_SEND_LOG BUPSTASH_QUERY_CACHE || true
 
 RESTIC="$(command -v restic || echo restic)"
-# cmd_for TOOL ACTION REPO [ARG]: fill the array CMD with the command line.
+# cmd_for TOOL ACTION REPO [ARG] [STEP]: fill the array CMD with the command line.
+# bupstash (no "latest"): each put is tagged bench_step=STEP, the restore takes the changed rerun's,
+# which is the latest; its key, send log and query cache sit beside the repository (BUPSTASH_*
+# set in one_run), like restic's cache; `put` defaults (send log and stat cache on, zstd).
 cmd_for() {
-    local tool=$1 action=$2 repo=$3 arg=${4:-}
+    local tool=$1 action=$2 repo=$3 arg=${4:-} step=${5:-}
+    if [[ $tool == bupstash ]]; then
+        case $action in
+            init)    CMD=(sh -c '"$1" new-key -o "$BUPSTASH_KEY" && "$1" init -r "$2"' sh "$BUPSTASH" "$repo") ;;
+            backup)  CMD=("$BUPSTASH" put -r "$repo" "bench_step=$step" "$arg") ;;
+            restore) CMD=("$BUPSTASH" restore -r "$repo" --into "$arg" "bench_step=changed") ;;
+        esac
+        return
+    fi
     local exe=$TRESOR; [[ $tool == restic ]] && exe=$RESTIC
     case $action in
         init)    CMD=("$exe" -r "$repo" init) ;;
@@ -218,17 +245,20 @@ one_run() {  # DATASET TOOL REP
     local src="$DATA/$ds" repo="$RUN/repo-$ds-$tool-$rep" target="$RUN/restore-$ds-$tool-$rep"
     local state="$DATA/modstate-$ds"
     export RESTIC_CACHE_DIR="$RUN/restic-cache-$ds-$rep"
+    export BUPSTASH_KEY="$RUN/bupstash-$ds-$rep.key" BUPSTASH_SEND_LOG="$RUN/bupstash-$ds-$rep.sendlog" \
+           BUPSTASH_QUERY_CACHE="$RUN/bupstash-$ds-$rep.querycache"
 
     cmd_for "$tool" init "$repo"
     "${CMD[@]}" > "$RUN/logs/$ds.$tool.$rep.init.log" 2>&1 \
         || die "$tool init failed; see $RUN/logs/$ds.$tool.$rep.init.log"
 
     warm "$src"
-    cmd_for "$tool" backup "$repo" "$src"
+    cmd_for "$tool" backup "$repo" "$src" first
     measure "$ds" first "$tool" "$rep" -- "${CMD[@]}"
     record_size "$ds" size_first "$tool" "$rep" "$repo"
 
     warm "$src"
+    cmd_for "$tool" backup "$repo" "$src" unchanged
     measure "$ds" unchanged "$tool" "$rep" -- "${CMD[@]}"
 
     if [[ $ds == tree ]]; then
@@ -237,6 +267,7 @@ one_run() {  # DATASET TOOL REP
         python3 "$HELPER" modify-file "$src/mixed.bin" "$state"
     fi
     warm "$src"
+    cmd_for "$tool" backup "$repo" "$src" changed
     measure "$ds" changed "$tool" "$rep" -- "${CMD[@]}"
 
     mkdir -p "$target"
@@ -247,13 +278,15 @@ one_run() {  # DATASET TOOL REP
     record_size "$ds" size_final "$tool" "$rep" "$repo"
 
     if [[ $rep == 1 ]]; then   # outside the timed section: the restore equals the (modified) source
-        diff -r --no-dereference "$src" "$target$src" > "$RUN/logs/$ds.$tool.diff" 2>&1 \
+        local restored="$target$src"   # tresor and restic restore full paths, bupstash the contents
+        [[ $tool == bupstash ]] && restored="$target"
+        diff -r --no-dereference "$src" "$restored" > "$RUN/logs/$ds.$tool.diff" 2>&1 \
             || die "$tool: restored $ds differs from the source; see $RUN/logs/$ds.$tool.diff"
         log "$ds $tool: restored tree equals the source (diff -r --no-dereference)"
     fi
     python3 "$HELPER" revert "$state"
     # The repository and cache hold few files; the restored tree stays until the run is over.
-    rm -rf "$repo" "$RESTIC_CACHE_DIR"
+    rm -rf "$repo" "$RESTIC_CACHE_DIR" "$BUPSTASH_KEY" "$BUPSTASH_SEND_LOG" "$BUPSTASH_QUERY_CACHE"
 }
 
 trap 'python3 "$HELPER" revert "$DATA/modstate-tree" 2>/dev/null || true; python3 "$HELPER" revert "$DATA/modstate-mixed" 2>/dev/null || true' EXIT

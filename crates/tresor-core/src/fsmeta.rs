@@ -14,7 +14,7 @@ use rustix::io::Errno;
 use std::collections::HashMap;
 use std::fs::Metadata;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
-use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use tresor_format::tree::{Node, NodeKind, Timestamp, Xattr};
@@ -181,25 +181,106 @@ impl NameCache {
     }
 }
 
-/// The node kind of a file type, `None` for unknown types.
-pub fn kind_of(ft: std::fs::FileType) -> Option<NodeKind> {
-    Some(if ft.is_file() {
-        NodeKind::File
-    } else if ft.is_dir() {
-        NodeKind::Dir
-    } else if ft.is_symlink() {
-        NodeKind::Symlink
-    } else if ft.is_fifo() {
-        NodeKind::Fifo
-    } else if ft.is_socket() {
-        NodeKind::Socket
-    } else if ft.is_char_device() {
-        NodeKind::CharDevice
-    } else if ft.is_block_device() {
-        NodeKind::BlockDevice
-    } else {
-        return None;
-    })
+/// The `lstat` fields a node is made of, from either a [`Metadata`] (a path call) or a
+/// [`rustix::fs::Stat`] ([`lstat_at`]: one `statx` on a directory fd and a name, no path walk).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EntryStat {
+    /// `st_mode`: file type and permission bits.
+    pub mode: u32,
+    /// Owner user id.
+    pub uid: u32,
+    /// Owner group id.
+    pub gid: u32,
+    /// Size in bytes.
+    pub size: u64,
+    /// Device of the file system holding the entry.
+    pub dev: u64,
+    /// Inode number.
+    pub ino: u64,
+    /// Hard link count.
+    pub nlink: u64,
+    /// Device number of a character or block device.
+    pub rdev: u64,
+    /// 512-byte blocks allocated.
+    pub blocks: u64,
+    /// Modification time: seconds since the epoch and nanoseconds.
+    pub mtime: (i64, i64),
+    /// Status change time: seconds since the epoch and nanoseconds.
+    pub ctime: (i64, i64),
+}
+
+impl From<&Metadata> for EntryStat {
+    fn from(m: &Metadata) -> Self {
+        EntryStat {
+            mode: m.mode(),
+            uid: m.uid(),
+            gid: m.gid(),
+            size: m.size(),
+            dev: m.dev(),
+            ino: m.ino(),
+            nlink: m.nlink(),
+            rdev: m.rdev(),
+            blocks: m.blocks(),
+            mtime: (m.mtime(), m.mtime_nsec()),
+            ctime: (m.ctime(), m.ctime_nsec()),
+        }
+    }
+}
+
+impl From<&rustix::fs::Stat> for EntryStat {
+    #[allow(
+        clippy::unnecessary_cast,
+        clippy::cast_sign_loss,
+        clippy::cast_possible_wrap,
+        reason = "the field types of struct stat differ between architectures; the values are the kernel's"
+    )]
+    fn from(s: &rustix::fs::Stat) -> Self {
+        EntryStat {
+            mode: s.st_mode as u32,
+            uid: s.st_uid as u32,
+            gid: s.st_gid as u32,
+            size: s.st_size as u64,
+            dev: s.st_dev as u64,
+            ino: s.st_ino as u64,
+            nlink: s.st_nlink as u64,
+            rdev: s.st_rdev as u64,
+            blocks: s.st_blocks as u64,
+            mtime: (s.st_mtime as i64, s.st_mtime_nsec as i64),
+            ctime: (s.st_ctime as i64, s.st_ctime_nsec as i64),
+        }
+    }
+}
+
+impl EntryStat {
+    /// The node kind of the file type bits, `None` for an unknown type.
+    pub fn kind(&self) -> Option<NodeKind> {
+        use rustix::fs::FileType as T;
+        Some(match T::from_raw_mode(self.mode) {
+            T::RegularFile => NodeKind::File,
+            T::Directory => NodeKind::Dir,
+            T::Symlink => NodeKind::Symlink,
+            T::Fifo => NodeKind::Fifo,
+            T::Socket => NodeKind::Socket,
+            T::CharacterDevice => NodeKind::CharDevice,
+            T::BlockDevice => NodeKind::BlockDevice,
+            T::Unknown => return None,
+        })
+    }
+
+    /// Whether the entry is a directory.
+    pub fn is_dir(&self) -> bool {
+        self.kind() == Some(NodeKind::Dir)
+    }
+}
+
+/// `lstat` of the entry `name` of an open directory: `statx` relative to the directory fd,
+/// not following a symlink (no path lookup through `/proc/self/fd`, see [`fd_path`]).
+///
+/// # Errors
+/// The system call's error (`ENOENT` when the entry is gone).
+pub fn lstat_at(dir: BorrowedFd<'_>, name: &[u8]) -> std::io::Result<EntryStat> {
+    let st = rustix::fs::statat(dir, name, rustix::fs::AtFlags::SYMLINK_NOFOLLOW)?;
+    Ok(EntryStat::from(&st))
 }
 
 /// A node from `lstat` metadata; xattrs, content, target and subtree are left empty.
@@ -211,36 +292,36 @@ pub fn kind_of(ft: std::fs::FileType) -> Option<NodeKind> {
 pub fn node_from_metadata(
     name: Vec<u8>,
     kind: NodeKind,
-    m: &Metadata,
+    m: &EntryStat,
     names: &mut NameCache,
 ) -> Node {
-    let ts = |s: i64, ns: i64| Timestamp {
+    let ts = |(s, ns): (i64, i64)| Timestamp {
         secs: s,
         nanos: ns.clamp(0, 999_999_999) as u32,
     };
     Node {
         name,
         kind,
-        mode: m.mode() & 0o7777,
-        uid: m.uid(),
-        gid: m.gid(),
-        user: names.user(m.uid()),
-        group: names.group(m.gid()),
-        mtime: ts(m.mtime(), m.mtime_nsec()),
-        atime: ts(m.mtime(), m.mtime_nsec()),
-        ctime: ts(m.ctime(), m.ctime_nsec()),
-        size: if kind == NodeKind::Dir { 0 } else { m.size() },
-        device: m.dev(),
-        inode: m.ino(),
-        links: m.nlink(),
+        mode: m.mode & 0o7777,
+        uid: m.uid,
+        gid: m.gid,
+        user: names.user(m.uid),
+        group: names.group(m.gid),
+        mtime: ts(m.mtime),
+        atime: ts(m.mtime),
+        ctime: ts(m.ctime),
+        size: if kind == NodeKind::Dir { 0 } else { m.size },
+        device: m.dev,
+        inode: m.ino,
+        links: m.nlink,
         rdev: if matches!(kind, NodeKind::CharDevice | NodeKind::BlockDevice) {
-            m.rdev()
+            m.rdev
         } else {
             0
         },
         target: Vec::new(),
         xattrs: Vec::new(),
-        sparse: kind == NodeKind::File && m.blocks().saturating_mul(512) < m.size(),
+        sparse: kind == NodeKind::File && m.blocks.saturating_mul(512) < m.size,
         content: Vec::new(),
         subtree: None,
     }
@@ -317,6 +398,57 @@ mod tests {
     use super::*;
 
     type Open<'a> = dyn Fn(&[u8], OFlags) -> rustix::io::Result<OwnedFd> + 'a;
+
+    /// `lstat_at` (statx on a directory fd) gives field by field what `lstat` of the path gives,
+    /// for a file with a time before 1970 and a hostile name (newline, not UTF-8), a directory, a
+    /// symlink (not followed) and a FIFO; a missing name is `ENOENT`.
+    #[test]
+    fn lstat_at_equals_lstat_of_the_path() {
+        use std::os::unix::ffi::OsStrExt;
+        let tmp = tempfile::tempdir().unwrap();
+        let hostile: &[u8] = b"a\nb\xff";
+        let file = tmp.path().join(std::ffi::OsStr::from_bytes(hostile));
+        std::fs::write(&file, b"12345").unwrap();
+        let old = rustix::fs::Timestamps {
+            last_access: rustix::fs::Timespec {
+                tv_sec: -86_401,
+                tv_nsec: 5,
+            },
+            last_modification: rustix::fs::Timespec {
+                tv_sec: -86_400,
+                tv_nsec: 7,
+            },
+        };
+        rustix::fs::utimensat(rustix::fs::CWD, &file, &old, rustix::fs::AtFlags::empty()).unwrap();
+        std::fs::create_dir(tmp.path().join("d")).unwrap();
+        std::os::unix::fs::symlink("d", tmp.path().join("l")).unwrap();
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            tmp.path().join("p"),
+            rustix::fs::FileType::Fifo,
+            Mode::from_raw_mode(0o600),
+            0,
+        )
+        .unwrap();
+        let dir = std::fs::File::open(tmp.path()).unwrap();
+        let kinds = [
+            (hostile, NodeKind::File),
+            (b"d".as_slice(), NodeKind::Dir),
+            (b"l".as_slice(), NodeKind::Symlink),
+            (b"p".as_slice(), NodeKind::Fifo),
+        ];
+        for (name, kind) in kinds {
+            let by_fd = lstat_at(dir.as_fd(), name).unwrap();
+            let path = tmp.path().join(std::ffi::OsStr::from_bytes(name));
+            let by_path = EntryStat::from(&std::fs::symlink_metadata(&path).unwrap());
+            assert_eq!(by_fd, by_path, "{}", path.display());
+            assert_eq!(by_fd.kind(), Some(kind));
+        }
+        let st = lstat_at(dir.as_fd(), hostile).unwrap();
+        assert_eq!((st.mtime, st.size), ((-86_400, 7), 5));
+        let gone = lstat_at(dir.as_fd(), b"missing").unwrap_err();
+        assert_eq!(gone.raw_os_error(), Some(libc::ENOENT));
+    }
 
     /// Both ways of opening beneath a directory refuse the same escapes: `..`, absolute or
     /// empty components, and symlinks anywhere on the path (the last one opened itself only

@@ -63,7 +63,7 @@ impl Estimate {
             let Ok(meta) = std::fs::symlink_metadata(&path) else {
                 continue;
             };
-            if super::walk::too_large(self.exclude_larger_than, &meta) {
+            if super::walk::too_large(self.exclude_larger_than, &(&meta).into()) {
                 continue;
             }
             if meta.is_dir() {

@@ -5,7 +5,7 @@ use super::{BackupOptions, StdinSource};
 use crate::error::{CoreError, Result};
 use crate::exclude::is_cachedir_tag;
 use crate::fsmeta::{
-    NameCache, fd_path, kind_of, node_from_metadata, read_file_xattrs, read_xattrs,
+    EntryStat, NameCache, fd_path, lstat_at, node_from_metadata, read_file_xattrs, read_xattrs,
 };
 use crate::repo::Repository;
 use crate::repo::blobs::BlobReader;
@@ -15,11 +15,9 @@ use crate::{ItemOutcome, Progress};
 use rustix::fs::OFlags;
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
-use std::fs::Metadata;
 use std::io::Read;
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use tresor_format::blob::BlobType;
@@ -155,6 +153,8 @@ impl<'a> Walker<'a> {
     /// error for that directory, not for the backup (it never happens for names read from a
     /// file system).
     fn store_tree(&mut self, tree: &Tree) -> Result<std::result::Result<BlobId, FormatError>> {
+        #[cfg(test)]
+        tests::ENCODED.set(tests::ENCODED.get() + 1);
         let bytes = match tree.encode_checked() {
             Ok(b) => b,
             Err(e) => return Ok(Err(e)),
@@ -165,6 +165,23 @@ impl<'a> Walker<'a> {
         }
         self.store(BlobType::Tree, id, bytes)?;
         Ok(Ok(id))
+    }
+
+    /// The parent's tree id for a directory whose entries are exactly the parent tree's (same
+    /// nodes, field by field): the same tree, so it is neither encoded, hashed nor stored again.
+    /// `None` when anything differs, when the parent tree is not in the repository's index (or
+    /// the put-only dedup list), or when this run collects its trees for the local cache.
+    fn unchanged_tree(
+        &self,
+        parent_id: Option<BlobId>,
+        parent: Option<&Tree>,
+        now: &Tree,
+    ) -> Option<BlobId> {
+        let id = parent_id?;
+        let same = self.collected.is_none()
+            && parent.is_some_and(|p| p.nodes == now.nodes)
+            && self.known.contains(&id);
+        same.then_some(id)
     }
 
     fn load_parent_tree(&mut self, id: Option<BlobId>) -> Option<Tree> {
@@ -267,8 +284,12 @@ impl<'a> Walker<'a> {
                             continue;
                         }
                     };
-                    let mut node =
-                        node_from_metadata(name.clone(), NodeKind::Dir, &meta, &mut self.names);
+                    let mut node = node_from_metadata(
+                        name.clone(),
+                        NodeKind::Dir,
+                        &EntryStat::from(&meta),
+                        &mut self.names,
+                    );
                     let ptree = self.load_parent_tree(pnode.and_then(|n| n.subtree));
                     let tree = self.save_virtual(&path, sub, ptree.as_ref())?;
                     node.subtree = Some(self.store_tree(&tree)??);
@@ -301,8 +322,8 @@ impl<'a> Walker<'a> {
         }
         #[cfg(test)]
         tests::touched(path);
-        let access = fd_path(dir, name);
-        let meta = match std::fs::symlink_metadata(&access) {
+        // statx on the directory fd: no path walk through /proc/self/fd (the rerun's main cost).
+        let meta = match lstat_at(dir, name) {
             Ok(m) => m,
             Err(e) => {
                 self.warn(io_err(path, e));
@@ -312,7 +333,7 @@ impl<'a> Walker<'a> {
         if too_large(self.opts.exclude_larger_than, &meta) {
             return Ok(None);
         }
-        let Some(kind) = kind_of(meta.file_type()) else {
+        let Some(kind) = meta.kind() else {
             self.warn(format!("{}: unknown file type, skipped", shown(path)));
             return Ok(None);
         };
@@ -326,7 +347,7 @@ impl<'a> Walker<'a> {
                 super::pause::after_file(self.stats.total_files_processed);
                 return Ok(kept.then_some(node));
             }
-            NodeKind::Symlink => self.save_symlink(&access, path, parent, &mut node),
+            NodeKind::Symlink => self.save_symlink(&fd_path(dir, name), path, parent, &mut node),
             _ => {
                 self.stats.total_files_processed += 1;
                 self.count_other(path, parent, &node);
@@ -336,7 +357,7 @@ impl<'a> Walker<'a> {
         if !kept {
             return Ok(None);
         }
-        match read_xattrs(&access) {
+        match read_xattrs(&fd_path(dir, name)) {
             Ok(x) => node.xattrs = x,
             Err(e) => self.warn(format!("{}: reading extended attributes: {e}", shown(path))),
         }
@@ -377,26 +398,27 @@ impl<'a> Walker<'a> {
         &mut self,
         dir: std::os::fd::BorrowedFd<'_>,
         path: &Path,
-        meta: &Metadata,
+        meta: &EntryStat,
         parent: Option<&Node>,
         dev: Option<u64>,
         node: &mut Node,
     ) -> Result<bool> {
+        let mut ptree = None;
         let tree = match open_dir(dir, &node.name) {
             Ok(fd) => {
                 let marker = self.marker(&fd);
                 if marker == Marker::Exclude {
                     return Ok(false);
                 }
-                let ptree = self.load_parent_tree(parent.and_then(|p| p.subtree));
-                let other_fs = self.opts.one_file_system && dev.is_some_and(|d| d != meta.dev());
+                ptree = self.load_parent_tree(parent.and_then(|p| p.subtree));
+                let other_fs = self.opts.one_file_system && dev.is_some_and(|d| d != meta.dev);
                 if marker == Marker::Cache {
-                    self.cache_dir(&fd, path, ptree.as_ref(), meta.dev())?
+                    self.cache_dir(&fd, path, ptree.as_ref(), meta.dev)?
                 } else if other_fs {
                     Tree::default()
                 } else {
                     // Not listable: kept without entries (save_dir warned).
-                    let listed = self.save_dir(&fd, path, ptree.as_ref(), meta.dev())?;
+                    let listed = self.save_dir(&fd, path, ptree.as_ref(), meta.dev)?;
                     listed.unwrap_or_default()
                 }
             }
@@ -409,7 +431,12 @@ impl<'a> Walker<'a> {
                 return Ok(false);
             }
         };
-        let id = match self.store_tree(&tree)? {
+        let same = self.unchanged_tree(parent.and_then(|p| p.subtree), ptree.as_ref(), &tree);
+        let stored = match same {
+            Some(id) => Ok(id),
+            None => self.store_tree(&tree)?,
+        };
+        let id = match stored {
             Ok(id) => id,
             Err(e) => {
                 self.warn(format!("{}: {e}", shown(path)));
@@ -441,7 +468,7 @@ impl<'a> Walker<'a> {
         &mut self,
         dir: std::os::fd::BorrowedFd<'_>,
         path: &Path,
-        meta: Metadata,
+        meta: EntryStat,
         parent: Option<&Node>,
         node: &mut Node,
     ) -> Result<bool> {
@@ -621,11 +648,11 @@ impl<'a> Walker<'a> {
         name: &[u8],
         path: &Path,
         node: &mut Node,
-        lstat: Metadata,
+        lstat: EntryStat,
     ) -> Result<bool> {
         let listed = Listed {
-            dev: lstat.dev(),
-            ino: lstat.ino(),
+            dev: lstat.dev,
+            ino: lstat.ino,
         };
         let mut before = Some(lstat);
         self.progress.current_file(path);
@@ -640,14 +667,14 @@ impl<'a> Walker<'a> {
             let before = match before.take() {
                 Some(m) => m,
                 None => match file.metadata() {
-                    Ok(m) => m,
+                    Ok(m) => EntryStat::from(&m),
                     Err(e) => {
                         self.warn(io_err(path, e));
                         return Ok(false);
                     }
                 },
             };
-            let mut limited = (&file).take(before.size());
+            let mut limited = (&file).take(before.size);
             let (content, size) = match self.chunk_stream(&mut limited)? {
                 Ok(r) => r,
                 Err(e) => {
@@ -655,10 +682,10 @@ impl<'a> Walker<'a> {
                     return Ok(false);
                 }
             };
-            let after = file.metadata().ok();
+            let after = file.metadata().ok().map(|m| EntryStat::from(&m));
             let stable = after
                 .as_ref()
-                .is_some_and(|a| same_version(&before, a) && a.size() == size);
+                .is_some_and(|a| same_version(&before, a) && a.size == size);
             if stable || attempt == 2 {
                 if !stable {
                     self.warn(format!(
@@ -782,13 +809,8 @@ impl<'a> Walker<'a> {
     }
 }
 
-fn same_version(a: &Metadata, b: &Metadata) -> bool {
-    a.size() == b.size()
-        && a.mtime() == b.mtime()
-        && a.mtime_nsec() == b.mtime_nsec()
-        && a.ctime() == b.ctime()
-        && a.ctime_nsec() == b.ctime_nsec()
-        && a.ino() == b.ino()
+fn same_version(a: &EntryStat, b: &EntryStat) -> bool {
+    a.size == b.size && a.mtime == b.mtime && a.ctime == b.ctime && a.ino == b.ino
 }
 
 /// Device id of an open file (`st_dev`).
@@ -812,8 +834,8 @@ pub(super) enum Marker {
 }
 
 /// Whether `--exclude-larger-than` leaves this entry out: not a directory, larger than `max`.
-pub(super) fn too_large(max: Option<u64>, meta: &std::fs::Metadata) -> bool {
-    max.is_some_and(|m| !meta.is_dir() && meta.len() > m)
+pub(super) fn too_large(max: Option<u64>, meta: &EntryStat) -> bool {
+    max.is_some_and(|m| !meta.is_dir() && meta.size > m)
 }
 
 #[cfg(test)]
@@ -825,6 +847,12 @@ pub(super) mod tests {
         /// Paths of the entries this thread's walker looked at (`lstat`), when recording.
         pub(in crate::archiver) static TOUCHED: RefCell<Option<Vec<PathBuf>>> =
             const { RefCell::new(None) };
+    }
+
+    thread_local! {
+        /// Trees this thread's walker encoded (and hashed) to store them.
+        pub(in crate::archiver) static ENCODED: std::cell::Cell<u64> =
+            const { std::cell::Cell::new(0) };
     }
 
     /// Record that the walker is about to `lstat` (and maybe open or list) `path`.
@@ -885,6 +913,54 @@ pub(super) mod tests {
         TOUCHED.set(Some(Vec::new()));
         let r = backup(&repository(), options(paths, excludes), &crate::NoProgress).unwrap();
         (TOUCHED.take().unwrap(), r.warnings)
+    }
+
+    /// Trees encoded by one backup of `src` (parent: the latest), its root tree and summary.
+    fn encoded_by(
+        repo: &Repository,
+        src: &Path,
+    ) -> (u64, tresor_format::snapshot::SnapshotSummary) {
+        ENCODED.set(0);
+        let mut opts = options(vec![src.to_path_buf()], &[]);
+        opts.parent = ParentChoice::Auto;
+        let r = backup(repo, opts, &crate::NoProgress).unwrap();
+        assert_eq!(r.warnings, Vec::<String>::new());
+        (ENCODED.get(), r.summary)
+    }
+
+    /// A rerun encodes no tree of an unchanged directory: it takes the parent's tree id. Only the
+    /// virtual directories above the source (always rebuilt) and the changed directory with its
+    /// ancestors are encoded again, and the counts of unchanged and changed directories stay.
+    #[test]
+    fn unchanged_directories_reuse_the_parent_tree() {
+        let t = tempfile::tempdir().unwrap();
+        let src = t.path().join("src");
+        for d in ["a/b/c", "d/e", "f"] {
+            std::fs::create_dir_all(src.join(d)).unwrap();
+            std::fs::write(src.join(d).join("x"), d).unwrap();
+        }
+        let repo = repository();
+        // `/` and each directory above src: built from the paths given, encoded on every run
+        let virtual_dirs = src.components().count() as u64 - 1;
+        let (first, s1) = encoded_by(&repo, &src);
+        assert_eq!((first, s1.dirs_new), (virtual_dirs + 7, 7));
+        let (rerun, s2) = encoded_by(&repo, &src);
+        assert_eq!(
+            rerun, virtual_dirs,
+            "only the virtual directories are encoded"
+        );
+        assert_eq!(
+            (s2.dirs_unmodified, s2.dirs_changed, s2.files_unmodified),
+            (7, 0, 3)
+        );
+        std::fs::write(src.join("a/b/c/x"), "changed!").unwrap();
+        let (changed, s3) = encoded_by(&repo, &src);
+        // c, b, a and src itself
+        assert_eq!(changed, virtual_dirs + 4);
+        assert_eq!(
+            (s3.dirs_unmodified, s3.dirs_changed, s3.files_changed),
+            (3, 4, 1)
+        );
     }
 
     /// Excluded entries are decided by their path alone: the walker never looks at them (no
