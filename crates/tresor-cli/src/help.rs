@@ -68,6 +68,11 @@ pub const ENVIRONMENT: &[(&str, &str)] = &[
         "TRESOR_FROM_PASSWORD_COMMAND",
         "copy: --from-password-command",
     ),
+    ("TRESOR_PASSWORD_CREDENTIAL", "--password-credential"),
+    (
+        "CREDENTIALS_DIRECTORY",
+        "systemd's directory of --password-credential",
+    ),
 ];
 
 /// What the main help's footer says after [`ENVIRONMENT`]: the variables named in exclude files.

@@ -83,6 +83,36 @@ pub struct Profile {
     pub after_backup: Option<Spanned<Vec<Step>>>,
     /// `check --read-data-subset` for the `check` step of `tresor run` (`"5%"`, `"1/10"`).
     pub check_read_data_subset: Option<Spanned<String>>,
+    /// `--password-credential`: the systemd credential holding the password.
+    pub password_credential: Option<Spanned<String>>,
+    /// `--insecure-password-file`.
+    pub insecure_password_file: Option<Spanned<bool>>,
+    /// `--no-cache`.
+    pub no_cache: Option<Spanned<bool>>,
+    /// `--insecure-http`.
+    pub insecure_http: Option<Spanned<bool>>,
+    /// `--retry-for` (seconds).
+    pub retry_for: Option<Spanned<u64>>,
+    /// `--limit-upload` (KiB/s; 0: no limit).
+    pub limit_upload: Option<Spanned<u64>>,
+    /// `--limit-download` (KiB/s; 0: no limit).
+    pub limit_download: Option<Spanned<u64>>,
+    /// `--s3-storage-class-data`.
+    pub s3_storage_class_data: Option<Spanned<String>>,
+    /// `--s3-storage-class-metadata`.
+    pub s3_storage_class_metadata: Option<Spanned<String>>,
+    /// `--s3-sse` (`AES256` or `aws:kms`).
+    pub s3_sse: Option<Spanned<String>>,
+    /// `--s3-sse-kms-key-id`.
+    pub s3_sse_kms_key_id: Option<Spanned<String>>,
+    /// `--s3-connections` (1–64).
+    pub s3_connections: Option<Spanned<u16>>,
+    /// `--tls-ca`.
+    pub tls_ca: Option<Spanned<PathBuf>>,
+    /// `--server-token-file`.
+    pub server_token_file: Option<Spanned<PathBuf>>,
+    /// `--server-command`.
+    pub server_command: Option<Spanned<String>>,
 }
 
 /// A `keep_*` count: an integer, or a string the flag takes (`"unlimited"`, `"-1"`).
@@ -169,6 +199,7 @@ pub fn dispatch(
             run::run(&c, &globals)
         }
         (Command::Profile(pc), c) => show::run(pc, &cli.global, m, c.as_ref()),
+        (Command::Schedule(sc), _) => crate::schedule::run(sc, &cli.global),
         _ => crate::commands::run(cli),
     }
 }

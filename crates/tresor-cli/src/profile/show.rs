@@ -145,11 +145,108 @@ pub fn shown(g: &Global, m: &ArgMatches, c: &Chosen) -> Shown {
             p.check_read_data_subset.as_ref(),
         ),
     ]);
+    s.extend(options(g, m, c));
     Shown {
         profile: c.name.clone(),
         file: c.file.display().to_string(),
         settings: s,
     }
+}
+
+/// The other global options ([`super::merge::GLOBAL_KEYS`] after `cache_dir`).
+fn options(g: &Global, m: &ArgMatches, c: &Chosen) -> Vec<Setting> {
+    let p = &c.profile;
+    let key = |k: &'static str| {
+        let (key, id, env) = super::merge::GLOBAL_KEYS
+            .iter()
+            .find(|e| e.0 == k)
+            .copied()
+            .expect("a global key");
+        (key, id, env.unwrap_or("-"))
+    };
+    let (s3, sv) = (&g.s3, &g.server);
+    vec![
+        global_setting(
+            c,
+            m,
+            key("insecure_password_file"),
+            Some(g.insecure_password_file),
+            p.insecure_password_file.as_ref(),
+        ),
+        global_setting(c, m, key("no_cache"), Some(g.no_cache), p.no_cache.as_ref()),
+        global_setting(
+            c,
+            m,
+            key("insecure_http"),
+            Some(g.insecure_http),
+            p.insecure_http.as_ref(),
+        ),
+        global_setting(
+            c,
+            m,
+            key("retry_for"),
+            Some(g.retry_for),
+            p.retry_for.as_ref(),
+        ),
+        global_setting(
+            c,
+            m,
+            key("limit_upload"),
+            g.limit_upload,
+            p.limit_upload.as_ref(),
+        ),
+        global_setting(
+            c,
+            m,
+            key("limit_download"),
+            g.limit_download,
+            p.limit_download.as_ref(),
+        ),
+        global_setting(
+            c,
+            m,
+            key("s3_storage_class_data"),
+            s3.storage_class_data.as_ref(),
+            p.s3_storage_class_data.as_ref(),
+        ),
+        global_setting(
+            c,
+            m,
+            key("s3_storage_class_metadata"),
+            s3.storage_class_metadata.as_ref(),
+            p.s3_storage_class_metadata.as_ref(),
+        ),
+        global_setting(c, m, key("s3_sse"), s3.sse.as_ref(), p.s3_sse.as_ref()),
+        global_setting(
+            c,
+            m,
+            key("s3_sse_kms_key_id"),
+            s3.sse_kms_key_id.as_ref(),
+            p.s3_sse_kms_key_id.as_ref(),
+        ),
+        global_setting(
+            c,
+            m,
+            key("s3_connections"),
+            Some(s3.connections),
+            p.s3_connections.as_ref(),
+        ),
+        global_setting(c, m, key("tls_ca"), sv.tls_ca.as_ref(), p.tls_ca.as_ref()),
+        global_setting(
+            c,
+            m,
+            key("server_token_file"),
+            sv.server_token_file.as_ref(),
+            p.server_token_file.as_ref(),
+        ),
+        global_setting(
+            c,
+            m,
+            key("server_command"),
+            sv.server_command.as_ref(),
+            p.server_command.as_ref(),
+        ),
+    ]
 }
 
 /// `password_file`, `password_command`, `password`: the user's sources replace all three of
@@ -162,12 +259,18 @@ fn passwords(g: &Global, m: &ArgMatches, c: &Chosen) -> Vec<Setting> {
         "password_command",
         "TRESOR_PASSWORD_COMMAND",
     );
+    let cred = (
+        "password_credential",
+        "password_credential",
+        "TRESOR_PASSWORD_CREDENTIAL",
+    );
     if !password_given(m) {
         let masked = p.password.as_ref().map(|v| Spanned::new(v.span(), "***"));
         return vec![
             file_setting(c, "password_file", p.password_file.as_ref()),
             file_setting(c, "password_command", p.password_command.as_ref()),
             file_setting(c, "password", masked.as_ref()),
+            file_setting(c, "password_credential", p.password_credential.as_ref()),
         ];
     }
     let none: Option<&Spanned<String>> = None;
@@ -184,6 +287,7 @@ fn passwords(g: &Global, m: &ArgMatches, c: &Chosen) -> Vec<Setting> {
                 Origin::Default.to_string()
             },
         },
+        global_setting(c, m, cred, g.password_credential.as_ref(), none),
     ]
 }
 

@@ -45,6 +45,7 @@ mod roundtrip;
 mod s3;
 mod s3_faults;
 mod s3_policy;
+mod schedule;
 mod serve;
 mod serve_ssh;
 mod snapshot_hosts;
