@@ -320,6 +320,8 @@ pub enum ProfileCommand {
         /// The profile.
         name: String,
     },
+    /// Print the JSON Schema (draft 2020-12) of the configuration file.
+    Schema,
 }
 
 /// Flags of `tresor generate`: at least one of them.

@@ -364,6 +364,39 @@ pub const EXAMPLES: &[(&str, &[&str])] = &[
             "tresor rewrite 3173c619 --iexclude '*.ISO' --forget",
         ],
     ),
+    (
+        "profile schema",
+        &[
+            "tresor profile schema > tresor.schema.json",
+            "tresor profile schema | jq '.[\"$defs\"].Profile.properties | keys'",
+        ],
+    ),
+    (
+        "schedule",
+        &[
+            "tresor schedule install laptop --user --at daily",
+            "tresor schedule list --user",
+        ],
+    ),
+    (
+        "schedule install",
+        &[
+            "tresor schedule install web1 --at hourly --randomized-delay 10min",
+            "tresor schedule install laptop --user --at weekly --dry-run",
+            "tresor schedule install web1 --cron --at daily",
+        ],
+    ),
+    (
+        "schedule list",
+        &["tresor schedule list", "tresor schedule list --user --json"],
+    ),
+    (
+        "schedule remove",
+        &[
+            "tresor schedule remove web1",
+            "tresor schedule remove laptop --user",
+        ],
+    ),
 ];
 
 /// What `tresor --version` prints after the name: the crate's version, the commit it was built

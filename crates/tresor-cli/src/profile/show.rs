@@ -53,6 +53,7 @@ pub fn run(c: &ProfileCommand, g: &Global, m: &ArgMatches, chosen: Option<&Chose
     };
     match (c, chosen) {
         (ProfileCommand::Show { .. }, Some(chosen)) => render::emit(&shown(g, m, chosen), mode)?,
+        (ProfileCommand::Schema, _) => println!("{}", super::schema::text()),
         _ => {
             let file = load::locate(g.config.as_deref())?;
             let (cfg, _) = load::read(&file)?;
