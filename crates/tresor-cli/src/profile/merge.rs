@@ -138,6 +138,7 @@ pub fn apply(cli: &mut Cli, m: &ArgMatches) -> Result<Option<Chosen>> {
     let chosen = load::choose(cli.global.config.as_deref(), &name)?;
     global(&mut cli.global, m, &chosen.profile);
     options(&mut cli.global, m, &chosen.profile);
+    remote_options(&mut cli.global, m, &chosen.profile);
     if !(1..=64).contains(&cli.global.s3.connections) {
         let at = chosen.profile.s3_connections.as_ref().map(|v| chosen.at(v));
         anyhow::bail!(
@@ -221,6 +222,10 @@ fn options(g: &mut Global, m: &ArgMatches, p: &Profile) {
         p.limit_download.as_ref(),
         Some,
     );
+}
+
+/// The S3 and server options.
+fn remote_options(g: &mut Global, m: &ArgMatches, p: &Profile) {
     let s3 = &mut g.s3;
     fill(
         m,

@@ -147,6 +147,7 @@ pub fn shown(g: &Global, m: &ArgMatches, c: &Chosen) -> Shown {
         ),
     ]);
     s.extend(options(g, m, c));
+    s.extend(remote_options(g, m, c));
     Shown {
         profile: c.name.clone(),
         file: c.file.display().to_string(),
@@ -157,15 +158,6 @@ pub fn shown(g: &Global, m: &ArgMatches, c: &Chosen) -> Shown {
 /// The other global options ([`super::merge::GLOBAL_KEYS`] after `cache_dir`).
 fn options(g: &Global, m: &ArgMatches, c: &Chosen) -> Vec<Setting> {
     let p = &c.profile;
-    let key = |k: &'static str| {
-        let (key, id, env) = super::merge::GLOBAL_KEYS
-            .iter()
-            .find(|e| e.0 == k)
-            .copied()
-            .expect("a global key");
-        (key, id, env.unwrap_or("-"))
-    };
-    let (s3, sv) = (&g.s3, &g.server);
     vec![
         global_setting(
             c,
@@ -203,6 +195,24 @@ fn options(g: &Global, m: &ArgMatches, c: &Chosen) -> Vec<Setting> {
             g.limit_download,
             p.limit_download.as_ref(),
         ),
+    ]
+}
+
+/// A global option's (key, argument id, variable) ([`super::merge::GLOBAL_KEYS`]).
+fn key(k: &'static str) -> (&'static str, &'static str, &'static str) {
+    let (key, id, env) = super::merge::GLOBAL_KEYS
+        .iter()
+        .find(|e| e.0 == k)
+        .copied()
+        .expect("a global key");
+    (key, id, env.unwrap_or("-"))
+}
+
+/// The S3 and server options.
+fn remote_options(g: &Global, m: &ArgMatches, c: &Chosen) -> Vec<Setting> {
+    let p = &c.profile;
+    let (s3, sv) = (&g.s3, &g.server);
+    vec![
         global_setting(
             c,
             m,

@@ -132,8 +132,8 @@ fn installed_units_are_hardened_and_pass_systemd_analyze_verify() {
         assert!(t.contains(line), "missing {line:?} in\n{t}");
     }
     assert_eq!(
-        stdout(&o).trim_end(),
-        "systemctl daemon-reload && systemctl enable --now tresor-laptop.timer"
+        stdout(&o).lines().last(),
+        Some("systemctl daemon-reload && systemctl enable --now tresor-laptop.timer")
     );
     analyze(&["verify", "--man=no"], &[service, timer]);
 }
@@ -185,6 +185,7 @@ fn cron_lines_take_shorthands_only() {
         &env,
         &file,
         &[
+            "-q",
             "schedule",
             "install",
             "laptop",
