@@ -23,6 +23,8 @@ need_apt=()
 command -v restic >/dev/null || need_apt+=(restic)
 # sshd for the SSH forced-command test (started by the test itself on 127.0.0.1 only).
 [[ -x /usr/sbin/sshd ]] || need_apt+=(openssh-server)
+# systemd-analyze verifies the units of `tresor schedule install` (schedule tests).
+command -v systemd-analyze >/dev/null || need_apt+=(systemd)
 if ((${#need_apt[@]})); then
     echo "test.sh: installing ${need_apt[*]}" >&2
     # Keep package scripts from starting services (sshd) while installing.

@@ -104,6 +104,15 @@ pub struct Global {
     /// ~/.config/tresor/tresor.toml, else /etc/tresor/tresor.toml).
     #[arg(long, env = "TRESOR_CONFIG", global = true, value_name = "FILE")]
     pub config: Option<PathBuf>,
+    /// Read the password from the systemd credential NAME: the file $CREDENTIALS_DIRECTORY/NAME
+    /// (LoadCredential=, LoadCredentialEncrypted=; `tresor schedule install` sets it up).
+    #[arg(
+        long,
+        env = "TRESOR_PASSWORD_CREDENTIAL",
+        global = true,
+        value_name = "NAME"
+    )]
+    pub password_credential: Option<String>,
     /// The password a profile holds (`password`, allowed only in a mode-600 file); never a flag.
     #[arg(skip)]
     pub profile_password: Option<String>,
@@ -241,6 +250,61 @@ pub enum Command {
     /// Profiles of the configuration file: list them, show one's effective settings.
     #[command(subcommand)]
     Profile(ProfileCommand),
+    /// Schedule a profile's job: write a systemd service and timer, or print a crontab line.
+    #[command(subcommand)]
+    Schedule(ScheduleCommand),
+}
+
+/// `tresor schedule …`.
+#[derive(Debug, Subcommand)]
+pub enum ScheduleCommand {
+    /// Write tresor-NAME.service and tresor-NAME.timer (or print a crontab line with --cron).
+    Install(ScheduleInstallArgs),
+    /// List the units `schedule install` wrote in the unit directory.
+    List(UnitDirArgs),
+    /// Remove the units of profile NAME that `schedule install` wrote (no other file).
+    Remove {
+        /// The profile.
+        name: String,
+        #[command(flatten)]
+        dir: UnitDirArgs,
+    },
+}
+
+/// Where the units are.
+#[derive(Debug, Clone, Args)]
+pub struct UnitDirArgs {
+    /// User units (`systemctl --user`): default directory ~/.config/systemd/user.
+    #[arg(long)]
+    pub user: bool,
+    /// The unit directory (default: /etc/systemd/system, or ~/.config/systemd/user with --user).
+    #[arg(long, value_name = "DIR")]
+    pub unit_dir: Option<PathBuf>,
+}
+
+/// `tresor schedule install`.
+#[derive(Debug, Args)]
+pub struct ScheduleInstallArgs {
+    /// The profile whose job (`tresor run NAME`) runs.
+    pub name: String,
+    /// Write a systemd service and timer (the default).
+    #[arg(long, conflicts_with = "cron")]
+    pub systemd: bool,
+    /// Print a crontab line instead (--at shorthands only).
+    #[arg(long)]
+    pub cron: bool,
+    /// When: hourly, daily, weekly, "daily HH:MM", "weekly DAY HH:MM", or (systemd) any
+    /// calendar expression of `systemd-analyze calendar`.
+    #[arg(long, value_name = "WHEN", default_value = "daily")]
+    pub at: String,
+    /// systemd: RandomizedDelaySec= of the timer (a time span: 30min, 1h, 0).
+    #[arg(long, value_name = "SPAN", default_value = "30min")]
+    pub randomized_delay: String,
+    /// Print the units instead of writing them.
+    #[arg(long)]
+    pub dry_run: bool,
+    #[command(flatten)]
+    pub dir: UnitDirArgs,
 }
 
 /// `tresor run NAME`.
@@ -260,6 +324,8 @@ pub enum ProfileCommand {
         /// The profile.
         name: String,
     },
+    /// Print the JSON Schema (draft 2020-12) of the configuration file.
+    Schema,
 }
 
 /// Flags of `tresor generate`: at least one of them.

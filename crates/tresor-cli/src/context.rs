@@ -41,6 +41,7 @@ impl Context {
                 command: g.password_command.clone(),
                 insecure_file: g.insecure_password_file,
                 profile: g.profile_password.clone().map(Into::into),
+                credential: g.password_credential.clone(),
             },
             json: g.json,
             quiet: g.quiet,

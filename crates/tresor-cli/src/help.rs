@@ -68,6 +68,11 @@ pub const ENVIRONMENT: &[(&str, &str)] = &[
         "TRESOR_FROM_PASSWORD_COMMAND",
         "copy: --from-password-command",
     ),
+    ("TRESOR_PASSWORD_CREDENTIAL", "--password-credential"),
+    (
+        "CREDENTIALS_DIRECTORY",
+        "systemd's directory of --password-credential",
+    ),
 ];
 
 /// What the main help's footer says after [`ENVIRONMENT`]: the variables named in exclude files.
@@ -357,6 +362,39 @@ pub const EXAMPLES: &[(&str, &[&str])] = &[
             "tresor rewrite latest --exclude '*.tmp' --dry-run",
             "tresor rewrite --host web1 --exclude-file secrets.txt --forget",
             "tresor rewrite 3173c619 --iexclude '*.ISO' --forget",
+        ],
+    ),
+    (
+        "profile schema",
+        &[
+            "tresor profile schema > tresor.schema.json",
+            "tresor profile schema | jq '.[\"$defs\"].Profile.properties | keys'",
+        ],
+    ),
+    (
+        "schedule",
+        &[
+            "tresor schedule install laptop --user --at daily",
+            "tresor schedule list --user",
+        ],
+    ),
+    (
+        "schedule install",
+        &[
+            "tresor schedule install web1 --at hourly --randomized-delay 10min",
+            "tresor schedule install laptop --user --at weekly --dry-run",
+            "tresor schedule install web1 --cron --at daily",
+        ],
+    ),
+    (
+        "schedule list",
+        &["tresor schedule list", "tresor schedule list --user --json"],
+    ),
+    (
+        "schedule remove",
+        &[
+            "tresor schedule remove web1",
+            "tresor schedule remove laptop --user",
         ],
     ),
 ];

@@ -18,6 +18,7 @@ mod password;
 mod profile;
 mod progress;
 mod render;
+mod schedule;
 
 fn main() {
     let words: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();

@@ -18,6 +18,8 @@ pub struct PasswordSource {
     /// no file or command is given, before `TRESOR_PASSWORD` (which, when set, keeps the
     /// profile from giving one at all).
     pub profile: Option<zeroize::Zeroizing<String>>,
+    /// `--password-credential`: a systemd credential's name ([`read_credential`]).
+    pub credential: Option<String>,
 }
 
 fn first_line(s: &str) -> String {
@@ -37,6 +39,28 @@ pub fn read_file(path: &Path, insecure: bool) -> Result<String> {
     }
     let s = std::fs::read_to_string(path)
         .with_context(|| format!("password file {}", path.display()))?;
+    Ok(first_line(&s))
+}
+
+/// The systemd credential `name`: the first line of `$CREDENTIALS_DIRECTORY/name` (systemd
+/// makes that directory private to the service, so the file's mode is not checked).
+///
+/// # Errors
+/// The name is not a plain file name; `CREDENTIALS_DIRECTORY` is not set; the file cannot be
+/// read.
+pub fn read_credential(name: &str) -> Result<String> {
+    if name.is_empty() || name == "." || name == ".." || name.contains('/') {
+        bail!("password credential {name:?}: a credential name is a file name (no '/')");
+    }
+    let Some(dir) = std::env::var_os("CREDENTIALS_DIRECTORY").filter(|d| !d.is_empty()) else {
+        bail!(
+            "password credential {name:?}: CREDENTIALS_DIRECTORY is not set (systemd sets it for \
+             a service with LoadCredential={name}:FILE)"
+        );
+    };
+    let path = std::path::Path::new(&dir).join(name);
+    let s = std::fs::read_to_string(&path)
+        .with_context(|| format!("password credential {name:?}: {}", path.display()))?;
     Ok(first_line(&s))
 }
 
@@ -63,6 +87,9 @@ impl PasswordSource {
         if let Some(c) = &self.command {
             return run_command(c);
         }
+        if let Some(c) = &self.credential {
+            return read_credential(c);
+        }
         if let Some(p) = &self.profile {
             return Ok(p.to_string());
         }
@@ -81,6 +108,7 @@ impl PasswordSource {
     fn get_new(&self, prompt: &str) -> Result<String> {
         let interactive = self.file.is_none()
             && self.command.is_none()
+            && self.credential.is_none()
             && self.profile.is_none()
             && std::env::var_os("TRESOR_PASSWORD").is_none()
             && std::io::IsTerminal::is_terminal(&std::io::stdin());

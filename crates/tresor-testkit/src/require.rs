@@ -32,6 +32,8 @@ pub enum Need {
     Root,
     /// `setpriv` (util-linux), to run commands as another user.
     Setpriv,
+    /// `systemd-analyze` on the `PATH` (Debian `systemd`), to verify generated units.
+    SystemdAnalyze,
 }
 
 impl Need {
@@ -45,6 +47,7 @@ impl Need {
             Need::Restic => on_path("restic"),
             Need::Root => is_root(),
             Need::Setpriv => on_path("setpriv"),
+            Need::SystemdAnalyze => on_path("systemd-analyze"),
         }
     }
 
@@ -64,6 +67,7 @@ impl Need {
             Need::Restic => "restic (apt-get install restic)",
             Need::Root => "root (CI runs the tests as root)",
             Need::Setpriv => "setpriv (util-linux)",
+            Need::SystemdAnalyze => "systemd-analyze (apt-get install systemd)",
         }
     }
 }

@@ -49,6 +49,7 @@ fn source_context(ctx: &Context, a: &CopyArgs) -> Context {
             command: a.from_password_command.clone(),
             insecure_file: ctx.password.insecure_file,
             profile: None,
+            credential: None,
         },
         json: ctx.json,
         quiet: ctx.quiet,

@@ -70,7 +70,8 @@ fn run_with(ctx: &Context, command: Command) -> Result<i32> {
         | Command::Serve(_)
         | Command::Generate(_)
         | Command::Run(_)
-        | Command::Profile(_) => {
+        | Command::Profile(_)
+        | Command::Schedule(_) => {
             unreachable!("handled above")
         }
         Command::Forget(a) => forget::run(ctx, &a),

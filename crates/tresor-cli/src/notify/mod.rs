@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 /// `[profiles.NAME.notify]`.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// A healthchecks.io ping URL: `URL/start`, `URL` (success), `URL/fail`.
@@ -28,7 +28,7 @@ pub struct Config {
 }
 
 /// `webhook = { url, headers, events }`.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Webhook {
     /// Where the JSON body is POSTed.
@@ -41,7 +41,7 @@ pub struct Webhook {
 }
 
 /// `ntfy = { url, priority, tags, events }`.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Ntfy {
     /// The topic URL, `https://ntfy.sh/TOPIC`.
@@ -55,7 +55,7 @@ pub struct Ntfy {
 }
 
 /// What happened.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Kind {
     /// The job started.

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 pub const DEFAULT_TIMEOUT: u64 = 300;
 
 /// What a failing `before` hook does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum OnBeforeFailure {
     /// The job ends (exit 8) after its `failure` and `finally` hooks (the default).
@@ -25,7 +25,7 @@ pub enum OnBeforeFailure {
 }
 
 /// The hooks of the job or of one step.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HookSet {
     /// Before it.
@@ -50,7 +50,7 @@ pub struct HookSet {
 
 /// `[profiles.NAME.hooks]`: the job's hooks (the keys of a [`HookSet`]), and
 /// `[profiles.NAME.hooks.STEP]` each step's.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Hooks {
     /// The job's `before` hooks.

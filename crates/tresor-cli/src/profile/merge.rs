@@ -51,6 +51,82 @@ pub fn wanted(cli: &Cli) -> Option<&str> {
     }
 }
 
+/// The global options a profile sets, as (key, clap argument id, environment variable); the
+/// password sources and `repository`/`cache_dir` are listed too. A test walks clap's global
+/// arguments: each is here or in [`NOT_IN_PROFILES`].
+pub const GLOBAL_KEYS: &[(&str, &str, Option<&str>)] = &[
+    ("repository", "repo", Some("TRESOR_REPOSITORY")),
+    (
+        "password_file",
+        "password_file",
+        Some("TRESOR_PASSWORD_FILE"),
+    ),
+    (
+        "password_command",
+        "password_command",
+        Some("TRESOR_PASSWORD_COMMAND"),
+    ),
+    (
+        "password_credential",
+        "password_credential",
+        Some("TRESOR_PASSWORD_CREDENTIAL"),
+    ),
+    ("insecure_password_file", "insecure_password_file", None),
+    ("cache_dir", "cache_dir", Some("TRESOR_CACHE_DIR")),
+    ("no_cache", "no_cache", None),
+    ("insecure_http", "insecure_http", None),
+    ("retry_for", "retry_for", Some("TRESOR_RETRY_FOR")),
+    ("limit_upload", "limit_upload", Some("TRESOR_LIMIT_UPLOAD")),
+    (
+        "limit_download",
+        "limit_download",
+        Some("TRESOR_LIMIT_DOWNLOAD"),
+    ),
+    (
+        "s3_storage_class_data",
+        "storage_class_data",
+        Some("TRESOR_S3_STORAGE_CLASS_DATA"),
+    ),
+    (
+        "s3_storage_class_metadata",
+        "storage_class_metadata",
+        Some("TRESOR_S3_STORAGE_CLASS_METADATA"),
+    ),
+    ("s3_sse", "sse", Some("TRESOR_S3_SSE")),
+    (
+        "s3_sse_kms_key_id",
+        "sse_kms_key_id",
+        Some("TRESOR_S3_SSE_KMS_KEY_ID"),
+    ),
+    (
+        "s3_connections",
+        "connections",
+        Some("TRESOR_S3_CONNECTIONS"),
+    ),
+    ("tls_ca", "tls_ca", Some("TRESOR_TLS_CA")),
+    (
+        "server_token_file",
+        "server_token_file",
+        Some("TRESOR_SERVER_TOKEN_FILE"),
+    ),
+    (
+        "server_command",
+        "server_command",
+        Some("TRESOR_SERVER_COMMAND"),
+    ),
+];
+
+/// Global options no profile sets (clap argument id, why): the list the test of
+/// [`GLOBAL_KEYS`] allows (docs/operations.md, "The configuration file").
+#[cfg(test)]
+pub const NOT_IN_PROFILES: &[(&str, &str)] = &[
+    ("json", "the output format is the caller's, not the job's"),
+    ("quiet", "the output is the caller's, not the job's"),
+    ("verbose", "the output is the caller's, not the job's"),
+    ("profile", "names the profile itself"),
+    ("config", "names the configuration file itself"),
+];
+
 /// Apply the profile the command line names (if any) to `cli`, whose matches are `m`.
 ///
 /// # Errors
@@ -61,6 +137,15 @@ pub fn apply(cli: &mut Cli, m: &ArgMatches) -> Result<Option<Chosen>> {
     };
     let chosen = load::choose(cli.global.config.as_deref(), &name)?;
     global(&mut cli.global, m, &chosen.profile);
+    options(&mut cli.global, m, &chosen.profile);
+    remote_options(&mut cli.global, m, &chosen.profile);
+    if !(1..=64).contains(&cli.global.s3.connections) {
+        let at = chosen.profile.s3_connections.as_ref().map(|v| chosen.at(v));
+        anyhow::bail!(
+            "{}: s3_connections must be 1 to 64",
+            at.unwrap_or_else(|| "s3_connections".into())
+        );
+    }
     command(&mut cli.command, m, &chosen.profile);
     Ok(Some(chosen))
 }
@@ -82,6 +167,7 @@ fn fill<T, U: Clone>(
 pub fn password_given(m: &ArgMatches) -> bool {
     given(m, "password_file", None).is_some()
         || given(m, "password_command", None).is_some()
+        || given(m, "password_credential", None).is_some()
         || std::env::var_os("TRESOR_PASSWORD").is_some()
 }
 
@@ -92,8 +178,100 @@ fn global(g: &mut Global, m: &ArgMatches, p: &Profile) {
     if !password_given(m) {
         g.password_file = p.password_file.as_ref().map(|v| v.get_ref().clone());
         g.password_command = p.password_command.as_ref().map(|v| v.get_ref().clone());
+        g.password_credential = p.password_credential.as_ref().map(|v| v.get_ref().clone());
         g.profile_password = p.password.as_ref().map(|v| v.get_ref().clone());
     }
+}
+
+/// The other global options: switches, limits, S3 and server options.
+fn options(g: &mut Global, m: &ArgMatches, p: &Profile) {
+    let id = |v: bool| v;
+    fill(
+        m,
+        "insecure_password_file",
+        &mut g.insecure_password_file,
+        p.insecure_password_file.as_ref(),
+        id,
+    );
+    fill(m, "no_cache", &mut g.no_cache, p.no_cache.as_ref(), id);
+    fill(
+        m,
+        "insecure_http",
+        &mut g.insecure_http,
+        p.insecure_http.as_ref(),
+        id,
+    );
+    fill(
+        m,
+        "retry_for",
+        &mut g.retry_for,
+        p.retry_for.as_ref(),
+        |v| v,
+    );
+    fill(
+        m,
+        "limit_upload",
+        &mut g.limit_upload,
+        p.limit_upload.as_ref(),
+        Some,
+    );
+    fill(
+        m,
+        "limit_download",
+        &mut g.limit_download,
+        p.limit_download.as_ref(),
+        Some,
+    );
+}
+
+/// The S3 and server options.
+fn remote_options(g: &mut Global, m: &ArgMatches, p: &Profile) {
+    let s3 = &mut g.s3;
+    fill(
+        m,
+        "storage_class_data",
+        &mut s3.storage_class_data,
+        p.s3_storage_class_data.as_ref(),
+        Some,
+    );
+    fill(
+        m,
+        "storage_class_metadata",
+        &mut s3.storage_class_metadata,
+        p.s3_storage_class_metadata.as_ref(),
+        Some,
+    );
+    fill(m, "sse", &mut s3.sse, p.s3_sse.as_ref(), Some);
+    fill(
+        m,
+        "sse_kms_key_id",
+        &mut s3.sse_kms_key_id,
+        p.s3_sse_kms_key_id.as_ref(),
+        Some,
+    );
+    fill(
+        m,
+        "connections",
+        &mut s3.connections,
+        p.s3_connections.as_ref(),
+        |v| v,
+    );
+    let sv = &mut g.server;
+    fill(m, "tls_ca", &mut sv.tls_ca, p.tls_ca.as_ref(), Some);
+    fill(
+        m,
+        "server_token_file",
+        &mut sv.server_token_file,
+        p.server_token_file.as_ref(),
+        Some,
+    );
+    fill(
+        m,
+        "server_command",
+        &mut sv.server_command,
+        p.server_command.as_ref(),
+        Some,
+    );
 }
 
 /// The options of the command itself (`backup`, `forget`; the others take only global ones).
@@ -225,5 +403,39 @@ fn home(s: &str) -> PathBuf {
     match (s.strip_prefix("~/"), std::env::var_os("HOME")) {
         (Some(rest), Some(h)) => PathBuf::from(h).join(rest),
         _ => PathBuf::from(s),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every global argument of clap has a profile key (or is listed in [`NOT_IN_PROFILES`]),
+    /// so a new flag cannot be forgotten; every key is one the loader accepts and `profile
+    /// show` lists.
+    #[test]
+    fn every_global_option_has_a_profile_key() {
+        let cmd = crate::help::command();
+        for arg in cmd.get_arguments().filter(|a| a.is_global_set()) {
+            let id = arg.get_id().as_str();
+            let keyed = GLOBAL_KEYS.iter().any(|k| k.1 == id);
+            let excluded = NOT_IN_PROFILES.iter().any(|k| k.0 == id);
+            assert!(
+                keyed ^ excluded,
+                "global option {id}: add a profile key to GLOBAL_KEYS (or list it in NOT_IN_PROFILES)"
+            );
+            if let (true, Some(env)) = (keyed, arg.get_env()) {
+                let k = GLOBAL_KEYS.iter().find(|k| k.1 == id).expect("keyed");
+                assert_eq!(Some(env.to_str().unwrap_or("")), k.2, "{id}");
+            }
+        }
+        for (key, _, _) in GLOBAL_KEYS {
+            for value in ["\"x\"", "1", "true"] {
+                let text = format!("[profiles.p]\n{key} = {value}\n");
+                if let Err(e) = toml::from_str::<super::super::Config>(&text) {
+                    assert!(!e.message().contains("unknown field"), "{key}: {e}");
+                }
+            }
+        }
     }
 }

@@ -11,16 +11,18 @@ pub mod hooks;
 pub mod load;
 pub mod merge;
 pub mod run;
+pub mod schema;
 pub mod show;
 pub mod tail;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use toml::Spanned;
 
 /// The whole configuration file: `[profiles.NAME]` tables.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// The profiles by name.
@@ -31,68 +33,140 @@ pub struct Config {
 /// One `[profiles.NAME]` table. Every key is optional; each keeps its place in the file (a byte
 /// span) so that messages and `profile show` can name the line. The keys are the names of the
 /// flags they stand for (`keep_daily` is `forget --keep-daily`).
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Profile {
     /// `-r/--repo`: the repository location.
+    #[schemars(with = "Option<String>")]
     pub repository: Option<Spanned<String>>,
     /// `--password-file`.
+    #[schemars(with = "Option<PathBuf>")]
     pub password_file: Option<Spanned<PathBuf>>,
     /// `--password-command`.
+    #[schemars(with = "Option<String>")]
     pub password_command: Option<Spanned<String>>,
     /// The password itself: refused unless the file is mode 600 (no group/other bits) and
     /// `allow_password_in_file = true`.
+    #[schemars(with = "Option<String>")]
     pub password: Option<Spanned<String>>,
     /// Allows `password` (see there).
+    #[schemars(with = "Option<bool>")]
     pub allow_password_in_file: Option<Spanned<bool>>,
     /// `--cache-dir`.
+    #[schemars(with = "Option<PathBuf>")]
     pub cache_dir: Option<Spanned<PathBuf>>,
     /// `backup --host`, and `forget --host` (the filter).
+    #[schemars(with = "Option<String>")]
     pub host: Option<Spanned<String>>,
     /// `backup --tag`, one tag per element.
+    #[schemars(with = "Option<Vec<String>>")]
     pub tags: Option<Spanned<Vec<String>>>,
     /// `backup`'s PATHs, when none is given (a leading `~/` is the home directory).
+    #[schemars(with = "Option<Vec<String>>")]
     pub sources: Option<Spanned<Vec<String>>>,
     /// `backup --exclude`.
+    #[schemars(with = "Option<Vec<String>>")]
     pub excludes: Option<Spanned<Vec<String>>>,
     /// `backup --exclude-file`.
+    #[schemars(with = "Option<Vec<PathBuf>>")]
     pub exclude_files: Option<Spanned<Vec<PathBuf>>>,
     /// `backup --iexclude`.
+    #[schemars(with = "Option<Vec<String>>")]
     pub iexcludes: Option<Spanned<Vec<String>>>,
     /// `backup --exclude-caches`.
+    #[schemars(with = "Option<bool>")]
     pub exclude_caches: Option<Spanned<bool>>,
     /// `backup --one-file-system`.
+    #[schemars(with = "Option<bool>")]
     pub one_file_system: Option<Spanned<bool>>,
     /// `backup --exclude-larger-than` (bytes or with a unit k, m, g, t).
+    #[schemars(with = "Option<String>")]
     pub exclude_larger_than: Option<Spanned<String>>,
     /// `forget --keep-last`.
+    #[schemars(with = "Option<Count>")]
     pub keep_last: Option<Spanned<Count>>,
     /// `forget --keep-hourly`.
+    #[schemars(with = "Option<Count>")]
     pub keep_hourly: Option<Spanned<Count>>,
     /// `forget --keep-daily`.
+    #[schemars(with = "Option<Count>")]
     pub keep_daily: Option<Spanned<Count>>,
     /// `forget --keep-weekly`.
+    #[schemars(with = "Option<Count>")]
     pub keep_weekly: Option<Spanned<Count>>,
     /// `forget --keep-monthly`.
+    #[schemars(with = "Option<Count>")]
     pub keep_monthly: Option<Spanned<Count>>,
     /// `forget --keep-yearly`.
+    #[schemars(with = "Option<Count>")]
     pub keep_yearly: Option<Spanned<Count>>,
     /// `forget --keep-within` (a duration such as `"2y5m7d3h"`).
+    #[schemars(with = "Option<String>")]
     pub keep_within: Option<Spanned<String>>,
     /// `forget --keep-tag`, one element per option.
+    #[schemars(with = "Option<Vec<String>>")]
     pub keep_tags: Option<Spanned<Vec<String>>>,
     /// What `tresor run` does after the backup, in this order.
+    #[schemars(with = "Option<Vec<Step>>")]
     pub after_backup: Option<Spanned<Vec<Step>>>,
     /// `check --read-data-subset` for the `check` step of `tresor run` (`"5%"`, `"1/10"`).
+    #[schemars(with = "Option<String>")]
     pub check_read_data_subset: Option<Spanned<String>>,
     /// `[profiles.NAME.hooks]`: commands `tresor run` runs around the job and its steps.
+    #[schemars(with = "Option<hooks::Hooks>")]
     pub hooks: Option<Spanned<hooks::Hooks>>,
     /// `[profiles.NAME.notify]`: where `tresor run` reports start, success and failure.
+    #[schemars(with = "Option<crate::notify::Config>")]
     pub notify: Option<Spanned<crate::notify::Config>>,
+    /// `--password-credential`: the systemd credential holding the password.
+    #[schemars(with = "Option<String>")]
+    pub password_credential: Option<Spanned<String>>,
+    /// `--insecure-password-file`.
+    #[schemars(with = "Option<bool>")]
+    pub insecure_password_file: Option<Spanned<bool>>,
+    /// `--no-cache`.
+    #[schemars(with = "Option<bool>")]
+    pub no_cache: Option<Spanned<bool>>,
+    /// `--insecure-http`.
+    #[schemars(with = "Option<bool>")]
+    pub insecure_http: Option<Spanned<bool>>,
+    /// `--retry-for` (seconds).
+    #[schemars(with = "Option<u64>")]
+    pub retry_for: Option<Spanned<u64>>,
+    /// `--limit-upload` (KiB/s; 0: no limit).
+    #[schemars(with = "Option<u64>")]
+    pub limit_upload: Option<Spanned<u64>>,
+    /// `--limit-download` (KiB/s; 0: no limit).
+    #[schemars(with = "Option<u64>")]
+    pub limit_download: Option<Spanned<u64>>,
+    /// `--s3-storage-class-data`.
+    #[schemars(with = "Option<String>")]
+    pub s3_storage_class_data: Option<Spanned<String>>,
+    /// `--s3-storage-class-metadata`.
+    #[schemars(with = "Option<String>")]
+    pub s3_storage_class_metadata: Option<Spanned<String>>,
+    /// `--s3-sse` (`AES256` or `aws:kms`).
+    #[schemars(with = "Option<String>")]
+    pub s3_sse: Option<Spanned<String>>,
+    /// `--s3-sse-kms-key-id`.
+    #[schemars(with = "Option<String>")]
+    pub s3_sse_kms_key_id: Option<Spanned<String>>,
+    /// `--s3-connections` (1–64).
+    #[schemars(with = "Option<u16>")]
+    pub s3_connections: Option<Spanned<u16>>,
+    /// `--tls-ca`.
+    #[schemars(with = "Option<PathBuf>")]
+    pub tls_ca: Option<Spanned<PathBuf>>,
+    /// `--server-token-file`.
+    #[schemars(with = "Option<PathBuf>")]
+    pub server_token_file: Option<Spanned<PathBuf>>,
+    /// `--server-command`.
+    #[schemars(with = "Option<String>")]
+    pub server_command: Option<Spanned<String>>,
 }
 
 /// A `keep_*` count: an integer, or a string the flag takes (`"unlimited"`, `"-1"`).
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(untagged)]
 pub enum Count {
     /// `keep_daily = 7`.
@@ -111,7 +185,7 @@ impl std::fmt::Display for Count {
 }
 
 /// A step of `tresor run` after the backup.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Step {
     /// `forget` with the profile's keep-* policy and host.
@@ -175,6 +249,7 @@ pub fn dispatch(
             run::run(&c, &globals)
         }
         (Command::Profile(pc), c) => show::run(pc, &cli.global, m, c.as_ref()),
+        (Command::Schedule(sc), _) => crate::schedule::run(sc, &cli.global),
         _ => crate::commands::run(cli),
     }
 }

@@ -53,6 +53,7 @@ pub fn run(c: &ProfileCommand, g: &Global, m: &ArgMatches, chosen: Option<&Chose
     };
     match (c, chosen) {
         (ProfileCommand::Show { .. }, Some(chosen)) => render::emit(&shown(g, m, chosen), mode)?,
+        (ProfileCommand::Schema, _) => println!("{}", super::schema::text()),
         _ => {
             let file = load::locate(g.config.as_deref())?;
             let (cfg, _) = load::read(&file)?;
@@ -147,6 +148,8 @@ pub fn shown(g: &Global, m: &ArgMatches, c: &Chosen) -> Shown {
         file_setting(c, "hooks", p.hooks.as_ref()),
         notify_setting(c),
     ]);
+    s.extend(options(g, m, c));
+    s.extend(remote_options(g, m, c));
     Shown {
         profile: c.name.clone(),
         file: c.file.display().to_string(),
@@ -161,6 +164,111 @@ fn notify_setting(c: &Chosen) -> Setting {
     s
 }
 
+/// The other global options ([`super::merge::GLOBAL_KEYS`] after `cache_dir`).
+fn options(g: &Global, m: &ArgMatches, c: &Chosen) -> Vec<Setting> {
+    let p = &c.profile;
+    vec![
+        global_setting(
+            c,
+            m,
+            key("insecure_password_file"),
+            Some(g.insecure_password_file),
+            p.insecure_password_file.as_ref(),
+        ),
+        global_setting(c, m, key("no_cache"), Some(g.no_cache), p.no_cache.as_ref()),
+        global_setting(
+            c,
+            m,
+            key("insecure_http"),
+            Some(g.insecure_http),
+            p.insecure_http.as_ref(),
+        ),
+        global_setting(
+            c,
+            m,
+            key("retry_for"),
+            Some(g.retry_for),
+            p.retry_for.as_ref(),
+        ),
+        global_setting(
+            c,
+            m,
+            key("limit_upload"),
+            g.limit_upload,
+            p.limit_upload.as_ref(),
+        ),
+        global_setting(
+            c,
+            m,
+            key("limit_download"),
+            g.limit_download,
+            p.limit_download.as_ref(),
+        ),
+    ]
+}
+
+/// A global option's (key, argument id, variable) ([`super::merge::GLOBAL_KEYS`]).
+fn key(k: &'static str) -> (&'static str, &'static str, &'static str) {
+    let (key, id, env) = super::merge::GLOBAL_KEYS
+        .iter()
+        .find(|e| e.0 == k)
+        .copied()
+        .expect("a global key");
+    (key, id, env.unwrap_or("-"))
+}
+
+/// The S3 and server options.
+fn remote_options(g: &Global, m: &ArgMatches, c: &Chosen) -> Vec<Setting> {
+    let p = &c.profile;
+    let (s3, sv) = (&g.s3, &g.server);
+    vec![
+        global_setting(
+            c,
+            m,
+            key("s3_storage_class_data"),
+            s3.storage_class_data.as_ref(),
+            p.s3_storage_class_data.as_ref(),
+        ),
+        global_setting(
+            c,
+            m,
+            key("s3_storage_class_metadata"),
+            s3.storage_class_metadata.as_ref(),
+            p.s3_storage_class_metadata.as_ref(),
+        ),
+        global_setting(c, m, key("s3_sse"), s3.sse.as_ref(), p.s3_sse.as_ref()),
+        global_setting(
+            c,
+            m,
+            key("s3_sse_kms_key_id"),
+            s3.sse_kms_key_id.as_ref(),
+            p.s3_sse_kms_key_id.as_ref(),
+        ),
+        global_setting(
+            c,
+            m,
+            key("s3_connections"),
+            Some(s3.connections),
+            p.s3_connections.as_ref(),
+        ),
+        global_setting(c, m, key("tls_ca"), sv.tls_ca.as_ref(), p.tls_ca.as_ref()),
+        global_setting(
+            c,
+            m,
+            key("server_token_file"),
+            sv.server_token_file.as_ref(),
+            p.server_token_file.as_ref(),
+        ),
+        global_setting(
+            c,
+            m,
+            key("server_command"),
+            sv.server_command.as_ref(),
+            p.server_command.as_ref(),
+        ),
+    ]
+}
+
 /// `password_file`, `password_command`, `password`: the user's sources replace all three of
 /// the profile's; a password itself is only ever `***`.
 fn passwords(g: &Global, m: &ArgMatches, c: &Chosen) -> Vec<Setting> {
@@ -171,12 +279,18 @@ fn passwords(g: &Global, m: &ArgMatches, c: &Chosen) -> Vec<Setting> {
         "password_command",
         "TRESOR_PASSWORD_COMMAND",
     );
+    let cred = (
+        "password_credential",
+        "password_credential",
+        "TRESOR_PASSWORD_CREDENTIAL",
+    );
     if !password_given(m) {
         let masked = p.password.as_ref().map(|v| Spanned::new(v.span(), "***"));
         return vec![
             file_setting(c, "password_file", p.password_file.as_ref()),
             file_setting(c, "password_command", p.password_command.as_ref()),
             file_setting(c, "password", masked.as_ref()),
+            file_setting(c, "password_credential", p.password_credential.as_ref()),
         ];
     }
     let none: Option<&Spanned<String>> = None;
@@ -193,6 +307,7 @@ fn passwords(g: &Global, m: &ArgMatches, c: &Chosen) -> Vec<Setting> {
                 Origin::Default.to_string()
             },
         },
+        global_setting(c, m, cred, g.password_credential.as_ref(), none),
     ]
 }
 

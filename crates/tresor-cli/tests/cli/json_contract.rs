@@ -362,6 +362,9 @@ fn every_documented_section_parses() {
         "profile show",
         "profile list",
         "webhook (notification body)",
+        "schedule install",
+        "schedule list",
+        "schedule remove",
     ] {
         contract::table(&doc, name);
     }
@@ -761,4 +764,35 @@ fn spool_status_and_flush() {
     check("spool flush", &flushed);
     assert_eq!(flushed["snapshots"], 1, "{flushed}");
     assert_eq!(flushed["bytes"], status["bytes"], "{flushed}");
+}
+
+#[test]
+fn schedule_install_list_remove() {
+    let env = Env::new();
+    let file = env.path("tresor.toml");
+    std::fs::write(&file, "[profiles.p]\nrepository = \"s3://b/x\"\n").unwrap();
+    let dir = env.path("units");
+    let d = dir.to_str().unwrap();
+    let cfg = file.to_str().unwrap();
+    for (name, args) in [
+        (
+            "schedule install",
+            vec!["schedule", "install", "p", "--unit-dir", d],
+        ),
+        (
+            "schedule install",
+            vec!["schedule", "install", "p", "--cron"],
+        ),
+        ("schedule list", vec!["schedule", "list", "--unit-dir", d]),
+        (
+            "schedule remove",
+            vec!["schedule", "remove", "p", "--unit-dir", d],
+        ),
+    ] {
+        let mut all = vec!["--config", cfg, "--json"];
+        all.extend(args);
+        let o = env.ok(&all);
+        let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+        check(name, &v);
+    }
 }

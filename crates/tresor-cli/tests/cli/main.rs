@@ -46,6 +46,7 @@ mod run_hooks;
 mod s3;
 mod s3_faults;
 mod s3_policy;
+mod schedule;
 mod serve;
 mod serve_ssh;
 mod snapshot_hosts;

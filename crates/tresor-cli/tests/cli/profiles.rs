@@ -381,3 +381,100 @@ fn the_user_file_is_found_under_xdg_config_home_and_its_absence_is_named() {
         );
     }
 }
+
+#[test]
+fn a_systemd_credential_gives_the_password_and_its_absence_is_one_error() {
+    let env = Env::new();
+    tree(&env);
+    let file = config(&env, "", 0o644);
+    init_work(&env, &file);
+    let creds = env.path("creds");
+    std::fs::create_dir(&creds).unwrap();
+    std::fs::write(
+        creds.join("tresor-password"),
+        format!("{}\n", tresor_testkit::prelude::PASSWORD),
+    )
+    .unwrap();
+    // The profile's credential replaces nothing the user gave; here the profile gives only it.
+    let text = std::fs::read_to_string(&file).unwrap().replace(
+        "password_file = ",
+        "password_credential = \"tresor-password\"\n# ",
+    );
+    std::fs::write(&file, text).unwrap();
+    let mut c = tresor(&env, &file);
+    c.env("CREDENTIALS_DIRECTORY", &creds);
+    let o = run(c, &["-P", "work", "snapshots", "--json"], 0);
+    assert_eq!(json(&o).as_array().unwrap().len(), 0);
+    // No CREDENTIALS_DIRECTORY: one line naming the credential and the variable.
+    let mut c = tresor(&env, &file);
+    c.env_remove("CREDENTIALS_DIRECTORY");
+    let e = stderr(&run(c, &["-P", "work", "snapshots"], 1));
+    assert!(
+        e.starts_with(
+            "tresor: password credential \"tresor-password\": CREDENTIALS_DIRECTORY is not set"
+        ),
+        "{e}"
+    );
+    assert_eq!(e.lines().count(), 1, "{e}");
+    // The variable set, the file missing.
+    let mut c = tresor(&env, &file);
+    c.env("CREDENTIALS_DIRECTORY", env.path("nowhere"));
+    let e = stderr(&run(c, &["-P", "work", "snapshots"], 1));
+    assert!(
+        e.contains("password credential \"tresor-password\": "),
+        "{e}"
+    );
+    assert!(e.contains("nowhere/tresor-password"), "{e}");
+    // A name with a slash cannot leave the directory.
+    let mut c = tresor(&env, &file);
+    c.env("CREDENTIALS_DIRECTORY", &creds)
+        .env("TRESOR_PASSWORD_CREDENTIAL", "../pw");
+    let e = stderr(&run(c, &["-P", "work", "snapshots"], 1));
+    assert!(e.contains("a credential name is a file name"), "{e}");
+}
+
+#[test]
+fn every_global_option_is_a_profile_key_layered_under_flags_and_env() {
+    let env = Env::new();
+    let extra = "s3_storage_class_data = \"STANDARD_IA\"\ns3_connections = 9\n\
+                 limit_upload = 100\nno_cache = true\nserver_command = \"ssh x\"";
+    let file = config(&env, extra, 0o644);
+    let mut c = tresor(&env, &file);
+    c.env("TRESOR_LIMIT_UPLOAD", "7");
+    let o = run(
+        c,
+        &["--s3-connections", "3", "profile", "show", "work", "--json"],
+        0,
+    );
+    let v = json(&o);
+    let get = |k: &str| {
+        v["settings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["key"] == k)
+            .cloned()
+            .unwrap_or_else(|| panic!("no {k} in {v}"))
+    };
+    let at = |line: usize| format!("{}:{line}", file.display());
+    assert_eq!(get("s3_storage_class_data")["value"], "STANDARD_IA");
+    assert_eq!(get("s3_storage_class_data")["origin"], at(10));
+    assert_eq!(get("s3_connections")["value"], 3);
+    assert_eq!(get("s3_connections")["origin"], "flag");
+    assert_eq!(get("limit_upload")["value"], 7);
+    assert_eq!(get("limit_upload")["origin"], "env TRESOR_LIMIT_UPLOAD");
+    assert_eq!(get("no_cache")["value"], true);
+    assert_eq!(get("server_command")["value"], "ssh x");
+    assert_eq!(get("tls_ca")["value"], serde_json::Value::Null);
+    assert_eq!(get("tls_ca")["origin"], "default");
+    // Out of range in the file: one error naming the line.
+    let file = config(&env, "s3_connections = 0", 0o644);
+    let e = stderr(&run(tresor(&env, &file), &["-P", "work", "snapshots"], 1));
+    assert!(
+        e.contains(&format!(
+            "{}:10: s3_connections must be 1 to 64",
+            file.display()
+        )),
+        "{e}"
+    );
+}
