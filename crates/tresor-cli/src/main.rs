@@ -12,6 +12,7 @@ mod diagnose;
 mod exit;
 mod help;
 mod location;
+mod metrics;
 mod output;
 mod password;
 mod profile;

@@ -92,7 +92,9 @@ pub fn check<'a>(
         let mut paths = s.paths.clone();
         paths.sort();
         let t = time_of(s);
-        let slot = newest.entry((s.hostname.clone(), paths)).or_insert((t, id, s));
+        let slot = newest
+            .entry((s.hostname.clone(), paths))
+            .or_insert((t, id, s));
         if (t, id) > (slot.0, slot.1) {
             *slot = (t, id, s);
         }
@@ -168,7 +170,11 @@ mod tests {
                 ("a", State::Fresh, 3600),
                 ("b", State::Overdue, 93601),
                 ("c", State::Future, -3601),
-                ("d", State::Overdue, now.duration_since(Timestamp::MIN).as_secs()),
+                (
+                    "d",
+                    State::Overdue,
+                    now.duration_since(Timestamp::MIN).as_secs()
+                ),
             ]
         );
         assert_eq!(got[0].paths, ["/b", "/x"]);

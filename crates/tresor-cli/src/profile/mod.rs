@@ -83,6 +83,12 @@ pub struct Profile {
     pub after_backup: Option<Spanned<Vec<Step>>>,
     /// `check --read-data-subset` for the `check` step of `tresor run` (`"5%"`, `"1/10"`).
     pub check_read_data_subset: Option<Spanned<String>>,
+    /// `--metrics-textfile` of `backup`, `check` and `snapshots --check-overdue`.
+    pub metrics_textfile: Option<Spanned<PathBuf>>,
+    /// `--pushgateway` of `backup`, `check` and `snapshots --check-overdue`.
+    pub pushgateway: Option<Spanned<String>>,
+    /// `snapshots --check-overdue --max-age` (a duration such as `"26h"`, `"1d12h"`).
+    pub max_age: Option<Spanned<String>>,
 }
 
 /// A `keep_*` count: an integer, or a string the flag takes (`"unlimited"`, `"-1"`).

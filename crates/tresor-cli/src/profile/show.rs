@@ -144,6 +144,9 @@ pub fn shown(g: &Global, m: &ArgMatches, c: &Chosen) -> Shown {
             "check_read_data_subset",
             p.check_read_data_subset.as_ref(),
         ),
+        file_setting(c, "metrics_textfile", p.metrics_textfile.as_ref()),
+        file_setting(c, "pushgateway", p.pushgateway.as_ref()),
+        file_setting(c, "max_age", p.max_age.as_ref()),
     ]);
     Shown {
         profile: c.name.clone(),
