@@ -18,7 +18,7 @@ pub use families::{BackupRun, backup, check, overdue};
 use crate::args::MetricsArgs;
 use std::io::Write as _;
 use std::path::Path;
-use text::{Families, Family, Labels, Sample};
+use text::{Families, Labels, Sample};
 
 /// One family this run writes: name, HELP, and samples (all gauges).
 #[derive(Debug, Clone)]
@@ -81,9 +81,7 @@ pub fn publish(m: &MetricsArgs, metrics: &[Metric], group_host: Option<&str>) {
 /// `old` with `metrics` merged in (see the module's text).
 pub fn merge(mut old: Families, metrics: &[Metric]) -> Families {
     for m in metrics {
-        let f = old
-            .entry(m.name.to_string())
-            .or_insert_with(Family::default);
+        let f = old.entry(m.name.to_string()).or_default();
         f.help = m.help.to_string();
         f.kind = "gauge".into();
         if m.whole {

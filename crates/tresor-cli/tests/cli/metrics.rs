@@ -41,6 +41,7 @@ fn now() -> f64 {
 #[test]
 #[allow(
     clippy::too_many_lines,
+    clippy::cognitive_complexity,
     reason = "one scenario: a backup, a check, two failed backups, read back each time"
 )]
 fn textfile_holds_the_backup_summary_and_is_merged() {
