@@ -573,12 +573,24 @@ pub struct BackupArgs {
     /// k, m, g, t (KiB, MiB, GiB, TiB), as restic.
     #[arg(long, value_name = "SIZE")]
     pub exclude_larger_than: Option<String>,
+    #[command(flatten)]
+    pub metrics: MetricsArgs,
 }
 
 #[derive(Debug, Args)]
 pub struct SnapshotsArgs {
     #[command(flatten)]
     pub filter: SnapshotFilterArgs,
+    /// Per host and set of paths, check the newest snapshot's age: list every group, mark the
+    /// overdue ones, and exit 6 when any is overdue (or dated ahead of this clock).
+    #[arg(long)]
+    pub check_overdue: bool,
+    /// With --check-overdue: the longest age allowed (e.g. 26h, 1d12h, 7d; y m d h as for
+    /// `forget --keep-within`; default 26h).
+    #[arg(long, value_name = "DURATION", requires = "check_overdue")]
+    pub max_age: Option<String>,
+    #[command(flatten)]
+    pub metrics: MetricsArgs,
 }
 
 #[derive(Debug, Args)]
@@ -700,6 +712,8 @@ pub struct CheckArgs {
     /// Read and verify a subset of packs: "N/M" (part N of M) or "P%".
     #[arg(long)]
     pub read_data_subset: Option<String>,
+    #[command(flatten)]
+    pub metrics: MetricsArgs,
 }
 
 #[derive(Debug, Args)]
@@ -1053,4 +1067,20 @@ pub struct DumpArgs {
     pub trust_privileged: bool,
     #[command(flatten)]
     pub filter: SnapshotFilterArgs,
+}
+
+/// Where `backup`, `check` and `snapshots --check-overdue` publish their metrics.
+#[derive(Debug, Clone, Default, Args)]
+pub struct MetricsArgs {
+    /// Write this run's metrics into PATH (node_exporter textfile collector format: name it
+    /// *.prom), merged with what the file holds, replaced atomically.
+    #[arg(long, value_name = "PATH")]
+    pub metrics_textfile: Option<PathBuf>,
+    /// Push this run's metrics to the Prometheus pushgateway at URL (retried; a failure is a
+    /// warning, never an error).
+    #[arg(long, value_name = "URL")]
+    pub pushgateway: Option<String>,
+    /// The profile the command runs with (the `profile` label); set by `-P`, never a flag.
+    #[arg(skip)]
+    pub profile: Option<String>,
 }

@@ -30,6 +30,10 @@ exit_codes! {
     /// Repository data is damaged or missing (check, restore, any read).
     DAMAGED = 5, "repository damaged: corrupt or missing data, a config the trust record does \
         not name, a rollback, a snapshot seen before that is missing";
+    /// `snapshots --check-overdue`: a host's newest snapshot is older than the maximum age (or
+    /// dated ahead of the clock).
+    OVERDUE = 6, "snapshots --check-overdue: some host's newest snapshot is older than \
+        --max-age, or dated more than an hour ahead of this clock";
     /// `tresor run`: a `before` hook failed and stopped the job.
     HOOK_STOPPED = 8, "run: a before hook failed and stopped the job (on_before_failure = \"stop\")";
     /// No repository at the given location.

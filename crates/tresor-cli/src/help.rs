@@ -110,6 +110,7 @@ pub const EXAMPLES: &[(&str, &[&str])] = &[
         &[
             "tresor -r /srv/backup snapshots",
             "tresor snapshots --host web1 --tag daily --json",
+            "tresor snapshots --check-overdue --max-age 1d12h --metrics-textfile /srv/m/tresor.prom",
         ],
     ),
     (

@@ -13,6 +13,7 @@ mod exit;
 mod help;
 mod location;
 mod notify;
+mod metrics;
 mod output;
 mod password;
 mod profile;

@@ -36,10 +36,11 @@ const LOWER_LAYERS: &[(&str, &[&str])] = &[
 
 /// The only uses of one operation by another: `forget` applies a retention policy to the
 /// snapshots a filter selects; `edit` (tag, rewrite) deletes the snapshots it replaces by
-/// `forget`'s one delete path.
+/// `forget`'s one delete path; `overdue` takes its maximum age in `retention`'s duration.
 const OPERATION_USES: &[(&str, &[&str])] = &[
     ("forget", &["retention", "snapshots"]),
     ("edit", &["forget"]),
+    ("overdue", &["retention"]),
 ];
 
 /// Top-level modules that are no operation: the lower layers, and this test.

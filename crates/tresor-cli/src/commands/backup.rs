@@ -35,8 +35,50 @@ fn parse_time(s: &str) -> Result<jiff::ZonedDateTime> {
     Ok(dt.to_zoned_datetime(jiff::tz::TimeZone::system())?)
 }
 
+/// What the metrics learn of a backup as it goes: host, paths, and the summary.
+#[derive(Debug, Default)]
+struct Seen {
+    host: String,
+    paths: Vec<String>,
+    summary: Option<tresor_format::snapshot::SnapshotSummary>,
+}
+
+/// `backup`, then its metrics (when asked for, and not in a dry run) whatever the outcome.
 pub fn run(ctx: &Context, a: BackupArgs) -> Result<i32> {
+    let metrics = a.metrics.clone();
+    let wanted = metrics.metrics_textfile.is_some() || metrics.pushgateway.is_some();
+    let mut seen = Seen {
+        host: a.host.clone().unwrap_or_else(hostname),
+        paths: (a.paths.iter())
+            .map(|p| p.to_string_lossy().into_owned())
+            .collect(),
+        summary: None,
+    };
+    if !wanted || a.dry_run {
+        return back_up_all(ctx, a, &mut seen);
+    }
+    let started = jiff::Timestamp::now();
+    let r = back_up_all(ctx, a, &mut seen);
+    let code = r.as_ref().map_or_else(exit::code, |c| *c);
+    // Notifications of the outcome (issue 16's hooks) would go here too.
+    crate::metrics::backup(
+        &metrics,
+        &crate::metrics::BackupRun {
+            host: &seen.host,
+            paths: seen.paths.clone(),
+            started,
+            code,
+            summary: seen.summary.as_ref(),
+        },
+    );
+    r
+}
+
+fn back_up_all(ctx: &Context, a: BackupArgs, seen: &mut Seen) -> Result<i32> {
     let paths = sources(&a)?;
+    seen.paths = (paths.iter())
+        .map(|p| p.to_string_lossy().into_owned())
+        .collect();
     let tags = tags(&a.tags)?;
     let mut patterns = a.excludes.clone();
     for f in &a.exclude_files {
@@ -84,7 +126,9 @@ pub fn run(ctx: &Context, a: BackupArgs) -> Result<i32> {
         cache_dir: ctx.cache_dir.clone(),
         marker_refresh: None,
     };
+    seen.host.clone_from(&opts.hostname);
     let result = back_up(ctx, &repo, opts)?;
+    seen.summary = Some(result.summary.clone());
     render::emit(&BackupSummary::from(&result), ctx.mode())?;
     Ok(if result.warnings.is_empty() {
         exit::OK

@@ -27,7 +27,17 @@ fn parse_subset(s: &str) -> Result<ReadData> {
     Ok(ReadData::Subset(n, m))
 }
 
+/// `check`, then its metrics (when asked for) whatever the outcome.
 pub fn run(ctx: &Context, a: &CheckArgs) -> Result<i32> {
+    let r = check(ctx, a);
+    if a.metrics.metrics_textfile.is_some() || a.metrics.pushgateway.is_some() {
+        let code = r.as_ref().map_or_else(exit::code, |c| *c);
+        crate::metrics::check(&a.metrics, code);
+    }
+    r
+}
+
+fn check(ctx: &Context, a: &CheckArgs) -> Result<i32> {
     let which = match (&a.read_data_subset, a.read_data) {
         (Some(s), _) => parse_subset(s)?,
         (None, true) => ReadData::All,

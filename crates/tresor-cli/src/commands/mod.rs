@@ -13,6 +13,7 @@ mod init;
 mod key;
 mod ls;
 mod mount;
+mod overdue;
 mod prune;
 mod repair;
 mod restore;

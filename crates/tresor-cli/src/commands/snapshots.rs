@@ -10,6 +10,12 @@ use tresor_core::repo::{Defect, Skipped};
 use tresor_core::snapshots::{SnapshotFilter, signer_info};
 
 pub fn run(ctx: &Context, a: &SnapshotsArgs) -> Result<i32> {
+    if a.check_overdue {
+        return super::overdue::run(ctx, a);
+    }
+    if a.metrics.metrics_textfile.is_some() || a.metrics.pushgateway.is_some() {
+        anyhow::bail!("snapshots: --metrics-textfile and --pushgateway need --check-overdue");
+    }
     let repo = ctx.open()?;
     if !repo.key().can_read() {
         let f = &a.filter;
@@ -62,7 +68,7 @@ pub fn run(ctx: &Context, a: &SnapshotsArgs) -> Result<i32> {
 }
 
 /// The warning for a snapshot object that was left out.
-fn skipped_line(s: &Skipped) -> String {
+pub(super) fn skipped_line(s: &Skipped) -> String {
     let what = match s.defect {
         Defect::Garbage => {
             " (garbage: no key wrote it; left out, and an admin's `tresor prune` deletes it)"

@@ -147,6 +147,7 @@ pub fn apply(cli: &mut Cli, m: &ArgMatches) -> Result<Option<Chosen>> {
         );
     }
     command(&mut cli.command, m, &chosen.profile);
+    metrics_of(&mut cli.command, m, &chosen);
     Ok(Some(chosen))
 }
 
@@ -404,6 +405,33 @@ fn home(s: &str) -> PathBuf {
         (Some(rest), Some(h)) => PathBuf::from(h).join(rest),
         _ => PathBuf::from(s),
     }
+}
+
+/// `backup`, `check` and `snapshots --check-overdue`: where metrics go (`metrics_textfile`,
+/// `pushgateway`), the `profile` label, and `max_age`.
+fn metrics_of(c: &mut Command, m: &ArgMatches, chosen: &Chosen) {
+    let p = &chosen.profile;
+    let (a, sub) = match c {
+        Command::Backup(a) => (&mut a.metrics, "backup"),
+        Command::Check(a) => (&mut a.metrics, "check"),
+        Command::Snapshots(a) if a.check_overdue => {
+            let sm = m.subcommand_matches("snapshots").unwrap_or(m);
+            fill(sm, "max_age", &mut a.max_age, p.max_age.as_ref(), Some);
+            (&mut a.metrics, "snapshots")
+        }
+        _ => return,
+    };
+    let sm = m.subcommand_matches(sub).unwrap_or(m);
+    let file = p.metrics_textfile.as_ref();
+    fill(sm, "metrics_textfile", &mut a.metrics_textfile, file, Some);
+    fill(
+        sm,
+        "pushgateway",
+        &mut a.pushgateway,
+        p.pushgateway.as_ref(),
+        Some,
+    );
+    a.profile = Some(chosen.name.clone());
 }
 
 #[cfg(test)]

@@ -163,6 +163,15 @@ pub struct Profile {
     /// `--server-command`.
     #[schemars(with = "Option<String>")]
     pub server_command: Option<Spanned<String>>,
+    /// `--metrics-textfile` of `backup`, `check` and `snapshots --check-overdue`.
+    #[schemars(with = "Option<PathBuf>")]
+    pub metrics_textfile: Option<Spanned<PathBuf>>,
+    /// `--pushgateway` of `backup`, `check` and `snapshots --check-overdue`.
+    #[schemars(with = "Option<String>")]
+    pub pushgateway: Option<Spanned<String>>,
+    /// `snapshots --check-overdue --max-age` (a duration such as `"26h"`, `"1d12h"`).
+    #[schemars(with = "Option<String>")]
+    pub max_age: Option<Spanned<String>>,
 }
 
 /// A `keep_*` count: an integer, or a string the flag takes (`"unlimited"`, `"-1"`).

@@ -365,6 +365,7 @@ fn every_documented_section_parses() {
         "schedule install",
         "schedule list",
         "schedule remove",
+        "snapshots --check-overdue",
     ] {
         contract::table(&doc, name);
     }
@@ -419,6 +420,9 @@ fn snapshots_ls_and_cat() {
     check("snapshots", &list);
     assert_eq!(list.as_array().unwrap().len(), 2);
     assert!(list[1]["parent"].is_string() && list[0]["summary"].is_object());
+    let overdue = json(&env, &["snapshots", "--check-overdue"], 6);
+    check("snapshots --check-overdue", &overdue);
+    assert_eq!(overdue["groups"].as_array().unwrap().len(), 1, "{overdue}");
     let o = env.ok(&["ls", "--json", "latest"]);
     let entries: Vec<Value> = stdout(&o)
         .lines()

@@ -29,6 +29,7 @@ mod json_contract;
 mod keys;
 mod limits;
 mod ls_paths;
+mod metrics;
 mod mount;
 mod named_errors;
 mod names_in_output;

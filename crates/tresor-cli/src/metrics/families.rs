@@ -1,0 +1,159 @@
+//! The families each command writes (docs/cli.md, "Metrics"). All are gauges: each holds the
+//! value of the last run, so none ends in `_total`.
+
+use super::{Metric, labels, publish, seconds};
+use crate::args::MetricsArgs;
+use tresor_core::overdue::GroupAge;
+use tresor_format::snapshot::SnapshotSummary;
+
+/// What a backup run tells the metrics.
+#[derive(Debug)]
+pub struct BackupRun<'a> {
+    /// The snapshot's host (`host` label).
+    pub host: &'a str,
+    /// The backed-up paths (`paths` label: sorted, joined by spaces).
+    pub paths: Vec<String>,
+    /// When the command started.
+    pub started: jiff::Timestamp,
+    /// Its exit code.
+    pub code: i32,
+    /// The backup's figures, when it got as far as a snapshot (saved or partial).
+    pub summary: Option<&'a SnapshotSummary>,
+}
+
+/// Publish the metrics of a backup run. A run that is not exit 0 writes no `last_success`
+/// (the old value stays), one without a summary no figures.
+pub fn backup(m: &MetricsArgs, run: &BackupRun) {
+    let mut paths = run.paths.clone();
+    paths.sort();
+    let l = labels(m, &[("host", run.host), ("paths", &paths.join(" "))]);
+    let now = jiff::Timestamp::now();
+    let mut out = vec![
+        Metric::one(
+            "tresor_backup_last_run_timestamp_seconds",
+            "When the last backup ended (Unix time), successful or not.",
+            &l,
+            seconds(now),
+        ),
+        Metric::one(
+            "tresor_backup_last_exit_code",
+            "Exit code of the last backup (0 success, 3 partial, others docs/cli.md).",
+            &l,
+            f64::from(run.code),
+        ),
+        Metric::one(
+            "tresor_backup_duration_seconds",
+            "Wall time of the last backup.",
+            &l,
+            now.duration_since(run.started).as_secs_f64(),
+        ),
+    ];
+    if run.code == crate::exit::OK {
+        out.push(Metric::one(
+            "tresor_backup_last_success_timestamp_seconds",
+            "When the last backup that exited 0 ended (Unix time).",
+            &l,
+            seconds(now),
+        ));
+    }
+    if let Some(s) = run.summary {
+        out.extend(figures(&l, s));
+    }
+    publish(m, &out, Some(run.host));
+}
+
+/// The families of a backup's summary.
+fn figures(l: &super::Labels, s: &SnapshotSummary) -> Vec<Metric> {
+    let with = |state: &str| {
+        let mut l = l.clone();
+        l.push(("state".into(), state.into()));
+        l
+    };
+    let files = [
+        ("new", s.files_new),
+        ("changed", s.files_changed),
+        ("unmodified", s.files_unmodified),
+    ];
+    let bytes = [
+        ("processed", s.total_bytes_processed),
+        ("read", s.bytes_read),
+    ];
+    let many = |name, help, v: &[(&str, u64)]| Metric {
+        name,
+        help,
+        samples: v.iter().map(|(k, n)| (with(k), *n as f64)).collect(),
+        whole: false,
+    };
+    vec![
+        many(
+            "tresor_backup_files",
+            "Files of the last backup by state: new, changed (read again), unmodified.",
+            &files,
+        ),
+        many(
+            "tresor_backup_bytes",
+            "Source bytes of the last backup: processed (all files in the snapshot), read \
+             (the new and changed files read in this run).",
+            &bytes,
+        ),
+        Metric::one(
+            "tresor_backup_added_bytes",
+            "Bytes the last backup stored in the repository (after dedup, compression).",
+            l,
+            s.data_added as f64,
+        ),
+        Metric::one(
+            "tresor_backup_errors",
+            "Source entries the last backup could not read.",
+            l,
+            s.errors as f64,
+        ),
+    ]
+}
+
+/// Publish the metrics of a check run that exited `code`.
+pub fn check(m: &MetricsArgs, code: i32) {
+    let l = labels(m, &[]);
+    let now = jiff::Timestamp::now();
+    let mut out = vec![Metric::one(
+        "tresor_check_last_exit_code",
+        "Exit code of the last check (0 no errors, 5 damage found).",
+        &l,
+        f64::from(code),
+    )];
+    if code == crate::exit::OK {
+        out.push(Metric::one(
+            "tresor_check_last_success_timestamp_seconds",
+            "When the last check that found no error ended (Unix time).",
+            &l,
+            seconds(now),
+        ));
+    }
+    publish(m, &out, Some(&crate::context::hostname()));
+}
+
+/// Publish the metrics of `snapshots --check-overdue`: per group its newest snapshot's time
+/// and whether it is overdue. Both families are replaced whole.
+pub fn overdue(m: &MetricsArgs, groups: &[GroupAge]) {
+    let of = |g: &GroupAge| labels(m, &[("host", &g.host), ("paths", &g.paths.join(" "))]);
+    let last = Metric {
+        name: "tresor_snapshot_last_timestamp_seconds",
+        help: "Time of the newest snapshot of each host and set of paths (Unix time, as the \
+               snapshot claims it).",
+        samples: groups
+            .iter()
+            .map(|g| (of(g), seconds(g.timestamp)))
+            .collect(),
+        whole: true,
+    };
+    let late = Metric {
+        name: "tresor_snapshot_overdue",
+        help: "1 when the newest snapshot of the host and paths is older than --max-age or \
+               dated ahead of the clock, else 0.",
+        samples: (groups.iter())
+            .map(|g| (of(g), f64::from(u8::from(g.state.is_overdue()))))
+            .collect(),
+        whole: true,
+    };
+    publish(m, &[last, late], None);
+}
