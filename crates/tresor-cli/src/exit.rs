@@ -30,6 +30,9 @@ exit_codes! {
     /// Repository data is damaged or missing (check, restore, any read).
     DAMAGED = 5, "repository damaged: corrupt or missing data, a config the trust record does \
         not name, a rollback, a snapshot seen before that is missing";
+    /// `drill` found a mismatch, an unreadable or missing blob, or a changed source file.
+    DRILL_FAILED = 7, "drill: a restored file did not match its snapshot (content, metadata, \
+        missing or unreadable data) or a source file changed without a new backup noticing";
     /// No repository at the given location.
     NO_REPOSITORY = 10, "no tresor repository at the location (missing, empty, a file, \
         another program's repository)";

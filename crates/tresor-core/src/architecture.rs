@@ -36,10 +36,12 @@ const LOWER_LAYERS: &[(&str, &[&str])] = &[
 
 /// The only uses of one operation by another: `forget` applies a retention policy to the
 /// snapshots a filter selects; `edit` (tag, rewrite) deletes the snapshots it replaces by
-/// `forget`'s one delete path.
+/// `forget`'s one delete path; `drill` restores its sample with the restorer and selects
+/// snapshots with `snapshots`' filter.
 const OPERATION_USES: &[(&str, &[&str])] = &[
     ("forget", &["retention", "snapshots"]),
     ("edit", &["forget"]),
+    ("drill", &["restorer", "snapshots"]),
 ];
 
 /// Top-level modules that are no operation: the lower layers, and this test.

@@ -83,6 +83,8 @@ pub struct Profile {
     pub after_backup: Option<Spanned<Vec<Step>>>,
     /// `check --read-data-subset` for the `check` step of `tresor run` (`"5%"`, `"1/10"`).
     pub check_read_data_subset: Option<Spanned<String>>,
+    /// `drill --sample N` for the `drill` step of `tresor run`.
+    pub drill_sample: Option<Spanned<u64>>,
 }
 
 /// A `keep_*` count: an integer, or a string the flag takes (`"unlimited"`, `"-1"`).
@@ -114,6 +116,8 @@ pub enum Step {
     Prune,
     /// `check`, with `--read-data-subset` from `check_read_data_subset`.
     Check,
+    /// `drill`, with `--sample` from `drill_sample`.
+    Drill,
 }
 
 impl Step {
@@ -123,6 +127,7 @@ impl Step {
             Step::Forget => "forget",
             Step::Prune => "prune",
             Step::Check => "check",
+            Step::Drill => "drill",
         }
     }
 }

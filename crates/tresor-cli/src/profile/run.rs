@@ -28,6 +28,9 @@ pub fn run(chosen: &Chosen, globals: &[OsString]) -> Result<i32> {
         if let (Step::Check, Some(subset)) = (step, &p.check_read_data_subset) {
             words.extend(["--read-data-subset".into(), subset.get_ref().clone()]);
         }
+        if let (Step::Drill, Some(n)) = (step, &p.drill_sample) {
+            words.extend(["--sample".into(), n.get_ref().to_string()]);
+        }
         steps.push(words);
     }
     let mut worst = 0;

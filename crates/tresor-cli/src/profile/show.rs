@@ -144,6 +144,7 @@ pub fn shown(g: &Global, m: &ArgMatches, c: &Chosen) -> Shown {
             "check_read_data_subset",
             p.check_read_data_subset.as_ref(),
         ),
+        file_setting(c, "drill_sample", p.drill_sample.as_ref()),
     ]);
     Shown {
         profile: c.name.clone(),
