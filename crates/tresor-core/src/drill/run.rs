@@ -53,7 +53,7 @@ impl Sandbox<'_> {
     /// Restore and check every sampled candidate.
     pub fn run(&self, picked: &[&Candidate], snaps: &[(tresor_format::ObjectId, Snapshot)]) -> Ran {
         let mut ran = Ran::default();
-        let mut bad_packs = BTreeSet::new();
+        let mut bad_packs: BTreeSet<u32> = BTreeSet::new();
         for (i, c) in picked.iter().enumerate() {
             let Some((_, snap)) = snaps.iter().find(|(id, _)| *id == c.snapshot) else {
                 continue;

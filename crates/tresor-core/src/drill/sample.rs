@@ -109,7 +109,7 @@ pub fn choose(
     budget: Budget,
     rng: &mut Rng,
 ) -> Vec<usize> {
-    let total_bytes: u64 = all.iter().map(|c| file_bytes(c)).sum();
+    let total_bytes: u64 = all.iter().map(file_bytes).sum();
     let (max_files, max_bytes) = match budget {
         Budget::Files(n) => (n, u64::MAX),
         Budget::Bytes(b) => (u64::MAX, b),
