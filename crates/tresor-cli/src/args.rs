@@ -253,6 +253,8 @@ pub enum Command {
     /// Schedule a profile's job: write a systemd service and timer, or print a crontab line.
     #[command(subcommand)]
     Schedule(ScheduleCommand),
+    /// Restore a sample of files into a sandbox, verify them, estimate the time to restore all.
+    Drill(DrillArgs),
 }
 
 /// `tresor schedule …`.
@@ -305,6 +307,40 @@ pub struct ScheduleInstallArgs {
     pub dry_run: bool,
     #[command(flatten)]
     pub dir: UnitDirArgs,
+}
+
+/// `tresor drill`.
+#[derive(Debug, Args)]
+pub struct DrillArgs {
+    /// Drill this snapshot (id prefix or "latest"; repeatable). Default: the latest snapshot
+    /// of every host and path set the filter passes.
+    #[arg(long = "snapshot", value_name = "ID")]
+    pub snapshots: Vec<String>,
+    /// Restore this many files (default 20).
+    #[arg(long, value_name = "N", conflicts_with_all = ["sample_bytes", "share"])]
+    pub sample: Option<u64>,
+    /// Restore files until their content reaches SIZE (k, m, g, t: powers of 1024).
+    #[arg(long, value_name = "SIZE", conflicts_with = "share")]
+    pub sample_bytes: Option<String>,
+    /// Restore this share of the chosen snapshots' file bytes, in percent (`10%` or `10`).
+    #[arg(long, value_name = "P%")]
+    pub share: Option<String>,
+    /// Restore into DIR (created; its drill folders are removed afterwards). Default: a private
+    /// temporary directory (mode 0700), removed afterwards.
+    #[arg(long, value_name = "DIR")]
+    pub target: Option<PathBuf>,
+    /// Compare the restored files with the live files at the same paths (snapshots of this host
+    /// only) whose size and mtime are the snapshot's.
+    #[arg(long)]
+    pub compare_source: bool,
+    /// List past drills instead of drilling.
+    #[arg(long, conflicts_with_all = ["snapshots", "sample", "sample_bytes", "share", "target", "compare_source"])]
+    pub history: bool,
+    /// Seed of the random sample (tests).
+    #[arg(long, hide = true, value_name = "N")]
+    pub seed: Option<u64>,
+    #[command(flatten)]
+    pub filter: SnapshotFilterArgs,
 }
 
 /// `tresor run NAME`.

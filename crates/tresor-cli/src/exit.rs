@@ -34,6 +34,9 @@ exit_codes! {
     /// dated ahead of the clock).
     OVERDUE = 6, "snapshots --check-overdue: some host's newest snapshot is older than \
         --max-age, or dated more than an hour ahead of this clock";
+    /// `drill` found a mismatch, an unreadable or missing blob, or a changed source file.
+    DRILL_FAILED = 7, "drill: a restored file did not match its snapshot (content, metadata, \
+        missing or unreadable data) or a source file changed without a new backup noticing";
     /// `tresor run`: a `before` hook failed and stopped the job.
     HOOK_STOPPED = 8, "run: a before hook failed and stopped the job (on_before_failure = \"stop\")";
     /// No repository at the given location.

@@ -398,6 +398,14 @@ pub const EXAMPLES: &[(&str, &[&str])] = &[
             "tresor schedule remove laptop --user",
         ],
     ),
+    (
+        "drill",
+        &[
+            "tresor drill",
+            "tresor drill --host web1 --sample-bytes 1g --compare-source",
+            "tresor drill --history --json",
+        ],
+    ),
 ];
 
 /// What `tresor --version` prints after the name: the crate's version, the commit it was built

@@ -36,11 +36,13 @@ const LOWER_LAYERS: &[(&str, &[&str])] = &[
 
 /// The only uses of one operation by another: `forget` applies a retention policy to the
 /// snapshots a filter selects; `edit` (tag, rewrite) deletes the snapshots it replaces by
-/// `forget`'s one delete path; `overdue` takes its maximum age in `retention`'s duration.
+/// `forget`'s one delete path; `overdue` takes its maximum age in `retention`'s duration;
+/// `drill` restores its sample with the restorer and selects snapshots with `snapshots`' filter.
 const OPERATION_USES: &[(&str, &[&str])] = &[
     ("forget", &["retention", "snapshots"]),
     ("edit", &["forget"]),
     ("overdue", &["retention"]),
+    ("drill", &["restorer", "snapshots"]),
 ];
 
 /// Top-level modules that are no operation: the lower layers, and this test.

@@ -8,8 +8,9 @@
 //!   (selection), [`forget`] (with the pure [`retention`] policy), [`prune`], [`repair`],
 //!   [`keys`], [`vfs`] (the view `mount` shows), [`spool`] (the offline spool), [`copy`]
 //!   (snapshots into another repository), [`diff`], [`find`], [`stats`], [`dump`], [`edit`]
-//!   (tag, rewrite). No operation uses another one, except `forget` using `retention` and
-//!   `snapshots`, and `edit` using `forget`.
+//!   (tag, rewrite), [`drill`] (restore drills). No operation uses another one, except
+//!   `forget` using `retention` and `snapshots`, `edit` using `forget`, and `drill` using
+//!   `restorer` and `snapshots`.
 //! * **The repository layer**, [`repo`]: the [`Repository`] handle (open, init, keys and trust,
 //!   snapshots, index, prune records), reading blobs and trees, the packer, markers, the tree
 //!   cache, the limits readers hold objects to. It uses no operation.
@@ -29,6 +30,7 @@ pub mod archiver;
 pub mod check;
 pub mod copy;
 pub mod diff;
+pub mod drill;
 pub mod dump;
 pub mod edit;
 pub mod error;

@@ -50,6 +50,8 @@ pub enum SealedKind {
     PackHeader = 3,
     /// A backup start marker (§16.1).
     Marker = 4,
+    /// A restore drill record (§18).
+    Drill = 5,
 }
 
 impl SealedKind {
@@ -59,6 +61,7 @@ impl SealedKind {
             SealedKind::Index => "index",
             SealedKind::PackHeader => "pack header",
             SealedKind::Marker => "marker",
+            SealedKind::Drill => "drill",
         }
     }
     fn info(self) -> Vec<u8> {

@@ -20,6 +20,7 @@
 //! | [`snapshot`] | §11 | snapshots |
 //! | [`record`] | §16 | prune records: prune state, fossils of condemned packs, forget records |
 //! | [`marker`] | §16.1 | backup start markers |
+//! | [`drill`] | §18 | restore drill records |
 
 #![warn(missing_docs)]
 
@@ -27,6 +28,7 @@ pub mod blob;
 pub mod chunker;
 pub mod config;
 pub mod crypto;
+pub mod drill;
 pub mod error;
 pub mod id;
 pub mod index;

@@ -35,6 +35,8 @@ pub enum SignedKind {
     Marker = 5,
     /// A trust record (signed by the admin key, format §4.3).
     Trust = 6,
+    /// A restore drill record (format §18).
+    Drill = 7,
 }
 
 fn message(kind: SignedKind, signer: &[u8; 32], body: &[u8]) -> Vec<u8> {

@@ -108,7 +108,7 @@ const ALL: Ops = Ops(1 | 2 | 4 | 8);
 /// snapshots and backup start markers. It cannot list or read packs, snapshots or markers,
 /// cannot create keys, revocations, trust records, configs or prune records, and deletes
 /// nothing. Overwrites are refused for every role: storage writes are create-only.
-pub const PERMISSIONS: [(Role, Kind, Ops); 27] = [
+pub const PERMISSIONS: [(Role, Kind, Ops); 30] = [
     (Role::Append, Kind::Config, LR),
     (Role::Append, Kind::Key, LR),
     (Role::Append, Kind::Revocation, LR),
@@ -136,6 +136,9 @@ pub const PERMISSIONS: [(Role, Kind, Ops); 27] = [
     (Role::Admin, Kind::PruneRecord, ALL),
     (Role::Admin, Kind::Marker, ALL),
     (Role::Admin, Kind::Trust, ALL),
+    (Role::Append, Kind::Drill, NONE),
+    (Role::Read, Kind::Drill, LR),
+    (Role::Admin, Kind::Drill, ALL),
 ];
 
 /// Whether `role` may do `op` on objects of `kind`, by [`PERMISSIONS`].
@@ -187,6 +190,12 @@ mod tests {
         assert!(allowed(Role::Append, Kind::Trust, Op::List));
         assert!(!allowed(Role::Append, Kind::Trust, Op::Write));
         assert!(allowed(Role::Admin, Kind::Trust, Op::Write));
+        // Drill records (format §18): a put-only host can neither write nor see them.
+        for op in [Op::List, Op::Read, Op::Write, Op::Delete] {
+            assert!(!allowed(Role::Append, Kind::Drill, op), "{op:?}");
+        }
+        assert!(allowed(Role::Read, Kind::Drill, Op::Read));
+        assert!(allowed(Role::Admin, Kind::Drill, Op::Write));
     }
 
     #[test]

@@ -21,7 +21,7 @@ pub const SHARD_LEN: usize = 2;
 
 impl Kind {
     /// The folder objects of this kind live in: `config`, `keys`, `snapshots`, `index`, `data`
-    /// (packs, fanned out, see [`object_key`]), `revocations`, `prune`, `markers`, `trust`. Also
+    /// (packs, fanned out, see [`object_key`]), `revocations`, `prune`, `markers`, `trust`, `drills`. Also
     /// the kind's URL path segment in `tresor serve`'s protocol.
     pub fn dir(self) -> &'static str {
         match self {
@@ -34,6 +34,7 @@ impl Kind {
             Kind::PruneRecord => "prune",
             Kind::Marker => "markers",
             Kind::Trust => "trust",
+            Kind::Drill => "drills",
         }
     }
 
@@ -168,6 +169,7 @@ mod tests {
                 format!("prune/{NAME}"),
                 format!("markers/{NAME}"),
                 format!("trust/{NAME}"),
+                format!("drills/{NAME}"),
             ]
         );
         for k in Kind::ALL {

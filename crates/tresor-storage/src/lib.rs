@@ -59,11 +59,14 @@ pub enum Kind {
     /// Trust records (`trust/`): the admin-signed, numbered list of trusted and revoked keys
     /// and the config's id (format §4.3).
     Trust,
+    /// Restore drill records (`drills/`): what `tresor drill` restored and verified, signed by
+    /// a full key (format §18).
+    Drill,
 }
 
 impl Kind {
     /// All kinds, in the order listings show them (the permission table, IAM policies).
-    pub const ALL: [Kind; 9] = [
+    pub const ALL: [Kind; 10] = [
         Kind::Config,
         Kind::Key,
         Kind::Snapshot,
@@ -73,6 +76,7 @@ impl Kind {
         Kind::PruneRecord,
         Kind::Marker,
         Kind::Trust,
+        Kind::Drill,
     ];
 }
 
@@ -88,6 +92,7 @@ impl fmt::Display for Kind {
             Kind::PruneRecord => "prune record",
             Kind::Marker => "marker",
             Kind::Trust => "trust record",
+            Kind::Drill => "drill record",
         })
     }
 }

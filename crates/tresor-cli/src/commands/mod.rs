@@ -5,6 +5,7 @@ mod cat;
 mod check;
 mod copy;
 mod diff;
+mod drill;
 mod dump;
 mod find;
 mod forget;
@@ -85,6 +86,7 @@ fn run_with(ctx: &Context, command: Command) -> Result<i32> {
         Command::Tag(a) => tag::run(ctx, &a),
         Command::Rewrite(a) => rewrite::run(ctx, &a),
         Command::Dump(a) => dump::run(ctx, &a),
+        Command::Drill(a) => drill::run(ctx, &a),
     }
 }
 

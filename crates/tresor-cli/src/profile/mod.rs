@@ -172,6 +172,9 @@ pub struct Profile {
     /// `snapshots --check-overdue --max-age` (a duration such as `"26h"`, `"1d12h"`).
     #[schemars(with = "Option<String>")]
     pub max_age: Option<Spanned<String>>,
+    /// `drill --sample N` for the `drill` step of `tresor run`.
+    #[schemars(with = "Option<u64>")]
+    pub drill_sample: Option<Spanned<u64>>,
 }
 
 /// A `keep_*` count: an integer, or a string the flag takes (`"unlimited"`, `"-1"`).
@@ -203,6 +206,8 @@ pub enum Step {
     Prune,
     /// `check`, with `--read-data-subset` from `check_read_data_subset`.
     Check,
+    /// `drill`, with `--sample` from `drill_sample`.
+    Drill,
 }
 
 impl Step {
@@ -212,6 +217,7 @@ impl Step {
             Step::Forget => "forget",
             Step::Prune => "prune",
             Step::Check => "check",
+            Step::Drill => "drill",
         }
     }
 }

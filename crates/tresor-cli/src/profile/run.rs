@@ -72,6 +72,9 @@ fn steps(chosen: &Chosen) -> Vec<Vec<String>> {
         if let (Step::Check, Some(subset)) = (step, &p.check_read_data_subset) {
             words.extend(["--read-data-subset".into(), subset.get_ref().clone()]);
         }
+        if let (Step::Drill, Some(n)) = (step, &p.drill_sample) {
+            words.extend(["--sample".into(), n.get_ref().to_string()]);
+        }
         steps.push(words);
     }
     steps

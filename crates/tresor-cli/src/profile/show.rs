@@ -150,6 +150,7 @@ pub fn shown(g: &Global, m: &ArgMatches, c: &Chosen) -> Shown {
         file_setting(c, "metrics_textfile", p.metrics_textfile.as_ref()),
         file_setting(c, "pushgateway", p.pushgateway.as_ref()),
         file_setting(c, "max_age", p.max_age.as_ref()),
+        file_setting(c, "drill_sample", p.drill_sample.as_ref()),
     ]);
     s.extend(options(g, m, c));
     s.extend(remote_options(g, m, c));

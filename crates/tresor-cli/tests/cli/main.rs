@@ -13,6 +13,7 @@ mod check_subset;
 mod copy;
 mod deep;
 mod diff;
+mod drill;
 mod dump;
 mod exclude_vs_restic;
 mod failures;

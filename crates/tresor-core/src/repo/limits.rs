@@ -29,6 +29,9 @@ pub const REVOCATION: u64 = 64 * MIB;
 pub const SNAPSHOT: u64 = 16 * MIB;
 /// Backup start marker: about 300 bytes.
 pub const MARKER: u64 = MIB;
+/// Drill record (format §18): about 100 bytes per pack and snapshot it lists; a drill samples
+/// at most a few thousand packs.
+pub const DRILL: u64 = 16 * MIB;
 /// Prune record: a fossil record lists about 65 536 blobs (about 3.5 MB); a state lists pack
 /// and snapshot ids.
 pub const PRUNE_RECORD: u64 = 64 * MIB;
@@ -53,6 +56,7 @@ pub fn max_object_size(kind: Kind, config: &Config) -> u64 {
         Kind::Marker => MARKER,
         Kind::PruneRecord => PRUNE_RECORD,
         Kind::Trust => TRUST,
+        Kind::Drill => DRILL,
         Kind::Index => INDEX_MIN.max((INDEX_EVERY as u64).saturating_mul(config.pack_size)),
         Kind::Pack => 2u64
             .saturating_mul(config.pack_size.saturating_add(MAX_TREE_SIZE as u64))

@@ -1,0 +1,111 @@
+use crate::args::DrillArgs;
+use crate::context::{Context, hostname};
+use crate::exit;
+use crate::render::{self, drill::History, drill::Report};
+use anyhow::{Result, bail};
+use std::os::unix::fs::DirBuilderExt;
+use std::path::{Path, PathBuf};
+use tresor_core::drill::sample::Budget;
+use tresor_core::drill::{DrillOptions, drill, latest_per_group, record};
+use tresor_core::snapshots::{SnapshotFilter, find};
+use tresor_core::{CoreError, NoProgress};
+use tresor_format::drill::DrillResult;
+
+/// Files a drill restores when no budget is given.
+const DEFAULT_SAMPLE: u64 = 20;
+
+pub fn run(ctx: &Context, a: &DrillArgs) -> Result<i32> {
+    let repo = ctx.open()?;
+    if !repo.key().can_read() {
+        return Err(
+            CoreError::PutOnly("drilling (a put-only key cannot drill: it cannot read)").into(),
+        );
+    }
+    let index = repo.load_index()?;
+    let (list, skipped) = repo.load_snapshots()?;
+    if a.history {
+        let (records, ignored) = record::load_trusted(&repo)?;
+        let present: Vec<_> = list.iter().map(|(id, _)| *id).collect();
+        render::emit(
+            &History::new(&index, &records, &present, ignored),
+            ctx.mode(),
+        )?;
+        return Ok(exit::OK);
+    }
+    let filter: SnapshotFilter = (&a.filter).into();
+    let chosen = if a.snapshots.is_empty() {
+        latest_per_group(&list, &filter)
+    } else {
+        let mut v = Vec::new();
+        for spec in &a.snapshots {
+            let found = find(&list, &skipped, spec, &filter)?.clone();
+            if !v.iter().any(|(id, _)| *id == found.0) {
+                v.push(found);
+            }
+        }
+        v
+    };
+    if chosen.is_empty() {
+        bail!("no snapshot to drill: the repository has none that matches");
+    }
+    let sandbox = Sandbox::create(a.target.as_deref())?;
+    let opts = DrillOptions {
+        budget: budget(a)?,
+        sandbox: sandbox.0.clone(),
+        compare_source: a.compare_source.then(hostname),
+        seed: a.seed,
+        hostname: hostname(),
+    };
+    let outcome = drill(&repo, &index, &chosen, &list, &opts, &NoProgress);
+    drop(sandbox);
+    let outcome = outcome?;
+    render::emit(&Report::new(&outcome), ctx.mode())?;
+    Ok(match outcome.result {
+        DrillResult::Passed => exit::OK,
+        DrillResult::Failed => exit::DRILL_FAILED,
+    })
+}
+
+/// `--sample`, `--sample-bytes` or `--share`.
+fn budget(a: &DrillArgs) -> Result<Budget> {
+    if let Some(s) = &a.sample_bytes {
+        return Ok(Budget::Bytes(tresor_core::prune::parse_size(s)?));
+    }
+    if let Some(s) = &a.share {
+        let p: f64 = s
+            .trim()
+            .trim_end_matches('%')
+            .trim()
+            .parse()
+            .map_err(|_| anyhow::anyhow!("--share {s:?}: a percentage such as 10% (0-100)"))?;
+        if !(0.0..=100.0).contains(&p) || p == 0.0 {
+            bail!("--share {s:?}: a percentage above 0 and at most 100");
+        }
+        return Ok(Budget::Share(p));
+    }
+    Ok(Budget::Files(a.sample.unwrap_or(DEFAULT_SAMPLE)))
+}
+
+/// The directory restored into: a fresh private folder (mode 0700) in `--target` or the
+/// temporary directory, removed when dropped.
+struct Sandbox(PathBuf);
+
+impl Sandbox {
+    fn create(target: Option<&Path>) -> Result<Self> {
+        let parent = target.map_or_else(std::env::temp_dir, Path::to_path_buf);
+        std::fs::create_dir_all(&parent).map_err(|e| CoreError::io(&parent, e))?;
+        let nonce = tresor_format::drill::DrillRecord::new_nonce()?;
+        let dir = parent.join(format!("tresor-drill-{}", &nonce[..16]));
+        std::fs::DirBuilder::new()
+            .mode(0o700)
+            .create(&dir)
+            .map_err(|e| CoreError::io(&dir, e))?;
+        Ok(Sandbox(dir))
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}

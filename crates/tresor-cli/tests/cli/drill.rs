@@ -1,0 +1,251 @@
+//! `tresor drill` (issue 17): an intact repository passes and successive drills reach every
+//! pack; a flipped byte in a data pack, a deleted pack and a changed source file each fail the
+//! drill (exit 7) naming the file; a put-only key cannot drill (13); `--history` lists the runs;
+//! a drill record planted by a put-only key changes no coverage.
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use tresor_testkit::prelude::*;
+use tresor_testkit::tree::pseudo_random;
+
+/// A repository of 1 MiB packs and a source of eight 400 KiB files of random bytes (several
+/// data packs, one tree pack). Returns the source.
+fn small_repo(env: &Env) -> PathBuf {
+    env.ok(&[
+        "init",
+        "--kdf-memory-kib",
+        "8192",
+        "--kdf-iterations",
+        "1",
+        "--pack-size-mib",
+        "1",
+    ]);
+    let src = env.path("src");
+    std::fs::create_dir(&src).unwrap();
+    for i in 0..8u64 {
+        std::fs::write(src.join(format!("f{i}")), pseudo_random(i, 400 << 10)).unwrap();
+    }
+    env.backup_json(&[&src], &[], 0);
+    src
+}
+
+fn json(o: &Output) -> serde_json::Value {
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| {
+        panic!(
+            "{e}: {}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        )
+    })
+}
+
+fn drill(env: &Env, extra: &[&str], code: i32) -> serde_json::Value {
+    let mut args = vec!["drill", "--json"];
+    args.extend_from_slice(extra);
+    let v = json(&env.run_code(&args, code));
+    super::json_contract::check("drill", &v);
+    v
+}
+
+/// The data packs (all but the smallest pack, the tree pack), largest first.
+fn data_packs(repo: &Path) -> Vec<PathBuf> {
+    let mut packs: Vec<(u64, PathBuf)> = Vec::new();
+    for shard in std::fs::read_dir(repo.join("data")).unwrap() {
+        for p in std::fs::read_dir(shard.unwrap().path()).unwrap() {
+            let p = p.unwrap().path();
+            packs.push((std::fs::metadata(&p).unwrap().len(), p));
+        }
+    }
+    packs.sort();
+    packs.remove(0);
+    packs.reverse();
+    packs.into_iter().map(|(_, p)| p).collect()
+}
+
+fn mismatch_paths(v: &serde_json::Value, kind: &str) -> Vec<String> {
+    v["mismatches"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["kind"] == kind)
+        .map(|m| m["path"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn intact_repository_passes_and_rotation_reaches_every_pack() {
+    let env = Env::new();
+    let src = small_repo(&env);
+    let packs = data_packs(&env.repo).len() + 1;
+    assert!(packs >= 4, "{packs} packs");
+    let mut runs = 0;
+    let mut last = serde_json::Value::Null;
+    // One file per drill: each drill must reach a pack no drill reached before.
+    while runs < packs {
+        runs += 1;
+        last = drill(&env, &["--sample", "1", "--seed", &runs.to_string()], 0);
+        assert_eq!(last["result"], "passed", "{last}");
+        assert_eq!(last["files"], 1, "{last}");
+        assert_eq!(last["bytes"], 400 << 10, "{last}");
+        assert!(last["record"].is_string(), "{last}");
+        if last["coverage"]["packs_covered"] == last["coverage"]["packs_total"] {
+            break;
+        }
+    }
+    assert_eq!(
+        last["coverage"]["packs_share"], 1.0,
+        "after {runs} drills: {last}"
+    );
+    assert!(runs < packs, "{runs} drills for {packs} packs");
+    assert_eq!(last["coverage"]["snapshots_share"], 1.0);
+    assert_eq!(last["candidates"], 8);
+    // The estimate: 8 files of 400 KiB from the snapshot's summary.
+    assert_eq!(last["estimates"][0]["files"], 8);
+    assert_eq!(last["estimates"][0]["bytes"], 8 * (400 << 10));
+    assert_eq!(last["hosts"][0]["files"], 8);
+    assert!(last["estimates"][0]["seconds"].as_f64().unwrap() > 0.0);
+    // The sandbox is gone; a drill of everything with a target leaves the target empty.
+    let target = env.path("sandbox");
+    let all = drill(
+        &env,
+        &["--share", "100%", "--target", target.to_str().unwrap()],
+        0,
+    );
+    assert_eq!(all["files"], 8);
+    assert_eq!(std::fs::read_dir(&target).unwrap().count(), 0);
+    // History lists every run, oldest first, with coverage growing to 100 %.
+    let h = json(&env.ok(&["drill", "--history", "--json"]));
+    super::json_contract::check("drill history", &h);
+    let drills = h["drills"].as_array().unwrap();
+    assert_eq!(drills.len(), runs + 1);
+    assert!(drills.iter().all(|d| d["result"] == "passed"));
+    assert_eq!(drills.last().unwrap()["coverage"], 1.0);
+    assert_eq!(drills.last().unwrap()["files"], 8);
+    let text = String::from_utf8(env.ok(&["drill", "--history"]).stdout).unwrap();
+    assert_eq!(text.matches("passed").count(), runs + 1, "{text}");
+    assert!(text.contains("coverage: packs"), "{text}");
+    drop(src);
+}
+
+#[test]
+fn a_flipped_byte_in_a_data_pack_fails_naming_the_file() {
+    let env = Env::new();
+    let src = small_repo(&env);
+    let pack = &data_packs(&env.repo)[0];
+    let mut bytes = std::fs::read(pack).unwrap();
+    bytes[100] ^= 1;
+    std::fs::write(pack, bytes).unwrap();
+    let v = drill(&env, &["--share", "100%"], 7);
+    assert_eq!(v["result"], "failed");
+    let bad = mismatch_paths(&v, "data");
+    assert_eq!(bad.len(), 1, "{v}");
+    assert!(bad[0].starts_with(src.to_str().unwrap()), "{v}");
+    let o = env.run_code(&["drill", "--share", "100%"], 7);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains(&format!("error: {}", bad[0])), "{err}");
+    assert!(String::from_utf8_lossy(&o.stdout).contains("drill FAILED: 1 mismatch"));
+    // The damaged pack is not counted as covered.
+    assert!(v["coverage"]["packs_share"].as_f64().unwrap() < 1.0, "{v}");
+}
+
+#[test]
+fn a_deleted_pack_fails_naming_its_files() {
+    let env = Env::new();
+    let src = small_repo(&env);
+    std::fs::remove_file(&data_packs(&env.repo)[0]).unwrap();
+    let v = drill(&env, &["--share", "100%"], 7);
+    let bad = mismatch_paths(&v, "data");
+    assert!(!bad.is_empty() && bad.len() < 8, "{v}");
+    for p in &bad {
+        assert!(p.starts_with(src.to_str().unwrap()), "{p}");
+    }
+    assert_eq!(v["mismatches"].as_array().unwrap().len(), bad.len(), "{v}");
+}
+
+#[test]
+fn a_source_changed_without_a_new_backup_fails_with_compare_source() {
+    let env = Env::new();
+    let src = small_repo(&env);
+    let clean = drill(&env, &["--share", "100%", "--compare-source"], 0);
+    assert_eq!(clean["source"]["compared"], 8, "{clean}");
+    // Same size, mtime put back: a backup trusting size and mtime would not notice.
+    let f = src.join("f3");
+    let mtime = std::fs::metadata(&f).unwrap().modified().unwrap();
+    let mut bytes = std::fs::read(&f).unwrap();
+    bytes[1000] ^= 0x55;
+    std::fs::write(&f, bytes).unwrap();
+    let file = std::fs::File::options().write(true).open(&f).unwrap();
+    file.set_modified(mtime).unwrap();
+    drop(file);
+    // Another file changed with a new mtime: skipped, not a mismatch.
+    std::fs::write(src.join("f5"), pseudo_random(99, 400 << 10)).unwrap();
+    let v = drill(&env, &["--share", "100%", "--compare-source"], 7);
+    assert_eq!(
+        mismatch_paths(&v, "source_changed"),
+        [f.to_str().unwrap()],
+        "{v}"
+    );
+    assert_eq!(v["source"]["compared"], 7, "{v}");
+    assert_eq!(v["source"]["skipped"], 1, "{v}");
+    assert_eq!(v["mismatches"].as_array().unwrap().len(), 1, "{v}");
+    // Without --compare-source the repository itself is fine.
+    drill(&env, &["--share", "100%"], 0);
+}
+
+#[test]
+fn a_put_only_key_cannot_drill_and_its_planted_record_changes_no_coverage() {
+    let env = Env::new();
+    small_repo(&env);
+    let pw = env.password_file("po", "put-only password\n");
+    env.add_put_only_key("vps", &pw);
+    let o = env
+        .cmd()
+        .env_remove("TRESOR_PASSWORD")
+        .env("TRESOR_PASSWORD_FILE", &pw)
+        .args(["drill"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(13));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("a put-only key cannot drill: it cannot read"),
+        "{err}"
+    );
+    // A record signed by the put-only key claiming every pack: readers ignore it.
+    plant_put_only_record(&env, &pw);
+    let h = json(&env.ok(&["drill", "--history", "--json"]));
+    assert_eq!(h["drills"].as_array().unwrap().len(), 0, "{h}");
+    assert_eq!(h["coverage"]["packs_covered"], 0, "{h}");
+    assert_eq!(h["ignored_records"], 1, "{h}");
+    let v = drill(&env, &["--sample", "1"], 0);
+    assert_eq!(v["ignored_records"], 1);
+    assert!(v["coverage"]["packs_share"].as_f64().unwrap() < 1.0, "{v}");
+}
+
+/// Write, with the put-only key's own signer, a drill record listing every pack.
+fn plant_put_only_record(env: &Env, pw: &Path) {
+    let password = std::fs::read_to_string(pw).unwrap();
+    let storage = std::sync::Arc::new(tresor_storage::local::LocalStorage::new(env.repo.clone()));
+    let repo = tresor_core::Repository::open(storage, password.trim_end()).unwrap();
+    let packs = data_packs(&env.repo)
+        .iter()
+        .map(|p| p.file_name().unwrap().to_str().unwrap().parse().unwrap())
+        .collect();
+    let record = tresor_format::drill::DrillRecord {
+        version: 2,
+        time: "2026-12-01T00:00:00Z".into(),
+        hostname: "vps".into(),
+        key: repo.key_id(),
+        snapshots: Vec::new(),
+        packs,
+        files: 1,
+        bytes: 1,
+        result: tresor_format::drill::DrillResult::Passed,
+        mismatches: 0,
+        seconds: 1.0,
+        bytes_per_sec: 1.0,
+        files_per_sec: 1.0,
+        nonce: tresor_format::drill::DrillRecord::new_nonce().unwrap(),
+    };
+    tresor_core::drill::record::write(&repo, &record).unwrap();
+}
