@@ -237,6 +237,30 @@ pub enum Command {
     /// Profiles of the configuration file: list them, show one's effective settings.
     #[command(subcommand)]
     Profile(ProfileCommand),
+    /// Extend the S3 Object Lock retention of everything snapshots need (never shortens).
+    Protect(ProtectArgs),
+}
+
+/// `tresor protect`.
+#[derive(Debug, Args)]
+pub struct ProtectArgs {
+    /// Snapshots to protect (id prefix or "latest").
+    #[arg(value_name = "SNAPSHOT", required_unless_present = "list")]
+    pub snapshots: Vec<String>,
+    /// Retain until DATE: a day (2027-01-31, its start in UTC) or an RFC 3339 time.
+    #[arg(long, value_name = "DATE", conflicts_with_all = ["for_", "list"])]
+    pub until: Option<String>,
+    /// Retain for DURATION from now (1y2m3d4h, as forget's --keep-within).
+    #[arg(long = "for", value_name = "DURATION", conflicts_with = "list")]
+    pub for_: Option<String>,
+    /// Count what would be extended; send no retention request.
+    #[arg(long, conflicts_with = "list")]
+    pub dry_run: bool,
+    /// List the snapshots whose snapshot object is retained, and until when (one HEAD each).
+    #[arg(long)]
+    pub list: bool,
+    #[command(flatten)]
+    pub filter: SnapshotFilterArgs,
 }
 
 /// `tresor run NAME`.
@@ -503,6 +527,14 @@ pub struct BackupArgs {
     /// k, m, g, t (KiB, MiB, GiB, TiB), as restic.
     #[arg(long, value_name = "SIZE")]
     pub exclude_larger_than: Option<String>,
+    /// After the backup, extend the Object Lock retention of the packs and index objects the
+    /// new snapshot needs to now + the repository's lock days (done by default in repositories
+    /// created with --s3-object-lock-days; docs/format.md §16).
+    #[arg(long)]
+    pub extend_locks: bool,
+    /// At most N retention requests per lock extension; the rest is left for the next run.
+    #[arg(long, value_name = "N", default_value_t = 10_000)]
+    pub extend_locks_max: usize,
 }
 
 #[derive(Debug, Args)]

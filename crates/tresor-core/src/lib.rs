@@ -38,6 +38,7 @@ pub mod forget;
 pub mod fsmeta;
 pub mod keys;
 pub mod metapolicy;
+pub mod protect;
 pub mod prune;
 pub mod repair;
 pub mod repo;

@@ -13,6 +13,7 @@ mod init;
 mod key;
 mod ls;
 mod mount;
+pub mod protect;
 mod prune;
 mod repair;
 mod restore;
@@ -83,6 +84,7 @@ fn run_with(ctx: &Context, command: Command) -> Result<i32> {
         Command::Tag(a) => tag::run(ctx, &a),
         Command::Rewrite(a) => rewrite::run(ctx, &a),
         Command::Dump(a) => dump::run(ctx, &a),
+        Command::Protect(a) => protect::run(ctx, &a),
     }
 }
 

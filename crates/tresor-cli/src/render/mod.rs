@@ -18,6 +18,7 @@ pub mod forget;
 pub mod init;
 pub mod key;
 pub mod ls;
+pub mod protect;
 pub mod prune;
 pub mod repair;
 pub mod restore;
