@@ -255,6 +255,8 @@ pub enum Command {
     Schedule(ScheduleCommand),
     /// Restore a sample of files into a sandbox, verify them, estimate the time to restore all.
     Drill(DrillArgs),
+    /// Extend the S3 Object Lock retention of everything snapshots need (never shortens).
+    Protect(ProtectArgs),
 }
 
 /// `tresor schedule …`.
@@ -339,6 +341,29 @@ pub struct DrillArgs {
     /// Seed of the random sample (tests).
     #[arg(long, hide = true, value_name = "N")]
     pub seed: Option<u64>,
+    #[command(flatten)]
+    pub filter: SnapshotFilterArgs,
+}
+
+
+/// `tresor protect`.
+#[derive(Debug, Args)]
+pub struct ProtectArgs {
+    /// Snapshots to protect (id prefix or "latest").
+    #[arg(value_name = "SNAPSHOT", required_unless_present = "list")]
+    pub snapshots: Vec<String>,
+    /// Retain until DATE: a day (2027-01-31, its start in UTC) or an RFC 3339 time.
+    #[arg(long, value_name = "DATE", conflicts_with_all = ["for_", "list"])]
+    pub until: Option<String>,
+    /// Retain for DURATION from now (1y2m3d4h, as forget's --keep-within).
+    #[arg(long = "for", value_name = "DURATION", conflicts_with = "list")]
+    pub for_: Option<String>,
+    /// Count what would be extended; send no retention request.
+    #[arg(long, conflicts_with = "list")]
+    pub dry_run: bool,
+    /// List the snapshots whose snapshot object is retained, and until when (one HEAD each).
+    #[arg(long)]
+    pub list: bool,
     #[command(flatten)]
     pub filter: SnapshotFilterArgs,
 }
@@ -611,6 +636,14 @@ pub struct BackupArgs {
     pub exclude_larger_than: Option<String>,
     #[command(flatten)]
     pub metrics: MetricsArgs,
+    /// After the backup, extend the Object Lock retention of the packs and index objects the
+    /// new snapshot needs to now + the repository's lock days (done by default in repositories
+    /// created with --s3-object-lock-days; docs/format.md §16).
+    #[arg(long)]
+    pub extend_locks: bool,
+    /// At most N retention requests per lock extension; the rest is left for the next run.
+    #[arg(long, value_name = "N", default_value_t = 10_000)]
+    pub extend_locks_max: usize,
 }
 
 #[derive(Debug, Args)]

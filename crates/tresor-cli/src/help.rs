@@ -406,6 +406,14 @@ pub const EXAMPLES: &[(&str, &[&str])] = &[
             "tresor drill --history --json",
         ],
     ),
+    (
+        "protect",
+        &[
+            "tresor protect latest --for 1y",
+            "tresor protect 3173c619 4bd9e0f2 --until 2027-06-30 --dry-run",
+            "tresor protect --list --json",
+        ],
+    ),
 ];
 
 /// What `tresor --version` prints after the name: the crate's version, the commit it was built

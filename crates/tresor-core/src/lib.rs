@@ -41,6 +41,7 @@ pub mod fsmeta;
 pub mod keys;
 pub mod metapolicy;
 pub mod overdue;
+pub mod protect;
 pub mod prune;
 pub mod repair;
 pub mod repo;

@@ -61,7 +61,9 @@
 #![warn(missing_docs)]
 
 pub mod policy;
+mod retention;
 mod signed;
+pub use retention::s3_date;
 
 pub use signed::BucketResponse;
 

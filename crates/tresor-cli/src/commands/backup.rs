@@ -130,6 +130,9 @@ fn back_up_all(ctx: &Context, a: BackupArgs, seen: &mut Seen) -> Result<i32> {
     let result = back_up(ctx, &repo, opts)?;
     seen.summary = Some(result.summary.clone());
     render::emit(&BackupSummary::from(&result), ctx.mode())?;
+    if let (Some(id), false, false) = (result.snapshot_id, spooled, a.dry_run) {
+        super::protect::after_backup(ctx, &repo, &id, a.extend_locks, a.extend_locks_max)?;
+    }
     Ok(if result.warnings.is_empty() {
         exit::OK
     } else {

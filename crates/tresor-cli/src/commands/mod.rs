@@ -15,6 +15,7 @@ mod key;
 mod ls;
 mod mount;
 mod overdue;
+pub mod protect;
 mod prune;
 mod repair;
 mod restore;
@@ -87,6 +88,7 @@ fn run_with(ctx: &Context, command: Command) -> Result<i32> {
         Command::Rewrite(a) => rewrite::run(ctx, &a),
         Command::Dump(a) => dump::run(ctx, &a),
         Command::Drill(a) => drill::run(ctx, &a),
+        Command::Protect(a) => protect::run(ctx, &a),
     }
 }
 

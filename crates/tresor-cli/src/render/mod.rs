@@ -20,6 +20,7 @@ pub mod init;
 pub mod key;
 pub mod ls;
 pub mod overdue;
+pub mod protect;
 pub mod prune;
 pub mod repair;
 pub mod restore;

@@ -38,6 +38,7 @@ mod output_rules;
 mod profiles;
 mod progress;
 mod progress_pty;
+mod protect;
 mod prune;
 mod repair_heals;
 mod restore_exact;
