@@ -237,6 +237,8 @@ pub enum Command {
     /// Profiles of the configuration file: list them, show one's effective settings.
     #[command(subcommand)]
     Profile(ProfileCommand),
+    /// What the repository costs a month, what the last runs' requests cost, and a full restore.
+    Cost(CostArgs),
 }
 
 /// `tresor run NAME`.
@@ -983,4 +985,20 @@ pub struct DumpArgs {
     pub trust_privileged: bool,
     #[command(flatten)]
     pub filter: SnapshotFilterArgs,
+}
+
+/// Flags of `tresor cost`.
+#[derive(Debug, Args)]
+pub struct CostArgs {
+    /// Storage class to price the packs at (default: --s3-storage-class-data, else STANDARD).
+    #[arg(long, value_name = "CLASS")]
+    pub class_data: Option<String>,
+    /// Storage class to price everything else at (default: --s3-storage-class-metadata, else
+    /// STANDARD).
+    #[arg(long, value_name = "CLASS")]
+    pub class_metadata: Option<String>,
+    /// A TOML file of `[prices.CLASS]` tables overriding the built-in AWS prices (after those
+    /// of the configuration file).
+    #[arg(long, value_name = "FILE")]
+    pub prices: Option<PathBuf>,
 }

@@ -17,6 +17,9 @@ mod password;
 mod profile;
 mod progress;
 mod render;
+// Appended (cost and request counting):
+mod prices;
+mod reqlog;
 
 fn main() {
     let words: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();

@@ -24,6 +24,10 @@ pub struct Config {
     /// The profiles by name.
     #[serde(default)]
     pub profiles: BTreeMap<String, Profile>,
+    /// `[prices.CLASS]` tables: checked and applied by `crate::prices` (`tresor cost`, the
+    /// summaries' monthly costs).
+    #[serde(default)]
+    pub prices: Option<toml::Table>,
 }
 
 /// One `[profiles.NAME]` table. Every key is optional; each keeps its place in the file (a byte

@@ -361,6 +361,7 @@ fn every_documented_section_parses() {
         "copy",
         "profile show",
         "profile list",
+        "cost",
     ] {
         contract::table(&doc, name);
     }
@@ -760,4 +761,20 @@ fn spool_status_and_flush() {
     check("spool flush", &flushed);
     assert_eq!(flushed["snapshots"], 1, "{flushed}");
     assert_eq!(flushed["bytes"], status["bytes"], "{flushed}");
+}
+
+#[test]
+fn cost() {
+    let env = Env::new();
+    repo_with_snapshots(&env);
+    let cache = env.path("cache");
+    let c = cache.to_str().unwrap();
+    json(&env, &["check", "--cache-dir", c], 0);
+    let v = json(&env, &["cost", "--cache-dir", c], 0);
+    check("cost", &v);
+    assert_eq!(v["runs"].as_array().unwrap().len(), 1, "{v}");
+    assert_eq!(v["runs"][0]["command"], "check");
+    let cold = json(&env, &["cost", "--class-data", "DEEP_ARCHIVE"], 0);
+    check("cost", &cold);
+    assert_eq!(cold["restore"][0]["cost"], Value::Null, "no expedited thaw");
 }
