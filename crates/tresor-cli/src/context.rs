@@ -129,7 +129,12 @@ impl Context {
     /// A bad `[prices]` table.
     pub fn data_prices(&self) -> Result<(crate::prices::Prices, String)> {
         let prices = crate::prices::load(self.config_file.as_deref(), None)?;
-        let class = self.open.s3.storage_class_data.as_deref().unwrap_or("STANDARD");
+        let class = self
+            .open
+            .s3
+            .storage_class_data
+            .as_deref()
+            .unwrap_or("STANDARD");
         Ok((prices, class.to_ascii_uppercase()))
     }
 

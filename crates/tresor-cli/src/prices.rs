@@ -108,8 +108,14 @@ pub fn builtin() -> BTreeMap<String, ClassPrice> {
         "STANDARD_IA".into(),
         class(0.0125, 0.01, 0.001, 0.01, 30, KB128),
     );
-    m.insert("ONEZONE_IA".into(), class(0.01, 0.01, 0.001, 0.01, 30, KB128));
-    m.insert("GLACIER_IR".into(), class(0.004, 0.02, 0.01, 0.03, 90, KB128));
+    m.insert(
+        "ONEZONE_IA".into(),
+        class(0.01, 0.01, 0.001, 0.01, 30, KB128),
+    );
+    m.insert(
+        "GLACIER_IR".into(),
+        class(0.004, 0.02, 0.01, 0.03, 90, KB128),
+    );
     let mut glacier = class(0.0036, 0.03, 0.0004, 0.0, 90, 0);
     glacier.overhead_bytes = KB40;
     glacier.thaw = tiers(&[
@@ -192,7 +198,8 @@ impl Prices {
         for (name, o) in file.prices {
             let up = name.to_ascii_uppercase();
             let base = self.classes.get(&up).cloned().unwrap_or_default();
-            let merged = apply(base, o).map_err(|e| anyhow::anyhow!("{source}: [prices.{name}] {e}"))?;
+            let merged =
+                apply(base, o).map_err(|e| anyhow::anyhow!("{source}: [prices.{name}] {e}"))?;
             self.classes.insert(up, merged);
         }
         self.sources.push(source.to_string());
@@ -246,7 +253,11 @@ fn apply(mut c: ClassPrice, o: Override) -> Result<ClassPrice> {
         }
         Ok(())
     };
-    set(&mut c.storage_gb_month, "storage_gb_month", o.storage_gb_month)?;
+    set(
+        &mut c.storage_gb_month,
+        "storage_gb_month",
+        o.storage_gb_month,
+    )?;
     set(&mut c.put_per_1000, "put_per_1000", o.put_per_1000)?;
     set(&mut c.get_per_1000, "get_per_1000", o.get_per_1000)?;
     set(&mut c.retrieval_gb, "retrieval_gb", o.retrieval_gb)?;
@@ -320,7 +331,10 @@ mod tests {
     fn builtin_numbers() {
         let p = Prices::builtin();
         let s = p.class("standard").unwrap();
-        assert_eq!((s.storage_gb_month, s.put_per_1000, s.get_per_1000), (0.023, 0.005, 0.0004));
+        assert_eq!(
+            (s.storage_gb_month, s.put_per_1000, s.get_per_1000),
+            (0.023, 0.005, 0.0004)
+        );
         let d = p.class("DEEP_ARCHIVE").unwrap();
         assert_eq!((d.storage_gb_month, d.min_days), (0.00099, 180));
         assert!(!d.thaw.contains_key(&Tier::Expedited));
@@ -347,14 +361,28 @@ mod tests {
     #[test]
     fn hostile_price_files_are_one_clear_error() {
         for (text, want) in [
-            ("[prices.STANDARD]\nstorage_gb_month = -1.0\n", "storage_gb_month = -1"),
-            ("[prices.STANDARD]\nput_per_1000 = nan\n", "put_per_1000 = NaN"),
-            ("[prices.STANDARD]\nget_per_1000 = 1e300\n", "get_per_1000 = 1"),
-            ("[prices.STANDARD]\nstorage_gb_month = inf\n", "storage_gb_month = inf"),
+            (
+                "[prices.STANDARD]\nstorage_gb_month = -1.0\n",
+                "storage_gb_month = -1",
+            ),
+            (
+                "[prices.STANDARD]\nput_per_1000 = nan\n",
+                "put_per_1000 = NaN",
+            ),
+            (
+                "[prices.STANDARD]\nget_per_1000 = 1e300\n",
+                "get_per_1000 = 1",
+            ),
+            (
+                "[prices.STANDARD]\nstorage_gb_month = inf\n",
+                "storage_gb_month = inf",
+            ),
             ("[prices.GLACIER.thaw.fast]\nper_gb = 1\n", "thaw.fast"),
             ("[prices.STANDARD]\ncolour = 1\n", "unknown field"),
         ] {
-            let e = Prices::builtin().with_overrides(text, "f.toml").unwrap_err();
+            let e = Prices::builtin()
+                .with_overrides(text, "f.toml")
+                .unwrap_err();
             let msg = format!("{e:#}");
             assert!(msg.contains(want) && msg.contains("f.toml"), "{msg}");
             assert!(!msg.contains('\n'), "{msg}");

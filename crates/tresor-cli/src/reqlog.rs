@@ -40,10 +40,9 @@ impl Run {
     /// A run of `command` that ended now with `c`.
     pub fn now(command: &str, c: &Counts) -> Run {
         Run {
-            time: jiff::Timestamp::now().round(jiff::Unit::Second).map_or_else(
-                |_| jiff::Timestamp::now().to_string(),
-                |t| t.to_string(),
-            ),
+            time: jiff::Timestamp::now()
+                .round(jiff::Unit::Second)
+                .map_or_else(|_| jiff::Timestamp::now().to_string(), |t| t.to_string()),
             command: command.to_string(),
             put: c.put,
             get: c.get,
@@ -107,7 +106,11 @@ pub fn append(path: &Path, run: &Run) -> std::io::Result<()> {
     let tmp = path.with_extension("jsonl.tmp");
     let mut f = std::fs::File::create(&tmp)?;
     for r in keep {
-        writeln!(f, "{}", serde_json::to_string(r).map_err(std::io::Error::other)?)?;
+        writeln!(
+            f,
+            "{}",
+            serde_json::to_string(r).map_err(std::io::Error::other)?
+        )?;
     }
     f.sync_all()?;
     std::fs::rename(&tmp, path)

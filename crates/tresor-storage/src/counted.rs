@@ -124,7 +124,10 @@ impl crate::Forward for Counted {
 
     fn list(&self, kind: Kind) -> Result<Vec<(String, u64)>> {
         let r = self.inner.list(kind);
-        add(&self.counter.list, list_pages(r.as_ref().map_or(0, Vec::len)));
+        add(
+            &self.counter.list,
+            list_pages(r.as_ref().map_or(0, Vec::len)),
+        );
         r
     }
 

@@ -86,7 +86,10 @@ pub fn run(ctx: &Context, a: BackupArgs) -> Result<i32> {
     };
     let result = back_up(ctx, &repo, opts)?;
     let summary = BackupSummary::from(&result);
-    render::emit(&added_cost(ctx, &result, ctx.with_requests(&summary)), ctx.mode())?;
+    render::emit(
+        &added_cost(ctx, &result, ctx.with_requests(&summary)),
+        ctx.mode(),
+    )?;
     Ok(if result.warnings.is_empty() {
         exit::OK
     } else {
@@ -106,7 +109,10 @@ fn added_cost<'a, O: render::Outcome>(
         Ok((prices, class)) => {
             let v = crate::prices::monthly_of(&prices, &class, added);
             let shown = v.map_or("no price".into(), render::cost::dollars);
-            (v, format!("Cost:        +{shown}/month for the bytes added ({class})"))
+            (
+                v,
+                format!("Cost:        +{shown}/month for the bytes added ({class})"),
+            )
         }
         Err(e) => (None, format!("Cost:        unknown ({e:#})")),
     };

@@ -18,7 +18,10 @@ const RUNS_SHOWN: usize = 10;
 
 pub fn run(ctx: &Context, a: &CostArgs) -> Result<i32> {
     let prices = crate::prices::load(ctx.config_file.as_deref(), a.prices.as_deref())?;
-    let data_class = class_name(a.class_data.as_ref(), ctx.open.s3.storage_class_data.as_ref());
+    let data_class = class_name(
+        a.class_data.as_ref(),
+        ctx.open.s3.storage_class_data.as_ref(),
+    );
     let meta_class = class_name(
         a.class_metadata.as_ref(),
         ctx.open.s3.storage_class_metadata.as_ref(),
@@ -32,7 +35,11 @@ pub fn run(ctx: &Context, a: &CostArgs) -> Result<i32> {
     let mut early = 0.0;
     for kind in Kind::ALL {
         let listing = storage.list(kind)?;
-        let class = if kind == Kind::Pack { &data_class } else { &meta_class };
+        let class = if kind == Kind::Pack {
+            &data_class
+        } else {
+            &meta_class
+        };
         let price = prices.class(class)?;
         early += early_deletion(storage.as_ref(), kind, &listing, price)?;
         for (group, objects, bytes) in group(kind, &listing, &tree_packs) {
@@ -128,10 +135,7 @@ fn request_runs(ctx: &Context, repo: &Repository, price: &ClassPrice) -> Vec<Run
     let runs = path.map(|p| crate::reqlog::read(&p)).unwrap_or_default();
     runs.into_iter()
         .map(|r| {
-            let cost = price.requests(
-                r.put.saturating_add(r.list),
-                r.get.saturating_add(r.head),
-            );
+            let cost = price.requests(r.put.saturating_add(r.list), r.get.saturating_add(r.head));
             RunCost { run: r, cost }
         })
         .collect()
@@ -151,7 +155,11 @@ fn restore_tiers(prices: &Prices, rows: &[KindRow]) -> Result<Vec<RestoreTier>> 
             let thaw = retrieval_cost(prices, &r.class, tier, r.objects, r.bytes)?;
             total = total.zip(thaw).map(|(t, x)| t + x + gets);
         }
-        out.push(RestoreTier { tier, bytes, cost: total });
+        out.push(RestoreTier {
+            tier,
+            bytes,
+            cost: total,
+        });
     }
     Ok(out)
 }

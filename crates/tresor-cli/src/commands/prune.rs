@@ -49,13 +49,19 @@ fn savings<'a, O: render::Outcome>(
     plan: &tresor_core::prune::PrunePlan,
     with: render::requests::WithRequests<'a, O>,
 ) -> render::requests::WithRequests<'a, O> {
-    let freed = (plan.bytes_freed.saturating_add(plan.bytes_condemned))
-        .saturating_sub(plan.repack_bytes);
+    let freed =
+        (plan.bytes_freed.saturating_add(plan.bytes_condemned)).saturating_sub(plan.repack_bytes);
     let (value, line) = match ctx.data_prices() {
         Ok((prices, class)) => {
             let v = crate::prices::monthly_of(&prices, &class, freed);
             let shown = v.map_or("no price".into(), render::cost::dollars);
-            (v, format!("Would save:  {shown}/month ({} at {class})", crate::output::bytes(freed)))
+            (
+                v,
+                format!(
+                    "Would save:  {shown}/month ({} at {class})",
+                    crate::output::bytes(freed)
+                ),
+            )
         }
         Err(e) => (None, format!("Would save:  unknown ({e:#})")),
     };

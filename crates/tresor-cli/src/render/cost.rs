@@ -188,15 +188,27 @@ impl Outcome for CostReport {
             ));
         }
         for c in &self.classes {
-            t.out(format!("  total {:<20} {:>12}  {}/month", c.class, bytes(c.bytes), dollars(c.monthly)));
+            t.out(format!(
+                "  total {:<20} {:>12}  {}/month",
+                c.class,
+                bytes(c.bytes),
+                dollars(c.monthly)
+            ));
         }
         t.out(format!("Monthly total: {}", dollars(self.monthly_total)));
-        t.out(format!("Early deletion pending: {}", dollars(self.early_deletion_pending)));
+        t.out(format!(
+            "Early deletion pending: {}",
+            dollars(self.early_deletion_pending)
+        ));
         self.runs_text(t);
         t.out("Full restore (every pack):".to_string());
         for r in &self.restore {
             let cost = r.cost.map_or("not offered".to_string(), dollars);
-            t.out(format!("  {:<10} {:>12}  {cost}", format!("{:?}", r.tier).to_lowercase(), bytes(r.bytes)));
+            t.out(format!(
+                "  {:<10} {:>12}  {cost}",
+                format!("{:?}", r.tier).to_lowercase(),
+                bytes(r.bytes)
+            ));
         }
     }
 

@@ -122,7 +122,8 @@ impl<O: Outcome + ?Sized> Outcome for WithRequests<'_, O> {
             .rev()
             .find(|(s, l)| *s == Stream::Out && l.trim_end().ends_with('}'));
         if let Some((_, doc)) = last {
-            let body = doc.trim_end().trim_end_matches('}').trim_end();
+            let trimmed = doc.trim_end();
+            let body = trimmed.strip_suffix('}').unwrap_or(trimmed).trim_end();
             let sep = if body.ends_with('{') { "" } else { "," };
             let joined = format!("{body}{sep}{extra}}}");
             *doc = zeroize::Zeroizing::new(joined);
@@ -143,7 +144,8 @@ mod tests {
         }
         fn json(&self, t: &mut Text) -> Result<()> {
             t.json_line(&serde_json::json!({"a": 1}))?;
-            t.json_line(&serde_json::json!({}))
+            t.json_line(&serde_json::json!({}))?;
+            t.json_line(&serde_json::json!({"n": {"m": {}}}))
         }
     }
 
@@ -167,9 +169,16 @@ mod tests {
         let want = "{\"put\":3,\"get\":5,\"head\":0,\"list\":2,\"delete\":1,\"bytes_up\":1024,\"bytes_down\":20}";
         assert_eq!(
             t.stream(Stream::Out),
-            format!("{{\"a\":1}}\n{{\"x\":1.5,\"requests\":{want}}}\n")
+            format!("{{\"a\":1}}\n{{}}\n{{\"n\":{{\"m\":{{}}}},\"x\":1.5,\"requests\":{want}}}\n")
         );
-        let text = render(&with, Mode { json: false, quiet: false }).unwrap();
+        let text = render(
+            &with,
+            Mode {
+                json: false,
+                quiet: false,
+            },
+        )
+        .unwrap();
         assert_eq!(
             text.stream(Stream::Out),
             "done\nX: 1.5\nRequests:    3 PUT, 5 GET, 0 HEAD, 2 LIST, 1 DELETE (1.00 KiB up, 20 B down)\n"

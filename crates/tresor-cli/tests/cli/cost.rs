@@ -36,7 +36,11 @@ fn source(env: &Env) -> String {
     let src = env.path("src");
     std::fs::create_dir_all(src.join("d")).unwrap();
     std::fs::write(src.join("d/a"), b"hello").unwrap();
-    std::fs::write(src.join("b"), tresor_testkit::tree::pseudo_random(7, 300_000)).unwrap();
+    std::fs::write(
+        src.join("b"),
+        tresor_testkit::tree::pseudo_random(7, 300_000),
+    )
+    .unwrap();
     src.display().to_string()
 }
 
@@ -52,17 +56,27 @@ fn backup_requests_are_the_objects_it_added() {
     let before = files(&env.repo);
     let v = json(&env.ok(&["backup", "--json", "--cache-dir", c, &src]));
     let after = files(&env.repo);
-    let new: Vec<(&String, &u64)> = after.iter().filter(|(k, _)| !before.contains_key(*k)).collect();
+    let new: Vec<(&String, &u64)> = after
+        .iter()
+        .filter(|(k, _)| !before.contains_key(*k))
+        .collect();
     let r = &v["requests"];
     assert_eq!(r["put"].as_u64().unwrap(), new.len() as u64, "{v}\n{new:?}");
     let up: u64 = new.iter().map(|(_, s)| **s).sum();
     assert_eq!(r["bytes_up"].as_u64().unwrap(), up, "{v}");
     assert_eq!(r["delete"].as_u64().unwrap(), 0);
-    assert!(r["get"].as_u64().unwrap() > 0 && r["list"].as_u64().unwrap() > 0, "{v}");
+    assert!(
+        r["get"].as_u64().unwrap() > 0 && r["list"].as_u64().unwrap() > 0,
+        "{v}"
+    );
     // One line in this machine's log, none in the repository.
     let logs: Vec<_> = std::fs::read_dir(cache.join("requests")).unwrap().collect();
     assert_eq!(logs.len(), 1);
-    assert!(!after.keys().any(|k| k.contains("requests") || k.ends_with(".jsonl")));
+    assert!(
+        !after
+            .keys()
+            .any(|k| k.contains("requests") || k.ends_with(".jsonl"))
+    );
     // The summary's cost line: bytes added at STANDARD's $0.023 per GB-month.
     let added = v["data_added"].as_u64().unwrap() as f64;
     let want = added / (1u64 << 30) as f64 * 0.023;
@@ -82,11 +96,18 @@ fn cost_of_a_known_repository() {
     env.ok(&["backup", "--cache-dir", c, &src]);
     let listing = files(&env.repo);
     let sum = |prefix: &str| -> u64 {
-        listing.iter().filter(|(k, _)| k.starts_with(prefix)).map(|(_, s)| s).sum()
+        listing
+            .iter()
+            .filter(|(k, _)| k.starts_with(prefix))
+            .map(|(_, s)| s)
+            .sum()
     };
     let v = json(&env.ok(&["cost", "--json", "--cache-dir", c]));
     let kind = |k: &str| -> u64 {
-        v["kinds"].as_array().unwrap().iter()
+        v["kinds"]
+            .as_array()
+            .unwrap()
+            .iter()
             .filter(|r| r["kind"] == k)
             .map(|r| r["bytes"].as_u64().unwrap())
             .sum()
@@ -108,7 +129,10 @@ fn cost_of_a_known_repository() {
     // Standard thaw of STANDARD packs costs one GET per pack.
     let packs: u64 = listing.keys().filter(|k| k.starts_with("data/")).count() as u64;
     let restore = v["restore"][1]["cost"].as_f64().unwrap();
-    assert!((restore - packs as f64 / 1000.0 * 0.0004).abs() < 1e-15, "{v}");
+    assert!(
+        (restore - packs as f64 / 1000.0 * 0.0004).abs() < 1e-15,
+        "{v}"
+    );
 
     let prices = env.path("prices.toml");
     std::fs::write(&prices, "[prices.STANDARD]\nstorage_gb_month = 1.5\n").unwrap();
@@ -117,9 +141,20 @@ fn cost_of_a_known_repository() {
     let monthly = o["monthly_total"].as_f64().unwrap();
     assert!((monthly - total as f64 / gb * 1.5).abs() < 1e-9, "{o}");
     assert_eq!(o["prices"]["overrides"][0], p);
-    assert_eq!(o["runs"].as_array().unwrap().len(), 2, "the first cost run is logged");
+    assert_eq!(
+        o["runs"].as_array().unwrap().len(),
+        2,
+        "the first cost run is logged"
+    );
     // Objects younger than STANDARD_IA's 30 days: the rest of the 30 days is pending.
-    let ia = json(&env.ok(&["cost", "--json", "--class-data", "STANDARD_IA", "--class-metadata", "STANDARD_IA"]));
+    let ia = json(&env.ok(&[
+        "cost",
+        "--json",
+        "--class-data",
+        "STANDARD_IA",
+        "--class-metadata",
+        "STANDARD_IA",
+    ]));
     let pending = ia["early_deletion_pending"].as_f64().unwrap();
     let full = ia["monthly_total"].as_f64().unwrap();
     assert!(pending > 0.99 * full && pending <= full * 1.0001, "{ia}");
@@ -131,10 +166,19 @@ fn hostile_price_files() {
     let env = Env::new();
     env.init();
     for (body, want) in [
-        ("[prices.STANDARD]\nstorage_gb_month = -0.5\n", "storage_gb_month = -0.5"),
-        ("[prices.STANDARD]\nput_per_1000 = nan\n", "put_per_1000 = NaN"),
+        (
+            "[prices.STANDARD]\nstorage_gb_month = -0.5\n",
+            "storage_gb_month = -0.5",
+        ),
+        (
+            "[prices.STANDARD]\nput_per_1000 = nan\n",
+            "put_per_1000 = NaN",
+        ),
         ("[prices.STANDARD]\nget_per_1000 = 1e308\n", "get_per_1000"),
-        ("[prices.STANDARD]\nstorage_gb_month = \"free\"\n", "price file"),
+        (
+            "[prices.STANDARD]\nstorage_gb_month = \"free\"\n",
+            "price file",
+        ),
     ] {
         let f = env.path("bad.toml");
         std::fs::write(&f, body).unwrap();
@@ -158,8 +202,11 @@ fn absurd_sizes_saturate() {
     let shard = env.repo.join("data/ff");
     std::fs::create_dir_all(&shard).unwrap();
     for i in 0..3 {
-        let f = std::fs::File::create(shard.join(format!("ff{}", format!("{i}").repeat(62)))).unwrap();
-        let ok = [62u32, 50, 43, 40].iter().any(|b| f.set_len(1u64 << b).is_ok());
+        let f =
+            std::fs::File::create(shard.join(format!("ff{}", format!("{i}").repeat(62)))).unwrap();
+        let ok = [62u32, 50, 43, 40]
+            .iter()
+            .any(|b| f.set_len(1u64 << b).is_ok());
         assert!(ok, "no sparse file");
     }
     let v = json(&env.ok(&["cost", "--json", "--class-data", "STANDARD_IA"]));
@@ -173,9 +220,20 @@ fn a_dry_prune_says_what_it_saves() {
     env.init();
     let src = source(&env);
     env.ok(&["backup", &src]);
-    std::fs::write(env.path("src/b"), tresor_testkit::tree::pseudo_random(8, 300_000)).unwrap();
+    std::fs::write(
+        env.path("src/b"),
+        tresor_testkit::tree::pseudo_random(8, 300_000),
+    )
+    .unwrap();
     env.ok(&["backup", &src]);
-    let o = env.ok(&["forget", "--keep-last", "1", "--prune", "--dry-run", "--json"]);
+    let o = env.ok(&[
+        "forget",
+        "--keep-last",
+        "1",
+        "--prune",
+        "--dry-run",
+        "--json",
+    ]);
     let text = String::from_utf8_lossy(&o.stdout);
     let plan: Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
     // The plan of a dry forget is made from the repository as it is: nothing freed yet.
