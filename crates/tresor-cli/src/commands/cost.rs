@@ -43,7 +43,11 @@ pub fn run(ctx: &Context, a: &CostArgs) -> Result<i32> {
         let price = prices.class(class)?;
         early += early_deletion(storage.as_ref(), kind, &listing, price)?;
         for (group, objects, bytes) in group(kind, &listing, &tree_packs) {
-            rows.push(KindRow::new(group, class, objects, bytes, price));
+            add_row(
+                &mut rows,
+                KindRow::new(group, class, objects, bytes, price),
+                price,
+            );
         }
     }
     let runs = request_runs(ctx, &repo, prices.class(&data_class)?);
@@ -51,6 +55,22 @@ pub fn run(ctx: &Context, a: &CostArgs) -> Result<i32> {
     let report = CostReport::new(rows, &prices, runs, early, restore, RUNS_SHOWN);
     render::emit(&report, ctx.mode())?;
     Ok(exit::OK)
+}
+
+/// Add `row` to `rows`, merged with a row of the same kind and class (the kinds that make up
+/// `other`), priced at `price`.
+fn add_row(rows: &mut Vec<KindRow>, row: KindRow, price: &ClassPrice) {
+    match rows
+        .iter_mut()
+        .find(|r| r.kind == row.kind && r.class == row.class)
+    {
+        Some(r) => {
+            r.objects = r.objects.saturating_add(row.objects);
+            r.bytes = r.bytes.saturating_add(row.bytes);
+            r.monthly = price.monthly(r.objects, r.bytes);
+        }
+        None => rows.push(row),
+    }
 }
 
 /// `--class-*`, else the global `--s3-storage-class-*`, else `STANDARD`; upper case.
