@@ -257,6 +257,8 @@ pub enum Command {
     Drill(DrillArgs),
     /// Extend the S3 Object Lock retention of everything snapshots need (never shortens).
     Protect(ProtectArgs),
+    /// What the repository costs a month, what the last runs' requests cost, and a full restore.
+    Cost(CostArgs),
 }
 
 /// `tresor schedule …`.
@@ -1152,4 +1154,20 @@ pub struct MetricsArgs {
     /// The profile the command runs with (the `profile` label); set by `-P`, never a flag.
     #[arg(skip)]
     pub profile: Option<String>,
+}
+
+/// Flags of `tresor cost`.
+#[derive(Debug, Args)]
+pub struct CostArgs {
+    /// Storage class to price the packs at (default: --s3-storage-class-data, else STANDARD).
+    #[arg(long, value_name = "CLASS")]
+    pub class_data: Option<String>,
+    /// Storage class to price everything else at (default: --s3-storage-class-metadata, else
+    /// STANDARD).
+    #[arg(long, value_name = "CLASS")]
+    pub class_metadata: Option<String>,
+    /// A TOML file of `[prices.CLASS]` tables overriding the built-in AWS prices (after those
+    /// of the configuration file).
+    #[arg(long, value_name = "FILE")]
+    pub prices: Option<PathBuf>,
 }

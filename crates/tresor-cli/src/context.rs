@@ -26,6 +26,12 @@ pub struct Context {
     pub cache_dir: Option<std::path::PathBuf>,
     /// Options for S3 and server locations (from the global flags).
     pub open: OpenOptions,
+    /// The requests this run's storage made ([`Context::storage`] counts into it).
+    pub requests: Arc<tresor_storage::counted::Counter>,
+    /// The id of the repository opened (set by [`Context::read_config`]), for the request log.
+    pub repo_id: std::sync::OnceLock<String>,
+    /// `--config`: the configuration file (its `[prices]` tables price summaries).
+    pub config_file: Option<std::path::PathBuf>,
 }
 
 impl Context {
@@ -54,6 +60,9 @@ impl Context {
                     .or_else(tresor_core::repo::cache::default_dir)
             },
             open: OpenOptions::from_global(g)?,
+            requests: Arc::default(),
+            repo_id: std::sync::OnceLock::new(),
+            config_file: g.config.clone(),
         })
     }
 
@@ -73,6 +82,7 @@ impl Context {
         let location = Location::parse(&self.location)?;
         let storage = location::open(&location, &self.open, Lock::FromConfig)?;
         let storage = location::throttled(storage, self.open.limits);
+        let storage = self.counted(storage);
         if location.local_path().is_none() && !self.quiet && !self.json {
             storage.set_wait_observer(Some(Arc::new(crate::output::WaitLines::default())));
         }
@@ -91,7 +101,58 @@ impl Context {
             &self.open,
             Lock::Enable(lock),
         )?;
-        Ok(location::throttled(storage, self.open.limits))
+        Ok(self.counted(location::throttled(storage, self.open.limits)))
+    }
+
+    /// `storage` with its requests counted into [`Context::requests`].
+    fn counted(&self, storage: Arc<dyn Storage>) -> Arc<dyn Storage> {
+        let counter = self.requests.clone();
+        Arc::new(tresor_storage::counted::Counted::new(storage, counter))
+    }
+
+    /// The requests counted so far, for a command's summary.
+    pub fn request_counts(&self) -> crate::render::requests::Requests {
+        self.requests.counts().into()
+    }
+
+    /// `outcome` with this run's requests so far (see [`crate::render::requests`]).
+    pub fn with_requests<'a, O: crate::render::Outcome + ?Sized>(
+        &self,
+        outcome: &'a O,
+    ) -> crate::render::requests::WithRequests<'a, O> {
+        crate::render::requests::WithRequests::new(outcome, self.request_counts())
+    }
+
+    /// The prices in effect ([`crate::prices::load`]: built-in, then the configuration file's
+    /// `[prices]`) and the class packs are priced at (`--s3-storage-class-data`, else STANDARD).
+    ///
+    /// # Errors
+    /// A bad `[prices]` table.
+    pub fn data_prices(&self) -> Result<(crate::prices::Prices, String)> {
+        let prices = crate::prices::load(self.config_file.as_deref(), None)?;
+        let class = self
+            .open
+            .s3
+            .storage_class_data
+            .as_deref()
+            .unwrap_or("STANDARD");
+        Ok((prices, class.to_ascii_uppercase()))
+    }
+
+    /// Append this run's requests to the repository's request log in the cache directory
+    /// ([`crate::reqlog`]), if a repository was opened, requests were made and caching is on.
+    /// A failure is a warning: the command's work is done.
+    pub fn log_requests(&self, command: &str) {
+        let (Some(dir), Some(id)) = (&self.cache_dir, self.repo_id.get()) else {
+            return;
+        };
+        let counts = self.requests.counts();
+        let Some(path) = crate::reqlog::path(dir, id) else {
+            return;
+        };
+        if let Err(e) = crate::reqlog::append(&path, &crate::reqlog::Run::now(command, &counts)) {
+            crate::render::say(format!("warning: request log {}: {e}", path.display()));
+        }
     }
 
     /// Whether the store refuses overwrites (only S3 stores are asked; see
@@ -103,7 +164,7 @@ impl Context {
     /// The repository's config in `storage` (this context's); a local location that holds no
     /// repository says what is there instead ([`crate::diagnose::local`]).
     pub fn read_config(&self, storage: &dyn Storage) -> Result<tresor_format::config::Config> {
-        Repository::read_config(storage).map_err(|e| {
+        let config = Repository::read_config(storage).map_err(|e| -> anyhow::Error {
             let not_repo = matches!(
                 e,
                 tresor_core::CoreError::RepositoryNotFound(_) | tresor_core::CoreError::Storage(_)
@@ -112,7 +173,9 @@ impl Context {
                 Some(p) => crate::diagnose::local(&p).map_or_else(|| e.into(), Into::into),
                 None => e.into(),
             }
-        })
+        })?;
+        let _ = self.repo_id.set(config.id.clone());
+        Ok(config)
     }
 
     /// Open the repository with the password.

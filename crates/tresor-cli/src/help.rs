@@ -414,6 +414,14 @@ pub const EXAMPLES: &[(&str, &[&str])] = &[
             "tresor protect --list --json",
         ],
     ),
+    (
+        "cost",
+        &[
+            "tresor cost",
+            "tresor cost --class-data DEEP_ARCHIVE --class-metadata STANDARD --json",
+            "tresor cost --prices wasabi.toml",
+        ],
+    ),
 ];
 
 /// What `tresor --version` prints after the name: the crate's version, the commit it was built

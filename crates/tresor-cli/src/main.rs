@@ -20,6 +20,9 @@ mod profile;
 mod progress;
 mod render;
 mod schedule;
+// Appended (cost and request counting):
+mod prices;
+mod reqlog;
 
 fn main() {
     let words: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();

@@ -12,7 +12,7 @@
 //! Implementations: [`local::LocalStorage`] (a directory), [`memory::MemoryStorage`] (tests),
 //! S3 (`tresor-s3`) and the `tresor serve` client (`tresor-server`). Layers that wrap a storage
 //! (fault injection: [`faulty::FaultyStorage`]; bandwidth limits: [`throttle::Throttled`];
-//! request counting) implement
+//! request counting: [`counted::Counted`]) implement
 //! [`Forward`], which passes every method they do not override — the optional ones included —
 //! to the wrapped storage. Every implementation passes [`conformance::run_all`].
 
@@ -20,6 +20,7 @@
 
 pub mod access;
 pub mod conformance;
+pub mod counted;
 pub mod direct;
 pub mod faulty;
 mod forward;

@@ -129,7 +129,11 @@ fn back_up_all(ctx: &Context, a: BackupArgs, seen: &mut Seen) -> Result<i32> {
     seen.host.clone_from(&opts.hostname);
     let result = back_up(ctx, &repo, opts)?;
     seen.summary = Some(result.summary.clone());
-    render::emit(&BackupSummary::from(&result), ctx.mode())?;
+    let summary = BackupSummary::from(&result);
+    render::emit(
+        &added_cost(ctx, &result, ctx.with_requests(&summary)),
+        ctx.mode(),
+    )?;
     if let (Some(id), false, false) = (result.snapshot_id, spooled, a.dry_run) {
         super::protect::after_backup(ctx, &repo, &id, a.extend_locks, a.extend_locks_max)?;
     }
@@ -138,6 +142,28 @@ fn back_up_all(ctx: &Context, a: BackupArgs, seen: &mut Seen) -> Result<i32> {
     } else {
         exit::PARTIAL
     })
+}
+
+/// The summary with the monthly price of the bytes added, at the packs' class price
+/// (`added_monthly_cost`, `null` when the class has no price).
+fn added_cost<'a, O: render::Outcome>(
+    ctx: &Context,
+    r: &BackupResult,
+    with: render::requests::WithRequests<'a, O>,
+) -> render::requests::WithRequests<'a, O> {
+    let added = r.summary.data_added;
+    let (value, line) = match ctx.data_prices() {
+        Ok((prices, class)) => {
+            let v = crate::prices::monthly_of(&prices, &class, added);
+            let shown = v.map_or("no price".into(), render::cost::dollars);
+            (
+                v,
+                format!("Cost:        +{shown}/month for the bytes added ({class})"),
+            )
+        }
+        Err(e) => (None, format!("Cost:        unknown ({e:#})")),
+    };
+    with.and("added_monthly_cost", serde_json::json!(value), line)
 }
 
 /// restic's sizes: a whole number of bytes, or with a unit k, m, g or t (either case; powers

@@ -48,7 +48,8 @@ fn check(ctx: &Context, a: &CheckArgs) -> Result<i32> {
     let r = check_with(&repo, which, &bar);
     bar.finish();
     let r = r?;
-    render::emit(&Checked::new(&r, which != ReadData::None), ctx.mode())?;
+    let checked = Checked::new(&r, which != ReadData::None);
+    render::emit(&ctx.with_requests(&checked), ctx.mode())?;
     Ok(if r.errors.is_empty() {
         exit::OK
     } else {

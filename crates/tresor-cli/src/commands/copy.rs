@@ -35,7 +35,7 @@ pub fn run(ctx: &Context, a: &CopyArgs) -> Result<i32> {
     for n in &r.notices {
         render::say(format!("warning: {n}"));
     }
-    render::emit(&Copied::new(&r, &selected), ctx.mode())?;
+    render::emit(&ctx.with_requests(&Copied::new(&r, &selected)), ctx.mode())?;
     Ok(if refused { exit::ERROR } else { exit::OK })
 }
 
@@ -56,6 +56,10 @@ fn source_context(ctx: &Context, a: &CopyArgs) -> Context {
         verbose: ctx.verbose,
         cache_dir: ctx.cache_dir.clone(),
         open: ctx.open.clone(),
+        // Both repositories' requests count for the run (logged with the target's).
+        requests: ctx.requests.clone(),
+        repo_id: std::sync::OnceLock::new(),
+        config_file: ctx.config_file.clone(),
     }
 }
 

@@ -42,6 +42,11 @@ pub fn run(ctx: &Context, a: &DumpArgs) -> Result<i32> {
         target: a.target.as_deref(),
         dumped: d,
     };
-    render::emit(&summary, ctx.mode())?;
+    // Without --target, standard output is the dump itself: no requests line there.
+    if a.target.is_some() {
+        render::emit(&ctx.with_requests(&summary), ctx.mode())?;
+    } else {
+        render::emit(&summary, ctx.mode())?;
+    }
     Ok(exit::OK)
 }

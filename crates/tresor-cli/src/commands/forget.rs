@@ -86,7 +86,11 @@ pub fn run(ctx: &Context, a: &ForgetArgs) -> Result<i32> {
             .collect(),
         pruning: a.prune,
     };
-    render::emit(&removed, ctx.mode())?;
+    if a.prune {
+        render::emit(&removed, ctx.mode())?;
+    } else {
+        render::emit(&ctx.with_requests(&removed), ctx.mode())?;
+    }
     if a.prune {
         return super::prune::run(ctx, &prune_args(false));
     }

@@ -26,6 +26,8 @@ mod snapshots;
 mod spool;
 mod stats;
 mod tag;
+// Appended (cost and request counting):
+mod cost;
 
 use crate::args::{Cli, Command, SnapshotFilterArgs};
 use crate::context::Context;
@@ -53,7 +55,17 @@ pub fn run(cli: Cli) -> Result<i32> {
         return spool::status(a, mode);
     }
     let ctx = Context::new(&cli.global)?;
-    run_with(&ctx, cli.command).map_err(|e| crate::diagnose::name_repository(e, &ctx.location))
+    let name = command_name(&cli.command);
+    let result = run_with(&ctx, cli.command);
+    ctx.log_requests(&name);
+    result.map_err(|e| crate::diagnose::name_repository(e, &ctx.location))
+}
+
+/// The command's name for the request log (`backup`, `key`, …): its variant, lower case.
+fn command_name(c: &Command) -> String {
+    let debug = format!("{c:?}");
+    let name = debug.split(['(', ' ', '{']).next().unwrap_or("");
+    name.to_ascii_lowercase()
 }
 
 /// Run a command that works on the repository of `ctx`.
@@ -89,6 +101,7 @@ fn run_with(ctx: &Context, command: Command) -> Result<i32> {
         Command::Dump(a) => dump::run(ctx, &a),
         Command::Drill(a) => drill::run(ctx, &a),
         Command::Protect(a) => protect::run(ctx, &a),
+        Command::Cost(a) => cost::run(ctx, &a),
     }
 }
 

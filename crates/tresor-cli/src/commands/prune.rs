@@ -27,7 +27,8 @@ pub fn run(ctx: &Context, a: &PruneArgs) -> Result<i32> {
     planning.finish();
     let plan = plan?;
     if a.dry_run {
-        render::emit(&Pruned::dry_run(&plan), ctx.mode())?;
+        let pruned = Pruned::dry_run(&plan);
+        render::emit(&savings(ctx, &plan, ctx.with_requests(&pruned)), ctx.mode())?;
         return Ok(exit::OK);
     }
     render::emit(&Announced(&plan), ctx.mode())?;
@@ -36,6 +37,33 @@ pub fn run(ctx: &Context, a: &PruneArgs) -> Result<i32> {
     let stats = plan.execute(&repo, &bar);
     bar.finish();
     let stats = stats?;
-    render::emit(&Pruned::done(&plan, &stats), ctx.mode())?;
+    render::emit(&ctx.with_requests(&Pruned::done(&plan, &stats)), ctx.mode())?;
     Ok(exit::OK)
+}
+
+/// A dry run's outcome with what the plan would save a month: the bytes it frees now and
+/// condemns for later, less those the repack writes again, at the packs' class price
+/// (`saves_per_month`, `null` when the class has no price).
+fn savings<'a, O: render::Outcome>(
+    ctx: &Context,
+    plan: &tresor_core::prune::PrunePlan,
+    with: render::requests::WithRequests<'a, O>,
+) -> render::requests::WithRequests<'a, O> {
+    let freed =
+        (plan.bytes_freed.saturating_add(plan.bytes_condemned)).saturating_sub(plan.repack_bytes);
+    let (value, line) = match ctx.data_prices() {
+        Ok((prices, class)) => {
+            let v = crate::prices::monthly_of(&prices, &class, freed);
+            let shown = v.map_or("no price".into(), render::cost::dollars);
+            (
+                v,
+                format!(
+                    "Would save:  {shown}/month ({} at {class})",
+                    crate::output::bytes(freed)
+                ),
+            )
+        }
+        Err(e) => (None, format!("Would save:  unknown ({e:#})")),
+    };
+    with.and("saves_per_month", serde_json::json!(value), line)
 }

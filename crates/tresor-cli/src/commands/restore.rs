@@ -50,7 +50,7 @@ pub fn run(ctx: &Context, a: &RestoreArgs) -> Result<i32> {
         no_owner: a.no_owner,
         dry_run: a.dry_run,
     };
-    render::emit(&restored, ctx.mode())?;
+    render::emit(&ctx.with_requests(&restored), ctx.mode())?;
     Ok(code(&r))
 }
 

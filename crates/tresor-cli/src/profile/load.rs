@@ -66,6 +66,10 @@ pub fn read(path: &Path) -> Result<(Config, String)> {
     for p in config.profiles.values() {
         check_password(path, &text, mode, p)?;
     }
+    if config.prices.is_some() {
+        // Checked here so that a bad price is an error of the file, whichever command reads it.
+        crate::prices::Prices::builtin().with_overrides(&text, &path.display().to_string())?;
+    }
     Ok((config, text))
 }
 

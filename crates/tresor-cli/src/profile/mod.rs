@@ -28,6 +28,11 @@ pub struct Config {
     /// The profiles by name.
     #[serde(default)]
     pub profiles: BTreeMap<String, Profile>,
+    /// `[prices.CLASS]` tables: checked and applied by `crate::prices` (`tresor cost`, the
+    /// summaries' monthly costs).
+    #[serde(default)]
+    #[schemars(with = "Option<BTreeMap<String, crate::prices::Override>>")]
+    pub prices: Option<toml::Table>,
 }
 
 /// One `[profiles.NAME]` table. Every key is optional; each keeps its place in the file (a byte

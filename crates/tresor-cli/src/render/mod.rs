@@ -32,6 +32,9 @@ pub mod spool;
 pub mod stats;
 pub mod table;
 pub mod tag;
+// Appended (cost and request counting):
+pub mod cost;
+pub mod requests;
 
 use anyhow::Result;
 use serde::Serialize;

@@ -366,6 +366,7 @@ fn every_documented_section_parses() {
         "schedule list",
         "schedule remove",
         "snapshots --check-overdue",
+        "cost",
     ] {
         contract::table(&doc, name);
     }
@@ -799,4 +800,17 @@ fn schedule_install_list_remove() {
         let v: Value = serde_json::from_slice(&o.stdout).unwrap();
         check(name, &v);
     }
+fn cost() {
+    let env = Env::new();
+    repo_with_snapshots(&env);
+    let cache = env.path("cache");
+    let c = cache.to_str().unwrap();
+    json(&env, &["check", "--cache-dir", c], 0);
+    let v = json(&env, &["cost", "--cache-dir", c], 0);
+    check("cost", &v);
+    assert_eq!(v["runs"].as_array().unwrap().len(), 1, "{v}");
+    assert_eq!(v["runs"][0]["command"], "check");
+    let cold = json(&env, &["cost", "--class-data", "DEEP_ARCHIVE"], 0);
+    check("cost", &cold);
+    assert_eq!(cold["restore"][0]["cost"], Value::Null, "no expedited thaw");
 }

@@ -57,6 +57,8 @@ mod spool;
 mod tag_rewrite;
 mod tags;
 mod user_names;
+// Appended (cost and request counting):
+mod cost;
 
 /// The kit finds the binary cargo built for these tests.
 #[test]

@@ -1,0 +1,245 @@
+//! `cost`: stored bytes and their monthly price per object kind and class, the request log's
+//! runs with their cost, pending early-deletion charges and a full restore's price per thaw
+//! tier (JSON: `docs/cli.md`, "cost").
+
+use super::{Outcome, Text};
+use crate::output::bytes;
+use crate::prices::{ClassPrice, PRICES_DATE, PRICES_SOURCE, Prices, Tier};
+use crate::reqlog::Run;
+use anyhow::Result;
+use serde::Serialize;
+
+/// One object kind in one storage class.
+#[derive(Debug, Clone, Serialize)]
+pub struct KindRow {
+    /// `data packs`, `tree packs`, `index`, `snapshots`, `keys` or `other`.
+    pub kind: &'static str,
+    /// The storage class priced.
+    pub class: String,
+    /// Objects listed.
+    pub objects: u64,
+    /// Their bytes (the listing's sizes).
+    pub bytes: u64,
+    /// Dollars a month.
+    pub monthly: f64,
+}
+
+impl KindRow {
+    /// A row priced at `price`.
+    pub fn new(kind: &'static str, class: &str, objects: u64, bytes: u64, p: &ClassPrice) -> Self {
+        KindRow {
+            kind,
+            class: class.to_string(),
+            objects,
+            bytes,
+            monthly: p.monthly(objects, bytes),
+        }
+    }
+}
+
+/// A run of the request log with its cost.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunCost {
+    /// The run.
+    #[serde(flatten)]
+    pub run: Run,
+    /// Dollars.
+    pub cost: f64,
+}
+
+/// A full restore at one thaw tier.
+#[derive(Debug, Clone, Serialize)]
+pub struct RestoreTier {
+    /// The tier.
+    pub tier: Tier,
+    /// Pack bytes read back.
+    pub bytes: u64,
+    /// Dollars, `null` when a class does not offer the tier.
+    pub cost: Option<f64>,
+}
+
+/// Stored bytes per class, summed.
+#[derive(Debug, Clone, Serialize)]
+pub struct ClassTotal {
+    /// The storage class.
+    pub class: String,
+    /// Objects.
+    pub objects: u64,
+    /// Bytes.
+    pub bytes: u64,
+    /// Dollars a month.
+    pub monthly: f64,
+}
+
+/// What `tresor cost` shows.
+#[derive(Debug, Serialize)]
+pub struct CostReport {
+    /// Always `"cost"`.
+    pub message_type: &'static str,
+    /// `"configured"`: classes are the ones given (`--class-*`, `--s3-storage-class-*`,
+    /// default STANDARD), not read from the listing.
+    pub class_source: &'static str,
+    /// The built-in table's date and source, and the override files applied.
+    pub prices: PricesUsed,
+    /// Per kind and class.
+    pub kinds: Vec<KindRow>,
+    /// Per class.
+    pub classes: Vec<ClassTotal>,
+    /// Dollars a month in all.
+    pub monthly_total: f64,
+    /// Dollars due if objects younger than their class's minimum duration were deleted now.
+    pub early_deletion_pending: f64,
+    /// The request log's runs, oldest first.
+    pub runs: Vec<RunCost>,
+    /// Their cost in all.
+    pub runs_cost: f64,
+    /// A full restore (every pack) per tier.
+    pub restore: Vec<RestoreTier>,
+    #[serde(skip)]
+    shown: usize,
+}
+
+/// The prices' provenance.
+#[derive(Debug, Serialize)]
+pub struct PricesUsed {
+    /// When the built-in prices were read.
+    pub date: &'static str,
+    /// Their source.
+    pub source: &'static str,
+    /// Override files applied, in order.
+    pub overrides: Vec<String>,
+}
+
+impl CostReport {
+    /// The report; the text shows the last `shown` runs.
+    pub fn new(
+        kinds: Vec<KindRow>,
+        prices: &Prices,
+        runs: Vec<RunCost>,
+        early: f64,
+        restore: Vec<RestoreTier>,
+        shown: usize,
+    ) -> Self {
+        let mut classes: Vec<ClassTotal> = Vec::new();
+        for k in &kinds {
+            match classes.iter_mut().find(|c| c.class == k.class) {
+                Some(c) => {
+                    c.objects = c.objects.saturating_add(k.objects);
+                    c.bytes = c.bytes.saturating_add(k.bytes);
+                    c.monthly += k.monthly;
+                }
+                None => classes.push(ClassTotal {
+                    class: k.class.clone(),
+                    objects: k.objects,
+                    bytes: k.bytes,
+                    monthly: k.monthly,
+                }),
+            }
+        }
+        CostReport {
+            message_type: "cost",
+            class_source: "configured",
+            prices: PricesUsed {
+                date: PRICES_DATE,
+                source: PRICES_SOURCE,
+                overrides: prices.sources.clone(),
+            },
+            monthly_total: kinds.iter().map(|k| k.monthly).sum(),
+            runs_cost: runs.iter().map(|r| r.cost).sum(),
+            kinds,
+            classes,
+            early_deletion_pending: early,
+            runs,
+            restore,
+            shown,
+        }
+    }
+}
+
+/// Dollars with enough digits for small amounts.
+pub fn dollars(v: f64) -> String {
+    if v != 0.0 && v.abs() < 0.01 {
+        format!("${v:.6}")
+    } else {
+        format!("${v:.2}")
+    }
+}
+
+impl Outcome for CostReport {
+    fn text(&self, t: &mut Text) {
+        t.out(format!(
+            "Storage (classes as configured; prices {} of {}{}):",
+            PRICES_DATE,
+            PRICES_SOURCE,
+            self.prices
+                .overrides
+                .iter()
+                .map(|o| format!(", overridden by {}", super::escape_controls(o)))
+                .collect::<String>()
+        ));
+        for k in &self.kinds {
+            t.out(format!(
+                "  {:<11} {:<20} {:>8} objects {:>12}  {}/month",
+                k.kind,
+                k.class,
+                k.objects,
+                bytes(k.bytes),
+                dollars(k.monthly)
+            ));
+        }
+        for c in &self.classes {
+            t.out(format!(
+                "  total {:<20} {:>12}  {}/month",
+                c.class,
+                bytes(c.bytes),
+                dollars(c.monthly)
+            ));
+        }
+        t.out(format!("Monthly total: {}", dollars(self.monthly_total)));
+        t.out(format!(
+            "Early deletion pending: {}",
+            dollars(self.early_deletion_pending)
+        ));
+        self.runs_text(t);
+        t.out("Full restore (every pack):".to_string());
+        for r in &self.restore {
+            let cost = r.cost.map_or("not offered".to_string(), dollars);
+            t.out(format!(
+                "  {:<10} {:>12}  {cost}",
+                format!("{:?}", r.tier).to_lowercase(),
+                bytes(r.bytes)
+            ));
+        }
+    }
+
+    fn json(&self, t: &mut Text) -> Result<()> {
+        t.json_line(self)
+    }
+}
+
+impl CostReport {
+    fn runs_text(&self, t: &mut Text) {
+        t.out(format!(
+            "Requests of the last {} runs (this machine's log): {}",
+            self.runs.len(),
+            dollars(self.runs_cost)
+        ));
+        let from = self.runs.len().saturating_sub(self.shown);
+        for r in &self.runs[from..] {
+            let x = &r.run;
+            t.out(format!(
+                "  {} {:<9} {} PUT {} GET {} HEAD {} LIST {} DELETE, {} up {} down  {}",
+                super::escape_controls(&x.time),
+                super::escape_controls(&x.command),
+                x.put,
+                x.get,
+                x.head,
+                x.list,
+                x.delete,
+                bytes(x.bytes_up),
+                bytes(x.bytes_down),
+                dollars(r.cost)
+            ));
+        }
+    }
+}

@@ -1,0 +1,155 @@
+//! The request log: each command run that opened a repository appends one line (time, command,
+//! request counts, bytes) to a per-repository file in the local cache directory,
+//! `CACHE/requests/REPO_ID.jsonl`, keeping the last [`MAX_RUNS`] runs. It is this machine's log,
+//! never written to the repository: a put-only host's counts are its own. `tresor cost` reads it.
+
+use serde::{Deserialize, Serialize};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use tresor_storage::counted::Counts;
+
+/// Runs kept per repository.
+pub const MAX_RUNS: usize = 1000;
+/// Longest log file read (a larger one, not written by tresor, is read from its end).
+const MAX_BYTES: u64 = 1 << 20;
+
+/// One run in the log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Run {
+    /// When the run ended (RFC 3339, UTC).
+    pub time: String,
+    /// The command (`backup`, `prune`, …).
+    pub command: String,
+    /// PUT requests.
+    pub put: u64,
+    /// GET requests (ranged ones too).
+    pub get: u64,
+    /// HEAD requests.
+    pub head: u64,
+    /// LIST pages.
+    pub list: u64,
+    /// DELETE requests.
+    pub delete: u64,
+    /// Bytes written.
+    pub bytes_up: u64,
+    /// Bytes read.
+    pub bytes_down: u64,
+}
+
+impl Run {
+    /// A run of `command` that ended now with `c`.
+    pub fn now(command: &str, c: &Counts) -> Run {
+        Run {
+            time: jiff::Timestamp::now()
+                .round(jiff::Unit::Second)
+                .map_or_else(|_| jiff::Timestamp::now().to_string(), |t| t.to_string()),
+            command: command.to_string(),
+            put: c.put,
+            get: c.get,
+            head: c.head,
+            list: c.list,
+            delete: c.delete,
+            bytes_up: c.bytes_up,
+            bytes_down: c.bytes_down,
+        }
+    }
+}
+
+/// The log file of repository `repo_id` under cache directory `dir` (`None` for an id that is
+/// not 64 hex digits: no file name is made from it).
+pub fn path(dir: &Path, repo_id: &str) -> Option<PathBuf> {
+    tresor_format::config::is_repository_id(repo_id)
+        .then(|| dir.join("requests").join(format!("{repo_id}.jsonl")))
+}
+
+/// The runs in the log at `path`, oldest first (lines that do not parse are skipped; none when
+/// there is no file).
+pub fn read(path: &Path) -> Vec<Run> {
+    use std::io::{Read, Seek, SeekFrom};
+    let Ok(mut f) = std::fs::File::open(path) else {
+        return Vec::new();
+    };
+    let len = f.metadata().map_or(0, |m| m.len());
+    let _ = f.seek(SeekFrom::Start(len.saturating_sub(MAX_BYTES)));
+    let mut buf = Vec::new();
+    let _ = f.take(MAX_BYTES).read_to_end(&mut buf);
+    let text = String::from_utf8_lossy(&buf);
+    let mut runs: Vec<Run> = text
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let extra = runs.len().saturating_sub(MAX_RUNS);
+    runs.drain(..extra);
+    runs
+}
+
+/// Append `run` to the log at `path`, keeping the last [`MAX_RUNS`] runs (rewritten through a
+/// temporary file when longer).
+///
+/// # Errors
+/// I/O errors.
+pub fn append(path: &Path, run: &Run) -> std::io::Result<()> {
+    if let Some(d) = path.parent() {
+        std::fs::create_dir_all(d)?;
+    }
+    let mut runs = read(path);
+    let line = serde_json::to_string(run).map_err(std::io::Error::other)?;
+    if runs.len() < MAX_RUNS {
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)?;
+        return writeln!(f, "{line}");
+    }
+    runs.push(run.clone());
+    let keep = &runs[runs.len() - MAX_RUNS..];
+    let tmp = path.with_extension("jsonl.tmp");
+    let mut f = std::fs::File::create(&tmp)?;
+    for r in keep {
+        writeln!(
+            f,
+            "{}",
+            serde_json::to_string(r).map_err(std::io::Error::other)?
+        )?;
+    }
+    f.sync_all()?;
+    std::fs::rename(&tmp, path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_log_keeps_the_last_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        let id = "ab".repeat(32);
+        let p = path(dir.path(), &id).unwrap();
+        for i in 0..(MAX_RUNS as u64 + 5) {
+            let c = Counts {
+                put: i,
+                ..Counts::default()
+            };
+            append(&p, &Run::now("backup", &c)).unwrap();
+        }
+        let runs = read(&p);
+        assert_eq!(runs.len(), MAX_RUNS);
+        assert_eq!(runs[0].put, 5);
+        assert_eq!(runs[MAX_RUNS - 1].put, MAX_RUNS as u64 + 4);
+        let lines = std::fs::read_to_string(&p).unwrap().lines().count();
+        assert_eq!(lines, MAX_RUNS);
+    }
+
+    #[test]
+    fn hostile_ids_and_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(path(dir.path(), "../../etc/passwd"), None);
+        let p = path(dir.path(), &"cd".repeat(32)).unwrap();
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(&p, "garbage\n{\"put\":1}\n").unwrap();
+        append(&p, &Run::now("check", &Counts::default())).unwrap();
+        let runs = read(&p);
+        assert_eq!(runs.len(), 1);
+        assert_eq!(runs[0].command, "check");
+    }
+}
