@@ -30,6 +30,8 @@ exit_codes! {
     /// Repository data is damaged or missing (check, restore, any read).
     DAMAGED = 5, "repository damaged: corrupt or missing data, a config the trust record does \
         not name, a rollback, a snapshot seen before that is missing";
+    /// `restore`: data packs in a cold storage class are still thawing.
+    THAWING = 9, "cold data still thawing: run the same command again later";
     /// No repository at the given location.
     NO_REPOSITORY = 10, "no tresor repository at the location (missing, empty, a file, \
         another program's repository)";

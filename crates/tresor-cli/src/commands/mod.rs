@@ -23,6 +23,7 @@ mod snapshots;
 mod spool;
 mod stats;
 mod tag;
+mod thaw;
 
 use crate::args::{Cli, Command, SnapshotFilterArgs};
 use crate::context::Context;
