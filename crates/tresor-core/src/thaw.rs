@@ -117,11 +117,14 @@ pub fn thaw(
     let mut out = Thawed::default();
     let mut pending = look(storage, packs, opts, record, &mut out)?;
     let mut pause = opts.first_poll.max(Duration::from_millis(1));
+    let mut slept = Duration::ZERO;
     while !pending.is_empty() && !opts.dry_run {
-        if started.elapsed() + pause > opts.wait {
+        // The time passed: the clock's, or the pauses (whichever says more).
+        if started.elapsed().max(slept) + pause > opts.wait {
             break;
         }
         sleep(pause);
+        slept += pause;
         pause = (pause * 2).min(MAX_POLL);
         out.polls += 1;
         pending = poll(storage, pending, &mut out)?;
@@ -266,5 +269,144 @@ impl Requests {
             path: path.display().to_string(),
             source,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+    use tresor_storage::cold::ColdState;
+    use tresor_storage::memory::MemoryStorage;
+    use tresor_storage::{Forward, name_of};
+
+    /// Every pack is cold; a requested thaw finishes after `polls_to_finish` looks at it
+    /// (`u32::MAX`: never). Counts requests per pack.
+    #[derive(Debug)]
+    struct Glacier {
+        inner: MemoryStorage,
+        polls_to_finish: u32,
+        state: Mutex<BTreeMap<String, (u32, u32)>>,
+    }
+
+    impl Glacier {
+        fn new(polls_to_finish: u32) -> Glacier {
+            Glacier {
+                inner: MemoryStorage::new(),
+                polls_to_finish,
+                state: Mutex::default(),
+            }
+        }
+        fn requests(&self) -> u32 {
+            self.state.lock().unwrap().values().map(|v| v.0).sum()
+        }
+    }
+
+    impl Forward for Glacier {
+        fn inner(&self) -> &dyn Storage {
+            &self.inner
+        }
+        fn cold_state(&self, _: Kind, name: &str) -> tresor_storage::Result<Option<ColdState>> {
+            let mut st = self.state.lock().unwrap();
+            let restore = match st.get_mut(name) {
+                None => Restore::None,
+                Some((_, looks)) => {
+                    *looks = looks.saturating_add(1);
+                    if *looks > self.polls_to_finish {
+                        Restore::Done
+                    } else {
+                        Restore::Ongoing
+                    }
+                }
+            };
+            Ok(Some(ColdState {
+                class: ColdClass::DeepArchive,
+                restore,
+                stored_at: None,
+            }))
+        }
+        fn request_thaw(&self, _: Kind, name: &str, _: ThawTier, _: u32) -> tresor_storage::Result<()> {
+            self.state.lock().unwrap().entry(name.into()).or_default().0 += 1;
+            Ok(())
+        }
+    }
+
+    fn packs(n: u8) -> Vec<(ObjectId, u64)> {
+        (0..n)
+            .map(|i| (name_of(&[i]).parse().unwrap(), 100 + u64::from(i)))
+            .collect()
+    }
+
+    fn opts(wait_secs: u64) -> ThawOptions {
+        ThawOptions {
+            tier: ThawTier::Bulk,
+            days: 2,
+            wait: Duration::from_secs(wait_secs),
+            first_poll: Duration::from_secs(1),
+            dry_run: false,
+        }
+    }
+
+    #[test]
+    fn an_interrupted_thaw_resumes_without_new_requests() {
+        let s = Glacier::new(1);
+        let dir = tempfile::tempdir().unwrap();
+        let mut rec = Requests::open(Some(dir.path()), "repo1");
+        let t = thaw(&s, &packs(3), &opts(0), &mut rec, &mut |_| panic!("no wait")).unwrap();
+        assert!(!t.complete);
+        assert_eq!((t.requests_sent, t.requested_before), (3, 0));
+        assert_eq!(t.thawing, Count { packs: 3, bytes: 303 });
+        assert_eq!(s.requests(), 3);
+        // A new run (the record read back from the cache): the packs are thawing, none is
+        // asked for again; the next look finds them thawed.
+        let mut rec = Requests::open(Some(dir.path()), "repo1");
+        assert_eq!(rec.len(), 3);
+        let mut slept = Vec::new();
+        let t = thaw(&s, &packs(3), &opts(60), &mut rec, &mut |d| slept.push(d)).unwrap();
+        assert!(t.complete);
+        assert_eq!((t.requests_sent, t.requested_before), (0, 3));
+        assert_eq!(t.thawed, Count { packs: 3, bytes: 303 });
+        assert_eq!(t.thawing, Count::default());
+        assert_eq!(slept, [Duration::from_secs(1)]);
+        assert_eq!(s.requests(), 3);
+    }
+
+    #[test]
+    fn a_thaw_that_never_finishes_stops_at_the_wait() {
+        let s = Glacier::new(u32::MAX);
+        let mut rec = Requests::default();
+        let mut total = Duration::ZERO;
+        let t = thaw(&s, &packs(2), &opts(100), &mut rec, &mut |d| total += d).unwrap();
+        assert!(!t.complete);
+        // Pauses 1, 2, 4, 8, 16, 32 s: the next (64 s) would pass the 100 s wait.
+        assert_eq!(t.polls, 6);
+        assert_eq!(total, Duration::from_secs(63));
+        assert_eq!(s.requests(), 2);
+    }
+
+    #[test]
+    fn dry_run_sends_nothing_and_counts_bytes_per_class() {
+        let s = Glacier::new(0);
+        let mut rec = Requests::default();
+        let o = ThawOptions { dry_run: true, ..opts(0) };
+        let t = thaw(&s, &packs(2), &o, &mut rec, &mut |_| panic!("no wait")).unwrap();
+        assert_eq!(s.requests(), 0);
+        assert!(rec.is_empty());
+        assert_eq!(t.to_thaw_by_class.get("DEEP_ARCHIVE"), Some(&201));
+    }
+
+    #[test]
+    fn a_damaged_record_costs_at_most_a_repeated_request() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("thaw")).unwrap();
+        let good: ObjectId = name_of(b"g").parse().unwrap();
+        let text = format!("garbage\n{} bulk 5\nzz bulk x\n\u{0}\n", good.to_hex());
+        std::fs::write(dir.path().join("thaw/r"), text).unwrap();
+        let rec = Requests::open(Some(dir.path()), "r");
+        assert_eq!(rec.len(), 1);
+        assert!(rec.contains(&good));
+        // A hostile repository id never names a path outside the cache.
+        let rec = Requests::open(Some(dir.path()), "../../etc");
+        assert!(rec.path.is_none());
     }
 }
