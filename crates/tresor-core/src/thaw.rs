@@ -325,7 +325,13 @@ mod tests {
                 stored_at: None,
             }))
         }
-        fn request_thaw(&self, _: Kind, name: &str, _: ThawTier, _: u32) -> tresor_storage::Result<()> {
+        fn request_thaw(
+            &self,
+            _: Kind,
+            name: &str,
+            _: ThawTier,
+            _: u32,
+        ) -> tresor_storage::Result<()> {
             self.state.lock().unwrap().entry(name.into()).or_default().0 += 1;
             Ok(())
         }
@@ -352,10 +358,19 @@ mod tests {
         let s = Glacier::new(1);
         let dir = tempfile::tempdir().unwrap();
         let mut rec = Requests::open(Some(dir.path()), "repo1");
-        let t = thaw(&s, &packs(3), &opts(0), &mut rec, &mut |_| panic!("no wait")).unwrap();
+        let t = thaw(&s, &packs(3), &opts(0), &mut rec, &mut |_| {
+            panic!("no wait")
+        })
+        .unwrap();
         assert!(!t.complete);
         assert_eq!((t.requests_sent, t.requested_before), (3, 0));
-        assert_eq!(t.thawing, Count { packs: 3, bytes: 303 });
+        assert_eq!(
+            t.thawing,
+            Count {
+                packs: 3,
+                bytes: 303
+            }
+        );
         assert_eq!(s.requests(), 3);
         // A new run (the record read back from the cache): the packs are thawing, none is
         // asked for again; the next look finds them thawed.
@@ -365,7 +380,13 @@ mod tests {
         let t = thaw(&s, &packs(3), &opts(60), &mut rec, &mut |d| slept.push(d)).unwrap();
         assert!(t.complete);
         assert_eq!((t.requests_sent, t.requested_before), (0, 3));
-        assert_eq!(t.thawed, Count { packs: 3, bytes: 303 });
+        assert_eq!(
+            t.thawed,
+            Count {
+                packs: 3,
+                bytes: 303
+            }
+        );
         assert_eq!(t.thawing, Count::default());
         assert_eq!(slept, [Duration::from_secs(1)]);
         assert_eq!(s.requests(), 3);
@@ -388,7 +409,10 @@ mod tests {
     fn dry_run_sends_nothing_and_counts_bytes_per_class() {
         let s = Glacier::new(0);
         let mut rec = Requests::default();
-        let o = ThawOptions { dry_run: true, ..opts(0) };
+        let o = ThawOptions {
+            dry_run: true,
+            ..opts(0)
+        };
         let t = thaw(&s, &packs(2), &o, &mut rec, &mut |_| panic!("no wait")).unwrap();
         assert_eq!(s.requests(), 0);
         assert!(rec.is_empty());

@@ -100,3 +100,146 @@ fn metadata_commands_never_read_data_packs() {
     env.ok(&["forget", "--keep-last", "2"]);
     assert_eq!(env.snapshot_ids().len(), 2);
 }
+
+/// Runs boto3 as moto's administrator: `create BUCKET`, `classes BUCKET PREFIX` (one line
+/// `KEY CLASS` per object, from HEAD), `get BUCKET KEY` (`ok` or the error code).
+const BOTO: &str = r#"
+import sys, boto3, botocore
+endpoint, key, secret, cmd = sys.argv[1:5]
+s3 = boto3.client("s3", endpoint_url=endpoint, aws_access_key_id=key,
+                  aws_secret_access_key=secret, region_name="us-east-1")
+if cmd == "create":
+    s3.create_bucket(Bucket=sys.argv[5])
+elif cmd == "classes":
+    bucket, prefix = sys.argv[5:7]
+    for o in s3.list_objects_v2(Bucket=bucket, Prefix=prefix + "/")["Contents"]:
+        h = s3.head_object(Bucket=bucket, Key=o["Key"])
+        print(o["Key"][len(prefix) + 1:], h.get("StorageClass", "STANDARD"))
+elif cmd == "get":
+    try:
+        s3.get_object(Bucket=sys.argv[5], Key=sys.argv[6])
+        print("ok")
+    except botocore.exceptions.ClientError as e:
+        print(e.response["Error"]["Code"])
+"#;
+
+fn boto(m: &tresor_testkit::require::Moto, args: &[&str]) -> String {
+    let o = std::process::Command::new(&m.python)
+        .args(["-c", BOTO, &m.endpoint, &m.admin_key, &m.admin_secret])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8(o.stdout).unwrap()
+}
+
+/// A full round trip through thawing against moto, whose archived objects fail `GetObject` with
+/// `InvalidObjectState` until `RestoreObject` (moto finishes a restore at once: the next `HEAD`
+/// shows `ongoing-request="false"`). Data packs go to DEEP_ARCHIVE, everything else stays
+/// STANDARD; a restore with `--thaw-wait 0s` sends the thaw requests and exits 9; the rerun sends
+/// none again and restores every file byte for byte.
+#[test]
+fn restore_through_thawing_on_moto() {
+    let Some(m) = tresor_testkit::require::moto() else {
+        return;
+    };
+    let bucket = format!("cold-{}", tresor_testkit::require::random_hex(6));
+    boto(&m, &["create", &bucket]);
+    let env = Env::new();
+    let host = m.endpoint.trim_start_matches("http://");
+    let url = format!("s3:http://{host}/{bucket}/repo");
+    let cache = env.path("cache");
+    let run = |args: &[&str], code: i32| {
+        let o = env
+            .cmd()
+            .env("TRESOR_REPOSITORY", &url)
+            .env("AWS_ACCESS_KEY_ID", &m.admin_key)
+            .env("AWS_SECRET_ACCESS_KEY", &m.admin_secret)
+            .env("AWS_REGION", "us-east-1")
+            .env("TRESOR_S3_STORAGE_CLASS_DATA", "DEEP_ARCHIVE")
+            .env("TRESOR_CACHE_DIR", &cache)
+            .args(args)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr).to_string();
+        assert_eq!(o.status.code(), Some(code), "{args:?}: {err}");
+        err
+    };
+    run(
+        &["init", "--kdf-memory-kib", "8192", "--kdf-iterations", "1"],
+        0,
+    );
+    let src = env.path("src");
+    std::fs::create_dir_all(src.join("d")).unwrap();
+    std::fs::write(src.join("a"), b"alpha").unwrap();
+    std::fs::write(src.join("d/big"), tresor_testkit::repo::data(3, 500_000)).unwrap();
+    run(&["backup", &src.display().to_string()], 0);
+
+    // Data packs are cold, every other object hot; a cold pack cannot be read.
+    let classes = boto(&m, &["classes", &bucket, "repo"]);
+    let mut cold = Vec::new();
+    for line in classes.lines() {
+        let (key, class) = line.split_once(' ').unwrap();
+        if class == "DEEP_ARCHIVE" {
+            assert!(key.starts_with("data/"), "{line}");
+            cold.push(key.to_string());
+        } else {
+            assert_eq!(class, "STANDARD", "{line}");
+        }
+    }
+    assert!(!cold.is_empty(), "{classes}");
+    assert!(
+        classes
+            .lines()
+            .any(|l| l.starts_with("data/") && l.ends_with(" STANDARD")),
+        "no hot tree pack: {classes}"
+    );
+    let got = boto(&m, &["get", &bucket, &format!("repo/{}", cold[0])]);
+    assert_eq!(got.trim(), "InvalidObjectState");
+    // ls needs no thaw.
+    run(&["ls", "latest"], 0);
+
+    let target = env.path("out");
+    let t = target.display().to_string();
+    let err = run(
+        &[
+            "restore",
+            "latest",
+            "--target",
+            &t,
+            "--thaw-wait",
+            "0s",
+            "--thaw-tier",
+            "bulk",
+        ],
+        9,
+    );
+    assert!(
+        err.contains(&format!("thaw requests sent now {}, earlier 0", cold.len())),
+        "{err}"
+    );
+    assert!(err.contains("cold data still thawing"), "{err}");
+    assert!(!target.join("a").exists());
+    let err = run(
+        &["restore", "latest", "--target", &t, "--thaw-wait", "1m"],
+        0,
+    );
+    assert!(err.contains("thaw requests sent now 0"), "{err}");
+    let recorded = std::fs::read_dir(cache.join("thaw"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap();
+    let lines = std::fs::read_to_string(recorded.path()).unwrap();
+    assert_eq!(lines.lines().count(), cold.len(), "{lines}");
+    assert!(
+        lines.lines().all(|l| l.split(' ').nth(1) == Some("bulk")),
+        "{lines}"
+    );
+    let inner = target.join(src.strip_prefix("/").unwrap());
+    assert_eq!(std::fs::read(inner.join("a")).unwrap(), b"alpha");
+    assert_eq!(
+        std::fs::read(inner.join("d/big")).unwrap(),
+        tresor_testkit::repo::data(3, 500_000)
+    );
+}
