@@ -133,6 +133,33 @@ fn boto(m: &tresor_testkit::require::Moto, args: &[&str]) -> String {
     String::from_utf8(o.stdout).unwrap()
 }
 
+/// The keys (below the prefix `repo`) of the DEEP_ARCHIVE objects; every one is a pack, every
+/// other object is STANDARD, and some pack (a tree pack) is STANDARD.
+fn cold_packs(m: &tresor_testkit::require::Moto, bucket: &str) -> Vec<String> {
+    let bucket = bucket.to_string();
+    let classes = boto(m, &["classes", &bucket, "repo"]);
+    let mut cold = Vec::new();
+    for line in classes.lines() {
+        let (key, class) = line.split_once(' ').unwrap();
+        if class == "DEEP_ARCHIVE" {
+            assert!(key.starts_with("data/"), "{line}");
+            cold.push(key.to_string());
+        } else {
+            assert_eq!(class, "STANDARD", "{line}");
+        }
+    }
+    assert!(!cold.is_empty(), "{classes}");
+    assert!(
+        classes
+            .lines()
+            .any(|l| l.starts_with("data/") && l.ends_with(" STANDARD")),
+        "no hot tree pack: {classes}"
+    );
+    let got = boto(m, &["get", &bucket, &format!("repo/{}", cold[0])]);
+    assert_eq!(got.trim(), "InvalidObjectState");
+    cold
+}
+
 /// A full round trip through thawing against moto, whose archived objects fail `GetObject` with
 /// `InvalidObjectState` until `RestoreObject` (moto finishes a restore at once: the next `HEAD`
 /// shows `ongoing-request="false"`). Data packs go to DEEP_ARCHIVE, everything else stays
@@ -176,26 +203,7 @@ fn restore_through_thawing_on_moto() {
     run(&["backup", &src.display().to_string()], 0);
 
     // Data packs are cold, every other object hot; a cold pack cannot be read.
-    let classes = boto(&m, &["classes", &bucket, "repo"]);
-    let mut cold = Vec::new();
-    for line in classes.lines() {
-        let (key, class) = line.split_once(' ').unwrap();
-        if class == "DEEP_ARCHIVE" {
-            assert!(key.starts_with("data/"), "{line}");
-            cold.push(key.to_string());
-        } else {
-            assert_eq!(class, "STANDARD", "{line}");
-        }
-    }
-    assert!(!cold.is_empty(), "{classes}");
-    assert!(
-        classes
-            .lines()
-            .any(|l| l.starts_with("data/") && l.ends_with(" STANDARD")),
-        "no hot tree pack: {classes}"
-    );
-    let got = boto(&m, &["get", &bucket, &format!("repo/{}", cold[0])]);
-    assert_eq!(got.trim(), "InvalidObjectState");
+    let cold = cold_packs(&m, &bucket);
     // ls needs no thaw.
     run(&["ls", "latest"], 0);
 
