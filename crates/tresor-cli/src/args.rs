@@ -773,6 +773,37 @@ pub struct RestoreArgs {
     /// include/exclude patterns select; never outside the target, never through a symlink).
     #[arg(long)]
     pub delete: bool,
+    /// Retrieval tier of thaw requests for data packs in a cold class (GLACIER, DEEP_ARCHIVE):
+    /// expedited, standard or bulk.
+    #[arg(long, value_name = "TIER", default_value = "standard",
+          value_parser = ["expedited", "standard", "bulk"])]
+    pub thaw_tier: String,
+    /// Days thawed copies stay readable.
+    #[arg(long, value_name = "N", default_value = "7",
+          value_parser = clap::value_parser!(u32).range(1..=30000))]
+    pub thaw_days: u32,
+    /// How long to wait for thaws before stopping with exit code 9 (run the same command again
+    /// later): N followed by s, m, h or d. Default 0: send the requests and stop.
+    #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = duration_arg)]
+    pub thaw_wait: std::time::Duration,
+}
+
+/// `N` followed by `s`, `m`, `h` or `d` (at most 400 days).
+fn duration_arg(s: &str) -> Result<std::time::Duration, String> {
+    let bad = || format!("{s:?}: expected a number followed by s, m, h or d (e.g. 90m)");
+    let unit = match s.chars().last().ok_or_else(bad)? {
+        's' => 1,
+        'm' => 60,
+        'h' => 3600,
+        'd' => 86_400,
+        _ => return Err(bad()),
+    };
+    let n: u64 = s[..s.len() - 1].parse().map_err(|_| bad())?;
+    let secs = n
+        .checked_mul(unit)
+        .filter(|&t| t <= 400 * 86_400)
+        .ok_or_else(bad)?;
+    Ok(std::time::Duration::from_secs(secs))
 }
 
 #[derive(Debug, Args)]

@@ -39,6 +39,8 @@ exit_codes! {
         missing or unreadable data) or a source file changed without a new backup noticing";
     /// `tresor run`: a `before` hook failed and stopped the job.
     HOOK_STOPPED = 8, "run: a before hook failed and stopped the job (on_before_failure = \"stop\")";
+    /// `restore`: data packs in a cold storage class are still thawing.
+    THAWING = 9, "cold data still thawing: run the same command again later";
     /// No repository at the given location.
     NO_REPOSITORY = 10, "no tresor repository at the location (missing, empty, a file, \
         another program's repository)";

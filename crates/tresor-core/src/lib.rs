@@ -50,6 +50,7 @@ pub mod retention;
 pub mod snapshots;
 pub mod spool;
 pub mod stats;
+pub mod thaw;
 pub mod time;
 pub mod vfs;
 pub mod waiting;

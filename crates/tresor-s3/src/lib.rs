@@ -41,8 +41,10 @@
 //!   identity, SSO, ECS and EC2 instance metadata (IMDS is skipped when
 //!   `AWS_EC2_METADATA_DISABLED=true`). Never from the URL: a URL with `user:pass@` is refused.
 //!
-//! * **Storage classes per object kind.** Packs are written with
-//!   [`S3Options::storage_class_data`], everything else with
+//! * **Storage classes per object kind.** Data packs are written with
+//!   [`S3Options::storage_class_data`] (which may be the cold `GLACIER` or `DEEP_ARCHIVE`:
+//!   see [`Storage::cold_state`], [`Storage::request_thaw`]), everything else — tree packs
+//!   ([`Storage::write_vec_hot`]) included — with
 //!   [`S3Options::storage_class_metadata`] (two OpenDAL operators that differ only in the
 //!   `x-amz-storage-class` they send).
 //! * **Server-side encryption** ([`S3Options::sse`]): `x-amz-server-side-encryption` (and the
@@ -60,10 +62,13 @@
 
 #![warn(missing_docs)]
 
+mod cold;
 pub mod policy;
 mod retention;
 mod signed;
 pub use retention::s3_date;
+
+pub use cold::{parse_restore, restore_body};
 
 pub use signed::BucketResponse;
 
@@ -109,12 +114,13 @@ pub struct S3Options {
     /// Default: no limit (`usize::MAX`); 0 never retries (S3 answers carry no `Retry-After`
     /// that tresor follows: every retry counts).
     pub max_retries: usize,
-    /// Storage class of packs (`x-amz-storage-class` on their `PUT`), e.g. `STANDARD_IA`,
-    /// `ONEZONE_IA`, `INTELLIGENT_TIERING` or `GLACIER_IR`. `None`: the bucket's default
-    /// (`STANDARD` on AWS). Checked by [`check_storage_class`].
+    /// Storage class of data packs (`x-amz-storage-class` on their `PUT`), e.g. `STANDARD_IA`,
+    /// `ONEZONE_IA`, `INTELLIGENT_TIERING`, `GLACIER_IR`, or the cold `GLACIER` and
+    /// `DEEP_ARCHIVE` (restore thaws them). `None`: the bucket's default (`STANDARD` on AWS).
+    /// Checked by [`check_data_storage_class`].
     pub storage_class_data: Option<String>,
-    /// Storage class of every other object: config, keys, index, snapshots, revocations.
-    /// `None`: the bucket's default.
+    /// Storage class of every other object: tree packs, config, keys, index, snapshots,
+    /// revocations, markers. Never cold. `None`: the bucket's default.
     pub storage_class_metadata: Option<String>,
     /// Server-side encryption asked for on every write. `None`: the bucket's default.
     pub sse: Option<Sse>,
@@ -240,13 +246,33 @@ fn option_error(message: impl fmt::Display) -> StorageError {
 }
 
 /// Check a storage class name: upper-case letters, digits and `_` (stores define their own
-/// classes, so the name is not checked against AWS's list). `GLACIER` and `DEEP_ARCHIVE` are
-/// refused: objects there cannot be read without a restore request, and tresor reads packs
-/// (trees of the parent snapshot, restore, check) and index objects (every backup).
+/// classes, so the name is not checked against AWS's list). The cold classes `GLACIER` and
+/// `DEEP_ARCHIVE` are refused here: objects there cannot be read without a restore request, and
+/// tresor reads index objects (every backup), tree packs and snapshots. Data packs may go cold:
+/// see [`check_data_storage_class`].
 ///
 /// # Errors
 /// [`ErrorKind::Other`] naming the problem.
 pub fn check_storage_class(class: &str) -> Result<()> {
+    check_data_storage_class(class)?;
+    if matches!(class, "GLACIER" | "DEEP_ARCHIVE") {
+        return Err(option_error(format!(
+            "storage class {class}: objects there cannot be read without a restore request, but \
+             tresor reads index objects, tree packs and snapshots; use it for data packs only \
+             (--s3-storage-class-data) or use GLACIER_IR"
+        )));
+    }
+    Ok(())
+}
+
+/// [`check_storage_class`] for data packs ([`S3Options::storage_class_data`]), which also
+/// accepts `GLACIER` and `DEEP_ARCHIVE`: backup never reads data packs (dedup works from the
+/// index, parent trees come from tree packs, which stay in the metadata class), and restore
+/// thaws what it needs ([`Storage::request_thaw`]).
+///
+/// # Errors
+/// [`ErrorKind::Other`] naming the problem.
+pub fn check_data_storage_class(class: &str) -> Result<()> {
     if class.is_empty()
         || !class
             .bytes()
@@ -254,12 +280,6 @@ pub fn check_storage_class(class: &str) -> Result<()> {
     {
         return Err(option_error(format!(
             "storage class {class:?}: expected an S3 storage class such as STANDARD_IA or GLACIER_IR"
-        )));
-    }
-    if matches!(class, "GLACIER" | "DEEP_ARCHIVE") {
-        return Err(option_error(format!(
-            "storage class {class}: objects there cannot be read without a restore request, but \
-             tresor reads packs (parent trees, restore, check) and index objects; use GLACIER_IR"
         )));
     }
     Ok(())
@@ -623,6 +643,10 @@ pub struct ObjectHead {
     pub legal_hold: bool,
     /// `x-amz-version-id` (versioned buckets).
     pub version_id: Option<String>,
+    /// `x-amz-restore` as sent: the thaw of an object in a cold class (see [`parse_restore`]).
+    pub restore: Option<String>,
+    /// `Last-Modified` as sent (RFC 2822 / HTTP date).
+    pub last_modified: Option<String>,
 }
 
 impl ObjectHead {
@@ -655,6 +679,8 @@ impl ObjectHead {
                 .header("x-amz-object-lock-legal-hold")
                 .is_some_and(|v| v.eq_ignore_ascii_case("ON")),
             version_id: h("x-amz-version-id"),
+            restore: h("x-amz-restore"),
+            last_modified: h("last-modified"),
         }
     }
 }
@@ -721,7 +747,7 @@ impl fmt::Display for Brief {
 }
 
 /// An object named in wait notices: `pack 1a2b3c4d`.
-fn what(kind: Kind, name: &str) -> String {
+pub(crate) fn what(kind: Kind, name: &str) -> String {
     format!("{kind} {}", name.get(..8).unwrap_or(name))
 }
 
@@ -986,10 +1012,10 @@ impl S3Storage {
         let region = resolve_region(&location, opts, url)?;
         opendal::install_default();
 
-        for class in [&opts.storage_class_data, &opts.storage_class_metadata]
-            .into_iter()
-            .flatten()
-        {
+        if let Some(class) = &opts.storage_class_data {
+            check_data_storage_class(class)?;
+        }
+        if let Some(class) = &opts.storage_class_metadata {
             check_storage_class(class)?;
         }
 
@@ -1499,7 +1525,33 @@ impl Storage for S3Storage {
     }
 
     fn write(&self, kind: Kind, name: &str, data: &[u8]) -> Result<()> {
-        self.write_object(kind, name, data)
+        self.write_object(kind, name, data, false)
+    }
+
+    /// Written with [`S3Options::storage_class_metadata`] whatever the kind (tree packs).
+    fn write_vec_hot(&self, kind: Kind, name: &str, data: Vec<u8>) -> Result<Option<Vec<u8>>> {
+        self.write_object(kind, name, &data, true)?;
+        Ok(Some(data))
+    }
+
+    /// From `HEAD`: `x-amz-storage-class` and `x-amz-restore` (an unreadable one is an error).
+    fn cold_state(
+        &self,
+        kind: Kind,
+        name: &str,
+    ) -> Result<Option<tresor_storage::cold::ColdState>> {
+        self.cold_state_of(kind, name)
+    }
+
+    /// `POST ?restore` (RestoreObject), signed; 409 (a thaw under way) counts as success.
+    fn request_thaw(
+        &self,
+        kind: Kind,
+        name: &str,
+        tier: tresor_storage::cold::ThawTier,
+        days: u32,
+    ) -> Result<()> {
+        self.request_thaw_of(kind, name, tier, days)
     }
 
     /// `HEAD` first, because S3 `DELETE` of a missing key succeeds, and because a locked object
@@ -1673,10 +1725,10 @@ impl S3Storage {
         }
     }
 
-    fn write_object(&self, kind: Kind, name: &str, data: &[u8]) -> Result<()> {
+    fn write_object(&self, kind: Kind, name: &str, data: &[u8], hot: bool) -> Result<()> {
         check_name(kind, name)?;
         let path = object_key(kind, name);
-        let op = if kind == Kind::Pack {
+        let op = if kind == Kind::Pack && !hot {
             self.op_pack.clone()
         } else {
             self.op.clone()

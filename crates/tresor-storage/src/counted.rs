@@ -177,6 +177,28 @@ impl crate::Forward for Counted {
         add(&self.counter.head, 1);
         self.inner.locked_until(kind, name)
     }
+
+    fn write_vec_hot(&self, kind: Kind, name: &str, data: Vec<u8>) -> Result<Option<Vec<u8>>> {
+        self.counter.put(data.len());
+        self.inner.write_vec_hot(kind, name, data)
+    }
+
+    fn cold_state(&self, kind: Kind, name: &str) -> Result<Option<crate::cold::ColdState>> {
+        add(&self.counter.head, 1);
+        self.inner.cold_state(kind, name)
+    }
+
+    /// A `RestoreObject` request is a `POST`, priced like a `PUT`: counted with them (no bytes).
+    fn request_thaw(
+        &self,
+        kind: Kind,
+        name: &str,
+        tier: crate::cold::ThawTier,
+        days: u32,
+    ) -> Result<()> {
+        self.counter.put(0);
+        self.inner.request_thaw(kind, name, tier, days)
+    }
 }
 
 #[cfg(test)]
@@ -190,6 +212,20 @@ mod tests {
         let s = Counted::new(Arc::new(MemoryStorage::new()), c.clone());
         s.create().unwrap();
         (s, c)
+    }
+
+    /// The calls the cold tier added are requests too: a tree pack written hot is a `PUT`
+    /// with its bytes, a cold-state probe a `HEAD`.
+    #[test]
+    fn hot_writes_and_cold_probes_are_counted() {
+        let (s, c) = counted();
+        let a = b"tree pack".to_vec();
+        let na = name_of(&a);
+        s.write_vec_hot(Kind::Pack, &na, a.clone()).unwrap();
+        assert_eq!(s.read(Kind::Pack, &na).unwrap(), a, "written through");
+        let _ = s.cold_state(Kind::Pack, &na);
+        let n = c.counts();
+        assert_eq!((n.put, n.bytes_up, n.head, n.get), (1, 9, 1, 1));
     }
 
     #[test]

@@ -312,6 +312,12 @@ impl<S: Storage> crate::Forward for FaultyStorage<S> {
         self.call(m, |_| len, || self.inner.write_vec(kind, name, data))
     }
 
+    fn write_vec_hot(&self, kind: Kind, name: &str, data: Vec<u8>) -> Result<Option<Vec<u8>>> {
+        let m = (Method::Write, Some(kind), name);
+        let len = data.len() as u64;
+        self.call(m, |_| len, || self.inner.write_vec_hot(kind, name, data))
+    }
+
     fn write_parts(&self, kind: Kind, name: &str, parts: &[&[u8]]) -> Result<()> {
         let m = (Method::Write, Some(kind), name);
         let len = parts.iter().map(|p| p.len() as u64).sum();

@@ -6,6 +6,7 @@
 //! the wrapped storage does there (S3's Object Lock dates, the local storage's unjoined writes,
 //! a network storage's write concurrency, the wait observer of a retrying client).
 
+use crate::cold::{ColdState, ThawTier};
 use crate::retry::WaitObserver;
 use crate::{Kind, Result, Stamped, Storage};
 use std::fmt;
@@ -89,6 +90,14 @@ pub trait Forward: Send + Sync + fmt::Debug {
         self.inner().write_vec(kind, name, data)
     }
 
+    /// [`Storage::write_vec_hot`].
+    ///
+    /// # Errors
+    /// As [`Storage::write`].
+    fn write_vec_hot(&self, kind: Kind, name: &str, data: Vec<u8>) -> Result<Option<Vec<u8>>> {
+        self.inner().write_vec_hot(kind, name, data)
+    }
+
     /// [`Storage::write_parts`].
     ///
     /// # Errors
@@ -119,6 +128,22 @@ pub trait Forward: Send + Sync + fmt::Debug {
     /// As [`Storage::locked_until`].
     fn locked_until(&self, kind: Kind, name: &str) -> Result<Option<SystemTime>> {
         self.inner().locked_until(kind, name)
+    }
+
+    /// [`Storage::cold_state`].
+    ///
+    /// # Errors
+    /// As [`Storage::cold_state`].
+    fn cold_state(&self, kind: Kind, name: &str) -> Result<Option<ColdState>> {
+        self.inner().cold_state(kind, name)
+    }
+
+    /// [`Storage::request_thaw`].
+    ///
+    /// # Errors
+    /// As [`Storage::request_thaw`].
+    fn request_thaw(&self, kind: Kind, name: &str, tier: ThawTier, days: u32) -> Result<()> {
+        self.inner().request_thaw(kind, name, tier, days)
     }
 
     /// [`Storage::set_wait_observer`].
@@ -160,6 +185,15 @@ impl<T: Forward> Storage for T {
     }
     fn write_parts(&self, kind: Kind, name: &str, parts: &[&[u8]]) -> Result<()> {
         Forward::write_parts(self, kind, name, parts)
+    }
+    fn write_vec_hot(&self, kind: Kind, name: &str, data: Vec<u8>) -> Result<Option<Vec<u8>>> {
+        Forward::write_vec_hot(self, kind, name, data)
+    }
+    fn cold_state(&self, kind: Kind, name: &str) -> Result<Option<ColdState>> {
+        Forward::cold_state(self, kind, name)
+    }
+    fn request_thaw(&self, kind: Kind, name: &str, tier: ThawTier, days: u32) -> Result<()> {
+        Forward::request_thaw(self, kind, name, tier, days)
     }
     fn delete(&self, kind: Kind, name: &str) -> Result<()> {
         Forward::delete(self, kind, name)
@@ -258,6 +292,21 @@ mod tests {
         fn delete(&self, _: Kind, _: &str) -> Result<()> {
             Err(e("delete"))
         }
+        fn write_vec_hot(&self, _: Kind, _: &str, data: Vec<u8>) -> Result<Option<Vec<u8>>> {
+            self.called("write_vec_hot");
+            Ok(Some(data))
+        }
+        fn cold_state(&self, _: Kind, _: &str) -> Result<Option<ColdState>> {
+            Ok(Some(ColdState {
+                class: crate::cold::ColdClass::DeepArchive,
+                restore: crate::cold::Restore::Ongoing,
+                stored_at: None,
+            }))
+        }
+        fn request_thaw(&self, _: Kind, _: &str, _: ThawTier, days: u32) -> Result<()> {
+            assert_eq!(days, 3);
+            Err(e("thaw"))
+        }
         fn size(&self, _: Kind, _: &str) -> Result<u64> {
             Ok(99)
         }
@@ -306,6 +355,12 @@ mod tests {
         assert_eq!(back.as_deref(), Some(&b"cba"[..]));
         s.write_parts(Kind::Pack, &n, &[b"a", b"b"]).unwrap();
         assert_eq!(s.delete(Kind::Pack, &n).unwrap_err().op, "delete");
+        let back = s.write_vec_hot(Kind::Pack, &n, b"hot".to_vec()).unwrap();
+        assert_eq!(back.as_deref(), Some(&b"hot"[..]));
+        let cold = s.cold_state(Kind::Pack, &n).unwrap().expect("cold");
+        assert_eq!(cold.restore, crate::cold::Restore::Ongoing);
+        let thaw = s.request_thaw(Kind::Pack, &n, ThawTier::Bulk, 3);
+        assert_eq!(thaw.unwrap_err().op, "thaw");
         assert_eq!(s.size(Kind::Pack, &n).unwrap(), 99);
         assert_eq!(
             s.locked_until(Kind::Pack, &n).unwrap(),

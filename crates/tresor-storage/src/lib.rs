@@ -19,6 +19,7 @@
 #![warn(missing_docs)]
 
 pub mod access;
+pub mod cold;
 pub mod conformance;
 pub mod counted;
 pub mod direct;
@@ -261,6 +262,17 @@ pub trait Storage: Send + Sync + fmt::Debug {
         Ok(Some(data))
     }
 
+    /// [`Storage::write_vec`] of an object that must stay readable without a thaw however packs
+    /// are stored: a pack of tree blobs. Storages with a storage class per object kind (S3's
+    /// `--s3-storage-class-data`) give it the metadata class. The default is
+    /// [`Storage::write_vec`].
+    ///
+    /// # Errors
+    /// As [`Storage::write`].
+    fn write_vec_hot(&self, kind: Kind, name: &str, data: Vec<u8>) -> Result<Option<Vec<u8>>> {
+        self.write_vec(kind, name, data)
+    }
+
     /// [`Storage::write`] of the concatenation of `parts`, for callers that hold an object in
     /// pieces (a server receiving a body): storages that can write the pieces as they are avoid
     /// joining them first. The default joins them.
@@ -300,6 +312,30 @@ pub trait Storage: Send + Sync + fmt::Debug {
     fn locked_until(&self, kind: Kind, name: &str) -> Result<Option<std::time::SystemTime>> {
         check_name(kind, name)?;
         Ok(None)
+    }
+
+    /// Whether the object lies in a cold class ([`cold::ColdClass`]) and where its thaw stands;
+    /// `None` when it can be read as it is. The default (storages without cold classes) is
+    /// `None` and checks only the name. On S3 this costs one `HEAD`.
+    ///
+    /// # Errors
+    /// [`ErrorKind::InvalidName`], [`ErrorKind::NotFound`], [`ErrorKind::PermissionDenied`], I/O
+    /// errors.
+    fn cold_state(&self, kind: Kind, name: &str) -> Result<Option<cold::ColdState>> {
+        check_name(kind, name)?;
+        Ok(None)
+    }
+
+    /// Ask for a readable copy of a cold object, kept `days` days, thawed at `tier` (S3
+    /// `RestoreObject`). Asking again while a thaw is under way is harmless (S3 answers 409,
+    /// taken as success). The default (no cold classes) does nothing.
+    ///
+    /// # Errors
+    /// [`ErrorKind::InvalidName`], [`ErrorKind::NotFound`], [`ErrorKind::PermissionDenied`], I/O
+    /// errors.
+    fn request_thaw(&self, kind: Kind, name: &str, tier: cold::ThawTier, days: u32) -> Result<()> {
+        let _ = (tier, days);
+        check_name(kind, name)
     }
 
     /// Tell `observer` whenever a request waits for the store (throttling or a passing failure

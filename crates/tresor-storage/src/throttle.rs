@@ -152,6 +152,11 @@ impl crate::Forward for Throttled {
         self.inner.write_vec(kind, name, data)
     }
 
+    fn write_vec_hot(&self, kind: Kind, name: &str, data: Vec<u8>) -> Result<Option<Vec<u8>>> {
+        self.sent(data.len());
+        self.inner.write_vec_hot(kind, name, data)
+    }
+
     fn write_parts(&self, kind: Kind, name: &str, parts: &[&[u8]]) -> Result<()> {
         self.sent(parts.iter().map(|p| p.len()).sum());
         self.inner.write_parts(kind, name, parts)

@@ -28,6 +28,7 @@ mod stats;
 mod tag;
 // Appended (cost and request counting):
 mod cost;
+mod thaw;
 
 use crate::args::{Cli, Command, SnapshotFilterArgs};
 use crate::context::Context;

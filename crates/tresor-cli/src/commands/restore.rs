@@ -35,6 +35,10 @@ pub fn run(ctx: &Context, a: &RestoreArgs) -> Result<i32> {
         delete: a.delete,
         ..RestoreOptions::new(a.target.clone())
     };
+    if !super::thaw::prepare(ctx, a, &repo, &index, &snap.tree)? {
+        crate::render::say("cold data still thawing: run the same command again later".into());
+        return Ok(exit::THAWING);
+    }
     let bar = Bar::new(ctx.progress(), "restore");
     let r = restorer::restore(&repo, &index, snap, &opts, &bar);
     bar.finish();

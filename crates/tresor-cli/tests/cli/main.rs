@@ -10,6 +10,7 @@ mod backup_sources;
 mod backup_verbose;
 mod byte_paths;
 mod check_subset;
+mod cold;
 mod copy;
 mod deep;
 mod diff;

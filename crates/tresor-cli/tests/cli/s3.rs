@@ -137,7 +137,7 @@ fn storage_classes_and_sse_from_the_command_line() {
     let o = env
         .cmd()
         .env("TRESOR_REPOSITORY", &url)
-        .args(["--s3-storage-class-data", "GLACIER", "snapshots"])
+        .args(["--s3-storage-class-metadata", "GLACIER", "snapshots"])
         .output()
         .unwrap();
     assert_eq!(o.status.code(), Some(1));

@@ -218,6 +218,15 @@ impl Forward for Guarded {
         self.check(kind, name)?;
         self.inner.write_vec(kind, name, data)
     }
+    fn write_vec_hot(
+        &self,
+        kind: Kind,
+        name: &str,
+        data: Vec<u8>,
+    ) -> tresor_storage::Result<Option<Vec<u8>>> {
+        self.check(kind, name)?;
+        self.inner.write_vec_hot(kind, name, data)
+    }
     fn write_parts(&self, kind: Kind, name: &str, parts: &[&[u8]]) -> tresor_storage::Result<()> {
         self.check(kind, name)?;
         self.inner.write_parts(kind, name, parts)

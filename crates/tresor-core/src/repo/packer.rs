@@ -395,9 +395,12 @@ fn uploader(
             let r = if dry_run {
                 Ok(Some(bytes))
             } else {
-                storage
-                    .write_vec(Kind::Pack, &pack.id.to_hex(), bytes)
-                    .map_err(CoreError::from)
+                let name = pack.id.to_hex();
+                match blob_type {
+                    BlobType::Data => storage.write_vec(Kind::Pack, &name, bytes),
+                    BlobType::Tree => storage.write_vec_hot(Kind::Pack, &name, bytes),
+                }
+                .map_err(CoreError::from)
             };
             let reusable = match r {
                 Ok(b) => b,

@@ -108,11 +108,21 @@ fn no_storage_class_means_the_bucket_default() {
 
 #[test]
 fn bad_storage_classes_are_refused_at_open() {
-    for bad in ["standard_ia", "GLACIER", "DEEP_ARCHIVE", "", "STANDARD IA"] {
+    for bad in ["standard_ia", "", "STANDARD IA"] {
         let mut o = S3Options::default();
         o.storage_class_data = Some(bad.into());
         let e = S3Storage::open("s3:http://127.0.0.1:1/b/p", &o).unwrap_err();
         assert_eq!(e.kind, ErrorKind::Other, "{bad}: {e}");
+    }
+    // The cold classes are for data packs only: metadata must stay readable.
+    for cold in ["GLACIER", "DEEP_ARCHIVE"] {
+        let mut o = S3Options::default();
+        o.storage_class_data = Some(cold.into());
+        S3Storage::open("s3:http://127.0.0.1:1/b/p", &o).unwrap();
+        o.storage_class_metadata = Some(cold.into());
+        let e = S3Storage::open("s3:http://127.0.0.1:1/b/p", &o).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Other, "{cold}: {e}");
+        assert!(e.message.contains("data packs only"), "{e}");
     }
 }
 
