@@ -800,6 +800,9 @@ fn schedule_install_list_remove() {
         let v: Value = serde_json::from_slice(&o.stdout).unwrap();
         check(name, &v);
     }
+}
+
+#[test]
 fn cost() {
     let env = Env::new();
     repo_with_snapshots(&env);
