@@ -347,7 +347,6 @@ pub struct DrillArgs {
     pub filter: SnapshotFilterArgs,
 }
 
-
 /// `tresor protect`.
 #[derive(Debug, Args)]
 pub struct ProtectArgs {
@@ -662,6 +661,10 @@ pub struct SnapshotsArgs {
     pub max_age: Option<String>,
     #[command(flatten)]
     pub metrics: MetricsArgs,
+    /// `--check-overdue` with `-P NAME`: the profile's notifications (`[profiles.NAME.notify]`),
+    /// sent once per check — failure when a group is overdue, else success. Never a flag.
+    #[arg(skip)]
+    pub notify: Option<crate::notify::Config>,
 }
 
 #[derive(Debug, Args)]
@@ -774,18 +777,17 @@ pub struct RestoreArgs {
     #[arg(long)]
     pub delete: bool,
     /// Retrieval tier of thaw requests for data packs in a cold class (GLACIER, DEEP_ARCHIVE):
-    /// expedited, standard or bulk.
-    #[arg(long, value_name = "TIER", default_value = "standard",
-          value_parser = ["expedited", "standard", "bulk"])]
-    pub thaw_tier: String,
-    /// Days thawed copies stay readable.
-    #[arg(long, value_name = "N", default_value = "7",
-          value_parser = clap::value_parser!(u32).range(1..=30000))]
-    pub thaw_days: u32,
+    /// expedited, standard (the default) or bulk. Any --thaw-* option makes restore look for
+    /// cold packs (as does a cold --s3-storage-class-data).
+    #[arg(long, value_name = "TIER", value_parser = ["expedited", "standard", "bulk"])]
+    pub thaw_tier: Option<String>,
+    /// Days thawed copies stay readable (default 7).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=30000))]
+    pub thaw_days: Option<u32>,
     /// How long to wait for thaws before stopping with exit code 9 (run the same command again
     /// later): N followed by s, m, h or d. Default 0: send the requests and stop.
-    #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = duration_arg)]
-    pub thaw_wait: std::time::Duration,
+    #[arg(long, value_name = "DURATION", value_parser = duration_arg)]
+    pub thaw_wait: Option<std::time::Duration>,
 }
 
 /// `N` followed by `s`, `m`, `h` or `d` (at most 400 days).

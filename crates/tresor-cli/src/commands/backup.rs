@@ -60,7 +60,7 @@ pub fn run(ctx: &Context, a: BackupArgs) -> Result<i32> {
     let started = jiff::Timestamp::now();
     let r = back_up_all(ctx, a, &mut seen);
     let code = r.as_ref().map_or_else(exit::code, |c| *c);
-    // Notifications of the outcome (issue 16's hooks) would go here too.
+    // Notifications of the outcome are `tresor run`'s (profile/run.rs), around the whole job.
     crate::metrics::backup(
         &metrics,
         &crate::metrics::BackupRun {

@@ -44,11 +44,49 @@ pub fn run(ctx: &Context, a: &SnapshotsArgs) -> Result<i32> {
     if a.metrics.metrics_textfile.is_some() || a.metrics.pushgateway.is_some() {
         crate::metrics::overdue(&a.metrics, &groups);
     }
-    // The place where an overdue result is notified (issue 16's notifications): the groups
-    // with `state.is_overdue()`.
-    Ok(if groups.iter().any(|g| g.state.is_overdue()) {
+    let code = if groups.iter().any(|g| g.state.is_overdue()) {
         exit::OVERDUE
     } else {
         exit::OK
-    })
+    };
+    if let Some(cfg) = &a.notify {
+        let answer = Overdue::new(&groups, max_age, now.timestamp());
+        notify(cfg, a.metrics.profile.as_deref(), &answer, code);
+    }
+    Ok(code)
+}
+
+/// Tell the profile's notification targets how the check went: `failure` (exit 6) with one
+/// log line per overdue or future group (names by the display rule), else `success` — so a
+/// healthchecks URL also notices when the watching machine stops checking.
+fn notify(cfg: &crate::notify::Config, profile: Option<&str>, answer: &Overdue, code: i32) {
+    use crate::notify::{Event, Kind};
+    let lines: Vec<String> = (answer.groups.iter())
+        .filter(|g| g.state.is_overdue())
+        .map(|g| {
+            format!(
+                "{} {}: last snapshot {} ({}, max age {})",
+                render::escape_controls(g.host),
+                render::escape_controls(&g.paths.join(" ")),
+                render::escape_controls(g.time),
+                format!("{:?}", g.state).to_lowercase(),
+                answer.max_age
+            )
+        })
+        .collect();
+    let event = Event {
+        profile: profile.unwrap_or_default().to_string(),
+        host: crate::notify::hostname(),
+        kind: if code == exit::OK {
+            Kind::Success
+        } else {
+            Kind::Failure
+        },
+        step: "overdue".into(),
+        exit_code: Some(code),
+        snapshot_id: None,
+        summary: serde_json::to_value(answer).ok(),
+        log_tail: lines.join("\n"),
+    };
+    crate::notify::send(cfg, &event);
 }

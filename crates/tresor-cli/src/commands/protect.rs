@@ -192,10 +192,32 @@ pub fn after_backup(
         }
         return Ok(());
     }
+    // Locks live in the bucket: a repository reached otherwise (a local copy, `tresor serve`)
+    // has none to extend unless asked. Unasked, a failure is a warning: the snapshot is saved.
+    if !asked && !matches!(Location::parse(&ctx.location)?, Location::S3(_)) {
+        return Ok(());
+    }
+    match extend_after(ctx, repo, id, lock.days, max) {
+        Err(e) if !asked => {
+            render::say(format!("warning: extend-locks: {e:#}"));
+            Ok(())
+        }
+        r => r,
+    }
+}
+
+/// [`after_backup`]'s extension: the objects snapshot `id` needs, to now + `lock_days`.
+fn extend_after(
+    ctx: &Context,
+    repo: &Repository,
+    id: &ObjectId,
+    lock_days: u32,
+    max: usize,
+) -> Result<()> {
     let r = retention(ctx, repo)?;
     let index = repo.load_index()?;
     let needed = needed_objects(repo, &index, id)?;
-    let days = Duration::from_secs(86_400 * u64::from(lock.days));
+    let days = Duration::from_secs(86_400 * u64::from(lock_days));
     let now = SystemTime::now();
     let target = Target {
         until: now + days,

@@ -22,13 +22,20 @@ pub fn prepare(
     index: &Index,
     root: &BlobId,
 ) -> Result<bool> {
+    if !wanted(ctx, a) {
+        return Ok(true);
+    }
     let storage = repo.storage().as_ref();
     let reader = BlobReader::new(repo, index);
-    let packs = thaw::needed_packs(&reader, index, storage, root)?;
+    // A tree that cannot be read is the restore's to report, file by file, as damage.
+    let Ok(packs) = thaw::needed_packs(&reader, index, storage, root) else {
+        return Ok(true);
+    };
     let opts = ThawOptions {
-        tier: ThawTier::parse(&a.thaw_tier).map_err(anyhow::Error::msg)?,
-        days: a.thaw_days,
-        wait: a.thaw_wait,
+        tier: ThawTier::parse(a.thaw_tier.as_deref().unwrap_or("standard"))
+            .map_err(anyhow::Error::msg)?,
+        days: a.thaw_days.unwrap_or(7),
+        wait: a.thaw_wait.unwrap_or(Duration::ZERO),
         first_poll: Duration::from_secs(2),
         dry_run: a.dry_run,
     };
@@ -38,6 +45,22 @@ pub fn prepare(
         report(&t, &opts);
     }
     Ok(t.complete || a.dry_run)
+}
+
+/// Whether to look for cold packs at all (one `HEAD` per needed pack, and every tree read once
+/// more): an S3 repository whose data class (`--s3-storage-class-data`, or the profile's) is
+/// `GLACIER` or `DEEP_ARCHIVE`, or a restore given any `--thaw-*` option.
+/// Other restores read packs directly; a cold pack then fails with S3's `InvalidObjectState`,
+/// and the message says to give `--thaw-tier`.
+fn wanted(ctx: &Context, a: &RestoreArgs) -> bool {
+    let s3 = matches!(
+        crate::location::Location::parse(&ctx.location),
+        Ok(crate::location::Location::S3(_))
+    );
+    let cold_class = (ctx.open.s3.storage_class_data.as_deref())
+        .is_some_and(|c| ColdClass::from_s3(c).is_some());
+    let asked = a.thaw_tier.is_some() || a.thaw_days.is_some() || a.thaw_wait.is_some();
+    s3 && (cold_class || asked)
 }
 
 fn report(t: &Thawed, opts: &ThawOptions) {
@@ -74,7 +97,7 @@ fn waits(class: &str, bytes: u64) -> Vec<String> {
         .filter_map(|tier| {
             let (lo, hi) = c.typical_wait(tier)?;
             let cost = retrieval_cost(c, tier, bytes)
-                .map_or("unknown (no price table)".to_string(), |usd| {
+                .map_or("unknown (not offered)".to_string(), |usd| {
                     format!("{usd:.2} USD")
                 });
             Some(format!(
@@ -86,9 +109,18 @@ fn waits(class: &str, bytes: u64) -> Vec<String> {
         .collect()
 }
 
-/// The retrieval cost of thawing `bytes` of `class` at `tier`: the place for the price table
-/// of `tresor cost` (issue 18's cost view); `None` until it is there.
+/// The retrieval cost of thawing `bytes` of `class` at `tier`, in US dollars, from the built-in
+/// AWS price table of `tresor cost` (`crate::prices`; per-GB thaw price, the per-request part
+/// left out: one request per pack is well below a cent per thousand packs); `None` when the
+/// class does not offer the tier.
 fn retrieval_cost(class: ColdClass, tier: ThawTier, bytes: u64) -> Option<f64> {
-    let _ = (class, tier, bytes);
-    None
+    use crate::prices::{Prices, Tier};
+    let tier = match tier {
+        ThawTier::Expedited => Tier::Expedited,
+        ThawTier::Standard => Tier::Standard,
+        ThawTier::Bulk => Tier::Bulk,
+    };
+    crate::prices::retrieval_cost(&Prices::builtin(), class.as_s3(), tier, 0, bytes)
+        .ok()
+        .flatten()
 }

@@ -125,6 +125,10 @@ pub const NOT_IN_PROFILES: &[(&str, &str)] = &[
     ("verbose", "the output is the caller's, not the job's"),
     ("profile", "names the profile itself"),
     ("config", "names the configuration file itself"),
+    (
+        "summary_file",
+        "hidden: `tresor run` sets it for each step (TRESOR_SUMMARY_FILE of the hooks)",
+    ),
 ];
 
 /// Apply the profile the command line names (if any) to `cli`, whose matches are `m`.
@@ -408,7 +412,7 @@ fn home(s: &str) -> PathBuf {
 }
 
 /// `backup`, `check` and `snapshots --check-overdue`: where metrics go (`metrics_textfile`,
-/// `pushgateway`), the `profile` label, and `max_age`.
+/// `pushgateway`), the `profile` label, and `max_age` and `notify` of the overdue check.
 fn metrics_of(c: &mut Command, m: &ArgMatches, chosen: &Chosen) {
     let p = &chosen.profile;
     let (a, sub) = match c {
@@ -417,6 +421,7 @@ fn metrics_of(c: &mut Command, m: &ArgMatches, chosen: &Chosen) {
         Command::Snapshots(a) if a.check_overdue => {
             let sm = m.subcommand_matches("snapshots").unwrap_or(m);
             fill(sm, "max_age", &mut a.max_age, p.max_age.as_ref(), Some);
+            a.notify = p.notify.as_ref().map(|n| n.get_ref().clone());
             (&mut a.metrics, "snapshots")
         }
         _ => return,

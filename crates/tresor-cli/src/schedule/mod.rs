@@ -165,7 +165,7 @@ fn write_units(a: &ScheduleInstallArgs, spec: &unit::Spec) -> Result<Installed> 
 }
 
 /// The directories the job writes: the cache (the profile's `cache_dir` or the default one),
-/// and a local repository.
+/// a local repository, and the directory of the metrics textfile.
 fn writable(p: &crate::profile::Profile) -> Vec<PathBuf> {
     let mut dirs: Vec<PathBuf> = p
         .cache_dir
@@ -180,6 +180,11 @@ fn writable(p: &crate::profile::Profile) -> Vec<PathBuf> {
         if !local.contains("://") && !local.starts_with("s3:") {
             dirs.push(std::path::absolute(local).unwrap_or_else(|_| PathBuf::from(local)));
         }
+    }
+    // The metrics textfile is replaced by a rename: its directory must be writable.
+    if let Some(parent) = (p.metrics_textfile.as_ref()).and_then(|m| m.get_ref().parent()) {
+        let parent = std::path::absolute(parent).unwrap_or_else(|_| parent.to_path_buf());
+        dirs.push(parent);
     }
     dirs
 }

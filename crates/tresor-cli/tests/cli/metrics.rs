@@ -463,3 +463,47 @@ fn profile_keys_set_textfile_max_age_and_the_profile_label() {
         6,
     );
 }
+
+/// `-P NAME snapshots --check-overdue` sends the profile's notification: a failure with exit
+/// code 6, step `overdue` and the overdue group in the log tail and the summary.
+#[test]
+fn an_overdue_check_with_a_profile_notifies_its_webhook() {
+    let env = Env::new();
+    env.init();
+    let src = env.path("src");
+    std::fs::create_dir_all(&src).unwrap();
+    let s = src.to_str().unwrap();
+    env.ok(&[
+        "backup",
+        "--host",
+        "stale",
+        "--time",
+        "2020-01-01 00:00:00",
+        s,
+    ]);
+    let (url, handle) = receiver();
+    let config = env.path("tresor.toml");
+    std::fs::write(
+        &config,
+        format!("[profiles.fleet]\nmax_age = \"1d\"\nnotify = {{ webhook = {{ url = \"{url}/hook\" }} }}\n"),
+    )
+    .unwrap();
+    let c = config.to_str().unwrap();
+    let args = ["--config", c, "-P", "fleet", "snapshots", "--check-overdue"];
+    env.run_code(&args, 6);
+    let (request, body) = handle.join().unwrap();
+    assert_eq!(request, "POST /hook HTTP/1.1");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["profile"], "fleet");
+    assert_eq!(v["event"], "failure");
+    assert_eq!(v["step"], "overdue");
+    assert_eq!(v["exit_code"], 6);
+    assert_eq!(v["summary"]["overdue"], 1, "{v}");
+    assert_eq!(v["summary"]["groups"][0]["host"], "stale");
+    let tail = v["log_tail"].as_str().unwrap();
+    assert!(
+        tail.starts_with(&format!("stale {s}: last snapshot 2020-01-01")),
+        "{tail}"
+    );
+    assert!(tail.contains("(overdue, max age 1d)"), "{tail}");
+}

@@ -106,7 +106,10 @@ fn dry_run_lists_every_action_and_writes_nothing() {
         )),
         "{got:#?}"
     );
-    assert_eq!(got.len(), want.len() + 1);
+    // The storage requests the dry run made (reads only): the last line.
+    assert!(got[want.len() + 1].starts_with("Requests: "), "{got:#?}");
+    assert!(got[want.len() + 1].contains(" 0 PUT"), "{got:#?}");
+    assert_eq!(got.len(), want.len() + 2);
     assert_eq!(state(&t), before, "the dry run changed the target");
     assert_eq!(state(&outside), outside_before);
 

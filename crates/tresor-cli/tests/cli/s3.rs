@@ -72,8 +72,21 @@ fn backup_restore_check_on_s3() {
     assert_eq!(o.status.code(), Some(1));
 }
 
+/// The names of the packs of the repository at `url` that hold tree blobs (from its index).
+fn tree_packs(url: &str) -> std::collections::BTreeSet<String> {
+    let s = tresor_s3::S3Storage::open(url, &tresor_s3::S3Options::default()).unwrap();
+    let repo = tresor_core::Repository::open(std::sync::Arc::new(s), PASSWORD).unwrap();
+    let index = repo.load_index().unwrap();
+    let trees: std::collections::BTreeSet<String> = (index.blobs())
+        .filter(|(_, loc)| matches!(loc.blob_type, tresor_format::blob::BlobType::Tree))
+        .map(|(_, loc)| index.pack(loc.pack).id.to_hex())
+        .collect();
+    assert!(!trees.is_empty(), "a backup writes at least one tree pack");
+    trees
+}
+
 /// `--s3-storage-class-*` and `--s3-sse` (here through their environment variables) reach every
-/// write: packs get the data class, everything else the metadata class, all of it SSE-S3.
+/// write: data packs get the data class, tree packs and everything else the metadata class, all of it SSE-S3.
 #[test]
 fn storage_classes_and_sse_from_the_command_line() {
     use tresor_storage::{Kind, Storage};
@@ -105,13 +118,16 @@ fn storage_classes_and_sse_from_the_command_line() {
         src.to_str().unwrap(),
     ]);
     let s = tresor_s3::S3Storage::open(&url, &tresor_s3::S3Options::default()).unwrap();
+    let tree_packs = tree_packs(&url);
     let mut seen = 0;
     for kind in [Kind::Pack, Kind::Index, Kind::Snapshot] {
         let objects = s.list(kind).unwrap();
         assert!(!objects.is_empty(), "{kind}");
         for (name, _) in objects {
             let head = s.head(kind, &name).unwrap();
-            let want = if kind == Kind::Pack {
+            // Data packs get the data class; tree packs, like all metadata, the metadata
+            // class (docs/format.md §8.1: what backup, ls and find read stays hot).
+            let want = if kind == Kind::Pack && !tree_packs.contains(&name) {
                 "STANDARD_IA"
             } else {
                 "REDUCED_REDUNDANCY"
