@@ -126,3 +126,91 @@ fn fill(f: &mut std::fs::File, buf: &mut [u8]) -> std::io::Result<usize> {
     }
     Ok(n)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::repo::index::Lister;
+    use std::os::unix::fs::PermissionsExt;
+    use tresor_format::ObjectId;
+    use tresor_format::blob::BlobType;
+    use tresor_format::crypto::DataKey;
+    use tresor_format::index::IndexPack;
+    use tresor_format::pack::BlobEntry;
+    use tresor_format::tree::Timestamp;
+
+    /// A restored file `f` (content "drill", mode 0640, mtime 1 700 000 000.5) owned by
+    /// `uid`:`gid`, and the node the snapshot holds for it (owner 1234:1234).
+    fn restored(dir: &Path, key: &MasterKey, index: &mut Index, uid: u32, gid: u32) -> Node {
+        let path = dir.join("f");
+        std::fs::write(&path, b"drill").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
+        let mtime = std::time::UNIX_EPOCH + std::time::Duration::new(1_700_000_000, 5);
+        let f = std::fs::File::options().write(true).open(&path).unwrap();
+        f.set_modified(mtime).unwrap();
+        std::os::unix::fs::chown(&path, Some(uid), Some(gid)).unwrap();
+        let id = key.blob_id(b"drill");
+        let entry = BlobEntry {
+            blob_type: BlobType::Data,
+            id,
+            offset: 0,
+            length: 64,
+            raw_length: 5,
+        };
+        let pack = IndexPack {
+            id: ObjectId([1; 32]),
+            data_key: DataKey([2; 32]),
+            blobs: vec![entry],
+        };
+        index.add_pack(ObjectId([3; 32]), Lister::Full, &pack);
+        let mut node = Node::bare(b"f", NodeKind::File);
+        (node.mode, node.uid, node.gid, node.size) = (0o640, 1234, 1234, 5);
+        node.mtime = Timestamp {
+            secs: 1_700_000_000,
+            nanos: 5,
+        };
+        node.content = vec![id];
+        node
+    }
+
+    /// As root the owner is compared: 1234:1234 on both sides matches; a restored uid or gid
+    /// that differs from the node's is named with both values. Without `owner` (not root) an
+    /// owner difference is not reported.
+    #[test]
+    fn owner_is_compared_as_root() {
+        if !crate::fsmeta::is_root() {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "CI runs the tests as root: the owner check needs chown"
+            );
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let key = MasterKey::generate().unwrap();
+        let mut index = Index::default();
+        let node = restored(dir.path(), &key, &mut index, 1234, 1234);
+        let path = dir.path().join("f");
+        assert_eq!(
+            check(&key, &index, &node, &path, false, true),
+            Vec::<String>::new()
+        );
+        std::os::unix::fs::chown(&path, Some(1235), None).unwrap();
+        assert_eq!(
+            check(&key, &index, &node, &path, false, true),
+            ["owner 1235:1234, snapshot 1234:1234"]
+        );
+        std::os::unix::fs::chown(&path, Some(1234), Some(0)).unwrap();
+        assert_eq!(
+            check(&key, &index, &node, &path, false, true),
+            ["owner 1234:0, snapshot 1234:1234"]
+        );
+        assert_eq!(
+            check(&key, &index, &node, &path, false, false),
+            Vec::<String>::new()
+        );
+        // A content change of the same length is found too, and named.
+        std::fs::write(&path, b"DRILL").unwrap();
+        let bad = check(&key, &index, &node, &path, false, false);
+        assert_eq!(bad[0], "content differs at bytes 0..5");
+    }
+}
