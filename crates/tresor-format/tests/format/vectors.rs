@@ -27,6 +27,7 @@ use tresor_format::blob::{self, BlobType, PAD_TO};
 use tresor_format::chunker::{Chunker, ChunkerParams};
 use tresor_format::config::Config;
 use tresor_format::crypto::{DataKey, MasterKey, SealedKind};
+use tresor_format::drill::{DrillRecord, DrillResult};
 use tresor_format::index::{IndexFile, IndexPack};
 use tresor_format::keyfile::{self, KdfParams, KeyFile, KeyKind, KeyPayload};
 use tresor_format::marker::Marker;
@@ -408,6 +409,48 @@ fn fixture_records() -> Vec<(&'static str, Record)> {
         ("fossils", Record::Fossils(fossils)),
         ("forgotten", Record::Forgotten(forgotten)),
     ]
+}
+
+/// Drill records (§18): a failed drill with every field set (a non-ASCII host name, several
+/// snapshots and packs, fractional throughput, bytes beyond 32 bits) and a passed one that took
+/// no measurable time (zero throughput, no packs).
+fn fixture_drills() -> Vec<DrillRecord> {
+    let failed = DrillRecord {
+        version: FORMAT_VERSION,
+        time: "2026-12-06T21:52:01.5+01:00".into(),
+        hostname: "h\u{f6}st-\u{1F600}".into(),
+        key: ObjectId([0xd1; 32]),
+        snapshots: vec![ObjectId([0xd2; 32]), ObjectId([0xd3; 32])],
+        packs: vec![
+            ObjectId([0xd4; 32]),
+            ObjectId([0xd5; 32]),
+            ObjectId([0xd6; 32]),
+        ],
+        files: 17,
+        bytes: 9_000_000_001,
+        result: DrillResult::Failed,
+        mismatches: 2,
+        seconds: 1.25,
+        bytes_per_sec: 7_200_000_000.8,
+        files_per_sec: 13.6,
+        nonce: "000102030405060708090a0b0c0d0e0f".into(),
+    };
+    let passed = DrillRecord {
+        time: "2026-12-07T00:00:00Z".into(),
+        hostname: "vector-host".into(),
+        snapshots: vec![ObjectId([0xd7; 32])],
+        packs: vec![],
+        files: 1,
+        bytes: 0,
+        result: DrillResult::Passed,
+        mismatches: 0,
+        seconds: 0.0,
+        bytes_per_sec: 0.0,
+        files_per_sec: 0.0,
+        nonce: "f0e0d0c0b0a090807060504030201000".into(),
+        ..failed.clone()
+    };
+    vec![failed, passed]
 }
 
 /// Inner lengths (`5 + body`) of the Padmé vectors: both ends of the small range, around the
@@ -1114,6 +1157,16 @@ fn generate() {
         })
         .collect();
 
+    let drills: Vec<Value> = fixture_drills()
+        .iter()
+        .map(|d| {
+            json!({
+                "json": String::from_utf8(serde_json::to_vec(d).expect("json")).expect("utf-8"),
+                "object_hex": hex::encode(d.seal(&key, &signer).expect("seal")),
+            })
+        })
+        .collect();
+
     let mut doc = json!({
         "about": "tresor repository format version 2 test vectors; see docs/format.md §15 and crates/tresor-format/tests/vectors.rs",
         "format_version": FORMAT_VERSION,
@@ -1154,6 +1207,7 @@ fn generate() {
             "signer_public": hex::encode(signer.public()),
             "cases": records,
         },
+        "drills": { "signer_public": hex::encode(signer.public()), "cases": drills },
         "padme": padme,
         "gear_table": {
             "chunker_key": hex::encode(key.chunker_key),
@@ -1820,7 +1874,10 @@ fn check_sealed_plaintext(key: &MasterKey, kind: SealedKind, bytes: &[u8], plain
             let m: Marker = serde_json::from_slice(plain).unwrap();
             assert_eq!(m, fixture_marker());
         }
-        SealedKind::Drill => unreachable!("§15 has no vector of drill records (§18) yet"),
+        SealedKind::Drill => {
+            let d: DrillRecord = serde_json::from_slice(plain).unwrap();
+            assert!(fixture_drills().contains(&d), "{d:?}");
+        }
     }
 }
 
@@ -2115,6 +2172,99 @@ fn record_vectors() {
     assert!(IndexFile::open_sealed(&key, body, &signer_pk).is_err());
     // An index object is no record either.
     assert!(Record::open(&key, &unhex(&v["objects"]["index_hex"])).is_err());
+}
+
+/// §18: drill records are compact JSON with the documented fields, sealed (kind 5, info
+/// `tresor/v2/drill`) bound to the signer, in a signed envelope (kind 7).
+#[test]
+fn drill_vectors() {
+    let v = load();
+    let key = master_key_from(&v["master_key"]);
+    let d = &v["drills"];
+    let signer_pk = unhex32(&d["signer_public"]);
+    assert_eq!(signer_pk, full_signer().public());
+    let cases = d["cases"].as_array().unwrap();
+    let fixtures = fixture_drills();
+    assert_eq!(cases.len(), fixtures.len());
+    let secret = key.secret_key.unwrap();
+    let forger = Signer::from_secret(&PUT_ONLY_SIGNING_SECRET);
+    for (c, rec) in cases.iter().zip(&fixtures) {
+        let json = s(&c["json"]).as_bytes();
+        assert_eq!(serde_json::to_vec(rec).unwrap(), json, "exact JSON");
+        let parsed: Value = serde_json::from_slice(json).unwrap();
+        let mut fields: Vec<&str> = parsed
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        let mut want = [
+            "version",
+            "time",
+            "hostname",
+            "key",
+            "snapshots",
+            "packs",
+            "files",
+            "bytes",
+            "result",
+            "mismatches",
+            "seconds",
+            "bytes_per_sec",
+            "files_per_sec",
+            "nonce",
+        ];
+        want.sort_unstable();
+        fields.sort_unstable();
+        assert_eq!(fields, want, "the fields of §18");
+        // Wire layout: "TSG2" || signer || sealed ("TRS2" || kind 5 || …) || signature.
+        let object = unhex(&c["object_hex"]);
+        assert_eq!(
+            (&object[..4], &object[4..36], &object[36..40], object[40]),
+            (&b"TSG2"[..], &signer_pk[..], &b"TRS2"[..], 5u8)
+        );
+        assert_eq!(SealedKind::Drill as u8, 5);
+        assert_eq!(SignedKind::Drill as u8, 7);
+        let (who, body) = sign::open_envelope(SignedKind::Drill, &object).unwrap();
+        assert_eq!(who, signer_pk);
+        assert!(sign::open_envelope(SignedKind::Snapshot, &object).is_err());
+        // §3 independently: HPKE, info "tresor/v2/drill", AAD = the sealed header || signer.
+        let aad = [&body[..5], &signer_pk].concat();
+        assert_eq!(
+            hpke_open(&secret, "tresor/v2/drill", &aad, body).as_deref(),
+            Some(json)
+        );
+        assert!(hpke_open(&secret, "tresor/v2/drill", &body[..5], body).is_none());
+        assert!(hpke_open(&secret, "tresor/v2/marker", &aad, body).is_none());
+        check_sealed_plaintext(&key, SealedKind::Drill, body, json);
+        assert_eq!(
+            DrillRecord::open(&key, &object).unwrap(),
+            (signer_pk, rec.clone())
+        );
+        assert!(matches!(
+            DrillRecord::open(&key.put_only(), &object),
+            Err(FormatError::PutOnlyKey)
+        ));
+        // Re-signed by another key, the body no longer opens (the seal binds the signer).
+        let rewrapped = forger.envelope(SignedKind::Drill, body);
+        assert!(matches!(
+            DrillRecord::open(&key, &rewrapped),
+            Err(FormatError::Authentication { .. })
+        ));
+        assert!(Snapshot::open(&key, &object).is_err());
+        assert!(Marker::open(&key, &object).is_err());
+        assert_tamper_evident(&object, |b| DrillRecord::open(&key, b));
+    }
+    // §14: versions other than 2 are refused, naming the object.
+    for version in [1u32, 3] {
+        let mut rec = fixtures[0].clone();
+        rec.version = version;
+        let object = rec.seal(&key, &full_signer()).unwrap();
+        assert_eq!(
+            DrillRecord::open(&key, &object).unwrap_err().to_string(),
+            format!("unsupported drill record version {version} (this tresor reads version 2)")
+        );
+    }
 }
 
 #[test]
