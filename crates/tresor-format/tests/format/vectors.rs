@@ -2177,6 +2177,11 @@ fn record_vectors() {
 /// §18: drill records are compact JSON with the documented fields, sealed (kind 5, info
 /// `tresor/v2/drill`) bound to the signer, in a signed envelope (kind 7).
 #[test]
+#[allow(
+    clippy::cognitive_complexity,
+    clippy::too_many_lines,
+    reason = "one test scenario, read top to bottom; its steps share state"
+)]
 fn drill_vectors() {
     let v = load();
     let key = master_key_from(&v["master_key"]);
