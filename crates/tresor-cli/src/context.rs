@@ -112,7 +112,7 @@ impl Context {
 
     /// The requests counted so far, for a command's summary.
     pub fn request_counts(&self) -> crate::render::requests::Requests {
-        self.requests.counts().into()
+        self.requests.counts()
     }
 
     /// `outcome` with this run's requests so far (see [`crate::render::requests`]).

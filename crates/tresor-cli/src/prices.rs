@@ -195,6 +195,7 @@ impl Prices {
             let msg = e.message().split_whitespace().collect::<Vec<_>>().join(" ");
             anyhow::anyhow!("price file {source}: {msg}")
         })?;
+        let empty = file.prices.is_empty();
         for (name, o) in file.prices {
             let up = name.to_ascii_uppercase();
             let base = self.classes.get(&up).cloned().unwrap_or_default();
@@ -202,7 +203,11 @@ impl Prices {
                 apply(base, o).map_err(|e| anyhow::anyhow!("{source}: [prices.{name}] {e}"))?;
             self.classes.insert(up, merged);
         }
-        self.sources.push(source.to_string());
+        // Only a file that overrides something is named as a source (review: a configuration
+        // file without `[prices]` was claimed).
+        if !empty {
+            self.sources.push(source.to_string());
+        }
         Ok(self)
     }
 }

@@ -20,20 +20,9 @@ pub struct Run {
     pub time: String,
     /// The command (`backup`, `prune`, …).
     pub command: String,
-    /// PUT requests.
-    pub put: u64,
-    /// GET requests (ranged ones too).
-    pub get: u64,
-    /// HEAD requests.
-    pub head: u64,
-    /// LIST pages.
-    pub list: u64,
-    /// DELETE requests.
-    pub delete: u64,
-    /// Bytes written.
-    pub bytes_up: u64,
-    /// Bytes read.
-    pub bytes_down: u64,
+    /// What it asked of the storage.
+    #[serde(flatten)]
+    pub counts: Counts,
 }
 
 impl Run {
@@ -44,13 +33,7 @@ impl Run {
                 .round(jiff::Unit::Second)
                 .map_or_else(|_| jiff::Timestamp::now().to_string(), |t| t.to_string()),
             command: command.to_string(),
-            put: c.put,
-            get: c.get,
-            head: c.head,
-            list: c.list,
-            delete: c.delete,
-            bytes_up: c.bytes_up,
-            bytes_down: c.bytes_down,
+            counts: *c,
         }
     }
 }

@@ -21,8 +21,9 @@ pub fn list_pages(objects: usize) -> u64 {
     (objects as u64).div_ceil(KEYS_PER_PAGE).max(1)
 }
 
-/// Request counts and bytes moved.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// Request counts and bytes moved. Serialized as the `requests` object of the commands' JSON
+/// summaries and in the request log of the CLI (field names as here).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Counts {
     /// Object writes (PUT).
     pub put: u64,

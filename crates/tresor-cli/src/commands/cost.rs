@@ -155,7 +155,10 @@ fn request_runs(ctx: &Context, repo: &Repository, price: &ClassPrice) -> Vec<Run
     let runs = path.map(|p| crate::reqlog::read(&p)).unwrap_or_default();
     runs.into_iter()
         .map(|r| {
-            let cost = price.requests(r.put.saturating_add(r.list), r.get.saturating_add(r.head));
+            let cost = price.requests(
+                r.counts.put.saturating_add(r.counts.list),
+                r.counts.get.saturating_add(r.counts.head),
+            );
             RunCost { run: r, cost }
         })
         .collect()

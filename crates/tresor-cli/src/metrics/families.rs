@@ -26,7 +26,7 @@ pub struct BackupRun<'a> {
 pub fn backup(m: &MetricsArgs, run: &BackupRun) {
     let mut paths = run.paths.clone();
     paths.sort();
-    let l = labels(m, &[("host", run.host), ("paths", &paths.join(" "))]);
+    let l = labels(m, &[("host", run.host), ("paths", &paths_label(&paths))]);
     let now = jiff::Timestamp::now();
     let mut out = vec![
         Metric::one(
@@ -135,7 +135,7 @@ pub fn check(m: &MetricsArgs, code: i32) {
 /// Publish the metrics of `snapshots --check-overdue`: per group its newest snapshot's time
 /// and whether it is overdue. Both families are replaced whole.
 pub fn overdue(m: &MetricsArgs, groups: &[GroupAge]) {
-    let of = |g: &GroupAge| labels(m, &[("host", &g.host), ("paths", &g.paths.join(" "))]);
+    let of = |g: &GroupAge| labels(m, &[("host", &g.host), ("paths", &paths_label(&g.paths))]);
     let last = Metric {
         name: "tresor_snapshot_last_timestamp_seconds",
         help: "Time of the newest snapshot of each host and set of paths (Unix time, as the \
@@ -156,4 +156,39 @@ pub fn overdue(m: &MetricsArgs, groups: &[GroupAge]) {
         whole: true,
     };
     publish(m, &[last, late], None);
+}
+
+/// The `paths` label: the paths joined by spaces, each with `%`, space, `,` and control
+/// characters percent-encoded (`/a b` is `/a%20b`), so that two different sets of paths never
+/// share a label (`["/a b"]` and `["/a", "b"]` would, joined as they are).
+pub fn paths_label(paths: &[String]) -> String {
+    let one = |p: &String| {
+        let mut out = String::with_capacity(p.len());
+        for c in p.chars() {
+            if c == '%' || c == ' ' || c == ',' || c.is_control() {
+                let mut buf = [0u8; 4];
+                for b in c.encode_utf8(&mut buf).bytes() {
+                    out.push_str(&format!("%{b:02X}"));
+                }
+            } else {
+                out.push(c);
+            }
+        }
+        out
+    };
+    paths.iter().map(one).collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+mod paths_label_tests {
+    use super::paths_label;
+
+    #[test]
+    fn different_sets_of_paths_get_different_labels() {
+        let s = |v: &[&str]| v.iter().map(|p| p.to_string()).collect::<Vec<_>>();
+        assert_eq!(paths_label(&s(&["/a", "/b"])), "/a /b");
+        assert_eq!(paths_label(&s(&["/a /b"])), "/a%20/b");
+        assert_ne!(paths_label(&s(&["/a /b"])), paths_label(&s(&["/a", "/b"])));
+        assert_eq!(paths_label(&s(&["/x%20,\u{1b}"])), "/x%2520%2C%1B");
+    }
 }

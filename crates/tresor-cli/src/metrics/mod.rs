@@ -73,6 +73,7 @@ pub fn publish(m: &MetricsArgs, metrics: &[Metric], group_host: Option<&str>) {
         let body = text::render(&merge(Families::new(), metrics));
         let target = push::target(url, m.profile.as_deref(), group_host);
         if let Err(e) = push::push(&target, body) {
+            let url = crate::notify::mask_url(url);
             crate::render::say(format!("warning: metrics not pushed to {url}: {e:#}"));
         }
     }

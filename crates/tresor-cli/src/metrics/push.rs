@@ -13,14 +13,22 @@ use std::time::Duration;
 const ATTEMPTS: u32 = 3;
 const FIRST_PAUSE: Duration = Duration::from_millis(500);
 
-/// The URL to push to for `base` (the gateway's address), a profile and a host.
+/// The URL to push to for `base` (the gateway's address, whose query, if any, stays at the end),
+/// a profile and a host.
 pub fn target(base: &str, profile: Option<&str>, host: Option<&str>) -> String {
+    let (base, query) = base
+        .split_once('?')
+        .map_or((base, None), |(b, q)| (b, Some(q)));
     let mut url = format!("{}/metrics/job/tresor", base.trim_end_matches('/'));
     for (label, value) in [("profile", profile), ("host", host)] {
         if let Some(v) = value {
             url.push('/');
             url.push_str(&segment(label, v));
         }
+    }
+    if let Some(q) = query {
+        url.push('?');
+        url.push_str(q);
     }
     url
 }
@@ -57,7 +65,8 @@ pub fn push(url: &str, body: String) -> Result<()> {
         match sent {
             Ok(r) if r.status().is_success() => return Ok(()),
             Ok(r) => last = Some(anyhow::anyhow!("the gateway answered {}", r.status())),
-            Err(e) => last = Some(anyhow::Error::from(e)),
+            // Without the URL: it may hold credentials (userinfo, a token in the query).
+            Err(e) => last = Some(anyhow::Error::from(e.without_url())),
         }
         if attempt < ATTEMPTS {
             std::thread::sleep(pause);
@@ -84,6 +93,11 @@ mod tests {
         assert_eq!(
             target("http://gw", Some(""), None),
             "http://gw/metrics/job/tresor/profile@base64/="
+        );
+        // A query (a token) stays at the end, after the grouping path.
+        assert_eq!(
+            target("http://gw/p/?tok=Q", None, Some("h")),
+            "http://gw/p/metrics/job/tresor/host/h?tok=Q"
         );
     }
 }

@@ -243,6 +243,26 @@ pub fn mask_url(url: &str) -> String {
     crate::render::escape_controls(&format!("{scheme}://{host}{tail}"))
 }
 
+/// `url` with its credentials masked but its path kept (a repository location, a pushgateway):
+/// user information (`user:pass@`) and the query (`?token=…`) become `***`. Text that is no URL
+/// stays as it is.
+pub fn mask_credentials(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(end);
+    let host = match authority.rsplit_once('@') {
+        Some((_, h)) => format!("***@{h}"),
+        None => authority.to_string(),
+    };
+    let tail = match tail.split_once('?') {
+        Some((path, _)) => format!("{path}?***"),
+        None => tail.to_string(),
+    };
+    format!("{scheme}://{host}{tail}")
+}
+
 /// A notify configuration as JSON (`profile show`) with its secrets masked: every URL by
 /// [`mask_url`], every header value as `***`.
 pub fn mask(v: &mut serde_json::Value) {
@@ -274,6 +294,18 @@ mod tests {
         assert_eq!(mask_url("http://127.0.0.1:9"), "http://127.0.0.1:9");
         assert_eq!(mask_url("https://ntfy.sh/"), "https://ntfy.sh/");
         assert_eq!(mask_url("https://h?token=s"), "https://h/***");
+    }
+
+    #[test]
+    fn locations_keep_their_path_and_lose_credentials() {
+        let m = mask_credentials;
+        assert_eq!(
+            m("tresor+https://alice:S3CRET@backup.example.com:8443/fleet?token=T"),
+            "tresor+https://***@backup.example.com:8443/fleet?***"
+        );
+        assert_eq!(m("s3:https://s3.example/b/p"), "s3:https://s3.example/b/p");
+        assert_eq!(m("/srv/backup"), "/srv/backup");
+        assert_eq!(m("http://gw:9091"), "http://gw:9091");
     }
 
     #[test]

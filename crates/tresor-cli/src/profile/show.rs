@@ -154,6 +154,12 @@ pub fn shown(g: &Global, m: &ArgMatches, c: &Chosen) -> Shown {
     ]);
     s.extend(options(g, m, c));
     s.extend(remote_options(g, m, c));
+    for setting in &mut s {
+        let url = matches!(setting.key, "repository" | "pushgateway");
+        if let (true, Value::String(v)) = (url, &mut setting.value) {
+            *v = crate::notify::mask_credentials(v);
+        }
+    }
     Shown {
         profile: c.name.clone(),
         file: c.file.display().to_string(),

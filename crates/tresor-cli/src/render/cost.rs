@@ -226,18 +226,18 @@ impl CostReport {
         ));
         let from = self.runs.len().saturating_sub(self.shown);
         for r in &self.runs[from..] {
-            let x = &r.run;
+            let (x, n) = (&r.run, &r.run.counts);
             t.out(format!(
                 "  {} {:<9} {} PUT {} GET {} HEAD {} LIST {} DELETE, {} up {} down  {}",
                 super::escape_controls(&x.time),
                 super::escape_controls(&x.command),
-                x.put,
-                x.get,
-                x.head,
-                x.list,
-                x.delete,
-                bytes(x.bytes_up),
-                bytes(x.bytes_down),
+                n.put,
+                n.get,
+                n.head,
+                n.list,
+                n.delete,
+                bytes(n.bytes_up),
+                bytes(n.bytes_down),
                 dollars(r.cost)
             ));
         }

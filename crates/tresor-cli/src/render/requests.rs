@@ -6,56 +6,23 @@
 use super::{Outcome, Stream, Text};
 use crate::output::bytes;
 use anyhow::Result;
-use serde::Serialize;
 use tresor_storage::counted::Counts;
 
-/// The JSON `requests` object.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub struct Requests {
-    /// PUT requests.
-    pub put: u64,
-    /// GET requests (ranged ones too).
-    pub get: u64,
-    /// HEAD requests.
-    pub head: u64,
-    /// LIST pages.
-    pub list: u64,
-    /// DELETE requests.
-    pub delete: u64,
-    /// Bytes written.
-    pub bytes_up: u64,
-    /// Bytes read.
-    pub bytes_down: u64,
-}
+/// The JSON `requests` object: the counts as `tresor_storage::counted` keeps them.
+pub type Requests = Counts;
 
-impl From<Counts> for Requests {
-    fn from(c: Counts) -> Self {
-        Requests {
-            put: c.put,
-            get: c.get,
-            head: c.head,
-            list: c.list,
-            delete: c.delete,
-            bytes_up: c.bytes_up,
-            bytes_down: c.bytes_down,
-        }
-    }
-}
-
-impl Requests {
-    /// `Requests:    3 PUT, 5 GET, 0 HEAD, 2 LIST, 0 DELETE (1.00 KiB up, 20 B down)`.
-    pub fn line(&self) -> String {
-        format!(
-            "Requests:    {} PUT, {} GET, {} HEAD, {} LIST, {} DELETE ({} up, {} down)",
-            self.put,
-            self.get,
-            self.head,
-            self.list,
-            self.delete,
-            bytes(self.bytes_up),
-            bytes(self.bytes_down)
-        )
-    }
+/// `Requests:    3 PUT, 5 GET, 0 HEAD, 2 LIST, 0 DELETE (1.00 KiB up, 20 B down)`.
+pub fn line(c: &Counts) -> String {
+    format!(
+        "Requests:    {} PUT, {} GET, {} HEAD, {} LIST, {} DELETE ({} up, {} down)",
+        c.put,
+        c.get,
+        c.head,
+        c.list,
+        c.delete,
+        bytes(c.bytes_up),
+        bytes(c.bytes_down)
+    )
 }
 
 /// A further field of a summary: its JSON key and value, and its text line.
@@ -105,7 +72,7 @@ impl<O: Outcome + ?Sized> Outcome for WithRequests<'_, O> {
         for e in &self.extra {
             t.info(e.line.clone());
         }
-        t.info(self.requests.line());
+        t.info(line(&self.requests));
     }
 
     fn json(&self, t: &mut Text) -> Result<()> {

@@ -55,11 +55,25 @@ pub fn check_name(name: &str) -> Result<()> {
     Ok(())
 }
 
-/// `"word"` for a unit file: quoted, with `\`, `"`, `%` and `$` escaped.
+/// `"word"` for an `Exec*=` line: quoted, with `\`, `"`, `%` and `$` escaped (`$$`: only
+/// `Exec*=` lines expand variables).
 ///
 /// # Errors
 /// The word is not UTF-8 or has a control character.
 pub fn quote(word: &Path) -> Result<String> {
+    quote_with(word, true)
+}
+
+/// `"word"` for any other setting (`ReadWritePaths=`, `LoadCredential=`): as [`quote`], but
+/// `$` stays as it is (there `$$` would be two dollar signs).
+///
+/// # Errors
+/// As [`quote`].
+pub fn quote_path(word: &Path) -> Result<String> {
+    quote_with(word, false)
+}
+
+fn quote_with(word: &Path, exec: bool) -> Result<String> {
     let Some(s) = word.to_str() else {
         bail!(
             "{} is not UTF-8: a unit file cannot name it",
@@ -75,7 +89,7 @@ pub fn quote(word: &Path) -> Result<String> {
             '\\' => out.push_str("\\\\"),
             '"' => out.push_str("\\\""),
             '%' => out.push_str("%%"),
-            '$' => out.push_str("$$"),
+            '$' if exec => out.push_str("$$"),
             c => out.push(c),
         }
     }
@@ -110,14 +124,14 @@ pub fn service(s: &Spec) -> Result<String> {
     }
     t.push_str(HARDENING);
     for dir in &s.writable {
-        t.push_str(&format!("ReadWritePaths=-{}\n", quote(dir)?));
+        t.push_str(&format!("ReadWritePaths=-{}\n", quote_path(dir)?));
     }
     Ok(t)
 }
 
 /// `LoadCredential=` of the password file, and the variable that makes tresor read it.
 fn credential(pw: &Path) -> Result<String> {
-    let q = quote(pw)?;
+    let q = quote_path(pw)?;
     let plain = &q[1..q.len() - 1];
     if plain.contains([' ', ':', '\\', '"']) || !pw.is_absolute() {
         bail!(
@@ -169,6 +183,8 @@ mod tests {
             "\"/a b/%%h/$$X/\\\"q\\\"\\\\\""
         );
         assert!(quote(Path::new("/x\nExecStartPre=/bin/sh")).is_err());
+        // Outside Exec*= lines a dollar sign is itself (review: `$$` named the wrong path).
+        assert_eq!(quote_path(Path::new("/r e%n$X")).unwrap(), "\"/r e%%n$X\"");
     }
 
     #[test]
