@@ -156,7 +156,7 @@ pub fn apply(cli: &mut Cli, m: &ArgMatches) -> Result<Option<Chosen>> {
 }
 
 /// Fill `slot` from the profile's `value` (converted by `f`) unless argument `id` was given.
-fn fill<T, U: Clone>(
+pub(super) fn fill<T, U: Clone>(
     m: &ArgMatches,
     id: &str,
     slot: &mut T,
@@ -279,11 +279,21 @@ fn remote_options(g: &mut Global, m: &ArgMatches, p: &Profile) {
     );
 }
 
-/// The options of the command itself (`backup`, `forget`; the others take only global ones).
+/// The options of the command itself: `backup`, `forget` here, theirs added for issue 16 and
+/// those of `prune`, `check`, `drill` in [`super::options`]; the others take only global ones.
 pub fn command(c: &mut Command, m: &ArgMatches, p: &Profile) {
     match c {
         Command::Backup(a) => backup(a, m.subcommand_matches("backup").unwrap_or(m), p),
         Command::Forget(a) => forget(a, m.subcommand_matches("forget").unwrap_or(m), p),
+        _ => {}
+    }
+    let sub = |name| m.subcommand_matches(name).unwrap_or(m);
+    match c {
+        Command::Backup(a) => super::options::backup(a, sub("backup"), p),
+        Command::Forget(a) => super::options::forget(a, sub("forget"), p),
+        Command::Prune(a) => super::options::prune(a, sub("prune"), p),
+        Command::Check(a) => super::options::check(a, sub("check"), p),
+        Command::Drill(a) => super::options::drill(a, sub("drill"), p),
         _ => {}
     }
 }

@@ -10,6 +10,7 @@
 pub mod hooks;
 pub mod load;
 pub mod merge;
+pub mod options;
 pub mod run;
 pub mod schema;
 pub mod show;
@@ -180,6 +181,81 @@ pub struct Profile {
     /// `drill --sample N` for the `drill` step of `tresor run`.
     #[schemars(with = "Option<u64>")]
     pub drill_sample: Option<Spanned<u64>>,
+    /// `backup --exclude-if-present`, one file name per element.
+    #[schemars(with = "Option<Vec<String>>")]
+    pub exclude_if_present: Option<Spanned<Vec<String>>>,
+    /// `backup --iexclude-file`.
+    #[schemars(with = "Option<Vec<PathBuf>>")]
+    pub iexclude_files: Option<Spanned<Vec<PathBuf>>>,
+    /// `backup --spool` (the offline spool directory).
+    #[schemars(with = "Option<PathBuf>")]
+    pub spool: Option<Spanned<PathBuf>>,
+    /// `backup --spool-always`.
+    #[schemars(with = "Option<bool>")]
+    pub spool_always: Option<Spanned<bool>>,
+    /// `backup --extend-locks`.
+    #[schemars(with = "Option<bool>")]
+    pub extend_locks: Option<Spanned<bool>>,
+    /// `backup --extend-locks-max`.
+    #[schemars(with = "Option<usize>")]
+    pub extend_locks_max: Option<Spanned<usize>>,
+    /// `forget --keep-within-hourly` (a duration).
+    #[schemars(with = "Option<String>")]
+    pub keep_within_hourly: Option<Spanned<String>>,
+    /// `forget --keep-within-daily` (a duration).
+    #[schemars(with = "Option<String>")]
+    pub keep_within_daily: Option<Spanned<String>>,
+    /// `forget --keep-within-weekly` (a duration).
+    #[schemars(with = "Option<String>")]
+    pub keep_within_weekly: Option<Spanned<String>>,
+    /// `forget --keep-within-monthly` (a duration).
+    #[schemars(with = "Option<String>")]
+    pub keep_within_monthly: Option<Spanned<String>>,
+    /// `forget --keep-within-yearly` (a duration).
+    #[schemars(with = "Option<String>")]
+    pub keep_within_yearly: Option<Spanned<String>>,
+    /// `forget --group-by` (`"host,paths"`; `""` for no grouping).
+    #[schemars(with = "Option<String>")]
+    pub group_by: Option<Spanned<String>>,
+    /// `forget --path` (the filter), one path per element.
+    #[schemars(with = "Option<Vec<String>>")]
+    pub forget_paths: Option<Spanned<Vec<String>>>,
+    /// `forget --tag` (the filter), one option per element.
+    #[schemars(with = "Option<Vec<String>>")]
+    pub forget_tags: Option<Spanned<Vec<String>>>,
+    /// `forget --prune`.
+    #[schemars(with = "Option<bool>")]
+    pub forget_prune: Option<Spanned<bool>>,
+    /// `prune --max-unused` (`"5%"`, `"500M"`, `"unlimited"`).
+    #[schemars(with = "Option<String>")]
+    pub prune_max_unused: Option<Spanned<String>>,
+    /// `prune --max-repack-size` (`"2G"`).
+    #[schemars(with = "Option<String>")]
+    pub prune_max_repack_size: Option<Spanned<String>>,
+    /// `prune --inactive-host`, one host per element.
+    #[schemars(with = "Option<Vec<String>>")]
+    pub prune_inactive_hosts: Option<Spanned<Vec<String>>>,
+    /// `check --read-data` (a `--read-data-subset` given or set wins).
+    #[schemars(with = "Option<bool>")]
+    pub check_read_data: Option<Spanned<bool>>,
+    /// `drill --sample-bytes` (`"64m"`).
+    #[schemars(with = "Option<String>")]
+    pub drill_sample_bytes: Option<Spanned<String>>,
+    /// `drill --share` (`"10%"`).
+    #[schemars(with = "Option<String>")]
+    pub drill_share: Option<Spanned<String>>,
+    /// `drill --target`.
+    #[schemars(with = "Option<PathBuf>")]
+    pub drill_target: Option<Spanned<PathBuf>>,
+    /// `drill --compare-source`.
+    #[schemars(with = "Option<bool>")]
+    pub drill_compare_source: Option<Spanned<bool>>,
+    /// `drill --path` (the filter), one path per element.
+    #[schemars(with = "Option<Vec<String>>")]
+    pub drill_paths: Option<Spanned<Vec<String>>>,
+    /// `drill --tag` (the filter), one option per element.
+    #[schemars(with = "Option<Vec<String>>")]
+    pub drill_tags: Option<Spanned<Vec<String>>>,
 }
 
 /// A `keep_*` count: an integer, or a string the flag takes (`"unlimited"`, `"-1"`).

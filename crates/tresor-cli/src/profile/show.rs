@@ -68,7 +68,11 @@ pub fn run(c: &ProfileCommand, g: &Global, m: &ArgMatches, chosen: Option<&Chose
 }
 
 /// A setting of the file only (`key`'s value or null).
-fn file_setting<T: Serialize>(c: &Chosen, key: &'static str, v: Option<&Spanned<T>>) -> Setting {
+pub(super) fn file_setting<T: Serialize>(
+    c: &Chosen,
+    key: &'static str,
+    v: Option<&Spanned<T>>,
+) -> Setting {
     match v {
         Some(v) => Setting {
             key,
@@ -152,6 +156,7 @@ pub fn shown(g: &Global, m: &ArgMatches, c: &Chosen) -> Shown {
         file_setting(c, "max_age", p.max_age.as_ref()),
         file_setting(c, "drill_sample", p.drill_sample.as_ref()),
     ]);
+    s.extend(super::options::shown(c));
     s.extend(options(g, m, c));
     s.extend(remote_options(g, m, c));
     for setting in &mut s {

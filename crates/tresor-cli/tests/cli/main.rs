@@ -60,6 +60,8 @@ mod tags;
 mod user_names;
 // Appended (cost and request counting):
 mod cost;
+// Appended (profile keys of every command option):
+mod profile_options;
 
 /// The kit finds the binary cargo built for these tests.
 #[test]
