@@ -117,8 +117,8 @@ mod tests {
         }
         let runs = read(&p);
         assert_eq!(runs.len(), MAX_RUNS);
-        assert_eq!(runs[0].put, 5);
-        assert_eq!(runs[MAX_RUNS - 1].put, MAX_RUNS as u64 + 4);
+        assert_eq!(runs[0].counts.put, 5);
+        assert_eq!(runs[MAX_RUNS - 1].counts.put, MAX_RUNS as u64 + 4);
         let lines = std::fs::read_to_string(&p).unwrap().lines().count();
         assert_eq!(lines, MAX_RUNS);
     }
