@@ -65,15 +65,7 @@ impl Env {
 
     /// Run and require exit code `code`; the panic shows stdout and stderr.
     pub fn run_code(&self, args: &[&str], code: i32) -> Output {
-        let o = self.run(args);
-        assert_eq!(
-            o.status.code(),
-            Some(code),
-            "tresor {args:?}\nstdout: {}\nstderr: {}",
-            String::from_utf8_lossy(&o.stdout),
-            String::from_utf8_lossy(&o.stderr)
-        );
-        o
+        run_expecting(self.cmd(), args, code)
     }
 
     /// Run and require success.
@@ -123,6 +115,20 @@ impl Env {
         serde_json::from_slice(&o.stdout)
             .unwrap_or_else(|e| panic!("backup json: {e}: {}", String::from_utf8_lossy(&o.stdout)))
     }
+}
+
+/// Run `c` (a tresor command prepared with its environment, e.g. from [`Env::cmd`]) with `args`
+/// and require exit code `code`; the panic shows the arguments, stdout and stderr.
+pub fn run_expecting(mut c: Command, args: &[&str], code: i32) -> Output {
+    let o = c.args(args).output().unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(code),
+        "tresor {args:?}\nstdout: {}\nstderr: {}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    o
 }
 
 /// The arguments of `tresor key add --put-only --host HOST` with the new key's password from

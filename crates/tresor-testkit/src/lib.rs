@@ -32,7 +32,7 @@ pub mod tree;
 
 /// The helpers most test modules use.
 pub mod prelude {
-    pub use crate::cli::{Env, PASSWORD, put_only_key_args, tresor_bin};
+    pub use crate::cli::{Env, PASSWORD, put_only_key_args, run_expecting, tresor_bin};
     #[cfg(feature = "core")]
     pub use crate::repo::{KDF, backup, backup_options, data, owner, setup};
     pub use crate::require::{

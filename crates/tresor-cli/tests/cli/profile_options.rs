@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use tresor_testkit::prelude::Env;
+use tresor_testkit::prelude::{Env, run_expecting};
 
 /// `src/keep/a.txt`, `src/keep/b.txt`, `src/skip/.nobackup`, `src/skip/c.txt`; and the
 /// configuration with profile `p` on the test repository.
@@ -55,15 +55,7 @@ fn bare(env: &Env, file: &Path, args: &[&str], code: i32) -> Output {
         .env_remove("TRESOR_PASSWORD")
         .arg("--config")
         .arg(file);
-    let o = c.args(args).output().unwrap();
-    assert_eq!(
-        o.status.code(),
-        Some(code),
-        "{args:?}\nstdout: {}\nstderr: {}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    o
+    run_expecting(c, args, code)
 }
 
 fn json(o: &Output) -> serde_json::Value {

@@ -5,7 +5,7 @@
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use tresor_testkit::prelude::Env;
+use tresor_testkit::prelude::{Env, run_expecting};
 
 /// A source tree: `src/keep/a.txt`, `src/keep/b.txt`, `src/skip/c.txt`, `src/x.tmp`.
 fn tree(env: &Env) -> PathBuf {
@@ -67,16 +67,8 @@ fn tresor(env: &Env, file: &Path) -> Command {
     c
 }
 
-fn run(mut c: Command, args: &[&str], code: i32) -> Output {
-    let o = c.args(args).output().unwrap();
-    assert_eq!(
-        o.status.code(),
-        Some(code),
-        "{args:?}\nstdout: {}\nstderr: {}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    o
+fn run(c: Command, args: &[&str], code: i32) -> Output {
+    run_expecting(c, args, code)
 }
 
 fn json(o: &Output) -> serde_json::Value {

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tresor_testkit::prelude::Env;
+use tresor_testkit::prelude::{Env, run_expecting};
 
 /// `tresor.toml` with profile `work` (host `box1`, sources `src`): `keys` in its table,
 /// `tables` after it.
@@ -40,16 +40,8 @@ fn tresor(env: &Env, file: &Path) -> Command {
     c
 }
 
-fn run(mut c: Command, args: &[&str], code: i32) -> Output {
-    let o = c.args(args).output().unwrap();
-    assert_eq!(
-        o.status.code(),
-        Some(code),
-        "{args:?}\nstdout: {}\nstderr: {}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    o
+fn run(c: Command, args: &[&str], code: i32) -> Output {
+    run_expecting(c, args, code)
 }
 
 fn init(env: &Env, file: &Path) {
