@@ -338,13 +338,15 @@ pub struct DrillArgs {
     #[arg(long)]
     pub compare_source: bool,
     /// List past drills instead of drilling.
-    #[arg(long, conflicts_with_all = ["snapshots", "sample", "sample_bytes", "share", "target", "compare_source"])]
+    #[arg(long, conflicts_with_all = ["snapshots", "sample", "sample_bytes", "share", "target", "compare_source", "metrics_textfile", "pushgateway"])]
     pub history: bool,
     /// Seed of the random sample (tests).
     #[arg(long, hide = true, value_name = "N")]
     pub seed: Option<u64>,
     #[command(flatten)]
     pub filter: SnapshotFilterArgs,
+    #[command(flatten)]
+    pub metrics: MetricsArgs,
 }
 
 /// `tresor protect`.
@@ -1173,7 +1175,7 @@ pub struct DumpArgs {
     pub filter: SnapshotFilterArgs,
 }
 
-/// Where `backup`, `check` and `snapshots --check-overdue` publish their metrics.
+/// Where `backup`, `check`, `drill` and `snapshots --check-overdue` publish their metrics.
 #[derive(Debug, Clone, Default, Args)]
 pub struct MetricsArgs {
     /// Write this run's metrics into PATH (node_exporter textfile collector format: name it

@@ -109,6 +109,9 @@ pub struct CheckReport {
     pub packs: usize,
     /// Blobs in the index.
     pub blobs: usize,
+    /// Bytes of all pack files the storage lists (the repository's size, near enough: the
+    /// other objects are small).
+    pub pack_bytes: u64,
     /// Packs read whole.
     pub packs_read: usize,
     /// Packs chosen to be read (those whose read failed are errors).
@@ -161,6 +164,7 @@ pub fn check_with(
     r.packs = distinct_packs(&index).len();
     r.blobs = index.len();
     let stored: HashMap<String, u64> = repo.storage().list(Kind::Pack)?.into_iter().collect();
+    r.pack_bytes = stored.values().sum();
     check_pack_sizes(&index, &stored, &mut r);
     for name in stored.keys() {
         let listed = name

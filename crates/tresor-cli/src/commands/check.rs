@@ -4,7 +4,7 @@ use crate::exit;
 use crate::progress::{Bar, Show};
 use crate::render::{self, check::Checked};
 use anyhow::{Context as _, Result, bail};
-use tresor_core::check::{ReadData, check_with};
+use tresor_core::check::{CheckReport, ReadData, check_with};
 
 fn parse_subset(s: &str) -> Result<ReadData> {
     if let Some(p) = s.strip_suffix('%') {
@@ -31,13 +31,15 @@ fn parse_subset(s: &str) -> Result<ReadData> {
 pub fn run(ctx: &Context, a: &CheckArgs) -> Result<i32> {
     let r = check(ctx, a);
     if a.metrics.metrics_textfile.is_some() || a.metrics.pushgateway.is_some() {
-        let code = r.as_ref().map_or_else(exit::code, |c| *c);
-        crate::metrics::check(&a.metrics, code);
+        let code = r.as_ref().map_or_else(exit::code, |c| c.0);
+        let report = r.as_ref().ok().map(|c| &c.1);
+        crate::metrics::check(&a.metrics, code, report);
     }
-    r
+    r.map(|c| c.0)
 }
 
-fn check(ctx: &Context, a: &CheckArgs) -> Result<i32> {
+/// The check's exit code and report.
+fn check(ctx: &Context, a: &CheckArgs) -> Result<(i32, CheckReport)> {
     let which = match (&a.read_data_subset, a.read_data) {
         (Some(s), _) => parse_subset(s)?,
         (None, true) => ReadData::All,
@@ -50,9 +52,10 @@ fn check(ctx: &Context, a: &CheckArgs) -> Result<i32> {
     let r = r?;
     let checked = Checked::new(&r, which != ReadData::None);
     render::emit(&ctx.with_requests(&checked), ctx.mode())?;
-    Ok(if r.errors.is_empty() {
+    let code = if r.errors.is_empty() {
         exit::OK
     } else {
         exit::DAMAGED
-    })
+    };
+    Ok((code, r))
 }

@@ -6,7 +6,7 @@ use anyhow::{Result, bail};
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use tresor_core::drill::sample::Budget;
-use tresor_core::drill::{DrillOptions, drill, latest_per_group, record};
+use tresor_core::drill::{DrillOptions, DrillOutcome, drill, latest_per_group, record};
 use tresor_core::snapshots::{SnapshotFilter, find};
 use tresor_core::{CoreError, NoProgress};
 use tresor_format::drill::DrillResult;
@@ -14,7 +14,41 @@ use tresor_format::drill::DrillResult;
 /// Files a drill restores when no budget is given.
 const DEFAULT_SAMPLE: u64 = 20;
 
+/// `drill` (or `--history`), then the drill's metrics (when asked for) whatever the outcome.
 pub fn run(ctx: &Context, a: &DrillArgs) -> Result<i32> {
+    if a.history {
+        return history(ctx);
+    }
+    let r = drill_once(ctx, a);
+    if a.metrics.metrics_textfile.is_some() || a.metrics.pushgateway.is_some() {
+        let code = r.as_ref().map_or_else(exit::code, |d| d.0);
+        let outcome = r.as_ref().ok().map(|d| &d.1);
+        crate::metrics::drill(&a.metrics, code, outcome);
+    }
+    r.map(|d| d.0)
+}
+
+/// `drill --history`: the past drills.
+fn history(ctx: &Context) -> Result<i32> {
+    let repo = ctx.open()?;
+    if !repo.key().can_read() {
+        return Err(
+            CoreError::PutOnly("drilling (a put-only key cannot drill: it cannot read)").into(),
+        );
+    }
+    let index = repo.load_index()?;
+    let (list, _) = repo.load_snapshots()?;
+    let (records, ignored) = record::load_trusted(&repo)?;
+    let present: Vec<_> = list.iter().map(|(id, _)| *id).collect();
+    render::emit(
+        &History::new(&index, &records, &present, ignored),
+        ctx.mode(),
+    )?;
+    Ok(exit::OK)
+}
+
+/// One drill: its exit code and outcome.
+fn drill_once(ctx: &Context, a: &DrillArgs) -> Result<(i32, DrillOutcome)> {
     let repo = ctx.open()?;
     if !repo.key().can_read() {
         return Err(
@@ -23,15 +57,6 @@ pub fn run(ctx: &Context, a: &DrillArgs) -> Result<i32> {
     }
     let index = repo.load_index()?;
     let (list, skipped) = repo.load_snapshots()?;
-    if a.history {
-        let (records, ignored) = record::load_trusted(&repo)?;
-        let present: Vec<_> = list.iter().map(|(id, _)| *id).collect();
-        render::emit(
-            &History::new(&index, &records, &present, ignored),
-            ctx.mode(),
-        )?;
-        return Ok(exit::OK);
-    }
     let filter: SnapshotFilter = (&a.filter).into();
     let chosen = if a.snapshots.is_empty() {
         latest_per_group(&list, &filter)
@@ -48,22 +73,32 @@ pub fn run(ctx: &Context, a: &DrillArgs) -> Result<i32> {
     if chosen.is_empty() {
         bail!("no snapshot to drill: the repository has none that matches");
     }
+    let here = hostname();
+    if a.compare_source && !chosen.iter().any(|(_, s)| s.hostname == here) {
+        render::say(format!(
+            "warning: --compare-source compares nothing: no drilled snapshot is of this host \
+             ({}); drill on the host that made them",
+            render::escape_controls(&here)
+        ));
+    }
     let sandbox = Sandbox::create(a.target.as_deref())?;
     let opts = DrillOptions {
         budget: budget(a)?,
         sandbox: sandbox.0.clone(),
-        compare_source: a.compare_source.then(hostname),
+        compare_source: a.compare_source.then(|| here.clone()),
         seed: a.seed,
-        hostname: hostname(),
+        hostname: here,
+        workers: super::workers().max(2) * 2,
     };
     let outcome = drill(&repo, &index, &chosen, &list, &opts, &NoProgress);
     drop(sandbox);
     let outcome = outcome?;
     render::emit(&Report::new(&outcome), ctx.mode())?;
-    Ok(match outcome.result {
+    let code = match outcome.result {
         DrillResult::Passed => exit::OK,
         DrillResult::Failed => exit::DRILL_FAILED,
-    })
+    };
+    Ok((code, outcome))
 }
 
 /// `--sample`, `--sample-bytes` or `--share`.

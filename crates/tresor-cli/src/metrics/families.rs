@@ -3,6 +3,8 @@
 
 use super::{Metric, labels, publish, seconds};
 use crate::args::MetricsArgs;
+use tresor_core::check::CheckReport;
+use tresor_core::drill::DrillOutcome;
 use tresor_core::overdue::GroupAge;
 use tresor_format::snapshot::SnapshotSummary;
 
@@ -111,8 +113,9 @@ fn figures(l: &super::Labels, s: &SnapshotSummary) -> Vec<Metric> {
     ]
 }
 
-/// Publish the metrics of a check run that exited `code`.
-pub fn check(m: &MetricsArgs, code: i32) {
+/// Publish the metrics of a check run that exited `code`; `report`: what it found, when it got
+/// as far as the storage listing (the repository's size and counts).
+pub fn check(m: &MetricsArgs, code: i32, report: Option<&CheckReport>) {
     let l = labels(m, &[]);
     let now = jiff::Timestamp::now();
     let mut out = vec![Metric::one(
@@ -129,7 +132,134 @@ pub fn check(m: &MetricsArgs, code: i32) {
             seconds(now),
         ));
     }
+    if let Some(r) = report {
+        out.extend(repository(&l, r));
+    }
     publish(m, &out, Some(&crate::context::hostname()));
+}
+
+/// The repository's size and counts as the last check saw them.
+fn repository(l: &super::Labels, r: &CheckReport) -> Vec<Metric> {
+    vec![
+        Metric::one(
+            "tresor_repository_size_bytes",
+            "Bytes of all pack files in the repository, from the storage listing of the last \
+             check (index, snapshot and key objects, a fraction of a percent, not counted).",
+            l,
+            r.pack_bytes as f64,
+        ),
+        Metric::one(
+            "tresor_repository_packs",
+            "Packs in the repository's index at the last check.",
+            l,
+            r.packs as f64,
+        ),
+        Metric::one(
+            "tresor_repository_blobs",
+            "Blobs in the repository's index at the last check.",
+            l,
+            r.blobs as f64,
+        ),
+        Metric::one(
+            "tresor_repository_snapshots",
+            "Snapshots the last check read.",
+            l,
+            r.snapshots as f64,
+        ),
+    ]
+}
+
+/// Publish the metrics of a drill that exited `code`; `outcome`: what it measured, when it
+/// got as far as restoring.
+pub fn drill(m: &MetricsArgs, code: i32, outcome: Option<&DrillOutcome>) {
+    let l = labels(m, &[]);
+    let now = jiff::Timestamp::now();
+    let mut out = vec![
+        Metric::one(
+            "tresor_drill_last_run_timestamp_seconds",
+            "When the last drill ended (Unix time), passed or not.",
+            &l,
+            seconds(now),
+        ),
+        Metric::one(
+            "tresor_drill_last_exit_code",
+            "Exit code of the last drill (0 passed, 7 a mismatch found, others docs/cli.md).",
+            &l,
+            f64::from(code),
+        ),
+    ];
+    if code == crate::exit::OK {
+        out.push(Metric::one(
+            "tresor_drill_last_success_timestamp_seconds",
+            "When the last drill that passed ended (Unix time).",
+            &l,
+            seconds(now),
+        ));
+    }
+    if let Some(o) = outcome {
+        out.extend(drill_figures(m, &l, o));
+    }
+    publish(m, &out, Some(&crate::context::hostname()));
+}
+
+/// The families of a drill's outcome.
+fn drill_figures(m: &MetricsArgs, l: &super::Labels, o: &DrillOutcome) -> Vec<Metric> {
+    let t = &o.throughput;
+    let with = |k: &str, v: &str| {
+        let mut l = l.clone();
+        l.push((k.into(), v.into()));
+        l
+    };
+    let coverage = Metric {
+        name: "tresor_drill_coverage_ratio",
+        help: "Share (0-1) of the repository's packs (`of=\"packs\"`) and snapshots \
+               (`of=\"snapshots\"`) that some drill has restored from, after the last drill.",
+        samples: vec![
+            (with("of", "packs"), o.coverage.packs_share),
+            (with("of", "snapshots"), o.coverage.snapshots_share),
+        ],
+        whole: false,
+    };
+    let estimate = Metric {
+        name: "tresor_drill_estimate_seconds",
+        help: "Estimated seconds to restore every snapshot the last drill chose of each host \
+               (the recovery-time estimate; thaw time included on a cold tier).",
+        samples: (o.hosts.iter())
+            .filter_map(|e| {
+                let s = e.seconds? + e.thaw_seconds.unwrap_or(0.0);
+                Some((labels(m, &[("host", &e.host)]), s))
+            })
+            .collect(),
+        whole: true,
+    };
+    vec![
+        Metric::one(
+            "tresor_drill_files",
+            "Files the last drill restored and verified.",
+            l,
+            t.files as f64,
+        ),
+        Metric::one(
+            "tresor_drill_bytes",
+            "Bytes the last drill restored and verified.",
+            l,
+            t.bytes as f64,
+        ),
+        Metric::one(
+            "tresor_drill_mismatches",
+            "Mismatches the last drill found (each named in its output).",
+            l,
+            o.mismatches.len() as f64,
+        ),
+        Metric::one(
+            "tresor_drill_throughput_bytes_per_second",
+            "Restore throughput the last drill measured.",
+            l,
+            t.bytes_per_sec(),
+        ),
+        coverage,
+        estimate,
+    ]
 }
 
 /// Publish the metrics of `snapshots --check-overdue`: per group its newest snapshot's time

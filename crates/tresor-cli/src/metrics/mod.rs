@@ -1,4 +1,4 @@
-//! Metrics for Prometheus (docs/cli.md, "Metrics"): `backup`, `check` and `snapshots
+//! Metrics for Prometheus (docs/cli.md, "Metrics"): `backup`, `check`, `drill` and `snapshots
 //! --check-overdue` describe their run as gauges, written to a node_exporter textfile
 //! (`--metrics-textfile`) and/or pushed to a pushgateway (`--pushgateway`).
 //!
@@ -13,7 +13,7 @@ mod families;
 mod push;
 pub mod text;
 
-pub use families::{BackupRun, backup, check, overdue};
+pub use families::{BackupRun, backup, check, drill, overdue};
 
 use crate::args::MetricsArgs;
 use std::io::Write as _;

@@ -421,13 +421,14 @@ fn home(s: &str) -> PathBuf {
     }
 }
 
-/// `backup`, `check` and `snapshots --check-overdue`: where metrics go (`metrics_textfile`,
+/// `backup`, `check`, `drill` and `snapshots --check-overdue`: where metrics go (`metrics_textfile`,
 /// `pushgateway`), the `profile` label, and `max_age` and `notify` of the overdue check.
 fn metrics_of(c: &mut Command, m: &ArgMatches, chosen: &Chosen) {
     let p = &chosen.profile;
     let (a, sub) = match c {
         Command::Backup(a) => (&mut a.metrics, "backup"),
         Command::Check(a) => (&mut a.metrics, "check"),
+        Command::Drill(a) if !a.history => (&mut a.metrics, "drill"),
         Command::Snapshots(a) if a.check_overdue => {
             let sm = m.subcommand_matches("snapshots").unwrap_or(m);
             fill(sm, "max_age", &mut a.max_age, p.max_age.as_ref(), Some);

@@ -86,6 +86,8 @@ pub const KEYS: &[(&str, &[(&str, &str)])] = &[
             ("host", "hosts"),
             ("drill_paths", "paths"),
             ("drill_tags", "tags"),
+            ("metrics_textfile", "metrics_textfile"),
+            ("pushgateway", "pushgateway"),
         ],
     ),
 ];

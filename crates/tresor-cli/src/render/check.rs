@@ -16,6 +16,8 @@ pub struct Checked<'a> {
     pub packs: usize,
     /// Blobs in the index.
     pub blobs: usize,
+    /// Bytes of all pack files the storage lists.
+    pub pack_bytes: u64,
     /// Packs read whole.
     pub packs_read: usize,
     /// Packs chosen to be read (those whose read failed are errors).
@@ -42,6 +44,7 @@ impl<'a> Checked<'a> {
             snapshots: r.snapshots,
             packs: r.packs,
             blobs: r.blobs,
+            pack_bytes: r.pack_bytes,
             packs_read: r.packs_read,
             packs_selected: r.packs_selected,
             selection: &r.selection,
@@ -115,6 +118,7 @@ mod tests {
             snapshots: 2,
             packs: 3,
             blobs: 40,
+            pack_bytes: 5000,
             packs_read: 1,
             packs_selected: 1,
             selection: "part 1/3 by pack id".into(),

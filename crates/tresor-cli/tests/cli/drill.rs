@@ -1,7 +1,8 @@
 //! `tresor drill` (issue 17): an intact repository passes and successive drills reach every
 //! pack; a flipped byte in a data pack, a deleted pack and a changed source file each fail the
 //! drill (exit 7) naming the file; a put-only key cannot drill (13); `--history` lists the runs;
-//! a drill record planted by a put-only key changes no coverage.
+//! a drill record planted by a put-only key changes no coverage; `--metrics-textfile` holds the
+//! drill's figures and check's repository size.
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
@@ -190,6 +191,24 @@ fn a_source_changed_without_a_new_backup_fails_with_compare_source() {
     assert_eq!(v["mismatches"].as_array().unwrap().len(), 1, "{v}");
     // Without --compare-source the repository itself is fine.
     drill(&env, &["--share", "100%"], 0);
+    // Snapshots of another host: nothing to compare, and the drill says so.
+    env.backup_json(&[&src], &["--host", "elsewhere"], 0);
+    let args = [
+        "drill",
+        "--compare-source",
+        "--host",
+        "elsewhere",
+        "--sample",
+        "2",
+    ];
+    let o = env.run_code(&args, 0);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains(
+            "warning: --compare-source compares nothing: no drilled snapshot is of this host"
+        ),
+        "{err}"
+    );
 }
 
 #[test]
@@ -248,4 +267,190 @@ fn plant_put_only_record(env: &Env, pw: &Path) {
         nonce: tresor_format::drill::DrillRecord::new_nonce().unwrap(),
     };
     tresor_core::drill::record::write(&repo, &record).unwrap();
+}
+
+/// The bytes of every file under `dir`.
+fn bytes_under(dir: &Path) -> u64 {
+    let mut n = 0;
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        n += if p.is_dir() {
+            bytes_under(&p)
+        } else {
+            std::fs::metadata(&p).unwrap().len()
+        };
+    }
+    n
+}
+
+#[test]
+fn metrics_hold_the_drill_outcome_and_the_repository_size() {
+    use super::metrics::{scrape, value};
+    let env = Env::new();
+    small_repo(&env);
+    let prom = env.path("tresor.prom");
+    let p = prom.to_str().unwrap();
+    let v = drill(&env, &["--share", "100%", "--metrics-textfile", p], 0);
+    let s = scrape(&prom);
+    assert_eq!(value(&s, "tresor_drill_last_exit_code", &[]), 0.0);
+    let success = value(&s, "tresor_drill_last_success_timestamp_seconds", &[]);
+    assert_eq!(value(&s, "tresor_drill_files", &[]), 8.0);
+    assert_eq!(
+        value(&s, "tresor_drill_bytes", &[]),
+        f64::from(8 * (400 << 10))
+    );
+    assert_eq!(value(&s, "tresor_drill_mismatches", &[]), 0.0);
+    let rate = v["bytes_per_sec"].as_f64().unwrap();
+    assert_eq!(
+        value(&s, "tresor_drill_throughput_bytes_per_second", &[]),
+        rate
+    );
+    let cover = |of| value(&s, "tresor_drill_coverage_ratio", &[("of", of)]);
+    assert_eq!(
+        cover("packs"),
+        v["coverage"]["packs_share"].as_f64().unwrap()
+    );
+    assert_eq!(cover("snapshots"), 1.0);
+    let host = v["hosts"][0]["host"].as_str().unwrap();
+    let est = value(&s, "tresor_drill_estimate_seconds", &[("host", host)]);
+    assert_eq!(est, v["hosts"][0]["seconds"].as_f64().unwrap());
+    assert!(est > 0.0);
+
+    // check adds the repository's size: the bytes of the pack files on disk.
+    let c = json(&env.ok(&["check", "--json", "--metrics-textfile", p]));
+    let s = scrape(&prom);
+    let size = value(&s, "tresor_repository_size_bytes", &[]);
+    assert_eq!(size, bytes_under(&env.repo.join("data")) as f64);
+    assert_eq!(c["pack_bytes"].as_f64().unwrap(), size);
+    assert!(size > f64::from(8 * (400 << 10)), "{size}");
+    assert_eq!(
+        value(&s, "tresor_repository_packs", &[]),
+        c["packs"].as_f64().unwrap()
+    );
+    assert_eq!(
+        value(&s, "tresor_repository_blobs", &[]),
+        c["blobs"].as_f64().unwrap()
+    );
+    assert_eq!(value(&s, "tresor_repository_snapshots", &[]), 1.0);
+
+    // A failed drill records its exit code and mismatch; the last success stays.
+    let pack = &data_packs(&env.repo)[0];
+    let mut bytes = std::fs::read(pack).unwrap();
+    bytes[100] ^= 1;
+    std::fs::write(pack, bytes).unwrap();
+    drill(&env, &["--share", "100%", "--metrics-textfile", p], 7);
+    let s = scrape(&prom);
+    assert_eq!(value(&s, "tresor_drill_last_exit_code", &[]), 7.0);
+    assert_eq!(value(&s, "tresor_drill_mismatches", &[]), 1.0);
+    assert_eq!(
+        value(&s, "tresor_drill_last_success_timestamp_seconds", &[]),
+        success
+    );
+    assert_eq!(value(&s, "tresor_check_last_exit_code", &[]), 0.0);
+}
+
+/// Every file under `dir` (relative paths, sorted), skipping `skip`.
+fn listing(dir: &Path, skip: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p == skip {
+                continue;
+            }
+            if p.is_dir() && !p.is_symlink() {
+                todo.push(p.clone());
+            }
+            out.push(p.strip_prefix(dir).unwrap().to_path_buf());
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Hostile names (a newline, a terminal escape, invalid UTF-8, a backslash, in a `...`
+/// directory) and a file owned by 1234:1234: a drill of everything passes (owners compared as
+/// root); with the files changed behind the backup's back, the report names each by the
+/// display rule in JSON (which stays valid) and text (no raw control byte), and nothing is
+/// written outside the sandbox, which is left empty.
+#[test]
+fn hostile_names_and_owners_are_drilled_and_shown_escaped() {
+    use std::os::unix::ffi::OsStrExt;
+    let env = Env::new();
+    env.init();
+    let src = env.path("src");
+    let dots = src.join("...");
+    std::fs::create_dir_all(&dots).unwrap();
+    let names: [&[u8]; 4] = [b"new\nline", b"\x1b[2J", b"bad\xff\xfe", b"..\\.."];
+    let files: Vec<PathBuf> = names
+        .iter()
+        .map(|n| dots.join(std::ffi::OsStr::from_bytes(n)))
+        .collect();
+    for (i, f) in files.iter().enumerate() {
+        std::fs::write(f, pseudo_random(i as u64, 3000)).unwrap();
+    }
+    let owned = src.join("owned");
+    std::fs::write(&owned, b"owned by 1234").unwrap();
+    std::os::unix::fs::chown(&owned, Some(1234), Some(1234)).unwrap();
+    env.backup_json(&[&src], &[], 0);
+    let target = env.path("sandbox");
+    let t = target.to_str().unwrap();
+    let before = listing(env.dir.path(), &env.repo);
+    let clean = drill(
+        &env,
+        &["--share", "100%", "--compare-source", "--target", t],
+        0,
+    );
+    assert_eq!(clean["files"], 5, "{clean}");
+    assert_eq!(clean["source"]["compared"], 5, "{clean}");
+    // Same sizes and mtimes, other bytes: each is named.
+    for f in &files {
+        let mtime = std::fs::metadata(f).unwrap().modified().unwrap();
+        std::fs::write(f, pseudo_random(77, 3000)).unwrap();
+        let h = std::fs::File::options().write(true).open(f).unwrap();
+        h.set_modified(mtime).unwrap();
+    }
+    let v = drill(
+        &env,
+        &["--share", "100%", "--compare-source", "--target", t],
+        7,
+    );
+    let mut got = mismatch_paths(&v, "source_changed");
+    got.sort();
+    let base = dots.to_str().unwrap();
+    let mut want: Vec<String> = ["..\\\\..", "\\x1b[2J", "bad\\xff\\xfe", "new\\nline"]
+        .iter()
+        .map(|n| format!("{base}/{n}"))
+        .collect();
+    want.sort();
+    assert_eq!(got, want, "{v}");
+    assert_eq!(v["mismatches"].as_array().unwrap().len(), 4, "{v}");
+    let o = env.run_code(
+        &[
+            "drill",
+            "--share",
+            "100%",
+            "--compare-source",
+            "--target",
+            t,
+        ],
+        7,
+    );
+    let text = [o.stdout, o.stderr].concat();
+    assert!(!text.contains(&0x1b) && !text.contains(&0xff), "{text:?}");
+    let text = String::from_utf8(text).unwrap();
+    for w in &want {
+        assert_eq!(
+            text.matches(&format!("{w} (snapshot ")).count(),
+            1,
+            "{w}: {text}"
+        );
+    }
+    assert!(!text.contains("new\nline"), "{text}");
+    // Nothing but the (empty) sandbox was added outside the repository.
+    assert_eq!(std::fs::read_dir(&target).unwrap().count(), 0);
+    let mut after = listing(env.dir.path(), &env.repo);
+    after.retain(|p| p != Path::new("sandbox"));
+    assert_eq!(after, before);
 }

@@ -13,13 +13,13 @@ fn stderr(o: &std::process::Output) -> String {
 }
 
 /// The samples of a metrics file, parsed by prometheus-parse.
-fn scrape(path: &Path) -> prometheus_parse::Scrape {
+pub fn scrape(path: &Path) -> prometheus_parse::Scrape {
     let text = std::fs::read_to_string(path).unwrap();
     prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_string()))).unwrap()
 }
 
 /// The value of the one sample of `name` whose labels include `want`.
-fn value(s: &prometheus_parse::Scrape, name: &str, want: &[(&str, &str)]) -> f64 {
+pub fn value(s: &prometheus_parse::Scrape, name: &str, want: &[(&str, &str)]) -> f64 {
     let found: Vec<f64> = (s.samples.iter())
         .filter(|x| x.metric == name && want.iter().all(|(k, v)| x.labels.get(k) == Some(*v)))
         .map(|x| match x.value {

@@ -1,18 +1,23 @@
-//! The recovery-time estimate: the drill's measured throughput extrapolated to whole snapshots
+//! The recovery-time estimate: the drill's measured restores extrapolated to whole snapshots
 //! and whole hosts.
 //!
-//! With `T` the drill's restore time for `n` files of `b` bytes, a snapshot of `N` files and
-//! `B` bytes (its summary) is estimated at
+//! A restore's time is modelled as a cost per file plus a cost per byte, `t = a + b · x` for a
+//! file of `x` bytes. The drill times each file's restore (not its own check of the restored
+//! file, which a restore does not do) and fits `a` and `b` to those times by ordinary least
+//! squares (both kept ≥ 0: when the fit gives a negative one, it is 0 and the other is fitted
+//! alone), then scales both so that the fitted times of the sample add up to the restores' part
+//! of the drill's wall time (its files are restored in parallel, as `tresor restore` restores
+//! them). A
+//! snapshot of `N` files and `B` bytes (its summary) is estimated at
 //!
 //! ```text
-//! t = (T · B / b + T · N / n) / 2
+//! t = a · N + b · B
 //! ```
 //!
-//! the mean of the byte-based and the file-based extrapolation (a sample of few large files
-//! says little about many small ones and the reverse; the mean keeps either from dominating).
-//! A term whose drill count is zero is left out. A host's estimate is the sum over the latest
-//! snapshot of each of its path sets. Cold-tier thaw time (issue 18) is not included yet:
-//! [`Estimate::thaw_seconds`] is the hook, always `None` today.
+//! (A mean of a byte-based and a file-based extrapolation, the first formula, overestimated a
+//! restore of the 1 GB bench tree fourfold: a sample of small files makes each byte look dear.)
+//! A host's estimate is the sum over the latest snapshot of each of its path sets.
+//! [`Estimate::thaw_seconds`] adds the time to thaw data from a cold tier when known.
 
 use tresor_format::ObjectId;
 use tresor_format::snapshot::Snapshot;
@@ -24,8 +29,51 @@ pub struct Throughput {
     pub files: u64,
     /// Bytes restored.
     pub bytes: u64,
-    /// Seconds the restores took.
+    /// Seconds the restores took (wall time).
     pub seconds: f64,
+    /// The cost model fitted to the sample's restore times (`None` when nothing was restored).
+    #[serde(skip)]
+    pub model: Option<CostModel>,
+}
+
+/// Seconds a restore spends per file and per byte (module formula).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct CostModel {
+    /// Seconds per file.
+    pub per_file: f64,
+    /// Seconds per byte.
+    pub per_byte: f64,
+}
+
+impl CostModel {
+    /// The least-squares fit of `t = per_file + per_byte · bytes` to `samples` (bytes and
+    /// seconds of each restored file), both coefficients ≥ 0, scaled so that the fitted times
+    /// add up to `wall` seconds. `None` without samples or without measured time.
+    pub fn fit(samples: &[(u64, f64)], wall: f64) -> Option<Self> {
+        let n = samples.len() as f64;
+        let sum_t: f64 = samples.iter().map(|s| s.1).sum();
+        let sum_x: f64 = samples.iter().map(|s| s.0 as f64).sum();
+        if samples.is_empty() || sum_t <= 0.0 {
+            return None;
+        }
+        let (mx, mt) = (sum_x / n, sum_t / n);
+        let sxx: f64 = samples.iter().map(|s| (s.0 as f64 - mx).powi(2)).sum();
+        let sxt: f64 = (samples.iter())
+            .map(|s| (s.0 as f64 - mx) * (s.1 - mt))
+            .sum();
+        let mut b = if sxx > 0.0 { sxt / sxx } else { 0.0 };
+        let mut a = mt - b * mx;
+        if b < 0.0 {
+            (a, b) = (mt, 0.0);
+        } else if a < 0.0 {
+            (a, b) = (0.0, sum_t / sum_x);
+        }
+        let scale = if wall > 0.0 { wall / sum_t } else { 1.0 };
+        Some(CostModel {
+            per_file: a * scale,
+            per_byte: b * scale,
+        })
+    }
 }
 
 impl Throughput {
@@ -41,12 +89,8 @@ impl Throughput {
     /// Estimated seconds to restore `files` files of `bytes` bytes (module formula), or `None`
     /// when the drill restored nothing.
     pub fn extrapolate(&self, files: u64, bytes: u64) -> Option<f64> {
-        let by_bytes = (self.bytes > 0).then(|| self.seconds * bytes as f64 / self.bytes as f64);
-        let by_files = (self.files > 0).then(|| self.seconds * files as f64 / self.files as f64);
-        match (by_bytes, by_files) {
-            (Some(a), Some(b)) => Some((a + b) / 2.0),
-            (a, b) => a.or(b),
-        }
+        let m = self.model?;
+        Some(m.per_file * files as f64 + m.per_byte * bytes as f64)
     }
 }
 
@@ -111,23 +155,58 @@ mod tests {
     use super::*;
 
     #[test]
-    fn formula_is_the_mean_of_both_extrapolations() {
-        let t = Throughput {
-            files: 10,
-            bytes: 1000,
-            seconds: 2.0,
+    fn the_fit_recovers_a_cost_per_file_and_per_byte() {
+        // t = 0.001 s + 1e-8 s/byte, exact: the fit gives them back (wall = sum of times).
+        let t = |x: u64| 0.001 + 1e-8 * x as f64;
+        let samples: Vec<(u64, f64)> = [100, 5_000, 40_000, 1_000_000]
+            .iter()
+            .map(|&x| (x, t(x)))
+            .collect();
+        let sum: f64 = samples.iter().map(|s| s.1).sum();
+        let m = CostModel::fit(&samples, sum).unwrap();
+        assert!((m.per_file - 0.001).abs() < 1e-12, "{m:?}");
+        assert!((m.per_byte - 1e-8).abs() < 1e-15, "{m:?}");
+        // Restored two at a time: the wall time halves both.
+        let half = CostModel::fit(&samples, sum / 2.0).unwrap();
+        assert!((half.per_file - 0.0005).abs() < 1e-12, "{half:?}");
+        let through = Throughput {
+            files: 4,
+            bytes: 1_045_100,
+            seconds: sum,
+            model: Some(m),
         };
-        assert_eq!(t.bytes_per_sec(), 500.0);
-        assert_eq!(t.files_per_sec(), 5.0);
-        // bytes: 2 s × 10 = 20 s; files: 2 s × 4 = 8 s; mean 14 s.
-        assert_eq!(t.extrapolate(40, 10_000), Some(14.0));
-        let none = Throughput::default();
-        assert_eq!(none.extrapolate(1, 1), None);
-        let only_links = Throughput {
-            files: 2,
-            bytes: 0,
-            seconds: 1.0,
-        };
-        assert_eq!(only_links.extrapolate(4, 100), Some(2.0));
+        // 60,000 files of 900 MB: 60 s + 9 s.
+        let e = through.extrapolate(60_000, 900_000_000).unwrap();
+        assert!((e - 69.0).abs() < 1e-6, "{e}");
+        assert_eq!(through.bytes_per_sec(), 1_045_100.0 / sum);
+    }
+
+    #[test]
+    fn a_negative_coefficient_is_zero_and_the_other_fitted_alone() {
+        // Bigger files faster: no cost per byte, the mean per file.
+        let m = CostModel::fit(&[(10, 0.3), (1000, 0.1)], 0.4).unwrap();
+        assert_eq!(
+            m,
+            CostModel {
+                per_file: 0.2,
+                per_byte: 0.0
+            }
+        );
+        // A steep line through a negative intercept: only the cost per byte.
+        let m = CostModel::fit(&[(100, 0.0001), (200, 0.3)], 0.3001).unwrap();
+        assert_eq!(m.per_file, 0.0);
+        assert!((m.per_byte - 0.3001 / 300.0).abs() < 1e-15, "{m:?}");
+        // One size only (links: 0 bytes): per file only.
+        let m = CostModel::fit(&[(0, 0.5), (0, 1.5)], 2.0).unwrap();
+        assert_eq!(
+            m,
+            CostModel {
+                per_file: 1.0,
+                per_byte: 0.0
+            }
+        );
+        assert_eq!(CostModel::fit(&[], 1.0), None);
+        assert_eq!(CostModel::fit(&[(5, 0.0)], 1.0), None);
+        assert_eq!(Throughput::default().extrapolate(1, 1), None);
     }
 }

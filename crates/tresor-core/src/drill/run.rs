@@ -7,15 +7,17 @@ use crate::Progress;
 use crate::repo::Repository;
 use crate::repo::index::Index;
 use crate::repo::trust::Verdict;
-use crate::restorer::{RestoreOptions, restore};
+use crate::restorer::{RestoreOptions, restore_entry};
 use std::collections::BTreeSet;
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 use tresor_format::snapshot::Snapshot;
-use tresor_format::tree::{NodeKind, display_bytes};
+use tresor_format::tree::{NodeKind, display_bytes, valid_name};
 
 /// What restoring the sample gave.
 #[derive(Debug, Default)]
@@ -26,6 +28,11 @@ pub struct Ran {
     pub bytes: u64,
     /// Wall time of the restores.
     pub elapsed: Duration,
+    /// Each file's bytes and the seconds its restore took (in sample order), without the
+    /// drill's own check of the restored file (a restore does not do that).
+    pub timings: Vec<(u64, f64)>,
+    /// The seconds the files' restores and checks took together (summed over the workers).
+    pub checked: f64,
     /// Everything that did not match.
     pub mismatches: Vec<Mismatch>,
     /// Index positions of the packs of files that restored and matched, less those of files
@@ -34,6 +41,10 @@ pub struct Ran {
     /// The live source comparison (`--compare-source`).
     pub source: SourceCompare,
 }
+
+/// One sampled file done: its position in the sample, the seconds of its restore and of its
+/// restore and check, and its mismatches.
+type Done = (usize, (f64, f64), Vec<Mismatch>);
 
 /// The shared inputs of one drill run.
 pub struct Sandbox<'a> {
@@ -47,26 +58,56 @@ pub struct Sandbox<'a> {
     pub compare_source: Option<&'a str>,
     /// Progress.
     pub progress: &'a dyn Progress,
+    /// Files restored at once.
+    pub workers: usize,
 }
 
 impl Sandbox<'_> {
-    /// Restore and check every sampled candidate.
+    /// Restore and check every sampled candidate, `workers` files at once (as `tresor
+    /// restore` writes them); [`Ran::elapsed`] is the wall time of the restores.
     pub fn run(&self, picked: &[&Candidate], snaps: &[(tresor_format::ObjectId, Snapshot)]) -> Ran {
-        let mut ran = Ran::default();
+        let next = AtomicUsize::new(0);
+        let results: Mutex<Vec<Done>> = Mutex::new(Vec::new());
+        let started = Instant::now();
+        std::thread::scope(|scope| {
+            for _ in 0..self.workers.clamp(1, picked.len().max(1)) {
+                scope.spawn(|| {
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(c) = picked.get(i) else { break };
+                        let Some((_, snap)) = snaps.iter().find(|(id, _)| *id == c.snapshot) else {
+                            continue;
+                        };
+                        let began = Instant::now();
+                        let (bad, restoring) = self.one(c, snap, &self.folder(i, c, snaps));
+                        let took = (restoring, began.elapsed().as_secs_f64());
+                        results
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .push((i, took, bad));
+                        self.progress.file_done(file_bytes(c));
+                    }
+                });
+            }
+        });
+        let mut ran = Ran {
+            elapsed: started.elapsed(),
+            ..Ran::default()
+        };
+        let mut results = results.into_inner().unwrap_or_else(|e| e.into_inner());
+        results.sort_by_key(|r| r.0);
         let mut bad_packs: BTreeSet<u32> = BTreeSet::new();
-        for (i, c) in picked.iter().enumerate() {
-            let Some((_, snap)) = snaps.iter().find(|(id, _)| *id == c.snapshot) else {
-                continue;
-            };
-            let dir = self.dir.join(i.to_string());
-            let started = Instant::now();
-            let bad = self.one(c, snap, &dir);
-            ran.elapsed += started.elapsed();
+        for (i, (restoring, took), bad) in results {
+            let c = picked[i];
+            ran.timings.push((file_bytes(c), restoring));
+            ran.checked += took;
             ran.files += 1;
             ran.bytes += file_bytes(c);
             if bad.is_empty() {
                 ran.packs.extend(&c.packs);
-                self.compare(c, snap, &dir, &mut ran);
+                if let Some((_, snap)) = snaps.iter().find(|(id, _)| *id == c.snapshot) {
+                    self.compare(c, snap, &self.folder(i, c, snaps), &mut ran);
+                }
             } else if bad
                 .iter()
                 .any(|m| matches!(m.kind, MismatchKind::Data | MismatchKind::Content))
@@ -74,20 +115,57 @@ impl Sandbox<'_> {
                 bad_packs.extend(&c.packs);
             }
             ran.mismatches.extend(bad);
-            self.progress.file_done(file_bytes(c));
         }
         ran.packs.retain(|p| !bad_packs.contains(p));
         ran
     }
 
-    /// Restore `c` into `dir` and check it; the mismatches found.
-    fn one(&self, c: &Candidate, snap: &Snapshot, dir: &Path) -> Vec<Mismatch> {
-        let m = |kind, detail: String| Mismatch {
-            snapshot: c.snapshot,
-            path: display_bytes(&c.path),
-            kind,
-            detail,
+    /// The folder candidate `i` is restored into. A regular file goes where a restore puts it,
+    /// below one folder per snapshot (`0/home/me/` for `/home/me/f`), so that files share their
+    /// directories as in a restore; anything else (a symlink, which a later file's folder must
+    /// never pass through), and a file whose path holds a name that is not one (`..`), into a
+    /// folder of its own (`n7`).
+    fn folder(
+        &self,
+        i: usize,
+        c: &Candidate,
+        snaps: &[(tresor_format::ObjectId, Snapshot)],
+    ) -> PathBuf {
+        let own = || self.dir.join(format!("n{i}"));
+        let Some(j) = snaps.iter().position(|(id, _)| *id == c.snapshot) else {
+            return own();
         };
+        let parts: Vec<&[u8]> = c
+            .path
+            .split(|b| *b == b'/')
+            .filter(|p| !p.is_empty())
+            .collect();
+        let Some((_, parents)) = parts.split_last() else {
+            return own();
+        };
+        if c.node.kind != NodeKind::File || !parents.iter().all(|p| valid_name(p)) {
+            return own();
+        }
+        let mut dir = self.dir.join(j.to_string());
+        dir.extend(parents.iter().map(|p| OsStr::from_bytes(p)));
+        dir
+    }
+
+    /// Restore `c` into `dir` and check it: the mismatches found and the seconds the restore
+    /// took (without the check).
+    fn one(&self, c: &Candidate, snap: &Snapshot, dir: &Path) -> (Vec<Mismatch>, f64) {
+        let began = Instant::now();
+        let res = self.restore(c, snap, dir);
+        (self.check(c, dir, res), began.elapsed().as_secs_f64())
+    }
+
+    /// Restore `c` into `dir`.
+    fn restore(
+        &self,
+        c: &Candidate,
+        snap: &Snapshot,
+        dir: &Path,
+    ) -> crate::error::Result<crate::restorer::RestoreResult> {
         let trusted = self.repo.snapshot_verdict(&c.snapshot).ok() == Some(Verdict::Full);
         let mut opts = RestoreOptions::new(dir.to_path_buf());
         opts.subpath = c.path.clone();
@@ -95,7 +173,31 @@ impl Sandbox<'_> {
         opts.workers = 1;
         opts.privileged = trusted;
         opts.signer = self.repo.snapshot_signer(&c.snapshot).ok();
-        let res = match restore(self.repo, self.index, snap, &opts, &crate::NoProgress) {
+        restore_entry(
+            self.repo,
+            self.index,
+            snap,
+            &c.node,
+            &opts,
+            &crate::NoProgress,
+        )
+    }
+
+    /// The mismatches of restored `c` in `dir` (`res`: what its restore said).
+    fn check(
+        &self,
+        c: &Candidate,
+        dir: &Path,
+        res: crate::error::Result<crate::restorer::RestoreResult>,
+    ) -> Vec<Mismatch> {
+        let m = |kind, detail: String| Mismatch {
+            snapshot: c.snapshot,
+            path: display_bytes(&c.path),
+            kind,
+            detail,
+        };
+        let trusted = self.repo.snapshot_verdict(&c.snapshot).ok() == Some(Verdict::Full);
+        let res = match res {
             Ok(r) => r,
             Err(e) => return vec![m(MismatchKind::Data, e.to_string())],
         };

@@ -81,7 +81,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tresor_format::snapshot::Snapshot;
-use tresor_format::tree::{NodeKind, valid_name};
+use tresor_format::tree::{Node, NodeKind, valid_name};
 use walk::Walk;
 
 /// What restore does with an entry that is already at the place of a snapshot's entry
@@ -397,6 +397,35 @@ pub fn restore(
     opts: &RestoreOptions,
     progress: &dyn Progress,
 ) -> Result<RestoreResult> {
+    restore_from(repo, index, snapshot, None, opts, progress)
+}
+
+/// Restore the one entry `node` of `snapshot`, which the caller found at `opts.subpath` by
+/// walking the snapshot's (verified) trees, into `opts.target` — as [`restore`] with that
+/// subpath, without walking the trees down to it again (the drill restores many single files).
+///
+/// # Errors
+/// As [`restore`].
+pub fn restore_entry(
+    repo: &Repository,
+    index: &Index,
+    snapshot: &Snapshot,
+    node: &Node,
+    opts: &RestoreOptions,
+    progress: &dyn Progress,
+) -> Result<RestoreResult> {
+    restore_from(repo, index, snapshot, Some(node), opts, progress)
+}
+
+/// [`restore`], starting from `start` when given (else from `opts.subpath`).
+fn restore_from(
+    repo: &Repository,
+    index: &Index,
+    snapshot: &Snapshot,
+    start: Option<&Node>,
+    opts: &RestoreOptions,
+    progress: &dyn Progress,
+) -> Result<RestoreResult> {
     repo.require_read("restore")?;
     let started = Instant::now();
     crate::fsmeta::raise_fd_limit();
@@ -422,8 +451,7 @@ pub fn restore(
         c: Counters::default(),
         progress,
         // Twice the cores: writes bypassing the page cache wait for the disk.
-        file_threads: (2 * std::thread::available_parallelism().map_or(1, |n| n.get()))
-            .min(opts.workers.max(1)),
+        file_threads: (2 * cores()).min(opts.workers.max(1)),
         max_chunk: u64::from(repo.config().chunker.max_size),
         dry_run: opts.dry_run,
         actions: Mutex::new(Vec::new()),
@@ -433,7 +461,7 @@ pub fn restore(
     let root_dir = Arc::new(root_dir);
     // Files are created with their final permission bits; the umask must not mask them.
     let old_umask = rustix::process::umask(Mode::empty());
-    let walked = run(&sh, opts, snapshot, &root_dir);
+    let walked = run(&sh, opts, snapshot, start, &root_dir);
     rustix::process::umask(old_umask);
     let dirs = walked?;
     Ok(result(sh, dirs, started))
@@ -458,6 +486,7 @@ fn run(
     sh: &Shared<'_>,
     opts: &RestoreOptions,
     snapshot: &Snapshot,
+    start: Option<&Node>,
     root: &Arc<DirState>,
 ) -> Result<u64> {
     if ls::components(&opts.subpath).iter().any(|c| !valid_name(c)) {
@@ -466,7 +495,10 @@ fn run(
             tresor_format::tree::display_bytes(&opts.subpath)
         )));
     }
-    let start = find_node(&sh.reader, &snapshot.tree, &opts.subpath)?;
+    let start = match start {
+        Some(n) => Some(n.clone()),
+        None => find_node(&sh.reader, &snapshot.tree, &opts.subpath)?,
+    };
     let prefix = ls::normalize(&opts.subpath);
     // The whole snapshot: its summary is the total. Part of it: the walk counts as it goes.
     let whole = start.is_none() && opts.includes.is_empty() && opts.excludes.is_empty();
@@ -475,24 +507,13 @@ fn run(
         sh.progress
             .set_total(s.total_files_processed, s.total_bytes_processed);
     }
+    // A single file is restored on this thread (the drill restores thousands one by one).
+    let single = matches!(&start, Some(n) if n.kind != NodeKind::Dir);
     let (links, deferred, dirs) = std::thread::scope(|scope| -> Result<_> {
         let (tx, rx) = bounded::<FileJob>(256);
-        for _ in 0..opts.workers.max(1) {
+        for _ in 0..if single { 0 } else { opts.workers.max(1) } {
             let rx = rx.clone();
-            scope.spawn(move || {
-                for job in rx.iter() {
-                    if sh.dry_run {
-                        plan::plan_entry(sh, &job);
-                    } else if job.node.kind == NodeKind::File {
-                        sh.progress.current_file(Path::new(&job.path()));
-                        entries::restore_file(sh, &job);
-                    } else {
-                        entries::restore_special(sh, &job);
-                        sh.progress.file_done(0);
-                    }
-                    sh.release(&job.dir);
-                }
-            });
+            scope.spawn(move || work(sh, &rx));
         }
         let mut w = Walk::new(sh, opts, tx, &prefix);
         w.count_total(summary.is_none());
@@ -506,7 +527,11 @@ fn run(
             Some(n) => w.single(root, n.clone())?,
         }
         // Scoped workers are joined when the scope ends; hardlinks are made after that.
-        Ok(w.finish())
+        let walked = w.finish();
+        if single {
+            work(sh, &rx);
+        }
+        Ok(walked)
     })?;
     if sh.dry_run {
         for (dir, node) in deferred {
@@ -516,6 +541,29 @@ fn run(
         entries::make_links(sh, &links, deferred);
     }
     Ok(dirs)
+}
+
+/// The cores this process may use, asked once (the drill restores thousands of single files,
+/// and asking reads the cgroup's files each time).
+fn cores() -> usize {
+    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
+/// A file worker: restore (or plan) every job until the walk is done.
+fn work(sh: &Shared<'_>, rx: &crossbeam_channel::Receiver<FileJob>) {
+    for job in rx.iter() {
+        if sh.dry_run {
+            plan::plan_entry(sh, &job);
+        } else if job.node.kind == NodeKind::File {
+            sh.progress.current_file(Path::new(&job.path()));
+            entries::restore_file(sh, &job);
+        } else {
+            entries::restore_special(sh, &job);
+            sh.progress.file_done(0);
+        }
+        sh.release(&job.dir);
+    }
 }
 
 fn result(sh: Shared<'_>, dirs: u64, started: Instant) -> RestoreResult {
