@@ -894,6 +894,10 @@ pub struct PruneArgs {
     /// snapshot before deleting condemned packs (repeatable).
     #[arg(long = "inactive-host", value_name = "HOST")]
     pub inactive_hosts: Vec<String>,
+    /// Condemn wholly unused cold data packs (GLACIER, DEEP_ARCHIVE) even before their class's
+    /// minimum storage duration (90/180 days): the storage charges the remaining days.
+    #[arg(long)]
+    pub cold_early_delete: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -157,5 +157,6 @@ fn prune_args(dry_run: bool) -> crate::args::PruneArgs {
         max_unused: "5%".into(),
         max_repack_size: None,
         inactive_hosts: Vec::new(),
+        cold_early_delete: false,
     }
 }

@@ -18,6 +18,8 @@ pub fn run(ctx: &Context, a: &PruneArgs) -> Result<i32> {
         max_repack_size,
         inactive_hosts: a.inactive_hosts.clone(),
         workers: super::workers(),
+        cold_probe: super::thaw::can_be_cold(ctx),
+        cold_early_delete: a.cold_early_delete,
     };
     let planning = Bar::new(
         Show::bar_if(ctx.progress_enabled()),

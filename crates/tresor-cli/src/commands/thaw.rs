@@ -53,14 +53,26 @@ pub fn prepare(
 /// Other restores read packs directly; a cold pack then fails with S3's `InvalidObjectState`,
 /// and the message says to give `--thaw-tier`.
 fn wanted(ctx: &Context, a: &RestoreArgs) -> bool {
-    let s3 = matches!(
+    let asked = a.thaw_tier.is_some() || a.thaw_days.is_some() || a.thaw_wait.is_some();
+    s3(ctx) && (cold_class(ctx) || asked)
+}
+
+/// Whether data packs can lie in a cold class: an S3 repository whose data class
+/// (`--s3-storage-class-data`, or the profile's) is `GLACIER` or `DEEP_ARCHIVE`. `prune` asks
+/// the storage which packs are cold only then.
+pub fn can_be_cold(ctx: &Context) -> bool {
+    s3(ctx) && cold_class(ctx)
+}
+
+fn s3(ctx: &Context) -> bool {
+    matches!(
         crate::location::Location::parse(&ctx.location),
         Ok(crate::location::Location::S3(_))
-    );
-    let cold_class = (ctx.open.s3.storage_class_data.as_deref())
-        .is_some_and(|c| ColdClass::from_s3(c).is_some());
-    let asked = a.thaw_tier.is_some() || a.thaw_days.is_some() || a.thaw_wait.is_some();
-    s3 && (cold_class || asked)
+    )
+}
+
+fn cold_class(ctx: &Context) -> bool {
+    (ctx.open.s3.storage_class_data.as_deref()).is_some_and(|c| ColdClass::from_s3(c).is_some())
 }
 
 fn report(t: &Thawed, opts: &ThawOptions) {

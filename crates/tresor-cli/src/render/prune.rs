@@ -193,6 +193,14 @@ fn later_line(f: &FreedLater) -> String {
              still unindexed, or deleted by it when no backup can be running (a running backup \
              may still index them)"
         ),
+        Later::Cold => format!(
+            "freed later: {what} unused in partly used cold packs: cold packs are not repacked \
+             (that needs a thaw); freed once a pack is wholly unused"
+        ),
+        Later::ColdMinimum => format!(
+            "freed later: {what} of wholly unused cold packs, by the first prune run after \
+             their class's minimum storage duration (or one with --cold-early-delete)"
+        ),
     }
 }
 
@@ -313,6 +321,28 @@ impl Plan<'_> {
                 "locked: {} packs ({}) due for deletion are still under the storage's object lock (until {until} at the latest): not attempted, deleted by a prune run after that",
                 p.locked.len(),
                 size(p.locked.iter().map(|(p, _)| p.size).sum())
+            )?;
+        }
+        self.cold(f)
+    }
+
+    /// Cold packs left as they are, or condemned before their minimum storage duration.
+    fn cold(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let p = self.0;
+        if !p.cold_kept.is_empty() {
+            writeln!(
+                f,
+                "cold: {} packs ({}) in a cold class left as they are: partly used ones are not repacked (that needs a thaw), wholly unused ones wait for their class's minimum storage duration",
+                p.cold_kept.len(),
+                size(p.cold_kept.iter().map(|c| c.pack.size).sum())
+            )?;
+        }
+        if !p.cold_early.is_empty() {
+            writeln!(
+                f,
+                "cold, condemned early: {} wholly unused cold packs ({}) before their class's minimum storage duration (--cold-early-delete): the storage charges an early-deletion fee for the remaining days",
+                p.cold_early.len(),
+                size(p.cold_early.iter().map(|c| c.pack.size).sum())
             )?;
         }
         Ok(())

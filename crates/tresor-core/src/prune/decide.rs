@@ -29,6 +29,21 @@ pub struct PackFacts {
     /// No backup can be running and no present index object lists it, superseded ones
     /// included (format §16, step 3): when `seen_unindexed` too, it is deleted at once.
     pub free: bool,
+    /// Whether it lies in a cold storage class, and how long (asked only for indexed packs not
+    /// wholly used, and only with [`PruneOptions::cold_probe`]).
+    pub cold: Cold,
+}
+
+/// Whether a pack lies in a cold storage class (format §16.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Cold {
+    /// Readable as it is (or not asked).
+    #[default]
+    Hot,
+    /// Cold, stored for less than its class's minimum storage duration (or for an unknown time).
+    Young,
+    /// Cold, stored for at least its class's minimum storage duration.
+    Aged,
 }
 
 /// The unused space of indexed packs, and what the repack copies.
@@ -53,7 +68,9 @@ pub struct Space {
 /// * an indexed pack missing from storage is **dropped** from the index, one without used blobs
 ///   is **condemned**, a partly used one is **repacked** — most unused first, until the unused
 ///   bytes left in partly used packs are within `opts.max_unused`, leaving out packs that would
-///   take the repack beyond `opts.max_repack_size` — or else **kept**;
+///   take the repack beyond `opts.max_repack_size` — or else **kept**; a cold pack
+///   ([`Cold`]) is never repacked, and without used blobs it is **kept** while
+///   [`Cold::Young`] unless `opts.cold_early_delete`;
 /// * a pack of an approved generation, or in a `deleting` list and in no generation, is
 ///   **deleted**; one of a generation that is not approved **waits**;
 /// * a pack no index lists and no record holds is **condemned** when an earlier run saw it so
@@ -77,8 +94,8 @@ pub fn decide(
             false => dormant(p),
             true => {
                 space.unused_bytes += unused(p);
-                let a = indexed(p);
-                if a == PackAction::Keep && p.used_bytes < p.bytes {
+                let a = indexed(p, opts);
+                if a == PackAction::Keep && p.used_bytes < p.bytes && p.cold == Cold::Hot {
                     candidates.push(pos);
                 }
                 a
@@ -94,10 +111,13 @@ fn unused(p: &PackFacts) -> u64 {
     p.bytes - p.used_bytes.min(p.bytes)
 }
 
-/// An indexed pack, before the repack is chosen.
-fn indexed(p: &PackFacts) -> PackAction {
+/// An indexed pack, before the repack is chosen. A cold pack without used blobs stays until
+/// its class's minimum storage duration has passed, unless `opts.cold_early_delete`.
+fn indexed(p: &PackFacts, opts: &PruneOptions) -> PackAction {
     if p.size.is_none() {
         PackAction::Drop
+    } else if p.used_blobs == 0 && p.cold == Cold::Young && !opts.cold_early_delete {
+        PackAction::Keep
     } else if p.used_blobs == 0 {
         PackAction::Condemn
     } else {
@@ -228,6 +248,33 @@ mod tests {
         let (a, s) = run(&packs, 1100, &opts(MaxUnused::Unlimited, None));
         assert_eq!(a, [Keep, Condemn, Keep, Drop]);
         assert_eq!((s.unused_after, s.repack_blobs), (900, 0));
+    }
+
+    /// Cold packs are never repacked; a wholly unused one goes only when aged, or young with
+    /// `cold_early_delete`; its unused space is not counted against the hot packs'.
+    #[test]
+    fn cold_packs_are_not_repacked_and_go_only_when_aged_or_asked() {
+        let cold = |p: PackFacts, c: Cold| PackFacts { cold: c, ..p };
+        let packs = [
+            cold(indexed(1, 1000, 1, 100), Cold::Young), // partly used
+            cold(indexed(2, 1000, 1, 100), Cold::Aged),  // partly used
+            cold(indexed(3, 1000, 0, 0), Cold::Young),   // unused, young
+            cold(indexed(4, 1000, 0, 0), Cold::Aged),    // unused, aged
+            indexed(5, 1000, 1, 500),                    // hot, partly used
+        ];
+        let o = opts(MaxUnused::Percent(0.0), None);
+        let (a, s) = run(&packs, 700, &o);
+        assert_eq!(a, [Keep, Keep, Keep, Condemn, Repack]);
+        assert_eq!(
+            (s.unused_after, s.repack_blobs, s.repack_bytes),
+            (0, 1, 500)
+        );
+        let early = PruneOptions {
+            cold_early_delete: true,
+            ..o
+        };
+        let (a, _) = run(&packs, 700, &early);
+        assert_eq!(a, [Keep, Keep, Condemn, Condemn, Repack]);
     }
 
     #[test]

@@ -39,6 +39,13 @@ pub(super) fn freed_later(plan: &PlanReport, after: &AfterRun<'_>) -> Vec<FreedL
         Later::Unindexed,
         Vec::new(),
     );
+    for c in &plan.cold_kept {
+        let (when, bytes) = match c.pack.used_blobs {
+            0 => (Later::ColdMinimum, c.pack.size),
+            _ => (Later::Cold, c.pack.size.saturating_sub(c.pack.used_bytes)),
+        };
+        out.add(1, bytes, when, Vec::new());
+    }
     out.0.sort_by_key(|f| f.when);
     out.0
 }

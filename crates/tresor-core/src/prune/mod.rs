@@ -107,12 +107,12 @@ mod read;
 mod report;
 mod tables;
 
-pub use decide::{PackFacts, Space, decide};
+pub use decide::{Cold, PackFacts, Space, decide};
 pub use options::{MaxUnused, PruneOptions, parse_size};
 pub use plan::plan;
 pub use report::{
-    FreedLater, GarbageObject, GenerationStatus, Later, OrphanRule, PackAction, PlanReport,
-    PlannedPack, PruneStats, WaitingHost,
+    ColdPackReport, FreedLater, GarbageObject, GenerationStatus, Later, OrphanRule, PackAction,
+    PlanReport, PlannedPack, PruneStats, WaitingHost,
 };
 
 use serde::Serialize;

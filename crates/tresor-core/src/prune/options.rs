@@ -90,6 +90,14 @@ pub struct PruneOptions {
     pub inactive_hosts: Vec<String>,
     /// Compression and encryption threads for repacking.
     pub workers: usize,
+    /// Ask the storage which packs lie in a cold class ([`tresor_storage::Storage::cold_state`],
+    /// one `HEAD` per pack that is not wholly used): set it only when the storage can be cold
+    /// (S3 with a cold data class). Cold packs are never repacked; a wholly unused one is
+    /// condemned only once its class's minimum storage duration has passed (format §16.2).
+    pub cold_probe: bool,
+    /// Condemn wholly unused cold packs even before their class's minimum storage duration
+    /// (the storage then charges the remaining days).
+    pub cold_early_delete: bool,
 }
 
 impl Default for PruneOptions {
@@ -99,6 +107,8 @@ impl Default for PruneOptions {
             max_repack_size: None,
             inactive_hosts: Vec::new(),
             workers: 2,
+            cold_probe: false,
+            cold_early_delete: false,
         }
     }
 }

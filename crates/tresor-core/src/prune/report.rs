@@ -150,6 +150,12 @@ pub struct PlanReport {
     /// retention or legal hold), with the time it ends (UTC, RFC 3339): not attempted, kept in
     /// the `deleting` list, and deleted by the first run after that time.
     pub locked: Vec<(PlannedPack, String)>,
+    /// Cold packs left as they are (format §16.2): partly used ones (never repacked) and
+    /// wholly unused ones within their class's minimum storage duration.
+    pub cold_kept: Vec<ColdPackReport>,
+    /// Wholly unused cold packs condemned before their class's minimum storage duration
+    /// (`--cold-early-delete`): the storage charges the remaining days.
+    pub cold_early: Vec<ColdPackReport>,
     /// Bytes freed in this run.
     pub bytes_freed: u64,
     /// Bytes condemned in this run (freed by a later run).
@@ -179,6 +185,19 @@ impl PlanReport {
     pub fn is_empty(&self) -> bool {
         self.nothing_to_do
     }
+}
+
+/// A pack in a cold storage class that prune leaves or deletes early (format §16.2).
+#[derive(Debug, Clone, Serialize)]
+pub struct ColdPackReport {
+    /// The pack.
+    #[serde(flatten)]
+    pub pack: PlannedPack,
+    /// Its class (`GLACIER`, `DEEP_ARCHIVE`).
+    pub class: String,
+    /// When its class's minimum storage duration ends (UTC, RFC 3339); `None` when the storage
+    /// did not say when it was stored.
+    pub minimum_storage_until: Option<String>,
 }
 
 /// An object that no key wrote (format §16, "Garbage"): deleted by the run that finds it.
@@ -264,6 +283,12 @@ pub enum Later {
     /// still unindexed — deleted by it when no backup can be running (format §16, step 3) —
     /// (a running backup may index them).
     Unindexed,
+    /// Unused bytes in partly used cold packs: cold packs are not repacked (that needs a
+    /// thaw); freed when the pack becomes wholly unused (format §16.2).
+    Cold,
+    /// Wholly unused cold packs within their class's minimum storage duration: condemned by
+    /// the first run after it ends, or by one with `--cold-early-delete`.
+    ColdMinimum,
 }
 
 /// Packs a later run frees, and on which condition.

@@ -84,6 +84,20 @@ pub(super) struct PackRec {
     pub(super) used_blobs: u32,
     pub(super) used_bytes: u64,
     pub(super) action: PackAction,
+    /// Its cold class, asked once (`None`: not asked, or hot).
+    pub(super) cold: Option<ColdPack>,
+    /// Whether the storage was asked about `cold`.
+    pub(super) cold_asked: bool,
+}
+
+/// A pack in a cold storage class (format §16.2).
+#[derive(Clone, Copy)]
+pub(super) struct ColdPack {
+    /// Its class.
+    pub(super) class: tresor_storage::cold::ColdClass,
+    /// When its minimum storage duration ends (`None`: the storage did not say when it was
+    /// stored).
+    pub(super) due: Option<std::time::SystemTime>,
 }
 
 impl PackRec {
@@ -105,6 +119,8 @@ impl PackRec {
             used_blobs: 0,
             used_bytes: 0,
             action: PackAction::Keep,
+            cold: None,
+            cold_asked: false,
         }
     }
     pub(super) fn planned(&self) -> PlannedPack {

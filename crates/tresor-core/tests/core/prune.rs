@@ -23,6 +23,7 @@ use tresor_storage::faulty::{Fault, FaultyStorage, Method};
 use tresor_storage::local::LocalStorage;
 use tresor_storage::{ErrorKind, Kind, Storage};
 
+mod cold;
 mod orphans;
 
 const KDF: KdfParams = KdfParams {

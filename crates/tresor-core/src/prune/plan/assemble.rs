@@ -31,6 +31,8 @@ pub(super) struct Parts {
     pub orphan_rule: OrphanRule,
     pub workers: usize,
     pub inactive_hosts: Vec<String>,
+    /// The clock cold packs were judged by.
+    pub now: std::time::SystemTime,
 }
 
 /// The packs with `action` (among `among`, all when `None`), as planned.
@@ -91,6 +93,8 @@ fn report(p: &Parts) -> PlanReport {
         resurrect: ids(packs, PackAction::Resurrect),
         delete: p.held.delete.clone(),
         locked: p.held.locked.clone(),
+        cold_kept: super::cold::kept(packs),
+        cold_early: super::cold::early(packs, p.now),
         bytes_freed: p.held.bytes_freed,
         bytes_condemned: packs
             .iter()

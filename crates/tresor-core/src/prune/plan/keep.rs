@@ -39,6 +39,8 @@ pub(super) struct Kept {
     pub used_bytes: u64,
     /// Unused space, and what the repack copies.
     pub space: Space,
+    /// The clock cold packs were judged by.
+    pub now: std::time::SystemTime,
 }
 
 /// What [`decide`] needs besides the packs: the approved generations, the packs earlier runs
@@ -49,6 +51,8 @@ struct Rules<'a> {
     /// No backup can be running ([`super::packs::Orphans::free`]).
     free_orphans: bool,
     opts: &'a PruneOptions,
+    /// The clock cold packs' minimum storage durations are judged by.
+    now: std::time::SystemTime,
 }
 
 /// Mark the blobs the snapshots use (the tree index is freed afterwards), then keep copies and
@@ -75,6 +79,7 @@ pub(super) fn keep(
         seen_before: &orphans.seen_before,
         free_orphans: orphans.free,
         opts,
+        now: std::time::SystemTime::now(),
     };
     let signers = &snaps.signers;
     let (chosen, used_blobs, used_bytes, space) = keep_and_decide(
@@ -92,6 +97,7 @@ pub(super) fn keep(
         used_blobs,
         used_bytes,
         space,
+        now: rules.now,
     })
 }
 
@@ -132,6 +138,7 @@ fn keep_and_decide(
             );
             return Err(CoreError::damage(Damage::UsedDataMissing, m));
         }
+        super::cold::probe(repo, packs, rules.opts, warnings);
         let space = decide_all(packs, used_bytes, rules);
         let requests = verify_requests(&t, packs);
         if requests.is_empty() {
@@ -156,6 +163,7 @@ fn decide_all(packs: &mut [PackRec], used_bytes: u64, rules: &Rules) -> Space {
             deleting: p.deleting,
             seen_unindexed: rules.seen_before.contains(&p.id),
             free: rules.free_orphans && p.listings.is_empty(),
+            cold: super::cold::fact(p, rules.now),
         })
         .collect();
     let (actions, space) = decide(&facts, used_bytes, rules.opts);

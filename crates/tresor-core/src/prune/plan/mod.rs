@@ -13,13 +13,16 @@
 //! 4. [`packs::read`]: the packs in storage, listed last; packs nothing lists (*orphans*);
 //! 5. [`approve::approve`]: which pending generations are approved;
 //! 6. [`keep::keep`]: mark what the snapshots use, keep copies by trust, decide per pack
-//!    ([`super::decide::decide`]) and verify copies until nothing is left to verify;
+//!    ([`super::decide::decide`]) and verify copies until nothing is left to verify; before
+//!    deciding, [`cold::probe`] asks which packs not wholly used are cold (only with
+//!    [`PruneOptions::cold_probe`]);
 //! 7. [`locks::hold`]: deletions the storage's object lock holds back;
 //! 8. [`consolidate::affected`]: the index objects the consolidated index object replaces;
 //! 9. [`assemble::plan`]: the report and the tables for execution.
 
 mod approve;
 mod assemble;
+mod cold;
 mod consolidate;
 mod fossils;
 mod index;
@@ -81,6 +84,7 @@ pub fn plan(repo: &Repository, opts: &PruneOptions) -> Result<PrunePlan> {
         opts,
         &mut found.warnings,
     )?;
+    let now = kept.now;
     approve::count(&mut status, &gens, &t.packs);
     let held = locks::hold(repo, &mut t.packs, &mut found.warnings);
     let affected = consolidate::affected(&t.packs, &index.objs);
@@ -99,5 +103,6 @@ pub fn plan(repo: &Repository, opts: &PruneOptions) -> Result<PrunePlan> {
         orphan_rule,
         workers: opts.workers.max(1),
         inactive_hosts: opts.inactive_hosts.clone(),
+        now,
     }))
 }
