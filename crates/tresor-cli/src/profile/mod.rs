@@ -235,6 +235,10 @@ pub struct Profile {
     /// `prune --inactive-host`, one host per element.
     #[schemars(with = "Option<Vec<String>>")]
     pub prune_inactive_hosts: Option<Spanned<Vec<String>>>,
+    /// `prune --cold-early-delete`: condemn wholly unused cold packs before their class's
+    /// minimum storage duration.
+    #[schemars(with = "Option<bool>")]
+    pub prune_cold_early_delete: Option<Spanned<bool>>,
     /// `check --read-data` (a `--read-data-subset` given or set wins).
     #[schemars(with = "Option<bool>")]
     pub check_read_data: Option<Spanned<bool>>,

@@ -64,6 +64,7 @@ pub const KEYS: &[(&str, &[(&str, &str)])] = &[
             ("prune_max_unused", "max_unused"),
             ("prune_max_repack_size", "max_repack_size"),
             ("prune_inactive_hosts", "inactive_hosts"),
+            ("prune_cold_early_delete", "cold_early_delete"),
         ],
     ),
     (
@@ -234,6 +235,14 @@ pub fn prune(a: &mut PruneArgs, m: &ArgMatches, p: &Profile) {
     fill(m, "max_repack_size", &mut a.max_repack_size, repack, Some);
     let hosts = p.prune_inactive_hosts.as_ref();
     fill(m, "inactive_hosts", &mut a.inactive_hosts, hosts, |v| v);
+    let early = p.prune_cold_early_delete.as_ref();
+    fill(
+        m,
+        "cold_early_delete",
+        &mut a.cold_early_delete,
+        early,
+        |v| v,
+    );
 }
 
 /// `check`'s keys: a subset the user gives beats the profile's `check_read_data`, and
@@ -305,6 +314,11 @@ pub fn shown(c: &Chosen) -> Vec<Setting> {
         file_setting(c, "prune_max_unused", p.prune_max_unused.as_ref()),
         file_setting(c, "prune_max_repack_size", p.prune_max_repack_size.as_ref()),
         file_setting(c, "prune_inactive_hosts", p.prune_inactive_hosts.as_ref()),
+        file_setting(
+            c,
+            "prune_cold_early_delete",
+            p.prune_cold_early_delete.as_ref(),
+        ),
         file_setting(c, "check_read_data", p.check_read_data.as_ref()),
         file_setting(c, "drill_sample_bytes", p.drill_sample_bytes.as_ref()),
         file_setting(c, "drill_share", p.drill_share.as_ref()),

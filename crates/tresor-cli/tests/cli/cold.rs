@@ -160,6 +160,52 @@ fn cold_packs(m: &tresor_testkit::require::Moto, bucket: &str) -> Vec<String> {
     cold
 }
 
+/// A repository on a fresh moto bucket whose data packs go to DEEP_ARCHIVE.
+struct Cold {
+    m: tresor_testkit::require::Moto,
+    bucket: String,
+    env: Env,
+    url: String,
+    cache: PathBuf,
+}
+
+impl Cold {
+    /// `None` where moto is missing (the require module makes that a failure in CI).
+    fn new() -> Option<Self> {
+        let m = tresor_testkit::require::moto()?;
+        let bucket = format!("cold-{}", tresor_testkit::require::random_hex(6));
+        boto(&m, &["create", &bucket]);
+        let env = Env::new();
+        let host = m.endpoint.trim_start_matches("http://");
+        let url = format!("s3:http://{host}/{bucket}/repo");
+        let cache = env.path("cache");
+        Some(Cold {
+            m,
+            bucket,
+            env,
+            url,
+            cache,
+        })
+    }
+
+    /// Run tresor on the bucket with `args`, requiring exit `code`; stdout and stderr.
+    fn run(&self, args: &[&str], code: i32) -> (String, String) {
+        let o = (self.env.cmd())
+            .env("TRESOR_REPOSITORY", &self.url)
+            .env("AWS_ACCESS_KEY_ID", &self.m.admin_key)
+            .env("AWS_SECRET_ACCESS_KEY", &self.m.admin_secret)
+            .env("AWS_REGION", "us-east-1")
+            .env("TRESOR_S3_STORAGE_CLASS_DATA", "DEEP_ARCHIVE")
+            .env("TRESOR_CACHE_DIR", &self.cache)
+            .args(args)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr).to_string();
+        assert_eq!(o.status.code(), Some(code), "{args:?}: {err}");
+        (String::from_utf8_lossy(&o.stdout).to_string(), err)
+    }
+}
+
 /// A full round trip through thawing against moto, whose archived objects fail `GetObject` with
 /// `InvalidObjectState` until `RestoreObject` (moto finishes a restore at once: the next `HEAD`
 /// shows `ongoing-request="false"`). Data packs go to DEEP_ARCHIVE, everything else stays
@@ -167,31 +213,11 @@ fn cold_packs(m: &tresor_testkit::require::Moto, bucket: &str) -> Vec<String> {
 /// none again and restores every file byte for byte.
 #[test]
 fn restore_through_thawing_on_moto() {
-    let Some(m) = tresor_testkit::require::moto() else {
+    let Some(c) = Cold::new() else {
         return;
     };
-    let bucket = format!("cold-{}", tresor_testkit::require::random_hex(6));
-    boto(&m, &["create", &bucket]);
-    let env = Env::new();
-    let host = m.endpoint.trim_start_matches("http://");
-    let url = format!("s3:http://{host}/{bucket}/repo");
-    let cache = env.path("cache");
-    let run = |args: &[&str], code: i32| {
-        let o = env
-            .cmd()
-            .env("TRESOR_REPOSITORY", &url)
-            .env("AWS_ACCESS_KEY_ID", &m.admin_key)
-            .env("AWS_SECRET_ACCESS_KEY", &m.admin_secret)
-            .env("AWS_REGION", "us-east-1")
-            .env("TRESOR_S3_STORAGE_CLASS_DATA", "DEEP_ARCHIVE")
-            .env("TRESOR_CACHE_DIR", &cache)
-            .args(args)
-            .output()
-            .unwrap();
-        let err = String::from_utf8_lossy(&o.stderr).to_string();
-        assert_eq!(o.status.code(), Some(code), "{args:?}: {err}");
-        err
-    };
+    let (m, bucket, env, cache) = (&c.m, &c.bucket, &c.env, &c.cache);
+    let run = |args: &[&str], code: i32| c.run(args, code).1;
     run(
         &["init", "--kdf-memory-kib", "8192", "--kdf-iterations", "1"],
         0,
@@ -203,7 +229,7 @@ fn restore_through_thawing_on_moto() {
     run(&["backup", &src.display().to_string()], 0);
 
     // Data packs are cold, every other object hot; a cold pack cannot be read.
-    let cold = cold_packs(&m, &bucket);
+    let cold = cold_packs(m, bucket);
     // ls needs no thaw.
     run(&["ls", "latest"], 0);
 
@@ -250,4 +276,109 @@ fn restore_through_thawing_on_moto() {
         std::fs::read(inner.join("d/big")).unwrap(),
         tresor_testkit::repo::data(3, 500_000)
     );
+}
+
+/// The pack ids of cold object keys (`data/xx/ID`).
+fn ids_of(keys: &[String]) -> BTreeSet<String> {
+    keys.iter()
+        .map(|k| k.rsplit('/').next().unwrap().to_string())
+        .collect()
+}
+
+/// The `id`s of a prune plan's list `name`.
+fn plan_ids(v: &serde_json::Value, name: &str) -> BTreeSet<String> {
+    (v["plan"][name].as_array().unwrap().iter())
+        .map(|p| p["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// Prune on a cold tier against moto (format §16.2): a wholly unused cold pack within its
+/// class's 180 days is kept (named with the end of its minimum storage duration), a partly
+/// used one is never repacked (a repack would read it: moto refuses with
+/// `InvalidObjectState`), and `--cold-early-delete` condemns the wholly unused one; every cold
+/// object is still there after both runs, and the kept snapshot still restores through thawing.
+#[test]
+#[allow(clippy::too_many_lines, reason = "one scenario on one bucket")]
+fn prune_leaves_cold_packs_alone_on_moto() {
+    let Some(c) = Cold::new() else {
+        return;
+    };
+    let init = ["init", "--kdf-memory-kib", "8192", "--kdf-iterations", "1"];
+    c.run(&init, 0);
+    let (gone, kept) = (c.env.path("gone"), c.env.path("kept"));
+    std::fs::create_dir_all(&gone).unwrap();
+    std::fs::create_dir_all(&kept).unwrap();
+    std::fs::write(gone.join("g"), tresor_testkit::repo::data(5, 300_000)).unwrap();
+    let backup = |dir: &Path| {
+        let (out, _) = c.run(&["backup", "--json", dir.to_str().unwrap()], 0);
+        let v: serde_json::Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
+        v["snapshot_id"].as_str().unwrap().to_string()
+    };
+    let first = backup(&gone);
+    let unused = ids_of(&cold_packs(&c.m, &c.bucket));
+    // Two files in one pack; the later snapshot keeps only one of them.
+    std::fs::write(kept.join("k1"), tresor_testkit::repo::data(6, 300_000)).unwrap();
+    std::fs::write(kept.join("k2"), tresor_testkit::repo::data(7, 300_000)).unwrap();
+    let second = backup(&kept);
+    let mut partly = ids_of(&cold_packs(&c.m, &c.bucket));
+    partly.retain(|p| !unused.contains(p));
+    std::fs::remove_file(kept.join("k2")).unwrap();
+    backup(&kept);
+    assert_eq!(
+        (unused.len(), partly.len()),
+        (1, 1),
+        "{unused:?} {partly:?}"
+    );
+    c.run(&["forget", &first, &second], 0);
+    let before = cold_packs(&c.m, &c.bucket);
+
+    let (out, _) = c.run(&["prune", "--json"], 0);
+    let v: serde_json::Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
+    let kept_cold = plan_ids(&v, "cold_kept");
+    let want: BTreeSet<String> = unused.union(&partly).cloned().collect();
+    assert_eq!(kept_cold, want, "{v}");
+    assert!(plan_ids(&v, "cold_early").is_empty(), "{v}");
+    for p in v["plan"]["cold_kept"].as_array().unwrap() {
+        assert_eq!(p["class"], "DEEP_ARCHIVE", "{p}");
+        let until: jiff::Timestamp = p["minimum_storage_until"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        let days = until.duration_since(jiff::Timestamp::now()).as_secs_f64() / 86_400.0;
+        assert!((179.0..=180.01).contains(&days), "{days} days: {p}");
+    }
+    let whens: Vec<&str> = (v["stats"]["freed_later"].as_array().unwrap().iter())
+        .map(|f| f["when"].as_str().unwrap())
+        .collect();
+    assert!(
+        whens.contains(&"cold_minimum") && whens.contains(&"cold"),
+        "{v}"
+    );
+    assert_eq!(cold_packs(&c.m, &c.bucket), before);
+
+    let (out, _) = c.run(&["prune", "--cold-early-delete", "--json"], 0);
+    let v: serde_json::Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
+    assert_eq!(plan_ids(&v, "cold_early"), unused, "{v}");
+    assert_eq!(plan_ids(&v, "cold_kept"), partly, "{v}");
+    // Condemned, not yet deleted (two phases): every cold object is still there.
+    assert_eq!(cold_packs(&c.m, &c.bucket), before);
+
+    // The kept snapshot restores through thawing, byte for byte.
+    let t = c.env.path("out");
+    let args = [
+        "restore",
+        "latest",
+        "--target",
+        t.to_str().unwrap(),
+        "--thaw-wait",
+        "1m",
+    ];
+    c.run(&args, 0);
+    let inner = t.join(kept.strip_prefix("/").unwrap());
+    assert_eq!(
+        std::fs::read(inner.join("k1")).unwrap(),
+        tresor_testkit::repo::data(6, 300_000)
+    );
+    assert!(!inner.join("k2").exists());
 }
