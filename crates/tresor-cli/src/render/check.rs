@@ -168,7 +168,7 @@ mod tests {
         assert_eq!(
             j.stream(Stream::Out),
             "{\"message_type\":\"summary\",\"snapshots\":2,\"packs\":3,\"blobs\":40,\
-             \"packs_read\":1,\"packs_selected\":1,\"selection\":\"part 1/3 by pack id\",\
+             \"pack_bytes\":5000,\"packs_read\":1,\"packs_selected\":1,\"selection\":\"part 1/3 by pack id\",\
              \"bytes_read\":100,\"errors\":[\"pack P: missing\"],\
              \"warnings\":[\"pack Q: unreferenced\"]}\n"
         );

@@ -334,6 +334,7 @@ fn prune_leaves_cold_packs_alone_on_moto() {
 
     let (out, _) = c.run(&["prune", "--json"], 0);
     let v: serde_json::Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
+    super::json_contract::check("prune", &v);
     let kept_cold = plan_ids(&v, "cold_kept");
     let want: BTreeSet<String> = unused.union(&partly).cloned().collect();
     assert_eq!(kept_cold, want, "{v}");
@@ -359,6 +360,7 @@ fn prune_leaves_cold_packs_alone_on_moto() {
 
     let (out, _) = c.run(&["prune", "--cold-early-delete", "--json"], 0);
     let v: serde_json::Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
+    super::json_contract::check("prune", &v);
     assert_eq!(plan_ids(&v, "cold_early"), unused, "{v}");
     assert_eq!(plan_ids(&v, "cold_kept"), partly, "{v}");
     // Condemned, not yet deleted (two phases): every cold object is still there.

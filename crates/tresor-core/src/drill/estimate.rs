@@ -2,13 +2,12 @@
 //! and whole hosts.
 //!
 //! A restore's time is modelled as a cost per file plus a cost per byte, `t = a + b · x` for a
-//! file of `x` bytes. The drill times each file's restore (not its own check of the restored
-//! file, which a restore does not do) and fits `a` and `b` to those times by ordinary least
-//! squares (both kept ≥ 0: when the fit gives a negative one, it is 0 and the other is fitted
-//! alone), then scales both so that the fitted times of the sample add up to the restores' part
-//! of the drill's wall time (its files are restored in parallel, as `tresor restore` restores
-//! them). A
-//! snapshot of `N` files and `B` bytes (its summary) is estimated at
+//! file of `x` bytes. The drill restores its sample as a restore does (one restore per
+//! snapshot, its workers writing files at once: [`crate::restorer::restore_entries`]), takes
+//! the seconds each file's worker spent on it, and fits `a` and `b` to those times by ordinary
+//! least squares (both kept ≥ 0: when the fit gives a negative one, it is 0 and the other is
+//! fitted alone), then scales both so that the fitted times of the sample add up to the
+//! restores' wall time. A snapshot of `N` files and `B` bytes (its summary) is estimated at
 //!
 //! ```text
 //! t = a · N + b · B

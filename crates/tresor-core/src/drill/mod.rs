@@ -121,18 +121,6 @@ pub struct DrillOutcome {
     pub hosts: Vec<Estimate>,
 }
 
-/// The part of the drill's wall time its restores took (the rest is its own check of each
-/// restored file): the wall time times the restores' share of the summed times.
-fn restoring_wall(ran: &run::Ran) -> f64 {
-    let restoring: f64 = ran.timings.iter().map(|t| t.1).sum();
-    let wall = ran.elapsed.as_secs_f64();
-    if ran.checked > 0.0 {
-        wall * restoring / ran.checked
-    } else {
-        wall
-    }
-}
-
 /// The latest snapshot (not dated in the future) of every host and path set among those
 /// `filter` passes, oldest first.
 pub fn latest_per_group(list: &SnapshotList, filter: &SnapshotFilter) -> SnapshotList {
@@ -193,7 +181,7 @@ pub fn drill(
         files: ran.files,
         bytes: ran.bytes,
         seconds: ran.elapsed.as_secs_f64(),
-        model: estimate::CostModel::fit(&ran.timings, restoring_wall(&ran)),
+        model: estimate::CostModel::fit(&ran.timings, ran.elapsed.as_secs_f64()),
     };
     let packs: Vec<ObjectId> = ran.packs.iter().map(|&p| index.pack(p).id).collect();
     let result = if ran.mismatches.is_empty() {

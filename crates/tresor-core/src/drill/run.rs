@@ -4,17 +4,16 @@ use super::sample::{Candidate, file_bytes};
 use super::verify;
 use super::{Mismatch, MismatchKind, SourceCompare};
 use crate::Progress;
+use crate::error::Result;
 use crate::repo::Repository;
 use crate::repo::index::Index;
 use crate::repo::trust::Verdict;
-use crate::restorer::{RestoreOptions, restore_entry};
+use crate::restorer::{Entry, RestoreOptions, RestoreResult, restore_entries};
 use std::collections::BTreeSet;
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 use tresor_format::snapshot::Snapshot;
 use tresor_format::tree::{NodeKind, display_bytes, valid_name};
@@ -26,13 +25,10 @@ pub struct Ran {
     pub files: u64,
     /// Their content bytes.
     pub bytes: u64,
-    /// Wall time of the restores.
+    /// Wall time of the restores (not of the drill's own checks afterwards).
     pub elapsed: Duration,
-    /// Each file's bytes and the seconds its restore took (in sample order), without the
-    /// drill's own check of the restored file (a restore does not do that).
+    /// Each restored file's bytes and the seconds its restore worker spent on it.
     pub timings: Vec<(u64, f64)>,
-    /// The seconds the files' restores and checks took together (summed over the workers).
-    pub checked: f64,
     /// Everything that did not match.
     pub mismatches: Vec<Mismatch>,
     /// Index positions of the packs of files that restored and matched, less those of files
@@ -42,17 +38,13 @@ pub struct Ran {
     pub source: SourceCompare,
 }
 
-/// One sampled file done: its position in the sample, the seconds of its restore and of its
-/// restore and check, and its mismatches.
-type Done = (usize, (f64, f64), Vec<Mismatch>);
-
 /// The shared inputs of one drill run.
 pub struct Sandbox<'a> {
     /// The repository.
     pub repo: &'a Repository,
     /// Its index.
     pub index: &'a Index,
-    /// Directory the files are restored into (one numbered folder per file).
+    /// Directory the files are restored into.
     pub dir: &'a Path,
     /// Compare with the live source when the snapshot's host is `this_host`.
     pub compare_source: Option<&'a str>,
@@ -63,51 +55,42 @@ pub struct Sandbox<'a> {
 }
 
 impl Sandbox<'_> {
-    /// Restore and check every sampled candidate, `workers` files at once (as `tresor
-    /// restore` writes them); [`Ran::elapsed`] is the wall time of the restores.
+    /// Restore every sampled candidate, one restore per snapshot through `workers` workers as
+    /// `tresor restore` would, then check each restored file.
     pub fn run(&self, picked: &[&Candidate], snaps: &[(tresor_format::ObjectId, Snapshot)]) -> Ran {
-        let next = AtomicUsize::new(0);
-        let results: Mutex<Vec<Done>> = Mutex::new(Vec::new());
-        let started = Instant::now();
-        std::thread::scope(|scope| {
-            for _ in 0..self.workers.clamp(1, picked.len().max(1)) {
-                scope.spawn(|| {
-                    loop {
-                        let i = next.fetch_add(1, Ordering::Relaxed);
-                        let Some(c) = picked.get(i) else { break };
-                        let Some((_, snap)) = snaps.iter().find(|(id, _)| *id == c.snapshot) else {
-                            continue;
-                        };
-                        let began = Instant::now();
-                        let (bad, restoring) = self.one(c, snap, &self.folder(i, c, snaps));
-                        let took = (restoring, began.elapsed().as_secs_f64());
-                        results
-                            .lock()
-                            .unwrap_or_else(|e| e.into_inner())
-                            .push((i, took, bad));
-                        self.progress.file_done(file_bytes(c));
-                    }
-                });
+        let mut ran = Ran::default();
+        let mut found: Vec<Vec<Mismatch>> = vec![Vec::new(); picked.len()];
+        let mut times: Vec<Option<f64>> = vec![None; picked.len()];
+        for (j, (id, _)) in snaps.iter().enumerate() {
+            let mine: Vec<usize> = (0..picked.len())
+                .filter(|&i| picked[i].snapshot == *id)
+                .collect();
+            if mine.is_empty() {
+                continue;
             }
-        });
-        let mut ran = Ran {
-            elapsed: started.elapsed(),
-            ..Ran::default()
-        };
-        let mut results = results.into_inner().unwrap_or_else(|e| e.into_inner());
-        results.sort_by_key(|r| r.0);
+            let began = Instant::now();
+            let res = self.restore(j, &mine, picked, snaps);
+            ran.elapsed += began.elapsed();
+            self.attribute(res, &mine, picked, &mut found, &mut times);
+        }
         let mut bad_packs: BTreeSet<u32> = BTreeSet::new();
-        for (i, (restoring, took), bad) in results {
+        for (i, mut bad) in found.into_iter().enumerate() {
             let c = picked[i];
-            ran.timings.push((file_bytes(c), restoring));
-            ran.checked += took;
+            let Some((_, snap)) = snaps.iter().find(|(id, _)| *id == c.snapshot) else {
+                continue;
+            };
+            let dir = self.folder(i, c, snaps);
+            if bad.is_empty() {
+                bad = self.check(c, &dir);
+            }
             ran.files += 1;
             ran.bytes += file_bytes(c);
+            if let Some(t) = times[i] {
+                ran.timings.push((file_bytes(c), t));
+            }
             if bad.is_empty() {
                 ran.packs.extend(&c.packs);
-                if let Some((_, snap)) = snaps.iter().find(|(id, _)| *id == c.snapshot) {
-                    self.compare(c, snap, &self.folder(i, c, snaps), &mut ran);
-                }
+                self.compare(c, snap, &dir, &mut ran);
             } else if bad
                 .iter()
                 .any(|m| matches!(m.kind, MismatchKind::Data | MismatchKind::Content))
@@ -151,85 +134,112 @@ impl Sandbox<'_> {
         dir
     }
 
-    /// Restore `c` into `dir` and check it: the mismatches found and the seconds the restore
-    /// took (without the check).
-    fn one(&self, c: &Candidate, snap: &Snapshot, dir: &Path) -> (Vec<Mismatch>, f64) {
-        let began = Instant::now();
-        let res = self.restore(c, snap, dir);
-        (self.check(c, dir, res), began.elapsed().as_secs_f64())
-    }
-
-    /// Restore `c` into `dir`.
+    /// Restore the candidates `mine` (positions in `picked`) of snapshot `j` in one restore.
     fn restore(
         &self,
-        c: &Candidate,
-        snap: &Snapshot,
-        dir: &Path,
-    ) -> crate::error::Result<crate::restorer::RestoreResult> {
-        let trusted = self.repo.snapshot_verdict(&c.snapshot).ok() == Some(Verdict::Full);
-        let mut opts = RestoreOptions::new(dir.to_path_buf());
-        opts.subpath = c.path.clone();
+        j: usize,
+        mine: &[usize],
+        picked: &[&Candidate],
+        snaps: &[(tresor_format::ObjectId, Snapshot)],
+    ) -> Result<(RestoreResult, Vec<Option<f64>>)> {
+        let id = &snaps[j].0;
+        let mut opts = RestoreOptions::new(self.dir.to_path_buf());
         opts.verify = true;
-        opts.workers = 1;
-        opts.privileged = trusted;
-        opts.signer = self.repo.snapshot_signer(&c.snapshot).ok();
-        restore_entry(
-            self.repo,
-            self.index,
-            snap,
-            &c.node,
-            &opts,
-            &crate::NoProgress,
-        )
+        opts.workers = self.workers;
+        opts.privileged = self.repo.snapshot_verdict(id).ok() == Some(Verdict::Full);
+        opts.signer = self.repo.snapshot_signer(id).ok();
+        let entries: Vec<Entry> = (mine.iter())
+            .map(|&i| Entry {
+                dir: self.folder(i, picked[i], snaps),
+                label: label(i),
+                node: picked[i].node.clone(),
+            })
+            .collect();
+        restore_entries(self.repo, self.index, &entries, &opts, self.progress)
     }
 
-    /// The mismatches of restored `c` in `dir` (`res`: what its restore said).
-    fn check(
+    /// Give each problem and difference of `res` to its candidate (by its label), and each
+    /// candidate its restore time.
+    fn attribute(
         &self,
-        c: &Candidate,
-        dir: &Path,
-        res: crate::error::Result<crate::restorer::RestoreResult>,
-    ) -> Vec<Mismatch> {
-        let m = |kind, detail: String| Mismatch {
-            snapshot: c.snapshot,
-            path: display_bytes(&c.path),
+        res: Result<(RestoreResult, Vec<Option<f64>>)>,
+        mine: &[usize],
+        picked: &[&Candidate],
+        found: &mut [Vec<Mismatch>],
+        times: &mut [Option<f64>],
+    ) {
+        let m = |i: usize, kind, detail: String| Mismatch {
+            snapshot: picked[i].snapshot,
+            path: display_bytes(&picked[i].path),
             kind,
             detail,
         };
-        let trusted = self.repo.snapshot_verdict(&c.snapshot).ok() == Some(Verdict::Full);
-        let res = match res {
+        let (res, took) = match res {
             Ok(r) => r,
-            Err(e) => return vec![m(MismatchKind::Data, e.to_string())],
+            Err(e) => {
+                for &i in mine {
+                    found[i].push(m(i, MismatchKind::Data, e.to_string()));
+                }
+                return;
+            }
         };
-        let mut out: Vec<Mismatch> = res
-            .problems
-            .iter()
-            .map(|p| {
-                let kind = if p.damage {
-                    MismatchKind::Data
-                } else {
-                    MismatchKind::Restore
-                };
-                m(kind, p.message.clone())
-            })
-            .collect();
-        out.extend(res.differences.iter().map(|d| {
+        for (k, &i) in mine.iter().enumerate() {
+            times[i] = took[k];
+        }
+        let whose = |path: &str| {
+            owner_of(path)
+                .filter(|i| mine.contains(i))
+                .unwrap_or(mine[0])
+        };
+        for p in &res.problems {
+            let kind = if p.damage {
+                MismatchKind::Data
+            } else {
+                MismatchKind::Restore
+            };
+            let i = whose(&p.path);
+            found[i].push(m(i, kind, p.message.clone()));
+        }
+        for d in &res.differences {
             let text = format!(
                 "{}: restored {}, snapshot {}",
                 d.what.name(),
                 d.got,
                 d.wanted
             );
-            m(MismatchKind::Metadata, text)
-        }));
-        if out.is_empty() {
-            let root = crate::fsmeta::is_root();
-            let setid = trusted && root;
-            let path = dir.join(OsStr::from_bytes(&c.node.name));
-            let bad = verify::check(self.repo.key(), self.index, &c.node, &path, setid, root);
-            out.extend(bad.into_iter().map(|d| m(MismatchKind::Content, d)));
+            let i = whose(&d.path);
+            found[i].push(m(i, MismatchKind::Metadata, text));
         }
-        out
+        let unlisted = res.difference_counts.total() - res.differences.len() as u64;
+        if unlisted > 0 {
+            let text = format!(
+                "{unlisted} further metadata differences in this snapshot's sample, not listed"
+            );
+            found[mine[0]].push(m(mine[0], MismatchKind::Metadata, text));
+        }
+    }
+
+    /// The drill's own check of restored `c` in `dir` (content, size, mode, mtime, owner).
+    fn check(&self, c: &Candidate, dir: &Path) -> Vec<Mismatch> {
+        let trusted = self.repo.snapshot_verdict(&c.snapshot).ok() == Some(Verdict::Full);
+        let root = crate::fsmeta::is_root();
+        let path = dir.join(OsStr::from_bytes(&c.node.name));
+        let bad = verify::check(
+            self.repo.key(),
+            self.index,
+            &c.node,
+            &path,
+            trusted && root,
+            root,
+        );
+        (bad.into_iter())
+            .map(|detail| Mismatch {
+                snapshot: c.snapshot,
+                path: display_bytes(&c.path),
+                kind: MismatchKind::Content,
+                detail,
+            })
+            .collect()
     }
 
     /// `--compare-source`: the live file at the same path, when unchanged by size and mtime.
@@ -276,4 +286,14 @@ impl Sandbox<'_> {
             Err(_) => ran.source.missing += 1,
         }
     }
+}
+
+/// The label of candidate `i`'s folder in the restorer's messages.
+fn label(i: usize) -> String {
+    format!("#{i}")
+}
+
+/// The candidate a restorer message's path (`#7/NAME`) is about.
+fn owner_of(path: &str) -> Option<usize> {
+    path.strip_prefix('#')?.split('/').next()?.parse().ok()
 }

@@ -5,7 +5,7 @@ use crate::error::Result;
 use crate::repo::blobs::BlobReader;
 use crate::repo::index::Index;
 use crate::repo::tree::walk;
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use tresor_format::ObjectId;
 use tresor_format::snapshot::Snapshot;
 use tresor_format::tree::{Node, NodeKind};
@@ -102,7 +102,8 @@ impl Rng {
 
 /// Pick files from `all` within `budget`: first, while some candidate has content in a pack of
 /// `uncovered` not yet picked, a random one of those (so every drill reaches new packs); then
-/// random ones. Returns indices into `all`, in picking order.
+/// random ones. Returns indices into `all`, in picking order. Each pick costs the packs it
+/// closes times their candidates, not a scan of every candidate.
 pub fn choose(
     all: &[Candidate],
     uncovered: &BTreeSet<u32>,
@@ -115,26 +116,86 @@ pub fn choose(
         Budget::Bytes(b) => (u64::MAX, b),
         Budget::Share(p) => (u64::MAX, ((total_bytes as f64) * p / 100.0).ceil() as u64),
     };
-    let mut left: Vec<usize> = (0..all.len()).collect();
     let mut open = uncovered.clone();
+    // Per open pack its candidates; per candidate how many open packs it reaches.
+    let mut by_pack: HashMap<u32, Vec<usize>> = HashMap::new();
+    let mut reach = vec![0usize; all.len()];
+    for (i, c) in all.iter().enumerate() {
+        let packs: BTreeSet<u32> = c
+            .packs
+            .iter()
+            .copied()
+            .filter(|p| open.contains(p))
+            .collect();
+        reach[i] = packs.len();
+        for p in packs {
+            by_pack.entry(p).or_default().push(i);
+        }
+    }
+    let mut left = Pool::new(all.len(), |_| true);
+    let mut fresh = Pool::new(all.len(), |i| reach[i] > 0);
     let (mut picked, mut bytes) = (Vec::new(), 0u64);
     while (picked.len() as u64) < max_files && bytes < max_bytes.max(1) && !left.is_empty() {
-        let fresh: Vec<usize> = (0..left.len())
-            .filter(|&i| all[left[i]].packs.iter().any(|p| open.contains(p)))
-            .collect();
-        let at = if fresh.is_empty() {
-            rng.below(left.len())
-        } else {
-            fresh[rng.below(fresh.len())]
-        };
-        let i = left.swap_remove(at);
+        let from = if fresh.is_empty() { &left } else { &fresh };
+        let i = from.get(rng.below(from.len()));
+        left.remove(i);
+        fresh.remove(i);
         for p in &all[i].packs {
-            open.remove(p);
+            if open.remove(p) {
+                for &j in by_pack.get(p).map_or(&[][..], Vec::as_slice) {
+                    reach[j] -= 1;
+                    if reach[j] == 0 {
+                        fresh.remove(j);
+                    }
+                }
+            }
         }
         bytes += file_bytes(&all[i]);
         picked.push(i);
     }
     picked
+}
+
+/// A set of candidate indices with O(1) insert, remove and pick by position.
+struct Pool {
+    items: Vec<usize>,
+    /// Each index's position in `items`, or `usize::MAX` when absent.
+    at: Vec<usize>,
+}
+
+impl Pool {
+    /// The indices `0..n` for which `keep` holds.
+    fn new(n: usize, keep: impl Fn(usize) -> bool) -> Self {
+        let items: Vec<usize> = (0..n).filter(|&i| keep(i)).collect();
+        let mut at = vec![usize::MAX; n];
+        for (k, &i) in items.iter().enumerate() {
+            at[i] = k;
+        }
+        Pool { items, at }
+    }
+
+    fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    fn get(&self, k: usize) -> usize {
+        self.items[k]
+    }
+
+    fn remove(&mut self, i: usize) {
+        let k = std::mem::replace(&mut self.at[i], usize::MAX);
+        if k == usize::MAX {
+            return;
+        }
+        self.items.swap_remove(k);
+        if let Some(&moved) = self.items.get(k) {
+            self.at[moved] = k;
+        }
+    }
 }
 
 /// The content bytes of a candidate (0 for a symlink).

@@ -79,7 +79,7 @@ impl Drop for DirState {
 
 /// A name for messages: by the display rule (docs/cli.md, "Names in output") when valid,
 /// quoted and escaped when not (so that `a/b` or `..` cannot pass for a path).
-fn shown(name: &[u8]) -> String {
+pub(super) fn shown(name: &[u8]) -> String {
     if valid_name(name) {
         tresor_format::tree::display_bytes(name)
     } else {

@@ -55,7 +55,7 @@ mod entries;
 mod existing;
 mod meta;
 mod plan;
-
+mod sample;
 mod temp;
 mod walk;
 
@@ -74,6 +74,7 @@ pub use differ::{DiffKind, Difference, DifferenceCounts};
 use dirs::{DirState, FileJob};
 pub use plan::{Action, ActionKind};
 use rustix::fs::Mode;
+pub use sample::{Entry, restore_entries};
 use std::collections::HashMap;
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
@@ -81,7 +82,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tresor_format::snapshot::Snapshot;
-use tresor_format::tree::{Node, NodeKind, valid_name};
+use tresor_format::tree::{NodeKind, valid_name};
 use walk::Walk;
 
 /// What restore does with an entry that is already at the place of a snapshot's entry
@@ -335,6 +336,9 @@ struct Shared<'a> {
     /// `--dry-run`: nothing is written, [`Shared::actions`] lists what would be.
     dry_run: bool,
     actions: Mutex<Vec<Action>>,
+    /// When kept ([`restore_entries`]): the path of each job's folder and the seconds the job
+    /// took.
+    timings: Option<Mutex<Vec<(String, f64)>>>,
 }
 
 impl Shared<'_> {
@@ -397,43 +401,32 @@ pub fn restore(
     opts: &RestoreOptions,
     progress: &dyn Progress,
 ) -> Result<RestoreResult> {
-    restore_from(repo, index, snapshot, None, opts, progress)
-}
-
-/// Restore the one entry `node` of `snapshot`, which the caller found at `opts.subpath` by
-/// walking the snapshot's (verified) trees, into `opts.target` — as [`restore`] with that
-/// subpath, without walking the trees down to it again (the drill restores many single files).
-///
-/// # Errors
-/// As [`restore`].
-pub fn restore_entry(
-    repo: &Repository,
-    index: &Index,
-    snapshot: &Snapshot,
-    node: &Node,
-    opts: &RestoreOptions,
-    progress: &dyn Progress,
-) -> Result<RestoreResult> {
-    restore_from(repo, index, snapshot, Some(node), opts, progress)
-}
-
-/// [`restore`], starting from `start` when given (else from `opts.subpath`).
-fn restore_from(
-    repo: &Repository,
-    index: &Index,
-    snapshot: &Snapshot,
-    start: Option<&Node>,
-    opts: &RestoreOptions,
-    progress: &dyn Progress,
-) -> Result<RestoreResult> {
     repo.require_read("restore")?;
     let started = Instant::now();
     crate::fsmeta::raise_fd_limit();
-    let reader = BlobReader::for_snapshot(repo, index, opts.signer);
     let (target_fd, fresh) = open_target(opts)?;
+    let sh = shared(repo, index, opts, progress);
+    let mut root_dir = DirState::root(target_fd, opts.target.display().to_string());
+    root_dir.fresh = fresh;
+    let root_dir = Arc::new(root_dir);
+    // Files are created with their final permission bits; the umask must not mask them.
+    let old_umask = rustix::process::umask(Mode::empty());
+    let walked = run(&sh, opts, snapshot, &root_dir);
+    rustix::process::umask(old_umask);
+    let dirs = walked?;
+    Ok(result(sh, dirs, started))
+}
+
+/// The state the walk and the workers share for a restore with `opts`.
+fn shared<'a>(
+    repo: &'a Repository,
+    index: &'a Index,
+    opts: &RestoreOptions,
+    progress: &'a dyn Progress,
+) -> Shared<'a> {
     let root = is_root();
-    let sh = Shared {
-        reader,
+    Shared {
+        reader: BlobReader::for_snapshot(repo, index, opts.signer),
         policy: MetaPolicy {
             owner: root && opts.owner,
             privileged: opts.privileged,
@@ -455,16 +448,8 @@ fn restore_from(
         max_chunk: u64::from(repo.config().chunker.max_size),
         dry_run: opts.dry_run,
         actions: Mutex::new(Vec::new()),
-    };
-    let mut root_dir = DirState::root(target_fd, opts.target.display().to_string());
-    root_dir.fresh = fresh;
-    let root_dir = Arc::new(root_dir);
-    // Files are created with their final permission bits; the umask must not mask them.
-    let old_umask = rustix::process::umask(Mode::empty());
-    let walked = run(&sh, opts, snapshot, start, &root_dir);
-    rustix::process::umask(old_umask);
-    let dirs = walked?;
-    Ok(result(sh, dirs, started))
+        timings: None,
+    }
 }
 
 /// The target, created if missing — with the dry run only opened, and when missing a stand-in
@@ -486,7 +471,6 @@ fn run(
     sh: &Shared<'_>,
     opts: &RestoreOptions,
     snapshot: &Snapshot,
-    start: Option<&Node>,
     root: &Arc<DirState>,
 ) -> Result<u64> {
     if ls::components(&opts.subpath).iter().any(|c| !valid_name(c)) {
@@ -495,10 +479,7 @@ fn run(
             tresor_format::tree::display_bytes(&opts.subpath)
         )));
     }
-    let start = match start {
-        Some(n) => Some(n.clone()),
-        None => find_node(&sh.reader, &snapshot.tree, &opts.subpath)?,
-    };
+    let start = find_node(&sh.reader, &snapshot.tree, &opts.subpath)?;
     let prefix = ls::normalize(&opts.subpath);
     // The whole snapshot: its summary is the total. Part of it: the walk counts as it goes.
     let whole = start.is_none() && opts.includes.is_empty() && opts.excludes.is_empty();
@@ -507,7 +488,7 @@ fn run(
         sh.progress
             .set_total(s.total_files_processed, s.total_bytes_processed);
     }
-    // A single file is restored on this thread (the drill restores thousands one by one).
+    // A single file is restored on this thread.
     let single = matches!(&start, Some(n) if n.kind != NodeKind::Dir);
     let (links, deferred, dirs) = std::thread::scope(|scope| -> Result<_> {
         let (tx, rx) = bounded::<FileJob>(256);
@@ -553,6 +534,7 @@ fn cores() -> usize {
 /// A file worker: restore (or plan) every job until the walk is done.
 fn work(sh: &Shared<'_>, rx: &crossbeam_channel::Receiver<FileJob>) {
     for job in rx.iter() {
+        let began = sh.timings.as_ref().map(|_| Instant::now());
         if sh.dry_run {
             plan::plan_entry(sh, &job);
         } else if job.node.kind == NodeKind::File {
@@ -561,6 +543,10 @@ fn work(sh: &Shared<'_>, rx: &crossbeam_channel::Receiver<FileJob>) {
         } else {
             entries::restore_special(sh, &job);
             sh.progress.file_done(0);
+        }
+        if let (Some(t), Some(began)) = (&sh.timings, began) {
+            let took = began.elapsed().as_secs_f64();
+            t.lock().expect("timings lock").push((job.dir.path(), took));
         }
         sh.release(&job.dir);
     }
@@ -647,6 +633,7 @@ mod tests {
             max_chunk: 1 << 20,
             dry_run: false,
             actions: Mutex::new(Vec::new()),
+            timings: None,
         };
         f(&sh);
     }
