@@ -454,3 +454,53 @@ fn hostile_names_and_owners_are_drilled_and_shown_escaped() {
     after.retain(|p| p != Path::new("sandbox"));
     assert_eq!(after, before);
 }
+
+/// `tresor run` with a drill step: a flipped byte makes the drill fail, the job exits 7, the
+/// profile's webhook gets the failure with the drill's error line in the log tail, and the
+/// metrics file holds the drill's exit code and mismatch under the profile's label.
+#[test]
+fn a_failing_drill_step_of_a_run_notifies_and_writes_its_metrics() {
+    use super::metrics::{receiver, scrape, value};
+    let env = Env::new();
+    let src = small_repo(&env);
+    let pack = &data_packs(&env.repo)[0];
+    let mut bytes = std::fs::read(pack).unwrap();
+    bytes[100] ^= 1;
+    std::fs::write(pack, bytes).unwrap();
+    let (url, handle) = receiver();
+    let prom = env.path("tresor.prom");
+    let config = env.path("tresor.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[profiles.p]\nsources = [{src:?}]\nafter_backup = [\"drill\"]\n\
+             drill_share = \"100%\"\nmetrics_textfile = {prom:?}\n\
+             notify = {{ webhook = {{ url = \"{url}/hook\", events = [\"failure\"] }} }}\n",
+            src = src.display().to_string(),
+            prom = prom.display().to_string(),
+        ),
+    )
+    .unwrap();
+    let o = env.run_code(&["--config", config.to_str().unwrap(), "run", "p"], 7);
+    let err = String::from_utf8_lossy(&o.stderr);
+    let (request, body) = handle.join().unwrap();
+    assert_eq!(request, "POST /hook HTTP/1.1");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        (v["event"].as_str(), v["exit_code"].as_i64()),
+        (Some("failure"), Some(7)),
+        "{v}"
+    );
+    let tail = v["log_tail"].as_str().unwrap();
+    assert!(
+        tail.contains(&format!("error: {}/f", src.display())),
+        "{tail}\n{err}"
+    );
+    let s = scrape(&prom);
+    let p = [("profile", "p")];
+    assert_eq!(value(&s, "tresor_drill_last_exit_code", &p), 7.0);
+    assert_eq!(value(&s, "tresor_drill_mismatches", &p), 1.0);
+    assert_eq!(value(&s, "tresor_drill_files", &p), 8.0);
+    let ok = [("profile", "p"), ("paths", src.to_str().unwrap())];
+    assert_eq!(value(&s, "tresor_backup_last_exit_code", &ok), 0.0);
+}

@@ -196,7 +196,7 @@ fn a_file_that_is_not_metrics_is_left_alone_and_the_backup_succeeds() {
 }
 
 /// A loopback HTTP receiver for one request: its request line and body.
-fn receiver() -> (String, std::thread::JoinHandle<(String, String)>) {
+pub fn receiver() -> (String, std::thread::JoinHandle<(String, String)>) {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let handle = std::thread::spawn(move || {
