@@ -30,13 +30,15 @@ pub fn run(ctx: &Context, a: &CopyArgs) -> Result<i32> {
     };
     let index = src.load_index()?;
     // Thaw the source's packs the copy reads first (docs/cli.md "Cold tier").
-    let roots = to_read(&dst, &selected, &opts.copied)?;
-    let needed = Needed::Trees {
-        index: &index,
-        roots: &roots,
-    };
-    if super::thaw::prepare(&src_ctx, &a.thaw, &src, needed, false)?.is_some() {
-        return Ok(super::thaw::still_thawing());
+    if super::thaw::wanted(&src_ctx, &a.thaw) {
+        let roots = to_read(&dst, &selected, &opts.copied)?;
+        let needed = Needed::Trees {
+            index: &index,
+            roots: &roots,
+        };
+        if super::thaw::prepare(&src_ctx, &a.thaw, &src, needed, false)?.is_some() {
+            return Ok(super::thaw::still_thawing());
+        }
     }
     let bar = Bar::new(Show::bar_if(ctx.progress_enabled()), "copy");
     let r = copy(&src, &index, &dst, &selected, &opts, &bar);

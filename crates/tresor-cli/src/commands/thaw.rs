@@ -103,7 +103,7 @@ pub fn still_thawing() -> i32 {
 /// `GLACIER` or `DEEP_ARCHIVE`, or a command given any `--thaw-*` option.
 /// Otherwise packs are read directly; a cold pack then fails with S3's `InvalidObjectState`,
 /// and the message says to give `--thaw-tier`.
-fn wanted(ctx: &Context, a: &ThawArgs) -> bool {
+pub fn wanted(ctx: &Context, a: &ThawArgs) -> bool {
     s3(ctx) && (cold_class(ctx) || a.given())
 }
 
