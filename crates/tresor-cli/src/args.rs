@@ -778,9 +778,17 @@ pub struct RestoreArgs {
     /// include/exclude patterns select; never outside the target, never through a symlink).
     #[arg(long)]
     pub delete: bool,
+    #[command(flatten)]
+    pub thaw: ThawArgs,
+}
+
+/// How `restore`, `dump`, `check --read-data` and `copy` thaw data packs in a cold storage
+/// class (S3 `GLACIER`, `DEEP_ARCHIVE`; docs/cli.md "Cold tier").
+#[derive(Debug, Clone, Default, Args)]
+pub struct ThawArgs {
     /// Retrieval tier of thaw requests for data packs in a cold class (GLACIER, DEEP_ARCHIVE):
-    /// expedited, standard (the default) or bulk. Any --thaw-* option makes restore look for
-    /// cold packs (as does a cold --s3-storage-class-data).
+    /// expedited, standard (the default) or bulk. Any --thaw-* option makes the command look
+    /// for cold packs (as does a cold --s3-storage-class-data).
     #[arg(long, value_name = "TIER", value_parser = ["expedited", "standard", "bulk"])]
     pub thaw_tier: Option<String>,
     /// Days thawed copies stay readable (default 7).
@@ -790,6 +798,13 @@ pub struct RestoreArgs {
     /// later): N followed by s, m, h or d. Default 0: send the requests and stop.
     #[arg(long, value_name = "DURATION", value_parser = duration_arg)]
     pub thaw_wait: Option<std::time::Duration>,
+}
+
+impl ThawArgs {
+    /// Whether any --thaw-* option was given.
+    pub fn given(&self) -> bool {
+        self.thaw_tier.is_some() || self.thaw_days.is_some() || self.thaw_wait.is_some()
+    }
 }
 
 /// `N` followed by `s`, `m`, `h` or `d` (at most 400 days).
@@ -820,6 +835,8 @@ pub struct CheckArgs {
     pub read_data_subset: Option<String>,
     #[command(flatten)]
     pub metrics: MetricsArgs,
+    #[command(flatten)]
+    pub thaw: ThawArgs,
 }
 
 #[derive(Debug, Args)]
@@ -1097,6 +1114,8 @@ pub struct CopyArgs {
     pub trust_privileged: bool,
     #[command(flatten)]
     pub filter: SnapshotFilterArgs,
+    #[command(flatten)]
+    pub thaw: ThawArgs,
 }
 
 /// Flags of `tresor tag`: at least one of --add, --remove, --set.
@@ -1177,6 +1196,8 @@ pub struct DumpArgs {
     pub trust_privileged: bool,
     #[command(flatten)]
     pub filter: SnapshotFilterArgs,
+    #[command(flatten)]
+    pub thaw: ThawArgs,
 }
 
 /// Where `backup`, `check`, `drill` and `snapshots --check-overdue` publish their metrics.

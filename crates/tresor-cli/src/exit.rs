@@ -18,7 +18,8 @@ exit_codes! {
     OK = 0, "success";
     /// A fatal error not covered below.
     ERROR = 1, "error: bad arguments to a command, local I/O problems, a storage that refuses \
-        access (permission denied: the line names the repository), another format version";
+        access (permission denied: the line names the repository), another format version, \
+        check --read-data that met cold packs it could not read (give --thaw-tier)";
     /// A usage error: an unknown flag, a missing argument (clap's exit code).
     USAGE = 2, "usage error: unknown flag, missing argument";
     /// The snapshot was saved, but some source entries could not be read.
@@ -39,7 +40,8 @@ exit_codes! {
         missing or unreadable data) or a source file changed without a new backup noticing";
     /// `tresor run`: a `before` hook failed and stopped the job.
     HOOK_STOPPED = 8, "run: a before hook failed and stopped the job (on_before_failure = \"stop\")";
-    /// `restore`: data packs in a cold storage class are still thawing.
+    /// `restore`, `dump`, `check --read-data`, `copy`: data packs in a cold storage class are
+    /// still thawing.
     THAWING = 9, "cold data still thawing: run the same command again later";
     /// No repository at the given location.
     NO_REPOSITORY = 10, "no tresor repository at the location (missing, empty, a file, \

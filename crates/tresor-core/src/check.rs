@@ -26,6 +26,7 @@ use tresor_format::pack;
 use tresor_format::tree::{MAX_TREE_DEPTH, Node, NodeKind};
 use tresor_format::{BlobId, ObjectId};
 use tresor_storage::Kind;
+use tresor_storage::cold::Restore;
 
 /// Which packs `--read-data` reads. Whenever the repository has packs, every choice but
 /// [`ReadData::None`] reads at least one.
@@ -74,7 +75,17 @@ fn random_choice(n: usize, k: usize) -> Vec<usize> {
 }
 
 /// The packs `which` reads, as positions in `ids`, and how they were chosen (for the report).
+#[cfg(test)]
 fn select_packs(ids: &[ObjectId], which: ReadData) -> (Vec<usize>, String) {
+    select_preferring(ids, which, &IdSet::default())
+}
+
+/// [`select_packs`], a random choice ([`ReadData::Percent`]) taking packs of `prefer` first.
+fn select_preferring(
+    ids: &[ObjectId],
+    which: ReadData,
+    prefer: &IdSet<ObjectId>,
+) -> (Vec<usize>, String) {
     let n = ids.len();
     match which {
         ReadData::None => (Vec::new(), "no packs".into()),
@@ -91,7 +102,16 @@ fn select_packs(ids: &[ObjectId], which: ReadData) -> (Vec<usize>, String) {
         }
         ReadData::Percent(p) => {
             let k = ((p / 100.0 * n as f64).ceil() as usize).clamp(1, n.max(1));
-            (random_choice(n, k.min(n)), format!("{p}% at random"))
+            let (first, rest): (Vec<usize>, Vec<usize>) =
+                (0..n).partition(|&i| prefer.contains(&ids[i]));
+            let pick = |from: &[usize], k: usize| -> Vec<usize> {
+                let chosen = random_choice(from.len(), k.min(from.len()));
+                chosen.into_iter().map(|j| from[j]).collect()
+            };
+            let mut out = pick(&first, k);
+            out.extend(pick(&rest, k - out.len()));
+            out.sort_unstable();
+            (out, format!("{p}% at random"))
         }
     }
 }
@@ -118,6 +138,9 @@ pub struct CheckReport {
     pub packs_selected: usize,
     /// How they were chosen, e.g. `all packs`, `5% at random`, `part 2/7 by pack id`.
     pub selection: String,
+    /// Packs chosen but not read because they lie in a cold storage class and are not thawed
+    /// (S3 `GLACIER`, `DEEP_ARCHIVE`): not damage, one warning for all.
+    pub packs_cold: usize,
     /// Bytes read whole.
     pub bytes_read: u64,
 }
@@ -140,6 +163,37 @@ pub fn check_with(
     repo: &Repository,
     read_data: ReadData,
     progress: &dyn Progress,
+) -> Result<CheckReport> {
+    let before = BeforeRead {
+        prefer: IdSet::default(),
+        thaw: &mut |_| Ok(true),
+    };
+    check_thawing(repo, read_data, progress, before)
+}
+
+/// What [`check_thawing`] calls before reading packs.
+pub struct BeforeRead<'a> {
+    /// Packs a random choice ([`ReadData::Percent`]) takes first: those thawed or thawing, so
+    /// that a rerun reads the packs an earlier run had thawed.
+    pub prefer: IdSet<ObjectId>,
+    /// Called once with the packs chosen to be read, before any is read (not at all without
+    /// `read_data`): thaws the cold ones ([`crate::thaw`]); `false`: some are still thawing,
+    /// read none.
+    pub thaw: &'a mut dyn FnMut(&[ObjectId]) -> Result<bool>,
+}
+
+/// [`check_with`], thawing the packs chosen to be read first (see [`BeforeRead`]). A chosen
+/// pack that cannot be read because it is cold and not thawed (the storage's
+/// [`cold_state`](tresor_storage::Storage::cold_state)) is counted in
+/// [`CheckReport::packs_cold`], never as damage.
+///
+/// # Errors
+/// As [`check`]; what `before.thaw` returns.
+pub fn check_thawing(
+    repo: &Repository,
+    read_data: ReadData,
+    progress: &dyn Progress,
+    before: BeforeRead<'_>,
 ) -> Result<CheckReport> {
     repo.require_read("check")?;
     let mut r = CheckReport::default();
@@ -194,7 +248,7 @@ pub fn check_with(
         r.errors.push(h.to_string());
     }
     if read_data != ReadData::None {
-        let bad = check_packs(repo, &index, read_data, &mut r, progress);
+        let bad = check_packs(repo, &index, read_data, &mut r, progress, before)?;
         if !bad.is_empty() {
             name_users(repo, &index, &snaps, &bad, &mut r);
         }
@@ -581,7 +635,8 @@ fn check_packs(
     which: ReadData,
     r: &mut CheckReport,
     progress: &dyn Progress,
-) -> Vec<(usize, BlobId)> {
+    before: BeforeRead<'_>,
+) -> Result<Vec<(usize, BlobId)>> {
     // Damaged copies per blob: (listing position, what is wrong).
     let mut bad_copies: IdMap<BlobId, Vec<(u32, String)>> = IdMap::default();
     let mut expected: Vec<Vec<(BlobId, BlobType, u64, u32)>> =
@@ -598,28 +653,18 @@ fn check_packs(
         .into_iter()
         .map(|first| index.pack(first).id)
         .collect();
-    let (chosen, selection) = select_packs(&ids, which);
+    let (chosen, selection) = select_preferring(&ids, which, &before.prefer);
     (r.packs_selected, r.selection) = (chosen.len(), selection);
+    let chosen: Vec<ObjectId> = chosen.into_iter().map(|i| ids[i]).collect();
+    if !(before.thaw)(&chosen)? {
+        return Ok(Vec::new());
+    }
     progress.phase("reading packs", "packs", chosen.len() as u64);
-    for id in chosen.into_iter().map(|i| ids[i]) {
+    let mut cold = Vec::new();
+    for id in chosen {
         progress.file_done(0);
-        let read = crate::repo::limits::read_bounded(
-            repo.storage().as_ref(),
-            Kind::Pack,
-            &id.to_hex(),
-            None,
-            limit,
-        );
-        let bytes = match read {
-            Ok(b) => b,
-            Err(e) => {
-                let m = match e {
-                    CoreError::Damaged(m) => m,
-                    e => format!("pack {id}: {e}"),
-                };
-                r.errors.push(m);
-                continue;
-            }
+        let Some(bytes) = read_pack(repo, &id, limit, r, &mut cold) else {
+            continue;
         };
         r.packs_read += 1;
         r.bytes_read += bytes.len() as u64;
@@ -633,7 +678,56 @@ fn check_packs(
             bad_copies.entry(blob).or_default().push((pos, why));
         }
     }
-    judge_copies(repo, index, bad_copies, r)
+    report_cold(&cold, r);
+    Ok(judge_copies(repo, index, bad_copies, r))
+}
+
+/// Read pack `id` whole (at most `limit` bytes). A read that fails is an error in `r`, unless
+/// the pack is cold and not thawed: then it goes to `cold`.
+fn read_pack(
+    repo: &Repository,
+    id: &ObjectId,
+    limit: u64,
+    r: &mut CheckReport,
+    cold: &mut Vec<ObjectId>,
+) -> Option<Vec<u8>> {
+    let storage = repo.storage().as_ref();
+    let e = match crate::repo::limits::read_bounded(storage, Kind::Pack, &id.to_hex(), None, limit)
+    {
+        Ok(b) => return Some(b),
+        Err(e) => e,
+    };
+    let frozen = storage
+        .cold_state(Kind::Pack, &id.to_hex())
+        .is_ok_and(|s| s.is_some_and(|s| s.restore != Restore::Done));
+    if frozen {
+        cold.push(*id);
+        return None;
+    }
+    r.errors.push(match e {
+        CoreError::Damaged(m) => m,
+        e => format!("pack {id}: {e}"),
+    });
+    None
+}
+
+/// One warning for the chosen packs that are cold and not thawed.
+fn report_cold(cold: &[ObjectId], r: &mut CheckReport) {
+    r.packs_cold = cold.len();
+    let Some(first) = cold.first() else {
+        return;
+    };
+    let more = match cold.len() {
+        1 => String::new(),
+        n => format!(" and {} more", n - 1),
+    };
+    let (n, are) = match cold.len() {
+        1 => ("1 pack".to_string(), "is"),
+        n => (format!("{n} packs"), "are"),
+    };
+    r.warnings.push(format!(
+        "{n} {are} cold, not read: give --thaw-tier to thaw first (pack {first}{more})"
+    ));
 }
 
 /// Damaged copies of blobs: a warning each when the blob is intact elsewhere, else an error

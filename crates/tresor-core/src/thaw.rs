@@ -86,16 +86,72 @@ pub fn needed_packs(
     storage: &dyn Storage,
     root: &BlobId,
 ) -> Result<Vec<(ObjectId, u64)>> {
+    needed_packs_of(reader, index, storage, std::slice::from_ref(root))
+}
+
+/// [`needed_packs`] of several trees (each pack once).
+///
+/// # Errors
+/// Tree read errors, listing errors.
+pub fn needed_packs_of(
+    reader: &BlobReader<'_>,
+    index: &Index,
+    storage: &dyn Storage,
+    roots: &[BlobId],
+) -> Result<Vec<(ObjectId, u64)>> {
     let mut packs = std::collections::BTreeSet::new();
-    crate::repo::tree::walk(reader, root, "/", &mut |_, n| {
-        for id in &n.content {
-            if let Some(loc) = index.get(id) {
-                packs.insert(index.pack(loc.pack).id);
-            }
-        }
+    for root in roots {
+        crate::repo::tree::walk(reader, root, "/", &mut |_, n| {
+            add_packs(index, n, &mut packs);
+        })?;
+    }
+    with_sizes(storage, packs)
+}
+
+/// The data packs of what `path` (a snapshot path; `/` for everything) names below `root`: a
+/// file's content, or every file below a directory (none when nothing is there: the caller
+/// reports a missing path). Sizes as [`needed_packs`].
+///
+/// # Errors
+/// Tree read errors, listing errors.
+pub fn needed_packs_below(
+    reader: &BlobReader<'_>,
+    index: &Index,
+    storage: &dyn Storage,
+    root: &BlobId,
+    path: &[u8],
+) -> Result<Vec<(ObjectId, u64)>> {
+    let mut packs = std::collections::BTreeSet::new();
+    let dirs = [path.to_vec()];
+    crate::repo::tree::walk_selected(reader, root, &dirs, true, &mut |_, n| {
+        add_packs(index, n, &mut packs);
     })?;
+    with_sizes(storage, packs)
+}
+
+fn add_packs(
+    index: &Index,
+    n: &tresor_format::tree::Node,
+    packs: &mut std::collections::BTreeSet<ObjectId>,
+) {
+    for id in &n.content {
+        if let Some(loc) = index.get(id) {
+            packs.insert(index.pack(loc.pack).id);
+        }
+    }
+}
+
+/// Each pack of `ids` with its size from the storage's listing (0 for a pack the listing
+/// lacks), in the order given.
+///
+/// # Errors
+/// Listing errors.
+pub fn with_sizes(
+    storage: &dyn Storage,
+    ids: impl IntoIterator<Item = ObjectId>,
+) -> Result<Vec<(ObjectId, u64)>> {
     let sizes: BTreeMap<String, u64> = storage.list(Kind::Pack)?.into_iter().collect();
-    Ok(packs
+    Ok(ids
         .into_iter()
         .map(|id| (id, sizes.get(&id.to_hex()).copied().unwrap_or(0)))
         .collect())
@@ -232,6 +288,19 @@ impl Requests {
     /// Whether a thaw of `id` was asked for.
     pub fn contains(&self, id: &ObjectId) -> bool {
         self.sent.contains_key(id)
+    }
+
+    /// The packs whose thaw was asked for less than `age` ago (by this machine's clock):
+    /// thawing, or thawed and perhaps still readable.
+    pub fn requested_within(&self, age: Duration) -> Vec<ObjectId> {
+        let now = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let since = now.saturating_sub(age.as_secs());
+        (self.sent.iter())
+            .filter(|(_, (_, at))| *at >= since)
+            .map(|(id, _)| *id)
+            .collect()
     }
 
     /// How many requests are recorded.
@@ -429,6 +498,9 @@ mod tests {
         let rec = Requests::open(Some(dir.path()), "r");
         assert_eq!(rec.len(), 1);
         assert!(rec.contains(&good));
+        // Asked for at 5 s after the epoch: long ago.
+        assert!(rec.requested_within(Duration::from_secs(86_400)).is_empty());
+        assert_eq!(rec.requested_within(Duration::MAX), [good]);
         // A hostile repository id never names a path outside the cache.
         let rec = Requests::open(Some(dir.path()), "../../etc");
         assert!(rec.path.is_none());

@@ -1,10 +1,13 @@
+use super::thaw::Needed;
 use crate::args::CheckArgs;
 use crate::context::Context;
 use crate::exit;
 use crate::progress::{Bar, Show};
 use crate::render::{self, check::Checked};
 use anyhow::{Context as _, Result, bail};
-use tresor_core::check::{CheckReport, ReadData, check_with};
+use tresor_core::CoreError;
+use tresor_core::check::{BeforeRead, CheckReport, ReadData, check_thawing};
+use tresor_format::ObjectId;
 
 fn parse_subset(s: &str) -> Result<ReadData> {
     if let Some(p) = s.strip_suffix('%') {
@@ -47,15 +50,37 @@ fn check(ctx: &Context, a: &CheckArgs) -> Result<(i32, CheckReport)> {
     };
     let repo = ctx.open()?;
     let bar = Bar::new(Show::bar_if(ctx.progress_enabled()), "check");
-    let r = check_with(&repo, which, &bar);
+    // The packs chosen to be read are thawed first (docs/cli.md "Cold tier").
+    let mut thawing = None;
+    let mut thaw = |ids: &[ObjectId]| -> tresor_core::Result<bool> {
+        thawing =
+            super::thaw::prepare(ctx, &a.thaw, &repo, Needed::Packs(ids), false).map_err(|e| {
+                e.downcast::<CoreError>()
+                    .unwrap_or_else(|e| CoreError::Invalid(format!("{e:#}")))
+            })?;
+        Ok(thawing.is_none())
+    };
+    let before = BeforeRead {
+        prefer: super::thaw::preferred(ctx, &a.thaw, &repo),
+        thaw: &mut thaw,
+    };
+    let r = check_thawing(&repo, which, &bar, before);
     bar.finish();
     let r = r?;
     let checked = Checked::new(&r, which != ReadData::None);
     render::emit(&ctx.with_requests(&checked), ctx.mode())?;
-    let code = if r.errors.is_empty() {
-        exit::OK
-    } else {
-        exit::DAMAGED
+    let code = match thawing {
+        _ if !r.errors.is_empty() => exit::DAMAGED,
+        Some(t) => {
+            render::say(format!(
+                "{} packs ({} bytes) chosen to be read are still thawing: no pack was read",
+                t.packs, t.bytes
+            ));
+            super::thaw::still_thawing()
+        }
+        // Asked to read packs it could not: not damage, not a clean check either.
+        None if r.packs_cold > 0 => exit::ERROR,
+        None => exit::OK,
     };
     Ok((code, r))
 }

@@ -1,3 +1,4 @@
+use super::thaw::Needed;
 use crate::args::CopyArgs;
 use crate::context::Context;
 use crate::exit;
@@ -10,8 +11,8 @@ use tresor_core::Repository;
 use tresor_core::copy::{CopyOptions, copy, read_record};
 use tresor_core::repo::index::IdSet;
 use tresor_core::snapshots::{SnapshotFilter, find};
-use tresor_format::ObjectId;
 use tresor_format::snapshot::Snapshot;
+use tresor_format::{BlobId, ObjectId};
 
 pub fn run(ctx: &Context, a: &CopyArgs) -> Result<i32> {
     let src_ctx = source_context(ctx, a);
@@ -28,6 +29,17 @@ pub fn run(ctx: &Context, a: &CopyArgs) -> Result<i32> {
         record,
     };
     let index = src.load_index()?;
+    // Thaw the source's packs the copy reads first (docs/cli.md "Cold tier").
+    if super::thaw::wanted(&src_ctx, &a.thaw) {
+        let roots = to_read(&dst, &selected, &opts.copied)?;
+        let needed = Needed::Trees {
+            index: &index,
+            roots: &roots,
+        };
+        if super::thaw::prepare(&src_ctx, &a.thaw, &src, needed, false)?.is_some() {
+            return Ok(super::thaw::still_thawing());
+        }
+    }
     let bar = Bar::new(Show::bar_if(ctx.progress_enabled()), "copy");
     let r = copy(&src, &index, &dst, &selected, &opts, &bar);
     bar.finish();
@@ -37,6 +49,24 @@ pub fn run(ctx: &Context, a: &CopyArgs) -> Result<i32> {
     }
     render::emit(&ctx.with_requests(&Copied::new(&r, &selected)), ctx.mode())?;
     Ok(if refused { exit::ERROR } else { exit::OK })
+}
+
+/// The root trees of the selected snapshots the target lacks as far as known (a full
+/// target's `original`s, a put-only target's record): the data the copy reads.
+fn to_read(
+    dst: &Repository,
+    selected: &[(ObjectId, Snapshot)],
+    copied: &IdSet<ObjectId>,
+) -> Result<Vec<BlobId>> {
+    let mut have = copied.clone();
+    if dst.key().can_read() {
+        let (list, _) = dst.load_snapshots()?;
+        have.extend(list.iter().filter_map(|(_, s)| s.original));
+    }
+    let lacks = |(id, s): &&(ObjectId, Snapshot)| {
+        !have.contains(id) && !s.original.is_some_and(|o| have.contains(&o))
+    };
+    Ok(selected.iter().filter(lacks).map(|(_, s)| s.tree).collect())
 }
 
 /// The context of the source repository: its location and password sources, the rest as the

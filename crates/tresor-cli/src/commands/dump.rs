@@ -1,3 +1,4 @@
+use super::thaw::Needed;
 use crate::args::DumpArgs;
 use crate::context::Context;
 use crate::exit;
@@ -22,6 +23,15 @@ pub fn run(ctx: &Context, a: &DumpArgs) -> Result<i32> {
     // Privileged metadata only from snapshots of full keys, as restore.
     let verdict = repo.snapshot_verdict(id)?;
     let index = repo.load_index()?;
+    // Thaw what the dump reads before writing anything.
+    let needed = Needed::Below {
+        index: &index,
+        root: &snap.tree,
+        path,
+    };
+    if super::thaw::prepare(ctx, &a.thaw, &repo, needed, false)?.is_some() {
+        return Ok(super::thaw::still_thawing());
+    }
     let reader = BlobReader::for_snapshot(&repo, &index, repo.snapshot_signer(id).ok());
     let opts = Options {
         archive: a.archive.parse::<Archive>()?,

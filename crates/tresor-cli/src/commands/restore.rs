@@ -1,3 +1,4 @@
+use super::thaw::Needed;
 use crate::args::RestoreArgs;
 use crate::context::Context;
 use crate::exit;
@@ -35,9 +36,14 @@ pub fn run(ctx: &Context, a: &RestoreArgs) -> Result<i32> {
         delete: a.delete,
         ..RestoreOptions::new(a.target.clone())
     };
-    if !super::thaw::prepare(ctx, a, &repo, &index, &snap.tree)? {
-        crate::render::say("cold data still thawing: run the same command again later".into());
-        return Ok(exit::THAWING);
+    // The whole snapshot, whatever the subpath or patterns (docs/cli.md "Cold tier").
+    let needed = Needed::Below {
+        index: &index,
+        root: &snap.tree,
+        path: b"/",
+    };
+    if super::thaw::prepare(ctx, &a.thaw, &repo, needed, a.dry_run)?.is_some() {
+        return Ok(super::thaw::still_thawing());
     }
     let bar = Bar::new(ctx.progress(), "restore");
     let r = restorer::restore(&repo, &index, snap, &opts, &bar);

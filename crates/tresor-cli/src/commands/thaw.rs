@@ -1,35 +1,68 @@
-//! The thaw step of `restore`: data packs in a cold storage class (S3 `GLACIER`,
-//! `DEEP_ARCHIVE`) are thawed before anything is restored (`tresor_core::thaw`).
+//! The thaw step of `restore`, `dump`, `check --read-data` and `copy`: data packs in a cold
+//! storage class (S3 `GLACIER`, `DEEP_ARCHIVE`) are thawed before they are read
+//! (`tresor_core::thaw`).
 
-use crate::args::RestoreArgs;
+use crate::args::ThawArgs;
 use crate::context::Context;
+use crate::exit;
 use crate::render::say;
 use anyhow::Result;
 use std::time::Duration;
 use tresor_core::Repository;
 use tresor_core::repo::blobs::BlobReader;
-use tresor_core::repo::index::Index;
-use tresor_core::thaw::{self, Requests, ThawOptions, Thawed};
-use tresor_format::BlobId;
+use tresor_core::repo::index::{IdSet, Index};
+use tresor_core::thaw::{self, Count, Requests, ThawOptions, Thawed};
+use tresor_format::{BlobId, ObjectId};
 use tresor_storage::cold::{ColdClass, ThawTier};
 
-/// Thaw what the snapshot tree `root` needs. `Ok(true)`: everything can be read (or, with
-/// `--dry-run`, the bytes to thaw were reported).
+/// The data packs a command will read.
+pub enum Needed<'a> {
+    /// Those holding what a path (`/`: everything) names below a snapshot's root tree.
+    Below {
+        /// The repository's index.
+        index: &'a Index,
+        /// The snapshot's root tree.
+        root: &'a BlobId,
+        /// The snapshot path.
+        path: &'a [u8],
+    },
+    /// Those holding every file of these snapshot trees.
+    Trees {
+        /// The repository's index.
+        index: &'a Index,
+        /// The snapshots' root trees.
+        roots: &'a [BlobId],
+    },
+    /// These packs.
+    Packs(&'a [ObjectId]),
+}
+
+/// Thaw the packs of `repo` that `needed` names, when the command should look for cold packs
+/// at all ([`wanted`]). `Ok(None)`: everything can be read (or, with `dry_run`, the bytes to
+/// thaw were reported); `Ok(Some(count))`: so many packs are still thawing when the wait ends.
 pub fn prepare(
     ctx: &Context,
-    a: &RestoreArgs,
+    a: &ThawArgs,
     repo: &Repository,
-    index: &Index,
-    root: &BlobId,
-) -> Result<bool> {
+    needed: Needed<'_>,
+    dry_run: bool,
+) -> Result<Option<Count>> {
     if !wanted(ctx, a) {
-        return Ok(true);
+        return Ok(None);
     }
     let storage = repo.storage().as_ref();
-    let reader = BlobReader::new(repo, index);
-    // A tree that cannot be read is the restore's to report, file by file, as damage.
-    let Ok(packs) = thaw::needed_packs(&reader, index, storage, root) else {
-        return Ok(true);
+    let found = match needed {
+        Needed::Below { index, root, path } => {
+            thaw::needed_packs_below(&BlobReader::new(repo, index), index, storage, root, path)
+        }
+        Needed::Trees { index, roots } => {
+            thaw::needed_packs_of(&BlobReader::new(repo, index), index, storage, roots)
+        }
+        Needed::Packs(ids) => thaw::with_sizes(storage, ids.iter().copied()),
+    };
+    // A tree that cannot be read is the command's to report (as damage, where it is).
+    let Ok(packs) = found else {
+        return Ok(None);
     };
     let opts = ThawOptions {
         tier: ThawTier::parse(a.thaw_tier.as_deref().unwrap_or("standard"))
@@ -37,24 +70,41 @@ pub fn prepare(
         days: a.thaw_days.unwrap_or(7),
         wait: a.thaw_wait.unwrap_or(Duration::ZERO),
         first_poll: Duration::from_secs(2),
-        dry_run: a.dry_run,
+        dry_run,
     };
     let mut record = Requests::open(ctx.cache_dir.as_deref(), &repo.config().id);
     let t = thaw::thaw(storage, &packs, &opts, &mut record, &mut std::thread::sleep)?;
     if t.cold.packs > 0 && !ctx.quiet {
         report(&t, &opts);
     }
-    Ok(t.complete || a.dry_run)
+    Ok((!t.complete && !dry_run).then_some(t.thawing))
 }
 
-/// Whether to look for cold packs at all (one `HEAD` per needed pack, and every tree read once
+/// The packs whose thaw this machine asked for within `--thaw-days` (default 7), when the
+/// command looks for cold packs at all: `check --read-data-subset P%` reads them first.
+pub fn preferred(ctx: &Context, a: &ThawArgs, repo: &Repository) -> IdSet<ObjectId> {
+    if !wanted(ctx, a) {
+        return IdSet::default();
+    }
+    let days = u64::from(a.thaw_days.unwrap_or(7));
+    let record = Requests::open(ctx.cache_dir.as_deref(), &repo.config().id);
+    let ids = record.requested_within(Duration::from_secs(days * 86_400));
+    ids.into_iter().collect()
+}
+
+/// Say that cold data is still thawing; the exit code that says it ([`exit::THAWING`]).
+pub fn still_thawing() -> i32 {
+    say("cold data still thawing: run the same command again later".into());
+    exit::THAWING
+}
+
+/// Whether to look for cold packs at all (one `HEAD` per needed pack, and the trees read once
 /// more): an S3 repository whose data class (`--s3-storage-class-data`, or the profile's) is
-/// `GLACIER` or `DEEP_ARCHIVE`, or a restore given any `--thaw-*` option.
-/// Other restores read packs directly; a cold pack then fails with S3's `InvalidObjectState`,
+/// `GLACIER` or `DEEP_ARCHIVE`, or a command given any `--thaw-*` option.
+/// Otherwise packs are read directly; a cold pack then fails with S3's `InvalidObjectState`,
 /// and the message says to give `--thaw-tier`.
-fn wanted(ctx: &Context, a: &RestoreArgs) -> bool {
-    let asked = a.thaw_tier.is_some() || a.thaw_days.is_some() || a.thaw_wait.is_some();
-    s3(ctx) && (cold_class(ctx) || asked)
+pub fn wanted(ctx: &Context, a: &ThawArgs) -> bool {
+    s3(ctx) && (cold_class(ctx) || a.given())
 }
 
 /// Whether data packs can lie in a cold class: an S3 repository whose data class

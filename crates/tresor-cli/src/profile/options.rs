@@ -122,7 +122,17 @@ pub const NOT_IN_PROFILES: &[(&str, &[(&str, &str)])] = &[
         ],
     ),
     ("prune", &[("dry_run", "one trial run")]),
-    ("check", &[]),
+    (
+        "check",
+        &[
+            (
+                "thaw_tier",
+                "one run's thaw of cold packs, as for restore (no profile keys)",
+            ),
+            ("thaw_days", "goes with --thaw-tier"),
+            ("thaw_wait", "goes with --thaw-tier"),
+        ],
+    ),
     (
         "drill",
         &[

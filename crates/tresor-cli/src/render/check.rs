@@ -24,6 +24,8 @@ pub struct Checked<'a> {
     pub packs_selected: usize,
     /// How they were chosen, e.g. `all packs`, `5% at random`, `part 2/7 by pack id`.
     pub selection: &'a str,
+    /// Chosen packs not read because they are cold and not thawed (never damage).
+    pub packs_cold: usize,
     /// Bytes of the packs read.
     pub bytes_read: u64,
     /// Damage and missing data, one line each (exit 5 when any).
@@ -48,6 +50,7 @@ impl<'a> Checked<'a> {
             packs_read: r.packs_read,
             packs_selected: r.packs_selected,
             selection: &r.selection,
+            packs_cold: r.packs_cold,
             bytes_read: r.bytes_read,
             errors: &r.errors,
             warnings: &r.warnings,
@@ -83,8 +86,12 @@ impl Outcome for Checked<'_> {
         for e in self.errors {
             t.diag(Level::Error, e);
         }
+        let cold = match self.packs_cold {
+            0 => String::new(),
+            n => format!(" ({n} cold packs not read)"),
+        };
         t.info(format!(
-            "checked {} snapshots, {} packs, {} blobs; read {} packs",
+            "checked {} snapshots, {} packs, {} blobs; read {} packs{cold}",
             self.snapshots, self.packs, self.blobs, self.packs_read
         ));
         if self.read_data {
@@ -123,6 +130,7 @@ mod tests {
             packs_selected: 1,
             selection: "part 1/3 by pack id".into(),
             bytes_read: 100,
+            packs_cold: 0,
         };
         let t = render(
             &Checked::new(&r, true),
@@ -169,7 +177,7 @@ mod tests {
             j.stream(Stream::Out),
             "{\"message_type\":\"summary\",\"snapshots\":2,\"packs\":3,\"blobs\":40,\
              \"pack_bytes\":5000,\"packs_read\":1,\"packs_selected\":1,\"selection\":\"part 1/3 by pack id\",\
-             \"bytes_read\":100,\"errors\":[\"pack P: missing\"],\
+             \"packs_cold\":0,\"bytes_read\":100,\"errors\":[\"pack P: missing\"],\
              \"warnings\":[\"pack Q: unreferenced\"]}\n"
         );
     }

@@ -1,6 +1,7 @@
 //! The cold tier (issue 18): data packs may lie in a class that cannot be read without a thaw
 //! (S3 `GLACIER`, `DEEP_ARCHIVE`), so everything but restore, dump, `check --read-data` and copy
-//! must work without reading one. Here every data pack of a local repository is overwritten
+//! must work without reading one, and those four thaw first (on moto, below; more in
+//! `cold_thaw.rs`). Here every data pack of a local repository is overwritten
 //! with garbage of the same size (any read of one fails to decrypt) and backup (first and
 //! incremental), ls, find, diff, snapshots, forget and stats must still succeed.
 
@@ -10,6 +11,9 @@ use std::sync::Arc;
 use tresor_core::Repository;
 use tresor_format::blob::BlobType;
 use tresor_testkit::prelude::*;
+
+#[path = "cold_thaw.rs"]
+mod thaw;
 
 /// The local paths of the packs holding data blobs and of those holding tree blobs, from the
 /// index.
@@ -188,21 +192,49 @@ impl Cold {
         })
     }
 
-    /// Run tresor on the bucket with `args`, requiring exit `code`; stdout and stderr.
-    fn run(&self, args: &[&str], code: i32) -> (String, String) {
-        let o = (self.env.cmd())
-            .env("TRESOR_REPOSITORY", &self.url)
+    /// `tresor` on the bucket (S3 credentials, the cache), data packs to DEEP_ARCHIVE.
+    fn cmd(&self) -> std::process::Command {
+        let mut c = self.env.cmd();
+        c.env("TRESOR_REPOSITORY", &self.url)
             .env("AWS_ACCESS_KEY_ID", &self.m.admin_key)
             .env("AWS_SECRET_ACCESS_KEY", &self.m.admin_secret)
             .env("AWS_REGION", "us-east-1")
             .env("TRESOR_S3_STORAGE_CLASS_DATA", "DEEP_ARCHIVE")
-            .env("TRESOR_CACHE_DIR", &self.cache)
-            .args(args)
-            .output()
-            .unwrap();
+            .env("TRESOR_CACHE_DIR", &self.cache);
+        c
+    }
+
+    /// Run tresor on the bucket with `args`, requiring exit `code`; stdout and stderr.
+    fn run(&self, args: &[&str], code: i32) -> (String, String) {
+        let o = self.cmd().args(args).output().unwrap();
         let err = String::from_utf8_lossy(&o.stderr).to_string();
         assert_eq!(o.status.code(), Some(code), "{args:?}: {err}");
         (String::from_utf8_lossy(&o.stdout).to_string(), err)
+    }
+
+    /// `init` with cheap key derivation, then a backup of `dir`; the snapshot id.
+    fn init_and_backup(&self, dir: &Path) -> String {
+        self.run(
+            &["init", "--kdf-memory-kib", "8192", "--kdf-iterations", "1"],
+            0,
+        );
+        self.backup(dir)
+    }
+
+    /// A backup of `dir`; the snapshot id.
+    fn backup(&self, dir: &Path) -> String {
+        let (out, _) = self.run(&["backup", "--json", dir.to_str().unwrap()], 0);
+        let v: serde_json::Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
+        v["snapshot_id"].as_str().unwrap().to_string()
+    }
+
+    /// The lines of the thaw request record (`PACK-ID TIER UNIX-SECONDS`).
+    fn recorded(&self) -> Vec<String> {
+        let mut files = std::fs::read_dir(self.cache.join("thaw")).unwrap();
+        let f = files.next().unwrap().unwrap();
+        assert!(files.next().is_none());
+        let text = std::fs::read_to_string(f.path()).unwrap();
+        text.lines().map(str::to_string).collect()
     }
 }
 

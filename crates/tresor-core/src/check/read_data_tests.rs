@@ -61,3 +61,25 @@ fn percentages_choose_at_random_and_parts_partition() {
     union.sort_unstable();
     assert_eq!(union, (0..40).collect::<Vec<_>>());
 }
+
+#[test]
+fn a_random_choice_takes_preferred_packs_first() {
+    let all = ids(20);
+    let prefer: IdSet<ObjectId> = [all[3], all[17]].into_iter().collect();
+    for _ in 0..20 {
+        let (chosen, how) = select_preferring(&all, ReadData::Percent(10.0), &prefer);
+        assert_eq!(chosen, [3, 17]);
+        assert_eq!(how, "10% at random");
+    }
+    let (chosen, _) = select_preferring(&all, ReadData::Percent(20.0), &prefer);
+    assert_eq!(chosen.len(), 4);
+    assert!(chosen.contains(&3) && chosen.contains(&17), "{chosen:?}");
+    let (chosen, _) = select_preferring(&all, ReadData::Percent(5.0), &prefer);
+    assert!(chosen == [3] || chosen == [17], "{chosen:?}");
+    // A fixed part ignores the preference.
+    let part = select_packs(&all, ReadData::Subset(1, 4)).0;
+    assert_eq!(
+        select_preferring(&all, ReadData::Subset(1, 4), &prefer).0,
+        part
+    );
+}
