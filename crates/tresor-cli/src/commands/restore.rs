@@ -36,11 +36,11 @@ pub fn run(ctx: &Context, a: &RestoreArgs) -> Result<i32> {
         delete: a.delete,
         ..RestoreOptions::new(a.target.clone())
     };
-    // The whole snapshot, whatever the subpath or patterns (docs/cli.md "Cold tier").
+    // What the subpath names, whatever the patterns (docs/cli.md "Cold tier").
     let needed = Needed::Below {
         index: &index,
         root: &snap.tree,
-        path: b"/",
+        path: &opts.subpath,
     };
     if super::thaw::prepare(ctx, &a.thaw, &repo, needed, a.dry_run)?.is_some() {
         return Ok(super::thaw::still_thawing());

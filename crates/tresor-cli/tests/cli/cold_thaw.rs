@@ -209,3 +209,41 @@ fn copy_from_a_cold_source_on_moto() {
     assert_eq!(std::fs::read(inner.join("d/big")).unwrap(), big);
     assert_eq!(std::fs::read(inner.join("small")).unwrap(), b"small file");
 }
+
+/// `restore SNAPSHOT:PATH` thaws only the packs of what `PATH` names: a snapshot of two
+/// directories whose files lie in different cold packs asks for the second's packs only, and
+/// the rerun restores its file byte for byte.
+#[test]
+fn a_restore_of_a_path_thaws_only_its_packs_on_moto() {
+    let Some(c) = Cold::new() else {
+        return;
+    };
+    let root = c.env.path("root");
+    let (one, two) = (root.join("one"), root.join("two"));
+    std::fs::create_dir_all(&one).unwrap();
+    std::fs::create_dir_all(&two).unwrap();
+    std::fs::write(one.join("a"), tresor_testkit::repo::data(21, 300_000)).unwrap();
+    c.init_and_backup(&one);
+    let first = cold_count(&c);
+    std::fs::write(two.join("b"), tresor_testkit::repo::data(22, 300_000)).unwrap();
+    c.backup(&two);
+    let second = cold_count(&c) - first;
+    assert!(first >= 1 && second >= 1, "{first} {second}");
+    // Both directories in one snapshot: no new data, every file in the packs above.
+    c.backup(&root);
+    assert_eq!(cold_count(&c), first + second);
+    let target = c.env.path("out");
+    let t = target.to_str().unwrap();
+    let spec = format!("latest:{}", two.display());
+    let restore = ["restore", &spec, "--target", t];
+    let (_, err) = c.run(&[&restore[..], &["--thaw-wait", "0s"]].concat(), THAWING);
+    let sent = format!("thaw requests sent now {second}, earlier 0");
+    assert!(err.contains(&sent), "{err}");
+    c.run(&[&restore[..], &["--thaw-wait", "1m"]].concat(), 0);
+    assert_eq!(
+        std::fs::read(target.join("b")).unwrap(),
+        tresor_testkit::repo::data(22, 300_000)
+    );
+    assert!(!target.join("a").exists());
+    assert_eq!(c.recorded().len(), second);
+}
