@@ -347,6 +347,8 @@ pub struct DrillArgs {
     pub filter: SnapshotFilterArgs,
     #[command(flatten)]
     pub metrics: MetricsArgs,
+    #[command(flatten)]
+    pub thaw: ThawArgs,
 }
 
 /// `tresor protect`.
@@ -782,7 +784,7 @@ pub struct RestoreArgs {
     pub thaw: ThawArgs,
 }
 
-/// How `restore`, `dump`, `check --read-data` and `copy` thaw data packs in a cold storage
+/// How `restore`, `dump`, `check --read-data`, `copy` and `drill` thaw data packs in a cold storage
 /// class (S3 `GLACIER`, `DEEP_ARCHIVE`; docs/cli.md "Cold tier").
 #[derive(Debug, Clone, Default, Args)]
 pub struct ThawArgs {

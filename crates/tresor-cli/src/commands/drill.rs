@@ -6,7 +6,8 @@ use anyhow::{Result, bail};
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use tresor_core::drill::sample::Budget;
-use tresor_core::drill::{DrillOptions, DrillOutcome, drill, latest_per_group, record};
+use tresor_core::drill::{DrillOptions, DrillOutcome, latest_per_group, plan, record, run_plan};
+use tresor_core::repo::{Skipped, SnapshotList};
 use tresor_core::snapshots::{SnapshotFilter, find};
 use tresor_core::{CoreError, NoProgress};
 use tresor_format::drill::DrillResult;
@@ -22,7 +23,7 @@ pub fn run(ctx: &Context, a: &DrillArgs) -> Result<i32> {
     let r = drill_once(ctx, a);
     if a.metrics.metrics_textfile.is_some() || a.metrics.pushgateway.is_some() {
         let code = r.as_ref().map_or_else(exit::code, |d| d.0);
-        let outcome = r.as_ref().ok().map(|d| &d.1);
+        let outcome = r.as_ref().ok().and_then(|d| d.1.as_ref());
         crate::metrics::drill(&a.metrics, code, outcome);
     }
     r.map(|d| d.0)
@@ -47,8 +48,8 @@ fn history(ctx: &Context) -> Result<i32> {
     Ok(exit::OK)
 }
 
-/// One drill: its exit code and outcome.
-fn drill_once(ctx: &Context, a: &DrillArgs) -> Result<(i32, DrillOutcome)> {
+/// One drill: its exit code and outcome (none when cold data is still thawing: exit 9).
+fn drill_once(ctx: &Context, a: &DrillArgs) -> Result<(i32, Option<DrillOutcome>)> {
     let repo = ctx.open()?;
     if !repo.key().can_read() {
         return Err(
@@ -57,22 +58,7 @@ fn drill_once(ctx: &Context, a: &DrillArgs) -> Result<(i32, DrillOutcome)> {
     }
     let index = repo.load_index()?;
     let (list, skipped) = repo.load_snapshots()?;
-    let filter: SnapshotFilter = (&a.filter).into();
-    let chosen = if a.snapshots.is_empty() {
-        latest_per_group(&list, &filter)
-    } else {
-        let mut v = Vec::new();
-        for spec in &a.snapshots {
-            let found = find(&list, &skipped, spec, &filter)?.clone();
-            if !v.iter().any(|(id, _)| *id == found.0) {
-                v.push(found);
-            }
-        }
-        v
-    };
-    if chosen.is_empty() {
-        bail!("no snapshot to drill: the repository has none that matches");
-    }
+    let chosen = choose(a, &list, &skipped)?;
     let here = hostname();
     if a.compare_source && !chosen.iter().any(|(_, s)| s.hostname == here) {
         render::say(format!(
@@ -90,15 +76,51 @@ fn drill_once(ctx: &Context, a: &DrillArgs) -> Result<(i32, DrillOutcome)> {
         hostname: here,
         workers: super::workers().max(2) * 2,
     };
-    let outcome = drill(&repo, &index, &chosen, &list, &opts, &NoProgress);
+    let plan = plan(&repo, &index, &chosen, &opts)?;
+    // On a cold tier the sample's packs are thawed first; the estimate adds the thaw's wait.
+    let packs = plan.data_packs(&index);
+    let needed = super::thaw::Needed::Packs(&packs);
+    let thawed = super::thaw::thawed(ctx, &a.thaw, &repo, needed, false)?;
+    if thawed.as_ref().is_some_and(|t| !t.complete) {
+        return Ok((super::thaw::still_thawing(), None));
+    }
+    let outcome = run_plan(&repo, &index, plan, &chosen, &list, &opts, &NoProgress);
     drop(sandbox);
-    let outcome = outcome?;
+    let mut outcome = outcome?;
+    if thawed.is_some_and(|t| t.cold.packs > 0) {
+        let wait = super::thaw::typical_wait_secs(ctx, &a.thaw);
+        for e in outcome.estimates.iter_mut().chain(outcome.hosts.iter_mut()) {
+            e.thaw_seconds = wait;
+        }
+    }
     render::emit(&Report::new(&outcome), ctx.mode())?;
     let code = match outcome.result {
         DrillResult::Passed => exit::OK,
         DrillResult::Failed => exit::DRILL_FAILED,
     };
-    Ok((code, outcome))
+    Ok((code, Some(outcome)))
+}
+
+/// The snapshots to drill: `--snapshot` ones, else the latest of every host and path set the
+/// filter passes.
+fn choose(a: &DrillArgs, list: &SnapshotList, skipped: &[Skipped]) -> Result<SnapshotList> {
+    let filter: SnapshotFilter = (&a.filter).into();
+    let chosen = if a.snapshots.is_empty() {
+        latest_per_group(list, &filter)
+    } else {
+        let mut v = Vec::new();
+        for spec in &a.snapshots {
+            let found = find(list, skipped, spec, &filter)?.clone();
+            if !v.iter().any(|(id, _)| *id == found.0) {
+                v.push(found);
+            }
+        }
+        v
+    };
+    if chosen.is_empty() {
+        bail!("no snapshot to drill: the repository has none that matches");
+    }
+    Ok(chosen)
 }
 
 /// `--sample`, `--sample-bytes` or `--share`.

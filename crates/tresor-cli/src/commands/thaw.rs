@@ -47,6 +47,19 @@ pub fn prepare(
     needed: Needed<'_>,
     dry_run: bool,
 ) -> Result<Option<Count>> {
+    let t = thawed(ctx, a, repo, needed, dry_run)?;
+    Ok(t.and_then(|t| (!t.complete && !dry_run).then_some(t.thawing)))
+}
+
+/// [`prepare`], returning what the thaw found (`None` when the command does not look for cold
+/// packs, or a tree it needs does not load).
+pub fn thawed(
+    ctx: &Context,
+    a: &ThawArgs,
+    repo: &Repository,
+    needed: Needed<'_>,
+    dry_run: bool,
+) -> Result<Option<Thawed>> {
     if !wanted(ctx, a) {
         return Ok(None);
     }
@@ -77,7 +90,7 @@ pub fn prepare(
     if t.cold.packs > 0 && !ctx.quiet {
         report(&t, &opts);
     }
-    Ok((!t.complete && !dry_run).then_some(t.thawing))
+    Ok(Some(t))
 }
 
 /// The packs whose thaw this machine asked for within `--thaw-days` (default 7), when the
@@ -96,6 +109,15 @@ pub fn preferred(ctx: &Context, a: &ThawArgs, repo: &Repository) -> IdSet<Object
 pub fn still_thawing() -> i32 {
     say("cold data still thawing: run the same command again later".into());
     exit::THAWING
+}
+
+/// The typical longest wait (seconds) for a thaw of the data class in use at `a`'s tier
+/// (standard by default), AWS's figure (`ColdClass::typical_wait`); `None` for a hot class or
+/// a tier the class does not offer.
+pub fn typical_wait_secs(ctx: &Context, a: &ThawArgs) -> Option<f64> {
+    let class = ColdClass::from_s3(ctx.open.s3.storage_class_data.as_deref()?)?;
+    let tier = ThawTier::parse(a.thaw_tier.as_deref().unwrap_or("standard")).ok()?;
+    Some(class.typical_wait(tier)?.1.as_secs_f64())
 }
 
 /// Whether to look for cold packs at all (one `HEAD` per needed pack, and the trees read once

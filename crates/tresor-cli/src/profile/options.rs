@@ -139,6 +139,12 @@ pub const NOT_IN_PROFILES: &[(&str, &[(&str, &str)])] = &[
             ("snapshots", "names snapshots"),
             ("history", "a listing, not a drill"),
             ("seed", "hidden: the tests' random seed"),
+            (
+                "thaw_tier",
+                "one run's thaw of cold packs, as for restore (no profile keys)",
+            ),
+            ("thaw_days", "goes with --thaw-tier"),
+            ("thaw_wait", "goes with --thaw-tier"),
         ],
     ),
 ];

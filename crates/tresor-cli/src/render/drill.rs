@@ -140,8 +140,11 @@ impl Outcome for Report<'_> {
                     tresor_format::tree::display_bytes(e.host.as_bytes())
                 ),
             };
+            let thaw = e.thaw_seconds.map_or(String::new(), |w| {
+                format!(" after a thaw of typically up to {}", secs(Some(w)))
+            });
             t.out(format!(
-                "estimate: {what}: {} files, {}: {}",
+                "estimate: {what}: {} files, {}: {}{thaw}",
                 e.files,
                 bytes(e.bytes),
                 secs(e.seconds)

@@ -247,3 +247,44 @@ fn a_restore_of_a_path_thaws_only_its_packs_on_moto() {
     assert!(!target.join("a").exists());
     assert_eq!(c.recorded().len(), second);
 }
+
+/// A drill on a cold repository thaws its sample's packs first (exit 9 while they thaw, no
+/// record written), then restores and checks them, and its estimate adds the tier's typical
+/// wait: DEEP_ARCHIVE standard within 12 hours, bulk within 48 hours.
+#[test]
+fn a_drill_thaws_its_sample_and_counts_the_wait_on_moto() {
+    let Some(c) = Cold::new() else {
+        return;
+    };
+    let src = c.env.path("src");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("f"), tresor_testkit::repo::data(31, 300_000)).unwrap();
+    c.init_and_backup(&src);
+    let cold = cold_count(&c);
+    let drill = ["drill", "--json", "--share", "100%"];
+    let (out, err) = c.run(&[&drill[..], &["--thaw-wait", "0s"]].concat(), THAWING);
+    assert!(out.is_empty(), "{out}");
+    let sent = format!("thaw requests sent now {cold}, earlier 0");
+    assert!(err.contains(&sent), "{err}");
+    let (out, err) = c.run(&[&drill[..], &["--thaw-wait", "1m"]].concat(), 0);
+    let v = json(&out);
+    super::super::json_contract::check("drill", &v);
+    assert_eq!(v["result"], "passed", "{v}");
+    assert_eq!(
+        (v["files"].as_u64(), v["bytes"].as_u64()),
+        (Some(1), Some(300_000))
+    );
+    assert_eq!(v["estimates"][0]["thaw_seconds"], 12.0 * 3600.0, "{v}");
+    assert_eq!(v["hosts"][0]["thaw_seconds"], 12.0 * 3600.0, "{v}");
+    assert!(err.contains("thaw requests sent now 0,"), "{err}");
+    let (out, _) = c.run(
+        &[&drill[..], &["--thaw-tier", "bulk", "--thaw-wait", "1m"]].concat(),
+        0,
+    );
+    assert_eq!(json(&out)["estimates"][0]["thaw_seconds"], 48.0 * 3600.0);
+    let (text, _) = c.run(&["drill", "--share", "100%", "--thaw-wait", "1m"], 0);
+    assert!(
+        text.contains("after a thaw of typically up to 12:00:00"),
+        "{text}"
+    );
+}

@@ -141,7 +141,8 @@ pub fn latest_per_group(list: &SnapshotList, filter: &SnapshotFilter) -> Snapsho
     out
 }
 
-/// Run a drill over `chosen` (snapshots of `all`, the repository's snapshots).
+/// Run a drill over `chosen` (snapshots of `all`, the repository's snapshots): [`plan`], then
+/// [`run_plan`].
 ///
 /// # Errors
 /// [`crate::CoreError::PutOnly`]; a tree of a chosen snapshot that does not load; storage
@@ -154,8 +155,44 @@ pub fn drill(
     opts: &DrillOptions,
     progress: &dyn Progress,
 ) -> Result<DrillOutcome> {
+    let p = plan(repo, index, chosen, opts)?;
+    run_plan(repo, index, p, chosen, all, opts, progress)
+}
+
+/// A drawn sample, before anything is restored (a cold tier thaws its packs in between).
+pub struct DrillPlan {
+    records: Vec<record::Trusted>,
+    ignored_records: u64,
+    cands: Vec<sample::Candidate>,
+    picked: Vec<usize>,
+    tree_packs: std::collections::BTreeSet<u32>,
+}
+
+impl DrillPlan {
+    /// The data packs the sampled files need, by id.
+    pub fn data_packs(&self, index: &Index) -> Vec<ObjectId> {
+        let mut at: Vec<u32> = (self.picked.iter())
+            .flat_map(|&i| self.cands[i].packs.iter().copied())
+            .collect();
+        at.sort_unstable();
+        at.dedup();
+        at.into_iter().map(|p| index.pack(p).id).collect()
+    }
+}
+
+/// Draw the sample of a drill over `chosen`: the trusted drill records, every file of the
+/// chosen snapshots (their trees loaded and verified), the pick.
+///
+/// # Errors
+/// As [`drill`].
+pub fn plan(
+    repo: &Repository,
+    index: &Index,
+    chosen: &SnapshotList,
+    opts: &DrillOptions,
+) -> Result<DrillPlan> {
     repo.require_read("drilling")?;
-    let (mut records, ignored_records) = record::load_trusted(repo)?;
+    let (records, ignored_records) = record::load_trusted(repo)?;
     let covered = record::covered_packs(index, &records);
     let uncovered = record::all_packs(index)
         .difference(&covered)
@@ -164,6 +201,35 @@ pub fn drill(
     let reader = BlobReader::new(repo, index);
     let (cands, tree_packs) = sample::candidates(&reader, index, chosen)?;
     let picked = sample::choose(&cands, &uncovered, opts.budget, &mut Rng::new(opts.seed));
+    Ok(DrillPlan {
+        records,
+        ignored_records,
+        cands,
+        picked,
+        tree_packs,
+    })
+}
+
+/// Restore and check the sample of `plan`, write the drill record, and report.
+///
+/// # Errors
+/// Creating the record's nonce; damaged data is a mismatch, not an error.
+pub fn run_plan(
+    repo: &Repository,
+    index: &Index,
+    plan: DrillPlan,
+    chosen: &SnapshotList,
+    all: &SnapshotList,
+    opts: &DrillOptions,
+    progress: &dyn Progress,
+) -> Result<DrillOutcome> {
+    let DrillPlan {
+        mut records,
+        ignored_records,
+        cands,
+        picked,
+        tree_packs,
+    } = plan;
     let picked: Vec<&sample::Candidate> = picked.iter().map(|&i| &cands[i]).collect();
     let total: u64 = picked.iter().map(|c| sample::file_bytes(c)).sum();
     progress.set_total(picked.len() as u64, total);
