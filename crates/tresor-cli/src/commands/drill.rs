@@ -29,14 +29,20 @@ pub fn run(ctx: &Context, a: &DrillArgs) -> Result<i32> {
     r.map(|d| d.0)
 }
 
-/// `drill --history`: the past drills.
-fn history(ctx: &Context) -> Result<i32> {
+/// The repository, with a key that can read (a put-only key cannot drill: exit 13).
+fn open_readable(ctx: &Context) -> Result<tresor_core::Repository> {
     let repo = ctx.open()?;
     if !repo.key().can_read() {
         return Err(
             CoreError::PutOnly("drilling (a put-only key cannot drill: it cannot read)").into(),
         );
     }
+    Ok(repo)
+}
+
+/// `drill --history`: the past drills.
+fn history(ctx: &Context) -> Result<i32> {
+    let repo = open_readable(ctx)?;
     let index = repo.load_index()?;
     let (list, _) = repo.load_snapshots()?;
     let (records, ignored) = record::load_trusted(&repo)?;
@@ -50,12 +56,7 @@ fn history(ctx: &Context) -> Result<i32> {
 
 /// One drill: its exit code and outcome (none when cold data is still thawing: exit 9).
 fn drill_once(ctx: &Context, a: &DrillArgs) -> Result<(i32, Option<DrillOutcome>)> {
-    let repo = ctx.open()?;
-    if !repo.key().can_read() {
-        return Err(
-            CoreError::PutOnly("drilling (a put-only key cannot drill: it cannot read)").into(),
-        );
-    }
+    let repo = open_readable(ctx)?;
     let index = repo.load_index()?;
     let (list, skipped) = repo.load_snapshots()?;
     let chosen = choose(a, &list, &skipped)?;

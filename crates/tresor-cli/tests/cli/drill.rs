@@ -63,6 +63,13 @@ fn data_packs(repo: &Path) -> Vec<PathBuf> {
     packs.into_iter().map(|(_, p)| p).collect()
 }
 
+/// Flip one bit of byte 100 of `pack` (inside its first blob).
+fn flip_a_byte(pack: &Path) {
+    let mut bytes = std::fs::read(pack).unwrap();
+    bytes[100] ^= 1;
+    std::fs::write(pack, bytes).unwrap();
+}
+
 fn mismatch_paths(v: &serde_json::Value, kind: &str) -> Vec<String> {
     v["mismatches"]
         .as_array()
@@ -132,10 +139,7 @@ fn intact_repository_passes_and_rotation_reaches_every_pack() {
 fn a_flipped_byte_in_a_data_pack_fails_naming_the_file() {
     let env = Env::new();
     let src = small_repo(&env);
-    let pack = &data_packs(&env.repo)[0];
-    let mut bytes = std::fs::read(pack).unwrap();
-    bytes[100] ^= 1;
-    std::fs::write(pack, bytes).unwrap();
+    flip_a_byte(&data_packs(&env.repo)[0]);
     let v = drill(&env, &["--share", "100%"], 7);
     assert_eq!(v["result"], "failed");
     let bad = mismatch_paths(&v, "data");
@@ -334,10 +338,7 @@ fn metrics_hold_the_drill_outcome_and_the_repository_size() {
     assert_eq!(value(&s, "tresor_repository_snapshots", &[]), 1.0);
 
     // A failed drill records its exit code and mismatch; the last success stays.
-    let pack = &data_packs(&env.repo)[0];
-    let mut bytes = std::fs::read(pack).unwrap();
-    bytes[100] ^= 1;
-    std::fs::write(pack, bytes).unwrap();
+    flip_a_byte(&data_packs(&env.repo)[0]);
     drill(&env, &["--share", "100%", "--metrics-textfile", p], 7);
     let s = scrape(&prom);
     assert_eq!(value(&s, "tresor_drill_last_exit_code", &[]), 7.0);
@@ -463,10 +464,7 @@ fn a_failing_drill_step_of_a_run_notifies_and_writes_its_metrics() {
     use super::metrics::{receiver, scrape, value};
     let env = Env::new();
     let src = small_repo(&env);
-    let pack = &data_packs(&env.repo)[0];
-    let mut bytes = std::fs::read(pack).unwrap();
-    bytes[100] ^= 1;
-    std::fs::write(pack, bytes).unwrap();
+    flip_a_byte(&data_packs(&env.repo)[0]);
     let (url, handle) = receiver();
     let prom = env.path("tresor.prom");
     let config = env.path("tresor.toml");
