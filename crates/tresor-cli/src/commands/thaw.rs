@@ -47,6 +47,18 @@ pub fn prepare(
     needed: Needed<'_>,
     dry_run: bool,
 ) -> Result<Option<Count>> {
+    Ok(prepare_thawed(ctx, a, repo, needed, dry_run)?.map(|t| t.thawing))
+}
+
+/// [`prepare`], with all it found when packs are still thawing as the wait ends
+/// ([`Thawed::pending`] names them: `restore` leaves the files needing them for a later run).
+pub fn prepare_thawed(
+    ctx: &Context,
+    a: &ThawArgs,
+    repo: &Repository,
+    needed: Needed<'_>,
+    dry_run: bool,
+) -> Result<Option<Thawed>> {
     if !wanted(ctx, a) {
         return Ok(None);
     }
@@ -77,7 +89,7 @@ pub fn prepare(
     if t.cold.packs > 0 && !ctx.quiet {
         report(&t, &opts);
     }
-    Ok((!t.complete && !dry_run).then_some(t.thawing))
+    Ok((!t.complete && !dry_run).then_some(t))
 }
 
 /// The packs whose thaw this machine asked for within `--thaw-days` (default 7), when the
