@@ -73,6 +73,10 @@ pub struct Thawed {
     pub polls: u64,
     /// Whether every needed pack can be read now.
     pub complete: bool,
+    /// The cold packs still thawing (or, with `dry_run`, to be thawed), in the order given:
+    /// a restore leaves the files needing them for a later run
+    /// (`restorer::RestoreOptions::skip_packs`).
+    pub pending: Vec<ObjectId>,
 }
 
 /// The data packs holding the content of every file below `root`, with their sizes from the
@@ -186,6 +190,7 @@ pub fn thaw(
         pending = poll(storage, pending, &mut out)?;
     }
     out.complete = pending.is_empty();
+    out.pending = pending.into_iter().map(|(id, _)| id).collect();
     Ok(out)
 }
 
@@ -441,6 +446,8 @@ mod tests {
             }
         );
         assert_eq!(s.requests(), 3);
+        let ids: Vec<ObjectId> = packs(3).iter().map(|p| p.0).collect();
+        assert_eq!(t.pending, ids);
         // A new run (the record read back from the cache): the packs are thawing, none is
         // asked for again; the next look finds them thawed.
         let mut rec = Requests::open(Some(dir.path()), "repo1");
@@ -457,6 +464,7 @@ mod tests {
             }
         );
         assert_eq!(t.thawing, Count::default());
+        assert!(t.pending.is_empty());
         assert_eq!(slept, [Duration::from_secs(1)]);
         assert_eq!(s.requests(), 3);
     }

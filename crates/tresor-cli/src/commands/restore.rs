@@ -20,7 +20,7 @@ pub fn run(ctx: &Context, a: &RestoreArgs) -> Result<i32> {
     // Privileged metadata only from snapshots of full keys, unless the admin says otherwise.
     let verdict = repo.snapshot_verdict(id)?;
     let index = repo.load_index()?;
-    let opts = RestoreOptions {
+    let mut opts = RestoreOptions {
         subpath: sub.to_vec(),
         includes: PatternSet::new(&a.includes)?,
         excludes: PatternSet::new(&a.excludes)?,
@@ -42,8 +42,12 @@ pub fn run(ctx: &Context, a: &RestoreArgs) -> Result<i32> {
         root: &snap.tree,
         path: &opts.subpath,
     };
-    if super::thaw::prepare(ctx, &a.thaw, &repo, needed, a.dry_run)?.is_some() {
-        return Ok(super::thaw::still_thawing());
+    // Packs still thawing when the wait ends: the files needing them wait for a rerun, the
+    // others are restored now ("ready first").
+    let thawed = super::thaw::thawed(ctx, &a.thaw, &repo, needed, a.dry_run)?;
+    let thawing = thawed.filter(|t| !t.complete && !a.dry_run);
+    if let Some(t) = &thawing {
+        opts.skip_packs = t.pending.iter().copied().collect();
     }
     let bar = Bar::new(ctx.progress(), "restore");
     let r = restorer::restore(&repo, &index, snap, &opts, &bar);
@@ -61,15 +65,22 @@ pub fn run(ctx: &Context, a: &RestoreArgs) -> Result<i32> {
         dry_run: a.dry_run,
     };
     render::emit(&ctx.with_requests(&restored), ctx.mode())?;
-    Ok(code(&r))
+    let code = code(&r, thawing.is_some());
+    if code == exit::THAWING {
+        return Ok(super::thaw::still_thawing());
+    }
+    Ok(code)
 }
 
-/// Damage wins (5), then other problems (1), then differences (4).
-fn code(r: &RestoreResult) -> i32 {
+/// Damage wins (5), then other problems (1), then packs still thawing (9), then differences
+/// (4).
+fn code(r: &RestoreResult, thawing: bool) -> i32 {
     if r.problems.iter().any(|p| p.damage) {
         exit::DAMAGED
     } else if !r.problems.is_empty() {
         exit::ERROR
+    } else if thawing {
+        exit::THAWING
     } else if r.has_differences() {
         exit::DIFFERENCES
     } else {

@@ -51,8 +51,9 @@ pub fn prepare(
     Ok(t.and_then(|t| (!t.complete && !dry_run).then_some(t.thawing)))
 }
 
-/// [`prepare`], returning what the thaw found (`None` when the command does not look for cold
-/// packs, or a tree it needs does not load).
+/// [`prepare`], returning all the thaw found (`None` when the command does not look for cold
+/// packs, or a tree it needs does not load); when packs are still thawing as the wait ends,
+/// [`Thawed::pending`] names them (`restore` leaves the files needing them for a later run).
 pub fn thawed(
     ctx: &Context,
     a: &ThawArgs,

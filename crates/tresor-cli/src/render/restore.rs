@@ -62,6 +62,7 @@ struct Json<'a> {
     owners_not_restored: u64,
     difference_counts: Counts,
     leftovers_removed: u64,
+    waiting_for_thaw: Waiting<'a>,
     #[serde(serialize_with = "super::seconds")]
     total_duration: std::time::Duration,
     errors: usize,
@@ -75,6 +76,13 @@ struct Json<'a> {
 struct Action<'a> {
     path: &'a str,
     action: &'static str,
+}
+
+#[derive(Serialize)]
+struct Waiting<'a> {
+    files: u64,
+    bytes: u64,
+    paths: &'a [String],
 }
 
 #[derive(Serialize)]
@@ -182,6 +190,11 @@ impl Serialize for Restored<'_> {
             owners_not_restored: r.difference_counts.owner,
             difference_counts: Counts::from(r.difference_counts),
             leftovers_removed: r.leftovers_removed,
+            waiting_for_thaw: Waiting {
+                files: r.waiting.files,
+                bytes: r.waiting.bytes,
+                paths: &r.waiting.paths,
+            },
             total_duration: r.elapsed,
             errors: r.problems.len(),
             damaged: r.problems.iter().filter(|p| p.damage).count(),
@@ -230,6 +243,7 @@ impl Outcome for Restored<'_> {
         }
         self.notes(t);
         self.skipped(t);
+        waiting(r, t);
     }
 
     fn json(&self, t: &mut Text) -> Result<()> {
@@ -385,4 +399,28 @@ fn dropped_privileges(r: &RestoreResult, t: &mut Text) {
             ),
         );
     }
+}
+
+/// Files left for a rerun because their data is still thawing: the first [`NAMED_PATHS`]
+/// named, then one line counting all.
+fn waiting(r: &RestoreResult, t: &mut Text) {
+    let w = &r.waiting;
+    if w.files == 0 {
+        return;
+    }
+    for p in w.paths.iter().take(NAMED_PATHS) {
+        t.diag(Level::Warning, format!("{p}: waiting for thaw"));
+    }
+    if w.files > NAMED_PATHS as u64 {
+        let more = w.files - NAMED_PATHS as u64;
+        t.diag(
+            Level::Warning,
+            format!("… and {more} more files waiting for thaw (listed in --json)"),
+        );
+    }
+    t.info(format!(
+        "waiting for thaw: {} files ({}) not restored yet, their data packs are still thawing",
+        w.files,
+        bytes(w.bytes)
+    ));
 }

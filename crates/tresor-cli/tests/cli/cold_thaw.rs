@@ -1,6 +1,7 @@
 //! `dump`, `check --read-data` and `copy` through thawing on moto (docs/cli.md "Cold tier"):
 //! with `--thaw-wait 0s` each sends its thaw requests and exits 9 having read and written no
-//! data; the rerun sends none again and does its work, byte for byte.
+//! data; the rerun sends none again and does its work, byte for byte. A restore whose wait ends
+//! with some packs still thawing restores the files it can read ("ready first").
 
 use super::{Cold, cold_packs};
 use tresor_testkit::prelude::*;
@@ -287,4 +288,125 @@ fn a_drill_thaws_its_sample_and_counts_the_wait_on_moto() {
         text.contains("after a thaw of typically up to 12:00:00"),
         "{text}"
     );
+}
+
+/// The paths of `v`'s `waiting_for_thaw`.
+fn waiting_paths(v: &serde_json::Value) -> Vec<String> {
+    (v["waiting_for_thaw"]["paths"].as_array().unwrap().iter())
+        .map(|p| p.as_str().unwrap().to_string())
+        .collect()
+}
+
+/// "Ready first" (docs/cli.md "Cold tier"): a first snapshot's files lie in hot packs, a second's
+/// new files in DEEP_ARCHIVE. `restore --thaw-wait 0s` restores the hot files byte for byte,
+/// names the cold ones (a hard-linked name among them) as waiting, writes nothing for them and
+/// exits 9; the rerun restores the rest byte for byte and fetches only the cold files' bytes.
+#[test]
+#[allow(clippy::too_many_lines, reason = "one scenario on one bucket")]
+fn restore_ready_first_on_moto() {
+    let Some(c) = Cold::new() else {
+        return;
+    };
+    let src = c.env.path("src");
+    std::fs::create_dir_all(src.join("sub")).unwrap();
+    let (hot, cold) = (pseudo_random(31, 300_000), pseudo_random(32, 400_000));
+    std::fs::write(src.join("hot"), &hot).unwrap();
+    std::fs::write(src.join("small"), b"small hot").unwrap();
+    c.run(
+        &["init", "--kdf-memory-kib", "8192", "--kdf-iterations", "1"],
+        0,
+    );
+    // The first backup with the default (hot) data class.
+    let o = (c.cmd())
+        .env_remove("TRESOR_S3_STORAGE_CLASS_DATA")
+        .args(["backup", src.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(cold_count(&c), 0);
+    std::fs::write(src.join("cold"), &cold).unwrap();
+    std::fs::hard_link(src.join("cold"), src.join("link")).unwrap();
+    std::fs::write(src.join("sub/tiny"), b"cold tiny").unwrap();
+    c.backup(&src);
+    let packs = cold_packs(&c.m, &c.bucket);
+
+    let target = c.env.path("out");
+    let t = target.to_str().unwrap();
+    let restore = ["restore", "latest", "--target", t, "--json"];
+    let (out, err) = c.run(&[&restore[..], &["--thaw-wait", "0s"]].concat(), THAWING);
+    let sent = format!("thaw requests sent now {}, earlier 0", packs.len());
+    assert!(err.contains(&sent), "{err}");
+    assert!(err.contains("cold data still thawing"), "{err}");
+    let v = json(&out);
+    super::super::json_contract::check("restore", &v);
+    let inner = target.join(src.strip_prefix("/").unwrap());
+    let named = |p: &str| inner.join(p).display().to_string();
+    assert_eq!(
+        waiting_paths(&v),
+        [named("cold"), named("link"), named("sub/tiny")]
+    );
+    assert_eq!(v["waiting_for_thaw"]["files"], 3, "{v}");
+    assert_eq!(v["waiting_for_thaw"]["bytes"], 400_009, "{v}");
+    assert_eq!(
+        (v["files_restored"].as_u64(), v["errors"].as_u64()),
+        (Some(2), Some(0)),
+        "{v}"
+    );
+    assert_eq!(v["bytes_fetched"], 300_009, "{v}");
+    assert_eq!(std::fs::read(inner.join("hot")).unwrap(), hot);
+    assert_eq!(std::fs::read(inner.join("small")).unwrap(), b"small hot");
+    // Nothing for the waiting files: not even a temporary file.
+    let names = |d: &std::path::Path| -> Vec<String> {
+        let mut n: Vec<String> = (std::fs::read_dir(d).unwrap())
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        n.sort();
+        n
+    };
+    assert_eq!(names(&inner), ["hot", "small", "sub"]);
+    assert!(names(&inner.join("sub")).is_empty());
+
+    // The rerun: no new request, the rest restored, the hot files not fetched again.
+    let (out, err) = c.run(&[&restore[..], &["--thaw-wait", "1m"]].concat(), 0);
+    assert!(err.contains("thaw requests sent now 0"), "{err}");
+    let v = json(&out);
+    super::super::json_contract::check("restore", &v);
+    assert_eq!(v["waiting_for_thaw"]["files"], 0, "{v}");
+    assert!(waiting_paths(&v).is_empty());
+    let counts = ["files_restored", "files_skipped", "others", "errors"].map(|k| v[k].as_u64());
+    assert_eq!(counts, [Some(2), Some(2), Some(1), Some(0)], "{v}");
+    assert_eq!(
+        (v["bytes_fetched"].as_u64(), v["bytes_reused"].as_u64()),
+        (Some(400_009), Some(0)),
+        "{v}"
+    );
+    assert_eq!(std::fs::read(inner.join("cold")).unwrap(), cold);
+    assert_eq!(std::fs::read(inner.join("sub/tiny")).unwrap(), b"cold tiny");
+    use std::os::unix::fs::MetadataExt;
+    let ino = |p: &str| std::fs::metadata(inner.join(p)).unwrap().ino();
+    assert_eq!(ino("link"), ino("cold"));
+    assert_eq!(std::fs::read(inner.join("hot")).unwrap(), hot);
+    assert_eq!(c.recorded().len(), packs.len());
+
+    later_file_waits_in_text(&c, &src, &target);
+}
+
+/// In text: a new file of a third snapshot, in a new cold pack, is named as waiting by a
+/// restore into `target` (which holds the rest already).
+fn later_file_waits_in_text(c: &Cold, src: &std::path::Path, target: &std::path::Path) {
+    let inner = target.join(src.strip_prefix("/").unwrap());
+    let named = |p: &str| inner.join(p).display().to_string();
+    let t = target.to_str().unwrap();
+    std::fs::write(src.join("later"), pseudo_random(33, 100_000)).unwrap();
+    c.backup(src);
+    let restore = ["restore", "latest", "--target", t, "--thaw-wait", "0s"];
+    let (out, err) = c.run(&restore, THAWING);
+    let line = format!("warning: {}: waiting for thaw\n", named("later"));
+    assert!(err.contains(&line), "{err}");
+    assert_eq!(err.matches("waiting for thaw").count(), 1, "{err}");
+    assert!(
+        out.contains("waiting for thaw: 1 files (97.66 KiB) not restored yet"),
+        "{out}"
+    );
+    assert!(!inner.join("later").exists());
 }

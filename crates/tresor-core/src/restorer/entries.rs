@@ -18,8 +18,9 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use tresor_format::tree::{Node, NodeKind};
 
-/// Restore one regular file (worker side): left alone, kept (metadata only) or written anew
-/// under a temporary name and renamed into place.
+/// Restore one regular file (worker side): left alone, kept (metadata only), left for later
+/// (its data still thawing: nothing written) or written anew under a temporary name and
+/// renamed into place.
 pub(super) fn restore_file(sh: &Shared<'_>, job: &FileJob) {
     let prior = if job.dir.fresh {
         Prior::Nothing
@@ -33,6 +34,10 @@ pub(super) fn restore_file(sh: &Shared<'_>, job: &FileJob) {
             sh.progress.file_done(0);
         }
         Prior::Correct(file) => keep_file(sh, job, &file),
+        _ if sh.thawing.waits(sh.reader.index(), &job.node) => {
+            sh.thawing.skip(job);
+            sh.progress.file_done(0);
+        }
         Prior::Nothing => write_file(sh, job, None, false),
         Prior::Replace { old, dir } => {
             let old = old.as_ref().map(|(file, size)| Old { file, size: *size });
@@ -227,14 +232,16 @@ pub(super) fn special_meta(sh: &Shared<'_>, job: &FileJob) -> Result<(), String>
 
 /// Make the deferred hard links (after every file exists and was renamed into place), each to
 /// the first name of its group — not when that name's file failed (its problem is repeated for
-/// each further name, and what holds the name stays), and not where the overwrite mode leaves
-/// the entry alone. A name that is already a link to the first name stays.
+/// each further name, and what holds the name stays), not when it waits for a thaw (each
+/// further name waits too), and not where the overwrite mode leaves the entry alone. A name that is already a link to the first name stays.
 pub(super) fn make_links(sh: &Shared<'_>, links: &Links, deferred: Vec<(Arc<DirState>, Node)>) {
     let failed = std::mem::take(&mut *sh.failed_links.lock().expect("failed links lock"));
     for (dir, node) in deferred {
         if let Some((first_dir, first_name)) = links.get(&(node.device, node.inode)) {
             let path = || dir.child_path(&node.name);
-            match failed.get(&(node.device, node.inode)) {
+            let key = (node.device, node.inode);
+            match failed.get(&key) {
+                _ if sh.thawing.link_waits(key, path) => {}
                 Some(damage) => {
                     let first = first_dir.child_path(first_name);
                     let msg = format!("hard link to {first}, which was not restored");

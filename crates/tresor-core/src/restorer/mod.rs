@@ -10,7 +10,9 @@
 //!   files ────────────────────────────────────▶    (large files: several threads; sparse
 //!   symlinks, fifos, sockets, devices: created     files: holes); optional verify; metadata
 //!                                                  through its fd, read back and compared;
-//!                                                  then renamed into place
+//!                                                  then renamed into place; left for a
+//!                                                  rerun (nothing written) when a blob's
+//!                                                  pack is still thawing (`thawing.rs`)
 //!   hardlinks: deferred until their first path exists
 //! directory metadata is applied through the directory's own fd when the last entry below it is
 //! done (a pending counter per directory), so read-only directories restore fully and their
@@ -57,6 +59,7 @@ mod meta;
 mod plan;
 mod sample;
 mod temp;
+mod thawing;
 mod walk;
 
 use crate::Progress;
@@ -75,12 +78,15 @@ use dirs::{DirState, FileJob};
 pub use plan::{Action, ActionKind};
 use rustix::fs::Mode;
 pub use sample::{Entry, restore_entries};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use thawing::Thawing;
+pub use thawing::Waiting;
+use tresor_format::ObjectId;
 use tresor_format::snapshot::Snapshot;
 use tresor_format::tree::{NodeKind, valid_name};
 use walk::Walk;
@@ -167,6 +173,11 @@ pub struct RestoreOptions {
     /// `--delete`: remove the entries of the target's directories that the snapshot lacks
     /// (never outside the target, never through a symlink; see [`plan`]).
     pub delete: bool,
+    /// Data packs not to read, by id: those still thawing when a cold repository's wait ended
+    /// (`tresor_core::thaw::Thawed::pending`). A file needing a blob whose indexed location
+    /// lies in one is not restored (nothing written for it, no problem) but counted in
+    /// [`RestoreResult::waiting`]; empty: every file is restored.
+    pub skip_packs: HashSet<ObjectId>,
 }
 
 impl RestoreOptions {
@@ -190,6 +201,7 @@ impl RestoreOptions {
             signer: None,
             dry_run: false,
             delete: false,
+            skip_packs: HashSet::new(),
         }
     }
 }
@@ -276,6 +288,9 @@ pub struct RestoreResult {
     /// With [`RestoreOptions::dry_run`] every entry and what would be done with it; otherwise
     /// the entries removed by [`RestoreOptions::delete`]. Sorted by path.
     pub actions: Vec<Action>,
+    /// Files not restored because their data lies in packs still thawing
+    /// ([`RestoreOptions::skip_packs`]).
+    pub waiting: Waiting,
     /// Wall time.
     pub elapsed: Duration,
 }
@@ -339,6 +354,8 @@ struct Shared<'a> {
     /// When kept ([`restore_entries`]): the path of each job's folder and the seconds the job
     /// took.
     timings: Option<Mutex<Vec<(String, f64)>>>,
+    /// The packs still thawing, and the files left for later because of them.
+    thawing: Thawing,
 }
 
 impl Shared<'_> {
@@ -449,6 +466,7 @@ fn shared<'a>(
         dry_run: opts.dry_run,
         actions: Mutex::new(Vec::new()),
         timings: None,
+        thawing: Thawing::new(index, &opts.skip_packs),
     }
 }
 
@@ -586,6 +604,7 @@ fn result(sh: Shared<'_>, dirs: u64, started: Instant) -> RestoreResult {
             a.sort();
             a
         },
+        waiting: sh.thawing.finish(),
         elapsed: started.elapsed(),
     }
 }
@@ -634,6 +653,7 @@ mod tests {
             dry_run: false,
             actions: Mutex::new(Vec::new()),
             timings: None,
+            thawing: Thawing::default(),
         };
         f(&sh);
     }

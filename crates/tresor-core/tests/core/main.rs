@@ -12,6 +12,7 @@ mod progress;
 mod prune;
 mod put_only;
 mod restore_hostile;
+mod restore_waiting;
 mod retention_vs_restic;
 mod spool;
 mod vfs;
