@@ -69,7 +69,9 @@ fn world() -> World {
     let mut kept = Vec::new();
     for (repo, host, seed) in [(&victim, "victim", 1), (&admin, "admin", 2)] {
         let src = dir.path().join(host);
-        let (d, note) = (noise(seed, 3 << 20), format!("host {host}").into_bytes());
+        // 9 MiB: more than twice the chunker's 4 MiB maximum, so every repository's keyed cuts
+        // make several blobs (3 MiB was one blob in some repositories).
+        let (d, note) = (noise(seed, 9 << 20), format!("host {host}").into_bytes());
         write_source(&src, &d, &note);
         let id = backup(repo, &src, host, None).snapshot_id.unwrap();
         kept.push(Kept {
