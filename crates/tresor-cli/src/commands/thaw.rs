@@ -79,8 +79,7 @@ pub fn thawed(
         return Ok(None);
     };
     let opts = ThawOptions {
-        tier: ThawTier::parse(a.thaw_tier.as_deref().unwrap_or("standard"))
-            .map_err(anyhow::Error::msg)?,
+        tier: tier(a).map_err(anyhow::Error::msg)?,
         days: a.thaw_days.unwrap_or(7),
         wait: a.thaw_wait.unwrap_or(Duration::ZERO),
         first_poll: Duration::from_secs(2),
@@ -112,12 +111,17 @@ pub fn still_thawing() -> i32 {
     exit::THAWING
 }
 
+/// `--thaw-tier`, standard when not given.
+fn tier(a: &ThawArgs) -> std::result::Result<ThawTier, String> {
+    ThawTier::parse(a.thaw_tier.as_deref().unwrap_or("standard"))
+}
+
 /// The typical longest wait (seconds) for a thaw of the data class in use at `a`'s tier
 /// (standard by default), AWS's figure (`ColdClass::typical_wait`); `None` for a hot class or
 /// a tier the class does not offer.
 pub fn typical_wait_secs(ctx: &Context, a: &ThawArgs) -> Option<f64> {
     let class = ColdClass::from_s3(ctx.open.s3.storage_class_data.as_deref()?)?;
-    let tier = ThawTier::parse(a.thaw_tier.as_deref().unwrap_or("standard")).ok()?;
+    let tier = tier(a).ok()?;
     Some(class.typical_wait(tier)?.1.as_secs_f64())
 }
 

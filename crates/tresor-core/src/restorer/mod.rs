@@ -508,26 +508,42 @@ fn run(
     }
     // A single file is restored on this thread.
     let single = matches!(&start, Some(n) if n.kind != NodeKind::Dir);
+    let workers = if single { 0 } else { opts.workers.max(1) };
+    let dirs = with_workers(sh, opts, &prefix, workers, |w| {
+        w.count_total(summary.is_none());
+        match &start {
+            None => w.run(root, &snapshot.tree),
+            Some(n) if n.kind == NodeKind::Dir => match n.subtree {
+                Some(s) => w.run(root, &s),
+                None => Ok(()),
+            },
+            Some(n) => w.single(root, n.clone()),
+        }
+    })?;
+    Ok(dirs)
+}
+
+/// Run `feed`, which hands entries to the walk, with `workers` file workers (0: the jobs are
+/// done on this thread once `feed` is through), then make the deferred hard links (with
+/// `--dry-run`, list them); the number of directories walked.
+fn with_workers<'a>(
+    sh: &Shared<'a>,
+    opts: &RestoreOptions,
+    prefix: &[u8],
+    workers: usize,
+    feed: impl FnOnce(&mut Walk<'_, 'a>) -> Result<()>,
+) -> Result<u64> {
     let (links, deferred, dirs) = std::thread::scope(|scope| -> Result<_> {
         let (tx, rx) = bounded::<FileJob>(256);
-        for _ in 0..if single { 0 } else { opts.workers.max(1) } {
+        for _ in 0..workers {
             let rx = rx.clone();
             scope.spawn(move || work(sh, &rx));
         }
-        let mut w = Walk::new(sh, opts, tx, &prefix);
-        w.count_total(summary.is_none());
-        match &start {
-            None => w.run(root, &snapshot.tree)?,
-            Some(n) if n.kind == NodeKind::Dir => {
-                if let Some(s) = n.subtree {
-                    w.run(root, &s)?;
-                }
-            }
-            Some(n) => w.single(root, n.clone())?,
-        }
+        let mut w = Walk::new(sh, opts, tx, prefix);
+        feed(&mut w)?;
         // Scoped workers are joined when the scope ends; hardlinks are made after that.
         let walked = w.finish();
-        if single {
+        if workers == 0 {
             work(sh, &rx);
         }
         Ok(walked)

@@ -3,13 +3,11 @@
 //! it was done by the caller (on verified trees), so no tree is loaded here.
 
 use super::dirs::DirState;
-use super::walk::Walk;
-use super::{RestoreOptions, RestoreResult, Shared, entries, result, shared, work};
+use super::{RestoreOptions, RestoreResult, Shared, result, shared, with_workers};
 use crate::Progress;
 use crate::error::{CoreError, Result};
 use crate::repo::Repository;
 use crate::repo::index::Index;
-use crossbeam_channel::bounded;
 use rustix::fs::Mode;
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -67,16 +65,9 @@ pub fn restore_entries(
     Ok((result(sh, 0, started), times))
 }
 
-/// Hand every entry to the workers, then make deferred hard links.
+/// Hand every entry to the workers (a folder that cannot be made is its entry's problem).
 fn run(sh: &Shared<'_>, opts: &RestoreOptions, entries: &[Entry]) -> Result<()> {
-    let (links, deferred) = std::thread::scope(|scope| -> Result<_> {
-        let (tx, rx) = bounded(256);
-        for _ in 0..opts.workers.max(1) {
-            let rx = rx.clone();
-            scope.spawn(move || work(sh, &rx));
-        }
-        drop(rx);
-        let mut w = Walk::new(sh, opts, tx, b"/");
+    with_workers(sh, opts, b"/", opts.workers.max(1), |w| {
         for e in entries {
             let opened = std::fs::create_dir_all(&e.dir).and_then(|()| std::fs::File::open(&e.dir));
             match opened {
@@ -90,11 +81,7 @@ fn run(sh: &Shared<'_>, opts: &RestoreOptions, entries: &[Entry]) -> Result<()> 
                 }
             }
         }
-        let (links, deferred, _) = w.finish();
-        Ok((links, deferred))
-    })?;
-    if !sh.dry_run {
-        entries::make_links(sh, &links, deferred);
-    }
-    Ok(())
+        Ok(())
+    })
+    .map(|_| ())
 }
