@@ -268,7 +268,9 @@ def cmd_report(raw_path, meta_path):
     w(f"* load average at start: {meta.get('load_start', '?')}; at end: {meta.get('load_end', '?')} "
       "(other builds may share the machine)")
     w(f"* tresor: {meta.get('tresor_version', '?')} (git HEAD at run time: {meta.get('git', '?')}), "
-      "`tresor init` defaults (zstd 3, 16 MiB packs)")
+      "`tresor init` defaults (zstd 3, 16 MiB packs), opened with "
+      + ("an unlocked key file (`--key-file`), as bupstash's key file"
+         if meta.get('tresor_keys', 'file') == 'file' else "the password (Argon2id 32 MiB × 4 passes)"))
     w(f"* bupstash: {meta.get('bupstash_version', '?')}, `bupstash put` defaults "
       "(send log and stat cache on, zstd), key file without a password")
     w(f"* restic: {meta.get('restic_version', '?')}, `restic init` defaults "

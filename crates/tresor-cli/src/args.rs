@@ -48,9 +48,14 @@ pub struct Global {
     /// Run CMD (with sh -c) and use the first line of its output as the password.
     #[arg(long, env = "TRESOR_PASSWORD_COMMAND", global = true)]
     pub password_command: Option<String>,
-    /// Accept a password file that others can read.
+    /// Accept a password file (or unlocked key file) that others can read.
     #[arg(long, global = true)]
     pub insecure_password_file: bool,
+    /// Open the repository with this unlocked key file (`tresor key export --unlocked FILE`)
+    /// instead of a password: no password is asked and no key derivation runs. Must not be
+    /// group/world-readable.
+    #[arg(long, env = "TRESOR_KEY_FILE", global = true, value_name = "FILE")]
+    pub key_file: Option<PathBuf>,
     /// Print results as JSON.
     #[arg(long, global = true)]
     pub json: bool,
@@ -463,10 +468,15 @@ pub enum KeyCommand {
     Passwd(NewPasswordArgs),
     /// Print the full key material for a paper backup.
     Export {
-        /// Paper format: grouped hex with a checksum per line (the only format, also without
-        /// this flag; with --json the same text in a JSON string).
-        #[arg(long)]
+        /// Paper format: grouped hex with a checksum per line (the default; with --json the
+        /// same text in a JSON string).
+        #[arg(long, conflicts_with = "unlocked")]
         paper: bool,
+        /// Instead, write the key in use, unencrypted, to FILE (created with mode 0600, never
+        /// overwritten) for `--key-file FILE`: opening then needs no password and no key
+        /// derivation. Anyone who reads FILE holds the key.
+        #[arg(long, value_name = "FILE")]
+        unlocked: Option<PathBuf>,
     },
     /// List the signers of snapshots and index objects that no trusted key or revocation
     /// vouches for (ignored by readers), and accept some with --accept.

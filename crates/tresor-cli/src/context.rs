@@ -30,6 +30,8 @@ pub struct Context {
     pub requests: Arc<tresor_storage::counted::Counter>,
     /// The id of the repository opened (set by [`Context::read_config`]), for the request log.
     pub repo_id: std::sync::OnceLock<String>,
+    /// `--key-file`: open with this unlocked key file instead of a password.
+    pub key_file: Option<std::path::PathBuf>,
     /// `--config`: the configuration file (its `[prices]` tables price summaries).
     pub config_file: Option<std::path::PathBuf>,
 }
@@ -49,6 +51,7 @@ impl Context {
                 profile: g.profile_password.clone().map(Into::into),
                 credential: g.password_credential.clone(),
             },
+            key_file: g.key_file.clone(),
             json: g.json,
             quiet: g.quiet,
             verbose: g.verbose,
@@ -188,11 +191,19 @@ impl Context {
     pub fn open_storage(&self, storage: Arc<dyn Storage>) -> Result<Repository> {
         // Fail on a missing repository before asking for a password.
         self.read_config(storage.as_ref())?;
-        let pw = self.password.get(&format!(
-            "enter password for repository {}: ",
-            self.location
-        ))?;
-        let repo = Repository::open_with(storage, &pw, self.cache_dir.as_deref())?;
+        let repo = match &self.key_file {
+            Some(f) => {
+                let u = crate::password::read_unlocked(f, self.password.insecure_file)?;
+                Repository::open_unlocked(storage, u, self.cache_dir.as_deref())?
+            }
+            None => {
+                let pw = self.password.get(&format!(
+                    "enter password for repository {}: ",
+                    self.location
+                ))?;
+                Repository::open_with(storage, &pw, self.cache_dir.as_deref())?
+            }
+        };
         if let Some(p) = repo.cache_problem()
             && !self.quiet
         {

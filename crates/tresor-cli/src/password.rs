@@ -42,6 +42,31 @@ pub fn read_file(path: &Path, insecure: bool) -> Result<String> {
     Ok(first_line(&s))
 }
 
+/// Read an unlocked key file (`--key-file`, format §4.4), refusing files others may read
+/// unless `insecure`, and files over [`tresor_format::unlocked::MAX_UNLOCKED_LEN`] bytes.
+///
+/// # Errors
+/// The file cannot be read, others may read it, or it is no unlocked key file (one line says
+/// why; the key material is never printed).
+pub fn read_unlocked(path: &Path, insecure: bool) -> Result<tresor_format::unlocked::UnlockedKey> {
+    use std::io::Read as _;
+    let what = || format!("key file {}", path.display());
+    let f = std::fs::File::open(path).with_context(what)?;
+    let mode = f.metadata().with_context(what)?.permissions().mode();
+    if mode & 0o077 != 0 && !insecure {
+        bail!(
+            "key file {} is readable by group or others (mode {:o}); chmod 600 it or pass --insecure-password-file",
+            path.display(),
+            mode & 0o777
+        );
+    }
+    let mut b = zeroize::Zeroizing::new(Vec::new());
+    f.take(tresor_format::unlocked::MAX_UNLOCKED_LEN as u64 + 1)
+        .read_to_end(&mut b)
+        .with_context(what)?;
+    tresor_format::unlocked::UnlockedKey::from_bytes(&b).with_context(what)
+}
+
 /// The systemd credential `name`: the first line of `$CREDENTIALS_DIRECTORY/name` (systemd
 /// makes that directory private to the service, so the file's mode is not checked).
 ///

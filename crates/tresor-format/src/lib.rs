@@ -41,6 +41,7 @@ pub mod sign;
 pub mod snapshot;
 pub mod tree;
 pub mod trust;
+pub mod unlocked;
 
 pub use error::{FormatError, Result};
 pub use id::{BlobId, ObjectId};

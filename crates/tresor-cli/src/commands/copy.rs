@@ -81,6 +81,8 @@ fn source_context(ctx: &Context, a: &CopyArgs) -> Context {
             profile: None,
             credential: None,
         },
+        // The source opens with its own password sources, never the target's key file.
+        key_file: None,
         json: ctx.json,
         quiet: ctx.quiet,
         verbose: ctx.verbose,

@@ -2,7 +2,9 @@ use crate::args::{KeyAddArgs, KeyCommand, NewPasswordArgs};
 use crate::context::{Context, hostname, username};
 use crate::exit;
 use crate::render;
-use crate::render::key::{Imported, KeyChanged, KeyList, Paper, Signers, ToAccept};
+use crate::render::key::{
+    Imported, KeyChanged, KeyList, Paper, Signers, ToAccept, UnlockedWritten,
+};
 use anyhow::{Context as _, Result};
 use std::io::Read;
 use std::path::PathBuf;
@@ -32,7 +34,11 @@ pub fn run(ctx: &Context, c: &KeyCommand) -> Result<i32> {
             let id = keys::change_password(&repo, &pw, params)?;
             changed(ctx, "changed password of", id)?;
         }
-        KeyCommand::Export { paper: _ } => {
+        KeyCommand::Export {
+            unlocked: Some(file),
+            ..
+        } => export_unlocked(ctx, file)?,
+        KeyCommand::Export { .. } => {
             let repo = ctx.open()?;
             let paper = keys::export_paper(&repo)?;
             render::emit(&Paper { paper }, ctx.mode())?;
@@ -41,6 +47,31 @@ pub fn run(ctx: &Context, c: &KeyCommand) -> Result<i32> {
         KeyCommand::Import { file, new } => import(ctx, file.as_ref(), new)?,
     }
     Ok(exit::OK)
+}
+
+/// `key export --unlocked FILE`: the key in use, in the clear (format §4.4), in a new file
+/// only its owner can read.
+fn export_unlocked(ctx: &Context, file: &std::path::Path) -> Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let repo = ctx.open()?;
+    let u = tresor_format::unlocked::UnlockedKey::new(&repo.config().id, repo.payload().clone());
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(file)
+        .with_context(|| format!("cannot create {}", file.display()))?;
+    f.write_all(&u.to_bytes())
+        .and_then(|()| f.sync_all())
+        .with_context(|| format!("cannot write {}", file.display()))?;
+    let o = UnlockedWritten {
+        message_type: "unlocked key written",
+        id: repo.key_id(),
+        file: file.display().to_string(),
+        put_only: repo.key_kind() == KeyKind::PutOnly,
+    };
+    render::emit(&o, ctx.mode())
 }
 
 fn new_password(ctx: &Context, a: &NewPasswordArgs) -> Result<String> {

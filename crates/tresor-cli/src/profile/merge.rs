@@ -73,6 +73,7 @@ pub const GLOBAL_KEYS: &[(&str, &str, Option<&str>)] = &[
     ),
     ("insecure_password_file", "insecure_password_file", None),
     ("cache_dir", "cache_dir", Some("TRESOR_CACHE_DIR")),
+    ("key_file", "key_file", Some("TRESOR_KEY_FILE")),
     ("no_cache", "no_cache", None),
     ("insecure_http", "insecure_http", None),
     ("retry_for", "retry_for", Some("TRESOR_RETRY_FOR")),
@@ -180,6 +181,9 @@ pub fn password_given(m: &ArgMatches) -> bool {
 fn global(g: &mut Global, m: &ArgMatches, p: &Profile) {
     fill(m, "repo", &mut g.repo, p.repository.as_ref(), Some);
     fill(m, "cache_dir", &mut g.cache_dir, p.cache_dir.as_ref(), Some);
+    if !password_given(m) {
+        fill(m, "key_file", &mut g.key_file, p.key_file.as_ref(), Some);
+    }
     if !password_given(m) {
         g.password_file = p.password_file.as_ref().map(|v| v.get_ref().clone());
         g.password_command = p.password_command.as_ref().map(|v| v.get_ref().clone());

@@ -61,6 +61,10 @@ pub struct Profile {
     /// `--cache-dir`.
     #[schemars(with = "Option<PathBuf>")]
     pub cache_dir: Option<Spanned<PathBuf>>,
+    /// `--key-file`: an unlocked key file (`tresor key export --unlocked`) opens the repository
+    /// instead of a password.
+    #[schemars(with = "Option<PathBuf>")]
+    pub key_file: Option<Spanned<PathBuf>>,
     /// `backup --host`, and `forget --host` (the filter).
     #[schemars(with = "Option<String>")]
     pub host: Option<Spanned<String>>,

@@ -125,6 +125,14 @@ pub fn shown(g: &Global, m: &ArgMatches, c: &Chosen) -> Shown {
         g.cache_dir.as_ref(),
         p.cache_dir.as_ref(),
     ));
+    let key_file = ("key_file", "key_file", "TRESOR_KEY_FILE");
+    s.push(global_setting(
+        c,
+        m,
+        key_file,
+        g.key_file.as_ref(),
+        p.key_file.as_ref(),
+    ));
     s.extend([
         file_setting(c, "host", p.host.as_ref()),
         file_setting(c, "tags", p.tags.as_ref()),

@@ -114,6 +114,38 @@ impl Outcome for KeyChanged {
     }
 }
 
+/// An unlocked key file written (JSON: `docs/cli.md`, "key export").
+#[derive(Debug, Serialize)]
+pub struct UnlockedWritten {
+    /// `"unlocked key written"`.
+    pub message_type: &'static str,
+    /// The key file of the key written.
+    pub id: ObjectId,
+    /// Where it was written.
+    pub file: String,
+    /// Whether the key is put-only (it can write backups but not read them).
+    pub put_only: bool,
+}
+
+impl Outcome for UnlockedWritten {
+    fn text(&self, t: &mut Text) {
+        let can = if self.put_only {
+            "write new backups"
+        } else {
+            "read and change every backup"
+        };
+        t.info(format!(
+            "wrote key {} unlocked to {}: use it with --key-file; anyone who reads that file can {can}",
+            self.id.short(),
+            self.file
+        ));
+    }
+
+    fn json(&self, t: &mut Text) -> Result<()> {
+        t.json_line(self)
+    }
+}
+
 /// The paper key (JSON: `{"paper": TEXT}`); wiped from memory when dropped.
 #[derive(Serialize)]
 pub struct Paper {

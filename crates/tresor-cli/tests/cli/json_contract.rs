@@ -352,6 +352,7 @@ fn every_documented_section_parses() {
         "key list",
         "key add, key remove, key passwd",
         "key export",
+        "key export --unlocked",
         "key signers",
         "key import",
         "s3-policy",
@@ -644,6 +645,13 @@ fn keys() {
     check("key list", &list);
     let paper = json(&env, &["key", "export"], 0);
     check("key export", &paper);
+    let file = env.path("unlocked.key");
+    let unlocked = json(
+        &env,
+        &["key", "export", "--unlocked", file.to_str().unwrap()],
+        0,
+    );
+    check("key export --unlocked", &unlocked);
     // The second key backs up, then its key file is lost: its signer is unknown.
     let src = env.path("src");
     let o = env

@@ -57,6 +57,7 @@ mod snapshot_hosts;
 mod spool;
 mod tag_rewrite;
 mod tags;
+mod unlocked_key;
 mod user_names;
 // Appended (cost and request counting):
 mod cost;

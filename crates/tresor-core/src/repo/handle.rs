@@ -108,6 +108,11 @@ impl Repository {
     pub fn key(&self) -> &MasterKey {
         &self.payload.master
     }
+    /// The opened key's payload (key material and signing secret, format §4.1): what an
+    /// unlocked key file holds (§4.4).
+    pub fn payload(&self) -> &KeyPayload {
+        &self.payload
+    }
     /// This key's signer.
     pub fn signer(&self) -> &Signer {
         &self.signer

@@ -127,32 +127,16 @@ impl Repository {
                 }
             };
             let key_id: ObjectId = name.parse()?;
-            let trust = Trust::load(storage.as_ref(), &payload.master)?;
-            trust.authenticate_config(&config_id)?;
-            // Before judging the key: an older trust record may not list it yet.
-            let (marks, cache_problem) = high_water(cache_dir, &config.id, trust.seq())?;
-            let signer = payload.signer();
-            if trust.is_revoked(&signer.public()) {
-                // A removed key whose key file is back (or was never deleted).
-                revoked = Some(key_id);
-                continue;
-            }
-            if trust.key(&signer.public()).is_none() {
-                unlisted = Some(key_id);
-                continue;
-            }
-            return Ok(Repository {
-                storage,
-                config,
-                signer,
-                payload,
+            let found = Found {
+                config_id: &config_id,
                 key_id,
                 key_kind: kf.kind,
-                trust,
-                signers: Mutex::default(),
-                marks,
-                cache_problem,
-            });
+            };
+            match admit(&storage, &config, found, payload, cache_dir)? {
+                Admitted::Open(r) => return Ok(*r),
+                Admitted::Revoked => revoked = Some(key_id),
+                Admitted::Unlisted => unlisted = Some(key_id),
+            }
         }
         if let Some(id) = revoked {
             Err(CoreError::KeyRevoked(id.short()))
@@ -167,6 +151,108 @@ impl Repository {
             )))
         }
     }
+}
+
+impl Repository {
+    /// Open the repository in `storage` with an unlocked key file (format §4.4): no password,
+    /// no Argon2id. The key is the one whose key file carries the payload's signing public key;
+    /// the trust record judges it as for [`Repository::open_with`].
+    ///
+    /// # Errors
+    /// [`CoreError::Invalid`] when the file is for another repository;
+    /// [`CoreError::KeyRevoked`] when no key file of the repository has its signing key (a
+    /// removed key's file is gone); otherwise as
+    /// [`Repository::open_with`] ([`CoreError::KeyRevoked`], [`CoreError::KeyNotTrusted`]).
+    pub fn open_unlocked(
+        storage: Arc<dyn Storage>,
+        unlocked: tresor_format::unlocked::UnlockedKey,
+        cache_dir: Option<&Path>,
+    ) -> Result<Self> {
+        let (config_id, config) = Self::read_config_with_id(storage.as_ref())?;
+        if unlocked.repository != config.id {
+            return Err(CoreError::Invalid(format!(
+                "the unlocked key file is for repository {}, not {}",
+                unlocked.repository, config.id
+            )));
+        }
+        let public = hex::encode(unlocked.payload.signer().public());
+        let mut damaged = Vec::new();
+        let files = key_files_cheapest_first(storage.as_ref(), &mut damaged)?;
+        let Some((name, kf)) = files
+            .into_iter()
+            .find(|(_, kf)| kf.signing_public == public)
+        else {
+            // Removing a key deletes its key file: the signing key names it.
+            return Err(CoreError::KeyRevoked(public[..16].to_string()));
+        };
+        let key_id: ObjectId = name.parse()?;
+        let found = Found {
+            config_id: &config_id,
+            key_id,
+            key_kind: kf.kind,
+        };
+        match admit(&storage, &config, found, unlocked.payload, cache_dir)? {
+            Admitted::Open(r) => Ok(*r),
+            Admitted::Revoked => Err(CoreError::KeyRevoked(key_id.short())),
+            Admitted::Unlisted => Err(CoreError::KeyNotTrusted(key_id.short())),
+        }
+    }
+}
+
+/// The key a password or an unlocked key file opened, and where it was found.
+struct Found<'a> {
+    config_id: &'a ObjectId,
+    key_id: ObjectId,
+    key_kind: tresor_format::keyfile::KeyKind,
+}
+
+/// What the trust record says of an opened key.
+enum Admitted {
+    /// Trusted: the repository is open.
+    Open(Box<Repository>),
+    /// Removed (a revocation names it).
+    Revoked,
+    /// Not listed by the newest trust record.
+    Unlisted,
+}
+
+/// Judge the key of `payload` by the repository's trust record (which must name the config
+/// `found.config_id`) and, with a cache directory, by this machine's high-water marks.
+///
+/// # Errors
+/// [`CoreError::Damaged`] for a config the trust record does not name, no trust record, or a
+/// rollback; storage errors.
+fn admit(
+    storage: &Arc<dyn Storage>,
+    config: &Config,
+    found: Found<'_>,
+    payload: tresor_format::keyfile::KeyPayload,
+    cache_dir: Option<&Path>,
+) -> Result<Admitted> {
+    let trust = Trust::load(storage.as_ref(), &payload.master)?;
+    trust.authenticate_config(found.config_id)?;
+    // Before judging the key: an older trust record may not list it yet.
+    let (marks, cache_problem) = high_water(cache_dir, &config.id, trust.seq())?;
+    let signer = payload.signer();
+    if trust.is_revoked(&signer.public()) {
+        // A removed key whose key file is back (or was never deleted).
+        return Ok(Admitted::Revoked);
+    }
+    if trust.key(&signer.public()).is_none() {
+        return Ok(Admitted::Unlisted);
+    }
+    Ok(Admitted::Open(Box::new(Repository {
+        storage: storage.clone(),
+        config: config.clone(),
+        signer,
+        payload,
+        key_id: found.key_id,
+        key_kind: found.key_kind,
+        trust,
+        signers: Mutex::default(),
+        marks,
+        cache_problem,
+    })))
 }
 
 /// The high-water marks under `cache_dir` after checking the storage's trust `seq` against
