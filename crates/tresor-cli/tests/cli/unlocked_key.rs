@@ -129,13 +129,32 @@ fn a_put_only_key_file_writes_but_cannot_read_and_stops_when_removed() {
     );
     assert_eq!(o.status.code(), Some(13), "{}", stderr(&o));
     assert!(!t.exists());
-    // The admin removes the key: the unlocked file no longer opens anything.
+    // The storage plants a copy of the host's key file that claims to be a full key (without
+    // a valid certificate), sorted before the real one: it is not taken, the key stays put-only.
+    let keys = env.repo.join("keys");
     let id = added["id"].as_str().unwrap();
+    let mut forged: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(keys.join(id)).unwrap()).unwrap();
+    forged["kind"] = "full".into();
+    forged["params"]["m_kib"] = 8.into();
+    let bytes = serde_json::to_vec_pretty(&forged).unwrap();
+    let name = tresor_format::ObjectId::of(&bytes).to_hex();
+    std::fs::write(keys.join(&name), &bytes).unwrap();
+    let o = with_key(
+        &env,
+        &key,
+        &["restore", "latest", "--target", t.to_str().unwrap()],
+    );
+    assert_eq!(o.status.code(), Some(13), "{}", stderr(&o));
+    let o = with_key(&env, &key, &["backup", src.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    std::fs::remove_file(keys.join(&name)).unwrap();
+    // The admin removes the key: the unlocked file no longer opens anything.
     env.ok(&["key", "remove", &id[..8]]);
     let o = with_key(&env, &key, &["backup", src.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(12), "{}", stderr(&o));
     assert!(stderr(&o).contains("was removed"), "{}", stderr(&o));
-    assert_eq!(env.snapshot_ids().len(), 1);
+    assert_eq!(env.snapshot_ids().len(), 2);
 }
 
 #[test]

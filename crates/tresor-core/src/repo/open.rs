@@ -178,9 +178,11 @@ impl Repository {
         let public = hex::encode(unlocked.payload.signer().public());
         let mut damaged = Vec::new();
         let files = key_files_cheapest_first(storage.as_ref(), &mut damaged)?;
+        // Only a certified key file tells the key's kind: the storage may plant others.
+        let admin = unlocked.payload.master.admin_public;
         let Some((name, kf)) = files
             .into_iter()
-            .find(|(_, kf)| kf.signing_public == public)
+            .find(|(_, kf)| kf.signing_public == public && kf.certified_by(&admin))
         else {
             // Removing a key deletes its key file: the signing key names it.
             return Err(CoreError::KeyRevoked(public[..16].to_string()));
