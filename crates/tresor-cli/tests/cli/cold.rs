@@ -12,6 +12,8 @@ use tresor_core::Repository;
 use tresor_format::blob::BlobType;
 use tresor_testkit::prelude::*;
 
+#[path = "cold_serve.rs"]
+mod serve;
 #[path = "cold_thaw.rs"]
 mod thaw;
 
