@@ -14,6 +14,8 @@ use tresor_testkit::prelude::*;
 
 #[path = "cold_cost.rs"]
 mod cost;
+#[path = "cold_mount.rs"]
+mod mount;
 #[path = "cold_serve.rs"]
 mod serve;
 #[path = "cold_thaw.rs"]
