@@ -160,8 +160,9 @@ impl CostReport {
                 source: PRICES_SOURCE,
                 overrides: prices.sources.clone(),
             },
-            monthly_total: kinds.iter().map(|k| k.monthly).sum(),
-            runs_cost: runs.iter().map(|r| r.cost).sum(),
+            // `+ 0.0`: an empty float sum is -0.0, shown as "$-0.00".
+            monthly_total: kinds.iter().map(|k| k.monthly).sum::<f64>() + 0.0,
+            runs_cost: runs.iter().map(|r| r.cost).sum::<f64>() + 0.0,
             kinds,
             classes,
             early_deletion_pending: early,

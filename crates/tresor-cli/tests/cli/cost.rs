@@ -308,4 +308,10 @@ fn restore_of_the_latest_snapshot_of_each_host() {
         format!("Restore of the latest snapshot of each host (2 snapshots, {want_packs} packs, ");
     assert!(text.contains(&line), "{text}");
     assert!(text.contains("bulk $0.0000"), "{text}");
+    // No log: nothing spent, not "$-0.00" (an empty float sum is -0.0).
+    let text = String::from_utf8_lossy(&env.ok(&["cost", "--no-cache"]).stdout).into_owned();
+    assert!(
+        text.contains("Requests of the last 0 runs (this machine's log): $0.00\n"),
+        "{text}"
+    );
 }
