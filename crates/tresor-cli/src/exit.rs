@@ -100,6 +100,13 @@ pub fn with_advice(e: &CoreError) -> String {
 /// What to do about a core error, as the words that follow its message: the command that deals
 /// with it.
 pub fn advice(e: &CoreError) -> Option<String> {
+    if let CoreError::Cold { snapshot_path, .. } = e {
+        let spec = snapshot_path.as_deref().unwrap_or("SNAPSHOT:PATH");
+        return Some(format!(
+            "; thaw it with `tresor restore {spec} --target DIR --thaw-tier \
+             bulk|standard|expedited` (it sends the thaw requests), then read it again"
+        ));
+    }
     let text = match e {
         CoreError::RepositoryNotFound(_) => " (run `tresor init` first)",
         CoreError::KnownDamage { damage, .. } => match damage {

@@ -73,6 +73,21 @@ pub enum CoreError {
     /// The operation was interrupted.
     #[error("interrupted")]
     Interrupted,
+    /// A file's data lies in a pack in a cold storage class (S3 `GLACIER`, `DEEP_ARCHIVE`) that
+    /// cannot be read now: not thawed, or still thawing (`mount`'s reads).
+    #[error("{file}: its data is in cold storage ({class}, pack {pack}), {state}")]
+    Cold {
+        /// The file (its path in the view).
+        file: String,
+        /// The pack's storage class.
+        class: &'static str,
+        /// The pack's short id.
+        pack: String,
+        /// `not thawed` or `still thawing`.
+        state: &'static str,
+        /// `SNAPSHOT:PATH` of the file, short snapshot id, when known: what `restore` takes.
+        snapshot_path: Option<String>,
+    },
 }
 
 /// What is damaged, for the damage one of the maintenance commands deals with (the CLI says

@@ -133,6 +133,35 @@ pub fn needed_packs_below(
     with_sizes(storage, packs)
 }
 
+/// Every pack a restore of these snapshot trees reads: the packs of their tree blobs (the roots
+/// and every subtree) and of their files' data blobs, each once. Blobs the index lacks are left
+/// out (the restore would report them missing).
+///
+/// # Errors
+/// Tree read errors.
+pub fn restore_packs(
+    reader: &BlobReader<'_>,
+    index: &Index,
+    roots: &[BlobId],
+) -> Result<std::collections::BTreeSet<ObjectId>> {
+    let mut packs = std::collections::BTreeSet::new();
+    let add = |id: &BlobId, packs: &mut std::collections::BTreeSet<ObjectId>| {
+        if let Some(loc) = index.get(id) {
+            packs.insert(index.pack(loc.pack).id);
+        }
+    };
+    for root in roots {
+        add(root, &mut packs);
+        crate::repo::tree::walk(reader, root, "/", &mut |_, n| {
+            add_packs(index, n, &mut packs);
+            if let Some(sub) = &n.subtree {
+                add(sub, &mut packs);
+            }
+        })?;
+    }
+    Ok(packs)
+}
+
 fn add_packs(
     index: &Index,
     n: &tresor_format::tree::Node,

@@ -29,9 +29,11 @@ use crate::repo::snapshots::time_of;
 use crate::repo::{Repository, SnapshotList};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
-use tresor_format::BlobId;
 use tresor_format::blob::BlobType;
 use tresor_format::tree::{MAX_TREE_DEPTH, Node, NodeKind, Timestamp, Xattr};
+use tresor_format::{BlobId, ObjectId};
+use tresor_storage::Kind;
+use tresor_storage::cold::Restore;
 
 /// An inode number of the view; [`ROOT`] is the top directory.
 pub type Ino = u64;
@@ -88,7 +90,7 @@ enum Content {
     Link(Vec<u8>),
     /// A snapshot's root directory: its tree, and the snapshot's signer (its copies of blobs are
     /// preferred after full keys', [`BlobReader::for_snapshot`]).
-    SnapshotRoot(BlobId, Option<[u8; 32]>),
+    SnapshotRoot(BlobId, Option<[u8; 32]>, ObjectId),
     /// An entry of a snapshot.
     Node(Box<Node>),
 }
@@ -98,7 +100,7 @@ enum Content {
 enum Target {
     Dir(Vec<(Vec<u8>, Target)>, Timestamp),
     Link(Vec<u8>, Timestamp),
-    Snapshot(BlobId, Option<[u8; 32]>, Timestamp),
+    Snapshot(BlobId, Option<[u8; 32]>, Timestamp, ObjectId),
 }
 
 struct Entry {
@@ -205,7 +207,7 @@ fn snapshot_names(list: &SnapshotList, zone: &jiff::tz::TimeZone) -> Vec<String>
 /// The entry of snapshot `i` of `list` (`signers` in the same order).
 fn snapshot_target(list: &SnapshotList, signers: &[Option<[u8; 32]>], i: usize) -> Target {
     let s = &list[i].1;
-    Target::Snapshot(s.tree, signers[i], timestamp(time_of(s)))
+    Target::Snapshot(s.tree, signers[i], timestamp(time_of(s)), list[i].0)
 }
 
 /// A directory of snapshots (oldest first) named by time, with `latest` (the newest not dated in
@@ -343,7 +345,7 @@ impl Vfs {
     /// copies preferred after full keys').
     fn reader(&self, root: Ino) -> BlobReader<'_> {
         let signer = match self.entry(root).as_deref().map(|e| &e.content) {
-            Some(Content::SnapshotRoot(_, signer)) => *signer,
+            Some(Content::SnapshotRoot(_, signer, _)) => *signer,
             _ => None,
         };
         BlobReader::for_snapshot(&self.repo, &self.index, signer)
@@ -378,7 +380,7 @@ impl Vfs {
                 .iter()
                 .map(|(name, t)| (name.clone(), entry_of(t)))
                 .collect(),
-            Content::SnapshotRoot(tree, _) => self
+            Content::SnapshotRoot(tree, ..) => self
                 .tree_entries(tree, ino, 0)
                 .map_err(|err| self.damage_at(ino, err))?,
             Content::Node(n) => match (n.kind, n.subtree) {
@@ -600,7 +602,7 @@ impl Vfs {
             let id = &n.content[i];
             let blob = self
                 .blob(&reader, id, ends[i] - start)
-                .map_err(|err| self.damage_at(ino, err))?;
+                .map_err(|err| self.read_error(ino, e.root, id, err))?;
             let from = (pos - start) as usize;
             let to = (stop.min(ends[i]) - start) as usize;
             out.extend_from_slice(&blob[from..to]);
@@ -651,6 +653,38 @@ impl Vfs {
         format!("/{}", parts.join("/"))
     }
 
+    /// The error of reading blob `id` of file `ino` (in the snapshot whose root is `root`):
+    /// [`CoreError::Cold`] when the blob's pack lies in a cold storage class and cannot be read
+    /// now (the storage's `cold_state`, as `check` asks after a failed read), else `err` as
+    /// damage at the file's path.
+    fn read_error(&self, ino: Ino, root: Ino, id: &BlobId, err: CoreError) -> CoreError {
+        let Some(loc) = self.index.get(id) else {
+            return self.damage_at(ino, err);
+        };
+        let pack = self.index.pack(loc.pack).id;
+        let state = match self.repo.storage().cold_state(Kind::Pack, &pack.to_hex()) {
+            Ok(Some(state)) if !state.readable() => state,
+            _ => return self.damage_at(ino, err),
+        };
+        let file = self.path_of(ino);
+        let snapshot = match self.entry(root).as_deref().map(|e| &e.content) {
+            Some(Content::SnapshotRoot(_, _, sid)) => Some(*sid),
+            _ => None,
+        };
+        let inside = file.strip_prefix(&self.path_of(root)).unwrap_or("/");
+        CoreError::Cold {
+            file: file.clone(),
+            class: state.class.as_s3(),
+            pack: pack.short(),
+            state: if state.restore == Restore::Ongoing {
+                "still thawing"
+            } else {
+                "not thawed"
+            },
+            snapshot_path: snapshot.map(|s| format!("{}:{inside}", s.short())),
+        }
+    }
+
     /// Damage found while serving `ino`: the message names its path in the view.
     fn damage_at(&self, ino: Ino, err: CoreError) -> CoreError {
         match err {
@@ -684,8 +718,8 @@ fn entry_of(t: &Target) -> Entry {
     match t {
         Target::Dir(list, time) => Entry::new(Content::Virtual(list.clone()), *time, 0),
         Target::Link(to, time) => Entry::new(Content::Link(to.clone()), *time, 0),
-        Target::Snapshot(tree, signer, time) => {
-            Entry::new(Content::SnapshotRoot(*tree, *signer), *time, 0)
+        Target::Snapshot(tree, signer, time, id) => {
+            Entry::new(Content::SnapshotRoot(*tree, *signer, *id), *time, 0)
         }
     }
 }
@@ -693,7 +727,6 @@ fn entry_of(t: &Target) -> Entry {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tresor_format::ObjectId;
 
     #[test]
     fn snapshot_names_are_local_seconds_and_unique() {

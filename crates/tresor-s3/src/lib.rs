@@ -63,6 +63,7 @@
 #![warn(missing_docs)]
 
 mod cold;
+mod listing;
 pub mod policy;
 mod retention;
 mod signed;
@@ -1489,6 +1490,12 @@ impl Storage for S3Storage {
             objects.push((name, at.into()));
         }
         Ok(Some(Stamped { now, objects }))
+    }
+
+    /// A signed ListObjectsV2 of its own (paginated, [`S3Storage::list_classes_of`]): OpenDAL's
+    /// listing drops `StorageClass`.
+    fn list_classes(&self, kind: Kind) -> Result<Option<Vec<tresor_storage::Classed>>> {
+        self.list_classes_of(kind).map(Some)
     }
 
     fn read(&self, kind: Kind, name: &str) -> Result<Vec<u8>> {

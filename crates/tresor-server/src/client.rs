@@ -620,7 +620,7 @@ impl RemoteStorage {
         &self,
         method: &Method,
         path: &str,
-        range: Option<&str>,
+        header: Option<&(header::HeaderName, String)>,
         body: &Bytes,
     ) -> std::result::Result<Reply, TransportError> {
         match &self.transport {
@@ -633,8 +633,8 @@ impl RemoteStorage {
                 if let Some(t) = token {
                     req = req.bearer_auth(t);
                 }
-                if let Some(r) = range {
-                    req = req.header(header::RANGE, r);
+                if let Some((n, v)) = header {
+                    req = req.header(n, v);
                 }
                 if *method == Method::PUT {
                     req = req.body(body.clone());
@@ -659,8 +659,8 @@ impl RemoteStorage {
                 let mut b = http::Request::builder()
                     .method(method.clone())
                     .uri(format!("http://stdio{path}"));
-                if let Some(r) = range {
-                    b = b.header(header::RANGE, r);
+                if let Some((n, v)) = header {
+                    b = b.header(n, v);
                 }
                 let req = b
                     .body(Full::new(body.clone()))
@@ -696,13 +696,13 @@ impl RemoteStorage {
     /// its status into an error).
     #[allow(
         clippy::too_many_arguments,
-        reason = "one request: method, path, range, body, and the object for the error"
+        reason = "one request: method, path, header, body, and the object for the error"
     )]
     fn call(
         &self,
         method: Method,
         path: String,
-        range: Option<String>,
+        header: Option<(header::HeaderName, String)>,
         body: Bytes,
         op: &'static str,
         kind: Kind,
@@ -713,7 +713,7 @@ impl RemoteStorage {
             op,
             &object,
             || {
-                let outcome = self.send_once(&method, &path, range.as_deref(), &body);
+                let outcome = self.send_once(&method, &path, header.as_ref(), &body);
                 match retry_of(&outcome, &self.transport) {
                     Retry::No => outcome.map_err(Attempt::Failed),
                     _ => Err(match outcome {
@@ -736,6 +736,35 @@ impl RemoteStorage {
             Err(Attempt::Failed(TransportError(m))) => {
                 Err(StorageError::new(ErrorKind::Transient, op, kind, name, m))
             }
+        }
+    }
+
+    /// `PUT` of an owned buffer, sent as it is (with [`protocol::HOT_HEADER`] when `hot`); a
+    /// buffer of an earlier, completed upload is returned.
+    fn put_owned(
+        &self,
+        kind: Kind,
+        name: &str,
+        data: Vec<u8>,
+        hot: bool,
+    ) -> Result<Option<Vec<u8>>> {
+        check_name(kind, name)?;
+        let hint = hot.then(|| {
+            let n = header::HeaderName::from_static(protocol::HOT_HEADER);
+            (n, "1".to_string())
+        });
+        let r = self.call(
+            Method::PUT,
+            self.object_path(kind, name),
+            hint,
+            self.bodies.body_owned(data),
+            "write",
+            kind,
+            name,
+        )?;
+        match r.status {
+            StatusCode::OK | StatusCode::CREATED | StatusCode::NO_CONTENT => Ok(self.bodies.take()),
+            _ => Err(status_error(&r, "write", kind, name)),
         }
     }
 
@@ -925,7 +954,7 @@ impl Storage for RemoteStorage {
         let r = self.call(
             Method::GET,
             self.object_path(kind, name),
-            Some(format!("bytes={offset}-{last}")),
+            Some((header::RANGE, format!("bytes={offset}-{last}"))),
             Bytes::new(),
             "read",
             kind,
@@ -965,20 +994,13 @@ impl Storage for RemoteStorage {
 
     /// The buffer is sent as it is; a buffer of an earlier, completed upload is returned.
     fn write_vec(&self, kind: Kind, name: &str, data: Vec<u8>) -> Result<Option<Vec<u8>>> {
-        check_name(kind, name)?;
-        let r = self.call(
-            Method::PUT,
-            self.object_path(kind, name),
-            None,
-            self.bodies.body_owned(data),
-            "write",
-            kind,
-            name,
-        )?;
-        match r.status {
-            StatusCode::OK | StatusCode::CREATED | StatusCode::NO_CONTENT => Ok(self.bodies.take()),
-            _ => Err(status_error(&r, "write", kind, name)),
-        }
+        self.put_owned(kind, name, data, false)
+    }
+
+    /// [`RemoteStorage::write_vec`] with `Tresor-Hot: 1` ([`protocol::HOT_HEADER`]): the server
+    /// writes it with its storage's `write_vec_hot`.
+    fn write_vec_hot(&self, kind: Kind, name: &str, data: Vec<u8>) -> Result<Option<Vec<u8>>> {
+        self.put_owned(kind, name, data, true)
     }
 
     fn set_wait_observer(

@@ -17,6 +17,24 @@ pub const STDIO_REPOSITORY: &str = "repo";
 /// Longest repository or client name, in bytes.
 pub const MAX_NAME_LEN: usize = 64;
 
+/// The request header of a `PUT` whose object must stay readable without a thaw (a tree pack):
+/// `Tresor-Hot: 1` makes the server write it with [`tresor_storage::Storage::write_vec_hot`], so
+/// an S3 backend gives it the metadata class (`docs/protocol.md` §2). Any other value is a `400`.
+pub const HOT_HEADER: &str = "tresor-hot";
+
+/// Whether a `PUT` asks for the hot class: `None` (no [`HOT_HEADER`]) is `false`, `"1"` is
+/// `true`.
+///
+/// # Errors
+/// Any other value (a message for a `400 Bad Request`).
+pub fn parse_hot(value: Option<&[u8]>) -> Result<bool, &'static str> {
+    match value {
+        None => Ok(false),
+        Some(b"1") => Ok(true),
+        Some(_) => Err("Tresor-Hot must be 1"),
+    }
+}
+
 /// The URL path segment of an object kind: its folder name ([`Kind::dir`], the storage
 /// layout), e.g. `data` for packs, `keys` for key files.
 pub fn kind_segment(kind: Kind) -> &'static str {
@@ -195,6 +213,15 @@ mod tests {
     use super::*;
 
     const N: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+    #[test]
+    fn hot_header_values() {
+        assert_eq!(parse_hot(None), Ok(false));
+        assert_eq!(parse_hot(Some(b"1")), Ok(true));
+        for bad in [&b""[..], b"0", b"true", b"1 ", b"11"] {
+            assert_eq!(parse_hot(Some(bad)), Err("Tresor-Hot must be 1"), "{bad:?}");
+        }
+    }
 
     #[test]
     fn paths() {

@@ -1163,19 +1163,9 @@ async fn write(
     e: &mut Entry,
 ) -> Result<Response<Full<Bytes>>, ApiError> {
     let limit = state.limits.max_object_size;
-    let declared = match headers.get(header::CONTENT_LENGTH) {
-        None => {
-            return Err(ApiError::new(
-                StatusCode::LENGTH_REQUIRED,
-                "uploads need a Content-Length",
-            ));
-        }
-        Some(v) => v
-            .to_str()
-            .ok()
-            .and_then(|s| s.parse::<u64>().ok())
-            .ok_or_else(|| ApiError::bad("bad Content-Length"))?,
-    };
+    let declared = content_length(headers)?;
+    let hot = protocol::parse_hot(headers.get(protocol::HOT_HEADER).map(HeaderValue::as_bytes))
+        .map_err(ApiError::bad)?;
     if declared > limit {
         return Err(ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -1222,7 +1212,9 @@ async fn write(
             });
         }
         let existed = s.size(kind, &name).is_ok();
-        received.store(s, kind, &name).map_err(ApiError::storage)?;
+        received
+            .store(s, kind, &name, hot)
+            .map_err(ApiError::storage)?;
         Ok(if existed {
             StatusCode::OK
         } else {
@@ -1231,6 +1223,21 @@ async fn write(
     })
     .await?;
     Ok(ok(status, Vec::new(), "application/json"))
+}
+
+/// The `Content-Length` of an upload: `411` without one, `400` when it is not a number.
+fn content_length(headers: &HeaderMap) -> Result<u64, ApiError> {
+    match headers.get(header::CONTENT_LENGTH) {
+        None => Err(ApiError::new(
+            StatusCode::LENGTH_REQUIRED,
+            "uploads need a Content-Length",
+        )),
+        Some(v) => v
+            .to_str()
+            .ok()
+            .and_then(|s| s.parse::<u64>().ok())
+            .ok_or_else(|| ApiError::bad("bad Content-Length")),
+    }
 }
 
 fn receive_error(e: ReceiveError) -> ApiError {

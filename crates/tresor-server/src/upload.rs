@@ -231,17 +231,26 @@ impl Received {
         matches!(self.body, Held::Spooled { .. })
     }
 
-    /// Write the body to `storage` as object `name` of `kind` (blocking).
+    /// Write the body to `storage` as object `name` of `kind` (blocking); `hot`: with
+    /// [`Storage::write_vec_hot`] (the client's `Tresor-Hot: 1`), which costs one copy of the
+    /// body into a buffer of its own.
     pub(crate) fn store(
         self,
         storage: &dyn Storage,
         kind: Kind,
         name: &str,
+        hot: bool,
     ) -> Result<(), StorageError> {
         match &self.body {
+            Held::Memory(parts) if hot => {
+                storage.write_vec_hot(kind, name, parts.concat()).map(drop)
+            }
             Held::Memory(parts) => {
                 let slices: Vec<&[u8]> = parts.iter().map(|p| &p[..]).collect();
                 storage.write_parts(kind, name, &slices)
+            }
+            Held::Spooled { len: 0, .. } if hot => {
+                storage.write_vec_hot(kind, name, Vec::new()).map(drop)
             }
             Held::Spooled { len: 0, .. } => storage.write(kind, name, &[]),
             Held::Spooled { file, len } => {
@@ -258,6 +267,9 @@ impl Received {
                         name,
                         "spool file has the wrong length",
                     ));
+                }
+                if hot {
+                    return storage.write_vec_hot(kind, name, map.to_vec()).map(drop);
                 }
                 storage.write(kind, name, &map)
             }

@@ -3,13 +3,13 @@
 //!
 //! One call of the wrapped storage is one request: `write`/`write_vec`/`write_parts` a PUT,
 //! `read` and `read_range` a GET (a ranged GET is a GET), `size` and `locked_until` a HEAD,
-//! `delete` a DELETE, and `list`/`list_stamped` as many LIST pages as S3 returns for that many
+//! `delete` a DELETE, and `list`/`list_stamped`/`list_classes` as many LIST pages as S3 returns for that many
 //! objects ([`list_pages`]: 1 000 keys a page, at least one). Retries below this layer (the S3
 //! and server clients retry passing failures themselves) are not counted: these are the
 //! requests tresor asked for, the bill can be slightly higher. Bytes are payload bytes (object
 //! bodies), not headers. Counts saturate instead of overflowing.
 
-use crate::{Kind, Result, Stamped, Storage};
+use crate::{Classed, Kind, Result, Stamped, Storage};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -136,6 +136,14 @@ impl crate::Forward for Counted {
         let r = self.inner.list_stamped(kind);
         if let Ok(Some(s)) = &r {
             add(&self.counter.list, list_pages(s.objects.len()));
+        }
+        r
+    }
+
+    fn list_classes(&self, kind: Kind) -> Result<Option<Vec<Classed>>> {
+        let r = self.inner.list_classes(kind);
+        if let Ok(Some(l)) = &r {
+            add(&self.counter.list, list_pages(l.len()));
         }
         r
     }

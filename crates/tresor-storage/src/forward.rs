@@ -1,14 +1,14 @@
 //! The forwarding layer: a storage that wraps another one implements [`Forward`] instead of
 //! [`Storage`], overrides only the methods it changes, and every other method — the optional
 //! ones with defaults included (`write_vec`, `write_parts`, `write_concurrency`,
-//! `list_stamped`, `locked_until`, `set_wait_observer`) — goes to the wrapped storage unchanged. A wrapper written against
+//! `list_stamped`, `list_classes`, `locked_until`, `set_wait_observer`) — goes to the wrapped storage unchanged. A wrapper written against
 //! [`Storage`] directly would silently fall back to the trait defaults for those and lose what
 //! the wrapped storage does there (S3's Object Lock dates, the local storage's unjoined writes,
 //! a network storage's write concurrency, the wait observer of a retrying client).
 
 use crate::cold::{ColdState, ThawTier};
 use crate::retry::WaitObserver;
-use crate::{Kind, Result, Stamped, Storage};
+use crate::{Classed, Kind, Result, Stamped, Storage};
 use std::fmt;
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -56,6 +56,14 @@ pub trait Forward: Send + Sync + fmt::Debug {
     /// As [`Storage::list`].
     fn list_stamped(&self, kind: Kind) -> Result<Option<Stamped>> {
         self.inner().list_stamped(kind)
+    }
+
+    /// [`Storage::list_classes`].
+    ///
+    /// # Errors
+    /// As [`Storage::list`].
+    fn list_classes(&self, kind: Kind) -> Result<Option<Vec<Classed>>> {
+        self.inner().list_classes(kind)
     }
 
     /// [`Storage::read`].
@@ -171,6 +179,9 @@ impl<T: Forward> Storage for T {
     fn list_stamped(&self, kind: Kind) -> Result<Option<Stamped>> {
         Forward::list_stamped(self, kind)
     }
+    fn list_classes(&self, kind: Kind) -> Result<Option<Vec<Classed>>> {
+        Forward::list_classes(self, kind)
+    }
     fn read(&self, kind: Kind, name: &str) -> Result<Vec<u8>> {
         Forward::read(self, kind, name)
     }
@@ -271,6 +282,13 @@ mod tests {
                 objects: vec![("stamped".into(), t)],
             }))
         }
+        fn list_classes(&self, _: Kind) -> Result<Option<Vec<Classed>>> {
+            Ok(Some(vec![Classed {
+                name: "classed".into(),
+                size: 4,
+                class: "GLACIER".into(),
+            }]))
+        }
         fn read(&self, _: Kind, _: &str) -> Result<Vec<u8>> {
             Ok(b"read".to_vec())
         }
@@ -347,6 +365,15 @@ mod tests {
         assert_eq!(
             (stamped.now, stamped.objects),
             (t, vec![("stamped".into(), t)])
+        );
+        let classed = s.list_classes(Kind::Pack).unwrap().expect("classes");
+        assert_eq!(
+            (
+                classed[0].name.as_str(),
+                classed[0].size,
+                classed[0].class.as_str()
+            ),
+            ("classed", 4, "GLACIER")
         );
         assert_eq!(s.read(Kind::Pack, &n).unwrap(), b"read");
         assert_eq!(s.read_range(Kind::Pack, &n, 5, 6).unwrap(), [5, 6]);

@@ -195,6 +195,18 @@ pub struct Stamped {
     pub objects: Vec<(String, std::time::SystemTime)>,
 }
 
+/// One object of a listing with its storage class ([`Storage::list_classes`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Classed {
+    /// The object's name.
+    pub name: String,
+    /// Its size in bytes.
+    pub size: u64,
+    /// Its storage class as the storage names it (S3: `STANDARD`, `GLACIER`, `DEEP_ARCHIVE`, …;
+    /// upper case).
+    pub class: String,
+}
+
 /// The storage contract. All methods are blocking and safe to call from many threads.
 pub trait Storage: Send + Sync + fmt::Debug {
     /// Human-readable location (path or URL, never credentials).
@@ -227,6 +239,18 @@ pub trait Storage: Send + Sync + fmt::Debug {
     /// # Errors
     /// As [`Storage::list`].
     fn list_stamped(&self, kind: Kind) -> Result<Option<Stamped>> {
+        let _ = kind;
+        Ok(None)
+    }
+
+    /// All objects of `kind` with their sizes and storage classes as the storage lists them
+    /// (S3: ListObjectsV2's `StorageClass`, which lifecycle rules and earlier writers may have
+    /// made anything), or `None` when the storage has no classes or cannot tell (the default:
+    /// local, memory, the `tresor serve` client). `cost` prices by it.
+    ///
+    /// # Errors
+    /// As [`Storage::list`].
+    fn list_classes(&self, kind: Kind) -> Result<Option<Vec<Classed>>> {
         let _ = kind;
         Ok(None)
     }

@@ -58,6 +58,19 @@ pub struct RestoreTier {
     pub cost: Option<f64>,
 }
 
+/// A restore of the latest snapshot of each host: the packs their trees and files need.
+#[derive(Debug, Clone, Serialize)]
+pub struct LatestRestore {
+    /// Snapshots (one per host).
+    pub snapshots: u64,
+    /// Packs needed (the union over those snapshots, as listed).
+    pub packs: u64,
+    /// Their listed bytes.
+    pub bytes: u64,
+    /// The price per thaw tier.
+    pub tiers: Vec<RestoreTier>,
+}
+
 /// Stored bytes per class, summed.
 #[derive(Debug, Clone, Serialize)]
 pub struct ClassTotal {
@@ -76,8 +89,9 @@ pub struct ClassTotal {
 pub struct CostReport {
     /// Always `"cost"`.
     pub message_type: &'static str,
-    /// `"configured"`: classes are the ones given (`--class-*`, `--s3-storage-class-*`,
-    /// default STANDARD), not read from the listing.
+    /// `"listing"`: every object's class as the storage listed it (S3); `"configured"`: the
+    /// classes given (`--class-*`, `--s3-storage-class-*`, default STANDARD: data packs at the
+    /// data class, everything else at the metadata class).
     pub class_source: &'static str,
     /// The built-in table's date and source, and the override files applied.
     pub prices: PricesUsed,
@@ -95,6 +109,8 @@ pub struct CostReport {
     pub runs_cost: f64,
     /// A full restore (every pack) per tier.
     pub restore: Vec<RestoreTier>,
+    /// A restore of the latest snapshot of each host; `None` when they cannot be read.
+    pub restore_latest: Option<LatestRestore>,
     #[serde(skip)]
     shown: usize,
 }
@@ -144,13 +160,15 @@ impl CostReport {
                 source: PRICES_SOURCE,
                 overrides: prices.sources.clone(),
             },
-            monthly_total: kinds.iter().map(|k| k.monthly).sum(),
-            runs_cost: runs.iter().map(|r| r.cost).sum(),
+            // `+ 0.0`: an empty float sum is -0.0, shown as "$-0.00".
+            monthly_total: kinds.iter().map(|k| k.monthly).sum::<f64>() + 0.0,
+            runs_cost: runs.iter().map(|r| r.cost).sum::<f64>() + 0.0,
             kinds,
             classes,
             early_deletion_pending: early,
             runs,
             restore,
+            restore_latest: None,
             shown,
         }
     }
@@ -168,7 +186,12 @@ pub fn dollars(v: f64) -> String {
 impl Outcome for CostReport {
     fn text(&self, t: &mut Text) {
         t.out(format!(
-            "Storage (classes as configured; prices {} of {}{}):",
+            "Storage (classes {}; prices {} of {}{}):",
+            if self.class_source == "listing" {
+                "as listed"
+            } else {
+                "as configured"
+            },
             PRICES_DATE,
             PRICES_SOURCE,
             self.prices
@@ -210,6 +233,7 @@ impl Outcome for CostReport {
                 bytes(r.bytes)
             ));
         }
+        t.out(self.latest_text());
     }
 
     fn json(&self, t: &mut Text) -> Result<()> {
@@ -218,6 +242,28 @@ impl Outcome for CostReport {
 }
 
 impl CostReport {
+    /// The line on restoring the latest snapshot of each host, cheapest tier first.
+    fn latest_text(&self) -> String {
+        let Some(l) = &self.restore_latest else {
+            return "Restore of the latest snapshot of each host: unknown (snapshots or trees \
+                    cannot be read)"
+                .to_string();
+        };
+        let tiers: Vec<String> = (l.tiers.iter().rev())
+            .map(|r| {
+                let cost = r.cost.map_or("not offered".to_string(), dollars);
+                format!("{} {cost}", format!("{:?}", r.tier).to_lowercase())
+            })
+            .collect();
+        format!(
+            "Restore of the latest snapshot of each host ({} snapshots, {} packs, {}): {}",
+            l.snapshots,
+            l.packs,
+            bytes(l.bytes),
+            tiers.join(", ")
+        )
+    }
+
     fn runs_text(&self, t: &mut Text) {
         t.out(format!(
             "Requests of the last {} runs (this machine's log): {}",

@@ -12,6 +12,12 @@ use tresor_core::Repository;
 use tresor_format::blob::BlobType;
 use tresor_testkit::prelude::*;
 
+#[path = "cold_cost.rs"]
+mod cost;
+#[path = "cold_mount.rs"]
+mod mount;
+#[path = "cold_serve.rs"]
+mod serve;
 #[path = "cold_thaw.rs"]
 mod thaw;
 
@@ -106,7 +112,9 @@ fn metadata_commands_never_read_data_packs() {
 }
 
 /// Runs boto3 as moto's administrator: `create BUCKET`, `classes BUCKET PREFIX` (one line
-/// `KEY CLASS` per object, from HEAD), `get BUCKET KEY` (`ok` or the error code).
+/// `KEY CLASS` per object, from HEAD), `sizes BUCKET PREFIX` (`KEY SIZE CLASS`, size from the
+/// listing, class from HEAD), `reclass BUCKET KEY CLASS` (the object written again in `CLASS`),
+/// `get BUCKET KEY` (`ok` or the error code).
 const BOTO: &str = r#"
 import sys, boto3, botocore
 endpoint, key, secret, cmd = sys.argv[1:5]
@@ -119,6 +127,15 @@ elif cmd == "classes":
     for o in s3.list_objects_v2(Bucket=bucket, Prefix=prefix + "/")["Contents"]:
         h = s3.head_object(Bucket=bucket, Key=o["Key"])
         print(o["Key"][len(prefix) + 1:], h.get("StorageClass", "STANDARD"))
+elif cmd == "sizes":
+    bucket, prefix = sys.argv[5:7]
+    for o in s3.list_objects_v2(Bucket=bucket, Prefix=prefix + "/")["Contents"]:
+        h = s3.head_object(Bucket=bucket, Key=o["Key"])
+        print(o["Key"][len(prefix) + 1:], o["Size"], h.get("StorageClass", "STANDARD"))
+elif cmd == "reclass":
+    bucket, key, cls = sys.argv[5:8]
+    body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    s3.put_object(Bucket=bucket, Key=key, Body=body, StorageClass=cls)
 elif cmd == "get":
     try:
         s3.get_object(Bucket=sys.argv[5], Key=sys.argv[6])

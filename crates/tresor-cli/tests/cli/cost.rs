@@ -249,3 +249,69 @@ fn a_dry_prune_says_what_it_saves() {
     let t = env.ok(&["prune", "--dry-run"]);
     assert!(String::from_utf8_lossy(&t.stdout).contains("Would save:"));
 }
+
+/// The packs (relative paths under `data/`) a backup added, with their sizes.
+fn new_packs(
+    before: &BTreeMap<String, u64>,
+    after: &BTreeMap<String, u64>,
+) -> BTreeMap<String, u64> {
+    (after.iter())
+        .filter(|(k, _)| k.starts_with("data/") && !before.contains_key(*k))
+        .map(|(k, s)| (k.clone(), *s))
+        .collect()
+}
+
+/// `restore_latest`: the latest snapshot of each host. Host `a` backs up one tree, then another
+/// (other paths, other data: nothing shared); host `b` a third. The latest of `a` and of `b`
+/// need exactly the packs their own backups wrote (told apart by the directory's files before
+/// and after each backup), not those of `a`'s first snapshot.
+#[test]
+fn restore_of_the_latest_snapshot_of_each_host() {
+    let env = Env::new();
+    env.init();
+    let mut added = Vec::new();
+    for (host, dir, seed) in [("a", "a-old", 11), ("a", "a-new", 12), ("b", "b-only", 13)] {
+        let src = env.path(dir);
+        std::fs::create_dir_all(&src).unwrap();
+        let data = tresor_testkit::tree::pseudo_random(seed, 200_000 + seed as usize);
+        std::fs::write(src.join(format!("{dir}-file")), data).unwrap();
+        let before = files(&env.repo);
+        env.ok(&["backup", "--host", host, src.to_str().unwrap()]);
+        added.push(new_packs(&before, &files(&env.repo)));
+    }
+    let all_packs: u64 = (added.iter().flat_map(|m| m.values())).sum();
+    let want_packs = added[1].len() + added[2].len();
+    let want_bytes: u64 = added[1].values().chain(added[2].values()).sum();
+    assert!(!added[0].is_empty() && want_bytes < all_packs);
+
+    let v = json(&env.ok(&["cost", "--json"]));
+    super::json_contract::check("cost", &v);
+    let l = &v["restore_latest"];
+    assert_eq!(l["snapshots"], 2, "{v}");
+    assert_eq!(l["packs"].as_u64().unwrap(), want_packs as u64, "{v}");
+    assert_eq!(l["bytes"].as_u64().unwrap(), want_bytes, "{v}");
+    // STANDARD: no retrieval charge, one GET ($0.0004 per 1000) per pack, whatever the tier.
+    let tiers = l["tiers"].as_array().unwrap();
+    assert_eq!(tiers.len(), 3);
+    for t in tiers {
+        assert_eq!(t["bytes"].as_u64().unwrap(), want_bytes, "{t}");
+        let cost = t["cost"].as_f64().unwrap();
+        assert!(
+            (cost - want_packs as f64 * 0.0004 / 1000.0).abs() < 1e-15,
+            "{t}"
+        );
+    }
+    // Full restore: every pack.
+    assert_eq!(v["restore"][1]["bytes"].as_u64().unwrap(), all_packs, "{v}");
+    let text = String::from_utf8_lossy(&env.ok(&["cost"]).stdout).into_owned();
+    let line =
+        format!("Restore of the latest snapshot of each host (2 snapshots, {want_packs} packs, ");
+    assert!(text.contains(&line), "{text}");
+    assert!(text.contains("bulk $0.0000"), "{text}");
+    // No log: nothing spent, not "$-0.00" (an empty float sum is -0.0).
+    let text = String::from_utf8_lossy(&env.ok(&["cost", "--no-cache"]).stdout).into_owned();
+    assert!(
+        text.contains("Requests of the last 0 runs (this machine's log): $0.00\n"),
+        "{text}"
+    );
+}

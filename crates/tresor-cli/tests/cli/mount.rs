@@ -11,7 +11,7 @@ use tresor_testkit::require::{Need, require, require_all};
 
 /// Whether FUSE can be used here at all: without it the tests say so and pass on a developer
 /// machine, and fail in CI (`tresor_testkit::require`).
-fn fuse_available() -> bool {
+pub(crate) fn fuse_available() -> bool {
     require(Need::Fuse)
 }
 
@@ -57,16 +57,20 @@ fn is_tresor_mounted(dir: &Path) -> bool {
 }
 
 /// A running `tresor mount`; unmounted (lazily, by force) if the test fails half-way.
-struct Mount {
+pub(crate) struct Mount {
     child: Option<Child>,
     dir: PathBuf,
 }
 
 impl Mount {
     fn start(env: &Env, dir: &Path, extra: &[&str]) -> Mount {
+        Mount::start_with(env.cmd(), dir, extra)
+    }
+
+    /// `cmd` (`tresor` with its environment) `mount DIR EXTRA…`, once mounted.
+    pub(crate) fn start_with(mut cmd: std::process::Command, dir: &Path, extra: &[&str]) -> Mount {
         std::fs::create_dir_all(dir).unwrap();
-        let child = env
-            .cmd()
+        let child = cmd
             .arg("mount")
             .arg(dir)
             .args(extra)
@@ -106,7 +110,7 @@ impl Mount {
     }
 
     /// Ctrl-C the command; returns its exit code and stderr once it has ended.
-    fn interrupt(mut self) -> (Option<i32>, String) {
+    pub(crate) fn interrupt(mut self) -> (Option<i32>, String) {
         self.signal();
         let mut child = self.child.take().unwrap();
         let start = Instant::now();

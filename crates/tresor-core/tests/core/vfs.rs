@@ -156,3 +156,136 @@ fn hosts_and_tags_that_sanitise_alike_stay_apart() {
         );
     }
 }
+
+/// A local repository whose packs in `cold` behave as S3 archived objects do: reads fail (as
+/// moto's `InvalidObjectState`), `cold_state` says DEEP_ARCHIVE, thawing when `thawing`.
+#[derive(Debug)]
+struct Frozen {
+    inner: std::sync::Arc<dyn tresor_storage::Storage>,
+    cold: std::sync::Mutex<std::collections::BTreeSet<String>>,
+    thawing: std::sync::atomic::AtomicBool,
+    /// `cold_state` answers "hot" for every pack (reads of cold ones still fail: damage).
+    silent: std::sync::atomic::AtomicBool,
+}
+
+impl Frozen {
+    fn is_cold(&self, kind: tresor_storage::Kind, name: &str) -> bool {
+        kind == tresor_storage::Kind::Pack && self.cold.lock().unwrap().contains(name)
+    }
+    fn refuse(&self, kind: tresor_storage::Kind, name: &str) -> tresor_storage::StorageError {
+        let k = tresor_storage::ErrorKind::PermissionDenied;
+        tresor_storage::StorageError::new(k, "read", kind, name, "InvalidObjectState")
+    }
+}
+
+impl tresor_storage::Forward for Frozen {
+    fn inner(&self) -> &dyn tresor_storage::Storage {
+        &*self.inner
+    }
+    fn read(&self, kind: tresor_storage::Kind, name: &str) -> tresor_storage::Result<Vec<u8>> {
+        if self.is_cold(kind, name) {
+            return Err(self.refuse(kind, name));
+        }
+        self.inner.read(kind, name)
+    }
+    fn read_range(
+        &self,
+        kind: tresor_storage::Kind,
+        name: &str,
+        offset: u64,
+        length: u64,
+    ) -> tresor_storage::Result<Vec<u8>> {
+        if self.is_cold(kind, name) {
+            return Err(self.refuse(kind, name));
+        }
+        self.inner.read_range(kind, name, offset, length)
+    }
+    fn cold_state(
+        &self,
+        kind: tresor_storage::Kind,
+        name: &str,
+    ) -> tresor_storage::Result<Option<tresor_storage::cold::ColdState>> {
+        use std::sync::atomic::Ordering::SeqCst;
+        use tresor_storage::cold::{ColdClass, ColdState, Restore};
+        if !self.is_cold(kind, name) || self.silent.load(SeqCst) {
+            return Ok(None);
+        }
+        let thawing = self.thawing.load(SeqCst);
+        Ok(Some(ColdState {
+            class: ColdClass::DeepArchive,
+            restore: if thawing {
+                Restore::Ongoing
+            } else {
+                Restore::None
+            },
+            stored_at: None,
+        }))
+    }
+}
+
+/// Reading a file whose data pack is cold gives [`CoreError::Cold`] naming the file, the pack,
+/// its class and thaw state, and the `SNAPSHOT:PATH` a restore takes; once thawed the file
+/// reads exactly; a pack that fails without being cold gives the storage's error, as before.
+#[test]
+fn cold_data_reads_as_a_cold_error_naming_the_file() {
+    use std::sync::atomic::Ordering::SeqCst;
+    let dir = tempfile::tempdir().unwrap();
+    let (storage, repo) = setup(dir.path());
+    let src = dir.path().join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    let content = data(5, 300_000);
+    std::fs::write(src.join("f"), &content).unwrap();
+    let snap = backup(&repo, &src, "h1", None).snapshot_id.unwrap();
+    let index = repo.load_index().unwrap();
+    let data_packs: std::collections::BTreeSet<String> = (index.blobs())
+        .filter(|(_, l)| l.blob_type == tresor_format::blob::BlobType::Data)
+        .map(|(_, l)| index.pack(l.pack).id.to_hex())
+        .collect();
+    assert_eq!(data_packs.len(), 1);
+    let pack = data_packs.iter().next().unwrap().clone();
+    let frozen = std::sync::Arc::new(Frozen {
+        inner: storage,
+        cold: std::sync::Mutex::new(data_packs),
+        thawing: false.into(),
+        silent: false.into(),
+    });
+    let repo = Repository::open(frozen.clone(), "admin").unwrap();
+    let (list, _) = repo.load_snapshots().unwrap();
+    let vfs = Vfs::new(repo, index, &list, (0, 0)).unwrap();
+    let path = format!("ids/{}{}/f", snap.short(), src.display());
+    let f = resolve(&vfs, &path);
+    assert_eq!(vfs.getattr(f).unwrap().size, content.len() as u64);
+    let cold = |state: &str| match vfs.read(f, 0, 4096) {
+        Err(CoreError::Cold {
+            file,
+            class,
+            pack: p,
+            state: s,
+            snapshot_path,
+        }) => {
+            assert_eq!(file, format!("/{path}"));
+            assert_eq!((class, p.as_str(), s), ("DEEP_ARCHIVE", &pack[..8], state));
+            let want = format!("{}:{}/f", snap.short(), src.display());
+            assert_eq!(snapshot_path.as_deref(), Some(want.as_str()));
+        }
+        other => panic!("not a cold error: {other:?}"),
+    };
+    cold("not thawed");
+    frozen.thawing.store(true, SeqCst);
+    cold("still thawing");
+    // A pack that fails to read but is not cold gives the read's own error.
+    frozen.silent.store(true, SeqCst);
+    match vfs.read(f, 0, 4096) {
+        Err(CoreError::Storage(e)) => assert_eq!(e.message, "InvalidObjectState"),
+        other => panic!("not the storage's error: {other:?}"),
+    }
+    // Thawed: the exact bytes.
+    frozen.cold.lock().unwrap().clear();
+    let mut back = Vec::new();
+    while back.len() < content.len() {
+        let part = vfs.read(f, back.len() as u64, 128 << 10).unwrap();
+        assert!(!part.is_empty());
+        back.extend(part);
+    }
+    assert!(back == content, "content differs");
+}

@@ -1,6 +1,6 @@
 //! The protocol with raw HTTP/1.1 requests: statuses, headers, ranges.
 
-use tresor_storage::name_of;
+use tresor_storage::{Storage, name_of};
 use tresor_testkit::prelude::TestServer;
 
 #[test]
@@ -87,4 +87,41 @@ fn slow_http2_preface_is_dropped() {
     // Meanwhile and afterwards the server answers.
     let (status, _) = srv.request("GET", "/main/", &srv.read, b"");
     assert_eq!(status, 200);
+}
+
+/// `Tresor-Hot: 1` on a `PUT` (a tree pack for the metadata class) is taken from any role that
+/// may write, the object stored as any other; another value is `400` and stores nothing.
+#[test]
+fn hot_hint_on_put() {
+    let srv = TestServer::start("");
+    let put = |body: &[u8], hot: &str| {
+        let path = format!("/main/data/{}", name_of(body));
+        let mut req = format!(
+            "PUT {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nTresor-Hot: {hot}\r\nConnection: close\r\nContent-Length: {}\r\n\r\n",
+            srv.append,
+            body.len()
+        )
+        .into_bytes();
+        req.extend_from_slice(body);
+        srv.raw(&req)
+    };
+    let t = put(b"tree pack", "1");
+    assert!(t.starts_with("HTTP/1.1 201"), "{t}");
+    let stored = srv
+        .storage("main", &srv.admin)
+        .read(tresor_storage::Kind::Pack, &name_of(b"tree pack"))
+        .unwrap();
+    assert_eq!(stored, b"tree pack");
+    for bad in ["yes", "0", "11"] {
+        let t = put(b"other pack", bad);
+        assert!(t.starts_with("HTTP/1.1 400"), "{bad}: {t}");
+        assert!(t.contains("Tresor-Hot must be 1"), "{t}");
+    }
+    let (s, _) = srv.request(
+        "HEAD",
+        &format!("/main/data/{}", name_of(b"other pack")),
+        &srv.admin,
+        b"",
+    );
+    assert_eq!(s, 404, "nothing stored");
 }
