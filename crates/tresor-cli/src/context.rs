@@ -159,9 +159,26 @@ impl Context {
     }
 
     /// Whether the store refuses overwrites (only S3 stores are asked; see
-    /// [`location::probe_conditional_writes`]).
+    /// [`location::probe_conditional_writes`]). A store that refused within the last
+    /// [`crate::probes::FRESH`] (recorded in the cache directory) is not asked again: each
+    /// probe costs two PUTs and a DELETE.
     pub fn probe_conditional_writes(&self) -> Result<bool> {
-        location::probe_conditional_writes(&Location::parse(&self.location)?, &self.open)
+        let location = Location::parse(&self.location)?;
+        if !matches!(location, Location::S3(_)) {
+            return Ok(true);
+        }
+        let record = self
+            .cache_dir
+            .as_deref()
+            .map(|d| crate::probes::Record::new(d, &self.location));
+        if record.as_ref().is_some_and(crate::probes::Record::fresh) {
+            return Ok(true);
+        }
+        let enforced = location::probe_conditional_writes(&location, &self.open)?;
+        if let Some(r) = record.filter(|_| enforced) {
+            r.save();
+        }
+        Ok(enforced)
     }
 
     /// The repository's config in `storage` (this context's); a local location that holds no

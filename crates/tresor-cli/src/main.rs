@@ -22,6 +22,7 @@ mod render;
 mod schedule;
 // Appended (cost and request counting):
 mod prices;
+mod probes;
 mod reqlog;
 
 fn main() {

@@ -1059,3 +1059,53 @@ fn every_storage_call_waits_out_a_throttle_burst() {
         tresor_storage::ErrorKind::NotFound
     );
 }
+
+/// Probes of conditional writes (two PUTs and a DELETE of a `probe/` object each) are not
+/// repeated while this machine's cache records a refusal: `init` probes, the backups after it
+/// do not; without a cache every backup probes again.
+#[test]
+fn a_store_that_refused_an_overwrite_is_not_probed_again_for_a_week() {
+    let Some(endpoint) = endpoint() else { return };
+    let (bucket, s) = versioned_bucket(&endpoint);
+    let url = format!("s3:{endpoint}/{bucket}/repo");
+    let env = Env::new();
+    let cache = env.path("cache");
+    let run = |args: &[&str]| {
+        let o = env
+            .cmd()
+            .env("TRESOR_REPOSITORY", &url)
+            .env("TRESOR_CACHE_DIR", &cache)
+            .args(args)
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(0), "{args:?}: {}", stderr(&o));
+    };
+    let probes = || {
+        let (counts, _) = versions(&s, "repo/probe/");
+        counts.len()
+    };
+    run(&["init", "--kdf-memory-kib", "8192", "--kdf-iterations", "1"]);
+    assert_eq!(probes(), 1);
+    let records: Vec<_> = std::fs::read_dir(cache.join("probes")).unwrap().collect();
+    assert_eq!(records.len(), 1);
+    let src = env.path("src");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("f"), b"probe once").unwrap();
+    run(&["backup", "-q", src.to_str().unwrap()]);
+    run(&["backup", "-q", src.to_str().unwrap()]);
+    assert_eq!(probes(), 1, "backups probed again");
+    run(&["--no-cache", "backup", "-q", src.to_str().unwrap()]);
+    assert_eq!(probes(), 2, "without a cache a backup probes");
+    // A record older than a week is probed again (and renewed).
+    let record = records[0].as_ref().unwrap().path();
+    std::fs::write(&record, "1000\n").unwrap();
+    run(&["backup", "-q", src.to_str().unwrap()]);
+    assert_eq!(probes(), 3);
+    let secs: u64 = std::fs::read_to_string(&record)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(secs > 1_700_000_000, "{secs}");
+    let _ = bucket;
+}
