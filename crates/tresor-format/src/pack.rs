@@ -269,10 +269,11 @@ impl PackBuilder {
         Ok(length as u64)
     }
 
-    /// Bytes of stored blobs and closed frames so far (the open frame's members, at most
-    /// [`FRAME_TARGET`] bytes of plaintext, are not counted).
+    /// Bytes of stored blobs and closed frames so far, plus the plaintext of the open frame's
+    /// members (at most [`FRAME_TARGET`] bytes; its stored size is known once it closes). A
+    /// pack closed when this reaches its target holds at least the target less 1 MiB.
     pub fn size(&self) -> u64 {
-        self.buf.len() as u64
+        (self.buf.len() + self.frame.plain.len()) as u64
     }
 
     /// Number of blobs so far, members of the open frame included.
