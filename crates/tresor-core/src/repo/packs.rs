@@ -57,8 +57,11 @@ pub struct WholePack<'a> {
     data_key: &'a DataKey,
     id_key: &'a [u8; 32],
     /// The last frame decoded: (offset, length) and its plaintext or what was wrong.
-    last: Option<((u64, u64), std::result::Result<Vec<u8>, String>)>,
+    last: Option<((u64, u64), Decoded)>,
 }
+
+/// A decoded frame's plaintext, or what is wrong with it.
+type Decoded = std::result::Result<Vec<u8>, String>;
 
 impl<'a> WholePack<'a> {
     /// A decoder of the blobs of `bytes` (a pack read whole) under `data_key`.
