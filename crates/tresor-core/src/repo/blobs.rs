@@ -238,7 +238,7 @@ impl<'a> BlobReader<'a> {
             return blob::decode_owned(&pack.data_key, id_key, blob_type, id, read()?)
                 .map_err(|e| damaged(&e));
         };
-        let key = (loc.pack, loc.offset, loc.length);
+        let key = (loc.pack, loc.offset, loc.length, blob_type.byte());
         let frame = self.frames.get_or_load(key, || {
             blob::decode_frame(&pack.data_key, blob_type, &read()?).map_err(|e| damaged(&e))
         })?;

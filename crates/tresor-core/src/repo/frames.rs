@@ -12,13 +12,14 @@ use std::collections::HashMap;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 /// Plaintext bytes the cache holds at most.
-pub const FRAME_CACHE_BYTES: usize = 64 << 20;
+pub const FRAME_CACHE_BYTES: usize = 16 << 20;
 
 /// Frames larger than this (a quarter of the cache) are not kept.
 const LARGEST_KEPT: usize = FRAME_CACHE_BYTES / 4;
 
-/// A stored frame: position of the pack's listing in the index, offset and stored length.
-pub type FrameKey = (u32, u64, u32);
+/// A stored frame: position of the pack's listing in the index, offset, stored length and the
+/// blob type byte it was decoded under (its associated data).
+pub type FrameKey = (u32, u64, u32, u8);
 
 enum Slot {
     /// A thread is decoding it.
@@ -145,7 +146,7 @@ mod tests {
             for _ in 0..8 {
                 s.spawn(|| {
                     let f = cache
-                        .get_or_load((1, 0, 100), || {
+                        .get_or_load((1, 0, 100, 0), || {
                             loads.fetch_add(1, Ordering::SeqCst);
                             std::thread::sleep(std::time::Duration::from_millis(50));
                             Ok(vec![7u8; 1000])
@@ -162,18 +163,22 @@ mod tests {
     #[test]
     fn the_cache_is_bounded_and_keeps_the_recently_used() {
         let cache = FrameCache::default();
-        let mb = |n: u8| move || Ok(vec![n; 8 << 20]);
+        let mb = |n: u8| move || Ok(vec![n; 2 << 20]);
         for i in 0..8u8 {
-            cache.get_or_load((0, u64::from(i), 1), mb(i)).unwrap();
+            cache.get_or_load((0, u64::from(i), 1, 0), mb(i)).unwrap();
         }
-        assert_eq!(cache.bytes(), 64 << 20);
+        assert_eq!(cache.bytes(), 16 << 20);
         // Frame 0 used again; a ninth evicts frame 1, the least recently used.
-        cache.get_or_load((0, 0, 1), || panic!("cached")).unwrap();
-        cache.get_or_load((0, 8, 1), mb(8)).unwrap();
-        assert_eq!(cache.bytes(), 64 << 20);
-        cache.get_or_load((0, 0, 1), || panic!("cached")).unwrap();
+        cache
+            .get_or_load((0, 0, 1, 0), || panic!("cached"))
+            .unwrap();
+        cache.get_or_load((0, 8, 1, 0), mb(8)).unwrap();
+        assert_eq!(cache.bytes(), 16 << 20);
+        cache
+            .get_or_load((0, 0, 1, 0), || panic!("cached"))
+            .unwrap();
         let reloaded = AtomicUsize::new(0);
-        let again = cache.get_or_load((0, 1, 1), || {
+        let again = cache.get_or_load((0, 1, 1, 0), || {
             reloaded.fetch_add(1, Ordering::SeqCst);
             Ok(vec![1; 10])
         });
@@ -181,15 +186,15 @@ mod tests {
         assert_eq!(reloaded.load(Ordering::SeqCst), 1);
         // Frames over a quarter of the cache are returned, not kept; failures are not kept.
         let before = cache.bytes();
-        let big = cache.get_or_load((2, 0, 1), || Ok(vec![0; (16 << 20) + 1]));
-        assert_eq!(big.unwrap().len(), (16 << 20) + 1);
+        let big = cache.get_or_load((2, 0, 1, 0), || Ok(vec![0; (4 << 20) + 1]));
+        assert_eq!(big.unwrap().len(), (4 << 20) + 1);
         assert_eq!(cache.bytes(), before);
-        let e = cache.get_or_load((3, 0, 1), || {
+        let e = cache.get_or_load((3, 0, 1, 0), || {
             Err(crate::error::CoreError::Damaged("x".into()))
         });
         assert!(e.is_err());
         assert_eq!(
-            cache.get_or_load((3, 0, 1), || Ok(vec![3])).unwrap()[..],
+            cache.get_or_load((3, 0, 1, 0), || Ok(vec![3])).unwrap()[..],
             [3]
         );
     }

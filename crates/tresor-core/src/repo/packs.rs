@@ -56,8 +56,8 @@ pub struct WholePack<'a> {
     bytes: &'a [u8],
     data_key: &'a DataKey,
     id_key: &'a [u8; 32],
-    /// The last frame decoded: (offset, length) and its plaintext or what was wrong.
-    last: Option<((u64, u64), Decoded)>,
+    /// The last frame decoded: (offset, length, type byte) and its plaintext or what was wrong.
+    last: Option<((u64, u64, u8), Decoded)>,
 }
 
 /// A decoded frame's plaintext, or what is wrong with it.
@@ -83,7 +83,7 @@ impl<'a> WholePack<'a> {
             return blob::decode(self.data_key, self.id_key, e.blob_type, &e.id, stored)
                 .map_err(|err| err.to_string());
         };
-        let at = (e.offset, e.length);
+        let at = (e.offset, e.length, e.blob_type.byte());
         if self.last.as_ref().map(|l| l.0) != Some(at) {
             let frame = blob::decode_frame(self.data_key, e.blob_type, stored);
             self.last = Some((at, frame.map_err(|err| err.to_string())));
