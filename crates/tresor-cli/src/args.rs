@@ -551,6 +551,11 @@ pub struct InitArgs {
     /// S3: Object Lock mode, governance (default) or compliance.
     #[arg(long, value_name = "MODE", requires = "s3_object_lock_days")]
     pub s3_object_lock_mode: Option<String>,
+    /// Repository format version: 3 (default), or 2 (no frames of small blobs; readable by
+    /// tresor binaries older than version 3). Hidden: for tests and shared repositories.
+    #[arg(long, value_name = "N", default_value_t = tresor_format::REPO_VERSION, hide = true,
+          value_parser = clap::value_parser!(u32).range(i64::from(tresor_format::OLDEST_REPO_VERSION)..=i64::from(tresor_format::REPO_VERSION)))]
+    pub format_version: u32,
 }
 
 #[derive(Debug, Args)]

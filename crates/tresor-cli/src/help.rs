@@ -437,7 +437,7 @@ pub fn version() -> &'static str {
             "{} (commit {}, format {})",
             env!("CARGO_PKG_VERSION"),
             env!("TRESOR_COMMIT"),
-            tresor_format::FORMAT_VERSION
+            tresor_format::REPO_VERSION
         )
     })
 }

@@ -17,12 +17,11 @@ use crate::Progress;
 use crate::error::{CoreError, Result};
 use crate::repo::blobs::BlobReader;
 use crate::repo::index::{IdMap, IdSet, Index, Lister, PackInfo};
-use crate::repo::packs::stored_blob;
+use crate::repo::packs::WholePack;
 use crate::repo::{Defect, Repository, Skipped};
 use std::collections::HashMap;
-use tresor_format::blob::{self, BlobType};
 use tresor_format::keyfile::KeyFile;
-use tresor_format::pack;
+use tresor_format::pack::{self, BlobEntry};
 use tresor_format::tree::{MAX_TREE_DEPTH, Node, NodeKind};
 use tresor_format::{BlobId, ObjectId};
 use tresor_storage::Kind;
@@ -591,7 +590,7 @@ fn pack_failures(
     index: &Index,
     bytes: &[u8],
     listings: &[u32],
-    expected: &[Vec<(BlobId, BlobType, u64, u32)>],
+    expected: &[Vec<BlobEntry>],
     r: &mut CheckReport,
 ) -> Vec<(BlobId, u32, String)> {
     let header = pack::read_header(repo.key(), bytes);
@@ -610,17 +609,13 @@ fn pack_failures(
             Err(_) => {}
         }
         let mut list = expected[pos as usize].clone();
-        list.sort_by_key(|e| e.2);
-        for (id, t, off, len) in list {
-            let why = match stored_blob(bytes, off, u64::from(len)) {
-                None => "beyond the end of the pack".to_string(),
-                Some(stored) => match blob::decode(&p.data_key, &repo.key().id_key, t, &id, stored)
-                {
-                    Ok(_) => continue,
-                    Err(e) => e.to_string(),
-                },
-            };
-            out.push((id, pos, why));
+        // By offset: the members of a frame follow each other, and it is decoded once.
+        list.sort_by_key(|e| (e.offset, e.member));
+        let mut whole = WholePack::new(bytes, &p.data_key, &repo.key().id_key);
+        for e in list {
+            if let Err(why) = whole.blob(&e) {
+                out.push((e.id, pos, why));
+            }
         }
     }
     out
@@ -639,10 +634,16 @@ fn check_packs(
 ) -> Result<Vec<(usize, BlobId)>> {
     // Damaged copies per blob: (listing position, what is wrong).
     let mut bad_copies: IdMap<BlobId, Vec<(u32, String)>> = IdMap::default();
-    let mut expected: Vec<Vec<(BlobId, BlobType, u64, u32)>> =
-        vec![Vec::new(); index.packs().len()];
+    let mut expected: Vec<Vec<BlobEntry>> = vec![Vec::new(); index.packs().len()];
     for (id, loc) in index.all_locations() {
-        expected[loc.pack as usize].push((*id, loc.blob_type, loc.offset, loc.length));
+        expected[loc.pack as usize].push(BlobEntry {
+            blob_type: loc.blob_type,
+            id: *id,
+            offset: loc.offset,
+            length: u64::from(loc.length),
+            raw_length: u64::from(loc.raw_length),
+            member: loc.member(),
+        });
     }
     let mut listings: IdMap<ObjectId, Vec<u32>> = IdMap::default();
     for (pos, p) in index.packs().iter().enumerate() {

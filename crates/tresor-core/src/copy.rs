@@ -193,6 +193,7 @@ pub fn copy(
         map: IdMap::default(),
         report: CopyReport::default(),
         progress,
+        frames: Default::default(),
     };
     progress.phase("copying", "snapshots", selected.len() as u64);
     for (id, snap) in selected {
@@ -262,6 +263,8 @@ struct Copier<'a> {
     map: IdMap<BlobId, BlobId>,
     report: CopyReport,
     progress: &'a dyn Progress,
+    /// Decoded frames (format §7), shared by the readers of the run.
+    frames: std::sync::Arc<crate::repo::frames::FrameCache>,
 }
 
 /// A tree being rewritten: its nodes still to do (reversed), the directory node whose subtree
@@ -289,6 +292,7 @@ impl Frame {
 impl Copier<'_> {
     fn reader(&self) -> BlobReader<'_> {
         BlobReader::for_snapshot(self.src, self.index, self.signer)
+            .sharing_frames(self.frames.clone())
     }
 
     fn remember(&mut self, from: BlobId, to: BlobId) {
@@ -386,12 +390,13 @@ impl Copier<'_> {
 
     fn packer(&self, workers: usize) -> Packer {
         let cfg = self.dst.config();
-        Packer::new(
+        Packer::with_version(
             self.dst.storage().clone(),
             self.dst.key().clone(),
             self.dst.signer_copy(),
             cfg.pack_size,
             cfg.compression_level,
+            cfg.version,
             workers.max(1),
             false,
         )

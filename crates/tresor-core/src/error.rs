@@ -140,6 +140,10 @@ impl CoreError {
                         what: "repository",
                         ..
                     }
+                    | FormatError::UnsupportedVersions {
+                        what: "repository",
+                        ..
+                    }
             ),
             CoreError::Storage(s) => matches!(
                 s.kind,

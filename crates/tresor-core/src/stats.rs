@@ -52,7 +52,8 @@ pub struct Totals {
     pub file_blobs_size: u64,
     /// Distinct blobs referenced, data and tree.
     pub blobs: u64,
-    /// Their stored bytes as the index records them.
+    /// Their stored bytes as the index records them (a frame's once, however many of its
+    /// members are referenced).
     pub stored_size: u64,
     /// Their plaintext bytes.
     pub uncompressed_size: u64,
@@ -90,6 +91,8 @@ pub struct Counter<'i> {
     totals: Totals,
     contents: HashSet<Vec<BlobId>>,
     blobs: IdSet<BlobId>,
+    /// Frames counted in `stored_size`: pack position and offset.
+    frames: HashSet<(u32, u64)>,
 }
 
 impl<'i> Counter<'i> {
@@ -100,6 +103,7 @@ impl<'i> Counter<'i> {
             totals: Totals::default(),
             contents: HashSet::new(),
             blobs: IdSet::default(),
+            frames: HashSet::new(),
         }
     }
 
@@ -153,7 +157,9 @@ impl<'i> Counter<'i> {
         match self.index.get(id) {
             Some(loc) => {
                 self.totals.blobs += 1;
-                self.totals.stored_size += u64::from(loc.length);
+                if loc.member().is_none() || self.frames.insert((loc.pack, loc.offset)) {
+                    self.totals.stored_size += u64::from(loc.length);
+                }
                 self.totals.uncompressed_size += u64::from(loc.raw_length);
             }
             None => {

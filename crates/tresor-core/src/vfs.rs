@@ -145,6 +145,8 @@ pub struct Vfs {
     /// Hard links: (snapshot root, device, inode at backup) → the one inode all names share.
     links: Mutex<HashMap<(Ino, u64, u64), Ino>>,
     cache: Mutex<BlobCache>,
+    /// Decoded frames (format §7), shared by the readers of every call.
+    frames: Arc<crate::repo::frames::FrameCache>,
 }
 
 #[derive(Default)]
@@ -338,6 +340,7 @@ impl Vfs {
             ]),
             links: Mutex::new(HashMap::new()),
             cache: Mutex::new(BlobCache::default()),
+            frames: Arc::default(),
         })
     }
 
@@ -349,6 +352,7 @@ impl Vfs {
             _ => None,
         };
         BlobReader::for_snapshot(&self.repo, &self.index, signer)
+            .sharing_frames(self.frames.clone())
     }
 
     fn entry(&self, ino: Ino) -> Option<Arc<Entry>> {

@@ -61,6 +61,11 @@ pub const MAX_CHUNK_SIZE: usize = fastcdc::v2020::MAXIMUM_MAX;
 const _: () = assert!(MAX_CHUNK_SIZE == 16 << 20);
 const FLAG_RAW: u8 = 0;
 const FLAG_ZSTD: u8 = 1;
+const FLAG_FRAME: u8 = 2;
+
+/// Largest plaintext of a frame (format §7, version 3), bytes: [`MAX_CHUNK_SIZE`], the bound of
+/// a data blob. Readers refuse a frame declaring more before decompressing it.
+pub const MAX_FRAME_SIZE: usize = MAX_CHUNK_SIZE;
 
 /// What a blob holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -102,6 +107,14 @@ fn aad(blob_type: BlobType, id: &BlobId) -> [u8; 33] {
     let mut a = [0u8; 33];
     a[0] = blob_type.byte();
     a[1..].copy_from_slice(&id.0);
+    a
+}
+
+/// Associated data of a frame of blobs of `blob_type`: the type byte and 32 zero bytes (a frame
+/// holds several blobs: no single id to bind; each member is checked against its id instead).
+fn frame_aad(blob_type: BlobType) -> [u8; 33] {
+    let mut a = [0u8; 33];
+    a[0] = blob_type.byte();
     a
 }
 
@@ -189,13 +202,65 @@ pub fn encode_into(
             plaintext.len()
         }
     };
+    seal_inner(key, nonce, &aad(blob_type, id), out, start, body_len)
+}
+
+/// Encode and encrypt a *frame* (format §7, flag 2) whose plaintext `plain` is the
+/// concatenation of its members' plaintexts, with `nonce`, appending the stored bytes to `out`.
+/// Returns their length, or `None` (with `out` unchanged) when compression is off or the zstd
+/// frame would not save at least 1/32 of `plain`: the caller then stores the members alone.
+///
+/// The zstd frame declares its content size; the associated data is the type byte and 32 zero
+/// bytes. The same nonce rule as [`encode_into`] applies.
+///
+/// # Errors
+/// A `plain` over [`MAX_FRAME_SIZE`] is [`FormatError::Malformed`] (readers would refuse it).
+pub fn encode_frame_into(
+    key: &DataKey,
+    nonce: &[u8; 24],
+    blob_type: BlobType,
+    plain: &[u8],
+    level: i32,
+    out: &mut Vec<u8>,
+) -> Result<Option<usize>> {
+    if plain.len() > MAX_FRAME_SIZE {
+        return Err(FormatError::malformed(
+            "frame",
+            format!(
+                "{} bytes, more than a frame holds ({MAX_FRAME_SIZE})",
+                plain.len()
+            ),
+        ));
+    }
+    let start = out.len();
+    out.extend_from_slice(nonce);
+    out.extend_from_slice(&[FLAG_FRAME, 0, 0, 0, 0]);
+    let Some(body_len) = compress_into(level, plain, out) else {
+        out.truncate(start);
+        return Ok(None);
+    };
+    seal_inner(key, nonce, &frame_aad(blob_type), out, start, body_len).map(Some)
+}
+
+/// Finish the stored bytes that start at `start` in `out` (nonce, flag, 4 bytes for the body
+/// length, body): write the body length, pad, encrypt in place, append the tag. Returns the
+/// stored length.
+fn seal_inner(
+    key: &DataKey,
+    nonce: &[u8; 24],
+    aad: &[u8],
+    out: &mut Vec<u8>,
+    start: usize,
+    body_len: usize,
+) -> Result<usize> {
+    let inner_start = start + 24;
     let Ok(body_len32) = u32::try_from(body_len) else {
         out.truncate(start);
         return Err(FormatError::malformed("blob", "body over 4 GiB"));
     };
     out[inner_start + 1..inner_start + 5].copy_from_slice(&body_len32.to_le_bytes());
     out.resize(inner_start + padded_len(5 + body_len), 0);
-    let tag = key.encrypt_in_place(nonce, &aad(blob_type, id), &mut out[inner_start..]);
+    let tag = key.encrypt_in_place(nonce, aad, &mut out[inner_start..]);
     out.extend_from_slice(&tag);
     Ok(out.len() - start)
 }
@@ -232,16 +297,9 @@ pub fn decode_owned(
     mut stored: Vec<u8>,
 ) -> Result<Vec<u8>> {
     let inner = key.decrypt_in_place(&aad(blob_type, id), &mut stored, "blob")?;
-    if inner.len() < 5 {
-        return Err(FormatError::malformed("blob", "too short"));
-    }
-    let at = inner.start;
-    let body_len = u32::from_le_bytes(stored[at + 1..at + 5].try_into().expect("4 bytes")) as usize;
-    let body = at + 5..at + 5 + body_len;
-    if body.end > inner.end {
-        return Err(FormatError::malformed("blob", "body length"));
-    }
-    let plain = match stored[at] {
+    let (flag, body) = split_inner(&stored, inner, "blob")?;
+    let body_len = body.len();
+    let plain = match flag {
         FLAG_RAW => {
             too_large(blob_type, body_len)?;
             stored.copy_within(body, 0);
@@ -249,12 +307,109 @@ pub fn decode_owned(
             stored
         }
         FLAG_ZSTD => decompress(&stored[body], blob_type)?,
+        FLAG_FRAME => {
+            return Err(FormatError::malformed(
+                "blob",
+                "a frame (flag 2) in an entry that is not a frame member",
+            ));
+        }
         f => return Err(FormatError::malformed("blob", format!("unknown flag {f}"))),
     };
     if BlobId::of(id_key, &plain) != *id {
         return Err(FormatError::BlobIdMismatch(*id));
     }
     Ok(plain)
+}
+
+/// The flag and the body's range of a decrypted `inner` within `stored`.
+fn split_inner(
+    stored: &[u8],
+    inner: std::ops::Range<usize>,
+    what: &'static str,
+) -> Result<(u8, std::ops::Range<usize>)> {
+    if inner.len() < 5 {
+        return Err(FormatError::malformed(what, "too short"));
+    }
+    let at = inner.start;
+    let body_len = u32::from_le_bytes(stored[at + 1..at + 5].try_into().expect("4 bytes")) as usize;
+    let body = at + 5..at + 5 + body_len;
+    if body.end > inner.end {
+        return Err(FormatError::malformed(what, "body length"));
+    }
+    Ok((stored[at], body))
+}
+
+/// Decrypt and decompress a stored *frame* (format §7, flag 2) of blobs of `blob_type`: returns
+/// its plaintext, the concatenation of its members' plaintexts. The members are not checked
+/// here: [`frame_member`] checks each against its id.
+///
+/// The zstd frame MUST declare its content size, at most [`MAX_FRAME_SIZE`]: larger or
+/// undeclared sizes are refused before anything is decompressed.
+///
+/// # Errors
+/// [`FormatError::Authentication`] for modified bytes (or a blob that is not a frame),
+/// [`FormatError::Malformed`] for flag 0 or 1, a bad body, a missing or too large declared
+/// size, or a frame that does not decompress to its declared size.
+pub fn decode_frame(key: &DataKey, blob_type: BlobType, stored: &[u8]) -> Result<Vec<u8>> {
+    let mut stored = stored.to_vec();
+    let inner = key.decrypt_in_place(&frame_aad(blob_type), &mut stored, "frame")?;
+    let (flag, body) = split_inner(&stored, inner, "frame")?;
+    if flag != FLAG_FRAME {
+        return Err(FormatError::malformed(
+            "frame",
+            format!("flag {flag} in a frame member's entry (a frame has flag 2)"),
+        ));
+    }
+    let frame = &stored[body];
+    let declared = zstd::zstd_safe::get_frame_content_size(frame)
+        .ok()
+        .flatten()
+        .ok_or_else(|| FormatError::malformed("frame", "zstd frame declares no content size"))?;
+    if declared > MAX_FRAME_SIZE as u64 {
+        return Err(FormatError::malformed(
+            "frame",
+            format!(
+                "zstd frame declares {declared} bytes, more than a frame holds ({MAX_FRAME_SIZE})"
+            ),
+        ));
+    }
+    one_shot(frame, declared as usize).ok_or_else(|| {
+        FormatError::malformed(
+            "frame",
+            "zstd frame does not decompress to its declared size",
+        )
+    })
+}
+
+/// The plaintext of the member `id` of a decoded frame: `frame[member..member + raw_length]`,
+/// which must lie inside the frame and hash to `id`.
+///
+/// # Errors
+/// [`FormatError::Malformed`] for a range outside the frame, [`FormatError::BlobIdMismatch`].
+pub fn frame_member<'a>(
+    frame: &'a [u8],
+    id_key: &[u8; 32],
+    id: &BlobId,
+    member: u64,
+    raw_length: u64,
+) -> Result<&'a [u8]> {
+    let slice = usize::try_from(member)
+        .ok()
+        .zip(usize::try_from(raw_length).ok())
+        .and_then(|(m, n)| frame.get(m..m.checked_add(n)?))
+        .ok_or_else(|| {
+            FormatError::malformed(
+                "frame",
+                format!(
+                    "member {id} at {member} + {raw_length} lies outside the frame's {} bytes",
+                    frame.len()
+                ),
+            )
+        })?;
+    if BlobId::of(id_key, slice) != *id {
+        return Err(FormatError::BlobIdMismatch(*id));
+    }
+    Ok(slice)
 }
 
 /// Frames that declare at most this many bytes are decompressed in one call into a buffer of
@@ -288,24 +443,29 @@ fn decompress(frame: &[u8], blob_type: BlobType) -> Result<Vec<u8>> {
         too_large(blob_type, usize::try_from(n).unwrap_or(usize::MAX))
             .map_err(|_| declared_too_large(blob_type, n))?;
     }
-    if let Some(n) = declared.filter(|n| *n <= ONE_SHOT_MAX) {
-        let one_shot = DECOMPRESSOR.with(|d| {
-            let mut d = d.borrow_mut();
-            if d.is_none() {
-                *d = zstd::bulk::Decompressor::new().ok();
-            }
-            let d = d.as_mut()?;
-            let mut out = Vec::with_capacity(n as usize);
-            match d.decompress_to_buffer(frame, &mut out) {
-                Ok(got) if got as u64 == n => Some(out),
-                _ => None,
-            }
-        });
-        if let Some(out) = one_shot {
-            return Ok(out);
-        }
+    if let Some(n) = declared.filter(|n| *n <= ONE_SHOT_MAX)
+        && let Some(out) = one_shot(frame, n as usize)
+    {
+        return Ok(out);
     }
     decompress_capped(frame, blob_type)
+}
+
+/// Decompress `frame` in one call into a buffer of its declared size `n`; `None` when it fails
+/// or gives another size.
+fn one_shot(frame: &[u8], n: usize) -> Option<Vec<u8>> {
+    DECOMPRESSOR.with(|d| {
+        let mut d = d.borrow_mut();
+        if d.is_none() {
+            *d = zstd::bulk::Decompressor::new().ok();
+        }
+        let d = d.as_mut()?;
+        let mut out = Vec::with_capacity(n);
+        match d.decompress_to_buffer(frame, &mut out) {
+            Ok(got) if got == n => Some(out),
+            _ => None,
+        }
+    })
 }
 
 fn declared_too_large(blob_type: BlobType, n: u64) -> FormatError {
@@ -475,6 +635,68 @@ mod tests {
                 )
             );
         }
+    }
+
+    #[test]
+    fn frames_must_declare_a_size_within_the_cap() {
+        let key = DataKey([3; 32]);
+        let frame_of = |body: &[u8], flag| {
+            let mut inner = vec![flag];
+            inner.extend_from_slice(&(body.len() as u32).to_le_bytes());
+            inner.extend_from_slice(body);
+            inner.resize(padded_len(inner.len()), 0);
+            key.encrypt(&frame_aad(BlobType::Data), inner).unwrap()
+        };
+        // 1 GiB declared: refused before decompressing, so fast and without allocating it.
+        let t = std::time::Instant::now();
+        let e = decode_frame(
+            &key,
+            BlobType::Data,
+            &frame_of(&zero_bomb(1 << 30, true), FLAG_FRAME),
+        );
+        assert_eq!(
+            e.unwrap_err().to_string(),
+            "malformed frame: zstd frame declares 1073741824 bytes, more than a frame holds (16777216)"
+        );
+        assert!(t.elapsed() < std::time::Duration::from_secs(2));
+        // No declared size: malformed, whatever it would decompress to.
+        let e = decode_frame(
+            &key,
+            BlobType::Data,
+            &frame_of(&zero_bomb(1 << 17, false), FLAG_FRAME),
+        );
+        assert_eq!(
+            e.unwrap_err().to_string(),
+            "malformed frame: zstd frame declares no content size"
+        );
+        // Exactly the cap, declared: decodes.
+        let cap = zero_bomb(MAX_FRAME_SIZE as u64, true);
+        let plain = decode_frame(&key, BlobType::Data, &frame_of(&cap, FLAG_FRAME)).unwrap();
+        assert_eq!(plain.len(), MAX_FRAME_SIZE);
+        // Flag 0 or 1 under a frame's associated data: malformed.
+        for flag in [FLAG_RAW, FLAG_ZSTD] {
+            let e = decode_frame(&key, BlobType::Data, &frame_of(b"body", flag)).unwrap_err();
+            assert_eq!(
+                e.to_string(),
+                format!(
+                    "malformed frame: flag {flag} in a frame member's entry (a frame has flag 2)"
+                )
+            );
+        }
+        // Flag 2 under a single blob's associated data: malformed.
+        let id = BlobId([1; 32]);
+        let stored = craft(&key, BlobType::Data, &id, FLAG_FRAME, &cap);
+        assert_eq!(
+            decode(&key, &[4; 32], BlobType::Data, &id, &stored)
+                .unwrap_err()
+                .to_string(),
+            "malformed blob: a frame (flag 2) in an entry that is not a frame member"
+        );
+        // Writers refuse a frame over the cap.
+        let big = vec![0u8; MAX_FRAME_SIZE + 1];
+        let mut out = Vec::new();
+        assert!(encode_frame_into(&key, &[0; 24], BlobType::Data, &big, 3, &mut out).is_err());
+        assert!(out.is_empty());
     }
 
     #[test]

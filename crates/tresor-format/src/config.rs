@@ -12,7 +12,8 @@ pub const DEFAULT_PACK_SIZE: u64 = 16 * 1024 * 1024;
 /// Repository config.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Config {
-    /// Repository format version ([`crate::FORMAT_VERSION`]).
+    /// Repository format version: [`crate::REPO_VERSION`] (3) for new repositories, or 2
+    /// (written without frames, readable by older tresor binaries).
     pub version: u32,
     /// Random repository id, 64 hex digits.
     pub id: String,
@@ -60,7 +61,7 @@ impl Config {
     /// [`FormatError::Random`].
     pub fn new() -> Result<Self> {
         Ok(Config {
-            version: crate::FORMAT_VERSION,
+            version: crate::REPO_VERSION,
             id: hex::encode(crate::error::random_32()?),
             chunker: ChunkerParams::default(),
             pack_size: DEFAULT_PACK_SIZE,
@@ -78,7 +79,8 @@ impl Config {
     /// Object Lock days.
     ///
     /// # Errors
-    /// [`FormatError::UnsupportedVersion`] for another format version, [`FormatError::Malformed`].
+    /// [`FormatError::UnsupportedVersions`] for a format version other than 2 and 3,
+    /// [`FormatError::Malformed`].
     pub fn from_bytes(b: &[u8]) -> Result<Self> {
         #[derive(Deserialize)]
         struct Probe {
@@ -86,13 +88,7 @@ impl Config {
         }
         let probe: Probe =
             serde_json::from_slice(b).map_err(|e| FormatError::malformed("config", e))?;
-        if probe.version != crate::FORMAT_VERSION {
-            return Err(FormatError::UnsupportedVersion {
-                what: "repository",
-                found: probe.version,
-                supported: crate::FORMAT_VERSION,
-            });
-        }
+        crate::check_repo_version("repository", probe.version)?;
         let c: Config =
             serde_json::from_slice(b).map_err(|e| FormatError::malformed("config", e))?;
         c.chunker.validate()?;
@@ -176,17 +172,22 @@ mod tests {
     #[test]
     fn version_1_is_refused_by_name() {
         let c = Config::new().unwrap();
-        assert_eq!(c.version, 2);
+        assert_eq!(c.version, 3);
         let text = String::from_utf8(c.to_bytes()).unwrap();
-        for (v, shown) in [(1, "1"), (3, "3"), (0, "0")] {
-            let other = text.replacen("\"version\": 2", &format!("\"version\": {v}"), 1);
+        for (v, shown) in [(1, "1"), (4, "4"), (0, "0")] {
+            let other = text.replacen("\"version\": 3", &format!("\"version\": {v}"), 1);
             assert_eq!(
                 Config::from_bytes(other.as_bytes())
                     .unwrap_err()
                     .to_string(),
-                format!("unsupported repository version {shown} (this tresor reads version 2)")
+                format!(
+                    "unsupported repository version {shown} (this tresor reads versions 2 and 3)"
+                )
             );
         }
+        // Version 2 (written without frames) still opens.
+        let v2 = text.replacen("\"version\": 3", "\"version\": 2", 1);
+        assert_eq!(Config::from_bytes(v2.as_bytes()).unwrap().version, 2);
         // A whole version-1 config as tresor 0.1 wrote it: refused by its version, before
         // its chunker algorithm (`fastcdc-v2020`, unknown now) is looked at.
         let v1 = r#"{
@@ -198,7 +199,7 @@ mod tests {
 }"#;
         assert_eq!(
             Config::from_bytes(v1.as_bytes()).unwrap_err().to_string(),
-            "unsupported repository version 1 (this tresor reads version 2)"
+            "unsupported repository version 1 (this tresor reads versions 2 and 3)"
         );
         let v2 = v1.replace("\"version\": 1", "\"version\": 2");
         assert!(matches!(

@@ -38,6 +38,21 @@ pub enum FormatError {
         /// Version this build supports.
         supported: u32,
     },
+    /// A config, pack header or index object of a version outside the range this build reads
+    /// ([`crate::OLDEST_REPO_VERSION`]..=[`crate::REPO_VERSION`]).
+    #[error(
+        "unsupported {what} version {found} (this tresor reads versions {oldest} and {newest})"
+    )]
+    UnsupportedVersions {
+        /// Object kind.
+        what: &'static str,
+        /// Version found in the object.
+        found: u32,
+        /// Oldest version this build reads.
+        oldest: u32,
+        /// Newest version this build reads.
+        newest: u32,
+    },
     /// A blob's plaintext does not hash to its id.
     #[error("blob {0} content does not match its id")]
     BlobIdMismatch(crate::BlobId),
@@ -56,23 +71,11 @@ impl FormatError {
     }
 }
 
-/// Refuse a postcard-encoded object whose leading `u32` version field is not `supported`, before
-/// the rest is decoded (its layout may differ in other versions).
-pub(crate) fn check_postcard_version(
-    plain: &[u8],
-    what: &'static str,
-    supported: u32,
-) -> Result<()> {
+/// The leading postcard `u32` version field of an object.
+pub(crate) fn postcard_version(plain: &[u8], what: &'static str) -> Result<u32> {
     let (found, _) =
         postcard::take_from_bytes::<u32>(plain).map_err(|e| FormatError::malformed(what, e))?;
-    if found != supported {
-        return Err(FormatError::UnsupportedVersion {
-            what,
-            found,
-            supported,
-        });
-    }
-    Ok(())
+    Ok(found)
 }
 
 /// Refuse a JSON object whose `version` field is not `supported`, before the rest is decoded.

@@ -19,7 +19,7 @@ use crate::ObjectId;
 use crate::blob::BlobType;
 use crate::crypto::{DataKey, MasterKey, SealedKind};
 use crate::error::{FormatError, Result};
-use crate::pack::BlobEntry;
+use crate::pack::{BlobEntry, BlobEntryV2, entries_version};
 use crate::sign::{SignedKind, Signer, open_envelope};
 use serde::{Deserialize, Serialize};
 
@@ -34,10 +34,52 @@ pub struct IndexPack {
     pub blobs: Vec<BlobEntry>,
 }
 
+/// [`IndexPack`] as version 2 encodes it (also inside version-2 prune records).
+#[derive(Serialize, Deserialize)]
+pub(crate) struct IndexPackV2 {
+    id: ObjectId,
+    data_key: DataKey,
+    blobs: Vec<BlobEntryV2>,
+}
+
+impl From<IndexPackV2> for IndexPack {
+    fn from(p: IndexPackV2) -> Self {
+        IndexPack {
+            id: p.id,
+            data_key: p.data_key,
+            blobs: p.blobs.into_iter().map(BlobEntry::from).collect(),
+        }
+    }
+}
+
+impl From<&IndexPack> for IndexPackV2 {
+    fn from(p: &IndexPack) -> Self {
+        IndexPackV2 {
+            id: p.id,
+            data_key: p.data_key.clone(),
+            blobs: p.blobs.iter().map(BlobEntryV2::from).collect(),
+        }
+    }
+}
+
+/// [`IndexFile`] as version 2 encodes it.
+#[derive(Serialize, Deserialize)]
+struct IndexFileV2 {
+    version: u32,
+    supersedes: Vec<ObjectId>,
+    packs: Vec<IndexPackV2>,
+}
+
+/// The version entries of `packs` are encoded in when `version` is asked for (3 when one is
+/// a frame member: version 2 cannot hold members).
+pub(crate) fn packs_version(version: u32, packs: &[IndexPack]) -> u32 {
+    entries_version(version, packs.iter().flat_map(|p| p.blobs.iter()))
+}
+
 /// An index object.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct IndexFile {
-    /// Index version, always [`crate::FORMAT_VERSION`].
+    /// Index version: [`crate::REPO_VERSION`] (3), or 2 in a version-2 repository.
     pub version: u32,
     /// Index objects this one replaces.
     pub supersedes: Vec<ObjectId>,
@@ -72,9 +114,42 @@ pub fn dedup_key(writer: &Signer) -> DataKey {
 }
 
 impl IndexFile {
-    /// postcard encoding (before sealing).
+    /// postcard encoding (before sealing), in its `version`'s layout (version 3 when an entry
+    /// is a frame member, whatever `version` says: version 2 cannot hold members).
     pub fn encode(&self) -> Vec<u8> {
-        postcard::to_stdvec(self).expect("index serializes")
+        let version = packs_version(self.version, &self.packs);
+        if version == 2 {
+            let v2 = IndexFileV2 {
+                version,
+                supersedes: self.supersedes.clone(),
+                packs: self.packs.iter().map(IndexPackV2::from).collect(),
+            };
+            return postcard::to_stdvec(&v2).expect("index serializes");
+        }
+        let mut f = std::borrow::Cow::Borrowed(self);
+        if f.version != version {
+            f.to_mut().version = version;
+        }
+        postcard::to_stdvec(&*f).expect("index serializes")
+    }
+
+    /// Decode a sealed index's postcard (version 2 or 3).
+    ///
+    /// # Errors
+    /// [`FormatError::Malformed`], [`FormatError::UnsupportedVersions`].
+    pub fn decode(plain: &[u8]) -> Result<Self> {
+        let version = crate::error::postcard_version(plain, "index")?;
+        crate::check_repo_version("index", version)?;
+        let malformed = |e| FormatError::malformed("index", e);
+        if version == 2 {
+            let f: IndexFileV2 = postcard::from_bytes(plain).map_err(malformed)?;
+            return Ok(IndexFile {
+                version,
+                supersedes: f.supersedes,
+                packs: f.packs.into_iter().map(IndexPack::from).collect(),
+            });
+        }
+        postcard::from_bytes(plain).map_err(malformed)
     }
 
     /// The stored bytes: signed envelope (by `signer`) around the sealed index and the dedup list
@@ -123,7 +198,7 @@ impl IndexFile {
     ///
     /// # Errors
     /// [`FormatError::PutOnlyKey`], [`FormatError::Authentication`], [`FormatError::Malformed`],
-    /// [`FormatError::UnsupportedVersion`].
+    /// [`FormatError::UnsupportedVersions`].
     pub fn open(key: &MasterKey, stored: &[u8]) -> Result<([u8; 32], Self)> {
         let (signer, env) = Self::envelope(stored)?;
         Ok((signer, Self::open_sealed(key, &env.sealed, &signer)?))
@@ -136,17 +211,7 @@ impl IndexFile {
     /// As [`IndexFile::open`].
     pub fn open_sealed(key: &MasterKey, sealed: &[u8], signer: &[u8; 32]) -> Result<Self> {
         let plain = key.open(SealedKind::Index, sealed, Some(signer))?;
-        crate::error::check_postcard_version(&plain, "index", crate::FORMAT_VERSION)?;
-        let f: IndexFile =
-            postcard::from_bytes(&plain).map_err(|e| FormatError::malformed("index", e))?;
-        if f.version != crate::FORMAT_VERSION {
-            return Err(FormatError::UnsupportedVersion {
-                what: "index",
-                found: f.version,
-                supported: crate::FORMAT_VERSION,
-            });
-        }
-        Ok(f)
+        Self::decode(&plain)
     }
 }
 
@@ -162,6 +227,7 @@ mod tests {
             offset: u64::from(n) * 104,
             length: 104,
             raw_length: 10,
+            member: None,
         };
         IndexFile {
             version: crate::FORMAT_VERSION,

@@ -49,3 +49,26 @@ pub use id::{BlobId, ObjectId};
 /// The repository format version this crate reads and writes. Readers refuse any other version
 /// with [`FormatError::UnsupportedVersion`].
 pub const FORMAT_VERSION: u32 = 2;
+
+/// The newest version of the structures version 3 changed (format §14): the config's
+/// `version`, pack headers and index objects (their blob entries may be frame members, §7, §8).
+/// New repositories are made in it.
+pub const REPO_VERSION: u32 = 3;
+
+/// The oldest repository version this crate reads and writes: a version-2 repository is still
+/// written in version 2 (no frames), so older tresor binaries sharing it keep working.
+pub const OLDEST_REPO_VERSION: u32 = 2;
+
+/// Refuse a config, pack header or index version outside
+/// [`OLDEST_REPO_VERSION`]..=[`REPO_VERSION`].
+pub(crate) fn check_repo_version(what: &'static str, found: u32) -> Result<()> {
+    if (OLDEST_REPO_VERSION..=REPO_VERSION).contains(&found) {
+        return Ok(());
+    }
+    Err(FormatError::UnsupportedVersions {
+        what,
+        found,
+        oldest: OLDEST_REPO_VERSION,
+        newest: REPO_VERSION,
+    })
+}

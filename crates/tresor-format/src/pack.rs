@@ -19,7 +19,15 @@ pub const PACK_MAGIC: &[u8; 4] = b"TPK2";
 /// Length of the trailer (header length + magic).
 pub const TRAILER_LEN: u64 = 8;
 
-/// Where a blob sits in a pack.
+/// Data blobs with a plaintext below this many bytes become frame members (writers, format §8).
+pub const MEMBER_BELOW: usize = 256 << 10;
+
+/// A frame closes before a member would take its plaintext over this many bytes (writers,
+/// format §8): a random read of one member decompresses at most this much (16 MiB,
+/// [`blob::MAX_FRAME_SIZE`], from any writer).
+pub const FRAME_TARGET: usize = 1 << 20;
+
+/// Where a blob sits in a pack (the version-3 encoding; version 2's lacks `member`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BlobEntry {
     /// Data or tree.
@@ -32,12 +40,64 @@ pub struct BlobEntry {
     pub length: u64,
     /// Length of the plaintext, in bytes.
     pub raw_length: u64,
+    /// For a member of a frame (format §7, flag 2): the offset of its plaintext within the
+    /// frame's plaintext, bytes; `offset` and `length` are then the frame's. `None` for a blob
+    /// stored alone (always in version 2).
+    pub member: Option<u64>,
+}
+
+/// [`BlobEntry`] as version 2 encodes it: without `member`.
+#[derive(Serialize, Deserialize)]
+pub(crate) struct BlobEntryV2 {
+    blob_type: BlobType,
+    id: BlobId,
+    offset: u64,
+    length: u64,
+    raw_length: u64,
+}
+
+impl From<BlobEntryV2> for BlobEntry {
+    fn from(e: BlobEntryV2) -> Self {
+        BlobEntry {
+            blob_type: e.blob_type,
+            id: e.id,
+            offset: e.offset,
+            length: e.length,
+            raw_length: e.raw_length,
+            member: None,
+        }
+    }
+}
+
+impl From<&BlobEntry> for BlobEntryV2 {
+    fn from(e: &BlobEntry) -> Self {
+        BlobEntryV2 {
+            blob_type: e.blob_type,
+            id: e.id,
+            offset: e.offset,
+            length: e.length,
+            raw_length: e.raw_length,
+        }
+    }
+}
+
+/// The version to encode entries `blobs` with when `version` is asked for: version 2 cannot
+/// hold frame members, so entries with one are always encoded in version 3.
+pub(crate) fn entries_version<'a>(
+    version: u32,
+    mut blobs: impl Iterator<Item = &'a BlobEntry>,
+) -> u32 {
+    if version < 3 && blobs.any(|b| b.member.is_some()) {
+        3
+    } else {
+        version
+    }
 }
 
 /// The decrypted pack header.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PackHeader {
-    /// Pack header version, always [`crate::FORMAT_VERSION`].
+    /// Pack header version: [`crate::REPO_VERSION`] (3), or 2 in a version-2 repository.
     pub version: u32,
     /// The key every blob of this pack is encrypted with.
     pub data_key: DataKey,
@@ -45,21 +105,42 @@ pub struct PackHeader {
     pub blobs: Vec<BlobEntry>,
 }
 
-/// Builds one pack in memory. Blobs are encrypted as they are added.
+/// [`PackHeader`] as version 2 encodes it.
+#[derive(Serialize, Deserialize)]
+struct PackHeaderV2 {
+    version: u32,
+    data_key: DataKey,
+    blobs: Vec<BlobEntryV2>,
+}
+
+/// The frame being filled: its members' plaintexts back to back, and their ids.
+#[derive(Default)]
+struct OpenFrame {
+    plain: Vec<u8>,
+    /// Id, offset in `plain`, length of each member.
+    members: Vec<(BlobId, usize, usize)>,
+}
+
+/// Builds one pack in memory. Blobs are encrypted as they are added; small data blobs of a
+/// version-3 pack are collected into frames (format §7, §8) that are encrypted when they close.
 ///
-/// Blob nonces (format §7): a random 16-byte prefix drawn once per pack, followed by the blob's
-/// position in the pack as a u64 LE. Every pack has a fresh random data key, so nonces never
-/// repeat under one key, and no system call is made per blob.
+/// Nonces (format §7): a random 16-byte prefix drawn once per pack, followed by the position of
+/// the stored blob or frame in the pack as a u64 LE. Every pack has a fresh random data key, so
+/// nonces never repeat under one key, and no system call is made per blob.
 pub struct PackBuilder {
     data_key: DataKey,
     nonce_prefix: [u8; 16],
+    /// Stored blobs and frames so far (the nonce counter).
+    stored: u64,
     buf: Vec<u8>,
     blobs: Vec<BlobEntry>,
     compression_level: i32,
+    version: u32,
+    frame: OpenFrame,
 }
 
 impl PackBuilder {
-    /// An empty pack with a fresh data key.
+    /// An empty version-3 pack ([`crate::REPO_VERSION`]) with a fresh data key.
     ///
     /// # Errors
     /// [`FormatError::Random`].
@@ -67,8 +148,8 @@ impl PackBuilder {
         Self::with_buffer(compression_level, Vec::with_capacity(capacity))
     }
 
-    /// An empty pack with a fresh data key, built in `buf` (cleared first): lets a caller reuse
-    /// the buffer of a pack it has written.
+    /// An empty version-3 pack with a fresh data key, built in `buf` (cleared first): lets a
+    /// caller reuse the buffer of a pack it has written.
     ///
     /// # Errors
     /// [`FormatError::Random`].
@@ -79,62 +160,141 @@ impl PackBuilder {
         Ok(PackBuilder {
             data_key: DataKey::generate()?,
             nonce_prefix,
+            stored: 0,
             buf,
             blobs: Vec::new(),
             compression_level,
+            version: crate::REPO_VERSION,
+            frame: OpenFrame::default(),
         })
     }
 
-    /// Encode, encrypt and append a blob; returns its stored length in bytes.
+    /// Write the pack in format `version` (2 or 3; the repository's): version 2 makes no
+    /// frames and writes a version-2 header.
+    pub fn with_version(mut self, version: u32) -> Self {
+        self.version = version;
+        self
+    }
+
+    /// Whether small data blobs go into frames: version 3 with compression on.
+    fn frames(&self) -> bool {
+        self.version >= 3 && self.compression_level != 0
+    }
+
+    fn next_nonce(&mut self) -> [u8; 24] {
+        let mut nonce = [0u8; 24];
+        nonce[..16].copy_from_slice(&self.nonce_prefix);
+        nonce[16..].copy_from_slice(&self.stored.to_le_bytes());
+        self.stored += 1;
+        nonce
+    }
+
+    /// Add a blob: encode, encrypt and append it, or, for a data blob under [`MEMBER_BELOW`]
+    /// bytes in a version-3 pack, put it into the open frame (closing that frame first when
+    /// the blob would take it over [`FRAME_TARGET`]). Returns the stored bytes appended to
+    /// the pack (0 when the blob only joined the open frame).
     ///
     /// # Errors
     /// See [`blob::encode`].
     pub fn add(&mut self, blob_type: BlobType, id: BlobId, plaintext: &[u8]) -> Result<u64> {
-        let mut nonce = [0u8; 24];
-        nonce[..16].copy_from_slice(&self.nonce_prefix);
-        nonce[16..].copy_from_slice(&(self.blobs.len() as u64).to_le_bytes());
+        if !(self.frames() && blob_type == BlobType::Data && plaintext.len() < MEMBER_BELOW) {
+            return self.add_single(blob_type, id, plaintext, self.compression_level);
+        }
+        let mut written = 0;
+        if self.frame.plain.len() + plaintext.len() > FRAME_TARGET {
+            written = self.close_frame()?;
+        }
+        let f = &mut self.frame;
+        f.members.push((id, f.plain.len(), plaintext.len()));
+        f.plain.extend_from_slice(plaintext);
+        Ok(written)
+    }
+
+    /// Encode, encrypt and append one blob stored alone at `level`.
+    fn add_single(
+        &mut self,
+        blob_type: BlobType,
+        id: BlobId,
+        plaintext: &[u8],
+        level: i32,
+    ) -> Result<u64> {
+        let nonce = self.next_nonce();
         let offset = self.buf.len() as u64;
-        let length = blob::encode_into(
-            &self.data_key,
-            &nonce,
-            blob_type,
-            &id,
-            plaintext,
-            self.compression_level,
-            &mut self.buf,
-        )? as u64;
+        let key = &self.data_key;
+        let length =
+            blob::encode_into(key, &nonce, blob_type, &id, plaintext, level, &mut self.buf)? as u64;
         self.blobs.push(BlobEntry {
             blob_type,
             id,
             offset,
             length,
             raw_length: plaintext.len() as u64,
+            member: None,
         });
         Ok(length)
     }
 
-    /// Bytes of blob data so far.
-    pub fn size(&self) -> u64 {
-        self.buf.len() as u64
+    /// Store the open frame, if any: a frame of one member is stored as a single blob; one
+    /// whose zstd frame does not save 1/32 as single raw blobs. Returns the bytes appended.
+    fn close_frame(&mut self) -> Result<u64> {
+        let OpenFrame { plain, members } = std::mem::take(&mut self.frame);
+        if let [(id, _, _)] = members[..] {
+            return self.add_single(BlobType::Data, id, &plain, self.compression_level);
+        }
+        if members.is_empty() {
+            return Ok(0);
+        }
+        let nonce = self.next_nonce();
+        let offset = self.buf.len() as u64;
+        let (key, level) = (&self.data_key, self.compression_level);
+        let Some(length) =
+            blob::encode_frame_into(key, &nonce, BlobType::Data, &plain, level, &mut self.buf)?
+        else {
+            let mut n = 0;
+            for (id, at, len) in members {
+                n += self.add_single(BlobType::Data, id, &plain[at..at + len], 0)?;
+            }
+            return Ok(n);
+        };
+        for (id, at, len) in members {
+            self.blobs.push(BlobEntry {
+                blob_type: BlobType::Data,
+                id,
+                offset,
+                length: length as u64,
+                raw_length: len as u64,
+                member: Some(at as u64),
+            });
+        }
+        Ok(length as u64)
     }
 
-    /// Number of blobs so far.
+    /// Bytes of stored blobs and closed frames so far, plus the plaintext of the open frame's
+    /// members (at most [`FRAME_TARGET`] bytes; its stored size is known once it closes). A
+    /// pack closed when this reaches its target holds at least the target less 1 MiB.
+    pub fn size(&self) -> u64 {
+        (self.buf.len() + self.frame.plain.len()) as u64
+    }
+
+    /// Number of blobs so far, members of the open frame included.
     pub fn len(&self) -> usize {
-        self.blobs.len()
+        self.blobs.len() + self.frame.members.len()
     }
 
     /// Whether no blob was added.
     pub fn is_empty(&self) -> bool {
-        self.blobs.is_empty()
+        self.len() == 0
     }
 
-    /// Append the sealed header and trailer; returns the pack bytes and its header.
+    /// Close the open frame, append the sealed header and trailer; returns the pack bytes and
+    /// its header.
     ///
     /// # Errors
     /// Only when sealing fails (invalid public key).
-    pub fn finish(self, key: &MasterKey) -> Result<(Vec<u8>, PackHeader)> {
+    pub fn finish(mut self, key: &MasterKey) -> Result<(Vec<u8>, PackHeader)> {
+        self.close_frame()?;
         let header = PackHeader {
-            version: crate::FORMAT_VERSION,
+            version: self.version,
             data_key: self.data_key,
             blobs: self.blobs,
         };
@@ -147,9 +307,23 @@ impl PackBuilder {
     }
 }
 
-/// postcard encoding of a header (before sealing); used for test vectors.
+/// postcard encoding of a header (before sealing), in its `version`'s layout (version 3 when
+/// an entry is a frame member, whatever `version` says: version 2 cannot hold members).
 pub fn encode_header(h: &PackHeader) -> Vec<u8> {
-    postcard::to_stdvec(h).expect("pack header serializes")
+    let version = entries_version(h.version, h.blobs.iter());
+    if version == 2 {
+        let v2 = PackHeaderV2 {
+            version,
+            data_key: h.data_key.clone(),
+            blobs: h.blobs.iter().map(BlobEntryV2::from).collect(),
+        };
+        return postcard::to_stdvec(&v2).expect("pack header serializes");
+    }
+    let mut h = std::borrow::Cow::Borrowed(h);
+    if h.version != version {
+        h.to_mut().version = version;
+    }
+    postcard::to_stdvec(&*h).expect("pack header serializes")
 }
 
 /// Parse the 8-byte trailer; returns the sealed header length in bytes.
@@ -171,20 +345,30 @@ pub fn parse_trailer(trailer: &[u8]) -> Result<u64> {
 /// Open a sealed header.
 ///
 /// # Errors
-/// [`FormatError::Authentication`], [`FormatError::Malformed`], [`FormatError::UnsupportedVersion`].
+/// [`FormatError::Authentication`], [`FormatError::Malformed`], [`FormatError::UnsupportedVersions`].
 pub fn open_header(key: &MasterKey, sealed: &[u8]) -> Result<PackHeader> {
     let plain = key.open(SealedKind::PackHeader, sealed, None)?;
-    crate::error::check_postcard_version(&plain, "pack header", crate::FORMAT_VERSION)?;
-    let h: PackHeader =
-        postcard::from_bytes(&plain).map_err(|e| FormatError::malformed("pack header", e))?;
-    if h.version != crate::FORMAT_VERSION {
-        return Err(FormatError::UnsupportedVersion {
-            what: "pack header",
-            found: h.version,
-            supported: crate::FORMAT_VERSION,
+    decode_header(&plain)
+}
+
+/// Decode a header's postcard (version 2 or 3).
+///
+/// # Errors
+/// [`FormatError::Malformed`], [`FormatError::UnsupportedVersions`].
+pub fn decode_header(plain: &[u8]) -> Result<PackHeader> {
+    let what = "pack header";
+    let version = crate::error::postcard_version(plain, what)?;
+    crate::check_repo_version(what, version)?;
+    let malformed = |e| FormatError::malformed(what, e);
+    if version == 2 {
+        let h: PackHeaderV2 = postcard::from_bytes(plain).map_err(malformed)?;
+        return Ok(PackHeader {
+            version,
+            data_key: h.data_key,
+            blobs: h.blobs.into_iter().map(BlobEntry::from).collect(),
         });
     }
-    Ok(h)
+    postcard::from_bytes(plain).map_err(malformed)
 }
 
 /// Read the header of a whole pack held in memory, checking that the blobs fit before it.
@@ -223,20 +407,135 @@ mod tests {
     fn blob_nonces_are_distinct_within_a_pack_and_across_packs() {
         let key = MasterKey::generate().unwrap();
         let mut nonces = std::collections::HashSet::new();
-        for _ in 0..3 {
-            let mut b = PackBuilder::new(3, 1 << 16).unwrap();
+        for version in [2, 3, 3] {
+            let mut b = PackBuilder::new(3, 1 << 16).unwrap().with_version(version);
             for i in 0..50u32 {
-                let plain = i.to_le_bytes().repeat(30);
+                // Large enough that every frame holds several members (1 MiB / 40 KiB).
+                let plain = i.to_le_bytes().repeat(10_000);
                 let id = BlobId::of(&key.id_key, &plain);
                 b.add(BlobType::Data, id, &plain).unwrap();
             }
             let (bytes, header) = b.finish(&key).unwrap();
             assert_eq!(read_header(&key, &bytes).unwrap(), header);
-            for e in &header.blobs {
-                let nonce = &bytes[e.offset as usize..e.offset as usize + 24];
+            let offsets: std::collections::BTreeSet<u64> =
+                header.blobs.iter().map(|e| e.offset).collect();
+            // Version 2: 50 blobs alone; version 3: two frames of 26 and 24 members.
+            assert_eq!(offsets.len(), if version == 2 { 50 } else { 2 });
+            for o in offsets {
+                let nonce = &bytes[o as usize..o as usize + 24];
                 assert!(nonces.insert(nonce.to_vec()), "nonce repeated");
             }
         }
-        assert_eq!(nonces.len(), 150);
+        assert_eq!(nonces.len(), 54);
+    }
+
+    /// A version-3 pack of three small data blobs (one frame), a larger one alone and a tree.
+    fn frame_pack(key: &MasterKey) -> (Vec<u8>, PackHeader, Vec<Vec<u8>>) {
+        let mut b = PackBuilder::new(3, 1 << 16).unwrap();
+        let plains = vec![
+            b"short".to_vec(),
+            b"text that compresses, text that compresses. ".repeat(40),
+            (0..200_000u32).map(|i| (i % 251) as u8).collect(),
+            vec![5u8; 300_000],
+            b"tree bytes".to_vec(),
+        ];
+        for (i, p) in plains.iter().enumerate() {
+            let t = if i == 4 {
+                BlobType::Tree
+            } else {
+                BlobType::Data
+            };
+            b.add(t, BlobId::of(&key.id_key, p), p).unwrap();
+        }
+        let (bytes, header) = b.finish(key).unwrap();
+        (bytes, header, plains)
+    }
+
+    #[test]
+    fn small_data_blobs_share_one_frame() {
+        let key = MasterKey::generate().unwrap();
+        let (bytes, header, plains) = frame_pack(&key);
+        assert_eq!(header.version, 3);
+        let e = &header.blobs;
+        // Entry order: the blobs stored alone as they came, then the frame's members.
+        let ids: Vec<_> = e.iter().map(|b| b.id).collect();
+        let want: Vec<_> = [3, 4, 0, 1, 2]
+            .iter()
+            .map(|&i| BlobId::of(&key.id_key, &plains[i]))
+            .collect();
+        assert_eq!(ids, want);
+        assert_eq!((e[0].member, e[1].member), (None, None));
+        assert_eq!(
+            e[2..].iter().map(|b| b.member).collect::<Vec<_>>(),
+            vec![Some(0), Some(5), Some(5 + 44 * 40)]
+        );
+        assert!(
+            e[2..]
+                .iter()
+                .all(|b| (b.offset, b.length) == (e[2].offset, e[2].length))
+        );
+        assert_eq!(e[2].offset, e[1].offset + e[1].length);
+        let stored = &bytes[e[2].offset as usize..(e[2].offset + e[2].length) as usize];
+        let frame = blob::decode_frame(&header.data_key, BlobType::Data, stored).unwrap();
+        assert_eq!(frame, [&plains[0][..], &plains[1], &plains[2]].concat());
+        for (b, p) in e[2..].iter().zip(&plains) {
+            let m = blob::frame_member(&frame, &key.id_key, &b.id, b.member.unwrap(), b.raw_length);
+            assert_eq!(m.unwrap(), &p[..]);
+        }
+        // A member's range outside the frame, or another member's id, is refused.
+        let (b, len) = (&e[4], frame.len() as u64);
+        let e1 = blob::frame_member(&frame, &key.id_key, &b.id, len - 10, 11).unwrap_err();
+        assert_eq!(
+            e1.to_string(),
+            format!(
+                "malformed frame: member {} at {} + 11 lies outside the frame's {len} bytes",
+                b.id,
+                len - 10
+            )
+        );
+        let e2 = blob::frame_member(&frame, &key.id_key, &e[3].id, 0, 5).unwrap_err();
+        assert!(matches!(e2, FormatError::BlobIdMismatch(id) if id == e[3].id));
+        // Flag mismatches: a frame read as a single blob, a single blob read as a frame.
+        let single = blob::decode(&header.data_key, &key.id_key, BlobType::Data, &b.id, stored);
+        assert!(matches!(single, Err(FormatError::Authentication { .. })));
+        let alone = &bytes[e[0].offset as usize..(e[0].offset + e[0].length) as usize];
+        let as_frame = blob::decode_frame(&header.data_key, BlobType::Data, alone);
+        assert!(matches!(as_frame, Err(FormatError::Authentication { .. })));
+        // Every flipped byte of the stored frame fails.
+        for i in 0..stored.len() {
+            let mut bad = stored.to_vec();
+            bad[i] ^= 0x40;
+            assert!(
+                blob::decode_frame(&header.data_key, BlobType::Data, &bad).is_err(),
+                "{i}"
+            );
+        }
+    }
+
+    #[test]
+    fn version_2_packs_have_no_frames_and_a_version_2_header() {
+        let key = MasterKey::generate().unwrap();
+        let mut b = PackBuilder::new(3, 1 << 16).unwrap().with_version(2);
+        for i in 0..5u8 {
+            let p = vec![i; 1000];
+            b.add(BlobType::Data, BlobId::of(&key.id_key, &p), &p)
+                .unwrap();
+        }
+        let (bytes, header) = b.finish(&key).unwrap();
+        assert_eq!(header.version, 2);
+        assert!(header.blobs.iter().all(|e| e.member.is_none()));
+        assert_eq!(read_header(&key, &bytes).unwrap(), header);
+        // Its postcard is version 2's: 5 fields per entry, no member byte.
+        let enc = encode_header(&header);
+        assert_eq!(enc[0], 2);
+        let mut with_member = header.clone();
+        with_member.version = 3;
+        assert_eq!(encode_header(&with_member).len(), enc.len() + 5);
+        // A member in a version-2 header is encoded as version 3, never dropped.
+        with_member.version = 2;
+        with_member.blobs[0].member = Some(0);
+        let enc3 = encode_header(&with_member);
+        assert_eq!(enc3[0], 3);
+        assert_eq!(decode_header(&enc3).unwrap().blobs[0].member, Some(0));
     }
 }

@@ -16,7 +16,7 @@
 use crate::ObjectId;
 use crate::crypto::{MasterKey, SealedKind};
 use crate::error::{FormatError, Result};
-use crate::index::IndexPack;
+use crate::index::{IndexPack, IndexPackV2};
 use crate::sign::{SignedKind, Signer, open_envelope};
 use serde::{Deserialize, Serialize};
 
@@ -88,7 +88,8 @@ pub struct Arming {
 /// Condemned packs with their index entries (so they can be read and resurrected).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FossilSet {
-    /// Record version, [`crate::FORMAT_VERSION`] (2).
+    /// Record version: [`crate::FORMAT_VERSION`] (2); 3 when an entry is a frame member
+    /// ([`Record::encode`] sets it so: version 2's entries cannot hold members).
     pub version: u32,
     /// Prune run that condemned them.
     pub run: u64,
@@ -117,6 +118,50 @@ pub struct ForgetRecord {
     pub ids: Vec<ObjectId>,
 }
 
+/// [`FossilPack`] as version 2 encodes it.
+#[derive(Serialize, Deserialize)]
+struct FossilPackV2 {
+    pack: IndexPackV2,
+    verified: bool,
+}
+
+/// [`FossilSet`] as version 2 encodes it.
+#[derive(Serialize, Deserialize)]
+struct FossilSetV2 {
+    version: u32,
+    run: u64,
+    packs: Vec<FossilPackV2>,
+}
+
+/// [`Record`] as version 2 encodes it: fossil entries without `member`.
+#[derive(Serialize, Deserialize)]
+enum RecordV2 {
+    State(PruneState),
+    Fossils(FossilSetV2),
+    Forgotten(ForgetRecord),
+}
+
+impl From<RecordV2> for Record {
+    fn from(r: RecordV2) -> Self {
+        match r {
+            RecordV2::State(s) => Record::State(s),
+            RecordV2::Forgotten(f) => Record::Forgotten(f),
+            RecordV2::Fossils(f) => Record::Fossils(FossilSet {
+                version: f.version,
+                run: f.run,
+                packs: f
+                    .packs
+                    .into_iter()
+                    .map(|p| FossilPack {
+                        pack: p.pack.into(),
+                        verified: p.verified,
+                    })
+                    .collect(),
+            }),
+        }
+    }
+}
+
 /// A prune record (`prune/<id>`); postcard encodes the variant as its index (0, 1, 2).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Record {
@@ -138,10 +183,38 @@ impl Record {
         }
     }
 
-    /// The plaintext that is sealed: [`RECORD_MAGIC`] followed by the postcard encoding.
+    /// The plaintext that is sealed: [`RECORD_MAGIC`] followed by the postcard encoding. A
+    /// fossil set whose entries include a frame member is encoded as version 3 (version 2's
+    /// entries cannot hold one), any other record in its version's layout.
     pub fn encode(&self) -> Vec<u8> {
         let mut plain = RECORD_MAGIC.to_vec();
-        plain.extend(postcard::to_stdvec(self).expect("prune record serializes"));
+        let body = match self {
+            Record::Fossils(f) => {
+                let packs: Vec<IndexPack> = f.packs.iter().map(|p| p.pack.clone()).collect();
+                let version = crate::index::packs_version(f.version, &packs);
+                if version == 2 {
+                    let v2 = RecordV2::Fossils(FossilSetV2 {
+                        version,
+                        run: f.run,
+                        packs: f
+                            .packs
+                            .iter()
+                            .map(|p| FossilPackV2 {
+                                pack: (&p.pack).into(),
+                                verified: p.verified,
+                            })
+                            .collect(),
+                    });
+                    postcard::to_stdvec(&v2)
+                } else {
+                    let mut f = f.clone();
+                    f.version = version;
+                    postcard::to_stdvec(&Record::Fossils(f))
+                }
+            }
+            r => postcard::to_stdvec(r),
+        };
+        plain.extend(body.expect("prune record serializes"));
         plain
     }
 
@@ -154,9 +227,20 @@ impl Record {
         let rest = plain
             .strip_prefix(RECORD_MAGIC.as_slice())
             .ok_or_else(|| FormatError::malformed("prune record", "not a prune record"))?;
-        let rec: Record =
-            postcard::from_bytes(rest).map_err(|e| FormatError::malformed("prune record", e))?;
-        if rec.version() != crate::FORMAT_VERSION {
+        let malformed = |e| FormatError::malformed("prune record", e);
+        // Variant index, then the variant's version: fossil sets may be version 3.
+        let (variant, after) = postcard::take_from_bytes::<u32>(rest).map_err(malformed)?;
+        let (version, _) = postcard::take_from_bytes::<u32>(after).map_err(malformed)?;
+        let rec: Record = if variant == 1 && version == crate::REPO_VERSION {
+            postcard::from_bytes(rest).map_err(malformed)?
+        } else {
+            postcard::from_bytes::<RecordV2>(rest)
+                .map_err(malformed)?
+                .into()
+        };
+        if rec.version() != crate::FORMAT_VERSION
+            && !(variant == 1 && rec.version() == crate::REPO_VERSION)
+        {
             return Err(FormatError::UnsupportedVersion {
                 what: "prune record",
                 found: rec.version(),

@@ -242,6 +242,7 @@ impl<'a> Crafter<'a> {
                 offset: bytes.len() as u64,
                 length: stored.len() as u64,
                 raw_length: b.raw_length,
+                member: None,
             });
             bytes.extend_from_slice(&stored);
         }

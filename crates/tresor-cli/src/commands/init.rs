@@ -38,6 +38,7 @@ pub fn run(ctx: &Context, a: &InitArgs) -> Result<i32> {
     config.pack_size = a.pack_size_mib.clamp(1, 1024) << 20;
     config.compression_level = a.compression_level.clamp(0, 19);
     config.object_lock = lock;
+    config.version = a.format_version;
     let owner = KeyOwner {
         host: hostname(),
         username: username(),

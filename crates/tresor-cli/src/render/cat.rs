@@ -117,6 +117,7 @@ mod tests {
             offset: 0,
             length: 40,
             raw_length: 12,
+            member: None,
         }];
         let o = Object::Pack(&blobs);
         let text = render(

@@ -494,7 +494,7 @@ fn a_version_1_repository_is_refused_by_name() {
         let o = env.run_code(&args, 1);
         assert_eq!(
             stderr(&o),
-            "tresor: unsupported repository version 1 (this tresor reads version 2)\n",
+            "tresor: unsupported repository version 1 (this tresor reads versions 2 and 3)\n",
             "{args:?}"
         );
         assert!(o.stdout.is_empty(), "{args:?}");

@@ -380,15 +380,16 @@ fn index_totals(env: &Env) -> (u64, u64, u64) {
             }
             let name = p.file_name().unwrap().to_str().unwrap().to_string();
             let v = json(&env.ok(&["cat", "index", &name, "--json"]));
-            for b in v
-                .as_array()
-                .unwrap()
-                .iter()
-                .flat_map(|p| p["blobs"].as_array().unwrap())
-            {
-                out.0 += 1;
-                out.1 += b["length"].as_u64().unwrap();
-                out.2 += b["raw_length"].as_u64().unwrap();
+            for p in v.as_array().unwrap() {
+                let mut frames = std::collections::HashSet::new();
+                for b in p["blobs"].as_array().unwrap() {
+                    out.0 += 1;
+                    // A frame's stored bytes count once (format §7: members share them).
+                    if b["member"].is_null() || frames.insert(b["offset"].as_u64()) {
+                        out.1 += b["length"].as_u64().unwrap();
+                    }
+                    out.2 += b["raw_length"].as_u64().unwrap();
+                }
             }
         }
     }

@@ -163,7 +163,7 @@ fn version_names_the_commit_and_the_format() {
         .strip_prefix(&format!("tresor {} (commit ", env!("CARGO_PKG_VERSION")))
         .unwrap_or_else(|| panic!("{out}"));
     let (commit, rest) = rest.split_once(", ").unwrap_or_else(|| panic!("{out}"));
-    assert_eq!(rest, "format 2)\n", "{out}");
+    assert_eq!(rest, "format 3)\n", "{out}");
     assert_eq!(tresor_format::FORMAT_VERSION, 2);
     let git = std::process::Command::new("git")
         .args(["rev-parse", "--short=12", "HEAD"])

@@ -325,12 +325,13 @@ fn run_backup(
         Some(r) => Arc::new(refresh::Guarded::new(repo.storage().clone(), r.liveness())),
         None => repo.storage().clone(),
     };
-    let packer = Packer::new(
+    let packer = Packer::with_version(
         storage,
         repo.key().clone(),
         repo.signer_copy(),
         cfg.pack_size,
         cfg.compression_level,
+        cfg.version,
         opts.workers,
         opts.dry_run,
     );

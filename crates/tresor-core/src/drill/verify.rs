@@ -156,6 +156,7 @@ mod tests {
             offset: 0,
             length: 64,
             raw_length: 5,
+            member: None,
         };
         let pack = IndexPack {
             id: ObjectId([1; 32]),

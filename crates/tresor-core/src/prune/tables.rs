@@ -208,13 +208,15 @@ impl Tables {
             Source::Header => p.id,
         };
         rec.blobs = p.blobs.len() as u32;
-        rec.bytes = p.blobs.iter().fold(0u64, |a, b| a.saturating_add(b.length));
+        // A frame's stored bytes are shared among its members (format §7).
+        let shares = crate::repo::packs::stored_shares(&p.blobs);
+        rec.bytes = shares.iter().fold(0u64, |a, b| a.saturating_add(*b));
         let mut trees = Vec::new();
-        for b in &p.blobs {
+        for (b, share) in p.blobs.iter().zip(shares) {
             self.entries.push(Entry {
                 id: b.id.0,
                 pack: pos,
-                len: b.length.min(u64::from(u32::MAX)) as u32,
+                len: share.min(u64::from(u32::MAX)) as u32,
             });
             if b.blob_type == BlobType::Tree {
                 trees.push(b.clone());

@@ -29,13 +29,12 @@ use crate::repo::index::{IdMap, IdSet};
 use crate::repo::index_writer::IndexWriter;
 use crate::repo::limits;
 use crate::repo::packer::Packer;
-use crate::repo::packs::{read_pack_header, stored_blob};
+use crate::repo::packs::{WholePack, read_pack_header};
 use crate::repo::records::load_records;
 use crate::repo::trust::Verdict;
 use crate::repo::{Defect, Repository};
 use serde::Serialize;
 use tresor_format::ObjectId;
-use tresor_format::blob;
 use tresor_format::index::{IndexFile, IndexPack};
 use tresor_format::pack;
 use tresor_storage::{ErrorKind, Kind};
@@ -232,12 +231,13 @@ fn survey_index(repo: &Repository, r: &mut RepairIndexReport) -> Result<OldIndex
 /// A packer for blobs salvaged out of damaged packs, signed by the repairing key.
 fn salvage_packer(repo: &Repository, workers: usize) -> Packer {
     let cfg = repo.config();
-    Packer::new(
+    Packer::with_version(
         repo.storage().clone(),
         repo.key().clone(),
         repo.signer_copy(),
         cfg.pack_size,
         cfg.compression_level,
+        cfg.version,
         workers.max(1),
         false,
     )
@@ -335,24 +335,17 @@ impl Run<'_> {
         let key = self.repo.key();
         let mut plain = Vec::new();
         let dropped = &mut self.r.blobs_dropped;
-        ip.blobs.retain(|b| {
-            let decoded = stored_blob(bytes, b.offset, b.length)
-                .ok_or_else(|| "beyond the end of the pack".to_string())
-                .and_then(|s| {
-                    blob::decode(&ip.data_key, &key.id_key, b.blob_type, &b.id, s)
-                        .map_err(|e| e.to_string())
-                });
-            match decoded {
-                Ok(p) => {
-                    if keep {
-                        plain.push(p);
-                    }
-                    true
+        let mut whole = WholePack::new(bytes, &ip.data_key, &key.id_key);
+        ip.blobs.retain(|b| match whole.blob(b) {
+            Ok(p) => {
+                if keep {
+                    plain.push(p);
                 }
-                Err(e) => {
-                    dropped.push(format!("blob {} in pack {}: {e}", b.id, ip.id));
-                    false
-                }
+                true
+            }
+            Err(e) => {
+                dropped.push(format!("blob {} in pack {}: {e}", b.id, ip.id));
+                false
             }
         });
         plain

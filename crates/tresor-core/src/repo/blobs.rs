@@ -9,7 +9,9 @@
 
 use crate::error::{CoreError, Damage, Result};
 use crate::repo::Repository;
+use crate::repo::frames::FrameCache;
 use crate::repo::index::{BlobLocation, Index, Lister};
+use std::sync::Arc;
 use tresor_format::BlobId;
 use tresor_format::blob::{self, BlobType};
 use tresor_format::tree::Tree;
@@ -21,17 +23,15 @@ pub struct BlobReader<'a> {
     index: &'a Index,
     /// Signer of the snapshot being read: its own listings come right after full keys'.
     signer: Option<[u8; 32]>,
+    /// Recently decoded frames (format §7): the members of one frame cost one decompression.
+    frames: Arc<FrameCache>,
 }
 
 impl<'a> BlobReader<'a> {
     /// A reader over `repo` using `index`, for no snapshot in particular: copies listed by full
     /// keys first, then the others.
     pub fn new(repo: &'a Repository, index: &'a Index) -> Self {
-        BlobReader {
-            repo,
-            index,
-            signer: None,
-        }
+        Self::for_snapshot(repo, index, None)
     }
 
     /// A reader for the snapshot signed by `signer` (its signing public key, as
@@ -42,7 +42,15 @@ impl<'a> BlobReader<'a> {
             repo,
             index,
             signer,
+            frames: Arc::default(),
         }
+    }
+
+    /// This reader, keeping its decoded frames in `frames` (shared with other readers, such
+    /// as the short-lived readers of one mount or copy).
+    pub fn sharing_frames(mut self, frames: Arc<FrameCache>) -> Self {
+        self.frames = frames;
+        self
     }
 
     /// The repository read from.
@@ -204,35 +212,39 @@ impl<'a> BlobReader<'a> {
                 loc.blob_type
             )));
         }
-        let max = crate::repo::limits::max_stored_blob(blob_type, self.repo.config());
+        let max = match loc.member() {
+            Some(_) => tresor_format::blob::stored_len(tresor_format::blob::MAX_FRAME_SIZE) as u64,
+            None => crate::repo::limits::max_stored_blob(blob_type, self.repo.config()),
+        };
         if u64::from(loc.length) > max {
             return Err(damaged(&format!(
                 "indexed with {} stored bytes, more than a blob can have ({max})",
                 loc.length
             )));
         }
-        let stored = self
-            .repo
-            .storage()
-            .read_range(
-                Kind::Pack,
-                &pack.id.to_hex(),
-                loc.offset,
-                u64::from(loc.length),
-            )
-            .map_err(|e| match CoreError::from(e) {
-                e if e.is_damage() => damaged(&e),
-                e => e,
-            })?;
-        let plain = blob::decode_owned(
-            &pack.data_key,
-            &self.repo.key().id_key,
-            blob_type,
-            id,
-            stored,
-        )
-        .map_err(|e| damaged(&e))?;
-        Ok(plain)
+        let read = || {
+            let name = pack.id.to_hex();
+            let len = u64::from(loc.length);
+            let storage = self.repo.storage();
+            storage
+                .read_range(Kind::Pack, &name, loc.offset, len)
+                .map_err(|e| match CoreError::from(e) {
+                    e if e.is_damage() => damaged(&e),
+                    e => e,
+                })
+        };
+        let id_key = &self.repo.key().id_key;
+        let Some(member) = loc.member() else {
+            return blob::decode_owned(&pack.data_key, id_key, blob_type, id, read()?)
+                .map_err(|e| damaged(&e));
+        };
+        let key = (loc.pack, loc.offset, loc.length, blob_type.byte());
+        let frame = self.frames.get_or_load(key, || {
+            blob::decode_frame(&pack.data_key, blob_type, &read()?).map_err(|e| damaged(&e))
+        })?;
+        let raw = u64::from(loc.raw_length);
+        let plain = blob::frame_member(&frame, id_key, id, member, raw).map_err(|e| damaged(&e))?;
+        Ok(plain.to_vec())
     }
 
     /// Load and decode a tree.

@@ -81,7 +81,9 @@ impl Defect {
     /// version (a newer writer's object is not garbage).
     pub fn of_format(e: &FormatError) -> Defect {
         match e {
-            FormatError::UnsupportedVersion { .. } => Defect::Damaged,
+            FormatError::UnsupportedVersion { .. } | FormatError::UnsupportedVersions { .. } => {
+                Defect::Damaged
+            }
             FormatError::Authentication { .. }
             | FormatError::Malformed { .. }
             | FormatError::BlobIdMismatch(_) => Defect::Garbage,

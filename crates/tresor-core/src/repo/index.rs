@@ -40,6 +40,32 @@ pub struct BlobLocation {
     pub length: u32,
     /// Plaintext length, bytes.
     pub raw_length: u32,
+    /// For a member of a frame (format §7, flag 2): offset of its plaintext in the frame's
+    /// plaintext, bytes; [`NOT_A_MEMBER`] for a blob stored alone. `offset` and `length` are
+    /// then the frame's. Use [`BlobLocation::member`].
+    pub member_at: u32,
+}
+
+/// [`BlobLocation::member_at`] of a blob stored alone.
+pub const NOT_A_MEMBER: u32 = u32::MAX;
+
+impl BlobLocation {
+    /// The offset of this member's plaintext in its frame, or `None` for a blob stored alone.
+    /// An entry's offset of `u32::MAX - 1` or more is kept as `u32::MAX - 1`: beyond every
+    /// frame (at most 16 MiB), so reading it is damage.
+    pub fn member(&self) -> Option<u64> {
+        (self.member_at != NOT_A_MEMBER).then_some(u64::from(self.member_at))
+    }
+
+    /// [`BlobLocation::member_at`] for an entry's `member`.
+    pub fn member_of(member: Option<u64>) -> u32 {
+        match member {
+            None => NOT_A_MEMBER,
+            Some(m) => u32::try_from(m)
+                .unwrap_or(NOT_A_MEMBER - 1)
+                .min(NOT_A_MEMBER - 1),
+        }
+    }
 }
 
 /// Who vouches for a listing of a pack: the class of the signer of the index object (or prune
@@ -130,6 +156,7 @@ impl Index {
                 offset: b.offset,
                 length: u32::try_from(b.length).unwrap_or(u32::MAX),
                 raw_length: u32::try_from(b.raw_length).unwrap_or(u32::MAX),
+                member_at: BlobLocation::member_of(b.member),
             };
             match self.blobs.entry(b.id) {
                 std::collections::hash_map::Entry::Vacant(e) => {

@@ -48,7 +48,7 @@ impl<'a> IndexWriter<'a> {
     }
     fn flush(&mut self, supersedes: Vec<ObjectId>) -> Result<()> {
         let file = IndexFile {
-            version: tresor_format::FORMAT_VERSION,
+            version: self.repo.config().version,
             supersedes,
             packs: std::mem::take(&mut self.buf),
         };

@@ -28,6 +28,7 @@
 
 pub mod blobs;
 pub mod cache;
+pub mod frames;
 pub mod handle;
 pub mod highwater;
 pub mod index;

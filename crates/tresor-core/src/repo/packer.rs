@@ -95,8 +95,7 @@ fn record(error: &Mutex<Option<CoreError>>, e: CoreError) {
 }
 
 impl Packer {
-    /// Start `workers` worker threads and an uploader writing to `storage`; index objects are
-    /// signed by `signer`. With `dry_run`, blobs are encoded and counted but nothing is written.
+    /// [`Packer::with_version`] writing format version [`tresor_format::REPO_VERSION`] (3).
     #[allow(
         clippy::too_many_arguments,
         reason = "the packer's settings; an options struct is r12-core's to introduce"
@@ -107,6 +106,28 @@ impl Packer {
         signer: Signer,
         pack_size: u64,
         level: i32,
+        workers: usize,
+        dry_run: bool,
+    ) -> Self {
+        let v = tresor_format::REPO_VERSION;
+        Self::with_version(storage, key, signer, pack_size, level, v, workers, dry_run)
+    }
+
+    /// Start `workers` worker threads and an uploader writing to `storage`; index objects are
+    /// signed by `signer`. Packs and index objects are written in format `version` (the
+    /// repository's config `version`: 3 collects small data blobs into frames, 2 does not).
+    /// With `dry_run`, blobs are encoded and counted but nothing is written.
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "the packer's settings; an options struct is r12-core's to introduce"
+    )]
+    pub fn with_version(
+        storage: Arc<dyn Storage>,
+        key: MasterKey,
+        signer: Signer,
+        pack_size: u64,
+        level: i32,
+        version: u32,
         workers: usize,
         dry_run: bool,
     ) -> Self {
@@ -128,7 +149,8 @@ impl Packer {
                     pack_spare: pack_spare.clone(),
                 };
                 let (key, error) = (key.clone(), error.clone());
-                std::thread::spawn(move || worker(ctx, &key, pack_size, level, &error))
+                let settings = (pack_size, level, version);
+                std::thread::spawn(move || worker(ctx, &key, settings, &error))
             })
             .collect();
         drop(ptx);
@@ -139,8 +161,7 @@ impl Packer {
                     prx,
                     pack_spare_tx,
                     storage.as_ref(),
-                    &key,
-                    &signer,
+                    (&key, &signer, version),
                     dry_run,
                     &error,
                 )
@@ -263,13 +284,14 @@ struct WorkerCtx {
     pack_spare: Receiver<Vec<u8>>,
 }
 
+/// A worker: `settings` are the pack size, the compression level and the format version.
 fn worker(
     ctx: WorkerCtx,
     key: &MasterKey,
-    pack_size: u64,
-    level: i32,
+    settings: (u64, i32, u32),
     error: &Mutex<Option<CoreError>>,
 ) {
+    let (pack_size, level, version) = settings;
     let mut open: [Option<PackBuilder>; 2] = [None, None];
     // A pack closes once its blobs reach `pack_size`: room for one more blob of the default
     // largest chunk as stored (Padmé-padded, format §7) and a sealed header of some size.
@@ -297,14 +319,15 @@ fn worker(
                 1
             };
             if open[slot].is_none() {
-                open[slot] = Some(if slot == 0 {
+                let b = if slot == 0 {
                     match ctx.pack_spare.try_recv() {
                         Ok(buf) => PackBuilder::with_buffer(level, buf)?,
                         Err(_) => PackBuilder::new(level, capacity)?,
                     }
                 } else {
                     PackBuilder::new(level, 1 << 20)?
-                });
+                };
+                open[slot] = Some(b.with_version(version));
             }
             let b = open[slot].as_mut().expect("open pack");
             b.add(job.blob_type, job.id, &job.data)?;
@@ -335,16 +358,16 @@ struct UploadState {
     failed: bool,
 }
 
-/// Write the index object for `packs` (all of them already stored).
+/// Write the index object for `packs` (all of them already stored), signed by `signer`, in
+/// format `version`.
 fn write_index(
     storage: &dyn Storage,
-    key: &MasterKey,
-    signer: &Signer,
+    (key, signer, version): (&MasterKey, &Signer, u32),
     dry_run: bool,
     packs: Vec<IndexPack>,
 ) -> Result<(ObjectId, u64)> {
     let file = IndexFile {
-        version: tresor_format::FORMAT_VERSION,
+        version,
         supersedes: vec![],
         packs,
     };
@@ -368,8 +391,7 @@ fn uploader(
     prx: Receiver<(Vec<u8>, IndexPack, BlobType)>,
     pack_spare: Sender<Vec<u8>>,
     storage: &dyn Storage,
-    key: &MasterKey,
-    signer: &Signer,
+    keys: (&MasterKey, &Signer, u32),
     dry_run: bool,
     error: &Mutex<Option<CoreError>>,
 ) -> PackerStats {
@@ -429,7 +451,7 @@ fn uploader(
                 let _ = pack_spare.try_send(b);
             }
             if let Some(packs) = full {
-                index_done(write_index(storage, key, signer, dry_run, packs));
+                index_done(write_index(storage, keys, dry_run, packs));
             }
         }
     };
@@ -442,7 +464,7 @@ fn uploader(
     });
     let rest = std::mem::take(&mut lock().pending);
     if !rest.is_empty() {
-        index_done(write_index(storage, key, signer, dry_run, rest));
+        index_done(write_index(storage, keys, dry_run, rest));
     }
     shared.into_inner().expect("upload state lock").stats
 }

@@ -325,12 +325,13 @@ impl<'a> Fixer<'a> {
 /// The packer new trees go to, with `workers` workers (at least one).
 pub(crate) fn new_packer(repo: &Repository, workers: usize) -> Packer {
     let cfg = repo.config();
-    Packer::new(
+    Packer::with_version(
         repo.storage().clone(),
         repo.key().clone(),
         repo.signer_copy(),
         cfg.pack_size,
         cfg.compression_level,
+        cfg.version,
         workers.max(1),
         false,
     )

@@ -477,6 +477,7 @@ fn failing_copy(w: &World, kind: &str, id: BlobId, plain: &[u8]) -> IndexPack {
         offset,
         length,
         raw_length,
+        member: None,
     };
     let listing = |pack: ObjectId, data_key: DataKey, e: BlobEntry| IndexPack {
         id: pack,
@@ -721,6 +722,7 @@ fn a_false_listing_of_another_hosts_pack_hides_nothing() {
         offset: 0,
         length: 104,
         raw_length: 10,
+        member: None,
     };
     let lowest = w
         .storage

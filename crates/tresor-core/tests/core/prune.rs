@@ -24,6 +24,7 @@ use tresor_storage::local::LocalStorage;
 use tresor_storage::{ErrorKind, Kind, Storage};
 
 mod cold;
+mod frames;
 mod orphans;
 
 const KDF: KdfParams = KdfParams {

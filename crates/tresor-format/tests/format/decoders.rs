@@ -282,7 +282,16 @@ fn entry(blob_type: BlobType, id: u8, offset: u64) -> BlobEntry {
         offset,
         length: 104,
         raw_length: 40,
+        member: None,
     }
+}
+
+/// [`fixture_index`] in version 3: the data entry is a frame member.
+fn fixture_index_v3() -> IndexFile {
+    let mut f = fixture_index();
+    f.version = 3;
+    f.packs[0].blobs[0].member = Some(17);
+    f
 }
 
 fn fixture_index() -> IndexFile {
@@ -379,6 +388,21 @@ fn blob_any(inner: &[u8]) {
         let stored = key.encrypt(&aad, inner.to_vec()).unwrap();
         let _ = blob::decode(&key, &id_key, t, &id, &stored);
         let _ = blob::decode(&key, &id_key, t, &id, inner);
+        // The same inner encoding as a frame (associated data: type byte and 32 zeros).
+        let frame_aad = [&[t.byte()][..], &[0; 32]].concat();
+        let stored = key.encrypt(&frame_aad, inner.to_vec()).unwrap();
+        if let Ok(frame) = blob::decode_frame(&key, t, &stored) {
+            assert!(frame.len() <= blob::MAX_FRAME_SIZE);
+            for (m, n) in [
+                (0, 8),
+                (3, u64::MAX),
+                (u64::MAX, 1),
+                (0, frame.len() as u64),
+            ] {
+                let _ = blob::frame_member(&frame, &id_key, &id, m, n);
+            }
+        }
+        let _ = blob::decode_frame(&key, t, inner);
     }
 }
 
@@ -423,8 +447,17 @@ fn pack_any(pack: &[u8], header_plain: &[u8]) {
     let k = &keys().master;
     let tail = &pack[pack.len().saturating_sub(8)..];
     let _ = pack::parse_trailer(tail);
-    let _ = pack::read_header(k, pack);
+    if let Ok(h) = pack::read_header(k, pack) {
+        for e in &h.blobs {
+            let stored = &pack[e.offset as usize..(e.offset + e.length) as usize];
+            let Some(m) = e.member else { continue };
+            if let Ok(f) = blob::decode_frame(&h.data_key, e.blob_type, stored) {
+                let _ = blob::frame_member(&f, &k.id_key, &e.id, m, e.raw_length);
+            }
+        }
+    }
     let _ = pack::open_header(k, pack);
+    let _ = pack::decode_header(header_plain);
     let sealed = k.seal(SealedKind::PackHeader, header_plain, None).unwrap();
     let _ = pack::open_header(k, &sealed);
 }
@@ -500,10 +533,19 @@ fn fixture_records() -> Vec<Record> {
         version: FORMAT_VERSION,
         ids: vec![ObjectId([8; 32]), ObjectId([9; 32])],
     };
+    let fossils_v3 = FossilSet {
+        version: 3,
+        run: 6,
+        packs: vec![FossilPack {
+            pack: fixture_index_v3().packs[0].clone(),
+            verified: false,
+        }],
+    };
     vec![
         Record::State(state),
         Record::Fossils(fossils),
         Record::Forgotten(forgotten),
+        Record::Fossils(fossils_v3),
     ]
 }
 
@@ -521,7 +563,11 @@ fn record_any(stored: &[u8], body: &[u8]) {
         .unwrap();
     if let Ok((who, r)) = Record::open(master, &signer.envelope(SignedKind::Index, &sealed)) {
         assert_eq!(who, signer.public());
-        assert_eq!(r.version(), FORMAT_VERSION);
+        // Version 2, or 3 for a fossil set (whose entries may be frame members).
+        match r {
+            Record::Fossils(f) => assert!([2, 3].contains(&f.version)),
+            r => assert_eq!(r.version(), FORMAT_VERSION),
+        }
     }
 }
 
@@ -622,6 +668,7 @@ proptest! {
         blob_any(&b);
         blob_any(&inner_of(0, &b));
         blob_any(&inner_of(1, &b));
+        blob_any(&inner_of(2, &b));
         sealed_any(&b);
         signed_any(&b);
         pack_any(&b, &b);
@@ -649,11 +696,11 @@ proptest! {
     }
 
     #[test]
-    fn mutated_blobs_never_panic(ops in ops(), zstd in any::<bool>()) {
+    fn mutated_blobs_never_panic(ops in ops(), flag in 0u8..3) {
         let plain = fixture_tree().encode();
-        let body = if zstd { zstd::bulk::compress(&plain, 3).unwrap() } else { plain.clone() };
-        blob_any(&mutate(&inner_of(u8::from(zstd), &body), &ops));
-        blob_any(&inner_of(u8::from(zstd), &mutate(&body, &ops)));
+        let body = if flag > 0 { zstd::bulk::compress(&plain, 3).unwrap() } else { plain.clone() };
+        blob_any(&mutate(&inner_of(flag, &body), &ops));
+        blob_any(&inner_of(flag, &mutate(&body, &ops)));
     }
 
     #[test]
@@ -670,9 +717,9 @@ proptest! {
     }
 
     #[test]
-    fn mutated_index_objects_never_panic(ops in ops()) {
+    fn mutated_index_objects_never_panic(ops in ops(), v3 in any::<bool>()) {
         let Keys { master, signer, .. } = keys();
-        let f = fixture_index();
+        let f = if v3 { fixture_index_v3() } else { fixture_index() };
         let stored = f.to_object(master, signer).unwrap();
         let (_, env) = IndexFile::envelope(&stored).unwrap();
         let body = postcard::to_stdvec(&env).unwrap();
@@ -688,7 +735,7 @@ proptest! {
     }
 
     #[test]
-    fn mutated_prune_records_never_panic(ops in ops(), which in 0usize..3) {
+    fn mutated_prune_records_never_panic(ops in ops(), which in 0usize..4) {
         let Keys { master, signer, .. } = keys();
         let r = &fixture_records()[which];
         let stored = r.seal(master, signer).unwrap();

@@ -246,6 +246,7 @@ fn entry(t: BlobType, id: u8, offset: u64, length: u64, raw_length: u64) -> Blob
         offset,
         length,
         raw_length,
+        member: None,
     }
 }
 
@@ -596,6 +597,74 @@ fn pack_blobs() -> Vec<(&'static str, BlobType, Vec<u8>, u8)> {
     ]
 }
 
+/// Plaintexts of the blobs in the version-3 vector pack, in the order they are added: three
+/// data blobs under 256 KiB (one frame, format §7 flag 2), a compressible blob and a random
+/// one of at least 256 KiB (stored alone, flags 1 and 0). (label, plaintext, member.)
+fn pack_v3_blobs() -> Vec<(&'static str, Vec<u8>, bool)> {
+    let lines = |line: &str, len: usize| -> Vec<u8> {
+        let mut v = Vec::new();
+        let mut i = 0;
+        while v.len() < len {
+            v.extend_from_slice(format!("{line} {i:06}\n").as_bytes());
+            i += 1;
+        }
+        v.truncate(len);
+        v
+    };
+    vec![
+        ("member-short", b"hello, frame\n".to_vec(), true),
+        (
+            "member-text",
+            b"tresor frame member line\n".repeat(200),
+            true,
+        ),
+        (
+            "member-200k",
+            lines("line of a 200 KiB member", 200 << 10),
+            true,
+        ),
+        ("single-zstd", lines("single zstd blob", 300 << 10), false),
+        ("single-raw", splitmix_bytes(0x9abc, 256 << 10), false),
+    ]
+}
+
+/// The `packs_v3` entry: a version-3 data pack of [`pack_v3_blobs`].
+fn generate_pack_v3(key: &MasterKey) -> Value {
+    let mut b = PackBuilder::new(3, 1 << 20).expect("builder");
+    for (_, plain, _) in pack_v3_blobs() {
+        b.add(BlobType::Data, key.blob_id(&plain), &plain)
+            .expect("add");
+    }
+    let (bytes, header) = b.finish(key).expect("finish");
+    let blobs: Vec<Value> = pack_v3_blobs()
+        .into_iter()
+        .map(|(label, plain, _)| {
+            let id = key.blob_id(&plain);
+            let e = header.blobs.iter().find(|e| e.id == id).expect("listed");
+            let mut v = json!({
+                "label": label,
+                "id": id.to_hex(),
+                "offset": e.offset,
+                "length": e.length,
+                "raw_length": e.raw_length,
+                "member": e.member,
+                "plaintext_blake3": blake3::hash(&plain).to_hex().to_string(),
+            });
+            if plain.len() <= 8192 {
+                v["plaintext_hex"] = json!(hex::encode(&plain));
+            }
+            v
+        })
+        .collect();
+    json!({
+        "pack_id": ObjectId::of(&bytes).to_hex(),
+        "pack_hex": hex::encode(&bytes),
+        "header_hex": hex::encode(pack::encode_header(&header)),
+        "plaintexts": "as pack_v3_blobs in vectors.rs makes them: repeated numbered lines, and splitmix_bytes(0x9abc, 262144)",
+        "blobs": blobs,
+    })
+}
+
 /// The streaming loop of the archiver: a buffer of `buf_len` ≥ max bytes, refilled (with reads
 /// of irregular sizes) whenever fewer than `max` unchunked bytes remain and input is left.
 fn stream_lengths(chunker: &Chunker, input: &[u8], buf_len: usize) -> Vec<usize> {
@@ -648,11 +717,23 @@ fn lengths_json(v: &Value) -> Vec<usize> {
 struct Reader<'a> {
     b: &'a [u8],
     pos: usize,
+    /// Blob entries are version 3's (with `member`, an `Option<u64>`).
+    v3: bool,
 }
 
 impl<'a> Reader<'a> {
     fn new(b: &'a [u8]) -> Self {
-        Reader { b, pos: 0 }
+        Reader {
+            b,
+            pos: 0,
+            v3: false,
+        }
+    }
+    /// Read a structure's leading version varint; entries that follow are read in its layout.
+    fn version(&mut self) -> u32 {
+        let v = self.varint() as u32;
+        self.v3 = v == 3;
+        v
     }
     fn byte(&mut self) -> u8 {
         let x = self.b[self.pos];
@@ -716,6 +797,12 @@ impl<'a> Reader<'a> {
             offset: self.varint(),
             length: self.varint(),
             raw_length: self.varint(),
+            // Version 3: postcard Option (0 = None, 1 then a varint = Some).
+            member: if self.v3 && self.option() {
+                Some(self.varint())
+            } else {
+                None
+            },
         }
     }
     fn entries(&mut self) -> Vec<BlobEntry> {
@@ -728,7 +815,7 @@ impl<'a> Reader<'a> {
 
 fn read_index(b: &[u8]) -> IndexFile {
     let mut r = Reader::new(b);
-    let version = r.varint() as u32;
+    let version = r.version();
     let supersedes = (0..r.varint()).map(|_| ObjectId(r.id())).collect();
     let packs = (0..r.varint())
         .map(|_| IndexPack {
@@ -748,7 +835,7 @@ fn read_index(b: &[u8]) -> IndexFile {
 fn read_pack_header(b: &[u8]) -> PackHeader {
     let mut r = Reader::new(b);
     let h = PackHeader {
-        version: r.varint() as u32,
+        version: r.version(),
         data_key: DataKey(r.id()),
         blobs: r.entries(),
     };
@@ -788,7 +875,7 @@ fn read_record(b: &[u8]) -> Record {
             unindexed: read_ids(&mut r),
         }),
         1 => Record::Fossils(FossilSet {
-            version: r.varint() as u32,
+            version: r.version(),
             run: r.varint(),
             packs: (0..r.varint())
                 .map(|_| FossilPack {
@@ -1094,7 +1181,9 @@ fn generate() {
     let data_blobs: Vec<_> = pack_blobs().into_iter().map(|b| (b.0, b.1, b.2)).collect();
     let tree_blobs = vec![("fixture-tree", BlobType::Tree, tree.clone())];
     for blobs in [data_blobs, tree_blobs] {
-        let mut b = PackBuilder::new(3, 1 << 16).expect("builder");
+        let mut b = PackBuilder::new(3, 1 << 16)
+            .expect("builder")
+            .with_version(2);
         for (_, t, plain) in &blobs {
             b.add(*t, key.blob_id(plain), plain).expect("add");
         }
@@ -1202,6 +1291,7 @@ fn generate() {
             "revocation_hex": hex::encode(&revocation_object),
         },
         "packs": packs,
+        "packs_v3": generate_pack_v3(&key),
         "records": {
             "magic_utf8": std::str::from_utf8(RECORD_MAGIC).expect("ascii"),
             "signer_public": hex::encode(signer.public()),
@@ -1745,13 +1835,15 @@ fn snapshot_and_config_vectors() {
     let stored = s(&v["config"]["stored"]);
     assert_eq!(std::str::from_utf8(&cfg.to_bytes()).unwrap(), stored);
     assert_eq!(Config::from_bytes(stored.as_bytes()).unwrap(), cfg);
-    for version in [1, 3] {
+    for version in [1, 4] {
         let other = stored.replacen("\"version\": 2", &format!("\"version\": {version}"), 1);
         assert_eq!(
             Config::from_bytes(other.as_bytes())
                 .unwrap_err()
                 .to_string(),
-            format!("unsupported repository version {version} (this tresor reads version 2)")
+            format!(
+                "unsupported repository version {version} (this tresor reads versions 2 and 3)"
+            )
         );
     }
     // The algorithm name of version 2; version 1's name is not accepted under version 2.
@@ -2516,14 +2608,15 @@ fn chunking_vectors() {
 /// §14: every reader refuses another version — version 1 above all — with a clear message
 /// naming it (not a decoding error).
 #[test]
-fn other_versions_are_refused() {
+fn repository_versions_2_and_3_are_read() {
     let key = fixture_master_key();
     let signer = full_signer();
     let pk = signer.public();
     let msg = |e: FormatError| e.to_string();
-    for version in [1u32, 3] {
+    // Config, index and pack header: versions 2 and 3 are read, 1 and 4 refused.
+    for version in [1u32, 4] {
         let want = |what: &str| {
-            format!("unsupported {what} version {version} (this tresor reads version 2)")
+            format!("unsupported {what} version {version} (this tresor reads versions 2 and 3)")
         };
         let mut index = fixture_index();
         index.version = version;
@@ -2544,7 +2637,7 @@ fn other_versions_are_refused() {
             .unwrap();
         assert!(matches!(
             IndexFile::open_sealed(&key, &sealed, &pk),
-            Err(FormatError::UnsupportedVersion { found, .. }) if found == version
+            Err(FormatError::UnsupportedVersions { found, .. }) if found == version
         ));
 
         let sealed = key
@@ -2554,6 +2647,42 @@ fn other_versions_are_refused() {
             msg(pack::open_header(&key, &sealed).unwrap_err()),
             want("pack header")
         );
+        let mut cfg = fixture_config();
+        cfg.version = version;
+        assert_eq!(
+            msg(Config::from_bytes(&cfg.to_bytes()).unwrap_err()),
+            want("repository")
+        );
+    }
+    for version in [2u32, 3] {
+        let mut index = fixture_index();
+        index.version = version;
+        index.packs[0].blobs[1].member = (version == 3).then_some(7);
+        let (_, back) = IndexFile::open(&key, &index.to_object(&key, &signer).unwrap()).unwrap();
+        assert_eq!(back, index);
+        let mut h = fixture_pack_header();
+        h.version = version;
+        let sealed = key
+            .seal(SealedKind::PackHeader, &pack::encode_header(&h), None)
+            .unwrap();
+        assert_eq!(pack::open_header(&key, &sealed).unwrap(), h);
+        let mut cfg = fixture_config();
+        cfg.version = version;
+        assert_eq!(Config::from_bytes(&cfg.to_bytes()).unwrap(), cfg);
+    }
+}
+
+#[test]
+fn other_versions_are_refused() {
+    let key = fixture_master_key();
+    let signer = full_signer();
+    let pk = signer.public();
+    let msg = |e: FormatError| e.to_string();
+    // The other structures: version 2 only.
+    for version in [1u32, 3] {
+        let want = |what: &str| {
+            format!("unsupported {what} version {version} (this tresor reads version 2)")
+        };
 
         let json = format!(r#"{{"version":{version},"new":"layout"}}"#);
         for (sealed_kind, signed_kind, what) in [

@@ -7,8 +7,8 @@ use crate::prune::tables::{PackRec, Work};
 use crate::repo::Repository;
 use crate::repo::index::IdSet;
 use crate::repo::packer::Packer;
-use crate::repo::packs::stored_blob;
-use tresor_format::{BlobId, blob, pack};
+use crate::repo::packs::WholePack;
+use tresor_format::{BlobId, pack};
 use tresor_storage::Kind;
 
 /// Copy the kept blobs of every repacked pack into new packs (then their index objects). A
@@ -26,12 +26,13 @@ pub(super) fn repack(
     stats: &mut PruneStats,
 ) -> Result<()> {
     let cfg = repo.config();
-    let packer = Packer::new(
+    let packer = Packer::with_version(
         repo.storage().clone(),
         repo.key().clone(),
         repo.signer_copy(),
         cfg.pack_size,
         cfg.compression_level,
+        cfg.version,
         w.workers,
         false,
     );
@@ -81,16 +82,20 @@ fn copy_pack(
 ) -> Result<u64> {
     let bytes = repo.read_object(Kind::Pack, &p.id)?;
     let h = pack::read_header(repo.key(), &bytes)?;
+    let mut whole = WholePack::new(&bytes, &h.data_key, &repo.key().id_key);
     let mut n = 0;
+    let mut last_frame = None;
     for b in &h.blobs {
         if !w.chosen_in(&b.id, pos) || copied.contains(&b.id) {
             continue;
         }
-        let stored = stored_blob(&bytes, b.offset, b.length).ok_or_else(|| {
-            CoreError::Damaged(format!("pack {}: blob {} beyond its end", p.id, b.id))
-        })?;
-        let plain = blob::decode(&h.data_key, &repo.key().id_key, b.blob_type, &b.id, stored)?;
-        progress.bytes_read(b.length);
+        let plain = whole
+            .blob(b)
+            .map_err(|e| CoreError::Damaged(format!("pack {}: blob {}: {e}", p.id, b.id)))?;
+        // A frame's stored bytes count once, however many of its members are kept.
+        if b.member.is_none() || last_frame.replace(b.offset) != Some(b.offset) {
+            progress.bytes_read(b.length);
+        }
         packer.add(b.blob_type, b.id, plain)?;
         copied.insert(b.id);
         n += 1;
