@@ -27,6 +27,16 @@ pub const MEMBER_BELOW: usize = 256 << 10;
 /// [`blob::MAX_FRAME_SIZE`], from any writer).
 pub const FRAME_TARGET: usize = 1 << 20;
 
+/// Most blobs tresor's writers put in one pack of `pack_size` bytes: as many as the smallest
+/// stored blob (104 bytes, §7) would fill, at least 1. Frames let a pack hold far more small
+/// blobs than its stored bytes would (a member costs no padding and compresses), so writers
+/// close a pack at this count too; index objects then keep the size bound of their limit
+/// (`INDEX_EVERY × pack_size`, format §9) that version 2's stored sizes gave them.
+pub const fn max_entries(pack_size: u64) -> usize {
+    let n = pack_size / crate::blob::stored_len(0) as u64;
+    if n == 0 { 1 } else { n as usize }
+}
+
 /// Where a blob sits in a pack (the version-3 encoding; version 2's lacks `member`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BlobEntry {
@@ -235,7 +245,8 @@ impl PackBuilder {
     }
 
     /// Store the open frame, if any: a frame of one member is stored as a single blob; one
-    /// whose zstd frame does not save 1/32 as single raw blobs. Returns the bytes appended.
+    /// whose zstd frame does not save 1/32 as single blobs (each compressed or not by the rule of
+    /// format §7). Returns the bytes appended.
     fn close_frame(&mut self) -> Result<u64> {
         let OpenFrame { plain, members } = std::mem::take(&mut self.frame);
         if let [(id, _, _)] = members[..] {
@@ -250,9 +261,12 @@ impl PackBuilder {
         let Some(length) =
             blob::encode_frame_into(key, &nonce, BlobType::Data, &plain, level, &mut self.buf)?
         else {
+            // Each alone by the per-blob rule (§7): a compressible member among incompressible
+            // ones keeps its compression.
             let mut n = 0;
+            let level = self.compression_level;
             for (id, at, len) in members {
-                n += self.add_single(BlobType::Data, id, &plain[at..at + len], 0)?;
+                n += self.add_single(BlobType::Data, id, &plain[at..at + len], level)?;
             }
             return Ok(n);
         };

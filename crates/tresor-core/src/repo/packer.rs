@@ -334,7 +334,7 @@ fn worker(
             if job.data.capacity() >= RECYCLE_MIN {
                 let _ = ctx.spare.try_send(job.data);
             }
-            if b.size() >= pack_size {
+            if b.size() >= pack_size || b.len() >= tresor_format::pack::max_entries(pack_size) {
                 close(open[slot].take().expect("open pack"), job.blob_type)?;
             }
         }

@@ -204,3 +204,40 @@ fn prune_repacks_partly_used_frames_keeping_the_used_members() {
     env.check(true);
     assert_restores(&env.repo, &s3, &src, &v2);
 }
+
+/// A pack of tiny members holds at most `pack_size / 104` blobs (`pack::max_entries`): frames
+/// let 25,000 two-byte blobs fit in a few kilobytes, which would otherwise be one pack whose
+/// index listing outgrows the size limit index objects are read with.
+#[test]
+fn a_pack_of_tiny_members_closes_at_its_entry_bound() {
+    let env = env_of(3);
+    let pack_size = 1u64 << 20;
+    let bound = tresor_format::pack::max_entries(pack_size);
+    assert_eq!(bound, 10_082);
+    let packer = tresor_core::repo::packer::Packer::new(
+        env.guarded.clone(),
+        env.repo.key().clone(),
+        env.repo.signer_copy(),
+        pack_size,
+        3,
+        1,
+        false,
+    );
+    for i in 0..25_000u32 {
+        let data = i.to_le_bytes()[..3].to_vec();
+        let id = env.repo.key().blob_id(&data);
+        packer.add(BlobType::Data, id, data).unwrap();
+    }
+    let stats = packer.finish().unwrap();
+    let index = env.repo.load_index().unwrap();
+    let mut per_pack: HashMap<u32, usize> = HashMap::new();
+    for (_, loc) in index.blobs() {
+        assert!(loc.member().is_some());
+        *per_pack.entry(loc.pack).or_default() += 1;
+    }
+    let mut counts: Vec<usize> = per_pack.into_values().collect();
+    counts.sort_unstable();
+    assert_eq!(counts.iter().sum::<usize>(), 25_000);
+    assert_eq!(counts, vec![25_000 - 2 * bound, bound, bound]);
+    assert_eq!(stats.packs, 3);
+}
