@@ -15,10 +15,7 @@ pub const ENVIRONMENT: &[(&str, &str)] = &[
     ("TRESOR_PASSWORD", "the password (see --password-file)"),
     ("TRESOR_PASSWORD_FILE", "--password-file"),
     ("TRESOR_PASSWORD_COMMAND", "--password-command"),
-    (
-        "TRESOR_KEY_FILE",
-        "--key-file (an unlocked key instead of a password)",
-    ),
+    ("TRESOR_KEY_FILE", "--key-file"),
     ("TRESOR_CACHE_DIR", "--cache-dir"),
     ("TRESOR_RETRY_FOR", "--retry-for"),
     ("TRESOR_LIMIT_UPLOAD", "--limit-upload"),

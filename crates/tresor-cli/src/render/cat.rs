@@ -140,7 +140,7 @@ mod tests {
         assert_eq!(
             json.stream(Stream::Out),
             format!(
-                "[\n  {{\n    \"blob_type\": \"Data\",\n    \"id\": \"{}\",\n    \"offset\": 0,\n    \"length\": 40,\n    \"raw_length\": 12\n  }}\n]\n",
+                "[\n  {{\n    \"blob_type\": \"Data\",\n    \"id\": \"{}\",\n    \"offset\": 0,\n    \"length\": 40,\n    \"raw_length\": 12,\n    \"member\": null\n  }}\n]\n",
                 "01".repeat(32)
             )
         );

@@ -27,6 +27,23 @@ fn with_key(env: &Env, key: &std::path::Path, args: &[&str]) -> Output {
         .unwrap()
 }
 
+/// Back up `src` with the unlocked `key` (which must succeed), then restore the latest snapshot
+/// to `t`: the restore's output.
+fn backup_and_restore(
+    env: &Env,
+    key: &std::path::Path,
+    src: &std::path::Path,
+    t: &std::path::Path,
+) -> Output {
+    let o = with_key(env, key, &["backup", src.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    with_key(
+        env,
+        key,
+        &["restore", "latest", "--target", t.to_str().unwrap()],
+    )
+}
+
 fn export(env: &Env, file: &std::path::Path) -> serde_json::Value {
     let o = env.ok(&[
         "key",
@@ -69,14 +86,8 @@ fn a_full_key_file_backs_up_and_restores_without_a_password() {
     // Without a password source and without the key file: refused.
     let o = no_password(&env).args(["snapshots"]).output().unwrap();
     assert_ne!(o.status.code(), Some(0));
-    let o = with_key(&env, &key, &["backup", src.to_str().unwrap()]);
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let t = env.path("t");
-    let o = with_key(
-        &env,
-        &key,
-        &["restore", "latest", "--target", t.to_str().unwrap()],
-    );
+    let o = backup_and_restore(&env, &key, &src, &t);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let base = t.join(src.strip_prefix("/").unwrap());
     assert_eq!(std::fs::read(base.join("d/a")).unwrap(), b"unlocked backup");
@@ -119,14 +130,8 @@ fn a_put_only_key_file_writes_but_cannot_read_and_stops_when_removed() {
     let src = env.path("src");
     std::fs::create_dir_all(&src).unwrap();
     std::fs::write(src.join("f"), b"from the host").unwrap();
-    let o = with_key(&env, &key, &["backup", src.to_str().unwrap()]);
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let t = env.path("t");
-    let o = with_key(
-        &env,
-        &key,
-        &["restore", "latest", "--target", t.to_str().unwrap()],
-    );
+    let o = backup_and_restore(&env, &key, &src, &t);
     assert_eq!(o.status.code(), Some(13), "{}", stderr(&o));
     assert!(!t.exists());
     // The storage plants a copy of the host's key file that claims to be a full key (without

@@ -39,6 +39,16 @@ fn small_files() -> Files {
         .collect()
 }
 
+/// [`small_files`] under `src`, backed up by host `h`: the source, the files, the snapshot and
+/// the index after it.
+fn backed_up(env: &Env) -> (PathBuf, Files, ObjectId, Index) {
+    let src = env.src("src");
+    let v = small_files();
+    write_tree(&src, &v);
+    let s = backup(&env.repo, &src, "h");
+    (src, v, s, env.repo.load_index().unwrap())
+}
+
 /// The frames of the index: (pack position, offset) → member ids.
 fn frames(index: &Index) -> HashMap<(u32, u64), Vec<BlobId>> {
     let mut f: HashMap<(u32, u64), Vec<BlobId>> = HashMap::new();
@@ -53,11 +63,7 @@ fn frames(index: &Index) -> HashMap<(u32, u64), Vec<BlobId>> {
 #[test]
 fn small_files_share_frames_restore_and_check() {
     let env = env_of(3);
-    let src = env.src("src");
-    let v = small_files();
-    write_tree(&src, &v);
-    let s = backup(&env.repo, &src, "h");
-    let index = env.repo.load_index().unwrap();
+    let (src, v, s, index) = backed_up(&env);
     let f = frames(&index);
     let members: usize = f.values().map(Vec::len).sum();
     // Every file is a member (all are under 256 KiB and the frames compress); 300 files of
@@ -88,11 +94,7 @@ fn small_files_share_frames_restore_and_check() {
 #[test]
 fn a_damaged_frame_names_its_members_and_spares_the_other_files() {
     let env = env_of(3);
-    let src = env.src("src");
-    let v = small_files();
-    write_tree(&src, &v);
-    let s = backup(&env.repo, &src, "h");
-    let index = env.repo.load_index().unwrap();
+    let (src, v, s, index) = backed_up(&env);
     let f = frames(&index);
     let ((pack, offset), victims) = f.iter().max_by_key(|(_, v)| v.len()).unwrap();
     let pack_id = index.pack(*pack).id;
@@ -137,11 +139,7 @@ fn a_damaged_frame_names_its_members_and_spares_the_other_files() {
 #[test]
 fn a_version_2_repository_is_written_without_frames() {
     let env = env_of(2);
-    let src = env.src("src");
-    let v = small_files();
-    write_tree(&src, &v);
-    let s = backup(&env.repo, &src, "h");
-    let index = env.repo.load_index().unwrap();
+    let (src, v, s, index) = backed_up(&env);
     assert!(frames(&index).is_empty());
     assert_eq!(
         index
