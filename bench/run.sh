@@ -215,14 +215,19 @@ cmd_for() {
         esac
         return
     fi
-    local exe=$TRESOR opts=(); [[ $tool == restic ]] && exe=$RESTIC
+    local exe=$TRESOR opts=() keyfile=0
+    if [[ $tool == restic ]]; then exe=$RESTIC; fi
     # tresor opens with an unlocked key file like bupstash's (TRESOR_KEYS=password: the password).
-    [[ $tool == tresor && $TRESOR_KEYS == file ]] && opts=(--key-file "$TRESOR_KEY_PATH")
+    if [[ $tool == tresor && $TRESOR_KEYS == file ]]; then
+        keyfile=1
+        opts=(--key-file "$TRESOR_KEY_PATH")
+    fi
     case $action in
         init)    CMD=("$exe" -r "$repo" init)
-                 [[ $tool == tresor && $TRESOR_KEYS == file ]] && CMD=(sh -c \
-                     '"$1" -r "$2" init && "$1" -r "$2" key export --unlocked "$3"' \
-                     sh "$exe" "$repo" "$TRESOR_KEY_PATH") ;;
+                 if ((keyfile)); then
+                     CMD=(sh -c '"$1" -r "$2" init && "$1" -r "$2" key export --unlocked "$3"' \
+                          sh "$exe" "$repo" "$TRESOR_KEY_PATH")
+                 fi ;;
         backup)  CMD=("$exe" -r "$repo" "${opts[@]}" backup "$arg") ;;
         restore) CMD=("$exe" -r "$repo" "${opts[@]}" restore latest --target "$arg") ;;
     esac
