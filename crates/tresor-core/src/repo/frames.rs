@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 /// Plaintext bytes the cache holds at most.
-pub const FRAME_CACHE_BYTES: usize = 16 << 20;
+pub const FRAME_CACHE_BYTES: usize = 4 << 20;
 
 /// Frames larger than this (a quarter of the cache) are not kept.
 const LARGEST_KEPT: usize = FRAME_CACHE_BYTES / 4;
@@ -163,17 +163,18 @@ mod tests {
     #[test]
     fn the_cache_is_bounded_and_keeps_the_recently_used() {
         let cache = FrameCache::default();
-        let mb = |n: u8| move || Ok(vec![n; 2 << 20]);
+        // Eight frames of an eighth of the cache fill it.
+        let mb = |n: u8| move || Ok(vec![n; FRAME_CACHE_BYTES / 8]);
         for i in 0..8u8 {
             cache.get_or_load((0, u64::from(i), 1, 0), mb(i)).unwrap();
         }
-        assert_eq!(cache.bytes(), 16 << 20);
+        assert_eq!(cache.bytes(), FRAME_CACHE_BYTES);
         // Frame 0 used again; a ninth evicts frame 1, the least recently used.
         cache
             .get_or_load((0, 0, 1, 0), || panic!("cached"))
             .unwrap();
         cache.get_or_load((0, 8, 1, 0), mb(8)).unwrap();
-        assert_eq!(cache.bytes(), 16 << 20);
+        assert_eq!(cache.bytes(), FRAME_CACHE_BYTES);
         cache
             .get_or_load((0, 0, 1, 0), || panic!("cached"))
             .unwrap();
@@ -186,8 +187,9 @@ mod tests {
         assert_eq!(reloaded.load(Ordering::SeqCst), 1);
         // Frames over a quarter of the cache are returned, not kept; failures are not kept.
         let before = cache.bytes();
-        let big = cache.get_or_load((2, 0, 1, 0), || Ok(vec![0; (4 << 20) + 1]));
-        assert_eq!(big.unwrap().len(), (4 << 20) + 1);
+        let big = cache.get_or_load((2, 0, 1, 0), || Ok(vec![0; LARGEST_KEPT + 1]));
+        assert_eq!(big.unwrap().len(), LARGEST_KEPT + 1);
+        assert_eq!(LARGEST_KEPT, tresor_format::pack::FRAME_TARGET);
         assert_eq!(cache.bytes(), before);
         let e = cache.get_or_load((3, 0, 1, 0), || {
             Err(crate::error::CoreError::Damaged("x".into()))
