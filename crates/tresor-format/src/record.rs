@@ -190,8 +190,8 @@ impl Record {
         let mut plain = RECORD_MAGIC.to_vec();
         let body = match self {
             Record::Fossils(f) => {
-                let packs: Vec<IndexPack> = f.packs.iter().map(|p| p.pack.clone()).collect();
-                let version = crate::index::packs_version(f.version, &packs);
+                let entries = f.packs.iter().flat_map(|p| p.pack.blobs.iter());
+                let version = crate::pack::entries_version(f.version, entries);
                 if version == 2 {
                     let v2 = RecordV2::Fossils(FossilSetV2 {
                         version,
