@@ -351,7 +351,18 @@ fn split_inner(
 /// [`FormatError::Malformed`] for flag 0 or 1, a bad body, a missing or too large declared
 /// size, or a frame that does not decompress to its declared size.
 pub fn decode_frame(key: &DataKey, blob_type: BlobType, stored: &[u8]) -> Result<Vec<u8>> {
-    let mut stored = stored.to_vec();
+    decode_frame_owned(key, blob_type, stored.to_vec())
+}
+
+/// [`decode_frame`] of stored bytes the caller owns (decrypted in place, not copied first).
+///
+/// # Errors
+/// As [`decode_frame`].
+pub fn decode_frame_owned(
+    key: &DataKey,
+    blob_type: BlobType,
+    mut stored: Vec<u8>,
+) -> Result<Vec<u8>> {
     let inner = key.decrypt_in_place(&frame_aad(blob_type), &mut stored, "frame")?;
     let (flag, body) = split_inner(&stored, inner, "frame")?;
     if flag != FLAG_FRAME {

@@ -240,7 +240,7 @@ impl<'a> BlobReader<'a> {
         };
         let key = (loc.pack, loc.offset, loc.length, blob_type.byte());
         let frame = self.frames.get_or_load(key, || {
-            blob::decode_frame(&pack.data_key, blob_type, &read()?).map_err(|e| damaged(&e))
+            blob::decode_frame_owned(&pack.data_key, blob_type, read()?).map_err(|e| damaged(&e))
         })?;
         let raw = u64::from(loc.raw_length);
         let plain = blob::frame_member(&frame, id_key, id, member, raw).map_err(|e| damaged(&e))?;
