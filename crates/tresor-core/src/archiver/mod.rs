@@ -17,6 +17,7 @@
 //! Memory is bounded by the index, the chunk buffer (2 × max chunk size), the packer's bounded
 //! queues and one tree per directory level being walked — never by file sizes.
 
+mod known;
 mod open;
 mod pause;
 pub mod refresh;
@@ -28,12 +29,13 @@ pub use scan::Estimate;
 use crate::error::Result;
 use crate::exclude::PatternSet;
 use crate::repo::Repository;
-use crate::repo::cache::TreeCache;
+use crate::repo::cache::{CachedParent, TreeCache};
 use crate::repo::index::Index;
 use crate::repo::markers::PendingMarkers;
 use crate::repo::packer::Packer;
 use crate::{PROGRAM_VERSION, Progress};
 use refresh::Refresher;
+use known::Known;
 use std::io::Read;
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
@@ -298,6 +300,48 @@ fn start_markers(
     (markers, Some(refresher), vec![])
 }
 
+/// The packer of a backup: index objects are written only while the markers refresh (format
+/// §16.1).
+fn new_packer(repo: &Repository, opts: &BackupOptions, refresher: Option<&Refresher>) -> Packer {
+    let cfg = repo.config();
+    let storage: Arc<dyn Storage> = match refresher {
+        Some(r) => Arc::new(refresh::Guarded::new(repo.storage().clone(), r.liveness())),
+        None => repo.storage().clone(),
+    };
+    Packer::with_version(
+        storage,
+        repo.key().clone(),
+        repo.signer_copy(),
+        cfg.pack_size,
+        cfg.compression_level,
+        cfg.version,
+        opts.workers,
+        opts.dry_run,
+    )
+}
+
+/// The parent's trees from the local cache: a put-only key's automatic parent is whatever
+/// its cache holds; any other key's cache is used when it holds the parent chosen from the
+/// repository (`parent`).
+fn cached_parent(
+    repo: &Repository,
+    opts: &BackupOptions,
+    cache: Option<&TreeCache>,
+    parent: Option<&(ObjectId, Snapshot)>,
+) -> Option<CachedParent> {
+    let cache = cache?;
+    if !repo.key().can_read() {
+        return match opts.parent {
+            ParentChoice::Auto => cache.load(&repo.key().id_key),
+            _ => None,
+        };
+    }
+    let (id, _) = parent?;
+    cache
+        .load(&repo.key().id_key)
+        .filter(|c| c.snapshot == *id)
+}
+
 #[allow(clippy::too_many_lines, reason = "split by r12-core/r12-cli")]
 fn run_backup(
     repo: &Repository,
@@ -313,45 +357,21 @@ fn run_backup(
     // The start marker goes first, before the index is read (format §16.1): a prune that
     // condemns data this backup may deduplicate against then waits for this host.
     let (markers, refresher, start_warnings) = start_markers(repo, &opts, &backup_start);
-    let index = if repo.key().can_read() {
-        repo.load_index()?
-    } else {
-        Index::default()
-    };
     let parent = find_parent(repo, &opts)?;
-    let cfg = repo.config();
-    // Index objects are written only while the markers refresh (format §16.1).
-    let storage: Arc<dyn Storage> = match &refresher {
-        Some(r) => Arc::new(refresh::Guarded::new(repo.storage().clone(), r.liveness())),
-        None => repo.storage().clone(),
-    };
-    let packer = Packer::with_version(
-        storage,
-        repo.key().clone(),
-        repo.signer_copy(),
-        cfg.pack_size,
-        cfg.compression_level,
-        cfg.version,
-        opts.workers,
-        opts.dry_run,
-    );
+    let packer = new_packer(repo, &opts, refresher.as_ref());
     let put_only = !repo.key().can_read();
     // Kept per signing key (it survives `key passwd`, which changes the key file's id). Every
-    // put-only backup updates it, `--force` ones too; only automatic parent choice reads it.
-    let cache = match (&opts.cache_dir, put_only) {
-        (Some(dir), true) => Some(TreeCache::new(
+    // backup with a cache directory updates it, `--force` ones too.
+    let cache = opts.cache_dir.as_ref().map(|dir| {
+        TreeCache::new(
             dir,
             &repo.config().id,
             &hex::encode(repo.signer().public()),
             &opts.hostname,
             &snapshot_paths(&opts),
-        )),
-        _ => None,
-    };
-    let cached = match opts.parent {
-        ParentChoice::Auto => cache.as_ref().and_then(|c| c.load(&repo.key().id_key)),
-        _ => None,
-    };
+        )
+    });
+    let cached = cached_parent(repo, &opts, cache.as_ref(), parent.as_ref());
     let parent_tree_id = match &cached {
         Some(c) => Some(c.root),
         None => parent.as_ref().map(|(_, s)| s.tree),
@@ -361,10 +381,19 @@ fn run_backup(
         Some(c) => Some(c.snapshot),
         None => parent.as_ref().map(|(id, _)| *id),
     };
+    // The parent's trees come from the repository only when the cache does not hold them.
+    let index = if !put_only && cached.is_none() && parent.is_some() {
+        repo.load_tree_index()?
+    } else {
+        Index::default()
+    };
     // The snapshot's paths name the stdin file (`/NAME`), so compute them before taking it.
     let paths = snapshot_paths(&opts);
     let stdin = opts.stdin.take();
-    let dedup = repo.load_dedup_set()?;
+    let dedup = match &opts.cache_dir {
+        Some(dir) => Known::in_tables(repo.open_dedup_index(dir)?),
+        None => Known::in_memory(repo.load_dedup_set()?),
+    };
     let local = walk::LocalParent {
         trees: cached.map(|c| c.trees),
         collect: cache.is_some(),

@@ -9,7 +9,8 @@ use crate::fsmeta::{
 };
 use crate::repo::Repository;
 use crate::repo::blobs::BlobReader;
-use crate::repo::index::{IdMap, IdSet, Index};
+use super::known::Known;
+use crate::repo::index::{IdMap, Index};
 use crate::repo::packer::Packer;
 use crate::{ItemOutcome, Progress};
 use rustix::fs::OFlags;
@@ -58,7 +59,7 @@ pub(super) struct Walker<'a> {
     opts: &'a BackupOptions,
     packer: Packer,
     progress: &'a dyn Progress,
-    known: IdSet<BlobId>,
+    known: Known,
     chunker: Chunker,
     buf: Vec<u8>,
     names: NameCache,
@@ -89,7 +90,7 @@ impl<'a> Walker<'a> {
         repo: &'a Repository,
         index: &'a Index,
         cache: LocalParent,
-        dedup: IdSet<BlobId>,
+        dedup: Known,
         opts: &'a BackupOptions,
         packer: Packer,
         progress: &'a dyn Progress,
@@ -168,20 +169,33 @@ impl<'a> Walker<'a> {
     }
 
     /// The parent's tree id for a directory whose entries are exactly the parent tree's (same
-    /// nodes, field by field): the same tree, so it is neither encoded, hashed nor stored again.
-    /// `None` when anything differs, when the parent tree is not in the repository's index (or
-    /// the put-only dedup list), or when this run collects its trees for the local cache.
+    /// nodes, field by field): the same tree, so it is neither hashed nor stored again (when
+    /// this run collects its trees for the local cache, it is encoded for it). `None` when
+    /// anything differs, or when the parent tree is not among the blobs this key deduplicates
+    /// against.
     fn unchanged_tree(
-        &self,
+        &mut self,
         parent_id: Option<BlobId>,
         parent: Option<&Tree>,
         now: &Tree,
     ) -> Option<BlobId> {
         let id = parent_id?;
-        let same = self.collected.is_none()
-            && parent.is_some_and(|p| p.nodes == now.nodes)
-            && self.known.contains(&id);
-        same.then_some(id)
+        let same = parent.is_some_and(|p| p.nodes == now.nodes) && self.known.contains(&id);
+        if !same {
+            return None;
+        }
+        if let Some(c) = &mut self.collected {
+            c.push((id, now.encode()));
+        }
+        Some(id)
+    }
+
+    /// A parent tree, from the local cache or the repository; `None` when it cannot be read.
+    fn parent_tree_quiet(&self, id: &BlobId) -> Option<Tree> {
+        match &self.cached {
+            Some(c) => c.get(id).cloned(),
+            None => self.reader.load_tree(id).ok(),
+        }
     }
 
     fn load_parent_tree(&mut self, id: Option<BlobId>) -> Option<Tree> {
@@ -624,7 +638,7 @@ impl<'a> Walker<'a> {
         while let Some(n) = gone.pop() {
             match n.kind {
                 NodeKind::Dir => {
-                    if let Some(t) = n.subtree.and_then(|id| self.reader.load_tree(&id).ok()) {
+                    if let Some(t) = n.subtree.and_then(|id| self.parent_tree_quiet(&id)) {
                         gone.extend(t.nodes);
                     }
                 }

@@ -109,6 +109,8 @@ pub struct Index {
     /// Further listings of a pack with other data keys (positions in `packs`).
     other_listings: IdMap<ObjectId, Vec<u32>>,
     index_ids: Vec<ObjectId>,
+    /// Only tree blobs are kept ([`Index::trees_only`]).
+    trees_only: bool,
     /// Index objects left out because readers ignore their signer (unknown or revoked key):
     /// a blob missing from this index may be listed there (messages say so).
     pub ignored_objects: usize,
@@ -117,6 +119,21 @@ pub struct Index {
 }
 
 impl Index {
+    /// An empty index that keeps only tree blobs of the packs added to it (data blobs are
+    /// skipped): what reading a parent snapshot's trees needs, in memory proportional to the
+    /// repository's trees, not its data.
+    pub fn trees_only() -> Index {
+        Index {
+            trees_only: true,
+            ..Index::default()
+        }
+    }
+
+    /// Whether only tree blobs are kept.
+    pub fn keeps_only_trees(&self) -> bool {
+        self.trees_only
+    }
+
     /// Add every pack of an index object signed by `lister`.
     pub fn add_file(&mut self, index_id: ObjectId, lister: Lister, f: &IndexFile) {
         self.index_ids.push(index_id);
@@ -150,6 +167,9 @@ impl Index {
             lister,
         });
         for b in &p.blobs {
+            if self.trees_only && b.blob_type != BlobType::Tree {
+                continue;
+            }
             let loc = BlobLocation {
                 pack: pos,
                 blob_type: b.blob_type,

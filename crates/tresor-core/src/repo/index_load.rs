@@ -6,6 +6,7 @@ use super::index::{IdSet, Index, Lister};
 use super::records;
 use super::trust::Verdict;
 use crate::error::{CoreError, Result};
+use tresor_format::blob::BlobType;
 use tresor_format::index::IndexFile;
 use tresor_format::{BlobId, ObjectId};
 use tresor_storage::{ErrorKind, Kind};
@@ -19,7 +20,20 @@ impl Repository {
     /// [`CoreError::PutOnly`]; storage errors, also of reading an index object (a transient
     /// failure must not look like a smaller index).
     pub fn load_index(&self) -> Result<Index> {
-        let (index, skipped) = self.load_index_lenient()?;
+        self.load_index_into(Index::default)
+    }
+
+    /// [`Repository::load_index`] keeping only tree blobs ([`Index::trees_only`]): to read a
+    /// parent snapshot's trees in memory proportional to the repository's trees.
+    ///
+    /// # Errors
+    /// As [`Repository::load_index`].
+    pub fn load_tree_index(&self) -> Result<Index> {
+        self.load_index_into(Index::trees_only)
+    }
+
+    fn load_index_into(&self, empty: fn() -> Index) -> Result<Index> {
+        let (index, skipped) = self.load_index_lenient_into(empty)?;
         match skipped.into_iter().find(|s| s.defect == Defect::Unreadable) {
             Some(s) => Err(s.error),
             None => Ok(index),
@@ -32,6 +46,10 @@ impl Repository {
     /// # Errors
     /// [`CoreError::PutOnly`], storage errors on listing.
     pub fn load_index_lenient(&self) -> Result<(Index, Vec<Skipped>)> {
+        self.load_index_lenient_into(Index::default)
+    }
+
+    fn load_index_lenient_into(&self, empty: fn() -> Index) -> Result<(Index, Vec<Skipped>)> {
         self.require_read("reading the index")?;
         // A concurrent prune replaces index objects and prune records (format §16): when a
         // listed object vanishes before it is read, or the prune records change meanwhile, the
@@ -40,7 +58,7 @@ impl Repository {
         loop {
             attempt += 1;
             let records = records::record_names(self)?;
-            let (index, skipped) = self.load_index_once()?;
+            let (index, skipped) = self.load_index_once(empty())?;
             let raced = skipped.iter().any(
                 |s| matches!(&s.error, CoreError::Storage(e) if e.kind == ErrorKind::NotFound),
             ) || records::record_names(self)? != records;
@@ -71,13 +89,22 @@ impl Repository {
         })
     }
 
-    fn load_index_once(&self) -> Result<(Index, Vec<Skipped>)> {
+    fn load_index_once(&self, mut index: Index) -> Result<(Index, Vec<Skipped>)> {
         let mut files = Vec::new();
         let mut skipped = Vec::new();
         for (name, size) in self.storage.list(Kind::Index)? {
             let id: ObjectId = name.parse()?;
             match self.open_index(&id, Some(size)) {
-                Ok((lister, f)) => files.push((lister != Lister::Full, id, lister, f)),
+                Ok((lister, mut f)) => {
+                    if index.keeps_only_trees() {
+                        // Held until all are read: keep only what the index will.
+                        for p in &mut f.packs {
+                            p.blobs.retain(|b| b.blob_type == BlobType::Tree);
+                            p.blobs.shrink_to_fit();
+                        }
+                    }
+                    files.push((lister != Lister::Full, id, lister, f));
+                }
                 Err((defect, error)) => skipped.push(Skipped { id, error, defect }),
             }
         }
@@ -89,7 +116,6 @@ impl Repository {
             .filter(|(not_full, ..)| !not_full)
             .flat_map(|(.., f)| f.supersedes.iter().copied())
             .collect();
-        let mut index = Index::default();
         for (_, id, lister, f) in files {
             if !superseded.contains(&id) {
                 index.add_file(id, lister, &f);

@@ -16,6 +16,8 @@
 //! | [`snapshots`] | saving, loading and judging snapshots; snapshot times |
 //! | [`index`] | the in-memory blob → pack map, and who listed each pack |
 //! | [`index_load`] | loading the index (index objects, then the fossils of the live prune state), dedup sets |
+//! | [`dedup_table`] | one index object's blob ids as a local sorted table file, looked up without loading it |
+//! | [`dedup_index`] | the blobs a backup deduplicates against, from local tables: memory bounded by the host's data |
 //! | [`index_writer`] | index objects written in parts of [`index_writer::PART_BLOBS`] blobs |
 //! | [`records`] | prune records (format §16): reading, writing, forget records, hidden snapshots |
 //! | [`blobs`] | reading blobs back through the index, copies by trust |
@@ -28,6 +30,8 @@
 
 pub mod blobs;
 pub mod cache;
+pub mod dedup_index;
+pub mod dedup_table;
 pub mod frames;
 pub mod handle;
 pub mod highwater;

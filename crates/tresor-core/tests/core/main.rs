@@ -3,6 +3,7 @@
 //! come from `tresor_testkit::repo`; the restic comparison needs restic (`tresor_testkit::require`).
 
 mod copy;
+mod dedup_tables;
 mod deep_trees;
 mod hostile_format;
 mod hostile_objects;

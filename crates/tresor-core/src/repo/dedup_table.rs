@@ -1,0 +1,299 @@
+//! One index object's blob ids as a local, sorted table file: what a backup deduplicates
+//! against without holding the repository's ids in memory.
+//!
+//! Layout of a table file (all integers little-endian; a local cache file, not a repository
+//! object — its version is [`MAGIC`]'s last byte):
+//!
+//! ```text
+//! magic    8 bytes   "TRDEDUP" 0x01
+//! signer  32 bytes   signing public key of the index object's writer
+//! count    8 bytes   number of ids, n
+//! bits     1 byte    prefix bits b, 0..=16
+//! fanout  (2^b + 1) × u32   fanout[p] = ids whose first b bits are < p; fanout[2^b] = n
+//! suffix   n × u16   the 16 bits of each id after its first b bits
+//! ids      n × 32 bytes, sorted ascending, no duplicates
+//! ```
+//!
+//! In memory a table keeps its fanout and suffix column: about 2 bytes per id plus
+//! 4 × 2^b ≤ 4 × n bytes (b is chosen so that buckets hold about 4 to 8 ids, at most 16 bits).
+//! A lookup finds the id's bucket, binary-searches the suffixes there and reads the 32-byte ids
+//! whose suffix matches from the file (`pread`, one per candidate: about n / 2^(b+16) false
+//! candidates per lookup). Reading the file does not map it: the page cache is not counted
+//! in the process's resident set.
+//!
+//! A table that fails its checks (size, magic, fanout not ascending or not ending at n) is not
+//! used; the caller rebuilds it from the index object. The file is trusted like the rest of the
+//! user's cache directory (mode 0600): ids it lists are deduplicated against.
+
+use std::fs::File;
+use std::io::{Read, Write};
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::path::Path;
+use tresor_format::BlobId;
+
+/// First bytes of a table file; the last one is the layout's version.
+pub const MAGIC: &[u8; 8] = b"TRDEDUP\x01";
+/// Bytes before the fanout.
+const HEADER: u64 = 8 + 32 + 8 + 1;
+/// Largest prefix width, bits.
+const MAX_BITS: u8 = 16;
+
+/// An open table: the fanout and suffixes in memory, the ids read from the file on demand.
+#[derive(Debug)]
+pub struct Table {
+    file: File,
+    /// Signing public key of the index object's writer.
+    pub signer: [u8; 32],
+    count: u64,
+    bits: u8,
+    fanout: Vec<u32>,
+    suffix: Vec<u16>,
+    ids_at: u64,
+}
+
+/// The first 8 bytes of an id as a big-endian number (ids are uniformly random).
+fn key(id: &BlobId) -> u64 {
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&id.0[..8]);
+    u64::from_be_bytes(b)
+}
+
+/// The bucket of an id: its first `bits` bits.
+fn prefix(k: u64, bits: u8) -> usize {
+    if bits == 0 { 0 } else { (k >> (64 - u32::from(bits))) as usize }
+}
+
+/// The 16 bits after the prefix.
+fn suffix_of(k: u64, bits: u8) -> u16 {
+    (k >> (48 - u32::from(bits))) as u16
+}
+
+/// Prefix width for `n` ids: buckets of 4 to 8 ids, at most [`MAX_BITS`].
+fn bits_for(n: usize) -> u8 {
+    let mut b = 0u8;
+    while b < MAX_BITS && (n >> (b + 3)) > 0 {
+        b += 1;
+    }
+    b
+}
+
+/// The table file's bytes for `ids` written by `signer` (sorted and deduplicated here).
+pub fn encode(signer: &[u8; 32], mut ids: Vec<BlobId>) -> Vec<u8> {
+    ids.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    ids.dedup();
+    let bits = bits_for(ids.len());
+    let mut fanout = vec![0u32; (1usize << bits) + 1];
+    for id in &ids {
+        fanout[prefix(key(id), bits) + 1] += 1;
+    }
+    for i in 1..fanout.len() {
+        fanout[i] += fanout[i - 1];
+    }
+    let n = ids.len();
+    let mut out = Vec::with_capacity(HEADER as usize + fanout.len() * 4 + n * 34);
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(signer);
+    out.extend_from_slice(&(n as u64).to_le_bytes());
+    out.push(bits);
+    fanout
+        .iter()
+        .for_each(|f| out.extend_from_slice(&f.to_le_bytes()));
+    ids.iter()
+        .for_each(|id| out.extend_from_slice(&suffix_of(key(id), bits).to_le_bytes()));
+    ids.iter().for_each(|id| out.extend_from_slice(&id.0));
+    out
+}
+
+/// Write a table atomically (a temporary file renamed into place), mode 0600.
+///
+/// # Errors
+/// I/O errors.
+pub fn write(path: &Path, signer: &[u8; 32], ids: Vec<BlobId>) -> std::io::Result<()> {
+    let bytes = encode(signer, ids);
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)?;
+    f.write_all(&bytes)?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, path)
+}
+
+/// The header of a table file: signer, count, prefix bits. `None` when it is not one.
+fn header(file: &mut File) -> Option<([u8; 32], u64, u8)> {
+    let mut h = [0u8; HEADER as usize];
+    file.read_exact(&mut h).ok()?;
+    if &h[..8] != MAGIC || h[48] > MAX_BITS {
+        return None;
+    }
+    let signer: [u8; 32] = h[8..40].try_into().ok()?;
+    let count = u64::from_le_bytes(h[40..48].try_into().ok()?);
+    Some((signer, count, h[48]))
+}
+
+/// The signer a table file records, reading only its header (`None`: absent or not a table).
+pub fn signer_of(path: &Path) -> Option<[u8; 32]> {
+    header(&mut File::open(path).ok()?).map(|(s, ..)| s)
+}
+
+impl Table {
+    /// Open and check a table file: its size must match its header, its fanout ascend and end
+    /// at its count. `None` when absent, short, or failing a check.
+    pub fn open(path: &Path) -> Option<Table> {
+        let mut file = File::open(path).ok()?;
+        let (signer, count, bits) = header(&mut file)?;
+        let slots = (1u64 << bits) + 1;
+        let ids_at = HEADER + slots * 4 + count.checked_mul(2)?;
+        let size = ids_at.checked_add(count.checked_mul(32)?)?;
+        if file.metadata().ok()?.len() != size || count > u64::from(u32::MAX) {
+            return None;
+        }
+        let mut raw = vec![0u8; usize::try_from(ids_at - HEADER).ok()?];
+        file.read_exact(&mut raw).ok()?;
+        let (f, s) = raw.split_at(slots as usize * 4);
+        let fanout: Vec<u32> = f
+            .chunks_exact(4)
+            .map(|c| u32::from_le_bytes(c.try_into().expect("4 bytes")))
+            .collect();
+        let ascending = fanout.first() == Some(&0) && fanout.windows(2).all(|w| w[0] <= w[1]);
+        if !ascending || u64::from(*fanout.last()?) != count {
+            return None;
+        }
+        let suffix = s
+            .chunks_exact(2)
+            .map(|c| u16::from_le_bytes(c.try_into().expect("2 bytes")))
+            .collect();
+        Some(Table {
+            file,
+            signer,
+            count,
+            bits,
+            fanout,
+            suffix,
+            ids_at,
+        })
+    }
+
+    /// Number of ids.
+    pub fn len(&self) -> u64 {
+        self.count
+    }
+
+    /// Whether the table lists no id.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// Bytes the table holds in memory (fanout and suffixes).
+    pub fn memory(&self) -> usize {
+        self.fanout.len() * 4 + self.suffix.len() * 2
+    }
+
+    /// Whether the table lists `id`. A read error answers `false` (the blob is written again).
+    pub fn contains(&self, id: &BlobId) -> bool {
+        let k = key(id);
+        let p = prefix(k, self.bits);
+        let (lo, hi) = (self.fanout[p] as usize, self.fanout[p + 1] as usize);
+        let bucket = &self.suffix[lo..hi];
+        let s = suffix_of(k, self.bits);
+        let start = bucket.partition_point(|&x| x < s);
+        let mut buf = [0u8; 32];
+        for i in (lo + start)..hi {
+            if self.suffix[i] != s {
+                break;
+            }
+            let at = self.ids_at + i as u64 * 32;
+            if self.file.read_exact_at(&mut buf, at).is_ok() && buf == id.0 {
+                return true;
+            }
+        }
+        false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ids(seed: u64, n: usize) -> Vec<BlobId> {
+        (0..n as u64)
+            .map(|i| {
+                let h = blake3::hash(&[seed.to_le_bytes(), i.to_le_bytes()].concat());
+                BlobId(*h.as_bytes())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_listed_id_is_found_and_no_other() {
+        let dir = tempfile::tempdir().unwrap();
+        for n in [0, 1, 7, 8, 9, 1000, 70_000] {
+            let path = dir.path().join(format!("t{n}"));
+            let mut listed = ids(1, n);
+            // Duplicates are stored once.
+            listed.extend(listed.clone().into_iter().take(3));
+            write(&path, &[7u8; 32], listed).unwrap();
+            let t = Table::open(&path).unwrap();
+            assert_eq!(t.len(), n as u64);
+            assert_eq!(t.signer, [7u8; 32]);
+            assert!(ids(1, n).iter().all(|id| t.contains(id)), "n = {n}");
+            assert!(!ids(2, 2000).iter().any(|id| t.contains(id)), "n = {n}");
+            // About 2 bytes per id in memory, plus a fanout of at most 4 bytes per id.
+            assert!(t.memory() <= 8 + n * 6, "n = {n}: {}", t.memory());
+            assert_eq!(signer_of(&path), Some([7u8; 32]));
+        }
+    }
+
+    #[test]
+    fn ids_sharing_their_first_bytes_are_told_apart() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t");
+        // Same first 8 bytes (same bucket and suffix), different tails.
+        let mk = |tail: u8| {
+            let mut b = [0xAB; 32];
+            b[31] = tail;
+            BlobId(b)
+        };
+        write(&path, &[0; 32], vec![mk(1), mk(3), mk(5)]).unwrap();
+        let t = Table::open(&path).unwrap();
+        assert!(t.contains(&mk(1)) && t.contains(&mk(3)) && t.contains(&mk(5)));
+        assert!(!t.contains(&mk(2)) && !t.contains(&mk(4)) && !t.contains(&mk(6)));
+    }
+
+    #[test]
+    fn damaged_files_are_refused_and_no_input_panics() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t");
+        let good = encode(&[1; 32], ids(3, 100));
+        let probe = ids(3, 1)[0];
+        // Cut short, one byte too many, wrong magic, a fanout that does not ascend or end at n.
+        let mut cases = vec![good[..good.len() - 1].to_vec(), [&good[..], &[0]].concat()];
+        let mut magic = good.clone();
+        magic[7] = 2;
+        cases.push(magic);
+        let mut fan = good.clone();
+        fan[HEADER as usize + 4..HEADER as usize + 8].copy_from_slice(&u32::MAX.to_le_bytes());
+        cases.push(fan);
+        let mut bits = good.clone();
+        bits[48] = 17;
+        cases.push(bits);
+        for c in &cases {
+            std::fs::write(&path, c).unwrap();
+            assert!(Table::open(&path).is_none());
+        }
+        // Any byte flipped: open refuses or lookups answer without panicking.
+        for i in (0..good.len()).step_by(7) {
+            let mut b = good.clone();
+            b[i] ^= 0x5A;
+            std::fs::write(&path, &b).unwrap();
+            if let Some(t) = Table::open(&path) {
+                let _ = t.contains(&probe);
+            }
+        }
+        std::fs::write(&path, &good).unwrap();
+        assert!(Table::open(&path).unwrap().contains(&probe));
+    }
+}

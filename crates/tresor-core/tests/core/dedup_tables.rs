@@ -1,0 +1,251 @@
+//! Deduplication through local tables (repo/dedup_index.rs): each index object is read once per
+//! machine and key, a backup with a cached parent reads no index object and no pack, the rules
+//! of who counts for deduplication hold, and damaged or stale tables are mended.
+
+use tresor_testkit::repo::*;
+
+use std::path::Path;
+use std::sync::Arc;
+use tresor_core::restorer::{self, RestoreOptions};
+use tresor_core::{NoProgress, Repository, keys};
+use tresor_format::ObjectId;
+use tresor_format::keyfile::KeyKind;
+use tresor_storage::faulty::{FaultyStorage, Method};
+use tresor_storage::local::LocalStorage;
+use tresor_storage::{Kind, Storage};
+
+type Faulty = FaultyStorage<LocalStorage>;
+
+fn faulty_setup(dir: &Path) -> (Arc<Faulty>, Repository) {
+    let f = Arc::new(FaultyStorage::new(LocalStorage::new(dir.join("repo"))));
+    let storage: Arc<dyn Storage> = f.clone();
+    let config = tresor_format::config::Config::new().unwrap();
+    let repo = Repository::init(storage, "admin", KDF, &owner("admin"), config).unwrap();
+    (f, repo)
+}
+
+/// A source of `files` files of 20 KiB (small: they share frames) and one of 300 KiB.
+fn source(dir: &Path, name: &str, seed: u8, files: usize) -> std::path::PathBuf {
+    let src = dir.join(name);
+    std::fs::create_dir_all(src.join("sub")).unwrap();
+    for i in 0..files {
+        let d = data(seed.wrapping_add(i as u8), 20 << 10);
+        std::fs::write(src.join("sub").join(format!("f{i}")), d).unwrap();
+    }
+    std::fs::write(src.join("big"), data(seed, 300 << 10)).unwrap();
+    src
+}
+
+/// Reads of objects of `kind` (whole or ranges) since the calls were last cleared.
+fn reads(f: &Faulty, kind: Kind) -> usize {
+    f.calls()
+        .iter()
+        .filter(|c| matches!(c.method, Method::Read | Method::ReadRange) && c.kind == Some(kind))
+        .count()
+}
+
+fn restore_and_compare(repo: &Repository, snap: &ObjectId, src: &Path, to: &Path) {
+    let snap = repo.load_snapshot(snap).unwrap();
+    let index = repo.load_index().unwrap();
+    let opts = RestoreOptions {
+        verify: true,
+        ..RestoreOptions::new(to.to_path_buf())
+    };
+    restorer::restore(repo, &index, &snap, &opts, &NoProgress).unwrap();
+    let back = to.join(src.strip_prefix("/").unwrap());
+    for e in walkdir(src) {
+        let rel = e.strip_prefix(src).unwrap();
+        assert_eq!(
+            std::fs::read(&e).unwrap(),
+            std::fs::read(back.join(rel)).unwrap(),
+            "{}",
+            rel.display()
+        );
+    }
+}
+
+fn walkdir(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walkdir(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+#[test]
+fn each_index_object_is_read_once_per_machine_and_a_cached_rerun_reads_none() {
+    let dir = tempfile::tempdir().unwrap();
+    let (f, admin) = faulty_setup(dir.path());
+    // Everything the test creates later goes under `others`: the directories leading to `a`
+    // keep their metadata, so an unchanged run writes no tree.
+    let cache = dir.path().join("cache");
+    let others = dir.path().join("others");
+    std::fs::create_dir_all(&cache).unwrap();
+    std::fs::create_dir_all(&others).unwrap();
+    let a = source(dir.path(), "a", 1, 12);
+    let first = backup(&admin, &a, "a", Some(&cache));
+    assert!(first.summary.data_blobs > 0);
+    // Another host (same full key, no cache) writes one more index object.
+    let b = source(&others, "b", 100, 5);
+    backup(&admin, &b, "b", None);
+    let before = f.list(Kind::Index).unwrap().len();
+
+    f.clear_calls();
+    let second = backup(&admin, &a, "a", Some(&cache));
+    // The index objects written since the last run: a's own (written after its tables were
+    // opened) and b's.
+    assert_eq!(reads(&f, Kind::Index), 2);
+    assert_eq!(reads(&f, Kind::Pack), 0, "parent trees come from the local cache");
+    assert_eq!(second.summary.files_unmodified, 13);
+    assert_eq!(second.summary.data_blobs, 0);
+    assert_eq!(second.summary.tree_blobs, 0, "{:?}", second.summary);
+    assert_eq!(second.parent, first.snapshot_id);
+
+    f.clear_calls();
+    let third = backup(&admin, &a, "a", Some(&cache));
+    assert_eq!(reads(&f, Kind::Index), 0);
+    assert_eq!(reads(&f, Kind::Pack), 0);
+    assert_eq!(third.parent, second.snapshot_id);
+    assert_eq!(f.list(Kind::Index).unwrap().len(), before, "nothing new to index");
+
+    // A copy of b's files backed up by a third host deduplicates against b's blobs through
+    // the tables.
+    let c = others.join("c");
+    std::fs::rename(&b, &c).unwrap();
+    let copy = backup(&admin, &c, "c", Some(&cache));
+    assert_eq!(copy.summary.data_blobs, 0, "{:?}", copy.summary);
+
+    // A changed file is read again and the snapshot restores byte for byte.
+    std::fs::write(a.join("sub").join("f3"), data(77, 25 << 10)).unwrap();
+    let changed = backup(&admin, &a, "a", Some(&cache));
+    assert_eq!(changed.summary.files_changed, 1, "{:?}", changed.summary);
+    assert_eq!(changed.summary.files_unmodified, 12);
+    let to = others.join("restored");
+    restore_and_compare(&admin, changed.snapshot_id.as_ref().unwrap(), &a, &to);
+}
+
+#[test]
+fn without_a_matching_cache_the_parent_trees_are_read_from_the_repository() {
+    let dir = tempfile::tempdir().unwrap();
+    let (f, admin) = faulty_setup(dir.path());
+    let a = source(dir.path(), "a", 3, 6);
+    let first = backup(&admin, &a, "a", None);
+    // Another machine's cache (empty): the parent's trees are read from packs, and nothing
+    // is read again.
+    f.clear_calls();
+    let cache = dir.path().join("cache");
+    let second = backup(&admin, &a, "a", Some(&cache));
+    assert!(reads(&f, Kind::Pack) > 0);
+    assert_eq!(second.parent, first.snapshot_id);
+    assert_eq!(second.summary.bytes_read, 0, "{:?}", second.summary);
+    // The cache now holds the parent: the next run reads no pack.
+    f.clear_calls();
+    let third = backup(&admin, &a, "a", Some(&cache));
+    assert_eq!(reads(&f, Kind::Pack), 0);
+    assert_eq!(third.summary.bytes_read, 0);
+    // A cache of an older snapshot than the repository's newest is not used.
+    backup(&admin, &a, "a", None);
+    f.clear_calls();
+    let fifth = backup(&admin, &a, "a", Some(&cache));
+    assert!(reads(&f, Kind::Pack) > 0);
+    assert_eq!(fifth.summary.bytes_read, 0);
+}
+
+/// The table directory of the only key that wrote tables under `cache`.
+fn tables_of(cache: &Path) -> std::path::PathBuf {
+    let repos: Vec<_> = std::fs::read_dir(cache).unwrap().flatten().collect();
+    assert_eq!(repos.len(), 1);
+    let keys: Vec<_> = std::fs::read_dir(repos[0].path().join("dedup"))
+        .unwrap()
+        .flatten()
+        .collect();
+    assert_eq!(keys.len(), 1);
+    keys[0].path()
+}
+
+#[test]
+fn damaged_and_stale_tables_are_mended() {
+    let dir = tempfile::tempdir().unwrap();
+    let (f, admin) = faulty_setup(dir.path());
+    let cache = dir.path().join("cache");
+    let a = source(dir.path(), "a", 5, 4);
+    backup(&admin, &a, "a", Some(&cache));
+    let b = source(dir.path(), "b", 50, 4);
+    backup(&admin, &b, "b", None);
+    let opened = admin.open_dedup_index(&cache).unwrap();
+    assert_eq!(opened.fetched, 2, "a's own object (written after its tables) and b's");
+    let all = opened.len();
+    let tables = tables_of(&cache);
+    let names: Vec<String> = f.list(Kind::Index).unwrap().into_iter().map(|(n, _)| n).collect();
+    assert_eq!(names.len(), 2);
+    // Damage: a table cut short, another overwritten.
+    let t0 = tables.join(&names[0]);
+    let len = std::fs::metadata(&t0).unwrap().len();
+    std::fs::OpenOptions::new().write(true).open(&t0).unwrap().set_len(len - 1).unwrap();
+    std::fs::write(tables.join(&names[1]), b"garbage").unwrap();
+    std::fs::write(tables.join("left-over.tmp123"), b"x").unwrap();
+    let mended = admin.open_dedup_index(&cache).unwrap();
+    assert_eq!(mended.fetched, 2);
+    assert_eq!(mended.len(), all);
+    assert!(!tables.join("left-over.tmp123").exists());
+    // An index object deleted (as prune would): its table goes, its blobs no longer count.
+    admin.storage().delete(Kind::Index, &names[1]).unwrap();
+    let after = admin.open_dedup_index(&cache).unwrap();
+    assert_eq!(after.fetched, 0);
+    assert!(after.len() < all);
+    assert!(!tables.join(&names[1]).exists());
+    assert!(tables.join(&names[0]).exists());
+}
+
+#[test]
+fn who_counts_put_only_keys_see_their_own_and_removed_keys_stop_counting() {
+    let dir = tempfile::tempdir().unwrap();
+    let (storage, admin) = setup(dir.path());
+    let a = source(dir.path(), "a", 7, 4);
+    backup(&admin, &a, "a", None);
+    keys::add(&admin, "host", KeyKind::PutOnly, KDF, &owner("vps")).unwrap();
+    let id = keys::add(&admin, "other", KeyKind::Full, KDF, &owner("other")).unwrap();
+    let host = Repository::open(storage.clone(), "host").unwrap();
+    let hcache = dir.path().join("hcache");
+    // The put-only host: the admin's blobs do not count, its own do, and it never fetches
+    // the admin's object again.
+    let copy = dir.path().join("copy");
+    std::fs::create_dir_all(&copy).unwrap();
+    std::fs::copy(a.join("big"), copy.join("big")).unwrap();
+    let first = backup(&host, &copy, "vps", Some(&hcache));
+    assert!(first.summary.data_blobs > 0, "no other writer's blob counts");
+    let opened = host.open_dedup_index(&hcache).unwrap();
+    assert_eq!(opened.fetched, 1, "its own object, written after its tables were opened");
+    assert_eq!(host.open_dedup_index(&hcache).unwrap().fetched, 0);
+    assert_eq!(opened.len(), first.summary.data_blobs + first.summary.tree_blobs);
+    // Another full key's blobs count for the admin until that key is removed.
+    let other = Repository::open(storage.clone(), "other").unwrap();
+    let o = source(dir.path(), "o", 90, 3);
+    let written = backup(&other, &o, "o", None);
+    let cache = dir.path().join("cache");
+    let stale = admin.open_dedup_index(&cache).unwrap();
+    // Judged by the trust record this handle read before `other` was added: not counted.
+    let admin = Repository::open(storage.clone(), "admin").unwrap();
+    let with = admin.open_dedup_index(&cache).unwrap();
+    assert_eq!(with.fetched, 0);
+    assert_eq!(
+        with.len() - stale.len(),
+        written.summary.data_blobs + written.summary.tree_blobs
+    );
+    // Removed, the key's earlier objects are still accepted; what it signs later is not.
+    keys::remove(&admin, &id.to_hex(), "2026-12-07T00:00:00Z").unwrap();
+    let late = source(dir.path(), "late", 140, 3);
+    let late_run = backup(&other, &late, "late", None);
+    assert!(late_run.summary.data_blobs > 0);
+    let admin = Repository::open(storage.clone(), "admin").unwrap();
+    let without = admin.open_dedup_index(&cache).unwrap();
+    assert_eq!(without.fetched, 1, "the late object is read once");
+    assert_eq!(without.len(), with.len(), "and its ids do not count");
+    let again = admin.open_dedup_index(&cache).unwrap();
+    assert_eq!((again.fetched, again.len()), (0, with.len()));
+}
