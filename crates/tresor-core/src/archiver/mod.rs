@@ -34,8 +34,8 @@ use crate::repo::index::Index;
 use crate::repo::markers::PendingMarkers;
 use crate::repo::packer::Packer;
 use crate::{PROGRAM_VERSION, Progress};
-use refresh::Refresher;
 use known::Known;
+use refresh::Refresher;
 use std::io::Read;
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
@@ -337,9 +337,7 @@ fn cached_parent(
         };
     }
     let (id, _) = parent?;
-    cache
-        .load(&repo.key().id_key)
-        .filter(|c| c.snapshot == *id)
+    cache.load(&repo.key().id_key).filter(|c| c.snapshot == *id)
 }
 
 #[allow(clippy::too_many_lines, reason = "split by r12-core/r12-cli")]

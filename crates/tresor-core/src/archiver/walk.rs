@@ -1,5 +1,6 @@
 //! The walker: turns directories into trees, files into blob lists.
 
+use super::known::Known;
 use super::open::{Listed, OpenError, open_dir, open_regular};
 use super::{BackupOptions, StdinSource};
 use crate::error::{CoreError, Result};
@@ -9,7 +10,6 @@ use crate::fsmeta::{
 };
 use crate::repo::Repository;
 use crate::repo::blobs::BlobReader;
-use super::known::Known;
 use crate::repo::index::{IdMap, Index};
 use crate::repo::packer::Packer;
 use crate::{ItemOutcome, Progress};

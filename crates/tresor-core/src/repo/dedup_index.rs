@@ -29,8 +29,12 @@ use tresor_storage::Kind;
 /// The repository's blobs this key deduplicates against, from local tables.
 #[derive(Debug, Default)]
 pub struct DedupIndex {
-    /// Tables whose signer counts, this key's own first.
+    /// Tables whose signer counts, smallest first (a host's own recent objects are small; a
+    /// table's suffixes are read at its first lookup).
     tables: Vec<Table>,
+    /// The table of the last hit, tried first (consecutive lookups of a backup tend to hit
+    /// the same table).
+    last_hit: std::cell::Cell<usize>,
     /// Ids of objects whose table could not be written (a full or read-only cache directory).
     memory: IdSet<BlobId>,
     /// Index objects fetched by this opening (those not seen before).
@@ -40,7 +44,15 @@ pub struct DedupIndex {
 impl DedupIndex {
     /// Whether the repository holds blob `id` for this key to deduplicate against.
     pub fn contains(&self, id: &BlobId) -> bool {
-        self.memory.contains(id) || self.tables.iter().any(|t| t.contains(id))
+        if self.memory.contains(id) {
+            return true;
+        }
+        let last = self.last_hit.get();
+        if self.tables.get(last).is_some_and(|t| t.contains(id)) {
+            return true;
+        }
+        let hit = (0..self.tables.len()).find(|&i| i != last && self.tables[i].contains(id));
+        hit.inspect(|&i| self.last_hit.set(i)).is_some()
     }
 
     /// Number of ids that count (an id listed by two objects is counted twice).
@@ -80,21 +92,22 @@ impl Repository {
             .recursive(true)
             .mode(0o700)
             .create(&dir);
-        let listed = self.storage.list(Kind::Index)?;
+        // Only names that are object ids become file names (a hostile listing names nothing
+        // outside the directory).
+        let listed: Vec<(ObjectId, u64)> = self
+            .storage
+            .list(Kind::Index)?
+            .into_iter()
+            .filter_map(|(name, size)| Some((name.parse::<ObjectId>().ok()?, size)))
+            .collect();
         remove_unlisted(&dir, &listed);
         let mut out = DedupIndex::default();
-        let mut others = Vec::new();
-        for (name, size) in listed {
-            let Ok(id) = name.parse::<ObjectId>() else {
-                continue;
-            };
-            match self.usable_table(&dir.join(&name), &id, size, &mut out) {
-                Some(t) if t.signer == me => out.tables.push(t),
-                Some(t) => others.push(t),
-                None => {}
+        for (id, size) in listed {
+            if let Some(t) = self.usable_table(&dir.join(id.to_hex()), &id, size, &mut out) {
+                out.tables.push(t);
             }
         }
-        out.tables.extend(others);
+        out.tables.sort_by_key(Table::len);
         Ok(out)
     }
 
@@ -139,17 +152,22 @@ impl Repository {
         size: u64,
         out: &mut DedupIndex,
     ) -> Option<[u8; 32]> {
+        // Each copy is dropped as soon as the next is made: the peak is about the stored
+        // object, its plaintext and its decoded form.
         let bytes = self.fetch(Kind::Index, id, Some(size)).ok()?;
         out.fetched += 1;
         let (signer, env) = IndexFile::envelope(&bytes).ok()?;
+        drop(bytes);
         let ids: Vec<BlobId> = if signer == self.signer.public() {
             let list = IndexFile::dedup_list(&self.signer, &env).ok()?;
+            drop(env);
             list.into_iter().map(|(_, b)| b).collect()
         } else if self.key().can_read() {
             let f = IndexFile::open_sealed(self.key(), &env.sealed, &signer).ok()?;
+            drop(env);
             f.packs
-                .iter()
-                .flat_map(|p| p.blobs.iter().map(|b| b.id))
+                .into_iter()
+                .flat_map(|p| p.blobs.into_iter().map(|b| b.id))
                 .collect()
         } else {
             Vec::new()
@@ -164,11 +182,12 @@ impl Repository {
 }
 
 /// Remove the tables of objects no longer listed, and temporary files of interrupted writes.
-fn remove_unlisted(dir: &Path, listed: &[(String, u64)]) {
+fn remove_unlisted(dir: &Path, listed: &[(ObjectId, u64)]) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
     };
-    let names: std::collections::HashSet<&str> = listed.iter().map(|(n, _)| n.as_str()).collect();
+    let names: std::collections::HashSet<String> =
+        listed.iter().map(|(id, _)| id.to_hex()).collect();
     for e in entries.flatten() {
         let name = e.file_name();
         let keep = name.to_str().is_some_and(|n| names.contains(n));

@@ -14,21 +14,23 @@
 //! ids      n × 32 bytes, sorted ascending, no duplicates
 //! ```
 //!
-//! In memory a table keeps its fanout and suffix column: about 2 bytes per id plus
-//! 4 × 2^b ≤ 4 × n bytes (b is chosen so that buckets hold about 4 to 8 ids, at most 16 bits).
-//! A lookup finds the id's bucket, binary-searches the suffixes there and reads the 32-byte ids
-//! whose suffix matches from the file (`pread`, one per candidate: about n / 2^(b+16) false
-//! candidates per lookup). Reading the file does not map it: the page cache is not counted
-//! in the process's resident set.
+//! In memory a table keeps its fanout (4 × 2^b bytes; b is chosen so that buckets hold 64 to
+//! 128 ids, at most 16 bits: under 0.07 bytes per id) from the start, and its suffix column
+//! (2 bytes per id) from its first lookup: a backup whose lookups all end in its own tables
+//! never loads the others'. A lookup finds the id's bucket, binary-searches the suffixes there
+//! and reads the 32-byte ids whose suffix matches from the file (`pread`, one per candidate:
+//! about 128 / 2^16 false candidates per lookup). Reading the file does not map it: the page
+//! cache is not counted in the process's resident set.
 //!
 //! A table that fails its checks (size, magic, fanout not ascending or not ending at n) is not
 //! used; the caller rebuilds it from the index object. The file is trusted like the rest of the
 //! user's cache directory (mode 0600): ids it lists are deduplicated against.
 
 use std::fs::File;
-use std::io::{Read, Write};
+use std::io::{BufWriter, Read, Write};
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::Path;
+use std::sync::OnceLock;
 use tresor_format::BlobId;
 
 /// First bytes of a table file; the last one is the layout's version.
@@ -47,7 +49,9 @@ pub struct Table {
     count: u64,
     bits: u8,
     fanout: Vec<u32>,
-    suffix: Vec<u16>,
+    /// The suffix column, read at the first lookup (empty when that read fails).
+    suffix: OnceLock<Vec<u16>>,
+    suffix_at: u64,
     ids_at: u64,
 }
 
@@ -60,7 +64,11 @@ fn key(id: &BlobId) -> u64 {
 
 /// The bucket of an id: its first `bits` bits.
 fn prefix(k: u64, bits: u8) -> usize {
-    if bits == 0 { 0 } else { (k >> (64 - u32::from(bits))) as usize }
+    if bits == 0 {
+        0
+    } else {
+        (k >> (64 - u32::from(bits))) as usize
+    }
 }
 
 /// The 16 bits after the prefix.
@@ -68,17 +76,24 @@ fn suffix_of(k: u64, bits: u8) -> u16 {
     (k >> (48 - u32::from(bits))) as u16
 }
 
-/// Prefix width for `n` ids: buckets of 4 to 8 ids, at most [`MAX_BITS`].
+/// Prefix width for `n` ids: buckets of 64 to 128 ids, at most [`MAX_BITS`].
 fn bits_for(n: usize) -> u8 {
     let mut b = 0u8;
-    while b < MAX_BITS && (n >> (b + 3)) > 0 {
+    while b < MAX_BITS && (n >> (b + 7)) > 0 {
         b += 1;
     }
     b
 }
 
-/// The table file's bytes for `ids` written by `signer` (sorted and deduplicated here).
-pub fn encode(signer: &[u8; 32], mut ids: Vec<BlobId>) -> Vec<u8> {
+/// Write the table of `ids` written by `signer` (sorted and deduplicated here) to `out`.
+///
+/// # Errors
+/// I/O errors of `out`.
+pub fn encode_to(
+    out: &mut impl Write,
+    signer: &[u8; 32],
+    mut ids: Vec<BlobId>,
+) -> std::io::Result<()> {
     ids.sort_unstable_by(|a, b| a.0.cmp(&b.0));
     ids.dedup();
     let bits = bits_for(ids.len());
@@ -89,18 +104,26 @@ pub fn encode(signer: &[u8; 32], mut ids: Vec<BlobId>) -> Vec<u8> {
     for i in 1..fanout.len() {
         fanout[i] += fanout[i - 1];
     }
-    let n = ids.len();
-    let mut out = Vec::with_capacity(HEADER as usize + fanout.len() * 4 + n * 34);
-    out.extend_from_slice(MAGIC);
-    out.extend_from_slice(signer);
-    out.extend_from_slice(&(n as u64).to_le_bytes());
-    out.push(bits);
-    fanout
-        .iter()
-        .for_each(|f| out.extend_from_slice(&f.to_le_bytes()));
-    ids.iter()
-        .for_each(|id| out.extend_from_slice(&suffix_of(key(id), bits).to_le_bytes()));
-    ids.iter().for_each(|id| out.extend_from_slice(&id.0));
+    out.write_all(MAGIC)?;
+    out.write_all(signer)?;
+    out.write_all(&(ids.len() as u64).to_le_bytes())?;
+    out.write_all(&[bits])?;
+    for f in &fanout {
+        out.write_all(&f.to_le_bytes())?;
+    }
+    for id in &ids {
+        out.write_all(&suffix_of(key(id), bits).to_le_bytes())?;
+    }
+    for id in &ids {
+        out.write_all(&id.0)?;
+    }
+    Ok(())
+}
+
+/// The table file's bytes for `ids` written by `signer`.
+pub fn encode(signer: &[u8; 32], ids: Vec<BlobId>) -> Vec<u8> {
+    let mut out = Vec::new();
+    encode_to(&mut out, signer, ids).expect("writing to a Vec");
     out
 }
 
@@ -109,16 +132,16 @@ pub fn encode(signer: &[u8; 32], mut ids: Vec<BlobId>) -> Vec<u8> {
 /// # Errors
 /// I/O errors.
 pub fn write(path: &Path, signer: &[u8; 32], ids: Vec<BlobId>) -> std::io::Result<()> {
-    let bytes = encode(signer, ids);
     let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-    let mut f = std::fs::OpenOptions::new()
+    let f = std::fs::OpenOptions::new()
         .write(true)
         .create(true)
         .truncate(true)
         .mode(0o600)
         .open(&tmp)?;
-    f.write_all(&bytes)?;
-    f.sync_all()?;
+    let mut w = BufWriter::with_capacity(1 << 16, f);
+    encode_to(&mut w, signer, ids)?;
+    w.into_inner().map_err(|e| e.into_error())?.sync_all()?;
     std::fs::rename(&tmp, path)
 }
 
@@ -146,15 +169,15 @@ impl Table {
         let mut file = File::open(path).ok()?;
         let (signer, count, bits) = header(&mut file)?;
         let slots = (1u64 << bits) + 1;
-        let ids_at = HEADER + slots * 4 + count.checked_mul(2)?;
+        let suffix_at = HEADER + slots * 4;
+        let ids_at = suffix_at + count.checked_mul(2)?;
         let size = ids_at.checked_add(count.checked_mul(32)?)?;
         if file.metadata().ok()?.len() != size || count > u64::from(u32::MAX) {
             return None;
         }
-        let mut raw = vec![0u8; usize::try_from(ids_at - HEADER).ok()?];
+        let mut raw = vec![0u8; slots as usize * 4];
         file.read_exact(&mut raw).ok()?;
-        let (f, s) = raw.split_at(slots as usize * 4);
-        let fanout: Vec<u32> = f
+        let fanout: Vec<u32> = raw
             .chunks_exact(4)
             .map(|c| u32::from_le_bytes(c.try_into().expect("4 bytes")))
             .collect();
@@ -162,18 +185,28 @@ impl Table {
         if !ascending || u64::from(*fanout.last()?) != count {
             return None;
         }
-        let suffix = s
-            .chunks_exact(2)
-            .map(|c| u16::from_le_bytes(c.try_into().expect("2 bytes")))
-            .collect();
         Some(Table {
             file,
             signer,
             count,
             bits,
             fanout,
-            suffix,
+            suffix: OnceLock::new(),
+            suffix_at,
             ids_at,
+        })
+    }
+
+    /// The suffix column, read from the file at the first call.
+    fn suffix(&self) -> &[u16] {
+        self.suffix.get_or_init(|| {
+            let mut raw = vec![0u8; self.count as usize * 2];
+            if self.file.read_exact_at(&mut raw, self.suffix_at).is_err() {
+                return Vec::new();
+            }
+            raw.chunks_exact(2)
+                .map(|c| u16::from_le_bytes(c.try_into().expect("2 bytes")))
+                .collect()
         })
     }
 
@@ -187,9 +220,9 @@ impl Table {
         self.count == 0
     }
 
-    /// Bytes the table holds in memory (fanout and suffixes).
+    /// Bytes the table holds in memory (fanout, and suffixes once loaded).
     pub fn memory(&self) -> usize {
-        self.fanout.len() * 4 + self.suffix.len() * 2
+        self.fanout.len() * 4 + self.suffix.get().map_or(0, |s| s.len() * 2)
     }
 
     /// Whether the table lists `id`. A read error answers `false` (the blob is written again).
@@ -197,12 +230,15 @@ impl Table {
         let k = key(id);
         let p = prefix(k, self.bits);
         let (lo, hi) = (self.fanout[p] as usize, self.fanout[p + 1] as usize);
-        let bucket = &self.suffix[lo..hi];
+        let suffix = self.suffix();
+        let Some(bucket) = suffix.get(lo..hi) else {
+            return false;
+        };
         let s = suffix_of(k, self.bits);
         let start = bucket.partition_point(|&x| x < s);
         let mut buf = [0u8; 32];
         for i in (lo + start)..hi {
-            if self.suffix[i] != s {
+            if suffix[i] != s {
                 break;
             }
             let at = self.ids_at + i as u64 * 32;
@@ -238,11 +274,15 @@ mod tests {
             write(&path, &[7u8; 32], listed).unwrap();
             let t = Table::open(&path).unwrap();
             assert_eq!(t.len(), n as u64);
+            assert!(
+                t.memory() <= 8 + n / 16,
+                "n = {n}: only the fanout before a lookup"
+            );
             assert_eq!(t.signer, [7u8; 32]);
             assert!(ids(1, n).iter().all(|id| t.contains(id)), "n = {n}");
             assert!(!ids(2, 2000).iter().any(|id| t.contains(id)), "n = {n}");
-            // About 2 bytes per id in memory, plus a fanout of at most 4 bytes per id.
-            assert!(t.memory() <= 8 + n * 6, "n = {n}: {}", t.memory());
+            // 2 bytes per id in memory, plus a fanout of at most 4 bytes per 64 ids.
+            assert!(t.memory() <= 8 + n * 2 + n / 16, "n = {n}: {}", t.memory());
             assert_eq!(signer_of(&path), Some([7u8; 32]));
         }
     }
