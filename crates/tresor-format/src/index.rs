@@ -215,6 +215,112 @@ impl IndexFile {
     }
 }
 
+/// Something decoded that contributes blob ids ([`IndexFile::sealed_blob_ids`]).
+trait Ids {
+    fn ids_into(self, out: &mut Vec<BlobId>);
+}
+
+impl Ids for BlobEntry {
+    fn ids_into(self, out: &mut Vec<BlobId>) {
+        out.push(self.id);
+    }
+}
+
+impl Ids for BlobEntryV2 {
+    fn ids_into(self, out: &mut Vec<BlobId>) {
+        out.push(self.id());
+    }
+}
+
+/// A sequence decoded element by element, keeping only the elements' blob ids.
+struct Flat<T>(Vec<BlobId>, std::marker::PhantomData<T>);
+
+impl<T> Ids for Flat<T> {
+    fn ids_into(self, out: &mut Vec<BlobId>) {
+        out.extend(self.0);
+    }
+}
+
+impl<'de, T: Deserialize<'de> + Ids> Deserialize<'de> for Flat<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct Visit<T>(std::marker::PhantomData<T>);
+        impl<'de, T: Deserialize<'de> + Ids> serde::de::Visitor<'de> for Visit<T> {
+            type Value = Vec<BlobId>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a sequence")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> std::result::Result<Vec<BlobId>, A::Error> {
+                // A declared length is not trusted for more than 65,536 elements up front.
+                let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1 << 16));
+                while let Some(e) = seq.next_element::<T>()? {
+                    e.ids_into(&mut out);
+                }
+                Ok(out)
+            }
+        }
+        let v = d.deserialize_seq(Visit::<T>(std::marker::PhantomData))?;
+        Ok(Flat(v, std::marker::PhantomData))
+    }
+}
+
+/// An [`IndexPack`] (or [`IndexPackV2`]) keeping only its blobs' ids.
+#[derive(Deserialize)]
+#[serde(bound = "E: Deserialize<'de> + Ids")]
+struct PackIds<E> {
+    #[allow(dead_code, reason = "decoded to reach the blobs")]
+    id: ObjectId,
+    #[allow(dead_code, reason = "decoded to reach the blobs")]
+    data_key: DataKey,
+    blobs: Flat<E>,
+}
+
+impl<E> Ids for PackIds<E> {
+    fn ids_into(self, out: &mut Vec<BlobId>) {
+        self.blobs.ids_into(out);
+    }
+}
+
+/// An [`IndexFile`] (or `IndexFileV2`) keeping only its blobs' ids.
+#[derive(Deserialize)]
+#[serde(bound = "E: Deserialize<'de> + Ids")]
+struct FileIds<E> {
+    #[allow(dead_code, reason = "checked before decoding")]
+    version: u32,
+    #[allow(dead_code, reason = "decoded to reach the packs")]
+    supersedes: Vec<ObjectId>,
+    packs: Flat<PackIds<E>>,
+}
+
+impl IndexFile {
+    /// The blob ids the sealed part of an index object lists (every pack's, in order), without
+    /// holding its decoded packs: memory is the sealed bytes (dropped once decrypted), the
+    /// plaintext and the ids. The signer is bound as in [`IndexFile::open_sealed`].
+    ///
+    /// # Errors
+    /// As [`IndexFile::open`].
+    pub fn sealed_blob_ids(
+        key: &MasterKey,
+        sealed: Vec<u8>,
+        signer: &[u8; 32],
+    ) -> Result<Vec<BlobId>> {
+        let plain = key.open(SealedKind::Index, &sealed, Some(signer))?;
+        drop(sealed);
+        let version = crate::error::postcard_version(&plain, "index")?;
+        crate::check_repo_version("index", version)?;
+        let malformed = |e| FormatError::malformed("index", e);
+        let ids = if version == 2 {
+            postcard::from_bytes::<FileIds<BlobEntryV2>>(&plain).map_err(malformed)?
+        } else {
+            let f: FileIds<BlobEntry> = postcard::from_bytes(&plain).map_err(malformed)?;
+            return Ok(f.packs.0);
+        };
+        Ok(ids.packs.0)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -237,6 +343,53 @@ mod tests {
                 data_key: DataKey([8; 32]),
                 blobs: vec![entry(1, BlobType::Data), entry(2, BlobType::Tree)],
             }],
+        }
+    }
+
+    #[test]
+    fn sealed_blob_ids_are_every_entrys_id_in_order() {
+        let key = MasterKey::generate().unwrap();
+        let signer = Signer::generate().unwrap();
+        let mut f = index();
+        f.packs.push(IndexPack {
+            id: ObjectId([7; 32]),
+            data_key: DataKey([6; 32]),
+            blobs: vec![],
+        });
+        let mut third = f.packs[0].clone();
+        third.blobs[0].id = BlobId([5; 32]);
+        third.blobs[1].member = Some(3);
+        f.packs.push(third);
+        for version in [2, 3] {
+            f.version = version;
+            // A member would make the writer encode version 3.
+            f.packs[2].blobs[1].member = (version == 3).then_some(3);
+            assert_eq!(f.encode()[0], version as u8, "encoded as version {version}");
+            let stored = f.to_object(&key, &signer).unwrap();
+            let (s, env) = IndexFile::envelope(&stored).unwrap();
+            let ids = IndexFile::sealed_blob_ids(&key, env.sealed.clone(), &s).unwrap();
+            let want: Vec<BlobId> = f
+                .packs
+                .iter()
+                .flat_map(|p| p.blobs.iter().map(|b| b.id))
+                .collect();
+            assert_eq!(ids, want);
+            assert_eq!(
+                ids,
+                vec![
+                    BlobId([1; 32]),
+                    BlobId([2; 32]),
+                    BlobId([5; 32]),
+                    BlobId([2; 32])
+                ]
+            );
+            // Bound to its signer, and any flipped byte is refused.
+            assert!(IndexFile::sealed_blob_ids(&key, env.sealed.clone(), &[0; 32]).is_err());
+            for i in (0..env.sealed.len()).step_by(5) {
+                let mut b = env.sealed.clone();
+                b[i] ^= 1;
+                assert!(IndexFile::sealed_blob_ids(&key, b, &s).is_err());
+            }
         }
     }
 

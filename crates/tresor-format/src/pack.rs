@@ -66,6 +66,13 @@ pub(crate) struct BlobEntryV2 {
     raw_length: u64,
 }
 
+impl BlobEntryV2 {
+    /// The blob's id.
+    pub(crate) fn id(&self) -> BlobId {
+        self.id
+    }
+}
+
 impl From<BlobEntryV2> for BlobEntry {
     fn from(e: BlobEntryV2) -> Self {
         BlobEntry {

@@ -152,8 +152,8 @@ impl Repository {
         size: u64,
         out: &mut DedupIndex,
     ) -> Option<[u8; 32]> {
-        // Each copy is dropped as soon as the next is made: the peak is about the stored
-        // object, its plaintext and its decoded form.
+        // Each copy is dropped as soon as the next is made, and only ids are decoded: the
+        // peak is about the sealed part, its plaintext and the ids.
         let bytes = self.fetch(Kind::Index, id, Some(size)).ok()?;
         out.fetched += 1;
         let (signer, env) = IndexFile::envelope(&bytes).ok()?;
@@ -163,12 +163,7 @@ impl Repository {
             drop(env);
             list.into_iter().map(|(_, b)| b).collect()
         } else if self.key().can_read() {
-            let f = IndexFile::open_sealed(self.key(), &env.sealed, &signer).ok()?;
-            drop(env);
-            f.packs
-                .into_iter()
-                .flat_map(|p| p.blobs.into_iter().map(|b| b.id))
-                .collect()
+            IndexFile::sealed_blob_ids(self.key(), env.sealed, &signer).ok()?
         } else {
             Vec::new()
         };
