@@ -289,15 +289,15 @@ impl<E> Ids for PackIds<E> {
 struct FileIds<E> {
     #[allow(dead_code, reason = "checked before decoding")]
     version: u32,
-    #[allow(dead_code, reason = "decoded to reach the packs")]
     supersedes: Vec<ObjectId>,
     packs: Flat<PackIds<E>>,
 }
 
 impl IndexFile {
-    /// The blob ids the sealed part of an index object lists (every pack's, in order), without
-    /// holding its decoded packs: memory is the sealed bytes (dropped once decrypted), the
-    /// plaintext and the ids. The signer is bound as in [`IndexFile::open_sealed`].
+    /// The index objects the sealed part of an index object supersedes, and the blob ids it
+    /// lists (every pack's, in order), without holding its decoded packs: memory is the sealed
+    /// bytes (dropped once decrypted), the plaintext and the ids. The signer is bound as in
+    /// [`IndexFile::open_sealed`].
     ///
     /// # Errors
     /// As [`IndexFile::open`].
@@ -305,19 +305,18 @@ impl IndexFile {
         key: &MasterKey,
         sealed: Vec<u8>,
         signer: &[u8; 32],
-    ) -> Result<Vec<BlobId>> {
+    ) -> Result<(Vec<ObjectId>, Vec<BlobId>)> {
         let plain = key.open(SealedKind::Index, &sealed, Some(signer))?;
         drop(sealed);
         let version = crate::error::postcard_version(&plain, "index")?;
         crate::check_repo_version("index", version)?;
         let malformed = |e| FormatError::malformed("index", e);
-        let ids = if version == 2 {
-            postcard::from_bytes::<FileIds<BlobEntryV2>>(&plain).map_err(malformed)?
-        } else {
-            let f: FileIds<BlobEntry> = postcard::from_bytes(&plain).map_err(malformed)?;
-            return Ok(f.packs.0);
-        };
-        Ok(ids.packs.0)
+        if version == 2 {
+            let f: FileIds<BlobEntryV2> = postcard::from_bytes(&plain).map_err(malformed)?;
+            return Ok((f.supersedes, f.packs.0));
+        }
+        let f: FileIds<BlobEntry> = postcard::from_bytes(&plain).map_err(malformed)?;
+        Ok((f.supersedes, f.packs.0))
     }
 }
 
@@ -351,6 +350,7 @@ mod tests {
         let key = MasterKey::generate().unwrap();
         let signer = Signer::generate().unwrap();
         let mut f = index();
+        f.supersedes = vec![ObjectId([3; 32]), ObjectId([4; 32])];
         f.packs.push(IndexPack {
             id: ObjectId([7; 32]),
             data_key: DataKey([6; 32]),
@@ -367,7 +367,8 @@ mod tests {
             assert_eq!(f.encode()[0], version as u8, "encoded as version {version}");
             let stored = f.to_object(&key, &signer).unwrap();
             let (s, env) = IndexFile::envelope(&stored).unwrap();
-            let ids = IndexFile::sealed_blob_ids(&key, env.sealed.clone(), &s).unwrap();
+            let (retired, ids) = IndexFile::sealed_blob_ids(&key, env.sealed.clone(), &s).unwrap();
+            assert_eq!(retired, f.supersedes);
             let want: Vec<BlobId> = f
                 .packs
                 .iter()

@@ -102,11 +102,25 @@ impl Repository {
             .collect();
         remove_unlisted(&dir, &listed);
         let mut out = DedupIndex::default();
+        let mut tables = Vec::new();
         for (id, size) in listed {
             if let Some(t) = self.usable_table(&dir.join(id.to_hex()), &id, size, &mut out) {
-                out.tables.push(t);
+                tables.push((id, t));
             }
         }
+        // Objects a full key's object supersedes are left out, as readers leave them out
+        // (format §9; only full keys retire index objects): a storage serving an old,
+        // superseded object again cannot make a backup deduplicate against pruned data.
+        let retired: std::collections::HashSet<ObjectId> = tables
+            .iter()
+            .filter(|(id, t)| self.trust.verdict(&t.signer, id) == Verdict::Full)
+            .flat_map(|(_, t)| t.supersedes.iter().copied())
+            .collect();
+        out.tables = tables
+            .into_iter()
+            .filter(|(id, _)| !retired.contains(id))
+            .map(|(_, t)| t)
+            .collect();
         out.tables.sort_by_key(Table::len);
         Ok(out)
     }
@@ -158,16 +172,18 @@ impl Repository {
         out.fetched += 1;
         let (signer, env) = IndexFile::envelope(&bytes).ok()?;
         drop(bytes);
-        let ids: Vec<BlobId> = if signer == self.signer.public() {
+        // A full key reads the sealed part, which names the objects it supersedes; a put-only
+        // key reads its own dedup lists only.
+        let (retired, ids): (Vec<ObjectId>, Vec<BlobId>) = if self.key().can_read() {
+            IndexFile::sealed_blob_ids(self.key(), env.sealed, &signer).ok()?
+        } else if signer == self.signer.public() {
             let list = IndexFile::dedup_list(&self.signer, &env).ok()?;
             drop(env);
-            list.into_iter().map(|(_, b)| b).collect()
-        } else if self.key().can_read() {
-            IndexFile::sealed_blob_ids(self.key(), env.sealed, &signer).ok()?
+            (Vec::new(), list.into_iter().map(|(_, b)| b).collect())
         } else {
-            Vec::new()
+            (Vec::new(), Vec::new())
         };
-        if dedup_table::write(path, &signer, ids.clone()).is_err()
+        if dedup_table::write(path, &signer, &retired, ids.clone()).is_err()
             && self.counts_for_dedup(&signer, id)
         {
             out.memory.extend(ids);

@@ -5,10 +5,12 @@
 //! object — its version is [`MAGIC`]'s last byte):
 //!
 //! ```text
-//! magic    8 bytes   "TRDEDUP" 0x01
+//! magic    8 bytes   "TRDEDUP" 0x02
 //! signer  32 bytes   signing public key of the index object's writer
 //! count    8 bytes   number of ids, n
 //! bits     1 byte    prefix bits b, 0..=16
+//! retired  4 bytes   number of index objects this one supersedes, r (format §9)
+//! retired  r × 32 bytes, their ids
 //! fanout  (2^b + 1) × u32   fanout[p] = ids whose first b bits are < p; fanout[2^b] = n
 //! suffix   n × u16   the 16 bits of each id after its first b bits
 //! ids      n × 32 bytes, sorted ascending, no duplicates
@@ -31,12 +33,14 @@ use std::io::{BufWriter, Read, Write};
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::Path;
 use std::sync::OnceLock;
-use tresor_format::BlobId;
+use tresor_format::{BlobId, ObjectId};
 
 /// First bytes of a table file; the last one is the layout's version.
-pub const MAGIC: &[u8; 8] = b"TRDEDUP\x01";
-/// Bytes before the fanout.
-const HEADER: u64 = 8 + 32 + 8 + 1;
+pub const MAGIC: &[u8; 8] = b"TRDEDUP\x02";
+/// Bytes before the list of superseded objects.
+const HEADER: u64 = 8 + 32 + 8 + 1 + 4;
+/// Most superseded objects a table lists.
+const MAX_RETIRED: u32 = 1 << 20;
 /// Largest prefix width, bits.
 const MAX_BITS: u8 = 16;
 
@@ -46,6 +50,8 @@ pub struct Table {
     file: File,
     /// Signing public key of the index object's writer.
     pub signer: [u8; 32],
+    /// Index objects the object supersedes.
+    pub supersedes: Vec<ObjectId>,
     count: u64,
     bits: u8,
     fanout: Vec<u32>,
@@ -92,6 +98,7 @@ fn bits_for(n: usize) -> u8 {
 pub fn encode_to(
     out: &mut impl Write,
     signer: &[u8; 32],
+    supersedes: &[ObjectId],
     mut ids: Vec<BlobId>,
 ) -> std::io::Result<()> {
     ids.sort_unstable_by(|a, b| a.0.cmp(&b.0));
@@ -108,6 +115,11 @@ pub fn encode_to(
     out.write_all(signer)?;
     out.write_all(&(ids.len() as u64).to_le_bytes())?;
     out.write_all(&[bits])?;
+    let retired = u32::try_from(supersedes.len()).map_err(std::io::Error::other)?;
+    out.write_all(&retired.to_le_bytes())?;
+    for r in supersedes {
+        out.write_all(&r.0)?;
+    }
     for f in &fanout {
         out.write_all(&f.to_le_bytes())?;
     }
@@ -120,10 +132,10 @@ pub fn encode_to(
     Ok(())
 }
 
-/// The table file's bytes for `ids` written by `signer`.
-pub fn encode(signer: &[u8; 32], ids: Vec<BlobId>) -> Vec<u8> {
+/// The table file's bytes for `ids` written by `signer`, superseding `supersedes`.
+pub fn encode(signer: &[u8; 32], supersedes: &[ObjectId], ids: Vec<BlobId>) -> Vec<u8> {
     let mut out = Vec::new();
-    encode_to(&mut out, signer, ids).expect("writing to a Vec");
+    encode_to(&mut out, signer, supersedes, ids).expect("writing to a Vec");
     out
 }
 
@@ -131,7 +143,12 @@ pub fn encode(signer: &[u8; 32], ids: Vec<BlobId>) -> Vec<u8> {
 ///
 /// # Errors
 /// I/O errors.
-pub fn write(path: &Path, signer: &[u8; 32], ids: Vec<BlobId>) -> std::io::Result<()> {
+pub fn write(
+    path: &Path,
+    signer: &[u8; 32],
+    supersedes: &[ObjectId],
+    ids: Vec<BlobId>,
+) -> std::io::Result<()> {
     let tmp = path.with_extension(format!("tmp{}", std::process::id()));
     let f = std::fs::OpenOptions::new()
         .write(true)
@@ -140,13 +157,14 @@ pub fn write(path: &Path, signer: &[u8; 32], ids: Vec<BlobId>) -> std::io::Resul
         .mode(0o600)
         .open(&tmp)?;
     let mut w = BufWriter::with_capacity(1 << 16, f);
-    encode_to(&mut w, signer, ids)?;
+    encode_to(&mut w, signer, supersedes, ids)?;
     w.into_inner().map_err(|e| e.into_error())?.sync_all()?;
     std::fs::rename(&tmp, path)
 }
 
-/// The header of a table file: signer, count, prefix bits. `None` when it is not one.
-fn header(file: &mut File) -> Option<([u8; 32], u64, u8)> {
+/// The header of a table file: signer, count, prefix bits, superseded objects. `None` when
+/// it is not one.
+fn header(file: &mut File) -> Option<([u8; 32], u64, u8, u32)> {
     let mut h = [0u8; HEADER as usize];
     file.read_exact(&mut h).ok()?;
     if &h[..8] != MAGIC || h[48] > MAX_BITS {
@@ -154,7 +172,8 @@ fn header(file: &mut File) -> Option<([u8; 32], u64, u8)> {
     }
     let signer: [u8; 32] = h[8..40].try_into().ok()?;
     let count = u64::from_le_bytes(h[40..48].try_into().ok()?);
-    Some((signer, count, h[48]))
+    let retired = u32::from_le_bytes(h[49..53].try_into().ok()?);
+    (retired <= MAX_RETIRED).then_some((signer, count, h[48], retired))
 }
 
 /// The signer a table file records, reading only its header (`None`: absent or not a table).
@@ -167,14 +186,21 @@ impl Table {
     /// at its count. `None` when absent, short, or failing a check.
     pub fn open(path: &Path) -> Option<Table> {
         let mut file = File::open(path).ok()?;
-        let (signer, count, bits) = header(&mut file)?;
+        let (signer, count, bits, retired) = header(&mut file)?;
         let slots = (1u64 << bits) + 1;
-        let suffix_at = HEADER + slots * 4;
+        let fanout_at = HEADER + u64::from(retired) * 32;
+        let suffix_at = fanout_at + slots * 4;
         let ids_at = suffix_at + count.checked_mul(2)?;
         let size = ids_at.checked_add(count.checked_mul(32)?)?;
         if file.metadata().ok()?.len() != size || count > u64::from(u32::MAX) {
             return None;
         }
+        let mut raw = vec![0u8; retired as usize * 32];
+        file.read_exact(&mut raw).ok()?;
+        let supersedes = raw
+            .chunks_exact(32)
+            .map(|c| ObjectId(c.try_into().expect("32 bytes")))
+            .collect();
         let mut raw = vec![0u8; slots as usize * 4];
         file.read_exact(&mut raw).ok()?;
         let fanout: Vec<u32> = raw
@@ -188,6 +214,7 @@ impl Table {
         Some(Table {
             file,
             signer,
+            supersedes,
             count,
             bits,
             fanout,
@@ -271,7 +298,7 @@ mod tests {
             let mut listed = ids(1, n);
             // Duplicates are stored once.
             listed.extend(listed.clone().into_iter().take(3));
-            write(&path, &[7u8; 32], listed).unwrap();
+            write(&path, &[7u8; 32], &[ObjectId([n as u8; 32])], listed).unwrap();
             let t = Table::open(&path).unwrap();
             assert_eq!(t.len(), n as u64);
             assert!(
@@ -279,6 +306,7 @@ mod tests {
                 "n = {n}: only the fanout before a lookup"
             );
             assert_eq!(t.signer, [7u8; 32]);
+            assert_eq!(t.supersedes, vec![ObjectId([n as u8; 32])]);
             assert!(ids(1, n).iter().all(|id| t.contains(id)), "n = {n}");
             assert!(!ids(2, 2000).iter().any(|id| t.contains(id)), "n = {n}");
             // 2 bytes per id in memory, plus a fanout of at most 4 bytes per 64 ids.
@@ -297,7 +325,7 @@ mod tests {
             b[31] = tail;
             BlobId(b)
         };
-        write(&path, &[0; 32], vec![mk(1), mk(3), mk(5)]).unwrap();
+        write(&path, &[0; 32], &[], vec![mk(1), mk(3), mk(5)]).unwrap();
         let t = Table::open(&path).unwrap();
         assert!(t.contains(&mk(1)) && t.contains(&mk(3)) && t.contains(&mk(5)));
         assert!(!t.contains(&mk(2)) && !t.contains(&mk(4)) && !t.contains(&mk(6)));
@@ -307,16 +335,27 @@ mod tests {
     fn damaged_files_are_refused_and_no_input_panics() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t");
-        let good = encode(&[1; 32], ids(3, 100));
+        let good = encode(
+            &[1; 32],
+            &[ObjectId([4; 32]), ObjectId([5; 32])],
+            ids(3, 100),
+        );
+        let fanout_at = HEADER as usize + 64;
         let probe = ids(3, 1)[0];
         // Cut short, one byte too many, wrong magic, a fanout that does not ascend or end at n.
         let mut cases = vec![good[..good.len() - 1].to_vec(), [&good[..], &[0]].concat()];
         let mut magic = good.clone();
-        magic[7] = 2;
+        magic[7] = 1;
         cases.push(magic);
         let mut fan = good.clone();
-        fan[HEADER as usize + 4..HEADER as usize + 8].copy_from_slice(&u32::MAX.to_le_bytes());
+        fan[fanout_at + 4..fanout_at + 8].copy_from_slice(&u32::MAX.to_le_bytes());
         cases.push(fan);
+        // More superseded objects than the file holds, or than any table may list.
+        for retired in [3u32, MAX_RETIRED + 1, u32::MAX] {
+            let mut r = good.clone();
+            r[49..53].copy_from_slice(&retired.to_le_bytes());
+            cases.push(r);
+        }
         let mut bits = good.clone();
         bits[48] = 17;
         cases.push(bits);

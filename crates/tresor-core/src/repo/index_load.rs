@@ -143,9 +143,10 @@ impl Repository {
     /// Storage errors on listing. Unreadable index objects are skipped (their blobs are written
     /// again).
     pub fn load_dedup_set(&self) -> Result<IdSet<BlobId>> {
-        let mut set = IdSet::default();
         let me = self.signer.public();
         let full = self.key().can_read();
+        let mut lists: Vec<(ObjectId, Vec<BlobId>)> = Vec::new();
+        let mut retired = std::collections::HashSet::new();
         for (name, size) in self.storage.list(Kind::Index)? {
             let id: ObjectId = name.parse()?;
             let Ok(bytes) = self.fetch(Kind::Index, &id, Some(size)) else {
@@ -154,15 +155,26 @@ impl Repository {
             let Ok((signer, env)) = IndexFile::envelope(&bytes) else {
                 continue;
             };
-            if signer == me {
-                if let Ok(list) = IndexFile::dedup_list(&self.signer, &env) {
-                    set.extend(list.into_iter().map(|(_, b)| b));
+            let verdict = self.trust.verdict(&signer, &id);
+            if full && (signer == me || verdict == Verdict::Full) {
+                // As readers: objects a full key's object supersedes are left out (format §9).
+                if let Ok((sup, ids)) = IndexFile::sealed_blob_ids(self.key(), env.sealed, &signer)
+                {
+                    if verdict == Verdict::Full {
+                        retired.extend(sup);
+                    }
+                    lists.push((id, ids));
                 }
-            } else if full
-                && self.trust.verdict(&signer, &id) == Verdict::Full
-                && let Ok(f) = IndexFile::open_sealed(self.key(), &env.sealed, &signer)
+            } else if signer == me
+                && let Ok(list) = IndexFile::dedup_list(&self.signer, &env)
             {
-                set.extend(f.packs.iter().flat_map(|p| p.blobs.iter().map(|b| b.id)));
+                lists.push((id, list.into_iter().map(|(_, b)| b).collect()));
+            }
+        }
+        let mut set = IdSet::default();
+        for (id, ids) in lists {
+            if !retired.contains(&id) {
+                set.extend(ids);
             }
         }
         Ok(set)

@@ -281,3 +281,67 @@ fn who_counts_put_only_keys_see_their_own_and_removed_keys_stop_counting() {
     let again = admin.open_dedup_index(&cache).unwrap();
     assert_eq!((again.fetched, again.len()), (0, with.len()));
 }
+
+#[test]
+fn superseded_index_objects_do_not_count_and_only_full_keys_retire() {
+    let dir = tempfile::tempdir().unwrap();
+    let (storage, admin) = setup(dir.path());
+    let cache = dir.path().join("cache");
+    let a = source(dir.path(), "a", 11, 3);
+    let a_run = backup(&admin, &a, "a", None);
+    let b = source(dir.path(), "b", 111, 3);
+    let b_run = backup(&admin, &b, "b", None);
+    let objects = |s: &Arc<dyn Storage>| -> Vec<ObjectId> {
+        let mut v: Vec<ObjectId> = s
+            .list(Kind::Index)
+            .unwrap()
+            .iter()
+            .map(|(n, _)| n.parse().unwrap())
+            .collect();
+        v.sort();
+        v
+    };
+    let before = objects(&storage);
+    let all = admin.open_dedup_index(&cache).unwrap().len();
+    let blobs =
+        |r: &tresor_core::archiver::BackupResult| r.summary.data_blobs + r.summary.tree_blobs;
+    assert_eq!(all, blobs(&a_run) + blobs(&b_run));
+    // Which object is b's: the one whose ids go when it is left out.
+    let index = admin.load_index().unwrap();
+    let b_obj = *before
+        .iter()
+        .find(|o| {
+            index.packs().iter().any(|p| p.index_id == **o) && {
+                let bytes = storage.read(Kind::Index, &o.to_hex()).unwrap();
+                let (_, f) = tresor_format::index::IndexFile::open(admin.key(), &bytes).unwrap();
+                f.packs.iter().map(|p| p.blobs.len() as u64).sum::<u64>() == blobs(&b_run)
+            }
+        })
+        .unwrap();
+    let superseding = |key: &Repository, retired: ObjectId| {
+        let f = tresor_format::index::IndexFile {
+            version: key.config().version,
+            supersedes: vec![retired],
+            packs: vec![],
+        };
+        let bytes = f.to_object(key.key(), key.signer()).unwrap();
+        key.write_object(Kind::Index, &bytes).unwrap()
+    };
+    // A put-only key's object naming b's as superseded retires nothing.
+    keys::add(&admin, "host", KeyKind::PutOnly, KDF, &owner("vps")).unwrap();
+    let host = Repository::open(storage.clone(), "host").unwrap();
+    superseding(&host, b_obj);
+    let admin = Repository::open(storage.clone(), "admin").unwrap();
+    let opened = admin.open_dedup_index(&cache).unwrap();
+    assert_eq!((opened.fetched, opened.len()), (1, all));
+    assert_eq!(admin.load_dedup_set().unwrap().len() as u64, all);
+    // The admin's does (as a prune's consolidated index would): b's blobs no longer count,
+    // though b's object is still listed (a storage serving it again).
+    superseding(&admin, b_obj);
+    let opened = admin.open_dedup_index(&cache).unwrap();
+    assert_eq!(opened.fetched, 1);
+    assert_eq!(opened.len(), blobs(&a_run));
+    // The same without a cache directory (the ids in memory).
+    assert_eq!(admin.load_dedup_set().unwrap().len() as u64, blobs(&a_run));
+    assert!(storage.read(Kind::Index, &b_obj.to_hex()).is_ok());
+}
