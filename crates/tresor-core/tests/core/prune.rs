@@ -567,6 +567,7 @@ fn backup_deduplicating_against_condemned_data_resurrects_it() {
     let without_x = files(&[("keep", 21, 100 << 10)]);
     write_tree(&a, &with_x);
     let s1 = backup(&env.repo, &a, "h");
+    let s1_snap = env.repo.load_snapshot(&s1).unwrap();
     write_tree(&a, &without_x);
     let s2 = backup(&env.repo, &a, "h");
     env.forget(&s1);
@@ -584,15 +585,23 @@ fn backup_deduplicating_against_condemned_data_resurrects_it() {
     assert!(!stats.armed);
     env.check(true);
 
-    // A backup on another host deduplicates x against those dedup lists: it uploads no data
-    // and references condemned blobs.
+    // A backup starting now does not deduplicate against the superseded index objects (format
+    // §9): it would store x again (a dry run, so that x stays condemned below).
     write_tree(&c, &files(&[("x", 20, 500 << 10)]));
-    let s3 = backup(&env.repo, &c, "other");
-    let r = env.repo.load_snapshot(&s3).unwrap();
-    assert_eq!(r.summary.unwrap().data_blobs, 0, "x was deduplicated");
+    let dry = BackupOptions {
+        dry_run: true,
+        ..tresor_testkit::repo::backup_options(&c, "fresh")
+    };
+    let fresh = archiver::backup(&env.repo, dry, &NoProgress).unwrap();
+    assert!(fresh.summary.data_blobs > 0, "x would be stored again");
+    // A backup on another host that read the index before run 1 (and deduplicated x against
+    // it) ends now: its snapshot references condemned blobs (s1's tree, as host "other").
+    let mut other = s1_snap.clone();
+    other.hostname = "other".into();
+    let s3 = env.repo.save_snapshot(&other).unwrap();
     // Readers still see condemned packs: check is clean and the snapshot restores.
     env.check(true);
-    assert_restores(&env.repo, &s3, &c, &files(&[("x", 20, 500 << 10)]));
+    assert_restores(&env.repo, &s3, &a, &with_x);
 
     // Run 2 (deletes allowed again): resurrects x's packs, deletes the superseded index
     // objects and arms what remains.
@@ -616,7 +625,7 @@ fn backup_deduplicating_against_condemned_data_resurrects_it() {
         "{plan:?}"
     );
     env.check(true);
-    assert_restores(&env.repo, &s3, &c, &files(&[("x", 20, 500 << 10)]));
+    assert_restores(&env.repo, &s3, &a, &with_x);
     assert_restores(&env.repo, &s2, &a, &without_x);
 
     // A backup that was running while a generation was armed (it read the old index) finishes
