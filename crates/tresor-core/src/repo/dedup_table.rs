@@ -101,7 +101,7 @@ pub fn encode_to(
     supersedes: &[ObjectId],
     mut ids: Vec<BlobId>,
 ) -> std::io::Result<()> {
-    ids.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    ids.sort_unstable_by_key(|a| a.0);
     ids.dedup();
     let bits = bits_for(ids.len());
     let mut fanout = vec![0u32; (1usize << bits) + 1];
@@ -264,16 +264,11 @@ impl Table {
         let s = suffix_of(k, self.bits);
         let start = bucket.partition_point(|&x| x < s);
         let mut buf = [0u8; 32];
-        for i in (lo + start)..hi {
-            if suffix[i] != s {
-                break;
-            }
+        let candidates = bucket[start..].iter().take_while(|&&x| x == s).count();
+        (lo + start..lo + start + candidates).any(|i| {
             let at = self.ids_at + i as u64 * 32;
-            if self.file.read_exact_at(&mut buf, at).is_ok() && buf == id.0 {
-                return true;
-            }
-        }
-        false
+            self.file.read_exact_at(&mut buf, at).is_ok() && buf == id.0
+        })
     }
 }
 
