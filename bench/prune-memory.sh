@@ -31,16 +31,8 @@ mkdir -p "$WORK"
 export TRESOR_REPOSITORY="$WORK/repo" TRESOR_PASSWORD=bench
 unset TRESOR_PASSWORD_FILE TRESOR_PASSWORD_COMMAND
 
-# Runs a command under /usr/bin/time -v; prints "<label>: <max RSS MiB> MiB, <seconds> s".
-measure() {
-    local label=$1
-    shift
-    /usr/bin/time -v "$@" >"$WORK/$label.out" 2>"$WORK/$label.time"
-    local kib secs
-    kib=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$WORK/$label.time")
-    secs=$(awk -F': ' '/Elapsed \(wall clock\)/ {print $2}' "$WORK/$label.time")
-    printf '%-22s max RSS %7.1f MiB   wall %s\n' "$label" "$(echo "$kib / 1024" | bc -l)" "$secs"
-}
+# shellcheck source=bench/measure.sh
+. bench/measure.sh
 
 echo "synthesising $BLOBS blobs in $WORK/repo ..."
 measure synth "$SYNTH" "$WORK/repo" bench "$BLOBS" 4

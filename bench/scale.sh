@@ -33,19 +33,8 @@ BIN=${TRESOR_BIN:-$TARGET/release/tresor}
 SYNTH=${SYNTH_BIN:-$TARGET/release/examples/synth_repo}
 unset TRESOR_PASSWORD TRESOR_PASSWORD_FILE TRESOR_PASSWORD_COMMAND TRESOR_KEY_FILE TRESOR_REPOSITORY
 
-# measure LABEL CMD...: runs CMD under /usr/bin/time -v; prints and records
-# "LABEL <max RSS MiB> <wall s>".
-measure() {
-    local label=$1
-    shift
-    /usr/bin/time -v "$@" >"$WORK/$label.out" 2>"$WORK/$label.time"
-    local kib secs
-    kib=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$WORK/$label.time")
-    secs=$(awk -F': ' '/Elapsed \(wall clock\)/ {print $2}' "$WORK/$label.time" |
-        awk -F: '{ if (NF == 3) print $1 * 3600 + $2 * 60 + $3; else print $1 * 60 + $2 }')
-    printf '%-28s max RSS %8.1f MiB   wall %7.2f s\n' "$label" "$(echo "$kib / 1024" | bc -l)" "$secs"
-    echo "$label $(echo "$kib / 1024" | bc -l) $secs" >>"$WORK/results"
-}
+# shellcheck source=bench/measure.sh
+. bench/measure.sh
 
 mkdir -p "$WORK"
 : >"$WORK/results"
@@ -78,8 +67,9 @@ max_rss() { grep -E "^$1 " "$WORK/results" | awk '{print $2}' | sort -n | tail -
 big=$(median 'big-rerun-[0-9]+')
 empty=$(median 'empty-rerun-[0-9]+')
 echo
-echo "first backup in the large repository: $(max_rss big-first-backup) MiB (floor 150)"
-echo "unchanged rerun: $(max_rss 'big-rerun-[0-9]+') MiB (floor 150); median $big s vs $empty s in an empty repository: $(echo "$big / $empty" | bc -l | cut -c1-5)x (floor 2x)"
+printf 'first backup in the large repository: %.1f MiB (floor 150)\n' "$(max_rss big-first-backup)"
+printf 'unchanged rerun: %.1f MiB (floor 150); median %s s vs %s s in an empty repository: %.2fx (floor 2x)\n' \
+    "$(max_rss 'big-rerun-[0-9]+')" "$big" "$empty" "$(echo "$big / $empty" | bc -l)"
 
 if [ "${SKIP_CHECK:-}" != 1 ]; then
     run=("$BIN" -r "$WORK/big" --key-file "$WORK/big.key" --cache-dir "$WORK/cache-big")
