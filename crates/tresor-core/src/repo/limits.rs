@@ -57,11 +57,18 @@ pub fn max_object_size(kind: Kind, config: &Config) -> u64 {
         Kind::PruneRecord => PRUNE_RECORD,
         Kind::Trust => TRUST,
         Kind::Drill => DRILL,
-        Kind::Index => INDEX_MIN.max((INDEX_EVERY as u64).saturating_mul(config.pack_size)),
+        Kind::Index => max_index_size(config.pack_size),
         Kind::Pack => 2u64
             .saturating_mul(config.pack_size.saturating_add(MAX_TREE_SIZE as u64))
             .saturating_add(MIB),
     }
+}
+
+/// The largest index object readers take in from a repository of `pack_size` (bytes):
+/// [`INDEX_MIN`] or [`INDEX_EVERY`] × `pack_size`, whichever is larger. The packer counts the
+/// bytes of the index object it collects against this and writes it before it would pass.
+pub fn max_index_size(pack_size: u64) -> u64 {
+    INDEX_MIN.max((INDEX_EVERY as u64).saturating_mul(pack_size))
 }
 
 /// The largest stored length of a blob of `blob_type` (format §7): a data blob holds at most
