@@ -50,15 +50,11 @@ use tresor_storage::Storage;
 use upload::{Pending, uploader};
 use worker::{Settings, Tail, WorkerCtx, worker};
 
-/// Packs per index object that readers' size limit for index objects is sized for
-/// ([`crate::repo::limits::max_index_size`]: `INDEX_EVERY × pack_size`).
-pub const INDEX_EVERY: usize = 16;
-
 /// A run writes an index object once this many packs are stored and not yet listed (and one at
 /// its end): a run of up to `INDEX_FLUSH` packs (512 MiB at the default `pack_size`) writes
 /// one index object. An index object is also written earlier when the next pack would take it
 /// over readers' size limit (counted by the uploader), which only packs of many tiny blobs reach.
-pub const INDEX_FLUSH: usize = 2 * INDEX_EVERY;
+pub const INDEX_FLUSH: usize = 2 * crate::repo::limits::INDEX_EVERY;
 
 /// A batch of blobs is handed to the workers once it holds this many plaintext bytes…
 pub const BATCH_BYTES: usize = 1 << 20;
