@@ -1,5 +1,5 @@
-//! The packer's last packs: the workers' unfinished packs are combined at the end of a run, so
-//! a backup writes at most one data pack below `pack_size` (and one tree pack), not one per
+//! The packer's last packs: the workers' unfinished packs are combined at the end of a run when
+//! they fit one pack, so a backup writes one pack below `pack_size` where it wrote one per
 //! worker; what was combined restores byte for byte and reads clean.
 
 use std::path::Path;
@@ -28,10 +28,10 @@ fn noise(seed: u64, n: usize) -> Vec<u8> {
         .collect()
 }
 
-/// A source of 192 incompressible files of 64 KiB (12 MiB: 1.5 packs, in 12 batches of 1 MiB
-/// for the workers) and 100 small text files (frame members).
+/// A source of 320 incompressible files of 64 KiB (20 MiB: 2.6 packs as stored, in 20 batches
+/// of 1 MiB for the workers) and 100 small text files (frame members).
 fn source(dir: &Path) -> Vec<(String, Vec<u8>)> {
-    let mut files: Vec<(String, Vec<u8>)> = (0..192u64)
+    let mut files: Vec<(String, Vec<u8>)> = (0..320u64)
         .map(|i| (format!("big/{i:03}"), noise(i + 1, 64 << 10)))
         .collect();
     files.extend((0..100).map(|i| {
@@ -79,9 +79,9 @@ fn two_workers_write_one_unfinished_data_pack_and_the_combined_pack_reads_back()
     let repo = Repository::init(storage.clone(), "admin", KDF, &owner("admin"), config).unwrap();
     let src = dir.path().join("src");
     let files = source(&src);
-    // Two workers (backup_options), each taking about half of the 12 batches.
+    // Two workers (backup_options), each taking about half of the 20 batches.
     let b = backup(&repo, &src, "h", None);
-    assert_eq!(b.summary.data_blobs, 292, "{:?}", b.summary);
+    assert_eq!(b.summary.data_blobs, 420, "{:?}", b.summary);
 
     let (packs, _) = listed_packs(&repo, storage.as_ref());
     let data: Vec<u64> = packs
@@ -91,20 +91,21 @@ fn two_workers_write_one_unfinished_data_pack_and_the_combined_pack_reads_back()
         .collect();
     let trees = packs.len() - data.len();
     let blobs: usize = packs.iter().map(|p| p.blobs.len()).sum();
-    assert_eq!(blobs as u64, 292 + b.summary.tree_blobs);
-    // 12 MiB of blobs: one full pack and one below pack_size (each worker's own unfinished
-    // pack would make two below it, or three packs in all).
+    assert_eq!(blobs as u64, 420 + b.summary.tree_blobs);
+    // 2.6 packs of blobs make three packs however the batches were shared: two full ones and
+    // the workers' unfinished ones combined, or one full one and two that do not fit one (each
+    // worker's own unfinished pack made four when both had closed a full one).
+    assert_eq!(data.len(), 3, "data packs of {data:?} bytes");
     let full = PACK_SIZE - (256 << 10);
-    assert_eq!(data.len(), 2, "data packs of {data:?} bytes");
-    assert_eq!(data.iter().filter(|&&n| n >= full).count(), 1, "{data:?}");
+    assert!(data.iter().any(|&n| n >= full), "{data:?}");
     assert_eq!(trees, 1, "tree packs");
-    assert_eq!(storage.list(Kind::Pack).unwrap().len(), 3);
+    assert_eq!(storage.list(Kind::Pack).unwrap().len(), 4);
 
     // The repository reads clean and restores byte for byte.
     let report = check::check(&repo, check::ReadData::All).unwrap();
     assert!(report.errors.is_empty(), "{:?}", report.errors);
     assert!(report.warnings.is_empty(), "{:?}", report.warnings);
-    assert_eq!(report.packs_read, 3);
+    assert_eq!(report.packs_read, 4);
     let snap = repo.load_snapshot(&b.snapshot_id.unwrap()).unwrap();
     let index = repo.load_index().unwrap();
     let target = dir.path().join("restore");

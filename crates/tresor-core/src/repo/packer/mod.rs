@@ -17,14 +17,16 @@
 //! and writes it before it would pass readers' limit ([`crate::repo::limits::max_index_size`]). Memory is bounded: the channels are bounded and each worker holds at most two
 //! open packs.
 //!
-//! **One unfinished pack per run.** When the input ends, each worker leaves its unfinished data
-//! and tree packs to the last worker still running, which combines them (`worker::close_tail`): per
-//! blob type, the fullest pack takes in the others' blobs — decoded with their packs' own data
-//! keys and encoded again under its own, frames rebuilt — and is closed whenever full. So a run
-//! writes at most one data pack and one tree pack below `pack_size`, not one per worker (a PUT
-//! each on S3). This costs one decode and encode of the smaller packs' blobs (at most
-//! `workers − 1` packs, usually well under one), and no memory beyond the packs the workers
-//! held anyway, one new pack and one decoded blob or frame.
+//! **Fewer unfinished packs per run.** When the input ends, each worker leaves its unfinished
+//! data and tree packs to the last worker still running, which combines them
+//! (`worker::combine`): per blob type, the fullest pack takes in the others' blobs — decoded
+//! with their packs' own data keys and encoded again under its own, frames rebuilt — and is
+//! closed whenever full; the last of them only when it fits whole (else two packs are written
+//! either way, as they are). So with two workers a run writes one data pack below `pack_size`,
+//! not two, whenever their blobs fit one (one PUT less on S3), and never more packs than
+//! before. This costs one decode and encode of the smaller packs' blobs, and memory: at most
+//! as much again as the pack taken in, while it is taken in (its pages are freed at the end),
+//! and one decoded blob or frame; with three workers or more, one new pack buffer.
 //!
 //! Blobs travel in batches (up to [`BATCH_BYTES`] or [`BATCH_BLOBS`]), so that backing up many
 //! small files costs one channel hand-off per batch, not per file. Buffers are recycled: workers

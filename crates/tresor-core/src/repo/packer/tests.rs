@@ -180,6 +180,22 @@ fn decode_pack(key: &MasterKey, bytes: &[u8]) -> Vec<(BlobType, BlobId, Vec<u8>)
         .collect()
 }
 
+/// A worker's context whose closed packs arrive on the receiver.
+fn ctx() -> (WorkerCtx, Receiver<(Vec<u8>, IndexPack, BlobType)>) {
+    let (ptx, prx) = unbounded();
+    let ctx = WorkerCtx {
+        rx: unbounded().1,
+        ptx,
+        spare: unbounded().0,
+        pack_spare: unbounded().1,
+        tail: Arc::new(Mutex::new(Tail {
+            running: 0,
+            open: vec![],
+        })),
+    };
+    (ctx, prx)
+}
+
 /// An unfinished pack of type `t` holding `plains`; records them in `want`.
 fn unfinished(
     key: &MasterKey,
@@ -206,17 +222,7 @@ fn the_last_worker_combines_the_unfinished_packs() {
         level: 3,
         version: 3,
     };
-    let (ptx, prx) = unbounded();
-    let ctx = WorkerCtx {
-        rx: unbounded().1,
-        ptx,
-        spare: unbounded().0,
-        pack_spare: unbounded().1,
-        tail: Arc::new(Mutex::new(Tail {
-            running: 0,
-            open: vec![],
-        })),
-    };
+    let (ctx, prx) = ctx();
     let mut want = vec![];
     let mut open = vec![];
     for w in 0..3u64 {
@@ -263,4 +269,33 @@ fn the_last_worker_combines_the_unfinished_packs() {
     // Frame members were rebuilt into frames of the combined packs.
     let members = |p: &IndexPack| p.blobs.iter().filter(|b| b.member.is_some()).count();
     assert_eq!(members(&packs[0].1) + members(&packs[1].1), 60);
+}
+
+/// Two unfinished packs that do not fit one stay as they are: two packs either way, nothing
+/// encoded again.
+#[test]
+fn two_unfinished_packs_that_do_not_fit_one_are_closed_as_they_are() {
+    let key = MasterKey::generate().unwrap();
+    let settings = Settings {
+        pack_size: 1 << 20,
+        level: 3,
+        version: 3,
+    };
+    let (ctx, prx) = ctx();
+    let mut want = vec![];
+    let open = (0..2u64)
+        .map(|w| {
+            let plains = (0..2).map(|i| noise(w * 10 + i, 300 << 10)).collect();
+            unfinished(&key, settings, BlobType::Data, plains, &mut want)
+        })
+        .collect();
+    close_tail(&ctx, &key, settings, open).unwrap();
+    drop(ctx);
+    let packs: Vec<_> = prx.iter().collect();
+    assert_eq!(packs.len(), 2);
+    for (p, w) in packs.iter().zip(want.chunks(2)) {
+        let ids: Vec<_> = p.1.blobs.iter().map(|b| b.id).collect();
+        assert_eq!(ids, [w[0].1, w[1].1]);
+        assert_eq!(decode_pack(&key, &p.0), w);
+    }
 }

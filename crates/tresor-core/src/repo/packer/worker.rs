@@ -130,38 +130,60 @@ pub(super) fn worker(
     }
 }
 
-/// Close the unfinished packs all workers left (run by the last worker): per blob type, the
-/// fullest pack takes in the blobs of the others — decoded with their own data keys and
-/// encoded again under its own ([`PackBuilder::drain`]; sealed blobs are never copied between
-/// packs) — and is closed whenever full, so that at most one pack below `pack_size` is
-/// written per type and run. Memory: the packs left (at most two per worker, all held
-/// anyway), one new pack when the blobs overflow the fullest, and one decoded blob or frame.
+/// Close the unfinished packs all workers left (run by the last worker), per blob type with
+/// [`combine`].
 pub(super) fn close_tail(
     ctx: &WorkerCtx,
     key: &MasterKey,
     settings: Settings,
-    mut open: Vec<(BlobType, PackBuilder)>,
+    open: Vec<(BlobType, PackBuilder)>,
 ) -> Result<()> {
-    open.sort_by_key(|(t, b)| (*t == BlobType::Tree, std::cmp::Reverse(b.size())));
-    let mut current: Option<(BlobType, PackBuilder)> = None;
-    for (t, b) in open {
-        let Some((ct, base)) = current.as_mut().filter(|(ct, _)| *ct == t) else {
-            if let Some((ct, base)) = current.replace((t, b)) {
-                close(ctx, key, base, ct)?;
-            }
+    let (data, trees): (Vec<_>, Vec<_>) = open.into_iter().partition(|(t, _)| *t == BlobType::Data);
+    for (t, packs) in [(BlobType::Data, data), (BlobType::Tree, trees)] {
+        let packs = packs.into_iter().map(|(_, b)| b).collect();
+        combine(ctx, key, settings, t, packs)?;
+    }
+    Ok(())
+}
+
+/// Combine unfinished packs of blobs of type `t` into as few packs as they fit in: the fullest
+/// takes in the blobs of the others — decoded with their own data keys and encoded again under
+/// its own ([`PackBuilder::drain`]; sealed blobs are never copied between packs) — and is
+/// closed whenever full. The last pack is taken in only when it fits whole (else the two would
+/// make two packs either way, so both are closed as they are, nothing encoded again): with two
+/// workers, their packs become one when together they fit one, and stay two otherwise. Memory:
+/// the packs left (all held anyway), one new pack when the blobs overflow the fullest (only
+/// with three workers or more), and one decoded blob or frame.
+fn combine(
+    ctx: &WorkerCtx,
+    key: &MasterKey,
+    settings: Settings,
+    t: BlobType,
+    mut packs: Vec<PackBuilder>,
+) -> Result<()> {
+    packs.sort_by_key(|b| std::cmp::Reverse(b.size()));
+    let mut packs = packs.into_iter().peekable();
+    let Some(mut base) = packs.next() else {
+        return Ok(());
+    };
+    while let Some(b) = packs.next() {
+        let fits = base.size() + b.size() <= settings.pack_size
+            && base.len() + b.len() < tresor_format::pack::max_entries(settings.pack_size);
+        if packs.peek().is_none() && !fits {
+            close(ctx, key, std::mem::replace(&mut base, b), t)?;
             continue;
-        };
+        }
         b.drain(&key.id_key, |bt, id, plain| {
             base.add(bt, id, plain)?;
-            if settings.full(base) {
-                let done = std::mem::replace(base, settings.open(*ct, &ctx.pack_spare)?);
-                close(ctx, key, done, *ct)?;
+            if settings.full(&base) {
+                let done = std::mem::replace(&mut base, settings.open(t, &ctx.pack_spare)?);
+                close(ctx, key, done, t)?;
             }
             Ok::<_, CoreError>(())
         })?;
     }
-    match current {
-        Some((t, b)) if !b.is_empty() => close(ctx, key, b, t),
-        _ => Ok(()),
+    if base.is_empty() {
+        return Ok(());
     }
+    close(ctx, key, base, t)
 }
