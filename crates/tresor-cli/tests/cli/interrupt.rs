@@ -48,7 +48,7 @@ fn walk_count(d: &std::path::Path) -> usize {
 fn kill_9_mid_backup_leaves_a_consistent_repository() {
     let _serial = exclusive(); // see tresor_testkit::serial
     let env = Env::new();
-    // Small packs, so that an index object is written early (every 16 packs).
+    // Small packs, so that an index object is written early (every 32 packs).
     env.ok(&[
         "init",
         "--kdf-memory-kib",

@@ -11,7 +11,6 @@
 //! kind), so that no honest object is ever refused.
 
 use crate::error::{CoreError, Result};
-use crate::repo::packer::INDEX_EVERY;
 use tresor_format::blob::BlobType;
 use tresor_format::config::Config;
 use tresor_format::tree::{MAX_TREE_DEPTH, MAX_TREE_SIZE};
@@ -40,11 +39,15 @@ pub const PRUNE_RECORD: u64 = 64 * MIB;
 pub const TRUST: u64 = 16 * MIB;
 /// Index object, at least: prune and repair write about 65 536 blobs per object (about 6 MB).
 pub const INDEX_MIN: u64 = 64 * MIB;
+/// Packs per index object that readers' size limit for index objects is sized for
+/// ([`max_index_size`]: `INDEX_EVERY × pack_size`). Backups list up to twice as many packs in
+/// one (the packer's `INDEX_FLUSH`) but count its bytes and stay within the limit.
+pub const INDEX_EVERY: usize = 16;
 
 /// The largest object of `kind` readers take in, bytes. Index objects and packs scale with the
-/// config's `pack_size`: a backup lists up to [`INDEX_EVERY`] packs in one index object, and an
-/// index entry (with its dedup list entry, about 80 bytes) is smaller than the smallest stored
-/// blob (104 bytes), so an index object is smaller than the packs it lists; a pack holds up to
+/// config's `pack_size`: an index entry (with its dedup list entry, about 80 bytes) is smaller
+/// than the smallest stored blob (104 bytes), so the limit has room for [`INDEX_EVERY`] packs'
+/// entries (a backup writes its index object before it would pass the limit); a pack holds up to
 /// `pack_size` bytes of blobs, one more blob (a tree blob may reach [`MAX_TREE_SIZE`]) and a
 /// header of under 50 bytes per blob.
 pub fn max_object_size(kind: Kind, config: &Config) -> u64 {
@@ -57,11 +60,18 @@ pub fn max_object_size(kind: Kind, config: &Config) -> u64 {
         Kind::PruneRecord => PRUNE_RECORD,
         Kind::Trust => TRUST,
         Kind::Drill => DRILL,
-        Kind::Index => INDEX_MIN.max((INDEX_EVERY as u64).saturating_mul(config.pack_size)),
+        Kind::Index => max_index_size(config.pack_size),
         Kind::Pack => 2u64
             .saturating_mul(config.pack_size.saturating_add(MAX_TREE_SIZE as u64))
             .saturating_add(MIB),
     }
+}
+
+/// The largest index object readers take in from a repository of `pack_size` (bytes):
+/// [`INDEX_MIN`] or [`INDEX_EVERY`] × `pack_size`, whichever is larger. The packer counts the
+/// bytes of the index object it collects against this and writes it before it would pass.
+pub fn max_index_size(pack_size: u64) -> u64 {
+    INDEX_MIN.max((INDEX_EVERY as u64).saturating_mul(pack_size))
 }
 
 /// The largest stored length of a blob of `blob_type` (format §7): a data blob holds at most

@@ -4,14 +4,29 @@
 //! caller ──(type, id, plaintext)──▶ N workers ──(pack bytes)──▶ uploader ──▶ storage
 //!           bounded channel          each owns one open          writes the pack, then an
 //!                                    data pack and one tree pack index object every
-//!                                                                INDEX_EVERY packs and at the end
+//!                                                                INDEX_FLUSH packs and at the end
 //! ```
 //! Workers compress and encrypt ([`tresor_format::pack::PackBuilder`]); a pack is closed when it
 //! reaches the configured size. The uploader writes each pack before listing it in an index
 //! object, so an index never names a pack that is not stored (format §12). If the process dies,
 //! packs not yet indexed are unreferenced and later removed by prune; indexed ones are reused by
-//! the next backup. Memory is bounded: the channels are bounded and each worker holds at most two
+//! the next backup. An index object lists up to [`INDEX_FLUSH`] packs (32), so a run of up to
+//! 32 packs writes a single one (a PUT each on S3); the price is that a crash may leave up to
+//! 31 stored packs unindexed (496 MiB at the default `pack_size`, 15 with the former 16 per
+//! object), which the next backup uploads again. The packer counts each index object's bytes
+//! and writes it before it would pass readers' limit ([`crate::repo::limits::max_index_size`]). Memory is bounded: the channels are bounded and each worker holds at most two
 //! open packs.
+//!
+//! **Fewer unfinished packs per run.** When the input ends, each worker leaves its unfinished
+//! data and tree packs to the last worker still running, which combines them
+//! (`worker::combine`): per blob type, the fullest pack takes in the others' blobs — decoded
+//! with their packs' own data keys and encoded again under its own, frames rebuilt — and is
+//! closed whenever full; the last of them only when it fits whole (else two packs are written
+//! either way, as they are). So with two workers a run writes one data pack below `pack_size`,
+//! not two, whenever their blobs fit one (one PUT less on S3), and never more packs than
+//! before. This costs one decode and encode of the smaller packs' blobs, and memory: at most
+//! as much again as the pack taken in, while it is taken in (its pages are freed at the end),
+//! and one decoded blob or frame; with three workers or more, one new pack buffer.
 //!
 //! Blobs travel in batches (up to [`BATCH_BYTES`] or [`BATCH_BLOBS`]), so that backing up many
 //! small files costs one channel hand-off per batch, not per file. Buffers are recycled: workers
@@ -19,20 +34,29 @@
 //! pack buffers back to the workers, so large buffers are not mapped and faulted in again for
 //! every chunk and every pack.
 
+#[cfg(test)]
+mod tests;
+mod upload;
+mod worker;
+
 use crate::error::{CoreError, Result};
 use crossbeam_channel::{Receiver, Sender, bounded};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use tresor_format::blob::BlobType;
 use tresor_format::crypto::MasterKey;
-use tresor_format::index::{IndexFile, IndexPack};
-use tresor_format::pack::PackBuilder;
+use tresor_format::index::IndexPack;
 use tresor_format::sign::Signer;
 use tresor_format::{BlobId, ObjectId};
-use tresor_storage::{Kind, Storage};
+use tresor_storage::Storage;
+use upload::{Pending, uploader};
+use worker::{Settings, Tail, WorkerCtx, worker};
 
-/// Packs per index object written during a run.
-pub const INDEX_EVERY: usize = 16;
+/// A run writes an index object once this many packs are stored and not yet listed (and one at
+/// its end): a run of up to `INDEX_FLUSH` packs (512 MiB at the default `pack_size`) writes
+/// one index object. An index object is also written earlier when the next pack would take it
+/// over readers' size limit (counted by the uploader), which only packs of many tiny blobs reach.
+pub const INDEX_FLUSH: usize = 2 * crate::repo::limits::INDEX_EVERY;
 
 /// A batch of blobs is handed to the workers once it holds this many plaintext bytes…
 pub const BATCH_BYTES: usize = 1 << 20;
@@ -140,6 +164,15 @@ impl Packer {
         let (pack_spare_tx, pack_spare) = bounded::<Vec<u8>>(storage.write_concurrency().max(1));
         let error = Arc::new(Mutex::new(None));
         let key = Arc::new(key);
+        let tail = Arc::new(Mutex::new(Tail {
+            running: n,
+            open: Vec::new(),
+        }));
+        let settings = Settings {
+            pack_size,
+            level,
+            version,
+        };
         let workers = (0..n)
             .map(|_| {
                 let ctx = WorkerCtx {
@@ -147,9 +180,9 @@ impl Packer {
                     ptx: ptx.clone(),
                     spare: spare_tx.clone(),
                     pack_spare: pack_spare.clone(),
+                    tail: tail.clone(),
                 };
                 let (key, error) = (key.clone(), error.clone());
-                let settings = (pack_size, level, version);
                 std::thread::spawn(move || worker(ctx, &key, settings, &error))
             })
             .collect();
@@ -163,6 +196,7 @@ impl Packer {
                     storage.as_ref(),
                     (&key, &signer, version),
                     dry_run,
+                    Pending::new(pack_size),
                     &error,
                 )
             })
@@ -248,7 +282,12 @@ impl Packer {
         let flushed = self.flush();
         drop(self.tx.take());
         for w in self.workers.drain(..) {
-            let _ = w.join();
+            if w.join().is_err() {
+                record(
+                    &self.error,
+                    CoreError::Damaged("packer worker panicked".into()),
+                );
+            }
         }
         let stats = self
             .uploader
@@ -273,198 +312,4 @@ impl Drop for Packer {
             let _ = u.join();
         }
     }
-}
-
-struct WorkerCtx {
-    rx: Receiver<Vec<Job>>,
-    ptx: Sender<(Vec<u8>, IndexPack, BlobType)>,
-    /// Chunk buffers back to the caller.
-    spare: Sender<Vec<u8>>,
-    /// Written pack buffers from the uploader.
-    pack_spare: Receiver<Vec<u8>>,
-}
-
-/// A worker: `settings` are the pack size, the compression level and the format version.
-fn worker(
-    ctx: WorkerCtx,
-    key: &MasterKey,
-    settings: (u64, i32, u32),
-    error: &Mutex<Option<CoreError>>,
-) {
-    let (pack_size, level, version) = settings;
-    let mut open: [Option<PackBuilder>; 2] = [None, None];
-    // A pack closes once its blobs reach `pack_size`: room for one more blob of the default
-    // largest chunk as stored (Padmé-padded, format §7) and a sealed header of some size.
-    let capacity = (pack_size as usize).min(64 << 20) + LAST_BLOB_ROOM;
-    let close = |b: PackBuilder, t: BlobType| -> Result<()> {
-        let (bytes, header) = b.finish(key)?;
-        let id = ObjectId::of(&bytes);
-        ctx.ptx
-            .send((
-                bytes,
-                IndexPack {
-                    id,
-                    data_key: header.data_key.clone(),
-                    blobs: header.blobs,
-                },
-                t,
-            ))
-            .map_err(|_| CoreError::Damaged("uploader stopped".into()))
-    };
-    let mut run = || -> Result<()> {
-        for job in ctx.rx.iter().flatten() {
-            let slot = if job.blob_type == BlobType::Data {
-                0
-            } else {
-                1
-            };
-            if open[slot].is_none() {
-                let b = if slot == 0 {
-                    match ctx.pack_spare.try_recv() {
-                        Ok(buf) => PackBuilder::with_buffer(level, buf)?,
-                        Err(_) => PackBuilder::new(level, capacity)?,
-                    }
-                } else {
-                    PackBuilder::new(level, 1 << 20)?
-                };
-                open[slot] = Some(b.with_version(version));
-            }
-            let b = open[slot].as_mut().expect("open pack");
-            b.add(job.blob_type, job.id, &job.data)?;
-            if job.data.capacity() >= RECYCLE_MIN {
-                let _ = ctx.spare.try_send(job.data);
-            }
-            if b.size() >= pack_size || b.len() >= tresor_format::pack::max_entries(pack_size) {
-                close(open[slot].take().expect("open pack"), job.blob_type)?;
-            }
-        }
-        for (slot, t) in [(0, BlobType::Data), (1, BlobType::Tree)] {
-            if let Some(b) = open[slot].take().filter(|b| !b.is_empty()) {
-                close(b, t)?;
-            }
-        }
-        Ok(())
-    };
-    if let Err(e) = run() {
-        record(error, e);
-    }
-}
-
-#[derive(Default)]
-struct UploadState {
-    stats: PackerStats,
-    /// Packs written and not yet listed in an index object.
-    pending: Vec<IndexPack>,
-    failed: bool,
-}
-
-/// Write the index object for `packs` (all of them already stored), signed by `signer`, in
-/// format `version`.
-fn write_index(
-    storage: &dyn Storage,
-    (key, signer, version): (&MasterKey, &Signer, u32),
-    dry_run: bool,
-    packs: Vec<IndexPack>,
-) -> Result<(ObjectId, u64)> {
-    let file = IndexFile {
-        version,
-        supersedes: vec![],
-        packs,
-    };
-    let bytes = file.to_object(key, signer)?;
-    let id = ObjectId::of(&bytes);
-    if !dry_run {
-        storage.write(Kind::Index, &id.to_hex(), &bytes)?;
-    }
-    Ok((id, bytes.len() as u64))
-}
-
-/// The uploader: [`Storage::write_concurrency`] threads take finished packs and write them; an
-/// index object is written (by whichever thread completes the batch) for every
-/// [`INDEX_EVERY`] packs already stored, and one at the end for the rest — also after a
-/// failure, so that the next backup reuses what was written.
-#[allow(
-    clippy::too_many_arguments,
-    reason = "a thread body taking its channels and shared state"
-)]
-fn uploader(
-    prx: Receiver<(Vec<u8>, IndexPack, BlobType)>,
-    pack_spare: Sender<Vec<u8>>,
-    storage: &dyn Storage,
-    keys: (&MasterKey, &Signer, u32),
-    dry_run: bool,
-    error: &Mutex<Option<CoreError>>,
-) -> PackerStats {
-    let shared = Mutex::new(UploadState::default());
-    let lock = || shared.lock().expect("upload state lock");
-    let index_done = |r: Result<(ObjectId, u64)>| match r {
-        Ok((id, n)) => {
-            let mut st = lock();
-            st.stats.bytes_written += n;
-            st.stats.index_objects.push(id);
-        }
-        Err(e) => {
-            record(error, e);
-            lock().failed = true;
-        }
-    };
-    let upload = || {
-        for (bytes, pack, blob_type) in prx.iter() {
-            if lock().failed {
-                continue;
-            }
-            let len = bytes.len() as u64;
-            let r = if dry_run {
-                Ok(Some(bytes))
-            } else {
-                let name = pack.id.to_hex();
-                match blob_type {
-                    BlobType::Data => storage.write_vec(Kind::Pack, &name, bytes),
-                    BlobType::Tree => storage.write_vec_hot(Kind::Pack, &name, bytes),
-                }
-                .map_err(CoreError::from)
-            };
-            let reusable = match r {
-                Ok(b) => b,
-                Err(e) => {
-                    record(error, e);
-                    lock().failed = true;
-                    continue;
-                }
-            };
-            let full = {
-                let mut st = lock();
-                st.stats.packs += 1;
-                st.stats.bytes_written += len;
-                let n = pack.blobs.len() as u64;
-                match blob_type {
-                    BlobType::Data => st.stats.data_blobs += n,
-                    BlobType::Tree => st.stats.tree_blobs += n,
-                }
-                st.stats.packs_written.push(pack.clone());
-                st.pending.push(pack);
-                (st.pending.len() >= INDEX_EVERY).then(|| std::mem::take(&mut st.pending))
-            };
-            if blob_type == BlobType::Data
-                && let Some(b) = reusable
-            {
-                let _ = pack_spare.try_send(b);
-            }
-            if let Some(packs) = full {
-                index_done(write_index(storage, keys, dry_run, packs));
-            }
-        }
-    };
-    let threads = storage.write_concurrency().max(1);
-    std::thread::scope(|s| {
-        for _ in 1..threads {
-            s.spawn(upload);
-        }
-        upload();
-    });
-    let rest = std::mem::take(&mut lock().pending);
-    if !rest.is_empty() {
-        index_done(write_index(storage, keys, dry_run, rest));
-    }
-    shared.into_inner().expect("upload state lock").stats
 }
