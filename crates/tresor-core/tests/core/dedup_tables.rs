@@ -92,7 +92,6 @@ fn each_index_object_is_read_once_per_machine_and_a_cached_rerun_reads_none() {
     // Another host (same full key, no cache) writes one more index object.
     let b = source(&others, "b", 100, 5);
     backup(&admin, &b, "b", None);
-    let before = f.list(Kind::Index).unwrap().len();
 
     f.clear_calls();
     let second = backup(&admin, &a, "a", Some(&cache));
@@ -117,11 +116,7 @@ fn each_index_object_is_read_once_per_machine_and_a_cached_rerun_reads_none() {
     assert_eq!(reads(&f, Kind::Index), 0);
     assert_eq!(reads(&f, Kind::Pack), 0);
     assert_eq!(third.parent, second.snapshot_id);
-    assert_eq!(
-        f.list(Kind::Index).unwrap().len(),
-        before,
-        "nothing new to index"
-    );
+    assert_eq!(third.summary.data_blobs, 0);
 
     // A copy of b's files backed up by a third host deduplicates against b's blobs through
     // the tables.

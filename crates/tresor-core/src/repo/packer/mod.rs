@@ -14,8 +14,9 @@
 //! 32 packs writes a single one (a PUT each on S3); the price is that a crash may leave up to
 //! 31 stored packs unindexed (496 MiB at the default `pack_size`, 15 with the former 16 per
 //! object), which the next backup uploads again. The packer counts each index object's bytes
-//! and writes it before it would pass readers' limit ([`crate::repo::limits::max_index_size`]). Memory is bounded: the channels are bounded and each worker holds at most two
-//! open packs.
+//! and writes it before it would pass 8 MiB (`upload::INDEX_TARGET`: only packs of tiny blobs
+//! get there; readers' limit, [`crate::repo::limits::max_index_size`], is larger). Memory is
+//! bounded: the channels are bounded and each worker holds at most two open packs.
 //!
 //! **Fewer unfinished packs per run.** When the input ends, each worker leaves its unfinished
 //! data and tree packs to the last worker still running, which combines them

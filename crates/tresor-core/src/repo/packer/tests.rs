@@ -107,11 +107,16 @@ fn pending_packs_are_listed_before_the_limit_is_reached() {
             "{real} not at the boundary"
         );
     }
-    // The production limit is readers' limit for the pack size.
+    // The production limit: 8 MiB, within readers' limit for every pack size.
     let c = tresor_format::config::Config::new().unwrap();
+    assert_eq!(Pending::new(c.pack_size).limit, 8 << 20);
+    assert!(
+        Pending::new(c.pack_size).limit
+            <= crate::repo::limits::max_object_size(tresor_storage::Kind::Index, &c)
+    );
     assert_eq!(
-        Pending::new(c.pack_size).limit,
-        crate::repo::limits::max_object_size(tresor_storage::Kind::Index, &c)
+        Pending::new(1 << 20).limit,
+        crate::repo::limits::max_index_size(1 << 20).min(8 << 20)
     );
 }
 

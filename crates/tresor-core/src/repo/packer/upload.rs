@@ -16,6 +16,12 @@ use tresor_storage::{Kind, Storage};
 /// tag, the `IndexFile`'s version and list lengths (format §3, §9). About 250 bytes.
 pub(super) const INDEX_OVERHEAD: u64 = 1024;
 
+/// Largest index object a backup writes, bytes (readers take in more, §12): about 110,000
+/// blobs. What reading one costs — a reader holds it sealed and in plaintext, the dedup tables
+/// (`repo/dedup_index.rs`) build each from it — stays small whatever the pack size; only
+/// packs of tiny blobs reach it (16 MiB of 50 KiB blobs is 30 KiB of index).
+pub(super) const INDEX_TARGET: u64 = 8 << 20;
+
 /// Length of `x` as a postcard varint, bytes.
 pub(super) fn varint_len(x: u64) -> u64 {
     u64::from((64 - x.max(1).leading_zeros()).div_ceil(7))
@@ -36,7 +42,8 @@ pub(super) fn index_bytes(pack: &IndexPack) -> u64 {
 
 /// Packs written and not yet listed in an index object, and when to list them: at
 /// [`INDEX_FLUSH`] packs, or before the next pack would take the index object over `limit`
-/// bytes (readers' limit, [`crate::repo::limits::max_index_size`]).
+/// bytes ([`INDEX_TARGET`], or readers' limit [`crate::repo::limits::max_index_size`] when
+/// smaller).
 pub(super) struct Pending {
     pub(super) packs: Vec<IndexPack>,
     /// [`index_bytes`] of `packs`.
@@ -46,7 +53,7 @@ pub(super) struct Pending {
 
 impl Pending {
     pub(super) fn new(pack_size: u64) -> Self {
-        Self::with_limit(crate::repo::limits::max_index_size(pack_size))
+        Self::with_limit(crate::repo::limits::max_index_size(pack_size).min(INDEX_TARGET))
     }
 
     pub(super) fn with_limit(limit: u64) -> Self {
