@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The unchanged rerun alone: tresor vs bupstash, wall time and peak RSS, tools alternating.
+# The unchanged rerun alone: tresor vs bupstash, wall time, CPU time (user + system) and peak RSS,
+# tools alternating.
 #
 #   bench/rerun.sh TREE          first backup of TREE (not timed), then RUNS unchanged reruns each
 #   RUNS=5 bench/rerun.sh TREE   repetitions (default 5; medians and min–max reported)
@@ -50,22 +51,24 @@ for tool in $TOOLS; do
 done
 
 find "$TREE" -type f -print0 | xargs -0 -r cat > /dev/null   # warm page cache
-declare -A WALL RSS
+declare -A WALL RSS CPU
 for ((rep = 1; rep <= RUNS; rep++)); do
     order="$TOOLS"
     (( rep % 2 == 0 )) && order="$(echo $TOOLS | tr ' ' '\n' | tac | tr '\n' ' ')"
     for tool in $order; do
         backup_cmd "$tool" unchanged
-        /usr/bin/time -f '%e %M' -o "$WORKDIR/time" "${CMD[@]}" > "$WORKDIR/$tool.log" 2>&1
-        read -r wall rss < "$WORKDIR/time"
-        WALL[$tool]+="$wall "; RSS[$tool]+="$rss "
-        printf '%s run %d: %s s, peak RSS %s KiB\n' "$tool" "$rep" "$wall" "$rss" >&2
+        /usr/bin/time -f '%e %M %U %S' -o "$WORKDIR/time" "${CMD[@]}" > "$WORKDIR/$tool.log" 2>&1
+        read -r wall rss user sys < "$WORKDIR/time"
+        cpu=$(awk -v u="$user" -v s="$sys" 'BEGIN { printf "%.2f", u + s }')
+        WALL[$tool]+="$wall "; RSS[$tool]+="$rss "; CPU[$tool]+="$cpu "
+        printf '%s run %d: %s s, peak RSS %s KiB, CPU %s s (load %s)\n' "$tool" "$rep" "$wall" "$rss" \
+            "$cpu" "$(cut -d' ' -f1 /proc/loadavg)" >&2
     done
 done
 
 median() { tr ' ' '\n' | grep . | sort -g | awk '{a[NR]=$1} END {m=a[int((NR+1)/2)]; printf "%s (%s–%s)", m, a[1], a[NR]}'; }
 echo "unchanged rerun of $TREE, $RUNS runs: median (min–max)"
 for tool in $TOOLS; do
-    printf '%-9s wall %s s   peak RSS %s KiB\n' "$tool" "$(echo "${WALL[$tool]}" | median)" \
-        "$(echo "${RSS[$tool]}" | median)"
+    printf '%-9s wall %s s   CPU %s s   peak RSS %s KiB\n' "$tool" "$(echo "${WALL[$tool]}" | median)" \
+        "$(echo "${CPU[$tool]}" | median)" "$(echo "${RSS[$tool]}" | median)"
 done

@@ -1,6 +1,6 @@
 //! The walker: turns directories into trees, files into blob lists.
 
-use super::open::{Listed, OpenError, open_dir, open_regular};
+use super::open::{LIST_BUF, Listed, OpenError, list_names, open_dir, open_regular};
 use super::{BackupOptions, StdinSource};
 use crate::error::{CoreError, Result};
 use crate::exclude::is_cachedir_tag;
@@ -17,8 +17,8 @@ use std::collections::BTreeMap;
 use std::ffi::OsStr;
 use std::io::Read;
 use std::os::fd::{AsFd, OwnedFd};
-use std::os::unix::ffi::{OsStrExt, OsStringExt};
-use std::path::{Path, PathBuf};
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
 use std::sync::atomic::Ordering;
 use tresor_format::blob::BlobType;
 use tresor_format::chunker::Chunker;
@@ -61,6 +61,8 @@ pub(super) struct Walker<'a> {
     known: IdSet<BlobId>,
     chunker: Chunker,
     buf: Vec<u8>,
+    /// Scratch buffer of directory listings ([`list_names`]).
+    dirbuf: Vec<u8>,
     names: NameCache,
     stats: SnapshotSummary,
     warnings: Vec<String>,
@@ -111,6 +113,7 @@ impl<'a> Walker<'a> {
             known: dedup,
             chunker,
             buf,
+            dirbuf: Vec::with_capacity(LIST_BUF),
             names: NameCache::default(),
             stats: SnapshotSummary::default(),
             warnings: Vec::new(),
@@ -347,7 +350,7 @@ impl<'a> Walker<'a> {
                 super::pause::after_file(self.stats.total_files_processed);
                 return Ok(kept.then_some(node));
             }
-            NodeKind::Symlink => self.save_symlink(&fd_path(dir, name), path, parent, &mut node),
+            NodeKind::Symlink => self.save_symlink(dir, name, path, parent, &mut node),
             _ => {
                 self.stats.total_files_processed += 1;
                 self.count_other(path, parent, &node);
@@ -357,6 +360,12 @@ impl<'a> Walker<'a> {
         if !kept {
             return Ok(None);
         }
+        if let Some(p) = same_inode_version(parent, &node) {
+            node.xattrs = p.xattrs.clone();
+            return Ok(Some(node));
+        }
+        #[cfg(test)]
+        tests::XATTR_READS.set(tests::XATTR_READS.get() + 1);
         match read_xattrs(&fd_path(dir, name)) {
             Ok(x) => node.xattrs = x,
             Err(e) => self.warn(format!("{}: reading extended attributes: {e}", shown(path))),
@@ -366,22 +375,30 @@ impl<'a> Walker<'a> {
 
     /// The target of a symlink entry into `node.target`. False when it cannot be read (a
     /// warning).
+    ///
+    /// The target of a symlink unchanged since the parent ([`same_inode_version`]) is the
+    /// parent's: a symlink's target cannot change without a new inode or ctime.
     fn save_symlink(
         &mut self,
-        access: &Path,
+        dir: std::os::fd::BorrowedFd<'_>,
+        name: &[u8],
         path: &Path,
         parent: Option<&Node>,
         node: &mut Node,
     ) -> bool {
-        match std::fs::read_link(access) {
+        let read = match same_inode_version(parent, node) {
+            Some(p) => Ok(p.target.clone()),
+            None => rustix::fs::readlinkat(dir, name, Vec::new()).map(|t| t.into_bytes()),
+        };
+        match read {
             Ok(t) => {
-                node.target = t.into_os_string().into_vec();
+                node.target = t;
                 self.stats.total_files_processed += 1;
                 self.count_other(path, parent, node);
                 true
             }
             Err(e) => {
-                self.warn(io_err(path, e));
+                self.warn(io_err(path, e.into()));
                 false
             }
         }
@@ -575,32 +592,21 @@ impl<'a> Walker<'a> {
         parent: Option<&Tree>,
         dev: u64,
     ) -> Result<Option<Tree>> {
-        let listing = PathBuf::from(format!(
-            "/proc/self/fd/{}",
-            std::os::fd::AsRawFd::as_raw_fd(fd)
-        ));
-        let rd = match std::fs::read_dir(&listing) {
-            Ok(rd) => rd,
+        let mut names = match list_names(fd, &mut self.dirbuf) {
+            Ok(n) => n,
             Err(e) => {
                 self.warn(unlistable(path, &e));
                 return Ok(None);
             }
         };
-        let mut names = Vec::new();
-        for e in rd {
-            match e {
-                Ok(e) => names.push(e.file_name().into_vec()),
-                Err(e) => {
-                    self.warn(unlistable(path, &e));
-                    return Ok(None);
-                }
-            }
-        }
         names.sort_unstable();
         let mut nodes = Vec::with_capacity(names.len());
+        // Both sorted by name bytes: the parent's nodes are found in one pass.
+        let mut pnodes = parent.map_or(&[][..], |t| &t.nodes[..]).iter().peekable();
         for name in &names {
             let child = path.join(OsStr::from_bytes(name));
-            let pnode = parent.and_then(|t| t.find(name));
+            while pnodes.next_if(|p| p.name < *name).is_some() {}
+            let pnode = pnodes.next_if(|p| p.name == *name);
             if let Some(n) = self.save_entry(fd.as_fd(), &child, name, pnode, Some(dev))? {
                 nodes.push(n);
             }
@@ -612,12 +618,12 @@ impl<'a> Walker<'a> {
     }
 
     fn count_deleted(&mut self, parent: &Tree, now: &[Node]) {
+        // Both sorted by name bytes: one pass finds the parent's nodes that are gone.
         let mut gone = Vec::new();
+        let mut names = now.iter().map(|n| n.name.as_slice()).peekable();
         for p in &parent.nodes {
-            if now
-                .binary_search_by(|n| n.name.as_slice().cmp(&p.name))
-                .is_err()
-            {
+            while names.next_if(|n| *n < p.name.as_slice()).is_some() {}
+            if names.peek() != Some(&p.name.as_slice()) {
                 gone.push(p.clone());
             }
         }
@@ -809,6 +815,20 @@ impl<'a> Walker<'a> {
     }
 }
 
+/// The parent's node when `now` is the same inode in the same version: same kind, inode, size,
+/// mtime and ctime (nanoseconds included). Then its extended attributes (and a symlink's
+/// target) are the parent's and are not read again: setting or removing an attribute, like any
+/// change of an inode, sets its ctime (the rule that unchanged files' contents rely on, too).
+fn same_inode_version<'p>(parent: Option<&'p Node>, now: &Node) -> Option<&'p Node> {
+    parent.filter(|p| {
+        p.kind == now.kind
+            && p.inode == now.inode
+            && p.size == now.size
+            && p.mtime == now.mtime
+            && p.ctime == now.ctime
+    })
+}
+
 fn same_version(a: &EntryStat, b: &EntryStat) -> bool {
     a.size == b.size && a.mtime == b.mtime && a.ctime == b.ctime && a.ino == b.ino
 }
@@ -847,6 +867,12 @@ pub(super) mod tests {
         /// Paths of the entries this thread's walker looked at (`lstat`), when recording.
         pub(in crate::archiver) static TOUCHED: RefCell<Option<Vec<PathBuf>>> =
             const { RefCell::new(None) };
+    }
+
+    thread_local! {
+        /// Entries (not regular files) whose extended attributes this thread's walker read.
+        pub(in crate::archiver) static XATTR_READS: std::cell::Cell<u64> =
+            const { std::cell::Cell::new(0) };
     }
 
     thread_local! {
@@ -926,6 +952,155 @@ pub(super) mod tests {
         let r = backup(repo, opts, &crate::NoProgress).unwrap();
         assert_eq!(r.warnings, Vec::<String>::new());
         (ENCODED.get(), r.summary)
+    }
+
+    /// One backup of `src` with the latest snapshot as parent: the result, the extended
+    /// attributes of how many entries (not regular files) were read, and the trees encoded.
+    fn rerun(repo: &Repository, src: &Path) -> (crate::archiver::BackupResult, u64, u64) {
+        (XATTR_READS.set(0), ENCODED.set(0));
+        let mut opts = options(vec![src.to_path_buf()], &[]);
+        opts.parent = ParentChoice::Auto;
+        let r = backup(repo, opts, &crate::NoProgress).unwrap();
+        assert_eq!(r.warnings, Vec::<String>::new());
+        (r, XATTR_READS.get(), ENCODED.get())
+    }
+
+    /// The node at the absolute path `path` in snapshot `id`.
+    fn node_at(
+        repo: &Repository,
+        id: &tresor_format::ObjectId,
+        path: &Path,
+    ) -> tresor_format::tree::Node {
+        let index = repo.load_index().unwrap();
+        let reader = crate::repo::blobs::BlobReader::new(repo, &index);
+        let mut tree = reader
+            .load_tree(&repo.load_snapshot(id).unwrap().tree)
+            .unwrap();
+        let names: Vec<_> = path.iter().skip(1).collect();
+        for (i, name) in names.iter().enumerate() {
+            let node = tree.find(name.as_encoded_bytes()).unwrap().clone();
+            if i + 1 == names.len() {
+                return node;
+            }
+            tree = reader.load_tree(&node.subtree.unwrap()).unwrap();
+        }
+        unreachable!("an empty path")
+    }
+
+    /// A rerun reads neither the extended attributes nor the symlink targets of entries that
+    /// are the same inode in the same version (inode, size, mtime, ctime) as in the parent: it
+    /// takes the parent's, and the snapshot is the same tree. A changed attribute (which sets
+    /// the ctime) and a symlink replaced by one with another target of the same length are read
+    /// and recorded, and only those entries are read.
+    #[test]
+    fn unchanged_entries_keep_the_parents_xattrs_and_targets() {
+        let t = tempfile::tempdir().unwrap();
+        let src = t.path().join("src");
+        std::fs::create_dir_all(src.join("d/e")).unwrap();
+        xattr::set(src.join("d"), "user.tag", b"one").unwrap();
+        std::os::unix::fs::symlink("target-a", src.join("d/l")).unwrap();
+        std::fs::write(src.join("d/e/f"), b"f").unwrap();
+        let repo = repository();
+        // src, d, e and l
+        let (first, reads, _) = rerun(&repo, &src);
+        assert_eq!(reads, 4);
+        let first_id = first.snapshot_id.unwrap();
+        let (again, reads, _) = rerun(&repo, &src);
+        assert_eq!(reads, 0, "nothing unchanged is read again");
+        let again_id = again.snapshot_id.unwrap();
+        // The tree of src (those above it hold /tmp, which other programs change).
+        let tree = |id| node_at(&repo, id, &src).subtree;
+        assert_eq!(tree(&again_id), tree(&first_id));
+        assert_eq!(
+            node_at(&repo, &again_id, &src.join("d")).xattrs[0].value,
+            b"one"
+        );
+        assert_eq!(
+            node_at(&repo, &again_id, &src.join("d/l")).target,
+            b"target-a"
+        );
+        // ctime moves on a clock tick (a few ms): let the changes land on another one.
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        xattr::set(src.join("d"), "user.tag", b"two").unwrap();
+        std::fs::remove_file(src.join("d/l")).unwrap();
+        std::os::unix::fs::symlink("target-b", src.join("d/l")).unwrap();
+        // d (its attribute; the new symlink changed its mtime too) and l
+        let (changed, reads, _) = rerun(&repo, &src);
+        assert_eq!(reads, 2);
+        let id = changed.snapshot_id.unwrap();
+        assert_eq!(node_at(&repo, &id, &src.join("d")).xattrs[0].value, b"two");
+        assert_eq!(node_at(&repo, &id, &src.join("d/l")).target, b"target-b");
+        let s = changed.summary;
+        assert_eq!((s.files_changed, s.files_unmodified), (1, 1));
+    }
+
+    /// A file whose ctime alone changed (its mode set to what it was) is read again and recorded
+    /// with the new ctime; its directory and the ones above get new trees (a tree is reused by
+    /// id only when every field of every node matches), the sibling directory keeps its tree.
+    #[test]
+    fn a_new_ctime_alone_is_recorded_and_changes_the_trees_above() {
+        use std::os::unix::fs::PermissionsExt;
+        let t = tempfile::tempdir().unwrap();
+        let src = t.path().join("src");
+        for d in ["a/b", "c"] {
+            std::fs::create_dir_all(src.join(d)).unwrap();
+            std::fs::write(src.join(d).join("x"), d).unwrap();
+        }
+        let repo = repository();
+        let (first, _, _) = rerun(&repo, &src);
+        let before = node_at(&repo, &first.snapshot_id.unwrap(), &src.join("a/b/x"));
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        let x = src.join("a/b/x");
+        std::fs::set_permissions(&x, std::fs::Permissions::from_mode(before.mode)).unwrap();
+        let (r, _, encoded) = rerun(&repo, &src);
+        let id = r.snapshot_id.unwrap();
+        let after = node_at(&repo, &id, &x);
+        let ctime = std::fs::symlink_metadata(&x).unwrap();
+        use std::os::unix::fs::MetadataExt;
+        assert_eq!(
+            (after.ctime.secs, i64::from(after.ctime.nanos)),
+            (ctime.ctime(), ctime.ctime_nsec())
+        );
+        assert_ne!(after.ctime, before.ctime);
+        let same_but_ctime = tresor_format::tree::Node {
+            ctime: after.ctime,
+            ..before.clone()
+        };
+        assert_eq!(after, same_but_ctime);
+        let s = r.summary;
+        assert_eq!((s.files_changed, s.files_unmodified), (1, 1));
+        // b, a, src; c is unchanged
+        assert_eq!((s.dirs_changed, s.dirs_unmodified), (3, 1));
+        let virtual_dirs = src.components().count() as u64 - 1;
+        assert_eq!(encoded, virtual_dirs + 3);
+        let first_c = node_at(&repo, &first.snapshot_id.unwrap(), &src.join("c"));
+        assert_eq!(node_at(&repo, &id, &src.join("c")).subtree, first_c.subtree);
+    }
+
+    /// Entries gone since the parent are counted, those below a deleted directory too, whatever
+    /// their place among the entries that stay (first, between, last), and the entries that stay
+    /// are matched with their parent nodes (unchanged).
+    #[test]
+    fn deleted_entries_are_counted_wherever_they_sort() {
+        let t = tempfile::tempdir().unwrap();
+        let src = t.path().join("src");
+        std::fs::create_dir_all(src.join("m/sub")).unwrap();
+        for f in ["a", "b", "c", "d", "z", "m/sub/1", "m/sub/2", "m/x"] {
+            std::fs::write(src.join(f), f).unwrap();
+        }
+        let repo = repository();
+        rerun(&repo, &src);
+        for f in ["a", "c", "z"] {
+            std::fs::remove_file(src.join(f)).unwrap();
+        }
+        std::fs::remove_dir_all(src.join("m/sub")).unwrap();
+        let (r, _, _) = rerun(&repo, &src);
+        let s = r.summary;
+        assert_eq!(
+            (s.files_deleted, s.files_unmodified, s.files_new),
+            (5, 3, 0)
+        );
+        assert_eq!((s.dirs_changed, s.dirs_unmodified, s.dirs_new), (2, 0, 0));
     }
 
     /// A rerun encodes no tree of an unchanged directory: it takes the parent's tree id. Only the
