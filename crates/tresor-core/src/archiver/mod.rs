@@ -22,6 +22,7 @@
 
 mod open;
 mod pause;
+mod prefetch;
 pub mod refresh;
 mod scan;
 mod walk;

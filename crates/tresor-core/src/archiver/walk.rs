@@ -1,6 +1,7 @@
 //! The walker: turns directories into trees, files into blob lists.
 
 use super::open::{LIST_BUF, Listed, OpenError, list_names, open_dir, open_regular};
+use super::prefetch::Ahead;
 use super::{BackupOptions, StdinSource};
 use crate::error::{CoreError, Result};
 use crate::exclude::is_cachedir_tag;
@@ -55,6 +56,8 @@ pub(super) struct Walker<'a> {
     cached: Option<IdMap<BlobId, Tree>>,
     /// Trees written in this run, for the local cache (put-only keys).
     collected: Option<Vec<(BlobId, Vec<u8>)>>,
+    /// Parent trees read ahead (while [`Walker::save_root`] runs).
+    ahead: Option<Ahead>,
     opts: &'a BackupOptions,
     packer: Packer,
     progress: &'a dyn Progress,
@@ -107,6 +110,7 @@ impl<'a> Walker<'a> {
             reader: BlobReader::new(repo, index),
             cached,
             collected: collect_trees.then(Vec::new),
+            ahead: None,
             opts,
             packer,
             progress,
@@ -192,6 +196,11 @@ impl<'a> Walker<'a> {
         if let Some(c) = &self.cached {
             return c.get(&id).cloned();
         }
+        if let Some(t) = self.ahead.as_mut().and_then(|a| a.take(&id)) {
+            return Some(t);
+        }
+        #[cfg(test)]
+        tests::OWN_TREE_LOADS.set(tests::OWN_TREE_LOADS.get() + 1);
         match self.reader.load_tree(&id) {
             Ok(t) => Some(t),
             Err(e) => {
@@ -201,7 +210,20 @@ impl<'a> Walker<'a> {
         }
     }
 
+    /// Back up the paths; the root tree's id. The parent trees are read ahead on a thread of
+    /// their own ([`Ahead`]), unless they come from the local cache.
     pub(super) fn save_root(&mut self, parent_root: Option<BlobId>) -> Result<BlobId> {
+        let (repo, index) = (self.reader.repo(), self.reader.index());
+        let root = parent_root.filter(|_| self.cached.is_none());
+        std::thread::scope(|s| {
+            self.ahead = root.map(|r| Ahead::start(s, repo, index, r));
+            let saved = self.save_paths(parent_root);
+            self.ahead = None;
+            saved
+        })
+    }
+
+    fn save_paths(&mut self, parent_root: Option<BlobId>) -> Result<BlobId> {
         if self.opts.paths.iter().any(|p| p.as_os_str() == "/") {
             return self.save_whole_root(parent_root);
         }
@@ -870,6 +892,12 @@ pub(super) mod tests {
     }
 
     thread_local! {
+        /// Parent trees this thread's walker read itself (not ahead, [`super::Ahead`]).
+        pub(in crate::archiver) static OWN_TREE_LOADS: std::cell::Cell<u64> =
+            const { std::cell::Cell::new(0) };
+    }
+
+    thread_local! {
         /// Entries (not regular files) whose extended attributes this thread's walker read.
         pub(in crate::archiver) static XATTR_READS: std::cell::Cell<u64> =
             const { std::cell::Cell::new(0) };
@@ -1101,6 +1129,53 @@ pub(super) mod tests {
             (5, 3, 0)
         );
         assert_eq!((s.dirs_changed, s.dirs_unmodified, s.dirs_new), (2, 0, 0));
+    }
+
+    /// The tree of `src` in a backup with `parent` and `excludes`, and how many parent trees the
+    /// walker read itself (not ahead).
+    fn src_tree(
+        repo: &Repository,
+        src: &Path,
+        parent: ParentChoice,
+        excludes: &[&str],
+    ) -> (tresor_format::BlobId, u64) {
+        OWN_TREE_LOADS.set(0);
+        let mut opts = options(vec![src.to_path_buf()], excludes);
+        opts.parent = parent;
+        let r = backup(repo, opts, &crate::NoProgress).unwrap();
+        assert_eq!(r.warnings, Vec::<String>::new());
+        let node = node_at(repo, &r.snapshot_id.unwrap(), src);
+        (node.subtree.unwrap(), OWN_TREE_LOADS.get())
+    }
+
+    /// Parent trees are read ahead: an unchanged rerun reads none itself. After directories were
+    /// removed, added, replaced by a file and a file by a directory, and one is excluded now, the
+    /// rerun with the parent (skipping the trees read ahead that it no longer needs) stores
+    /// exactly the tree a backup without a parent stores, reading no parent tree itself.
+    #[test]
+    fn parent_trees_read_ahead_give_the_same_tree() {
+        let t = tempfile::tempdir().unwrap();
+        let src = t.path().join("src");
+        for d in ["a", "b/c", "d", "f/g", "h/i"] {
+            std::fs::create_dir_all(src.join(d)).unwrap();
+            std::fs::write(src.join(d).join("x"), d).unwrap();
+        }
+        std::fs::write(src.join("e"), b"e").unwrap();
+        let repo = repository();
+        let (first, _) = src_tree(&repo, &src, ParentChoice::Auto, &[]);
+        let (again, own) = src_tree(&repo, &src, ParentChoice::Auto, &[]);
+        assert_eq!((again, own), (first, 0));
+        std::fs::remove_dir_all(src.join("b/c")).unwrap();
+        std::fs::remove_dir_all(src.join("d")).unwrap();
+        std::fs::write(src.join("d"), b"now a file").unwrap();
+        std::fs::remove_file(src.join("e")).unwrap();
+        std::fs::create_dir_all(src.join("e/new")).unwrap();
+        std::fs::write(src.join("h/i/x"), b"changed").unwrap();
+        let (with_parent, own) = src_tree(&repo, &src, ParentChoice::Auto, &["f"]);
+        assert_eq!(own, 0);
+        assert_ne!(with_parent, first);
+        let (without, _) = src_tree(&repo, &src, ParentChoice::None, &["f"]);
+        assert_eq!(with_parent, without);
     }
 
     /// A rerun encodes no tree of an unchanged directory: it takes the parent's tree id. Only the
