@@ -18,8 +18,8 @@ use std::collections::BTreeMap;
 use std::ffi::OsStr;
 use std::io::Read;
 use std::os::fd::{AsFd, OwnedFd};
-use std::os::unix::ffi::OsStrExt;
-use std::path::Path;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use tresor_format::blob::BlobType;
 use tresor_format::chunker::Chunker;
@@ -75,6 +75,19 @@ pub(super) struct Walker<'a> {
 pub(super) fn shown(path: &Path) -> String {
     use std::os::unix::ffi::OsStrExt;
     tresor_format::tree::display_bytes(path.as_os_str().as_bytes())
+}
+
+/// `dir.join(name)` for a name of a directory listing (never absolute, no `/`), allocated once
+/// at its final size.
+fn child_path(dir: &Path, name: &[u8]) -> PathBuf {
+    let dir = dir.as_os_str().as_bytes();
+    let mut path = Vec::with_capacity(dir.len() + 1 + name.len());
+    path.extend_from_slice(dir);
+    if !dir.ends_with(b"/") {
+        path.push(b'/');
+    }
+    path.extend_from_slice(name);
+    PathBuf::from(std::ffi::OsString::from_vec(path))
 }
 
 fn io_err(path: &Path, e: std::io::Error) -> String {
@@ -292,7 +305,7 @@ impl<'a> Walker<'a> {
         .map_err(|e| CoreError::io(dir, e.into()))?;
         let mut nodes = Vec::new();
         for (name, entry) in children {
-            let path = dir.join(OsStr::from_bytes(name));
+            let path = child_path(dir, name);
             let pnode = parent.and_then(|t| t.find(name));
             match entry {
                 VEntry::Real => {
@@ -595,7 +608,7 @@ impl<'a> Walker<'a> {
         parent: Option<&Tree>,
         dev: u64,
     ) -> Result<Tree> {
-        let child = path.join(OsStr::from_bytes(CACHEDIR_TAG));
+        let child = child_path(path, CACHEDIR_TAG);
         let pnode = parent.and_then(|t| t.find(CACHEDIR_TAG));
         let tag = self.save_entry(fd.as_fd(), &child, CACHEDIR_TAG, pnode, Some(dev))?;
         let nodes: Vec<Node> = tag.into_iter().collect();
@@ -626,7 +639,7 @@ impl<'a> Walker<'a> {
         // Both sorted by name bytes: the parent's nodes are found in one pass.
         let mut pnodes = parent.map_or(&[][..], |t| &t.nodes[..]).iter().peekable();
         for name in &names {
-            let child = path.join(OsStr::from_bytes(name));
+            let child = child_path(path, name);
             while pnodes.next_if(|p| p.name < *name).is_some() {}
             let pnode = pnodes.next_if(|p| p.name == *name);
             if let Some(n) = self.save_entry(fd.as_fd(), &child, name, pnode, Some(dev))? {
@@ -1211,6 +1224,17 @@ pub(super) mod tests {
             (s3.dirs_unmodified, s3.dirs_changed, s3.files_changed),
             (3, 4, 1)
         );
+    }
+
+    /// `child_path` is `Path::join` for listing names: below `/`, below a directory, with
+    /// bytes that are not UTF-8.
+    #[test]
+    fn child_path_joins_like_path_join() {
+        use std::os::unix::ffi::OsStrExt;
+        for (dir, name) in [("/", &b"etc"[..]), ("/a/b", b"c d"), ("/x", b"\xff\n")] {
+            let want = Path::new(dir).join(std::ffi::OsStr::from_bytes(name));
+            assert_eq!(super::child_path(Path::new(dir), name), want);
+        }
     }
 
     /// Excluded entries are decided by their path alone: the walker never looks at them (no
