@@ -18,7 +18,7 @@ use tresor_format::BlobId;
 use tresor_format::tree::{NodeKind, Tree};
 
 /// Trees read ahead of the walker, at most (besides the one being sent).
-pub(super) const AHEAD: usize = 64;
+pub(super) const AHEAD: usize = 16;
 
 /// A tree id and the tree, `None` when it could not be read (its subtrees are then not read).
 type Item = (BlobId, Option<Tree>);

@@ -33,6 +33,66 @@ enum VEntry {
     Dir(BTreeMap<Vec<u8>, VEntry>),
 }
 
+/// What the listing of a directory gave.
+pub(super) enum Listing {
+    /// Exactly the parent tree's nodes, field by field (not copied).
+    Parent,
+    /// These entries.
+    Tree(Tree),
+}
+
+/// The nodes of a directory's entries as the walk makes them: while they equal the parent
+/// tree's nodes one by one, only their count is kept (the parent tree holds them), so an
+/// unchanged directory costs no copy of its nodes.
+struct Entries<'p> {
+    parent: Option<&'p [Node]>,
+    /// The first `same` nodes equal the parent's.
+    same: usize,
+    /// All nodes, once one differed from the parent's.
+    nodes: Option<Vec<Node>>,
+}
+
+impl<'p> Entries<'p> {
+    fn new(parent: Option<&'p [Node]>) -> Self {
+        Entries {
+            parent,
+            same: 0,
+            nodes: None,
+        }
+    }
+
+    fn push(&mut self, node: Node) {
+        let parent = self.parent.unwrap_or_default();
+        match &mut self.nodes {
+            Some(nodes) => nodes.push(node),
+            None if parent.get(self.same) == Some(&node) => self.same += 1,
+            None => {
+                let mut nodes = parent[..self.same].to_vec();
+                nodes.push(node);
+                self.nodes = Some(nodes);
+            }
+        }
+    }
+
+    /// The nodes so far.
+    fn nodes(&self) -> &[Node] {
+        match &self.nodes {
+            Some(nodes) => nodes,
+            None => &self.parent.unwrap_or_default()[..self.same],
+        }
+    }
+
+    fn finish(self) -> Listing {
+        match (self.nodes, self.parent) {
+            (Some(nodes), _) => Listing::Tree(Tree { nodes }),
+            (None, Some(p)) if self.same == p.len() => Listing::Parent,
+            (None, p) => Listing::Tree(Tree {
+                nodes: p.unwrap_or_default()[..self.same].to_vec(),
+            }),
+        }
+    }
+}
+
 /// Parent trees from the local cache of a put-only key, and whether to collect this run's trees.
 pub(super) struct LocalParent {
     /// Cached parent trees, instead of reading them from the repository.
@@ -195,12 +255,14 @@ impl<'a> Walker<'a> {
         &self,
         parent_id: Option<BlobId>,
         parent: Option<&Tree>,
-        now: &Tree,
+        now: &Listing,
     ) -> Option<BlobId> {
         let id = parent_id?;
-        let same = self.collected.is_none()
-            && parent.is_some_and(|p| p.nodes == now.nodes)
-            && self.known.contains(&id);
+        let same_nodes = match now {
+            Listing::Parent => parent.is_some(),
+            Listing::Tree(t) => parent.is_some_and(|p| p.nodes == t.nodes),
+        };
+        let same = self.collected.is_none() && same_nodes && self.known.contains(&id);
         same.then_some(id)
     }
 
@@ -281,9 +343,13 @@ impl<'a> Walker<'a> {
         .map_err(|e| CoreError::io(root, e.into()))?;
         let dev = fd_metadata_dev(&fd).map_err(|e| CoreError::io(root, e))?;
         let parent = self.load_parent_tree(parent_root);
-        let tree = self
+        let listing = self
             .save_dir(&fd, root, parent.as_ref(), dev)?
             .ok_or_else(|| CoreError::Invalid("/ cannot be listed".into()))?;
+        let tree = match listing {
+            Listing::Tree(t) => t,
+            Listing::Parent => parent.unwrap_or_default(),
+        };
         Ok(self.store_tree(&tree)??)
     }
 
@@ -456,7 +522,7 @@ impl<'a> Walker<'a> {
         node: &mut Node,
     ) -> Result<bool> {
         let mut ptree = None;
-        let tree = match open_dir(dir, &node.name) {
+        let listing = match open_dir(dir, &node.name) {
             Ok(fd) => {
                 let marker = self.marker(&fd);
                 if marker == Marker::Exclude {
@@ -465,28 +531,31 @@ impl<'a> Walker<'a> {
                 ptree = self.load_parent_tree(parent.and_then(|p| p.subtree));
                 let other_fs = self.opts.one_file_system && dev.is_some_and(|d| d != meta.dev);
                 if marker == Marker::Cache {
-                    self.cache_dir(&fd, path, ptree.as_ref(), meta.dev)?
+                    Listing::Tree(self.cache_dir(&fd, path, ptree.as_ref(), meta.dev)?)
                 } else if other_fs {
-                    Tree::default()
+                    Listing::Tree(Tree::default())
                 } else {
                     // Not listable: kept without entries (save_dir warned).
                     let listed = self.save_dir(&fd, path, ptree.as_ref(), meta.dev)?;
-                    listed.unwrap_or_default()
+                    listed.unwrap_or(Listing::Tree(Tree::default()))
                 }
             }
             Err(OpenError::Io(e)) if e.kind() != std::io::ErrorKind::NotFound => {
                 self.warn(unlistable(path, &e));
-                Tree::default()
+                Listing::Tree(Tree::default())
             }
             Err(e) => {
                 self.warn(format!("{}: {e}", shown(path)));
                 return Ok(false);
             }
         };
-        let same = self.unchanged_tree(parent.and_then(|p| p.subtree), ptree.as_ref(), &tree);
-        let stored = match same {
-            Some(id) => Ok(id),
-            None => self.store_tree(&tree)?,
+        let same = self.unchanged_tree(parent.and_then(|p| p.subtree), ptree.as_ref(), &listing);
+        let stored = match (same, &listing, &ptree) {
+            (Some(id), _, _) => Ok(id),
+            (None, Listing::Tree(t), _) => self.store_tree(t)?,
+            (None, Listing::Parent, Some(p)) => self.store_tree(p)?,
+            // Not made: the parent's entries without a parent tree are none.
+            (None, Listing::Parent, None) => self.store_tree(&Tree::default())?,
         };
         let id = match stored {
             Ok(id) => id,
@@ -619,14 +688,14 @@ impl<'a> Walker<'a> {
     }
 
     /// Back up the entries of an open directory. `None` when it cannot be listed (a warning,
-    /// [`unlistable`]).
+    /// [`unlistable`]); [`Listing::Parent`] when its entries are exactly the parent tree's.
     fn save_dir(
         &mut self,
         fd: &OwnedFd,
         path: &Path,
         parent: Option<&Tree>,
         dev: u64,
-    ) -> Result<Option<Tree>> {
+    ) -> Result<Option<Listing>> {
         let mut names = match list_names(fd, &mut self.dirbuf) {
             Ok(n) => n,
             Err(e) => {
@@ -635,7 +704,7 @@ impl<'a> Walker<'a> {
             }
         };
         names.sort_unstable();
-        let mut nodes = Vec::with_capacity(names.len());
+        let mut entries = Entries::new(parent.map(|t| &t.nodes[..]));
         // Both sorted by name bytes: the parent's nodes are found in one pass.
         let mut pnodes = parent.map_or(&[][..], |t| &t.nodes[..]).iter().peekable();
         for name in &names {
@@ -643,13 +712,13 @@ impl<'a> Walker<'a> {
             while pnodes.next_if(|p| p.name < *name).is_some() {}
             let pnode = pnodes.next_if(|p| p.name == *name);
             if let Some(n) = self.save_entry(fd.as_fd(), &child, name, pnode, Some(dev))? {
-                nodes.push(n);
+                entries.push(n);
             }
         }
         if let Some(p) = parent {
-            self.count_deleted(p, &nodes);
+            self.count_deleted(p, entries.nodes());
         }
-        Ok(Some(Tree { nodes }))
+        Ok(Some(entries.finish()))
     }
 
     fn count_deleted(&mut self, parent: &Tree, now: &[Node]) {
@@ -1224,6 +1293,40 @@ pub(super) mod tests {
             (s3.dirs_unmodified, s3.dirs_changed, s3.files_changed),
             (3, 4, 1)
         );
+    }
+
+    /// `Entries` keeps no copy while the nodes equal the parent's, and gives exactly the nodes
+    /// pushed otherwise: one differing in the middle, one missing at the end, one more at the
+    /// end, no parent.
+    #[test]
+    fn entries_copy_the_parents_nodes_only_when_one_differs() {
+        use super::{Entries, Listing};
+        use tresor_format::tree::{Node, NodeKind};
+        let node = |n: &str| Node::bare(n.as_bytes(), NodeKind::File);
+        let parent: Vec<Node> = ["a", "b", "c"].iter().map(|n| node(n)).collect();
+        let nodes = |pushed: &[Node], p: Option<&[Node]>| {
+            let mut e = Entries::new(p);
+            for n in pushed {
+                e.push(n.clone());
+            }
+            assert_eq!(e.nodes(), pushed);
+            match e.finish() {
+                Listing::Parent => None,
+                Listing::Tree(t) => Some(t.nodes),
+            }
+        };
+        assert_eq!(nodes(&parent, Some(&parent)), None);
+        let mut other = parent.clone();
+        other[1].size = 7;
+        assert_eq!(nodes(&other, Some(&parent)), Some(other.clone()));
+        assert_eq!(
+            nodes(&parent[..2], Some(&parent)),
+            Some(parent[..2].to_vec())
+        );
+        let more = [parent.clone(), vec![node("d")]].concat();
+        assert_eq!(nodes(&more, Some(&parent)), Some(more.clone()));
+        assert_eq!(nodes(&parent, None), Some(parent.clone()));
+        assert_eq!(nodes(&[], Some(&[])), None);
     }
 
     /// `child_path` is `Path::join` for listing names: below `/`, below a directory, with
