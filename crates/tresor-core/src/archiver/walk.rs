@@ -1067,7 +1067,8 @@ pub(super) mod tests {
     /// One backup of `src` with the latest snapshot as parent: the result, the extended
     /// attributes of how many entries (not regular files) were read, and the trees encoded.
     fn rerun(repo: &Repository, src: &Path) -> (crate::archiver::BackupResult, u64, u64) {
-        (XATTR_READS.set(0), ENCODED.set(0));
+        XATTR_READS.set(0);
+        ENCODED.set(0);
         let mut opts = options(vec![src.to_path_buf()], &[]);
         opts.parent = ParentChoice::Auto;
         let r = backup(repo, opts, &crate::NoProgress).unwrap();
