@@ -10,8 +10,11 @@
 //!   root tree → wait for packer → snapshot (packs, then index, then snapshot)
 //! ```
 //! Unchanged means: same size, mtime, ctime and inode as the node in the parent snapshot, and all
-//! its blobs present in the index. A file that changes while it is read is read again (up to
-//! three times); if it keeps changing, what was read is stored with the size read and a warning.
+//! its blobs present in the index; then its extended attributes are the parent's too, as are
+//! those (and a symlink's target) of any other entry with the same inode, size, mtime and ctime
+//! (setting an attribute sets the ctime). A file that changes while it is read is read again (up
+//! to three times); if it keeps changing, what was read is stored with the size read and a
+//! warning.
 //! Entries that cannot be read become warnings; the backup goes on and the snapshot is written.
 //!
 //! Memory is bounded by the index, the chunk buffer (2 × max chunk size), the packer's bounded
@@ -20,6 +23,7 @@
 mod known;
 mod open;
 mod pause;
+mod prefetch;
 pub mod refresh;
 mod scan;
 mod walk;

@@ -112,6 +112,32 @@ pub(super) fn open_dir(dir: BorrowedFd<'_>, name: &[u8]) -> Result<OwnedFd, Open
     Ok(fd)
 }
 
+/// Bytes of the buffer [`list_names`] reads directory entries into: far more than one entry
+/// (at most 280 bytes), so a listing never needs a larger one.
+pub(super) const LIST_BUF: usize = 32 * 1024;
+
+/// The names in the open directory `fd` (without `.` and `..`), in the order the file system
+/// gives them, read with `getdents64` on `fd` itself into `buf` (capacity [`LIST_BUF`], its
+/// contents are scratch): no second open of the directory, no `fstat`. `fd` must be freshly
+/// opened (its offset at the start).
+///
+/// # Errors
+/// The `getdents64` error (e.g. `EIO`); the names read before it are dropped.
+pub(super) fn list_names(fd: &OwnedFd, buf: &mut Vec<u8>) -> std::io::Result<Vec<Vec<u8>>> {
+    buf.clear();
+    buf.reserve(LIST_BUF);
+    let mut dir = rustix::fs::RawDir::new(fd, buf.spare_capacity_mut());
+    let mut names = Vec::new();
+    while let Some(entry) = dir.next() {
+        let entry = entry?;
+        let name = entry.file_name().to_bytes();
+        if name != b"." && name != b".." {
+            names.push(name.to_vec());
+        }
+    }
+    Ok(names)
+}
+
 /// `fstat` the open `fd`: it must be of type `want` and, with `listed`, that very file.
 fn check_identity(fd: &OwnedFd, want: FileType, listed: Option<Listed>) -> Result<(), OpenError> {
     let st = rustix::fs::fstat(fd)?;

@@ -1,7 +1,8 @@
 //! The walker: turns directories into trees, files into blob lists.
 
 use super::known::Known;
-use super::open::{Listed, OpenError, open_dir, open_regular};
+use super::open::{LIST_BUF, Listed, OpenError, list_names, open_dir, open_regular};
+use super::prefetch::Ahead;
 use super::{BackupOptions, StdinSource};
 use crate::error::{CoreError, Result};
 use crate::exclude::is_cachedir_tag;
@@ -33,6 +34,66 @@ enum VEntry {
     Dir(BTreeMap<Vec<u8>, VEntry>),
 }
 
+/// What the listing of a directory gave.
+pub(super) enum Listing {
+    /// Exactly the parent tree's nodes, field by field (not copied).
+    Parent,
+    /// These entries.
+    Tree(Tree),
+}
+
+/// The nodes of a directory's entries as the walk makes them: while they equal the parent
+/// tree's nodes one by one, only their count is kept (the parent tree holds them), so an
+/// unchanged directory costs no copy of its nodes.
+struct Entries<'p> {
+    parent: Option<&'p [Node]>,
+    /// The first `same` nodes equal the parent's.
+    same: usize,
+    /// All nodes, once one differed from the parent's.
+    nodes: Option<Vec<Node>>,
+}
+
+impl<'p> Entries<'p> {
+    fn new(parent: Option<&'p [Node]>) -> Self {
+        Entries {
+            parent,
+            same: 0,
+            nodes: None,
+        }
+    }
+
+    fn push(&mut self, node: Node) {
+        let parent = self.parent.unwrap_or_default();
+        match &mut self.nodes {
+            Some(nodes) => nodes.push(node),
+            None if parent.get(self.same) == Some(&node) => self.same += 1,
+            None => {
+                let mut nodes = parent[..self.same].to_vec();
+                nodes.push(node);
+                self.nodes = Some(nodes);
+            }
+        }
+    }
+
+    /// The nodes so far.
+    fn nodes(&self) -> &[Node] {
+        match &self.nodes {
+            Some(nodes) => nodes,
+            None => &self.parent.unwrap_or_default()[..self.same],
+        }
+    }
+
+    fn finish(self) -> Listing {
+        match (self.nodes, self.parent) {
+            (Some(nodes), _) => Listing::Tree(Tree { nodes }),
+            (None, Some(p)) if self.same == p.len() => Listing::Parent,
+            (None, p) => Listing::Tree(Tree {
+                nodes: p.unwrap_or_default()[..self.same].to_vec(),
+            }),
+        }
+    }
+}
+
 /// Parent trees from the local cache of a put-only key, and whether to collect this run's trees.
 pub(super) struct LocalParent {
     /// Cached parent trees, instead of reading them from the repository.
@@ -56,12 +117,16 @@ pub(super) struct Walker<'a> {
     cached: Option<IdMap<BlobId, Tree>>,
     /// Trees written in this run, for the local cache (put-only keys).
     collected: Option<Vec<(BlobId, Vec<u8>)>>,
+    /// Parent trees read ahead (while [`Walker::save_root`] runs).
+    ahead: Option<Ahead>,
     opts: &'a BackupOptions,
     packer: Packer,
     progress: &'a dyn Progress,
     known: Known,
     chunker: Chunker,
     buf: Vec<u8>,
+    /// Scratch buffer of directory listings ([`list_names`]).
+    dirbuf: Vec<u8>,
     names: NameCache,
     stats: SnapshotSummary,
     warnings: Vec<String>,
@@ -71,6 +136,19 @@ pub(super) struct Walker<'a> {
 pub(super) fn shown(path: &Path) -> String {
     use std::os::unix::ffi::OsStrExt;
     tresor_format::tree::display_bytes(path.as_os_str().as_bytes())
+}
+
+/// `dir.join(name)` for a name of a directory listing (never absolute, no `/`), allocated once
+/// at its final size.
+fn child_path(dir: &Path, name: &[u8]) -> PathBuf {
+    let dir = dir.as_os_str().as_bytes();
+    let mut path = Vec::with_capacity(dir.len() + 1 + name.len());
+    path.extend_from_slice(dir);
+    if !dir.ends_with(b"/") {
+        path.push(b'/');
+    }
+    path.extend_from_slice(name);
+    PathBuf::from(std::ffi::OsString::from_vec(path))
 }
 
 fn io_err(path: &Path, e: std::io::Error) -> String {
@@ -106,12 +184,14 @@ impl<'a> Walker<'a> {
             reader: BlobReader::new(repo, index),
             cached,
             collected: collect_trees.then(Vec::new),
+            ahead: None,
             opts,
             packer,
             progress,
             known: dedup,
             chunker,
             buf,
+            dirbuf: Vec::with_capacity(LIST_BUF),
             names: NameCache::default(),
             stats: SnapshotSummary::default(),
             warnings: Vec::new(),
@@ -177,15 +257,22 @@ impl<'a> Walker<'a> {
         &mut self,
         parent_id: Option<BlobId>,
         parent: Option<&Tree>,
-        now: &Tree,
+        now: &Listing,
     ) -> Option<BlobId> {
         let id = parent_id?;
-        let same = parent.is_some_and(|p| p.nodes == now.nodes) && self.known.contains(&id);
-        if !same {
+        let same_nodes = match now {
+            Listing::Parent => parent.is_some(),
+            Listing::Tree(t) => parent.is_some_and(|p| p.nodes == t.nodes),
+        };
+        if !same_nodes || !self.known.contains(&id) {
             return None;
         }
         if let Some(c) = &mut self.collected {
-            c.push((id, now.encode()));
+            let tree = match (now, parent) {
+                (Listing::Tree(t), _) | (Listing::Parent, Some(t)) => t,
+                (Listing::Parent, None) => return None,
+            };
+            c.push((id, tree.encode()));
         }
         Some(id)
     }
@@ -203,6 +290,11 @@ impl<'a> Walker<'a> {
         if let Some(c) = &self.cached {
             return c.get(&id).cloned();
         }
+        if let Some(t) = self.ahead.as_mut().and_then(|a| a.take(&id)) {
+            return Some(t);
+        }
+        #[cfg(test)]
+        tests::OWN_TREE_LOADS.set(tests::OWN_TREE_LOADS.get() + 1);
         match self.reader.load_tree(&id) {
             Ok(t) => Some(t),
             Err(e) => {
@@ -212,7 +304,20 @@ impl<'a> Walker<'a> {
         }
     }
 
+    /// Back up the paths; the root tree's id. The parent trees are read ahead on a thread of
+    /// their own ([`Ahead`]), unless they come from the local cache.
     pub(super) fn save_root(&mut self, parent_root: Option<BlobId>) -> Result<BlobId> {
+        let (repo, index) = (self.reader.repo(), self.reader.index());
+        let root = parent_root.filter(|_| self.cached.is_none());
+        std::thread::scope(|s| {
+            self.ahead = root.map(|r| Ahead::start(s, repo, index, r));
+            let saved = self.save_paths(parent_root);
+            self.ahead = None;
+            saved
+        })
+    }
+
+    fn save_paths(&mut self, parent_root: Option<BlobId>) -> Result<BlobId> {
         if self.opts.paths.iter().any(|p| p.as_os_str() == "/") {
             return self.save_whole_root(parent_root);
         }
@@ -257,9 +362,13 @@ impl<'a> Walker<'a> {
         .map_err(|e| CoreError::io(root, e.into()))?;
         let dev = fd_metadata_dev(&fd).map_err(|e| CoreError::io(root, e))?;
         let parent = self.load_parent_tree(parent_root);
-        let tree = self
+        let listing = self
             .save_dir(&fd, root, parent.as_ref(), dev)?
             .ok_or_else(|| CoreError::Invalid("/ cannot be listed".into()))?;
+        let tree = match listing {
+            Listing::Tree(t) => t,
+            Listing::Parent => parent.unwrap_or_default(),
+        };
         Ok(self.store_tree(&tree)??)
     }
 
@@ -281,7 +390,7 @@ impl<'a> Walker<'a> {
         .map_err(|e| CoreError::io(dir, e.into()))?;
         let mut nodes = Vec::new();
         for (name, entry) in children {
-            let path = dir.join(OsStr::from_bytes(name));
+            let path = child_path(dir, name);
             let pnode = parent.and_then(|t| t.find(name));
             match entry {
                 VEntry::Real => {
@@ -361,7 +470,7 @@ impl<'a> Walker<'a> {
                 super::pause::after_file(self.stats.total_files_processed);
                 return Ok(kept.then_some(node));
             }
-            NodeKind::Symlink => self.save_symlink(&fd_path(dir, name), path, parent, &mut node),
+            NodeKind::Symlink => self.save_symlink(dir, name, path, parent, &mut node),
             _ => {
                 self.stats.total_files_processed += 1;
                 self.count_other(path, parent, &node);
@@ -371,6 +480,12 @@ impl<'a> Walker<'a> {
         if !kept {
             return Ok(None);
         }
+        if let Some(p) = same_inode_version(parent, &node) {
+            node.xattrs = p.xattrs.clone();
+            return Ok(Some(node));
+        }
+        #[cfg(test)]
+        tests::XATTR_READS.set(tests::XATTR_READS.get() + 1);
         match read_xattrs(&fd_path(dir, name)) {
             Ok(x) => node.xattrs = x,
             Err(e) => self.warn(format!("{}: reading extended attributes: {e}", shown(path))),
@@ -380,22 +495,30 @@ impl<'a> Walker<'a> {
 
     /// The target of a symlink entry into `node.target`. False when it cannot be read (a
     /// warning).
+    ///
+    /// The target of a symlink unchanged since the parent ([`same_inode_version`]) is the
+    /// parent's: a symlink's target cannot change without a new inode or ctime.
     fn save_symlink(
         &mut self,
-        access: &Path,
+        dir: std::os::fd::BorrowedFd<'_>,
+        name: &[u8],
         path: &Path,
         parent: Option<&Node>,
         node: &mut Node,
     ) -> bool {
-        match std::fs::read_link(access) {
+        let read = match same_inode_version(parent, node) {
+            Some(p) => Ok(p.target.clone()),
+            None => rustix::fs::readlinkat(dir, name, Vec::new()).map(|t| t.into_bytes()),
+        };
+        match read {
             Ok(t) => {
-                node.target = t.into_os_string().into_vec();
+                node.target = t;
                 self.stats.total_files_processed += 1;
                 self.count_other(path, parent, node);
                 true
             }
             Err(e) => {
-                self.warn(io_err(path, e));
+                self.warn(io_err(path, e.into()));
                 false
             }
         }
@@ -418,7 +541,7 @@ impl<'a> Walker<'a> {
         node: &mut Node,
     ) -> Result<bool> {
         let mut ptree = None;
-        let tree = match open_dir(dir, &node.name) {
+        let listing = match open_dir(dir, &node.name) {
             Ok(fd) => {
                 let marker = self.marker(&fd);
                 if marker == Marker::Exclude {
@@ -427,28 +550,31 @@ impl<'a> Walker<'a> {
                 ptree = self.load_parent_tree(parent.and_then(|p| p.subtree));
                 let other_fs = self.opts.one_file_system && dev.is_some_and(|d| d != meta.dev);
                 if marker == Marker::Cache {
-                    self.cache_dir(&fd, path, ptree.as_ref(), meta.dev)?
+                    Listing::Tree(self.cache_dir(&fd, path, ptree.as_ref(), meta.dev)?)
                 } else if other_fs {
-                    Tree::default()
+                    Listing::Tree(Tree::default())
                 } else {
                     // Not listable: kept without entries (save_dir warned).
                     let listed = self.save_dir(&fd, path, ptree.as_ref(), meta.dev)?;
-                    listed.unwrap_or_default()
+                    listed.unwrap_or(Listing::Tree(Tree::default()))
                 }
             }
             Err(OpenError::Io(e)) if e.kind() != std::io::ErrorKind::NotFound => {
                 self.warn(unlistable(path, &e));
-                Tree::default()
+                Listing::Tree(Tree::default())
             }
             Err(e) => {
                 self.warn(format!("{}: {e}", shown(path)));
                 return Ok(false);
             }
         };
-        let same = self.unchanged_tree(parent.and_then(|p| p.subtree), ptree.as_ref(), &tree);
-        let stored = match same {
-            Some(id) => Ok(id),
-            None => self.store_tree(&tree)?,
+        let same = self.unchanged_tree(parent.and_then(|p| p.subtree), ptree.as_ref(), &listing);
+        let stored = match (same, &listing, &ptree) {
+            (Some(id), _, _) => Ok(id),
+            (None, Listing::Tree(t), _) => self.store_tree(t)?,
+            (None, Listing::Parent, Some(p)) => self.store_tree(p)?,
+            // Not made: the parent's entries without a parent tree are none.
+            (None, Listing::Parent, None) => self.store_tree(&Tree::default())?,
         };
         let id = match stored {
             Ok(id) => id,
@@ -570,7 +696,7 @@ impl<'a> Walker<'a> {
         parent: Option<&Tree>,
         dev: u64,
     ) -> Result<Tree> {
-        let child = path.join(OsStr::from_bytes(CACHEDIR_TAG));
+        let child = child_path(path, CACHEDIR_TAG);
         let pnode = parent.and_then(|t| t.find(CACHEDIR_TAG));
         let tag = self.save_entry(fd.as_fd(), &child, CACHEDIR_TAG, pnode, Some(dev))?;
         let nodes: Vec<Node> = tag.into_iter().collect();
@@ -581,57 +707,46 @@ impl<'a> Walker<'a> {
     }
 
     /// Back up the entries of an open directory. `None` when it cannot be listed (a warning,
-    /// [`unlistable`]).
+    /// [`unlistable`]); [`Listing::Parent`] when its entries are exactly the parent tree's.
     fn save_dir(
         &mut self,
         fd: &OwnedFd,
         path: &Path,
         parent: Option<&Tree>,
         dev: u64,
-    ) -> Result<Option<Tree>> {
-        let listing = PathBuf::from(format!(
-            "/proc/self/fd/{}",
-            std::os::fd::AsRawFd::as_raw_fd(fd)
-        ));
-        let rd = match std::fs::read_dir(&listing) {
-            Ok(rd) => rd,
+    ) -> Result<Option<Listing>> {
+        let mut names = match list_names(fd, &mut self.dirbuf) {
+            Ok(n) => n,
             Err(e) => {
                 self.warn(unlistable(path, &e));
                 return Ok(None);
             }
         };
-        let mut names = Vec::new();
-        for e in rd {
-            match e {
-                Ok(e) => names.push(e.file_name().into_vec()),
-                Err(e) => {
-                    self.warn(unlistable(path, &e));
-                    return Ok(None);
-                }
-            }
-        }
         names.sort_unstable();
-        let mut nodes = Vec::with_capacity(names.len());
+        let mut entries = Entries::new(parent.map(|t| &t.nodes[..]));
+        // Both sorted by name bytes: the parent's nodes are found in one pass.
+        let mut pnodes = parent.map_or(&[][..], |t| &t.nodes[..]).iter().peekable();
         for name in &names {
-            let child = path.join(OsStr::from_bytes(name));
-            let pnode = parent.and_then(|t| t.find(name));
+            let child = child_path(path, name);
+            while pnodes.next_if(|p| p.name < *name).is_some() {}
+            let pnode = pnodes.next_if(|p| p.name == *name);
             if let Some(n) = self.save_entry(fd.as_fd(), &child, name, pnode, Some(dev))? {
-                nodes.push(n);
+                entries.push(n);
             }
         }
         if let Some(p) = parent {
-            self.count_deleted(p, &nodes);
+            self.count_deleted(p, entries.nodes());
         }
-        Ok(Some(Tree { nodes }))
+        Ok(Some(entries.finish()))
     }
 
     fn count_deleted(&mut self, parent: &Tree, now: &[Node]) {
+        // Both sorted by name bytes: one pass finds the parent's nodes that are gone.
         let mut gone = Vec::new();
+        let mut names = now.iter().map(|n| n.name.as_slice()).peekable();
         for p in &parent.nodes {
-            if now
-                .binary_search_by(|n| n.name.as_slice().cmp(&p.name))
-                .is_err()
-            {
+            while names.next_if(|n| *n < p.name.as_slice()).is_some() {}
+            if names.peek() != Some(&p.name.as_slice()) {
                 gone.push(p.clone());
             }
         }
@@ -823,6 +938,20 @@ impl<'a> Walker<'a> {
     }
 }
 
+/// The parent's node when `now` is the same inode in the same version: same kind, inode, size,
+/// mtime and ctime (nanoseconds included). Then its extended attributes (and a symlink's
+/// target) are the parent's and are not read again: setting or removing an attribute, like any
+/// change of an inode, sets its ctime (the rule that unchanged files' contents rely on, too).
+fn same_inode_version<'p>(parent: Option<&'p Node>, now: &Node) -> Option<&'p Node> {
+    parent.filter(|p| {
+        p.kind == now.kind
+            && p.inode == now.inode
+            && p.size == now.size
+            && p.mtime == now.mtime
+            && p.ctime == now.ctime
+    })
+}
+
 fn same_version(a: &EntryStat, b: &EntryStat) -> bool {
     a.size == b.size && a.mtime == b.mtime && a.ctime == b.ctime && a.ino == b.ino
 }
@@ -861,6 +990,18 @@ pub(super) mod tests {
         /// Paths of the entries this thread's walker looked at (`lstat`), when recording.
         pub(in crate::archiver) static TOUCHED: RefCell<Option<Vec<PathBuf>>> =
             const { RefCell::new(None) };
+    }
+
+    thread_local! {
+        /// Parent trees this thread's walker read itself (not ahead, [`super::Ahead`]).
+        pub(in crate::archiver) static OWN_TREE_LOADS: std::cell::Cell<u64> =
+            const { std::cell::Cell::new(0) };
+    }
+
+    thread_local! {
+        /// Entries (not regular files) whose extended attributes this thread's walker read.
+        pub(in crate::archiver) static XATTR_READS: std::cell::Cell<u64> =
+            const { std::cell::Cell::new(0) };
     }
 
     thread_local! {
@@ -942,6 +1083,203 @@ pub(super) mod tests {
         (ENCODED.get(), r.summary)
     }
 
+    /// One backup of `src` with the latest snapshot as parent: the result, the extended
+    /// attributes of how many entries (not regular files) were read, and the trees encoded.
+    fn rerun(repo: &Repository, src: &Path) -> (crate::archiver::BackupResult, u64, u64) {
+        XATTR_READS.set(0);
+        ENCODED.set(0);
+        let mut opts = options(vec![src.to_path_buf()], &[]);
+        opts.parent = ParentChoice::Auto;
+        let r = backup(repo, opts, &crate::NoProgress).unwrap();
+        assert_eq!(r.warnings, Vec::<String>::new());
+        (r, XATTR_READS.get(), ENCODED.get())
+    }
+
+    /// The node at the absolute path `path` in snapshot `id`.
+    fn node_at(
+        repo: &Repository,
+        id: &tresor_format::ObjectId,
+        path: &Path,
+    ) -> tresor_format::tree::Node {
+        let index = repo.load_index().unwrap();
+        let reader = crate::repo::blobs::BlobReader::new(repo, &index);
+        let mut tree = reader
+            .load_tree(&repo.load_snapshot(id).unwrap().tree)
+            .unwrap();
+        let names: Vec<_> = path.iter().skip(1).collect();
+        for (i, name) in names.iter().enumerate() {
+            let node = tree.find(name.as_encoded_bytes()).unwrap().clone();
+            if i + 1 == names.len() {
+                return node;
+            }
+            tree = reader.load_tree(&node.subtree.unwrap()).unwrap();
+        }
+        unreachable!("an empty path")
+    }
+
+    /// A rerun reads neither the extended attributes nor the symlink targets of entries that
+    /// are the same inode in the same version (inode, size, mtime, ctime) as in the parent: it
+    /// takes the parent's, and the snapshot is the same tree. A changed attribute (which sets
+    /// the ctime) and a symlink replaced by one with another target of the same length are read
+    /// and recorded, and only those entries are read.
+    #[test]
+    fn unchanged_entries_keep_the_parents_xattrs_and_targets() {
+        let t = tempfile::tempdir().unwrap();
+        let src = t.path().join("src");
+        std::fs::create_dir_all(src.join("d/e")).unwrap();
+        xattr::set(src.join("d"), "user.tag", b"one").unwrap();
+        std::os::unix::fs::symlink("target-a", src.join("d/l")).unwrap();
+        std::fs::write(src.join("d/e/f"), b"f").unwrap();
+        let repo = repository();
+        // src, d, e and l
+        let (first, reads, _) = rerun(&repo, &src);
+        assert_eq!(reads, 4);
+        let first_id = first.snapshot_id.unwrap();
+        let (again, reads, _) = rerun(&repo, &src);
+        assert_eq!(reads, 0, "nothing unchanged is read again");
+        let again_id = again.snapshot_id.unwrap();
+        // The tree of src (those above it hold /tmp, which other programs change).
+        let tree = |id| node_at(&repo, id, &src).subtree;
+        assert_eq!(tree(&again_id), tree(&first_id));
+        assert_eq!(
+            node_at(&repo, &again_id, &src.join("d")).xattrs[0].value,
+            b"one"
+        );
+        assert_eq!(
+            node_at(&repo, &again_id, &src.join("d/l")).target,
+            b"target-a"
+        );
+        // ctime moves on a clock tick (a few ms): let the changes land on another one.
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        xattr::set(src.join("d"), "user.tag", b"two").unwrap();
+        std::fs::remove_file(src.join("d/l")).unwrap();
+        std::os::unix::fs::symlink("target-b", src.join("d/l")).unwrap();
+        // d (its attribute; the new symlink changed its mtime too) and l
+        let (changed, reads, _) = rerun(&repo, &src);
+        assert_eq!(reads, 2);
+        let id = changed.snapshot_id.unwrap();
+        assert_eq!(node_at(&repo, &id, &src.join("d")).xattrs[0].value, b"two");
+        assert_eq!(node_at(&repo, &id, &src.join("d/l")).target, b"target-b");
+        let s = changed.summary;
+        assert_eq!((s.files_changed, s.files_unmodified), (1, 1));
+    }
+
+    /// A file whose ctime alone changed (its mode set to what it was) is read again and recorded
+    /// with the new ctime; its directory and the ones above get new trees (a tree is reused by
+    /// id only when every field of every node matches), the sibling directory keeps its tree.
+    #[test]
+    fn a_new_ctime_alone_is_recorded_and_changes_the_trees_above() {
+        use std::os::unix::fs::PermissionsExt;
+        let t = tempfile::tempdir().unwrap();
+        let src = t.path().join("src");
+        for d in ["a/b", "c"] {
+            std::fs::create_dir_all(src.join(d)).unwrap();
+            std::fs::write(src.join(d).join("x"), d).unwrap();
+        }
+        let repo = repository();
+        let (first, _, _) = rerun(&repo, &src);
+        let before = node_at(&repo, &first.snapshot_id.unwrap(), &src.join("a/b/x"));
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        let x = src.join("a/b/x");
+        std::fs::set_permissions(&x, std::fs::Permissions::from_mode(before.mode)).unwrap();
+        let (r, _, encoded) = rerun(&repo, &src);
+        let id = r.snapshot_id.unwrap();
+        let after = node_at(&repo, &id, &x);
+        let ctime = std::fs::symlink_metadata(&x).unwrap();
+        use std::os::unix::fs::MetadataExt;
+        assert_eq!(
+            (after.ctime.secs, i64::from(after.ctime.nanos)),
+            (ctime.ctime(), ctime.ctime_nsec())
+        );
+        assert_ne!(after.ctime, before.ctime);
+        let same_but_ctime = tresor_format::tree::Node {
+            ctime: after.ctime,
+            ..before.clone()
+        };
+        assert_eq!(after, same_but_ctime);
+        let s = r.summary;
+        assert_eq!((s.files_changed, s.files_unmodified), (1, 1));
+        // b, a, src; c is unchanged
+        assert_eq!((s.dirs_changed, s.dirs_unmodified), (3, 1));
+        let virtual_dirs = src.components().count() as u64 - 1;
+        assert_eq!(encoded, virtual_dirs + 3);
+        let first_c = node_at(&repo, &first.snapshot_id.unwrap(), &src.join("c"));
+        assert_eq!(node_at(&repo, &id, &src.join("c")).subtree, first_c.subtree);
+    }
+
+    /// Entries gone since the parent are counted, those below a deleted directory too, whatever
+    /// their place among the entries that stay (first, between, last), and the entries that stay
+    /// are matched with their parent nodes (unchanged).
+    #[test]
+    fn deleted_entries_are_counted_wherever_they_sort() {
+        let t = tempfile::tempdir().unwrap();
+        let src = t.path().join("src");
+        std::fs::create_dir_all(src.join("m/sub")).unwrap();
+        for f in ["a", "b", "c", "d", "z", "m/sub/1", "m/sub/2", "m/x"] {
+            std::fs::write(src.join(f), f).unwrap();
+        }
+        let repo = repository();
+        rerun(&repo, &src);
+        for f in ["a", "c", "z"] {
+            std::fs::remove_file(src.join(f)).unwrap();
+        }
+        std::fs::remove_dir_all(src.join("m/sub")).unwrap();
+        let (r, _, _) = rerun(&repo, &src);
+        let s = r.summary;
+        assert_eq!(
+            (s.files_deleted, s.files_unmodified, s.files_new),
+            (5, 3, 0)
+        );
+        assert_eq!((s.dirs_changed, s.dirs_unmodified, s.dirs_new), (2, 0, 0));
+    }
+
+    /// The tree of `src` in a backup with `parent` and `excludes`, and how many parent trees the
+    /// walker read itself (not ahead).
+    fn src_tree(
+        repo: &Repository,
+        src: &Path,
+        parent: ParentChoice,
+        excludes: &[&str],
+    ) -> (tresor_format::BlobId, u64) {
+        OWN_TREE_LOADS.set(0);
+        let mut opts = options(vec![src.to_path_buf()], excludes);
+        opts.parent = parent;
+        let r = backup(repo, opts, &crate::NoProgress).unwrap();
+        assert_eq!(r.warnings, Vec::<String>::new());
+        let node = node_at(repo, &r.snapshot_id.unwrap(), src);
+        (node.subtree.unwrap(), OWN_TREE_LOADS.get())
+    }
+
+    /// Parent trees are read ahead: an unchanged rerun reads none itself. After directories were
+    /// removed, added, replaced by a file and a file by a directory, and one is excluded now, the
+    /// rerun with the parent (skipping the trees read ahead that it no longer needs) stores
+    /// exactly the tree a backup without a parent stores, reading no parent tree itself.
+    #[test]
+    fn parent_trees_read_ahead_give_the_same_tree() {
+        let t = tempfile::tempdir().unwrap();
+        let src = t.path().join("src");
+        for d in ["a", "b/c", "d", "f/g", "h/i"] {
+            std::fs::create_dir_all(src.join(d)).unwrap();
+            std::fs::write(src.join(d).join("x"), d).unwrap();
+        }
+        std::fs::write(src.join("e"), b"e").unwrap();
+        let repo = repository();
+        let (first, _) = src_tree(&repo, &src, ParentChoice::Auto, &[]);
+        let (again, own) = src_tree(&repo, &src, ParentChoice::Auto, &[]);
+        assert_eq!((again, own), (first, 0));
+        std::fs::remove_dir_all(src.join("b/c")).unwrap();
+        std::fs::remove_dir_all(src.join("d")).unwrap();
+        std::fs::write(src.join("d"), b"now a file").unwrap();
+        std::fs::remove_file(src.join("e")).unwrap();
+        std::fs::create_dir_all(src.join("e/new")).unwrap();
+        std::fs::write(src.join("h/i/x"), b"changed").unwrap();
+        let (with_parent, own) = src_tree(&repo, &src, ParentChoice::Auto, &["f"]);
+        assert_eq!(own, 0);
+        assert_ne!(with_parent, first);
+        let (without, _) = src_tree(&repo, &src, ParentChoice::None, &["f"]);
+        assert_eq!(with_parent, without);
+    }
+
     /// A rerun encodes no tree of an unchanged directory: it takes the parent's tree id. Only the
     /// virtual directories above the source (always rebuilt) and the changed directory with its
     /// ancestors are encoded again, and the counts of unchanged and changed directories stay.
@@ -975,6 +1313,51 @@ pub(super) mod tests {
             (s3.dirs_unmodified, s3.dirs_changed, s3.files_changed),
             (3, 4, 1)
         );
+    }
+
+    /// `Entries` keeps no copy while the nodes equal the parent's, and gives exactly the nodes
+    /// pushed otherwise: one differing in the middle, one missing at the end, one more at the
+    /// end, no parent.
+    #[test]
+    fn entries_copy_the_parents_nodes_only_when_one_differs() {
+        use super::{Entries, Listing};
+        use tresor_format::tree::{Node, NodeKind};
+        let node = |n: &str| Node::bare(n.as_bytes(), NodeKind::File);
+        let parent: Vec<Node> = ["a", "b", "c"].iter().map(|n| node(n)).collect();
+        let nodes = |pushed: &[Node], p: Option<&[Node]>| {
+            let mut e = Entries::new(p);
+            for n in pushed {
+                e.push(n.clone());
+            }
+            assert_eq!(e.nodes(), pushed);
+            match e.finish() {
+                Listing::Parent => None,
+                Listing::Tree(t) => Some(t.nodes),
+            }
+        };
+        assert_eq!(nodes(&parent, Some(&parent)), None);
+        let mut other = parent.clone();
+        other[1].size = 7;
+        assert_eq!(nodes(&other, Some(&parent)), Some(other.clone()));
+        assert_eq!(
+            nodes(&parent[..2], Some(&parent)),
+            Some(parent[..2].to_vec())
+        );
+        let more = [parent.clone(), vec![node("d")]].concat();
+        assert_eq!(nodes(&more, Some(&parent)), Some(more.clone()));
+        assert_eq!(nodes(&parent, None), Some(parent.clone()));
+        assert_eq!(nodes(&[], Some(&[])), None);
+    }
+
+    /// `child_path` is `Path::join` for listing names: below `/`, below a directory, with
+    /// bytes that are not UTF-8.
+    #[test]
+    fn child_path_joins_like_path_join() {
+        use std::os::unix::ffi::OsStrExt;
+        for (dir, name) in [("/", &b"etc"[..]), ("/a/b", b"c d"), ("/x", b"\xff\n")] {
+            let want = Path::new(dir).join(std::ffi::OsStr::from_bytes(name));
+            assert_eq!(super::child_path(Path::new(dir), name), want);
+        }
     }
 
     /// Excluded entries are decided by their path alone: the walker never looks at them (no

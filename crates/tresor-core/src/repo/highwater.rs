@@ -104,7 +104,8 @@ impl HighWater {
             .unwrap_or_default()
     }
 
-    /// Change the marks under the lock: load, apply `f`, write back atomically.
+    /// Change the marks under the lock: load, apply `f`, write back atomically — only when `f`
+    /// changed them (an unchanged file is not rewritten, so no `fsync`).
     ///
     /// # Errors
     /// I/O errors of the cache directory (as [`CoreError::Io`]).
@@ -120,9 +121,12 @@ impl HighWater {
             .map_err(io)?;
         rustix::fs::flock(&lock, rustix::fs::FlockOperation::LockExclusive)
             .map_err(|e| io(e.into()))?;
-        let mut marks = self.load();
+        let before = self.load();
+        let mut marks = before.clone();
         let out = f(&mut marks);
-        self.save(&marks).map_err(io)?;
+        if marks != before {
+            self.save(&marks).map_err(io)?;
+        }
         Ok(out)
     }
 
@@ -252,6 +256,26 @@ mod tests {
     }
 
     use std::os::unix::fs::PermissionsExt;
+
+    /// Marks that do not change are not written again (each write is an `fsync`, on every
+    /// command that opens the repository): the file keeps its bytes (here pretty-printed, which
+    /// a write would not keep) until a mark moves.
+    #[test]
+    fn unchanged_marks_are_not_rewritten() {
+        let d = tempfile::tempdir().unwrap();
+        let hw = HighWater::new(d.path(), &"ef".repeat(32));
+        hw.check_trust_seq(3).unwrap();
+        hw.note_snapshots([(ObjectId([1; 32]), seen("a"))]).unwrap();
+        let pretty = serde_json::to_vec_pretty(&hw.load()).unwrap();
+        std::fs::write(hw.path(), &pretty).unwrap();
+        hw.check_trust_seq(3).unwrap();
+        hw.note_snapshots([(ObjectId([1; 32]), seen("a"))]).unwrap();
+        assert_eq!(std::fs::read(hw.path()).unwrap(), pretty);
+        hw.note_snapshots([(ObjectId([2; 32]), seen("b"))]).unwrap();
+        assert_ne!(std::fs::read(hw.path()).unwrap(), pretty);
+        hw.check_trust_seq(4).unwrap();
+        assert_eq!((hw.load().trust_seq, hw.load().snapshots.len()), (4, 2));
+    }
 
     #[test]
     fn missing_snapshots_are_hidden_unless_forgotten() {

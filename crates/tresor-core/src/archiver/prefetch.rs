@@ -1,0 +1,71 @@
+//! Parent trees read ahead on a thread of their own: while the walker looks at a directory's
+//! entries, the parent trees it compares the next directories with are read, decrypted and
+//! decoded on the other core.
+//!
+//! The walker asks for parent trees in depth-first pre-order of the parent snapshot, entries by
+//! name bytes: it walks the source in that order and asks for a directory's parent tree only when
+//! the parent tree has a directory of that name. So what it asks for is a subsequence of the
+//! order in which [`Ahead`] reads the trees; trees it does not ask for (directories excluded,
+//! gone, or no longer directories) are passed over. A tree that is not ahead — one the thread
+//! could not read — the walker reads itself.
+
+use crate::repo::Repository;
+use crate::repo::blobs::BlobReader;
+use crate::repo::index::Index;
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::thread::Scope;
+use tresor_format::BlobId;
+use tresor_format::tree::{NodeKind, Tree};
+
+/// Trees read ahead of the walker, at most (besides the one being sent).
+pub(super) const AHEAD: usize = 16;
+
+/// A tree id and the tree, `None` when it could not be read (its subtrees are then not read).
+type Item = (BlobId, Option<Tree>);
+
+/// The trees of one parent snapshot, read ahead in depth-first pre-order.
+pub(super) struct Ahead {
+    rx: Receiver<Item>,
+}
+
+impl Ahead {
+    /// Start reading the tree `root` and every tree below it on a thread of `scope`. The thread
+    /// ends when all are read or when this is dropped.
+    pub(super) fn start<'scope, 'env>(
+        scope: &'scope Scope<'scope, 'env>,
+        repo: &'env Repository,
+        index: &'env Index,
+        root: BlobId,
+    ) -> Ahead {
+        let (tx, rx) = sync_channel(AHEAD);
+        scope.spawn(move || read_ahead(&BlobReader::new(repo, index), root, &tx));
+        Ahead { rx }
+    }
+
+    /// The tree `id`, dropping the trees read before it. `None` when the thread could not read
+    /// it, or when it is not ahead (then nothing is ahead any more).
+    pub(super) fn take(&mut self, id: &BlobId) -> Option<Tree> {
+        while let Ok((got, tree)) = self.rx.recv() {
+            if got == *id {
+                return tree;
+            }
+        }
+        None
+    }
+}
+
+/// Send `root` and the trees below it in depth-first pre-order (subtrees in node order) until
+/// all are sent or the receiver is gone.
+fn read_ahead(reader: &BlobReader<'_>, root: BlobId, tx: &SyncSender<Item>) {
+    let mut todo = vec![root];
+    while let Some(id) = todo.pop() {
+        let tree = reader.load_tree(&id).ok();
+        if let Some(t) = &tree {
+            let dirs = t.nodes.iter().filter(|n| n.kind == NodeKind::Dir);
+            todo.extend(dirs.filter_map(|n| n.subtree).rev());
+        }
+        if tx.send((id, tree)).is_err() {
+            return;
+        }
+    }
+}
