@@ -192,10 +192,13 @@ fn every_hook_gets_its_environment_in_a_success_and_a_failure_run() {
     assert_eq!(summary_of(&out, "job-after"), backup);
     let check = summary_of(&out, "check-after");
     assert!(check.is_object() && check != backup, "{check}");
-    // Damaged packs: backup (which cannot read its parent's trees) saves a snapshot with
-    // exit 3, check exits 5: the failure hooks see their step's code, the job's the worst.
+    // Damaged packs: backup (which cannot read its parent's trees: without the local cache it
+    // reads them from packs) saves a snapshot with exit 3, check exits 5: the failure hooks see
+    // their step's code, the job's the worst.
     corrupt_packs(&env.repo);
-    run(tresor(&env, &file), &["run", "work", "-q"], 5);
+    let mut c = tresor(&env, &file);
+    c.arg("--no-cache");
+    run(c, &["run", "work", "-q"], 5);
     assert_eq!(
         order(&out),
         words(
@@ -390,7 +393,10 @@ fn healthchecks_get_start_then_success_or_fail_with_the_log_tail() {
     );
     corrupt_packs(&env.repo);
     log.lock().unwrap().clear();
-    run(tresor(&env, &file), &["run", "work"], 5);
+    // Without the local cache the backup reads its parent's trees from the damaged packs.
+    let mut c = tresor(&env, &file);
+    c.arg("--no-cache");
+    run(c, &["run", "work"], 5);
     let r = seen(&log);
     let paths: Vec<&str> = r.iter().map(|q| &*q.path).collect();
     assert_eq!(paths, ["/ping/abc/start", "/ping/abc/fail"]);

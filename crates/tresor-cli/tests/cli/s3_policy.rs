@@ -419,8 +419,9 @@ fn append_only_policy_against_moto_with_iam() {
         .unwrap();
     assert_ne!(o.status.code(), Some(0));
     let e = stderr(&o);
+    // (The first listing it makes is the snapshots', to choose the parent.)
     assert!(
-        e.contains("PermissionDenied") && e.contains("repo/prune/"),
+        e.contains("PermissionDenied") && e.contains("repo/snapshots/"),
         "{e}"
     );
 }
