@@ -97,7 +97,7 @@ impl<'p> Entries<'p> {
 /// Parent trees from the local cache of a put-only key, and whether to collect this run's trees.
 pub(super) struct LocalParent {
     /// Cached parent trees, instead of reading them from the repository.
-    pub trees: Option<IdMap<BlobId, Tree>>,
+    pub trees: Option<IdMap<BlobId, Vec<u8>>>,
     /// Collect every tree written, to save in the cache.
     pub collect: bool,
 }
@@ -114,7 +114,7 @@ pub(super) struct Walker<'a> {
     repo: &'a Repository,
     reader: BlobReader<'a>,
     /// Parent trees from the local cache (put-only keys), instead of the repository.
-    cached: Option<IdMap<BlobId, Tree>>,
+    cached: Option<IdMap<BlobId, Vec<u8>>>,
     /// Trees written in this run, for the local cache (put-only keys).
     collected: Option<Vec<(BlobId, Vec<u8>)>>,
     /// Parent trees read ahead (while [`Walker::save_root`] runs).
@@ -267,12 +267,18 @@ impl<'a> Walker<'a> {
         if !same_nodes || !self.known.contains(&id) {
             return None;
         }
-        if let Some(c) = &mut self.collected {
-            let tree = match (now, parent) {
-                (Listing::Tree(t), _) | (Listing::Parent, Some(t)) => t,
-                (Listing::Parent, None) => return None,
+        if self.collected.is_some() {
+            // The cached encoding when there is one (the same bytes), else encoded again.
+            let cached = self.cached.as_ref().and_then(|c| c.get(&id)).cloned();
+            let bytes = match (cached, now, parent) {
+                (Some(b), ..) => b,
+                (None, Listing::Tree(t), _) | (None, Listing::Parent, Some(t)) => t.encode(),
+                (None, Listing::Parent, None) => return None,
             };
-            c.push((id, tree.encode()));
+            self.collected
+                .as_mut()
+                .expect("collecting")
+                .push((id, bytes));
         }
         Some(id)
     }
@@ -280,7 +286,7 @@ impl<'a> Walker<'a> {
     /// A parent tree, from the local cache or the repository; `None` when it cannot be read.
     fn parent_tree_quiet(&self, id: &BlobId) -> Option<Tree> {
         match &self.cached {
-            Some(c) => c.get(id).cloned(),
+            Some(c) => c.get(id).and_then(|b| Tree::decode(b).ok()),
             None => self.reader.load_tree(id).ok(),
         }
     }
@@ -288,7 +294,7 @@ impl<'a> Walker<'a> {
     fn load_parent_tree(&mut self, id: Option<BlobId>) -> Option<Tree> {
         let id = id?;
         if let Some(c) = &self.cached {
-            return c.get(&id).cloned();
+            return c.get(&id).and_then(|b| Tree::decode(b).ok());
         }
         if let Some(t) = self.ahead.as_mut().and_then(|a| a.take(&id)) {
             return Some(t);

@@ -33,8 +33,10 @@ pub struct CachedParent {
     pub snapshot: ObjectId,
     /// Its root tree.
     pub root: BlobId,
-    /// Its trees, each verified against its id.
-    pub trees: IdMap<BlobId, Tree>,
+    /// Its trees, encoded (format §10), each verified against its id and decodable: decoded
+    /// one at a time as the walk reaches it ([`Tree::decode`]), so memory is about the cache
+    /// file's size, not the decoded trees'.
+    pub trees: IdMap<BlobId, Vec<u8>>,
 }
 
 /// The cache file for one (repository, key, host, paths).
@@ -76,15 +78,16 @@ impl TreeCache {
     pub fn load(&self, id_key: &[u8; 32]) -> Option<CachedParent> {
         let bytes = std::fs::read(&self.path).ok()?;
         let file: CacheFile = postcard::from_bytes(&bytes).ok()?;
+        drop(bytes);
         if file.version != CACHE_VERSION {
             return None;
         }
         let mut trees = IdMap::default();
         for (id, b) in file.trees {
-            if BlobId::of(id_key, &b) != id {
+            if BlobId::of(id_key, &b) != id || Tree::decode(&b).is_err() {
                 return None;
             }
-            trees.insert(id, Tree::decode(&b).ok()?);
+            trees.insert(id, b.into_vec());
         }
         Some(CachedParent {
             snapshot: file.snapshot,
