@@ -267,18 +267,18 @@ impl<'a> Walker<'a> {
         if !same_nodes || !self.known.contains(&id) {
             return None;
         }
-        if self.collected.is_some() {
-            // The cached encoding when there is one (the same bytes), else encoded again.
-            let cached = self.cached.as_ref().and_then(|c| c.get(&id)).cloned();
-            let bytes = match (cached, now, parent) {
-                (Some(b), ..) => b,
-                (None, Listing::Tree(t), _) | (None, Listing::Parent, Some(t)) => t.encode(),
-                (None, Listing::Parent, None) => return None,
-            };
-            self.collected
-                .as_mut()
-                .expect("collecting")
-                .push((id, bytes));
+        if self.collected.is_none() {
+            return Some(id);
+        }
+        // The cached encoding when there is one (the same bytes), else encoded again.
+        let cached = self.cached.as_ref().and_then(|c| c.get(&id)).cloned();
+        let bytes = match (cached, now, parent) {
+            (Some(b), ..) => b,
+            (None, Listing::Tree(t), _) | (None, Listing::Parent, Some(t)) => t.encode(),
+            (None, Listing::Parent, None) => return None,
+        };
+        if let Some(c) = &mut self.collected {
+            c.push((id, bytes));
         }
         Some(id)
     }
