@@ -125,8 +125,8 @@ impl Repository {
         Ok(out)
     }
 
-    /// The table of index object `id` at `path` when its ids count for this key, built first
-    /// when missing and rebuilt once when damaged.
+    /// The table of index object `id` at `path` when its ids count for this key, built from
+    /// the object when missing or damaged.
     fn usable_table(
         &self,
         path: &Path,
@@ -134,19 +134,15 @@ impl Repository {
         size: u64,
         out: &mut DedupIndex,
     ) -> Option<Table> {
-        let signer = match dedup_table::signer_of(path) {
-            Some(s) => s,
-            None => self.build_table(path, id, size, out)?,
-        };
+        if let Some(t) = Table::open(path) {
+            return self.counts_for_dedup(&t.signer, id).then_some(t);
+        }
+        // Missing, or damaged since it was written: from the object.
+        let _ = std::fs::remove_file(path);
+        let signer = self.build_table(path, id, size, out)?;
         if !self.counts_for_dedup(&signer, id) {
             return None;
         }
-        if let Some(t) = Table::open(path) {
-            return Some(t);
-        }
-        // Damaged since it was written: once more from the object.
-        std::fs::remove_file(path).ok()?;
-        self.build_table(path, id, size, out)?;
         Table::open(path)
     }
 
