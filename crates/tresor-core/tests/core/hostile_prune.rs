@@ -38,19 +38,6 @@ struct World {
     kept: Vec<Kept>,
 }
 
-/// `len` pseudo-random bytes (so the chunker cuts several blobs).
-fn noise(seed: u64, len: usize) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
-}
-
 fn write_source(src: &Path, data: &[u8], note: &[u8]) {
     std::fs::create_dir_all(src).unwrap();
     std::fs::write(src.join("data.bin"), data).unwrap();

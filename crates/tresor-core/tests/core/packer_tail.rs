@@ -15,19 +15,6 @@ use tresor_testkit::repo::*;
 
 const PACK_SIZE: u64 = 8 << 20;
 
-/// `n` bytes that do not compress (xorshift from `seed`).
-fn noise(seed: u64, n: usize) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
-    (0..n)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
-}
-
 /// A source of 320 incompressible files of 64 KiB (20 MiB: 2.6 packs as stored, in 20 batches
 /// of 1 MiB for the workers) and 100 small text files (frame members).
 fn source(dir: &Path) -> Vec<(String, Vec<u8>)> {
