@@ -47,7 +47,11 @@ const MAX_BITS: u8 = 16;
 /// An open table: the fanout and suffixes in memory, the ids read from the file on demand.
 #[derive(Debug)]
 pub struct Table {
-    file: File,
+    /// The table file, opened again at the first lookup (an open table holds no descriptor
+    /// until then: hundreds of open tables would grow the descriptor table, which stalls a
+    /// threaded process for milliseconds).
+    path: std::path::PathBuf,
+    file: OnceLock<Option<File>>,
     /// Signing public key of the index object's writer.
     pub signer: [u8; 32],
     /// Index objects the object supersedes.
@@ -212,7 +216,8 @@ impl Table {
             return None;
         }
         Some(Table {
-            file,
+            path: path.to_path_buf(),
+            file: OnceLock::new(),
             signer,
             supersedes,
             count,
@@ -224,11 +229,21 @@ impl Table {
         })
     }
 
+    /// The table file, opened at the first call (`None` when it cannot be opened any more).
+    fn file(&self) -> Option<&File> {
+        self.file
+            .get_or_init(|| File::open(&self.path).ok())
+            .as_ref()
+    }
+
     /// The suffix column, read from the file at the first call.
     fn suffix(&self) -> &[u16] {
         self.suffix.get_or_init(|| {
             let mut raw = vec![0u8; self.count as usize * 2];
-            if self.file.read_exact_at(&mut raw, self.suffix_at).is_err() {
+            let read = self
+                .file()
+                .map(|f| f.read_exact_at(&mut raw, self.suffix_at));
+            if !matches!(read, Some(Ok(()))) {
                 return Vec::new();
             }
             raw.chunks_exact(2)
@@ -265,9 +280,12 @@ impl Table {
         let start = bucket.partition_point(|&x| x < s);
         let mut buf = [0u8; 32];
         let candidates = bucket[start..].iter().take_while(|&&x| x == s).count();
+        let Some(file) = self.file() else {
+            return false;
+        };
         (lo + start..lo + start + candidates).any(|i| {
             let at = self.ids_at + i as u64 * 32;
-            self.file.read_exact_at(&mut buf, at).is_ok() && buf == id.0
+            file.read_exact_at(&mut buf, at).is_ok() && buf == id.0
         })
     }
 }
@@ -308,6 +326,30 @@ mod tests {
             assert!(t.memory() <= 8 + n * 2 + n / 16, "n = {n}: {}", t.memory());
             assert_eq!(signer_of(&path), Some([7u8; 32]));
         }
+    }
+
+    #[test]
+    fn an_open_table_holds_no_descriptor_until_its_first_lookup() {
+        let dir = tempfile::tempdir().unwrap();
+        let fds = || std::fs::read_dir("/proc/self/fd").unwrap().count();
+        let paths: Vec<_> = (0..64u64)
+            .map(|i| {
+                let p = dir.path().join(format!("t{i}"));
+                write(&p, &[0; 32], &[], ids(i, 10)).unwrap();
+                p
+            })
+            .collect();
+        let before = fds();
+        let tables: Vec<Table> = paths.iter().map(|p| Table::open(p).unwrap()).collect();
+        // Other tests' threads open files meanwhile: far fewer than 64 more.
+        assert!(
+            fds() < before + 16,
+            "{} descriptors before, {} after",
+            before,
+            fds()
+        );
+        assert!(tables[5].contains(&ids(5, 10)[3]));
+        assert!(!tables[6].contains(&ids(5, 10)[3]));
     }
 
     #[test]
