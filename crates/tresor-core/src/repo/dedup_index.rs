@@ -170,7 +170,7 @@ impl Repository {
         drop(bytes);
         // A full key reads the sealed part, which names the objects it supersedes; a put-only
         // key reads its own dedup lists only.
-        let (retired, ids): (Vec<ObjectId>, Vec<BlobId>) = if self.key().can_read() {
+        let (retired, mut ids): (Vec<ObjectId>, Vec<BlobId>) = if self.key().can_read() {
             IndexFile::sealed_blob_ids(self.key(), env.sealed, &signer).ok()?
         } else if signer == self.signer.public() {
             let list = IndexFile::dedup_list(&self.signer, &env).ok()?;
@@ -179,7 +179,7 @@ impl Repository {
         } else {
             (Vec::new(), Vec::new())
         };
-        if dedup_table::write(path, &signer, &retired, ids.clone()).is_err()
+        if dedup_table::write(path, &signer, &retired, &mut ids).is_err()
             && self.counts_for_dedup(&signer, id)
         {
             out.memory.extend(ids);

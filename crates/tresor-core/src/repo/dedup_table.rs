@@ -95,7 +95,8 @@ fn bits_for(n: usize) -> u8 {
     b
 }
 
-/// Write the table of `ids` written by `signer` (sorted and deduplicated here) to `out`.
+/// Write the table of `ids` written by `signer` to `out`; `ids` is sorted and deduplicated in
+/// place (the caller keeps it).
 ///
 /// # Errors
 /// I/O errors of `out`.
@@ -103,13 +104,13 @@ pub fn encode_to(
     out: &mut impl Write,
     signer: &[u8; 32],
     supersedes: &[ObjectId],
-    mut ids: Vec<BlobId>,
+    ids: &mut Vec<BlobId>,
 ) -> std::io::Result<()> {
     ids.sort_unstable_by_key(|a| a.0);
     ids.dedup();
     let bits = bits_for(ids.len());
     let mut fanout = vec![0u32; (1usize << bits) + 1];
-    for id in &ids {
+    for id in ids.iter() {
         fanout[prefix(key(id), bits) + 1] += 1;
     }
     for i in 1..fanout.len() {
@@ -127,23 +128,24 @@ pub fn encode_to(
     for f in &fanout {
         out.write_all(&f.to_le_bytes())?;
     }
-    for id in &ids {
+    for id in ids.iter() {
         out.write_all(&suffix_of(key(id), bits).to_le_bytes())?;
     }
-    for id in &ids {
+    for id in ids.iter() {
         out.write_all(&id.0)?;
     }
     Ok(())
 }
 
 /// The table file's bytes for `ids` written by `signer`, superseding `supersedes`.
-pub fn encode(signer: &[u8; 32], supersedes: &[ObjectId], ids: Vec<BlobId>) -> Vec<u8> {
+pub fn encode(signer: &[u8; 32], supersedes: &[ObjectId], mut ids: Vec<BlobId>) -> Vec<u8> {
     let mut out = Vec::new();
-    encode_to(&mut out, signer, supersedes, ids).expect("writing to a Vec");
+    encode_to(&mut out, signer, supersedes, &mut ids).expect("writing to a Vec");
     out
 }
 
-/// Write a table atomically (a temporary file renamed into place), mode 0600.
+/// Write a table atomically (a temporary file renamed into place), mode 0600. `ids` is sorted
+/// and deduplicated in place: a caller whose write fails still has them.
 ///
 /// # Errors
 /// I/O errors.
@@ -151,7 +153,7 @@ pub fn write(
     path: &Path,
     signer: &[u8; 32],
     supersedes: &[ObjectId],
-    ids: Vec<BlobId>,
+    ids: &mut Vec<BlobId>,
 ) -> std::io::Result<()> {
     let tmp = path.with_extension(format!("tmp{}", std::process::id()));
     let f = std::fs::OpenOptions::new()
@@ -178,11 +180,6 @@ fn header(file: &mut File) -> Option<([u8; 32], u64, u8, u32)> {
     let count = u64::from_le_bytes(h[40..48].try_into().ok()?);
     let retired = u32::from_le_bytes(h[49..53].try_into().ok()?);
     (retired <= MAX_RETIRED).then_some((signer, count, h[48], retired))
-}
-
-/// The signer a table file records, reading only its header (`None`: absent or not a table).
-pub fn signer_of(path: &Path) -> Option<[u8; 32]> {
-    header(&mut File::open(path).ok()?).map(|(s, ..)| s)
 }
 
 impl Table {
@@ -311,7 +308,7 @@ mod tests {
             let mut listed = ids(1, n);
             // Duplicates are stored once.
             listed.extend(listed.clone().into_iter().take(3));
-            write(&path, &[7u8; 32], &[ObjectId([n as u8; 32])], listed).unwrap();
+            write(&path, &[7u8; 32], &[ObjectId([n as u8; 32])], &mut listed).unwrap();
             let t = Table::open(&path).unwrap();
             assert_eq!(t.len(), n as u64);
             assert!(
@@ -324,7 +321,6 @@ mod tests {
             assert!(!ids(2, 2000).iter().any(|id| t.contains(id)), "n = {n}");
             // 2 bytes per id in memory, plus a fanout of at most 4 bytes per 64 ids.
             assert!(t.memory() <= 8 + n * 2 + n / 16, "n = {n}: {}", t.memory());
-            assert_eq!(signer_of(&path), Some([7u8; 32]));
         }
     }
 
@@ -335,7 +331,7 @@ mod tests {
         let paths: Vec<_> = (0..64u64)
             .map(|i| {
                 let p = dir.path().join(format!("t{i}"));
-                write(&p, &[0; 32], &[], ids(i, 10)).unwrap();
+                write(&p, &[0; 32], &[], &mut ids(i, 10)).unwrap();
                 p
             })
             .collect();
@@ -362,7 +358,7 @@ mod tests {
             b[31] = tail;
             BlobId(b)
         };
-        write(&path, &[0; 32], &[], vec![mk(1), mk(3), mk(5)]).unwrap();
+        write(&path, &[0; 32], &[], &mut vec![mk(1), mk(3), mk(5)]).unwrap();
         let t = Table::open(&path).unwrap();
         assert!(t.contains(&mk(1)) && t.contains(&mk(3)) && t.contains(&mk(5)));
         assert!(!t.contains(&mk(2)) && !t.contains(&mk(4)) && !t.contains(&mk(6)));
