@@ -6,17 +6,9 @@
 use std::time::{Duration, Instant};
 use tresor_testkit::prelude::*;
 
-/// `n` bytes that do not compress (xorshift64).
+/// `n` bytes that do not compress.
 fn noise(n: usize) -> Vec<u8> {
-    let mut x = 0x9e37_79b9_7f4a_7c15u64;
-    (0..n)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
+    tresor_testkit::repo::noise(1, n)
 }
 
 fn timed(env: &Env, args: &[&str]) -> Duration {

@@ -11,19 +11,7 @@ use tresor_format::pack::PackBuilder;
 use tresor_format::pack::{BlobEntry, read_header};
 use tresor_storage::Kind;
 use tresor_storage::memory::MemoryStorage;
-
-/// `n` bytes that do not compress (xorshift from `seed`).
-fn noise(seed: u64, n: usize) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
-    (0..n)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
-}
+use tresor_testkit::repo::noise;
 
 fn keys() -> (MasterKey, Signer) {
     (MasterKey::generate().unwrap(), Signer::generate().unwrap())
@@ -217,16 +205,21 @@ fn unfinished(
     (t, b)
 }
 
+/// Workers' settings of the combining tests: 1 MiB packs, zstd 3, format version 3.
+fn settings() -> Settings {
+    Settings {
+        pack_size: 1 << 20,
+        level: 3,
+        version: 3,
+    }
+}
+
 /// Three workers' data packs of 0.6 pack each and two tree packs, combined: one full data
 /// pack, one below `pack_size`, one tree pack; every blob stored once and intact.
 #[test]
 fn the_last_worker_combines_the_unfinished_packs() {
     let key = MasterKey::generate().unwrap();
-    let settings = Settings {
-        pack_size: 1 << 20,
-        level: 3,
-        version: 3,
-    };
+    let settings = settings();
     let (ctx, prx) = ctx();
     let mut want = vec![];
     let mut open = vec![];
@@ -281,11 +274,7 @@ fn the_last_worker_combines_the_unfinished_packs() {
 #[test]
 fn two_unfinished_packs_that_do_not_fit_one_are_closed_as_they_are() {
     let key = MasterKey::generate().unwrap();
-    let settings = Settings {
-        pack_size: 1 << 20,
-        level: 3,
-        version: 3,
-    };
+    let settings = settings();
     let (ctx, prx) = ctx();
     let mut want = vec![];
     let open = (0..2u64)
