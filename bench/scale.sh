@@ -6,7 +6,8 @@
 # up SRC into it twice (first backup, unchanged rerun), and the same two backups run in an
 # empty repository for comparison. Both repositories are opened with an unlocked key file
 # (no KDF in the figures) and a cache directory of their own. Then `check` and
-# `prune --dry-run` on the large repository. Every step under /usr/bin/time -v: peak RSS (MiB)
+# `prune --dry-run` on the large repository, and a restore of the small host's snapshot from
+# it (reported, no floor). Every step under /usr/bin/time -v: peak RSS (MiB)
 # and wall time (s).
 #
 # Floors (issue 19): the small host's backups peak at <= 150 MiB in the large repository, its
@@ -75,4 +76,7 @@ if [ "${SKIP_CHECK:-}" != 1 ]; then
     run=("$BIN" -r "$WORK/big" --key-file "$WORK/big.key" --cache-dir "$WORK/cache-big")
     measure big-check "${run[@]}" check
     measure big-prune-dry-run "${run[@]}" prune --dry-run
+    rm -rf "$WORK/restored"
+    measure big-restore "${run[@]}" restore latest --host small --target "$WORK/restored"
+    rm -rf "$WORK/restored"
 fi

@@ -198,7 +198,12 @@ pub fn check_thawing(
     let mut r = CheckReport::default();
     check_keys(repo, &mut r)?;
     progress.phase("loading index", "index objects", 0);
-    let (index, bad) = repo.load_index_lenient()?;
+    // Without reading data, data blobs need only be known by id (a lean index: at 20 million
+    // blobs, 640 MB instead of 3.5 GB).
+    let (index, bad) = match read_data {
+        ReadData::None => repo.load_lean_index_lenient()?,
+        _ => repo.load_index_lenient()?,
+    };
     for problem in &repo.trust().problems {
         r.errors.push(problem.clone());
     }
@@ -288,11 +293,6 @@ fn distinct_packs(index: &Index) -> Vec<u32> {
 /// Every indexed pack exists and is long enough for the blobs each of its listings places in it.
 fn check_pack_sizes(index: &Index, stored: &HashMap<String, u64>, r: &mut CheckReport) {
     // Per listing: a false listing (another writer's pack, made-up offsets) is named by itself.
-    let mut listing_len: Vec<u64> = vec![0; index.packs().len()];
-    for (_, loc) in index.all_locations() {
-        let e = &mut listing_len[loc.pack as usize];
-        *e = (*e).max(loc.offset.saturating_add(u64::from(loc.length)));
-    }
     let mut missing: IdSet<ObjectId> = IdSet::default();
     for (pos, p) in index.packs().iter().enumerate() {
         match stored.get(&p.id.to_hex()) {
@@ -301,7 +301,12 @@ fn check_pack_sizes(index: &Index, stored: &HashMap<String, u64>, r: &mut CheckR
                 p.id, p.index_id
             )),
             None => {}
-            Some(size) if *size < listing_len[pos].saturating_add(pack::TRAILER_LEN) => {
+            Some(size)
+                if *size
+                    < index
+                        .listing_end(pos as u32)
+                        .saturating_add(pack::TRAILER_LEN) =>
+            {
                 r.errors.push(format!(
                     "pack {} is truncated: {size} bytes, the blobs index {} lists in it need more",
                     p.id,

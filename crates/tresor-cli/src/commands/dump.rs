@@ -22,7 +22,9 @@ pub fn run(ctx: &Context, a: &DumpArgs) -> Result<i32> {
     let (id, snap) = find(&list, &skipped, &spec, &(&a.filter).into())?;
     // Privileged metadata only from snapshots of full keys, as restore.
     let verdict = repo.snapshot_verdict(id)?;
-    let index = repo.load_index()?;
+    // Trees and this snapshot's data only: memory bounded by the repository's trees and the
+    // snapshot's own data, not by the repository's data.
+    let index = repo.load_index_below(&snap.tree, repo.snapshot_signer(id).ok())?;
     // Thaw what the dump reads before writing anything.
     let needed = Needed::Below {
         index: &index,

@@ -14,7 +14,9 @@ pub fn run(ctx: &Context, a: &LsArgs) -> Result<i32> {
     repo.require_read("ls")?;
     let (list, skipped) = repo.load_snapshots()?;
     let (id, snap) = find(&list, &skipped, &a.snapshot, &(&a.filter).into())?;
-    let index = repo.load_index()?;
+    // Listing reads trees only: data blobs' locations are not kept (memory bounded by the
+    // repository's trees, not its data).
+    let index = repo.load_tree_index()?;
     // The snapshot's own copies of blobs are preferred after full keys'.
     let reader = BlobReader::for_snapshot(&repo, &index, repo.snapshot_signer(id).ok());
     // A path the snapshot lacks is an error (restic prints nothing).

@@ -111,6 +111,13 @@ pub struct Index {
     index_ids: Vec<ObjectId>,
     /// Only tree blobs are kept ([`Index::trees_only`]).
     trees_only: bool,
+    /// Data blob ids kept apart from `blobs`, without locations ([`Index::lean`]): sorted and
+    /// deduplicated by [`Index::seal`].
+    data_ids: Option<Vec<BlobId>>,
+    /// Per listing (position in `packs`): where its furthest blob ends in the pack, bytes.
+    listing_end: Vec<u64>,
+    /// The only data blobs kept ([`Index::only`]).
+    wanted: Option<IdSet<BlobId>>,
     /// Index objects left out because readers ignore their signer (unknown or revoked key):
     /// a blob missing from this index may be listed there (messages say so).
     pub ignored_objects: usize,
@@ -132,6 +139,71 @@ impl Index {
     /// Whether only tree blobs are kept.
     pub fn keeps_only_trees(&self) -> bool {
         self.trees_only
+    }
+
+    /// An empty index that keeps every tree blob and of the data blobs only those in `wanted`:
+    /// what reading one snapshot needs ([`crate::Repository::load_index_below`]), in memory
+    /// proportional to the repository's trees and that snapshot's data.
+    pub fn only(wanted: IdSet<BlobId>) -> Index {
+        Index {
+            wanted: Some(wanted),
+            ..Index::default()
+        }
+    }
+
+    /// Whether this index locates a blob of this type and id when a pack lists it (trees
+    /// always; data blobs unless the index is trees-only or lean, or the blob is not wanted).
+    pub fn locates(&self, blob_type: BlobType, id: &BlobId) -> bool {
+        blob_type == BlobType::Tree
+            || !(self.trees_only || self.data_ids.is_some())
+                && self.wanted.as_ref().is_none_or(|w| w.contains(id))
+    }
+
+    /// Whether every blob a pack lists is kept with its location (no filter of any kind).
+    pub fn locates_all(&self) -> bool {
+        !self.trees_only && self.data_ids.is_none() && self.wanted.is_none()
+    }
+
+    /// An empty index that locates tree blobs only and keeps the ids of data blobs apart, 32
+    /// bytes each in one sorted vector ([`Index::contains`] answers for them, [`Index::get`]
+    /// does not): what `check` without reading data needs — every tree read, every data blob
+    /// known to be indexed — in about a third of a full index's memory (at 20 million blobs,
+    /// 640 MB instead of 3.5 GB). Call [`Index::seal`] after the last pack is added.
+    pub fn lean() -> Index {
+        Index {
+            data_ids: Some(Vec::new()),
+            ..Index::default()
+        }
+    }
+
+    /// Whether data blob ids are kept apart ([`Index::lean`]).
+    pub fn is_lean(&self) -> bool {
+        self.data_ids.is_some()
+    }
+
+    /// Add data blob ids to a lean index (no-op otherwise); [`Index::seal`] afterwards.
+    pub fn add_data_ids(&mut self, mut ids: Vec<BlobId>) {
+        if let Some(v) = &mut self.data_ids {
+            ids.append(v);
+            *v = ids;
+        }
+    }
+
+    /// Sort and deduplicate a lean index's data blob ids (in place): needed before
+    /// [`Index::contains`] answers for them after packs were added.
+    pub fn seal(&mut self) {
+        if let Some(v) = &mut self.data_ids {
+            v.sort_unstable();
+            v.dedup();
+            v.shrink_to_fit();
+        }
+    }
+
+    /// Where the furthest blob listing `pos` places in its pack ends, bytes (offset + stored
+    /// length; lengths beyond 32 bits count as `u32::MAX`): the pack is at least this long plus
+    /// its trailer.
+    pub fn listing_end(&self, pos: u32) -> u64 {
+        self.listing_end[pos as usize]
     }
 
     /// Add every pack of an index object signed by `lister`.
@@ -166,8 +238,18 @@ impl Index {
             index_id,
             lister,
         });
+        let ends = p.blobs.iter().map(|b| {
+            let length = u64::from(u32::try_from(b.length).unwrap_or(u32::MAX));
+            b.offset.saturating_add(length)
+        });
+        self.listing_end.push(ends.max().unwrap_or(0));
         for b in &p.blobs {
-            if self.trees_only && b.blob_type != BlobType::Tree {
+            if b.blob_type != BlobType::Tree
+                && let Some(v) = &mut self.data_ids
+            {
+                v.push(b.id);
+            }
+            if !self.locates(b.blob_type, &b.id) {
                 continue;
             }
             let loc = BlobLocation {
@@ -207,9 +289,13 @@ impl Index {
         self.blobs.get(id)
     }
 
-    /// Whether the blob is indexed.
+    /// Whether the blob is indexed (in a lean index: a data blob's id, once sealed).
     pub fn contains(&self, id: &BlobId) -> bool {
         self.blobs.contains_key(id)
+            || self
+                .data_ids
+                .as_ref()
+                .is_some_and(|v| v.binary_search(id).is_ok())
     }
 
     /// The pack at a position.
@@ -227,12 +313,13 @@ impl Index {
         self.pack_pos.get(id).copied()
     }
 
-    /// All blobs.
+    /// All located blobs (not a lean index's data blobs).
     pub fn blobs(&self) -> impl Iterator<Item = (&BlobId, &BlobLocation)> {
         self.blobs.iter()
     }
 
-    /// Every stored copy of every blob, alternates included.
+    /// Every stored copy of every located blob, alternates included (not a lean index's data
+    /// blobs).
     pub fn all_locations(&self) -> impl Iterator<Item = (&BlobId, &BlobLocation)> {
         self.blobs.iter().chain(
             self.alternates
@@ -241,14 +328,15 @@ impl Index {
         )
     }
 
-    /// Number of blobs.
+    /// Number of blobs (in a sealed lean index, an id listed both as a tree and as data counts
+    /// twice).
     pub fn len(&self) -> usize {
-        self.blobs.len()
+        self.blobs.len() + self.data_ids.as_ref().map_or(0, Vec::len)
     }
 
     /// Whether no blob is indexed.
     pub fn is_empty(&self) -> bool {
-        self.blobs.is_empty()
+        self.len() == 0
     }
 
     /// Index objects merged in.

@@ -1,6 +1,7 @@
 //! Loading the index: every accepted index object, then the fossils of the live prune state
 //! (format §9, §16); and the blobs a writer may deduplicate against.
 
+use super::blobs::BlobReader;
 use super::handle::{Defect, Judged, Repository, Skipped};
 use super::index::{IdSet, Index, Lister};
 use super::records;
@@ -8,6 +9,7 @@ use super::trust::Verdict;
 use crate::error::{CoreError, Result};
 use tresor_format::blob::BlobType;
 use tresor_format::index::IndexFile;
+use tresor_format::tree::NodeKind;
 use tresor_format::{BlobId, ObjectId};
 use tresor_storage::{ErrorKind, Kind};
 
@@ -32,8 +34,29 @@ impl Repository {
         self.load_index_into(Index::trees_only)
     }
 
+    /// The index a reader of one snapshot (or a directory of it) needs: every tree located,
+    /// and of the data blobs only those named by the trees below `root` ([`Index::only`]),
+    /// read with the snapshot signer's preference (`signer`, as
+    /// [`BlobReader::for_snapshot`]). Costs reading every index object twice (once for the
+    /// trees, once for the data blobs), for memory bounded by the repository's trees and the
+    /// snapshot's own data rather than by all the data of the repository. Trees that do not
+    /// load are skipped here (the reader reports them where it meets them).
+    ///
+    /// # Errors
+    /// As [`Repository::load_index`].
+    pub fn load_index_below(&self, root: &BlobId, signer: Option<[u8; 32]>) -> Result<Index> {
+        let trees = self.load_tree_index()?;
+        let wanted = data_blobs_below(&BlobReader::for_snapshot(self, &trees, signer), root);
+        drop(trees);
+        let (index, skipped) = self.load_index_lenient_into(&|| Index::only(wanted.clone()))?;
+        match skipped.into_iter().find(|s| s.defect == Defect::Unreadable) {
+            Some(s) => Err(s.error),
+            None => Ok(index),
+        }
+    }
+
     fn load_index_into(&self, empty: fn() -> Index) -> Result<Index> {
-        let (index, skipped) = self.load_index_lenient_into(empty)?;
+        let (index, skipped) = self.load_index_lenient_into(&empty)?;
         match skipped.into_iter().find(|s| s.defect == Defect::Unreadable) {
             Some(s) => Err(s.error),
             None => Ok(index),
@@ -46,10 +69,22 @@ impl Repository {
     /// # Errors
     /// [`CoreError::PutOnly`], storage errors on listing.
     pub fn load_index_lenient(&self) -> Result<(Index, Vec<Skipped>)> {
-        self.load_index_lenient_into(Index::default)
+        self.load_index_lenient_into(&Index::default)
     }
 
-    fn load_index_lenient_into(&self, empty: fn() -> Index) -> Result<(Index, Vec<Skipped>)> {
+    /// [`Repository::load_index_lenient`] into a lean index ([`Index::lean`], sealed): trees
+    /// located, data blobs known by id only. While loading, each index object's data entries
+    /// become ids as it is read (one entry per pack is kept, the one that reaches furthest, for
+    /// [`Index::listing_end`]), so that memory holds 32 bytes per data blob, not the decoded
+    /// objects. What `check` without reading data uses.
+    ///
+    /// # Errors
+    /// As [`Repository::load_index_lenient`].
+    pub fn load_lean_index_lenient(&self) -> Result<(Index, Vec<Skipped>)> {
+        self.load_index_lenient_into(&Index::lean)
+    }
+
+    fn load_index_lenient_into(&self, empty: &dyn Fn() -> Index) -> Result<(Index, Vec<Skipped>)> {
         self.require_read("reading the index")?;
         // A concurrent prune replaces index objects and prune records (format §16): when a
         // listed object vanishes before it is read, or the prune records change meanwhile, the
@@ -92,14 +127,21 @@ impl Repository {
     fn load_index_once(&self, mut index: Index) -> Result<(Index, Vec<Skipped>)> {
         let mut files = Vec::new();
         let mut skipped = Vec::new();
+        // A lean index's data ids, per object (range in `staged`) until superseding is known.
+        let mut staged: Vec<BlobId> = Vec::new();
+        let mut ranges: Vec<(ObjectId, std::ops::Range<usize>)> = Vec::new();
         for (name, size) in self.storage.list(Kind::Index)? {
             let id: ObjectId = name.parse()?;
             match self.open_index(&id, Some(size)) {
                 Ok((lister, mut f)) => {
-                    if index.keeps_only_trees() {
-                        // Held until all are read: keep only what the index will.
+                    // Held until all are read: keep only what the index will.
+                    if index.is_lean() {
+                        let start = staged.len();
+                        stage_data_ids(&mut f, &mut staged);
+                        ranges.push((id, start..staged.len()));
+                    } else if !index.locates_all() {
                         for p in &mut f.packs {
-                            p.blobs.retain(|b| b.blob_type == BlobType::Tree);
+                            p.blobs.retain(|b| index.locates(b.blob_type, &b.id));
                             p.blobs.shrink_to_fit();
                         }
                     }
@@ -121,8 +163,20 @@ impl Repository {
                 index.add_file(id, lister, &f);
             }
         }
+        // Compacted in place: the staged ids of superseded objects are dropped.
+        let mut kept = 0;
+        for (id, range) in ranges {
+            if !superseded.contains(&id) {
+                let n = range.len();
+                staged.copy_within(range, kept);
+                kept += n;
+            }
+        }
+        staged.truncate(kept);
+        index.add_data_ids(staged);
         // Packs condemned by prune stay readable until they are deleted (format §16).
         records::merge_fossils(self, &mut index, &mut skipped)?;
+        index.seal();
         index.ignored_objects = skipped
             .iter()
             .filter(|s| s.defect == Defect::Ignored)
@@ -178,5 +232,50 @@ impl Repository {
             }
         }
         Ok(set)
+    }
+}
+
+/// The data blobs the trees below `root` name, read through `reader` (each tree once; trees
+/// that do not load are skipped, and nesting is bounded by the number of distinct trees).
+fn data_blobs_below(reader: &BlobReader<'_>, root: &BlobId) -> IdSet<BlobId> {
+    let mut wanted = IdSet::default();
+    let mut seen: IdSet<BlobId> = IdSet::default();
+    let mut stack = vec![*root];
+    while let Some(id) = stack.pop() {
+        if !seen.insert(id) {
+            continue;
+        }
+        let Ok(tree) = reader.load_tree(&id) else {
+            continue;
+        };
+        for n in tree.nodes {
+            match (n.kind, n.subtree) {
+                (NodeKind::Dir, Some(sub)) => stack.push(sub),
+                _ => wanted.extend(n.content),
+            }
+        }
+    }
+    wanted
+}
+
+/// Move the data blob ids of `f` to `staged`, keeping per pack its tree entries and the data
+/// entry that reaches furthest into the pack (so that [`Index::listing_end`] stays exact).
+fn stage_data_ids(f: &mut IndexFile, staged: &mut Vec<BlobId>) {
+    for p in &mut f.packs {
+        let is_data = |b: &tresor_format::pack::BlobEntry| b.blob_type != BlobType::Tree;
+        let end = |b: &&tresor_format::pack::BlobEntry| {
+            let length = u64::from(u32::try_from(b.length).unwrap_or(u32::MAX));
+            b.offset.saturating_add(length)
+        };
+        let furthest = p
+            .blobs
+            .iter()
+            .filter(|b| is_data(b))
+            .max_by_key(end)
+            .cloned();
+        staged.extend(p.blobs.iter().filter(|b| is_data(b)).map(|b| b.id));
+        p.blobs.retain(|b| !is_data(b));
+        p.blobs.extend(furthest);
+        p.blobs.shrink_to_fit();
     }
 }
