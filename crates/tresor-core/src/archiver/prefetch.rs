@@ -1,6 +1,7 @@
 //! Parent trees read ahead on a thread of their own: while the walker looks at a directory's
 //! entries, the parent trees it compares the next directories with are read, decrypted and
-//! decoded on the other core.
+//! decoded on the other core — from the repository, or taken from the local tree cache and
+//! decoded (in an unchanged run, decoding the cached trees was a quarter of the walker's time).
 //!
 //! The walker asks for parent trees in depth-first pre-order of the parent snapshot, entries by
 //! name bytes: it walks the source in that order and asks for a directory's parent tree only when
@@ -9,9 +10,9 @@
 //! gone, or no longer directories) are passed over. A tree that is not ahead — one the thread
 //! could not read — the walker reads itself.
 
-use crate::repo::Repository;
 use crate::repo::blobs::BlobReader;
-use crate::repo::index::Index;
+use crate::repo::index::IdMap;
+use std::sync::Arc;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::thread::Scope;
 use tresor_format::BlobId;
@@ -23,6 +24,24 @@ pub(super) const AHEAD: usize = 16;
 /// A tree id and the tree, `None` when it could not be read (its subtrees are then not read).
 type Item = (BlobId, Option<Tree>);
 
+/// Where the parent trees come from.
+pub(super) enum Source<'env> {
+    /// Read from the repository (decrypted, verified, decoded).
+    Repository(BlobReader<'env>),
+    /// The local tree cache's encoded trees (verified against their ids when it was loaded).
+    Cached(Arc<IdMap<BlobId, Vec<u8>>>),
+}
+
+impl Source<'_> {
+    /// Tree `id`, `None` when it cannot be read or decoded.
+    fn load(&self, id: &BlobId) -> Option<Tree> {
+        match self {
+            Source::Repository(reader) => reader.load_tree(id).ok(),
+            Source::Cached(trees) => trees.get(id).and_then(|b| Tree::decode(b).ok()),
+        }
+    }
+}
+
 /// The trees of one parent snapshot, read ahead in depth-first pre-order.
 pub(super) struct Ahead {
     rx: Receiver<Item>,
@@ -33,12 +52,11 @@ impl Ahead {
     /// ends when all are read or when this is dropped.
     pub(super) fn start<'scope, 'env>(
         scope: &'scope Scope<'scope, 'env>,
-        repo: &'env Repository,
-        index: &'env Index,
+        source: Source<'env>,
         root: BlobId,
     ) -> Ahead {
         let (tx, rx) = sync_channel(AHEAD);
-        scope.spawn(move || read_ahead(&BlobReader::new(repo, index), root, &tx));
+        scope.spawn(move || read_ahead(&source, root, &tx));
         Ahead { rx }
     }
 
@@ -56,10 +74,10 @@ impl Ahead {
 
 /// Send `root` and the trees below it in depth-first pre-order (subtrees in node order) until
 /// all are sent or the receiver is gone.
-fn read_ahead(reader: &BlobReader<'_>, root: BlobId, tx: &SyncSender<Item>) {
+fn read_ahead(source: &Source<'_>, root: BlobId, tx: &SyncSender<Item>) {
     let mut todo = vec![root];
     while let Some(id) = todo.pop() {
-        let tree = reader.load_tree(&id).ok();
+        let tree = source.load(&id);
         if let Some(t) = &tree {
             let dirs = t.nodes.iter().filter(|n| n.kind == NodeKind::Dir);
             todo.extend(dirs.filter_map(|n| n.subtree).rev());

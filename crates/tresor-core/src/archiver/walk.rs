@@ -2,7 +2,7 @@
 
 use super::known::Known;
 use super::open::{LIST_BUF, Listed, OpenError, list_names, open_dir, open_regular};
-use super::prefetch::Ahead;
+use super::prefetch::{Ahead, Source};
 use super::{BackupOptions, StdinSource};
 use crate::error::{CoreError, Result};
 use crate::exclude::is_cachedir_tag;
@@ -21,6 +21,7 @@ use std::io::Read;
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use tresor_format::blob::BlobType;
 use tresor_format::chunker::Chunker;
@@ -113,8 +114,9 @@ pub(super) struct WalkOutcome {
 pub(super) struct Walker<'a> {
     repo: &'a Repository,
     reader: BlobReader<'a>,
-    /// Parent trees from the local cache (put-only keys), instead of the repository.
-    cached: Option<IdMap<BlobId, Vec<u8>>>,
+    /// Parent trees from the local cache, instead of the repository (shared with the
+    /// read-ahead thread, which decodes them).
+    cached: Option<Arc<IdMap<BlobId, Vec<u8>>>>,
     /// Trees written in this run, for the local cache (put-only keys).
     collected: Option<Vec<(BlobId, Vec<u8>)>>,
     /// Parent trees read ahead (while [`Walker::save_root`] runs).
@@ -182,7 +184,7 @@ impl<'a> Walker<'a> {
         Walker {
             repo,
             reader: BlobReader::new(repo, index),
-            cached,
+            cached: cached.map(Arc::new),
             collected: collect_trees.then(Vec::new),
             ahead: None,
             opts,
@@ -293,11 +295,11 @@ impl<'a> Walker<'a> {
 
     fn load_parent_tree(&mut self, id: Option<BlobId>) -> Option<Tree> {
         let id = id?;
-        if let Some(c) = &self.cached {
-            return c.get(&id).and_then(|b| Tree::decode(b).ok());
-        }
         if let Some(t) = self.ahead.as_mut().and_then(|a| a.take(&id)) {
             return Some(t);
+        }
+        if let Some(c) = &self.cached {
+            return c.get(&id).and_then(|b| Tree::decode(b).ok());
         }
         #[cfg(test)]
         tests::OWN_TREE_LOADS.set(tests::OWN_TREE_LOADS.get() + 1);
@@ -310,13 +312,15 @@ impl<'a> Walker<'a> {
         }
     }
 
-    /// Back up the paths; the root tree's id. The parent trees are read ahead on a thread of
-    /// their own ([`Ahead`]), unless they come from the local cache.
+    /// Back up the paths; the root tree's id. The parent trees are read (from the repository)
+    /// or taken from the local cache, and decoded, ahead on a thread of their own ([`Ahead`]).
     pub(super) fn save_root(&mut self, parent_root: Option<BlobId>) -> Result<BlobId> {
-        let (repo, index) = (self.reader.repo(), self.reader.index());
-        let root = parent_root.filter(|_| self.cached.is_none());
+        let source = match &self.cached {
+            Some(c) => Source::Cached(c.clone()),
+            None => Source::Repository(BlobReader::new(self.reader.repo(), self.reader.index())),
+        };
         std::thread::scope(|s| {
-            self.ahead = root.map(|r| Ahead::start(s, repo, index, r));
+            self.ahead = parent_root.map(|r| Ahead::start(s, source, r));
             let saved = self.save_paths(parent_root);
             self.ahead = None;
             saved
