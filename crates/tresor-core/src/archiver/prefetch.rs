@@ -11,6 +11,7 @@
 //! could not read — the walker reads itself.
 
 use crate::repo::blobs::BlobReader;
+use crate::repo::cache::TreeBytes;
 use crate::repo::index::IdMap;
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
@@ -29,7 +30,7 @@ pub(super) enum Source<'env> {
     /// Read from the repository (decrypted, verified, decoded).
     Repository(BlobReader<'env>),
     /// The local tree cache's encoded trees (verified against their ids when it was loaded).
-    Cached(Arc<IdMap<BlobId, Vec<u8>>>),
+    Cached(Arc<IdMap<BlobId, TreeBytes>>),
 }
 
 impl Source<'_> {

@@ -11,6 +11,7 @@ use crate::fsmeta::{
 };
 use crate::repo::Repository;
 use crate::repo::blobs::BlobReader;
+use crate::repo::cache::TreeBytes;
 use crate::repo::index::{IdMap, Index};
 use crate::repo::packer::Packer;
 use crate::{ItemOutcome, Progress};
@@ -98,7 +99,7 @@ impl<'p> Entries<'p> {
 /// Parent trees from the local cache of a put-only key, and whether to collect this run's trees.
 pub(super) struct LocalParent {
     /// Cached parent trees, instead of reading them from the repository.
-    pub trees: Option<IdMap<BlobId, Vec<u8>>>,
+    pub trees: Option<IdMap<BlobId, TreeBytes>>,
     /// Collect every tree written, to save in the cache.
     pub collect: bool,
 }
@@ -108,7 +109,7 @@ pub(super) struct WalkOutcome {
     pub summary: SnapshotSummary,
     pub warnings: Vec<String>,
     pub packer: Packer,
-    pub trees: Option<Vec<(BlobId, Vec<u8>)>>,
+    pub trees: Option<Vec<(BlobId, TreeBytes)>>,
 }
 
 pub(super) struct Walker<'a> {
@@ -116,9 +117,9 @@ pub(super) struct Walker<'a> {
     reader: BlobReader<'a>,
     /// Parent trees from the local cache, instead of the repository (shared with the
     /// read-ahead thread, which decodes them).
-    cached: Option<Arc<IdMap<BlobId, Vec<u8>>>>,
+    cached: Option<Arc<IdMap<BlobId, TreeBytes>>>,
     /// Trees written in this run, for the local cache (put-only keys).
-    collected: Option<Vec<(BlobId, Vec<u8>)>>,
+    collected: Option<Vec<(BlobId, TreeBytes)>>,
     /// Parent trees read ahead (while [`Walker::save_root`] runs).
     ahead: Option<Ahead>,
     opts: &'a BackupOptions,
@@ -244,7 +245,7 @@ impl<'a> Walker<'a> {
         };
         let id = self.repo.key().blob_id(&bytes);
         if let Some(c) = &mut self.collected {
-            c.push((id, bytes.clone()));
+            c.push((id, TreeBytes::from(bytes.as_slice())));
         }
         self.store(BlobType::Tree, id, bytes)?;
         Ok(Ok(id))
@@ -276,7 +277,7 @@ impl<'a> Walker<'a> {
         let cached = self.cached.as_ref().and_then(|c| c.get(&id)).cloned();
         let bytes = match (cached, now, parent) {
             (Some(b), ..) => b,
-            (None, Listing::Tree(t), _) | (None, Listing::Parent, Some(t)) => t.encode(),
+            (None, Listing::Tree(t), _) | (None, Listing::Parent, Some(t)) => t.encode().into(),
             (None, Listing::Parent, None) => return None,
         };
         if let Some(c) = &mut self.collected {

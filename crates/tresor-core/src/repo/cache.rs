@@ -9,7 +9,6 @@
 
 use crate::repo::index::IdMap;
 use serde::{Deserialize, Serialize};
-use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use tresor_format::{BlobId, ObjectId};
@@ -37,7 +36,20 @@ pub struct CachedParent {
     /// and decoded one at a time as the walk reaches it ([`tresor_format::tree::Tree::decode`], on the read-ahead
     /// thread), so memory is about the cache file's size, not the decoded trees'. A tree that
     /// does not decode counts as no parent (its directory's files are read again).
-    pub trees: IdMap<BlobId, Vec<u8>>,
+    pub trees: IdMap<BlobId, TreeBytes>,
+}
+
+/// An encoded tree, shared: a tree that did not change is kept for the next cache without
+/// being copied.
+pub type TreeBytes = std::sync::Arc<[u8]>;
+
+/// [`CacheFile`] borrowing its trees, for writing (the same encoding).
+#[derive(Serialize)]
+struct CacheFileRef<'a> {
+    version: u32,
+    root: BlobId,
+    trees: Vec<(BlobId, &'a serde_bytes::Bytes)>,
+    snapshot: ObjectId,
 }
 
 /// The cache file for one (repository, key, host, paths).
@@ -90,7 +102,7 @@ impl TreeCache {
             if BlobId::of(id_key, &b) != id {
                 return None;
             }
-            trees.insert(id, b.into_vec());
+            trees.insert(id, TreeBytes::from(b.into_vec()));
         }
         Some(CachedParent {
             snapshot: file.snapshot,
@@ -107,28 +119,30 @@ impl TreeCache {
         &self,
         snapshot: ObjectId,
         root: BlobId,
-        trees: Vec<(BlobId, Vec<u8>)>,
+        trees: Vec<(BlobId, TreeBytes)>,
     ) -> std::io::Result<()> {
         let dir = self.path.parent().expect("cache file has a parent");
         std::fs::create_dir_all(dir)?;
-        let file = CacheFile {
+        let file = CacheFileRef {
             version: CACHE_VERSION,
             snapshot,
             root,
             trees: trees
-                .into_iter()
-                .map(|(i, b)| (i, serde_bytes::ByteBuf::from(b)))
+                .iter()
+                .map(|(i, b)| (*i, serde_bytes::Bytes::new(b)))
                 .collect(),
         };
-        let bytes = postcard::to_stdvec(&file).map_err(std::io::Error::other)?;
         let tmp = self.path.with_extension("tmp");
-        let mut f = std::fs::OpenOptions::new()
+        let f = std::fs::OpenOptions::new()
             .write(true)
             .create(true)
             .truncate(true)
             .mode(0o600)
             .open(&tmp)?;
-        f.write_all(&bytes)?;
+        // Streamed to the file: no second copy of the trees in memory.
+        let mut w = std::io::BufWriter::new(f);
+        postcard::to_io(&file, &mut w).map_err(std::io::Error::other)?;
+        let f = w.into_inner().map_err(|e| e.into_error())?;
         f.sync_all()?;
         std::fs::rename(&tmp, &self.path)
     }
