@@ -229,7 +229,11 @@ for t in ("tresor", "restic"):
           f"{puts / (stored / 1e9):.1f} | {med(t,'backup','rss_kib')/1024:.0f} / {med(t,'restore','rss_kib')/1024:.0f} |")
 bt, rt = res["tresor"][0] / res["restic"][0], res["tresor"][1] / res["restic"][1]
 print()
-print(f"* backup throughput tresor/restic: {bt:.2f}× ({'PASS' if bt >= 1.5 else 'FAIL'} against the 1.5× floor)")
-print(f"* restore throughput tresor/restic: {rt:.2f}× ({'PASS' if rt >= 1.5 else 'FAIL'} against the 1.5× floor)")
+# Floors of issue 19 (floor 6): each throughput >= 2x restic's, PUTs per GB stored <= restic's.
+per_gb = {t: med(t, "backup", "puts") / (med(t, "backup", "stored_bytes") / 1e9) for t in res}
+print(f"* backup throughput tresor/restic: {bt:.2f}× ({'PASS' if bt >= 2 else 'FAIL'} against the 2× floor)")
+print(f"* restore throughput tresor/restic: {rt:.2f}× ({'PASS' if rt >= 2 else 'FAIL'} against the 2× floor)")
+pg = per_gb["tresor"] / per_gb["restic"]
+print(f"* PUTs per GB stored tresor/restic: {pg:.3f}× ({'PASS' if pg <= 1 else 'FAIL'} against the 1× ceiling)")
 PY
 cat "$OUT"
