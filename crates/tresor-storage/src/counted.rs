@@ -192,6 +192,18 @@ impl crate::Forward for Counted {
         self.inner.write_vec_hot(kind, name, data)
     }
 
+    fn write_file(
+        &self,
+        kind: Kind,
+        name: &str,
+        path: &std::path::Path,
+        len: u64,
+        hot: bool,
+    ) -> Result<()> {
+        self.counter.put(len as usize);
+        self.inner.write_file(kind, name, path, len, hot)
+    }
+
     fn cold_state(&self, kind: Kind, name: &str) -> Result<Option<crate::cold::ColdState>> {
         add(&self.counter.head, 1);
         self.inner.cold_state(kind, name)

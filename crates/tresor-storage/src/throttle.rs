@@ -157,6 +157,18 @@ impl crate::Forward for Throttled {
         self.inner.write_vec_hot(kind, name, data)
     }
 
+    fn write_file(
+        &self,
+        kind: Kind,
+        name: &str,
+        path: &std::path::Path,
+        len: u64,
+        hot: bool,
+    ) -> Result<()> {
+        self.sent(len as usize);
+        self.inner.write_file(kind, name, path, len, hot)
+    }
+
     fn write_parts(&self, kind: Kind, name: &str, parts: &[&[u8]]) -> Result<()> {
         self.sent(parts.iter().map(|p| p.len()).sum());
         self.inner.write_parts(kind, name, parts)

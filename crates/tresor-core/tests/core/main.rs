@@ -9,6 +9,7 @@ mod hostile_format;
 mod hostile_objects;
 mod hostile_prune;
 mod hostile_snapshots;
+mod pack_spool;
 mod packer_tail;
 mod progress;
 mod prune;

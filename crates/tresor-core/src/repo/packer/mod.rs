@@ -35,6 +35,8 @@
 //! pack buffers back to the workers, so large buffers are not mapped and faulted in again for
 //! every chunk and every pack.
 
+mod open;
+mod spool;
 #[cfg(test)]
 mod tests;
 mod upload;
@@ -51,7 +53,7 @@ use tresor_format::sign::Signer;
 use tresor_format::{BlobId, ObjectId};
 use tresor_storage::Storage;
 use upload::{Pending, uploader};
-use worker::{Settings, Tail, WorkerCtx, worker};
+use worker::{Closed, Settings, Tail, WorkerCtx, worker};
 
 /// A run writes an index object once this many packs are stored and not yet listed (and one at
 /// its end): a run of up to `INDEX_FLUSH` packs (512 MiB at the default `pack_size`) writes
@@ -158,7 +160,7 @@ impl Packer {
     ) -> Self {
         let n = workers.max(1);
         let (tx, rx) = bounded::<Vec<Job>>(n);
-        let (ptx, prx) = bounded::<(Vec<u8>, IndexPack, BlobType)>(0);
+        let (ptx, prx) = bounded::<Closed>(0);
         let (spare_tx, spare) = bounded::<Vec<u8>>(n + 1);
         // One spare pack buffer per upload in flight: written packs come back at about the
         // rate workers fill new ones.
@@ -173,6 +175,7 @@ impl Packer {
             pack_size,
             level,
             version,
+            spool: (!dry_run).then(|| spool_dir(storage.as_ref())),
         };
         let workers = (0..n)
             .map(|_| {
@@ -181,9 +184,10 @@ impl Packer {
                     ptx: ptx.clone(),
                     spare: spare_tx.clone(),
                     pack_spare: pack_spare.clone(),
+                    pack_spare_tx: pack_spare_tx.clone(),
                     tail: tail.clone(),
                 };
-                let (key, error) = (key.clone(), error.clone());
+                let (key, error, settings) = (key.clone(), error.clone(), settings.clone());
                 std::thread::spawn(move || worker(ctx, &key, settings, &error))
             })
             .collect();
@@ -301,6 +305,14 @@ impl Packer {
             None => flushed.map(|()| stats),
         }
     }
+}
+
+/// Where the packer spools open packs: the storage's spool folder, else the system's temporary
+/// folder; spool files a dead process left there are removed first ([`spool::sweep`]).
+fn spool_dir(storage: &dyn Storage) -> Arc<std::path::Path> {
+    let dir = storage.spool_dir().unwrap_or_else(std::env::temp_dir);
+    spool::sweep(&dir);
+    dir.into()
 }
 
 impl Drop for Packer {
