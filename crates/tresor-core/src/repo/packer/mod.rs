@@ -15,8 +15,18 @@
 //! 31 stored packs unindexed (496 MiB at the default `pack_size`, 15 with the former 16 per
 //! object), which the next backup uploads again. The packer counts each index object's bytes
 //! and writes it before it would pass 8 MiB (`upload::INDEX_TARGET`: only packs of tiny blobs
-//! get there; readers' limit, [`crate::repo::limits::max_index_size`], is larger). Memory is
-//! bounded: the channels are bounded and each worker holds at most two open packs.
+//! get there; readers' limit, [`crate::repo::limits::max_index_size`], is larger).
+//!
+//! **Memory.** The channels are bounded and each worker holds at most two open packs, whose
+//! stored bytes go to a spool file ([`spool`]) whenever 1 MiB of them is held
+//! (`spool::SPILL_AT`): an open pack costs under 1 MiB of stored blobs, the blob being added
+//! (up to the largest chunk as stored) and its open frame (at most 1 MiB of plaintext), not
+//! `pack_size`. A finished pack is handed to the uploader as its spool file, which the storage
+//! stores with [`Storage::write_file`]: a local repository spools in its own `data/` folder and
+//! moves the file into place (no copy, nothing in memory); other storages spool in the system's
+//! temporary folder and read the pack back to send it (one pack per upload in flight). A pack
+//! that never held 1 MiB (tree packs, a run's last packs) stays in memory and goes to
+//! [`Storage::write_vec`]. A dry run spools nothing: its packs are built in memory and dropped.
 //!
 //! **Fewer unfinished packs per run.** When the input ends, each worker leaves its unfinished
 //! data and tree packs to the last worker still running, which combines them
@@ -25,9 +35,9 @@
 //! closed whenever full; the last of them only when it fits whole (else two packs are written
 //! either way, as they are). So with two workers a run writes one data pack below `pack_size`,
 //! not two, whenever their blobs fit one (one PUT less on S3), and never more packs than
-//! before. This costs one decode and encode of the smaller packs' blobs, and memory: at most
-//! as much again as the pack taken in, while it is taken in (its pages are freed at the end),
-//! and one decoded blob or frame; with three workers or more, one new pack buffer.
+//! before. This costs one decode and encode of the smaller packs' blobs (those in a spool file
+//! read back from it one stored blob or frame at a time), and memory: one decoded blob or
+//! frame; with three workers or more, one new open pack.
 //!
 //! Blobs travel in batches (up to [`BATCH_BYTES`] or [`BATCH_BLOBS`]), so that backing up many
 //! small files costs one channel hand-off per batch, not per file. Buffers are recycled: workers
