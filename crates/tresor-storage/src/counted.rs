@@ -249,6 +249,20 @@ mod tests {
         assert_eq!((n.put, n.bytes_up, n.head, n.get), (1, 9, 1, 1));
     }
 
+    /// A pack stored from a spool file is one `PUT` of its bytes, as when sent from memory.
+    #[test]
+    fn spooled_writes_are_counted() {
+        let (s, c) = counted();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("spooled");
+        std::fs::write(&path, b"spooled pack").unwrap();
+        let name = name_of(b"spooled pack");
+        s.write_file(Kind::Pack, &name, &path, 12, false).unwrap();
+        assert_eq!(s.read(Kind::Pack, &name).unwrap(), b"spooled pack");
+        let n = c.counts();
+        assert_eq!((n.put, n.bytes_up, n.get), (1, 12, 1));
+    }
+
     #[test]
     fn every_request_is_counted_exactly() {
         let (s, c) = counted();

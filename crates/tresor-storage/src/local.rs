@@ -171,6 +171,9 @@ impl LocalStorage {
                 .map_err(io)?;
         }
         f.sync_all().map_err(io)?;
+        // Its pages, written through the cache, are clean now: a backup has no use for them
+        // (the objects written from memory bypass the cache, `write_file`). Only advice.
+        let _ = rustix::fs::fadvise(&f, 0, None, rustix::fs::Advice::DontNeed);
         let renamed = rustix::fs::renameat_with(
             rustix::fs::CWD,
             path,
