@@ -18,7 +18,7 @@
 //! get there; readers' limit, [`crate::repo::limits::max_index_size`], is larger).
 //!
 //! **Memory.** The channels are bounded and each worker holds at most two open packs, whose
-//! stored bytes go to a spool file ([`spool`]) whenever 1 MiB of them is held
+//! stored bytes go to a spool file (`spool.rs`) whenever 1 MiB of them is held
 //! (`spool::SPILL_AT`): an open pack costs under 1 MiB of stored blobs, the blob being added
 //! (up to the largest chunk as stored) and its open frame (at most 1 MiB of plaintext), not
 //! `pack_size`. A finished pack is handed to the uploader as its spool file, which the storage
