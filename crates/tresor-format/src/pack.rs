@@ -138,8 +138,13 @@ struct OpenFrame {
     members: Vec<(BlobId, usize, usize)>,
 }
 
-/// Builds one pack in memory. Blobs are encrypted as they are added; small data blobs of a
-/// version-3 pack are collected into frames (format §7, §8) that are encrypted when they close.
+/// Builds one pack. Blobs are encrypted as they are added; small data blobs of a version-3 pack
+/// are collected into frames (format §7, §8) that are encrypted when they close.
+///
+/// The pack's bytes are final as soon as a blob or frame is stored (offsets never change), so a
+/// writer may take them out as the pack fills ([`PackBuilder::take_sealed`]) and write them to a
+/// file: the builder then holds only what was stored since, the open frame and the entries.
+/// Without that, the whole pack stays in memory until [`PackBuilder::finish`].
 ///
 /// Nonces (format §7): a random 16-byte prefix drawn once per pack, followed by the position of
 /// the stored blob or frame in the pack as a u64 LE. Every pack has a fresh random data key, so
@@ -149,6 +154,9 @@ pub struct PackBuilder {
     nonce_prefix: [u8; 16],
     /// Stored blobs and frames so far (the nonce counter).
     stored: u64,
+    /// Bytes at the start of the pack handed out by [`PackBuilder::take_sealed`]: `buf` holds
+    /// the pack's bytes from this offset on.
+    taken: u64,
     buf: Vec<u8>,
     blobs: Vec<BlobEntry>,
     compression_level: i32,
@@ -178,6 +186,7 @@ impl PackBuilder {
             data_key: DataKey::generate()?,
             nonce_prefix,
             stored: 0,
+            taken: 0,
             buf,
             blobs: Vec::new(),
             compression_level,
@@ -236,7 +245,7 @@ impl PackBuilder {
         level: i32,
     ) -> Result<u64> {
         let nonce = self.next_nonce();
-        let offset = self.buf.len() as u64;
+        let offset = self.taken + self.buf.len() as u64;
         let key = &self.data_key;
         let length =
             blob::encode_into(key, &nonce, blob_type, &id, plaintext, level, &mut self.buf)? as u64;
@@ -263,7 +272,7 @@ impl PackBuilder {
             return Ok(0);
         }
         let nonce = self.next_nonce();
-        let offset = self.buf.len() as u64;
+        let offset = self.taken + self.buf.len() as u64;
         let (key, level) = (&self.data_key, self.compression_level);
         let Some(length) =
             blob::encode_frame_into(key, &nonce, BlobType::Data, &plain, level, &mut self.buf)?
@@ -294,7 +303,38 @@ impl PackBuilder {
     /// members (at most [`FRAME_TARGET`] bytes; its stored size is known once it closes). A
     /// pack closed when this reaches its target holds at least the target less 1 MiB.
     pub fn size(&self) -> u64 {
-        (self.buf.len() + self.frame.plain.len()) as u64
+        self.taken + (self.buf.len() + self.frame.plain.len()) as u64
+    }
+
+    /// Bytes of stored blobs and closed frames held and not yet taken out (the pack's bytes
+    /// from offset [`PackBuilder::taken`] on).
+    pub fn sealed_len(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// Bytes taken out with [`PackBuilder::take_sealed`] so far: the pack's first bytes.
+    pub fn taken(&self) -> u64 {
+        self.taken
+    }
+
+    /// Hand the stored bytes held (the pack's bytes from offset [`PackBuilder::taken`] on, final)
+    /// to `write`, which returns how many of them, from the start, it has taken; those leave the
+    /// builder, the rest stays for the next call or [`PackBuilder::finish`]. Returns that count.
+    ///
+    /// # Errors
+    /// The error of `write`, after which nothing was taken.
+    ///
+    /// # Panics
+    /// When `write` claims more bytes than it was given.
+    pub fn take_sealed<E>(
+        &mut self,
+        write: impl FnOnce(&[u8]) -> std::result::Result<usize, E>,
+    ) -> std::result::Result<usize, E> {
+        let n = write(&self.buf)?;
+        assert!(n <= self.buf.len(), "took {n} of {} bytes", self.buf.len());
+        self.buf.drain(..n);
+        self.taken += n as u64;
+        Ok(n)
     }
 
     /// Number of blobs so far, members of the open frame included.
@@ -307,8 +347,9 @@ impl PackBuilder {
         self.len() == 0
     }
 
-    /// Close the open frame, append the sealed header and trailer; returns the pack bytes and
-    /// its header.
+    /// Close the open frame, append the sealed header and trailer; returns the pack bytes not
+    /// taken out (from offset [`PackBuilder::taken`] on: the whole pack when none were) and its
+    /// header.
     ///
     /// # Errors
     /// Only when sealing fails (invalid public key).
@@ -337,17 +378,32 @@ impl PackBuilder {
     /// (format §7); a frame is decoded once for all its members. Holds one decoded blob or
     /// frame at a time besides the pack.
     ///
+    /// A stored blob or frame among the bytes taken out ([`PackBuilder::take_sealed`]), whole
+    /// or its first part, is asked of `read` as (offset in the pack, length), both in bytes;
+    /// with none taken out, `read` is never called.
+    ///
     /// # Errors
     /// Those of [`blob::decode`], [`blob::decode_frame`] and [`blob::frame_member`] (none for
-    /// a pack this builder made, unless memory is corrupted), and the first error of `f`.
+    /// a pack this builder made, unless memory or the taken-out bytes are corrupted), and the
+    /// first error of `read` or `f`.
     pub fn drain<E: From<FormatError>>(
         self,
         id_key: &[u8; 32],
+        mut read: impl FnMut(u64, u64) -> std::result::Result<Vec<u8>, E>,
         mut f: impl FnMut(BlobType, BlobId, &[u8]) -> std::result::Result<(), E>,
     ) -> std::result::Result<Vec<u8>, E> {
         let mut rest = &self.blobs[..];
         while let Some(e) = rest.first() {
-            let stored = &self.buf[e.offset as usize..(e.offset + e.length) as usize];
+            let outside;
+            let stored = if e.offset >= self.taken {
+                let at = (e.offset - self.taken) as usize;
+                &self.buf[at..at + e.length as usize]
+            } else {
+                // Taken out, whole or its first part (the rest is at the start of `buf`).
+                let end = e.offset + e.length;
+                outside = read_taken(&mut read, e.offset, end.min(self.taken), &self.buf, end)?;
+                &outside[..]
+            };
             let Some(_) = e.member else {
                 let plain = blob::decode(&self.data_key, id_key, e.blob_type, &e.id, stored)?;
                 f(e.blob_type, e.id, &plain)?;
@@ -373,6 +429,20 @@ impl PackBuilder {
         buf.clear();
         Ok(buf)
     }
+}
+
+/// The stored bytes `offset..end` of a pack whose bytes up to `taken` (at least `offset`) were
+/// taken out: those from `read`, the rest from the start of `held` (the bytes from `taken`).
+fn read_taken<E>(
+    read: &mut impl FnMut(u64, u64) -> std::result::Result<Vec<u8>, E>,
+    offset: u64,
+    taken: u64,
+    held: &[u8],
+    end: u64,
+) -> std::result::Result<Vec<u8>, E> {
+    let mut v = read(offset, taken - offset)?;
+    v.extend_from_slice(&held[..(end - taken) as usize]);
+    Ok(v)
 }
 
 /// postcard encoding of a header (before sealing), in its `version`'s layout (version 3 when
@@ -621,7 +691,7 @@ mod tests {
         assert_eq!((b.blobs.len(), b.frame.members.len()), (28, 4));
         let mut got = vec![];
         let buf = b
-            .drain(&key.id_key, |t, id, p| {
+            .drain(&key.id_key, nothing_taken, |t, id, p| {
                 got.push((t, id, p.to_vec()));
                 Ok::<_, FormatError>(())
             })
@@ -658,9 +728,127 @@ mod tests {
             .unwrap();
         bad.buf[100] ^= 1;
         let e = bad
-            .drain(&key.id_key, |_, _, _| Ok::<_, FormatError>(()))
+            .drain(&key.id_key, nothing_taken, |_, _, _| Ok(()))
             .unwrap_err();
         assert!(matches!(e, FormatError::Authentication { .. }), "{e}");
+    }
+
+    /// `read` of [`PackBuilder::drain`] for a builder nothing was taken out of.
+    fn nothing_taken(offset: u64, len: u64) -> Result<Vec<u8>> {
+        panic!("nothing was taken out, yet {offset} + {len} was asked for")
+    }
+
+    /// `len` incompressible bytes, different for each `seed`.
+    fn noise(seed: u32, len: usize) -> Vec<u8> {
+        let mut out = vec![0u8; len];
+        let mut h = blake3::Hasher::new();
+        h.update(&seed.to_le_bytes());
+        h.finalize_xof().fill(&mut out);
+        out
+    }
+
+    /// A blob added: (type, id, plaintext).
+    type Added = (BlobType, BlobId, Vec<u8>);
+
+    /// Blobs of all kinds (alone, frame members, trees) into a pack whose stored bytes are
+    /// taken out as it fills: 5 blobs, 8 blobs, then 2 more at a time.
+    fn taken_pack(
+        key: &MasterKey,
+        cut: impl Fn(&[u8]) -> usize,
+    ) -> (PackBuilder, Vec<u8>, Vec<Added>) {
+        let mut b = PackBuilder::new(3, 1 << 16).unwrap();
+        let (mut out, mut added) = (Vec::new(), Vec::new());
+        for i in 0..40u32 {
+            let (t, p) = match i % 5 {
+                0 => (BlobType::Data, noise(i, 300_000)),
+                1 => (BlobType::Tree, format!("tree {i}").into_bytes()),
+                _ => (BlobType::Data, i.to_le_bytes().repeat(10_000)),
+            };
+            let id = BlobId::of(&key.id_key, &p);
+            b.add(t, id, &p).unwrap();
+            added.push((t, id, p));
+            if [4, 12].contains(&i) || (i > 12 && i % 2 == 0) {
+                let before = (b.taken(), b.sealed_len());
+                let n = b
+                    .take_sealed(|s| {
+                        out.extend_from_slice(&s[..cut(s)]);
+                        Ok::<_, FormatError>(cut(s))
+                    })
+                    .unwrap();
+                assert_eq!(
+                    (b.taken(), b.sealed_len()),
+                    (before.0 + n as u64, before.1 - n)
+                );
+                assert_eq!(b.taken(), out.len() as u64);
+            }
+        }
+        (b, out, added)
+    }
+
+    #[test]
+    fn bytes_taken_out_as_the_pack_fills_and_the_rest_make_the_pack() {
+        let key = MasterKey::generate().unwrap();
+        // All of them each time, and all but the last 1000 (a writer of aligned blocks).
+        for keep in [0, 1000] {
+            let (b, mut out, added) = taken_pack(&key, |s| s.len().saturating_sub(keep));
+            let (taken, size) = (b.taken(), b.size());
+            assert!(taken > 2 << 20 && size >= taken, "{taken} of {size}");
+            let (rest, header) = b.finish(&key).unwrap();
+            out.extend_from_slice(&rest);
+            assert_eq!(read_header(&key, &out).unwrap(), header);
+            let mut got = decode_all(&key, &out, &header);
+            let mut want = added.clone();
+            got.sort_by_key(|x| x.1);
+            want.sort_by_key(|x| x.1);
+            assert_eq!(got, want);
+        }
+    }
+
+    #[test]
+    fn drain_reads_the_blobs_taken_out_back() {
+        let key = MasterKey::generate().unwrap();
+        let (b, out, added) = taken_pack(&key, <[u8]>::len);
+        let mut asked = 0;
+        let mut got = vec![];
+        let read = |at: u64, len: u64| {
+            asked += 1;
+            Ok::<_, FormatError>(out[at as usize..(at + len) as usize].to_vec())
+        };
+        b.drain(&key.id_key, read, |t, id, p| {
+            got.push((t, id, p.to_vec()));
+            Ok(())
+        })
+        .unwrap();
+        assert!(asked > 5, "{asked}");
+        got.sort_by_key(|x| x.1);
+        let mut want = added;
+        want.sort_by_key(|x| x.1);
+        assert_eq!(got, want);
+        // Bytes read back damaged fail as a reader would.
+        let (b, out, _) = taken_pack(&key, <[u8]>::len);
+        let damaged = |at: u64, len: u64| {
+            let mut v = out[at as usize..(at + len) as usize].to_vec();
+            v[len as usize / 2] ^= 1;
+            Ok::<_, FormatError>(v)
+        };
+        let e = b.drain(&key.id_key, damaged, |_, _, _| Ok(())).unwrap_err();
+        assert!(matches!(e, FormatError::Authentication { .. }), "{e}");
+        // A blob cut by the bytes taken out (a writer of aligned blocks) is read from both.
+        let (b, out, added) = taken_pack(&key, |s| s.len().saturating_sub(1000));
+        let (mut cut, mut got) = (0, vec![]);
+        let taken = b.taken();
+        let read = |at: u64, len: u64| {
+            assert!(at + len <= taken, "{at} + {len} beyond {taken}");
+            cut += usize::from(at + len == taken);
+            Ok::<_, FormatError>(out[at as usize..(at + len) as usize].to_vec())
+        };
+        b.drain(&key.id_key, read, |t, id, p| {
+            got.push((t, id, p.to_vec()));
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(cut, 1);
+        assert_eq!(got.len(), added.len());
     }
 
     #[test]

@@ -17,6 +17,7 @@ pub fn run_all(s: &dyn Storage) {
     write_read_list(s);
     write_is_create_only(s);
     owned_and_split_writes(s);
+    spooled_writes(s);
     range_reads(s);
     missing_objects(s);
     names_are_checked(s);
@@ -128,6 +129,47 @@ fn owned_and_split_writes(s: &dyn Storage) {
         ErrorKind::AlreadyExists
     );
     assert_eq!(s.read(Kind::Pack, &split).expect("read"), joined, "intact");
+}
+
+/// A new file of `data` in the storage's spool folder (else the system's temporary folder).
+fn spool(s: &dyn Storage, data: &[u8]) -> std::path::PathBuf {
+    let mut rnd = [0u8; 8];
+    getrandom::fill(&mut rnd).expect("random name");
+    let dir = s.spool_dir().unwrap_or_else(std::env::temp_dir);
+    let path = dir.join(format!(".tmp-conformance-{}", hex::encode(rnd)));
+    std::fs::write(&path, data).expect("spool file");
+    path
+}
+
+fn spooled_writes(s: &dyn Storage) {
+    let data: Vec<u8> = (0..300_000u32).map(|i| (i % 239) as u8).collect();
+    let name = name_of(&data);
+    for hot in [false, true] {
+        let path = spool(s, &data);
+        s.write_file(Kind::Pack, &name, &path, data.len() as u64, hot)
+            .expect("write_file");
+        let _ = std::fs::remove_file(&path);
+        assert_eq!(s.read(Kind::Pack, &name).expect("read"), data, "write_file");
+    }
+    let mut other = data.clone();
+    other[7] ^= 1;
+    let path = spool(s, &other);
+    let e = s.write_file(Kind::Pack, &name, &path, other.len() as u64, false);
+    assert_eq!(
+        e.expect_err("write_file over").kind,
+        ErrorKind::AlreadyExists
+    );
+    // A file shorter or longer than said is refused, nothing stored.
+    let short = name_of(&other);
+    let e = s.write_file(Kind::Pack, &short, &path, other.len() as u64 + 1, false);
+    assert_eq!(
+        e.expect_err("write_file of a short file").kind,
+        ErrorKind::Other
+    );
+    let _ = std::fs::remove_file(&path);
+    let e = s.size(Kind::Pack, &short).expect_err("nothing stored");
+    assert_eq!(e.kind, ErrorKind::NotFound);
+    assert_eq!(s.read(Kind::Pack, &name).expect("read"), data, "intact");
 }
 
 fn range_reads(s: &dyn Storage) {

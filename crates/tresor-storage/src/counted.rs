@@ -192,6 +192,18 @@ impl crate::Forward for Counted {
         self.inner.write_vec_hot(kind, name, data)
     }
 
+    fn write_file(
+        &self,
+        kind: Kind,
+        name: &str,
+        path: &std::path::Path,
+        len: u64,
+        hot: bool,
+    ) -> Result<()> {
+        self.counter.put(len as usize);
+        self.inner.write_file(kind, name, path, len, hot)
+    }
+
     fn cold_state(&self, kind: Kind, name: &str) -> Result<Option<crate::cold::ColdState>> {
         add(&self.counter.head, 1);
         self.inner.cold_state(kind, name)
@@ -235,6 +247,20 @@ mod tests {
         let _ = s.cold_state(Kind::Pack, &na);
         let n = c.counts();
         assert_eq!((n.put, n.bytes_up, n.head, n.get), (1, 9, 1, 1));
+    }
+
+    /// A pack stored from a spool file is one `PUT` of its bytes, as when sent from memory.
+    #[test]
+    fn spooled_writes_are_counted() {
+        let (s, c) = counted();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("spooled");
+        std::fs::write(&path, b"spooled pack").unwrap();
+        let name = name_of(b"spooled pack");
+        s.write_file(Kind::Pack, &name, &path, 12, false).unwrap();
+        assert_eq!(s.read(Kind::Pack, &name).unwrap(), b"spooled pack");
+        let n = c.counts();
+        assert_eq!((n.put, n.bytes_up, n.get), (1, 12, 1));
     }
 
     #[test]

@@ -318,6 +318,19 @@ impl<S: Storage> crate::Forward for FaultyStorage<S> {
         self.call(m, |_| len, || self.inner.write_vec_hot(kind, name, data))
     }
 
+    fn write_file(
+        &self,
+        kind: Kind,
+        name: &str,
+        path: &std::path::Path,
+        len: u64,
+        hot: bool,
+    ) -> Result<()> {
+        let m = (Method::Write, Some(kind), name);
+        let run = || self.inner.write_file(kind, name, path, len, hot);
+        self.call(m, |_| len, run)
+    }
+
     fn write_parts(&self, kind: Kind, name: &str, parts: &[&[u8]]) -> Result<()> {
         let m = (Method::Write, Some(kind), name);
         let len = parts.iter().map(|p| p.len() as u64).sum();

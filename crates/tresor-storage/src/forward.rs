@@ -1,7 +1,8 @@
 //! The forwarding layer: a storage that wraps another one implements [`Forward`] instead of
 //! [`Storage`], overrides only the methods it changes, and every other method — the optional
-//! ones with defaults included (`write_vec`, `write_parts`, `write_concurrency`,
-//! `list_stamped`, `list_classes`, `locked_until`, `set_wait_observer`) — goes to the wrapped storage unchanged. A wrapper written against
+//! ones with defaults included (`write_vec`, `write_parts`, `write_file`, `spool_dir`,
+//! `write_concurrency`, `list_stamped`, `list_classes`, `locked_until`, `set_wait_observer`) —
+//! goes to the wrapped storage unchanged. A wrapper written against
 //! [`Storage`] directly would silently fall back to the trait defaults for those and lose what
 //! the wrapped storage does there (S3's Object Lock dates, the local storage's unjoined writes,
 //! a network storage's write concurrency, the wait observer of a retrying client).
@@ -114,6 +115,27 @@ pub trait Forward: Send + Sync + fmt::Debug {
         self.inner().write_parts(kind, name, parts)
     }
 
+    /// [`Storage::spool_dir`].
+    fn spool_dir(&self) -> Option<std::path::PathBuf> {
+        self.inner().spool_dir()
+    }
+
+    /// [`Storage::write_file`]. A layer that overrides the other writes (to count, throttle,
+    /// guard or fail them) must override this one too, or spooled packs bypass it.
+    ///
+    /// # Errors
+    /// As [`Storage::write_file`].
+    fn write_file(
+        &self,
+        kind: Kind,
+        name: &str,
+        path: &std::path::Path,
+        len: u64,
+        hot: bool,
+    ) -> Result<()> {
+        self.inner().write_file(kind, name, path, len, hot)
+    }
+
     /// [`Storage::delete`].
     ///
     /// # Errors
@@ -199,6 +221,19 @@ impl<T: Forward> Storage for T {
     }
     fn write_vec_hot(&self, kind: Kind, name: &str, data: Vec<u8>) -> Result<Option<Vec<u8>>> {
         Forward::write_vec_hot(self, kind, name, data)
+    }
+    fn spool_dir(&self) -> Option<std::path::PathBuf> {
+        Forward::spool_dir(self)
+    }
+    fn write_file(
+        &self,
+        kind: Kind,
+        name: &str,
+        path: &std::path::Path,
+        len: u64,
+        hot: bool,
+    ) -> Result<()> {
+        Forward::write_file(self, kind, name, path, len, hot)
     }
     fn cold_state(&self, kind: Kind, name: &str) -> Result<Option<ColdState>> {
         Forward::cold_state(self, kind, name)
@@ -314,6 +349,24 @@ mod tests {
             self.called("write_vec_hot");
             Ok(Some(data))
         }
+        fn spool_dir(&self) -> Option<std::path::PathBuf> {
+            Some("/spool".into())
+        }
+        fn write_file(
+            &self,
+            _: Kind,
+            _: &str,
+            path: &std::path::Path,
+            len: u64,
+            hot: bool,
+        ) -> Result<()> {
+            assert_eq!(
+                (path, len, hot),
+                (std::path::Path::new("/nowhere"), 3, true)
+            );
+            self.called("write_file");
+            Ok(())
+        }
         fn cold_state(&self, _: Kind, _: &str) -> Result<Option<ColdState>> {
             Ok(Some(ColdState {
                 class: crate::cold::ColdClass::DeepArchive,
@@ -354,7 +407,8 @@ mod tests {
     /// no lock).
     #[test]
     fn every_method_reaches_the_wrapped_storage() {
-        let s: &dyn Storage = &Plain::default();
+        let plain = Plain::default();
+        let s: &dyn Storage = &plain;
         let n = name_of(b"x");
         assert_eq!(s.location(), "distinct:");
         assert_eq!(s.write_concurrency(), 7);
@@ -384,6 +438,11 @@ mod tests {
         assert_eq!(s.delete(Kind::Pack, &n).unwrap_err().op, "delete");
         let back = s.write_vec_hot(Kind::Pack, &n, b"hot".to_vec()).unwrap();
         assert_eq!(back.as_deref(), Some(&b"hot"[..]));
+        // The default would read the file (there is none) and call `write_vec_hot`.
+        assert_eq!(s.spool_dir(), Some("/spool".into()));
+        let nowhere = std::path::Path::new("/nowhere");
+        s.write_file(Kind::Pack, &n, nowhere, 3, true).unwrap();
+        assert_eq!(plain.0.calls.lock().unwrap().last(), Some(&"write_file"));
         let cold = s.cold_state(Kind::Pack, &n).unwrap().expect("cold");
         assert_eq!(cold.restore, crate::cold::Restore::Ongoing);
         let thaw = s.request_thaw(Kind::Pack, &n, ThawTier::Bulk, 3);

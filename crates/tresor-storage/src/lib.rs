@@ -185,6 +185,26 @@ pub fn name_of_hash(hash: &blake3::Hash) -> String {
     hex::encode(hash.as_bytes())
 }
 
+/// The `len` bytes of the file at `path`, to be stored as object `name` of `kind`
+/// ([`Storage::write_file`]).
+///
+/// # Errors
+/// Errors reading the file; [`ErrorKind::Other`] when it does not hold `len` bytes.
+pub fn read_spooled(kind: Kind, name: &str, path: &std::path::Path, len: u64) -> Result<Vec<u8>> {
+    let data = std::fs::read(path).map_err(|e| StorageError::io("write", kind, name, &e))?;
+    if data.len() as u64 != len {
+        let why = format!("{} holds {} bytes, not {len}", path.display(), data.len());
+        return Err(StorageError::new(
+            ErrorKind::Other,
+            "write",
+            kind,
+            name,
+            why,
+        ));
+    }
+    Ok(data)
+}
+
 /// A listing stamped by the storage's own clock ([`Storage::list_stamped`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Stamped {
@@ -308,6 +328,42 @@ pub trait Storage: Send + Sync + fmt::Debug {
             [one] => self.write(kind, name, one),
             _ => self.write(kind, name, &parts.concat()),
         }
+    }
+
+    /// A directory where a writer may prepare a file to store with [`Storage::write_file`] at
+    /// the least cost: one on the same file system as the objects, so that the file is moved
+    /// into place, not copied. `None` (the default: memory, network storages) when there is no
+    /// such place; writers then use the system's temporary directory. Files a writer leaves
+    /// there must not look like objects (their names are not object names, [`layout`]).
+    fn spool_dir(&self) -> Option<std::path::PathBuf> {
+        None
+    }
+
+    /// Store the `len` bytes of the file at `path` as a new object, as [`Storage::write`] would
+    /// (with `hot`, as [`Storage::write_vec_hot`]): for a writer that spooled a large object to a
+    /// file instead of holding it in memory. The storage may move the file into place (the
+    /// local storage does, when it lies on the same file system), so `path` may be gone when
+    /// this returns, and must not be used again; when it is still there, it is the caller's to
+    /// remove. The default reads the file (`len` bytes held while it is written) and calls
+    /// [`Storage::write_vec`] or [`Storage::write_vec_hot`].
+    ///
+    /// # Errors
+    /// As [`Storage::write`]; [`ErrorKind::Other`] when the file does not hold `len` bytes, and
+    /// the errors of reading it.
+    fn write_file(
+        &self,
+        kind: Kind,
+        name: &str,
+        path: &std::path::Path,
+        len: u64,
+        hot: bool,
+    ) -> Result<()> {
+        let data = read_spooled(kind, name, path, len)?;
+        match hot {
+            true => self.write_vec_hot(kind, name, data),
+            false => self.write_vec(kind, name, data),
+        }
+        .map(drop)
     }
 
     /// Remove an object. Removing a missing object is [`ErrorKind::NotFound`].

@@ -4,7 +4,9 @@
 //! `<root>/data/<first two hex>/<name>`.
 //! A write goes to a temporary file `.tmp-<random>` beside the target, is flushed with `fsync`,
 //! and is moved into place with `renameat2(RENAME_NOREPLACE)`, so an object is either absent or
-//! complete and an existing object is never replaced.
+//! complete and an existing object is never replaced. A file a writer spooled in
+//! [`Storage::spool_dir`] (`<root>/data`, whose own files no listing takes for objects) is stored
+//! the same way by [`Storage::write_file`]: flushed, then moved into place — no copy.
 
 use crate::direct::{ALIGN as DIRECT_ALIGN, Bounce, CHUNK as DIRECT_CHUNK};
 use crate::layout::{self, check_name};
@@ -143,6 +145,53 @@ impl LocalStorage {
                     Err(io(e.into()))
                 }
             }
+        }
+    }
+
+    /// [`Storage::write_file`] into `target`, whose folder exists: `fsync` the file, move it
+    /// into place without replacing anything; copy it when it lies on another file system.
+    fn move_new(&self, kind: Kind, name: &str, path: &Path, len: u64, target: &Path) -> Result<()> {
+        use std::os::unix::fs::PermissionsExt;
+        let io = |e: std::io::Error| StorageError::io("write", kind, name, &e);
+        let f = fs::File::open(path).map_err(io)?;
+        let meta = f.metadata().map_err(io)?;
+        if meta.len() != len {
+            let why = format!("{} holds {} bytes, not {len}", path.display(), meta.len());
+            return Err(StorageError::new(
+                ErrorKind::Other,
+                "write",
+                kind,
+                name,
+                why,
+            ));
+        }
+        // Objects are the owner's alone, as `write_new` makes them.
+        if meta.permissions().mode() & 0o077 != 0 {
+            f.set_permissions(fs::Permissions::from_mode(0o600))
+                .map_err(io)?;
+        }
+        f.sync_all().map_err(io)?;
+        // Its pages, written through the cache, are clean now: a backup has no use for them
+        // (the objects written from memory bypass the cache, `write_file`). Only advice.
+        let _ = rustix::fs::fadvise(&f, 0, None, rustix::fs::Advice::DontNeed);
+        let renamed = rustix::fs::renameat_with(
+            rustix::fs::CWD,
+            path,
+            rustix::fs::CWD,
+            target,
+            rustix::fs::RenameFlags::NOREPLACE,
+        );
+        match renamed {
+            Ok(()) => Ok(()),
+            Err(e) if e == rustix::io::Errno::EXIST => {
+                let data = crate::read_spooled(kind, name, path, len)?;
+                self.same_or_conflict(kind, name, &[&data])
+            }
+            Err(e) if e == rustix::io::Errno::XDEV => {
+                let data = crate::read_spooled(kind, name, path, len)?;
+                self.write_new(kind, name, &[&data], target)
+            }
+            Err(e) => Err(io(e.into())),
         }
     }
 
@@ -340,6 +389,26 @@ impl Storage for LocalStorage {
         }
     }
 
+    /// `<root>/data`: on the packs' file system (unless a fan-out folder is a mount point of
+    /// its own; then [`Storage::write_file`] copies).
+    fn spool_dir(&self) -> Option<PathBuf> {
+        Some(self.root.join(Kind::Pack.dir()))
+    }
+
+    /// Moves the file into place when it lies on the repository's file system, after `fsync`
+    /// and with `renameat2(RENAME_NOREPLACE)` as every write here (an existing object with the
+    /// same bytes is success, with other bytes [`ErrorKind::AlreadyExists`]); copies it
+    /// otherwise. The file becomes the object's, mode `0600`.
+    fn write_file(&self, kind: Kind, name: &str, path: &Path, len: u64, _hot: bool) -> Result<()> {
+        check_name(kind, name)?;
+        let target = self.path(kind, name);
+        let dir = target.parent().expect("object path has a parent");
+        if kind.is_sharded() && !dir.is_dir() {
+            fs::create_dir_all(dir).map_err(|e| StorageError::io("write", kind, name, &e))?;
+        }
+        self.move_new(kind, name, path, len, &target)
+    }
+
     fn delete(&self, kind: Kind, name: &str) -> Result<()> {
         check_name(kind, name)?;
         if kind == Kind::Pack {
@@ -360,6 +429,7 @@ impl Storage for LocalStorage {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::MetadataExt;
 
     fn data(len: usize, seed: u8) -> Vec<u8> {
         (0..len)
@@ -479,6 +549,31 @@ mod tests {
             .unwrap()
             .expect("local stamps");
         assert!(empty.objects.is_empty());
+    }
+
+    /// A spooled file in the storage's spool folder is moved into place (gone from the spool,
+    /// mode 0600, in its fan-out folder); one elsewhere is stored the same.
+    #[test]
+    fn spooled_files_are_moved_into_place() {
+        use std::os::unix::fs::PermissionsExt;
+        let root = tempfile::tempdir().unwrap();
+        let s = LocalStorage::new(root.path().join("repo"));
+        s.create().unwrap();
+        let spool = s.spool_dir().unwrap();
+        assert_eq!(spool, root.path().join("repo/data"));
+        let bytes = data(3 * DIRECT_CHUNK + 5, 1);
+        let name = crate::name_of(&bytes);
+        let path = spool.join(".tmp-spool-test");
+        fs::write(&path, &bytes).unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
+        let ino = fs::metadata(&path).unwrap().ino();
+        s.write_file(Kind::Pack, &name, &path, bytes.len() as u64, false)
+            .unwrap();
+        assert!(!path.exists(), "moved, not copied");
+        let stored = fs::metadata(s.path(Kind::Pack, &name)).unwrap();
+        assert_eq!((stored.ino(), stored.mode() & 0o777), (ino, 0o600));
+        assert_eq!(s.read(Kind::Pack, &name).unwrap(), bytes);
+        assert_eq!(s.list(Kind::Pack).unwrap(), [(name, bytes.len() as u64)]);
     }
 
     fn walk(dir: &Path) -> Vec<PathBuf> {

@@ -12,10 +12,14 @@ use std::process::{Child, Output};
 use std::time::{Duration, Instant};
 use tresor_testkit::prelude::*;
 
+/// Files in the fan-out folders of `data/` (not the spool files of a running backup's open
+/// packs, `data/.tmp-spool-*`).
 fn packs_in(repo: &Path) -> usize {
     let mut n = 0;
     for shard in std::fs::read_dir(repo.join("data")).unwrap().flatten() {
-        n += std::fs::read_dir(shard.path()).unwrap().count();
+        if shard.file_type().unwrap().is_dir() {
+            n += std::fs::read_dir(shard.path()).unwrap().count();
+        }
     }
     n
 }

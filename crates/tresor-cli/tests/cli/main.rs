@@ -4,6 +4,7 @@
 //! ports picked in advance or race a deadline hold `tresor_testkit::serial::exclusive`.
 
 mod backup_exactness;
+mod backup_memory;
 mod backup_options;
 mod backup_pause;
 mod backup_sources;

@@ -227,6 +227,17 @@ impl Forward for Guarded {
         self.check(kind, name)?;
         self.inner.write_vec_hot(kind, name, data)
     }
+    fn write_file(
+        &self,
+        kind: Kind,
+        name: &str,
+        path: &std::path::Path,
+        len: u64,
+        hot: bool,
+    ) -> tresor_storage::Result<()> {
+        self.check(kind, name)?;
+        self.inner.write_file(kind, name, path, len, hot)
+    }
     fn write_parts(&self, kind: Kind, name: &str, parts: &[&[u8]]) -> tresor_storage::Result<()> {
         self.check(kind, name)?;
         self.inner.write_parts(kind, name, parts)

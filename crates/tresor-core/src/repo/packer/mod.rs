@@ -15,8 +15,18 @@
 //! 31 stored packs unindexed (496 MiB at the default `pack_size`, 15 with the former 16 per
 //! object), which the next backup uploads again. The packer counts each index object's bytes
 //! and writes it before it would pass 8 MiB (`upload::INDEX_TARGET`: only packs of tiny blobs
-//! get there; readers' limit, [`crate::repo::limits::max_index_size`], is larger). Memory is
-//! bounded: the channels are bounded and each worker holds at most two open packs.
+//! get there; readers' limit, [`crate::repo::limits::max_index_size`], is larger).
+//!
+//! **Memory.** The channels are bounded and each worker holds at most two open packs, whose
+//! stored bytes go to a spool file (`spool.rs`) whenever 1 MiB of them is held
+//! (`spool::SPILL_AT`): an open pack costs under 1 MiB of stored blobs, the blob being added
+//! (up to the largest chunk as stored) and its open frame (at most 1 MiB of plaintext), not
+//! `pack_size`. A finished pack is handed to the uploader as its spool file, which the storage
+//! stores with [`Storage::write_file`]: a local repository spools in its own `data/` folder and
+//! moves the file into place (no copy, nothing in memory); other storages spool in the system's
+//! temporary folder and read the pack back to send it (one pack per upload in flight). A pack
+//! that never held 1 MiB (tree packs, a run's last packs) stays in memory and goes to
+//! [`Storage::write_vec`]. A dry run spools nothing: its packs are built in memory and dropped.
 //!
 //! **Fewer unfinished packs per run.** When the input ends, each worker leaves its unfinished
 //! data and tree packs to the last worker still running, which combines them
@@ -25,9 +35,9 @@
 //! closed whenever full; the last of them only when it fits whole (else two packs are written
 //! either way, as they are). So with two workers a run writes one data pack below `pack_size`,
 //! not two, whenever their blobs fit one (one PUT less on S3), and never more packs than
-//! before. This costs one decode and encode of the smaller packs' blobs, and memory: at most
-//! as much again as the pack taken in, while it is taken in (its pages are freed at the end),
-//! and one decoded blob or frame; with three workers or more, one new pack buffer.
+//! before. This costs one decode and encode of the smaller packs' blobs (those in a spool file
+//! read back from it one stored blob or frame at a time), and memory: one decoded blob or
+//! frame; with three workers or more, one new open pack.
 //!
 //! Blobs travel in batches (up to [`BATCH_BYTES`] or [`BATCH_BLOBS`]), so that backing up many
 //! small files costs one channel hand-off per batch, not per file. Buffers are recycled: workers
@@ -35,6 +45,8 @@
 //! pack buffers back to the workers, so large buffers are not mapped and faulted in again for
 //! every chunk and every pack.
 
+mod open;
+mod spool;
 #[cfg(test)]
 mod tests;
 mod upload;
@@ -51,7 +63,7 @@ use tresor_format::sign::Signer;
 use tresor_format::{BlobId, ObjectId};
 use tresor_storage::Storage;
 use upload::{Pending, uploader};
-use worker::{Settings, Tail, WorkerCtx, worker};
+use worker::{Closed, Settings, Tail, WorkerCtx, worker};
 
 /// A run writes an index object once this many packs are stored and not yet listed (and one at
 /// its end): a run of up to `INDEX_FLUSH` packs (512 MiB at the default `pack_size`) writes
@@ -158,7 +170,7 @@ impl Packer {
     ) -> Self {
         let n = workers.max(1);
         let (tx, rx) = bounded::<Vec<Job>>(n);
-        let (ptx, prx) = bounded::<(Vec<u8>, IndexPack, BlobType)>(0);
+        let (ptx, prx) = bounded::<Closed>(0);
         let (spare_tx, spare) = bounded::<Vec<u8>>(n + 1);
         // One spare pack buffer per upload in flight: written packs come back at about the
         // rate workers fill new ones.
@@ -173,6 +185,7 @@ impl Packer {
             pack_size,
             level,
             version,
+            spool: (!dry_run).then(|| spool_dir(storage.as_ref())),
         };
         let workers = (0..n)
             .map(|_| {
@@ -181,9 +194,10 @@ impl Packer {
                     ptx: ptx.clone(),
                     spare: spare_tx.clone(),
                     pack_spare: pack_spare.clone(),
+                    pack_spare_tx: pack_spare_tx.clone(),
                     tail: tail.clone(),
                 };
-                let (key, error) = (key.clone(), error.clone());
+                let (key, error, settings) = (key.clone(), error.clone(), settings.clone());
                 std::thread::spawn(move || worker(ctx, &key, settings, &error))
             })
             .collect();
@@ -301,6 +315,14 @@ impl Packer {
             None => flushed.map(|()| stats),
         }
     }
+}
+
+/// Where the packer spools open packs: the storage's spool folder, else the system's temporary
+/// folder; spool files a dead process left there are removed first ([`spool::sweep`]).
+fn spool_dir(storage: &dyn Storage) -> Arc<std::path::Path> {
+    let dir = storage.spool_dir().unwrap_or_else(std::env::temp_dir);
+    spool::sweep(&dir);
+    dir.into()
 }
 
 impl Drop for Packer {

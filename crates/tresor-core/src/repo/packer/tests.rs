@@ -1,13 +1,13 @@
 //! Tests of the packer: the last worker's combining of unfinished packs, index objects'
 //! sizes and when they are written.
 
+use super::open::{Finished, OpenPack};
 use super::upload::{INDEX_OVERHEAD, Pending, index_bytes, varint_len};
-use super::worker::{Settings, Tail, WorkerCtx, close_tail};
+use super::worker::{Closed, Settings, Tail, WorkerCtx, close_tail};
 use super::*;
 use crossbeam_channel::unbounded;
 use tresor_format::blob;
 use tresor_format::index::IndexFile;
-use tresor_format::pack::PackBuilder;
 use tresor_format::pack::{BlobEntry, read_header};
 use tresor_storage::Kind;
 use tresor_storage::memory::MemoryStorage;
@@ -173,14 +173,23 @@ fn decode_pack(key: &MasterKey, bytes: &[u8]) -> Vec<(BlobType, BlobId, Vec<u8>)
         .collect()
 }
 
+/// A finished pack's bytes, wherever they are.
+fn bytes_of(f: &Finished) -> Vec<u8> {
+    match f {
+        Finished::Bytes(b) => b.clone(),
+        Finished::File(f) => std::fs::read(f.path()).unwrap(),
+    }
+}
+
 /// A worker's context whose closed packs arrive on the receiver.
-fn ctx() -> (WorkerCtx, Receiver<(Vec<u8>, IndexPack, BlobType)>) {
+fn ctx() -> (WorkerCtx, Receiver<Closed>) {
     let (ptx, prx) = unbounded();
     let ctx = WorkerCtx {
         rx: unbounded().1,
         ptx,
         spare: unbounded().0,
         pack_spare: unbounded().1,
+        pack_spare_tx: unbounded().0,
         tail: Arc::new(Mutex::new(Tail {
             running: 0,
             open: vec![],
@@ -192,11 +201,11 @@ fn ctx() -> (WorkerCtx, Receiver<(Vec<u8>, IndexPack, BlobType)>) {
 /// An unfinished pack of type `t` holding `plains`; records them in `want`.
 fn unfinished(
     key: &MasterKey,
-    settings: Settings,
+    settings: &Settings,
     t: BlobType,
     plains: Vec<Vec<u8>>,
     want: &mut Vec<(BlobType, BlobId, Vec<u8>)>,
-) -> (BlobType, PackBuilder) {
+) -> (BlobType, OpenPack) {
     let mut b = settings.open(t, &unbounded().1).unwrap();
     for p in plains {
         b.add(t, key.blob_id(&p), &p).unwrap();
@@ -211,6 +220,7 @@ fn settings() -> Settings {
         pack_size: 1 << 20,
         level: 3,
         version: 3,
+        spool: None,
     }
 }
 
@@ -229,7 +239,7 @@ fn the_last_worker_combines_the_unfinished_packs() {
         plains.extend((0..20).map(|i| format!("worker {w} file {i}\n").repeat(60).into_bytes()));
         open.push(unfinished(
             &key,
-            settings,
+            &settings,
             BlobType::Data,
             plains,
             &mut want,
@@ -239,13 +249,13 @@ fn the_last_worker_combines_the_unfinished_packs() {
         let plains = vec![vec![w; 3000], format!("tree {w}").into_bytes()];
         open.push(unfinished(
             &key,
-            settings,
+            &settings,
             BlobType::Tree,
             plains,
             &mut want,
         ));
     }
-    close_tail(&ctx, &key, settings, open).unwrap();
+    close_tail(&ctx, &key, &settings, open).unwrap();
     drop(ctx);
     let packs: Vec<_> = prx.iter().collect();
     let types: Vec<_> = packs.iter().map(|p| p.2).collect();
@@ -256,6 +266,7 @@ fn the_last_worker_combines_the_unfinished_packs() {
     assert!(end(&packs[1].1) < full, "{}", end(&packs[1].1));
     let mut got = vec![];
     for (bytes, listed, _) in &packs {
+        let bytes = &bytes_of(bytes);
         assert_eq!(read_header(&key, bytes).unwrap().blobs, listed.blobs);
         assert_eq!(listed.id, ObjectId::of(bytes));
         got.extend(decode_pack(&key, bytes));
@@ -280,16 +291,143 @@ fn two_unfinished_packs_that_do_not_fit_one_are_closed_as_they_are() {
     let open = (0..2u64)
         .map(|w| {
             let plains = (0..2).map(|i| noise(w * 10 + i, 300 << 10)).collect();
-            unfinished(&key, settings, BlobType::Data, plains, &mut want)
+            unfinished(&key, &settings, BlobType::Data, plains, &mut want)
         })
         .collect();
-    close_tail(&ctx, &key, settings, open).unwrap();
+    close_tail(&ctx, &key, &settings, open).unwrap();
     drop(ctx);
     let packs: Vec<_> = prx.iter().collect();
     assert_eq!(packs.len(), 2);
     for (p, w) in packs.iter().zip(want.chunks(2)) {
         let ids: Vec<_> = p.1.blobs.iter().map(|b| b.id).collect();
         assert_eq!(ids, [w[0].1, w[1].1]);
-        assert_eq!(decode_pack(&key, &p.0), w);
+        assert_eq!(decode_pack(&key, &bytes_of(&p.0)), w);
+    }
+}
+
+/// Settings of 8 MiB packs spooled in `dir`.
+fn spooled(dir: &std::path::Path) -> Settings {
+    Settings {
+        pack_size: 8 << 20,
+        spool: Some(dir.into()),
+        ..settings()
+    }
+}
+
+/// The spool files in `dir`.
+fn spool_files(dir: &std::path::Path) -> usize {
+    std::fs::read_dir(dir).unwrap().count()
+}
+
+/// A data pack of 8 MiB holds less than [`super::spool::SPILL_AT`] stored bytes in memory
+/// between blobs as it fills (the rest is in its spool file); finished, the file is the whole pack,
+/// named by its BLAKE3, every blob intact; dropped, the file is gone.
+#[test]
+fn an_open_pack_holds_about_one_mib_in_memory_and_its_file_is_the_pack() {
+    let key = MasterKey::generate().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let settings = spooled(dir.path());
+    let mut b = settings.open(BlobType::Data, &unbounded().1).unwrap();
+    let mut want = vec![];
+    let mut most = 0;
+    for i in 0..30 {
+        let p = noise(i, 300 << 10);
+        b.add(BlobType::Data, key.blob_id(&p), &p).unwrap();
+        want.push((BlobType::Data, key.blob_id(&p), p));
+        most = most.max(b.held());
+    }
+    let small = b"a small file\n".repeat(50);
+    b.add(BlobType::Data, key.blob_id(&small), &small).unwrap();
+    want.push((BlobType::Data, key.blob_id(&small), small));
+    assert!(b.size() > 8_900_000, "{}", b.size());
+    // Between blobs: under SPILL_AT (while one is added, that blob more).
+    let bound = super::spool::SPILL_AT;
+    assert!(most < bound && most > 512 << 10, "held {most} bytes");
+    assert_eq!(spool_files(dir.path()), 1);
+    let (finished, id, header, spare) = b.finish(&key).unwrap();
+    assert!(spare.is_some());
+    let Finished::File(f) = &finished else {
+        panic!("a pack of 9 MiB in memory")
+    };
+    assert!(f.path().starts_with(dir.path()));
+    let bytes = bytes_of(&finished);
+    assert_eq!((bytes.len() as u64, ObjectId::of(&bytes)), (f.len, id));
+    assert_eq!(read_header(&key, &bytes).unwrap(), header);
+    assert_eq!(decode_pack(&key, &bytes), want);
+    drop(finished);
+    assert_eq!(spool_files(dir.path()), 0);
+    // Without a spool folder (a dry run), the pack stays in memory.
+    let in_memory = Settings {
+        spool: None,
+        ..settings
+    };
+    let mut b = in_memory.open(BlobType::Data, &unbounded().1).unwrap();
+    for i in 0..8 {
+        let p = noise(i, 300 << 10);
+        b.add(BlobType::Data, key.blob_id(&p), &p).unwrap();
+    }
+    assert!(b.held() > 2 << 20);
+    assert!(matches!(b.finish(&key).unwrap().0, Finished::Bytes(_)));
+}
+
+/// Three workers' unfinished data packs of 2.4 MiB, spooled, combined into one pack: their
+/// blobs read back from their spool files; the files of the packs taken in are removed.
+#[test]
+fn unfinished_spooled_packs_are_combined_from_their_files() {
+    let key = MasterKey::generate().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let settings = spooled(dir.path());
+    let (ctx, prx) = ctx();
+    let mut want = vec![];
+    let open: Vec<_> = (0..3u64)
+        .map(|w| {
+            let mut plains: Vec<_> = (0..8).map(|i| noise(w * 100 + i, 300 << 10)).collect();
+            plains.extend((0..10).map(|i| format!("worker {w} file {i}\n").repeat(40).into()));
+            unfinished(&key, &settings, BlobType::Data, plains, &mut want)
+        })
+        .collect();
+    assert_eq!(spool_files(dir.path()), 3);
+    close_tail(&ctx, &key, &settings, open).unwrap();
+    drop(ctx);
+    let packs: Vec<_> = prx.iter().collect();
+    assert_eq!(packs.len(), 1);
+    assert!(matches!(packs[0].0, Finished::File(_)));
+    assert_eq!(spool_files(dir.path()), 1);
+    let bytes = bytes_of(&packs[0].0);
+    assert_eq!(ObjectId::of(&bytes), packs[0].1.id);
+    let mut got = decode_pack(&key, &bytes);
+    got.sort_by_key(|g| g.1);
+    want.sort_by_key(|w| w.1);
+    assert!(got == want, "blobs differ after combining");
+    drop(packs);
+    assert_eq!(spool_files(dir.path()), 0);
+}
+
+/// A spool file on the test's disk and on tmpfs holds exactly the bytes appended and their
+/// BLAKE3; it is removed when dropped.
+#[test]
+fn spool_files_hold_the_bytes_appended_on_every_file_system_at_hand() {
+    use super::spool::Spool;
+    let mut dirs = vec![tempfile::tempdir().unwrap()];
+    if let Ok(d) = tempfile::tempdir_in("/dev/shm") {
+        dirs.push(d);
+    }
+    let data = noise(9, 5_000_000);
+    for dir in &dirs {
+        let mut s = Spool::create(dir.path()).unwrap();
+        let mut at = 0;
+        for piece in [10_000, 4096, 1 << 20, 3_000_000] {
+            let end = (at + piece).min(data.len());
+            assert_eq!(s.append(&data[at..end]).unwrap(), end - at);
+            at = end;
+        }
+        assert_eq!(at, 4_062_672);
+        let (f, hash) = s.finish(&data[at..]).unwrap();
+        assert_eq!(f.len, data.len() as u64);
+        assert_eq!(std::fs::read(f.path()).unwrap(), data);
+        assert_eq!(hash, blake3::hash(&data));
+        let path = f.path().to_path_buf();
+        drop(f);
+        assert!(!path.exists());
     }
 }

@@ -1,5 +1,7 @@
 //! The uploader: writes finished packs, and index objects listing them.
 
+use super::open::Finished;
+use super::worker::Closed;
 use super::{INDEX_FLUSH, PackerStats, record};
 use crate::error::{CoreError, Result};
 use crossbeam_channel::{Receiver, Sender};
@@ -107,6 +109,24 @@ fn write_index(
     Ok((id, bytes.len() as u64))
 }
 
+/// Store pack `id` (a pack of tree blobs: `hot`): a spool file with [`Storage::write_file`]
+/// (removed afterwards if still there), bytes in memory with [`Storage::write_vec`] or
+/// [`Storage::write_vec_hot`]. Returns a buffer to reuse, if any.
+fn store(
+    storage: &dyn Storage,
+    id: &ObjectId,
+    bytes: Finished,
+    hot: bool,
+) -> Result<Option<Vec<u8>>> {
+    let name = id.to_hex();
+    let r = match (bytes, hot) {
+        (Finished::File(f), _) => storage.write_file(Kind::Pack, &name, f.path(), f.len, hot),
+        (Finished::Bytes(b), false) => return Ok(storage.write_vec(Kind::Pack, &name, b)?),
+        (Finished::Bytes(b), true) => return Ok(storage.write_vec_hot(Kind::Pack, &name, b)?),
+    };
+    Ok(r.map(|()| None)?)
+}
+
 /// The uploader: [`Storage::write_concurrency`] threads take finished packs and write them; an
 /// index object is written (by whichever thread completes the batch) for every
 /// [`INDEX_FLUSH`] packs already stored (fewer when [`Pending`] says the object would grow too
@@ -117,7 +137,7 @@ fn write_index(
     reason = "a thread body taking its channels and shared state"
 )]
 pub(super) fn uploader(
-    prx: Receiver<(Vec<u8>, IndexPack, BlobType)>,
+    prx: Receiver<Closed>,
     pack_spare: Sender<Vec<u8>>,
     storage: &dyn Storage,
     keys: (&MasterKey, &Signer, u32),
@@ -147,16 +167,13 @@ pub(super) fn uploader(
             if lock().failed {
                 continue;
             }
-            let len = bytes.len() as u64;
-            let r = if dry_run {
-                Ok(Some(bytes))
-            } else {
-                let name = pack.id.to_hex();
-                match blob_type {
-                    BlobType::Data => storage.write_vec(Kind::Pack, &name, bytes),
-                    BlobType::Tree => storage.write_vec_hot(Kind::Pack, &name, bytes),
-                }
-                .map_err(CoreError::from)
+            let len = bytes.len();
+            let r = match dry_run {
+                true => Ok(match bytes {
+                    Finished::Bytes(b) => Some(b),
+                    Finished::File(_) => None,
+                }),
+                false => store(storage, &pack.id, bytes, blob_type == BlobType::Tree),
             };
             let reusable = match r {
                 Ok(b) => b,

@@ -1,23 +1,30 @@
 //! The workers: each packs the blobs it takes; the last one to run out of input combines the
 //! others' unfinished packs.
 
+use super::open::{Finished, OpenPack};
+use super::spool::SPILL_AT;
 use super::{Job, LAST_BLOB_ROOM, RECYCLE_MIN, record};
 use crate::error::{CoreError, Result};
 use crossbeam_channel::{Receiver, Sender};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
-use tresor_format::ObjectId;
 use tresor_format::blob::BlobType;
 use tresor_format::crypto::MasterKey;
 use tresor_format::index::IndexPack;
 use tresor_format::pack::PackBuilder;
 
+/// A finished pack on its way to the uploader: its bytes, as indexed, and its blobs' type.
+pub(super) type Closed = (Finished, IndexPack, BlobType);
+
 pub(super) struct WorkerCtx {
     pub(super) rx: Receiver<Vec<Job>>,
-    pub(super) ptx: Sender<(Vec<u8>, IndexPack, BlobType)>,
+    pub(super) ptx: Sender<Closed>,
     /// Chunk buffers back to the caller.
     pub(super) spare: Sender<Vec<u8>>,
-    /// Written pack buffers from the uploader.
+    /// Written pack buffers from the uploader (and the workers' own, of spooled packs).
     pub(super) pack_spare: Receiver<Vec<u8>>,
+    /// Where a worker leaves the buffer of a pack it spooled, for the next pack.
+    pub(super) pack_spare_tx: Sender<Vec<u8>>,
     /// Where workers leave their unfinished packs at the end of the input.
     pub(super) tail: Arc<Mutex<Tail>>,
 }
@@ -28,47 +35,59 @@ pub(super) struct Tail {
     /// Workers still taking input.
     pub(super) running: usize,
     /// Unfinished packs left by the others.
-    pub(super) open: Vec<(BlobType, PackBuilder)>,
+    pub(super) open: Vec<(BlobType, OpenPack)>,
 }
 
-/// A worker's settings: pack size (bytes), compression level, format version.
-#[derive(Clone, Copy)]
+/// A worker's settings: pack size (bytes), compression level, format version, and where open
+/// packs are spooled (`None`: held in memory whole).
+#[derive(Clone)]
 pub(super) struct Settings {
     pub(super) pack_size: u64,
     pub(super) level: i32,
     pub(super) version: u32,
+    pub(super) spool: Option<Arc<Path>>,
 }
 
 impl Settings {
-    /// Bytes a data pack buffer is made with: a pack closes once its blobs reach `pack_size`,
-    /// so room for one more blob of the default largest chunk as stored (Padmé-padded, format
-    /// §7) and a sealed header of some size.
-    pub(super) fn capacity(self) -> usize {
-        (self.pack_size as usize).min(64 << 20) + LAST_BLOB_ROOM
+    /// Bytes a data pack buffer is made with: room for what a pack holds before its bytes go
+    /// to the spool file ([`SPILL_AT`]; without one, a pack closes once its blobs reach
+    /// `pack_size`), one more blob of the default largest chunk as stored (Padmé-padded,
+    /// format §7) and a sealed header of some size.
+    pub(super) fn capacity(&self) -> usize {
+        let held = match self.spool {
+            Some(_) => SPILL_AT,
+            None => (self.pack_size as usize).min(64 << 20),
+        };
+        held + LAST_BLOB_ROOM
     }
 
     /// Whether `b` is full: closed at `pack_size` bytes or [`tresor_format::pack::max_entries`]
     /// blobs.
-    pub(super) fn full(self, b: &PackBuilder) -> bool {
+    pub(super) fn full(&self, b: &OpenPack) -> bool {
         b.size() >= self.pack_size || b.len() >= tresor_format::pack::max_entries(self.pack_size)
     }
 
     /// A new open pack for blobs of type `t` (a data pack in a recycled buffer when there is
     /// one).
-    pub(super) fn open(self, t: BlobType, pack_spare: &Receiver<Vec<u8>>) -> Result<PackBuilder> {
+    pub(super) fn open(&self, t: BlobType, pack_spare: &Receiver<Vec<u8>>) -> Result<OpenPack> {
         let b = match (t, pack_spare.try_recv()) {
             (BlobType::Data, Ok(buf)) => PackBuilder::with_buffer(self.level, buf)?,
             (BlobType::Data, Err(_)) => PackBuilder::new(self.level, self.capacity())?,
             (BlobType::Tree, _) => PackBuilder::new(self.level, 1 << 20)?,
         };
-        Ok(b.with_version(self.version))
+        Ok(OpenPack::new(
+            b.with_version(self.version),
+            self.spool.clone(),
+        ))
     }
 }
 
 /// Close pack `b` of blobs of type `t` and hand it to the uploader.
-fn close(ctx: &WorkerCtx, key: &MasterKey, b: PackBuilder, t: BlobType) -> Result<()> {
-    let (bytes, header) = b.finish(key)?;
-    let id = ObjectId::of(&bytes);
+fn close(ctx: &WorkerCtx, key: &MasterKey, b: OpenPack, t: BlobType) -> Result<()> {
+    let (bytes, id, header, spare) = b.finish(key)?;
+    if let (BlobType::Data, Some(buf)) = (t, spare) {
+        let _ = ctx.pack_spare_tx.try_send(buf);
+    }
     let pack = IndexPack {
         id,
         data_key: header.data_key.clone(),
@@ -87,7 +106,7 @@ pub(super) fn worker(
     settings: Settings,
     error: &Mutex<Option<CoreError>>,
 ) {
-    let mut open: [Option<PackBuilder>; 2] = [None, None];
+    let mut open: [Option<OpenPack>; 2] = [None, None];
     let mut run = || -> Result<()> {
         for job in ctx.rx.iter().flatten() {
             let t = job.blob_type;
@@ -122,7 +141,7 @@ pub(super) fn worker(
         (tail.running == 0).then(|| std::mem::take(&mut tail.open))
     };
     let closed = match last {
-        Some(open) => close_tail(&ctx, key, settings, open),
+        Some(open) => close_tail(&ctx, key, &settings, open),
         None => Ok(()),
     };
     if let Err(e) = ran.and(closed) {
@@ -135,8 +154,8 @@ pub(super) fn worker(
 pub(super) fn close_tail(
     ctx: &WorkerCtx,
     key: &MasterKey,
-    settings: Settings,
-    open: Vec<(BlobType, PackBuilder)>,
+    settings: &Settings,
+    open: Vec<(BlobType, OpenPack)>,
 ) -> Result<()> {
     let (data, trees): (Vec<_>, Vec<_>) = open.into_iter().partition(|(t, _)| *t == BlobType::Data);
     for (t, packs) in [(BlobType::Data, data), (BlobType::Tree, trees)] {
@@ -148,18 +167,20 @@ pub(super) fn close_tail(
 
 /// Combine unfinished packs of blobs of type `t` into as few packs as they fit in: the fullest
 /// takes in the blobs of the others — decoded with their own data keys and encoded again under
-/// its own ([`PackBuilder::drain`]; sealed blobs are never copied between packs) — and is
+/// its own ([`PackBuilder::drain`], blobs in a spool file read back one at a time; sealed blobs
+/// are never copied between packs) — and is
 /// closed whenever full. The last pack is taken in only when it fits whole (else the two would
 /// make two packs either way, so both are closed as they are, nothing encoded again): with two
 /// workers, their packs become one when together they fit one, and stay two otherwise. Memory:
-/// the packs left (all held anyway), one new pack when the blobs overflow the fullest (only
-/// with three workers or more), and one decoded blob or frame.
+/// the packs left (all held anyway, about [`SPILL_AT`] each when spooled), one new pack when the
+/// blobs overflow the fullest (only with three workers or more), and one decoded blob or
+/// frame with its stored bytes.
 fn combine(
     ctx: &WorkerCtx,
     key: &MasterKey,
-    settings: Settings,
+    settings: &Settings,
     t: BlobType,
-    mut packs: Vec<PackBuilder>,
+    mut packs: Vec<OpenPack>,
 ) -> Result<()> {
     packs.sort_by_key(|b| std::cmp::Reverse(b.size()));
     let mut packs = packs.into_iter().peekable();

@@ -51,6 +51,19 @@ impl Forward for Chilly {
         }
         self.inner.write_vec_hot(kind, name, data)
     }
+    fn write_file(
+        &self,
+        kind: Kind,
+        name: &str,
+        path: &std::path::Path,
+        len: u64,
+        hot: bool,
+    ) -> tresor_storage::Result<()> {
+        if hot && kind == Kind::Pack {
+            self.hot_packs.lock().unwrap().insert(name.to_string());
+        }
+        self.inner.write_file(kind, name, path, len, hot)
+    }
     fn read(&self, kind: Kind, name: &str) -> tresor_storage::Result<Vec<u8>> {
         if self.is_cold(kind, name) {
             self.pack_reads.fetch_add(1, Ordering::SeqCst);
