@@ -567,7 +567,9 @@ fn a_shadow_entry_with_a_wrong_raw_length_does_not_break_an_honest_restore() {
 /// A host's own index gives wrong plaintext lengths that still add up to the file's size (one
 /// blob longer, the next shorter), and a wrong one for a one-blob file: the parallel writer
 /// meets a verified blob of another length and writes the file again sequentially; verify
-/// reads back with the verified lengths.
+/// reads back with the verified lengths. Small files are members of one frame (format §7),
+/// located by their member offset and listed length: a member whose listed length does not
+/// check out is located by the pack's own header.
 #[test]
 fn a_wrong_raw_length_in_the_only_index_entry_is_survived() {
     let s = Scene::new();
@@ -575,7 +577,16 @@ fn a_wrong_raw_length_in_the_only_index_entry_is_survived() {
     let host = Repository::open(s.storage.clone(), "host").unwrap();
     let big = data(3, 6 << 20);
     let small = b"one blob".to_vec();
-    let src = source(s.dir.path(), &[("big", &big), ("small", &small)]);
+    let (small2, small3) = (data(4, 3000), data(5, 700));
+    let src = source(
+        s.dir.path(),
+        &[
+            ("big", &big),
+            ("small", &small),
+            ("small2", &small2),
+            ("small3", &small3),
+        ],
+    );
     let b = backup(&host, &src, "host", None);
     let written = index_ids(s.storage.as_ref());
     let admin = Repository::open(s.storage.clone(), "admin").unwrap();
@@ -591,7 +602,9 @@ fn a_wrong_raw_length_in_the_only_index_entry_is_survived() {
     let restored = t.join(src.strip_prefix("/").unwrap());
     assert_eq!(std::fs::read(restored.join("big")).unwrap(), big);
     assert_eq!(std::fs::read(restored.join("small")).unwrap(), small);
-    assert_eq!((r.files_restored, r.files_verified), (2, 2));
+    assert_eq!(std::fs::read(restored.join("small2")).unwrap(), small2);
+    assert_eq!(std::fs::read(restored.join("small3")).unwrap(), small3);
+    assert_eq!((r.files_restored, r.files_verified), (4, 4));
     // A second run finds both files correct (their lengths from the index fail the check, so
     // they are written again rather than trusted).
     let r = restore_with(&admin, &b.snapshot_id.unwrap(), opts(&t)).unwrap();
