@@ -423,6 +423,10 @@ fn run_backup(
         }
     };
     let stats = packer.finish()?;
+    // The next run finds this run's index objects in its tables without fetching them.
+    if let Some(dir) = opts.cache_dir.as_deref().filter(|_| !opts.dry_run) {
+        repo.write_own_dedup_tables(dir, &stats);
+    }
     summary.data_added = stats.bytes_written;
     summary.data_blobs = stats.data_blobs;
     summary.tree_blobs = stats.tree_blobs;

@@ -188,6 +188,34 @@ impl Repository {
     }
 }
 
+impl Repository {
+    /// Write the tables of the index objects a backup by this key has just written (`stats`:
+    /// each object with the packs it lists, and the packs), so that the next run need not fetch
+    /// them again: the same ids the objects list, under this key's own signer. A table that
+    /// cannot be written is only missing (the next run builds it from the object).
+    pub fn write_own_dedup_tables(
+        &self,
+        cache_dir: &Path,
+        stats: &crate::repo::packer::PackerStats,
+    ) {
+        let me = self.signer.public();
+        let dir = tables_dir(cache_dir, &self.config.id, &me);
+        let packs: std::collections::HashMap<ObjectId, &tresor_format::index::IndexPack> =
+            stats.packs_written.iter().map(|p| (p.id, p)).collect();
+        for (object, listed) in &stats.index_packs {
+            let mut ids: Vec<BlobId> = listed
+                .iter()
+                .filter_map(|p| packs.get(p))
+                .flat_map(|p| p.blobs.iter().map(|b| b.id))
+                .collect();
+            let path = dir.join(object.to_hex());
+            if Table::open(&path).is_none() {
+                let _ = dedup_table::write(&path, &me, &[], &mut ids);
+            }
+        }
+    }
+}
+
 /// Remove the tables of objects no longer listed, and temporary files of interrupted writes.
 fn remove_unlisted(dir: &Path, listed: &[(ObjectId, u64)]) {
     let Ok(entries) = std::fs::read_dir(dir) else {

@@ -96,6 +96,8 @@ pub struct PackerStats {
     pub tree_blobs: u64,
     /// Index objects written.
     pub index_objects: Vec<ObjectId>,
+    /// The packs each index object written lists (ids, in [`PackerStats::packs_written`]).
+    pub index_packs: Vec<(ObjectId, Vec<ObjectId>)>,
     /// Packs written, as indexed.
     pub packs_written: Vec<IndexPack>,
 }

@@ -95,7 +95,8 @@ fn write_index(
     (key, signer, version): (&MasterKey, &Signer, u32),
     dry_run: bool,
     packs: Vec<IndexPack>,
-) -> Result<(ObjectId, u64)> {
+) -> Result<(ObjectId, u64, Vec<ObjectId>)> {
+    let listed = packs.iter().map(|p| p.id).collect();
     let file = IndexFile {
         version,
         supersedes: vec![],
@@ -106,7 +107,7 @@ fn write_index(
     if !dry_run {
         storage.write(Kind::Index, &id.to_hex(), &bytes)?;
     }
-    Ok((id, bytes.len() as u64))
+    Ok((id, bytes.len() as u64, listed))
 }
 
 /// Store pack `id` (a pack of tree blobs: `hot`): a spool file with [`Storage::write_file`]
@@ -151,11 +152,12 @@ pub(super) fn uploader(
         failed: false,
     });
     let lock = || shared.lock().expect("upload state lock");
-    let index_done = |r: Result<(ObjectId, u64)>| match r {
-        Ok((id, n)) => {
+    let index_done = |r: Result<(ObjectId, u64, Vec<ObjectId>)>| match r {
+        Ok((id, n, listed)) => {
             let mut st = lock();
             st.stats.bytes_written += n;
             st.stats.index_objects.push(id);
+            st.stats.index_packs.push((id, listed));
         }
         Err(e) => {
             record(error, e);
