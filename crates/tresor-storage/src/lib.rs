@@ -185,6 +185,19 @@ pub fn name_of_hash(hash: &blake3::Hash) -> String {
     hex::encode(hash.as_bytes())
 }
 
+/// The error of a spool file at `path` that holds `got` bytes where object `name` of `kind`
+/// should have `len` ([`Storage::write_file`]): [`ErrorKind::Other`], nothing is stored.
+pub fn spool_length_error(
+    kind: Kind,
+    name: &str,
+    path: &std::path::Path,
+    got: u64,
+    len: u64,
+) -> StorageError {
+    let why = format!("{} holds {got} bytes, not {len}", path.display());
+    StorageError::new(ErrorKind::Other, "write", kind, name, why)
+}
+
 /// The `len` bytes of the file at `path`, to be stored as object `name` of `kind`
 /// ([`Storage::write_file`]).
 ///
@@ -193,14 +206,7 @@ pub fn name_of_hash(hash: &blake3::Hash) -> String {
 pub fn read_spooled(kind: Kind, name: &str, path: &std::path::Path, len: u64) -> Result<Vec<u8>> {
     let data = std::fs::read(path).map_err(|e| StorageError::io("write", kind, name, &e))?;
     if data.len() as u64 != len {
-        let why = format!("{} holds {} bytes, not {len}", path.display(), data.len());
-        return Err(StorageError::new(
-            ErrorKind::Other,
-            "write",
-            kind,
-            name,
-            why,
-        ));
+        return Err(spool_length_error(kind, name, path, data.len() as u64, len));
     }
     Ok(data)
 }

@@ -156,14 +156,7 @@ impl LocalStorage {
         let f = fs::File::open(path).map_err(io)?;
         let meta = f.metadata().map_err(io)?;
         if meta.len() != len {
-            let why = format!("{} holds {} bytes, not {len}", path.display(), meta.len());
-            return Err(StorageError::new(
-                ErrorKind::Other,
-                "write",
-                kind,
-                name,
-                why,
-            ));
+            return Err(crate::spool_length_error(kind, name, path, meta.len(), len));
         }
         // Objects are the owner's alone, as `write_new` makes them.
         if meta.permissions().mode() & 0o077 != 0 {
