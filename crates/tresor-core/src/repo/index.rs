@@ -2,9 +2,11 @@
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::Arc;
 use tresor_format::blob::BlobType;
 use tresor_format::crypto::DataKey;
 use tresor_format::index::{IndexFile, IndexPack};
+use tresor_format::pack::BlobEntry;
 use tresor_format::{BlobId, ObjectId};
 
 /// Hasher for ids that are already uniformly random (BLAKE3 outputs): uses their first 8 bytes.
@@ -109,20 +111,37 @@ pub struct Index {
     /// Further listings of a pack with other data keys (positions in `packs`).
     other_listings: IdMap<ObjectId, Vec<u32>>,
     index_ids: Vec<ObjectId>,
-    /// Only tree blobs are kept ([`Index::trees_only`]).
-    trees_only: bool,
-    /// Data blob ids kept apart from `blobs`, without locations ([`Index::lean`]): sorted and
-    /// deduplicated by [`Index::seal`].
-    data_ids: Option<Vec<BlobId>>,
+    /// Which data blobs are kept, and how (tree blobs always are, located).
+    data: DataBlobs,
     /// Per listing (position in `packs`): where its furthest blob ends in the pack, bytes.
     listing_end: Vec<u64>,
-    /// The only data blobs kept ([`Index::only`]).
-    wanted: Option<IdSet<BlobId>>,
     /// Index objects left out because readers ignore their signer (unknown or revoked key):
     /// a blob missing from this index may be listed there (messages say so).
     pub ignored_objects: usize,
     /// Index objects and prune records left out as damaged or garbage (`check` names them).
     pub damaged_objects: usize,
+}
+
+/// Which data blobs an [`Index`] keeps, and how.
+#[derive(Debug, Default)]
+enum DataBlobs {
+    /// Every one, located.
+    #[default]
+    All,
+    /// None ([`Index::trees_only`]).
+    Skipped,
+    /// Their ids only, apart from the located blobs: sorted and deduplicated by
+    /// [`Index::seal`] ([`Index::lean`]).
+    Ids(Vec<BlobId>),
+    /// Those in the set, located ([`Index::only`]).
+    Only(Arc<IdSet<BlobId>>),
+}
+
+/// Where the blob of entry `b` ends in its pack: offset + stored length, bytes (a length beyond
+/// 32 bits counts as `u32::MAX`, as [`BlobLocation::length`] keeps it).
+pub fn entry_end(b: &BlobEntry) -> u64 {
+    let length = u64::from(u32::try_from(b.length).unwrap_or(u32::MAX));
+    b.offset.saturating_add(length)
 }
 
 impl Index {
@@ -131,22 +150,17 @@ impl Index {
     /// repository's trees, not its data.
     pub fn trees_only() -> Index {
         Index {
-            trees_only: true,
+            data: DataBlobs::Skipped,
             ..Index::default()
         }
-    }
-
-    /// Whether only tree blobs are kept.
-    pub fn keeps_only_trees(&self) -> bool {
-        self.trees_only
     }
 
     /// An empty index that keeps every tree blob and of the data blobs only those in `wanted`:
     /// what reading one snapshot needs ([`crate::Repository::load_index_below`]), in memory
     /// proportional to the repository's trees and that snapshot's data.
-    pub fn only(wanted: IdSet<BlobId>) -> Index {
+    pub fn only(wanted: Arc<IdSet<BlobId>>) -> Index {
         Index {
-            wanted: Some(wanted),
+            data: DataBlobs::Only(wanted),
             ..Index::default()
         }
     }
@@ -155,13 +169,16 @@ impl Index {
     /// always; data blobs unless the index is trees-only or lean, or the blob is not wanted).
     pub fn locates(&self, blob_type: BlobType, id: &BlobId) -> bool {
         blob_type == BlobType::Tree
-            || !(self.trees_only || self.data_ids.is_some())
-                && self.wanted.as_ref().is_none_or(|w| w.contains(id))
+            || match &self.data {
+                DataBlobs::All => true,
+                DataBlobs::Only(wanted) => wanted.contains(id),
+                DataBlobs::Skipped | DataBlobs::Ids(_) => false,
+            }
     }
 
     /// Whether every blob a pack lists is kept with its location (no filter of any kind).
     pub fn locates_all(&self) -> bool {
-        !self.trees_only && self.data_ids.is_none() && self.wanted.is_none()
+        matches!(self.data, DataBlobs::All)
     }
 
     /// An empty index that locates tree blobs only and keeps the ids of data blobs apart, 32
@@ -171,19 +188,19 @@ impl Index {
     /// 640 MB instead of 3.5 GB). Call [`Index::seal`] after the last pack is added.
     pub fn lean() -> Index {
         Index {
-            data_ids: Some(Vec::new()),
+            data: DataBlobs::Ids(Vec::new()),
             ..Index::default()
         }
     }
 
     /// Whether data blob ids are kept apart ([`Index::lean`]).
     pub fn is_lean(&self) -> bool {
-        self.data_ids.is_some()
+        matches!(self.data, DataBlobs::Ids(_))
     }
 
     /// Add data blob ids to a lean index (no-op otherwise); [`Index::seal`] afterwards.
     pub fn add_data_ids(&mut self, mut ids: Vec<BlobId>) {
-        if let Some(v) = &mut self.data_ids {
+        if let DataBlobs::Ids(v) = &mut self.data {
             ids.append(v);
             *v = ids;
         }
@@ -192,7 +209,7 @@ impl Index {
     /// Sort and deduplicate a lean index's data blob ids (in place): needed before
     /// [`Index::contains`] answers for them after packs were added.
     pub fn seal(&mut self) {
-        if let Some(v) = &mut self.data_ids {
+        if let DataBlobs::Ids(v) = &mut self.data {
             v.sort_unstable();
             v.dedup();
             v.shrink_to_fit();
@@ -238,14 +255,11 @@ impl Index {
             index_id,
             lister,
         });
-        let ends = p.blobs.iter().map(|b| {
-            let length = u64::from(u32::try_from(b.length).unwrap_or(u32::MAX));
-            b.offset.saturating_add(length)
-        });
-        self.listing_end.push(ends.max().unwrap_or(0));
+        self.listing_end
+            .push(p.blobs.iter().map(entry_end).max().unwrap_or(0));
         for b in &p.blobs {
             if b.blob_type != BlobType::Tree
-                && let Some(v) = &mut self.data_ids
+                && let DataBlobs::Ids(v) = &mut self.data
             {
                 v.push(b.id);
             }
@@ -292,10 +306,7 @@ impl Index {
     /// Whether the blob is indexed (in a lean index: a data blob's id, once sealed).
     pub fn contains(&self, id: &BlobId) -> bool {
         self.blobs.contains_key(id)
-            || self
-                .data_ids
-                .as_ref()
-                .is_some_and(|v| v.binary_search(id).is_ok())
+            || matches!(&self.data, DataBlobs::Ids(v) if v.binary_search(id).is_ok())
     }
 
     /// The pack at a position.
@@ -331,7 +342,11 @@ impl Index {
     /// Number of blobs (in a sealed lean index, an id listed both as a tree and as data counts
     /// twice).
     pub fn len(&self) -> usize {
-        self.blobs.len() + self.data_ids.as_ref().map_or(0, Vec::len)
+        let ids = match &self.data {
+            DataBlobs::Ids(v) => v.len(),
+            _ => 0,
+        };
+        self.blobs.len() + ids
     }
 
     /// Whether no blob is indexed.

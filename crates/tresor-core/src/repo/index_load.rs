@@ -3,7 +3,7 @@
 
 use super::blobs::BlobReader;
 use super::handle::{Defect, Judged, Repository, Skipped};
-use super::index::{IdSet, Index, Lister};
+use super::index::{IdSet, Index, Lister, entry_end};
 use super::records;
 use super::trust::Verdict;
 use crate::error::{CoreError, Result};
@@ -22,7 +22,7 @@ impl Repository {
     /// [`CoreError::PutOnly`]; storage errors, also of reading an index object (a transient
     /// failure must not look like a smaller index).
     pub fn load_index(&self) -> Result<Index> {
-        self.load_index_into(Index::default)
+        self.load_index_into(&Index::default)
     }
 
     /// [`Repository::load_index`] keeping only tree blobs ([`Index::trees_only`]): to read a
@@ -31,7 +31,7 @@ impl Repository {
     /// # Errors
     /// As [`Repository::load_index`].
     pub fn load_tree_index(&self) -> Result<Index> {
-        self.load_index_into(Index::trees_only)
+        self.load_index_into(&Index::trees_only)
     }
 
     /// The index a reader of one snapshot (or a directory of it) needs: every tree located,
@@ -48,15 +48,13 @@ impl Repository {
         let trees = self.load_tree_index()?;
         let wanted = data_blobs_below(&BlobReader::for_snapshot(self, &trees, signer), root);
         drop(trees);
-        let (index, skipped) = self.load_index_lenient_into(&|| Index::only(wanted.clone()))?;
-        match skipped.into_iter().find(|s| s.defect == Defect::Unreadable) {
-            Some(s) => Err(s.error),
-            None => Ok(index),
-        }
+        let wanted = std::sync::Arc::new(wanted);
+        self.load_index_into(&|| Index::only(wanted.clone()))
     }
 
-    fn load_index_into(&self, empty: fn() -> Index) -> Result<Index> {
-        let (index, skipped) = self.load_index_lenient_into(&empty)?;
+    /// [`Repository::load_index_lenient_into`], failing on an object that could not be read.
+    fn load_index_into(&self, empty: &dyn Fn() -> Index) -> Result<Index> {
+        let (index, skipped) = self.load_index_lenient_into(empty)?;
         match skipped.into_iter().find(|s| s.defect == Defect::Unreadable) {
             Some(s) => Err(s.error),
             None => Ok(index),
@@ -263,15 +261,11 @@ fn data_blobs_below(reader: &BlobReader<'_>, root: &BlobId) -> IdSet<BlobId> {
 fn stage_data_ids(f: &mut IndexFile, staged: &mut Vec<BlobId>) {
     for p in &mut f.packs {
         let is_data = |b: &tresor_format::pack::BlobEntry| b.blob_type != BlobType::Tree;
-        let end = |b: &&tresor_format::pack::BlobEntry| {
-            let length = u64::from(u32::try_from(b.length).unwrap_or(u32::MAX));
-            b.offset.saturating_add(length)
-        };
         let furthest = p
             .blobs
             .iter()
             .filter(|b| is_data(b))
-            .max_by_key(end)
+            .max_by_key(|b| entry_end(b))
             .cloned();
         staged.extend(p.blobs.iter().filter(|b| is_data(b)).map(|b| b.id));
         p.blobs.retain(|b| !is_data(b));
