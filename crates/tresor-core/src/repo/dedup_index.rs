@@ -186,9 +186,7 @@ impl Repository {
         }
         Some(signer)
     }
-}
 
-impl Repository {
     /// Write the tables of the index objects a backup by this key has just written (`stats`:
     /// each object with the packs it lists, and the packs), so that the next run need not fetch
     /// them again: the same ids the objects list, under this key's own signer. A table that

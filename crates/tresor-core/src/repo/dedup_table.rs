@@ -249,19 +249,24 @@ impl Table {
             .as_ref()
     }
 
+    /// The column of `N`-byte values at `at` of the file, one per id (empty when it cannot be
+    /// read).
+    fn column<const N: usize>(&self, at: u64) -> Vec<[u8; N]> {
+        let mut raw = vec![0u8; self.count as usize * N];
+        let read = self.file().map(|f| f.read_exact_at(&mut raw, at));
+        if !matches!(read, Some(Ok(()))) {
+            return Vec::new();
+        }
+        raw.chunks_exact(N)
+            .map(|c| c.try_into().expect("N bytes"))
+            .collect()
+    }
+
     /// The suffix column, read from the file at the first call.
     fn suffix(&self) -> &[u16] {
         self.suffix.get_or_init(|| {
-            let mut raw = vec![0u8; self.count as usize * 2];
-            let read = self
-                .file()
-                .map(|f| f.read_exact_at(&mut raw, self.suffix_at));
-            if !matches!(read, Some(Ok(()))) {
-                return Vec::new();
-            }
-            raw.chunks_exact(2)
-                .map(|c| u16::from_le_bytes(c.try_into().expect("2 bytes")))
-                .collect()
+            let raw = self.column::<2>(self.suffix_at);
+            raw.into_iter().map(u16::from_le_bytes).collect()
         })
     }
 
@@ -296,16 +301,7 @@ impl Table {
         if reads <= HOT_MIN.max(self.count / HOT_SHARE) {
             return None;
         }
-        let ids = self.ids.get_or_init(|| {
-            let mut raw = vec![0u8; self.count as usize * 32];
-            let read = self.file().map(|f| f.read_exact_at(&mut raw, self.ids_at));
-            if !matches!(read, Some(Ok(()))) {
-                return Vec::new();
-            }
-            raw.chunks_exact(32)
-                .map(|c| c.try_into().expect("32 bytes"))
-                .collect()
-        });
+        let ids = self.ids.get_or_init(|| self.column::<32>(self.ids_at));
         (!ids.is_empty()).then_some(ids.as_slice())
     }
 
@@ -320,7 +316,6 @@ impl Table {
         };
         let s = suffix_of(k, self.bits);
         let start = bucket.partition_point(|&x| x < s);
-        let mut buf = [0u8; 32];
         let candidates = bucket[start..].iter().take_while(|&&x| x == s).count();
         let range = lo + start..lo + start + candidates;
         if candidates == 0 {
@@ -332,10 +327,10 @@ impl Table {
         let Some(file) = self.file() else {
             return false;
         };
-        range.clone().any(|i| {
-            let at = self.ids_at + i as u64 * 32;
-            file.read_exact_at(&mut buf, at).is_ok() && buf == id.0
-        })
+        let mut buf = [0u8; 32];
+        range
+            .map(|i| self.ids_at + i as u64 * 32)
+            .any(|at| file.read_exact_at(&mut buf, at).is_ok() && buf == id.0)
     }
 }
 
