@@ -11,7 +11,7 @@
 //! could not read — the walker reads itself.
 
 use crate::repo::blobs::BlobReader;
-use crate::repo::cache::TreeBytes;
+use crate::repo::cache::{TreeBytes, cached_tree};
 use crate::repo::index::IdMap;
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
@@ -38,7 +38,7 @@ impl Source<'_> {
     fn load(&self, id: &BlobId) -> Option<Tree> {
         match self {
             Source::Repository(reader) => reader.load_tree(id).ok(),
-            Source::Cached(trees) => trees.get(id).and_then(|b| Tree::decode(b).ok()),
+            Source::Cached(trees) => cached_tree(trees, id),
         }
     }
 }

@@ -11,7 +11,7 @@ use crate::fsmeta::{
 };
 use crate::repo::Repository;
 use crate::repo::blobs::BlobReader;
-use crate::repo::cache::TreeBytes;
+use crate::repo::cache::{TreeBytes, cached_tree};
 use crate::repo::index::{IdMap, Index};
 use crate::repo::packer::Packer;
 use crate::{ItemOutcome, Progress};
@@ -289,7 +289,7 @@ impl<'a> Walker<'a> {
     /// A parent tree, from the local cache or the repository; `None` when it cannot be read.
     fn parent_tree_quiet(&self, id: &BlobId) -> Option<Tree> {
         match &self.cached {
-            Some(c) => c.get(id).and_then(|b| Tree::decode(b).ok()),
+            Some(c) => cached_tree(c, id),
             None => self.reader.load_tree(id).ok(),
         }
     }
@@ -300,7 +300,7 @@ impl<'a> Walker<'a> {
             return Some(t);
         }
         if let Some(c) = &self.cached {
-            return c.get(&id).and_then(|b| Tree::decode(b).ok());
+            return cached_tree(c, &id);
         }
         #[cfg(test)]
         tests::OWN_TREE_LOADS.set(tests::OWN_TREE_LOADS.get() + 1);

@@ -11,6 +11,7 @@ use crate::repo::index::IdMap;
 use serde::{Deserialize, Serialize};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
+use tresor_format::tree::Tree;
 use tresor_format::{BlobId, ObjectId};
 
 /// Version 2 added `snapshot`; a version-1 file is not read (one backup reads every file again).
@@ -33,10 +34,15 @@ pub struct CachedParent {
     pub root: BlobId,
     /// Its trees, encoded (format §10), each verified against its keyed id — so they are the
     /// bytes a backup encoded from a valid tree or read and validated from the repository —
-    /// and decoded one at a time as the walk reaches it ([`tresor_format::tree::Tree::decode`], on the read-ahead
-    /// thread), so memory is about the cache file's size, not the decoded trees'. A tree that
-    /// does not decode counts as no parent (its directory's files are read again).
+    /// and decoded one at a time as the walk reaches it ([`cached_tree`], on the read-ahead
+    /// thread), so memory is about the cache file's size, not the decoded trees'.
     pub trees: IdMap<BlobId, TreeBytes>,
+}
+
+/// Cached tree `id`, decoded; `None` when the cache does not hold it or it does not decode
+/// (its directory then has no parent: its files are read again).
+pub fn cached_tree(trees: &IdMap<BlobId, TreeBytes>, id: &BlobId) -> Option<Tree> {
+    trees.get(id).and_then(|b| Tree::decode(b).ok())
 }
 
 /// An encoded tree, shared: a tree that did not change is kept for the next cache without
