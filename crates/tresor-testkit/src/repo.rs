@@ -1,12 +1,15 @@
 //! Repositories through the library (feature `core`): a repository on local storage with cheap
 //! key derivation, key owners, backups, deterministic content.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tresor_core::archiver::{self, BackupOptions, BackupResult, ParentChoice};
 use tresor_core::exclude::PatternSet;
 use tresor_core::repo::KeyOwner;
+use tresor_core::repo::index::Index;
+use tresor_core::restorer::{self, RestoreOptions};
 use tresor_core::{NoProgress, Repository};
+use tresor_format::ObjectId;
 use tresor_format::config::Config;
 use tresor_format::keyfile::KdfParams;
 use tresor_storage::Storage;
@@ -73,6 +76,26 @@ pub fn backup(repo: &Repository, path: &Path, host: &str, cache: Option<&Path>) 
         ..backup_options(path, host)
     };
     archiver::backup(repo, opts, &NoProgress).unwrap()
+}
+
+/// Restore snapshot `snapshot` of `repo` through `index` into `target`, every file verified
+/// against its blob ids (`--verify`); panics on an error or on any problem the restore reports.
+/// Returns where the backed-up path `src` lies in `target` (restores keep absolute paths).
+pub fn restore_verified(
+    repo: &Repository,
+    index: &Index,
+    snapshot: &ObjectId,
+    target: &Path,
+    src: &Path,
+) -> PathBuf {
+    let snap = repo.load_snapshot(snapshot).unwrap();
+    let opts = RestoreOptions {
+        verify: true,
+        ..RestoreOptions::new(target.to_path_buf())
+    };
+    let r = restorer::restore(repo, index, &snap, &opts, &NoProgress).unwrap();
+    assert!(r.problems.is_empty(), "{:?}", r.problems);
+    target.join(src.strip_prefix("/").unwrap())
 }
 
 /// Deterministic test content: `len` bytes that depend on `seed`.

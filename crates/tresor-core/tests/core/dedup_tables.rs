@@ -6,8 +6,7 @@ use tresor_testkit::repo::*;
 
 use std::path::Path;
 use std::sync::Arc;
-use tresor_core::restorer::{self, RestoreOptions};
-use tresor_core::{NoProgress, Repository, keys};
+use tresor_core::{Repository, keys};
 use tresor_format::ObjectId;
 use tresor_format::keyfile::KeyKind;
 use tresor_storage::faulty::{FaultyStorage, Method};
@@ -45,14 +44,7 @@ fn reads(f: &Faulty, kind: Kind) -> usize {
 }
 
 fn restore_and_compare(repo: &Repository, snap: &ObjectId, src: &Path, to: &Path) {
-    let snap = repo.load_snapshot(snap).unwrap();
-    let index = repo.load_index().unwrap();
-    let opts = RestoreOptions {
-        verify: true,
-        ..RestoreOptions::new(to.to_path_buf())
-    };
-    restorer::restore(repo, &index, &snap, &opts, &NoProgress).unwrap();
-    let back = to.join(src.strip_prefix("/").unwrap());
+    let back = restore_verified(repo, &repo.load_index().unwrap(), snap, to, src);
     for e in walkdir(src) {
         let rel = e.strip_prefix(src).unwrap();
         assert_eq!(

@@ -133,15 +133,7 @@ fn a_snapshots_index_locates_its_data_and_every_tree_and_restores_it() {
     assert!(located < full.len(), "{located} of {}", full.len());
 
     // Restored with it, byte for byte.
-    let to = dir.path().join("restored");
-    let opts = tresor_core::restorer::RestoreOptions {
-        verify: true,
-        ..tresor_core::restorer::RestoreOptions::new(to.clone())
-    };
-    let r = tresor_core::restorer::restore(&admin, &index, &snap, &opts, &tresor_core::NoProgress)
-        .unwrap();
-    assert!(r.problems.is_empty(), "{:?}", r.problems.len());
-    let back = to.join(a.strip_prefix("/").unwrap());
+    let back = restore_verified(&admin, &index, &a_id, &dir.path().join("restored"), &a);
     for rel in ["big", "sub/f0", "sub/f3"] {
         assert_eq!(
             std::fs::read(a.join(rel)).unwrap(),

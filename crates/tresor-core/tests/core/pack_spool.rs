@@ -7,7 +7,6 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use tresor_core::archiver;
-use tresor_core::restorer::{self, RestoreOptions};
 use tresor_core::{NoProgress, Repository, check};
 use tresor_format::config::Config;
 use tresor_storage::faulty::{Fault, FaultyStorage, Method};
@@ -120,16 +119,9 @@ fn packs_are_spooled_in_the_repository_moved_into_place_and_restore_byte_for_byt
     assert!(spool_files(&dir.path().join("repo/data")).is_empty());
 
     assert_clean(&repo, spied.as_ref());
-    let snap = repo.load_snapshot(&b.snapshot_id.unwrap()).unwrap();
     let index = repo.load_index().unwrap();
     let target = dir.path().join("restore");
-    let opts = RestoreOptions {
-        verify: true,
-        ..RestoreOptions::new(target.clone())
-    };
-    let r = restorer::restore(&repo, &index, &snap, &opts, &NoProgress).unwrap();
-    assert!(r.problems.is_empty(), "{:?}", r.problems);
-    let restored = target.join(src.strip_prefix("/").unwrap());
+    let restored = restore_verified(&repo, &index, &b.snapshot_id.unwrap(), &target, &src);
     for (name, bytes) in &files {
         let back = std::fs::read(restored.join(name)).unwrap();
         assert!(&back == bytes, "{name} differs");

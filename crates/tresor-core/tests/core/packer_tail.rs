@@ -4,8 +4,7 @@
 
 use std::path::Path;
 use std::sync::Arc;
-use tresor_core::restorer::{self, RestoreOptions};
-use tresor_core::{NoProgress, Repository, check};
+use tresor_core::{Repository, check};
 use tresor_format::blob::BlobType;
 use tresor_format::config::Config;
 use tresor_format::index::{IndexFile, IndexPack};
@@ -93,16 +92,9 @@ fn two_workers_write_one_unfinished_data_pack_and_the_combined_pack_reads_back()
     assert!(report.errors.is_empty(), "{:?}", report.errors);
     assert!(report.warnings.is_empty(), "{:?}", report.warnings);
     assert_eq!(report.packs_read, 4);
-    let snap = repo.load_snapshot(&b.snapshot_id.unwrap()).unwrap();
     let index = repo.load_index().unwrap();
     let target = dir.path().join("restore");
-    let opts = RestoreOptions {
-        verify: true,
-        ..RestoreOptions::new(target.clone())
-    };
-    let r = restorer::restore(&repo, &index, &snap, &opts, &NoProgress).unwrap();
-    assert!(r.problems.is_empty(), "{:?}", r.problems);
-    let restored = target.join(src.strip_prefix("/").unwrap());
+    let restored = restore_verified(&repo, &index, &b.snapshot_id.unwrap(), &target, &src);
     for (name, bytes) in &files {
         assert_eq!(
             &std::fs::read(restored.join(name)).unwrap(),
