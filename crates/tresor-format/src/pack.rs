@@ -245,7 +245,7 @@ impl PackBuilder {
         level: i32,
     ) -> Result<u64> {
         let nonce = self.next_nonce();
-        let offset = self.taken + self.buf.len() as u64;
+        let offset = self.stored_end();
         let key = &self.data_key;
         let length =
             blob::encode_into(key, &nonce, blob_type, &id, plaintext, level, &mut self.buf)? as u64;
@@ -272,7 +272,7 @@ impl PackBuilder {
             return Ok(0);
         }
         let nonce = self.next_nonce();
-        let offset = self.taken + self.buf.len() as u64;
+        let offset = self.stored_end();
         let (key, level) = (&self.data_key, self.compression_level);
         let Some(length) =
             blob::encode_frame_into(key, &nonce, BlobType::Data, &plain, level, &mut self.buf)?
@@ -303,7 +303,13 @@ impl PackBuilder {
     /// members (at most [`FRAME_TARGET`] bytes; its stored size is known once it closes). A
     /// pack closed when this reaches its target holds at least the target less 1 MiB.
     pub fn size(&self) -> u64 {
-        self.taken + (self.buf.len() + self.frame.plain.len()) as u64
+        self.stored_end() + self.frame.plain.len() as u64
+    }
+
+    /// Where the stored bytes end in the pack, taken out or held: the offset of the next stored
+    /// blob or frame, bytes.
+    fn stored_end(&self) -> u64 {
+        self.taken + self.buf.len() as u64
     }
 
     /// Bytes of stored blobs and closed frames held and not yet taken out (the pack's bytes
