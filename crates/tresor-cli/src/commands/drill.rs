@@ -75,7 +75,7 @@ fn drill_once(ctx: &Context, a: &DrillArgs) -> Result<(i32, Option<DrillOutcome>
         compare_source: a.compare_source.then(|| here.clone()),
         seed: a.seed,
         hostname: here,
-        workers: super::workers().max(2) * 2,
+        workers: super::restore_workers(ctx),
     };
     let plan = plan(&repo, &index, &chosen, &opts)?;
     // On a cold tier the sample's packs are thawed first; the estimate adds the thaw's wait.

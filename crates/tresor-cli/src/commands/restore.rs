@@ -28,7 +28,7 @@ pub fn run(ctx: &Context, a: &RestoreArgs) -> Result<i32> {
         excludes: PatternSet::new(&a.excludes)?,
         verify: a.verify,
         overwrite: a.overwrite.parse::<Overwrite>()?,
-        workers: super::workers().max(2) * 2,
+        workers: super::restore_workers(ctx),
         owner: !a.no_owner,
         special_files: !a.no_special_files,
         xattrs: XattrFilter::new(&a.include_xattrs, &a.exclude_xattrs)?,

@@ -684,6 +684,42 @@ fn leftovers_of_an_interrupted_restore_are_removed() {
     );
 }
 
+/// What an interrupted restore leaves in a directory it created: the file being written under
+/// its own name, at its full size (the parallel writer sizes it first) but only partly
+/// written, mode 0600, the time of the write — and the directory still 0700. The next restore
+/// rewrites it with the default mode and with `if-changed` (size equal, mtime not), copying the
+/// written part; the directory gets its mode back.
+#[test]
+fn a_file_an_interrupted_restore_left_partly_written_is_rewritten() {
+    let env = Env::new();
+    let (src, d) = restored_scene(&env);
+    let want = pseudo_random(7, 8 << 20);
+    for extra in [&["--overwrite", "if-changed"][..], &[]] {
+        let f = std::fs::OpenOptions::new()
+            .write(true)
+            .truncate(true)
+            .open(d.join("big"))
+            .unwrap();
+        f.set_len(8 << 20).unwrap();
+        std::os::unix::fs::FileExt::write_all_at(&f, &want[..3 << 20], 0).unwrap();
+        drop(f);
+        std::fs::set_permissions(d.join("big"), std::fs::Permissions::from_mode(0o600)).unwrap();
+        std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o700)).unwrap();
+        let r = restore_json(&env, 0, extra);
+        assert_eq!(
+            (r["files_restored"].clone(), r["files_skipped"].clone()),
+            (json!(1), json!(1)),
+            "{extra:?}: {r}"
+        );
+        assert!(r["bytes_reused"].as_u64().unwrap() > 0, "{r}");
+        assert!(std::fs::read(d.join("big")).unwrap() == want, "{extra:?}");
+        assert_eq!(mtime(&d.join("big")), mtime(&src.join("big")));
+        assert_eq!(mode_owner(&d.join("big")).0, mode_owner(&src.join("big")).0);
+        assert_eq!(mode_owner(&d).0, mode_owner(&src).0);
+        assert!(temporaries(&env.path("t")).is_empty());
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Class 6: no damaged file at its final name.
 

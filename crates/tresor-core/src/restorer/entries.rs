@@ -19,8 +19,8 @@ use std::sync::atomic::Ordering;
 use tresor_format::tree::{Node, NodeKind};
 
 /// Restore one regular file (worker side): left alone, kept (metadata only), left for later
-/// (its data still thawing: nothing written) or written anew under a temporary name and
-/// renamed into place.
+/// (its data still thawing: nothing written) or written anew — in a directory this restore
+/// created under its own name, elsewhere under a temporary name renamed into place.
 pub(super) fn restore_file(sh: &Shared<'_>, job: &FileJob) {
     let prior = if job.dir.fresh {
         Prior::Nothing
@@ -38,6 +38,7 @@ pub(super) fn restore_file(sh: &Shared<'_>, job: &FileJob) {
             sh.thawing.skip(job);
             sh.progress.file_done(0);
         }
+        Prior::Nothing if job.dir.fresh => write_new(sh, job),
         Prior::Nothing => write_file(sh, job, None, false),
         Prior::Replace { old, dir } => {
             let old = old.as_ref().map(|(file, size)| Old { file, size: *size });
@@ -71,6 +72,24 @@ fn write_file(sh: &Shared<'_>, job: &FileJob, old: Option<Old<'_>>, dir_in_way: 
     }
 }
 
+/// Write a file in a directory this restore created (empty, mode 0700 until its own metadata
+/// is applied last): created `O_EXCL` under its name — no older file to keep, so no temporary
+/// name and no `renameat`, which made parallel workers wait on the directory's lock. When its
+/// content cannot be written (damage, or a local error) the file is removed again.
+fn write_new(sh: &Shared<'_>, job: &FileJob) {
+    let (dir, node) = (job.dir.fd.as_fd(), &job.node);
+    let flags = OFlags::RDWR | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW;
+    let file = match open_beneath(dir, &node.name, flags, Mode::from_bits_truncate(0o600)) {
+        Ok(fd) => File::from(fd),
+        Err(e) => return failed(sh, job, (format!("create: {e}"), false)),
+    };
+    if let Err(f) = fill(sh, job, &file, None) {
+        let _ = rustix::fs::unlinkat(dir, node.name.as_slice(), AtFlags::empty());
+        return failed(sh, job, f);
+    }
+    bump(&sh.c.restored);
+}
+
 /// A file not restored: its problem, and its hard-link group marked so that no further name
 /// is linked to whatever holds its first name.
 fn failed(sh: &Shared<'_>, job: &FileJob, (msg, damage): (String, bool)) {
@@ -83,7 +102,8 @@ fn failed(sh: &Shared<'_>, job: &FileJob, (msg, damage): (String, bool)) {
     sh.problem(&job.path(), msg, damage);
 }
 
-/// Content, verify and metadata of the new file `f` (still under its temporary name).
+/// Content, verify and metadata of the new file `f` (under its temporary name, or its own in a
+/// directory this restore created).
 ///
 /// # Errors
 /// Damage or a local error writing or verifying the content; metadata problems are reported

@@ -460,7 +460,9 @@ fn shared<'a>(
         failed_links: Mutex::new(HashMap::new()),
         c: Counters::default(),
         progress,
-        // Twice the cores: writes bypassing the page cache wait for the disk.
+        // As many as the file workers (at most twice the cores): from a local repository one
+        // per core, where more would only contend; from S3 or a server more, as they also wait
+        // for the network.
         file_threads: (2 * cores()).min(opts.workers.max(1)),
         max_chunk: u64::from(repo.config().chunker.max_size),
         dry_run: opts.dry_run,

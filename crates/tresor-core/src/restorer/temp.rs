@@ -1,7 +1,9 @@
-//! Temporary names: a file is written as `.tresor-restore-<random>` in its directory (created
-//! `O_EXCL` beneath it) and renamed to its name only once its content is complete (and
-//! verified) and its metadata applied — so no name of the snapshot ever holds a partial or
-//! damaged file, and an older file at that name stays as it was until then.
+//! Temporary names: in a directory that existed before the restore, a file is written as
+//! `.tresor-restore-<random>` (created `O_EXCL` beneath it) and renamed to its name only once
+//! its content is complete (and verified) and its metadata applied — so no name there ever
+//! holds a partial or damaged file, and an older file at that name stays as it was until then.
+//! (In a directory the restore created there is nothing to keep: files are written under
+//! their own names, see `entries::write_new`.)
 
 use crate::fsmeta::open_beneath;
 use rustix::fs::{AtFlags, FileType, Mode, OFlags};
