@@ -368,6 +368,9 @@ impl tresor_core::Progress for Bar {
         c.total_files.store(files, Ordering::Relaxed);
         c.total_bytes.store(bytes, Ordering::Relaxed);
     }
+    fn shows_current_file(&self) -> bool {
+        self.shared.show != Show::Nothing
+    }
     fn current_file(&self, path: &Path) {
         if self.shared.show != Show::Nothing {
             let mut cur = self

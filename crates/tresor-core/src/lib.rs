@@ -77,6 +77,11 @@ pub trait Progress: Send + Sync {
     /// Work started on the entry at `path` (backup: a source file about to be read; restore:
     /// a file about to be written). For display only.
     fn current_file(&self, _path: &std::path::Path) {}
+    /// Whether [`Progress::current_file`] shows anything: callers that must build a path for
+    /// it (restore, for each file) skip that when not.
+    fn shows_current_file(&self) -> bool {
+        true
+    }
     /// An entry could not be processed: one more of the warnings or problems the operation's
     /// result lists.
     fn error(&self) {}

@@ -4,7 +4,7 @@ use super::content::{Old, verify, write_content};
 use super::differ::{DiffKind, describe, refused_type};
 use super::dirs::{DirState, FileJob, remove_entry};
 use super::existing::{Prior, left_alone, prior};
-use super::meta::{Access, apply, owned_as_created, symlink_meta};
+use super::meta::{Access, apply, final_mode_at_creation, owned_as_created, symlink_meta};
 use super::temp::Temp;
 use super::walk::Links;
 use super::{Shared, bump};
@@ -57,7 +57,7 @@ fn write_file(sh: &Shared<'_>, job: &FileJob, old: Option<Old<'_>>, dir_in_way: 
         Ok(t) => t,
         Err(e) => return failed(sh, job, (format!("create: {e}"), false)),
     };
-    if let Err(f) = fill(sh, job, &temp.file, old) {
+    if let Err(f) = fill(sh, job, &temp.file, old, true) {
         temp.discard(dir);
         return failed(sh, job, f);
     }
@@ -79,11 +79,15 @@ fn write_file(sh: &Shared<'_>, job: &FileJob, old: Option<Old<'_>>, dir_in_way: 
 fn write_new(sh: &Shared<'_>, job: &FileJob) {
     let (dir, node) = (job.dir.fd.as_fd(), &job.node);
     let flags = OFlags::RDWR | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW;
-    let file = match open_beneath(dir, &node.name, flags, Mode::from_bits_truncate(0o600)) {
+    // Created with its final permission bits when it can be (no chmod after: the umask is 0
+    // during a restore).
+    let mode = final_mode_at_creation(sh, node);
+    let created = Mode::from_bits_truncate(mode.unwrap_or(0o600));
+    let file = match open_beneath(dir, &node.name, flags, created) {
         Ok(fd) => File::from(fd),
         Err(e) => return failed(sh, job, (format!("create: {e}"), false)),
     };
-    if let Err(f) = fill(sh, job, &file, None) {
+    if let Err(f) = fill(sh, job, &file, None, mode.is_none()) {
         let _ = rustix::fs::unlinkat(dir, node.name.as_slice(), AtFlags::empty());
         return failed(sh, job, f);
     }
@@ -103,7 +107,7 @@ fn failed(sh: &Shared<'_>, job: &FileJob, (msg, damage): (String, bool)) {
 }
 
 /// Content, verify and metadata of the new file `f` (under its temporary name, or its own in a
-/// directory this restore created).
+/// directory this restore created); `chmod`: its permission bits are still to be set.
 ///
 /// # Errors
 /// Damage or a local error writing or verifying the content; metadata problems are reported
@@ -113,6 +117,7 @@ fn fill(
     job: &FileJob,
     f: &File,
     old: Option<Old<'_>>,
+    chmod: bool,
 ) -> Result<(), (String, bool)> {
     let node = &job.node;
     let lens = write_content(sh, node, f, old)?;
@@ -125,7 +130,9 @@ fn fill(
     // A new file belongs to us (in a directory this restore made, whose setgid bit is not set
     // yet): no chown needed when that is the node's owner already.
     let chown = !job.dir.fresh || !owned_as_created(node);
-    if let Err(e) = apply(sh, Access::Fd(f.as_fd()), node, chown, true, &|| job.path()) {
+    if let Err(e) = apply(sh, Access::Fd(f.as_fd()), node, chown, chmod, &|| {
+        job.path()
+    }) {
         sh.problem(&job.path(), e, false);
     }
     Ok(())

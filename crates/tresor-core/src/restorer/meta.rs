@@ -50,8 +50,24 @@ fn times(node: &Node) -> Timestamps {
 /// Whether an entry created now by this process in a directory this restore created is
 /// already owned as `node` says (then no chown is needed).
 pub(super) fn owned_as_created(node: &Node) -> bool {
-    node.uid == rustix::process::geteuid().as_raw()
-        && node.gid == rustix::process::getegid().as_raw()
+    // Asked once: a restore does not change its ids, and asking cost two system calls a file.
+    static IDS: std::sync::OnceLock<(u32, u32)> = std::sync::OnceLock::new();
+    let ids = IDS.get_or_init(|| {
+        (
+            rustix::process::geteuid().as_raw(),
+            rustix::process::getegid().as_raw(),
+        )
+    });
+    (node.uid, node.gid) == *ids
+}
+
+/// The permission bits a new file in a directory this restore created can be created with,
+/// when they are final: it needs no chown and has no setuid/setgid/sticky bit (those wait for
+/// the owner and go through [`apply`]'s chmod). The file is still opened read-write: a mode
+/// given at creation does not apply to the descriptor that creates it.
+pub(super) fn final_mode_at_creation(sh: &Shared<'_>, node: &Node) -> Option<u32> {
+    let bits = node.mode & 0o7777;
+    (bits & 0o7000 == 0 && (!sh.policy.owner || owned_as_created(node))).then_some(bits)
 }
 
 /// Metadata of a directory, through its own descriptor.

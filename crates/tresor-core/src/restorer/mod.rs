@@ -574,7 +574,9 @@ fn work(sh: &Shared<'_>, rx: &crossbeam_channel::Receiver<FileJob>) {
         if sh.dry_run {
             plan::plan_entry(sh, &job);
         } else if job.node.kind == NodeKind::File {
-            sh.progress.current_file(Path::new(&job.path()));
+            if sh.progress.shows_current_file() {
+                sh.progress.current_file(Path::new(&job.path()));
+            }
             entries::restore_file(sh, &job);
         } else {
             entries::restore_special(sh, &job);
