@@ -11,7 +11,7 @@
 use tresor_testkit::prelude::*;
 
 use serde_json::{Value, json};
-use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
+use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -728,9 +728,80 @@ fn every_permission_pattern_restores_exactly() {
     }
 }
 
+/// A default ACL on the target (here `d:o::---`, set as the raw `system.posix_acl_default`
+/// xattr) is inherited by every directory the restore makes and masks the bits files are
+/// created with (the umask does not apply then): a 0644 file would come out 0640. Such a
+/// directory is not taken as the restore's own (no creation with final bits), and bits that
+/// differ after creation are set after all: every mode exact, no differences.
+#[test]
+fn a_default_acl_on_the_target_does_not_change_restored_modes() {
+    let env = Env::new();
+    env.init();
+    let src = env.path("src");
+    std::fs::create_dir_all(src.join("sub")).unwrap();
+    for (name, m) in [("a", 0o644), ("sub/b", 0o755), ("sub/c", 0o604)] {
+        std::fs::write(src.join(name), name.as_bytes()).unwrap();
+        std::fs::set_permissions(src.join(name), std::fs::Permissions::from_mode(m)).unwrap();
+    }
+    env.backup_json(&[&src], &[], 0);
+    let t = env.path("t");
+    std::fs::create_dir_all(&t).unwrap();
+    // POSIX ACL xattr: version 2, then (tag, perm, id) entries: user::rwx group::rwx other::---.
+    let mut acl = 2u32.to_le_bytes().to_vec();
+    for (tag, perm) in [(0x01u16, 7u16), (0x04, 7), (0x20, 0)] {
+        acl.extend_from_slice(&tag.to_le_bytes());
+        acl.extend_from_slice(&perm.to_le_bytes());
+        acl.extend_from_slice(&u32::MAX.to_le_bytes());
+    }
+    let flags = rustix::fs::XattrFlags::empty();
+    rustix::fs::setxattr(&t, "system.posix_acl_default", &acl, flags).unwrap();
+    // The inheritance is real here: a file made in a new directory loses its bits for others.
+    std::fs::create_dir(t.join("probe")).unwrap();
+    let probe = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o644)
+        .open(t.join("probe/f"))
+        .unwrap();
+    assert_eq!(probe.metadata().unwrap().mode() & 0o7777, 0o640);
+    let r = restore_json(&env, 0, &[]);
+    assert_eq!(r["differences"], json!([]), "{r}");
+    let d = t.join(src.strip_prefix("/").unwrap());
+    for (name, m) in [("a", 0o644), ("sub/b", 0o755), ("sub/c", 0o604)] {
+        assert_eq!(mode_owner(&d.join(name)).0, m, "{name}");
+        assert_eq!(std::fs::read(d.join(name)).unwrap(), name.as_bytes());
+    }
+}
+
+/// Root restoring a `root:root` file into a new directory under a setgid directory of another
+/// group: the new directory inherits the setgid bit and the group, so files made in it would
+/// get that group — such a directory is not taken as the restore's own, and the file gets its
+/// owner and group set: exactly `root:root`, its mode, no differences.
+#[test]
+fn a_setgid_target_does_not_give_restored_files_its_group() {
+    if !require(Need::Root) {
+        return;
+    }
+    let env = Env::new();
+    env.init();
+    let src = env.path("src");
+    std::fs::create_dir_all(src.join("sub")).unwrap();
+    std::fs::write(src.join("sub/f"), b"secret").unwrap();
+    std::fs::set_permissions(src.join("sub/f"), std::fs::Permissions::from_mode(0o640)).unwrap();
+    env.backup_json(&[&src], &[], 0);
+    let t = env.path("t");
+    std::fs::create_dir_all(&t).unwrap();
+    std::os::unix::fs::chown(&t, None, Some(54321)).unwrap();
+    std::fs::set_permissions(&t, std::fs::Permissions::from_mode(0o2755)).unwrap();
+    let r = restore_json(&env, 0, &[]);
+    assert_eq!(r["differences"], json!([]), "{r}");
+    let f = t.join(src.strip_prefix("/").unwrap()).join("sub/f");
+    assert_eq!(mode_owner(&f), (0o640, 0, 0));
+}
+
 /// What an interrupted restore leaves in a directory it created: the file being written under
 /// its own name, at its full size (the parallel writer sizes it first) but only partly
-/// written, mode 0600, the time of the write — and the directory still 0700. The next restore
+/// written, with some mode (here 0600), the time of the write — and the directory still 0700. The next restore
 /// rewrites it with the default mode and with `if-changed` (size equal, mtime not), copying the
 /// written part; the directory gets its mode back.
 #[test]

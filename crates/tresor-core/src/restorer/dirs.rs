@@ -118,11 +118,15 @@ const DIR_FLAGS: OFlags = OFlags::RDONLY
     .union(OFlags::NOFOLLOW);
 
 /// Create (or reuse) directory `name` in `dir` and open it beneath `dir`; true when newly
-/// created. An existing directory is made writable for us (mode 0700) through its own
-/// descriptor; anything else in the way is removed.
+/// created and as this restore made it ([`as_made`]). An existing directory is made writable
+/// for us (mode 0700) through its own descriptor; anything else in the way is removed.
 pub(super) fn ensure_dir(dir: BorrowedFd<'_>, name: &[u8]) -> std::io::Result<(OwnedFd, bool)> {
     match rustix::fs::mkdirat(dir, name, Mode::from_bits_truncate(0o700)) {
-        Ok(()) => return Ok((open_beneath(dir, name, DIR_FLAGS, Mode::empty())?, true)),
+        Ok(()) => {
+            let fd = open_beneath(dir, name, DIR_FLAGS, Mode::empty())?;
+            let made = as_made(fd.as_fd());
+            return Ok((fd, made));
+        }
         Err(Errno::EXIST) => {}
         Err(e) => return Err(e.into()),
     }
@@ -136,7 +140,9 @@ pub(super) fn ensure_dir(dir: BorrowedFd<'_>, name: &[u8]) -> std::io::Result<(O
         Err(Errno::NOTDIR | Errno::LOOP) => {
             remove_entry(dir, name)?;
             rustix::fs::mkdirat(dir, name, Mode::from_bits_truncate(0o700))?;
-            Ok((open_beneath(dir, name, DIR_FLAGS, Mode::empty())?, true))
+            let fd = open_beneath(dir, name, DIR_FLAGS, Mode::empty())?;
+            let made = as_made(fd.as_fd());
+            Ok((fd, made))
         }
         // A directory we may not read (an earlier run left it mode 0): chmod it through an
         // O_PATH descriptor of exactly that directory, then open it through that.
@@ -153,4 +159,19 @@ pub(super) fn ensure_dir(dir: BorrowedFd<'_>, name: &[u8]) -> std::io::Result<(O
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// Whether the directory just created and opened as `fd` is as this restore made it, so that
+/// its entries need no check and new files can be created under their names with their final
+/// bits: ours (not one another user swapped in between `mkdirat` and the open, in a parent
+/// others can write to), mode exactly 0700 (no setgid bit inherited from its parent: its
+/// entries would get the parent's group) and without a default ACL (which would mask the bits
+/// files are created with). Otherwise the restore treats it as a directory that existed.
+fn as_made(fd: BorrowedFd<'_>) -> bool {
+    let Ok(st) = rustix::fs::fstat(fd) else {
+        return false;
+    };
+    let ours = st.st_uid == rustix::process::geteuid().as_raw();
+    let acl = rustix::fs::fgetxattr(fd, "system.posix_acl_default", &mut [0u8; 0][..]);
+    ours && st.st_mode & 0o7777 == 0o700 && !matches!(acl, Ok(n) if n > 0)
 }

@@ -12,7 +12,7 @@ use crate::fsmeta::open_beneath;
 use rustix::fs::{AtFlags, FileType, Mode, OFlags};
 use std::ffi::OsStr;
 use std::fs::File;
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -87,11 +87,24 @@ fn write_new(sh: &Shared<'_>, job: &FileJob) {
         Ok(fd) => File::from(fd),
         Err(e) => return failed(sh, job, (format!("create: {e}"), false)),
     };
-    if let Err(f) = fill(sh, job, &file, None, mode.is_none()) {
-        let _ = rustix::fs::unlinkat(dir, node.name.as_slice(), AtFlags::empty());
-        return failed(sh, job, f);
+    if let Err((msg, damage)) = fill(sh, job, &file, None, mode.is_none()) {
+        let msg = match remove_written(dir, &node.name, &file) {
+            Ok(()) => msg,
+            Err(e) => format!("{msg}; the partly written file could not be removed: {e}"),
+        };
+        return failed(sh, job, (msg, damage));
     }
     bump(&sh.c.restored);
+}
+
+/// Remove `name` in `dir` if it is still `file` (the same device and inode).
+fn remove_written(dir: BorrowedFd<'_>, name: &[u8], file: &File) -> rustix::io::Result<()> {
+    let ours = rustix::fs::fstat(file)?;
+    let there = rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW)?;
+    if (there.st_dev, there.st_ino) != (ours.st_dev, ours.st_ino) {
+        return Err(rustix::io::Errno::EXIST);
+    }
+    rustix::fs::unlinkat(dir, name, AtFlags::empty())
 }
 
 /// A file not restored: its problem, and its hard-link group marked so that no further name

@@ -103,12 +103,7 @@ pub(super) fn apply(
     let (mode, fate) = sh.policy.mode(node, uid, gid);
     sh.note(fate, true, &mut dropped);
     if chmod || mode & 0o7000 != 0 {
-        let m = Mode::from_bits_truncate(mode);
-        let r = match a {
-            Access::Fd(fd) => rustix::fs::fchmod(fd, m),
-            Access::Path(fd) => rustix::fs::chmod(proc_fd(fd), m),
-        };
-        keep_error(r, "chmod", &mut errors);
+        keep_error(set_mode(a, mode), "chmod", &mut errors);
     }
     let xattrs = allowed_xattrs(sh, node, owner_set, &mut dropped);
     if !xattrs.is_empty() {
@@ -127,8 +122,24 @@ pub(super) fn apply(
     if dropped {
         sh.privileges_dropped(path());
     }
-    read_back(sh, rustix::fs::fstat(a.fd()), node, Some(mode), path);
+    let mut st = rustix::fs::fstat(a.fd());
+    // Bits given at creation can come out otherwise (a default ACL of the directory takes the
+    // umask's place and masks them): then they are set after all.
+    if !chmod && st.as_ref().is_ok_and(|s| s.st_mode & 0o7777 != mode) {
+        keep_error(set_mode(a, mode), "chmod", &mut errors);
+        st = rustix::fs::fstat(a.fd());
+    }
+    read_back(sh, st, node, Some(mode), path);
     joined(errors)
+}
+
+/// Set the permission bits `mode` through `a`.
+fn set_mode(a: Access<'_>, mode: u32) -> rustix::io::Result<()> {
+    let m = Mode::from_bits_truncate(mode);
+    match a {
+        Access::Fd(fd) => rustix::fs::fchmod(fd, m),
+        Access::Path(fd) => rustix::fs::chmod(proc_fd(fd), m),
+    }
 }
 
 /// Keep the error of a metadata call unless the target refused it (then the read-back shows
