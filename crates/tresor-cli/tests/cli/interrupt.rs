@@ -95,9 +95,10 @@ fn kill_9_mid_backup_leaves_a_consistent_repository() {
 }
 
 /// A restore killed (-9) while it writes, slowed by `--limit-download`, has left files
-/// unwritten or partly written (in directories it created: under their own names); the next
-/// restore into the target completes it: every file byte for byte, with its mode and mtime,
-/// and the directory's mode.
+/// unwritten or partly written (in directories it created: under their own names, next to the
+/// interrupted-restore marker); the next restore into the target, even with `--overwrite
+/// never`, completes it: every file byte for byte, with its mode and mtime, the directory's
+/// mode, and the marker removed.
 #[test]
 fn kill_9_mid_restore_then_restore_again_completes_it() {
     let env = Env::new();
@@ -147,13 +148,20 @@ fn kill_9_mid_restore_then_restore_again_completes_it() {
         files.iter().filter(|f| complete(f)).count() < files.len(),
         "the kill left work undone"
     );
+    // The directory the restore made holds its marker, so that even `--overwrite never`
+    // (which keeps what it finds) judges its files by content.
+    assert!(d.join(".tresor-restore-incomplete").is_file());
+    let target = t.to_str().unwrap();
     env.ok(&[
         "restore",
         "latest",
         "--quiet",
+        "--overwrite",
+        "never",
         "--target",
-        t.to_str().unwrap(),
+        target,
     ]);
+    assert!(!d.join(".tresor-restore-incomplete").exists());
     for f in &files {
         assert!(complete(f), "{}", f.0.display());
         let (a, b) = (

@@ -799,17 +799,26 @@ fn a_setgid_target_does_not_give_restored_files_its_group() {
     assert_eq!(mode_owner(&f), (0o640, 0, 0));
 }
 
-/// What an interrupted restore leaves in a directory it created: the file being written under
-/// its own name, at its full size (the parallel writer sizes it first) but only partly
-/// written, with some mode (here 0600), the time of the write — and the directory still 0700. The next restore
-/// rewrites it with the default mode and with `if-changed` (size equal, mtime not), copying the
-/// written part; the directory gets its mode back.
+/// What an interrupted restore leaves in a directory it created: the interrupted-restore
+/// marker, and the file being written under its own name, at its full size (the parallel
+/// writer sizes it first) but only partly written, with some mode (here 0600), the time of the
+/// write — and the directory still 0700. The next restore rewrites it in every overwrite mode
+/// (the marker makes `never` and `if-newer` judge by content too), copying the written part;
+/// the directory gets its mode back and the marker is gone. Without the marker, `never` keeps
+/// what it finds (a file someone put there).
 #[test]
 fn a_file_an_interrupted_restore_left_partly_written_is_rewritten() {
     let env = Env::new();
     let (src, d) = restored_scene(&env);
     let want = pseudo_random(7, 8 << 20);
-    for extra in [&["--overwrite", "if-changed"][..], &[]] {
+    let modes: [&[&str]; 4] = [
+        &["--overwrite", "if-changed"],
+        &[],
+        &["--overwrite", "never"],
+        &["--overwrite", "if-newer"],
+    ];
+    for extra in modes {
+        std::fs::write(d.join(".tresor-restore-incomplete"), b"").unwrap();
         let f = std::fs::OpenOptions::new()
             .write(true)
             .truncate(true)
@@ -833,6 +842,13 @@ fn a_file_an_interrupted_restore_left_partly_written_is_rewritten() {
         assert_eq!(mode_owner(&d).0, mode_owner(&src).0);
         assert!(temporaries(&env.path("t")).is_empty());
     }
+    std::fs::write(d.join("big"), b"put there by someone").unwrap();
+    let r = restore_json(&env, 0, &["--overwrite", "never"]);
+    assert_eq!(r["entries_kept"], json!(2), "{r}");
+    assert_eq!(
+        std::fs::read(d.join("big")).unwrap(),
+        b"put there by someone"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------

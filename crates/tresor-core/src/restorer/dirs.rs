@@ -8,7 +8,7 @@ use rustix::fs::{AtFlags, FileType, Mode, OFlags};
 use rustix::io::Errno;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::Arc;
-use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use tresor_format::tree::{Node, valid_name};
 
 /// A directory being restored.
@@ -25,6 +25,13 @@ pub(super) struct DirState {
     pub node: Option<Node>,
     /// Entries not done yet, plus one held by the walker until its listing is done.
     pub pending: AtomicUsize,
+    /// The interrupted-restore marker ([`super::temp::MARKER`]) is in it: removed when the
+    /// directory is complete, before its own metadata.
+    pub marked: AtomicBool,
+    /// A restore into it was interrupted (its marker was found): files under their names may be
+    /// partly written, so every file is judged by content (`--overwrite always`) whatever the
+    /// mode.
+    pub interrupted: AtomicBool,
 }
 
 impl DirState {
@@ -37,6 +44,32 @@ impl DirState {
             name: path.into_bytes(),
             node: None,
             pending: AtomicUsize::new(1),
+            marked: AtomicBool::new(false),
+            interrupted: AtomicBool::new(false),
+        }
+    }
+
+    /// A directory `name` below `parent`, open as `fd`; `fresh`: made by this restore.
+    pub fn child(parent: &Arc<DirState>, fd: OwnedFd, fresh: bool, node: Node) -> Self {
+        DirState {
+            fd,
+            fresh,
+            parent: Some(parent.clone()),
+            name: node.name.clone(),
+            node: Some(node),
+            pending: AtomicUsize::new(1),
+            marked: AtomicBool::new(false),
+            interrupted: AtomicBool::new(false),
+        }
+    }
+
+    /// The overwrite mode for its entries: `mode`, or `always` when a restore into it was
+    /// interrupted.
+    pub fn overwrite(&self, mode: super::Overwrite) -> super::Overwrite {
+        if self.interrupted.load(Ordering::Relaxed) {
+            super::Overwrite::Always
+        } else {
+            mode
         }
     }
 

@@ -216,7 +216,7 @@ pub(super) fn restore_special(sh: &Shared<'_>, job: &FileJob) {
     let name = node.name.as_slice();
     if !job.dir.fresh {
         if let Ok(seen) = rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW)
-            && left_alone(sh.overwrite, node, &seen)
+            && left_alone(job.dir.overwrite(sh.overwrite), node, &seen)
         {
             return bump(&sh.c.kept);
         }
@@ -316,7 +316,7 @@ fn link_one(
         if same {
             return bump(&sh.c.others);
         }
-        if left_alone(sh.overwrite, node, &seen) {
+        if left_alone(dir.overwrite(sh.overwrite), node, &seen) {
             return bump(&sh.c.kept);
         }
         let _ = remove_entry(fd, name);

@@ -51,7 +51,8 @@ pub(super) fn prior(sh: &Shared<'_>, job: &FileJob) -> Prior {
         Err(_) => return replace(None),
         Ok(st) => st,
     };
-    if left_alone(sh.overwrite, node, &seen) {
+    let mode = job.dir.overwrite(sh.overwrite);
+    if left_alone(mode, node, &seen) {
         return Prior::Keep;
     }
     if !is_regular(&seen) {

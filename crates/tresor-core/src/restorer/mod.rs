@@ -395,6 +395,9 @@ impl Shared<'_> {
             if d.pending.fetch_sub(1, Ordering::AcqRel) != 1 {
                 return;
             }
+            if d.marked.load(Ordering::Relaxed) {
+                temp::unmark(std::os::fd::AsFd::as_fd(&d.fd));
+            }
             if let Some(node) = &d.node
                 && !self.dry_run
                 && let Err(e) = meta::dir_meta(self, &d, node)
@@ -718,14 +721,12 @@ mod tests {
         let root = Arc::new(DirState::root(root_fd, target.display().to_string()));
         let (fd, fresh) = dirs::ensure_dir(root.fd.as_fd(), b"d").unwrap();
         assert!(fresh);
-        let d = Arc::new(DirState {
+        let d = Arc::new(DirState::child(
+            &root,
             fd,
             fresh,
-            parent: Some(root.clone()),
-            name: b"d".to_vec(),
-            node: Some(node("d", NodeKind::Dir, 0o2777)),
-            pending: std::sync::atomic::AtomicUsize::new(1),
-        });
+            node("d", NodeKind::Dir, 0o2777),
+        ));
         std::fs::rename(target.join("d"), target.join("moved")).unwrap();
         std::os::unix::fs::symlink(&outside, target.join("d")).unwrap();
         with_shared(policy(), |sh| {

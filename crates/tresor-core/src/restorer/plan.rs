@@ -20,6 +20,7 @@ use rustix::fs::{AtFlags, Mode, OFlags};
 use rustix::io::Errno;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::Path;
+use std::sync::atomic::Ordering;
 use tresor_format::tree::{Node, NodeKind, Tree};
 
 /// What restore does (or, with `--dry-run`, would do) with one entry of the target.
@@ -91,7 +92,7 @@ fn look(sh: &Shared<'_>, job: &FileJob) -> ActionKind {
     }
     match rustix::fs::statat(job.dir.fd.as_fd(), name, AtFlags::SYMLINK_NOFOLLOW) {
         Err(Errno::NOENT) => ActionKind::Restore,
-        Ok(st) if left_alone(sh.overwrite, &job.node, &st) => ActionKind::Keep,
+        Ok(st) if left_alone(job.dir.overwrite(sh.overwrite), &job.node, &st) => ActionKind::Keep,
         _ => ActionKind::Update,
     }
 }
@@ -136,7 +137,12 @@ pub(super) fn delete_unexpected(
     (spath, excluded, included): (&str, bool, bool),
 ) {
     let fd = dir.fd.as_fd();
+    // The marker of an interrupted restore stays until the directory is complete.
+    let ours = |n: &[u8]| n == super::temp::MARKER && dir.interrupted.load(Ordering::Relaxed);
     for name in listing(fd) {
+        if ours(&name) {
+            continue;
+        }
         if tree
             .nodes
             .binary_search_by(|n: &Node| n.name.as_slice().cmp(&name))

@@ -99,6 +99,30 @@ impl Temp {
     }
 }
 
+/// The interrupted-restore marker: an empty file in every directory a restore made (files are
+/// written there under their own names), removed when the directory is complete. A restore that
+/// finds it knows the directory's files may be partly written. Not a temporary name (those end
+/// in 16 hex digits).
+pub const MARKER: &[u8] = b".tresor-restore-incomplete";
+
+/// Put the marker in `dir` (created `O_EXCL`, mode 0600); false when it could not be made.
+pub(super) fn mark(dir: BorrowedFd<'_>) -> bool {
+    let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW;
+    open_beneath(dir, MARKER, flags, Mode::from_bits_truncate(0o600)).is_ok()
+}
+
+/// Whether `dir` holds the marker (a regular file; a symlink or directory of that name is not).
+pub(super) fn marked(dir: BorrowedFd<'_>) -> bool {
+    rustix::fs::statat(dir, MARKER, AtFlags::SYMLINK_NOFOLLOW)
+        .is_ok_and(|st| FileType::from_raw_mode(st.st_mode) == FileType::RegularFile)
+}
+
+/// Remove the marker from `dir` (the directory is complete). Only a file or symlink of that
+/// name can be unlinked this way, never a directory.
+pub(super) fn unmark(dir: BorrowedFd<'_>) {
+    let _ = rustix::fs::unlinkat(dir, MARKER, AtFlags::empty());
+}
+
 /// Remove the temporary files an interrupted restore left in `dir`: regular files named
 /// [`PREFIX`]… that `keep` (a name of the snapshot's listing) does not claim. Returns how many.
 pub(super) fn remove_leftovers(dir: BorrowedFd<'_>, keep: &dyn Fn(&[u8]) -> bool) -> u64 {

@@ -11,7 +11,7 @@ use std::collections::{HashMap, HashSet};
 use std::os::fd::AsFd;
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use tresor_format::BlobId;
 use tresor_format::tree::{MAX_TREE_DEPTH, Node, NodeKind, valid_name};
 
@@ -146,15 +146,12 @@ impl<'s, 'a> Walk<'s, 'a> {
     fn enter(&mut self, dir: Arc<DirState>, tree: &BlobId, excluded: bool, included: bool) {
         match self.sh.reader.load_tree(tree) {
             Ok(t) => {
-                if !dir.fresh && !self.sh.dry_run {
-                    let listed = |n: &[u8]| {
-                        t.nodes
-                            .binary_search_by(|x| x.name.as_slice().cmp(n))
-                            .is_ok()
-                    };
-                    let removed = super::temp::remove_leftovers(dir.fd.as_fd(), &listed);
-                    self.sh.c.leftovers.fetch_add(removed, Ordering::Relaxed);
-                }
+                let listed = |n: &[u8]| {
+                    t.nodes
+                        .binary_search_by(|x| x.name.as_slice().cmp(n))
+                        .is_ok()
+                };
+                self.mark(&dir, &listed);
                 if !dir.fresh && self.opts.delete {
                     let at = (self.spath.as_str(), excluded, included);
                     super::plan::delete_unexpected(self.sh, self.opts, &dir, &t, at);
@@ -225,6 +222,31 @@ impl<'s, 'a> Walk<'s, 'a> {
         Ok(())
     }
 
+    /// The interrupted-restore marker of `dir` (its listing claims the names `listed`): in a
+    /// directory this restore made, created, so that a restore interrupted before the directory
+    /// is complete is known as such by the next one; in one that existed, looked for (found:
+    /// its files are judged by content) and the temporary files an interrupted restore left
+    /// removed. A name of the listing is never taken for the marker or a temporary file. A dry
+    /// run only looks.
+    fn mark(&self, dir: &DirState, listed: &dyn Fn(&[u8]) -> bool) {
+        use super::temp::{MARKER, marked, remove_leftovers};
+        let (fd, dry) = (dir.fd.as_fd(), self.sh.dry_run);
+        if listed(MARKER) {
+            // The snapshot has an entry of that name: no marker here.
+        } else if dir.fresh {
+            dir.marked
+                .store(!dry && super::temp::mark(fd), Ordering::Relaxed);
+        } else if marked(fd) {
+            dir.marked.store(!dry, Ordering::Relaxed);
+            dir.interrupted.store(true, Ordering::Relaxed);
+        }
+        if !dir.fresh && !dry {
+            let keep = |n: &[u8]| n == MARKER || listed(n);
+            let removed = remove_leftovers(fd, &keep);
+            self.sh.c.leftovers.fetch_add(removed, Ordering::Relaxed);
+        }
+    }
+
     /// Create directory `node` in `dir` and push its listing.
     fn directory(&mut self, dir: &Arc<DirState>, node: Node, excluded: bool, included: bool) {
         if self.stack.len() + self.base_depth > MAX_TREE_DEPTH {
@@ -245,14 +267,7 @@ impl<'s, 'a> Walk<'s, 'a> {
             }
         };
         let subtree = node.subtree.filter(|_| node.kind == NodeKind::Dir);
-        let state = Arc::new(DirState {
-            fd,
-            fresh,
-            parent: Some(dir.clone()),
-            name: node.name.clone(),
-            node: Some(node),
-            pending: AtomicUsize::new(1),
-        });
+        let state = Arc::new(DirState::child(dir, fd, fresh, node));
         match subtree {
             Some(t) => self.enter(state, &t, excluded, included),
             None => self.sh.release(&state),
