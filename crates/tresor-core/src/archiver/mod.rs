@@ -45,8 +45,8 @@ use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tresor_format::ObjectId;
 use tresor_format::snapshot::{Snapshot, SnapshotSummary};
+use tresor_format::{BlobId, ObjectId};
 use tresor_storage::Storage;
 
 /// Which parent snapshot to compare against.
@@ -396,6 +396,7 @@ fn run_backup(
         Some(dir) => Known::in_tables(repo.open_dedup_index(dir)?),
         None => Known::in_memory(repo.load_dedup_set()?),
     };
+    let cached_head = cached.as_ref().map(|c| (c.snapshot, c.root));
     let local = walk::LocalParent {
         trees: cached.map(|c| c.trees),
         collect: cache.is_some(),
@@ -467,7 +468,7 @@ fn run_backup(
         Some(id)
     };
     if let (Some(cache), Some(trees), Some(id)) = (cache, trees, snapshot_id)
-        && let Err(e) = cache.save(id, root, trees)
+        && let Err(e) = save_cache(&cache, cached_head, (id, root), trees)
     {
         warnings.push(format!(
             "local cache: {e} (the next backup reads every file again)"
@@ -481,4 +482,22 @@ fn run_backup(
         notices: start_warnings,
         elapsed: started.elapsed(),
     })
+}
+
+/// Keep this backup's trees for the next one: when its root tree is the cached parent's
+/// (`cached`: that snapshot and root), only the snapshot id in the cache file changes
+/// ([`TreeCache::renew`]); otherwise the file is written anew.
+fn save_cache(
+    cache: &TreeCache,
+    cached: Option<(ObjectId, BlobId)>,
+    (id, root): (ObjectId, BlobId),
+    trees: Vec<(BlobId, crate::repo::cache::TreeBytes)>,
+) -> std::io::Result<()> {
+    // A file that cannot be renewed (gone, changed, unreadable) is written anew.
+    if let Some((old, _)) = cached.filter(|(_, r)| *r == root)
+        && cache.renew(old, id, root).unwrap_or(false)
+    {
+        return Ok(());
+    }
+    cache.save(id, root, trees)
 }
