@@ -245,7 +245,7 @@ impl<'a> Walker<'a> {
         };
         let id = self.repo.key().blob_id(&bytes);
         if let Some(c) = &mut self.collected {
-            c.push((id, TreeBytes::from(bytes.as_slice())));
+            c.push((id, TreeBytes::copy_from_slice(&bytes)));
         }
         self.store(BlobType::Tree, id, bytes)?;
         Ok(Ok(id))

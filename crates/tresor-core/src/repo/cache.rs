@@ -17,11 +17,13 @@ use tresor_format::{BlobId, ObjectId};
 /// Version 2 added `snapshot`; a version-1 file is not read (one backup reads every file again).
 const CACHE_VERSION: u32 = 2;
 
-#[derive(Serialize, Deserialize)]
-struct CacheFile {
+/// The cache file as read: its trees borrowed from the file's bytes.
+#[derive(Deserialize)]
+struct CacheFile<'a> {
     version: u32,
     root: BlobId,
-    trees: Vec<(BlobId, serde_bytes::ByteBuf)>,
+    #[serde(borrow)]
+    trees: Vec<(BlobId, &'a serde_bytes::Bytes)>,
     /// The snapshot these trees belong to (the next backup's parent).
     snapshot: ObjectId,
 }
@@ -45,9 +47,10 @@ pub fn cached_tree(trees: &IdMap<BlobId, TreeBytes>, id: &BlobId) -> Option<Tree
     trees.get(id).and_then(|b| Tree::decode(b).ok())
 }
 
-/// An encoded tree, shared: a tree that did not change is kept for the next cache without
-/// being copied.
-pub type TreeBytes = std::sync::Arc<[u8]>;
+/// An encoded tree, shared: the loaded cache's trees are slices of the one buffer the file was
+/// read into (no copy per tree), and a tree that did not change is kept for the next cache
+/// without being copied.
+pub type TreeBytes = bytes::Bytes;
 
 /// [`CacheFile`] borrowing its trees, for writing (the same encoding).
 #[derive(Serialize)]
@@ -95,9 +98,8 @@ impl TreeCache {
     /// The cached parent, its trees each verified against its id. `None` when absent,
     /// unreadable or of another cache version.
     pub fn load(&self, id_key: &[u8; 32]) -> Option<CachedParent> {
-        let bytes = std::fs::read(&self.path).ok()?;
+        let bytes = TreeBytes::from(std::fs::read(&self.path).ok()?);
         let file: CacheFile = postcard::from_bytes(&bytes).ok()?;
-        drop(bytes);
         if file.version != CACHE_VERSION {
             return None;
         }
@@ -105,10 +107,10 @@ impl TreeCache {
         for (id, b) in file.trees {
             // The keyed id proves the bytes are the ones written; decoding them here too would
             // double the cost of an unchanged run (each is decoded when the walk reaches it).
-            if BlobId::of(id_key, &b) != id {
+            if BlobId::of(id_key, b) != id {
                 return None;
             }
-            trees.insert(id, TreeBytes::from(b.into_vec()));
+            trees.insert(id, bytes.slice_ref(b));
         }
         Some(CachedParent {
             snapshot: file.snapshot,
