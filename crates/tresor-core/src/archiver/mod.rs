@@ -33,7 +33,7 @@ pub use scan::Estimate;
 use crate::error::Result;
 use crate::exclude::PatternSet;
 use crate::repo::Repository;
-use crate::repo::cache::{CachedParent, TreeCache};
+use crate::repo::cache::{CachedParent, OpenCache, TreeCache};
 use crate::repo::index::Index;
 use crate::repo::markers::PendingMarkers;
 use crate::repo::packer::Packer;
@@ -396,7 +396,9 @@ fn run_backup(
         Some(dir) => Known::in_tables(repo.open_dedup_index(dir)?),
         None => Known::in_memory(repo.load_dedup_set()?),
     };
-    let cached_head = cached.as_ref().map(|c| (c.snapshot, c.root));
+    let cached_head = cached
+        .as_ref()
+        .map(|c| (c.snapshot, c.root, c.file.clone()));
     let local = walk::LocalParent {
         trees: cached.map(|c| c.trees),
         collect: cache.is_some(),
@@ -485,16 +487,17 @@ fn run_backup(
 }
 
 /// Keep this backup's trees for the next one: when its root tree is the cached parent's
-/// (`cached`: that snapshot and root), only the snapshot id in the cache file changes
-/// ([`TreeCache::renew`]); otherwise the file is written anew.
+/// (`cached`: that snapshot, root and loaded file) and no tree read from the file failed its
+/// check, only the snapshot id in the cache file changes ([`TreeCache::renew`]); otherwise the
+/// file is written anew.
 fn save_cache(
     cache: &TreeCache,
-    cached: Option<(ObjectId, BlobId)>,
+    cached: Option<(ObjectId, BlobId, Arc<OpenCache>)>,
     (id, root): (ObjectId, BlobId),
     trees: Vec<(BlobId, crate::repo::cache::TreeBytes)>,
 ) -> std::io::Result<()> {
     // A file that cannot be renewed (gone, changed, unreadable) is written anew.
-    if let Some((old, _)) = cached.filter(|(_, r)| *r == root)
+    if let Some((old, ..)) = cached.filter(|(_, r, f)| *r == root && !f.damaged())
         && cache.renew(old, id, root).unwrap_or(false)
     {
         return Ok(());

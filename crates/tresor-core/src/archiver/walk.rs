@@ -245,7 +245,7 @@ impl<'a> Walker<'a> {
         };
         let id = self.repo.key().blob_id(&bytes);
         if let Some(c) = &mut self.collected {
-            c.push((id, TreeBytes::copy_from_slice(&bytes)));
+            c.push((id, TreeBytes::Held(bytes::Bytes::copy_from_slice(&bytes))));
         }
         self.store(BlobType::Tree, id, bytes)?;
         Ok(Ok(id))
@@ -277,7 +277,9 @@ impl<'a> Walker<'a> {
         let cached = self.cached.as_ref().and_then(|c| c.get(&id)).cloned();
         let bytes = match (cached, now, parent) {
             (Some(b), ..) => b,
-            (None, Listing::Tree(t), _) | (None, Listing::Parent, Some(t)) => t.encode().into(),
+            (None, Listing::Tree(t), _) | (None, Listing::Parent, Some(t)) => {
+                TreeBytes::Held(t.encode().into())
+            }
             (None, Listing::Parent, None) => return None,
         };
         if let Some(c) = &mut self.collected {

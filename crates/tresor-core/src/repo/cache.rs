@@ -4,7 +4,7 @@
 //! trees of its last snapshot (per repository, key, host and path set) in a local file. The
 //! repository stays the truth: a lost or damaged cache only means every file is read again
 //! (still uploading only new data, thanks to the dedup lists). Each tree is checked against its
-//! keyed id when loaded. The file is written atomically with mode 0600; it holds file names and
+//! keyed id when it is read. The file is written atomically with mode 0600; it holds file names and
 //! metadata of this host's own files, nothing the host could not read anyway.
 
 use crate::repo::index::IdMap;
@@ -34,31 +34,88 @@ pub struct CachedParent {
     pub snapshot: ObjectId,
     /// Its root tree.
     pub root: BlobId,
-    /// Its trees, encoded (format §10), each verified against its keyed id — so they are the
-    /// bytes a backup encoded from a valid tree or read and validated from the repository —
-    /// and decoded one at a time as the walk reaches it ([`cached_tree`], on the read-ahead
-    /// thread), so memory is about the cache file's size, not the decoded trees'.
+    /// Its trees, encoded (format §10), left in the file and read one at a time as the walk
+    /// reaches them ([`cached_tree`], on the read-ahead thread), each checked against its keyed
+    /// id then — so they are the bytes a backup encoded from a valid tree or read and validated
+    /// from the repository: memory holds the tree being looked at, not the file.
     pub trees: IdMap<BlobId, TreeBytes>,
+    /// The file the trees are read from.
+    pub file: std::sync::Arc<OpenCache>,
 }
 
-/// Cached tree `id`, decoded; `None` when the cache does not hold it or it does not decode
-/// (its directory then has no parent: its files are read again).
+/// Cached tree `id`, decoded; `None` when the cache does not hold it, it cannot be read, it is
+/// not the tree of that id any more, or it does not decode (its directory then has no parent:
+/// its files are read again).
 pub fn cached_tree(trees: &IdMap<BlobId, TreeBytes>, id: &BlobId) -> Option<Tree> {
-    trees.get(id).and_then(|b| Tree::decode(b).ok())
+    let bytes = trees.get(id)?.bytes().ok()?;
+    Tree::decode(&bytes).ok()
 }
 
-/// An encoded tree, shared: the loaded cache's trees are slices of the one buffer the file was
-/// read into (no copy per tree), and a tree that did not change is kept for the next cache
-/// without being copied.
-pub type TreeBytes = bytes::Bytes;
+/// An encoded tree: one this run encoded, held in memory, or one of the loaded cache file,
+/// read from it when needed (a tree that did not change is kept for the next cache as such).
+#[derive(Clone)]
+pub enum TreeBytes {
+    /// In memory.
+    Held(bytes::Bytes),
+    /// In the loaded cache file.
+    InFile {
+        /// The file, open.
+        file: std::sync::Arc<OpenCache>,
+        /// Where the tree's bytes start, bytes from the file's start.
+        offset: u64,
+        /// Their length, bytes.
+        len: usize,
+        /// The tree's id (what the bytes are checked against when read).
+        id: BlobId,
+    },
+}
 
-/// [`CacheFile`] borrowing its trees, for writing (the same encoding).
-#[derive(Serialize)]
-struct CacheFileRef<'a> {
-    version: u32,
-    root: BlobId,
-    trees: Vec<(BlobId, &'a serde_bytes::Bytes)>,
-    snapshot: ObjectId,
+/// The cache file a backup loaded, open for reading its trees, and the key that checks them.
+pub struct OpenCache {
+    file: std::fs::File,
+    id_key: [u8; 32],
+    /// A tree read from it was not the tree of its id.
+    damaged: std::sync::atomic::AtomicBool,
+}
+
+impl OpenCache {
+    /// Whether a tree read from the file failed its check (then the file is written anew, not
+    /// renewed).
+    pub fn damaged(&self) -> bool {
+        self.damaged.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+impl TreeBytes {
+    /// The tree's bytes: held ones shared, others read from the cache file and checked against
+    /// their keyed id.
+    ///
+    /// # Errors
+    /// I/O errors; `InvalidData` when the bytes read are not the tree of that id.
+    pub fn bytes(&self) -> std::io::Result<bytes::Bytes> {
+        use std::os::unix::fs::FileExt;
+        match self {
+            TreeBytes::Held(b) => Ok(b.clone()),
+            TreeBytes::InFile {
+                file,
+                offset,
+                len,
+                id,
+            } => {
+                let mut buf = vec![0u8; *len];
+                file.file.read_exact_at(&mut buf, *offset)?;
+                if BlobId::of(&file.id_key, &buf) != *id {
+                    file.damaged
+                        .store(true, std::sync::atomic::Ordering::Relaxed);
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::InvalidData,
+                        "cached tree changed",
+                    ));
+                }
+                Ok(buf.into())
+            }
+        }
+    }
 }
 
 /// The cache file for one (repository, key, host, paths).
@@ -98,24 +155,41 @@ impl TreeCache {
     /// The cached parent, its trees each verified against its id. `None` when absent,
     /// unreadable or of another cache version.
     pub fn load(&self, id_key: &[u8; 32]) -> Option<CachedParent> {
-        let bytes = TreeBytes::from(std::fs::read(&self.path).ok()?);
+        // Read through the descriptor the trees are read from later: the same file.
+        let f = std::fs::File::open(&self.path).ok()?;
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut &f, &mut bytes).ok()?;
         let file: CacheFile = postcard::from_bytes(&bytes).ok()?;
         if file.version != CACHE_VERSION {
             return None;
         }
+        let open = std::sync::Arc::new(OpenCache {
+            file: f,
+            id_key: *id_key,
+            damaged: std::sync::atomic::AtomicBool::new(false),
+        });
         let mut trees = IdMap::default();
         for (id, b) in file.trees {
-            // The keyed id proves the bytes are the ones written; decoding them here too would
-            // double the cost of an unchanged run (each is decoded when the walk reaches it).
-            if BlobId::of(id_key, b) != id {
-                return None;
-            }
-            trees.insert(id, bytes.slice_ref(b));
+            // Each tree is checked against its keyed id when it is read (`TreeBytes::bytes`),
+            // and decoded only then: a tree that fails the check is no parent for its directory
+            // (its files are read again), the others stay usable.
+            let offset = (b.as_ptr() as usize - bytes.as_ptr() as usize) as u64;
+            let (file, len) = (open.clone(), b.len());
+            trees.insert(
+                id,
+                TreeBytes::InFile {
+                    file,
+                    offset,
+                    len,
+                    id,
+                },
+            );
         }
         Some(CachedParent {
             snapshot: file.snapshot,
             root: file.root,
             trees,
+            file: open,
         })
     }
 
@@ -165,15 +239,6 @@ impl TreeCache {
     ) -> std::io::Result<()> {
         let dir = self.path.parent().expect("cache file has a parent");
         std::fs::create_dir_all(dir)?;
-        let file = CacheFileRef {
-            version: CACHE_VERSION,
-            snapshot,
-            root,
-            trees: trees
-                .iter()
-                .map(|(i, b)| (*i, serde_bytes::Bytes::new(b)))
-                .collect(),
-        };
         let tmp = self.path.with_extension("tmp");
         let f = std::fs::OpenOptions::new()
             .write(true)
@@ -181,13 +246,28 @@ impl TreeCache {
             .truncate(true)
             .mode(0o600)
             .open(&tmp)?;
-        // Streamed to the file: no second copy of the trees in memory.
+        // Streamed to the file field by field (postcard encodes a struct as its fields one after
+        // the other, a sequence as its length and its items): one tree in memory at a time.
         let mut w = std::io::BufWriter::new(f);
-        postcard::to_io(&file, &mut w).map_err(std::io::Error::other)?;
+        put(&mut w, &CACHE_VERSION)?;
+        put(&mut w, &root)?;
+        put(&mut w, &trees.len())?;
+        for (id, b) in &trees {
+            put(&mut w, id)?;
+            put(&mut w, serde_bytes::Bytes::new(&b.bytes()?))?;
+        }
+        put(&mut w, &snapshot)?;
         let f = w.into_inner().map_err(|e| e.into_error())?;
         f.sync_all()?;
         std::fs::rename(&tmp, &self.path)
     }
+}
+
+/// Append `value`'s postcard encoding to `w`.
+fn put<T: Serialize + ?Sized>(w: &mut impl std::io::Write, value: &T) -> std::io::Result<()> {
+    postcard::to_io(value, w)
+        .map(|_| ())
+        .map_err(std::io::Error::other)
 }
 
 /// A snapshot id as the cache file encodes it (its last field).
@@ -208,7 +288,7 @@ mod tests {
         let cache = TreeCache::new(dir.path(), "repo", "key", "host", &["/a".into()]);
         let trees: Vec<(BlobId, TreeBytes)> = [b"tree one".as_slice(), b"tree two"]
             .iter()
-            .map(|b| (BlobId::of(&key, b), TreeBytes::from(b.to_vec())))
+            .map(|b| (BlobId::of(&key, b), TreeBytes::Held(b.to_vec().into())))
             .collect();
         let (a, b, c) = (ObjectId::of(b"a"), ObjectId::of(b"b"), ObjectId::of(b"c"));
         let root = trees[0].0;
@@ -225,7 +305,8 @@ mod tests {
         assert_eq!((loaded.snapshot, loaded.root), (b, root));
         assert_eq!(loaded.trees.len(), 2);
         for (id, bytes) in &trees {
-            assert_eq!(loaded.trees.get(id).unwrap(), bytes);
+            let read = loaded.trees.get(id).unwrap().bytes().unwrap();
+            assert_eq!(read, bytes.bytes().unwrap());
         }
         // The same as writing the file anew for `b`.
         cache.save(b, root, trees).unwrap();
@@ -233,5 +314,66 @@ mod tests {
         // A missing file is an error, not a renewal.
         std::fs::remove_file(&cache.path).unwrap();
         assert!(cache.renew(b, c, root).is_err());
+    }
+
+    /// The streamed file is byte for byte what postcard makes of the whole structure (the
+    /// format did not change), trees held and trees read from a loaded file alike; a tree
+    /// changed in the file after loading is not returned.
+    #[test]
+    fn the_streamed_file_is_the_postcard_encoding_and_trees_are_checked_when_read() {
+        #[derive(Serialize)]
+        struct Whole {
+            version: u32,
+            root: BlobId,
+            trees: Vec<(BlobId, serde_bytes::ByteBuf)>,
+            snapshot: ObjectId,
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let key = [9u8; 32];
+        let cache = TreeCache::new(dir.path(), "repo", "key", "host", &["/".into()]);
+        let raw: Vec<Vec<u8>> = (0..300u32)
+            .map(|i| vec![i as u8; (i * 37 % 1000) as usize])
+            .collect();
+        let trees: Vec<(BlobId, TreeBytes)> = raw
+            .iter()
+            .map(|b| (BlobId::of(&key, b), TreeBytes::Held(b.clone().into())))
+            .collect();
+        let (snap, root) = (ObjectId::of(b"s"), trees[5].0);
+        cache.save(snap, root, trees.clone()).unwrap();
+        let whole = Whole {
+            version: CACHE_VERSION,
+            root,
+            trees: raw
+                .iter()
+                .map(|b| (BlobId::of(&key, b), serde_bytes::ByteBuf::from(b.clone())))
+                .collect(),
+            snapshot: snap,
+        };
+        let want = postcard::to_allocvec(&whole).unwrap();
+        assert!(std::fs::read(&cache.path).unwrap() == want);
+        // Saved again from the loaded file's trees: the same bytes.
+        let loaded = cache.load(&key).unwrap();
+        let again: Vec<(BlobId, TreeBytes)> = raw
+            .iter()
+            .map(|b| {
+                let id = BlobId::of(&key, b);
+                (id, loaded.trees.get(&id).unwrap().clone())
+            })
+            .collect();
+        cache.save(snap, root, again).unwrap();
+        assert!(std::fs::read(&cache.path).unwrap() == want);
+        // A tree changed in place after loading is refused when read.
+        let loaded = cache.load(&key).unwrap();
+        let id = BlobId::of(&key, &raw[7]);
+        let TreeBytes::InFile { offset, .. } = loaded.trees.get(&id).unwrap().clone() else {
+            panic!("a loaded tree is read from the file");
+        };
+        let f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&cache.path)
+            .unwrap();
+        std::os::unix::fs::FileExt::write_all_at(&f, b"X", offset).unwrap();
+        assert!(loaded.trees.get(&id).unwrap().bytes().is_err());
+        assert!(cached_tree(&loaded.trees, &id).is_none());
     }
 }
