@@ -372,7 +372,7 @@ impl tresor_core::Progress for Bar {
         self.shared.show != Show::Nothing
     }
     fn current_file(&self, path: &Path) {
-        if self.shared.show != Show::Nothing {
+        if self.shows_current_file() {
             let mut cur = self
                 .shared
                 .counters

@@ -29,7 +29,7 @@ type Item = (BlobId, Option<Tree>);
 pub(super) enum Source<'env> {
     /// Read from the repository (decrypted, verified, decoded).
     Repository(BlobReader<'env>),
-    /// The local tree cache's encoded trees (verified against their ids when it was loaded).
+    /// The local tree cache's encoded trees (each checked against its id when read).
     Cached(Arc<IdMap<BlobId, TreeBytes>>),
 }
 

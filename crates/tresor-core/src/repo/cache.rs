@@ -152,8 +152,8 @@ impl TreeCache {
         }
     }
 
-    /// The cached parent, its trees each verified against its id. `None` when absent,
-    /// unreadable or of another cache version.
+    /// The cached parent, its trees located in the file (each is checked against its id when
+    /// read, [`TreeBytes::bytes`]). `None` when absent, unreadable or of another cache version.
     pub fn load(&self, id_key: &[u8; 32]) -> Option<CachedParent> {
         // Read through the descriptor the trees are read from later: the same file.
         let f = std::fs::File::open(&self.path).ok()?;

@@ -37,26 +37,28 @@ pub(super) struct DirState {
 impl DirState {
     /// The target directory, open as `fd`, shown as `path` in messages.
     pub fn root(fd: OwnedFd, path: String) -> Self {
-        DirState {
-            fd,
-            fresh: false,
-            parent: None,
-            name: path.into_bytes(),
-            node: None,
-            pending: AtomicUsize::new(1),
-            marked: AtomicBool::new(false),
-            interrupted: AtomicBool::new(false),
-        }
+        Self::new(fd, false, None, path.into_bytes(), None)
     }
 
     /// A directory `name` below `parent`, open as `fd`; `fresh`: made by this restore.
     pub fn child(parent: &Arc<DirState>, fd: OwnedFd, fresh: bool, node: Node) -> Self {
+        let name = node.name.clone();
+        Self::new(fd, fresh, Some(parent.clone()), name, Some(node))
+    }
+
+    fn new(
+        fd: OwnedFd,
+        fresh: bool,
+        parent: Option<Arc<DirState>>,
+        name: Vec<u8>,
+        node: Option<Node>,
+    ) -> Self {
         DirState {
             fd,
             fresh,
-            parent: Some(parent.clone()),
-            name: node.name.clone(),
-            node: Some(node),
+            parent,
+            name,
+            node,
             pending: AtomicUsize::new(1),
             marked: AtomicBool::new(false),
             interrupted: AtomicBool::new(false),

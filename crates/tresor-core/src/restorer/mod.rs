@@ -79,7 +79,7 @@ pub use plan::{Action, ActionKind};
 use rustix::fs::Mode;
 pub use sample::{Entry, restore_entries};
 use std::collections::{HashMap, HashSet};
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -396,7 +396,7 @@ impl Shared<'_> {
                 return;
             }
             if d.marked.load(Ordering::Relaxed) {
-                temp::unmark(std::os::fd::AsFd::as_fd(&d.fd));
+                temp::unmark(d.fd.as_fd());
             }
             if let Some(node) = &d.node
                 && !self.dry_run
