@@ -4,9 +4,9 @@
 //! `version byte (1) || postcard(Tree)`. Nodes are sorted by their raw name bytes. Names, symlink
 //! targets and xattrs are raw bytes, never assumed to be UTF-8.
 //!
-//! Trees are validated where they are decoded ([`Tree::decode`]) and before they are encoded
-//! ([`Tree::validate`], [`Tree::encode_checked`]): a tree written by a hostile or broken writer
-//! never reaches a file system or a path. The rules are those of format §10: every name passes
+//! Trees are validated where they are decoded ([`Tree::decode`], [`EncodedTree::decode`]) and
+//! before they are encoded ([`Tree::validate`], [`Tree::encode_checked`]): a tree written by a
+//! hostile or broken writer never reaches a file system or a path. The rules are those of format §10: every name passes
 //! [`valid_name`]; names strictly increase bytewise (no duplicates); xattr names are not empty,
 //! hold no NUL and strictly increase; symlink targets, user and group names hold no NUL; a
 //! directory has a subtree and nothing else does; only files have content and only symlinks a
@@ -16,6 +16,9 @@
 use crate::BlobId;
 use crate::error::{FormatError, Result};
 use serde::{Deserialize, Serialize};
+
+mod encoded;
+pub use encoded::EncodedTree;
 
 /// Tree encoding version.
 pub const TREE_VERSION: u8 = 2;
@@ -260,6 +263,33 @@ fn bad_tree(name: &[u8], problem: &str) -> FormatError {
     FormatError::malformed("tree", format!("{}: {problem}", escape_name(name)))
 }
 
+/// The postcard bytes of a tree blob's plaintext `b`, after its version byte, once its size
+/// and version are checked.
+fn body(b: &[u8]) -> Result<&[u8]> {
+    check_size(b.len())?;
+    match b.split_first() {
+        Some((&TREE_VERSION, body)) => Ok(body),
+        Some((&v, _)) => Err(FormatError::UnsupportedVersion {
+            what: "tree",
+            found: v.into(),
+            supported: TREE_VERSION.into(),
+        }),
+        None => Err(FormatError::malformed("tree", "empty")),
+    }
+}
+
+/// Names strictly increase bytewise: `name` after `prev` (the name before it, if any).
+fn check_order(prev: Option<&[u8]>, name: &[u8]) -> Result<()> {
+    match prev {
+        Some(p) if p == name => Err(bad_tree(name, "duplicate name")),
+        Some(p) if p > name => Err(bad_tree(
+            name,
+            &format!("out of order (after {})", escape_name(p)),
+        )),
+        _ => Ok(()),
+    }
+}
+
 fn check_timestamps(n: &Node) -> Result<()> {
     for (what, t) in [("mtime", n.mtime), ("atime", n.atime), ("ctime", n.ctime)] {
         if t.nanos >= 1_000_000_000 {
@@ -365,16 +395,7 @@ impl Tree {
         let mut prev: Option<&[u8]> = None;
         for n in &self.nodes {
             n.validate()?;
-            if let Some(p) = prev
-                && p >= n.name.as_slice()
-            {
-                let problem = if p == n.name.as_slice() {
-                    "duplicate name".to_string()
-                } else {
-                    format!("out of order (after {})", escape_name(p))
-                };
-                return Err(bad_tree(&n.name, &problem));
-            }
+            check_order(prev, &n.name)?;
             prev = Some(&n.name);
         }
         Ok(())
@@ -387,20 +408,9 @@ impl Tree {
     /// tree, a plaintext over [`MAX_TREE_SIZE`], or a tree that breaks a rule of
     /// [`Tree::validate`].
     pub fn decode(b: &[u8]) -> Result<Self> {
-        check_size(b.len())?;
-        match b.first() {
-            Some(&TREE_VERSION) => {}
-            Some(&v) => {
-                return Err(FormatError::UnsupportedVersion {
-                    what: "tree",
-                    found: v.into(),
-                    supported: TREE_VERSION.into(),
-                });
-            }
-            None => return Err(FormatError::malformed("tree", "empty")),
-        }
+        let body = body(b)?;
         let tree: Tree =
-            postcard::from_bytes(&b[1..]).map_err(|e| FormatError::malformed("tree", e))?;
+            postcard::from_bytes(body).map_err(|e| FormatError::malformed("tree", e))?;
         tree.validate()?;
         Ok(tree)
     }

@@ -20,6 +20,7 @@
 //! Memory is bounded by the index, the chunk buffer (2 × max chunk size), the packer's bounded
 //! queues and one tree per directory level being walked — never by file sizes.
 
+mod entries;
 mod known;
 mod open;
 mod pause;

@@ -17,13 +17,16 @@ use std::sync::Arc;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::thread::Scope;
 use tresor_format::BlobId;
-use tresor_format::tree::{NodeKind, Tree};
+use tresor_format::tree::EncodedTree;
+
+/// A parent tree as the walker compares a directory with it: validated, kept encoded.
+pub(super) type ParentTree = EncodedTree<bytes::Bytes>;
 
 /// Trees read ahead of the walker, at most (besides the one being sent).
 pub(super) const AHEAD: usize = 16;
 
 /// A tree id and the tree, `None` when it could not be read (its subtrees are then not read).
-type Item = (BlobId, Option<Tree>);
+type Item = (BlobId, Option<ParentTree>);
 
 /// Where the parent trees come from.
 pub(super) enum Source<'env> {
@@ -35,9 +38,9 @@ pub(super) enum Source<'env> {
 
 impl Source<'_> {
     /// Tree `id`, `None` when it cannot be read or decoded.
-    fn load(&self, id: &BlobId) -> Option<Tree> {
+    fn load(&self, id: &BlobId) -> Option<ParentTree> {
         match self {
-            Source::Repository(reader) => reader.load_tree(id).ok(),
+            Source::Repository(reader) => reader.load_encoded_tree(id).ok(),
             Source::Cached(trees) => cached_tree(trees, id),
         }
     }
@@ -63,7 +66,7 @@ impl Ahead {
 
     /// The tree `id`, dropping the trees read before it. `None` when the thread could not read
     /// it, or when it is not ahead (then nothing is ahead any more).
-    pub(super) fn take(&mut self, id: &BlobId) -> Option<Tree> {
+    pub(super) fn take(&mut self, id: &BlobId) -> Option<ParentTree> {
         while let Ok((got, tree)) = self.rx.recv() {
             if got == *id {
                 return tree;
@@ -80,8 +83,7 @@ fn read_ahead(source: &Source<'_>, root: BlobId, tx: &SyncSender<Item>) {
     while let Some(id) = todo.pop() {
         let tree = source.load(&id);
         if let Some(t) = &tree {
-            let dirs = t.nodes.iter().filter(|n| n.kind == NodeKind::Dir);
-            todo.extend(dirs.filter_map(|n| n.subtree).rev());
+            todo.extend(t.subtrees().iter().rev());
         }
         if tx.send((id, tree)).is_err() {
             return;

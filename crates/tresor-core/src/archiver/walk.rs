@@ -1,8 +1,9 @@
 //! The walker: turns directories into trees, files into blob lists.
 
+use super::entries::{Entries, Listing, decoded, find_node, gone_from, next_node};
 use super::known::Known;
 use super::open::{LIST_BUF, Listed, OpenError, list_names, open_dir, open_regular};
-use super::prefetch::{Ahead, Source};
+use super::prefetch::{Ahead, ParentTree, Source};
 use super::{BackupOptions, StdinSource};
 use crate::error::{CoreError, Result};
 use crate::exclude::is_cachedir_tag;
@@ -36,66 +37,6 @@ enum VEntry {
     Dir(BTreeMap<Vec<u8>, VEntry>),
 }
 
-/// What the listing of a directory gave.
-pub(super) enum Listing {
-    /// Exactly the parent tree's nodes, field by field (not copied).
-    Parent,
-    /// These entries.
-    Tree(Tree),
-}
-
-/// The nodes of a directory's entries as the walk makes them: while they equal the parent
-/// tree's nodes one by one, only their count is kept (the parent tree holds them), so an
-/// unchanged directory costs no copy of its nodes.
-struct Entries<'p> {
-    parent: Option<&'p [Node]>,
-    /// The first `same` nodes equal the parent's.
-    same: usize,
-    /// All nodes, once one differed from the parent's.
-    nodes: Option<Vec<Node>>,
-}
-
-impl<'p> Entries<'p> {
-    fn new(parent: Option<&'p [Node]>) -> Self {
-        Entries {
-            parent,
-            same: 0,
-            nodes: None,
-        }
-    }
-
-    fn push(&mut self, node: Node) {
-        let parent = self.parent.unwrap_or_default();
-        match &mut self.nodes {
-            Some(nodes) => nodes.push(node),
-            None if parent.get(self.same) == Some(&node) => self.same += 1,
-            None => {
-                let mut nodes = parent[..self.same].to_vec();
-                nodes.push(node);
-                self.nodes = Some(nodes);
-            }
-        }
-    }
-
-    /// The nodes so far.
-    fn nodes(&self) -> &[Node] {
-        match &self.nodes {
-            Some(nodes) => nodes,
-            None => &self.parent.unwrap_or_default()[..self.same],
-        }
-    }
-
-    fn finish(self) -> Listing {
-        match (self.nodes, self.parent) {
-            (Some(nodes), _) => Listing::Tree(Tree { nodes }),
-            (None, Some(p)) if self.same == p.len() => Listing::Parent,
-            (None, p) => Listing::Tree(Tree {
-                nodes: p.unwrap_or_default()[..self.same].to_vec(),
-            }),
-        }
-    }
-}
-
 /// Parent trees from the local cache of a put-only key, and whether to collect this run's trees.
 pub(super) struct LocalParent {
     /// Cached parent trees, instead of reading them from the repository.
@@ -116,7 +57,7 @@ pub(super) struct Walker<'a> {
     repo: &'a Repository,
     reader: BlobReader<'a>,
     /// Parent trees from the local cache, instead of the repository (shared with the
-    /// read-ahead thread, which decodes them).
+    /// read-ahead thread, which validates them).
     cached: Option<Arc<IdMap<BlobId, TreeBytes>>>,
     /// Trees written in this run, for the local cache (put-only keys).
     collected: Option<Vec<(BlobId, TreeBytes)>>,
@@ -253,19 +194,19 @@ impl<'a> Walker<'a> {
 
     /// The parent's tree id for a directory whose entries are exactly the parent tree's (same
     /// nodes, field by field): the same tree, so it is neither hashed nor stored again (when
-    /// this run collects its trees for the local cache, it is encoded for it). `None` when
+    /// this run collects its trees for the local cache, its bytes are kept for it). `None` when
     /// anything differs, or when the parent tree is not among the blobs this key deduplicates
     /// against.
     fn unchanged_tree(
         &mut self,
         parent_id: Option<BlobId>,
-        parent: Option<&Tree>,
+        parent: Option<&ParentTree>,
         now: &Listing,
     ) -> Option<BlobId> {
         let id = parent_id?;
         let same_nodes = match now {
             Listing::Parent => parent.is_some(),
-            Listing::Tree(t) => parent.is_some_and(|p| p.nodes == t.nodes),
+            Listing::Tree(t) => parent.is_some_and(|p| p.same_nodes(&t.nodes)),
         };
         if !same_nodes || !self.known.contains(&id) {
             return None;
@@ -273,14 +214,13 @@ impl<'a> Walker<'a> {
         if self.collected.is_none() {
             return Some(id);
         }
-        // The cached encoding when there is one (the same bytes), else encoded again.
+        // The cached encoding when there is one, else the parent's bytes (the same bytes: both
+        // were checked against the id when read).
         let cached = self.cached.as_ref().and_then(|c| c.get(&id)).cloned();
-        let bytes = match (cached, now, parent) {
-            (Some(b), ..) => b,
-            (None, Listing::Tree(t), _) | (None, Listing::Parent, Some(t)) => {
-                TreeBytes::Held(t.encode().into())
-            }
-            (None, Listing::Parent, None) => return None,
+        let bytes = match (cached, parent) {
+            (Some(b), _) => b,
+            (None, Some(p)) => TreeBytes::Held(p.bytes().clone()),
+            (None, None) => return None,
         };
         if let Some(c) = &mut self.collected {
             c.push((id, bytes));
@@ -291,12 +231,12 @@ impl<'a> Walker<'a> {
     /// A parent tree, from the local cache or the repository; `None` when it cannot be read.
     fn parent_tree_quiet(&self, id: &BlobId) -> Option<Tree> {
         match &self.cached {
-            Some(c) => cached_tree(c, id),
+            Some(c) => cached_tree(c, id).and_then(|t| t.to_tree().ok()),
             None => self.reader.load_tree(id).ok(),
         }
     }
 
-    fn load_parent_tree(&mut self, id: Option<BlobId>) -> Option<Tree> {
+    fn load_parent_tree(&mut self, id: Option<BlobId>) -> Option<ParentTree> {
         let id = id?;
         if let Some(t) = self.ahead.as_mut().and_then(|a| a.take(&id)) {
             return Some(t);
@@ -306,7 +246,7 @@ impl<'a> Walker<'a> {
         }
         #[cfg(test)]
         tests::OWN_TREE_LOADS.set(tests::OWN_TREE_LOADS.get() + 1);
-        match self.reader.load_tree(&id) {
+        match self.reader.load_encoded_tree(&id) {
             Ok(t) => Some(t),
             Err(e) => {
                 self.warn(format!("parent tree {id}: {e} (files are read again)"));
@@ -378,9 +318,10 @@ impl<'a> Walker<'a> {
         let listing = self
             .save_dir(&fd, root, parent.as_ref(), dev)?
             .ok_or_else(|| CoreError::Invalid("/ cannot be listed".into()))?;
-        let tree = match listing {
-            Listing::Tree(t) => t,
-            Listing::Parent => parent.unwrap_or_default(),
+        let tree = match (listing, parent) {
+            (Listing::Tree(t), _) => t,
+            (Listing::Parent, Some(p)) => decoded(&p)?,
+            (Listing::Parent, None) => Tree::default(),
         };
         Ok(self.store_tree(&tree)??)
     }
@@ -389,7 +330,7 @@ impl<'a> Walker<'a> {
         &mut self,
         dir: &Path,
         children: &BTreeMap<Vec<u8>, VEntry>,
-        parent: Option<&Tree>,
+        parent: Option<&ParentTree>,
     ) -> Result<Tree> {
         // The leading components of the paths given: symlinks are followed (`/var/run`), but
         // O_DIRECTORY never opens (and blocks on) a FIFO put in a directory's place. O_PATH: only
@@ -404,10 +345,11 @@ impl<'a> Walker<'a> {
         let mut nodes = Vec::new();
         for (name, entry) in children {
             let path = child_path(dir, name);
-            let pnode = parent.and_then(|t| t.find(name));
+            let pnode = find_node(parent, name);
             match entry {
                 VEntry::Real => {
-                    if let Some(n) = self.save_entry(dirfd.as_fd(), &path, name, pnode, None)? {
+                    let p = pnode.as_ref();
+                    if let Some(n) = self.save_entry(dirfd.as_fd(), &path, name, p, None)? {
                         nodes.push(n);
                     }
                 }
@@ -585,7 +527,7 @@ impl<'a> Walker<'a> {
         let stored = match (same, &listing, &ptree) {
             (Some(id), _, _) => Ok(id),
             (None, Listing::Tree(t), _) => self.store_tree(t)?,
-            (None, Listing::Parent, Some(p)) => self.store_tree(p)?,
+            (None, Listing::Parent, Some(p)) => self.store_tree(&decoded(p)?)?,
             // Not made: the parent's entries without a parent tree are none.
             (None, Listing::Parent, None) => self.store_tree(&Tree::default())?,
         };
@@ -706,15 +648,15 @@ impl<'a> Walker<'a> {
         &mut self,
         fd: &OwnedFd,
         path: &Path,
-        parent: Option<&Tree>,
+        parent: Option<&ParentTree>,
         dev: u64,
     ) -> Result<Tree> {
         let child = child_path(path, CACHEDIR_TAG);
-        let pnode = parent.and_then(|t| t.find(CACHEDIR_TAG));
-        let tag = self.save_entry(fd.as_fd(), &child, CACHEDIR_TAG, pnode, Some(dev))?;
+        let pnode = find_node(parent, CACHEDIR_TAG);
+        let tag = self.save_entry(fd.as_fd(), &child, CACHEDIR_TAG, pnode.as_ref(), Some(dev))?;
         let nodes: Vec<Node> = tag.into_iter().collect();
         if let Some(p) = parent {
-            self.count_deleted(p, &nodes);
+            self.count_deleted(p, &gone_from(p, &nodes));
         }
         Ok(Tree { nodes })
     }
@@ -725,7 +667,7 @@ impl<'a> Walker<'a> {
         &mut self,
         fd: &OwnedFd,
         path: &Path,
-        parent: Option<&Tree>,
+        parent: Option<&ParentTree>,
         dev: u64,
     ) -> Result<Option<Listing>> {
         let mut names = match list_names(fd, &mut self.dirbuf) {
@@ -736,33 +678,28 @@ impl<'a> Walker<'a> {
             }
         };
         names.sort_unstable();
-        let mut entries = Entries::new(parent.map(|t| &t.nodes[..]));
-        // Both sorted by name bytes: the parent's nodes are found in one pass.
-        let mut pnodes = parent.map_or(&[][..], |t| &t.nodes[..]).iter().peekable();
+        let mut entries = Entries::new(parent);
+        // Both sorted by name bytes: the parent's nodes are found in one pass, each decoded
+        // when its entry is looked at.
+        let mut next = 0;
         for name in &names {
             let child = child_path(path, name);
-            while pnodes.next_if(|p| p.name < *name).is_some() {}
-            let pnode = pnodes.next_if(|p| p.name == *name);
-            if let Some(n) = self.save_entry(fd.as_fd(), &child, name, pnode, Some(dev))? {
-                entries.push(n);
+            let pnode = parent.and_then(|p| next_node(p, &mut next, name));
+            let p = pnode.as_ref().map(|(_, n)| n);
+            if let Some(n) = self.save_entry(fd.as_fd(), &child, name, p, Some(dev))? {
+                entries.push(n, pnode.as_ref().map(|(i, n)| (*i, n)))?;
             }
         }
         if let Some(p) = parent {
-            self.count_deleted(p, entries.nodes());
+            self.count_deleted(p, &entries.gone());
         }
-        Ok(Some(entries.finish()))
+        Ok(Some(entries.finish()?))
     }
 
-    fn count_deleted(&mut self, parent: &Tree, now: &[Node]) {
-        // Both sorted by name bytes: one pass finds the parent's nodes that are gone.
-        let mut gone = Vec::new();
-        let mut names = now.iter().map(|n| n.name.as_slice()).peekable();
-        for p in &parent.nodes {
-            while names.next_if(|n| *n < p.name.as_slice()).is_some() {}
-            if names.peek() != Some(&p.name.as_slice()) {
-                gone.push(p.clone());
-            }
-        }
+    /// Count the parent's nodes `gone` (indices) as deleted, and every file below those that
+    /// were directories.
+    fn count_deleted(&mut self, parent: &ParentTree, gone: &[usize]) {
+        let mut gone: Vec<Node> = gone.iter().filter_map(|&i| parent.node(i).ok()).collect();
         while let Some(n) = gone.pop() {
             match n.kind {
                 NodeKind::Dir => {
@@ -942,7 +879,7 @@ impl<'a> Walker<'a> {
         };
         self.stats.total_files_processed = 1;
         self.stats.total_bytes_processed = size;
-        match parent.as_ref().and_then(|t| t.find(&name)) {
+        match find_node(parent.as_ref(), &name) {
             Some(p) if p.content == node.content => self.stats.files_unmodified = 1,
             Some(_) => self.stats.files_changed = 1,
             None => self.stats.files_new = 1,
@@ -1326,40 +1263,6 @@ pub(super) mod tests {
             (s3.dirs_unmodified, s3.dirs_changed, s3.files_changed),
             (3, 4, 1)
         );
-    }
-
-    /// `Entries` keeps no copy while the nodes equal the parent's, and gives exactly the nodes
-    /// pushed otherwise: one differing in the middle, one missing at the end, one more at the
-    /// end, no parent.
-    #[test]
-    fn entries_copy_the_parents_nodes_only_when_one_differs() {
-        use super::{Entries, Listing};
-        use tresor_format::tree::{Node, NodeKind};
-        let node = |n: &str| Node::bare(n.as_bytes(), NodeKind::File);
-        let parent: Vec<Node> = ["a", "b", "c"].iter().map(|n| node(n)).collect();
-        let nodes = |pushed: &[Node], p: Option<&[Node]>| {
-            let mut e = Entries::new(p);
-            for n in pushed {
-                e.push(n.clone());
-            }
-            assert_eq!(e.nodes(), pushed);
-            match e.finish() {
-                Listing::Parent => None,
-                Listing::Tree(t) => Some(t.nodes),
-            }
-        };
-        assert_eq!(nodes(&parent, Some(&parent)), None);
-        let mut other = parent.clone();
-        other[1].size = 7;
-        assert_eq!(nodes(&other, Some(&parent)), Some(other.clone()));
-        assert_eq!(
-            nodes(&parent[..2], Some(&parent)),
-            Some(parent[..2].to_vec())
-        );
-        let more = [parent.clone(), vec![node("d")]].concat();
-        assert_eq!(nodes(&more, Some(&parent)), Some(more.clone()));
-        assert_eq!(nodes(&parent, None), Some(parent.clone()));
-        assert_eq!(nodes(&[], Some(&[])), None);
     }
 
     /// `child_path` is `Path::join` for listing names: below `/`, below a directory, with

@@ -14,7 +14,7 @@ use crate::repo::index::{BlobLocation, Index, Lister};
 use std::sync::Arc;
 use tresor_format::BlobId;
 use tresor_format::blob::{self, BlobType};
-use tresor_format::tree::Tree;
+use tresor_format::tree::{EncodedTree, Tree};
 use tresor_storage::Kind;
 
 /// Reads blobs of one repository through its index.
@@ -286,5 +286,15 @@ impl<'a> BlobReader<'a> {
     pub fn load_tree(&self, id: &BlobId) -> Result<Tree> {
         let bytes = self.load(id, BlobType::Tree)?;
         Tree::decode(&bytes).map_err(|e| CoreError::Damaged(format!("tree {id}: {e}")))
+    }
+
+    /// Load a tree and validate it whole, keeping it encoded ([`EncodedTree`]: its nodes are
+    /// decoded one at a time when asked for).
+    ///
+    /// # Errors
+    /// As [`BlobReader::load_tree`].
+    pub fn load_encoded_tree(&self, id: &BlobId) -> Result<EncodedTree<bytes::Bytes>> {
+        let bytes = self.load(id, BlobType::Tree)?;
+        EncodedTree::decode(bytes.into()).map_err(|e| CoreError::Damaged(format!("tree {id}: {e}")))
     }
 }

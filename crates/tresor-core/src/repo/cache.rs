@@ -8,10 +8,11 @@
 //! metadata of this host's own files, nothing the host could not read anyway.
 
 use crate::repo::index::IdMap;
+use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-use tresor_format::tree::Tree;
+use tresor_format::tree::EncodedTree;
 use tresor_format::{BlobId, ObjectId};
 
 /// Version 2 added `snapshot`; a version-1 file is not read (one backup reads every file again).
@@ -43,12 +44,11 @@ pub struct CachedParent {
     pub file: std::sync::Arc<OpenCache>,
 }
 
-/// Cached tree `id`, decoded; `None` when the cache does not hold it, it cannot be read, it is
-/// not the tree of that id any more, or it does not decode (its directory then has no parent:
-/// its files are read again).
-pub fn cached_tree(trees: &IdMap<BlobId, TreeBytes>, id: &BlobId) -> Option<Tree> {
-    let bytes = trees.get(id)?.bytes().ok()?;
-    Tree::decode(&bytes).ok()
+/// Cached tree `id`, validated and kept encoded ([`EncodedTree`]); `None` when the cache does
+/// not hold it, it cannot be read, it is not the tree of that id any more, or it does not decode
+/// (its directory then has no parent: its files are read again).
+pub fn cached_tree(trees: &IdMap<BlobId, TreeBytes>, id: &BlobId) -> Option<EncodedTree<Bytes>> {
+    EncodedTree::decode(trees.get(id)?.bytes().ok()?).ok()
 }
 
 /// An encoded tree: one this run encoded, held in memory, or one of the loaded cache file,
