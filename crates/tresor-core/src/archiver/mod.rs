@@ -18,7 +18,9 @@
 //! Entries that cannot be read become warnings; the backup goes on and the snapshot is written.
 //!
 //! Memory is bounded by the index, the chunk buffer (2 × max chunk size), the packer's bounded
-//! queues and one tree per directory level being walked — never by file sizes.
+//! queues and one tree per directory level being walked (the parent trees encoded, their nodes
+//! decoded one at a time) — never by file sizes; the trees collected for the local tree cache
+//! wait in an unnamed file in the cache directory, not in memory.
 
 mod entries;
 mod known;
@@ -402,7 +404,7 @@ fn run_backup(
         .map(|c| (c.snapshot, c.root, c.file.clone()));
     let local = walk::LocalParent {
         trees: cached.map(|c| c.trees),
-        collect: cache.is_some(),
+        collect: cache.as_ref().map(|c| c.collector(&repo.key().id_key)),
     };
     let mut w = walk::Walker::new(repo, &index, local, dedup, &opts, packer, progress);
     for msg in unreadable {
@@ -471,7 +473,7 @@ fn run_backup(
         Some(id)
     };
     if let (Some(cache), Some(trees), Some(id)) = (cache, trees, snapshot_id)
-        && let Err(e) = save_cache(&cache, cached_head, (id, root), trees)
+        && let Err(e) = save_cache(&cache, cached_head, (id, root), trees.into_trees())
     {
         warnings.push(format!(
             "local cache: {e} (the next backup reads every file again)"

@@ -12,7 +12,7 @@ use crate::fsmeta::{
 };
 use crate::repo::Repository;
 use crate::repo::blobs::BlobReader;
-use crate::repo::cache::{TreeBytes, cached_tree};
+use crate::repo::cache::{Collected, TreeBytes, cached_tree};
 use crate::repo::index::{IdMap, Index};
 use crate::repo::packer::Packer;
 use crate::{ItemOutcome, Progress};
@@ -42,7 +42,7 @@ pub(super) struct LocalParent {
     /// Cached parent trees, instead of reading them from the repository.
     pub trees: Option<IdMap<BlobId, TreeBytes>>,
     /// Collect every tree written, to save in the cache.
-    pub collect: bool,
+    pub collect: Option<Collected>,
 }
 
 /// What a walk produced besides the root tree.
@@ -50,7 +50,7 @@ pub(super) struct WalkOutcome {
     pub summary: SnapshotSummary,
     pub warnings: Vec<String>,
     pub packer: Packer,
-    pub trees: Option<Vec<(BlobId, TreeBytes)>>,
+    pub trees: Option<Collected>,
 }
 
 pub(super) struct Walker<'a> {
@@ -60,7 +60,7 @@ pub(super) struct Walker<'a> {
     /// read-ahead thread, which validates them).
     cached: Option<Arc<IdMap<BlobId, TreeBytes>>>,
     /// Trees written in this run, for the local cache (put-only keys).
-    collected: Option<Vec<(BlobId, TreeBytes)>>,
+    collected: Option<Collected>,
     /// Parent trees read ahead (while [`Walker::save_root`] runs).
     ahead: Option<Ahead>,
     opts: &'a BackupOptions,
@@ -127,7 +127,7 @@ impl<'a> Walker<'a> {
             repo,
             reader: BlobReader::new(repo, index),
             cached: cached.map(Arc::new),
-            collected: collect_trees.then(Vec::new),
+            collected: collect_trees,
             ahead: None,
             opts,
             packer,
@@ -186,7 +186,7 @@ impl<'a> Walker<'a> {
         };
         let id = self.repo.key().blob_id(&bytes);
         if let Some(c) = &mut self.collected {
-            c.push((id, TreeBytes::Held(bytes::Bytes::copy_from_slice(&bytes))));
+            c.push_encoded(id, &bytes);
         }
         self.store(BlobType::Tree, id, bytes)?;
         Ok(Ok(id))
@@ -223,7 +223,7 @@ impl<'a> Walker<'a> {
             (None, None) => return None,
         };
         if let Some(c) = &mut self.collected {
-            c.push((id, bytes));
+            c.push(id, bytes);
         }
         Some(id)
     }
