@@ -219,6 +219,8 @@ def fmt(x, digits=2):
         return f"{x:.0f}"
     if abs(x) >= 10:
         return f"{x:.1f}"
+    if 0 < abs(x) < 0.1:
+        return f"{x:.{digits + 1}f}"
     return f"{x:.{digits}f}"
 
 
