@@ -423,6 +423,50 @@ fn a_damaged_tree_cache_costs_reading_files_again_never_a_wrong_snapshot() {
     assert_eq!(backup(&[])["files_unmodified"], 120);
 }
 
+/// A backup whose parent trees come from the repository (the first with a cache directory)
+/// keeps those trees' own bytes for the cache it writes (checked against their ids when they
+/// were read): the next backup takes every parent from that cache, finds every file unmodified
+/// and reads none; a change below is still seen.
+#[test]
+fn parent_trees_read_from_the_repository_make_a_whole_tree_cache() {
+    let env = Env::new();
+    env.init();
+    let (src, cache) = (env.path("src"), env.path("cache"));
+    for d in ["a", "b/c"] {
+        std::fs::create_dir_all(src.join(d)).unwrap();
+        for i in 0..30u64 {
+            let data = pseudo_random(i + 3 * d.len() as u64, 200 + i as usize * 7);
+            std::fs::write(src.join(d).join(format!("f{i:02}")), data).unwrap();
+        }
+    }
+    let backup = |global: &[&str]| {
+        let mut args = global.to_vec();
+        args.extend(["backup", "--json", src.to_str().unwrap()]);
+        json(&env.ok(&args))
+    };
+    let first = backup(&["--no-cache"]);
+    assert_eq!(first["files_new"], 60, "{first}");
+    let with_cache = ["--cache-dir", cache.to_str().unwrap()];
+    let v = backup(&with_cache);
+    assert_eq!(v["files_unmodified"], 60, "{v}");
+    // src, a, b and b/c: the parent's trees (the directories above src changed: the cache).
+    assert_eq!(v["dirs_unmodified"], 4, "{v}");
+    let from_repo = v["requests"]["get"].as_u64().unwrap();
+    let v = backup(&with_cache);
+    assert_eq!(v["files_unmodified"], 60, "{v}");
+    // Every parent from the cache (a cached tree that failed its check would have its files
+    // read again), none fetched from the repository (15 GETs then 7 here).
+    assert_eq!(v["bytes_read"], 0, "{v}");
+    assert!(v["requests"]["get"].as_u64().unwrap() < from_repo, "{v}");
+    std::fs::write(src.join("b/c/f05"), b"changed").unwrap();
+    let v = backup(&with_cache);
+    assert_eq!(
+        (v["files_changed"].as_u64(), v["files_unmodified"].as_u64()),
+        (Some(1), Some(59)),
+        "{v}"
+    );
+}
+
 fn walk_files(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     for e in std::fs::read_dir(dir).unwrap().flatten() {

@@ -115,8 +115,10 @@ pub(super) fn next_node(
     None
 }
 
-/// The parent tree's nodes, decoded (a tree validated when it was read: an error here is a bug
-/// or memory damage, never taken as "no parent").
+/// The parent tree's nodes, decoded, for storing them again (a tree validated when it was read:
+/// an error here is a bug or memory damage, an error of the backup rather than an empty tree;
+/// the lookups above take a node that does not decode as no parent node, whose entry is then
+/// read again).
 pub(super) fn decoded(p: &ParentTree) -> Result<Tree> {
     p.to_tree().map_err(damaged_parent)
 }

@@ -404,7 +404,11 @@ fn run_backup(
         .map(|c| (c.snapshot, c.root, c.file.clone()));
     let local = walk::LocalParent {
         trees: cached.map(|c| c.trees),
-        collect: cache.as_ref().map(|c| c.collector(&repo.key().id_key)),
+        // A dry run writes no cache: nothing to collect.
+        collect: cache
+            .as_ref()
+            .filter(|_| !opts.dry_run)
+            .map(|c| c.collector(&repo.key().id_key)),
     };
     let mut w = walk::Walker::new(repo, &index, local, dedup, &opts, packer, progress);
     for msg in unreadable {

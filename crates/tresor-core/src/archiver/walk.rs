@@ -256,7 +256,7 @@ impl<'a> Walker<'a> {
     }
 
     /// Back up the paths; the root tree's id. The parent trees are read (from the repository)
-    /// or taken from the local cache, and decoded, ahead on a thread of their own ([`Ahead`]).
+    /// or taken from the local cache, and validated, ahead on a thread of their own ([`Ahead`]).
     pub(super) fn save_root(&mut self, parent_root: Option<BlobId>) -> Result<BlobId> {
         let source = match &self.cached {
             Some(c) => Source::Cached(c.clone()),

@@ -120,7 +120,7 @@ impl TreeBytes {
 
 /// The trees a backup collects for the next cache file ([`TreeCache::save`]). A tree this run
 /// encoded is appended to an unnamed temporary file in the cache directory as it is made
-/// (`O_TMPFILE`, mode 0600, gone when closed) and read back, checked against its id, when the
+/// (`O_TMPFILE`: no name another process could open; gone when closed) and read back, checked against its id, when the
 /// cache is written: memory holds about 100 bytes per tree, not the trees (3.5 MB for the 60,000
 /// entries of the bench tree; a host's whole metadata for a large one). Trees of the loaded
 /// cache are kept where they are. When the file cannot be made or written, trees are held in
@@ -329,27 +329,42 @@ impl TreeCache {
         let dir = self.path.parent().expect("cache file has a parent");
         std::fs::create_dir_all(dir)?;
         let tmp = self.path.with_extension("tmp");
-        let f = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&tmp)?;
-        // Streamed to the file field by field (postcard encodes a struct as its fields one after
-        // the other, a sequence as its length and its items): one tree in memory at a time.
-        let mut w = std::io::BufWriter::new(f);
-        put(&mut w, &CACHE_VERSION)?;
-        put(&mut w, &root)?;
-        put(&mut w, &trees.len())?;
-        for (id, b) in &trees {
-            put(&mut w, id)?;
-            put(&mut w, serde_bytes::Bytes::new(&b.bytes()?))?;
+        let written = write_cache_file(&tmp, snapshot, root, &trees)
+            .and_then(|()| std::fs::rename(&tmp, &self.path));
+        if written.is_err() {
+            // A failed save leaves the old cache and no partial file behind.
+            let _ = std::fs::remove_file(&tmp);
         }
-        put(&mut w, &snapshot)?;
-        let f = w.into_inner().map_err(|e| e.into_error())?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, &self.path)
+        written
     }
+}
+
+/// Write a cache file at `path` (mode 0600), streamed field by field (postcard encodes a struct
+/// as its fields one after the other, a sequence as its length and its items): one tree in
+/// memory at a time; synced.
+fn write_cache_file(
+    path: &Path,
+    snapshot: ObjectId,
+    root: BlobId,
+    trees: &[(BlobId, TreeBytes)],
+) -> std::io::Result<()> {
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
+    let mut w = std::io::BufWriter::new(f);
+    put(&mut w, &CACHE_VERSION)?;
+    put(&mut w, &root)?;
+    put(&mut w, &trees.len())?;
+    for (id, b) in trees {
+        put(&mut w, id)?;
+        put(&mut w, serde_bytes::Bytes::new(&b.bytes()?))?;
+    }
+    put(&mut w, &snapshot)?;
+    let f = w.into_inner().map_err(|e| e.into_error())?;
+    f.sync_all()
 }
 
 /// Append `value`'s postcard encoding to `w`.
@@ -482,7 +497,11 @@ mod tests {
         for (id, b) in &held {
             c.push(*id, b.clone());
         }
-        let listed = || std::fs::read_dir(cache.path.parent().unwrap()).unwrap().count();
+        let listed = || {
+            std::fs::read_dir(cache.path.parent().unwrap())
+                .unwrap()
+                .count()
+        };
         assert_eq!(listed(), 0, "the file has no name");
         let trees = c.into_trees();
         for ((id, t), b) in trees.iter().zip(&raw) {
@@ -504,5 +523,38 @@ mod tests {
             panic!("in a file");
         };
         assert!(std::sync::Arc::ptr_eq(file, &loaded.file));
+    }
+
+    /// Where no file can be made (the cache directory is a regular file) trees are held in
+    /// memory; a save that fails (a spilled tree changed before it) leaves the old cache as it
+    /// was and no partial file.
+    #[test]
+    fn collected_trees_fall_back_to_memory_and_a_failed_save_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = [5u8; 32];
+        let blocked = dir.path().join("blocked");
+        std::fs::write(&blocked, b"a file where the cache directory would be").unwrap();
+        let cache = TreeCache::new(&blocked, "repo", "key", "host", &["/".into()]);
+        let mut c = cache.collector(&key);
+        c.push_encoded(BlobId::of(&key, b"t1"), b"t1");
+        c.push_encoded(BlobId::of(&key, b"t2"), b"t2");
+        let trees = c.into_trees();
+        assert!(trees.iter().all(|(_, t)| matches!(t, TreeBytes::Held(_))));
+        assert_eq!(trees[1].1.bytes().unwrap(), &b"t2"[..]);
+
+        let cache = TreeCache::new(dir.path(), "repo", "key", "host", &["/".into()]);
+        let (snap, root) = (ObjectId::of(b"s"), BlobId::of(&key, b"t1"));
+        cache.save(snap, root, trees).unwrap();
+        let before = std::fs::read(&cache.path).unwrap();
+        let mut c = cache.collector(&key);
+        c.push_encoded(root, b"t1");
+        let trees = c.into_trees();
+        let TreeBytes::InFile { file, offset, .. } = &trees[0].1 else {
+            panic!("spilled");
+        };
+        std::os::unix::fs::FileExt::write_all_at(&file.file, b"X", *offset).unwrap();
+        assert!(cache.save(ObjectId::of(b"s2"), root, trees).is_err());
+        assert_eq!(std::fs::read(&cache.path).unwrap(), before);
+        assert!(!cache.path.with_extension("tmp").exists());
     }
 }

@@ -15,7 +15,7 @@ use std::ops::Range;
 /// `B` (version byte, then postcard): node `i` is decoded when asked for ([`EncodedTree::node`]),
 /// its name read in place ([`EncodedTree::name`]). Memory: the bytes, 4 bytes per node and the
 /// 32-byte subtree id of each directory.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct EncodedTree<B> {
     bytes: B,
     /// Where node `i` starts in `bytes`; one more entry at the end of the last node.
@@ -26,7 +26,17 @@ pub struct EncodedTree<B> {
 
 /// Fewest bytes a node takes encoded (a one-byte name and every other field at its smallest):
 /// bounds what a hostile node count can make [`EncodedTree::decode`] reserve.
-const MIN_NODE_LEN: usize = 25;
+const MIN_NODE_LEN: usize = 24;
+
+/// Its size, not its bytes (up to [`super::MAX_TREE_SIZE`]).
+impl<B: AsRef<[u8]>> std::fmt::Debug for EncodedTree<B> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EncodedTree")
+            .field("bytes", &self.bytes.as_ref().len())
+            .field("nodes", &(self.starts.len() - 1))
+            .finish()
+    }
+}
 
 impl<B: AsRef<[u8]>> EncodedTree<B> {
     /// Check plaintext blob bytes as [`Tree::decode`] does (size, version, every node by
@@ -39,9 +49,9 @@ impl<B: AsRef<[u8]>> EncodedTree<B> {
     pub fn decode(bytes: B) -> Result<Self> {
         let b = bytes.as_ref();
         let malformed = |e: postcard::Error| FormatError::malformed("tree", e);
-        let (count, mut rest) = postcard::take_from_bytes::<u64>(body(b)?).map_err(malformed)?;
-        let most = u64::try_from(b.len() / MIN_NODE_LEN).unwrap_or(u64::MAX);
-        let mut starts = Vec::with_capacity(usize::try_from(count.min(most)).unwrap_or(0) + 1);
+        // A sequence's length as postcard reads it for `Tree::decode`: a varint `usize`.
+        let (count, mut rest) = postcard::take_from_bytes::<usize>(body(b)?).map_err(malformed)?;
+        let mut starts = Vec::with_capacity(count.min(b.len() / MIN_NODE_LEN) + 1);
         let mut subtrees = Vec::new();
         let mut prev: Option<Vec<u8>> = None;
         for _ in 0..count {
@@ -142,7 +152,9 @@ impl<B: AsRef<[u8]>> EncodedTree<B> {
     }
 
     /// Whether `nodes` are this tree's nodes, field by field: as many, each encoding to the
-    /// bytes of the node at its place (postcard's encoding is one-to-one).
+    /// bytes of the node at its place. Byte for byte: a tree another writer encoded with
+    /// over-long varints (which postcard decodes) is "not the same" even when its nodes are —
+    /// never the other way round.
     pub fn same_nodes(&self, nodes: &[Node]) -> bool {
         let mut buf = Vec::new();
         nodes.len() == self.len()
@@ -281,5 +293,33 @@ mod tests {
             }
         }
         assert!(accepted > 1, "the good tree and some changed bytes decode");
+    }
+
+    /// A tree encoded with an over-long varint (postcard decodes `0x80 0x00` as 0) decodes to
+    /// the same nodes, and `same_nodes` calls it different — never the other way round.
+    #[test]
+    fn a_non_canonical_encoding_is_never_the_same_nodes() {
+        let tree = Tree {
+            nodes: vec![Node::bare(b"a", NodeKind::File)],
+        };
+        let good = tree.encode_checked().unwrap();
+        // version, count, name length, name, kind, mode, then uid 0 at offset 6.
+        assert_eq!(good[..6], [super::super::TREE_VERSION, 1, 1, b'a', 0, 0]);
+        assert_eq!(good[6], 0);
+        let mut long = good[..6].to_vec();
+        long.extend([0x80, 0x00]);
+        long.extend(&good[7..]);
+        match EncodedTree::decode(&long[..]) {
+            Ok(e) => {
+                assert_eq!(e.to_tree().unwrap(), tree);
+                assert!(!e.same_nodes(&tree.nodes));
+            }
+            Err(_) => assert!(Tree::decode(&long).is_err()),
+        }
+        assert!(
+            EncodedTree::decode(&good[..])
+                .unwrap()
+                .same_nodes(&tree.nodes)
+        );
     }
 }

@@ -30,7 +30,7 @@ use tresor_format::revocation::Revocation;
 use tresor_format::sign::{self, SignedKind, Signer};
 use tresor_format::snapshot::Snapshot;
 use tresor_format::tree::TREE_VERSION;
-use tresor_format::tree::{Node, NodeKind, Timestamp, Tree, Xattr};
+use tresor_format::tree::{EncodedTree, Node, NodeKind, Timestamp, Tree, Xattr};
 use tresor_format::trust::{RevokedKey, TrustRecord, TrustedKey};
 use tresor_format::{BlobId, FORMAT_VERSION, FormatError, ObjectId};
 
@@ -366,14 +366,23 @@ fn valid_key_payload() -> Vec<u8> {
 // ---------------------------------------------------------------------------------------------
 // The decoders, each with everything it can be handed.
 
-/// Tree blobs: decode, and everything a decoded tree offers.
+/// Tree blobs: decode, and everything a decoded tree offers; kept encoded, the same verdict and
+/// the same nodes, and every lookup of the encoded tree.
 fn tree_any(b: &[u8]) {
+    let encoded = EncodedTree::decode(b);
+    assert_eq!(encoded.is_ok(), Tree::decode(b).is_ok());
     if let Ok(t) = Tree::decode(b) {
         t.validate().unwrap();
         assert_eq!(Tree::decode(&t.encode_checked().unwrap()).unwrap(), t);
         for n in &t.nodes {
             let _ = (n.name_lossy(), t.find(&n.name));
         }
+        let e = encoded.unwrap();
+        assert_eq!(e.to_tree().unwrap(), t);
+        for (i, n) in t.nodes.iter().enumerate() {
+            assert_eq!((e.name(i), e.find(&n.name)), (n.name.as_slice(), Some(i)));
+        }
+        let _ = (e.node(e.len()), e.name(usize::MAX), e.same_nodes(&t.nodes));
     }
 }
 
