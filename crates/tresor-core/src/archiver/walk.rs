@@ -17,7 +17,7 @@ use crate::repo::index::{IdMap, Index};
 use crate::repo::packer::Packer;
 use crate::{ItemOutcome, Progress};
 use rustix::fs::OFlags;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::ffi::OsStr;
 use std::io::Read;
 use std::os::fd::{AsFd, OwnedFd};
@@ -28,7 +28,7 @@ use std::sync::atomic::Ordering;
 use tresor_format::blob::BlobType;
 use tresor_format::chunker::Chunker;
 use tresor_format::snapshot::SnapshotSummary;
-use tresor_format::tree::{Node, NodeKind, Tree};
+use tresor_format::tree::{MAX_TREE_DEPTH, Node, NodeKind, Tree};
 use tresor_format::{BlobId, FormatError};
 
 /// A directory of the virtual root: backed-up paths and the directories leading to them.
@@ -699,17 +699,66 @@ impl<'a> Walker<'a> {
     /// Count the parent's nodes `gone` (indices) as deleted, and every file below those that
     /// were directories.
     fn count_deleted(&mut self, parent: &ParentTree, gone: &[usize]) {
-        let mut gone: Vec<Node> = gone.iter().filter_map(|&i| parent.node(i).ok()).collect();
-        while let Some(n) = gone.pop() {
-            match n.kind {
-                NodeKind::Dir => {
-                    if let Some(t) = n.subtree.and_then(|id| self.parent_tree_quiet(&id)) {
-                        gone.extend(t.nodes);
+        let mut memo = HashMap::new();
+        for n in gone.iter().filter_map(|&i| parent.node(i).ok()) {
+            let files = match (n.kind, n.subtree) {
+                (NodeKind::Dir, Some(id)) => self.files_below(id, &mut memo),
+                (NodeKind::Dir, None) => 0,
+                _ => 1,
+            };
+            self.stats.files_deleted = self.stats.files_deleted.saturating_add(files);
+        }
+    }
+
+    /// Entries that are not directories in parent tree `root` and every tree below it. Each
+    /// distinct tree is read once and its count reused (`memo`): a parent whose deleted
+    /// directories share subtrees — the same content twice, or trees built as a lattice, each
+    /// level listing the next twice — costs one visit per tree, not one per path. No deep call
+    /// stack (one frame per level on the heap, at most [`MAX_TREE_DEPTH`]); a tree that cannot
+    /// be read counts 0.
+    fn files_below(&self, root: BlobId, memo: &mut HashMap<BlobId, u64>) -> u64 {
+        /// A tree being counted: its entries so far and its subtrees not yet added.
+        struct Frame {
+            id: BlobId,
+            files: u64,
+            dirs: Vec<BlobId>,
+        }
+        let open = |id: BlobId| {
+            let nodes = self
+                .parent_tree_quiet(&id)
+                .map(|t| t.nodes)
+                .unwrap_or_default();
+            let dirs: Vec<BlobId> = nodes.iter().filter_map(|n| n.subtree).rev().collect();
+            let files = nodes.iter().filter(|n| n.kind != NodeKind::Dir).count() as u64;
+            Frame { id, files, dirs }
+        };
+        if let Some(n) = memo.get(&root) {
+            return *n;
+        }
+        // A tree being counted is in `memo` as 0 until done: a cycle (not possible with
+        // keyed ids) would end there.
+        memo.insert(root, 0);
+        let mut stack = vec![open(root)];
+        while let Some(top) = stack.last_mut() {
+            match top.dirs.pop() {
+                Some(d) => match memo.get(&d) {
+                    Some(n) => top.files = top.files.saturating_add(*n),
+                    None if stack.len() < MAX_TREE_DEPTH => {
+                        memo.insert(d, 0);
+                        stack.push(open(d));
+                    }
+                    None => {}
+                },
+                None => {
+                    let done = stack.pop().expect("the loop's top");
+                    memo.insert(done.id, done.files);
+                    if let Some(up) = stack.last_mut() {
+                        up.files = up.files.saturating_add(done.files);
                     }
                 }
-                _ => self.stats.files_deleted += 1,
             }
         }
+        memo.get(&root).copied().unwrap_or(0)
     }
 
     /// Read and chunk a file into `node.content` and its extended attributes into

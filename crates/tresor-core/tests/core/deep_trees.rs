@@ -141,3 +141,93 @@ fn one_level_too_deep_is_damage_everywhere() {
         format!("repository damaged: /{base}{path}: {too_deep}")
     );
 }
+
+/// A parent snapshot whose directory, gone from the source, is a lattice: 60 levels, each tree
+/// listing the next twice, one file at the bottom — 2⁶⁰ paths. The backup counts 2⁶⁰ deleted
+/// files by reading each of the 61 trees once (one visit per path would never end), on the
+/// thread of 2 MiB stack, and its snapshot is the source's.
+#[test]
+fn a_deleted_directory_built_as_a_lattice_is_counted_without_walking_every_path() {
+    let dir_ = tempfile::tempdir().unwrap();
+    let (storage, repo) = setup(dir_.path());
+    let src = dir_.path().join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("kept"), b"kept").unwrap();
+    let cfg = repo.config();
+    let packer = Packer::new(
+        repo.storage().clone(),
+        repo.key().clone(),
+        repo.signer_copy(),
+        cfg.pack_size,
+        0,
+        2,
+        false,
+    );
+    let store = |nodes: Vec<Node>| {
+        let bytes = Tree { nodes }.encode_checked().unwrap();
+        let id = repo.key().blob_id(&bytes);
+        packer.add(BlobType::Tree, id, bytes).unwrap();
+        id
+    };
+    let named = |name: &[u8], sub: BlobId| Node {
+        name: name.to_vec(),
+        ..dir(sub)
+    };
+    let mut id = store(vec![Node::bare(b"file", NodeKind::File)]);
+    for _ in 0..60 {
+        id = store(vec![named(b"a", id), named(b"b", id)]);
+    }
+    // The source's path down to it, the lattice in the place of a directory now gone.
+    id = store(vec![named(b"lattice", id)]);
+    let components: Vec<Vec<u8>> = src
+        .components()
+        .skip(1)
+        .map(|c| c.as_os_str().as_encoded_bytes().to_vec())
+        .collect();
+    for name in components.iter().rev() {
+        id = store(vec![named(name, id)]);
+    }
+    packer.finish().unwrap();
+    let snap = Snapshot {
+        version: tresor_format::FORMAT_VERSION,
+        time: "2026-01-01T00:00:00Z".into(),
+        tree: id,
+        paths: vec![src.display().to_string()],
+        hostname: "lattice".into(),
+        username: "t".into(),
+        uid: 0,
+        gid: 0,
+        tags: vec![],
+        excludes: vec![],
+        parent: None,
+        summary: None,
+        program_version: "test".into(),
+        markers: vec![],
+        original: None,
+    };
+    let parent = repo.save_snapshot(&snap).unwrap();
+    let opts = tresor_core::archiver::BackupOptions {
+        parent: tresor_core::archiver::ParentChoice::Id(parent),
+        ..backup_options(&src, "lattice")
+    };
+    // Bounded: one visit per path would run for years; fail after a minute instead (the
+    // backup runs on a thread of its own, left behind then).
+    let (tx, rx) = std::sync::mpsc::channel();
+    let opened = storage.clone();
+    std::thread::spawn(move || {
+        let repo = tresor_core::Repository::open(opened, "admin").unwrap();
+        let _ = tx.send(tresor_core::archiver::backup(&repo, opts, &NoProgress));
+    });
+    let b = rx
+        .recv_timeout(std::time::Duration::from_secs(60))
+        .expect("the backup ends within a minute")
+        .unwrap();
+    assert_eq!(b.parent, Some(parent));
+    assert_eq!(b.summary.files_deleted, 1 << 60, "{:?}", b.summary);
+    assert_eq!(b.summary.files_new, 1, "{:?}", b.summary);
+    let target = dir_.path().join("t");
+    let index = repo.load_index().unwrap();
+    let restored = restore_verified(&repo, &index, &b.snapshot_id.unwrap(), &target, &src);
+    assert_eq!(std::fs::read(restored.join("kept")).unwrap(), b"kept");
+    assert!(!restored.join("lattice").exists());
+}
