@@ -25,6 +25,13 @@ pub(super) type ParentTree = EncodedTree<bytes::Bytes>;
 /// Trees read ahead of the walker, at most (besides the one being sent).
 pub(super) const AHEAD: usize = 16;
 
+/// Trees the walker passes over for one it asks for, at most, before it stops the read-ahead
+/// and reads the rest itself. The read-ahead follows the parent snapshot path by path, so a
+/// parent whose trees repeat (a lattice, each level listing the next twice: 2^depth paths over
+/// depth + 1 trees) would otherwise keep the walker waiting forever; an honest parent passes
+/// over this many only below directories gone or excluded from the source.
+pub(super) const MAX_PASSED_OVER: usize = 100_000;
+
 /// A tree id and the tree, `None` when it could not be read (its subtrees are then not read).
 type Item = (BlobId, Option<ParentTree>);
 
@@ -48,7 +55,8 @@ impl Source<'_> {
 
 /// The trees of one parent snapshot, read ahead in depth-first pre-order.
 pub(super) struct Ahead {
-    rx: Receiver<Item>,
+    /// `None` once nothing more is ahead (the thread ended, or was given up).
+    rx: Option<Receiver<Item>>,
 }
 
 impl Ahead {
@@ -61,17 +69,22 @@ impl Ahead {
     ) -> Ahead {
         let (tx, rx) = sync_channel(AHEAD);
         scope.spawn(move || read_ahead(&source, root, &tx));
-        Ahead { rx }
+        Ahead { rx: Some(rx) }
     }
 
     /// The tree `id`, dropping the trees read before it. `None` when the thread could not read
-    /// it, or when it is not ahead (then nothing is ahead any more).
+    /// it, or when it is not ahead or more than [`MAX_PASSED_OVER`] trees before it (then
+    /// nothing is ahead any more: the thread ends at its next send).
     pub(super) fn take(&mut self, id: &BlobId) -> Option<ParentTree> {
-        while let Ok((got, tree)) = self.rx.recv() {
-            if got == *id {
-                return tree;
+        let rx = self.rx.as_ref()?;
+        for _ in 0..=MAX_PASSED_OVER {
+            match rx.recv() {
+                Ok((got, tree)) if got == *id => return tree,
+                Ok(_) => {}
+                Err(_) => break,
             }
         }
+        self.rx = None;
         None
     }
 }

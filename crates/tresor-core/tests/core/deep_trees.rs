@@ -144,8 +144,9 @@ fn one_level_too_deep_is_damage_everywhere() {
 
 /// A parent snapshot whose directory, gone from the source, is a lattice: 60 levels, each tree
 /// listing the next twice, one file at the bottom — 2⁶⁰ paths. The backup counts 2⁶⁰ deleted
-/// files by reading each of the 61 trees once (one visit per path would never end), on the
-/// thread of 2 MiB stack, and its snapshot is the source's.
+/// files by reading each of the 61 trees once (one visit per path would never end), finds the
+/// parent tree of the directory after it (the read-ahead, which follows the parent path by
+/// path, is given up after `MAX_PASSED_OVER` trees), and its snapshot is the source's.
 #[test]
 fn a_deleted_directory_built_as_a_lattice_is_counted_without_walking_every_path() {
     let dir_ = tempfile::tempdir().unwrap();
@@ -153,6 +154,8 @@ fn a_deleted_directory_built_as_a_lattice_is_counted_without_walking_every_path(
     let src = dir_.path().join("src");
     std::fs::create_dir_all(&src).unwrap();
     std::fs::write(src.join("kept"), b"kept").unwrap();
+    std::fs::create_dir_all(src.join("zz")).unwrap();
+    std::fs::write(src.join("zz/f"), b"zz").unwrap();
     let cfg = repo.config();
     let packer = Packer::new(
         repo.storage().clone(),
@@ -177,8 +180,10 @@ fn a_deleted_directory_built_as_a_lattice_is_counted_without_walking_every_path(
     for _ in 0..60 {
         id = store(vec![named(b"a", id), named(b"b", id)]);
     }
-    // The source's path down to it, the lattice in the place of a directory now gone.
-    id = store(vec![named(b"lattice", id)]);
+    // The source's path down to it, the lattice in the place of a directory now gone, and
+    // after it a directory still there.
+    let zz = store(vec![Node::bare(b"f", NodeKind::File)]);
+    id = store(vec![named(b"lattice", id), named(b"zz", zz)]);
     let components: Vec<Vec<u8>> = src
         .components()
         .skip(1)
@@ -224,10 +229,13 @@ fn a_deleted_directory_built_as_a_lattice_is_counted_without_walking_every_path(
         .unwrap();
     assert_eq!(b.parent, Some(parent));
     assert_eq!(b.summary.files_deleted, 1 << 60, "{:?}", b.summary);
-    assert_eq!(b.summary.files_new, 1, "{:?}", b.summary);
+    // zz/f against its parent node: zz's parent tree was found after the lattice.
+    let s = &b.summary;
+    assert_eq!((s.files_new, s.files_changed), (1, 1), "{s:?}");
     let target = dir_.path().join("t");
     let index = repo.load_index().unwrap();
     let restored = restore_verified(&repo, &index, &b.snapshot_id.unwrap(), &target, &src);
     assert_eq!(std::fs::read(restored.join("kept")).unwrap(), b"kept");
+    assert_eq!(std::fs::read(restored.join("zz/f")).unwrap(), b"zz");
     assert!(!restored.join("lattice").exists());
 }
