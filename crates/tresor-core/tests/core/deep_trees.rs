@@ -156,6 +156,43 @@ fn a_deleted_directory_built_as_a_lattice_is_counted_without_walking_every_path(
     std::fs::write(src.join("kept"), b"kept").unwrap();
     std::fs::create_dir_all(src.join("zz")).unwrap();
     std::fs::write(src.join("zz/f"), b"zz").unwrap();
+    let parent = lattice_parent(&repo, &src);
+    let opts = tresor_core::archiver::BackupOptions {
+        parent: tresor_core::archiver::ParentChoice::Id(parent),
+        ..backup_options(&src, "lattice")
+    };
+    // Bounded: one visit per path would run for years; fail after a minute instead (the
+    // backup runs on a thread of its own, left behind then).
+    let (tx, rx) = std::sync::mpsc::channel();
+    let opened = storage.clone();
+    std::thread::spawn(move || {
+        let repo = tresor_core::Repository::open(opened, "admin").unwrap();
+        let _ = tx.send(tresor_core::archiver::backup(&repo, opts, &NoProgress));
+    });
+    let b = rx
+        .recv_timeout(std::time::Duration::from_secs(60))
+        .expect("the backup ends within a minute")
+        .unwrap();
+    assert_eq!(b.parent, Some(parent));
+    assert_eq!(b.summary.files_deleted, 1 << 60, "{:?}", b.summary);
+    // zz/f against its parent node: zz's parent tree was found after the lattice.
+    let s = &b.summary;
+    assert_eq!((s.files_new, s.files_changed), (1, 1), "{s:?}");
+    let target = dir_.path().join("t");
+    let index = repo.load_index().unwrap();
+    let restored = restore_verified(&repo, &index, &b.snapshot_id.unwrap(), &target, &src);
+    assert_eq!(std::fs::read(restored.join("kept")).unwrap(), b"kept");
+    assert_eq!(std::fs::read(restored.join("zz/f")).unwrap(), b"zz");
+    assert!(!restored.join("lattice").exists());
+}
+
+/// A snapshot of `src` for host `lattice` whose tree holds, at `src`, a directory `lattice` —
+/// 60 levels, each tree listing the next twice as `a` and `b`, one file at the bottom — and a
+/// directory `zz` with a file `f`.
+fn lattice_parent(
+    repo: &tresor_core::Repository,
+    src: &std::path::Path,
+) -> tresor_format::ObjectId {
     let cfg = repo.config();
     let packer = Packer::new(
         repo.storage().clone(),
@@ -210,32 +247,5 @@ fn a_deleted_directory_built_as_a_lattice_is_counted_without_walking_every_path(
         markers: vec![],
         original: None,
     };
-    let parent = repo.save_snapshot(&snap).unwrap();
-    let opts = tresor_core::archiver::BackupOptions {
-        parent: tresor_core::archiver::ParentChoice::Id(parent),
-        ..backup_options(&src, "lattice")
-    };
-    // Bounded: one visit per path would run for years; fail after a minute instead (the
-    // backup runs on a thread of its own, left behind then).
-    let (tx, rx) = std::sync::mpsc::channel();
-    let opened = storage.clone();
-    std::thread::spawn(move || {
-        let repo = tresor_core::Repository::open(opened, "admin").unwrap();
-        let _ = tx.send(tresor_core::archiver::backup(&repo, opts, &NoProgress));
-    });
-    let b = rx
-        .recv_timeout(std::time::Duration::from_secs(60))
-        .expect("the backup ends within a minute")
-        .unwrap();
-    assert_eq!(b.parent, Some(parent));
-    assert_eq!(b.summary.files_deleted, 1 << 60, "{:?}", b.summary);
-    // zz/f against its parent node: zz's parent tree was found after the lattice.
-    let s = &b.summary;
-    assert_eq!((s.files_new, s.files_changed), (1, 1), "{s:?}");
-    let target = dir_.path().join("t");
-    let index = repo.load_index().unwrap();
-    let restored = restore_verified(&repo, &index, &b.snapshot_id.unwrap(), &target, &src);
-    assert_eq!(std::fs::read(restored.join("kept")).unwrap(), b"kept");
-    assert_eq!(std::fs::read(restored.join("zz/f")).unwrap(), b"zz");
-    assert!(!restored.join("lattice").exists());
+    repo.save_snapshot(&snap).unwrap()
 }
