@@ -229,10 +229,10 @@ impl<'a> Walker<'a> {
     }
 
     /// A parent tree, from the local cache or the repository; `None` when it cannot be read.
-    fn parent_tree_quiet(&self, id: &BlobId) -> Option<Tree> {
+    fn parent_tree_quiet(&self, id: &BlobId) -> Option<ParentTree> {
         match &self.cached {
-            Some(c) => cached_tree(c, id).and_then(|t| t.to_tree().ok()),
-            None => self.reader.load_tree(id).ok(),
+            Some(c) => cached_tree(c, id),
+            None => self.reader.load_encoded_tree(id).ok(),
         }
     }
 
@@ -723,13 +723,13 @@ impl<'a> Walker<'a> {
             files: u64,
             dirs: Vec<BlobId>,
         }
+        // Counted from the validated tree without decoding its nodes: every directory has
+        // one subtree and nothing else has one (format §10).
         let open = |id: BlobId| {
-            let nodes = self
-                .parent_tree_quiet(&id)
-                .map(|t| t.nodes)
-                .unwrap_or_default();
-            let dirs: Vec<BlobId> = nodes.iter().filter_map(|n| n.subtree).rev().collect();
-            let files = nodes.iter().filter(|n| n.kind != NodeKind::Dir).count() as u64;
+            let (files, dirs) = self.parent_tree_quiet(&id).map_or((0, Vec::new()), |t| {
+                let dirs: Vec<BlobId> = t.subtrees().iter().rev().copied().collect();
+                ((t.len() - dirs.len()) as u64, dirs)
+            });
             Frame { id, files, dirs }
         };
         if let Some(n) = memo.get(&root) {
