@@ -79,6 +79,15 @@ pub struct OpenCache {
 }
 
 impl OpenCache {
+    /// `file`, whose trees are checked against their ids under `id_key`.
+    fn new(file: std::fs::File, id_key: &[u8; 32]) -> Self {
+        OpenCache {
+            file,
+            id_key: *id_key,
+            damaged: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
+
     /// Whether a tree read from the file failed its check (then the file is written anew, not
     /// renewed).
     pub fn damaged(&self) -> bool {
@@ -120,9 +129,10 @@ impl TreeBytes {
 
 /// The trees a backup collects for the next cache file ([`TreeCache::save`]). A tree this run
 /// encoded is appended to an unnamed temporary file in the cache directory as it is made
-/// (`O_TMPFILE`: no name another process could open; gone when closed) and read back, checked against its id, when the
-/// cache is written: memory holds about 100 bytes per tree, not the trees (3.5 MB for the 60,000
-/// entries of the bench tree; a host's whole metadata for a large one). Trees of the loaded
+/// (`O_TMPFILE`: no name another process could open; gone when closed) and read back, checked
+/// against its id, when the cache is written: memory holds about 100 bytes per tree, not the
+/// trees (3.5 MB for the 60,000 entries of the bench tree; a host's whole metadata for a large
+/// one). Trees of the loaded
 /// cache are kept where they are. When the file cannot be made or written, trees are held in
 /// memory as before.
 pub struct Collected {
@@ -171,11 +181,7 @@ impl Collected {
         use std::os::unix::fs::FileExt;
         if self.spill.is_none() {
             std::fs::create_dir_all(&self.dir)?;
-            let open = OpenCache {
-                file: tempfile::tempfile_in(&self.dir)?,
-                id_key: self.id_key,
-                damaged: std::sync::atomic::AtomicBool::new(false),
-            };
+            let open = OpenCache::new(tempfile::tempfile_in(&self.dir)?, &self.id_key);
             self.spill = Some((std::sync::Arc::new(open), 0));
         }
         let (file, end) = self.spill.as_mut().expect("made above");
@@ -252,11 +258,7 @@ impl TreeCache {
         if file.version != CACHE_VERSION {
             return None;
         }
-        let open = std::sync::Arc::new(OpenCache {
-            file: f,
-            id_key: *id_key,
-            damaged: std::sync::atomic::AtomicBool::new(false),
-        });
+        let open = std::sync::Arc::new(OpenCache::new(f, id_key));
         let mut trees = IdMap::default();
         for (id, b) in file.trees {
             // Each tree is checked against its keyed id when it is read (`TreeBytes::bytes`),
