@@ -383,6 +383,18 @@ pub fn is_root() -> bool {
     rustix::process::geteuid().is_root()
 }
 
+/// This process's effective user and group ids, asked once (a restore or backup does not change
+/// them; asking cost a restore two system calls a file).
+pub fn effective_ids() -> (u32, u32) {
+    static IDS: std::sync::OnceLock<(u32, u32)> = std::sync::OnceLock::new();
+    *IDS.get_or_init(|| {
+        (
+            rustix::process::geteuid().as_raw(),
+            rustix::process::getegid().as_raw(),
+        )
+    })
+}
+
 /// Raise the soft open-files limit to the hard limit (deep trees hold one fd per level).
 pub fn raise_fd_limit() {
     use rustix::process::{Resource, getrlimit, setrlimit};

@@ -206,7 +206,7 @@ fn as_made(fd: BorrowedFd<'_>) -> bool {
     let Ok(st) = rustix::fs::fstat(fd) else {
         return false;
     };
-    let ours = st.st_uid == rustix::process::geteuid().as_raw();
+    let ours = st.st_uid == crate::fsmeta::effective_ids().0;
     let acl = rustix::fs::fgetxattr(fd, "system.posix_acl_default", &mut [0u8; 0][..]);
     ours && st.st_mode & 0o7777 == 0o700 && !matches!(acl, Ok(n) if n > 0)
 }

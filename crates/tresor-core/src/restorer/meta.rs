@@ -50,15 +50,7 @@ fn times(node: &Node) -> Timestamps {
 /// Whether an entry created now by this process in a directory this restore created is
 /// already owned as `node` says (then no chown is needed).
 pub(super) fn owned_as_created(node: &Node) -> bool {
-    // Asked once: a restore does not change its ids, and asking cost two system calls a file.
-    static IDS: std::sync::OnceLock<(u32, u32)> = std::sync::OnceLock::new();
-    let ids = IDS.get_or_init(|| {
-        (
-            rustix::process::geteuid().as_raw(),
-            rustix::process::getegid().as_raw(),
-        )
-    });
-    (node.uid, node.gid) == *ids
+    (node.uid, node.gid) == crate::fsmeta::effective_ids()
 }
 
 /// The permission bits a new file in a directory this restore created can be created with,
