@@ -35,16 +35,7 @@ fn one_level_too_deep_is_damage_everywhere() {
     let (_, repo) = setup(dir_.path());
     // Trees T0 (root) … TL, each holding "d" → the next; TL (empty) lies at depth L.
     let levels = MAX_TREE_DEPTH + 1;
-    let cfg = repo.config();
-    let packer = Packer::new(
-        repo.storage().clone(),
-        repo.key().clone(),
-        repo.signer_copy(),
-        cfg.pack_size,
-        0,
-        2,
-        false,
-    );
+    let packer = tree_packer(&repo);
     let mut bytes = Tree::default().encode();
     let mut id = repo.key().blob_id(&bytes);
     for _ in 0..levels {
@@ -57,23 +48,7 @@ fn one_level_too_deep_is_damage_everywhere() {
     }
     packer.add(BlobType::Tree, id, bytes).unwrap();
     packer.finish().unwrap();
-    let snap = Snapshot {
-        version: tresor_format::FORMAT_VERSION,
-        time: "2026-01-01T00:00:00Z".into(),
-        tree: id,
-        paths: vec!["/d".into()],
-        hostname: "deep".into(),
-        username: "t".into(),
-        uid: 0,
-        gid: 0,
-        tags: vec![],
-        excludes: vec![],
-        parent: None,
-        summary: None,
-        program_version: "test".into(),
-        markers: vec![],
-        original: None,
-    };
+    let snap = snapshot(id, "/d", "deep");
     let snap_id = repo.save_snapshot(&snap).unwrap();
     let too_deep = format!("nested deeper than {MAX_TREE_DEPTH} directories");
     let path = "/d".repeat(levels);
@@ -193,16 +168,7 @@ fn lattice_parent(
     repo: &tresor_core::Repository,
     src: &std::path::Path,
 ) -> tresor_format::ObjectId {
-    let cfg = repo.config();
-    let packer = Packer::new(
-        repo.storage().clone(),
-        repo.key().clone(),
-        repo.signer_copy(),
-        cfg.pack_size,
-        0,
-        2,
-        false,
-    );
+    let packer = tree_packer(repo);
     let store = |nodes: Vec<Node>| {
         let bytes = Tree { nodes }.encode_checked().unwrap();
         let id = repo.key().blob_id(&bytes);
@@ -230,12 +196,32 @@ fn lattice_parent(
         id = store(vec![named(name, id)]);
     }
     packer.finish().unwrap();
-    let snap = Snapshot {
+    let path = src.display().to_string();
+    repo.save_snapshot(&snapshot(id, &path, "lattice")).unwrap()
+}
+
+/// A packer for crafted trees (no compression, two workers).
+fn tree_packer(repo: &tresor_core::Repository) -> Packer {
+    let cfg = repo.config();
+    Packer::new(
+        repo.storage().clone(),
+        repo.key().clone(),
+        repo.signer_copy(),
+        cfg.pack_size,
+        0,
+        2,
+        false,
+    )
+}
+
+/// A snapshot of root tree `tree` for `path` and `host`, dated 2026-01-01.
+fn snapshot(tree: BlobId, path: &str, host: &str) -> Snapshot {
+    Snapshot {
         version: tresor_format::FORMAT_VERSION,
         time: "2026-01-01T00:00:00Z".into(),
-        tree: id,
-        paths: vec![src.display().to_string()],
-        hostname: "lattice".into(),
+        tree,
+        paths: vec![path.into()],
+        hostname: host.into(),
         username: "t".into(),
         uid: 0,
         gid: 0,
@@ -246,6 +232,5 @@ fn lattice_parent(
         program_version: "test".into(),
         markers: vec![],
         original: None,
-    };
-    repo.save_snapshot(&snap).unwrap()
+    }
 }
