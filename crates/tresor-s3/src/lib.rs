@@ -1532,13 +1532,20 @@ impl Storage for S3Storage {
     }
 
     fn write(&self, kind: Kind, name: &str, data: &[u8]) -> Result<()> {
-        self.write_object(kind, name, data, false)
+        self.write_object(kind, name, Buffer::from(data.to_vec()), false)
     }
 
-    /// Written with [`S3Options::storage_class_metadata`] whatever the kind (tree packs).
+    /// The buffer itself is the request body (no copy): nothing comes back to reuse.
+    fn write_vec(&self, kind: Kind, name: &str, data: Vec<u8>) -> Result<Option<Vec<u8>>> {
+        self.write_object(kind, name, Buffer::from(data), false)?;
+        Ok(None)
+    }
+
+    /// Written with [`S3Options::storage_class_metadata`] whatever the kind (tree packs); the
+    /// buffer is the request body, as in [`Storage::write_vec`].
     fn write_vec_hot(&self, kind: Kind, name: &str, data: Vec<u8>) -> Result<Option<Vec<u8>>> {
-        self.write_object(kind, name, &data, true)?;
-        Ok(Some(data))
+        self.write_object(kind, name, Buffer::from(data), true)?;
+        Ok(None)
     }
 
     /// From `HEAD`: `x-amz-storage-class` and `x-amz-restore` (an unreadable one is an error).
@@ -1732,7 +1739,7 @@ impl S3Storage {
         }
     }
 
-    fn write_object(&self, kind: Kind, name: &str, data: &[u8], hot: bool) -> Result<()> {
+    fn write_object(&self, kind: Kind, name: &str, data: Buffer, hot: bool) -> Result<()> {
         check_name(kind, name)?;
         let path = object_key(kind, name);
         let op = if kind == Kind::Pack && !hot {
@@ -1740,7 +1747,6 @@ impl S3Storage {
         } else {
             self.op.clone()
         };
-        let data = Buffer::from(data.to_vec());
         let etag_is_md5 = self.etag_is_md5;
         let created = self.call("write", &what(kind, name), || {
             let (op, path, data) = (op.clone(), path.clone(), data.clone());
