@@ -18,7 +18,7 @@
 # bucket, any status), so no proxy sits in the data path; "stored" is the sum of the object sizes
 # in the bucket after the backup (ListObjectsV2).
 #
-# Both tools use their defaults (tresor: 16 MiB packs, zstd 3; restic: compression auto, 16 MiB
+# Both tools use their defaults (tresor: 32 MiB packs, zstd 3; restic: compression auto, 16 MiB
 # packs). Before each backup the dataset is read once (warm page cache); restores go to an empty
 # directory on the same disk. The first repetition's restore is compared with the source
 # (diff -r --no-dereference).

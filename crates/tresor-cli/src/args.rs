@@ -538,8 +538,8 @@ pub struct KeyAddArgs {
 pub struct InitArgs {
     #[command(flatten)]
     pub new: NewPasswordArgs,
-    /// Target pack size in MiB.
-    #[arg(long, default_value_t = 16)]
+    /// Target pack size in MiB (packs are fewer and larger with more: fewer PUT requests).
+    #[arg(long, default_value_t = tresor_format::config::DEFAULT_PACK_SIZE >> 20)]
     pub pack_size_mib: u64,
     /// zstd compression level (0 = off, 1–19).
     #[arg(long, default_value_t = 3)]

@@ -94,7 +94,7 @@ pub const EXAMPLES: &[(&str, &[&str])] = &[
         "init",
         &[
             "tresor -r /srv/backup init",
-            "tresor -r s3://my-bucket/laptop init --pack-size-mib 32",
+            "tresor -r s3://my-bucket/laptop init --pack-size-mib 64",
             "tresor -r tresor+https://backup.example.com:8443/main init",
         ],
     ),

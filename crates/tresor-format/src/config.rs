@@ -6,8 +6,12 @@ use crate::chunker::ChunkerParams;
 use crate::error::{FormatError, Result};
 use serde::{Deserialize, Serialize};
 
-/// Default target pack size in bytes (16 MiB).
-pub const DEFAULT_PACK_SIZE: u64 = 16 * 1024 * 1024;
+/// Default target pack size of new repositories, bytes (32 MiB; it was 16 MiB, and a repository
+/// keeps the size its config records). Half the PUT requests of 16 MiB packs for
+/// the same data, which is what object stores bill per request and cold storage classes bill
+/// per object; rustic's default data pack size is the same (`rustic_core`,
+/// `DEFAULT_DATA_SIZE`). A reader's limits grow with it (format §5, §12).
+pub const DEFAULT_PACK_SIZE: u64 = 32 * 1024 * 1024;
 
 /// Repository config.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -760,7 +760,7 @@ fn a_paper_key_import_rebuilds_a_lost_trust_record() {
     assert!(
         stderr(&o).contains(
             "warning: the repository had no trust record: a new one trusts the config as it is \
-             now (chunks 262144/1048576/4194304 bytes, packs of 16777216 bytes, compression \
+             now (chunks 262144/1048576/4194304 bytes, packs of 33554432 bytes, compression \
              level 3, object lock none) and only the imported key"
         ),
         "{}",

@@ -1,5 +1,5 @@
 //! Spool files: an open pack's stored bytes go to a file as the pack fills, so that a worker
-//! holds about [`SPILL_AT`] bytes of it in memory, not the whole pack (16 MiB by default).
+//! holds about [`SPILL_AT`] bytes of it in memory, not the whole pack (32 MiB by default).
 //!
 //! A spool file is `.tmp-spool-<16 hex digits>` in the storage's spool folder
 //! ([`Storage::spool_dir`](tresor_storage::Storage::spool_dir): a local repository's `data/`,
