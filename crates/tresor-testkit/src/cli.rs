@@ -47,11 +47,20 @@ impl Env {
         self.dir.path().join(p)
     }
 
+    /// `XDG_CACHE_HOME` of [`Env::cmd`]: `xdg-cache` in the temporary directory, so the
+    /// default cache of its commands is `xdg-cache/tresor`.
+    pub fn cache_home(&self) -> PathBuf {
+        self.path("xdg-cache")
+    }
+
     /// `tresor` with `TRESOR_REPOSITORY` and `TRESOR_PASSWORD` set for this repository (and
-    /// the other password sources removed).
+    /// the other password sources removed), and its default cache (`$XDG_CACHE_HOME/tresor`)
+    /// inside the temporary directory ([`Env::cache_home`]), not in the home of whoever runs
+    /// the tests: each test's caches are its own and go when it ends.
     pub fn cmd(&self) -> Command {
         let mut c = Command::new(tresor_bin());
         c.env("TRESOR_REPOSITORY", &self.repo)
+            .env("XDG_CACHE_HOME", self.cache_home())
             .env("TRESOR_PASSWORD", PASSWORD)
             .env_remove("TRESOR_PASSWORD_FILE")
             .env_remove("TRESOR_PASSWORD_COMMAND");

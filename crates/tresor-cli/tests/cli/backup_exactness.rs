@@ -467,6 +467,71 @@ fn parent_trees_read_from_the_repository_make_a_whole_tree_cache() {
     );
 }
 
+/// The tree cache is written without `fsync` (renamed into place): what a crash can leave —
+/// an empty file, or one cut short — is no cache, never a wrong parent. The backup takes its
+/// parent trees from the repository, finds every file unmodified and writes a whole cache.
+#[test]
+fn a_tree_cache_cut_short_is_no_cache() {
+    let env = Env::new();
+    env.init();
+    let (src, cache) = (env.path("src"), env.path("cache"));
+    std::fs::create_dir_all(src.join("d")).unwrap();
+    for i in 0..30u64 {
+        std::fs::write(src.join(format!("d/f{i:02}")), pseudo_random(i, 300)).unwrap();
+    }
+    let backup = || {
+        let args = ["--cache-dir", cache.to_str().unwrap(), "backup", "--json"];
+        json(&env.ok(&[&args[..], &[src.to_str().unwrap()]].concat()))
+    };
+    backup();
+    let file = walk_files(&cache)
+        .into_iter()
+        .find(|p| {
+            p.file_name()
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .starts_with("parent-")
+        })
+        .expect("a tree cache file");
+    let whole = std::fs::read(&file).unwrap();
+    for cut in [0, whole.len() / 2, whole.len() - 1] {
+        std::fs::write(&file, &whole[..cut]).unwrap();
+        let v = backup();
+        assert_eq!(v["files_unmodified"], 30, "cut at {cut}: {v}");
+        assert_eq!(v["errors"], 0, "cut at {cut}: {v}");
+        assert_eq!(
+            std::fs::read(&file).unwrap().len(),
+            whole.len(),
+            "cut at {cut}"
+        );
+    }
+}
+
+/// The CLI tests' commands ([`Env::cmd`]) keep their default cache in the test's temporary
+/// directory, never in the home of whoever runs the tests (it was `~/.cache/tresor`: some 800
+/// directories a run, left behind).
+#[test]
+fn test_commands_keep_their_default_cache_in_the_test_directory() {
+    let env = Env::new();
+    env.init();
+    let src = env.path("src");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("f"), b"cached").unwrap();
+    env.ok(&["backup", src.to_str().unwrap()]);
+    let config = walk_files(&env.repo.join("config")).remove(0);
+    let config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(config).unwrap()).unwrap();
+    let id = config["id"].as_str().unwrap();
+    let own = env.cache_home().join("tresor").join(id);
+    assert!(
+        walk_files(&own).iter().any(|p| p.ends_with("seen")),
+        "{own:?}"
+    );
+    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap();
+    assert!(!home.join(".cache/tresor").join(id).exists());
+}
+
 fn walk_files(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     for e in std::fs::read_dir(dir).unwrap().flatten() {
