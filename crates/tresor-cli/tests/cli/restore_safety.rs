@@ -158,7 +158,7 @@ fn planted_entries_are_replaced_and_never_made_setuid_root() {
     let t = env.path("t");
     let restored = t.join(src.strip_prefix("/").unwrap());
     plant(&restored, &src, &out, "secret");
-    let skip = [env.repo.clone(), t.clone()];
+    let skip = [env.repo.clone(), env.cache_home(), t.clone()];
     let before = state(env.dir.path(), &skip);
     let o = env.ok(&[
         "restore",
@@ -217,7 +217,7 @@ fn as_a_user_links_are_not_followed_and_setid_bits_need_the_owner() {
         chown(&up, USER);
         up = up.parent().unwrap().to_path_buf();
     }
-    let skip = [env.repo.clone(), t.clone()];
+    let skip = [env.repo.clone(), env.cache_home(), t.clone()];
     let before = state(env.dir.path(), &skip);
     let target = t.to_str().unwrap();
     let o = as_user(&env, &["restore", "latest", "--target", target, "--json"]);
@@ -268,7 +268,7 @@ fn as_a_user_dropped_privileges_are_named_in_warnings() {
     let t = env.path("t");
     std::fs::create_dir(&t).unwrap();
     chown(&t, USER);
-    let skip = [env.repo.clone(), t.clone()];
+    let skip = [env.repo.clone(), env.cache_home(), t.clone()];
     let before = state(env.dir.path(), &skip);
     let o = as_user(
         &env,
@@ -400,7 +400,7 @@ impl Privileged {
         env.backup_json(&[&src], &[], 0);
         let full = env.snapshot_ids().pop().unwrap();
         assert_ne!(put_only, full);
-        let before = state(env.dir.path(), std::slice::from_ref(&env.repo));
+        let before = state(env.dir.path(), &[env.repo.clone(), env.cache_home()]);
         Some(Privileged {
             env,
             src,
@@ -420,9 +420,14 @@ impl Privileged {
         (r, t.join(self.src.strip_prefix("/").unwrap()))
     }
 
-    /// Nothing but the repository and `target` changed in the test directory.
+    /// Nothing but the repository, the cache (its request log) and `target` changed in the
+    /// test directory.
     fn assert_only(&self, target: &str) {
-        let skip = [self.env.repo.clone(), self.env.path(target)];
+        let skip = [
+            self.env.repo.clone(),
+            self.env.cache_home(),
+            self.env.path(target),
+        ];
         let now = state(self.env.dir.path(), &skip);
         let mut before = self.before.clone();
         before.retain(|p, _| !p.starts_with(self.env.path(target)));
