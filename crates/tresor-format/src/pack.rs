@@ -30,8 +30,8 @@ pub const FRAME_TARGET: usize = 1 << 20;
 /// Most blobs tresor's writers put in one pack of `pack_size` bytes: as many as the smallest
 /// stored blob (104 bytes, §7) would fill, at least 1. Frames let a pack hold far more small
 /// blobs than its stored bytes would (a member costs no padding and compresses), so writers
-/// close a pack at this count too; index objects then keep the size bound of their limit
-/// (`INDEX_EVERY × pack_size`, format §9) that version 2's stored sizes gave them.
+/// close a pack at this count too; one pack's index entries then stay within `pack_size` bytes
+/// (format §2, §9), as version 2's stored sizes kept them.
 pub const fn max_entries(pack_size: u64) -> usize {
     let n = pack_size / crate::blob::stored_len(0) as u64;
     if n == 0 { 1 } else { n as usize }

@@ -39,15 +39,16 @@ pub const PRUNE_RECORD: u64 = 64 * MIB;
 pub const TRUST: u64 = 16 * MIB;
 /// Index object, at least: prune and repair write about 65 536 blobs per object (about 6 MB).
 pub const INDEX_MIN: u64 = 64 * MIB;
-/// Packs per index object that readers' size limit for index objects is sized for
-/// ([`max_index_size`]: `INDEX_EVERY × pack_size`). Backups list up to twice as many packs in
-/// one (the packer's `INDEX_FLUSH`) but count its bytes and stay within the limit.
+/// Packs per index object that readers' size limit for index objects is sized for, below
+/// [`INDEX_CAP`] ([`max_index_size`]). Backups list up to twice as many packs in one (the
+/// packer's `INDEX_FLUSH`) but count its bytes and stay within the limit.
 pub const INDEX_EVERY: usize = 16;
 
 /// The largest object of `kind` readers take in, bytes. Index objects and packs scale with the
 /// config's `pack_size`: an index entry (with its dedup list entry, about 80 bytes) is smaller
-/// than the smallest stored blob (104 bytes), so the limit has room for [`INDEX_EVERY`] packs'
-/// entries (a backup writes its index object before it would pass the limit); a pack holds up to
+/// than the smallest stored blob (104 bytes), so the limit has room for one pack's entries and
+/// for [`INDEX_EVERY`] packs' below [`INDEX_CAP`] (a backup writes its index object before it
+/// would pass the limit); a pack holds up to
 /// `pack_size` bytes of blobs, one more blob (a tree blob may reach [`MAX_TREE_SIZE`]) and a
 /// header of under 50 bytes per blob.
 pub fn max_object_size(kind: Kind, config: &Config) -> u64 {
@@ -67,11 +68,22 @@ pub fn max_object_size(kind: Kind, config: &Config) -> u64 {
     }
 }
 
+/// Index objects' limit stops growing with `pack_size` here (bytes, 256 MiB: what 16 MiB packs
+/// gave), unless one pack's entries need more: a reader holds an index object sealed and opened
+/// (twice its size), and a put-only host can write one as large as the limit.
+pub const INDEX_CAP: u64 = 256 * MIB;
+
 /// The largest index object readers take in from a repository of `pack_size` (bytes):
-/// [`INDEX_MIN`] or [`INDEX_EVERY`] × `pack_size`, whichever is larger. The packer counts the
-/// bytes of the index object it collects against this and writes it before it would pass.
+/// [`INDEX_EVERY`] × `pack_size` at most [`INDEX_CAP`], at least [`INDEX_MIN`] — and at least
+/// `pack_size`, which holds one pack's entries (at most `pack_size / 104` of them, about 80
+/// bytes each: `tresor_format::pack::max_entries`). The packer counts the bytes of the index
+/// object it collects against this and writes it before it would pass (at 8 MiB, or with one
+/// pack). 256 MiB for the default 32 MiB packs and for 16 MiB ones.
 pub fn max_index_size(pack_size: u64) -> u64 {
-    INDEX_MIN.max((INDEX_EVERY as u64).saturating_mul(pack_size))
+    let scaled = (INDEX_EVERY as u64)
+        .saturating_mul(pack_size)
+        .min(INDEX_CAP);
+    INDEX_MIN.max(scaled).max(pack_size)
 }
 
 /// The largest stored length of a blob of `blob_type` (format §7): a data blob holds at most
@@ -131,9 +143,25 @@ mod tests {
     #[test]
     fn limits_cover_what_writers_produce() {
         let c = Config::new().unwrap();
+        assert_eq!(c.pack_size, 32 * MIB);
         assert_eq!(max_object_size(Kind::Index, &c), 256 * MIB);
+        // Small packs: the floor; huge ones: one pack's entries (never 16 of them).
+        assert_eq!(max_index_size(MIB), 64 * MIB);
+        assert_eq!(max_index_size(1 << 30), 1 << 30);
+        let one_pack = tresor_format::pack::max_entries(1 << 30) as u64 * 80;
+        assert!(one_pack < max_index_size(1 << 30), "{one_pack}");
         assert_eq!(
             max_object_size(Kind::Pack, &c),
+            2 * (32 * MIB + 256 * MIB) + MIB
+        );
+        // A repository made with the earlier default (16 MiB) keeps its own limits.
+        let old = Config {
+            pack_size: 16 * MIB,
+            ..c.clone()
+        };
+        assert_eq!(max_object_size(Kind::Index, &old), 256 * MIB);
+        assert_eq!(
+            max_object_size(Kind::Pack, &old),
             2 * (16 * MIB + 256 * MIB) + MIB
         );
         // Padmé (format §7): 4 MiB + 5 rounds up to a multiple of 128 KiB, 256 MiB + 5 of 8 MiB.
