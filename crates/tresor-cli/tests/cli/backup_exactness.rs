@@ -467,9 +467,9 @@ fn parent_trees_read_from_the_repository_make_a_whole_tree_cache() {
     );
 }
 
-/// The tree cache is written without `fsync` (renamed into place): what a crash can leave —
-/// an empty file, or one cut short — is no cache, never a wrong parent. The backup takes its
-/// parent trees from the repository, finds every file unmodified and writes a whole cache.
+/// A tree cache file cut short (an empty file, half of it, all but its last byte — a full disk,
+/// a copy interrupted) is no cache, never a wrong parent: the backup takes its parent trees from
+/// the repository, finds every file unmodified and writes a whole cache again.
 #[test]
 fn a_tree_cache_cut_short_is_no_cache() {
     let env = Env::new();

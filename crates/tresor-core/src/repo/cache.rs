@@ -343,11 +343,11 @@ impl TreeCache {
 
 /// Write a cache file at `path` (mode 0600), streamed field by field (postcard encodes a struct
 /// as its fields one after the other, a sequence as its length and its items): one tree in
-/// memory at a time. Not synced: the file is renamed over the old one after it is written, and
-/// a file a crash left short or damaged is what [`TreeCache::load`] already takes as no cache
-/// (it does not decode) or as trees that are not theirs (checked against their ids): a backup
-/// then reads its files again — an `fsync` on every backup (half a millisecond of an unchanged
-/// single-file rerun of ~10 ms) buys nothing the repository does not keep.
+/// memory at a time; synced before [`TreeCache::save`] renames it into place. The sync is
+/// needed: [`TreeCache::load`] checks every tree against its id, but not `root` or the snapshot
+/// id (a put-only key's next parent), and on file systems that may commit a rename before the
+/// data (ext4 `data=writeback`, XFS) a crash could leave a full-length file with blocks never
+/// written, whose fields then decode from the wrong place.
 fn write_cache_file(
     path: &Path,
     snapshot: ObjectId,
@@ -369,7 +369,8 @@ fn write_cache_file(
         put(&mut w, serde_bytes::Bytes::new(&b.bytes()?))?;
     }
     put(&mut w, &snapshot)?;
-    w.into_inner().map(drop).map_err(|e| e.into_error())
+    let f = w.into_inner().map_err(|e| e.into_error())?;
+    f.sync_all()
 }
 
 /// Append `value`'s postcard encoding to `w`.
