@@ -75,7 +75,7 @@ fn drop_empty_options() {
     }
 }
 
-/// Client commands: pack buffers (16 MiB and more) come and go all the time. With glibc's
+/// Client commands: pack buffers (up to a pack, 32 MiB by default) come and go all the time. With glibc's
 /// dynamic mmap threshold, freed buffers raise the threshold and later ones are carved from
 /// the heap, which is never returned: peak memory creeps up. A fixed threshold keeps large
 /// buffers in mmap (the packer recycles the ones it uses most).

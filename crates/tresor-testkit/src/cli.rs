@@ -61,6 +61,7 @@ impl Env {
         let mut c = Command::new(tresor_bin());
         c.env("TRESOR_REPOSITORY", &self.repo)
             .env("XDG_CACHE_HOME", self.cache_home())
+            .env_remove("TRESOR_CACHE_DIR")
             .env("TRESOR_PASSWORD", PASSWORD)
             .env_remove("TRESOR_PASSWORD_FILE")
             .env_remove("TRESOR_PASSWORD_COMMAND");

@@ -70,7 +70,11 @@ pub fn max_object_size(kind: Kind, config: &Config) -> u64 {
 
 /// Index objects' limit stops growing with `pack_size` here (bytes, 256 MiB: what 16 MiB packs
 /// gave), unless one pack's entries need more: a reader holds an index object sealed and opened
-/// (twice its size), and a put-only host can write one as large as the limit.
+/// (twice its size), and a put-only host can write one as large as the limit. The one exception
+/// to "no honest object is refused": tresor builds before backups counted index bytes against
+/// 8 MiB could write up to 16 × `pack_size` — above this only with `--pack-size-mib` over 16
+/// and millions of tiny blobs in one run; such an object is damage that `repair index` mends
+/// (format §2).
 pub const INDEX_CAP: u64 = 256 * MIB;
 
 /// The largest index object readers take in from a repository of `pack_size` (bytes):

@@ -12,8 +12,8 @@
 //! packs not yet indexed are unreferenced and later removed by prune; indexed ones are reused by
 //! the next backup. An index object lists up to [`INDEX_FLUSH`] packs (32), so a run of up to
 //! 32 packs writes a single one (a PUT each on S3); the price is that a crash may leave up to
-//! 31 stored packs unindexed (496 MiB at the default `pack_size`, 15 with the former 16 per
-//! object), which the next backup uploads again. The packer counts each index object's bytes
+//! 31 stored packs unindexed (992 MiB at the default 32 MiB `pack_size`, 15 packs with the
+//! former 16 per object), which the next backup uploads again. The packer counts each index object's bytes
 //! and writes it before it would pass 8 MiB (`upload::INDEX_TARGET`: only packs of tiny blobs
 //! get there; readers' limit, [`crate::repo::limits::max_index_size`], is larger).
 //!
@@ -66,9 +66,10 @@ use upload::{Pending, uploader};
 use worker::{Closed, Settings, Tail, WorkerCtx, worker};
 
 /// A run writes an index object once this many packs are stored and not yet listed (and one at
-/// its end): a run of up to `INDEX_FLUSH` packs (512 MiB at the default `pack_size`) writes
+/// its end): a run of up to `INDEX_FLUSH` packs (1 GiB at the default 32 MiB `pack_size`) writes
 /// one index object. An index object is also written earlier when the next pack would take it
-/// over readers' size limit (counted by the uploader), which only packs of many tiny blobs reach.
+/// over 8 MiB (`upload::INDEX_TARGET`, below readers' size limit; a pack whose own entries are
+/// more goes alone), which only packs of many tiny blobs reach.
 pub const INDEX_FLUSH: usize = 2 * crate::repo::limits::INDEX_EVERY;
 
 /// A batch of blobs is handed to the workers once it holds this many plaintext bytes…

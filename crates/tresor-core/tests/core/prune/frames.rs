@@ -8,7 +8,7 @@ use tresor_core::repo::index::Index;
 use tresor_format::BlobId;
 use tresor_format::blob::BlobType;
 
-/// A repository of `version` with default sizes (16 MiB packs, 1 MiB chunks).
+/// A repository of `version` with default sizes (32 MiB packs, 1 MiB chunks).
 fn env_of(version: u32) -> Env {
     let dir = tempfile::tempdir().unwrap();
     let guarded = Arc::new(Guarded::new(LocalStorage::new(dir.path().join("repo"))));
