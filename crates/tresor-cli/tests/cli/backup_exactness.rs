@@ -386,16 +386,7 @@ fn a_damaged_tree_cache_costs_reading_files_again_never_a_wrong_snapshot() {
     backup(&[]);
     let v = backup(&[]);
     assert_eq!(v["files_unmodified"], 120, "{v}");
-    let file = walk_files(&cache)
-        .into_iter()
-        .find(|p| {
-            p.file_name()
-                .unwrap()
-                .to_str()
-                .unwrap()
-                .starts_with("parent-")
-        })
-        .expect("a tree cache file");
+    let file = tree_cache_file(&cache);
     let mut bytes = std::fs::read(&file).unwrap();
     let n = bytes.len();
     for at in [n / 3, n / 2, 2 * n / 3] {
@@ -484,16 +475,7 @@ fn a_tree_cache_cut_short_is_no_cache() {
         json(&env.ok(&[&args[..], &[src.to_str().unwrap()]].concat()))
     };
     backup();
-    let file = walk_files(&cache)
-        .into_iter()
-        .find(|p| {
-            p.file_name()
-                .unwrap()
-                .to_str()
-                .unwrap()
-                .starts_with("parent-")
-        })
-        .expect("a tree cache file");
+    let file = tree_cache_file(&cache);
     let whole = std::fs::read(&file).unwrap();
     for cut in [0, whole.len() / 2, whole.len() - 1] {
         std::fs::write(&file, &whole[..cut]).unwrap();
@@ -530,6 +512,19 @@ fn test_commands_keep_their_default_cache_in_the_test_directory() {
     );
     let home = std::env::var_os("HOME").map(PathBuf::from).unwrap();
     assert!(!home.join(".cache/tresor").join(id).exists());
+}
+
+/// The tree cache file (`parent-…`) below the cache directory `cache`.
+fn tree_cache_file(cache: &Path) -> PathBuf {
+    walk_files(cache)
+        .into_iter()
+        .find(|p| {
+            p.file_name()
+                .unwrap()
+                .as_encoded_bytes()
+                .starts_with(b"parent-")
+        })
+        .expect("a tree cache file")
 }
 
 fn walk_files(dir: &Path) -> Vec<PathBuf> {
