@@ -21,6 +21,28 @@ use tresor_format::tree::{Node, NodeKind, Timestamp};
 use tresor_format::{BlobId, ObjectId};
 use tresor_storage::{Kind, Storage, layout};
 
+/// A snapshot of root tree `tree` for one backup path `path` of `host` (also its user) at
+/// `time` (RFC 3339), with nothing else: no tags, parent, summary or markers; uid and gid 0.
+pub fn snapshot_record(tree: BlobId, path: &str, host: &str, time: &str) -> Snapshot {
+    Snapshot {
+        version: tresor_format::FORMAT_VERSION,
+        time: time.into(),
+        tree,
+        paths: vec![path.into()],
+        hostname: host.into(),
+        username: host.into(),
+        uid: 0,
+        gid: 0,
+        tags: vec![],
+        excludes: vec![],
+        parent: None,
+        summary: None,
+        program_version: "tresor test".into(),
+        markers: vec![],
+        original: None,
+    }
+}
+
 /// One object to deliver: its kind, name (the BLAKE3 of `bytes`, unless forged) and bytes.
 #[derive(Clone)]
 pub struct Object {
@@ -297,23 +319,7 @@ impl<'a> Crafter<'a> {
         let soon = jiff::Timestamp::now()
             .checked_add(jiff::SignedDuration::from_hours(1))
             .unwrap();
-        let s = Snapshot {
-            version: tresor_format::FORMAT_VERSION,
-            time: soon.to_string(),
-            tree,
-            paths: vec!["/".into()],
-            hostname: host.into(),
-            username: "root".into(),
-            uid: 0,
-            gid: 0,
-            tags: vec![],
-            excludes: vec![],
-            parent: None,
-            summary: None,
-            program_version: "tresor 0.1.0".into(),
-            markers: vec![],
-            original: None,
-        };
+        let s = snapshot_record(tree, "/", host, &soon.to_string());
         Object::new(Kind::Snapshot, s.seal(self.key, self.signer).unwrap())
     }
 

@@ -216,21 +216,5 @@ fn tree_packer(repo: &tresor_core::Repository) -> Packer {
 
 /// A snapshot of root tree `tree` for `path` and `host`, dated 2026-01-01.
 fn snapshot(tree: BlobId, path: &str, host: &str) -> Snapshot {
-    Snapshot {
-        version: tresor_format::FORMAT_VERSION,
-        time: "2026-01-01T00:00:00Z".into(),
-        tree,
-        paths: vec![path.into()],
-        hostname: host.into(),
-        username: "t".into(),
-        uid: 0,
-        gid: 0,
-        tags: vec![],
-        excludes: vec![],
-        parent: None,
-        summary: None,
-        program_version: "test".into(),
-        markers: vec![],
-        original: None,
-    }
+    tresor_testkit::craft::snapshot_record(tree, path, host, "2026-01-01T00:00:00Z")
 }

@@ -159,23 +159,7 @@ fn node(name: &[u8], kind: NodeKind, subtree: Option<BlobId>) -> Node {
 }
 
 fn snapshot(tree: BlobId) -> Snapshot {
-    Snapshot {
-        version: tresor_format::FORMAT_VERSION,
-        time: "2026-12-01T00:00:00Z".into(),
-        tree,
-        paths: vec!["/home".into()],
-        hostname: "evil".into(),
-        username: "evil".into(),
-        uid: 0,
-        gid: 0,
-        tags: vec![],
-        excludes: vec![],
-        parent: None,
-        summary: None,
-        program_version: "forged".into(),
-        markers: vec![],
-        original: None,
-    }
+    tresor_testkit::craft::snapshot_record(tree, "/home", "evil", "2026-12-01T00:00:00Z")
 }
 
 /// A put-only host stores trees that break format §10 (postcard written directly, no

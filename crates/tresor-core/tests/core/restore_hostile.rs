@@ -15,7 +15,6 @@ use tresor_core::{CoreError, NoProgress, Repository, keys};
 use tresor_format::blob::BlobType;
 use tresor_format::index::IndexFile;
 use tresor_format::keyfile::KeyKind;
-use tresor_format::snapshot::Snapshot;
 use tresor_format::tree::{MAX_TREE_DEPTH, Node, NodeKind, Timestamp, Tree};
 use tresor_format::{BlobId, ObjectId};
 use tresor_storage::Kind;
@@ -90,23 +89,12 @@ impl<'r> Craft<'r> {
     fn snapshot(self, root: Vec<Node>) -> ObjectId {
         let tree = self.tree(root);
         self.packer.finish().unwrap();
-        let snap = Snapshot {
-            version: tresor_format::FORMAT_VERSION,
-            time: "2026-11-30T12:00:00Z".into(),
+        let snap = tresor_testkit::craft::snapshot_record(
             tree,
-            paths: vec!["/crafted".into()],
-            hostname: "crafted".into(),
-            username: "x".into(),
-            uid: 0,
-            gid: 0,
-            tags: vec![],
-            excludes: vec![],
-            parent: None,
-            summary: None,
-            program_version: "hostile".into(),
-            markers: vec![],
-            original: None,
-        };
+            "/crafted",
+            "crafted",
+            "2026-11-30T12:00:00Z",
+        );
         self.repo.save_snapshot(&snap).unwrap()
     }
 }
