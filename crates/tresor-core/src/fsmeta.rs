@@ -380,7 +380,7 @@ pub fn read_file_xattrs(file: &std::fs::File) -> std::io::Result<Vec<Xattr>> {
 
 /// Whether this process runs as root (effective uid 0), so ownership can be restored.
 pub fn is_root() -> bool {
-    rustix::process::geteuid().is_root()
+    effective_ids().0 == 0
 }
 
 /// This process's effective user and group ids, asked once (a restore or backup does not change

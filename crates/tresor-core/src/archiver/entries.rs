@@ -67,16 +67,18 @@ impl<'p> Entries<'p> {
         }
     }
 
-    pub(super) fn finish(self) -> Result<Listing> {
-        Ok(match (&self.nodes, self.parent) {
-            (None, Some(p)) if self.same == p.len() => Listing::Parent,
-            (None, _) => Listing::Tree(Tree {
-                nodes: self.prefix()?,
-            }),
-            (Some(_), _) => Listing::Tree(Tree {
-                nodes: self.nodes.unwrap_or_default(),
-            }),
-        })
+    /// The listing: the parent's nodes when every entry was the parent's node at its place
+    /// and none is missing, else the entries' nodes.
+    pub(super) fn finish(mut self) -> Result<Listing> {
+        if let Some(nodes) = self.nodes.take() {
+            return Ok(Listing::Tree(Tree { nodes }));
+        }
+        if self.parent.is_some_and(|p| self.same == p.len()) {
+            return Ok(Listing::Parent);
+        }
+        Ok(Listing::Tree(Tree {
+            nodes: self.prefix()?,
+        }))
     }
 }
 
