@@ -6,12 +6,12 @@
 //!
 //! Trees are validated where they are decoded ([`Tree::decode`], [`EncodedTree::decode`]) and
 //! before they are encoded ([`Tree::validate`], [`Tree::encode_checked`]): a tree written by a
-//! hostile or broken writer never reaches a file system or a path. The rules are those of format §10: every name passes
-//! [`valid_name`]; names strictly increase bytewise (no duplicates); xattr names are not empty,
-//! hold no NUL and strictly increase; symlink targets, user and group names hold no NUL; a
-//! directory has a subtree and nothing else does; only files have content and only symlinks a
-//! target; modes fit in `0o7777`; nanoseconds are below 10⁹; the plaintext is at most
-//! [`MAX_TREE_SIZE`] bytes.
+//! hostile or broken writer never reaches a file system or a path. The rules are those of
+//! format §10: every name passes [`valid_name`]; names strictly increase bytewise (no
+//! duplicates); xattr names are not empty, hold no NUL and strictly increase; symlink targets,
+//! user and group names hold no NUL; a directory has a subtree and nothing else does; only files
+//! have content and only symlinks a target; modes fit in `0o7777`; nanoseconds are below 10⁹;
+//! the plaintext is at most [`MAX_TREE_SIZE`] bytes.
 
 use crate::BlobId;
 use crate::error::{FormatError, Result};

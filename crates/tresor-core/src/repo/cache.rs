@@ -132,9 +132,8 @@ impl TreeBytes {
 /// (`O_TMPFILE`: no name another process could open; gone when closed) and read back, checked
 /// against its id, when the cache is written: memory holds about 100 bytes per tree, not the
 /// trees (3.5 MB for the 60,000 entries of the bench tree; a host's whole metadata for a large
-/// one). Trees of the loaded
-/// cache are kept where they are. When the file cannot be made or written, trees are held in
-/// memory as before.
+/// one). Trees of the loaded cache are kept where they are. When the file cannot be made or
+/// written, trees are held in memory as before.
 pub struct Collected {
     trees: Vec<(BlobId, TreeBytes)>,
     /// The temporary file and its length, bytes; made at the first tree.
