@@ -1,9 +1,12 @@
 //! Backup: walk the source, chunk and deduplicate file contents, write trees and a snapshot.
 //!
 //! ```text
+//! lister thread (lister.rs): opens, lists and lstats the directories ahead, in the walker's order
+//!   │ chunks of ≤ 128 entries, each with its lstat
+//!   ▼
 //! walker thread (this one)                         packer (see crate::repo::packer)
 //!   for each directory, sorted by name bytes:
-//!     lstat entry → Node
+//!     lstat → Node
 //!     file unchanged vs parent node?  → reuse its blob list, read nothing
 //!     else read → keyed FastCDC → BLAKE3 id ──new id──▶ workers: compress, encrypt, pack
 //!     directory done → Tree blob     ──new id──▶          uploader: pack → index object
@@ -18,12 +21,14 @@
 //! Entries that cannot be read become warnings; the backup goes on and the snapshot is written.
 //!
 //! Memory is bounded by the index, the chunk buffer (2 × max chunk size), the packer's bounded
-//! queues and one tree per directory level being walked (the parent trees encoded, their nodes
+//! queues, the lister's bounded queue (32 chunks of ≤ 128 entries), the names of each directory
+//! level being walked and one tree per level (the parent trees encoded, their nodes
 //! decoded one at a time) — never by file sizes; the trees collected for the local tree cache
 //! wait in an unnamed file in the cache directory, not in memory.
 
 mod entries;
 mod known;
+mod lister;
 mod open;
 mod pause;
 mod prefetch;

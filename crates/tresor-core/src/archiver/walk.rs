@@ -2,11 +2,11 @@
 
 use super::entries::{Entries, Listing, decoded, find_node, gone_from, next_node};
 use super::known::Known;
-use super::open::{LIST_BUF, Listed, OpenError, list_names, open_dir, open_regular};
+use super::lister::{CACHEDIR_TAG, DirsAhead, Entries as DirEntries, Prepared, Rules, Stated};
+use super::open::{Listed, OpenError, open_regular};
 use super::prefetch::{Ahead, ParentTree, Source};
 use super::{BackupOptions, StdinSource};
 use crate::error::{CoreError, Result};
-use crate::exclude::is_cachedir_tag;
 use crate::fsmeta::{
     EntryStat, NameCache, fd_path, lstat_at, node_from_metadata, read_file_xattrs, read_xattrs,
 };
@@ -69,8 +69,8 @@ pub(super) struct Walker<'a> {
     known: Known,
     chunker: Chunker,
     buf: Vec<u8>,
-    /// Scratch buffer of directory listings ([`list_names`]).
-    dirbuf: Vec<u8>,
+    /// Directories opened, listed and `lstat`ed ahead ([`DirsAhead`]).
+    dirs: DirsAhead,
     names: NameCache,
     stats: SnapshotSummary,
     warnings: Vec<String>,
@@ -84,7 +84,7 @@ pub(super) fn shown(path: &Path) -> String {
 
 /// `dir.join(name)` for a name of a directory listing (never absolute, no `/`), allocated once
 /// at its final size.
-fn child_path(dir: &Path, name: &[u8]) -> PathBuf {
+pub(super) fn child_path(dir: &Path, name: &[u8]) -> PathBuf {
     let dir = dir.as_os_str().as_bytes();
     let mut path = Vec::with_capacity(dir.len() + 1 + name.len());
     path.extend_from_slice(dir);
@@ -93,6 +93,24 @@ fn child_path(dir: &Path, name: &[u8]) -> PathBuf {
     }
     path.extend_from_slice(name);
     PathBuf::from(std::ffi::OsString::from_vec(path))
+}
+
+/// The rules a backup's directories are prepared by ([`super::lister::prepare`]).
+fn rules(opts: &BackupOptions) -> Rules {
+    Rules {
+        excludes: opts.excludes.clone(),
+        exclude_if_present: opts.exclude_if_present.clone(),
+        exclude_caches: opts.exclude_caches,
+        one_file_system: opts.one_file_system,
+    }
+}
+
+/// Whether walks list ahead on threads of their own (tests compare with walks that do not).
+fn listers_allowed() -> bool {
+    #[cfg(test)]
+    return !tests::NO_LISTER.get();
+    #[cfg(not(test))]
+    true
 }
 
 fn io_err(path: &Path, e: std::io::Error) -> String {
@@ -135,7 +153,7 @@ impl<'a> Walker<'a> {
             known: dedup,
             chunker,
             buf,
-            dirbuf: Vec::with_capacity(LIST_BUF),
+            dirs: DirsAhead::new(rules(opts), listers_allowed()),
             names: NameCache::default(),
             stats: SnapshotSummary::default(),
             warnings: Vec::new(),
@@ -315,9 +333,15 @@ impl<'a> Walker<'a> {
         .map_err(|e| CoreError::io(root, e.into()))?;
         let dev = fd_metadata_dev(&fd).map_err(|e| CoreError::io(root, e))?;
         let parent = self.load_parent_tree(parent_root);
-        let listing = self
-            .save_dir(&fd, root, parent.as_ref(), dev)?
-            .ok_or_else(|| CoreError::Invalid("/ cannot be listed".into()))?;
+        let held = fd.try_clone().map_err(|e| CoreError::io(root, e))?;
+        let listed = match self.dirs.list_here(held, root) {
+            Ok(l) => l,
+            Err(e) => {
+                self.warn(unlistable(root, &e));
+                return Err(CoreError::Invalid("/ cannot be listed".into()));
+            }
+        };
+        let listing = self.save_dir(&fd, root, listed, parent.as_ref(), dev)?;
         let tree = match (listing, parent) {
             (Listing::Tree(t), _) => t,
             (Listing::Parent, Some(p)) => decoded(&p)?,
@@ -380,7 +404,8 @@ impl<'a> Walker<'a> {
     }
 
     /// Back up one entry of an open directory. `None` when it is excluded, or cannot be read (a
-    /// warning).
+    /// warning). (The entries of the directories the walk lists come with their `lstat`:
+    /// [`Walker::save_stated`].)
     ///
     /// An excluded entry is never touched: the patterns match the path alone, so the exclusion
     /// is decided before any system call on the entry (no `lstat`, no open, no listing).
@@ -392,16 +417,30 @@ impl<'a> Walker<'a> {
         parent: Option<&Node>,
         dev: Option<u64>,
     ) -> Result<Option<Node>> {
-        if self.cancelled() {
-            return Err(CoreError::Interrupted);
-        }
         if self.opts.excludes.matches(path) {
             return Ok(None);
         }
         #[cfg(test)]
         tests::touched(path);
         // statx on the directory fd: no path walk through /proc/self/fd (the rerun's main cost).
-        let meta = match lstat_at(dir, name) {
+        let meta = lstat_at(dir, name);
+        self.save_stated(dir, path, name, meta, parent, dev)
+    }
+
+    /// Back up one entry of an open directory, `meta` its `lstat` ([`Walker::save_entry`]).
+    fn save_stated(
+        &mut self,
+        dir: std::os::fd::BorrowedFd<'_>,
+        path: &Path,
+        name: &[u8],
+        meta: std::io::Result<EntryStat>,
+        parent: Option<&Node>,
+        dev: Option<u64>,
+    ) -> Result<Option<Node>> {
+        if self.cancelled() {
+            return Err(CoreError::Interrupted);
+        }
+        let meta = match meta {
             Ok(m) => m,
             Err(e) => {
                 self.warn(io_err(path, e));
@@ -495,32 +534,46 @@ impl<'a> Walker<'a> {
         dev: Option<u64>,
         node: &mut Node,
     ) -> Result<bool> {
-        let mut ptree = None;
-        let listing = match open_dir(dir, &node.name) {
-            Ok(fd) => {
-                let marker = self.marker(&fd);
-                if marker == Marker::Exclude {
-                    return Ok(false);
-                }
-                ptree = self.load_parent_tree(parent.and_then(|p| p.subtree));
-                let other_fs = self.opts.one_file_system && dev.is_some_and(|d| d != meta.dev);
-                if marker == Marker::Cache {
-                    Listing::Tree(self.cache_dir(&fd, path, ptree.as_ref(), meta.dev)?)
-                } else if other_fs {
-                    Listing::Tree(Tree::default())
-                } else {
-                    // Not listable: kept without entries (save_dir warned).
-                    let listed = self.save_dir(&fd, path, ptree.as_ref(), meta.dev)?;
-                    listed.unwrap_or(Listing::Tree(Tree::default()))
-                }
-            }
-            Err(OpenError::Io(e)) if e.kind() != std::io::ErrorKind::NotFound => {
+        let (prepared, taken) = self.dirs.take(dir, path, &node.name, meta.dev, dev);
+        let saved = self.save_prepared(prepared, path, meta, parent, node);
+        self.dirs.done(taken);
+        saved
+    }
+
+    /// [`Walker::save_dir_node`] for the directory as [`super::lister::prepare`] found it.
+    fn save_prepared(
+        &mut self,
+        prepared: Prepared,
+        path: &Path,
+        meta: &EntryStat,
+        parent: Option<&Node>,
+        node: &mut Node,
+    ) -> Result<bool> {
+        let ptree = match &prepared {
+            Prepared::NotOpened(_) | Prepared::Excluded => None,
+            _ => self.load_parent_tree(parent.and_then(|p| p.subtree)),
+        };
+        let listing = match prepared {
+            Prepared::NotOpened(OpenError::Io(e)) if e.kind() != std::io::ErrorKind::NotFound => {
                 self.warn(unlistable(path, &e));
                 Listing::Tree(Tree::default())
             }
-            Err(e) => {
+            Prepared::NotOpened(e) => {
                 self.warn(format!("{}: {e}", shown(path)));
                 return Ok(false);
+            }
+            Prepared::Excluded => return Ok(false),
+            Prepared::Cache(fd) => {
+                Listing::Tree(self.cache_dir(&fd, path, ptree.as_ref(), meta.dev)?)
+            }
+            Prepared::OtherFs => Listing::Tree(Tree::default()),
+            // Not listable: kept without entries.
+            Prepared::Listed(_, Err(e)) => {
+                self.warn(unlistable(path, &e));
+                Listing::Tree(Tree::default())
+            }
+            Prepared::Listed(fd, Ok(entries)) => {
+                self.save_dir(&fd, path, entries, ptree.as_ref(), meta.dev)?
             }
         };
         let same = self.unchanged_tree(parent.and_then(|p| p.subtree), ptree.as_ref(), &listing);
@@ -622,26 +675,6 @@ impl<'a> Walker<'a> {
         self.progress.item_done(path, false, outcome);
     }
 
-    /// What the marker files in a directory say: `--exclude-if-present` leaves it out,
-    /// `--exclude-caches` keeps only it and its `CACHEDIR.TAG` (as restic does).
-    fn marker(&mut self, fd: &OwnedFd) -> Marker {
-        let names = &self.opts.exclude_if_present;
-        let present =
-            |n: &[u8]| rustix::fs::statat(fd, n, rustix::fs::AtFlags::SYMLINK_NOFOLLOW).is_ok();
-        if names.iter().any(|n| present(n.as_bytes())) {
-            return Marker::Exclude;
-        }
-        if self.opts.exclude_caches {
-            // Not followed if a symlink, never blocks on a FIFO: a regular file or nothing.
-            if let Ok(mut f) = open_regular(fd.as_fd(), CACHEDIR_TAG, None)
-                && is_cachedir_tag(&mut f)
-            {
-                return Marker::Cache;
-            }
-        }
-        Marker::None
-    }
-
     /// The listing of a cache directory (`--exclude-caches`): its `CACHEDIR.TAG` alone,
     /// backed up like any file (it may be gone by now: then nothing).
     fn cache_dir(
@@ -661,39 +694,37 @@ impl<'a> Walker<'a> {
         Ok(Tree { nodes })
     }
 
-    /// Back up the entries of an open directory. `None` when it cannot be listed (a warning,
-    /// [`unlistable`]); [`Listing::Parent`] when its entries are exactly the parent tree's.
+    /// Back up the entries of an open directory, listed with their `lstat` a chunk at a time;
+    /// [`Listing::Parent`] when they are exactly the parent tree's.
     fn save_dir(
         &mut self,
         fd: &OwnedFd,
         path: &Path,
+        mut listed: DirEntries,
         parent: Option<&ParentTree>,
         dev: u64,
-    ) -> Result<Option<Listing>> {
-        let mut names = match list_names(fd, &mut self.dirbuf) {
-            Ok(n) => n,
-            Err(e) => {
-                self.warn(unlistable(path, &e));
-                return Ok(None);
-            }
-        };
-        names.sort_unstable();
+    ) -> Result<Listing> {
         let mut entries = Entries::new(parent);
         // Both sorted by name bytes: the parent's nodes are found in one pass, each decoded
         // when its entry is looked at.
         let mut next = 0;
-        for name in &names {
-            let child = child_path(path, name);
-            let pnode = parent.and_then(|p| next_node(p, &mut next, name));
-            let p = pnode.as_ref().map(|(_, n)| n);
-            if let Some(n) = self.save_entry(fd.as_fd(), &child, name, p, Some(dev))? {
-                entries.push(n, pnode.as_ref().map(|(i, n)| (*i, n)))?;
+        loop {
+            for Stated { name, meta } in std::mem::take(&mut listed.chunk) {
+                let child = child_path(path, &name);
+                let pnode = parent.and_then(|p| next_node(p, &mut next, &name));
+                let p = pnode.as_ref().map(|(_, n)| n);
+                if let Some(n) = self.save_stated(fd.as_fd(), &child, &name, meta, p, Some(dev))? {
+                    entries.push(n, pnode.as_ref().map(|(i, n)| (*i, n)))?;
+                }
+            }
+            if !self.dirs.next_chunk(path, &mut listed)? {
+                break;
             }
         }
         if let Some(p) = parent {
             self.count_deleted(p, &entries.gone());
         }
-        Ok(Some(entries.finish()?))
+        entries.finish()
     }
 
     /// Count the parent's nodes `gone` (indices) as deleted, and every file below those that
@@ -960,10 +991,7 @@ fn fd_metadata_dev(fd: &OwnedFd) -> std::io::Result<u64> {
     Ok(rustix::fs::fstat(fd).map_err(std::io::Error::from)?.st_dev)
 }
 
-/// The name of the file that marks a cache directory (bford.info/cachedir).
-const CACHEDIR_TAG: &[u8] = b"CACHEDIR.TAG";
-
-/// What a directory's marker files decide ([`Walker::marker`], and the count of the sources,
+/// What a directory's marker files decide (`super::lister`, and the count of the sources,
 /// `super::scan`, by the same rule).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Marker {
@@ -985,9 +1013,13 @@ pub(super) mod tests {
     use std::cell::RefCell;
     use std::path::{Path, PathBuf};
 
+    /// Paths of entries looked at (`lstat`), by the walker and the listers it starts.
+    pub(in crate::archiver) type TouchLog = Arc<Mutex<Vec<PathBuf>>>;
+
     thread_local! {
-        /// Paths of the entries this thread's walker looked at (`lstat`), when recording.
-        pub(in crate::archiver) static TOUCHED: RefCell<Option<Vec<PathBuf>>> =
+        /// Where this thread's walker (or lister) records the entries it looks at, when
+        /// recording.
+        pub(in crate::archiver) static TOUCHED: RefCell<Option<TouchLog>> =
             const { RefCell::new(None) };
     }
 
@@ -1004,24 +1036,40 @@ pub(super) mod tests {
     }
 
     thread_local! {
+        /// This thread's walks prepare every directory themselves (no lister).
+        pub(in crate::archiver) static NO_LISTER: std::cell::Cell<bool> =
+            const { std::cell::Cell::new(false) };
+    }
+
+    thread_local! {
         /// Trees this thread's walker encoded (and hashed) to store them.
         pub(in crate::archiver) static ENCODED: std::cell::Cell<u64> =
             const { std::cell::Cell::new(0) };
     }
 
     /// Record that the walker is about to `lstat` (and maybe open or list) `path`.
-    pub(super) fn touched(path: &Path) {
-        TOUCHED.with_borrow_mut(|t| {
+    pub(in crate::archiver) fn touched(path: &Path) {
+        TOUCHED.with_borrow(|t| {
             if let Some(t) = t {
-                t.push(path.to_path_buf())
+                t.lock().unwrap().push(path.to_path_buf())
             }
         });
+    }
+
+    /// This thread's log, for a lister it starts.
+    pub(in crate::archiver) fn touch_log() -> Option<TouchLog> {
+        TOUCHED.with_borrow(|t| t.clone())
+    }
+
+    /// Record into `log` on this (a lister's) thread.
+    pub(in crate::archiver) fn set_touch_log(log: Option<TouchLog>) {
+        TOUCHED.set(log);
     }
 
     use crate::archiver::{BackupOptions, ParentChoice, backup};
     use crate::exclude::PatternSet;
     use crate::repo::{KeyOwner, Repository};
-    use std::sync::Arc;
+    use std::sync::{Arc, Mutex};
 
     fn repository() -> Repository {
         let owner = KeyOwner {
@@ -1064,9 +1112,12 @@ pub(super) mod tests {
 
     /// Every path the walker looked at while backing up `paths` (this thread).
     fn touched_by(paths: Vec<PathBuf>, excludes: &[&str]) -> (Vec<PathBuf>, Vec<String>) {
-        TOUCHED.set(Some(Vec::new()));
+        let log = TouchLog::default();
+        TOUCHED.set(Some(log.clone()));
         let r = backup(&repository(), options(paths, excludes), &crate::NoProgress).unwrap();
-        (TOUCHED.take().unwrap(), r.warnings)
+        TOUCHED.set(None);
+        let seen = std::mem::take(&mut *log.lock().unwrap());
+        (seen, r.warnings)
     }
 
     /// Trees encoded by one backup of `src` (parent: the latest), its root tree and summary.
@@ -1277,6 +1328,39 @@ pub(super) mod tests {
         assert_ne!(with_parent, first);
         let (without, _) = src_tree(&repo, &src, ParentChoice::None, &["f"]);
         assert_eq!(with_parent, without);
+    }
+
+    /// A backup whose directories are listed ahead (the lister) stores the tree a backup that
+    /// lists every directory itself stores, for a directory of several chunks with
+    /// subdirectories on both sides of chunk boundaries, and its rerun reuses every tree.
+    #[test]
+    fn listing_ahead_gives_the_same_tree() {
+        let t = tempfile::tempdir().unwrap();
+        let src = t.path().join("src");
+        let n = 2 * crate::archiver::lister::CHUNK + 9;
+        for i in 0..n {
+            let p = src.join(format!("{i:04}"));
+            if i % 50 == 0 {
+                std::fs::create_dir_all(p.join("sub")).unwrap();
+                std::fs::write(p.join("sub/f"), p.to_str().unwrap()).unwrap();
+            } else {
+                std::fs::create_dir_all(&src).unwrap();
+                std::fs::write(&p, p.to_str().unwrap()).unwrap();
+            }
+        }
+        let repo = repository();
+        NO_LISTER.set(true);
+        let (here, _) = src_tree(&repo, &src, ParentChoice::None, &["*7"]);
+        NO_LISTER.set(false);
+        let (ahead, _) = src_tree(&repo, &src, ParentChoice::None, &["*7"]);
+        assert_eq!(ahead, here);
+        let (again, own) = src_tree(&repo, &src, ParentChoice::Auto, &["*7"]);
+        assert_eq!((again, own), (here, 0));
+        let index = repo.load_index().unwrap();
+        let tree = crate::repo::blobs::BlobReader::new(&repo, &index)
+            .load_tree(&here)
+            .unwrap();
+        assert_eq!(tree.nodes.len(), (0..n).filter(|i| i % 10 != 7).count());
     }
 
     /// A rerun encodes no tree of an unchanged directory: it takes the parent's tree id. Only the
