@@ -23,7 +23,7 @@
 //!   earlier `lstat` is only an earlier look.
 
 use super::open::{LIST_BUF, OpenError, list_names, open_dir, open_regular};
-use super::walk::{Marker, child_path};
+use super::paths::{child_path, shown};
 use crate::error::{CoreError, Result};
 use crate::exclude::{PatternSet, is_cachedir_tag};
 use crate::fsmeta::{EntryStat, lstat_at};
@@ -42,6 +42,18 @@ pub(super) const AHEAD: usize = 32;
 
 /// The name of the file that marks a cache directory (bford.info/cachedir, `--exclude-caches`).
 pub(super) const CACHEDIR_TAG: &[u8] = b"CACHEDIR.TAG";
+
+/// What a directory's marker files decide ([`prepare`], and the count of the sources,
+/// `super::scan`, by the same rule).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Marker {
+    /// No marker: back up everything.
+    None,
+    /// `--exclude-if-present`: leave the directory out.
+    Exclude,
+    /// `--exclude-caches`: keep the directory and its `CACHEDIR.TAG`, nothing else.
+    Cache,
+}
 
 /// What decides how a directory is prepared: the backup's exclusion options.
 #[derive(Debug, Clone)]
@@ -106,7 +118,7 @@ impl Unstated {
                 continue;
             }
             #[cfg(test)]
-            super::walk::tests::touched(&child);
+            probe::touched(&child);
             let meta = lstat_at(self.fd.as_fd(), &name);
             chunk.push(Stated { name, meta });
         }
@@ -329,7 +341,7 @@ impl DirsAhead {
                     _ => None,
                 };
                 let Some((chunk, more)) = more else {
-                    let shown = super::walk::shown(path);
+                    let shown = shown(path);
                     return Err(CoreError::Invalid(format!(
                         "{shown}: the listing ended early (internal error)"
                     )));
@@ -391,12 +403,12 @@ impl Taker {
             buf: Vec::with_capacity(LIST_BUF),
         };
         #[cfg(test)]
-        let log = super::walk::tests::touch_log();
+        let log = probe::touch_log();
         let thread = std::thread::Builder::new()
             .name("tresor-lister".into())
             .spawn(move || {
                 #[cfg(test)]
-                super::walk::tests::set_touch_log(log);
+                probe::set_touch_log(log);
                 lister.run(job)
             })
             .ok()?;
@@ -556,6 +568,43 @@ fn subdirs(entries: &[Stated]) -> Vec<(Vec<u8>, u64)> {
         _ => None,
     };
     entries.iter().filter_map(dir).collect()
+}
+
+/// What tests see of the entries a walk looks at.
+#[cfg(test)]
+pub(super) mod probe {
+    use std::cell::RefCell;
+    use std::path::{Path, PathBuf};
+    use std::sync::{Arc, Mutex};
+
+    /// Paths of entries looked at (`lstat`), by the walker and the listers it starts.
+    pub(in crate::archiver) type TouchLog = Arc<Mutex<Vec<PathBuf>>>;
+
+    thread_local! {
+        /// Where this thread's walker (or lister) records the entries it looks at, when
+        /// recording.
+        pub(in crate::archiver) static TOUCHED: RefCell<Option<TouchLog>> =
+            const { RefCell::new(None) };
+    }
+
+    /// Record that the walker is about to `lstat` (and maybe open or list) `path`.
+    pub(in crate::archiver) fn touched(path: &Path) {
+        TOUCHED.with_borrow(|t| {
+            if let Some(t) = t {
+                t.lock().unwrap().push(path.to_path_buf())
+            }
+        });
+    }
+
+    /// This thread's log, for a lister it starts.
+    pub(in crate::archiver) fn touch_log() -> Option<TouchLog> {
+        TOUCHED.with_borrow(|t| t.clone())
+    }
+
+    /// Record into `log` on this (a lister's) thread.
+    pub(in crate::archiver) fn set_touch_log(log: Option<TouchLog>) {
+        TOUCHED.set(log);
+    }
 }
 
 #[cfg(test)]

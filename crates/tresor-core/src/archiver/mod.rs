@@ -30,6 +30,7 @@ mod entries;
 mod known;
 mod lister;
 mod open;
+mod paths;
 mod pause;
 mod prefetch;
 pub mod refresh;
@@ -216,7 +217,7 @@ fn check_names(opts: &BackupOptions) -> Result<()> {
         {
             return Err(crate::CoreError::Invalid(format!(
                 "backup path {}: not absolute and normalised (no ., .., // or trailing /)",
-                walk::shown(p)
+                paths::shown(p)
             )));
         }
     }
@@ -240,7 +241,7 @@ fn drop_unreadable_paths(opts: &mut BackupOptions) -> Result<Vec<String>> {
         match std::fs::symlink_metadata(p) {
             Ok(_) => true,
             Err(e) => {
-                warnings.push(format!("{}: {e} (not backed up)", walk::shown(p)));
+                warnings.push(format!("{}: {e} (not backed up)", paths::shown(p)));
                 false
             }
         }

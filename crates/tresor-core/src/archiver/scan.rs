@@ -2,7 +2,7 @@
 //! exclusion rules, run beside the backup so that progress has a total (restic does the same).
 
 use super::BackupOptions;
-use super::walk::Marker;
+use super::lister::Marker;
 use crate::Progress;
 use crate::exclude::{PatternSet, is_cachedir_tag};
 

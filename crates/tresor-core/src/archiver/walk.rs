@@ -4,6 +4,7 @@ use super::entries::{Entries, Listing, decoded, find_node, gone_from, next_node}
 use super::known::Known;
 use super::lister::{CACHEDIR_TAG, DirsAhead, Entries as DirEntries, Prepared, Rules, Stated};
 use super::open::{Listed, OpenError, open_regular};
+use super::paths::{child_path, shown};
 use super::prefetch::{Ahead, ParentTree, Source};
 use super::{BackupOptions, StdinSource};
 use crate::error::{CoreError, Result};
@@ -21,8 +22,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::ffi::OsStr;
 use std::io::Read;
 use std::os::fd::{AsFd, OwnedFd};
-use std::os::unix::ffi::{OsStrExt, OsStringExt};
-use std::path::{Path, PathBuf};
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use tresor_format::blob::BlobType;
@@ -74,25 +75,6 @@ pub(super) struct Walker<'a> {
     names: NameCache,
     stats: SnapshotSummary,
     warnings: Vec<String>,
-}
-
-/// A source path for messages, by the display rule (docs/cli.md, "Names in output").
-pub(super) fn shown(path: &Path) -> String {
-    use std::os::unix::ffi::OsStrExt;
-    tresor_format::tree::display_bytes(path.as_os_str().as_bytes())
-}
-
-/// `dir.join(name)` for a name of a directory listing (never absolute, no `/`), allocated once
-/// at its final size.
-pub(super) fn child_path(dir: &Path, name: &[u8]) -> PathBuf {
-    let dir = dir.as_os_str().as_bytes();
-    let mut path = Vec::with_capacity(dir.len() + 1 + name.len());
-    path.extend_from_slice(dir);
-    if !dir.ends_with(b"/") {
-        path.push(b'/');
-    }
-    path.extend_from_slice(name);
-    PathBuf::from(std::ffi::OsString::from_vec(path))
 }
 
 /// The rules a backup's directories are prepared by ([`super::lister::prepare`]).
@@ -421,7 +403,7 @@ impl<'a> Walker<'a> {
             return Ok(None);
         }
         #[cfg(test)]
-        tests::touched(path);
+        super::lister::probe::touched(path);
         // statx on the directory fd: no path walk through /proc/self/fd (the rerun's main cost).
         let meta = lstat_at(dir, name);
         self.save_stated(dir, path, name, meta, parent, dev)
@@ -991,18 +973,6 @@ fn fd_metadata_dev(fd: &OwnedFd) -> std::io::Result<u64> {
     Ok(rustix::fs::fstat(fd).map_err(std::io::Error::from)?.st_dev)
 }
 
-/// What a directory's marker files decide (`super::lister`, and the count of the sources,
-/// `super::scan`, by the same rule).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Marker {
-    /// No marker: back up everything.
-    None,
-    /// `--exclude-if-present`: leave the directory out.
-    Exclude,
-    /// `--exclude-caches`: keep the directory and its `CACHEDIR.TAG`, nothing else.
-    Cache,
-}
-
 /// Whether `--exclude-larger-than` leaves this entry out: not a directory, larger than `max`.
 pub(super) fn too_large(max: Option<u64>, meta: &EntryStat) -> bool {
     max.is_some_and(|m| !meta.is_dir() && meta.size > m)
@@ -1010,18 +980,7 @@ pub(super) fn too_large(max: Option<u64>, meta: &EntryStat) -> bool {
 
 #[cfg(test)]
 pub(super) mod tests {
-    use std::cell::RefCell;
     use std::path::{Path, PathBuf};
-
-    /// Paths of entries looked at (`lstat`), by the walker and the listers it starts.
-    pub(in crate::archiver) type TouchLog = Arc<Mutex<Vec<PathBuf>>>;
-
-    thread_local! {
-        /// Where this thread's walker (or lister) records the entries it looks at, when
-        /// recording.
-        pub(in crate::archiver) static TOUCHED: RefCell<Option<TouchLog>> =
-            const { RefCell::new(None) };
-    }
 
     thread_local! {
         /// Parent trees this thread's walker read itself (not ahead, [`super::Ahead`]).
@@ -1047,29 +1006,10 @@ pub(super) mod tests {
             const { std::cell::Cell::new(0) };
     }
 
-    /// Record that the walker is about to `lstat` (and maybe open or list) `path`.
-    pub(in crate::archiver) fn touched(path: &Path) {
-        TOUCHED.with_borrow(|t| {
-            if let Some(t) = t {
-                t.lock().unwrap().push(path.to_path_buf())
-            }
-        });
-    }
-
-    /// This thread's log, for a lister it starts.
-    pub(in crate::archiver) fn touch_log() -> Option<TouchLog> {
-        TOUCHED.with_borrow(|t| t.clone())
-    }
-
-    /// Record into `log` on this (a lister's) thread.
-    pub(in crate::archiver) fn set_touch_log(log: Option<TouchLog>) {
-        TOUCHED.set(log);
-    }
-
     use crate::archiver::{BackupOptions, ParentChoice, backup};
     use crate::exclude::PatternSet;
     use crate::repo::{KeyOwner, Repository};
-    use std::sync::{Arc, Mutex};
+    use std::sync::Arc;
 
     fn repository() -> Repository {
         let owner = KeyOwner {
@@ -1112,6 +1052,7 @@ pub(super) mod tests {
 
     /// Every path the walker looked at while backing up `paths` (this thread).
     fn touched_by(paths: Vec<PathBuf>, excludes: &[&str]) -> (Vec<PathBuf>, Vec<String>) {
+        use crate::archiver::lister::probe::{TOUCHED, TouchLog};
         let log = TouchLog::default();
         TOUCHED.set(Some(log.clone()));
         let r = backup(&repository(), options(paths, excludes), &crate::NoProgress).unwrap();
@@ -1396,17 +1337,6 @@ pub(super) mod tests {
             (s3.dirs_unmodified, s3.dirs_changed, s3.files_changed),
             (3, 4, 1)
         );
-    }
-
-    /// `child_path` is `Path::join` for listing names: below `/`, below a directory, with
-    /// bytes that are not UTF-8.
-    #[test]
-    fn child_path_joins_like_path_join() {
-        use std::os::unix::ffi::OsStrExt;
-        for (dir, name) in [("/", &b"etc"[..]), ("/a/b", b"c d"), ("/x", b"\xff\n")] {
-            let want = Path::new(dir).join(std::ffi::OsStr::from_bytes(name));
-            assert_eq!(super::child_path(Path::new(dir), name), want);
-        }
     }
 
     /// Excluded entries are decided by their path alone: the walker never looks at them (no
