@@ -22,6 +22,7 @@
 //!   files are checked when opened and after reading ([`super::open`], `Walker::read_file`): an
 //!   earlier `lstat` is only an earlier look.
 
+use super::handoff::{Receiver, Sender, handoff};
 use super::open::{LIST_BUF, OpenError, list_names, open_dir, open_regular};
 use super::paths::{child_path, shown};
 use crate::error::{CoreError, Result};
@@ -30,7 +31,6 @@ use crate::fsmeta::{EntryStat, lstat_at};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::thread::JoinHandle;
 use tresor_format::tree::NodeKind;
 
@@ -378,6 +378,7 @@ struct Job {
 }
 
 /// What the lister sends.
+#[derive(Debug)]
 enum Item {
     /// A directory, prepared (its entries' [`Rest`] is [`Rest::Lister`] or [`Rest::Done`]).
     Dir(PathBuf, Prepared),
@@ -396,7 +397,7 @@ struct Taker {
 impl Taker {
     /// Start a lister for `job`; `None` when no thread can be started.
     fn start(rules: Arc<Rules>, job: Job) -> Option<Taker> {
-        let (tx, rx) = sync_channel(AHEAD);
+        let (tx, rx) = handoff(AHEAD);
         let lister = Lister {
             rules,
             tx,
@@ -420,7 +421,7 @@ impl Taker {
     }
 
     fn next(&mut self) -> Option<Item> {
-        self.peeked.take().or_else(|| self.rx.as_ref()?.recv().ok())
+        self.peeked.take().or_else(|| self.rx.as_ref()?.recv())
     }
 
     /// The directory at `path` when it is the lister's next; otherwise what came stays next.
@@ -461,7 +462,7 @@ impl Drop for Taker {
 /// The lister's thread: prepares a job's directories depth-first and sends them in order.
 struct Lister {
     rules: Arc<Rules>,
-    tx: SyncSender<Item>,
+    tx: Sender<Item>,
     buf: Vec<u8>,
 }
 
@@ -742,7 +743,7 @@ mod tests {
         let t = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(t.path().join("odd/below")).unwrap();
         let root = open(t.path());
-        let (tx, rx) = sync_channel(AHEAD);
+        let (tx, rx) = handoff(AHEAD);
         let next = t.path().join("next");
         tx.send(Item::Dir(next.clone(), Prepared::Excluded))
             .unwrap();

@@ -27,6 +27,7 @@
 //! wait in an unnamed file in the cache directory, not in memory.
 
 mod entries;
+mod handoff;
 mod known;
 mod lister;
 mod open;
