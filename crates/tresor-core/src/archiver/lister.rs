@@ -11,16 +11,18 @@
 //! the lister prepares the directories the walker asks for, in that order.
 //!
 //! - **Bounded**: at most [`AHEAD`] messages of at most [`CHUNK`] entries each are prepared and
-//!   not yet taken; a directory's names wait unlooked-at until their chunk is due (the walker
-//!   held a directory's names before, too), so memory and open descriptors stay bounded
-//!   whatever the tree.
+//!   not yet taken. A directory's names wait unlooked-at until their chunk is due, as the
+//!   walker held a directory's names before; the lister holds those (and a descriptor) of each
+//!   directory on its own path, which runs at most [`AHEAD`] directories deeper than the
+//!   walker's.
 //! - **Checked**: each prepared directory names its path. A directory the walker asks for that
 //!   is not the lister's next (a race: the walker looks at a cache directory's `CACHEDIR.TAG`
 //!   itself, which may have become a directory since), and everything below it, the walker
 //!   prepares itself; the lister's next stays for the directory it is for.
 //! - **As safe as before**: entries are opened through the descriptor they were listed with, and
-//!   files are checked when opened and after reading ([`super::open`], `Walker::read_file`): an
-//!   earlier `lstat` is only an earlier look.
+//!   files are checked when opened and after reading ([`super::open`], `Walker::read_file`). An
+//!   `lstat` may now be minutes old: an entry that is no longer of its type, or another file
+//!   (an editor saved it anew), the walker looks at again (`Walker::save_stated`).
 
 use super::handoff::{Receiver, Sender, handoff};
 use super::open::{LIST_BUF, OpenError, list_names, open_dir, open_regular};
@@ -217,7 +219,7 @@ fn marker(rules: &Rules, fd: &OwnedFd) -> Marker {
     }
     if rules.exclude_caches {
         // Not followed if a symlink, never blocks on a FIFO: a regular file or nothing.
-        if let Ok(mut f) = open_regular(fd.as_fd(), CACHEDIR_TAG, None)
+        if let Ok((mut f, _)) = open_regular(fd.as_fd(), CACHEDIR_TAG, None)
             && is_cachedir_tag(&mut f)
         {
             return Marker::Cache;
@@ -306,6 +308,8 @@ impl DirsAhead {
             if *local == 0
                 && let Some(p) = taker.as_mut().and_then(|t| t.next_dir(path))
             {
+                #[cfg(test)]
+                probe::FROM_LISTER.set(probe::FROM_LISTER.get() + u64::from(!top));
                 return (p, if top { Taken::Top } else { Taken::Ahead });
             }
             if !top {
@@ -356,7 +360,7 @@ impl DirsAhead {
     }
 
     /// Done with a directory [`DirsAhead::take`] gave: at the top of a walk its lister is
-    /// stopped (it waits for nothing, so it ends at once) and joined.
+    /// stopped (see [`Taker`]'s `drop`).
     pub(super) fn done(&mut self, taken: Taken) {
         match (taken, &mut self.state) {
             (Taken::Top, _) => self.state = State::Idle,
@@ -449,11 +453,16 @@ impl Taker {
 }
 
 impl Drop for Taker {
+    /// The lister's next send fails, and it ends: after the directory or chunk it is preparing
+    /// (one listing, at most [`CHUNK`] `lstat`s). A lister that has not ended yet is not waited
+    /// for — it may be stuck in a system call on a hung network file system the walker never
+    /// reached (a backup that stops for an error or an interrupt must not hang on it).
     fn drop(&mut self) {
-        // The lister's next send fails, and it ends.
         self.rx = None;
         self.peeked = None;
-        if let Some(t) = self.thread.take() {
+        if let Some(t) = self.thread.take()
+            && t.is_finished()
+        {
             let _ = t.join();
         }
     }
@@ -606,6 +615,20 @@ pub(super) mod probe {
     pub(in crate::archiver) fn set_touch_log(log: Option<TouchLog>) {
         TOUCHED.set(log);
     }
+
+    thread_local! {
+        /// Entries this thread's walker looked at again: not what their listing showed.
+        pub(in crate::archiver) static LOOKED_AGAIN: RefCell<Vec<PathBuf>> =
+            const { RefCell::new(Vec::new()) };
+        /// Directories below the top of a walk this thread's walker took from a lister.
+        pub(in crate::archiver) static FROM_LISTER: std::cell::Cell<u64> =
+            const { std::cell::Cell::new(0) };
+    }
+
+    /// Record that the walker looks at `path` again.
+    pub(in crate::archiver) fn looked_again(path: &Path) {
+        LOOKED_AGAIN.with_borrow_mut(|v| v.push(path.to_path_buf()));
+    }
 }
 
 #[cfg(test)]
@@ -745,6 +768,13 @@ mod tests {
         let root = open(t.path());
         let (tx, rx) = handoff(AHEAD);
         let next = t.path().join("next");
+        // The lister's next: the rest of a listed directory `big`, then the directory `next`.
+        let big = t.path().join("big");
+        let rest = vec![Stated {
+            name: b"z".to_vec(),
+            meta: Err(std::io::ErrorKind::NotFound.into()),
+        }];
+        tx.send(Item::More(big.clone(), rest, false)).unwrap();
         tx.send(Item::Dir(next.clone(), Prepared::Excluded))
             .unwrap();
         let taker = Taker {
@@ -769,6 +799,13 @@ mod tests {
         assert!(matches!(inner, Taken::Local));
         dirs.done(inner);
         dirs.done(taken);
+        let mut listed = Entries {
+            chunk: Vec::new(),
+            rest: Rest::Lister,
+        };
+        assert!(dirs.next_chunk(&big, &mut listed).unwrap());
+        assert_eq!(listed.chunk[0].name, b"z");
+        assert!(!dirs.next_chunk(&big, &mut listed).unwrap());
         let (p, taken) = dirs.take(root.as_fd(), &next, b"next", 0, None);
         assert!(matches!((p, taken), (Prepared::Excluded, Taken::Ahead)));
     }

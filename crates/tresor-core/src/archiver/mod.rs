@@ -34,6 +34,8 @@ mod open;
 mod paths;
 mod pause;
 mod prefetch;
+#[cfg(test)]
+mod races;
 pub mod refresh;
 mod scan;
 mod walk;

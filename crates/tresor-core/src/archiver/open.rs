@@ -7,6 +7,7 @@
 //! was listed — same device and inode — before a byte is read. Anything else is
 //! [`OpenError::Changed`]: the walker warns and skips the entry.
 
+use crate::fsmeta::EntryStat;
 use rustix::fs::{FileType, Mode, OFlags};
 use rustix::io::Errno;
 use std::fs::File;
@@ -72,7 +73,8 @@ fn describe(t: FileType) -> &'static str {
 
 /// Open `name` in `dir` for reading: never blocks (a FIFO opens at once and is refused), never
 /// follows a symlink, never becomes the controlling terminal. With `listed`, the open file must
-/// be that file (same device and inode). The returned file is in blocking mode again.
+/// be that file (same device and inode). The returned file is in blocking mode again, with
+/// its `fstat`.
 ///
 /// # Errors
 /// [`OpenError::Changed`] when the entry is not a regular file, or not the listed one;
@@ -81,7 +83,7 @@ pub(super) fn open_regular(
     dir: BorrowedFd<'_>,
     name: &[u8],
     listed: Option<Listed>,
-) -> Result<File, OpenError> {
+) -> Result<(File, EntryStat), OpenError> {
     #[cfg(test)]
     tests::before_open(name);
     let flags = OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOFOLLOW | OFlags::NOCTTY;
@@ -91,12 +93,12 @@ pub(super) fn open_regular(
         Err(Errno::PERM) => rustix::fs::openat(dir, name, flags, Mode::empty()),
         r => r,
     }?;
-    check_identity(&fd, FileType::RegularFile, listed)?;
+    let st = check_identity(&fd, FileType::RegularFile, listed)?;
     // O_NONBLOCK only served the open; reads of a regular file block as usual (some file
     // systems would otherwise answer EAGAIN).
     let fl = rustix::fs::fcntl_getfl(&fd)?;
     rustix::fs::fcntl_setfl(&fd, fl - OFlags::NONBLOCK)?;
-    Ok(File::from(fd))
+    Ok((File::from(fd), EntryStat::from(&st)))
 }
 
 /// Open the directory `name` in `dir` for listing (`O_DIRECTORY | O_NOFOLLOW`: neither a FIFO
@@ -107,6 +109,8 @@ pub(super) fn open_regular(
 /// # Errors
 /// [`OpenError::Changed`] when the entry is no longer a directory; [`OpenError::Io`] otherwise.
 pub(super) fn open_dir(dir: BorrowedFd<'_>, name: &[u8]) -> Result<OwnedFd, OpenError> {
+    #[cfg(test)]
+    tests::before_open(name);
     let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::NONBLOCK;
     let fd = rustix::fs::openat(dir, name, flags | OFlags::CLOEXEC, Mode::empty())?;
     Ok(fd)
@@ -139,7 +143,11 @@ pub(super) fn list_names(fd: &OwnedFd, buf: &mut Vec<u8>) -> std::io::Result<Vec
 }
 
 /// `fstat` the open `fd`: it must be of type `want` and, with `listed`, that very file.
-fn check_identity(fd: &OwnedFd, want: FileType, listed: Option<Listed>) -> Result<(), OpenError> {
+fn check_identity(
+    fd: &OwnedFd,
+    want: FileType,
+    listed: Option<Listed>,
+) -> Result<rustix::fs::Stat, OpenError> {
     let st = rustix::fs::fstat(fd)?;
     let now = FileType::from_raw_mode(st.st_mode);
     if now != want {
@@ -150,11 +158,11 @@ fn check_identity(fd: &OwnedFd, want: FileType, listed: Option<Listed>) -> Resul
     {
         return Err(OpenError::Changed("another file"));
     }
-    Ok(())
+    Ok(st)
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use std::os::fd::AsFd;
     use std::os::unix::fs::MetadataExt;
@@ -162,11 +170,12 @@ mod tests {
     use std::time::Duration;
 
     /// A test's code run in the race window.
-    type Hook = Box<dyn Fn(&[u8])>;
+    pub(in crate::archiver) type Hook = Box<dyn Fn(&[u8])>;
 
     thread_local! {
-        /// Called with the name before each [`open_regular`] of this thread: the race window.
-        pub(super) static BEFORE_OPEN: std::cell::RefCell<Option<Hook>> =
+        /// Called with the name before each [`open_regular`] and [`open_dir`] of this thread:
+        /// the race window.
+        pub(in crate::archiver) static BEFORE_OPEN: std::cell::RefCell<Option<Hook>> =
             const { std::cell::RefCell::new(None) };
     }
 
@@ -255,7 +264,8 @@ mod tests {
         let p = t.path().join("f");
         std::fs::write(&p, b"content").unwrap();
         let d = File::open(t.path()).unwrap();
-        let f = open_regular(d.as_fd(), b"f", Some(listed(&p))).unwrap();
+        let (f, st) = open_regular(d.as_fd(), b"f", Some(listed(&p))).unwrap();
+        assert_eq!(st, EntryStat::from(&std::fs::symlink_metadata(&p).unwrap()));
         let fl = rustix::fs::fcntl_getfl(&f).unwrap();
         assert!(!fl.contains(OFlags::NONBLOCK), "{fl:?}");
         assert_eq!(std::io::read_to_string(&f).unwrap(), "content");
@@ -287,118 +297,5 @@ mod tests {
             r,
             Err("changed while being backed up (now not a directory), skipped".to_string())
         );
-    }
-}
-
-/// The walker between `lstat` and open: a file of the source swapped for a FIFO in that window
-/// (deterministically, through the test hook) is skipped with a warning, the backup ends, and
-/// the snapshot holds the other files.
-#[cfg(test)]
-mod walker_tests {
-    use super::tests::BEFORE_OPEN;
-    use super::*;
-    use crate::archiver::{BackupOptions, ParentChoice, backup};
-    use crate::exclude::PatternSet;
-    use crate::repo::blobs::BlobReader;
-    use crate::repo::{KeyOwner, Repository};
-    use std::sync::Arc;
-    use tresor_format::keyfile::KdfParams;
-
-    fn repository() -> Repository {
-        let owner = KeyOwner {
-            host: "h".into(),
-            username: "u".into(),
-            created: "2026-11-30T00:00:00Z".into(),
-        };
-        let kdf = KdfParams {
-            m_kib: 64,
-            t: 1,
-            p: 1,
-        };
-        let storage = Arc::new(tresor_storage::memory::MemoryStorage::new());
-        let config = tresor_format::config::Config::new().unwrap();
-        Repository::init(storage, "pw", kdf, &owner, config).unwrap()
-    }
-
-    fn options(path: &std::path::Path) -> BackupOptions {
-        BackupOptions {
-            paths: vec![path.to_path_buf()],
-            excludes: PatternSet::new(&[]).unwrap(),
-            exclude_if_present: vec![],
-            exclude_caches: false,
-            exclude_larger_than: None,
-            one_file_system: false,
-            tags: vec![],
-            hostname: "h".into(),
-            username: "u".into(),
-            time: jiff::ZonedDateTime::now(),
-            parent: ParentChoice::None,
-            dry_run: false,
-            stdin: None,
-            workers: 1,
-            cancel: None,
-            cache_dir: None,
-            marker_refresh: None,
-        }
-    }
-
-    /// Names and kinds in the snapshot's tree at `path`.
-    fn listing(
-        repo: &Repository,
-        id: &tresor_format::ObjectId,
-        path: &std::path::Path,
-    ) -> Vec<String> {
-        let index = repo.load_index().unwrap();
-        let reader = BlobReader::new(repo, &index);
-        let mut tree = reader
-            .load_tree(&repo.load_snapshot(id).unwrap().tree)
-            .unwrap();
-        for c in path.iter().skip(1) {
-            let n = tree
-                .find(std::os::unix::ffi::OsStrExt::as_bytes(c))
-                .unwrap();
-            tree = reader.load_tree(&n.subtree.unwrap()).unwrap();
-        }
-        let names = tree.nodes.iter();
-        names
-            .map(|n| format!("{} {:?}", String::from_utf8_lossy(&n.name), n.kind))
-            .collect()
-    }
-
-    #[test]
-    fn a_file_swapped_for_a_fifo_while_walking_is_skipped_without_blocking() {
-        let t = tempfile::tempdir().unwrap();
-        let src = t.path().join("src");
-        std::fs::create_dir(&src).unwrap();
-        std::fs::write(src.join("a"), b"swapped").unwrap();
-        std::fs::write(src.join("b"), b"stays").unwrap();
-        let (dir, src2) = (src.clone(), src.clone());
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            BEFORE_OPEN.set(Some(Box::new(move |name: &[u8]| {
-                if name == b"a" {
-                    let p = dir.join("a");
-                    std::fs::remove_file(&p).unwrap();
-                    let mode = Mode::from_bits_truncate(0o644);
-                    rustix::fs::mknodat(rustix::fs::CWD, &p, FileType::Fifo, mode, 0).unwrap();
-                }
-            })));
-            let repo = repository();
-            let r = backup(&repo, options(&src2), &crate::NoProgress).unwrap();
-            let names = listing(&repo, &r.snapshot_id.unwrap(), &src2);
-            tx.send((r, names)).unwrap();
-        });
-        let (r, names) = rx
-            .recv_timeout(std::time::Duration::from_secs(20))
-            .expect("the backup ended (it blocked on the FIFO)");
-        let a = src.join("a").display().to_string();
-        assert_eq!(
-            r.warnings,
-            vec![format!(
-                "{a}: changed while being backed up (now a fifo), skipped"
-            )]
-        );
-        assert_eq!(r.summary.errors, 1);
-        assert_eq!(names, vec!["b File".to_string()]);
     }
 }

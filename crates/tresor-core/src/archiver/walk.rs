@@ -405,60 +405,98 @@ impl<'a> Walker<'a> {
         #[cfg(test)]
         super::lister::probe::touched(path);
         // statx on the directory fd: no path walk through /proc/self/fd (the rerun's main cost).
-        let meta = lstat_at(dir, name);
-        self.save_stated(dir, path, name, meta, parent, dev)
+        let entry = Stated {
+            name: name.to_vec(),
+            meta: lstat_at(dir, name),
+        };
+        let looked = self.save_looked(dir, path, &entry, parent, dev, true)?;
+        Ok(looked.unwrap_or(None))
     }
 
-    /// Back up one entry of an open directory, `meta` its `lstat` ([`Walker::save_entry`]).
+    /// Back up one entry of a listed directory, `meta` its `lstat` from the listing
+    /// ([`super::lister`]), which may be minutes old: an entry that is no longer of that type,
+    /// or another file (replaced since, as editors save files), is looked at again — `lstat`
+    /// now — and backed up as it is now.
     fn save_stated(
         &mut self,
         dir: std::os::fd::BorrowedFd<'_>,
         path: &Path,
-        name: &[u8],
-        meta: std::io::Result<EntryStat>,
+        mut entry: Stated,
         parent: Option<&Node>,
         dev: Option<u64>,
     ) -> Result<Option<Node>> {
+        if let Some(saved) = self.save_looked(dir, path, &entry, parent, dev, false)? {
+            return Ok(saved);
+        }
+        #[cfg(test)]
+        super::lister::probe::looked_again(path);
+        entry.meta = lstat_at(dir, &entry.name);
+        let looked = self.save_looked(dir, path, &entry, parent, dev, true)?;
+        Ok(looked.unwrap_or(None))
+    }
+
+    /// Back up one entry of an open directory, its name and `lstat`; `fresh`: that `lstat` was
+    /// just made. The entry's node (`None`: left out, with a warning when it cannot be read),
+    /// or `None` when it is not what an `lstat` that was not fresh showed (only then).
+    fn save_looked(
+        &mut self,
+        dir: std::os::fd::BorrowedFd<'_>,
+        path: &Path,
+        entry: &Stated,
+        parent: Option<&Node>,
+        dev: Option<u64>,
+        fresh: bool,
+    ) -> Result<Option<Option<Node>>> {
+        let name = &entry.name[..];
         if self.cancelled() {
             return Err(CoreError::Interrupted);
         }
-        let meta = match meta {
-            Ok(m) => m,
+        let meta = match &entry.meta {
+            Ok(m) => *m,
             Err(e) => {
-                self.warn(io_err(path, e));
-                return Ok(None);
+                self.warn(format!("{}: {e}", shown(path)));
+                return Ok(Some(None));
             }
         };
         if too_large(self.opts.exclude_larger_than, &meta) {
-            return Ok(None);
+            return Ok(Some(None));
         }
         let Some(kind) = meta.kind() else {
             self.warn(format!("{}: unknown file type, skipped", shown(path)));
-            return Ok(None);
+            return Ok(Some(None));
         };
         let mut node = node_from_metadata(name.to_vec(), kind, &meta, &mut self.names);
         let parent = parent.filter(|p| p.kind == kind);
         let kept = match kind {
-            NodeKind::Dir => self.save_dir_node(dir, path, &meta, parent, dev, &mut node)?,
+            NodeKind::Dir => match self.save_dir_node(dir, path, &meta, parent, dev, &mut node)? {
+                Err(_) if !fresh => None,
+                Err(e) => {
+                    self.warn(format!("{}: {e}", shown(path)));
+                    Some(false)
+                }
+                Ok(kept) => Some(kept),
+            },
             NodeKind::File => {
                 // read_file reads the extended attributes from the open file.
-                let kept = self.save_file_node(dir, path, meta, parent, &mut node)?;
+                let kept = self.save_file_node(dir, path, meta, parent, &mut node, fresh)?;
                 super::pause::after_file(self.stats.total_files_processed);
-                return Ok(kept.then_some(node));
+                return Ok(kept.map(|k| k.then_some(node)));
             }
-            NodeKind::Symlink => self.save_symlink(dir, name, path, parent, &mut node),
+            NodeKind::Symlink => self.save_symlink(dir, name, path, parent, &mut node, fresh),
             _ => {
                 self.stats.total_files_processed += 1;
                 self.count_other(path, parent, &node);
-                true
+                Some(true)
             }
         };
-        if !kept {
-            return Ok(None);
+        match kept {
+            None => return Ok(None),
+            Some(false) => return Ok(Some(None)),
+            Some(true) => {}
         }
         if let Some(p) = same_inode_version(parent, &node) {
             node.xattrs = p.xattrs.clone();
-            return Ok(Some(node));
+            return Ok(Some(Some(node)));
         }
         #[cfg(test)]
         tests::XATTR_READS.set(tests::XATTR_READS.get() + 1);
@@ -466,11 +504,11 @@ impl<'a> Walker<'a> {
             Ok(x) => node.xattrs = x,
             Err(e) => self.warn(format!("{}: reading extended attributes: {e}", shown(path))),
         }
-        Ok(Some(node))
+        Ok(Some(Some(node)))
     }
 
     /// The target of a symlink entry into `node.target`. False when it cannot be read (a
-    /// warning).
+    /// warning); `None` when it is no longer a symlink and its `lstat` was not `fresh`.
     ///
     /// The target of a symlink unchanged since the parent ([`same_inode_version`]) is the
     /// parent's: a symlink's target cannot change without a new inode or ctime.
@@ -481,7 +519,8 @@ impl<'a> Walker<'a> {
         path: &Path,
         parent: Option<&Node>,
         node: &mut Node,
-    ) -> bool {
+        fresh: bool,
+    ) -> Option<bool> {
         let read = match same_inode_version(parent, node) {
             Some(p) => Ok(p.target.clone()),
             None => rustix::fs::readlinkat(dir, name, Vec::new()).map(|t| t.into_bytes()),
@@ -491,18 +530,21 @@ impl<'a> Walker<'a> {
                 node.target = t;
                 self.stats.total_files_processed += 1;
                 self.count_other(path, parent, node);
-                true
+                Some(true)
             }
+            // Not a symlink (any more).
+            Err(rustix::io::Errno::INVAL) if !fresh => None,
             Err(e) => {
                 self.warn(io_err(path, e.into()));
-                false
+                Some(false)
             }
         }
     }
 
     /// The subtree of a directory entry into `node.subtree`. False when the entry is to be left
     /// out: no longer a directory, gone, excluded by a marker file, or its tree cannot be
-    /// stored (each but the marker with a warning).
+    /// stored (each but the marker with a warning); the inner error when it is no longer a
+    /// directory (no warning: its `lstat` may be old, [`Walker::save_stated`]).
     ///
     /// A directory that cannot be opened or listed (mode `--x` or `---` for this user, a read
     /// error) is kept with its own metadata and an empty listing, with a warning naming it: the
@@ -515,9 +557,12 @@ impl<'a> Walker<'a> {
         parent: Option<&Node>,
         dev: Option<u64>,
         node: &mut Node,
-    ) -> Result<bool> {
+    ) -> Result<std::result::Result<bool, OpenError>> {
         let (prepared, taken) = self.dirs.take(dir, path, &node.name, meta.dev, dev);
-        let saved = self.save_prepared(prepared, path, meta, parent, node);
+        let saved = match prepared {
+            Prepared::NotOpened(e @ OpenError::Changed(_)) => Ok(Err(e)),
+            p => self.save_prepared(p, path, meta, parent, node).map(Ok),
+        };
         self.dirs.done(taken);
         saved
     }
@@ -593,7 +638,8 @@ impl<'a> Walker<'a> {
     }
 
     /// The content of a regular file entry into `node` (unchanged since the parent: its blob
-    /// list, without reading). False when it cannot be read (a warning).
+    /// list, without reading). False when it cannot be read (a warning); `None` when it is no
+    /// longer the file its `lstat` showed and that was not `fresh`.
     fn save_file_node(
         &mut self,
         dir: std::os::fd::BorrowedFd<'_>,
@@ -601,7 +647,8 @@ impl<'a> Walker<'a> {
         meta: EntryStat,
         parent: Option<&Node>,
         node: &mut Node,
-    ) -> Result<bool> {
+        fresh: bool,
+    ) -> Result<Option<bool>> {
         let unchanged = parent.filter(|p| {
             p.size == node.size
                 && p.mtime == node.mtime
@@ -618,11 +665,12 @@ impl<'a> Walker<'a> {
             self.progress.bytes_skipped(node.size);
             self.progress.file_done(0);
             self.progress.item_done(path, false, ItemOutcome::Unchanged);
-            return Ok(true);
+            return Ok(Some(true));
         }
         let name = node.name.clone();
-        if !self.read_file(dir, &name, path, node, meta)? {
-            return Ok(false);
+        match self.read_file(dir, &name, path, node, meta, fresh)? {
+            Some(true) => {}
+            other => return Ok(other),
         }
         let outcome = if parent.is_some() {
             self.stats.files_changed += 1;
@@ -635,7 +683,7 @@ impl<'a> Walker<'a> {
         // Only what is stored counts as processed (not a file left out with a warning).
         self.stats.total_files_processed += 1;
         self.stats.total_bytes_processed += node.size;
-        Ok(true)
+        Ok(Some(true))
     }
 
     fn count_other(&mut self, path: &Path, parent: Option<&Node>, node: &Node) {
@@ -691,11 +739,11 @@ impl<'a> Walker<'a> {
         // when its entry is looked at.
         let mut next = 0;
         loop {
-            for Stated { name, meta } in std::mem::take(&mut listed.chunk) {
-                let child = child_path(path, &name);
-                let pnode = parent.and_then(|p| next_node(p, &mut next, &name));
+            for entry in std::mem::take(&mut listed.chunk) {
+                let child = child_path(path, &entry.name);
+                let pnode = parent.and_then(|p| next_node(p, &mut next, &entry.name));
                 let p = pnode.as_ref().map(|(_, n)| n);
-                if let Some(n) = self.save_stated(fd.as_fd(), &child, &name, meta, p, Some(dev))? {
+                if let Some(n) = self.save_stated(fd.as_fd(), &child, entry, p, Some(dev))? {
                     entries.push(n, pnode.as_ref().map(|(i, n)| (*i, n)))?;
                 }
             }
@@ -775,13 +823,15 @@ impl<'a> Walker<'a> {
     }
 
     /// Read and chunk a file into `node.content` and its extended attributes into
-    /// `node.xattrs`; sets `node.size` to the bytes read. `lstat` is the entry's metadata from
-    /// the directory walk. Returns false (with a warning) when the file cannot be read.
+    /// `node.xattrs`; the node's metadata is the open file's, `node.size` the bytes read.
+    /// `lstat` is the entry's metadata from the directory walk (`fresh`: just made). Returns
+    /// false (with a warning) when the file cannot be read, `None` when it is no longer the
+    /// listed file and `lstat` was not fresh.
     ///
     /// The file is opened relative to `dir` (no path lookup) without blocking or following a
     /// symlink, and must be the regular file listed (same device and inode: not a FIFO or
-    /// another file swapped in meanwhile, see [`super::open`]). It is read up to the size `lstat`
-    /// (or, on a retry, `fstat`) gave; it counts as stable when `fstat` after reading shows the
+    /// another file swapped in meanwhile, see [`super::open`]). It is read up to the size
+    /// `fstat` of the open file gives; it counts as stable when `fstat` after reading shows the
     /// same inode, size, mtime and ctime as before and the bytes read match the size.
     fn read_file(
         &mut self,
@@ -790,37 +840,28 @@ impl<'a> Walker<'a> {
         path: &Path,
         node: &mut Node,
         lstat: EntryStat,
-    ) -> Result<bool> {
+        fresh: bool,
+    ) -> Result<Option<bool>> {
         let listed = Listed {
             dev: lstat.dev,
             ino: lstat.ino,
         };
-        let mut before = Some(lstat);
         self.progress.current_file(path);
         for attempt in 0..3 {
-            let file = match open_regular(dir, name, Some(listed)) {
+            let (file, before) = match open_regular(dir, name, Some(listed)) {
                 Ok(f) => f,
+                Err(OpenError::Changed(_)) if !fresh => return Ok(None),
                 Err(e) => {
                     self.warn(format!("{}: {e}", shown(path)));
-                    return Ok(false);
+                    return Ok(Some(false));
                 }
-            };
-            let before = match before.take() {
-                Some(m) => m,
-                None => match file.metadata() {
-                    Ok(m) => EntryStat::from(&m),
-                    Err(e) => {
-                        self.warn(io_err(path, e));
-                        return Ok(false);
-                    }
-                },
             };
             let mut limited = (&file).take(before.size);
             let (content, size) = match self.chunk_stream(&mut limited)? {
                 Ok(r) => r,
                 Err(e) => {
                     self.warn(io_err(path, e));
-                    return Ok(false);
+                    return Ok(Some(false));
                 }
             };
             let after = file.metadata().ok().map(|m| EntryStat::from(&m));
@@ -847,7 +888,7 @@ impl<'a> Walker<'a> {
                         self.warn(format!("{}: reading extended attributes: {e}", shown(path)))
                     }
                 }
-                return Ok(true);
+                return Ok(Some(true));
             }
         }
         unreachable!("loop returns on its last attempt")
@@ -1290,10 +1331,14 @@ pub(super) mod tests {
             }
         }
         let repo = repository();
+        use crate::archiver::lister::probe::FROM_LISTER;
         NO_LISTER.set(true);
         let (here, _) = src_tree(&repo, &src, ParentChoice::None, &["*7"]);
         NO_LISTER.set(false);
+        assert_eq!(FROM_LISTER.get(), 0);
         let (ahead, _) = src_tree(&repo, &src, ParentChoice::None, &["*7"]);
+        // Every directory below the top came from the lister: 6 `NNNN` and their `sub`.
+        assert_eq!(FROM_LISTER.replace(0), 12);
         assert_eq!(ahead, here);
         let (again, own) = src_tree(&repo, &src, ParentChoice::Auto, &["*7"]);
         assert_eq!((again, own), (here, 0));
