@@ -4,51 +4,11 @@
 //! blocking; one that is swapped again at every look is skipped with a warning.
 
 use super::open::tests::BEFORE_OPEN;
-use crate::archiver::{BackupOptions, ParentChoice, backup};
-use crate::exclude::PatternSet;
+use super::walk::tests::{options, repository};
+use crate::archiver::backup;
+use crate::repo::Repository;
 use crate::repo::blobs::BlobReader;
-use crate::repo::{KeyOwner, Repository};
 use rustix::fs::{FileType, Mode};
-use std::sync::Arc;
-use tresor_format::keyfile::KdfParams;
-
-fn repository() -> Repository {
-    let owner = KeyOwner {
-        host: "h".into(),
-        username: "u".into(),
-        created: "2026-11-30T00:00:00Z".into(),
-    };
-    let kdf = KdfParams {
-        m_kib: 64,
-        t: 1,
-        p: 1,
-    };
-    let storage = Arc::new(tresor_storage::memory::MemoryStorage::new());
-    let config = tresor_format::config::Config::new().unwrap();
-    Repository::init(storage, "pw", kdf, &owner, config).unwrap()
-}
-
-fn options(path: &std::path::Path) -> BackupOptions {
-    BackupOptions {
-        paths: vec![path.to_path_buf()],
-        excludes: PatternSet::new(&[]).unwrap(),
-        exclude_if_present: vec![],
-        exclude_caches: false,
-        exclude_larger_than: None,
-        one_file_system: false,
-        tags: vec![],
-        hostname: "h".into(),
-        username: "u".into(),
-        time: jiff::ZonedDateTime::now(),
-        parent: ParentChoice::None,
-        dry_run: false,
-        stdin: None,
-        workers: 1,
-        cancel: None,
-        cache_dir: None,
-        marker_refresh: None,
-    }
-}
 
 /// Names and kinds in the snapshot's tree at `path`.
 fn listing(repo: &Repository, id: &tresor_format::ObjectId, path: &std::path::Path) -> Vec<String> {
@@ -86,7 +46,7 @@ fn backup_with_hook(
         BEFORE_OPEN.set(Some(Box::new(hook)));
         crate::archiver::walk::tests::NO_LISTER.set(own_listing);
         let repo = repository();
-        let r = backup(&repo, options(&src), &crate::NoProgress).unwrap();
+        let r = backup(&repo, options(vec![src.clone()], &[]), &crate::NoProgress).unwrap();
         let names = listing(&repo, &r.snapshot_id.unwrap(), &src);
         let again = crate::archiver::lister::probe::LOOKED_AGAIN.take();
         tx.send((r, names, again)).unwrap();

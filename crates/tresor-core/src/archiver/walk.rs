@@ -1052,7 +1052,8 @@ pub(super) mod tests {
     use crate::repo::{KeyOwner, Repository};
     use std::sync::Arc;
 
-    fn repository() -> Repository {
+    /// A repository in memory, for a walk's tests.
+    pub(in crate::archiver) fn repository() -> Repository {
         let owner = KeyOwner {
             host: "h".into(),
             username: "u".into(),
@@ -1068,7 +1069,8 @@ pub(super) mod tests {
         Repository::init(storage, "pw", kdf, &owner, config).unwrap()
     }
 
-    fn options(paths: Vec<PathBuf>, excludes: &[&str]) -> BackupOptions {
+    /// Options backing up `paths` without `excludes`, no parent, one worker.
+    pub(in crate::archiver) fn options(paths: Vec<PathBuf>, excludes: &[&str]) -> BackupOptions {
         let excludes: Vec<String> = excludes.iter().map(|s| s.to_string()).collect();
         BackupOptions {
             paths,
