@@ -95,8 +95,20 @@ fn listers_allowed() -> bool {
     true
 }
 
-fn io_err(path: &Path, e: std::io::Error) -> String {
+/// A warning naming `path`.
+fn io_err(path: &Path, e: impl std::fmt::Display) -> String {
     format!("{}: {e}", shown(path))
+}
+
+/// What became of an entry: the answer of each kind's `save_*`.
+enum Kept {
+    /// In its directory's tree.
+    Yes,
+    /// Left out: excluded, or it could not be read (warned).
+    No,
+    /// It is no longer what its `lstat` showed (replaced since): the warning, should that
+    /// `lstat` have been fresh ([`Walker::save_stated`]).
+    Changed(String),
 }
 
 /// The warning for a directory whose entries cannot be listed: it is stored without them.
@@ -454,7 +466,7 @@ impl<'a> Walker<'a> {
         let meta = match &entry.meta {
             Ok(m) => *m,
             Err(e) => {
-                self.warn(format!("{}: {e}", shown(path)));
+                self.warn(io_err(path, e));
                 return Ok(Some(None));
             }
         };
@@ -468,31 +480,30 @@ impl<'a> Walker<'a> {
         let mut node = node_from_metadata(name.to_vec(), kind, &meta, &mut self.names);
         let parent = parent.filter(|p| p.kind == kind);
         let kept = match kind {
-            NodeKind::Dir => match self.save_dir_node(dir, path, &meta, parent, dev, &mut node)? {
-                Err(_) if !fresh => None,
-                Err(e) => {
-                    self.warn(format!("{}: {e}", shown(path)));
-                    Some(false)
-                }
-                Ok(kept) => Some(kept),
-            },
-            NodeKind::File => {
-                // read_file reads the extended attributes from the open file.
-                let kept = self.save_file_node(dir, path, meta, parent, &mut node, fresh)?;
-                super::pause::after_file(self.stats.total_files_processed);
-                return Ok(kept.map(|k| k.then_some(node)));
-            }
-            NodeKind::Symlink => self.save_symlink(dir, name, path, parent, &mut node, fresh),
+            NodeKind::Dir => self.save_dir_node(dir, path, &meta, parent, dev, &mut node)?,
+            // read_file reads the extended attributes from the open file.
+            NodeKind::File => self.save_file_node(dir, path, meta, parent, &mut node)?,
+            NodeKind::Symlink => self.save_symlink(dir, name, path, parent, &mut node),
             _ => {
                 self.stats.total_files_processed += 1;
                 self.count_other(path, parent, &node);
-                Some(true)
+                Kept::Yes
             }
         };
+        if matches!(kept, Kept::Changed(_)) && !fresh {
+            return Ok(None);
+        }
+        if kind == NodeKind::File {
+            super::pause::after_file(self.stats.total_files_processed);
+        }
         match kept {
-            None => return Ok(None),
-            Some(false) => return Ok(Some(None)),
-            Some(true) => {}
+            Kept::Changed(warning) => {
+                self.warn(warning);
+                return Ok(Some(None));
+            }
+            Kept::No => return Ok(Some(None)),
+            Kept::Yes if kind == NodeKind::File => return Ok(Some(Some(node))),
+            Kept::Yes => {}
         }
         if let Some(p) = same_inode_version(parent, &node) {
             node.xattrs = p.xattrs.clone();
@@ -507,8 +518,8 @@ impl<'a> Walker<'a> {
         Ok(Some(Some(node)))
     }
 
-    /// The target of a symlink entry into `node.target`. False when it cannot be read (a
-    /// warning); `None` when it is no longer a symlink and its `lstat` was not `fresh`.
+    /// The target of a symlink entry into `node.target`: [`Kept::No`] when it cannot be read (a
+    /// warning), [`Kept::Changed`] when it is no longer a symlink.
     ///
     /// The target of a symlink unchanged since the parent ([`same_inode_version`]) is the
     /// parent's: a symlink's target cannot change without a new inode or ctime.
@@ -519,8 +530,7 @@ impl<'a> Walker<'a> {
         path: &Path,
         parent: Option<&Node>,
         node: &mut Node,
-        fresh: bool,
-    ) -> Option<bool> {
+    ) -> Kept {
         let read = match same_inode_version(parent, node) {
             Some(p) => Ok(p.target.clone()),
             None => rustix::fs::readlinkat(dir, name, Vec::new()).map(|t| t.into_bytes()),
@@ -530,21 +540,20 @@ impl<'a> Walker<'a> {
                 node.target = t;
                 self.stats.total_files_processed += 1;
                 self.count_other(path, parent, node);
-                Some(true)
+                Kept::Yes
             }
             // Not a symlink (any more).
-            Err(rustix::io::Errno::INVAL) if !fresh => None,
+            Err(e @ rustix::io::Errno::INVAL) => Kept::Changed(io_err(path, e)),
             Err(e) => {
-                self.warn(io_err(path, e.into()));
-                Some(false)
+                self.warn(io_err(path, e));
+                Kept::No
             }
         }
     }
 
-    /// The subtree of a directory entry into `node.subtree`. False when the entry is to be left
-    /// out: no longer a directory, gone, excluded by a marker file, or its tree cannot be
-    /// stored (each but the marker with a warning); the inner error when it is no longer a
-    /// directory (no warning: its `lstat` may be old, [`Walker::save_stated`]).
+    /// The subtree of a directory entry into `node.subtree`. [`Kept::No`] when the entry is to
+    /// be left out: gone, excluded by a marker file, or its tree cannot be stored (each but the
+    /// marker with a warning); [`Kept::Changed`] when it is no longer a directory.
     ///
     /// A directory that cannot be opened or listed (mode `--x` or `---` for this user, a read
     /// error) is kept with its own metadata and an empty listing, with a warning naming it: the
@@ -557,11 +566,11 @@ impl<'a> Walker<'a> {
         parent: Option<&Node>,
         dev: Option<u64>,
         node: &mut Node,
-    ) -> Result<std::result::Result<bool, OpenError>> {
+    ) -> Result<Kept> {
         let (prepared, taken) = self.dirs.take(dir, path, &node.name, meta.dev, dev);
         let saved = match prepared {
-            Prepared::NotOpened(e @ OpenError::Changed(_)) => Ok(Err(e)),
-            p => self.save_prepared(p, path, meta, parent, node).map(Ok),
+            Prepared::NotOpened(e @ OpenError::Changed(_)) => Ok(Kept::Changed(io_err(path, e))),
+            p => self.save_prepared(p, path, meta, parent, node),
         };
         self.dirs.done(taken);
         saved
@@ -575,7 +584,7 @@ impl<'a> Walker<'a> {
         meta: &EntryStat,
         parent: Option<&Node>,
         node: &mut Node,
-    ) -> Result<bool> {
+    ) -> Result<Kept> {
         let ptree = match &prepared {
             Prepared::NotOpened(_) | Prepared::Excluded => None,
             _ => self.load_parent_tree(parent.and_then(|p| p.subtree)),
@@ -586,10 +595,10 @@ impl<'a> Walker<'a> {
                 Listing::Tree(Tree::default())
             }
             Prepared::NotOpened(e) => {
-                self.warn(format!("{}: {e}", shown(path)));
-                return Ok(false);
+                self.warn(io_err(path, e));
+                return Ok(Kept::No);
             }
-            Prepared::Excluded => return Ok(false),
+            Prepared::Excluded => return Ok(Kept::No),
             Prepared::Cache(fd) => {
                 Listing::Tree(self.cache_dir(&fd, path, ptree.as_ref(), meta.dev)?)
             }
@@ -614,8 +623,8 @@ impl<'a> Walker<'a> {
         let id = match stored {
             Ok(id) => id,
             Err(e) => {
-                self.warn(format!("{}: {e}", shown(path)));
-                return Ok(false);
+                self.warn(io_err(path, e));
+                return Ok(Kept::No);
             }
         };
         let outcome = match parent {
@@ -634,12 +643,12 @@ impl<'a> Walker<'a> {
         };
         self.progress.item_done(path, true, outcome);
         node.subtree = Some(id);
-        Ok(true)
+        Ok(Kept::Yes)
     }
 
     /// The content of a regular file entry into `node` (unchanged since the parent: its blob
-    /// list, without reading). False when it cannot be read (a warning); `None` when it is no
-    /// longer the file its `lstat` showed and that was not `fresh`.
+    /// list, without reading). [`Kept::No`] when it cannot be read (a warning),
+    /// [`Kept::Changed`] when it is no longer the file its `lstat` showed.
     fn save_file_node(
         &mut self,
         dir: std::os::fd::BorrowedFd<'_>,
@@ -647,8 +656,7 @@ impl<'a> Walker<'a> {
         meta: EntryStat,
         parent: Option<&Node>,
         node: &mut Node,
-        fresh: bool,
-    ) -> Result<Option<bool>> {
+    ) -> Result<Kept> {
         let unchanged = parent.filter(|p| {
             p.size == node.size
                 && p.mtime == node.mtime
@@ -665,11 +673,11 @@ impl<'a> Walker<'a> {
             self.progress.bytes_skipped(node.size);
             self.progress.file_done(0);
             self.progress.item_done(path, false, ItemOutcome::Unchanged);
-            return Ok(Some(true));
+            return Ok(Kept::Yes);
         }
         let name = node.name.clone();
-        match self.read_file(dir, &name, path, node, meta, fresh)? {
-            Some(true) => {}
+        match self.read_file(dir, &name, path, node, meta)? {
+            Kept::Yes => {}
             other => return Ok(other),
         }
         let outcome = if parent.is_some() {
@@ -683,7 +691,7 @@ impl<'a> Walker<'a> {
         // Only what is stored counts as processed (not a file left out with a warning).
         self.stats.total_files_processed += 1;
         self.stats.total_bytes_processed += node.size;
-        Ok(Some(true))
+        Ok(Kept::Yes)
     }
 
     fn count_other(&mut self, path: &Path, parent: Option<&Node>, node: &Node) {
@@ -824,9 +832,9 @@ impl<'a> Walker<'a> {
 
     /// Read and chunk a file into `node.content` and its extended attributes into
     /// `node.xattrs`; the node's metadata is the open file's, `node.size` the bytes read.
-    /// `lstat` is the entry's metadata from the directory walk (`fresh`: just made). Returns
-    /// false (with a warning) when the file cannot be read, `None` when it is no longer the
-    /// listed file and `lstat` was not fresh.
+    /// `lstat` is the entry's metadata from the directory walk. Returns [`Kept::No`] (with a
+    /// warning) when the file cannot be read, [`Kept::Changed`] when it is no longer the listed
+    /// file.
     ///
     /// The file is opened relative to `dir` (no path lookup) without blocking or following a
     /// symlink, and must be the regular file listed (same device and inode: not a FIFO or
@@ -840,8 +848,7 @@ impl<'a> Walker<'a> {
         path: &Path,
         node: &mut Node,
         lstat: EntryStat,
-        fresh: bool,
-    ) -> Result<Option<bool>> {
+    ) -> Result<Kept> {
         let listed = Listed {
             dev: lstat.dev,
             ino: lstat.ino,
@@ -850,10 +857,10 @@ impl<'a> Walker<'a> {
         for attempt in 0..3 {
             let (file, before) = match open_regular(dir, name, Some(listed)) {
                 Ok(f) => f,
-                Err(OpenError::Changed(_)) if !fresh => return Ok(None),
+                Err(e @ OpenError::Changed(_)) => return Ok(Kept::Changed(io_err(path, e))),
                 Err(e) => {
-                    self.warn(format!("{}: {e}", shown(path)));
-                    return Ok(Some(false));
+                    self.warn(io_err(path, e));
+                    return Ok(Kept::No);
                 }
             };
             let mut limited = (&file).take(before.size);
@@ -861,7 +868,7 @@ impl<'a> Walker<'a> {
                 Ok(r) => r,
                 Err(e) => {
                     self.warn(io_err(path, e));
-                    return Ok(Some(false));
+                    return Ok(Kept::No);
                 }
             };
             let after = file.metadata().ok().map(|m| EntryStat::from(&m));
@@ -888,7 +895,7 @@ impl<'a> Walker<'a> {
                         self.warn(format!("{}: reading extended attributes: {e}", shown(path)))
                     }
                 }
-                return Ok(Some(true));
+                return Ok(Kept::Yes);
             }
         }
         unreachable!("loop returns on its last attempt")
