@@ -390,7 +390,7 @@ enum Item {
     More(PathBuf, Vec<Stated>, bool),
 }
 
-/// The receiving end of a lister's thread; dropping it stops the thread and joins it.
+/// The receiving end of a lister's thread; dropping it stops the thread (see its `drop`).
 struct Taker {
     rx: Option<Receiver<Item>>,
     /// An item received for another directory than the one asked for.
@@ -543,20 +543,20 @@ impl Lister {
         let frame = match &mut p {
             Prepared::Listed(fd, Ok(entries)) => {
                 // The rest of its names are looked at here, and sent as chunks.
-                let names = match std::mem::replace(&mut entries.rest, Rest::Done) {
+                let rest = match std::mem::replace(&mut entries.rest, Rest::Done) {
                     Rest::Here(rest) => {
                         entries.rest = Rest::Lister;
-                        rest.names
+                        rest
                     }
-                    _ => Vec::new().into_iter(),
+                    _ => Unstated {
+                        fd: fd.clone(),
+                        path: path.clone(),
+                        names: Vec::new().into_iter(),
+                    },
                 };
                 Some(Frame {
                     dev,
-                    rest: Unstated {
-                        fd: fd.clone(),
-                        path: path.clone(),
-                        names,
-                    },
+                    rest,
                     dirs: subdirs(&entries.chunk).into_iter(),
                 })
             }
