@@ -55,6 +55,28 @@ fn backup_with_hook(
         .expect("the backup ended (it blocked on the FIFO)")
 }
 
+/// A hook that runs `swap` at the first open of `name` (and never again).
+fn at_first_open_of(
+    name: &'static [u8],
+    swap: impl FnOnce() + Send + 'static,
+) -> impl Fn(&[u8]) + Send + 'static {
+    let swap = std::sync::Mutex::new(Some(swap));
+    move |opened: &[u8]| {
+        if opened == name
+            && let Some(f) = swap.lock().unwrap().take()
+        {
+            f()
+        }
+    }
+}
+
+/// Save `name` in `dir` anew as an editor does: a new file with `content` renamed over it.
+fn save_anew(dir: &std::path::Path, name: &str, content: &[u8]) {
+    let new = dir.join(format!("{name}.new"));
+    std::fs::write(&new, content).unwrap();
+    std::fs::rename(&new, dir.join(name)).unwrap();
+}
+
 /// A source with the files `a` and `b`.
 fn source() -> (tempfile::TempDir, std::path::PathBuf) {
     let t = tempfile::tempdir().unwrap();
@@ -68,18 +90,13 @@ fn source() -> (tempfile::TempDir, std::path::PathBuf) {
 #[test]
 fn a_file_swapped_for_a_fifo_while_walking_is_a_fifo_and_nothing_blocks() {
     let (_t, src) = source();
-    let dir = src.clone();
-    let swap = std::sync::Once::new();
-    let (r, names, again) = backup_with_hook(&src, false, move |name: &[u8]| {
-        if name == b"a" {
-            swap.call_once(|| {
-                let p = dir.join("a");
-                std::fs::remove_file(&p).unwrap();
-                let mode = Mode::from_bits_truncate(0o644);
-                rustix::fs::mknodat(rustix::fs::CWD, &p, FileType::Fifo, mode, 0).unwrap();
-            });
-        }
+    let a = src.join("a");
+    let hook = at_first_open_of(b"a", move || {
+        std::fs::remove_file(&a).unwrap();
+        let mode = Mode::from_bits_truncate(0o644);
+        rustix::fs::mknodat(rustix::fs::CWD, &a, FileType::Fifo, mode, 0).unwrap();
     });
+    let (r, names, again) = backup_with_hook(&src, false, hook);
     assert_eq!(r.warnings, Vec::<String>::new());
     assert_eq!(names, ["a Fifo", "b File"]);
     assert_eq!(again, [src.join("a")]);
@@ -91,15 +108,8 @@ fn a_file_swapped_for_a_fifo_while_walking_is_a_fifo_and_nothing_blocks() {
 fn a_file_replaced_after_its_listing_is_backed_up_as_it_is_now() {
     let (_t, src) = source();
     let dir = src.clone();
-    let swap = std::sync::Once::new();
-    let (r, names, again) = backup_with_hook(&src, false, move |name: &[u8]| {
-        if name == b"a" {
-            swap.call_once(|| {
-                std::fs::write(dir.join("a.new"), b"saved anew").unwrap();
-                std::fs::rename(dir.join("a.new"), dir.join("a")).unwrap();
-            });
-        }
-    });
+    let hook = at_first_open_of(b"a", move || save_anew(&dir, "a", b"saved anew"));
+    let (r, names, again) = backup_with_hook(&src, false, hook);
     assert_eq!(r.warnings, Vec::<String>::new());
     assert_eq!(names, ["a File", "b File"]);
     assert_eq!(again, [src.join("a")]);
@@ -114,8 +124,7 @@ fn a_file_replaced_at_every_look_is_skipped_with_a_warning() {
     let dir = src.clone();
     let (r, names, again) = backup_with_hook(&src, false, move |name: &[u8]| {
         if name == b"a" {
-            std::fs::write(dir.join("a.new"), b"again").unwrap();
-            std::fs::rename(dir.join("a.new"), dir.join("a")).unwrap();
+            save_anew(&dir, "a", b"again");
         }
     });
     let a = src.join("a").display().to_string();
@@ -132,16 +141,12 @@ fn a_directory_replaced_after_its_listing_is_backed_up_as_it_is_now() {
     let (_t, src) = source();
     std::fs::create_dir(src.join("d")).unwrap();
     std::fs::write(src.join("d/inner"), b"inner").unwrap();
-    let dir = src.clone();
-    let swap = std::sync::Once::new();
-    let (r, names, again) = backup_with_hook(&src, true, move |name: &[u8]| {
-        if name == b"d" {
-            swap.call_once(|| {
-                std::fs::remove_dir_all(dir.join("d")).unwrap();
-                std::fs::write(dir.join("d"), b"now a file").unwrap();
-            });
-        }
+    let d = src.join("d");
+    let hook = at_first_open_of(b"d", move || {
+        std::fs::remove_dir_all(&d).unwrap();
+        std::fs::write(&d, b"now a file").unwrap();
     });
+    let (r, names, again) = backup_with_hook(&src, true, hook);
     assert_eq!(r.warnings, Vec::<String>::new());
     assert_eq!(names, ["a File", "b File", "d File"]);
     assert_eq!(again, [src.join("d")]);
