@@ -274,8 +274,8 @@ impl DirsAhead {
     ///
     /// # Errors
     /// The listing's error.
-    pub(super) fn list_here(&mut self, fd: OwnedFd, path: &Path) -> std::io::Result<Entries> {
-        list(&self.rules, Arc::new(fd), path, &mut self.buf)
+    pub(super) fn list_here(&mut self, fd: Arc<OwnedFd>, path: &Path) -> std::io::Result<Entries> {
+        list(&self.rules, fd, path, &mut self.buf)
     }
 
     /// The directory `name` in `dir` at `path`, prepared ([`prepare`]'s arguments). At the top
@@ -820,7 +820,7 @@ mod tests {
             std::fs::write(t.path().join(format!("{i:05}.{}", i % 2)), b"").unwrap();
         }
         let mut dirs = DirsAhead::new(rules(&["*.1"]), false);
-        let mut entries = dirs.list_here(open(t.path()), t.path()).unwrap();
+        let mut entries = dirs.list_here(Arc::new(open(t.path())), t.path()).unwrap();
         let mut names = Vec::new();
         let mut sizes = Vec::new();
         loop {

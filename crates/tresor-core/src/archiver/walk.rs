@@ -327,8 +327,8 @@ impl<'a> Walker<'a> {
         .map_err(|e| CoreError::io(root, e.into()))?;
         let dev = fd_metadata_dev(&fd).map_err(|e| CoreError::io(root, e))?;
         let parent = self.load_parent_tree(parent_root);
-        let held = fd.try_clone().map_err(|e| CoreError::io(root, e))?;
-        let listed = match self.dirs.list_here(held, root) {
+        let fd = Arc::new(fd);
+        let listed = match self.dirs.list_here(fd.clone(), root) {
             Ok(l) => l,
             Err(e) => {
                 self.warn(unlistable(root, &e));
