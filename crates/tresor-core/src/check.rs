@@ -473,7 +473,7 @@ fn check_snapshots(
         .filter(|(_, s)| crate::repo::snapshots::is_future(s, future))
     {
         // Local time when it parses (the one time rule); else as recorded, escaped.
-        let zone = jiff::tz::TimeZone::system();
+        let zone = crate::time::local_zone();
         let time = crate::time::human_recorded(&s.time, &zone)
             .unwrap_or_else(|| tresor_format::tree::escape_name(s.time.as_bytes()));
         r.warnings.push(format!(

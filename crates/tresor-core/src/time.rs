@@ -5,6 +5,7 @@
 
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
+use std::path::Path;
 
 /// `t` for people: `"2026-01-02 15:04:05"` in `zone`, without fraction or offset.
 pub fn human(t: Timestamp, zone: &TimeZone) -> String {
@@ -45,7 +46,7 @@ pub fn now_recorded() -> String {
 /// ([`human`]); one beyond jiff's range as its seconds since the epoch.
 pub fn human_system(t: std::time::SystemTime) -> String {
     match Timestamp::try_from(t) {
-        Ok(t) => human(t, &TimeZone::system()),
+        Ok(t) => human(t, &local_zone()),
         Err(_) => format!(
             "{} s after the epoch",
             t.duration_since(std::time::UNIX_EPOCH)
@@ -54,9 +55,97 @@ pub fn human_system(t: std::time::SystemTime) -> String {
     }
 }
 
+/// This machine's time zone, as jiff's [`TimeZone::system`] finds it (the `TZ` environment
+/// variable, else `/etc/localtime`), without its cost when `TZ` is unset and `/etc/localtime`
+/// is a link into a zoneinfo directory (Debian's and Fedora's way): jiff then looks the link's
+/// zone name up in its zoneinfo database, which first lists every zone file under
+/// `/usr/share/zoneinfo` — about 600 files in 22 directories, 0.4 ms of a 9 ms backup. The
+/// file the link points at holds the same TZif data; it is read here and named as jiff names
+/// it (the link's path after `zoneinfo/`). Anything else — `TZ` set, no link, a file jiff's
+/// parser refuses — is left to [`TimeZone::system`]. Not cached: a long-running command sees
+/// a changed zone.
+pub fn local_zone() -> TimeZone {
+    if std::env::var_os("TZ").is_some() {
+        return TimeZone::system();
+    }
+    linked_zone(Path::new("/etc/localtime")).unwrap_or_else(TimeZone::system)
+}
+
+/// The current time in this machine's zone ([`local_zone`]).
+pub fn now_local() -> jiff::ZonedDateTime {
+    Timestamp::now().to_zoned_datetime(local_zone())
+}
+
+/// The zone of `link`, a symbolic link to a TZif file whose path has a `zoneinfo/`
+/// component; `None` when it is not such a link or the file does not parse.
+fn linked_zone(link: &Path) -> Option<TimeZone> {
+    let target = std::fs::read_link(link).ok()?;
+    let target = target.to_str()?;
+    let name = &target[target.rfind("zoneinfo/")? + "zoneinfo/".len()..];
+    let data = std::fs::read(link).ok()?;
+    TimeZone::tzif(name, &data).ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A link into the system's zoneinfo directory (Debian's tzdata, installed with the
+    /// toolchain image) gives the zone jiff's database has under that name, offsets and rules.
+    #[test]
+    fn a_linked_zone_is_the_database_zone_of_its_name() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in [
+            "Asia/Kolkata",
+            "America/New_York",
+            "Etc/UTC",
+            "Australia/Lord_Howe",
+        ] {
+            let link = dir.path().join(name.replace('/', "-"));
+            std::os::unix::fs::symlink(format!("/usr/share/zoneinfo/{name}"), &link).unwrap();
+            let zone = linked_zone(&link).unwrap();
+            let db = TimeZone::get(name).unwrap();
+            assert_eq!(zone.iana_name(), Some(name));
+            // Both sides of daylight saving time, and long past and future rules.
+            for t in [
+                "1950-06-01T00:00:00Z",
+                "2026-01-15T12:00:00Z",
+                "2026-07-15T12:00:00Z",
+                "2080-03-01T00:00:00Z",
+            ] {
+                let t: Timestamp = t.parse().unwrap();
+                assert_eq!(zone.to_offset(t), db.to_offset(t), "{name} at {t}");
+            }
+        }
+    }
+
+    /// Not a link, a link without `zoneinfo/`, a link to a file that is no TZif: no zone (then
+    /// jiff decides).
+    #[test]
+    fn what_is_no_linked_zone() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("localtime");
+        std::fs::copy("/usr/share/zoneinfo/Asia/Kolkata", &file).unwrap();
+        assert!(linked_zone(&file).is_none());
+        let plain = dir.path().join("plain");
+        std::os::unix::fs::symlink(&file, &plain).unwrap();
+        assert!(linked_zone(&plain).is_none());
+        let junk_dir = dir.path().join("zoneinfo");
+        std::fs::create_dir(&junk_dir).unwrap();
+        std::fs::write(junk_dir.join("Junk"), b"TZif but not really").unwrap();
+        let junk = dir.path().join("junk");
+        std::os::unix::fs::symlink(junk_dir.join("Junk"), &junk).unwrap();
+        assert!(linked_zone(&junk).is_none());
+    }
+
+    /// This machine's zone as [`local_zone`] finds it is the one jiff finds.
+    #[test]
+    fn the_local_zone_is_jiffs() {
+        let (ours, jiffs) = (local_zone(), TimeZone::system());
+        assert_eq!(ours.iana_name(), jiffs.iana_name());
+        let t = Timestamp::now();
+        assert_eq!(ours.to_offset(t), jiffs.to_offset(t));
+    }
 
     fn kolkata() -> TimeZone {
         TimeZone::posix("IST-5:30").unwrap()

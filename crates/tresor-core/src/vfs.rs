@@ -295,7 +295,7 @@ impl Vfs {
         owner: (u32, u32),
     ) -> Result<Self> {
         repo.require_read("mount")?;
-        let names = snapshot_names(list, &jiff::tz::TimeZone::system());
+        let names = snapshot_names(list, &crate::time::local_zone());
         // Known without a read when `list` was loaded through `repo`.
         let signers: Vec<Option<[u8; 32]>> = list
             .iter()

@@ -32,7 +32,7 @@ fn normalize(p: &Path) -> Result<PathBuf> {
 fn parse_time(s: &str) -> Result<jiff::ZonedDateTime> {
     let dt = jiff::civil::DateTime::strptime("%Y-%m-%d %H:%M:%S", s)
         .with_context(|| format!("--time {s:?}: expected \"YYYY-MM-DD HH:MM:SS\""))?;
-    Ok(dt.to_zoned_datetime(jiff::tz::TimeZone::system())?)
+    Ok(dt.to_zoned_datetime(tresor_core::time::local_zone())?)
 }
 
 /// What the metrics learn of a backup as it goes: host, paths, and the summary.
@@ -113,7 +113,7 @@ fn back_up_all(ctx: &Context, a: BackupArgs, seen: &mut Seen) -> Result<i32> {
         username: username(),
         time: match &a.time {
             Some(t) => parse_time(t)?,
-            None => jiff::ZonedDateTime::now(),
+            None => tresor_core::time::now_local(),
         },
         parent,
         dry_run: a.dry_run,

@@ -30,7 +30,7 @@ pub fn run(ctx: &Context, a: &FindArgs) -> Result<i32> {
     let (list, skipped) = repo.load_snapshots()?;
     let filter: SnapshotFilter = (&a.filter).into();
     let chosen = select(&list, &skipped, &a.snapshots, &filter)?;
-    let (mode, zone) = (ctx.mode(), jiff::tz::TimeZone::system());
+    let (mode, zone) = (ctx.mode(), tresor_core::time::local_zone());
     let mut groups = Vec::new();
     for (id, snap) in chosen {
         let reader = BlobReader::for_snapshot(&repo, &index, repo.snapshot_signer(id).ok());
@@ -105,7 +105,7 @@ fn parse_time(flag: &str, s: &str) -> Result<Timestamp> {
             format!("{flag} {s:?}: expected \"YYYY-MM-DD\", \"YYYY-MM-DD HH:MM\" or \"YYYY-MM-DD HH:MM:SS\"")
         })?;
     let t = dt
-        .to_zoned_datetime(jiff::tz::TimeZone::system())?
+        .to_zoned_datetime(tresor_core::time::local_zone())?
         .timestamp();
     Ok(Timestamp {
         secs: t.as_second(),

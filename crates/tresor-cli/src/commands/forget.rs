@@ -126,7 +126,7 @@ fn by_policy(
     group_by: GroupBy,
     filter: &SnapshotFilter,
 ) -> Result<Vec<ObjectId>> {
-    let zone = jiff::tz::TimeZone::system();
+    let zone = tresor_core::time::local_zone();
     let plan = forget::plan_policy(repo, policy, group_by, filter, &zone)?;
     let notes = plan.future.iter().map(|(id, time)| {
         let shown = tresor_core::time::human_recorded(time, &zone);

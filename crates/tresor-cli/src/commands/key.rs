@@ -18,7 +18,7 @@ pub fn run(ctx: &Context, c: &KeyCommand) -> Result<i32> {
             let repo = ctx.open()?;
             let list = keys::list(&repo);
             let rows = list.iter().map(Into::into).collect();
-            let zone = jiff::tz::TimeZone::system();
+            let zone = tresor_core::time::local_zone();
             render::emit(&KeyList(rows, zone), ctx.mode())?;
         }
         KeyCommand::Add(a) => add(ctx, a)?,

@@ -25,7 +25,7 @@ pub fn run(ctx: &Context, a: &LsArgs) -> Result<i32> {
         find_node(&reader, &snap.tree, &normalize(p))?;
     }
     let (mode, long) = (ctx.mode(), a.long);
-    let zone = jiff::tz::TimeZone::system();
+    let zone = tresor_core::time::local_zone();
     let mut failed = None;
     let mut print = |path: &[u8], n: &Node| {
         let mut entry = Entry::new(path, n, long, &zone);

@@ -28,7 +28,7 @@ pub fn run(ctx: &Context, a: &SnapshotsArgs) -> Result<i32> {
     }
     let (list, bad) = repo.load_snapshots()?;
     let filter = SnapshotFilter::from(&a.filter);
-    let now = jiff::ZonedDateTime::now();
+    let now = tresor_core::time::now_local();
     let groups = overdue::check(
         list.iter()
             .filter(|(_, s)| filter.matches(s))

@@ -38,7 +38,7 @@ pub fn run(ctx: &Context, a: &SnapshotsArgs) -> Result<i32> {
     let listed = SnapshotList {
         rows,
         skipped: bad.iter().map(skipped_line).collect(),
-        zone: jiff::tz::TimeZone::system(),
+        zone: tresor_core::time::local_zone(),
     };
     render::emit(&listed, ctx.mode())?;
     // Snapshots this machine saw before that are gone without a forget record: the storage

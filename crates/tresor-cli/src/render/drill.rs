@@ -251,7 +251,7 @@ impl Outcome for History {
         if self.drills.is_empty() {
             t.out("no drills yet");
         }
-        let zone = jiff::tz::TimeZone::system();
+        let zone = tresor_core::time::local_zone();
         for d in &self.drills {
             let time = tresor_core::time::human_recorded(&d.time, &zone)
                 .unwrap_or_else(|| tresor_format::tree::display_bytes(d.time.as_bytes()));

@@ -351,7 +351,7 @@ impl Plan<'_> {
     /// Generations, deletions, index consolidation, garbage, warnings.
     fn actions(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let p = self.0;
-        let zone = jiff::tz::TimeZone::system();
+        let zone = tresor_core::time::local_zone();
         for g in &p.generations {
             writeln!(
                 f,
