@@ -50,7 +50,10 @@ pub const ENVIRONMENT: &[(&str, &str)] = &[
     ),
     ("XDG_CACHE_HOME", "default cache: $XDG_CACHE_HOME/tresor"),
     ("HOME", "~/.cache/tresor, ~/.config/tresor, ~/.aws"),
-    ("TZ", "time zone of times shown and recorded (else /etc/localtime)"),
+    (
+        "TZ",
+        "time zone of times shown and recorded (else /etc/localtime)",
+    ),
     (
         "TRESOR_PROGRESS_FPS",
         "progress redraws per second (0.01-100)",
@@ -443,7 +446,7 @@ pub fn version() -> &'static str {
 /// The clap command tresor parses with: the derived one, every command's help ending with its
 /// examples, the main help with the environment and where the exit codes are.
 pub fn command() -> clap::Command {
-    let mut cmd = Cli::command().version(version());
+    let mut cmd = bare_command();
     let header = *cmd.get_styles().get_header();
     let heading = |title: &str| format!("{}{title}:{}", header.render(), header.render_reset());
     for (path, lines) in EXAMPLES {
@@ -456,6 +459,12 @@ pub fn command() -> clap::Command {
         }
         cmd = with_subcommand(cmd, path, |c| c.after_help(text));
     }
+    cmd
+}
+
+/// [`command`] without what only help shows (the examples and the main help's footer).
+fn bare_command() -> clap::Command {
+    let cmd = Cli::command().version(version());
     // A profile's `sources` stand in for backup's PATHs: checked after the profile is applied
     // ([`require_backup_source`]).
     cmd.mut_subcommand("backup", |c| {
@@ -500,12 +509,33 @@ fn footer(heading: &dyn Fn(&str) -> String) -> String {
 
 /// The parsed command line (clap's usage errors and `--help` end the process, as
 /// `Cli::parse` would).
+///
+/// Parsed without the examples ([`bare_command`]): only help shows them, and putting the 48
+/// texts into the command tree cost every start 0.1 ms. A command line that asks for help (`-h`,
+/// `--help`, `help COMMAND`, a group without its command) is parsed again with them, to show
+/// it.
 pub fn parse() -> (Cli, clap::ArgMatches) {
-    let mut cmd = command();
-    let matches = cmd.clone().get_matches();
+    let mut cmd = bare_command();
+    let matches = match cmd.try_get_matches_from_mut(std::env::args_os()) {
+        Ok(m) => m,
+        Err(e) if shows_help(e.kind()) => {
+            cmd = command();
+            cmd.get_matches_mut()
+        }
+        Err(e) => e.exit(),
+    };
     let cli = Cli::from_arg_matches_mut(&mut matches.clone())
         .unwrap_or_else(|e| e.format(&mut cmd).exit());
     (cli, matches)
+}
+
+/// Whether a parse that ended with `kind` shows a help text (which ends with examples).
+fn shows_help(kind: clap::error::ErrorKind) -> bool {
+    use clap::error::ErrorKind as K;
+    matches!(
+        kind,
+        K::DisplayHelp | K::DisplayHelpOnMissingArgumentOrSubcommand
+    )
 }
 
 /// `backup` without any source once a profile (`-P`) had its say: the usage error clap gives
