@@ -30,10 +30,13 @@ fn main() {
 /// `.rela.dyn` that the loader reads at every start — 1.2 MiB of the peak RSS of a one-file
 /// backup (15.1 → 13.5 MiB measured; `tresor --version` 8.5 → 7.3 MiB). ld leaves it out by
 /// itself when the C library cannot load it (no `GLIBC_ABI_DT_RELR`); an older ld warns and
-/// ignores it.
+/// ignores it. A binary linked with it needs glibc 2.36 or later where it runs: to build one
+/// for older systems on a newer one, set `TRESOR_PACKED_RELOCS=0`.
 fn pack_relative_relocations() {
+    println!("cargo:rerun-if-env-changed=TRESOR_PACKED_RELOCS");
     let var = |name: &str| std::env::var(name).unwrap_or_default();
-    if var("CARGO_CFG_TARGET_OS") == "linux" && var("CARGO_CFG_TARGET_ENV") == "gnu" {
+    let wanted = var("TRESOR_PACKED_RELOCS") != "0";
+    if wanted && var("CARGO_CFG_TARGET_OS") == "linux" && var("CARGO_CFG_TARGET_ENV") == "gnu" {
         println!("cargo:rustc-link-arg-bins=-Wl,-z,pack-relative-relocs");
     }
 }

@@ -51,6 +51,7 @@ pub const ENVIRONMENT: &[(&str, &str)] = &[
     ("XDG_CACHE_HOME", "default cache: $XDG_CACHE_HOME/tresor"),
     ("HOME", "~/.cache/tresor, ~/.config/tresor, ~/.aws"),
     ("TZ", "time zone of times shown and recorded"),
+    ("TZDIR", "where TZ names are looked up"),
     (
         "TRESOR_PROGRESS_FPS",
         "progress redraws per second (0.01-100)",

@@ -82,17 +82,21 @@ pub fn append(path: &Path, run: &Run) -> std::io::Result<()> {
     if let Some(d) = path.parent() {
         std::fs::create_dir_all(d)?;
     }
-    let line = serde_json::to_string(run).map_err(std::io::Error::other)?;
+    let mut line = serde_json::to_string(run).map_err(std::io::Error::other)?;
+    line.push('\n');
     let mut f = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(path)?;
-    writeln!(f, "{line}")?;
+    // One write: runs ending at once append whole lines.
+    f.write_all(line.as_bytes())?;
     if f.metadata()?.len() <= MAX_BYTES {
         return Ok(());
     }
+    // Two runs cutting at once each write their own file; the last rename wins (a run appended
+    // meanwhile may be left out: once in thousands of runs, and only when runs overlap).
     let runs = read(path);
-    let tmp = path.with_extension("jsonl.tmp");
+    let tmp = path.with_extension(format!("jsonl.{}.tmp", std::process::id()));
     let mut f = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
     for r in &runs {
         writeln!(

@@ -85,6 +85,35 @@ fn every_command_help_ends_with_two_or_three_examples() {
     }
     let main = tresor_out(&["--help"]);
     assert_eq!(section(&main, "Examples:").len(), 3, "{main}");
+    // Help asked for in other ways (parsed again with the examples, help::parse): `-h`, the
+    // `help` command, and a group without its command (exit 2, on standard error).
+    for args in [&["backup", "-h"][..], &["help", "backup"]] {
+        let help = tresor_out(args);
+        assert!(
+            help.contains("\nExamples:\n  tresor -r /srv/backup backup "),
+            "{args:?}: {help}"
+        );
+    }
+    let bare = std::process::Command::new(tresor_bin())
+        .arg("key")
+        .env_remove("TRESOR_REPOSITORY")
+        .output()
+        .unwrap();
+    assert_eq!(bare.status.code(), Some(2), "{bare:?}");
+    let text = String::from_utf8(bare.stderr).unwrap();
+    assert!(text.contains("\nExamples:\n  tresor key list\n"), "{text}");
+    // Other outcomes of parsing are the bare command's: the version, and usage errors (exit 2).
+    assert!(tresor_out(&["--version"]).starts_with("tresor "));
+    let wrong = std::process::Command::new(tresor_bin())
+        .args(["backup", "--no-such-flag"])
+        .output()
+        .unwrap();
+    assert_eq!(wrong.status.code(), Some(2), "{wrong:?}");
+    let text = String::from_utf8(wrong.stderr).unwrap();
+    assert!(
+        text.contains("--no-such-flag") && !text.contains("Examples:"),
+        "{text}"
+    );
 }
 
 /// The names of the environment variables the sources of the product (every crate but the test

@@ -294,7 +294,8 @@ impl TreeCache {
     /// Not synced (an `fdatasync` was 0.5–1 ms of a one-file unchanged rerun): the snapshot is
     /// durable before this is called, and a crash that loses the write leaves `old`, a
     /// snapshot with the same root tree — a put-only key's next parent is then `old`; a full
-    /// key finds `snapshot` as its parent, does not match the cache and reads its files again.
+    /// key finds `snapshot` as its parent, does not match the cache and reads the parent's trees
+    /// from the repository instead.
     ///
     /// # Errors
     /// I/O errors.
