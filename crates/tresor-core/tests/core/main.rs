@@ -10,6 +10,7 @@ mod hostile_objects;
 mod hostile_prune;
 mod hostile_snapshots;
 mod lean_index;
+mod marker_order;
 mod pack_spool;
 mod packer_tail;
 mod progress;

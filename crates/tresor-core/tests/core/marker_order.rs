@@ -1,0 +1,167 @@
+//! Format §16.1: a backup stores its start marker before it reads the index — also now that the
+//! parent snapshot is looked for meanwhile on another thread
+//! (`archiver::start_and_find_parent`). A storage that takes its time storing the marker and
+//! logs every call shows no index object listed or read before the marker is stored, with and
+//! without the local dedup tables, and the snapshots listed while the marker was being stored.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tresor_core::Repository;
+use tresor_storage::local::LocalStorage;
+use tresor_storage::{Forward, Kind, Storage};
+use tresor_testkit::repo::*;
+
+/// What the storage was asked, in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Call {
+    Listed(Kind),
+    Read(Kind),
+    /// An object of this kind is stored (its write returned).
+    Stored(Kind),
+}
+
+/// A local storage that logs calls and stores markers slowly.
+#[derive(Debug)]
+struct Ordered {
+    inner: LocalStorage,
+    log: Mutex<Vec<Call>>,
+}
+
+impl Ordered {
+    fn note(&self, c: Call) {
+        self.log.lock().unwrap().push(c);
+    }
+    /// A marker's write waits first: a reader that does not wait for it comes first.
+    fn before_write(kind: Kind) {
+        if kind == Kind::Marker {
+            std::thread::sleep(Duration::from_millis(300));
+        }
+    }
+}
+
+impl Forward for Ordered {
+    fn inner(&self) -> &dyn Storage {
+        &self.inner
+    }
+    fn list(&self, kind: Kind) -> tresor_storage::Result<Vec<(String, u64)>> {
+        self.note(Call::Listed(kind));
+        self.inner.list(kind)
+    }
+    fn read(&self, kind: Kind, name: &str) -> tresor_storage::Result<Vec<u8>> {
+        self.note(Call::Read(kind));
+        self.inner.read(kind, name)
+    }
+    fn read_range(
+        &self,
+        kind: Kind,
+        name: &str,
+        offset: u64,
+        length: u64,
+    ) -> tresor_storage::Result<Vec<u8>> {
+        self.note(Call::Read(kind));
+        self.inner.read_range(kind, name, offset, length)
+    }
+    fn write(&self, kind: Kind, name: &str, data: &[u8]) -> tresor_storage::Result<()> {
+        Self::before_write(kind);
+        self.inner.write(kind, name, data)?;
+        self.note(Call::Stored(kind));
+        Ok(())
+    }
+    fn write_vec(
+        &self,
+        kind: Kind,
+        name: &str,
+        data: Vec<u8>,
+    ) -> tresor_storage::Result<Option<Vec<u8>>> {
+        Self::before_write(kind);
+        let r = self.inner.write_vec(kind, name, data)?;
+        self.note(Call::Stored(kind));
+        Ok(r)
+    }
+    fn write_vec_hot(
+        &self,
+        kind: Kind,
+        name: &str,
+        data: Vec<u8>,
+    ) -> tresor_storage::Result<Option<Vec<u8>>> {
+        Self::before_write(kind);
+        let r = self.inner.write_vec_hot(kind, name, data)?;
+        self.note(Call::Stored(kind));
+        Ok(r)
+    }
+    fn write_parts(&self, kind: Kind, name: &str, parts: &[&[u8]]) -> tresor_storage::Result<()> {
+        Self::before_write(kind);
+        self.inner.write_parts(kind, name, parts)?;
+        self.note(Call::Stored(kind));
+        Ok(())
+    }
+}
+
+/// The calls of one backup of `src` (a second one: it has a parent and index objects to read).
+fn second_backup_calls(dir: &Path, cache: Option<&Path>) -> Vec<Call> {
+    let ordered = Arc::new(Ordered {
+        inner: LocalStorage::new(dir.join("repo")),
+        log: Mutex::default(),
+    });
+    let storage: Arc<dyn Storage> = ordered.clone();
+    let repo = Repository::init(
+        storage.clone(),
+        "admin",
+        KDF,
+        &owner("admin"),
+        tresor_format::config::Config::new().unwrap(),
+    )
+    .unwrap();
+    let src = dir.join("src");
+    std::fs::create_dir_all(src.join("d")).unwrap();
+    std::fs::write(src.join("d/a"), data(1, 50_000)).unwrap();
+    backup(&repo, &src, "h", cache);
+    std::fs::write(src.join("d/b"), data(2, 50_000)).unwrap();
+    let repo = Repository::open_with(storage, "admin", cache).unwrap();
+    ordered.log.lock().unwrap().clear();
+    let b = backup(&repo, &src, "h", cache);
+    assert!(b.parent.is_some(), "the second backup has a parent");
+    ordered.log.lock().unwrap().clone()
+}
+
+/// Where the marker is stored in `calls`, and every index call before it (none wanted); and
+/// whether the snapshots were listed before it (the parent looked for meanwhile).
+fn check(calls: &[Call]) {
+    let stored = calls
+        .iter()
+        .position(|c| *c == Call::Stored(Kind::Marker))
+        .unwrap_or_else(|| panic!("no marker stored: {calls:?}"));
+    let early: Vec<&Call> = calls[..stored]
+        .iter()
+        .filter(|c| matches!(c, Call::Listed(Kind::Index) | Call::Read(Kind::Index)))
+        .collect();
+    assert!(
+        early.is_empty(),
+        "index used before the marker was stored: {calls:?}"
+    );
+    assert!(
+        calls[stored..]
+            .iter()
+            .any(|c| matches!(c, Call::Listed(Kind::Index) | Call::Read(Kind::Index))),
+        "the index is used after it: {calls:?}"
+    );
+    // The marker took 300 ms: the parent was looked for meanwhile, on the other thread.
+    assert!(
+        calls[..stored].contains(&Call::Listed(Kind::Snapshot)),
+        "snapshots listed while the marker was stored: {calls:?}"
+    );
+}
+
+#[test]
+fn the_index_is_read_only_after_the_marker_is_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    check(&second_backup_calls(dir.path(), None));
+}
+
+#[test]
+fn the_dedup_tables_list_the_index_only_after_the_marker_is_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    check(&second_backup_calls(dir.path(), Some(&cache)));
+}
