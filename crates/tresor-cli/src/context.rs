@@ -184,18 +184,29 @@ impl Context {
     /// The repository's config in `storage` (this context's); a local location that holds no
     /// repository says what is there instead ([`crate::diagnose::local`]).
     pub fn read_config(&self, storage: &dyn Storage) -> Result<tresor_format::config::Config> {
-        let config = Repository::read_config(storage).map_err(|e| -> anyhow::Error {
-            let not_repo = matches!(
-                e,
-                tresor_core::CoreError::RepositoryNotFound(_) | tresor_core::CoreError::Storage(_)
-            );
-            match self.local_path().filter(|_| not_repo) {
-                Some(p) => crate::diagnose::local(&p).map_or_else(|| e.into(), Into::into),
-                None => e.into(),
-            }
-        })?;
+        Ok(self.read_config_with_id(storage)?.1)
+    }
+
+    /// [`Context::read_config`] with the config object's id (for
+    /// [`Repository::open_with_config`]).
+    fn read_config_with_id(
+        &self,
+        storage: &dyn Storage,
+    ) -> Result<(tresor_format::ObjectId, tresor_format::config::Config)> {
+        let (id, config) =
+            Repository::read_config_with_id(storage).map_err(|e| -> anyhow::Error {
+                let not_repo = matches!(
+                    e,
+                    tresor_core::CoreError::RepositoryNotFound(_)
+                        | tresor_core::CoreError::Storage(_)
+                );
+                match self.local_path().filter(|_| not_repo) {
+                    Some(p) => crate::diagnose::local(&p).map_or_else(|| e.into(), Into::into),
+                    None => e.into(),
+                }
+            })?;
         let _ = self.repo_id.set(config.id.clone());
-        Ok(config)
+        Ok((id, config))
     }
 
     /// Open the repository with the password.
@@ -206,19 +217,21 @@ impl Context {
     /// Open the repository in `storage` (this context's, or an offline spool of it) with the
     /// password.
     pub fn open_storage(&self, storage: Arc<dyn Storage>) -> Result<Repository> {
-        // Fail on a missing repository before asking for a password.
-        self.read_config(storage.as_ref())?;
+        // Fail on a missing repository before asking for a password (and open with what was
+        // read: the config is not listed and read twice).
+        let config = self.read_config_with_id(storage.as_ref())?;
+        let cache = self.cache_dir.as_deref();
         let repo = match &self.key_file {
             Some(f) => {
                 let u = crate::password::read_unlocked(f, self.password.insecure_file)?;
-                Repository::open_unlocked(storage, u, self.cache_dir.as_deref())?
+                Repository::open_unlocked_with_config(storage, config, u, cache)?
             }
             None => {
                 let pw = self.password.get(&format!(
                     "enter password for repository {}: ",
                     self.location
                 ))?;
-                Repository::open_with(storage, &pw, self.cache_dir.as_deref())?
+                Repository::open_with_config(storage, config, &pw, cache)?
             }
         };
         if let Some(p) = repo.cache_problem()

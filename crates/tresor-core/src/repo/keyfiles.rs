@@ -69,26 +69,43 @@ pub fn trusted_key(kf: &KeyFile) -> Result<TrustedKey> {
     })
 }
 
-/// The key files that parse (KDF parameters within bounds, `KdfParams::validate`) and match
-/// their names, cheapest Argon2id cost first, then by name. The others are described in
-/// `damaged`, one line each (`key <name>: <problem>`).
+/// A key file as read: its name and the file, or why it is not one (its content does not match
+/// its name, or it does not parse).
+pub type ReadKeyFile = (String, std::result::Result<KeyFile, String>);
+
+/// Every key file of the storage, read once: opening a repository picks its key from them
+/// ([`cheapest_first`]) and the trust is built from the same reads
+/// ([`crate::repo::trust::Trust::load_with_key_files`]) — not listed and read twice (two
+/// requests and a read per key on S3).
 ///
 /// # Errors
 /// Storage errors on listing and reading.
-pub fn key_files_cheapest_first(
-    storage: &dyn Storage,
-    damaged: &mut Vec<String>,
-) -> Result<Vec<(String, KeyFile)>> {
+pub fn read_key_files(storage: &dyn Storage) -> Result<Vec<ReadKeyFile>> {
     let mut out = Vec::new();
     for (name, size) in storage.list(Kind::Key)? {
         let bytes = limits::read_bounded(storage, Kind::Key, &name, Some(size), limits::KEY)?;
-        match KeyFile::from_bytes(&bytes) {
-            Ok(kf) if ObjectId::of(&bytes).to_hex() == name => out.push((name, kf)),
-            Ok(_) => damaged.push(format!("key {name}: content does not match its name")),
+        let parsed = match KeyFile::from_bytes(&bytes) {
+            Ok(kf) if ObjectId::of(&bytes).to_hex() == name => Ok(kf),
+            Ok(_) => Err("content does not match its name".to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        out.push((name, parsed));
+    }
+    Ok(out)
+}
+
+/// Of the key files `read` ([`read_key_files`]), those that parse (KDF parameters within
+/// bounds, `KdfParams::validate`) and match their names, cheapest Argon2id cost first, then by
+/// name. The others are described in `damaged`, one line each (`key <name>: <problem>`).
+pub fn cheapest_first(read: &[ReadKeyFile], damaged: &mut Vec<String>) -> Vec<(String, KeyFile)> {
+    let mut out = Vec::new();
+    for (name, parsed) in read {
+        match parsed {
+            Ok(kf) => out.push((name.clone(), kf.clone())),
             Err(e) => damaged.push(format!("key {name}: {e}")),
         }
     }
     damaged.sort();
     out.sort_by(|(a, ka), (b, kb)| (ka.params.cost(), a).cmp(&(kb.params.cost(), b)));
-    Ok(out)
+    out
 }

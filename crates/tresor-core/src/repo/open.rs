@@ -2,7 +2,9 @@
 
 use super::handle::Repository;
 use super::highwater::HighWater;
-use super::keyfiles::{KeyOwner, key_files_cheapest_first, make_key_file, trusted_key};
+use super::keyfiles::{
+    KeyOwner, ReadKeyFile, cheapest_first, make_key_file, read_key_files, trusted_key,
+};
 use super::limits;
 use super::trust::Trust;
 use crate::error::{CoreError, Result};
@@ -112,12 +114,28 @@ impl Repository {
         password: &str,
         cache_dir: Option<&Path>,
     ) -> Result<Self> {
-        let (config_id, config) = Self::read_config_with_id(storage.as_ref())?;
+        let config = Self::read_config_with_id(storage.as_ref())?;
+        Self::open_with_config(storage, config, password, cache_dir)
+    }
+
+    /// [`Repository::open_with`] with the config object already read by
+    /// [`Repository::read_config_with_id`] (a caller that read it to fail early need not list
+    /// and read it again: two requests on S3). It is judged as if read here.
+    ///
+    /// # Errors
+    /// As [`Repository::open_with`].
+    pub fn open_with_config(
+        storage: Arc<dyn Storage>,
+        (config_id, config): (ObjectId, Config),
+        password: &str,
+        cache_dir: Option<&Path>,
+    ) -> Result<Self> {
         let mut damaged = Vec::new();
         let (mut revoked, mut unlisted) = (None, None);
         // Cheapest first: a planted key file with costly Argon2id parameters (within the
         // bounds every key file is held to) cannot delay opening with an honest key.
-        for (name, kf) in key_files_cheapest_first(storage.as_ref(), &mut damaged)? {
+        let keys = read_key_files(storage.as_ref())?;
+        for (name, kf) in cheapest_first(&keys, &mut damaged) {
             let payload = match kf.open(password) {
                 Ok(p) => p,
                 Err(FormatError::WrongPassword) => continue,
@@ -132,7 +150,7 @@ impl Repository {
                 key_id,
                 key_kind: kf.kind,
             };
-            match admit(&storage, &config, found, payload, cache_dir)? {
+            match admit(&storage, &config, found, payload, &keys, cache_dir)? {
                 Admitted::Open(r) => return Ok(*r),
                 Admitted::Revoked => revoked = Some(key_id),
                 Admitted::Unlisted => unlisted = Some(key_id),
@@ -168,7 +186,21 @@ impl Repository {
         unlocked: tresor_format::unlocked::UnlockedKey,
         cache_dir: Option<&Path>,
     ) -> Result<Self> {
-        let (config_id, config) = Self::read_config_with_id(storage.as_ref())?;
+        let config = Self::read_config_with_id(storage.as_ref())?;
+        Self::open_unlocked_with_config(storage, config, unlocked, cache_dir)
+    }
+
+    /// [`Repository::open_unlocked`] with the config object already read by
+    /// [`Repository::read_config_with_id`], as for [`Repository::open_with_config`].
+    ///
+    /// # Errors
+    /// As [`Repository::open_unlocked`].
+    pub fn open_unlocked_with_config(
+        storage: Arc<dyn Storage>,
+        (config_id, config): (ObjectId, Config),
+        unlocked: tresor_format::unlocked::UnlockedKey,
+        cache_dir: Option<&Path>,
+    ) -> Result<Self> {
         if unlocked.repository != config.id {
             return Err(CoreError::Invalid(format!(
                 "the unlocked key file is for repository {}, not {}",
@@ -177,7 +209,8 @@ impl Repository {
         }
         let public = hex::encode(unlocked.payload.signer().public());
         let mut damaged = Vec::new();
-        let files = key_files_cheapest_first(storage.as_ref(), &mut damaged)?;
+        let keys = read_key_files(storage.as_ref())?;
+        let files = cheapest_first(&keys, &mut damaged);
         // Only a certified key file tells the key's kind: the storage may plant others.
         let admin = unlocked.payload.master.admin_public;
         let Some((name, kf)) = files
@@ -193,7 +226,7 @@ impl Repository {
             key_id,
             key_kind: kf.kind,
         };
-        match admit(&storage, &config, found, unlocked.payload, cache_dir)? {
+        match admit(&storage, &config, found, unlocked.payload, &keys, cache_dir)? {
             Admitted::Open(r) => Ok(*r),
             Admitted::Revoked => Err(CoreError::KeyRevoked(key_id.short())),
             Admitted::Unlisted => Err(CoreError::KeyNotTrusted(key_id.short())),
@@ -229,9 +262,10 @@ fn admit(
     config: &Config,
     found: Found<'_>,
     payload: tresor_format::keyfile::KeyPayload,
+    keys: &[ReadKeyFile],
     cache_dir: Option<&Path>,
 ) -> Result<Admitted> {
-    let trust = Trust::load(storage.as_ref(), &payload.master)?;
+    let trust = Trust::load_with_key_files(storage.as_ref(), &payload.master, keys)?;
     trust.authenticate_config(found.config_id)?;
     // Before judging the key: an older trust record may not list it yet.
     let (marks, cache_problem) = high_water(cache_dir, &config.id, trust.seq())?;

@@ -11,6 +11,7 @@
 //! put-only host that uploads a blob under a false id cannot break other hosts' backups.
 
 use crate::error::{CoreError, Result};
+use crate::repo::keyfiles::ReadKeyFile;
 use crate::repo::limits::{self, read_bounded};
 use std::collections::{HashMap, HashSet};
 use tresor_format::ObjectId;
@@ -99,11 +100,36 @@ impl Trust {
     /// Storage errors on listing, and on reading a trust record (a record that could not be
     /// read may be the newest one).
     pub fn load(storage: &dyn Storage, master: &MasterKey) -> Result<Self> {
+        Self::load_from(storage, master, None)
+    }
+
+    /// [`Trust::load`] with the key files already read
+    /// ([`crate::repo::keyfiles::read_key_files`]: opening a repository reads them to find
+    /// its key).
+    ///
+    /// # Errors
+    /// As [`Trust::load`].
+    pub fn load_with_key_files(
+        storage: &dyn Storage,
+        master: &MasterKey,
+        keys: &[ReadKeyFile],
+    ) -> Result<Self> {
+        Self::load_from(storage, master, Some(keys))
+    }
+
+    fn load_from(
+        storage: &dyn Storage,
+        master: &MasterKey,
+        keys: Option<&[ReadKeyFile]>,
+    ) -> Result<Self> {
         let admin = &master.admin_public;
         let mut problems = Vec::new();
         let records = load_records(storage, admin, &mut problems)?;
         let (record, config_conflict) = newest(records, &mut problems);
-        let files = load_key_files(storage, admin, &mut problems)?;
+        let files = match keys {
+            Some(keys) => certified_key_files(keys, admin, &mut problems)?,
+            None => load_key_files(storage, admin, &mut problems)?,
+        };
         let revocations = load_revocations(storage, admin, &mut problems)?;
         let mut t = build(record, files, revocations, &mut problems);
         t.config_conflict = config_conflict;
@@ -291,13 +317,14 @@ fn newest(
     (Some(merged), conflict)
 }
 
-/// The certified key files, by signing public key. Others are described in `problems`.
+/// The certified key files, by signing public key. Others are described in `problems` (a key
+/// file that cannot be read too).
 fn load_key_files(
     storage: &dyn Storage,
     admin: &[u8; 32],
     problems: &mut Vec<String>,
 ) -> Result<HashMap<[u8; 32], KeyInfo>> {
-    let mut files = HashMap::new();
+    let mut read = Vec::new();
     for (name, size) in storage.list(Kind::Key)? {
         let parsed = read_bounded(storage, Kind::Key, &name, Some(size), limits::KEY)
             .map_err(|e| e.to_string())
@@ -307,6 +334,20 @@ fn load_key_files(
                 }
                 KeyFile::from_bytes(&b).map_err(|e| e.to_string())
             });
+        read.push((name, parsed));
+    }
+    certified_key_files(&read, admin, problems)
+}
+
+/// The certified ones of the key files `read`, by signing public key. Others are described in
+/// `problems`.
+fn certified_key_files(
+    read: &[ReadKeyFile],
+    admin: &[u8; 32],
+    problems: &mut Vec<String>,
+) -> Result<HashMap<[u8; 32], KeyInfo>> {
+    let mut files = HashMap::new();
+    for (name, parsed) in read {
         match parsed {
             Ok(kf) if kf.certified_by(admin) => {
                 let info = KeyInfo {
