@@ -11,6 +11,7 @@ mod hostile_prune;
 mod hostile_snapshots;
 mod lean_index;
 mod marker_order;
+mod open_reads;
 mod pack_spool;
 mod packer_tail;
 mod progress;
