@@ -35,15 +35,20 @@ pub fn owner(host: &str) -> KeyOwner {
 /// storage.
 pub fn setup(dir: &Path) -> (Arc<dyn Storage>, Repository) {
     let storage: Arc<dyn Storage> = Arc::new(LocalStorage::new(dir.join("repo")));
-    let repo = Repository::init(
-        storage.clone(),
+    (storage.clone(), init_on(storage))
+}
+
+/// A new repository on `storage` (password `admin`, host `admin`, default config), e.g. a
+/// wrapper that records or delays calls.
+pub fn init_on(storage: Arc<dyn Storage>) -> Repository {
+    Repository::init(
+        storage,
         "admin",
         KDF,
         &owner("admin"),
         Config::new().unwrap(),
     )
-    .unwrap();
-    (storage, repo)
+    .unwrap()
 }
 
 /// Options for a plain backup of `path` as `host`, now, with the parent found automatically.

@@ -14,29 +14,48 @@ use tresor_testkit::repo::*;
 
 /// What the storage was asked, in order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Call {
+pub(crate) enum Call {
     Listed(Kind),
     Read(Kind),
     /// An object of this kind is stored (its write returned).
     Stored(Kind),
 }
 
-/// A local storage that logs calls and stores markers slowly.
+/// A local storage that logs calls and stores markers slowly (also `open_reads.rs`).
 #[derive(Debug)]
-struct Ordered {
+pub(crate) struct Ordered {
     inner: LocalStorage,
     log: Mutex<Vec<Call>>,
 }
 
 impl Ordered {
+    /// A local storage at `path`, logging.
+    pub(crate) fn new(path: std::path::PathBuf) -> Self {
+        Ordered {
+            inner: LocalStorage::new(path),
+            log: Mutex::default(),
+        }
+    }
+    /// The calls since the last take.
+    pub(crate) fn take(&self) -> Vec<Call> {
+        std::mem::take(&mut *self.log.lock().unwrap())
+    }
     fn note(&self, c: Call) {
         self.log.lock().unwrap().push(c);
     }
-    /// A marker's write waits first: a reader that does not wait for it comes first.
-    fn before_write(kind: Kind) {
+    /// Store an object of `kind` with `write`, noting it once stored; a marker waits first (a
+    /// reader that does not wait for it then comes first).
+    fn store<T>(
+        &self,
+        kind: Kind,
+        write: impl FnOnce() -> tresor_storage::Result<T>,
+    ) -> tresor_storage::Result<T> {
         if kind == Kind::Marker {
             std::thread::sleep(Duration::from_millis(300));
         }
+        let r = write()?;
+        self.note(Call::Stored(kind));
+        Ok(r)
     }
 }
 
@@ -63,10 +82,7 @@ impl Forward for Ordered {
         self.inner.read_range(kind, name, offset, length)
     }
     fn write(&self, kind: Kind, name: &str, data: &[u8]) -> tresor_storage::Result<()> {
-        Self::before_write(kind);
-        self.inner.write(kind, name, data)?;
-        self.note(Call::Stored(kind));
-        Ok(())
+        self.store(kind, || self.inner.write(kind, name, data))
     }
     fn write_vec(
         &self,
@@ -74,10 +90,7 @@ impl Forward for Ordered {
         name: &str,
         data: Vec<u8>,
     ) -> tresor_storage::Result<Option<Vec<u8>>> {
-        Self::before_write(kind);
-        let r = self.inner.write_vec(kind, name, data)?;
-        self.note(Call::Stored(kind));
-        Ok(r)
+        self.store(kind, || self.inner.write_vec(kind, name, data))
     }
     fn write_vec_hot(
         &self,
@@ -85,44 +98,28 @@ impl Forward for Ordered {
         name: &str,
         data: Vec<u8>,
     ) -> tresor_storage::Result<Option<Vec<u8>>> {
-        Self::before_write(kind);
-        let r = self.inner.write_vec_hot(kind, name, data)?;
-        self.note(Call::Stored(kind));
-        Ok(r)
+        self.store(kind, || self.inner.write_vec_hot(kind, name, data))
     }
     fn write_parts(&self, kind: Kind, name: &str, parts: &[&[u8]]) -> tresor_storage::Result<()> {
-        Self::before_write(kind);
-        self.inner.write_parts(kind, name, parts)?;
-        self.note(Call::Stored(kind));
-        Ok(())
+        self.store(kind, || self.inner.write_parts(kind, name, parts))
     }
 }
 
 /// The calls of one backup of `src` (a second one: it has a parent and index objects to read).
 fn second_backup_calls(dir: &Path, cache: Option<&Path>) -> Vec<Call> {
-    let ordered = Arc::new(Ordered {
-        inner: LocalStorage::new(dir.join("repo")),
-        log: Mutex::default(),
-    });
+    let ordered = Arc::new(Ordered::new(dir.join("repo")));
     let storage: Arc<dyn Storage> = ordered.clone();
-    let repo = Repository::init(
-        storage.clone(),
-        "admin",
-        KDF,
-        &owner("admin"),
-        tresor_format::config::Config::new().unwrap(),
-    )
-    .unwrap();
+    let repo = init_on(storage.clone());
     let src = dir.join("src");
     std::fs::create_dir_all(src.join("d")).unwrap();
     std::fs::write(src.join("d/a"), data(1, 50_000)).unwrap();
     backup(&repo, &src, "h", cache);
     std::fs::write(src.join("d/b"), data(2, 50_000)).unwrap();
     let repo = Repository::open_with(storage, "admin", cache).unwrap();
-    ordered.log.lock().unwrap().clear();
+    ordered.take();
     let b = backup(&repo, &src, "h", cache);
     assert!(b.parent.is_some(), "the second backup has a parent");
-    ordered.log.lock().unwrap().clone()
+    ordered.take()
 }
 
 /// Where the marker is stored in `calls`, and every index call before it (none wanted); and
