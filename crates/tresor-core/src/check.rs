@@ -20,7 +20,6 @@ use crate::repo::index::{IdMap, IdSet, Index, Lister, PackInfo};
 use crate::repo::packs::WholePack;
 use crate::repo::{Defect, Repository, Skipped};
 use std::collections::HashMap;
-use tresor_format::keyfile::KeyFile;
 use tresor_format::pack::{self, BlobEntry};
 use tresor_format::tree::{MAX_TREE_DEPTH, Node, NodeKind};
 use tresor_format::{BlobId, ObjectId};
@@ -438,16 +437,11 @@ fn check_keys(repo: &Repository, r: &mut CheckReport) -> Result<()> {
             Some(size),
             crate::repo::limits::KEY,
         );
-        match read {
-            Ok(b) if tresor_storage::name_of(&b) != name => r
-                .errors
-                .push(format!("key {name}: content does not match its name")),
-            Ok(b) => {
-                if let Err(e) = KeyFile::from_bytes(&b) {
-                    r.errors.push(format!("key {name}: {e}"));
-                }
-            }
-            Err(e) => r.errors.push(format!("key {name}: {e}")),
+        let judged = read
+            .map_err(|e| e.to_string())
+            .and_then(|b| crate::repo::keyfiles::key_file_of(&name, &b));
+        if let Err(e) = judged {
+            r.errors.push(format!("key {name}: {e}"));
         }
     }
     Ok(())

@@ -84,14 +84,23 @@ pub fn read_key_files(storage: &dyn Storage) -> Result<Vec<ReadKeyFile>> {
     let mut out = Vec::new();
     for (name, size) in storage.list(Kind::Key)? {
         let bytes = limits::read_bounded(storage, Kind::Key, &name, Some(size), limits::KEY)?;
-        let parsed = match KeyFile::from_bytes(&bytes) {
-            Ok(kf) if ObjectId::of(&bytes).to_hex() == name => Ok(kf),
-            Ok(_) => Err("content does not match its name".to_string()),
-            Err(e) => Err(e.to_string()),
-        };
+        let parsed = key_file_of(&name, &bytes);
         out.push((name, parsed));
     }
     Ok(out)
+}
+
+/// The key file stored as `name` with content `bytes`, or why it is none: the content does not
+/// match its name (checked first: then the bytes are not that object), or it does not parse.
+/// Opening, the trust and `check` judge key files by this one rule.
+///
+/// # Errors
+/// The reason, as text for a problem line (`key <name>: <reason>`).
+pub fn key_file_of(name: &str, bytes: &[u8]) -> std::result::Result<KeyFile, String> {
+    if ObjectId::of(bytes).to_hex() != name {
+        return Err("content does not match its name".to_string());
+    }
+    KeyFile::from_bytes(bytes).map_err(|e| e.to_string())
 }
 
 /// Of the key files `read` ([`read_key_files`]), those that parse (KDF parameters within

@@ -11,12 +11,12 @@
 //! put-only host that uploads a blob under a false id cannot break other hosts' backups.
 
 use crate::error::{CoreError, Result};
-use crate::repo::keyfiles::ReadKeyFile;
+use crate::repo::keyfiles::{ReadKeyFile, key_file_of};
 use crate::repo::limits::{self, read_bounded};
 use std::collections::{HashMap, HashSet};
 use tresor_format::ObjectId;
 use tresor_format::crypto::MasterKey;
-use tresor_format::keyfile::{KeyFile, KeyKind};
+use tresor_format::keyfile::KeyKind;
 use tresor_format::revocation::Revocation;
 use tresor_format::sign::Signer;
 use tresor_format::trust::TrustRecord;
@@ -328,12 +328,7 @@ fn load_key_files(
     for (name, size) in storage.list(Kind::Key)? {
         let parsed = read_bounded(storage, Kind::Key, &name, Some(size), limits::KEY)
             .map_err(|e| e.to_string())
-            .and_then(|b| {
-                if tresor_storage::name_of(&b) != name {
-                    return Err("content does not match its name".to_string());
-                }
-                KeyFile::from_bytes(&b).map_err(|e| e.to_string())
-            });
+            .and_then(|b| key_file_of(&name, &b));
         read.push((name, parsed));
     }
     certified_key_files(&read, admin, problems)
