@@ -18,7 +18,7 @@ use tresor_storage::counted::Counts;
 pub const MAX_RUNS: usize = 1000;
 /// Longest log file read (a larger one is read from its end); a longer one is cut back to its
 /// last [`MAX_RUNS`] runs when a run is appended.
-pub const MAX_BYTES: u64 = 1 << 20;
+const MAX_BYTES: u64 = 1 << 20;
 
 /// One run in the log.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
