@@ -421,8 +421,7 @@ impl<'a> Walker<'a> {
             name: name.to_vec(),
             meta: lstat_at(dir, name),
         };
-        let looked = self.save_looked(dir, path, &entry, parent, dev, true)?;
-        Ok(looked.unwrap_or(None))
+        self.save_fresh(dir, path, &entry, parent, dev)
     }
 
     /// Back up one entry of a listed directory, `meta` its `lstat` from the listing
@@ -443,7 +442,20 @@ impl<'a> Walker<'a> {
         #[cfg(test)]
         super::lister::probe::looked_again(path);
         entry.meta = lstat_at(dir, &entry.name);
-        let looked = self.save_looked(dir, path, &entry, parent, dev, true)?;
+        self.save_fresh(dir, path, &entry, parent, dev)
+    }
+
+    /// [`Walker::save_looked`] of an entry whose `lstat` was just made: what it is now is final
+    /// (one that changed again is left out with the warning).
+    fn save_fresh(
+        &mut self,
+        dir: std::os::fd::BorrowedFd<'_>,
+        path: &Path,
+        entry: &Stated,
+        parent: Option<&Node>,
+        dev: Option<u64>,
+    ) -> Result<Option<Node>> {
+        let looked = self.save_looked(dir, path, entry, parent, dev, true)?;
         Ok(looked.unwrap_or(None))
     }
 
