@@ -213,7 +213,7 @@ impl Prices {
 }
 
 /// The prices in effect: the built-in table, then the `[prices]` tables of the configuration
-/// file (`config`, else the one [`crate::profile::load::locate`] finds, if any), then those of
+/// file (`config`, else the one [`crate::profile::load::find_default`] finds, if any), then those of
 /// `file` (`--prices`).
 ///
 /// # Errors
@@ -223,7 +223,7 @@ pub fn load(config: Option<&std::path::Path>, file: Option<&std::path::Path>) ->
     let mut p = Prices::builtin();
     let found = match config {
         Some(c) => Some(c.to_path_buf()),
-        None => crate::profile::load::locate(None).ok(),
+        None => crate::profile::load::find_default(),
     };
     for (path, must) in [(found, config.is_some()), (file.map(Into::into), true)] {
         let Some(path) = path else { continue };

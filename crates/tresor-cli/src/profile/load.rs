@@ -9,8 +9,7 @@ use std::path::{Path, PathBuf};
 pub const SYSTEM_FILE: &str = "/etc/tresor/tresor.toml";
 
 /// The configuration file: `given` (`--config` / `TRESOR_CONFIG`, which must exist), else
-/// `$XDG_CONFIG_HOME/tresor/tresor.toml` (or `~/.config/tresor/tresor.toml`) if it exists,
-/// else [`SYSTEM_FILE`] if it exists.
+/// [`find_default`]'s.
 ///
 /// # Errors
 /// None of them exists.
@@ -18,26 +17,34 @@ pub fn locate(given: Option<&Path>) -> Result<PathBuf> {
     if let Some(p) = given {
         return Ok(p.to_path_buf());
     }
+    find_default().ok_or_else(|| {
+        let names: Vec<String> = default_candidates()
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
+        anyhow!(
+            "no configuration file: use --config FILE or create {}",
+            names.join(" or ")
+        )
+    })
+}
+
+/// The first existing one of `$XDG_CONFIG_HOME/tresor/tresor.toml` (or
+/// `~/.config/tresor/tresor.toml`) and [`SYSTEM_FILE`]; `None` when neither exists (not an
+/// error: commands that only read the file when there is one ask this, and building an error
+/// they drop costs a backtrace when `RUST_BACKTRACE` is set).
+pub fn find_default() -> Option<PathBuf> {
+    default_candidates().into_iter().find(|p| p.exists())
+}
+
+/// The places looked at for a configuration file when none is given, in order.
+fn default_candidates() -> Vec<PathBuf> {
     let user = match std::env::var_os("XDG_CONFIG_HOME").filter(|v| !v.is_empty()) {
         Some(x) => Some(PathBuf::from(x)),
         None => std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")),
     }
     .map(|d| d.join("tresor/tresor.toml"));
-    let candidates: Vec<PathBuf> = user
-        .into_iter()
-        .chain([PathBuf::from(SYSTEM_FILE)])
-        .collect();
-    candidates
-        .iter()
-        .find(|p| p.exists())
-        .cloned()
-        .ok_or_else(|| {
-            let names: Vec<String> = candidates.iter().map(|p| p.display().to_string()).collect();
-            anyhow!(
-                "no configuration file: use --config FILE or create {}",
-                names.join(" or ")
-            )
-        })
+    user.into_iter().chain([PathBuf::from(SYSTEM_FILE)]).collect()
 }
 
 /// The 1-based line of byte `offset` in `text`.
