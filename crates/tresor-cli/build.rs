@@ -1,12 +1,14 @@
 //! Build script: the commit the binary is built from, for `tresor --version`
 //! (`TRESOR_COMMIT`: `git rev-parse --short=12 HEAD`, or `unknown` outside a git checkout or
 //! without git); and, on Linux with glibc, the binary's relative relocations packed
-//! (`-z pack-relative-relocs`, DT_RELR).
+//! (`-z pack-relative-relocs`, DT_RELR) and, linking with lld, its everyday functions at the
+//! front of its code (`symbols.order`).
 
 use std::process::Command;
 
 fn main() {
     pack_relative_relocations();
+    order_symbols();
     let commit = git(&["rev-parse", "--short=12", "HEAD"]).unwrap_or_else(|| "unknown".into());
     println!("cargo:rustc-env=TRESOR_COMMIT={commit}");
     println!("cargo:rerun-if-changed=build.rs");
@@ -38,6 +40,32 @@ fn pack_relative_relocations() {
     let wanted = var("TRESOR_PACKED_RELOCS") != "0";
     if wanted && var("CARGO_CFG_TARGET_OS") == "linux" && var("CARGO_CFG_TARGET_ENV") == "gnu" {
         println!("cargo:rustc-link-arg-bins=-Wl,-z,pack-relative-relocs");
+    }
+}
+
+/// Link the functions that everyday commands run at the front of the binary's code, in the order
+/// of `symbols.order` (written by `scripts/symbol-order.sh`; lld's `--symbol-ordering-file`).
+/// The kernel maps code in blocks of 64–128 KiB around each page a run touches: spread over the
+/// 18 MB of code, the 1.4 MB a one-file unchanged backup runs mapped 7.2 MiB of it. Only with
+/// lld, Rust's own linker on x86-64 Linux (`rust-lld`, the default since Rust 1.90), so not when
+/// a linker is configured (`RUSTC_LINKER`, or `linker` in the flags); names the file has and the
+/// binary lacks are ignored. `TRESOR_SYMBOL_ORDER=0` leaves the linker's order.
+fn order_symbols() {
+    println!("cargo:rerun-if-env-changed=TRESOR_SYMBOL_ORDER");
+    println!("cargo:rerun-if-changed=symbols.order");
+    let var = |name: &str| std::env::var(name).unwrap_or_default();
+    let file = std::path::Path::new(&var("CARGO_MANIFEST_DIR")).join("symbols.order");
+    let rust_lld = var("CARGO_CFG_TARGET_ARCH") == "x86_64"
+        && var("CARGO_CFG_TARGET_OS") == "linux"
+        && var("CARGO_CFG_TARGET_ENV") == "gnu"
+        && var("RUSTC_LINKER").is_empty()
+        && !var("CARGO_ENCODED_RUSTFLAGS").contains("link");
+    if var("TRESOR_SYMBOL_ORDER") != "0" && rust_lld && file.is_file() {
+        println!(
+            "cargo:rustc-link-arg-bins=-Wl,--symbol-ordering-file={}",
+            file.display()
+        );
+        println!("cargo:rustc-link-arg-bins=-Wl,--no-warn-symbol-ordering");
     }
 }
 

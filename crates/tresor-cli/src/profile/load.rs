@@ -44,7 +44,9 @@ fn default_candidates() -> Vec<PathBuf> {
         None => std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")),
     }
     .map(|d| d.join("tresor/tresor.toml"));
-    user.into_iter().chain([PathBuf::from(SYSTEM_FILE)]).collect()
+    user.into_iter()
+        .chain([PathBuf::from(SYSTEM_FILE)])
+        .collect()
 }
 
 /// The 1-based line of byte `offset` in `text`.
