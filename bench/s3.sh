@@ -14,6 +14,11 @@
 # A dedicated SeaweedFS (scripts/s3-server.sh with its own run dir, S3 on 127.0.0.1:$BENCH_S3_PORT,
 # default 18433, and Prometheus metrics on $BENCH_S3_PORT+6) is started for the run and stopped at
 # the end; it shares the venv of the test server. Every tool and repetition gets a fresh bucket.
+# Its volumes hold 1 GiB (TRESOR_S3_VOLUME_MB=1024; the tests' server has 128 MiB volumes): a
+# bucket is a collection with volumes of its own, and a volume filling up mid-backup stalls the
+# PUTs while the server grows another — 0.8–0.9 s, at random, a third of a backup's 3.7 s (tresor
+# 3.68–3.89 s with 1 GiB volumes; 3.70–4.61 s with 128 MiB ones, bimodal). No real S3 service
+# stalls so; the bench measures the tools.
 # PUT requests are counted by SeaweedFS itself (SeaweedFS_s3_request_total{type="PUT"} of the
 # bucket, any status), so no proxy sits in the data path; "stored" is the sum of the object sizes
 # in the bucket after the backup (ListObjectsV2).
@@ -94,7 +99,8 @@ source "$BENCH/settle.sh"
 delete_trees "$RUN"/restore-*   # left by KEEP=1 or an interrupted run
 rm -rf "$RUN"
 mkdir -p "$RUN/logs"
-export TRESOR_S3_RUN_DIR="$RUN/server" TRESOR_S3_PORT="$PORT" TRESOR_S3_METRICS_PORT="$METRICS_PORT"
+export TRESOR_S3_RUN_DIR="$RUN/server" TRESOR_S3_PORT="$PORT" TRESOR_S3_METRICS_PORT="$METRICS_PORT" \
+       TRESOR_S3_VOLUME_MB=1024
 stop_server() { "$ROOT/scripts/s3-server.sh" stop >/dev/null 2>&1 || true; }
 trap stop_server EXIT
 eval "$("$ROOT/scripts/s3-server.sh" start)"

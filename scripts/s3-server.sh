@@ -34,6 +34,7 @@
 #                    server can share the venv with its own run dir (bench/s3.sh does).
 #   TRESOR_S3_METRICS_PORT  also serve Prometheus metrics on 127.0.0.1:PORT (request counts per
 #                    bucket and type: SeaweedFS_s3_request_total).
+#   TRESOR_S3_VOLUME_MB  size limit of a SeaweedFS volume in MiB (default 128, below).
 set -euo pipefail
 SCRIPTS="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 
@@ -44,6 +45,7 @@ S3_HOME="${TRESOR_S3_HOME:-${HOME:-/root}/.cache/tresor-s3}"
 VENV="$S3_HOME/venv"
 RUN="${TRESOR_S3_RUN_DIR:-$S3_HOME/run}"
 METRICS_PORT="${TRESOR_S3_METRICS_PORT:-}"
+VOLUME_MB="${TRESOR_S3_VOLUME_MB:-128}"
 PORT="${TRESOR_S3_PORT:-8333}"
 if [[ "$PORT" == 8333 ]]; then
     MASTER_PORT=9333 FILER_PORT=8888 VOLUME_PORT=9340 ADMIN_PORT=23646
@@ -154,7 +156,7 @@ EOF
         -s3.port="$PORT" -s3.config="$dir/s3.json" -master.port="$MASTER_PORT" \
         -filer.port="$FILER_PORT" -volume.port="$VOLUME_PORT" -admin.port="$ADMIN_PORT" \
         ${METRICS_PORT:+-metricsPort="$METRICS_PORT"} \
-        -master.volumeSizeLimitMB=128 \
+        -master.volumeSizeLimitMB="$VOLUME_MB" \
         -admin.ui=false -webdav=false -s3.port.iceberg=0 -s3.port.lance=0 \
         </dev/null >"$dir/weed.log" 2>&1 &
     echo $! >"$RUN/pid"
