@@ -188,13 +188,7 @@ fn version_names_the_commit_and_the_format() {
 /// `readelf` is binutils', installed with the linker.
 #[test]
 fn the_binary_packs_its_relative_relocations() {
-    let out = std::process::Command::new("readelf")
-        .args(["--dynamic", "--wide"])
-        .arg(tresor_bin())
-        .output()
-        .expect("readelf (binutils) runs");
-    assert!(out.status.success());
-    let dynamic = String::from_utf8(out.stdout).unwrap();
+    let dynamic = binutils_on_binary("readelf", &["--dynamic", "--wide"]);
     let count = dynamic
         .lines()
         .find(|l| l.contains("(RELACOUNT)"))
@@ -218,23 +212,7 @@ fn the_binary_packs_its_relative_relocations() {
 /// binutils', installed with the linker.
 #[test]
 fn the_binary_puts_its_everyday_functions_first() {
-    let out = std::process::Command::new("nm")
-        .args(["--defined-only", "--numeric-sort"])
-        .arg(tresor_bin())
-        .output()
-        .expect("nm (binutils) runs");
-    assert!(out.status.success());
-    let mut code: Vec<(u64, String)> = String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .filter_map(|l| {
-            let mut f = l.split_whitespace();
-            let (addr, kind, name) = (f.next()?, f.next()?, f.next()?);
-            matches!(kind, "t" | "T" | "w" | "W")
-                .then(|| Some((u64::from_str_radix(addr, 16).ok()?, name.to_string())))?
-        })
-        .collect();
-    code.sort();
+    let code = code_symbols();
     let order_file = Path::new(env!("CARGO_MANIFEST_DIR")).join("symbols.order");
     let wanted: Vec<String> = std::fs::read_to_string(order_file)
         .unwrap()
@@ -283,4 +261,31 @@ fn the_binary_puts_its_everyday_functions_first() {
             "functions not in the file among the first ones: {others_before:?}"
         );
     }
+}
+
+/// stdout of binutils' `tool ARGS` on the tresor binary, which must succeed.
+fn binutils_on_binary(tool: &str, args: &[&str]) -> String {
+    let out = std::process::Command::new(tool)
+        .args(args)
+        .arg(tresor_bin())
+        .output()
+        .unwrap_or_else(|e| panic!("{tool} (binutils) does not run: {e}"));
+    assert!(out.status.success(), "{tool}: {out:?}");
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// The tresor binary's functions (`nm`'s t, T, w, W symbols) as (address, linker name), by
+/// address.
+fn code_symbols() -> Vec<(u64, String)> {
+    let mut code: Vec<(u64, String)> = binutils_on_binary("nm", &["--defined-only"])
+        .lines()
+        .filter_map(|l| {
+            let mut f = l.split_whitespace();
+            let (addr, kind, name) = (f.next()?, f.next()?, f.next()?);
+            matches!(kind, "t" | "T" | "w" | "W")
+                .then(|| Some((u64::from_str_radix(addr, 16).ok()?, name.to_string())))?
+        })
+        .collect();
+    code.sort();
+    code
 }
