@@ -457,7 +457,7 @@ fn check_snapshots(
     r: &mut CheckReport,
     progress: &dyn Progress,
 ) -> Result<Vec<SnapRef>> {
-    let (list, skipped) = repo.load_snapshots()?;
+    let (list, skipped) = repo.load_snapshots_from_storage()?;
     for s in &skipped {
         report_skipped(r, "snapshot", s);
     }

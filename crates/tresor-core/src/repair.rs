@@ -113,7 +113,7 @@ pub fn repair_snapshots(
         .into_iter()
         .filter_map(|(n, s)| n.parse().ok().map(|id| (id, s)))
         .collect();
-    let (snaps, bad) = repo.load_snapshots()?;
+    let (snaps, bad) = repo.load_snapshots_from_storage()?;
     for s in bad {
         match s.error {
             CoreError::Untrusted(_) => {}

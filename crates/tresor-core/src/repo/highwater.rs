@@ -90,6 +90,11 @@ impl HighWater {
         }
     }
 
+    /// The repository's directory under the cache directory (it holds the marks' file).
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
     /// The file holding the marks.
     pub fn path(&self) -> PathBuf {
         self.dir.join("seen")

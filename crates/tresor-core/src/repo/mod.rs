@@ -45,6 +45,7 @@ pub mod open;
 pub mod packer;
 pub mod packs;
 pub mod records;
+pub mod snapshot_cache;
 pub mod snapshots;
 pub mod tree;
 pub(crate) mod tree_rewrite;

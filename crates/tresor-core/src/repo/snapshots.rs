@@ -3,6 +3,7 @@
 
 use super::handle::{Defect, Judged, Repository, Skipped, SnapshotList};
 use super::highwater::Seen;
+use super::snapshot_cache::{self, Opened, SnapshotCache};
 use super::trust::Verdict;
 use crate::error::{CoreError, Result};
 use tresor_format::ObjectId;
@@ -27,17 +28,28 @@ impl Repository {
         self.open_snapshot(id, None).map_err(|(_, e)| e)
     }
 
-    /// Read, open and judge one snapshot (`listed`: its size from a listing); remembers its
-    /// signer. A snapshot of a put-only key that claims another host than the one its key is
-    /// certified for is ignored (format §11).
+    /// Read, open and judge one snapshot (`listed`: its size from a listing).
     fn open_snapshot(&self, id: &ObjectId, listed: Option<u64>) -> Judged<Snapshot> {
+        let (signer, snap) = self.read_snapshot(id, listed)?;
+        self.accept_snapshot(id, signer, snap)
+    }
+
+    /// Read and open snapshot `id` (`listed`: its size from a listing): its signer (signature
+    /// checked) and contents, not yet judged.
+    fn read_snapshot(&self, id: &ObjectId, listed: Option<u64>) -> Judged<Opened> {
         let bytes = self.fetch(Kind::Snapshot, id, listed)?;
-        let (signer, snap) = Snapshot::open(self.key(), &bytes).map_err(|e| {
+        Snapshot::open(self.key(), &bytes).map_err(|e| {
             (
                 Defect::of_format(&e),
                 CoreError::Damaged(format!("snapshot {id}: {e}")),
             )
-        })?;
+        })
+    }
+
+    /// Judge opened snapshot `id` by its signer under the current trust record; remembers the
+    /// signer. A snapshot of a put-only key that claims another host than the one its key is
+    /// certified for is ignored (format §11).
+    fn accept_snapshot(&self, id: &ObjectId, signer: [u8; 32], snap: Snapshot) -> Judged<Snapshot> {
         self.judge("snapshot", id, &signer)?;
         if !self.trust.speaks_for(&signer, id, &snap.hostname) {
             return Err((
@@ -109,19 +121,62 @@ impl Repository {
     }
 
     /// Load every snapshot, oldest first. Damaged and ignored snapshots are returned apart.
+    /// Snapshots this machine opened before come from its snapshot cache
+    /// ([`super::snapshot_cache`]; judged again, not read), the others from the repository.
     ///
     /// # Errors
     /// [`CoreError::PutOnly`], storage errors on listing.
     pub fn load_snapshots(&self) -> Result<(SnapshotList, Vec<Skipped>)> {
+        self.list_snapshots(self.snapshot_cache())
+    }
+
+    /// [`Self::load_snapshots`], every snapshot read and opened from the repository (`check`,
+    /// `repair`). The snapshot cache is left as it is.
+    ///
+    /// # Errors
+    /// As [`Self::load_snapshots`].
+    pub fn load_snapshots_from_storage(&self) -> Result<(SnapshotList, Vec<Skipped>)> {
+        self.list_snapshots(None)
+    }
+
+    /// The snapshot cache of this key and repository: a reading key with a cache directory.
+    fn snapshot_cache(&self) -> Option<SnapshotCache> {
+        let dir = self.marks.as_ref()?.dir();
+        let key = self.key().local_cache_key(snapshot_cache::KEY_CONTEXT)?;
+        Some(SnapshotCache::new(dir, key))
+    }
+
+    fn list_snapshots(&self, cache: Option<SnapshotCache>) -> Result<(SnapshotList, Vec<Skipped>)> {
         self.require_read("listing snapshots")?;
+        let mut cached = cache.as_ref().map(SnapshotCache::load).unwrap_or_default();
         let mut ok = Vec::new();
+        let mut signers = Vec::new();
         let mut bad = Vec::new();
+        let mut opened_new = false;
         for (name, size) in self.storage.list(Kind::Snapshot)? {
             let id: ObjectId = name.parse()?;
-            match self.open_snapshot(&id, Some(size)) {
-                Ok(s) => ok.push((id, s)),
+            let opened = match cached.remove(&id) {
+                Some(known) => Ok(known),
+                None => self
+                    .read_snapshot(&id, Some(size))
+                    .inspect(|_| opened_new = true),
+            };
+            let judged = opened
+                .and_then(|(signer, snap)| Ok((signer, self.accept_snapshot(&id, signer, snap)?)));
+            match judged {
+                Ok((signer, s)) => {
+                    ok.push((id, s));
+                    signers.push(signer);
+                }
                 Err((defect, error)) => bad.push(Skipped { id, error, defect }),
             }
+        }
+        // Rewritten when it lacks a snapshot or holds one that is gone. Best effort: a cache
+        // that cannot be written only means opening the snapshots again next time.
+        if let Some(c) = cache
+            && (opened_new || !cached.is_empty())
+        {
+            let _ = c.save(ok.iter().zip(&signers).map(|((id, s), g)| (*id, *g, s)));
         }
         ok.sort_by(|a, b| time_of(&a.1).cmp(&time_of(&b.1)).then(a.0.cmp(&b.0)));
         if let Some(m) = &self.marks {

@@ -20,5 +20,6 @@ mod put_only;
 mod restore_hostile;
 mod restore_waiting;
 mod retention_vs_restic;
+mod snapshot_cache;
 mod spool;
 mod vfs;

@@ -1,0 +1,133 @@
+//! Listing snapshots opens each snapshot once per machine: later listings take the ones opened
+//! before from the snapshot cache (`repo/snapshot_cache.rs`) and read only the new ones, and
+//! what the cache gives back is judged again as a fresh snapshot is; a tampered cache file is
+//! read around. On S3 every snapshot read is a GET.
+
+use super::marker_order::{Call, Ordered};
+use std::path::Path;
+use std::sync::Arc;
+use tresor_core::Repository;
+use tresor_core::repo::handle::Defect;
+use tresor_format::ObjectId;
+use tresor_storage::{Kind, Storage};
+use tresor_testkit::repo::*;
+
+/// Snapshot objects read since the last call.
+fn snapshot_reads(logged: &Ordered) -> usize {
+    let calls = logged.take();
+    calls
+        .iter()
+        .filter(|c| **c == Call::Read(Kind::Snapshot))
+        .count()
+}
+
+/// The ids of a listing's accepted and skipped snapshots (with why).
+fn ids(
+    listed: &(
+        tresor_core::repo::handle::SnapshotList,
+        Vec<tresor_core::repo::handle::Skipped>,
+    ),
+) -> (Vec<ObjectId>, Vec<(ObjectId, Defect)>) {
+    let ok = listed.0.iter().map(|(id, _)| *id).collect();
+    let bad = listed.1.iter().map(|s| (s.id, s.defect)).collect();
+    (ok, bad)
+}
+
+fn source(dir: &Path) -> std::path::PathBuf {
+    let src = dir.join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("f"), b"contents").unwrap();
+    src
+}
+
+#[test]
+fn a_listing_reads_only_the_snapshots_this_machine_has_not_opened() {
+    let dir = tempfile::tempdir().unwrap();
+    let logged = Arc::new(Ordered::new(dir.path().join("repo")));
+    let storage: Arc<dyn Storage> = logged.clone();
+    let writer = init_on(storage.clone());
+    let src = source(dir.path());
+    for _ in 0..3 {
+        backup(&writer, &src, "h", None);
+    }
+    let cache = dir.path().join("cache");
+    let repo = Repository::open_with(storage.clone(), "admin", Some(&cache)).unwrap();
+    logged.take();
+    let first = repo.load_snapshots().unwrap();
+    assert_eq!(snapshot_reads(&logged), 3);
+    assert_eq!(first.0.len(), 3);
+    let again = repo.load_snapshots().unwrap();
+    assert_eq!(snapshot_reads(&logged), 0, "all three from the cache");
+    assert_eq!(again.0, first.0, "the same snapshots, field for field");
+
+    backup(&writer, &src, "h", None);
+    logged.take();
+    let more = repo.load_snapshots().unwrap();
+    assert_eq!(snapshot_reads(&logged), 1, "only the new one");
+    assert_eq!(more.0[..3], first.0[..]);
+
+    let reopened = Repository::open_with(storage.clone(), "admin", Some(&cache)).unwrap();
+    logged.take();
+    assert_eq!(reopened.load_snapshots().unwrap().0, more.0);
+    assert_eq!(
+        snapshot_reads(&logged),
+        0,
+        "another process: from the cache"
+    );
+    assert_eq!(reopened.load_snapshots_from_storage().unwrap().0, more.0);
+    assert_eq!(
+        snapshot_reads(&logged),
+        4,
+        "check and repair read the repository"
+    );
+
+    let file = cache.join(&repo.config().id).join("snapshots");
+    let mut bytes = std::fs::read(&file).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x20;
+    std::fs::write(&file, &bytes).unwrap();
+    assert_eq!(reopened.load_snapshots().unwrap().0, more.0);
+    assert_eq!(
+        snapshot_reads(&logged),
+        4,
+        "a tampered cache is read around"
+    );
+    assert_eq!(reopened.load_snapshots().unwrap().0, more.0);
+    assert_eq!(snapshot_reads(&logged), 0, "and written again");
+}
+
+#[test]
+fn a_cached_snapshot_is_judged_again_under_the_current_trust() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage: Arc<dyn Storage> = Arc::new(tresor_storage::local::LocalStorage::new(
+        dir.path().join("repo"),
+    ));
+    let admin = init_on(storage.clone());
+    let second_key = tresor_core::keys::add(
+        &admin,
+        "second",
+        tresor_format::keyfile::KeyKind::Full,
+        KDF,
+        &owner("h2"),
+    )
+    .unwrap();
+    let second = Repository::open_with(storage.clone(), "second", None).unwrap();
+    let src = source(dir.path());
+    let theirs = backup(&second, &src, "h2", None).snapshot_id.unwrap();
+    let ours = backup(&admin, &src, "admin", None).snapshot_id.unwrap();
+    let cache = dir.path().join("cache");
+    let before = Repository::open_with(storage.clone(), "admin", Some(&cache)).unwrap();
+    assert_eq!(
+        ids(&before.load_snapshots().unwrap()).0.len(),
+        2,
+        "both accepted, cached"
+    );
+
+    // The storage deletes the second key's file: what it signed is no longer vouched for.
+    storage.delete(Kind::Key, &second_key.to_hex()).unwrap();
+    let after = Repository::open_with(storage.clone(), "admin", Some(&cache)).unwrap();
+    let cached = ids(&after.load_snapshots().unwrap());
+    assert_eq!(cached.0, vec![ours]);
+    assert_eq!(cached.1, vec![(theirs, Defect::Ignored)]);
+    assert_eq!(cached, ids(&after.load_snapshots_from_storage().unwrap()));
+}
