@@ -29,7 +29,9 @@ T="$(realpath "${CARGO_TARGET_DIR:-$ROOT/target}/release/tresor")"
 WORK="$(mktemp -d)"
 trap 'rm -rf "$WORK"' EXIT
 export HOME="$WORK/home" XDG_CACHE_HOME="$WORK/cache" XDG_CONFIG_HOME="$WORK/config"
-mkdir -p "$HOME" "$WORK/tree/a/b" "$WORK/file" "$WORK/new"
+# Profiles go to logs/: a file made in $WORK would change the backed-up paths' parent folder,
+# and the reruns would store new trees (and write the tree cache anew) instead of none.
+mkdir -p "$HOME" "$WORK/tree/a/b" "$WORK/file" "$WORK/new" "$WORK/logs"
 cd "$WORK"
 
 # The data: one 32 MiB file (the bench's single-file case), a small tree, a new folder.
@@ -50,10 +52,12 @@ FIRST_TREE="$("$T" "${R[@]}" snapshots --json | python3 -c 'import json, sys; pr
 n=0
 profile() {
     n=$((n + 1))
-    valgrind --tool=callgrind --demangle=no --callgrind-out-file="$WORK/cg.$n" \
-        "$T" "${R[@]}" "$@" >/dev/null 2>"$WORK/vg.$n" || {
+    # valgrind's own temporary files go to logs/ too (in /tmp they change an ancestor).
+    TMPDIR="$WORK/logs" valgrind --tool=callgrind --vgdb=no --demangle=no \
+        --callgrind-out-file="$WORK/logs/cg.$n" \
+        "$T" "${R[@]}" "$@" >/dev/null 2>"$WORK/logs/vg.$n" || {
         echo "symbol-order.sh: tresor $* failed under valgrind:" >&2
-        tail -5 "$WORK/vg.$n" >&2
+        tail -5 "$WORK/logs/vg.$n" >&2
         exit 1
     }
 }
@@ -78,8 +82,10 @@ for line in subprocess.run(["nm", "-S", binary], capture_output=True, text=True,
     parts = line.split()
     if len(parts) == 4 and parts[2] in "tTwW":
         size[parts[3]] = int(parts[1], 16)
-# Code valgrind cannot run (its CPU has no AVX-512 and no SHA extensions), so the first run
-# took another path: the variants this machine's CPU picks, after the first run's functions.
+    elif len(parts) == 3 and parts[1] in "tTwW":  # assembly without a .size: 0 bytes here
+        size.setdefault(parts[2], 0)
+# Code the first run takes natively but not under valgrind, after the first run's functions:
+# the variants a CPU with AVX-512 and SHA extensions picks (valgrind's CPU has neither).
 native = sorted(n for n in size if re.search(r"blake3.*avx512|x86_sha", n))
 order, seen = [], set()
 def add(sym):
@@ -89,7 +95,7 @@ def add(sym):
 for k in range(1, runs + 1):
     count, total = len(order), sum(size[s] for s in order)
     names, obj, exe = {}, {}, None
-    for line in open(f"{work}/cg.{k}", errors="replace"):
+    for line in open(f"{work}/logs/cg.{k}", errors="replace"):
         m = re.match(r"^(c?ob|c?fn)=\((\d+)\)(?: (.*))?$", line.rstrip("\n"))
         if not m:
             continue
