@@ -134,5 +134,6 @@ pub fn remove(repo: &Repository, ids: &[ObjectId]) -> Result<Removed> {
             .map_err(CoreError::from)?;
         done.deleted.push(*id);
     }
+    repo.uncache_snapshots(&done.deleted);
     Ok(done)
 }

@@ -196,16 +196,6 @@ impl MasterKey {
             .ok_or(FormatError::PutOnlyKey)
     }
 
-    /// A 32-byte key to authenticate a local cache of what this key read (tresor: the snapshot
-    /// cache), derived from the X25519 secret key by BLAKE3's key derivation mode
-    /// (`derive_key(context, secret key)`, the BLAKE3 paper §2.3: a fixed, unique `context`
-    /// per use); `None` for a put-only key, which reads nothing.
-    pub fn local_cache_key(&self, context: &str) -> Option<[u8; 32]> {
-        self.secret_key
-            .as_ref()
-            .map(|secret| blake3::derive_key(context, secret))
-    }
-
     /// The blob id of `plaintext` under this repository's id key.
     pub fn blob_id(&self, plaintext: &[u8]) -> crate::BlobId {
         crate::BlobId::of(&self.id_key, plaintext)

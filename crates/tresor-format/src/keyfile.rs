@@ -124,10 +124,28 @@ impl Drop for KeyPayload {
     }
 }
 
+/// BLAKE3 `derive_key` context of [`KeyPayload::snapshot_cache_key`].
+pub const SNAPSHOT_CACHE_CONTEXT: &str = "tresor 2026-12-07 snapshot cache MAC v1";
+
 impl KeyPayload {
     /// The signer of this key.
     pub fn signer(&self) -> crate::sign::Signer {
         crate::sign::Signer::from_secret(&self.signing_secret)
+    }
+
+    /// The key (32 bytes) that authenticates this key's local cache of the snapshots it opened
+    /// in repository `repository_id` (tresor-core's `repo/snapshot_cache.rs`):
+    /// `BLAKE3-derive_key(SNAPSHOT_CACHE_CONTEXT, signing secret ‖ repository id)` (BLAKE3's key
+    /// derivation mode, the BLAKE3 paper §2.3): only the holder of this key's signing secret can
+    /// make entries its cache accepts — as only they can sign snapshots as this key. `None` for
+    /// a key that cannot read (put-only), which opens no snapshot.
+    pub fn snapshot_cache_key(&self, repository_id: &str) -> Option<[u8; 32]> {
+        if !self.master.can_read() {
+            return None;
+        }
+        let mut material = zeroize::Zeroizing::new(self.signing_secret.to_vec());
+        material.extend_from_slice(repository_id.as_bytes());
+        Some(blake3::derive_key(SNAPSHOT_CACHE_CONTEXT, &material))
     }
 }
 

@@ -111,9 +111,18 @@ impl Snapshot {
         let (signer, sealed) =
             crate::sign::open_envelope(crate::sign::SignedKind::Snapshot, stored)?;
         let plain = key.open(SealedKind::Snapshot, sealed, Some(&signer))?;
-        crate::error::check_json_version(&plain, "snapshot", crate::FORMAT_VERSION)?;
+        Ok((signer, Self::decode(&plain)?))
+    }
+
+    /// Decode a snapshot's plaintext (JSON, this format version only): what [`Self::open`]
+    /// does after opening, also used on snapshots kept in a local cache.
+    ///
+    /// # Errors
+    /// [`FormatError::Malformed`], [`FormatError::UnsupportedVersion`].
+    pub fn decode(plain: &[u8]) -> Result<Self> {
+        crate::error::check_json_version(plain, "snapshot", crate::FORMAT_VERSION)?;
         let s: Snapshot =
-            serde_json::from_slice(&plain).map_err(|e| FormatError::malformed("snapshot", e))?;
+            serde_json::from_slice(plain).map_err(|e| FormatError::malformed("snapshot", e))?;
         if s.version != crate::FORMAT_VERSION {
             return Err(FormatError::UnsupportedVersion {
                 what: "snapshot",
@@ -121,6 +130,6 @@ impl Snapshot {
                 supported: crate::FORMAT_VERSION,
             });
         }
-        Ok((signer, s))
+        Ok(s)
     }
 }

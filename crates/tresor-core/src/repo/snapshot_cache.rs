@@ -11,14 +11,17 @@
 //! `check` and `repair` do not use it (they read the repository).
 //!
 //! The file is authenticated: BLAKE3 keyed hash (a MAC; the BLAKE3 paper, §2.3 and §5) over
-//! its bytes, with a key derived from the repository's X25519 secret key by BLAKE3's key
-//! derivation mode ([`tresor_format::crypto::MasterKey::local_cache_key`]). Who cannot read the
-//! repository cannot make an entry the client accepts; a file that fails the check, does not
-//! decode or is larger than [`MAX_BYTES`] counts as empty (the snapshots are then read from the
-//! repository and the file written again). Written atomically (temporary file and rename, mode
-//! 0600), not synced: a lost write only costs opening the snapshots again. It holds snapshot
-//! contents in the clear (hosts, paths, times, tags, tree ids), like the other files of the
-//! cache directory, which is the user's.
+//! its bytes, under [`tresor_format::keyfile::KeyPayload::snapshot_cache_key`] — derived from
+//! the opening key's Ed25519 signing secret and the repository id, so only the holder of that
+//! key (who could sign snapshots as it anyway) can make entries it accepts; other keys, even of
+//! the same repository, cannot, and a file of another key or repository counts as empty. Each
+//! cached snapshot is decoded by the same rules as a fresh one ([`Snapshot::decode`]: this
+//! format version only). A file that fails the check, does not decode or is larger than
+//! [`MAX_BYTES`] counts as empty (the snapshots are then read from the repository and the file
+//! written again). Written to a new temporary file (`O_EXCL`, mode 0600) and renamed, not
+//! synced: a lost write only costs opening the snapshots again. `forget` drops the snapshots
+//! it deletes. It holds snapshot contents in the clear (hosts, paths, times, tags, tree ids),
+//! like the other files of the cache directory, which is the user's.
 //!
 //! Layout: postcard of `(VERSION, [(id, signer, snapshot JSON)])`, then the 32-byte MAC.
 
@@ -32,9 +35,6 @@ use tresor_format::snapshot::Snapshot;
 
 /// Version of the file's layout; a file of another version counts as empty.
 const VERSION: u32 = 1;
-
-/// The context string of the MAC key ([`tresor_format::crypto::MasterKey::local_cache_key`]).
-pub const KEY_CONTEXT: &str = "tresor 2026-12-07 local snapshot cache MAC v1";
 
 /// Files larger than this (bytes) are not read: 64 MiB, about 100,000 snapshots.
 pub const MAX_BYTES: u64 = 64 << 20;
@@ -51,7 +51,7 @@ struct Entry {
 /// A snapshot as the cache gives it back: its signer and contents.
 pub type Opened = ([u8; 32], Snapshot);
 
-/// The snapshot cache of one repository, for one reading key's secret.
+/// The snapshot cache of one repository as one reading key opened it.
 pub struct SnapshotCache {
     path: PathBuf,
     key: [u8; 32],
@@ -59,7 +59,8 @@ pub struct SnapshotCache {
 
 impl SnapshotCache {
     /// The cache in directory `dir` (the repository's own directory under the cache
-    /// directory), authenticated with `key` (32 bytes, see the module documentation).
+    /// directory), authenticated with `key` (32 bytes: the opening key's
+    /// [`tresor_format::keyfile::KeyPayload::snapshot_cache_key`]).
     pub fn new(dir: &Path, key: [u8; 32]) -> Self {
         SnapshotCache {
             path: dir.join("snapshots"),
@@ -92,7 +93,7 @@ impl SnapshotCache {
         }
         entries
             .into_iter()
-            .map(|e| Some((e.id, (e.signer, serde_json::from_slice(&e.json).ok()?))))
+            .map(|e| Some((e.id, (e.signer, Snapshot::decode(&e.json).ok()?))))
             .collect()
     }
 
@@ -117,11 +118,14 @@ impl SnapshotCache {
         bytes.extend_from_slice(mac.as_bytes());
         let dir = self.path.parent().expect("the file is in a directory");
         std::fs::create_dir_all(dir)?;
-        let tmp = dir.join(format!("snapshots.tmp-{}", std::process::id()));
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let tmp = dir.join(format!("snapshots.tmp-{}-{nanos}", std::process::id()));
+        // A new file (O_EXCL: no symbolic link followed, no file of someone else's reused).
         let written = std::fs::OpenOptions::new()
             .write(true)
-            .create(true)
-            .truncate(true)
+            .create_new(true)
             .mode(0o600)
             .open(&tmp)
             .and_then(|mut f| f.write_all(&bytes))
@@ -130,6 +134,21 @@ impl SnapshotCache {
             let _ = std::fs::remove_file(&tmp);
         }
         written
+    }
+
+    /// Drop `ids` from the file (snapshots `forget` deleted); the file is left as it is when it
+    /// holds none of them.
+    ///
+    /// # Errors
+    /// I/O errors of the cache directory.
+    pub fn remove(&self, ids: &[ObjectId]) -> std::io::Result<()> {
+        let mut held = self.load();
+        let before = held.len();
+        held.retain(|id, _| !ids.contains(id));
+        if held.len() == before {
+            return Ok(());
+        }
+        self.save(held.iter().map(|(id, (signer, s))| (*id, *signer, s)))
     }
 }
 
@@ -178,6 +197,33 @@ mod tests {
             std::os::unix::fs::PermissionsExt::mode(&mode.permissions()) & 0o777,
             0o600
         );
+    }
+
+    #[test]
+    fn removed_ids_leave_the_file_and_others_stay() {
+        let d = tempfile::tempdir().unwrap();
+        let c = SnapshotCache::new(d.path(), [7; 32]);
+        let (a, b) = (snap("one"), snap("two"));
+        c.save([(id(1), [1; 32], &a), (id(2), [2; 32], &b)])
+            .unwrap();
+        c.remove(&[id(1), id(5)]).unwrap();
+        let got = c.load();
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[&id(2)], ([2; 32], b));
+        assert!(
+            std::fs::read_dir(d.path()).unwrap().count() == 1,
+            "no temporary file left"
+        );
+    }
+
+    #[test]
+    fn a_snapshot_of_another_format_version_counts_as_empty() {
+        let d = tempfile::tempdir().unwrap();
+        let c = SnapshotCache::new(d.path(), [7; 32]);
+        let mut old = snap("old");
+        old.version -= 1;
+        c.save([(id(1), [1; 32], &old)]).unwrap();
+        assert!(c.load().is_empty());
     }
 
     #[test]

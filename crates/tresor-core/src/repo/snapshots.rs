@@ -3,7 +3,7 @@
 
 use super::handle::{Defect, Judged, Repository, Skipped, SnapshotList};
 use super::highwater::Seen;
-use super::snapshot_cache::{self, Opened, SnapshotCache};
+use super::snapshot_cache::{Opened, SnapshotCache};
 use super::trust::Verdict;
 use crate::error::{CoreError, Result};
 use tresor_format::ObjectId;
@@ -142,8 +142,16 @@ impl Repository {
     /// The snapshot cache of this key and repository: a reading key with a cache directory.
     fn snapshot_cache(&self) -> Option<SnapshotCache> {
         let dir = self.marks.as_ref()?.dir();
-        let key = self.key().local_cache_key(snapshot_cache::KEY_CONTEXT)?;
+        let key = self.payload().snapshot_cache_key(&self.config().id)?;
         Some(SnapshotCache::new(dir, key))
+    }
+
+    /// Drop `ids` (deleted snapshots) from the snapshot cache. Best effort: an entry left
+    /// behind is used only while the storage still lists its id.
+    pub(crate) fn uncache_snapshots(&self, ids: &[ObjectId]) {
+        if let Some(c) = self.snapshot_cache() {
+            let _ = c.remove(ids);
+        }
     }
 
     fn list_snapshots(&self, cache: Option<SnapshotCache>) -> Result<(SnapshotList, Vec<Skipped>)> {

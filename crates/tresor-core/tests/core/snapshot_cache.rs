@@ -8,6 +8,7 @@ use std::path::Path;
 use std::sync::Arc;
 use tresor_core::Repository;
 use tresor_core::repo::handle::Defect;
+use tresor_core::repo::snapshot_cache::SnapshotCache;
 use tresor_format::ObjectId;
 use tresor_storage::{Kind, Storage};
 use tresor_testkit::repo::*;
@@ -99,9 +100,8 @@ fn a_listing_reads_only_the_snapshots_this_machine_has_not_opened() {
 #[test]
 fn a_cached_snapshot_is_judged_again_under_the_current_trust() {
     let dir = tempfile::tempdir().unwrap();
-    let storage: Arc<dyn Storage> = Arc::new(tresor_storage::local::LocalStorage::new(
-        dir.path().join("repo"),
-    ));
+    let logged = Arc::new(Ordered::new(dir.path().join("repo")));
+    let storage: Arc<dyn Storage> = logged.clone();
     let admin = init_on(storage.clone());
     let second_key = tresor_core::keys::add(
         &admin,
@@ -126,8 +126,64 @@ fn a_cached_snapshot_is_judged_again_under_the_current_trust() {
     // The storage deletes the second key's file: what it signed is no longer vouched for.
     storage.delete(Kind::Key, &second_key.to_hex()).unwrap();
     let after = Repository::open_with(storage.clone(), "admin", Some(&cache)).unwrap();
+    logged.take();
     let cached = ids(&after.load_snapshots().unwrap());
+    assert_eq!(snapshot_reads(&logged), 0, "both came from the cache");
     assert_eq!(cached.0, vec![ours]);
     assert_eq!(cached.1, vec![(theirs, Defect::Ignored)]);
     assert_eq!(cached, ids(&after.load_snapshots_from_storage().unwrap()));
+}
+
+#[test]
+fn forget_drops_what_it_deletes_and_another_key_has_a_cache_of_its_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let (storage, repo) = setup(dir.path());
+    let src = source(dir.path());
+    let old = backup(&repo, &src, "h", None).snapshot_id.unwrap();
+    let new = backup(&repo, &src, "h", None).snapshot_id.unwrap();
+    let cache = dir.path().join("cache");
+    let opened = Repository::open_with(storage.clone(), "admin", Some(&cache)).unwrap();
+    opened.load_snapshots().unwrap();
+    let key = opened
+        .payload()
+        .snapshot_cache_key(&opened.config().id)
+        .unwrap();
+    let file = SnapshotCache::new(&cache.join(&opened.config().id), key);
+    let held = |f: &SnapshotCache| {
+        let mut ids: Vec<ObjectId> = f.load().into_keys().collect();
+        ids.sort();
+        ids
+    };
+    let mut both = vec![old, new];
+    both.sort();
+    assert_eq!(held(&file), both);
+
+    tresor_core::forget::remove(&opened, &[old]).unwrap();
+    assert_eq!(
+        held(&file),
+        vec![new],
+        "forget dropped the deleted snapshot"
+    );
+
+    // A second full key of the same repository cannot use (nor forge) the first key's file.
+    tresor_core::keys::add(
+        &repo,
+        "second",
+        tresor_format::keyfile::KeyKind::Full,
+        KDF,
+        &owner("h2"),
+    )
+    .unwrap();
+    let second = Repository::open_with(storage.clone(), "second", Some(&cache)).unwrap();
+    let other = second
+        .payload()
+        .snapshot_cache_key(&second.config().id)
+        .unwrap();
+    assert_ne!(other, key);
+    assert!(
+        SnapshotCache::new(&cache.join(&second.config().id), other)
+            .load()
+            .is_empty()
+    );
+    assert_eq!(ids(&second.load_snapshots().unwrap()).0, vec![new]);
 }
