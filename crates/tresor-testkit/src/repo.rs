@@ -51,6 +51,19 @@ pub fn init_on(storage: Arc<dyn Storage>) -> Repository {
     .unwrap()
 }
 
+/// Add a full key with `password` made on `host` to `repo` (cheap key derivation); returns its
+/// key file's id. Panics on failure.
+pub fn add_full_key(repo: &Repository, password: &str, host: &str) -> ObjectId {
+    tresor_core::keys::add(
+        repo,
+        password,
+        tresor_format::keyfile::KeyKind::Full,
+        KDF,
+        &owner(host),
+    )
+    .unwrap()
+}
+
 /// Options for a plain backup of `path` as `host`, now, with the parent found automatically.
 pub fn backup_options(path: &Path, host: &str) -> BackupOptions {
     BackupOptions {

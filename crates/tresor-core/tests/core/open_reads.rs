@@ -15,14 +15,7 @@ fn opening_lists_and_reads_every_object_once() {
     let storage: Arc<dyn Storage> = logged.clone();
     let repo = init_on(storage.clone());
     // A second key: two key files to read.
-    tresor_core::keys::add(
-        &repo,
-        "second",
-        tresor_format::keyfile::KeyKind::Full,
-        KDF,
-        &owner("h2"),
-    )
-    .unwrap();
+    add_full_key(&repo, "second", "h2");
     let unlocked =
         tresor_format::unlocked::UnlockedKey::new(&repo.config().id, repo.payload().clone());
     logged.take();

@@ -103,14 +103,7 @@ fn a_cached_snapshot_is_judged_again_under_the_current_trust() {
     let logged = Arc::new(Ordered::new(dir.path().join("repo")));
     let storage: Arc<dyn Storage> = logged.clone();
     let admin = init_on(storage.clone());
-    let second_key = tresor_core::keys::add(
-        &admin,
-        "second",
-        tresor_format::keyfile::KeyKind::Full,
-        KDF,
-        &owner("h2"),
-    )
-    .unwrap();
+    let second_key = add_full_key(&admin, "second", "h2");
     let second = Repository::open_with(storage.clone(), "second", None).unwrap();
     let src = source(dir.path());
     let theirs = backup(&second, &src, "h2", None).snapshot_id.unwrap();
@@ -166,14 +159,7 @@ fn forget_drops_what_it_deletes_and_another_key_has_a_cache_of_its_own() {
     );
 
     // A second full key of the same repository cannot use (nor forge) the first key's file.
-    tresor_core::keys::add(
-        &repo,
-        "second",
-        tresor_format::keyfile::KeyKind::Full,
-        KDF,
-        &owner("h2"),
-    )
-    .unwrap();
+    add_full_key(&repo, "second", "h2");
     let second = Repository::open_with(storage.clone(), "second", Some(&cache)).unwrap();
     let other = second
         .payload()
