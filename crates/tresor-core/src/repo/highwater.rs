@@ -16,7 +16,6 @@ use crate::error::{CoreError, Result};
 use crate::repo::index::IdSet;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use tresor_format::ObjectId;
@@ -137,16 +136,7 @@ impl HighWater {
 
     fn save(&self, marks: &Marks) -> std::io::Result<()> {
         let bytes = serde_json::to_vec(marks).map_err(std::io::Error::other)?;
-        let tmp = self.dir.join("seen.tmp");
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&tmp)?;
-        f.write_all(&bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, self.path())
+        super::localfile::replace(&self.path(), &bytes, true)
     }
 
     /// Compare the storage's newest trust record `seq` with the highest seen, and remember it

@@ -13,6 +13,8 @@
 //! | [`keyfiles`] | making certified key files, reading them cheapest first, trust record entries |
 //! | [`trust`] | the newest trust record: trusted and revoked keys, verdicts on signers |
 //! | [`highwater`] | what this machine saw of a repository: trust record `seq`, snapshots |
+//! | [`snapshot_cache`] | the snapshots this machine opened, so a listing opens only new ones |
+//! | [`localfile`] | local cache files written whole (temporary file, rename) |
 //! | [`snapshots`] | saving, loading and judging snapshots; snapshot times |
 //! | [`index`] | the in-memory blob → pack map, and who listed each pack |
 //! | [`index_load`] | loading the index (index objects, then the fossils of the live prune state), dedup sets |
@@ -40,6 +42,7 @@ pub mod index_load;
 pub mod index_writer;
 pub mod keyfiles;
 pub mod limits;
+pub mod localfile;
 pub mod markers;
 pub mod open;
 pub mod packer;

@@ -27,8 +27,6 @@
 
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use tresor_format::ObjectId;
 use tresor_format::snapshot::Snapshot;
@@ -116,24 +114,8 @@ impl SnapshotCache {
         let mut bytes = postcard::to_stdvec(&(VERSION, entries)).map_err(std::io::Error::other)?;
         let mac = blake3::keyed_hash(&self.key, &bytes);
         bytes.extend_from_slice(mac.as_bytes());
-        let dir = self.path.parent().expect("the file is in a directory");
-        std::fs::create_dir_all(dir)?;
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.subsec_nanos());
-        let tmp = dir.join(format!("snapshots.tmp-{}-{nanos}", std::process::id()));
-        // A new file (O_EXCL: no symbolic link followed, no file of someone else's reused).
-        let written = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&tmp)
-            .and_then(|mut f| f.write_all(&bytes))
-            .and_then(|()| std::fs::rename(&tmp, &self.path));
-        if written.is_err() {
-            let _ = std::fs::remove_file(&tmp);
-        }
-        written
+        std::fs::create_dir_all(self.path.parent().expect("the file is in a directory"))?;
+        super::localfile::replace(&self.path, &bytes, false)
     }
 
     /// Drop `ids` from the file (snapshots `forget` deleted); the file is left as it is when it
