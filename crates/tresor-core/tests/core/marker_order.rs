@@ -36,6 +36,14 @@ impl Ordered {
             log: Mutex::default(),
         }
     }
+    /// A new repository (testkit's `init_on`) on a logging storage at `dir/repo`: the log, the
+    /// storage, the repository.
+    pub(crate) fn repository(dir: &Path) -> (Arc<Ordered>, Arc<dyn Storage>, Repository) {
+        let logged = Arc::new(Ordered::new(dir.join("repo")));
+        let storage: Arc<dyn Storage> = logged.clone();
+        let repo = init_on(storage.clone());
+        (logged, storage, repo)
+    }
     /// The calls since the last take.
     pub(crate) fn take(&self) -> Vec<Call> {
         std::mem::take(&mut *self.log.lock().unwrap())
@@ -107,9 +115,7 @@ impl Forward for Ordered {
 
 /// The calls of one backup of `src` (a second one: it has a parent and index objects to read).
 fn second_backup_calls(dir: &Path, cache: Option<&Path>) -> Vec<Call> {
-    let ordered = Arc::new(Ordered::new(dir.join("repo")));
-    let storage: Arc<dyn Storage> = ordered.clone();
-    let repo = init_on(storage.clone());
+    let (ordered, storage, repo) = Ordered::repository(dir);
     let src = dir.join("src");
     std::fs::create_dir_all(src.join("d")).unwrap();
     std::fs::write(src.join("d/a"), data(1, 50_000)).unwrap();

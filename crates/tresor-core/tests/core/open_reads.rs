@@ -3,17 +3,14 @@
 //! with a password and with an unlocked key file — on S3 every listing and read is a request.
 
 use super::marker_order::{Call, Ordered};
-use std::sync::Arc;
 use tresor_core::Repository;
-use tresor_storage::{Kind, Storage};
+use tresor_storage::Kind;
 use tresor_testkit::repo::*;
 
 #[test]
 fn opening_lists_and_reads_every_object_once() {
     let dir = tempfile::tempdir().unwrap();
-    let logged = Arc::new(Ordered::new(dir.path().join("repo")));
-    let storage: Arc<dyn Storage> = logged.clone();
-    let repo = init_on(storage.clone());
+    let (logged, storage, repo) = Ordered::repository(dir.path());
     // A second key: two key files to read.
     add_full_key(&repo, "second", "h2");
     let unlocked =

@@ -5,12 +5,11 @@
 
 use super::marker_order::{Call, Ordered};
 use std::path::Path;
-use std::sync::Arc;
 use tresor_core::Repository;
 use tresor_core::repo::handle::Defect;
 use tresor_core::repo::snapshot_cache::SnapshotCache;
 use tresor_format::ObjectId;
-use tresor_storage::{Kind, Storage};
+use tresor_storage::Kind;
 use tresor_testkit::repo::*;
 
 /// Snapshot objects read since the last call.
@@ -44,9 +43,7 @@ fn source(dir: &Path) -> std::path::PathBuf {
 #[test]
 fn a_listing_reads_only_the_snapshots_this_machine_has_not_opened() {
     let dir = tempfile::tempdir().unwrap();
-    let logged = Arc::new(Ordered::new(dir.path().join("repo")));
-    let storage: Arc<dyn Storage> = logged.clone();
-    let writer = init_on(storage.clone());
+    let (logged, storage, writer) = Ordered::repository(dir.path());
     let src = source(dir.path());
     for _ in 0..3 {
         backup(&writer, &src, "h", None);
@@ -100,9 +97,7 @@ fn a_listing_reads_only_the_snapshots_this_machine_has_not_opened() {
 #[test]
 fn a_cached_snapshot_is_judged_again_under_the_current_trust() {
     let dir = tempfile::tempdir().unwrap();
-    let logged = Arc::new(Ordered::new(dir.path().join("repo")));
-    let storage: Arc<dyn Storage> = logged.clone();
-    let admin = init_on(storage.clone());
+    let (logged, storage, admin) = Ordered::repository(dir.path());
     let second_key = add_full_key(&admin, "second", "h2");
     let second = Repository::open_with(storage.clone(), "second", None).unwrap();
     let src = source(dir.path());
