@@ -4,7 +4,7 @@
 //! `main` parses with.
 
 use crate::args::Cli;
-use clap::{CommandFactory, FromArgMatches};
+use clap::CommandFactory;
 use std::fmt::Write as _;
 
 /// Every environment variable tresor reads, with what it sets: the one list (the main help's
@@ -461,7 +461,7 @@ pub fn command() -> clap::Command {
 }
 
 /// [`command`] without what only help shows (the examples and the main help's footer).
-fn bare_command() -> clap::Command {
+pub(crate) fn bare_command() -> clap::Command {
     let cmd = Cli::command().version(version());
     // A profile's `sources` stand in for backup's PATHs: checked after the profile is applied
     // ([`require_backup_source`]).
@@ -503,37 +503,6 @@ fn footer(heading: &dyn Fn(&str) -> String) -> String {
         heading("Exit codes")
     );
     text
-}
-
-/// The parsed command line (clap's usage errors and `--help` end the process, as
-/// `Cli::parse` would).
-///
-/// Parsed without the examples ([`bare_command`]): only help shows them, and putting the 48
-/// texts into the command tree cost every start 0.1 ms. A command line that asks for help (`-h`,
-/// `--help`, `help COMMAND`, a group without its command) is parsed again with them, to show
-/// it.
-pub fn parse() -> (Cli, clap::ArgMatches) {
-    let mut cmd = bare_command();
-    let matches = match cmd.try_get_matches_from_mut(std::env::args_os()) {
-        Ok(m) => m,
-        Err(e) if shows_help(e.kind()) => {
-            cmd = command();
-            cmd.get_matches_mut()
-        }
-        Err(e) => e.exit(),
-    };
-    let cli = Cli::from_arg_matches_mut(&mut matches.clone())
-        .unwrap_or_else(|e| e.format(&mut cmd).exit());
-    (cli, matches)
-}
-
-/// Whether a parse that ended with `kind` shows a help text (which ends with examples).
-fn shows_help(kind: clap::error::ErrorKind) -> bool {
-    use clap::error::ErrorKind as K;
-    matches!(
-        kind,
-        K::DisplayHelp | K::DisplayHelpOnMissingArgumentOrSubcommand
-    )
 }
 
 /// `backup` without any source once a profile (`-P`) had its say: the usage error clap gives

@@ -6,6 +6,7 @@
 //! mapped in one place (`exit`) and documented in `docs/cli.md`.
 
 mod args;
+mod cmdline;
 mod commands;
 mod context;
 mod diagnose;
@@ -32,7 +33,7 @@ fn main() {
         return;
     }
     drop_empty_options();
-    let (mut args, matches) = help::parse();
+    let (mut args, matches) = cmdline::parse();
     let chosen = profile::merge::apply(&mut args, &matches).unwrap_or_else(|e| {
         crate::render::say(format!("tresor: {}", exit::message(&e)));
         std::process::exit(exit::code(&e))
