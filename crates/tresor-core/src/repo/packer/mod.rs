@@ -54,7 +54,7 @@ mod worker;
 
 use crate::error::{CoreError, Result};
 use crossbeam_channel::{Receiver, Sender, bounded};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::JoinHandle;
 use tresor_format::blob::BlobType;
 use tresor_format::crypto::MasterKey;
@@ -116,15 +116,35 @@ struct Batch {
 }
 
 /// Background pack writer. Call [`Packer::add`] for each new blob, then [`Packer::finish`].
+///
+/// Its threads start with the first batch of blobs: a run that stores nothing new (an
+/// unchanged backup) starts none.
 pub struct Packer {
-    tx: Option<Sender<Vec<Job>>>,
+    /// What starts the threads, until they are started.
+    start: Mutex<Option<Start>>,
+    threads: OnceLock<Threads>,
     batch: Mutex<Batch>,
-    /// Chunk buffers handed back by the workers.
-    spare: Receiver<Vec<u8>>,
-    workers: Vec<JoinHandle<()>>,
-    uploader: Option<JoinHandle<PackerStats>>,
     error: Arc<Mutex<Option<CoreError>>>,
     dry_run: bool,
+}
+
+/// The settings the threads start with.
+struct Start {
+    storage: Arc<dyn Storage>,
+    key: MasterKey,
+    signer: Signer,
+    settings: Settings,
+    workers: usize,
+    dry_run: bool,
+}
+
+/// The running workers and uploader, and the channels to them.
+struct Threads {
+    tx: Mutex<Option<Sender<Vec<Job>>>>,
+    /// Chunk buffers handed back by the workers.
+    spare: Receiver<Vec<u8>>,
+    workers: Mutex<Vec<JoinHandle<()>>>,
+    uploader: Mutex<Option<JoinHandle<PackerStats>>>,
 }
 
 fn record(error: &Mutex<Option<CoreError>>, e: CoreError) {
@@ -153,8 +173,9 @@ impl Packer {
         Self::with_version(storage, key, signer, pack_size, level, v, workers, dry_run)
     }
 
-    /// Start `workers` worker threads and an uploader writing to `storage`; index objects are
-    /// signed by `signer`. Packs and index objects are written in format `version` (the
+    /// A packer of `workers` worker threads and an uploader writing to `storage` (started with
+    /// the first batch of blobs; stale spool files are swept now); index objects are signed by
+    /// `signer`. Packs and index objects are written in format `version` (the
     /// repository's config `version`: 3 collects small data blobs into frames, 2 does not).
     /// With `dry_run`, blobs are encoded and counted but nothing is written.
     #[allow(
@@ -171,63 +192,35 @@ impl Packer {
         workers: usize,
         dry_run: bool,
     ) -> Self {
-        let n = workers.max(1);
-        let (tx, rx) = bounded::<Vec<Job>>(n);
-        let (ptx, prx) = bounded::<Closed>(0);
-        let (spare_tx, spare) = bounded::<Vec<u8>>(n + 1);
-        // One spare pack buffer per upload in flight: written packs come back at about the
-        // rate workers fill new ones.
-        let (pack_spare_tx, pack_spare) = bounded::<Vec<u8>>(storage.write_concurrency().max(1));
-        let error = Arc::new(Mutex::new(None));
-        let key = Arc::new(key);
-        let tail = Arc::new(Mutex::new(Tail {
-            running: n,
-            open: Vec::new(),
-        }));
         let settings = Settings {
             pack_size,
             level,
             version,
             spool: (!dry_run).then(|| spool_dir(storage.as_ref())),
         };
-        let workers = (0..n)
-            .map(|_| {
-                let ctx = WorkerCtx {
-                    rx: rx.clone(),
-                    ptx: ptx.clone(),
-                    spare: spare_tx.clone(),
-                    pack_spare: pack_spare.clone(),
-                    pack_spare_tx: pack_spare_tx.clone(),
-                    tail: tail.clone(),
-                };
-                let (key, error, settings) = (key.clone(), error.clone(), settings.clone());
-                std::thread::spawn(move || worker(ctx, &key, settings, &error))
-            })
-            .collect();
-        drop(ptx);
-        let uploader = {
-            let error = error.clone();
-            std::thread::spawn(move || {
-                uploader(
-                    prx,
-                    pack_spare_tx,
-                    storage.as_ref(),
-                    (&key, &signer, version),
-                    dry_run,
-                    Pending::new(pack_size),
-                    &error,
-                )
-            })
+        let start = Start {
+            storage,
+            key,
+            signer,
+            settings,
+            workers: workers.max(1),
+            dry_run,
         };
         Packer {
-            tx: Some(tx),
+            start: Mutex::new(Some(start)),
+            threads: OnceLock::new(),
             batch: Mutex::new(Batch::default()),
-            spare,
-            workers,
-            uploader: Some(uploader),
-            error,
+            error: Arc::new(Mutex::new(None)),
             dry_run,
         }
+    }
+
+    /// The threads, started now if they are not yet.
+    fn threads(&self) -> &Threads {
+        self.threads.get_or_init(|| {
+            let start = self.start.lock().expect("packer start lock").take();
+            start.expect("packer started once").spawn(&self.error)
+        })
     }
 
     /// Whether this packer writes nothing.
@@ -238,7 +231,8 @@ impl Packer {
     /// An empty buffer to put the next blob's plaintext in: one handed back by a worker when
     /// there is one (its capacity kept), else a new one.
     pub fn buffer(&self) -> Vec<u8> {
-        let mut b = self.spare.try_recv().unwrap_or_default();
+        let spare = self.threads.get().and_then(|t| t.spare.try_recv().ok());
+        let mut b = spare.unwrap_or_default();
         b.clear();
         b
     }
@@ -270,8 +264,8 @@ impl Packer {
     }
 
     fn send(&self, jobs: Vec<Job>) -> Result<()> {
-        let tx = self.tx.as_ref().expect("packer not finished");
-        if tx.send(jobs).is_err() {
+        let tx = self.threads().tx.lock().expect("packer tx lock").clone();
+        if tx.expect("packer not finished").send(jobs).is_err() {
             return Err(self
                 .take_error()
                 .unwrap_or_else(|| CoreError::Damaged("packer stopped".into())));
@@ -296,27 +290,107 @@ impl Packer {
     ///
     /// # Errors
     /// The first error any thread met.
-    pub fn finish(mut self) -> Result<PackerStats> {
+    pub fn finish(self) -> Result<PackerStats> {
         let flushed = self.flush();
-        drop(self.tx.take());
-        for w in self.workers.drain(..) {
-            if w.join().is_err() {
-                record(
-                    &self.error,
-                    CoreError::Damaged("packer worker panicked".into()),
-                );
-            }
-        }
-        let stats = self
-            .uploader
-            .take()
-            .expect("uploader")
-            .join()
-            .map_err(|_| CoreError::Damaged("uploader panicked".into()))?;
+        let stats = match self.threads.get() {
+            Some(t) => t.stop(&self.error)?,
+            None => PackerStats::default(),
+        };
         match self.take_error() {
             Some(e) => Err(e),
             None => flushed.map(|()| stats),
         }
+    }
+
+    /// Whether the threads were started (a batch was handed to them).
+    #[cfg(test)]
+    fn started(&self) -> bool {
+        self.threads.get().is_some()
+    }
+}
+
+impl Start {
+    /// Start the workers and the uploader; each records its first error in `error`.
+    fn spawn(self, error: &Arc<Mutex<Option<CoreError>>>) -> Threads {
+        let Start {
+            storage,
+            key,
+            signer,
+            settings,
+            workers: n,
+            dry_run,
+        } = self;
+        let version = settings.version;
+        let pack_size = settings.pack_size;
+        let (tx, rx) = bounded::<Vec<Job>>(n);
+        let (ptx, prx) = bounded::<Closed>(0);
+        let (spare_tx, spare) = bounded::<Vec<u8>>(n + 1);
+        // One spare pack buffer per upload in flight: written packs come back at about the
+        // rate workers fill new ones.
+        let (pack_spare_tx, pack_spare) = bounded::<Vec<u8>>(storage.write_concurrency().max(1));
+        let key = Arc::new(key);
+        let tail = Arc::new(Mutex::new(Tail {
+            running: n,
+            open: Vec::new(),
+        }));
+        let workers = (0..n)
+            .map(|_| {
+                let ctx = WorkerCtx {
+                    rx: rx.clone(),
+                    ptx: ptx.clone(),
+                    spare: spare_tx.clone(),
+                    pack_spare: pack_spare.clone(),
+                    pack_spare_tx: pack_spare_tx.clone(),
+                    tail: tail.clone(),
+                };
+                let (key, error, settings) = (key.clone(), error.clone(), settings.clone());
+                std::thread::spawn(move || worker(ctx, &key, settings, &error))
+            })
+            .collect();
+        drop(ptx);
+        let uploader = {
+            let error = error.clone();
+            std::thread::spawn(move || {
+                uploader(
+                    prx,
+                    pack_spare_tx,
+                    storage.as_ref(),
+                    (&key, &signer, version),
+                    dry_run,
+                    Pending::new(pack_size),
+                    &error,
+                )
+            })
+        };
+        Threads {
+            tx: Mutex::new(Some(tx)),
+            spare,
+            workers: Mutex::new(workers),
+            uploader: Mutex::new(Some(uploader)),
+        }
+    }
+}
+
+impl Threads {
+    /// Close the input, wait for the workers and then the uploader: its statistics.
+    ///
+    /// # Errors
+    /// A thread that panicked (a worker's is recorded in `error`, the uploader's returned).
+    fn stop(&self, error: &Mutex<Option<CoreError>>) -> Result<PackerStats> {
+        drop(self.tx.lock().expect("packer tx lock").take());
+        for w in self.workers.lock().expect("packer workers lock").drain(..) {
+            if w.join().is_err() {
+                record(error, CoreError::Damaged("packer worker panicked".into()));
+            }
+        }
+        let uploader = self.uploader.lock().expect("packer uploader lock").take();
+        // Stopped before (`finish`, then `drop`): nothing more to wait for.
+        let Some(uploader) = uploader else {
+            return Ok(PackerStats::default());
+        };
+        uploader
+            .join()
+            .map_err(|_| CoreError::Damaged("uploader panicked".into()))
     }
 }
 
@@ -330,12 +404,8 @@ fn spool_dir(storage: &dyn Storage) -> Arc<std::path::Path> {
 
 impl Drop for Packer {
     fn drop(&mut self) {
-        drop(self.tx.take());
-        for w in self.workers.drain(..) {
-            let _ = w.join();
-        }
-        if let Some(u) = self.uploader.take() {
-            let _ = u.join();
+        if let Some(t) = self.threads.get() {
+            let _ = t.stop(&self.error);
         }
     }
 }

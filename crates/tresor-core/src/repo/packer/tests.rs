@@ -153,6 +153,39 @@ fn a_run_of_22_packs_writes_one_index_object() {
     );
 }
 
+/// A run that stores nothing new (an unchanged backup) starts no thread and writes nothing;
+/// the first blob starts them, and `finish` stores it.
+#[test]
+fn the_threads_start_with_the_first_blob() {
+    let storage = Arc::new(MemoryStorage::new());
+    storage.create().unwrap();
+    let key = MasterKey::generate().unwrap();
+    let idle = packer(&storage, &key, 2);
+    assert!(idle.buffer().is_empty());
+    assert!(!idle.started());
+    let stats = idle.finish().unwrap();
+    assert_eq!(
+        (stats.packs, stats.bytes_written, stats.data_blobs),
+        (0, 0, 0)
+    );
+    assert!(stats.index_objects.is_empty());
+    assert!(storage.list(Kind::Pack).unwrap().is_empty());
+    assert!(storage.list(Kind::Index).unwrap().is_empty());
+
+    let p = packer(&storage, &key, 2);
+    let data = noise(1, 70 << 10);
+    p.add(BlobType::Data, key.blob_id(&data), data).unwrap();
+    assert!(!p.started(), "one blob waits in the batch");
+    p.flush().unwrap();
+    assert!(p.started());
+    let stats = p.finish().unwrap();
+    assert_eq!(
+        (stats.packs, stats.data_blobs, stats.index_objects.len()),
+        (1, 1, 1)
+    );
+    assert_eq!(storage.list(Kind::Pack).unwrap().len(), 1);
+}
+
 /// Every blob of a pack, decoded and checked: (type, id, plaintext).
 fn decode_pack(key: &MasterKey, bytes: &[u8]) -> Vec<(BlobType, BlobId, Vec<u8>)> {
     let h = read_header(key, bytes).unwrap();
