@@ -7,7 +7,7 @@ use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use tresor_core::drill::sample::Budget;
 use tresor_core::drill::{DrillOptions, DrillOutcome, latest_per_group, plan, record, run_plan};
-use tresor_core::repo::{Skipped, SnapshotList};
+use tresor_core::repo::{Defect, Skipped, SnapshotList};
 use tresor_core::snapshots::{SnapshotFilter, find};
 use tresor_core::{CoreError, NoProgress};
 use tresor_format::drill::DrillResult;
@@ -58,7 +58,9 @@ fn history(ctx: &Context) -> Result<i32> {
 fn drill_once(ctx: &Context, a: &DrillArgs) -> Result<(i32, Option<DrillOutcome>)> {
     let repo = open_readable(ctx)?;
     let index = repo.load_index()?;
-    let (list, skipped) = repo.load_snapshots()?;
+    // The repository's snapshots, not this machine's cache of them: a drill proves what a
+    // restore from the repository gets (a damaged snapshot object is not drilled from a copy).
+    let (list, skipped) = repo.load_snapshots_from_storage()?;
     let chosen = choose(a, &list, &skipped)?;
     let here = hostname();
     if a.compare_source && !chosen.iter().any(|(_, s)| s.hostname == here) {
@@ -119,6 +121,16 @@ fn choose(a: &DrillArgs, list: &SnapshotList, skipped: &[Skipped]) -> Result<Sna
         v
     };
     if chosen.is_empty() {
+        if let Some(bad) = skipped.iter().find(|s| s.defect != Defect::Ignored) {
+            return Err(CoreError::Damaged(format!(
+                "no snapshot to drill: {} snapshot object(s) could not be loaded, the first {}: {} \
+                 (`tresor check` names them all)",
+                skipped.len(),
+                bad.id.short(),
+                bad.error
+            ))
+            .into());
+        }
         bail!("no snapshot to drill: the repository has none that matches");
     }
     Ok(chosen)

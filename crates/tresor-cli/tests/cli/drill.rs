@@ -2,7 +2,8 @@
 //! pack; a flipped byte in a data pack, a deleted pack and a changed source file each fail the
 //! drill (exit 7) naming the file; a put-only key cannot drill (13); `--history` lists the runs;
 //! a drill record planted by a put-only key changes no coverage; `--metrics-textfile` holds the
-//! drill's figures and check's repository size.
+//! drill's figures and check's repository size; a damaged snapshot object is not drilled from
+//! this machine's cached copy.
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
@@ -151,6 +152,39 @@ fn a_flipped_byte_in_a_data_pack_fails_naming_the_file() {
     assert!(String::from_utf8_lossy(&o.stdout).contains("drill FAILED: 1 mismatch"));
     // The damaged pack is not counted as covered.
     assert!(v["coverage"]["packs_share"].as_f64().unwrap() < 1.0, "{v}");
+}
+
+/// A drill reads the snapshots from the repository, not from this machine's cache of them (which
+/// holds the snapshot its backup wrote): a damaged snapshot object is not drilled from the
+/// cached copy. The only snapshot damaged: nothing to drill, exit 5 naming it.
+#[test]
+fn a_damaged_snapshot_object_is_not_drilled_from_the_cache() {
+    let env = Env::new();
+    small_repo(&env);
+    let dir = env.repo.join("snapshots");
+    let snap = std::fs::read_dir(&dir)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let name = snap.file_name().unwrap().to_str().unwrap().to_string();
+    let mut bytes = std::fs::read(&snap).unwrap();
+    bytes[50] ^= 1;
+    std::fs::write(&snap, bytes).unwrap();
+    // This machine's own listing still has it (the cache), the drill does not.
+    let own = env.run(&["ls", &name[..8]]);
+    assert_eq!(
+        own.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&own.stderr)
+    );
+    let o = env.run_code(&["drill", "--share", "100%"], 5);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("no snapshot to drill"), "{err}");
+    assert!(err.contains(&name[..8]), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
 }
 
 #[test]
