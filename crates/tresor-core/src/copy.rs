@@ -445,7 +445,6 @@ impl Copier<'_> {
         let target = self
             .dst
             .write_object(tresor_storage::Kind::Snapshot, &bytes)?;
-        self.dst.cache_written_snapshot(target, &copy);
         self.report.bytes_written += bytes.len() as u64;
         self.report.objects_written += 1;
         Ok(CopiedSnapshot {

@@ -531,7 +531,6 @@ fn run_backup(
         summary.data_added += bytes.len() as u64;
         let id = repo.write_object(tresor_storage::Kind::Snapshot, &bytes)?;
         let _ = markers.lock().expect("markers").done();
-        repo.cache_written_snapshot(id, &snap);
         Some(id)
     };
     if let (Some(cache), Some(trees), Some(id)) = (cache, trees, snapshot_id)

@@ -3,8 +3,7 @@
 //! Listing the snapshots read every snapshot object and opened it — an HPKE open (X25519) and
 //! an Ed25519 signature check, about 0.1 ms of CPU each, and on S3 one GET each — at every
 //! backup, `snapshots`, `forget`…: with 200 snapshots an unchanged one-file backup took 27 ms
-//! instead of 7. A reading key now keeps what it opened — and each snapshot it writes, as it
-//! seals it (`Repository::cache_written_snapshot`) — each snapshot's id, its signer and its
+//! instead of 7. A reading key now keeps what it opened: each snapshot's id, its signer and its
 //! contents, so that a listing opens only the snapshots it has not seen. What a cached snapshot
 //! is *worth* is judged again every time, as for a fresh one (the signer against the current
 //! trust record, the host it may speak for); only the cryptography is not redone, because an id

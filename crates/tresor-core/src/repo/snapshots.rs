@@ -16,26 +16,7 @@ impl Repository {
     /// # Errors
     /// Storage errors.
     pub fn save_snapshot(&self, snap: &Snapshot) -> Result<ObjectId> {
-        let id = self.write_object(Kind::Snapshot, &snap.seal(self.key(), &self.signer)?)?;
-        self.cache_written_snapshot(id, snap);
-        Ok(id)
-    }
-
-    /// Keep snapshot `id`, which this key sealed from `snap` and stored, in the snapshot cache
-    /// ([`super::snapshot_cache`]), so that the next listing does not read it back (on S3 a GET
-    /// at every backup). What it keeps is what opening the object gives: the object's JSON is
-    /// `snap`'s, its signer this key. Best effort, as every write of that cache.
-    pub(crate) fn cache_written_snapshot(&self, id: ObjectId, snap: &Snapshot) {
-        let Some(cache) = self.snapshot_cache() else {
-            return;
-        };
-        // A snapshot the cache would not decode would make it count as empty.
-        if snap.version != tresor_format::FORMAT_VERSION {
-            return;
-        }
-        let mut held = cache.load();
-        held.insert(id, (self.signer.public(), snap.clone()));
-        let _ = cache.save(held.iter().map(|(id, (signer, s))| (*id, *signer, s)));
+        self.write_object(Kind::Snapshot, &snap.seal(self.key(), &self.signer)?)
     }
 
     /// Load one snapshot.

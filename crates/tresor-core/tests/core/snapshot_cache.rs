@@ -40,45 +40,6 @@ fn source(dir: &Path) -> std::path::PathBuf {
     src
 }
 
-/// A snapshot this key writes (a backup, a rewrite such as `tag`) goes into its cache as it is
-/// written: the next listing reads none, and gives what the repository holds, field for field.
-#[test]
-fn the_snapshots_a_key_writes_are_kept_as_written() {
-    let dir = tempfile::tempdir().unwrap();
-    let (logged, storage, _) = Ordered::repository(dir.path());
-    let src = source(dir.path());
-    let cache = dir.path().join("cache");
-    let repo = Repository::open_with(storage.clone(), "admin", Some(&cache)).unwrap();
-    let first = backup(&repo, &src, "h", None).snapshot_id.unwrap();
-    logged.take();
-    let listed = repo.load_snapshots().unwrap();
-    assert_eq!(
-        snapshot_reads(&logged),
-        0,
-        "the backup's own snapshot, cached"
-    );
-    assert_eq!(ids(&listed), (vec![first], vec![]));
-    assert_eq!(listed.0, repo.load_snapshots_from_storage().unwrap().0);
-
-    let mut tagged = listed.0[0].1.clone();
-    tagged.tags = vec!["kept".into()];
-    let second = repo.save_snapshot(&tagged).unwrap();
-    logged.take();
-    let both = repo.load_snapshots().unwrap();
-    assert_eq!(snapshot_reads(&logged), 0, "the rewritten one too");
-    let mut got = ids(&both).0;
-    got.sort();
-    let mut want = vec![first, second];
-    want.sort();
-    assert_eq!(got, want);
-    let stored = repo.load_snapshots_from_storage().unwrap();
-    assert_eq!(snapshot_reads(&logged), 2);
-    assert_eq!(
-        both.0, stored.0,
-        "field for field what the repository holds"
-    );
-}
-
 #[test]
 fn a_listing_reads_only_the_snapshots_this_machine_has_not_opened() {
     let dir = tempfile::tempdir().unwrap();
