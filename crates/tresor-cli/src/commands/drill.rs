@@ -121,11 +121,15 @@ fn choose(a: &DrillArgs, list: &SnapshotList, skipped: &[Skipped]) -> Result<Sna
         v
     };
     if chosen.is_empty() {
-        if let Some(bad) = skipped.iter().find(|s| s.defect != Defect::Ignored) {
+        let damaged: Vec<&Skipped> = skipped
+            .iter()
+            .filter(|s| s.defect != Defect::Ignored)
+            .collect();
+        if let Some(bad) = damaged.first() {
             return Err(CoreError::Damaged(format!(
-                "no snapshot to drill: {} snapshot object(s) could not be loaded, the first {}: {} \
-                 (`tresor check` names them all)",
-                skipped.len(),
+                "no snapshot to drill: none that matches could be loaded; {} snapshot object(s) \
+                 could not be, the first {}: {} (`tresor check` names them all)",
+                damaged.len(),
                 bad.id.short(),
                 bad.error
             ))

@@ -154,13 +154,14 @@ fn a_flipped_byte_in_a_data_pack_fails_naming_the_file() {
     assert!(v["coverage"]["packs_share"].as_f64().unwrap() < 1.0, "{v}");
 }
 
-/// A drill reads the snapshots from the repository, not from this machine's cache of them (which
-/// holds the snapshot its backup wrote): a damaged snapshot object is not drilled from the
-/// cached copy. The only snapshot damaged: nothing to drill, exit 5 naming it.
+/// A drill reads the snapshots from the repository, not from this machine's cache of the ones
+/// it opened before: a snapshot object damaged since is not drilled from the cached copy. The
+/// only snapshot damaged: nothing to drill, exit 5 naming it.
 #[test]
 fn a_damaged_snapshot_object_is_not_drilled_from_the_cache() {
     let env = Env::new();
     small_repo(&env);
+    env.ok(&["snapshots"]);
     let dir = env.repo.join("snapshots");
     let snap = std::fs::read_dir(&dir)
         .unwrap()
