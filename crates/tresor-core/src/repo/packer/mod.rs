@@ -135,16 +135,15 @@ struct Start {
     signer: Signer,
     settings: Settings,
     workers: usize,
-    dry_run: bool,
 }
 
 /// The running workers and uploader, and the channels to them.
 struct Threads {
-    tx: Mutex<Option<Sender<Vec<Job>>>>,
+    tx: Sender<Vec<Job>>,
     /// Chunk buffers handed back by the workers.
     spare: Receiver<Vec<u8>>,
-    workers: Mutex<Vec<JoinHandle<()>>>,
-    uploader: Mutex<Option<JoinHandle<PackerStats>>>,
+    workers: Vec<JoinHandle<()>>,
+    uploader: JoinHandle<PackerStats>,
 }
 
 fn record(error: &Mutex<Option<CoreError>>, e: CoreError) {
@@ -204,7 +203,6 @@ impl Packer {
             signer,
             settings,
             workers: workers.max(1),
-            dry_run,
         };
         Packer {
             start: Mutex::new(Some(start)),
@@ -219,7 +217,9 @@ impl Packer {
     fn threads(&self) -> &Threads {
         self.threads.get_or_init(|| {
             let start = self.start.lock().expect("packer start lock").take();
-            start.expect("packer started once").spawn(&self.error)
+            start
+                .expect("packer started once")
+                .spawn(&self.error, self.dry_run)
         })
     }
 
@@ -264,8 +264,7 @@ impl Packer {
     }
 
     fn send(&self, jobs: Vec<Job>) -> Result<()> {
-        let tx = self.threads().tx.lock().expect("packer tx lock").clone();
-        if tx.expect("packer not finished").send(jobs).is_err() {
+        if self.threads().tx.send(jobs).is_err() {
             return Err(self
                 .take_error()
                 .unwrap_or_else(|| CoreError::Damaged("packer stopped".into())));
@@ -290,9 +289,9 @@ impl Packer {
     ///
     /// # Errors
     /// The first error any thread met.
-    pub fn finish(self) -> Result<PackerStats> {
+    pub fn finish(mut self) -> Result<PackerStats> {
         let flushed = self.flush();
-        let stats = match self.threads.get() {
+        let stats = match self.threads.take() {
             Some(t) => t.stop(&self.error)?,
             None => PackerStats::default(),
         };
@@ -310,15 +309,15 @@ impl Packer {
 }
 
 impl Start {
-    /// Start the workers and the uploader; each records its first error in `error`.
-    fn spawn(self, error: &Arc<Mutex<Option<CoreError>>>) -> Threads {
+    /// Start the workers and the uploader (`dry_run`: the uploader writes nothing); each
+    /// records its first error in `error`.
+    fn spawn(self, error: &Arc<Mutex<Option<CoreError>>>, dry_run: bool) -> Threads {
         let Start {
             storage,
             key,
             signer,
             settings,
             workers: n,
-            dry_run,
         } = self;
         let version = settings.version;
         let pack_size = settings.pack_size;
@@ -363,10 +362,10 @@ impl Start {
             })
         };
         Threads {
-            tx: Mutex::new(Some(tx)),
+            tx,
             spare,
-            workers: Mutex::new(workers),
-            uploader: Mutex::new(Some(uploader)),
+            workers,
+            uploader,
         }
     }
 }
@@ -376,18 +375,19 @@ impl Threads {
     ///
     /// # Errors
     /// A thread that panicked (a worker's is recorded in `error`, the uploader's returned).
-    fn stop(&self, error: &Mutex<Option<CoreError>>) -> Result<PackerStats> {
-        drop(self.tx.lock().expect("packer tx lock").take());
-        for w in self.workers.lock().expect("packer workers lock").drain(..) {
+    fn stop(self, error: &Mutex<Option<CoreError>>) -> Result<PackerStats> {
+        let Threads {
+            tx,
+            spare: _spare,
+            workers,
+            uploader,
+        } = self;
+        drop(tx);
+        for w in workers {
             if w.join().is_err() {
                 record(error, CoreError::Damaged("packer worker panicked".into()));
             }
         }
-        let uploader = self.uploader.lock().expect("packer uploader lock").take();
-        // Stopped before (`finish`, then `drop`): nothing more to wait for.
-        let Some(uploader) = uploader else {
-            return Ok(PackerStats::default());
-        };
         uploader
             .join()
             .map_err(|_| CoreError::Damaged("uploader panicked".into()))
@@ -404,7 +404,7 @@ fn spool_dir(storage: &dyn Storage) -> Arc<std::path::Path> {
 
 impl Drop for Packer {
     fn drop(&mut self) {
-        if let Some(t) = self.threads.get() {
+        if let Some(t) = self.threads.take() {
             let _ = t.stop(&self.error);
         }
     }
