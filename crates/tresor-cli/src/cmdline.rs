@@ -156,16 +156,12 @@ mod tests {
             .iter()
             .flat_map(|(_, lines)| lines.iter())
             .map(|l| {
-                let words: Vec<String> = l
-                    .split_whitespace()
-                    .skip_while(|w| *w != "tresor")
-                    .skip(1)
-                    .take_while(|w| !matches!(*w, "|" | "<" | ">"))
-                    .map(|w| w.replace('\'', ""))
-                    .collect();
-                line(&words.join(" "))
+                crate::help::example_words(l)
+                    .into_iter()
+                    .map(OsString::from)
+                    .collect()
             })
-            .filter(|l| l.get(1).is_some_and(|w| w != "help"))
+            .filter(|l: &Vec<OsString>| l.get(1).is_some_and(|w| w != "help"))
             .collect();
         for extra in [
             "-r snapshots snapshots",

@@ -562,26 +562,27 @@ fn exit_codes() -> String {
     text
 }
 
+/// The words of an example's tresor command line: from `tresor` to the first `|`, `<` or `>`,
+/// single quotes removed, a leading `VAR=value` dropped (for the tests that parse the examples).
+#[cfg(test)]
+pub(crate) fn example_words(line: &str) -> Vec<String> {
+    line.split_whitespace()
+        .skip_while(|w| *w != "tresor")
+        .take_while(|w| !matches!(*w, "|" | "<" | ">"))
+        .map(|w| w.replace('\'', ""))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// The words of an example's tresor command line: from `tresor` to the first `|`, `<` or
-    /// `>`, single quotes removed, a leading `VAR=value` dropped.
-    fn words(line: &str) -> Vec<String> {
-        line.split_whitespace()
-            .skip_while(|w| *w != "tresor")
-            .take_while(|w| !matches!(*w, "|" | "<" | ">"))
-            .map(|w| w.replace('\'', ""))
-            .collect()
-    }
 
     #[test]
     fn every_example_parses_as_the_command_it_illustrates() {
         for (path, lines) in EXAMPLES {
             assert!((2..=3).contains(&lines.len()), "{path}: {lines:?}");
             for line in *lines {
-                let w = words(line);
+                let w = example_words(line);
                 assert_eq!(w.first().map(String::as_str), Some("tresor"), "{line}");
                 let rest: Vec<std::ffi::OsString> = w[1..].iter().map(Into::into).collect();
                 if topic(&rest).is_some() {

@@ -8,7 +8,7 @@
 //! is *worth* is judged again every time, as for a fresh one (the signer against the current
 //! trust record, the host it may speak for); only the cryptography is not redone, because an id
 //! names the object's bytes (format §2) and those were opened and their signature checked.
-//! `check` and `repair` do not use it (they read the repository).
+//! `check`, `repair` and `drill` do not use it (they read the repository).
 //!
 //! The file is authenticated: BLAKE3 keyed hash (a MAC; the BLAKE3 paper, §2.3 and §5) over
 //! its bytes, under [`tresor_format::keyfile::KeyPayload::snapshot_cache_key`] — derived from

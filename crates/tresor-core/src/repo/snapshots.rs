@@ -131,7 +131,7 @@ impl Repository {
     }
 
     /// [`Self::load_snapshots`], every snapshot read and opened from the repository (`check`,
-    /// `repair`). The snapshot cache is left as it is.
+    /// `repair`, `drill`: what proves the repository). The snapshot cache is left as it is.
     ///
     /// # Errors
     /// As [`Self::load_snapshots`].
